@@ -1,0 +1,358 @@
+/* log.c - byte layout of segments, entries and bodies (see FORMAT.md).
+ * Every integer on disk is big-endian; every checksum is XXH3-64 in its
+ * canonical (big-endian) form. */
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+void log_put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v; }
+void log_put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = v & 0xff;
+}
+void log_put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = v & 0xff;
+}
+uint16_t log_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+uint32_t log_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+uint64_t log_get64(const uint8_t *p)
+{
+	return (uint64_t)log_get32(p) << 32 | log_get32(p + 4);
+}
+
+void log_seg_header(uint8_t *out, uint64_t id, uint64_t first_id)
+{
+	memcpy(out, LOG_MAGIC, 8);
+	log_put32(out + 8, LOG_FORMAT);
+	log_put32(out + 12, 0);
+	log_put64(out + 16, id);
+	log_put64(out + 24, first_id);
+	log_put64(out + 32, XXH3_64bits(out, 32));
+}
+
+int log_seg_check(const uint8_t *hdr, uint64_t *id, uint64_t *first_id)
+{
+	if (memcmp(hdr, LOG_MAGIC, 8) != 0)
+		return -EUCLEAN;
+	if (log_get64(hdr + 32) != XXH3_64bits(hdr, 32))
+		return -EUCLEAN;
+	if (log_get32(hdr + 8) != LOG_FORMAT)
+		return log_get32(hdr + 8) > LOG_FORMAT ? -EPROTONOSUPPORT
+						       : -EUCLEAN;
+	*id = log_get64(hdr + 16);
+	*first_id = log_get64(hdr + 24);
+	return 0;
+}
+
+size_t log_entry_size(size_t key_len, size_t body_len, size_t inline_len)
+{
+	return LOG_ENTRY_HDR + key_len + body_len + inline_len;
+}
+
+void log_entry_encode(uint8_t *out, uint8_t type, uint8_t flags,
+		      const char *key, size_t key_len, uint64_t version,
+		      int64_t time_ns, uint64_t value_len, const uint8_t *body,
+		      size_t body_len, const void *value, size_t inline_len)
+{
+	size_t len = log_entry_size(key_len, body_len, inline_len);
+
+	log_put32(out + 8, (uint32_t)len);
+	out[12] = type;
+	out[13] = flags;
+	log_put16(out + 14, (uint16_t)key_len);
+	log_put64(out + 16, version);
+	log_put64(out + 24, (uint64_t)time_ns);
+	log_put64(out + 32, value_len);
+	log_put32(out + 40, (uint32_t)body_len);
+	log_put32(out + 44, 0);
+	memcpy(out + LOG_ENTRY_HDR, key, key_len);
+	if (body_len)
+		memcpy(out + LOG_ENTRY_HDR + key_len, body, body_len);
+	if (inline_len)
+		memcpy(out + LOG_ENTRY_HDR + key_len + body_len, value,
+		       inline_len);
+	log_put64(out, XXH3_64bits(out + 8, len - 8));
+}
+
+/* The framing rules an entry must meet before its checksum is worth
+ * computing; also what a resync scan uses to skip garbage quickly. */
+static int frame_ok(const uint8_t *b, uint32_t len)
+{
+	uint8_t type = b[12], flags = b[13];
+	uint64_t key_len = log_get16(b + 14), body_len = log_get32(b + 40);
+	uint64_t value_len = log_get64(b + 32);
+	uint64_t fixed = LOG_ENTRY_HDR + key_len + body_len;
+
+	if (type < LOG_PUT || type > LOG_FLOOR || (flags & ~7u))
+		return 0;
+	if (log_get32(b + 44) != 0 || len < fixed || len > LOG_ENTRY_MAX)
+		return 0;
+	if (type == LOG_PUT && !(flags & LOG_F_BLOB))
+		return len == fixed + value_len;
+	return len == fixed;
+}
+
+ssize_t log_entry_decode(const uint8_t *buf, size_t avail,
+			 struct log_entry *e)
+{
+	uint32_t len;
+
+	if (avail < LOG_ENTRY_HDR)
+		return 0;
+	len = log_get32(buf + 8);
+	if (!frame_ok(buf, len))
+		return -EUCLEAN;
+	if (avail < len)
+		return 0;
+	if (log_get64(buf) != XXH3_64bits(buf + 8, len - 8))
+		return -EUCLEAN;
+	e->len = len;
+	e->type = buf[12];
+	e->flags = buf[13];
+	e->key_len = log_get16(buf + 14);
+	e->version = log_get64(buf + 16);
+	e->time_ns = (int64_t)log_get64(buf + 24);
+	e->value_len = log_get64(buf + 32);
+	e->body_len = log_get32(buf + 40);
+	e->key = (const char *)buf + LOG_ENTRY_HDR;
+	e->body = buf + LOG_ENTRY_HDR + e->key_len;
+	e->value = (e->type == LOG_PUT && !(e->flags & LOG_F_BLOB))
+			   ? e->body + e->body_len
+			   : NULL;
+	return len;
+}
+
+size_t log_body_size(uint32_t xattrs_len)
+{
+	return LOG_BODY_FIXED + xattrs_len;
+}
+
+void log_body_encode(uint8_t *out, const struct store_meta *m,
+		     const uint8_t hash[16], uint64_t blob_id,
+		     const uint8_t *xattrs, uint32_t xattrs_len)
+{
+	log_put32(out, m->mode);
+	log_put32(out + 4, m->uid);
+	log_put32(out + 8, m->gid);
+	log_put32(out + 12, 0);
+	log_put64(out + 16, (uint64_t)m->atime_ns);
+	log_put64(out + 24, (uint64_t)m->mtime_ns);
+	log_put64(out + 32, (uint64_t)m->ctime_ns);
+	if (hash)
+		memcpy(out + 40, hash, 16);
+	else
+		memset(out + 40, 0, 16);
+	log_put64(out + 56, blob_id);
+	if (xattrs_len)
+		memcpy(out + LOG_BODY_FIXED, xattrs, xattrs_len);
+}
+
+int log_body_decode(const uint8_t *body, size_t len, struct log_body *b)
+{
+	if (len < LOG_BODY_FIXED || log_get32(body + 12) != 0)
+		return -EUCLEAN;
+	b->meta.mode = log_get32(body);
+	b->meta.uid = log_get32(body + 4);
+	b->meta.gid = log_get32(body + 8);
+	b->meta.atime_ns = (int64_t)log_get64(body + 16);
+	b->meta.mtime_ns = (int64_t)log_get64(body + 24);
+	b->meta.ctime_ns = (int64_t)log_get64(body + 32);
+	memcpy(b->hash, body + 40, 16);
+	b->blob_id = log_get64(body + 56);
+	b->xattrs = body + LOG_BODY_FIXED;
+	b->xattrs_len = (uint32_t)(len - LOG_BODY_FIXED);
+	return 0;
+}
+
+int log_all_zero(const uint8_t *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i])
+			return 0;
+	return 1;
+}
+
+/* ---- Sequential reader ------------------------------------------- */
+
+#define READER_WINDOW (1u << 20)
+
+int log_reader_init(struct log_reader *r, int fd)
+{
+	off_t end = lseek(fd, 0, SEEK_END);
+
+	if (end < 0)
+		return -errno;
+	memset(r, 0, sizeof(*r));
+	r->fd = fd;
+	r->file_size = (uint64_t)end;
+	r->off = LOG_SEG_HDR;
+	r->cap = READER_WINDOW;
+	r->buf = malloc(r->cap);
+	if (!r->buf)
+		return -ENOMEM;
+	r->base = r->off;
+	return 0;
+}
+
+/* Make [r->off, r->off + need) present in the window (or as much as the
+ * file has).  @return bytes available from r->off, or -errno. */
+static ssize_t reader_fill(struct log_reader *r, size_t need)
+{
+	size_t have = (size_t)(r->base + r->end - r->off);
+
+	if (r->off < r->base || r->off > r->base + r->end) {
+		r->base = r->off;
+		r->start = r->end = 0;
+		have = 0;
+	}
+	if (have >= need || r->off + have >= r->file_size)
+		return (ssize_t)have;
+	/* Slide what we have to the front and grow if one entry needs it. */
+	memmove(r->buf, r->buf + (r->off - r->base), have);
+	r->base = r->off;
+	r->end = have;
+	if (need > r->cap) {
+		uint8_t *nb = realloc(r->buf, need);
+		if (!nb)
+			return -ENOMEM;
+		r->buf = nb;
+		r->cap = need;
+	}
+	while (r->end < r->cap && r->base + r->end < r->file_size) {
+		ssize_t n = pread(r->fd, r->buf + r->end, r->cap - r->end,
+				  (off_t)(r->base + r->end));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -EIO;
+		}
+		if (n == 0)
+			break;
+		r->end += (size_t)n;
+	}
+	return (ssize_t)r->end;
+}
+
+int log_reader_next(struct log_reader *r, struct log_entry *e, uint64_t *off)
+{
+	size_t need = LOG_ENTRY_HDR;
+
+	*off = r->off;
+	if (r->off >= r->file_size)
+		return 0;
+	for (;;) {
+		ssize_t have = reader_fill(r, need), n;
+		const uint8_t *p;
+
+		if (have < 0)
+			return (int)have;
+		p = r->buf + (r->off - r->base);
+		n = log_entry_decode(p, (size_t)have, e);
+		if (n > 0) {
+			r->off += (uint64_t)n;
+			return 1;
+		}
+		if (n < 0)
+			return -EUCLEAN;
+		/* Need more bytes: either the header or the whole entry. */
+		if ((size_t)have >= LOG_ENTRY_HDR)
+			need = log_get32(p + 8);
+		else
+			need = LOG_ENTRY_HDR;
+		if (r->off + need > r->file_size)
+			return -EUCLEAN; /* runs past the end: torn or damaged */
+	}
+}
+
+int log_reader_rest_zero(struct log_reader *r, uint64_t off)
+{
+	uint8_t buf[65536];
+
+	while (off < r->file_size) {
+		ssize_t n = pread(r->fd, buf, sizeof(buf), (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -EIO;
+		}
+		if (n == 0)
+			break;
+		if (!log_all_zero(buf, (size_t)n))
+			return 0;
+		off += (uint64_t)n;
+	}
+	return 1;
+}
+
+void log_reader_free(struct log_reader *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+}
+
+/* Is there a whole, valid entry starting anywhere in (off, end)? */
+static int resync_finds_entry(struct log_reader *r, uint64_t off)
+{
+	for (uint64_t pos = off + 1; pos + LOG_ENTRY_HDR <= r->file_size;
+	     pos++) {
+		struct log_entry e;
+		uint8_t hdr[LOG_ENTRY_HDR];
+		uint32_t len;
+		uint8_t *buf;
+		ssize_t n;
+
+		if (pread(r->fd, hdr, sizeof(hdr), (off_t)pos) !=
+		    (ssize_t)sizeof(hdr))
+			return -EIO;
+		len = log_get32(hdr + 8);
+		if (!frame_ok(hdr, len) || pos + len > r->file_size)
+			continue;
+		buf = malloc(len);
+		if (!buf)
+			return -ENOMEM;
+		n = pread(r->fd, buf, len, (off_t)pos);
+		if (n == (ssize_t)len && log_entry_decode(buf, len, &e) > 0) {
+			free(buf);
+			return 1;
+		}
+		free(buf);
+	}
+	return 0;
+}
+
+int log_reader_torn(struct log_reader *r, uint64_t off)
+{
+	uint8_t hdr[LOG_ENTRY_HDR];
+	uint64_t left = r->file_size - off, claimed;
+	int z, found;
+
+	z = log_reader_rest_zero(r, off);
+	if (z != 0)
+		return z; /* all zeros (1) or error */
+	if (left >= LOG_ENTRY_HDR) {
+		if (pread(r->fd, hdr, sizeof(hdr), (off_t)off) !=
+		    (ssize_t)sizeof(hdr))
+			return -EIO;
+		claimed = log_get32(hdr + 8);
+		if (claimed >= LOG_ENTRY_HDR && claimed < left) {
+			z = log_reader_rest_zero(r, off + claimed);
+			if (z <= 0)
+				return z; /* something follows it: corrupt */
+		}
+	}
+	found = resync_finds_entry(r, off);
+	if (found < 0)
+		return found;
+	return !found;
+}

@@ -1,0 +1,123 @@
+/* log.h - encoding of segments, entries and hint files (see FORMAT.md).
+ * Internal to store/: fs/ and tools/ include store.h only. */
+#ifndef RECFS_LOG_H
+#define RECFS_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "store.h"
+
+#define LOG_MAGIC "RECFSLOG"
+#define HINT_MAGIC "RECFSHNT"
+#define LOG_FORMAT 1
+#define LOG_SEG_HDR 40     /* magic, format, flags, id, first_id, xxh3 */
+#define LOG_ENTRY_HDR 48
+#define LOG_BODY_FIXED 64  /* mode..blob_id, before the xattrs */
+#define LOG_ENTRY_MAX (1u << 30)
+
+enum log_type {
+	LOG_PUT = 1,   /* record state: body + content (inline or blob) */
+	LOG_META = 2,  /* metadata only, same version */
+	LOG_DEL = 3,   /* tombstone, version = the tombstone's */
+	LOG_MKDIR = 4, /* directory with its metadata */
+	LOG_RMDIR = 5,
+	LOG_FLOOR = 6, /* store-wide version floor = version */
+};
+
+enum log_flags {
+	LOG_F_COMMIT = 1, /* closes a group: the entries before it apply */
+	LOG_F_HIST = 2,   /* a kept older version re-written by compaction */
+	LOG_F_BLOB = 4,   /* content lives in blobs/<blob_id> */
+};
+
+/* A decoded entry.  Pointers point into the decoded buffer. */
+struct log_entry {
+	uint8_t type;
+	uint8_t flags;
+	uint16_t key_len;
+	uint32_t len;         /* whole entry in the segment */
+	uint32_t body_len;
+	uint64_t version;
+	int64_t time_ns;
+	uint64_t value_len;   /* content length */
+	const char *key;      /* not NUL-terminated */
+	const uint8_t *body;  /* body_len bytes */
+	const uint8_t *value; /* inline content, NULL for blobs and hints */
+};
+
+/* The fixed part of a body. */
+struct log_body {
+	struct store_meta meta;
+	uint8_t hash[16];
+	uint64_t blob_id;
+	const uint8_t *xattrs; /* packed: u16 name_len, u32 val_len, name, value */
+	uint32_t xattrs_len;
+};
+
+void log_put16(uint8_t *p, uint16_t v);
+void log_put32(uint8_t *p, uint32_t v);
+void log_put64(uint8_t *p, uint64_t v);
+uint16_t log_get16(const uint8_t *p);
+uint32_t log_get32(const uint8_t *p);
+uint64_t log_get64(const uint8_t *p);
+
+/* Segment header into @out (LOG_SEG_HDR bytes). */
+void log_seg_header(uint8_t *out, uint64_t id, uint64_t first_id);
+/* Check a segment header.  @return 0; -EUCLEAN bad magic or checksum;
+ * -EPROTONOSUPPORT future format. */
+int log_seg_check(const uint8_t *hdr, uint64_t *id, uint64_t *first_id);
+
+/* Size of an entry with these parts. */
+size_t log_entry_size(size_t key_len, size_t body_len, size_t inline_len);
+/* Encode one entry into @out (log_entry_size() bytes), checksum last. */
+void log_entry_encode(uint8_t *out, uint8_t type, uint8_t flags,
+		      const char *key, size_t key_len, uint64_t version,
+		      int64_t time_ns, uint64_t value_len, const uint8_t *body,
+		      size_t body_len, const void *value, size_t inline_len);
+
+/* Decode the entry at @buf (@avail bytes there).
+ * @return > 0 its length; 0 @avail is too short to tell (need more);
+ *  -EUCLEAN bad checksum or framing. */
+ssize_t log_entry_decode(const uint8_t *buf, size_t avail,
+			 struct log_entry *e);
+
+/* Body encoding; @xattrs may be NULL. */
+size_t log_body_size(uint32_t xattrs_len);
+void log_body_encode(uint8_t *out, const struct store_meta *m,
+		     const uint8_t hash[16], uint64_t blob_id,
+		     const uint8_t *xattrs, uint32_t xattrs_len);
+/* @return 0 or -EUCLEAN. */
+int log_body_decode(const uint8_t *body, size_t len, struct log_body *b);
+
+/* True if every byte of @buf is zero (a torn tail is zeros or nothing). */
+int log_all_zero(const uint8_t *buf, size_t len);
+
+/* Reads a segment file front to back.  A whole-file buffer is avoided:
+ * the reader keeps a window and refills it. */
+struct log_reader {
+	int fd;
+	uint64_t file_size;
+	uint64_t off;       /* offset of the next entry */
+	uint8_t *buf;
+	size_t cap, start, end; /* window [start,end) maps file [base,...) */
+	uint64_t base;
+	int big;            /* 1 if buf was grown for a large entry */
+};
+
+int log_reader_init(struct log_reader *r, int fd);
+/* Next entry.  @return 1 entry in *e at *off; 0 clean end of file;
+ *  -EUCLEAN damage at *off (r->off): the caller decides torn vs corrupt
+ *  with log_reader_rest_zero(); -EIO. */
+int log_reader_next(struct log_reader *r, struct log_entry *e, uint64_t *off);
+/* 1 if every byte from @off to the end of file is zero, 0 if not, <0 err. */
+int log_reader_rest_zero(struct log_reader *r, uint64_t off);
+/* Damage was found at @off.  Is it a torn tail (cut it) or corruption
+ * (report it)?  Torn: nothing but zeros follows the damaged entry, or it
+ * runs to the end of the file, and no valid entry can be found anywhere
+ * after @off (so a flipped length field cannot hide committed entries).
+ * @return 1 torn, 0 corruption, <0 I/O error. */
+int log_reader_torn(struct log_reader *r, uint64_t off);
+void log_reader_free(struct log_reader *r);
+
+#endif

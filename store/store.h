@@ -1,0 +1,305 @@
+/* store.h - the recfs record store: the one header fs/ and tools/ include.
+ *
+ * A store is a directory holding an append-only log of checksummed
+ * entries (segments), files for large record contents (blobs), hint
+ * files and a lock file.  An index of every key lives in memory.
+ *
+ * Keys are paths relative to the store root, without a leading slash:
+ * "a/b/rec".  The root directory is the empty key "".  A key's parent
+ * must be an existing directory.
+ *
+ * Every function returns 0 (or a non-negative count) on success and a
+ * negative errno on failure.  Unless a function says otherwise, a
+ * failure changes nothing.  All functions are thread-safe.
+ *
+ * Versions: every change of a record's content or existence is checked
+ * against an expected version and makes the key's next version.  A
+ * key's version never repeats: a deleted key leaves a tombstone that
+ * remembers its last version, and creating it again continues from
+ * there.  Directories carry no versions and need no basis.
+ */
+#ifndef RECFS_STORE_H
+#define RECFS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Expected version meaning "do not check" (for `unchecked` mounts). */
+#define STORE_ANY UINT64_MAX
+/** Expected version meaning "the key must not exist" (create-only). */
+#define STORE_ABSENT 0
+
+#define STORE_NAME_MAX 255   /**< longest path component, bytes */
+#define STORE_KEY_MAX 4095   /**< longest key, bytes */
+#define STORE_XATTR_NAME_MAX 255
+#define STORE_XATTR_VALUE_MAX 65536
+#define STORE_XATTR_TOTAL_MAX (1u << 20) /**< all xattrs of one key */
+
+struct store;
+struct store_snap;
+struct store_txn;
+
+/** Options for store_open().  Zero means "default" for every field. */
+struct store_opts {
+	int read_only;            /**< serve what is intact; no changes */
+	int sync_always;          /**< every commit is durable (group commit) */
+	uint32_t keep_versions;   /**< versions kept per key (default 8) */
+	uint64_t tombstone_limit; /**< tombstones kept (default 1,000,000) */
+	uint64_t segment_size;    /**< roll the log at this size (64 MiB) */
+	uint64_t inline_max;      /**< larger contents go to blobs (64 KiB) */
+	uint64_t reserve_bytes;   /**< kept free for deletes (8 MiB) */
+	double compact_ratio;     /**< auto-compact above this dead ratio (0.5);
+	                               negative disables auto compaction */
+	char *errbuf;             /**< if set, a one-line reason on failure */
+	size_t errlen;
+};
+
+/** Metadata of a key.  Changing it needs no basis and makes no version. */
+struct store_meta {
+	uint32_t mode; /**< S_IFREG, S_IFDIR or S_IFLNK plus permission bits */
+	uint32_t uid;
+	uint32_t gid;
+	int64_t atime_ns;
+	int64_t mtime_ns;
+	int64_t ctime_ns;
+};
+
+/** Bits for store_setmeta(). */
+enum {
+	STORE_META_MODE = 1,  /**< permission bits only; the type never changes */
+	STORE_META_UID = 2,
+	STORE_META_GID = 4,
+	STORE_META_ATIME = 8,
+	STORE_META_MTIME = 16,
+	STORE_META_CTIME = 32,
+};
+
+/** What store_stat() reports. */
+struct store_stat {
+	uint64_t version;   /**< committed version (0 for a directory) */
+	uint64_t size;      /**< content length in bytes */
+	uint8_t hash[16];   /**< xxh3-128 of the content, canonical (big-endian) */
+	int64_t commit_ns;  /**< when this version was committed */
+	struct store_meta meta;
+};
+
+/** One child of a directory, from store_list(). */
+struct store_dirent {
+	char *name;         /**< component name, owned by the array */
+	uint32_t mode;      /**< file type and permissions */
+	uint64_t version;
+};
+
+/** Totals for store_stats(). */
+struct store_stats {
+	uint64_t records;      /**< live regular files and symlinks */
+	uint64_t dirs;
+	uint64_t tombstones;
+	uint64_t versions_kept;/**< all readable versions, current included */
+	uint64_t log_bytes;    /**< bytes in segments */
+	uint64_t dead_bytes;   /**< bytes compaction would reclaim */
+	uint64_t blob_bytes;
+	uint64_t floor;        /**< store-wide version floor */
+	uint64_t segments;
+	uint64_t compactions;
+};
+
+/** One kept version of a key, from store_history(). */
+struct store_hist {
+	uint64_t version;
+	uint64_t size;
+	int64_t commit_ns;
+	uint8_t hash[16];
+};
+
+/* ---- Opening and closing ------------------------------------------- */
+
+/**
+ * Open the store in @dir, creating the directory and an empty store if
+ * it does not exist.  Takes an exclusive lock on the store.
+ *
+ * @return 0 and *out on success;
+ *  -EWOULDBLOCK another process holds the store (errbuf names its pid);
+ *  -EUCLEAN corruption that is not a torn tail (errbuf names the
+ *           segment and byte offset); open read-only to serve the rest;
+ *  -EPROTONOSUPPORT a segment of a future format version;
+ *  -ENOTDIR @dir is not a directory; -EACCES, -EIO, -ENOMEM, ...
+ */
+int store_open(const char *dir, const struct store_opts *opts,
+	       struct store **out);
+
+/** Flush, make everything durable, release the lock and free the store.
+ *  Outstanding snapshots and transactions must be closed first.
+ *  @return 0, or -EIO if the final sync failed (the store is freed anyway). */
+int store_close(struct store *st);
+
+/** Make every commit so far durable (fdatasync of the log).
+ *  @return 0 or -EIO (after which the store refuses changes with -EROFS). */
+int store_sync(struct store *st);
+
+/* ---- Reading ------------------------------------------------------- */
+
+/** Stat a key.  @return 0; -ENOENT absent (or deleted); -EINVAL bad key. */
+int store_stat(struct store *st, const char *key, struct store_stat *out);
+
+/** The last version a key ever had, even if deleted now (0 if never).
+ *  @return 0 (always sets *version), -EINVAL bad key. */
+int store_last_version(struct store *st, const char *key, uint64_t *version);
+
+/**
+ * Pin one version of a record for reading.  @version 0 means the
+ * current one; otherwise one of the kept versions (store_history()).
+ * A snapshot keeps reading the same bytes whatever happens to the key.
+ * @return 0; -ENOENT no such key or version; -EISDIR a directory.
+ */
+int store_snap_open(struct store *st, const char *key, uint64_t version,
+		    struct store_snap **out);
+/** Read up to @len bytes at @off.  @return bytes read (0 at end) or -EIO. */
+ssize_t store_snap_read(struct store_snap *s, void *buf, size_t len,
+			uint64_t off);
+/** Version, size and hash of the snapshot. */
+void store_snap_stat(const struct store_snap *s, struct store_stat *out);
+void store_snap_close(struct store_snap *s);
+
+/** Read a whole record into a new buffer (*buf is malloc'ed, NUL-ended,
+ *  owned by the caller).  @return 0, -ENOENT, -EISDIR, -ENOMEM, -EIO. */
+int store_get(struct store *st, const char *key, char **buf, size_t *len,
+	      struct store_stat *stat);
+
+/** List a directory's live children (tombstones are not listed), sorted
+ *  by name.  *ents is owned by the caller: free with store_list_free().
+ *  @return 0; -ENOENT; -ENOTDIR. */
+int store_list(struct store *st, const char *dir, struct store_dirent **ents,
+	       size_t *n);
+void store_list_free(struct store_dirent *ents, size_t n);
+
+/** Kept versions of a key, oldest first (*h malloc'ed, caller frees).
+ *  Works for deleted keys too.  @return 0; -ENOENT. */
+int store_history(struct store *st, const char *key, struct store_hist **h,
+		  size_t *n);
+
+/* ---- Changes of content or existence (checked, versioned) ------------ */
+
+/**
+ * Replace (or create) a record with @len bytes of @data in one commit.
+ * @expect is the version the change is based on: STORE_ABSENT to create
+ * only, STORE_ANY not to check.  @meta (may be NULL) gives mode, owner
+ * and times for a new key; for an existing key only its mtime/ctime are
+ * updated (meta's if given, else now).  The mode's type must be S_IFREG
+ * or S_IFLNK (a symlink's content is its target).
+ * @return 0 and *newv; -EAGAIN @expect is not the current version;
+ *  -ENOENT parent missing; -ENOTDIR parent is not a directory;
+ *  -EISDIR key is a directory; -ENAMETOOLONG; -EINVAL bad key;
+ *  -ENOSPC; -EROFS read-only or failed store; -EIO.
+ */
+int store_put(struct store *st, const char *key, uint64_t expect,
+	      const void *data, size_t len, const struct store_meta *meta,
+	      uint64_t *newv);
+
+/** Cut or extend a record to @size (zeros), one new version.
+ *  Errors as store_put() (-ENOENT if the key is absent). */
+int store_truncate(struct store *st, const char *key, uint64_t expect,
+		   uint64_t size, uint64_t *newv);
+
+/** Delete a record; its tombstone takes the next version (*newv).
+ *  Errors as store_put(); -EISDIR for a directory (use store_rmdir). */
+int store_delete(struct store *st, const char *key, uint64_t expect,
+		 uint64_t *newv);
+
+/**
+ * Rename @from to @to in one commit.  For a record, @from's tombstone
+ * and @to's new version (above any version @to ever had and above
+ * @from's) are made together; @expect_from and @expect_to are checked
+ * (rename over an existing record is a change of it; STORE_ABSENT for
+ * @expect_to means @to must not exist).  For a directory, the
+ * expectations are ignored; every record beneath it continues its line
+ * under its new key, and @to must be absent or an empty directory.
+ * @return 0 and *newv (the new version of @to, 0 for a directory);
+ *  -EAGAIN; -ENOENT; -EISDIR/-ENOTDIR type mismatch; -ENOTEMPTY;
+ *  -EINVAL (moving a directory into itself); others as store_put().
+ */
+int store_rename(struct store *st, const char *from, uint64_t expect_from,
+		 const char *to, uint64_t expect_to, uint64_t *newv);
+
+/* ---- Directories and metadata (no basis, no version) ----------------- */
+
+/** @return 0; -EEXIST; -ENOENT parent; -ENOTDIR; -ENOSPC; -EROFS. */
+int store_mkdir(struct store *st, const char *key,
+		const struct store_meta *meta);
+/** @return 0; -ENOENT; -ENOTDIR; -ENOTEMPTY; -EBUSY for the root. */
+int store_rmdir(struct store *st, const char *key);
+
+/** Set the metadata fields named by @mask.  @return 0; -ENOENT; -EROFS. */
+int store_setmeta(struct store *st, const char *key,
+		  const struct store_meta *meta, unsigned mask);
+
+/** Extended attributes other than the ones fs/ computes.  @flags as
+ *  setxattr(2) (XATTR_CREATE/XATTR_REPLACE).  getxattr with @size 0
+ *  returns the value's size.  @return size/0; -ENODATA; -ERANGE;
+ *  -EEXIST; -E2BIG; -ENOSPC; -ENOENT. */
+int store_setxattr(struct store *st, const char *key, const char *name,
+		   const void *value, size_t size, int flags);
+ssize_t store_getxattr(struct store *st, const char *key, const char *name,
+		       void *value, size_t size);
+/** Names, each NUL-terminated, as listxattr(2). */
+ssize_t store_listxattr(struct store *st, const char *key, char *list,
+			size_t size);
+int store_removexattr(struct store *st, const char *key, const char *name);
+
+/* ---- Staged changes (one open handle's private change) -------------- */
+
+/**
+ * Begin a private change of @key, staged on disk in a spool file inside
+ * the store as it is written, so that a full disk fails the write, not
+ * the commit.  If @truncate is 0 the change starts from the current
+ * content (copied lazily at the first write), else from empty.
+ * Nothing is checked here: the check is at store_txn_commit().
+ * @return 0 and *out; -EISDIR; -EROFS; -ENOSPC; -EIO.
+ */
+int store_txn_begin(struct store *st, const char *key, int truncate,
+		    struct store_txn **out);
+/** Write into the change.  @return bytes written; -ENOSPC; -EIO; -EFBIG. */
+ssize_t store_txn_write(struct store_txn *t, const void *buf, size_t len,
+			uint64_t off);
+/** Read the change's own content.  @return bytes read or -EIO. */
+ssize_t store_txn_read(struct store_txn *t, void *buf, size_t len,
+		       uint64_t off);
+/** Set the change's length.  @return 0; -ENOSPC; -EIO. */
+int store_txn_truncate(struct store_txn *t, uint64_t size);
+/** Current length of the change. */
+uint64_t store_txn_size(const struct store_txn *t);
+/** Append @len bytes at the true end of the key's current content,
+ *  unchecked, as one commit (O_APPEND writes).  The key must exist. */
+int store_append(struct store *st, const char *key, const void *buf,
+		 size_t len, uint64_t *newv);
+/**
+ * Commit the change as the key's next version, checked against @expect.
+ * @durable makes it durable before returning (fsync).  @meta (may be
+ * NULL) as for store_put().  The transaction is freed whatever happens.
+ * @return 0 and *newv; -EAGAIN; -ENOENT parent gone; -EROFS; -EIO.
+ */
+int store_txn_commit(struct store_txn *t, uint64_t expect,
+		     const struct store_meta *meta, int durable,
+		     uint64_t *newv);
+/** Drop the change and free the transaction. */
+void store_txn_abort(struct store_txn *t);
+
+/* ---- Maintenance ----------------------------------------------------- */
+
+/** Reclaim dead space now (also runs by itself above compact_ratio).
+ *  @return 0; -EROFS; -ENOSPC; -EIO. */
+int store_compact(struct store *st);
+/** @return 0. */
+int store_stats(struct store *st, struct store_stats *out);
+/** 32 lowercase hex digits and a NUL into @out. */
+void store_hash_hex(const uint8_t hash[16], char out[33]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
