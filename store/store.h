@@ -22,6 +22,7 @@
 #define RECFS_STORE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -298,6 +299,24 @@ int store_compact(struct store *st);
 int store_stats(struct store *st, struct store_stats *out);
 /** 32 lowercase hex digits and a NUL into @out. */
 void store_hash_hex(const uint8_t hash[16], char out[33]);
+
+/* ---- Offline checks (for recctl; the store must not be open) ----------- */
+
+/**
+ * Verify every segment header and entry checksum, every group's commit
+ * marker, hint files, and every blob that a kept version names (size and
+ * xxh3-128), in the store at @dir.  Each problem is one line on @out
+ * naming the file and byte offset.  With @repair, a torn tail of a
+ * segment is cut (as a writable open would); corruption is never
+ * "repaired".  @return 0 clean (or only a torn tail that was repaired),
+ * 1 damage found, -EWOULDBLOCK the store is in use, other -errno.
+ */
+int store_fsck(const char *dir, int repair, FILE *out);
+
+/** Print every entry of every segment as one text line on @out
+ *  (segment, offset, type, flags, key, version, time, lengths, blob).
+ *  @return 0, 1 if damage stopped the dump, or -errno. */
+int store_dump(const char *dir, FILE *out);
 
 #ifdef __cplusplus
 }
