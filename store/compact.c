@@ -1,0 +1,495 @@
+/* compact.c - reclaim dead space.
+ *
+ * 1. Under commit_mu: seal the active segment; every sealed segment is an
+ *    input.  Copy what the index says is live (a snapshot of the nodes).
+ * 2. Unlocked: write that state into NNN.compact, where NNN is the last
+ *    input's id and its header says it replaces [first input, NNN];
+ *    fsync it.  Readers and writers go on meanwhile.
+ * 3. Under commit_mu and the index write lock: rename it over NNN.seg,
+ *    fsync the directory, point the index at the new places.
+ * 4. Remove the other inputs and blobs no kept version names.
+ * A crash after 3 leaves inputs that open recognizes as superseded;
+ * before it, a .compact file that open removes.
+ *
+ * Replay of the output rebuilds, for every key, exactly its state at the
+ * snapshot: history (HIST puts), the line of a tombstone (DEL), then the
+ * current state; directories in tree order so parents come first.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store_int.h"
+
+struct item {
+	char *key;
+	uint8_t kind;
+	uint8_t forget;
+	uint64_t version;
+	int64_t del_ns;
+	struct store_meta meta;
+	uint8_t *xattrs;
+	uint32_t xattrs_len;
+	struct ver *vers;
+	uint32_t nvers;
+	uint64_t state_off;  /* in the output */
+	uint32_t state_len;
+};
+
+struct snap {
+	struct item *items;
+	size_t n, cap;
+	uint64_t floor;
+	uint64_t last_input;
+};
+
+static void snap_free(struct snap *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->items[i].key);
+		free(s->items[i].xattrs);
+		free(s->items[i].vers);
+	}
+	free(s->items);
+}
+
+static int snap_add(struct snap *s, const struct node *n)
+{
+	struct item *it;
+
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 256;
+		struct item *ni = realloc(s->items, nc * sizeof(*ni));
+		if (!ni)
+			return -ENOMEM;
+		s->items = ni;
+		s->cap = nc;
+	}
+	it = &s->items[s->n];
+	memset(it, 0, sizeof(*it));
+	it->key = strdup(n->key);
+	it->xattrs = n->xattrs_len ? malloc(n->xattrs_len) : NULL;
+	it->vers = n->nvers ? malloc(n->nvers * sizeof(*n->vers)) : NULL;
+	if (!it->key || (n->xattrs_len && !it->xattrs) ||
+	    (n->nvers && !it->vers)) {
+		free(it->key);
+		free(it->xattrs);
+		free(it->vers);
+		return -ENOMEM;
+	}
+	it->kind = n->kind;
+	it->version = n->version;
+	it->del_ns = n->del_ns;
+	it->meta = n->meta;
+	it->xattrs_len = n->xattrs_len;
+	if (n->xattrs_len)
+		memcpy(it->xattrs, n->xattrs, n->xattrs_len);
+	it->nvers = n->nvers;
+	if (n->nvers)
+		memcpy(it->vers, n->vers, n->nvers * sizeof(*n->vers));
+	s->n++;
+	return 0;
+}
+
+/* Live directories and records in tree order (parents first). */
+static int snap_tree(struct snap *s, const struct node *d)
+{
+	int rc = snap_add(s, d);
+
+	for (const struct node *c = d->child; c && rc == 0; c = c->sib_next)
+		rc = c->kind == K_DIR ? snap_tree(s, c) : snap_add(s, c);
+	return rc;
+}
+
+static int cmp_del(const void *a, const void *b)
+{
+	const struct item *x = *(struct item *const *)a,
+			  *y = *(struct item *const *)b;
+	return x->del_ns < y->del_ns ? -1 : x->del_ns > y->del_ns;
+}
+
+/* Beyond tombstone_limit, forget the oldest tombstones; the floor rises
+ * above every version they had, so no version can repeat. */
+static int pick_forgotten(struct store *st, struct snap *s, size_t first)
+{
+	size_t nt = s->n - first;
+	struct item **t;
+
+	if (nt <= st->o.tombstone_limit)
+		return 0;
+	t = malloc(nt * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i < nt; i++)
+		t[i] = &s->items[first + i];
+	qsort(t, nt, sizeof(*t), cmp_del);
+	for (size_t i = 0; i < nt - st->o.tombstone_limit; i++) {
+		t[i]->forget = 1;
+		if (t[i]->version > s->floor)
+			s->floor = t[i]->version;
+	}
+	free(t);
+	return 0;
+}
+
+struct out {
+	int fd;
+	uint64_t size;
+	uint8_t *buf;
+	size_t len, cap;
+	uint8_t *hint;
+	size_t hint_len, hint_cap;
+};
+
+static int out_flush(struct out *o)
+{
+	size_t done = 0;
+
+	while (done < o->len) {
+		ssize_t n = pwrite(o->fd, o->buf + done, o->len - done,
+				   (off_t)(o->size + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	o->size += o->len;
+	o->len = 0;
+	return 0;
+}
+
+/* Append one entry; returns its offset in the output through *off. */
+static int out_entry(struct out *o, uint8_t type, uint8_t flags,
+		     const char *key, uint64_t version, int64_t t,
+		     uint64_t vlen, const struct store_meta *m,
+		     const uint8_t *hash, uint64_t blob, const uint8_t *x,
+		     uint32_t xl, const void *val, size_t il, uint64_t *off,
+		     uint32_t *len)
+{
+	size_t kl = strlen(key), bl = m ? log_body_size(xl) : 0;
+	size_t need = log_entry_size(kl, bl, il), hneed;
+	uint8_t *body = NULL;
+	int rc;
+
+	if (o->len + need > o->cap && o->len) {
+		rc = out_flush(o);
+		if (rc < 0)
+			return rc;
+	}
+	if (need > o->cap) {
+		uint8_t *nb = realloc(o->buf, need);
+		if (!nb)
+			return -ENOMEM;
+		o->buf = nb;
+		o->cap = need;
+	}
+	if (m) {
+		body = malloc(bl);
+		if (!body)
+			return -ENOMEM;
+		log_body_encode(body, m, hash, blob, x, xl);
+	}
+	log_entry_encode(o->buf + o->len, type, flags, key, kl, version, t,
+			 vlen, body, bl, val, il);
+	free(body);
+	*off = o->size + o->len;
+	*len = (uint32_t)need;
+	/* hint record: offset + entry without its inline content */
+	hneed = 8 + LOG_ENTRY_HDR + kl + bl;
+	if (o->hint_len + hneed > o->hint_cap) {
+		size_t nc = o->hint_cap * 2 + hneed;
+		uint8_t *nh = realloc(o->hint, nc);
+		if (!nh)
+			return -ENOMEM;
+		o->hint = nh;
+		o->hint_cap = nc;
+	}
+	log_put64(o->hint + o->hint_len, *off);
+	memcpy(o->hint + o->hint_len + 8, o->buf + o->len, hneed - 8);
+	memset(o->hint + o->hint_len + 8, 0, 8);
+	o->hint_len += hneed;
+	o->len += need;
+	return 0;
+}
+
+static int read_inline(struct store *st, const struct ver *v, void **data)
+{
+	ssize_t n = -1;
+	int fd;
+
+	*data = malloc(v->size ? v->size : 1);
+	if (!*data)
+		return -ENOMEM;
+	pthread_rwlock_rdlock(&st->idx_lock); /* the segment table may grow */
+	fd = store_seg_fd(st, v->seg);
+	if (fd >= 0)
+		n = pread(fd, *data, v->size, (off_t)(v->eoff + v->vskip));
+	pthread_rwlock_unlock(&st->idx_lock);
+	return n == (ssize_t)v->size ? 0 : -EIO;
+}
+
+/* A version's PUT; the new place is written back into *v. */
+static int emit_ver(struct store *st, struct out *o, struct item *it,
+		    struct ver *v, uint8_t flags, const struct store_meta *m,
+		    const uint8_t *x, uint32_t xl)
+{
+	void *data = NULL;
+	uint64_t off;
+	uint32_t len;
+	int rc = 0;
+
+	if (!v->blob)
+		rc = read_inline(st, v, &data);
+	if (rc == 0)
+		rc = out_entry(o, LOG_PUT,
+			       flags | LOG_F_COMMIT |
+				       (v->blob ? LOG_F_BLOB : 0),
+			       it->key, v->version, v->commit_ns, v->size, m,
+			       v->hash, v->blob, x, xl, data,
+			       v->blob ? 0 : v->size, &off, &len);
+	free(data);
+	if (rc == 0) {
+		v->eoff = off;
+		v->elen = len;
+		v->vskip = (uint32_t)(len - (v->blob ? 0 : v->size));
+	}
+	return rc;
+}
+
+static int emit_item(struct store *st, struct out *o, struct item *it)
+{
+	struct store_meta hm = { .mode = 0100644 };
+	uint32_t hist = it->kind == K_FILE ? it->nvers - 1 : it->nvers;
+	int64_t now = store_now_ns();
+	int rc = 0;
+
+	if (it->forget)
+		return 0;
+	for (uint32_t i = 0; i < hist && rc == 0; i++)
+		rc = emit_ver(st, o, it, &it->vers[i], LOG_F_HIST, &hm, NULL,
+			      0);
+	if (rc == 0 && (it->kind == K_TOMB ||
+			(it->kind == K_DIR && it->version)))
+		rc = out_entry(o, LOG_DEL, LOG_F_COMMIT, it->key, it->version,
+			       it->del_ns ? it->del_ns : now, 0, NULL, NULL, 0,
+			       NULL, 0, NULL, 0, &it->state_off,
+			       &it->state_len);
+	if (rc == 0 && it->kind == K_DIR)
+		rc = out_entry(o, LOG_MKDIR, LOG_F_COMMIT, it->key, 0, now, 0,
+			       &it->meta, NULL, 0, it->xattrs, it->xattrs_len,
+			       NULL, 0, &it->state_off, &it->state_len);
+	if (rc == 0 && it->kind == K_FILE) {
+		struct ver *v = &it->vers[it->nvers - 1];
+		rc = emit_ver(st, o, it, v, 0, &it->meta, it->xattrs,
+			      it->xattrs_len);
+		it->state_off = v->eoff;
+		it->state_len = v->elen;
+	}
+	return rc;
+}
+
+/* Step 3: point the index at the output. */
+static void relocate(struct store *st, struct snap *s)
+{
+	uint64_t last = s->last_input;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct item *it = &s->items[i];
+		struct node *n = idx_get(&st->idx, it->key, strlen(it->key));
+		if (!n)
+			continue;
+		if (it->forget) {
+			if (n->kind == K_TOMB && n->version == it->version &&
+			    n->state_seg <= last) {
+				idx_remove(&st->idx, n);
+				st->ntomb--;
+			}
+			continue;
+		}
+		for (uint32_t j = 0; j < it->nvers; j++)
+			for (uint32_t k = 0; k < n->nvers; k++) {
+				struct ver *v = &n->vers[k];
+				if (v->version != it->vers[j].version ||
+				    v->seg > last)
+					continue;
+				v->seg = last;
+				v->eoff = it->vers[j].eoff;
+				v->elen = it->vers[j].elen;
+				v->vskip = it->vers[j].vskip;
+			}
+		if (n->state_seg <= last && it->state_len) {
+			n->state_seg = last;
+			n->state_off = it->state_off;
+			n->state_len = it->state_len;
+		}
+	}
+	if (s->floor > st->floor)
+		st->floor = s->floor;
+	st->live_bytes = 0;
+	for (size_t b = 0; b < st->idx.cap; b++)
+		for (struct node *n = st->idx.tab[b]; n; n = n->hnext)
+			st->live_bytes += node_live_bytes(n);
+}
+
+/* Step 4b: blobs no kept version names.  Caller holds commit_mu, so no
+ * blob is being linked meanwhile. */
+static void drop_dead_blobs(struct store *st)
+{
+	DIR *d;
+	struct dirent *de;
+
+	d = fdopendir(dup(st->blobfd));
+	if (!d)
+		return;
+	rewinddir(d);
+	pthread_rwlock_rdlock(&st->idx_lock);
+	while ((de = readdir(d))) {
+		char *end;
+		uint64_t id = strtoull(de->d_name, &end, 16);
+		int used = 0;
+		if (end != de->d_name + 16 || *end)
+			continue;
+		for (size_t b = 0; b < st->idx.cap && !used; b++)
+			for (struct node *n = st->idx.tab[b]; n && !used;
+			     n = n->hnext)
+				for (uint32_t i = 0; i < n->nvers; i++)
+					if (n->vers[i].blob == id)
+						used = 1;
+		if (!used)
+			unlinkat(st->blobfd, de->d_name, 0);
+	}
+	pthread_rwlock_unlock(&st->idx_lock);
+	closedir(d);
+	st->dead_blob_bytes = 0;
+}
+
+int store_compact(struct store *st)
+{
+	struct snap s = { 0 };
+	struct out o = { .fd = -1 };
+	char cname[40], sname[40];
+	uint64_t first, fl_off;
+	uint32_t fl_len;
+	size_t ninputs, tomb_first;
+	int rc;
+
+	if (st->o.read_only || st->failed)
+		return -EROFS;
+	pthread_mutex_lock(&st->compact_mu);
+
+	/* Step 1 */
+	pthread_mutex_lock(&st->commit_mu);
+	rc = store_roll(st);
+	ninputs = st->nsegs - 1;
+	if (rc < 0 || ninputs == 0) {
+		pthread_mutex_unlock(&st->commit_mu);
+		goto out;
+	}
+	first = st->segs[0].id;
+	s.last_input = st->segs[ninputs - 1].id;
+	s.floor = st->floor;
+	rc = snap_tree(&s, st->root);
+	tomb_first = s.n;
+	for (size_t b = 0; b < st->idx.cap && rc == 0; b++)
+		for (struct node *n = st->idx.tab[b]; n && rc == 0;
+		     n = n->hnext)
+			if (n->kind == K_TOMB)
+				rc = snap_add(&s, n);
+	if (rc == 0)
+		rc = pick_forgotten(st, &s, tomb_first);
+	pthread_mutex_unlock(&st->commit_mu);
+	if (rc < 0)
+		goto out;
+
+	/* Step 2: inputs are immutable and only we remove them, so reading
+	 * their fds without the lock is safe. */
+	snprintf(cname, sizeof(cname), "%016" PRIx64 ".compact", s.last_input);
+	snprintf(sname, sizeof(sname), "%016" PRIx64 ".seg", s.last_input);
+	unlinkat(st->dirfd, cname, 0);
+	o.fd = openat(st->dirfd, cname, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+		      0600);
+	if (o.fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	o.cap = 1 << 20;
+	o.buf = malloc(o.cap);
+	if (!o.buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	{
+		uint8_t hdr[LOG_SEG_HDR];
+		log_seg_header(hdr, s.last_input, first);
+		memcpy(o.buf, hdr, sizeof(hdr));
+		o.len = sizeof(hdr);
+	}
+	if (s.floor)
+		rc = out_entry(&o, LOG_FLOOR, LOG_F_COMMIT, "", s.floor,
+			       store_now_ns(), 0, NULL, NULL, 0, NULL, 0, NULL,
+			       0, &fl_off, &fl_len);
+	for (size_t i = 0; i < s.n && rc == 0; i++)
+		rc = emit_item(st, &o, &s.items[i]);
+	if (rc == 0)
+		rc = out_flush(&o);
+	if (rc == 0 && fsync(o.fd) < 0)
+		rc = -EIO;
+	if (rc < 0)
+		goto out;
+
+	/* Step 3 */
+	pthread_mutex_lock(&st->commit_mu);
+	pthread_rwlock_wrlock(&st->idx_lock);
+	if (renameat(st->dirfd, cname, st->dirfd, sname) < 0 ||
+	    fsync(st->dirfd) < 0) {
+		rc = -errno;
+		pthread_rwlock_unlock(&st->idx_lock);
+		pthread_mutex_unlock(&st->commit_mu);
+		goto out;
+	}
+	relocate(st, &s);
+	for (size_t i = 0; i < ninputs; i++)
+		close(st->segs[i].fd);
+	memmove(st->segs + 1, st->segs + ninputs,
+		(st->nsegs - ninputs) * sizeof(*st->segs));
+	st->nsegs -= ninputs - 1;
+	st->segs[0] = (struct seg){ .id = s.last_input, .fd = o.fd,
+				    .size = o.size, .prealloc = o.size };
+	o.fd = -1;
+	st->log_bytes = 0;
+	for (size_t i = 0; i < st->nsegs; i++)
+		st->log_bytes += st->segs[i].size;
+	st->live_bytes += LOG_SEG_HDR + (s.floor ? fl_len : 0);
+	st->compactions++;
+	pthread_rwlock_unlock(&st->idx_lock);
+
+	/* Step 4 */
+	{
+		char nm[40];
+		for (uint64_t id = first; id < s.last_input; id++) {
+			snprintf(nm, sizeof(nm), "%016" PRIx64 ".seg", id);
+			unlinkat(st->dirfd, nm, 0);
+			snprintf(nm, sizeof(nm), "%016" PRIx64 ".hint", id);
+			unlinkat(st->dirfd, nm, 0);
+		}
+	}
+	store_write_hint(st, s.last_input, o.hint, o.hint_len, o.size);
+	drop_dead_blobs(st);
+	pthread_mutex_unlock(&st->commit_mu);
+out:
+	if (o.fd >= 0) {
+		close(o.fd);
+		unlinkat(st->dirfd, cname, 0);
+	}
+	free(o.buf);
+	free(o.hint);
+	snap_free(&s);
+	pthread_mutex_unlock(&st->compact_mu);
+	return rc;
+}

@@ -1,0 +1,749 @@
+/* open.c - opening a store: lock, replay (hints or scans), torn tails,
+ * blob checks, and closing it. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "store_int.h"
+
+static void opts_defaults(struct store_opts *o)
+{
+	if (!o->keep_versions)
+		o->keep_versions = 8;
+	if (!o->tombstone_limit)
+		o->tombstone_limit = 1000000;
+	if (!o->segment_size)
+		o->segment_size = 64ull << 20;
+	if (!o->inline_max)
+		o->inline_max = 64ull << 10;
+	if (!o->reserve_bytes)
+		o->reserve_bytes = 8ull << 20;
+	if (o->compact_ratio == 0)
+		o->compact_ratio = 0.5;
+}
+
+static int take_lock(struct store *st)
+{
+	char buf[32];
+	ssize_t n;
+
+	st->lockfd = openat(st->dirfd, "LOCK",
+			    (st->o.read_only ? O_RDONLY : O_RDWR | O_CREAT) |
+				    O_CLOEXEC,
+			    0600);
+	if (st->lockfd < 0 && errno == ENOENT && st->o.read_only)
+		return 0; /* an empty store opened read-only */
+	if (st->lockfd < 0) {
+		store_err(st, "cannot open %s/LOCK: %s", st->dir,
+			  strerror(errno));
+		return -errno;
+	}
+	if (flock(st->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		n = pread(st->lockfd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = 0;
+		buf[strcspn(buf, "\n")] = 0;
+		if (e == EWOULDBLOCK)
+			store_err(st, "store %s is in use by pid %s", st->dir,
+				  buf[0] ? buf : "?");
+		else
+			store_err(st, "cannot lock %s: %s", st->dir,
+				  strerror(e));
+		return -e;
+	}
+	if (!st->o.read_only) {
+		n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+		if (ftruncate(st->lockfd, 0) < 0 ||
+		    pwrite(st->lockfd, buf, (size_t)n, 0) != n)
+			return -errno;
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Segment ids present, sorted. */
+static int list_ids(int dirfd, const char *ext, uint64_t **ids, size_t *n)
+{
+	DIR *d = fdopendir(dup(dirfd));
+	struct dirent *de;
+	size_t cap = 0;
+
+	*ids = NULL;
+	*n = 0;
+	if (!d)
+		return -errno;
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		char *end;
+		uint64_t id = strtoull(de->d_name, &end, 16);
+		if (end != de->d_name + 16 || strcmp(end + 1, ext) != 0 ||
+		    end[0] != '.')
+			continue;
+		if (*n == cap) {
+			uint64_t *ni;
+			cap = cap ? cap * 2 : 64;
+			ni = realloc(*ids, cap * sizeof(*ni));
+			if (!ni) {
+				closedir(d);
+				return -ENOMEM;
+			}
+			*ids = ni;
+		}
+		(*ids)[(*n)++] = id;
+	}
+	closedir(d);
+	if (*n)
+		qsort(*ids, *n, sizeof(**ids), cmp_u64);
+	return 0;
+}
+
+/* An unclosed group: entries held until their COMMIT arrives. */
+struct pending {
+	struct { uint8_t *buf; uint64_t off; } *v;
+	size_t n, cap;
+	uint64_t start;
+};
+
+static void pending_clear(struct pending *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i].buf);
+	p->n = 0;
+}
+
+static int pending_apply(struct store *st, struct pending *p, uint64_t id,
+			 uint64_t *bad)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < p->n && rc == 0; i++) {
+		struct log_entry e;
+		if (log_entry_decode(p->v[i].buf, log_get32(p->v[i].buf + 8),
+				     &e) <= 0)
+			rc = -EUCLEAN;
+		else
+			rc = store_apply(st, &e, id, p->v[i].off);
+		if (rc < 0)
+			*bad = p->v[i].off;
+	}
+	pending_clear(p);
+	return rc;
+}
+
+static int pending_push(struct pending *p, const struct log_entry *e,
+			const uint8_t *raw, uint64_t off)
+{
+	if (p->n == 0)
+		p->start = off;
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? p->cap * 2 : 16;
+		void *nv = realloc(p->v, nc * sizeof(*p->v));
+		if (!nv)
+			return -ENOMEM;
+		p->v = nv;
+		p->cap = nc;
+	}
+	p->v[p->n].buf = malloc(e->len);
+	if (!p->v[p->n].buf)
+		return -ENOMEM;
+	memcpy(p->v[p->n].buf, raw, e->len);
+	p->v[p->n].off = off;
+	p->n++;
+	return 0;
+}
+
+/* Replay from a hint file.  @return 1 used, 0 unusable (scan instead). */
+static int replay_hint(struct store *st, uint64_t id, uint64_t seg_size)
+{
+	char name[40];
+	struct stat sb;
+	uint8_t *buf = NULL;
+	size_t len, pos = 32;
+	int fd, rc = 0;
+
+	snprintf(name, sizeof(name), "%016" PRIx64 ".hint", id);
+	fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &sb) < 0 || sb.st_size < 40)
+		goto out;
+	len = (size_t)sb.st_size;
+	buf = malloc(len);
+	if (!buf || pread(fd, buf, len, 0) != (ssize_t)len)
+		goto out;
+	if (memcmp(buf, HINT_MAGIC, 8) || log_get32(buf + 8) != LOG_FORMAT ||
+	    log_get64(buf + 16) != id || log_get64(buf + 24) != seg_size ||
+	    log_get64(buf + len - 8) != XXH3_64bits(buf, len - 8))
+		goto out;
+	len -= 8;
+	/* Validate all records before applying any: all or nothing. */
+	while (pos < len) {
+		if (pos + 8 + LOG_ENTRY_HDR > len)
+			goto out;
+		pos += 8 + LOG_ENTRY_HDR + log_get16(buf + pos + 8 + 14) +
+		       log_get32(buf + pos + 8 + 40);
+	}
+	if (pos != len)
+		goto out;
+	for (pos = 32; pos < len;) {
+		const uint8_t *h = buf + pos + 8;
+		struct log_entry e = {
+			.type = h[12],
+			.flags = h[13],
+			.key_len = log_get16(h + 14),
+			.len = log_get32(h + 8),
+			.version = log_get64(h + 16),
+			.time_ns = (int64_t)log_get64(h + 24),
+			.value_len = log_get64(h + 32),
+			.body_len = log_get32(h + 40),
+		};
+		e.key = (const char *)h + LOG_ENTRY_HDR;
+		e.body = h + LOG_ENTRY_HDR + e.key_len;
+		rc = store_apply(st, &e, id, log_get64(buf + pos));
+		if (rc < 0) {
+			rc = -EUCLEAN; /* a hint that contradicts: scan */
+			goto out;
+		}
+		pos += 8 + LOG_ENTRY_HDR + e.key_len + e.body_len;
+	}
+	rc = 1;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/* Replay one segment by scanning it.  Cuts a torn tail (writable) or
+ * stops there (read-only); reports corruption with its offset.
+ * @return 0; 1 replay stopped here (read-only damage); -EUCLEAN. */
+static int replay_scan(struct store *st, struct seg *s, const char *name)
+{
+	struct log_reader r;
+	struct log_entry e;
+	struct pending p = { 0 };
+	uint64_t off, bad = 0, cut;
+	int rc, torn;
+
+	rc = log_reader_init(&r, s->fd);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		rc = log_reader_next(&r, &e, &off);
+		if (rc <= 0)
+			break;
+		const uint8_t *raw = r.buf + (off - r.base);
+		if (!(e.flags & LOG_F_COMMIT)) {
+			rc = pending_push(&p, &e, raw, off);
+			if (rc < 0)
+				goto out;
+			continue;
+		}
+		rc = pending_push(&p, &e, raw, off);
+		if (rc == 0)
+			rc = pending_apply(st, &p, s->id, &bad);
+		if (rc < 0) {
+			store_err(st, "%s/%s: entry at offset %" PRIu64
+				  " contradicts the index (corrupt)",
+				  st->dir, name, bad);
+			rc = -EUCLEAN;
+			goto out;
+		}
+	}
+	if (rc == 0 && p.n == 0) {
+		s->size = r.file_size;
+		goto out;
+	}
+	if (rc == -EIO || rc == -ENOMEM)
+		goto out;
+	/* Damage at off, or an unclosed group at the end. */
+	cut = p.n ? p.start : off;
+	torn = rc == 0 ? 1 : log_reader_torn(&r, off);
+	if (torn < 0) {
+		rc = torn;
+		goto out;
+	}
+	if (!torn) {
+		store_err(st, "%s/%s: corrupt entry at offset %" PRIu64,
+			  st->dir, name, off);
+		if (!st->o.read_only) {
+			rc = -EUCLEAN;
+			goto out;
+		}
+		fprintf(stderr, "recfs: %s\n", st->o.errbuf ? st->o.errbuf : "");
+		s->size = cut;
+		rc = 1;
+		goto out;
+	}
+	if (st->o.read_only) {
+		s->size = cut;
+		rc = 0;
+		goto out;
+	}
+	fprintf(stderr, "recfs: %s/%s: cut torn tail at offset %" PRIu64
+		" (%" PRIu64 " bytes)\n", st->dir, name, cut,
+		r.file_size - cut);
+	if (ftruncate(s->fd, (off_t)cut) < 0 || fsync(s->fd) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	s->size = cut;
+	rc = 0;
+out:
+	pending_clear(&p);
+	free(p.v);
+	log_reader_free(&r);
+	return rc;
+}
+
+/* Rebuild a hint for a segment that had none, by re-reading headers. */
+static void rebuild_hint(struct store *st, struct seg *s)
+{
+	struct log_reader r;
+	struct log_entry e;
+	uint64_t off;
+	uint8_t *save = st->hint;
+	size_t save_len = st->hint_len, save_cap = st->hint_cap;
+
+	st->hint_cap = 1 << 16;
+	st->hint = malloc(st->hint_cap);
+	st->hint_len = 0;
+	if (st->hint && log_reader_init(&r, s->fd) == 0) {
+		r.file_size = s->size;
+		while (log_reader_next(&r, &e, &off) == 1)
+			store_hint_add(st, r.buf + (off - r.base), off);
+		log_reader_free(&r);
+		if (st->hint)
+			store_write_hint(st, s->id, st->hint, st->hint_len,
+					 s->size);
+	}
+	free(st->hint);
+	st->hint = save;
+	st->hint_len = save_len;
+	st->hint_cap = save_cap;
+}
+
+static int replay(struct store *st)
+{
+	uint64_t *ids = NULL, *firsts = NULL;
+	int *fds = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	rc = list_ids(st->dirfd, "seg", &ids, &n);
+	if (rc < 0)
+		return rc;
+	st->segs = calloc(n + 1, sizeof(*st->segs));
+	firsts = calloc(n + 1, sizeof(*firsts));
+	fds = calloc(n + 1, sizeof(*fds));
+	if (!st->segs || !firsts || !fds) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		fds[i] = -1;
+	/* Headers first: a compacted segment replaces [first, id), and any
+	 * of those still here are leftovers of a crash during compaction. */
+	for (i = 0; i < n; i++) {
+		char name[40];
+		uint8_t hdr[LOG_SEG_HDR];
+		uint64_t id;
+
+		snprintf(name, sizeof(name), "%016" PRIx64 ".seg", ids[i]);
+		fds[i] = openat(st->dirfd, name,
+				(st->o.read_only ? O_RDONLY : O_RDWR) |
+					O_CLOEXEC);
+		if (fds[i] < 0) {
+			rc = -errno;
+			store_err(st, "%s/%s: %s", st->dir, name,
+				  strerror(errno));
+			goto out;
+		}
+		if (pread(fds[i], hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+		    (rc = log_seg_check(hdr, &id, &firsts[i])) < 0 ||
+		    id != ids[i]) {
+			if (rc != -EPROTONOSUPPORT)
+				rc = -EUCLEAN;
+			store_err(st, "%s/%s: %s at offset 0", st->dir, name,
+				  rc == -EPROTONOSUPPORT
+					  ? "future format version"
+					  : "bad segment header");
+			if (st->o.read_only && rc == -EUCLEAN) {
+				n = i; /* serve the segments before it */
+				rc = 0;
+				break;
+			}
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (firsts[i] < ids[i] && ids[j] >= firsts[i] &&
+			    fds[j] >= 0) {
+				char nm[40];
+				close(fds[j]);
+				fds[j] = -1;
+				if (st->o.read_only)
+					continue;
+				snprintf(nm, sizeof(nm), "%016" PRIx64 ".seg",
+					 ids[j]);
+				unlinkat(st->dirfd, nm, 0);
+				snprintf(nm, sizeof(nm), "%016" PRIx64 ".hint",
+					 ids[j]);
+				unlinkat(st->dirfd, nm, 0);
+			}
+	for (i = 0; i < n; i++) {
+		char name[40];
+		struct seg *s = &st->segs[st->nsegs];
+		struct stat sb;
+
+		if (fds[i] < 0)
+			continue;
+		snprintf(name, sizeof(name), "%016" PRIx64 ".seg", ids[i]);
+		if (fstat(fds[i], &sb) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		*s = (struct seg){ .id = ids[i], .fd = fds[i],
+				   .size = (uint64_t)sb.st_size };
+		fds[i] = -1;
+		st->nsegs++;
+		rc = replay_hint(st, s->id, s->size);
+		if (rc == 1) {
+			rc = 0;
+			continue;
+		}
+		if (rc < 0) {
+			store_err(st, "%s/%s: hint disagrees with the index",
+				  st->dir, name);
+			rc = -EUCLEAN;
+			goto out;
+		}
+		rc = replay_scan(st, s, name);
+		if (rc < 0)
+			goto out;
+		if (rc == 1) { /* read-only, damaged: serve what came before */
+			rc = 0;
+			break;
+		}
+		if (!st->o.read_only)
+			rebuild_hint(st, s);
+	}
+	for (i = 0; i < st->nsegs; i++)
+		st->log_bytes += st->segs[i].size;
+out:
+	for (i = 0; i < n; i++)
+		if (fds && fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	free(firsts);
+	free(ids);
+	return rc;
+}
+
+/* Blobs: learn the next id, check the kept ones, drop the rest. */
+static int check_blobs(struct store *st)
+{
+	DIR *d = fdopendir(dup(st->blobfd));
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d)
+		return -errno;
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		char *end;
+		uint64_t id = strtoull(de->d_name, &end, 16);
+		if (end != de->d_name + 16 || *end)
+			continue;
+		if (id >= st->next_blob)
+			st->next_blob = id + 1;
+	}
+	closedir(d);
+	for (size_t b = 0; b < st->idx.cap && rc == 0; b++)
+		for (struct node *n = st->idx.tab[b]; n && rc == 0;
+		     n = n->hnext)
+			for (uint32_t i = 0; i < n->nvers; i++) {
+				struct stat sb;
+				char name[32];
+				struct ver *v = &n->vers[i];
+				if (!v->blob)
+					continue;
+				if (v->blob >= st->next_blob)
+					st->next_blob = v->blob + 1;
+				snprintf(name, sizeof(name), "%016" PRIx64,
+					 v->blob);
+				if (fstatat(st->blobfd, name, &sb, 0) == 0 &&
+				    (uint64_t)sb.st_size == v->size)
+					continue;
+				store_err(st, "%s/blobs/%s: missing or wrong "
+					  "size for %s version %" PRIu64,
+					  st->dir, name, n->key, v->version);
+				if (!st->o.read_only)
+					rc = -EUCLEAN;
+			}
+	if (st->next_blob == 0)
+		st->next_blob = 1;
+	return rc;
+}
+
+static void clean_spool(struct store *st)
+{
+	DIR *d = fdopendir(dup(st->spoolfd));
+	struct dirent *de;
+
+	if (!d)
+		return;
+	rewinddir(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			unlinkat(st->spoolfd, de->d_name, 0);
+	closedir(d);
+}
+
+/* A compaction or hint write that a crash interrupted. */
+static void clean_leftovers(struct store *st)
+{
+	DIR *d = fdopendir(dup(st->dirfd));
+	struct dirent *de;
+
+	if (!d)
+		return;
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if ((l > 8 && strcmp(de->d_name + l - 8, ".compact") == 0) ||
+		    (l > 4 && strcmp(de->d_name + l - 4, ".tmp") == 0))
+			unlinkat(st->dirfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
+static void *compactor_main(void *arg);
+
+static int open_subdir(struct store *st, const char *name, int *fd)
+{
+	if (!st->o.read_only)
+		mkdirat(st->dirfd, name, 0700);
+	*fd = openat(st->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0 && !(st->o.read_only && errno == ENOENT))
+		return -errno;
+	return 0;
+}
+
+static int make_root(struct store *st)
+{
+	int rc = idx_add(&st->idx, "", 0, &st->root);
+
+	if (rc < 0)
+		return rc;
+	st->root->kind = K_DIR;
+	st->root->meta.mode = S_IFDIR | 0755;
+	st->root->meta.uid = getuid();
+	st->root->meta.gid = getgid();
+	st->root->meta.atime_ns = st->root->meta.mtime_ns =
+		st->root->meta.ctime_ns = store_now_ns();
+	return 0;
+}
+
+static void reset_index(struct store *st)
+{
+	for (size_t i = 0; i < st->nsegs; i++)
+		close(st->segs[i].fd);
+	free(st->segs);
+	st->segs = NULL;
+	st->nsegs = 0;
+	idx_free(&st->idx);
+	st->floor = st->ntomb = st->live_bytes = st->log_bytes = 0;
+	st->dead_blob_bytes = 0;
+}
+
+int store_open(const char *dir, const struct store_opts *opts,
+	       struct store **out)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	struct stat sb;
+	int rc;
+
+	if (!st)
+		return -ENOMEM;
+	if (opts)
+		st->o = *opts;
+	opts_defaults(&st->o);
+	st->dirfd = st->lockfd = st->blobfd = st->spoolfd = -1;
+	pthread_mutex_init(&st->commit_mu, NULL);
+	pthread_rwlock_init(&st->idx_lock, NULL);
+	pthread_mutex_init(&st->sync_mu, NULL);
+	pthread_cond_init(&st->sync_cv, NULL);
+	pthread_mutex_init(&st->compact_mu, NULL);
+	pthread_mutex_init(&st->bg_mu, NULL);
+	pthread_cond_init(&st->bg_cv, NULL);
+	st->dir = strdup(dir);
+	if (!st->dir) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+		store_err(st, "%s is not a directory", dir);
+		rc = -ENOTDIR;
+		goto fail;
+	}
+	if (!st->o.read_only && mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		store_err(st, "cannot create %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->dirfd < 0) {
+		rc = -errno;
+		store_err(st, "cannot open %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	rc = take_lock(st);
+	if (rc < 0)
+		goto fail;
+	rc = open_subdir(st, "blobs", &st->blobfd);
+	if (rc == 0)
+		rc = open_subdir(st, "spool", &st->spoolfd);
+	if (rc < 0) {
+		store_err(st, "%s: cannot open blobs/ or spool/: %s", dir,
+			  strerror(-rc));
+		goto fail;
+	}
+	if (st->spoolfd >= 0 && !st->o.read_only) {
+		clean_spool(st);
+		clean_leftovers(st);
+	}
+	rc = idx_init(&st->idx);
+	if (rc == 0)
+		rc = make_root(st);
+	if (rc == 0)
+		rc = replay(st);
+	if (rc < 0)
+		goto fail;
+	if (st->blobfd >= 0) {
+		rc = check_blobs(st);
+		if (rc < 0)
+			goto fail;
+	} else {
+		st->next_blob = 1;
+	}
+	if (!st->o.read_only) {
+		store_reserve(st, 1);
+		pthread_mutex_lock(&st->commit_mu);
+		rc = store_roll(st);
+		pthread_mutex_unlock(&st->commit_mu);
+		if (rc < 0) {
+			store_err(st, "%s: cannot start a segment: %s", dir,
+				  strerror(-rc));
+			goto fail;
+		}
+		st->synced_lsn = st->lsn;
+		if (st->o.compact_ratio > 0 &&
+		    pthread_create(&st->compactor, NULL, compactor_main,
+				   st) == 0)
+			st->bg_started = 1;
+	}
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return rc;
+}
+
+int store_close(struct store *st)
+{
+	int rc = 0;
+
+	if (!st)
+		return 0;
+	if (st->bg_started) {
+		pthread_mutex_lock(&st->bg_mu);
+		st->bg_stop = 1;
+		pthread_cond_signal(&st->bg_cv);
+		pthread_mutex_unlock(&st->bg_mu);
+		pthread_join(st->compactor, NULL);
+	}
+	if (!st->o.read_only && st->nsegs && !st->failed) {
+		struct seg *a = &st->segs[st->nsegs - 1];
+		if (fdatasync(a->fd) < 0)
+			rc = -EIO;
+		if (ftruncate(a->fd, (off_t)a->size) == 0 && st->hint)
+			store_write_hint(st, a->id, st->hint, st->hint_len,
+					 a->size);
+	}
+	reset_index(st);
+	free(st->hint);
+	if (st->blobfd >= 0)
+		close(st->blobfd);
+	if (st->spoolfd >= 0)
+		close(st->spoolfd);
+	if (st->lockfd >= 0)
+		close(st->lockfd);
+	if (st->dirfd >= 0)
+		close(st->dirfd);
+	pthread_mutex_destroy(&st->commit_mu);
+	pthread_rwlock_destroy(&st->idx_lock);
+	pthread_mutex_destroy(&st->sync_mu);
+	pthread_cond_destroy(&st->sync_cv);
+	pthread_mutex_destroy(&st->compact_mu);
+	pthread_mutex_destroy(&st->bg_mu);
+	pthread_cond_destroy(&st->bg_cv);
+	free(st->dir);
+	free(st);
+	return rc;
+}
+
+/* ---- Background compaction ------------------------------------------ */
+
+void store_kick_compactor(struct store *st)
+{
+	uint64_t dead, total;
+
+	if (!st->bg_started)
+		return;
+	total = st->log_bytes + st->dead_blob_bytes;
+	dead = st->log_bytes > st->live_bytes ? st->log_bytes - st->live_bytes
+					      : 0;
+	dead += st->dead_blob_bytes;
+	if (total < (4u << 20) || (double)dead < st->o.compact_ratio * total)
+		return;
+	pthread_mutex_lock(&st->bg_mu);
+	st->bg_want = 1;
+	pthread_cond_signal(&st->bg_cv);
+	pthread_mutex_unlock(&st->bg_mu);
+}
+
+static void *compactor_main(void *arg)
+{
+	struct store *st = arg;
+
+	pthread_mutex_lock(&st->bg_mu);
+	while (!st->bg_stop) {
+		if (!st->bg_want) {
+			pthread_cond_wait(&st->bg_cv, &st->bg_mu);
+			continue;
+		}
+		st->bg_want = 0;
+		pthread_mutex_unlock(&st->bg_mu);
+		int rc = store_compact(st);
+		if (rc < 0 && rc != -EROFS)
+			fprintf(stderr, "recfs: store %s: compaction: %s\n",
+				st->dir, strerror(-rc));
+		pthread_mutex_lock(&st->bg_mu);
+	}
+	pthread_mutex_unlock(&st->bg_mu);
+	return NULL;
+}

@@ -1,0 +1,1042 @@
+/* ops.c - the public reads and changes.  Every change builds a batch of
+ * entries and hands it to commit_batch(). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "store_int.h"
+
+struct store_snap {
+	int fd;
+	uint64_t base;
+	struct store_stat stat;
+};
+
+/* ---- Batches ----------------------------------------------------- */
+
+struct batch {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static int batch_add(struct batch *b, uint8_t type, uint8_t flags,
+		     const char *key, uint64_t version, int64_t now,
+		     uint64_t value_len, const struct store_meta *m,
+		     const uint8_t *hash, uint64_t blob, const uint8_t *xattrs,
+		     uint32_t xlen, const void *value, size_t inline_len)
+{
+	size_t klen = strlen(key);
+	size_t blen = m ? log_body_size(xlen) : 0;
+	size_t need = log_entry_size(klen, blen, inline_len);
+	uint8_t body[LOG_BODY_FIXED];
+	uint8_t *bodyp = NULL;
+
+	if (need > LOG_ENTRY_MAX)
+		return -E2BIG;
+	if (b->len + need > b->cap) {
+		size_t nc = (b->len + need) * 2;
+		uint8_t *nb = realloc(b->buf, nc);
+		if (!nb)
+			return -ENOMEM;
+		b->buf = nb;
+		b->cap = nc;
+	}
+	if (m) {
+		bodyp = blen <= sizeof(body) ? body : malloc(blen);
+		if (!bodyp)
+			return -ENOMEM;
+		log_body_encode(bodyp, m, hash, blob, xattrs, xlen);
+	}
+	log_entry_encode(b->buf + b->len, type, flags, key, klen, version,
+			 now, value_len, bodyp, blen, value, inline_len);
+	if (bodyp != body)
+		free(bodyp);
+	b->len += need;
+	return 0;
+}
+
+/* Append the batch and apply it.  Caller holds commit_mu.  The last
+ * entry must carry LOG_F_COMMIT. */
+static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn)
+{
+	struct seg *a;
+	uint64_t base;
+	size_t pos = 0;
+	int rc;
+
+	if (st->failed || st->o.read_only)
+		return -EROFS;
+	rc = store_append_batch(st, b->buf, b->len, lsn);
+	if (rc < 0)
+		return rc;
+	a = &st->segs[st->nsegs - 1];
+	base = a->size - b->len;
+	pthread_rwlock_wrlock(&st->idx_lock);
+	while (pos < b->len) {
+		struct log_entry e;
+		ssize_t n = log_entry_decode(b->buf + pos, b->len - pos, &e);
+		if (n <= 0) {
+			rc = -EIO;
+			break;
+		}
+		store_hint_add(st, b->buf + pos, base + pos);
+		rc = store_apply(st, &e, a->id, base + pos);
+		if (rc < 0) {
+			/* The log and the index now disagree: stop. */
+			store_fail(st, -EIO);
+			rc = -EIO;
+			break;
+		}
+		pos += (size_t)n;
+	}
+	pthread_rwlock_unlock(&st->idx_lock);
+	return rc;
+}
+
+static int finish(struct store *st, int rc, uint64_t lsn, int durable)
+{
+	pthread_mutex_unlock(&st->commit_mu);
+	if (rc == 0 && (durable || st->o.sync_always))
+		rc = store_wait_durable(st, lsn);
+	if (rc == 0)
+		store_kick_compactor(st);
+	return rc;
+}
+
+static int begin_change(struct store *st, const char *key)
+{
+	int rc = key_check(key);
+
+	if (rc < 0)
+		return rc;
+	if (st->o.read_only)
+		return -EROFS;
+	pthread_mutex_lock(&st->commit_mu);
+	if (st->failed) {
+		pthread_mutex_unlock(&st->commit_mu);
+		return -EROFS;
+	}
+	return 0;
+}
+
+/* The live directory that would hold key. */
+static int parent_dir(struct store *st, const char *key, struct node **out)
+{
+	size_t klen = strlen(key);
+	struct node *p;
+
+	if (klen == 0)
+		return -EBUSY; /* the root has no parent */
+	p = idx_get(&st->idx, key, key_parent_len(key, klen));
+	if (!p || p->kind == K_TOMB)
+		return -ENOENT;
+	if (p->kind != K_DIR)
+		return -ENOTDIR;
+	*out = p;
+	return 0;
+}
+
+static struct node *live(struct store *st, const char *key)
+{
+	struct node *n = idx_get(&st->idx, key, strlen(key));
+	return n && n->kind != K_TOMB ? n : NULL;
+}
+
+/* The version a new commit of key gets: its line continues, or a fresh
+ * key starts above the store's floor. */
+static uint64_t next_version(struct store *st, const struct node *n)
+{
+	return n && n->version ? n->version + 1 : st->floor + 1;
+}
+
+static int check_expect(const struct node *n, uint64_t expect)
+{
+	uint64_t cur = n && n->kind == K_FILE ? n->version : 0;
+	return expect == STORE_ANY || expect == cur ? 0 : -EAGAIN;
+}
+
+static void default_meta(struct store_meta *m, uint32_t type, int64_t now)
+{
+	m->mode = type | (type == S_IFDIR ? 0755 : type == S_IFLNK ? 0777
+								     : 0644);
+	m->uid = getuid();
+	m->gid = getgid();
+	m->atime_ns = m->mtime_ns = m->ctime_ns = now;
+}
+
+static void hash128(const void *data, size_t len, uint8_t out[16])
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
+	memcpy(out, c.digest, 16);
+}
+
+/* The metadata a new version of a record gets: an existing record keeps
+ * its mode, owner and xattrs; its times are the commit's. */
+static void version_meta(const struct node *n, const struct store_meta *in,
+			 int64_t now, struct store_meta *m)
+{
+	if (n && n->kind == K_FILE) {
+		*m = n->meta;
+		m->mtime_ns = in ? in->mtime_ns : now;
+		m->ctime_ns = in ? in->ctime_ns : now;
+	} else if (in) {
+		*m = *in;
+		if (!(m->mode & S_IFMT))
+			m->mode |= S_IFREG;
+	} else {
+		default_meta(m, S_IFREG, now);
+	}
+}
+
+int store_commit_put(struct store *st, const char *key, uint64_t expect,
+		     const struct store_meta *meta, const void *data,
+		     uint64_t size, const uint8_t hash[16], int spool_fd,
+		     const char *spool_name, int durable, uint64_t *newv);
+
+int store_commit_put(struct store *st, const char *key, uint64_t expect,
+		     const struct store_meta *meta, const void *data,
+		     uint64_t size, const uint8_t hash[16], int spool_fd,
+		     const char *spool_name, int durable, uint64_t *newv)
+{
+	struct batch b = { 0 };
+	struct store_meta m;
+	struct node *n, *p;
+	uint64_t v, lsn = 0, blob = 0;
+	int64_t now = store_now_ns();
+	int rc = begin_change(st, key);
+
+	if (rc < 0)
+		return rc;
+	rc = parent_dir(st, key, &p);
+	if (rc < 0)
+		goto out;
+	n = live(st, key);
+	if (n && n->kind == K_DIR) {
+		rc = -EISDIR;
+		goto out;
+	}
+	rc = check_expect(n, expect);
+	if (rc < 0)
+		goto out;
+	n = idx_get(&st->idx, key, strlen(key));
+	v = next_version(st, n);
+	version_meta(n && n->kind == K_FILE ? n : NULL, meta, now, &m);
+	if (S_ISDIR(m.mode)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (!data) {
+		/* Large content: the spool file becomes a blob, no copy. */
+		char name[32];
+		blob = st->next_blob;
+		snprintf(name, sizeof(name), "%016llx",
+			 (unsigned long long)blob);
+		if (spool_name)
+			rc = renameat(st->spoolfd, spool_name, st->blobfd, name);
+		else {
+			char proc[64];
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d",
+				 spool_fd);
+			rc = linkat(AT_FDCWD, proc, st->blobfd, name,
+				    AT_SYMLINK_FOLLOW);
+		}
+		if (rc < 0) {
+			rc = -errno;
+			goto out;
+		}
+		st->next_blob++;
+		if (durable || st->o.sync_always)
+			fsync(st->blobfd);
+	}
+	rc = batch_add(&b, LOG_PUT, LOG_F_COMMIT | (blob ? LOG_F_BLOB : 0),
+		       key, v, now, size, &m, hash, blob,
+		       n && n->kind == K_FILE ? n->xattrs : NULL,
+		       n && n->kind == K_FILE ? n->xattrs_len : 0, data,
+		       blob ? 0 : (size_t)size);
+	if (rc == 0)
+		rc = commit_batch(st, &b, &lsn);
+	if (rc < 0 && blob) {
+		char name[32];
+		snprintf(name, sizeof(name), "%016llx",
+			 (unsigned long long)blob);
+		unlinkat(st->blobfd, name, 0);
+	}
+	if (rc == 0 && newv)
+		*newv = v;
+out:
+	free(b.buf);
+	return finish(st, rc, lsn, durable);
+}
+
+int store_put(struct store *st, const char *key, uint64_t expect,
+	      const void *data, size_t len, const struct store_meta *meta,
+	      uint64_t *newv)
+{
+	struct store_txn *t;
+	uint8_t h[16];
+	int rc;
+
+	if (meta && meta->mode & S_IFMT && !S_ISREG(meta->mode) &&
+	    !S_ISLNK(meta->mode))
+		return -EINVAL;
+	if (len <= st->o.inline_max) {
+		hash128(data, len, h);
+		return store_commit_put(st, key, expect, meta, data ? data : "",
+					len, h, -1, NULL, 0, newv);
+	}
+	rc = store_txn_begin(st, key, 1, &t);
+	if (rc < 0)
+		return rc;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = store_txn_write(t, (const char *)data + off,
+					    len - off, off);
+		if (n < 0) {
+			store_txn_abort(t);
+			return (int)n;
+		}
+		off += (size_t)n;
+	}
+	return store_txn_commit(t, expect, meta, 0, newv);
+}
+
+int store_delete(struct store *st, const char *key, uint64_t expect,
+		 uint64_t *newv)
+{
+	struct batch b = { 0 };
+	struct node *n;
+	uint64_t lsn = 0;
+	int rc = begin_change(st, key);
+
+	if (rc < 0)
+		return rc;
+	n = live(st, key);
+	if (!n)
+		rc = -ENOENT;
+	else if (n->kind == K_DIR)
+		rc = -EISDIR;
+	else
+		rc = check_expect(n, expect);
+	if (rc == 0)
+		rc = batch_add(&b, LOG_DEL, LOG_F_COMMIT, key, n->version + 1,
+			       store_now_ns(), 0, NULL, NULL, 0, NULL, 0,
+			       NULL, 0);
+	if (rc == 0)
+		rc = commit_batch(st, &b, &lsn);
+	if (rc == 0 && newv)
+		*newv = n->version;
+	free(b.buf);
+	return finish(st, rc, lsn, 0);
+}
+
+/* The content of a record's current version, for re-writing it under
+ * another key: inline content is copied, a blob is shared. */
+static int current_content(struct store *st, struct node *n, void **data)
+{
+	struct ver *v = &n->vers[n->nvers - 1];
+	ssize_t got;
+	int rc;
+
+	*data = NULL;
+	if (v->blob)
+		return 0;
+	*data = malloc(v->size ? v->size : 1);
+	if (!*data)
+		return -ENOMEM;
+	rc = store_read_ver(st, v, *data, v->size, 0, &got);
+	if (rc == 0 && (uint64_t)got != v->size)
+		rc = -EIO;
+	if (rc < 0) {
+		free(*data);
+		*data = NULL;
+	}
+	return rc;
+}
+
+/* Entries that move record n to key `to` (new version nv). */
+static int add_move(struct store *st, struct batch *b, struct node *n,
+		    const char *to, uint64_t nv, int64_t now, uint8_t last)
+{
+	struct ver *v = &n->vers[n->nvers - 1];
+	struct store_meta m = n->meta;
+	void *data = NULL;
+	int rc;
+
+	m.ctime_ns = now;
+	rc = current_content(st, n, &data);
+	if (rc == 0)
+		rc = batch_add(b, LOG_PUT, v->blob ? LOG_F_BLOB : 0, to, nv,
+			       now, v->size, &m, v->hash, v->blob, n->xattrs,
+			       n->xattrs_len, data, v->blob ? 0 : v->size);
+	free(data);
+	if (rc == 0)
+		rc = batch_add(b, LOG_DEL, last, n->key, n->version + 1, now,
+			       0, NULL, NULL, 0, NULL, 0, NULL, 0);
+	return rc;
+}
+
+static char *join_key(const char *to, const char *from_key, size_t flen)
+{
+	size_t tl = strlen(to), rest = strlen(from_key + flen);
+	char *k = malloc(tl + rest + 1);
+
+	if (k) {
+		memcpy(k, to, tl);
+		memcpy(k + tl, from_key + flen, rest + 1);
+	}
+	return k;
+}
+
+/* Move a directory's subtree: new directories top-down, records, then
+ * the old directories bottom-up. */
+static int add_dir_move(struct store *st, struct batch *b, struct node *d,
+			const char *to, size_t flen, int64_t now)
+{
+	int rc = 0;
+
+	for (struct node *c = d->child; c && rc == 0; c = c->sib_next) {
+		char *nk = join_key(to, c->key, flen);
+		if (!nk)
+			return -ENOMEM;
+		if (c->kind == K_DIR) {
+			rc = batch_add(b, LOG_MKDIR, 0, nk, 0, now, 0, &c->meta,
+				       NULL, 0, c->xattrs, c->xattrs_len, NULL,
+				       0);
+			if (rc == 0)
+				rc = add_dir_move(st, b, c, to, flen, now);
+			if (rc == 0)
+				rc = batch_add(b, LOG_RMDIR, 0, c->key, 0, now,
+					       0, NULL, NULL, 0, NULL, 0, NULL,
+					       0);
+		} else {
+			struct node *t = idx_get(&st->idx, nk, strlen(nk));
+			uint64_t line = t && t->version ? t->version
+							: st->floor;
+			uint64_t nv = (line > c->version ? line : c->version) +
+				      1;
+			rc = add_move(st, b, c, nk, nv, now, 0);
+		}
+		free(nk);
+	}
+	return rc;
+}
+
+int store_rename(struct store *st, const char *from, uint64_t expect_from,
+		 const char *to, uint64_t expect_to, uint64_t *newv)
+{
+	struct batch b = { 0 };
+	struct node *f, *t, *tp;
+	uint64_t lsn = 0, nv = 0;
+	int64_t now = store_now_ns();
+	size_t flen = strlen(from);
+	int rc = key_check(to);
+
+	if (rc == 0)
+		rc = begin_change(st, from);
+	if (rc < 0)
+		return rc;
+	f = live(st, from);
+	t = live(st, to);
+	if (!f || f == st->root) {
+		rc = f ? -EBUSY : -ENOENT;
+		goto out;
+	}
+	rc = parent_dir(st, to, &tp);
+	if (rc < 0)
+		goto out;
+	if (strcmp(from, to) == 0) {
+		nv = f->kind == K_FILE ? f->version : 0;
+		goto out; /* POSIX: renaming a thing onto itself does nothing */
+	}
+	if (f->kind == K_DIR) {
+		if (strncmp(to, from, flen) == 0 && to[flen] == '/') {
+			rc = -EINVAL;
+			goto out;
+		}
+		if (t && t->kind != K_DIR) {
+			rc = -ENOTDIR;
+			goto out;
+		}
+		if (t && t->child) {
+			rc = -ENOTEMPTY;
+			goto out;
+		}
+		rc = batch_add(&b, LOG_MKDIR, 0, to, 0, now, 0, &f->meta, NULL,
+			       0, f->xattrs, f->xattrs_len, NULL, 0);
+		if (rc == 0)
+			rc = add_dir_move(st, &b, f, to, flen, now);
+		if (rc == 0)
+			rc = batch_add(&b, LOG_RMDIR, LOG_F_COMMIT, from, 0,
+				       now, 0, NULL, NULL, 0, NULL, 0, NULL, 0);
+	} else {
+		struct node *tl = idx_get(&st->idx, to, strlen(to));
+		uint64_t line = tl && tl->version ? tl->version : st->floor;
+		if (t && t->kind == K_DIR) {
+			rc = -EISDIR;
+			goto out;
+		}
+		rc = check_expect(f, expect_from);
+		if (rc == 0)
+			rc = check_expect(t, expect_to);
+		if (rc < 0)
+			goto out;
+		nv = (line > f->version ? line : f->version) + 1;
+		rc = add_move(st, &b, f, to, nv, now, LOG_F_COMMIT);
+	}
+	if (rc == 0)
+		rc = commit_batch(st, &b, &lsn);
+out:
+	if (rc == 0 && newv)
+		*newv = nv;
+	free(b.buf);
+	return finish(st, rc, lsn, 0);
+}
+
+int store_mkdir(struct store *st, const char *key,
+		const struct store_meta *meta)
+{
+	struct batch b = { 0 };
+	struct store_meta m;
+	struct node *p;
+	uint64_t lsn = 0;
+	int64_t now = store_now_ns();
+	int rc = begin_change(st, key);
+
+	if (rc < 0)
+		return rc;
+	rc = parent_dir(st, key, &p);
+	if (rc == 0 && live(st, key))
+		rc = -EEXIST;
+	if (rc == 0) {
+		if (meta) {
+			m = *meta;
+			m.mode = S_IFDIR | (m.mode & 07777);
+		} else {
+			default_meta(&m, S_IFDIR, now);
+		}
+		rc = batch_add(&b, LOG_MKDIR, LOG_F_COMMIT, key, 0, now, 0, &m,
+			       NULL, 0, NULL, 0, NULL, 0);
+	}
+	if (rc == 0)
+		rc = commit_batch(st, &b, &lsn);
+	free(b.buf);
+	return finish(st, rc, lsn, 0);
+}
+
+int store_rmdir(struct store *st, const char *key)
+{
+	struct batch b = { 0 };
+	struct node *n;
+	uint64_t lsn = 0;
+	int rc = begin_change(st, key);
+
+	if (rc < 0)
+		return rc;
+	n = live(st, key);
+	if (!n)
+		rc = -ENOENT;
+	else if (n == st->root)
+		rc = -EBUSY;
+	else if (n->kind != K_DIR)
+		rc = -ENOTDIR;
+	else if (n->child)
+		rc = -ENOTEMPTY;
+	if (rc == 0)
+		rc = batch_add(&b, LOG_RMDIR, LOG_F_COMMIT, key, 0,
+			       store_now_ns(), 0, NULL, NULL, 0, NULL, 0, NULL,
+			       0);
+	if (rc == 0)
+		rc = commit_batch(st, &b, &lsn);
+	free(b.buf);
+	return finish(st, rc, lsn, 0);
+}
+
+/* Write a META entry with new metadata and xattrs for a live key. */
+static int commit_meta(struct store *st, struct node *n,
+		       const struct store_meta *m, const uint8_t *x,
+		       uint32_t xlen)
+{
+	struct batch b = { 0 };
+	uint64_t lsn = 0;
+	int rc = batch_add(&b, LOG_META, LOG_F_COMMIT, n->key, n->version,
+			   store_now_ns(), 0, m, NULL, 0, x, xlen, NULL, 0);
+
+	if (rc == 0)
+		rc = commit_batch(st, &b, &lsn);
+	free(b.buf);
+	return finish(st, rc, lsn, 0);
+}
+
+int store_setmeta(struct store *st, const char *key,
+		  const struct store_meta *meta, unsigned mask)
+{
+	struct store_meta m;
+	struct node *n;
+	int rc = begin_change(st, key);
+
+	if (rc < 0)
+		return rc;
+	n = live(st, key);
+	if (!n)
+		return finish(st, -ENOENT, 0, 0);
+	m = n->meta;
+	if (mask & STORE_META_MODE)
+		m.mode = (m.mode & S_IFMT) | (meta->mode & 07777);
+	if (mask & STORE_META_UID)
+		m.uid = meta->uid;
+	if (mask & STORE_META_GID)
+		m.gid = meta->gid;
+	if (mask & STORE_META_ATIME)
+		m.atime_ns = meta->atime_ns;
+	if (mask & STORE_META_MTIME)
+		m.mtime_ns = meta->mtime_ns;
+	m.ctime_ns = (mask & STORE_META_CTIME) ? meta->ctime_ns
+					       : store_now_ns();
+	return commit_meta(st, n, &m, n->xattrs, n->xattrs_len);
+}
+
+/* ---- Extended attributes (packed: u16 nlen, u32 vlen, name, value) -- */
+
+static const uint8_t *xa_find(const uint8_t *x, uint32_t len,
+			      const char *name, uint32_t *vlen)
+{
+	size_t nl = strlen(name);
+
+	for (uint32_t pos = 0; pos + 6 <= len;) {
+		uint16_t l = log_get16(x + pos);
+		uint32_t v = log_get32(x + pos + 2);
+		if (l == nl && memcmp(x + pos + 6, name, nl) == 0) {
+			*vlen = v;
+			return x + pos;
+		}
+		pos += 6 + l + v;
+	}
+	return NULL;
+}
+
+int store_setxattr(struct store *st, const char *key, const char *name,
+		   const void *value, size_t size, int flags)
+{
+	struct node *n;
+	const uint8_t *old;
+	uint32_t ovl = 0, olen, nlen;
+	size_t nl = strlen(name);
+	uint8_t *nx = NULL;
+	int rc;
+
+	if (nl == 0 || nl > STORE_XATTR_NAME_MAX)
+		return nl ? -ERANGE : -EINVAL;
+	if (size > STORE_XATTR_VALUE_MAX)
+		return -E2BIG;
+	rc = begin_change(st, key);
+	if (rc < 0)
+		return rc;
+	n = live(st, key);
+	if (!n) {
+		rc = -ENOENT;
+		goto out;
+	}
+	old = xa_find(n->xattrs, n->xattrs_len, name, &ovl);
+	if ((flags & XATTR_CREATE) && old) {
+		rc = -EEXIST;
+		goto out;
+	}
+	if ((flags & XATTR_REPLACE) && !old) {
+		rc = -ENODATA;
+		goto out;
+	}
+	olen = old ? 6 + (uint32_t)nl + ovl : 0;
+	nlen = n->xattrs_len - olen + 6 + (uint32_t)nl + (uint32_t)size;
+	if (nlen > STORE_XATTR_TOTAL_MAX) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	nx = malloc(nlen);
+	if (!nx) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (old) {
+		size_t before = (size_t)(old - n->xattrs);
+		memcpy(nx, n->xattrs, before);
+		memcpy(nx + before, old + olen, n->xattrs_len - before - olen);
+	} else if (n->xattrs_len) {
+		memcpy(nx, n->xattrs, n->xattrs_len);
+	}
+	uint8_t *p = nx + n->xattrs_len - olen;
+	log_put16(p, (uint16_t)nl);
+	log_put32(p + 2, (uint32_t)size);
+	memcpy(p + 6, name, nl);
+	if (size)
+		memcpy(p + 6 + nl, value, size);
+	rc = commit_meta(st, n, &n->meta, nx, nlen);
+	free(nx);
+	return rc;
+out:
+	return finish(st, rc, 0, 0);
+}
+
+int store_removexattr(struct store *st, const char *key, const char *name)
+{
+	struct node *n;
+	const uint8_t *old;
+	uint32_t ovl, olen;
+	uint8_t *nx;
+	int rc = begin_change(st, key);
+
+	if (rc < 0)
+		return rc;
+	n = live(st, key);
+	if (!n)
+		return finish(st, -ENOENT, 0, 0);
+	old = xa_find(n->xattrs, n->xattrs_len, name, &ovl);
+	if (!old)
+		return finish(st, -ENODATA, 0, 0);
+	olen = 6 + (uint32_t)strlen(name) + ovl;
+	nx = malloc(n->xattrs_len - olen + 1);
+	if (!nx)
+		return finish(st, -ENOMEM, 0, 0);
+	size_t before = (size_t)(old - n->xattrs);
+	memcpy(nx, n->xattrs, before);
+	memcpy(nx + before, old + olen, n->xattrs_len - before - olen);
+	rc = commit_meta(st, n, &n->meta, nx, n->xattrs_len - olen);
+	free(nx);
+	return rc;
+}
+
+ssize_t store_getxattr(struct store *st, const char *key, const char *name,
+		       void *value, size_t size)
+{
+	struct node *n;
+	const uint8_t *x;
+	uint32_t vl = 0;
+	ssize_t rc;
+
+	if ((rc = key_check(key)) < 0)
+		return rc;
+	pthread_rwlock_rdlock(&st->idx_lock);
+	n = live(st, key);
+	x = n ? xa_find(n->xattrs, n->xattrs_len, name, &vl) : NULL;
+	if (!n)
+		rc = -ENOENT;
+	else if (!x)
+		rc = -ENODATA;
+	else if (size == 0)
+		rc = vl;
+	else if (size < vl)
+		rc = -ERANGE;
+	else {
+		memcpy(value, x + 6 + log_get16(x), vl);
+		rc = vl;
+	}
+	pthread_rwlock_unlock(&st->idx_lock);
+	return rc;
+}
+
+ssize_t store_listxattr(struct store *st, const char *key, char *list,
+			size_t size)
+{
+	struct node *n;
+	size_t need = 0;
+	ssize_t rc;
+
+	if ((rc = key_check(key)) < 0)
+		return rc;
+	pthread_rwlock_rdlock(&st->idx_lock);
+	n = live(st, key);
+	if (!n) {
+		pthread_rwlock_unlock(&st->idx_lock);
+		return -ENOENT;
+	}
+	for (uint32_t pos = 0; pos + 6 <= n->xattrs_len;) {
+		uint16_t l = log_get16(n->xattrs + pos);
+		if (size && need + l + 1 <= size) {
+			memcpy(list + need, n->xattrs + pos + 6, l);
+			list[need + l] = 0;
+		}
+		need += l + 1u;
+		pos += 6 + l + log_get32(n->xattrs + pos + 2);
+	}
+	pthread_rwlock_unlock(&st->idx_lock);
+	if (size && need > size)
+		return -ERANGE;
+	return (ssize_t)need;
+}
+
+/* ---- Reads ------------------------------------------------------- */
+
+static void fill_stat(const struct node *n, const struct ver *v,
+		      struct store_stat *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->meta = n->meta;
+	if (v) {
+		out->version = v->version;
+		out->size = v->size;
+		out->commit_ns = v->commit_ns;
+		memcpy(out->hash, v->hash, 16);
+	}
+}
+
+int store_stat(struct store *st, const char *key, struct store_stat *out)
+{
+	struct node *n;
+	int rc = key_check(key);
+
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_rdlock(&st->idx_lock);
+	n = live(st, key);
+	if (!n)
+		rc = -ENOENT;
+	else
+		fill_stat(n, n->kind == K_FILE ? &n->vers[n->nvers - 1] : NULL,
+			  out);
+	pthread_rwlock_unlock(&st->idx_lock);
+	return rc;
+}
+
+int store_last_version(struct store *st, const char *key, uint64_t *version)
+{
+	struct node *n;
+	int rc = key_check(key);
+
+	*version = 0;
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_rdlock(&st->idx_lock);
+	n = idx_get(&st->idx, key, strlen(key));
+	if (n)
+		*version = n->version;
+	pthread_rwlock_unlock(&st->idx_lock);
+	return 0;
+}
+
+int store_snap_open(struct store *st, const char *key, uint64_t version,
+		    struct store_snap **out)
+{
+	struct store_snap *s;
+	struct node *n;
+	struct ver *v = NULL;
+	int rc = key_check(key);
+
+	if (rc < 0)
+		return rc;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	pthread_rwlock_rdlock(&st->idx_lock);
+	n = idx_get(&st->idx, key, strlen(key));
+	if (!n || (version == 0 && n->kind != K_FILE && n->kind != K_DIR))
+		rc = -ENOENT;
+	else if (n->kind == K_DIR && version == 0)
+		rc = -EISDIR;
+	else if (version == 0)
+		v = &n->vers[n->nvers - 1];
+	else {
+		for (uint32_t i = 0; i < n->nvers; i++)
+			if (n->vers[i].version == version)
+				v = &n->vers[i];
+		if (!v)
+			rc = -ENOENT;
+	}
+	if (v) {
+		fill_stat(n, v, &s->stat);
+		if (v->blob) {
+			s->fd = store_open_blob(st, v->blob);
+			s->base = 0;
+		} else {
+			int fd = store_seg_fd(st, v->seg);
+			s->fd = fd < 0 ? -EIO : dup(fd);
+			s->base = v->eoff + v->vskip;
+		}
+		if (s->fd < 0)
+			rc = -EIO;
+	}
+	pthread_rwlock_unlock(&st->idx_lock);
+	if (rc < 0) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+ssize_t store_snap_read(struct store_snap *s, void *buf, size_t len,
+			uint64_t off)
+{
+	size_t done = 0;
+
+	if (off >= s->stat.size)
+		return 0;
+	if (len > s->stat.size - off)
+		len = (size_t)(s->stat.size - off);
+	while (done < len) {
+		ssize_t n = pread(s->fd, (char *)buf + done, len - done,
+				  (off_t)(s->base + off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EIO;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+void store_snap_stat(const struct store_snap *s, struct store_stat *out)
+{
+	*out = s->stat;
+}
+
+void store_snap_close(struct store_snap *s)
+{
+	if (!s)
+		return;
+	close(s->fd);
+	free(s);
+}
+
+int store_get(struct store *st, const char *key, char **buf, size_t *len,
+	      struct store_stat *stat)
+{
+	struct store_snap *s;
+	ssize_t n;
+	int rc = store_snap_open(st, key, 0, &s);
+
+	if (rc < 0)
+		return rc;
+	*buf = malloc(s->stat.size + 1);
+	if (!*buf) {
+		store_snap_close(s);
+		return -ENOMEM;
+	}
+	n = store_snap_read(s, *buf, s->stat.size, 0);
+	if (n < 0 || (uint64_t)n != s->stat.size) {
+		free(*buf);
+		*buf = NULL;
+		store_snap_close(s);
+		return -EIO;
+	}
+	(*buf)[n] = 0;
+	*len = (size_t)n;
+	if (stat)
+		*stat = s->stat;
+	store_snap_close(s);
+	return 0;
+}
+
+static int cmp_dirent(const void *a, const void *b)
+{
+	return strcmp(((const struct store_dirent *)a)->name,
+		      ((const struct store_dirent *)b)->name);
+}
+
+int store_list(struct store *st, const char *dir, struct store_dirent **ents,
+	       size_t *n)
+{
+	struct node *d;
+	size_t cnt = 0, i = 0;
+	int rc = key_check(dir);
+
+	*ents = NULL;
+	*n = 0;
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_rdlock(&st->idx_lock);
+	d = live(st, dir);
+	if (!d)
+		rc = -ENOENT;
+	else if (d->kind != K_DIR)
+		rc = -ENOTDIR;
+	for (struct node *c = d && !rc ? d->child : NULL; c; c = c->sib_next)
+		cnt++;
+	if (rc == 0 && cnt) {
+		*ents = calloc(cnt, sizeof(**ents));
+		if (!*ents)
+			rc = -ENOMEM;
+	}
+	for (struct node *c = !rc && cnt ? d->child : NULL; c;
+	     c = c->sib_next, i++) {
+		const char *name = c->key + (d->klen ? d->klen + 1 : 0);
+		(*ents)[i].name = strdup(name);
+		(*ents)[i].mode = c->meta.mode;
+		(*ents)[i].version = c->kind == K_FILE ? c->version : 0;
+		if (!(*ents)[i].name)
+			rc = -ENOMEM;
+	}
+	pthread_rwlock_unlock(&st->idx_lock);
+	if (rc < 0) {
+		store_list_free(*ents, i);
+		*ents = NULL;
+		return rc;
+	}
+	qsort(*ents, cnt, sizeof(**ents), cmp_dirent);
+	*n = cnt;
+	return 0;
+}
+
+void store_list_free(struct store_dirent *ents, size_t n)
+{
+	for (size_t i = 0; ents && i < n; i++)
+		free(ents[i].name);
+	free(ents);
+}
+
+int store_history(struct store *st, const char *key, struct store_hist **h,
+		  size_t *n)
+{
+	struct node *nd;
+	int rc = key_check(key);
+
+	*h = NULL;
+	*n = 0;
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_rdlock(&st->idx_lock);
+	nd = idx_get(&st->idx, key, strlen(key));
+	if (!nd || !nd->nvers)
+		rc = -ENOENT;
+	else if (!(*h = calloc(nd->nvers, sizeof(**h))))
+		rc = -ENOMEM;
+	for (uint32_t i = 0; rc == 0 && i < nd->nvers; i++) {
+		(*h)[i].version = nd->vers[i].version;
+		(*h)[i].size = nd->vers[i].size;
+		(*h)[i].commit_ns = nd->vers[i].commit_ns;
+		memcpy((*h)[i].hash, nd->vers[i].hash, 16);
+	}
+	if (rc == 0)
+		*n = nd->nvers;
+	pthread_rwlock_unlock(&st->idx_lock);
+	return rc;
+}
+
+int store_stats(struct store *st, struct store_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_rwlock_rdlock(&st->idx_lock);
+	for (size_t b = 0; b < st->idx.cap; b++)
+		for (struct node *n = st->idx.tab[b]; n; n = n->hnext) {
+			out->records += n->kind == K_FILE;
+			out->dirs += n->kind == K_DIR;
+			out->tombstones += n->kind == K_TOMB;
+			out->versions_kept += n->nvers;
+			for (uint32_t i = 0; i < n->nvers; i++)
+				if (n->vers[i].blob)
+					out->blob_bytes += n->vers[i].size;
+		}
+	out->log_bytes = st->log_bytes;
+	out->dead_bytes = (st->log_bytes > st->live_bytes
+				   ? st->log_bytes - st->live_bytes
+				   : 0) +
+			  st->dead_blob_bytes;
+	out->floor = st->floor;
+	out->segments = st->nsegs;
+	out->compactions = st->compactions;
+	pthread_rwlock_unlock(&st->idx_lock);
+	return 0;
+}

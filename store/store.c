@@ -1,0 +1,616 @@
+/* store.c - opening, recovery, the commit path and the log tail.
+ *
+ * Invariants kept here:
+ * - Every change goes through commit_batch(): encode entries, append them
+ *   with one write under commit_mu, then apply the very bytes written to
+ *   the index with store_apply(), the function replay uses.  So the index
+ *   after a restart is the index before it.
+ * - A commit is in the kernel (pwrite returned) before its call returns;
+ *   with sync_always it is durable (fdatasync, shared by a group).
+ * - A group's entries are written by one pwrite into one segment.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "store_int.h"
+
+#define DEF_KEEP 8
+#define DEF_TOMBS 1000000
+#define DEF_SEGSZ (64ull << 20)
+#define DEF_INLINE (64ull << 10)
+#define DEF_RESERVE (8ull << 20)
+#define PREALLOC_STEP (4ull << 20)
+
+int64_t store_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void store_err(struct store *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!st->o.errbuf || !st->o.errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(st->o.errbuf, st->o.errlen, fmt, ap);
+	va_end(ap);
+}
+
+void store_hash_hex(const uint8_t hash[16], char out[33])
+{
+	static const char hx[] = "0123456789abcdef";
+	for (int i = 0; i < 16; i++) {
+		out[2 * i] = hx[hash[i] >> 4];
+		out[2 * i + 1] = hx[hash[i] & 15];
+	}
+	out[32] = 0;
+}
+
+/* Once a sync has failed we cannot know what is on disk: refuse changes
+ * until the store is reopened, rather than pretend. */
+int store_fail(struct store *st, int err)
+{
+	st->failed = 1;
+	fprintf(stderr, "recfs: store %s: sync failed (%s); read-only until "
+		"reopened\n", st->dir, strerror(-err));
+	return err;
+}
+
+static void seg_name(char *buf, size_t len, uint64_t id, const char *ext)
+{
+	snprintf(buf, len, "%016" PRIx64 ".%s", id, ext);
+}
+
+int store_seg_fd(struct store *st, uint64_t id)
+{
+	size_t lo = 0, hi = st->nsegs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (st->segs[mid].id == id)
+			return st->segs[mid].fd;
+		if (st->segs[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+int store_open_blob(struct store *st, uint64_t id)
+{
+	char name[32];
+	int fd;
+
+	snprintf(name, sizeof(name), "%016" PRIx64, id);
+	fd = openat(st->blobfd, name, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Read from one kept version.  Caller holds idx_lock (segments stay). */
+int store_read_ver(struct store *st, const struct ver *v, void *buf,
+		   size_t len, uint64_t off, ssize_t *got)
+{
+	int fd, own = 0;
+	ssize_t n;
+
+	if (off >= v->size) {
+		*got = 0;
+		return 0;
+	}
+	if (len > v->size - off)
+		len = (size_t)(v->size - off);
+	if (v->blob) {
+		fd = store_open_blob(st, v->blob);
+		own = 1;
+		if (fd < 0)
+			return -EIO;
+	} else {
+		fd = store_seg_fd(st, v->seg);
+		if (fd < 0)
+			return -EIO;
+		off += v->eoff + v->vskip;
+	}
+	n = pread(fd, buf, len, (off_t)off);
+	if (own)
+		close(fd);
+	if (n < 0)
+		return -EIO;
+	*got = n;
+	return 0;
+}
+
+/* ---- Applying entries (live and replay) ---------------------------- */
+
+static int set_xattrs(struct node *n, const uint8_t *x, uint32_t len)
+{
+	uint8_t *c = NULL;
+
+	if (len) {
+		c = malloc(len);
+		if (!c)
+			return -ENOMEM;
+		memcpy(c, x, len);
+	}
+	free(n->xattrs);
+	n->xattrs = c;
+	n->xattrs_len = len;
+	return 0;
+}
+
+/* Keep vers sorted by version and at most keep_versions long. */
+static int add_ver(struct store *st, struct node *n, const struct ver *v)
+{
+	uint32_t i = n->nvers;
+	struct ver *nv;
+
+	for (uint32_t j = 0; j < n->nvers; j++)
+		if (n->vers[j].version == v->version) {
+			n->vers[j] = *v; /* re-written by compaction */
+			return 0;
+		}
+	nv = realloc(n->vers, (n->nvers + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	n->vers = nv;
+	while (i > 0 && nv[i - 1].version > v->version) {
+		nv[i] = nv[i - 1];
+		i--;
+	}
+	nv[i] = *v;
+	n->nvers++;
+	while (n->nvers > st->o.keep_versions) {
+		if (nv[0].blob)
+			st->dead_blob_bytes += nv[0].size;
+		memmove(nv, nv + 1, (n->nvers - 1) * sizeof(*nv));
+		n->nvers--;
+	}
+	return 0;
+}
+
+static struct node *parent_of(struct store *st, const char *key,
+			      size_t klen)
+{
+	return idx_get(&st->idx, key, key_parent_len(key, klen));
+}
+
+int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
+		uint64_t off)
+{
+	struct node *n, *p = NULL;
+	struct log_body b;
+	struct ver v;
+	int rc = 0;
+
+	if (e->type == LOG_FLOOR) {
+		if (e->version > st->floor)
+			st->floor = e->version;
+		st->live_bytes += e->len;
+		return 0;
+	}
+	n = idx_get(&st->idx, e->key, e->key_len);
+	if (e->type == LOG_PUT || e->type == LOG_META || e->type == LOG_MKDIR) {
+		if (log_body_decode(e->body, e->body_len, &b) < 0)
+			return -EUCLEAN;
+	}
+	if (e->key_len && (e->type == LOG_PUT || e->type == LOG_MKDIR) &&
+	    !(e->flags & LOG_F_HIST)) {
+		p = parent_of(st, e->key, e->key_len);
+		if (!p || p->kind != K_DIR)
+			return -EUCLEAN;
+	}
+	if (!n) {
+		/* A DEL may stand alone: compaction keeps a tombstone's
+		 * line without the record it ended. */
+		if (e->type != LOG_PUT && e->type != LOG_MKDIR &&
+		    e->type != LOG_DEL)
+			return -EUCLEAN;
+		rc = idx_add(&st->idx, e->key, e->key_len, &n);
+		if (rc < 0)
+			return rc;
+	}
+	st->live_bytes -= node_live_bytes(n);
+	switch (e->type) {
+	case LOG_PUT:
+		memset(&v, 0, sizeof(v));
+		v.version = e->version;
+		v.size = e->value_len;
+		v.commit_ns = e->time_ns;
+		memcpy(v.hash, b.hash, 16);
+		v.seg = seg;
+		v.eoff = off;
+		v.blob = (e->flags & LOG_F_BLOB) ? b.blob_id : 0;
+		v.elen = e->len;
+		v.vskip = LOG_ENTRY_HDR + e->key_len + e->body_len;
+		if (e->flags & LOG_F_HIST) {
+			rc = add_ver(st, n, &v);
+			if (!n->kind) { /* a line known only by its history */
+				n->kind = K_TOMB;
+				n->version = e->version;
+				st->ntomb++;
+			}
+			break;
+		}
+		if (n->kind == K_DIR) {
+			rc = -EUCLEAN;
+			break;
+		}
+		if (n->kind == K_TOMB)
+			st->ntomb--;
+		n->kind = K_FILE;
+		n->version = e->version;
+		n->meta = b.meta;
+		rc = set_xattrs(n, b.xattrs, b.xattrs_len);
+		if (rc == 0)
+			rc = add_ver(st, n, &v);
+		n->state_seg = seg, n->state_off = off, n->state_len = e->len;
+		node_link(p, n);
+		break;
+	case LOG_META:
+		if (n->kind != K_FILE && n->kind != K_DIR) {
+			rc = -EUCLEAN;
+			break;
+		}
+		n->meta = b.meta;
+		rc = set_xattrs(n, b.xattrs, b.xattrs_len);
+		n->state_seg = seg, n->state_off = off, n->state_len = e->len;
+		break;
+	case LOG_DEL:
+		if (n->kind == K_DIR) {
+			rc = -EUCLEAN;
+			break;
+		}
+		node_unlink(n);
+		if (n->kind != K_TOMB)
+			st->ntomb++;
+		n->kind = K_TOMB;
+		n->version = e->version;
+		n->del_ns = e->time_ns;
+		set_xattrs(n, NULL, 0);
+		n->state_seg = seg, n->state_off = off, n->state_len = e->len;
+		break;
+	case LOG_MKDIR:
+		if (n->kind == K_FILE) {
+			rc = -EUCLEAN;
+			break;
+		}
+		if (n->kind == K_TOMB)
+			st->ntomb--;
+		n->kind = K_DIR;
+		n->meta = b.meta;
+		rc = set_xattrs(n, b.xattrs, b.xattrs_len);
+		n->state_seg = seg, n->state_off = off, n->state_len = e->len;
+		if (p)
+			node_link(p, n);
+		break;
+	case LOG_RMDIR:
+		if (n->kind != K_DIR || n->child || n == st->root) {
+			rc = -EUCLEAN;
+			break;
+		}
+		node_unlink(n);
+		if (!n->version && !n->nvers) {
+			idx_remove(&st->idx, n);
+			return 0;
+		}
+		n->kind = K_TOMB;
+		n->del_ns = e->time_ns;
+		st->ntomb++;
+		n->state_seg = seg, n->state_off = off, n->state_len = e->len;
+		break;
+	default:
+		rc = -EUCLEAN;
+	}
+	st->live_bytes += node_live_bytes(n);
+	return rc;
+}
+
+/* ---- The log tail -------------------------------------------------- */
+
+void store_hint_add(struct store *st, const uint8_t *entry, uint64_t off)
+{
+	size_t keep = LOG_ENTRY_HDR + log_get16(entry + 14) +
+		      log_get32(entry + 40), need = 8 + keep;
+
+	if (!st->hint)
+		return; /* a failed allocation only costs a rescan later */
+	if (st->hint_len + need > st->hint_cap) {
+		size_t ncap = st->hint_cap * 2 + need;
+		uint8_t *nh = realloc(st->hint, ncap);
+		if (!nh) {
+			free(st->hint);
+			st->hint = NULL;
+			return;
+		}
+		st->hint = nh;
+		st->hint_cap = ncap;
+	}
+	log_put64(st->hint + st->hint_len, off);
+	memcpy(st->hint + st->hint_len + 8, entry, keep);
+	memset(st->hint + st->hint_len + 8, 0, 8); /* no per-entry checksum */
+	st->hint_len += need;
+}
+
+int store_write_hint(struct store *st, uint64_t id, const uint8_t *recs,
+		     size_t len, uint64_t seg_size)
+{
+	char name[40], tmp[48];
+	uint8_t hdr[32], sum[8];
+	XXH3_state_t *x = XXH3_createState();
+	int fd, rc = 0;
+
+	if (!x)
+		return -ENOMEM;
+	seg_name(name, sizeof(name), id, "hint");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	memcpy(hdr, HINT_MAGIC, 8);
+	log_put32(hdr + 8, LOG_FORMAT);
+	log_put32(hdr + 12, 0);
+	log_put64(hdr + 16, id);
+	log_put64(hdr + 24, seg_size);
+	XXH3_64bits_reset(x);
+	XXH3_64bits_update(x, hdr, sizeof(hdr));
+	XXH3_64bits_update(x, recs, len);
+	log_put64(sum, XXH3_64bits_digest(x));
+	XXH3_freeState(x);
+	fd = openat(st->dirfd, tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
+		    0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
+	    (len && write(fd, recs, len) != (ssize_t)len) ||
+	    write(fd, sum, 8) != 8)
+		rc = -EIO;
+	close(fd);
+	/* A hint is only an accelerator: a bad or missing one is rebuilt
+	 * from the segment, so it needs no fsync. */
+	if (rc == 0 && renameat(st->dirfd, tmp, st->dirfd, name) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlinkat(st->dirfd, tmp, 0);
+	return rc;
+}
+
+static int seg_create(struct store *st, uint64_t id, uint64_t first_id,
+		      const char *ext, int *out)
+{
+	char name[40];
+	uint8_t hdr[LOG_SEG_HDR];
+	int fd;
+
+	seg_name(name, sizeof(name), id, ext);
+	fd = openat(st->dirfd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+		    0600);
+	if (fd < 0)
+		return -errno;
+	log_seg_header(hdr, id, first_id);
+	if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
+		int rc = errno ? -errno : -EIO;
+		close(fd);
+		unlinkat(st->dirfd, name, 0);
+		return rc;
+	}
+	*out = fd;
+	return 0;
+}
+
+/* Seal the active segment (hint, give back preallocation) and start the
+ * next one.  Caller holds commit_mu. */
+int store_roll(struct store *st)
+{
+	struct seg *a = st->nsegs ? &st->segs[st->nsegs - 1] : NULL;
+	struct seg *ns;
+	uint64_t id = a ? a->id + 1 : 1;
+	int fd, rc;
+
+	if (a) {
+		if (st->o.sync_always && fdatasync(a->fd) < 0)
+			return store_fail(st, -EIO);
+		if (ftruncate(a->fd, (off_t)a->size) < 0)
+			return -errno;
+		if (st->hint)
+			store_write_hint(st, a->id, st->hint, st->hint_len,
+					 a->size);
+	}
+	rc = seg_create(st, id, id, "seg", &fd);
+	if (rc == -ENOSPC && store_reserve(st, 0) == 0)
+		rc = seg_create(st, id, id, "seg", &fd);
+	if (rc < 0)
+		return rc;
+	if (st->o.sync_always)
+		fsync(st->dirfd);
+	/* Readers look segments up under idx_lock: grow it under it too. */
+	pthread_rwlock_wrlock(&st->idx_lock);
+	ns = realloc(st->segs, (st->nsegs + 1) * sizeof(*ns));
+	if (!ns) {
+		pthread_rwlock_unlock(&st->idx_lock);
+		close(fd);
+		return -ENOMEM;
+	}
+	st->segs = ns;
+	st->segs[st->nsegs++] =
+		(struct seg){ .id = id, .fd = fd, .size = LOG_SEG_HDR,
+			      .prealloc = LOG_SEG_HDR };
+	pthread_rwlock_unlock(&st->idx_lock);
+	st->log_bytes += LOG_SEG_HDR;
+	st->live_bytes += LOG_SEG_HDR;
+	st->hint_len = 0;
+	if (!st->hint) {
+		st->hint_cap = 1 << 16;
+		st->hint = malloc(st->hint_cap);
+	}
+	return 0;
+}
+
+/* Space for the tail is allocated ahead, so that a commit after a
+ * successful staged write does not meet ENOSPC; the RESERVE file is given
+ * back when even that fails, so that deletes and compaction still work. */
+static int ensure_space(struct store *st, struct seg *a, size_t len)
+{
+	uint64_t want;
+
+	if (a->size + len <= a->prealloc)
+		return 0;
+	want = a->size + len + PREALLOC_STEP;
+	for (int tries = 0; tries < 2; tries++) {
+		if (fallocate(a->fd, FALLOC_FL_KEEP_SIZE, (off_t)a->prealloc,
+			      (off_t)(want - a->prealloc)) == 0) {
+			a->prealloc = want;
+			return 0;
+		}
+		if (errno == EOPNOTSUPP) {
+			a->prealloc = UINT64_MAX; /* pwrite will tell */
+			return 0;
+		}
+		if (errno != ENOSPC)
+			return -errno;
+		want = a->size + len; /* at least what this commit needs */
+		if (fallocate(a->fd, FALLOC_FL_KEEP_SIZE, (off_t)a->prealloc,
+			      (off_t)(want - a->prealloc)) == 0) {
+			a->prealloc = want;
+			return 0;
+		}
+		if (store_reserve(st, 0) < 0)
+			break;
+	}
+	return -ENOSPC;
+}
+
+int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
+		       uint64_t *lsn_end)
+{
+	struct seg *a = &st->segs[st->nsegs - 1];
+	size_t done = 0;
+	int rc;
+
+	if (a->size > LOG_SEG_HDR && a->size + len > st->o.segment_size) {
+		rc = store_roll(st);
+		if (rc < 0)
+			return rc;
+		a = &st->segs[st->nsegs - 1];
+	}
+	rc = ensure_space(st, a, len);
+	if (rc < 0)
+		return rc;
+	while (done < len) {
+		ssize_t n = pwrite(a->fd, buf + done, len - done,
+				   (off_t)(a->size + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			/* Leave no partial entry behind. */
+			if (ftruncate(a->fd, (off_t)a->size) < 0)
+				return store_fail(st, -EIO);
+			return rc;
+		}
+		done += (size_t)n;
+	}
+	a->size += len;
+	st->log_bytes += len;
+	st->lsn += len;
+	*lsn_end = st->lsn;
+	return 0;
+}
+
+/* Group commit: the first waiter syncs for everyone who appended before
+ * it started; the others wait for that sync to cover them. */
+int store_wait_durable(struct store *st, uint64_t lsn)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&st->sync_mu);
+	while (st->synced_lsn < lsn && !st->failed) {
+		if (st->syncing) {
+			pthread_cond_wait(&st->sync_cv, &st->sync_mu);
+			continue;
+		}
+		st->syncing = 1;
+		pthread_mutex_unlock(&st->sync_mu);
+
+		pthread_mutex_lock(&st->commit_mu);
+		uint64_t target = st->lsn;
+		int fd = dup(st->segs[st->nsegs - 1].fd);
+		pthread_mutex_unlock(&st->commit_mu);
+		int ok = fd >= 0 && fdatasync(fd) == 0;
+		if (fd >= 0)
+			close(fd);
+
+		pthread_mutex_lock(&st->sync_mu);
+		st->syncing = 0;
+		if (ok) {
+			if (target > st->synced_lsn)
+				st->synced_lsn = target;
+		} else {
+			store_fail(st, -EIO);
+		}
+		pthread_cond_broadcast(&st->sync_cv);
+	}
+	if (st->synced_lsn < lsn)
+		rc = -EIO;
+	pthread_mutex_unlock(&st->sync_mu);
+	return rc;
+}
+
+int store_sync(struct store *st)
+{
+	uint64_t lsn;
+
+	pthread_mutex_lock(&st->commit_mu);
+	lsn = st->lsn;
+	pthread_mutex_unlock(&st->commit_mu);
+	if (st->o.read_only)
+		return 0;
+	return store_wait_durable(st, lsn);
+}
+
+/* ---- The reserve --------------------------------------------------- */
+
+/* hold=1: make sure RESERVE holds reserve_bytes; hold=0: give it back.
+ * @return 0, or -ENOSPC when it cannot be held (or was already gone). */
+int store_reserve(struct store *st, int hold)
+{
+	int fd;
+
+	if (!hold) {
+		if (!st->reserve_held)
+			return -ENOSPC;
+		unlinkat(st->dirfd, "RESERVE", 0);
+		st->reserve_held = 0;
+		fprintf(stderr, "recfs: store %s: disk full, using the "
+			"reserve\n", st->dir);
+		return 0;
+	}
+	if (st->reserve_held || st->o.reserve_bytes == 0)
+		return 0;
+	fd = openat(st->dirfd, "RESERVE", O_CREAT | O_WRONLY | O_CLOEXEC,
+		    0600);
+	if (fd < 0)
+		return -errno;
+	if (fallocate(fd, 0, 0, (off_t)st->o.reserve_bytes) < 0) {
+		int e = errno;
+		close(fd);
+		if (e != EOPNOTSUPP) {
+			unlinkat(st->dirfd, "RESERVE", 0);
+			return -e;
+		}
+		return 0; /* no fallocate: no reserve, nothing to promise */
+	}
+	close(fd);
+	st->reserve_held = 1;
+	return 0;
+}
