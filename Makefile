@@ -18,7 +18,7 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/obj/%.o)
 FS_OBJ    := $(FS_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-PROGS     := $(BUILD)/recctl $(if $(FS_SRC),$(BUILD)/recfs)
+PROGS     := $(BUILD)/recctl $(if $(wildcard fs/main.c),$(BUILD)/recfs)
 
 .PHONY: all deps test check clean install run unmount
 all: deps-ok $(PROGS) $(TESTS)

@@ -25,12 +25,14 @@
 #define FSCK_KEEP 8
 #define FSCK_BLOB_BUF (1u << 20)
 #define FSCK_HINT_HDR 32 /* magic, format, zero, segment id, length */
+#define FSCK_MISNAMED 1  /* fsck_seg.hdr: the header names another id */
 
 struct fsck_seg {
 	uint64_t id;
 	uint64_t first_id;
 	uint64_t size;
-	int hdr;          /* log_seg_check() result; -EIO short or unreadable */
+	int hdr;          /* log_seg_check() result, -EIO short or unreadable,
+	                     or FSCK_MISNAMED */
 	uint64_t by;      /* id of the compacted segment replacing it, or 0 */
 	int obsolete;
 	char name[32];
@@ -212,10 +214,12 @@ static int fsck_lock(struct fsck_ctx *c)
 			      : O_RDONLY | O_CLOEXEC,
 		    0644);
 	if (fd < 0) {
-		if (errno == ENOENT && !c->repair)
+		int err = errno;
+
+		if (err == ENOENT && !c->repair)
 			return 0;
-		fprintf(c->out, "%s/LOCK: %s\n", c->dir, strerror(errno));
-		return -errno;
+		fprintf(c->out, "%s/LOCK: %s\n", c->dir, strerror(err));
+		return -err;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int err = errno;
@@ -266,6 +270,13 @@ static int fsck_list(struct fsck_ctx *c)
 		size_t len = strlen(nm);
 		uint64_t id;
 
+		if (len == 24 && fsck_is_hex16(nm) &&
+		    strcmp(nm + 16, ".compact") == 0) {
+			/* Written before the rename that makes it count. */
+			fprintf(c->out, "%s: note: unfinished compaction "
+					"(garbage an open removes)\n", nm);
+			continue;
+		}
 		if ((len != 20 && len != 21) || !fsck_is_hex16(nm))
 			continue;
 		id = strtoull(nm, NULL, 16);
@@ -324,8 +335,10 @@ static int fsck_headers(struct fsck_ctx *c)
 		int fd = openat(c->dfd, s->name, O_RDONLY | O_CLOEXEC);
 
 		if (fd < 0) {
-			fprintf(c->out, "%s: %s\n", s->name, strerror(errno));
-			return -errno;
+			int err = -errno;
+
+			fprintf(c->out, "%s: %s\n", s->name, strerror(-err));
+			return err;
 		}
 		if (fstat(fd, &sb) < 0) {
 			int err = -errno;
@@ -346,7 +359,7 @@ static int fsck_headers(struct fsck_ctx *c)
 			/* A header naming another id is a misplaced file: its
 			 * first_id would hide the wrong segments. */
 			if (id != s->id)
-				s->hdr = -EBADF;
+				s->hdr = FSCK_MISNAMED;
 		}
 	}
 	for (size_t i = 0; i < c->nsegs; i++) {
@@ -555,10 +568,11 @@ static void fsck_link(const struct fsck_ctx *c, struct fsck_key *k, int on)
 		p->nchild--;
 }
 
-/* Apply one entry of a closed group.  The rules are those of an open's
- * replay: an entry they refuse makes the open fail, so fsck must not
- * call such a store clean.  @return NULL, or why the entry contradicts
- * the state the entries before it built. */
+/* Apply one entry of a closed group.  The rules are those of replay in
+ * store_apply() (store.c), and must change with them: an entry replay
+ * refuses makes the open fail, so fsck must not call that store clean,
+ * and one it accepts must not be called damage.  @return NULL, or why
+ * the entry contradicts the state the entries before it built. */
 static const char *fsck_apply_one(struct fsck_ctx *c, struct fsck_pend *p,
 				  int *err)
 {
@@ -576,7 +590,10 @@ static const char *fsck_apply_one(struct fsck_ctx *c, struct fsck_pend *p,
 			return "parent is not a directory";
 	}
 	if (!k) {
-		if (p->type != LOG_PUT && p->type != LOG_MKDIR)
+		/* A DEL may stand alone: compaction keeps a tombstone's line
+		 * without the record it ended. */
+		if (p->type != LOG_PUT && p->type != LOG_MKDIR &&
+		    p->type != LOG_DEL)
 			return "key does not exist";
 		k = fsck_key_get(c, p->key, p->key_len);
 		if (!k) {
@@ -605,8 +622,8 @@ static const char *fsck_apply_one(struct fsck_ctx *c, struct fsck_pend *p,
 			return "META of a key that does not exist";
 		return NULL;
 	case LOG_DEL:
-		if (k->kind != FK_FILE)
-			return "DEL of a key that is not a record";
+		if (k->kind == FK_DIR)
+			return "DEL of a directory";
 		fsck_link(c, k, 0);
 		k->kind = FK_TOMB;
 		return NULL;
@@ -628,6 +645,13 @@ static const char *fsck_apply_one(struct fsck_ctx *c, struct fsck_pend *p,
 	return "unknown type";
 }
 
+static void fsck_drop_pending(struct fsck_ctx *c)
+{
+	for (size_t i = 0; i < c->npend; i++)
+		free(c->pend[i].key);
+	c->npend = 0;
+}
+
 static int fsck_apply(struct fsck_ctx *c)
 {
 	int err = 0;
@@ -647,17 +671,8 @@ static int fsck_apply(struct fsck_ctx *c)
 		fprintf(c->out, " v%" PRIu64 ")\n", p->v.version);
 		c->problems++;
 	}
-	for (size_t i = 0; i < c->npend; i++)
-		free(c->pend[i].key);
-	c->npend = 0;
+	fsck_drop_pending(c);
 	return err;
-}
-
-static void fsck_drop_pending(struct fsck_ctx *c)
-{
-	for (size_t i = 0; i < c->npend; i++)
-		free(c->pend[i].key);
-	c->npend = 0;
 }
 
 static int fsck_pend_add(struct fsck_ctx *c, const struct log_entry *e,
@@ -968,8 +983,9 @@ static int fsck_hint(struct fsck_ctx *c, uint64_t id)
 	}
 	fd = openat(c->dfd, hname, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(c->out, "%s: %s\n", hname, strerror(errno));
-		return -errno;
+		err = -errno;
+		fprintf(c->out, "%s: %s\n", hname, strerror(-err));
+		return err;
 	}
 	if (fstat(fd, &sb) < 0) {
 		err = -errno;
@@ -1239,7 +1255,7 @@ int store_fsck(const char *dir, int repair, FILE *out)
 			c.problems++;
 			continue;
 		}
-		if (s->hdr == -EBADF) {
+		if (s->hdr == FSCK_MISNAMED) {
 			fprintf(out, "%s: bad header (names another segment)\n",
 				s->name);
 			c.problems++;
@@ -1332,8 +1348,8 @@ int store_dump(const char *dir, FILE *out)
 	struct fsck_ctx c;
 	struct log_reader r = { .fd = -1 };
 	struct log_entry e;
-	uint64_t off;
-	int fd = -1, rc, err;
+	uint64_t off, group_start = 0;
+	int fd = -1, rc, err, open_group;
 
 	err = fsck_open(&c, dir, 0, out);
 	if (err)
@@ -1365,8 +1381,19 @@ int store_dump(const char *dir, FILE *out)
 		err = log_reader_init(&r, fd);
 		if (err)
 			goto out;
-		while ((rc = log_reader_next(&r, &e, &off)) == 1)
+		open_group = 0;
+		while ((rc = log_reader_next(&r, &e, &off)) == 1) {
+			if (!open_group)
+				group_start = off;
+			open_group = !(e.flags & LOG_F_COMMIT);
 			fsck_dump_entry(out, s->name, off, &e);
+		}
+		if (rc == 0 && open_group) {
+			fprintf(out, "%s %" PRIu64 " torn tail (unclosed group), "
+				     "dump stopped\n", s->name, group_start);
+			err = 1;
+			goto out;
+		}
 		if (rc == -EUCLEAN) {
 			int torn = log_reader_torn(&r, off);
 

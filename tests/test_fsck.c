@@ -1,0 +1,504 @@
+/* test_fsck.c - store_fsck() and store_dump() on real stores.
+ *
+ * Each test builds a store through store.h, closes it, damages a copy
+ * the way a crash or a bad disk would, and checks both the verdict and
+ * that the report names the right file and byte offset: an operator
+ * acts on that line, so a wrong offset is a wrong answer. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "store.h"
+
+#define BIG_LEN 100000 /* above the inline_max below: stored as a blob */
+
+struct fx {
+	char tmp[64];
+	char dir[96];
+	char *out;      /* the last report */
+};
+
+/* ---- helpers ------------------------------------------------------- */
+
+static int run_fsck(struct fx *f, int repair)
+{
+	size_t len = 0;
+	FILE *m;
+	int rc;
+
+	free(f->out);
+	f->out = NULL;
+	m = open_memstream(&f->out, &len);
+	assert_non_null(m);
+	rc = store_fsck(f->dir, repair, m);
+	assert_int_equal(fclose(m), 0);
+	return rc;
+}
+
+static int run_dump(struct fx *f)
+{
+	size_t len = 0;
+	FILE *m;
+	int rc;
+
+	free(f->out);
+	f->out = NULL;
+	m = open_memstream(&f->out, &len);
+	assert_non_null(m);
+	rc = store_dump(f->dir, m);
+	assert_int_equal(fclose(m), 0);
+	return rc;
+}
+
+/* Fail with the whole report when it lacks @needle. */
+static void expect_in(const struct fx *f, const char *needle)
+{
+	if (!strstr(f->out, needle))
+		fail_msg("expected \"%s\" in:\n%s", needle, f->out);
+}
+
+static void expect_not_in(const struct fx *f, const char *needle)
+{
+	if (strstr(f->out, needle))
+		fail_msg("did not expect \"%s\" in:\n%s", needle, f->out);
+}
+
+/* Path of the highest-id segment (the one a crash tears). */
+static void last_segment(const struct fx *f, char *path, size_t len)
+{
+	struct dirent *de;
+	char best[32] = "";
+	DIR *d = opendir(f->dir);
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strlen(de->d_name) == 20 &&
+		    strcmp(de->d_name + 16, ".seg") == 0 &&
+		    strcmp(de->d_name, best) > 0)
+			strcpy(best, de->d_name);
+	closedir(d);
+	assert_true(best[0]);
+	snprintf(path, len, "%s/%s", f->dir, best);
+}
+
+/* Offsets of the entries of a segment, in order.  @return count. */
+static size_t entry_offsets(const char *path, uint64_t *offs, size_t max,
+			    uint64_t *size)
+{
+	struct log_reader r;
+	struct log_entry e;
+	uint64_t off;
+	size_t n = 0;
+	int fd = open(path, O_RDONLY), rc;
+
+	assert_true(fd >= 0);
+	assert_int_equal(log_reader_init(&r, fd), 0);
+	while ((rc = log_reader_next(&r, &e, &off)) == 1)
+		if (n < max)
+			offs[n++] = off;
+	assert_int_equal(rc, 0);
+	*size = r.file_size;
+	log_reader_free(&r);
+	close(fd);
+	return n;
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	struct stat sb;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	*len = (size_t)sb.st_size;
+	buf = malloc(*len + 1);
+	assert_non_null(buf);
+	assert_int_equal(pread(fd, buf, *len, 0), (ssize_t)*len);
+	close(fd);
+	return buf;
+}
+
+static void flip_byte(const char *path, uint64_t off)
+{
+	uint8_t b;
+	int fd = open(path, O_RDWR);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, (off_t)off), 1);
+	b ^= 0x40;
+	assert_int_equal(pwrite(fd, &b, 1, (off_t)off), 1);
+	close(fd);
+}
+
+/* The one blob the fixture store has. */
+static void blob_path(const struct fx *f, char *path, size_t len)
+{
+	struct dirent *de;
+	char bdir[128];
+
+	assert_true(len >= sizeof(bdir) + 1 + 256);
+	DIR *d;
+
+	snprintf(bdir, sizeof(bdir), "%s/blobs", f->dir);
+	d = opendir(bdir);
+	assert_non_null(d);
+	path[0] = '\0';
+	while ((de = readdir(d)))
+		if (strlen(de->d_name) == 16)
+			snprintf(path, len, "%s/%s", bdir, de->d_name);
+	closedir(d);
+	assert_true(path[0]);
+}
+
+/* ---- fixture: a small store with a directory, records, a rewrite, a
+ * delete and a blob ---------------------------------------------------- */
+
+static int setup(void **state)
+{
+	static char big[BIG_LEN];
+	struct store_opts o = { 0 };
+	struct store *st;
+	struct fx *f = calloc(1, sizeof(*f));
+	uint64_t v;
+
+	if (!f)
+		return -1;
+	strcpy(f->tmp, "/tmp/test_fsck.XXXXXX");
+	if (!mkdtemp(f->tmp))
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "%s/store", f->tmp);
+	memset(big, 'b', sizeof(big));
+	o.inline_max = 1024;
+	o.compact_ratio = -1; /* no background work to race the checks */
+	if (store_open(f->dir, &o, &st) < 0)
+		return -1;
+	if (store_mkdir(st, "d", NULL) < 0 ||
+	    store_put(st, "d/a", STORE_ABSENT, "one", 3, NULL, &v) < 0 ||
+	    store_put(st, "d/a", v, "two", 3, NULL, &v) < 0 ||
+	    store_put(st, "d/big", STORE_ABSENT, big, sizeof(big), NULL,
+		      &v) < 0 ||
+	    store_put(st, "gone", STORE_ABSENT, "x", 1, NULL, &v) < 0 ||
+	    store_delete(st, "gone", v, &v) < 0 ||
+	    store_put(st, "last", STORE_ABSENT, "tail", 4, NULL, &v) < 0) {
+		store_close(st);
+		return -1;
+	}
+	if (store_close(st) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->tmp);
+	if (system(cmd) != 0)
+		return -1;
+	free(f->out);
+	free(f);
+	return 0;
+}
+
+/* ---- tests ----------------------------------------------------------- */
+
+static void test_clean(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(run_fsck(f, 0), 0);
+	expect_in(f, ": clean\n");
+	expect_in(f, " 1 blobs checked");
+	expect_not_in(f, "torn");
+	expect_not_in(f, "corrupt");
+	/* Repair of a clean store changes nothing and says so. */
+	assert_int_equal(run_fsck(f, 1), 0);
+	expect_in(f, ": clean\n");
+}
+
+/* A crash mid-write: the last entry is cut short. */
+static void test_torn_tail(void **state)
+{
+	struct fx *f = *state;
+	char seg[160], want[96];
+	uint64_t offs[64], size, last;
+	struct stat sb;
+	size_t n;
+
+	last_segment(f, seg, sizeof(seg));
+	n = entry_offsets(seg, offs, 64, &size);
+	assert_true(n >= 2);
+	last = offs[n - 1];
+	assert_int_equal(truncate(seg, (off_t)(last + 20)), 0);
+
+	snprintf(want, sizeof(want), "torn tail at offset %" PRIu64 " (20 bytes",
+		 last);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, want);
+	expect_in(f, "1 problem\n");
+	assert_int_equal(stat(seg, &sb), 0);
+	assert_int_equal(sb.st_size, last + 20); /* a check alone cuts nothing */
+
+	assert_int_equal(run_fsck(f, 1), 0);
+	expect_in(f, want);
+	expect_in(f, ", cut\n");
+	assert_int_equal(stat(seg, &sb), 0);
+	assert_int_equal(sb.st_size, last);
+
+	assert_int_equal(run_fsck(f, 0), 0);
+	expect_in(f, ": clean\n");
+}
+
+/* Zeros after the last entry (preallocated space, a torn page) are a
+ * torn tail too, cut at the first zero. */
+static void test_zero_tail(void **state)
+{
+	struct fx *f = *state;
+	char seg[160], want[96];
+	uint64_t offs[64], size;
+
+	last_segment(f, seg, sizeof(seg));
+	entry_offsets(seg, offs, 64, &size);
+	assert_int_equal(truncate(seg, (off_t)(size + 4096)), 0);
+	snprintf(want, sizeof(want),
+		 "torn tail at offset %" PRIu64 " (4096 bytes)", size);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, want);
+	assert_int_equal(run_fsck(f, 1), 0);
+	assert_int_equal(run_fsck(f, 0), 0);
+}
+
+/* A group whose COMMIT never made it to disk is part of the torn tail:
+ * the cut goes to the group's first entry, not to the damaged one. */
+static void test_unclosed_group(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t zero_hash[16];
+	struct store_meta m = { .mode = 0100644 };
+	uint8_t body[LOG_BODY_FIXED], *e1, *e2;
+	size_t l1, l2;
+	char seg[160], want[128];
+	uint64_t offs[64], size;
+	struct stat sb;
+	int fd;
+
+	last_segment(f, seg, sizeof(seg));
+	entry_offsets(seg, offs, 64, &size);
+	log_body_encode(body, &m, zero_hash, 0, NULL, 0);
+	/* A rename's shape: tombstone of the source, then the target. */
+	l1 = log_entry_size(4, 0, 0);
+	e1 = malloc(l1);
+	l2 = log_entry_size(6, sizeof(body), 0);
+	e2 = malloc(l2);
+	assert_non_null(e1);
+	assert_non_null(e2);
+	log_entry_encode(e1, LOG_DEL, 0, "last", 4, 2, 1, 0, NULL, 0, NULL, 0);
+	log_entry_encode(e2, LOG_PUT, LOG_F_COMMIT, "moved2", 6, 1, 1, 0, body,
+			 sizeof(body), NULL, 0);
+	fd = open(seg, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, e1, l1), (ssize_t)l1);
+	assert_int_equal(write(fd, e2, l2 - 10), (ssize_t)(l2 - 10));
+	close(fd);
+
+	snprintf(want, sizeof(want),
+		 "torn tail at offset %" PRIu64 " (%zu bytes; unclosed group, "
+		 "damaged entry at offset %" PRIu64 ")",
+		 size, l1 + l2 - 10, size + l1);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, want);
+	assert_int_equal(run_fsck(f, 1), 0);
+	assert_int_equal(stat(seg, &sb), 0);
+	assert_int_equal(sb.st_size, size);
+
+	/* Whole entries but no COMMIT at the end: still torn. */
+	fd = open(seg, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, e1, l1), (ssize_t)l1);
+	close(fd);
+	snprintf(want, sizeof(want),
+		 "torn tail at offset %" PRIu64 " (%zu bytes; unclosed group)",
+		 size, l1);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, want);
+	assert_int_equal(run_fsck(f, 1), 0);
+	assert_int_equal(run_fsck(f, 0), 0);
+	free(e1);
+	free(e2);
+}
+
+/* A flipped byte in the middle: corruption, reported at the entry's
+ * offset and never "repaired". */
+static void test_corrupt_middle(void **state)
+{
+	struct fx *f = *state;
+	char seg[160], want[96];
+	uint64_t offs[64], size;
+	uint8_t *before, *after;
+	size_t n, lb, la;
+
+	last_segment(f, seg, sizeof(seg));
+	n = entry_offsets(seg, offs, 64, &size);
+	assert_true(n >= 3);
+	flip_byte(seg, offs[1] + 20); /* inside its version field */
+	snprintf(want, sizeof(want), "corrupt entry at offset %" PRIu64 "\n",
+		 offs[1]);
+
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, want);
+	before = slurp(seg, &lb);
+	assert_int_equal(run_fsck(f, 1), 1);
+	expect_in(f, want);
+	expect_not_in(f, "cut");
+	after = slurp(seg, &la);
+	assert_int_equal(la, lb);
+	assert_memory_equal(before, after, lb);
+	free(before);
+	free(after);
+}
+
+static void test_missing_blob(void **state)
+{
+	struct fx *f = *state;
+	char blob[512];
+
+	blob_path(f, blob, sizeof(blob));
+	assert_int_equal(unlink(blob), 0);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, strstr(blob, "blobs/"));
+	expect_in(f, ": missing (key d/big v1");
+	assert_int_equal(run_fsck(f, 1), 1); /* nothing to repair it with */
+}
+
+/* Same size, other bytes: only the content hash can tell. */
+static void test_blob_content(void **state)
+{
+	struct fx *f = *state;
+	char blob[512];
+
+	blob_path(f, blob, sizeof(blob));
+	flip_byte(blob, BIG_LEN / 2);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, "hash mismatch");
+	expect_in(f, "(key d/big v1");
+
+	assert_int_equal(truncate(blob, 10), 0);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, "10 bytes, entry says 100000");
+}
+
+static void test_in_use(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .compact_ratio = -1 };
+	struct store *st;
+	char want[64];
+
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(run_fsck(f, 0), -EWOULDBLOCK);
+	snprintf(want, sizeof(want), "store in use by pid %d", (int)getpid());
+	expect_in(f, want);
+	assert_int_equal(run_dump(f), -EWOULDBLOCK);
+	assert_int_equal(store_close(st), 0);
+	assert_int_equal(run_fsck(f, 0), 0);
+}
+
+static void test_not_a_store(void **state)
+{
+	struct fx *f = *state;
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/none", f->tmp);
+	strcpy(f->dir, path);
+	assert_int_equal(run_fsck(f, 0), -ENOENT);
+	assert_int_equal(run_dump(f), -ENOENT);
+	snprintf(path, sizeof(path), "%s/file", f->tmp);
+	assert_int_equal(close(open(path, O_CREAT | O_WRONLY, 0600)), 0);
+	strcpy(f->dir, path);
+	assert_int_equal(run_fsck(f, 0), -ENOTDIR);
+}
+
+/* A bad hint is ignored and rebuilt by the store: a warning only. */
+static void test_bad_hint(void **state)
+{
+	struct fx *f = *state;
+	struct dirent *de;
+	char hint[512] = "";
+	DIR *d = opendir(f->dir);
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strlen(de->d_name) == 21 &&
+		    strcmp(de->d_name + 16, ".hint") == 0)
+			snprintf(hint, sizeof(hint), "%s/%s", f->dir,
+				 de->d_name);
+	closedir(d);
+	if (!hint[0])
+		skip(); /* the store wrote none: nothing to damage */
+	flip_byte(hint, 40);
+	assert_int_equal(run_fsck(f, 0), 0);
+	expect_in(f, "bad, will be rebuilt");
+	expect_in(f, ": clean\n");
+}
+
+static void test_dump(void **state)
+{
+	struct fx *f = *state;
+	char seg[160], want[96];
+	uint64_t offs[64], size;
+	size_t n, lines = 0;
+
+	last_segment(f, seg, sizeof(seg));
+	n = entry_offsets(seg, offs, 64, &size);
+	assert_int_equal(run_dump(f), 0);
+	for (const char *p = f->out; (p = strchr(p, '\n')); p++)
+		lines++;
+	assert_true(lines >= n);
+	expect_in(f, " key=d/big v=1 ");
+	expect_in(f, "len=100000");
+	expect_in(f, " blob=");
+	expect_in(f, "DEL[COMMIT] key=gone v=2 ");
+	expect_in(f, " mode=0100");
+	snprintf(want, sizeof(want), "%s %" PRIu64 " ", strrchr(seg, '/') + 1,
+		 offs[n - 1]);
+	expect_in(f, want);
+
+	/* Damage stops the dump with a line that says where. */
+	assert_int_equal(truncate(seg, (off_t)(offs[n - 1] + 5)), 0);
+	assert_int_equal(run_dump(f), 1);
+	snprintf(want, sizeof(want), " %" PRIu64 " torn tail, dump stopped",
+		 offs[n - 1]);
+	expect_in(f, want);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_clean),         T(test_torn_tail),
+		T(test_zero_tail),     T(test_unclosed_group),
+		T(test_corrupt_middle), T(test_missing_blob),
+		T(test_blob_content),  T(test_in_use),
+		T(test_not_a_store),   T(test_bad_hint),
+		T(test_dump),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
