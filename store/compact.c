@@ -479,7 +479,8 @@ int store_compact(struct store *st)
 			unlinkat(st->dirfd, nm, 0);
 		}
 	}
-	store_write_hint(st, s.last_input, o.hint, o.hint_len, o.size);
+	store_write_hint(st, s.last_input, o.hint, o.hint_len,
+			 st->segs[0].fd, o.size);
 	drop_dead_blobs(st);
 	pthread_mutex_unlock(&st->commit_mu);
 out:

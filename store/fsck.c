@@ -24,7 +24,7 @@
  * the store, so the default is what fsck can hold blobs to. */
 #define FSCK_KEEP 8
 #define FSCK_BLOB_BUF (1u << 20)
-#define FSCK_HINT_HDR 32 /* magic, format, zero, segment id, length */
+#define FSCK_HINT_HDR LOG_HINT_HDR
 #define FSCK_MISNAMED 1  /* fsck_seg.hdr: the header names another id */
 
 struct fsck_seg {
@@ -1032,6 +1032,21 @@ static int fsck_hint(struct fsck_ctx *c, uint64_t id)
 				"has %" PRIu64 ", will be rebuilt\n",
 			hname, log_get64(hdr + 24), s->name, s->size);
 		goto out;
+	}
+	{
+		/* Open trusts a hint only for the very bytes it was made
+		 * from; any other content is scanned instead. */
+		uint64_t sh;
+		int sfd = openat(c->dfd, s->name, O_RDONLY | O_CLOEXEC);
+		int hrc = sfd < 0 ? -errno : log_file_hash(sfd, s->size, &sh);
+		if (sfd >= 0)
+			close(sfd);
+		if (hrc == 0 && sh != log_get64(hdr + 32)) {
+			fprintf(c->out, "%s: warning: made from other content "
+					"of %s, will be rebuilt\n", hname,
+				s->name);
+			goto out;
+		}
 	}
 	err = fsck_hint_match(c, fd, len, s, hname);
 out:

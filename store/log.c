@@ -356,3 +356,35 @@ int log_reader_torn(struct log_reader *r, uint64_t off)
 		return found;
 	return !found;
 }
+
+int log_file_hash(int fd, uint64_t size, uint64_t *out)
+{
+	XXH3_state_t *x = XXH3_createState();
+	uint8_t *buf = malloc(1u << 20);
+	uint64_t off = 0;
+	int rc = 0;
+
+	if (!x || !buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	XXH3_64bits_reset(x);
+	while (off < size) {
+		size_t want = size - off < (1u << 20) ? (size_t)(size - off)
+						       : (1u << 20);
+		ssize_t n = pread(fd, buf, want, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = -EIO;
+			goto out;
+		}
+		XXH3_64bits_update(x, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	*out = XXH3_64bits_digest(x);
+out:
+	free(buf);
+	XXH3_freeState(x);
+	return rc;
+}

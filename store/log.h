@@ -120,4 +120,8 @@ int log_reader_rest_zero(struct log_reader *r, uint64_t off);
 int log_reader_torn(struct log_reader *r, uint64_t off);
 void log_reader_free(struct log_reader *r);
 
+/* XXH3-64 of the first @size bytes of @fd.  @return 0 or -EIO. */
+int log_file_hash(int fd, uint64_t size, uint64_t *out);
+#define LOG_HINT_HDR 40 /* magic, format, zero, id, seg length, seg hash */
+
 #endif

@@ -166,19 +166,21 @@ static int pending_push(struct pending *p, const struct log_entry *e,
 }
 
 /* Replay from a hint file.  @return 1 used, 0 unusable (scan instead). */
-static int replay_hint(struct store *st, uint64_t id, uint64_t seg_size)
+static int replay_hint(struct store *st, int seg_fd, uint64_t id,
+		       uint64_t seg_size)
 {
 	char name[40];
 	struct stat sb;
 	uint8_t *buf = NULL;
-	size_t len, pos = 32;
+	size_t len, pos = LOG_HINT_HDR;
+	uint64_t seg_hash;
 	int fd, rc = 0;
 
 	snprintf(name, sizeof(name), "%016" PRIx64 ".hint", id);
 	fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	if (fstat(fd, &sb) < 0 || sb.st_size < 40)
+	if (fstat(fd, &sb) < 0 || sb.st_size < LOG_HINT_HDR + 8)
 		goto out;
 	len = (size_t)sb.st_size;
 	buf = malloc(len);
@@ -187,6 +189,11 @@ static int replay_hint(struct store *st, uint64_t id, uint64_t seg_size)
 	if (memcmp(buf, HINT_MAGIC, 8) || log_get32(buf + 8) != LOG_FORMAT ||
 	    log_get64(buf + 16) != id || log_get64(buf + 24) != seg_size ||
 	    log_get64(buf + len - 8) != XXH3_64bits(buf, len - 8))
+		goto out;
+	/* The segment must be exactly what the hint was made from: any
+	 * damage since sends us to the scan, which names its offset. */
+	if (log_file_hash(seg_fd, seg_size, &seg_hash) < 0 ||
+	    seg_hash != log_get64(buf + 32))
 		goto out;
 	len -= 8;
 	/* Validate all records before applying any: all or nothing. */
@@ -198,7 +205,7 @@ static int replay_hint(struct store *st, uint64_t id, uint64_t seg_size)
 	}
 	if (pos != len)
 		goto out;
-	for (pos = 32; pos < len;) {
+	for (pos = LOG_HINT_HDR; pos < len;) {
 		const uint8_t *h = buf + pos + 8;
 		struct log_entry e = {
 			.type = h[12],
@@ -327,7 +334,7 @@ static void rebuild_hint(struct store *st, struct seg *s)
 		log_reader_free(&r);
 		if (st->hint)
 			store_write_hint(st, s->id, st->hint, st->hint_len,
-					 s->size);
+					 s->fd, s->size);
 	}
 	free(st->hint);
 	st->hint = save;
@@ -420,7 +427,7 @@ static int replay(struct store *st)
 				   .size = (uint64_t)sb.st_size };
 		fds[i] = -1;
 		st->nsegs++;
-		rc = replay_hint(st, s->id, s->size);
+		rc = replay_hint(st, s->fd, s->id, s->size);
 		if (rc == 1) {
 			rc = 0;
 			continue;
@@ -682,7 +689,7 @@ int store_close(struct store *st)
 			rc = -EIO;
 		if (ftruncate(a->fd, (off_t)a->size) == 0 && st->hint)
 			store_write_hint(st, a->id, st->hint, st->hint_len,
-					 a->size);
+					 a->fd, a->size);
 	}
 	reset_index(st);
 	free(st->hint);

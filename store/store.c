@@ -346,13 +346,17 @@ void store_hint_add(struct store *st, const uint8_t *entry, uint64_t off)
 }
 
 int store_write_hint(struct store *st, uint64_t id, const uint8_t *recs,
-		     size_t len, uint64_t seg_size)
+		     size_t len, int seg_fd, uint64_t seg_size)
 {
 	char name[40], tmp[48];
-	uint8_t hdr[32], sum[8];
-	XXH3_state_t *x = XXH3_createState();
-	int fd, rc = 0;
+	uint8_t hdr[LOG_HINT_HDR], sum[8];
+	uint64_t seg_hash;
+	XXH3_state_t *x;
+	int fd, rc = log_file_hash(seg_fd, seg_size, &seg_hash);
 
+	if (rc < 0)
+		return rc;
+	x = XXH3_createState();
 	if (!x)
 		return -ENOMEM;
 	seg_name(name, sizeof(name), id, "hint");
@@ -362,6 +366,7 @@ int store_write_hint(struct store *st, uint64_t id, const uint8_t *recs,
 	log_put32(hdr + 12, 0);
 	log_put64(hdr + 16, id);
 	log_put64(hdr + 24, seg_size);
+	log_put64(hdr + 32, seg_hash);
 	XXH3_64bits_reset(x);
 	XXH3_64bits_update(x, hdr, sizeof(hdr));
 	XXH3_64bits_update(x, recs, len);
@@ -392,16 +397,24 @@ static int seg_create(struct store *st, uint64_t id, uint64_t first_id,
 	uint8_t hdr[LOG_SEG_HDR];
 	int fd;
 
+	char tmp[48];
+
+	/* The name appears only with its whole header: a crash leaves a
+	 * .tmp (removed at open), never a segment without a header. */
 	seg_name(name, sizeof(name), id, ext);
-	fd = openat(st->dirfd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	unlinkat(st->dirfd, tmp, 0);
+	fd = openat(st->dirfd, tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
 		    0600);
 	if (fd < 0)
 		return -errno;
 	log_seg_header(hdr, id, first_id);
-	if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
+	if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    (st->o.sync_always && fdatasync(fd) < 0) ||
+	    renameat(st->dirfd, tmp, st->dirfd, name) < 0) {
 		int rc = errno ? -errno : -EIO;
 		close(fd);
-		unlinkat(st->dirfd, name, 0);
+		unlinkat(st->dirfd, tmp, 0);
 		return rc;
 	}
 	*out = fd;
@@ -424,7 +437,7 @@ int store_roll(struct store *st)
 			return -errno;
 		if (st->hint)
 			store_write_hint(st, a->id, st->hint, st->hint_len,
-					 a->size);
+					 a->fd, a->size);
 	}
 	rc = seg_create(st, id, id, "seg", &fd);
 	if (rc == -ENOSPC && store_reserve(st, 0) == 0)

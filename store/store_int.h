@@ -121,8 +121,10 @@ int store_seg_fd(struct store *st, uint64_t id);
 int store_read_ver(struct store *st, const struct ver *v, void *buf,
 		   size_t len, uint64_t off, ssize_t *got);
 void store_hint_add(struct store *st, const uint8_t *entry, uint64_t off);
+/* Write NNN.hint for a sealed segment; its header carries the segment's
+ * XXH3-64, so that an open trusting the hint still notices damage. */
 int store_write_hint(struct store *st, uint64_t id, const uint8_t *recs,
-		     size_t len, uint64_t seg_size);
+		     size_t len, int seg_fd, uint64_t seg_size);
 void store_kick_compactor(struct store *st);
 int store_reserve(struct store *st, int hold);
 int store_open_blob(struct store *st, uint64_t id);

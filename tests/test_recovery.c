@@ -1,0 +1,613 @@
+/* test_recovery.c - crash recovery of the log, exhaustively.
+ *
+ * A small store is written (every content inline, so the last segment
+ * holds everything), and after each commit the live store's view of
+ * every key is recorded together with the segment's size.  Then:
+ *  - a crash can leave the segment cut at any byte: for every offset
+ *    after the header, a copy cut there must open (writable) and show
+ *    exactly the commits that lie wholly before the cut;
+ *  - a bit flipped in the middle of the log is corruption, never a torn
+ *    tail: a writable open refuses with -EUCLEAN naming the segment and
+ *    the damaged entry's offset, and a read-only open serves every
+ *    commit before that entry.
+ * The segment is parsed with log.h only to find entry boundaries. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "store.h"
+
+/* ---- files --------------------------------------------------------- */
+
+static int rm_one(const char *path, const struct stat *sb, int type,
+		  struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void rm_rf(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static uint8_t copybuf[1 << 16];
+
+static void copy_file(const char *src, const char *dst)
+{
+	int in = open(src, O_RDONLY), out;
+	ssize_t n;
+
+	assert_true(in >= 0);
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(out >= 0);
+	while ((n = read(in, copybuf, sizeof(copybuf))) > 0)
+		assert_int_equal(write(out, copybuf, (size_t)n), n);
+	assert_int_equal(n, 0);
+	close(in);
+	close(out);
+}
+
+/* cp -r, regular files and directories only (a store has nothing else). */
+static void copy_tree(const char *src, const char *dst)
+{
+	DIR *d = opendir(src);
+	struct dirent *de;
+	char s[512], t[512];
+	struct stat sb;
+
+	assert_non_null(d);
+	assert_int_equal(mkdir(dst, 0700), 0);
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(s, sizeof(s), "%s/%s", src, de->d_name);
+		snprintf(t, sizeof(t), "%s/%s", dst, de->d_name);
+		assert_int_equal(lstat(s, &sb), 0);
+		if (S_ISDIR(sb.st_mode))
+			copy_tree(s, t);
+		else if (S_ISREG(sb.st_mode))
+			copy_file(s, t);
+	}
+	closedir(d);
+}
+
+/* Name of the segment with the highest id in @dir (static buffer). */
+static const char *last_segment(const char *dir)
+{
+	static char best[64];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	assert_non_null(d);
+	best[0] = 0;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (n == 20 && !strcmp(de->d_name + 16, ".seg") &&
+		    strcmp(de->d_name, best) > 0) /* fixed-width hex ids */
+			strcpy(best, de->d_name);
+	}
+	closedir(d);
+	assert_true(best[0] != 0);
+	return best;
+}
+
+static uint64_t file_size(const char *dir, const char *name)
+{
+	char p[512];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	assert_int_equal(stat(p, &sb), 0);
+	return (uint64_t)sb.st_size;
+}
+
+/* ---- the model: what the live store showed after each commit -------- */
+
+static const char *const keys[] = { "k0", "k1", "k2", "k3", "k4", "k5",
+				    "d/x", "d/y" };
+enum { NKEYS = sizeof(keys) / sizeof(keys[0]), MAXC = 64, VAL = 48 };
+
+struct kstate {
+	int live, tag;
+	uint64_t version, last;
+	size_t len;
+	char val[VAL];
+};
+
+struct view {
+	struct kstate k[NKEYS];
+	int dir; /* "d" exists */
+};
+
+struct world {
+	char tmp[64], dir[96];  /* the original store */
+	char trial[96];         /* where copies are made */
+	char seg[64];           /* its last segment's name */
+	uint64_t base;          /* segment size before the first commit */
+	uint64_t seg_len;       /* after close */
+	size_t ncommits;
+	uint64_t end[MAXC];     /* segment size after commit i */
+	struct view view[MAXC + 1]; /* view[i]: after i commits */
+	size_t nent;            /* entries in the segment */
+	uint64_t ent_off[1024];
+	uint32_t ent_len[1024];
+	uint8_t ent_flags[1024];
+};
+
+static struct store_opts base_opts(char *err, size_t errlen)
+{
+	struct store_opts o = { 0 };
+
+	/* No compaction behind our back (it would move entries), and a
+	 * tiny reserve so that thousands of opens stay cheap. */
+	o.compact_ratio = -1;
+	o.reserve_bytes = 4096;
+	o.errbuf = err;
+	o.errlen = errlen;
+	return o;
+}
+
+static void capture(struct store *st, struct view *v)
+{
+	struct store_stat s;
+
+	memset(v, 0, sizeof(*v));
+	for (size_t i = 0; i < NKEYS; i++) {
+		struct kstate *k = &v->k[i];
+		char *buf = NULL, tag[4];
+		size_t len = 0;
+		int rc;
+
+		assert_int_equal(store_last_version(st, keys[i], &k->last), 0);
+		rc = store_get(st, keys[i], &buf, &len, &s);
+		if (rc == -ENOENT)
+			continue;
+		assert_int_equal(rc, 0);
+		assert_true(len < VAL);
+		k->live = 1;
+		k->version = s.version;
+		k->len = len;
+		memcpy(k->val, buf, len);
+		free(buf);
+		k->tag = store_getxattr(st, keys[i], "user.tag", tag,
+					sizeof(tag)) == 1;
+	}
+	v->dir = store_stat(st, "d", &s) == 0;
+}
+
+/* 0 if the store shows @v; else print every difference and -1. */
+static int matches(struct store *st, const struct view *v, const char *what)
+{
+	struct view got;
+	int bad = 0;
+
+	capture(st, &got);
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct kstate *w = &v->k[i], *g = &got.k[i];
+
+		if (w->live != g->live || w->last != g->last ||
+		    (w->live && (w->version != g->version ||
+				 w->len != g->len ||
+				 memcmp(w->val, g->val, w->len) != 0 ||
+				 w->tag != g->tag))) {
+			print_error("%s: %s: live %d v%" PRIu64 " last %" PRIu64
+				    " \"%.*s\" tag %d; want live %d v%" PRIu64
+				    " last %" PRIu64 " \"%.*s\" tag %d\n",
+				    what, keys[i], g->live, g->version, g->last,
+				    (int)g->len, g->val, g->tag, w->live,
+				    w->version, w->last, (int)w->len, w->val,
+				    w->tag);
+			bad = 1;
+		}
+	}
+	if (got.dir != v->dir) {
+		print_error("%s: dir d %d, want %d\n", what, got.dir, v->dir);
+		bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
+/* One commit of the scripted history, then record size and view. */
+static void committed(struct world *w, struct store *st)
+{
+	size_t i = w->ncommits++;
+
+	assert_true(w->ncommits < MAXC);
+	/* Everything goes to one segment: the test's premise. */
+	assert_string_equal(last_segment(w->dir), w->seg);
+	w->end[i] = file_size(w->dir, w->seg);
+	assert_true(w->end[i] > (i ? w->end[i - 1] : w->base));
+	capture(st, &w->view[i + 1]);
+}
+
+static void put(struct world *w, struct store *st, const char *key,
+		uint64_t expect, const char *val)
+{
+	uint64_t v;
+	int rc = store_put(st, key, expect, val, strlen(val), NULL, &v);
+
+	if (rc)
+		fail_msg("store_put(%s) = %d", key, rc);
+	committed(w, st);
+}
+
+static void write_history(struct world *w)
+{
+	struct store_opts o;
+	struct store *st = NULL;
+	char err[256] = "", val[VAL];
+	uint64_t v;
+	size_t i;
+
+	o = base_opts(err, sizeof(err));
+	if (store_open(w->dir, &o, &st))
+		fail_msg("store_open: %s", err);
+	strcpy(w->seg, last_segment(w->dir));
+	w->base = file_size(w->dir, w->seg);
+	capture(st, &w->view[0]);
+
+	for (i = 0; i < 24; i++) {
+		snprintf(val, sizeof(val), "%s#%zu%.*s", keys[i % 6], i,
+			 (int)(i % 9), "---------");
+		put(w, st, keys[i % 6], STORE_ANY, val);
+	}
+	assert_int_equal(store_mkdir(st, "d", NULL), 0);
+	committed(w, st);
+	put(w, st, "d/x", STORE_ABSENT, "x one");
+	put(w, st, "d/x", 1, "x two");
+	assert_int_equal(store_setxattr(st, "k0", "user.tag", "1", 1, 0), 0);
+	committed(w, st);
+	assert_int_equal(store_rename(st, "k1", STORE_ANY, "d/y", STORE_ABSENT,
+				      &v), 0);
+	committed(w, st);
+	assert_int_equal(store_delete(st, "k2", STORE_ANY, &v), 0);
+	committed(w, st);
+	assert_int_equal(store_rename(st, "k3", STORE_ANY, "k0", STORE_ANY,
+				      &v), 0);
+	committed(w, st);
+	put(w, st, "k2", STORE_ABSENT, "reborn");
+	assert_int_equal(store_setxattr(st, "k4", "user.tag", "1", 1, 0), 0);
+	committed(w, st);
+	for (i = 0; i < 3; i++)
+		put(w, st, "k5", STORE_ANY, i == 1 ? "" : "five again");
+	assert_int_equal(store_delete(st, "d/x", STORE_ANY, &v), 0);
+	committed(w, st);
+	put(w, st, "k1", STORE_ABSENT, "k1 back");
+	assert_int_equal(store_close(st), 0);
+
+	/* Closing may add nothing to the commits, but must not lose any. */
+	assert_string_equal(last_segment(w->dir), w->seg);
+	w->seg_len = file_size(w->dir, w->seg);
+	assert_true(w->seg_len >= w->end[w->ncommits - 1]);
+}
+
+/* Walk the segment's entries; check commits end on COMMIT entries. */
+static void parse_segment(struct world *w)
+{
+	struct log_reader r;
+	struct log_entry e;
+	char p[512];
+	uint64_t off;
+	size_t c = 0;
+	int fd, rc;
+
+	snprintf(p, sizeof(p), "%s/%s", w->dir, w->seg);
+	fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(log_reader_init(&r, fd), 0);
+	while ((rc = log_reader_next(&r, &e, &off)) == 1) {
+		assert_true(w->nent < 1024);
+		w->ent_off[w->nent] = off;
+		w->ent_len[w->nent] = e.len;
+		w->ent_flags[w->nent] = e.flags;
+		w->nent++;
+		/* Each commit is one group: its end is a COMMIT entry's. */
+		while (c < w->ncommits && w->end[c] < off + e.len)
+			c++;
+		if (c < w->ncommits && w->end[c] == off + e.len)
+			assert_true(e.flags & LOG_F_COMMIT);
+	}
+	assert_int_equal(rc, 0); /* a cleanly closed segment */
+	log_reader_free(&r);
+	close(fd);
+	for (c = 0; c < w->ncommits; c++) {
+		size_t i;
+
+		for (i = 0; i < w->nent; i++)
+			if (w->ent_off[i] + w->ent_len[i] == w->end[c])
+				break;
+		if (i == w->nent)
+			fail_msg("commit %zu ends at %" PRIu64 ", not at an "
+				 "entry boundary", c, w->end[c]);
+	}
+}
+
+/* Commits wholly before @off. */
+static size_t commits_before(const struct world *w, uint64_t off)
+{
+	size_t j = 0;
+
+	while (j < w->ncommits && w->end[j] <= off)
+		j++;
+	return j;
+}
+
+/* Does @err name byte offset @off (decimal or 0x-hex, as a number)? */
+static int names_offset(const char *err, uint64_t off)
+{
+	char num[32];
+	const char *p;
+
+	snprintf(num, sizeof(num), "%" PRIu64, off);
+	for (p = err; (p = strstr(p, num)); p++) {
+		int before = p > err && (p[-1] >= '0' && p[-1] <= '9');
+		char after = p[strlen(num)];
+
+		if (!before && !(after >= '0' && after <= '9'))
+			return 1;
+	}
+	snprintf(num, sizeof(num), "0x%" PRIx64, off);
+	if ((p = strstr(err, num))) {
+		char after = p[strlen(num)];
+
+		if (!((after >= '0' && after <= '9') ||
+		      (after >= 'a' && after <= 'f')))
+			return 1;
+	}
+	return 0;
+}
+
+/* Recovery logs each torn tail it cuts; thousands of cuts would bury
+ * the test's own output, so stderr goes to /dev/null around opens. */
+static int saved_stderr = -1;
+
+static void quiet(int on)
+{
+	fflush(stderr);
+	if (on) {
+		int nul = open("/dev/null", O_WRONLY);
+
+		saved_stderr = dup(2);
+		if (nul >= 0) {
+			dup2(nul, 2);
+			close(nul);
+		}
+	} else if (saved_stderr >= 0) {
+		dup2(saved_stderr, 2);
+		close(saved_stderr);
+		saved_stderr = -1;
+	}
+}
+
+static int open_quiet(const char *dir, const struct store_opts *o,
+		      struct store **st)
+{
+	int rc;
+
+	quiet(1);
+	rc = store_open(dir, o, st);
+	quiet(0);
+	return rc;
+}
+
+/* ---- fixture ------------------------------------------------------- */
+
+static int setup(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	const char *fast = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+
+	if (!w)
+		return -1;
+	strcpy(w->tmp, "/tmp/recfs-test-recovery-XXXXXX");
+	if (!mkdtemp(w->tmp))
+		return -1;
+	snprintf(w->dir, sizeof(w->dir), "%s/store", w->tmp);
+	snprintf(w->trial, sizeof(w->trial), "%s/recfs-trial-XXXXXX", fast);
+	if (!mkdtemp(w->trial))
+		return -1;
+	rmdir(w->trial); /* copy_tree creates it */
+	*state = w;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct world *w = *state;
+
+	rm_rf(w->tmp);
+	rm_rf(w->trial);
+	free(w);
+	return 0;
+}
+
+/* Fresh copy of the store with its last segment cut at @len (if not
+ * UINT64_MAX) or with bit @bit of byte @flip flipped (if flip set). */
+static void make_copy(struct world *w, uint64_t len, int64_t flip, int bit)
+{
+	char p[512];
+
+	rm_rf(w->trial);
+	copy_tree(w->dir, w->trial);
+	snprintf(p, sizeof(p), "%s/%s", w->trial, w->seg);
+	if (len != UINT64_MAX)
+		assert_int_equal(truncate(p, (off_t)len), 0);
+	if (flip >= 0) {
+		int fd = open(p, O_RDWR);
+		uint8_t b;
+
+		assert_true(fd >= 0);
+		assert_int_equal(pread(fd, &b, 1, flip), 1);
+		b ^= (uint8_t)(1u << bit);
+		assert_int_equal(pwrite(fd, &b, 1, flip), 1);
+		close(fd);
+	}
+}
+
+/* ---- tests --------------------------------------------------------- */
+
+static void test_history_recorded(void **state)
+{
+	struct world *w = *state;
+	struct store_opts o;
+	struct store *st = NULL;
+	char err[256] = "";
+
+	write_history(w);
+	parse_segment(w);
+	assert_true(w->ncommits >= 30);
+	/* Sanity of the model itself: reopening shows the final view. */
+	o = base_opts(err, sizeof(err));
+	assert_int_equal(store_open(w->dir, &o, &st), 0);
+	assert_int_equal(matches(st, &w->view[w->ncommits], "reopen"), 0);
+	assert_int_equal(store_close(st), 0);
+}
+
+static void test_every_cut(void **state)
+{
+	struct world *w = *state;
+	struct view post;
+	char err[256], what[64];
+	unsigned trials = 0, deep = 0;
+	time_t t0 = time(NULL);
+
+	write_history(w);
+	parse_segment(w);
+	for (uint64_t cut = LOG_SEG_HDR; cut <= w->seg_len; cut++) {
+		struct store_opts o = base_opts(err, sizeof(err));
+		struct store *st = NULL;
+		size_t j = commits_before(w, cut);
+		uint64_t v;
+		int rc;
+
+		make_copy(w, cut, -1, 0);
+		err[0] = 0;
+		rc = open_quiet(w->trial, &o, &st);
+		if (rc)
+			fail_msg("cut at %" PRIu64 ": store_open = %d (%s)",
+				 cut, rc, err);
+		snprintf(what, sizeof(what), "cut at %" PRIu64, cut);
+		if (matches(st, &w->view[j], what))
+			fail_msg("cut at %" PRIu64 ": want the %zu commits "
+				 "before it", cut, j);
+		trials++;
+		/* Now and then: the cut must be real, so a new commit after
+		 * it survives the next open (and the old ones still do). */
+		if (cut % 7 == 0 || cut == w->seg_len) {
+			assert_int_equal(store_put(st, "k0", STORE_ANY, "post",
+						   4, NULL, &v), 0);
+			post = w->view[j];
+			post.k[0].live = 1;
+			post.k[0].version = v;
+			post.k[0].last = v;
+			post.k[0].len = 4;
+			memcpy(post.k[0].val, "post", 4);
+			post.k[0].tag = w->view[j].k[0].live &&
+					w->view[j].k[0].tag;
+			assert_true(v > w->view[j].k[0].last);
+			assert_int_equal(store_close(st), 0);
+			assert_int_equal(open_quiet(w->trial, &o, &st), 0);
+			if (matches(st, &post, what))
+				fail_msg("cut at %" PRIu64 ": a commit after "
+					 "the cut did not survive reopen", cut);
+			deep++;
+		}
+		assert_int_equal(store_close(st), 0);
+	}
+	print_message("%u cuts (%u with a commit after), %ld s\n", trials,
+		      deep, (long)(time(NULL) - t0));
+}
+
+static void test_bit_flips(void **state)
+{
+	struct world *w = *state;
+	char err[512], what[96];
+	unsigned trials = 0;
+
+	write_history(w);
+	parse_segment(w);
+	assert_true(w->nent >= 2);
+	/* Every entry but the last, several positions each: checksum,
+	 * length, type, flags, version, key, body, content, last byte. */
+	for (size_t e = 0; e + 1 < w->nent; e++) {
+		static const uint32_t pos[] = { 0, 7, 9, 12, 13, 20, 48, 60,
+						120, 200 };
+		uint64_t start = w->ent_off[e];
+
+		for (size_t p = 0; p <= sizeof(pos) / sizeof(pos[0]); p++) {
+			uint64_t at = p < sizeof(pos) / sizeof(pos[0])
+					      ? start + pos[p]
+					      : start + w->ent_len[e] - 1;
+			int bit = (int)((e + p) % 8);
+			struct store_opts o = base_opts(err, sizeof(err));
+			struct store *st = NULL;
+			size_t j = commits_before(w, start);
+			int rc;
+
+			if (at >= start + w->ent_len[e])
+				continue;
+			make_copy(w, UINT64_MAX, (int64_t)at, bit);
+			err[0] = 0;
+			rc = open_quiet(w->trial, &o, &st);
+			if (rc != -EUCLEAN) {
+				if (rc == 0)
+					store_close(st);
+				fail_msg("flip at %" PRIu64 " bit %d (entry at "
+					 "%" PRIu64 "): store_open = %d, want "
+					 "-EUCLEAN (%s)", at, bit, start, rc,
+					 err);
+			}
+			if (!strstr(err, w->seg) || !names_offset(err, start))
+				fail_msg("flip at %" PRIu64 ": errbuf \"%s\" "
+					 "should name %s and offset %" PRIu64,
+					 at, err, w->seg, start);
+
+			o.read_only = 1;
+			rc = open_quiet(w->trial, &o, &st);
+			if (rc)
+				fail_msg("flip at %" PRIu64 ": read-only open "
+					 "= %d (%s)", at, rc, err);
+			snprintf(what, sizeof(what), "flip at %" PRIu64
+				 " (read-only)", at);
+			if (matches(st, &w->view[j], what))
+				fail_msg("flip at %" PRIu64 ": want the %zu "
+					 "commits before %" PRIu64, at, j,
+					 start);
+			assert_int_equal(store_close(st), 0);
+			trials++;
+		}
+	}
+	print_message("%u bit flips\n", trials);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_history_recorded, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_every_cut, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bit_flips, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
