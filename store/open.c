@@ -721,10 +721,13 @@ void store_kick_compactor(struct store *st)
 
 	if (!st->bg_started)
 		return;
-	total = st->log_bytes + st->dead_blob_bytes;
-	dead = st->log_bytes > st->live_bytes ? st->log_bytes - st->live_bytes
-					      : 0;
-	dead += st->dead_blob_bytes;
+	/* Called after a commit, outside commit_mu: relaxed reads. */
+	uint64_t log = __atomic_load_n(&st->log_bytes, __ATOMIC_RELAXED);
+	uint64_t live = __atomic_load_n(&st->live_bytes, __ATOMIC_RELAXED);
+	uint64_t dblob = __atomic_load_n(&st->dead_blob_bytes,
+					 __ATOMIC_RELAXED);
+	total = log + dblob;
+	dead = (log > live ? log - live : 0) + dblob;
 	if (total < (4u << 20) || (double)dead < st->o.compact_ratio * total)
 		return;
 	pthread_mutex_lock(&st->bg_mu);
@@ -753,4 +756,17 @@ static void *compactor_main(void *arg)
 	}
 	pthread_mutex_unlock(&st->bg_mu);
 	return NULL;
+}
+
+int store_note_owner(struct store *st)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+
+	if (st->lockfd < 0 || st->o.read_only)
+		return 0;
+	if (ftruncate(st->lockfd, 0) < 0 ||
+	    pwrite(st->lockfd, buf, (size_t)n, 0) != n)
+		return -errno;
+	return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -975,7 +976,8 @@ int store_list(struct store *st, const char *dir, struct store_dirent **ents,
 		*ents = NULL;
 		return rc;
 	}
-	qsort(*ents, cnt, sizeof(**ents), cmp_dirent);
+	if (cnt)
+		qsort(*ents, cnt, sizeof(**ents), cmp_dirent);
 	*n = cnt;
 	return 0;
 }
@@ -1029,14 +1031,29 @@ int store_stats(struct store *st, struct store_stats *out)
 				if (n->vers[i].blob)
 					out->blob_bytes += n->vers[i].size;
 		}
-	out->log_bytes = st->log_bytes;
-	out->dead_bytes = (st->log_bytes > st->live_bytes
-				   ? st->log_bytes - st->live_bytes
-				   : 0) +
-			  st->dead_blob_bytes;
+	/* Counters change under commit_mu; a relaxed read is enough here. */
+	uint64_t log = __atomic_load_n(&st->log_bytes, __ATOMIC_RELAXED);
+	uint64_t live = __atomic_load_n(&st->live_bytes, __ATOMIC_RELAXED);
+	out->log_bytes = log;
+	out->dead_bytes = (log > live ? log - live : 0) +
+			  __atomic_load_n(&st->dead_blob_bytes,
+					  __ATOMIC_RELAXED);
 	out->floor = st->floor;
 	out->segments = st->nsegs;
 	out->compactions = st->compactions;
 	pthread_rwlock_unlock(&st->idx_lock);
+	return 0;
+}
+
+int store_statvfs(struct store *st, struct statvfs *out)
+{
+	uint64_t keep;
+
+	if (fstatvfs(st->dirfd, out) < 0)
+		return -errno;
+	/* The reserve is not for writers: do not offer it. */
+	keep = st->reserve_held ? 0 : st->o.reserve_bytes;
+	keep /= out->f_frsize ? out->f_frsize : 1;
+	out->f_bavail = out->f_bavail > keep ? out->f_bavail - keep : 0;
 	return 0;
 }

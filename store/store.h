@@ -134,6 +134,11 @@ struct store_hist {
 int store_open(const char *dir, const struct store_opts *opts,
 	       struct store **out);
 
+/** Write the calling process's pid into the store's lock file (after a
+ *  daemon forked away from the process that opened the store).
+ *  @return 0 or -errno. */
+int store_note_owner(struct store *st);
+
 /** Flush, make everything durable, release the lock and free the store.
  *  Outstanding snapshots and transactions must be closed first.
  *  @return 0, or -EIO if the final sync failed (the store is freed anyway). */
@@ -297,6 +302,10 @@ void store_txn_abort(struct store_txn *t);
 int store_compact(struct store *st);
 /** @return 0. */
 int store_stats(struct store *st, struct store_stats *out);
+/** Space of the filesystem holding the store (statvfs(3)), less the
+ *  reserve.  @return 0 or -errno. */
+struct statvfs;
+int store_statvfs(struct store *st, struct statvfs *out);
 /** 32 lowercase hex digits and a NUL into @out. */
 void store_hash_hex(const uint8_t hash[16], char out[33]);
 

@@ -1,0 +1,431 @@
+/* basis.c - the basis tables.
+ *
+ * Every entry is (kind, key, holder pid + start time, uid).  A holder is
+ * a task: a thread holds its own bases and its process holds the
+ * process's.  Invariants:
+ * - an explicit declaration is one registration (group) held by two
+ *   holders; consuming it removes both entries;
+ * - a holder has at most one implicit basis per key: the first version
+ *   it saw since its own last change or refusal;
+ * - a stale mark stops a lookup at its holder until the holder (or a
+ *   child) reads the key again or declares;
+ * - nothing is held for pid 1.
+ */
+#include "basis.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+enum { B_EXPLICIT = 1, B_IMPLICIT, B_MARK, B_CONFLICT };
+
+struct bent {
+	struct bent *next;
+	char *key;
+	uint32_t h;
+	uint8_t kind;
+	pid_t pid;
+	uint64_t start;
+	uid_t uid;
+	uint64_t version;
+	uint64_t reg_ticks;
+	int64_t expires_ns;
+	uint64_t group;
+	char *text;
+};
+
+#define NBUCKETS 4096
+
+struct basis_table {
+	pthread_mutex_t mu;
+	struct bent *tab[NBUCKETS];
+	size_t count, max;
+	unsigned ttl_s;
+	int implicit;
+	uint64_t next_group;
+};
+
+struct holder {
+	pid_t pid;
+	uint64_t start;
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int basis_init(struct basis_table **out, unsigned ttl_s, size_t max,
+	       int implicit)
+{
+	struct basis_table *bt = calloc(1, sizeof(*bt));
+
+	if (!bt)
+		return -ENOMEM;
+	pthread_mutex_init(&bt->mu, NULL);
+	bt->ttl_s = ttl_s;
+	bt->max = max;
+	bt->implicit = implicit;
+	bt->next_group = 1;
+	*out = bt;
+	return 0;
+}
+
+static void bent_free(struct bent *e)
+{
+	free(e->key);
+	free(e->text);
+	free(e);
+}
+
+void basis_free(struct basis_table *bt)
+{
+	if (!bt)
+		return;
+	for (size_t i = 0; i < NBUCKETS; i++)
+		for (struct bent *e = bt->tab[i], *n; e; e = n) {
+			n = e->next;
+			bent_free(e);
+		}
+	pthread_mutex_destroy(&bt->mu);
+	free(bt);
+}
+
+static uint32_t khash(const char *key)
+{
+	return (uint32_t)XXH3_64bits(key, strlen(key));
+}
+
+static struct bent *find(struct basis_table *bt, uint8_t kind,
+			 const char *key, uint32_t h, struct holder ho)
+{
+	for (struct bent *e = bt->tab[h % NBUCKETS]; e; e = e->next)
+		if (e->kind == kind && e->h == h && e->pid == ho.pid &&
+		    e->start == ho.start && strcmp(e->key, key) == 0)
+			return e;
+	return NULL;
+}
+
+/* Remove entries matching kind (0: any of basis kinds 1-3) at holder. */
+static void drop(struct basis_table *bt, uint8_t kind, const char *key,
+		 uint32_t h, struct holder ho)
+{
+	for (struct bent **pp = &bt->tab[h % NBUCKETS]; *pp;) {
+		struct bent *e = *pp;
+		if (e->h == h && e->pid == ho.pid && e->start == ho.start &&
+		    (kind ? e->kind == kind : e->kind != B_CONFLICT) &&
+		    strcmp(e->key, key) == 0) {
+			*pp = e->next;
+			bt->count--;
+			bent_free(e);
+		} else {
+			pp = &e->next;
+		}
+	}
+}
+
+static void drop_group(struct basis_table *bt, const char *key, uint32_t h,
+		       uint64_t group)
+{
+	for (struct bent **pp = &bt->tab[h % NBUCKETS]; *pp;) {
+		struct bent *e = *pp;
+		if (e->group == group && e->h == h && strcmp(e->key, key) == 0) {
+			*pp = e->next;
+			bt->count--;
+			bent_free(e);
+		} else {
+			pp = &e->next;
+		}
+	}
+}
+
+static struct bent *add(struct basis_table *bt, uint8_t kind,
+			const char *key, uint32_t h, struct holder ho,
+			uid_t uid, uint64_t version, uint64_t group)
+{
+	struct bent *e;
+
+	if (bt->count >= bt->max)
+		return NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->key = strdup(key);
+	if (!e->key) {
+		free(e);
+		return NULL;
+	}
+	e->h = h;
+	e->kind = kind;
+	e->pid = ho.pid;
+	e->start = ho.start;
+	e->uid = uid;
+	e->version = version;
+	e->reg_ticks = proc_now_ticks();
+	e->group = group;
+	e->next = bt->tab[h % NBUCKETS];
+	bt->tab[h % NBUCKETS] = e;
+	bt->count++;
+	return e;
+}
+
+/* The task's parent in the basis sense: a thread's process, else the
+ * process's parent.  Never pid 1.  @return 0 and *out, or -ESRCH. */
+static int parent_of(const struct proc_info *p, struct proc_info *out)
+{
+	pid_t next = p->tid != p->tgid ? p->tgid : p->ppid;
+
+	if (next <= 1)
+		return -ESRCH;
+	return proc_get(next, out);
+}
+
+static struct holder self_of(const struct proc_info *p)
+{
+	return (struct holder){ p->tid, p->start };
+}
+
+/* Registration targets: the task and its parent. */
+static int holders(const struct proc_info *p, struct holder ho[2])
+{
+	struct proc_info par;
+	int n = 0;
+
+	if (p->tid > 1)
+		ho[n++] = self_of(p);
+	if (parent_of(p, &par) == 0)
+		ho[n++] = self_of(&par);
+	return n;
+}
+
+size_t basis_gc_locked(struct basis_table *bt);
+
+int basis_declare(struct basis_table *bt, const struct proc_info *p,
+		  const char *key, uint64_t version)
+{
+	struct holder ho[2];
+	uint32_t h = khash(key);
+	int n = holders(p, ho), rc = 0;
+	uint64_t group;
+
+	pthread_mutex_lock(&bt->mu);
+	if (bt->count + 2 > bt->max)
+		basis_gc_locked(bt);
+	group = bt->next_group++;
+	for (int i = 0; i < n; i++) {
+		struct bent *e;
+		drop(bt, B_MARK, key, h, ho[i]);
+		/* A new declaration replaces the holder's older one. */
+		e = find(bt, B_EXPLICIT, key, h, ho[i]);
+		if (e)
+			drop_group(bt, key, h, e->group);
+		e = add(bt, B_EXPLICIT, key, h, ho[i], p->uid, version, group);
+		if (!e) {
+			drop_group(bt, key, h, group);
+			rc = -ENOSPC;
+			break;
+		}
+		e->expires_ns = mono_ns() + (int64_t)bt->ttl_s * 1000000000;
+	}
+	pthread_mutex_unlock(&bt->mu);
+	return rc;
+}
+
+void basis_seen(struct basis_table *bt, const struct proc_info *p,
+		const char *key, uint64_t version)
+{
+	struct holder ho[2];
+	uint32_t h = khash(key);
+	int n = holders(p, ho);
+
+	pthread_mutex_lock(&bt->mu);
+	for (int i = 0; i < n; i++) {
+		drop(bt, B_MARK, key, h, ho[i]);
+		if (!bt->implicit || find(bt, B_IMPLICIT, key, h, ho[i]))
+			continue; /* the first version seen counts */
+		if (bt->count >= bt->max)
+			basis_gc_locked(bt);
+		add(bt, B_IMPLICIT, key, h, ho[i], p->uid, version, 0);
+	}
+	pthread_mutex_unlock(&bt->mu);
+}
+
+void basis_lookup(struct basis_table *bt, const struct proc_info *p,
+		  const char *key, struct basis_hit *hit)
+{
+	struct proc_info cur = *p, proc;
+	uint64_t wstart = p->start;
+	uint32_t h = khash(key);
+	int64_t now = mono_ns();
+
+	memset(hit, 0, sizeof(*hit));
+	/* The writer's process start time bounds what ancestors offer. */
+	if (p->tid != p->tgid && proc_get(p->tgid, &proc) == 0)
+		wstart = proc.start;
+	pthread_mutex_lock(&bt->mu);
+	for (int depth = 0; depth < 64; depth++) {
+		struct holder ho = self_of(&cur);
+		int self = cur.tid == p->tid || cur.tid == p->tgid;
+		struct bent *m = find(bt, B_MARK, key, h, ho);
+		struct bent *x = find(bt, B_EXPLICIT, key, h, ho);
+		struct bent *im = find(bt, B_IMPLICIT, key, h, ho);
+
+		if (m && (m->uid == p->uid || p->uid == 0)) {
+			hit->stale = 1;
+			hit->holder = ho.pid;
+			hit->holder_start = ho.start;
+			hit->holder_is_self = self;
+			break;
+		}
+		for (int k = 0; k < 2; k++) {
+			struct bent *e = k == 0 ? x : im;
+			if (!e || (e->uid != p->uid && p->uid != 0))
+				continue;
+			if (!self && e->reg_ticks > wstart)
+				continue; /* registered after the writer began */
+			hit->found = 1;
+			hit->explicit_ = k == 0;
+			hit->version = e->version;
+			hit->group = e->group;
+			hit->holder = ho.pid;
+			hit->holder_start = ho.start;
+			hit->holder_is_self = self;
+			hit->expired = k == 0 && e->expires_ns < now;
+			break;
+		}
+		if (hit->found)
+			break;
+		/* Stop at the session leader; root goes on (sudo starts a
+		 * new session). */
+		if (cur.tid == cur.sid && cur.tid == cur.tgid && p->uid != 0)
+			break;
+		if (parent_of(&cur, &proc) < 0)
+			break;
+		cur = proc;
+	}
+	pthread_mutex_unlock(&bt->mu);
+}
+
+/* Explicit bases are one-shot: remove the registration. */
+static void consume_locked(struct basis_table *bt, const char *key,
+			   const struct basis_hit *hit)
+{
+	if (hit->found && hit->explicit_)
+		drop_group(bt, key, khash(key), hit->group);
+}
+
+static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
+		    struct holder ho, uid_t uid, const char *conflict)
+{
+	struct bent *e;
+
+	drop(bt, B_IMPLICIT, key, h, ho);
+	if (!find(bt, B_MARK, key, h, ho))
+		add(bt, B_MARK, key, h, ho, uid, 0, 0);
+	drop(bt, B_CONFLICT, key, h, ho);
+	e = add(bt, B_CONFLICT, key, h, ho, uid, 0, 0);
+	if (e)
+		e->text = strdup(conflict);
+}
+
+void basis_refused(struct basis_table *bt, const struct proc_info *p,
+		   const struct basis_hit *hit, const char *key,
+		   const char *conflict)
+{
+	uint32_t h = khash(key);
+
+	pthread_mutex_lock(&bt->mu);
+	consume_locked(bt, key, hit);
+	mark_at(bt, key, h, self_of(p), p->uid, conflict);
+	if (p->tid != p->tgid) {
+		struct proc_info proc;
+		if (proc_get(p->tgid, &proc) == 0)
+			mark_at(bt, key, h, self_of(&proc), p->uid, conflict);
+	}
+	if ((hit->found || hit->stale) && hit->holder > 1)
+		mark_at(bt, key, h,
+			(struct holder){ hit->holder, hit->holder_start },
+			p->uid, conflict);
+	pthread_mutex_unlock(&bt->mu);
+}
+
+void basis_changed(struct basis_table *bt, const struct proc_info *p,
+		   const struct basis_hit *hit, const char *key,
+		   uint64_t newv)
+{
+	uint32_t h = khash(key);
+	struct holder me = self_of(p);
+
+	pthread_mutex_lock(&bt->mu);
+	consume_locked(bt, key, hit);
+	drop(bt, B_MARK, key, h, me);
+	drop(bt, B_IMPLICIT, key, h, me);
+	if (bt->implicit)
+		add(bt, B_IMPLICIT, key, h, me, p->uid, newv, 0);
+	if (hit->found && !hit->holder_is_self && hit->holder > 1) {
+		struct holder ho = { hit->holder, hit->holder_start };
+		drop(bt, B_IMPLICIT, key, h, ho);
+		if (bt->implicit)
+			add(bt, B_IMPLICIT, key, h, ho, p->uid, newv, 0);
+	}
+	pthread_mutex_unlock(&bt->mu);
+}
+
+int basis_conflict(struct basis_table *bt, const struct proc_info *p,
+		   const char *key, char *buf, size_t len)
+{
+	struct proc_info cur = *p, par;
+	uint32_t h = khash(key);
+	int rc = -ENODATA;
+
+	pthread_mutex_lock(&bt->mu);
+	for (int depth = 0; depth < 64 && rc < 0; depth++) {
+		struct bent *e = find(bt, B_CONFLICT, key, h, self_of(&cur));
+		if (e && e->text && (e->uid == p->uid || p->uid == 0)) {
+			size_t l = strlen(e->text);
+			if (len && l < len)
+				memcpy(buf, e->text, l + 1);
+			rc = (int)l;
+			break;
+		}
+		if (cur.tid == cur.sid && cur.tid == cur.tgid && p->uid != 0)
+			break;
+		if (parent_of(&cur, &par) < 0)
+			break;
+		cur = par;
+	}
+	pthread_mutex_unlock(&bt->mu);
+	return rc;
+}
+
+size_t basis_gc_locked(struct basis_table *bt)
+{
+	for (size_t i = 0; i < NBUCKETS; i++)
+		for (struct bent **pp = &bt->tab[i]; *pp;) {
+			struct bent *e = *pp;
+			struct proc_info pi;
+			if (proc_get(e->pid, &pi) < 0 || pi.start != e->start) {
+				*pp = e->next;
+				bt->count--;
+				bent_free(e);
+			} else {
+				pp = &e->next;
+			}
+		}
+	return bt->count;
+}
+
+size_t basis_gc(struct basis_table *bt)
+{
+	size_t n;
+
+	pthread_mutex_lock(&bt->mu);
+	n = basis_gc_locked(bt);
+	pthread_mutex_unlock(&bt->mu);
+	return n;
+}

@@ -1,0 +1,67 @@
+/* basis.h - who may change what: the bases of changes (SPEC "The basis
+ * of a change").  Bases are held per process (pid and start time) and
+ * per record key, for one uid; lookups walk the writer's ancestors. */
+#ifndef RECFS_BASIS_H
+#define RECFS_BASIS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "proc.h"
+
+struct basis_table;
+
+struct basis_hit {
+	int found;          /* a basis was found */
+	int stale;          /* a stale mark stopped the lookup: EAGAIN */
+	int expired;        /* an explicit basis past expect_ttl: EAGAIN */
+	int explicit_;
+	uint64_t version;
+	uint64_t group;     /* the registration, for consuming it */
+	pid_t holder;       /* where it was found */
+	uint64_t holder_start;
+	int holder_is_self; /* held by the writer's own task or process */
+};
+
+/* @ttl_s: expect_ttl; @max: bound on entries (at the bound, new implicit
+ * bases are not recorded, so a later change finds none and is refused
+ * with EPERM; new declarations fail with ENOSPC: refusing is safe). */
+int basis_init(struct basis_table **bt, unsigned ttl_s, size_t max,
+	       int implicit);
+void basis_free(struct basis_table *bt);
+
+/* setfattr user.expected_version: held for the caller and its parent;
+ * clears their stale marks.  @return 0 or -ENOSPC. */
+int basis_declare(struct basis_table *bt, const struct proc_info *p,
+		  const char *key, uint64_t version);
+
+/* The caller saw @version of @key (opened it for reading): an implicit
+ * basis for it and its parent, unless they already hold one; clears
+ * their stale marks. */
+void basis_seen(struct basis_table *bt, const struct proc_info *p,
+		const char *key, uint64_t version);
+
+/* Find the basis a change of @key by task @p would use. */
+void basis_lookup(struct basis_table *bt, const struct proc_info *p,
+		  const char *key, struct basis_hit *hit);
+
+/* The change was refused as stale: marks at the writer's process and at
+ * the holder, implicit bases there forgotten, and a conflict line kept
+ * for user.conflict. */
+void basis_refused(struct basis_table *bt, const struct proc_info *p,
+		   const struct basis_hit *hit, const char *key,
+		   const char *conflict);
+
+/* The change committed as @newv: the changer holds @newv (and the
+ * ancestor whose basis it used, as a new registration). */
+void basis_changed(struct basis_table *bt, const struct proc_info *p,
+		   const struct basis_hit *hit, const char *key,
+		   uint64_t newv);
+
+/* The conflict line for user.conflict.  @return length or -ENODATA. */
+int basis_conflict(struct basis_table *bt, const struct proc_info *p,
+		   const char *key, char *buf, size_t len);
+
+/* Drop entries of processes that are gone.  @return entries left. */
+size_t basis_gc(struct basis_table *bt);
+
+#endif

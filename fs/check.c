@@ -1,0 +1,144 @@
+/* check.c - the version check of a change (SPEC "The basis of a change"
+ * and "When the check happens"): which basis a change takes, whether it
+ * is stale, and what is left behind when it is refused. */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "check.h"
+
+/* Names tools own (editor backups, locks, swap and probe files), and
+ * directories marked user.recfs.unchecked=1, are last-writer-wins. */
+int rfs_unchecked(struct rfs *fs, const char *key)
+{
+	const char *name = strrchr(key, '/');
+	char *globs, *g, *save = NULL, *dir;
+	int hit = 0;
+
+	if (fs->o.unchecked)
+		return 1;
+	name = name ? name + 1 : key;
+	globs = strdup(fs->o.unchecked_names ? fs->o.unchecked_names
+					     : RFS_DEFAULT_UNCHECKED);
+	if (!globs)
+		return 0;
+	for (g = strtok_r(globs, ":", &save); g && !hit;
+	     g = strtok_r(NULL, ":", &save))
+		hit = fnmatch(g, name, 0) == 0;
+	free(globs);
+	if (hit)
+		return 1;
+	dir = strdup(key);
+	if (!dir)
+		return 0;
+	for (char *slash = strrchr(dir, '/');; slash = strrchr(dir, '/')) {
+		char v[4];
+		ssize_t n;
+		if (slash)
+			*slash = 0;
+		else
+			dir[0] = 0;
+		n = store_getxattr(fs->st, dir, "user.recfs.unchecked", v,
+				   sizeof(v));
+		if ((n == 1 && v[0] == '1') ||
+		    (n == 2 && v[0] == '1' && v[1] == '\n')) {
+			hit = 1;
+			break;
+		}
+		if (!slash)
+			break;
+	}
+	free(dir);
+	return hit;
+}
+
+static void iso_time(int64_t ns, char *buf, size_t len)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void refuse(struct rfs *fs, const struct proc_info *p,
+		   const struct basis_hit *hit, const char *key,
+		   uint64_t basis, uint64_t current, int64_t commit_ns)
+{
+	struct rfs_inode *in = rfs_ino_by_key(fs, key);
+	char conflict[256], at[32];
+
+	iso_time(commit_ns, at, sizeof(at));
+	snprintf(conflict, sizeof(conflict),
+		 "basis=%llu current=%llu pid=%d comm=%s uid=%u at=%s",
+		 (unsigned long long)basis, (unsigned long long)current,
+		 in ? (int)in->last_pid : 0,
+		 in && in->last_comm[0] ? in->last_comm : "?",
+		 in ? (unsigned)in->last_uid : 0u, at);
+	basis_refused(fs->bt, p, hit, key, conflict);
+}
+
+int rfs_check(struct rfs *fs, const struct proc_info *p, const char *key,
+	      const uint64_t *own, uint64_t *expect, struct basis_hit *hit)
+{
+	struct store_stat sb;
+	uint64_t last = 0, line;
+	int live;
+
+	memset(hit, 0, sizeof(*hit));
+	live = store_stat(fs->st, key, &sb) == 0 && !S_ISDIR(sb.meta.mode);
+	store_last_version(fs->st, key, &last);
+	if (!live)
+		sb.commit_ns = 0;
+	/* A basis must name the key's line as it is now: its version, or
+	 * the tombstone's if it was deleted. */
+	line = live ? sb.version : last;
+	*expect = live ? sb.version : STORE_ABSENT;
+	if (rfs_unchecked(fs, key)) {
+		*expect = STORE_ANY;
+		return 0;
+	}
+	if (own) {
+		if (*own == line)
+			return 0;
+		refuse(fs, p, hit, key, *own, line, sb.commit_ns);
+		return -EAGAIN;
+	}
+	if (p->tid > 0)
+		basis_lookup(fs->bt, p, key, hit);
+	if (hit->stale) {
+		refuse(fs, p, hit, key, 0, line, sb.commit_ns);
+		return -EAGAIN;
+	}
+	if (hit->found) {
+		if (!hit->expired && hit->version == line)
+			return 0;
+		refuse(fs, p, hit, key, hit->version, line, sb.commit_ns);
+		return -EAGAIN;
+	}
+	if (!live)
+		return 0; /* creating a key needs no basis */
+	fprintf(stderr, "recfs: refused a change of '%s' by pid %d (%s, uid "
+		"%u): no basis; read it first or declare one with setfattr -n "
+		"user.expected_version\n", key, (int)p->tid, p->comm,
+		(unsigned)p->uid);
+	return -EPERM;
+}
+
+void rfs_changed(struct rfs *fs, const struct proc_info *p,
+		 const struct basis_hit *hit, const char *key, uint64_t newv)
+{
+	struct rfs_inode *in = rfs_ino_by_key(fs, key);
+
+	if (in) {
+		in->last_pid = p->tgid ? p->tgid : p->tid;
+		in->last_uid = p->uid;
+		memcpy(in->last_comm, p->comm, sizeof(in->last_comm));
+	}
+	if (p->tid > 0)
+		basis_changed(fs->bt, p, hit, key, newv);
+}

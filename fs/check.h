@@ -1,0 +1,25 @@
+/* check.h - the version check of one change. */
+#ifndef RECFS_CHECK_H
+#define RECFS_CHECK_H
+
+#include "rfs.h"
+
+/* 1 if changes of @key need no basis (mount option, tool-owned name, or
+ * a directory above marked user.recfs.unchecked=1). */
+int rfs_unchecked(struct rfs *fs, const char *key);
+
+/* Check a change of @key by task @p.  @own, if not NULL, is the handle's
+ * own last commit, used as its basis.  On success *expect is what the
+ * store must still see at commit (STORE_ABSENT for a create, STORE_ANY
+ * if unchecked) and *hit the basis taken.  Caller holds fs->mu.
+ * @return 0; -EAGAIN stale (marks and a conflict line are left);
+ *  -EPERM no basis for an existing record (logged). */
+int rfs_check(struct rfs *fs, const struct proc_info *p, const char *key,
+	      const uint64_t *own, uint64_t *expect, struct basis_hit *hit);
+
+/* A change by @p committed @newv: remember who, and hand out the new
+ * version as a basis.  Caller holds fs->mu. */
+void rfs_changed(struct rfs *fs, const struct proc_info *p,
+		 const struct basis_hit *hit, const char *key, uint64_t newv);
+
+#endif

@@ -1,0 +1,314 @@
+/* inode.c - the inode table (by number and by key) and deferred kernel
+ * cache invalidations. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "rfs.h"
+
+struct rfs_inval {
+	struct rfs_inval *next;
+	char *key;
+};
+
+static size_t hkey(const struct rfs *fs, const char *key)
+{
+	return XXH3_64bits(key, strlen(key)) & (fs->cap - 1);
+}
+
+static size_t hino(const struct rfs *fs, fuse_ino_t ino)
+{
+	return (ino * 0x9E3779B97F4A7C15ull >> 20) & (fs->cap - 1);
+}
+
+int rfs_init_state(struct rfs *fs)
+{
+	struct rfs_inode *root;
+
+	pthread_mutex_init(&fs->mu, NULL);
+	pthread_mutex_init(&fs->inval_mu, NULL);
+	pthread_cond_init(&fs->inval_cv, NULL);
+	fs->cap = 1 << 16;
+	fs->by_ino = calloc(fs->cap, sizeof(*fs->by_ino));
+	fs->by_key = calloc(fs->cap, sizeof(*fs->by_key));
+	if (!fs->by_ino || !fs->by_key)
+		return -ENOMEM;
+	fs->next_ino = FUSE_ROOT_ID;
+	root = rfs_ino_make(fs, "");
+	if (!root)
+		return -ENOMEM;
+	root->nlookup = 1; /* the root is never forgotten */
+	return 0;
+}
+
+void rfs_pxattr_free(struct rfs_inode *in)
+{
+	while (in->pxa) {
+		struct rfs_pxattr *x = in->pxa;
+		in->pxa = x->next;
+		free(x->name);
+		free(x->value);
+		free(x);
+	}
+}
+
+static void ino_free(struct rfs_inode *in)
+{
+	rfs_pxattr_free(in);
+	free(in->key);
+	free(in);
+}
+
+void rfs_free_state(struct rfs *fs)
+{
+	for (size_t i = 0; fs->by_ino && i < fs->cap; i++)
+		for (struct rfs_inode *in = fs->by_ino[i], *n; in; in = n) {
+			n = in->next_ino;
+			ino_free(in);
+		}
+	free(fs->by_ino);
+	free(fs->by_key);
+	while (fs->inval_head) {
+		struct rfs_inval *v = fs->inval_head;
+		fs->inval_head = v->next;
+		free(v->key);
+		free(v);
+	}
+	pthread_mutex_destroy(&fs->mu);
+	pthread_mutex_destroy(&fs->inval_mu);
+	pthread_cond_destroy(&fs->inval_cv);
+}
+
+struct rfs_inode *rfs_ino(struct rfs *fs, fuse_ino_t ino)
+{
+	for (struct rfs_inode *in = fs->by_ino[hino(fs, ino)]; in;
+	     in = in->next_ino)
+		if (in->ino == ino)
+			return in;
+	return NULL;
+}
+
+struct rfs_inode *rfs_ino_by_key(struct rfs *fs, const char *key)
+{
+	for (struct rfs_inode *in = fs->by_key[hkey(fs, key)]; in;
+	     in = in->next_key)
+		if (!in->deleted && strcmp(in->key, key) == 0)
+			return in;
+	return NULL;
+}
+
+static void key_link(struct rfs *fs, struct rfs_inode *in)
+{
+	size_t b = hkey(fs, in->key);
+	in->next_key = fs->by_key[b];
+	fs->by_key[b] = in;
+}
+
+static void key_unlink(struct rfs *fs, struct rfs_inode *in)
+{
+	struct rfs_inode **pp = &fs->by_key[hkey(fs, in->key)];
+
+	while (*pp && *pp != in)
+		pp = &(*pp)->next_key;
+	if (*pp)
+		*pp = in->next_key;
+	in->next_key = NULL;
+}
+
+struct rfs_inode *rfs_ino_make(struct rfs *fs, const char *key)
+{
+	struct rfs_inode *in = rfs_ino_by_key(fs, key);
+	size_t b;
+
+	if (in)
+		return in;
+	in = calloc(1, sizeof(*in));
+	if (!in)
+		return NULL;
+	in->key = strdup(key);
+	if (!in->key) {
+		free(in);
+		return NULL;
+	}
+	in->ino = fs->next_ino++;
+	b = hino(fs, in->ino);
+	in->next_ino = fs->by_ino[b];
+	fs->by_ino[b] = in;
+	key_link(fs, in);
+	fs->count++;
+	return in;
+}
+
+int rfs_ino_rekey(struct rfs *fs, struct rfs_inode *in, const char *key)
+{
+	char *k = strdup(key);
+
+	if (!k)
+		return -ENOMEM;
+	key_unlink(fs, in);
+	free(in->key);
+	in->key = k;
+	key_link(fs, in);
+	return 0;
+}
+
+int rfs_ino_rekey_tree(struct rfs *fs, const char *from, const char *to)
+{
+	size_t fl = strlen(from), tl = strlen(to);
+	struct rfs_inode **move = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < fs->cap; i++)
+		for (struct rfs_inode *in = fs->by_ino[i]; in; in = in->next_ino) {
+			if (in->deleted || strncmp(in->key, from, fl) != 0 ||
+			    (in->key[fl] != '/' && in->key[fl] != 0))
+				continue;
+			if (n == cap) {
+				struct rfs_inode **nm;
+				cap = cap ? cap * 2 : 64;
+				nm = realloc(move, cap * sizeof(*nm));
+				if (!nm) {
+					free(move);
+					return -ENOMEM;
+				}
+				move = nm;
+			}
+			move[n++] = in;
+		}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const char *rest = move[i]->key + fl;
+		char *k = malloc(tl + strlen(rest) + 1);
+		if (!k) {
+			rc = -ENOMEM;
+			break;
+		}
+		memcpy(k, to, tl);
+		strcpy(k + tl, rest);
+		rc = rfs_ino_rekey(fs, move[i], k);
+		free(k);
+	}
+	free(move);
+	return rc;
+}
+
+void rfs_ino_unkey(struct rfs *fs, struct rfs_inode *in)
+{
+	if (in->deleted)
+		return;
+	key_unlink(fs, in);
+	in->deleted = 1;
+}
+
+void rfs_ino_put(struct rfs *fs, struct rfs_inode *in)
+{
+	struct rfs_inode **pp;
+
+	if (in->nlookup || in->nopen || in->ino == FUSE_ROOT_ID)
+		return;
+	if (!in->deleted)
+		key_unlink(fs, in);
+	pp = &fs->by_ino[hino(fs, in->ino)];
+	while (*pp && *pp != in)
+		pp = &(*pp)->next_ino;
+	if (*pp)
+		*pp = in->next_ino;
+	fs->count--;
+	ino_free(in);
+}
+
+/* ---- Deferred invalidations ------------------------------------------ */
+
+void rfs_inval_entry(struct rfs *fs, const char *key)
+{
+	struct rfs_inval *v = calloc(1, sizeof(*v));
+
+	if (!v || !(v->key = strdup(key))) {
+		free(v);
+		return; /* only a cache: the entry timeout covers it */
+	}
+	pthread_mutex_lock(&fs->inval_mu);
+	v->next = fs->inval_head;
+	fs->inval_head = v;
+	pthread_cond_signal(&fs->inval_cv);
+	pthread_mutex_unlock(&fs->inval_mu);
+}
+
+static void *inval_main(void *arg)
+{
+	struct rfs *fs = arg;
+
+	pthread_mutex_lock(&fs->inval_mu);
+	for (;;) {
+		struct rfs_inval *v = fs->inval_head;
+		if (!v) {
+			if (fs->inval_stop)
+				break;
+			pthread_cond_wait(&fs->inval_cv, &fs->inval_mu);
+			continue;
+		}
+		fs->inval_head = v->next;
+		pthread_mutex_unlock(&fs->inval_mu);
+
+		/* The parent's inode number, looked up now. */
+		char *slash = strrchr(v->key, '/');
+		const char *name = slash ? slash + 1 : v->key;
+		fuse_ino_t parent = FUSE_ROOT_ID;
+		int known = 1;
+		if (slash) {
+			*slash = 0;
+			pthread_mutex_lock(&fs->mu);
+			struct rfs_inode *p = rfs_ino_by_key(fs, v->key);
+			known = p != NULL;
+			if (p)
+				parent = p->ino;
+			pthread_mutex_unlock(&fs->mu);
+		}
+		if (known && fs->se)
+			fuse_lowlevel_notify_inval_entry(fs->se, parent, name,
+							 strlen(name));
+		free(v->key);
+		free(v);
+		pthread_mutex_lock(&fs->inval_mu);
+	}
+	pthread_mutex_unlock(&fs->inval_mu);
+	return NULL;
+}
+
+void rfs_start_inval(struct rfs *fs)
+{
+	if (pthread_create(&fs->inval_thread, NULL, inval_main, fs) == 0)
+		fs->inval_started = 1;
+}
+
+void rfs_stop_inval(struct rfs *fs)
+{
+	if (!fs->inval_started)
+		return;
+	pthread_mutex_lock(&fs->inval_mu);
+	fs->inval_stop = 1;
+	pthread_cond_signal(&fs->inval_cv);
+	pthread_mutex_unlock(&fs->inval_mu);
+	pthread_join(fs->inval_thread, NULL);
+	fs->inval_started = 0;
+}
+
+int rfs_parse_version(const char *val, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (len && val[len - 1] == '\n')
+		len--;
+	if (len == 0 || len > 19)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (val[i] < '0' || val[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(val[i] - '0');
+	}
+	if (v > INT64_MAX)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,207 @@
+/* main.c - recfs STORE MOUNTPOINT [-f] [-d] [-o OPT,...] */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rfs.h"
+
+static const char usage[] =
+	"usage: recfs STORE MOUNTPOINT [-f] [-d] [-o OPT,...]\n"
+	"\n"
+	"Mount the record store in directory STORE (created if missing) on\n"
+	"MOUNTPOINT.  Each record is a file; user.version holds its version;\n"
+	"a change based on a stale version fails with EAGAIN.\n"
+	"\n"
+	"  -f                   stay in the foreground\n"
+	"  -d                   debug: foreground, print every request\n"
+	"  -o unchecked         no basis needed (last writer wins, versioned)\n"
+	"  -o noimplicit        only setfattr user.expected_version is a basis\n"
+	"  -o expect_ttl=N      declarations expire after N seconds (60)\n"
+	"  -o sync=always       every commit durable before it returns\n"
+	"  -o sync=normal       commits durable on fsync (default)\n"
+	"  -o ro                read-only (serves what is intact)\n"
+	"  -o unchecked_names=GLOB:GLOB  tool-owned names (default\n"
+	"                       " RFS_DEFAULT_UNCHECKED ")\n"
+	"  -o keep_versions=N   versions kept per record (8)\n"
+	"  -o tombstone_limit=N tombstones kept before the floor rises (1000000)\n"
+	"  -o allow_other, -o default_permissions  as for any FUSE filesystem\n"
+	"  -h, --help           this text\n"
+	"  -V, --version        version\n"
+	"\n"
+	"Unmount with: fusermount3 -u MOUNTPOINT\n";
+
+struct cli {
+	struct rfs_opts o;
+	char *store;
+	int ro;
+	int help, version;
+};
+
+#define OPT(t, p) { t, offsetof(struct cli, o.p), 1 }
+static const struct fuse_opt rfs_optspec[] = {
+	OPT("unchecked", unchecked),
+	OPT("noimplicit", noimplicit),
+	OPT("expect_ttl=%u", expect_ttl),
+	OPT("sync=%s", sync),
+	OPT("unchecked_names=%s", unchecked_names),
+	OPT("keep_versions=%u", keep_versions),
+	OPT("tombstone_limit=%lu", tombstone_limit),
+	FUSE_OPT_END
+};
+
+
+
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct cli *c = data;
+
+	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT && !c->store) {
+		c->store = strdup(arg);
+		return 0; /* ours, not libfuse's */
+	}
+	if (key == FUSE_OPT_KEY_OPT) {
+		if (strcmp(arg, "ro") == 0)
+			c->ro = 1; /* and keep it: the kernel mounts ro too */
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			c->help = 1;
+			return 0;
+		}
+		if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
+			c->version = 1;
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Is @path already a mount point?  A busy mountpoint is refused rather
+ * than stacked over. */
+static int is_mountpoint(const char *path)
+{
+	return proc_mnt_id(path) >= 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cl;
+	struct rfs fs;
+	struct cli c;
+	struct store_opts so;
+	struct fuse_loop_config lc;
+	char err[512] = "", absmp[PATH_MAX];
+	struct stat sb;
+	int rc = 1, mounted = 0;
+
+	memset(&fs, 0, sizeof(fs));
+	memset(&c, 0, sizeof(c));
+	memset(&cl, 0, sizeof(cl));
+	c.o.expect_ttl = 60;
+	if (fuse_opt_parse(&args, &c, rfs_optspec, opt_proc) < 0)
+		return 2;
+	fs.o = c.o;
+	if (c.help) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (c.version) {
+		printf("recfs %s (libfuse %s)\n", RFS_VERSION,
+		       fuse_pkgversion());
+		return 0;
+	}
+	if (fuse_parse_cmdline(&args, &cl) != 0)
+		return 2;
+	if (!c.store || !cl.mountpoint) {
+		fputs(usage, stderr);
+		goto out;
+	}
+	if (fs.o.sync && strcmp(fs.o.sync, "always") != 0 &&
+	    strcmp(fs.o.sync, "normal") != 0) {
+		fprintf(stderr, "recfs: sync must be 'always' or 'normal'\n");
+		goto out;
+	}
+	if (stat(cl.mountpoint, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "recfs: mountpoint %s: %s\n", cl.mountpoint,
+			errno ? strerror(errno) : "not a directory");
+		goto out;
+	}
+	if (!realpath(cl.mountpoint, absmp)) {
+		fprintf(stderr, "recfs: %s: %s\n", cl.mountpoint,
+			strerror(errno));
+		goto out;
+	}
+	if (is_mountpoint(absmp)) {
+		fprintf(stderr, "recfs: %s is already a mount point\n", absmp);
+		goto out;
+	}
+	fs.o.ro = c.ro;
+	memset(&so, 0, sizeof(so));
+	so.read_only = c.ro;
+	so.sync_always = fs.o.sync && strcmp(fs.o.sync, "always") == 0;
+	so.keep_versions = fs.o.keep_versions;
+	so.tombstone_limit = fs.o.tombstone_limit;
+	so.errbuf = err;
+	so.errlen = sizeof(err);
+	rc = store_open(c.store, &so, &fs.st);
+	if (rc < 0) {
+		fprintf(stderr, "recfs: cannot open store %s: %s\n", c.store,
+			err[0] ? err : strerror(-rc));
+		rc = 1;
+		goto out;
+	}
+	rc = 1;
+	if (rfs_init_state(&fs) < 0 ||
+	    basis_init(&fs.bt, fs.o.expect_ttl, 1u << 20,
+		       !fs.o.noimplicit) < 0) {
+		fprintf(stderr, "recfs: out of memory\n");
+		goto out;
+	}
+	fs.mountpoint = absmp;
+	fs.se = fuse_session_new(&args, &rfs_ops, sizeof(rfs_ops), &fs);
+	if (!fs.se)
+		goto out;
+	if (fuse_set_signal_handlers(fs.se) != 0)
+		goto out;
+	if (fuse_session_mount(fs.se, absmp) != 0) {
+		fprintf(stderr, "recfs: cannot mount on %s\n", absmp);
+		goto out;
+	}
+	mounted = 1;
+	fs.mnt_id = proc_mnt_id(absmp);
+	if (fuse_daemonize(cl.foreground) != 0)
+		goto out;
+	/* The lock file names the daemon, not the parent that exited. */
+	store_note_owner(fs.st);
+	rfs_start_inval(&fs);
+	memset(&lc, 0, sizeof(lc));
+	lc.clone_fd = 0;
+	lc.max_idle_threads = 16;
+	rc = fuse_session_loop_mt(fs.se, &lc) == 0 ? 0 : 1;
+	rfs_shutdown(&fs);
+out:
+	if (fs.se) {
+		rfs_stop_inval(&fs);
+		if (mounted)
+			fuse_session_unmount(fs.se);
+		fuse_remove_signal_handlers(fs.se);
+		fuse_session_destroy(fs.se);
+	}
+	if (fs.st && store_close(fs.st) < 0)
+		rc = 1;
+	basis_free(fs.bt);
+	if (fs.by_ino)
+		rfs_free_state(&fs);
+	fuse_opt_free_args(&args);
+	free(cl.mountpoint);
+	free(c.store);
+	free(fs.o.sync);
+	free(fs.o.unchecked_names);
+	return rc;
+}

@@ -1,0 +1,1650 @@
+/* ops.c - the FUSE low-level operations.  One operation per function;
+ * every path ends in exactly one fuse_reply_*; errors are negative errno
+ * inside and positive at the reply.
+ *
+ * Lock order: a handle's mu, then fs->mu.  Store calls are thread-safe;
+ * fs->mu guards the inode table, leases and the basis decisions. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "rfs.h"
+
+#define TIMEOUT 1.0
+#define APPEND_WAIT_MS 3000
+
+struct dirh {
+	char **names;
+	uint32_t *modes;
+	size_t n;
+};
+
+static struct rfs *FS(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct rfs_handle *HANDLE(struct fuse_file_info *fi)
+{
+	return (struct rfs_handle *)(uintptr_t)fi->fh;
+}
+
+/* The calling task.  A task we cannot see (another pid namespace) holds
+ * no basis: tid stays 0. */
+static void caller(fuse_req_t req, struct proc_info *p)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+
+	if (c->pid <= 0 || proc_get(c->pid, p) < 0) {
+		memset(p, 0, sizeof(*p));
+		snprintf(p->comm, sizeof(p->comm), "?");
+	}
+	p->uid = c->uid; /* the kernel's word is the one that counts */
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static char *join(const struct rfs_inode *parent, const char *name, int *rc)
+{
+	size_t pl = strlen(parent->key), nl = strlen(name);
+	char *k;
+
+	*rc = 0;
+	if (nl > STORE_NAME_MAX) {
+		*rc = -ENAMETOOLONG;
+		return NULL;
+	}
+	if (pl + 1 + nl > STORE_KEY_MAX) {
+		*rc = -ENAMETOOLONG;
+		return NULL;
+	}
+	k = malloc(pl + nl + 2);
+	if (!k) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	if (pl) {
+		memcpy(k, parent->key, pl);
+		k[pl] = '/';
+		memcpy(k + pl + 1, name, nl + 1);
+	} else {
+		memcpy(k, name, nl + 1);
+	}
+	return k;
+}
+
+static void ts_of(int64_t ns, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(ns / 1000000000);
+	ts->tv_nsec = (long)(ns % 1000000000);
+}
+
+static void fill_attr(fuse_ino_t ino, const struct store_meta *m,
+		      uint64_t size, struct stat *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->st_ino = ino;
+	a->st_mode = m->mode;
+	a->st_nlink = S_ISDIR(m->mode) ? 2 : 1;
+	a->st_uid = m->uid;
+	a->st_gid = m->gid;
+	a->st_size = (off_t)size;
+	a->st_blksize = 4096;
+	a->st_blocks = (blkcnt_t)((size + 511) / 512);
+	ts_of(m->atime_ns, &a->st_atim);
+	ts_of(m->mtime_ns, &a->st_mtim);
+	ts_of(m->ctime_ns, &a->st_ctim);
+}
+
+/* Attributes of an inode as others see them: the committed version, or
+ * an empty file while a create is pending.  Caller holds fs->mu. */
+static int inode_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
+{
+	struct store_stat sb;
+	int rc;
+
+	if (in->pending) {
+		fill_attr(in->ino, &in->pmeta, 0, a);
+		return 0;
+	}
+	if (in->deleted)
+		return -ENOENT;
+	rc = store_stat(fs->st, in->key, &sb);
+	if (rc == 0)
+		fill_attr(in->ino, &sb.meta, sb.size, a);
+	return rc;
+}
+
+static void inval_inode(struct rfs *fs, fuse_ino_t ino)
+{
+	if (fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+}
+
+/* ---- Handles: the first change, commit and drop ---------------------- */
+
+/* Caller holds fs->mu. */
+static struct rfs_handle *handle_new(struct rfs *fs, struct rfs_inode *in,
+				     int flags, const struct proc_info *p)
+{
+	struct rfs_handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	pthread_mutex_init(&h->mu, NULL);
+	h->in = in;
+	h->flags = flags;
+	h->opener = *p;
+	h->opener_known = p->tid > 0;
+	h->next = fs->handles;
+	if (fs->handles)
+		fs->handles->prev = h;
+	fs->handles = h;
+	return h;
+}
+
+/* Caller holds fs->mu. */
+static void handle_free(struct rfs *fs, struct rfs_handle *h)
+{
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	store_snap_close(h->snap);
+	store_txn_abort(h->txn);
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+}
+
+/* A handle's first change: check it, take the lease, open the private
+ * change.  Caller holds h->mu. */
+static int handle_begin(struct rfs *fs, struct rfs_handle *h,
+			const struct proc_info *p)
+{
+	struct rfs_inode *in = h->in;
+	uint64_t expect = STORE_ANY;
+	struct basis_hit hit;
+	int rc = 0;
+
+	if (h->txn)
+		return 0;
+	memset(&hit, 0, sizeof(hit));
+	pthread_mutex_lock(&fs->mu);
+	if (in->deleted) {
+		/* Writing to an unlinked file: private to this handle and
+		 * never committed (mkstemp-unlink). */
+		rc = store_txn_begin(fs->st, in->key, 1, &h->txn);
+		pthread_mutex_unlock(&fs->mu);
+		return rc == -EISDIR ? -EIO : rc;
+	}
+	if (in->lease && in->lease != h)
+		rc = -EBUSY;
+	else if (in->pending && h->created)
+		expect = rfs_unchecked(fs, in->key) ? STORE_ANY : STORE_ABSENT;
+	else
+		rc = rfs_check(fs, p, in->key, h->has_own ? &h->own : NULL,
+			       &expect, &hit);
+	if (rc == 0)
+		rc = store_txn_begin(fs->st, in->key, h->trunc, &h->txn);
+	if (rc == 0) {
+		in->lease = h;
+		in->lease_since_ns = now_ns();
+		h->expect = expect;
+		if (!(in->pending && h->created))
+			h->hit = hit;
+		h->changer = *p;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	return rc;
+}
+
+/* Xattrs set while a create was pending become real with the record. */
+static void apply_pxattrs(struct rfs *fs, struct rfs_inode *in)
+{
+	for (struct rfs_pxattr *x = in->pxa; x; x = x->next)
+		store_setxattr(fs->st, in->key, x->name, x->value, x->size, 0);
+	rfs_pxattr_free(in);
+}
+
+/* Commit the handle's change as one new version.  Caller holds h->mu. */
+static int handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
+{
+	struct rfs_inode *in = h->in;
+	struct store_txn *t = h->txn;
+	struct store_meta meta;
+	uint64_t newv = 0;
+	int pending, rc;
+
+	if (!t)
+		return 0;
+	h->txn = NULL;
+	pthread_mutex_lock(&fs->mu);
+	pending = in->pending;
+	meta = in->pmeta;
+	if (in->deleted) {
+		if (in->lease == h)
+			in->lease = NULL;
+		pthread_mutex_unlock(&fs->mu);
+		store_txn_abort(t);
+		return 0;
+	}
+	pthread_mutex_unlock(&fs->mu);
+
+	rc = store_txn_commit(t, h->expect, pending ? &meta : NULL, durable,
+			      &newv);
+
+	pthread_mutex_lock(&fs->mu);
+	if (in->lease == h)
+		in->lease = NULL;
+	if (rc == 0) {
+		if (pending) {
+			in->pending = 0;
+			apply_pxattrs(fs, in);
+		}
+		h->has_own = 1;
+		h->own = newv;
+		h->trunc = 0;
+		h->created = 0;
+		rfs_changed(fs, &h->changer, &h->hit, in->key, newv);
+	} else {
+		fprintf(stderr, "recfs: commit of '%s' failed: %s\n", in->key,
+			strerror(-rc));
+		if (pending && h->created) {
+			in->pending = 0;
+			rfs_ino_unkey(fs, in);
+			rfs_inval_entry(fs, in->key);
+		}
+	}
+	pthread_mutex_unlock(&fs->mu);
+	inval_inode(fs, in->ino);
+	return rc;
+}
+
+/* Drop the handle's change: nothing of it is ever visible. */
+static void handle_drop(struct rfs *fs, struct rfs_handle *h,
+			const char *why)
+{
+	struct rfs_inode *in = h->in;
+
+	if (!h->txn)
+		return;
+	store_txn_abort(h->txn);
+	h->txn = NULL;
+	pthread_mutex_lock(&fs->mu);
+	if (in->lease == h)
+		in->lease = NULL;
+	if (in->pending && h->created) {
+		in->pending = 0;
+		rfs_ino_unkey(fs, in);
+		rfs_inval_entry(fs, in->key);
+	}
+	fprintf(stderr, "recfs: dropped the uncommitted change of '%s' by pid "
+		"%d (%s): %s\n", in->key, (int)h->opener.tgid, h->opener.comm,
+		why);
+	pthread_mutex_unlock(&fs->mu);
+}
+
+/* ---- Lifecycle ------------------------------------------------------- */
+
+static void rfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* O_TRUNC must reach open: it is a checked change of the record. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	conn->want &= ~FUSE_CAP_POSIX_ACL;
+}
+
+static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct rfs *fs = FS(req);
+	struct fuse_entry_param e;
+	struct rfs_inode *p, *in;
+	char *key = NULL;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&fs->mu);
+	p = rfs_ino(fs, parent);
+	if (!p) {
+		rc = -ENOENT;
+		goto out;
+	}
+	key = join(p, name, &rc);
+	if (!key)
+		goto out;
+	in = rfs_ino_by_key(fs, key);
+	if (!in || !in->pending) {
+		struct store_stat sb;
+		rc = store_stat(fs->st, key, &sb);
+		if (rc < 0)
+			goto out;
+		if (!in)
+			in = rfs_ino_make(fs, key);
+		if (!in) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	rc = inode_attr(fs, in, &e.attr);
+	if (rc == 0) {
+		in->nlookup++;
+		e.ino = in->ino;
+		e.attr_timeout = TIMEOUT;
+		e.entry_timeout = TIMEOUT;
+	}
+out:
+	pthread_mutex_unlock(&fs->mu);
+	free(key);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void forget_one(struct rfs *fs, fuse_ino_t ino, uint64_t n)
+{
+	struct rfs_inode *in = rfs_ino(fs, ino);
+
+	if (!in)
+		return;
+	in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
+	rfs_ino_put(fs, in);
+}
+
+static void rfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct rfs *fs = FS(req);
+
+	pthread_mutex_lock(&fs->mu);
+	forget_one(fs, ino, nlookup);
+	pthread_mutex_unlock(&fs->mu);
+	fuse_reply_none(req);
+}
+
+static void rfs_forget_multi(fuse_req_t req, size_t count,
+			     struct fuse_forget_data *f)
+{
+	struct rfs *fs = FS(req);
+
+	pthread_mutex_lock(&fs->mu);
+	for (size_t i = 0; i < count; i++)
+		forget_one(fs, f[i].ino, f[i].nlookup);
+	pthread_mutex_unlock(&fs->mu);
+	fuse_reply_none(req);
+}
+
+static void rfs_getattr(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = fi ? HANDLE(fi) : NULL;
+	struct rfs_inode *in;
+	struct stat a;
+	int rc;
+
+	if (h)
+		pthread_mutex_lock(&h->mu);
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	rc = in ? inode_attr(fs, in, &a) : -ENOENT;
+	/* A writer's own fstat sees its own change. */
+	if (h && h->txn) {
+		if (rc < 0 && in) {
+			fill_attr(ino, &in->pmeta, 0, &a);
+			rc = 0;
+		}
+		a.st_size = (off_t)store_txn_size(h->txn);
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (h)
+		pthread_mutex_unlock(&h->mu);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &a, TIMEOUT);
+}
+
+/* truncate(2) by path: checked and committed at once. */
+static int truncate_path(struct rfs *fs, struct rfs_inode *in,
+			 const struct proc_info *p, uint64_t size)
+{
+	struct basis_hit hit;
+	uint64_t expect, newv;
+	int rc;
+
+	pthread_mutex_lock(&fs->mu);
+	if (in->pending || (in->lease && in->lease->opener.tgid != p->tgid))
+		rc = -EBUSY;
+	else
+		rc = rfs_check(fs, p, in->key, NULL, &expect, &hit);
+	if (rc == 0)
+		rc = store_truncate(fs->st, in->key, expect, size, &newv);
+	if (rc == 0)
+		rfs_changed(fs, p, &hit, in->key, newv);
+	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0)
+		inval_inode(fs, in->ino);
+	return rc;
+}
+
+static int set_meta(struct rfs *fs, struct rfs_inode *in,
+		    const struct proc_info *p, const struct stat *attr,
+		    int to_set)
+{
+	struct store_meta m;
+	struct store_stat sb;
+	unsigned mask = 0;
+	int64_t now = now_ns();
+	int rc = 0;
+
+	memset(&m, 0, sizeof(m));
+	pthread_mutex_lock(&fs->mu);
+	if (in->pending) {
+		sb.meta = in->pmeta;
+	} else {
+		rc = store_stat(fs->st, in->key, &sb);
+		if (rc < 0)
+			goto out;
+	}
+	/* Without default_permissions the kernel leaves this to us. */
+	if (p->uid != 0 && p->uid != sb.meta.uid &&
+	    (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+		       FUSE_SET_ATTR_GID))) {
+		rc = -EPERM;
+		goto out;
+	}
+	if ((to_set & FUSE_SET_ATTR_UID) && p->uid != 0 &&
+	    attr->st_uid != sb.meta.uid) {
+		rc = -EPERM;
+		goto out;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		m.mode = attr->st_mode;
+		mask |= STORE_META_MODE;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		m.uid = attr->st_uid;
+		mask |= STORE_META_UID;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		m.gid = attr->st_gid;
+		mask |= STORE_META_GID;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME) {
+		m.atime_ns = (to_set & FUSE_SET_ATTR_ATIME_NOW)
+				     ? now
+				     : (int64_t)attr->st_atim.tv_sec *
+						       1000000000 +
+					       attr->st_atim.tv_nsec;
+		mask |= STORE_META_ATIME;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME) {
+		m.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW)
+				     ? now
+				     : (int64_t)attr->st_mtim.tv_sec *
+						       1000000000 +
+					       attr->st_mtim.tv_nsec;
+		mask |= STORE_META_MTIME;
+	}
+	if (!mask)
+		goto out;
+	if (in->pending) {
+		struct store_meta *pm = &in->pmeta;
+		if (mask & STORE_META_MODE)
+			pm->mode = (pm->mode & S_IFMT) | (m.mode & 07777);
+		if (mask & STORE_META_UID)
+			pm->uid = m.uid;
+		if (mask & STORE_META_GID)
+			pm->gid = m.gid;
+		if (mask & STORE_META_ATIME)
+			pm->atime_ns = m.atime_ns;
+		if (mask & STORE_META_MTIME)
+			pm->mtime_ns = m.mtime_ns;
+		pm->ctime_ns = now;
+	} else {
+		rc = store_setmeta(fs->st, in->key, &m, mask);
+	}
+out:
+	pthread_mutex_unlock(&fs->mu);
+	return rc;
+}
+
+static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			int to_set, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = fi ? HANDLE(fi) : NULL;
+	struct rfs_inode *in;
+	struct proc_info p;
+	struct stat a;
+	int rc = 0;
+
+	caller(req, &p);
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	pthread_mutex_unlock(&fs->mu);
+	if (!in) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (h)
+		pthread_mutex_lock(&h->mu);
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (h) {
+			if (!h->txn && attr->st_size == 0)
+				h->trunc = 1; /* no need to copy what goes */
+			rc = handle_begin(fs, h, &p);
+			if (rc == 0)
+				rc = store_txn_truncate(h->txn,
+							(uint64_t)attr->st_size);
+		} else {
+			rc = truncate_path(fs, in, &p, (uint64_t)attr->st_size);
+		}
+	}
+	if (rc == 0)
+		rc = set_meta(fs, in, &p, attr, to_set);
+	if (rc == 0) {
+		pthread_mutex_lock(&fs->mu);
+		rc = inode_attr(fs, in, &a);
+		if (h && h->txn) {
+			if (rc < 0) {
+				fill_attr(ino, &in->pmeta, 0, &a);
+				rc = 0;
+			}
+			a.st_size = (off_t)store_txn_size(h->txn);
+		}
+		pthread_mutex_unlock(&fs->mu);
+	}
+	if (h)
+		pthread_mutex_unlock(&h->mu);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &a, TIMEOUT);
+}
+
+static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_inode *in;
+	char *buf = NULL, *key = NULL;
+	size_t len;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	if (in)
+		key = strdup(in->key);
+	pthread_mutex_unlock(&fs->mu);
+	if (key)
+		rc = store_get(fs->st, key, &buf, &len, NULL);
+	free(key);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, buf);
+	free(buf);
+}
+
+/* Reply with the entry of a key just made by a committed change. */
+static void reply_new_entry(fuse_req_t req, struct rfs *fs, const char *key)
+{
+	struct fuse_entry_param e;
+	struct rfs_inode *in;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino_make(fs, key);
+	rc = in ? inode_attr(fs, in, &e.attr) : -ENOMEM;
+	if (rc == 0) {
+		in->nlookup++;
+		e.ino = in->ino;
+		e.attr_timeout = e.entry_timeout = TIMEOUT;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void new_meta(fuse_req_t req, mode_t mode, struct store_meta *m)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+
+	m->mode = mode & ~(mode_t)(S_ISDIR(mode) || S_ISREG(mode) ? c->umask
+								  : 0);
+	m->uid = c->uid;
+	m->gid = c->gid;
+	m->atime_ns = m->mtime_ns = m->ctime_ns = now_ns();
+}
+
+static void rfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode)
+{
+	struct rfs *fs = FS(req);
+	struct store_meta m;
+	struct rfs_inode *p;
+	char *key = NULL;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&fs->mu);
+	p = rfs_ino(fs, parent);
+	if (p)
+		key = join(p, name, &rc);
+	pthread_mutex_unlock(&fs->mu);
+	if (key) {
+		new_meta(req, S_IFDIR | (mode & 07777), &m);
+		rc = store_mkdir(fs->st, key, &m);
+	}
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		reply_new_entry(req, fs, key);
+	free(key);
+}
+
+static void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+			const char *name)
+{
+	struct rfs *fs = FS(req);
+	struct store_meta m;
+	struct basis_hit hit;
+	struct proc_info pi;
+	struct rfs_inode *p;
+	uint64_t expect, newv;
+	char *key = NULL;
+	int rc = -ENOENT;
+
+	caller(req, &pi);
+	new_meta(req, S_IFLNK | 0777, &m);
+	pthread_mutex_lock(&fs->mu);
+	p = rfs_ino(fs, parent);
+	if (p)
+		key = join(p, name, &rc);
+	if (key && rfs_ino_by_key(fs, key) &&
+	    rfs_ino_by_key(fs, key)->pending)
+		rc = -EEXIST;
+	else if (key)
+		rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
+	if (rc == 0 && expect != STORE_ABSENT)
+		rc = -EEXIST; /* symlink(2) never replaces */
+	if (rc == 0)
+		rc = store_put(fs->st, key, STORE_ABSENT, link, strlen(link),
+			       &m, &newv);
+	if (rc == 0)
+		rfs_changed(fs, &pi, &hit, key, newv);
+	pthread_mutex_unlock(&fs->mu);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		reply_new_entry(req, fs, key);
+	free(key);
+}
+
+static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, dev_t rdev)
+{
+	(void)parent;
+	(void)name;
+	(void)rdev;
+	/* Records are regular files; an empty one is made by create. */
+	fuse_reply_err(req, S_ISREG(mode) ? EOPNOTSUPP : EPERM);
+}
+
+static void rfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		     const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	fuse_reply_err(req, EPERM); /* one key, one record: no hard links */
+}
+
+static void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct rfs *fs = FS(req);
+	struct basis_hit hit;
+	struct proc_info pi;
+	struct rfs_inode *p, *in;
+	uint64_t expect, newv;
+	char *key = NULL;
+	int rc = -ENOENT;
+
+	caller(req, &pi);
+	pthread_mutex_lock(&fs->mu);
+	p = rfs_ino(fs, parent);
+	if (p)
+		key = join(p, name, &rc);
+	if (!key)
+		goto out;
+	in = rfs_ino_by_key(fs, key);
+	if (in && in->lease && in->lease->opener.tgid != pi.tgid) {
+		rc = -EBUSY;
+		goto out;
+	}
+	if (in && in->pending) {
+		/* The creator unlinking its own new file (mkstemp-unlink):
+		 * the change will be dropped, nothing was ever committed. */
+		rfs_ino_unkey(fs, in);
+		rc = 0;
+		goto out;
+	}
+	rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
+	if (rc == 0)
+		rc = store_delete(fs->st, key, expect, &newv);
+	if (rc == 0) {
+		rfs_changed(fs, &pi, &hit, key, newv);
+		if (in)
+			rfs_ino_unkey(fs, in); /* its lease's change drops */
+	}
+out:
+	pthread_mutex_unlock(&fs->mu);
+	free(key);
+	fuse_reply_err(req, -rc);
+}
+
+static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_inode *p, *in;
+	char *key = NULL;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&fs->mu);
+	p = rfs_ino(fs, parent);
+	if (p)
+		key = join(p, name, &rc);
+	if (key) {
+		/* Creates not yet committed inside count as entries. */
+		size_t kl = strlen(key);
+		for (size_t b = 0; b < fs->cap && rc != -ENOTEMPTY; b++)
+			for (in = fs->by_ino[b]; in; in = in->next_ino)
+				if (in->pending && !in->deleted &&
+				    strncmp(in->key, key, kl) == 0 &&
+				    in->key[kl] == '/')
+					rc = -ENOTEMPTY;
+		if (rc != -ENOTEMPTY)
+			rc = store_rmdir(fs->st, key);
+		in = rc == 0 ? rfs_ino_by_key(fs, key) : NULL;
+		if (in)
+			rfs_ino_unkey(fs, in);
+	}
+	pthread_mutex_unlock(&fs->mu);
+	free(key);
+	fuse_reply_err(req, -rc);
+}
+
+/* The lease holder's own process renames its record: its pending change
+ * commits first (write, rename, close).  Called without fs->mu. */
+static int commit_own_lease(struct rfs *fs, const char *key,
+			    const struct proc_info *p)
+{
+	struct rfs_handle *h = NULL;
+	struct rfs_inode *in;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino_by_key(fs, key);
+	if (in && in->lease) {
+		if (in->lease->opener.tgid != p->tgid)
+			rc = -EBUSY;
+		else
+			h = in->lease;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (h) {
+		pthread_mutex_lock(&h->mu);
+		rc = handle_commit(fs, h, 0);
+		pthread_mutex_unlock(&h->mu);
+	}
+	return rc;
+}
+
+static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       fuse_ino_t newparent, const char *newname,
+		       unsigned int flags)
+{
+	struct rfs *fs = FS(req);
+	struct basis_hit hf, ht;
+	struct proc_info pi;
+	struct store_stat sb;
+	struct rfs_inode *p, *np, *fin, *tin;
+	uint64_t ef = STORE_ANY, et = STORE_ANY, newv = 0;
+	char *from = NULL, *to = NULL;
+	int rc = -ENOENT;
+
+	if (flags & RENAME_EXCHANGE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	caller(req, &pi);
+	pthread_mutex_lock(&fs->mu);
+	p = rfs_ino(fs, parent);
+	np = rfs_ino(fs, newparent);
+	if (p && np) {
+		from = join(p, name, &rc);
+		if (from)
+			to = join(np, newname, &rc);
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (!to)
+		goto reply;
+	rc = commit_own_lease(fs, from, &pi);
+	if (rc == 0)
+		rc = commit_own_lease(fs, to, &pi);
+	if (rc < 0)
+		goto reply;
+
+	memset(&hf, 0, sizeof(hf));
+	memset(&ht, 0, sizeof(ht));
+	pthread_mutex_lock(&fs->mu);
+	fin = rfs_ino_by_key(fs, from);
+	tin = rfs_ino_by_key(fs, to);
+	if ((fin && fin->pending) || (tin && tin->pending)) {
+		rc = -EBUSY;
+		goto out;
+	}
+	rc = store_stat(fs->st, from, &sb);
+	if (rc < 0)
+		goto out;
+	if (!S_ISDIR(sb.meta.mode)) {
+		/* Moving a record away and onto another are both changes. */
+		rc = rfs_check(fs, &pi, from, NULL, &ef, &hf);
+		if (rc == 0)
+			rc = rfs_check(fs, &pi, to, NULL, &et, &ht);
+		if (rc == 0 && (flags & RENAME_NOREPLACE) &&
+		    et != STORE_ABSENT)
+			rc = -EEXIST;
+		if (rc == 0 && (flags & RENAME_NOREPLACE))
+			et = STORE_ABSENT;
+	} else if (flags & RENAME_NOREPLACE) {
+		struct store_stat tsb;
+		if (store_stat(fs->st, to, &tsb) == 0)
+			rc = -EEXIST;
+	}
+	if (rc == 0)
+		rc = store_rename(fs->st, from, ef, to, et, &newv);
+	if (rc < 0)
+		goto out;
+	if (tin)
+		rfs_ino_unkey(fs, tin);
+	if (S_ISDIR(sb.meta.mode)) {
+		rfs_ino_rekey_tree(fs, from, to);
+	} else {
+		uint64_t tomb = 0;
+		store_last_version(fs->st, from, &tomb);
+		rfs_changed(fs, &pi, &hf, from, tomb);
+		if (fin)
+			rfs_ino_rekey(fs, fin, to);
+		rfs_changed(fs, &pi, &ht, to, newv);
+	}
+out:
+	pthread_mutex_unlock(&fs->mu);
+reply:
+	free(from);
+	free(to);
+	fuse_reply_err(req, -rc);
+}
+
+/* ---- Files ----------------------------------------------------------- */
+
+static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h;
+	struct rfs_inode *in;
+	struct store_stat sb;
+	struct proc_info p;
+	int acc = fi->flags & O_ACCMODE, rc = 0;
+
+	caller(req, &p);
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	h = in ? handle_new(fs, in, fi->flags, &p) : NULL;
+	if (h)
+		in->nopen++;
+	pthread_mutex_unlock(&fs->mu);
+	if (!h) {
+		fuse_reply_err(req, in ? ENOMEM : ENOENT);
+		return;
+	}
+	/* Writers bypass the page cache so no reader sees their bytes;
+	 * readers too, so none is served pages another reader refilled
+	 * with an older version. */
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	if (acc == O_RDONLY) {
+		if (!in->pending) {
+			rc = store_snap_open(fs->st, in->key, 0, &h->snap);
+			if (rc == 0) {
+				store_snap_stat(h->snap, &sb);
+				basis_seen(fs->bt, &p, in->key, sb.version);
+			}
+		}
+	} else if (fi->flags & O_TRUNC) {
+		h->trunc = 1;
+		/* Emptying a non-empty record is its first change. */
+		if (!in->pending && store_stat(fs->st, in->key, &sb) == 0 &&
+		    sb.size > 0) {
+			pthread_mutex_lock(&h->mu);
+			rc = handle_begin(fs, h, &p);
+			pthread_mutex_unlock(&h->mu);
+		}
+	}
+	if (rc < 0) {
+		pthread_mutex_lock(&fs->mu);
+		in->nopen--;
+		handle_free(fs, h);
+		pthread_mutex_unlock(&fs->mu);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* The opener is gone (interrupted): nothing was changed
+		 * that a release would not clean up. */
+	}
+}
+
+static void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct fuse_entry_param e;
+	struct rfs_handle *h = NULL;
+	struct rfs_inode *p, *in = NULL;
+	struct basis_hit hit;
+	struct proc_info pi;
+	struct store_stat sb;
+	uint64_t expect = STORE_ABSENT;
+	char *key = NULL;
+	int rc = -ENOENT;
+
+	caller(req, &pi);
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&fs->mu);
+	p = rfs_ino(fs, parent);
+	if (p)
+		key = join(p, name, &rc);
+	if (!key)
+		goto out;
+	in = rfs_ino_by_key(fs, key);
+	if ((in && in->pending) || store_stat(fs->st, key, &sb) == 0) {
+		/* Raced with another creator: O_CREAT without O_EXCL would
+		 * open it, but a pending create is someone's change. */
+		rc = (fi->flags & O_EXCL) || (in && in->pending) ? -EEXIST
+							       : -EAGAIN;
+		in = NULL;
+		goto out;
+	}
+	/* A deleted key comes back only for a caller whose basis is the
+	 * deletion (a stale editor must not resurrect it). */
+	rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
+	if (rc < 0)
+		goto out;
+	in = rfs_ino_make(fs, key);
+	h = in ? handle_new(fs, in, fi->flags, &pi) : NULL;
+	if (!h) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = store_txn_begin(fs->st, key, 1, &h->txn);
+	if (rc < 0)
+		goto out;
+	in->pending = 1;
+	new_meta(req, S_IFREG | (mode & 07777), &in->pmeta);
+	in->lease = h;
+	in->lease_since_ns = now_ns();
+	in->nlookup++;
+	in->nopen++;
+	h->created = 1;
+	h->trunc = 1;
+	h->expect = expect;
+	h->hit = hit;
+	h->changer = pi;
+	fill_attr(in->ino, &in->pmeta, 0, &e.attr);
+	e.ino = in->ino;
+	e.attr_timeout = e.entry_timeout = TIMEOUT;
+out:
+	if (rc < 0 && h) {
+		handle_free(fs, h);
+		h = NULL;
+	}
+	if (rc < 0 && in)
+		rfs_ino_put(fs, in);
+	pthread_mutex_unlock(&fs->mu);
+	free(key);
+	if (rc == -EAGAIN && !(fi->flags & O_EXCL))
+		rc = -EEXIST; /* the kernel retries as an open */
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->direct_io = 1;
+	fi->fh = (uintptr_t)h;
+	fuse_reply_create(req, &e, fi);
+}
+
+static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	char *buf = malloc(size ? size : 1);
+	ssize_t n = 0;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&h->mu);
+	if (h->txn) {
+		n = store_txn_read(h->txn, buf, size, (uint64_t)off);
+	} else {
+		if (!h->snap && !h->in->pending && !h->in->deleted) {
+			n = store_snap_open(fs->st, h->in->key, 0, &h->snap);
+			if (n == -ENOENT)
+				n = 0;
+		}
+		/* An O_RDWR handle's first read is a basis too. */
+		if (h->snap && !h->seen &&
+		    (h->flags & O_ACCMODE) != O_RDONLY) {
+			struct store_stat sb;
+			struct proc_info p;
+			caller(req, &p);
+			store_snap_stat(h->snap, &sb);
+			basis_seen(fs->bt, &p, h->in->key, sb.version);
+			h->seen = 1;
+		}
+		if (n == 0 && h->snap)
+			n = store_snap_read(h->snap, buf, size, (uint64_t)off);
+	}
+	pthread_mutex_unlock(&h->mu);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/* O_APPEND without O_TRUNC: added at the true end of the current version
+ * and committed at once; never stale, waits briefly for a lease. */
+static int append_write(struct rfs *fs, struct rfs_handle *h,
+			const struct proc_info *p, const char *buf,
+			size_t size)
+{
+	struct basis_hit none;
+	uint64_t newv;
+	int rc = -EBUSY;
+
+	memset(&none, 0, sizeof(none));
+	for (int waited = 0; waited <= APPEND_WAIT_MS; waited += 10) {
+		pthread_mutex_lock(&fs->mu);
+		if (!h->in->lease || h->in->lease == h) {
+			rc = store_append(fs->st, h->in->key, buf, size, &newv);
+			if (rc == 0)
+				rfs_changed(fs, p, &none, h->in->key, newv);
+			pthread_mutex_unlock(&fs->mu);
+			break;
+		}
+		pthread_mutex_unlock(&fs->mu);
+		usleep(10000);
+	}
+	if (rc == 0)
+		inval_inode(fs, h->in->ino);
+	return rc;
+}
+
+static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		      size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	struct proc_info p;
+	ssize_t n;
+	int rc;
+
+	(void)ino;
+	caller(req, &p);
+	pthread_mutex_lock(&h->mu);
+	/* Each request's own flags: fcntl may have cleared O_APPEND. */
+	if ((fi->flags & O_APPEND) && !(h->flags & O_TRUNC) &&
+	    !(h->created && h->txn)) {
+		rc = append_write(fs, h, &p, buf, size);
+		pthread_mutex_unlock(&h->mu);
+		if (rc < 0)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
+	if ((fi->flags & O_APPEND) && h->txn)
+		off = (off_t)store_txn_size(h->txn);
+	rc = handle_begin(fs, h, &p);
+	n = rc < 0 ? rc : store_txn_write(h->txn, buf, size, (uint64_t)off);
+	pthread_mutex_unlock(&h->mu);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct proc_info p;
+	int rc = 0, n;
+
+	pthread_mutex_lock(&h->mu);
+	if (!h->txn || c->pid <= 0 || proc_get(c->pid, &p) < 0)
+		goto out; /* nothing to commit, or release will */
+	if (p.tgid != h->opener.tgid || !h->opener_known)
+		goto out; /* a child or a duplicate closing its copy */
+	if (p.flags & PROC_PF_SIGNALED) {
+		handle_drop(fs, h, "its process was killed by a signal");
+		goto out;
+	}
+	n = fs->mnt_id > 0 ? proc_writable_fds(p.tgid, fs->mnt_id, ino) : -1;
+	if (n != 0)
+		goto out; /* still writable elsewhere (or /proc can't tell) */
+	rc = handle_commit(fs, h, 0);
+out:
+	pthread_mutex_unlock(&h->mu);
+	fuse_reply_err(req, -rc);
+}
+
+static void rfs_release(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	struct rfs_inode *in = h->in;
+
+	(void)ino;
+	pthread_mutex_lock(&h->mu);
+	if (h->txn)
+		handle_commit(fs, h, 0); /* its opener is gone: commit */
+	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_lock(&fs->mu);
+	if (in->lease == h)
+		in->lease = NULL;
+	in->nopen--;
+	handle_free(fs, h);
+	rfs_ino_put(fs, in);
+	pthread_mutex_unlock(&fs->mu);
+	fuse_reply_err(req, 0);
+}
+
+static void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		      struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	int rc;
+
+	(void)ino;
+	(void)datasync;
+	pthread_mutex_lock(&h->mu);
+	rc = h->txn ? handle_commit(fs, h, 1) : store_sync(fs->st);
+	pthread_mutex_unlock(&h->mu);
+	fuse_reply_err(req, -rc);
+}
+
+static void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			  off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	struct proc_info p;
+	int rc;
+
+	(void)ino;
+	if (mode & ~FALLOC_FL_KEEP_SIZE) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	caller(req, &p);
+	pthread_mutex_lock(&h->mu);
+	rc = handle_begin(fs, h, &p);
+	if (rc == 0 && !(mode & FALLOC_FL_KEEP_SIZE) &&
+	    (uint64_t)(off + len) > store_txn_size(h->txn))
+		rc = store_txn_truncate(h->txn, (uint64_t)(off + len));
+	pthread_mutex_unlock(&h->mu);
+	fuse_reply_err(req, -rc);
+}
+
+/* ---- Directories ----------------------------------------------------- */
+
+static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct store_dirent *ents = NULL;
+	struct rfs_inode *in;
+	struct dirh *d = calloc(1, sizeof(*d));
+	size_t n = 0, extra = 0, klen;
+	char *key = NULL;
+	int rc = -ENOENT;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	if (in)
+		key = strdup(in->key);
+	if (key)
+		rc = store_list(fs->st, key, &ents, &n);
+	/* Creates not yet committed are entries too. */
+	klen = key ? strlen(key) : 0;
+	for (size_t b = 0; rc == 0 && b < fs->cap; b++)
+		for (struct rfs_inode *x = fs->by_ino[b]; x; x = x->next_ino)
+			if (x->pending && !x->deleted)
+				extra++;
+	if (rc == 0) {
+		d->names = calloc(n + extra + 2, sizeof(*d->names));
+		d->modes = calloc(n + extra + 2, sizeof(*d->modes));
+		if (!d->names || !d->modes)
+			rc = -ENOMEM;
+	}
+	if (rc == 0) {
+		d->names[0] = strdup(".");
+		d->names[1] = strdup("..");
+		d->modes[0] = d->modes[1] = S_IFDIR;
+		d->n = 2;
+		for (size_t i = 0; i < n; i++) {
+			d->names[d->n] = strdup(ents[i].name);
+			d->modes[d->n++] = ents[i].mode;
+		}
+		for (size_t b = 0; b < fs->cap; b++)
+			for (struct rfs_inode *x = fs->by_ino[b]; x;
+			     x = x->next_ino) {
+				const char *s = strrchr(x->key, '/');
+				size_t pl = s ? (size_t)(s - x->key) : 0;
+				if (!x->pending || x->deleted || pl != klen ||
+				    strncmp(x->key, key, klen) != 0)
+					continue;
+				d->names[d->n] = strdup(s ? s + 1 : x->key);
+				d->modes[d->n++] = x->pmeta.mode;
+			}
+	}
+	pthread_mutex_unlock(&fs->mu);
+	store_list_free(ents, n);
+	free(key);
+	if (rc < 0) {
+		free(d->names);
+		free(d->modes);
+		free(d);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fuse_reply_open(req, fi);
+}
+
+static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			off_t off, struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t pos = 0;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		struct stat st = { .st_ino = (ino_t)-1, .st_mode = d->modes[i] };
+		size_t need;
+		if (!d->names[i])
+			continue;
+		need = fuse_add_direntry(req, buf + pos, size - pos,
+					 d->names[i], &st, (off_t)(i + 1));
+		if (need > size - pos)
+			break;
+		pos += need;
+	}
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+static void rfs_releasedir(fuse_req_t req, fuse_ino_t ino,
+			   struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->names[i]);
+	free(d->names);
+	free(d->modes);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void rfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct rfs *fs = FS(req);
+	struct statvfs sv;
+
+	(void)ino;
+	if (store_statvfs(fs->st, &sv) < 0) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	sv.f_namemax = STORE_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* ---- Extended attributes --------------------------------------------- */
+
+static int is_ours(const char *name)
+{
+	return strcmp(name, "user.version") == 0 ||
+	       strcmp(name, "user.hash") == 0 ||
+	       strcmp(name, "user.expected_version") == 0 ||
+	       strcmp(name, "user.conflict") == 0;
+}
+
+static void reply_value(fuse_req_t req, const void *val, size_t len,
+			size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, len);
+}
+
+static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			 size_t size)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_inode *in;
+	struct store_stat sb;
+	char val[256], *key = NULL, *big = NULL;
+	int pending = 0, rc = 0;
+	ssize_t n = 0;
+
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	if (in) {
+		key = strdup(in->key);
+		pending = in->pending;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (!key) {
+		fuse_reply_err(req, in ? ENOMEM : ENOENT);
+		return;
+	}
+	if (strcmp(name, "user.version") == 0 ||
+	    strcmp(name, "user.hash") == 0) {
+		rc = pending ? -ENODATA : store_stat(fs->st, key, &sb);
+		if (rc == 0 && S_ISDIR(sb.meta.mode))
+			rc = -ENODATA;
+		if (rc == 0 && name[5] == 'v')
+			n = snprintf(val, sizeof(val), "%" PRIu64, sb.version);
+		else if (rc == 0) {
+			store_hash_hex(sb.hash, val);
+			n = 32;
+		}
+	} else if (strcmp(name, "user.expected_version") == 0) {
+		struct proc_info p;
+		struct basis_hit hit;
+		caller(req, &p);
+		memset(&hit, 0, sizeof(hit));
+		if (p.tid > 0)
+			basis_lookup(fs->bt, &p, key, &hit);
+		if (!hit.found || hit.stale || hit.expired)
+			rc = -ENODATA;
+		else
+			n = snprintf(val, sizeof(val), "%" PRIu64, hit.version);
+	} else if (strcmp(name, "user.conflict") == 0) {
+		struct proc_info p;
+		caller(req, &p);
+		rc = basis_conflict(fs->bt, &p, key, val, sizeof(val));
+		n = rc;
+		if (rc > 0)
+			rc = 0;
+	} else if (strncmp(name, "user.", 5) != 0) {
+		rc = strncmp(name, "system.posix_acl_", 17) == 0 ? -EOPNOTSUPP
+								 : -ENODATA;
+	} else if (pending) {
+		rc = -ENODATA;
+		pthread_mutex_lock(&fs->mu);
+		for (struct rfs_pxattr *x = in->pxa; x; x = x->next)
+			if (strcmp(x->name, name) == 0 && x->size < sizeof(val)) {
+				memcpy(val, x->value, x->size);
+				n = (ssize_t)x->size;
+				rc = 0;
+			}
+		pthread_mutex_unlock(&fs->mu);
+	} else {
+		n = store_getxattr(fs->st, key, name, NULL, 0);
+		if (n >= 0) {
+			big = malloc((size_t)n + 1);
+			n = big ? store_getxattr(fs->st, key, name, big,
+						 (size_t)n + 1)
+				: -ENOMEM;
+		}
+		rc = n < 0 ? (int)n : 0;
+	}
+	free(key);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		reply_value(req, big ? big : val, (size_t)n, size);
+	free(big);
+}
+
+static void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			 const char *value, size_t size, int flags)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_inode *in;
+	char *key = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	if (in)
+		key = strdup(in->key);
+	if (!key) {
+		pthread_mutex_unlock(&fs->mu);
+		fuse_reply_err(req, in ? ENOMEM : ENOENT);
+		return;
+	}
+	if (strcmp(name, "user.expected_version") == 0) {
+		struct store_stat sb;
+		struct proc_info p;
+		uint64_t v;
+		caller(req, &p);
+		rc = rfs_parse_version(value, size, &v);
+		if (rc == 0 && !in->pending &&
+		    store_stat(fs->st, key, &sb) == 0 && S_ISDIR(sb.meta.mode))
+			rc = -EISDIR;
+		if (rc == 0 && p.tid <= 0)
+			rc = -EPERM; /* a task we cannot see holds nothing */
+		if (rc == 0)
+			rc = basis_declare(fs->bt, &p, key, v);
+	} else if (is_ours(name)) {
+		rc = 0; /* computed, not stored: cp -a and rsync -X go on */
+	} else if (strncmp(name, "user.", 5) != 0) {
+		rc = -EOPNOTSUPP;
+	} else if (in->pending) {
+		struct rfs_pxattr *x = calloc(1, sizeof(*x));
+		if (!x || !(x->name = strdup(name)) ||
+		    !(x->value = malloc(size ? size : 1))) {
+			if (x)
+				free(x->name);
+			free(x);
+			rc = -ENOMEM;
+		} else {
+			memcpy(x->value, value, size);
+			x->size = size;
+			x->next = in->pxa;
+			in->pxa = x;
+		}
+	} else {
+		rc = store_setxattr(fs->st, key, name, value, size, flags);
+	}
+	pthread_mutex_unlock(&fs->mu);
+	free(key);
+	fuse_reply_err(req, -rc);
+}
+
+static void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct rfs *fs = FS(req);
+	static const char ours[] = "user.version\0user.hash";
+	struct rfs_inode *in;
+	struct store_stat sb;
+	char *key = NULL, *buf = NULL;
+	size_t base = 0;
+	ssize_t n = 0;
+	int pending = 0;
+
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	if (in) {
+		key = strdup(in->key);
+		pending = in->pending;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (!key) {
+		fuse_reply_err(req, in ? ENOMEM : ENOENT);
+		return;
+	}
+	if (!pending && store_stat(fs->st, key, &sb) == 0 &&
+	    !S_ISDIR(sb.meta.mode)) {
+		base = sizeof(ours);
+		n = store_listxattr(fs->st, key, NULL, 0);
+	}
+	if (n >= 0) {
+		buf = malloc(base + (size_t)n + 1);
+		if (!buf)
+			n = -ENOMEM;
+	}
+	if (n > 0)
+		n = store_listxattr(fs->st, key, buf + base, (size_t)n);
+	free(key);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+	} else {
+		memcpy(buf, ours, base);
+		reply_value(req, buf, base + (size_t)n, size);
+	}
+	free(buf);
+}
+
+static void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_inode *in;
+	char *key = NULL;
+	int rc;
+
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	if (in)
+		key = strdup(in->key);
+	pthread_mutex_unlock(&fs->mu);
+	if (!key)
+		rc = in ? -ENOMEM : -ENOENT;
+	else if (is_ours(name))
+		rc = 0; /* rsync -X removes what its source lacks */
+	else if (strncmp(name, "user.", 5) != 0)
+		rc = -EOPNOTSUPP;
+	else
+		rc = store_removexattr(fs->st, key, name);
+	free(key);
+	fuse_reply_err(req, -rc);
+}
+
+/* ---- Shutdown -------------------------------------------------------- */
+
+void rfs_shutdown(struct rfs *fs)
+{
+	/* A clean unmount released every handle first.  Anything left
+	 * (SIGTERM with files open): an opener still alive has not finished
+	 * its save, so its change is dropped; one that is gone would have
+	 * committed at release. */
+	for (;;) {
+		struct rfs_handle *h;
+		struct proc_info p;
+
+		pthread_mutex_lock(&fs->mu);
+		for (h = fs->handles; h && !h->txn; h = h->next)
+			;
+		pthread_mutex_unlock(&fs->mu);
+		if (!h)
+			break;
+		pthread_mutex_lock(&h->mu);
+		if (h->opener_known && proc_get(h->opener.tid, &p) == 0 &&
+		    p.start == h->opener.start)
+			handle_drop(fs, h, "unmounted while its opener was "
+					   "still writing");
+		else
+			handle_commit(fs, h, 0);
+		pthread_mutex_unlock(&h->mu);
+	}
+}
+
+const struct fuse_lowlevel_ops rfs_ops = {
+	.init = rfs_init,
+	.lookup = rfs_lookup,
+	.forget = rfs_forget,
+	.forget_multi = rfs_forget_multi,
+	.getattr = rfs_getattr,
+	.setattr = rfs_setattr,
+	.readlink = rfs_readlink,
+	.mknod = rfs_mknod,
+	.mkdir = rfs_mkdir,
+	.unlink = rfs_unlink,
+	.rmdir = rfs_rmdir,
+	.symlink = rfs_symlink,
+	.rename = rfs_rename,
+	.link = rfs_link,
+	.open = rfs_open,
+	.read = rfs_read,
+	.write = rfs_write,
+	.flush = rfs_flush,
+	.release = rfs_release,
+	.fsync = rfs_fsync,
+	.opendir = rfs_opendir,
+	.readdir = rfs_readdir,
+	.releasedir = rfs_releasedir,
+	.statfs = rfs_statfs,
+	.setxattr = rfs_setxattr,
+	.getxattr = rfs_getxattr,
+	.listxattr = rfs_listxattr,
+	.removexattr = rfs_removexattr,
+	.create = rfs_create,
+	.fallocate = rfs_fallocate,
+};

@@ -1,0 +1,35 @@
+/* proc.h - what the daemon learns about a calling task from /proc. */
+#ifndef RECFS_PROC_H
+#define RECFS_PROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PROC_PF_SIGNALED 0x400u
+
+struct proc_info {
+	pid_t tid;     /* the task the kernel named */
+	pid_t tgid;    /* its process */
+	pid_t ppid;    /* the process's parent */
+	pid_t sid;     /* session */
+	uid_t uid;
+	unsigned flags;          /* task flags (PF_*) */
+	uint64_t start;          /* start time, clock ticks since boot */
+	char comm[17];
+};
+
+/* Read /proc/TID/stat and status.  @return 0, -ESRCH gone, -EIO. */
+int proc_get(pid_t tid, struct proc_info *out);
+
+/* Now, in the clock ticks /proc uses for start times. */
+uint64_t proc_now_ticks(void);
+
+/* Count the writable descriptors that process @pid holds on inode @ino of
+ * mount @mnt_id (from /proc/PID/fdinfo).  @return count, or -errno when
+ * /proc cannot tell. */
+int proc_writable_fds(pid_t pid, int mnt_id, uint64_t ino);
+
+/* The mount id of @mountpoint in /proc/self/mountinfo, or -ENOENT. */
+int proc_mnt_id(const char *mountpoint);
+
+#endif

@@ -1,0 +1,130 @@
+/* rfs.h - the recfs FUSE filesystem: shared state of fs/. */
+#ifndef RECFS_RFS_H
+#define RECFS_RFS_H
+
+#define FUSE_USE_VERSION 35
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "basis.h"
+#include "proc.h"
+#include "store.h"
+
+#define RFS_VERSION "0.1"
+#define RFS_DEFAULT_UNCHECKED "*~:.#*:#*#:.*.sw?:4913"
+
+struct rfs_opts {
+	int unchecked;          /* -o unchecked: no basis needed anywhere */
+	int noimplicit;         /* -o noimplicit */
+	unsigned expect_ttl;    /* -o expect_ttl=N seconds (60) */
+	char *sync;             /* -o sync=always|normal */
+	int ro;                 /* -o ro */
+	char *unchecked_names;  /* -o unchecked_names=GLOB:GLOB */
+	unsigned keep_versions; /* -o keep_versions=N */
+	unsigned long tombstone_limit;
+};
+
+struct rfs_handle;
+
+/* An xattr set on a record that is created but not yet committed. */
+struct rfs_pxattr {
+	struct rfs_pxattr *next;
+	char *name;
+	void *value;
+	size_t size;
+};
+
+/* An inode: a key the kernel knows.  Invariants:
+ * - by key, at most one live (not deleted) inode per key;
+ * - a pending inode was created by a handle that has not committed: it
+ *   exists (reads empty, no version) only while that handle lives;
+ * - lease is the one handle whose uncommitted change owns the record. */
+struct rfs_inode {
+	fuse_ino_t ino;
+	char *key;
+	uint64_t nlookup;
+	unsigned nopen;
+	int pending;
+	int deleted;
+	struct store_meta pmeta;
+	struct rfs_pxattr *pxa;
+	struct rfs_handle *lease;
+	int64_t lease_since_ns;
+	/* who made the current version (for user.conflict) */
+	pid_t last_pid;
+	uid_t last_uid;
+	char last_comm[17];
+	struct rfs_inode *next_ino, *next_key;
+};
+
+struct rfs_handle {
+	pthread_mutex_t mu;      /* one operation on the handle at a time */
+	struct rfs_inode *in;
+	int flags;               /* open flags */
+	struct proc_info opener;
+	int opener_known;
+	struct store_snap *snap; /* the version a reader reads */
+	struct store_txn *txn;   /* the private change, while one is open */
+	uint64_t expect;         /* what the change is checked against */
+	struct basis_hit hit;    /* the basis it took */
+	struct proc_info changer;/* who made the first change */
+	int trunc;               /* the change starts from empty */
+	int created;             /* this handle created the key */
+	int has_own;             /* committed once: its own commit is its basis */
+	uint64_t own;
+	int seen;                /* an O_RDWR handle registered its first read */
+	struct rfs_handle *prev, *next; /* all open handles, for shutdown */
+};
+
+struct rfs {
+	struct store *st;
+	struct basis_table *bt;
+	struct fuse_session *se;
+	struct rfs_opts o;
+	char *mountpoint;
+	int mnt_id;
+	pthread_mutex_t mu;
+	struct rfs_inode **by_ino, **by_key;
+	size_t cap, count;
+	fuse_ino_t next_ino;
+	struct rfs_handle *handles;
+	/* deferred entry invalidations */
+	pthread_t inval_thread;
+	pthread_mutex_t inval_mu;
+	pthread_cond_t inval_cv;
+	struct rfs_inval *inval_head;
+	int inval_stop, inval_started;
+};
+
+extern const struct fuse_lowlevel_ops rfs_ops;
+
+int rfs_init_state(struct rfs *fs);
+void rfs_free_state(struct rfs *fs);
+/* Changes still open at unmount: dropped (opener alive) or committed. */
+void rfs_shutdown(struct rfs *fs);
+void rfs_start_inval(struct rfs *fs);
+void rfs_stop_inval(struct rfs *fs);
+
+/* inode.c: the inode table.  Caller holds fs->mu. */
+struct rfs_inode *rfs_ino(struct rfs *fs, fuse_ino_t ino);
+struct rfs_inode *rfs_ino_by_key(struct rfs *fs, const char *key);
+/* The live inode for key, made if needed (nlookup untouched). */
+struct rfs_inode *rfs_ino_make(struct rfs *fs, const char *key);
+/* Give an inode a new key (rename); -ENOMEM. */
+int rfs_ino_rekey(struct rfs *fs, struct rfs_inode *in, const char *key);
+/* Rename every inode under directory key @from to be under @to. */
+int rfs_ino_rekey_tree(struct rfs *fs, const char *from, const char *to);
+/* The key is gone (unlink, rename over): the inode lives on unnamed. */
+void rfs_ino_unkey(struct rfs *fs, struct rfs_inode *in);
+/* Free it once the kernel forgot it and no handle uses it. */
+void rfs_ino_put(struct rfs *fs, struct rfs_inode *in);
+void rfs_pxattr_free(struct rfs_inode *in);
+/* Queue an entry invalidation (done by a thread: never from a handler). */
+void rfs_inval_entry(struct rfs *fs, const char *key);
+
+/* xattr value parsing: ASCII decimal, optional trailing newline.
+ * @return 0 or -EINVAL. */
+int rfs_parse_version(const char *val, size_t len, uint64_t *out);
+
+#endif
