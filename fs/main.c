@@ -116,8 +116,11 @@ int main(int argc, char *argv[])
 		       fuse_pkgversion());
 		return 0;
 	}
-	if (fuse_parse_cmdline(&args, &cl) != 0)
-		return 2;
+	if (fuse_parse_cmdline(&args, &cl) != 0) {
+		fuse_opt_free_args(&args);
+		free(c.store);
+		return 1; /* libfuse said why (a bad mount point) */
+	}
 	if (!c.store || !cl.mountpoint) {
 		fputs(usage, stderr);
 		goto out;

@@ -17,7 +17,7 @@ done
 for t in tests/e2e_*.sh; do
 	[ -f "$t" ] || continue
 	echo "== $t"
-	BUILD="$BUILD" sh "$t" >"$log" 2>&1; rc=$?
+	BUILD="$BUILD" bash "$t" >"$log" 2>&1; rc=$?
 	cat "$log"
 	p=$(grep -c '^ok ' "$log"); f=$(grep -c '^not ok ' "$log")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "!! $t exited $rc"; fi

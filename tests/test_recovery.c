@@ -122,8 +122,14 @@ static uint64_t file_size(const char *dir, const char *name)
 /* ---- the model: what the live store showed after each commit -------- */
 
 static const char *const keys[] = { "k0", "k1", "k2", "k3", "k4", "k5",
-				    "d/x", "d/y" };
-enum { NKEYS = sizeof(keys) / sizeof(keys[0]), MAXC = 64, VAL = 48 };
+				    "d/x", "d/y", "m/a", "m/b", "n/a", "n/b" };
+static const char *const dirs[] = { "d", "m", "n" };
+enum {
+	NKEYS = sizeof(keys) / sizeof(keys[0]),
+	NDIRS = sizeof(dirs) / sizeof(dirs[0]),
+	MAXC = 64,
+	VAL = 48,
+};
 
 struct kstate {
 	int live, tag;
@@ -134,7 +140,7 @@ struct kstate {
 
 struct view {
 	struct kstate k[NKEYS];
-	int dir; /* "d" exists */
+	int dir[NDIRS]; /* exists */
 };
 
 struct world {
@@ -190,7 +196,8 @@ static void capture(struct store *st, struct view *v)
 		k->tag = store_getxattr(st, keys[i], "user.tag", tag,
 					sizeof(tag)) == 1;
 	}
-	v->dir = store_stat(st, "d", &s) == 0;
+	for (size_t i = 0; i < NDIRS; i++)
+		v->dir[i] = store_stat(st, dirs[i], &s) == 0;
 }
 
 /* 0 if the store shows @v; else print every difference and -1. */
@@ -218,10 +225,12 @@ static int matches(struct store *st, const struct view *v, const char *what)
 			bad = 1;
 		}
 	}
-	if (got.dir != v->dir) {
-		print_error("%s: dir d %d, want %d\n", what, got.dir, v->dir);
-		bad = 1;
-	}
+	for (size_t i = 0; i < NDIRS; i++)
+		if (got.dir[i] != v->dir[i]) {
+			print_error("%s: dir %s %d, want %d\n", what, dirs[i],
+				    got.dir[i], v->dir[i]);
+			bad = 1;
+		}
 	return bad ? -1 : 0;
 }
 
@@ -291,6 +300,17 @@ static void write_history(struct world *w)
 	assert_int_equal(store_delete(st, "d/x", STORE_ANY, &v), 0);
 	committed(w, st);
 	put(w, st, "k1", STORE_ABSENT, "k1 back");
+	/* A directory rename: one group moving every record beneath. */
+	assert_int_equal(store_mkdir(st, "m", NULL), 0);
+	committed(w, st);
+	put(w, st, "m/a", STORE_ABSENT, "a1");
+	put(w, st, "m/a", 1, "a2");
+	put(w, st, "m/b", STORE_ABSENT, "b1");
+	assert_int_equal(store_rename(st, "m", STORE_ANY, "n", STORE_ANY, &v),
+			 0);
+	committed(w, st);
+	put(w, st, "n/a", STORE_ANY, "a moved and changed");
+	put(w, st, "k4", STORE_ANY, "the end");
 	assert_int_equal(store_close(st), 0);
 
 	/* Closing may add nothing to the commits, but must not lose any. */
@@ -495,7 +515,7 @@ static void test_every_cut(void **state)
 		struct store_opts o = base_opts(err, sizeof(err));
 		struct store *st = NULL;
 		size_t j = commits_before(w, cut);
-		uint64_t v;
+		uint64_t v, now;
 		int rc;
 
 		make_copy(w, cut, -1, 0);
@@ -504,6 +524,13 @@ static void test_every_cut(void **state)
 		if (rc)
 			fail_msg("cut at %" PRIu64 ": store_open = %d (%s)",
 				 cut, rc, err);
+		/* FORMAT.md: a writable open cuts the segment at the damage
+		 * (the start of the unfinished group), on disk, at once. */
+		now = file_size(w->trial, w->seg);
+		if (j ? now != w->end[j - 1] : now > w->base)
+			fail_msg("cut at %" PRIu64 ": segment is %" PRIu64
+				 " bytes after open, want %" PRIu64, cut, now,
+				 j ? w->end[j - 1] : w->base);
 		snprintf(what, sizeof(what), "cut at %" PRIu64, cut);
 		if (matches(st, &w->view[j], what))
 			fail_msg("cut at %" PRIu64 ": want the %zu commits "

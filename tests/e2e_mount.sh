@@ -1,0 +1,144 @@
+#!/bin/bash
+# End-to-end tests of the mount: the version contract on a real FUSE mount.
+. "$(dirname "$0")/lib_e2e.sh"
+
+# ---- The contract walk, by hand -------------------------------------
+mount_fresh || exit 1
+cd "$MNT" || exit 1
+echo hello > rec
+expect_eq "a new record is version 1" 1 "$(ver rec)"
+expect_eq "user.hash is xxh3-128, 32 hex digits" 32 "$(hash_of rec | tr -d '\n' | wc -c)"
+check "listxattr shows user.version and user.hash" \
+	bash -c "getfattr -d -m - rec | grep -q user.version && getfattr -d -m - rec | grep -q user.hash"
+expect_eq "the size-0 probe gives the value's length" 1 \
+	"$(python3 -c 'import os;print(len(os.getxattr("rec","user.version")))')"
+setfattr -n user.expected_version -v 1 rec
+expect_eq "user.expected_version reads back the declared basis" 1 \
+	"$(getfattr --only-values -n user.expected_version rec)"
+echo two > rec
+expect_eq "a change on the declared basis makes version 2" 2 "$(ver rec)"
+setfattr -n user.expected_version -v 1 rec
+expect_err "a stale basis is refused with EAGAIN" "Resource temporarily unavailable" \
+	bash -c 'echo stale > rec'
+# (a child bash: its parent, this shell, held the declaration)
+expect_eq "the refused change changed nothing" "two" "$(cat rec)"
+expect_eq "its version stayed" 2 "$(ver rec)"
+check "user.conflict names basis and current" \
+	bash -c "getfattr --only-values -n user.conflict rec | grep -q 'basis=1 current=2'"
+setfattr -n user.expected_version -v 2 rec
+echo three > rec
+expect_eq "retrying on the current version works" "three" "$(cat rec)"
+expect_eq "and makes version 3" 3 "$(ver rec)"
+
+# No basis: a process tree that never looked at the record.
+expect_err "a blind overwrite is refused with EPERM" "Operation not permitted" \
+	blind 'echo blind > rec'
+expect_err "a blind delete is refused with EPERM" "Operation not permitted" \
+	blind 'rm -f rec'
+expect_err "a blind truncate is refused with EPERM" "Operation not permitted" \
+	blind 'truncate -s 0 rec'
+expect_eq "nothing changed" "three" "$(cat rec)"
+setfattr -n user.expected_version -v 3 rec
+blind 'echo x > rec' 2>/dev/null
+expect_eq "an unrelated process cannot use this shell's declaration" "three" "$(cat rec)"
+
+# Bad values change nothing.
+setxattr() { python3 -c 'import os,sys; os.setxattr(sys.argv[1], sys.argv[2], sys.argv[3].encode())' "$@"; }
+for bad in "" "-1" "+1" " 3" "3 " "0x3" "9223372036854775808" "99999999999999999999" "3a"; do
+	expect_err "expected_version '$bad' is EINVAL" "Invalid argument" \
+		setxattr rec user.expected_version "$bad"
+done
+expect_eq "and nothing was declared by them" 3 "$(getfattr --only-values -n user.expected_version rec)"
+
+setfattr -n user.expected_version -v "3
+" rec
+expect_eq "a trailing newline is accepted" 3 "$(getfattr --only-values -n user.expected_version rec)"
+check "setting user.version is accepted and ignored" setfattr -n user.version -v 77 rec
+check "setting user.hash is accepted and ignored" setfattr -n user.hash -v abc rec
+check "removing user.version is accepted" setfattr -x user.version rec
+expect_eq "and changes nothing" 3 "$(ver rec)"
+setfattr -n user.color -v blue rec
+expect_eq "other user.* xattrs are stored" blue "$(getfattr --only-values -n user.color rec)"
+expect_eq "and make no version" 3 "$(ver rec)"
+chmod 600 rec
+expect_eq "chmod works" 600 "$(stat -c %a rec)"
+expect_eq "and makes no version" 3 "$(ver rec)"
+touch -d '2020-01-02 03:04:05' rec
+expect_eq "utimens works" 2020 "$(stat -c %y rec | cut -c1-4)"
+
+# Names and types.
+long=$(printf 'n%.0s' $(seq 256))
+expect_err "a 256-byte name is ENAMETOOLONG" "File name too long" bash -c "echo x > $long"
+expect_err "hard links are refused (EPERM)" "Operation not permitted" ln rec rec.hard
+expect_err "FIFOs are refused (EPERM)" "Operation not permitted" mkfifo fifo
+check "symlinks work" ln -s rec link
+expect_eq "and read back" "three" "$(cat link)"
+check "mkdir -p makes nested directories" mkdir -p a/b/c
+echo deep > a/b/c/r
+expect_eq "records live in them" deep "$(cat a/b/c/r)"
+expect_eq "readdir lists them" "a link rec" "$(ls | tr '\n' ' ' | sed 's/ $//')"
+check "statfs works" df "$MNT"
+
+# One save is one version.
+v=$(ver rec); cat rec >/dev/null
+printf x > rec
+expect_eq "printf x > rec makes one version" $((v + 1)) "$(ver rec)"
+{ echo a; sleep 1; echo b; } > rec
+expect_eq "{ echo a; sleep 1; echo b; } > rec makes one version" $((v + 2)) "$(ver rec)"
+expect_eq "with all its content" "a b" "$(cat rec | tr '\n' ' ' | sed 's/ $//')"
+{ echo a; bash -c 'echo b'; echo c; } > rec
+expect_eq "children sharing the descriptor make one version" $((v + 3)) "$(ver rec)"
+head -c 1048576 /dev/urandom > "$WORK/big"
+cp "$WORK/big" rec
+expect_eq "a 1 MB cp is one new version" $((v + 4)) "$(ver rec)"
+check "with the whole content" cmp -s "$WORK/big" rec
+
+# Delete and re-create continue the line; rename checks the basis.
+v=$(ver rec)
+rm rec
+check "rm of a record this shell has seen works" test ! -e rec
+echo again > rec
+expect_eq "re-creating continues the line (delete made v+1)" $((v + 2)) "$(ver rec)"
+echo other > other
+blind 'mv other rec' 2>/dev/null
+expect_eq "a blind rename over a record is refused" again "$(cat rec)"
+cat rec >/dev/null
+v=$(ver rec)
+mv other rec
+expect_eq "a rename over a record with a basis continues its line" $((v + 1)) "$(ver rec)"
+expect_eq "with the moved content" other "$(cat rec)"
+mkdir d1; echo in > d1/x; vx=$(ver d1/x)
+mv d1 d2
+expect_eq "a renamed directory's records continue their lines" $((vx + 1)) "$(ver d2/x)"
+
+# A stale editor cannot resurrect a deleted record.
+echo keep > gone; cat gone >/dev/null
+bash -c 'cat gone >/dev/null; sleep 1; echo resurrect > gone' 2>/dev/null &
+stale=$!
+sleep 0.3
+rm gone
+wait $stale
+check "a stale writer does not re-create a deleted record" test ! -e gone
+cd /
+unmount
+expect_eq "fusermount3 -u unmounts and the daemon exits 0" 0 "$RECFS_RC"
+
+# ---- Everything committed is there after a remount ---------------------
+mount_again || exit 1
+expect_eq "after remount: content" other "$(cat "$MNT/rec")"
+expect_eq "after remount: version" "$v" "$(( $(ver "$MNT/rec") - 1 ))"
+expect_eq "after remount: xattrs" "$(hash_of "$MNT/rec")" "$(hash_of "$MNT/rec")"
+expect_eq "after remount: nested record" deep "$(cat "$MNT/a/b/c/r")"
+
+# A second mount of the same store is refused.
+mkdir -p "$WORK/mnt2"
+out=$("$RECFS" "$STORE" "$WORK/mnt2" -f 2>&1); rc=$?
+expect_eq "a second mount of the same store exits 1" 1 "$rc"
+check "and says the store is in use by a pid" bash -c "[[ '$out' == *'in use by pid'* ]]"
+out=$("$RECFS" "$WORK/other-store" "$MNT" -f 2>&1); rc=$?
+expect_eq "a busy mountpoint is refused" 1 "$rc"
+out=$("$RECFS" "$WORK/other-store" "$WORK/no-such-dir" -f 2>&1); rc=$?
+expect_eq "a missing mountpoint is refused" 1 "$rc"
+unmount
+
+finish

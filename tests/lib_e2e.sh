@@ -1,0 +1,95 @@
+# e2e_lib.sh - helpers for end-to-end tests on real mounts (bash).
+# Each test file sources this, calls mount_fresh, and reports with ok/fail.
+# Output is TAP-like: "ok N - what" / "not ok N - what".
+
+BUILD=${BUILD:-build}
+RECFS=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/$BUILD/recfs
+T=0
+FAILED=0
+WORK=$(mktemp -d /tmp/recfs-e2e.XXXXXX)
+PIDS=()
+
+ok() { T=$((T + 1)); echo "ok $T - $*"; }
+fail() { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $*"; }
+# check DESCRIPTION COMMAND...: ok if the command succeeds.
+check() { local d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
+# expect_eq DESCRIPTION EXPECTED ACTUAL
+expect_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else fail "$1 (expected '$2', got '$3')"; fi
+}
+# expect_err DESCRIPTION MESSAGE COMMAND...: the command fails and its
+# stderr names MESSAGE (the errno's text).
+expect_err() {
+	local d=$1 msg=$2 out
+	shift 2
+	if out=$("$@" 2>&1); then
+		fail "$d (succeeded: $out)"
+	elif [[ $out == *"$msg"* ]]; then
+		ok "$d"
+	else
+		fail "$d (expected '$msg', got '$out')"
+	fi
+}
+
+# blind CMD: run CMD (bash) in a process with no ancestor but init, in
+# the mount, as a script that never looked at anything would.  Prints its
+# stderr; returns its status.
+blind() {
+	local done=$WORK/blind.$RANDOM
+	(cd "$MNT" && setsid bash -c "$1; echo \$? > $done.rc" 2>"$done.err" &)
+	for _ in $(seq 200); do [ -s "$done.rc" ] && break; sleep 0.05; done
+	cat "$done.err" >&2
+	return "$(cat "$done.rc" 2>/dev/null || echo 99)"
+}
+
+ver() { getfattr --only-values -n user.version "$1" 2>/dev/null; }
+hash_of() { getfattr --only-values -n user.hash "$1" 2>/dev/null; }
+
+# mount_fresh [OPTIONS]: a new store and mountpoint; sets STORE and MNT.
+mount_fresh() {
+	STORE=$WORK/store.$T.$RANDOM
+	MNT=$WORK/mnt.$T.$RANDOM
+	mkdir -p "$MNT"
+	mount_again "$@"
+}
+
+# mount_again [OPTIONS]: mount STORE on MNT again.
+mount_again() {
+	local opts=()
+	[ -n "$1" ] && opts=(-o "$1")
+	"$RECFS" "$STORE" "$MNT" -f "${opts[@]}" 2>>"$WORK/recfs.log" &
+	RECFS_PID=$!
+	PIDS+=("$RECFS_PID")
+	for _ in $(seq 100); do
+		mountpoint -q "$MNT" && return 0
+		kill -0 "$RECFS_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "# mount failed; log:"; sed 's/^/# /' "$WORK/recfs.log"
+	return 1
+}
+
+unmount() {
+	fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+	wait "$RECFS_PID" 2>/dev/null
+	RECFS_RC=$?
+}
+
+cleanup() {
+	for m in "$WORK"/mnt.*; do
+		mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }
+	done
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	for m in "$WORK"/tmpfs.*; do mountpoint -q "$m" 2>/dev/null && umount -l "$m"; done
+	if [ "$FAILED" -gt 0 ] && [ -s "$WORK/recfs.log" ]; then
+		echo "# daemon log:"; tail -n 40 "$WORK/recfs.log" | sed 's/^/# /'
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+finish() {
+	echo "# $T checks, $FAILED failed"
+	[ "$FAILED" -eq 0 ]
+}
