@@ -222,6 +222,9 @@ static void apply_pxattrs(struct rfs *fs, struct rfs_inode *in)
 	rfs_pxattr_free(in);
 }
 
+static void handle_drop(struct rfs *fs, struct rfs_handle *h,
+			const char *why);
+
 /* Commit the handle's change as one new version.  Caller holds h->mu. */
 static int handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
 {
@@ -233,6 +236,12 @@ static int handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
 
 	if (!t)
 		return 0;
+	if (h->failed) {
+		rc = h->failed;
+		h->failed = 0;
+		handle_drop(fs, h, "a write into it failed");
+		return rc;
+	}
 	h->txn = NULL;
 	pthread_mutex_lock(&fs->mu);
 	pending = in->pending;
@@ -1143,6 +1152,10 @@ static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		off = (off_t)store_txn_size(h->txn);
 	rc = handle_begin(fs, h, &p);
 	n = rc < 0 ? rc : store_txn_write(h->txn, buf, size, (uint64_t)off);
+	/* A change that could not be written whole must never commit: a
+	 * shell ignores the close, and the old content must stay. */
+	if (rc == 0 && (n < 0 || (size_t)n < size))
+		h->failed = n < 0 ? (int)n : -ENOSPC;
 	pthread_mutex_unlock(&h->mu);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);

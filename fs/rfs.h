@@ -74,6 +74,8 @@ struct rfs_handle {
 	int has_own;             /* committed once: its own commit is its basis */
 	uint64_t own;
 	int seen;                /* an O_RDWR handle registered its first read */
+	int failed;              /* a write failed (-errno): the change is
+	                            dropped, never committed half-written */
 	struct rfs_handle *prev, *next; /* all open handles, for shutdown */
 };
 

@@ -1,0 +1,117 @@
+#!/bin/bash
+# End-to-end: concurrent writers, racing readers, killed clients, a full
+# disk.  Each on a fresh mount.
+. "$(dirname "$0")/lib_e2e.sh"
+
+# ---- The seeds' lost-update race, by shell scripts ----------------------
+mount_fresh || exit 1
+cd "$MNT" || exit 1
+printf 0 > counter
+worker() {
+	local ok=0 refused=0 v n
+	for _ in $(seq 50); do
+		while :; do
+			v=$(getfattr --only-values -n user.version counter)
+			n=$(cat counter)
+			setfattr -n user.expected_version -v "$v" counter
+			if printf '%d' $((n + 1)) > counter 2>/dev/null; then
+				ok=$((ok + 1))
+				break
+			fi
+			refused=$((refused + 1))
+		done
+	done
+	echo "$ok $refused" > "$WORK/worker.$1"
+}
+wp=()
+for w in 1 2 3 4; do worker $w 2>/dev/null & wp+=($!); done
+wait "${wp[@]}"
+succ=0; refused=0
+for w in 1 2 3 4; do read -r o r < "$WORK/worker.$w"; succ=$((succ + o)); refused=$((refused + r)); done
+expect_eq "4 workers x 50 increments: the count equals the successful writes" "$succ" "$(cat counter)"
+expect_eq "all 200 increments landed" 200 "$succ"
+expect_eq "the version moved once per success" $((succ + 1)) "$(ver counter)"
+check "some writes were refused (there was a race) [$refused refused]" test "$refused" -gt 0
+
+# ---- Readers racing a writer see whole versions only --------------------
+head -c 1048576 /dev/urandom > "$WORK/A"
+head -c 1048576 /dev/urandom > "$WORK/B"
+hA=$(md5sum < "$WORK/A"); hB=$(md5sum < "$WORK/B")
+cp "$WORK/A" shared
+( cat shared > /dev/null
+  for i in $(seq 20); do
+	if [ $((i % 2)) = 0 ]; then cp "$WORK/A" shared; else cp "$WORK/B" shared; fi
+  done ) &
+writer=$!
+torn=0; reads=0
+while kill -0 $writer 2>/dev/null; do
+	h=$(md5sum < shared); reads=$((reads + 1))
+	[ "$h" = "$hA" ] || [ "$h" = "$hB" ] || torn=$((torn + 1))
+done
+wait $writer
+expect_eq "a reader racing 20 cp's never saw a torn record ($reads reads)" 0 "$torn"
+expect_eq "20 cp's made 20 versions" 21 "$(ver shared)"
+
+# ---- An open reader never sees uncommitted bytes -------------------------
+printf 'hello world' > greet
+exec 3< greet
+( cat greet > /dev/null; { printf new; sleep 2; } 1<> greet ) &
+writer=$!
+sleep 0.8
+expect_eq "an open reader reads the committed version during a write" "hello world" "$(cat <&3)"
+expect_eq "a new reader too" "hello world" "$(cat greet)"
+wait $writer
+exec 3<&-
+expect_eq "after the writer's close, the new version" "newlo world" "$(cat greet)"
+
+# ---- A client killed mid-write ----------------------------------------
+head -c 300000 /dev/urandom > victim
+before=$(hash_of victim); vb=$(ver victim)
+cat victim > /dev/null
+(head -c 2000000 /dev/urandom; sleep 30) | cp /dev/stdin victim &
+cpid=$!
+sleep 1
+kill -9 $cpid
+wait $cpid 2>/dev/null
+sleep 0.3
+expect_eq "kill -9 of cp halfway: the record is unchanged" "$before" "$(hash_of victim)"
+expect_eq "and keeps its version" "$vb" "$(ver victim)"
+cat victim > /dev/null
+printf after > victim
+expect_eq "the lease was released: the next write works" after "$(cat victim)"
+pkill -f "sleep 30" 2>/dev/null
+cd /
+unmount
+
+# ---- A full disk ---------------------------------------------------------
+TMPFS=$WORK/tmpfs.1
+mkdir -p "$TMPFS"
+if mount -t tmpfs -o size=32m tmpfs "$TMPFS" 2>/dev/null; then
+	STORE=$TMPFS/store
+	MNT=$WORK/mnt.full
+	mkdir -p "$MNT"
+	mount_again || exit 1
+	cd "$MNT" || exit 1
+	printf 'precious' > keep
+	cat keep > /dev/null
+	# Fill the disk from outside the store.
+	head -c 64m /dev/zero > "$TMPFS/filler" 2>/dev/null
+	expect_err "on a full disk, printf x > rec fails visibly at the write" \
+		"No space left on device" bash -c 'printf "%s" "$(head -c 100000 /dev/zero | tr "\\0" x)" > keep'
+	expect_eq "the old content is intact" precious "$(cat keep)"
+	expect_eq "and its version" 1 "$(ver keep)"
+	expect_err "cp of a large file fails with ENOSPC" "No space left on device" \
+		cp "$WORK/A" newfile
+	check "and leaves no half record" test ! -e newfile
+	rm -f "$TMPFS/filler"
+	cat keep > /dev/null
+	printf 'again' > keep
+	expect_eq "after space is freed, writes work again" again "$(cat keep)"
+	cd /
+	unmount
+	umount "$TMPFS"
+else
+	ok "# SKIP full-disk test: cannot mount tmpfs"
+fi
+
+finish
