@@ -58,6 +58,15 @@ check: deps-ok
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		CFLAGS="-O1" test
 
+STORE ?= ./data
+MNT   ?= ./mnt
+# Install what is missing, build, mount STORE on MNT, show what to try.
+run: all
+	@BUILD=$(BUILD) sh scripts/run.sh "$(STORE)" "$(MNT)"
+
+unmount:
+	fusermount3 -u "$(MNT)"
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
@@ -66,3 +75,4 @@ clean:
 	rm -rf build build-san
 
 -include $(shell find $(BUILD) build-san -name '*.d' 2>/dev/null)
+.SECONDARY:

@@ -43,6 +43,7 @@ struct basis_table {
 	pthread_mutex_t mu;
 	struct bent *tab[NBUCKETS];
 	size_t count, max;
+	size_t gc_at;       /* next count at which dead holders are swept */
 	unsigned ttl_s;
 	int implicit;
 	uint64_t next_group;
@@ -72,6 +73,7 @@ int basis_init(struct basis_table **out, unsigned ttl_s, size_t max,
 	bt->max = max;
 	bt->implicit = implicit;
 	bt->next_group = 1;
+	bt->gc_at = 4096;
 	*out = bt;
 	return 0;
 }
@@ -144,12 +146,20 @@ static void drop_group(struct basis_table *bt, const char *key, uint32_t h,
 	}
 }
 
+size_t basis_gc_locked(struct basis_table *bt);
+
 static struct bent *add(struct basis_table *bt, uint8_t kind,
 			const char *key, uint32_t h, struct holder ho,
 			uid_t uid, uint64_t version, uint64_t group)
 {
 	struct bent *e;
 
+	/* Sweep entries of dead processes whenever the table doubled since
+	 * the last sweep: amortized O(1) per entry. */
+	if (bt->count >= bt->gc_at) {
+		size_t left = basis_gc_locked(bt);
+		bt->gc_at = left * 2 > 4096 ? left * 2 : 4096;
+	}
 	if (bt->count >= bt->max)
 		return NULL;
 	e = calloc(1, sizeof(*e));
@@ -202,8 +212,6 @@ static int holders(const struct proc_info *p, struct holder ho[2])
 		ho[n++] = self_of(&par);
 	return n;
 }
-
-size_t basis_gc_locked(struct basis_table *bt);
 
 int basis_declare(struct basis_table *bt, const struct proc_info *p,
 		  const char *key, uint64_t version)

@@ -167,6 +167,10 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	fs.mountpoint = absmp;
+	/* Permission bits are enforced by the kernel, as on any Linux
+	 * filesystem (records have owners and modes). */
+	if (fuse_opt_add_arg(&args, "-odefault_permissions") < 0)
+		goto out;
 	fs.se = fuse_session_new(&args, &rfs_ops, sizeof(rfs_ops), &fs);
 	if (!fs.se)
 		goto out;
