@@ -93,7 +93,8 @@ if mount -t tmpfs -o size=32m tmpfs "$TMPFS" 2>/dev/null; then
 	mount_again || exit 1
 	cd "$MNT" || exit 1
 	printf 'precious' > keep
-	cat keep > /dev/null
+	printf 'doomed' > doomed
+	cat keep doomed > /dev/null
 	# Fill the disk from outside the store.
 	head -c 64m /dev/zero > "$TMPFS/filler" 2>/dev/null
 	expect_err "on a full disk, printf x > rec fails visibly at the write" \
@@ -103,6 +104,8 @@ if mount -t tmpfs -o size=32m tmpfs "$TMPFS" 2>/dev/null; then
 	expect_err "cp of a large file fails with ENOSPC" "No space left on device" \
 		cp "$WORK/A" newfile
 	check "and leaves no half record" test ! -e newfile
+	check "a delete still works on the full disk (the reserve)" rm doomed
+	check "and is done" test ! -e doomed
 	rm -f "$TMPFS/filler"
 	cat keep > /dev/null
 	printf 'again' > keep
