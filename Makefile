@@ -20,7 +20,7 @@ FS_OBJ    := $(FS_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROGS     := $(BUILD)/recctl $(if $(wildcard fs/main.c),$(BUILD)/recfs)
 
-.PHONY: all deps test check clean install run unmount
+.PHONY: all deps test check clean install run unmount bench-store
 all: deps-ok $(PROGS) $(TESTS)
 
 # Installs missing Debian packages when root, else prints the apt-get line.
@@ -40,6 +40,13 @@ $(BUILD)/libstore.a: $(STORE_OBJ)
 
 $(BUILD)/recctl: $(BUILD)/obj/tools/recctl.o $(BUILD)/libstore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bench_store: $(BUILD)/obj/tools/bench_store.o $(BUILD)/libstore.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# In-process store figures (store issue's planning numbers).
+bench-store: $(BUILD)/bench_store
+	@d=$$(mktemp -d /tmp/recfs-bench.XXXXXX); $(BUILD)/bench_store $$d; rm -rf $$d
 
 $(BUILD)/recfs: $(FS_OBJ) $(BUILD)/libstore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -1,0 +1,134 @@
+/* bench_store.c - in-process store throughput, for the planning figures
+ * of the store issue (not a test: numbers, no assertions).
+ * usage: bench_store DIR [records] */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "store.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, res = 0;
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+			res = 0;
+		fclose(f);
+	}
+	return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+struct worker {
+	struct store *st;
+	int id, n;
+};
+
+static void *durable_worker(void *arg)
+{
+	struct worker *w = arg;
+	char key[32], val[4096];
+	uint64_t v = 0;
+
+	memset(val, 'd', sizeof(val));
+	snprintf(key, sizeof(key), "d%d", w->id);
+	for (int i = 0; i < w->n; i++)
+		if (store_put(w->st, key, v, val, sizeof(val), NULL, &v) < 0)
+			break;
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	char path[512], key[32], val[4096];
+	int n = argc > 2 ? atoi(argv[2]) : 1000000;
+	struct store_opts o = { .compact_ratio = -1 };
+	struct store *st;
+	double t0, t1;
+	long rss0, rss1;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: bench_store DIR [records]\n");
+		return 2;
+	}
+	memset(val, 'x', sizeof(val));
+	if (argc > 3 && strcmp(argv[3], "reopen") == 0) {
+		snprintf(path, sizeof(path), "%s/c", argv[1]);
+		rss0 = rss_kib();
+		t0 = now();
+		store_open(path, &o, &st);
+		t1 = now();
+		rss1 = rss_kib();
+		printf("reopen of %d records: %.3f s, index %.0f bytes/key "
+		       "(keys are 9 bytes)\n", n, t1 - t0,
+		       (rss1 - rss0) * 1024.0 / n);
+		store_close(st);
+		return 0;
+	}
+
+	/* 1. commits of 4 KB records, no fsync */
+	snprintf(path, sizeof(path), "%s/a", argv[1]);
+	store_open(path, &o, &st);
+	t0 = now();
+	for (int i = 0; i < 200000; i++) {
+		snprintf(key, sizeof(key), "k%d", i % 10000);
+		store_put(st, key, STORE_ANY, val, sizeof(val), NULL, NULL);
+	}
+	t1 = now();
+	printf("4 KB commits, 1 thread, no fsync: %.0f commits/s\n",
+	       200000 / (t1 - t0));
+	store_close(st);
+
+	/* 2. durable commits, 32 committers, sync=always */
+	snprintf(path, sizeof(path), "%s/b", argv[1]);
+	o.sync_always = 1;
+	store_open(path, &o, &st);
+	{
+		pthread_t th[32];
+		struct worker w[32];
+		t0 = now();
+		for (int i = 0; i < 32; i++) {
+			w[i] = (struct worker){ st, i, 200 };
+			pthread_create(&th[i], NULL, durable_worker, &w[i]);
+		}
+		for (int i = 0; i < 32; i++)
+			pthread_join(th[i], NULL);
+		t1 = now();
+		printf("4 KB durable commits, 32 committers, sync=always: "
+		       "%.0f commits/s\n", 32 * 200 / (t1 - t0));
+	}
+	store_close(st);
+	o.sync_always = 0;
+
+	/* 3. reopen of a store of n small records; index memory */
+	snprintf(path, sizeof(path), "%s/c", argv[1]);
+	store_open(path, &o, &st);
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "r%08d", i);
+		store_put(st, key, STORE_ANY, val, 100, NULL, NULL);
+	}
+	store_close(st);
+	/* In a fresh process, so freed memory cannot hide the index. */
+	fflush(stdout);
+	if (fork() == 0) {
+		char nbuf[32];
+		snprintf(nbuf, sizeof(nbuf), "%d", n);
+		execl("/proc/self/exe", argv[0], argv[1], nbuf, "reopen",
+		      (char *)NULL);
+		_exit(127);
+	}
+	wait(NULL);
+	return 0;
+}
