@@ -1,6 +1,7 @@
 /* main.c - recfs STORE MOUNTPOINT [-f] [-d] [-o OPT,...] */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,13 +185,17 @@ int main(int argc, char *argv[])
 	fs.mnt_id = proc_mnt_id(absmp);
 	if (fuse_daemonize(cl.foreground) != 0)
 		goto out;
-	/* The lock file names the daemon, not the parent that exited. */
-	store_note_owner(fs.st);
+	/* The daemon is a new process: its store thread and the pid in the
+	 * lock file are made anew. */
+	if (!cl.foreground)
+		store_after_fork(fs.st);
 	rfs_start_inval(&fs);
 	memset(&lc, 0, sizeof(lc));
 	lc.clone_fd = 0;
 	lc.max_idle_threads = 16;
-	rc = fuse_session_loop_mt(fs.se, &lc) == 0 ? 0 : 1;
+	rc = fuse_session_loop_mt(fs.se, &lc);
+	/* A signal that asked us to stop is a clean exit. */
+	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 	rfs_shutdown(&fs);
 out:
 	if (fs.se) {

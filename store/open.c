@@ -758,13 +758,21 @@ static void *compactor_main(void *arg)
 	return NULL;
 }
 
-int store_note_owner(struct store *st)
+int store_after_fork(struct store *st)
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 
 	if (st->lockfd < 0 || st->o.read_only)
 		return 0;
+	if (st->bg_started) {
+		/* The thread stayed in the parent; its primitives may hold
+		 * state of it. */
+		pthread_mutex_init(&st->bg_mu, NULL);
+		pthread_cond_init(&st->bg_cv, NULL);
+		st->bg_started = pthread_create(&st->compactor, NULL,
+						compactor_main, st) == 0;
+	}
 	if (ftruncate(st->lockfd, 0) < 0 ||
 	    pwrite(st->lockfd, buf, (size_t)n, 0) != n)
 		return -errno;

@@ -134,10 +134,12 @@ struct store_hist {
 int store_open(const char *dir, const struct store_opts *opts,
 	       struct store **out);
 
-/** Write the calling process's pid into the store's lock file (after a
- *  daemon forked away from the process that opened the store).
+/** Call in the child after fork() (a daemon leaving the process that
+ *  opened the store): threads do not survive a fork, so this restarts
+ *  the background compactor, and writes the child's pid into the lock
+ *  file.  The parent must not use the store afterwards.
  *  @return 0 or -errno. */
-int store_note_owner(struct store *st);
+int store_after_fork(struct store *st);
 
 /** Flush, make everything durable, release the lock and free the store.
  *  Outstanding snapshots and transactions must be closed first.

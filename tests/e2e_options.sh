@@ -1,0 +1,151 @@
+#!/bin/bash
+# End-to-end: leases, expiry, fsync, no stale views, save patterns, users,
+# mount options and the daemon's lifecycle.
+. "$(dirname "$0")/lib_e2e.sh"
+
+mount_fresh "expect_ttl=1,allow_other" || exit 1
+cd "$MNT" || exit 1
+
+# ---- expect_ttl ----------------------------------------------------------
+echo one > rec
+setfattr -n user.expected_version -v 1 rec
+sleep 2.2
+expect_err "an expired declaration refuses the change that would take it" \
+	"Resource temporarily unavailable" bash -c 'echo late > rec'
+expect_eq "and nothing changed" one "$(cat rec)"
+setfattr -n user.expected_version -v 1 rec
+echo fresh > rec
+expect_eq "a fresh declaration works" fresh "$(cat rec)"
+
+# ---- EBUSY while another handle holds the lease ---------------------------
+cat rec > /dev/null
+( cat rec > /dev/null; { printf slow; sleep 1.5; } > rec ) &
+slow=$!
+sleep 0.5
+expect_err "another writer gets EBUSY while a change is open" \
+	"Device or resource busy" bash -c 'cat rec > /dev/null; echo fast > rec'
+wait $slow
+expect_eq "the holder's change committed" slow "$(cat rec)"
+setfattr -n user.expected_version -v "$(ver rec)" rec
+( { printf again; sleep 1; } > rec ) 2>/dev/null &
+hold=$!
+sleep 0.3
+bash -c 'echo busy > rec' 2>/dev/null
+wait $hold
+# the declaration was not consumed by EBUSY: this shell's own use of it
+# happened inside the subshell above, which took it.
+expect_eq "after EBUSY the record holds the holder's change" again "$(cat rec)"
+
+# ---- fsync commits durably, before close ---------------------------------
+cat rec > /dev/null
+v=$(ver rec)
+python3 - "$MNT/rec" <<'PY' &
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b"synced")
+os.fsync(fd)
+time.sleep(1.5)
+os.close(fd)
+PY
+py=$!
+sleep 0.7
+expect_eq "fsync commits: other processes see it before close" synced "$(cat rec)"
+expect_eq "as one new version" $((v + 1)) "$(ver rec)"
+wait $py
+expect_eq "and close adds no version" $((v + 1)) "$(ver rec)"
+
+# ---- No stale views -------------------------------------------------------
+cat rec > /dev/null
+stat -c %s rec > /dev/null; getfattr -n user.version rec > /dev/null 2>&1
+printf '0123456789' > rec
+expect_eq "stat sees the new size at once" 10 "$(stat -c %s rec)"
+expect_eq "getfattr sees the new version at once" $((v + 2)) "$(ver rec)"
+expect_eq "cat sees the new content at once" 0123456789 "$(cat rec)"
+
+# ---- How tools save ------------------------------------------------------
+# write a temp file, rename it over the record, then close (one process)
+cat rec > /dev/null
+v=$(ver rec)
+python3 - "$MNT" <<'PY'
+import os, sys
+d = sys.argv[1]
+open(os.path.join(d, "rec")).read()
+f = open(os.path.join(d, ".tmp.rec"), "w")
+f.write("via rename")
+f.flush()
+os.rename(os.path.join(d, ".tmp.rec"), os.path.join(d, "rec"))
+f.close()
+PY
+expect_eq "write, rename over the record, close: content" "via rename" "$(cat rec)"
+expect_eq "continues the record's line with one version" $((v + 1)) "$(ver rec)"
+check "and leaves no temp file" test ! -e .tmp.rec
+# mkstemp, unlink while open: nothing is ever committed
+python3 - "$MNT" <<'PY'
+import os, sys, tempfile
+fd, p = tempfile.mkstemp(dir=sys.argv[1])
+os.write(fd, b"scratch")
+os.unlink(p)
+os.write(fd, b" more")
+os.close(fd)
+PY
+expect_eq "mkstemp-unlink leaves nothing behind" "rec" "$(ls)"
+# Python's read-then-write in one process
+python3 -c "p='$MNT/rec'; s=open(p).read(); open(p,'w').write(s+'!')"
+expect_eq "python read-modify-write works" "via rename!" "$(cat rec)"
+# sed -i: temp file renamed over the record
+sed -i 's/via/by/' rec
+expect_eq "sed -i works" "by rename!" "$(cat rec)"
+check "sed -i leaves no temp file" bash -c '[ "$(ls -A)" = rec ]'
+# appends from many processes lose nothing
+: > log
+for w in 1 2 3 4 5 6 7 8; do
+	( for i in $(seq 50); do echo "w$w line $i" >> log; done ) &
+done
+wait $(jobs -p | grep -v "^$RECFS_PID\$")
+expect_eq "8 x 50 appends from separate processes lose no line" 400 "$(wc -l < log)"
+expect_eq "and each append made one version" 401 "$(ver log)"
+
+# ---- Another user's basis is not yours ------------------------------------
+chmod 777 . 2>/dev/null
+echo mine > shared
+chmod 666 shared
+cat shared > /dev/null
+setfattr -n user.expected_version -v 1 shared
+if command -v setpriv > /dev/null; then
+	expect_err "a child running as another user cannot use root's basis" \
+		"Operation not permitted" \
+		setpriv --reuid=65534 --regid=65534 --clear-groups bash -c 'echo theirs > shared'
+	expect_eq "so nothing changed" mine "$(cat shared)"
+fi
+
+cd /
+kill -TERM "$RECFS_PID"
+wait "$RECFS_PID"; rc=$?
+expect_eq "SIGTERM unmounts and exits 0" 0 "$rc"
+check "and the mount is gone" bash -c "! mountpoint -q '$MNT'"
+
+# ---- -o ro ----------------------------------------------------------------
+mount_again "ro" || exit 1
+expect_eq "-o ro serves the records" "by rename!" "$(cat "$MNT/rec")"
+expect_err "and refuses changes" "Read-only file system" bash -c "echo x > '$MNT/rec'"
+unmount
+
+# ---- -o unchecked, sync=always -----------------------------------------
+mount_again "unchecked,sync=always" || exit 1
+expect_eq "-o unchecked: a blind write is accepted" 0 \
+	"$(blind 'echo blind > rec' 2>/dev/null; echo $?)"
+expect_eq "and versioned" blind "$(cat "$MNT/rec")"
+unmount
+
+# ---- Without -f it daemonizes ----------------------------------------------
+"$RECFS" "$STORE" "$MNT"; rc=$?
+expect_eq "recfs without -f returns 0 once mounted" 0 "$rc"
+check "and the mount is there" mountpoint -q "$MNT"
+check "--version prints a version" bash -c "'$RECFS' --version | grep -q '^recfs '"
+check "--help prints the usage" bash -c "'$RECFS' --help | grep -q 'usage: recfs STORE MOUNTPOINT'"
+fusermount3 -u "$MNT"
+gone=no
+for _ in $(seq 50); do pgrep -f "[r]ecfs $STORE" > /dev/null || { gone=yes; break; }; sleep 0.1; done
+expect_eq "fusermount3 -u ends the daemon" yes "$gone"
+
+finish
