@@ -118,6 +118,39 @@ if command -v setpriv > /dev/null; then
 	expect_eq "so nothing changed" mine "$(cat shared)"
 fi
 
+# ---- Only bases registered before the writer started ------------------
+bash -c 'echo a > fresh'       # made by a child: this shell holds nothing
+bash -c 'sleep 1; echo late > fresh' 2>"$WORK/late.err" &
+late=$!
+sleep 0.3
+setfattr -n user.expected_version -v 1 fresh
+wait $late
+expect_eq "a script already running cannot borrow a later declaration" a "$(cat fresh)"
+check "it was refused with EPERM" grep -q "Operation not permitted" "$WORK/late.err"
+
+# ---- A refusal leaves a stale mark: blind retries keep failing -----------
+echo v1 > marked; cat marked > /dev/null
+bash -c 'cat marked > /dev/null; echo v2 > marked'    # someone else moves on
+tries=0
+until [ $tries -ge 3 ]; do
+	bash -c 'echo mine > marked' 2>/dev/null && break
+	tries=$((tries + 1))
+done
+expect_eq "a retry loop that never re-reads keeps getting refused" 3 "$tries"
+expect_eq "and changes nothing" v2 "$(cat marked)"
+cat marked > /dev/null
+bash -c 'echo mine > marked'
+expect_eq "after re-reading, the change goes through" mine "$(cat marked)"
+
+# ---- Writable shared mmap is not supported --------------------------------
+expect_eq "writable shared mmap gives ENODEV" 19 "$(python3 -c "
+import mmap
+f = open('rec', 'r+b')
+try:
+    mmap.mmap(f.fileno(), 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE); print(0)
+except OSError as e:
+    print(e.errno)")"
+
 cd /
 kill -TERM "$RECFS_PID"
 wait "$RECFS_PID"; rc=$?
@@ -128,6 +161,15 @@ check "and the mount is gone" bash -c "! mountpoint -q '$MNT'"
 mount_again "ro" || exit 1
 expect_eq "-o ro serves the records" "by rename!" "$(cat "$MNT/rec")"
 expect_err "and refuses changes" "Read-only file system" bash -c "echo x > '$MNT/rec'"
+unmount
+
+# ---- -o noimplicit: declarations are one-shot -------------------------------
+mount_again "noimplicit" || exit 1
+setfattr -n user.expected_version -v "$(ver "$MNT/rec")" "$MNT/rec"
+echo first > "$MNT/rec"
+expect_eq "-o noimplicit: a declared change works" first "$(cat "$MNT/rec")"
+expect_err "and the declaration is used up (one-shot)" "Operation not permitted" \
+	bash -c "echo second > '$MNT/rec'"
 unmount
 
 # ---- -o unchecked, sync=always -----------------------------------------
