@@ -108,14 +108,14 @@ int main(int argc, char *argv[])
 	if (fuse_opt_parse(&args, &c, rfs_optspec, opt_proc) < 0)
 		return 2;
 	fs.o = c.o;
-	if (c.help) {
-		fputs(usage, stdout);
-		return 0;
-	}
-	if (c.version) {
-		printf("recfs %s (libfuse %s)\n", RFS_VERSION,
-		       fuse_pkgversion());
-		return 0;
+	if (c.help || c.version) {
+		if (c.help)
+			fputs(usage, stdout);
+		else
+			printf("recfs %s (libfuse %s)\n", RFS_VERSION,
+			       fuse_pkgversion());
+		rc = 0;
+		goto out;
 	}
 	if (fuse_parse_cmdline(&args, &cl) != 0) {
 		fuse_opt_free_args(&args);
