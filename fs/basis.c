@@ -38,6 +38,7 @@ struct bent {
 };
 
 #define NBUCKETS 4096
+#define BASIS_GRACE_NS 2000000000ll
 
 struct basis_table {
 	pthread_mutex_t mu;
@@ -253,7 +254,17 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 
 	pthread_mutex_lock(&bt->mu);
 	for (int i = 0; i < n; i++) {
-		drop(bt, B_MARK, key, h, ho[i]);
+		struct bent *m = find(bt, B_MARK, key, h, ho[i]);
+		/* A process's own read just after its refusal is part of the
+		 * refused save, not a re-read by its user: vim, its rename
+		 * refused, reads the record to copy a backup and then
+		 * unlinks and rewrites it.  That read must not bless the
+		 * stale buffer, so it clears nothing for the reader itself
+		 * (a child's read, a declaration or a later read do). */
+		if (i == 0 && m && mono_ns() - m->expires_ns < BASIS_GRACE_NS)
+			continue;
+		if (m)
+			drop(bt, B_MARK, key, h, ho[i]);
 		if (!bt->implicit || find(bt, B_IMPLICIT, key, h, ho[i]))
 			continue; /* the first version seen counts */
 		if (bt->count >= bt->max)
@@ -333,8 +344,11 @@ static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
 	struct bent *e;
 
 	drop(bt, B_IMPLICIT, key, h, ho);
-	if (!find(bt, B_MARK, key, h, ho))
-		add(bt, B_MARK, key, h, ho, uid, 0, 0);
+	e = find(bt, B_MARK, key, h, ho);
+	if (!e)
+		e = add(bt, B_MARK, key, h, ho, uid, 0, 0);
+	if (e)
+		e->expires_ns = mono_ns(); /* when it was refused */
 	drop(bt, B_CONFLICT, key, h, ho);
 	e = add(bt, B_CONFLICT, key, h, ho, uid, 0, 0);
 	if (e)

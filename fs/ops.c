@@ -309,6 +309,28 @@ static void handle_drop(struct rfs *fs, struct rfs_handle *h,
 	pthread_mutex_unlock(&fs->mu);
 }
 
+/* A mknod'ed record nobody took over is committed empty (it exists).
+ * Caller holds fs->mu. */
+static int commit_orphan_create(struct rfs *fs, struct rfs_inode *in)
+{
+	uint64_t newv;
+	struct basis_hit none;
+	int rc;
+
+	if (!in->pending || in->lease)
+		return 0;
+	rc = store_put(fs->st, in->key,
+		       rfs_unchecked(fs, in->key) ? STORE_ANY : STORE_ABSENT,
+		       "", 0, &in->pmeta, &newv);
+	if (rc < 0)
+		return rc;
+	in->pending = 0;
+	apply_pxattrs(fs, in);
+	memset(&none, 0, sizeof(none));
+	rfs_changed(fs, &in->pcreator, &none, in->key, newv);
+	return 0;
+}
+
 /* ---- Lifecycle ------------------------------------------------------- */
 
 static void rfs_init(void *userdata, struct fuse_conn_info *conn)
@@ -340,6 +362,13 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!key)
 		goto out;
 	in = rfs_ino_by_key(fs, key);
+	if (in && in->pending && !in->lease) {
+		/* A mknod whose creator is gone without opening it. */
+		struct proc_info cp;
+		if (proc_get(in->pcreator.tid, &cp) < 0 ||
+		    cp.start != in->pcreator.start)
+			commit_orphan_create(fs, in);
+	}
 	if (!in || !in->pending) {
 		struct store_stat sb;
 		rc = store_stat(fs->st, key, &sb);
@@ -690,13 +719,15 @@ static void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	p = rfs_ino(fs, parent);
 	if (p)
 		key = join(p, name, &rc);
-	if (key && rfs_ino_by_key(fs, key) &&
-	    rfs_ino_by_key(fs, key)->pending)
-		rc = -EEXIST;
-	else if (key)
-		rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
-	if (rc == 0 && expect != STORE_ABSENT)
-		rc = -EEXIST; /* symlink(2) never replaces */
+	if (key) {
+		struct store_stat sb;
+		struct rfs_inode *in = rfs_ino_by_key(fs, key);
+		/* symlink(2) never replaces (emacs's lock depends on it) */
+		if ((in && in->pending) || store_stat(fs->st, key, &sb) == 0)
+			rc = -EEXIST;
+		else
+			rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
+	}
 	if (rc == 0)
 		rc = store_put(fs->st, key, STORE_ABSENT, link, strlen(link),
 			       &m, &newv);
@@ -710,15 +741,61 @@ static void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	free(key);
 }
 
+/* A regular file made by mknod is a pending create with no handle yet:
+ * the creator's first writable open takes it over, so `tar --xattrs -x`
+ * (mknod, setxattr, open, write, close) makes version 1.  Anyone else's
+ * open commits it empty first.  Devices, FIFOs and sockets: EPERM. */
 static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, dev_t rdev)
 {
-	(void)parent;
-	(void)name;
+	struct rfs *fs = FS(req);
+	struct fuse_entry_param e;
+	struct rfs_inode *p, *in;
+	struct basis_hit hit;
+	struct proc_info pi;
+	struct store_stat sb;
+	uint64_t expect;
+	char *key = NULL;
+	int rc = -ENOENT;
+
 	(void)rdev;
-	/* Records are regular files; an empty one is made by create. */
-	fuse_reply_err(req, S_ISREG(mode) ? EOPNOTSUPP : EPERM);
+	if (!S_ISREG(mode)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	caller(req, &pi);
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&fs->mu);
+	p = rfs_ino(fs, parent);
+	if (p)
+		key = join(p, name, &rc);
+	in = key ? rfs_ino_by_key(fs, key) : NULL;
+	if (key && ((in && in->pending) || store_stat(fs->st, key, &sb) == 0))
+		rc = -EEXIST;
+	else if (key)
+		rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
+	if (rc == 0) {
+		in = rfs_ino_make(fs, key);
+		if (!in)
+			rc = -ENOMEM;
+	}
+	if (rc == 0) {
+		in->pending = 1;
+		new_meta(req, S_IFREG | (mode & 07777), &in->pmeta);
+		in->pcreator = pi;
+		in->nlookup++;
+		fill_attr(in->ino, &in->pmeta, 0, &e.attr);
+		e.ino = in->ino;
+		e.attr_timeout = e.entry_timeout = TIMEOUT;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	free(key);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
 }
+
 
 static void rfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		     const char *newname)
@@ -942,7 +1019,31 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * with an older version. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	if (acc == O_RDONLY) {
+	pthread_mutex_lock(&fs->mu);
+	if (in->pending && !in->lease) {
+		if (acc != O_RDONLY && h->opener_known &&
+		    p.tgid == in->pcreator.tgid &&
+		    p.start != 0) {
+			/* The mknod's creator takes its create over. */
+			rc = store_txn_begin(fs->st, in->key, 1, &h->txn);
+			if (rc == 0) {
+				in->lease = h;
+				in->lease_since_ns = now_ns();
+				h->created = 1;
+				h->trunc = 1;
+				h->expect = rfs_unchecked(fs, in->key)
+						    ? STORE_ANY
+						    : STORE_ABSENT;
+				h->changer = p;
+			}
+		} else if (p.tgid != in->pcreator.tgid) {
+			rc = commit_orphan_create(fs, in);
+		}
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (rc < 0) {
+		/* fall through to the common failure path below */
+	} else if (acc == O_RDONLY) {
 		if (!in->pending) {
 			rc = store_snap_open(fs->st, in->key, 0, &h->snap);
 			if (rc == 0) {
@@ -1608,6 +1709,12 @@ void rfs_shutdown(struct rfs *fs)
 	 * (SIGTERM with files open): an opener still alive has not finished
 	 * its save, so its change is dropped; one that is gone would have
 	 * committed at release. */
+	pthread_mutex_lock(&fs->mu);
+	for (size_t b = 0; b < fs->cap; b++)
+		for (struct rfs_inode *in = fs->by_ino[b]; in; in = in->next_ino)
+			if (in->pending && !in->lease && !in->deleted)
+				commit_orphan_create(fs, in);
+	pthread_mutex_unlock(&fs->mu);
 	for (;;) {
 		struct rfs_handle *h;
 		struct proc_info p;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,26 @@ static int read_file(const char *path, char *buf, size_t len)
 		return -ESRCH;
 	buf[n] = 0;
 	return (int)n;
+}
+
+/* Tgid and uid come from /proc/TID/status, a second read; they cannot
+ * change for a task's life (uid can, by setuid, but callers take the
+ * uid from the kernel's request), so they are cached by tid and start
+ * time.  A recycled tid has another start time and misses. */
+#define CACHE 4096
+static struct {
+	pid_t tid;
+	uint64_t start;
+	pid_t tgid;
+	uid_t uid;
+} cache[CACHE];
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void proc_cache_reset(void)
+{
+	pthread_mutex_lock(&cache_mu);
+	memset(cache, 0, sizeof(cache));
+	pthread_mutex_unlock(&cache_mu);
 }
 
 int proc_get(pid_t tid, struct proc_info *out)
@@ -73,6 +94,14 @@ int proc_get(pid_t tid, struct proc_info *out)
 	out->sid = sid;
 	out->flags = (unsigned)flags;
 	out->start = start;
+	pthread_mutex_lock(&cache_mu);
+	if (cache[tid % CACHE].tid == tid && cache[tid % CACHE].start == start) {
+		out->tgid = cache[tid % CACHE].tgid;
+		out->uid = cache[tid % CACHE].uid;
+		pthread_mutex_unlock(&cache_mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&cache_mu);
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
 	rc = read_file(path, buf, sizeof(buf));
 	if (rc < 0)
@@ -83,6 +112,12 @@ int proc_get(pid_t tid, struct proc_info *out)
 		return -EIO;
 	out->tgid = (pid_t)strtol(p + 6, NULL, 10);
 	out->uid = (uid_t)strtoul(q + 5, NULL, 10); /* real uid */
+	pthread_mutex_lock(&cache_mu);
+	cache[tid % CACHE].tid = tid;
+	cache[tid % CACHE].start = start;
+	cache[tid % CACHE].tgid = out->tgid;
+	cache[tid % CACHE].uid = out->uid;
+	pthread_mutex_unlock(&cache_mu);
 	return 0;
 }
 

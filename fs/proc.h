@@ -21,6 +21,9 @@ struct proc_info {
 /* Read /proc/TID/stat and status.  @return 0, -ESRCH gone, -EIO. */
 int proc_get(pid_t tid, struct proc_info *out);
 
+/* Forget cached process facts (tests). */
+void proc_cache_reset(void);
+
 /* Now, in the clock ticks /proc uses for start times. */
 uint64_t proc_now_ticks(void);
 

@@ -47,6 +47,9 @@ struct rfs_inode {
 	unsigned nopen;
 	int pending;
 	int deleted;
+	/* mknod made it, no handle yet: its creator's first writable open
+	 * takes the create over (tar: mknod, setxattr, open, write). */
+	struct proc_info pcreator;
 	struct store_meta pmeta;
 	struct rfs_pxattr *pxa;
 	struct rfs_handle *lease;

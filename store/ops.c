@@ -486,7 +486,10 @@ int store_rename(struct store *st, const char *from, uint64_t expect_from,
 			rc = check_expect(t, expect_to);
 		if (rc < 0)
 			goto out;
-		nv = (line > f->version ? line : f->version) + 1;
+		/* The record becomes @to's next version: a copy renamed into
+		 * place (rsync, cp's temp files) is a new record at 1, and a
+		 * rename over a record continues that record's line. */
+		nv = line + 1;
 		rc = add_move(st, &b, f, to, nv, now, LOG_F_COMMIT);
 	}
 	if (rc == 0)

@@ -221,12 +221,14 @@ int store_delete(struct store *st, const char *key, uint64_t expect,
 
 /**
  * Rename @from to @to in one commit.  For a record, @from's tombstone
- * and @to's new version (above any version @to ever had and above
- * @from's) are made together; @expect_from and @expect_to are checked
+ * and @to's next version (one above any version @to ever had, or above
+ * the store's floor) are made together; @expect_from and @expect_to are
+ * checked
  * (rename over an existing record is a change of it; STORE_ABSENT for
  * @expect_to means @to must not exist).  For a directory, the
- * expectations are ignored; every record beneath it continues its line
- * under its new key, and @to must be absent or an empty directory.
+ * expectations are ignored; every record beneath it continues its own
+ * line under its new key (its next version, above any version the new
+ * key ever had), and @to must be absent or an empty directory.
  * @return 0 and *newv (the new version of @to, 0 for a directory);
  *  -EAGAIN; -ENOENT; -EISDIR/-ENOTDIR type mismatch; -ENOTEMPTY;
  *  -EINVAL (moving a directory into itself); others as store_put().
