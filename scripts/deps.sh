@@ -2,7 +2,8 @@
 # Make sure the Debian packages recfs builds and tests with are installed.
 # As root: apt-get update once, then apt-get install -y of what is missing.
 # Otherwise: print the exact command and fail.
-PKGS="build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev libcmocka-dev attr"
+# Build: the first six; tests: attr and the real tools the e2e tests drive.
+PKGS="build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev libcmocka-dev attr python3 vim nano emacs-nox rsync make tmux"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

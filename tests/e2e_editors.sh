@@ -1,0 +1,254 @@
+#!/bin/bash
+# End-to-end: editors and standard tools with no extra step.  Editors run
+# in a real terminal under tmux; each save is checked for its content, its
+# version step and an empty directory of leftovers, and each editor is
+# shown to refuse a stale buffer loudly.
+. "$(dirname "$0")/lib_e2e.sh"
+
+for tool in vim nano emacs rsync tmux make tar; do
+	command -v $tool > /dev/null || { echo "# missing $tool"; fail "$tool is installed"; }
+done
+
+# ---- tmux driving --------------------------------------------------------
+TM=recfs-ed-$$
+tm_start() { # COMMAND: run it in a fresh 120x30 terminal in the mount
+	tmux kill-session -t $TM 2>/dev/null
+	tmux new-session -d -s $TM -x 120 -y 30 "cd '$MNT' && $1; sleep 60"
+}
+tm_keys() { tmux send-keys -t $TM "$@"; }
+tm_screen() { tmux capture-pane -t $TM -p; }
+tm_wait() { # PATTERN [SECONDS]: wait until the screen shows it
+	for _ in $(seq $((${2:-5} * 20))); do
+		tm_screen | grep -q -- "$1" && return 0
+		sleep 0.05
+	done
+	echo "# screen did not show '$1':"; tm_screen | sed 's/^/# | /'
+	return 1
+}
+tm_stop() { tmux kill-session -t $TM 2>/dev/null; }
+leftovers() { # NAMES...: what else the directory holds
+	local args=()
+	for n in "$@"; do args+=(-e "$n"); done
+	ls -A | grep -v -x "${args[@]}" | tr '\n' ' '
+}
+
+mount_fresh || exit 1
+cd "$MNT" || exit 1
+VIM="vim -u NONE -N -i NONE -c 'set backupskip= nomore'"
+
+# ---- vim: one version per save (two when it moves the file away) ----------
+for bc in yes no auto; do
+	printf 'line one\n' > "v$bc"
+	v=$(ver "v$bc")
+	tm_start "$VIM -c 'set backupcopy=$bc' v$bc"
+	tm_wait "line one"
+	tm_keys "Go" "saved by vim" Escape ":wq" Enter
+	for _ in $(seq 100); do [ "$(tail -n1 "v$bc")" = "saved by vim" ] && break; sleep 0.05; done
+	sleep 0.3
+	want=1; [ $bc != yes ] && want=2
+	expect_eq "vim backupcopy=$bc saves the edit" "saved by vim" "$(tail -n1 "v$bc")"
+	expect_eq "vim backupcopy=$bc makes $want new version(s)" $((v + want)) "$(ver "v$bc")"
+	tm_stop
+done
+expect_eq "vim leaves no swap, probe or backup files" "" "$(leftovers vyes vno vauto)"
+
+# ---- vim: a stale buffer is refused, loudly -----------------------------
+for bc in yes no auto; do
+	printf 'base\n' > "s$bc"
+	tm_start "$VIM -c 'set backupcopy=$bc' s$bc"
+	tm_wait "base"
+	bash -c "cat s$bc > /dev/null; echo 'other writer' > s$bc"
+	tm_keys "Go" "stale edit" Escape ":w" Enter
+	tm_wait "changed since reading" && tm_keys "y"
+	tm_wait "E514: Write error" || tm_wait "E212"
+	ok_screen=$?
+	check "vim backupcopy=$bc shows its write error on a stale save" test $ok_screen -eq 0
+	expect_eq "vim backupcopy=$bc: the other writer's content stays" "other writer" "$(cat "s$bc")"
+	check "vim backupcopy=$bc: nothing left half-renamed" test -f "s$bc"
+	tm_keys Enter ":q!" Enter
+	sleep 0.3
+	tm_stop
+	rm -f "s$bc~" ".s$bc.swp"
+done
+
+# ---- nano ----------------------------------------------------------------
+printf 'nano base\n' > nrec
+v=$(ver nrec)
+tm_start "nano nrec"
+tm_wait "nano base"
+tm_keys "edited " C-o
+tm_wait "File Name to Write" && tm_keys Enter
+tm_wait "Wrote"
+tm_keys C-x
+sleep 0.3
+tm_stop
+expect_eq "nano saves the edit" "edited nano base" "$(cat nrec)"
+expect_eq "nano makes one version" $((v + 1)) "$(ver nrec)"
+tm_start "nano nrec"
+tm_wait "nano base"
+bash -c "cat nrec > /dev/null; echo 'newer' > nrec"
+tm_keys "stale " C-o
+tm_wait "File Name to Write" && tm_keys Enter
+tm_wait "continue saving" && tm_keys y
+check "nano shows the refusal on its error line" tm_wait "Error writing nrec: Resource temporarily unavailable"
+expect_eq "nano: the newer content stays" newer "$(cat nrec)"
+tm_keys C-x
+tm_wait "Save modified buffer" && tm_keys n
+sleep 0.3
+tm_stop
+expect_eq "nano leaves nothing behind" "" "$(leftovers vyes vno vauto syes sno sauto nrec)"
+
+# ---- emacs ------------------------------------------------------------------
+EMACS_BATCH="emacs --batch -Q --eval '(setq backup-enable-predicate (lambda (_) t))'"
+printf 'emacs base\n' > erec
+cat erec > /dev/null
+v=$(ver erec)
+eval "$EMACS_BATCH erec --eval '(progn (goto-char (point-max)) (insert \"batch save\n\") (save-buffer))'" 2>/dev/null
+expect_eq "emacs --batch saves" "batch save" "$(tail -n1 erec)"
+expect_eq "emacs --batch (backup by rename) makes 2 versions" $((v + 2)) "$(ver erec)"
+check "emacs keeps its backup erec~ and no lock" bash -c '[ "$(ls -A | grep "erec")" = "$(printf "erec\nerec~")" ]'
+v=$(ver erec)
+eval "$EMACS_BATCH erec --eval '(progn (goto-char (point-max)) (insert \"again\n\") (save-buffer))'" 2>/dev/null
+expect_eq "a second emacs session replaces its old backup erec~" again "$(tail -n1 erec)"
+expect_eq "and makes 2 versions" $((v + 2)) "$(ver erec)"
+out=$(eval "$EMACS_BATCH --eval \"(fset 'yes-or-no-p (lambda (&rest _) t))\" erec --eval '(progn (goto-char (point-max)) (insert \"stale\n\") (call-process \"bash\" nil nil nil \"-c\" \"cat erec >/dev/null; echo newer > erec\") (save-buffer))'" 2>&1)
+if [[ $out == *"Resource temporarily unavailable"* ]]; then
+	ok "emacs --batch: a stale save fails with EAGAIN"
+else
+	fail "emacs --batch: a stale save fails with EAGAIN ($out)"
+fi
+expect_eq "emacs --batch: the newer content stays" newer "$(cat erec)"
+rm -f erec~
+printf 'nw base\n' > nwrec
+v=$(ver nwrec)
+tm_start "emacs -nw -Q --eval '(setq backup-enable-predicate (lambda (_) t) make-backup-files nil)' nwrec"
+tm_wait "nw base"
+tm_keys "edited " C-x C-s
+tm_wait "Wrote"
+tm_keys C-x C-c
+sleep 0.5
+tm_stop
+expect_eq "emacs -nw saves" "edited nw base" "$(cat nwrec)"
+expect_eq "emacs -nw (no backup) makes one version" $((v + 1)) "$(ver nwrec)"
+tm_start "emacs -nw -Q --eval '(setq make-backup-files nil)' nwrec"
+tm_wait "nw base"
+tm_keys "x"
+sleep 0.3
+bash -c "cat nwrec > /dev/null; echo 'newer nw' > nwrec"
+tm_keys C-x C-s
+tm_wait "changed since visited" && { tm_keys "yes" Enter; }
+check "emacs -nw shows the refusal" tm_wait "Resource temporarily unavailable"
+expect_eq "emacs -nw: the newer content stays" "newer nw" "$(cat nwrec)"
+tm_stop
+sleep 0.3
+expect_eq "emacs leaves no lock or autosave files" "" "$(leftovers vyes vno vauto syes sno sauto nrec erec nwrec)"
+
+# ---- Standard tools ---------------------------------------------------------
+printf 'alpha\n' > srec
+v=$(ver srec)
+sed -i 's/alpha/beta/' srec
+expect_eq "sed -i saves" beta "$(cat srec)"
+expect_eq "sed -i makes one version" $((v + 1)) "$(ver srec)"
+bash -c "printf 'made elsewhere\n' > crec"      # a record this shell only reads
+cat crec > /dev/null
+printf 'copied\n' > "$WORK/src1"
+cp "$WORK/src1" crec
+expect_eq "cp onto a record the shell has read: one version" 2 "$(ver crec)"
+expect_eq "with the copied content" copied "$(cat crec)"
+expect_eq "no leftovers from sed or cp" "" "$(leftovers vyes vno vauto syes sno sauto nrec erec nwrec srec crec)"
+
+mkdir -p "$WORK/tree/sub"
+echo one > "$WORK/tree/one"; echo two > "$WORK/tree/sub/two"
+setfattr -n user.color -v red "$WORK/tree/one"
+setfattr -n user.version -v 42 "$WORK/tree/one"
+cp -a "$WORK/tree" cpa
+expect_eq "cp -a: a copy is a new record at version 1" 1 "$(ver cpa/one)"
+expect_eq "cp -a keeps other user.* xattrs" red "$(getfattr --only-values -n user.color cpa/one)"
+rsync -aX "$WORK/tree/" rs/
+expect_eq "rsync -aX: a copy is a new record at version 1" 1 "$(ver rs/one)"
+expect_eq "rsync -aX keeps other user.* xattrs" red "$(getfattr --only-values -n user.color rs/one)"
+check "a second rsync -aX of unchanged files succeeds" rsync -aX "$WORK/tree/" rs/
+tar --xattrs -C "$WORK/tree" -cf "$WORK/tree.tar" .
+mkdir tx
+tar --xattrs -C tx -xf "$WORK/tree.tar"
+expect_eq "tar --xattrs -x: a new record at version 1" 1 "$(ver tx/one)"
+expect_eq "with its xattrs" red "$(getfattr --only-values -n user.color tx/one)"
+expect_eq "and content" two "$(cat tx/sub/two)"
+
+echo moved > mrec; cat mrec > /dev/null
+mv mrec mother
+expect_eq "cat rec; mv rec other works" moved "$(cat mother)"
+echo a1 > arec
+cat arec > /dev/null; rm arec; echo new > arec
+expect_eq "cat a; rm a; echo new > a works" new "$(cat arec)"
+python3 -c "p='arec'; s=open(p).read(); open(p,'w').write(s.strip()+' py\n')"
+expect_eq "python read-then-open(w) works" "new py" "$(cat arec)"
+printf 5 > c; n=$(cat c); echo $((n + 1)) > c
+expect_eq "n=\$(cat c); echo \$((n+1)) > c works" 6 "$(cat c)"
+
+# ---- Blind changes are refused, clearly ------------------------------------
+expect_err "python open(p,'w') of an unread record: EPERM" "Operation not permitted" \
+	blind "python3 -c \"open('c','w').write('x')\""
+expect_eq "python's blind write changed nothing" 6 "$(cat c)"
+expect_err "a blind mv of a record: EPERM" "Operation not permitted" blind 'mv c c2'
+expect_err "a blind rm: EPERM" "Operation not permitted" blind 'rm c'
+expect_err "cp over an existing record outside an unchecked tree: EPERM" \
+	"Operation not permitted" blind "cp '$WORK/tree/one' rs/one"
+
+# ---- Unchecked trees and tool-owned names -----------------------------------
+mkdir build
+setfattr -n user.recfs.unchecked -v 1 build
+mkdir -p build/deep
+printf 'build/deep/out: in\n\tcp in build/deep/out\n' > Makefile
+echo v1 > in
+blind 'make -s' 2>/dev/null
+echo v2 > in; touch -d '+2 sec' in
+expect_eq "make rebuilds outputs beneath a user.recfs.unchecked=1 directory" 0 \
+	"$(blind 'make -s' 2>/dev/null; echo $?)"
+expect_eq "the rebuilt output" v2 "$(cat build/deep/out)"
+mkdir cache
+setfattr -n user.recfs.unchecked -v 1 cache
+rsync -a "$WORK/tree/" cache/
+echo changed-again > "$WORK/tree/one"
+expect_eq "rsync refreshes a cache tree marked unchecked" 0 "$(blind "rsync -a '$WORK/tree/' cache/" 2>/dev/null; echo $?)"
+expect_eq "with the new content" changed-again "$(cat cache/one)"
+echo backup > "notes~"
+expect_eq "tool-owned names (*~) are unchecked" 0 "$(blind 'echo replaced > notes~' 2>/dev/null; echo $?)"
+
+# ---- The lookup rules with real process trees --------------------------
+printf 0 > tc
+inc() {
+	local n
+	for _ in $(seq 20); do
+		while :; do
+			n=$(cat tc)
+			printf '%d' $((n + 1)) > tc 2>/dev/null && break
+			sleep 0.0$((RANDOM % 5))
+		done
+	done
+}
+inc & p1=$!
+inc & p2=$!
+wait $p1 $p2
+expect_eq "two concurrent scripts that read, write and retry lose no update" 40 "$(cat tc)"
+expect_eq "one version per increment" 41 "$(ver tc)"
+bash -c 'echo t0 > th'
+python3 - "$MNT/th" <<'PY'
+import sys, threading
+p = sys.argv[1]
+def reader(): open(p).read()
+def writer():
+    with open(p, "w") as f: f.write("from another thread\n")
+t = threading.Thread(target=reader); t.start(); t.join()
+t = threading.Thread(target=writer); t.start(); t.join()
+PY
+expect_eq "a thread pool reading in one thread and writing in another" "from another thread" "$(cat th)"
+cat th > /dev/null
+expect_eq "user.expected_version shows this shell's basis" "$(ver th)" \
+	"$(getfattr --only-values -n user.expected_version th)"
+expect_err "a writer reparented to pid 1 holds nothing" "Operation not permitted" \
+	blind 'echo orphan > th'
+
+cd /
+unmount
+finish
