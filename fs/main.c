@@ -168,6 +168,8 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	fs.mountpoint = absmp;
+	fs.root_uid = getuid();
+	fs.root_gid = getgid();
 	/* Permission bits are enforced by the kernel, as on any Linux
 	 * filesystem (records have owners and modes). */
 	if (fuse_opt_add_arg(&args, "-odefault_permissions") < 0)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "history.h"
 #include "rfs.h"
 
 #define TIMEOUT 1.0
@@ -63,7 +64,9 @@ static char *join(const struct rfs_inode *parent, const char *name, int *rc)
 	size_t pl = strlen(parent->key), nl = strlen(name);
 	char *k;
 
-	*rc = 0;
+	*rc = hist_reserved(parent, name); /* every caller makes a change */
+	if (*rc < 0)
+		return NULL;
 	if (nl > STORE_NAME_MAX) {
 		*rc = -ENAMETOOLONG;
 		return NULL;
@@ -117,6 +120,8 @@ static int inode_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 	struct store_stat sb;
 	int rc;
 
+	if (in->hist)
+		return hist_attr(fs, in, a);
 	if (in->pending) {
 		fill_attr(in->ino, &in->pmeta, 0, a);
 		return 0;
@@ -358,6 +363,12 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = -ENOENT;
 		goto out;
 	}
+	if (p->hist || hist_reserved(p, name) < 0) {
+		rc = hist_lookup(fs, p, name, &in);
+		if (rc == 0)
+			rc = hist_attr(fs, in, &e.attr);
+		goto found;
+	}
 	key = join(p, name, &rc);
 	if (!key)
 		goto out;
@@ -382,6 +393,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		}
 	}
 	rc = inode_attr(fs, in, &e.attr);
+found:
 	if (rc == 0) {
 		in->nlookup++;
 		e.ino = in->ino;
@@ -579,8 +591,8 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
 	pthread_mutex_unlock(&fs->mu);
-	if (!in) {
-		fuse_reply_err(req, ENOENT);
+	if (!in || in->hist) {
+		fuse_reply_err(req, in ? EROFS : ENOENT);
 		return;
 	}
 	if (h)
@@ -1019,8 +1031,19 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * with an older version. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
+	if (in->hist) {
+		pthread_mutex_lock(&fs->mu);
+		rc = acc != O_RDONLY ? -EROFS : hist_snap(fs, in, &h->snap);
+		pthread_mutex_unlock(&fs->mu);
+		if (rc == 0) {
+			fi->fh = (uintptr_t)h;
+			fuse_reply_open(req, fi);
+			return;
+		}
+		acc = -1; /* to the failure path */
+	}
 	pthread_mutex_lock(&fs->mu);
-	if (in->pending && !in->lease) {
+	if (!in->hist && in->pending && !in->lease) {
 		if (acc != O_RDONLY && h->opener_known &&
 		    p.tgid == in->pcreator.tgid &&
 		    p.start != 0) {
@@ -1041,8 +1064,8 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 	}
 	pthread_mutex_unlock(&fs->mu);
-	if (rc < 0) {
-		/* fall through to the common failure path below */
+	if (rc < 0 || acc < 0) {
+		/* the common failure path below */
 	} else if (acc == O_RDONLY) {
 		if (!in->pending) {
 			rc = store_snap_open(fs->st, in->key, 0, &h->snap);
@@ -1369,6 +1392,11 @@ static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
+	if (in && in->hist) {
+		rc = hist_list(fs, in, &d->names, &d->modes, &d->n);
+		pthread_mutex_unlock(&fs->mu);
+		goto done;
+	}
 	if (in)
 		key = strdup(in->key);
 	if (key)
@@ -1409,7 +1437,10 @@ static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	pthread_mutex_unlock(&fs->mu);
 	store_list_free(ents, n);
 	free(key);
+done:
 	if (rc < 0) {
+		for (size_t i = 0; d->names && i < d->n; i++)
+			free(d->names[i]);
 		free(d->names);
 		free(d->modes);
 		free(d);
@@ -1508,6 +1539,38 @@ static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
+	if (in && in->hist) {
+		rc = hist_getxattr(fs, in, name, val, sizeof(val));
+		pthread_mutex_unlock(&fs->mu);
+		if (rc < 0)
+			fuse_reply_err(req, -rc);
+		else
+			reply_value(req, val, (size_t)rc, size);
+		return;
+	}
+	if (in && strcmp(name, "user.recfs.lease") == 0) {
+		/* Who holds the write lease, for recctl stat. */
+		rc = -ENODATA;
+		if (in->lease) {
+			const struct proc_info *w = in->lease->txn
+							    ? &in->lease->changer
+							    : &in->lease->opener;
+			char at[32];
+			time_t t = (time_t)(in->lease_since_ns / 1000000000);
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			rc = snprintf(val, sizeof(val), "pid=%d comm=%s since=%s",
+				      (int)(w->tgid ? w->tgid : w->tid),
+				      w->comm[0] ? w->comm : "?", at);
+		}
+		pthread_mutex_unlock(&fs->mu);
+		if (rc < 0)
+			fuse_reply_err(req, -rc);
+		else
+			reply_value(req, val, (size_t)rc, size);
+		return;
+	}
 	if (in) {
 		key = strdup(in->key);
 		pending = in->pending;
@@ -1587,6 +1650,19 @@ static void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
+	if (in && in->hist) {
+		pthread_mutex_unlock(&fs->mu);
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (in && in->ino == FUSE_ROOT_ID &&
+	    strcmp(name, "user.recfs.compact") == 0) {
+		/* recctl compact MOUNTPOINT: the daemon owns the store. */
+		pthread_mutex_unlock(&fs->mu);
+		rc = fs->o.ro ? -EROFS : store_compact(fs->st);
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	if (in)
 		key = strdup(in->key);
 	if (!key) {
@@ -1646,6 +1722,14 @@ static void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
+	if (in && in->hist) {
+		pthread_mutex_unlock(&fs->mu);
+		if (in->hist == HIST_VER)
+			reply_value(req, ours, sizeof(ours), size);
+		else
+			reply_value(req, "", 0, size);
+		return;
+	}
 	if (in) {
 		key = strdup(in->key);
 		pending = in->pending;
@@ -1686,11 +1770,11 @@ static void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
-	if (in)
+	if (in && !in->hist)
 		key = strdup(in->key);
 	pthread_mutex_unlock(&fs->mu);
 	if (!key)
-		rc = in ? -ENOMEM : -ENOENT;
+		rc = in ? (in->hist ? -EROFS : -ENOMEM) : -ENOENT;
 	else if (is_ours(name))
 		rc = 0; /* rsync -X removes what its source lacks */
 	else if (strncmp(name, "user.", 5) != 0)

@@ -47,6 +47,8 @@ struct rfs_inode {
 	unsigned nopen;
 	int pending;
 	int deleted;
+	int hist;       /* a node of the read-only .recfs tree (history.h) */
+	uint64_t hver;  /* the version a history file stands for */
 	/* mknod made it, no handle yet: its creator's first writable open
 	 * takes the create over (tar: mknod, setxattr, open, write). */
 	struct proc_info pcreator;
@@ -89,6 +91,8 @@ struct rfs {
 	struct rfs_opts o;
 	char *mountpoint;
 	int mnt_id;
+	uid_t root_uid;  /* owner of the synthetic .recfs tree */
+	gid_t root_gid;
 	pthread_mutex_t mu;
 	struct rfs_inode **by_ino, **by_key;
 	size_t cap, count;

@@ -119,6 +119,21 @@ sleep 0.3
 rm gone
 wait $stale
 check "a stale writer does not re-create a deleted record" test ! -e gone
+# ---- History, read-only, under .recfs/history ----------------------------
+mkdir hd
+for i in 1 2 3; do echo "h$i" > hd/r; done
+expect_eq ".recfs/history lists a record's kept versions" "1 2 3" "$(ls .recfs/history/hd/r | sort -n | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "an old version reads back" h2 "$(cat .recfs/history/hd/r/2)"
+expect_eq "with its version and hash" "2 $(printf 'h2\n' > "$WORK/h2"; hash_of .recfs/history/hd/r/2)" \
+	"$(ver .recfs/history/hd/r/2) $(hash_of .recfs/history/hd/r/2)"
+expect_err "writes to history get EROFS" "Read-only file system" bash -c 'echo x > .recfs/history/hd/r/1'
+expect_err "and so does removing it" "Read-only file system" rm -f .recfs/history/hd/r/1
+check "the .recfs tree is not listed in the root" bash -c '! ls -A | grep -qx .recfs'
+rm hd/r
+expect_eq "a deleted record's history stays readable" h3 "$(cat .recfs/history/hd/r/3)"
+check "asking the daemon to compact works" setfattr -n user.recfs.compact -v 1 .
+expect_eq "history survives compaction" h1 "$(cat .recfs/history/hd/r/1)"
+
 cd /
 unmount
 expect_eq "fusermount3 -u unmounts and the daemon exits 0" 0 "$RECFS_RC"
