@@ -38,7 +38,8 @@ $(BUILD)/libstore.a: $(STORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/recctl: $(BUILD)/obj/tools/recctl.o $(BUILD)/libstore.a
+RECCTL_SRC := tools/recctl.c $(wildcard tools/rc_*.c)
+$(BUILD)/recctl: $(RECCTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libstore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/bench_store: $(BUILD)/obj/tools/bench_store.o $(BUILD)/libstore.a
@@ -77,6 +78,12 @@ unmount:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	if [ -d man ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 && \
+		install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/; fi
+	if [ -f tools/recctl.bash ]; then \
+		install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions && \
+		install -m 644 tools/recctl.bash \
+			$(DESTDIR)$(PREFIX)/share/bash-completion/completions/recctl; fi
 
 clean:
 	rm -rf build build-san
