@@ -1,0 +1,150 @@
+#!/bin/bash
+# End-to-end reliability: the daemon killed with SIGKILL while commits of
+# 1 KB to 1 MB flow through a real mount; damaged stores refused (or
+# served read-only) with the segment and offset.
+# CRASH_CYCLES (default 50) sets the number of kill cycles.
+. "$(dirname "$0")/lib_e2e.sh"
+
+CYCLES=${CRASH_CYCLES:-50}
+RECCTL=$(dirname "$RECFS")/recctl
+
+# The writer: commits records, logging "try KEY MD5" before and
+# "ack KEY MD5 VERSION" after each close() that returned 0.
+cat > "$WORK/writer.py" <<'PY'
+import hashlib, os, random, sys
+mnt, ack, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rnd = random.Random(seed)
+log = os.open(ack, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+i = 0
+while True:
+    key = "r%d" % rnd.randrange(8)
+    size = rnd.choice([1024, 4096, 65536, 200000, 1 << 20])
+    block = hashlib.sha256(b"%d-%d" % (seed, i)).digest()
+    data = (block * (size // len(block) + 1))[:size]
+    md5 = hashlib.md5(data).hexdigest()
+    p = os.path.join(mnt, key)
+    os.write(log, b"try %s %s\n" % (key.encode(), md5.encode()))
+    try:
+        try:
+            with open(p, "rb") as f:
+                f.read(1)
+        except FileNotFoundError:
+            pass
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.close(fd)
+        v = os.getxattr(p, "user.version").decode()
+    except OSError:
+        sys.exit(0)
+    os.write(log, b"ack %s %s %s\n" % (key.encode(), md5.encode(), v.encode()))
+    i += 1
+PY
+
+# The checker: every acknowledged commit is there, whole, at its version
+# (or a later commit of the same key that was tried after it); versions
+# never go back.  Prints problems; exit 1 if any.
+cat > "$WORK/check.py" <<'PY'
+import hashlib, os, sys, json
+mnt, ack, state = sys.argv[1], sys.argv[2], sys.argv[3]
+seen = json.load(open(state)) if os.path.exists(state) else {}
+last_ack, tries_after, ack_ver = {}, {}, {}
+for line in open(ack):
+    f = line.split()
+    if len(f) < 3:
+        continue
+    if f[0] == "try":
+        tries_after.setdefault(f[1], set()).add(f[2])
+    elif f[0] == "ack" and len(f) == 4:
+        last_ack[f[1]] = f[2]
+        ack_ver[f[1]] = int(f[3])
+        tries_after[f[1]] = set()
+bad = 0
+for key in sorted(set(last_ack) | set(tries_after)):
+    p = os.path.join(mnt, key)
+    try:
+        data = open(p, "rb").read()
+        v = int(os.getxattr(p, "user.version"))
+    except FileNotFoundError:
+        if key in last_ack:
+            print("# %s: acknowledged but missing" % key); bad += 1
+        continue
+    md5 = hashlib.md5(data).hexdigest()
+    ok = {last_ack.get(key)} | tries_after.get(key, set())
+    if md5 not in ok:
+        print("# %s: content %s is neither the last acknowledged commit "
+              "nor one tried after it" % (key, md5)); bad += 1
+    if key in ack_ver and v < ack_ver[key]:
+        print("# %s: version %d below acknowledged %d" % (key, v, ack_ver[key])); bad += 1
+    if v < seen.get(key, 0):
+        print("# %s: version went back from %d to %d" % (key, seen[key], v)); bad += 1
+    if md5 == last_ack.get(key) and key in ack_ver and v != ack_ver[key]:
+        print("# %s: acknowledged at %d, found at %d" % (key, ack_ver[key], v)); bad += 1
+    seen[key] = v
+json.dump(seen, open(state, "w"))
+sys.exit(1 if bad else 0)
+PY
+
+# ---- SIGKILL of the daemon at random moments ---------------------------
+mount_fresh || exit 1
+bad=0; acked=0
+for c in $(seq "$CYCLES"); do
+	: > "$WORK/ack"
+	python3 "$WORK/writer.py" "$MNT" "$WORK/ack" "$c" &
+	w=$!
+	sleep "0.$((RANDOM % 4 + 1))$((RANDOM % 10))"
+	kill -9 "$RECFS_PID"
+	wait "$w" 2>/dev/null
+	wait "$RECFS_PID" 2>/dev/null
+	fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
+	acked=$((acked + $(grep -c '^ack' "$WORK/ack")))
+	mount_again || { bad=$((bad + 1)); break; }
+	python3 "$WORK/check.py" "$MNT" "$WORK/ack" "$WORK/state.json" || bad=$((bad + 1))
+done
+expect_eq "$CYCLES SIGKILLs of the daemon mid-commit: every acknowledged commit whole at its version ($acked acknowledged)" 0 "$bad"
+check "and the store passes fsck" bash -c "fusermount3 -u '$MNT'; wait $RECFS_PID 2>/dev/null; '$RECCTL' fsck '$STORE' > /dev/null"
+
+# ---- Damage: refused with its place, or served read-only ----------------
+mount_again || exit 1
+for i in $(seq 30); do printf 'record %d\n' "$i" > "$MNT/d$i"; done
+unmount
+seg=$(ls "$STORE"/*.seg | head -n 1)
+size=$(stat -c %s "$seg")
+cp -a "$STORE" "$WORK/good"
+# flip one byte in the middle of the first segment
+off=$((size / 2))
+printf '\xff' | dd of="$seg" bs=1 seek="$off" conv=notrunc 2>/dev/null
+out=$("$RECFS" "$STORE" "$MNT" -f 2>&1); rc=$?
+expect_eq "a corrupt segment refuses the mount" 1 "$rc"
+check "naming the segment and the offset ($out)" bash -c "[[ '$out' == *$(basename "$seg")*'corrupt entry at offset'* ]]"
+where=$(echo "$out" | sed -n 's/.*offset \([0-9]*\).*/\1/p')
+fsck_out=$("$RECCTL" fsck "$STORE" 2>&1); frc=$?
+expect_eq "recctl fsck exits 1 on it" 1 "$frc"
+check "and reports the same offset ($where)" bash -c "[[ '$fsck_out' == *'offset $where'* ]]"
+mount_again ro || exit 1
+check "-o ro serves what is before the damage" test -n "$(ls "$MNT")"
+unmount
+"$RECCTL" fsck --repair "$STORE" > /dev/null 2>&1
+cmp -s "$seg" "$WORK/good/$(basename "$seg")"
+expect_eq "fsck --repair does not 'repair' corruption" 1 "$?"
+
+# a torn tail: cut the last segment inside its last entry
+rm -rf "$STORE"; cp -a "$WORK/good" "$STORE"
+last=$(ls "$STORE"/*.seg | tail -n 1)
+# the newest non-empty segment
+for s in $(ls -r "$STORE"/*.seg); do [ "$(stat -c %s "$s")" -gt 40 ] && { last=$s; break; }; done
+rm -f "${last%.seg}.hint"
+truncate -s $(( $(stat -c %s "$last") - 7 )) "$last"
+"$RECCTL" fsck "$STORE" > "$WORK/fsck.out" 2>&1; frc=$?
+expect_eq "fsck reports a torn tail (exit 1)" 1 "$frc"
+check "as a torn tail" grep -q "torn tail" "$WORK/fsck.out"
+mount_again || exit 1
+check "a torn tail does not stop the mount" test -n "$(ls "$MNT")"
+unmount
+check "the daemon logged the cut" grep -q "cut torn tail" "$WORK/recfs.log"
+"$RECCTL" fsck "$STORE" > /dev/null 2>&1
+expect_eq "after the cut, fsck is clean" 0 "$?"
+
+finish
