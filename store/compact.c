@@ -138,6 +138,7 @@ static int pick_forgotten(struct store *st, struct snap *s, size_t first)
 }
 
 struct out {
+	struct store *st;
 	int fd;
 	uint64_t size;
 	uint8_t *buf;
@@ -151,7 +152,7 @@ static int out_flush(struct out *o)
 	size_t done = 0;
 
 	while (done < o->len) {
-		ssize_t n = pwrite(o->fd, o->buf + done, o->len - done,
+		ssize_t n = io_pwrite(o->st, o->fd, o->buf + done, o->len - done,
 				   (off_t)(o->size + done));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -372,7 +373,7 @@ static void drop_dead_blobs(struct store *st)
 int store_compact(struct store *st)
 {
 	struct snap s = { 0 };
-	struct out o = { .fd = -1 };
+	struct out o = { .st = st, .fd = -1 };
 	char cname[40], sname[40];
 	uint64_t first, fl_off;
 	uint32_t fl_len;
@@ -438,7 +439,7 @@ int store_compact(struct store *st)
 		rc = emit_item(st, &o, &s.items[i]);
 	if (rc == 0)
 		rc = out_flush(&o);
-	if (rc == 0 && fsync(o.fd) < 0)
+	if (rc == 0 && io_sync(st, o.fd) < 0)
 		rc = -EIO;
 	if (rc < 0)
 		goto out;
@@ -447,7 +448,7 @@ int store_compact(struct store *st)
 	pthread_mutex_lock(&st->commit_mu);
 	pthread_rwlock_wrlock(&st->idx_lock);
 	if (renameat(st->dirfd, cname, st->dirfd, sname) < 0 ||
-	    fsync(st->dirfd) < 0) {
+	    io_sync(st, st->dirfd) < 0) {
 		rc = -errno;
 		pthread_rwlock_unlock(&st->idx_lock);
 		pthread_mutex_unlock(&st->commit_mu);

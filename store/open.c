@@ -302,7 +302,8 @@ static int replay_scan(struct store *st, struct seg *s, const char *name)
 	fprintf(stderr, "recfs: %s/%s: cut torn tail at offset %" PRIu64
 		" (%" PRIu64 " bytes)\n", st->dir, name, cut,
 		r.file_size - cut);
-	if (ftruncate(s->fd, (off_t)cut) < 0 || fsync(s->fd) < 0) {
+	if (io_ftruncate(st, s->fd, (off_t)cut) < 0 ||
+	    io_sync(st, s->fd) < 0) {
 		rc = -errno;
 		goto out;
 	}
@@ -685,9 +686,9 @@ int store_close(struct store *st)
 	}
 	if (!st->o.read_only && st->nsegs && !st->failed) {
 		struct seg *a = &st->segs[st->nsegs - 1];
-		if (fdatasync(a->fd) < 0)
+		if (io_sync(st, a->fd) < 0)
 			rc = -EIO;
-		if (ftruncate(a->fd, (off_t)a->size) == 0 && st->hint)
+		if (io_ftruncate(st, a->fd, (off_t)a->size) == 0 && st->hint)
 			store_write_hint(st, a->id, st->hint, st->hint_len,
 					 a->fd, a->size);
 	}

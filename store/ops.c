@@ -253,7 +253,7 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 		}
 		st->next_blob++;
 		if (durable || st->o.sync_always)
-			fsync(st->blobfd);
+			io_sync(st, st->blobfd);
 	}
 	rc = batch_add(&b, LOG_PUT, LOG_F_COMMIT | (blob ? LOG_F_BLOB : 0),
 		       key, v, now, size, &m, hash, blob,

@@ -409,8 +409,8 @@ static int seg_create(struct store *st, uint64_t id, uint64_t first_id,
 	if (fd < 0)
 		return -errno;
 	log_seg_header(hdr, id, first_id);
-	if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-	    (st->o.sync_always && fdatasync(fd) < 0) ||
+	if (io_pwrite(st, fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    (st->o.sync_always && io_sync(st, fd) < 0) ||
 	    renameat(st->dirfd, tmp, st->dirfd, name) < 0) {
 		int rc = errno ? -errno : -EIO;
 		close(fd);
@@ -431,9 +431,9 @@ int store_roll(struct store *st)
 	int fd, rc;
 
 	if (a) {
-		if (st->o.sync_always && fdatasync(a->fd) < 0)
+		if (st->o.sync_always && io_sync(st, a->fd) < 0)
 			return store_fail(st, -EIO);
-		if (ftruncate(a->fd, (off_t)a->size) < 0)
+		if (io_ftruncate(st, a->fd, (off_t)a->size) < 0)
 			return -errno;
 		if (st->hint)
 			store_write_hint(st, a->id, st->hint, st->hint_len,
@@ -445,7 +445,7 @@ int store_roll(struct store *st)
 	if (rc < 0)
 		return rc;
 	if (st->o.sync_always)
-		fsync(st->dirfd);
+		io_sync(st, st->dirfd);
 	/* Readers look segments up under idx_lock: grow it under it too. */
 	pthread_rwlock_wrlock(&st->idx_lock);
 	ns = realloc(st->segs, (st->nsegs + 1) * sizeof(*ns));
@@ -480,7 +480,8 @@ static int ensure_space(struct store *st, struct seg *a, size_t len)
 		return 0;
 	want = a->size + len + PREALLOC_STEP;
 	for (int tries = 0; tries < 2; tries++) {
-		if (fallocate(a->fd, FALLOC_FL_KEEP_SIZE, (off_t)a->prealloc,
+		if (io_fallocate(st, a->fd, FALLOC_FL_KEEP_SIZE,
+				 (off_t)a->prealloc,
 			      (off_t)(want - a->prealloc)) == 0) {
 			a->prealloc = want;
 			return 0;
@@ -492,7 +493,8 @@ static int ensure_space(struct store *st, struct seg *a, size_t len)
 		if (errno != ENOSPC)
 			return -errno;
 		want = a->size + len; /* at least what this commit needs */
-		if (fallocate(a->fd, FALLOC_FL_KEEP_SIZE, (off_t)a->prealloc,
+		if (io_fallocate(st, a->fd, FALLOC_FL_KEEP_SIZE,
+				 (off_t)a->prealloc,
 			      (off_t)(want - a->prealloc)) == 0) {
 			a->prealloc = want;
 			return 0;
@@ -520,14 +522,14 @@ int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
 	if (rc < 0)
 		return rc;
 	while (done < len) {
-		ssize_t n = pwrite(a->fd, buf + done, len - done,
+		ssize_t n = io_pwrite(st, a->fd, buf + done, len - done,
 				   (off_t)(a->size + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			rc = n < 0 ? -errno : -EIO;
 			/* Leave no partial entry behind. */
-			if (ftruncate(a->fd, (off_t)a->size) < 0)
+			if (io_ftruncate(st, a->fd, (off_t)a->size) < 0)
 				return store_fail(st, -EIO);
 			return rc;
 		}
@@ -559,7 +561,7 @@ int store_wait_durable(struct store *st, uint64_t lsn)
 		uint64_t target = st->lsn;
 		int fd = dup(st->segs[st->nsegs - 1].fd);
 		pthread_mutex_unlock(&st->commit_mu);
-		int ok = fd >= 0 && fdatasync(fd) == 0;
+		int ok = fd >= 0 && io_sync(st, fd) == 0;
 		if (fd >= 0)
 			close(fd);
 
@@ -614,7 +616,7 @@ int store_reserve(struct store *st, int hold)
 		    0600);
 	if (fd < 0)
 		return -errno;
-	if (fallocate(fd, 0, 0, (off_t)st->o.reserve_bytes) < 0) {
+	if (io_fallocate(st, fd, 0, 0, (off_t)st->o.reserve_bytes) < 0) {
 		int e = errno;
 		close(fd);
 		if (e != EOPNOTSUPP) {

@@ -45,6 +45,22 @@ struct store;
 struct store_snap;
 struct store_txn;
 
+/**
+ * The store's I/O on its files, replaceable for fault injection (the
+ * way SQLite's VFS is): tests fail a write or a sync on purpose.  Each
+ * function behaves as its POSIX namesake, returning -1 with errno set on
+ * failure.  fdatasync is also used where the store needs fsync (files and
+ * directories).  NULL in store_opts means the real calls.
+ */
+struct store_io {
+	ssize_t (*pwrite)(void *ctx, int fd, const void *buf, size_t n,
+			  off_t off);
+	int (*fdatasync)(void *ctx, int fd);
+	int (*ftruncate)(void *ctx, int fd, off_t len);
+	int (*fallocate)(void *ctx, int fd, int mode, off_t off, off_t len);
+	void *ctx;
+};
+
 /** Options for store_open().  Zero means "default" for every field. */
 struct store_opts {
 	int read_only;            /**< serve what is intact; no changes */
@@ -58,6 +74,7 @@ struct store_opts {
 	                               negative disables auto compaction */
 	char *errbuf;             /**< if set, a one-line reason on failure */
 	size_t errlen;
+	const struct store_io *io;/**< NULL: the real system calls */
 };
 
 /** Metadata of a key.  Changing it needs no basis and makes no version. */

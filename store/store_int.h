@@ -94,6 +94,13 @@ struct store {
 	int bg_stop, bg_want, bg_started;
 };
 
+/* io.c: the store's writes and syncs go through st->o.io. */
+ssize_t io_pwrite(struct store *st, int fd, const void *buf, size_t n,
+		  off_t off);
+int io_sync(struct store *st, int fd);
+int io_ftruncate(struct store *st, int fd, off_t len);
+int io_fallocate(struct store *st, int fd, int mode, off_t off, off_t len);
+
 /* index.c */
 int idx_init(struct index *ix);
 void idx_free(struct index *ix);

@@ -127,7 +127,7 @@ static int materialize(struct store_txn *t)
 			break;
 		}
 		for (ssize_t done = 0; done < n;) {
-			ssize_t w = pwrite(t->fd, buf + done,
+			ssize_t w = io_pwrite(t->st, t->fd, buf + done,
 					   (size_t)(n - done),
 					   (off_t)(off + (uint64_t)done));
 			if (w < 0 && errno == EINTR)
@@ -142,7 +142,7 @@ static int materialize(struct store_txn *t)
 	}
 	free(buf);
 	if (rc < 0) {
-		if (ftruncate(t->fd, 0) < 0)
+		if (io_ftruncate(t->st, t->fd, 0) < 0)
 			rc = -EIO;
 		return rc;
 	}
@@ -175,7 +175,8 @@ ssize_t store_txn_write(struct store_txn *t, const void *buf, size_t len,
 	if (rc < 0)
 		return rc;
 	while (done < len) {
-		ssize_t n = pwrite(t->fd, (const char *)buf + done, len - done,
+		ssize_t n = io_pwrite(t->st, t->fd, (const char *)buf + done,
+				      len - done,
 				   (off_t)(off + done));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -212,7 +213,7 @@ int store_txn_truncate(struct store_txn *t, uint64_t size)
 
 	if (rc < 0)
 		return rc;
-	if (ftruncate(t->fd, (off_t)size) < 0)
+	if (io_ftruncate(t->st, t->fd, (off_t)size) < 0)
 		return -errno;
 	t->size = size;
 	return 0;
@@ -292,7 +293,7 @@ int store_txn_commit(struct store_txn *t, uint64_t expect,
 	if (rc == 0)
 		rc = spool_hash(t, h, &small);
 	if (rc == 0 && !small && (durable || st->o.sync_always) &&
-	    fdatasync(t->fd) < 0)
+	    io_sync(st, t->fd) < 0)
 		rc = -EIO;
 	if (rc == 0)
 		rc = store_commit_put(st, t->key, expect, meta,
