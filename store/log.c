@@ -388,3 +388,35 @@ out:
 	XXH3_freeState(x);
 	return rc;
 }
+
+int log_hint_check(const uint8_t *buf, size_t len, uint64_t id,
+		   uint64_t seg_size, size_t *nrecords)
+{
+	uint64_t pos = LOG_HINT_HDR;
+	size_t n = 0;
+
+	if (len < LOG_HINT_HDR + 8)
+		return -EUCLEAN;
+	if (memcmp(buf, HINT_MAGIC, 8) || log_get32(buf + 8) != LOG_FORMAT ||
+	    log_get64(buf + 16) != id || log_get64(buf + 24) != seg_size ||
+	    log_get64(buf + len - 8) != XXH3_64bits(buf, len - 8))
+		return -EUCLEAN;
+	len -= 8;
+	/* The sum is taken in 64 bits: in int/unsigned arithmetic a body
+	 * length near 2^32 wraps it to a small step (or 0: no progress).
+	 * A record adds at most 2^32 + 2^16 + 56, so pos itself cannot
+	 * wrap, and the bound is checked before each header is read. */
+	while (pos < len) {
+		if (pos + 8 + LOG_ENTRY_HDR > len)
+			return -EUCLEAN;
+		pos += 8 + LOG_ENTRY_HDR +
+		       (uint64_t)log_get16(buf + pos + 8 + 14) +
+		       log_get32(buf + pos + 8 + 40);
+		n++;
+	}
+	if (pos != len)
+		return -EUCLEAN;
+	if (nrecords)
+		*nrecords = n;
+	return 0;
+}

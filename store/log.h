@@ -123,5 +123,13 @@ void log_reader_free(struct log_reader *r);
 /* XXH3-64 of the first @size bytes of @fd.  @return 0 or -EIO. */
 int log_file_hash(int fd, uint64_t size, uint64_t *out);
 #define LOG_HINT_HDR 40 /* magic, format, zero, id, seg length, seg hash */
+/* Check a whole hint file @buf (@len bytes) for segment @id of @seg_size
+ * bytes, as replay does before applying any record: header fields, the
+ * trailing XXH3-64, and that the records (u64 offset + entry header +
+ * key + body) tile the space before it exactly.  The segment hash at
+ * byte 32 is not checked: the caller compares it with its segment.
+ * @return 0 and the record count in *@nrecords (if not NULL); -EUCLEAN. */
+int log_hint_check(const uint8_t *buf, size_t len, uint64_t id,
+		   uint64_t seg_size, size_t *nrecords);
 
 #endif

@@ -379,7 +379,25 @@ static int replay(struct store *st)
 				  strerror(errno));
 			goto out;
 		}
-		if (pread(fds[i], hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+		ssize_t got = pread(fds[i], hdr, sizeof(hdr), 0);
+		/* The newest segment with no header yet (a power loss after
+		 * its name reached the disk, before its first bytes) holds
+		 * nothing: it is a torn tail. */
+		if (i == n - 1 && got >= 0 &&
+		    (got < (ssize_t)sizeof(hdr) ||
+		     log_all_zero(hdr, sizeof(hdr)))) {
+			fprintf(stderr, "recfs: %s/%s: newest segment has no "
+				"header (%zd bytes): torn, removed\n", st->dir,
+				name, got);
+			close(fds[i]);
+			fds[i] = -1;
+			if (!st->o.read_only)
+				unlinkat(st->dirfd, name, 0);
+			n = i;
+			rc = 0;
+			break;
+		}
+		if (got != (ssize_t)sizeof(hdr) ||
 		    (rc = log_seg_check(hdr, &id, &firsts[i])) < 0 ||
 		    id != ids[i]) {
 			if (rc != -EPROTONOSUPPORT)
@@ -686,13 +704,14 @@ int store_close(struct store *st)
 	}
 	if (!st->o.read_only && st->nsegs && !st->failed) {
 		struct seg *a = &st->segs[st->nsegs - 1];
-		if (io_sync(st, a->fd) < 0)
+		if (store_sync(st) < 0) /* blobs first, then the log */
 			rc = -EIO;
 		if (io_ftruncate(st, a->fd, (off_t)a->size) == 0 && st->hint)
 			store_write_hint(st, a->id, st->hint, st->hint_len,
 					 a->fd, a->size);
 	}
 	reset_index(st);
+	free(st->pend_blobs);
 	free(st->hint);
 	if (st->blobfd >= 0)
 		close(st->blobfd);

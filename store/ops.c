@@ -252,8 +252,12 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 			goto out;
 		}
 		st->next_blob++;
-		if (durable || st->o.sync_always)
+		if (durable || st->o.sync_always) {
 			io_sync(st, st->blobfd);
+		} else if (store_pend_blob(st, blob) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
 	}
 	rc = batch_add(&b, LOG_PUT, LOG_F_COMMIT | (blob ? LOG_F_BLOB : 0),
 		       key, v, now, size, &m, hash, blob,

@@ -542,6 +542,39 @@ int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
 	return 0;
 }
 
+int store_pend_blob(struct store *st, uint64_t id)
+{
+	if (st->npend == st->pend_cap) {
+		size_t nc = st->pend_cap ? st->pend_cap * 2 : 16;
+		uint64_t *nb = realloc(st->pend_blobs, nc * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		st->pend_blobs = nb;
+		st->pend_cap = nc;
+	}
+	st->pend_blobs[st->npend++] = id;
+	return 0;
+}
+
+/* Blobs (and their names) before the log that names them. */
+static int sync_blobs(struct store *st, const uint64_t *ids, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int fd = store_open_blob(st, ids[i]);
+		if (fd == -ENOENT)
+			continue; /* compacted away meanwhile */
+		if (fd < 0 || io_sync(st, fd) < 0)
+			rc = -EIO;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (rc == 0 && n && io_sync(st, st->blobfd) < 0)
+		rc = -EIO;
+	return rc;
+}
+
 /* Group commit: the first waiter syncs for everyone who appended before
  * it started; the others wait for that sync to cover them. */
 int store_wait_durable(struct store *st, uint64_t lsn)
@@ -560,8 +593,14 @@ int store_wait_durable(struct store *st, uint64_t lsn)
 		pthread_mutex_lock(&st->commit_mu);
 		uint64_t target = st->lsn;
 		int fd = dup(st->segs[st->nsegs - 1].fd);
+		uint64_t *blobs = st->pend_blobs;
+		size_t nblobs = st->npend;
+		st->pend_blobs = NULL;
+		st->npend = st->pend_cap = 0;
 		pthread_mutex_unlock(&st->commit_mu);
-		int ok = fd >= 0 && io_sync(st, fd) == 0;
+		int ok = sync_blobs(st, blobs, nblobs) == 0 && fd >= 0 &&
+			 io_sync(st, fd) == 0;
+		free(blobs);
 		if (fd >= 0)
 			close(fd);
 

@@ -73,6 +73,8 @@ struct store {
 	uint64_t ntomb;
 	uint64_t live_bytes, log_bytes, dead_blob_bytes;
 	uint64_t next_blob;
+	uint64_t *pend_blobs;  /* blobs linked but not yet synced */
+	size_t npend, pend_cap;
 	uint64_t compactions;
 
 	struct seg *segs;     /* sorted by id; the last one is active */
@@ -121,6 +123,9 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
 		       uint64_t *lsn_end);
 int store_wait_durable(struct store *st, uint64_t lsn);
+/* A blob committed without a sync: the next log sync syncs it first, so
+ * a durable log never names a blob that a power loss could take. */
+int store_pend_blob(struct store *st, uint64_t id);
 int store_roll(struct store *st);
 int store_fail(struct store *st, int err);
 void store_err(struct store *st, const char *fmt, ...);

@@ -1,0 +1,541 @@
+/* test_faults.c - faults injected at every write and sync point through
+ * the store's I/O table, and a power-loss model (everything not yet
+ * synced is cut away).
+ *
+ * Oracle: an operation that met an injected write fault (ENOSPC, EIO, a
+ * short write, a failed preallocation) returns an error and is absent
+ * after a reopen; everything that returned 0 is there, whole.  After a
+ * failed sync the store refuses changes (-EROFS) until reopened, and the
+ * operation that met it may or may not have survived, but whole. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "store.h"
+
+enum kind { F_NONE, F_WRITE, F_SHORT, F_SYNC, F_ALLOC };
+
+/* Lengths made durable, per file, for the power-loss model.  Lives in
+ * shared memory so that a forked writer can report to the parent. */
+#define MAXFILES 512
+struct synced {
+	int n;
+	struct {
+		ino_t ino; /* by inode: a synced spool file becomes a blob */
+		off_t len;
+	} f[MAXFILES];
+};
+
+struct fault {
+	enum kind kind;
+	int fail_at; /* 1-based call of that kind to fail, 0 never */
+	int count;
+	int fired;
+	struct synced *synced;
+};
+
+static int counts_as(const struct fault *f, enum kind k)
+{
+	return f->kind == k || (f->kind == F_SHORT && k == F_WRITE);
+}
+
+static int hit(struct fault *f, enum kind k)
+{
+	if (!counts_as(f, k))
+		return 0;
+	f->count++;
+	if (f->fail_at && f->count == f->fail_at) {
+		f->fired = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static ssize_t f_pwrite(void *ctx, int fd, const void *buf, size_t n,
+			off_t off)
+{
+	struct fault *f = ctx;
+
+	if (hit(f, F_WRITE)) {
+		if (f->kind == F_SHORT && n > 1)
+			return pwrite(fd, buf, n / 2, off);
+		errno = f->kind == F_SHORT ? ENOSPC
+					   : (f->count % 2 ? ENOSPC : EIO);
+		return -1;
+	}
+	return pwrite(fd, buf, n, off);
+}
+
+static void note_synced(struct synced *s, int fd)
+{
+	struct stat sb;
+	int i;
+
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return;
+	for (i = 0; i < s->n; i++)
+		if (s->f[i].ino == sb.st_ino)
+			break;
+	if (i == s->n) {
+		if (s->n == MAXFILES)
+			return;
+		s->n++;
+		s->f[i].ino = sb.st_ino;
+	}
+	s->f[i].len = sb.st_size;
+}
+
+static int f_fdatasync(void *ctx, int fd)
+{
+	struct fault *f = ctx;
+
+	if (hit(f, F_SYNC)) {
+		errno = EIO;
+		return -1;
+	}
+	if (fdatasync(fd) < 0)
+		return -1;
+	if (f->synced)
+		note_synced(f->synced, fd);
+	return 0;
+}
+
+static int f_ftruncate(void *ctx, int fd, off_t len)
+{
+	(void)ctx;
+	return ftruncate(fd, len);
+}
+
+static int f_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
+{
+	struct fault *f = ctx;
+
+	if (hit(f, F_ALLOC)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return fallocate(fd, mode, off, len);
+}
+
+static char root[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(root, "/tmp/recfs-faults.XXXXXX");
+	return mkdtemp(root) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	return system(cmd);
+}
+
+/* ---- The workload and its model --------------------------------------- */
+
+#define NKEYS 5
+static const char *keys[NKEYS] = { "a", "b", "c", "d/a", "e" };
+
+struct model {
+	char *val[NKEYS]; /* NULL: absent */
+	size_t len[NKEYS];
+};
+
+static int kidx(const char *k)
+{
+	for (int i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i], k) == 0)
+			return i;
+	return -1;
+}
+
+static void model_set(struct model *m, const char *k, const char *v,
+		      size_t len)
+{
+	int i = kidx(k);
+	char *nv = NULL;
+
+	if (v) { /* v may be m->val[i] itself (a truncate) */
+		nv = malloc(len + 1);
+		memcpy(nv, v, len);
+	}
+	free(m->val[i]);
+	m->val[i] = nv;
+	m->len[i] = len;
+}
+
+static void model_free(struct model *m)
+{
+	for (int i = 0; i < NKEYS; i++)
+		free(m->val[i]);
+	memset(m, 0, sizeof(*m));
+}
+
+static char *big(char c, size_t n)
+{
+	char *b = malloc(n);
+	memset(b, c, n);
+	return b;
+}
+
+/* One step of the workload; applies itself to *m when it returns 0. */
+static int step(struct store *st, int i, struct model *m)
+{
+	uint64_t v = 0;
+	char *b = NULL;
+	int rc = 0;
+
+	switch (i) {
+	case 0:
+		rc = store_put(st, "a", STORE_ABSENT, "a1", 2, NULL, &v);
+		if (!rc)
+			model_set(m, "a", "a1", 2);
+		break;
+	case 1:
+		b = big('B', 200000); /* a blob */
+		rc = store_put(st, "b", STORE_ABSENT, b, 200000, NULL, &v);
+		if (!rc)
+			model_set(m, "b", b, 200000);
+		break;
+	case 2:
+		rc = store_put(st, "a", STORE_ANY, "a2", 2, NULL, &v);
+		if (!rc)
+			model_set(m, "a", "a2", 2);
+		break;
+	case 3:
+		rc = store_mkdir(st, "d", NULL);
+		break;
+	case 4:
+		rc = store_rename(st, "a", STORE_ANY, "d/a", STORE_ANY, &v);
+		if (!rc) {
+			model_set(m, "d/a", m->val[kidx("a")], m->len[kidx("a")]);
+			model_set(m, "a", NULL, 0);
+		}
+		break;
+	case 5:
+		rc = store_delete(st, "b", STORE_ANY, &v);
+		if (!rc)
+			model_set(m, "b", NULL, 0);
+		break;
+	case 6:
+		rc = store_put(st, "c", STORE_ABSENT, "c1", 2, NULL, &v);
+		if (!rc)
+			model_set(m, "c", "c1", 2);
+		break;
+	case 7:
+		rc = store_sync(st);
+		break;
+	case 8:
+		b = big('C', 100000);
+		rc = store_put(st, "c", STORE_ANY, b, 100000, NULL, &v);
+		if (!rc)
+			model_set(m, "c", b, 100000);
+		break;
+	case 9:
+		rc = store_truncate(st, "c", STORE_ANY, 10, &v);
+		if (!rc) { /* cut, or extended with zeros */
+			char z[10] = { 0 };
+			size_t have = m->len[kidx("c")];
+			memcpy(z, m->val[kidx("c")], have < 10 ? have : 10);
+			model_set(m, "c", z, 10);
+		}
+		break;
+	case 10:
+		rc = store_compact(st);
+		break;
+	case 11:
+		rc = store_put(st, "e", STORE_ABSENT, "e1", 2, NULL, &v);
+		if (!rc)
+			model_set(m, "e", "e1", 2);
+		break;
+	}
+	free(b);
+	return rc;
+}
+#define NSTEPS 12
+
+/* Does the store hold exactly the model? */
+static int matches(struct store *st, const struct model *m)
+{
+	for (int i = 0; i < NKEYS; i++) {
+		char *buf = NULL;
+		size_t len;
+		int rc = store_get(st, keys[i], &buf, &len, NULL);
+		if (!m->val[i]) {
+			free(buf);
+			if (rc != -ENOENT) {
+				print_message("  %s: present (rc %d), model "
+					      "absent\n", keys[i], rc);
+				return 0;
+			}
+			continue;
+		}
+		if (rc != 0 || len != m->len[i] ||
+		    memcmp(buf, m->val[i], len) != 0) {
+			print_message("  %s: rc %d len %zu, model len %zu\n",
+				      keys[i], rc, rc ? 0 : len, m->len[i]);
+			free(buf);
+			return 0;
+		}
+		free(buf);
+	}
+	return 1;
+}
+
+/* Run the workload with one fault; check the oracle after a reopen. */
+static void run_with_fault(enum kind kind, int at, int *fired)
+{
+	char dir[128];
+	struct fault f = { .kind = kind };
+	struct store_io io = { f_pwrite, f_fdatasync, f_ftruncate,
+			       f_fallocate, &f };
+	struct store_opts o = { .io = &io, .compact_ratio = -1,
+				.reserve_bytes = 1 << 20 };
+	struct model m = { 0 }, alt = { 0 };
+	struct store *st;
+	int sync_failed = 0, failed_step = -1, has_d = 0;
+
+	snprintf(dir, sizeof(dir), "%s/s-%d-%d", root, kind, at);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	f.count = 0; /* faults start after the open */
+	f.fail_at = at;
+	for (int i = 0; i < NSTEPS; i++) {
+		int was = f.fired, rc;
+		struct model before = { 0 };
+		for (int k = 0; k < NKEYS; k++)
+			if (m.val[k])
+				model_set(&before, keys[k], m.val[k], m.len[k]);
+		rc = step(st, i, &m);
+		if (getenv("FAULTS_DEBUG"))
+			print_message("kind %d at %d: step %d rc %d fired %d\n",
+				      kind, at, i, rc, f.fired);
+		if (sync_failed) {
+			/* After a failed sync, changes are refused. */
+			if (i != 7 && i != 10)
+				assert_int_equal(rc, -EROFS);
+		} else if (!was && f.fired) {
+			failed_step = i;
+			if (kind == F_SYNC) {
+				/* A failed compaction leaves the log alone;
+				 * a failed log sync fails the store. */
+				sync_failed = rc < 0 && i != 10;
+				/* It may have survived: remember both. */
+				model_free(&alt);
+				for (int k = 0; k < NKEYS; k++)
+					if (before.val[k])
+						model_set(&alt, keys[k],
+							  before.val[k],
+							  before.len[k]);
+				if (rc < 0) {
+					struct model tmp = m;
+					m = alt;
+					alt = tmp;
+				}
+			} else if (kind == F_WRITE && i != 10 && i != 7) {
+				/* A write fault fails the operation (a short
+				 * write is finished by the store; a failed
+				 * preallocation is retried smaller). */
+				assert_true(rc < 0);
+			}
+		} else if (i != 10) {
+			/* A step on a key an earlier failed step did not
+			 * make finds nothing, and changes nothing. */
+			int src = i == 4 ? kidx("a") : i == 5 ? kidx("b")
+				  : i == 9 ? kidx("c") : -1;
+			if ((src >= 0 && !before.val[src]) ||
+			    (i == 4 && !has_d))
+				assert_int_equal(rc, -ENOENT);
+			else
+				assert_int_equal(rc, 0);
+		}
+		if (i == 3 && rc == 0)
+			has_d = 1;
+		model_free(&before);
+	}
+	store_close(st);
+	*fired = f.fired;
+
+	assert_int_equal(store_open(dir, NULL, &st), 0);
+	if (kind == F_SYNC && sync_failed)
+		assert_true(matches(st, &m) || matches(st, &alt));
+	else
+		assert_true(matches(st, &m));
+	(void)failed_step;
+	store_close(st);
+	model_free(&m);
+	model_free(&alt);
+}
+
+static void fault_sweep(enum kind kind)
+{
+	int fired = 1, points = 0;
+
+	for (int at = 1; fired && at < 500; at++) {
+		run_with_fault(kind, at, &fired);
+		points += fired;
+	}
+	print_message("  %d fault points of kind %d\n", points, kind);
+	assert_true(points > 0);
+}
+
+static void test_enospc_eio_at_every_write(void **state)
+{
+	(void)state;
+	fault_sweep(F_WRITE);
+}
+
+static void test_short_write_at_every_write(void **state)
+{
+	(void)state;
+	fault_sweep(F_SHORT);
+}
+
+static void test_eio_at_every_sync(void **state)
+{
+	(void)state;
+	fault_sweep(F_SYNC);
+}
+
+static void test_enospc_at_every_preallocation(void **state)
+{
+	(void)state;
+	fault_sweep(F_ALLOC);
+}
+
+/* ---- Power loss: cut every file back to what was synced ---------------- */
+
+static void power_loss(int sync_always)
+{
+	char dir[128], path[PATH_MAX];
+	struct synced *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int *acked = mmap(NULL, sizeof(int) * 4, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct store *st;
+	pid_t pid;
+
+	assert_true(s != MAP_FAILED && acked != MAP_FAILED);
+	memset(s, 0, sizeof(*s));
+	snprintf(dir, sizeof(dir), "%s/pl-%d", root, sync_always);
+	pid = fork();
+	if (pid == 0) {
+		struct fault f = { .kind = F_NONE, .synced = s };
+		struct store_io io = { f_pwrite, f_fdatasync, f_ftruncate,
+				       f_fallocate, &f };
+		struct store_opts o = { .io = &io, .sync_always = sync_always,
+					.compact_ratio = -1 };
+		char val[64];
+		if (store_open(dir, &o, &st) < 0)
+			_exit(1);
+		for (int i = 0; i < 300; i++) {
+			char key[16];
+			size_t len = i % 50 == 0 ? 100000 : 20;
+			char *b = big('a' + i % 26, len);
+			snprintf(key, sizeof(key), "k%d", i % 20);
+			snprintf(val, sizeof(val), "%d", i);
+			memcpy(b, val, strlen(val));
+			if (store_put(st, key, STORE_ANY, b, len, NULL, NULL) < 0)
+				_exit(2);
+			free(b);
+			/* Without sync=always only a store_sync promises. */
+			if (sync_always || (i % 37 == 0 && store_sync(st) == 0))
+				acked[0] = i + 1;
+		}
+		_exit(0); /* power off: no close, nothing more synced */
+	}
+	assert_true(pid > 0);
+	{
+		int status;
+		waitpid(pid, &status, 0);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	/* Cut every file the store synced back to its synced length; a
+	 * segment or blob never synced loses everything. */
+	{
+		char cmd[PATH_MAX + 64];
+		FILE *p;
+		snprintf(cmd, sizeof(cmd), "ls %s/*.seg %s/blobs/* 2>/dev/null",
+			 dir, dir);
+		p = popen(cmd, "r");
+		while (p && fgets(path, sizeof(path), p)) {
+			struct stat sb;
+			off_t len = 0;
+			path[strcspn(path, "\n")] = 0;
+			assert_int_equal(stat(path, &sb), 0);
+			for (int i = 0; i < s->n; i++)
+				if (s->f[i].ino == sb.st_ino)
+					len = s->f[i].len;
+			assert_int_equal(truncate(path, len), 0);
+		}
+		if (p)
+			pclose(p);
+	}
+	{
+		char err[512] = "";
+		struct store_opts ro = { .errbuf = err, .errlen = sizeof(err) };
+		int rc = store_open(dir, &ro, &st);
+		if (rc < 0)
+			print_message("  reopen after power loss: %s\n", err);
+		assert_int_equal(rc, 0);
+	}
+	/* Every acknowledged-durable put is there: for each key, the last
+	 * durable value or a later one. */
+	for (int k = 0; k < 20; k++) {
+		char key[16], *buf;
+		size_t len;
+		int last = -1;
+		for (int i = 0; i < acked[0]; i++)
+			if (i % 20 == k)
+				last = i;
+		if (last < 0)
+			continue;
+		snprintf(key, sizeof(key), "k%d", k);
+		assert_int_equal(store_get(st, key, &buf, &len, NULL), 0);
+		assert_true(atoi(buf) >= last);
+		assert_true(atoi(buf) % 20 == k);
+		free(buf);
+	}
+	store_close(st);
+	munmap(s, sizeof(*s));
+	munmap(acked, sizeof(int) * 4);
+}
+
+static void test_power_loss_sync_always(void **state)
+{
+	(void)state;
+	power_loss(1);
+}
+
+static void test_power_loss_after_store_sync(void **state)
+{
+	(void)state;
+	power_loss(0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_enospc_eio_at_every_write),
+		cmocka_unit_test(test_short_write_at_every_write),
+		cmocka_unit_test(test_eio_at_every_sync),
+		cmocka_unit_test(test_enospc_at_every_preallocation),
+		cmocka_unit_test(test_power_loss_sync_always),
+		cmocka_unit_test(test_power_loss_after_store_sync),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
