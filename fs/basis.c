@@ -229,10 +229,10 @@ int basis_declare(struct basis_table *bt, const struct proc_info *p,
 	for (int i = 0; i < n; i++) {
 		struct bent *e;
 		drop(bt, B_MARK, key, h, ho[i]);
-		/* A new declaration replaces the holder's older one. */
-		e = find(bt, B_EXPLICIT, key, h, ho[i]);
-		if (e)
-			drop_group(bt, key, h, e->group);
+		/* A new declaration replaces this holder's older one, and
+		 * only here: a sibling that declared through the same
+		 * parent keeps its own. */
+		drop(bt, B_EXPLICIT, key, h, ho[i]);
 		e = add(bt, B_EXPLICIT, key, h, ho[i], p->uid, version, group);
 		if (!e) {
 			drop_group(bt, key, h, group);
