@@ -134,6 +134,22 @@ static int inode_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 	return rc;
 }
 
+/* Attributes as the caller sees them: a writer's own fstat sees its own
+ * change.  Caller holds fs->mu (and h->mu if h). */
+static int handle_attr(struct rfs *fs, struct rfs_inode *in,
+		       struct rfs_handle *h, struct stat *a)
+{
+	int rc = inode_attr(fs, in, a);
+
+	if (h && h->txn) {
+		if (rc < 0)
+			fill_attr(in->ino, &in->pmeta, 0, a);
+		a->st_size = (off_t)store_txn_size(h->txn);
+		rc = 0;
+	}
+	return rc;
+}
+
 static void inval_inode(struct rfs *fs, fuse_ino_t ino)
 {
 	if (fs->se)
@@ -454,15 +470,7 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino,
 		pthread_mutex_lock(&h->mu);
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
-	rc = in ? inode_attr(fs, in, &a) : -ENOENT;
-	/* A writer's own fstat sees its own change. */
-	if (h && h->txn) {
-		if (rc < 0 && in) {
-			fill_attr(ino, &in->pmeta, 0, &a);
-			rc = 0;
-		}
-		a.st_size = (off_t)store_txn_size(h->txn);
-	}
+	rc = in ? handle_attr(fs, in, h, &a) : -ENOENT;
 	pthread_mutex_unlock(&fs->mu);
 	if (h)
 		pthread_mutex_unlock(&h->mu);
@@ -613,14 +621,7 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		rc = set_meta(fs, in, &p, attr, to_set);
 	if (rc == 0) {
 		pthread_mutex_lock(&fs->mu);
-		rc = inode_attr(fs, in, &a);
-		if (h && h->txn) {
-			if (rc < 0) {
-				fill_attr(ino, &in->pmeta, 0, &a);
-				rc = 0;
-			}
-			a.st_size = (off_t)store_txn_size(h->txn);
-		}
+		rc = handle_attr(fs, in, h, &a);
 		pthread_mutex_unlock(&fs->mu);
 	}
 	if (h)
