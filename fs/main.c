@@ -131,9 +131,14 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "recfs: sync must be 'always' or 'normal'\n");
 		goto out;
 	}
-	if (stat(cl.mountpoint, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+	if (stat(cl.mountpoint, &sb) < 0) {
 		fprintf(stderr, "recfs: mountpoint %s: %s\n", cl.mountpoint,
-			errno ? strerror(errno) : "not a directory");
+			strerror(errno));
+		goto out;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "recfs: mountpoint %s: not a directory\n",
+			cl.mountpoint);
 		goto out;
 	}
 	if (!realpath(cl.mountpoint, absmp)) {

@@ -226,6 +226,8 @@ static int handle_begin(struct rfs *fs, struct rfs_handle *h,
 	if (rc == 0) {
 		in->lease = h;
 		in->lease_since_ns = now_ns();
+		__atomic_store_n(&h->view_size, store_txn_size(h->txn),
+				 __ATOMIC_RELAXED);
 		h->expect = expect;
 		if (!(in->pending && h->created))
 			h->hit = hit;
@@ -466,18 +468,44 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct stat a;
 	int rc;
 
+	double timeout = TIMEOUT;
+
 	if (h)
 		pthread_mutex_lock(&h->mu);
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
 	rc = in ? handle_attr(fs, in, h, &a) : -ENOENT;
+	/* fstat(2) and lseek(SEEK_END) come without a handle: the process
+	 * writing the record sees its own change's size (so appending at
+	 * the end of its own writes works), and nobody caches that view. */
+	if (rc >= 0 && !h && in->lease && in->lease->txn) {
+		const struct fuse_ctx *c = fuse_req_ctx(req);
+		struct proc_info p;
+		if (c->pid > 0 && proc_get(c->pid, &p) == 0 &&
+		    p.tgid == in->lease->opener.tgid) {
+			a.st_size = (off_t)__atomic_load_n(&in->lease->view_size,
+							   __ATOMIC_RELAXED);
+			a.st_blocks = (blkcnt_t)((a.st_size + 511) / 512);
+		}
+		timeout = 0;
+	}
+	if (h && h->txn)
+		timeout = 0;
 	pthread_mutex_unlock(&fs->mu);
 	if (h)
 		pthread_mutex_unlock(&h->mu);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &a, TIMEOUT);
+		fuse_reply_attr(req, &a, timeout);
+}
+
+/* Keep view_size in step with the change.  Caller holds h->mu. */
+static void note_size(struct rfs_handle *h)
+{
+	if (h->txn)
+		__atomic_store_n(&h->view_size, store_txn_size(h->txn),
+				 __ATOMIC_RELAXED);
 }
 
 /* truncate(2) by path: checked and committed at once. */
@@ -613,6 +641,7 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			if (rc == 0)
 				rc = store_txn_truncate(h->txn,
 							(uint64_t)attr->st_size);
+			note_size(h);
 		} else {
 			rc = truncate_path(fs, in, &p, (uint64_t)attr->st_size);
 		}
@@ -971,9 +1000,11 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = rfs_check(fs, &pi, from, NULL, &ef, &hf);
 		if (rc == 0)
 			rc = rfs_check(fs, &pi, to, NULL, &et, &ht);
-		if (rc == 0 && (flags & RENAME_NOREPLACE) &&
-		    et != STORE_ABSENT)
-			rc = -EEXIST;
+		if (rc == 0 && (flags & RENAME_NOREPLACE)) {
+			struct store_stat tsb;
+			if (store_stat(fs->st, to, &tsb) == 0)
+				rc = -EEXIST; /* et is ANY when unchecked */
+		}
 		if (rc == 0 && (flags & RENAME_NOREPLACE))
 			et = STORE_ABSENT;
 	} else if (flags & RENAME_NOREPLACE) {
@@ -1281,6 +1312,8 @@ static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	 * shell ignores the close, and the old content must stay. */
 	if (rc == 0 && (n < 0 || (size_t)n < size))
 		h->failed = n < 0 ? (int)n : -ENOSPC;
+	if (rc == 0)
+		note_size(h);
 	pthread_mutex_unlock(&h->mu);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "basis.h"
+#include "parse.h"
 #include "proc.h"
 #include "store.h"
 
@@ -79,6 +80,8 @@ struct rfs_handle {
 	int has_own;             /* committed once: its own commit is its basis */
 	uint64_t own;
 	int seen;                /* an O_RDWR handle registered its first read */
+	uint64_t view_size;      /* the change's size, for the opener's stat
+	                            (atomic: read without this handle's mu) */
 	int failed;              /* a write failed (-errno): the change is
 	                            dropped, never committed half-written */
 	struct rfs_handle *prev, *next; /* all open handles, for shutdown */
