@@ -293,22 +293,3 @@ void rfs_stop_inval(struct rfs *fs)
 	pthread_join(fs->inval_thread, NULL);
 	fs->inval_started = 0;
 }
-
-int rfs_parse_version(const char *val, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (len && val[len - 1] == '\n')
-		len--;
-	if (len == 0 || len > 19)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		if (val[i] < '0' || val[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(val[i] - '0');
-	}
-	if (v > INT64_MAX)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
