@@ -1,0 +1,127 @@
+#!/bin/sh
+# make bench [QUICK=1]: mount every target side by side, run build/bench,
+# and always unmount and clean up (trap).  Needs root (mount, /dev/fuse).
+#
+# speed:   tmpfs, passthrough_ll over tmpfs, floorfs, recfs (store on tmpfs)
+# durable: recfs -o sync=always, passthrough_ll + fdatasync, SQLite, etcd,
+#          bare fdatasync, all on a disk directory under /var/tmp
+set -u
+BUILD=${BUILD:-build}
+QUICK=${QUICK:-}
+export QUICK
+OUT=$BUILD/bench-results
+B=$BUILD/bench
+[ "$(id -u)" = 0 ] || { echo "bench: needs root (mount, /dev/fuse)" >&2; exit 1; }
+mkdir -p "$OUT"
+
+S=$(mktemp -d /tmp/recfs-bench.XXXXXX) || exit 1
+D=$(mktemp -d /var/tmp/recfs-bench.XXXXXX) || { rmdir "$S"; exit 1; }
+PIDS=""
+FUSE_MNTS="$S/m_pt $S/m_floor $S/m_recfs $S/m_recfs_sync $S/m_pt_sync"
+
+# Unmount the FUSE mounts, stop what we started (by pid), drop the tmpfs.
+cleanup() {
+	trap - EXIT INT TERM HUP
+	for m in $FUSE_MNTS; do
+		if mountpoint -q "$m" 2>/dev/null; then
+			fusermount3 -u "$m" 2>/dev/null || umount -l "$m"
+		fi
+	done
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	mountpoint -q "$S/t" 2>/dev/null && umount "$S/t"
+	rm -rf "$S" "$D"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# wait_mount MNT PID: until MNT is a mount point, or fail if PID died.
+wait_mount() {
+	i=0
+	while ! mountpoint -q "$1"; do
+		kill -0 "$2" 2>/dev/null || { echo "bench: $1 failed to mount" >&2; exit 1; }
+		[ $i -lt 100 ] || { echo "bench: $1: mount timed out" >&2; exit 1; }
+		sleep 0.1; i=$((i + 1))
+	done
+}
+
+# unmount_all MNT...: unmount and wait for the daemons to leave.
+unmount_all() {
+	for m in "$@"; do fusermount3 -u "$m" || exit 1; done
+	for p in $PIDS; do
+		i=0
+		while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do
+			sleep 0.1; i=$((i + 1))
+		done
+	done
+}
+
+PT=$BUILD/passthrough_ll/passthrough_ll
+PT_OPTS=xattr,cache=always
+{
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "kernel: $(uname -r)"
+	echo "cpus: $(nproc)"
+	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+	echo "mem: $(free -g | awk '/^Mem/ {print $2 " GiB"}')"
+	echo "disk under /var/tmp: $(df -T /var/tmp | awk 'NR==2 {print $2 " on " $1}')"
+	echo "quick: ${QUICK:-0}"
+	echo "commit: $(git rev-parse --short HEAD 2>/dev/null)"
+} > "$OUT/machine.txt"
+cat "$OUT/machine.txt"
+
+# ---- speed: everything in memory --------------------------------------
+mkdir -p "$S/t" "$S/m_pt" "$S/m_floor" "$S/m_recfs"
+mount -t tmpfs -o size=6g,mode=755 tmpfs "$S/t" || exit 1
+mkdir -p "$S/t/tmpfs" "$S/t/pt"
+"$PT" -f -o source="$S/t/pt",$PT_OPTS "$S/m_pt" 2>"$S/pt.log" &
+PIDS="$PIDS $!"; wait_mount "$S/m_pt" $!
+"$BUILD/floorfs" -f "$S/m_floor" 2>"$S/floor.log" &
+PIDS="$PIDS $!"; wait_mount "$S/m_floor" $!
+"$BUILD/recfs" "$S/t/store" "$S/m_recfs" -f 2>"$S/recfs.log" &
+PIDS="$PIDS $!"; wait_mount "$S/m_recfs" $!
+
+"$B" speed "$OUT" tmpfs=plain:"$S/t/tmpfs" \
+	passthrough_ll=plain:"$S/m_pt" floor=floor:"$S/m_floor" \
+	recfs=recfs:"$S/m_recfs" > "$OUT/speed.txt"
+rc=$?
+cat "$OUT/speed.txt"
+unmount_all "$S/m_pt" "$S/m_floor" "$S/m_recfs"
+grep -v '^$' "$S/recfs.log" | tail -5 >&2
+PIDS=""
+umount "$S/t"
+
+# ---- durable: a disk directory ---------------------------------------
+mkdir -p "$S/m_recfs_sync" "$S/m_pt_sync" "$D/pt" "$D/sqlite" "$D/fsync" "$D/etcd"
+"$PT" -f -o source="$D/pt",$PT_OPTS "$S/m_pt_sync" 2>"$S/pt_sync.log" &
+PIDS="$PIDS $!"; wait_mount "$S/m_pt_sync" $!
+"$BUILD/recfs" "$D/store" "$S/m_recfs_sync" -f -o sync=always 2>"$S/recfs_sync.log" &
+PIDS="$PIDS $!"; wait_mount "$S/m_recfs_sync" $!
+ETCD_TARGET=""
+if command -v etcd >/dev/null; then
+	etcd --name bench --data-dir "$D/etcd/data" \
+		--listen-client-urls http://127.0.0.1:23790 \
+		--advertise-client-urls http://127.0.0.1:23790 \
+		--listen-peer-urls http://127.0.0.1:23800 \
+		--initial-advertise-peer-urls http://127.0.0.1:23800 \
+		--initial-cluster bench=http://127.0.0.1:23800 \
+		>"$D/etcd.log" 2>&1 &
+	PIDS="$PIDS $!"
+	ETCD_TARGET=etcd=etcd:127.0.0.1:23790
+else
+	echo "bench: etcd not installed; left out" >&2
+fi
+
+"$B" durable "$OUT" recfs=recfs:"$S/m_recfs_sync" \
+	passthrough_ll=psync:"$S/m_pt_sync" sqlite=sqlite:"$D/sqlite" \
+	$ETCD_TARGET fdatasync=fsync:"$D/fsync" > "$OUT/durable.txt"
+r=$?; [ $rc = 0 ] && rc=$r
+cat "$OUT/durable.txt"
+unmount_all "$S/m_pt_sync" "$S/m_recfs_sync"
+
+if command -v gnuplot >/dev/null; then
+	BUILD=$BUILD sh scripts/bench/chart.sh "$OUT" || true
+fi
+cat "$OUT/speed.txt" "$OUT/durable.txt" > "$OUT/table.txt"
+echo "bench: results in $OUT/ (table.txt, speed.csv, durable.csv, machine.txt)"
+exit $rc

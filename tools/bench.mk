@@ -1,0 +1,35 @@
+# Benchmarks (issue 8): make bench [QUICK=1]
+# build/bench runs the workloads; build/floorfs is the zero-work floor;
+# build/passthrough_ll/passthrough_ll is libfuse's example, built from its source.
+# scripts/bench/run.sh installs what is missing, mounts every target,
+# runs build/bench and always unmounts (trap).  See docs/PERFORMANCE.md.
+QUICK ?=
+BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra \
+	-Werror -Wshadow -g -O2
+PT_SRC := /usr/share/doc/libfuse3-dev/examples
+
+$(BUILD)/bench: tools/bench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -pthread -lsqlite3
+
+$(BUILD)/floorfs: tools/floorfs.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) $(shell pkg-config --cflags fuse3) -o $@ $< \
+		-pthread $(shell pkg-config --libs fuse3)
+
+# libfuse's own example, unchanged (its warnings are not ours).
+$(BUILD)/passthrough_ll/passthrough_ll: $(PT_SRC)/passthrough_ll.c
+	@mkdir -p $(dir $@)
+	cp $(PT_SRC)/passthrough_ll.c $(PT_SRC)/passthrough_helpers.h $(dir $@)
+	$(CC) -O2 -g -o $@ $(dir $@)passthrough_ll.c \
+		$(shell pkg-config --cflags --libs fuse3)
+
+bench-deps:
+	@sh scripts/bench/deps.sh
+
+bench: deps-ok bench-deps
+	@$(MAKE) --no-print-directory $(BUILD)/recfs $(BUILD)/bench \
+		$(BUILD)/floorfs $(BUILD)/passthrough_ll/passthrough_ll
+	@BUILD=$(BUILD) QUICK=$(QUICK) sh scripts/bench/run.sh
+
+.PHONY: bench bench-deps
