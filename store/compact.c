@@ -332,10 +332,13 @@ static void relocate(struct store *st, struct snap *s)
 	}
 	if (s->floor > st->floor)
 		st->floor = s->floor;
-	st->live_bytes = 0;
-	for (size_t b = 0; b < st->idx.cap; b++)
-		for (struct node *n = st->idx.tab[b]; n; n = n->hnext)
-			st->live_bytes += node_live_bytes(n);
+	{
+		uint64_t live = 0; /* summed aside: readers never see a part */
+		for (size_t b = 0; b < st->idx.cap; b++)
+			for (struct node *n = st->idx.tab[b]; n; n = n->hnext)
+				live += node_live_bytes(n);
+		CTR_SET(st->live_bytes, live);
+	}
 }
 
 /* Step 4b: blobs no kept version names.  Caller holds commit_mu, so no
@@ -367,7 +370,7 @@ static void drop_dead_blobs(struct store *st)
 	}
 	pthread_rwlock_unlock(&st->idx_lock);
 	closedir(d);
-	st->dead_blob_bytes = 0;
+	CTR_SET(st->dead_blob_bytes, 0);
 }
 
 int store_compact(struct store *st)
@@ -463,10 +466,13 @@ int store_compact(struct store *st)
 	st->segs[0] = (struct seg){ .id = s.last_input, .fd = o.fd,
 				    .size = o.size, .prealloc = o.size };
 	o.fd = -1;
-	st->log_bytes = 0;
-	for (size_t i = 0; i < st->nsegs; i++)
-		st->log_bytes += st->segs[i].size;
-	st->live_bytes += LOG_SEG_HDR + (s.floor ? fl_len : 0);
+	{
+		uint64_t log = 0;
+		for (size_t i = 0; i < st->nsegs; i++)
+			log += st->segs[i].size;
+		CTR_SET(st->log_bytes, log);
+	}
+	CTR_ADD(st->live_bytes, LOG_SEG_HDR + (s.floor ? fl_len : 0));
 	st->compactions++;
 	pthread_rwlock_unlock(&st->idx_lock);
 

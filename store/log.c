@@ -158,9 +158,27 @@ void log_body_encode(uint8_t *out, const struct store_meta *m,
 		memcpy(out + LOG_BODY_FIXED, xattrs, xattrs_len);
 }
 
+/* The packed xattrs must tile their space exactly: every reader of them
+ * (store/ops.c xa_find, store_listxattr, store_getxattr) walks the
+ * lengths without bounds checks, so a checksummed entry with a length
+ * that overshoots would make them read past the copy in the index. */
+static int xattrs_ok(const uint8_t *x, size_t len)
+{
+	uint64_t pos = 0;
+
+	while (pos < len) {
+		if (len - pos < 6)
+			return 0;
+		pos += 6 + (uint64_t)log_get16(x + pos) + log_get32(x + pos + 2);
+	}
+	return pos == len;
+}
+
 int log_body_decode(const uint8_t *body, size_t len, struct log_body *b)
 {
 	if (len < LOG_BODY_FIXED || log_get32(body + 12) != 0)
+		return -EUCLEAN;
+	if (!xattrs_ok(body + LOG_BODY_FIXED, len - LOG_BODY_FIXED))
 		return -EUCLEAN;
 	b->meta.mode = log_get32(body);
 	b->meta.uid = log_get32(body + 4);

@@ -175,7 +175,7 @@ static int add_ver(struct store *st, struct node *n, const struct ver *v)
 	n->nvers++;
 	while (n->nvers > st->o.keep_versions) {
 		if (nv[0].blob)
-			st->dead_blob_bytes += nv[0].size;
+			CTR_ADD(st->dead_blob_bytes, nv[0].size);
 		memmove(nv, nv + 1, (n->nvers - 1) * sizeof(*nv));
 		n->nvers--;
 	}
@@ -199,7 +199,7 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 	if (e->type == LOG_FLOOR) {
 		if (e->version > st->floor)
 			st->floor = e->version;
-		st->live_bytes += e->len;
+		CTR_ADD(st->live_bytes, e->len);
 		return 0;
 	}
 	n = idx_get(&st->idx, e->key, e->key_len);
@@ -223,7 +223,7 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		if (rc < 0)
 			return rc;
 	}
-	st->live_bytes -= node_live_bytes(n);
+	CTR_SUB(st->live_bytes, node_live_bytes(n));
 	switch (e->type) {
 	case LOG_PUT:
 		memset(&v, 0, sizeof(v));
@@ -315,7 +315,7 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 	default:
 		rc = -EUCLEAN;
 	}
-	st->live_bytes += node_live_bytes(n);
+	CTR_ADD(st->live_bytes, node_live_bytes(n));
 	return rc;
 }
 
@@ -459,8 +459,8 @@ int store_roll(struct store *st)
 		(struct seg){ .id = id, .fd = fd, .size = LOG_SEG_HDR,
 			      .prealloc = LOG_SEG_HDR };
 	pthread_rwlock_unlock(&st->idx_lock);
-	st->log_bytes += LOG_SEG_HDR;
-	st->live_bytes += LOG_SEG_HDR;
+	CTR_ADD(st->log_bytes, LOG_SEG_HDR);
+	CTR_ADD(st->live_bytes, LOG_SEG_HDR);
 	st->hint_len = 0;
 	if (!st->hint) {
 		st->hint_cap = 1 << 16;
@@ -536,7 +536,7 @@ int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
 		done += (size_t)n;
 	}
 	a->size += len;
-	st->log_bytes += len;
+	CTR_ADD(st->log_bytes, len);
 	st->lsn += len;
 	*lsn_end = st->lsn;
 	return 0;

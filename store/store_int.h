@@ -96,6 +96,12 @@ struct store {
 	int bg_stop, bg_want, bg_started;
 };
 
+/* The space counters change under commit_mu but are read without it
+ * (stats, the compactor's trigger): relaxed atomics. */
+#define CTR_ADD(x, v) __atomic_add_fetch(&(x), (v), __ATOMIC_RELAXED)
+#define CTR_SUB(x, v) __atomic_sub_fetch(&(x), (v), __ATOMIC_RELAXED)
+#define CTR_SET(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
 /* io.c: the store's writes and syncs go through st->o.io. */
 ssize_t io_pwrite(struct store *st, int fd, const void *buf, size_t n,
 		  off_t off);
