@@ -66,6 +66,59 @@ check: deps-ok
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		CFLAGS="-O1" test
 
+# ---- Reliability (issue 7): fuzzing, ThreadSanitizer, Valgrind ----------
+# make fuzz      libFuzzer targets in tests/fuzz, FUZZ_SECONDS each (30),
+#                after their regression inputs; fails on any crash
+# make tsan      store unit tests under ThreadSanitizer (build-tsan/)
+# make valgrind  unit tests and one mount under memcheck (VALGRIND_SKIP=
+#                "test_large ..." leaves tests out)
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_DIR     := build/fuzz
+FUZZ_TARGETS := fuzz_entry fuzz_segment fuzz_hint fuzz_xattr
+# No FUSE include path: fs/parse.c must build without it.
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra \
+	-Werror -Wshadow -Wno-unused-parameter -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=all \
+	-Istore -Ifs -Itests/fuzz
+FUZZ_XXH     = $(shell pkg-config --libs libxxhash 2>/dev/null || echo -lxxhash)
+FUZZ_LOG_DEP := store/log.c store/log.h store/store.h tests/fuzz/fuzz.h \
+	tests/fuzz/fuzz_log.h
+FUZZ_NEED    = @command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: $(FUZZ_CC) \
+	not found; as root: apt-get install -y clang" >&2; exit 1; }
+TSAN_TESTS   := test_store test_concurrency test_crash test_large test_log \
+	test_recovery test_fsck
+
+$(FUZZ_DIR)/fuzz_xattr: tests/fuzz/fuzz_xattr.c fs/parse.c fs/parse.h \
+		tests/fuzz/fuzz.h
+	$(FUZZ_NEED)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< fs/parse.c
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LOG_DEP)
+	$(FUZZ_NEED)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< store/log.c \
+		$(FUZZ_XXH)
+
+$(FUZZ_DIR)/gen_corpus: tests/fuzz/gen_corpus.c $(FUZZ_LOG_DEP)
+	$(FUZZ_NEED)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< store/log.c $(FUZZ_XXH)
+
+fuzz: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%) $(FUZZ_DIR)/gen_corpus
+	@sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+tsan: deps-ok
+	@$(MAKE) --no-print-directory BUILD=build-tsan SAN="-fsanitize=thread" \
+		CFLAGS="-O1" $(TSAN_TESTS:%=build-tsan/tests/%)
+	@sh tests/fuzz/tsan.sh build-tsan $(TSAN_TESTS)
+
+valgrind: all
+	@BUILD=$(BUILD) bash tests/fuzz/valgrind.sh
+
+.PHONY: fuzz tsan valgrind
+
 STORE ?= ./data
 MNT   ?= ./mnt
 # Install what is missing, build, mount STORE on MNT, show what to try.
@@ -86,7 +139,9 @@ install: all
 			$(DESTDIR)$(PREFIX)/share/bash-completion/completions/recctl; fi
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
 
 -include $(shell find $(BUILD) build-san -name '*.d' 2>/dev/null)
 .SECONDARY:
+# Benchmarks (make bench): tools/bench.mk
+-include tools/bench.mk
