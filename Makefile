@@ -117,7 +117,14 @@ tsan: deps-ok
 valgrind: all
 	@BUILD=$(BUILD) bash tests/fuzz/valgrind.sh
 
-.PHONY: fuzz tsan valgrind
+# The long runs behind docs/RELIABILITY.md: 1,000 SIGKILLs of the daemon
+# mid-commit, and the lost-update race at scale.
+STRESS_CYCLES ?= 1000
+stress: all
+	@BUILD=$(BUILD) CRASH_CYCLES=$(STRESS_CYCLES) bash tests/e2e_crash.sh
+	@BUILD=$(BUILD) bash tests/e2e_scale.sh
+
+.PHONY: fuzz tsan valgrind stress
 
 STORE ?= ./data
 MNT   ?= ./mnt
