@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "history.h"
 
@@ -192,6 +193,8 @@ int hist_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 	if (in->hist != HIST_VER) {
 		a->st_mode = S_IFDIR | 0555;
 		a->st_nlink = 2;
+		clock_gettime(CLOCK_REALTIME, &a->st_mtim);
+		a->st_atim = a->st_ctim = a->st_mtim;
 		return 0;
 	}
 	rc = has_version(fs, hist_key(in, kb, sizeof(kb)), in->hver, &h);

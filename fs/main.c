@@ -156,6 +156,7 @@ int main(int argc, char *argv[])
 	so.sync_always = fs.o.sync && strcmp(fs.o.sync, "always") == 0;
 	so.keep_versions = fs.o.keep_versions;
 	so.tombstone_limit = fs.o.tombstone_limit;
+	so.defer_background = 1; /* no thread before the daemon's fork */
 	so.errbuf = err;
 	so.errlen = sizeof(err);
 	rc = store_open(c.store, &so, &fs.st);
@@ -192,10 +193,8 @@ int main(int argc, char *argv[])
 	fs.mnt_id = proc_mnt_id(absmp);
 	if (fuse_daemonize(cl.foreground) != 0)
 		goto out;
-	/* The daemon is a new process: its store thread and the pid in the
-	 * lock file are made anew. */
-	if (!cl.foreground)
-		store_after_fork(fs.st);
+	/* Now the store's thread, and the daemon's pid in the lock file. */
+	store_after_fork(fs.st);
 	rfs_start_inval(&fs);
 	memset(&lc, 0, sizeof(lc));
 	lc.clone_fd = 0;

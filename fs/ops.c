@@ -401,6 +401,18 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!in || !in->pending) {
 		struct store_stat sb;
 		rc = store_stat(fs->st, key, &sb);
+		if (rc == -ENOENT) {
+			/* Seeing that a deleted record is gone is reading it:
+			 * a refused writer can look, then create it anew. */
+			uint64_t last = 0;
+			store_last_version(fs->st, key, &last);
+			if (last) {
+				struct proc_info who;
+				caller(req, &who);
+				if (who.tid > 0)
+					basis_seen(fs->bt, &who, key, last);
+			}
+		}
 		if (rc < 0)
 			goto out;
 		if (!in)
@@ -1157,8 +1169,7 @@ static void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if ((in && in->pending) || store_stat(fs->st, key, &sb) == 0) {
 		/* Raced with another creator: O_CREAT without O_EXCL would
 		 * open it, but a pending create is someone's change. */
-		rc = (fi->flags & O_EXCL) || (in && in->pending) ? -EEXIST
-							       : -EAGAIN;
+		rc = -EEXIST; /* the kernel looks it up again */
 		in = NULL;
 		goto out;
 	}
@@ -1199,8 +1210,6 @@ out:
 		rfs_ino_put(fs, in);
 	pthread_mutex_unlock(&fs->mu);
 	free(key);
-	if (rc == -EAGAIN && !(fi->flags & O_EXCL))
-		rc = -EEXIST; /* the kernel retries as an open */
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;

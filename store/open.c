@@ -668,7 +668,10 @@ int store_open(const char *dir, const struct store_opts *opts,
 			goto fail;
 		}
 		st->synced_lsn = st->lsn;
-		if (st->o.compact_ratio > 0 &&
+		/* A thread alive across a fork can leave a lock (malloc's,
+		 * a sanitizer's) held in the child: a daemon that forks
+		 * asks for it later. */
+		if (st->o.compact_ratio > 0 && !st->o.defer_background &&
 		    pthread_create(&st->compactor, NULL, compactor_main,
 				   st) == 0)
 			st->bg_started = 1;
@@ -776,14 +779,9 @@ int store_after_fork(struct store *st)
 
 	if (st->lockfd < 0 || st->o.read_only)
 		return 0;
-	if (st->bg_started) {
-		/* The thread stayed in the parent; its primitives may hold
-		 * state of it. */
-		pthread_mutex_init(&st->bg_mu, NULL);
-		pthread_cond_init(&st->bg_cv, NULL);
+	if (!st->bg_started && st->o.compact_ratio > 0)
 		st->bg_started = pthread_create(&st->compactor, NULL,
 						compactor_main, st) == 0;
-	}
 	if (ftruncate(st->lockfd, 0) < 0 ||
 	    pwrite(st->lockfd, buf, (size_t)n, 0) != n)
 		return -errno;

@@ -75,6 +75,8 @@ struct store_opts {
 	char *errbuf;             /**< if set, a one-line reason on failure */
 	size_t errlen;
 	const struct store_io *io;/**< NULL: the real system calls */
+	int defer_background;     /**< start no thread until store_after_fork()
+	                               (a daemon that forks after opening) */
 };
 
 /** Metadata of a key.  Changing it needs no basis and makes no version. */
@@ -151,11 +153,11 @@ struct store_hist {
 int store_open(const char *dir, const struct store_opts *opts,
 	       struct store **out);
 
-/** Call in the child after fork() (a daemon leaving the process that
- *  opened the store): threads do not survive a fork, so this restarts
- *  the background compactor, and writes the child's pid into the lock
- *  file.  The parent must not use the store afterwards.
- *  @return 0 or -errno. */
+/** Call in the process that will use the store from now on, after a
+ *  fork (a daemon leaving the process that opened it): starts the
+ *  background compactor if opts.defer_background held it back, and
+ *  writes this process's pid into the lock file.  The parent must not
+ *  use the store afterwards.  @return 0 or -errno. */
 int store_after_fork(struct store *st);
 
 /** Flush, make everything durable, release the lock and free the store.
