@@ -1,11 +1,10 @@
-/* recctl.c - the recfs command-line tool.
+/* recctl.c - the recfs command-line tool: the command table, main, and
+ * the offline subcommands that open a STORE directory (fsck, dump,
+ * stats, compact).  The online subcommands work on records through a
+ * mount and live in rc_*.c, one file per theme.
  *
- * Every subcommand is a row of recctl_cmds: name, function, usage and a
- * one-line help.  A subcommand returns the process exit status:
- * 0 success, 1 the answer is "damage found" (fsck, dump), 2 usage or any
- * other error, reported on stderr.  Online subcommands (get, put, stat,
- * ...) get their own rows, and can live in other files once the table's
- * type moves to a header. */
+ * Every subcommand is a row of recctl_cmds and returns the process exit
+ * status (recctl.h: 0, 1 error or damage, 2 usage, 69 busy, 75 stale). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,23 +12,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "recctl.h"
 #include "store.h"
 
-#define RECCTL_VERSION "0.1"
+const char *prog = "recctl";
 
-enum { EXIT_DAMAGE = 1, EXIT_USAGE = 2 };
-
-struct recctl_cmd {
-	const char *name;
-	int (*run)(const struct recctl_cmd *cmd, int argc, char **argv);
-	const char *args; /* usage after the name */
-	const char *help; /* one line */
-};
-
-static const char *prog = "recctl";
-
-static int usage_error(const struct recctl_cmd *cmd, const char *fmt,
-		       const char *what)
+int usage_error(const struct recctl_cmd *cmd, const char *fmt,
+		const char *what)
 {
 	fprintf(stderr, "%s: ", prog);
 	if (cmd)
@@ -37,11 +26,19 @@ static int usage_error(const struct recctl_cmd *cmd, const char *fmt,
 	fprintf(stderr, fmt, what);
 	fputc('\n', stderr);
 	if (cmd)
-		fprintf(stderr, "usage: %s %s %s\n", prog, cmd->name,
-			cmd->args);
+		fprintf(stderr, "usage: %s %s %s\nTry '%s %s --help'.\n",
+			prog, cmd->name, cmd->args, prog, cmd->name);
 	else
 		fprintf(stderr, "Try '%s --help'.\n", prog);
 	return EXIT_USAGE;
+}
+
+void print_cmd_help(const struct recctl_cmd *cmd)
+{
+	printf("usage: %s %s %s\n%s\n", prog, cmd->name, cmd->args,
+	       cmd->help);
+	if (cmd->details)
+		printf("\n%s", cmd->details);
 }
 
 /* Options shared by the offline subcommands: --help, and flags named in
@@ -64,8 +61,7 @@ static int parse_store_args(const struct recctl_cmd *cmd, int argc,
 		}
 		if (!only_operands && a[0] == '-' && a[1]) {
 			if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-				printf("usage: %s %s %s\n%s\n", prog, cmd->name,
-				       cmd->args, cmd->help);
+				print_cmd_help(cmd);
 				return 0;
 			}
 			for (int f = 0; flags && flags[f]; f++) {
@@ -95,11 +91,11 @@ static int check_store_dir(const char *dir)
 
 	if (stat(dir, &sb) < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(errno));
-		return EXIT_USAGE;
+		return EXIT_ERR;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
 		fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(ENOTDIR));
-		return EXIT_USAGE;
+		return EXIT_ERR;
 	}
 	return 0;
 }
@@ -120,7 +116,10 @@ static int open_store(const char *dir, int read_only, struct store **st)
 	if (rc < 0) {
 		fprintf(stderr, "%s: %s\n", prog,
 			err[0] ? err : strerror(-rc));
-		return EXIT_USAGE;
+		if (rc == -EWOULDBLOCK)
+			fprintf(stderr, "%s: while it is mounted, run '%s "
+				"compact MOUNTPOINT' instead\n", prog, prog);
+		return EXIT_ERR;
 	}
 	return 0;
 }
@@ -128,7 +127,9 @@ static int open_store(const char *dir, int read_only, struct store **st)
 /* A failure of the command itself (store in use, not a directory, I/O
  * error) belongs on stderr; store_fsck/store_dump write every line to
  * one stream.  fsck's report is short, so it is held until the result
- * says where it goes; a dump can be huge and goes straight to stdout. */
+ * says where it goes; a dump can be huge and goes straight to stdout.
+ * fsck and dump keep 1 for "damage found", so their own failures stay
+ * at 2, as they always were. */
 static int offline_status(int rc, const char *dir, const char *said)
 {
 	if (rc == 0 || rc == 1)
@@ -197,7 +198,7 @@ static int cmd_stats(const struct recctl_cmd *cmd, int argc, char **argv)
 	store_close(st);
 	if (rc < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(-rc));
-		return EXIT_USAGE;
+		return EXIT_ERR;
 	}
 	printf("records: %" PRIu64 "\n", s.records);
 	printf("dirs: %" PRIu64 "\n", s.dirs);
@@ -212,15 +213,13 @@ static int cmd_stats(const struct recctl_cmd *cmd, int argc, char **argv)
 	return 0;
 }
 
-static int cmd_compact(const struct recctl_cmd *cmd, int argc, char **argv)
+int compact_offline(const struct recctl_cmd *cmd, const char *dir)
 {
 	struct store_stats before, after;
 	struct store *st;
-	const char *dir;
-	int rc = parse_store_args(cmd, argc, argv, NULL, NULL, &dir), crc;
+	int rc, crc;
 
-	if (rc >= 0)
-		return rc;
+	(void)cmd;
 	if ((rc = check_store_dir(dir)) || (rc = open_store(dir, 0, &st)))
 		return rc;
 	store_stats(st, &before);
@@ -233,26 +232,118 @@ static int cmd_compact(const struct recctl_cmd *cmd, int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "%s: compact %s: %s\n", prog, dir,
 			strerror(-rc));
-		return EXIT_USAGE;
+		return EXIT_ERR;
 	}
 	printf("log_bytes before: %" PRIu64 "\n", before.log_bytes);
 	printf("log_bytes after: %" PRIu64 "\n", after.log_bytes);
 	return 0;
 }
 
+/* A STORE directory is compacted here; a directory inside a recfs
+ * mount asks the daemon, which holds the store's lock. */
+static int cmd_compact(const struct recctl_cmd *cmd, int argc, char **argv)
+{
+	const char *dir;
+	int rc = parse_store_args(cmd, argc, argv, NULL, NULL, &dir);
+	int handled = 0;
+
+	if (rc >= 0)
+		return rc;
+	rc = rc_compact_online(cmd, dir, &handled);
+	if (handled)
+		return rc;
+	return compact_offline(cmd, dir);
+}
+
 static int cmd_help(const struct recctl_cmd *cmd, int argc, char **argv);
 
 static const struct recctl_cmd recctl_cmds[] = {
+	{ "get", cmd_get, "[--version] PATH",
+	  "print a record's content",
+	  "  --version   print the version the content belongs to first,\n"
+	  "              on a line of its own (read as version, content,\n"
+	  "              version again, retried until they agree)\n"
+	  "Like cat, reading gives the calling shell an implicit basis.\n" },
+	{ "stat", cmd_stat, "[--json] PATH",
+	  "show version, hash, size, times and the write lease",
+	  "  --json      one JSON object instead of 'name: value' lines\n" },
+	{ "why", cmd_why, "PATH",
+	  "show the basis your next change would use and the last conflict",
+	  "The caller is the shell that runs recctl: this shows the basis\n"
+	  "it holds (user.expected_version) and its last refused change\n"
+	  "(user.conflict).\n" },
+	{ "ls", cmd_ls, "[DIR]",
+	  "list a directory with the version of each record",
+	  "One line per entry: VERSION NAME; '-' for a directory (NAME/)\n"
+	  "and for a record still being created.\n" },
+	{ "put", cmd_put, "--expect N PATH",
+	  "replace a record with stdin as one commit based on version N",
+	  "  --expect N  the version the change is based on; 0 creates\n"
+	  "              PATH only if it does not exist\n"
+	  "Prints the new version.  Exit 75 when N is stale, 69 when the\n"
+	  "record stayed busy.\n" },
+	{ "rm", cmd_rm, "--expect N PATH",
+	  "delete a record if its version is still N",
+	  "  --expect N  the version the delete is based on\n"
+	  "Exit 75 when N is stale, 69 when the record stayed busy.\n" },
+	{ "update", cmd_update, "[--tries N] PATH -- CMD [ARGS...]",
+	  "pipe a record through CMD and commit its output, retrying races",
+	  "  --tries N   attempts before giving up (default 10)\n"
+	  "Reads the record and its version, runs CMD with the content on\n"
+	  "stdin, and commits CMD's stdout based on that version.  When\n"
+	  "someone else committed meanwhile, it waits (jittered backoff),\n"
+	  "reads again and runs CMD again.  Prints the new version.  Exit\n"
+	  "75 when every try was stale, 69 when the record stayed busy, 1\n"
+	  "when CMD failed (nothing is committed).\n" },
+	{ "incr", cmd_incr, "[--tries N] [--value] PATH [DELTA]",
+	  "add DELTA (default 1) to a record holding a decimal integer",
+	  "  --tries N   attempts before giving up (default 10)\n"
+	  "  --value     print the new value instead of the new version\n"
+	  "Empty content counts as 0.  A negative DELTA works ('incr c -5').\n"
+	  "Exit statuses as for update.\n" },
+	{ "edit", cmd_edit, "PATH",
+	  "edit a copy in $VISUAL or $EDITOR and commit it, merging races",
+	  "Commits with the version the edit started from.  If someone\n"
+	  "committed meanwhile, shows their changes and yours (diff -u) and\n"
+	  "offers a three-way merge (diff3 -m), editing again, keeping\n"
+	  "theirs, or overwriting after you type 'yes'.  Never overwrites\n"
+	  "silently.  A missing PATH is created.  Exit 75 when you quit with\n"
+	  "the conflict unresolved (your text stays in a file it names).\n" },
+	{ "log", cmd_log, "PATH",
+	  "list the kept versions of a record: VERSION TIME SIZE HASH",
+	  "Newest first.  Works for deleted records too.\n" },
+	{ "show", cmd_show, "PATH@N",
+	  "print version N of a record from its history",
+	  "Without @N, prints the current content.\n" },
+	{ "diff", cmd_diff, "PATH@N [PATH@M]",
+	  "diff -u between two versions (M defaults to the current one)",
+	  "Exit 0 whether or not they differ; 1 on error.\n" },
+	{ "watch", cmd_watch, "[--from N] [--count N] PATH",
+	  "print 'VERSION HASH' for each new version as it is committed",
+	  "  --from N    also print every version above N that exists now\n"
+	  "  --count N   exit after printing N versions\n"
+	  "Polls every 20 ms; versions committed between two polls are\n"
+	  "taken from the history.  A delete prints '- deleted'.\n" },
+	{ "wait", cmd_wait, "--above N [--timeout SECONDS] PATH",
+	  "wait until a record's version exceeds N, then print it",
+	  "  --above N          the version to get past\n"
+	  "  --timeout SECONDS  give up after this long (exit 1)\n" },
 	{ "fsck", cmd_fsck, "[--repair] STORE",
 	  "check a store that is not open; --repair cuts torn tails "
-	  "(exit 0 clean, 1 damage, 2 error)" },
+	  "(exit 0 clean, 1 damage, 2 error)", NULL },
 	{ "dump", cmd_dump, "STORE",
-	  "print every log entry of a store that is not open, one per line" },
+	  "print every log entry of a store that is not open, one per line",
+	  NULL },
 	{ "stats", cmd_stats, "STORE",
-	  "open a store read-only and print its totals" },
-	{ "compact", cmd_compact, "STORE",
-	  "open a store and reclaim its dead space now" },
-	{ "help", cmd_help, "[COMMAND]", "show help for all or one command" },
+	  "open a store read-only and print its totals", NULL },
+	{ "compact", cmd_compact, "STORE | MOUNTPOINT",
+	  "reclaim dead space now (a mounted store through its daemon)",
+	  "A STORE directory that is not mounted is opened and compacted\n"
+	  "here.  A directory inside a recfs mount asks the running daemon\n"
+	  "(setxattr user.recfs.compact on the mount root) and returns when\n"
+	  "it is done.\n" },
+	{ "help", cmd_help, "[COMMAND]", "show help for all or one command",
+	  NULL },
 };
 
 #define NCMDS (sizeof(recctl_cmds) / sizeof(recctl_cmds[0]))
@@ -273,6 +364,9 @@ static void print_usage(FILE *f)
 	for (size_t i = 0; i < NCMDS; i++)
 		fprintf(f, "  %-8s %s\n", recctl_cmds[i].name,
 			recctl_cmds[i].help);
+	fprintf(f, "\nexit status: 0 ok, 1 error (fsck, dump: damage), "
+		   "2 usage,\n  69 the record stayed busy (EBUSY), "
+		   "75 the change was stale (EAGAIN)\n");
 	fprintf(f, "\nRun '%s COMMAND --help' for a command's arguments.\n",
 		prog);
 }
@@ -287,10 +381,13 @@ static int cmd_help(const struct recctl_cmd *cmd, int argc, char **argv)
 		print_usage(stdout);
 		return 0;
 	}
-	c = find_cmd(argv[1]);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		c = cmd;
+	else
+		c = find_cmd(argv[1]);
 	if (!c)
 		return usage_error(NULL, "unknown command '%s'", argv[1]);
-	printf("usage: %s %s %s\n%s\n", prog, c->name, c->args, c->help);
+	print_cmd_help(c);
 	return 0;
 }
 
@@ -319,7 +416,7 @@ int main(int argc, char **argv)
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "%s: writing output: %s\n", prog,
 			strerror(errno));
-		return EXIT_USAGE;
+		return rc ? rc : EXIT_ERR;
 	}
 	return rc;
 }

@@ -1,0 +1,255 @@
+#!/bin/bash
+# End-to-end: recctl on a real mount.  Reads and changes (get, put, rm,
+# stat, why, ls), the retry loop (update, incr) under 8 racing
+# processes, exit statuses 75/69/2, edit's conflict screen in a real
+# terminal (tmux), history across deletes and a restart, watch and wait,
+# and compact through the daemon.
+. "$(dirname "$0")/lib_e2e.sh"
+
+RECCTL=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/$BUILD/recctl
+R() { "$RECCTL" "$@"; }
+status() { "$@" > /dev/null 2>&1; echo $?; }
+
+for tool in tmux diff diff3; do
+	command -v $tool > /dev/null || { echo "# missing $tool"; fail "$tool is installed"; }
+done
+
+mount_fresh || exit 1
+cd "$MNT" || exit 1
+
+# ---- get, put, rm, stat, why, ls --------------------------------------------
+echo hello > rec
+expect_eq "get prints the content" hello "$(R get rec)"
+expect_eq "get --version prints the version, then the content" "$(printf '1\nhello')" \
+	"$(R get --version rec)"
+expect_eq "put --expect 1 commits and prints the new version" 2 \
+	"$(echo second | R put --expect 1 rec)"
+expect_eq "with stdin as the content" second "$(cat rec)"
+expect_eq "put --expect 1 again is stale: exit 75" 75 "$(echo lost | status R put --expect 1 rec)"
+expect_eq "and changes nothing" "second 2" "$(cat rec) $(ver rec)"
+expect_err "a stale put names the conflict" "conflict: basis=1 current=2" \
+	bash -c "echo lost | '$RECCTL' put --expect 1 rec"
+expect_eq "put --expect 0 creates" 1 "$(echo fresh | R put --expect 0 fresh)"
+expect_eq "put --expect 0 on an existing record: exit 75" 75 \
+	"$(echo again | status R put --expect 0 fresh)"
+expect_eq "an empty put makes a version too" "3 0" \
+	"$(R put --expect 2 rec < /dev/null) $(stat -c %s rec)"
+json=$(R stat --json rec)
+check "stat --json: version, hash, no lease [$json]" \
+	grep -q "\"version\":3,\"hash\":\"$(hash_of rec)\",\"size\":0,.*\"lease\":null" <<< "$json"
+check "stat prints version and hash" bash -c "'$RECCTL' stat rec | grep -qx 'version: 3'"
+mkdir sub
+echo in-sub > sub/a
+expect_eq "ls lists versions, '-' for directories" "$(printf '1 fresh\n3 rec\n- sub/')" "$(R ls)"
+expect_eq "ls DIR" "1 a" "$(R ls sub)"
+echo f2 | R put --expect 1 fresh > /dev/null
+expect_eq "rm with a stale version: exit 75" 75 "$(status R rm --expect 1 fresh)"
+check "rm --expect N with the current version deletes" R rm --expect 2 fresh
+check "the record is gone" test ! -e fresh
+expect_eq "put --expect N on a deleted record: exit 75" 75 "$(echo x | status R put --expect 1 fresh)"
+
+# why: the shell's basis and its last refused change
+echo w1 > wrec
+blind "cat wrec > /dev/null; echo w2 > wrec" 2>/dev/null
+out=$(bash -c "cat wrec > /dev/null; '$RECCTL' why wrec")
+check "why: a fresh read is the current basis [${out//$'\n'/ | }]" grep -q "basis: 2 (current" <<< "$out"
+# sh reads and writes with its own basis; then bash's older basis is stale.
+out=$(bash -c "cat wrec > /dev/null; sh -c 'cat wrec > /dev/null; echo w3 > wrec'
+	echo w4 2>/dev/null > wrec; '$RECCTL' why wrec")
+check "why shows the last conflict [${out//$'\n'/ | }]" \
+	grep -q "last conflict: basis=2 current=3 pid=[0-9]* comm=sh " <<< "$out"
+
+# ---- Exit statuses and help ------------------------------------------------
+expect_eq "usage: put without --expect is 2" 2 "$(echo x | status R put rec)"
+expect_eq "usage: an unknown subcommand is 2" 2 "$(status R frobnicate)"
+expect_eq "usage: a bad --tries is 2" 2 "$(status R update --tries 0 rec -- cat)"
+expect_eq "usage: update without -- CMD is 2" 2 "$(status R update rec)"
+bad=""
+for sub in get stat why ls put rm update incr edit log show diff watch wait fsck dump stats compact; do
+	R "$sub" --help | grep -q "^usage: recctl $sub " || bad="$bad $sub"
+done
+expect_eq "every subcommand has --help" "" "$bad"
+expect_eq "get of a missing record is 1" 1 "$(status R get nosuch)"
+
+# ---- incr: 8 processes x 100 lose nothing -----------------------------------
+# --tries 50: under sanitizers on a loaded machine the default 10 can run
+# out (exit 75: refused, not lost); this is about losing nothing.
+echo 0 > counter
+t0=$SECONDS
+jobs_=()
+for p in $(seq 8); do
+	( f=0; for _ in $(seq 100); do
+		R incr --tries 50 counter > /dev/null 2>> "$WORK/incr.err" || f=$((f + 1))
+	  done
+	  echo $f > "$WORK/incr.$p" ) &
+	jobs_+=($!)
+done
+wait "${jobs_[@]}"   # not a bare wait: the daemon is a child too
+fails=$(cat "$WORK"/incr.[0-9]* | awk '{s+=$1} END {print s}')
+expect_eq "8 x 100 recctl incr: every increment landed [$((SECONDS - t0)) s]" "800 0" \
+	"$(cat counter) $fails"
+sort "$WORK/incr.err" | uniq -c | head -5 | sed 's/^/# /'   # why any failed
+expect_eq "one version per increment" 801 "$(ver counter)"
+expect_eq "incr DELTA, --value prints the value" 795 "$(R incr --value counter -5)"
+echo notanumber > nan
+expect_eq "incr of a non-number is 1 and changes nothing" "1 1" "$(status R incr nan) $(ver nan)"
+
+# ---- update ---------------------------------------------------------------
+printf 'a\nb\n' > up
+expect_eq "update commits CMD's output, prints the version" 2 "$(R update up -- sed s/b/B/)"
+expect_eq "with the new content" "$(printf 'a\nB')" "$(cat up)"
+expect_eq "a failing CMD is 1 and commits nothing" "1 2" "$(status R update up -- false) $(ver up)"
+# A CMD that always races: it bumps the record through another recctl
+# (which declares its own basis) before it prints.
+echo 10 > always
+cat > "$WORK/bump.sh" <<EOF
+#!/bin/sh
+'$RECCTL' incr "\$1" > /dev/null
+cat
+EOF
+chmod +x "$WORK/bump.sh"
+expect_eq "update --tries 3 against a writer that always wins: exit 75" 75 \
+	"$(status R update --tries 3 always -- "$WORK/bump.sh" always)"
+expect_eq "CMD ran 3 times; our stale output was never committed" "13 4" "$(cat always) $(ver always)"
+err=$(R update --tries 2 always -- "$WORK/bump.sh" always 2>&1 >/dev/null)
+check "and says so [${err//$'\n'/ | }]" grep -q "still stale after 2 tries" <<< "$err"
+# update retries for real: a racing writer loses nothing either
+echo 0 > racy
+jobs_=()
+for p in 1 2 3 4; do
+	( for _ in $(seq 25); do R update racy -- sh -c 'read n; echo $((n + 1))' > /dev/null; done ) &
+	jobs_+=($!)
+done
+wait "${jobs_[@]}"
+expect_eq "4 x 25 update with a shell CMD: 100" 100 "$(cat racy)"
+
+# ---- EBUSY: someone holds the write lease ------------------------------------
+echo base > busy
+bash -c 'cat busy > /dev/null; exec 3> busy; echo holding >&3; sleep 5 3>&-; exec 3>&-' &
+holder=$!
+for _ in $(seq 50); do [ "$(cat busy 2>/dev/null)" = base ] && getfattr -n user.recfs.lease busy > /dev/null 2>&1 && break; sleep 0.05; done
+check "stat names the lease holder" bash -c "'$RECCTL' stat busy | grep -q '^lease: pid $holder (bash) since '"
+expect_eq "stat --json too" "\"pid\":$holder" "$(R stat --json busy | grep -o "\"pid\":$holder")"
+t0=$SECONDS
+expect_eq "put while the lease is held: exit 69 after retrying" 69 \
+	"$(echo mine | status R put --expect 1 busy)"
+check "it retried for a few seconds, not forever [$((SECONDS - t0)) s]" test $((SECONDS - t0)) -le 5
+wait $holder
+expect_eq "the holder's change committed, ours did not" "holding 2" "$(cat busy) $(ver busy)"
+
+# ---- watch and wait ------------------------------------------------------------
+echo 0 > w
+"$RECCTL" watch --count 20 --from 1 w > "$WORK/watch.out" &   # not R: $! must be recctl
+watcher=$!
+sleep 0.3
+for _ in $(seq 20); do R incr w > /dev/null; done
+for _ in $(seq 100); do kill -0 $watcher 2>/dev/null || break; sleep 0.05; done
+kill $watcher 2>/dev/null
+expect_eq "watch printed each of 20 quick commits, in order" "$(seq 2 21 | tr '\n' ' ')" \
+	"$(awk '{print $1}' "$WORK/watch.out" | tr '\n' ' ')"
+kept=$(R log w | awk '{print $1, $4}' | sort -n)
+seen=$(grep -F -x -f <(echo "$kept") "$WORK/watch.out" | sort -n)
+expect_eq "with the hashes the history keeps" "$kept" "$seen"
+expect_eq "the last line is the current version and hash" "21 $(hash_of w)" "$(tail -n1 "$WORK/watch.out")"
+( sleep 0.3; R incr w > /dev/null ) &
+bumper=$!
+expect_eq "wait --above returns the new version" 22 "$(R wait --above 21 --timeout 5 w)"
+wait $bumper
+expect_eq "wait --timeout: exit 1" 1 "$(status R wait --above 22 --timeout 0.2 w)"
+expect_eq "wait on a version already past: at once" 22 "$(R wait --above 3 w)"
+
+# ---- edit: a real terminal, a concurrent writer, a three-way merge -------------
+TM=recfs-recctl-$$
+tm_screen() { tmux capture-pane -t $TM -p -S -200; }
+tm_wait() {
+	for _ in $(seq $((${2:-5} * 20))); do
+		tm_screen | grep -q -- "$1" && return 0
+		sleep 0.05
+	done
+	echo "# screen did not show '$1':"; tm_screen | sed 's/^/# | /'
+	return 1
+}
+tm_keys() { tmux send-keys -t $TM "$@"; }
+# The editor appends a line; before it exits, another process changes
+# the first line, so the save is stale.  A second run (the merge's
+# review) leaves the text alone.
+cat > "$WORK/editor.sh" <<EOF
+#!/bin/sh
+if [ ! -e "$WORK/editor.ran" ]; then
+	touch "$WORK/editor.ran"
+	echo "my line" >> "\$1"
+	'$RECCTL' update '$MNT/erec' -- sed '1s/.*/THEIR FIRST LINE/' > /dev/null
+fi
+EOF
+chmod +x "$WORK/editor.sh"
+printf 'first\nsecond\nthird\n' > erec
+tmux kill-session -t $TM 2>/dev/null
+tmux new-session -d -s $TM -x 120 -y 50 \
+	"cd '$MNT' && EDITOR='$WORK/editor.sh' '$RECCTL' edit erec; echo EXIT=\$?; sleep 60"
+tm_wait "\[m\]erge"
+check "edit shows their change as a diff" tm_wait "^+THEIR FIRST LINE"
+check "and yours" tm_wait "^+my line"
+expect_eq "while it asks, their version stands" "THEIR FIRST LINE 2" "$(head -n1 erec) $(ver erec)"
+tm_keys o Enter
+tm_wait "Type 'yes'" && tm_keys no Enter
+check "overwrite needs the word yes" tm_wait "Not overwritten"
+expect_eq "so nothing was overwritten" "THEIR FIRST LINE 2" "$(head -n1 erec) $(ver erec)"
+tm_keys m Enter
+tm_wait "Commit the merge" && tm_keys y Enter
+check "the merge is committed" tm_wait "EXIT=0"
+expect_eq "with both changes" "$(printf 'THEIR FIRST LINE\nsecond\nthird\nmy line')" "$(cat erec)"
+expect_eq "as version 3" 3 "$(ver erec)"
+tmux kill-session -t $TM 2>/dev/null
+expect_eq "edit history: log lists 3 2 1" "3 2 1" "$(R log erec | awk '{print $1}' | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "show erec@1 is the text before the edit" "$(printf 'first\nsecond\nthird')" "$(R show erec@1)"
+
+# Without a terminal to ask, a stale edit keeps the text and exits 75.
+rm -f "$WORK/editor.ran"
+sed -i "s#/erec'#/erec2'#" "$WORK/editor.sh"
+printf 'one\ntwo\n' > erec2
+out=$(EDITOR="$WORK/editor.sh" R edit erec2 < /dev/null 2>&1); rc=$?
+expect_eq "a stale edit with nobody to ask: exit 75" 75 $rc
+expect_eq "their version stands" "$(printf 'THEIR FIRST LINE\ntwo')" "$(cat erec2)"
+kept=$(sed -n 's/.*your text is in \(.*\)$/\1/p' <<< "$out")
+expect_eq "your text is kept in a file it names" "$(printf 'one\ntwo\nmy line')" "$(cat "$kept" 2>/dev/null)"
+[ -n "$kept" ] && rm -rf "$(dirname "$kept")"
+rm -f "$WORK/editor.ran"
+printf 'o\nyes\n' | EDITOR="$WORK/editor.sh" R edit erec2 > /dev/null 2>&1
+expect_eq "overwrite after typing yes replaces their version" \
+	"$(printf 'THEIR FIRST LINE\ntwo\nmy line') 4" \
+	"$(cat erec2) $(ver erec2)"
+
+# ---- history across deletes and a restart ----------------------------------------
+echo h1 > hist
+echo h2 | R put --expect 1 hist > /dev/null
+echo h3 | R put --expect 2 hist > /dev/null
+R rm --expect 3 hist
+blind "echo h5 > hist" 2>/dev/null   # a process that never saw it re-creates it
+expect_eq "re-created, the line continues past the delete" 5 "$(ver hist)"
+expect_eq "log lists kept versions after a delete" "5 3 2 1" \
+	"$(R log hist | awk '{print $1}' | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "log's sizes" "3 3 3 3" "$(R log hist | awk '{print $3}' | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "log's hash of the current version" "$(hash_of hist)" "$(R log hist | awk 'NR==1 {print $4}')"
+R rm --expect 5 hist
+cd / && unmount && mount_again && cd "$MNT" || exit 1
+expect_eq "after a restart, log of the deleted record" "5 3 2 1" \
+	"$(R log hist | awk '{print $1}' | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "show PATH@N prints each old content" "h1 h2 h3 h5" \
+	"$(for v in 1 2 3 5; do R show hist@$v; done | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "diff PATH@N PATH@M" "$(printf -- '--- hist@1\n+++ hist@3\n@@ -1 +1 @@\n-h1\n+h3')" \
+	"$(R diff hist@1 hist@3)"
+expect_eq "diff PATH@N against a deleted record" "+++ hist (deleted)" "$(R diff hist@5 | sed -n 2p)"
+expect_eq "diff PATH@N against the current version" "+++ erec@3 (current)" "$(R diff erec@1 | sed -n 2p)"
+expect_eq "show of a version not kept: exit 1" 1 "$(status R show hist@4)"
+expect_eq "show PATH@0 is a usage error" 2 "$(status R show hist@0)"
+
+# ---- compact through the daemon --------------------------------------------------
+out=$(R compact "$MNT" 2>&1); rc=$?
+expect_eq "compact MOUNTPOINT asks the daemon [$out]" 0 $rc
+expect_eq "the history reads the same after compaction" "h1 h3" "$(R show hist@1) $(R show hist@3)"
+expect_eq "compact STORE while mounted: exit 1 (in use)" 1 "$(status R compact "$STORE")"
+
+cd /
+unmount
+expect_eq "offline compact STORE after unmount" 0 "$(status R compact "$STORE")"
+finish

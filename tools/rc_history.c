@@ -1,0 +1,278 @@
+/* rc_history.c - log, show and diff of kept versions, read from the
+ * daemon's ROOT/.recfs/history tree, and compact through the daemon. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "recctl.h"
+
+#define FUSE_SUPER_MAGIC 0x65735546
+
+static int report_locate(const struct recctl_cmd *cmd, const char *path,
+			 int rc)
+{
+	if (rc == -ENOTSUP) {
+		fprintf(stderr, "%s: %s: %s: not inside a recfs mount with a "
+			"history (no .recfs at its root)\n", prog, cmd->name,
+			path);
+		return EXIT_ERR;
+	}
+	return rc_report(cmd, path, rc, NULL);
+}
+
+int cmd_log(const struct recctl_cmd *cmd, int argc, char **argv)
+{
+	char *hdir = NULL, *f = NULL;
+	uint64_t *vs = NULL;
+	size_t count = 0;
+	const char *path;
+	int n, rc, w;
+
+	rc = rc_parse(cmd, argc, argv, NULL, &path, 1, &n, NULL);
+	if (rc >= 0)
+		return rc;
+	if (n != 1)
+		return usage_error(cmd, "%s", "missing PATH");
+	rc = rc_history_path(path, 0, &hdir);
+	if (rc < 0)
+		return report_locate(cmd, path, rc);
+	rc = rc_list_versions(hdir, &vs, &count);
+	if (rc == -ENOENT) {
+		fprintf(stderr, "%s: log: %s: no history (never a record "
+			"here)\n", prog, path);
+		rc = EXIT_ERR;
+		goto out;
+	}
+	if (rc < 0) {
+		rc = rc_report(cmd, path, rc, NULL);
+		goto out;
+	}
+	w = count ? snprintf(NULL, 0, "%" PRIu64, vs[0]) : 1;
+	for (size_t i = 0; i < count; i++) {
+		char t[40], hash[40] = "-";
+		struct stat sb;
+
+		free(f);
+		if (asprintf(&f, "%s/%" PRIu64, hdir, vs[i]) < 0) {
+			f = NULL;
+			rc = rc_report(cmd, path, -ENOMEM, NULL);
+			goto out;
+		}
+		/* Compaction may drop a version between readdir and here. */
+		if (stat(f, &sb) < 0)
+			continue;
+		rc_getxattr_str(f, "user.hash", hash, sizeof(hash));
+		rc_fmt_time(sb.st_mtime, t, sizeof(t));
+		printf("%*" PRIu64 " %s %10lld %s\n", w, vs[i], t,
+		       (long long)sb.st_size, hash);
+	}
+	rc = EXIT_OK;
+out:
+	free(vs);
+	free(hdir);
+	free(f);
+	return rc;
+}
+
+/* Version N's file, or a clear message naming what is kept. */
+static int open_version(const struct recctl_cmd *cmd, const char *path,
+			uint64_t v, char **file)
+{
+	char *hdir = NULL;
+	uint64_t *vs = NULL;
+	size_t count = 0;
+	struct stat sb;
+	int rc;
+
+	rc = rc_history_path(path, v, file);
+	if (rc < 0)
+		return report_locate(cmd, path, rc);
+	if (stat(*file, &sb) == 0)
+		return 0;
+	rc = -errno;
+	free(*file);
+	*file = NULL;
+	if (rc != -ENOENT)
+		return rc_report(cmd, path, rc, NULL);
+	if (rc_history_path(path, 0, &hdir) == 0 &&
+	    rc_list_versions(hdir, &vs, &count) == 0 && count > 0)
+		fprintf(stderr, "%s: %s: %s: version %" PRIu64 " is not kept "
+			"(kept: %" PRIu64 " to %" PRIu64 ")\n", prog,
+			cmd->name, path, v, vs[count - 1], vs[0]);
+	else
+		fprintf(stderr, "%s: %s: %s: version %" PRIu64 " is not kept "
+			"(no history)\n", prog, cmd->name, path, v);
+	free(hdir);
+	free(vs);
+	return EXIT_ERR;
+}
+
+int cmd_show(const struct recctl_cmd *cmd, int argc, char **argv)
+{
+	char *path = NULL, *file = NULL, *buf = NULL;
+	const char *arg;
+	size_t len = 0;
+	uint64_t v, cur;
+	int n, rc;
+
+	rc = rc_parse(cmd, argc, argv, NULL, &arg, 1, &n, NULL);
+	if (rc >= 0)
+		return rc;
+	if (n != 1)
+		return usage_error(cmd, "%s", "missing PATH@N");
+	if (rc_split_at(arg, &path, &v) < 0)
+		return usage_error(cmd, "bad version in '%s'", arg);
+	if (v == 0) {
+		rc = rc_read_record(path, &cur, &buf, &len);
+	} else {
+		rc = open_version(cmd, path, v, &file);
+		if (rc != 0)
+			goto out;
+		rc = rc_read_file(file, &buf, &len);
+	}
+	if (rc < 0) {
+		rc = rc_report(cmd, path, rc, NULL);
+		goto out;
+	}
+	fwrite(buf, 1, len, stdout);
+	rc = EXIT_OK;
+out:
+	free(path);
+	free(file);
+	free(buf);
+	return rc;
+}
+
+/* One side of a diff as a file diff(1) can read, and its label. */
+static int diff_side(const struct recctl_cmd *cmd, const char *arg,
+		     const char *tmp, const char *name, char **file,
+		     char **label)
+{
+	char *path = NULL, *buf = NULL;
+	size_t len = 0;
+	uint64_t v, cur;
+	int rc;
+
+	if (rc_split_at(arg, &path, &v) < 0)
+		return usage_error(cmd, "bad version in '%s'", arg);
+	if (v) {
+		rc = open_version(cmd, path, v, file);
+		if (rc == 0 && asprintf(label, "%s@%" PRIu64, path, v) < 0)
+			rc = rc_report(cmd, path, -ENOMEM, NULL);
+		goto out;
+	}
+	/* The current content, read together with its version so that
+	 * the label is true. */
+	rc = rc_read_record(path, &cur, &buf, &len);
+	if (rc == -ENOENT) {
+		*file = strdup("/dev/null");
+		rc = asprintf(label, "%s (deleted)", path) < 0 ? -ENOMEM : 0;
+	} else if (rc == 0) {
+		rc = asprintf(file, "%s/%s", tmp, name) < 0 ? -ENOMEM : 0;
+		if (rc == 0)
+			rc = rc_write_file(*file, buf, len);
+		if (rc == 0 && asprintf(label, "%s@%" PRIu64 " (current)", path,
+					cur) < 0)
+			rc = -ENOMEM;
+	}
+	if (rc < 0)
+		rc = rc_report(cmd, path, rc, NULL);
+out:
+	free(path);
+	free(buf);
+	return rc;
+}
+
+int cmd_diff(const struct recctl_cmd *cmd, int argc, char **argv)
+{
+	char *tmp = NULL, *f[2] = { NULL, NULL }, *l[2] = { NULL, NULL };
+	char *path = NULL, *cur = NULL;
+	const char *ops[2];
+	uint64_t v;
+	int n, rc;
+
+	rc = rc_parse(cmd, argc, argv, NULL, ops, 2, &n, NULL);
+	if (rc >= 0)
+		return rc;
+	if (n == 0)
+		return usage_error(cmd, "%s", "missing PATH@N");
+	if (rc_split_at(ops[0], &path, &v) < 0 || v == 0) {
+		free(path);
+		return usage_error(cmd, "'%s' names no version (PATH@N)",
+				   ops[0]);
+	}
+	if (n == 1)
+		cur = path; /* the same record, now */
+	rc = rc_tmpdir(&tmp);
+	if (rc < 0) {
+		rc = rc_report(cmd, "temporary directory", rc, NULL);
+		goto out;
+	}
+	rc = diff_side(cmd, ops[0], tmp, "a", &f[0], &l[0]);
+	if (rc == 0)
+		rc = diff_side(cmd, n == 2 ? ops[1] : cur, tmp, "b", &f[1],
+			       &l[1]);
+	if (rc == 0) {
+		char *dargv[] = { "diff", "-u", "--label", l[0], "--label",
+				  l[1], f[0], f[1], NULL };
+		int st;
+
+		fflush(stdout);
+		st = rc_run_tty(dargv);
+		if (st < 0 || st > 1) {
+			fprintf(stderr, "%s: diff: running diff failed (%s)\n",
+				prog, st < 0 ? strerror(-st) : "status > 1");
+			rc = EXIT_ERR;
+		}
+	}
+out:
+	if (tmp)
+		rc_rm_tmpdir(tmp);
+	free(tmp);
+	free(path);
+	for (int i = 0; i < 2; i++) {
+		free(f[i]);
+		free(l[i]);
+	}
+	return rc;
+}
+
+/* ---- compact through the daemon ---------------------------------------- */
+
+int rc_compact_online(const struct recctl_cmd *cmd, const char *dir,
+		      int *handled)
+{
+	char *root = NULL, *key = NULL;
+	struct statfs sf;
+	int rc;
+
+	*handled = 0;
+	/* Never let the offline path open a store inside a mount: it would
+	 * create one there. */
+	if (statfs(dir, &sf) < 0 || sf.f_type != FUSE_SUPER_MAGIC)
+		return 0;
+	*handled = 1;
+	rc = rc_locate(dir, &root, &key);
+	if (rc < 0) {
+		rc = report_locate(cmd, dir, rc);
+		goto out;
+	}
+	if (setxattr(root, "user.recfs.compact", "1", 1, 0) < 0) {
+		rc = rc_report(cmd, root, -errno, "asking the daemon");
+		goto out;
+	}
+	printf("compacted: %s\n", root);
+	rc = EXIT_OK;
+out:
+	free(root);
+	free(key);
+	return rc;
+}

@@ -1,0 +1,219 @@
+/* rc_locate.c - from a PATH to its mount root, key and history.
+ *
+ * The daemon serves a read-only tree at ROOT/.recfs/history/KEY/N for
+ * every kept version N of the record KEY (its path below the mount
+ * root).  A deleted record's history is still there by name, so PATH
+ * may no longer exist: it is resolved through its deepest existing
+ * ancestor. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "recctl.h"
+
+static int is_dir(const char *p)
+{
+	struct stat sb;
+
+	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* An absolute path with every existing part resolved (symlinks, "."),
+ * and the missing tail appended as given. */
+static int resolve(const char *path, char **out, int *exists)
+{
+	char *abs = NULL, *real = NULL, *cut;
+	size_t alen;
+	int rc = 0;
+
+	if (path[0] == '/') {
+		abs = strdup(path);
+	} else {
+		char cwd[PATH_MAX];
+
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		if (asprintf(&abs, "%s/%s", cwd, path) < 0)
+			abs = NULL;
+	}
+	if (!abs)
+		return -ENOMEM;
+	alen = strlen(abs);
+	while (alen > 1 && abs[alen - 1] == '/')
+		abs[--alen] = '\0';
+	*exists = 1;
+	/* Cut components off the end until the rest exists. */
+	for (cut = abs + alen;;) {
+		char saved = *cut;
+
+		*cut = '\0';
+		real = realpath(cut == abs ? "/" : abs, NULL);
+		*cut = saved;
+		if (real)
+			break;
+		if (errno != ENOENT) {
+			rc = -errno;
+			goto out;
+		}
+		*exists = 0;
+		while (cut > abs && *--cut != '/')
+			;
+		if (strncmp(cut, "/../", 4) == 0 || strcmp(cut, "/..") == 0) {
+			rc = -EINVAL; /* ".." past a missing name */
+			goto out;
+		}
+	}
+	if (!*cut) {
+		*out = real;
+		real = NULL;
+	} else if (asprintf(out, "%s%s", strcmp(real, "/") ? real : "",
+			    cut) < 0) {
+		rc = -ENOMEM;
+	}
+out:
+	free(abs);
+	free(real);
+	return rc;
+}
+
+int rc_locate(const char *path, char **root_out, char **key_out)
+{
+	char *full = NULL, *dir = NULL, *probe = NULL, *slash;
+	int exists, rc;
+	size_t rlen;
+
+	rc = resolve(path, &full, &exists);
+	if (rc < 0)
+		return rc;
+	dir = strdup(full);
+	if (!dir) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* Walk up from the deepest existing directory until one holds the
+	 * daemon's .recfs tree. */
+	for (;;) {
+		if (is_dir(dir)) {
+			free(probe);
+			if (asprintf(&probe, "%s/.recfs",
+				     strcmp(dir, "/") ? dir : "") < 0) {
+				probe = NULL;
+				rc = -ENOMEM;
+				goto out;
+			}
+			if (is_dir(probe))
+				break;
+		}
+		if (strcmp(dir, "/") == 0) {
+			rc = -ENOTSUP; /* not inside a recfs mount */
+			goto out;
+		}
+		slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	rlen = strlen(dir);
+	if (strcmp(dir, "/") == 0)
+		rlen = 0;
+	*key_out = strdup(full[rlen] == '/' ? full + rlen + 1 : full + rlen);
+	if (!*key_out) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	*root_out = dir;
+	dir = NULL;
+out:
+	free(full);
+	free(dir);
+	free(probe);
+	return rc;
+}
+
+int rc_history_path(const char *path, uint64_t version, char **out)
+{
+	char *root = NULL, *key = NULL;
+	int rc = rc_locate(path, &root, &key), n;
+
+	if (rc < 0)
+		return rc;
+	if (!key[0]) {
+		rc = -EISDIR;
+		goto out;
+	}
+	if (version)
+		n = asprintf(out, "%s/.recfs/history/%s/%" PRIu64, root, key,
+			     version);
+	else
+		n = asprintf(out, "%s/.recfs/history/%s", root, key);
+	if (n < 0)
+		rc = -ENOMEM;
+out:
+	free(root);
+	free(key);
+	return rc;
+}
+
+int rc_split_at(const char *arg, char **path, uint64_t *version)
+{
+	const char *at = strrchr(arg, '@');
+
+	*version = 0;
+	if (at && at > arg && rc_parse_u64(at + 1, version) == 0) {
+		if (*version == 0)
+			return -EINVAL; /* 0 is never a version */
+		*path = strndup(arg, (size_t)(at - arg));
+	} else {
+		*path = strdup(arg);
+	}
+	return *path ? 0 : -ENOMEM;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int rc_list_versions(const char *hdir, uint64_t **out, size_t *count)
+{
+	uint64_t *vs = NULL, *nv, v;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	DIR *d = opendir(hdir);
+	int rc = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		if (rc_parse_u64(e->d_name, &v) < 0 || v == 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			nv = realloc(vs, cap * sizeof(*vs));
+			if (!nv) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			vs = nv;
+		}
+		vs[n++] = v;
+	}
+	if (n)
+		qsort(vs, n, sizeof(*vs), cmp_desc);
+	*out = vs;
+	*count = n;
+	vs = NULL;
+out:
+	free(vs);
+	closedir(d);
+	return rc;
+}

@@ -1,0 +1,348 @@
+/* rc_util.c - reading and changing one record through a recfs mount.
+ *
+ * The daemon's rules shape everything here (README.md, SPEC.md):
+ * - getxattr carries no file handle, so a version is tied to content by
+ *   reading the version, opening, and reading the version again;
+ * - a change needs a basis, and after a refusal the refused process's
+ *   own re-reads give it none for 2 s, so every change is declared
+ *   explicitly with user.expected_version just before it is made;
+ * - the commit happens at close(), and errors are reported there. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "recctl.h"
+
+/* How long a record may stay busy (another handle's uncommitted change)
+ * before we give up: the daemon's own appends wait 3 s. */
+#define BUSY_WAIT_MS 3000
+/* How long a record still being created may lack a version. */
+#define PENDING_WAIT_MS 1000
+
+int rc_getxattr_str(const char *path, const char *name, char *buf,
+		    size_t size)
+{
+	ssize_t n = getxattr(path, name, buf, size - 1);
+
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	return 0;
+}
+
+int rc_version(const char *path, uint64_t *v)
+{
+	char buf[32];
+	int rc = rc_getxattr_str(path, "user.version", buf, sizeof(buf));
+
+	if (rc < 0)
+		return rc;
+	return rc_parse_u64(buf, v) < 0 ? -EPROTO : 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void rc_sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* 0.5 .. 1.5, different in every process, so that racing retries
+ * spread out instead of colliding again in lockstep. */
+static double jitter(void)
+{
+	static unsigned seed;
+
+	if (!seed) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = (unsigned)ts.tv_nsec ^ ((unsigned)getpid() << 16) ^ 1u;
+	}
+	return 0.5 + (double)rand_r(&seed) / ((double)RAND_MAX + 1.0);
+}
+
+void rc_backoff(unsigned try_no)
+{
+	double ms = 10.0 * (double)(1u << (try_no < 7 ? try_no : 7));
+
+	ms *= jitter();
+	rc_sleep_ms(ms > 1000.0 ? 1000 : (unsigned)ms);
+}
+
+int rc_open_consistent(const char *path, uint64_t *v, int *fd_out)
+{
+	int64_t deadline = now_ms() + PENDING_WAIT_MS;
+	uint64_t v1, v2;
+	int rc, fd = -1;
+
+	for (unsigned i = 0;; i++) {
+		if (i > 10000)
+			return -EBUSY; /* commits never paused long enough */
+		rc = rc_version(path, &v1);
+		if (rc == -ENODATA) {
+			struct stat sb;
+
+			if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+				return -EISDIR;
+			if (now_ms() > deadline)
+				return -ENODATA;
+			rc_sleep_ms(20);
+			continue;
+		}
+		if (rc < 0)
+			return rc;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		rc = rc_version(path, &v2);
+		if (rc == 0 && v1 == v2)
+			break;
+		close(fd);
+		fd = -1;
+		if (rc < 0 && rc != -ENODATA && rc != -ENOENT)
+			return rc;
+		/* Versions only grow, so equal readings around the open
+		 * mean the handle reads v1.  Under a stream of commits,
+		 * yield a little before trying again. */
+		if (i > 10)
+			rc_sleep_ms(i > 100 ? 20 : 1);
+	}
+	*v = v1;
+	*fd_out = fd;
+	return 0;
+}
+
+int rc_read_fd(int fd, char **buf_out, size_t *len_out)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap + 1), *nb;
+	ssize_t n;
+	int rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (len == cap) {
+			nb = cap > SIZE_MAX / 2 - 1 ? NULL
+						    : realloc(buf, cap * 2 + 1);
+			if (!nb) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*buf_out = buf;
+	*len_out = len;
+	buf = NULL;
+out:
+	free(buf);
+	return rc;
+}
+
+int rc_read_record(const char *path, uint64_t *v, char **buf, size_t *len)
+{
+	int fd, rc = rc_open_consistent(path, v, &fd);
+
+	if (rc < 0)
+		return rc;
+	rc = rc_read_fd(fd, buf, len);
+	close(fd);
+	return rc;
+}
+
+int rc_read_file(const char *path, char **buf, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = rc_read_fd(fd, buf, len);
+	close(fd);
+	return rc;
+}
+
+int rc_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int declare(const char *path, uint64_t basis)
+{
+	char val[24];
+	int n = snprintf(val, sizeof(val), "%" PRIu64, basis);
+
+	if (setxattr(path, "user.expected_version", val, (size_t)n, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* One attempt.  The close() result matters: that is where the daemon
+ * commits and where it reports a late refusal. */
+static int commit_once(const char *path, uint64_t basis, const void *buf,
+		       size_t len)
+{
+	int fd, rc = 0;
+
+	if (basis > 0) {
+		rc = declare(path, basis);
+		if (rc < 0)
+			return rc;
+		fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	} else {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	}
+	if (fd < 0)
+		return -errno;
+	/* O_TRUNC of an empty record changes nothing, so an empty put
+	 * over an empty record would make no version without this. */
+	if (basis > 0 && len == 0 && ftruncate(fd, 0) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = rc_write_all(fd, buf, len);
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
+int rc_commit(const char *path, uint64_t basis, const void *buf, size_t len)
+{
+	int64_t deadline = now_ms() + BUSY_WAIT_MS;
+	unsigned ms = 10;
+	int rc;
+
+	for (;;) {
+		rc = commit_once(path, basis, buf, len);
+		if (rc != -EBUSY || now_ms() > deadline)
+			return rc;
+		/* EBUSY consumed nothing and changed nothing: declaring
+		 * the same basis again and retrying is exact. */
+		rc_sleep_ms((unsigned)(ms * jitter()));
+		if (ms < 200)
+			ms *= 2;
+	}
+}
+
+int rc_remove(const char *path, uint64_t basis)
+{
+	int64_t deadline = now_ms() + BUSY_WAIT_MS;
+	unsigned ms = 10;
+	int rc;
+
+	for (;;) {
+		rc = declare(path, basis);
+		if (rc == 0 && unlink(path) < 0)
+			rc = -errno;
+		if (rc != -EBUSY || now_ms() > deadline)
+			return rc;
+		rc_sleep_ms((unsigned)(ms * jitter()));
+		if (ms < 200)
+			ms *= 2;
+	}
+}
+
+int rc_exit_for(int err)
+{
+	if (err == -EAGAIN || err == -EEXIST)
+		return EXIT_STALE;
+	if (err == -EBUSY)
+		return EXIT_BUSY;
+	return EXIT_ERR;
+}
+
+int rc_report(const struct recctl_cmd *cmd, const char *path, int err,
+	      const char *doing)
+{
+	char line[512];
+
+	fprintf(stderr, "%s: %s: %s: %s%s%s\n", prog, cmd->name, path,
+		doing ? doing : "", doing ? ": " : "", strerror(-err));
+	switch (err) {
+	case -EAGAIN:
+		fprintf(stderr, "%s: %s: %s: refused as stale; nothing was "
+			"changed\n", prog, cmd->name, path);
+		if (rc_getxattr_str(path, "user.conflict", line,
+				    sizeof(line)) == 0)
+			fprintf(stderr, "%s: %s: %s: conflict: %s\n", prog,
+				cmd->name, path, line);
+		break;
+	case -EEXIST:
+		fprintf(stderr, "%s: %s: %s: it exists, and --expect 0 "
+			"creates only; nothing was changed\n", prog,
+			cmd->name, path);
+		break;
+	case -EBUSY:
+		fprintf(stderr, "%s: %s: %s: another handle kept changing it "
+			"for %d s; nothing was changed\n", prog, cmd->name,
+			path, BUSY_WAIT_MS / 1000);
+		if (rc_getxattr_str(path, "user.recfs.lease", line,
+				    sizeof(line)) == 0)
+			fprintf(stderr, "%s: %s: %s: lease: %s\n", prog,
+				cmd->name, path, line);
+		break;
+	case -EPERM:
+		fprintf(stderr, "%s: %s: %s: the daemon found no basis for "
+			"this change (see its log)\n", prog, cmd->name, path);
+		break;
+	case -ENODATA:
+		fprintf(stderr, "%s: %s: %s: no committed version (a "
+			"directory, or a record still being created)\n", prog,
+			cmd->name, path);
+		break;
+	default:
+		break;
+	}
+	return rc_exit_for(err);
+}
+
+void rc_fmt_time(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) ||
+	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "@%lld", (long long)t);
+}

@@ -1,0 +1,212 @@
+/* rc_watch.c - watch and wait: follow a record's version.
+ *
+ * FUSE delivers no inotify events for changes the daemon makes, so both
+ * poll user.version, every 20 ms while nothing happens.  After a change
+ * watch polls again at once and slows down step by step, because a
+ * burst of commits is likely to go on; versions committed between two
+ * polls are filled in from the history tree, so watch prints every
+ * version that is still kept when it looks. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "recctl.h"
+
+#define POLL_MS 20
+#define BURST_MS 1 /* the first poll after a change */
+
+/* A version and the hash of that same version. */
+static int version_and_hash(const char *path, uint64_t *v, char *hash,
+			    size_t size)
+{
+	uint64_t v2;
+	int rc;
+
+	for (int i = 0; i < 100; i++) {
+		rc = rc_version(path, v);
+		if (rc == 0)
+			rc = rc_getxattr_str(path, "user.hash", hash, size);
+		if (rc == 0)
+			rc = rc_version(path, &v2);
+		if (rc < 0 || v2 == *v)
+			return rc;
+	}
+	return -EBUSY;
+}
+
+/* The newest version the history keeps (0 if none): where a record
+ * that does not exist now left its line, so that its old versions are
+ * not reported as new when it comes back. */
+static uint64_t history_top(const char *path)
+{
+	uint64_t top = 0, *vs = NULL;
+	char *hdir = NULL;
+	size_t count = 0;
+
+	if (rc_history_path(path, 0, &hdir) == 0 &&
+	    rc_list_versions(hdir, &vs, &count) == 0 && count > 0)
+		top = vs[0];
+	free(hdir);
+	free(vs);
+	return top;
+}
+
+struct watcher {
+	const char *path;
+	char *hdir; /* ROOT/.recfs/history/KEY, or NULL */
+	uint64_t last, count, printed;
+	int gone; /* "deleted" printed for the current absence */
+};
+
+/* Print one line; @return 1 when --count is reached. */
+static int emit(struct watcher *w, const char *fmt, uint64_t v,
+		const char *what)
+{
+	if (fmt)
+		printf(fmt, v, what);
+	else
+		printf("- %s\n", what);
+	fflush(stdout);
+	w->printed++;
+	return w->count && w->printed >= w->count;
+}
+
+/* Versions above w->last and below @v that the history still holds. */
+static int fill_gap(struct watcher *w, uint64_t v)
+{
+	char hash[40], *file = NULL;
+	int done = 0;
+
+	if (!w->hdir)
+		return 0;
+	for (uint64_t i = w->last + 1; i < v && !done; i++) {
+		/* Only the last few can be kept; skip the rest quickly. */
+		if (v - i > 4096)
+			i = v - 4096;
+		free(file);
+		if (asprintf(&file, "%s/%" PRIu64, w->hdir, i) < 0) {
+			file = NULL;
+			break;
+		}
+		if (rc_getxattr_str(file, "user.hash", hash, sizeof(hash)) == 0)
+			done = emit(w, "%" PRIu64 " %s\n", i, hash);
+	}
+	free(file);
+	return done;
+}
+
+int cmd_watch(const struct recctl_cmd *cmd, int argc, char **argv)
+{
+	struct rc_opt opts[] = { { "--from", 0, 1, 0, NULL },
+				 { "--count", 'c', 1, 0, NULL }, { 0 } };
+	struct watcher w = { 0 };
+	unsigned ms = POLL_MS;
+	char hash[40];
+	uint64_t v;
+	int n, rc;
+
+	rc = rc_parse(cmd, argc, argv, opts, &w.path, 1, &n, NULL);
+	if (rc >= 0)
+		return rc;
+	if (n != 1)
+		return usage_error(cmd, "%s", "missing PATH");
+	if (opts[0].set && rc_parse_u64(opts[0].val, &w.last) < 0)
+		return usage_error(cmd, "bad --from '%s'", opts[0].val);
+	if (opts[1].set && (rc_parse_u64(opts[1].val, &w.count) < 0 ||
+			    w.count == 0))
+		return usage_error(cmd, "bad --count '%s'", opts[1].val);
+	/* Resolved once: polls must be cheap, and the record may go away
+	 * (its history stays reachable by the same name). */
+	if (rc_history_path(w.path, 0, &w.hdir) < 0)
+		w.hdir = NULL;
+	if (!opts[0].set) {
+		rc = rc_version(w.path, &w.last);
+		if (rc == -ENOENT || rc == -ENODATA)
+			w.last = history_top(w.path);
+		else if (rc < 0)
+			goto out;
+	}
+	for (;;) {
+		rc = version_and_hash(w.path, &v, hash, sizeof(hash));
+		if (rc == -ENOENT) {
+			if (!w.gone && w.last && emit(&w, NULL, 0, "deleted"))
+				break;
+			if (!w.gone)
+				ms = BURST_MS;
+			w.gone = 1;
+		} else if (rc == 0 && v > w.last) {
+			w.gone = 0;
+			if (fill_gap(&w, v) ||
+			    emit(&w, "%" PRIu64 " %s\n", v, hash))
+				break;
+			w.last = v;
+			ms = BURST_MS;
+		} else if (rc < 0 && rc != -ENODATA && rc != -EBUSY) {
+			goto out;
+		}
+		rc_sleep_ms(ms);
+		ms = ms * 2 > POLL_MS ? POLL_MS : ms * 2;
+	}
+	rc = 0;
+out:
+	free(w.hdir);
+	return rc < 0 ? rc_report(cmd, w.path, rc, NULL) : EXIT_OK;
+}
+
+int cmd_wait(const struct recctl_cmd *cmd, int argc, char **argv)
+{
+	struct rc_opt opts[] = { { "--above", 'a', 1, 0, NULL },
+				 { "--timeout", 't', 1, 0, NULL }, { 0 } };
+	struct timespec start, now;
+	double timeout = -1, elapsed;
+	const char *path;
+	uint64_t above, v = 0;
+	char *end;
+	int n, rc;
+
+	rc = rc_parse(cmd, argc, argv, opts, &path, 1, &n, NULL);
+	if (rc >= 0)
+		return rc;
+	if (n != 1)
+		return usage_error(cmd, "%s", "missing PATH");
+	if (!opts[0].set)
+		return usage_error(cmd, "%s", "missing --above N");
+	if (rc_parse_u64(opts[0].val, &above) < 0)
+		return usage_error(cmd, "bad version '%s'", opts[0].val);
+	if (opts[1].set) {
+		errno = 0;
+		timeout = strtod(opts[1].val, &end);
+		if (errno || end == opts[1].val || *end || !(timeout >= 0))
+			return usage_error(cmd, "bad --timeout '%s'",
+					   opts[1].val);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		rc = rc_version(path, &v);
+		if (rc == 0 && v > above) {
+			printf("%" PRIu64 "\n", v);
+			return EXIT_OK;
+		}
+		/* Absent or still being created: it may yet get there. */
+		if (rc < 0 && rc != -ENOENT && rc != -ENODATA)
+			return rc_report(cmd, path, rc, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		elapsed = (double)(now.tv_sec - start.tv_sec) +
+			  (double)(now.tv_nsec - start.tv_nsec) / 1e9;
+		if (timeout >= 0 && elapsed >= timeout) {
+			if (rc == 0)
+				fprintf(stderr, "%s: wait: %s: timed out after "
+					"%gs at version %" PRIu64 "\n", prog,
+					path, timeout, v);
+			else
+				fprintf(stderr, "%s: wait: %s: timed out after "
+					"%gs (no version)\n", prog, path,
+					timeout);
+			return EXIT_ERR;
+		}
+		rc_sleep_ms(POLL_MS);
+	}
+}
