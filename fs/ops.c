@@ -1861,6 +1861,16 @@ void rfs_shutdown(struct rfs *fs)
 			handle_commit(fs, h, 0);
 		pthread_mutex_unlock(&h->mu);
 	}
+	/* The kernel will send no release for these any more. */
+	pthread_mutex_lock(&fs->mu);
+	while (fs->handles) {
+		struct rfs_handle *h = fs->handles;
+		h->in->nopen--;
+		if (h->in->lease == h)
+			h->in->lease = NULL;
+		handle_free(fs, h);
+	}
+	pthread_mutex_unlock(&fs->mu);
 }
 
 const struct fuse_lowlevel_ops rfs_ops = {
