@@ -130,7 +130,9 @@ sleep 0.5
 tm_stop
 expect_eq "emacs -nw saves" "edited nw base" "$(cat nwrec)"
 expect_eq "emacs -nw (no backup) makes one version" $((v + 1)) "$(ver nwrec)"
-tm_start "emacs -nw -Q --eval '(setq make-backup-files nil)' nwrec"
+# (auto-save off: the session is killed with its buffer modified, and
+# emacs's emergency auto-save #nwrec# is its recovery file, not a leftover)
+tm_start "emacs -nw -Q --eval '(setq make-backup-files nil auto-save-default nil)' nwrec"
 tm_wait "nw base"
 tm_keys "x"
 sleep 0.3
