@@ -141,8 +141,9 @@ expect_eq "the holder's change committed, ours did not" "holding 2" "$(cat busy)
 echo 0 > w
 "$RECCTL" watch --count 20 --from 1 w > "$WORK/watch.out" &   # not R: $! must be recctl
 watcher=$!
-sleep 0.3
-for _ in $(seq 20); do R incr w > /dev/null; done
+sleep 1 # let it start even on a loaded machine
+# quick commits, yet not faster than history (8 versions) can cover a poll
+for _ in $(seq 20); do R incr w > /dev/null; sleep 0.02; done
 for _ in $(seq 100); do kill -0 $watcher 2>/dev/null || break; sleep 0.05; done
 kill $watcher 2>/dev/null
 expect_eq "watch printed each of 20 quick commits, in order" "$(seq 2 21 | tr '\n' ' ')" \
