@@ -3,7 +3,10 @@
 # As root: apt-get update once, then apt-get install -y of what is missing.
 # Otherwise: print the exact command and fail.
 # Build: the first six; tests: attr and the real tools the e2e tests drive.
+# Packages named as arguments replace the list (make bench uses that).
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev libcmocka-dev attr python3 vim nano emacs-nox rsync make tmux"
+[ "$1" = --quiet ] && shift
+[ $# -gt 0 ] && PKGS="$*"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
