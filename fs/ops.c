@@ -1559,6 +1559,17 @@ static int is_ours(const char *name)
 	       strcmp(name, "user.conflict") == 0;
 }
 
+/* A copy of the inode's key, to use after fs->mu is let go.  Caller
+ * holds fs->mu.  @return 0; -ENOENT no inode; -ENOMEM. */
+static int key_copy(const struct rfs_inode *in, char **key, int *pending)
+{
+	if (!in)
+		return -ENOENT;
+	*key = strdup(in->key);
+	*pending = in->pending;
+	return *key ? 0 : -ENOMEM;
+}
+
 static void reply_value(fuse_req_t req, const void *val, size_t len,
 			size_t size)
 {
@@ -1614,13 +1625,10 @@ static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			reply_value(req, val, (size_t)rc, size);
 		return;
 	}
-	if (in) {
-		key = strdup(in->key);
-		pending = in->pending;
-	}
+	rc = key_copy(in, &key, &pending);
 	pthread_mutex_unlock(&fs->mu);
-	if (!key) {
-		fuse_reply_err(req, in ? ENOMEM : ENOENT);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
 		return;
 	}
 	if (strcmp(name, "user.version") == 0 ||
@@ -1761,6 +1769,7 @@ static void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char *key = NULL, *buf = NULL;
 	size_t base = 0;
 	ssize_t n = 0;
+	int rc;
 	int pending = 0;
 
 	pthread_mutex_lock(&fs->mu);
@@ -1773,13 +1782,10 @@ static void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			reply_value(req, "", 0, size);
 		return;
 	}
-	if (in) {
-		key = strdup(in->key);
-		pending = in->pending;
-	}
+	rc = key_copy(in, &key, &pending);
 	pthread_mutex_unlock(&fs->mu);
-	if (!key) {
-		fuse_reply_err(req, in ? ENOMEM : ENOENT);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
 		return;
 	}
 	if (!pending && store_stat(fs->st, key, &sb) == 0 &&
