@@ -4,6 +4,8 @@
  * calls between two clock_gettime(CLOCK_MONOTONIC) reads.
  *
  *   bench speed|durable OUTDIR NAME=KIND:WHERE ...
+ *   bench requests OUTDIR LOGDIR NAME=KIND:WHERE ...
+ *   bench reopen OUTDIR RECFS MNT EMPTY_STORE FULL_STORE N KEY_MEAN
  *
  * KIND is how a target is driven:
  *   recfs  a directory on recfs: user.version, user.expected_version
@@ -19,6 +21,15 @@
  * QUICK=1 in the environment: 3 repetitions and smaller counts.
  * Output: a table on stdout and OUTDIR/{speed,durable}.csv, plus
  * OUTDIR/{speed,durable}_ratios.dat for the chart.
+ *
+ * requests (workload 12, untimed): the single-threaded workloads with
+ * few operations on daemons that run with -d, their stderr in
+ * LOGDIR/NAME.log; the requests each one logged, per operation and by
+ * opcode, go to OUTDIR/requests.{txt,csv}.
+ * reopen (workload 11): starts RECFS on an empty store and on FULL_STORE
+ * (N records, keys KEY_MEAN bytes on average, written by build/mkstore),
+ * times each until the mount answers and reads the daemon's VmRSS;
+ * OUTDIR/reopen.csv and a table on stdout.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,14 +38,17 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +85,8 @@ static double tdur;
 static char rec_data[RECSZ];
 static char *big_buf;
 #define BIGCHUNK (1u << 20)
+#define REQ_N 200      /* operations per workload when counting requests */
+#define REQ_BIG_MIB 64 /* MiB of the big record then */
 
 static double now(void)
 {
@@ -186,170 +202,225 @@ static int fs_update(const struct target *t, const char *p)
 
 /* ---- The speed workloads (1-8) ----------------------------------------- */
 
+/* Each workload is an untimed setup and a timed body over records
+ * 0..nrec-1 of one directory of one target.  The same functions serve the
+ * timed runs and the request count (workload 12), so what is counted is
+ * exactly what is timed. */
+struct workload {
+	const char *name, *unit;
+	void (*setup)(int ti, int ri, const char *dir);
+	void (*body)(int ti, int ri, const char *dir);
+	int big; /* the amount is bigsz bytes in MB, not nrec operations */
+};
+
 static uint64_t *vers;
 
-static void speed_rep(int rep)
+/* 1. create */
+static void w_create(int ti, int ri, const char *dir)
 {
-	char dir[32], p[600], q[600];
-	int r;
+	char p[600];
+	for (int i = 0; i < nrec; i++) {
+		int rc;
+		path_of(p, sizeof(p), &T[ti], dir, "r", i);
+		if ((rc = put_file(&T[ti], p, O_CREAT | O_EXCL)) < 0)
+			fail(ti, ri, p, -rc);
+	}
+}
 
-	snprintf(dir, sizeof(dir), "w%d", rep);
+/* 2. read, warm: one untimed pass first (and plain targets get their
+ * user.v). */
+static void w_read_setup(int ti, int ri, const char *dir)
+{
+	char p[600], b[4096];
+	for (int i = 0; i < nrec; i++) {
+		int fd;
+		path_of(p, sizeof(p), &T[ti], dir, "r", i);
+		seed_version(&T[ti], p);
+		if ((fd = open(p, O_RDONLY)) >= 0) {
+			if (read(fd, b, sizeof(b)) < 0)
+				fail(ti, ri, p, errno);
+			close(fd);
+		}
+	}
+}
+
+static void w_read(int ti, int ri, const char *dir)
+{
+	char p[600], b[4096];
+	for (int i = 0; i < nrec; i++) {
+		int fd;
+		path_of(p, sizeof(p), &T[ti], dir, "r", i);
+		fd = open(p, O_RDONLY);
+		if (fd < 0) {
+			fail(ti, ri, p, errno);
+			continue;
+		}
+		if (read(fd, b, sizeof(b)) != RECSZ)
+			fail(ti, ri, p, errno ? errno : EIO);
+		close(fd);
+	}
+}
+
+/* 3. versioned update */
+static void w_update(int ti, int ri, const char *dir)
+{
+	char p[600];
+	for (int i = 0; i < nrec; i++) {
+		int rc;
+		path_of(p, sizeof(p), &T[ti], dir, "r", i);
+		if ((rc = fs_update(&T[ti], p)) < 0)
+			fail(ti, ri, p, -rc);
+	}
+}
+
+/* 4. getxattr user.version (kept for 6 and 7) */
+static void w_getxattr(int ti, int ri, const char *dir)
+{
+	char p[600];
+	for (int i = 0; i < nrec; i++) {
+		int rc;
+		path_of(p, sizeof(p), &T[ti], dir, "r", i);
+		if ((rc = get_version(&T[ti], p, &vers[ti * nrec + i])) < 0)
+			fail(ti, ri, p, -rc);
+	}
+}
+
+/* 5. stat, warm: one untimed pass first (a write leaves the attributes
+ * stale in the kernel on every FUSE target). */
+static void w_stat_setup(int ti, int ri, const char *dir)
+{
+	char p[600];
+	struct stat st;
+	(void)ri;
+	for (int i = 0; i < nrec; i++) {
+		path_of(p, sizeof(p), &T[ti], dir, "r", i);
+		stat(p, &st);
+	}
+}
+
+static void w_stat(int ti, int ri, const char *dir)
+{
+	char p[600];
+	struct stat st;
+	for (int i = 0; i < nrec; i++) {
+		path_of(p, sizeof(p), &T[ti], dir, "r", i);
+		if (stat(p, &st) < 0)
+			fail(ti, ri, p, errno);
+	}
+}
+
+/* 6. rename-over: write a temporary, declare, rename onto the record. */
+static void w_rename(int ti, int ri, const char *dir)
+{
+	char p[600], q[600];
+	const struct target *t = &T[ti];
+	for (int i = 0; i < nrec; i++) {
+		int rc;
+		path_of(p, sizeof(p), t, dir, "r", i);
+		path_of(q, sizeof(q), t, dir, "tmp", -1);
+		rc = put_file(t, q, O_CREAT | O_TRUNC);
+		if (!rc)
+			rc = declare(t, p, vers[ti * nrec + i]);
+		if (!rc && rename(q, p) < 0)
+			rc = -errno;
+		if (rc < 0)
+			fail(ti, ri, p, -rc);
+	}
+}
+
+/* 7. unlink: declare the version read (untimed) and unlink. */
+static void w_unlink_setup(int ti, int ri, const char *dir)
+{
+	char p[600];
+	(void)ri;
+	for (int i = 0; i < nrec; i++) {
+		path_of(p, sizeof(p), &T[ti], dir, "r", i);
+		seed_version(&T[ti], p);
+		if (get_version(&T[ti], p, &vers[ti * nrec + i]) < 0)
+			vers[ti * nrec + i] = 0;
+	}
+}
+
+static void w_unlink(int ti, int ri, const char *dir)
+{
+	char p[600];
+	for (int i = 0; i < nrec; i++) {
+		int rc;
+		path_of(p, sizeof(p), &T[ti], dir, "r", i);
+		rc = declare(&T[ti], p, vers[ti * nrec + i]);
+		if (!rc && unlink(p) < 0)
+			rc = -errno;
+		if (rc < 0)
+			fail(ti, ri, p, -rc);
+	}
+}
+
+/* 8. one big record, written then read sequentially */
+static void w_seq_write(int ti, int ri, const char *dir)
+{
+	char p[600];
+	int fd;
+	path_of(p, sizeof(p), &T[ti], dir, "big", -1);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		fail(ti, ri, p, errno);
+		return;
+	}
+	for (size_t off = 0; off < bigsz; off += BIGCHUNK)
+		if (write(fd, big_buf, BIGCHUNK) != BIGCHUNK) {
+			fail(ti, ri, p, errno);
+			break;
+		}
+	if (close(fd) < 0)
+		fail(ti, ri, p, errno);
+}
+
+static void w_seq_read(int ti, int ri, const char *dir)
+{
+	char p[600];
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+	path_of(p, sizeof(p), &T[ti], dir, "big", -1);
+	fd = open(p, O_RDONLY);
+	if (fd < 0) {
+		fail(ti, ri, p, errno);
+		return;
+	}
+	while ((n = read(fd, big_buf, BIGCHUNK)) > 0)
+		got += (size_t)n;
+	if (n < 0 || got != bigsz)
+		fail(ti, ri, p, n < 0 ? errno : EIO);
+	close(fd);
+}
+
+static const struct workload W[] = {
+	{ "create 1KB", "ops/s", NULL, w_create, 0 },
+	{ "read 1KB warm", "ops/s", w_read_setup, w_read, 0 },
+	{ "versioned update", "ops/s", NULL, w_update, 0 },
+	{ "getxattr version", "ops/s", NULL, w_getxattr, 0 },
+	{ "stat warm", "ops/s", w_stat_setup, w_stat, 0 },
+	{ "rename-over", "ops/s", NULL, w_rename, 0 },
+	{ "unlink", "ops/s", w_unlink_setup, w_unlink, 0 },
+	{ "seq write", "MB/s", NULL, w_seq_write, 1 },
+	{ "seq read", "MB/s", NULL, w_seq_read, 1 },
+};
+#define NW ((int)(sizeof(W) / sizeof(W[0])))
+
+static void make_dirs(const char *dir)
+{
+	char p[600];
 	for (int ti = 0; ti < nt; ti++) {
 		snprintf(p, sizeof(p), "%s/%s", T[ti].where, dir);
 		if (mkdir(p, 0755) < 0)
 			die("mkdir %s: %s", p, strerror(errno));
 	}
+}
 
-#define TIMED(ROW, UNIT, SETUP, BODY, AMOUNT)                                  \
-	r = row_of(ROW, UNIT);                                                 \
-	for (int ti = 0; ti < nt; ti++) {                                      \
-		const struct target *t = &T[ti];                               \
-		double t0, el;                                                 \
-		(void)t;                                                       \
-		SETUP;                                                         \
-		t0 = now();                                                    \
-		BODY;                                                          \
-		el = now() - t0;                                               \
-		R[r].v[ti][rep] = (AMOUNT) / el;                               \
-	}
-
-	/* 1. create */
-	TIMED("create 1KB", "ops/s", (void)0,
-	      for (int i = 0; i < nrec; i++) {
-		      int rc;
-		      path_of(p, sizeof(p), t, dir, "r", i);
-		      if ((rc = put_file(t, p, O_CREAT | O_EXCL)) < 0)
-			      fail(ti, r, p, -rc);
-	      }, nrec);
-
-	/* 2. read, warm: one untimed pass first (and plain targets get
-	 * their user.v). */
-	TIMED("read 1KB warm", "ops/s",
-	      for (int i = 0; i < nrec; i++) {
-		      char b[4096];
-		      int fd;
-		      path_of(p, sizeof(p), t, dir, "r", i);
-		      seed_version(t, p);
-		      if ((fd = open(p, O_RDONLY)) >= 0) {
-			      if (read(fd, b, sizeof(b)) < 0)
-				      fail(ti, r, p, errno);
-			      close(fd);
-		      }
-	      },
-	      for (int i = 0; i < nrec; i++) {
-		      char b[4096];
-		      int fd;
-		      path_of(p, sizeof(p), t, dir, "r", i);
-		      fd = open(p, O_RDONLY);
-		      if (fd < 0) {
-			      fail(ti, r, p, errno);
-			      continue;
-		      }
-		      if (read(fd, b, sizeof(b)) != RECSZ)
-			      fail(ti, r, p, errno ? errno : EIO);
-		      close(fd);
-	      }, nrec);
-
-	/* 3. versioned update */
-	TIMED("versioned update", "ops/s", (void)0,
-	      for (int i = 0; i < nrec; i++) {
-		      int rc;
-		      path_of(p, sizeof(p), t, dir, "r", i);
-		      if ((rc = fs_update(t, p)) < 0)
-			      fail(ti, r, p, -rc);
-	      }, nrec);
-
-	/* 4. getxattr user.version (kept for 6 and 7) */
-	TIMED("getxattr version", "ops/s", (void)0,
-	      for (int i = 0; i < nrec; i++) {
-		      int rc;
-		      path_of(p, sizeof(p), t, dir, "r", i);
-		      if ((rc = get_version(t, p, &vers[ti * nrec + i])) < 0)
-			      fail(ti, r, p, -rc);
-	      }, nrec);
-
-	/* 5. stat, warm: one untimed pass first (a write leaves the
-	 * attributes stale in the kernel on every FUSE target). */
-	TIMED("stat warm", "ops/s",
-	      for (int i = 0; i < nrec; i++) {
-		      struct stat st;
-		      path_of(p, sizeof(p), t, dir, "r", i);
-		      stat(p, &st);
-	      },
-	      for (int i = 0; i < nrec; i++) {
-		      struct stat st;
-		      path_of(p, sizeof(p), t, dir, "r", i);
-		      if (stat(p, &st) < 0)
-			      fail(ti, r, p, errno);
-	      }, nrec);
-
-	/* 6. rename-over: write a temporary, declare, rename onto the
-	 * record. */
-	TIMED("rename-over", "ops/s", (void)0,
-	      for (int i = 0; i < nrec; i++) {
-		      int rc;
-		      path_of(p, sizeof(p), t, dir, "r", i);
-		      path_of(q, sizeof(q), t, dir, "tmp", -1);
-		      rc = put_file(t, q, O_CREAT | O_TRUNC);
-		      if (!rc)
-			      rc = declare(t, p, vers[ti * nrec + i]);
-		      if (!rc && rename(q, p) < 0)
-			      rc = -errno;
-		      if (rc < 0)
-			      fail(ti, r, p, -rc);
-	      }, nrec);
-
-	/* 7. unlink: declare the version read (untimed) and unlink. */
-	TIMED("unlink", "ops/s",
-	      for (int i = 0; i < nrec; i++) {
-		      path_of(p, sizeof(p), t, dir, "r", i);
-		      seed_version(t, p);
-		      if (get_version(t, p, &vers[ti * nrec + i]) < 0)
-			      vers[ti * nrec + i] = 0;
-	      },
-	      for (int i = 0; i < nrec; i++) {
-		      int rc;
-		      path_of(p, sizeof(p), t, dir, "r", i);
-		      rc = declare(t, p, vers[ti * nrec + i]);
-		      if (!rc && unlink(p) < 0)
-			      rc = -errno;
-		      if (rc < 0)
-			      fail(ti, r, p, -rc);
-	      }, nrec);
-
-	/* 8. one big record, written then read sequentially */
-	TIMED("seq write", "MB/s", path_of(p, sizeof(p), t, dir, "big", -1),
-	      {
-		      int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		      if (fd < 0) {
-			      fail(ti, r, p, errno);
-		      } else {
-			      for (size_t off = 0; off < bigsz; off += BIGCHUNK)
-				      if (write(fd, big_buf, BIGCHUNK) != BIGCHUNK) {
-					      fail(ti, r, p, errno);
-					      break;
-				      }
-			      if (close(fd) < 0)
-				      fail(ti, r, p, errno);
-		      }
-	      }, (double)bigsz / 1e6);
-	TIMED("seq read", "MB/s", path_of(p, sizeof(p), t, dir, "big", -1),
-	      {
-		      int fd = open(p, O_RDONLY);
-		      size_t got = 0;
-		      ssize_t n;
-		      if (fd < 0) {
-			      fail(ti, r, p, errno);
-		      } else {
-			      while ((n = read(fd, big_buf, BIGCHUNK)) > 0)
-				      got += (size_t)n;
-			      if (n < 0 || got != bigsz)
-				      fail(ti, r, p, n < 0 ? errno : EIO);
-			      close(fd);
-		      }
-	      }, (double)bigsz / 1e6);
-
-	/* Untimed cleanup. */
+/* Untimed: drop what the workloads left, and the directory. */
+static void remove_dirs(const char *dir)
+{
+	char p[600];
 	for (int ti = 0; ti < nt; ti++) {
 		const struct target *t = &T[ti];
 		uint64_t v;
@@ -362,7 +433,29 @@ static void speed_rep(int rep)
 			fprintf(stderr, "bench: rmdir %s: %s\n", p,
 				strerror(errno));
 	}
-#undef TIMED
+}
+
+static void speed_rep(int rep)
+{
+	char dir[32];
+
+	snprintf(dir, sizeof(dir), "w%d", rep);
+	make_dirs(dir);
+	for (int wi = 0; wi < NW; wi++) {
+		const struct workload *w = &W[wi];
+		int r = row_of(w->name, w->unit);
+		for (int ti = 0; ti < nt; ti++) {
+			double t0, el;
+			if (w->setup)
+				w->setup(ti, r, dir);
+			t0 = now();
+			w->body(ti, r, dir);
+			el = now() - t0;
+			R[r].v[ti][rep] =
+				(w->big ? (double)bigsz / 1e6 : nrec) / el;
+		}
+	}
+	remove_dirs(dir);
 }
 
 /* ---- Concurrent versioned updates (workload 9 and the durable part) ---- */
@@ -826,6 +919,498 @@ static void report(const char *outdir, const char *section,
 		       "stderr)\n");
 }
 
+/* ---- Reopen of a big store, and the daemon's memory (workload 11) -------- */
+
+static int vmrss_kib(pid_t pid, long *kib)
+{
+	char path[64], line[256];
+	FILE *f;
+	int rc = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", kib) == 1) {
+			rc = 0;
+			break;
+		}
+	fclose(f);
+	return rc;
+}
+
+/* Unmount and wait for the daemon to have closed its store (the next
+ * start needs the store's lock). */
+static int stop_daemon(pid_t pid, const char *mnt)
+{
+	double t0 = now();
+	int status, rc = 0;
+
+	if (umount2(mnt, 0) < 0) {
+		rc = -errno;
+		umount2(mnt, MNT_DETACH);
+	}
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (now() - t0 > 60) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -ETIMEDOUT;
+		}
+		usleep(10000);
+	}
+	if (!rc && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		rc = -ECHILD;
+	return rc;
+}
+
+/* Start `recfs STORE MNT -f` and time it until the mount's root answers;
+ * then read the daemon's VmRSS, with one record (@probe) looked up
+ * through the mount first, so that the figure is of a store really
+ * served. */
+static int reopen_once(const char *recfs, const char *store, const char *mnt,
+		       const char *probe, double *secs, long *kib)
+{
+	struct stat under, st;
+	double t0;
+	pid_t pid;
+	int rc, status;
+
+	if (stat(mnt, &under) < 0)
+		return -errno;
+	t0 = now();
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		execl(recfs, "recfs", store, mnt, "-f", (char *)NULL);
+		_exit(127);
+	}
+	/* Before the mount, stat sees the directory underneath; once
+	 * mounted, it waits until the daemon has answered INIT and
+	 * GETATTR. */
+	for (;;) {
+		if (stat(mnt, &st) == 0 && st.st_dev != under.st_dev)
+			break;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return -ECHILD;
+		if (now() - t0 > 60) {
+			rc = -ETIMEDOUT;
+			goto out;
+		}
+		usleep(200);
+	}
+	*secs = now() - t0;
+	rc = probe && stat(probe, &st) < 0 ? -errno : 0;
+	if (!rc)
+		rc = vmrss_kib(pid, kib);
+out:
+	{
+		int r = stop_daemon(pid, mnt);
+		if (!rc)
+			rc = r;
+	}
+	return rc;
+}
+
+/* bench reopen OUTDIR RECFS MNT EMPTY_STORE FULL_STORE N KEY_MEAN */
+static void reopen_main(const char *outdir, char **a)
+{
+	const char *recfs = a[0], *mnt = a[1], *empty = a[2], *full = a[3];
+	long n = atol(a[4]);
+	double keymean = atof(a[5]), target_rss = 150 + keymean;
+	static char lbl_t[64], lbl_r[64];
+	char probe[600], path[600];
+	int rt0, rtn, rr0, rrn, rper;
+	FILE *csv;
+
+	snprintf(T[0].name, sizeof(T[0].name), "recfs");
+	nt = 1;
+	snprintf(lbl_t, sizeof(lbl_t), "reopen, %ld records", n);
+	snprintf(lbl_r, sizeof(lbl_r), "RSS, %ld records", n);
+	rt0 = row_of("reopen, empty store", "s");
+	rtn = row_of(lbl_t, "s");
+	rr0 = row_of("RSS, empty store", "KiB");
+	rrn = row_of(lbl_r, "KiB");
+	rper = row_of("RSS per record", "B");
+	/* mkstore's first key: one record deep in a directory. */
+	snprintf(probe, sizeof(probe), "%s/d0000/r0000000", mnt);
+	for (int rep = 0; rep < reps; rep++) {
+		double s0 = 0, sn = 0;
+		long k0 = 0, kn = 0;
+		int rc;
+		fprintf(stderr, "bench: reopen, run %d of %d\n", rep + 1, reps);
+		if ((rc = reopen_once(recfs, empty, mnt, NULL, &s0, &k0)) < 0)
+			fail(0, rt0, empty, -rc);
+		if ((rc = reopen_once(recfs, full, mnt, probe, &sn, &kn)) < 0)
+			fail(0, rtn, full, -rc);
+		R[rt0].v[0][rep] = s0;
+		R[rtn].v[0][rep] = sn;
+		R[rr0].v[0][rep] = (double)k0;
+		R[rrn].v[0][rep] = (double)kn;
+		R[rper].v[0][rep] = (double)(kn - k0) * 1024.0 / (double)n;
+	}
+
+	snprintf(path, sizeof(path), "%s/reopen.csv", outdir);
+	if (!(csv = fopen(path, "w")))
+		die("%s: %s", path, strerror(errno));
+	fprintf(csv, "metric,unit,median");
+	for (int i = 0; i < reps; i++)
+		fprintf(csv, ",run%d", i + 1);
+	fprintf(csv, ",target,errors\n");
+	printf("\n%-28s %-6s %14s %14s %8s\n", "reopen", "unit", "recfs",
+	       "target", "verdict");
+	for (int ri = 0; ri < nrows; ri++) {
+		const char *name = R[ri].name;
+		double m = median(ri, 0), tgt = 0;
+		char ts[32] = "", verdict[16] = "";
+		if (ri == rtn) {
+			/* The target is for 1,000,000 records. */
+			if (n == 1000000) {
+				tgt = 1.0;
+				snprintf(ts, sizeof(ts), "<= 1.000");
+			} else {
+				snprintf(ts, sizeof(ts), "(1M only)");
+			}
+		} else if (ri == rper) {
+			tgt = target_rss;
+			snprintf(ts, sizeof(ts), "<= %.0f", tgt);
+		}
+		if (tgt > 0)
+			snprintf(verdict, sizeof(verdict), "%s",
+				 m <= tgt ? "met" : "MISSED");
+		if (strcmp(R[ri].unit, "s") == 0)
+			printf("%-28s %-6s %13.3f%c %14s %8s\n", name,
+			       R[ri].unit, m, R[ri].errs[0] ? '!' : ' ', ts,
+			       verdict);
+		else
+			printf("%-28s %-6s %13.0f%c %14s %8s\n", name,
+			       R[ri].unit, m, R[ri].errs[0] ? '!' : ' ', ts,
+			       verdict);
+		fprintf(csv, "\"%s\",%s,%.4f", name, R[ri].unit, m);
+		for (int i = 0; i < reps; i++)
+			fprintf(csv, ",%.4f", R[ri].v[0][i]);
+		fprintf(csv, ",%s,%ld\n", tgt > 0 ? ts : "", R[ri].errs[0]);
+	}
+	printf("%-28s %-6s %14.1f %14s\n", "mean key length", "B", keymean,
+	       "");
+	fprintf(csv, "\"mean key length\",B,%.2f", keymean);
+	for (int i = 0; i < reps; i++)
+		fprintf(csv, ",%.2f", keymean);
+	fprintf(csv, ",,0\n");
+	fclose(csv);
+	printf("(RSS per record: the daemon's VmRSS on the full store less "
+	       "on an empty one, / %ld;\n target: 150 bytes plus the mean "
+	       "key)\n", n);
+}
+
+/* ---- FUSE requests per operation (workload 12) --------------------------- */
+
+/* Counted from the daemons' -d output, which libfuse prints as one line
+ * per request: "unique: N, opcode: NAME (n), nodeid: ...". */
+#define MAXOP 48
+static char opname[MAXOP][24];
+static int nop;
+static long reqs[NW][MAXT][MAXOP];
+static int first_seen[NW][MAXT][MAXOP]; /* 1 + order of first sighting */
+static int nops[NW];
+static char logdir[400];
+
+static void log_path(char *out, size_t n, int ti)
+{
+	if (snprintf(out, n, "%s/%s.log", logdir, T[ti].name) >= (int)n)
+		die("log path too long");
+}
+
+static int op_index(const char *name, size_t len)
+{
+	for (int i = 0; i < nop; i++)
+		if (strlen(opname[i]) == len && strncmp(opname[i], name, len) == 0)
+			return i;
+	if (nop == MAXOP || len >= sizeof(opname[0]))
+		return -ENOSPC;
+	memcpy(opname[nop], name, len);
+	opname[nop][len] = 0;
+	return nop++;
+}
+
+/* Wait until the log has not grown for 0.2 s: the kernel sends RELEASE
+ * and FORGET after the call that caused them has returned. */
+static int settle(int ti, off_t *size)
+{
+	char path[600];
+	double t0 = now(), since = t0;
+	off_t last = -1;
+
+	log_path(path, sizeof(path), ti);
+	for (;;) {
+		struct stat st;
+		if (stat(path, &st) < 0)
+			return -errno;
+		if (st.st_size != last) {
+			last = st.st_size;
+			since = now();
+		} else if (now() - since >= 0.2) {
+			break;
+		}
+		if (now() - t0 > 30)
+			return -ETIMEDOUT;
+		usleep(20000);
+	}
+	*size = last;
+	return 0;
+}
+
+/* Calls @fn with the opcode name and node id of every request that the
+ * daemon of @ti logged between the offsets @from and @to. */
+static int scan_log(int ti, off_t from, off_t to,
+		    int (*fn)(void *ctx, const char *op, size_t oplen,
+			      uint64_t node),
+		    void *ctx)
+{
+	char path[600], *buf = NULL, *line, *end;
+	size_t len = (size_t)(to - from);
+	int fd, rc = 0;
+
+	log_path(path, sizeof(path), ti);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	buf = malloc(len + 1);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (pread(fd, buf, len, from) != (ssize_t)len) {
+		rc = -EIO;
+		goto out;
+	}
+	buf[len] = 0;
+	for (line = buf; line && *line && !rc; line = end ? end + 1 : NULL) {
+		char *op, *sp, *nd;
+		end = strchr(line, '\n');
+		if (end)
+			*end = 0;
+		/* Replies are indented; requests start the line. */
+		if (strncmp(line, "unique: ", 8) != 0 ||
+		    !(op = strstr(line, ", opcode: ")))
+			continue;
+		op += 10;
+		sp = strchr(op, ' ');
+		nd = strstr(op, ", nodeid: ");
+		if (!sp || !nd)
+			continue;
+		rc = fn(ctx, op, (size_t)(sp - op), strtoull(nd + 10, NULL, 10));
+	}
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static uint64_t dir_node[MAXT]; /* the workloads' directory, per target */
+
+static int find_getxattr(void *ctx, const char *op, size_t oplen,
+			 uint64_t node)
+{
+	if (oplen == 8 && strncmp(op, "GETXATTR", 8) == 0)
+		*(uint64_t *)ctx = node;
+	return 0;
+}
+
+/* Learn the node id of the workloads' directory on @ti from a getxattr
+ * of it, so that requests on it can be told from those on records. */
+static int probe_dir(int ti, const char *dir)
+{
+	char p[600], v[8];
+	off_t a, b;
+	int rc;
+
+	snprintf(p, sizeof(p), "%s/%s", T[ti].where, dir);
+	if ((rc = settle(ti, &a)) < 0)
+		return rc;
+	if (getxattr(p, "user.bench-probe", v, sizeof(v)) < 0 &&
+	    errno != ENODATA)
+		return -errno;
+	if ((rc = settle(ti, &b)) < 0)
+		return rc;
+	dir_node[ti] = 0;
+	rc = scan_log(ti, a, b, find_getxattr, &dir_node[ti]);
+	return rc < 0 ? rc : dir_node[ti] ? 0 : -ENOENT;
+}
+
+struct count_ctx {
+	int wi, ti, seq;
+};
+
+static int count_one(void *ctx, const char *op, size_t oplen, uint64_t node)
+{
+	struct count_ctx *c = ctx;
+	char name[sizeof(opname[0])];
+	const char *where = node == 1 ? "(root)"
+			  : node == dir_node[c->ti] ? "(dir)" : "";
+	int oi;
+
+	if (snprintf(name, sizeof(name), "%.*s%s", (int)oplen, op, where) >=
+	    (int)sizeof(name))
+		return -ENAMETOOLONG;
+	oi = op_index(name, strlen(name));
+	if (oi < 0)
+		return oi;
+	if (reqs[c->wi][c->ti][oi]++ == 0)
+		first_seen[c->wi][c->ti][oi] = ++c->seq;
+	return 0;
+}
+
+static int count_requests(int wi, int ti, off_t from, off_t to)
+{
+	struct count_ctx c = { wi, ti, 0 };
+	return scan_log(ti, from, to, count_one, &c);
+}
+
+static double per_op(int wi, int ti, int oi)
+{
+	return (double)reqs[wi][ti][oi] / (double)nops[wi];
+}
+
+static void fmt_count(char *out, size_t n, double v)
+{
+	if (v - (double)(long)(v + 0.5) > -0.005 &&
+	    v - (double)(long)(v + 0.5) < 0.005)
+		snprintf(out, n, "%ld", (long)(v + 0.5));
+	else
+		snprintf(out, n, "%.2f", v);
+}
+
+/* The opcodes of one workload on one target, in the order first seen. */
+static void by_opcode(char *out, size_t n, int wi, int ti, double *total)
+{
+	int order[MAXOP], k = 0;
+	size_t o = 0;
+
+	*total = 0;
+	for (int oi = 0; oi < nop; oi++)
+		if (reqs[wi][ti][oi])
+			order[k++] = oi;
+	for (int i = 1; i < k; i++)
+		for (int j = i; j > 0 && first_seen[wi][ti][order[j]] <
+					     first_seen[wi][ti][order[j - 1]]; j--) {
+			int x = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
+	out[0] = 0;
+	for (int i = 0; i < k && o < n; i++) {
+		char c[32];
+		fmt_count(c, sizeof(c), per_op(wi, ti, order[i]));
+		*total += per_op(wi, ti, order[i]);
+		o += (size_t)snprintf(out + o, n - o, "%s%s %s", i ? ", " : "",
+				      opname[order[i]], c);
+	}
+}
+
+/* bench requests OUTDIR LOGDIR NAME=KIND:WHERE ...  (the daemon of NAME
+ * runs with -d, its stderr in LOGDIR/NAME.log) */
+static void requests_main(const char *outdir)
+{
+	const char *dir = "req";
+	int rf = target_named("recfs"), fl = target_named("floor"), extra = 0;
+	char path[600];
+	FILE *txt, *csv;
+
+	make_dirs(dir);
+	for (int ti = 0; ti < nt; ti++) {
+		int rc = probe_dir(ti, dir);
+		if (rc < 0)
+			die("%s: no GETXATTR of %s in its log: %s", T[ti].name,
+			    dir, strerror(-rc));
+	}
+	for (int wi = 0; wi < NW; wi++) {
+		const struct workload *w = &W[wi];
+		int r = row_of(w->name, w->unit);
+		nops[wi] = w->big ? (int)(bigsz / BIGCHUNK) : nrec;
+		fprintf(stderr, "bench: requests, %s\n", w->name);
+		for (int ti = 0; ti < nt; ti++) {
+			off_t from, to;
+			int rc;
+			if (w->setup)
+				w->setup(ti, r, dir);
+			if ((rc = settle(ti, &from)) < 0)
+				die("%s: log: %s", T[ti].name, strerror(-rc));
+			w->body(ti, r, dir);
+			if ((rc = settle(ti, &to)) < 0 ||
+			    (rc = count_requests(wi, ti, from, to)) < 0)
+				die("%s: log: %s", T[ti].name, strerror(-rc));
+		}
+	}
+	remove_dirs(dir);
+
+	snprintf(path, sizeof(path), "%s/requests.txt", outdir);
+	txt = fopen(path, "w");
+	snprintf(path, sizeof(path), "%s/requests.csv", outdir);
+	csv = fopen(path, "w");
+	if (!txt || !csv)
+		die("%s: %s", path, strerror(errno));
+	fprintf(csv, "workload,target,opcode,requests,ops,per_op\n");
+	fprintf(txt, "\nrequests per operation (%d operations of each "
+		     "workload; seq: per 1 MiB call of %zu MiB)\n",
+		nrec, bigsz >> 20);
+	fprintf(txt, "(NAME(dir): on the workload's directory, NAME(root): on "
+		     "the mount's root, NAME: on a record)\n");
+	fprintf(txt, "%-20s %-8s %6s  %s\n", "workload", "target", "total",
+		"by opcode, in the order first seen");
+	for (int wi = 0; wi < NW; wi++) {
+		for (int ti = 0; ti < nt; ti++) {
+			char list[1024], c[32];
+			double total;
+			int r = row_of(W[wi].name, W[wi].unit);
+			by_opcode(list, sizeof(list), wi, ti, &total);
+			fmt_count(c, sizeof(c), total);
+			fprintf(txt, "%-20s %-8s %5s%c  %s\n",
+				ti ? "" : W[wi].name, T[ti].name, c,
+				R[r].errs[ti] ? '!' : ' ', list);
+			for (int oi = 0; oi < nop; oi++)
+				if (reqs[wi][ti][oi])
+					fprintf(csv, "\"%s\",%s,%s,%ld,%d,%.4f\n",
+						W[wi].name, T[ti].name,
+						opname[oi], reqs[wi][ti][oi],
+						nops[wi], per_op(wi, ti, oi));
+			fprintf(csv, "\"%s\",%s,total,%.0f,%d,%.4f\n",
+				W[wi].name, T[ti].name, total * nops[wi],
+				nops[wi], total);
+		}
+		if (rf < 0 || fl < 0)
+			continue;
+		/* Where recfs asks the kernel for more than the floor does
+		 * (a difference under 0.05 per operation is a directory's
+		 * lookup or a stray eviction, not the workload's). */
+		{
+			char list[1024] = "";
+			size_t o = 0;
+			for (int oi = 0; oi < nop; oi++) {
+				double d = per_op(wi, rf, oi) - per_op(wi, fl, oi);
+				char c[32];
+				if (d < 0.05 || o >= sizeof(list))
+					continue;
+				fmt_count(c, sizeof(c), d);
+				o += (size_t)snprintf(list + o, sizeof(list) - o,
+						      "%s%s +%s", o ? ", " : "",
+						      opname[oi], c);
+			}
+			if (o) {
+				fprintf(txt, "%-20s %-8s %6s  recfs > floor: %s\n",
+					"", "FLAG", "", list);
+				extra++;
+			}
+		}
+	}
+	if (rf >= 0 && fl >= 0)
+		fprintf(txt, "recfs makes requests the floor does not in %d "
+			     "of %d workloads\n", extra, NW);
+	fclose(csv);
+	fclose(txt);
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 static void parse_target(const char *arg)
@@ -875,31 +1460,51 @@ static void parse_target(const char *arg)
 int main(int argc, char **argv)
 {
 	const char *q = getenv("QUICK");
-	int quick = q && *q && strcmp(q, "0") != 0;
+	int quick = q && *q && strcmp(q, "0") != 0, first = 3;
 	const char *mode, *outdir;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 4)
-		die("usage: bench speed|durable OUTDIR NAME=KIND:WHERE ...");
+		die("usage: bench speed|durable OUTDIR NAME=KIND:WHERE ...\n"
+		    "       bench requests OUTDIR LOGDIR NAME=KIND:WHERE ...\n"
+		    "       bench reopen OUTDIR RECFS MNT EMPTY FULL N KEYMEAN");
 	mode = argv[1];
 	outdir = argv[2];
-	for (int i = 3; i < argc; i++)
-		parse_target(argv[i]);
 	reps = quick ? 3 : 5;
 	nrec = quick ? 2000 : 10000;
 	bigsz = (size_t)(quick ? 64 : 256) << 20;
+	if (strcmp(mode, "reopen") == 0) {
+		if (argc != 9)
+			die("usage: bench reopen OUTDIR RECFS MNT EMPTY FULL N "
+			    "KEYMEAN");
+		reopen_main(outdir, argv + 3);
+		return 0;
+	}
+	if (strcmp(mode, "requests") == 0) {
+		snprintf(logdir, sizeof(logdir), "%s", argv[3]);
+		first = 4;
+		/* Few operations: every request is a line of -d output. */
+		nrec = REQ_N;
+		bigsz = (size_t)REQ_BIG_MIB << 20;
+	}
+	for (int i = first; i < argc; i++)
+		parse_target(argv[i]);
 	for (size_t i = 0; i < RECSZ; i++)
 		rec_data[i] = (char)('a' + i % 26);
 	b64(etcd_val, rec_data, RECSZ);
 
-	if (strcmp(mode, "speed") == 0) {
-		int rc1, rc2, rr2;
-		tdur = quick ? 0.5 : 2.0;
+	if (strcmp(mode, "speed") == 0 || strcmp(mode, "requests") == 0) {
 		vers = calloc((size_t)nt * (size_t)nrec, sizeof(*vers));
 		big_buf = malloc(BIGCHUNK);
 		if (!vers || !big_buf)
 			die("out of memory");
 		memset(big_buf, 'b', BIGCHUNK);
+	}
+	if (strcmp(mode, "requests") == 0) {
+		requests_main(outdir);
+	} else if (strcmp(mode, "speed") == 0) {
+		int rc1, rc2, rr2;
+		tdur = quick ? 0.5 : 2.0;
 		for (int ti = 0; ti < nt; ti++)
 			conc_prepare(&T[ti], "conc");
 		for (int rep = 0; rep < reps; rep++) {

@@ -17,6 +17,12 @@ $(BUILD)/floorfs: tools/floorfs.c
 	$(CC) $(BENCH_CFLAGS) $(shell pkg-config --cflags fuse3) -o $@ $< \
 		-pthread $(shell pkg-config --libs fuse3)
 
+# Writes the 1,000,000-record store of workload 11 through store/store.h.
+$(BUILD)/mkstore: tools/mkstore.c store/store.h $(BUILD)/libstore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -Istore -o $@ $< $(BUILD)/libstore.a -pthread \
+		$(shell pkg-config --libs libxxhash)
+
 # libfuse's own example, unchanged (its warnings are not ours).
 $(BUILD)/passthrough_ll/passthrough_ll: $(PT_SRC)/passthrough_ll.c
 	@mkdir -p $(dir $@)
@@ -29,7 +35,8 @@ bench-deps:
 
 bench: deps-ok bench-deps
 	@$(MAKE) --no-print-directory $(BUILD)/recfs $(BUILD)/bench \
-		$(BUILD)/floorfs $(BUILD)/passthrough_ll/passthrough_ll
+		$(BUILD)/floorfs $(BUILD)/passthrough_ll/passthrough_ll \
+		$(BUILD)/mkstore
 	@BUILD=$(BUILD) QUICK=$(QUICK) sh scripts/bench/run.sh
 
 .PHONY: bench bench-deps

@@ -3,6 +3,9 @@
 # and always unmount and clean up (trap).  Needs root (mount, /dev/fuse).
 #
 # speed:   tmpfs, passthrough_ll over tmpfs, floorfs, recfs (store on tmpfs)
+# reopen:  recfs on a store of 1,000,000 small records (100,000 quick),
+#          written by build/mkstore: time to a mount that answers, and RSS
+# requests: floorfs and recfs with -d; FUSE requests per operation
 # durable: recfs -o sync=always, passthrough_ll + fdatasync, SQLite, etcd,
 #          bare fdatasync, all on a disk directory under /var/tmp
 set -u
@@ -17,7 +20,8 @@ mkdir -p "$OUT"
 S=$(mktemp -d /tmp/recfs-bench.XXXXXX) || exit 1
 D=$(mktemp -d /var/tmp/recfs-bench.XXXXXX) || { rmdir "$S"; exit 1; }
 PIDS=""
-FUSE_MNTS="$S/m_pt $S/m_floor $S/m_recfs $S/m_recfs_sync $S/m_pt_sync"
+FUSE_MNTS="$S/m_pt $S/m_floor $S/m_recfs $S/m_reopen $S/m_qfloor $S/m_qrecfs
+	$S/m_recfs_sync $S/m_pt_sync"
 
 # Unmount the FUSE mounts, stop what we started (by pid), drop the tmpfs.
 cleanup() {
@@ -89,6 +93,37 @@ cat "$OUT/speed.txt"
 unmount_all "$S/m_pt" "$S/m_floor" "$S/m_recfs"
 grep -v '^$' "$S/recfs.log" | tail -5 >&2
 PIDS=""
+
+# ---- reopen: a big store, written with the store library --------------
+case $QUICK in ''|0) NREOPEN=1000000 ;; *) NREOPEN=100000 ;; esac
+mkdir -p "$S/m_reopen"
+# "records N dirs D key_bytes_mean K seconds S"
+MK=$("$BUILD/mkstore" "$S/t/big" $NREOPEN) &&
+	"$BUILD/mkstore" "$S/t/empty" 0 >/dev/null || exit 1
+set -- $MK
+echo "bench: mkstore wrote $2 records in $8 s" >&2
+"$B" reopen "$OUT" "$BUILD/recfs" "$S/m_reopen" "$S/t/empty" "$S/t/big" \
+	"$2" "$6" > "$OUT/reopen.txt"
+r=$?; [ $rc = 0 ] && rc=$r
+cat "$OUT/reopen.txt"
+rm -rf "$S/t/big" "$S/t/empty"
+
+# ---- requests per operation: floorfs and recfs with -d ------------------
+# Untimed.  Each daemon's -d output (one line per request) goes to
+# $S/req/NAME.log, where build/bench counts it.
+mkdir -p "$S/m_qfloor" "$S/m_qrecfs" "$S/req"
+"$BUILD/floorfs" -d "$S/m_qfloor" 2>"$S/req/floor.log" &
+PIDS="$PIDS $!"; wait_mount "$S/m_qfloor" $!
+"$BUILD/recfs" "$S/t/qstore" "$S/m_qrecfs" -d 2>"$S/req/recfs.log" &
+PIDS="$PIDS $!"; wait_mount "$S/m_qrecfs" $!
+"$B" requests "$OUT" "$S/req" floor=floor:"$S/m_qfloor" \
+	recfs=recfs:"$S/m_qrecfs"
+r=$?; [ $rc = 0 ] && rc=$r
+cat "$OUT/requests.txt"
+cp "$S/req/floor.log" "$OUT/requests-floor.log"
+cp "$S/req/recfs.log" "$OUT/requests-recfs.log"
+unmount_all "$S/m_qfloor" "$S/m_qrecfs"
+PIDS=""
 umount "$S/t"
 
 # ---- durable: a disk directory ---------------------------------------
@@ -122,6 +157,8 @@ unmount_all "$S/m_pt_sync" "$S/m_recfs_sync"
 if command -v gnuplot >/dev/null; then
 	BUILD=$BUILD sh scripts/bench/chart.sh "$OUT" || true
 fi
-cat "$OUT/speed.txt" "$OUT/durable.txt" > "$OUT/table.txt"
-echo "bench: results in $OUT/ (table.txt, speed.csv, durable.csv, machine.txt)"
+cat "$OUT/speed.txt" "$OUT/reopen.txt" "$OUT/requests.txt" \
+	"$OUT/durable.txt" > "$OUT/table.txt" 2>/dev/null
+echo "bench: results in $OUT/ (table.txt, speed.csv, reopen.csv," \
+	"requests.csv, durable.csv, machine.txt)"
 exit $rc
