@@ -12,6 +12,10 @@
 
 #include "store.h"
 
+/* The reopen test's keys: KEY_LEN bytes each for n < 10^8. */
+#define KEY_FMT "r%08d"
+#define KEY_LEN 9
+
 static double now(void)
 {
 	struct timespec ts;
@@ -56,7 +60,7 @@ int main(int argc, char **argv)
 	int n = argc > 2 ? atoi(argv[2]) : 1000000;
 	struct store_opts o = { .compact_ratio = -1 };
 	struct store *st;
-	double t0, t1;
+	double t0, t1, per;
 	long rss0, rss1;
 
 	if (argc < 2) {
@@ -71,9 +75,12 @@ int main(int argc, char **argv)
 		store_open(path, &o, &st);
 		t1 = now();
 		rss1 = rss_kib();
-		printf("reopen of %d records: %.3f s, index %.0f bytes/key "
-		       "(keys are 9 bytes)\n", n, t1 - t0,
-		       (rss1 - rss0) * 1024.0 / n);
+		/* The target is per record beside the key's own bytes: its
+		 * keys are KEY_LEN bytes each. */
+		per = (rss1 - rss0) * 1024.0 / n;
+		printf("reopen of %d records: %.3f s, index %.0f bytes/record "
+		       "besides the key (%.0f in all, keys are %d bytes)\n",
+		       n, t1 - t0, per - KEY_LEN, per, KEY_LEN);
 		store_close(st);
 		return 0;
 	}
@@ -116,7 +123,7 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/c", argv[1]);
 	store_open(path, &o, &st);
 	for (int i = 0; i < n; i++) {
-		snprintf(key, sizeof(key), "r%08d", i);
+		snprintf(key, sizeof(key), KEY_FMT, i);
 		store_put(st, key, STORE_ANY, val, 100, NULL, NULL);
 	}
 	store_close(st);
