@@ -9,6 +9,66 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+/* Weak: a libxxhash built without the dispatch leaves them NULL, and the
+ * plain functions serve. */
+#if defined(__x86_64__) && defined(__has_include)
+#if __has_include(<xxh_x86dispatch.h>)
+#define XXH_DISPATCH_DISABLE_REPLACE
+#include <xxh_x86dispatch.h>
+#pragma weak XXH3_64bits_dispatch
+#pragma weak XXH3_64bits_update_dispatch
+#pragma weak XXH3_128bits_dispatch
+#pragma weak XXH3_128bits_update_dispatch
+#define LOG_XXH_DISPATCH 1
+#endif
+#endif
+
+uint64_t log_xxh64(const void *p, size_t len)
+{
+#ifdef LOG_XXH_DISPATCH
+	if (XXH3_64bits_dispatch)
+		return XXH3_64bits_dispatch(p, len);
+#endif
+	return XXH3_64bits(p, len);
+}
+
+void log_xxh64_update(XXH3_state_t *s, const void *p, size_t len)
+{
+#ifdef LOG_XXH_DISPATCH
+	if (XXH3_64bits_update_dispatch) {
+		XXH3_64bits_update_dispatch(s, p, len);
+		return;
+	}
+#endif
+	XXH3_64bits_update(s, p, len);
+}
+
+void log_xxh128(const void *p, size_t len, uint8_t out[16])
+{
+	XXH128_canonical_t c;
+	XXH128_hash_t h;
+
+#ifdef LOG_XXH_DISPATCH
+	if (XXH3_128bits_dispatch)
+		h = XXH3_128bits_dispatch(p, len);
+	else
+#endif
+		h = XXH3_128bits(p, len);
+	XXH128_canonicalFromHash(&c, h);
+	memcpy(out, c.digest, 16);
+}
+
+void log_xxh128_update(XXH3_state_t *s, const void *p, size_t len)
+{
+#ifdef LOG_XXH_DISPATCH
+	if (XXH3_128bits_update_dispatch) {
+		XXH3_128bits_update_dispatch(s, p, len);
+		return;
+	}
+#endif
+	XXH3_128bits_update(s, p, len);
+}
+
 void log_put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v; }
 void log_put32(uint8_t *p, uint32_t v)
 {
@@ -82,7 +142,7 @@ void log_entry_encode(uint8_t *out, uint8_t type, uint8_t flags,
 	if (inline_len)
 		memcpy(out + LOG_ENTRY_HDR + key_len + body_len, value,
 		       inline_len);
-	log_put64(out, XXH3_64bits(out + 8, len - 8));
+	log_put64(out, log_xxh64(out + 8, len - 8));
 }
 
 /* The framing rules an entry must meet before its checksum is worth
@@ -115,7 +175,7 @@ ssize_t log_entry_decode(const uint8_t *buf, size_t avail,
 		return -EUCLEAN;
 	if (avail < len)
 		return 0;
-	if (log_get64(buf) != XXH3_64bits(buf + 8, len - 8))
+	if (log_get64(buf) != log_xxh64(buf + 8, len - 8))
 		return -EUCLEAN;
 	e->len = len;
 	e->type = buf[12];
@@ -397,7 +457,7 @@ int log_file_hash(int fd, uint64_t size, uint64_t *out)
 			rc = -EIO;
 			goto out;
 		}
-		XXH3_64bits_update(x, buf, (size_t)n);
+		log_xxh64_update(x, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
 	*out = XXH3_64bits_digest(x);
@@ -417,7 +477,7 @@ int log_hint_check(const uint8_t *buf, size_t len, uint64_t id,
 		return -EUCLEAN;
 	if (memcmp(buf, HINT_MAGIC, 8) || log_get32(buf + 8) != LOG_FORMAT ||
 	    log_get64(buf + 16) != id || log_get64(buf + 24) != seg_size ||
-	    log_get64(buf + len - 8) != XXH3_64bits(buf, len - 8))
+	    log_get64(buf + len - 8) != log_xxh64(buf, len - 8))
 		return -EUCLEAN;
 	len -= 8;
 	/* The sum is taken in 64 bits: in int/unsigned arithmetic a body

@@ -700,13 +700,14 @@ int store_close(struct store *st)
 		struct seg *a = &st->segs[st->nsegs - 1];
 		if (store_sync(st) < 0) /* blobs first, then the log */
 			rc = -EIO;
-		if (io_ftruncate(st, a->fd, (off_t)a->size) == 0 && st->hint)
-			store_write_hint(st, a->id, st->hint, st->hint_len,
-					 a->fd, a->size);
+		if (io_ftruncate(st, a->fd, (off_t)a->size) == 0)
+			store_write_active_hint(st);
 	}
 	reset_index(st);
 	free(st->pend_blobs);
 	free(st->hint);
+	if (st->seg_hash)
+		XXH3_freeState(st->seg_hash);
 	if (st->blobfd >= 0)
 		close(st->blobfd);
 	if (st->spoolfd >= 0)

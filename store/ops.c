@@ -170,13 +170,6 @@ static void default_meta(struct store_meta *m, uint32_t type, int64_t now)
 	m->atime_ns = m->mtime_ns = m->ctime_ns = now;
 }
 
-static void hash128(const void *data, size_t len, uint8_t out[16])
-{
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
-	memcpy(out, c.digest, 16);
-}
-
 /* The metadata a new version of a record gets: an existing record keeps
  * its mode, owner and xattrs; its times are the commit's. */
 static void version_meta(const struct node *n, const struct store_meta *in,
@@ -291,7 +284,7 @@ int store_put(struct store *st, const char *key, uint64_t expect,
 	    !S_ISLNK(meta->mode))
 		return -EINVAL;
 	if (len <= st->o.inline_max) {
-		hash128(data, len, h);
+		log_xxh128(data, len, h);
 		return store_commit_put(st, key, expect, meta, data ? data : "",
 					len, h, -1, NULL, 0, newv);
 	}

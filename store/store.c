@@ -345,17 +345,14 @@ void store_hint_add(struct store *st, const uint8_t *entry, uint64_t off)
 	st->hint_len += need;
 }
 
-int store_write_hint(struct store *st, uint64_t id, const uint8_t *recs,
-		     size_t len, int seg_fd, uint64_t seg_size)
+static int write_hint(struct store *st, uint64_t id, const uint8_t *recs,
+		      size_t len, uint64_t seg_size, uint64_t seg_hash)
 {
 	char name[40], tmp[48];
 	uint8_t hdr[LOG_HINT_HDR], sum[8];
-	uint64_t seg_hash;
 	XXH3_state_t *x;
-	int fd, rc = log_file_hash(seg_fd, seg_size, &seg_hash);
+	int fd, rc = 0;
 
-	if (rc < 0)
-		return rc;
 	x = XXH3_createState();
 	if (!x)
 		return -ENOMEM;
@@ -369,7 +366,7 @@ int store_write_hint(struct store *st, uint64_t id, const uint8_t *recs,
 	log_put64(hdr + 32, seg_hash);
 	XXH3_64bits_reset(x);
 	XXH3_64bits_update(x, hdr, sizeof(hdr));
-	XXH3_64bits_update(x, recs, len);
+	log_xxh64_update(x, recs, len);
 	log_put64(sum, XXH3_64bits_digest(x));
 	XXH3_freeState(x);
 	fd = openat(st->dirfd, tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
@@ -388,6 +385,28 @@ int store_write_hint(struct store *st, uint64_t id, const uint8_t *recs,
 	if (rc < 0)
 		unlinkat(st->dirfd, tmp, 0);
 	return rc;
+}
+
+int store_write_hint(struct store *st, uint64_t id, const uint8_t *recs,
+		     size_t len, int seg_fd, uint64_t seg_size)
+{
+	uint64_t seg_hash;
+	int rc = log_file_hash(seg_fd, seg_size, &seg_hash);
+
+	return rc < 0 ? rc : write_hint(st, id, recs, len, seg_size, seg_hash);
+}
+
+int store_write_active_hint(struct store *st)
+{
+	struct seg *a = &st->segs[st->nsegs - 1];
+
+	if (!st->hint)
+		return 0;
+	if (!st->seg_hash || !st->seg_hash_ok)
+		return store_write_hint(st, a->id, st->hint, st->hint_len,
+					a->fd, a->size);
+	return write_hint(st, a->id, st->hint, st->hint_len, a->size,
+			  XXH3_64bits_digest(st->seg_hash));
 }
 
 static int seg_create(struct store *st, uint64_t id, uint64_t first_id,
@@ -435,9 +454,7 @@ int store_roll(struct store *st)
 			return store_fail(st, -EIO);
 		if (io_ftruncate(st, a->fd, (off_t)a->size) < 0)
 			return -errno;
-		if (st->hint)
-			store_write_hint(st, a->id, st->hint, st->hint_len,
-					 a->fd, a->size);
+		store_write_active_hint(st);
 	}
 	rc = seg_create(st, id, id, "seg", &fd);
 	if (rc == -ENOSPC && store_reserve(st, 0) == 0)
@@ -465,6 +482,16 @@ int store_roll(struct store *st)
 	if (!st->hint) {
 		st->hint_cap = 1 << 16;
 		st->hint = malloc(st->hint_cap);
+	}
+	if (!st->seg_hash)
+		st->seg_hash = XXH3_createState();
+	if (st->seg_hash) {
+		uint8_t hdr[LOG_SEG_HDR];
+		/* seg_create wrote exactly this header. */
+		log_seg_header(hdr, id, id);
+		XXH3_64bits_reset(st->seg_hash);
+		XXH3_64bits_update(st->seg_hash, hdr, sizeof(hdr));
+		st->seg_hash_ok = 1;
 	}
 	return 0;
 }
@@ -529,12 +556,16 @@ int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
 		if (n <= 0) {
 			rc = n < 0 ? -errno : -EIO;
 			/* Leave no partial entry behind. */
-			if (io_ftruncate(st, a->fd, (off_t)a->size) < 0)
+			if (io_ftruncate(st, a->fd, (off_t)a->size) < 0) {
+				st->seg_hash_ok = 0;
 				return store_fail(st, -EIO);
+			}
 			return rc;
 		}
 		done += (size_t)n;
 	}
+	if (st->seg_hash)
+		log_xxh64_update(st->seg_hash, buf, len);
 	a->size += len;
 	CTR_ADD(st->log_bytes, len);
 	st->lsn += len;

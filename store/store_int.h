@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <xxhash.h>
 #include "log.h"
 #include "store.h"
 
@@ -81,6 +82,12 @@ struct store {
 	size_t nsegs;
 	uint8_t *hint;        /* hint records of the active segment */
 	size_t hint_len, hint_cap;
+	/* XXH3-64 of the active segment's bytes [0, size), fed as they are
+	 * appended, so that sealing it needs no re-read for its hint.  NULL
+	 * (no memory) or seg_hash_ok == 0 (a write we could not account
+	 * for): the hint hashes the file instead. */
+	XXH3_state_t *seg_hash;
+	int seg_hash_ok;
 
 	/* group commit */
 	pthread_mutex_t sync_mu;
@@ -143,6 +150,9 @@ void store_hint_add(struct store *st, const uint8_t *entry, uint64_t off);
  * XXH3-64, so that an open trusting the hint still notices damage. */
 int store_write_hint(struct store *st, uint64_t id, const uint8_t *recs,
 		     size_t len, int seg_fd, uint64_t seg_size);
+/* The same for the active segment, with the hash fed on append when it
+ * is known (a wrong one only makes the next open scan the segment). */
+int store_write_active_hint(struct store *st);
 void store_kick_compactor(struct store *st);
 int store_reserve(struct store *st, int hold);
 int store_open_blob(struct store *st, uint64_t id);

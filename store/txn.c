@@ -266,7 +266,7 @@ static int spool_hash(struct store_txn *t, uint8_t out[16], char **small)
 			rc = -EIO;
 			break;
 		}
-		XXH3_128bits_update(x, *small ? buf + off : buf, (size_t)n);
+		log_xxh128_update(x, *small ? buf + off : buf, (size_t)n);
 		off += (uint64_t)n;
 	}
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(x));

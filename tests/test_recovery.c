@@ -482,6 +482,59 @@ static void make_copy(struct world *w, uint64_t len, int64_t flip, int bit)
 	}
 }
 
+/* Every segment in @dir has a hint, and every hint is one that an open
+ * uses (FORMAT.md: it checks, and its segment still has the recorded
+ * length and XXH3-64): a hint refused in silence costs a scan.
+ * @return the number of segments. */
+static size_t check_hints(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t nseg = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char p[512], id_hex[17];
+		uint8_t *hint;
+		uint64_t seg_hash;
+		struct stat hs, ss;
+		int hfd, sfd;
+
+		if (strlen(de->d_name) != 20 || strcmp(de->d_name + 16, ".seg"))
+			continue;
+		nseg++;
+		memcpy(id_hex, de->d_name, 16);
+		id_hex[16] = 0;
+		snprintf(p, sizeof(p), "%s/%s.hint", dir, id_hex);
+		hfd = open(p, O_RDONLY);
+		if (hfd < 0)
+			fail_msg("%s: no hint", de->d_name);
+		assert_int_equal(fstat(hfd, &hs), 0);
+		hint = malloc((size_t)hs.st_size + 1);
+		assert_non_null(hint);
+		assert_int_equal(read(hfd, hint, (size_t)hs.st_size),
+				 hs.st_size);
+		close(hfd);
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		sfd = open(p, O_RDONLY);
+		assert_true(sfd >= 0);
+		assert_int_equal(fstat(sfd, &ss), 0);
+		if (log_hint_check(hint, (size_t)hs.st_size,
+				   strtoull(id_hex, NULL, 16),
+				   (uint64_t)ss.st_size, NULL) < 0)
+			fail_msg("%s: hint does not check", de->d_name);
+		assert_int_equal(log_file_hash(sfd, (uint64_t)ss.st_size,
+					       &seg_hash), 0);
+		if (log_get64(hint + 32) != seg_hash)
+			fail_msg("%s: hint names another segment hash",
+				 de->d_name);
+		free(hint);
+		close(sfd);
+	}
+	closedir(d);
+	return nseg;
+}
+
 /* ---- tests --------------------------------------------------------- */
 
 static void test_history_recorded(void **state)
@@ -563,6 +616,47 @@ static void test_every_cut(void **state)
 		      deep, (long)(time(NULL) - t0));
 }
 
+/* The hints that sealing and closing write are all usable: those of
+ * segments rolled by size and the closed one, after every kind of
+ * change, blobs among them. */
+static void test_hints_usable(void **state)
+{
+	struct world *w = *state;
+	struct store_opts o;
+	struct store *st = NULL;
+	char err[256] = "", val[200];
+	static char big[70000];
+	uint64_t v;
+
+	write_history(w);
+	assert_int_equal(check_hints(w->dir), 1);
+	o = base_opts(err, sizeof(err));
+	o.segment_size = 2048;
+	o.inline_max = 1024;
+	if (store_open(w->dir, &o, &st))
+		fail_msg("store_open: %s", err);
+	for (int i = 0; i < 300; i++) {
+		int len = snprintf(val, sizeof(val), "%d%.*s", i, i % 150,
+				   "................................................"
+				   "................................................"
+				   "......................................................");
+		assert_int_equal(store_put(st, keys[i % 6], STORE_ANY, val,
+					   (size_t)len, NULL, &v), 0);
+		if (i % 50 == 7) {
+			memset(big, 'a' + i % 26, sizeof(big));
+			assert_int_equal(store_put(st, "n/b", STORE_ANY, big,
+						   sizeof(big), NULL, &v), 0);
+			assert_int_equal(store_delete(st, keys[(i + 1) % 6],
+						      STORE_ANY, &v), 0);
+			assert_int_equal(store_setxattr(st, keys[i % 6],
+							"user.tag", "1", 1, 0),
+					 0);
+		}
+	}
+	assert_int_equal(store_close(st), 0);
+	assert_true(check_hints(w->dir) > 10);
+}
+
 static void test_bit_flips(void **state)
 {
 	struct world *w = *state;
@@ -633,6 +727,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_every_cut, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bit_flips, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_hints_usable, setup,
 						teardown),
 	};
 
