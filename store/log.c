@@ -166,6 +166,15 @@ static int frame_ok(const uint8_t *b, uint32_t len)
 ssize_t log_entry_decode(const uint8_t *buf, size_t avail,
 			 struct log_entry *e)
 {
+	ssize_t len = log_entry_parse(buf, avail, e);
+
+	if (len > 0 && log_get64(buf) != log_xxh64(buf + 8, (size_t)len - 8))
+		return -EUCLEAN;
+	return len;
+}
+
+ssize_t log_entry_parse(const uint8_t *buf, size_t avail, struct log_entry *e)
+{
 	uint32_t len;
 
 	if (avail < LOG_ENTRY_HDR)
@@ -175,8 +184,6 @@ ssize_t log_entry_decode(const uint8_t *buf, size_t avail,
 		return -EUCLEAN;
 	if (avail < len)
 		return 0;
-	if (log_get64(buf) != log_xxh64(buf + 8, len - 8))
-		return -EUCLEAN;
 	e->len = len;
 	e->type = buf[12];
 	e->flags = buf[13];

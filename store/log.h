@@ -92,6 +92,9 @@ void log_entry_encode(uint8_t *out, uint8_t type, uint8_t flags,
  *  -EUCLEAN bad checksum or framing. */
 ssize_t log_entry_decode(const uint8_t *buf, size_t avail,
 			 struct log_entry *e);
+/* log_entry_decode() without the checksum: for bytes this process has
+ * just encoded (the commit path applies its own batch). */
+ssize_t log_entry_parse(const uint8_t *buf, size_t avail, struct log_entry *e);
 
 /* Body encoding; @xattrs may be NULL. */
 size_t log_body_size(uint32_t xattrs_len);

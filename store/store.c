@@ -182,10 +182,12 @@ static int add_ver(struct store *st, struct node *n, const struct ver *v)
 	return 0;
 }
 
-static struct node *parent_of(struct store *st, const char *key,
-			      size_t klen)
+struct node *store_parent_of(struct store *st, const char *key, size_t klen)
 {
-	return idx_get(&st->idx, key, key_parent_len(key, klen));
+	size_t plen = key_parent_len(key, klen);
+
+	/* The root is the key "" and is never removed: no lookup. */
+	return plen ? idx_get(&st->idx, key, plen) : st->root;
 }
 
 int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
@@ -209,7 +211,7 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 	}
 	if (e->key_len && (e->type == LOG_PUT || e->type == LOG_MKDIR) &&
 	    !(e->flags & LOG_F_HIST)) {
-		p = parent_of(st, e->key, e->key_len);
+		p = store_parent_of(st, e->key, e->key_len);
 		if (!p || p->kind != K_DIR)
 			return -EUCLEAN;
 	}

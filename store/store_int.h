@@ -133,6 +133,9 @@ size_t key_parent_len(const char *key, size_t klen);
 int64_t store_now_ns(void);
 int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		uint64_t off);
+/* The node of key's parent directory's key (live or not), or NULL;
+ * key must not be the root's. */
+struct node *store_parent_of(struct store *st, const char *key, size_t klen);
 int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
 		       uint64_t *lsn_end);
 int store_wait_durable(struct store *st, uint64_t lsn);
