@@ -61,6 +61,8 @@ static void snap_free(struct snap *s)
 static int snap_add(struct snap *s, const struct node *n)
 {
 	struct item *it;
+	const uint8_t *x;
+	uint32_t xlen;
 
 	if (s->n == s->cap) {
 		size_t nc = s->cap ? s->cap * 2 : 256;
@@ -72,26 +74,26 @@ static int snap_add(struct snap *s, const struct node *n)
 	}
 	it = &s->items[s->n];
 	memset(it, 0, sizeof(*it));
+	x = node_xattrs(n, &xlen);
 	it->key = strdup(n->key);
-	it->xattrs = n->xattrs_len ? malloc(n->xattrs_len) : NULL;
-	it->vers = n->nvers ? malloc(n->nvers * sizeof(*n->vers)) : NULL;
-	if (!it->key || (n->xattrs_len && !it->xattrs) ||
-	    (n->nvers && !it->vers)) {
+	it->xattrs = xlen ? malloc(xlen) : NULL;
+	it->vers = n->nvers ? malloc(n->nvers * sizeof(*it->vers)) : NULL;
+	if (!it->key || (xlen && !it->xattrs) || (n->nvers && !it->vers)) {
 		free(it->key);
 		free(it->xattrs);
 		free(it->vers);
 		return -ENOMEM;
 	}
 	it->kind = n->kind;
-	it->version = n->version;
-	it->del_ns = n->del_ns;
-	it->meta = n->meta;
-	it->xattrs_len = n->xattrs_len;
-	if (n->xattrs_len)
-		memcpy(it->xattrs, n->xattrs, n->xattrs_len);
+	it->version = node_version(n);
+	it->del_ns = n->x ? n->x->del_ns : 0;
+	it->meta = node_meta(n);
+	it->xattrs_len = xlen;
+	if (xlen)
+		memcpy(it->xattrs, x, xlen);
 	it->nvers = n->nvers;
 	if (n->nvers)
-		memcpy(it->vers, n->vers, n->nvers * sizeof(*n->vers));
+		memcpy(it->vers, node_cvers(n), n->nvers * sizeof(*it->vers));
 	s->n++;
 	return 0;
 }
@@ -101,7 +103,8 @@ static int snap_tree(struct snap *s, const struct node *d)
 {
 	int rc = snap_add(s, d);
 
-	for (const struct node *c = d->child; c && rc == 0; c = c->sib_next)
+	for (const struct node *c = node_child(d); c && rc == 0;
+	     c = c->sib_next)
 		rc = c->kind == K_DIR ? snap_tree(s, c) : snap_add(s, c);
 	return rc;
 }
@@ -230,7 +233,7 @@ static int read_inline(struct store *st, const struct ver *v, void **data)
 	pthread_rwlock_rdlock(&st->idx_lock); /* the segment table may grow */
 	fd = store_seg_fd(st, v->seg);
 	if (fd >= 0)
-		n = pread(fd, *data, v->size, (off_t)(v->eoff + v->vskip));
+		n = pread(fd, *data, v->size, (off_t)ver_content_off(v));
 	pthread_rwlock_unlock(&st->idx_lock);
 	return n == (ssize_t)v->size ? 0 : -EIO;
 }
@@ -245,20 +248,20 @@ static int emit_ver(struct store *st, struct out *o, struct item *it,
 	uint32_t len;
 	int rc = 0;
 
-	if (!v->blob)
+	if (!v->is_blob)
 		rc = read_inline(st, v, &data);
 	if (rc == 0)
 		rc = out_entry(o, LOG_PUT,
 			       flags | LOG_F_COMMIT |
-				       (v->blob ? LOG_F_BLOB : 0),
+				       (v->is_blob ? LOG_F_BLOB : 0),
 			       it->key, v->version, v->commit_ns, v->size, m,
-			       v->hash, v->blob, x, xl, data,
-			       v->blob ? 0 : v->size, &off, &len);
+			       v->hash, ver_blob(v), x, xl, data,
+			       v->is_blob ? 0 : v->size, &off, &len);
 	free(data);
 	if (rc == 0) {
-		v->eoff = off;
+		if (!v->is_blob)
+			v->where = off;
 		v->elen = len;
-		v->vskip = (uint32_t)(len - (v->blob ? 0 : v->size));
 	}
 	return rc;
 }
@@ -289,7 +292,6 @@ static int emit_item(struct store *st, struct out *o, struct item *it)
 		struct ver *v = &it->vers[it->nvers - 1];
 		rc = emit_ver(st, o, it, v, 0, &it->meta, it->xattrs,
 			      it->xattrs_len);
-		it->state_off = v->eoff;
 		it->state_len = v->elen;
 	}
 	return rc;
@@ -306,8 +308,9 @@ static void relocate(struct store *st, struct snap *s)
 		if (!n)
 			continue;
 		if (it->forget) {
-			if (n->kind == K_TOMB && n->version == it->version &&
-			    n->state_seg <= last) {
+			if (n->kind == K_TOMB &&
+			    node_version(n) == it->version &&
+			    node_state_seg(n) <= last) {
 				idx_remove(&st->idx, n);
 				st->ntomb--;
 			}
@@ -315,19 +318,25 @@ static void relocate(struct store *st, struct snap *s)
 		}
 		for (uint32_t j = 0; j < it->nvers; j++)
 			for (uint32_t k = 0; k < n->nvers; k++) {
-				struct ver *v = &n->vers[k];
+				struct ver *v = &node_vers(n)[k];
 				if (v->version != it->vers[j].version ||
 				    v->seg > last)
 					continue;
-				v->seg = last;
-				v->eoff = it->vers[j].eoff;
+				v->seg = (uint32_t)last;
+				if (!v->is_blob)
+					v->where = it->vers[j].where;
 				v->elen = it->vers[j].elen;
-				v->vskip = it->vers[j].vskip;
 			}
-		if (n->state_seg <= last && it->state_len) {
-			n->state_seg = last;
-			n->state_off = it->state_off;
-			n->state_len = it->state_len;
+		/* A record's state became its current version's new PUT
+		 * (emit_item), which the loop above has just placed. */
+		if (node_state_seg(n) <= last && it->state_len) {
+			if (it->kind == K_FILE) {
+				n->flags |= N_STATE_VER;
+				node_ext_trim(n);
+			} else if (n->x) {
+				n->x->state_seg = (uint32_t)last;
+				n->x->state_len = it->state_len;
+			}
 		}
 	}
 	if (s->floor > st->floor)
@@ -363,7 +372,7 @@ static void drop_dead_blobs(struct store *st)
 			for (struct node *n = st->idx.tab[b]; n && !used;
 			     n = n->hnext)
 				for (uint32_t i = 0; i < n->nvers; i++)
-					if (n->vers[i].blob == id)
+					if (ver_blob(&node_vers(n)[i]) == id)
 						used = 1;
 		if (!used)
 			unlinkat(st->blobfd, de->d_name, 0);

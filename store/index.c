@@ -1,61 +1,175 @@
 /* index.c - the in-memory index: a chained hash table of every key ever
  * seen (live records, directories and tombstones) plus, for live keys,
- * a directory tree for listing. */
+ * a directory tree for listing; and the memory its nodes live in. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
 #include "store_int.h"
 
+/* Node memory is ours, so AddressSanitizer learns from us which parts of
+ * a chunk are nodes: a freed node is poisoned until it is handed out. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NODE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NODE_ASAN 1
+#endif
+#endif
+#ifdef NODE_ASAN
+#include <sanitizer/asan_interface.h>
+#define NODE_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define NODE_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define NODE_POISON(p, n) ((void)(p), (void)(n))
+#define NODE_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+struct node_chunk {
+	struct node_chunk *next;
+	size_t size;
+	/* nodes follow; the header keeps them 8-aligned */
+};
+
+#define IDX_MIN_CAP 1024
+#define NODE_CHUNK_MIN 4096
+#define NODE_CHUNK_MAX (1u << 20)
+
+/* A node with a klen-byte key takes node_size(klen) bytes (a multiple of
+ * 8).  Keys that pass key_check() make nodes of at most NODE_SMALL_MAX,
+ * carved from chunks; longer ones (only a hand-made log has them) are
+ * malloc'ed each. */
+static size_t node_size(size_t klen)
+{
+	return (offsetof(struct node, key) + klen + 1 + 7) & ~(size_t)7;
+}
+
+#define NODE_SMALL_MIN node_size(0)
+#define NODE_SMALL_MAX node_size(STORE_KEY_MAX)
+#define NODE_CLASSES ((NODE_SMALL_MAX - NODE_SMALL_MIN) / 8 + 1)
+
+static size_t node_class(size_t size)
+{
+	return (size - NODE_SMALL_MIN) / 8;
+}
+
+static struct node *mem_alloc(struct node_mem *m, size_t size)
+{
+	void *p;
+
+	if (size > NODE_SMALL_MAX)
+		return malloc(size);
+	if (m->free && m->free[node_class(size)]) {
+		p = m->free[node_class(size)];
+		NODE_UNPOISON(p, size);
+		m->free[node_class(size)] = *(void **)p;
+		return p;
+	}
+	if ((size_t)(m->end - m->next) < size) {
+		struct node_chunk *c = malloc(m->chunk_size);
+
+		if (!c)
+			return NULL;
+		c->next = m->chunks;
+		c->size = m->chunk_size;
+		m->chunks = c;
+		m->next = (char *)(c + 1);
+		m->end = (char *)c + c->size;
+		NODE_POISON(m->next, (size_t)(m->end - m->next));
+		/* A small store stays small; a big one gets big chunks. */
+		if (m->chunk_size < NODE_CHUNK_MAX)
+			m->chunk_size *= 2;
+	}
+	p = m->next;
+	m->next += size;
+	NODE_UNPOISON(p, size);
+	return p;
+}
+
+static void mem_release(struct node_mem *m, struct node *n)
+{
+	size_t size = node_size(n->klen);
+
+	if (size > NODE_SMALL_MAX) {
+		free(n);
+		return;
+	}
+	if (!m->free) {
+		m->free = calloc(NODE_CLASSES, sizeof(*m->free));
+		if (!m->free)
+			return; /* its chunk frees it, with the index */
+	}
+	*(void **)n = m->free[node_class(size)];
+	m->free[node_class(size)] = n;
+	NODE_POISON(n, size);
+}
+
 int idx_init(struct index *ix)
 {
-	ix->cap = 1024;
-	ix->count = 0;
+	memset(ix, 0, sizeof(*ix));
+	ix->cap = IDX_MIN_CAP;
 	ix->tab = calloc(ix->cap, sizeof(*ix->tab));
+	ix->mem.chunk_size = NODE_CHUNK_MIN;
 	return ix->tab ? 0 : -ENOMEM;
 }
 
-static void node_free(struct node *n)
+/* What a node owns outside node memory. */
+static void node_free_parts(struct node *n)
 {
-	free(n->key);
-	free(n->xattrs);
-	free(n->vers);
-	free(n);
+	if (n->x) {
+		free(n->x->xattrs);
+		free(n->x);
+		n->x = NULL;
+	}
+	if (n->nvers >= 2)
+		free(n->vs.many.v);
+	n->nvers = 0;
 }
 
 void idx_free(struct index *ix)
 {
-	for (size_t i = 0; i < ix->cap; i++) {
+	struct node_chunk *c, *next_c;
+
+	for (size_t i = 0; ix->tab && i < ix->cap; i++) {
 		struct node *n = ix->tab[i], *next;
 		for (; n; n = next) {
 			next = n->hnext;
-			node_free(n);
+			node_free_parts(n);
+			if (node_size(n->klen) > NODE_SMALL_MAX)
+				free(n);
 		}
 	}
+	for (c = ix->mem.chunks; c; c = next_c) {
+		next_c = c->next;
+		NODE_UNPOISON(c, c->size);
+		free(c);
+	}
+	free(ix->mem.free);
 	free(ix->tab);
-	ix->tab = NULL;
+	memset(ix, 0, sizeof(*ix));
 }
 
-static uint32_t key_hash(const char *key, size_t klen)
+static uint64_t key_hash(const char *key, size_t klen)
 {
-	return (uint32_t)XXH3_64bits(key, klen);
+	return XXH3_64bits(key, klen);
 }
 
 struct node *idx_get(struct index *ix, const char *key, size_t klen)
 {
-	uint32_t h = key_hash(key, klen);
+	struct node *n = ix->tab[key_hash(key, klen) & (ix->cap - 1)];
 
-	for (struct node *n = ix->tab[h & (ix->cap - 1)]; n; n = n->hnext)
-		if (n->hash == h && n->klen == klen &&
-		    memcmp(n->key, key, klen) == 0)
+	for (; n; n = n->hnext)
+		if (n->klen == klen && memcmp(n->key, key, klen) == 0)
 			return n;
 	return NULL;
 }
 
-static int idx_grow(struct index *ix)
+/* Nodes keep no hash: rehashing reads their keys, which a resize walks
+ * to anyway, and the 4 bytes are 3% of a node. */
+static int idx_resize(struct index *ix, size_t ncap)
 {
-	size_t ncap = ix->cap * 2;
 	struct node **nt = calloc(ncap, sizeof(*nt));
 
 	if (!nt)
@@ -63,9 +177,10 @@ static int idx_grow(struct index *ix)
 	for (size_t i = 0; i < ix->cap; i++) {
 		struct node *n = ix->tab[i], *next;
 		for (; n; n = next) {
+			size_t b = key_hash(n->key, n->klen) & (ncap - 1);
 			next = n->hnext;
-			n->hnext = nt[n->hash & (ncap - 1)];
-			nt[n->hash & (ncap - 1)] = n;
+			n->hnext = nt[b];
+			nt[b] = n;
 		}
 	}
 	free(ix->tab);
@@ -79,21 +194,18 @@ int idx_add(struct index *ix, const char *key, size_t klen, struct node **out)
 	struct node *n;
 	size_t b;
 
-	if (ix->count >= ix->cap && idx_grow(ix) < 0)
+	if (klen > UINT16_MAX)
+		return -EUCLEAN; /* a log key length is 16 bits */
+	if (ix->count >= ix->cap && idx_resize(ix, ix->cap * 2) < 0)
 		return -ENOMEM;
-	n = calloc(1, sizeof(*n));
+	n = mem_alloc(&ix->mem, node_size(klen));
 	if (!n)
 		return -ENOMEM;
-	n->key = malloc(klen + 1);
-	if (!n->key) {
-		free(n);
-		return -ENOMEM;
-	}
+	memset(n, 0, offsetof(struct node, key));
 	memcpy(n->key, key, klen);
 	n->key[klen] = 0;
-	n->klen = (uint32_t)klen;
-	n->hash = key_hash(key, klen);
-	b = n->hash & (ix->cap - 1);
+	n->klen = (uint16_t)klen;
+	b = key_hash(key, klen) & (ix->cap - 1);
 	n->hnext = ix->tab[b];
 	ix->tab[b] = n;
 	ix->count++;
@@ -103,7 +215,7 @@ int idx_add(struct index *ix, const char *key, size_t klen, struct node **out)
 
 void idx_remove(struct index *ix, struct node *n)
 {
-	struct node **pp = &ix->tab[n->hash & (ix->cap - 1)];
+	struct node **pp = &ix->tab[key_hash(n->key, n->klen) & (ix->cap - 1)];
 
 	while (*pp && *pp != n)
 		pp = &(*pp)->hnext;
@@ -112,49 +224,159 @@ void idx_remove(struct index *ix, struct node *n)
 		ix->count--;
 	}
 	node_unlink(n);
-	node_free(n);
+	node_free_parts(n);
+	mem_release(&ix->mem, n);
+}
+
+struct node_ext *node_ext(struct node *n)
+{
+	if (!n->x)
+		n->x = calloc(1, sizeof(*n->x));
+	return n->x;
+}
+
+void node_ext_trim(struct node *n)
+{
+	if (n->x && n->kind == K_FILE && !n->x->xattrs_len &&
+	    (n->flags & N_STATE_VER)) {
+		free(n->x->xattrs);
+		free(n->x);
+		n->x = NULL;
+	}
+}
+
+int node_set_xattrs(struct node *n, const uint8_t *x, uint32_t len)
+{
+	uint8_t *c;
+
+	if (!len) {
+		if (n->x) {
+			free(n->x->xattrs);
+			n->x->xattrs = NULL;
+			n->x->xattrs_len = 0;
+		}
+		return 0;
+	}
+	if (!node_ext(n) || !(c = malloc(len)))
+		return -ENOMEM;
+	memcpy(c, x, len);
+	free(n->x->xattrs);
+	n->x->xattrs = c;
+	n->x->xattrs_len = len;
+	return 0;
+}
+
+int node_add_ver(struct node *n, const struct ver *v, uint32_t keep,
+		 uint64_t *dead_blob)
+{
+	struct ver *vs = node_vers(n);
+	uint32_t i, drop;
+
+	for (uint32_t j = 0; j < n->nvers; j++)
+		if (vs[j].version == v->version) {
+			vs[j] = *v; /* re-written by compaction */
+			return 0;
+		}
+	if (n->nvers == 0) {
+		n->vs.one = *v;
+		n->nvers = 1;
+		return 0;
+	}
+	for (i = n->nvers; i > 0 && vs[i - 1].version > v->version; i--)
+		;
+	/* nvers <= keep always, so at most the oldest one falls out. */
+	drop = n->nvers + 1 > keep;
+	if (drop && i == 0) { /* older than every version it would keep */
+		if (v->is_blob)
+			*dead_blob += v->size;
+		return 0;
+	}
+	if (drop && vs[0].is_blob)
+		*dead_blob += vs[0].size;
+	if (drop && n->nvers == 1) { /* keep == 1 */
+		n->vs.one = *v;
+		return 0;
+	}
+	if (n->nvers == 1) { /* inline to an array: one and many overlap */
+		struct ver one = n->vs.one, *a;
+		uint32_t cap = keep < 4 ? 2 : 4;
+
+		a = malloc(cap * sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		a[0] = one;
+		n->vs.many.v = a;
+		n->vs.many.cap = cap;
+	} else if (!drop && n->nvers == n->vs.many.cap) {
+		uint32_t cap = n->vs.many.cap * 2;
+		struct ver *a;
+
+		if (cap > keep)
+			cap = keep;
+		a = realloc(n->vs.many.v, cap * sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		n->vs.many.v = a;
+		n->vs.many.cap = cap;
+	}
+	vs = n->vs.many.v;
+	if (drop) {
+		memmove(vs, vs + 1, (n->nvers - 1) * sizeof(*vs));
+		n->nvers--;
+		i--;
+	}
+	memmove(vs + i + 1, vs + i, (n->nvers - i) * sizeof(*vs));
+	vs[i] = *v;
+	n->nvers++;
+	return 0;
 }
 
 void node_link(struct node *parent, struct node *n)
 {
-	if (n->parent)
+	struct node *first = parent->x->child;
+
+	if (n->flags & N_LINKED)
 		return;
-	n->parent = parent;
-	n->sib_prev = NULL;
-	n->sib_next = parent->child;
-	if (parent->child)
-		parent->child->sib_prev = n;
-	parent->child = n;
+	n->sib_prev = parent;
+	n->sib_next = first;
+	n->flags |= N_LINKED | N_FIRST;
+	if (first) {
+		first->sib_prev = n;
+		first->flags &= (uint8_t)~N_FIRST;
+	}
+	parent->x->child = n;
 }
 
 void node_unlink(struct node *n)
 {
-	if (!n->parent)
+	struct node *next = n->sib_next;
+
+	if (!(n->flags & N_LINKED))
 		return;
-	if (n->sib_prev)
-		n->sib_prev->sib_next = n->sib_next;
-	else
-		n->parent->child = n->sib_next;
-	if (n->sib_next)
-		n->sib_next->sib_prev = n->sib_prev;
-	n->parent = n->sib_next = n->sib_prev = NULL;
+	if (n->flags & N_FIRST) {
+		n->sib_prev->x->child = next;
+		if (next)
+			next->flags |= N_FIRST;
+	} else {
+		n->sib_prev->sib_next = next;
+	}
+	if (next)
+		next->sib_prev = n->sib_prev;
+	n->sib_next = n->sib_prev = NULL;
+	n->flags &= (uint8_t)~(N_LINKED | N_FIRST);
 }
 
 /* Bytes of log this node keeps alive: its kept versions' entries and its
- * state entry when that is not the current version's entry. */
+ * state entry when that is not the newest version's entry. */
 uint64_t node_live_bytes(const struct node *n)
 {
+	const struct ver *vs = node_cvers(n);
 	uint64_t b = 0;
-	int state_is_ver = 0;
 
-	for (uint32_t i = 0; i < n->nvers; i++) {
-		b += n->vers[i].elen;
-		if (n->vers[i].seg == n->state_seg &&
-		    n->vers[i].eoff == n->state_off)
-			state_is_ver = 1;
-	}
-	if (!state_is_ver)
-		b += n->state_len;
+	for (uint32_t i = 0; i < n->nvers; i++)
+		b += vs[i].elen;
+	if (!(n->flags & N_STATE_VER) && n->x)
+		b += n->x->state_len;
 	return b;
 }
 

@@ -344,6 +344,13 @@ static int replay(struct store *st)
 	rc = list_ids(st->dirfd, "seg", &ids, &n);
 	if (rc < 0)
 		return rc;
+	if (n && ids[n - 1] > SEG_ID_MAX) {
+		store_err(st, "%s/%016" PRIx64 ".seg: segment id above the "
+			  "index's limit (%#x)", st->dir, ids[n - 1],
+			  SEG_ID_MAX);
+		rc = -EOVERFLOW;
+		goto out;
+	}
 	st->segs = calloc(n + 1, sizeof(*st->segs));
 	firsts = calloc(n + 1, sizeof(*firsts));
 	fds = calloc(n + 1, sizeof(*fds));
@@ -495,13 +502,13 @@ static int check_blobs(struct store *st)
 			for (uint32_t i = 0; i < n->nvers; i++) {
 				struct stat sb;
 				char name[32];
-				struct ver *v = &n->vers[i];
-				if (!v->blob)
+				struct ver *v = &node_vers(n)[i];
+				if (!v->is_blob)
 					continue;
-				if (v->blob >= st->next_blob)
-					st->next_blob = v->blob + 1;
+				if (v->where >= st->next_blob)
+					st->next_blob = v->where + 1;
 				snprintf(name, sizeof(name), "%016" PRIx64,
-					 v->blob);
+					 v->where);
 				if (fstatat(st->blobfd, name, &sb, 0) == 0 &&
 				    (uint64_t)sb.st_size == v->size)
 					continue;
@@ -562,16 +569,18 @@ static int open_subdir(struct store *st, const char *name, int *fd)
 
 static int make_root(struct store *st)
 {
+	struct store_meta m = { .mode = S_IFDIR | 0755 };
 	int rc = idx_add(&st->idx, "", 0, &st->root);
 
 	if (rc < 0)
 		return rc;
+	if (!node_ext(st->root)) /* a directory's children are there */
+		return -ENOMEM;
 	st->root->kind = K_DIR;
-	st->root->meta.mode = S_IFDIR | 0755;
-	st->root->meta.uid = getuid();
-	st->root->meta.gid = getgid();
-	st->root->meta.atime_ns = st->root->meta.mtime_ns =
-		st->root->meta.ctime_ns = store_now_ns();
+	m.uid = getuid();
+	m.gid = getgid();
+	m.atime_ns = m.mtime_ns = m.ctime_ns = store_now_ns();
+	node_set_meta(st->root, &m);
 	return 0;
 }
 

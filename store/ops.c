@@ -154,12 +154,12 @@ static struct node *live(struct store *st, const char *key)
  * key starts above the store's floor. */
 static uint64_t next_version(struct store *st, const struct node *n)
 {
-	return n && n->version ? n->version + 1 : st->floor + 1;
+	return n && node_version(n) ? node_version(n) + 1 : st->floor + 1;
 }
 
 static int check_expect(const struct node *n, uint64_t expect)
 {
-	uint64_t cur = n && n->kind == K_FILE ? n->version : 0;
+	uint64_t cur = n && n->kind == K_FILE ? node_version(n) : 0;
 	return expect == STORE_ANY || expect == cur ? 0 : -EAGAIN;
 }
 
@@ -178,7 +178,7 @@ static void version_meta(const struct node *n, const struct store_meta *in,
 			 int64_t now, struct store_meta *m)
 {
 	if (n && n->kind == K_FILE) {
-		*m = n->meta;
+		*m = node_meta(n);
 		m->mtime_ns = in ? in->mtime_ns : now;
 		m->ctime_ns = in ? in->ctime_ns : now;
 	} else if (in) {
@@ -203,6 +203,8 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 	struct batch b = { 0 };
 	struct store_meta m;
 	struct node *n, *p;
+	const uint8_t *x = NULL;
+	uint32_t xlen = 0;
 	uint64_t v, lsn = 0, blob = 0;
 	int64_t now = store_now_ns();
 	int rc = begin_change(st, key);
@@ -253,10 +255,10 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 			goto out;
 		}
 	}
+	if (n && n->kind == K_FILE)
+		x = node_xattrs(n, &xlen);
 	rc = batch_add(&b, LOG_PUT, LOG_F_COMMIT | (blob ? LOG_F_BLOB : 0),
-		       key, v, now, size, &m, hash, blob,
-		       n && n->kind == K_FILE ? n->xattrs : NULL,
-		       n && n->kind == K_FILE ? n->xattrs_len : 0, data,
+		       key, v, now, size, &m, hash, blob, x, xlen, data,
 		       blob ? 0 : (size_t)size);
 	if (rc == 0)
 		rc = commit_batch(st, &b, &lsn);
@@ -322,13 +324,13 @@ int store_delete(struct store *st, const char *key, uint64_t expect,
 	else
 		rc = check_expect(n, expect);
 	if (rc == 0)
-		rc = batch_add(&b, LOG_DEL, LOG_F_COMMIT, key, n->version + 1,
-			       store_now_ns(), 0, NULL, NULL, 0, NULL, 0,
-			       NULL, 0);
+		rc = batch_add(&b, LOG_DEL, LOG_F_COMMIT, key,
+			       node_version(n) + 1, store_now_ns(), 0, NULL,
+			       NULL, 0, NULL, 0, NULL, 0);
 	if (rc == 0)
 		rc = commit_batch(st, &b, &lsn);
 	if (rc == 0 && newv)
-		*newv = n->version;
+		*newv = node_version(n); /* the tombstone's */
 	free(b.buf);
 	return finish(st, rc, lsn, 0);
 }
@@ -337,12 +339,12 @@ int store_delete(struct store *st, const char *key, uint64_t expect,
  * another key: inline content is copied, a blob is shared. */
 static int current_content(struct store *st, struct node *n, void **data)
 {
-	struct ver *v = &n->vers[n->nvers - 1];
+	struct ver *v = node_newest(n);
 	ssize_t got;
 	int rc;
 
 	*data = NULL;
-	if (v->blob)
+	if (ver_blob(v))
 		return 0;
 	*data = malloc(v->size ? v->size : 1);
 	if (!*data)
@@ -361,21 +363,24 @@ static int current_content(struct store *st, struct node *n, void **data)
 static int add_move(struct store *st, struct batch *b, struct node *n,
 		    const char *to, uint64_t nv, int64_t now, uint8_t last)
 {
-	struct ver *v = &n->vers[n->nvers - 1];
-	struct store_meta m = n->meta;
+	struct ver *v = node_newest(n);
+	struct store_meta m = node_meta(n);
+	uint64_t blob = ver_blob(v);
+	uint32_t xlen;
+	const uint8_t *x = node_xattrs(n, &xlen);
 	void *data = NULL;
 	int rc;
 
 	m.ctime_ns = now;
 	rc = current_content(st, n, &data);
 	if (rc == 0)
-		rc = batch_add(b, LOG_PUT, v->blob ? LOG_F_BLOB : 0, to, nv,
-			       now, v->size, &m, v->hash, v->blob, n->xattrs,
-			       n->xattrs_len, data, v->blob ? 0 : v->size);
+		rc = batch_add(b, LOG_PUT, blob ? LOG_F_BLOB : 0, to, nv, now,
+			       v->size, &m, v->hash, blob, x, xlen, data,
+			       blob ? 0 : v->size);
 	free(data);
 	if (rc == 0)
-		rc = batch_add(b, LOG_DEL, last, n->key, n->version + 1, now,
-			       0, NULL, NULL, 0, NULL, 0, NULL, 0);
+		rc = batch_add(b, LOG_DEL, last, n->key, node_version(n) + 1,
+			       now, 0, NULL, NULL, 0, NULL, 0, NULL, 0);
 	return rc;
 }
 
@@ -398,14 +403,17 @@ static int add_dir_move(struct store *st, struct batch *b, struct node *d,
 {
 	int rc = 0;
 
-	for (struct node *c = d->child; c && rc == 0; c = c->sib_next) {
+	for (struct node *c = node_child(d); c && rc == 0; c = c->sib_next) {
 		char *nk = join_key(to, c->key, flen);
 		if (!nk)
 			return -ENOMEM;
 		if (c->kind == K_DIR) {
-			rc = batch_add(b, LOG_MKDIR, 0, nk, 0, now, 0, &c->meta,
-				       NULL, 0, c->xattrs, c->xattrs_len, NULL,
-				       0);
+			struct store_meta cm = node_meta(c);
+			uint32_t xlen;
+			const uint8_t *x = node_xattrs(c, &xlen);
+
+			rc = batch_add(b, LOG_MKDIR, 0, nk, 0, now, 0, &cm,
+				       NULL, 0, x, xlen, NULL, 0);
 			if (rc == 0)
 				rc = add_dir_move(st, b, c, to, flen, now);
 			if (rc == 0)
@@ -414,10 +422,10 @@ static int add_dir_move(struct store *st, struct batch *b, struct node *d,
 					       0);
 		} else {
 			struct node *t = idx_get(&st->idx, nk, strlen(nk));
-			uint64_t line = t && t->version ? t->version
-							: st->floor;
-			uint64_t nv = (line > c->version ? line : c->version) +
-				      1;
+			uint64_t line = t && node_version(t) ? node_version(t)
+							      : st->floor;
+			uint64_t cv = node_version(c);
+			uint64_t nv = (line > cv ? line : cv) + 1;
 			rc = add_move(st, b, c, nk, nv, now, 0);
 		}
 		free(nk);
@@ -449,7 +457,7 @@ int store_rename(struct store *st, const char *from, uint64_t expect_from,
 	if (rc < 0)
 		goto out;
 	if (strcmp(from, to) == 0) {
-		nv = f->kind == K_FILE ? f->version : 0;
+		nv = f->kind == K_FILE ? node_version(f) : 0;
 		goto out; /* POSIX: renaming a thing onto itself does nothing */
 	}
 	if (f->kind == K_DIR) {
@@ -461,12 +469,16 @@ int store_rename(struct store *st, const char *from, uint64_t expect_from,
 			rc = -ENOTDIR;
 			goto out;
 		}
-		if (t && t->child) {
+		if (t && node_child(t)) {
 			rc = -ENOTEMPTY;
 			goto out;
 		}
-		rc = batch_add(&b, LOG_MKDIR, 0, to, 0, now, 0, &f->meta, NULL,
-			       0, f->xattrs, f->xattrs_len, NULL, 0);
+		struct store_meta fm = node_meta(f);
+		uint32_t xlen;
+		const uint8_t *x = node_xattrs(f, &xlen);
+
+		rc = batch_add(&b, LOG_MKDIR, 0, to, 0, now, 0, &fm, NULL, 0, x,
+			       xlen, NULL, 0);
 		if (rc == 0)
 			rc = add_dir_move(st, &b, f, to, flen, now);
 		if (rc == 0)
@@ -474,7 +486,8 @@ int store_rename(struct store *st, const char *from, uint64_t expect_from,
 				       now, 0, NULL, NULL, 0, NULL, 0, NULL, 0);
 	} else {
 		struct node *tl = idx_get(&st->idx, to, strlen(to));
-		uint64_t line = tl && tl->version ? tl->version : st->floor;
+		uint64_t line = tl && node_version(tl) ? node_version(tl)
+						       : st->floor;
 		if (t && t->kind == K_DIR) {
 			rc = -EISDIR;
 			goto out;
@@ -546,7 +559,7 @@ int store_rmdir(struct store *st, const char *key)
 		rc = -EBUSY;
 	else if (n->kind != K_DIR)
 		rc = -ENOTDIR;
-	else if (n->child)
+	else if (node_child(n))
 		rc = -ENOTEMPTY;
 	if (rc == 0)
 		rc = batch_add(&b, LOG_RMDIR, LOG_F_COMMIT, key, 0,
@@ -565,8 +578,9 @@ static int commit_meta(struct store *st, struct node *n,
 {
 	struct batch b = { 0 };
 	uint64_t lsn = 0;
-	int rc = batch_add(&b, LOG_META, LOG_F_COMMIT, n->key, n->version,
-			   store_now_ns(), 0, m, NULL, 0, x, xlen, NULL, 0);
+	int rc = batch_add(&b, LOG_META, LOG_F_COMMIT, n->key,
+			   node_version(n), store_now_ns(), 0, m, NULL, 0, x,
+			   xlen, NULL, 0);
 
 	if (rc == 0)
 		rc = commit_batch(st, &b, &lsn);
@@ -579,6 +593,8 @@ int store_setmeta(struct store *st, const char *key,
 {
 	struct store_meta m;
 	struct node *n;
+	const uint8_t *x;
+	uint32_t xlen;
 	int rc = begin_change(st, key);
 
 	if (rc < 0)
@@ -586,7 +602,7 @@ int store_setmeta(struct store *st, const char *key,
 	n = live(st, key);
 	if (!n)
 		return finish(st, -ENOENT, 0, 0);
-	m = n->meta;
+	m = node_meta(n);
 	if (mask & STORE_META_MODE)
 		m.mode = (m.mode & S_IFMT) | (meta->mode & 07777);
 	if (mask & STORE_META_UID)
@@ -599,7 +615,8 @@ int store_setmeta(struct store *st, const char *key,
 		m.mtime_ns = meta->mtime_ns;
 	m.ctime_ns = (mask & STORE_META_CTIME) ? meta->ctime_ns
 					       : store_now_ns();
-	return commit_meta(st, n, &m, n->xattrs, n->xattrs_len);
+	x = node_xattrs(n, &xlen);
+	return commit_meta(st, n, &m, x, xlen);
 }
 
 /* ---- Extended attributes (packed: u16 nlen, u32 vlen, name, value) -- */
@@ -625,8 +642,9 @@ int store_setxattr(struct store *st, const char *key, const char *name,
 		   const void *value, size_t size, int flags)
 {
 	struct node *n;
-	const uint8_t *old;
-	uint32_t ovl = 0, olen, nlen;
+	struct store_meta m;
+	const uint8_t *old, *xa;
+	uint32_t ovl = 0, olen, nlen, xlen;
 	size_t nl = strlen(name);
 	uint8_t *nx = NULL;
 	int rc;
@@ -643,7 +661,8 @@ int store_setxattr(struct store *st, const char *key, const char *name,
 		rc = -ENOENT;
 		goto out;
 	}
-	old = xa_find(n->xattrs, n->xattrs_len, name, &ovl);
+	xa = node_xattrs(n, &xlen);
+	old = xa_find(xa, xlen, name, &ovl);
 	if ((flags & XATTR_CREATE) && old) {
 		rc = -EEXIST;
 		goto out;
@@ -653,7 +672,7 @@ int store_setxattr(struct store *st, const char *key, const char *name,
 		goto out;
 	}
 	olen = old ? 6 + (uint32_t)nl + ovl : 0;
-	nlen = n->xattrs_len - olen + 6 + (uint32_t)nl + (uint32_t)size;
+	nlen = xlen - olen + 6 + (uint32_t)nl + (uint32_t)size;
 	if (nlen > STORE_XATTR_TOTAL_MAX) {
 		rc = -ENOSPC;
 		goto out;
@@ -664,19 +683,20 @@ int store_setxattr(struct store *st, const char *key, const char *name,
 		goto out;
 	}
 	if (old) {
-		size_t before = (size_t)(old - n->xattrs);
-		memcpy(nx, n->xattrs, before);
-		memcpy(nx + before, old + olen, n->xattrs_len - before - olen);
-	} else if (n->xattrs_len) {
-		memcpy(nx, n->xattrs, n->xattrs_len);
+		size_t before = (size_t)(old - xa);
+		memcpy(nx, xa, before);
+		memcpy(nx + before, old + olen, xlen - before - olen);
+	} else if (xlen) {
+		memcpy(nx, xa, xlen);
 	}
-	uint8_t *p = nx + n->xattrs_len - olen;
+	uint8_t *p = nx + xlen - olen;
 	log_put16(p, (uint16_t)nl);
 	log_put32(p + 2, (uint32_t)size);
 	memcpy(p + 6, name, nl);
 	if (size)
 		memcpy(p + 6 + nl, value, size);
-	rc = commit_meta(st, n, &n->meta, nx, nlen);
+	m = node_meta(n);
+	rc = commit_meta(st, n, &m, nx, nlen);
 	free(nx);
 	return rc;
 out:
@@ -686,8 +706,9 @@ out:
 int store_removexattr(struct store *st, const char *key, const char *name)
 {
 	struct node *n;
-	const uint8_t *old;
-	uint32_t ovl, olen;
+	struct store_meta m;
+	const uint8_t *old, *xa;
+	uint32_t ovl, olen, xlen;
 	uint8_t *nx;
 	int rc = begin_change(st, key);
 
@@ -696,17 +717,19 @@ int store_removexattr(struct store *st, const char *key, const char *name)
 	n = live(st, key);
 	if (!n)
 		return finish(st, -ENOENT, 0, 0);
-	old = xa_find(n->xattrs, n->xattrs_len, name, &ovl);
+	xa = node_xattrs(n, &xlen);
+	old = xa_find(xa, xlen, name, &ovl);
 	if (!old)
 		return finish(st, -ENODATA, 0, 0);
 	olen = 6 + (uint32_t)strlen(name) + ovl;
-	nx = malloc(n->xattrs_len - olen + 1);
+	nx = malloc(xlen - olen + 1);
 	if (!nx)
 		return finish(st, -ENOMEM, 0, 0);
-	size_t before = (size_t)(old - n->xattrs);
-	memcpy(nx, n->xattrs, before);
-	memcpy(nx + before, old + olen, n->xattrs_len - before - olen);
-	rc = commit_meta(st, n, &n->meta, nx, n->xattrs_len - olen);
+	size_t before = (size_t)(old - xa);
+	memcpy(nx, xa, before);
+	memcpy(nx + before, old + olen, xlen - before - olen);
+	m = node_meta(n);
+	rc = commit_meta(st, n, &m, nx, xlen - olen);
 	free(nx);
 	return rc;
 }
@@ -715,15 +738,17 @@ ssize_t store_getxattr(struct store *st, const char *key, const char *name,
 		       void *value, size_t size)
 {
 	struct node *n;
-	const uint8_t *x;
-	uint32_t vl = 0;
+	const uint8_t *x = NULL;
+	uint32_t vl = 0, xlen;
 	ssize_t rc;
 
 	if ((rc = key_check(key)) < 0)
 		return rc;
 	pthread_rwlock_rdlock(&st->idx_lock);
 	n = live(st, key);
-	x = n ? xa_find(n->xattrs, n->xattrs_len, name, &vl) : NULL;
+	if (n)
+		x = node_xattrs(n, &xlen);
+	x = x ? xa_find(x, xlen, name, &vl) : NULL;
 	if (!n)
 		rc = -ENOENT;
 	else if (!x)
@@ -744,6 +769,8 @@ ssize_t store_listxattr(struct store *st, const char *key, char *list,
 			size_t size)
 {
 	struct node *n;
+	const uint8_t *xa;
+	uint32_t xlen;
 	size_t need = 0;
 	ssize_t rc;
 
@@ -755,14 +782,15 @@ ssize_t store_listxattr(struct store *st, const char *key, char *list,
 		pthread_rwlock_unlock(&st->idx_lock);
 		return -ENOENT;
 	}
-	for (uint32_t pos = 0; pos + 6 <= n->xattrs_len;) {
-		uint16_t l = log_get16(n->xattrs + pos);
+	xa = node_xattrs(n, &xlen);
+	for (uint32_t pos = 0; pos + 6 <= xlen;) {
+		uint16_t l = log_get16(xa + pos);
 		if (size && need + l + 1 <= size) {
-			memcpy(list + need, n->xattrs + pos + 6, l);
+			memcpy(list + need, xa + pos + 6, l);
 			list[need + l] = 0;
 		}
 		need += l + 1u;
-		pos += 6 + l + log_get32(n->xattrs + pos + 2);
+		pos += 6 + l + log_get32(xa + pos + 2);
 	}
 	pthread_rwlock_unlock(&st->idx_lock);
 	if (size && need > size)
@@ -776,7 +804,7 @@ static void fill_stat(const struct node *n, const struct ver *v,
 		      struct store_stat *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->meta = n->meta;
+	out->meta = node_meta(n);
 	if (v) {
 		out->version = v->version;
 		out->size = v->size;
@@ -797,8 +825,7 @@ int store_stat(struct store *st, const char *key, struct store_stat *out)
 	if (!n)
 		rc = -ENOENT;
 	else
-		fill_stat(n, n->kind == K_FILE ? &n->vers[n->nvers - 1] : NULL,
-			  out);
+		fill_stat(n, n->kind == K_FILE ? node_newest(n) : NULL, out);
 	pthread_rwlock_unlock(&st->idx_lock);
 	return rc;
 }
@@ -814,7 +841,7 @@ int store_last_version(struct store *st, const char *key, uint64_t *version)
 	pthread_rwlock_rdlock(&st->idx_lock);
 	n = idx_get(&st->idx, key, strlen(key));
 	if (n)
-		*version = n->version;
+		*version = node_version(n);
 	pthread_rwlock_unlock(&st->idx_lock);
 	return 0;
 }
@@ -839,23 +866,23 @@ int store_snap_open(struct store *st, const char *key, uint64_t version,
 	else if (n->kind == K_DIR && version == 0)
 		rc = -EISDIR;
 	else if (version == 0)
-		v = &n->vers[n->nvers - 1];
+		v = node_newest(n);
 	else {
 		for (uint32_t i = 0; i < n->nvers; i++)
-			if (n->vers[i].version == version)
-				v = &n->vers[i];
+			if (node_vers(n)[i].version == version)
+				v = &node_vers(n)[i];
 		if (!v)
 			rc = -ENOENT;
 	}
 	if (v) {
 		fill_stat(n, v, &s->stat);
-		if (v->blob) {
-			s->fd = store_open_blob(st, v->blob);
+		if (ver_blob(v)) {
+			s->fd = store_open_blob(st, ver_blob(v));
 			s->base = 0;
 		} else {
 			int fd = store_seg_fd(st, v->seg);
 			s->fd = fd < 0 ? -EIO : dup(fd);
-			s->base = v->eoff + v->vskip;
+			s->base = ver_content_off(v);
 		}
 		if (s->fd < 0)
 			rc = -EIO;
@@ -955,19 +982,20 @@ int store_list(struct store *st, const char *dir, struct store_dirent **ents,
 		rc = -ENOENT;
 	else if (d->kind != K_DIR)
 		rc = -ENOTDIR;
-	for (struct node *c = d && !rc ? d->child : NULL; c; c = c->sib_next)
+	for (struct node *c = d && !rc ? node_child(d) : NULL; c;
+	     c = c->sib_next)
 		cnt++;
 	if (rc == 0 && cnt) {
 		*ents = calloc(cnt, sizeof(**ents));
 		if (!*ents)
 			rc = -ENOMEM;
 	}
-	for (struct node *c = !rc && cnt ? d->child : NULL; c;
+	for (struct node *c = !rc && cnt ? node_child(d) : NULL; c;
 	     c = c->sib_next, i++) {
 		const char *name = c->key + (d->klen ? d->klen + 1 : 0);
 		(*ents)[i].name = strdup(name);
-		(*ents)[i].mode = c->meta.mode;
-		(*ents)[i].version = c->kind == K_FILE ? c->version : 0;
+		(*ents)[i].mode = c->mode;
+		(*ents)[i].version = c->kind == K_FILE ? node_version(c) : 0;
 		if (!(*ents)[i].name)
 			rc = -ENOMEM;
 	}
@@ -1007,10 +1035,11 @@ int store_history(struct store *st, const char *key, struct store_hist **h,
 	else if (!(*h = calloc(nd->nvers, sizeof(**h))))
 		rc = -ENOMEM;
 	for (uint32_t i = 0; rc == 0 && i < nd->nvers; i++) {
-		(*h)[i].version = nd->vers[i].version;
-		(*h)[i].size = nd->vers[i].size;
-		(*h)[i].commit_ns = nd->vers[i].commit_ns;
-		memcpy((*h)[i].hash, nd->vers[i].hash, 16);
+		const struct ver *v = &node_vers(nd)[i];
+		(*h)[i].version = v->version;
+		(*h)[i].size = v->size;
+		(*h)[i].commit_ns = v->commit_ns;
+		memcpy((*h)[i].hash, v->hash, 16);
 	}
 	if (rc == 0)
 		*n = nd->nvers;
@@ -1029,8 +1058,8 @@ int store_stats(struct store *st, struct store_stats *out)
 			out->tombstones += n->kind == K_TOMB;
 			out->versions_kept += n->nvers;
 			for (uint32_t i = 0; i < n->nvers; i++)
-				if (n->vers[i].blob)
-					out->blob_bytes += n->vers[i].size;
+				if (node_vers(n)[i].is_blob)
+					out->blob_bytes += node_vers(n)[i].size;
 		}
 	/* Counters change under commit_mu; a relaxed read is enough here. */
 	uint64_t log = __atomic_load_n(&st->log_bytes, __ATOMIC_RELAXED);

@@ -114,8 +114,8 @@ int store_read_ver(struct store *st, const struct ver *v, void *buf,
 	}
 	if (len > v->size - off)
 		len = (size_t)(v->size - off);
-	if (v->blob) {
-		fd = store_open_blob(st, v->blob);
+	if (ver_blob(v)) {
+		fd = store_open_blob(st, ver_blob(v));
 		own = 1;
 		if (fd < 0)
 			return -EIO;
@@ -123,7 +123,7 @@ int store_read_ver(struct store *st, const struct ver *v, void *buf,
 		fd = store_seg_fd(st, v->seg);
 		if (fd < 0)
 			return -EIO;
-		off += v->eoff + v->vskip;
+		off += ver_content_off(v);
 	}
 	n = pread(fd, buf, len, (off_t)off);
 	if (own)
@@ -136,50 +136,22 @@ int store_read_ver(struct store *st, const struct ver *v, void *buf,
 
 /* ---- Applying entries (live and replay) ---------------------------- */
 
-static int set_xattrs(struct node *n, const uint8_t *x, uint32_t len)
-{
-	uint8_t *c = NULL;
-
-	if (len) {
-		c = malloc(len);
-		if (!c)
-			return -ENOMEM;
-		memcpy(c, x, len);
-	}
-	free(n->xattrs);
-	n->xattrs = c;
-	n->xattrs_len = len;
-	return 0;
-}
-
-/* Keep vers sorted by version and at most keep_versions long. */
 static int add_ver(struct store *st, struct node *n, const struct ver *v)
 {
-	uint32_t i = n->nvers;
-	struct ver *nv;
+	uint64_t dead = 0;
+	int rc = node_add_ver(n, v, st->o.keep_versions, &dead);
 
-	for (uint32_t j = 0; j < n->nvers; j++)
-		if (n->vers[j].version == v->version) {
-			n->vers[j] = *v; /* re-written by compaction */
-			return 0;
-		}
-	nv = realloc(n->vers, (n->nvers + 1) * sizeof(*nv));
-	if (!nv)
-		return -ENOMEM;
-	n->vers = nv;
-	while (i > 0 && nv[i - 1].version > v->version) {
-		nv[i] = nv[i - 1];
-		i--;
-	}
-	nv[i] = *v;
-	n->nvers++;
-	while (n->nvers > st->o.keep_versions) {
-		if (nv[0].blob)
-			CTR_ADD(st->dead_blob_bytes, nv[0].size);
-		memmove(nv, nv + 1, (n->nvers - 1) * sizeof(*nv));
-		n->nvers--;
-	}
-	return 0;
+	if (dead)
+		CTR_ADD(st->dead_blob_bytes, dead);
+	return rc;
+}
+
+/* The state entry is now one that is no version's PUT.  n has an ext. */
+static void state_at(struct node *n, uint64_t seg, uint32_t len)
+{
+	n->x->state_seg = (uint32_t)seg;
+	n->x->state_len = len;
+	n->flags &= (uint8_t)~N_STATE_VER;
 }
 
 struct node *store_parent_of(struct store *st, const char *key, size_t klen)
@@ -190,12 +162,14 @@ struct node *store_parent_of(struct store *st, const char *key, size_t klen)
 	return plen ? idx_get(&st->idx, key, plen) : st->root;
 }
 
+/* Checks are what the index's invariants (struct node) need; a log
+ * that breaks them is corrupt. */
 int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		uint64_t off)
 {
 	struct node *n, *p = NULL;
 	struct log_body b;
-	struct ver v;
+	struct ver v, *newest;
 	int rc = 0;
 
 	if (e->type == LOG_FLOOR) {
@@ -233,33 +207,68 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		v.size = e->value_len;
 		v.commit_ns = e->time_ns;
 		memcpy(v.hash, b.hash, 16);
-		v.seg = seg;
-		v.eoff = off;
-		v.blob = (e->flags & LOG_F_BLOB) ? b.blob_id : 0;
+		v.seg = (uint32_t)seg;
 		v.elen = e->len;
-		v.vskip = LOG_ENTRY_HDR + e->key_len + e->body_len;
+		if (e->flags & LOG_F_BLOB) {
+			v.is_blob = 1;
+			v.where = b.blob_id;
+		} else {
+			v.where = off;
+		}
+		/* Blob ids start at 1; inline content ends the entry (so
+		 * ver_content_off finds it). */
+		if (v.is_blob ? !v.where
+			      : e->len != log_entry_size(e->key_len,
+							 e->body_len,
+							 e->value_len)) {
+			rc = -EUCLEAN;
+			break;
+		}
+		newest = node_newest(n);
 		if (e->flags & LOG_F_HIST) {
+			if (n->kind == K_FILE && e->version > newest->version) {
+				rc = -EUCLEAN;
+				break;
+			}
+			if (!n->kind && !node_ext(n)) {
+				rc = -ENOMEM;
+				break;
+			}
+			/* The newest version re-written in place: the state
+			 * stays the entry it was, now no version's. */
+			if ((n->flags & N_STATE_VER) &&
+			    newest->version == v.version) {
+				if (!node_ext(n)) {
+					rc = -ENOMEM;
+					break;
+				}
+				state_at(n, newest->seg, newest->elen);
+			}
 			rc = add_ver(st, n, &v);
-			if (!n->kind) { /* a line known only by its history */
+			if (rc == 0 && !n->kind) {
+				/* a line known only by its history */
 				n->kind = K_TOMB;
-				n->version = e->version;
+				n->x->version = e->version;
 				st->ntomb++;
 			}
 			break;
 		}
-		if (n->kind == K_DIR) {
+		if (n->kind == K_DIR ||
+		    (newest && newest->version >= v.version)) {
 			rc = -EUCLEAN;
 			break;
 		}
+		rc = node_set_xattrs(n, b.xattrs, b.xattrs_len);
+		if (rc == 0)
+			rc = add_ver(st, n, &v);
+		if (rc < 0)
+			break;
 		if (n->kind == K_TOMB)
 			st->ntomb--;
 		n->kind = K_FILE;
-		n->version = e->version;
-		n->meta = b.meta;
-		rc = set_xattrs(n, b.xattrs, b.xattrs_len);
-		if (rc == 0)
-			rc = add_ver(st, n, &v);
-		n->state_seg = seg, n->state_off = off, n->state_len = e->len;
+		node_set_meta(n, &b.meta);
+		n->flags |= N_STATE_VER;
+		node_ext_trim(n);
 		node_link(p, n);
 		break;
 	case LOG_META:
@@ -267,52 +276,66 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 			rc = -EUCLEAN;
 			break;
 		}
-		n->meta = b.meta;
-		rc = set_xattrs(n, b.xattrs, b.xattrs_len);
-		n->state_seg = seg, n->state_off = off, n->state_len = e->len;
+		if (!node_ext(n)) {
+			rc = -ENOMEM;
+			break;
+		}
+		node_set_meta(n, &b.meta);
+		rc = node_set_xattrs(n, b.xattrs, b.xattrs_len);
+		state_at(n, seg, e->len);
 		break;
 	case LOG_DEL:
 		if (n->kind == K_DIR) {
 			rc = -EUCLEAN;
 			break;
 		}
+		if (!node_ext(n)) {
+			rc = -ENOMEM;
+			break;
+		}
 		node_unlink(n);
 		if (n->kind != K_TOMB)
 			st->ntomb++;
 		n->kind = K_TOMB;
-		n->version = e->version;
-		n->del_ns = e->time_ns;
-		set_xattrs(n, NULL, 0);
-		n->state_seg = seg, n->state_off = off, n->state_len = e->len;
+		n->x->version = e->version;
+		n->x->del_ns = e->time_ns;
+		node_set_xattrs(n, NULL, 0);
+		state_at(n, seg, e->len);
 		break;
 	case LOG_MKDIR:
 		if (n->kind == K_FILE) {
 			rc = -EUCLEAN;
 			break;
 		}
+		if (!node_ext(n)) {
+			rc = -ENOMEM;
+			break;
+		}
 		if (n->kind == K_TOMB)
 			st->ntomb--;
 		n->kind = K_DIR;
-		n->meta = b.meta;
-		rc = set_xattrs(n, b.xattrs, b.xattrs_len);
-		n->state_seg = seg, n->state_off = off, n->state_len = e->len;
+		node_set_meta(n, &b.meta);
+		rc = node_set_xattrs(n, b.xattrs, b.xattrs_len);
+		state_at(n, seg, e->len);
 		if (p)
 			node_link(p, n);
 		break;
 	case LOG_RMDIR:
-		if (n->kind != K_DIR || n->child || n == st->root) {
+		if (n->kind != K_DIR || node_child(n) || n == st->root) {
 			rc = -EUCLEAN;
 			break;
 		}
 		node_unlink(n);
-		if (!n->version && !n->nvers) {
+		if (!node_version(n) && !n->nvers) {
 			idx_remove(&st->idx, n);
 			return 0;
 		}
 		n->kind = K_TOMB;
-		n->del_ns = e->time_ns;
+		n->x->del_ns = e->time_ns;
 		st->ntomb++;
-		n->state_seg = seg, n->state_off = off, n->state_len = e->len;
+		/* A tombstone's xattrs are never read: free them. */
+		node_set_xattrs(n, NULL, 0);
+		state_at(n, seg, e->len);
 		break;
 	default:
 		rc = -EUCLEAN;
@@ -451,6 +474,8 @@ int store_roll(struct store *st)
 	uint64_t id = a ? a->id + 1 : 1;
 	int fd, rc;
 
+	if (id > SEG_ID_MAX)
+		return -EOVERFLOW;
 	if (a) {
 		if (st->o.sync_always && io_sync(st, a->fd) < 0)
 			return store_fail(st, -EIO);

@@ -8,43 +8,154 @@
 #include "log.h"
 #include "store.h"
 
-/* One kept version of a record: where its content is. */
+/* One kept version of a record: where its content is.  56 bytes, and a
+ * million of them: a blob version's content is its blob, so it needs no
+ * entry offset, and an inline one needs no blob id: one field holds
+ * whichever the version has.  The content of an inline version ends its
+ * entry (FORMAT.md), so it starts elen - size bytes after the entry. */
 struct ver {
 	uint64_t version;
 	uint64_t size;
 	int64_t commit_ns;
 	uint8_t hash[16];
-	uint64_t seg;   /* segment holding the entry */
-	uint64_t eoff;  /* entry offset there */
-	uint64_t blob;  /* blob id, or 0: content inline after the body */
-	uint32_t elen;  /* entry length (dead-space accounting) */
-	uint32_t vskip; /* bytes from entry start to inline content */
+	uint64_t where;       /* is_blob ? blob id : entry offset in seg */
+	uint32_t seg;         /* segment holding the entry: ids < 2^32 */
+	uint32_t elen : 31;   /* entry length (<= LOG_ENTRY_MAX = 2^30) */
+	uint32_t is_blob : 1;
 };
+
+static inline uint64_t ver_blob(const struct ver *v)
+{
+	return v->is_blob ? v->where : 0;
+}
+
+/* Offset of an inline version's content in its segment. */
+static inline uint64_t ver_content_off(const struct ver *v)
+{
+	return v->where + v->elen - v->size;
+}
+
+/* Segment ids live in 32 bits in the index (struct ver, node_ext): a
+ * store rolls a segment per 64 MiB or per open, so 2^32 of them is out
+ * of reach; open refuses a higher id rather than mistake it. */
+#define SEG_ID_MAX UINT32_MAX
 
 enum node_kind { K_FILE = 1, K_DIR = 2, K_TOMB = 3 };
 
-/* A key in the index.  Invariants:
- * - a K_FILE has nvers >= 1 and vers[nvers-1].version == version;
- * - K_FILE and K_DIR nodes are linked under their parent directory,
- *   tombstones are not (their parent may be gone);
- * - version is the last version the key ever had (0: never a record). */
-struct node {
-	struct node *hnext;
-	struct node *parent, *child, *sib_next, *sib_prev;
-	char *key;
-	uint32_t klen;
-	uint32_t hash;
-	uint8_t kind;
-	uint64_t version;
-	int64_t del_ns;   /* when it became a tombstone */
-	struct store_meta meta;
-	uint8_t *xattrs;  /* packed as in the log body */
-	uint32_t xattrs_len;
-	struct ver *vers; /* oldest first */
-	uint32_t nvers;
-	uint64_t state_seg, state_off; /* entry holding the current state */
-	uint32_t state_len;
+enum node_flags {
+	N_LINKED = 1,    /* under a parent directory: sib_* are valid */
+	N_FIRST = 2,     /* its parent's first child: sib_prev is the parent */
+	N_STATE_VER = 4, /* the state entry is the newest kept version's PUT */
 };
+
+/* What most records do not need: a directory's children, xattrs, a
+ * state entry that is not a version's PUT (META, DEL, MKDIR, RMDIR), and
+ * the line of a key that is not a record. */
+struct node_ext {
+	struct node *child;   /* K_DIR: first child */
+	uint8_t *xattrs;      /* packed as in the log body, NULL if none */
+	uint32_t xattrs_len;
+	uint64_t version;     /* K_DIR, K_TOMB: the key's last version */
+	int64_t del_ns;       /* when it last became a tombstone */
+	/* The state entry, unless N_STATE_VER (its offset is never read:
+	 * live bytes need its length, compaction its segment). */
+	uint32_t state_seg, state_len;
+};
+
+/* A key in the index, in the index's own node memory (index.c).  132
+ * bytes and the key: the first kept version inline, the rest in ext.
+ * Invariants:
+ * - a K_FILE has nvers >= 1, and its version (node_version) is its
+ *   newest kept version's: a new PUT's version is above every kept one;
+ * - K_DIR and K_TOMB nodes have an ext (their version is there), and so
+ *   does a K_FILE with xattrs or without N_STATE_VER; a K_FILE's ext
+ *   is freed when it holds nothing;
+ * - K_FILE and K_DIR nodes are linked under their parent directory
+ *   (N_LINKED), tombstones are not (their parent may be gone); siblings
+ *   are a doubly linked list whose first member's sib_prev is the
+ *   parent (N_FIRST), so that unlinking needs no lookup;
+ * - version is the last version the key ever had (0: never a record).
+ * hnext, klen and key come last and together: a chain walk reads
+ * them. */
+struct node {
+	union {              /* oldest first */
+		struct ver one;  /* nvers <= 1 */
+		struct {
+			struct ver *v;
+			uint32_t cap;
+		} many;          /* nvers >= 2 */
+	} vs;
+	int64_t atime_ns, mtime_ns, ctime_ns;
+	struct node *sib_next, *sib_prev;
+	struct node_ext *x;
+	uint32_t mode, uid, gid;
+	uint32_t nvers;
+	struct node *hnext;
+	uint16_t klen;
+	uint8_t kind;
+	uint8_t flags;
+	char key[];          /* NUL-terminated */
+};
+
+static inline struct ver *node_vers(struct node *n)
+{
+	return n->nvers <= 1 ? &n->vs.one : n->vs.many.v;
+}
+
+static inline const struct ver *node_cvers(const struct node *n)
+{
+	return n->nvers <= 1 ? &n->vs.one : n->vs.many.v;
+}
+
+/* The newest kept version, or NULL. */
+static inline struct ver *node_newest(struct node *n)
+{
+	return n->nvers ? &node_vers(n)[n->nvers - 1] : NULL;
+}
+
+static inline uint64_t node_version(const struct node *n)
+{
+	if (n->kind == K_FILE)
+		return n->nvers ? node_cvers(n)[n->nvers - 1].version : 0;
+	return n->x ? n->x->version : 0;
+}
+
+static inline struct store_meta node_meta(const struct node *n)
+{
+	return (struct store_meta){ .mode = n->mode, .uid = n->uid,
+				    .gid = n->gid, .atime_ns = n->atime_ns,
+				    .mtime_ns = n->mtime_ns,
+				    .ctime_ns = n->ctime_ns };
+}
+
+static inline void node_set_meta(struct node *n, const struct store_meta *m)
+{
+	n->mode = m->mode;
+	n->uid = m->uid;
+	n->gid = m->gid;
+	n->atime_ns = m->atime_ns;
+	n->mtime_ns = m->mtime_ns;
+	n->ctime_ns = m->ctime_ns;
+}
+
+static inline const uint8_t *node_xattrs(const struct node *n, uint32_t *len)
+{
+	*len = n->x ? n->x->xattrs_len : 0;
+	return n->x ? n->x->xattrs : NULL;
+}
+
+static inline struct node *node_child(const struct node *n)
+{
+	return n->x ? n->x->child : NULL;
+}
+
+/* The state entry's segment (0: none yet). */
+static inline uint64_t node_state_seg(const struct node *n)
+{
+	if (n->flags & N_STATE_VER)
+		return node_cvers(n)[n->nvers - 1].seg;
+	return n->x ? n->x->state_seg : 0;
+}
 
 struct seg {
 	uint64_t id;
@@ -53,9 +164,20 @@ struct seg {
 	uint64_t prealloc;  /* allocated ahead up to here */
 };
 
+/* Node memory: nodes are carved from big chunks, and a freed node goes
+ * on a free list of its size (sizes are multiples of 8), so a million
+ * nodes cost no malloc headers and are freed with their chunks. */
+struct node_mem {
+	struct node_chunk *chunks;
+	char *next, *end;    /* unused part of the newest chunk */
+	size_t chunk_size;   /* of the next chunk: grows to NODE_CHUNK_MAX */
+	void **free;         /* per size class, allocated at the first free */
+};
+
 struct index {
-	struct node **tab;
+	struct node **tab;   /* chains through hnext; cap is a power of 2 */
 	size_t cap, count;
+	struct node_mem mem;
 };
 
 struct store {
@@ -120,8 +242,20 @@ int io_fallocate(struct store *st, int fd, int mode, off_t off, off_t len);
 int idx_init(struct index *ix);
 void idx_free(struct index *ix);
 struct node *idx_get(struct index *ix, const char *key, size_t klen);
+/* A new node for key (kind 0, no versions): the caller knows it absent. */
 int idx_add(struct index *ix, const char *key, size_t klen, struct node **out);
 void idx_remove(struct index *ix, struct node *n);
+/* The node's ext, allocated zeroed if it has none.  NULL: no memory. */
+struct node_ext *node_ext(struct node *n);
+/* Free a K_FILE's ext when it holds nothing (see struct node). */
+void node_ext_trim(struct node *n);
+int node_set_xattrs(struct node *n, const uint8_t *x, uint32_t len);
+/* Keep v among n's versions (sorted, at most keep); a same-numbered one
+ * is replaced (re-written by compaction).  Blob bytes of versions that
+ * fall out are added to *dead_blob. */
+int node_add_ver(struct node *n, const struct ver *v, uint32_t keep,
+		 uint64_t *dead_blob);
+/* parent must be a directory (it has an ext). */
 void node_link(struct node *parent, struct node *n);
 void node_unlink(struct node *n);
 uint64_t node_live_bytes(const struct node *n);
