@@ -156,6 +156,16 @@ static uint64_t key_hash(const char *key, size_t klen)
 	return XXH3_64bits(key, klen);
 }
 
+void idx_prefetch(struct index *ix, const char *key, size_t klen, int node)
+{
+	struct node **slot = &ix->tab[key_hash(key, klen) & (ix->cap - 1)];
+
+	if (!node)
+		__builtin_prefetch(slot);
+	else if (*slot)
+		__builtin_prefetch(&(*slot)->hnext); /* with klen and key */
+}
+
 struct node *idx_get(struct index *ix, const char *key, size_t klen)
 {
 	struct node *n = ix->tab[key_hash(key, klen) & (ix->cap - 1)];
@@ -187,6 +197,26 @@ static int idx_resize(struct index *ix, size_t ncap)
 	ix->tab = nt;
 	ix->cap = ncap;
 	return 0;
+}
+
+int idx_reserve(struct index *ix, size_t n)
+{
+	size_t ncap = ix->cap;
+
+	while (ncap < ix->count + n)
+		ncap *= 2;
+	return ncap == ix->cap ? 0 : idx_resize(ix, ncap);
+}
+
+void idx_fit(struct index *ix)
+{
+	size_t ncap = IDX_MIN_CAP;
+
+	while (ncap < ix->count)
+		ncap *= 2;
+	/* A failed shrink leaves a table that works. */
+	if (ncap < ix->cap)
+		idx_resize(ix, ncap);
 }
 
 int idx_add(struct index *ix, const char *key, size_t klen, struct node **out)

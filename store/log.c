@@ -442,10 +442,13 @@ int log_reader_torn(struct log_reader *r, uint64_t off)
 	return !found;
 }
 
+/* Small enough that what pread copies in is still in cache when hashed. */
+#define FILE_HASH_BUF (256u << 10)
+
 int log_file_hash(int fd, uint64_t size, uint64_t *out)
 {
 	XXH3_state_t *x = XXH3_createState();
-	uint8_t *buf = malloc(1u << 20);
+	uint8_t *buf = malloc(FILE_HASH_BUF);
 	uint64_t off = 0;
 	int rc = 0;
 
@@ -455,8 +458,8 @@ int log_file_hash(int fd, uint64_t size, uint64_t *out)
 	}
 	XXH3_64bits_reset(x);
 	while (off < size) {
-		size_t want = size - off < (1u << 20) ? (size_t)(size - off)
-						       : (1u << 20);
+		size_t want = size - off < FILE_HASH_BUF ? (size_t)(size - off)
+							 : FILE_HASH_BUF;
 		ssize_t n = pread(fd, buf, want, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -165,14 +165,53 @@ static int pending_push(struct pending *p, const struct log_entry *e,
 	return 0;
 }
 
+/* The record after the one at pos in a checked hint. */
+static size_t hint_next(const uint8_t *buf, size_t pos)
+{
+	const uint8_t *h = buf + pos + 8;
+
+	return pos + 8 + LOG_ENTRY_HDR + log_get16(h + 14) + log_get32(h + 40);
+}
+
+/* Does the entry (header h) set a key's state?  A compacted segment has
+ * one such entry per key (two for a directory with a line). */
+static int hint_adds_key(const uint8_t *h)
+{
+	return !(h[13] & LOG_F_HIST) &&
+	       (h[12] == LOG_PUT || h[12] == LOG_DEL || h[12] == LOG_MKDIR);
+}
+
+/* Start fetching the index memory the record at pos will need: its
+ * bucket (node == 0) or its bucket's first node (node == 1). */
+static void hint_prefetch(struct store *st, const uint8_t *buf, size_t pos,
+			  int node)
+{
+	const uint8_t *h = buf + pos + 8;
+
+	idx_prefetch(&st->idx, (const char *)h + LOG_ENTRY_HDR,
+		     log_get16(h + 14), node);
+}
+
+/* Records between a bucket's fetch and its use, and between its first
+ * node's fetch and its use. */
+#define HINT_AHEAD_BUCKET 8
+#define HINT_AHEAD_NODE 4
+
 /* Replay from a hint file.  @return 1 used, 0 unusable (scan instead). */
+/* One buffer for every hint of a replay: a hint is tens of MiB, and
+ * fresh memory for each would be faulted in and zeroed each time. */
+struct hint_buf {
+	uint8_t *p;
+	size_t cap;
+};
+
 static int replay_hint(struct store *st, int seg_fd, uint64_t id,
-		       uint64_t seg_size)
+		       uint64_t seg_size, struct hint_buf *hb)
 {
 	char name[40];
 	struct stat sb;
-	uint8_t *buf = NULL;
-	size_t len, pos = LOG_HINT_HDR;
+	uint8_t *buf;
+	size_t len, pos = LOG_HINT_HDR, nrec, pf_bucket, pf_node;
 	uint64_t seg_hash;
 	int fd, rc = 0;
 
@@ -183,7 +222,12 @@ static int replay_hint(struct store *st, int seg_fd, uint64_t id,
 	if (fstat(fd, &sb) < 0 || sb.st_size < LOG_HINT_HDR + 8)
 		goto out;
 	len = (size_t)sb.st_size;
-	buf = malloc(len);
+	if (len > hb->cap) {
+		free(hb->p);
+		hb->p = malloc(len);
+		hb->cap = hb->p ? len : 0;
+	}
+	buf = hb->p;
 	if (!buf || pread(fd, buf, len, 0) != (ssize_t)len)
 		goto out;
 	/* Validate the file and all records before applying any: all or
@@ -196,8 +240,33 @@ static int replay_hint(struct store *st, int seg_fd, uint64_t id,
 	    seg_hash != log_get64(buf + 32))
 		goto out;
 	len -= 8;
+	/* Room for the keys the hint can add, so that the table does not
+	 * grow on the way (without the memory, it does).  Counting state
+	 * entries, a compacted segment's kept versions do not inflate it;
+	 * updates of the same keys can, and store_open fits it after. */
+	for (pos = LOG_HINT_HDR, nrec = 0; pos < len; pos = hint_next(buf, pos))
+		nrec += hint_adds_key(buf + pos + 8);
+	idx_reserve(&st->idx, nrec);
+	/* The keys come in an order the cache cannot guess: each record's
+	 * bucket and first node are fetched while earlier ones apply. */
+	pf_bucket = pf_node = LOG_HINT_HDR;
+	for (int i = 0; i < HINT_AHEAD_BUCKET && pf_bucket < len; i++) {
+		hint_prefetch(st, buf, pf_bucket, 0);
+		pf_bucket = hint_next(buf, pf_bucket);
+	}
+	for (int i = 0; i < HINT_AHEAD_NODE && pf_node < len; i++)
+		pf_node = hint_next(buf, pf_node);
 	for (pos = LOG_HINT_HDR; pos < len;) {
 		const uint8_t *h = buf + pos + 8;
+
+		if (pf_bucket < len) {
+			hint_prefetch(st, buf, pf_bucket, 0);
+			pf_bucket = hint_next(buf, pf_bucket);
+		}
+		if (pf_node < len) {
+			hint_prefetch(st, buf, pf_node, 1);
+			pf_node = hint_next(buf, pf_node);
+		}
 		struct log_entry e = {
 			.type = h[12],
 			.flags = h[13],
@@ -215,11 +284,10 @@ static int replay_hint(struct store *st, int seg_fd, uint64_t id,
 			rc = -EUCLEAN; /* a hint that contradicts: scan */
 			goto out;
 		}
-		pos += 8 + LOG_ENTRY_HDR + e.key_len + e.body_len;
+		pos = hint_next(buf, pos);
 	}
 	rc = 1;
 out:
-	free(buf);
 	close(fd);
 	return rc;
 }
@@ -337,6 +405,7 @@ static void rebuild_hint(struct store *st, struct seg *s)
 static int replay(struct store *st)
 {
 	uint64_t *ids = NULL, *firsts = NULL;
+	struct hint_buf hb = { 0 };
 	int *fds = NULL;
 	size_t n = 0, i;
 	int rc;
@@ -444,7 +513,7 @@ static int replay(struct store *st)
 				   .size = (uint64_t)sb.st_size };
 		fds[i] = -1;
 		st->nsegs++;
-		rc = replay_hint(st, s->fd, s->id, s->size);
+		rc = replay_hint(st, s->fd, s->id, s->size, &hb);
 		if (rc == 1) {
 			rc = 0;
 			continue;
@@ -474,6 +543,7 @@ out:
 	free(fds);
 	free(firsts);
 	free(ids);
+	free(hb.p);
 	return rc;
 }
 
@@ -496,7 +566,9 @@ static int check_blobs(struct store *st)
 			st->next_blob = id + 1;
 	}
 	closedir(d);
-	for (size_t b = 0; b < st->idx.cap && rc == 0; b++)
+	/* Only a PUT with a blob makes a blob version: without one, there
+	 * is no need to walk a million nodes. */
+	for (size_t b = 0; st->blobs_seen && b < st->idx.cap && rc == 0; b++)
 		for (struct node *n = st->idx.tab[b]; n && rc == 0;
 		     n = n->hnext)
 			for (uint32_t i = 0; i < n->nvers; i++) {
@@ -659,6 +731,7 @@ int store_open(const char *dir, const struct store_opts *opts,
 		rc = replay(st);
 	if (rc < 0)
 		goto fail;
+	idx_fit(&st->idx);
 	if (st->blobfd >= 0) {
 		rc = check_blobs(st);
 		if (rc < 0)

@@ -212,6 +212,7 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		if (e->flags & LOG_F_BLOB) {
 			v.is_blob = 1;
 			v.where = b.blob_id;
+			st->blobs_seen = 1;
 		} else {
 			v.where = off;
 		}

@@ -185,6 +185,7 @@ struct store {
 	int dirfd, lockfd, blobfd, spoolfd;
 	struct store_opts o;
 	int failed;           /* a sync failed: refuse changes until reopen */
+	int blobs_seen;       /* a blob version was applied: open checks */
 	int tmpfile_ok;       /* O_TMPFILE works in spool/ */
 	int reserve_held;     /* RESERVE exists */
 
@@ -245,6 +246,13 @@ struct node *idx_get(struct index *ix, const char *key, size_t klen);
 /* A new node for key (kind 0, no versions): the caller knows it absent. */
 int idx_add(struct index *ix, const char *key, size_t klen, struct node **out);
 void idx_remove(struct index *ix, struct node *n);
+/* Make room for n more keys without growing the table on the way. */
+int idx_reserve(struct index *ix, size_t n);
+/* Shrink the table to its keys (after idx_reserve overshot). */
+void idx_fit(struct index *ix);
+/* Start fetching what idx_get(key) will read: its bucket (node == 0),
+ * or the bucket's first node (node == 1, the bucket fetched before). */
+void idx_prefetch(struct index *ix, const char *key, size_t klen, int node);
 /* The node's ext, allocated zeroed if it has none.  NULL: no memory. */
 struct node_ext *node_ext(struct node *n);
 /* Free a K_FILE's ext when it holds nothing (see struct node). */
