@@ -578,6 +578,7 @@ static const char *fsck_apply_one(struct fsck_ctx *c, struct fsck_pend *p,
 {
 	struct fsck_key *k = fsck_key_find(c, p->key, p->key_len), *par;
 	int hist = !!(p->flags & LOG_F_HIST);
+	uint64_t newest;
 
 	if (p->type == LOG_FLOOR)
 		return NULL;
@@ -603,9 +604,14 @@ static const char *fsck_apply_one(struct fsck_ctx *c, struct fsck_pend *p,
 	}
 	switch (p->type) {
 	case LOG_PUT:
+		if ((p->flags & LOG_F_BLOB) && !p->v.blob_id)
+			return "PUT of blob 0";
 		if (p->v.blob_id && (*err = fsck_named_add(c, p->v.blob_id)))
 			return NULL;
+		newest = k->nver ? k->ver[k->nver - 1].version : 0;
 		if (hist) {
+			if (k->kind == FK_FILE && p->v.version > newest)
+				return "history above the current version";
 			fsck_key_add(k, &p->v);
 			if (k->kind == FK_NONE)
 				k->kind = FK_TOMB;
@@ -613,6 +619,8 @@ static const char *fsck_apply_one(struct fsck_ctx *c, struct fsck_pend *p,
 		}
 		if (k->kind == FK_DIR)
 			return "PUT of a directory";
+		if (k->nver && p->v.version <= newest)
+			return "PUT not above the versions kept";
 		fsck_key_add(k, &p->v);
 		k->kind = FK_FILE;
 		fsck_link(c, k, 1);

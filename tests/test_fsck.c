@@ -343,6 +343,45 @@ static void test_unclosed_group(void **state)
 	free(e2);
 }
 
+/* A whole, checksummed PUT that does not raise its key's version breaks
+ * what the index keeps (a record's version is its newest version's): the
+ * open refuses it, and fsck names it. */
+static void test_version_not_above(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t zero_hash[16];
+	struct store_meta m = { .mode = 0100644 };
+	struct store_opts o = { .compact_ratio = -1 };
+	struct store *st = NULL;
+	uint8_t body[LOG_BODY_FIXED], *e;
+	size_t l;
+	char seg[160], want[160];
+	uint64_t offs[64], size;
+	int fd;
+
+	last_segment(f, seg, sizeof(seg));
+	entry_offsets(seg, offs, 64, &size);
+	log_body_encode(body, &m, zero_hash, 0, NULL, 0);
+	l = log_entry_size(4, sizeof(body), 0);
+	e = malloc(l);
+	assert_non_null(e);
+	/* "last" is at version 1 already. */
+	log_entry_encode(e, LOG_PUT, LOG_F_COMMIT, "last", 4, 1, 1, 0, body,
+			 sizeof(body), NULL, 0);
+	fd = open(seg, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, e, l), (ssize_t)l);
+	close(fd);
+	free(e);
+
+	assert_int_equal(store_open(f->dir, &o, &st), -EUCLEAN);
+	assert_int_equal(run_fsck(f, 0), 1);
+	snprintf(want, sizeof(want), "entry at offset %" PRIu64
+		 " contradicts the entries before it: PUT not above the "
+		 "versions kept", size);
+	expect_in(f, want);
+}
+
 /* A flipped byte in the middle: corruption, reported at the entry's
  * offset and never "repaired". */
 static void test_corrupt_middle(void **state)
@@ -496,7 +535,7 @@ int main(void)
 		T(test_corrupt_middle), T(test_missing_blob),
 		T(test_blob_content),  T(test_in_use),
 		T(test_not_a_store),   T(test_bad_hint),
-		T(test_dump),
+		T(test_dump),          T(test_version_not_above),
 	};
 #undef T
 
