@@ -135,7 +135,7 @@ static int pending_apply(struct store *st, struct pending *p, uint64_t id,
 				     &e) <= 0)
 			rc = -EUCLEAN;
 		else
-			rc = store_apply(st, &e, id, p->v[i].off);
+			rc = store_apply(st, &e, id, p->v[i].off, NULL);
 		if (rc < 0)
 			*bad = p->v[i].off;
 	}
@@ -279,7 +279,7 @@ static int replay_hint(struct store *st, int seg_fd, uint64_t id,
 		};
 		e.key = (const char *)h + LOG_ENTRY_HDR;
 		e.body = h + LOG_ENTRY_HDR + e.key_len;
-		rc = store_apply(st, &e, id, log_get64(buf + pos));
+		rc = store_apply(st, &e, id, log_get64(buf + pos), NULL);
 		if (rc < 0) {
 			rc = -EUCLEAN; /* a hint that contradicts: scan */
 			goto out;
@@ -787,6 +787,7 @@ int store_close(struct store *st)
 	}
 	reset_index(st);
 	free(st->pend_blobs);
+	free(st->batch_buf);
 	free(st->hint);
 	if (st->seg_hash)
 		XXH3_freeState(st->seg_hash);

@@ -61,9 +61,35 @@ static int batch_add(struct batch *b, uint8_t type, uint8_t flags,
 	return 0;
 }
 
+/* Batches are built and written under commit_mu: one buffer, lent to
+ * each in turn, serves them all. */
+#define BATCH_KEEP (1u << 20) /* a bigger one is not kept */
+
+static void batch_begin(struct store *st, struct batch *b)
+{
+	b->buf = st->batch_buf;
+	b->cap = st->batch_cap;
+	b->len = 0;
+	st->batch_buf = NULL;
+	st->batch_cap = 0;
+}
+
+static void batch_end(struct store *st, struct batch *b)
+{
+	if (b->cap > BATCH_KEEP) {
+		free(b->buf);
+		return;
+	}
+	free(st->batch_buf);
+	st->batch_buf = b->buf;
+	st->batch_cap = b->cap;
+}
+
 /* Append the batch and apply it.  Caller holds commit_mu.  The last
- * entry must carry LOG_F_COMMIT. */
-static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn)
+ * entry must carry LOG_F_COMMIT.  known: the node of the entries' key
+ * if the caller has it, or NULL. */
+static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn,
+			struct node *known)
 {
 	struct seg *a;
 	uint64_t base;
@@ -88,7 +114,7 @@ static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn)
 			break;
 		}
 		store_hint_add(st, b->buf + pos, base + pos);
-		rc = store_apply(st, &e, a->id, base + pos);
+		rc = store_apply(st, &e, a->id, base + pos, known);
 		if (rc < 0) {
 			/* The log and the index now disagree: stop. */
 			store_fail(st, -EIO);
@@ -211,6 +237,7 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 
 	if (rc < 0)
 		return rc;
+	batch_begin(st, &b);
 	rc = parent_dir(st, key, &p);
 	if (rc < 0)
 		goto out;
@@ -261,7 +288,7 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 		       key, v, now, size, &m, hash, blob, x, xlen, data,
 		       blob ? 0 : (size_t)size);
 	if (rc == 0)
-		rc = commit_batch(st, &b, &lsn);
+		rc = commit_batch(st, &b, &lsn, n);
 	if (rc < 0 && blob) {
 		char name[32];
 		snprintf(name, sizeof(name), "%016llx",
@@ -271,7 +298,7 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 	if (rc == 0 && newv)
 		*newv = v;
 out:
-	free(b.buf);
+	batch_end(st, &b);
 	return finish(st, rc, lsn, durable);
 }
 
@@ -316,6 +343,7 @@ int store_delete(struct store *st, const char *key, uint64_t expect,
 
 	if (rc < 0)
 		return rc;
+	batch_begin(st, &b);
 	n = live(st, key);
 	if (!n)
 		rc = -ENOENT;
@@ -328,10 +356,10 @@ int store_delete(struct store *st, const char *key, uint64_t expect,
 			       node_version(n) + 1, store_now_ns(), 0, NULL,
 			       NULL, 0, NULL, 0, NULL, 0);
 	if (rc == 0)
-		rc = commit_batch(st, &b, &lsn);
+		rc = commit_batch(st, &b, &lsn, NULL);
 	if (rc == 0 && newv)
 		*newv = node_version(n); /* the tombstone's */
-	free(b.buf);
+	batch_end(st, &b);
 	return finish(st, rc, lsn, 0);
 }
 
@@ -447,6 +475,7 @@ int store_rename(struct store *st, const char *from, uint64_t expect_from,
 		rc = begin_change(st, from);
 	if (rc < 0)
 		return rc;
+	batch_begin(st, &b);
 	f = live(st, from);
 	t = live(st, to);
 	if (!f || f == st->root) {
@@ -504,11 +533,11 @@ int store_rename(struct store *st, const char *from, uint64_t expect_from,
 		rc = add_move(st, &b, f, to, nv, now, LOG_F_COMMIT);
 	}
 	if (rc == 0)
-		rc = commit_batch(st, &b, &lsn);
+		rc = commit_batch(st, &b, &lsn, NULL);
 out:
 	if (rc == 0 && newv)
 		*newv = nv;
-	free(b.buf);
+	batch_end(st, &b);
 	return finish(st, rc, lsn, 0);
 }
 
@@ -524,6 +553,7 @@ int store_mkdir(struct store *st, const char *key,
 
 	if (rc < 0)
 		return rc;
+	batch_begin(st, &b);
 	rc = parent_dir(st, key, &p);
 	if (rc == 0 && live(st, key))
 		rc = -EEXIST;
@@ -538,8 +568,8 @@ int store_mkdir(struct store *st, const char *key,
 			       NULL, 0, NULL, 0, NULL, 0);
 	}
 	if (rc == 0)
-		rc = commit_batch(st, &b, &lsn);
-	free(b.buf);
+		rc = commit_batch(st, &b, &lsn, NULL);
+	batch_end(st, &b);
 	return finish(st, rc, lsn, 0);
 }
 
@@ -552,6 +582,7 @@ int store_rmdir(struct store *st, const char *key)
 
 	if (rc < 0)
 		return rc;
+	batch_begin(st, &b);
 	n = live(st, key);
 	if (!n)
 		rc = -ENOENT;
@@ -566,8 +597,8 @@ int store_rmdir(struct store *st, const char *key)
 			       store_now_ns(), 0, NULL, NULL, 0, NULL, 0, NULL,
 			       0);
 	if (rc == 0)
-		rc = commit_batch(st, &b, &lsn);
-	free(b.buf);
+		rc = commit_batch(st, &b, &lsn, NULL);
+	batch_end(st, &b);
 	return finish(st, rc, lsn, 0);
 }
 
@@ -576,15 +607,16 @@ static int commit_meta(struct store *st, struct node *n,
 		       const struct store_meta *m, const uint8_t *x,
 		       uint32_t xlen)
 {
-	struct batch b = { 0 };
+	struct batch b;
 	uint64_t lsn = 0;
-	int rc = batch_add(&b, LOG_META, LOG_F_COMMIT, n->key,
-			   node_version(n), store_now_ns(), 0, m, NULL, 0, x,
-			   xlen, NULL, 0);
+	int rc;
 
+	batch_begin(st, &b);
+	rc = batch_add(&b, LOG_META, LOG_F_COMMIT, n->key, node_version(n),
+		       store_now_ns(), 0, m, NULL, 0, x, xlen, NULL, 0);
 	if (rc == 0)
-		rc = commit_batch(st, &b, &lsn);
-	free(b.buf);
+		rc = commit_batch(st, &b, &lsn, NULL);
+	batch_end(st, &b);
 	return finish(st, rc, lsn, 0);
 }
 

@@ -165,7 +165,7 @@ struct node *store_parent_of(struct store *st, const char *key, size_t klen)
 /* Checks are what the index's invariants (struct node) need; a log
  * that breaks them is corrupt. */
 int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
-		uint64_t off)
+		uint64_t off, struct node *known)
 {
 	struct node *n, *p = NULL;
 	struct log_body b;
@@ -178,7 +178,11 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		CTR_ADD(st->live_bytes, e->len);
 		return 0;
 	}
-	n = idx_get(&st->idx, e->key, e->key_len);
+	if (known && known->klen == e->key_len &&
+	    memcmp(known->key, e->key, e->key_len) == 0)
+		n = known;
+	else
+		n = idx_get(&st->idx, e->key, e->key_len);
 	if (e->type == LOG_PUT || e->type == LOG_META || e->type == LOG_MKDIR) {
 		if (log_body_decode(e->body, e->body_len, &b) < 0)
 			return -EUCLEAN;

@@ -197,6 +197,8 @@ struct store {
 	uint64_t ntomb;
 	uint64_t live_bytes, log_bytes, dead_blob_bytes;
 	uint64_t next_blob;
+	uint8_t *batch_buf;    /* a commit's entries are built here (ops.c) */
+	size_t batch_cap;
 	uint64_t *pend_blobs;  /* blobs linked but not yet synced */
 	size_t npend, pend_cap;
 	uint64_t compactions;
@@ -273,8 +275,9 @@ size_t key_parent_len(const char *key, size_t klen);
 
 /* store.c */
 int64_t store_now_ns(void);
+/* known: e's key's node if the caller has it, else NULL (looked up). */
 int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
-		uint64_t off);
+		uint64_t off, struct node *known);
 /* The node of key's parent directory's key (live or not), or NULL;
  * key must not be the root's. */
 struct node *store_parent_of(struct store *st, const char *key, size_t klen);
