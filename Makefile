@@ -52,6 +52,11 @@ bench-store: $(BUILD)/bench_store
 $(BUILD)/recfs: $(FS_OBJ) $(BUILD)/libstore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# test_proc tests the daemon's /proc module, outside any mount.
+$(BUILD)/tests/test_proc: $(BUILD)/obj/tests/test_proc.o $(BUILD)/obj/fs/proc.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,19 @@ static int is_mountpoint(const char *path)
 	return proc_mnt_id(path) >= 0;
 }
 
+/* The task cache holds two pidfds per cached task (fs/proc.c) beside the
+ * store's segments and blobs: take what the hard limit allows, as servers
+ * do, rather than a login shell's 1024. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -151,6 +165,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	fs.o.ro = c.ro;
+	raise_fd_limit();
 	memset(&so, 0, sizeof(so));
 	so.read_only = c.ro;
 	so.sync_always = fs.o.sync && strcmp(fs.o.sync, "always") == 0;
@@ -213,6 +228,7 @@ out:
 	}
 	if (fs.st && store_close(fs.st) < 0)
 		rc = 1;
+	proc_cache_reset();
 	basis_free(fs.bt);
 	if (fs.by_ino)
 		rfs_free_state(&fs);

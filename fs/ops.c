@@ -1336,6 +1336,7 @@ static void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct rfs_handle *h = HANDLE(fi);
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	struct proc_info p;
+	unsigned flags;
 	int rc = 0, n;
 
 	pthread_mutex_lock(&h->mu);
@@ -1343,13 +1344,14 @@ static void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto out; /* nothing to commit, or release will */
 	if (p.tgid != h->opener.tgid || !h->opener_known)
 		goto out; /* a child or a duplicate closing its copy */
-	if (p.flags & PROC_PF_SIGNALED) {
-		handle_drop(fs, h, "its process was killed by a signal");
-		goto out;
-	}
 	n = fs->mnt_id > 0 ? proc_writable_fds(p.tgid, fs->mnt_id, ino) : -1;
 	if (n != 0)
 		goto out; /* still writable elsewhere (or /proc can't tell) */
+	/* Read now, not from the cache: the flag is set as the task dies. */
+	if (proc_flags(p.tid, &flags) == 0 && (flags & PROC_PF_SIGNALED)) {
+		handle_drop(fs, h, "its process was killed by a signal");
+		goto out;
+	}
 	rc = handle_commit(fs, h, 0);
 out:
 	pthread_mutex_unlock(&h->mu);

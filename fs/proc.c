@@ -2,20 +2,46 @@
  * times, task flags and open descriptors. */
 #include "proc.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-static int read_file(const char *path, char *buf, size_t len)
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9: a pidfd on one thread */
+#endif
+
+/* /proc itself, opened once: every read below is relative to it, which
+ * saves a path walk per file (this is the daemon's hot path). */
+static int proc_dirfd(void)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	static int fd = -1;
+	int cur = __atomic_load_n(&fd, __ATOMIC_ACQUIRE);
+
+	if (cur >= 0)
+		return cur;
+	cur = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0)
+		return AT_FDCWD; /* paths below are then relative to cwd: fail */
+	int expect = -1;
+	if (!__atomic_compare_exchange_n(&fd, &expect, cur, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		close(cur);
+		cur = expect;
+	}
+	return cur;
+}
+
+static int read_at(int dirfd, const char *path, char *buf, size_t len)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
 	if (fd < 0)
@@ -28,39 +54,15 @@ static int read_file(const char *path, char *buf, size_t len)
 	return (int)n;
 }
 
-/* Tgid and uid come from /proc/TID/status, a second read; they cannot
- * change for a task's life (uid can, by setuid, but callers take the
- * uid from the kernel's request), so they are cached by tid and start
- * time.  A recycled tid has another start time and misses. */
-#define CACHE 4096
-static struct {
-	pid_t tid;
-	uint64_t start;
-	pid_t tgid;
-	uid_t uid;
-} cache[CACHE];
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-
-void proc_cache_reset(void)
+/* Parse /proc/TID/stat into @out (not tgid, uid). */
+static int read_stat(pid_t tid, struct proc_info *out)
 {
-	pthread_mutex_lock(&cache_mu);
-	memset(cache, 0, sizeof(cache));
-	pthread_mutex_unlock(&cache_mu);
-}
+	char path[32], buf[1024], *p, *q;
+	unsigned long long v[23] = { 0 };
+	int field, rc;
 
-int proc_get(pid_t tid, struct proc_info *out)
-{
-	char path[64], buf[4096], *p, *q;
-	unsigned long long start = 0;
-	unsigned long flags = 0;
-	int ppid = 0, sid = 0, field, rc;
-
-	if (tid <= 0)
-		return -ESRCH;
-	memset(out, 0, sizeof(*out));
-	out->tid = tid;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
-	rc = read_file(path, buf, sizeof(buf));
+	snprintf(path, sizeof(path), "%d/stat", (int)tid);
+	rc = read_at(proc_dirfd(), path, buf, sizeof(buf));
 	if (rc < 0)
 		return rc;
 	/* comm may hold spaces and parentheses: it ends at the last ')'. */
@@ -73,16 +75,7 @@ int proc_get(pid_t tid, struct proc_info *out)
 	/* Fields from 3 on: state ppid pgrp session tty tpgid flags ... */
 	p = q + 2;
 	for (field = 3; field <= 22 && *p; field++) {
-		char *end;
-		unsigned long long v = strtoull(p, &end, 10);
-		if (field == 4)
-			ppid = (int)v;
-		else if (field == 6)
-			sid = (int)v;
-		else if (field == 9)
-			flags = (unsigned long)v;
-		else if (field == 22)
-			start = v;
+		v[field] = strtoull(p, NULL, 10);
 		p = strchr(p, ' ');
 		if (!p)
 			break;
@@ -90,35 +83,208 @@ int proc_get(pid_t tid, struct proc_info *out)
 	}
 	if (field < 22)
 		return -EIO;
-	out->ppid = ppid;
-	out->sid = sid;
-	out->flags = (unsigned)flags;
-	out->start = start;
-	pthread_mutex_lock(&cache_mu);
-	if (cache[tid % CACHE].tid == tid && cache[tid % CACHE].start == start) {
-		out->tgid = cache[tid % CACHE].tgid;
-		out->uid = cache[tid % CACHE].uid;
-		pthread_mutex_unlock(&cache_mu);
-		return 0;
-	}
-	pthread_mutex_unlock(&cache_mu);
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	rc = read_file(path, buf, sizeof(buf));
+	out->tid = tid;
+	out->ppid = (pid_t)v[4];
+	out->sid = (pid_t)v[6];
+	out->flags = (unsigned)v[9];
+	out->start = v[22];
+	return 0;
+}
+
+/* Parse Tgid and the real Uid from /proc/TID/status. */
+static int read_status(pid_t tid, pid_t *tgid, uid_t *uid)
+{
+	char path[32], buf[2048], *p, *q;
+	int rc;
+
+	snprintf(path, sizeof(path), "%d/status", (int)tid);
+	rc = read_at(proc_dirfd(), path, buf, sizeof(buf));
 	if (rc < 0)
 		return rc;
 	p = strstr(buf, "\nTgid:");
 	q = strstr(buf, "\nUid:");
 	if (!p || !q)
 		return -EIO;
-	out->tgid = (pid_t)strtol(p + 6, NULL, 10);
-	out->uid = (uid_t)strtoul(q + 5, NULL, 10); /* real uid */
+	*tgid = (pid_t)strtol(p + 6, NULL, 10);
+	*uid = (uid_t)strtoul(q + 5, NULL, 10);
+	return 0;
+}
+
+/* ---- The task cache ---------------------------------------------------
+ * Every request names its calling thread, and the basis rules walk that
+ * thread's ancestry: two /proc reads per task, several times per save,
+ * each costing more than a FUSE round trip.  So facts are cached by tid.
+ *
+ * Invariants that make a hit as good as a fresh read:
+ * - an entry holds a pidfd on its task, taken before its /proc reads and
+ *   found alive after them, so the facts are that task's; a tid is reused
+ *   only once its task is gone, which the pidfd then reports (POLLIN);
+ * - it holds a pidfd on its parent process too: a process is reparented
+ *   only when its parent exits, so while that pidfd is quiet ppid stands;
+ * - what may change in a live task without either (sid by setsid, comm by
+ *   exec) is re-read after CACHE_TTL_MS;
+ * - task flags are never served from here: they matter at one moment (a
+ *   dying task's flush), and proc_flags() reads them then.
+ * Without pidfds (an old kernel, or out of descriptors) nothing is kept
+ * but tgid and uid by tid and start time, and every call reads /proc. */
+#define CACHE 1024
+#define CACHE_TTL_MS 1000
+
+struct centry {
+	pid_t tid;
+	uint64_t start;
+	pid_t tgid;
+	uid_t uid;
+	int pidfd, ppidfd;     /* -1: none */
+	int64_t stamp_ms;      /* when the mutable facts were read */
+	struct proc_info info; /* flags left 0 */
+};
+
+static struct centry cache[CACHE];
+static int cache_ready;
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int pidfd_of(pid_t pid, unsigned flags)
+{
+	long fd = syscall(SYS_pidfd_open, pid, flags);
+	return fd < 0 ? -1 : (int)fd;
+}
+
+/* 1 when the task or process behind @fd has exited. */
+static int exited(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 0) != 0;
+}
+
+static void centry_clear(struct centry *c)
+{
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	if (c->ppidfd >= 0)
+		close(c->ppidfd);
+	memset(c, 0, sizeof(*c));
+	c->pidfd = c->ppidfd = -1;
+}
+
+/* Caller holds cache_mu. */
+static void cache_init_locked(void)
+{
+	if (cache_ready)
+		return;
+	for (size_t i = 0; i < CACHE; i++) {
+		memset(&cache[i], 0, sizeof(cache[i]));
+		cache[i].pidfd = cache[i].ppidfd = -1;
+	}
+	cache_ready = 1;
+}
+
+void proc_cache_reset(void)
+{
 	pthread_mutex_lock(&cache_mu);
-	cache[tid % CACHE].tid = tid;
-	cache[tid % CACHE].start = start;
-	cache[tid % CACHE].tgid = out->tgid;
-	cache[tid % CACHE].uid = out->uid;
+	if (cache_ready)
+		for (size_t i = 0; i < CACHE; i++)
+			centry_clear(&cache[i]);
+	cache_ready = 0;
+	pthread_mutex_unlock(&cache_mu);
+}
+
+/* A hit: @return 1 and *out, 0 when the entry cannot be trusted (it is
+ * dropped, descriptors and all).  Caller holds cache_mu. */
+static int cache_hit_locked(struct centry *c, pid_t tid, struct proc_info *out)
+{
+	if (c->tid != tid || c->pidfd < 0)
+		return 0;
+	if (!exited(c->pidfd) && (c->ppidfd < 0 || !exited(c->ppidfd)) &&
+	    mono_ms() - c->stamp_ms < CACHE_TTL_MS) {
+		*out = c->info;
+		return 1;
+	}
+	centry_clear(c);
+	return 0;
+}
+
+int proc_get(pid_t tid, struct proc_info *out)
+{
+	struct centry *c = &cache[(unsigned)tid % CACHE];
+	int pidfd, ppidfd = -1, rc, known = 0;
+
+	if (tid <= 0)
+		return -ESRCH;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&cache_mu);
+	cache_init_locked();
+	if (cache_hit_locked(c, tid, out)) {
+		pthread_mutex_unlock(&cache_mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&cache_mu);
+
+	pidfd = pidfd_of(tid, PIDFD_THREAD);
+	rc = read_stat(tid, out);
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&cache_mu);
+	if (c->tid == tid && c->start == out->start && c->pidfd < 0) {
+		out->tgid = c->tgid; /* the fallback's tgid and uid */
+		out->uid = c->uid;
+		known = 1;
+	}
+	pthread_mutex_unlock(&cache_mu);
+	if (!known) {
+		rc = read_status(tid, &out->tgid, &out->uid);
+		if (rc < 0)
+			goto out;
+	}
+	if (pidfd >= 0 && out->ppid > 1)
+		ppidfd = pidfd_of(out->ppid, 0);
+	/* Alive after the reads: they were about the pidfd's task.  A
+	 * parent that is gone already may have handed us over: no cache. */
+	if (pidfd >= 0 && (exited(pidfd) || (out->ppid > 1 && ppidfd < 0))) {
+		close(pidfd);
+		pidfd = -1;
+	}
+	if (pidfd < 0 && ppidfd >= 0) {
+		close(ppidfd);
+		ppidfd = -1;
+	}
+	pthread_mutex_lock(&cache_mu);
+	centry_clear(c);
+	c->tid = tid;
+	c->start = out->start;
+	c->tgid = out->tgid;
+	c->uid = out->uid;
+	c->pidfd = pidfd;
+	c->ppidfd = ppidfd;
+	c->stamp_ms = mono_ms();
+	out->flags = 0; /* as from a hit: proc_flags() is the fresh read */
+	c->info = *out;
 	pthread_mutex_unlock(&cache_mu);
 	return 0;
+out:
+	if (pidfd >= 0)
+		close(pidfd);
+	return rc;
+}
+
+int proc_flags(pid_t tid, unsigned *flags)
+{
+	struct proc_info p;
+	int rc;
+
+	if (tid <= 0)
+		return -ESRCH;
+	rc = read_stat(tid, &p);
+	if (rc == 0)
+		*flags = p.flags;
+	return rc;
 }
 
 uint64_t proc_now_ticks(void)
@@ -131,46 +297,59 @@ uint64_t proc_now_ticks(void)
 	       (uint64_t)ts.tv_nsec / (1000000000ull / (uint64_t)hz);
 }
 
+struct dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
 int proc_writable_fds(pid_t pid, int mnt_id, uint64_t ino)
 {
-	char path[64], buf[512];
-	struct dirent *de;
-	DIR *d;
-	int count = 0;
+	char path[32], buf[4096], info[512];
+	int dfd, count = 0, rc = 0;
+	long n;
 
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)pid);
-	d = opendir(path);
-	if (!d)
+	snprintf(path, sizeof(path), "%d/fdinfo", (int)pid);
+	dfd = openat(proc_dirfd(), path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return -errno;
-	while ((de = readdir(d))) {
-		char fp[320], *p;
-		unsigned long long fl, fino;
-		int fmnt;
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
+		for (long o = 0; o < n;) {
+			struct dirent64 *de = (struct dirent64 *)(buf + o);
+			unsigned long long fl, fino;
+			char *p;
+			int fmnt;
 
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(fp, sizeof(fp), "%s/%s", path, de->d_name);
-		if (read_file(fp, buf, sizeof(buf)) < 0)
-			continue;
-		p = strstr(buf, "flags:");
-		if (!p)
-			continue;
-		fl = strtoull(p + 6, NULL, 8);
-		p = strstr(buf, "mnt_id:");
-		if (!p)
-			continue;
-		fmnt = (int)strtol(p + 7, NULL, 10);
-		p = strstr(buf, "\nino:");
-		if (!p) {
-			closedir(d);
-			return -ENOTSUP; /* an old kernel: cannot tell */
+			o += de->d_reclen;
+			if (de->d_name[0] == '.' ||
+			    read_at(dfd, de->d_name, info, sizeof(info)) < 0)
+				continue; /* closed meanwhile */
+			p = strstr(info, "flags:");
+			if (!p)
+				continue;
+			fl = strtoull(p + 6, NULL, 8);
+			p = strstr(info, "mnt_id:");
+			if (!p)
+				continue;
+			fmnt = (int)strtol(p + 7, NULL, 10);
+			p = strstr(info, "\nino:");
+			if (!p) {
+				rc = -ENOTSUP; /* an old kernel: cannot tell */
+				goto out;
+			}
+			fino = strtoull(p + 5, NULL, 10);
+			if (fmnt == mnt_id && fino == ino &&
+			    (fl & O_ACCMODE) != O_RDONLY)
+				count++;
 		}
-		fino = strtoull(p + 5, NULL, 10);
-		if (fmnt == mnt_id && fino == ino && (fl & O_ACCMODE) != O_RDONLY)
-			count++;
 	}
-	closedir(d);
-	return count;
+	if (n < 0)
+		rc = -errno;
+out:
+	close(dfd);
+	return rc < 0 ? rc : count;
 }
 
 int proc_mnt_id(const char *mountpoint)

@@ -13,15 +13,20 @@ struct proc_info {
 	pid_t ppid;    /* the process's parent */
 	pid_t sid;     /* session */
 	uid_t uid;
-	unsigned flags;          /* task flags (PF_*) */
+	unsigned flags;          /* 0 from proc_get: see proc_flags() */
 	uint64_t start;          /* start time, clock ticks since boot */
 	char comm[17];
 };
 
-/* Read /proc/TID/stat and status.  @return 0, -ESRCH gone, -EIO. */
+/* What /proc/TID/stat and status say of task @tid, from a cache that is
+ * proven current by pidfds on the task and its parent (see proc.c); flags
+ * are left 0.  @return 0, -ESRCH gone, -EIO. */
 int proc_get(pid_t tid, struct proc_info *out);
 
-/* Forget cached process facts (tests). */
+/* The task's flags (PF_*), read fresh.  @return 0, -ESRCH, -EIO. */
+int proc_flags(pid_t tid, unsigned *flags);
+
+/* Forget cached process facts and close their pidfds (tests, exit). */
 void proc_cache_reset(void);
 
 /* Now, in the clock ticks /proc uses for start times. */

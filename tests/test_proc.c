@@ -1,0 +1,249 @@
+/* test_proc.c - unit tests of fs/proc.c: the task cache must answer as a
+ * fresh read of /proc would, also when a task dies, its tid is gone or its
+ * parent exits (the basis rules follow ppid), and the descriptor scan must
+ * count exactly the writable descriptors of one inode. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../fs/proc.h"
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static int reset(void **state)
+{
+	(void)state;
+	proc_cache_reset();
+	return 0;
+}
+
+static void test_self(void **state)
+{
+	struct proc_info p;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) { /* a miss, then hits */
+		assert_int_equal(proc_get(getpid(), &p), 0);
+		assert_int_equal(p.tid, getpid());
+		assert_int_equal(p.tgid, getpid());
+		assert_int_equal(p.ppid, getppid());
+		assert_int_equal(p.sid, getsid(0));
+		assert_int_equal(p.uid, getuid());
+		assert_true(p.start > 0);
+		assert_int_equal(p.flags, 0); /* never served from the cache */
+	}
+}
+
+static void *thread_main(void *arg)
+{
+	struct proc_info *p = arg;
+	pid_t tid = gettid();
+
+	if (proc_get(tid, p) < 0 || p->tid != tid)
+		p->tid = -1;
+	return NULL;
+}
+
+static void test_thread(void **state)
+{
+	struct proc_info p;
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, thread_main, &p), 0);
+	pthread_join(t, NULL);
+	assert_true(p.tid > 0);
+	assert_int_not_equal(p.tid, getpid());
+	assert_int_equal(p.tgid, getpid());
+	assert_int_equal(p.ppid, getppid()); /* the process's parent */
+}
+
+static pid_t spawn_sleeper(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	return pid;
+}
+
+/* A dead task is gone at once, not after a cache lifetime. */
+static void test_dead_task(void **state)
+{
+	struct proc_info p;
+	pid_t pid = spawn_sleeper();
+
+	(void)state;
+	assert_int_equal(proc_get(pid, &p), 0);
+	assert_int_equal(p.ppid, getpid());
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(proc_get(pid, &p), -ESRCH);
+}
+
+/* A task whose parent exits is reparented; the cache must see the new
+ * parent at once (ancestry is what the basis rules walk). */
+static void test_reparent(void **state)
+{
+	struct proc_info p;
+	int pfd[2];
+	pid_t mid, leaf;
+
+	(void)state;
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	assert_int_equal(pipe(pfd), 0);
+	mid = fork();
+	assert_true(mid >= 0);
+	if (mid == 0) {
+		pid_t c = fork();
+		if (c == 0) {
+			pause();
+			_exit(0);
+		}
+		if (write(pfd[1], &c, sizeof(c)) != sizeof(c))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(pfd[0], &leaf, sizeof(leaf)), sizeof(leaf));
+	assert_int_equal(proc_get(leaf, &p), 0);
+	assert_int_equal(p.ppid, mid);
+	kill(mid, SIGKILL);
+	waitpid(mid, NULL, 0);
+	for (int i = 0; i < 100; i++) { /* reparenting is part of exit */
+		assert_int_equal(proc_get(leaf, &p), 0);
+		if (p.ppid == getpid())
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(p.ppid, getpid());
+	kill(leaf, SIGKILL);
+	waitpid(leaf, NULL, 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+/* The cache holds pidfds; a reset gives every one back. */
+static void test_reset_closes(void **state)
+{
+	struct proc_info p;
+	pid_t kids[8];
+	int before = count_fds();
+
+	(void)state;
+	for (int i = 0; i < 8; i++) {
+		kids[i] = spawn_sleeper();
+		assert_int_equal(proc_get(kids[i], &p), 0);
+	}
+	assert_true(count_fds() > before);
+	proc_cache_reset();
+	assert_int_equal(count_fds(), before);
+	for (int i = 0; i < 8; i++) {
+		kill(kids[i], SIGKILL);
+		waitpid(kids[i], NULL, 0);
+	}
+}
+
+static void test_flags(void **state)
+{
+	unsigned flags = 0xffffffffu;
+
+	(void)state;
+	assert_int_equal(proc_flags(getpid(), &flags), 0);
+	assert_int_equal(flags & PROC_PF_SIGNALED, 0);
+	assert_int_equal(proc_flags(-1, &flags), -ESRCH);
+}
+
+static int mnt_id_of(int fd)
+{
+	char path[64], buf[512], *p;
+	int f, id = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY);
+	assert_true(f >= 0);
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	assert_true(n > 0);
+	buf[n] = 0;
+	p = strstr(buf, "mnt_id:");
+	if (p)
+		id = atoi(p + 7);
+	return id;
+}
+
+static void test_writable_fds(void **state)
+{
+	char path[] = "/tmp/test_proc.XXXXXX";
+	struct stat st;
+	int w1, w2, r, d, mnt;
+
+	(void)state;
+	w1 = mkstemp(path);
+	assert_true(w1 >= 0);
+	assert_int_equal(fstat(w1, &st), 0);
+	mnt = mnt_id_of(w1);
+	assert_int_equal(proc_writable_fds(getpid(), mnt, st.st_ino), 1);
+	w2 = open(path, O_RDWR);
+	r = open(path, O_RDONLY);
+	d = dup(w1);
+	assert_true(w2 >= 0 && r >= 0 && d >= 0);
+	/* w1, its dup and w2; not the read-only one */
+	assert_int_equal(proc_writable_fds(getpid(), mnt, st.st_ino), 3);
+	assert_int_equal(proc_writable_fds(getpid(), mnt + 100000, st.st_ino),
+			 0);
+	close(w1);
+	close(d);
+	close(w2);
+	assert_int_equal(proc_writable_fds(getpid(), mnt, st.st_ino), 0);
+	close(r);
+	unlink(path);
+	assert_true(proc_writable_fds(-5, mnt, st.st_ino) < 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_self, reset),
+		cmocka_unit_test_setup(test_thread, reset),
+		cmocka_unit_test_setup(test_dead_task, reset),
+		cmocka_unit_test_setup(test_reparent, reset),
+		cmocka_unit_test_setup(test_reset_closes, reset),
+		cmocka_unit_test_setup(test_flags, reset),
+		cmocka_unit_test_setup(test_writable_fds, reset),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	proc_cache_reset();
+	return rc;
+}
