@@ -20,7 +20,13 @@
 #include "history.h"
 #include "rfs.h"
 
-#define TIMEOUT 1.0
+/* Entry and attribute timeouts.  Every change to the store passes through
+ * this daemon (the store is locked to it), and the kernel updates its own
+ * dentries and attributes for the calls it makes; where it cannot know
+ * (appends, failed commits, a lease holder's own view) the code below
+ * invalidates or answers with timeout 0.  So the caches can live long:
+ * with a short timeout every path walk after it costs a LOOKUP. */
+#define TIMEOUT 86400.0
 #define APPEND_WAIT_MS 3000
 
 struct dirh {
@@ -150,6 +156,19 @@ static int handle_attr(struct rfs *fs, struct rfs_inode *in,
 	return rc;
 }
 
+/* Attributes of @in are about to be cached by the kernel. */
+static void attr_given(struct rfs_inode *in)
+{
+	__atomic_add_fetch(&in->attr_gen, 1, __ATOMIC_RELAXED);
+}
+
+/* The change's latest write: the kernel drops its cached size and times
+ * when the write returns. */
+static void attr_mark_write(struct rfs_handle *h)
+{
+	h->attr_seen = __atomic_load_n(&h->in->attr_gen, __ATOMIC_RELAXED);
+}
+
 static void inval_inode(struct rfs *fs, fuse_ino_t ino)
 {
 	if (fs->se)
@@ -228,6 +247,7 @@ static int handle_begin(struct rfs *fs, struct rfs_handle *h,
 		in->lease_since_ns = now_ns();
 		__atomic_store_n(&h->view_size, store_txn_size(h->txn),
 				 __ATOMIC_RELAXED);
+		attr_mark_write(h);
 		h->expect = expect;
 		if (!(in->pending && h->created))
 			h->hit = hit;
@@ -304,7 +324,14 @@ static int handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
 		}
 	}
 	pthread_mutex_unlock(&fs->mu);
-	inval_inode(fs, in->ino);
+	/* The kernel forgot the record's size and times after each direct
+	 * write, and every open without keep_cache drops its pages, so a
+	 * commit needs no invalidation of its own -- unless attributes went
+	 * out since the last write (another process's stat would keep the
+	 * old size), or the commit failed and the old content stands. */
+	if (rc < 0 ||
+	    __atomic_load_n(&in->attr_gen, __ATOMIC_RELAXED) != h->attr_seen)
+		inval_inode(fs, in->ino);
 	return rc;
 }
 
@@ -426,6 +453,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 found:
 	if (rc == 0) {
 		in->nlookup++;
+		attr_given(in);
 		e.ino = in->ino;
 		e.attr_timeout = TIMEOUT;
 		e.entry_timeout = TIMEOUT;
@@ -503,6 +531,8 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (h && h->txn)
 		timeout = 0;
+	if (rc >= 0 && timeout > 0)
+		attr_given(in);
 	pthread_mutex_unlock(&fs->mu);
 	if (h)
 		pthread_mutex_unlock(&h->mu);
@@ -633,6 +663,7 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct rfs_inode *in;
 	struct proc_info p;
 	struct stat a;
+	double timeout = TIMEOUT;
 	int rc = 0;
 
 	caller(req, &p);
@@ -663,6 +694,11 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (rc == 0) {
 		pthread_mutex_lock(&fs->mu);
 		rc = handle_attr(fs, in, h, &a);
+		/* A change's own view is the changer's alone: not cached. */
+		if (h && h->txn)
+			timeout = 0;
+		else
+			attr_given(in);
 		pthread_mutex_unlock(&fs->mu);
 	}
 	if (h)
@@ -670,7 +706,7 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &a, TIMEOUT);
+		fuse_reply_attr(req, &a, timeout);
 }
 
 static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -1075,6 +1111,9 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * with an older version. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
+	/* A read-only handle never commits: its flush would be a round
+	 * trip that does nothing. */
+	fi->noflush = acc == O_RDONLY;
 	if (in->hist) {
 		pthread_mutex_lock(&fs->mu);
 		rc = acc != O_RDONLY ? -EROFS : hist_snap(fs, in, &h->snap);
@@ -1321,8 +1360,10 @@ static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	 * shell ignores the close, and the old content must stay. */
 	if (rc == 0 && (n < 0 || (size_t)n < size))
 		h->failed = n < 0 ? (int)n : -ENOSPC;
-	if (rc == 0)
+	if (rc == 0) {
 		note_size(h);
+		attr_mark_write(h);
+	}
 	pthread_mutex_unlock(&h->mu);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);

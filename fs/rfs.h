@@ -57,6 +57,9 @@ struct rfs_inode {
 	struct rfs_pxattr *pxa;
 	struct rfs_handle *lease;
 	int64_t lease_since_ns;
+	/* Bumped (atomically) whenever attributes of this inode go to the
+	 * kernel with a timeout: see handle_commit. */
+	uint64_t attr_gen;
 	/* who made the current version (for user.conflict) */
 	pid_t last_pid;
 	uid_t last_uid;
@@ -82,6 +85,7 @@ struct rfs_handle {
 	int seen;                /* an O_RDWR handle registered its first read */
 	uint64_t view_size;      /* the change's size, for the opener's stat
 	                            (atomic: read without this handle's mu) */
+	uint64_t attr_seen;      /* in->attr_gen at the change's last write */
 	int failed;              /* a write failed (-errno): the change is
 	                            dropped, never committed half-written */
 	struct rfs_handle *prev, *next; /* all open handles, for shutdown */

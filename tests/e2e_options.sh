@@ -61,6 +61,35 @@ printf '0123456789' > rec
 expect_eq "stat sees the new size at once" 10 "$(stat -c %s rec)"
 expect_eq "getfattr sees the new version at once" $((v + 2)) "$(ver rec)"
 expect_eq "cat sees the new content at once" 0123456789 "$(cat rec)"
+# Attributes are cached long (every change passes through the daemon): a
+# stat taken by another process in the middle of a change must not outlive
+# the commit, nor may the truncation of an O_TRUNC open.
+cat rec > /dev/null
+python3 - "$MNT/rec" <<'PY'
+import os, subprocess, sys
+p = sys.argv[1]
+f = open(p, "r+")
+f.write("x" * 100)
+f.flush()
+mid = subprocess.run(["stat", "-c", "%s", p], capture_output=True,
+                     text=True).stdout.strip()
+f.close()
+after = subprocess.run(["stat", "-c", "%s", p], capture_output=True,
+                       text=True).stdout.strip()
+print(mid, after)
+sys.exit(0 if (mid, after) == ("10", "100") else 1)
+PY
+check "a stat during a change shows the committed size, then the new one" \
+	test $? = 0
+expect_eq "and stat there agrees with the content" 100 "$(wc -c < rec)"
+cat rec > /dev/null
+stat -c %s rec > /dev/null
+: > rec
+expect_eq "an emptying save is seen by stat at once" 0 "$(stat -c %s rec)"
+printf 'abc' >> rec
+stat -c %s rec > /dev/null
+printf 'def' >> rec
+expect_eq "appends are seen by stat at once" 6 "$(stat -c %s rec)"
 
 # ---- How tools save ------------------------------------------------------
 # write a temp file, rename it over the record, then close (one process)
