@@ -1636,6 +1636,16 @@ static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
+	if (in && strncmp(name, "user.", 5) != 0) {
+		/* Only user.* is ever stored.  The kernel asks for
+		 * security.capability before every O_TRUNC open: answer
+		 * from here, before any copy or store call. */
+		pthread_mutex_unlock(&fs->mu);
+		fuse_reply_err(req, strncmp(name, "system.posix_acl_", 17) == 0
+					    ? EOPNOTSUPP
+					    : ENODATA);
+		return;
+	}
 	if (in && in->hist) {
 		rc = hist_getxattr(fs, in, name, val, sizeof(val));
 		pthread_mutex_unlock(&fs->mu);
@@ -1703,9 +1713,6 @@ static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		n = rc;
 		if (rc > 0)
 			rc = 0;
-	} else if (strncmp(name, "user.", 5) != 0) {
-		rc = strncmp(name, "system.posix_acl_", 17) == 0 ? -EOPNOTSUPP
-								 : -ENODATA;
 	} else if (pending) {
 		rc = -ENODATA;
 		pthread_mutex_lock(&fs->mu);

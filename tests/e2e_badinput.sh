@@ -265,6 +265,8 @@ CASES=(
 	"hard link"                              'try_then_absent "ln rec hard" hard'       1 "Operation not permitted"
 	"setxattr system.posix_acl_access (a valid ACL)" 'in_mnt "python3 -c \"\$SET_ACL\""' 1 "Operation not supported"
 	"setxattr trusted.x"                     'in_mnt "setfattr -n trusted.x -v 1 rec"'  1 "Operation not supported"
+	"getxattr security.capability"           'in_mnt "getfattr -n security.capability rec"' 1 "No such attribute"
+	"getxattr system.posix_acl_access"       'in_mnt "getfattr -n system.posix_acl_access rec"' 1 "Operation not supported"
 	"write into .recfs/history"              'in_mnt "echo x > .recfs/history/rec/1"'   1 "Read-only file system"
 	"writable shared mmap"                   "in_mnt \"python3 -c 'import mmap; f=open(\\\"rec\\\",\\\"r+b\\\"); mmap.mmap(f.fileno(),0,mmap.MAP_SHARED)'\"" 1 "No such device"
 	"a blind overwrite of the canary"        "blind 'echo lost > canary'"              1 "Operation not permitted"
