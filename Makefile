@@ -53,7 +53,8 @@ $(BUILD)/recfs: $(FS_OBJ) $(BUILD)/libstore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # test_proc tests the daemon's /proc module, outside any mount.
-$(BUILD)/tests/test_proc: $(BUILD)/obj/tests/test_proc.o $(BUILD)/obj/fs/proc.o
+$(BUILD)/tests/test_proc: $(BUILD)/obj/tests/test_proc.o $(BUILD)/obj/fs/proc.o \
+		$(BUILD)/obj/fs/fdinfo.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 

@@ -229,6 +229,7 @@ out:
 	if (fs.st && store_close(fs.st) < 0)
 		rc = 1;
 	proc_cache_reset();
+	proc_fdinfo_reset();
 	basis_free(fs.bt);
 	if (fs.by_ino)
 		rfs_free_state(&fs);

@@ -297,61 +297,6 @@ uint64_t proc_now_ticks(void)
 	       (uint64_t)ts.tv_nsec / (1000000000ull / (uint64_t)hz);
 }
 
-struct dirent64 {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
-
-int proc_writable_fds(pid_t pid, int mnt_id, uint64_t ino)
-{
-	char path[32], buf[4096], info[512];
-	int dfd, count = 0, rc = 0;
-	long n;
-
-	snprintf(path, sizeof(path), "%d/fdinfo", (int)pid);
-	dfd = openat(proc_dirfd(), path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
-		for (long o = 0; o < n;) {
-			struct dirent64 *de = (struct dirent64 *)(buf + o);
-			unsigned long long fl, fino;
-			char *p;
-			int fmnt;
-
-			o += de->d_reclen;
-			if (de->d_name[0] == '.' ||
-			    read_at(dfd, de->d_name, info, sizeof(info)) < 0)
-				continue; /* closed meanwhile */
-			p = strstr(info, "flags:");
-			if (!p)
-				continue;
-			fl = strtoull(p + 6, NULL, 8);
-			p = strstr(info, "mnt_id:");
-			if (!p)
-				continue;
-			fmnt = (int)strtol(p + 7, NULL, 10);
-			p = strstr(info, "\nino:");
-			if (!p) {
-				rc = -ENOTSUP; /* an old kernel: cannot tell */
-				goto out;
-			}
-			fino = strtoull(p + 5, NULL, 10);
-			if (fmnt == mnt_id && fino == ino &&
-			    (fl & O_ACCMODE) != O_RDONLY)
-				count++;
-		}
-	}
-	if (n < 0)
-		rc = -errno;
-out:
-	close(dfd);
-	return rc < 0 ? rc : count;
-}
-
 int proc_mnt_id(const char *mountpoint)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");

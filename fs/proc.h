@@ -33,9 +33,12 @@ void proc_cache_reset(void);
 uint64_t proc_now_ticks(void);
 
 /* Count the writable descriptors that process @pid holds on inode @ino of
- * mount @mnt_id (from /proc/PID/fdinfo).  @return count, or -errno when
- * /proc cannot tell. */
+ * mount @mnt_id (from /proc/PID/fdinfo; fdinfo.c keeps the files of recent
+ * processes open).  @return count, or -errno when /proc cannot tell. */
 int proc_writable_fds(pid_t pid, int mnt_id, uint64_t ino);
+
+/* Close the fdinfo files kept open (tests, exit). */
+void proc_fdinfo_reset(void);
 
 /* The mount id of @mountpoint in /proc/self/mountinfo, or -ENOENT. */
 int proc_mnt_id(const char *mountpoint);

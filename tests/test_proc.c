@@ -40,6 +40,7 @@ static int reset(void **state)
 {
 	(void)state;
 	proc_cache_reset();
+	proc_fdinfo_reset();
 	return 0;
 }
 
@@ -232,6 +233,55 @@ static void test_writable_fds(void **state)
 	assert_true(proc_writable_fds(-5, mnt, st.st_ino) < 0);
 }
 
+/* Another process (the daemon never scans itself): its descriptors are
+ * counted, a number reused by another file is read as that file although
+ * the scan keeps fdinfo files open, and after its exit nothing is. */
+static void test_writable_fds_child(void **state)
+{
+	char a[] = "/tmp/test_proc.XXXXXX", b[] = "/tmp/test_proc.XXXXXX";
+	struct stat sa, sb;
+	int fa, fb, go[2], done[2], mnt;
+	pid_t pid;
+	char c;
+
+	(void)state;
+	fa = mkstemp(a);
+	fb = mkstemp(b);
+	assert_true(fa >= 0 && fb >= 0);
+	assert_int_equal(fstat(fa, &sa), 0);
+	assert_int_equal(fstat(fb, &sb), 0);
+	mnt = mnt_id_of(fa);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(done), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* holds a at fa; then b at the same number */
+		if (read(go[0], &c, 1) != 1 || dup2(fb, fa) != fa ||
+		    write(done[1], "x", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(fa);
+	close(fb);
+	assert_int_equal(proc_writable_fds(pid, mnt, sa.st_ino), 1);
+	assert_int_equal(proc_writable_fds(pid, mnt, sb.st_ino), 1);
+	assert_int_equal(proc_writable_fds(getpid(), mnt, sa.st_ino), 0);
+	assert_int_equal(write(go[1], "x", 1), 1);
+	assert_int_equal(read(done[0], &c, 1), 1);
+	assert_int_equal(proc_writable_fds(pid, mnt, sa.st_ino), 0);
+	assert_int_equal(proc_writable_fds(pid, mnt, sb.st_ino), 2);
+	assert_int_equal(write(go[1], "x", 1), 1);
+	waitpid(pid, NULL, 0);
+	assert_true(proc_writable_fds(pid, mnt, sb.st_ino) <= 0);
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
+	unlink(a);
+	unlink(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -242,8 +292,10 @@ int main(void)
 		cmocka_unit_test_setup(test_reset_closes, reset),
 		cmocka_unit_test_setup(test_flags, reset),
 		cmocka_unit_test_setup(test_writable_fds, reset),
+		cmocka_unit_test_setup(test_writable_fds_child, reset),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	proc_cache_reset();
+	proc_fdinfo_reset();
 	return rc;
 }
