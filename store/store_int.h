@@ -3,6 +3,7 @@
 #define RECFS_STORE_INT_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <xxhash.h>
 #include "log.h"
@@ -63,7 +64,8 @@ struct node_ext {
 };
 
 /* A key in the index, in the index's own node memory (index.c).  132
- * bytes and the key: the first kept version inline, the rest in ext.
+ * bytes and the key, which a million small records make most of the
+ * index: a single kept version is inline, more are in an array.
  * Invariants:
  * - a K_FILE has nvers >= 1, and its version (node_version) is its
  *   newest kept version's: a new PUT's version is above every kept one;
@@ -96,6 +98,9 @@ struct node {
 	uint8_t flags;
 	char key[];          /* NUL-terminated */
 };
+
+_Static_assert(sizeof(struct ver) == 56, "struct ver grew");
+_Static_assert(offsetof(struct node, key) == 132, "struct node grew");
 
 static inline struct ver *node_vers(struct node *n)
 {
@@ -185,7 +190,8 @@ struct store {
 	int dirfd, lockfd, blobfd, spoolfd;
 	struct store_opts o;
 	int failed;           /* a sync failed: refuse changes until reopen */
-	int blobs_seen;       /* a blob version was applied: open checks */
+	int blobs_seen;       /* a blob version was applied: open checks
+			       * the blobs only then */
 	int tmpfile_ok;       /* O_TMPFILE works in spool/ */
 	int reserve_held;     /* RESERVE exists */
 
