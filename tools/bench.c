@@ -1473,6 +1473,9 @@ int main(int argc, char **argv)
 	reps = quick ? 3 : 5;
 	nrec = quick ? 2000 : 10000;
 	bigsz = (size_t)(quick ? 64 : 256) << 20;
+	/* For looking into the big record alone at other sizes. */
+	if (getenv("BENCH_BIG_MIB") && atol(getenv("BENCH_BIG_MIB")) > 0)
+		bigsz = (size_t)atol(getenv("BENCH_BIG_MIB")) << 20;
 	if (strcmp(mode, "reopen") == 0) {
 		if (argc != 9)
 			die("usage: bench reopen OUTDIR RECFS MNT EMPTY FULL N "
