@@ -67,13 +67,17 @@ static struct node *mem_alloc(struct node_mem *m, size_t size)
 		m->free[node_class(size)] = *(void **)p;
 		return p;
 	}
-	if ((size_t)(m->end - m->next) < size) {
-		struct node_chunk *c = malloc(m->chunk_size);
+	if (!m->next || (size_t)(m->end - m->next) < size) {
+		size_t csize = m->chunk_size;
+		struct node_chunk *c;
 
+		while (csize - sizeof(*c) < size)
+			csize *= 2;
+		c = malloc(csize);
 		if (!c)
 			return NULL;
 		c->next = m->chunks;
-		c->size = m->chunk_size;
+		c->size = csize;
 		m->chunks = c;
 		m->next = (char *)(c + 1);
 		m->end = (char *)c + c->size;

@@ -1071,7 +1071,8 @@ static void test_names(void **state)
 	struct fx *f = *state;
 	static const char *bad[] = { "/a", "a/", "a//b", "..", "a/..",
 				     "a/../b", ".", "a/./b", "/" };
-	char name[300], key[STORE_KEY_MAX + 64];
+	char name[300], key[STORE_KEY_MAX + 64], deep[STORE_KEY_MAX + 1];
+	char comp[STORE_NAME_MAX + 1];
 	struct store_stat s;
 	uint64_t v;
 
@@ -1112,6 +1113,20 @@ static void test_names(void **state)
 	assert_int_equal(store_put(f->st, key, STORE_ANY, "x", 1, NULL, &v),
 			 -ENAMETOOLONG);
 
+	/* A key of exactly STORE_KEY_MAX bytes (the index's largest node):
+	 * 15 directories of 255-byte names, and a 255-byte record name. */
+	memset(comp, 'm', STORE_NAME_MAX);
+	comp[STORE_NAME_MAX] = 0;
+	deep[0] = 0;
+	for (int d = 0; d < 15; d++) {
+		strcat(deep, comp);
+		assert_int_equal(store_mkdir(f->st, deep, NULL), 0);
+		strcat(deep, "/");
+	}
+	strcat(deep, comp);
+	assert_int_equal(strlen(deep), STORE_KEY_MAX);
+	assert_true(put_str(f->st, deep, STORE_ABSENT, "deep") == 1);
+
 	/* Other bytes are fine in names. */
 	assert_true(put_str(f->st, "a/sp ace", STORE_ABSENT, "1") == 1);
 	assert_true(put_str(f->st, "a/...", STORE_ABSENT, "1") == 1);
@@ -1119,6 +1134,7 @@ static void test_names(void **state)
 	fx_reopen(f);
 	assert_int_equal(rec_str(f->st, "a/...", "1", 1), 0);
 	assert_int_equal(rec_str(f->st, name, "max", 1), 0);
+	assert_int_equal(rec_str(f->st, deep, "deep", 1), 0);
 }
 
 /* ---- truncate, append ---------------------------------------------- */
