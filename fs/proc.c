@@ -54,17 +54,13 @@ static int read_at(int dirfd, const char *path, char *buf, size_t len)
 	return (int)n;
 }
 
-/* Parse /proc/TID/stat into @out (not tgid, uid). */
-static int read_stat(pid_t tid, struct proc_info *out)
+/* Parse the text of /proc/TID/stat into @out (not tgid, uid). */
+static int parse_stat(pid_t tid, char *buf, struct proc_info *out)
 {
-	char path[32], buf[1024], *p, *q;
 	unsigned long long v[23] = { 0 };
-	int field, rc;
+	char *p, *q;
+	int field;
 
-	snprintf(path, sizeof(path), "%d/stat", (int)tid);
-	rc = read_at(proc_dirfd(), path, buf, sizeof(buf));
-	if (rc < 0)
-		return rc;
 	/* comm may hold spaces and parentheses: it ends at the last ')'. */
 	p = strchr(buf, '(');
 	q = strrchr(buf, ')');
@@ -89,6 +85,16 @@ static int read_stat(pid_t tid, struct proc_info *out)
 	out->flags = (unsigned)v[9];
 	out->start = v[22];
 	return 0;
+}
+
+static int read_stat(pid_t tid, struct proc_info *out)
+{
+	char path[32], buf[1024];
+	int rc;
+
+	snprintf(path, sizeof(path), "%d/stat", (int)tid);
+	rc = read_at(proc_dirfd(), path, buf, sizeof(buf));
+	return rc < 0 ? rc : parse_stat(tid, buf, out);
 }
 
 /* Parse Tgid and the real Uid from /proc/TID/status. */
@@ -127,7 +133,7 @@ static int read_status(pid_t tid, pid_t *tgid, uid_t *uid)
  *   dying task's flush), and proc_flags() reads them then.
  * Without pidfds (an old kernel, or out of descriptors) nothing is kept
  * but tgid and uid by tid and start time, and every call reads /proc. */
-#define CACHE 1024
+#define CACHE 512 /* at most three descriptors each */
 #define CACHE_TTL_MS 1000
 
 struct centry {
@@ -136,6 +142,7 @@ struct centry {
 	pid_t tgid;
 	uid_t uid;
 	int pidfd, ppidfd;     /* -1: none */
+	int statfd;            /* /proc/TID/stat kept open for proc_flags */
 	int64_t stamp_ms;      /* when the mutable facts were read */
 	struct proc_info info; /* flags left 0 */
 };
@@ -170,8 +177,10 @@ static void centry_clear(struct centry *c)
 		close(c->pidfd);
 	if (c->ppidfd >= 0)
 		close(c->ppidfd);
+	if (c->statfd >= 0)
+		close(c->statfd);
 	memset(c, 0, sizeof(*c));
-	c->pidfd = c->ppidfd = -1;
+	c->pidfd = c->ppidfd = c->statfd = -1;
 }
 
 /* Caller holds cache_mu. */
@@ -181,7 +190,7 @@ static void cache_init_locked(void)
 		return;
 	for (size_t i = 0; i < CACHE; i++) {
 		memset(&cache[i], 0, sizeof(cache[i]));
-		cache[i].pidfd = cache[i].ppidfd = -1;
+		cache[i].pidfd = cache[i].ppidfd = cache[i].statfd = -1;
 	}
 	cache_ready = 1;
 }
@@ -274,14 +283,37 @@ out:
 	return rc;
 }
 
+/* Once per commit: through a stat file kept open in the task's cache
+ * entry (pread renders it anew), which saves its open and close. */
 int proc_flags(pid_t tid, unsigned *flags)
 {
+	struct centry *c = &cache[(unsigned)tid % CACHE];
 	struct proc_info p;
+	char buf[1024];
+	ssize_t n = -1;
 	int rc;
 
 	if (tid <= 0)
 		return -ESRCH;
-	rc = read_stat(tid, &p);
+	pthread_mutex_lock(&cache_mu);
+	cache_init_locked();
+	if (c->tid == tid && c->pidfd >= 0 && !exited(c->pidfd)) {
+		if (c->statfd < 0) {
+			char path[32];
+			snprintf(path, sizeof(path), "%d/stat", (int)tid);
+			c->statfd = openat(proc_dirfd(), path,
+					   O_RDONLY | O_CLOEXEC);
+		}
+		if (c->statfd >= 0)
+			n = pread(c->statfd, buf, sizeof(buf) - 1, 0);
+	}
+	pthread_mutex_unlock(&cache_mu);
+	if (n > 0) {
+		buf[n] = 0;
+		rc = parse_stat(tid, buf, &p);
+	} else {
+		rc = read_stat(tid, &p);
+	}
 	if (rc == 0)
 		*flags = p.flags;
 	return rc;

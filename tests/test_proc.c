@@ -183,6 +183,16 @@ static void test_flags(void **state)
 	assert_int_equal(proc_flags(getpid(), &flags), 0);
 	assert_int_equal(flags & PROC_PF_SIGNALED, 0);
 	assert_int_equal(proc_flags(-1, &flags), -ESRCH);
+	{ /* through the stat file a cached entry keeps open */
+		struct proc_info p;
+		unsigned again = 0;
+		assert_int_equal(proc_get(getpid(), &p), 0);
+		assert_int_equal(proc_flags(getpid(), &again), 0);
+		assert_int_equal(again, flags);
+		again = 0;
+		assert_int_equal(proc_flags(getpid(), &again), 0);
+		assert_int_equal(again, flags);
+	}
 }
 
 static int mnt_id_of(int fd)
