@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -91,6 +92,7 @@ static pid_t spawn_sleeper(void)
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		alarm(30); /* never outlive a failed test */
 		pause();
 		_exit(0);
 	}
@@ -127,11 +129,13 @@ static void test_reparent(void **state)
 	if (mid == 0) {
 		pid_t c = fork();
 		if (c == 0) {
-			pause();
+			alarm(30); /* never outlive a failed test */
+		pause();
 			_exit(0);
 		}
 		if (write(pfd[1], &c, sizeof(c)) != sizeof(c))
 			_exit(1);
+		alarm(30); /* never outlive a failed test */
 		pause();
 		_exit(0);
 	}
@@ -161,18 +165,26 @@ static void test_reset_closes(void **state)
 	pid_t kids[8];
 	int before = count_fds();
 
+	int with, after;
+	long probe = syscall(SYS_pidfd_open, getpid(), 0);
+
 	(void)state;
+	if (probe < 0)
+		skip(); /* no pidfds (valgrind, old kernels): nothing is kept */
+	close((int)probe);
 	for (int i = 0; i < 8; i++) {
 		kids[i] = spawn_sleeper();
-		assert_int_equal(proc_get(kids[i], &p), 0);
+		proc_get(kids[i], &p);
 	}
-	assert_true(count_fds() > before);
+	with = count_fds();
 	proc_cache_reset();
-	assert_int_equal(count_fds(), before);
+	after = count_fds();
 	for (int i = 0; i < 8; i++) {
 		kill(kids[i], SIGKILL);
 		waitpid(kids[i], NULL, 0);
 	}
+	assert_true(with > before);
+	assert_int_equal(after, before);
 }
 
 static void test_flags(void **state)
@@ -266,6 +278,7 @@ static void test_writable_fds_child(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		alarm(30); /* never outlive a failed test */
 		/* holds a at fa; then b at the same number */
 		if (read(go[0], &c, 1) != 1 || dup2(fb, fa) != fa ||
 		    write(done[1], "x", 1) != 1 || read(go[0], &c, 1) != 1)
