@@ -23,14 +23,13 @@
 static int proc_dirfd(void)
 {
 	static int fd = -1;
-	int cur = __atomic_load_n(&fd, __ATOMIC_ACQUIRE);
+	int cur = __atomic_load_n(&fd, __ATOMIC_ACQUIRE), expect = -1;
 
 	if (cur >= 0)
 		return cur;
 	cur = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cur < 0)
-		return AT_FDCWD; /* paths below are then relative to cwd: fail */
-	int expect = -1;
+		return -1; /* openat() then fails with EBADF: -EIO below */
 	if (!__atomic_compare_exchange_n(&fd, &expect, cur, 0, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE)) {
 		close(cur);
