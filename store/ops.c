@@ -87,9 +87,10 @@ static void batch_end(struct store *st, struct batch *b)
 
 /* Append the batch and apply it.  Caller holds commit_mu.  The last
  * entry must carry LOG_F_COMMIT.  known: the node of the entries' key
- * if the caller has it, or NULL. */
+ * if the caller has it, or NULL.  own: reserved log space that backs
+ * this batch (store_append_batch). */
 static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn,
-			struct node *known)
+			struct node *known, uint64_t own)
 {
 	struct seg *a;
 	uint64_t base;
@@ -98,7 +99,7 @@ static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn,
 
 	if (st->failed || st->o.read_only)
 		return -EROFS;
-	rc = store_append_batch(st, b->buf, b->len, lsn);
+	rc = store_append_batch(st, b->buf, b->len, own, lsn);
 	if (rc < 0)
 		return rc;
 	a = &st->segs[st->nsegs - 1];
@@ -216,15 +217,33 @@ static void version_meta(const struct node *n, const struct store_meta *in,
 	}
 }
 
-int store_commit_put(struct store *st, const char *key, uint64_t expect,
-		     const struct store_meta *meta, const void *data,
-		     uint64_t size, const uint8_t hash[16], int spool_fd,
-		     const char *spool_name, int durable, uint64_t *newv);
+int store_txn_peek(struct store *st, const char *key, uint64_t *version,
+		   uint64_t *overhead)
+{
+	size_t klen = strlen(key);
+	uint32_t xlen = 0;
+	struct node *n;
+	int rc = 0;
+
+	*version = 0;
+	pthread_rwlock_rdlock(&st->idx_lock);
+	n = idx_get(&st->idx, key, klen);
+	if (n && n->kind == K_DIR)
+		rc = -EISDIR;
+	else if (n && n->kind == K_FILE) {
+		*version = node_version(n);
+		node_xattrs(n, &xlen);
+	}
+	pthread_rwlock_unlock(&st->idx_lock);
+	*overhead = log_entry_size(klen, log_body_size(xlen), 0);
+	return rc;
+}
 
 int store_commit_put(struct store *st, const char *key, uint64_t expect,
 		     const struct store_meta *meta, const void *data,
 		     uint64_t size, const uint8_t hash[16], int spool_fd,
-		     const char *spool_name, int durable, uint64_t *newv)
+		     const char *spool_name, int durable, uint64_t resv,
+		     uint64_t *newv)
 {
 	struct batch b = { 0 };
 	struct store_meta m;
@@ -235,8 +254,10 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 	int64_t now = store_now_ns();
 	int rc = begin_change(st, key);
 
-	if (rc < 0)
+	if (rc < 0) {
+		store_resv_drop(st, resv);
 		return rc;
+	}
 	batch_begin(st, &b);
 	rc = parent_dir(st, key, &p);
 	if (rc < 0)
@@ -288,7 +309,7 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 		       key, v, now, size, &m, hash, blob, x, xlen, data,
 		       blob ? 0 : (size_t)size);
 	if (rc == 0)
-		rc = commit_batch(st, &b, &lsn, n);
+		rc = commit_batch(st, &b, &lsn, n, resv);
 	if (rc < 0 && blob) {
 		char name[32];
 		snprintf(name, sizeof(name), "%016llx",
@@ -298,6 +319,9 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 	if (rc == 0 && newv)
 		*newv = v;
 out:
+	/* The entry is in the space the reservation held, or there is
+	 * no entry: either way it is no longer promised. */
+	CTR_SUB(st->resv, resv);
 	batch_end(st, &b);
 	return finish(st, rc, lsn, durable);
 }
@@ -316,7 +340,7 @@ int store_put(struct store *st, const char *key, uint64_t expect,
 	if (len <= st->o.inline_max) {
 		log_xxh128(data, len, h);
 		return store_commit_put(st, key, expect, meta, data ? data : "",
-					len, h, -1, NULL, 0, newv);
+					len, h, -1, NULL, 0, 0, newv);
 	}
 	rc = store_txn_begin(st, key, 1, &t);
 	if (rc < 0)
@@ -356,7 +380,7 @@ int store_delete(struct store *st, const char *key, uint64_t expect,
 			       node_version(n) + 1, store_now_ns(), 0, NULL,
 			       NULL, 0, NULL, 0, NULL, 0);
 	if (rc == 0)
-		rc = commit_batch(st, &b, &lsn, NULL);
+		rc = commit_batch(st, &b, &lsn, NULL, 0);
 	if (rc == 0 && newv)
 		*newv = node_version(n); /* the tombstone's */
 	batch_end(st, &b);
@@ -533,7 +557,7 @@ int store_rename(struct store *st, const char *from, uint64_t expect_from,
 		rc = add_move(st, &b, f, to, nv, now, LOG_F_COMMIT);
 	}
 	if (rc == 0)
-		rc = commit_batch(st, &b, &lsn, NULL);
+		rc = commit_batch(st, &b, &lsn, NULL, 0);
 out:
 	if (rc == 0 && newv)
 		*newv = nv;
@@ -568,7 +592,7 @@ int store_mkdir(struct store *st, const char *key,
 			       NULL, 0, NULL, 0, NULL, 0);
 	}
 	if (rc == 0)
-		rc = commit_batch(st, &b, &lsn, NULL);
+		rc = commit_batch(st, &b, &lsn, NULL, 0);
 	batch_end(st, &b);
 	return finish(st, rc, lsn, 0);
 }
@@ -597,7 +621,7 @@ int store_rmdir(struct store *st, const char *key)
 			       store_now_ns(), 0, NULL, NULL, 0, NULL, 0, NULL,
 			       0);
 	if (rc == 0)
-		rc = commit_batch(st, &b, &lsn, NULL);
+		rc = commit_batch(st, &b, &lsn, NULL, 0);
 	batch_end(st, &b);
 	return finish(st, rc, lsn, 0);
 }
@@ -615,7 +639,7 @@ static int commit_meta(struct store *st, struct node *n,
 	rc = batch_add(&b, LOG_META, LOG_F_COMMIT, n->key, node_version(n),
 		       store_now_ns(), 0, m, NULL, 0, x, xlen, NULL, 0);
 	if (rc == 0)
-		rc = commit_batch(st, &b, &lsn, NULL);
+		rc = commit_batch(st, &b, &lsn, NULL, 0);
 	batch_end(st, &b);
 	return finish(st, rc, lsn, 0);
 }
@@ -1103,6 +1127,7 @@ int store_stats(struct store *st, struct store_stats *out)
 	out->floor = st->floor;
 	out->segments = st->nsegs;
 	out->compactions = st->compactions;
+	out->reserved_bytes = __atomic_load_n(&st->resv, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(&st->idx_lock);
 	return 0;
 }

@@ -439,12 +439,15 @@ int store_write_active_hint(struct store *st)
 			  XXH3_64bits_digest(st->seg_hash));
 }
 
+/* ahead: bytes to allocate after the header (the reservations a roll
+ * carries over); *prealloc is where the allocation ends. */
 static int seg_create(struct store *st, uint64_t id, uint64_t first_id,
-		      const char *ext, int *out)
+		      const char *ext, uint64_t ahead, int *out,
+		      uint64_t *prealloc)
 {
 	char name[40];
 	uint8_t hdr[LOG_SEG_HDR];
-	int fd;
+	int fd, rc = 0;
 
 	char tmp[48];
 
@@ -458,10 +461,28 @@ static int seg_create(struct store *st, uint64_t id, uint64_t first_id,
 	if (fd < 0)
 		return -errno;
 	log_seg_header(hdr, id, first_id);
-	if (io_pwrite(st, fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-	    (st->o.sync_always && io_sync(st, fd) < 0) ||
-	    renameat(st->dirfd, tmp, st->dirfd, name) < 0) {
-		int rc = errno ? -errno : -EIO;
+	*prealloc = LOG_SEG_HDR;
+	errno = 0;
+	if (io_pwrite(st, fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
+		rc = errno ? -errno : -EIO;
+		goto out;
+	}
+	if (ahead) {
+		if (io_fallocate(st, fd, FALLOC_FL_KEEP_SIZE, LOG_SEG_HDR,
+				 (off_t)ahead) == 0)
+			*prealloc = LOG_SEG_HDR + ahead;
+		else if (errno == EOPNOTSUPP)
+			*prealloc = UINT64_MAX;
+		else {
+			rc = -errno;
+			goto out;
+		}
+	}
+	if ((st->o.sync_always && io_sync(st, fd) < 0) ||
+	    renameat(st->dirfd, tmp, st->dirfd, name) < 0)
+		rc = errno ? -errno : -EIO;
+out:
+	if (rc < 0) {
 		close(fd);
 		unlinkat(st->dirfd, tmp, 0);
 		return rc;
@@ -471,28 +492,37 @@ static int seg_create(struct store *st, uint64_t id, uint64_t first_id,
 }
 
 /* Seal the active segment (hint, give back preallocation) and start the
- * next one.  Caller holds commit_mu. */
+ * next one.  Caller holds commit_mu.  The new segment is made, with
+ * room for the staged changes' reservations, before the old one gives
+ * its tail back: a roll that fails leaves the old one active, still
+ * backing them. */
 int store_roll(struct store *st)
 {
 	struct seg *a = st->nsegs ? &st->segs[st->nsegs - 1] : NULL;
 	struct seg *ns;
-	uint64_t id = a ? a->id + 1 : 1;
+	uint64_t id = a ? a->id + 1 : 1, prealloc;
 	int fd, rc;
 
 	if (id > SEG_ID_MAX)
 		return -EOVERFLOW;
-	if (a) {
-		if (st->o.sync_always && io_sync(st, a->fd) < 0)
-			return store_fail(st, -EIO);
-		if (io_ftruncate(st, a->fd, (off_t)a->size) < 0)
-			return -errno;
-		store_write_active_hint(st);
-	}
-	rc = seg_create(st, id, id, "seg", &fd);
+	if (a && st->o.sync_always && io_sync(st, a->fd) < 0)
+		return store_fail(st, -EIO);
+	rc = seg_create(st, id, id, "seg", st->resv, &fd, &prealloc);
 	if (rc == -ENOSPC && store_reserve(st, 0) == 0)
-		rc = seg_create(st, id, id, "seg", &fd);
+		rc = seg_create(st, id, id, "seg", st->resv, &fd, &prealloc);
 	if (rc < 0)
 		return rc;
+	if (a) {
+		if (io_ftruncate(st, a->fd, (off_t)a->size) < 0) {
+			char name[40];
+			rc = -errno;
+			close(fd);
+			seg_name(name, sizeof(name), id, "seg");
+			unlinkat(st->dirfd, name, 0);
+			return rc;
+		}
+		store_write_active_hint(st);
+	}
 	if (st->o.sync_always)
 		io_sync(st, st->dirfd);
 	/* Readers look segments up under idx_lock: grow it under it too. */
@@ -506,7 +536,7 @@ int store_roll(struct store *st)
 	st->segs = ns;
 	st->segs[st->nsegs++] =
 		(struct seg){ .id = id, .fd = fd, .size = LOG_SEG_HDR,
-			      .prealloc = LOG_SEG_HDR };
+			      .prealloc = prealloc };
 	pthread_rwlock_unlock(&st->idx_lock);
 	CTR_ADD(st->log_bytes, LOG_SEG_HDR);
 	CTR_ADD(st->live_bytes, LOG_SEG_HDR);
@@ -528,44 +558,105 @@ int store_roll(struct store *st)
 	return 0;
 }
 
+/* Allocate the active segment's tail up to want (and a step beyond,
+ * if there is room for it).  Caller holds commit_mu.  @return 0;
+ * -EOPNOTSUPP (no fallocate here: a->prealloc becomes UINT64_MAX);
+ * -ENOSPC or another errno of fallocate. */
+static int prealloc_to(struct store *st, struct seg *a, uint64_t want)
+{
+	if (want <= a->prealloc)
+		return 0;
+	if (io_fallocate(st, a->fd, FALLOC_FL_KEEP_SIZE, (off_t)a->prealloc,
+			 (off_t)(want + PREALLOC_STEP - a->prealloc)) == 0) {
+		a->prealloc = want + PREALLOC_STEP;
+		return 0;
+	}
+	if (errno == ENOSPC &&
+	    io_fallocate(st, a->fd, FALLOC_FL_KEEP_SIZE, (off_t)a->prealloc,
+			 (off_t)(want - a->prealloc)) == 0) {
+		a->prealloc = want;
+		return 0;
+	}
+	if (errno == EOPNOTSUPP)
+		a->prealloc = UINT64_MAX;
+	return -errno;
+}
+
 /* Space for the tail is allocated ahead, so that a commit after a
  * successful staged write does not meet ENOSPC; the RESERVE file is given
- * back when even that fails, so that deletes and compaction still work. */
-static int ensure_space(struct store *st, struct seg *a, size_t len)
+ * back when even that fails, so that deletes and compaction still work.
+ * len bytes are appended after the reserved ones that are not own (see
+ * struct store's resv): a change never writes into space promised to a
+ * staged one. */
+static int ensure_space(struct store *st, struct seg *a, size_t len,
+			uint64_t own)
 {
-	uint64_t want;
+	uint64_t want = a->size + len + (st->resv - own);
 
-	if (a->size + len <= a->prealloc)
-		return 0;
-	want = a->size + len + PREALLOC_STEP;
 	for (int tries = 0; tries < 2; tries++) {
-		if (io_fallocate(st, a->fd, FALLOC_FL_KEEP_SIZE,
-				 (off_t)a->prealloc,
-			      (off_t)(want - a->prealloc)) == 0) {
-			a->prealloc = want;
-			return 0;
-		}
-		if (errno == EOPNOTSUPP) {
-			a->prealloc = UINT64_MAX; /* pwrite will tell */
-			return 0;
-		}
-		if (errno != ENOSPC)
-			return -errno;
-		want = a->size + len; /* at least what this commit needs */
-		if (io_fallocate(st, a->fd, FALLOC_FL_KEEP_SIZE,
-				 (off_t)a->prealloc,
-			      (off_t)(want - a->prealloc)) == 0) {
-			a->prealloc = want;
-			return 0;
-		}
+		int rc = prealloc_to(st, a, want);
+		if (rc == 0 || rc == -EOPNOTSUPP)
+			return 0; /* without fallocate, pwrite will tell */
+		if (rc != -ENOSPC)
+			return rc;
 		if (store_reserve(st, 0) < 0)
 			break;
 	}
 	return -ENOSPC;
 }
 
+int store_resv_take(struct store *st, uint64_t n)
+{
+	struct seg *a;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->commit_mu);
+	a = &st->segs[st->nsegs - 1];
+	if (st->failed)
+		rc = -EROFS;
+	else if (a->prealloc == UINT64_MAX)
+		rc = -EOPNOTSUPP;
+	else
+		rc = prealloc_to(st, a, a->size + st->resv + n);
+	if (rc == 0)
+		CTR_ADD(st->resv, n);
+	pthread_mutex_unlock(&st->commit_mu);
+	return rc;
+}
+
+void store_resv_drop(struct store *st, uint64_t n)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&st->commit_mu);
+	CTR_SUB(st->resv, n);
+	pthread_mutex_unlock(&st->commit_mu);
+}
+
+/* A log write that failed part-way: cut its bytes off, so that the next
+ * entry does not end up followed by a torn one.  The cut also frees the
+ * preallocated tail: allocate it again for the reservations. */
+static int cut_torn(struct store *st, struct seg *a)
+{
+	int rc;
+
+	if (io_ftruncate(st, a->fd, (off_t)a->size) < 0) {
+		st->seg_hash_ok = 0;
+		return store_fail(st, -EIO);
+	}
+	if (a->prealloc == UINT64_MAX)
+		return 0;
+	a->prealloc = a->size;
+	rc = st->resv ? prealloc_to(st, a, a->size + st->resv) : 0;
+	if (rc < 0 && rc != -EOPNOTSUPP)
+		fprintf(stderr, "recfs: store %s: cannot allocate the log "
+			"space of staged changes again (%s); their commits "
+			"may meet ENOSPC\n", st->dir, strerror(-rc));
+	return 0;
+}
+
 int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
-		       uint64_t *lsn_end)
+		       uint64_t own, uint64_t *lsn_end)
 {
 	struct seg *a = &st->segs[st->nsegs - 1];
 	size_t done = 0;
@@ -573,11 +664,14 @@ int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
 
 	if (a->size > LOG_SEG_HDR && a->size + len > st->o.segment_size) {
 		rc = store_roll(st);
-		if (rc < 0)
+		/* segment_size is a target: with no room for a new
+		 * segment, the old one's tail still holds the reserved
+		 * commits. */
+		if (rc < 0 && rc != -ENOSPC)
 			return rc;
 		a = &st->segs[st->nsegs - 1];
 	}
-	rc = ensure_space(st, a, len);
+	rc = ensure_space(st, a, len, own);
 	if (rc < 0)
 		return rc;
 	while (done < len) {
@@ -587,11 +681,10 @@ int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
 			continue;
 		if (n <= 0) {
 			rc = n < 0 ? -errno : -EIO;
-			/* Leave no partial entry behind. */
-			if (io_ftruncate(st, a->fd, (off_t)a->size) < 0) {
-				st->seg_hash_ok = 0;
-				return store_fail(st, -EIO);
-			}
+			/* Leave no partial entry behind; a write that
+			 * failed whole left nothing to cut. */
+			if (done && cut_torn(st, a) < 0)
+				return -EIO;
 			return rc;
 		}
 		done += (size_t)n;

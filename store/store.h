@@ -127,6 +127,7 @@ struct store_stats {
 	uint64_t floor;        /**< store-wide version floor */
 	uint64_t segments;
 	uint64_t compactions;
+	uint64_t reserved_bytes; /**< log space held for staged changes */
 };
 
 /** One kept version of a key, from store_history(). */
@@ -283,16 +284,20 @@ int store_removexattr(struct store *st, const char *key, const char *name);
 /* ---- Staged changes (one open handle's private change) -------------- */
 
 /**
- * Begin a private change of @key, staged on disk in a spool file inside
- * the store as it is written, so that a full disk fails the write, not
- * the commit.  If @truncate is 0 the change starts from the current
- * content (copied lazily at the first write), else from empty.
+ * Begin a private change of @key.  A full disk fails its write, not its
+ * commit: while the change is at most inline_max bytes it is staged in
+ * memory, and each write reserves the log space its entry will take;
+ * a larger one is staged on disk in a spool file inside the store (the
+ * blob it becomes) as it is written.  If @truncate is 0 the change
+ * starts from the current content (copied lazily at the first write),
+ * else from empty.
  * Nothing is checked here: the check is at store_txn_commit().
  * @return 0 and *out; -EISDIR; -EROFS; -ENOSPC; -EIO.
  */
 int store_txn_begin(struct store *st, const char *key, int truncate,
 		    struct store_txn **out);
-/** Write into the change.  @return bytes written; -ENOSPC; -EIO; -EFBIG. */
+/** Write into the change.  @return bytes written; -ENOSPC (no space for
+ *  it: the change stays as it was); -EIO; -EFBIG; -ENOMEM; -EROFS. */
 ssize_t store_txn_write(struct store_txn *t, const void *buf, size_t len,
 			uint64_t off);
 /** Read the change's own content.  @return bytes read or -EIO. */

@@ -166,7 +166,9 @@ struct seg {
 	uint64_t id;
 	int fd;
 	uint64_t size;      /* bytes written (logical end) */
-	uint64_t prealloc;  /* allocated ahead up to here */
+	uint64_t prealloc;  /* allocated ahead up to here (fallocate with
+			     * KEEP_SIZE); UINT64_MAX: the filesystem has
+			     * no fallocate, so nothing is allocated ahead */
 };
 
 /* Node memory: nodes are carved from big chunks, and a freed node goes
@@ -205,6 +207,28 @@ struct store {
 	uint64_t next_blob;
 	uint8_t *batch_buf;    /* a commit's entries are built here (ops.c) */
 	size_t batch_cap;
+	/* Log space promised to staged changes held in memory (txn.c):
+	 * the sum of their reservations, each its entry's size as staged
+	 * so far.  Invariant, under commit_mu: the active segment a has
+	 * a->size + resv <= a->prealloc, and that tail is allocated, so a
+	 * staged change that got its reservation at write time commits
+	 * without meeting ENOSPC.  Kept by:
+	 * - store_resv_take(): a reservation grows the preallocation first
+	 *   (never with the RESERVE file: that is for deletes);
+	 * - ensure_space(): any other append leaves resv bytes free behind
+	 *   it; a commit of a staged change spends its own reservation
+	 *   (store_append_batch's own), which store_commit_put then drops;
+	 * - store_roll(): the new segment is preallocated for resv before
+	 *   the old one gives its tail back, and a roll that cannot be made
+	 *   leaves the old segment active (store_append_batch);
+	 * - the cut after a torn log write, which frees the tail: it is
+	 *   allocated again; if even that fails (the disk filled in
+	 *   between), a->prealloc says so and the commits allocate their
+	 *   own space as unreserved ones do, so they may meet ENOSPC.
+	 * Never true when a->prealloc is UINT64_MAX: then no reservation is
+	 * taken and changes stage in spool files, which take their space
+	 * as they are written.  Written with CTR_* (store_stats reads it). */
+	uint64_t resv;
 	uint64_t *pend_blobs;  /* blobs linked but not yet synced */
 	size_t npend, pend_cap;
 	uint64_t compactions;
@@ -287,8 +311,16 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 /* The node of key's parent directory's key (live or not), or NULL;
  * key must not be the root's. */
 struct node *store_parent_of(struct store *st, const char *key, size_t klen);
+/* own: bytes of st->resv that back this very batch (a staged change's
+ * commit), 0 for any other change; the caller drops them after. */
 int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
-		       uint64_t *lsn_end);
+		       uint64_t own, uint64_t *lsn_end);
+/* Reserve n more bytes of log for a staged change, or give them back
+ * (see struct store's resv).  Take: 0; -ENOSPC (or the io error) when
+ * the preallocation cannot grow; -EOPNOTSUPP when the filesystem
+ * preallocates nothing (stage in a spool file); -EROFS. */
+int store_resv_take(struct store *st, uint64_t n);
+void store_resv_drop(struct store *st, uint64_t n);
 int store_wait_durable(struct store *st, uint64_t lsn);
 /* A blob committed without a sync: the next log sync syncs it first, so
  * a durable log never names a blob that a power loss could take. */
@@ -315,6 +347,23 @@ int store_open_blob(struct store *st, uint64_t id);
 
 /* txn.c */
 int txn_spool_open(struct store *st, int *fd);
+
+/* ops.c, for txn.c */
+/* What a staged change of key learns at its begin, in one lookup: the
+ * key's current version (0: no record) and the size of its PUT entry
+ * without the content (header, key, body with the xattrs it has now).
+ * @return 0 or -EISDIR. */
+int store_txn_peek(struct store *st, const char *key, uint64_t *version,
+		   uint64_t *overhead);
+/* Commit a PUT of key: data (inline, size <= inline_max) or, when data
+ * is NULL, the spool file's content, which becomes a blob.  resv: the
+ * caller's reservation for this entry, consumed (or given back on
+ * failure) whatever happens. */
+int store_commit_put(struct store *st, const char *key, uint64_t expect,
+		     const struct store_meta *meta, const void *data,
+		     uint64_t size, const uint8_t hash[16], int spool_fd,
+		     const char *spool_name, int durable, uint64_t resv,
+		     uint64_t *newv);
 
 /* compact.c */
 int compact_run(struct store *st);

@@ -1,8 +1,12 @@
-/* txn.c - staged changes: one open handle's private content, kept in a
- * spool file inside the store as it is written, so that the disk space
- * is taken at write time and the commit needs none (its entry goes into
- * preallocated log space; a large content's spool file simply becomes
- * its blob). */
+/* txn.c - staged changes: one open handle's private content.  The
+ * disk space a change needs is taken when it is written, so that its
+ * commit needs none:
+ * - up to inline_max bytes (the size that goes inline into its log
+ *   entry), the content is in memory, and each write reserves the log
+ *   space its entry will take (store_resv_take: preallocated log tail);
+ * - past that, it is in a spool file, which simply becomes its blob.
+ * A change moves to a spool file when it grows past inline_max, never
+ * back.  Nothing of it reaches the log before its commit. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,19 +18,25 @@
 
 #include "store_int.h"
 
-int store_commit_put(struct store *st, const char *key, uint64_t expect,
-		     const struct store_meta *meta, const void *data,
-		     uint64_t size, const uint8_t hash[16], int spool_fd,
-		     const char *spool_name, int durable, uint64_t *newv);
-
+/* Three states: not staged yet (no buf, fd < 0: the content is the
+ * base snapshot, or empty); in memory (buf); in a spool file (fd >= 0).
+ * Invariant: in memory, resv == overhead + size, all of it reserved in
+ * st->resv; otherwise resv == 0. */
 struct store_txn {
 	struct store *st;
 	char *key;
-	int fd;
+	int fd;                   /* the spool file, or -1 */
 	char *spool_name;         /* NULL: O_TMPFILE */
 	struct store_snap *base;  /* content to start from, until copied */
 	uint64_t base_version;
 	uint64_t size;
+	char *buf;                /* the content, in memory */
+	size_t cap;
+	/* The entry less its content, with the key's xattrs at begin:
+	 * xattrs set after that make the entry larger, and its commit
+	 * allocates the difference as an unreserved change does. */
+	uint64_t overhead;
+	uint64_t resv;
 };
 
 #define COPY_BUF (1u << 20)
@@ -63,6 +73,17 @@ static int spool_create(struct store_txn *t)
 	return -EEXIST;
 }
 
+static void spool_drop(struct store_txn *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	if (t->spool_name)
+		unlinkat(t->st->spoolfd, t->spool_name, 0);
+	free(t->spool_name);
+	t->spool_name = NULL;
+}
+
 int store_txn_begin(struct store *st, const char *key, int truncate,
 		    struct store_txn **out)
 {
@@ -84,18 +105,20 @@ int store_txn_begin(struct store *st, const char *key, int truncate,
 		rc = -ENOMEM;
 		goto fail;
 	}
+	/* A truncating change needs no snapshot: one lookup tells the
+	 * version and the entry's size. */
+	rc = store_txn_peek(st, key, &t->base_version, &t->overhead);
+	if (rc < 0 || truncate)
+		goto done;
 	rc = store_snap_open(st, key, 0, &t->base);
-	if (rc == -EISDIR)
-		goto fail;
-	if (rc == 0) {
+	if (rc == -ENOENT) {
+		t->base_version = 0;
+		rc = 0;
+	} else if (rc == 0) {
 		store_snap_stat(t->base, &sb);
 		t->base_version = sb.version;
-		if (truncate) {
-			store_snap_close(t->base);
-			t->base = NULL;
-		}
 	}
-	rc = spool_create(t);
+done:
 	if (rc < 0)
 		goto fail;
 	*out = t;
@@ -105,51 +128,141 @@ fail:
 	return rc;
 }
 
-/* Copy the base content into the spool file, the first time the change
- * needs its own bytes. */
-static int materialize(struct store_txn *t)
+/* Write buf[0, n) at off of the spool file, whole. */
+static int spool_write(struct store_txn *t, const char *buf, size_t n,
+		       uint64_t off)
+{
+	for (size_t done = 0; done < n;) {
+		ssize_t w = io_pwrite(t->st, t->fd, buf + done, n - done,
+				      (off_t)(off + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
+/* Copy the base content into the spool file. */
+static int base_to_spool(struct store_txn *t)
 {
 	struct store_stat sb;
 	char *buf;
 	uint64_t off = 0;
 	int rc = 0;
 
-	if (!t->base)
-		return 0;
 	store_snap_stat(t->base, &sb);
 	buf = malloc(COPY_BUF);
 	if (!buf)
 		return -ENOMEM;
 	while (off < sb.size && rc == 0) {
 		ssize_t n = store_snap_read(t->base, buf, COPY_BUF, off);
-		if (n <= 0) {
+		if (n <= 0)
 			rc = -EIO;
-			break;
-		}
-		for (ssize_t done = 0; done < n;) {
-			ssize_t w = io_pwrite(t->st, t->fd, buf + done,
-					   (size_t)(n - done),
-					   (off_t)(off + (uint64_t)done));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				rc = w < 0 ? -errno : -EIO;
-				break;
-			}
-			done += w;
-		}
-		off += (uint64_t)n;
+		else
+			rc = spool_write(t, buf, (size_t)n, off);
+		off += n > 0 ? (uint64_t)n : 0;
 	}
 	free(buf);
+	t->size = sb.size;
+	return rc;
+}
+
+/* Move the change into a spool file: the base's bytes, or the memory
+ * content, written there (which takes their space), after which the
+ * memory's reservation is given back.  On failure nothing changed. */
+static int to_spool(struct store_txn *t)
+{
+	int rc = spool_create(t);
+
+	if (rc == 0)
+		rc = t->base ? base_to_spool(t)
+			     : spool_write(t, t->buf, (size_t)t->size, 0);
 	if (rc < 0) {
-		if (io_ftruncate(t->st, t->fd, 0) < 0)
-			rc = -EIO;
+		spool_drop(t);
+		if (t->base)
+			t->size = 0;
 		return rc;
 	}
-	t->size = sb.size;
 	store_snap_close(t->base);
 	t->base = NULL;
+	free(t->buf);
+	t->buf = NULL;
+	t->cap = 0;
+	store_resv_drop(t->st, t->resv);
+	t->resv = 0;
 	return 0;
+}
+
+/* Make the change its own and able to hold size bytes: in memory while
+ * size <= inline_max, with the log space of its entry reserved first,
+ * else in a spool file.  The base is copied in, up to size.  On
+ * failure nothing changed. */
+static int stage(struct store_txn *t, uint64_t size)
+{
+	struct store *st = t->st;
+	uint64_t want = t->overhead + size, have = 0;
+	int rc;
+
+	if (t->fd >= 0)
+		return 0;
+	if (size > st->o.inline_max)
+		return to_spool(t);
+	if (want > t->resv) {
+		rc = store_resv_take(st, want - t->resv);
+		if (rc == -EOPNOTSUPP)
+			return to_spool(t); /* its writes take the space */
+		if (rc < 0)
+			return rc;
+	}
+	if (size > t->cap) {
+		size_t nc = t->cap ? t->cap : 4096;
+		char *nb;
+		while (nc < size)
+			nc *= 2;
+		if (nc > st->o.inline_max)
+			nc = (size_t)st->o.inline_max;
+		nb = realloc(t->buf, nc);
+		if (!nb) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		t->buf = nb;
+		t->cap = nc;
+	}
+	if (t->base) {
+		struct store_stat sb;
+		store_snap_stat(t->base, &sb);
+		have = sb.size < size ? sb.size : size;
+		if (have && store_snap_read(t->base, t->buf, (size_t)have, 0) !=
+				    (ssize_t)have) {
+			rc = -EIO;
+			goto fail;
+		}
+		store_snap_close(t->base);
+		t->base = NULL;
+		t->size = have;
+	}
+	if (want > t->resv)
+		t->resv = want;
+	return 0;
+fail:
+	if (want > t->resv)
+		store_resv_drop(st, want - t->resv);
+	return rc;
+}
+
+/* In memory, after the size went down: give back what it no longer
+ * needs (struct store_txn's invariant). */
+static void resv_fit(struct store_txn *t)
+{
+	uint64_t want = t->overhead + t->size;
+
+	if (t->buf && t->fd < 0 && t->resv > want) {
+		store_resv_drop(t->st, t->resv - want);
+		t->resv = want;
+	}
 }
 
 /* Writes are refused once the reserve had to be given back and cannot be
@@ -164,16 +277,26 @@ static int space_ok(struct store *st)
 ssize_t store_txn_write(struct store_txn *t, const void *buf, size_t len,
 			uint64_t off)
 {
+	uint64_t end = off + len, cur = store_txn_size(t);
 	size_t done = 0;
 	int rc;
 
-	if (off + len < off || off + len > (1ull << 62))
+	if (end < off || end > (1ull << 62))
 		return -EFBIG;
-	rc = materialize(t);
+	rc = space_ok(t->st);
 	if (rc == 0)
-		rc = space_ok(t->st);
+		rc = stage(t, end > cur ? end : cur);
 	if (rc < 0)
 		return rc;
+	if (t->fd < 0) {
+		if (off > t->size)
+			memset(t->buf + t->size, 0, (size_t)(off - t->size));
+		if (len) /* t->buf is NULL while the change is empty */
+			memcpy(t->buf + off, buf, len);
+		if (end > t->size)
+			t->size = end;
+		return (ssize_t)len;
+	}
 	while (done < len) {
 		ssize_t n = io_pwrite(t->st, t->fd, (const char *)buf + done,
 				      len - done,
@@ -203,16 +326,27 @@ ssize_t store_txn_read(struct store_txn *t, void *buf, size_t len,
 		return 0;
 	if (len > t->size - off)
 		len = (size_t)(t->size - off);
+	if (t->fd < 0) {
+		memcpy(buf, t->buf + off, len);
+		return (ssize_t)len;
+	}
 	n = pread(t->fd, buf, len, (off_t)off);
 	return n < 0 ? -EIO : n;
 }
 
 int store_txn_truncate(struct store_txn *t, uint64_t size)
 {
-	int rc = materialize(t);
+	int rc = stage(t, size);
 
 	if (rc < 0)
 		return rc;
+	if (t->fd < 0) {
+		if (size > t->size)
+			memset(t->buf + t->size, 0, (size_t)(size - t->size));
+		t->size = size;
+		resv_fit(t);
+		return 0;
+	}
 	if (io_ftruncate(t->st, t->fd, (off_t)size) < 0)
 		return -errno;
 	t->size = size;
@@ -281,6 +415,22 @@ static int spool_hash(struct store_txn *t, uint8_t out[16], char **small)
 	return rc;
 }
 
+/* A change in memory (or never staged, and empty): its entry goes into
+ * the space its reservation holds, which the commit consumes. */
+static int commit_mem(struct store_txn *t, uint64_t expect,
+		      const struct store_meta *meta, int durable,
+		      uint64_t *newv)
+{
+	uint8_t h[16];
+	uint64_t resv = t->resv;
+
+	log_xxh128(t->buf ? t->buf : "", (size_t)t->size, h);
+	t->resv = 0; /* store_commit_put's now, whatever happens */
+	return store_commit_put(t->st, t->key, expect, meta,
+				t->buf ? t->buf : "", t->size, h, -1, NULL,
+				durable, resv, newv);
+}
+
 int store_txn_commit(struct store_txn *t, uint64_t expect,
 		     const struct store_meta *meta, int durable,
 		     uint64_t *newv)
@@ -288,22 +438,27 @@ int store_txn_commit(struct store_txn *t, uint64_t expect,
 	struct store *st = t->st;
 	uint8_t h[16];
 	char *small = NULL;
-	int rc = materialize(t);
+	int rc = stage(t, store_txn_size(t));
 
+	if (rc == 0 && t->fd < 0) {
+		rc = commit_mem(t, expect, meta, durable, newv);
+		goto out;
+	}
 	if (rc == 0)
 		rc = spool_hash(t, h, &small);
 	if (rc == 0 && !small && (durable || st->o.sync_always) &&
 	    io_sync(st, t->fd) < 0)
 		rc = -EIO;
 	if (rc == 0)
-		rc = store_commit_put(st, t->key, expect, meta,
-				      small ? small : NULL, t->size, h, t->fd,
-				      t->spool_name, durable, newv);
+		rc = store_commit_put(st, t->key, expect, meta, small, t->size,
+				      h, t->fd, t->spool_name, durable, 0,
+				      newv);
 	if (rc == 0 && !small && t->spool_name) {
 		free(t->spool_name); /* renamed into blobs/ */
 		t->spool_name = NULL;
 	}
 	free(small);
+out:
 	store_txn_abort(t);
 	return rc;
 }
@@ -313,11 +468,9 @@ void store_txn_abort(struct store_txn *t)
 	if (!t)
 		return;
 	store_snap_close(t->base);
-	if (t->fd >= 0)
-		close(t->fd);
-	if (t->spool_name)
-		unlinkat(t->st->spoolfd, t->spool_name, 0);
-	free(t->spool_name);
+	spool_drop(t);
+	store_resv_drop(t->st, t->resv);
+	free(t->buf);
 	free(t->key);
 	free(t);
 }

@@ -1385,6 +1385,123 @@ static void test_txn_large_blob(void **state)
 	free(rb);
 }
 
+/* Open files of this process in the store's spool/ (O_TMPFILE ones
+ * too: their link names the directory). */
+static int spool_fds(const struct fx *f)
+{
+	char spool[160], link[512];
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(spool, sizeof(spool), "%s/spool/", f->dir);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		ssize_t l;
+		l = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+		if (l <= 0)
+			continue;
+		link[l] = 0;
+		n += strncmp(link, spool, strlen(spool)) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+static uint64_t reserved(struct store *st)
+{
+	struct store_stats ss;
+
+	assert_int_equal(store_stats(st, &ss), 0);
+	return ss.reserved_bytes;
+}
+
+/* A change is staged in memory (reserved log space, no spool file) up
+ * to inline_max, moves to a spool file when it grows past it, and
+ * commits the same content either way. */
+static void test_txn_crosses_inline_max(void **state)
+{
+	enum { IMAX = 4096 };
+	struct fx *f = *state;
+	struct store_txn *t = NULL;
+	struct store_stats ss;
+	uint8_t *data = malloc(3 * IMAX), rb[3 * IMAX];
+	uint8_t *want = malloc(3 * IMAX), *wy = malloc(3 * IMAX);
+	uint64_t v = 0, vy = 0, vz = 0;
+
+	assert_non_null(data);
+	assert_non_null(want);
+	assert_non_null(wy);
+	fill(data, 3 * IMAX, 7);
+	f->o.inline_max = IMAX;
+	fx_open(f);
+
+	assert_int_equal(store_txn_begin(f->st, "x", 1, &t), 0);
+	assert_int_equal(store_txn_write(t, data, 3000, 0), 3000);
+	assert_int_equal(spool_fds(f), 0);
+	assert_true(reserved(f->st) > 3000);
+	assert_int_equal(store_txn_read(t, rb, sizeof(rb), 0), 3000);
+	assert_memory_equal(rb, data, 3000);
+	/* Past inline_max: a spool file, and the memory's space back. */
+	assert_int_equal(store_txn_write(t, data + 3000, 3000, 3000), 3000);
+	assert_int_equal(spool_fds(f), 1);
+	assert_true(reserved(f->st) == 0);
+	assert_true(store_txn_size(t) == 6000);
+	assert_int_equal(store_txn_read(t, rb, sizeof(rb), 0), 6000);
+	assert_memory_equal(rb, data, 6000);
+	assert_int_equal(store_txn_commit(t, STORE_ABSENT, NULL, 0, &v), 0);
+	assert_int_equal(spool_fds(f), 0);
+	assert_int_equal(rec_is(f->st, "x", data, 6000, v), 0);
+	assert_int_equal(store_stats(f->st, &ss), 0);
+	assert_true(ss.blob_bytes >= 6000); /* the large record's blob */
+
+	/* From a small current content: the base is copied in, then the
+	 * whole moves to a spool file when a write goes past inline_max. */
+	vy = put_buf(f->st, "y", STORE_ABSENT, data, 1000);
+	assert_int_equal(store_txn_begin(f->st, "y", 0, &t), 0);
+	assert_int_equal(store_txn_write(t, "head", 4, 0), 4);
+	assert_int_equal(spool_fds(f), 0);
+	assert_int_equal(store_txn_write(t, "tail", 4, 2 * IMAX), 4);
+	assert_int_equal(spool_fds(f), 1);
+	assert_true(reserved(f->st) == 0);
+	assert_int_equal(store_txn_commit(t, vy, NULL, 0, &vy), 0);
+	memset(wy, 0, 3 * IMAX);
+	memcpy(wy, data, 1000);
+	memcpy(wy, "head", 4);
+	memcpy(wy + 2 * IMAX, "tail", 4);
+	assert_int_equal(rec_is(f->st, "y", wy, 2 * IMAX + 4, vy), 0);
+
+	/* A large current content cut to a small one stays in memory: only
+	 * the bytes it keeps are copied. */
+	vz = put_buf(f->st, "z", STORE_ABSENT, data, 3 * IMAX);
+	assert_int_equal(store_txn_begin(f->st, "z", 0, &t), 0);
+	assert_int_equal(store_txn_truncate(t, 100), 0);
+	assert_int_equal(spool_fds(f), 0);
+	assert_true(reserved(f->st) > 100);
+	assert_int_equal(store_txn_write(t, "!", 1, 99), 1);
+	assert_int_equal(store_txn_commit(t, vz, NULL, 0, &vz), 0);
+	memcpy(want, data, 100);
+	want[99] = '!';
+	assert_int_equal(rec_is(f->st, "z", want, 100, vz), 0);
+
+	/* Crossed, then cut back: still the spool file, inline content. */
+	assert_int_equal(store_txn_begin(f->st, "x", 1, &t), 0);
+	assert_int_equal(store_txn_write(t, data, 2 * IMAX, 0), 2 * IMAX);
+	assert_int_equal(store_txn_truncate(t, 10), 0);
+	assert_int_equal(store_txn_commit(t, v, NULL, 0, &v), 0);
+	assert_true(reserved(f->st) == 0);
+	assert_int_equal(rec_is(f->st, "x", data, 10, v), 0);
+
+	fx_reopen(f);
+	assert_int_equal(rec_is(f->st, "x", data, 10, v), 0);
+	assert_int_equal(rec_is(f->st, "y", wy, 2 * IMAX + 4, vy), 0);
+	assert_int_equal(rec_is(f->st, "z", want, 100, vz), 0);
+	free(data);
+	free(want);
+	free(wy);
+}
+
 /* ---- history ------------------------------------------------------- */
 
 /* Version i of "k": small (inline) when odd, 1000 bytes (a blob with
@@ -1733,6 +1850,7 @@ int main(void)
 		T(test_txn_abort),
 		T(test_txn_from_current),
 		T(test_txn_large_blob),
+		T(test_txn_crosses_inline_max),
 		T(test_keep_versions),
 		T(test_tombstone_limit),
 		T(test_read_only),
