@@ -386,6 +386,16 @@ static void verify(struct fx *f, struct store *st, int cycle,
 			 "commit can be in flight", cycle, ahead);
 }
 
+/* How many times slower than native the writer runs: RECFS_TEST_SLOWDOWN,
+ * set by tests/fuzz/valgrind.sh, so that the kill windows still catch
+ * commits in flight (and the 100 acknowledgements below come). */
+static long slowdown(void)
+{
+	const char *s = getenv("RECFS_TEST_SLOWDOWN");
+	long n = s ? strtol(s, NULL, 10) : 1;
+	return n >= 1 && n <= 1000 ? n : 1;
+}
+
 /* ---- fixture ------------------------------------------------------- */
 
 static int rm_one(const char *path, const struct stat *sb, int type,
@@ -495,10 +505,11 @@ static void test_kill_writer(void **state)
 		/* Mostly kill while committing; every sixth cycle kill early,
 		 * perhaps inside store_open's own recovery. */
 		if (cycle % 6 == 5) {
-			sleep_us((long)(rng % 3000));
+			sleep_us((long)(rng % 3000) * slowdown());
 		} else {
 			wait_ready(f->ack, child);
-			sleep_us(2000 + (long)((rng >> 20) % 40000));
+			sleep_us((2000 + (long)((rng >> 20) % 40000)) *
+				 slowdown());
 		}
 		kill(child, SIGKILL);
 		assert_int_equal(waitpid(child, &status, 0), child);

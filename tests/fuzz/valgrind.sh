@@ -31,6 +31,8 @@ summary() {
 
 command -v valgrind >/dev/null || { echo "valgrind: not installed (apt-get install valgrind)"; exit 1; }
 
+# Tests that time their kills scale them by this (memcheck is ~20x slower).
+export RECFS_TEST_SLOWDOWN=${RECFS_TEST_SLOWDOWN:-20}
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t")
