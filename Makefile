@@ -2,7 +2,7 @@
 CC      ?= cc
 PREFIX  ?= /usr/local
 BUILD   ?= build
-PKGS    := fuse3 libxxhash
+PKGS    := fuse3 libxxhash libcurl jansson
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Werror \
 	-Wshadow -Wno-unused-parameter -g -O2 -MMD -MP -Istore
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
