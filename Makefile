@@ -75,7 +75,7 @@ check: deps-ok
 # ---- Reliability (issue 7): fuzzing, ThreadSanitizer, Valgrind ----------
 # make fuzz      libFuzzer targets in tests/fuzz, FUZZ_SECONDS each (30),
 #                after their regression inputs; fails on any crash
-# make tsan      store unit tests under ThreadSanitizer (build-tsan/)
+# make tsan      store and /proc-cache unit tests under ThreadSanitizer (build-tsan/)
 # make valgrind  unit tests and one mount under memcheck (VALGRIND_SKIP=
 #                "test_large ..." leaves tests out)
 FUZZ_CC      ?= clang
@@ -93,7 +93,7 @@ FUZZ_LOG_DEP := store/log.c store/log.h store/store.h tests/fuzz/fuzz.h \
 FUZZ_NEED    = @command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: $(FUZZ_CC) \
 	not found; as root: apt-get install -y clang" >&2; exit 1; }
 TSAN_TESTS   := test_store test_concurrency test_crash test_large test_log \
-	test_recovery test_fsck
+	test_recovery test_fsck test_proc
 
 $(FUZZ_DIR)/fuzz_xattr: tests/fuzz/fuzz_xattr.c fs/parse.c fs/parse.h \
 		tests/fuzz/fuzz.h

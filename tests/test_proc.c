@@ -305,6 +305,62 @@ static void test_writable_fds_child(void **state)
 	unlink(b);
 }
 
+/* The daemon's worker threads share both caches: many threads asking
+ * about the same and different tasks at once, while one resets (a test of
+ * the locking, for make tsan). */
+struct hammer {
+	pid_t kid;
+	int mnt;
+	uint64_t ino;
+	int bad;
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *hm = arg;
+	struct proc_info p;
+	unsigned flags;
+
+	for (int i = 0; i < 300; i++) {
+		if (proc_get(i % 2 ? hm->kid : getpid(), &p) < 0 ||
+		    proc_flags(hm->kid, &flags) < 0 ||
+		    proc_writable_fds(hm->kid, hm->mnt, hm->ino) != 1)
+			__atomic_store_n(&hm->bad, 1, __ATOMIC_RELAXED);
+		if (i % 100 == 99) {
+			proc_cache_reset();
+			proc_fdinfo_reset();
+		}
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	char path[] = "/tmp/test_proc.XXXXXX";
+	struct hammer hm = { 0 };
+	struct stat st;
+	pthread_t t[6];
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	hm.mnt = mnt_id_of(fd);
+	hm.ino = st.st_ino;
+	hm.kid = spawn_sleeper(); /* inherits fd: one writable descriptor */
+	close(fd);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, hammer_main, &hm),
+				 0);
+	for (int i = 0; i < 6; i++)
+		pthread_join(t[i], NULL);
+	kill(hm.kid, SIGKILL);
+	waitpid(hm.kid, NULL, 0);
+	unlink(path);
+	assert_int_equal(hm.bad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,6 +372,7 @@ int main(void)
 		cmocka_unit_test_setup(test_flags, reset),
 		cmocka_unit_test_setup(test_writable_fds, reset),
 		cmocka_unit_test_setup(test_writable_fds_child, reset),
+		cmocka_unit_test_setup(test_threads, reset),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	proc_cache_reset();
