@@ -848,7 +848,13 @@ static int fsck_scan_seg(struct fsck_ctx *c, struct fsck_seg *s)
 				s->name, off, strerror(-rc));
 			goto out;
 		}
-		rc = log_reader_torn(&r, off);
+		/* Zeros after the last entry: the clean end, as replay
+		 * has it (an open cuts them silently; so is the check). */
+		rc = c->npend ? 0 : log_reader_zero_end(&r, off);
+		if (rc == 0)
+			rc = log_reader_torn(&r, off);
+		else if (rc > 0)
+			break;
 		if (rc < 0) {
 			err = rc;
 			fprintf(c->out, "%s: reading after offset %" PRIu64
@@ -902,6 +908,10 @@ static int fsck_hint_match(struct fsck_ctx *c, int hfd, uint64_t hlen,
 		uint32_t klen, blen;
 
 		rc = log_reader_next(&r, &e, &off);
+		if (rc == -EUCLEAN) { /* zeros after the last entry: end */
+			rc = log_reader_zero_end(&r, off);
+			rc = rc > 0 ? 0 : rc == 0 ? -EUCLEAN : rc;
+		}
 		if (rc < 0) {
 			/* A damaged segment was reported by its own scan. */
 			if (rc != -EUCLEAN)
@@ -1410,6 +1420,11 @@ int store_dump(const char *dir, FILE *out)
 				group_start = off;
 			open_group = !(e.flags & LOG_F_COMMIT);
 			fsck_dump_entry(out, s->name, off, &e);
+		}
+		/* Zeros after the last entry: the end, as replay has it. */
+		if (rc == -EUCLEAN && !open_group) {
+			rc = log_reader_zero_end(&r, off);
+			rc = rc > 0 ? 0 : rc == 0 ? -EUCLEAN : rc;
 		}
 		if (rc == 0 && open_group) {
 			fprintf(out, "%s %" PRIu64 " torn tail (unclosed group), "

@@ -380,40 +380,68 @@ int log_reader_rest_zero(struct log_reader *r, uint64_t off)
 	return 1;
 }
 
+int log_reader_zero_end(struct log_reader *r, uint64_t off)
+{
+	return log_reader_rest_zero(r, off);
+}
+
 void log_reader_free(struct log_reader *r)
 {
 	free(r->buf);
 	r->buf = NULL;
 }
 
-/* Is there a whole, valid entry starting anywhere in (off, end)? */
+#define RESYNC_WINDOW (64u << 10)
+
+/* Is there a whole, valid entry starting anywhere in (off, end)?  The
+ * headers are read a window at a time: a zero tail after a torn entry
+ * can be megabytes long. */
 static int resync_finds_entry(struct log_reader *r, uint64_t off)
 {
+	uint8_t *win = malloc(RESYNC_WINDOW + LOG_ENTRY_HDR);
+	uint64_t wbase = 0, wlen = 0;
+	int rc = 0;
+
+	if (!win)
+		return -ENOMEM;
 	for (uint64_t pos = off + 1; pos + LOG_ENTRY_HDR <= r->file_size;
 	     pos++) {
 		struct log_entry e;
-		uint8_t hdr[LOG_ENTRY_HDR];
+		const uint8_t *hdr;
 		uint32_t len;
 		uint8_t *buf;
 		ssize_t n;
 
-		if (pread(r->fd, hdr, sizeof(hdr), (off_t)pos) !=
-		    (ssize_t)sizeof(hdr))
-			return -EIO;
+		if (wlen == 0 || pos + LOG_ENTRY_HDR > wbase + wlen) {
+			uint64_t want = r->file_size - pos;
+			if (want > RESYNC_WINDOW + LOG_ENTRY_HDR)
+				want = RESYNC_WINDOW + LOG_ENTRY_HDR;
+			n = pread(r->fd, win, (size_t)want, (off_t)pos);
+			if (n < LOG_ENTRY_HDR) {
+				rc = -EIO;
+				break;
+			}
+			wbase = pos;
+			wlen = (uint64_t)n;
+		}
+		hdr = win + (pos - wbase);
 		len = log_get32(hdr + 8);
 		if (!frame_ok(hdr, len) || pos + len > r->file_size)
 			continue;
 		buf = malloc(len);
-		if (!buf)
-			return -ENOMEM;
-		n = pread(r->fd, buf, len, (off_t)pos);
-		if (n == (ssize_t)len && log_entry_decode(buf, len, &e) > 0) {
-			free(buf);
-			return 1;
+		if (!buf) {
+			rc = -ENOMEM;
+			break;
 		}
+		n = pread(r->fd, buf, len, (off_t)pos);
+		if (n == (ssize_t)len && log_entry_decode(buf, len, &e) > 0)
+			rc = 1;
 		free(buf);
+		if (rc)
+			break;
 	}
-	return 0;
+	free(win);
+	return rc;
 }
 
 int log_reader_torn(struct log_reader *r, uint64_t off)

@@ -120,12 +120,21 @@ struct log_reader {
 };
 
 int log_reader_init(struct log_reader *r, int fd);
-/* Next entry.  @return 1 entry in *e at *off; 0 clean end of file;
- *  -EUCLEAN damage at *off (r->off): the caller decides torn vs corrupt
- *  with log_reader_rest_zero(); -EIO. */
+/* Next entry.  @return 1 entry in *e at *off; 0 end of file;
+ *  -EUCLEAN no entry at *off (r->off): the caller decides clean zero
+ *  end vs torn vs corrupt with log_reader_zero_end() and
+ *  log_reader_torn(); -EIO. */
 int log_reader_next(struct log_reader *r, struct log_entry *e, uint64_t *off);
 /* 1 if every byte from @off to the end of file is zero, 0 if not, <0 err. */
 int log_reader_rest_zero(struct log_reader *r, uint64_t off);
+/* log_reader_next() found no entry at @off, where one would start, and
+ * no group is open: is it the segment's clean end?  A segment may end in
+ * zero bytes after its last entry (FORMAT.md: written ahead of the log
+ * with sync_always), so only zeros from @off to the end of the file are
+ * not damage; a torn entry starts with non-zero bytes.  Every reader of
+ * segments (replay, fsck, dump) asks this first, so that they agree.
+ * @return 1 clean end, 0 damage (ask log_reader_torn()), <0 I/O error. */
+int log_reader_zero_end(struct log_reader *r, uint64_t off);
 /* Damage was found at @off.  Is it a torn tail (cut it) or corruption
  * (report it)?  Torn: nothing but zeros follows the damaged entry, or it
  * runs to the end of the file, and no valid entry can be found anywhere

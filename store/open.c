@@ -328,6 +328,24 @@ static int replay_scan(struct store *st, struct seg *s, const char *name)
 			goto out;
 		}
 	}
+	if (rc == -EUCLEAN && p.n == 0) {
+		/* Zeros after the last entry are the clean end (FORMAT.md),
+		 * left by the fill ahead of sync_always commits: given back
+		 * without a word, and without a sync (if a crash brings them
+		 * back, they are still the clean end).  Cut, a sealed
+		 * segment matches its hint, which is for its entries. */
+		int z = log_reader_zero_end(&r, off);
+		if (z < 0) {
+			rc = z;
+			goto out;
+		}
+		if (z) {
+			if (!st->o.read_only)
+				io_ftruncate(st, s->fd, (off_t)off);
+			r.file_size = off;
+			rc = 0;
+		}
+	}
 	if (rc == 0 && p.n == 0) {
 		s->size = r.file_size;
 		goto out;

@@ -460,8 +460,11 @@ static int teardown(void **state)
 }
 
 /* Fresh copy of the store with its last segment cut at @len (if not
- * UINT64_MAX) or with bit @bit of byte @flip flipped (if flip set). */
-static void make_copy(struct world *w, uint64_t len, int64_t flip, int bit)
+ * UINT64_MAX) or with bit @bit of byte @flip flipped (if flip set).
+ * @zeros: after the cut, zero bytes up to that length, as the tail a
+ * sync=always store writes ahead leaves after a power loss. */
+static void make_copy(struct world *w, uint64_t len, int64_t flip, int bit,
+		      uint64_t zeros)
 {
 	char p[512];
 
@@ -470,6 +473,8 @@ static void make_copy(struct world *w, uint64_t len, int64_t flip, int bit)
 	snprintf(p, sizeof(p), "%s/%s", w->trial, w->seg);
 	if (len != UINT64_MAX)
 		assert_int_equal(truncate(p, (off_t)len), 0);
+	if (zeros > len)
+		assert_int_equal(truncate(p, (off_t)zeros), 0);
 	if (flip >= 0) {
 		int fd = open(p, O_RDWR);
 		uint8_t b;
@@ -562,32 +567,56 @@ static void test_every_cut(void **state)
 	unsigned trials = 0, deep = 0;
 	time_t t0 = time(NULL);
 
+	uint8_t *orig;
+	char p[512];
+	int fd;
+
 	write_history(w);
 	parse_segment(w);
-	for (uint64_t cut = LOG_SEG_HDR; cut <= w->seg_len; cut++) {
+	orig = malloc(w->seg_len);
+	snprintf(p, sizeof(p), "%s/%s", w->dir, w->seg);
+	fd = open(p, O_RDONLY);
+	assert_true(fd >= 0 && orig);
+	assert_int_equal(pread(fd, orig, w->seg_len, 0), (ssize_t)w->seg_len);
+	close(fd);
+	/* Each cut twice: the file ends there, or zeros follow it to past
+	 * the old end (a zero tail written ahead, whose overwrite was only
+	 * partly on disk).  Either way the commits before the cut, and
+	 * only they, survive: with zeros, "the cut" is where the file
+	 * first differs from the log, as an entry's own zero bytes are
+	 * then the very bytes committed. */
+	for (uint64_t c2 = 2 * LOG_SEG_HDR; c2 <= 2 * w->seg_len + 1; c2++) {
 		struct store_opts o = base_opts(err, sizeof(err));
 		struct store *st = NULL;
-		size_t j = commits_before(w, cut);
+		uint64_t cut = c2 / 2, zeros = c2 % 2 ? w->seg_len + 4096 : 0;
+		uint64_t same = cut;
+		size_t j;
 		uint64_t v, now;
 		int rc;
 
-		make_copy(w, cut, -1, 0);
+		while (zeros && same < w->seg_len && orig[same] == 0)
+			same++;
+		j = commits_before(w, same);
+
+		make_copy(w, cut, -1, 0, zeros);
 		err[0] = 0;
 		rc = open_quiet(w->trial, &o, &st);
 		if (rc)
-			fail_msg("cut at %" PRIu64 ": store_open = %d (%s)",
-				 cut, rc, err);
+			fail_msg("cut at %" PRIu64 "%s: store_open = %d (%s)",
+				 cut, zeros ? " + zeros" : "", rc, err);
 		/* FORMAT.md: a writable open cuts the segment at the damage
 		 * (the start of the unfinished group), on disk, at once. */
 		now = file_size(w->trial, w->seg);
 		if (j ? now != w->end[j - 1] : now > w->base)
-			fail_msg("cut at %" PRIu64 ": segment is %" PRIu64
-				 " bytes after open, want %" PRIu64, cut, now,
+			fail_msg("cut at %" PRIu64 "%s: segment is %" PRIu64
+				 " bytes after open, want %" PRIu64, cut,
+				 zeros ? " + zeros" : "", now,
 				 j ? w->end[j - 1] : w->base);
-		snprintf(what, sizeof(what), "cut at %" PRIu64, cut);
+		snprintf(what, sizeof(what), "cut at %" PRIu64 "%s", cut,
+			 zeros ? " + zeros" : "");
 		if (matches(st, &w->view[j], what))
-			fail_msg("cut at %" PRIu64 ": want the %zu commits "
-				 "before it", cut, j);
+			fail_msg("%s: want the %zu commits before it", what,
+				 j);
 		trials++;
 		/* Now and then: the cut must be real, so a new commit after
 		 * it survives the next open (and the old ones still do). */
@@ -606,12 +635,13 @@ static void test_every_cut(void **state)
 			assert_int_equal(store_close(st), 0);
 			assert_int_equal(open_quiet(w->trial, &o, &st), 0);
 			if (matches(st, &post, what))
-				fail_msg("cut at %" PRIu64 ": a commit after "
-					 "the cut did not survive reopen", cut);
+				fail_msg("%s: a commit after the cut did not "
+					 "survive reopen", what);
 			deep++;
 		}
 		assert_int_equal(store_close(st), 0);
 	}
+	free(orig);
 	print_message("%u cuts (%u with a commit after), %ld s\n", trials,
 		      deep, (long)(time(NULL) - t0));
 }
@@ -685,7 +715,7 @@ static void test_bit_flips(void **state)
 
 			if (at >= start + w->ent_len[e])
 				continue;
-			make_copy(w, UINT64_MAX, (int64_t)at, bit);
+			make_copy(w, UINT64_MAX, (int64_t)at, bit, 0);
 			err[0] = 0;
 			rc = open_quiet(w->trial, &o, &st);
 			if (rc != -EUCLEAN) {
