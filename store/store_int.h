@@ -166,9 +166,13 @@ struct seg {
 	uint64_t id;
 	int fd;
 	uint64_t size;      /* bytes written (logical end) */
-	uint64_t prealloc;  /* allocated ahead up to here (fallocate with
-			     * KEEP_SIZE); UINT64_MAX: the filesystem has
-			     * no fallocate, so nothing is allocated ahead */
+	uint64_t prealloc;  /* allocated ahead up to here: by fallocate
+			     * with KEEP_SIZE, or with sync_always by zeros
+			     * written inside the file size and synced
+			     * (store.c, zero_fill); UINT64_MAX: the
+			     * filesystem has no fallocate, so nothing is
+			     * allocated ahead.  Bytes past size are never
+			     * entries: a sealed segment is cut to size. */
 };
 
 /* Node memory: nodes are carved from big chunks, and a freed node goes
@@ -210,7 +214,8 @@ struct store {
 	/* Log space promised to staged changes held in memory (txn.c):
 	 * the sum of their reservations, each its entry's size as staged
 	 * so far.  Invariant, under commit_mu: the active segment a has
-	 * a->size + resv <= a->prealloc, and that tail is allocated, so a
+	 * a->size + resv <= a->prealloc, and that tail is allocated (zeros
+	 * written ahead count: they are allocated blocks), so a
 	 * staged change that got its reservation at write time commits
 	 * without meeting ENOSPC.  Kept by:
 	 * - store_resv_take(): a reservation grows the preallocation first
