@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,12 +49,6 @@ struct dirent64 {
 	unsigned char d_type;
 	char d_name[];
 };
-
-static int gone(int pidfd)
-{
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-	return poll(&p, 1, 0) != 0;
-}
 
 /* Close what the entry keeps; its tgid stays.  Caller holds e->mu. */
 static void fdproc_close(struct fdproc *e)
@@ -116,16 +109,16 @@ static struct fdproc *fdproc_get(pid_t tgid)
 		pthread_mutex_unlock(&e->mu);
 		return NULL;
 	}
-	if (e->pidfd >= 0 && gone(e->pidfd))
+	if (e->pidfd >= 0 && proc_pidfd_exited(e->pidfd))
 		fdproc_close(e); /* a process of the same pid is another */
 	if (e->pidfd < 0) {
-		long fd = syscall(SYS_pidfd_open, tgid, 0);
 		snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)tgid);
-		e->pidfd = (int)fd;
-		e->dirfd = fd < 0 ? -1
-				  : open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		e->pidfd = proc_pidfd(tgid, 0);
+		e->dirfd = e->pidfd < 0 ? -1
+					: open(path, O_RDONLY | O_DIRECTORY |
+							     O_CLOEXEC);
 		/* The directory must be the pidfd's process's. */
-		if (e->dirfd < 0 || gone(e->pidfd)) {
+		if (e->dirfd < 0 || proc_pidfd_exited(e->pidfd)) {
 			fdproc_close(e);
 			pthread_mutex_unlock(&e->mu);
 			return NULL;

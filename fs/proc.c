@@ -157,17 +157,16 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int pidfd_of(pid_t pid, unsigned flags)
+int proc_pidfd(pid_t pid, unsigned flags)
 {
 	long fd = syscall(SYS_pidfd_open, pid, flags);
 	return fd < 0 ? -1 : (int)fd;
 }
 
-/* 1 when the task or process behind @fd has exited. */
-static int exited(int fd)
+int proc_pidfd_exited(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	return poll(&p, 1, 0) != 0;
+	return fd >= 0 && poll(&p, 1, 0) != 0;
 }
 
 static void centry_clear(struct centry *c)
@@ -210,7 +209,7 @@ static int cache_hit_locked(struct centry *c, pid_t tid, struct proc_info *out)
 {
 	if (c->tid != tid || c->pidfd < 0)
 		return 0;
-	if (!exited(c->pidfd) && (c->ppidfd < 0 || !exited(c->ppidfd)) &&
+	if (!proc_pidfd_exited(c->pidfd) && !proc_pidfd_exited(c->ppidfd) &&
 	    mono_ms() - c->stamp_ms < CACHE_TTL_MS) {
 		*out = c->info;
 		return 1;
@@ -235,7 +234,7 @@ int proc_get(pid_t tid, struct proc_info *out)
 	}
 	pthread_mutex_unlock(&cache_mu);
 
-	pidfd = pidfd_of(tid, PIDFD_THREAD);
+	pidfd = proc_pidfd(tid, PIDFD_THREAD);
 	rc = read_stat(tid, out);
 	if (rc < 0)
 		goto out;
@@ -252,10 +251,11 @@ int proc_get(pid_t tid, struct proc_info *out)
 			goto out;
 	}
 	if (pidfd >= 0 && out->ppid > 1)
-		ppidfd = pidfd_of(out->ppid, 0);
+		ppidfd = proc_pidfd(out->ppid, 0);
 	/* Alive after the reads: they were about the pidfd's task.  A
 	 * parent that is gone already may have handed us over: no cache. */
-	if (pidfd >= 0 && (exited(pidfd) || (out->ppid > 1 && ppidfd < 0))) {
+	if (pidfd >= 0 &&
+	    (proc_pidfd_exited(pidfd) || (out->ppid > 1 && ppidfd < 0))) {
 		close(pidfd);
 		pidfd = -1;
 	}
@@ -296,7 +296,7 @@ int proc_flags(pid_t tid, unsigned *flags)
 		return -ESRCH;
 	pthread_mutex_lock(&cache_mu);
 	cache_init_locked();
-	if (c->tid == tid && c->pidfd >= 0 && !exited(c->pidfd)) {
+	if (c->tid == tid && c->pidfd >= 0 && !proc_pidfd_exited(c->pidfd)) {
 		if (c->statfd < 0) {
 			char path[32];
 			snprintf(path, sizeof(path), "%d/stat", (int)tid);

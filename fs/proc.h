@@ -23,6 +23,15 @@ struct proc_info {
  * are left 0.  @return 0, -ESRCH gone, -EIO. */
 int proc_get(pid_t tid, struct proc_info *out);
 
+/* A pidfd on @pid (flags 0: a process; PIDFD_THREAD: one task), or -1
+ * where the kernel has none (before 5.3, 6.9 for threads) or no
+ * descriptor is left. */
+int proc_pidfd(pid_t pid, unsigned flags);
+
+/* 1 when the task or process behind pidfd @fd has exited, else 0 (also
+ * for @fd < 0).  A tid or pid is reused only after that. */
+int proc_pidfd_exited(int fd);
+
 /* The task's flags (PF_*), read fresh.  @return 0, -ESRCH, -EIO. */
 int proc_flags(pid_t tid, unsigned *flags);
 
