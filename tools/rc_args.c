@@ -93,6 +93,16 @@ int rc_parse(const struct recctl_cmd *cmd, int argc, char **argv,
 	return -1;
 }
 
+int rc_parse_one(const struct recctl_cmd *cmd, int argc, char **argv,
+		 struct rc_opt *opts, const char **operand, const char *what)
+{
+	int n, rc = rc_parse(cmd, argc, argv, opts, operand, 1, &n, NULL);
+
+	if (rc >= 0)
+		return rc;
+	return n == 1 ? -1 : usage_error(cmd, "missing %s", what);
+}
+
 int rc_parse_u64(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;

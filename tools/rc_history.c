@@ -34,13 +34,11 @@ int cmd_log(const struct recctl_cmd *cmd, int argc, char **argv)
 	uint64_t *vs = NULL;
 	size_t count = 0;
 	const char *path;
-	int n, rc, w;
+	int rc, w;
 
-	rc = rc_parse(cmd, argc, argv, NULL, &path, 1, &n, NULL);
+	rc = rc_parse_one(cmd, argc, argv, NULL, &path, "PATH");
 	if (rc >= 0)
 		return rc;
-	if (n != 1)
-		return usage_error(cmd, "%s", "missing PATH");
 	rc = rc_history_path(path, 0, &hdir);
 	if (rc < 0)
 		return report_locate(cmd, path, rc);
@@ -121,13 +119,11 @@ int cmd_show(const struct recctl_cmd *cmd, int argc, char **argv)
 	const char *arg;
 	size_t len = 0;
 	uint64_t v, cur;
-	int n, rc;
+	int rc;
 
-	rc = rc_parse(cmd, argc, argv, NULL, &arg, 1, &n, NULL);
+	rc = rc_parse_one(cmd, argc, argv, NULL, &arg, "PATH@N");
 	if (rc >= 0)
 		return rc;
-	if (n != 1)
-		return usage_error(cmd, "%s", "missing PATH@N");
 	if (rc_split_at(arg, &path, &v) < 0)
 		return usage_error(cmd, "bad version in '%s'", arg);
 	if (v == 0) {

@@ -34,13 +34,11 @@ int cmd_get(const struct recctl_cmd *cmd, int argc, char **argv)
 	struct rc_opt opts[] = { { "--version", 'v', 0, 0, NULL }, { 0 } };
 	const char *path;
 	uint64_t v = 0;
-	int n, rc, fd = -1;
+	int rc, fd = -1;
 
-	rc = rc_parse(cmd, argc, argv, opts, &path, 1, &n, NULL);
+	rc = rc_parse_one(cmd, argc, argv, opts, &path, "PATH");
 	if (rc >= 0)
 		return rc;
-	if (n != 1)
-		return usage_error(cmd, "%s", "missing PATH");
 	if (opts[0].set) {
 		rc = rc_open_consistent(path, &v, &fd);
 	} else {
@@ -211,13 +209,11 @@ int cmd_stat(const struct recctl_cmd *cmd, int argc, char **argv)
 	struct rc_opt opts[] = { { "--json", 'j', 0, 0, NULL }, { 0 } };
 	struct rec_stat s;
 	const char *path;
-	int n, rc;
+	int rc;
 
-	rc = rc_parse(cmd, argc, argv, opts, &path, 1, &n, NULL);
+	rc = rc_parse_one(cmd, argc, argv, opts, &path, "PATH");
 	if (rc >= 0)
 		return rc;
-	if (n != 1)
-		return usage_error(cmd, "%s", "missing PATH");
 	rc = read_stat(path, &s);
 	if (rc < 0)
 		return rc_report(cmd, path, rc, NULL);
@@ -236,13 +232,11 @@ int cmd_why(const struct recctl_cmd *cmd, int argc, char **argv)
 	uint64_t v = 0, basis = 0;
 	struct stat sb;
 	const char *path;
-	int n, rc, has_v, has_basis, has_conflict;
+	int rc, has_v, has_basis, has_conflict;
 
-	rc = rc_parse(cmd, argc, argv, NULL, &path, 1, &n, NULL);
+	rc = rc_parse_one(cmd, argc, argv, NULL, &path, "PATH");
 	if (rc >= 0)
 		return rc;
-	if (n != 1)
-		return usage_error(cmd, "%s", "missing PATH");
 	rc = rc_version(path, &v);
 	if (rc < 0 && rc != -ENODATA)
 		return rc_report(cmd, path, rc, NULL);

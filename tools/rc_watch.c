@@ -165,13 +165,11 @@ int cmd_wait(const struct recctl_cmd *cmd, int argc, char **argv)
 	const char *path;
 	uint64_t above, v = 0;
 	char *end;
-	int n, rc;
+	int rc;
 
-	rc = rc_parse(cmd, argc, argv, opts, &path, 1, &n, NULL);
+	rc = rc_parse_one(cmd, argc, argv, opts, &path, "PATH");
 	if (rc >= 0)
 		return rc;
-	if (n != 1)
-		return usage_error(cmd, "%s", "missing PATH");
 	if (!opts[0].set)
 		return usage_error(cmd, "%s", "missing --above N");
 	if (rc_parse_u64(opts[0].val, &above) < 0)

@@ -80,13 +80,11 @@ int cmd_put(const struct recctl_cmd *cmd, int argc, char **argv)
 	char *buf = NULL;
 	size_t len = 0;
 	uint64_t basis;
-	int n, rc;
+	int rc;
 
-	rc = rc_parse(cmd, argc, argv, opts, &path, 1, &n, NULL);
+	rc = rc_parse_one(cmd, argc, argv, opts, &path, "PATH");
 	if (rc >= 0)
 		return rc;
-	if (n != 1)
-		return usage_error(cmd, "%s", "missing PATH");
 	rc = parse_expect(cmd, &opts[0], &basis);
 	if (rc >= 0)
 		return rc;
@@ -121,13 +119,11 @@ int cmd_rm(const struct recctl_cmd *cmd, int argc, char **argv)
 	struct rc_opt opts[] = { { "--expect", 'e', 1, 0, NULL }, { 0 } };
 	const char *path;
 	uint64_t basis;
-	int n, rc;
+	int rc;
 
-	rc = rc_parse(cmd, argc, argv, opts, &path, 1, &n, NULL);
+	rc = rc_parse_one(cmd, argc, argv, opts, &path, "PATH");
 	if (rc >= 0)
 		return rc;
-	if (n != 1)
-		return usage_error(cmd, "%s", "missing PATH");
 	rc = parse_expect(cmd, &opts[0], &basis);
 	if (rc >= 0)
 		return rc;

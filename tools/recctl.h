@@ -59,6 +59,11 @@ struct rc_opt {
 int rc_parse(const struct recctl_cmd *cmd, int argc, char **argv,
 	     struct rc_opt *opts, const char **operands, int max_operands,
 	     int *noperands, int *rest);
+/* rc_parse for a command of exactly one operand, named @what in the
+ * usage error when it is missing ("missing PATH").
+ * @return -1 to go on, else the exit status to return now. */
+int rc_parse_one(const struct recctl_cmd *cmd, int argc, char **argv,
+		 struct rc_opt *opts, const char **operand, const char *what);
 /* A non-negative decimal that fits in 63 bits; -EINVAL otherwise. */
 int rc_parse_u64(const char *s, uint64_t *out);
 
