@@ -831,6 +831,29 @@ static void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	free(key);
 }
 
+/* May the caller make a new record at @name?  The name must be free (no
+ * record, no pending create: one racing with another creator gets EEXIST
+ * and the kernel looks it up again), and a deleted key comes back only
+ * for a caller whose basis is the deletion (a stale editor must not
+ * resurrect it).  *key is the new key, the caller's to free, also on
+ * error.  Caller holds fs->mu. */
+static int new_name_check(struct rfs *fs, fuse_ino_t parent, const char *name,
+			  const struct proc_info *pi, char **key,
+			  uint64_t *expect, struct basis_hit *hit)
+{
+	struct rfs_inode *p = rfs_ino(fs, parent), *in;
+	struct store_stat sb;
+	int rc = -ENOENT;
+
+	*key = p ? join(p, name, &rc) : NULL;
+	if (!*key)
+		return rc;
+	in = rfs_ino_by_key(fs, *key);
+	if ((in && in->pending) || store_stat(fs->st, *key, &sb) == 0)
+		return -EEXIST;
+	return rfs_check(fs, pi, *key, NULL, expect, hit);
+}
+
 /* A regular file made by mknod is a pending create with no handle yet:
  * the creator's first writable open takes it over, so `tar --xattrs -x`
  * (mknod, setxattr, open, write, close) makes version 1.  Anyone else's
@@ -840,13 +863,12 @@ static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct rfs *fs = FS(req);
 	struct fuse_entry_param e;
-	struct rfs_inode *p, *in;
+	struct rfs_inode *in = NULL;
 	struct basis_hit hit;
 	struct proc_info pi;
-	struct store_stat sb;
 	uint64_t expect;
 	char *key = NULL;
-	int rc = -ENOENT;
+	int rc;
 
 	(void)rdev;
 	if (!S_ISREG(mode)) {
@@ -856,14 +878,7 @@ static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	caller(req, &pi);
 	memset(&e, 0, sizeof(e));
 	pthread_mutex_lock(&fs->mu);
-	p = rfs_ino(fs, parent);
-	if (p)
-		key = join(p, name, &rc);
-	in = key ? rfs_ino_by_key(fs, key) : NULL;
-	if (key && ((in && in->pending) || store_stat(fs->st, key, &sb) == 0))
-		rc = -EEXIST;
-	else if (key)
-		rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
+	rc = new_name_check(fs, parent, name, &pi, &key, &expect, &hit);
 	if (rc == 0) {
 		in = rfs_ino_make(fs, key);
 		if (!in)
@@ -1188,33 +1203,19 @@ static void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct rfs *fs = FS(req);
 	struct fuse_entry_param e;
 	struct rfs_handle *h = NULL;
-	struct rfs_inode *p, *in = NULL;
+	struct rfs_inode *in = NULL;
 	struct basis_hit hit;
 	struct proc_info pi;
-	struct store_stat sb;
 	uint64_t expect = STORE_ABSENT;
 	char *key = NULL;
-	int rc = -ENOENT;
+	int rc;
 
 	caller(req, &pi);
 	memset(&e, 0, sizeof(e));
 	pthread_mutex_lock(&fs->mu);
-	p = rfs_ino(fs, parent);
-	if (p)
-		key = join(p, name, &rc);
-	if (!key)
-		goto out;
-	in = rfs_ino_by_key(fs, key);
-	if ((in && in->pending) || store_stat(fs->st, key, &sb) == 0) {
-		/* Raced with another creator: O_CREAT without O_EXCL would
-		 * open it, but a pending create is someone's change. */
-		rc = -EEXIST; /* the kernel looks it up again */
-		in = NULL;
-		goto out;
-	}
-	/* A deleted key comes back only for a caller whose basis is the
-	 * deletion (a stale editor must not resurrect it). */
-	rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
+	/* O_CREAT without O_EXCL would open a record that raced in, but a
+	 * pending create is someone's change: EEXIST either way. */
+	rc = new_name_check(fs, parent, name, &pi, &key, &expect, &hit);
 	if (rc < 0)
 		goto out;
 	in = rfs_ino_make(fs, key);
