@@ -58,6 +58,12 @@ $(BUILD)/tests/test_proc: $(BUILD)/obj/tests/test_proc.o $(BUILD)/obj/fs/proc.o 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
+# The etcd tests share a fixture that runs a real etcd.
+$(BUILD)/tests/test_etcd_%: $(BUILD)/obj/tests/test_etcd_%.o \
+		$(BUILD)/obj/tests/etcd_fixture.o $(BUILD)/libstore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)

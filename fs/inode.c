@@ -10,6 +10,7 @@
 struct rfs_inval {
 	struct rfs_inval *next;
 	char *key;
+	int remote;     /* another mount changed it: drop its inode too */
 };
 
 static size_t hkey(const struct rfs *fs, const char *key)
@@ -220,7 +221,7 @@ void rfs_ino_put(struct rfs *fs, struct rfs_inode *in)
 
 /* ---- Deferred invalidations ------------------------------------------ */
 
-void rfs_inval_entry(struct rfs *fs, const char *key)
+static void inval_queue(struct rfs *fs, const char *key, int remote)
 {
 	struct rfs_inval *v = calloc(1, sizeof(*v));
 
@@ -228,11 +229,41 @@ void rfs_inval_entry(struct rfs *fs, const char *key)
 		free(v);
 		return; /* only a cache: the entry timeout covers it */
 	}
+	v->remote = remote;
 	pthread_mutex_lock(&fs->inval_mu);
 	v->next = fs->inval_head;
 	fs->inval_head = v;
 	pthread_cond_signal(&fs->inval_cv);
 	pthread_mutex_unlock(&fs->inval_mu);
+}
+
+void rfs_inval_entry(struct rfs *fs, const char *key)
+{
+	inval_queue(fs, key, 0);
+}
+
+void rfs_remote_change(void *ctx, const char *key)
+{
+	inval_queue(ctx, key, 1);
+}
+
+/* What the kernel caches of a key another mount changed: the record's
+ * attributes and pages, and its directory's (a listing changed). */
+static void inval_remote(struct rfs *fs, const char *key, fuse_ino_t parent)
+{
+	struct rfs_inode *in;
+	fuse_ino_t ino = 0;
+
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino_by_key(fs, key);
+	if (in)
+		ino = in->ino;
+	pthread_mutex_unlock(&fs->mu);
+	if (!fs->se)
+		return;
+	if (ino)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	fuse_lowlevel_notify_inval_inode(fs->se, parent, -1, 0);
 }
 
 static void *inval_main(void *arg)
@@ -265,9 +296,13 @@ static void *inval_main(void *arg)
 				parent = p->ino;
 			pthread_mutex_unlock(&fs->mu);
 		}
-		if (known && fs->se)
+		if (known && fs->se && *name)
 			fuse_lowlevel_notify_inval_entry(fs->se, parent, name,
 							 strlen(name));
+		if (slash)
+			*slash = '/';
+		if (known && v->remote)
+			inval_remote(fs, v->key, parent);
 		free(v->key);
 		free(v);
 		pthread_mutex_lock(&fs->inval_mu);

@@ -172,6 +172,8 @@ int main(int argc, char *argv[])
 	so.keep_versions = fs.o.keep_versions;
 	so.tombstone_limit = fs.o.tombstone_limit;
 	so.defer_background = 1; /* no thread before the daemon's fork */
+	so.on_change = rfs_remote_change;
+	so.change_ctx = &fs;
 	so.errbuf = err;
 	so.errlen = sizeof(err);
 	rc = store_open(c.store, &so, &fs.st);

@@ -243,6 +243,15 @@ static int handle_begin(struct rfs *fs, struct rfs_handle *h,
 	if (rc == 0)
 		rc = store_txn_begin(fs->st, in->key, h->trunc, &h->txn);
 	if (rc == 0) {
+		/* A shared store's lease: other mounts' writers are told
+		 * here, at the first write, as this mount's are. */
+		rc = store_txn_lease(h->txn, expect);
+		if (rc < 0) {
+			store_txn_abort(h->txn);
+			h->txn = NULL;
+		}
+	}
+	if (rc == 0) {
 		in->lease = h;
 		in->lease_since_ns = now_ns();
 		__atomic_store_n(&h->view_size, store_txn_size(h->txn),
@@ -1148,13 +1157,20 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			/* The mknod's creator takes its create over. */
 			rc = store_txn_begin(fs->st, in->key, 1, &h->txn);
 			if (rc == 0) {
+				h->expect = rfs_unchecked(fs, in->key)
+						    ? STORE_ANY
+						    : STORE_ABSENT;
+				rc = store_txn_lease(h->txn, h->expect);
+				if (rc < 0) {
+					store_txn_abort(h->txn);
+					h->txn = NULL;
+				}
+			}
+			if (rc == 0) {
 				in->lease = h;
 				in->lease_since_ns = now_ns();
 				h->created = 1;
 				h->trunc = 1;
-				h->expect = rfs_unchecked(fs, in->key)
-						    ? STORE_ANY
-						    : STORE_ABSENT;
 				h->changer = p;
 			}
 		} else if (p.tgid != in->pcreator.tgid) {
@@ -1225,6 +1241,15 @@ static void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		goto out;
 	}
 	rc = store_txn_begin(fs->st, key, 1, &h->txn);
+	if (rc == 0) {
+		rc = store_txn_lease(h->txn, expect);
+		if (rc < 0) {
+			store_txn_abort(h->txn);
+			h->txn = NULL;
+		}
+		if (rc == -EAGAIN)
+			rc = -EEXIST; /* another mount created it meanwhile */
+	}
 	if (rc < 0)
 		goto out;
 	in->pending = 1;

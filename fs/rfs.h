@@ -138,6 +138,9 @@ void rfs_ino_put(struct rfs *fs, struct rfs_inode *in);
 void rfs_pxattr_free(struct rfs_inode *in);
 /* Queue an entry invalidation (done by a thread: never from a handler). */
 void rfs_inval_entry(struct rfs *fs, const char *key);
+/* store_opts.on_change of a shared store: another mount changed @key;
+ * queue dropping the kernel's entry, attributes and pages of it. */
+void rfs_remote_change(void *ctx, const char *key);
 
 /* xattr value parsing: ASCII decimal, optional trailing newline.
  * @return 0 or -EINVAL. */

@@ -232,16 +232,29 @@ int etcdc_range(struct etcdc *c, const void *prefix, size_t prefix_len,
 		int64_t limit, struct etcdc_kv **kvs, size_t *n, int *more,
 		int64_t *rev)
 {
+	return etcdc_range_page(c, prefix, prefix_len, NULL, 0, 0, limit, kvs,
+				n, more, rev);
+}
+
+int etcdc_range_page(struct etcdc *c, const void *prefix, size_t prefix_len,
+		     const void *from, size_t from_len, int64_t at_rev,
+		     int64_t limit, struct etcdc_kv **kvs, size_t *n,
+		     int *more, int64_t *rev)
+{
 	json_t *req = NULL, *reply = NULL;
 	int rc;
 
 	*kvs = NULL;
 	*n = 0;
-	if (limit < 0)
+	if (limit < 0 || at_rev < 0)
 		return -EINVAL;
 	rc = etc_range_req(prefix, prefix_len, 1, &req);
+	if (!rc && from_len)
+		rc = etc_jset_bytes(req, "key", from, from_len);
 	if (!rc && limit)
 		rc = etc_jset_int(req, "limit", limit);
+	if (!rc && at_rev)
+		rc = etc_jset_int(req, "revision", at_rev);
 	if (!rc)
 		rc = etc_call(c, "/v3/kv/range", req, ETC_CALL_RETRY, &reply);
 	if (!rc)

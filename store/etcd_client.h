@@ -134,6 +134,17 @@ int etcdc_range(struct etcdc *c, const void *prefix, size_t prefix_len,
 		int64_t limit, struct etcdc_kv **kvs, size_t *n, int *more,
 		int64_t *rev);
 
+/** One page of a prefix read: the keys starting with @prefix from
+ *  @from on (@from_len 0: from the start), as of revision @at_rev (0:
+ *  now), at most @limit.  Read a whole prefix consistently by passing
+ *  the first page's *rev as @at_rev of the next pages and the last key
+ *  plus a zero byte as @from.  @return as etcdc_range(); -ERANGE
+ *  @at_rev compacted away. */
+int etcdc_range_page(struct etcdc *c, const void *prefix, size_t prefix_len,
+		     const void *from, size_t from_len, int64_t at_rev,
+		     int64_t limit, struct etcdc_kv **kvs, size_t *n,
+		     int *more, int64_t *rev);
+
 /** Set a key to a value, attached to @lease (0: none).
  *  @rev (may be NULL) gets the revision of the change.
  *  @return 0; -ENOENT no such lease; -EFBIG; errors as in the header. */

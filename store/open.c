@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "etcd_store.h"
 #include "store_int.h"
 
 static void opts_defaults(struct store_opts *o)
@@ -695,6 +696,15 @@ int store_open(const char *dir, const struct store_opts *opts,
 
 	if (!st)
 		return -ENOMEM;
+	if (es_is_url(dir)) {
+		rc = es_open(dir, opts, &st->es);
+		if (rc < 0) {
+			free(st);
+			return rc;
+		}
+		*out = st;
+		return 0;
+	}
 	if (opts)
 		st->o = *opts;
 	opts_defaults(&st->o);
@@ -789,6 +799,11 @@ int store_close(struct store *st)
 
 	if (!st)
 		return 0;
+	if (st->es) {
+		rc = es_close(st->es);
+		free(st);
+		return rc;
+	}
 	if (st->bg_started) {
 		pthread_mutex_lock(&st->bg_mu);
 		st->bg_stop = 1;
@@ -876,6 +891,8 @@ static void *compactor_main(void *arg)
 
 int store_after_fork(struct store *st)
 {
+	if (st->es)
+		return es_after_fork(st->es);
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 

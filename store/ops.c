@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "etcd_store.h"
 #include "store_int.h"
 
 struct store_snap {
@@ -330,6 +331,8 @@ int store_put(struct store *st, const char *key, uint64_t expect,
 	      const void *data, size_t len, const struct store_meta *meta,
 	      uint64_t *newv)
 {
+	if (st->es)
+		return es_put(st->es, key, expect, data, len, meta, newv);
 	struct store_txn *t;
 	uint8_t h[16];
 	int rc;
@@ -360,6 +363,8 @@ int store_put(struct store *st, const char *key, uint64_t expect,
 int store_delete(struct store *st, const char *key, uint64_t expect,
 		 uint64_t *newv)
 {
+	if (st->es)
+		return es_delete(st->es, key, expect, newv);
 	struct batch b = { 0 };
 	struct node *n;
 	uint64_t lsn = 0;
@@ -488,6 +493,8 @@ static int add_dir_move(struct store *st, struct batch *b, struct node *d,
 int store_rename(struct store *st, const char *from, uint64_t expect_from,
 		 const char *to, uint64_t expect_to, uint64_t *newv)
 {
+	if (st->es)
+		return es_rename(st->es, from, expect_from, to, expect_to, newv);
 	struct batch b = { 0 };
 	struct node *f, *t, *tp;
 	uint64_t lsn = 0, nv = 0;
@@ -568,6 +575,8 @@ out:
 int store_mkdir(struct store *st, const char *key,
 		const struct store_meta *meta)
 {
+	if (st->es)
+		return es_mkdir(st->es, key, meta);
 	struct batch b = { 0 };
 	struct store_meta m;
 	struct node *p;
@@ -599,6 +608,8 @@ int store_mkdir(struct store *st, const char *key,
 
 int store_rmdir(struct store *st, const char *key)
 {
+	if (st->es)
+		return es_rmdir(st->es, key);
 	struct batch b = { 0 };
 	struct node *n;
 	uint64_t lsn = 0;
@@ -647,6 +658,8 @@ static int commit_meta(struct store *st, struct node *n,
 int store_setmeta(struct store *st, const char *key,
 		  const struct store_meta *meta, unsigned mask)
 {
+	if (st->es)
+		return es_setmeta(st->es, key, meta, mask);
 	struct store_meta m;
 	struct node *n;
 	const uint8_t *x;
@@ -697,6 +710,8 @@ static const uint8_t *xa_find(const uint8_t *x, uint32_t len,
 int store_setxattr(struct store *st, const char *key, const char *name,
 		   const void *value, size_t size, int flags)
 {
+	if (st->es)
+		return es_setxattr(st->es, key, name, value, size, flags);
 	struct node *n;
 	struct store_meta m;
 	const uint8_t *old, *xa;
@@ -761,6 +776,8 @@ out:
 
 int store_removexattr(struct store *st, const char *key, const char *name)
 {
+	if (st->es)
+		return es_removexattr(st->es, key, name);
 	struct node *n;
 	struct store_meta m;
 	const uint8_t *old, *xa;
@@ -793,6 +810,8 @@ int store_removexattr(struct store *st, const char *key, const char *name)
 ssize_t store_getxattr(struct store *st, const char *key, const char *name,
 		       void *value, size_t size)
 {
+	if (st->es)
+		return es_getxattr(st->es, key, name, value, size);
 	struct node *n;
 	const uint8_t *x = NULL;
 	uint32_t vl = 0, xlen;
@@ -824,6 +843,8 @@ ssize_t store_getxattr(struct store *st, const char *key, const char *name,
 ssize_t store_listxattr(struct store *st, const char *key, char *list,
 			size_t size)
 {
+	if (st->es)
+		return es_listxattr(st->es, key, list, size);
 	struct node *n;
 	const uint8_t *xa;
 	uint32_t xlen;
@@ -871,6 +892,8 @@ static void fill_stat(const struct node *n, const struct ver *v,
 
 int store_stat(struct store *st, const char *key, struct store_stat *out)
 {
+	if (st->es)
+		return es_stat(st->es, key, out);
 	struct node *n;
 	int rc = key_check(key);
 
@@ -888,6 +911,8 @@ int store_stat(struct store *st, const char *key, struct store_stat *out)
 
 int store_last_version(struct store *st, const char *key, uint64_t *version)
 {
+	if (st->es)
+		return es_last_version(st->es, key, version);
 	struct node *n;
 	int rc = key_check(key);
 
@@ -902,9 +927,29 @@ int store_last_version(struct store *st, const char *key, uint64_t *version)
 	return 0;
 }
 
+/* An etcd store's snapshot is a copy in a memfd (etcd_ops.c). */
+static int snap_es(struct store *st, const char *key, uint64_t version,
+		   struct store_snap **out)
+{
+	struct store_snap *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	rc = es_snap_fd(st->es, key, version, &s->fd, &s->stat);
+	if (rc < 0) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
 int store_snap_open(struct store *st, const char *key, uint64_t version,
 		    struct store_snap **out)
 {
+	if (st->es)
+		return snap_es(st, key, version, out);
 	struct store_snap *s;
 	struct node *n;
 	struct ver *v = NULL;
@@ -989,6 +1034,8 @@ void store_snap_close(struct store_snap *s)
 int store_get(struct store *st, const char *key, char **buf, size_t *len,
 	      struct store_stat *stat)
 {
+	if (st->es)
+		return es_get(st->es, key, buf, len, stat);
 	struct store_snap *s;
 	ssize_t n;
 	int rc = store_snap_open(st, key, 0, &s);
@@ -1024,6 +1071,8 @@ static int cmp_dirent(const void *a, const void *b)
 int store_list(struct store *st, const char *dir, struct store_dirent **ents,
 	       size_t *n)
 {
+	if (st->es)
+		return es_list(st->es, dir, ents, n);
 	struct node *d;
 	size_t cnt = 0, i = 0;
 	int rc = key_check(dir);
@@ -1077,6 +1126,8 @@ void store_list_free(struct store_dirent *ents, size_t n)
 int store_history(struct store *st, const char *key, struct store_hist **h,
 		  size_t *n)
 {
+	if (st->es)
+		return es_history(st->es, key, h, n);
 	struct node *nd;
 	int rc = key_check(key);
 
@@ -1105,6 +1156,8 @@ int store_history(struct store *st, const char *key, struct store_hist **h,
 
 int store_stats(struct store *st, struct store_stats *out)
 {
+	if (st->es)
+		return es_stats(st->es, out);
 	memset(out, 0, sizeof(*out));
 	pthread_rwlock_rdlock(&st->idx_lock);
 	for (size_t b = 0; b < st->idx.cap; b++)
@@ -1134,6 +1187,8 @@ int store_stats(struct store *st, struct store_stats *out)
 
 int store_statvfs(struct store *st, struct statvfs *out)
 {
+	if (st->es)
+		return es_statvfs(st->es, out);
 	uint64_t keep;
 
 	if (fstatvfs(st->dirfd, out) < 0)

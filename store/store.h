@@ -77,6 +77,11 @@ struct store_opts {
 	const struct store_io *io;/**< NULL: the real system calls */
 	int defer_background;     /**< start no thread until store_after_fork()
 	                               (a daemon that forks after opening) */
+	/** Shared stores (etcd) only: called from the store's own thread
+	 *  when another mount changed @key's content, existence or
+	 *  metadata (to drop a kernel cache).  It may call the store. */
+	void (*on_change)(void *ctx, const char *key);
+	void *change_ctx;
 };
 
 /** Metadata of a key.  Changing it needs no basis and makes no version. */
@@ -143,6 +148,17 @@ struct store_hist {
 /**
  * Open the store in @dir, creating the directory and an empty store if
  * it does not exist.  Takes an exclusive lock on the store.
+ *
+ * @dir may instead be "etcd://HOST:PORT[,HOST:PORT...]/PREFIX": a store
+ * kept in an etcd cluster under PREFIX, which any number of mounts on
+ * any hosts share (docs/ETCD.md).  Every function keeps its contract
+ * there, with these differences: a staged change takes a write lease
+ * with store_txn_lease(); only the current version is kept (history
+ * has one entry); a record with its xattrs is at most about 1.5 MiB
+ * (-EFBIG); a directory rename moves at most about 20 records (-EXDEV
+ * above); store_fsck() and store_dump() are for directories only; a
+ * failure to reach etcd is -EIO or -ETIMEDOUT after a bounded time, and
+ * reads fail with -EIO while the mount cannot prove its cache current.
  *
  * @return 0 and *out on success;
  *  -EWOULDBLOCK another process holds the store (errbuf names its pid);
@@ -296,6 +312,17 @@ int store_removexattr(struct store *st, const char *key, const char *name);
  */
 int store_txn_begin(struct store *st, const char *key, int truncate,
 		    struct store_txn **out);
+/**
+ * Take the write lease of the change's key, checked against @expect now
+ * (as store_txn_commit() will check it), so that the commit cannot fail
+ * for a reason the writer was not told at its first write.  On a local
+ * store this is a no-op: leases are the caller's (one process holds the
+ * store).  On a shared store (etcd) the lease excludes other mounts and
+ * goes by itself when this one dies.
+ * @return 0; -EAGAIN @expect is stale; -EBUSY another mount holds the
+ *  key's lease; -EISDIR; -EIO, -ETIMEDOUT etcd could not be reached.
+ */
+int store_txn_lease(struct store_txn *t, uint64_t expect);
 /** Write into the change.  @return bytes written; -ENOSPC (no space for
  *  it: the change stays as it was); -EIO; -EFBIG; -ENOMEM; -EROFS. */
 ssize_t store_txn_write(struct store_txn *t, const void *buf, size_t len,

@@ -191,7 +191,10 @@ struct index {
 	struct node_mem mem;
 };
 
+struct es;
+
 struct store {
+	struct es *es;        /* an etcd store: every call goes there */
 	char *dir;
 	int dirfd, lockfd, blobfd, spoolfd;
 	struct store_opts o;

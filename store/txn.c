@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "etcd_store.h"
 #include "store_int.h"
 
 /* Three states: not staged yet (no buf, fd < 0: the content is the
@@ -24,6 +25,7 @@
  * st->resv; otherwise resv == 0. */
 struct store_txn {
 	struct store *st;
+	struct es_txn *es;        /* an etcd store's change: only st and es */
 	char *key;
 	int fd;                   /* the spool file, or -1 */
 	char *spool_name;         /* NULL: O_TMPFILE */
@@ -84,9 +86,46 @@ static void spool_drop(struct store_txn *t)
 	t->spool_name = NULL;
 }
 
+/* An etcd store's change is a shell around its es_txn. */
+static int txn_es_begin(struct store *st, const char *key, int truncate,
+			struct store_txn **out)
+{
+	struct store_txn *t = calloc(1, sizeof(*t));
+	int rc;
+
+	if (!t)
+		return -ENOMEM;
+	t->st = st;
+	t->fd = -1;
+	rc = es_txn_begin(st->es, key, truncate, &t->es);
+	if (rc < 0) {
+		free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+static int txn_es_commit(struct store_txn *t, uint64_t expect,
+			 const struct store_meta *meta, int durable,
+			 uint64_t *newv)
+{
+	int rc = es_txn_commit(t->es, expect, meta, durable, newv);
+
+	free(t);
+	return rc;
+}
+
+int store_txn_lease(struct store_txn *t, uint64_t expect)
+{
+	return t->es ? es_txn_lease(t->es, expect) : 0;
+}
+
 int store_txn_begin(struct store *st, const char *key, int truncate,
 		    struct store_txn **out)
 {
+	if (st->es)
+		return txn_es_begin(st, key, truncate, out);
 	struct store_txn *t;
 	struct store_stat sb;
 	int rc = key_check(key);
@@ -277,6 +316,8 @@ static int space_ok(struct store *st)
 ssize_t store_txn_write(struct store_txn *t, const void *buf, size_t len,
 			uint64_t off)
 {
+	if (t->es)
+		return es_txn_write(t->es, buf, len, off);
 	uint64_t end = off + len, cur = store_txn_size(t);
 	size_t done = 0;
 	int rc;
@@ -318,6 +359,8 @@ ssize_t store_txn_write(struct store_txn *t, const void *buf, size_t len,
 ssize_t store_txn_read(struct store_txn *t, void *buf, size_t len,
 		       uint64_t off)
 {
+	if (t->es)
+		return es_txn_read(t->es, buf, len, off);
 	ssize_t n;
 
 	if (t->base)
@@ -336,6 +379,8 @@ ssize_t store_txn_read(struct store_txn *t, void *buf, size_t len,
 
 int store_txn_truncate(struct store_txn *t, uint64_t size)
 {
+	if (t->es)
+		return es_txn_truncate(t->es, size);
 	int rc = stage(t, size);
 
 	if (rc < 0)
@@ -355,6 +400,8 @@ int store_txn_truncate(struct store_txn *t, uint64_t size)
 
 uint64_t store_txn_size(const struct store_txn *t)
 {
+	if (t->es)
+		return es_txn_size(t->es);
 	struct store_stat sb;
 
 	if (t->base) {
@@ -435,6 +482,8 @@ int store_txn_commit(struct store_txn *t, uint64_t expect,
 		     const struct store_meta *meta, int durable,
 		     uint64_t *newv)
 {
+	if (t->es)
+		return txn_es_commit(t, expect, meta, durable, newv);
 	struct store *st = t->st;
 	uint8_t h[16];
 	char *small = NULL;
@@ -467,6 +516,11 @@ void store_txn_abort(struct store_txn *t)
 {
 	if (!t)
 		return;
+	if (t->es) {
+		es_txn_abort(t->es);
+		free(t);
+		return;
+	}
 	store_snap_close(t->base);
 	spool_drop(t);
 	store_resv_drop(t->st, t->resv);
@@ -484,6 +538,8 @@ uint64_t txn_base_version(const struct store_txn *t)
 int store_truncate(struct store *st, const char *key, uint64_t expect,
 		   uint64_t size, uint64_t *newv)
 {
+	if (st->es)
+		return es_truncate(st->es, key, expect, size, newv);
 	struct store_txn *t;
 	struct store_stat sb;
 	int rc = store_stat(st, key, &sb);
@@ -508,6 +564,8 @@ int store_truncate(struct store *st, const char *key, uint64_t expect,
 int store_append(struct store *st, const char *key, const void *buf,
 		 size_t len, uint64_t *newv)
 {
+	if (st->es)
+		return es_append(st->es, key, buf, len, newv);
 	for (;;) {
 		struct store_txn *t;
 		uint64_t end;

@@ -1,11 +1,5 @@
-/* test_etcd_client.c - the etcd client against a real etcd.
- *
- * The group setup starts /usr/bin/etcd (Debian's etcd-server) on free
- * loopback ports with a temporary data directory; the group teardown
- * kills it and removes the directory, also after failed tests.  If the
- * test process dies, the kernel kills etcd (PR_SET_PDEATHSIG).  A
- * missing etcd fails the run: it is a test dependency, not an option.
- * RECFS_ETCD names another etcd binary. */
+/* test_etcd_client.c - the etcd client against a real etcd
+ * (etcd_fixture.h starts it for the group and kills it after). */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -28,88 +22,12 @@
 #include <cmocka.h>
 
 #include "etcd_client.h"
+#include "etcd_fixture.h"
 
 struct fx {
-	pid_t pid;
-	char dir[64];
-	char ep[32];    /* the live etcd, "127.0.0.1:port" */
+	struct etf e;
 	struct etcdc *c; /* a client of it, 2 s timeout */
 };
-
-/* ---- helpers ------------------------------------------------------------ */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A loopback socket on a free port; @backlog < 0: bound only, closed
- * again (a port nobody listens on), else listening and never accepting
- * (a peer that takes connections and never answers). */
-static int loop_socket(int backlog, int *port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) ||
-	    (backlog >= 0 && listen(fd, backlog))) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	*port = ntohs(a.sin_port);
-	if (backlog < 0) {
-		close(fd);
-		return 0;
-	}
-	return fd;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int type,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-static void show_log(const struct fx *f)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "tail -n 20 %s/etcd.log >&2", f->dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "(no etcd log)\n");
-}
-
-static void exec_etcd(const char *bin, const char *dir, int cport, int pport)
-{
-	char data[96], log[96], curl[64], purl[64], cluster[80];
-	int fd;
-
-	snprintf(data, sizeof(data), "%s/data", dir);
-	snprintf(log, sizeof(log), "%s/etcd.log", dir);
-	snprintf(curl, sizeof(curl), "http://127.0.0.1:%d", cport);
-	snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", pport);
-	snprintf(cluster, sizeof(cluster), "default=%s", purl);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	execl(bin, bin, "--data-dir", data, "--name", "default",
-	      "--listen-client-urls", curl, "--advertise-client-urls", curl,
-	      "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-	      "--initial-cluster", cluster, (char *)NULL);
-	_exit(127);
-}
 
 static int teardown_group(void **state)
 {
@@ -118,71 +36,21 @@ static int teardown_group(void **state)
 	if (!f)
 		return 0;
 	etcdc_close(f->c);
-	if (f->pid > 0) {
-		kill(f->pid, SIGCONT);
-		kill(f->pid, SIGKILL);
-		waitpid(f->pid, NULL, 0);
-	}
-	if (f->dir[0])
-		nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	etf_stop(&f->e);
 	free(f);
 	etcdc_global_cleanup();
 	return 0;
 }
 
-/* Start etcd and wait (up to 20 s) until it answers a read. */
 static int setup_group(void **state)
 {
-	const char *bin = getenv("RECFS_ETCD") ? getenv("RECFS_ETCD")
-					       : "/usr/bin/etcd";
-	struct etcdc_opts o = { .timeout_ms = 500 };
-	struct etcdc_kv kv;
+	struct etcdc_opts o = { .timeout_ms = 2000 };
 	struct fx *f = calloc(1, sizeof(*f));
-	int cport, pport, rc = -1;
-	int64_t end = now_ms() + 20000;
 
 	*state = f;
-	if (!f || etcdc_global_init())
+	if (!f || etcdc_global_init() || etf_start(&f->e))
 		return -1;
-	if (access(bin, X_OK)) {
-		fprintf(stderr, "FAILED: %s not found: the etcd client tests "
-				"need a real etcd (apt-get install "
-				"etcd-server)\n", bin);
-		return -1;
-	}
-	strcpy(f->dir, "/tmp/recfs-test-etcd-XXXXXX");
-	if (!mkdtemp(f->dir) || loop_socket(-1, &cport) ||
-	    loop_socket(-1, &pport)) {
-		f->dir[0] = 0;
-		return -1;
-	}
-	snprintf(f->ep, sizeof(f->ep), "127.0.0.1:%d", cport);
-	f->pid = fork();
-	if (f->pid == 0)
-		exec_etcd(bin, f->dir, cport, pport);
-	if (f->pid < 0 || etcdc_open(f->ep, &o, &f->c))
-		return -1;
-	while (now_ms() < end && rc != 0 && rc != -ENOENT) {
-		if (waitpid(f->pid, NULL, WNOHANG) == f->pid) {
-			f->pid = 0;
-			break;
-		}
-		rc = etcdc_get(f->c, "ready", 5, &kv, NULL);
-		if (rc == 0)
-			etcdc_kv_clear(&kv);
-		else if (rc != -ENOENT)
-			usleep(100 * 1000);
-	}
-	etcdc_close(f->c);
-	f->c = NULL;
-	if (rc != 0 && rc != -ENOENT) {
-		fprintf(stderr, "FAILED: etcd did not answer on %s (%s)\n",
-			f->ep, strerror(-rc));
-		show_log(f);
-		return -1;
-	}
-	o.timeout_ms = 2000;
-	return etcdc_open(f->ep, &o, &f->c) ? -1 : 0;
+	return etcdc_open(f->e.ep, &o, &f->c) ? -1 : 0;
 }
 
 static struct etcdc *client(const char *eps, long timeout_ms)
@@ -434,10 +302,10 @@ static size_t collect(struct etcdc_watch *w, struct etcdc_event *all,
 {
 	struct etcdc_event *evs;
 	size_t n, got = 0;
-	int64_t end = now_ms() + 5000;
+	int64_t end = etf_now_ms() + 5000;
 	int rc;
 
-	while (got < want && now_ms() < end) {
+	while (got < want && etf_now_ms() < end) {
 		rc = etcdc_watch_poll(w, 500, &evs, &n, NULL);
 		assert_true(rc >= 0);
 		assert_int_equal((size_t)rc, n);
@@ -475,10 +343,10 @@ static void test_watch(void **state)
 
 	assert_int_equal(etcdc_watch_open(f->c, "w/", 2, 0, &w), 0);
 	/* Nothing yet: a poll waits its time and no longer. */
-	t0 = now_ms();
+	t0 = etf_now_ms();
 	assert_int_equal(etcdc_watch_poll(w, 300, &evs, &n, &rev), 0);
 	assert_int_equal(n, 0);
-	assert_true(now_ms() - t0 >= 250 && now_ms() - t0 < 1500);
+	assert_true(etf_now_ms() - t0 >= 250 && etf_now_ms() - t0 < 1500);
 	assert_true(rev > 0);
 
 	assert_int_equal(etcdc_put(f->c, "w/1", 3, "a\0b", 3, 0, &r_put), 0);
@@ -526,13 +394,13 @@ static void test_failover_dead_first(void **state)
 	char eps[96], first[32];
 	int dead;
 
-	assert_int_equal(loop_socket(-1, &dead), 0);
+	assert_int_equal(etf_loop_socket(-1, &dead), 0);
 	snprintf(first, sizeof(first), "127.0.0.1:%d", dead);
-	snprintf(eps, sizeof(eps), "%s,http://%s/", first, f->ep);
+	snprintf(eps, sizeof(eps), "%s,http://%s/", first, f->e.ep);
 	c = client(eps, 1000);
 	assert_string_equal(etcdc_endpoint(c), first);
 	assert_int_equal(etcdc_put(c, "f/k", 3, "v", 1, 0, NULL), 0);
-	assert_string_equal(etcdc_endpoint(c), f->ep); /* remembered */
+	assert_string_equal(etcdc_endpoint(c), f->e.ep); /* remembered */
 	assert_int_equal(etcdc_get(c, "f/k", 3, &kv, NULL), 0);
 	etcdc_kv_clear(&kv);
 	etcdc_close(c);
@@ -540,7 +408,7 @@ static void test_failover_dead_first(void **state)
 	/* A watch fails over the same way. */
 	c = client(eps, 1000);
 	assert_int_equal(etcdc_watch_open(c, "f/", 2, 0, &w), 0);
-	assert_string_equal(etcdc_endpoint(c), f->ep);
+	assert_string_equal(etcdc_endpoint(c), f->e.ep);
 	etcdc_watch_close(w);
 	etcdc_close(c);
 }
@@ -555,15 +423,15 @@ static void test_all_dead_bounded(void **state)
 	int64_t t0;
 
 	(void)state;
-	assert_int_equal(loop_socket(-1, &d1), 0);
-	assert_int_equal(loop_socket(-1, &d2), 0);
+	assert_int_equal(etf_loop_socket(-1, &d1), 0);
+	assert_int_equal(etf_loop_socket(-1, &d2), 0);
 	snprintf(eps, sizeof(eps), "127.0.0.1:%d,127.0.0.1:%d", d1, d2);
 	c = client(eps, 1000);
-	t0 = now_ms();
+	t0 = etf_now_ms();
 	assert_int_equal(etcdc_get(c, "k", 1, &kv, NULL), -ECONNREFUSED);
 	assert_int_equal(etcdc_put(c, "k", 1, "v", 1, 0, NULL), -ECONNREFUSED);
 	assert_int_equal(etcdc_watch_open(c, "k", 1, 0, &w), -ECONNREFUSED);
-	assert_true(now_ms() - t0 < 3000);
+	assert_true(etf_now_ms() - t0 < 3000);
 	etcdc_close(c);
 }
 
@@ -577,30 +445,30 @@ static void test_hung_endpoint(void **state)
 	struct etcdc *c;
 	struct etcdc_kv kv;
 	char eps[96];
-	int port, fd = loop_socket(16, &port);
+	int port, fd = etf_loop_socket(16, &port);
 	int64_t t0, dt;
 
 	assert_true(fd >= 0);
 	snprintf(eps, sizeof(eps), "127.0.0.1:%d", port);
 	c = client(eps, 1000);
-	t0 = now_ms();
+	t0 = etf_now_ms();
 	assert_int_equal(etcdc_get(c, "k", 1, &kv, NULL), -ETIMEDOUT);
-	dt = now_ms() - t0;
+	dt = etf_now_ms() - t0;
 	assert_true(dt >= 900 && dt < 3000);
 	etcdc_close(c);
 
-	snprintf(eps, sizeof(eps), "127.0.0.1:%d,%s", port, f->ep);
+	snprintf(eps, sizeof(eps), "127.0.0.1:%d,%s", port, f->e.ep);
 	c = client(eps, 1000);
-	t0 = now_ms();
+	t0 = etf_now_ms();
 	assert_int_equal(etcdc_get(c, "no/such", 7, &kv, NULL), -ENOENT);
-	assert_true(now_ms() - t0 < 3000);
+	assert_true(etf_now_ms() - t0 < 3000);
 	etcdc_close(c);
 
 	c = client(eps, 1000);
-	t0 = now_ms();
+	t0 = etf_now_ms();
 	assert_int_equal(etcdc_put(c, "h/k", 3, "v", 1, 0, NULL), -ETIMEDOUT);
-	assert_true(now_ms() - t0 < 3000);
-	assert_string_equal(etcdc_endpoint(c), f->ep);
+	assert_true(etf_now_ms() - t0 < 3000);
+	assert_string_equal(etcdc_endpoint(c), f->e.ep);
 	assert_int_equal(etcdc_put(c, "h/k", 3, "v", 1, 0, NULL), 0);
 	etcdc_close(c);
 	close(fd);
@@ -660,7 +528,7 @@ static void test_bad_replies(void **state)
 	struct etcdc_event *evs;
 	char eps[96], unavailable[256];
 	size_t n;
-	int port, fd = loop_socket(16, &port);
+	int port, fd = etf_loop_socket(16, &port);
 	pid_t pid;
 
 	snprintf(unavailable, sizeof(unavailable),
@@ -677,15 +545,15 @@ static void test_bad_replies(void **state)
 
 	/* "No leader": a read moves on, a change fails and the next
 	 * call starts at the next member. */
-	snprintf(eps, sizeof(eps), "127.0.0.1:%d,%s", port, f->ep);
+	snprintf(eps, sizeof(eps), "127.0.0.1:%d,%s", port, f->e.ep);
 	pid = fake_server(fd, unavailable, 2);
 	c = client(eps, 1000);
 	assert_int_equal(etcdc_get(c, "no/such", 7, &kv, NULL), -ENOENT);
-	assert_string_equal(etcdc_endpoint(c), f->ep);
+	assert_string_equal(etcdc_endpoint(c), f->e.ep);
 	etcdc_close(c);
 	c = client(eps, 1000);
 	assert_int_equal(etcdc_put(c, "b/k", 3, "v", 1, 0, NULL), -EIO);
-	assert_string_equal(etcdc_endpoint(c), f->ep);
+	assert_string_equal(etcdc_endpoint(c), f->e.ep);
 	assert_int_equal(etcdc_put(c, "b/k", 3, "v", 1, 0, NULL), 0);
 	etcdc_close(c);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
@@ -709,7 +577,7 @@ static void test_bad_replies(void **state)
 static void test_sigstop(void **state)
 {
 	struct fx *f = *state;
-	struct etcdc *c = client(f->ep, 1000);
+	struct etcdc *c = client(f->e.ep, 1000);
 	struct etcdc_watch *w;
 	struct etcdc_event *evs;
 	struct etcdc_kv kv = { 0 };
@@ -719,20 +587,20 @@ static void test_sigstop(void **state)
 
 	assert_int_equal(etcdc_put(c, "s/k", 3, "1", 1, 0, NULL), 0);
 	assert_int_equal(etcdc_watch_open(c, "s/", 2, 0, &w), 0);
-	assert_int_equal(kill(f->pid, SIGSTOP), 0);
+	assert_int_equal(kill(f->e.pid, SIGSTOP), 0);
 	/* Stopping takes effect asynchronously: wait until it has. */
-	assert_int_equal(waitpid(f->pid, &st, WUNTRACED), f->pid);
+	assert_int_equal(waitpid(f->e.pid, &st, WUNTRACED), f->e.pid);
 	assert_true(WIFSTOPPED(st));
-	t0 = now_ms();
+	t0 = etf_now_ms();
 	rc_get = etcdc_get(c, "s/k", 3, &kv, NULL);
-	dt_get = now_ms() - t0;
-	t0 = now_ms();
+	dt_get = etf_now_ms() - t0;
+	t0 = etf_now_ms();
 	rc_put = etcdc_put(c, "s/k", 3, "2", 1, 0, NULL);
-	dt_put = now_ms() - t0;
-	t0 = now_ms();
+	dt_put = etf_now_ms() - t0;
+	t0 = etf_now_ms();
 	rc_poll = etcdc_watch_poll(w, 500, &evs, &n, NULL);
-	dt_poll = now_ms() - t0;
-	assert_int_equal(kill(f->pid, SIGCONT), 0);
+	dt_poll = etf_now_ms() - t0;
+	assert_int_equal(kill(f->e.pid, SIGCONT), 0);
 	etcdc_kv_clear(&kv);
 	assert_int_equal(rc_get, -ETIMEDOUT);
 	assert_true(dt_get >= 900 && dt_get < 3000);
@@ -749,7 +617,7 @@ static void test_sigstop(void **state)
 	assert_true(!strcmp(kv.value, "3") ||
 		    (!strcmp(kv.value, "2") && kv.mod_revision > r));
 	etcdc_kv_clear(&kv);
-	for (t0 = now_ms(); !done && now_ms() - t0 < 5000;) {
+	for (t0 = etf_now_ms(); !done && etf_now_ms() - t0 < 5000;) {
 		assert_true(etcdc_watch_poll(w, 500, &evs, &n, NULL) >= 0);
 		for (size_t i = 0; i < n; i++) {
 			seen2 |= !strcmp(evs[i].kv.value, "2");

@@ -1,0 +1,124 @@
+/* etcd_es_int.h - what etcd_store.c (the cache, its watch, the codec)
+ * and etcd_ops.c (the operations) share.  Internal to those two files. */
+#ifndef RECFS_ETCD_ES_INT_H
+#define RECFS_ETCD_ES_INT_H
+
+#include <stdatomic.h>
+
+#include "etcd_store.h"
+
+#define ES_POOL 8               /* clients; one per concurrent call */
+#define ES_LEASE_TTL 10         /* s: a dead mount's write leases go */
+#define ES_BEAT_MS 1000         /* heartbeat period */
+#define ES_STALE_MS 5000        /* no heartbeat seen: reads fail EIO */
+#define ES_TRIES 16             /* retries of a read-modify-write */
+/* Largest value etcd takes by default is 1.5 MiB per request; a commit
+ * carries the content and the xattrs, plus keys and framing. */
+#define ES_REQUEST_MAX (1536u * 1024)
+#define ES_SLACK (16u * 1024)
+#define ES_TXN_OPS 128          /* etcd's default --max-txn-ops */
+
+/* A record's content, shared by the cache and open snapshots. */
+struct es_buf {
+	atomic_int refs;
+	size_t len;
+	char data[];
+};
+
+/* What the cache knows of one key.  Each part carries the etcd
+ * mod_revision it was last seen at (or deleted at), so that an event
+ * older than what is known -- a watch replaying what a transaction's
+ * own result already applied -- changes nothing. */
+struct es_ent {
+	struct es_ent *next;
+	char *key;
+	/* m/: exists (a record or a directory) */
+	int has_m;
+	int64_t m_rev, m_create;
+	struct store_meta meta;
+	uint8_t *xa;            /* xattrs as encoded in the value */
+	size_t xa_len;
+	/* r/: a record's current version */
+	int has_r;
+	int64_t r_rev;
+	uint64_t version;
+	int64_t commit_ns;
+	uint8_t hash[16];
+	struct es_buf *content;
+	/* t/: the tombstone */
+	int64_t t_rev;
+	uint64_t tomb;
+	/* l/: a write lease */
+	int has_l;
+	int64_t l_rev, l_create, l_lease;
+	unsigned seen[4];       /* es->gen when m/ r/ t/ l/ was last read */
+};
+
+struct es {
+	char *endpoints;
+	char *prefix;           /* ends with '/' */
+	size_t plen;
+	struct store_opts o;
+	char id[40];            /* this mount: host.pid.random */
+	atomic_uint_fast64_t nonce;
+
+	pthread_mutex_t pool_mu;
+	pthread_cond_t pool_cv;
+	struct etcdc *pool[ES_POOL];
+	int pool_free[ES_POOL];
+
+	pthread_mutex_t mu;     /* the cache */
+	struct es_ent **tab;
+	size_t cap, count;
+	int64_t lease;          /* our etcd lease; 0 none */
+	int64_t seen_rev;       /* newest revision applied */
+	unsigned gen;           /* bumped by a full reload (sweep) */
+
+	/* the background thread: watch, heartbeat, lease keepalive */
+	pthread_t bg;
+	int bg_started;
+	atomic_int stop;
+	atomic_llong fresh_ms;  /* when our heartbeat was last seen back */
+	atomic_int ready;       /* after-fork done */
+};
+
+struct es_txn {
+	struct es *es;
+	char *key;
+	char *buf;
+	size_t size, cap;
+	int64_t base_rev;       /* r/ mod_revision the change is based on */
+	uint64_t base_version;
+	int has_base;           /* a record existed when the lease was taken */
+	int64_t lock_create;    /* our l/ key's create_revision; 0 none */
+	char lock_val[64];
+};
+
+/* etcd_store.c */
+struct etcdc *es_client(struct es *es);
+void es_client_put(struct es *es, struct etcdc *c);
+int es_fresh(struct es *es);
+struct es_ent *es_ent_find(struct es *es, const char *key);
+struct es_ent *es_ent_get(struct es *es, const char *key);
+char *es_k(struct es *es, char kind, const char *key, size_t *len);
+void es_apply_kv(struct es *es, const struct etcdc_kv *kv, int deleted,
+		 int64_t rev);
+/* A successful transaction's own changes, as of its revision @rev. */
+void es_apply_ops(struct es *es, const struct etcdc_op *ops, size_t n,
+		  int64_t rev);
+int es_refresh(struct es *es, const char *key);
+void es_buf_put(struct es_buf *b);
+struct es_buf *es_buf_new(const void *data, size_t len);
+uint64_t es_next_nonce(struct es *es);
+int64_t es_now_ns(void);
+
+/* codec */
+uint8_t *es_enc_meta(const struct store_meta *m, const uint8_t *xa,
+		     size_t xa_len, size_t *len);
+uint8_t *es_enc_rec(uint64_t version, int64_t commit_ns, uint64_t nonce,
+		    const void *data, size_t len, size_t *out_len);
+int es_dec_rec_nonce(const char *v, size_t len, uint64_t *version,
+		     uint64_t *nonce);
+void es_enc_tomb(uint64_t version, char out[32], size_t *len);
+
+#endif

@@ -1,0 +1,897 @@
+/* etcd_store.c - an etcd store's life: the URL, the client pool, the
+ * cache of the prefix and the background thread (watch, heartbeat,
+ * lease keepalive) that keeps it current.  The operations are
+ * etcd_ops.c.
+ *
+ * The cache holds every key under the prefix, content included: a
+ * mount reads from memory and asks etcd only to change something.  It
+ * is as current as its watch.  To know that the watch is alive (a
+ * watch does not notice a stopped etcd), each mount writes a heartbeat
+ * key every second and expects to see it come back through its own
+ * watch; when it has not for ES_STALE_MS, reads fail with EIO instead
+ * of serving a cache that may be stale, and the watch is reopened.
+ */
+#include "etcd_es_int.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+/* ---- small helpers ----------------------------------------------------- */
+
+int64_t es_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+uint64_t es_next_nonce(struct es *es)
+{
+	return atomic_fetch_add(&es->nonce, 1) + 1;
+}
+
+int es_is_url(const char *path)
+{
+	return path && strncmp(path, "etcd://", 7) == 0;
+}
+
+/* ---- the codec (little-endian, whatever the host) ------------------------
+ * m/: "RFM1" mode uid gid (u32) atime mtime ctime (i64), then each xattr
+ *     as name length (u16), value length (u32), name, value.
+ * r/: "RFR1" version (u64) commit_ns (i64) nonce (u64) hash (16), content.
+ * t/: the last version in decimal. */
+#define META_FIXED 40
+#define REC_FIXED 44
+
+uint8_t *es_enc_meta(const struct store_meta *m, const uint8_t *xa,
+		     size_t xa_len, size_t *len)
+{
+	uint8_t *p = malloc(META_FIXED + xa_len);
+
+	if (!p)
+		return NULL;
+	memcpy(p, "RFM1", 4);
+	put32(p + 4, m->mode);
+	put32(p + 8, m->uid);
+	put32(p + 12, m->gid);
+	put64(p + 16, (uint64_t)m->atime_ns);
+	put64(p + 24, (uint64_t)m->mtime_ns);
+	put64(p + 32, (uint64_t)m->ctime_ns);
+	if (xa_len)
+		memcpy(p + META_FIXED, xa, xa_len);
+	*len = META_FIXED + xa_len;
+	return p;
+}
+
+static int dec_meta(const char *v, size_t len, struct store_meta *m,
+		    const uint8_t **xa, size_t *xa_len)
+{
+	const uint8_t *p = (const uint8_t *)v;
+
+	if (len < META_FIXED || memcmp(p, "RFM1", 4) != 0)
+		return -EUCLEAN;
+	m->mode = get32(p + 4);
+	m->uid = get32(p + 8);
+	m->gid = get32(p + 12);
+	m->atime_ns = (int64_t)get64(p + 16);
+	m->mtime_ns = (int64_t)get64(p + 24);
+	m->ctime_ns = (int64_t)get64(p + 32);
+	*xa = p + META_FIXED;
+	*xa_len = len - META_FIXED;
+	return 0;
+}
+
+uint8_t *es_enc_rec(uint64_t version, int64_t commit_ns, uint64_t nonce,
+		    const void *data, size_t len, size_t *out_len)
+{
+	uint8_t *p = malloc(REC_FIXED + len);
+	XXH128_hash_t h;
+
+	if (!p)
+		return NULL;
+	memcpy(p, "RFR1", 4);
+	put64(p + 4, version);
+	put64(p + 12, (uint64_t)commit_ns);
+	put64(p + 20, nonce);
+	h = XXH3_128bits(data, len);
+	XXH128_canonicalFromHash((XXH128_canonical_t *)(p + 28), h);
+	if (len)
+		memcpy(p + REC_FIXED, data, len);
+	*out_len = REC_FIXED + len;
+	return p;
+}
+
+int es_dec_rec_nonce(const char *v, size_t len, uint64_t *version,
+		     uint64_t *nonce)
+{
+	const uint8_t *p = (const uint8_t *)v;
+
+	if (len < REC_FIXED || memcmp(p, "RFR1", 4) != 0)
+		return -EUCLEAN;
+	*version = get64(p + 4);
+	*nonce = get64(p + 20);
+	return 0;
+}
+
+void es_enc_tomb(uint64_t version, char out[32], size_t *len)
+{
+	*len = (size_t)snprintf(out, 32, "%llu", (unsigned long long)version);
+}
+
+/* ---- content buffers ----------------------------------------------------- */
+
+struct es_buf *es_buf_new(const void *data, size_t len)
+{
+	struct es_buf *b = malloc(sizeof(*b) + len + 1);
+
+	if (!b)
+		return NULL;
+	atomic_init(&b->refs, 1);
+	b->len = len;
+	if (len)
+		memcpy(b->data, data, len);
+	b->data[len] = 0;
+	return b;
+}
+
+void es_buf_put(struct es_buf *b)
+{
+	if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+		free(b);
+}
+
+/* ---- the client pool ------------------------------------------------------ */
+
+struct etcdc *es_client(struct es *es)
+{
+	struct etcdc *c = NULL;
+
+	pthread_mutex_lock(&es->pool_mu);
+	for (;;) {
+		for (int i = 0; i < ES_POOL && !c; i++)
+			if (es->pool_free[i]) {
+				es->pool_free[i] = 0;
+				c = es->pool[i];
+			}
+		if (c)
+			break;
+		pthread_cond_wait(&es->pool_cv, &es->pool_mu);
+	}
+	pthread_mutex_unlock(&es->pool_mu);
+	return c;
+}
+
+void es_client_put(struct es *es, struct etcdc *c)
+{
+	pthread_mutex_lock(&es->pool_mu);
+	for (int i = 0; i < ES_POOL; i++)
+		if (es->pool[i] == c)
+			es->pool_free[i] = 1;
+	pthread_cond_signal(&es->pool_cv);
+	pthread_mutex_unlock(&es->pool_mu);
+}
+
+/* ---- the cache ------------------------------------------------------------ */
+
+static size_t hkey(const struct es *es, const char *key)
+{
+	return XXH3_64bits(key, strlen(key)) & (es->cap - 1);
+}
+
+/* Caller holds es->mu. */
+struct es_ent *es_ent_find(struct es *es, const char *key)
+{
+	for (struct es_ent *e = es->tab[hkey(es, key)]; e; e = e->next)
+		if (strcmp(e->key, key) == 0)
+			return e;
+	return NULL;
+}
+
+static int grow(struct es *es)
+{
+	size_t ncap = es->cap * 2;
+	struct es_ent **nt = calloc(ncap, sizeof(*nt));
+
+	if (!nt)
+		return -ENOMEM;
+	for (size_t b = 0; b < es->cap; b++)
+		for (struct es_ent *e = es->tab[b], *n; e; e = n) {
+			size_t h = XXH3_64bits(e->key, strlen(e->key)) &
+				   (ncap - 1);
+			n = e->next;
+			e->next = nt[h];
+			nt[h] = e;
+		}
+	free(es->tab);
+	es->tab = nt;
+	es->cap = ncap;
+	return 0;
+}
+
+/* Find or make the entry of @key.  Caller holds es->mu.  NULL: ENOMEM. */
+struct es_ent *es_ent_get(struct es *es, const char *key)
+{
+	struct es_ent *e = es_ent_find(es, key);
+	size_t h;
+
+	if (e)
+		return e;
+	if (es->count >= es->cap && grow(es) < 0)
+		return NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e || !(e->key = strdup(key))) {
+		free(e);
+		return NULL;
+	}
+	h = hkey(es, key);
+	e->next = es->tab[h];
+	es->tab[h] = e;
+	es->count++;
+	return e;
+}
+
+static void ent_free(struct es_ent *e)
+{
+	free(e->key);
+	free(e->xa);
+	es_buf_put(e->content);
+	free(e);
+}
+
+/* The etcd key of @key's part @kind (malloc'ed). */
+char *es_k(struct es *es, char kind, const char *key, size_t *len)
+{
+	size_t kl = strlen(key);
+	char *k = malloc(es->plen + 2 + kl + 1);
+
+	if (!k)
+		return NULL;
+	memcpy(k, es->prefix, es->plen);
+	k[es->plen] = kind;
+	k[es->plen + 1] = '/';
+	memcpy(k + es->plen + 2, key, kl + 1);
+	*len = es->plen + 2 + kl;
+	return k;
+}
+
+/*
+ * Apply one etcd key as of revision @rev: a put (@deleted 0; @rev is its
+ * mod_revision) or its absence.  Caller holds es->mu.  @return 1 if what
+ * a reader sees of the key changed (its m/ or r/), else 0.
+ */
+static int apply_locked(struct es *es, const char *k, size_t klen,
+			const char *v, size_t vlen, int64_t create_rev,
+			int64_t lease, int deleted, int64_t rev)
+{
+	const uint8_t *xa;
+	struct store_meta m;
+	struct es_ent *e;
+	char kind, *key;
+	size_t xa_len;
+
+	if (klen < es->plen + 2 || memcmp(k, es->prefix, es->plen) != 0 ||
+	    k[es->plen + 1] != '/')
+		return 0;
+	kind = k[es->plen];
+	if (kind == 'h') {
+		if (!deleted && klen == es->plen + 2 + strlen(es->id) &&
+		    memcmp(k + es->plen + 2, es->id, strlen(es->id)) == 0)
+			atomic_store(&es->fresh_ms, mono_ms());
+		return 0;
+	}
+	if (kind != 'm' && kind != 'r' && kind != 't' && kind != 'l')
+		return 0;
+	key = strndup(k + es->plen + 2, klen - es->plen - 2);
+	if (!key)
+		return 0;
+	if (rev > es->seen_rev)
+		es->seen_rev = rev;
+	e = deleted ? es_ent_find(es, key) : es_ent_get(es, key);
+	free(key);
+	if (!e)
+		return 0;
+	if (!deleted)
+		e->seen[kind == 'm' ? 0 : kind == 'r' ? 1 : kind == 't' ? 2 : 3] =
+			es->gen;
+	switch (kind) {
+	case 'm':
+		if (rev <= e->m_rev)
+			return 0;
+		e->m_rev = rev;
+		if (deleted || dec_meta(v, vlen, &m, &xa, &xa_len) < 0) {
+			if (!deleted)
+				fprintf(stderr, "recfs: etcd key %.*s is not "
+					"recfs metadata; ignored\n", (int)klen,
+					k);
+			free(e->xa);
+			e->xa = NULL;
+			e->xa_len = 0;
+			e->has_m = 0;
+			return 1;
+		}
+		uint8_t *nxa = xa_len ? malloc(xa_len) : NULL;
+		if (xa_len && !nxa)
+			return 0;
+		if (xa_len)
+			memcpy(nxa, xa, xa_len);
+		free(e->xa);
+		e->xa = nxa;
+		e->xa_len = xa_len;
+		if (!e->has_m)
+			e->m_create = create_rev ? create_rev : rev;
+		else if (create_rev)
+			e->m_create = create_rev;
+		e->has_m = 1;
+		e->meta = m;
+		return 1;
+	case 'r':
+		if (rev <= e->r_rev)
+			return 0;
+		e->r_rev = rev;
+		es_buf_put(e->content);
+		e->content = NULL;
+		if (deleted || vlen < REC_FIXED || memcmp(v, "RFR1", 4) != 0) {
+			e->has_r = 0;
+			return 1;
+		}
+		e->content = es_buf_new(v + REC_FIXED, vlen - REC_FIXED);
+		if (!e->content) {
+			e->has_r = 0; /* refetched at the next change */
+			e->r_rev = 0;
+			return 1;
+		}
+		e->version = get64((const uint8_t *)v + 4);
+		e->commit_ns = (int64_t)get64((const uint8_t *)v + 12);
+		memcpy(e->hash, v + 28, 16);
+		e->has_r = 1;
+		return 1;
+	case 't':
+		if (rev <= e->t_rev)
+			return 0;
+		e->t_rev = rev;
+		e->tomb = deleted ? 0 : strtoull(v ? v : "0", NULL, 10);
+		return 0;
+	default: /* 'l' */
+		if (rev <= e->l_rev)
+			return 0;
+		e->l_rev = rev;
+		e->has_l = !deleted;
+		e->l_create = deleted ? 0 : (create_rev ? create_rev : rev);
+		e->l_lease = deleted ? 0 : lease;
+		return 0;
+	}
+}
+
+void es_apply_ops(struct es *es, const struct etcdc_op *ops, size_t n,
+		  int64_t rev)
+{
+	pthread_mutex_lock(&es->mu);
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].type != ETCDC_OP_GET)
+			apply_locked(es, ops[i].key, ops[i].key_len,
+				     ops[i].value, ops[i].value_len, 0,
+				     ops[i].lease,
+				     ops[i].type == ETCDC_OP_DELETE, rev);
+	pthread_mutex_unlock(&es->mu);
+}
+
+void es_apply_kv(struct es *es, const struct etcdc_kv *kv, int deleted,
+		 int64_t rev)
+{
+	pthread_mutex_lock(&es->mu);
+	apply_locked(es, kv->key, kv->key_len, kv->value, kv->value_len,
+		     kv->create_revision, kv->lease, deleted,
+		     deleted ? rev : kv->mod_revision);
+	pthread_mutex_unlock(&es->mu);
+}
+
+/* Read @key's four parts at one revision and apply what etcd has now. */
+int es_refresh(struct es *es, const char *key)
+{
+	static const char kinds[] = "mrtl";
+	struct etcdc_txn_result r;
+	struct etcdc_op ops[4];
+	char *ks[4] = {0};
+	size_t lens[4];
+	struct etcdc *c;
+	int rc = -ENOMEM;
+
+	memset(&r, 0, sizeof(r));
+	for (int i = 0; i < 4; i++) {
+		ks[i] = es_k(es, kinds[i], key, &lens[i]);
+		if (!ks[i])
+			goto out;
+		memset(&ops[i], 0, sizeof(ops[i]));
+		ops[i].type = ETCDC_OP_GET;
+		ops[i].key = ks[i];
+		ops[i].key_len = lens[i];
+	}
+	c = es_client(es);
+	rc = etcdc_txn(c, NULL, 0, ops, 4, NULL, 0, &r);
+	es_client_put(es, c);
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&es->mu);
+	for (size_t i = 0; i < 4 && i < r.n_res; i++) {
+		if (r.res[i].n_kvs) {
+			const struct etcdc_kv *kv = &r.res[i].kvs[0];
+			apply_locked(es, kv->key, kv->key_len, kv->value,
+				     kv->value_len, kv->create_revision,
+				     kv->lease, 0, kv->mod_revision);
+		} else {
+			apply_locked(es, ks[i], lens[i], NULL, 0, 0, 0, 1,
+				     r.revision);
+		}
+	}
+	pthread_mutex_unlock(&es->mu);
+out:
+	etcdc_txn_result_free(&r);
+	for (int i = 0; i < 4; i++)
+		free(ks[i]);
+	return rc;
+}
+
+int es_fresh(struct es *es)
+{
+	if (mono_ms() - atomic_load(&es->fresh_ms) > ES_STALE_MS)
+		return -EIO;
+	return 0;
+}
+
+/* ---- loading and the background thread ----------------------------------- */
+
+/* Read the whole prefix into the cache, every page at the revision of
+ * the first.  @return 0 and *rev, that revision (a watch from rev + 1
+ * misses nothing). */
+static int load(struct es *es, struct etcdc *c, int64_t *rev)
+{
+	struct etcdc_kv *kvs = NULL;
+	char *from = NULL;
+	size_t n = 0, flen = 0;
+	int more = 1, rc = 0;
+	int64_t at = 0, r = 0;
+
+	while (more && rc == 0) {
+		rc = etcdc_range_page(c, es->prefix, es->plen, from, flen, at,
+				      1000, &kvs, &n, &more, &r);
+		if (rc < 0)
+			break;
+		if (!at)
+			at = r;
+		pthread_mutex_lock(&es->mu);
+		for (size_t i = 0; i < n; i++)
+			apply_locked(es, kvs[i].key, kvs[i].key_len,
+				     kvs[i].value, kvs[i].value_len,
+				     kvs[i].create_revision, kvs[i].lease, 0,
+				     kvs[i].mod_revision);
+		pthread_mutex_unlock(&es->mu);
+		if (more && n) {
+			/* Go on after the last key: that key and a zero. */
+			char *nf = malloc(kvs[n - 1].key_len + 1);
+			if (!nf) {
+				rc = -ENOMEM;
+			} else {
+				memcpy(nf, kvs[n - 1].key, kvs[n - 1].key_len);
+				nf[kvs[n - 1].key_len] = 0;
+				free(from);
+				from = nf;
+				flen = kvs[n - 1].key_len + 1;
+			}
+		} else {
+			more = 0;
+		}
+		etcdc_kvs_free(kvs, n);
+		kvs = NULL;
+		n = 0;
+	}
+	free(from);
+	*rev = at;
+	return rc;
+}
+
+/* After a full reload (our watch fell behind a compaction): what the
+ * cache holds that the reload did not see was deleted meanwhile. */
+static void sweep(struct es *es, int64_t rev)
+{
+	static const char kinds[] = "mrtl";
+	char k[2] = {0};
+
+	pthread_mutex_lock(&es->mu);
+	for (size_t b = 0; b < es->cap; b++)
+		for (struct es_ent *e = es->tab[b]; e; e = e->next) {
+			int have[4] = {e->has_m, e->has_r, e->tomb != 0,
+				       e->has_l};
+			for (int i = 0; i < 4; i++) {
+				if (!have[i] || e->seen[i] == es->gen)
+					continue;
+				char *ek;
+				size_t kl;
+				k[0] = kinds[i];
+				ek = es_k(es, k[0], e->key, &kl);
+				if (ek)
+					apply_locked(es, ek, kl, NULL, 0, 0, 0,
+						     1, rev);
+				free(ek);
+			}
+		}
+	pthread_mutex_unlock(&es->mu);
+}
+
+static void notify(struct es *es, char **keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (es->o.on_change)
+			es->o.on_change(es->o.change_ctx, keys[i]);
+		free(keys[i]);
+	}
+}
+
+/* Apply a batch of watch events; call on_change for each key whose m/
+ * or r/ changed (after unlocking: the callback may call back in). */
+static void apply_events(struct es *es, struct etcdc_event *ev, size_t n)
+{
+	char **keys = calloc(n ? n : 1, sizeof(*keys));
+	size_t nk = 0;
+
+	pthread_mutex_lock(&es->mu);
+	for (size_t i = 0; i < n; i++) {
+		const struct etcdc_kv *kv = &ev[i].kv;
+		int del = ev[i].type == ETCDC_EV_DELETE;
+		if (apply_locked(es, kv->key, kv->key_len, kv->value,
+				 kv->value_len, kv->create_revision,
+				 kv->lease, del, kv->mod_revision) &&
+		    keys)
+			keys[nk++] = strndup(kv->key + es->plen + 2,
+					     kv->key_len - es->plen - 2);
+	}
+	pthread_mutex_unlock(&es->mu);
+	if (keys) {
+		for (size_t i = 0; i < nk; i++)
+			if (!keys[i])
+				keys[i] = strdup("");
+		notify(es, keys, nk);
+	}
+	free(keys);
+}
+
+static void beat(struct es *es, struct etcdc *c, unsigned long long *n)
+{
+	char val[32], *k;
+	size_t kl;
+
+	k = es_k(es, 'h', es->id, &kl);
+	if (!k)
+		return;
+	snprintf(val, sizeof(val), "%llu", ++*n);
+	if (etcdc_put(c, k, kl, val, strlen(val), es->lease, NULL) == -ENOENT)
+		es->lease = 0; /* the lease expired: get a new one */
+	free(k);
+}
+
+static void keep_lease(struct es *es, struct etcdc *c)
+{
+	int64_t id = 0;
+
+	if (es->o.read_only)
+		return;
+	if (es->lease && etcdc_lease_keepalive(c, es->lease, NULL) == -ENOENT)
+		es->lease = 0;
+	if (es->lease == 0 &&
+	    etcdc_lease_grant(c, ES_LEASE_TTL, &id, NULL) == 0) {
+		/* Write leases taken under the old lease are gone with it;
+		 * their commits fail, as they compare their l/ key. */
+		pthread_mutex_lock(&es->mu);
+		es->lease = id;
+		pthread_mutex_unlock(&es->mu);
+	}
+}
+
+static void *bg_main(void *arg)
+{
+	struct es *es = arg;
+	struct etcdc_watch *w = NULL;
+	struct etcdc_event *ev;
+	struct etcdc *c = NULL;
+	unsigned long long beats = 0;
+	long long next_beat = 0, next_keep = 0, watch_since = 0;
+	int64_t next_rev;
+	size_t n;
+	int rc;
+
+	if (etcdc_open(es->endpoints, NULL, &c) < 0)
+		return NULL;
+	pthread_mutex_lock(&es->mu);
+	next_rev = es->seen_rev + 1;
+	pthread_mutex_unlock(&es->mu);
+	while (!atomic_load(&es->stop)) {
+		long long now = mono_ms();
+		if (!w) {
+			rc = etcdc_watch_open(c, es->prefix, es->plen,
+					      next_rev, &w);
+			if (rc == -ERANGE) {
+				/* Compacted past us: read everything again. */
+				int64_t r = 0;
+				pthread_mutex_lock(&es->mu);
+				es->gen++;
+				pthread_mutex_unlock(&es->mu);
+				if (load(es, c, &r) == 0) {
+					sweep(es, r);
+					next_rev = r + 1;
+				}
+				continue;
+			}
+			if (rc < 0) {
+				w = NULL;
+				poll(NULL, 0, 200);
+				continue;
+			}
+			watch_since = now;
+		}
+		if (now >= next_keep) {
+			keep_lease(es, c);
+			next_keep = now + ES_LEASE_TTL * 1000 / 4;
+		}
+		if (now >= next_beat) {
+			beat(es, c, &beats);
+			next_beat = now + ES_BEAT_MS;
+		}
+		ev = NULL;
+		n = 0;
+		rc = etcdc_watch_poll(w, 200, &ev, &n, NULL);
+		if (rc > 0)
+			apply_events(es, ev, n);
+		etcdc_events_free(ev, n);
+		next_rev = etcdc_watch_next_rev(w);
+		/* A dead watch (an error, or our own heartbeat not coming
+		 * back through it): open a new one where it stood. */
+		if (rc < 0 || (now - atomic_load(&es->fresh_ms) >
+				       3 * ES_BEAT_MS &&
+			       now - watch_since > 3 * ES_BEAT_MS)) {
+			etcdc_watch_close(w);
+			w = NULL;
+		}
+	}
+	etcdc_watch_close(w);
+	if (es->lease && !es->o.read_only)
+		etcdc_lease_revoke(c, es->lease); /* our leases go now */
+	etcdc_close(c);
+	return NULL;
+}
+
+/* ---- open and close ---------------------------------------------------------- */
+
+/* "etcd://H:P[,H:P...]/PREFIX" into endpoints and "PREFIX/". */
+static int parse_url(struct es *es, const char *url)
+{
+	const char *p = url + 7, *slash = strchr(p, '/');
+	size_t pl;
+
+	if (!slash || slash == p || !slash[1])
+		return -EINVAL;
+	es->endpoints = strndup(p, (size_t)(slash - p));
+	while (*slash == '/')
+		slash++;
+	pl = strlen(slash);
+	while (pl && slash[pl - 1] == '/')
+		pl--;
+	if (!pl)
+		return -EINVAL;
+	es->prefix = malloc(pl + 2);
+	if (!es->endpoints || !es->prefix)
+		return -ENOMEM;
+	memcpy(es->prefix, slash, pl);
+	es->prefix[pl] = '/';
+	es->prefix[pl + 1] = 0;
+	es->plen = pl + 1;
+	return 0;
+}
+
+static void err(const struct store_opts *o, const char *fmt, const char *a,
+		int rc)
+{
+	if (o && o->errbuf && o->errlen)
+		snprintf(o->errbuf, o->errlen, fmt, a, strerror(-rc));
+}
+
+/* The root directory exists once per prefix: the first mount makes it. */
+static int ensure_root(struct es *es, struct etcdc *c)
+{
+	struct store_meta m;
+	struct etcdc_cmp cmp;
+	struct etcdc_op op;
+	struct etcdc_txn_result r;
+	uint8_t *v;
+	size_t vl, kl;
+	char *k;
+	int rc, have;
+
+	pthread_mutex_lock(&es->mu);
+	struct es_ent *e = es_ent_find(es, "");
+	have = e && e->has_m;
+	pthread_mutex_unlock(&es->mu);
+	if (have || es->o.read_only)
+		return have ? 0 : -ENOENT;
+	memset(&m, 0, sizeof(m));
+	m.mode = S_IFDIR | 0755;
+	m.uid = getuid();
+	m.gid = getgid();
+	m.atime_ns = m.mtime_ns = m.ctime_ns = es_now_ns();
+	v = es_enc_meta(&m, NULL, 0, &vl);
+	k = es_k(es, 'm', "", &kl);
+	rc = v && k ? 0 : -ENOMEM;
+	if (rc == 0) {
+		memset(&cmp, 0, sizeof(cmp));
+		cmp.key = k;
+		cmp.key_len = kl;
+		cmp.target = ETCDC_CREATE;
+		cmp.op = ETCDC_EQUAL;
+		memset(&op, 0, sizeof(op));
+		op.type = ETCDC_OP_PUT;
+		op.key = k;
+		op.key_len = kl;
+		op.value = v;
+		op.value_len = vl;
+		memset(&r, 0, sizeof(r));
+		rc = etcdc_txn(c, &cmp, 1, &op, 1, NULL, 0, &r);
+		etcdc_txn_result_free(&r);
+	}
+	free(v);
+	free(k);
+	return rc < 0 ? rc : es_refresh(es, "");
+}
+
+int es_open(const char *url, const struct store_opts *opts, struct es **out)
+{
+	struct etcdc_opts co;
+	struct es *es;
+	char host[32] = "";
+	int64_t rev = 0;
+	int rc;
+
+	*out = NULL;
+	if (etcdc_global_init() < 0)
+		return -EIO;
+	es = calloc(1, sizeof(*es));
+	if (!es) {
+		etcdc_global_cleanup();
+		return -ENOMEM;
+	}
+	if (opts)
+		es->o = *opts;
+	pthread_mutex_init(&es->mu, NULL);
+	pthread_mutex_init(&es->pool_mu, NULL);
+	pthread_cond_init(&es->pool_cv, NULL);
+	es->cap = 1024;
+	es->tab = calloc(es->cap, sizeof(*es->tab));
+	rc = es->tab ? parse_url(es, url) : -ENOMEM;
+	if (rc < 0) {
+		err(opts, "%s: expected etcd://HOST:PORT[,HOST:PORT...]/PREFIX"
+			  " (%s)", url, rc);
+		goto fail;
+	}
+	gethostname(host, sizeof(host) - 1);
+	snprintf(es->id, sizeof(es->id), "%.20s.%d.%08x", host, (int)getpid(),
+		 (unsigned)(es_now_ns() ^ (int64_t)rand()));
+	atomic_init(&es->nonce, (uint64_t)es_now_ns());
+	memset(&co, 0, sizeof(co));
+	co.timeout_ms = 2000;
+	co.connect_timeout_ms = 1000;
+	for (int i = 0; i < ES_POOL; i++) {
+		rc = etcdc_open(es->endpoints, &co, &es->pool[i]);
+		if (rc < 0) {
+			err(opts, "%s: bad endpoint list (%s)", es->endpoints,
+			    rc);
+			goto fail;
+		}
+		es->pool_free[i] = 1;
+	}
+	rc = load(es, es->pool[0], &rev);
+	if (rc == 0)
+		rc = ensure_root(es, es->pool[0]);
+	if (rc < 0) {
+		err(opts, "etcd at %s: %s", es->endpoints, rc);
+		goto fail;
+	}
+	pthread_mutex_lock(&es->mu);
+	if (es->seen_rev < rev)
+		es->seen_rev = rev;
+	pthread_mutex_unlock(&es->mu);
+	if (!es->o.read_only &&
+	    (rc = etcdc_lease_grant(es->pool[0], ES_LEASE_TTL, &es->lease,
+				    NULL)) < 0) {
+		err(opts, "etcd at %s: lease: %s", es->endpoints, rc);
+		goto fail;
+	}
+	atomic_store(&es->fresh_ms, mono_ms());
+	*out = es;
+	if (!es->o.defer_background)
+		return es_after_fork(es);
+	return 0;
+fail:
+	es_close(es);
+	return rc;
+}
+
+int es_after_fork(struct es *es)
+{
+	if (es->bg_started)
+		return 0;
+	atomic_store(&es->fresh_ms, mono_ms());
+	if (pthread_create(&es->bg, NULL, bg_main, es) != 0)
+		return -EAGAIN;
+	es->bg_started = 1;
+	atomic_store(&es->ready, 1);
+	return 0;
+}
+
+int es_close(struct es *es)
+{
+	if (!es)
+		return 0;
+	if (es->bg_started) {
+		atomic_store(&es->stop, 1);
+		pthread_join(es->bg, NULL);
+	}
+	for (int i = 0; i < ES_POOL; i++)
+		etcdc_close(es->pool[i]);
+	for (size_t b = 0; es->tab && b < es->cap; b++)
+		for (struct es_ent *e = es->tab[b], *n; e; e = n) {
+			n = e->next;
+			ent_free(e);
+		}
+	free(es->tab);
+	free(es->endpoints);
+	free(es->prefix);
+	pthread_mutex_destroy(&es->mu);
+	pthread_mutex_destroy(&es->pool_mu);
+	pthread_cond_destroy(&es->pool_cv);
+	free(es);
+	etcdc_global_cleanup();
+	return 0;
+}

@@ -1,0 +1,488 @@
+/* test_etcd_store.c - the store API on etcd (store_open("etcd://...")),
+ * against a real etcd (etcd_fixture.h), with two stores on one prefix
+ * standing for two mounts.  Each test uses its own prefix. */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include <cmocka.h>
+
+#include "etcd_client.h"
+#include "etcd_fixture.h"
+#include "store.h"
+
+static struct etf etcd;
+static int prefix_seq;
+
+struct changes {
+	int n;
+	char last[64];
+};
+
+static void on_change(void *ctx, const char *key)
+{
+	struct changes *c = ctx;
+
+	__atomic_add_fetch(&c->n, 1, __ATOMIC_SEQ_CST);
+	snprintf(c->last, sizeof(c->last), "%s", key);
+}
+
+static int setup_group(void **state)
+{
+	(void)state;
+	if (etcdc_global_init() || etf_start(&etcd))
+		return -1;
+	return 0;
+}
+
+static int teardown_group(void **state)
+{
+	(void)state;
+	etf_stop(&etcd);
+	etcdc_global_cleanup();
+	return 0;
+}
+
+/* A URL for a new prefix of its own. */
+static void new_url(char *url, size_t n)
+{
+	snprintf(url, n, "etcd://%s/test%d", etcd.ep, ++prefix_seq);
+}
+
+static struct store *open_es(const char *url, struct changes *ch)
+{
+	struct store_opts o;
+	struct store *st = NULL;
+	char err[256] = "";
+
+	memset(&o, 0, sizeof(o));
+	o.errbuf = err;
+	o.errlen = sizeof(err);
+	o.on_change = on_change;
+	o.change_ctx = ch;
+	if (store_open(url, &o, &st) != 0)
+		fprintf(stderr, "open %s: %s\n", url, err);
+	assert_non_null(st);
+	return st;
+}
+
+static const struct store_meta *file_meta(void)
+{
+	static struct store_meta m = { .mode = S_IFREG | 0644 };
+
+	return &m;
+}
+
+/* Wait (up to 5 s) until @st sees @key at @version (0: absent). */
+static int wait_version(struct store *st, const char *key, uint64_t version)
+{
+	int64_t end = etf_now_ms() + 5000;
+	struct store_stat sb;
+
+	while (etf_now_ms() < end) {
+		int rc = store_stat(st, key, &sb);
+		if ((version == 0 && rc == -ENOENT) ||
+		    (rc == 0 && sb.version == version))
+			return 0;
+		poll(NULL, 0, 10);
+	}
+	return -1;
+}
+
+/* ---- one store ------------------------------------------------------------- */
+
+static void test_put_get_versions(void **state)
+{
+	struct changes ch = {0};
+	struct store_stat sb;
+	struct store *st;
+	uint64_t v = 0;
+	char url[96], *buf;
+	size_t len;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	st = open_es(url, &ch);
+	assert_int_equal(store_stat(st, "", &sb), 0);
+	assert_true(S_ISDIR(sb.meta.mode));
+	assert_int_equal(store_put(st, "a", STORE_ABSENT, "one", 3, file_meta(),
+				   &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(store_put(st, "a", STORE_ABSENT, "x", 1, NULL, &v),
+			 -EAGAIN);
+	assert_int_equal(store_put(st, "a", 7, "x", 1, NULL, &v), -EAGAIN);
+	assert_int_equal(store_put(st, "a", 1, "two!", 4, NULL, &v), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(store_get(st, "a", &buf, &len, &sb), 0);
+	assert_int_equal(len, 4);
+	assert_memory_equal(buf, "two!", 4);
+	assert_int_equal(sb.version, 2);
+	free(buf);
+	assert_int_equal(store_put(st, "nodir/a", STORE_ABSENT, "x", 1, NULL,
+				   &v), -ENOENT);
+	assert_int_equal(store_put(st, "a/b", STORE_ABSENT, "x", 1, NULL, &v),
+			 -ENOTDIR);
+	store_close(st);
+}
+
+static void test_delete_recreate_continues(void **state)
+{
+	struct changes ch = {0};
+	struct store *st;
+	uint64_t v = 0, last = 0;
+	char url[96];
+
+	(void)state;
+	new_url(url, sizeof(url));
+	st = open_es(url, &ch);
+	assert_int_equal(store_put(st, "r", STORE_ABSENT, "1", 1, NULL, &v), 0);
+	assert_int_equal(store_put(st, "r", 1, "2", 1, NULL, &v), 0);
+	assert_int_equal(store_delete(st, "r", 1, &v), -EAGAIN);
+	assert_int_equal(store_delete(st, "r", 2, &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(store_last_version(st, "r", &last), 0);
+	assert_int_equal(last, 3);
+	assert_int_equal(store_put(st, "r", STORE_ABSENT, "new", 3, NULL, &v),
+			 0);
+	assert_int_equal(v, 4); /* never a version twice */
+	store_close(st);
+}
+
+static void test_dirs_and_list(void **state)
+{
+	struct changes ch = {0};
+	struct store_meta dm = { .mode = S_IFDIR | 0755 };
+	struct store_dirent *ents;
+	struct store *st;
+	uint64_t v;
+	size_t n;
+	char url[96];
+
+	(void)state;
+	new_url(url, sizeof(url));
+	st = open_es(url, &ch);
+	assert_int_equal(store_mkdir(st, "d", &dm), 0);
+	assert_int_equal(store_mkdir(st, "d", &dm), -EEXIST);
+	assert_int_equal(store_put(st, "d/b", STORE_ABSENT, "b", 1, NULL, &v),
+			 0);
+	assert_int_equal(store_put(st, "d/a", STORE_ABSENT, "a", 1, NULL, &v),
+			 0);
+	assert_int_equal(store_mkdir(st, "d/sub", &dm), 0);
+	assert_int_equal(store_list(st, "d", &ents, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(ents[0].name, "a");
+	assert_string_equal(ents[1].name, "b");
+	assert_string_equal(ents[2].name, "sub");
+	assert_true(S_ISDIR(ents[2].mode));
+	store_list_free(ents, n);
+	assert_int_equal(store_rmdir(st, "d"), -ENOTEMPTY);
+	assert_int_equal(store_rmdir(st, "d/a"), -ENOTDIR);
+	assert_int_equal(store_rmdir(st, "d/sub"), 0);
+	assert_int_equal(store_list(st, "d/a", &ents, &n), -ENOTDIR);
+	store_close(st);
+}
+
+static void test_rename(void **state)
+{
+	struct changes ch = {0};
+	struct store_meta dm = { .mode = S_IFDIR | 0755 };
+	struct store_stat sb;
+	struct store *st;
+	uint64_t v = 0, last;
+	char url[96], key[32];
+
+	(void)state;
+	new_url(url, sizeof(url));
+	st = open_es(url, &ch);
+	assert_int_equal(store_put(st, "tmp", STORE_ABSENT, "t", 1, NULL, &v),
+			 0);
+	assert_int_equal(store_put(st, "rec", STORE_ABSENT, "r", 1, NULL, &v),
+			 0);
+	assert_int_equal(store_put(st, "rec", 1, "r2", 2, NULL, &v), 0);
+	/* rename over a record is a change of it: its line continues */
+	assert_int_equal(store_rename(st, "tmp", 1, "rec", 1, &v), -EAGAIN);
+	assert_int_equal(store_rename(st, "tmp", 1, "rec", 2, &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(store_stat(st, "tmp", &sb), -ENOENT);
+	assert_int_equal(store_last_version(st, "tmp", &last), 0);
+	assert_int_equal(last, 2); /* tmp's tombstone */
+	/* a directory moves with its records */
+	assert_int_equal(store_mkdir(st, "d", &dm), 0);
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), "d/r%d", i);
+		assert_int_equal(store_put(st, key, STORE_ABSENT, "x", 1, NULL,
+					   &v), 0);
+	}
+	assert_int_equal(store_rename(st, "d", 0, "e", 0, &v), 0);
+	assert_int_equal(store_stat(st, "e/r3", &sb), 0);
+	assert_int_equal(sb.version, 2);
+	assert_int_equal(store_stat(st, "d/r3", &sb), -ENOENT);
+	assert_int_equal(store_rename(st, "e", 0, "e/in", 0, &v), -EINVAL);
+	/* more than one etcd transaction holds: refused, nothing moved */
+	assert_int_equal(store_mkdir(st, "big", &dm), 0);
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "big/r%d", i);
+		assert_int_equal(store_put(st, key, STORE_ABSENT, "x", 1, NULL,
+					   &v), 0);
+	}
+	assert_int_equal(store_rename(st, "big", 0, "big2", 0, &v), -EXDEV);
+	assert_int_equal(store_stat(st, "big/r39", &sb), 0);
+	assert_int_equal(store_stat(st, "big2", &sb), -ENOENT);
+	store_close(st);
+}
+
+static void test_xattrs_and_meta(void **state)
+{
+	struct changes ch = {0};
+	struct store_meta m = { .mode = 0600, .uid = 42 };
+	struct store_stat sb;
+	struct store *st;
+	char url[96], buf[64];
+	uint64_t v;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	st = open_es(url, &ch);
+	assert_int_equal(store_put(st, "x", STORE_ABSENT, "c", 1, NULL, &v), 0);
+	assert_int_equal(store_setxattr(st, "x", "user.a", "1", 1, 0), 0);
+	assert_int_equal(store_setxattr(st, "x", "user.b", "22", 2, 0), 0);
+	assert_int_equal(store_setxattr(st, "x", "user.a", "9", 1,
+					XATTR_CREATE), -EEXIST);
+	assert_int_equal(store_setxattr(st, "x", "user.c", "9", 1,
+					XATTR_REPLACE), -ENODATA);
+	assert_int_equal(store_getxattr(st, "x", "user.b", buf, sizeof(buf)),
+			 2);
+	assert_memory_equal(buf, "22", 2);
+	assert_int_equal(store_getxattr(st, "x", "user.b", buf, 1), -ERANGE);
+	assert_int_equal(store_listxattr(st, "x", buf, sizeof(buf)), 14);
+	assert_int_equal(store_removexattr(st, "x", "user.a"), 0);
+	assert_int_equal(store_getxattr(st, "x", "user.a", buf, sizeof(buf)),
+			 -ENODATA);
+	assert_int_equal(store_setmeta(st, "x", &m,
+				       STORE_META_MODE | STORE_META_UID), 0);
+	assert_int_equal(store_stat(st, "x", &sb), 0);
+	assert_int_equal(sb.meta.mode, S_IFREG | 0600);
+	assert_int_equal(sb.meta.uid, 42);
+	assert_int_equal(sb.version, 1); /* metadata makes no version */
+	/* a commit keeps the xattrs */
+	assert_int_equal(store_put(st, "x", 1, "d", 1, NULL, &v), 0);
+	assert_int_equal(store_getxattr(st, "x", "user.b", buf, sizeof(buf)),
+			 2);
+	store_close(st);
+}
+
+static void test_too_big(void **state)
+{
+	struct changes ch = {0};
+	struct store_txn *t;
+	struct store *st;
+	char url[96], *big;
+	size_t sz = 2u << 20;
+	uint64_t v;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	st = open_es(url, &ch);
+	big = calloc(1, sz);
+	assert_non_null(big);
+	assert_int_equal(store_put(st, "b", STORE_ABSENT, "small", 5, NULL, &v),
+			 0);
+	assert_int_equal(store_put(st, "b", 1, big, sz, NULL, &v), -EFBIG);
+	assert_int_equal(store_txn_begin(st, "b", 1, &t), 0);
+	assert_int_equal(store_txn_write(t, big, 1u << 20, 0), 1u << 20);
+	assert_int_equal(store_txn_write(t, big, 1u << 20, 1u << 20), -EFBIG);
+	assert_int_equal(store_txn_lease(t, 1), 0);
+	assert_int_equal(store_txn_commit(t, 1, NULL, 0, &v), 0);
+	assert_int_equal(v, 2); /* 1 MiB fits */
+	free(big);
+	store_close(st);
+}
+
+/* ---- two stores on one prefix ------------------------------------------------ */
+
+static void test_two_mounts_see_each_other(void **state)
+{
+	struct changes c1 = {0}, c2 = {0};
+	struct store *a, *b;
+	char url[96], *buf;
+	size_t len;
+	uint64_t v;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	a = open_es(url, &c1);
+	b = open_es(url, &c2);
+	assert_int_equal(store_after_fork(a), 0);
+	assert_int_equal(store_after_fork(b), 0);
+	assert_int_equal(store_put(a, "k", STORE_ABSENT, "A1", 2, NULL, &v), 0);
+	assert_int_equal(wait_version(b, "k", 1), 0);
+	assert_true(__atomic_load_n(&c2.n, __ATOMIC_SEQ_CST) >= 1);
+	assert_int_equal(store_get(b, "k", &buf, &len, NULL), 0);
+	assert_memory_equal(buf, "A1", 2);
+	free(buf);
+	/* b's change based on version 1 after a made version 2: stale */
+	assert_int_equal(store_put(a, "k", 1, "A2", 2, NULL, &v), 0);
+	assert_int_equal(store_put(b, "k", 1, "B2", 2, NULL, &v), -EAGAIN);
+	assert_int_equal(wait_version(b, "k", 2), 0);
+	assert_int_equal(store_get(b, "k", &buf, &len, NULL), 0);
+	assert_memory_equal(buf, "A2", 2);
+	free(buf);
+	/* deletes travel too */
+	assert_int_equal(store_delete(b, "k", 2, &v), 0);
+	assert_int_equal(wait_version(a, "k", 0), 0);
+	store_close(a);
+	store_close(b);
+}
+
+static void test_lease_excludes_other_mount(void **state)
+{
+	struct changes c1 = {0}, c2 = {0};
+	struct store_txn *ta, *tb;
+	struct store *a, *b;
+	char url[96];
+	uint64_t v;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	a = open_es(url, &c1);
+	b = open_es(url, &c2);
+	assert_int_equal(store_put(a, "r", STORE_ABSENT, "0", 1, NULL, &v), 0);
+	assert_int_equal(wait_version(b, "r", 1), 0);
+	assert_int_equal(store_txn_begin(a, "r", 1, &ta), 0);
+	assert_int_equal(store_txn_lease(ta, 1), 0);
+	assert_int_equal(store_txn_write(ta, "a", 1, 0), 1);
+	/* b is told at its first change, not at its commit */
+	assert_int_equal(store_txn_begin(b, "r", 1, &tb), 0);
+	assert_int_equal(store_txn_lease(tb, 1), -EBUSY);
+	store_txn_abort(tb);
+	assert_int_equal(store_put(b, "r", 1, "b", 1, NULL, &v), -EBUSY);
+	assert_int_equal(store_append(b, "r", "+", 1, &v), -EBUSY);
+	assert_int_equal(store_txn_commit(ta, 1, NULL, 0, &v), 0);
+	assert_int_equal(v, 2);
+	/* the lease went with the commit; b's old basis is stale now */
+	assert_int_equal(store_txn_begin(b, "r", 1, &tb), 0);
+	assert_int_equal(store_txn_lease(tb, 1), -EAGAIN);
+	assert_int_equal(store_txn_lease(tb, 2), 0);
+	assert_int_equal(store_txn_write(tb, "b", 1, 0), 1);
+	assert_int_equal(store_txn_commit(tb, 2, NULL, 0, &v), 0);
+	assert_int_equal(v, 3);
+	/* an abandoned change's lease goes with its mount */
+	assert_int_equal(store_txn_begin(a, "r", 1, &ta), 0);
+	assert_int_equal(wait_version(a, "r", 3), 0);
+	assert_int_equal(store_txn_lease(ta, 3), 0);
+	assert_int_equal(store_put(b, "r", 3, "x", 1, NULL, &v), -EBUSY);
+	store_txn_abort(ta);
+	assert_int_equal(store_put(b, "r", 3, "x", 1, NULL, &v), 0);
+	store_close(a);
+	store_close(b);
+}
+
+/* A change whose lease was lost (its mount's etcd lease expired) must
+ * fail, never land: revoke the lease behind the store's back. */
+static void test_lost_lease_never_commits(void **state)
+{
+	struct changes c1 = {0};
+	struct etcdc_kv kv;
+	struct store_txn *t;
+	struct store_stat sb;
+	struct etcdc *c;
+	struct store *a;
+	char url[96], key[64];
+	uint64_t v;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	a = open_es(url, &c1);
+	assert_int_equal(store_after_fork(a), 0);
+	assert_int_equal(store_put(a, "r", STORE_ABSENT, "0", 1, NULL, &v), 0);
+	assert_int_equal(store_txn_begin(a, "r", 1, &t), 0);
+	assert_int_equal(store_txn_lease(t, 1), 0);
+	assert_int_equal(store_txn_write(t, "lost", 4, 0), 4);
+	assert_int_equal(etcdc_open(etcd.ep, NULL, &c), 0);
+	snprintf(key, sizeof(key), "test%d/l/r", prefix_seq);
+	assert_int_equal(etcdc_get(c, key, strlen(key), &kv, NULL), 0);
+	assert_true(kv.lease != 0);
+	assert_int_equal(etcdc_lease_revoke(c, kv.lease), 0);
+	etcdc_kv_clear(&kv);
+	etcdc_close(c);
+	assert_int_equal(store_txn_commit(t, 1, NULL, 0, &v), -EIO);
+	assert_int_equal(store_stat(a, "r", &sb), 0);
+	assert_int_equal(sb.version, 1);
+	store_close(a);
+}
+
+static void test_appends_from_two_mounts(void **state)
+{
+	struct changes c1 = {0}, c2 = {0};
+	struct store *a, *b;
+	char url[96], *buf;
+	size_t len;
+	uint64_t v;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	a = open_es(url, &c1);
+	b = open_es(url, &c2);
+	assert_int_equal(store_put(a, "log", STORE_ABSENT, "", 0, NULL, &v), 0);
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(store_append(i % 2 ? a : b, "log", "x", 1, &v),
+				 0);
+	}
+	assert_int_equal(v, 21);
+	assert_int_equal(store_get(a, "log", &buf, &len, NULL), 0);
+	assert_int_equal(len, 20);
+	free(buf);
+	store_close(a);
+	store_close(b);
+}
+
+static void test_bad_urls(void **state)
+{
+	struct store_opts o;
+	struct store *st = NULL;
+	char err[256] = "";
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.errbuf = err;
+	o.errlen = sizeof(err);
+	assert_int_equal(store_open("etcd://127.0.0.1:1", &o, &st), -EINVAL);
+	assert_non_null(strstr(err, "etcd://HOST:PORT"));
+	assert_int_equal(store_open("etcd:///p", &o, &st), -EINVAL);
+	/* nobody listens: a bounded failure, not a hang */
+	int port;
+	char url[64];
+	assert_int_equal(etf_loop_socket(-1, &port), 0);
+	snprintf(url, sizeof(url), "etcd://127.0.0.1:%d/p", port);
+	int64_t t0 = etf_now_ms();
+	assert_true(store_open(url, &o, &st) < 0);
+	assert_true(etf_now_ms() - t0 < 10000);
+	assert_null(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_put_get_versions),
+		cmocka_unit_test(test_delete_recreate_continues),
+		cmocka_unit_test(test_dirs_and_list),
+		cmocka_unit_test(test_rename),
+		cmocka_unit_test(test_xattrs_and_meta),
+		cmocka_unit_test(test_too_big),
+		cmocka_unit_test(test_two_mounts_see_each_other),
+		cmocka_unit_test(test_lease_excludes_other_mount),
+		cmocka_unit_test(test_lost_lease_never_commits),
+		cmocka_unit_test(test_appends_from_two_mounts),
+		cmocka_unit_test(test_bad_urls),
+	};
+
+	return cmocka_run_group_tests(tests, setup_group, teardown_group);
+}
