@@ -121,4 +121,55 @@ int es_dec_rec_nonce(const char *v, size_t len, uint64_t *version,
 		     uint64_t *nonce);
 void es_enc_tomb(uint64_t version, char out[32], size_t *len);
 
+/* etcd_txn.c: a key as the cache has it, copied out (no lock held). */
+struct es_view {
+	int has_m, has_r, has_l;
+	int64_t m_rev, m_create, r_rev, t_rev, l_create, l_lease;
+	struct store_meta meta;
+	uint8_t *xa;            /* malloc'ed copy */
+	size_t xa_len;
+	uint64_t version, tomb;
+	int64_t commit_ns;
+	uint8_t hash[16];
+	struct es_buf *content; /* a reference */
+};
+
+/* A transaction being built: compares and operations whose keys and
+ * values it owns.  An allocation failure is kept in err and returned by
+ * es_tb_run(). */
+struct es_tb {
+	struct es *es;
+	struct etcdc_cmp *c;
+	struct etcdc_op *o;
+	size_t nc, no, cap_c, cap_o;
+	void **own;            /* keys and values to free */
+	size_t nown, cap_own;
+	int err;
+};
+
+void es_view_get(struct es *es, const char *key, struct es_view *v);
+void es_view_free(struct es_view *v);
+int es_is_dir(const struct es_view *v);
+uint64_t es_last_ver(const struct es_view *v);
+char *es_parent_of(const char *key);
+void es_tb_cmp(struct es_tb *t, char kind, const char *key,
+		   enum etcdc_target target, enum etcdc_cmp_op op, int64_t num);
+void es_tb_op(struct es_tb *t, char kind, const char *key, void *value,
+		  size_t vlen, int64_t lease, int del);
+void es_tb_put_meta(struct es_tb *t, const char *key,
+			const struct store_meta *m, const uint8_t *xa,
+			size_t xa_len);
+void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version);
+void es_tb_free(struct es_tb *t);
+int es_tb_run(struct es_tb *t, int64_t *rev);
+int es_landed(struct es *es, const char *key, uint64_t nonce);
+int es_fence(struct es *es, const char *key, int64_t create);
+void es_tb_no_lease(struct es_tb *t, const char *key, const struct es_view *v,
+			int ours_ok);
+int es_other_lease(struct es *es, const struct es_view *v);
+int es_ro(struct es *es);
+int es_expect_ok(const struct es_view *v, uint64_t expect);
+int es_parent_ok(const struct es_view *pv);
+size_t es_size_limit(void);
+
 #endif

@@ -1,0 +1,604 @@
+/* etcd_meta.c - the etcd store's renames, directories, metadata,
+ * xattrs and totals (etcd_store.h).  Like etcd_ops.c, each change is
+ * one transaction of compares on what it read from the cache. */
+#include "etcd_es_int.h"
+#include "store_int.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+/* ---- renames ------------------------------------------------------------------ */
+
+/* Every key strictly below @dir in the cache (malloc'ed array). */
+static int below(struct es *es, const char *dir, char ***out, size_t *n)
+{
+	size_t dl = strlen(dir), cnt = 0, cap = 0;
+	char **arr = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&es->mu);
+	for (size_t b = 0; rc == 0 && b < es->cap; b++)
+		for (struct es_ent *e = es->tab[b]; e && rc == 0; e = e->next) {
+			if (!(e->has_m || e->has_r) ||
+			    strncmp(e->key, dir, dl) != 0 || e->key[dl] != '/')
+				continue;
+			if (cnt == cap) {
+				size_t nc = cap ? 2 * cap : 16;
+				void *p = realloc(arr, nc * sizeof(*arr));
+				if (!p) {
+					rc = -ENOMEM;
+					break;
+				}
+				arr = p;
+				cap = nc;
+			}
+			if (!(arr[cnt] = strdup(e->key)))
+				rc = -ENOMEM;
+			else
+				cnt++;
+		}
+	pthread_mutex_unlock(&es->mu);
+	*out = arr;
+	*n = cnt;
+	return rc;
+}
+
+static void free_keys(char **k, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(k[i]);
+	free(k);
+}
+
+/* Move one record @from to @to inside transaction @t: @to's next version
+ * (above any it had, and above @from's, so the line continues). */
+static int move_rec(struct es_tb *t, const char *from, const char *to,
+		    int64_t now, int cont, uint64_t *newv)
+{
+	struct es_view f, d;
+	size_t xl = 0;
+	int rc = 0;
+
+	es_view_get(t->es, from, &f);
+	es_view_get(t->es, to, &d);
+	uint64_t nv = es_last_ver(&d) + 1;
+	if (cont && f.has_r && f.version + 1 > nv)
+		nv = f.version + 1; /* a directory's records continue */
+	if (es_other_lease(t->es, &f) || es_other_lease(t->es, &d))
+		rc = -EBUSY;
+	if (rc == 0) {
+		struct store_meta m = f.meta;
+		m.ctime_ns = now;
+		es_tb_cmp(t, 'r', from, ETCDC_MOD, ETCDC_EQUAL, f.r_rev);
+		es_tb_cmp(t, 'm', from, ETCDC_MOD, ETCDC_EQUAL, f.m_rev);
+		es_tb_cmp(t, 'r', to, ETCDC_MOD, ETCDC_EQUAL, d.r_rev);
+		es_tb_cmp(t, 'm', to, ETCDC_MOD, ETCDC_EQUAL, d.m_rev);
+		es_tb_cmp(t, 't', to, ETCDC_MOD, ETCDC_EQUAL, d.t_rev);
+		es_tb_cmp(t, 'l', from, ETCDC_CREATE, ETCDC_EQUAL, 0);
+		es_tb_cmp(t, 'l', to, ETCDC_CREATE, ETCDC_EQUAL, 0);
+		uint8_t *rv = es_enc_rec(nv, now, es_next_nonce(t->es),
+					 f.content ? f.content->data : "",
+					 f.content ? f.content->len : 0, &xl);
+		es_tb_op(t, 'r', to, rv, xl, 0, 0);
+		es_tb_put_meta(t, to, &m, f.xa, f.xa_len);
+		es_tb_op(t, 'r', from, NULL, 0, 0, 1);
+		es_tb_op(t, 'm', from, NULL, 0, 0, 1);
+		es_tb_put_tomb(t, from, f.version + 1);
+		if (newv)
+			*newv = nv;
+	}
+	es_view_free(&f);
+	es_view_free(&d);
+	return rc;
+}
+
+static int rename_once(struct es *es, const char *from, uint64_t ef,
+		       const char *to, uint64_t et, uint64_t *newv)
+{
+	struct es_view f, d, pd;
+	struct es_tb t = {.es = es};
+	char *pto = es_parent_of(to);
+	int64_t now = es_now_ns();
+	int rc = 0;
+
+	if (!pto)
+		return -ENOMEM;
+	es_view_get(es, from, &f);
+	es_view_get(es, to, &d);
+	es_view_get(es, pto, &pd);
+	if (!f.has_m)
+		rc = -ENOENT;
+	else if ((rc = es_parent_ok(&pd)) < 0)
+		;
+	else if (es_is_dir(&f) && d.has_m && !es_is_dir(&d))
+		rc = -ENOTDIR;
+	else if (!es_is_dir(&f) && es_is_dir(&d))
+		rc = -EISDIR;
+	else if (!es_is_dir(&f) && (!es_expect_ok(&f, ef == STORE_ABSENT ? STORE_ANY
+								 : ef) ||
+				 !es_expect_ok(&d, et)))
+		rc = -EAGAIN;
+	if (rc < 0)
+		goto out;
+	/* The target directory changes: fences a racing rmdir of it. */
+	es_tb_cmp(&t, 'm', pto, ETCDC_MOD, ETCDC_EQUAL, pd.m_rev);
+	if (!es_is_dir(&f)) {
+		rc = move_rec(&t, from, to, now, 0, newv);
+	} else {
+		char **keys = NULL;
+		size_t n = 0, fl = strlen(from);
+		if (strncmp(to, from, fl) == 0 && to[fl] == '/') {
+			rc = -EINVAL;
+			goto out;
+		}
+		if (d.has_m) {
+			char **dk = NULL;
+			size_t dn = 0;
+			rc = below(es, to, &dk, &dn);
+			free_keys(dk, dn);
+			if (rc == 0 && dn)
+				rc = -ENOTEMPTY;
+			if (rc < 0)
+				goto out;
+		}
+		rc = below(es, from, &keys, &n);
+		es_tb_cmp(&t, 'm', from, ETCDC_MOD, ETCDC_EQUAL, f.m_rev);
+		es_tb_cmp(&t, 'm', to, ETCDC_MOD, ETCDC_EQUAL, d.m_rev);
+		es_tb_put_meta(&t, to, &f.meta, f.xa, f.xa_len);
+		es_tb_op(&t, 'm', from, NULL, 0, 0, 1);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			struct es_view c;
+			char *nk = malloc(strlen(to) + strlen(keys[i]) + 1);
+			if (!nk) {
+				rc = -ENOMEM;
+				break;
+			}
+			sprintf(nk, "%s%s", to, keys[i] + fl);
+			es_view_get(es, keys[i], &c);
+			if (es_is_dir(&c)) {
+				es_tb_cmp(&t, 'm', keys[i], ETCDC_MOD,
+				       ETCDC_EQUAL, c.m_rev);
+				es_tb_put_meta(&t, nk, &c.meta, c.xa, c.xa_len);
+				es_tb_op(&t, 'm', keys[i], NULL, 0, 0, 1);
+			} else {
+				rc = move_rec(&t, keys[i], nk, now, 1, NULL);
+			}
+			es_view_free(&c);
+			free(nk);
+		}
+		free_keys(keys, n);
+		*newv = 0;
+	}
+	if (rc == 0) {
+		rc = es_tb_run(&t, NULL);
+		rc = rc == 1 ? 0 : rc == 0 ? 1 : rc; /* 1: a compare failed */
+	}
+out:
+	es_tb_free(&t);
+	es_view_free(&f);
+	es_view_free(&d);
+	es_view_free(&pd);
+	free(pto);
+	return rc;
+}
+
+int es_rename(struct es *es, const char *from, uint64_t expect_from,
+	      const char *to, uint64_t expect_to, uint64_t *newv)
+{
+	int refreshed = 0, rc;
+	char *pto;
+
+	if ((rc = key_check(from)) < 0 || (rc = key_check(to)) < 0 ||
+	    (rc = es_ro(es)) < 0)
+		return rc;
+	if (!*from || !*to)
+		return -EBUSY;
+	*newv = 0;
+	if (strcmp(from, to) == 0)
+		return 0;
+	pto = es_parent_of(to);
+	if (!pto)
+		return -ENOMEM;
+	for (int i = 0; i < ES_TRIES; i++) {
+		rc = rename_once(es, from, expect_from, to, expect_to, newv);
+		if (rc == 0 || (rc < 0 && (refreshed || rc == -EXDEV ||
+					   rc == -EINVAL || rc == -ENOMEM)))
+			break;
+		/* A failed check may come from a cache that is behind, a
+		 * failed compare from a race: decide again on fresh state.
+		 * Keys below a moved directory come with the watch. */
+		if (rc == 1 && i)
+			poll(NULL, 0, 20);
+		es_refresh(es, from);
+		es_refresh(es, to);
+		es_refresh(es, pto);
+		refreshed = rc < 0;
+		rc = -EAGAIN;
+	}
+	free(pto);
+	return rc;
+}
+
+/* ---- directories and metadata --------------------------------------------------- */
+
+int es_mkdir(struct es *es, const char *key, const struct store_meta *meta)
+{
+	int refreshed = 0, rc;
+	char *pkey;
+
+	if ((rc = key_check(key)) < 0 || (rc = es_ro(es)) < 0)
+		return rc;
+	if (!*key)
+		return -EEXIST;
+	pkey = es_parent_of(key);
+	if (!pkey)
+		return -ENOMEM;
+	for (int i = 0; i < ES_TRIES; i++) {
+		struct es_tb t = {.es = es};
+		struct es_view v, pv;
+		struct store_meta m = *meta, pm;
+
+		es_view_get(es, key, &v);
+		es_view_get(es, pkey, &pv);
+		rc = es_parent_ok(&pv);
+		if (rc == 0 && (v.has_m || v.has_r))
+			rc = -EEXIST;
+		if (rc == 0) {
+			m.mode = S_IFDIR | (m.mode & 07777);
+			pm = pv.meta;
+			pm.mtime_ns = pm.ctime_ns = es_now_ns();
+			es_tb_cmp(&t, 'm', key, ETCDC_CREATE, ETCDC_EQUAL, 0);
+			es_tb_cmp(&t, 'r', key, ETCDC_CREATE, ETCDC_EQUAL, 0);
+			es_tb_cmp(&t, 'm', pkey, ETCDC_MOD, ETCDC_EQUAL, pv.m_rev);
+			es_tb_put_meta(&t, key, &m, NULL, 0);
+			es_tb_put_meta(&t, pkey, &pm, pv.xa, pv.xa_len);
+			rc = es_tb_run(&t, NULL);
+			rc = rc == 1 ? 0 : rc == 0 ? 1 : rc;
+		} else if (!refreshed) {
+			rc = 1; /* the cache may be behind */
+			refreshed = 1;
+		}
+		es_tb_free(&t);
+		es_view_free(&v);
+		es_view_free(&pv);
+		if (rc <= 0)
+			break;
+		es_refresh(es, key);
+		es_refresh(es, pkey);
+		rc = -EIO;
+	}
+	free(pkey);
+	return rc;
+}
+
+int es_rmdir(struct es *es, const char *key)
+{
+	int refreshed = 0, rc;
+
+	if ((rc = key_check(key)) < 0 || (rc = es_ro(es)) < 0)
+		return rc;
+	if (!*key)
+		return -EBUSY;
+	for (int i = 0; i < ES_TRIES; i++) {
+		struct es_tb t = {.es = es};
+		struct es_view v;
+		char **k = NULL;
+		size_t n = 0;
+
+		es_view_get(es, key, &v);
+		rc = v.has_m ? (es_is_dir(&v) ? 0 : -ENOTDIR) : -ENOENT;
+		if (rc == 0)
+			rc = below(es, key, &k, &n);
+		free_keys(k, n);
+		if (rc == 0 && n)
+			rc = -ENOTEMPTY;
+		if (rc == 0) {
+			/* A child made meanwhile changed our m/ (write_rec,
+			 * es_mkdir): the compare catches it. */
+			es_tb_cmp(&t, 'm', key, ETCDC_MOD, ETCDC_EQUAL, v.m_rev);
+			es_tb_op(&t, 'm', key, NULL, 0, 0, 1);
+			rc = es_tb_run(&t, NULL);
+			rc = rc == 1 ? 0 : rc == 0 ? 1 : rc;
+		} else if (!refreshed && rc != -ENOMEM) {
+			rc = 1;
+			refreshed = 1;
+		}
+		es_tb_free(&t);
+		es_view_free(&v);
+		if (rc <= 0)
+			return rc;
+		es_refresh(es, key);
+	}
+	return -EIO;
+}
+
+/* Read-modify-write of @key's m/: @fn edits a copy of the meta and
+ * xattrs; it returns 0 to write, 1 to write nothing, or -errno. */
+typedef int (*meta_fn)(void *arg, struct store_meta *m, uint8_t **xa,
+		       size_t *xa_len);
+
+static int meta_rmw(struct es *es, const char *key, meta_fn fn, void *arg)
+{
+	int rc;
+
+	if ((rc = key_check(key)) < 0 || (rc = es_ro(es)) < 0)
+		return rc;
+	for (int i = 0; i < ES_TRIES; i++) {
+		struct es_tb t = {.es = es};
+		struct es_view v;
+
+		if (i)
+			es_refresh(es, key);
+		es_view_get(es, key, &v);
+		rc = v.has_m ? fn(arg, &v.meta, &v.xa, &v.xa_len) : -ENOENT;
+		if (rc == 0) {
+			es_tb_cmp(&t, 'm', key, ETCDC_MOD, ETCDC_EQUAL, v.m_rev);
+			es_tb_put_meta(&t, key, &v.meta, v.xa, v.xa_len);
+			rc = es_tb_run(&t, NULL);
+			rc = rc == 1 ? 0 : rc == 0 ? 1 : rc;
+		} else if (rc == -ENOENT && i == 0) {
+			rc = 1; /* the cache may be behind: look again */
+		}
+		es_tb_free(&t);
+		es_view_free(&v);
+		if (rc <= 0)
+			return rc;
+	}
+	return -EIO;
+}
+
+struct setmeta_arg {
+	const struct store_meta *m;
+	unsigned mask;
+};
+
+static int setmeta_fn(void *arg, struct store_meta *m, uint8_t **xa,
+		      size_t *xa_len)
+{
+	struct setmeta_arg *a = arg;
+
+	(void)xa;
+	(void)xa_len;
+	if (a->mask & STORE_META_MODE)
+		m->mode = (m->mode & ~07777u) | (a->m->mode & 07777);
+	if (a->mask & STORE_META_UID)
+		m->uid = a->m->uid;
+	if (a->mask & STORE_META_GID)
+		m->gid = a->m->gid;
+	if (a->mask & STORE_META_ATIME)
+		m->atime_ns = a->m->atime_ns;
+	if (a->mask & STORE_META_MTIME)
+		m->mtime_ns = a->m->mtime_ns;
+	if (a->mask & STORE_META_CTIME)
+		m->ctime_ns = a->m->ctime_ns;
+	return 0;
+}
+
+int es_setmeta(struct es *es, const char *key, const struct store_meta *meta,
+	       unsigned mask)
+{
+	struct setmeta_arg a = {meta, mask};
+
+	return meta_rmw(es, key, setmeta_fn, &a);
+}
+
+/* ---- xattrs: name length (u16), value length (u32), name, value ------------ */
+
+static int xa_find(const uint8_t *xa, size_t len, const char *name,
+		   size_t *off, size_t *rec_len, const uint8_t **val,
+		   size_t *vlen)
+{
+	size_t nl = strlen(name), p = 0;
+
+	while (p + 6 <= len) {
+		size_t n = (size_t)xa[p] | (size_t)xa[p + 1] << 8;
+		size_t v = (size_t)xa[p + 2] | (size_t)xa[p + 3] << 8 |
+			   (size_t)xa[p + 4] << 16 | (size_t)xa[p + 5] << 24;
+		if (p + 6 + n + v > len)
+			return -EUCLEAN;
+		if (n == nl && memcmp(xa + p + 6, name, n) == 0) {
+			*off = p;
+			*rec_len = 6 + n + v;
+			*val = xa + p + 6 + n;
+			*vlen = v;
+			return 0;
+		}
+		p += 6 + n + v;
+	}
+	return -ENODATA;
+}
+
+struct setx_arg {
+	const char *name;
+	const void *value;
+	size_t size;
+	int flags;
+	int remove;
+};
+
+static int setx_fn(void *arg, struct store_meta *m, uint8_t **xa,
+		   size_t *xa_len)
+{
+	struct setx_arg *a = arg;
+	size_t off = 0, rl = 0, vl, nl = strlen(a->name);
+	const uint8_t *val;
+	int rc = xa_find(*xa, *xa_len, a->name, &off, &rl, &val, &vl);
+	uint8_t *n;
+	size_t nlen;
+
+	(void)m;
+	if (rc == -EUCLEAN)
+		return -EIO;
+	if (a->remove && rc == -ENODATA)
+		return -ENODATA;
+	if (!a->remove && rc == 0 && (a->flags & XATTR_CREATE))
+		return -EEXIST;
+	if (!a->remove && rc == -ENODATA && (a->flags & XATTR_REPLACE))
+		return -ENODATA;
+	nlen = *xa_len - (rc == 0 ? rl : 0) +
+	       (a->remove ? 0 : 6 + nl + a->size);
+	if (nlen > STORE_XATTR_TOTAL_MAX)
+		return -ENOSPC;
+	n = malloc(nlen ? nlen : 1);
+	if (!n)
+		return -ENOMEM;
+	if (rc == 0) {
+		memcpy(n, *xa, off);
+		memcpy(n + off, *xa + off + rl, *xa_len - off - rl);
+	} else if (*xa_len) {
+		memcpy(n, *xa, *xa_len);
+	}
+	if (!a->remove) {
+		uint8_t *p = n + nlen - (6 + nl + a->size);
+		p[0] = (uint8_t)nl;
+		p[1] = (uint8_t)(nl >> 8);
+		for (int i = 0; i < 4; i++)
+			p[2 + i] = (uint8_t)(a->size >> (8 * i));
+		memcpy(p + 6, a->name, nl);
+		if (a->size)
+			memcpy(p + 6 + nl, a->value, a->size);
+	}
+	free(*xa);
+	*xa = n;
+	*xa_len = nlen;
+	return 0;
+}
+
+int es_setxattr(struct es *es, const char *key, const char *name,
+		const void *value, size_t size, int flags)
+{
+	struct setx_arg a = {name, value, size, flags, 0};
+	size_t nl = strlen(name);
+
+	if (!nl || nl > STORE_XATTR_NAME_MAX)
+		return -ERANGE;
+	if (size > STORE_XATTR_VALUE_MAX)
+		return -E2BIG;
+	return meta_rmw(es, key, setx_fn, &a);
+}
+
+int es_removexattr(struct es *es, const char *key, const char *name)
+{
+	struct setx_arg a = {name, NULL, 0, 0, 1};
+
+	return meta_rmw(es, key, setx_fn, &a);
+}
+
+ssize_t es_getxattr(struct es *es, const char *key, const char *name,
+		    void *value, size_t size)
+{
+	const uint8_t *val;
+	size_t off, rl, vl;
+	struct es_view v;
+	ssize_t rc = key_check(key);
+
+	if (rc == 0)
+		rc = es_fresh(es);
+	if (rc < 0)
+		return rc;
+	es_view_get(es, key, &v);
+	if (!v.has_m) {
+		rc = -ENOENT;
+	} else {
+		rc = xa_find(v.xa, v.xa_len, name, &off, &rl, &val, &vl);
+		if (rc == 0) {
+			if (size && vl > size)
+				rc = -ERANGE;
+			else {
+				if (size && vl)
+					memcpy(value, val, vl);
+				rc = (ssize_t)vl;
+			}
+		} else if (rc == -EUCLEAN) {
+			rc = -EIO;
+		}
+	}
+	es_view_free(&v);
+	return rc;
+}
+
+ssize_t es_listxattr(struct es *es, const char *key, char *list, size_t size)
+{
+	struct es_view v;
+	size_t p = 0, total = 0;
+	ssize_t rc = key_check(key);
+
+	if (rc == 0)
+		rc = es_fresh(es);
+	if (rc < 0)
+		return rc;
+	es_view_get(es, key, &v);
+	if (!v.has_m) {
+		es_view_free(&v);
+		return -ENOENT;
+	}
+	while (p + 6 <= v.xa_len) {
+		size_t n = (size_t)v.xa[p] | (size_t)v.xa[p + 1] << 8;
+		size_t l = (size_t)v.xa[p + 2] | (size_t)v.xa[p + 3] << 8 |
+			   (size_t)v.xa[p + 4] << 16 |
+			   (size_t)v.xa[p + 5] << 24;
+		if (size) {
+			if (total + n + 1 > size) {
+				es_view_free(&v);
+				return -ERANGE;
+			}
+			memcpy(list + total, v.xa + p + 6, n);
+			list[total + n] = 0;
+		}
+		total += n + 1;
+		p += 6 + n + l;
+	}
+	es_view_free(&v);
+	return (ssize_t)total;
+}
+
+/* ---- totals --------------------------------------------------------------------- */
+
+int es_stats(struct es *es, struct store_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&es->mu);
+	for (size_t b = 0; b < es->cap; b++)
+		for (struct es_ent *e = es->tab[b]; e; e = e->next) {
+			if (e->has_m && S_ISDIR(e->meta.mode))
+				out->dirs++;
+			else if (e->has_m)
+				out->records++;
+			else if (e->tomb)
+				out->tombstones++;
+			if (e->has_r) {
+				out->versions_kept++;
+				out->log_bytes += e->content ? e->content->len
+							     : 0;
+			}
+		}
+	pthread_mutex_unlock(&es->mu);
+	return 0;
+}
+
+/* etcd's default quota is 2 GiB; what the prefix holds is counted. */
+int es_statvfs(struct es *es, struct statvfs *out)
+{
+	struct store_stats s;
+	const unsigned long bs = 4096, blocks = (2ul << 30) / 4096;
+	unsigned long used;
+
+	es_stats(es, &s);
+	used = (unsigned long)(s.log_bytes / bs) + s.records + s.dirs;
+	memset(out, 0, sizeof(*out));
+	out->f_bsize = out->f_frsize = bs;
+	out->f_blocks = blocks;
+	out->f_bfree = out->f_bavail = used < blocks ? blocks - used : 0;
+	out->f_files = blocks;
+	out->f_ffree = out->f_favail = out->f_bfree;
+	out->f_namemax = STORE_NAME_MAX;
+	return 0;
+}

@@ -1,0 +1,315 @@
+/* etcd_txn.c - what every etcd operation is built from: a view of one
+ * key copied out of the cache, and a transaction builder whose compares
+ * say what the change was based on (etcd_es_int.h). */
+#include "etcd_es_int.h"
+#include "store_int.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+/* ---- a view of one key, copied out of the cache -------------------------- */
+
+
+void es_view_get(struct es *es, const char *key, struct es_view *v)
+{
+	struct es_ent *e;
+
+	memset(v, 0, sizeof(*v));
+	pthread_mutex_lock(&es->mu);
+	e = es_ent_find(es, key);
+	if (e) {
+		v->has_m = e->has_m;
+		v->has_r = e->has_r;
+		v->has_l = e->has_l;
+		/* What etcd compares: an absent key's revisions are 0 (the
+		 * cache keeps the revision of its delete, for ordering). */
+		v->m_rev = e->has_m ? e->m_rev : 0;
+		v->m_create = e->has_m ? e->m_create : 0;
+		v->r_rev = e->has_r ? e->r_rev : 0;
+		v->t_rev = e->tomb ? e->t_rev : 0;
+		v->l_create = e->l_create;
+		v->l_lease = e->l_lease;
+		v->meta = e->meta;
+		v->version = e->version;
+		v->tomb = e->tomb;
+		v->commit_ns = e->commit_ns;
+		memcpy(v->hash, e->hash, 16);
+		if (e->xa_len && (v->xa = malloc(e->xa_len))) {
+			memcpy(v->xa, e->xa, e->xa_len);
+			v->xa_len = e->xa_len;
+		}
+		if (e->has_r && e->content) {
+			atomic_fetch_add(&e->content->refs, 1);
+			v->content = e->content;
+		}
+	}
+	pthread_mutex_unlock(&es->mu);
+}
+
+void es_view_free(struct es_view *v)
+{
+	free(v->xa);
+	es_buf_put(v->content);
+	memset(v, 0, sizeof(*v));
+}
+
+int es_is_dir(const struct es_view *v)
+{
+	return v->has_m && S_ISDIR(v->meta.mode);
+}
+
+uint64_t es_last_ver(const struct es_view *v)
+{
+	uint64_t lv = v->has_r ? v->version : 0;
+
+	return v->tomb > lv ? v->tomb : lv;
+}
+
+/* The parent of @key ("" for a top-level key), malloc'ed. */
+char *es_parent_of(const char *key)
+{
+	const char *s = strrchr(key, '/');
+
+	return s ? strndup(key, (size_t)(s - key)) : strdup("");
+}
+
+
+/* ---- building a transaction ---------------------------------------------- */
+
+
+static void *tb_own(struct es_tb *t, void *p)
+{
+	if (!p) {
+		t->err = -ENOMEM;
+		return NULL;
+	}
+	if (t->nown == t->cap_own) {
+		size_t nc = t->cap_own ? 2 * t->cap_own : 32;
+		void **n = realloc(t->own, nc * sizeof(*n));
+		if (!n) {
+			free(p);
+			t->err = -ENOMEM;
+			return NULL;
+		}
+		t->own = n;
+		t->cap_own = nc;
+	}
+	t->own[t->nown++] = p;
+	return p;
+}
+
+static int tb_grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return 0;
+	size_t nc = *cap ? 2 * *cap : 16;
+	void *p = realloc(*arr, nc * size);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = nc;
+	return 0;
+}
+
+void es_tb_cmp(struct es_tb *t, char kind, const char *key,
+		   enum etcdc_target target, enum etcdc_cmp_op op, int64_t num)
+{
+	size_t kl;
+	char *k;
+
+	if (t->err)
+		return;
+	if (tb_grow((void **)&t->c, &t->cap_c, t->nc, sizeof(*t->c)) < 0) {
+		t->err = -ENOMEM;
+		return;
+	}
+	k = tb_own(t, es_k(t->es, kind, key, &kl));
+	if (!k)
+		return;
+	memset(&t->c[t->nc], 0, sizeof(t->c[0]));
+	t->c[t->nc].key = k;
+	t->c[t->nc].key_len = kl;
+	t->c[t->nc].target = target;
+	t->c[t->nc].op = op;
+	t->c[t->nc].num = num;
+	t->nc++;
+}
+
+/* A put of @value (malloc'ed; the builder takes it) or, with @value
+ * NULL and @del set, a delete. */
+void es_tb_op(struct es_tb *t, char kind, const char *key, void *value,
+		  size_t vlen, int64_t lease, int del)
+{
+	size_t kl;
+	char *k;
+
+	if (!del && !tb_own(t, value))
+		return;
+	if (t->err)
+		return;
+	if (tb_grow((void **)&t->o, &t->cap_o, t->no, sizeof(*t->o)) < 0) {
+		t->err = -ENOMEM;
+		return;
+	}
+	k = tb_own(t, es_k(t->es, kind, key, &kl));
+	if (!k)
+		return;
+	memset(&t->o[t->no], 0, sizeof(t->o[0]));
+	t->o[t->no].type = del ? ETCDC_OP_DELETE : ETCDC_OP_PUT;
+	t->o[t->no].key = k;
+	t->o[t->no].key_len = kl;
+	t->o[t->no].value = value;
+	t->o[t->no].value_len = vlen;
+	t->o[t->no].lease = lease;
+	t->no++;
+}
+
+void es_tb_put_meta(struct es_tb *t, const char *key,
+			const struct store_meta *m, const uint8_t *xa,
+			size_t xa_len)
+{
+	size_t vl = 0;
+	uint8_t *v = es_enc_meta(m, xa, xa_len, &vl);
+
+	es_tb_op(t, 'm', key, v, vl, 0, 0);
+}
+
+void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version)
+{
+	char buf[32];
+	size_t n;
+
+	es_enc_tomb(version, buf, &n);
+	es_tb_op(t, 't', key, strndup(buf, n), n, 0, 0);
+}
+
+void es_tb_free(struct es_tb *t)
+{
+	for (size_t i = 0; i < t->nown; i++)
+		free(t->own[i]);
+	free(t->own);
+	free(t->c);
+	free(t->o);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Run it.  @return 1 committed (applied to the cache), 0 a compare
+ * failed, or -errno (-ETIMEDOUT/-EIO: it may or may not have landed). */
+int es_tb_run(struct es_tb *t, int64_t *rev)
+{
+	struct etcdc_txn_result r;
+	struct etcdc *c;
+	int rc;
+
+	if (t->err)
+		return t->err;
+	if (t->no > ES_TXN_OPS || t->nc > ES_TXN_OPS)
+		return -EXDEV;
+	memset(&r, 0, sizeof(r));
+	c = es_client(t->es);
+	rc = etcdc_txn(c, t->c, t->nc, t->o, t->no, NULL, 0, &r);
+	es_client_put(t->es, c);
+	if (rc == 0 && r.succeeded) {
+		es_apply_ops(t->es, t->o, t->no, r.revision);
+		if (rev)
+			*rev = r.revision;
+		rc = 1;
+	}
+	etcdc_txn_result_free(&r);
+	return rc;
+}
+
+/* A change etcd did not answer: did r/KEY get our commit's @nonce? */
+int es_landed(struct es *es, const char *key, uint64_t nonce)
+{
+	struct etcdc_kv kv;
+	struct etcdc *c;
+	uint64_t ver, n;
+	size_t kl;
+	char *k = es_k(es, 'r', key, &kl);
+	int rc;
+
+	if (!k)
+		return 0;
+	c = es_client(es);
+	rc = etcdc_get(c, k, kl, &kv, NULL);
+	es_client_put(es, c);
+	free(k);
+	if (rc < 0)
+		return 0;
+	rc = es_dec_rec_nonce(kv.value, kv.value_len, &ver, &n) == 0 &&
+	     n == nonce;
+	etcdc_kv_clear(&kv);
+	if (rc)
+		es_refresh(es, key);
+	return rc;
+}
+
+/* Take back our write lease (an l/ key we created at @create): after it
+ * is gone, a commit of that change that is still in flight can never
+ * land.  @return 1 taken back, 0 it was not there, -errno. */
+int es_fence(struct es *es, const char *key, int64_t create)
+{
+	struct es_tb t = {.es = es};
+	int rc;
+
+	es_tb_cmp(&t, 'l', key, ETCDC_CREATE, ETCDC_EQUAL, create);
+	es_tb_op(&t, 'l', key, NULL, 0, 0, 1);
+	rc = es_tb_run(&t, NULL);
+	es_tb_free(&t);
+	return rc;
+}
+
+/* Compares that another mount holds no write lease on @key; a lease of
+ * this mount (@ours_ok) may be there. */
+void es_tb_no_lease(struct es_tb *t, const char *key, const struct es_view *v,
+			int ours_ok)
+{
+	if (ours_ok && v->has_l && v->l_lease == t->es->lease)
+		es_tb_cmp(t, 'l', key, ETCDC_LEASE, ETCDC_EQUAL, t->es->lease);
+	else
+		es_tb_cmp(t, 'l', key, ETCDC_CREATE, ETCDC_EQUAL, 0);
+}
+
+int es_other_lease(struct es *es, const struct es_view *v)
+{
+	return v->has_l && v->l_lease != es->lease;
+}
+
+int es_ro(struct es *es)
+{
+	return es->o.read_only ? -EROFS : 0;
+}
+
+/* ---- writing a record ------------------------------------------------------ */
+
+/* Is the view's state what @expect says the change is based on? */
+int es_expect_ok(const struct es_view *v, uint64_t expect)
+{
+	if (expect == STORE_ANY)
+		return 1;
+	if (expect == STORE_ABSENT)
+		return !v->has_r;
+	return v->has_r && v->version == expect;
+}
+
+int es_parent_ok(const struct es_view *pv)
+{
+	if (!pv->has_m)
+		return -ENOENT;
+	return S_ISDIR(pv->meta.mode) ? 0 : -ENOTDIR;
+}
+
+size_t es_size_limit(void)
+{
+	return ES_REQUEST_MAX - ES_SLACK;
+}
+
