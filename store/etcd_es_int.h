@@ -17,6 +17,8 @@
 #define ES_REQUEST_MAX (1536u * 1024)
 #define ES_SLACK (16u * 1024)
 #define ES_TXN_OPS 128          /* etcd's default --max-txn-ops */
+#define ES_SWEEP_NOTIFY 4096    /* deleted keys a reload names to
+				 * on_change (docs/ETCD.md: limits) */
 
 /* A record's content, shared by the cache and open snapshots. */
 struct es_buf {

@@ -440,7 +440,7 @@ int es_refresh(struct es *es, const char *key)
 	char *ks[4] = {0};
 	size_t lens[4];
 	struct etcdc *c;
-	int rc = -ENOMEM;
+	int rc = -ENOMEM, changed = 0;
 
 	memset(&r, 0, sizeof(r));
 	for (int i = 0; i < 4; i++) {
@@ -461,15 +461,20 @@ int es_refresh(struct es *es, const char *key)
 	for (size_t i = 0; i < 4 && i < r.n_res; i++) {
 		if (r.res[i].n_kvs) {
 			const struct etcdc_kv *kv = &r.res[i].kvs[0];
-			apply_locked(es, kv->key, kv->key_len, kv->value,
-				     kv->value_len, kv->create_revision,
-				     kv->lease, 0, kv->mod_revision);
+			changed |= apply_locked(es, kv->key, kv->key_len,
+						kv->value, kv->value_len,
+						kv->create_revision, kv->lease,
+						0, kv->mod_revision);
 		} else {
-			apply_locked(es, ks[i], lens[i], NULL, 0, 0, 0, 1,
-				     r.revision);
+			changed |= apply_locked(es, ks[i], lens[i], NULL, 0, 0,
+						0, 1, r.revision);
 		}
 	}
 	pthread_mutex_unlock(&es->mu);
+	/* What the refresh brought in will not come again with the
+	 * watch (its events are older now): tell the kernel here. */
+	if (changed && es->o.on_change)
+		es->o.on_change(es->o.change_ctx, key);
 out:
 	etcdc_txn_result_free(&r);
 	for (int i = 0; i < 4; i++)
@@ -537,10 +542,13 @@ static int load(struct es *es, struct etcdc *c, int64_t *rev)
 
 /* After a full reload (our watch fell behind a compaction): what the
  * cache holds that the reload did not see was deleted meanwhile. */
+static void notify(struct es *es, char **keys, size_t n);
+
 static void sweep(struct es *es, int64_t rev)
 {
 	static const char kinds[] = "mrtl";
-	char k[2] = {0};
+	char k[2] = {0}, *keys[ES_SWEEP_NOTIFY];
+	size_t nk = 0;
 
 	pthread_mutex_lock(&es->mu);
 	for (size_t b = 0; b < es->cap; b++)
@@ -554,19 +562,24 @@ static void sweep(struct es *es, int64_t rev)
 				size_t kl;
 				k[0] = kinds[i];
 				ek = es_k(es, k[0], e->key, &kl);
-				if (ek)
-					apply_locked(es, ek, kl, NULL, 0, 0, 0,
-						     1, rev);
+				if (ek && apply_locked(es, ek, kl, NULL, 0, 0,
+						       0, 1, rev) &&
+				    nk < ES_SWEEP_NOTIFY)
+					keys[nk++] = strdup(e->key);
 				free(ek);
 			}
 		}
 	pthread_mutex_unlock(&es->mu);
+	for (size_t i = 0; i < nk; i++)
+		if (!keys[i])
+			keys[i] = strdup("");
+	notify(es, keys, nk);
 }
 
 static void notify(struct es *es, char **keys, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (es->o.on_change)
+		if (es->o.on_change && keys[i])
 			es->o.on_change(es->o.change_ctx, keys[i]);
 		free(keys[i]);
 	}
