@@ -12,6 +12,7 @@
 #define ES_BEAT_MS 1000         /* heartbeat period */
 #define ES_STALE_MS 5000        /* no heartbeat seen: reads fail EIO */
 #define ES_TRIES 16             /* retries of a read-modify-write */
+#define ES_RESOLVE_MS 8000      /* finding out what a lost request did */
 /* Largest value etcd takes by default is 1.5 MiB per request; a commit
  * carries the content and the xattrs, plus keys and framing. */
 #define ES_REQUEST_MAX (1536u * 1024)
@@ -46,13 +47,21 @@ struct es_ent {
 	uint64_t version;
 	int64_t commit_ns;
 	uint8_t hash[16];
+	int64_t prev_rev;       /* r/ revision of the version before */
 	struct es_buf *content;
 	/* t/: the tombstone */
 	int64_t t_rev;
 	uint64_t tomb;
+	int64_t tomb_rev;       /* r/ revision of the last live version */
 	/* l/: a write lease */
 	int has_l;
 	int64_t l_rev, l_create, l_lease;
+	/* The l/ create revision a live change of this mount holds, -1
+	 * while the background thread takes an orphan back, 0 none.  An l/
+	 * of our etcd lease that no change holds for 2 s is an orphan: a
+	 * lease request that landed after we gave up on it. */
+	int64_t l_mine;
+	long long l_seen_ms;
 	unsigned seen[4];       /* es->gen when m/ r/ t/ l/ was last read */
 };
 
@@ -117,11 +126,20 @@ int64_t es_now_ns(void);
 /* codec */
 uint8_t *es_enc_meta(const struct store_meta *m, const uint8_t *xa,
 		     size_t xa_len, size_t *len);
+/* A decoded r/ value; data points into the value. */
+struct es_rec {
+	uint64_t version, nonce;
+	int64_t commit_ns, prev;
+	uint8_t hash[16];
+	const char *data;
+	size_t len;
+};
+int es_dec_rec(const char *v, size_t len, struct es_rec *out);
 uint8_t *es_enc_rec(uint64_t version, int64_t commit_ns, uint64_t nonce,
-		    const void *data, size_t len, size_t *out_len);
-int es_dec_rec_nonce(const char *v, size_t len, uint64_t *version,
-		     uint64_t *nonce);
-void es_enc_tomb(uint64_t version, char out[32], size_t *len);
+		    int64_t prev, const void *data, size_t len,
+		    size_t *out_len);
+void es_enc_tomb(uint64_t version, int64_t last_rev, char out[48],
+		 size_t *len);
 
 /* etcd_txn.c: a key as the cache has it, copied out (no lock held). */
 struct es_view {
@@ -131,7 +149,7 @@ struct es_view {
 	uint8_t *xa;            /* malloc'ed copy */
 	size_t xa_len;
 	uint64_t version, tomb;
-	int64_t commit_ns;
+	int64_t commit_ns, prev_rev, tomb_rev;
 	uint8_t hash[16];
 	struct es_buf *content; /* a reference */
 };
@@ -161,7 +179,8 @@ void es_tb_op(struct es_tb *t, char kind, const char *key, void *value,
 void es_tb_put_meta(struct es_tb *t, const char *key,
 			const struct store_meta *m, const uint8_t *xa,
 			size_t xa_len);
-void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version);
+void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version,
+		    int64_t last_rev);
 void es_tb_free(struct es_tb *t);
 int es_tb_run(struct es_tb *t, int64_t *rev);
 int es_landed(struct es *es, const char *key, uint64_t nonce);
@@ -173,5 +192,8 @@ int es_ro(struct es *es);
 int es_expect_ok(const struct es_view *v, uint64_t expect);
 int es_parent_ok(const struct es_view *pv);
 size_t es_size_limit(void);
+
+int es_lock_cas(struct es *es, const char *key, int64_t from, int64_t to);
+int es_resolve(struct es *es, const char *key, int64_t lock, uint64_t nonce);
 
 #endif

@@ -85,13 +85,14 @@ static int move_rec(struct es_tb *t, const char *from, const char *to,
 		es_tb_cmp(t, 'l', from, ETCDC_CREATE, ETCDC_EQUAL, 0);
 		es_tb_cmp(t, 'l', to, ETCDC_CREATE, ETCDC_EQUAL, 0);
 		uint8_t *rv = es_enc_rec(nv, now, es_next_nonce(t->es),
+					 d.has_r ? d.r_rev : d.tomb_rev,
 					 f.content ? f.content->data : "",
 					 f.content ? f.content->len : 0, &xl);
 		es_tb_op(t, 'r', to, rv, xl, 0, 0);
 		es_tb_put_meta(t, to, &m, f.xa, f.xa_len);
 		es_tb_op(t, 'r', from, NULL, 0, 0, 1);
 		es_tb_op(t, 'm', from, NULL, 0, 0, 1);
-		es_tb_put_tomb(t, from, f.version + 1);
+		es_tb_put_tomb(t, from, f.version + 1, f.r_rev);
 		if (newv)
 			*newv = nv;
 	}

@@ -67,9 +67,117 @@ int es_last_version(struct es *es, const char *key, uint64_t *version)
 	return 0;
 }
 
+/* ---- older versions: read from etcd at their revision -------------------- */
+
+/* The r/ value of @key as of etcd revision @rev.  @return 0 and *kv
+ * (the caller clears it); -ENOENT; -ERANGE compacted away; -errno. */
+static int rec_at(struct es *es, const char *key, int64_t rev,
+		  struct etcdc_kv *kv)
+{
+	struct etcdc_kv *kvs = NULL;
+	struct etcdc *c;
+	size_t kl, n = 0;
+	char *k = es_k(es, 'r', key, &kl);
+	int rc;
+
+	if (!k)
+		return -ENOMEM;
+	c = es_client(es);
+	/* The first key from @k at @rev is @k itself if it existed. */
+	rc = etcdc_range_page(c, k, kl, NULL, 0, rev, 1, &kvs, &n, NULL, NULL);
+	es_client_put(es, c);
+	if (rc == 0 && (n == 0 || kvs[0].key_len != kl ||
+			memcmp(kvs[0].key, k, kl) != 0))
+		rc = -ENOENT;
+	if (rc == 0) {
+		*kv = kvs[0];
+		memset(&kvs[0], 0, sizeof(kvs[0]));
+	}
+	etcdc_kvs_free(kvs, n);
+	free(k);
+	return rc;
+}
+
+/* Called with each kept version, newest first; returns 1 to stop. */
+typedef int (*ver_fn)(void *arg, const struct es_rec *r);
+
+/* Walk @key's kept versions (keep_versions of them, fewer where etcd
+ * compacted its history), newest first, even for a deleted key: each
+ * r/ value names the revision of the one before.
+ * @return 0 (also when the walk ends at a compaction); -ENOENT never a
+ *  version; -errno. */
+static int walk_versions(struct es *es, const char *key, ver_fn fn,
+			 void *arg)
+{
+	unsigned keep = es->o.keep_versions ? es->o.keep_versions : 8;
+	struct es_view v;
+	int64_t rev;
+	int rc = 0;
+
+	es_view_get(es, key, &v);
+	rev = v.has_r ? v.r_rev : v.tomb_rev;
+	es_view_free(&v);
+	if (!rev)
+		return -ENOENT;
+	for (unsigned i = 0; i < keep && rev > 0; i++) {
+		struct etcdc_kv kv;
+		struct es_rec r;
+		int stop;
+
+		rc = rec_at(es, key, rev, &kv);
+		if (rc < 0)
+			break;
+		if (es_dec_rec(kv.value, kv.value_len, &r) < 0) {
+			etcdc_kv_clear(&kv);
+			rc = -EIO;
+			break;
+		}
+		stop = fn(arg, &r);
+		rev = r.prev;
+		etcdc_kv_clear(&kv);
+		if (stop)
+			break;
+	}
+	return rc == -ERANGE || rc == -ENOENT ? 0 : rc;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0)
+			return errno == ENOSPC ? -ENOMEM : -errno;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+struct find_arg {
+	uint64_t version;
+	int fd, rc;
+	struct store_stat *out;
+};
+
+static int find_fn(void *arg, const struct es_rec *r)
+{
+	struct find_arg *a = arg;
+
+	if (r->version != a->version)
+		return r->version < a->version; /* older ones cannot match */
+	a->fd = memfd_create("recfs-snap", MFD_CLOEXEC);
+	a->rc = a->fd < 0 ? -errno : write_all(a->fd, r->data, r->len);
+	a->out->version = r->version;
+	a->out->size = r->len;
+	a->out->commit_ns = r->commit_ns;
+	memcpy(a->out->hash, r->hash, 16);
+	return 1;
+}
+
 int es_snap_fd(struct es *es, const char *key, uint64_t version, int *fd,
 	       struct store_stat *out)
 {
+	struct find_arg a = { version, -1, -ENOENT, out };
 	struct es_view v;
 	int rc = key_check(key);
 
@@ -79,25 +187,30 @@ int es_snap_fd(struct es *es, const char *key, uint64_t version, int *fd,
 	if (rc < 0)
 		return rc;
 	es_view_get(es, key, &v);
-	if (!v.has_m)
-		rc = -ENOENT;
-	else if (es_is_dir(&v))
+	if (es_is_dir(&v))
 		rc = -EISDIR;
-	else if (!v.has_r || (version && version != v.version))
-		rc = -ENOENT; /* etcd keeps no older versions for us */
-	if (rc == 0) {
-		size_t len = v.content ? v.content->len : 0, done = 0;
-		*fd = memfd_create("recfs-snap", MFD_CLOEXEC);
-		if (*fd < 0)
-			rc = -errno;
-		while (rc == 0 && done < len) {
-			ssize_t w = write(*fd, v.content->data + done,
-					  len - done);
-			if (w < 0)
-				rc = errno == ENOSPC ? -ENOMEM : -errno;
-			else
-				done += (size_t)w;
+	else if (version && (!v.has_r || version != v.version))
+		rc = 1; /* an older version, or one of a deleted key */
+	else if (!v.has_m || !v.has_r)
+		rc = -ENOENT;
+	if (rc == 1) {
+		memset(out, 0, sizeof(*out));
+		out->meta = v.meta;
+		if (!v.has_m) {
+			out->meta.mode = S_IFREG | 0444;
 		}
+		rc = walk_versions(es, key, find_fn, &a);
+		if (rc == 0)
+			rc = a.rc;
+		if (rc == 0)
+			*fd = a.fd;
+		else if (a.fd >= 0)
+			close(a.fd);
+	} else if (rc == 0) {
+		*fd = memfd_create("recfs-snap", MFD_CLOEXEC);
+		rc = *fd < 0 ? -errno
+			     : write_all(*fd, v.content ? v.content->data : "",
+					 v.content ? v.content->len : 0);
 		if (rc < 0 && *fd >= 0) {
 			close(*fd);
 			*fd = -1;
@@ -216,33 +329,61 @@ int es_list(struct es *es, const char *dir, struct store_dirent **ents,
 	return 0;
 }
 
+struct hist_arg {
+	struct store_hist *h;
+	size_t n, cap;
+	int rc;
+};
+
+static int hist_fn(void *arg, const struct es_rec *r)
+{
+	struct hist_arg *a = arg;
+
+	if (a->n == a->cap) {
+		size_t nc = a->cap ? 2 * a->cap : 8;
+		void *p = realloc(a->h, nc * sizeof(*a->h));
+		if (!p) {
+			a->rc = -ENOMEM;
+			return 1;
+		}
+		a->h = p;
+		a->cap = nc;
+	}
+	a->h[a->n].version = r->version;
+	a->h[a->n].size = r->len;
+	a->h[a->n].commit_ns = r->commit_ns;
+	memcpy(a->h[a->n].hash, r->hash, 16);
+	a->n++;
+	return 0;
+}
+
 int es_history(struct es *es, const char *key, struct store_hist **h,
 	       size_t *n)
 {
-	struct es_view v;
+	struct hist_arg a = { NULL, 0, 0, 0 };
 	int rc = key_check(key);
 
 	*h = NULL;
 	*n = 0;
 	if (rc < 0)
 		return rc;
-	es_view_get(es, key, &v);
-	if (v.has_r) {
-		*h = calloc(1, sizeof(**h));
-		if (!*h) {
-			rc = -ENOMEM;
-		} else {
-			(*h)->version = v.version;
-			(*h)->size = v.content ? v.content->len : 0;
-			(*h)->commit_ns = v.commit_ns;
-			memcpy((*h)->hash, v.hash, 16);
-			*n = 1;
-		}
-	} else if (!v.tomb) {
+	rc = walk_versions(es, key, hist_fn, &a);
+	if (rc == 0)
+		rc = a.rc;
+	if (rc == 0 && a.n == 0)
 		rc = -ENOENT;
+	if (rc < 0) {
+		free(a.h);
+		return rc;
 	}
-	es_view_free(&v);
-	return rc;
+	for (size_t i = 0; i < a.n / 2; i++) { /* oldest first */
+		struct store_hist t = a.h[i];
+		a.h[i] = a.h[a.n - 1 - i];
+		a.h[a.n - 1 - i] = t;
+	}
+	*h = a.h;
+	*n = a.n;
+	return 0;
 }
 
 /* ---- writing a record ---------------------------------------------------- */
@@ -259,6 +400,7 @@ static int write_rec(struct es *es, const char *key, uint64_t expect,
 		     const struct store_meta *meta, int64_t lock,
 		     int keep_lock_ok, uint64_t *newv)
 {
+	uint64_t tried_nv = 0, tried_nonce = 0;
 	int refreshed = 0, rc = 0;
 	char *pkey;
 
@@ -279,6 +421,17 @@ static int write_rec(struct es *es, const char *key, uint64_t expect,
 
 		es_view_get(es, key, &v);
 		es_view_get(es, pkey, &pv);
+		/* A compare that failed because our own transaction had
+		 * landed already (the client sent it again after a broken
+		 * connection, as in a failover): it is committed. */
+		if (tried_nonce && v.has_r && v.version == tried_nv &&
+		    es_landed(es, key, tried_nonce) == 1) {
+			es_view_free(&v);
+			es_view_free(&pv);
+			*newv = tried_nv;
+			rc = 0;
+			break;
+		}
 		rc = es_parent_ok(&pv);
 		if (rc == 0 && es_is_dir(&v))
 			rc = -EISDIR;
@@ -318,7 +471,9 @@ static int write_rec(struct es *es, const char *key, uint64_t expect,
 		}
 		if (!meta || v.has_m)
 			m.mtime_ns = m.ctime_ns = now;
-		uint8_t *rv = es_enc_rec(nv, now, nonce, data, len, &xl);
+		uint8_t *rv = es_enc_rec(nv, now, nonce,
+					 v.has_r ? v.r_rev : v.tomb_rev, data,
+					 len, &xl);
 		es_tb_cmp(&t, 'r', key, ETCDC_MOD, ETCDC_EQUAL, v.r_rev);
 		es_tb_cmp(&t, 'm', key, ETCDC_MOD, ETCDC_EQUAL, v.m_rev);
 		if (!v.has_r)
@@ -350,10 +505,7 @@ static int write_rec(struct es *es, const char *key, uint64_t expect,
 			break;
 		}
 		if (rc == -ETIMEDOUT || rc == -EIO) {
-			/* Unknown outcome: fence it, then look. */
-			if (lock && es_fence(es, key, lock) == 1)
-				break; /* it cannot land any more */
-			if (es_landed(es, key, nonce)) {
+			if (es_resolve(es, key, lock, nonce) == 1) {
 				*newv = nv;
 				rc = 0;
 			}
@@ -361,6 +513,8 @@ static int write_rec(struct es *es, const char *key, uint64_t expect,
 		}
 		if (rc < 0)
 			break;
+		tried_nv = nv;
+		tried_nonce = nonce;
 		es_refresh(es, key);
 		es_refresh(es, pkey);
 		refreshed = 1;
@@ -479,7 +633,7 @@ int es_delete(struct es *es, const char *key, uint64_t expect,
 		es_tb_no_lease(&t, key, &v, 1);
 		es_tb_op(&t, 'r', key, NULL, 0, 0, 1);
 		es_tb_op(&t, 'm', key, NULL, 0, 0, 1);
-		es_tb_put_tomb(&t, key, nv);
+		es_tb_put_tomb(&t, key, nv, v.r_rev);
 		if (v.has_l)
 			es_tb_op(&t, 'l', key, NULL, 0, 0, 1);
 		es_view_free(&v);
@@ -555,7 +709,15 @@ int es_txn_lease(struct es_txn *t, uint64_t expect)
 			rc = -EISDIR;
 		else if (!es_expect_ok(&v, expect))
 			rc = -EAGAIN;
-		else if (v.has_l)
+		else if (v.has_l && v.l_lease == es->lease &&
+			 es_lock_cas(es, t->key, 0, v.l_create)) {
+			/* Ours, and no change of ours holds it: a request
+			 * of ours that landed late (a resend in a failover).
+			 * The commit compares r/ anyway. */
+			t->lock_create = v.l_create;
+			es_view_free(&v);
+			return 0;
+		} else if (v.has_l)
 			rc = -EBUSY;
 		else if (!es->lease)
 			rc = -EIO; /* our etcd lease is being renewed */
@@ -578,6 +740,7 @@ int es_txn_lease(struct es_txn *t, uint64_t expect)
 		es_tb_free(&b);
 		if (rc == 1) {
 			t->lock_create = rev;
+			es_lock_cas(es, t->key, 0, rev);
 			return 0;
 		}
 		if (rc < 0) {
@@ -590,7 +753,8 @@ int es_txn_lease(struct es_txn *t, uint64_t expect)
 			es_client_put(es, c);
 			free(k);
 			if (g == 0 && kv.value_len == strlen(t->lock_val) &&
-			    memcmp(kv.value, t->lock_val, kv.value_len) == 0) {
+			    memcmp(kv.value, t->lock_val, kv.value_len) == 0 &&
+			    es_lock_cas(es, t->key, 0, kv.create_revision)) {
 				t->lock_create = kv.create_revision;
 				rc = 0;
 			}
@@ -665,8 +829,10 @@ int es_txn_commit(struct es_txn *t, uint64_t expect,
 	(void)durable; /* etcd commits through its raft log: durable */
 	rc = write_rec(t->es, t->key, expect, t->buf ? t->buf : "", t->size,
 		       meta, t->lock_create, 0, newv);
-	if (rc == 0)
+	if (rc == 0) {
+		es_lock_cas(t->es, t->key, t->lock_create, 0);
 		t->lock_create = 0; /* the commit removed it */
+	}
 	es_txn_abort(t);
 	return rc;
 }
@@ -675,8 +841,10 @@ void es_txn_abort(struct es_txn *t)
 {
 	if (!t)
 		return;
-	if (t->lock_create)
+	if (t->lock_create) {
 		es_fence(t->es, t->key, t->lock_create);
+		es_lock_cas(t->es, t->key, t->lock_create, 0);
+	}
 	free(t->buf);
 	free(t->key);
 	free(t);

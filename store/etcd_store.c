@@ -84,10 +84,13 @@ int es_is_url(const char *path)
 /* ---- the codec (little-endian, whatever the host) ------------------------
  * m/: "RFM1" mode uid gid (u32) atime mtime ctime (i64), then each xattr
  *     as name length (u16), value length (u32), name, value.
- * r/: "RFR1" version (u64) commit_ns (i64) nonce (u64) hash (16), content.
- * t/: the last version in decimal. */
+ * r/: "RFR1" version (u64) commit_ns (i64) nonce (u64) hash (16)
+ *     prev (i64: the etcd revision of the version before, 0 if none), then
+ *     the content.  Older versions are read at their revision (history).
+ * t/: the last version, a space and the revision of the last live
+ *     version's r/, in decimal. */
 #define META_FIXED 40
-#define REC_FIXED 44
+#define REC_FIXED 52
 
 uint8_t *es_enc_meta(const struct store_meta *m, const uint8_t *xa,
 		     size_t xa_len, size_t *len)
@@ -128,7 +131,7 @@ static int dec_meta(const char *v, size_t len, struct store_meta *m,
 }
 
 uint8_t *es_enc_rec(uint64_t version, int64_t commit_ns, uint64_t nonce,
-		    const void *data, size_t len, size_t *out_len)
+		    int64_t prev, const void *data, size_t len, size_t *out_len)
 {
 	uint8_t *p = malloc(REC_FIXED + len);
 	XXH128_hash_t h;
@@ -141,27 +144,35 @@ uint8_t *es_enc_rec(uint64_t version, int64_t commit_ns, uint64_t nonce,
 	put64(p + 20, nonce);
 	h = XXH3_128bits(data, len);
 	XXH128_canonicalFromHash((XXH128_canonical_t *)(p + 28), h);
+	put64(p + 44, (uint64_t)prev);
 	if (len)
 		memcpy(p + REC_FIXED, data, len);
 	*out_len = REC_FIXED + len;
 	return p;
 }
 
-int es_dec_rec_nonce(const char *v, size_t len, uint64_t *version,
-		     uint64_t *nonce)
+int es_dec_rec(const char *v, size_t len, struct es_rec *out)
 {
 	const uint8_t *p = (const uint8_t *)v;
 
 	if (len < REC_FIXED || memcmp(p, "RFR1", 4) != 0)
 		return -EUCLEAN;
-	*version = get64(p + 4);
-	*nonce = get64(p + 20);
+	out->version = get64(p + 4);
+	out->commit_ns = (int64_t)get64(p + 12);
+	out->nonce = get64(p + 20);
+	memcpy(out->hash, p + 28, 16);
+	out->prev = (int64_t)get64(p + 44);
+	out->data = v + REC_FIXED;
+	out->len = len - REC_FIXED;
 	return 0;
 }
 
-void es_enc_tomb(uint64_t version, char out[32], size_t *len)
+void es_enc_tomb(uint64_t version, int64_t last_rev, char out[48],
+		 size_t *len)
 {
-	*len = (size_t)snprintf(out, 32, "%llu", (unsigned long long)version);
+	*len = (size_t)snprintf(out, 48, "%llu %lld",
+				(unsigned long long)version,
+				(long long)last_rev);
 }
 
 /* ---- content buffers ----------------------------------------------------- */
@@ -389,18 +400,31 @@ static int apply_locked(struct es *es, const char *k, size_t klen,
 		e->version = get64((const uint8_t *)v + 4);
 		e->commit_ns = (int64_t)get64((const uint8_t *)v + 12);
 		memcpy(e->hash, v + 28, 16);
+		e->prev_rev = (int64_t)get64((const uint8_t *)v + 44);
 		e->has_r = 1;
 		return 1;
 	case 't':
 		if (rev <= e->t_rev)
 			return 0;
 		e->t_rev = rev;
-		e->tomb = deleted ? 0 : strtoull(v ? v : "0", NULL, 10);
+		e->tomb = 0;
+		e->tomb_rev = 0;
+		if (!deleted && v) {
+			char buf[48], *end;
+			size_t n = vlen < sizeof(buf) - 1 ? vlen : sizeof(buf) - 1;
+			memcpy(buf, v, n);
+			buf[n] = 0;
+			e->tomb = strtoull(buf, &end, 10);
+			e->tomb_rev = strtoll(end, NULL, 10);
+		}
 		return 0;
 	default: /* 'l' */
 		if (rev <= e->l_rev)
 			return 0;
 		e->l_rev = rev;
+		if (!deleted && (!e->has_l || e->l_create !=
+				 (create_rev ? create_rev : rev)))
+			e->l_seen_ms = mono_ms();
 		e->has_l = !deleted;
 		e->l_create = deleted ? 0 : (create_rev ? create_rev : rev);
 		e->l_lease = deleted ? 0 : lease;
@@ -487,6 +511,48 @@ int es_fresh(struct es *es)
 	if (mono_ms() - atomic_load(&es->fresh_ms) > ES_STALE_MS)
 		return -EIO;
 	return 0;
+}
+
+/* Set @key's l_mine to @to if it is @from.  @return 1 done, 0 not. */
+int es_lock_cas(struct es *es, const char *key, int64_t from, int64_t to)
+{
+	struct es_ent *e;
+	int done = 0;
+
+	pthread_mutex_lock(&es->mu);
+	e = es_ent_get(es, key);
+	if (e && e->l_mine == from) {
+		e->l_mine = to;
+		done = 1;
+	}
+	pthread_mutex_unlock(&es->mu);
+	return done;
+}
+
+/* Take back the write leases of this mount that no change holds. */
+static void take_back_orphans(struct es *es)
+{
+	struct orphan { char *key; int64_t create; } o[16];
+	long long now = mono_ms();
+	size_t n = 0;
+
+	pthread_mutex_lock(&es->mu);
+	for (size_t b = 0; b < es->cap && n < 16; b++)
+		for (struct es_ent *e = es->tab[b]; e && n < 16; e = e->next)
+			if (e->has_l && es->lease && e->l_lease == es->lease &&
+			    e->l_mine == 0 && now - e->l_seen_ms > 2000 &&
+			    (o[n].key = strdup(e->key))) {
+				o[n++].create = e->l_create;
+				e->l_mine = -1;
+			}
+	pthread_mutex_unlock(&es->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (es_fence(es, o[i].key, o[i].create) == 1)
+			fprintf(stderr, "recfs: took back a write lease of '%s' "
+				"that an unanswered request left\n", o[i].key);
+		es_lock_cas(es, o[i].key, -1, 0);
+		free(o[i].key);
+	}
 }
 
 /* ---- loading and the background thread ----------------------------------- */
@@ -692,6 +758,7 @@ static void *bg_main(void *arg)
 		}
 		if (now >= next_beat) {
 			beat(es, c, &beats);
+			take_back_orphans(es);
 			next_beat = now + ES_BEAT_MS;
 		}
 		ev = NULL;

@@ -40,6 +40,8 @@ void es_view_get(struct es *es, const char *key, struct es_view *v)
 		v->meta = e->meta;
 		v->version = e->version;
 		v->tomb = e->tomb;
+		v->tomb_rev = e->tomb_rev;
+		v->prev_rev = e->prev_rev;
 		v->commit_ns = e->commit_ns;
 		memcpy(v->hash, e->hash, 16);
 		if (e->xa_len && (v->xa = malloc(e->xa_len))) {
@@ -182,12 +184,13 @@ void es_tb_put_meta(struct es_tb *t, const char *key,
 	es_tb_op(t, 'm', key, v, vl, 0, 0);
 }
 
-void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version)
+void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version,
+		    int64_t last_rev)
 {
-	char buf[32];
+	char buf[48];
 	size_t n;
 
-	es_enc_tomb(version, buf, &n);
+	es_enc_tomb(version, last_rev, buf, &n);
 	es_tb_op(t, 't', key, strndup(buf, n), n, 0, 0);
 }
 
@@ -227,26 +230,27 @@ int es_tb_run(struct es_tb *t, int64_t *rev)
 	return rc;
 }
 
-/* A change etcd did not answer: did r/KEY get our commit's @nonce? */
+/* A change etcd did not answer: did r/KEY get our commit's @nonce?
+ * @return 1 yes, 0 no, -errno etcd could not say. */
 int es_landed(struct es *es, const char *key, uint64_t nonce)
 {
 	struct etcdc_kv kv;
+	struct es_rec rec;
 	struct etcdc *c;
-	uint64_t ver, n;
 	size_t kl;
 	char *k = es_k(es, 'r', key, &kl);
 	int rc;
 
 	if (!k)
-		return 0;
+		return -ENOMEM;
 	c = es_client(es);
 	rc = etcdc_get(c, k, kl, &kv, NULL);
 	es_client_put(es, c);
 	free(k);
 	if (rc < 0)
-		return 0;
-	rc = es_dec_rec_nonce(kv.value, kv.value_len, &ver, &n) == 0 &&
-	     n == nonce;
+		return rc == -ENOENT ? 0 : rc;
+	rc = es_dec_rec(kv.value, kv.value_len, &rec) == 0 &&
+	     rec.nonce == nonce;
 	etcdc_kv_clear(&kv);
 	if (rc)
 		es_refresh(es, key);
@@ -313,3 +317,33 @@ size_t es_size_limit(void)
 	return ES_REQUEST_MAX - ES_SLACK;
 }
 
+/*
+ * A change etcd did not answer may land later (docs/ETCD.md).  Find out
+ * which, for up to ES_RESOLVE_MS: with a lease (@lock, its l/ create
+ * revision), taking the lease back makes sure it never lands; then, or
+ * without one, r/KEY carrying our @nonce says it did.
+ * @return 1 landed, 0 did not (and never will, when fenced), -EIO
+ *  still unknown (logged: the caller answers EIO).
+ */
+int es_resolve(struct es *es, const char *key, int64_t lock, uint64_t nonce)
+{
+	long long waited = 0;
+
+	for (;;) {
+		int f = lock ? es_fence(es, key, lock) : 0, l;
+		if (f == 1)
+			return 0; /* its compare on l/ can no longer hold */
+		l = f == 0 ? es_landed(es, key, nonce) : f;
+		if (l == 1)
+			return 1;
+		if (l == 0 && lock)
+			return 0; /* l/ gone, and not by our commit */
+		if (waited >= ES_RESOLVE_MS)
+			break;
+		poll(NULL, 0, 200);
+		waited += 200;
+	}
+	fprintf(stderr, "recfs: etcd did not say whether the change of '%s' "
+		"was committed; answering EIO\n", key);
+	return -EIO;
+}

@@ -45,9 +45,14 @@ blind() {
 ver() { getfattr --only-values -n user.version "$1" 2>/dev/null; }
 hash_of() { getfattr --only-values -n user.hash "$1" 2>/dev/null; }
 
+# E2E_STORE_BASE=etcd://HOST:PORT/PREFIX runs a script's mounts on etcd
+# (tests/e2e_etcd_contract.sh); local_only marks checks of a local store.
+local_only() { [ -z "$E2E_STORE_BASE" ]; }
+
 # mount_fresh [OPTIONS]: a new store and mountpoint; sets STORE and MNT.
 mount_fresh() {
 	STORE=$WORK/store.$T.$RANDOM
+	[ -n "$E2E_STORE_BASE" ] && STORE=$E2E_STORE_BASE/s$T.$RANDOM.$$
 	MNT=$WORK/mnt.$T.$RANDOM
 	mkdir -p "$MNT"
 	mount_again "$@"

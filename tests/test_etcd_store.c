@@ -306,6 +306,51 @@ static void test_too_big(void **state)
 	store_close(st);
 }
 
+static void test_history_from_revisions(void **state)
+{
+	struct changes ch = {0};
+	struct store_hist *h;
+	struct store_snap *sn;
+	struct store_stat sb;
+	struct store *st;
+	char url[96], buf[16];
+	uint64_t v = 0;
+	size_t n;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	st = open_es(url, &ch);
+	for (int i = 1; i <= 10; i++) {
+		snprintf(buf, sizeof(buf), "v%d", i);
+		assert_int_equal(store_put(st, "h", i == 1 ? STORE_ABSENT : v,
+					   buf, strlen(buf), NULL, &v), 0);
+	}
+	assert_int_equal(store_history(st, "h", &h, &n), 0);
+	assert_int_equal(n, 8); /* keep_versions */
+	assert_int_equal(h[0].version, 3);
+	assert_int_equal(h[7].version, 10);
+	assert_int_equal(h[7].size, 3);
+	free(h);
+	assert_int_equal(store_snap_open(st, "h", 4, &sn), 0);
+	store_snap_stat(sn, &sb);
+	assert_int_equal(sb.version, 4);
+	assert_int_equal(store_snap_read(sn, buf, sizeof(buf), 0), 2);
+	assert_memory_equal(buf, "v4", 2);
+	store_snap_close(sn);
+	assert_int_equal(store_snap_open(st, "h", 2, &sn), -ENOENT);
+	/* a deleted record's versions stay readable */
+	assert_int_equal(store_delete(st, "h", 10, &v), 0);
+	assert_int_equal(store_history(st, "h", &h, &n), 0);
+	assert_int_equal(h[n - 1].version, 10);
+	free(h);
+	assert_int_equal(store_snap_open(st, "h", 9, &sn), 0);
+	assert_int_equal(store_snap_read(sn, buf, sizeof(buf), 0), 2);
+	assert_memory_equal(buf, "v9", 2);
+	store_snap_close(sn);
+	assert_int_equal(store_history(st, "never", &h, &n), -ENOENT);
+	store_close(st);
+}
+
 /* ---- two stores on one prefix ------------------------------------------------ */
 
 static void test_two_mounts_see_each_other(void **state)
@@ -419,6 +464,47 @@ static void test_lost_lease_never_commits(void **state)
 	store_close(a);
 }
 
+/* A lease request that etcd applied after we gave up on it leaves an
+ * l/ key on our etcd lease that no change holds: the mount takes it
+ * back, instead of keeping the record busy while it lives. */
+static void test_orphan_lease_taken_back(void **state)
+{
+	struct changes c1 = {0};
+	struct etcdc_kv kv;
+	struct store_txn *t;
+	struct etcdc *c;
+	struct store *a;
+	char url[96], key[64];
+	int64_t lease, t0;
+	uint64_t v;
+	int rc;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	a = open_es(url, &c1);
+	assert_int_equal(store_put(a, "r", STORE_ABSENT, "0", 1, NULL, &v), 0);
+	assert_int_equal(store_txn_begin(a, "r", 1, &t), 0);
+	assert_int_equal(store_txn_lease(t, 1), 0);
+	assert_int_equal(etcdc_open(etcd.ep, NULL, &c), 0);
+	snprintf(key, sizeof(key), "test%d/l/r", prefix_seq);
+	assert_int_equal(etcdc_get(c, key, strlen(key), &kv, NULL), 0);
+	lease = kv.lease;
+	etcdc_kv_clear(&kv);
+	store_txn_abort(t);
+	/* the late request lands */
+	assert_int_equal(etcdc_put(c, key, strlen(key), "late", 4, lease,
+				   NULL), 0);
+	etcdc_close(c);
+	t0 = etf_now_ms();
+	do {
+		poll(NULL, 0, 100);
+		rc = store_put(a, "r", 1, "1", 1, NULL, &v);
+	} while (rc == -EBUSY && etf_now_ms() - t0 < 8000);
+	assert_int_equal(rc, 0);
+	assert_int_equal(v, 2);
+	store_close(a);
+}
+
 static void test_appends_from_two_mounts(void **state)
 {
 	struct changes c1 = {0}, c2 = {0};
@@ -477,9 +563,11 @@ int main(void)
 		cmocka_unit_test(test_rename),
 		cmocka_unit_test(test_xattrs_and_meta),
 		cmocka_unit_test(test_too_big),
+		cmocka_unit_test(test_history_from_revisions),
 		cmocka_unit_test(test_two_mounts_see_each_other),
 		cmocka_unit_test(test_lease_excludes_other_mount),
 		cmocka_unit_test(test_lost_lease_never_commits),
+		cmocka_unit_test(test_orphan_lease_taken_back),
 		cmocka_unit_test(test_appends_from_two_mounts),
 		cmocka_unit_test(test_bad_urls),
 	};
