@@ -35,6 +35,7 @@ struct bent {
 	int64_t expires_ns;
 	uint64_t group;
 	char *text;
+	uint8_t grace;  /* a mark: refused a path operation (basis_grace) */
 };
 
 #define NBUCKETS 4096
@@ -255,13 +256,16 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 	pthread_mutex_lock(&bt->mu);
 	for (int i = 0; i < n; i++) {
 		struct bent *m = find(bt, B_MARK, key, h, ho[i]);
-		/* A process's own read just after its refusal is part of the
-		 * refused save, not a re-read by its user: vim, its rename
-		 * refused, reads the record to copy a backup and then
-		 * unlinks and rewrites it.  That read must not bless the
-		 * stale buffer, so it clears nothing for the reader itself
-		 * (a child's read, a declaration or a later read do). */
-		if (i == 0 && m && mono_ns() - m->expires_ns < BASIS_GRACE_NS)
+		/* A process's own read just after a refused rename or
+		 * unlink is part of the refused save, not a re-read by its
+		 * user: vim, its rename refused, reads the record to copy a
+		 * backup and then unlinks and rewrites it.  That read must
+		 * not bless the stale buffer, so it clears nothing for the
+		 * reader itself (a child's read, a declaration or a later
+		 * read do).  After a refused write there is no such grace:
+		 * a program that reads again and retries gets its basis. */
+		if (i == 0 && m && m->grace &&
+		    mono_ns() - m->expires_ns < BASIS_GRACE_NS)
 			continue;
 		if (m)
 			drop(bt, B_MARK, key, h, ho[i]);
@@ -347,12 +351,33 @@ static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
 	e = find(bt, B_MARK, key, h, ho);
 	if (!e)
 		e = add(bt, B_MARK, key, h, ho, uid, 0, 0);
-	if (e)
+	if (e) {
 		e->expires_ns = mono_ns(); /* when it was refused */
+		e->grace = 0;
+	}
 	drop(bt, B_CONFLICT, key, h, ho);
 	e = add(bt, B_CONFLICT, key, h, ho, uid, 0, 0);
 	if (e)
 		e->text = strdup(conflict);
+}
+
+void basis_grace(struct basis_table *bt, const struct proc_info *p,
+		 const char *key)
+{
+	uint32_t h = khash(key);
+	struct proc_info proc;
+	struct bent *m;
+
+	pthread_mutex_lock(&bt->mu);
+	m = find(bt, B_MARK, key, h, self_of(p));
+	if (m)
+		m->grace = 1;
+	if (p->tid != p->tgid && proc_get(p->tgid, &proc) == 0) {
+		m = find(bt, B_MARK, key, h, self_of(&proc));
+		if (m)
+			m->grace = 1;
+	}
+	pthread_mutex_unlock(&bt->mu);
 }
 
 void basis_refused(struct basis_table *bt, const struct proc_info *p,

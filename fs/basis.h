@@ -51,6 +51,12 @@ void basis_refused(struct basis_table *bt, const struct proc_info *p,
 		   const struct basis_hit *hit, const char *key,
 		   const char *conflict);
 
+/* The refusal of @key just made was of a rename, unlink or truncate by
+ * path: for 2 s the refused process's own reads give it no basis (see
+ * basis_seen: vim's refused save re-reads before it rewrites). */
+void basis_grace(struct basis_table *bt, const struct proc_info *p,
+		 const char *key);
+
 /* The change committed as @newv: the changer holds @newv (and the
  * ancestor whose basis it used, as a new registration). */
 void basis_changed(struct basis_table *bt, const struct proc_info *p,

@@ -572,6 +572,8 @@ static int truncate_path(struct rfs *fs, struct rfs_inode *in,
 		rc = -EBUSY;
 	else
 		rc = rfs_check(fs, p, in->key, NULL, &expect, &hit);
+	if (rc == -EAGAIN)
+		basis_grace(fs->bt, p, in->key);
 	if (rc == 0)
 		rc = store_truncate(fs->st, in->key, expect, size, &newv);
 	if (rc == 0)
@@ -950,6 +952,8 @@ static void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		goto out;
 	}
 	rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
+	if (rc == -EAGAIN)
+		basis_grace(fs->bt, &pi, key);
 	if (rc == 0)
 		rc = store_delete(fs->st, key, expect, &newv);
 	if (rc == 0) {
@@ -1070,8 +1074,13 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!S_ISDIR(sb.meta.mode)) {
 		/* Moving a record away and onto another are both changes. */
 		rc = rfs_check(fs, &pi, from, NULL, &ef, &hf);
-		if (rc == 0)
+		if (rc == -EAGAIN)
+			basis_grace(fs->bt, &pi, from);
+		if (rc == 0) {
 			rc = rfs_check(fs, &pi, to, NULL, &et, &ht);
+			if (rc == -EAGAIN)
+				basis_grace(fs->bt, &pi, to);
+		}
 		if (rc == 0 && (flags & RENAME_NOREPLACE)) {
 			struct store_stat tsb;
 			if (store_stat(fs->st, to, &tsb) == 0)

@@ -1,0 +1,504 @@
+#!/bin/bash
+# End-to-end tests of the etcd backend (issue 9): two recfs daemons mount
+# one prefix of a real etcd (Debian's etcd-server), and the contract holds
+# across them: versions +1 per commit, no lost update in a race split
+# across the mounts, stale is EAGAIN, another mount's lease is EBUSY, the
+# watch carries commits over (delay measured), EFBIG over etcd's request
+# limit, bounded errors while etcd is stopped and recovery without a
+# remount, and failover when a member of a 3-member cluster dies.
+#
+# Every actor that reads or writes a record runs in its own bash (act),
+# never in this shell: a read registers a basis for the reader and its
+# parent, and this shell must hold none, or later actors could borrow it.
+. "$(dirname "$0")/lib_e2e.sh"
+
+ETCD_BIN=${ETCD_BIN:-/usr/bin/etcd}
+for need in "$ETCD_BIN" curl ss python3 fusermount3 getfattr setfattr; do
+	if ! command -v "$need" >/dev/null 2>&1; then
+		echo "# SKIP e2e_etcd: $need is missing (Debian: apt-get install etcd-server curl iproute2 python3 fuse3 attr)"
+		exit 0
+	fi
+done
+. "$(dirname "$0")/lib_etcd.sh"
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# mount_etcd NAME URL: mount URL on $WORK/mnt.NAME in the foreground (in
+# the background of this shell); stderr to $WORK/recfs.NAME.log.
+declare -A MPID
+mount_etcd() {
+	local m=$WORK/mnt.$1
+	mkdir -p "$m"
+	"$RECFS" "$2" "$m" -f 2>>"$WORK/recfs.$1.log" &
+	MPID[$1]=$!
+	PIDS+=("$!")
+	for _ in $(seq 200); do
+		mountpoint -q "$m" && return 0
+		kill -0 "${MPID[$1]}" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "# mount of $2 on $m failed; log:"
+	sed 's/^/# /' "$WORK/recfs.$1.log"
+	return 1
+}
+
+# unmount_etcd NAME: unmount and wait (10 s at most) for the daemon.
+unmount_etcd() {
+	local m=$WORK/mnt.$1
+	fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	for _ in $(seq 100); do kill -0 "${MPID[$1]}" 2>/dev/null || break; sleep 0.1; done
+	kill "${MPID[$1]}" 2>/dev/null
+	wait "${MPID[$1]}" 2>/dev/null
+}
+
+# act DIR SCRIPT: run SCRIPT in a new bash in DIR (bash stays the parent
+# of the commands it runs); its status and output are the script's.
+act() {
+	(cd "$1" && bash -c "$2"$'\nrc=$?; exit $rc')
+}
+peek() { act "$(dirname "$1")" "cat -- '$(basename "$1")'"; }
+
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+	local end=$(($(now_ms) + $1 * 1000))
+	shift
+	until "$@" 2>/dev/null; do
+		[ "$(now_ms)" -lt "$end" ] || return 1
+		sleep 0.02
+	done
+}
+ver_is() { [ "$(ver "$1")" = "$2" ]; }
+gone() { [ ! -e "$1" ]; }
+
+dump_logs() {
+	[ "$FAILED" -gt 0 ] || return 0
+	for l in "$WORK"/recfs.*.log; do
+		[ -s "$l" ] || continue
+		echo "# $(basename "$l") (tail):"
+		tail -n 25 "$l" | sed 's/^/#   /'
+	done
+}
+
+# ---- helpers in Python: the increment worker and the watch probe --------
+# incr.py PATH K DEADLINE OUT MODE: K increments of the decimal in PATH,
+# each a read then open(O_WRONLY|O_TRUNC)/write/close, retrying on EAGAIN
+# and EBUSY (and, counted apart, on other errors: etcd failing over).
+# MODE implicit: the read is the basis (SPEC: the first version seen since
+# the process's last change or refusal).  MODE explicit: user.version is
+# read first, then the content, then declared with user.expected_version
+# (as e2e_races.sh does; the version is read before the content, so a
+# newer content than the declared basis can only be refused).
+# Writes "done again busy openerr writeerr closeerr" to OUT.
+cat > "$WORK/incr.py" <<'EOF'
+import errno, os, random, sys, time
+path, k, deadline, out, mode = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+done = again = busy = other_open = other_write = other_close = 0
+msgs = {}
+def note(where, e):
+    msgs[f"{where}:{errno.errorcode.get(e.errno, e.errno)}"] = msgs.get(f"{where}:{errno.errorcode.get(e.errno, e.errno)}", 0) + 1
+while done < k and time.time() < deadline:
+    try:
+        if mode == "explicit":
+            v = os.getxattr(path, "user.version")
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            n = int(os.read(fd, 64).decode())
+        finally:
+            os.close(fd)
+        if mode == "explicit":
+            os.setxattr(path, "user.expected_version", v)
+    except (OSError, ValueError) as e:
+        if isinstance(e, OSError):
+            note("read", e)
+        time.sleep(0.05)
+        continue
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    except OSError as e:
+        note("open", e)
+        if e.errno == errno.EAGAIN:
+            again += 1
+        elif e.errno == errno.EBUSY:
+            busy += 1
+            time.sleep(random.uniform(0.001, 0.01))
+        else:
+            other_open += 1
+            time.sleep(0.05)
+        continue
+    try:
+        os.write(fd, str(n + 1).encode())
+    except OSError as e:
+        note("write", e)
+        if e.errno == errno.EAGAIN:
+            again += 1
+        elif e.errno == errno.EBUSY:
+            busy += 1
+        else:
+            other_write += 1
+        try:
+            os.close(fd)
+        except OSError as e2:
+            note("close-after-write-error", e2)
+        time.sleep(0.01)
+        continue
+    try:
+        os.close(fd)
+        done += 1
+    except OSError as e:
+        note("close", e)
+        other_close += 1
+        time.sleep(0.05)
+with open(out, "w") as f:
+    f.write(f"{done} {again} {busy} {other_open} {other_write} {other_close}\n")
+    f.write(" ".join(f"{m}={c}" for m, c in sorted(msgs.items())) + "\n")
+EOF
+
+# watch.py WDIR RDIR NAME ROUNDS OUT: commit NAME through WDIR ROUNDS times;
+# after each commit returns, poll user.version of RDIR/NAME until it shows
+# the new version (5 s at most).  Writes the delays in ms (or "timeout")
+# on OUT's first line, and on its second how many times a new open on RDIR
+# right after the version showed still read the old content.
+cat > "$WORK/watch.py" <<'EOF'
+import os, sys, time
+wdir, rdir, name, rounds, out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+w, r = os.path.join(wdir, name), os.path.join(rdir, name)
+delays, stale_content = [], 0
+for i in range(rounds):
+    fd = os.open(w, os.O_RDONLY); os.read(fd, 64); os.close(fd)   # the basis
+    old = int(os.getxattr(w, "user.version"))
+    body = f"round {i}".encode()
+    fd = os.open(w, os.O_WRONLY | os.O_TRUNC); os.write(fd, body); os.close(fd)
+    t0 = time.monotonic()
+    new = int(os.getxattr(w, "user.version"))
+    seen = None
+    while time.monotonic() - t0 < 5:
+        try:
+            if int(os.getxattr(r, "user.version")) >= new:
+                seen = time.monotonic()
+                break
+        except OSError:
+            pass
+        time.sleep(0.0005)
+    if seen is None:
+        delays.append("timeout")
+    else:
+        delays.append(f"{(seen - t0) * 1000:.1f}")
+        fd = os.open(r, os.O_RDONLY); got = os.read(fd, 64); os.close(fd)
+        if got != body:
+            stale_content += 1
+    time.sleep(0.2)
+with open(out, "w") as f:
+    f.write(" ".join(delays) + "\n" + str(stale_content) + "\n")
+EOF
+
+# run_race LABEL N K SECONDS DIR... : N workers (RACE_MODE, default explicit) (round-robin over the DIRs)
+# each doing K increments of DIR/counter; sets R_DONE R_AGAIN R_BUSY R_ERR
+# R_MSGS.  The optional hook RACE_MIDWAY runs once the workers are going.
+run_race() {
+	local label=$1 n=$2 k=$3 secs=$4 w d deadline wp=()
+	shift 4
+	local dirs=("$@")
+	deadline=$(python3 -c "import time; print(time.time() + $secs)")
+	for w in $(seq "$n"); do
+		d=${dirs[$(((w - 1) % ${#dirs[@]}))]}
+		rm -f "$WORK/race.$label.$w"
+		(python3 "$WORK/incr.py" "$d/counter" "$k" "$deadline" "$WORK/race.$label.$w" "${RACE_MODE:-explicit}"; :) &
+		wp+=($!)
+	done
+	if [ -n "$RACE_MIDWAY" ]; then $RACE_MIDWAY; fi
+	wait "${wp[@]}"
+	R_DONE=0 R_AGAIN=0 R_BUSY=0 R_ERR=0 R_MSGS=
+	local a b c e1 e2 e3 o
+	for w in $(seq "$n"); do
+		if [ -s "$WORK/race.$label.$w" ]; then
+			read -r o a b e1 e2 e3 < "$WORK/race.$label.$w"
+			R_DONE=$((R_DONE + o)) R_AGAIN=$((R_AGAIN + a)) R_BUSY=$((R_BUSY + b))
+			R_ERR=$((R_ERR + e1 + e2 + e3))
+			R_MSGS+=" $(sed -n 2p "$WORK/race.$label.$w")"
+		fi
+	done
+}
+
+# ==== One etcd, two mounts ================================================
+if ! etcd_start; then
+	fail "etcd starts on a free loopback port"
+	finish; exit
+fi
+ok "etcd started on 127.0.0.1:$ETCD_PORT (pid $ETCD_PID)"
+PREFIX=recfs-e2e-$$
+URL=etcd://$ETCD_EP/$PREFIX
+mount_etcd a "$URL" && mount_etcd b "$URL" || { fail "two mounts of $URL"; finish; exit; }
+M1=$WORK/mnt.a M2=$WORK/mnt.b
+ok "two daemons mount $URL"
+
+# ---- A record crosses over; versions +1 per commit ----------------------
+act "$M1" 'printf hello > rec'
+expect_eq "a new record on M1 is version 1" 1 "$(ver "$M1/rec")"
+check "it appears on M2 (5 s at most)" wait_for 5 test -e "$M2/rec"
+expect_eq "M2 reads the same content" hello "$(peek "$M2/rec")"
+expect_eq "M2 shows the same user.version" 1 "$(ver "$M2/rec")"
+expect_eq "M2 shows the same user.hash" "$(hash_of "$M1/rec")" "$(hash_of "$M2/rec")"
+seq_ok=1 seq_seen=1
+for i in 2 3 4 5 6 7; do
+	if [ $((i % 2)) = 0 ]; then w=$M2 r=$M1; else w=$M1 r=$M2; fi
+	wait_for 5 ver_is "$w/rec" $((i - 1))
+	act "$w" "cat rec >/dev/null; printf 'v$i' > rec" 2>>"$WORK/errs" || seq_ok=0
+	v=$(ver "$w/rec"); seq_seen+=" $v"
+	[ "$v" = "$i" ] || seq_ok=0
+	wait_for 5 ver_is "$r/rec" "$i" || seq_ok=0
+	[ "$(peek "$r/rec")" = "v$i" ] || seq_ok=0
+done
+check "6 commits alternating M2/M1: versions +1 each, each seen on the other mount ($seq_seen)" test $seq_ok = 1
+
+# ---- Stale across mounts: EAGAIN, nothing changes -----------------------
+# (a) M2's writer read v7; M1 commits v8; M2 writes at once, before or
+#     while the watch delivers it.  (b) the same after M2 has seen v8.
+for variant in "at once" "after M2 saw it"; do
+	v=$(ver "$M1/rec")
+	fifo=$WORK/fifo.$RANDOM; mkfifo "$fifo"
+	act "$M2" "cat rec >/dev/null; echo read > $fifo.r; read -r _ < $fifo; printf m2-stale > rec" \
+		> "$WORK/stale.out" 2>&1 &
+	sp=$!
+	wait_for 5 test -s "$fifo.r"
+	act "$M1" "cat rec >/dev/null; printf 'm1-$v' > rec"
+	[ "$variant" = "at once" ] || wait_for 5 ver_is "$M2/rec" $((v + 1))
+	echo go > "$fifo"
+	wait $sp; src=$?
+	if [ $src -ne 0 ] && grep -q "Resource temporarily unavailable" "$WORK/stale.out"; then
+		ok "stale write on M2 ($variant) fails with EAGAIN"
+	else
+		fail "stale write on M2 ($variant) fails with EAGAIN (rc $src: $(cat "$WORK/stale.out"))"
+	fi
+	wait_for 5 ver_is "$M2/rec" $((v + 1))
+	expect_eq "and changes nothing: M1 reads M1's commit ($variant)" "m1-$v" "$(peek "$M1/rec")"
+	expect_eq "M2 reads M1's commit ($variant)" "m1-$v" "$(peek "$M2/rec")"
+	expect_eq "version is M1's, on both mounts ($variant)" "$((v + 1)) $((v + 1))" \
+		"$(ver "$M1/rec") $(ver "$M2/rec")"
+	rm -f "$fifo" "$fifo.r"
+done
+
+# ---- Watch delay ----------------------------------------------------------
+act "$M1" 'printf 0 > watched'
+wait_for 5 test -e "$M2/watched"
+python3 "$WORK/watch.py" "$M1" "$M2" watched 10 "$WORK/watch.out"
+delays=$(sed -n 1p "$WORK/watch.out")
+echo "# watch delay M1 commit -> M2 user.version, ms: $delays"
+echo "$delays" | tr ' ' '\n' | grep -v timeout | sort -n | awk '
+	{ a[NR] = $1 } END { if (NR) printf "# watch delay: min %s ms, median %s ms, max %s ms (%d rounds)\n", a[1], a[int((NR + 1) / 2)], a[NR], NR }'
+check "each of 10 commits on M1 shows on M2 within 5 s" bash -c "! grep -q timeout '$WORK/watch.out' && test -n '$delays'"
+expect_eq "once the version shows, a new open on M2 reads the new content (stale reads)" 0 \
+	"$(sed -n 2p "$WORK/watch.out")"
+
+# ---- Namespace changes cross over; versions never repeat ----------------
+act "$M1" 'mkdir d'
+check "mkdir on M1 shows on M2" wait_for 5 test -d "$M2/d"
+act "$M2" 'printf a > d/a'
+check "a record created in it on M2 shows on M1" wait_for 5 test -f "$M1/d/a"
+act "$M1" 'cat d/a >/dev/null; printf a2 > d/a'
+wait_for 5 ver_is "$M2/d/a" 2
+va=$(ver "$M2/d/a")
+expect_eq "its second version is 2 on M2" 2 "$va"
+expect_err "a blind rename from M2 (never read it) is refused with EPERM" "Operation not permitted" \
+	act "$M2" 'setsid -w mv d/a d/b'
+act "$M2" 'cat d/a >/dev/null; mv d/a d/b' || fail "rename d/a d/b on M2 (after a read)"
+check "rename on M2: M1 sees d/b" wait_for 5 test -f "$M1/d/b"
+check "and no d/a on M1" wait_for 5 gone "$M1/d/a"
+expect_eq "d/b has a2 on M1" a2 "$(peek "$M1/d/b")"
+vb=$(ver "$M1/d/b")
+check "the renamed record's version (v$vb) is 1 on its new key, on both mounts" \
+	test "$vb" = 1 -a "$(ver "$M2/d/b")" = 1
+act "$M1" 'cat d/b >/dev/null; rm d/b' || fail "unlink d/b on M1"
+check "unlink on M1 shows on M2" wait_for 5 gone "$M2/d/b"
+act "$M2" 'rmdir d' || fail "rmdir d on M2"
+check "rmdir on M2 shows on M1" wait_for 5 gone "$M1/d"
+
+act "$M1" 'printf x1 > again; cat again >/dev/null; printf x2 > again'
+wait_for 5 ver_is "$M2/again" 2
+act "$M2" 'cat again >/dev/null; rm again' || fail "rm again on M2"
+wait_for 5 gone "$M1/again"
+act "$M1" 'printf x3 > again' 2>"$WORK/recreate.err" ||
+	fail "re-create on M1 after the delete on M2 ($(cat "$WORK/recreate.err"))"
+expect_eq "re-created on M1 after a delete on M2: the line continues (delete made v3)" 4 "$(ver "$M1/again")"
+check "M2 shows the re-created record's version 4" wait_for 5 ver_is "$M2/again" 4
+act "$M2" 'cat again >/dev/null; mv again again.moved; cat again.moved >/dev/null; mv again.moved again'
+check "renamed away and back on M2: version above 4, never a repeat ($(ver "$M2/again"))" \
+	test "$(ver "$M2/again")" -gt 5
+
+# ---- Another mount's write lease: EBUSY -------------------------------------
+act "$M1" 'printf base > leased'
+wait_for 5 test -e "$M2/leased"
+rm -f "$WORK/held" "$WORK/release"
+act "$M1" "cat leased >/dev/null; exec 3>leased || exit 1; printf held >&3; touch $WORK/held
+	for _ in \$(seq 600); do [ -e $WORK/release ] && break; sleep 0.05; done; exec 3>&-" \
+	2>"$WORK/holder.err" &
+holder=$!
+if wait_for 10 test -e "$WORK/held"; then
+	expect_err "M2 writing while M1 holds an unflushed write fails with EBUSY" "Device or resource busy" \
+		act "$M2" 'cat leased >/dev/null; printf m2 > leased'
+	expect_err "M2 truncating it by path too" "Device or resource busy" \
+		act "$M2" 'cat leased >/dev/null; truncate -s 0 leased'
+	expect_err "M2 deleting it too" "Device or resource busy" \
+		act "$M2" 'cat leased >/dev/null; rm leased'
+	expect_eq "M2 still reads the committed content meanwhile" base "$(peek "$M2/leased")"
+else
+	fail "M1's writer got the lease ($(cat "$WORK/holder.err"))"
+fi
+touch "$WORK/release"
+wait $holder
+expect_eq "M1's write committed at its close" held "$(peek "$M1/leased")"
+wait_for 5 ver_is "$M2/leased" 2
+expect_eq "and shows on M2 as version 2" "2 held" "$(ver "$M2/leased") $(peek "$M2/leased")"
+check "M2, with a fresh read, now writes it" act "$M2" 'cat leased >/dev/null; printf m2 > leased'
+expect_eq "version 3, seen on M1" "3 m2" "$(wait_for 5 ver_is "$M1/leased" 3; ver "$M1/leased") $(peek "$M1/leased")"
+
+# ---- Size: 1 MiB crosses over; 2 MiB is EFBIG and changes nothing ----------
+head -c 1048576 /dev/urandom > "$WORK/1m"
+head -c 2097152 /dev/urandom > "$WORK/2m"
+check "a 1 MiB record commits on M1" act "$M1" "cp $WORK/1m big"
+wait_for 5 test -e "$M2/big"
+expect_eq "and M2 reads the same 1 MiB" "$(md5sum < "$WORK/1m")" "$(act "$M2" 'md5sum < big')"
+vbig=$(ver "$M1/big")
+expect_err "a 2 MiB write (dd) fails with EFBIG" "File too large" \
+	act "$M1" "cat big >/dev/null; dd if=$WORK/2m of=big bs=64k status=none"
+expect_err "a 2 MiB cp over it fails with EFBIG" "File too large" \
+	act "$M1" "cat big >/dev/null; cp $WORK/2m big"
+expect_err "a new 2 MiB record fails with EFBIG" "File too large" \
+	act "$M2" "cp $WORK/2m huge"
+check "and leaves no half record" test ! -s "$M2/huge"
+expect_eq "the old 1 MiB content survives on M1" "$(md5sum < "$WORK/1m")" "$(act "$M1" 'md5sum < big')"
+sleep 0.5
+expect_eq "and on M2" "$(md5sum < "$WORK/1m")" "$(act "$M2" 'md5sum < big')"
+expect_eq "its version is unchanged on both mounts" "$vbig $vbig" "$(ver "$M1/big") $(ver "$M2/big")"
+check "the next small write works" act "$M1" 'cat big >/dev/null; printf small > big'
+
+# ---- Retrying after EAGAIN by re-reading (implicit bases) -------------------
+# SPEC: a refusal's stale mark holds "until that process (or a child)
+# reads the record again"; so a read-then-write loop that re-reads after
+# EAGAIN must make progress.  2 workers (one per mount) x 5 increments.
+act "$M1" 'printf 0 > counter'
+wait_for 5 test -e "$M2/counter"
+t0=$(now_ms)
+RACE_MODE=implicit run_race implicit 2 5 30 "$M1" "$M2"
+secs=$(( ($(now_ms) - t0) / 1000 ))
+echo "# implicit race: $R_DONE commits in ${secs}s; EAGAIN $R_AGAIN, EBUSY $R_BUSY, other errors $R_ERR;$R_MSGS"
+expect_eq "implicit bases: 2 read-then-write workers (one per mount) x 5 increments, retrying after a re-read, all succeed within 30 s" 10 "$R_DONE"
+expect_eq "implicit bases: no update lost" "$R_DONE" "$(peek "$M1/counter")"
+expect_eq "implicit bases: user.version moved once per commit" $((R_DONE + 1)) "$(ver "$M1/counter")"
+
+# ---- The lost-update race across the two mounts -----------------------------
+act "$M1" 'mkdir r2; printf 0 > r2/counter'
+wait_for 5 test -e "$M2/r2/counter"
+N=8 K=25
+t0=$(now_ms)
+run_race single $N $K 180 "$M1/r2" "$M2/r2"
+secs=$(( ($(now_ms) - t0) / 1000 ))
+echo "# race: $R_DONE commits in ${secs}s; EAGAIN $R_AGAIN, EBUSY $R_BUSY, other errors $R_ERR;$R_MSGS"
+expect_eq "$N workers (4 on each mount) x $K increments all succeeded" $((N * K)) "$R_DONE"
+expect_eq "the count on M1 equals the successful commits: no update lost" "$R_DONE" "$(peek "$M1/r2/counter")"
+wait_for 5 ver_is "$M2/r2/counter" $((R_DONE + 1))
+expect_eq "and on M2" "$R_DONE" "$(peek "$M2/r2/counter")"
+expect_eq "user.version moved once per commit (1 + $R_DONE), on both mounts" \
+	"$((R_DONE + 1)) $((R_DONE + 1))" "$(ver "$M1/r2/counter") $(ver "$M2/r2/counter")"
+check "there was a race: writers were refused (EAGAIN $R_AGAIN, EBUSY $R_BUSY)" test $((R_AGAIN + R_BUSY)) -gt 0
+
+# ---- etcd stopped: bounded errors, then recovery without remount -----------
+act "$M1" 'printf before > down'
+wait_for 5 test -e "$M2/down"
+fifo=$WORK/fifo.down; mkfifo "$fifo"
+act "$M1" "cat down >/dev/null; echo read > $fifo.r; read -r _ < $fifo
+	s=\$(date +%s%N); printf during > down; rc=\$?; e=\$(date +%s%N)
+	echo \"\$rc \$(( (e - s) / 1000000 ))\" > $WORK/down.res" >"$WORK/down.err" 2>&1 &
+dp=$!
+wait_for 5 test -s "$fifo.r"
+etcd_stop "$ETCD_PID"
+tstop=$(now_ms)
+echo go > "$fifo"
+# the writer is bounded by the daemon; this is only a safety net
+( sleep 60; kill -KILL $dp 2>/dev/null ) & guard=$!
+wait $dp
+kill $guard 2>/dev/null; wait $guard 2>/dev/null
+if [ -s "$WORK/down.res" ]; then
+	read -r drc dms < "$WORK/down.res"
+	echo "# write with etcd stopped: rc $drc after ${dms} ms: $(tr '\n' ' ' < "$WORK/down.err")"
+	check "a write with etcd stopped fails (rc $drc: $(tr '\n' ' ' < "$WORK/down.err"))" test "$drc" -ne 0
+	check "within 15 s (${dms} ms)" test "$dms" -lt 15000
+else
+	fail "a write with etcd stopped returns at all (hung 60 s, killed)"
+fi
+while [ $(($(now_ms) - tstop)) -lt 6500 ]; do sleep 0.2; done
+t=$(now_ms)
+out=$(timeout 30 getfattr -n user.version "$M2/down" 2>&1); grc=$?
+gms=$(($(now_ms) - t))
+echo "# getfattr on M2 6.5 s after the stop: rc $grc after ${gms} ms: $out"
+check "getfattr on M2 6.5 s into the outage fails (rc $grc: $(echo "$out" | head -n 1))" \
+	test $grc -ne 0 -a $grc -ne 124
+check "within 15 s (${gms} ms)" test "$gms" -lt 15000
+t=$(now_ms)
+out=$(timeout 30 bash -c "cat '$M1/down'; :" 2>&1); crc=$?
+cms=$(($(now_ms) - t))
+check "a read on M1 during the outage errs or answers within 15 s, never hangs (${cms} ms: $(echo "$out" | head -n 1))" \
+	test $crc -ne 124 -a "$cms" -lt 15000
+etcd_cont "$ETCD_PID"
+tcont=$(now_ms)
+recovered=0
+while [ $(($(now_ms) - tcont)) -lt 30000 ]; do
+	if act "$M1" 'cat down >/dev/null && printf after > down' 2>>"$WORK/recover.err"; then
+		recovered=1
+		break
+	fi
+	sleep 0.2
+done
+rms=$(($(now_ms) - tcont))
+echo "# after SIGCONT, the first write committed after ${rms} ms; errors meanwhile: $(sort "$WORK/recover.err" 2>/dev/null | uniq -c | tr '\n' ';')"
+check "after etcd resumes, a new write on M1 commits without a remount (${rms} ms)" test $recovered = 1
+expect_eq "M1 reads it" after "$(peek "$M1/down")"
+check "M2 sees it (5 s at most)" wait_for 5 ver_is "$M2/down" 2
+expect_eq "and the write refused during the outage made no version: 'after' is v2 on M2" "2 after" \
+	"$(ver "$M2/down") $(peek "$M2/down")"
+check "M2 writes again too" act "$M2" 'cat down >/dev/null && printf m2 > down'
+rm -f "$fifo" "$fifo.r"
+unmount_etcd a
+unmount_etcd b
+check "both daemons exited at unmount" bash -c "! kill -0 ${MPID[a]} 2>/dev/null && ! kill -0 ${MPID[b]} 2>/dev/null"
+etcd_kill "$ETCD_PID"
+
+# ==== Failover: a 3-member cluster loses one member mid-run ===================
+if ! etcd_cluster_start; then
+	fail "a 3-member etcd cluster starts on loopback ports"
+	dump_logs; finish; exit
+fi
+ok "3-member etcd cluster on $ETCD_CEP"
+CURL=etcd://$ETCD_CEP/$PREFIX-cluster
+mount_etcd c "$CURL" && mount_etcd d "$CURL" || { fail "two mounts of $CURL"; dump_logs; finish; exit; }
+M3=$WORK/mnt.c M4=$WORK/mnt.d
+act "$M3" 'printf 0 > counter'
+wait_for 5 test -e "$M4/counter"
+kill_first() {
+	# once the workers have made some commits, kill the first endpoint
+	local end=$(($(now_ms) + 20000))
+	while [ "$(ver "$M3/counter" 2>/dev/null || echo 0)" -lt 20 ] && [ "$(now_ms)" -lt $end ]; do sleep 0.05; done
+	echo "# killing etcd member 1 (port ${ETCD_CPORTS[0]}) at counter version $(ver "$M3/counter")"
+	etcd_kill "${ETCD_CPIDS[0]}"
+}
+N=8 K=20
+t0=$(now_ms)
+RACE_MIDWAY=kill_first run_race cluster $N $K 240 "$M3" "$M4"
+RACE_MIDWAY=
+secs=$(( ($(now_ms) - t0) / 1000 ))
+echo "# failover race: $R_DONE commits in ${secs}s; EAGAIN $R_AGAIN, EBUSY $R_BUSY, other errors $R_ERR;$R_MSGS"
+expect_eq "failover: $N workers x $K increments all succeeded" $((N * K)) "$R_DONE"
+expect_eq "failover: the count equals the successful commits: no update lost" "$R_DONE" "$(peek "$M3/counter")"
+wait_for 5 ver_is "$M4/counter" $((R_DONE + 1))
+expect_eq "failover: M4 agrees" "$R_DONE" "$(peek "$M4/counter")"
+expect_eq "failover: user.version moved once per commit, on both mounts" \
+	"$((R_DONE + 1)) $((R_DONE + 1))" "$(ver "$M3/counter") $(ver "$M4/counter")"
+check "failover: after the member died, a new write commits on M3" \
+	act "$M3" 'cat counter >/dev/null && printf done3 > counter'
+vc=$(ver "$M3/counter")
+check "and on M4, once it sees M3's write (v$vc)" bash -c "$(declare -f wait_for now_ms ver ver_is act); wait_for 5 ver_is '$M4/counter' $vc && act '$M4' 'cat counter >/dev/null && printf done4 > counter'"
+check "M3 sees M4's write" wait_for 5 ver_is "$M3/counter" $((vc + 1))
+unmount_etcd c
+unmount_etcd d
+
+dump_logs
+finish
