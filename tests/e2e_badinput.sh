@@ -296,6 +296,8 @@ CASES=(
 
 for ((i = 0; i < ${#CASES[@]}; i += 4)); do
 	desc=${CASES[i]} cmd=${CASES[i + 1]} want=${CASES[i + 2]} text=${CASES[i + 3]}
+	# mounts of one etcd prefix share it on purpose
+	[ "$desc" = "a second mount of the same store" ] && ! local_only && continue
 	cd / || exit 1
 	if [[ $cmd == @* ]]; then
 		eval "${cmd#@}" > "$WORK/case.out" 2>&1 < /dev/null
