@@ -110,7 +110,7 @@ int main(int argc, char *argv[])
 	struct rfs fs;
 	struct cli c;
 	struct store_opts so;
-	struct fuse_loop_config lc;
+	struct fuse_loop_config *lc = NULL;
 	char err[512] = "", absmp[PATH_MAX];
 	struct stat sb;
 	int rc = 1, mounted = 0;
@@ -213,14 +213,22 @@ int main(int argc, char *argv[])
 	/* Now the store's thread, and the daemon's pid in the lock file. */
 	store_after_fork(fs.st);
 	rfs_start_inval(&fs);
-	memset(&lc, 0, sizeof(lc));
-	lc.clone_fd = 0;
-	lc.max_idle_threads = 16;
-	rc = fuse_session_loop_mt(fs.se, &lc);
+	lc = fuse_loop_cfg_create();
+	if (!lc)
+		goto out;
+	fuse_loop_cfg_set_clone_fd(lc, 0);
+	fuse_loop_cfg_set_idle_threads(lc, 16);
+	/* Requests to an etcd store wait on the network, not a CPU: let
+	 * more of them wait at once than libfuse's default of 10. */
+	if (strncmp(c.store, "etcd://", 7) == 0)
+		fuse_loop_cfg_set_max_threads(lc, 64);
+	rc = fuse_session_loop_mt(fs.se, lc);
 	/* A signal that asked us to stop is a clean exit. */
 	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 	rfs_shutdown(&fs);
 out:
+	if (lc)
+		fuse_loop_cfg_destroy(lc);
 	if (fs.se) {
 		rfs_stop_inval(&fs);
 		if (mounted)

@@ -243,15 +243,6 @@ static int handle_begin(struct rfs *fs, struct rfs_handle *h,
 	if (rc == 0)
 		rc = store_txn_begin(fs->st, in->key, h->trunc, &h->txn);
 	if (rc == 0) {
-		/* A shared store's lease: other mounts' writers are told
-		 * here, at the first write, as this mount's are. */
-		rc = store_txn_lease(h->txn, expect);
-		if (rc < 0) {
-			store_txn_abort(h->txn);
-			h->txn = NULL;
-		}
-	}
-	if (rc == 0) {
 		in->lease = h;
 		in->lease_since_ns = now_ns();
 		__atomic_store_n(&h->view_size, store_txn_size(h->txn),
@@ -263,6 +254,21 @@ static int handle_begin(struct rfs *fs, struct rfs_handle *h,
 		h->changer = *p;
 	}
 	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0) {
+		/* A shared store's lease: other mounts' writers are told
+		 * here, at the first write, as this mount's are.  It is a
+		 * round trip to etcd, so fs->mu is not held; this mount's
+		 * other writers already find in->lease taken. */
+		rc = store_txn_lease(h->txn, expect);
+		if (rc < 0) {
+			pthread_mutex_lock(&fs->mu);
+			if (in->lease == h)
+				in->lease = NULL;
+			pthread_mutex_unlock(&fs->mu);
+			store_txn_abort(h->txn);
+			h->txn = NULL;
+		}
+	}
 	return rc;
 }
 

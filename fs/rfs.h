@@ -2,7 +2,7 @@
 #ifndef RECFS_RFS_H
 #define RECFS_RFS_H
 
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdint.h>

@@ -7,7 +7,7 @@
 
 #include "etcd_store.h"
 
-#define ES_POOL 8               /* clients; one per concurrent call */
+#define ES_POOL 32              /* clients; one per concurrent call */
 #define ES_LEASE_TTL 10         /* s: a dead mount's write leases go */
 #define ES_BEAT_MS 1000         /* heartbeat period */
 #define ES_STALE_MS 5000        /* no heartbeat seen: reads fail EIO */

@@ -3,7 +3,7 @@
  * calls this; nothing here runs a shell, and every timed loop is system
  * calls between two clock_gettime(CLOCK_MONOTONIC) reads.
  *
- *   bench speed|durable OUTDIR NAME=KIND:WHERE ...
+ *   bench speed|durable|shared OUTDIR NAME=KIND:WHERE ...
  *   bench requests OUTDIR LOGDIR NAME=KIND:WHERE ...
  *   bench reopen OUTDIR RECFS MNT EMPTY_STORE FULL_STORE N KEY_MEAN
  *
@@ -15,6 +15,13 @@
  *   sqlite a directory for a SQLite database (lock_version column)
  *   etcd   HOST:PORT of etcd's v3 JSON gateway (mod_revision compare)
  *   fsync  a directory: pwrite 1 KB + fdatasync, the disk's bare rate
+ * A file system target's WHERE may name two mounts of one shared store,
+ * "DIR1,DIR2" (recfs on etcd): writers alternate between them.
+ *
+ * shared (issue 9): the versioned update by 1 writer, by 32 writers on
+ * 32 records and by 32 writers on one record, for recfs on etcd with its
+ * writers spread over two mounts, against etcd itself (range, then a
+ * txn comparing mod_revision) and a local recfs with sync=always.
  *
  * Workloads run interleaved: for each repetition, for each workload, every
  * target in turn (A B C D A B C D ...).  The figure is the median.
@@ -55,6 +62,8 @@
 
 #define RECSZ 1024
 #define NTHR 8
+#define MAXW 32        /* writers of the shared workloads */
+#define SHARED MAXW    /* the record index every writer shares */
 #define MAXT 8
 #define MAXROW 16
 #define MAXREP 5
@@ -65,6 +74,7 @@ struct target {
 	char name[64];
 	enum kind kind;
 	char where[512];
+	char where2[512];          /* a second mount of the same store, or "" */
 	const char *vname, *ename; /* version / declaration xattrs */
 	char host[64];
 	int port;
@@ -486,7 +496,7 @@ static char etcd_val[RECSZ * 2];
 
 struct conn {
 	const struct target *t;
-	int rec;         /* record index; NTHR means the shared one */
+	int rec;         /* record index; SHARED means the shared one */
 	int fd;          /* etcd socket, fsync file */
 	sqlite3 *db;
 	sqlite3_stmt *sel, *upd;
@@ -584,16 +594,23 @@ static int etcd_post(struct conn *c, const char *path, const char *body)
 	}
 }
 
+/* @which picks one of a target's two mounts (its writers alternate). */
 static int conn_open(struct conn *c, const struct target *t, int rec,
-		     const char *dir)
+		     const char *dir, int which)
 {
 	memset(c, 0, sizeof(*c));
 	c->t = t;
 	c->rec = rec;
 	c->fd = -1;
 	if (is_fs(t)) {
-		path_of(c->path, sizeof(c->path), t, dir, rec == NTHR ? "s" : "c",
-			rec == NTHR ? -1 : rec);
+		path_of(c->path, sizeof(c->path), t, dir, rec == SHARED ? "s" : "c",
+			rec == SHARED ? -1 : rec);
+		if (which % 2 && t->where2[0]) {
+			char p[600];
+			snprintf(p, sizeof(p), "%s%s", t->where2,
+				 c->path + strlen(t->where));
+			snprintf(c->path, sizeof(c->path), "%s", p);
+		}
 	} else if (t->kind == K_FSYNC) {
 		path_of(c->path, sizeof(c->path), t, dir, "f", rec);
 		c->fd = open(c->path, O_WRONLY | O_CREAT, 0644);
@@ -714,12 +731,24 @@ static void conc_prepare(const struct target *t, const char *dir)
 			die("mkdir %s: %s", p, strerror(errno));
 	}
 	if (is_fs(t)) {
-		for (int i = 0; i <= NTHR; i++) {
-			path_of(p, sizeof(p), t, dir, i == NTHR ? "s" : "c",
-				i == NTHR ? -1 : i);
+		for (int i = 0; i <= SHARED; i++) {
+			path_of(p, sizeof(p), t, dir, i == SHARED ? "s" : "c",
+				i == SHARED ? -1 : i);
 			if (put_file(t, p, O_CREAT | O_EXCL) < 0 ||
 			    seed_version(t, p) < 0)
 				die("%s: %s", p, strerror(errno));
+		}
+		/* A second mount of a shared store sees them by its watch. */
+		for (int i = 0; t->where2[0] && i <= SHARED; i++) {
+			struct conn c;
+			struct stat sb;
+			int tries = 0;
+			conn_open(&c, t, i, dir, 1);
+			while (stat(c.path, &sb) < 0 && tries++ < 500)
+				usleep(10000);
+			if (tries > 500)
+				die("%s: not seen on the second mount", c.path);
+			conn_close(&c);
 		}
 	} else if (t->kind == K_SQLITE) {
 		sqlite3 *db;
@@ -734,7 +763,7 @@ static void conc_prepare(const struct target *t, const char *dir)
 				 "DELETE FROM t;",
 				 0, 0, 0) != SQLITE_OK)
 			die("sqlite %s: %s", db_path, sqlite3_errmsg(db));
-		for (int i = 0; i <= NTHR; i++) {
+		for (int i = 0; i <= SHARED; i++) {
 			char q[128];
 			snprintf(q, sizeof(q),
 				 "INSERT INTO t VALUES(%d, zeroblob(%d), 1)", i,
@@ -744,13 +773,13 @@ static void conc_prepare(const struct target *t, const char *dir)
 		}
 		sqlite3_close(db);
 	} else if (t->kind == K_ETCD) {
-		for (int i = 0; i <= NTHR; i++) {
+		for (int i = 0; i <= SHARED; i++) {
 			struct conn c;
 			char body[4096];
 			int ok = 0;
 			/* etcd may still be starting: up to 30 s. */
 			for (int tries = 0; tries < 300 && !ok; tries++) {
-				if (conn_open(&c, t, i, dir) == 0) {
+				if (conn_open(&c, t, i, dir, 0) == 0) {
 					snprintf(body, sizeof(body),
 						 "{\"key\":\"%s\",\"value\":"
 						 "\"%s\"}", c.key, etcd_val);
@@ -799,8 +828,8 @@ static void *worker_main(void *arg)
 static void conc_run(int ti, int rep, int nthr, int shared, const char *dir,
 		     int rcommit, int rrefuse)
 {
-	struct worker w[NTHR];
-	pthread_t th[NTHR];
+	struct worker w[MAXW];
+	pthread_t th[MAXW];
 	pthread_barrier_t bar;
 	atomic_int stop = 0;
 	long commits = 0, refusals = 0;
@@ -809,7 +838,7 @@ static void conc_run(int ti, int rep, int nthr, int shared, const char *dir,
 	pthread_barrier_init(&bar, NULL, (unsigned)nthr + 1);
 	for (int i = 0; i < nthr; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
-		if (conn_open(&w[i].c, &T[ti], shared ? NTHR : i, dir) < 0)
+		if (conn_open(&w[i].c, &T[ti], shared ? SHARED : i, dir, i) < 0)
 			die("%s: cannot open its connection", T[ti].name);
 		w[i].bar = &bar;
 		w[i].stop = &stop;
@@ -1436,6 +1465,11 @@ static void parse_target(const char *arg)
 		die("unknown kind in '%s'", arg);
 	t->kind = (enum kind)k;
 	snprintf(t->where, sizeof(t->where), "%s", co + 1);
+	if (t->kind <= K_PSYNC && strchr(t->where, ',')) {
+		char *comma = strchr(t->where, ',');
+		*comma = 0;
+		snprintf(t->where2, sizeof(t->where2), "%s", comma + 1);
+	}
 	if (t->kind == K_RECFS || t->kind == K_FLOOR) {
 		t->vname = "user.version";
 		t->ename = "user.expected_version";
@@ -1465,7 +1499,7 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 4)
-		die("usage: bench speed|durable OUTDIR NAME=KIND:WHERE ...\n"
+		die("usage: bench speed|durable|shared OUTDIR NAME=KIND:WHERE ...\n"
 		    "       bench requests OUTDIR LOGDIR NAME=KIND:WHERE ...\n"
 		    "       bench reopen OUTDIR RECFS MNT EMPTY FULL N KEYMEAN");
 	mode = argv[1];
@@ -1545,6 +1579,25 @@ int main(int argc, char **argv)
 				conc_run(ti, rep, NTHR, 1, "dur", rs, rsr);
 		}
 		report(outdir, "durable", "passthrough_ll", "sqlite");
+	} else if (strcmp(mode, "shared") == 0) {
+		int r1 = row_of("1 writer", "com/s");
+		int r32 = row_of("32 writers, 32 records", "com/s");
+		int rs = row_of("32 writers, 1 record", "com/s");
+		int rsr = row_of("32 writers, 1 record refused", "ref/s");
+		tdur = quick ? 0.5 : 3.0;
+		for (int ti = 0; ti < nt; ti++)
+			conc_prepare(&T[ti], "shr");
+		for (int rep = 0; rep < reps; rep++) {
+			fprintf(stderr, "bench: shared, run %d of %d\n",
+				rep + 1, reps);
+			for (int ti = 0; ti < nt; ti++)
+				conc_run(ti, rep, 1, 0, "shr", r1, -1);
+			for (int ti = 0; ti < nt; ti++)
+				conc_run(ti, rep, MAXW, 0, "shr", r32, -1);
+			for (int ti = 0; ti < nt; ti++)
+				conc_run(ti, rep, MAXW, 1, "shr", rs, rsr);
+		}
+		report(outdir, "shared", "etcd", "local");
 	} else {
 		die("unknown mode '%s'", mode);
 	}

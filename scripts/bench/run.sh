@@ -154,11 +154,31 @@ r=$?; [ $rc = 0 ] && rc=$r
 cat "$OUT/durable.txt"
 unmount_all "$S/m_pt_sync" "$S/m_recfs_sync"
 
+# ---- shared (issue 9): recfs on etcd, its writers on two mounts -------
+# Against etcd itself and a local recfs with sync=always (etcd commits
+# are durable too).
+if [ -n "$ETCD_TARGET" ]; then
+	mkdir -p "$S/m_es1" "$S/m_es2" "$S/m_local"
+	for m in m_es1 m_es2; do
+		"$BUILD/recfs" etcd://127.0.0.1:23790/bench-shared "$S/$m" -f \
+			2>"$S/$m.log" &
+		PIDS="$PIDS $!"; wait_mount "$S/$m" $!
+	done
+	"$BUILD/recfs" "$D/store_local" "$S/m_local" -f -o sync=always \
+		2>"$S/m_local.log" &
+	PIDS="$PIDS $!"; wait_mount "$S/m_local" $!
+	"$B" shared "$OUT" recfs=recfs:"$S/m_es1,$S/m_es2" $ETCD_TARGET \
+		local=recfs:"$S/m_local" > "$OUT/shared.txt"
+	r=$?; [ $rc = 0 ] && rc=$r
+	cat "$OUT/shared.txt"
+	unmount_all "$S/m_es1" "$S/m_es2" "$S/m_local"
+fi
+
 if command -v gnuplot >/dev/null; then
 	BUILD=$BUILD sh scripts/bench/chart.sh "$OUT" || true
 fi
 cat "$OUT/speed.txt" "$OUT/reopen.txt" "$OUT/requests.txt" \
-	"$OUT/durable.txt" > "$OUT/table.txt" 2>/dev/null
+	"$OUT/durable.txt" "$OUT/shared.txt" > "$OUT/table.txt" 2>/dev/null
 echo "bench: results in $OUT/ (table.txt, speed.csv, reopen.csv," \
-	"requests.csv, durable.csv, machine.txt)"
+	"requests.csv, durable.csv, shared.csv, machine.txt)"
 exit $rc
