@@ -153,8 +153,8 @@ struct store_hist {
  * kept in an etcd cluster under PREFIX, which any number of mounts on
  * any hosts share (docs/ETCD.md).  Every function keeps its contract
  * there, with these differences: a staged change takes a write lease
- * with store_txn_lease(); only the current version is kept (history
- * has one entry); a record with its xattrs is at most about 1.5 MiB
+ * with store_txn_lease(); history is read from etcd's revisions (what
+ * etcd has not compacted); a record with its xattrs is at most about 1.5 MiB
  * (-EFBIG); a directory rename moves at most about 20 records (-EXDEV
  * above); store_fsck() and store_dump() are for directories only; a
  * failure to reach etcd is -EIO or -ETIMEDOUT after a bounded time, and
