@@ -289,7 +289,7 @@ static int handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
 	struct rfs_inode *in = h->in;
 	struct store_txn *t = h->txn;
 	struct store_meta meta;
-	uint64_t newv = 0;
+	uint64_t newv = 0, ticket = 0;
 	int pending, rc;
 
 	if (!t)
@@ -313,8 +313,11 @@ static int handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
 	}
 	pthread_mutex_unlock(&fs->mu);
 
-	rc = store_txn_commit(t, h->expect, pending ? &meta : NULL, durable,
-			      &newv);
+	/* Applied is committed: the lease ends there, not after the sync,
+	 * so the record's next writer can start (and share the sync)
+	 * while this one waits for it. */
+	rc = store_txn_commit_nowait(t, h->expect, pending ? &meta : NULL,
+				     durable, &newv, &ticket);
 
 	pthread_mutex_lock(&fs->mu);
 	if (in->lease == h)
@@ -339,6 +342,10 @@ static int handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
 		}
 	}
 	pthread_mutex_unlock(&fs->mu);
+	/* A failed sync fails the store: every later change is refused
+	 * with EROFS, so nothing is built on this version meanwhile. */
+	if (rc == 0)
+		rc = store_wait_ticket(fs->st, ticket);
 	/* The kernel forgot the record's size and times after each direct
 	 * write, and every open without keep_cache drops its pages, so a
 	 * commit needs no invalidation of its own -- unless attributes went

@@ -169,6 +169,16 @@ int proc_pidfd_exited(int fd)
 	return fd >= 0 && poll(&p, 1, 0) != 0;
 }
 
+/* A task and its parent in one poll (a negative fd is skipped): each
+ * request proves its cache entry, and a syscall costs more here than
+ * the check itself. */
+static int pidfds_exited(int fd, int pfd)
+{
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+			       { .fd = pfd, .events = POLLIN } };
+	return poll(p, 2, 0) != 0;
+}
+
 static void centry_clear(struct centry *c)
 {
 	if (c->pidfd >= 0)
@@ -209,7 +219,7 @@ static int cache_hit_locked(struct centry *c, pid_t tid, struct proc_info *out)
 {
 	if (c->tid != tid || c->pidfd < 0)
 		return 0;
-	if (!proc_pidfd_exited(c->pidfd) && !proc_pidfd_exited(c->ppidfd) &&
+	if (!pidfds_exited(c->pidfd, c->ppidfd) &&
 	    mono_ms() - c->stamp_ms < CACHE_TTL_MS) {
 		*out = c->info;
 		return 1;

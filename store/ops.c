@@ -129,14 +129,25 @@ static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn,
 	return rc;
 }
 
-static int finish(struct store *st, int rc, uint64_t lsn, int durable)
+/* End a change: unlock, then make it durable when asked or sync_always.
+ * With @ticket that wait is left to the caller (store_wait_ticket):
+ * *ticket is the LSN to wait for, or 0. */
+static int finish_ticket(struct store *st, int rc, uint64_t lsn, int durable,
+			 uint64_t *ticket)
 {
 	pthread_mutex_unlock(&st->commit_mu);
-	if (rc == 0 && (durable || st->o.sync_always))
+	if (ticket)
+		*ticket = rc == 0 && (durable || st->o.sync_always) ? lsn : 0;
+	else if (rc == 0 && (durable || st->o.sync_always))
 		rc = store_wait_durable(st, lsn);
 	if (rc == 0)
 		store_kick_compactor(st);
 	return rc;
+}
+
+static int finish(struct store *st, int rc, uint64_t lsn, int durable)
+{
+	return finish_ticket(st, rc, lsn, durable, NULL);
 }
 
 static int begin_change(struct store *st, const char *key)
@@ -244,7 +255,7 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 		     const struct store_meta *meta, const void *data,
 		     uint64_t size, const uint8_t hash[16], int spool_fd,
 		     const char *spool_name, int durable, uint64_t resv,
-		     uint64_t *newv)
+		     uint64_t *newv, uint64_t *ticket)
 {
 	struct batch b = { 0 };
 	struct store_meta m;
@@ -324,7 +335,7 @@ out:
 	 * no entry: either way it is no longer promised. */
 	CTR_SUB(st->resv, resv);
 	batch_end(st, &b);
-	return finish(st, rc, lsn, durable);
+	return finish_ticket(st, rc, lsn, durable, ticket);
 }
 
 int store_put(struct store *st, const char *key, uint64_t expect,
@@ -343,7 +354,7 @@ int store_put(struct store *st, const char *key, uint64_t expect,
 	if (len <= st->o.inline_max) {
 		log_xxh128(data, len, h);
 		return store_commit_put(st, key, expect, meta, data ? data : "",
-					len, h, -1, NULL, 0, 0, newv);
+					len, h, -1, NULL, 0, 0, newv, NULL);
 	}
 	rc = store_txn_begin(st, key, 1, &t);
 	if (rc < 0)

@@ -347,6 +347,21 @@ int store_append(struct store *st, const char *key, const void *buf,
 int store_txn_commit(struct store_txn *t, uint64_t expect,
 		     const struct store_meta *meta, int durable,
 		     uint64_t *newv);
+/**
+ * As store_txn_commit(), but returns once the commit is applied (in the
+ * log and the index, as a commit without @durable or sync_always is),
+ * leaving the wait for durability to store_wait_ticket().  *ticket is
+ * what to wait for (0: nothing).  A record's writer can so let the next
+ * writer of the record start while its sync runs, and both share it.
+ * @return as store_txn_commit(), -EIO aside (that comes from the wait).
+ */
+int store_txn_commit_nowait(struct store_txn *t, uint64_t expect,
+			    const struct store_meta *meta, int durable,
+			    uint64_t *newv, uint64_t *ticket);
+/** Wait until the commit that gave @ticket is durable (group commit).
+ *  @return 0 (at once for ticket 0), or -EIO after a failed sync (the
+ *  store then refuses changes with -EROFS). */
+int store_wait_ticket(struct store *st, uint64_t ticket);
 /** Drop the change and free the transaction. */
 void store_txn_abort(struct store_txn *t);
 

@@ -366,12 +366,13 @@ int store_txn_peek(struct store *st, const char *key, uint64_t *version,
 /* Commit a PUT of key: data (inline, size <= inline_max) or, when data
  * is NULL, the spool file's content, which becomes a blob.  resv: the
  * caller's reservation for this entry, consumed (or given back on
- * failure) whatever happens. */
+ * failure) whatever happens.  ticket: NULL waits for durability here;
+ * else it is left to the caller (see store_txn_commit_nowait). */
 int store_commit_put(struct store *st, const char *key, uint64_t expect,
 		     const struct store_meta *meta, const void *data,
 		     uint64_t size, const uint8_t hash[16], int spool_fd,
 		     const char *spool_name, int durable, uint64_t resv,
-		     uint64_t *newv);
+		     uint64_t *newv, uint64_t *ticket);
 
 /* compact.c */
 int compact_run(struct store *st);

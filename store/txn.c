@@ -466,7 +466,7 @@ static int spool_hash(struct store_txn *t, uint8_t out[16], char **small)
  * the space its reservation holds, which the commit consumes. */
 static int commit_mem(struct store_txn *t, uint64_t expect,
 		      const struct store_meta *meta, int durable,
-		      uint64_t *newv)
+		      uint64_t *newv, uint64_t *ticket)
 {
 	uint8_t h[16];
 	uint64_t resv = t->resv;
@@ -475,7 +475,7 @@ static int commit_mem(struct store_txn *t, uint64_t expect,
 	t->resv = 0; /* store_commit_put's now, whatever happens */
 	return store_commit_put(t->st, t->key, expect, meta,
 				t->buf ? t->buf : "", t->size, h, -1, NULL,
-				durable, resv, newv);
+				durable, resv, newv, ticket);
 }
 
 int store_txn_commit(struct store_txn *t, uint64_t expect,
@@ -484,13 +484,31 @@ int store_txn_commit(struct store_txn *t, uint64_t expect,
 {
 	if (t->es)
 		return txn_es_commit(t, expect, meta, durable, newv);
+	return store_txn_commit_nowait(t, expect, meta, durable, newv, NULL);
+}
+
+int store_wait_ticket(struct store *st, uint64_t ticket)
+{
+	return ticket ? store_wait_durable(st, ticket) : 0;
+}
+
+/* ticket NULL: store_txn_commit(), which waits here. */
+int store_txn_commit_nowait(struct store_txn *t, uint64_t expect,
+			    const struct store_meta *meta, int durable,
+			    uint64_t *newv, uint64_t *ticket)
+{
+	if (t->es) {
+		if (ticket)
+			*ticket = 0; /* etcd's commits are durable when applied */
+		return txn_es_commit(t, expect, meta, durable, newv);
+	}
 	struct store *st = t->st;
 	uint8_t h[16];
 	char *small = NULL;
 	int rc = stage(t, store_txn_size(t));
 
 	if (rc == 0 && t->fd < 0) {
-		rc = commit_mem(t, expect, meta, durable, newv);
+		rc = commit_mem(t, expect, meta, durable, newv, ticket);
 		goto out;
 	}
 	if (rc == 0)
@@ -501,7 +519,7 @@ int store_txn_commit(struct store_txn *t, uint64_t expect,
 	if (rc == 0)
 		rc = store_commit_put(st, t->key, expect, meta, small, t->size,
 				      h, t->fd, t->spool_name, durable, 0,
-				      newv);
+				      newv, ticket);
 	if (rc == 0 && !small && t->spool_name) {
 		free(t->spool_name); /* renamed into blobs/ */
 		t->spool_name = NULL;

@@ -1247,6 +1247,97 @@ static void test_txn_one_version(void **state)
 	assert_int_equal(rec_str(f->st, "new", "fresh", 1), 0);
 }
 
+/* Syncs counted, and failed on request, for store_txn_commit_nowait. */
+struct sync_count {
+	int n, fail;
+};
+
+static ssize_t sc_pwrite(void *ctx, int fd, const void *buf, size_t n,
+			 off_t off)
+{
+	(void)ctx;
+	return pwrite(fd, buf, n, off);
+}
+
+static int sc_fdatasync(void *ctx, int fd)
+{
+	struct sync_count *c = ctx;
+
+	c->n++;
+	if (c->fail) {
+		errno = EIO;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+static int sc_ftruncate(void *ctx, int fd, off_t len)
+{
+	(void)ctx;
+	return ftruncate(fd, len);
+}
+
+static int sc_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
+{
+	(void)ctx;
+	return fallocate(fd, mode, off, len);
+}
+
+/* A commit is visible before its sync; the record's next commit can be
+ * built on it meanwhile, and one sync then covers both tickets.  A
+ * failed sync fails the wait and the store. */
+static void test_txn_commit_nowait(void **state)
+{
+	struct fx *f = *state;
+	struct sync_count c = { 0, 0 };
+	struct store_io io = { sc_pwrite, sc_fdatasync, sc_ftruncate,
+			       sc_fallocate, &c };
+	struct store_txn *t;
+	uint64_t v, t1, t2, t3;
+	int n0;
+
+	f->o.sync_always = 1;
+	f->o.io = &io;
+	fx_open(f);
+	put_str(f->st, "k", STORE_ABSENT, "one"); /* fills the log's tail */
+	assert_int_equal(store_wait_ticket(f->st, 0), 0);
+
+	n0 = c.n;
+	assert_int_equal(store_txn_begin(f->st, "k", 1, &t), 0);
+	assert_int_equal(store_txn_write(t, "two", 3, 0), 3);
+	assert_int_equal(store_txn_commit_nowait(t, 1, NULL, 0, &v, &t1), 0);
+	assert_true(v == 2 && t1 > 0);
+	assert_int_equal(c.n, n0); /* not waited for */
+	assert_int_equal(rec_str(f->st, "k", "two", 2), 0);
+
+	assert_int_equal(store_txn_begin(f->st, "k", 1, &t), 0);
+	assert_int_equal(store_txn_write(t, "three", 5, 0), 5);
+	assert_int_equal(store_txn_commit_nowait(t, 1, NULL, 0, &v, &t2),
+			 -EAGAIN); /* still checked against the index */
+	assert_int_equal(store_txn_begin(f->st, "k", 1, &t), 0);
+	assert_int_equal(store_txn_write(t, "three", 5, 0), 5);
+	assert_int_equal(store_txn_commit_nowait(t, 2, NULL, 0, &v, &t2), 0);
+	assert_true(v == 3 && t2 > t1);
+	assert_int_equal(c.n, n0);
+
+	assert_int_equal(store_wait_ticket(f->st, t2), 0);
+	assert_int_equal(c.n, n0 + 1);
+	assert_int_equal(store_wait_ticket(f->st, t1), 0);
+	assert_int_equal(c.n, n0 + 1); /* the same sync covered it */
+
+	assert_int_equal(store_txn_begin(f->st, "k", 1, &t), 0);
+	assert_int_equal(store_txn_write(t, "four", 4, 0), 4);
+	assert_int_equal(store_txn_commit_nowait(t, 3, NULL, 0, &v, &t3), 0);
+	c.fail = 1;
+	assert_int_equal(store_wait_ticket(f->st, t3), -EIO);
+	c.fail = 0;
+	assert_int_equal(store_put(f->st, "k", 4, "five", 4, NULL, &v),
+			 -EROFS);
+	store_close(f->st); /* its final sync may fail: the store failed */
+	f->st = NULL;
+	f->o.io = NULL;
+}
+
 static void test_txn_abort(void **state)
 {
 	struct fx *f = *state;
@@ -1847,6 +1938,7 @@ int main(void)
 		T(test_truncate),
 		T(test_append),
 		T(test_txn_one_version),
+		T(test_txn_commit_nowait),
 		T(test_txn_abort),
 		T(test_txn_from_current),
 		T(test_txn_large_blob),
