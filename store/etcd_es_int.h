@@ -183,7 +183,8 @@ void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version,
 		    int64_t last_rev);
 void es_tb_free(struct es_tb *t);
 int es_tb_run(struct es_tb *t, int64_t *rev);
-int es_landed(struct es *es, const char *key, uint64_t nonce);
+/* etcd_ops.c */
+int es_landed(struct es *es, const char *key, uint64_t nv, uint64_t nonce);
 int es_fence(struct es *es, const char *key, int64_t create);
 void es_tb_no_lease(struct es_tb *t, const char *key, const struct es_view *v,
 			int ours_ok);
@@ -194,6 +195,7 @@ int es_parent_ok(const struct es_view *pv);
 size_t es_size_limit(void);
 
 int es_lock_cas(struct es *es, const char *key, int64_t from, int64_t to);
-int es_resolve(struct es *es, const char *key, int64_t lock, uint64_t nonce);
+int es_resolve(struct es *es, const char *key, int64_t lock, uint64_t nv,
+	       uint64_t nonce);
 
 #endif

@@ -101,15 +101,14 @@ static int rec_at(struct es *es, const char *key, int64_t rev,
 /* Called with each kept version, newest first; returns 1 to stop. */
 typedef int (*ver_fn)(void *arg, const struct es_rec *r);
 
-/* Walk @key's kept versions (keep_versions of them, fewer where etcd
- * compacted its history), newest first, even for a deleted key: each
+/* Walk @key's last @keep versions (fewer where etcd compacted its
+ * history), newest first, even for a deleted key: each
  * r/ value names the revision of the one before.
  * @return 0 (also when the walk ends at a compaction); -ENOENT never a
  *  version; -errno. */
-static int walk_versions(struct es *es, const char *key, ver_fn fn,
-			 void *arg)
+static int walk_versions(struct es *es, const char *key, unsigned keep,
+			 ver_fn fn, void *arg)
 {
-	unsigned keep = es->o.keep_versions ? es->o.keep_versions : 8;
 	struct es_view v;
 	int64_t rev;
 	int rc = 0;
@@ -139,6 +138,43 @@ static int walk_versions(struct es *es, const char *key, ver_fn fn,
 			break;
 	}
 	return rc == -ERANGE || rc == -ENOENT ? 0 : rc;
+}
+
+static unsigned keep_of(const struct es *es)
+{
+	return es->o.keep_versions ? es->o.keep_versions : 8;
+}
+
+struct landed_arg {
+	uint64_t nv, nonce;
+	int found;
+};
+
+static int landed_fn(void *arg, const struct es_rec *r)
+{
+	struct landed_arg *a = arg;
+
+	if (r->version == a->nv) {
+		a->found = r->nonce == a->nonce;
+		return 1;
+	}
+	return r->version < a->nv;
+}
+
+/* Did our commit of version @nv, named by @nonce, land on @key?  Reads
+ * etcd afresh and walks back from the current version: once our commit
+ * freed the record, another mount's may already be on top of it.
+ * @return 1 yes, 0 no, -errno etcd could not say. */
+int es_landed(struct es *es, const char *key, uint64_t nv, uint64_t nonce)
+{
+	struct landed_arg a = { nv, nonce, 0 };
+	int rc = es_refresh(es, key);
+
+	if (rc == 0)
+		rc = walk_versions(es, key, 64, landed_fn, &a);
+	if (rc == -ENOENT)
+		return 0;
+	return rc < 0 ? rc : a.found;
 }
 
 static int write_all(int fd, const char *p, size_t len)
@@ -199,7 +235,7 @@ int es_snap_fd(struct es *es, const char *key, uint64_t version, int *fd,
 		if (!v.has_m) {
 			out->meta.mode = S_IFREG | 0444;
 		}
-		rc = walk_versions(es, key, find_fn, &a);
+		rc = walk_versions(es, key, keep_of(es), find_fn, &a);
 		if (rc == 0)
 			rc = a.rc;
 		if (rc == 0)
@@ -367,7 +403,7 @@ int es_history(struct es *es, const char *key, struct store_hist **h,
 	*n = 0;
 	if (rc < 0)
 		return rc;
-	rc = walk_versions(es, key, hist_fn, &a);
+	rc = walk_versions(es, key, keep_of(es), hist_fn, &a);
 	if (rc == 0)
 		rc = a.rc;
 	if (rc == 0 && a.n == 0)
@@ -424,8 +460,8 @@ static int write_rec(struct es *es, const char *key, uint64_t expect,
 		/* A compare that failed because our own transaction had
 		 * landed already (the client sent it again after a broken
 		 * connection, as in a failover): it is committed. */
-		if (tried_nonce && v.has_r && v.version == tried_nv &&
-		    es_landed(es, key, tried_nonce) == 1) {
+		if (tried_nonce && v.has_r && v.version >= tried_nv &&
+		    es_landed(es, key, tried_nv, tried_nonce) == 1) {
 			es_view_free(&v);
 			es_view_free(&pv);
 			*newv = tried_nv;
@@ -505,7 +541,7 @@ static int write_rec(struct es *es, const char *key, uint64_t expect,
 			break;
 		}
 		if (rc == -ETIMEDOUT || rc == -EIO) {
-			if (es_resolve(es, key, lock, nonce) == 1) {
+			if (es_resolve(es, key, lock, nv, nonce) == 1) {
 				*newv = nv;
 				rc = 0;
 			}

@@ -230,33 +230,6 @@ int es_tb_run(struct es_tb *t, int64_t *rev)
 	return rc;
 }
 
-/* A change etcd did not answer: did r/KEY get our commit's @nonce?
- * @return 1 yes, 0 no, -errno etcd could not say. */
-int es_landed(struct es *es, const char *key, uint64_t nonce)
-{
-	struct etcdc_kv kv;
-	struct es_rec rec;
-	struct etcdc *c;
-	size_t kl;
-	char *k = es_k(es, 'r', key, &kl);
-	int rc;
-
-	if (!k)
-		return -ENOMEM;
-	c = es_client(es);
-	rc = etcdc_get(c, k, kl, &kv, NULL);
-	es_client_put(es, c);
-	free(k);
-	if (rc < 0)
-		return rc == -ENOENT ? 0 : rc;
-	rc = es_dec_rec(kv.value, kv.value_len, &rec) == 0 &&
-	     rec.nonce == nonce;
-	etcdc_kv_clear(&kv);
-	if (rc)
-		es_refresh(es, key);
-	return rc;
-}
-
 /* Take back our write lease (an l/ key we created at @create): after it
  * is gone, a commit of that change that is still in flight can never
  * land.  @return 1 taken back, 0 it was not there, -errno. */
@@ -321,11 +294,12 @@ size_t es_size_limit(void)
  * A change etcd did not answer may land later (docs/ETCD.md).  Find out
  * which, for up to ES_RESOLVE_MS: with a lease (@lock, its l/ create
  * revision), taking the lease back makes sure it never lands; then, or
- * without one, r/KEY carrying our @nonce says it did.
+ * without one, version @nv of r/KEY carrying our @nonce says it did.
  * @return 1 landed, 0 did not (and never will, when fenced), -EIO
  *  still unknown (logged: the caller answers EIO).
  */
-int es_resolve(struct es *es, const char *key, int64_t lock, uint64_t nonce)
+int es_resolve(struct es *es, const char *key, int64_t lock, uint64_t nv,
+	       uint64_t nonce)
 {
 	long long waited = 0;
 
@@ -333,7 +307,7 @@ int es_resolve(struct es *es, const char *key, int64_t lock, uint64_t nonce)
 		int f = lock ? es_fence(es, key, lock) : 0, l;
 		if (f == 1)
 			return 0; /* its compare on l/ can no longer hold */
-		l = f == 0 ? es_landed(es, key, nonce) : f;
+		l = f == 0 ? es_landed(es, key, nv, nonce) : f;
 		if (l == 1)
 			return 1;
 		if (l == 0 && lock)

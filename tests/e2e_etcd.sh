@@ -351,6 +351,37 @@ expect_eq "and shows on M2 as version 2" "2 held" "$(ver "$M2/leased") $(peek "$
 check "M2, with a fresh read, now writes it" act "$M2" 'cat leased >/dev/null; printf m2 > leased'
 expect_eq "version 3, seen on M1" "3 m2" "$(wait_for 5 ver_is "$M1/leased" 3; ver "$M1/leased") $(peek "$M1/leased")"
 
+# ---- A mount that dies holding a lease: etcd's TTL frees the record ----------
+if mount_etcd k "$URL"; then
+	MK=$WORK/mnt.k
+	act "$MK" 'printf base > orphan'
+	wait_for 5 test -e "$M2/orphan"
+	rm -f "$WORK/held3"
+	act "$MK" "cat orphan >/dev/null; exec 3>orphan || exit 1; printf never >&3; touch $WORK/held3; sleep 600" \
+		>/dev/null 2>&1 &
+	writer3=$!
+	if wait_for 10 test -e "$WORK/held3"; then
+		expect_err "M2 writing while a third mount holds the lease gets EBUSY" "Device or resource busy" \
+			act "$M2" 'cat orphan >/dev/null; printf m2 > orphan'
+		kill -9 "${MPID[k]}"
+		t0=$(now_ms)
+		wait_for 30 act "$M2" 'cat orphan >/dev/null; printf m2 > orphan 2>/dev/null'
+		dt=$(($(now_ms) - t0))
+		echo "# third mount killed: M2 could write after ${dt} ms"
+		check "a third mount's daemon killed -9: its lease expires and M2 writes (${dt} ms; lease TTL 10 s)" \
+			test "$dt" -lt 30000
+		expect_eq "its uncommitted change never landed: M2's write is version 2" "2 m2" \
+			"$(ver "$M2/orphan") $(peek "$M2/orphan")"
+	else
+		fail "the third mount's writer got the lease"
+	fi
+	kill "$writer3" 2>/dev/null
+	umount -l "$MK" 2>/dev/null
+	wait "$writer3" 2>/dev/null
+else
+	fail "a third mount of $URL"
+fi
+
 # ---- Size: 1 MiB crosses over; 2 MiB is EFBIG and changes nothing ----------
 head -c 1048576 /dev/urandom > "$WORK/1m"
 head -c 2097152 /dev/urandom > "$WORK/2m"
