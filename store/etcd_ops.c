@@ -809,8 +809,12 @@ ssize_t es_txn_write(struct es_txn *t, const void *buf, size_t len,
 {
 	size_t end;
 
-	if (off > es_size_limit() || len > es_size_limit() - off)
+	if (off > es_size_limit() || len > es_size_limit() - off) {
+		fprintf(stderr, "recfs: '%s' would be over %zu bytes, the most "
+			"one etcd request carries: EFBIG (docs/ETCD.md)\n",
+			t->key, es_size_limit());
 		return -EFBIG;
+	}
 	end = (size_t)off + len;
 	if (end > t->cap) {
 		size_t nc = t->cap ? t->cap : 4096;
