@@ -636,6 +636,7 @@ int es_append(struct es *es, const char *key, const void *buf, size_t len,
 int es_delete(struct es *es, const char *key, uint64_t expect,
 	      uint64_t *newv)
 {
+	uint64_t tried = 0;
 	int refreshed = 0, rc;
 
 	if ((rc = key_check(key)) < 0 || (rc = es_ro(es)) < 0)
@@ -645,6 +646,13 @@ int es_delete(struct es *es, const char *key, uint64_t expect,
 		struct es_view v;
 
 		es_view_get(es, key, &v);
+		/* Our delete, resent after a broken connection, had landed:
+		 * the tombstone holds the version it made. */
+		if (tried && !v.has_m && v.tomb == tried) {
+			es_view_free(&v);
+			*newv = tried;
+			return 0;
+		}
 		rc = 0;
 		if (!v.has_m)
 			rc = -ENOENT;
@@ -680,7 +688,8 @@ int es_delete(struct es *es, const char *key, uint64_t expect,
 			return 0;
 		}
 		if (rc < 0)
-			return rc == -ETIMEDOUT ? -ETIMEDOUT : rc;
+			return rc; /* it may land later: docs/ETCD.md */
+		tried = nv;
 		es_refresh(es, key);
 		refreshed = 1;
 	}
