@@ -183,6 +183,8 @@ void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version,
 		    int64_t last_rev);
 void es_tb_free(struct es_tb *t);
 int es_tb_run(struct es_tb *t, int64_t *rev);
+int es_grow(void **arr, size_t *cap, size_t n, size_t size);
+
 /* etcd_ops.c */
 int es_landed(struct es *es, const char *key, uint64_t nv, uint64_t nonce);
 int es_fence(struct es *es, const char *key, int64_t create);

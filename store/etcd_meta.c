@@ -30,15 +30,9 @@ static int below(struct es *es, const char *dir, char ***out, size_t *n)
 			if (!(e->has_m || e->has_r) ||
 			    strncmp(e->key, dir, dl) != 0 || e->key[dl] != '/')
 				continue;
-			if (cnt == cap) {
-				size_t nc = cap ? 2 * cap : 16;
-				void *p = realloc(arr, nc * sizeof(*arr));
-				if (!p) {
-					rc = -ENOMEM;
-					break;
-				}
-				arr = p;
-				cap = nc;
+			if (es_grow((void **)&arr, &cap, cnt, sizeof(*arr)) < 0) {
+				rc = -ENOMEM;
+				break;
 			}
 			if (!(arr[cnt] = strdup(e->key)))
 				rc = -ENOMEM;

@@ -334,15 +334,9 @@ int es_list(struct es *es, const char *dir, struct store_dirent **ents,
 			}
 			if (strchr(name, '/'))
 				continue;
-			if (cnt == cap) {
-				size_t nc = cap ? 2 * cap : 16;
-				void *p = realloc(arr, nc * sizeof(*arr));
-				if (!p) {
-					rc = -ENOMEM;
-					break;
-				}
-				arr = p;
-				cap = nc;
+			if (es_grow((void **)&arr, &cap, cnt, sizeof(*arr)) < 0) {
+				rc = -ENOMEM;
+				break;
 			}
 			arr[cnt].name = strdup(name);
 			if (!arr[cnt].name) {
@@ -375,15 +369,9 @@ static int hist_fn(void *arg, const struct es_rec *r)
 {
 	struct hist_arg *a = arg;
 
-	if (a->n == a->cap) {
-		size_t nc = a->cap ? 2 * a->cap : 8;
-		void *p = realloc(a->h, nc * sizeof(*a->h));
-		if (!p) {
-			a->rc = -ENOMEM;
-			return 1;
-		}
-		a->h = p;
-		a->cap = nc;
+	if (es_grow((void **)&a->h, &a->cap, a->n, sizeof(*a->h)) < 0) {
+		a->rc = -ENOMEM;
+		return 1;
 	}
 	a->h[a->n].version = r->version;
 	a->h[a->n].size = r->len;

@@ -108,7 +108,9 @@ static void *tb_own(struct es_tb *t, void *p)
 	return p;
 }
 
-static int tb_grow(void **arr, size_t *cap, size_t n, size_t size)
+/* Room for element @n of the array *@arr of *@cap elements of @size
+ * bytes (doubled when full).  @return 0 or -ENOMEM (*arr unchanged). */
+int es_grow(void **arr, size_t *cap, size_t n, size_t size)
 {
 	if (n < *cap)
 		return 0;
@@ -129,7 +131,7 @@ void es_tb_cmp(struct es_tb *t, char kind, const char *key,
 
 	if (t->err)
 		return;
-	if (tb_grow((void **)&t->c, &t->cap_c, t->nc, sizeof(*t->c)) < 0) {
+	if (es_grow((void **)&t->c, &t->cap_c, t->nc, sizeof(*t->c)) < 0) {
 		t->err = -ENOMEM;
 		return;
 	}
@@ -157,7 +159,7 @@ void es_tb_op(struct es_tb *t, char kind, const char *key, void *value,
 		return;
 	if (t->err)
 		return;
-	if (tb_grow((void **)&t->o, &t->cap_o, t->no, sizeof(*t->o)) < 0) {
+	if (es_grow((void **)&t->o, &t->cap_o, t->no, sizeof(*t->o)) < 0) {
 		t->err = -ENOMEM;
 		return;
 	}
