@@ -21,7 +21,7 @@ $(BUILD)/floorfs: tools/floorfs.c
 $(BUILD)/mkstore: tools/mkstore.c store/store.h $(BUILD)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -Istore -o $@ $< $(BUILD)/libstore.a -pthread \
-		$(shell pkg-config --libs libxxhash)
+		$(PKG_LIBS)
 
 # libfuse's own example, unchanged (its warnings are not ours).
 $(BUILD)/passthrough_ll/passthrough_ll: $(PT_SRC)/passthrough_ll.c
