@@ -177,6 +177,24 @@ int es_landed(struct es *es, const char *key, uint64_t nv, uint64_t nonce)
 	return rc < 0 ? rc : a.found;
 }
 
+/* es_landed(), asked again while etcd cannot say (a member failing
+ * over), for up to ES_RESOLVE_MS.  @return 1, 0, or -EIO (logged). */
+static int landed_wait(struct es *es, const char *key, uint64_t nv,
+		       uint64_t nonce)
+{
+	for (int waited = 0;; waited += 200) {
+		int l = es_landed(es, key, nv, nonce);
+		if (l >= 0)
+			return l;
+		if (waited >= ES_RESOLVE_MS)
+			break;
+		poll(NULL, 0, 200);
+	}
+	fprintf(stderr, "recfs: etcd did not say whether the change of '%s' "
+		"was committed; answering EIO\n", key);
+	return -EIO;
+}
+
 static int write_all(int fd, const char *p, size_t len)
 {
 	while (len) {
@@ -448,13 +466,16 @@ static int write_rec(struct es *es, const char *key, uint64_t expect,
 		/* A compare that failed because our own transaction had
 		 * landed already (the client sent it again after a broken
 		 * connection, as in a failover): it is committed. */
-		if (tried_nonce && v.has_r && v.version >= tried_nv &&
-		    es_landed(es, key, tried_nv, tried_nonce) == 1) {
-			es_view_free(&v);
-			es_view_free(&pv);
-			*newv = tried_nv;
-			rc = 0;
-			break;
+		if (tried_nonce && v.has_r && v.version >= tried_nv) {
+			int l = landed_wait(es, key, tried_nv, tried_nonce);
+			if (l != 0) {
+				es_view_free(&v);
+				es_view_free(&pv);
+				if (l == 1)
+					*newv = tried_nv;
+				rc = l == 1 ? 0 : l;
+				break;
+			}
 		}
 		rc = es_parent_ok(&pv);
 		if (rc == 0 && es_is_dir(&v))
