@@ -86,8 +86,8 @@ struct es {
 	unsigned gen;           /* bumped by a full reload (sweep) */
 
 	/* the background thread: watch, heartbeat, lease keepalive */
-	pthread_t bg;
-	int bg_started;
+	pthread_t bg, keeper;   /* the watch; the heartbeat and lease */
+	int bg_started, keeper_started;
 	atomic_int stop;
 	atomic_llong fresh_ms;  /* when our heartbeat was last seen back */
 	atomic_int ready;       /* after-fork done */
@@ -104,6 +104,18 @@ struct es_txn {
 	int64_t lock_create;    /* our l/ key's create_revision; 0 none */
 	char lock_val[64];
 };
+
+/* Our etcd lease id (0 while none): the keeper renews and replaces it
+ * while other threads read it. */
+static inline int64_t es_lease_id(struct es *es)
+{
+	return __atomic_load_n(&es->lease, __ATOMIC_ACQUIRE);
+}
+
+static inline void es_set_lease(struct es *es, int64_t id)
+{
+	__atomic_store_n(&es->lease, id, __ATOMIC_RELEASE);
+}
 
 /* etcd_store.c */
 struct etcdc *es_client(struct es *es);

@@ -763,7 +763,7 @@ int es_txn_lease(struct es_txn *t, uint64_t expect)
 			rc = -EISDIR;
 		else if (!es_expect_ok(&v, expect))
 			rc = -EAGAIN;
-		else if (v.has_l && v.l_lease == es->lease &&
+		else if (v.has_l && v.l_lease == es_lease_id(es) &&
 			 es_lock_cas(es, t->key, 0, v.l_create)) {
 			/* Ours, and no change of ours holds it: a request
 			 * of ours that landed late (a resend in a failover).
@@ -773,7 +773,7 @@ int es_txn_lease(struct es_txn *t, uint64_t expect)
 			return 0;
 		} else if (v.has_l)
 			rc = -EBUSY;
-		else if (!es->lease)
+		else if (!es_lease_id(es))
 			rc = -EIO; /* our etcd lease is being renewed */
 		if (rc < 0) {
 			es_view_free(&v);
@@ -788,7 +788,7 @@ int es_txn_lease(struct es_txn *t, uint64_t expect)
 		es_tb_cmp(&b, 'l', t->key, ETCDC_CREATE, ETCDC_EQUAL, 0);
 		es_tb_cmp(&b, 'r', t->key, ETCDC_MOD, ETCDC_EQUAL, v.r_rev);
 		es_tb_op(&b, 'l', t->key, strdup(t->lock_val),
-		      strlen(t->lock_val), es->lease, 0);
+		      strlen(t->lock_val), es_lease_id(es), 0);
 		es_view_free(&v);
 		rc = es_tb_run(&b, &rev);
 		es_tb_free(&b);

@@ -533,13 +533,14 @@ int es_lock_cas(struct es *es, const char *key, int64_t from, int64_t to)
 static void take_back_orphans(struct es *es)
 {
 	struct orphan { char *key; int64_t create; } o[16];
+	int64_t lease = es_lease_id(es);
 	long long now = mono_ms();
 	size_t n = 0;
 
 	pthread_mutex_lock(&es->mu);
 	for (size_t b = 0; b < es->cap && n < 16; b++)
 		for (struct es_ent *e = es->tab[b]; e && n < 16; e = e->next)
-			if (e->has_l && es->lease && e->l_lease == es->lease &&
+			if (e->has_l && lease && e->l_lease == lease &&
 			    e->l_mine == 0 && now - e->l_seen_ms > 2000 &&
 			    (o[n].key = strdup(e->key))) {
 				o[n++].create = e->l_create;
@@ -688,27 +689,24 @@ static void beat(struct es *es, struct etcdc *c, unsigned long long *n)
 	if (!k)
 		return;
 	snprintf(val, sizeof(val), "%llu", ++*n);
-	if (etcdc_put(c, k, kl, val, strlen(val), es->lease, NULL) == -ENOENT)
-		es->lease = 0; /* the lease expired: get a new one */
+	if (etcdc_put(c, k, kl, val, strlen(val), es_lease_id(es), NULL) ==
+	    -ENOENT)
+		es_set_lease(es, 0); /* the lease expired: get a new one */
 	free(k);
 }
 
 static void keep_lease(struct es *es, struct etcdc *c)
 {
-	int64_t id = 0;
+	int64_t id = 0, lease = es_lease_id(es);
 
 	if (es->o.read_only)
 		return;
-	if (es->lease && etcdc_lease_keepalive(c, es->lease, NULL) == -ENOENT)
-		es->lease = 0;
-	if (es->lease == 0 &&
-	    etcdc_lease_grant(c, ES_LEASE_TTL, &id, NULL) == 0) {
-		/* Write leases taken under the old lease are gone with it;
-		 * their commits fail, as they compare their l/ key. */
-		pthread_mutex_lock(&es->mu);
-		es->lease = id;
-		pthread_mutex_unlock(&es->mu);
-	}
+	if (lease && etcdc_lease_keepalive(c, lease, NULL) == -ENOENT)
+		es_set_lease(es, lease = 0);
+	/* Write leases taken under an expired lease are gone with it;
+	 * their commits fail, as they compare their l/ key. */
+	if (lease == 0 && etcdc_lease_grant(c, ES_LEASE_TTL, &id, NULL) == 0)
+		es_set_lease(es, id);
 }
 
 static void *bg_main(void *arg)
@@ -717,8 +715,7 @@ static void *bg_main(void *arg)
 	struct etcdc_watch *w = NULL;
 	struct etcdc_event *ev;
 	struct etcdc *c = NULL;
-	unsigned long long beats = 0;
-	long long next_beat = 0, next_keep = 0, watch_since = 0;
+	long long watch_since = 0;
 	int64_t next_rev;
 	size_t n;
 	int rc;
@@ -752,15 +749,6 @@ static void *bg_main(void *arg)
 			}
 			watch_since = now;
 		}
-		if (now >= next_keep) {
-			keep_lease(es, c);
-			next_keep = now + ES_LEASE_TTL * 1000 / 4;
-		}
-		if (now >= next_beat) {
-			beat(es, c, &beats);
-			take_back_orphans(es);
-			next_beat = now + ES_BEAT_MS;
-		}
 		ev = NULL;
 		n = 0;
 		rc = etcdc_watch_poll(w, 200, &ev, &n, NULL);
@@ -778,8 +766,39 @@ static void *bg_main(void *arg)
 		}
 	}
 	etcdc_watch_close(w);
-	if (es->lease && !es->o.read_only)
-		etcdc_lease_revoke(c, es->lease); /* our leases go now */
+	etcdc_close(c);
+	return NULL;
+}
+
+/* The keeper: the heartbeat, the etcd lease and taking back orphaned
+ * write leases.  A thread of its own, so that a put that waits out an
+ * election never holds up the watch (and the cache) behind it. */
+static void *keeper_main(void *arg)
+{
+	struct etcdc_opts o = { .timeout_ms = 1000, .connect_timeout_ms = 500 };
+	struct es *es = arg;
+	struct etcdc *c = NULL;
+	unsigned long long beats = 0;
+	long long next_keep = 0;
+	int64_t lease;
+
+	if (etcdc_open(es->endpoints, &o, &c) < 0)
+		return NULL;
+	while (!atomic_load(&es->stop)) {
+		long long now = mono_ms();
+		if (now >= next_keep) {
+			keep_lease(es, c);
+			next_keep = now + ES_LEASE_TTL * 1000 / 4;
+		}
+		beat(es, c, &beats);
+		take_back_orphans(es);
+		for (int i = 0; i < ES_BEAT_MS / 100 && !atomic_load(&es->stop);
+		     i++)
+			poll(NULL, 0, 100);
+	}
+	lease = es_lease_id(es);
+	if (lease && !es->o.read_only)
+		etcdc_lease_revoke(c, lease); /* our write leases go now */
 	etcdc_close(c);
 	return NULL;
 }
@@ -946,6 +965,9 @@ int es_after_fork(struct es *es)
 	if (pthread_create(&es->bg, NULL, bg_main, es) != 0)
 		return -EAGAIN;
 	es->bg_started = 1;
+	if (pthread_create(&es->keeper, NULL, keeper_main, es) != 0)
+		return -EAGAIN;
+	es->keeper_started = 1;
 	atomic_store(&es->ready, 1);
 	return 0;
 }
@@ -954,10 +976,11 @@ int es_close(struct es *es)
 {
 	if (!es)
 		return 0;
-	if (es->bg_started) {
-		atomic_store(&es->stop, 1);
+	atomic_store(&es->stop, 1);
+	if (es->bg_started)
 		pthread_join(es->bg, NULL);
-	}
+	if (es->keeper_started)
+		pthread_join(es->keeper, NULL);
 	for (int i = 0; i < ES_POOL; i++)
 		etcdc_close(es->pool[i]);
 	for (size_t b = 0; es->tab && b < es->cap; b++)

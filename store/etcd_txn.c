@@ -252,15 +252,17 @@ int es_fence(struct es *es, const char *key, int64_t create)
 void es_tb_no_lease(struct es_tb *t, const char *key, const struct es_view *v,
 			int ours_ok)
 {
-	if (ours_ok && v->has_l && v->l_lease == t->es->lease)
-		es_tb_cmp(t, 'l', key, ETCDC_LEASE, ETCDC_EQUAL, t->es->lease);
+	int64_t lease = es_lease_id(t->es);
+
+	if (ours_ok && v->has_l && v->l_lease == lease)
+		es_tb_cmp(t, 'l', key, ETCDC_LEASE, ETCDC_EQUAL, lease);
 	else
 		es_tb_cmp(t, 'l', key, ETCDC_CREATE, ETCDC_EQUAL, 0);
 }
 
 int es_other_lease(struct es *es, const struct es_view *v)
 {
-	return v->has_l && v->l_lease != es->lease;
+	return v->has_l && v->l_lease != es_lease_id(es);
 }
 
 int es_ro(struct es *es)
@@ -307,9 +309,17 @@ int es_resolve(struct es *es, const char *key, int64_t lock, uint64_t nv,
 
 	for (;;) {
 		int f = lock ? es_fence(es, key, lock) : 0, l;
-		if (f == 1)
+		if (f == 1) {
+			fprintf(stderr, "recfs: etcd did not answer the change "
+				"of '%s'; its lease taken back, it is not "
+				"committed\n", key);
 			return 0; /* its compare on l/ can no longer hold */
+		}
 		l = f == 0 ? es_landed(es, key, nv, nonce) : f;
+		if (l >= 0 && (l == 1 || lock))
+			fprintf(stderr, "recfs: etcd did not answer the change "
+				"of '%s' (version %llu); it is %scommitted\n",
+				key, (unsigned long long)nv, l ? "" : "not ");
 		if (l == 1)
 			return 1;
 		if (l == 0 && lock)
