@@ -7,8 +7,10 @@
  *   PREFIX m/KEY  the key exists: its metadata and xattrs (records and
  *                 directories alike; the root is m/ with an empty KEY);
  *   PREFIX r/KEY  a record's content with a header holding our version,
- *                 commit time, content hash and the commit's nonce;
- *   PREFIX t/KEY  the last version of a deleted key (its tombstone);
+ *                 commit time, content hash, the commit's nonce and the
+ *                 etcd revision of the version before (history);
+ *   PREFIX t/KEY  the last version of a deleted key (its tombstone) and
+ *                 the revision of its last live version;
  *   PREFIX l/KEY  a write lease, attached to the holding mount's etcd
  *                 lease so that it goes when the mount dies;
  *   PREFIX h/ID   each mount's heartbeat, which proves its watch alive.
