@@ -180,6 +180,10 @@ struct es_tb {
 };
 
 void es_view_get(struct es *es, const char *key, struct es_view *v);
+/* A reader's view: -EINVAL etc. for a bad key, -EIO while the cache is
+ * not proven current (es_fresh), else 0 and @v (free it either way). */
+int es_view_read(struct es *es, const char *key, struct es_view *v,
+		 int with_xa);
 void es_view_free(struct es_view *v);
 int es_is_dir(const struct es_view *v);
 uint64_t es_last_ver(const struct es_view *v);

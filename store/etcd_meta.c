@@ -387,18 +387,29 @@ int es_setmeta(struct es *es, const char *key, const struct store_meta *meta,
 
 /* ---- xattrs: name length (u16), value length (u32), name, value ------------ */
 
+/* The record at @p: its name's length *n and its value's *v.
+ * @return 1 a record, 0 the end, -EUCLEAN one that runs past @len. */
+static int xa_rec(const uint8_t *xa, size_t len, size_t p, size_t *n,
+		  size_t *v)
+{
+	if (p >= len)
+		return 0;
+	if (len - p < 6)
+		return -EUCLEAN;
+	*n = (size_t)xa[p] | (size_t)xa[p + 1] << 8;
+	*v = (size_t)xa[p + 2] | (size_t)xa[p + 3] << 8 |
+	     (size_t)xa[p + 4] << 16 | (size_t)xa[p + 5] << 24;
+	return len - p - 6 < *n + *v ? -EUCLEAN : 1;
+}
+
 static int xa_find(const uint8_t *xa, size_t len, const char *name,
 		   size_t *off, size_t *rec_len, const uint8_t **val,
 		   size_t *vlen)
 {
-	size_t nl = strlen(name), p = 0;
+	size_t nl = strlen(name), p = 0, n, v;
+	int r;
 
-	while (p + 6 <= len) {
-		size_t n = (size_t)xa[p] | (size_t)xa[p + 1] << 8;
-		size_t v = (size_t)xa[p + 2] | (size_t)xa[p + 3] << 8 |
-			   (size_t)xa[p + 4] << 16 | (size_t)xa[p + 5] << 24;
-		if (p + 6 + n + v > len)
-			return -EUCLEAN;
+	while ((r = xa_rec(xa, len, p, &n, &v)) == 1) {
 		if (n == nl && memcmp(xa + p + 6, name, n) == 0) {
 			*off = p;
 			*rec_len = 6 + n + v;
@@ -408,7 +419,7 @@ static int xa_find(const uint8_t *xa, size_t len, const char *name,
 		}
 		p += 6 + n + v;
 	}
-	return -ENODATA;
+	return r < 0 ? r : -ENODATA;
 }
 
 struct setx_arg {
@@ -493,14 +504,11 @@ ssize_t es_getxattr(struct es *es, const char *key, const char *name,
 	const uint8_t *val;
 	size_t off, rl, vl;
 	struct es_view v;
-	ssize_t rc = key_check(key);
+	ssize_t rc = es_view_read(es, key, &v, 1);
 
-	if (rc == 0)
-		rc = es_fresh(es);
 	if (rc < 0)
-		return rc;
-	es_view_get(es, key, &v);
-	if (!v.has_m) {
+		;
+	else if (!v.has_m) {
 		rc = -ENOENT;
 	} else {
 		rc = xa_find(v.xa, v.xa_len, name, &off, &rl, &val, &vl);
@@ -523,36 +531,28 @@ ssize_t es_getxattr(struct es *es, const char *key, const char *name,
 ssize_t es_listxattr(struct es *es, const char *key, char *list, size_t size)
 {
 	struct es_view v;
-	size_t p = 0, total = 0;
-	ssize_t rc = key_check(key);
+	size_t p = 0, total = 0, n, l;
+	ssize_t rc = es_view_read(es, key, &v, 1);
+	int r = 0;
 
-	if (rc == 0)
-		rc = es_fresh(es);
-	if (rc < 0)
-		return rc;
-	es_view_get(es, key, &v);
-	if (!v.has_m) {
-		es_view_free(&v);
-		return -ENOENT;
-	}
-	while (p + 6 <= v.xa_len) {
-		size_t n = (size_t)v.xa[p] | (size_t)v.xa[p + 1] << 8;
-		size_t l = (size_t)v.xa[p + 2] | (size_t)v.xa[p + 3] << 8 |
-			   (size_t)v.xa[p + 4] << 16 |
-			   (size_t)v.xa[p + 5] << 24;
+	if (rc == 0 && !v.has_m)
+		rc = -ENOENT;
+	while (rc == 0 && (r = xa_rec(v.xa, v.xa_len, p, &n, &l)) == 1) {
+		if (size && total + n + 1 > size) {
+			rc = -ERANGE;
+			break;
+		}
 		if (size) {
-			if (total + n + 1 > size) {
-				es_view_free(&v);
-				return -ERANGE;
-			}
 			memcpy(list + total, v.xa + p + 6, n);
 			list[total + n] = 0;
 		}
 		total += n + 1;
 		p += 6 + n + l;
 	}
+	if (rc == 0 && r < 0)
+		rc = -EIO;
 	es_view_free(&v);
-	return (ssize_t)total;
+	return rc < 0 ? rc : (ssize_t)total;
 }
 
 /* ---- totals --------------------------------------------------------------------- */

@@ -39,14 +39,10 @@ static void fill_stat(const struct es_view *v, struct store_stat *out)
 int es_stat(struct es *es, const char *key, struct store_stat *out)
 {
 	struct es_view v;
-	int rc = key_check(key);
+	int rc = es_view_read(es, key, &v, 0);
 
-	if (rc == 0)
-		rc = es_fresh(es);
-	if (rc < 0)
-		return rc;
-	es_view_get(es, key, &v);
-	rc = v.has_m ? 0 : -ENOENT;
+	if (rc == 0 && !v.has_m)
+		rc = -ENOENT;
 	if (rc == 0)
 		fill_stat(&v, out);
 	es_view_free(&v);
@@ -233,15 +229,12 @@ int es_snap_fd(struct es *es, const char *key, uint64_t version, int *fd,
 {
 	struct find_arg a = { version, -1, -ENOENT, out };
 	struct es_view v;
-	int rc = key_check(key);
+	int rc = es_view_read(es, key, &v, 0);
 
 	*fd = -1;
-	if (rc == 0)
-		rc = es_fresh(es);
 	if (rc < 0)
-		return rc;
-	es_view_get(es, key, &v);
-	if (es_is_dir(&v))
+		;
+	else if (es_is_dir(&v))
 		rc = -EISDIR;
 	else if (version && (!v.has_r || version != v.version))
 		rc = 1; /* an older version, or one of a deleted key */
@@ -250,9 +243,8 @@ int es_snap_fd(struct es *es, const char *key, uint64_t version, int *fd,
 	if (rc == 1) {
 		memset(out, 0, sizeof(*out));
 		out->meta = v.meta;
-		if (!v.has_m) {
+		if (!v.has_m)
 			out->meta.mode = S_IFREG | 0444;
-		}
 		rc = walk_versions(es, key, keep_of(es), find_fn, &a);
 		if (rc == 0)
 			rc = a.rc;
@@ -280,16 +272,13 @@ int es_get(struct es *es, const char *key, char **buf, size_t *len,
 	   struct store_stat *stat)
 {
 	struct es_view v;
-	int rc = key_check(key);
+	int rc = es_view_read(es, key, &v, 0);
 
 	*buf = NULL;
 	*len = 0;
-	if (rc == 0)
-		rc = es_fresh(es);
 	if (rc < 0)
-		return rc;
-	es_view_get(es, key, &v);
-	if (!v.has_m)
+		;
+	else if (!v.has_m)
 		rc = -ENOENT;
 	else if (es_is_dir(&v))
 		rc = -EISDIR;

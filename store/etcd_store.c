@@ -381,28 +381,30 @@ static int apply_locked(struct es *es, const char *k, size_t klen,
 		e->has_m = 1;
 		e->meta = m;
 		return 1;
-	case 'r':
+	case 'r': {
+		struct es_rec r;
 		if (rev <= e->r_rev)
 			return 0;
 		e->r_rev = rev;
 		es_buf_put(e->content);
 		e->content = NULL;
-		if (deleted || vlen < REC_FIXED || memcmp(v, "RFR1", 4) != 0) {
+		if (deleted || es_dec_rec(v, vlen, &r) < 0) {
 			e->has_r = 0;
 			return 1;
 		}
-		e->content = es_buf_new(v + REC_FIXED, vlen - REC_FIXED);
+		e->content = es_buf_new(r.data, r.len);
 		if (!e->content) {
 			e->has_r = 0; /* refetched at the next change */
 			e->r_rev = 0;
 			return 1;
 		}
-		e->version = get64((const uint8_t *)v + 4);
-		e->commit_ns = (int64_t)get64((const uint8_t *)v + 12);
-		memcpy(e->hash, v + 28, 16);
-		e->prev_rev = (int64_t)get64((const uint8_t *)v + 44);
+		e->version = r.version;
+		e->commit_ns = r.commit_ns;
+		memcpy(e->hash, r.hash, 16);
+		e->prev_rev = r.prev;
 		e->has_r = 1;
 		return 1;
+	}
 	case 't':
 		if (rev <= e->t_rev)
 			return 0;

@@ -18,7 +18,10 @@
 /* ---- a view of one key, copied out of the cache -------------------------- */
 
 
-void es_view_get(struct es *es, const char *key, struct es_view *v)
+/* @with_xa: copy the xattrs too (a change re-puts them; reads of
+ * content and attributes, the hot path, do not need them). */
+static void view_fill(struct es *es, const char *key, struct es_view *v,
+		      int with_xa)
 {
 	struct es_ent *e;
 
@@ -44,7 +47,7 @@ void es_view_get(struct es *es, const char *key, struct es_view *v)
 		v->prev_rev = e->prev_rev;
 		v->commit_ns = e->commit_ns;
 		memcpy(v->hash, e->hash, 16);
-		if (e->xa_len && (v->xa = malloc(e->xa_len))) {
+		if (with_xa && e->xa_len && (v->xa = malloc(e->xa_len))) {
 			memcpy(v->xa, e->xa, e->xa_len);
 			v->xa_len = e->xa_len;
 		}
@@ -54,6 +57,25 @@ void es_view_get(struct es *es, const char *key, struct es_view *v)
 		}
 	}
 	pthread_mutex_unlock(&es->mu);
+}
+
+void es_view_get(struct es *es, const char *key, struct es_view *v)
+{
+	view_fill(es, key, v, 1);
+}
+
+int es_view_read(struct es *es, const char *key, struct es_view *v,
+		 int with_xa)
+{
+	int rc = key_check(key);
+
+	if (rc == 0)
+		rc = es_fresh(es);
+	if (rc == 0)
+		view_fill(es, key, v, with_xa);
+	else
+		memset(v, 0, sizeof(*v));
+	return rc;
 }
 
 void es_view_free(struct es_view *v)
