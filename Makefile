@@ -52,6 +52,11 @@ bench-store: $(BUILD)/bench_store
 $(BUILD)/recfs: $(FS_OBJ) $(BUILD)/libstore.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# test_perm tests the daemon's permission checks, outside any mount.
+$(BUILD)/tests/test_perm: $(BUILD)/obj/tests/test_perm.o $(BUILD)/obj/fs/perm.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
 # test_proc tests the daemon's /proc module, outside any mount.
 $(BUILD)/tests/test_proc: $(BUILD)/obj/tests/test_proc.o $(BUILD)/obj/fs/proc.o \
 		$(BUILD)/obj/fs/fdinfo.o

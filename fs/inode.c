@@ -242,6 +242,18 @@ void rfs_inval_entry(struct rfs *fs, const char *key)
 	inval_queue(fs, key, 0);
 }
 
+void rfs_inval_children(struct rfs *fs, const char *dir)
+{
+	size_t dl = strlen(dir);
+
+	for (size_t i = 0; i < fs->cap; i++)
+		for (struct rfs_inode *in = fs->by_ino[i]; in; in = in->next_ino)
+			if (!in->deleted && !in->hist && in->key[0] &&
+			    (dl == 0 || (strncmp(in->key, dir, dl) == 0 &&
+					 in->key[dl] == '/')))
+				inval_queue(fs, in->key, 0);
+}
+
 void rfs_remote_change(void *ctx, const char *key)
 {
 	inval_queue(ctx, key, 1);

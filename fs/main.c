@@ -42,6 +42,8 @@ struct cli {
 	char *store;
 	int ro;
 	int help, version;
+	int shared;      /* allow_other or allow_root: other users get in */
+	int kperm_asked; /* -o default_permissions */
 };
 
 #define OPT(t, p) { t, offsetof(struct cli, o.p), 1 }
@@ -71,6 +73,11 @@ static int opt_proc(void *data, const char *arg, int key,
 	if (key == FUSE_OPT_KEY_OPT) {
 		if (strcmp(arg, "ro") == 0)
 			c->ro = 1; /* and keep it: the kernel mounts ro too */
+		if (strcmp(arg, "allow_other") == 0 ||
+		    strcmp(arg, "allow_root") == 0)
+			c->shared = 1; /* kept: libfuse acts on them */
+		if (strcmp(arg, "default_permissions") == 0)
+			c->kperm_asked = 1;
 		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
 			c->help = 1;
 			return 0;
@@ -193,9 +200,15 @@ int main(int argc, char *argv[])
 	fs.mountpoint = absmp;
 	fs.root_uid = getuid();
 	fs.root_gid = getgid();
-	/* Permission bits are enforced by the kernel, as on any Linux
-	 * filesystem (records have owners and modes). */
-	if (fuse_opt_add_arg(&args, "-odefault_permissions") < 0)
+	/* Owners and modes are enforced as on any Linux filesystem.  Where
+	 * other users get in, by the kernel (default_permissions): a cached
+	 * path is walked without asking us, so only the kernel can check
+	 * search permission there.  A mount only its owner can use is
+	 * checked by the daemon (perm.h), which saves a GETATTR of the
+	 * directory per create, unlink and rename. */
+	fs.kperm = c.shared || c.kperm_asked;
+	if (fs.kperm && !c.kperm_asked &&
+	    fuse_opt_add_arg(&args, "-odefault_permissions") < 0)
 		goto out;
 	fs.se = fuse_session_new(&args, &rfs_ops, sizeof(rfs_ops), &fs);
 	if (!fs.se)

@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "history.h"
+#include "perm.h"
 #include "rfs.h"
 
 /* Entry and attribute timeouts.  Every change to the store passes through
@@ -154,6 +155,129 @@ static int handle_attr(struct rfs *fs, struct rfs_inode *in,
 		rc = 0;
 	}
 	return rc;
+}
+
+/* ---- Owners and modes without default_permissions (perm.h) ----------
+ * When fs->kperm is 0 the kernel checks nothing but exec bits, so every
+ * request that needs a permission checks it here, with the errno the
+ * kernel would give.  When it is 1 the kernel has checked already. */
+
+static void who_of(fuse_req_t req, struct perm_who *w)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+
+	perm_who_init(w, c->uid, c->gid, c->pid);
+}
+
+/* May the caller access @in for @mask (PERM_*)?  An inode without
+ * attributes passes: the operation then fails on its own.  Caller holds
+ * fs->mu. */
+static int may(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
+	       int mask)
+{
+	struct perm_who w;
+	struct stat a;
+
+	if (fs->kperm || !in || inode_attr(fs, in, &a) < 0)
+		return 0;
+	who_of(req, &w);
+	return perm_may(&w, a.st_mode, a.st_uid, a.st_gid, mask);
+}
+
+/* May the caller remove @key from directory @p (unlink, rmdir, either
+ * side of a rename)?  Write and search on @p (EACCES), then the sticky
+ * rule (EPERM).  Caller holds fs->mu. */
+static int may_delete(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
+		      const char *key)
+{
+	struct rfs_inode *in = rfs_ino_by_key(fs, key);
+	struct store_stat sb;
+	struct perm_who w;
+	struct stat a;
+	int rc;
+
+	if (fs->kperm || inode_attr(fs, p, &a) < 0)
+		return 0;
+	who_of(req, &w);
+	rc = perm_may(&w, a.st_mode, a.st_uid, a.st_gid, PERM_W | PERM_X);
+	if (rc < 0 || !(a.st_mode & S_ISVTX))
+		return rc;
+	if (in && in->pending)
+		return perm_sticky(&w, a.st_mode, a.st_uid, in->pmeta.uid);
+	if (store_stat(fs->st, key, &sb) < 0)
+		return 0;
+	return perm_sticky(&w, a.st_mode, a.st_uid, sb.meta.uid);
+}
+
+/* How long the kernel may keep the entry of a name in directory @dir
+ * (an inode) or @dirkey.  Without default_permissions a cached entry is
+ * walked without asking us, so an entry below a directory that not
+ * everyone may search is looked up anew at every walk, where may()
+ * checks the walker.  Caller holds fs->mu. */
+static double entry_ttl(struct rfs *fs, struct rfs_inode *dir,
+			const char *key)
+{
+	struct store_stat sb;
+	struct stat a;
+	const char *s;
+	char *dk;
+	int rc;
+
+	if (fs->kperm)
+		return TIMEOUT;
+	if (dir) {
+		rc = inode_attr(fs, dir, &a);
+		return rc == 0 && (a.st_mode & 0111) == 0111 ? TIMEOUT : 0;
+	}
+	s = strrchr(key, '/');
+	dk = strndup(key, s ? (size_t)(s - key) : 0);
+	if (!dk)
+		return 0;
+	rc = store_stat(fs->st, dk, &sb);
+	free(dk);
+	return rc == 0 && (sb.meta.mode & 0111) == 0111 ? TIMEOUT : 0;
+}
+
+/* rename(2): may the caller take @from out of @p and put it at @to in
+ * @np?  As the kernel asks: removing from @p, adding to (or replacing
+ * in) @np, and write permission on a directory that changes parent (its
+ * ".." changes).  Caller holds fs->mu. */
+static int may_rename(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
+		      const char *from, struct rfs_inode *np, const char *to)
+{
+	struct store_stat sb;
+	struct perm_who w;
+	int rc;
+
+	if (fs->kperm)
+		return 0;
+	rc = may_delete(req, fs, p, from);
+	if (rc == 0)
+		rc = may_delete(req, fs, np, to);
+	if (rc == 0 && p != np && store_stat(fs->st, from, &sb) == 0 &&
+	    S_ISDIR(sb.meta.mode)) {
+		who_of(req, &w);
+		rc = perm_may(&w, sb.meta.mode, sb.meta.uid, sb.meta.gid,
+			      PERM_W);
+	}
+	return rc;
+}
+
+/* The kernel's __FMODE_EXEC: an open made by execve(2) carries it. */
+#define FMODE_EXEC_FLAG 040
+
+/* What open(2) with @flags asks of the file (O_TRUNC writes). */
+static int open_mask(int flags)
+{
+	int acc = flags & O_ACCMODE, mask = 0;
+
+	if (acc == O_RDONLY || acc == O_RDWR)
+		mask |= PERM_R;
+	if (flags & FMODE_EXEC_FLAG) /* execve(2) opening its program */
+		mask |= PERM_X;
+	if (acc == O_WRONLY || acc == O_RDWR || (flags & O_TRUNC))
+		mask |= PERM_W;
+	return mask;
 }
 
 /* Attributes of @in are about to be cached by the kernel. */
@@ -430,6 +554,9 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = -ENOENT;
 		goto out;
 	}
+	rc = may(req, fs, p, PERM_X);
+	if (rc < 0)
+		goto out;
 	if (p->hist || hist_reserved(p, name) < 0) {
 		rc = hist_lookup(fs, p, name, &in);
 		if (rc == 0)
@@ -478,7 +605,7 @@ found:
 		attr_given(in);
 		e.ino = in->ino;
 		e.attr_timeout = TIMEOUT;
-		e.entry_timeout = TIMEOUT;
+		e.entry_timeout = entry_ttl(fs, p, NULL);
 	}
 out:
 	pthread_mutex_unlock(&fs->mu);
@@ -616,18 +743,8 @@ static int set_meta(struct rfs *fs, struct rfs_inode *in,
 		if (rc < 0)
 			goto out;
 	}
-	/* Without default_permissions the kernel leaves this to us. */
-	if (p->uid != 0 && p->uid != sb.meta.uid &&
-	    (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
-		       FUSE_SET_ATTR_GID))) {
-		rc = -EPERM;
-		goto out;
-	}
-	if ((to_set & FUSE_SET_ATTR_UID) && p->uid != 0 &&
-	    attr->st_uid != sb.meta.uid) {
-		rc = -EPERM;
-		goto out;
-	}
+	/* Who may: the kernel checked (default_permissions), or
+	 * may_setattr() did. */
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		m.mode = attr->st_mode;
 		mask |= STORE_META_MODE;
@@ -674,9 +791,64 @@ static int set_meta(struct rfs *fs, struct rfs_inode *in,
 	} else {
 		rc = store_setmeta(fs->st, in->key, &m, mask);
 	}
+	/* The kernel walks cached entries without asking us: make the ones
+	 * below a directory whose mode changed ask again (perm.h). */
+	if (rc == 0 && !fs->kperm && (mask & STORE_META_MODE) &&
+	    S_ISDIR(sb.meta.mode))
+		rfs_inval_children(fs, in->key);
 out:
 	pthread_mutex_unlock(&fs->mu);
 	return rc;
+}
+
+/* setattr as the kernel's setattr_prepare() and utimes would allow it;
+ * may clear S_ISGID from @attr's mode as the kernel does.  Caller holds
+ * fs->mu.  @return 0, -EPERM or -EACCES. */
+static int may_setattr(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
+		       struct stat *attr, int to_set, int has_fh)
+{
+	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME;
+	struct perm_who w;
+	struct stat a;
+	gid_t g;
+
+	if (fs->kperm || inode_attr(fs, in, &a) < 0)
+		return 0;
+	who_of(req, &w);
+	/* truncate(2) by path needs write permission; ftruncate(2) was
+	 * allowed by the open. */
+	if ((to_set & FUSE_SET_ATTR_SIZE) && !has_fh &&
+	    perm_may(&w, a.st_mode, a.st_uid, a.st_gid, PERM_W) < 0)
+		return -EACCES;
+	if ((to_set & FUSE_SET_ATTR_UID) &&
+	    !(w.uid == a.st_uid && attr->st_uid == a.st_uid) &&
+	    !perm_capable(&w, PERM_CAP_CHOWN))
+		return -EPERM;
+	if ((to_set & FUSE_SET_ATTR_GID) &&
+	    !(w.uid == a.st_uid && (attr->st_gid == a.st_gid ||
+				    perm_in_group(&w, attr->st_gid))) &&
+	    !perm_capable(&w, PERM_CAP_CHOWN))
+		return -EPERM;
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		if (perm_owner(&w, a.st_uid) < 0)
+			return -EPERM;
+		g = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : a.st_gid;
+		if (!perm_in_group(&w, g) &&
+		    !perm_capable(&w, PERM_CAP_FSETID))
+			attr->st_mode &= ~(mode_t)S_ISGID;
+	}
+	if (to_set & times) {
+		/* Explicit times: the owner.  "Now": the owner or a writer. */
+		if (perm_owner(&w, a.st_uid) == 0)
+			return 0;
+		if (((to_set & FUSE_SET_ATTR_ATIME) &&
+		     !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
+		    ((to_set & FUSE_SET_ATTR_MTIME) &&
+		     !(to_set & FUSE_SET_ATTR_MTIME_NOW)))
+			return -EPERM;
+		return perm_may(&w, a.st_mode, a.st_uid, a.st_gid, PERM_W);
+	}
+	return 0;
 }
 
 static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -693,9 +865,11 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	caller(req, &p);
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
+	if (in && !in->hist)
+		rc = may_setattr(req, fs, in, attr, to_set, fi != NULL);
 	pthread_mutex_unlock(&fs->mu);
-	if (!in || in->hist) {
-		fuse_reply_err(req, in ? EROFS : ENOENT);
+	if (!in || in->hist || rc < 0) {
+		fuse_reply_err(req, rc < 0 ? -rc : in ? EROFS : ENOENT);
 		return;
 	}
 	if (h)
@@ -770,7 +944,8 @@ static void reply_new_entry(fuse_req_t req, struct rfs *fs, const char *key)
 	if (rc == 0) {
 		in->nlookup++;
 		e.ino = in->ino;
-		e.attr_timeout = e.entry_timeout = TIMEOUT;
+		e.attr_timeout = TIMEOUT;
+		e.entry_timeout = entry_ttl(fs, NULL, key);
 	}
 	pthread_mutex_unlock(&fs->mu);
 	if (rc < 0)
@@ -803,6 +978,13 @@ static void rfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	p = rfs_ino(fs, parent);
 	if (p)
 		key = join(p, name, &rc);
+	if (key) {
+		rc = may(req, fs, p, PERM_W | PERM_X);
+		if (rc < 0) {
+			free(key);
+			key = NULL;
+		}
+	}
 	pthread_mutex_unlock(&fs->mu);
 	if (key) {
 		new_meta(req, S_IFDIR | (mode & 07777), &m);
@@ -840,6 +1022,8 @@ static void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		if ((in && in->pending) || store_stat(fs->st, key, &sb) == 0)
 			rc = -EEXIST;
 		else
+			rc = may(req, fs, p, PERM_W | PERM_X);
+		if (rc == 0)
 			rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
 	}
 	if (rc == 0)
@@ -861,9 +1045,9 @@ static void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
  * for a caller whose basis is the deletion (a stale editor must not
  * resurrect it).  *key is the new key, the caller's to free, also on
  * error.  Caller holds fs->mu. */
-static int new_name_check(struct rfs *fs, fuse_ino_t parent, const char *name,
-			  const struct proc_info *pi, char **key,
-			  uint64_t *expect, struct basis_hit *hit)
+static int new_name_check(fuse_req_t req, struct rfs *fs, fuse_ino_t parent,
+			  const char *name, const struct proc_info *pi,
+			  char **key, uint64_t *expect, struct basis_hit *hit)
 {
 	struct rfs_inode *p = rfs_ino(fs, parent), *in;
 	struct store_stat sb;
@@ -875,6 +1059,9 @@ static int new_name_check(struct rfs *fs, fuse_ino_t parent, const char *name,
 	in = rfs_ino_by_key(fs, *key);
 	if ((in && in->pending) || store_stat(fs->st, *key, &sb) == 0)
 		return -EEXIST;
+	rc = may(req, fs, p, PERM_W | PERM_X);
+	if (rc < 0)
+		return rc;
 	return rfs_check(fs, pi, *key, NULL, expect, hit);
 }
 
@@ -902,7 +1089,7 @@ static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	caller(req, &pi);
 	memset(&e, 0, sizeof(e));
 	pthread_mutex_lock(&fs->mu);
-	rc = new_name_check(fs, parent, name, &pi, &key, &expect, &hit);
+	rc = new_name_check(req, fs, parent, name, &pi, &key, &expect, &hit);
 	if (rc == 0) {
 		in = rfs_ino_make(fs, key);
 		if (!in)
@@ -915,7 +1102,8 @@ static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		in->nlookup++;
 		fill_attr(in->ino, &in->pmeta, 0, &e.attr);
 		e.ino = in->ino;
-		e.attr_timeout = e.entry_timeout = TIMEOUT;
+		e.attr_timeout = TIMEOUT;
+		e.entry_timeout = entry_ttl(fs, NULL, key);
 	}
 	pthread_mutex_unlock(&fs->mu);
 	free(key);
@@ -951,6 +1139,9 @@ static void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (p)
 		key = join(p, name, &rc);
 	if (!key)
+		goto out;
+	rc = may_delete(req, fs, p, key);
+	if (rc < 0)
 		goto out;
 	in = rfs_ino_by_key(fs, key);
 	if (in && in->lease && in->lease->opener.tgid != pi.tgid) {
@@ -991,7 +1182,9 @@ static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	p = rfs_ino(fs, parent);
 	if (p)
 		key = join(p, name, &rc);
-	if (key) {
+	if (key)
+		rc = may_delete(req, fs, p, key);
+	if (key && rc == 0) {
 		/* Creates not yet committed inside count as entries. */
 		size_t kl = strlen(key);
 		for (size_t b = 0; b < fs->cap && rc != -ENOTEMPTY; b++)
@@ -1063,8 +1256,10 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (from)
 			to = join(np, newname, &rc);
 	}
+	if (to)
+		rc = may_rename(req, fs, p, from, np, to);
 	pthread_mutex_unlock(&fs->mu);
-	if (!to)
+	if (!to || rc < 0)
 		goto reply;
 	rc = commit_own_lease(fs, from, &pi);
 	if (rc == 0)
@@ -1144,12 +1339,13 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	caller(req, &p);
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
-	h = in ? handle_new(fs, in, fi->flags, &p) : NULL;
+	rc = may(req, fs, in, open_mask(fi->flags));
+	h = in && rc == 0 ? handle_new(fs, in, fi->flags, &p) : NULL;
 	if (h)
 		in->nopen++;
 	pthread_mutex_unlock(&fs->mu);
 	if (!h) {
-		fuse_reply_err(req, in ? ENOMEM : ENOENT);
+		fuse_reply_err(req, rc < 0 ? -rc : in ? ENOMEM : ENOENT);
 		return;
 	}
 	/* Writers bypass the page cache so no reader sees their bytes;
@@ -1253,7 +1449,7 @@ static void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	pthread_mutex_lock(&fs->mu);
 	/* O_CREAT without O_EXCL would open a record that raced in, but a
 	 * pending create is someone's change: EEXIST either way. */
-	rc = new_name_check(fs, parent, name, &pi, &key, &expect, &hit);
+	rc = new_name_check(req, fs, parent, name, &pi, &key, &expect, &hit);
 	if (rc < 0)
 		goto out;
 	in = rfs_ino_make(fs, key);
@@ -1287,7 +1483,8 @@ static void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	h->changer = pi;
 	fill_attr(in->ino, &in->pmeta, 0, &e.attr);
 	e.ino = in->ino;
-	e.attr_timeout = e.entry_timeout = TIMEOUT;
+	e.attr_timeout = TIMEOUT;
+	e.entry_timeout = entry_ttl(fs, NULL, key);
 out:
 	if (rc < 0 && h) {
 		handle_free(fs, h);
@@ -1509,6 +1706,20 @@ static void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 
 /* ---- Directories ----------------------------------------------------- */
 
+/* access(2) and chdir(2); sent only without default_permissions. */
+static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_inode *in;
+	int rc;
+
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	rc = !in ? -ENOENT : mask == F_OK ? 0 : may(req, fs, in, mask);
+	pthread_mutex_unlock(&fs->mu);
+	fuse_reply_err(req, -rc);
+}
+
 static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi)
 {
@@ -1526,6 +1737,11 @@ static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
+	if (in && (rc = may(req, fs, in, open_mask(fi->flags))) < 0) {
+		pthread_mutex_unlock(&fs->mu);
+		goto done;
+	}
+	rc = -ENOENT;
 	if (in && in->hist) {
 		rc = hist_list(fs, in, &d->names, &d->modes, &d->n);
 		pthread_mutex_unlock(&fs->mu);
@@ -1694,6 +1910,11 @@ static void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 					    : ENODATA);
 		return;
 	}
+	if (in && (rc = may(req, fs, in, PERM_R)) < 0) {
+		pthread_mutex_unlock(&fs->mu);
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	if (in && in->hist) {
 		rc = hist_getxattr(fs, in, name, val, sizeof(val));
 		pthread_mutex_unlock(&fs->mu);
@@ -1802,6 +2023,12 @@ static void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (in && in->hist) {
 		pthread_mutex_unlock(&fs->mu);
 		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (in && strncmp(name, "user.", 5) == 0 &&
+	    (rc = may(req, fs, in, PERM_W)) < 0) {
+		pthread_mutex_unlock(&fs->mu);
+		fuse_reply_err(req, -rc);
 		return;
 	}
 	if (in && in->ino == FUSE_ROOT_ID &&
@@ -1913,15 +2140,19 @@ static void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct rfs *fs = FS(req);
 	struct rfs_inode *in;
 	char *key = NULL;
-	int rc;
+	int rc = 0;
 
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
-	if (in && !in->hist)
+	if (in && !in->hist && strncmp(name, "user.", 5) == 0)
+		rc = may(req, fs, in, PERM_W);
+	if (in && !in->hist && rc == 0)
 		key = strdup(in->key);
 	pthread_mutex_unlock(&fs->mu);
-	if (!key)
+	if (rc == 0 && !key)
 		rc = in ? (in->hist ? -EROFS : -ENOMEM) : -ENOENT;
+	if (rc < 0)
+		; /* refused, or no such inode */
 	else if (is_ours(name))
 		rc = 0; /* rsync -X removes what its source lacks */
 	else if (strncmp(name, "user.", 5) != 0)
@@ -1998,6 +2229,7 @@ const struct fuse_lowlevel_ops rfs_ops = {
 	.flush = rfs_flush,
 	.release = rfs_release,
 	.fsync = rfs_fsync,
+	.access = rfs_access,
 	.opendir = rfs_opendir,
 	.readdir = rfs_readdir,
 	.releasedir = rfs_releasedir,

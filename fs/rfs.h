@@ -98,6 +98,9 @@ struct rfs {
 	struct rfs_opts o;
 	char *mountpoint;
 	int mnt_id;
+	/* 1: the kernel checks owners and modes (default_permissions);
+	 * 0: ops.c does, through perm.h (a mount only its owner uses). */
+	int kperm;
 	uid_t root_uid;  /* owner of the synthetic .recfs tree */
 	gid_t root_gid;
 	pthread_mutex_t mu;
@@ -138,6 +141,11 @@ void rfs_ino_put(struct rfs *fs, struct rfs_inode *in);
 void rfs_pxattr_free(struct rfs_inode *in);
 /* Queue an entry invalidation (done by a thread: never from a handler). */
 void rfs_inval_entry(struct rfs *fs, const char *key);
+/* Queue the invalidation of every entry the kernel may cache below
+ * directory @dir ("" for the root), so that its next path walk asks
+ * again (a chmod that takes search permission away).  Caller holds
+ * fs->mu. */
+void rfs_inval_children(struct rfs *fs, const char *dir);
 /* store_opts.on_change of a shared store: another mount changed @key;
  * queue dropping the kernel's entry, attributes and pages of it. */
 void rfs_remote_change(void *ctx, const char *key);

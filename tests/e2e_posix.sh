@@ -43,7 +43,7 @@ for d in "${DIFFERENCES[@]}"; do echo "# difference: $d"; done
 chmod 711 "$WORK"
 
 cat > "$WORK/posix_ops.py" <<'PY'
-import ctypes, errno, hashlib, json, os, socket, stat, sys
+import ctypes, errno, hashlib, json, os, socket, stat, subprocess, sys
 
 root = sys.argv[1]
 os.chdir(root)
@@ -527,6 +527,17 @@ os.chmod("p/open", 0o666)
 put("p/sticky/roots", b"mine")
 os.chmod("p/sticky/roots", 0o666)
 put("p/x644", b"#!/bin/sh\n", 0o644)
+put("p/x744", b"#!/bin/sh\nexit 0\n", 0o744)
+put("p/x755", b"#!/bin/sh\nexit 0\n", 0o755)
+os.mkdir("p/private")
+put("p/private/f", b"behind a closed door")
+os.setxattr("p/private/f", "user.color", b"red")
+os.chmod("p/private", 0o700)
+os.stat("p/private/f")  # root's walk leaves the entry cached
+os.setxattr("p/secret", "user.color", b"blue")
+os.mkdir("p/closed/empty")
+put("p/nobodys", b"owned by uid 65534, group root")
+os.chown("p/nobodys", 65534, 0)
 
 
 def as_nobody(ops):
@@ -537,8 +548,14 @@ def as_nobody(ops):
         res = []
         try:
             os.setgroups([])
-            os.setresgid(65534, 65534, 65534)
-            os.setresuid(65534, 65534, 65534)
+            if os.environ.get("POSIX_NOBODY") == "fsuid":
+                # Still uid 0, so a mount without allow_other lets it
+                # in; the file system sees uid 65534 and no capability.
+                libc.setfsgid(65534)
+                libc.setfsuid(65534)
+            else:
+                os.setresgid(65534, 65534, 65534)
+                os.setresuid(65534, 65534, 65534)
             for name, fn in ops:
                 try:
                     v = fn()
@@ -595,8 +612,35 @@ as_nobody([
     ("list a 0755 directory", lambda: sorted(os.listdir("p/closed"))),
     ("setxattr user.color on a 0644 root file",
      lambda: os.setxattr("p/public", "user.color", b"red")),
+    ("removexattr user.color of a 0600 root file",
+     lambda: os.removexattr("p/secret", "user.color")),
+    ("getxattr user.color of a 0600 root file",
+     lambda: os.getxattr("p/secret", "user.color")),
+    ("stat a file in a 0700 root directory", lambda: os.stat("p/private/f").st_size),
+    ("read a file in a 0700 root directory", lambda: open("p/private/f", "rb").read()),
+    ("getxattr in a 0700 root directory",
+     lambda: os.getxattr("p/private/f", "user.color")),
+    ("list a 0700 root directory", lambda: os.listdir("p/private")),
+    ("chdir into a 0700 root directory", lambda: os.chdir("p/private")),
+    ("open O_RDONLY|O_TRUNC of a 0644 root file",
+     lambda: os.close(os.open("p/public", os.O_RDONLY | os.O_TRUNC))),
+    ("open O_RDWR of a 0666 root file",
+     lambda: os.close(os.open("p/open", os.O_RDWR))),
+    ("symlink in a 0755 root directory", lambda: os.symlink("x", "p/closed/l")),
+    ("rmdir in a 0755 root directory", lambda: os.rmdir("p/closed/empty")),
+    ("rename its file into a 0755 root directory",
+     lambda: os.rename("p/mine", "p/closed/mine")),
+    ("chmod g+s its own file, not in the group",
+     lambda: (os.chmod("p/nobodys", 0o2644), oct(os.stat("p/nobodys").st_mode))[1]),
+    ("chgrp its own file to a group it is not in",
+     lambda: os.chown("p/mine", -1, 0)),
+    ("chgrp its own file to its own group",
+     lambda: os.chown("p/nobodys", -1, 65534)),
+    ("run a 0744 root script", lambda: subprocess.run(["p/x744"]).returncode),
+    ("run a 0755 root script", lambda: subprocess.run(["p/x755"]).returncode),
 ])
-state("after uid 65534", "p/secret", "p/public", "p/open", "p/mine", "p/sticky/roots",
+state("after uid 65534", "p/secret", "p/public", "p/open", "p/mine", "p/nobodys",
+      "p/closed/l", "p/closed/mine", "p/closed/empty", "p/private/f", "p/sticky/roots",
       "p/x644", "p/closed")
 op("root reads a 0000 file", lambda: (put("p/zero", b"z", 0o000), os.chmod("p/zero", 0),
                                        open("p/zero", "rb").read())[2])
@@ -648,27 +692,33 @@ for k, v in out:
 PY
 
 # ---- The same script on tmpfs and on recfs --------------------------------
-TMPFS=$WORK/tmpfs.posix
-mkdir -p "$TMPFS"
-if ! mount -t tmpfs -o size=64m,mode=0777 tmpfs "$TMPFS"; then
-	fail "cannot mount a tmpfs to compare against"
-	finish; exit 1
-fi
-mount_fresh "unchecked,allow_other" || exit 1
-chmod 755 "$MNT"
-python3 "$WORK/posix_ops.py" "$TMPFS" > "$WORK/tmpfs.out" 2> "$WORK/tmpfs.err"
-rc_t=$?
-python3 "$WORK/posix_ops.py" "$MNT" > "$WORK/recfs.out" 2> "$WORK/recfs.err"
-rc_r=$?
-expect_eq "the operations script ran to the end on tmpfs" 0 "$rc_t"
-expect_eq "the operations script ran to the end on recfs" 0 "$rc_r"
-[ "$rc_t" = 0 ] || sed 's/^/# tmpfs: /' "$WORK/tmpfs.err"
-[ "$rc_r" = 0 ] || sed 's/^/# recfs: /' "$WORK/recfs.err"
-expect_eq "both transcripts have the same operations" \
-	"$(wc -l < "$WORK/tmpfs.out")" "$(wc -l < "$WORK/recfs.out")"
+# compare_run LABEL MOUNT_OPTIONS [VAR=VALUE]: run the script on a fresh
+# tmpfs and on a fresh recfs mount, with the environment given; one check
+# per transcript line, named with LABEL.  Leaves recfs mounted.
+compare_run() {
+	local label=$1 opts=$2 env=${3:-X=}
+	local tm=$WORK/tmpfs.$label out=$WORK/$label
+	mkdir -p "$tm"
+	if ! mount -t tmpfs -o size=64m,mode=0777 tmpfs "$tm"; then
+		fail "$label: cannot mount a tmpfs to compare against"
+		return 1
+	fi
+	mount_fresh "$opts" || return 1
+	chmod 755 "$MNT"
+	env "$env" python3 "$WORK/posix_ops.py" "$tm" > "$out.tmpfs" 2> "$out.tmpfs.err"
+	rc_t=$?
+	env "$env" python3 "$WORK/posix_ops.py" "$MNT" > "$out.recfs" 2> "$out.recfs.err"
+	rc_r=$?
+	umount "$tm"
+	expect_eq "$label: the operations script ran to the end on tmpfs" 0 "$rc_t"
+	expect_eq "$label: the operations script ran to the end on recfs" 0 "$rc_r"
+	[ "$rc_t" = 0 ] || sed 's/^/# tmpfs: /' "$out.tmpfs.err"
+	[ "$rc_r" = 0 ] || sed 's/^/# recfs: /' "$out.recfs.err"
+	expect_eq "$label: both transcripts have the same operations" \
+		"$(wc -l < "$out.tmpfs")" "$(wc -l < "$out.recfs")"
 
-# Compare line by line: one check per operation.
-python3 - "$WORK/tmpfs.out" "$WORK/recfs.out" > "$WORK/cmp.out" <<'PY'
+	# Compare line by line: one check per operation.
+	python3 - "$out.tmpfs" "$out.recfs" > "$out.cmp" <<'PY'
 import json, sys
 a = [json.loads(l) for l in open(sys.argv[1])]
 b = [json.loads(l) for l in open(sys.argv[2])]
@@ -679,23 +729,35 @@ for i in range(max(len(a), len(b))):
     print("\t".join(x.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
                     for x in (ka, kb, va, vb)))
 PY
-while IFS=$'\t' read -r ka kb va vb; do
-	if [ "$ka" != "$kb" ]; then
-		fail "transcripts out of step: tmpfs '$ka' vs recfs '$kb'"
-		continue
-	fi
-	if [ -n "${EXPECTED_DIFF[$ka]+x}" ]; then
-		if [ "$vb" = "${EXPECTED_DIFF[$ka]}" ]; then
-			ok "${ka#diff: }: recfs gives $vb (documented difference; tmpfs: $va)"
-		else
-			fail "${ka#diff: }: expected the documented ${EXPECTED_DIFF[$ka]}, got '$vb' (tmpfs: $va)"
+	while IFS=$'\t' read -r ka kb va vb; do
+		if [ "$ka" != "$kb" ]; then
+			fail "$label: transcripts out of step: tmpfs '$ka' vs recfs '$kb'"
+			continue
 		fi
-	elif [ "$va" = "$vb" ]; then
-		ok "$ka: $va"
-	else
-		fail "$ka: tmpfs '$va', recfs '$vb'"
-	fi
-done < "$WORK/cmp.out"
+		if [ -n "${EXPECTED_DIFF[$ka]+x}" ]; then
+			if [ "$vb" = "${EXPECTED_DIFF[$ka]}" ]; then
+				ok "$label: ${ka#diff: }: recfs gives $vb (documented difference; tmpfs: $va)"
+			else
+				fail "$label: ${ka#diff: }: expected the documented ${EXPECTED_DIFF[$ka]}, got '$vb' (tmpfs: $va)"
+			fi
+		elif [ "$va" = "$vb" ]; then
+			ok "$label: $ka: $va"
+		else
+			fail "$label: $ka: tmpfs '$va', recfs '$vb'"
+		fi
+	done < "$out.cmp"
+}
+
+# Without allow_other the daemon checks owners and modes itself (no
+# default_permissions); uid 65534 is then played by root with fsuid 65534,
+# which such a mount lets in.  With allow_other the kernel checks.
+compare_run daemon-checks "unchecked" POSIX_NOBODY=fsuid
+expect_eq "daemon-checks: mounted without default_permissions" 0 \
+	"$(grep " $MNT " /proc/mounts | grep -c default_permissions)"
+unmount
+compare_run kernel-checks "unchecked,allow_other" || { finish; exit 1; }
+expect_eq "kernel-checks: mounted with default_permissions" 1 \
+	"$(grep " $MNT " /proc/mounts | grep -c default_permissions)"
 
 # ---- recfs only: an open reader keeps its version until commit ------------
 cd "$MNT" || exit 1
