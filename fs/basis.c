@@ -278,6 +278,16 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 	pthread_mutex_unlock(&bt->mu);
 }
 
+/* Does any holder have a basis or a mark for @key?  Caller holds bt->mu. */
+static int key_held(struct basis_table *bt, const char *key, uint32_t h)
+{
+	for (struct bent *e = bt->tab[h % NBUCKETS]; e; e = e->next)
+		if (e->h == h && e->kind != B_CONFLICT &&
+		    strcmp(e->key, key) == 0)
+			return 1;
+	return 0;
+}
+
 void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 		  const char *key, struct basis_hit *hit)
 {
@@ -287,10 +297,16 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 	int64_t now = mono_ns();
 
 	memset(hit, 0, sizeof(*hit));
+	pthread_mutex_lock(&bt->mu);
+	/* A key nobody holds anything for (a new name, most creates) needs
+	 * no walk: each ancestor would cost a proc_get(). */
+	if (!key_held(bt, key, h)) {
+		pthread_mutex_unlock(&bt->mu);
+		return;
+	}
 	/* The writer's process start time bounds what ancestors offer. */
 	if (p->tid != p->tgid && proc_get(p->tgid, &proc) == 0)
 		wstart = proc.start;
-	pthread_mutex_lock(&bt->mu);
 	for (int depth = 0; depth < 64; depth++) {
 		struct holder ho = self_of(&cur);
 		int self = cur.tid == p->tid || cur.tid == p->tgid;

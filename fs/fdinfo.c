@@ -158,11 +158,11 @@ static ssize_t info_read(struct fdproc *e, int dirfd, const char *name,
 	return r;
 }
 
-int proc_writable_fds(pid_t pid, int mnt_id, uint64_t ino)
+int proc_writable_fds(pid_t pid, int mnt_id, uint64_t ino, int *nfds)
 {
 	struct fdproc *e = fdproc_get(pid);
 	char path[32], buf[4096], info[512];
-	int dfd, count = 0, rc = 0;
+	int dfd, count = 0, seen = 0, rc = 0;
 	long n;
 
 	if (e) {
@@ -188,6 +188,7 @@ int proc_writable_fds(pid_t pid, int mnt_id, uint64_t ino)
 			if (de->d_name[0] == '.' ||
 			    info_read(e, dfd, de->d_name, info, sizeof(info)) < 0)
 				continue; /* closed meanwhile */
+			seen++;
 			p = strstr(info, "flags:");
 			if (!p)
 				continue;
@@ -217,6 +218,8 @@ out:
 	} else {
 		close(dfd);
 	}
+	if (nfds)
+		*nfds = seen;
 	return rc < 0 ? rc : count;
 }
 

@@ -1623,18 +1623,24 @@ static void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	struct proc_info p;
 	unsigned flags;
-	int rc = 0, n;
+	int rc = 0, n, nfds = 0;
 
 	pthread_mutex_lock(&h->mu);
 	if (!h->txn || c->pid <= 0 || proc_get(c->pid, &p) < 0)
 		goto out; /* nothing to commit, or release will */
 	if (p.tgid != h->opener.tgid || !h->opener_known)
 		goto out; /* a child or a duplicate closing its copy */
-	n = fs->mnt_id > 0 ? proc_writable_fds(p.tgid, fs->mnt_id, ino) : -1;
+	n = fs->mnt_id > 0
+		    ? proc_writable_fds(p.tgid, fs->mnt_id, ino, &nfds)
+		    : -1;
 	if (n != 0)
 		goto out; /* still writable elsewhere (or /proc can't tell) */
-	/* Read now, not from the cache: the flag is set as the task dies. */
-	if (proc_flags(p.tid, &flags) == 0 && (flags & PROC_PF_SIGNALED)) {
+	/* A task dying from a signal closes its files after detaching its
+	 * descriptor table, which /proc then lists empty: a scan that saw
+	 * descriptors is a close(2) of a live process.  Otherwise read the
+	 * flag now, not from the cache: it is set as the task dies. */
+	if (nfds == 0 && proc_flags(p.tid, &flags) == 0 &&
+	    (flags & PROC_PF_SIGNALED)) {
 		handle_drop(fs, h, "its process was killed by a signal");
 		goto out;
 	}

@@ -43,8 +43,10 @@ uint64_t proc_now_ticks(void);
 
 /* Count the writable descriptors that process @pid holds on inode @ino of
  * mount @mnt_id (from /proc/PID/fdinfo; fdinfo.c keeps the files of recent
- * processes open).  @return count, or -errno when /proc cannot tell. */
-int proc_writable_fds(pid_t pid, int mnt_id, uint64_t ino);
+ * processes open).  *@nfds (if not NULL) gets how many descriptors of any
+ * kind it saw: 0 while the process is closing its table at exit.
+ * @return count, or -errno when /proc cannot tell. */
+int proc_writable_fds(pid_t pid, int mnt_id, uint64_t ino, int *nfds);
 
 /* Close the fdinfo files kept open (tests, exit). */
 void proc_fdinfo_reset(void);
