@@ -27,7 +27,10 @@
 
 /* At most FDI_PROCS * (2 + FDI_MAXFD) descriptors are kept open. */
 #define FDI_PROCS 8  /* processes remembered */
-#define FDI_MAXFD 64 /* descriptor numbers remembered per process */
+/* Descriptor numbers remembered per process: up to 255, which bash keeps
+ * open for its script, so that `echo x > rec` in a script reads its
+ * fdinfo files without opening them. */
+#define FDI_MAXFD 256
 
 struct fdproc {
 	pthread_mutex_t mu;

@@ -704,7 +704,7 @@ static int truncate_path(struct rfs *fs, struct rfs_inode *in,
 			 const struct proc_info *p, uint64_t size)
 {
 	struct basis_hit hit;
-	uint64_t expect, newv;
+	uint64_t expect, newv, ticket = 0;
 	int rc;
 
 	pthread_mutex_lock(&fs->mu);
@@ -714,11 +714,16 @@ static int truncate_path(struct rfs *fs, struct rfs_inode *in,
 		rc = rfs_check(fs, p, in->key, NULL, &expect, &hit);
 	if (rc == -EAGAIN)
 		basis_grace(fs->bt, p, in->key);
-	if (rc == 0)
+	if (rc == 0) {
+		store_defer_begin(fs->st);
 		rc = store_truncate(fs->st, in->key, expect, size, &newv);
+		ticket = store_defer_end(fs->st);
+	}
 	if (rc == 0)
 		rfs_changed(fs, p, &hit, in->key, newv);
 	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0)
+		rc = store_wait_ticket(fs->st, ticket);
 	if (rc == 0)
 		inval_inode(fs, in->ino);
 	return rc;
@@ -732,6 +737,7 @@ static int set_meta(struct rfs *fs, struct rfs_inode *in,
 	struct store_stat sb;
 	unsigned mask = 0;
 	int64_t now = now_ns();
+	uint64_t ticket = 0;
 	int rc = 0;
 
 	memset(&m, 0, sizeof(m));
@@ -789,7 +795,9 @@ static int set_meta(struct rfs *fs, struct rfs_inode *in,
 			pm->mtime_ns = m.mtime_ns;
 		pm->ctime_ns = now;
 	} else {
+		store_defer_begin(fs->st);
 		rc = store_setmeta(fs->st, in->key, &m, mask);
+		ticket = store_defer_end(fs->st);
 	}
 	/* The kernel walks cached entries without asking us: make the ones
 	 * below a directory whose mode changed ask again (perm.h). */
@@ -798,6 +806,8 @@ static int set_meta(struct rfs *fs, struct rfs_inode *in,
 		rfs_inval_children(fs, in->key);
 out:
 	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0)
+		rc = store_wait_ticket(fs->st, ticket);
 	return rc;
 }
 
@@ -1005,7 +1015,7 @@ static void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	struct basis_hit hit;
 	struct proc_info pi;
 	struct rfs_inode *p;
-	uint64_t expect, newv;
+	uint64_t expect, newv, ticket = 0;
 	char *key = NULL;
 	int rc = -ENOENT;
 
@@ -1026,12 +1036,17 @@ static void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		if (rc == 0)
 			rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		store_defer_begin(fs->st);
 		rc = store_put(fs->st, key, STORE_ABSENT, link, strlen(link),
 			       &m, &newv);
+		ticket = store_defer_end(fs->st);
+	}
 	if (rc == 0)
 		rfs_changed(fs, &pi, &hit, key, newv);
 	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0)
+		rc = store_wait_ticket(fs->st, ticket);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -1129,7 +1144,7 @@ static void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct basis_hit hit;
 	struct proc_info pi;
 	struct rfs_inode *p, *in;
-	uint64_t expect, newv;
+	uint64_t expect, newv, ticket = 0;
 	char *key = NULL;
 	int rc = -ENOENT;
 
@@ -1158,8 +1173,11 @@ static void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
 	if (rc == -EAGAIN)
 		basis_grace(fs->bt, &pi, key);
-	if (rc == 0)
+	if (rc == 0) {
+		store_defer_begin(fs->st);
 		rc = store_delete(fs->st, key, expect, &newv);
+		ticket = store_defer_end(fs->st);
+	}
 	if (rc == 0) {
 		rfs_changed(fs, &pi, &hit, key, newv);
 		if (in)
@@ -1167,6 +1185,8 @@ static void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 out:
 	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0)
+		rc = store_wait_ticket(fs->st, ticket); /* without fs->mu */
 	free(key);
 	fuse_reply_err(req, -rc);
 }
@@ -1175,6 +1195,7 @@ static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct rfs *fs = FS(req);
 	struct rfs_inode *p, *in;
+	uint64_t ticket = 0;
 	char *key = NULL;
 	int rc = -ENOENT;
 
@@ -1193,13 +1214,18 @@ static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 				    strncmp(in->key, key, kl) == 0 &&
 				    in->key[kl] == '/')
 					rc = -ENOTEMPTY;
-		if (rc != -ENOTEMPTY)
+		if (rc != -ENOTEMPTY) {
+			store_defer_begin(fs->st);
 			rc = store_rmdir(fs->st, key);
+			ticket = store_defer_end(fs->st);
+		}
 		in = rc == 0 ? rfs_ino_by_key(fs, key) : NULL;
 		if (in)
 			rfs_ino_unkey(fs, in);
 	}
 	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0)
+		rc = store_wait_ticket(fs->st, ticket);
 	free(key);
 	fuse_reply_err(req, -rc);
 }
@@ -1239,7 +1265,7 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct proc_info pi;
 	struct store_stat sb;
 	struct rfs_inode *p, *np, *fin, *tin;
-	uint64_t ef = STORE_ANY, et = STORE_ANY, newv = 0;
+	uint64_t ef = STORE_ANY, et = STORE_ANY, newv = 0, ticket = 0;
 	char *from = NULL, *to = NULL;
 	int rc = -ENOENT;
 
@@ -1301,8 +1327,11 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (store_stat(fs->st, to, &tsb) == 0)
 			rc = -EEXIST;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		store_defer_begin(fs->st);
 		rc = store_rename(fs->st, from, ef, to, et, &newv);
+		ticket = store_defer_end(fs->st);
+	}
 	if (rc < 0)
 		goto out;
 	if (tin)
@@ -1319,6 +1348,8 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 out:
 	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0)
+		rc = store_wait_ticket(fs->st, ticket);
 reply:
 	free(from);
 	free(to);

@@ -129,17 +129,42 @@ static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn,
 	return rc;
 }
 
+/* The calling thread's window of store_defer_begin(): the store, and the
+ * newest LSN its changes left unwaited.  Thread-local, so no lock; a
+ * window ends in the function that opened it. */
+static __thread struct store *defer_st;
+static __thread uint64_t defer_lsn;
+
+void store_defer_begin(struct store *st)
+{
+	defer_st = st;
+	defer_lsn = 0;
+}
+
+uint64_t store_defer_end(struct store *st)
+{
+	uint64_t t = defer_st == st ? defer_lsn : 0;
+
+	defer_st = NULL;
+	defer_lsn = 0;
+	return t;
+}
+
 /* End a change: unlock, then make it durable when asked or sync_always.
- * With @ticket that wait is left to the caller (store_wait_ticket):
- * *ticket is the LSN to wait for, or 0. */
+ * With @ticket, or in a store_defer_begin() window, that wait is left to
+ * the caller (store_wait_ticket): *ticket is the LSN to wait for, or 0. */
 static int finish_ticket(struct store *st, int rc, uint64_t lsn, int durable,
 			 uint64_t *ticket)
 {
+	uint64_t want = rc == 0 && (durable || st->o.sync_always) ? lsn : 0;
+
 	pthread_mutex_unlock(&st->commit_mu);
 	if (ticket)
-		*ticket = rc == 0 && (durable || st->o.sync_always) ? lsn : 0;
-	else if (rc == 0 && (durable || st->o.sync_always))
-		rc = store_wait_durable(st, lsn);
+		*ticket = want;
+	else if (defer_st == st && want)
+		defer_lsn = want > defer_lsn ? want : defer_lsn;
+	else if (want)
+		rc = store_wait_durable(st, want);
 	if (rc == 0)
 		store_kick_compactor(st);
 	return rc;

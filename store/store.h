@@ -362,6 +362,17 @@ int store_txn_commit_nowait(struct store_txn *t, uint64_t expect,
  *  @return 0 (at once for ticket 0), or -EIO after a failed sync (the
  *  store then refuses changes with -EROFS). */
 int store_wait_ticket(struct store *st, uint64_t ticket);
+/**
+ * Until store_defer_end(), changes made by this thread on @st return once
+ * applied, as store_txn_commit_nowait() does, instead of waiting to be
+ * durable (sync_always or @durable).  For a caller that holds a lock of
+ * its own across a change (unlink, rename, setmeta...) and wants to wait
+ * for the disk without it.  Per thread; windows do not nest.
+ */
+void store_defer_begin(struct store *st);
+/** End the window.  @return the ticket to pass to store_wait_ticket()
+ *  (0: nothing to wait for). */
+uint64_t store_defer_end(struct store *st);
 /** Drop the change and free the transaction. */
 void store_txn_abort(struct store_txn *t);
 

@@ -1338,6 +1338,54 @@ static void test_txn_commit_nowait(void **state)
 	f->o.io = NULL;
 }
 
+/* In a store_defer_begin() window, path changes (delete, rename, mkdir,
+ * setmeta) are applied at once and leave the sync to the caller's
+ * store_wait_ticket(): one sync for the window.  Outside it they wait. */
+static void test_defer_window(void **state)
+{
+	struct fx *f = *state;
+	struct sync_count c = { 0, 0 };
+	struct store_io io = { sc_pwrite, sc_fdatasync, sc_ftruncate,
+			       sc_fallocate, &c };
+	struct store_meta m = { .mode = 0600 };
+	struct store_stat sb;
+	uint64_t v, vr, t;
+	int n0;
+
+	f->o.sync_always = 1;
+	f->o.io = &io;
+	fx_open(f);
+	put_str(f->st, "a", STORE_ABSENT, "one");
+	put_str(f->st, "b", STORE_ABSENT, "two");
+
+	n0 = c.n;
+	store_defer_begin(f->st);
+	assert_int_equal(store_delete(f->st, "a", 1, &v), 0);
+	assert_int_equal(store_rename(f->st, "b", 1, "c", STORE_ABSENT, &vr), 0);
+	assert_int_equal(store_mkdir(f->st, "d", NULL), 0);
+	assert_int_equal(store_setmeta(f->st, "c", &m, STORE_META_MODE), 0);
+	t = store_defer_end(f->st);
+	assert_true(t > 0);
+	assert_int_equal(c.n, n0); /* applied, not yet synced */
+	assert_int_equal(store_stat(f->st, "a", &sb), -ENOENT);
+	assert_int_equal(rec_str(f->st, "c", "two", vr), 0);
+	assert_int_equal(store_wait_ticket(f->st, t), 0);
+	assert_int_equal(c.n, n0 + 1);
+
+	/* The window is over: a change waits for its own sync again. */
+	assert_int_equal(store_delete(f->st, "c", vr, &v), 0);
+	assert_int_equal(c.n, n0 + 2);
+	assert_int_equal(store_defer_end(f->st), 0);
+
+	/* Nothing to wait for: no change, or a failed one. */
+	store_defer_begin(f->st);
+	assert_int_equal(store_delete(f->st, "nope", STORE_ANY, &v), -ENOENT);
+	assert_int_equal(store_defer_end(f->st), 0);
+	store_close(f->st);
+	f->st = NULL;
+	f->o.io = NULL;
+}
+
 static void test_txn_abort(void **state)
 {
 	struct fx *f = *state;
@@ -1939,6 +1987,7 @@ int main(void)
 		T(test_append),
 		T(test_txn_one_version),
 		T(test_txn_commit_nowait),
+		T(test_defer_window),
 		T(test_txn_abort),
 		T(test_txn_from_current),
 		T(test_txn_large_blob),
