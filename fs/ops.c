@@ -1612,14 +1612,18 @@ static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct rfs_handle *h = HANDLE(fi);
 	struct proc_info p;
 	ssize_t n;
-	int rc;
+	int rc, append;
 
 	(void)ino;
-	caller(req, &p);
 	pthread_mutex_lock(&h->mu);
 	/* Each request's own flags: fcntl may have cleared O_APPEND. */
-	if ((fi->flags & O_APPEND) && !(h->flags & O_TRUNC) &&
-	    !(h->created && h->txn)) {
+	append = (fi->flags & O_APPEND) && !(h->flags & O_TRUNC) &&
+		 !(h->created && h->txn);
+	/* Who writes matters to an append and to a change's first write
+	 * (its check); the rest of a change is its handle's. */
+	if (append || !h->txn)
+		caller(req, &p);
+	if (append) {
 		rc = append_write(fs, h, &p, buf, size);
 		pthread_mutex_unlock(&h->mu);
 		if (rc < 0)
