@@ -52,12 +52,14 @@ int perm_parse_status(struct perm_who *w, const char *text)
 	return have_caps ? 0 : -EIO;
 }
 
-/* Caps and groups, read once per check; a read that fails grants
- * nothing (no capability, no extra group). */
+/* Caps and groups, read once per check.  A task we cannot read (another
+ * pid namespace: the kernel sends pid 0) gets no extra group, and
+ * capabilities only as uid 0: the mount let it in, so it is the owner's
+ * uid, and root there is root (a container's root on the host's mount). */
 static void load(struct perm_who *w)
 {
 	char path[48], buf[4096];
-	ssize_t n;
+	ssize_t n = -1;
 	int fd;
 
 	if (w->loaded)
@@ -65,18 +67,21 @@ static void load(struct perm_who *w)
 	w->loaded = 1;
 	w->caps = 0;
 	w->ngroups = 0;
-	if (w->tid <= 0)
-		return;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)w->tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
-	perm_parse_status(w, buf);
+	if (w->tid > 0) {
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)w->tid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+		}
+	}
+	if (n > 0) {
+		buf[n] = 0;
+		if (perm_parse_status(w, buf) == 0)
+			return;
+	}
+	if (w->uid == 0)
+		w->caps = ~0ULL;
 }
 
 int perm_capable(struct perm_who *w, int cap)

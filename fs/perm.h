@@ -12,7 +12,9 @@
  * Checks that pass on the caller's uid and gid alone read nothing.  Only a
  * check that the mode bits refuse reads the caller's capabilities and
  * supplementary groups, fresh from /proc/TID/status (they can change at
- * any time, so they are never cached). */
+ * any time, so they are never cached).  A caller whose /proc entry
+ * cannot be read (another pid namespace) has no extra groups, and every
+ * capability only if its uid is 0. */
 #ifndef RECFS_PERM_H
 #define RECFS_PERM_H
 

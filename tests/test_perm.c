@@ -137,10 +137,13 @@ static void test_reads_proc(void **state)
 		assert_true(perm_capable(&w, PERM_CAP_DAC_OVERRIDE));
 	else
 		assert_false(perm_capable(&w, PERM_CAP_DAC_OVERRIDE));
-	/* A task that is gone grants nothing. */
-	perm_who_init(&w, 0, 0, 0x3fffffff);
+	/* A task we cannot read: uid 0 is root, anyone else has the bits. */
+	perm_who_init(&w, 5, 5, 0x3fffffff);
 	assert_false(perm_capable(&w, PERM_CAP_DAC_OVERRIDE));
 	assert_int_equal(perm_may(&w, S_IFREG | 0600, 7, 7, PERM_R), -EACCES);
+	perm_who_init(&w, 0, 0, 0);
+	assert_true(perm_capable(&w, PERM_CAP_DAC_OVERRIDE));
+	assert_int_equal(perm_may(&w, S_IFREG | 0600, 7, 7, PERM_R), 0);
 }
 
 int main(void)
