@@ -209,8 +209,8 @@ static int may_delete(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
 	return perm_sticky(&w, a.st_mode, a.st_uid, sb.meta.uid);
 }
 
-/* How long the kernel may keep the entry of a name in directory @dir
- * (an inode) or @dirkey.  Without default_permissions a cached entry is
+/* How long the kernel may keep an entry in directory @dir, or (@dir
+ * NULL) the entry of @key in its directory.  Without default_permissions a cached entry is
  * walked without asking us, so an entry below a directory that not
  * everyone may search is looked up anew at every walk, where may()
  * checks the walker.  Caller holds fs->mu. */
@@ -2192,13 +2192,9 @@ static void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	pthread_mutex_unlock(&fs->mu);
 	if (rc == 0 && !key)
 		rc = in ? (in->hist ? -EROFS : -ENOMEM) : -ENOENT;
-	if (rc < 0)
-		; /* refused, or no such inode */
-	else if (is_ours(name))
-		rc = 0; /* rsync -X removes what its source lacks */
-	else if (strncmp(name, "user.", 5) != 0)
+	if (rc == 0 && strncmp(name, "user.", 5) != 0)
 		rc = -EOPNOTSUPP;
-	else
+	else if (rc == 0 && !is_ours(name)) /* rsync -X removes ours too */
 		rc = store_removexattr(fs->st, key, name);
 	free(key);
 	fuse_reply_err(req, -rc);
