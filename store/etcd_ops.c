@@ -144,6 +144,7 @@ static unsigned keep_of(const struct es *es)
 struct landed_arg {
 	uint64_t nv, nonce;
 	int found;
+	int decided; /* the walk reached version nv or one below it */
 };
 
 static int landed_fn(void *arg, const struct es_rec *r)
@@ -152,25 +153,33 @@ static int landed_fn(void *arg, const struct es_rec *r)
 
 	if (r->version == a->nv) {
 		a->found = r->nonce == a->nonce;
+		a->decided = 1;
 		return 1;
 	}
-	return r->version < a->nv;
+	a->decided = r->version < a->nv;
+	return a->decided;
 }
 
 /* Did our commit of version @nv, named by @nonce, land on @key?  Reads
  * etcd afresh and walks back from the current version: once our commit
- * freed the record, another mount's may already be on top of it.
+ * freed the record, another mount's may already be on top of it.  Only
+ * what the walk saw decides: one that ended before reaching version @nv
+ * or below (a read etcd refused mid-failover, a compacted history) says
+ * nothing, since "not committed" must never be said of a commit that
+ * landed (the caller would report a failure that is not one).
  * @return 1 yes, 0 no, -errno etcd could not say. */
 int es_landed(struct es *es, const char *key, uint64_t nv, uint64_t nonce)
 {
-	struct landed_arg a = { nv, nonce, 0 };
+	struct landed_arg a = { nv, nonce, 0, 0 };
 	int rc = es_refresh(es, key);
 
 	if (rc == 0)
 		rc = walk_versions(es, key, 64, landed_fn, &a);
 	if (rc == -ENOENT)
-		return 0;
-	return rc < 0 ? rc : a.found;
+		return 0; /* the key never had a version */
+	if (rc < 0)
+		return rc;
+	return a.decided ? a.found : -EIO;
 }
 
 /* es_landed(), asked again while etcd cannot say (a member failing
