@@ -12,7 +12,7 @@
 #define ES_BEAT_MS 1000         /* heartbeat period */
 #define ES_STALE_MS 5000        /* no heartbeat seen: reads fail EIO */
 #define ES_TRIES 16             /* retries of a read-modify-write */
-#define ES_RESOLVE_MS 8000      /* finding out what a lost request did */
+#define ES_RESOLVE_MS 30000     /* finding out what a lost request did */
 /* Largest value etcd takes by default is 1.5 MiB per request; a commit
  * carries the content and the xattrs, plus keys and framing. */
 #define ES_REQUEST_MAX (1536u * 1024)
