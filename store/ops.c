@@ -14,10 +14,17 @@
 #include "store_int.h"
 
 struct store_snap {
-	int fd;
+	int fd;          /* -1 when the content is in mem */
 	uint64_t base;
+	char *mem;       /* a small version, copied at open */
 	struct store_stat stat;
 };
+
+/* Versions up to this size are copied when a snapshot opens: a warm read
+ * of a small record then costs no dup() and close() of the segment, and
+ * its READ no pread().  Larger ones are read from a descriptor of their
+ * own, which keeps a compacted segment readable. */
+#define SNAP_COPY_MAX 4096
 
 /* ---- Batches ----------------------------------------------------- */
 
@@ -1016,16 +1023,27 @@ int store_snap_open(struct store *st, const char *key, uint64_t version,
 		if (ver_blob(v)) {
 			s->fd = store_open_blob(st, ver_blob(v));
 			s->base = 0;
+		} else if (v->size <= SNAP_COPY_MAX) {
+			ssize_t got = 0;
+			s->fd = -1;
+			s->mem = malloc(v->size ? v->size : 1);
+			if (!s->mem)
+				rc = -ENOMEM;
+			else if (store_read_ver(st, v, s->mem, v->size, 0,
+						&got) < 0 ||
+				 (uint64_t)got != v->size)
+				rc = -EIO;
 		} else {
 			int fd = store_seg_fd(st, v->seg);
 			s->fd = fd < 0 ? -EIO : dup(fd);
 			s->base = ver_content_off(v);
 		}
-		if (s->fd < 0)
+		if (rc == 0 && s->fd < 0 && !s->mem)
 			rc = -EIO;
 	}
 	pthread_rwlock_unlock(&st->idx_lock);
 	if (rc < 0) {
+		free(s->mem);
 		free(s);
 		return rc;
 	}
@@ -1042,6 +1060,10 @@ ssize_t store_snap_read(struct store_snap *s, void *buf, size_t len,
 		return 0;
 	if (len > s->stat.size - off)
 		len = (size_t)(s->stat.size - off);
+	if (s->mem) {
+		memcpy(buf, s->mem + off, len);
+		return (ssize_t)len;
+	}
 	while (done < len) {
 		ssize_t n = pread(s->fd, (char *)buf + done, len - done,
 				  (off_t)(s->base + off + done));
@@ -1063,7 +1085,9 @@ void store_snap_close(struct store_snap *s)
 {
 	if (!s)
 		return;
-	close(s->fd);
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->mem);
 	free(s);
 }
 

@@ -440,6 +440,42 @@ static void test_put_get_stat(void **state)
 	store_snap_close(snap);
 }
 
+/* An open snapshot reads its version whole after the record changed and
+ * the store was compacted: a small version (copied at open) and a larger
+ * one (read through a descriptor of its own) alike. */
+static void test_snap_keeps_version(void **state)
+{
+	struct fx *f = *state;
+	static char big_old[8192], big_new[8192];
+	struct store_snap *small, *big;
+	char rb[8192];
+	uint64_t v;
+
+	fx_open(f);
+	memset(big_old, 'o', sizeof(big_old));
+	memset(big_new, 'n', sizeof(big_new));
+	assert_int_equal(store_put(f->st, "s", STORE_ABSENT, "old", 3, NULL, &v),
+			 0);
+	assert_int_equal(store_put(f->st, "b", STORE_ABSENT, big_old,
+				   sizeof(big_old), NULL, &v), 0);
+	assert_int_equal(store_snap_open(f->st, "s", 0, &small), 0);
+	assert_int_equal(store_snap_open(f->st, "b", 0, &big), 0);
+	assert_int_equal(store_put(f->st, "s", 1, "newer", 5, NULL, &v), 0);
+	assert_int_equal(store_put(f->st, "b", 1, big_new, sizeof(big_new),
+				   NULL, &v), 0);
+	assert_int_equal(store_compact(f->st), 0);
+	assert_int_equal(store_snap_read(small, rb, sizeof(rb), 0), 3);
+	assert_memory_equal(rb, "old", 3);
+	assert_int_equal(store_snap_read(small, rb, sizeof(rb), 1), 2);
+	assert_memory_equal(rb, "ld", 2);
+	assert_int_equal(store_snap_read(big, rb, sizeof(rb), 0),
+			 sizeof(big_old));
+	assert_memory_equal(rb, big_old, sizeof(big_old));
+	store_snap_close(small);
+	store_snap_close(big);
+	assert_int_equal(rec_str(f->st, "s", "newer", 2), 0);
+}
+
 static void test_symlink(void **state)
 {
 	struct fx *f = *state;
@@ -1987,6 +2023,7 @@ int main(void)
 		T(test_append),
 		T(test_txn_one_version),
 		T(test_txn_commit_nowait),
+		T(test_snap_keeps_version),
 		T(test_defer_window),
 		T(test_txn_abort),
 		T(test_txn_from_current),
