@@ -357,7 +357,9 @@ if mount_etcd k "$URL"; then
 	act "$MK" 'printf base > orphan'
 	wait_for 5 test -e "$M2/orphan"
 	rm -f "$WORK/held3"
-	act "$MK" "cat orphan >/dev/null; exec 3>orphan || exit 1; printf never >&3; touch $WORK/held3; sleep 600" \
+	# The sleeper is named, so that it can be found and stopped: killing
+	# the subshell would leave it holding its descriptor for 10 minutes.
+	act "$MK" "cat orphan >/dev/null; exec 3>orphan || exit 1; printf never >&3; touch $WORK/held3; exec -a $WORK/held3-sleeper sleep 600" \
 		>/dev/null 2>&1 &
 	writer3=$!
 	if wait_for 10 test -e "$WORK/held3"; then
@@ -375,6 +377,7 @@ if mount_etcd k "$URL"; then
 	else
 		fail "the third mount's writer got the lease"
 	fi
+	pkill -f "$WORK/held3-sleeper" 2>/dev/null
 	kill "$writer3" 2>/dev/null
 	umount -l "$MK" 2>/dev/null
 	wait "$writer3" 2>/dev/null
