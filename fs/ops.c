@@ -169,18 +169,27 @@ static void who_of(fuse_req_t req, struct perm_who *w)
 	perm_who_init(w, c->uid, c->gid, c->pid);
 }
 
-/* May the caller access @in for @mask (PERM_*)?  An inode without
- * attributes passes: the operation then fails on its own.  Caller holds
- * fs->mu. */
+/* Does the daemon check @in for this request?  Not when the kernel does,
+ * nor for an inode without attributes (the operation then fails on its
+ * own).  If so, *a and *w are filled.  Caller holds fs->mu. */
+static int checks(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
+		  struct stat *a, struct perm_who *w)
+{
+	if (fs->kperm || !in || inode_attr(fs, in, a) < 0)
+		return 0;
+	who_of(req, w);
+	return 1;
+}
+
+/* May the caller access @in for @mask (PERM_*)?  Caller holds fs->mu. */
 static int may(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
 	       int mask)
 {
 	struct perm_who w;
 	struct stat a;
 
-	if (fs->kperm || !in || inode_attr(fs, in, &a) < 0)
+	if (!checks(req, fs, in, &a, &w))
 		return 0;
-	who_of(req, &w);
 	return perm_may(&w, a.st_mode, a.st_uid, a.st_gid, mask);
 }
 
@@ -196,9 +205,8 @@ static int may_delete(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
 	struct stat a;
 	int rc;
 
-	if (fs->kperm || inode_attr(fs, p, &a) < 0)
+	if (!checks(req, fs, p, &a, &w))
 		return 0;
-	who_of(req, &w);
 	rc = perm_may(&w, a.st_mode, a.st_uid, a.st_gid, PERM_W | PERM_X);
 	if (rc < 0 || !(a.st_mode & S_ISVTX))
 		return rc;
@@ -209,8 +217,8 @@ static int may_delete(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
 	return perm_sticky(&w, a.st_mode, a.st_uid, sb.meta.uid);
 }
 
-/* How long the kernel may keep an entry in directory @dir, or (@dir
- * NULL) the entry of @key in its directory.  Without default_permissions a cached entry is
+/* How long the kernel may keep the entry of @key in directory @dir (or,
+ * with @dir NULL, in the directory its key names).  Without default_permissions a cached entry is
  * walked without asking us, so an entry below a directory that not
  * everyone may search is looked up anew at every walk, where may()
  * checks the walker.  Caller holds fs->mu. */
@@ -730,8 +738,7 @@ static int truncate_path(struct rfs *fs, struct rfs_inode *in,
 }
 
 static int set_meta(struct rfs *fs, struct rfs_inode *in,
-		    const struct proc_info *p, const struct stat *attr,
-		    int to_set)
+		    const struct stat *attr, int to_set)
 {
 	struct store_meta m;
 	struct store_stat sb;
@@ -822,9 +829,8 @@ static int may_setattr(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
 	struct stat a;
 	gid_t g;
 
-	if (fs->kperm || inode_attr(fs, in, &a) < 0)
+	if (!checks(req, fs, in, &a, &w))
 		return 0;
-	who_of(req, &w);
 	/* truncate(2) by path needs write permission; ftruncate(2) was
 	 * allowed by the open. */
 	if ((to_set & FUSE_SET_ATTR_SIZE) && !has_fh &&
@@ -898,7 +904,7 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		}
 	}
 	if (rc == 0)
-		rc = set_meta(fs, in, &p, attr, to_set);
+		rc = set_meta(fs, in, attr, to_set);
 	if (rc == 0) {
 		pthread_mutex_lock(&fs->mu);
 		rc = handle_attr(fs, in, h, &a);
@@ -1118,7 +1124,7 @@ static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fill_attr(in->ino, &in->pmeta, 0, &e.attr);
 		e.ino = in->ino;
 		e.attr_timeout = TIMEOUT;
-		e.entry_timeout = entry_ttl(fs, NULL, key);
+		e.entry_timeout = entry_ttl(fs, rfs_ino(fs, parent), key);
 	}
 	pthread_mutex_unlock(&fs->mu);
 	free(key);
@@ -1515,7 +1521,7 @@ static void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fill_attr(in->ino, &in->pmeta, 0, &e.attr);
 	e.ino = in->ino;
 	e.attr_timeout = TIMEOUT;
-	e.entry_timeout = entry_ttl(fs, NULL, key);
+	e.entry_timeout = entry_ttl(fs, rfs_ino(fs, parent), key);
 out:
 	if (rc < 0 && h) {
 		handle_free(fs, h);
