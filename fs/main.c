@@ -24,6 +24,8 @@ static const char usage[] =
 	"  -o unchecked         no basis needed (last writer wins, versioned)\n"
 	"  -o noimplicit        only setfattr user.expected_version is a basis\n"
 	"  -o expect_ttl=N      declarations expire after N seconds (60)\n"
+	"  -o lease_wait=MS     wait up to MS ms for another writer of a\n"
+	"                       record before EBUSY (20)\n"
 	"  -o sync=always       every commit durable before it returns\n"
 	"  -o sync=normal       commits durable on fsync (default)\n"
 	"  -o ro                read-only (serves what is intact)\n"
@@ -51,6 +53,7 @@ static const struct fuse_opt rfs_optspec[] = {
 	OPT("unchecked", unchecked),
 	OPT("noimplicit", noimplicit),
 	OPT("expect_ttl=%u", expect_ttl),
+	OPT("lease_wait=%u", lease_wait),
 	OPT("sync=%s", sync),
 	OPT("unchecked_names=%s", unchecked_names),
 	OPT("keep_versions=%u", keep_versions),
@@ -126,6 +129,7 @@ int main(int argc, char *argv[])
 	memset(&c, 0, sizeof(c));
 	memset(&cl, 0, sizeof(cl));
 	c.o.expect_ttl = 60;
+	c.o.lease_wait = 20;
 	if (fuse_opt_parse(&args, &c, rfs_optspec, opt_proc) < 0)
 		return 2;
 	fs.o = c.o;
@@ -150,6 +154,11 @@ int main(int argc, char *argv[])
 	if (fs.o.sync && strcmp(fs.o.sync, "always") != 0 &&
 	    strcmp(fs.o.sync, "normal") != 0) {
 		fprintf(stderr, "recfs: sync must be 'always' or 'normal'\n");
+		goto out;
+	}
+	if (fs.o.lease_wait > RFS_LEASE_WAIT_MAX) {
+		fprintf(stderr, "recfs: lease_wait is at most %d ms\n",
+			RFS_LEASE_WAIT_MAX);
 		goto out;
 	}
 	if (stat(cl.mountpoint, &sb) < 0) {
@@ -231,10 +240,10 @@ int main(int argc, char *argv[])
 		goto out;
 	fuse_loop_cfg_set_clone_fd(lc, 0);
 	fuse_loop_cfg_set_idle_threads(lc, 16);
-	/* Requests to an etcd store wait on the network, not a CPU: let
-	 * more of them wait at once than libfuse's default of 10. */
-	if (strncmp(c.store, "etcd://", 7) == 0)
-		fuse_loop_cfg_set_max_threads(lc, 64);
+	/* Requests to an etcd store wait on the network, and changes wait
+	 * for each other's leases (at most RFS_LEASE_WAITERS at once), not
+	 * for a CPU: let more of them wait than libfuse's default of 10. */
+	fuse_loop_cfg_set_max_threads(lc, 64);
 	rc = fuse_session_loop_mt(fs.se, lc);
 	/* A signal that asked us to stop is a clean exit. */
 	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;

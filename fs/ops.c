@@ -310,6 +310,51 @@ static void inval_inode(struct rfs *fs, fuse_ino_t ino)
 /* ---- Handles: the first change, commit and drop ---------------------- */
 
 /* Caller holds fs->mu. */
+static void lease_end(struct rfs *fs, struct rfs_inode *in,
+		      const struct rfs_handle *h)
+{
+	if (in->lease != h)
+		return;
+	in->lease = NULL;
+	pthread_cond_broadcast(&fs->lease_cv);
+}
+
+/* Wait for another handle's lease on in to end, until *dl (set to ms
+ * from now if it is zero, so that a caller that meets lease after lease
+ * waits ms in all).  Writers that meet on one record then take turns
+ * instead of spinning through refusals, and a save by cp or an editor
+ * (milliseconds) is waited for; a handle that keeps its change open
+ * longer gets the caller EBUSY, as the contract says.  Never waits for
+ * a lease this thread holds itself: it could not end meanwhile.
+ * Returns 0 when the lease has ended (the caller checks the record
+ * again: it may have changed meanwhile), -EBUSY otherwise.  Caller holds
+ * fs->mu (released while waiting). */
+static int lease_wait(struct rfs *fs, struct rfs_inode *in,
+		      const struct rfs_handle *h, const struct proc_info *p,
+		      int ms, struct timespec *dl)
+{
+	int rc = 0;
+
+	if (ms <= 0 || in->lease->changer.tid == p->tid ||
+	    in->lease->opener.tid == p->tid)
+		return -EBUSY;
+	if (dl->tv_sec == 0 && dl->tv_nsec == 0) {
+		clock_gettime(CLOCK_MONOTONIC, dl);
+		dl->tv_sec += ms / 1000;
+		dl->tv_nsec += (long)(ms % 1000) * 1000000L;
+		if (dl->tv_nsec >= 1000000000L) {
+			dl->tv_sec++;
+			dl->tv_nsec -= 1000000000L;
+		}
+	}
+	fs->lease_waiters++;
+	while (in->lease && in->lease != h && rc == 0)
+		rc = pthread_cond_timedwait(&fs->lease_cv, &fs->mu, dl);
+	fs->lease_waiters--;
+	return in->lease && in->lease != h ? -EBUSY : 0;
+}
+
+/* Caller holds fs->mu. */
 static struct rfs_handle *handle_new(struct rfs *fs, struct rfs_inode *in,
 				     int flags, const struct proc_info *p)
 {
@@ -351,6 +396,7 @@ static int handle_begin(struct rfs *fs, struct rfs_handle *h,
 {
 	struct rfs_inode *in = h->in;
 	uint64_t expect = STORE_ANY;
+	struct timespec dl = { 0, 0 };
 	struct basis_hit hit;
 	int rc = 0;
 
@@ -358,6 +404,7 @@ static int handle_begin(struct rfs *fs, struct rfs_handle *h,
 		return 0;
 	memset(&hit, 0, sizeof(hit));
 	pthread_mutex_lock(&fs->mu);
+again:
 	if (in->deleted) {
 		/* Writing to an unlinked file: private to this handle and
 		 * never committed (mkstemp-unlink). */
@@ -365,9 +412,14 @@ static int handle_begin(struct rfs *fs, struct rfs_handle *h,
 		pthread_mutex_unlock(&fs->mu);
 		return rc == -EISDIR ? -EIO : rc;
 	}
-	if (in->lease && in->lease != h)
-		rc = -EBUSY;
-	else if (in->pending && h->created)
+	if (in->lease && in->lease != h) {
+		rc = fs->lease_waiters < RFS_LEASE_WAITERS
+			     ? lease_wait(fs, in, h, p, (int)fs->o.lease_wait,
+					  &dl)
+			     : -EBUSY;
+		if (rc == 0)
+			goto again; /* the record may have changed meanwhile */
+	} else if (in->pending && h->created)
 		expect = rfs_unchecked(fs, in->key) ? STORE_ANY : STORE_ABSENT;
 	else
 		rc = rfs_check(fs, p, in->key, h->has_own ? &h->own : NULL,
@@ -394,8 +446,7 @@ static int handle_begin(struct rfs *fs, struct rfs_handle *h,
 		rc = store_txn_lease(h->txn, expect);
 		if (rc < 0) {
 			pthread_mutex_lock(&fs->mu);
-			if (in->lease == h)
-				in->lease = NULL;
+			lease_end(fs, in, h);
 			pthread_mutex_unlock(&fs->mu);
 			store_txn_abort(h->txn);
 			h->txn = NULL;
@@ -437,8 +488,7 @@ static int handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
 	pending = in->pending;
 	meta = in->pmeta;
 	if (in->deleted) {
-		if (in->lease == h)
-			in->lease = NULL;
+		lease_end(fs, in, h);
 		pthread_mutex_unlock(&fs->mu);
 		store_txn_abort(t);
 		return 0;
@@ -452,8 +502,7 @@ static int handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
 				     durable, &newv, &ticket);
 
 	pthread_mutex_lock(&fs->mu);
-	if (in->lease == h)
-		in->lease = NULL;
+	lease_end(fs, in, h);
 	if (rc == 0) {
 		if (pending) {
 			in->pending = 0;
@@ -500,8 +549,7 @@ static void handle_drop(struct rfs *fs, struct rfs_handle *h,
 	store_txn_abort(h->txn);
 	h->txn = NULL;
 	pthread_mutex_lock(&fs->mu);
-	if (in->lease == h)
-		in->lease = NULL;
+	lease_end(fs, in, h);
 	if (in->pending && h->created) {
 		in->pending = 0;
 		rfs_ino_unkey(fs, in);
@@ -1589,23 +1637,20 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 			const struct proc_info *p, const char *buf,
 			size_t size)
 {
+	struct timespec dl = { 0, 0 };
 	struct basis_hit none;
 	uint64_t newv;
-	int rc = -EBUSY;
+	int rc = 0;
 
 	memset(&none, 0, sizeof(none));
-	for (int waited = 0; waited <= APPEND_WAIT_MS; waited += 10) {
-		pthread_mutex_lock(&fs->mu);
-		if (!h->in->lease || h->in->lease == h) {
-			rc = store_append(fs->st, h->in->key, buf, size, &newv);
-			if (rc == 0)
-				rfs_changed(fs, p, &none, h->in->key, newv);
-			pthread_mutex_unlock(&fs->mu);
-			break;
-		}
-		pthread_mutex_unlock(&fs->mu);
-		usleep(10000);
-	}
+	pthread_mutex_lock(&fs->mu);
+	if (h->in->lease && h->in->lease != h)
+		rc = lease_wait(fs, h->in, h, p, APPEND_WAIT_MS, &dl);
+	if (rc == 0)
+		rc = store_append(fs->st, h->in->key, buf, size, &newv);
+	if (rc == 0)
+		rfs_changed(fs, p, &none, h->in->key, newv);
+	pthread_mutex_unlock(&fs->mu);
 	if (rc == 0)
 		inval_inode(fs, h->in->ino);
 	return rc;
@@ -1704,8 +1749,7 @@ static void rfs_release(fuse_req_t req, fuse_ino_t ino,
 		handle_commit(fs, h, 0); /* its opener is gone: commit */
 	pthread_mutex_unlock(&h->mu);
 	pthread_mutex_lock(&fs->mu);
-	if (in->lease == h)
-		in->lease = NULL;
+	lease_end(fs, in, h);
 	in->nopen--;
 	handle_free(fs, h);
 	rfs_ino_put(fs, in);
@@ -2244,8 +2288,7 @@ void rfs_shutdown(struct rfs *fs)
 	while (fs->handles) {
 		struct rfs_handle *h = fs->handles;
 		h->in->nopen--;
-		if (h->in->lease == h)
-			h->in->lease = NULL;
+		lease_end(fs, h->in, h);
 		handle_free(fs, h);
 	}
 	pthread_mutex_unlock(&fs->mu);

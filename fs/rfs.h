@@ -14,6 +14,11 @@
 
 #define RFS_VERSION "0.1"
 #define RFS_DEFAULT_UNCHECKED "*~:.#*:#*#:.*.sw?:4913"
+/* Each change waiting for another's lease keeps a daemon thread: a few
+ * seconds and a share of the 64 threads at most (the rest get EBUSY at
+ * once), so that the holder's own commit always finds a thread. */
+#define RFS_LEASE_WAIT_MAX 10000
+#define RFS_LEASE_WAITERS 16
 
 struct rfs_opts {
 	int unchecked;          /* -o unchecked: no basis needed anywhere */
@@ -24,6 +29,7 @@ struct rfs_opts {
 	char *unchecked_names;  /* -o unchecked_names=GLOB:GLOB */
 	unsigned keep_versions; /* -o keep_versions=N */
 	unsigned long tombstone_limit;
+	unsigned lease_wait;    /* -o lease_wait=MS (20) */
 };
 
 struct rfs_handle;
@@ -108,6 +114,10 @@ struct rfs {
 	size_t cap, count;
 	fuse_ino_t next_ino;
 	struct rfs_handle *handles;
+	/* Broadcast (under mu) whenever a record's write lease ends, for
+	 * the changes that wait for it: see lease_wait() in ops.c. */
+	pthread_cond_t lease_cv;
+	int lease_waiters;      /* changes waiting now (bounded) */
 	/* deferred entry invalidations */
 	pthread_t inval_thread;
 	pthread_mutex_t inval_mu;

@@ -201,6 +201,60 @@ expect_err "and the declaration is used up (one-shot)" "Operation not permitted"
 	bash -c "echo second > '$MNT/rec'"
 unmount
 
+# ---- -o lease_wait: a change waits for another writer's change ----------
+# lease.py REC commit|killed: this process reads REC (its basis), a child
+# opens it O_TRUNC and writes (taking the lease), then commits after
+# 0.5 s or is killed with SIGKILL 0.3 s into the wait; meanwhile this
+# process opens REC O_TRUNC.  Prints what that open got, and whether it
+# returned at once or waited for the other change to end.
+cat > "$WORK/lease.py" <<'PY'
+import errno, os, signal, sys, threading, time
+p, mode = sys.argv[1], sys.argv[2]
+with open(p, "rb") as f:
+    f.read()
+r, w = os.pipe()
+child = os.fork()
+if child == 0:
+    with open(p, "rb") as f:
+        f.read()
+    fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"holder")
+    os.write(w, b"x")
+    time.sleep(0.5 if mode == "commit" else 60)
+    os.close(fd)
+    os._exit(0)
+os.read(r, 1)
+if mode == "killed":
+    threading.Timer(0.3, os.kill, (child, signal.SIGKILL)).start()
+t0 = time.monotonic()
+try:
+    fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"waiter")
+    os.close(fd)
+    got = "ok"
+except OSError as e:
+    got = errno.errorcode[e.errno]
+took = time.monotonic() - t0
+os.waitpid(child, 0)
+print(got, "waited" if took >= 0.25 else "at once")
+PY
+mount_again "lease_wait=3000" || exit 1
+echo base > "$MNT/lw"
+expect_eq "lease_wait: a writer waits for another's change, then is stale" \
+	"EAGAIN waited" "$(python3 "$WORK/lease.py" "$MNT/lw" commit)"
+expect_eq "and the other change is what committed" holder "$(cat "$MNT/lw")"
+expect_eq "a writer whose wait ends in a dropped change goes on" \
+	"ok waited" "$(python3 "$WORK/lease.py" "$MNT/lw" killed)"
+expect_eq "and commits its own change" waiter "$(cat "$MNT/lw")"
+unmount
+mount_again "lease_wait=0" || exit 1
+expect_eq "lease_wait=0: EBUSY at once, as before" "EBUSY at once" \
+	"$(python3 "$WORK/lease.py" "$MNT/lw" commit)"
+expect_eq "and the holder's change committed" holder "$(cat "$MNT/lw")"
+unmount
+out=$(timeout 10 "$RECFS" "$STORE" "$MNT" -f -o lease_wait=10001 2>&1); rc=$?
+expect_eq "lease_wait over 10000 ms is refused" "1 recfs: lease_wait is at most 10000 ms" "$rc $out"
+
 # ---- -o unchecked, sync=always -----------------------------------------
 mount_again "unchecked,sync=always" || exit 1
 expect_eq "-o unchecked: a blind write is accepted" 0 \
