@@ -390,9 +390,12 @@ static void handle_free(struct rfs *fs, struct rfs_handle *h)
 }
 
 /* A handle's first change: check it, take the lease, open the private
- * change.  Caller holds h->mu. */
+ * change.  With @may_wait, another handle's lease is waited for
+ * (lease_wait): only at OPEN, since over WRITE, SETATTR and FALLOCATE
+ * the kernel holds the file's inode lock, which the holder's own next
+ * write needs.  Caller holds h->mu. */
 static int handle_begin(struct rfs *fs, struct rfs_handle *h,
-			const struct proc_info *p)
+			const struct proc_info *p, int may_wait)
 {
 	struct rfs_inode *in = h->in;
 	uint64_t expect = STORE_ANY;
@@ -413,7 +416,7 @@ again:
 		return rc == -EISDIR ? -EIO : rc;
 	}
 	if (in->lease && in->lease != h) {
-		rc = fs->lease_waiters < RFS_LEASE_WAITERS
+		rc = may_wait && fs->lease_waiters < RFS_LEASE_WAITERS
 			     ? lease_wait(fs, in, h, p, (int)fs->o.lease_wait,
 					  &dl)
 			     : -EBUSY;
@@ -942,7 +945,7 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		if (h) {
 			if (!h->txn && attr->st_size == 0)
 				h->trunc = 1; /* no need to copy what goes */
-			rc = handle_begin(fs, h, &p);
+			rc = handle_begin(fs, h, &p, 0);
 			if (rc == 0)
 				rc = store_txn_truncate(h->txn,
 							(uint64_t)attr->st_size);
@@ -1496,8 +1499,11 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		/* Emptying a non-empty record is its first change. */
 		if (!in->pending && store_stat(fs->st, in->key, &sb) == 0 &&
 		    sb.size > 0) {
+			/* The kernel holds no inode lock over OPEN (it
+			 * does over WRITE, SETATTR and FALLOCATE, which
+			 * the holder's own writes need): wait here only. */
 			pthread_mutex_lock(&h->mu);
-			rc = handle_begin(fs, h, &p);
+			rc = handle_begin(fs, h, &p, 1);
 			pthread_mutex_unlock(&h->mu);
 		}
 	}
@@ -1685,7 +1691,7 @@ static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	}
 	if ((fi->flags & O_APPEND) && h->txn)
 		off = (off_t)store_txn_size(h->txn);
-	rc = handle_begin(fs, h, &p);
+	rc = handle_begin(fs, h, &p, 0);
 	n = rc < 0 ? rc : store_txn_write(h->txn, buf, size, (uint64_t)off);
 	/* A change that could not be written whole must never commit: a
 	 * shell ignores the close, and the old content must stay. */
@@ -1787,7 +1793,7 @@ static void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	}
 	caller(req, &p);
 	pthread_mutex_lock(&h->mu);
-	rc = handle_begin(fs, h, &p);
+	rc = handle_begin(fs, h, &p, 0);
 	if (rc == 0 && !(mode & FALLOC_FL_KEEP_SIZE) &&
 	    (uint64_t)(off + len) > store_txn_size(h->txn))
 		rc = store_txn_truncate(h->txn, (uint64_t)(off + len));

@@ -202,14 +202,17 @@ expect_err "and the declaration is used up (one-shot)" "Operation not permitted"
 unmount
 
 # ---- -o lease_wait: a change waits for another writer's change ----------
-# lease.py REC commit|killed: this process reads REC (its basis), a child
-# opens it O_TRUNC and writes (taking the lease), then commits after
-# 0.5 s or is killed with SIGKILL 0.3 s into the wait; meanwhile this
-# process opens REC O_TRUNC.  Prints what that open got, and whether it
-# returned at once or waited for the other change to end.
+# lease.py REC commit|killed|write: this process reads REC (its basis), a
+# child opens it O_TRUNC and writes (taking the lease), then commits
+# after 0.5 s or is killed with SIGKILL 0.3 s into the wait; meanwhile
+# this process opens REC O_TRUNC.  With "write", both open without
+# O_TRUNC, and the lease is taken and met at the first write; the child
+# writes again after 0.3 s.  Prints what this process got, and whether
+# it returned at once or waited for the other change to end.
 cat > "$WORK/lease.py" <<'PY'
 import errno, os, signal, sys, threading, time
 p, mode = sys.argv[1], sys.argv[2]
+flags = os.O_WRONLY | (0 if mode == "write" else os.O_TRUNC)
 with open(p, "rb") as f:
     f.read()
 r, w = os.pipe()
@@ -217,10 +220,11 @@ child = os.fork()
 if child == 0:
     with open(p, "rb") as f:
         f.read()
-    fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
-    os.write(fd, b"holder")
+    fd = os.open(p, flags)
+    os.write(fd, b"hold")
     os.write(w, b"x")
-    time.sleep(0.5 if mode == "commit" else 60)
+    time.sleep(0.5 if mode == "commit" else 0.3 if mode == "write" else 60)
+    os.write(fd, b"er")
     os.close(fd)
     os._exit(0)
 os.read(r, 1)
@@ -228,9 +232,11 @@ if mode == "killed":
     threading.Timer(0.3, os.kill, (child, signal.SIGKILL)).start()
 t0 = time.monotonic()
 try:
-    fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
-    os.write(fd, b"waiter")
-    os.close(fd)
+    fd = os.open(p, flags)
+    try:
+        os.write(fd, b"waiter")
+    finally:
+        os.close(fd)
     got = "ok"
 except OSError as e:
     got = errno.errorcode[e.errno]
@@ -246,6 +252,11 @@ expect_eq "and the other change is what committed" holder "$(cat "$MNT/lw")"
 expect_eq "a writer whose wait ends in a dropped change goes on" \
 	"ok waited" "$(python3 "$WORK/lease.py" "$MNT/lw" killed)"
 expect_eq "and commits its own change" waiter "$(cat "$MNT/lw")"
+# Over a write the kernel holds the inode lock, which the holder's next
+# write needs: waiting there would stall the holder for lease_wait.
+expect_eq "a first write (no O_TRUNC) that meets a change: EBUSY at once" \
+	"EBUSY at once" "$(python3 "$WORK/lease.py" "$MNT/lw" write)"
+expect_eq "and the holder's change committed whole" holder "$(cat "$MNT/lw")"
 unmount
 mount_again "lease_wait=0" || exit 1
 expect_eq "lease_wait=0: EBUSY at once, as before" "EBUSY at once" \
