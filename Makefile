@@ -63,6 +63,11 @@ $(BUILD)/tests/test_proc: $(BUILD)/obj/tests/test_proc.o $(BUILD)/obj/fs/proc.o 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
+# test_inode tests the daemon's inode table, outside any mount.
+$(BUILD)/tests/test_inode: $(BUILD)/obj/tests/test_inode.o $(BUILD)/obj/fs/inode.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
 # The etcd tests share a fixture that runs a real etcd.
 $(BUILD)/tests/test_etcd_%: $(BUILD)/obj/tests/test_etcd_%.o \
 		$(BUILD)/obj/tests/etcd_fixture.o $(BUILD)/libstore.a

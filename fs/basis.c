@@ -468,11 +468,32 @@ int basis_conflict(struct basis_table *bt, const struct proc_info *p,
 
 size_t basis_gc_locked(struct basis_table *bt)
 {
+	/* Most entries belong to a few holders: remember the last few
+	 * answers instead of asking once per entry (each costs a poll). */
+	struct {
+		struct holder ho;
+		int live;
+	} seen[4];
+	unsigned nseen = 0;
+
 	for (size_t i = 0; i < NBUCKETS; i++)
 		for (struct bent **pp = &bt->tab[i]; *pp;) {
 			struct bent *e = *pp;
 			struct proc_info pi;
-			if (proc_get(e->pid, &pi) < 0 || pi.start != e->start) {
+			int live = -1;
+			for (unsigned k = 0; k < nseen && k < 4; k++)
+				if (seen[k].ho.pid == e->pid &&
+				    seen[k].ho.start == e->start)
+					live = seen[k].live;
+			if (live < 0) {
+				live = proc_get(e->pid, &pi) == 0 &&
+				       pi.start == e->start;
+				seen[nseen % 4].ho =
+					(struct holder){ e->pid, e->start };
+				seen[nseen % 4].live = live;
+				nseen++;
+			}
+			if (!live) {
 				*pp = e->next;
 				bt->count--;
 				bent_free(e);

@@ -45,6 +45,9 @@ static pthread_mutex_t fdi_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t fdi_clock;
 static int fdi_ready;
 
+/* The largest entry /proc/PID/fdinfo lists: a 10-digit name. */
+#define DIRENT_MAX 64
+
 struct dirent64 {
 	uint64_t d_ino;
 	int64_t d_off;
@@ -209,6 +212,13 @@ int proc_writable_fds(pid_t pid, int mnt_id, uint64_t ino, int *nfds)
 			if (fmnt == mnt_id && fino == ino &&
 			    (fl & O_ACCMODE) != O_RDONLY)
 				count++;
+		}
+		/* /proc lists descriptors until the buffer is full or
+		 * none are left: room for another entry means the end,
+		 * and the call that would say so is saved. */
+		if ((size_t)n + DIRENT_MAX <= sizeof(buf)) {
+			n = 0;
+			break;
 		}
 	}
 	if (n < 0)

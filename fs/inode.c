@@ -124,6 +124,62 @@ static void key_unlink(struct rfs *fs, struct rfs_inode *in)
 	in->next_key = NULL;
 }
 
+/* Double both tables: chains stay short however many inodes the kernel
+ * keeps.  On failure the tables stay as they are (longer chains only). */
+static void ino_grow(struct rfs *fs)
+{
+	size_t ocap = fs->cap, ncap = ocap * 2;
+	struct rfs_inode **bi = calloc(ncap, sizeof(*bi));
+	struct rfs_inode **bk = calloc(ncap, sizeof(*bk));
+	struct rfs_inode **oi = fs->by_ino, **ok = fs->by_key;
+
+	if (!bi || !bk) {
+		free(bi);
+		free(bk);
+		return;
+	}
+	fs->by_ino = bi;
+	fs->by_key = bk;
+	fs->cap = ncap;
+	for (size_t i = 0; i < ocap; i++)
+		for (struct rfs_inode *in = oi[i], *n; in; in = n) {
+			size_t b = hino(fs, in->ino);
+			n = in->next_ino;
+			in->next_ino = bi[b];
+			bi[b] = in;
+		}
+	for (size_t i = 0; i < ocap; i++)
+		for (struct rfs_inode *in = ok[i], *n; in; in = n) {
+			n = in->next_key;
+			key_link(fs, in);
+		}
+	free(oi);
+	free(ok);
+}
+
+void rfs_ino_pending(struct rfs *fs, struct rfs_inode *in, int on)
+{
+	on = !!on;
+	if (in->pending == on)
+		return;
+	in->pending = on;
+	if (on) {
+		in->pend_prev = NULL;
+		in->pend_next = fs->pend;
+		if (fs->pend)
+			fs->pend->pend_prev = in;
+		fs->pend = in;
+		return;
+	}
+	if (in->pend_prev)
+		in->pend_prev->pend_next = in->pend_next;
+	else
+		fs->pend = in->pend_next;
+	if (in->pend_next)
+		in->pend_next->pend_prev = in->pend_prev;
+	in->pend_next = in->pend_prev = NULL;
+}
+
 struct rfs_inode *rfs_ino_make(struct rfs *fs, const char *key)
 {
 	struct rfs_inode *in = rfs_ino_by_key(fs, key);
@@ -131,6 +187,8 @@ struct rfs_inode *rfs_ino_make(struct rfs *fs, const char *key)
 
 	if (in)
 		return in;
+	if (fs->count >= fs->cap)
+		ino_grow(fs);
 	in = calloc(1, sizeof(*in));
 	if (!in)
 		return NULL;
@@ -217,6 +275,7 @@ void rfs_ino_put(struct rfs *fs, struct rfs_inode *in)
 		return;
 	if (!in->deleted)
 		key_unlink(fs, in);
+	rfs_ino_pending(fs, in, 0);
 	pp = &fs->by_ino[hino(fs, in->ino)];
 	while (*pp && *pp != in)
 		pp = &(*pp)->next_ino;

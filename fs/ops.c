@@ -508,7 +508,7 @@ static int handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
 	lease_end(fs, in, h);
 	if (rc == 0) {
 		if (pending) {
-			in->pending = 0;
+			rfs_ino_pending(fs, in, 0);
 			apply_pxattrs(fs, in);
 		}
 		h->has_own = 1;
@@ -520,7 +520,7 @@ static int handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
 		fprintf(stderr, "recfs: commit of '%s' failed: %s\n", in->key,
 			strerror(-rc));
 		if (pending && h->created) {
-			in->pending = 0;
+			rfs_ino_pending(fs, in, 0);
 			rfs_ino_unkey(fs, in);
 			rfs_inval_entry(fs, in->key);
 		}
@@ -554,7 +554,7 @@ static void handle_drop(struct rfs *fs, struct rfs_handle *h,
 	pthread_mutex_lock(&fs->mu);
 	lease_end(fs, in, h);
 	if (in->pending && h->created) {
-		in->pending = 0;
+		rfs_ino_pending(fs, in, 0);
 		rfs_ino_unkey(fs, in);
 		rfs_inval_entry(fs, in->key);
 	}
@@ -579,7 +579,7 @@ static int commit_orphan_create(struct rfs *fs, struct rfs_inode *in)
 		       "", 0, &in->pmeta, &newv);
 	if (rc < 0)
 		return rc;
-	in->pending = 0;
+	rfs_ino_pending(fs, in, 0);
 	apply_pxattrs(fs, in);
 	memset(&none, 0, sizeof(none));
 	rfs_changed(fs, &in->pcreator, &none, in->key, newv);
@@ -1168,7 +1168,7 @@ static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 			rc = -ENOMEM;
 	}
 	if (rc == 0) {
-		in->pending = 1;
+		rfs_ino_pending(fs, in, 1);
 		new_meta(req, S_IFREG | (mode & 07777), &in->pmeta);
 		in->pcreator = pi;
 		in->nlookup++;
@@ -1265,12 +1265,10 @@ static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (key && rc == 0) {
 		/* Creates not yet committed inside count as entries. */
 		size_t kl = strlen(key);
-		for (size_t b = 0; b < fs->cap && rc != -ENOTEMPTY; b++)
-			for (in = fs->by_ino[b]; in; in = in->next_ino)
-				if (in->pending && !in->deleted &&
-				    strncmp(in->key, key, kl) == 0 &&
-				    in->key[kl] == '/')
-					rc = -ENOTEMPTY;
+		for (in = fs->pend; in && rc != -ENOTEMPTY; in = in->pend_next)
+			if (!in->deleted && strncmp(in->key, key, kl) == 0 &&
+			    in->key[kl] == '/')
+				rc = -ENOTEMPTY;
 		if (rc != -ENOTEMPTY) {
 			store_defer_begin(fs->st);
 			rc = store_rmdir(fs->st, key);
@@ -1561,7 +1559,7 @@ static void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (rc < 0)
 		goto out;
-	in->pending = 1;
+	rfs_ino_pending(fs, in, 1);
 	new_meta(req, S_IFREG | (mode & 07777), &in->pmeta);
 	in->lease = h;
 	in->lease_since_ns = now_ns();
@@ -1850,10 +1848,9 @@ static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 		rc = store_list(fs->st, key, &ents, &n);
 	/* Creates not yet committed are entries too. */
 	klen = key ? strlen(key) : 0;
-	for (size_t b = 0; rc == 0 && b < fs->cap; b++)
-		for (struct rfs_inode *x = fs->by_ino[b]; x; x = x->next_ino)
-			if (x->pending && !x->deleted)
-				extra++;
+	for (struct rfs_inode *x = fs->pend; rc == 0 && x; x = x->pend_next)
+		if (!x->deleted)
+			extra++;
 	if (rc == 0) {
 		d->names = calloc(n + extra + 2, sizeof(*d->names));
 		d->modes = calloc(n + extra + 2, sizeof(*d->modes));
@@ -1869,17 +1866,15 @@ static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 			d->names[d->n] = strdup(ents[i].name);
 			d->modes[d->n++] = ents[i].mode;
 		}
-		for (size_t b = 0; b < fs->cap; b++)
-			for (struct rfs_inode *x = fs->by_ino[b]; x;
-			     x = x->next_ino) {
-				const char *s = strrchr(x->key, '/');
-				size_t pl = s ? (size_t)(s - x->key) : 0;
-				if (!x->pending || x->deleted || pl != klen ||
-				    strncmp(x->key, key, klen) != 0)
-					continue;
-				d->names[d->n] = strdup(s ? s + 1 : x->key);
-				d->modes[d->n++] = x->pmeta.mode;
-			}
+		for (struct rfs_inode *x = fs->pend; x; x = x->pend_next) {
+			const char *s = strrchr(x->key, '/');
+			size_t pl = s ? (size_t)(s - x->key) : 0;
+			if (x->deleted || pl != klen ||
+			    strncmp(x->key, key, klen) != 0)
+				continue;
+			d->names[d->n] = strdup(s ? s + 1 : x->key);
+			d->modes[d->n++] = x->pmeta.mode;
+		}
 	}
 	pthread_mutex_unlock(&fs->mu);
 	store_list_free(ents, n);

@@ -46,7 +46,10 @@ struct rfs_pxattr {
  * - by key, at most one live (not deleted) inode per key;
  * - a pending inode was created by a handle that has not committed: it
  *   exists (reads empty, no version) only while that handle lives;
- * - lease is the one handle whose uncommitted change owns the record. */
+ * - lease is the one handle whose uncommitted change owns the record;
+ * - an inode is on fs->pend exactly while pending is set (set it only
+ *   through rfs_ino_pending()), so that readdir and rmdir find the
+ *   uncommitted creates without walking every inode. */
 struct rfs_inode {
 	fuse_ino_t ino;
 	char *key;
@@ -71,6 +74,7 @@ struct rfs_inode {
 	uid_t last_uid;
 	char last_comm[17];
 	struct rfs_inode *next_ino, *next_key;
+	struct rfs_inode *pend_next, *pend_prev; /* on fs->pend */
 };
 
 struct rfs_handle {
@@ -111,7 +115,8 @@ struct rfs {
 	gid_t root_gid;
 	pthread_mutex_t mu;
 	struct rfs_inode **by_ino, **by_key;
-	size_t cap, count;
+	size_t cap, count;       /* both tables double when count passes cap */
+	struct rfs_inode *pend;  /* the pending inodes */
 	fuse_ino_t next_ino;
 	struct rfs_handle *handles;
 	/* Broadcast (under mu) whenever a record's write lease ends, for
@@ -138,6 +143,8 @@ void rfs_stop_inval(struct rfs *fs);
 /* inode.c: the inode table.  Caller holds fs->mu. */
 struct rfs_inode *rfs_ino(struct rfs *fs, fuse_ino_t ino);
 struct rfs_inode *rfs_ino_by_key(struct rfs *fs, const char *key);
+/* Mark @in pending (an uncommitted create) or not. */
+void rfs_ino_pending(struct rfs *fs, struct rfs_inode *in, int on);
 /* The live inode for key, made if needed (nlookup untouched). */
 struct rfs_inode *rfs_ino_make(struct rfs *fs, const char *key);
 /* Give an inode a new key (rename); -ENOMEM. */

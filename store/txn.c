@@ -256,7 +256,10 @@ static int stage(struct store_txn *t, uint64_t size)
 			return rc;
 	}
 	if (size > t->cap) {
-		size_t nc = t->cap ? t->cap : 4096;
+		/* Sized by the first write, not a page: a small record's
+		 * buffer then comes from malloc's per-thread cache, where a
+		 * page-sized one took the slow path at every save. */
+		size_t nc = t->cap ? t->cap : 256;
 		char *nb;
 		while (nc < size)
 			nc *= 2;

@@ -256,6 +256,41 @@ static void test_writable_fds(void **state)
 	assert_true(proc_writable_fds(-5, mnt, st.st_ino, NULL) < 0);
 }
 
+/* A table that takes several reads of /proc/PID/fdinfo to list (each
+ * read returns at most a buffer's worth): a writable descriptor listed
+ * last is still found, and so is each in between. */
+static void test_writable_fds_many(void **state)
+{
+	char path[] = "/tmp/test_proc.XXXXXX";
+	int fds[700], w, n = 0, nf = -1, mnt;
+	struct stat st;
+
+	(void)state;
+	w = mkstemp(path);
+	assert_true(w >= 0);
+	assert_int_equal(fstat(w, &st), 0);
+	mnt = mnt_id_of(w);
+	for (; n < 700; n++) {
+		fds[n] = open("/dev/null", O_RDONLY);
+		if (fds[n] < 0)
+			break;
+	}
+	assert_true(n > 300); /* needs a descriptor limit above 300 */
+	/* The writable one moves to the highest number. */
+	fds[n - 1] = dup2(w, fds[n - 1]) < 0 ? -1 : fds[n - 1];
+	assert_true(fds[n - 1] >= 0);
+	close(w);
+	assert_int_equal(proc_writable_fds(getpid(), mnt, st.st_ino, &nf), 1);
+	assert_true(nf >= n);
+	/* And again through the kept files, with one in the middle too. */
+	assert_true(dup2(fds[n - 1], fds[n / 2]) == fds[n / 2]);
+	assert_int_equal(proc_writable_fds(getpid(), mnt, st.st_ino, NULL), 2);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	assert_int_equal(proc_writable_fds(getpid(), mnt, st.st_ino, NULL), 0);
+	unlink(path);
+}
+
 /* Another process (the daemon never scans itself): its descriptors are
  * counted, a number reused by another file is read as that file although
  * the scan keeps fdinfo files open, and after its exit nothing is. */
@@ -372,6 +407,7 @@ int main(void)
 		cmocka_unit_test_setup(test_reset_closes, reset),
 		cmocka_unit_test_setup(test_flags, reset),
 		cmocka_unit_test_setup(test_writable_fds, reset),
+		cmocka_unit_test_setup(test_writable_fds_many, reset),
 		cmocka_unit_test_setup(test_writable_fds_child, reset),
 		cmocka_unit_test_setup(test_threads, reset),
 	};
