@@ -35,6 +35,7 @@
 struct fdproc {
 	pthread_mutex_t mu;
 	pid_t tgid;         /* 0: free; written under fdi_mu and mu both */
+	uint64_t start;     /* its start time, when the asker knew it */
 	int pidfd, dirfd;
 	int info[FDI_MAXFD]; /* open /proc/TGID/fdinfo/N, or -1 */
 	uint64_t used;       /* for LRU */
@@ -86,8 +87,12 @@ static void fdi_init_locked(void)
 }
 
 /* The entry for @tgid, locked, made if need be; NULL when no pidfd or
- * directory can be had (then the caller scans without keeping files). */
-static struct fdproc *fdproc_get(pid_t tgid)
+ * directory can be had (then the caller scans without keeping files).
+ * @start: the process's start time if the caller has just proven that
+ * process alive (proc_get), else 0.  An entry made for the same start
+ * time needs no proof of its own: a pid is reused only after its
+ * process is gone, and not within one clock tick. */
+static struct fdproc *fdproc_get(pid_t tgid, uint64_t start)
 {
 	struct fdproc *e = NULL, *lru = NULL;
 	char path[32];
@@ -115,8 +120,12 @@ static struct fdproc *fdproc_get(pid_t tgid)
 		pthread_mutex_unlock(&e->mu);
 		return NULL;
 	}
+	if (e->pidfd >= 0 && start && e->start == start)
+		return e;
 	if (e->pidfd >= 0 && proc_pidfd_exited(e->pidfd))
 		fdproc_close(e); /* a process of the same pid is another */
+	else if (e->pidfd >= 0 && start)
+		e->start = start; /* alive with the caller's: the same one */
 	if (e->pidfd < 0) {
 		snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)tgid);
 		e->pidfd = proc_pidfd(tgid, 0);
@@ -129,6 +138,7 @@ static struct fdproc *fdproc_get(pid_t tgid)
 			pthread_mutex_unlock(&e->mu);
 			return NULL;
 		}
+		e->start = start;
 	}
 	return e;
 }
@@ -164,9 +174,10 @@ static ssize_t info_read(struct fdproc *e, int dirfd, const char *name,
 	return r;
 }
 
-int proc_writable_fds(pid_t pid, int mnt_id, uint64_t ino, int *nfds)
+int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
+		      int *nfds)
 {
-	struct fdproc *e = fdproc_get(pid);
+	struct fdproc *e = fdproc_get(pid, start);
 	char path[32], buf[4096], info[512];
 	int dfd, count = 0, seen = 0, rc = 0;
 	long n;

@@ -1721,7 +1721,8 @@ static void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (p.tgid != h->opener.tgid || !h->opener_known)
 		goto out; /* a child or a duplicate closing its copy */
 	n = fs->mnt_id > 0
-		    ? proc_writable_fds(p.tgid, fs->mnt_id, ino, &nfds)
+		    ? proc_writable_fds(p.tgid, p.tid == p.tgid ? p.start : 0,
+					fs->mnt_id, ino, &nfds)
 		    : -1;
 	if (n != 0)
 		goto out; /* still writable elsewhere (or /proc can't tell) */

@@ -43,10 +43,13 @@ uint64_t proc_now_ticks(void);
 
 /* Count the writable descriptors that process @pid holds on inode @ino of
  * mount @mnt_id (from /proc/PID/fdinfo; fdinfo.c keeps the files of recent
- * processes open).  *@nfds (if not NULL) gets how many descriptors of any
- * kind it saw: 0 while the process is closing its table at exit.
+ * processes open).  @start: the process's start time when the caller has
+ * just proven it alive with proc_get() (saves a poll), else 0.  *@nfds
+ * (if not NULL) gets how many descriptors of any kind it saw: 0 while the
+ * process is closing its table at exit.
  * @return count, or -errno when /proc cannot tell. */
-int proc_writable_fds(pid_t pid, int mnt_id, uint64_t ino, int *nfds);
+int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
+		      int *nfds);
 
 /* Close the fdinfo files kept open (tests, exit). */
 void proc_fdinfo_reset(void);
