@@ -46,7 +46,8 @@ static pthread_mutex_t fdi_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t fdi_clock;
 static int fdi_ready;
 
-/* The largest entry /proc/PID/fdinfo lists: a 10-digit name. */
+/* Room for any entry /proc/PID/fdinfo lists: one with a 10-digit name
+ * takes 32 bytes; twice that for margin. */
 #define DIRENT_MAX 64
 
 struct dirent64 {

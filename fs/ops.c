@@ -218,10 +218,11 @@ static int may_delete(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
 }
 
 /* How long the kernel may keep the entry of @key in directory @dir (or,
- * with @dir NULL, in the directory its key names).  Without default_permissions a cached entry is
- * walked without asking us, so an entry below a directory that not
- * everyone may search is looked up anew at every walk, where may()
- * checks the walker.  Caller holds fs->mu. */
+ * with @dir NULL, in the directory its key names).  Without
+ * default_permissions a cached entry is walked without asking us, so an
+ * entry below a directory that not everyone may search is looked up
+ * anew at every walk, where may() checks the walker.  Caller holds
+ * fs->mu. */
 static double entry_ttl(struct rfs *fs, struct rfs_inode *dir,
 			const char *key)
 {
@@ -316,7 +317,8 @@ static void lease_end(struct rfs *fs, struct rfs_inode *in,
 	if (in->lease != h)
 		return;
 	in->lease = NULL;
-	pthread_cond_broadcast(&fs->lease_cv);
+	if (fs->lease_waiters) /* every commit passes here */
+		pthread_cond_broadcast(&fs->lease_cv);
 }
 
 /* Wait for another handle's lease on in to end, until *dl (set to ms
