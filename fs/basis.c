@@ -12,6 +12,7 @@
  * - nothing is held for pid 1.
  */
 #include "basis.h"
+#include "lock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -70,7 +71,7 @@ int basis_init(struct basis_table **out, unsigned ttl_s, size_t max,
 
 	if (!bt)
 		return -ENOMEM;
-	pthread_mutex_init(&bt->mu, NULL);
+	rfs_mutex_init(&bt->mu);
 	bt->ttl_s = ttl_s;
 	bt->max = max;
 	bt->implicit = implicit;

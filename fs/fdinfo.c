@@ -13,7 +13,10 @@
  * - an entry belongs to one process, proven by a pidfd: when the process
  *   has exited, the entry (its descriptors included) is dropped unused;
  * - an entry is scanned by one thread at a time (its directory offset is
- *   shared), under its own mutex; the table itself under fdi_mu. */
+ *   shared), under its own mutex; the table itself under fdi_mu;
+ * - a process may have up to FDI_SAME entries, so that its threads'
+ *   flushes scan side by side; each lists the directory anew, so none
+ *   answers from another's view. */
 #include "proc.h"
 
 #include <errno.h>
@@ -26,7 +29,8 @@
 #include <unistd.h>
 
 /* At most FDI_PROCS * (2 + FDI_MAXFD) descriptors are kept open. */
-#define FDI_PROCS 8  /* processes remembered */
+#define FDI_PROCS 16 /* entries */
+#define FDI_SAME 4   /* entries one process may have */
 /* Descriptor numbers remembered per process: up to 255, which bash keeps
  * open for its script, so that `echo x > rec` in a script reads its
  * fdinfo files without opening them. */
@@ -42,7 +46,8 @@ struct fdproc {
 };
 
 static struct fdproc procs[FDI_PROCS];
-static pthread_mutex_t fdi_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Adaptive, as lock.h says why. */
+static pthread_mutex_t fdi_mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 static uint64_t fdi_clock;
 static int fdi_ready;
 
@@ -87,6 +92,48 @@ static void fdi_init_locked(void)
 	fdi_ready = 1;
 }
 
+/* An entry for @tgid not in use, locked, taken over from the least
+ * recently used process if need be (NULL when none is free).  Caller
+ * holds fdi_mu.  The threads of one process flush side by side, and one
+ * entry's scan is serial (its directory offset is shared), so a process
+ * may have up to FDI_SAME entries, each listing the same descriptors. */
+static struct fdproc *fdproc_pick_locked(pid_t tgid, int *blocked)
+{
+	struct fdproc *e = NULL, *busy = NULL, *lru = NULL;
+	int same = 0;
+
+	for (int i = 0; i < FDI_PROCS && !e; i++) {
+		if (procs[i].tgid != tgid)
+			continue;
+		same++;
+		if (pthread_mutex_trylock(&procs[i].mu) == 0)
+			e = &procs[i];
+		else if (!busy || procs[i].used < busy->used)
+			busy = &procs[i];
+	}
+	if (e)
+		return e;
+	if (same < FDI_SAME) {
+		for (int i = 0; i < FDI_PROCS; i++) {
+			if (procs[i].tgid == tgid ||
+			    (lru && procs[i].used >= lru->used) ||
+			    pthread_mutex_trylock(&procs[i].mu) != 0)
+				continue;
+			if (lru)
+				pthread_mutex_unlock(&lru->mu);
+			lru = &procs[i];
+		}
+		if (lru) {
+			fdproc_close(lru);
+			lru->tgid = tgid;
+			lru->start = 0;
+			return lru;
+		}
+	}
+	*blocked = 1; /* every entry busy: wait for one of ours */
+	return busy;
+}
+
 /* The entry for @tgid, locked, made if need be; NULL when no pidfd or
  * directory can be had (then the caller scans without keeping files).
  * @start: the process's start time if the caller has just proven that
@@ -95,31 +142,25 @@ static void fdi_init_locked(void)
  * process is gone, and not within one clock tick. */
 static struct fdproc *fdproc_get(pid_t tgid, uint64_t start)
 {
-	struct fdproc *e = NULL, *lru = NULL;
+	struct fdproc *e;
 	char path[32];
+	int blocked = 0;
 
 	pthread_mutex_lock(&fdi_mu);
 	fdi_init_locked();
-	for (int i = 0; i < FDI_PROCS && !e; i++)
-		if (procs[i].tgid == tgid)
-			e = &procs[i];
-	if (!e) {
-		for (int i = 0; i < FDI_PROCS; i++)
-			if (!lru || procs[i].used < lru->used)
-				lru = &procs[i];
-		e = lru;
-		pthread_mutex_lock(&e->mu);
-		fdproc_close(e);
-		e->tgid = tgid;
-		pthread_mutex_unlock(&e->mu);
-	}
-	e->used = ++fdi_clock;
+	e = fdproc_pick_locked(tgid, &blocked);
+	if (e)
+		e->used = ++fdi_clock;
 	pthread_mutex_unlock(&fdi_mu);
-
-	pthread_mutex_lock(&e->mu);
-	if (e->tgid != tgid) { /* taken over while we waited */
-		pthread_mutex_unlock(&e->mu);
+	if (!e)
 		return NULL;
+
+	if (blocked) {
+		pthread_mutex_lock(&e->mu);
+		if (e->tgid != tgid) { /* taken over while we waited */
+			pthread_mutex_unlock(&e->mu);
+			return NULL;
+		}
 	}
 	if (e->pidfd >= 0 && start && e->start == start)
 		return e;

@@ -148,7 +148,8 @@ struct centry {
 
 static struct centry cache[CACHE];
 static int cache_ready;
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Adaptive, as lock.h says why. */
+static pthread_mutex_t cache_mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 
 static int64_t mono_ms(void)
 {

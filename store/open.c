@@ -709,7 +709,7 @@ int store_open(const char *dir, const struct store_opts *opts,
 		st->o = *opts;
 	opts_defaults(&st->o);
 	st->dirfd = st->lockfd = st->blobfd = st->spoolfd = -1;
-	pthread_mutex_init(&st->commit_mu, NULL);
+	store_mutex_init(&st->commit_mu);
 	pthread_rwlock_init(&st->idx_lock, NULL);
 	pthread_mutex_init(&st->sync_mu, NULL);
 	pthread_cond_init(&st->sync_cv, NULL);

@@ -405,6 +405,114 @@ static void test_threads(void **state)
 	assert_int_equal(hm.bad, 0);
 }
 
+/* Threads of one process flush side by side, so one process may have
+ * several scan entries at once: each must see the descriptor table as it
+ * is now.  A child adds and drops a dup of its writable descriptor on
+ * command, under a sequence count; a scan that ran while the count stood
+ * still must report exactly the descriptors of that moment. */
+struct samep {
+	pid_t kid;
+	int mnt;
+	uint64_t ino;
+	unsigned seq;  /* odd while the table changes */
+	int expect;
+	int stop, bad, checked;
+};
+
+static void *samep_main(void *arg)
+{
+	struct samep *sp = arg;
+
+	while (!__atomic_load_n(&sp->stop, __ATOMIC_ACQUIRE)) {
+		unsigned s1 = __atomic_load_n(&sp->seq, __ATOMIC_ACQUIRE), s2;
+		int want = __atomic_load_n(&sp->expect, __ATOMIC_ACQUIRE);
+		int n = proc_writable_fds(sp->kid, 0, sp->mnt, sp->ino, NULL);
+
+		s2 = __atomic_load_n(&sp->seq, __ATOMIC_ACQUIRE);
+		if (s1 != s2 || (s1 & 1))
+			continue;
+		if (n != want)
+			__atomic_store_n(&sp->bad, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&sp->checked, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/* In the child: 'd' dups @fd, 'c' closes the dup, EOF ends; each is
+ * acknowledged once done. */
+static void samep_child(int fd, int cmd, int ack)
+{
+	int d = -1;
+	char c;
+
+	alarm(30); /* never outlive a failed test */
+	while (read(cmd, &c, 1) == 1) {
+		if (c == 'd')
+			d = dup(fd);
+		else if (d >= 0)
+			close(d);
+		if (write(ack, &c, 1) != 1)
+			break;
+	}
+	_exit(0);
+}
+
+static void samep_step(struct samep *sp, int cmd, int ack, char c, int expect)
+{
+	char r;
+
+	__atomic_add_fetch(&sp->seq, 1, __ATOMIC_ACQ_REL);
+	assert_int_equal(write(cmd, &c, 1), 1);
+	assert_int_equal(read(ack, &r, 1), 1);
+	__atomic_store_n(&sp->expect, expect, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&sp->seq, 1, __ATOMIC_ACQ_REL);
+	usleep(500);
+}
+
+static void test_writable_fds_same_process(void **state)
+{
+	char path[] = "/tmp/test_proc.XXXXXX";
+	struct samep sp = { .expect = 1 };
+	struct stat st;
+	pthread_t t[4];
+	int w, cmd[2], ack[2];
+
+	(void)state;
+	w = mkstemp(path);
+	assert_true(w >= 0);
+	assert_int_equal(fstat(w, &st), 0);
+	sp.mnt = mnt_id_of(w);
+	sp.ino = st.st_ino;
+	assert_int_equal(pipe(cmd), 0);
+	assert_int_equal(pipe(ack), 0);
+	sp.kid = fork();
+	assert_true(sp.kid >= 0);
+	if (sp.kid == 0) {
+		close(cmd[1]);
+		close(ack[0]);
+		samep_child(w, cmd[0], ack[1]);
+	}
+	close(w);
+	close(cmd[0]);
+	close(ack[1]);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, samep_main, &sp),
+				 0);
+	for (int i = 0; i < 200; i++) {
+		samep_step(&sp, cmd[1], ack[0], 'd', 2);
+		samep_step(&sp, cmd[1], ack[0], 'c', 1);
+	}
+	__atomic_store_n(&sp.stop, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	close(cmd[1]);
+	waitpid(sp.kid, NULL, 0);
+	close(ack[0]);
+	unlink(path);
+	assert_int_equal(sp.bad, 0);
+	assert_true(sp.checked > 100); /* the check did run */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +526,7 @@ int main(void)
 		cmocka_unit_test_setup(test_writable_fds_many, reset),
 		cmocka_unit_test_setup(test_writable_fds_child, reset),
 		cmocka_unit_test_setup(test_threads, reset),
+		cmocka_unit_test_setup(test_writable_fds_same_process, reset),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	proc_cache_reset();
