@@ -1386,7 +1386,7 @@ static void requests_main(const char *outdir)
 		nrec, bigsz >> 20);
 	fprintf(txt, "(NAME(dir): on the workload's directory, NAME(root): on "
 		     "the mount's root, NAME: on a record)\n");
-	fprintf(txt, "%-20s %-8s %6s  %s\n", "workload", "target", "total",
+	fprintf(txt, "%-20s %-14s %6s  %s\n", "workload", "target", "total",
 		"by opcode, in the order first seen");
 	for (int wi = 0; wi < NW; wi++) {
 		for (int ti = 0; ti < nt; ti++) {
@@ -1395,7 +1395,7 @@ static void requests_main(const char *outdir)
 			int r = row_of(W[wi].name, W[wi].unit);
 			by_opcode(list, sizeof(list), wi, ti, &total);
 			fmt_count(c, sizeof(c), total);
-			fprintf(txt, "%-20s %-8s %5s%c  %s\n",
+			fprintf(txt, "%-20s %-14s %5s%c  %s\n",
 				ti ? "" : W[wi].name, T[ti].name, c,
 				R[r].errs[ti] ? '!' : ' ', list);
 			for (int oi = 0; oi < nop; oi++)
@@ -1440,7 +1440,7 @@ static void requests_main(const char *outdir)
 						      opname[oi], c);
 			}
 			if (o) {
-				fprintf(txt, "%-20s %-8s %6s  recfs > floor: %s\n",
+				fprintf(txt, "%-20s %-14s %6s  recfs > floor: %s\n",
 					"", "FLAG", "", list);
 				extra++;
 			}

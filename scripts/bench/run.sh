@@ -5,7 +5,8 @@
 # speed:   tmpfs, passthrough_ll over tmpfs, floorfs, recfs (store on tmpfs)
 # reopen:  recfs on a store of 1,000,000 small records (100,000 quick),
 #          written by build/mkstore: time to a mount that answers, and RSS
-# requests: floorfs and recfs with -d; FUSE requests per operation
+# requests: passthrough_ll, floorfs and recfs with -d; FUSE requests per
+#          operation
 # durable: recfs -o sync=always, passthrough_ll + fdatasync, SQLite, etcd,
 #          bare fdatasync, all on a disk directory under /var/tmp
 set -u
@@ -20,7 +21,7 @@ mkdir -p "$OUT"
 S=$(mktemp -d /tmp/recfs-bench.XXXXXX) || exit 1
 D=$(mktemp -d /var/tmp/recfs-bench.XXXXXX) || { rmdir "$S"; exit 1; }
 PIDS=""
-FUSE_MNTS="$S/m_pt $S/m_floor $S/m_recfs $S/m_reopen $S/m_qfloor $S/m_qrecfs
+FUSE_MNTS="$S/m_pt $S/m_floor $S/m_recfs $S/m_reopen $S/m_qpt $S/m_qfloor $S/m_qrecfs
 	$S/m_recfs_sync $S/m_pt_sync"
 
 # Unmount the FUSE mounts, stop what we started (by pid), drop the tmpfs.
@@ -108,21 +109,27 @@ r=$?; [ $rc = 0 ] && rc=$r
 cat "$OUT/reopen.txt"
 rm -rf "$S/t/big" "$S/t/empty"
 
-# ---- requests per operation: floorfs and recfs with -d ------------------
+# ---- requests per operation: passthrough_ll, floorfs, recfs with -d ------
 # Untimed.  Each daemon's -d output (one line per request) goes to
-# $S/req/NAME.log, where build/bench counts it.
-mkdir -p "$S/m_qfloor" "$S/m_qrecfs" "$S/req"
+# $S/req/NAME.log, where build/bench counts it.  passthrough_ll is counted
+# too: a ratio to it is only about per-request work where both make the
+# same requests.
+mkdir -p "$S/m_qpt" "$S/m_qfloor" "$S/m_qrecfs" "$S/req" "$S/t/qpt"
+"$PT" -d -o source="$S/t/qpt",$PT_OPTS "$S/m_qpt" 2>"$S/req/passthrough_ll.log" &
+PIDS="$PIDS $!"; wait_mount "$S/m_qpt" $!
 "$BUILD/floorfs" -d "$S/m_qfloor" 2>"$S/req/floor.log" &
 PIDS="$PIDS $!"; wait_mount "$S/m_qfloor" $!
 "$BUILD/recfs" "$S/t/qstore" "$S/m_qrecfs" -d 2>"$S/req/recfs.log" &
 PIDS="$PIDS $!"; wait_mount "$S/m_qrecfs" $!
-"$B" requests "$OUT" "$S/req" floor=floor:"$S/m_qfloor" \
+"$B" requests "$OUT" "$S/req" passthrough_ll=plain:"$S/m_qpt" \
+	floor=floor:"$S/m_qfloor" \
 	recfs=recfs:"$S/m_qrecfs"
 r=$?; [ $rc = 0 ] && rc=$r
 cat "$OUT/requests.txt"
+cp "$S/req/passthrough_ll.log" "$OUT/requests-passthrough_ll.log"
 cp "$S/req/floor.log" "$OUT/requests-floor.log"
 cp "$S/req/recfs.log" "$OUT/requests-recfs.log"
-unmount_all "$S/m_qfloor" "$S/m_qrecfs"
+unmount_all "$S/m_qpt" "$S/m_qfloor" "$S/m_qrecfs"
 PIDS=""
 umount "$S/t"
 
