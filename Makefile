@@ -64,7 +64,8 @@ $(BUILD)/tests/test_proc: $(BUILD)/obj/tests/test_proc.o $(BUILD)/obj/fs/proc.o 
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
 # test_inode tests the daemon's inode table, outside any mount.
-$(BUILD)/tests/test_inode: $(BUILD)/obj/tests/test_inode.o $(BUILD)/obj/fs/inode.o
+$(BUILD)/tests/test_inode: $(BUILD)/obj/tests/test_inode.o $(BUILD)/obj/fs/inode.o \
+		$(BUILD)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 

@@ -12,7 +12,7 @@
  * - nothing is held for pid 1.
  */
 #include "basis.h"
-#include "lock.h"
+#include "store.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -71,7 +71,7 @@ int basis_init(struct basis_table **out, unsigned ttl_s, size_t max,
 
 	if (!bt)
 		return -ENOMEM;
-	rfs_mutex_init(&bt->mu);
+	store_mutex_init(&bt->mu);
 	bt->ttl_s = ttl_s;
 	bt->max = max;
 	bt->implicit = implicit;

@@ -46,7 +46,7 @@ struct fdproc {
 };
 
 static struct fdproc procs[FDI_PROCS];
-/* Adaptive, as lock.h says why. */
+/* Adaptive, as store_mutex_init() in store.h says why. */
 static pthread_mutex_t fdi_mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 static uint64_t fdi_clock;
 static int fdi_ready;

@@ -29,7 +29,7 @@ int rfs_init_state(struct rfs *fs)
 
 	pthread_condattr_t ca;
 
-	rfs_mutex_init(&fs->mu);
+	store_mutex_init(&fs->mu);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&fs->lease_cv, &ca);

@@ -364,7 +364,7 @@ static struct rfs_handle *handle_new(struct rfs *fs, struct rfs_inode *in,
 
 	if (!h)
 		return NULL;
-	rfs_mutex_init(&h->mu);
+	store_mutex_init(&h->mu);
 	h->in = in;
 	h->flags = flags;
 	h->opener = *p;

@@ -148,7 +148,7 @@ struct centry {
 
 static struct centry cache[CACHE];
 static int cache_ready;
-/* Adaptive, as lock.h says why. */
+/* Adaptive, as store_mutex_init() in store.h says why. */
 static pthread_mutex_t cache_mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 
 static int64_t mono_ms(void)

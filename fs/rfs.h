@@ -8,7 +8,6 @@
 #include <stdint.h>
 
 #include "basis.h"
-#include "lock.h"
 #include "parse.h"
 #include "proc.h"
 #include "store.h"

@@ -100,6 +100,16 @@ void store_err(struct store *st, const char *fmt, ...)
 	va_end(ap);
 }
 
+void store_mutex_init(pthread_mutex_t *mu)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(mu, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
 void store_hash_hex(const uint8_t hash[16], char out[33])
 {
 	static const char hx[] = "0123456789abcdef";

@@ -25,19 +25,6 @@ struct ver {
 	uint32_t is_blob : 1;
 };
 
-/* The commit lock is held for microseconds by the daemon's FUSE threads:
- * spinning briefly before sleeping saves two context switches per wait
- * (see fs/lock.h, which does the same for the daemon's own locks). */
-static inline void store_mutex_init(pthread_mutex_t *mu)
-{
-	pthread_mutexattr_t a;
-
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
-	pthread_mutex_init(mu, &a);
-	pthread_mutexattr_destroy(&a);
-}
-
 static inline uint64_t ver_blob(const struct ver *v)
 {
 	return v->is_blob ? v->where : 0;
