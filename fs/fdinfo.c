@@ -186,7 +186,10 @@ static struct fdproc *fdproc_get(pid_t tgid, uint64_t start)
 }
 
 /* Read descriptor @name's fdinfo into @buf: through the kept file when
- * there is one.  @return bytes, or -1 when the descriptor is gone. */
+ * there is one.  @return bytes; -ENOENT when the descriptor (or its
+ * process) is gone; another -errno when the daemon could not look (out of
+ * descriptors, say), which must not pass for "gone": a writable
+ * descriptor skipped would commit a change its writer still holds. */
 static ssize_t info_read(struct fdproc *e, int dirfd, const char *name,
 			 char *buf, size_t len)
 {
@@ -204,14 +207,18 @@ static ssize_t info_read(struct fdproc *e, int dirfd, const char *name,
 	}
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -1;
+		return errno == ESRCH ? -ENOENT : -errno;
 	r = read(fd, buf, len - 1);
+	if (r < 0)
+		r = errno == ESRCH ? -ENOENT : -errno;
+	else if (r == 0)
+		r = -ENOENT;
 	if (keep && r > 0)
 		e->info[n] = fd;
 	else
 		close(fd);
-	if (r <= 0)
-		return -1;
+	if (r < 0)
+		return r;
 	buf[r] = 0;
 	return r;
 }
@@ -242,11 +249,18 @@ int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
 			unsigned long long fl, fino;
 			char *p;
 			int fmnt;
+			long got;
 
 			o += de->d_reclen;
-			if (de->d_name[0] == '.' ||
-			    info_read(e, dfd, de->d_name, info, sizeof(info)) < 0)
+			if (de->d_name[0] == '.')
+				continue;
+			got = info_read(e, dfd, de->d_name, info, sizeof(info));
+			if (got == -ENOENT)
 				continue; /* closed meanwhile */
+			if (got < 0) {
+				rc = (int)got;
+				goto out;
+			}
 			seen++;
 			p = strstr(info, "flags:");
 			if (!p)

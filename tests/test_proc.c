@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -405,6 +406,43 @@ static void test_threads(void **state)
 	assert_int_equal(hm.bad, 0);
 }
 
+/* A scan that cannot look (the daemon is out of descriptors) fails; it
+ * never reports a writable descriptor as absent, which would commit a
+ * change its writer still holds.  Then, with descriptors again, it
+ * counts. */
+static void test_writable_fds_no_descriptors(void **state)
+{
+	char path[] = "/tmp/test_proc.XXXXXX";
+	struct rlimit old, low;
+	struct stat st;
+	int w, mnt, n, fd, free_slots = 0;
+	pid_t kid;
+
+	(void)state;
+	w = mkstemp(path);
+	assert_true(w >= 0);
+	assert_int_equal(fstat(w, &st), 0);
+	mnt = mnt_id_of(w);
+	kid = spawn_sleeper(); /* inherits w: one writable descriptor */
+	close(w);
+	/* New descriptors take the lowest free numbers: a limit just above
+	 * the second free one leaves room for the scan's pidfd and
+	 * directory, and none for its files. */
+	for (fd = 0; free_slots < 2; fd++)
+		free_slots += fcntl(fd, F_GETFD) < 0;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)fd;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	n = proc_writable_fds(kid, 0, mnt, st.st_ino, NULL);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(n, -EMFILE);
+	assert_int_equal(proc_writable_fds(kid, 0, mnt, st.st_ino, NULL), 1);
+	kill(kid, SIGKILL);
+	waitpid(kid, NULL, 0);
+	unlink(path);
+}
+
 /* Threads of one process flush side by side, so one process may have
  * several scan entries at once: each must see the descriptor table as it
  * is now.  A child adds and drops a dup of its writable descriptor on
@@ -525,6 +563,7 @@ int main(void)
 		cmocka_unit_test_setup(test_writable_fds, reset),
 		cmocka_unit_test_setup(test_writable_fds_many, reset),
 		cmocka_unit_test_setup(test_writable_fds_child, reset),
+		cmocka_unit_test_setup(test_writable_fds_no_descriptors, reset),
 		cmocka_unit_test_setup(test_threads, reset),
 		cmocka_unit_test_setup(test_writable_fds_same_process, reset),
 	};
