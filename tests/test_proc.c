@@ -409,7 +409,8 @@ static void test_threads(void **state)
 /* A scan that cannot look (the daemon is out of descriptors) fails; it
  * never reports a writable descriptor as absent, which would commit a
  * change its writer still holds.  Then, with descriptors again, it
- * counts. */
+ * counts.  (Without pidfds, under valgrind, the scan keeps no files and
+ * needs one descriptor at a time: it may then count right, never 0.) */
 static void test_writable_fds_no_descriptors(void **state)
 {
 	char path[] = "/tmp/test_proc.XXXXXX";
@@ -436,7 +437,7 @@ static void test_writable_fds_no_descriptors(void **state)
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
 	n = proc_writable_fds(kid, 0, mnt, st.st_ino, NULL);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-	assert_int_equal(n, -EMFILE);
+	assert_true(n == -EMFILE || n == 1);
 	assert_int_equal(proc_writable_fds(kid, 0, mnt, st.st_ino, NULL), 1);
 	kill(kid, SIGKILL);
 	waitpid(kid, NULL, 0);
