@@ -21,10 +21,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -50,6 +52,21 @@ static struct fdproc procs[FDI_PROCS];
 static pthread_mutex_t fdi_mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 static uint64_t fdi_clock;
 static int fdi_ready;
+/* Kept files stop at half the descriptor limit: the cache must never be
+ * what runs the daemon out of descriptors (FDI_PROCS * (2 + FDI_MAXFD)
+ * is 4128, and a hard limit may be 4096).  Set at init and at reset
+ * (a test lowers the limit), read by scans: atomic. */
+static int fdi_keep_below;
+
+static int half_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur / 2 > INT_MAX)
+		return INT_MAX;
+	return (int)(rl.rlim_cur / 2);
+}
 
 /* Room for any entry /proc/PID/fdinfo lists: one with a 10-digit name
  * takes 32 bytes; twice that for margin. */
@@ -89,6 +106,7 @@ static void fdi_init_locked(void)
 		for (int j = 0; j < FDI_MAXFD; j++)
 			procs[i].info[j] = -1;
 	}
+	__atomic_store_n(&fdi_keep_below, half_fd_limit(), __ATOMIC_RELAXED);
 	fdi_ready = 1;
 }
 
@@ -208,6 +226,7 @@ static ssize_t info_read(struct fdproc *e, int dirfd, const char *name,
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ESRCH ? -ENOENT : -errno;
+	keep = keep && fd < __atomic_load_n(&fdi_keep_below, __ATOMIC_RELAXED);
 	r = read(fd, buf, len - 1);
 	if (r < 0)
 		r = errno == ESRCH ? -ENOENT : -errno;
@@ -314,5 +333,6 @@ void proc_fdinfo_reset(void)
 			procs[i].used = 0;
 			pthread_mutex_unlock(&procs[i].mu);
 		}
+	__atomic_store_n(&fdi_keep_below, half_fd_limit(), __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&fdi_mu);
 }
