@@ -406,35 +406,59 @@ static void test_threads(void **state)
 	assert_int_equal(hm.bad, 0);
 }
 
+/* A child holding a writable descriptor of a new temporary file, plus
+ * @extra descriptors of /dev/null; the file's inode and mount in *st,
+ * *mnt.  The caller kills the child and unlinks @path. */
+static pid_t writer_child(char *path, int extra, struct stat *st, int *mnt)
+{
+	int w = mkstemp(path), many[128];
+	pid_t kid;
+
+	assert_true(w >= 0 && extra <= 128);
+	assert_int_equal(fstat(w, st), 0);
+	*mnt = mnt_id_of(w);
+	for (int i = 0; i < extra; i++)
+		assert_true((many[i] = open("/dev/null", O_RDONLY)) >= 0);
+	kid = spawn_sleeper(); /* inherits them all */
+	close(w);
+	for (int i = 0; i < extra; i++)
+		close(many[i]);
+	return kid;
+}
+
+/* Lower the descriptor limit so that exactly @room new descriptors fit
+ * (new ones take the lowest free numbers); the old limit in *old. */
+static void limit_room(int room, struct rlimit *old)
+{
+	struct rlimit low;
+	int fd, free_slots = 0;
+
+	for (fd = 0; free_slots < room; fd++)
+		free_slots += fcntl(fd, F_GETFD) < 0;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, old), 0);
+	low = *old;
+	low.rlim_cur = (rlim_t)fd;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+}
+
 /* A scan that cannot look (the daemon is out of descriptors) fails; it
  * never reports a writable descriptor as absent, which would commit a
  * change its writer still holds.  Then, with descriptors again, it
- * counts.  (Without pidfds, under valgrind, the scan keeps no files and
- * needs one descriptor at a time: it may then count right, never 0.) */
+ * counts.  Room for 2 descriptors is room for the scan's pidfd and
+ * directory, none for its files.  (Without pidfds, under valgrind, the
+ * scan keeps no files and needs one descriptor at a time: it may then
+ * count right, never 0.) */
 static void test_writable_fds_no_descriptors(void **state)
 {
 	char path[] = "/tmp/test_proc.XXXXXX";
-	struct rlimit old, low;
+	struct rlimit old;
 	struct stat st;
-	int w, mnt, n, fd, free_slots = 0;
+	int mnt, n;
 	pid_t kid;
 
 	(void)state;
-	w = mkstemp(path);
-	assert_true(w >= 0);
-	assert_int_equal(fstat(w, &st), 0);
-	mnt = mnt_id_of(w);
-	kid = spawn_sleeper(); /* inherits w: one writable descriptor */
-	close(w);
-	/* New descriptors take the lowest free numbers: a limit just above
-	 * the second free one leaves room for the scan's pidfd and
-	 * directory, and none for its files. */
-	for (fd = 0; free_slots < 2; fd++)
-		free_slots += fcntl(fd, F_GETFD) < 0;
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
-	low = old;
-	low.rlim_cur = (rlim_t)fd;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	kid = writer_child(path, 0, &st, &mnt);
+	limit_room(2, &old);
 	n = proc_writable_fds(kid, 0, mnt, st.st_ino, NULL);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	assert_true(n == -EMFILE || n == 1);
@@ -451,28 +475,14 @@ static void test_writable_fds_no_descriptors(void **state)
 static void test_writable_fds_keep_limit(void **state)
 {
 	char path[] = "/tmp/test_proc.XXXXXX";
-	struct rlimit old, low;
+	struct rlimit old;
 	struct stat st;
-	int w, mnt, fd, free_slots = 0, many[80], n1, n2;
+	int mnt, n1, n2;
 	pid_t kid;
 
 	(void)state;
-	w = mkstemp(path);
-	assert_true(w >= 0);
-	assert_int_equal(fstat(w, &st), 0);
-	mnt = mnt_id_of(w);
-	for (int i = 0; i < 80; i++)
-		assert_true((many[i] = open("/dev/null", O_RDONLY)) >= 0);
-	kid = spawn_sleeper(); /* inherits all of them */
-	close(w);
-	for (int i = 0; i < 80; i++)
-		close(many[i]);
-	for (fd = 0; free_slots < 30; fd++)
-		free_slots += fcntl(fd, F_GETFD) < 0;
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
-	low = old;
-	low.rlim_cur = (rlim_t)fd;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	kid = writer_child(path, 80, &st, &mnt);
+	limit_room(30, &old);
 	proc_fdinfo_reset(); /* takes the new limit */
 	n1 = proc_writable_fds(kid, 0, mnt, st.st_ino, NULL);
 	n2 = proc_writable_fds(kid, 0, mnt, st.st_ino, NULL);
