@@ -548,9 +548,12 @@ static int write_rec(struct es *es, const char *key, uint64_t expect,
 			break;
 		}
 		if (rc == -ETIMEDOUT || rc == -EIO) {
-			if (es_resolve(es, key, lock, nv, nonce) == 1) {
+			int l = es_resolve(es, key, lock, nv, nonce);
+			if (l == 1) {
 				*newv = nv;
 				rc = 0;
+			} else if (l < 0) {
+				rc = l; /* still unknown: EIO, as logged */
 			}
 			break;
 		}

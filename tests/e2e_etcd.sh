@@ -522,12 +522,22 @@ secs=$(( ($(now_ms) - t0) / 1000 ))
 echo "# failover race: $R_DONE commits in ${secs}s; EAGAIN $R_AGAIN, EBUSY $R_BUSY, other errors $R_ERR;$R_MSGS"
 expect_eq "failover: $N workers x $K increments all succeeded" $((N * K)) "$R_DONE"
 # Both mounts' watches catch up (a watch on the killed member reconnects).
-wait_for 10 ver_is "$M3/counter" $((R_DONE + 1))
-wait_for 10 ver_is "$M4/counter" $((R_DONE + 1))
-expect_eq "failover: the count equals the successful commits: no update lost" "$R_DONE" "$(peek "$M3/counter")"
-expect_eq "failover: M4 agrees" "$R_DONE" "$(peek "$M4/counter")"
+# (At least R_DONE + 1: see the EIO answers below.)
+caught_up() {
+	local a b
+	a=$(ver "$M3/counter") b=$(ver "$M4/counter")
+	[ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" -ge $((R_DONE + 1)) ]
+}
+wait_for 10 caught_up
+# A close answered EIO is a commit whose outcome etcd did not tell within
+# 30 s (docs/ETCD.md): it may have landed, so each one may add one.
+unknown=$(echo "$R_MSGS" | tr ' ' '\n' | sed -n 's/^close:EIO=//p' | awk '{s+=$1} END {print s+0}')
+c3=$(peek "$M3/counter") c4=$(peek "$M4/counter")
+check "failover: the count equals the successful commits: no update lost ($c3 for $R_DONE, $unknown unknown)" \
+	test "$c3" -ge "$R_DONE" -a "$c3" -le $((R_DONE + unknown))
+expect_eq "failover: M4 agrees" "$c3" "$c4"
 expect_eq "failover: user.version moved once per commit, on both mounts" \
-	"$((R_DONE + 1)) $((R_DONE + 1))" "$(ver "$M3/counter") $(ver "$M4/counter")"
+	"$((c3 + 1)) $((c3 + 1))" "$(ver "$M3/counter") $(ver "$M4/counter")"
 check "failover: after the member died, a new write commits on M3" \
 	act "$M3" 'cat counter >/dev/null && printf done3 > counter'
 vc=$(ver "$M3/counter")
