@@ -13,6 +13,12 @@
 #define ES_STALE_MS 5000        /* no heartbeat seen: reads fail EIO */
 #define ES_TRIES 16             /* retries of a read-modify-write */
 #define ES_RESOLVE_MS 30000     /* finding out what a lost request did */
+/* How far back es_landed() walks a record's versions to find a commit
+ * whose answer was lost.  Other mounts go on committing meanwhile (the
+ * failover test saw more than 64 in an election under ASan, and the
+ * walk, which stopped at 64, could never decide: EIO after 30 s).  Each
+ * step is one small read, so 4096 costs a second or so, once. */
+#define ES_LANDED_WALK 4096
 /* Largest value etcd takes by default is 1.5 MiB per request; a commit
  * carries the content and the xattrs, plus keys and framing. */
 #define ES_REQUEST_MAX (1536u * 1024)

@@ -174,7 +174,7 @@ int es_landed(struct es *es, const char *key, uint64_t nv, uint64_t nonce)
 	int rc = es_refresh(es, key);
 
 	if (rc == 0)
-		rc = walk_versions(es, key, 64, landed_fn, &a);
+		rc = walk_versions(es, key, ES_LANDED_WALK, landed_fn, &a);
 	if (rc == -ENOENT)
 		return 0; /* the key never had a version */
 	if (rc < 0)

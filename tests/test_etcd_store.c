@@ -18,6 +18,8 @@
 #include "etcd_client.h"
 #include "etcd_fixture.h"
 #include "store.h"
+#include "store_int.h"
+#include "etcd_es_int.h"
 
 static struct etf etcd;
 static int prefix_seq;
@@ -505,6 +507,34 @@ static void test_orphan_lease_taken_back(void **state)
 	store_close(a);
 }
 
+/* A commit whose answer was lost is found in the record's history even
+ * after many later versions (other mounts go on committing while etcd
+ * fails over): es_landed() walks back to it, and tells our commit from
+ * another's by its nonce. */
+static void test_landed_deep_in_history(void **state)
+{
+	struct changes c1 = {0};
+	struct store *a;
+	struct es *es;
+	char url[96];
+	uint64_t v, nonce;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	a = open_es(url, &c1);
+	es = a->es;
+	assert_int_equal(store_put(a, "r", STORE_ABSENT, "0", 1, NULL, &v), 0);
+	assert_int_equal(store_put(a, "r", 1, "1", 1, NULL, &v), 0);
+	assert_int_equal(v, 2);
+	nonce = atomic_load(&es->nonce); /* the one version 2 was made with */
+	for (uint64_t i = 3; i <= 102; i++)
+		assert_int_equal(store_put(a, "r", i - 1, "x", 1, NULL, &v), 0);
+	assert_int_equal(v, 102);
+	assert_int_equal(es_landed(es, "r", 2, nonce), 1);
+	assert_int_equal(es_landed(es, "r", 2, nonce + 1000000), 0);
+	store_close(a);
+}
+
 static void test_appends_from_two_mounts(void **state)
 {
 	struct changes c1 = {0}, c2 = {0};
@@ -567,6 +597,7 @@ int main(void)
 		cmocka_unit_test(test_two_mounts_see_each_other),
 		cmocka_unit_test(test_lease_excludes_other_mount),
 		cmocka_unit_test(test_lost_lease_never_commits),
+		cmocka_unit_test(test_landed_deep_in_history),
 		cmocka_unit_test(test_orphan_lease_taken_back),
 		cmocka_unit_test(test_appends_from_two_mounts),
 		cmocka_unit_test(test_bad_urls),
