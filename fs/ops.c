@@ -327,7 +327,8 @@ static void lease_end(struct rfs *fs, struct rfs_inode *in,
  * instead of spinning through refusals, and a save by cp or an editor
  * (milliseconds) is waited for; a handle that keeps its change open
  * longer gets the caller EBUSY, as the contract says.  Never waits for
- * a lease this thread holds itself: it could not end meanwhile.
+ * a lease this thread holds itself: it could not end meanwhile; nor
+ * when RFS_LEASE_WAITERS changes wait already (each keeps a thread).
  * Returns 0 when the lease has ended (the caller checks the record
  * again: it may have changed meanwhile), -EBUSY otherwise.  Caller holds
  * fs->mu (released while waiting). */
@@ -337,7 +338,8 @@ static int lease_wait(struct rfs *fs, struct rfs_inode *in,
 {
 	int rc = 0;
 
-	if (ms <= 0 || in->lease->changer.tid == p->tid ||
+	if (ms <= 0 || fs->lease_waiters >= RFS_LEASE_WAITERS ||
+	    in->lease->changer.tid == p->tid ||
 	    in->lease->opener.tid == p->tid)
 		return -EBUSY;
 	if (dl->tv_sec == 0 && dl->tv_nsec == 0) {
@@ -418,10 +420,9 @@ again:
 		return rc == -EISDIR ? -EIO : rc;
 	}
 	if (in->lease && in->lease != h) {
-		rc = may_wait && fs->lease_waiters < RFS_LEASE_WAITERS
-			     ? lease_wait(fs, in, h, p, (int)fs->o.lease_wait,
-					  &dl)
-			     : -EBUSY;
+		rc = may_wait ? lease_wait(fs, in, h, p, (int)fs->o.lease_wait,
+					   &dl)
+			      : -EBUSY;
 		if (rc == 0)
 			goto again; /* the record may have changed meanwhile */
 	} else if (in->pending && h->created)
