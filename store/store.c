@@ -584,6 +584,11 @@ int store_roll(struct store *st)
 		return -EOVERFLOW;
 	if (a && st->o.sync_always && io_sync(st, a->fd) < 0)
 		return store_fail(st, -EIO);
+	/* Not synced here (a roll must not stall commits for a sync of
+	 * up to a whole segment): store_wait_durable() syncs it, and the
+	 * directory, before it promises anything written up to now. */
+	if (a && !st->o.sync_always && !st->dirty_seg)
+		st->dirty_seg = a->id;
 	rc = seg_create(st, id, id, "seg", st->resv, &fd, &prealloc);
 	if (rc == -ENOSPC && store_reserve(st, 0) == 0)
 		rc = seg_create(st, id, id, "seg", st->resv, &fd, &prealloc);
@@ -818,6 +823,34 @@ static int sync_blobs(struct store *st, const uint64_t *ids, size_t n)
 	return rc;
 }
 
+/* Segments [from, upto) that a roll left unsynced, then the directory
+ * that names their successors.  Each is looked up under commit_mu: one
+ * that compaction removed meanwhile was synced into its output. */
+static int sync_rolled(struct store *st, uint64_t from, uint64_t upto)
+{
+	int rc = 0;
+
+	for (uint64_t id = from; id < upto && rc == 0; id++) {
+		int fd = -1;
+		pthread_mutex_lock(&st->commit_mu);
+		for (size_t i = 0; i < st->nsegs; i++)
+			if (st->segs[i].id == id) {
+				fd = dup(st->segs[i].fd);
+				if (fd < 0)
+					rc = -EIO;
+				break;
+			}
+		pthread_mutex_unlock(&st->commit_mu);
+		if (fd >= 0 && io_sync(st, fd) < 0)
+			rc = -EIO;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (rc == 0 && from && io_sync(st, st->dirfd) < 0)
+		rc = -EIO;
+	return rc;
+}
+
 /* Group commit: the first waiter syncs for everyone who appended before
  * it started; the others wait for that sync to cover them. */
 int store_wait_durable(struct store *st, uint64_t lsn)
@@ -838,10 +871,14 @@ int store_wait_durable(struct store *st, uint64_t lsn)
 		int fd = dup(st->segs[st->nsegs - 1].fd);
 		uint64_t *blobs = st->pend_blobs;
 		size_t nblobs = st->npend;
+		uint64_t from = st->dirty_seg;
+		uint64_t upto = st->nsegs ? st->segs[st->nsegs - 1].id : 0;
 		st->pend_blobs = NULL;
 		st->npend = st->pend_cap = 0;
+		st->dirty_seg = 0;
 		pthread_mutex_unlock(&st->commit_mu);
-		int ok = sync_blobs(st, blobs, nblobs) == 0 && fd >= 0 &&
+		int ok = sync_blobs(st, blobs, nblobs) == 0 &&
+			 sync_rolled(st, from, upto) == 0 && fd >= 0 &&
 			 io_sync(st, fd) == 0;
 		free(blobs);
 		if (fd >= 0)

@@ -257,6 +257,10 @@ struct store {
 	pthread_cond_t sync_cv;
 	uint64_t lsn, synced_lsn; /* bytes appended / made durable */
 	int syncing;
+	/* Without sync_always a roll leaves the old segment's tail and the
+	 * new segment's name unsynced: the oldest such segment's id, or 0.
+	 * The next group sync covers it (under commit_mu). */
+	uint64_t dirty_seg;
 
 	/* background compaction */
 	pthread_mutex_t compact_mu;

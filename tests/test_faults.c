@@ -584,11 +584,12 @@ static void power_loss(int sync_always, int die_at_fill, int die_at_sync,
 				   .die_at_sync = die_at_sync };
 		struct store_io io = { f_pwrite, f_fdatasync, f_ftruncate,
 				       f_fallocate, &f };
-		/* Small segments: rolls, and a fill in each new one. */
+		/* Small segments: rolls (a store_sync must cover the
+		 * segments rolled since the last one), and with
+		 * sync_always a fill in each new one. */
 		struct store_opts o = { .io = &io, .sync_always = sync_always,
 					.compact_ratio = -1,
-					.segment_size = sync_always ? 4096
-								    : 0 };
+					.segment_size = 4096 };
 		char val[64];
 		if (store_open(dir, &o, &st) < 0)
 			_exit(1);
@@ -605,6 +606,24 @@ static void power_loss(int sync_always, int die_at_fill, int die_at_sync,
 			/* Without sync=always only a store_sync promises. */
 			if (sync_always || (i % 37 == 0 && store_sync(st) == 0))
 				acked[0] = i + 1;
+		}
+		/* Unsynced changes into a segment that a roll made after
+		 * the last sync: lost at power off, with the segment
+		 * (never synced, so it is cut to nothing), and the
+		 * store still opens. */
+		if (!sync_always) {
+			struct store_stats ss, ss0;
+			if (store_stats(st, &ss0) < 0)
+				_exit(3);
+			ss = ss0;
+			for (int i = 0; i < 1000 &&
+					ss.segments == ss0.segments; i++)
+				if (store_put(st, "tail", STORE_ANY, "xxxxxxxx",
+					      8, NULL, NULL) < 0 ||
+				    store_stats(st, &ss) < 0)
+					_exit(3);
+			if (ss.segments == ss0.segments)
+				_exit(4);
 		}
 		_exit(0); /* power off: no close, nothing more synced */
 	}
