@@ -341,7 +341,12 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 		}
 		st->next_blob++;
 		if (durable || st->o.sync_always) {
-			io_sync(st, st->blobfd);
+			/* Its name must be durable before the log names it. */
+			if (io_sync(st, st->blobfd) < 0) {
+				unlinkat(st->blobfd, name, 0);
+				rc = store_fail(st, -EIO);
+				goto out;
+			}
 		} else if (store_pend_blob(st, blob) < 0) {
 			rc = -ENOMEM;
 			goto out;

@@ -605,8 +605,13 @@ int store_roll(struct store *st)
 		}
 		store_write_active_hint(st);
 	}
-	if (st->o.sync_always)
-		io_sync(st, st->dirfd);
+	/* The new segment's name must be durable before a commit in it is
+	 * promised.  Failing here leaves it on disk, empty: a reopen reads
+	 * it as the newest segment, with nothing in it. */
+	if (st->o.sync_always && io_sync(st, st->dirfd) < 0) {
+		close(fd);
+		return store_fail(st, -EIO);
+	}
 	/* Readers look segments up under idx_lock: grow it under it too. */
 	pthread_rwlock_wrlock(&st->idx_lock);
 	ns = realloc(st->segs, (st->nsegs + 1) * sizeof(*ns));

@@ -51,6 +51,8 @@ struct fault {
 	int fired_fill; /* the fault fired at such a write (or its sync) */
 	int fired_spool; /* the sync fault fired at a spool file */
 	int fired_seg;   /* ... at a (named) log segment */
+	int fired_dir;   /* ... at a directory (names made durable) */
+	int synced_compact; /* a compaction's output was synced */
 	int nfill;   /* syncs of fills seen */
 	int die_at_fill; /* power off in this fill's sync (1-based) */
 	int nsync;   /* syncs seen */
@@ -170,6 +172,14 @@ static int f_fdatasync(void *ctx, int fd)
 		f->fired_spool = strstr(target, "/spool/") != NULL;
 		n = (ssize_t)strlen(target);
 		f->fired_seg = n > 4 && strcmp(target + n - 4, ".seg") == 0;
+		{
+			/* The roll's sync of the directory, not the one
+			 * that publishes a compaction's output. */
+			struct stat sb;
+			f->fired_dir = fstat(fd, &sb) == 0 &&
+				       S_ISDIR(sb.st_mode) &&
+				       !f->synced_compact;
+		}
 		f->fired_fill = was_fill;
 		errno = EIO;
 		return -1;
@@ -178,6 +188,15 @@ static int f_fdatasync(void *ctx, int fd)
 		return -1;
 	if (f->synced)
 		note_synced(f->synced, fd);
+	{
+		char link[64], target[PATH_MAX];
+		ssize_t n;
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = 0;
+		if (n > 8 && strcmp(target + n - 8, ".compact") == 0)
+			f->synced_compact = 1;
+	}
 	return 0;
 }
 
@@ -417,6 +436,7 @@ static void run_with_fault(enum kind kind, int at, int sync_always,
 		for (int k = 0; k < NKEYS; k++)
 			if (m.val[k])
 				model_set(&before, keys[k], m.val[k], m.len[k]);
+		f.synced_compact = 0;
 		rc = step(st, i, &m);
 		if (getenv("FAULTS_DEBUG"))
 			print_message("kind %d at %d: step %d rc %d fired %d\n",
@@ -437,6 +457,10 @@ static void run_with_fault(enum kind kind, int at, int sync_always,
 				 * written: it is not applied. */
 				if (f.fired_fill)
 					assert_int_equal(rc, -EIO);
+				/* With sync=always no failed sync is ignored:
+				 * the change that met it fails. */
+				if (sync_always && (i != 10 || f.fired_dir))
+					assert_true(rc < 0);
 				/* A failed compaction leaves the log alone;
 				 * a failed log sync fails the store.  A
 				 * staged change's spool file is synced before
@@ -445,9 +469,10 @@ static void run_with_fault(enum kind kind, int at, int sync_always,
 				sync_failed = rc < 0 && i != 10 &&
 					      !f.fired_spool;
 				/* With sync=always a compaction's roll syncs
-				 * the active segment first: the log's sync. */
+				 * the active segment first (the log's sync),
+				 * then the directory naming the new one. */
 				if (i == 10 && sync_always && rc < 0 &&
-				    f.fired_seg)
+				    (f.fired_seg || f.fired_dir))
 					sync_failed = 1;
 				/* It may have survived: remember both (with
 				 * sync=always the change itself may be in the
