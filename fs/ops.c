@@ -1938,6 +1938,20 @@ static void rfs_releasedir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+/* A directory's entries are in the log, with everything else: syncing
+ * it makes every committed create, rename and unlink durable (what a
+ * program that renames into place, then fsyncs the directory, relies
+ * on).  Left unimplemented, the kernel would answer every later
+ * directory fsync with success and nothing synced. */
+static void rfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			 struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, -store_sync(FS(req)->st));
+}
+
 static void rfs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct rfs *fs = FS(req);
@@ -2324,6 +2338,7 @@ const struct fuse_lowlevel_ops rfs_ops = {
 	.opendir = rfs_opendir,
 	.readdir = rfs_readdir,
 	.releasedir = rfs_releasedir,
+	.fsyncdir = rfs_fsyncdir,
 	.statfs = rfs_statfs,
 	.setxattr = rfs_setxattr,
 	.getxattr = rfs_getxattr,

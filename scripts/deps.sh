@@ -3,9 +3,10 @@
 # As root: apt-get update once, then apt-get install -y of what is missing.
 # Otherwise: print the exact command and fail.
 # Build: the first eight; tests: etcd-server (a real etcd for the etcd
-# client), attr and the real tools the e2e tests drive.
+# client), attr and the real tools the e2e tests drive (strace watches
+# the daemon sync).
 # Packages named as arguments replace the list (make bench uses that).
-PKGS="build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev libcmocka-dev libcurl4-openssl-dev libjansson-dev etcd-server attr python3 vim nano emacs-nox rsync make tmux"
+PKGS="build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev libcmocka-dev libcurl4-openssl-dev libjansson-dev etcd-server attr python3 vim nano emacs-nox rsync make tmux strace"
 [ "$1" = --quiet ] && shift
 [ $# -gt 0 ] && PKGS="$*"
 missing=""
