@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -648,6 +649,22 @@ static void clean_leftovers(struct store *st)
 
 static void *compactor_main(void *arg);
 
+/* Make @dir's own name durable in its parent. */
+static int sync_parent(struct store *st, const char *dir)
+{
+	char *copy = strdup(dir);
+	int fd, rc = -ENOMEM;
+
+	if (!copy)
+		return rc;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = fd < 0 ? -errno : io_sync(st, fd) < 0 ? -EIO : 0;
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return rc;
+}
+
 static int open_subdir(struct store *st, const char *name, int *fd)
 {
 	if (!st->o.read_only)
@@ -692,7 +709,7 @@ int store_open(const char *dir, const struct store_opts *opts,
 {
 	struct store *st = calloc(1, sizeof(*st));
 	struct stat sb;
-	int rc;
+	int rc, created = 0;
 
 	if (!st)
 		return -ENOMEM;
@@ -726,10 +743,15 @@ int store_open(const char *dir, const struct store_opts *opts,
 		rc = -ENOTDIR;
 		goto fail;
 	}
-	if (!st->o.read_only && mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		rc = -errno;
-		store_err(st, "cannot create %s: %s", dir, strerror(errno));
-		goto fail;
+	if (!st->o.read_only && mkdir(dir, 0700) < 0) {
+		if (errno != EEXIST) {
+			rc = -errno;
+			store_err(st, "cannot create %s: %s", dir,
+				  strerror(errno));
+			goto fail;
+		}
+	} else if (!st->o.read_only) {
+		created = 1;
 	}
 	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0) {
@@ -778,6 +800,17 @@ int store_open(const char *dir, const struct store_opts *opts,
 			goto fail;
 		}
 		st->synced_lsn = st->lsn;
+		/* Names first: a commit promised durable later must not sit
+		 * in a segment (or a store) that a power loss unnames.  The
+		 * roll's segment, blobs/ and spool/ are in the store's
+		 * directory; a new store's directory is in its parent. */
+		if (io_sync(st, st->dirfd) < 0 ||
+		    (created && sync_parent(st, dir) < 0)) {
+			rc = -EIO;
+			store_err(st, "%s: cannot sync the store's directory",
+				  dir);
+			goto fail;
+		}
 		/* A thread alive across a fork can leave a lock (malloc's,
 		 * a sanitizer's) held in the child: a daemon that forks
 		 * asks for it later. */

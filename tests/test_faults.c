@@ -30,13 +30,23 @@ enum kind { F_NONE, F_WRITE, F_SHORT, F_SYNC, F_ALLOC };
 /* Lengths made durable, per file, for the power-loss model.  Lives in
  * shared memory so that a forked writer can report to the parent. */
 #define MAXFILES 512
+#define MAXDIRS 16
 struct synced {
-	int n;
+	int n, nd;
+	long seq; /* orders first writes and directory syncs */
 	struct {
 		ino_t ino; /* by inode: a synced spool file becomes a blob */
 		off_t len;
 		off_t dlo, dhi; /* written since its last sync (dhi 0: none) */
+		long first; /* seq of its first write */
 	} f[MAXFILES];
+	/* A file's name survives only if its directory was synced after
+	 * the file's first write (a name made by a later rename or link
+	 * is taken as made then: conservative, never a false loss). */
+	struct {
+		ino_t ino;
+		long synced; /* seq of its last sync */
+	} d[MAXDIRS];
 };
 
 struct fault {
@@ -84,6 +94,7 @@ static int file_slot(struct synced *s, int fd)
 	s->f[i].ino = sb.st_ino;
 	s->f[i].len = 0;
 	s->f[i].dlo = s->f[i].dhi = 0;
+	s->f[i].first = 0;
 	return s->n++;
 }
 
@@ -94,6 +105,8 @@ static void note_written(struct synced *s, int fd, off_t off, ssize_t n)
 
 	if (i < 0)
 		return;
+	if (!s->f[i].first)
+		s->f[i].first = ++s->seq;
 	if (!s->f[i].dhi || off < s->f[i].dlo)
 		s->f[i].dlo = off;
 	if (off + n > s->f[i].dhi)
@@ -142,11 +155,29 @@ static ssize_t f_pwrite(void *ctx, int fd, const void *buf, size_t n,
 	return w;
 }
 
+static long *dir_slot(struct synced *s, ino_t ino)
+{
+	for (int i = 0; i < s->nd; i++)
+		if (s->d[i].ino == ino)
+			return &s->d[i].synced;
+	if (s->nd == MAXDIRS)
+		return NULL;
+	s->d[s->nd].ino = ino;
+	s->d[s->nd].synced = 0;
+	return &s->d[s->nd++].synced;
+}
+
 static void note_synced(struct synced *s, int fd)
 {
 	struct stat sb;
 	int i = file_slot(s, fd);
 
+	if (i < 0 && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		long *d = dir_slot(s, sb.st_ino);
+		if (d)
+			*d = ++s->seq;
+		return;
+	}
 	if (i < 0 || fstat(fd, &sb) < 0)
 		return;
 	s->f[i].len = sb.st_size;
@@ -658,9 +689,25 @@ static void power_loss(int sync_always, int die_at_fill, int die_at_sync,
 		waitpid(pid, &status, 0);
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
+	/* A store whose own name never reached the disk is gone. */
+	{
+		char parent[PATH_MAX];
+		struct stat pb;
+		long *d;
+		snprintf(parent, sizeof(parent), "%s/..", dir);
+		assert_int_equal(stat(parent, &pb), 0);
+		d = dir_slot(s, pb.st_ino);
+		if (!d || !*d) {
+			char cmd[PATH_MAX + 16];
+			snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+			assert_int_equal(system(cmd), 0);
+		}
+	}
 	/* Cut every file the store synced back to its synced length; a
-	 * segment or blob never synced loses everything.  Unsynced writes
-	 * inside it are gone too (all, or the second half when torn). */
+	 * segment or blob never synced loses everything, and one whose
+	 * directory was not synced since its first write loses its name.
+	 * Unsynced writes inside it are gone too (all, or the second half
+	 * when torn). */
 	{
 		char cmd[PATH_MAX + 64];
 		FILE *p;
@@ -671,13 +718,25 @@ static void power_loss(int sync_always, int die_at_fill, int die_at_sync,
 			struct stat sb;
 			off_t len = 0, lo = 0, hi = 0;
 			path[strcspn(path, "\n")] = 0;
+			long first = 0, *dsync;
+			struct stat db;
+			char parent[PATH_MAX + 4];
 			assert_int_equal(stat(path, &sb), 0);
 			for (int i = 0; i < s->n; i++)
 				if (s->f[i].ino == sb.st_ino) {
 					len = s->f[i].len;
 					lo = s->f[i].dlo;
 					hi = s->f[i].dhi;
+					first = s->f[i].first;
 				}
+			snprintf(parent, sizeof(parent), "%s", path);
+			*strrchr(parent, '/') = 0;
+			assert_int_equal(stat(parent, &db), 0);
+			dsync = dir_slot(s, db.st_ino);
+			if (!first || !dsync || *dsync < first) {
+				assert_int_equal(unlink(path), 0);
+				continue;
+			}
 			assert_int_equal(truncate(path, len), 0);
 			if (torn)
 				lo += (hi - lo) / 2;
