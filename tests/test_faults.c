@@ -662,6 +662,9 @@ static void power_loss(int sync_always, int die_at_fill, int die_at_sync,
 			/* Without sync=always only a store_sync promises. */
 			if (sync_always || (i % 37 == 0 && store_sync(st) == 0))
 				acked[0] = i + 1;
+			/* A compaction rewrites what was promised. */
+			if (i % 100 == 60 && store_compact(st) < 0)
+				_exit(5);
 		}
 		/* Unsynced changes into a segment that a roll made after
 		 * the last sync: lost at power off, with the segment
@@ -680,6 +683,11 @@ static void power_loss(int sync_always, int die_at_fill, int die_at_sync,
 					_exit(3);
 			if (ss.segments == ss0.segments)
 				_exit(4);
+		}
+		{
+			struct store_stats ss;
+			if (store_stats(st, &ss) < 0 || ss.compactions < 3)
+				_exit(6);
 		}
 		_exit(0); /* power off: no close, nothing more synced */
 	}
