@@ -649,7 +649,9 @@ static void clean_leftovers(struct store *st)
 
 static void *compactor_main(void *arg);
 
-/* Make @dir's own name durable in its parent. */
+/* Make @dir's own name durable in its parent.  A parent the daemon may
+ * search but not read (mode --x) cannot be opened to sync: the store
+ * is still made, as it was before this sync existed. */
 static int sync_parent(struct store *st, const char *dir)
 {
 	char *copy = strdup(dir);
@@ -658,7 +660,10 @@ static int sync_parent(struct store *st, const char *dir)
 	if (!copy)
 		return rc;
 	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = fd < 0 ? -errno : io_sync(st, fd) < 0 ? -EIO : 0;
+	if (fd < 0)
+		rc = errno == EACCES || errno == EPERM ? 0 : -errno;
+	else
+		rc = io_sync(st, fd) < 0 ? -EIO : 0;
 	if (fd >= 0)
 		close(fd);
 	free(copy);
