@@ -67,7 +67,7 @@ struct rfs_inode {
 	struct rfs_handle *lease;
 	int64_t lease_since_ns;
 	/* Bumped (atomically) whenever attributes of this inode go to the
-	 * kernel with a timeout: see handle_commit. */
+	 * kernel with a timeout: see rfs_handle_commit(). */
 	uint64_t attr_gen;
 	/* who made the current version (for user.conflict) */
 	pid_t last_pid;

@@ -1,0 +1,693 @@
+/* handle.c - open files: a handle's first change, its commit and its
+ * drop, the record's write lease, and the FUSE operations on file
+ * handles (open, create, read, write, flush, release, fsync,
+ * fallocate).
+ *
+ * Lock order (as in ops.c): a handle's mu, then fs->mu. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "history.h"
+#include "ops.h"
+#include "perm.h"
+#include "rfs.h"
+
+/* How long an append waits for another handle's commit (SPEC: "a few
+ * seconds at most"), then EBUSY. */
+#define APPEND_WAIT_MS 3000
+
+/* ---- Handles: the first change, commit and drop ---------------------- */
+
+/* Caller holds fs->mu. */
+void rfs_lease_end(struct rfs *fs, struct rfs_inode *in,
+		   const struct rfs_handle *h)
+{
+	if (in->lease != h)
+		return;
+	in->lease = NULL;
+	if (fs->lease_waiters) /* every commit passes here */
+		pthread_cond_broadcast(&fs->lease_cv);
+}
+
+/* Wait for another handle's lease on in to end, until *dl (set to ms
+ * from now if it is zero, so that a caller that meets lease after lease
+ * waits ms in all).  Writers that meet on one record then take turns
+ * instead of spinning through refusals, and a save by cp or an editor
+ * (milliseconds) is waited for; a handle that keeps its change open
+ * longer gets the caller EBUSY, as the contract says.  Never waits for
+ * a lease this thread holds itself: it could not end meanwhile; nor
+ * when RFS_LEASE_WAITERS changes wait already (each keeps a thread).
+ * Returns 0 when the lease has ended (the caller checks the record
+ * again: it may have changed meanwhile), -EBUSY otherwise.  Caller holds
+ * fs->mu (released while waiting). */
+static int lease_wait(struct rfs *fs, struct rfs_inode *in,
+		      const struct rfs_handle *h, const struct proc_info *p,
+		      int ms, struct timespec *dl)
+{
+	int rc = 0;
+
+	if (ms <= 0 || fs->lease_waiters >= RFS_LEASE_WAITERS ||
+	    in->lease->changer.tid == p->tid ||
+	    in->lease->opener.tid == p->tid)
+		return -EBUSY;
+	if (dl->tv_sec == 0 && dl->tv_nsec == 0) {
+		clock_gettime(CLOCK_MONOTONIC, dl);
+		dl->tv_sec += ms / 1000;
+		dl->tv_nsec += (long)(ms % 1000) * 1000000L;
+		if (dl->tv_nsec >= 1000000000L) {
+			dl->tv_sec++;
+			dl->tv_nsec -= 1000000000L;
+		}
+	}
+	fs->lease_waiters++;
+	while (in->lease && in->lease != h && rc == 0)
+		rc = pthread_cond_timedwait(&fs->lease_cv, &fs->mu, dl);
+	fs->lease_waiters--;
+	return in->lease && in->lease != h ? -EBUSY : 0;
+}
+
+/* Caller holds fs->mu. */
+static struct rfs_handle *handle_new(struct rfs *fs, struct rfs_inode *in,
+				     int flags, const struct proc_info *p)
+{
+	struct rfs_handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	store_mutex_init(&h->mu);
+	h->in = in;
+	h->flags = flags;
+	h->opener = *p;
+	h->opener_known = p->tid > 0;
+	h->next = fs->handles;
+	if (fs->handles)
+		fs->handles->prev = h;
+	fs->handles = h;
+	return h;
+}
+
+/* Caller holds fs->mu. */
+void rfs_handle_free(struct rfs *fs, struct rfs_handle *h)
+{
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	store_snap_close(h->snap);
+	store_txn_abort(h->txn);
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+}
+
+/* A handle's first change: check it, take the lease, open the private
+ * change.  With @may_wait, another handle's lease is waited for
+ * (lease_wait): only at OPEN, since over WRITE, SETATTR and FALLOCATE
+ * the kernel holds the file's inode lock, which the holder's own next
+ * write needs.  Caller holds h->mu. */
+int rfs_handle_begin(struct rfs *fs, struct rfs_handle *h,
+		     const struct proc_info *p, int may_wait)
+{
+	struct rfs_inode *in = h->in;
+	uint64_t expect = STORE_ANY;
+	struct timespec dl = { 0, 0 };
+	struct basis_hit hit;
+	int rc = 0;
+
+	if (h->txn)
+		return 0;
+	memset(&hit, 0, sizeof(hit));
+	pthread_mutex_lock(&fs->mu);
+again:
+	if (in->deleted) {
+		/* Writing to an unlinked file: private to this handle and
+		 * never committed (mkstemp-unlink). */
+		rc = store_txn_begin(fs->st, in->key, 1, &h->txn);
+		pthread_mutex_unlock(&fs->mu);
+		return rc == -EISDIR ? -EIO : rc;
+	}
+	if (in->lease && in->lease != h) {
+		rc = may_wait ? lease_wait(fs, in, h, p, (int)fs->o.lease_wait,
+					   &dl)
+			      : -EBUSY;
+		if (rc == 0)
+			goto again; /* the record may have changed meanwhile */
+	} else if (in->pending && h->created)
+		expect = rfs_unchecked(fs, in->key) ? STORE_ANY : STORE_ABSENT;
+	else
+		rc = rfs_check(fs, p, in->key, h->has_own ? &h->own : NULL,
+			       &expect, &hit);
+	if (rc == 0)
+		rc = store_txn_begin(fs->st, in->key, h->trunc, &h->txn);
+	if (rc == 0) {
+		in->lease = h;
+		in->lease_since_ns = rfs_now_ns();
+		__atomic_store_n(&h->view_size, store_txn_size(h->txn),
+				 __ATOMIC_RELAXED);
+		rfs_attr_mark_write(h);
+		h->expect = expect;
+		if (!(in->pending && h->created))
+			h->hit = hit;
+		h->changer = *p;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0) {
+		/* A shared store's lease: other mounts' writers are told
+		 * here, at the first write, as this mount's are.  It is a
+		 * round trip to etcd, so fs->mu is not held; this mount's
+		 * other writers already find in->lease taken. */
+		rc = store_txn_lease(h->txn, expect);
+		if (rc < 0) {
+			pthread_mutex_lock(&fs->mu);
+			rfs_lease_end(fs, in, h);
+			pthread_mutex_unlock(&fs->mu);
+			store_txn_abort(h->txn);
+			h->txn = NULL;
+		}
+	}
+	return rc;
+}
+
+/* Xattrs set while a create was pending become real with the record. */
+static void apply_pxattrs(struct rfs *fs, struct rfs_inode *in)
+{
+	for (struct rfs_pxattr *x = in->pxa; x; x = x->next)
+		store_setxattr(fs->st, in->key, x->name, x->value, x->size, 0);
+	rfs_pxattr_free(in);
+}
+
+/* Commit the handle's change as one new version.  Caller holds h->mu. */
+int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
+{
+	struct rfs_inode *in = h->in;
+	struct store_txn *t = h->txn;
+	struct store_meta meta;
+	uint64_t newv = 0, ticket = 0;
+	int pending, rc;
+
+	if (!t)
+		return 0;
+	if (h->failed) {
+		rc = h->failed;
+		h->failed = 0;
+		rfs_handle_drop(fs, h, "a write into it failed");
+		return rc;
+	}
+	h->txn = NULL;
+	pthread_mutex_lock(&fs->mu);
+	pending = in->pending;
+	meta = in->pmeta;
+	if (in->deleted) {
+		rfs_lease_end(fs, in, h);
+		pthread_mutex_unlock(&fs->mu);
+		store_txn_abort(t);
+		return 0;
+	}
+	pthread_mutex_unlock(&fs->mu);
+
+	/* Applied is committed: the lease ends there, not after the sync,
+	 * so the record's next writer can start (and share the sync)
+	 * while this one waits for it. */
+	rc = store_txn_commit_nowait(t, h->expect, pending ? &meta : NULL,
+				     durable, &newv, &ticket);
+
+	pthread_mutex_lock(&fs->mu);
+	rfs_lease_end(fs, in, h);
+	if (rc == 0) {
+		if (pending) {
+			rfs_ino_pending(fs, in, 0);
+			apply_pxattrs(fs, in);
+		}
+		h->has_own = 1;
+		h->own = newv;
+		h->trunc = 0;
+		h->created = 0;
+		rfs_changed(fs, &h->changer, &h->hit, in->key, newv);
+	} else {
+		fprintf(stderr, "recfs: commit of '%s' failed: %s\n", in->key,
+			strerror(-rc));
+		if (pending && h->created) {
+			rfs_ino_pending(fs, in, 0);
+			rfs_ino_unkey(fs, in);
+			rfs_inval_entry(fs, in->key);
+		}
+	}
+	pthread_mutex_unlock(&fs->mu);
+	/* A failed sync fails the store: every later change is refused
+	 * with EROFS, so nothing is built on this version meanwhile. */
+	if (rc == 0)
+		rc = store_wait_ticket(fs->st, ticket);
+	/* The kernel forgot the record's size and times after each direct
+	 * write, and every open without keep_cache drops its pages, so a
+	 * commit needs no invalidation of its own -- unless attributes went
+	 * out since the last write (another process's stat would keep the
+	 * old size), or the commit failed and the old content stands. */
+	if (rc < 0 ||
+	    __atomic_load_n(&in->attr_gen, __ATOMIC_RELAXED) != h->attr_seen)
+		rfs_inval_inode(fs, in->ino);
+	return rc;
+}
+
+/* Drop the handle's change: nothing of it is ever visible. */
+void rfs_handle_drop(struct rfs *fs, struct rfs_handle *h,
+		     const char *why)
+{
+	struct rfs_inode *in = h->in;
+
+	if (!h->txn)
+		return;
+	store_txn_abort(h->txn);
+	h->txn = NULL;
+	pthread_mutex_lock(&fs->mu);
+	rfs_lease_end(fs, in, h);
+	if (in->pending && h->created) {
+		rfs_ino_pending(fs, in, 0);
+		rfs_ino_unkey(fs, in);
+		rfs_inval_entry(fs, in->key);
+	}
+	fprintf(stderr, "recfs: dropped the uncommitted change of '%s' by pid "
+		"%d (%s): %s\n", in->key, (int)h->opener.tgid, h->opener.comm,
+		why);
+	pthread_mutex_unlock(&fs->mu);
+}
+
+/* A mknod'ed record nobody took over is committed empty (it exists).
+ * Caller holds fs->mu. */
+int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in)
+{
+	uint64_t newv;
+	struct basis_hit none;
+	int rc;
+
+	if (!in->pending || in->lease)
+		return 0;
+	rc = store_put(fs->st, in->key,
+		       rfs_unchecked(fs, in->key) ? STORE_ANY : STORE_ABSENT,
+		       "", 0, &in->pmeta, &newv);
+	if (rc < 0)
+		return rc;
+	rfs_ino_pending(fs, in, 0);
+	apply_pxattrs(fs, in);
+	memset(&none, 0, sizeof(none));
+	rfs_changed(fs, &in->pcreator, &none, in->key, newv);
+	return 0;
+}
+
+/* ---- Files ----------------------------------------------------------- */
+
+void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h;
+	struct rfs_inode *in;
+	struct store_stat sb;
+	struct proc_info p;
+	int acc = fi->flags & O_ACCMODE, rc = 0;
+
+	rfs_caller(req, &p);
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	rc = rfs_may(req, fs, in, rfs_open_mask(fi->flags));
+	h = in && rc == 0 ? handle_new(fs, in, fi->flags, &p) : NULL;
+	if (h)
+		in->nopen++;
+	pthread_mutex_unlock(&fs->mu);
+	if (!h) {
+		fuse_reply_err(req, rc < 0 ? -rc : in ? ENOMEM : ENOENT);
+		return;
+	}
+	/* Writers bypass the page cache so no reader sees their bytes;
+	 * readers too, so none is served pages another reader refilled
+	 * with an older version. */
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	/* A read-only handle never commits: its flush would be a round
+	 * trip that does nothing. */
+	fi->noflush = acc == O_RDONLY;
+	if (in->hist) {
+		pthread_mutex_lock(&fs->mu);
+		rc = acc != O_RDONLY ? -EROFS : hist_snap(fs, in, &h->snap);
+		pthread_mutex_unlock(&fs->mu);
+		if (rc == 0) {
+			fi->fh = (uintptr_t)h;
+			fuse_reply_open(req, fi);
+			return;
+		}
+		acc = -1; /* to the failure path */
+	}
+	pthread_mutex_lock(&fs->mu);
+	if (!in->hist && in->pending && !in->lease) {
+		if (acc != O_RDONLY && h->opener_known &&
+		    p.tgid == in->pcreator.tgid &&
+		    p.start != 0) {
+			/* The mknod's creator takes its create over. */
+			rc = store_txn_begin(fs->st, in->key, 1, &h->txn);
+			if (rc == 0) {
+				h->expect = rfs_unchecked(fs, in->key)
+						    ? STORE_ANY
+						    : STORE_ABSENT;
+				rc = store_txn_lease(h->txn, h->expect);
+				if (rc < 0) {
+					store_txn_abort(h->txn);
+					h->txn = NULL;
+				}
+			}
+			if (rc == 0) {
+				in->lease = h;
+				in->lease_since_ns = rfs_now_ns();
+				h->created = 1;
+				h->trunc = 1;
+				h->changer = p;
+			}
+		} else if (p.tgid != in->pcreator.tgid) {
+			rc = rfs_commit_orphan_create(fs, in);
+		}
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (rc < 0 || acc < 0) {
+		/* the common failure path below */
+	} else if (acc == O_RDONLY) {
+		if (!in->pending) {
+			rc = store_snap_open(fs->st, in->key, 0, &h->snap);
+			if (rc == 0) {
+				store_snap_stat(h->snap, &sb);
+				basis_seen(fs->bt, &p, in->key, sb.version);
+			}
+		}
+	} else if (fi->flags & O_TRUNC) {
+		h->trunc = 1;
+		/* Emptying a non-empty record is its first change. */
+		if (!in->pending && store_stat(fs->st, in->key, &sb) == 0 &&
+		    sb.size > 0) {
+			/* The kernel holds no inode lock over OPEN (it
+			 * does over WRITE, SETATTR and FALLOCATE, which
+			 * the holder's own writes need): wait here only. */
+			pthread_mutex_lock(&h->mu);
+			rc = rfs_handle_begin(fs, h, &p, 1);
+			pthread_mutex_unlock(&h->mu);
+		}
+	}
+	if (rc < 0) {
+		pthread_mutex_lock(&fs->mu);
+		in->nopen--;
+		rfs_handle_free(fs, h);
+		pthread_mutex_unlock(&fs->mu);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* The opener is gone (interrupted): nothing was changed
+		 * that a release would not clean up. */
+	}
+}
+
+void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct fuse_entry_param e;
+	struct rfs_handle *h = NULL;
+	struct rfs_inode *in = NULL;
+	struct basis_hit hit;
+	struct proc_info pi;
+	uint64_t expect = STORE_ABSENT;
+	char *key = NULL;
+	int rc;
+
+	rfs_caller(req, &pi);
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&fs->mu);
+	/* O_CREAT without O_EXCL would open a record that raced in, but a
+	 * pending create is someone's change: EEXIST either way. */
+	rc = rfs_new_name_check(req, fs, parent, name, &pi, &key, &expect,
+				&hit);
+	if (rc < 0)
+		goto out;
+	in = rfs_ino_make(fs, key);
+	h = in ? handle_new(fs, in, fi->flags, &pi) : NULL;
+	if (!h) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = store_txn_begin(fs->st, key, 1, &h->txn);
+	if (rc == 0) {
+		rc = store_txn_lease(h->txn, expect);
+		if (rc < 0) {
+			store_txn_abort(h->txn);
+			h->txn = NULL;
+		}
+		if (rc == -EAGAIN)
+			rc = -EEXIST; /* another mount created it meanwhile */
+	}
+	if (rc < 0)
+		goto out;
+	rfs_ino_pending(fs, in, 1);
+	rfs_new_meta(req, S_IFREG | (mode & 07777), &in->pmeta);
+	in->lease = h;
+	in->lease_since_ns = rfs_now_ns();
+	in->nlookup++;
+	in->nopen++;
+	h->created = 1;
+	h->trunc = 1;
+	h->expect = expect;
+	h->hit = hit;
+	h->changer = pi;
+	rfs_fill_attr(in->ino, &in->pmeta, 0, &e.attr);
+	e.ino = in->ino;
+	e.attr_timeout = TIMEOUT;
+	e.entry_timeout = rfs_entry_ttl(fs, rfs_ino(fs, parent), key);
+out:
+	if (rc < 0 && h) {
+		rfs_handle_free(fs, h);
+		h = NULL;
+	}
+	if (rc < 0 && in)
+		rfs_ino_put(fs, in);
+	pthread_mutex_unlock(&fs->mu);
+	free(key);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->direct_io = 1;
+	fi->fh = (uintptr_t)h;
+	fuse_reply_create(req, &e, fi);
+}
+
+void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	char *buf = malloc(size ? size : 1);
+	ssize_t n = 0;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&h->mu);
+	if (h->txn) {
+		n = store_txn_read(h->txn, buf, size, (uint64_t)off);
+	} else {
+		if (!h->snap && !h->in->pending && !h->in->deleted) {
+			n = store_snap_open(fs->st, h->in->key, 0, &h->snap);
+			if (n == -ENOENT)
+				n = 0;
+		}
+		/* An O_RDWR handle's first read is a basis too. */
+		if (h->snap && !h->seen &&
+		    (h->flags & O_ACCMODE) != O_RDONLY) {
+			struct store_stat sb;
+			struct proc_info p;
+			rfs_caller(req, &p);
+			store_snap_stat(h->snap, &sb);
+			basis_seen(fs->bt, &p, h->in->key, sb.version);
+			h->seen = 1;
+		}
+		if (n == 0 && h->snap)
+			n = store_snap_read(h->snap, buf, size, (uint64_t)off);
+	}
+	pthread_mutex_unlock(&h->mu);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/* O_APPEND without O_TRUNC: added at the true end of the current version
+ * and committed at once; never stale, waits briefly for a lease. */
+static int append_write(struct rfs *fs, struct rfs_handle *h,
+			const struct proc_info *p, const char *buf,
+			size_t size)
+{
+	struct timespec dl = { 0, 0 };
+	struct basis_hit none;
+	uint64_t newv;
+	int rc = 0;
+
+	memset(&none, 0, sizeof(none));
+	pthread_mutex_lock(&fs->mu);
+	if (h->in->lease && h->in->lease != h)
+		rc = lease_wait(fs, h->in, h, p, APPEND_WAIT_MS, &dl);
+	if (rc == 0)
+		rc = store_append(fs->st, h->in->key, buf, size, &newv);
+	if (rc == 0)
+		rfs_changed(fs, p, &none, h->in->key, newv);
+	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0)
+		rfs_inval_inode(fs, h->in->ino);
+	return rc;
+}
+
+void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		      size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	struct proc_info p;
+	ssize_t n;
+	int rc, append;
+
+	(void)ino;
+	pthread_mutex_lock(&h->mu);
+	/* Each request's own flags: fcntl may have cleared O_APPEND. */
+	append = (fi->flags & O_APPEND) && !(h->flags & O_TRUNC) &&
+		 !(h->created && h->txn);
+	/* Who writes matters to an append and to a change's first write
+	 * (its check); the rest of a change is its handle's. */
+	if (append || !h->txn)
+		rfs_caller(req, &p);
+	if (append) {
+		rc = append_write(fs, h, &p, buf, size);
+		pthread_mutex_unlock(&h->mu);
+		if (rc < 0)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
+	if ((fi->flags & O_APPEND) && h->txn)
+		off = (off_t)store_txn_size(h->txn);
+	rc = rfs_handle_begin(fs, h, &p, 0);
+	n = rc < 0 ? rc : store_txn_write(h->txn, buf, size, (uint64_t)off);
+	/* A change that could not be written whole must never commit: a
+	 * shell ignores the close, and the old content must stay. */
+	if (rc == 0 && (n < 0 || (size_t)n < size))
+		h->failed = n < 0 ? (int)n : -ENOSPC;
+	if (rc == 0) {
+		rfs_note_size(h);
+		rfs_attr_mark_write(h);
+	}
+	pthread_mutex_unlock(&h->mu);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct proc_info p;
+	unsigned flags;
+	int rc = 0, n, nfds = 0;
+
+	pthread_mutex_lock(&h->mu);
+	if (!h->txn || c->pid <= 0 || proc_get(c->pid, &p) < 0)
+		goto out; /* nothing to commit, or release will */
+	if (p.tgid != h->opener.tgid || !h->opener_known)
+		goto out; /* a child or a duplicate closing its copy */
+	n = fs->mnt_id > 0
+		    ? proc_writable_fds(p.tgid, p.tid == p.tgid ? p.start : 0,
+					fs->mnt_id, ino, &nfds)
+		    : -1;
+	if (n != 0)
+		goto out; /* still writable elsewhere (or /proc can't tell) */
+	/* A task dying from a signal closes its files after detaching its
+	 * descriptor table, which /proc then lists empty: a scan that saw
+	 * descriptors is a close(2) of a live process.  Otherwise read the
+	 * flag now, not from the cache: it is set as the task dies. */
+	if (nfds == 0 && proc_flags(p.tid, &flags) == 0 &&
+	    (flags & PROC_PF_SIGNALED)) {
+		rfs_handle_drop(fs, h, "its process was killed by a signal");
+		goto out;
+	}
+	rc = rfs_handle_commit(fs, h, 0);
+out:
+	pthread_mutex_unlock(&h->mu);
+	fuse_reply_err(req, -rc);
+}
+
+void rfs_release(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	struct rfs_inode *in = h->in;
+
+	(void)ino;
+	pthread_mutex_lock(&h->mu);
+	if (h->txn)
+		rfs_handle_commit(fs, h, 0); /* its opener is gone: commit */
+	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_lock(&fs->mu);
+	rfs_lease_end(fs, in, h);
+	in->nopen--;
+	rfs_handle_free(fs, h);
+	rfs_ino_put(fs, in);
+	pthread_mutex_unlock(&fs->mu);
+	fuse_reply_err(req, 0);
+}
+
+void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		      struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	int rc;
+
+	(void)ino;
+	(void)datasync;
+	pthread_mutex_lock(&h->mu);
+	rc = h->txn ? rfs_handle_commit(fs, h, 1) : store_sync(fs->st);
+	pthread_mutex_unlock(&h->mu);
+	fuse_reply_err(req, -rc);
+}
+
+void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			  off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	struct proc_info p;
+	int rc;
+
+	(void)ino;
+	if (mode & ~FALLOC_FL_KEEP_SIZE) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	rfs_caller(req, &p);
+	pthread_mutex_lock(&h->mu);
+	rc = rfs_handle_begin(fs, h, &p, 0);
+	if (rc == 0 && !(mode & FALLOC_FL_KEEP_SIZE) &&
+	    (uint64_t)(off + len) > store_txn_size(h->txn))
+		rc = store_txn_truncate(h->txn, (uint64_t)(off + len));
+	pthread_mutex_unlock(&h->mu);
+	fuse_reply_err(req, -rc);
+}

@@ -1,0 +1,117 @@
+/* ops.h - what the daemon's three operation files share: ops.c (names,
+ * attributes, directories and the table), handle.c (open files) and
+ * xattr.c (extended attributes).  Internal to fs/.  Helpers return 0 or
+ * a negative errno unless said otherwise. */
+#ifndef RFS_OPS_H
+#define RFS_OPS_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "check.h"
+#include "perm.h"
+#include "rfs.h"
+
+/* Entry and attribute timeouts.  Every change to the store passes through
+ * this daemon (the store is locked to it), and the kernel updates its own
+ * dentries and attributes for the calls it makes; where it cannot know
+ * (appends, failed commits, a lease holder's own view) the code
+ * invalidates or answers with timeout 0.  So the caches can live long:
+ * with a short timeout every path walk after it costs a LOOKUP. */
+#define TIMEOUT 86400.0
+
+static inline struct rfs *FS(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static inline struct rfs_handle *HANDLE(struct fuse_file_info *fi)
+{
+	return (struct rfs_handle *)(uintptr_t)fi->fh;
+}
+
+static inline int64_t rfs_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- ops.c: shared helpers ------------------------------------------ */
+
+/** The calling task; tid 0 when the daemon cannot see it. */
+void rfs_caller(fuse_req_t req, struct proc_info *p);
+/** @a from a version's metadata and size, for the kernel. */
+void rfs_fill_attr(fuse_ino_t ino, const struct store_meta *m,
+		   uint64_t size, struct stat *a);
+/** Does the daemon check @in for this request (not when the kernel
+ * does)?  If so (1), *a and *w are filled.  Caller holds fs->mu. */
+int rfs_checks(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
+	       struct stat *a, struct perm_who *w);
+/** May the caller access @in for @mask (PERM_*)?  Caller holds fs->mu. */
+int rfs_may(fuse_req_t req, struct rfs *fs, struct rfs_inode *in, int mask);
+/** How long the kernel may keep the entry of @key in @dir (NULL: the
+ * directory its key names).  Caller holds fs->mu. */
+double rfs_entry_ttl(struct rfs *fs, struct rfs_inode *dir, const char *key);
+/** What open(2) with @flags asks of the file (O_TRUNC writes). */
+int rfs_open_mask(int flags);
+/** The change's latest write: the kernel drops its cached size and
+ * times when the write returns. */
+void rfs_attr_mark_write(struct rfs_handle *h);
+/** Drop the kernel's cached pages and attributes of @ino. */
+void rfs_inval_inode(struct rfs *fs, fuse_ino_t ino);
+/** Keep view_size in step with the change.  Caller holds h->mu. */
+void rfs_note_size(struct rfs_handle *h);
+/** Metadata for a new record or directory made by the caller. */
+void rfs_new_meta(fuse_req_t req, mode_t mode, struct store_meta *m);
+/** May the caller make a new record at @name in @parent?  *key is the
+ * new key, the caller's to free, also on error.  Caller holds fs->mu. */
+int rfs_new_name_check(fuse_req_t req, struct rfs *fs, fuse_ino_t parent,
+		       const char *name, const struct proc_info *pi,
+		       char **key, uint64_t *expect, struct basis_hit *hit);
+
+/* ---- handle.c: a handle's change ------------------------------------ */
+
+/** End @h's lease on @in, if it holds it.  Caller holds fs->mu. */
+void rfs_lease_end(struct rfs *fs, struct rfs_inode *in,
+		   const struct rfs_handle *h);
+/** Unlink @h from fs->handles and free it.  Caller holds fs->mu. */
+void rfs_handle_free(struct rfs *fs, struct rfs_handle *h);
+/** A handle's first change: check it, take the lease, open the private
+ * change; with @may_wait (only at OPEN) wait for another's lease.
+ * Caller holds h->mu.  @return 0; -EAGAIN stale; -EBUSY leased; -EPERM
+ * no basis; another -errno from the store. */
+int rfs_handle_begin(struct rfs *fs, struct rfs_handle *h,
+		     const struct proc_info *p, int may_wait);
+/** Drop the handle's change: nothing of it is ever visible. */
+void rfs_handle_drop(struct rfs *fs, struct rfs_handle *h, const char *why);
+/** Commit the handle's change as one new version (durable when asked or
+ * with sync=always).  Caller holds h->mu. */
+int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int durable);
+/** Commit a mknod'ed record nobody took over, empty.  Caller holds
+ * fs->mu. */
+int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in);
+
+/* ---- The operations, for the table in ops.c -------------------------- */
+
+void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		mode_t mode, struct fuse_file_info *fi);
+void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	      struct fuse_file_info *fi);
+void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	       off_t off, struct fuse_file_info *fi);
+void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void rfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	       struct fuse_file_info *fi);
+void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+		   off_t len, struct fuse_file_info *fi);
+void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		  size_t size);
+void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		  const char *value, size_t size, int flags);
+void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+#endif
