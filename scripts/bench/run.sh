@@ -187,5 +187,5 @@ fi
 cat "$OUT/speed.txt" "$OUT/reopen.txt" "$OUT/requests.txt" \
 	"$OUT/durable.txt" "$OUT/shared.txt" > "$OUT/table.txt" 2>/dev/null
 echo "bench: results in $OUT/ (table.txt, speed.csv, reopen.csv," \
-	"requests.csv, durable.csv, shared.csv, machine.txt)"
+	"requests.csv, durable.csv, shared.csv, *_targets.csv, machine.txt)"
 exit $rc
