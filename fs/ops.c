@@ -1096,10 +1096,20 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	} else {
 		uint64_t tomb = 0;
 		store_last_version(fs->st, from, &tomb);
+		struct basis_hit hd = ht;
 		rfs_changed(fs, &pi, &hf, from, tomb);
 		if (fin)
 			rfs_ino_rekey(fs, fin, to);
-		rfs_changed(fs, &pi, &ht, to, newv);
+		/* The new name's version is held, like any change's, for
+		 * the ancestor whose basis the change used: the source's,
+		 * when the destination needed none.  So a shell may run
+		 * `echo v > f.tmp; mv f.tmp f` again (SPEC, "Implicit").
+		 * Only the destination's own declaration is consumed. */
+		if (!hd.found && hf.found) {
+			hd = hf;
+			hd.explicit_ = 0;
+		}
+		rfs_changed(fs, &pi, &hd, to, newv);
 	}
 out:
 	pthread_mutex_unlock(&fs->mu);

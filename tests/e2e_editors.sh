@@ -180,6 +180,16 @@ expect_eq "and content" two "$(cat tx/sub/two)"
 echo moved > mrec; cat mrec > /dev/null
 mv mrec mother
 expect_eq "cat rec; mv rec other works" moved "$(cat mother)"
+echo v1 > sav.tmp && mv sav.tmp sav
+echo v2 > sav.tmp && mv sav.tmp sav
+expect_eq "echo > f.tmp; mv f.tmp f, twice from one shell, works" v2 "$(cat sav)"
+echo v1 > sav2.tmp && mv sav2.tmp sav2
+blind 'cat sav2 > /dev/null; echo other > sav2'
+echo v2 > sav2.tmp
+expect_err "and is refused as stale once another process changed f" \
+	"Resource temporarily unavailable" mv sav2.tmp sav2
+expect_eq "which left f as the other process wrote it" other "$(cat sav2)"
+rm -f sav2.tmp 2>/dev/null
 echo a1 > arec
 cat arec > /dev/null; rm arec; echo new > arec
 expect_eq "cat a; rm a; echo new > a works" new "$(cat arec)"
