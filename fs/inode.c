@@ -27,13 +27,7 @@ int rfs_init_state(struct rfs *fs)
 {
 	struct rfs_inode *root;
 
-	pthread_condattr_t ca;
-
 	store_mutex_init(&fs->mu);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&fs->lease_cv, &ca);
-	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&fs->inval_mu, NULL);
 	pthread_cond_init(&fs->inval_cv, NULL);
 	fs->cap = 1 << 16;
@@ -85,7 +79,6 @@ void rfs_free_state(struct rfs *fs)
 	pthread_mutex_destroy(&fs->mu);
 	pthread_mutex_destroy(&fs->inval_mu);
 	pthread_cond_destroy(&fs->inval_cv);
-	pthread_cond_destroy(&fs->lease_cv);
 }
 
 struct rfs_inode *rfs_ino(struct rfs *fs, fuse_ino_t ino)

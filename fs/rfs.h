@@ -119,16 +119,26 @@ struct rfs {
 	struct rfs_inode *pend;  /* the pending inodes */
 	fuse_ino_t next_ino;
 	struct rfs_handle *handles;
-	/* Broadcast (under mu) whenever a record's write lease ends, for
-	 * the changes that wait for it: see lease_wait() in ops.c. */
-	pthread_cond_t lease_cv;
-	int lease_waiters;      /* changes waiting now (bounded) */
+	/* The changes that wait for a record's write lease, oldest first
+	 * (at most RFS_LEASE_WAITERS): see lease_wait() in handle.c. */
+	struct rfs_waiter *waitq;
+	int lease_waiters;
 	/* deferred entry invalidations */
 	pthread_t inval_thread;
 	pthread_mutex_t inval_mu;
 	pthread_cond_t inval_cv;
 	struct rfs_inval *inval_head;
 	int inval_stop, inval_started;
+};
+
+/* A change waiting for a record's write lease; it lives on the waiting
+ * thread's stack while it is queued on fs->waitq. */
+struct rfs_waiter {
+	pthread_cond_t cv;
+	const struct rfs_inode *in;
+	int woken;              /* its turn: the lease ended, or was free */
+	int64_t turn_at;        /* its turn if the lease is still free then */
+	struct rfs_waiter *next;
 };
 
 extern const struct fuse_lowlevel_ops rfs_ops;

@@ -282,6 +282,75 @@ expect_eq "and commits its own change" waiter "$(cat "$MNT/lw")"
 expect_eq "a first write (no O_TRUNC) that meets a change: EBUSY at once" \
 	"EBUSY at once" "$(python3 "$WORK/lease.py" "$MNT/lw" write)"
 expect_eq "and the holder's change committed whole" holder "$(cat "$MNT/lw")"
+
+# Turns: waiters are answered one at each end of the lease, oldest
+# first; one refused as stale passes its turn on 2 ms later when the
+# lease stays free.  turns.py REC MODE...: a child holds a change for
+# 0.6 s (written at once, and once more at its end); one process per
+# MODE comes to wait, 0.1 s apart: "trunc" reads REC first (a basis the
+# commit makes stale) and opens it O_TRUNC; "append" appends "+tail".
+# Prints each one's answer, whether all came within 1 s of the commit
+# (the later ones would otherwise wait out the 3 s), and whether they
+# came in the order the waiters arrived.
+cat > "$WORK/turns.py" <<'PY'
+import errno, os, signal, sys, time
+signal.alarm(20)
+p = sys.argv[1]
+r, w = os.pipe()
+holder = os.fork()
+if holder == 0:
+    signal.alarm(10)
+    with open(p, "rb") as f:
+        f.read()
+    fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"hold")
+    os.write(w, b"x")
+    time.sleep(0.6)
+    os.write(fd, b"er")
+    os.close(fd)
+    os.write(w, str(time.monotonic()).encode().ljust(32))
+    os._exit(0)
+os.read(r, 1)
+outs, kids = [], []
+for mode in sys.argv[2:]:
+    rr, ww = os.pipe()
+    k = os.fork()
+    if k == 0:
+        with open(p, "rb") as f:
+            f.read()
+        try:
+            if mode == "append":
+                fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+                os.write(fd, b"+tail")
+            else:
+                fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+                os.write(fd, b"waiter")
+            os.close(fd)
+            got = "ok"
+        except OSError as e:
+            got = errno.errorcode[e.errno]
+        os.write(ww, ("%s %s" % (got, time.monotonic())).encode())
+        os._exit(0)
+    kids.append(k)
+    outs.append(rr)
+    time.sleep(0.1)
+committed = float(os.read(r, 32).decode())
+os.waitpid(holder, 0)
+res = []
+for k, rr in zip(kids, outs):
+    os.waitpid(k, 0)
+    got, t = os.read(rr, 64).decode().split()
+    res.append((got, float(t)))
+times = [t for _, t in res]
+print(" ".join(g for g, _ in res),
+      "prompt" if max(times) - committed < 1.0 else "late",
+      "in-order" if times == sorted(times) else "out-of-order")
+PY
+echo base > "$MNT/lw"
+expect_eq "waiters are answered one by one, in order, promptly once the lease is free" \
+	"EAGAIN EAGAIN EAGAIN prompt in-order" \
+	"$(python3 "$WORK/turns.py" "$MNT/lw" trunc trunc trunc)"
+expect_eq "and the holder's change is what committed" holder "$(cat "$MNT/lw")"
 unmount
 mount_again "lease_wait=0" || exit 1
 expect_eq "lease_wait=0: EBUSY at once, as before" "EBUSY at once" \
