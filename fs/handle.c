@@ -21,8 +21,14 @@
 #include "rfs.h"
 
 /* How long an append waits for another handle's commit (SPEC: "a few
- * seconds at most"), then EBUSY. */
+ * seconds at most"): at its OPEN, where the kernel holds no lock.  At
+ * its WRITE the kernel holds the inode lock, which the other handle's
+ * own next write needs, so a wait there stalls the change it waits for
+ * (a holder's second write took the whole 3 s, and the append then got
+ * EBUSY): the WRITE waits only briefly, for a change that came in
+ * between. */
 #define APPEND_WAIT_MS 3000
+#define APPEND_WRITE_WAIT_MS 20
 
 /* ---- Handles: the first change, commit and drop ---------------------- */
 
@@ -405,6 +411,25 @@ int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in)
 
 /* ---- Files ----------------------------------------------------------- */
 
+/* An O_APPEND open waits for another handle's change to the record to
+ * end (APPEND_WAIT_MS), so that its write finds the record free.  It
+ * takes no lease: if one is taken again before the write, the write
+ * waits briefly and then gets EBUSY. */
+static void append_open_wait(struct rfs *fs, struct rfs_handle *h,
+			     const struct proc_info *p)
+{
+	struct timespec dl = { 0, 0 };
+	int woken = 0;
+
+	pthread_mutex_lock(&fs->mu);
+	if (h->in->lease && !h->in->deleted) {
+		(void)lease_wait(fs, h->in, h, p, APPEND_WAIT_MS, &dl, &woken);
+		if (woken && !h->in->lease)
+			pass_turn(fs, h->in, 0); /* takes none: the next's */
+	}
+	pthread_mutex_unlock(&fs->mu);
+}
+
 void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct rfs *fs = FS(req);
@@ -496,6 +521,8 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			rc = rfs_handle_begin(fs, h, &p, 1);
 			pthread_mutex_unlock(&h->mu);
 		}
+	} else if (fi->flags & O_APPEND) {
+		append_open_wait(fs, h, &p);
 	}
 	if (rc < 0) {
 		pthread_mutex_lock(&fs->mu);
@@ -642,7 +669,8 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 	memset(&none, 0, sizeof(none));
 	pthread_mutex_lock(&fs->mu);
 	if (h->in->lease && h->in->lease != h)
-		rc = lease_wait(fs, h->in, h, p, APPEND_WAIT_MS, &dl, &woken);
+		rc = lease_wait(fs, h->in, h, p, APPEND_WRITE_WAIT_MS, &dl,
+				&woken);
 	if (rc == 0)
 		rc = store_append(fs->st, h->in->key, buf, size, &newv);
 	if (rc == 0)

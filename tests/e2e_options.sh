@@ -351,6 +351,15 @@ expect_eq "waiters are answered one by one, in order, promptly once the lease is
 	"EAGAIN EAGAIN EAGAIN prompt in-order" \
 	"$(python3 "$WORK/turns.py" "$MNT/lw" trunc trunc trunc)"
 expect_eq "and the holder's change is what committed" holder "$(cat "$MNT/lw")"
+# An append waits at its open, where the kernel holds no lock.  Waiting
+# at its write held the inode lock that the holder's second write
+# needed: the holder stalled for the whole wait, and the append got
+# EBUSY.
+echo base > "$MNT/lw"
+expect_eq "an append behind stale waiters waits its turn and is added after the commit" \
+	"EAGAIN EAGAIN ok prompt in-order" \
+	"$(python3 "$WORK/turns.py" "$MNT/lw" trunc trunc append)"
+expect_eq "and it is added to the holder's whole change" "holder+tail" "$(cat "$MNT/lw")"
 unmount
 mount_again "lease_wait=0" || exit 1
 expect_eq "lease_wait=0: EBUSY at once, as before" "EBUSY at once" \
