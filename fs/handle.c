@@ -115,14 +115,14 @@ static int lease_wait(struct rfs *fs, struct rfs_inode *in,
 {
 	struct rfs_waiter w = { .in = in }, **pp;
 	pthread_condattr_t ca;
+	int64_t dl_ns;
 	int rc = 0;
 
 	*woken = 0;
 	if (ms <= 0 || fs->lease_waiters >= RFS_LEASE_WAITERS ||
 	    in->lease->changer.tid == p->tid ||
-	    in->lease->opener.tid == p->tid) {
-			return -EBUSY;
-	}
+	    in->lease->opener.tid == p->tid)
+		return -EBUSY;
 	if (dl->tv_sec == 0 && dl->tv_nsec == 0) {
 		clock_gettime(CLOCK_MONOTONIC, dl);
 		dl->tv_sec += ms / 1000;
@@ -140,8 +140,10 @@ static int lease_wait(struct rfs *fs, struct rfs_inode *in,
 		;
 	*pp = &w;
 	fs->lease_waiters++;
+	dl_ns = (int64_t)dl->tv_sec * 1000000000 + dl->tv_nsec;
 	for (;;) {
-		struct timespec until = *dl;
+		int64_t until = dl_ns;
+		struct timespec ts;
 
 		if (w.woken) {
 			if (!in->lease || in->lease == h)
@@ -157,15 +159,13 @@ static int lease_wait(struct rfs *fs, struct rfs_inode *in,
 				w.woken = 1; /* the free lease's turn */
 				continue;
 			}
-			if (w.turn_at < (int64_t)dl->tv_sec * 1000000000L +
-					dl->tv_nsec) {
-				until.tv_sec = w.turn_at / 1000000000L;
-				until.tv_nsec = w.turn_at % 1000000000L;
-			}
+			if (w.turn_at < until)
+				until = w.turn_at;
 		}
-		rc = pthread_cond_timedwait(&w.cv, &fs->mu, &until);
-		if (rc == ETIMEDOUT && (until.tv_sec != dl->tv_sec ||
-					until.tv_nsec != dl->tv_nsec))
+		ts.tv_sec = until / 1000000000;
+		ts.tv_nsec = until % 1000000000;
+		rc = pthread_cond_timedwait(&w.cv, &fs->mu, &ts);
+		if (rc == ETIMEDOUT && until < dl_ns)
 			rc = 0; /* the grace, not the deadline */
 	}
 	fs->lease_waiters--;
@@ -675,7 +675,7 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 		rc = store_append(fs->st, h->in->key, buf, size, &newv);
 	if (rc == 0)
 		rfs_changed(fs, p, &none, h->in->key, newv);
-	if (woken) /* an append takes no lease: the next waiter's turn */
+	if (woken && !h->in->lease) /* an append takes no lease */
 		pass_turn(fs, h->in, 0);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc == 0)
