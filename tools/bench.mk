@@ -1,9 +1,10 @@
-# Benchmarks (issue 8): make bench [QUICK=1]
+# Benchmarks (issue 8): make bench [QUICK=1] [HALT_POLL_NS=N]
 # build/bench runs the workloads; build/floorfs is the zero-work floor;
 # build/passthrough_ll/passthrough_ll is libfuse's example, built from its source.
 # scripts/bench/run.sh installs what is missing, mounts every target,
 # runs build/bench and always unmounts (trap).  See docs/PERFORMANCE.md.
 QUICK ?=
+HALT_POLL_NS ?=
 BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra \
 	-Werror -Wshadow -g -O2
 PT_SRC := /usr/share/doc/libfuse3-dev/examples
@@ -37,6 +38,6 @@ bench: deps-ok bench-deps
 	@$(MAKE) --no-print-directory $(BUILD)/recfs $(BUILD)/bench \
 		$(BUILD)/floorfs $(BUILD)/passthrough_ll/passthrough_ll \
 		$(BUILD)/mkstore
-	@BUILD=$(BUILD) QUICK=$(QUICK) sh scripts/bench/run.sh
+	@BUILD=$(BUILD) QUICK=$(QUICK) HALT_POLL_NS=$(HALT_POLL_NS) sh scripts/bench/run.sh
 
 .PHONY: bench bench-deps

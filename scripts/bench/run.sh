@@ -9,10 +9,24 @@
 #          operation
 # durable: recfs -o sync=always, passthrough_ll + fdatasync, SQLite, etcd,
 #          bare fdatasync, all on a disk directory under /var/tmp
+#
+# HALT_POLL_NS=N: run with the guest's cpuidle halt polling at N ns
+# (/sys/module/haltpoll/parameters/guest_halt_poll_ns, a KVM guest's),
+# restored at the end.  This VM boots with 0, and every wake-up of an
+# idle vCPU then costs an exit to the host: see docs/PERFORMANCE.md.
 set -u
 BUILD=${BUILD:-build}
 QUICK=${QUICK:-}
 export QUICK
+HALT_POLL_NS=${HALT_POLL_NS:-}
+HP=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+HP_OLD=""
+if [ -n "$HALT_POLL_NS" ]; then
+	case $HALT_POLL_NS in
+	*[!0-9]*) echo "bench: HALT_POLL_NS must be a number of ns" >&2; exit 1 ;;
+	esac
+	[ -w "$HP" ] || { echo "bench: HALT_POLL_NS: no $HP here" >&2; exit 1; }
+fi
 OUT=$BUILD/bench-results
 B=$BUILD/bench
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (mount, /dev/fuse)" >&2; exit 1; }
@@ -36,9 +50,14 @@ cleanup() {
 	for p in $PIDS; do wait "$p" 2>/dev/null; done
 	mountpoint -q "$S/t" 2>/dev/null && umount "$S/t"
 	rm -rf "$S" "$D"
+	[ -z "$HP_OLD" ] || echo "$HP_OLD" > "$HP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
+if [ -n "$HALT_POLL_NS" ]; then
+	HP_OLD=$(cat "$HP")
+	echo "$HALT_POLL_NS" > "$HP" || exit 1
+fi
 
 # wait_mount MNT PID: until MNT is a mount point, or fail if PID died.
 wait_mount() {
@@ -70,6 +89,8 @@ PT_OPTS=xattr,cache=always
 	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 	echo "mem: $(free -g | awk '/^Mem/ {print $2 " GiB"}')"
 	echo "disk under /var/tmp: $(df -T /var/tmp | awk 'NR==2 {print $2 " on " $1}')"
+	echo "cpuidle: $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none)," \
+		"guest halt poll: $(cat "$HP" 2>/dev/null || echo -) ns"
 	echo "quick: ${QUICK:-0}"
 	echo "commit: $(git rev-parse --short HEAD 2>/dev/null)"
 } > "$OUT/machine.txt"
