@@ -34,7 +34,8 @@ mkdir -p "$OUT"
 
 S=$(mktemp -d /tmp/recfs-bench.XXXXXX) || exit 1
 D=$(mktemp -d /var/tmp/recfs-bench.XXXXXX) || { rmdir "$S"; exit 1; }
-PIDS=""
+PIDS=""      # the FUSE daemons of the current part: unmount_all waits for them
+ETCD_PID=""  # etcd lives through the durable and shared parts
 FUSE_MNTS="$S/m_pt $S/m_floor $S/m_recfs $S/m_reopen $S/m_qpt $S/m_qfloor $S/m_qrecfs
 	$S/m_recfs_sync $S/m_pt_sync"
 
@@ -46,8 +47,8 @@ cleanup() {
 			fusermount3 -u "$m" 2>/dev/null || umount -l "$m"
 		fi
 	done
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	for p in $PIDS $ETCD_PID; do kill "$p" 2>/dev/null; done
+	for p in $PIDS $ETCD_PID; do wait "$p" 2>/dev/null; done
 	mountpoint -q "$S/t" 2>/dev/null && umount "$S/t"
 	rm -rf "$S" "$D"
 	[ -z "$HP_OLD" ] || echo "$HP_OLD" > "$HP"
@@ -169,7 +170,7 @@ if command -v etcd >/dev/null; then
 		--initial-advertise-peer-urls http://127.0.0.1:23800 \
 		--initial-cluster bench=http://127.0.0.1:23800 \
 		>"$D/etcd.log" 2>&1 &
-	PIDS="$PIDS $!"
+	ETCD_PID=$!
 	ETCD_TARGET=etcd=etcd:127.0.0.1:23790
 else
 	echo "bench: etcd not installed; left out" >&2
@@ -181,6 +182,7 @@ fi
 r=$?; [ $rc = 0 ] && rc=$r
 cat "$OUT/durable.txt"
 unmount_all "$S/m_pt_sync" "$S/m_recfs_sync"
+PIDS=""
 
 # ---- shared (issue 9): recfs on etcd, its writers on two mounts -------
 # Against etcd itself and a local recfs with sync=always (etcd commits
