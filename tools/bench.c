@@ -1635,6 +1635,9 @@ int main(int argc, char **argv)
 	outdir = argv[2];
 	reps = quick ? 3 : 5;
 	twarm = quick ? QUICK_TWARM : TWARM;
+	/* For looking into the warm-up itself. */
+	if (getenv("BENCH_WARM_S") && atof(getenv("BENCH_WARM_S")) >= 0)
+		twarm = atof(getenv("BENCH_WARM_S"));
 	nrec = quick ? 2000 : 10000;
 	bigsz = (size_t)(quick ? 64 : 256) << 20;
 	/* For looking into the big record alone at other sizes. */
