@@ -96,6 +96,9 @@ PT_OPTS=xattr,cache=always
 	echo "commit: $(git rev-parse --short HEAD 2>/dev/null)"
 } > "$OUT/machine.txt"
 cat "$OUT/machine.txt"
+# The host's share of our CPUs while we ran (a VM's "steal"): a run that
+# lost much of its time to other guests is not comparable with others.
+STAT0=$(head -1 /proc/stat)
 
 # ---- speed: everything in memory --------------------------------------
 mkdir -p "$S/t" "$S/m_pt" "$S/m_floor" "$S/m_recfs"
@@ -207,6 +210,10 @@ fi
 if command -v gnuplot >/dev/null; then
 	BUILD=$BUILD sh scripts/bench/chart.sh "$OUT" || true
 fi
+steal=$(printf '%s\n%s\n' "$STAT0" "$(head -1 /proc/stat)" | awk '
+	{ t = 0; for (i = 2; i <= 9; i++) t += $i; tot[NR] = t; st[NR] = $9 }
+	END { d = tot[2] - tot[1]; printf "%.1f", (d > 0 ? 100 * (st[2] - st[1]) / d : 0) }')
+echo "cpu steal during the run: $steal %" | tee -a "$OUT/machine.txt"
 cat "$OUT/speed.txt" "$OUT/reopen.txt" "$OUT/requests.txt" \
 	"$OUT/durable.txt" "$OUT/shared.txt" > "$OUT/table.txt" 2>/dev/null
 echo "bench: results in $OUT/ (table.txt, speed.csv, reopen.csv," \
