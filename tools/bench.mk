@@ -9,9 +9,12 @@ BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra \
 	-Werror -Wshadow -g -O2
 PT_SRC := /usr/share/doc/libfuse3-dev/examples
 
-$(BUILD)/bench: tools/bench.c
+BENCH_SRC := tools/bench.c tools/bench_fs.c tools/bench_conc.c \
+	tools/bench_report.c tools/bench_reopen.c tools/bench_requests.c
+
+$(BUILD)/bench: $(BENCH_SRC) tools/bench.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< -pthread -lsqlite3
+	$(CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRC) -pthread -lsqlite3
 
 $(BUILD)/floorfs: tools/floorfs.c
 	@mkdir -p $(dir $@)
