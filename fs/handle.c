@@ -59,11 +59,12 @@ static struct rfs_waiter *next_waiter(struct rfs *fs,
 }
 
 /* Give the next waiter its turn now (@grace_ns 0), or once the lease
- * has stayed free for @grace_ns.  Caller holds fs->mu. */
+ * has stayed free for @grace_ns.  A lease taken meanwhile passes the
+ * turn itself when it ends (rfs_lease_end).  Caller holds fs->mu. */
 static void pass_turn(struct rfs *fs, const struct rfs_inode *in,
 		      long grace_ns)
 {
-	struct rfs_waiter *w = next_waiter(fs, in);
+	struct rfs_waiter *w = in->lease ? NULL : next_waiter(fs, in);
 
 	if (!w)
 		return;
@@ -85,8 +86,8 @@ void rfs_lease_end(struct rfs *fs, struct rfs_inode *in,
 		pass_turn(fs, in, 0);
 }
 
-/* Wait for another handle's lease on in to end, until *dl (set to ms
- * from now if it is zero, so that a caller that meets lease after lease
+/* Wait for another handle's lease on in to end, until *dl (CLOCK_MONOTONIC
+ * ns; set to ms from now if it is zero, so that a caller that meets lease after lease
  * waits ms in all).  Writers that meet on one record then take turns
  * instead of spinning through refusals, and a save by cp or an editor
  * (milliseconds) is waited for; a handle that keeps its change open
@@ -111,11 +112,10 @@ void rfs_lease_end(struct rfs *fs, struct rfs_inode *in,
  * fs->mu (released while waiting). */
 static int lease_wait(struct rfs *fs, struct rfs_inode *in,
 		      const struct rfs_handle *h, const struct proc_info *p,
-		      int ms, struct timespec *dl, int *woken)
+		      int ms, int64_t *dl, int *woken)
 {
 	struct rfs_waiter w = { .in = in }, **pp;
 	pthread_condattr_t ca;
-	int64_t dl_ns;
 	int rc = 0;
 
 	*woken = 0;
@@ -123,15 +123,8 @@ static int lease_wait(struct rfs *fs, struct rfs_inode *in,
 	    in->lease->changer.tid == p->tid ||
 	    in->lease->opener.tid == p->tid)
 		return -EBUSY;
-	if (dl->tv_sec == 0 && dl->tv_nsec == 0) {
-		clock_gettime(CLOCK_MONOTONIC, dl);
-		dl->tv_sec += ms / 1000;
-		dl->tv_nsec += (long)(ms % 1000) * 1000000L;
-		if (dl->tv_nsec >= 1000000000L) {
-			dl->tv_sec++;
-			dl->tv_nsec -= 1000000000L;
-		}
-	}
+	if (*dl == 0)
+		*dl = mono_ns() + (int64_t)ms * 1000000;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w.cv, &ca);
@@ -140,9 +133,8 @@ static int lease_wait(struct rfs *fs, struct rfs_inode *in,
 		;
 	*pp = &w;
 	fs->lease_waiters++;
-	dl_ns = (int64_t)dl->tv_sec * 1000000000 + dl->tv_nsec;
 	for (;;) {
-		int64_t until = dl_ns;
+		int64_t until = *dl;
 		struct timespec ts;
 
 		if (w.woken) {
@@ -165,7 +157,7 @@ static int lease_wait(struct rfs *fs, struct rfs_inode *in,
 		ts.tv_sec = until / 1000000000;
 		ts.tv_nsec = until % 1000000000;
 		rc = pthread_cond_timedwait(&w.cv, &fs->mu, &ts);
-		if (rc == ETIMEDOUT && until < dl_ns)
+		if (rc == ETIMEDOUT && until < *dl)
 			rc = 0; /* the grace, not the deadline */
 	}
 	fs->lease_waiters--;
@@ -223,7 +215,7 @@ int rfs_handle_begin(struct rfs *fs, struct rfs_handle *h,
 {
 	struct rfs_inode *in = h->in;
 	uint64_t expect = STORE_ANY;
-	struct timespec dl = { 0, 0 };
+	int64_t dl = 0; /* lease_wait()'s deadline, ns */
 	struct basis_hit hit;
 	int rc = 0, woken = 0;
 
@@ -264,8 +256,9 @@ again:
 		if (!(in->pending && h->created))
 			h->hit = hit;
 		h->changer = *p;
-	} else if (woken && !in->lease) /* the turn was ours, not taken */
+	} else if (woken) { /* the turn was ours, not taken */
 		pass_turn(fs, in, rc == -EAGAIN ? TURN_GRACE_NS : 0);
+	}
 	pthread_mutex_unlock(&fs->mu);
 	if (rc == 0) {
 		/* A shared store's lease: other mounts' writers are told
@@ -418,13 +411,13 @@ int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in)
 static void append_open_wait(struct rfs *fs, struct rfs_handle *h,
 			     const struct proc_info *p)
 {
-	struct timespec dl = { 0, 0 };
+	int64_t dl = 0; /* lease_wait()'s deadline, ns */
 	int woken = 0;
 
 	pthread_mutex_lock(&fs->mu);
 	if (h->in->lease && !h->in->deleted) {
 		(void)lease_wait(fs, h->in, h, p, APPEND_WAIT_MS, &dl, &woken);
-		if (woken && !h->in->lease)
+		if (woken)
 			pass_turn(fs, h->in, 0); /* takes none: the next's */
 	}
 	pthread_mutex_unlock(&fs->mu);
@@ -661,7 +654,7 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 			const struct proc_info *p, const char *buf,
 			size_t size)
 {
-	struct timespec dl = { 0, 0 };
+	int64_t dl = 0; /* lease_wait()'s deadline, ns */
 	struct basis_hit none;
 	uint64_t newv;
 	int rc = 0, woken = 0;
@@ -675,7 +668,7 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 		rc = store_append(fs->st, h->in->key, buf, size, &newv);
 	if (rc == 0)
 		rfs_changed(fs, p, &none, h->in->key, newv);
-	if (woken && !h->in->lease) /* an append takes no lease */
+	if (woken) /* an append takes no lease */
 		pass_turn(fs, h->in, 0);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc == 0)
