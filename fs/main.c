@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "rfs.h"
+#include "uring.h"
 
 static const char usage[] =
 	"usage: recfs STORE MOUNTPOINT [-f] [-d] [-o OPT,...]\n"
@@ -33,6 +34,8 @@ static const char usage[] =
 	"                       " RFS_DEFAULT_UNCHECKED ")\n"
 	"  -o keep_versions=N   versions kept per record (8)\n"
 	"  -o tombstone_limit=N tombstones kept before the floor rises (1000000)\n"
+	"  -o nouring           requests through /dev/fuse only, even where the\n"
+	"                       kernel offers io_uring (fuse.enable_uring=Y)\n"
 	"  -o allow_other, -o default_permissions  as for any FUSE filesystem\n"
 	"  -h, --help           this text\n"
 	"  -V, --version        version\n"
@@ -58,6 +61,7 @@ static const struct fuse_opt rfs_optspec[] = {
 	OPT("unchecked_names=%s", unchecked_names),
 	OPT("keep_versions=%u", keep_versions),
 	OPT("tombstone_limit=%lu", tombstone_limit),
+	OPT("nouring", nouring),
 	FUSE_OPT_END
 };
 
@@ -121,6 +125,7 @@ int main(int argc, char *argv[])
 	struct cli c;
 	struct store_opts so;
 	struct fuse_loop_config *lc = NULL;
+	struct rfs_uring *ur = NULL;
 	char err[512] = "", absmp[PATH_MAX];
 	struct stat sb;
 	int rc = 1, mounted = 0;
@@ -244,7 +249,13 @@ int main(int argc, char *argv[])
 	 * for each other's leases (at most RFS_LEASE_WAITERS at once), not
 	 * for a CPU: let more of them wait than libfuse's default of 10. */
 	fuse_loop_cfg_set_max_threads(lc, 64);
+	/* Where the kernel offers it, requests come through io_uring, each
+	 * to a worker on its caller's CPU; libfuse's loop keeps /dev/fuse
+	 * (INIT, FORGET, INTERRUPT; everything if the ring is refused). */
+	if (!fs.o.nouring && (rc = rfs_uring_attach(fs.se, 0, &ur)) < 0)
+		fprintf(stderr, "recfs: io_uring not used: %s\n", strerror(-rc));
 	rc = fuse_session_loop_mt(fs.se, lc);
+	rfs_uring_detach(ur);
 	/* A signal that asked us to stop is a clean exit. */
 	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 	rfs_shutdown(&fs);

@@ -30,6 +30,7 @@ struct rfs_opts {
 	unsigned keep_versions; /* -o keep_versions=N */
 	unsigned long tombstone_limit;
 	unsigned lease_wait;    /* -o lease_wait=MS (20) */
+	int nouring;            /* -o nouring: /dev/fuse only (uring.h) */
 };
 
 struct rfs_handle;

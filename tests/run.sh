@@ -14,6 +14,14 @@ for t in "$BUILD"/tests/test_*; do
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "!! $t exited $rc"; fi
 	passed=$((passed + p)); failed=$((failed + f))
 done
+# recfs uses FUSE over io_uring where the kernel offers it (fs/uring.h);
+# offer it for the mounts below when we may (root), as make run does, so
+# that every e2e script runs over the ring.  tests/e2e_uring.sh covers
+# /dev/fuse.  Restored at the end.
+UP=/sys/module/fuse/parameters/enable_uring
+UP_OLD=$(cat "$UP" 2>/dev/null)
+[ -w "$UP" ] && echo Y > "$UP"
+echo "# fuse over io_uring offered: $(cat "$UP" 2>/dev/null || echo no)"
 for t in tests/e2e_*.sh; do
 	[ -f "$t" ] || continue
 	echo "== $t"
@@ -24,5 +32,6 @@ for t in tests/e2e_*.sh; do
 	passed=$((passed + p)); failed=$((failed + f))
 done
 rm -f "$log"
+[ -n "$UP_OLD" ] && [ -w "$UP" ] && echo "$UP_OLD" > "$UP"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

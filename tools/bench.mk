@@ -16,9 +16,10 @@ $(BUILD)/bench: $(BENCH_SRC) tools/bench.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRC) -pthread -lsqlite3
 
-$(BUILD)/floorfs: tools/floorfs.c
+$(BUILD)/floorfs: tools/floorfs.c fs/uring.c fs/uring.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) $(shell pkg-config --cflags fuse3) -o $@ $< \
+	$(CC) $(BENCH_CFLAGS) $(shell pkg-config --cflags fuse3) -Ifs -o $@ \
+		tools/floorfs.c fs/uring.c \
 		-pthread $(shell pkg-config --libs fuse3)
 
 # Writes the 1,000,000-record store of workload 11 through store/store.h.

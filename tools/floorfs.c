@@ -8,6 +8,9 @@
  * What recfs costs above this floor is recfs's own work.
  *
  *   floorfs MOUNTPOINT [-f] [-s] [-o OPTS]
+ *
+ * FLOOR_URING=1 in the environment: requests through io_uring where the
+ * kernel offers it, by recfs's own fs/uring.c, as recfs does.
  */
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
@@ -22,6 +25,7 @@
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
+#include "uring.h"
 
 #define TIMEOUT 86400.0
 
@@ -936,7 +940,16 @@ int main(int argc, char *argv[])
 		goto out;
 	if (fuse_set_signal_handlers(se) == 0) {
 		if (fuse_session_mount(se, o.mountpoint) == 0) {
+			const char *ue = getenv("FLOOR_URING");
+			struct rfs_uring *ur = NULL;
+
 			fuse_daemonize(o.foreground);
+			/* FLOOR_URING=1: the transport recfs uses where the
+			 * kernel offers it (fs/uring.h), so that the floor
+			 * stays the fastest a FUSE daemon can be here. */
+			if (ue && strcmp(ue, "1") == 0 &&
+			    rfs_uring_attach(se, 0, &ur) < 0)
+				fprintf(stderr, "floorfs: no io_uring\n");
 			if (o.singlethread) {
 				ret = fuse_session_loop(se);
 			} else {
@@ -946,6 +959,7 @@ int main(int argc, char *argv[])
 				lc.max_idle_threads = 16;
 				ret = fuse_session_loop_mt(se, &lc);
 			}
+			rfs_uring_detach(ur);
 			fuse_session_unmount(se);
 		}
 		fuse_remove_signal_handlers(se);

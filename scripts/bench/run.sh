@@ -10,6 +10,11 @@
 # durable: recfs -o sync=always, passthrough_ll + fdatasync, SQLite, etcd,
 #          bare fdatasync, all on a disk directory under /var/tmp
 #
+# URING=0: leave the kernel's FUSE over io_uring off (fuse.enable_uring),
+# so that recfs and floorfs read /dev/fuse as libfuse does.  By default
+# the bench turns it on for the run (and restores it), and recfs and the
+# floor both use it (fs/uring.c); passthrough_ll, libfuse's example,
+# cannot.
 # HALT_POLL_NS=N: run with the guest's cpuidle halt polling at N ns
 # (/sys/module/haltpoll/parameters/guest_halt_poll_ns, a KVM guest's),
 # restored at the end.  This VM boots with 0, and every wake-up of an
@@ -21,6 +26,10 @@ export QUICK
 HALT_POLL_NS=${HALT_POLL_NS:-}
 HP=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 HP_OLD=""
+URING=${URING:-1}
+UP=/sys/module/fuse/parameters/enable_uring
+UP_OLD=""
+case $URING in 0|1) ;; *) echo "bench: URING must be 0 or 1" >&2; exit 1 ;; esac
 if [ -n "$HALT_POLL_NS" ]; then
 	case $HALT_POLL_NS in
 	*[!0-9]*) echo "bench: HALT_POLL_NS must be a number of ns" >&2; exit 1 ;;
@@ -52,12 +61,17 @@ cleanup() {
 	mountpoint -q "$S/t" 2>/dev/null && umount "$S/t"
 	rm -rf "$S" "$D"
 	[ -z "$HP_OLD" ] || echo "$HP_OLD" > "$HP"
+	[ -z "$UP_OLD" ] || echo "$UP_OLD" > "$UP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 if [ -n "$HALT_POLL_NS" ]; then
 	HP_OLD=$(cat "$HP")
 	echo "$HALT_POLL_NS" > "$HP" || exit 1
+fi
+if [ -w "$UP" ]; then
+	UP_OLD=$(cat "$UP")
+	if [ "$URING" = 1 ]; then echo Y > "$UP"; else echo N > "$UP"; fi
 fi
 
 # wait_mount MNT PID: until MNT is a mount point, or fail if PID died.
@@ -92,6 +106,8 @@ PT_OPTS=xattr,cache=always
 	echo "disk under /var/tmp: $(df -T /var/tmp | awk 'NR==2 {print $2 " on " $1}')"
 	echo "cpuidle: $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none)," \
 		"guest halt poll: $(cat "$HP" 2>/dev/null || echo -) ns"
+	echo "fuse over io_uring offered: $(cat "$UP" 2>/dev/null || echo no)" \
+		"(recfs and floorfs use it when offered; passthrough_ll cannot)"
 	echo "quick: ${QUICK:-0}"
 	echo "commit: $(git rev-parse --short HEAD 2>/dev/null)"
 } > "$OUT/machine.txt"
@@ -106,7 +122,7 @@ mount -t tmpfs -o size=6g,mode=755 tmpfs "$S/t" || exit 1
 mkdir -p "$S/t/tmpfs" "$S/t/pt"
 "$PT" -f -o source="$S/t/pt",$PT_OPTS "$S/m_pt" 2>"$S/pt.log" &
 PIDS="$PIDS $!"; wait_mount "$S/m_pt" $!
-"$BUILD/floorfs" -f "$S/m_floor" 2>"$S/floor.log" &
+FLOOR_URING=1 "$BUILD/floorfs" -f "$S/m_floor" 2>"$S/floor.log" &
 PIDS="$PIDS $!"; wait_mount "$S/m_floor" $!
 "$BUILD/recfs" "$S/t/store" "$S/m_recfs" -f 2>"$S/recfs.log" &
 PIDS="$PIDS $!"; wait_mount "$S/m_recfs" $!
@@ -117,6 +133,13 @@ PIDS="$PIDS $!"; wait_mount "$S/m_recfs" $!
 rc=$?
 cat "$OUT/speed.txt"
 unmount_all "$S/m_pt" "$S/m_floor" "$S/m_recfs"
+for n in floor recfs; do
+	if grep -q "requests come through io_uring" "$S/$n.log"; then
+		echo "$n: requests came through io_uring"
+	else
+		echo "$n: requests came through /dev/fuse"
+	fi
+done | tee -a "$OUT/machine.txt"
 grep -v '^$' "$S/recfs.log" | tail -5 >&2
 PIDS=""
 
@@ -142,7 +165,7 @@ rm -rf "$S/t/big" "$S/t/empty"
 mkdir -p "$S/m_qpt" "$S/m_qfloor" "$S/m_qrecfs" "$S/req" "$S/t/qpt"
 "$PT" -d -o source="$S/t/qpt",$PT_OPTS "$S/m_qpt" 2>"$S/req/passthrough_ll.log" &
 PIDS="$PIDS $!"; wait_mount "$S/m_qpt" $!
-"$BUILD/floorfs" -d "$S/m_qfloor" 2>"$S/req/floor.log" &
+FLOOR_URING=1 "$BUILD/floorfs" -d "$S/m_qfloor" 2>"$S/req/floor.log" &
 PIDS="$PIDS $!"; wait_mount "$S/m_qfloor" $!
 "$BUILD/recfs" "$S/t/qstore" "$S/m_qrecfs" -d 2>"$S/req/recfs.log" &
 PIDS="$PIDS $!"; wait_mount "$S/m_qrecfs" $!

@@ -1,0 +1,654 @@
+/* uring.c - FUSE requests over io_uring; see uring.h.
+ *
+ * The protocol (Linux's fs/fuse/dev_uring.c, uapi fuse.h 7.42):
+ * - the daemon sets FUSE_OVER_IO_URING in INIT's flags2; from then on the
+ *   kernel holds every request until each CPU's queue has an entry;
+ * - an entry is a 288-byte header buffer (the fuse_in_header, the
+ *   operation's own first argument, a small struct with the payload size
+ *   and the request's id) and a payload buffer (the other arguments);
+ *   it is registered by an IORING_OP_URING_CMD, which completes when a
+ *   request has been copied into it;
+ * - the reply goes into the same buffers (out header; the reply's
+ *   arguments in the payload) and COMMIT_AND_FETCH hands it back and
+ *   waits for the next request in one call.
+ *
+ * Each worker thread owns one io_uring and one entry, so a request is
+ * always answered by the thread that took it, inside
+ * fuse_session_process_buf(): the writev hook sees the reply on the
+ * same thread (tls_worker) and copies it into the entry.  A handler that
+ * blocks (a sync, a lease wait) blocks only its own entry; the kernel
+ * gives the queue's next request to another idle one.
+ */
+#include "uring.h"
+
+#include <errno.h>
+#include <linux/io_uring.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* --- the kernel's ABI, which Debian 12's headers predate --- */
+#define UR_FUSE_INIT 26
+#define UR_INIT_EXT (1u << 30)		 /* fuse_init_in/out.flags */
+#define UR_OVER_IO_URING2 (1u << 9)	 /* FUSE_OVER_IO_URING >> 32 */
+#define UR_CMD_REGISTER 1
+#define UR_CMD_COMMIT_AND_FETCH 2
+#define UR_HDR_SZ 128
+
+struct ur_in_header {			/* struct fuse_in_header */
+	uint32_t len, opcode;
+	uint64_t unique, nodeid;
+	uint32_t uid, gid, pid;
+	uint16_t total_extlen, padding;
+};
+
+struct ur_out_header {			/* struct fuse_out_header */
+	uint32_t len;
+	int32_t error;
+	uint64_t unique;
+};
+
+struct ur_req_header {			/* struct fuse_uring_req_header */
+	char in_out[UR_HDR_SZ];
+	char op_in[UR_HDR_SZ];
+	struct {
+		uint64_t flags, commit_id;
+		uint32_t payload_sz, padding;
+		uint64_t reserved;
+	} ent;
+};
+
+struct ur_cmd_req {			/* struct fuse_uring_cmd_req */
+	uint64_t flags, commit_id;
+	uint16_t qid;
+	uint8_t padding[6];
+};
+
+/* Offsets in fuse_init_in (after the in header) and fuse_init_out. */
+#define UR_INIT_IN_FLAGS 12
+#define UR_INIT_IN_FLAGS2 16
+#define UR_INIT_OUT_FLAGS 12
+#define UR_INIT_OUT_MAX_WRITE 20
+#define UR_INIT_OUT_MAX_PAGES 28
+#define UR_INIT_OUT_FLAGS2 32
+#define UR_INIT_OUT_MIN 40
+
+#define UR_SQE_SZ 128			/* IORING_SETUP_SQE128 */
+#define UR_UD_REQ 1			/* user_data of the entry's command */
+#define UR_UD_STOP 2			/* user_data of the stop poll */
+/* Room before the payload for the in header and the op's argument, so
+ * that the request is contiguous for libfuse without copying the data. */
+#define UR_PREFIX (sizeof(struct ur_in_header) + UR_HDR_SZ)
+
+struct ur_worker {
+	struct rfs_uring *u;
+	pthread_t tid;
+	unsigned qid;
+	int ring, started, ok;
+	void *sq_map, *cq_map, *sqes;
+	size_t sq_len, cq_len, sqes_len;
+	unsigned *sq_head, *sq_tail, *sq_mask, *sq_array;
+	unsigned *cq_head, *cq_tail, *cq_mask;
+	struct io_uring_cqe *cqes;
+	struct ur_req_header hdr;
+	char *mem;			/* UR_PREFIX + payload */
+	struct iovec iov[2];
+	uint64_t unique;		/* the request being answered, or 0 */
+	int replied;
+};
+
+struct rfs_uring {
+	struct fuse_session *se;
+	int fd;				/* /dev/fuse */
+	int stopfd;			/* eventfd: readable when stopping */
+	unsigned nq, per_queue, nw;
+	struct ur_worker *w;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned ready;			/* workers whose ring is set up */
+	int go;				/* 1: register; -1: exit */
+	uint64_t init_unique;		/* the INIT request, 0 once answered */
+	int offered;			/* the kernel offered the ring */
+	size_t payload;			/* payload buffer per entry */
+	atomic_uint registered;
+};
+
+/* The custom I/O callbacks are handed the file system's userdata, so the
+ * session's ring is found here: one per process (uring.h). */
+static struct rfs_uring *ur_session;
+static _Thread_local struct ur_worker *tls_worker;
+
+static int sys_setup(unsigned entries, struct io_uring_params *p)
+{
+	return (int)syscall(__NR_io_uring_setup, entries, p);
+}
+
+static int sys_enter(int fd, unsigned submit, unsigned wait, unsigned flags)
+{
+	return (int)syscall(__NR_io_uring_enter, fd, submit, wait, flags,
+			    NULL, 0);
+}
+
+static unsigned possible_cpus(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "r");
+	unsigned a = 0, b = 0, max = 0;
+	int c;
+
+	if (!f)
+		return 0;
+	/* "0-1", "0", "0-3,8-11": the highest number, plus one. */
+	while (fscanf(f, "%u", &a) == 1) {
+		b = a;
+		c = fgetc(f);
+		if (c == '-' && fscanf(f, "%u", &b) == 1)
+			c = fgetc(f);
+		if (b + 1 > max)
+			max = b + 1;
+		if (c != ',')
+			break;
+	}
+	fclose(f);
+	return max;
+}
+
+static void ring_unmap(struct ur_worker *w)
+{
+	if (w->sqes)
+		munmap(w->sqes, w->sqes_len);
+	if (w->cq_map && w->cq_map != w->sq_map)
+		munmap(w->cq_map, w->cq_len);
+	if (w->sq_map)
+		munmap(w->sq_map, w->sq_len);
+	if (w->ring >= 0)
+		close(w->ring);
+	w->sqes = w->cq_map = w->sq_map = NULL;
+	w->ring = -1;
+}
+
+/* Set up the worker's ring in the thread that will use it: with
+ * SINGLE_ISSUER the creator is the only task allowed to submit, and with
+ * DEFER_TASKRUN the kernel's copy of a request into our buffers runs when
+ * that task waits for completions. */
+static int ring_setup(struct ur_worker *w)
+{
+	struct io_uring_params p;
+	char *sq;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
+		  IORING_SETUP_DEFER_TASKRUN;
+	w->ring = sys_setup(4, &p);
+	if (w->ring < 0 && errno == EINVAL) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_SQE128;
+		w->ring = sys_setup(4, &p);
+	}
+	if (w->ring < 0)
+		return -errno;
+	w->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+	w->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	if (p.features & IORING_FEAT_SINGLE_MMAP) {
+		if (w->cq_len > w->sq_len)
+			w->sq_len = w->cq_len;
+		w->cq_len = w->sq_len;
+	}
+	w->sq_map = mmap(NULL, w->sq_len, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_POPULATE, w->ring, IORING_OFF_SQ_RING);
+	if (w->sq_map == MAP_FAILED) {
+		w->sq_map = NULL;
+		goto fail;
+	}
+	if (p.features & IORING_FEAT_SINGLE_MMAP) {
+		w->cq_map = w->sq_map;
+	} else {
+		w->cq_map = mmap(NULL, w->cq_len, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_POPULATE, w->ring,
+				 IORING_OFF_CQ_RING);
+		if (w->cq_map == MAP_FAILED) {
+			w->cq_map = NULL;
+			goto fail;
+		}
+	}
+	w->sqes_len = p.sq_entries * UR_SQE_SZ;
+	w->sqes = mmap(NULL, w->sqes_len, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_POPULATE, w->ring, IORING_OFF_SQES);
+	if (w->sqes == MAP_FAILED) {
+		w->sqes = NULL;
+		goto fail;
+	}
+	sq = w->sq_map;
+	w->sq_head = (unsigned *)(sq + p.sq_off.head);
+	w->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+	w->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+	w->sq_array = (unsigned *)(sq + p.sq_off.array);
+	w->cq_head = (unsigned *)((char *)w->cq_map + p.cq_off.head);
+	w->cq_tail = (unsigned *)((char *)w->cq_map + p.cq_off.tail);
+	w->cq_mask = (unsigned *)((char *)w->cq_map + p.cq_off.ring_mask);
+	w->cqes = (struct io_uring_cqe *)((char *)w->cq_map + p.cq_off.cqes);
+	return 0;
+fail:
+	ring_unmap(w);
+	return -ENOMEM;
+}
+
+/* The next free SQE, zeroed (all 128 bytes), queued at the tail.  The
+ * ring has 4 slots and a worker never has more than 2 in flight. */
+static struct io_uring_sqe *sqe_get(struct ur_worker *w)
+{
+	unsigned tail = *w->sq_tail;
+	unsigned idx = tail & *w->sq_mask;
+	struct io_uring_sqe *sqe =
+		(struct io_uring_sqe *)((char *)w->sqes + idx * UR_SQE_SZ);
+
+	memset(sqe, 0, UR_SQE_SZ);
+	w->sq_array[idx] = idx;
+	return sqe;
+}
+
+static void sqe_push(struct ur_worker *w)
+{
+	atomic_store_explicit((_Atomic unsigned *)w->sq_tail, *w->sq_tail + 1,
+			      memory_order_release);
+}
+
+static void prep_cmd(struct ur_worker *w, unsigned op, uint64_t commit_id)
+{
+	struct io_uring_sqe *sqe = sqe_get(w);
+	struct ur_cmd_req *req = (struct ur_cmd_req *)sqe->cmd;
+
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = w->u->fd;
+	sqe->cmd_op = op;
+	sqe->addr = (uint64_t)(uintptr_t)w->iov;
+	sqe->len = 2;
+	sqe->user_data = UR_UD_REQ;
+	req->commit_id = commit_id;
+	req->qid = (uint16_t)w->qid;
+	sqe_push(w);
+}
+
+static void prep_stop_poll(struct ur_worker *w)
+{
+	struct io_uring_sqe *sqe = sqe_get(w);
+
+	sqe->opcode = IORING_OP_POLL_ADD;
+	sqe->fd = w->u->stopfd;
+	sqe->poll32_events = POLLIN;
+	sqe->user_data = UR_UD_STOP;
+	sqe_push(w);
+}
+
+/* Answer the request in w's buffers: rebuild it as /dev/fuse would have
+ * delivered it (in header, the op's argument, the payload; the payload
+ * stays where the kernel put it) and let libfuse dispatch it.  The reply
+ * lands in w's buffers through ur_writev(). */
+static void serve(struct ur_worker *w)
+{
+	struct ur_in_header ih;
+	struct ur_out_header *oh = (struct ur_out_header *)w->hdr.in_out;
+	uint32_t psz = w->hdr.ent.payload_sz;
+	struct fuse_buf fb;
+	size_t hsz;
+	char *start;
+
+	memcpy(&ih, w->hdr.in_out, sizeof(ih));
+	w->unique = ih.unique;
+	w->replied = 0;
+	if (ih.len < sizeof(ih) + psz || psz > w->u->payload ||
+	    ih.len - sizeof(ih) - psz > UR_HDR_SZ)
+		goto noreply;
+	hsz = ih.len - sizeof(ih) - psz;
+	start = w->mem + UR_PREFIX - hsz - sizeof(ih);
+	memcpy(start, &ih, sizeof(ih));
+	memcpy(start + sizeof(ih), w->hdr.op_in, hsz);
+	memset(&fb, 0, sizeof(fb));
+	fb.mem = start;
+	fb.size = ih.len;
+	fuse_session_process_buf(w->u->se, &fb);
+	if (w->replied)
+		goto out;
+noreply:
+	/* A request libfuse does not answer (or could not parse) still
+	 * needs its entry back; the kernel ends it with this error. */
+	memset(oh, 0, sizeof(*oh));
+	oh->len = sizeof(*oh);
+	oh->error = -EIO;
+	oh->unique = ih.unique;
+	w->hdr.ent.payload_sz = 0;
+out:
+	w->unique = 0;
+}
+
+static int wait_go(struct ur_worker *w)
+{
+	struct rfs_uring *u = w->u;
+	int go;
+
+	pthread_mutex_lock(&u->lock);
+	u->ready++;
+	pthread_cond_broadcast(&u->cond);
+	while (!u->go)
+		pthread_cond_wait(&u->cond, &u->lock);
+	go = u->go;
+	pthread_mutex_unlock(&u->lock);
+	return go;
+}
+
+static void *worker_main(void *arg)
+{
+	struct ur_worker *w = arg;
+	struct rfs_uring *u = w->u;
+	unsigned submit, head;
+	int stop = 0, rc;
+	cpu_set_t set;
+
+	tls_worker = w;
+	/* On its queue's CPU: the caller that queued a request there is
+	 * about to sleep, so the worker runs at once, without waking (or
+	 * waiting for) another CPU.  Unpinned workers measured 1.5-8x
+	 * slower and scattered.  A CPU we may not use leaves it unpinned. */
+	CPU_ZERO(&set);
+	CPU_SET(w->qid, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	w->ok = ring_setup(w) == 0;
+	if (w->ok) {
+		w->mem = malloc(UR_PREFIX + u->payload);
+		w->ok = w->mem != NULL;
+	}
+	if (wait_go(w) < 0 || !w->ok)
+		goto out;
+	w->iov[0].iov_base = &w->hdr;
+	w->iov[0].iov_len = sizeof(w->hdr);
+	w->iov[1].iov_base = w->mem + UR_PREFIX;
+	w->iov[1].iov_len = u->payload;
+	prep_stop_poll(w);
+	prep_cmd(w, UR_CMD_REGISTER, 0);
+	submit = 2;
+	while (!stop) {
+		rc = sys_enter(w->ring, submit, 1, IORING_ENTER_GETEVENTS);
+		if (rc < 0 && errno != EINTR && errno != EAGAIN &&
+		    errno != EBUSY)
+			break;
+		if (rc > 0)
+			submit -= (unsigned)rc < submit ? (unsigned)rc : submit;
+		head = *w->cq_head;
+		while (head != atomic_load_explicit(
+				       (_Atomic unsigned *)w->cq_tail,
+				       memory_order_acquire)) {
+			struct io_uring_cqe *cqe = &w->cqes[head & *w->cq_mask];
+			uint64_t ud = cqe->user_data;
+			int res = cqe->res;
+
+			head++;
+			atomic_store_explicit((_Atomic unsigned *)w->cq_head,
+					      head, memory_order_release);
+			if (ud == UR_UD_STOP) {
+				stop = 1;
+				continue;
+			}
+			if (res < 0) {
+				/* ENOTCONN: the connection is gone (unmount);
+				 * anything else: the kernel refused the
+				 * entry, and went back to /dev/fuse. */
+				if (res != -ENOTCONN && res != -ECANCELED)
+					fprintf(stderr, "%s: io_uring: %s\n",
+						program_invocation_short_name,
+						strerror(-res));
+				stop = 1;
+				continue;
+			}
+			if (!w->started) {
+				w->started = 1;
+				if (atomic_fetch_add(&u->registered, 1) == 0)
+					fprintf(stderr, "%s: requests come "
+						"through io_uring (%u queues, %u "
+						"workers each)\n",
+						program_invocation_short_name,
+						u->nq, u->per_queue);
+			}
+			serve(w);
+			prep_cmd(w, UR_CMD_COMMIT_AND_FETCH,
+				 ((struct ur_out_header *)w->hdr.in_out)
+					 ->unique);
+			submit++;
+		}
+	}
+	/* A reply prepared but not yet handed back still goes out. */
+	if (submit)
+		sys_enter(w->ring, submit, 0, 0);
+out:
+	ring_unmap(w);
+	free(w->mem);
+	w->mem = NULL;
+	tls_worker = NULL;
+	return NULL;
+}
+
+/* Copy libfuse's reply into the worker's entry. */
+static ssize_t stash_reply(struct ur_worker *w, const struct iovec *iov,
+			   int count)
+{
+	struct ur_out_header oh;
+	char *dst = w->mem + UR_PREFIX;
+	size_t n = 0;
+	int i;
+
+	memcpy(&oh, iov[0].iov_base, sizeof(oh));
+	for (i = 1; i < count; i++) {
+		if (n + iov[i].iov_len > w->u->payload) {
+			errno = EINVAL;
+			return -1;
+		}
+		memmove(dst + n, iov[i].iov_base, iov[i].iov_len);
+		n += iov[i].iov_len;
+	}
+	memcpy(w->hdr.in_out, &oh, sizeof(oh));
+	w->hdr.ent.payload_sz = (uint32_t)n;
+	w->replied = 1;
+	return (ssize_t)(n + sizeof(oh));
+}
+
+static void start_workers(struct rfs_uring *u, int go)
+{
+	pthread_mutex_lock(&u->lock);
+	u->go = go;
+	pthread_cond_broadcast(&u->cond);
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* The INIT reply: ask for the ring when the kernel offered it and every
+ * worker has its ring, and size the payload buffers from what libfuse
+ * answered (max_write, max_pages). */
+static ssize_t init_reply(struct rfs_uring *u, int fd, struct iovec *iov,
+			  int count)
+{
+	unsigned char out[64];
+	struct iovec v[2];
+	uint32_t flags, flags2, max_write;
+	uint16_t max_pages;
+	size_t need;
+	ssize_t n;
+	unsigned i, ok = 1;
+
+	u->init_unique = 0;
+	if (count != 2 || iov[1].iov_len < UR_INIT_OUT_MIN ||
+	    iov[1].iov_len > sizeof(out) || !u->offered)
+		goto plain;
+	memcpy(out, iov[1].iov_base, iov[1].iov_len);
+	memcpy(&flags, out + UR_INIT_OUT_FLAGS, 4);
+	memcpy(&flags2, out + UR_INIT_OUT_FLAGS2, 4);
+	memcpy(&max_write, out + UR_INIT_OUT_MAX_WRITE, 4);
+	memcpy(&max_pages, out + UR_INIT_OUT_MAX_PAGES, 2);
+	/* The kernel's payload buffer: max(8 KiB, max_write, pages). */
+	need = (size_t)max_pages * 4096;
+	if (need < max_write)
+		need = max_write;
+	if (need < 8192)
+		need = 8192;
+	if (need > u->payload)
+		ok = 0;
+	pthread_mutex_lock(&u->lock);
+	while (u->ready < u->nw)
+		pthread_cond_wait(&u->cond, &u->lock);
+	pthread_mutex_unlock(&u->lock);
+	for (i = 0; i < u->nw; i++)
+		ok &= (unsigned)u->w[i].ok;
+	if (!ok)
+		goto plain;
+	flags |= UR_INIT_EXT;
+	flags2 |= UR_OVER_IO_URING2;
+	memcpy(out + UR_INIT_OUT_FLAGS, &flags, 4);
+	memcpy(out + UR_INIT_OUT_FLAGS2, &flags2, 4);
+	v[0] = iov[0];
+	v[1].iov_base = out;
+	v[1].iov_len = iov[1].iov_len;
+	n = writev(fd, v, 2);
+	start_workers(u, n < 0 ? -1 : 1);
+	return n;
+plain:
+	start_workers(u, -1);
+	return writev(fd, iov, count);
+}
+
+static ssize_t ur_writev(int fd, struct iovec *iov, int count, void *ud)
+{
+	struct ur_worker *w = tls_worker;
+	struct rfs_uring *u = ur_session;
+	struct ur_out_header oh;
+
+	(void)ud;
+	if (count < 1 || iov[0].iov_len < sizeof(oh))
+		return writev(fd, iov, count);
+	memcpy(&oh, iov[0].iov_base, sizeof(oh));
+	if (w && w->unique && oh.unique == w->unique)
+		return stash_reply(w, iov, count);
+	if (u && u->init_unique && oh.unique == u->init_unique)
+		return init_reply(u, fd, iov, count);
+	return writev(fd, iov, count);
+}
+
+static ssize_t ur_read(int fd, void *buf, size_t len, void *ud)
+{
+	struct rfs_uring *u = ur_session;
+	ssize_t n = read(fd, buf, len);
+	struct ur_in_header ih;
+	uint32_t flags, flags2;
+
+	(void)ud;
+	if (!u || n < (ssize_t)(sizeof(ih) + UR_INIT_IN_FLAGS2 + 4))
+		return n;
+	memcpy(&ih, buf, sizeof(ih));
+	if (ih.opcode != UR_FUSE_INIT)
+		return n;
+	memcpy(&flags, (char *)buf + sizeof(ih) + UR_INIT_IN_FLAGS, 4);
+	memcpy(&flags2, (char *)buf + sizeof(ih) + UR_INIT_IN_FLAGS2, 4);
+	u->offered = (flags & UR_INIT_EXT) && (flags2 & UR_OVER_IO_URING2);
+	u->init_unique = ih.unique;
+	return n;
+}
+
+int rfs_uring_attach(struct fuse_session *se, unsigned per_queue,
+		     struct rfs_uring **out)
+{
+	const struct fuse_custom_io io = { .read = ur_read,
+					   .writev = ur_writev };
+	struct rfs_uring *u;
+	sigset_t block, old;
+	unsigned i;
+	int rc = -ENOMEM;
+
+	if (ur_session)
+		return -EINVAL;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->se = se;
+	u->fd = fuse_session_fd(se);
+	u->stopfd = eventfd(0, EFD_CLOEXEC);
+	u->nq = possible_cpus();
+	/* Workers wait in handlers (a sync, a lease, the network), each
+	 * holding its entry: about 64 in all, as libfuse's loop had. */
+	if (per_queue == 0)
+		per_queue = u->nq && 64 / u->nq > 8 ? 64 / u->nq : 8;
+	u->per_queue = per_queue;
+	u->nw = u->nq * per_queue;
+	/* Up to 1 MiB writes (recfs's max_write) and 256 pages. */
+	u->payload = 1u << 20;
+	pthread_mutex_init(&u->lock, NULL);
+	pthread_cond_init(&u->cond, NULL);
+	if (u->stopfd < 0 || u->nq == 0 || u->nq > 4096)
+		goto fail;
+	u->w = calloc(u->nw, sizeof(*u->w));
+	if (!u->w)
+		goto fail;
+	rc = fuse_session_custom_io(se, &io, u->fd);
+	if (rc < 0)
+		goto fail;
+	ur_session = u;
+	/* The workers take no signal meant for the daemon's main thread. */
+	sigfillset(&block);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	for (i = 0; i < u->nw; i++) {
+		struct ur_worker *w = &u->w[i];
+
+		w->u = u;
+		w->qid = i % u->nq;
+		w->ring = -1;
+		if (pthread_create(&w->tid, NULL, worker_main, w) != 0) {
+			/* Counted as ready and not ok: no ring is asked for. */
+			pthread_mutex_lock(&u->lock);
+			u->ready++;
+			pthread_mutex_unlock(&u->lock);
+			w->u = NULL;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	*out = u;
+	return 0;
+fail:
+	if (u->stopfd >= 0)
+		close(u->stopfd);
+	free(u->w);
+	pthread_cond_destroy(&u->cond);
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+	return rc;
+}
+
+int rfs_uring_active(const struct rfs_uring *u)
+{
+	return u && atomic_load(&((struct rfs_uring *)u)->registered) > 0;
+}
+
+void rfs_uring_detach(struct rfs_uring *u)
+{
+	uint64_t one = 1;
+	unsigned i;
+
+	if (!u)
+		return;
+	start_workers(u, -1);
+	if (write(u->stopfd, &one, sizeof(one)) < 0)
+		perror("io_uring stop");
+	for (i = 0; i < u->nw; i++)
+		if (u->w[i].u)
+			pthread_join(u->w[i].tid, NULL);
+	ur_session = NULL;
+	close(u->stopfd);
+	free(u->w);
+	pthread_cond_destroy(&u->cond);
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+}

@@ -1,0 +1,137 @@
+#!/bin/bash
+# End-to-end: requests through io_uring (fs/uring.c), and the two ways
+# back to /dev/fuse (-o nouring; a kernel that does not offer the ring).
+# Every other e2e script also runs over the ring where tests/run.sh could
+# turn it on; this one checks that it is really used, and what happens
+# when it is not, or when the daemon dies with requests on it.
+. "$(dirname "$0")/lib_e2e.sh"
+
+UP=/sys/module/fuse/parameters/enable_uring
+LINE="requests come through io_uring"
+if [ ! -w "$UP" ]; then
+	ok "# SKIP no writable $UP (not root, or no FUSE over io_uring)"
+	finish
+	exit
+fi
+UP_OLD=$(cat "$UP")
+trap 'echo "$UP_OLD" > "$UP"; cleanup' EXIT
+
+# used: 1 if the last mount's daemon said its requests use the ring.
+used() { grep -q "$LINE" "$WORK/recfs.log" && echo 1 || echo 0; }
+
+# contract WHAT: the contract's basic moves and bulk work on $MNT.
+contract() {
+	local d=$1
+	cd "$MNT" || return 1
+	echo one > rec
+	expect_eq "$d: a new record is version 1" 1 "$(ver rec)"
+	setfattr -n user.expected_version -v 1 rec
+	echo two > rec
+	expect_eq "$d: a change based on 1 makes version 2" 2 "$(ver rec)"
+	setfattr -n user.expected_version -v 1 rec
+	expect_err "$d: a stale change is refused" \
+		"Resource temporarily unavailable" bash -c 'echo three > rec'
+	expect_eq "$d: and changes nothing" two "$(cat rec)"
+	head -c 3000000 /dev/urandom > "$WORK/big"
+	cp "$WORK/big" big
+	check "$d: 3 MB (several 1 MiB requests) read back whole" \
+		cmp -s "$WORK/big" big
+	mkdir d
+	for i in $(seq 300); do echo "$i" > "d/f$i"; done
+	expect_eq "$d: a directory of 300 lists 300" 300 "$(ls d | wc -l)"
+	mv d/f1 d/g1
+	rm d/f2
+	expect_eq "$d: rename and unlink" "1 299" "$(cat d/g1) $(ls d | wc -l)"
+	setfattr -n user.tag -v blue rec
+	expect_eq "$d: user xattrs" blue \
+		"$(getfattr --only-values -n user.tag rec 2>/dev/null)"
+	cd / || return 1
+}
+
+# ---- the ring, offered and used --------------------------------------
+echo Y > "$UP"
+: > "$WORK/recfs.log"
+mount_fresh || exit 1
+contract "ring"
+expect_eq "the daemon says its requests come through io_uring" 1 "$(used)"
+
+# Writers that meet on one record: no lost update, and no worker starved
+# while others wait in lease waits and syncs.
+cat > "$WORK/inc.py" <<'EOF'
+import errno, os, sys
+p, n, done = sys.argv[1], int(sys.argv[2]), 0
+while done < n:
+    try:
+        v = os.getxattr(p, "user.version")
+        with open(p) as f:
+            x = int(f.read() or 0)
+        os.setxattr(p, "user.expected_version", v)
+        with open(p, "w") as f:
+            f.write(str(x + 1))
+        done += 1
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EBUSY):
+            raise
+EOF
+echo 0 > "$MNT/count"
+incs=()
+for _ in 1 2 3 4 5 6; do
+	python3 "$WORK/inc.py" "$MNT/count" 100 &
+	incs+=($!)
+done
+wait_all=0
+for j in "${incs[@]}"; do wait "$j" || wait_all=1; done
+expect_eq "6 writers x 100 increments of one record: 600, none lost" \
+	"0 600" "$wait_all $(cat "$MNT/count")"
+
+# SIGTERM: a clean exit, as without the ring.
+kill -TERM "$RECFS_PID"
+wait "$RECFS_PID"
+expect_eq "SIGTERM: the daemon exits 0" 0 "$?"
+check "and the mount is gone" bash -c "! mountpoint -q '$MNT'"
+
+# SIGKILL with entries on the ring: the mount fails cleanly (no hang),
+# and the store mounts again with every commit.
+mount_again || exit 1
+cat "$MNT/rec" > /dev/null
+kill -KILL "$RECFS_PID"
+wait "$RECFS_PID" 2>/dev/null
+check "SIGKILL: the dead mount answers at once (no hang)" \
+	timeout 5 bash -c "! stat '$MNT/rec' 2>/dev/null"
+umount -l "$MNT" 2>/dev/null
+mount_again || exit 1
+expect_eq "and the store mounts again with its data" "two 2" \
+	"$(cat "$MNT/rec") $(ver "$MNT/rec")"
+unmount
+
+# -d prints the requests that come through the ring (the bench counts
+# requests per operation from it).
+: > "$WORK/recfs.log"
+"$RECFS" "$STORE" "$MNT" -d 2>>"$WORK/recfs.log" &
+RECFS_PID=$!
+PIDS+=("$RECFS_PID")
+for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
+getfattr -n user.version "$MNT/rec" > /dev/null 2>&1
+sleep 0.2
+check "-d over the ring prints each request" \
+	grep -q "opcode: GETXATTR" "$WORK/recfs.log"
+expect_eq "-d: and the ring was used" 1 "$(used)"
+unmount
+
+# ---- -o nouring: /dev/fuse only, the same behaviour --------------------
+: > "$WORK/recfs.log"
+mount_fresh nouring || exit 1
+contract "nouring"
+expect_eq "nouring: the ring is not used" 0 "$(used)"
+unmount
+
+# ---- a kernel that does not offer the ring -----------------------------
+echo N > "$UP"
+: > "$WORK/recfs.log"
+mount_fresh || exit 1
+contract "not offered"
+expect_eq "not offered: the ring is not used" 0 "$(used)"
+unmount
+expect_eq "not offered: a clean exit" 0 "$RECFS_RC"
+
+finish
