@@ -123,7 +123,7 @@ struct rfs_uring {
 	uint64_t init_unique;		/* the INIT request, 0 once answered */
 	int offered;			/* the kernel offered the ring */
 	size_t payload;			/* payload buffer per entry */
-	atomic_uint registered;
+	atomic_uint served;		/* workers that answered a request */
 };
 
 /* The custom I/O callbacks are handed the file system's userdata, so the
@@ -422,7 +422,7 @@ static void *worker_main(void *arg)
 			}
 			if (!w->started) {
 				w->started = 1;
-				if (atomic_fetch_add(&u->registered, 1) == 0)
+				if (atomic_fetch_add(&u->served, 1) == 0)
 					fprintf(stderr, "%s: requests come "
 						"through io_uring (%u queues, %u "
 						"workers each)\n",
@@ -636,11 +636,6 @@ fail:
 	pthread_mutex_destroy(&u->lock);
 	free(u);
 	return rc;
-}
-
-int rfs_uring_active(const struct rfs_uring *u)
-{
-	return u && atomic_load(&((struct rfs_uring *)u)->registered) > 0;
 }
 
 void rfs_uring_detach(struct rfs_uring *u)

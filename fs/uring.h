@@ -37,10 +37,6 @@ struct rfs_uring;
 int rfs_uring_attach(struct fuse_session *se, unsigned per_queue,
 		     struct rfs_uring **out);
 
-/* 1 once a request has come through the ring (the kernel accepted it);
- * 0 while requests come through /dev/fuse. */
-int rfs_uring_active(const struct rfs_uring *u);
-
 /* Stop and join the worker threads and free u (NULL is allowed).  Call
  * after the session loop has returned; requests still queued on the
  * ring are then answered by the kernel with ENOTCONN at unmount. */
