@@ -179,6 +179,33 @@ static void ring_unmap(struct ur_worker *w)
 	w->ring = -1;
 }
 
+static struct io_uring_sqe *sqe_get(struct ur_worker *w);
+static void sqe_push(struct ur_worker *w);
+
+/* Submit a NOP and reap its completion. */
+static int ring_nop(struct ur_worker *w)
+{
+	struct io_uring_sqe *sqe = sqe_get(w);
+	unsigned head;
+	int rc;
+
+	sqe->opcode = IORING_OP_NOP;
+	sqe->user_data = UR_UD_STOP + 1;
+	sqe_push(w);
+	do
+		rc = sys_enter(w->ring, 1, 1, IORING_ENTER_GETEVENTS);
+	while (rc < 0 && errno == EINTR);
+	if (rc != 1)
+		return -EIO;
+	head = *w->cq_head;
+	if (head == atomic_load_explicit((_Atomic unsigned *)w->cq_tail,
+					 memory_order_acquire))
+		return -EIO;
+	atomic_store_explicit((_Atomic unsigned *)w->cq_head, head + 1,
+			      memory_order_release);
+	return 0;
+}
+
 /* Set up the worker's ring in the thread that will use it: with
  * SINGLE_ISSUER the creator is the only task allowed to submit, and with
  * DEFER_TASKRUN the kernel's copy of a request into our buffers runs when
@@ -239,6 +266,11 @@ static int ring_setup(struct ur_worker *w)
 	w->cq_tail = (unsigned *)((char *)w->cq_map + p.cq_off.tail);
 	w->cq_mask = (unsigned *)((char *)w->cq_map + p.cq_off.ring_mask);
 	w->cqes = (struct io_uring_cqe *)((char *)w->cq_map + p.cq_off.cqes);
+	/* Prove a round trip through the ring before INIT asks the kernel
+	 * for it: once asked, the kernel holds every request until each
+	 * queue has registered an entry. */
+	if (ring_nop(w) < 0)
+		goto fail;
 	return 0;
 fail:
 	ring_unmap(w);
