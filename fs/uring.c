@@ -87,6 +87,7 @@ struct ur_cmd_req {			/* struct fuse_uring_cmd_req */
 
 #define UR_SQE_SZ 128			/* IORING_SETUP_SQE128 */
 #define UR_NICE (-5)			/* the workers' nice value */
+#define UR_REGISTER_WAIT_S 2		/* see register_wait() */
 #define UR_UD_REQ 1			/* user_data of the entry's command */
 #define UR_UD_STOP 2			/* user_data of the stop poll */
 /* Room before the payload for the in header and the op's argument, so
@@ -119,6 +120,7 @@ struct rfs_uring {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned ready;			/* workers whose ring is set up */
+	unsigned registered;		/* workers that submitted their entry */
 	int go;				/* 1: register; -1: exit */
 	uint64_t init_unique;		/* the INIT request, 0 once answered */
 	int offered;			/* the kernel offered the ring */
@@ -181,6 +183,7 @@ static void ring_unmap(struct ur_worker *w)
 
 static struct io_uring_sqe *sqe_get(struct ur_worker *w);
 static void sqe_push(struct ur_worker *w);
+static int ring_map(struct ur_worker *w, const struct io_uring_params *p);
 
 /* Submit a NOP and reap its completion. */
 static int ring_nop(struct ur_worker *w)
@@ -213,7 +216,6 @@ static int ring_nop(struct ur_worker *w)
 static int ring_setup(struct ur_worker *w)
 {
 	struct io_uring_params p;
-	char *sq;
 
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
@@ -226,6 +228,24 @@ static int ring_setup(struct ur_worker *w)
 	}
 	if (w->ring < 0)
 		return -errno;
+	if (ring_map(w, &p) < 0)
+		return -ENOMEM;
+	/* Prove a round trip through the ring before INIT asks the kernel
+	 * for it: once asked, the kernel holds every request until each
+	 * queue has registered an entry. */
+	if (ring_nop(w) < 0) {
+		ring_unmap(w);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Map the rings of w->ring, set up with p; on failure unmap and close. */
+static int ring_map(struct ur_worker *w, const struct io_uring_params *p0)
+{
+	struct io_uring_params p = *p0;
+	char *sq;
+
 	w->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
 	w->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
 	if (p.features & IORING_FEAT_SINGLE_MMAP) {
@@ -266,11 +286,6 @@ static int ring_setup(struct ur_worker *w)
 	w->cq_tail = (unsigned *)((char *)w->cq_map + p.cq_off.tail);
 	w->cq_mask = (unsigned *)((char *)w->cq_map + p.cq_off.ring_mask);
 	w->cqes = (struct io_uring_cqe *)((char *)w->cq_map + p.cq_off.cqes);
-	/* Prove a round trip through the ring before INIT asks the kernel
-	 * for it: once asked, the kernel holds every request until each
-	 * queue has registered an entry. */
-	if (ring_nop(w) < 0)
-		goto fail;
 	return 0;
 fail:
 	ring_unmap(w);
@@ -365,6 +380,14 @@ out:
 	w->unique = 0;
 }
 
+static void report_registered(struct ur_worker *w)
+{
+	pthread_mutex_lock(&w->u->lock);
+	w->u->registered++;
+	pthread_cond_broadcast(&w->u->cond);
+	pthread_mutex_unlock(&w->u->lock);
+}
+
 static int wait_go(struct ur_worker *w)
 {
 	struct rfs_uring *u = w->u;
@@ -385,7 +408,7 @@ static void *worker_main(void *arg)
 	struct ur_worker *w = arg;
 	struct rfs_uring *u = w->u;
 	unsigned submit, head;
-	int stop = 0, rc;
+	int stop = 0, stall, rc;
 	cpu_set_t set;
 
 	tls_worker = w;
@@ -417,8 +440,21 @@ static void *worker_main(void *arg)
 	w->iov[1].iov_base = w->mem + UR_PREFIX;
 	w->iov[1].iov_len = u->payload;
 	prep_stop_poll(w);
-	prep_cmd(w, UR_CMD_REGISTER, 0);
-	submit = 2;
+	/* RFS_URING_STALL=1 (tests only): CPU 0's workers never register,
+	 * as ones that hung or failed before they could, so the kernel's
+	 * ring is never ready; see register_wait(). */
+	stall = w->qid == 0 && getenv("RFS_URING_STALL") != NULL;
+	if (!stall)
+		prep_cmd(w, UR_CMD_REGISTER, 0);
+	/* Submit without waiting, then tell INIT's thread: the kernel has
+	 * taken (or refused) the registration by the time this returns. */
+	do
+		rc = sys_enter(w->ring, *w->sq_tail - *w->sq_head, 0, 0);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0 || stall)
+		goto wait_stop;
+	report_registered(w);
+	submit = 0;
 	while (!stop) {
 		rc = sys_enter(w->ring, submit, 1, IORING_ENTER_GETEVENTS);
 		if (rc < 0 && errno != EINTR && errno != EAGAIN &&
@@ -471,6 +507,25 @@ static void *worker_main(void *arg)
 	/* A reply prepared but not yet handed back still goes out. */
 	if (submit)
 		sys_enter(w->ring, submit, 0, 0);
+	goto out;
+wait_stop:
+	/* Not registered: INIT's thread gives the ring up (register_wait);
+	 * wait for the stop, holding nothing. */
+	while (!stop) {
+		rc = sys_enter(w->ring, 0, 1, IORING_ENTER_GETEVENTS);
+		if (rc < 0 && errno != EINTR)
+			break;
+		head = *w->cq_head;
+		while (head != atomic_load_explicit(
+				       (_Atomic unsigned *)w->cq_tail,
+				       memory_order_acquire)) {
+			stop |= w->cqes[head & *w->cq_mask].user_data ==
+				UR_UD_STOP;
+			head++;
+		}
+		atomic_store_explicit((_Atomic unsigned *)w->cq_head, head,
+				      memory_order_release);
+	}
 out:
 	ring_unmap(w);
 	free(w->mem);
@@ -509,6 +564,61 @@ static void start_workers(struct rfs_uring *u, int go)
 	u->go = go;
 	pthread_cond_broadcast(&u->cond);
 	pthread_mutex_unlock(&u->lock);
+}
+
+/* Wait (up to UR_REGISTER_WAIT_S) until every worker has submitted its
+ * entry: from INIT on, the kernel holds every request until each CPU's
+ * queue has one.  -ETIMEDOUT if one has not. */
+static int register_wait(struct rfs_uring *u)
+{
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += UR_REGISTER_WAIT_S;
+	pthread_mutex_lock(&u->lock);
+	while (u->registered < u->nw && rc == 0)
+		rc = pthread_cond_timedwait(&u->cond, &u->lock, &until);
+	rc = u->registered < u->nw ? -ETIMEDOUT : 0;
+	pthread_mutex_unlock(&u->lock);
+	return rc;
+}
+
+/* Make the kernel give the ring up, so that requests flow through
+ * /dev/fuse instead of waiting for a queue that will never be ready: a
+ * registration it must refuse (no buffers) does that (fs/fuse/
+ * dev_uring.c: a failed REGISTER clears the connection's io_uring).  On
+ * a throwaway ring of this thread's, since the workers' rings accept
+ * submissions from their own threads only.  The workers stay: should
+ * the ring become ready after all, they serve it. */
+static void give_up_ring(struct rfs_uring *u)
+{
+	struct ur_worker tmp;
+	struct io_uring_sqe *sqe;
+	struct io_uring_params p;
+	int rc;
+
+	fprintf(stderr, "%s: io_uring: a worker did not register within %d s; "
+		"requests go through /dev/fuse\n",
+		program_invocation_short_name, UR_REGISTER_WAIT_S);
+	memset(&tmp, 0, sizeof(tmp));
+	memset(&p, 0, sizeof(p));
+	tmp.u = u;
+	p.flags = IORING_SETUP_SQE128;
+	tmp.ring = sys_setup(2, &p);
+	if (tmp.ring < 0 || ring_map(&tmp, &p) < 0)
+		goto out;
+	sqe = sqe_get(&tmp);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = u->fd;
+	sqe->cmd_op = UR_CMD_REGISTER;
+	sqe->len = 0;			/* refused: not header and payload */
+	sqe_push(&tmp);
+	do
+		rc = sys_enter(tmp.ring, 1, 1, IORING_ENTER_GETEVENTS);
+	while (rc < 0 && errno == EINTR);
+out:
+	ring_unmap(&tmp);
 }
 
 /* The INIT reply: ask for the ring when the kernel offered it and every
@@ -559,6 +669,8 @@ static ssize_t init_reply(struct rfs_uring *u, int fd, struct iovec *iov,
 	v[1].iov_len = iov[1].iov_len;
 	n = writev(fd, v, 2);
 	start_workers(u, n < 0 ? -1 : 1);
+	if (n >= 0 && register_wait(u) < 0)
+		give_up_ring(u);
 	return n;
 plain:
 	start_workers(u, -1);

@@ -118,6 +118,28 @@ check "-d over the ring prints each request" \
 expect_eq "-d: and the ring was used" 1 "$(used)"
 unmount
 
+# ---- a ring that never becomes ready ------------------------------------
+# Once INIT asks for the ring, the kernel holds every request until each
+# CPU's queue has an entry.  RFS_URING_STALL=1 keeps CPU 0's workers from
+# registering: after 2 s the daemon makes the kernel give the ring up.
+: > "$WORK/recfs.log"
+t0=$(date +%s%N)
+export RFS_URING_STALL=1
+mount_fresh || exit 1
+unset RFS_URING_STALL
+out=$(timeout 10 bash -c "echo late > '$MNT/probe' && cat '$MNT/probe'" 2>&1)
+t1=$(date +%s%N)
+expect_eq "a ring never ready: the mount answers anyway" late "$out"
+check "within 6 s of the mount ($(( (t1 - t0) / 1000000 )) ms)" \
+	test $(( (t1 - t0) / 1000000 )) -lt 6000
+check "and says it gave the ring up" \
+	grep -q "did not register within 2 s; requests go through /dev/fuse" \
+	"$WORK/recfs.log"
+contract "given up"
+expect_eq "given up: the ring is not used" 0 "$(used)"
+unmount
+expect_eq "given up: a clean exit" 0 "$RECFS_RC"
+
 # ---- -o nouring: /dev/fuse only, the same behaviour --------------------
 : > "$WORK/recfs.log"
 mount_fresh nouring || exit 1
