@@ -403,12 +403,86 @@ static int wait_go(struct ur_worker *w)
 	return go;
 }
 
+/* Take the CQEs waiting on w's ring: a request is answered and its
+ * COMMIT_AND_FETCH queued (*submit counts them); the stop, or an error on
+ * the entry (ENOTCONN at unmount; anything else: the kernel refused the
+ * entry and went back to /dev/fuse), sets *stop. */
+static void reap(struct ur_worker *w, unsigned *submit, int *stop)
+{
+	unsigned head = *w->cq_head;
+
+	while (head != atomic_load_explicit((_Atomic unsigned *)w->cq_tail,
+					    memory_order_acquire)) {
+		struct io_uring_cqe *cqe = &w->cqes[head & *w->cq_mask];
+		uint64_t ud = cqe->user_data;
+		int res = cqe->res;
+
+		head++;
+		atomic_store_explicit((_Atomic unsigned *)w->cq_head, head,
+				      memory_order_release);
+		if (ud == UR_UD_STOP || res < 0 || !submit) {
+			if (ud == UR_UD_REQ && res < 0 && res != -ENOTCONN &&
+			    res != -ECANCELED)
+				fprintf(stderr, "%s: io_uring: %s\n",
+					program_invocation_short_name,
+					strerror(-res));
+			*stop |= ud == UR_UD_STOP || res < 0;
+			continue;
+		}
+		if (!w->started) {
+			w->started = 1;
+			if (atomic_fetch_add(&w->u->served, 1) == 0)
+				fprintf(stderr, "%s: requests come through "
+					"io_uring (%u queues, %u workers each)\n",
+					program_invocation_short_name,
+					w->u->nq, w->u->per_queue);
+		}
+		serve(w);
+		prep_cmd(w, UR_CMD_COMMIT_AND_FETCH,
+			 ((struct ur_out_header *)w->hdr.in_out)->unique);
+		(*submit)++;
+	}
+}
+
+/* Serve requests until the stop; a reply prepared when it comes still
+ * goes out. */
+static void serve_loop(struct ur_worker *w)
+{
+	unsigned submit = 0;
+	int stop = 0, rc;
+
+	while (!stop) {
+		rc = sys_enter(w->ring, submit, 1, IORING_ENTER_GETEVENTS);
+		if (rc < 0 && errno != EINTR && errno != EAGAIN &&
+		    errno != EBUSY)
+			break;
+		if (rc > 0)
+			submit -= (unsigned)rc < submit ? (unsigned)rc : submit;
+		reap(w, &submit, &stop);
+	}
+	if (submit)
+		sys_enter(w->ring, submit, 0, 0);
+}
+
+/* A worker that did not register: wait for the stop, holding nothing
+ * (INIT's thread gives the ring up, register_wait()). */
+static void wait_for_stop(struct ur_worker *w)
+{
+	int stop = 0;
+
+	while (!stop) {
+		if (sys_enter(w->ring, 0, 1, IORING_ENTER_GETEVENTS) < 0 &&
+		    errno != EINTR)
+			break;
+		reap(w, NULL, &stop);
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct ur_worker *w = arg;
 	struct rfs_uring *u = w->u;
-	unsigned submit, head;
-	int stop = 0, stall, rc;
+	int stall, rc;
 	cpu_set_t set;
 
 	tls_worker = w;
@@ -451,80 +525,11 @@ static void *worker_main(void *arg)
 	do
 		rc = sys_enter(w->ring, *w->sq_tail - *w->sq_head, 0, 0);
 	while (rc < 0 && errno == EINTR);
-	if (rc < 0 || stall)
-		goto wait_stop;
-	report_registered(w);
-	submit = 0;
-	while (!stop) {
-		rc = sys_enter(w->ring, submit, 1, IORING_ENTER_GETEVENTS);
-		if (rc < 0 && errno != EINTR && errno != EAGAIN &&
-		    errno != EBUSY)
-			break;
-		if (rc > 0)
-			submit -= (unsigned)rc < submit ? (unsigned)rc : submit;
-		head = *w->cq_head;
-		while (head != atomic_load_explicit(
-				       (_Atomic unsigned *)w->cq_tail,
-				       memory_order_acquire)) {
-			struct io_uring_cqe *cqe = &w->cqes[head & *w->cq_mask];
-			uint64_t ud = cqe->user_data;
-			int res = cqe->res;
-
-			head++;
-			atomic_store_explicit((_Atomic unsigned *)w->cq_head,
-					      head, memory_order_release);
-			if (ud == UR_UD_STOP) {
-				stop = 1;
-				continue;
-			}
-			if (res < 0) {
-				/* ENOTCONN: the connection is gone (unmount);
-				 * anything else: the kernel refused the
-				 * entry, and went back to /dev/fuse. */
-				if (res != -ENOTCONN && res != -ECANCELED)
-					fprintf(stderr, "%s: io_uring: %s\n",
-						program_invocation_short_name,
-						strerror(-res));
-				stop = 1;
-				continue;
-			}
-			if (!w->started) {
-				w->started = 1;
-				if (atomic_fetch_add(&u->served, 1) == 0)
-					fprintf(stderr, "%s: requests come "
-						"through io_uring (%u queues, %u "
-						"workers each)\n",
-						program_invocation_short_name,
-						u->nq, u->per_queue);
-			}
-			serve(w);
-			prep_cmd(w, UR_CMD_COMMIT_AND_FETCH,
-				 ((struct ur_out_header *)w->hdr.in_out)
-					 ->unique);
-			submit++;
-		}
-	}
-	/* A reply prepared but not yet handed back still goes out. */
-	if (submit)
-		sys_enter(w->ring, submit, 0, 0);
-	goto out;
-wait_stop:
-	/* Not registered: INIT's thread gives the ring up (register_wait);
-	 * wait for the stop, holding nothing. */
-	while (!stop) {
-		rc = sys_enter(w->ring, 0, 1, IORING_ENTER_GETEVENTS);
-		if (rc < 0 && errno != EINTR)
-			break;
-		head = *w->cq_head;
-		while (head != atomic_load_explicit(
-				       (_Atomic unsigned *)w->cq_tail,
-				       memory_order_acquire)) {
-			stop |= w->cqes[head & *w->cq_mask].user_data ==
-				UR_UD_STOP;
-			head++;
-		}
-		atomic_store_explicit((_Atomic unsigned *)w->cq_head, head,
-				      memory_order_release);
+	if (rc < 0 || stall) {
+		wait_for_stop(w);
+	} else {
+		report_registered(w);
+		serve_loop(w);
 	}
 out:
 	ring_unmap(w);
