@@ -90,6 +90,7 @@ struct ur_cmd_req {			/* struct fuse_uring_cmd_req */
 #define UR_REGISTER_WAIT_S 2		/* see register_wait() */
 #define UR_UD_REQ 1			/* user_data of the entry's command */
 #define UR_UD_STOP 2			/* user_data of the stop poll */
+#define UR_UD_NOP 3			/* user_data of ring_nop()'s NOP */
 /* Room before the payload for the in header and the op's argument, so
  * that the request is contiguous for libfuse without copying the data. */
 #define UR_PREFIX (sizeof(struct ur_in_header) + UR_HDR_SZ)
@@ -185,28 +186,38 @@ static struct io_uring_sqe *sqe_get(struct ur_worker *w);
 static void sqe_push(struct ur_worker *w);
 static int ring_map(struct ur_worker *w, const struct io_uring_params *p);
 
-/* Submit a NOP and reap its completion. */
+/* Take the oldest completion off w's ring: 1 and its user_data and
+ * result, or 0 if there is none. */
+static int cqe_pop(struct ur_worker *w, uint64_t *ud, int *res)
+{
+	unsigned head = *w->cq_head;
+	struct io_uring_cqe *cqe;
+
+	if (head == atomic_load_explicit((_Atomic unsigned *)w->cq_tail,
+					 memory_order_acquire))
+		return 0;
+	cqe = &w->cqes[head & *w->cq_mask];
+	*ud = cqe->user_data;
+	*res = cqe->res;
+	atomic_store_explicit((_Atomic unsigned *)w->cq_head, head + 1,
+			      memory_order_release);
+	return 1;
+}
+
+/* Submit a NOP and take its completion. */
 static int ring_nop(struct ur_worker *w)
 {
 	struct io_uring_sqe *sqe = sqe_get(w);
-	unsigned head;
-	int rc;
+	uint64_t ud;
+	int rc, res;
 
 	sqe->opcode = IORING_OP_NOP;
-	sqe->user_data = UR_UD_STOP + 1;
+	sqe->user_data = UR_UD_NOP;
 	sqe_push(w);
 	do
 		rc = sys_enter(w->ring, 1, 1, IORING_ENTER_GETEVENTS);
 	while (rc < 0 && errno == EINTR);
-	if (rc != 1)
-		return -EIO;
-	head = *w->cq_head;
-	if (head == atomic_load_explicit((_Atomic unsigned *)w->cq_tail,
-					 memory_order_acquire))
-		return -EIO;
-	atomic_store_explicit((_Atomic unsigned *)w->cq_head, head + 1,
-			      memory_order_release);
-	return 0;
+	return rc == 1 && cqe_pop(w, &ud, &res) && ud == UR_UD_NOP ? 0 : -EIO;
 }
 
 /* Set up the worker's ring in the thread that will use it: with
@@ -241,14 +252,13 @@ static int ring_setup(struct ur_worker *w)
 }
 
 /* Map the rings of w->ring, set up with p; on failure unmap and close. */
-static int ring_map(struct ur_worker *w, const struct io_uring_params *p0)
+static int ring_map(struct ur_worker *w, const struct io_uring_params *p)
 {
-	struct io_uring_params p = *p0;
 	char *sq;
 
-	w->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
-	w->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
-	if (p.features & IORING_FEAT_SINGLE_MMAP) {
+	w->sq_len = p->sq_off.array + p->sq_entries * sizeof(unsigned);
+	w->cq_len = p->cq_off.cqes + p->cq_entries * sizeof(struct io_uring_cqe);
+	if (p->features & IORING_FEAT_SINGLE_MMAP) {
 		if (w->cq_len > w->sq_len)
 			w->sq_len = w->cq_len;
 		w->cq_len = w->sq_len;
@@ -259,7 +269,7 @@ static int ring_map(struct ur_worker *w, const struct io_uring_params *p0)
 		w->sq_map = NULL;
 		goto fail;
 	}
-	if (p.features & IORING_FEAT_SINGLE_MMAP) {
+	if (p->features & IORING_FEAT_SINGLE_MMAP) {
 		w->cq_map = w->sq_map;
 	} else {
 		w->cq_map = mmap(NULL, w->cq_len, PROT_READ | PROT_WRITE,
@@ -270,7 +280,7 @@ static int ring_map(struct ur_worker *w, const struct io_uring_params *p0)
 			goto fail;
 		}
 	}
-	w->sqes_len = p.sq_entries * UR_SQE_SZ;
+	w->sqes_len = p->sq_entries * UR_SQE_SZ;
 	w->sqes = mmap(NULL, w->sqes_len, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_POPULATE, w->ring, IORING_OFF_SQES);
 	if (w->sqes == MAP_FAILED) {
@@ -278,14 +288,14 @@ static int ring_map(struct ur_worker *w, const struct io_uring_params *p0)
 		goto fail;
 	}
 	sq = w->sq_map;
-	w->sq_head = (unsigned *)(sq + p.sq_off.head);
-	w->sq_tail = (unsigned *)(sq + p.sq_off.tail);
-	w->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
-	w->sq_array = (unsigned *)(sq + p.sq_off.array);
-	w->cq_head = (unsigned *)((char *)w->cq_map + p.cq_off.head);
-	w->cq_tail = (unsigned *)((char *)w->cq_map + p.cq_off.tail);
-	w->cq_mask = (unsigned *)((char *)w->cq_map + p.cq_off.ring_mask);
-	w->cqes = (struct io_uring_cqe *)((char *)w->cq_map + p.cq_off.cqes);
+	w->sq_head = (unsigned *)(sq + p->sq_off.head);
+	w->sq_tail = (unsigned *)(sq + p->sq_off.tail);
+	w->sq_mask = (unsigned *)(sq + p->sq_off.ring_mask);
+	w->sq_array = (unsigned *)(sq + p->sq_off.array);
+	w->cq_head = (unsigned *)((char *)w->cq_map + p->cq_off.head);
+	w->cq_tail = (unsigned *)((char *)w->cq_map + p->cq_off.tail);
+	w->cq_mask = (unsigned *)((char *)w->cq_map + p->cq_off.ring_mask);
+	w->cqes = (struct io_uring_cqe *)((char *)w->cq_map + p->cq_off.cqes);
 	return 0;
 fail:
 	ring_unmap(w);
@@ -409,17 +419,10 @@ static int wait_go(struct ur_worker *w)
  * entry and went back to /dev/fuse), sets *stop. */
 static void reap(struct ur_worker *w, unsigned *submit, int *stop)
 {
-	unsigned head = *w->cq_head;
+	uint64_t ud;
+	int res;
 
-	while (head != atomic_load_explicit((_Atomic unsigned *)w->cq_tail,
-					    memory_order_acquire)) {
-		struct io_uring_cqe *cqe = &w->cqes[head & *w->cq_mask];
-		uint64_t ud = cqe->user_data;
-		int res = cqe->res;
-
-		head++;
-		atomic_store_explicit((_Atomic unsigned *)w->cq_head, head,
-				      memory_order_release);
+	while (cqe_pop(w, &ud, &res)) {
 		if (ud == UR_UD_STOP || res < 0 || !submit) {
 			if (ud == UR_UD_REQ && res < 0 && res != -ENOTCONN &&
 			    res != -ECANCELED)
@@ -591,7 +594,7 @@ static int register_wait(struct rfs_uring *u)
 
 /* Make the kernel give the ring up, so that requests flow through
  * /dev/fuse instead of waiting for a queue that will never be ready: a
- * registration it must refuse (no buffers) does that (fs/fuse/
+ * registration it must refuse (empty buffers) does that (fs/fuse/
  * dev_uring.c: a failed REGISTER clears the connection's io_uring).  On
  * a throwaway ring of this thread's, since the workers' rings accept
  * submissions from their own threads only.  The workers stay: should
@@ -599,7 +602,6 @@ static int register_wait(struct rfs_uring *u)
 static void give_up_ring(struct rfs_uring *u)
 {
 	struct ur_worker tmp;
-	struct io_uring_sqe *sqe;
 	struct io_uring_params p;
 	int rc;
 
@@ -613,12 +615,7 @@ static void give_up_ring(struct rfs_uring *u)
 	tmp.ring = sys_setup(2, &p);
 	if (tmp.ring < 0 || ring_map(&tmp, &p) < 0)
 		goto out;
-	sqe = sqe_get(&tmp);
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = u->fd;
-	sqe->cmd_op = UR_CMD_REGISTER;
-	sqe->len = 0;			/* refused: not header and payload */
-	sqe_push(&tmp);
+	prep_cmd(&tmp, UR_CMD_REGISTER, 0); /* tmp.iov: empty buffers */
 	do
 		rc = sys_enter(tmp.ring, 1, 1, IORING_ENTER_GETEVENTS);
 	while (rc < 0 && errno == EINTR);
