@@ -30,6 +30,8 @@ static void opts_defaults(struct store_opts *o)
 		o->reserve_bytes = 8ull << 20;
 	if (o->compact_ratio == 0)
 		o->compact_ratio = 0.5;
+	if (!o->gather_max_ns)
+		o->gather_max_ns = 200000;
 }
 
 static int take_lock(struct store *st)
@@ -735,6 +737,7 @@ int store_open(const char *dir, const struct store_opts *opts,
 	pthread_rwlock_init(&st->idx_lock, NULL);
 	pthread_mutex_init(&st->sync_mu, NULL);
 	pthread_cond_init(&st->sync_cv, NULL);
+	pthread_cond_init(&st->gather_cv, NULL);
 	pthread_mutex_init(&st->compact_mu, NULL);
 	pthread_mutex_init(&st->bg_mu, NULL);
 	pthread_cond_init(&st->bg_cv, NULL);
@@ -874,6 +877,7 @@ int store_close(struct store *st)
 	pthread_rwlock_destroy(&st->idx_lock);
 	pthread_mutex_destroy(&st->sync_mu);
 	pthread_cond_destroy(&st->sync_cv);
+	pthread_cond_destroy(&st->gather_cv);
 	pthread_mutex_destroy(&st->compact_mu);
 	pthread_mutex_destroy(&st->bg_mu);
 	pthread_cond_destroy(&st->bg_cv);

@@ -856,8 +856,75 @@ static int sync_rolled(struct store *st, uint64_t from, uint64_t upto)
 	return rc;
 }
 
+void store_txn_opened(struct store *st)
+{
+	__atomic_add_fetch(&st->txn_open, 1, __ATOMIC_SEQ_CST);
+}
+
+void store_txn_ended(struct store *st)
+{
+	int left = __atomic_sub_fetch(&st->txn_open, 1, __ATOMIC_SEQ_CST);
+
+	__atomic_add_fetch(&st->txn_ended, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&st->gather_skip, 0, __ATOMIC_RELAXED);
+	/* Pairs with gather(): it sets gathering, then reads txn_open;
+	 * we wrote txn_open, then read gathering (both seq_cst), so one
+	 * of us sees the other and no wake-up is lost. */
+	if (left == 0 && __atomic_load_n(&st->gathering, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&st->sync_mu);
+		pthread_cond_broadcast(&st->gather_cv);
+		pthread_mutex_unlock(&st->sync_mu);
+	}
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The leader's wait, before it syncs, for changes still being written
+ * (txns begun, not yet appended) to append and share its sync: one sync
+ * for many commits costs the disk once and wakes its waiters once
+ * (PostgreSQL's commit_delay with commit_siblings, made adaptive).
+ * - It waits only while such txns exist, so a lone writer never waits.
+ * - It waits at most half the recent sync time (and gather_max_ns):
+ *   a commit that misses this sync would wait a whole one.
+ * - A wait in which no txn ended (a writer that keeps its change open,
+ *   or one that waits for this very sync) is not repeated until one
+ *   does.
+ * Caller holds sync_mu and has set syncing. */
+static void gather(struct store *st)
+{
+	int64_t wait = st->sync_ns / 2;
+	uint64_t ended;
+	struct timespec dl;
+
+	if (wait > st->o.gather_max_ns)
+		wait = st->o.gather_max_ns;
+	if (wait <= 0 || __atomic_load_n(&st->gather_skip, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&st->txn_open, __ATOMIC_SEQ_CST) == 0)
+		return;
+	ended = __atomic_load_n(&st->txn_ended, __ATOMIC_SEQ_CST);
+	clock_gettime(CLOCK_REALTIME, &dl); /* the condvar's clock */
+	dl.tv_nsec += wait;
+	dl.tv_sec += dl.tv_nsec / 1000000000;
+	dl.tv_nsec %= 1000000000;
+	__atomic_store_n(&st->gathering, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&st->txn_open, __ATOMIC_SEQ_CST) > 0 &&
+	       pthread_cond_timedwait(&st->gather_cv, &st->sync_mu, &dl) !=
+		       ETIMEDOUT)
+		;
+	__atomic_store_n(&st->gathering, 0, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&st->txn_ended, __ATOMIC_SEQ_CST) == ended)
+		__atomic_store_n(&st->gather_skip, 1, __ATOMIC_RELAXED);
+}
+
 /* Group commit: the first waiter syncs for everyone who appended before
- * it started; the others wait for that sync to cover them. */
+ * it started (after gather()); the others wait for that sync to cover
+ * them. */
 int store_wait_durable(struct store *st, uint64_t lsn)
 {
 	int rc = 0;
@@ -869,7 +936,9 @@ int store_wait_durable(struct store *st, uint64_t lsn)
 			continue;
 		}
 		st->syncing = 1;
+		gather(st);
 		pthread_mutex_unlock(&st->sync_mu);
+		int64_t t0 = mono_ns();
 
 		pthread_mutex_lock(&st->commit_mu);
 		uint64_t target = st->lsn;
@@ -891,6 +960,8 @@ int store_wait_durable(struct store *st, uint64_t lsn)
 
 		pthread_mutex_lock(&st->sync_mu);
 		st->syncing = 0;
+		t0 = mono_ns() - t0;
+		st->sync_ns = st->sync_ns ? (st->sync_ns * 7 + t0) / 8 : t0;
 		if (ok) {
 			if (target > st->synced_lsn)
 				st->synced_lsn = target;

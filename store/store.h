@@ -76,6 +76,11 @@ struct store_opts {
 	char *errbuf;             /**< if set, a one-line reason on failure */
 	size_t errlen;
 	const struct store_io *io;/**< NULL: the real system calls */
+	/** Longest a group sync waits for changes still being written to
+	 *  join it (see store_wait_durable): 0 for the default, 200 us;
+	 *  negative: never wait.  The wait is also at most half the recent
+	 *  sync time. */
+	int64_t gather_max_ns;
 	int defer_background;     /**< start no thread until store_after_fork()
 	                               (a daemon that forks after opening) */
 	/** Shared stores (etcd) only: called from the store's own thread

@@ -257,6 +257,15 @@ struct store {
 	pthread_cond_t sync_cv;
 	uint64_t lsn, synced_lsn; /* bytes appended / made durable */
 	int syncing;
+	/* Gathering: txns begun and not yet ended (appended or aborted),
+	 * how many have ended, and the leader's wait for them (all
+	 * atomic; gather_cv under sync_mu).  sync_ns: recent sync time
+	 * (moving average, the leader's).  gather_skip: the last wait saw
+	 * no txn end, so none is made until one does. */
+	int txn_open, gathering, gather_skip;
+	uint64_t txn_ended;
+	int64_t sync_ns;
+	pthread_cond_t gather_cv;
 	/* Without sync_always a roll leaves the old segment's tail and the
 	 * new segment's name unsynced: the oldest such segment's id, or 0.
 	 * The next group sync covers it (under commit_mu). */
@@ -334,6 +343,9 @@ int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
 int store_resv_take(struct store *st, uint64_t n);
 void store_resv_drop(struct store *st, uint64_t n);
 int store_wait_durable(struct store *st, uint64_t lsn);
+/* A txn began (count it) / ended: appended or aborted (txn.c). */
+void store_txn_opened(struct store *st);
+void store_txn_ended(struct store *st);
 /* A blob committed without a sync: the next log sync syncs it first, so
  * a durable log never names a blob that a power loss could take. */
 int store_pend_blob(struct store *st, uint64_t id);

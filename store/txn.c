@@ -39,6 +39,7 @@ struct store_txn {
 	 * allocates the difference as an unreserved change does. */
 	uint64_t overhead;
 	uint64_t resv;
+	int counted;              /* in st->txn_open (store_txn_opened) */
 };
 
 #define COPY_BUF (1u << 20)
@@ -160,6 +161,8 @@ int store_txn_begin(struct store *st, const char *key, int truncate,
 done:
 	if (rc < 0)
 		goto fail;
+	store_txn_opened(st);
+	t->counted = 1;
 	*out = t;
 	return 0;
 fail:
@@ -542,6 +545,8 @@ void store_txn_abort(struct store_txn *t)
 		free(t);
 		return;
 	}
+	if (t->counted)
+		store_txn_ended(t->st);
 	store_snap_close(t->base);
 	spool_drop(t);
 	store_resv_drop(t->st, t->resv);

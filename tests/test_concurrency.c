@@ -7,6 +7,7 @@
  * threads never call cmocka's asserts (not thread-safe): they record
  * what went wrong and the main thread asserts. */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -28,10 +29,17 @@
 
 /* ---- fixture ------------------------------------------------------- */
 
+struct slow_sync {
+	atomic_int syncs;
+	int ms;
+};
+
 struct fx {
 	char tmp[64], dir[96], err[256];
 	struct store_opts o;
 	struct store *st;
+	struct store_io io; /* the gather tests' slow syncs: outlive them */
+	struct slow_sync ss;
 };
 
 static int setup(void **state)
@@ -557,6 +565,172 @@ static void test_concurrent_append(void **state)
 	assert_int_equal(lines, T * N);
 }
 
+/* ---- a group sync waits for changes being written ----------------- */
+
+/* Syncs are counted and made slow (struct slow_sync), so that the
+ * store's recent sync time (which bounds the wait: half of it) is long
+ * enough to time safely. */
+
+static ssize_t s_pwrite(void *ctx, int fd, const void *buf, size_t n,
+			off_t off)
+{
+	(void)ctx;
+	return pwrite(fd, buf, n, off);
+}
+
+static int s_fdatasync(void *ctx, int fd)
+{
+	struct slow_sync *ss = ctx;
+	struct timespec d = { ss->ms / 1000, (long)(ss->ms % 1000) * 1000000 };
+
+	atomic_fetch_add(&ss->syncs, 1);
+	nanosleep(&d, NULL);
+	return fdatasync(fd);
+}
+
+static int s_ftruncate(void *ctx, int fd, off_t len)
+{
+	(void)ctx;
+	return ftruncate(fd, len);
+}
+
+static int s_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
+{
+	(void)ctx;
+	return fallocate(fd, mode, off, len);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct putter {
+	struct store *st;
+	struct slow_sync *ss;
+	const char *key;
+	int rc;
+	double waited; /* its time less its syncs' (a fill's included) */
+	pthread_t tid;
+};
+
+static void *put_one(void *p)
+{
+	struct putter *u = p;
+	int syncs = atomic_load(&u->ss->syncs);
+	double t0 = now_s();
+	uint64_t v;
+
+	u->rc = store_put(u->st, u->key, STORE_ANY, "x", 1, NULL, &v);
+	syncs = atomic_load(&u->ss->syncs) - syncs;
+	u->waited = now_s() - t0 - syncs * u->ss->ms / 1000.0;
+	return NULL;
+}
+
+/* Open the store with slow syncs of @ms and a wait of up to @max_ns, and
+ * make one durable commit, so that the recent sync time is known. */
+static void gather_open(struct fx *f, int ms, int64_t max_ns)
+{
+	uint64_t v;
+
+	f->ss.ms = ms;
+	f->io = (struct store_io){ s_pwrite, s_fdatasync, s_ftruncate,
+				   s_fallocate, &f->ss };
+	f->o.io = &f->io;
+	f->o.sync_always = 1;
+	f->o.gather_max_ns = max_ns;
+	fx_open(f);
+	assert_int_equal(store_put(f->st, "a", STORE_ANY, "0", 1, NULL, &v), 0);
+	assert_int_equal(store_put(f->st, "b", STORE_ANY, "0", 1, NULL, &v), 0);
+}
+
+/* A change being written when a durable commit starts its sync joins
+ * that sync: one sync for both.  Without the wait, the commit would sync
+ * at once and the change, appended during that sync, would need its
+ * own. */
+static void test_gather_joins_sync(void **state)
+{
+	struct fx *f = *state;
+	struct slow_sync *ss = &f->ss;
+	struct store_txn *t;
+	struct putter u;
+	uint64_t v;
+	int before;
+
+	gather_open(f, 400, 10ll * 1000000000);
+	assert_int_equal(store_txn_begin(f->st, "b", 1, &t), 0);
+	assert_int_equal(store_txn_write(t, "1", 1, 0), 1);
+	before = atomic_load(&ss->syncs);
+	u = (struct putter){ .st = f->st, .ss = ss, .key = "a" };
+	assert_int_equal(pthread_create(&u.tid, NULL, put_one, &u), 0);
+	/* The put's sync waits up to 200 ms (half of 400) for the txn. */
+	usleep(50000);
+	assert_int_equal(store_txn_commit(t, STORE_ANY, NULL, 1, &v), 0);
+	assert_int_equal(pthread_join(u.tid, NULL), 0);
+	assert_int_equal(u.rc, 0);
+	assert_int_equal(atomic_load(&ss->syncs) - before, 1);
+	fx_reopen(f);
+	{
+		char *buf = NULL;
+		size_t len = 0;
+		struct store_stat st;
+
+		assert_int_equal(store_get(f->st, "b", &buf, &len, &st), 0);
+		assert_int_equal(len, 1);
+		assert_int_equal(buf[0], '1');
+		free(buf);
+	}
+}
+
+/* A change kept open (a slow writer) makes one sync wait its bound,
+ * once: the next waits no more until some change has ended.  A lone
+ * committer never waits, and gather_max_ns < 0 turns the wait off. */
+static void test_gather_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct slow_sync *ss = &f->ss;
+	struct store_txn *t, *t2;
+	struct putter u = { 0 };
+	uint64_t v;
+
+	/* Syncs of 400 ms: a wait is half of that, 200 ms. */
+	gather_open(f, 400, 10ll * 1000000000);
+	u.st = f->st;
+	u.ss = ss;
+	u.key = "a";
+	put_one(&u); /* nothing open: no wait */
+	assert_int_equal(u.rc, 0);
+	assert_true(u.waited < 0.100);
+
+	assert_int_equal(store_txn_begin(f->st, "b", 1, &t), 0);
+	put_one(&u); /* waits 200 ms for t, in vain */
+	assert_int_equal(u.rc, 0);
+	assert_true(u.waited >= 0.150);
+	put_one(&u); /* no txn has ended since: no wait */
+	assert_int_equal(u.rc, 0);
+	assert_true(u.waited < 0.100);
+
+	/* Once a change ends, a sync waits again for the ones open. */
+	assert_int_equal(store_txn_begin(f->st, "a", 1, &t2), 0);
+	store_txn_abort(t2);
+	put_one(&u);
+	assert_true(u.waited >= 0.150);
+	store_txn_abort(t);
+	assert_int_equal(store_put(f->st, "b", STORE_ANY, "2", 1, NULL, &v), 0);
+
+	assert_int_equal(store_close(f->st), 0);
+	f->st = NULL;
+	gather_open(f, 400, -1);
+	assert_int_equal(store_txn_begin(f->st, "b", 1, &t), 0);
+	put_one(&u);
+	assert_int_equal(u.rc, 0);
+	assert_true(u.waited < 0.100);
+	store_txn_abort(t);
+}
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -567,6 +741,8 @@ int main(void)
 		TEST(test_txn_counter),
 		TEST(test_group_commit),
 		TEST(test_concurrent_append),
+		TEST(test_gather_joins_sync),
+		TEST(test_gather_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
