@@ -31,6 +31,8 @@
 
 struct slow_sync {
 	atomic_int syncs;
+	atomic_llong sync_ns; /* time spent in syncs, the sleep included */
+	atomic_int armed, wrote; /* wrote: a pwrite since armed was set */
 	int ms;
 };
 
@@ -571,21 +573,37 @@ static void test_concurrent_append(void **state)
  * store's recent sync time (which bounds the wait: half of it) is long
  * enough to time safely. */
 
+static long long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static ssize_t s_pwrite(void *ctx, int fd, const void *buf, size_t n,
 			off_t off)
 {
-	(void)ctx;
-	return pwrite(fd, buf, n, off);
+	struct slow_sync *ss = ctx;
+	ssize_t r = pwrite(fd, buf, n, off);
+
+	if (atomic_load(&ss->armed))
+		atomic_store(&ss->wrote, 1);
+	return r;
 }
 
 static int s_fdatasync(void *ctx, int fd)
 {
 	struct slow_sync *ss = ctx;
 	struct timespec d = { ss->ms / 1000, (long)(ss->ms % 1000) * 1000000 };
+	long long t0 = mono_ns();
+	int rc;
 
 	atomic_fetch_add(&ss->syncs, 1);
 	nanosleep(&d, NULL);
-	return fdatasync(fd);
+	rc = fdatasync(fd);
+	atomic_fetch_add(&ss->sync_ns, mono_ns() - t0);
+	return rc;
 }
 
 static int s_ftruncate(void *ctx, int fd, off_t len)
@@ -600,33 +618,24 @@ static int s_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
 	return fallocate(fd, mode, off, len);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 struct putter {
 	struct store *st;
 	struct slow_sync *ss;
 	const char *key;
 	int rc;
-	double waited; /* its time less its syncs' (a fill's included) */
+	double waited; /* its time less its syncs' (a fill's included), s */
 	pthread_t tid;
 };
 
 static void *put_one(void *p)
 {
 	struct putter *u = p;
-	int syncs = atomic_load(&u->ss->syncs);
-	double t0 = now_s();
+	long long synced = atomic_load(&u->ss->sync_ns), t0 = mono_ns();
 	uint64_t v;
 
 	u->rc = store_put(u->st, u->key, STORE_ANY, "x", 1, NULL, &v);
-	syncs = atomic_load(&u->ss->syncs) - syncs;
-	u->waited = now_s() - t0 - syncs * u->ss->ms / 1000.0;
+	synced = atomic_load(&u->ss->sync_ns) - synced;
+	u->waited = (double)(mono_ns() - t0 - synced) / 1e9;
 	return NULL;
 }
 
@@ -665,9 +674,13 @@ static void test_gather_joins_sync(void **state)
 	assert_int_equal(store_txn_write(t, "1", 1, 0), 1);
 	before = atomic_load(&ss->syncs);
 	u = (struct putter){ .st = f->st, .ss = ss, .key = "a" };
+	atomic_store(&ss->armed, 1);
 	assert_int_equal(pthread_create(&u.tid, NULL, put_one, &u), 0);
-	/* The put's sync waits up to 200 ms (half of 400) for the txn. */
-	usleep(50000);
+	/* Once the put has appended, its sync waits up to 200 ms (half of
+	 * 400) for the txn: commit it 20 ms into that wait. */
+	while (!atomic_load(&ss->wrote))
+		usleep(1000);
+	usleep(20000);
 	assert_int_equal(store_txn_commit(t, STORE_ANY, NULL, 1, &v), 0);
 	assert_int_equal(pthread_join(u.tid, NULL), 0);
 	assert_int_equal(u.rc, 0);
