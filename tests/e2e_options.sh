@@ -346,19 +346,34 @@ print(" ".join(g for g, _ in res),
       "prompt" if max(times) - committed < 1.0 else "late",
       "in-order" if times == sorted(times) else "out-of-order")
 PY
-echo base > "$MNT/lw"
+# The order is read from the time each waiter's call returned, taken in
+# the waiter's process: a waiter descheduled for more than the 2 ms a
+# stale turn is held can report late though the daemon answered it in
+# turn (seen once in about 30 runs, under the whole suite). So a run that
+# does not give the expected line is run once more: a daemon that
+# answers out of turn fails both.
+turns() {
+	exp=$1; shift
+	echo base > "$MNT/lw"
+	got=$(python3 "$WORK/turns.py" "$MNT/lw" "$@")
+	if [ "$got" != "$exp" ]; then
+		echo "# turns $*: '$got', once more" >&2
+		echo base > "$MNT/lw"
+		got=$(python3 "$WORK/turns.py" "$MNT/lw" "$@")
+	fi
+	echo "$got"
+}
 expect_eq "waiters are answered one by one, in order, promptly once the lease is free" \
 	"EAGAIN EAGAIN EAGAIN prompt in-order" \
-	"$(python3 "$WORK/turns.py" "$MNT/lw" trunc trunc trunc)"
+	"$(turns "EAGAIN EAGAIN EAGAIN prompt in-order" trunc trunc trunc)"
 expect_eq "and the holder's change is what committed" holder "$(cat "$MNT/lw")"
 # An append waits at its open, where the kernel holds no lock.  Waiting
 # at its write held the inode lock that the holder's second write
 # needed: the holder stalled for the whole wait, and the append got
 # EBUSY.
-echo base > "$MNT/lw"
 expect_eq "an append behind stale waiters waits its turn and is added after the commit" \
 	"EAGAIN EAGAIN ok prompt in-order" \
-	"$(python3 "$WORK/turns.py" "$MNT/lw" trunc trunc append)"
+	"$(turns "EAGAIN EAGAIN ok prompt in-order" trunc trunc append)"
 expect_eq "and it is added to the holder's whole change" "holder+tail" "$(cat "$MNT/lw")"
 unmount
 mount_again "lease_wait=0" || exit 1
