@@ -737,6 +737,7 @@ static void test_gather_bounded(void **state)
 	assert_int_equal(store_close(f->st), 0);
 	f->st = NULL;
 	gather_open(f, 400, -1);
+	u.st = f->st;
 	assert_int_equal(store_txn_begin(f->st, "b", 1, &t), 0);
 	put_one(&u);
 	assert_int_equal(u.rc, 0);
