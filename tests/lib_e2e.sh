@@ -33,10 +33,14 @@ expect_err() {
 
 # blind CMD: run CMD (bash) in a process with no ancestor but init, in
 # the mount, as a script that never looked at anything would.  Prints its
-# stderr; returns its status.
+# stderr; returns its status.  CMD waits until its parent, the subshell
+# that started it, has exited and it has been reparented: run before
+# that, its ancestry still holds this shell (and its bases), which a
+# loaded machine showed once.
 blind() {
 	local done=$WORK/blind.$RANDOM
-	(cd "$MNT" && setsid bash -c "$1; echo \$? > $done.rc" 2>"$done.err" &)
+	(sub=$BASHPID # this subshell's, taken before the fork for &
+	 cd "$MNT" && setsid bash -c "while [ \"\$(cut -d' ' -f4 /proc/\$\$/stat)\" = $sub ]; do sleep 0.01; done; $1; echo \$? > $done.rc" 2>"$done.err" &)
 	for _ in $(seq 200); do [ -s "$done.rc" ] && break; sleep 0.05; done
 	cat "$done.err" >&2
 	return "$(cat "$done.rc" 2>/dev/null || echo 99)"
