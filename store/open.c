@@ -737,7 +737,16 @@ int store_open(const char *dir, const struct store_opts *opts,
 	pthread_rwlock_init(&st->idx_lock, NULL);
 	pthread_mutex_init(&st->sync_mu, NULL);
 	pthread_cond_init(&st->sync_cv, NULL);
-	pthread_cond_init(&st->gather_cv, NULL);
+	{
+		/* gather()'s deadline is CLOCK_MONOTONIC: a clock step
+		 * must not stretch a wait of microseconds. */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&st->gather_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	pthread_mutex_init(&st->compact_mu, NULL);
 	pthread_mutex_init(&st->bg_mu, NULL);
 	pthread_cond_init(&st->bg_cv, NULL);

@@ -908,7 +908,7 @@ static void gather(struct store *st)
 	    __atomic_load_n(&st->txn_open, __ATOMIC_SEQ_CST) == 0)
 		return;
 	ended = __atomic_load_n(&st->txn_ended, __ATOMIC_SEQ_CST);
-	clock_gettime(CLOCK_REALTIME, &dl); /* the condvar's clock */
+	clock_gettime(CLOCK_MONOTONIC, &dl); /* gather_cv's clock */
 	dl.tv_nsec += wait;
 	dl.tv_sec += dl.tv_nsec / 1000000000;
 	dl.tv_nsec %= 1000000000;
