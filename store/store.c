@@ -866,7 +866,6 @@ void store_txn_ended(struct store *st)
 	int left = __atomic_sub_fetch(&st->txn_open, 1, __ATOMIC_SEQ_CST);
 
 	__atomic_add_fetch(&st->txn_ended, 1, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&st->gather_skip, 0, __ATOMIC_RELAXED);
 	/* Pairs with gather(): it sets gathering, then reads txn_open;
 	 * we wrote txn_open, then read gathering (both seq_cst), so one
 	 * of us sees the other and no wake-up is lost. */
@@ -904,10 +903,10 @@ static void gather(struct store *st)
 
 	if (wait > st->o.gather_max_ns)
 		wait = st->o.gather_max_ns;
-	if (wait <= 0 || __atomic_load_n(&st->gather_skip, __ATOMIC_RELAXED) ||
+	ended = __atomic_load_n(&st->txn_ended, __ATOMIC_SEQ_CST);
+	if (wait <= 0 || st->quiet_at == ended + 1 ||
 	    __atomic_load_n(&st->txn_open, __ATOMIC_SEQ_CST) == 0)
 		return;
-	ended = __atomic_load_n(&st->txn_ended, __ATOMIC_SEQ_CST);
 	clock_gettime(CLOCK_MONOTONIC, &dl); /* gather_cv's clock */
 	dl.tv_nsec += wait;
 	dl.tv_sec += dl.tv_nsec / 1000000000;
@@ -919,7 +918,7 @@ static void gather(struct store *st)
 		;
 	__atomic_store_n(&st->gathering, 0, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&st->txn_ended, __ATOMIC_SEQ_CST) == ended)
-		__atomic_store_n(&st->gather_skip, 1, __ATOMIC_RELAXED);
+		st->quiet_at = ended + 1;
 }
 
 /* Group commit: the first waiter syncs for everyone who appended before

@@ -51,7 +51,8 @@ struct store_txn;
  * way SQLite's VFS is): tests fail a write or a sync on purpose.  Each
  * function behaves as its POSIX namesake, returning -1 with errno set on
  * failure.  fdatasync is also used where the store needs fsync (files and
- * directories).  NULL in store_opts means the real calls.
+ * directories).  NULL in store_opts means the real calls, and so does a
+ * NULL member (a test replaces only what it watches).
  */
 struct store_io {
 	ssize_t (*pwrite)(void *ctx, int fd, const void *buf, size_t n,

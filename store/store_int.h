@@ -260,10 +260,11 @@ struct store {
 	/* Gathering: txns begun and not yet ended (appended or aborted),
 	 * how many have ended, and the leader's wait for them (all
 	 * atomic; gather_cv under sync_mu).  sync_ns: recent sync time
-	 * (moving average, the leader's).  gather_skip: the last wait saw
-	 * no txn end, so none is made until one does. */
-	int txn_open, gathering, gather_skip;
-	uint64_t txn_ended;
+	 * (moving average, the leader's).  quiet_at: txn_ended + 1 when a
+	 * wait saw no txn end (0: none), so that no wait is made until one
+	 * does (the leader's, under sync_mu). */
+	int txn_open, gathering;
+	uint64_t txn_ended, quiet_at;
 	int64_t sync_ns;
 	pthread_cond_t gather_cv;
 	/* Without sync_always a roll leaves the old segment's tail and the

@@ -7,7 +7,6 @@
  * threads never call cmocka's asserts (not thread-safe): they record
  * what went wrong and the main thread asserts. */
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -606,18 +605,6 @@ static int s_fdatasync(void *ctx, int fd)
 	return rc;
 }
 
-static int s_ftruncate(void *ctx, int fd, off_t len)
-{
-	(void)ctx;
-	return ftruncate(fd, len);
-}
-
-static int s_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
-{
-	(void)ctx;
-	return fallocate(fd, mode, off, len);
-}
-
 struct putter {
 	struct store *st;
 	struct slow_sync *ss;
@@ -646,8 +633,8 @@ static void gather_open(struct fx *f, int ms, int64_t max_ns)
 	uint64_t v;
 
 	f->ss.ms = ms;
-	f->io = (struct store_io){ s_pwrite, s_fdatasync, s_ftruncate,
-				   s_fallocate, &f->ss };
+	f->io = (struct store_io){ .pwrite = s_pwrite,
+				   .fdatasync = s_fdatasync, .ctx = &f->ss };
 	f->o.io = &f->io;
 	f->o.sync_always = 1;
 	f->o.gather_max_ns = max_ns;

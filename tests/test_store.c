@@ -1288,13 +1288,6 @@ struct sync_count {
 	int n, fail;
 };
 
-static ssize_t sc_pwrite(void *ctx, int fd, const void *buf, size_t n,
-			 off_t off)
-{
-	(void)ctx;
-	return pwrite(fd, buf, n, off);
-}
-
 static int sc_fdatasync(void *ctx, int fd)
 {
 	struct sync_count *c = ctx;
@@ -1307,18 +1300,6 @@ static int sc_fdatasync(void *ctx, int fd)
 	return fdatasync(fd);
 }
 
-static int sc_ftruncate(void *ctx, int fd, off_t len)
-{
-	(void)ctx;
-	return ftruncate(fd, len);
-}
-
-static int sc_fallocate(void *ctx, int fd, int mode, off_t off, off_t len)
-{
-	(void)ctx;
-	return fallocate(fd, mode, off, len);
-}
-
 /* A commit is visible before its sync; the record's next commit can be
  * built on it meanwhile, and one sync then covers both tickets.  A
  * failed sync fails the wait and the store. */
@@ -1326,8 +1307,7 @@ static void test_txn_commit_nowait(void **state)
 {
 	struct fx *f = *state;
 	struct sync_count c = { 0, 0 };
-	struct store_io io = { sc_pwrite, sc_fdatasync, sc_ftruncate,
-			       sc_fallocate, &c };
+	struct store_io io = { .fdatasync = sc_fdatasync, .ctx = &c };
 	struct store_txn *t;
 	uint64_t v, t1, t2, t3;
 	int n0;
@@ -1381,8 +1361,7 @@ static void test_defer_window(void **state)
 {
 	struct fx *f = *state;
 	struct sync_count c = { 0, 0 };
-	struct store_io io = { sc_pwrite, sc_fdatasync, sc_ftruncate,
-			       sc_fallocate, &c };
+	struct store_io io = { .fdatasync = sc_fdatasync, .ctx = &c };
 	struct store_meta m = { .mode = 0600 };
 	struct store_stat sb;
 	uint64_t v, vr, t;
