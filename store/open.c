@@ -32,6 +32,10 @@ static void opts_defaults(struct store_opts *o)
 		o->compact_ratio = 0.5;
 	if (!o->gather_max_ns)
 		o->gather_max_ns = 200000;
+	if (!o->max_syncs || o->max_syncs > 2)
+		o->max_syncs = 2;
+	else if (o->max_syncs < 0)
+		o->max_syncs = 1;
 }
 
 static int take_lock(struct store *st)
@@ -733,6 +737,7 @@ int store_open(const char *dir, const struct store_opts *opts,
 		st->o = *opts;
 	opts_defaults(&st->o);
 	st->dirfd = st->lockfd = st->blobfd = st->spoolfd = -1;
+	st->act_sfd[0] = st->act_sfd[1] = -1;
 	store_mutex_init(&st->commit_mu);
 	pthread_rwlock_init(&st->idx_lock, NULL);
 	pthread_mutex_init(&st->sync_mu, NULL);
@@ -882,6 +887,9 @@ int store_close(struct store *st)
 		close(st->lockfd);
 	if (st->dirfd >= 0)
 		close(st->dirfd);
+	for (int i = 0; i < 2; i++)
+		if (st->act_sfd[i] >= 0)
+			close(st->act_sfd[i]);
 	pthread_mutex_destroy(&st->commit_mu);
 	pthread_rwlock_destroy(&st->idx_lock);
 	pthread_mutex_destroy(&st->sync_mu);

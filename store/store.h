@@ -82,6 +82,11 @@ struct store_opts {
 	 *  negative: never wait.  The wait is also at most half the recent
 	 *  sync time. */
 	int64_t gather_max_ns;
+	/** Group syncs in flight at once (see store_wait_durable): 0 for
+	 *  the default, 2, so that a commit appended during a sync starts
+	 *  its own without waiting for that one to end; 1 (or negative):
+	 *  one at a time.  More than 2 counts as 2. */
+	int max_syncs;
 	int defer_background;     /**< start no thread until store_after_fork()
 	                               (a daemon that forks after opening) */
 	/** Shared stores (etcd) only: called from the store's own thread

@@ -252,11 +252,30 @@ struct store {
 	XXH3_state_t *seg_hash;
 	int seg_hash_ok;
 
-	/* group commit */
+	/* group commit (store_wait_durable): up to two leaders sync at
+	 * once.  Leader n (numbered by sync_seq as it starts) uses lead[n &
+	 * 1] and act_sfd[n & 1]; leaders retire in their order
+	 * (sync_retired), each moving synced_lsn to its target.  want_lsn:
+	 * the highest LSN a waiter has waited for since the last
+	 * broadcast, so that a leader publishing its target wakes the
+	 * waiters only when one of them may start the next sync.  All
+	 * under sync_mu. */
 	pthread_mutex_t sync_mu;
 	pthread_cond_t sync_cv;
 	uint64_t lsn, synced_lsn; /* bytes appended / made durable */
-	int syncing;
+	uint64_t sync_seq, sync_retired, want_lsn;
+	struct sync_lead {
+		uint64_t target;   /* the log's end when it looked */
+		int published;     /* target is set */
+		int done, ok;      /* its syncs returned; all succeeded */
+	} lead[2];
+	/* The active segment opened twice more, for the leaders' syncs
+	 * only: two syncs in flight at once must not share an open file
+	 * description, since a writeback error is reported once per
+	 * description (errseq) and could reach one sync but not the other.
+	 * The commit path's own syncs (a roll, a zero fill) use its fd.
+	 * Set by store_roll (under commit_mu); -1 when read-only. */
+	int act_sfd[2];
 	/* Gathering: txns begun and not yet ended (appended or aborted),
 	 * how many have ended, and the leader's wait for them (all
 	 * atomic; gather_cv under sync_mu).  sync_ns: recent sync time
