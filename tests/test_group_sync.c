@@ -232,6 +232,17 @@ static void start_put(struct putter *u, struct store *st, const char *key,
 	assert_int_equal(pthread_create(&u->tid, NULL, put_one, u), 0);
 }
 
+/* Commit a=@va, and once its sync has started, b=@vb; wait for both. */
+static void put_during_sync(struct fx *f, const char *va, const char *vb,
+			    struct putter *a, struct putter *b)
+{
+	start_put(a, f->st, "a", va);
+	wait_started(f, 1);
+	start_put(b, f->st, "b", vb);
+	assert_int_equal(pthread_join(a->tid, NULL), 0);
+	assert_int_equal(pthread_join(b->tid, NULL), 0);
+}
+
 static void assert_content(struct store *st, const char *key,
 			   const char *want)
 {
@@ -256,11 +267,7 @@ static void test_second_sync_overlaps(void **state)
 
 	fx_open_warm(f);
 	arm(f, ms, NULL, 2);
-	start_put(&a, f->st, "a", "1");
-	wait_started(f, 1);
-	start_put(&b, f->st, "b", "2");
-	assert_int_equal(pthread_join(a.tid, NULL), 0);
-	assert_int_equal(pthread_join(b.tid, NULL), 0);
+	put_during_sync(f, "1", "2", &a, &b);
 	assert_int_equal(a.rc, 0);
 	assert_int_equal(b.rc, 0);
 	assert_int_equal(f->sc.n, 2);        /* one sync each */
@@ -288,11 +295,7 @@ static void test_earlier_failure_fails_both(void **state)
 
 	fx_open_warm(f);
 	arm(f, ms, fail, 2);
-	start_put(&a, f->st, "a", "1");
-	wait_started(f, 1);
-	start_put(&b, f->st, "b", "2");
-	assert_int_equal(pthread_join(a.tid, NULL), 0);
-	assert_int_equal(pthread_join(b.tid, NULL), 0);
+	put_during_sync(f, "1", "2", &a, &b);
 	assert_int_equal(f->sc.max_in, 2);
 	assert_true(f->sc.end_ns[1] < f->sc.end_ns[0]);
 	assert_int_equal(a.rc, -EIO);
@@ -313,11 +316,7 @@ static void test_one_at_a_time(void **state)
 	fx_open_warm(f);
 	assert_int_equal(store_txn_begin(f->st, "c", 1, &t), 0);
 	arm(f, ms, NULL, 4);
-	start_put(&a, f->st, "a", "1");
-	wait_started(f, 1);
-	start_put(&b, f->st, "b", "2");
-	assert_int_equal(pthread_join(a.tid, NULL), 0);
-	assert_int_equal(pthread_join(b.tid, NULL), 0);
+	put_during_sync(f, "1", "2", &a, &b);
 	assert_int_equal(a.rc, 0);
 	assert_int_equal(b.rc, 0);
 	assert_int_equal(f->sc.max_in, 1);
@@ -329,11 +328,7 @@ static void test_one_at_a_time(void **state)
 	f->o.max_syncs = 1;
 	fx_open_warm(f);
 	arm(f, ms, NULL, 4);
-	start_put(&a, f->st, "a", "3");
-	wait_started(f, 1);
-	start_put(&b, f->st, "b", "4");
-	assert_int_equal(pthread_join(a.tid, NULL), 0);
-	assert_int_equal(pthread_join(b.tid, NULL), 0);
+	put_during_sync(f, "3", "4", &a, &b);
 	assert_int_equal(a.rc, 0);
 	assert_int_equal(b.rc, 0);
 	assert_int_equal(f->sc.max_in, 1);
