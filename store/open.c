@@ -874,7 +874,6 @@ int store_close(struct store *st)
 			store_write_active_hint(st);
 	}
 	reset_index(st);
-	free(st->pend_blobs);
 	free(st->batch_buf);
 	free(st->hint);
 	if (st->seg_hash)

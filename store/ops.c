@@ -340,15 +340,11 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 			goto out;
 		}
 		st->next_blob++;
-		if (durable || st->o.sync_always) {
-			/* Its name must be durable before the log names it. */
-			if (io_sync(st, st->blobfd) < 0) {
-				unlinkat(st->blobfd, name, 0);
-				rc = store_fail(st, -EIO);
-				goto out;
-			}
-		} else if (store_pend_blob(st, blob) < 0) {
-			rc = -ENOMEM;
+		/* Its name is durable before the log names it, in every mode
+		 * (store_txn_commit_nowait synced its content: why there). */
+		if (io_sync(st, st->blobfd) < 0) {
+			unlinkat(st->blobfd, name, 0);
+			rc = store_fail(st, -EIO);
 			goto out;
 		}
 	}

@@ -817,39 +817,6 @@ int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
 	return 0;
 }
 
-int store_pend_blob(struct store *st, uint64_t id)
-{
-	if (st->npend == st->pend_cap) {
-		size_t nc = st->pend_cap ? st->pend_cap * 2 : 16;
-		uint64_t *nb = realloc(st->pend_blobs, nc * sizeof(*nb));
-		if (!nb)
-			return -ENOMEM;
-		st->pend_blobs = nb;
-		st->pend_cap = nc;
-	}
-	st->pend_blobs[st->npend++] = id;
-	return 0;
-}
-
-/* Blobs (and their names) before the log that names them. */
-static int sync_blobs(struct store *st, const uint64_t *ids, size_t n)
-{
-	int rc = 0;
-
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		int fd = store_open_blob(st, ids[i]);
-		if (fd == -ENOENT)
-			continue; /* compacted away meanwhile */
-		if (fd < 0 || io_sync(st, fd) < 0)
-			rc = -EIO;
-		if (fd >= 0)
-			close(fd);
-	}
-	if (rc == 0 && n && io_sync(st, st->blobfd) < 0)
-		rc = -EIO;
-	return rc;
-}
-
 /* Segments [from, upto) that a roll left unsynced, then the directory
  * that names their successors; none when from is 0.  Each is looked up
  * under commit_mu: one that compaction removed meanwhile was synced into
@@ -976,13 +943,13 @@ static void wake_waiters(struct store *st)
 	pthread_cond_broadcast(&st->sync_cv);
 }
 
-/* Leader n's sync: everything appended before it looks, blobs and rolled
- * segments first.  Caller holds sync_mu (released meanwhile) and has
- * checked may_lead().
+/* Leader n's sync: everything appended before it looks, rolled segments
+ * first (blobs are durable before they are named: store_commit_put).
+ * Caller holds sync_mu (released meanwhile) and has checked may_lead().
  * Invariant: synced_lsn moves to a leader's target only when it retires,
  * in the leaders' order, and only while the store has not failed.  So a
- * later sync never stands for an earlier one's blobs or rolled segments,
- * and an error any sync reports fails every commit it may cover: the
+ * later sync never stands for an earlier one's rolled segments, and an
+ * error any sync reports fails every commit it may cover: the
  * leaders' descriptions are their own (act_sfd), so each sees every
  * writeback error of the active segment.  Directories (blobs/, the
  * store's) are synced through shared descriptions, but their entries are
@@ -1000,12 +967,8 @@ static void lead_sync(struct store *st)
 	pthread_mutex_lock(&st->commit_mu);
 	uint64_t target = st->lsn;
 	int fd = dup(st->act_sfd[n & 1]);
-	uint64_t *blobs = st->pend_blobs;
-	size_t nblobs = st->npend;
 	uint64_t from = st->dirty_seg;
 	uint64_t upto = st->nsegs ? st->segs[st->nsegs - 1].id : 0;
-	st->pend_blobs = NULL;
-	st->npend = st->pend_cap = 0;
 	st->dirty_seg = 0;
 	pthread_mutex_unlock(&st->commit_mu);
 
@@ -1016,10 +979,8 @@ static void lead_sync(struct store *st)
 		wake_waiters(st);
 	pthread_mutex_unlock(&st->sync_mu);
 
-	int ok = sync_blobs(st, blobs, nblobs) == 0 &&
-		 sync_rolled(st, from, upto) == 0 && fd >= 0 &&
+	int ok = sync_rolled(st, from, upto) == 0 && fd >= 0 &&
 		 io_sync(st, fd) == 0;
-	free(blobs);
 	if (fd >= 0)
 		close(fd);
 

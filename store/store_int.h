@@ -237,8 +237,6 @@ struct store {
 	 * taken and changes stage in spool files, which take their space
 	 * as they are written.  Written with CTR_* (store_stats reads it). */
 	uint64_t resv;
-	uint64_t *pend_blobs;  /* blobs linked but not yet synced */
-	size_t npend, pend_cap;
 	uint64_t compactions;
 
 	struct seg *segs;     /* sorted by id; the last one is active */
@@ -366,9 +364,6 @@ int store_wait_durable(struct store *st, uint64_t lsn);
 /* A txn began (count it) / ended: appended or aborted (txn.c). */
 void store_txn_opened(struct store *st);
 void store_txn_ended(struct store *st);
-/* A blob committed without a sync: the next log sync syncs it first, so
- * a durable log never names a blob that a power loss could take. */
-int store_pend_blob(struct store *st, uint64_t id);
 int store_roll(struct store *st);
 int store_fail(struct store *st, int err);
 void store_err(struct store *st, const char *fmt, ...);

@@ -519,8 +519,12 @@ int store_txn_commit_nowait(struct store_txn *t, uint64_t expect,
 	}
 	if (rc == 0)
 		rc = spool_hash(t, h, &small);
-	if (rc == 0 && !small && (durable || st->o.sync_always) &&
-	    io_sync(st, t->fd) < 0)
+	/* A blob's content is durable before anything names it, in every
+	 * mode: a log entry may reach the disk before any sync is asked
+	 * for (the kernel writes pages back when it likes, and a group
+	 * sync's fdatasync takes entries appended after its target too),
+	 * and a log that names a blob a power cut lost cannot be opened. */
+	if (rc == 0 && !small && io_sync(st, t->fd) < 0)
 		rc = -EIO;
 	if (rc == 0)
 		rc = store_commit_put(st, t->key, expect, meta, small, t->size,

@@ -1,24 +1,28 @@
-/* test_powerloss.c - a power cut under durable group commit.
+/* test_powerloss.c - a power cut under group commit.
  *
- * With sync_always every commit that returns must survive a power cut,
- * however the group syncs overlap.  A store_io models the disk: each
- * pwrite and ftruncate of a file is pending until an fdatasync of that
- * file (through any descriptor) that began after it returns; then it is
- * durable.  Writer threads make durable puts on keys of their own and
- * note each version acknowledged.  At a random moment the test "cuts the
- * power": it copies the durable images and the acknowledged versions at
- * one instant.  After the writers stop, the store's segment files are
- * set back to those images (files made after the cut are removed, hints
- * too: they are never synced), and the store reopened with the real
- * calls must hold every acknowledged version, or a later one, whole.
- * Between cuts, every acknowledgement is checked too: the write of the
- * entry its commit appended must be durable in the model by then (this
- * is what catches a roll that left its old segment's tail unsynced, or
- * a sync that promised past its target, every time; a cut catches them
- * only when it falls in the window).
+ * Every commit that is promised durable must survive a power cut, however
+ * the group syncs overlap, and the store must open after one.  A store_io
+ * models the disk: each pwrite and ftruncate of a file is pending until
+ * an fdatasync of that file (through any descriptor) that began after it
+ * returns; then it is durable.  Directories are not modelled: their
+ * entries count as durable when made.
  *
- * Only segment files are modelled, so records stay inline (no blobs) and
- * auto compaction is off (it removes files); small segments make rolls. */
+ * Writer threads put values on keys of their own (a quarter of them over
+ * inline_max: blobs), each durable: with sync_always, or by a store_sync
+ * after the put (as fsync is).  Each acknowledgement is checked at once:
+ * every write its thread made for it (the spool file that became its
+ * blob, the log entry) must be durable by then.  That catches, every
+ * time, a roll that left its old segment's tail unsynced or a sync that
+ * promised past its target.  At a random moment the test cuts the power:
+ * it copies the durable images and the acknowledged versions at one
+ * instant.  After the writers stop, the store's files are set back to
+ * those images (files made after the cut removed, hints too: they are
+ * never synced), and the store, reopened with the real calls, must open
+ * and hold every acknowledged version, or a later one, whole.  (Before
+ * blobs were synced at their commit in every mode, a log entry could be
+ * durable before its blob, and the store then refused to open.)
+ *
+ * Auto compaction is off (it removes files); small segments make rolls. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -75,9 +79,34 @@ static struct disk disk;
  * appends in the committing thread).  When a durable put returns, that
  * write must be durable in the model already: checked at every
  * acknowledgement, not only at the cuts. */
-static _Thread_local struct file *my_file;
-static _Thread_local uint64_t my_seq;
+#define MY_MAX 8
+static _Thread_local struct mine {
+	struct file *f;
+	uint64_t seq; /* this thread's last write to it */
+} my[MY_MAX];
+static _Thread_local int nmy;
 static atomic_int early_acks; /* acknowledgements ahead of their sync */
+
+/* Note this thread's write to @f (the spool that becomes a blob, the
+ * log).  Caller holds disk.mu. */
+static void note_mine(struct file *f)
+{
+	int i = 0;
+
+	if (!f)
+		return; /* disk.failed is set */
+	for (; i < nmy && my[i].f != f; i++)
+		;
+	if (i == MY_MAX) {
+		disk.failed = 1;
+		return;
+	}
+	if (i == nmy) {
+		my[i].f = f;
+		nmy++;
+	}
+	my[i].seq = disk.seq;
+}
 
 static void file_free(struct file *f)
 {
@@ -193,8 +222,8 @@ static ssize_t d_pwrite(void *ctx, int fd, const void *buf, size_t n,
 	r = pwrite(fd, buf, n, off);
 	if (r > 0 && add_op(fd, off, (size_t)r, buf) < 0)
 		disk.failed = 1;
-	my_file = file_of(fd);
-	my_seq = disk.seq;
+	if (r > 0)
+		note_mine(file_of(fd));
 	pthread_mutex_unlock(&disk.mu);
 	return r;
 }
@@ -272,71 +301,70 @@ static void take_cut(struct cut *c)
 	pthread_mutex_unlock(&disk.mu);
 }
 
-/* The segment files (by inode) there before a cycle: durable as they
+/* The store's files (by inode) there before a cycle: durable as they
  * are unless the cycle changed them. */
-struct start_set {
-	ino_t ino[NFILE];
-	size_t n;
-};
+static ino_t *start_ino;
+static size_t start_n, start_cap;
 
-static int is_seg(const char *name, const char *ext)
+static int is_ext(const char *name, const char *ext)
 {
 	size_t nl = strlen(name), el = strlen(ext);
 
 	return nl > el && !strcmp(name + nl - el, ext);
 }
 
-static void list_segs(const char *dir, struct start_set *ss)
+static int note_start(const char *path, const struct stat *sb, int type,
+		      struct FTW *ftw)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	assert_non_null(d);
-	ss->n = 0;
-	while ((de = readdir(d)))
-		if (is_seg(de->d_name, ".seg") && ss->n < NFILE)
-			ss->ino[ss->n++] = de->d_ino;
-	closedir(d);
+	(void)path;
+	(void)ftw;
+	if (type != FTW_F)
+		return 0;
+	if (start_n == start_cap) {
+		start_cap = start_cap ? start_cap * 2 : 256;
+		start_ino = realloc(start_ino, start_cap * sizeof(*start_ino));
+		if (!start_ino)
+			return -1;
+	}
+	start_ino[start_n++] = sb->st_ino;
+	return 0;
 }
 
-/* Put the store's files back as the cut left them: modelled segments to
- * their durable images, segments made after the cut removed, those the
- * cycle never touched kept; hints removed (never synced, rebuilt). */
-static void restore(const char *dir, struct cut *c,
-		    const struct start_set *ss)
+static struct cut *cur_cut; /* restore_one's, during restore() */
+
+/* One file back as the cut left it: a modelled one to its durable
+ * image; one made after the cut removed, and hints (never synced, so
+ * rebuilt); one the cycle never touched kept. */
+static int restore_one(const char *path, const struct stat *sb, int type,
+		       struct FTW *ftw)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
+	const char *name = path + ftw->base;
+	struct cut *c = cur_cut;
+	size_t i, j;
+	int fd;
 
-	assert_non_null(d);
-	while ((de = readdir(d))) {
-		char path[512];
-		struct stat sb;
-		size_t i, j;
+	if (type != FTW_F || !strcmp(name, "LOCK") || !strcmp(name, "RESERVE"))
+		return 0;
+	for (i = 0; i < c->n; i++)
+		if (c->im[i].dev == sb->st_dev && c->im[i].ino == sb->st_ino)
+			break;
+	for (j = 0; j < start_n && start_ino[j] != sb->st_ino; j++)
+		;
+	if (is_ext(name, ".hint") || (i == c->n && j == start_n))
+		return unlink(path);
+	if (i == c->n)
+		return 0;
+	fd = open(path, O_WRONLY | O_TRUNC);
+	if (fd < 0 || pwrite(fd, c->im[i].img, c->im[i].len, 0) !=
+			      (ssize_t)c->im[i].len)
+		return -1;
+	return close(fd);
+}
 
-		if (!is_seg(de->d_name, ".seg") && !is_seg(de->d_name, ".hint"))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		assert_int_equal(stat(path, &sb), 0);
-		for (i = 0; i < c->n; i++)
-			if (c->im[i].dev == sb.st_dev &&
-			    c->im[i].ino == sb.st_ino)
-				break;
-		for (j = 0; j < ss->n && ss->ino[j] != sb.st_ino; j++)
-			;
-		if (is_seg(de->d_name, ".hint") || (i == c->n && j == ss->n)) {
-			assert_int_equal(unlink(path), 0);
-			continue;
-		}
-		if (i == c->n)
-			continue; /* untouched since the cycle began */
-		int fd = open(path, O_WRONLY | O_TRUNC);
-		assert_true(fd >= 0);
-		assert_int_equal(pwrite(fd, c->im[i].img, c->im[i].len, 0),
-				 (ssize_t)c->im[i].len);
-		close(fd);
-	}
-	closedir(d);
+static void restore(const char *dir, struct cut *c)
+{
+	cur_cut = c;
+	assert_int_equal(nftw(dir, restore_one, 16, FTW_PHYS), 0);
 	for (size_t i = 0; i < c->n; i++)
 		free(c->im[i].img);
 }
@@ -346,20 +374,36 @@ static void restore(const char *dir, struct cut *c,
 struct writer {
 	struct store *st;
 	int id;
+	int fsync;        /* store_sync after each put (no sync_always) */
 	atomic_int *stop;
 	uint64_t ver;
 	int rc;
 	pthread_t tid;
 };
 
+/* Sizes vary so that entries straddle pages and segment ends, and some
+ * are above inline_max (blobs). */
+static size_t size_of(uint64_t ver)
+{
+	return 40 + (size_t)(ver * 37 % 300);
+}
+
 static void value_of(int id, uint64_t ver, char *buf, size_t len)
 {
-	/* Sizes vary so that entries straddle pages and segment ends. */
 	int n = snprintf(buf, len, "w%d:v%" PRIu64 ":", id, ver);
 
-	for (size_t i = (size_t)n; i < 40 + (ver * 37 % 300); i++)
+	for (size_t i = (size_t)n; i < size_of(ver); i++)
 		buf[i] = (char)('a' + (i + ver) % 26);
-	buf[40 + (ver * 37 % 300)] = 0;
+	buf[size_of(ver)] = 0;
+}
+
+/* After an acknowledgement: every write this thread made for it (the
+ * log entry; the spool file that became its blob) must be durable. */
+static void check_mine(void)
+{
+	for (int i = 0; i < nmy; i++)
+		if (my[i].f->nops && my[i].f->ops[0].seq <= my[i].seq)
+			atomic_fetch_add(&early_acks, 1);
 }
 
 static void *write_loop(void *p)
@@ -371,17 +415,18 @@ static void *write_loop(void *p)
 	while (!atomic_load(w->stop)) {
 		uint64_t v;
 
+		nmy = 0;
 		value_of(w->id, w->ver + 1, val, sizeof(val));
 		w->rc = store_put(w->st, key, w->ver ? w->ver : STORE_ANY, val,
 				  strlen(val), NULL, &v);
+		if (w->rc == 0 && w->fsync)
+			w->rc = store_sync(w->st);
 		if (w->rc < 0)
 			break;
 		w->ver = v;
 		pthread_mutex_lock(&disk.mu);
 		disk.acked[w->id] = v;
-		if (!my_file ||
-		    (my_file->nops && my_file->ops[0].seq <= my_seq))
-			atomic_fetch_add(&early_acks, 1);
+		check_mine();
 		pthread_mutex_unlock(&disk.mu);
 	}
 	return NULL;
@@ -395,15 +440,17 @@ static int rm_one(const char *path, const struct stat *sb, int type,
 	return type == FTW_DP ? rmdir(path) : unlink(path);
 }
 
-static struct store *open_store(const char *dir, const struct store_io *io)
+static struct store *open_store(const char *dir, const struct store_io *io,
+				int sync_always)
 {
 	struct store_opts o = { 0 };
 	struct store *st = NULL;
 	char err[256] = "";
 
-	o.sync_always = 1;
+	o.sync_always = sync_always;
 	o.compact_ratio = -1;          /* compaction removes files */
 	o.segment_size = 8 << 10;      /* rolls often within a cycle */
+	o.inline_max = 256;            /* a quarter of the values are blobs */
 	o.io = io;
 	o.errbuf = err;
 	o.errlen = sizeof(err);
@@ -416,7 +463,7 @@ static struct store *open_store(const char *dir, const struct store_io *io)
  * later one, whole. */
 static void check(const char *dir, const struct cut *c, uint64_t *ver)
 {
-	struct store *st = open_store(dir, NULL);
+	struct store *st = open_store(dir, NULL, 1);
 
 	for (int id = 0; id < NTHR; id++) {
 		char key[16], want[512], *buf = NULL;
@@ -445,37 +492,39 @@ static void check(const char *dir, const struct cut *c, uint64_t *ver)
 	assert_int_equal(store_close(st), 0);
 }
 
-static void test_power_cut(void **state)
+/* Cycles of writers cut at a random moment.  @fsync 0: sync_always,
+ * every put durable; 1: plain puts, each followed by store_sync (as
+ * fsync is), so blobs and rolled segments are synced by the group. */
+static void power_cuts(int fsync)
 {
 	char tmp[] = "/tmp/recfs-test-power-XXXXXX", dir[64];
 	unsigned seed = (unsigned)time(NULL);
 	uint64_t ver[NTHR] = { 0 };
 	long total = 0;
 
-	(void)state;
 	if (getenv("RECFS_SEED"))
 		seed = (unsigned)strtoul(getenv("RECFS_SEED"), NULL, 10);
 	print_message("seed %u (RECFS_SEED replays it)\n", seed);
 	srand(seed);
 	assert_non_null(mkdtemp(tmp));
 	snprintf(dir, sizeof(dir), "%s/store", tmp);
-	assert_int_equal(store_close(open_store(dir, NULL)), 0);
+	assert_int_equal(store_close(open_store(dir, NULL, !fsync)), 0);
 	for (int cyc = 0; cyc < CYCLES; cyc++) {
 		struct writer w[NTHR];
-		struct start_set ss;
 		struct cut c;
 		atomic_int stop = 0;
 		struct timespec d = { 0, (40 + rand() % 160) * 1000000L };
 		struct store *st;
 
-		list_segs(dir, &ss);
+		start_n = 0;
+		assert_int_equal(nftw(dir, note_start, 16, FTW_PHYS), 0);
 		disk_reset();
 		memset(disk.acked, 0, sizeof(disk.acked));
-		st = open_store(dir, &disk_io);
+		st = open_store(dir, &disk_io, !fsync);
 		for (int i = 0; i < NTHR; i++) {
-			w[i] = (struct writer){ .st = st, .id = i, .stop = &stop,
+			w[i] = (struct writer){ .st = st, .id = i,
+						.fsync = fsync, .stop = &stop,
 						.ver = ver[i] };
-			disk.acked[i] = 0;
 			assert_int_equal(pthread_create(&w[i].tid, NULL,
 							write_loop, &w[i]), 0);
 		}
@@ -490,19 +539,49 @@ static void test_power_cut(void **state)
 		assert_int_equal(store_close(st), 0);
 		assert_false(disk.failed);
 		assert_int_equal(atomic_load(&early_acks), 0);
-		restore(dir, &c, &ss);
+		restore(dir, &c);
 		check(dir, &c, ver);
 	}
 	print_message("%ld durable commits in %d cycles\n", total, CYCLES);
 	assert_true(total > 0);
+	{ /* the cycles made blobs, and rolled the log */
+		char sub[96];
+		struct stat sb;
+
+		snprintf(sub, sizeof(sub), "%s/blobs", dir);
+		assert_int_equal(stat(sub, &sb), 0);
+		assert_true(sb.st_nlink >= 2);
+		start_n = 0;
+		assert_int_equal(nftw(sub, note_start, 16, FTW_PHYS), 0);
+		assert_true(start_n > 0);
+		start_n = 0;
+		assert_int_equal(nftw(dir, note_start, 16, FTW_PHYS), 0);
+		print_message("%zu files in the store\n", start_n);
+	}
 	disk_reset();
+	free(start_ino);
+	start_ino = NULL;
+	start_n = start_cap = 0;
 	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void test_power_cut_sync_always(void **state)
+{
+	(void)state;
+	power_cuts(0);
+}
+
+static void test_power_cut_fsync(void **state)
+{
+	(void)state;
+	power_cuts(1);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_power_cut),
+		cmocka_unit_test(test_power_cut_sync_always),
+		cmocka_unit_test(test_power_cut_fsync),
 	};
 
 	pthread_mutex_init(&disk.mu, NULL);
