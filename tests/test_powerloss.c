@@ -204,7 +204,8 @@ static int apply(struct file *f, uint64_t seq)
 			memcpy(f->img + o->off, o->data, o->n);
 		free(o->data);
 	}
-	memmove(f->ops, f->ops + i, (f->nops - i) * sizeof(*f->ops));
+	if (i && i < f->nops) /* (f->ops may be NULL: nothing pending) */
+		memmove(f->ops, f->ops + i, (f->nops - i) * sizeof(*f->ops));
 	f->nops -= i;
 	return 0;
 }
