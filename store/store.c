@@ -89,6 +89,13 @@ int64_t store_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t store_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 void store_err(struct store *st, const char *fmt, ...)
 {
 	va_list ap;
@@ -869,14 +876,6 @@ void store_txn_ended(struct store *st)
 	}
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The leader's wait, before it syncs, for changes still being written
  * (txns begun, not yet appended) to append and share its sync: one sync
  * for many commits costs the disk once and wakes its waiters once
@@ -900,10 +899,8 @@ static void gather(struct store *st)
 	if (wait <= 0 || st->quiet_at == ended + 1 ||
 	    __atomic_load_n(&st->txn_open, __ATOMIC_SEQ_CST) == 0)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &dl); /* gather_cv's clock */
-	dl.tv_nsec += wait;
-	dl.tv_sec += dl.tv_nsec / 1000000000;
-	dl.tv_nsec %= 1000000000;
+	wait += store_mono_ns(); /* gather_cv's clock */
+	dl = (struct timespec){ wait / 1000000000, wait % 1000000000 };
 	__atomic_store_n(&st->gathering, 1, __ATOMIC_SEQ_CST);
 	while (__atomic_load_n(&st->txn_open, __ATOMIC_SEQ_CST) > 0 &&
 	       pthread_cond_timedwait(&st->gather_cv, &st->sync_mu, &dl) !=
@@ -962,7 +959,7 @@ static void lead_sync(struct store *st)
 	*l = (struct sync_lead){ 0 };
 	gather(st);
 	pthread_mutex_unlock(&st->sync_mu);
-	int64_t t0 = mono_ns();
+	int64_t t0 = store_mono_ns();
 
 	pthread_mutex_lock(&st->commit_mu);
 	uint64_t target = st->lsn;
@@ -985,7 +982,7 @@ static void lead_sync(struct store *st)
 		close(fd);
 
 	pthread_mutex_lock(&st->sync_mu);
-	t0 = mono_ns() - t0;
+	t0 = store_mono_ns() - t0;
 	st->sync_ns = st->sync_ns ? (st->sync_ns * 7 + t0) / 8 : t0;
 	l->done = 1;
 	l->ok = ok;

@@ -344,6 +344,9 @@ size_t key_parent_len(const char *key, size_t klen);
 
 /* store.c */
 int64_t store_now_ns(void);
+/* CLOCK_MONOTONIC in ns: for waits and durations, which a step of the
+ * wall clock must not stretch. */
+int64_t store_mono_ns(void);
 /* known: e's key's node if the caller has it, else NULL (looked up). */
 int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		uint64_t off, struct node *known);
