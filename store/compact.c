@@ -351,8 +351,9 @@ static void relocate(struct store *st, struct snap *s)
 	}
 }
 
-/* Step 4b: blobs no kept version names.  Caller holds commit_mu, so no
- * blob is being linked meanwhile. */
+/* Step 4b: blobs no kept version names.  Caller holds commit_mu, so
+ * every committed blob is in the index; blobs linked for commits still
+ * to come are in flight (blob.c), and kept. */
 static void drop_dead_blobs(struct store *st)
 {
 	DIR *d;
@@ -368,6 +369,9 @@ static void drop_dead_blobs(struct store *st)
 		uint64_t id = strtoull(de->d_name, &end, 16);
 		int used = 0;
 		if (end != de->d_name + 16 || *end)
+			continue;
+		/* Linked for a commit that has not taken commit_mu yet. */
+		if (blob_in_flight(st, id))
 			continue;
 		for (size_t b = 0; b < st->idx.cap && !used; b++)
 			for (struct node *n = st->idx.tab[b]; n && !used;
@@ -395,7 +399,7 @@ int store_compact(struct store *st)
 	size_t ninputs, tomb_first;
 	int rc;
 
-	if (st->o.read_only || st->failed)
+	if (st->o.read_only || store_failed(st))
 		return -EROFS;
 	pthread_mutex_lock(&st->compact_mu);
 

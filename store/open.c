@@ -754,6 +754,8 @@ int store_open(const char *dir, const struct store_opts *opts,
 	}
 	pthread_mutex_init(&st->compact_mu, NULL);
 	pthread_mutex_init(&st->bg_mu, NULL);
+	pthread_mutex_init(&st->blob_mu, NULL);
+	pthread_mutex_init(&st->blob_sync_mu, NULL);
 	pthread_cond_init(&st->bg_cv, NULL);
 	st->dir = strdup(dir);
 	if (!st->dir) {
@@ -866,7 +868,7 @@ int store_close(struct store *st)
 		pthread_mutex_unlock(&st->bg_mu);
 		pthread_join(st->compactor, NULL);
 	}
-	if (!st->o.read_only && st->nsegs && !st->failed) {
+	if (!st->o.read_only && st->nsegs && !store_failed(st)) {
 		struct seg *a = &st->segs[st->nsegs - 1];
 		if (store_sync(st) < 0) /* blobs first, then the log */
 			rc = -EIO;
@@ -896,6 +898,9 @@ int store_close(struct store *st)
 	pthread_cond_destroy(&st->gather_cv);
 	pthread_mutex_destroy(&st->compact_mu);
 	pthread_mutex_destroy(&st->bg_mu);
+	pthread_mutex_destroy(&st->blob_mu);
+	pthread_mutex_destroy(&st->blob_sync_mu);
+	free(st->blob_busy);
 	pthread_cond_destroy(&st->bg_cv);
 	free(st->dir);
 	free(st);

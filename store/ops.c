@@ -105,7 +105,7 @@ static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn,
 	size_t pos = 0;
 	int rc;
 
-	if (st->failed || st->o.read_only)
+	if (store_failed(st) || st->o.read_only)
 		return -EROFS;
 	rc = store_append_batch(st, b->buf, b->len, own, lsn);
 	if (rc < 0)
@@ -191,7 +191,7 @@ static int begin_change(struct store *st, const char *key)
 	if (st->o.read_only)
 		return -EROFS;
 	pthread_mutex_lock(&st->commit_mu);
-	if (st->failed) {
+	if (store_failed(st)) {
 		pthread_mutex_unlock(&st->commit_mu);
 		return -EROFS;
 	}
@@ -295,10 +295,35 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 	const uint8_t *x = NULL;
 	uint32_t xlen = 0;
 	uint64_t v, lsn = 0, blob = 0;
-	int64_t now = store_now_ns();
-	int rc = begin_change(st, key);
+	int64_t now;
+	int rc = 0;
 
+	/* Large content: the spool file becomes a blob, no copy.  It is
+	 * named and synced before the commit lock (blob.c says why); a
+	 * change already stale is refused first, so that it syncs
+	 * nothing.  The check under the lock below is the one that
+	 * counts. */
+	if (!data) {
+		uint64_t cur, ovh;
+		if (expect != STORE_ANY &&
+		    store_txn_peek(st, key, &cur, &ovh) == 0 && cur != expect)
+			rc = -EAGAIN;
+		if (rc == 0)
+			rc = key_check(key);
+		if (rc == 0)
+			rc = st->o.read_only ? -EROFS
+					     : blob_link(st, spool_fd,
+							 spool_name, &blob);
+		if (rc < 0) {
+			store_resv_drop(st, resv);
+			return rc;
+		}
+	}
+	now = store_now_ns();
+	rc = begin_change(st, key);
 	if (rc < 0) {
+		if (blob)
+			blob_drop(st, blob);
 		store_resv_drop(st, resv);
 		return rc;
 	}
@@ -320,34 +345,6 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 		rc = -EINVAL;
 		goto out;
 	}
-	if (!data) {
-		/* Large content: the spool file becomes a blob, no copy. */
-		char name[32];
-		blob = st->next_blob;
-		snprintf(name, sizeof(name), "%016llx",
-			 (unsigned long long)blob);
-		if (spool_name)
-			rc = renameat(st->spoolfd, spool_name, st->blobfd, name);
-		else {
-			char proc[64];
-			snprintf(proc, sizeof(proc), "/proc/self/fd/%d",
-				 spool_fd);
-			rc = linkat(AT_FDCWD, proc, st->blobfd, name,
-				    AT_SYMLINK_FOLLOW);
-		}
-		if (rc < 0) {
-			rc = -errno;
-			goto out;
-		}
-		st->next_blob++;
-		/* Its name is durable before the log names it, in every mode
-		 * (store_txn_commit_nowait synced its content: why there). */
-		if (io_sync(st, st->blobfd) < 0) {
-			unlinkat(st->blobfd, name, 0);
-			rc = store_fail(st, -EIO);
-			goto out;
-		}
-	}
 	if (n && n->kind == K_FILE)
 		x = node_xattrs(n, &xlen);
 	rc = batch_add(&b, LOG_PUT, LOG_F_COMMIT | (blob ? LOG_F_BLOB : 0),
@@ -355,15 +352,15 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 		       blob ? 0 : (size_t)size);
 	if (rc == 0)
 		rc = commit_batch(st, &b, &lsn, n, resv);
-	if (rc < 0 && blob) {
-		char name[32];
-		snprintf(name, sizeof(name), "%016llx",
-			 (unsigned long long)blob);
-		unlinkat(st->blobfd, name, 0);
-	}
 	if (rc == 0 && newv)
 		*newv = v;
 out:
+	/* In the index, or not committed: either way no longer in flight
+	 * (compaction's sweep waits for commit_mu, so it sees which). */
+	if (blob && rc < 0)
+		blob_drop(st, blob);
+	else if (blob)
+		blob_settle(st, blob);
 	/* The entry is in the space the reservation held, or there is
 	 * no entry: either way it is no longer promised. */
 	CTR_SUB(st->resv, resv);

@@ -131,7 +131,7 @@ void store_hash_hex(const uint8_t hash[16], char out[33])
  * until the store is reopened, rather than pretend. */
 int store_fail(struct store *st, int err)
 {
-	st->failed = 1;
+	__atomic_store_n(&st->failed, 1, __ATOMIC_RELEASE);
 	fprintf(stderr, "recfs: store %s: sync failed (%s); read-only until "
 		"reopened\n", st->dir, strerror(-err));
 	return err;
@@ -738,7 +738,7 @@ int store_resv_take(struct store *st, uint64_t n)
 
 	pthread_mutex_lock(&st->commit_mu);
 	a = &st->segs[st->nsegs - 1];
-	if (st->failed)
+	if (store_failed(st))
 		rc = -EROFS;
 	else if (a->prealloc == UINT64_MAX)
 		rc = -EOPNOTSUPP;
@@ -993,7 +993,7 @@ static void lead_sync(struct store *st)
 
 		if (!r->done)
 			break;
-		if (r->ok && !st->failed && r->target > st->synced_lsn)
+		if (r->ok && !store_failed(st) && r->target > st->synced_lsn)
 			st->synced_lsn = r->target;
 		st->sync_retired++;
 	}
@@ -1008,7 +1008,7 @@ int store_wait_durable(struct store *st, uint64_t lsn)
 	int rc = 0;
 
 	pthread_mutex_lock(&st->sync_mu);
-	while (st->synced_lsn < lsn && !st->failed) {
+	while (st->synced_lsn < lsn && !store_failed(st)) {
 		if (may_lead(st, lsn)) {
 			lead_sync(st);
 			continue;

@@ -198,7 +198,8 @@ struct store {
 	char *dir;
 	int dirfd, lockfd, blobfd, spoolfd;
 	struct store_opts o;
-	int failed;           /* a sync failed: refuse changes until reopen */
+	int failed;           /* a sync failed: refuse changes until reopen
+			       * (atomic: store_fail, store_failed) */
 	int blobs_seen;       /* a blob version was applied: open checks
 			       * the blobs only then */
 	int tmpfile_ok;       /* O_TMPFILE works in spool/ */
@@ -211,7 +212,13 @@ struct store {
 	uint64_t floor;
 	uint64_t ntomb;
 	uint64_t live_bytes, log_bytes, dead_blob_bytes;
-	uint64_t next_blob;
+	uint64_t next_blob;   /* atomic: blob.c takes ids without a lock */
+	/* Blobs linked and not yet committed or removed (blob.c): ids
+	 * under blob_mu; blob_sync_mu makes blobs/'s syncs one at a time.
+	 * Lock order: commit_mu, idx_lock, blob_mu. */
+	pthread_mutex_t blob_mu, blob_sync_mu;
+	uint64_t *blob_busy;
+	size_t blob_busy_n, blob_busy_cap;
 	uint8_t *batch_buf;    /* a commit's entries are built here (ops.c) */
 	size_t batch_cap;
 	/* Log space promised to staged changes held in memory (txn.c):
@@ -369,6 +376,21 @@ void store_txn_opened(struct store *st);
 void store_txn_ended(struct store *st);
 int store_roll(struct store *st);
 int store_fail(struct store *st, int err);
+/* Has a sync failed?  Set once by store_fail, from any thread. */
+static inline int store_failed(struct store *st)
+{
+	return __atomic_load_n(&st->failed, __ATOMIC_ACQUIRE);
+}
+/* blob.c.  blob_link: link spool file @spool_fd (named @spool_name in
+ * spool/, or NULL for an O_TMPFILE) into blobs/ under a new id and make
+ * the name durable; the id is in flight until blob_settle (committed)
+ * or blob_drop (removed).  @return 0; -errno of the link; -EIO (the
+ * store has failed) or -EROFS (it had). */
+int blob_link(struct store *st, int spool_fd, const char *spool_name,
+	      uint64_t *id);
+void blob_settle(struct store *st, uint64_t id);
+void blob_drop(struct store *st, uint64_t id);
+int blob_in_flight(struct store *st, uint64_t id);
 void store_err(struct store *st, const char *fmt, ...);
 int store_seg_fd(struct store *st, uint64_t id);
 int store_read_ver(struct store *st, const struct ver *v, void *buf,

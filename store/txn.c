@@ -133,7 +133,7 @@ int store_txn_begin(struct store *st, const char *key, int truncate,
 
 	if (rc < 0)
 		return rc;
-	if (st->o.read_only || st->failed)
+	if (st->o.read_only || store_failed(st))
 		return -EROFS;
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -530,10 +530,6 @@ int store_txn_commit_nowait(struct store_txn *t, uint64_t expect,
 		rc = store_commit_put(st, t->key, expect, meta, small, t->size,
 				      h, t->fd, t->spool_name, durable, 0,
 				      newv, ticket);
-	if (rc == 0 && !small && t->spool_name) {
-		free(t->spool_name); /* renamed into blobs/ */
-		t->spool_name = NULL;
-	}
 	free(small);
 out:
 	store_txn_abort(t);

@@ -1,0 +1,124 @@
+/* blob.c - a large content's blob, named and made durable before its
+ * commit takes the commit lock.
+ *
+ * A blob is the spool file a change was staged in, linked into blobs/
+ * under a fresh id.  Its content and its name must be on disk before a
+ * log entry names it (a log that names a blob a power cut lost cannot be
+ * opened), so a blob commit pays a sync of its file and one of blobs/.
+ * Made under commit_mu, the directory's sync (a device flush) held back
+ * every other commit of the store; here it is made before.
+ *
+ * Invariants:
+ * - an id is handed out once (next_blob only grows, atomically) and is
+ *   "in flight" from then until its commit has put it in the index or
+ *   its file is gone again: compaction's sweep (drop_dead_blobs, under
+ *   commit_mu) removes only blobs no version names and none in flight;
+ * - syncs of blobs/ are made one at a time, under blob_sync_mu, and
+ *   a link is trusted only if the store has not failed when its sync
+ *   returned: blobfd is one open file description, and a writeback
+ *   error is reported on it once, so a second sync running beside a
+ *   failed one could return 0 for a name the failure lost. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store_int.h"
+
+static void blob_name(char *buf, size_t len, uint64_t id)
+{
+	snprintf(buf, len, "%016" PRIx64, id);
+}
+
+static int inflight_add(struct store *st, uint64_t id)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&st->blob_mu);
+	if (st->blob_busy_n == st->blob_busy_cap) {
+		size_t cap = st->blob_busy_cap ? 2 * st->blob_busy_cap : 8;
+		uint64_t *p = realloc(st->blob_busy, cap * sizeof(*p));
+		if (!p) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		st->blob_busy = p;
+		st->blob_busy_cap = cap;
+	}
+	st->blob_busy[st->blob_busy_n++] = id;
+out:
+	pthread_mutex_unlock(&st->blob_mu);
+	return rc;
+}
+
+void blob_settle(struct store *st, uint64_t id)
+{
+	pthread_mutex_lock(&st->blob_mu);
+	for (size_t i = 0; i < st->blob_busy_n; i++)
+		if (st->blob_busy[i] == id) {
+			st->blob_busy[i] = st->blob_busy[--st->blob_busy_n];
+			break;
+		}
+	pthread_mutex_unlock(&st->blob_mu);
+}
+
+int blob_in_flight(struct store *st, uint64_t id)
+{
+	int busy = 0;
+
+	pthread_mutex_lock(&st->blob_mu);
+	for (size_t i = 0; i < st->blob_busy_n && !busy; i++)
+		busy = st->blob_busy[i] == id;
+	pthread_mutex_unlock(&st->blob_mu);
+	return busy;
+}
+
+void blob_drop(struct store *st, uint64_t id)
+{
+	char name[32];
+
+	blob_name(name, sizeof(name), id);
+	unlinkat(st->blobfd, name, 0);
+	blob_settle(st, id);
+}
+
+int blob_link(struct store *st, int spool_fd, const char *spool_name,
+	      uint64_t *out)
+{
+	uint64_t id = __atomic_fetch_add(&st->next_blob, 1, __ATOMIC_RELAXED);
+	char name[32];
+	int rc = inflight_add(st, id);
+
+	if (rc < 0)
+		return rc;
+	blob_name(name, sizeof(name), id);
+	if (spool_name) {
+		/* A hard link: the spool name stays the txn's to remove. */
+		rc = linkat(st->spoolfd, spool_name, st->blobfd, name, 0);
+	} else {
+		char proc[64];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", spool_fd);
+		rc = linkat(AT_FDCWD, proc, st->blobfd, name,
+			    AT_SYMLINK_FOLLOW);
+	}
+	if (rc < 0) {
+		rc = -errno;
+		blob_settle(st, id);
+		return rc;
+	}
+	pthread_mutex_lock(&st->blob_sync_mu);
+	if (io_sync(st, st->blobfd) < 0)
+		rc = store_fail(st, -EIO);
+	else if (store_failed(st))
+		rc = -EROFS; /* maybe a failure's: see the invariants */
+	pthread_mutex_unlock(&st->blob_sync_mu);
+	if (rc < 0) {
+		blob_drop(st, id);
+		return rc;
+	}
+	*out = id;
+	return 0;
+}

@@ -1,0 +1,444 @@
+/* test_blob.c - a blob is named and synced before its commit takes the
+ * commit lock (store/blob.c).
+ *
+ * What must hold:
+ * - while a blob's directory sync is in flight, other commits of the
+ *   store go on (small ones, with and without sync_always);
+ * - compaction meanwhile keeps the linked blob, which no version names
+ *   yet, and the commit then reads back and survives a reopen;
+ * - a blob commit found stale, or failed, leaves no file in blobs/;
+ * - a failed sync of blobs/ fails the store, and a blob linked beside
+ *   it is not trusted.
+ * The store's syncs of blobs/ go through a store_io that holds them
+ * until the test releases them. */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+
+#define BIG 4096 /* above the fixture's inline_max: a blob */
+#define WAIT_S 10 /* longest a step may take before the test fails */
+
+/* Holds syncs of the blobs directory while armed, until released; the
+ * first released one fails with EIO when fail_first is set. */
+struct hold {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	ino_t blob_ino;
+	int armed, held, started, released, fail_first;
+};
+
+struct fx {
+	char tmp[64], dir[96], blobs[112], err[256];
+	struct store_opts o;
+	struct store *st;
+	struct store_io io; /* outlives the store */
+	struct hold h;
+};
+
+static int hold_fdatasync(void *ctx, int fd)
+{
+	struct hold *h = ctx;
+	struct stat sb;
+	int fail = 0;
+
+	if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		pthread_mutex_lock(&h->mu);
+		if (h->armed && sb.st_ino == h->blob_ino) {
+			h->held++;
+			h->started++;
+			pthread_cond_broadcast(&h->cv);
+			while (!h->released)
+				pthread_cond_wait(&h->cv, &h->mu);
+			h->held--;
+			fail = h->fail_first;
+			h->fail_first = 0;
+		}
+		pthread_mutex_unlock(&h->mu);
+	}
+	if (fail) {
+		errno = EIO;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+static int rm_one(const char *path, const struct stat *sb, int type,
+		  struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	strcpy(f->tmp, "/tmp/recfs-test-blob-XXXXXX");
+	if (!mkdtemp(f->tmp))
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "%s/store", f->tmp);
+	snprintf(f->blobs, sizeof(f->blobs), "%s/blobs", f->dir);
+	f->o.errbuf = f->err;
+	f->o.errlen = sizeof(f->err);
+	f->o.inline_max = 256;
+	f->o.compact_ratio = -1; /* compaction only when a test asks */
+	f->io = (struct store_io){ .fdatasync = hold_fdatasync, .ctx = &f->h };
+	f->o.io = &f->io;
+	pthread_mutex_init(&f->h.mu, NULL);
+	pthread_cond_init(&f->h.cv, NULL);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f->st)
+		store_close(f->st);
+	nftw(f->tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	pthread_mutex_destroy(&f->h.mu);
+	pthread_cond_destroy(&f->h.cv);
+	free(f);
+	return 0;
+}
+
+static void fx_open(struct fx *f)
+{
+	struct stat sb;
+	int rc = store_open(f->dir, &f->o, &f->st);
+
+	if (rc)
+		fail_msg("store_open = %d (%s)", rc, f->err);
+	assert_int_equal(stat(f->blobs, &sb), 0);
+	f->h.blob_ino = sb.st_ino;
+}
+
+static int count_blobs(struct fx *f)
+{
+	DIR *d = opendir(f->blobs);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += strlen(de->d_name) == 16;
+	closedir(d);
+	return n;
+}
+
+static void arm(struct fx *f, int fail_first)
+{
+	pthread_mutex_lock(&f->h.mu);
+	f->h.armed = 1;
+	f->h.released = 0;
+	f->h.started = 0;
+	f->h.fail_first = fail_first;
+	pthread_mutex_unlock(&f->h.mu);
+}
+
+static void release(struct fx *f)
+{
+	pthread_mutex_lock(&f->h.mu);
+	f->h.released = 1;
+	pthread_cond_broadcast(&f->h.cv);
+	pthread_mutex_unlock(&f->h.mu);
+}
+
+static struct timespec deadline(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += WAIT_S;
+	return ts;
+}
+
+/* Wait until @n held syncs have started. */
+static void wait_held(struct fx *f, int n)
+{
+	struct timespec ts = deadline();
+	int rc = 0;
+
+	pthread_mutex_lock(&f->h.mu);
+	while (f->h.started < n && rc == 0)
+		rc = pthread_cond_timedwait(&f->h.cv, &f->h.mu, &ts);
+	pthread_mutex_unlock(&f->h.mu);
+	if (rc)
+		fail_msg("no sync of blobs/ started within %d s", WAIT_S);
+}
+
+/* A store call on its own thread, so that a test can see whether it
+ * ends while a sync is held. */
+struct call {
+	struct store *st;
+	const char *key;
+	uint64_t expect;
+	const char *data;
+	size_t len;
+	int compact; /* store_compact instead of a put */
+	int rc, done;
+	uint64_t v;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t tid;
+};
+
+static void *call_run(void *p)
+{
+	struct call *c = p;
+	int rc = c->compact ? store_compact(c->st)
+			    : store_put(c->st, c->key, c->expect, c->data,
+					c->len, NULL, &c->v);
+
+	pthread_mutex_lock(&c->mu);
+	c->rc = rc;
+	c->done = 1;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+static void call_start(struct call *c, struct store *st, const char *key,
+		       uint64_t expect, const char *data, size_t len)
+{
+	c->st = st;
+	c->key = key;
+	c->expect = expect;
+	c->data = data;
+	c->len = len;
+	c->done = 0;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	assert_int_equal(pthread_create(&c->tid, NULL, call_run, c), 0);
+}
+
+/* Has the call ended within WAIT_S?  It is joined only if so. */
+static int call_ended(struct call *c)
+{
+	struct timespec ts = deadline();
+	int rc = 0, done;
+
+	pthread_mutex_lock(&c->mu);
+	while (!c->done && rc == 0)
+		rc = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	done = c->done;
+	pthread_mutex_unlock(&c->mu);
+	return done;
+}
+
+static void call_join(struct call *c)
+{
+	pthread_join(c->tid, NULL);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+}
+
+static void fill(char *buf, size_t n, char c)
+{
+	memset(buf, c, n);
+}
+
+static void expect_content(struct store *st, const char *key,
+			   const char *want, size_t len)
+{
+	char *got = NULL;
+	size_t glen = 0;
+
+	assert_int_equal(store_get(st, key, &got, &glen, NULL), 0);
+	assert_int_equal(glen, len);
+	assert_memory_equal(got, want, len);
+	free(got);
+}
+
+/* Other commits go on while a blob's name is being synced, in both sync
+ * modes: the sync is made before the commit lock is taken. */
+static void test_blob_sync_holds_no_commit(void **state)
+{
+	struct fx *f = *state;
+	char big[BIG];
+
+	fill(big, sizeof(big), 'b');
+	for (int mode = 0; mode < 2; mode++) {
+		struct call blob = { 0 }, small = { 0 };
+		char key[16];
+
+		f->o.sync_always = mode;
+		fx_open(f);
+		snprintf(key, sizeof(key), "big%d", mode);
+		arm(f, 0);
+		call_start(&blob, f->st, key, STORE_ANY, big, sizeof(big));
+		wait_held(f, 1);
+		call_start(&small, f->st, "small", STORE_ANY, "x", 1);
+		if (!call_ended(&small)) {
+			release(f);
+			call_join(&small);
+			call_join(&blob);
+			fail_msg("sync_always=%d: a small commit waited for "
+				 "a blob's directory sync", mode);
+		}
+		assert_int_equal(small.rc, 0);
+		pthread_mutex_lock(&f->h.mu);
+		assert_int_equal(f->h.held, 1); /* still held: truly beside */
+		pthread_mutex_unlock(&f->h.mu);
+		release(f);
+		assert_true(call_ended(&blob));
+		call_join(&small);
+		call_join(&blob);
+		assert_int_equal(blob.rc, 0);
+		expect_content(f->st, key, big, sizeof(big));
+		store_close(f->st);
+		f->st = NULL;
+	}
+}
+
+/* Compaction run while a blob is linked but not yet committed keeps it:
+ * the commit reads back, and the store reopens. */
+static void test_compaction_keeps_blob_in_flight(void **state)
+{
+	struct fx *f = *state;
+	struct call blob = { 0 }, comp = { 0 };
+	char big[BIG], old[BIG];
+	uint64_t v;
+
+	fill(big, sizeof(big), 'n');
+	fill(old, sizeof(old), 'o');
+	fx_open(f);
+	/* Dead versions and a dead blob, so that compaction has work. */
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(store_put(f->st, "rec", STORE_ANY, "abc", 3,
+					   NULL, &v), 0);
+	assert_int_equal(store_put(f->st, "gone", STORE_ANY, old, sizeof(old),
+				   NULL, &v), 0);
+	assert_int_equal(store_delete(f->st, "gone", STORE_ANY, &v), 0);
+	arm(f, 0);
+	call_start(&blob, f->st, "big", STORE_ANY, big, sizeof(big));
+	wait_held(f, 1);
+	comp.compact = 1;
+	call_start(&comp, f->st, NULL, 0, NULL, 0);
+	if (!call_ended(&comp)) {
+		release(f);
+		call_join(&comp);
+		call_join(&blob);
+		fail_msg("compaction waited for a blob's directory sync");
+	}
+	call_join(&comp);
+	assert_int_equal(comp.rc, 0);
+	release(f);
+	assert_true(call_ended(&blob));
+	call_join(&blob);
+	assert_int_equal(blob.rc, 0);
+	expect_content(f->st, "big", big, sizeof(big));
+	store_close(f->st);
+	f->st = NULL;
+	fx_open(f);
+	expect_content(f->st, "big", big, sizeof(big));
+}
+
+/* A stale blob commit leaves no blob: refused before linking when it is
+ * stale already, and its blob removed when it became stale during its
+ * directory sync. */
+static void test_stale_blob_leaves_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct call blob = { 0 };
+	char a[BIG], b[BIG];
+	uint64_t v1, v;
+
+	fill(a, sizeof(a), 'a');
+	fill(b, sizeof(b), 'b');
+	fx_open(f);
+	assert_int_equal(store_put(f->st, "rec", STORE_ANY, a, sizeof(a), NULL,
+				   &v1), 0);
+	assert_int_equal(count_blobs(f), 1);
+	assert_int_equal(store_put(f->st, "rec", v1 + 1, b, sizeof(b), NULL,
+				   &v), -EAGAIN);
+	assert_int_equal(count_blobs(f), 1);
+
+	arm(f, 0);
+	call_start(&blob, f->st, "rec", v1, b, sizeof(b));
+	wait_held(f, 1);
+	assert_int_equal(count_blobs(f), 2); /* linked, being synced */
+	assert_int_equal(store_put(f->st, "rec", v1, "x", 1, NULL, &v), 0);
+	release(f);
+	assert_true(call_ended(&blob));
+	call_join(&blob);
+	assert_int_equal(blob.rc, -EAGAIN);
+	assert_int_equal(count_blobs(f), 1);
+	expect_content(f->st, "rec", "x", 1);
+}
+
+/* A failed sync of blobs/ fails the store; a blob linked beside it,
+ * whose own sync comes after, is refused too, and neither stays. */
+static void test_failed_blob_sync_fails_store(void **state)
+{
+	struct fx *f = *state;
+	struct call b1 = { 0 }, b2 = { 0 };
+	char big[BIG];
+	uint64_t v;
+	int i;
+
+	fill(big, sizeof(big), 'f');
+	fx_open(f);
+	assert_int_equal(store_put(f->st, "keep", STORE_ANY, "k", 1, NULL, &v),
+			 0);
+	arm(f, 1);
+	call_start(&b1, f->st, "one", STORE_ANY, big, sizeof(big));
+	wait_held(f, 1);
+	call_start(&b2, f->st, "two", STORE_ANY, big, sizeof(big));
+	for (i = 0; i < WAIT_S * 100 && count_blobs(f) < 2; i++)
+		usleep(10000);
+	release(f);
+	assert_true(call_ended(&b1));
+	assert_true(call_ended(&b2));
+	call_join(&b1);
+	call_join(&b2);
+	if (i == WAIT_S * 100)
+		fail_msg("the second blob was never linked");
+	assert_int_equal(b1.rc, -EIO);
+	assert_true(b2.rc == -EROFS || b2.rc == -EIO);
+	assert_int_equal(count_blobs(f), 0);
+	assert_int_equal(store_put(f->st, "after", STORE_ANY, "y", 1, NULL,
+				   &v), -EROFS);
+	store_close(f->st);
+	f->st = NULL;
+	f->h.armed = 0;
+	fx_open(f);
+	expect_content(f->st, "keep", "k", 1);
+	assert_int_equal(store_get(f->st, "one", &(char *){ NULL },
+				   &(size_t){ 0 }, NULL), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_blob_sync_holds_no_commit,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_compaction_keeps_blob_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_blob_leaves_nothing,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_failed_blob_sync_fails_store, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
