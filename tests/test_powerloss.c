@@ -4,8 +4,9 @@
  * the group syncs overlap, and the store must open after one.  A store_io
  * models the disk: each pwrite and ftruncate of a file is pending until
  * an fdatasync of that file (through any descriptor) that began after it
- * returns; then it is durable.  Directories are not modelled: their
- * entries count as durable when made.
+ * returns; then it is durable.  A directory's entries are durable as
+ * they were listed when an fdatasync of it began, once it returns; a
+ * file the cycle made whose name is not durable at the cut is lost.
  *
  * Writer threads put values on keys of their own (a quarter of them over
  * inline_max: blobs), each durable: with sync_always, or by a store_sync
@@ -64,11 +65,27 @@ struct file {
 	size_t nops, cap;
 };
 
+/* A directory's durable entries: its listing when its last completed
+ * sync began. */
+enum { NDIR = 8, NAME_MAX_ = 64 };
+struct dent {
+	char name[NAME_MAX_];
+	ino_t ino;
+};
+struct dir {
+	dev_t dev;
+	ino_t ino;
+	struct dent *ents;
+	size_t n;
+};
+
 struct disk {
 	pthread_mutex_t mu;
 	uint64_t seq;
 	struct file f[NFILE];
 	size_t nf;
+	struct dir d[NDIR];
+	size_t nd;
 	int failed; /* the model itself ran short: the test fails */
 	uint64_t acked[NTHR]; /* versions acknowledged, under mu */
 };
@@ -122,6 +139,9 @@ static void disk_reset(void)
 	for (size_t i = 0; i < disk.nf; i++)
 		file_free(&disk.f[i]);
 	disk.nf = 0;
+	for (size_t i = 0; i < disk.nd; i++)
+		free(disk.d[i].ents);
+	disk.nd = 0;
 	disk.seq = 0;
 	disk.failed = 0;
 }
@@ -244,14 +264,88 @@ static int d_ftruncate(void *ctx, int fd, off_t len)
 	return r;
 }
 
-/* What was written before the call is durable when it returns. */
+/* Directory @fd's entries now (regular files only), through a
+ * description of our own: the store reads its directories too. */
+static struct dent *list_dir(int fd, size_t *n)
+{
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	struct dent *e = NULL;
+	struct dirent *de;
+	size_t cap = 0;
+
+	*n = 0;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return NULL;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_type != DT_REG || strlen(de->d_name) >= NAME_MAX_)
+			continue;
+		if (*n == cap) {
+			struct dent *ne;
+			cap = cap ? cap * 2 : 64;
+			ne = realloc(e, cap * sizeof(*e));
+			if (!ne)
+				break;
+			e = ne;
+		}
+		strcpy(e[*n].name, de->d_name);
+		e[*n].ino = de->d_ino;
+		(*n)++;
+	}
+	closedir(d);
+	return e ? e : calloc(1, sizeof(*e));
+}
+
+/* Directory @fd's entries as listed at @ents become its durable ones.
+ * Caller holds disk.mu.  @return -1 when the model is full. */
+static int dir_synced(int fd, struct dent *ents, size_t n)
+{
+	struct stat sb;
+	size_t i;
+
+	if (fstat(fd, &sb) < 0 || !ents)
+		return -1;
+	for (i = 0; i < disk.nd; i++)
+		if (disk.d[i].dev == sb.st_dev && disk.d[i].ino == sb.st_ino)
+			break;
+	if (i == disk.nd) {
+		if (disk.nd == NDIR)
+			return -1;
+		disk.nd++;
+		disk.d[i] = (struct dir){ .dev = sb.st_dev, .ino = sb.st_ino };
+	}
+	free(disk.d[i].ents);
+	disk.d[i].ents = ents;
+	disk.d[i].n = n;
+	return 0;
+}
+
+/* What was written before the call is durable when it returns; for a
+ * directory, the entries it had when the call began. */
 static int d_fdatasync(void *ctx, int fd)
 {
 	struct file *f;
+	struct dent *ents = NULL;
+	struct stat sb;
+	size_t nents = 0;
 	uint64_t upto;
 	int r;
 
 	(void)ctx;
+	if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		ents = list_dir(fd, &nents);
+		r = fdatasync(fd);
+		pthread_mutex_lock(&disk.mu);
+		if (r == 0 && dir_synced(fd, ents, nents) < 0)
+			disk.failed = 1;
+		pthread_mutex_unlock(&disk.mu);
+		if (r < 0)
+			free(ents);
+		return r;
+	}
 	pthread_mutex_lock(&disk.mu);
 	upto = disk.seq;
 	pthread_mutex_unlock(&disk.mu);
@@ -282,6 +376,8 @@ struct image {
 struct cut {
 	struct image im[NFILE];
 	size_t n;
+	struct dir d[NDIR]; /* durable entries, copied */
+	size_t nd;
 	uint64_t acked[NTHR];
 };
 
@@ -297,6 +393,15 @@ static void take_cut(struct cut *c)
 		c->im[i].img = malloc(f->len ? f->len : 1);
 		assert_non_null(c->im[i].img);
 		memcpy(c->im[i].img, f->img, f->len);
+	}
+	c->nd = disk.nd;
+	for (size_t i = 0; i < disk.nd; i++) {
+		c->d[i] = disk.d[i];
+		c->d[i].ents = malloc((disk.d[i].n ? disk.d[i].n : 1) *
+				      sizeof(struct dent));
+		assert_non_null(c->d[i].ents);
+		memcpy(c->d[i].ents, disk.d[i].ents,
+		       disk.d[i].n * sizeof(struct dent));
 	}
 	memcpy(c->acked, disk.acked, sizeof(c->acked));
 	pthread_mutex_unlock(&disk.mu);
@@ -333,6 +438,33 @@ static int note_start(const char *path, const struct stat *sb, int type,
 
 static struct cut *cur_cut; /* restore_one's, during restore() */
 
+/* Was @name (inode @ino) in @path's directory durably at the cut?  Only
+ * asked of files the cycle made: a directory never synced in the cycle
+ * has no entry made in it that survives. */
+static int named(const struct cut *c, const char *path, int base,
+		 const char *name, ino_t ino)
+{
+	char dir[256];
+	struct stat sb;
+
+	if (base <= 0 || (size_t)base >= sizeof(dir))
+		return 0;
+	memcpy(dir, path, (size_t)base - 1);
+	dir[base - 1] = 0;
+	if (stat(dir, &sb) < 0)
+		return 0;
+	for (size_t i = 0; i < c->nd; i++) {
+		if (c->d[i].dev != sb.st_dev || c->d[i].ino != sb.st_ino)
+			continue;
+		for (size_t k = 0; k < c->d[i].n; k++)
+			if (c->d[i].ents[k].ino == ino &&
+			    !strcmp(c->d[i].ents[k].name, name))
+				return 1;
+		return 0;
+	}
+	return 0;
+}
+
 /* One file back as the cut left it: a modelled one to its durable
  * image; one made after the cut removed, and hints (never synced, so
  * rebuilt); one the cycle never touched kept. */
@@ -351,7 +483,8 @@ static int restore_one(const char *path, const struct stat *sb, int type,
 			break;
 	for (j = 0; j < start_n && start_ino[j] != sb->st_ino; j++)
 		;
-	if (is_ext(name, ".hint") || (i == c->n && j == start_n))
+	if (is_ext(name, ".hint") || (i == c->n && j == start_n) ||
+	    (j == start_n && !named(c, path, ftw->base, name, sb->st_ino)))
 		return unlink(path);
 	if (i == c->n)
 		return 0;
@@ -368,6 +501,8 @@ static void restore(const char *dir, struct cut *c)
 	assert_int_equal(nftw(dir, restore_one, 16, FTW_PHYS), 0);
 	for (size_t i = 0; i < c->n; i++)
 		free(c->im[i].img);
+	for (size_t i = 0; i < c->nd; i++)
+		free(c->d[i].ents);
 }
 
 /* ---- writers ------------------------------------------------------- */
