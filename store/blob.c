@@ -17,7 +17,12 @@
  *   a link is trusted only if the store has not failed when its sync
  *   returned: blobfd is one open file description, and a writeback
  *   error is reported on it once, so a second sync running beside a
- *   failed one could return 0 for a name the failure lost. */
+ *   failed one could return 0 for a name the failure lost;
+ * - links are numbered (blob_links) as they are made, and blob_dir_synced
+ *   is the number a sync saw when it began, once it has succeeded: a
+ *   link at or below it is durable, so concurrent blob commits share
+ *   one sync of blobs/ (group commit), and none waits for a sync that
+ *   began before its link. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -89,6 +94,7 @@ int blob_link(struct store *st, int spool_fd, const char *spool_name,
 	      uint64_t *out)
 {
 	uint64_t id = __atomic_fetch_add(&st->next_blob, 1, __ATOMIC_RELAXED);
+	uint64_t seq;
 	char name[32];
 	int rc = inflight_add(st, id);
 
@@ -109,10 +115,17 @@ int blob_link(struct store *st, int spool_fd, const char *spool_name,
 		blob_settle(st, id);
 		return rc;
 	}
+	seq = __atomic_add_fetch(&st->blob_links, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&st->blob_sync_mu);
-	if (io_sync(st, st->blobfd) < 0)
-		rc = store_fail(st, -EIO);
-	else if (store_failed(st))
+	if (st->blob_dir_synced < seq) {
+		uint64_t upto = __atomic_load_n(&st->blob_links,
+						__ATOMIC_SEQ_CST);
+		if (io_sync(st, st->blobfd) < 0)
+			rc = store_fail(st, -EIO);
+		else
+			st->blob_dir_synced = upto;
+	}
+	if (rc == 0 && store_failed(st))
 		rc = -EROFS; /* maybe a failure's: see the invariants */
 	pthread_mutex_unlock(&st->blob_sync_mu);
 	if (rc < 0) {

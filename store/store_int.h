@@ -219,6 +219,9 @@ struct store {
 	pthread_mutex_t blob_mu, blob_sync_mu;
 	uint64_t *blob_busy;
 	size_t blob_busy_n, blob_busy_cap;
+	/* Links made (atomic), and the count a successful sync of blobs/
+	 * covered (under blob_sync_mu): blob.c's group commit. */
+	uint64_t blob_links, blob_dir_synced;
 	uint8_t *batch_buf;    /* a commit's entries are built here (ops.c) */
 	size_t batch_cap;
 	/* Log space promised to staged changes held in memory (txn.c):

@@ -7,6 +7,8 @@
  * - compaction meanwhile keeps the linked blob, which no version names
  *   yet, and the commit then reads back and survives a reopen;
  * - a blob commit found stale, or failed, leaves no file in blobs/;
+ * - blob commits that link while a sync of blobs/ is in flight share
+ *   the next one;
  * - a failed sync of blobs/ fails the store, and a blob linked beside
  *   it is not trusted.
  * The store's syncs of blobs/ go through a store_io that holds them
@@ -386,6 +388,39 @@ static void test_stale_blob_leaves_nothing(void **state)
 	expect_content(f->st, "rec", "x", 1);
 }
 
+/* Blob commits that link while a sync of blobs/ is in flight share the
+ * next one: three blobs, two syncs. */
+static void test_blob_syncs_are_shared(void **state)
+{
+	struct fx *f = *state;
+	struct call c[3] = { { 0 } };
+	const char *keys[3] = { "g0", "g1", "g2" };
+	char big[BIG];
+	int i, started;
+
+	fill(big, sizeof(big), 'g');
+	fx_open(f);
+	arm(f, 0);
+	call_start(&c[0], f->st, keys[0], STORE_ANY, big, sizeof(big));
+	wait_held(f, 1);
+	call_start(&c[1], f->st, keys[1], STORE_ANY, big, sizeof(big));
+	call_start(&c[2], f->st, keys[2], STORE_ANY, big, sizeof(big));
+	for (i = 0; i < WAIT_S * 100 && count_blobs(f) < 3; i++)
+		usleep(10000);
+	usleep(100000); /* each counts its link just after making it */
+	release(f);
+	for (i = 0; i < 3; i++) {
+		assert_true(call_ended(&c[i]));
+		call_join(&c[i]);
+		assert_int_equal(c[i].rc, 0);
+		expect_content(f->st, keys[i], big, sizeof(big));
+	}
+	pthread_mutex_lock(&f->h.mu);
+	started = f->h.started;
+	pthread_mutex_unlock(&f->h.mu);
+	assert_int_equal(started, 2);
+}
+
 /* A failed sync of blobs/ fails the store; a blob linked beside it,
  * whose own sync comes after, is refused too, and neither stays. */
 static void test_failed_blob_sync_fails_store(void **state)
@@ -435,6 +470,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_compaction_keeps_blob_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_blob_leaves_nothing,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blob_syncs_are_shared,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_failed_blob_sync_fails_store, setup, teardown),
