@@ -63,6 +63,13 @@ $(BUILD)/tests/test_proc: $(BUILD)/obj/tests/test_proc.o $(BUILD)/obj/fs/proc.o 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
+# test_basis tests the daemon's basis tables, outside any mount.
+$(BUILD)/tests/test_basis: $(BUILD)/obj/tests/test_basis.o \
+		$(BUILD)/obj/fs/basis.o $(BUILD)/obj/fs/proc.o \
+		$(BUILD)/obj/fs/fdinfo.o $(BUILD)/libstore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
 # test_inode tests the daemon's inode table, outside any mount.
 $(BUILD)/tests/test_inode: $(BUILD)/obj/tests/test_inode.o $(BUILD)/obj/fs/inode.o \
 		$(BUILD)/libstore.a

@@ -39,12 +39,18 @@ struct bent {
 	uint8_t grace;  /* a mark: refused a path operation (basis_grace) */
 };
 
-#define NBUCKETS 4096
+/* Buckets: a power of 2, at least NBUCKETS_MIN, doubled whenever the
+ * entries outnumber them (a reader registers an entry per record it
+ * reads, for itself and for its parent: a long-lived shell that runs a
+ * reader of 10,000 records holds 10,000 entries), so that a chain stays
+ * about one entry long. */
+#define NBUCKETS_MIN 4096
 #define BASIS_GRACE_NS 2000000000ll
 
 struct basis_table {
 	pthread_mutex_t mu;
-	struct bent *tab[NBUCKETS];
+	struct bent **tab;
+	size_t nb;          /* buckets in tab */
 	size_t count, max;
 	size_t gc_at;       /* next count at which dead holders are swept */
 	unsigned ttl_s;
@@ -74,6 +80,12 @@ int basis_init(struct basis_table **out, unsigned ttl_s, size_t max,
 	store_mutex_init(&bt->mu);
 	bt->ttl_s = ttl_s;
 	bt->max = max;
+	bt->nb = NBUCKETS_MIN;
+	bt->tab = calloc(bt->nb, sizeof(*bt->tab));
+	if (!bt->tab) {
+		free(bt);
+		return -ENOMEM;
+	}
 	bt->implicit = implicit;
 	bt->next_group = 1;
 	bt->gc_at = 4096;
@@ -92,12 +104,13 @@ void basis_free(struct basis_table *bt)
 {
 	if (!bt)
 		return;
-	for (size_t i = 0; i < NBUCKETS; i++)
+	for (size_t i = 0; i < bt->nb; i++)
 		for (struct bent *e = bt->tab[i], *n; e; e = n) {
 			n = e->next;
 			bent_free(e);
 		}
 	pthread_mutex_destroy(&bt->mu);
+	free(bt->tab);
 	free(bt);
 }
 
@@ -106,10 +119,35 @@ static uint32_t khash(const char *key)
 	return (uint32_t)XXH3_64bits(key, strlen(key));
 }
 
+static struct bent **bucket(struct basis_table *bt, uint32_t h)
+{
+	return &bt->tab[h & (bt->nb - 1)];
+}
+
+/* Twice the buckets, when memory allows (else chains grow: slower, not
+ * wrong).  Caller holds bt->mu. */
+static void grow(struct basis_table *bt)
+{
+	size_t nb = bt->nb * 2;
+	struct bent **t = calloc(nb, sizeof(*t));
+
+	if (!t)
+		return;
+	for (size_t i = 0; i < bt->nb; i++)
+		for (struct bent *e = bt->tab[i], *n; e; e = n) {
+			n = e->next;
+			e->next = t[e->h & (nb - 1)];
+			t[e->h & (nb - 1)] = e;
+		}
+	free(bt->tab);
+	bt->tab = t;
+	bt->nb = nb;
+}
+
 static struct bent *find(struct basis_table *bt, uint8_t kind,
 			 const char *key, uint32_t h, struct holder ho)
 {
-	for (struct bent *e = bt->tab[h % NBUCKETS]; e; e = e->next)
+	for (struct bent *e = *bucket(bt, h); e; e = e->next)
 		if (e->kind == kind && e->h == h && e->pid == ho.pid &&
 		    e->start == ho.start && strcmp(e->key, key) == 0)
 			return e;
@@ -120,7 +158,7 @@ static struct bent *find(struct basis_table *bt, uint8_t kind,
 static void drop(struct basis_table *bt, uint8_t kind, const char *key,
 		 uint32_t h, struct holder ho)
 {
-	for (struct bent **pp = &bt->tab[h % NBUCKETS]; *pp;) {
+	for (struct bent **pp = bucket(bt, h); *pp;) {
 		struct bent *e = *pp;
 		if (e->h == h && e->pid == ho.pid && e->start == ho.start &&
 		    (kind ? e->kind == kind : e->kind != B_CONFLICT) &&
@@ -137,7 +175,7 @@ static void drop(struct basis_table *bt, uint8_t kind, const char *key,
 static void drop_group(struct basis_table *bt, const char *key, uint32_t h,
 		       uint64_t group)
 {
-	for (struct bent **pp = &bt->tab[h % NBUCKETS]; *pp;) {
+	for (struct bent **pp = bucket(bt, h); *pp;) {
 		struct bent *e = *pp;
 		if (e->group == group && e->h == h && strcmp(e->key, key) == 0) {
 			*pp = e->next;
@@ -181,9 +219,10 @@ static struct bent *add(struct basis_table *bt, uint8_t kind,
 	e->version = version;
 	e->reg_ticks = proc_now_ticks();
 	e->group = group;
-	e->next = bt->tab[h % NBUCKETS];
-	bt->tab[h % NBUCKETS] = e;
-	bt->count++;
+	e->next = *bucket(bt, h);
+	*bucket(bt, h) = e;
+	if (++bt->count > bt->nb)
+		grow(bt);
 	return e;
 }
 
@@ -282,7 +321,7 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 /* Does any holder have a basis or a mark for @key?  Caller holds bt->mu. */
 static int key_held(struct basis_table *bt, const char *key, uint32_t h)
 {
-	for (struct bent *e = bt->tab[h % NBUCKETS]; e; e = e->next)
+	for (struct bent *e = *bucket(bt, h); e; e = e->next)
 		if (e->h == h && e->kind != B_CONFLICT &&
 		    strcmp(e->key, key) == 0)
 			return 1;
@@ -477,7 +516,7 @@ size_t basis_gc_locked(struct basis_table *bt)
 	} seen[4];
 	unsigned nseen = 0;
 
-	for (size_t i = 0; i < NBUCKETS; i++)
+	for (size_t i = 0; i < bt->nb; i++)
 		for (struct bent **pp = &bt->tab[i]; *pp;) {
 			struct bent *e = *pp;
 			struct proc_info pi;
@@ -513,4 +552,21 @@ size_t basis_gc(struct basis_table *bt)
 	n = basis_gc_locked(bt);
 	pthread_mutex_unlock(&bt->mu);
 	return n;
+}
+
+void basis_shape(struct basis_table *bt, size_t *entries, size_t *buckets,
+		 size_t *longest)
+{
+	pthread_mutex_lock(&bt->mu);
+	*entries = bt->count;
+	*buckets = bt->nb;
+	*longest = 0;
+	for (size_t i = 0; i < bt->nb; i++) {
+		size_t n = 0;
+		for (struct bent *e = bt->tab[i]; e; e = e->next)
+			n++;
+		if (n > *longest)
+			*longest = n;
+	}
+	pthread_mutex_unlock(&bt->mu);
 }

@@ -70,4 +70,8 @@ int basis_conflict(struct basis_table *bt, const struct proc_info *p,
 /* Drop entries of processes that are gone.  @return entries left. */
 size_t basis_gc(struct basis_table *bt);
 
+/* For tests: entries held, buckets, and the longest chain of one. */
+void basis_shape(struct basis_table *bt, size_t *entries, size_t *buckets,
+		 size_t *longest);
+
 #endif

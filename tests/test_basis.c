@@ -1,0 +1,119 @@
+/* test_basis.c - unit tests of fs/basis.c: the daemon's basis tables.
+ * Every record a process reads leaves an implicit basis for it and for
+ * its parent, so a long-lived reader (a shell, the bench) holds one per
+ * record: lookups must stay cheap as the table grows, and every basis
+ * must still be found, with its version, after the table has grown. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../fs/basis.h"
+#include "../fs/proc.h"
+
+#define NKEYS 50000
+
+static void key_of(char *buf, size_t len, int i)
+{
+	snprintf(buf, len, "w%d/r%d", i % 5, i);
+}
+
+static struct proc_info me(void)
+{
+	struct proc_info p;
+
+	assert_int_equal(proc_get(getpid(), &p), 0);
+	return p;
+}
+
+/* 50,000 keys seen by this process: 100,000 entries (it and its
+ * parent).  The buckets grow with them, so chains stay short, and each
+ * key still gives back the version this process first saw. */
+static void test_grows_and_finds(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me();
+	struct basis_hit hit;
+	size_t entries, buckets, longest;
+	char key[64];
+
+	(void)state;
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	for (int i = 0; i < NKEYS; i++) {
+		key_of(key, sizeof(key), i);
+		basis_seen(bt, &p, key, (uint64_t)i + 1);
+		basis_seen(bt, &p, key, (uint64_t)i + 100); /* first counts */
+	}
+	basis_shape(bt, &entries, &buckets, &longest);
+	print_message("%zu entries, %zu buckets, longest chain %zu\n",
+		      entries, buckets, longest);
+	assert_true(entries >= NKEYS); /* its parent's too, when it has one */
+	assert_true(buckets >= entries);
+	/* A fixed 4096 buckets would chain about 24 each here. */
+	assert_true(longest <= 16);
+	for (int i = 0; i < NKEYS; i++) {
+		key_of(key, sizeof(key), i);
+		basis_lookup(bt, &p, key, &hit);
+		assert_true(hit.found);
+		assert_false(hit.explicit_);
+		assert_int_equal(hit.version, (uint64_t)i + 1);
+		assert_true(hit.holder_is_self);
+	}
+	key_of(key, sizeof(key), NKEYS); /* never seen */
+	basis_lookup(bt, &p, key, &hit);
+	assert_false(hit.found);
+	basis_free(bt);
+}
+
+/* After growth a declaration replaces nothing but its own key's basis,
+ * and a refusal marks only its key. */
+static void test_declare_and_refuse_after_growth(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me();
+	struct basis_hit hit;
+	char key[64];
+
+	(void)state;
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	for (int i = 0; i < NKEYS; i++) {
+		key_of(key, sizeof(key), i);
+		basis_seen(bt, &p, key, 5);
+	}
+	key_of(key, sizeof(key), 777);
+	assert_int_equal(basis_declare(bt, &p, key, 42), 0);
+	basis_lookup(bt, &p, key, &hit);
+	assert_true(hit.found && hit.explicit_);
+	assert_int_equal(hit.version, 42);
+	basis_refused(bt, &p, &hit, key, "test conflict");
+	basis_lookup(bt, &p, key, &hit);
+	assert_true(hit.stale);
+	key_of(key, sizeof(key), 778);
+	basis_lookup(bt, &p, key, &hit);
+	assert_true(hit.found && !hit.stale);
+	assert_int_equal(hit.version, 5);
+	/* Everything this live process holds survives a sweep. */
+	{
+		size_t before, after, b, l;
+		basis_shape(bt, &before, &b, &l);
+		after = basis_gc(bt);
+		assert_int_equal(after, before);
+	}
+	basis_free(bt);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_grows_and_finds),
+		cmocka_unit_test(test_declare_and_refuse_after_growth),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
