@@ -33,11 +33,6 @@
 
 #include "store_int.h"
 
-static void blob_name(char *buf, size_t len, uint64_t id)
-{
-	snprintf(buf, len, "%016" PRIx64, id);
-}
-
 static int inflight_add(struct store *st, uint64_t id)
 {
 	int rc = 0;
@@ -83,9 +78,9 @@ int blob_in_flight(struct store *st, uint64_t id)
 
 void blob_drop(struct store *st, uint64_t id)
 {
-	char name[32];
+	char name[BLOB_NAME_LEN];
 
-	blob_name(name, sizeof(name), id);
+	blob_name(name, id);
 	unlinkat(st->blobfd, name, 0);
 	blob_settle(st, id);
 }
@@ -95,12 +90,12 @@ int blob_link(struct store *st, int spool_fd, const char *spool_name,
 {
 	uint64_t id = __atomic_fetch_add(&st->next_blob, 1, __ATOMIC_RELAXED);
 	uint64_t seq;
-	char name[32];
+	char name[BLOB_NAME_LEN];
 	int rc = inflight_add(st, id);
 
 	if (rc < 0)
 		return rc;
-	blob_name(name, sizeof(name), id);
+	blob_name(name, id);
 	if (spool_name) {
 		/* A hard link: the spool name stays the txn's to remove. */
 		rc = linkat(st->spoolfd, spool_name, st->blobfd, name, 0);

@@ -599,14 +599,13 @@ static int check_blobs(struct store *st)
 		     n = n->hnext)
 			for (uint32_t i = 0; i < n->nvers; i++) {
 				struct stat sb;
-				char name[32];
+				char name[BLOB_NAME_LEN];
 				struct ver *v = &node_vers(n)[i];
 				if (!v->is_blob)
 					continue;
 				if (v->where >= st->next_blob)
 					st->next_blob = v->where + 1;
-				snprintf(name, sizeof(name), "%016" PRIx64,
-					 v->where);
+				blob_name(name, v->where);
 				if (fstatat(st->blobfd, name, &sb, 0) == 0 &&
 				    (uint64_t)sb.st_size == v->size)
 					continue;

@@ -160,10 +160,10 @@ int store_seg_fd(struct store *st, uint64_t id)
 
 int store_open_blob(struct store *st, uint64_t id)
 {
-	char name[32];
+	char name[BLOB_NAME_LEN];
 	int fd;
 
-	snprintf(name, sizeof(name), "%016" PRIx64, id);
+	blob_name(name, id);
 	fd = openat(st->blobfd, name, O_RDONLY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }

@@ -2,9 +2,11 @@
 #ifndef RECFS_STORE_INT_H
 #define RECFS_STORE_INT_H
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <xxhash.h>
 #include "log.h"
 #include "store.h"
@@ -383,6 +385,12 @@ int store_fail(struct store *st, int err);
 static inline int store_failed(struct store *st)
 {
 	return __atomic_load_n(&st->failed, __ATOMIC_ACQUIRE);
+}
+/* A blob's file name in blobs/: its id, 16 hex digits (FORMAT.md). */
+#define BLOB_NAME_LEN 17
+static inline void blob_name(char buf[BLOB_NAME_LEN], uint64_t id)
+{
+	snprintf(buf, BLOB_NAME_LEN, "%016" PRIx64, id);
 }
 /* blob.c.  blob_link: link spool file @spool_fd (named @spool_name in
  * spool/, or NULL for an O_TMPFILE) into blobs/ under a new id and make

@@ -300,22 +300,21 @@ static struct dent *list_dir(int fd, size_t *n)
 	return e ? e : calloc(1, sizeof(*e));
 }
 
-/* Directory @fd's entries as listed at @ents (when disk.seq was
- * @listed) become its durable ones, unless a sync that began later has
- * already returned: two syncs of one directory may overlap (two group
- * syncs each syncing the store's).  Takes @ents.  Caller holds disk.mu.
+/* The entries listed at @ents (when disk.seq was
+ * @listed) become the durable ones of the directory @sb describes,
+ * unless a sync that began later has already returned: two syncs of one
+ * directory may overlap (two group syncs each syncing the store's).
+ * Takes @ents.  Caller holds disk.mu.
  * @return -1 when the model is full. */
-static int dir_synced(int fd, struct dent *ents, size_t n, uint64_t listed)
+static int dir_synced(const struct stat *sb, struct dent *ents, size_t n,
+		      uint64_t listed)
 {
-	struct stat sb;
 	size_t i;
 
-	if (fstat(fd, &sb) < 0 || !ents) {
-		free(ents);
+	if (!ents)
 		return -1;
-	}
 	for (i = 0; i < disk.nd; i++)
-		if (disk.d[i].dev == sb.st_dev && disk.d[i].ino == sb.st_ino)
+		if (disk.d[i].dev == sb->st_dev && disk.d[i].ino == sb->st_ino)
 			break;
 	if (i == disk.nd) {
 		if (disk.nd == NDIR) {
@@ -323,7 +322,8 @@ static int dir_synced(int fd, struct dent *ents, size_t n, uint64_t listed)
 			return -1;
 		}
 		disk.nd++;
-		disk.d[i] = (struct dir){ .dev = sb.st_dev, .ino = sb.st_ino };
+		disk.d[i] = (struct dir){ .dev = sb->st_dev,
+					  .ino = sb->st_ino };
 	} else if (disk.d[i].listed > listed) {
 		free(ents);
 		return 0;
@@ -354,7 +354,7 @@ static int d_fdatasync(void *ctx, int fd)
 		ents = list_dir(fd, &nents);
 		r = fdatasync(fd);
 		pthread_mutex_lock(&disk.mu);
-		if (r == 0 && dir_synced(fd, ents, nents, upto) < 0)
+		if (r == 0 && dir_synced(&sb, ents, nents, upto) < 0)
 			disk.failed = 1;
 		pthread_mutex_unlock(&disk.mu);
 		if (r < 0)
