@@ -16,7 +16,15 @@
  *   shared), under its own mutex; the table itself under fdi_mu;
  * - a process may have up to FDI_SAME entries, so that its threads'
  *   flushes scan side by side; each lists the directory anew, so none
- *   answers from another's view. */
+ *   answers from another's view;
+ * - an entry's listing (`listed`) is what its own last full scan saw,
+ *   and is trusted again only while the process holds exactly as many
+ *   descriptors and every one listed is still open: the two together
+ *   mean the set is the same, so the directory need not be read.
+ *
+ * Why the listing is kept: reading the directory (lseek and getdents64)
+ * was 1.3 us of a 4.2 us scan at every save, and the descriptor count,
+ * which /proc/PID/fd gives as its size since Linux 6.2, is 0.16 us. */
 #include "proc.h"
 
 #include <errno.h>
@@ -27,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -43,7 +52,10 @@ struct fdproc {
 	pid_t tgid;         /* 0: free; written under fdi_mu and mu both */
 	uint64_t start;     /* its start time, when the asker knew it */
 	int pidfd, dirfd;
+	int fddir;           /* open /proc/TGID/fd (its size counts), or -1 */
 	int info[FDI_MAXFD]; /* open /proc/TGID/fdinfo/N, or -1 */
+	int nlisted;         /* descriptors in listed, or -1: no listing */
+	uint64_t listed[FDI_MAXFD / 64]; /* numbers the last full scan saw */
 	uint64_t used;       /* for LRU */
 };
 
@@ -52,6 +64,11 @@ static struct fdproc procs[FDI_PROCS];
 static pthread_mutex_t fdi_mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 static uint64_t fdi_clock;
 static int fdi_ready;
+/* Does /proc/PID/fd give the descriptor count as its size (Linux 6.2)?
+ * Before, it reads 0 whatever the table holds, which would prove
+ * nothing: then every scan lists the directory. */
+static int fdi_counts;
+static uint64_t fdi_listings; /* for tests: proc_fdinfo_listings() */
 /* Kept files stop at half the descriptor limit: the cache must never be
  * what runs the daemon out of descriptors (FDI_PROCS * (2 + FDI_MAXFD)
  * is 4128, and a hard limit may be 4096).  Set at init and at reset
@@ -87,12 +104,39 @@ static void fdproc_close(struct fdproc *e)
 		close(e->pidfd);
 	if (e->dirfd >= 0)
 		close(e->dirfd);
+	if (e->fddir >= 0)
+		close(e->fddir);
 	for (int i = 0; i < FDI_MAXFD; i++) {
 		if (e->info[i] >= 0)
 			close(e->info[i]);
 		e->info[i] = -1;
 	}
-	e->pidfd = e->dirfd = -1;
+	e->pidfd = e->dirfd = e->fddir = -1;
+	e->nlisted = -1;
+}
+
+/* Descriptors the process holds now, or -1 when that can't be had. */
+static int fd_count(const struct fdproc *e)
+{
+	struct stat sb;
+
+	if (!fdi_counts || e->fddir < 0 || fstat(e->fddir, &sb) < 0 ||
+	    sb.st_size < 0 || sb.st_size > INT_MAX)
+		return -1;
+	return (int)sb.st_size;
+}
+
+/* We hold descriptors (this one at least): a size of 0 means the
+ * kernel does not count them. */
+static int self_counts(void)
+{
+	struct stat sb;
+	int fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ok = fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size > 0;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
 }
 
 static void fdi_init_locked(void)
@@ -101,12 +145,14 @@ static void fdi_init_locked(void)
 		return;
 	for (int i = 0; i < FDI_PROCS; i++) {
 		pthread_mutex_init(&procs[i].mu, NULL);
-		procs[i].pidfd = procs[i].dirfd = -1;
+		procs[i].pidfd = procs[i].dirfd = procs[i].fddir = -1;
+		procs[i].nlisted = -1;
 		procs[i].tgid = 0;
 		for (int j = 0; j < FDI_MAXFD; j++)
 			procs[i].info[j] = -1;
 	}
 	__atomic_store_n(&fdi_keep_below, half_fd_limit(), __ATOMIC_RELAXED);
+	fdi_counts = self_counts();
 	fdi_ready = 1;
 }
 
@@ -192,6 +238,12 @@ static struct fdproc *fdproc_get(pid_t tgid, uint64_t start)
 		e->dirfd = e->pidfd < 0 ? -1
 					: open(path, O_RDONLY | O_DIRECTORY |
 							     O_CLOEXEC);
+		/* Without it, scans just list the directory each time. */
+		snprintf(path, sizeof(path), "/proc/%d/fd", (int)tgid);
+		e->fddir = e->dirfd < 0 || !fdi_counts
+				   ? -1
+				   : open(path, O_RDONLY | O_DIRECTORY |
+							O_CLOEXEC);
 		/* The directory must be the pidfd's process's. */
 		if (e->dirfd < 0 || proc_pidfd_exited(e->pidfd)) {
 			fdproc_close(e);
@@ -242,62 +294,135 @@ static ssize_t info_read(struct fdproc *e, int dirfd, const char *name,
 	return r;
 }
 
+/* Judge one descriptor by its fdinfo text: @return 1 writable on inode
+ * @ino of mount @mnt_id, 0 not, -ENOTSUP when the kernel cannot tell. */
+static int info_judge(const char *info, int mnt_id, uint64_t ino)
+{
+	unsigned long long fl, fino;
+	const char *p;
+	int fmnt;
+
+	p = strstr(info, "flags:");
+	if (!p)
+		return 0;
+	fl = strtoull(p + 6, NULL, 8);
+	p = strstr(info, "mnt_id:");
+	if (!p)
+		return 0;
+	fmnt = (int)strtol(p + 7, NULL, 10);
+	p = strstr(info, "\nino:");
+	if (!p)
+		return -ENOTSUP; /* an old kernel: cannot tell */
+	fino = strtoull(p + 5, NULL, 10);
+	return fmnt == mnt_id && fino == ino && (fl & O_ACCMODE) != O_RDONLY;
+}
+
+/* Read and judge descriptor @name, adding to *@count and *@seen.
+ * @return 0, -ENOENT when it is gone, or another -errno. */
+static int scan_one(struct fdproc *e, int dfd, const char *name, int mnt_id,
+		    uint64_t ino, int *count, int *seen)
+{
+	char info[512];
+	ssize_t got = info_read(e, dfd, name, info, sizeof(info));
+	int rc;
+
+	if (got < 0)
+		return (int)got;
+	(*seen)++;
+	rc = info_judge(info, mnt_id, ino);
+	if (rc > 0)
+		(*count)++;
+	return rc < 0 ? rc : 0;
+}
+
+/* The scan without reading the directory: when the process holds as
+ * many descriptors as the entry's last full scan listed, and each listed
+ * one is still open, it holds exactly those (read anew through the kept
+ * files).  @return 0 done, 1 the listing does not hold (scan in full),
+ * or -errno. */
+static int scan_listed(struct fdproc *e, int mnt_id, uint64_t ino,
+		       int *count, int *seen)
+{
+	char name[16];
+
+	if (e->nlisted < 0 || fd_count(e) != e->nlisted)
+		return 1;
+	for (int w = 0; w < FDI_MAXFD / 64; w++)
+		for (uint64_t bits = e->listed[w]; bits; bits &= bits - 1) {
+			int n = w * 64 + __builtin_ctzll(bits), rc;
+			snprintf(name, sizeof(name), "%d", n);
+			rc = scan_one(e, e->dirfd, name, mnt_id, ino, count,
+				      seen);
+			if (rc == -ENOENT)
+				return 1; /* one of them closed meanwhile */
+			if (rc < 0)
+				return rc;
+		}
+	return 0;
+}
+
+/* Remember descriptor @name in the listing, if a later scan can read it
+ * again without the directory: a number with a kept file. */
+static void list_add(struct fdproc *e, const char *name)
+{
+	int n = atoi(name);
+
+	if (e->nlisted < 0)
+		return;
+	if (n < 0 || n >= FDI_MAXFD || e->info[n] < 0) {
+		e->nlisted = -1;
+		return;
+	}
+	e->listed[n / 64] |= 1ull << (n % 64);
+	e->nlisted++;
+}
+
 int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
 		      int *nfds)
 {
 	struct fdproc *e = fdproc_get(pid, start);
-	char path[32], buf[4096], info[512];
+	char path[32], buf[4096];
 	int dfd, count = 0, seen = 0, rc = 0;
-	long n;
+	long n = 0;
 
 	if (e) {
+		rc = scan_listed(e, mnt_id, ino, &count, &seen);
+		if (rc <= 0)
+			goto out;
+		rc = 0;
+		count = seen = 0;
 		dfd = e->dirfd;
 		if (lseek(dfd, 0, SEEK_SET) < 0) {
 			rc = -errno;
 			goto out;
 		}
+		/* Listed anew below; a failed scan leaves none. */
+		memset(e->listed, 0, sizeof(e->listed));
+		e->nlisted = e->fddir >= 0 ? 0 : -1;
 	} else {
 		snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)pid);
 		dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0)
 			return -errno;
 	}
+	__atomic_add_fetch(&fdi_listings, 1, __ATOMIC_RELAXED);
 	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
 		for (long o = 0; o < n;) {
 			struct dirent64 *de = (struct dirent64 *)(buf + o);
-			unsigned long long fl, fino;
-			char *p;
-			int fmnt;
-			long got;
 
 			o += de->d_reclen;
 			if (de->d_name[0] == '.')
 				continue;
-			got = info_read(e, dfd, de->d_name, info, sizeof(info));
-			if (got == -ENOENT)
+			rc = scan_one(e, dfd, de->d_name, mnt_id, ino, &count,
+				      &seen);
+			if (rc == -ENOENT) {
+				rc = 0;
 				continue; /* closed meanwhile */
-			if (got < 0) {
-				rc = (int)got;
-				goto out;
 			}
-			seen++;
-			p = strstr(info, "flags:");
-			if (!p)
-				continue;
-			fl = strtoull(p + 6, NULL, 8);
-			p = strstr(info, "mnt_id:");
-			if (!p)
-				continue;
-			fmnt = (int)strtol(p + 7, NULL, 10);
-			p = strstr(info, "\nino:");
-			if (!p) {
-				rc = -ENOTSUP; /* an old kernel: cannot tell */
+			if (rc < 0)
 				goto out;
-			}
-			fino = strtoull(p + 5, NULL, 10);
-			if (fmnt == mnt_id && fino == ino &&
-			    (fl & O_ACCMODE) != O_RDONLY)
-				count++;
+			if (e)
+				list_add(e, de->d_name);
 		}
 		/* /proc lists descriptors until the buffer is full or
 		 * none are left: room for another entry means the end,
@@ -334,5 +459,11 @@ void proc_fdinfo_reset(void)
 			pthread_mutex_unlock(&procs[i].mu);
 		}
 	__atomic_store_n(&fdi_keep_below, half_fd_limit(), __ATOMIC_RELAXED);
+	__atomic_store_n(&fdi_listings, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&fdi_mu);
+}
+
+uint64_t proc_fdinfo_listings(void)
+{
+	return __atomic_load_n(&fdi_listings, __ATOMIC_RELAXED);
 }

@@ -54,6 +54,11 @@ int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
 /* Close the fdinfo files kept open (tests, exit). */
 void proc_fdinfo_reset(void);
 
+/* How many scans have read a /proc/PID/fdinfo directory since the last
+ * proc_fdinfo_reset(): a scan whose process still holds the descriptors
+ * it held at the last one reads none (tests). */
+uint64_t proc_fdinfo_listings(void);
+
 /* The mount id of @mountpoint in /proc/self/mountinfo, or -ENOENT. */
 int proc_mnt_id(const char *mountpoint);
 

@@ -350,6 +350,94 @@ static void test_writable_fds_child(void **state)
 	unlink(b);
 }
 
+/* The scan reads the directory only when the descriptors may have
+ * changed: the same count with every listed descriptor still open means
+ * the same set.  A listed number reused by a writable descriptor is read
+ * anew; one closed while another opens (same count) is listed again. */
+static void test_writable_fds_listing(void **state)
+{
+	char a[] = "/tmp/test_proc.XXXXXX";
+	struct proc_info pi;
+	struct stat sa;
+	int fa, nul, go[2], done[2], mnt, probe;
+	uint64_t l0;
+	pid_t pid;
+	char c;
+
+	(void)state;
+	probe = open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
+	assert_true(probe >= 0);
+	assert_int_equal(fstat(probe, &sa), 0);
+	close(probe);
+	if (sa.st_size == 0)
+		skip(); /* Linux before 6.2 does not count: always listed */
+	fa = mkstemp(a);
+	nul = open("/dev/null", O_RDONLY);
+	assert_true(fa >= 0 && nul >= 0);
+	assert_int_equal(fstat(fa, &sa), 0);
+	mnt = mnt_id_of(fa);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(done), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(30); /* never outlive a failed test */
+		close(go[1]);
+		close(done[0]);
+		/* 0: ready; 1: a's copy over nul's number; 2: nul's
+		 * number closed and a's copy at 100; 3: 100 closed. */
+		if (write(done[1], "x", 1) != 1 ||
+		    read(go[0], &c, 1) != 1 || dup2(fa, nul) != nul ||
+		    write(done[1], "x", 1) != 1 || read(go[0], &c, 1) != 1 ||
+		    close(nul) != 0 || dup2(fa, 100) != 100 ||
+		    write(done[1], "x", 1) != 1 || read(go[0], &c, 1) != 1 ||
+		    close(100) != 0 || write(done[1], "x", 1) != 1 ||
+		    read(go[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(go[0]);
+	close(done[1]);
+	assert_int_equal(read(done[0], &c, 1), 1); /* its table is set */
+	assert_int_equal(proc_get(pid, &pi), 0);
+	assert_int_equal(proc_writable_fds(pid, pi.start, mnt, sa.st_ino, NULL),
+			 1);
+	l0 = proc_fdinfo_listings();
+	assert_true(l0 >= 1);
+	assert_int_equal(proc_writable_fds(pid, pi.start, mnt, sa.st_ino, NULL),
+			 1);
+	assert_int_equal(proc_fdinfo_listings(), l0); /* nothing changed */
+
+	assert_int_equal(write(go[1], "x", 1), 1);
+	assert_int_equal(read(done[0], &c, 1), 1);
+	assert_int_equal(proc_writable_fds(pid, pi.start, mnt, sa.st_ino, NULL),
+			 2); /* same numbers, nul's now writable */
+	assert_int_equal(proc_fdinfo_listings(), l0);
+
+	assert_int_equal(write(go[1], "x", 1), 1);
+	assert_int_equal(read(done[0], &c, 1), 1);
+	assert_int_equal(proc_writable_fds(pid, pi.start, mnt, sa.st_ino, NULL),
+			 2); /* same count, but 100 for nul's number */
+	assert_int_equal(proc_fdinfo_listings(), l0 + 1);
+	assert_int_equal(proc_writable_fds(pid, pi.start, mnt, sa.st_ino, NULL),
+			 2);
+	assert_int_equal(proc_fdinfo_listings(), l0 + 1);
+
+	assert_int_equal(write(go[1], "x", 1), 1);
+	assert_int_equal(read(done[0], &c, 1), 1);
+	assert_int_equal(proc_writable_fds(pid, pi.start, mnt, sa.st_ino, NULL),
+			 1); /* one fewer: listed anew */
+	assert_int_equal(proc_fdinfo_listings(), l0 + 2);
+
+	assert_int_equal(write(go[1], "x", 1), 1);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	close(go[1]);
+	close(done[0]);
+	close(fa);
+	close(nul);
+	unlink(a);
+}
+
 /* The daemon's worker threads share both caches: many threads asking
  * about the same and different tasks at once, while one resets (a test of
  * the locking, for make tsan). */
@@ -616,6 +704,7 @@ int main(void)
 		cmocka_unit_test_setup(test_writable_fds, reset),
 		cmocka_unit_test_setup(test_writable_fds_many, reset),
 		cmocka_unit_test_setup(test_writable_fds_child, reset),
+		cmocka_unit_test_setup(test_writable_fds_listing, reset),
 		cmocka_unit_test_setup(test_writable_fds_no_descriptors, reset),
 		cmocka_unit_test_setup(test_writable_fds_keep_limit, reset),
 		cmocka_unit_test_setup(test_threads, reset),
