@@ -11,30 +11,48 @@
 
 #include "check.h"
 
+/* Does @name match one of the colon-separated @globs? */
+static int name_matches(const char *globs, const char *name)
+{
+	char g[256];
+
+	for (const char *p = globs; *p;) {
+		size_t n = strcspn(p, ":");
+		/* A glob too long for the buffer matches nothing: the name
+		 * stays checked, the safe side. */
+		if (n > 0 && n < sizeof(g)) {
+			memcpy(g, p, n);
+			g[n] = 0;
+			if (fnmatch(g, name, 0) == 0)
+				return 1;
+		}
+		p += n;
+		if (*p == ':')
+			p++;
+	}
+	return 0;
+}
+
 /* Names tools own (editor backups, locks, swap and probe files), and
- * directories marked user.recfs.unchecked=1, are last-writer-wins. */
+ * directories marked user.recfs.unchecked=1, are last-writer-wins.
+ * Asked at every create and checked open: no allocation (a strdup of the
+ * globs and of the key was a fifth of a create's CREATE). */
 int rfs_unchecked(struct rfs *fs, const char *key)
 {
 	const char *name = strrchr(key, '/');
-	char *globs, *g, *save = NULL, *dir;
-	int hit = 0;
+	char dir[STORE_KEY_MAX + 1];
+	size_t len = strlen(key);
 
 	if (fs->o.unchecked)
 		return 1;
 	name = name ? name + 1 : key;
-	globs = strdup(fs->o.unchecked_names ? fs->o.unchecked_names
-					     : RFS_DEFAULT_UNCHECKED);
-	if (!globs)
-		return 0;
-	for (g = strtok_r(globs, ":", &save); g && !hit;
-	     g = strtok_r(NULL, ":", &save))
-		hit = fnmatch(g, name, 0) == 0;
-	free(globs);
-	if (hit)
+	if (name_matches(fs->o.unchecked_names ? fs->o.unchecked_names
+					       : RFS_DEFAULT_UNCHECKED,
+			 name))
 		return 1;
-	dir = strdup(key);
-	if (!dir)
-		return 0;
+	if (len >= sizeof(dir))
+		return 0; /* no such key: checked */
+	memcpy(dir, key, len + 1);
 	for (char *slash = strrchr(dir, '/');; slash = strrchr(dir, '/')) {
 		char v[4];
 		ssize_t n;
@@ -45,15 +63,11 @@ int rfs_unchecked(struct rfs *fs, const char *key)
 		n = store_getxattr(fs->st, dir, "user.recfs.unchecked", v,
 				   sizeof(v));
 		if ((n == 1 && v[0] == '1') ||
-		    (n == 2 && v[0] == '1' && v[1] == '\n')) {
-			hit = 1;
-			break;
-		}
+		    (n == 2 && v[0] == '1' && v[1] == '\n'))
+			return 1;
 		if (!slash)
-			break;
+			return 0;
 	}
-	free(dir);
-	return hit;
 }
 
 static void iso_time(int64_t ns, char *buf, size_t len)

@@ -391,6 +391,25 @@ expect_eq "-o unchecked: a blind write is accepted" 0 \
 expect_eq "and versioned" blind "$(cat "$MNT/rec")"
 unmount
 
+# ---- -o unchecked_names ---------------------------------------------------
+# The globs replace the default list.  An empty glob, and one too long to
+# be a name's pattern (over 255 bytes), match nothing.
+long=$(printf 'x%.0s' $(seq 300))
+mount_again "unchecked_names=*.tmp::lock:$long*" || exit 1
+echo v1 > "$MNT/a.tmp"; echo v1 > "$MNT/lock"; echo v1 > "$MNT/notes~"
+echo v1 > "$MNT/${long:0:200}"
+expect_eq "unchecked_names: a blind write to a matching name is accepted" 0 \
+	"$(blind 'echo blind > a.tmp' 2>/dev/null; echo $?)"
+expect_eq "and to a name matched by the glob after an empty one" 0 \
+	"$(blind 'echo blind > lock' 2>/dev/null; echo $?)"
+expect_eq "a name only the default list matches is checked: EPERM" 1 \
+	"$(blind 'echo blind > notes~' 2>/dev/null; echo $?)"
+expect_eq "and one that only an over-long glob would match: EPERM" 1 \
+	"$(blind "echo blind > ${long:0:200}" 2>/dev/null; echo $?)"
+expect_eq "the refused ones are unchanged" "v1 v1" \
+	"$(cat "$MNT/notes~") $(cat "$MNT/${long:0:200}")"
+unmount
+
 # ---- Without -f it daemonizes ----------------------------------------------
 "$RECFS" "$STORE" "$MNT"; rc=$?
 expect_eq "recfs without -f returns 0 once mounted" 0 "$rc"
