@@ -402,6 +402,26 @@ void node_unlink(struct node *n)
 
 /* Bytes of log this node keeps alive: its kept versions' entries and its
  * state entry when that is not the newest version's entry. */
+void node_drop_ver(struct node *n, uint32_t i)
+{
+	struct ver *vs = node_vers(n);
+
+	if (i >= n->nvers)
+		return;
+	if (n->nvers == 1) {
+		memset(&n->vs.one, 0, sizeof(n->vs.one));
+		n->nvers = 0;
+		return;
+	}
+	memmove(vs + i, vs + i + 1, (n->nvers - i - 1) * sizeof(*vs));
+	if (n->nvers == 2) { /* back to inline: one and many overlap */
+		struct ver one = vs[0];
+		free(vs);
+		n->vs.one = one;
+	}
+	n->nvers--;
+}
+
 uint64_t node_live_bytes(const struct node *n)
 {
 	const struct ver *vs = node_cvers(n);

@@ -574,6 +574,24 @@ out:
 }
 
 /* Blobs: learn the next id, check the kept ones, drop the rest. */
+static int lost_add(struct store *st, const char *key, uint64_t version,
+		    uint64_t blob, int missing)
+{
+	struct lost_ver *nl = realloc(st->lost, (st->nlost + 1) * sizeof(*nl));
+
+	if (!nl)
+		return -ENOMEM;
+	st->lost = nl;
+	nl[st->nlost].key = strdup(key);
+	if (!nl[st->nlost].key)
+		return -ENOMEM;
+	nl[st->nlost].version = version;
+	nl[st->nlost].blob = blob;
+	nl[st->nlost].missing = missing;
+	st->nlost++;
+	return 0;
+}
+
 static int check_blobs(struct store *st)
 {
 	DIR *d = fdopendir(dup(st->blobfd));
@@ -601,14 +619,20 @@ static int check_blobs(struct store *st)
 				struct stat sb;
 				char name[BLOB_NAME_LEN];
 				struct ver *v = &node_vers(n)[i];
+				int missing;
 				if (!v->is_blob)
 					continue;
 				if (v->where >= st->next_blob)
 					st->next_blob = v->where + 1;
 				blob_name(name, v->where);
-				if (fstatat(st->blobfd, name, &sb, 0) == 0 &&
-				    (uint64_t)sb.st_size == v->size)
+				missing = fstatat(st->blobfd, name, &sb, 0) < 0;
+				if (!missing && (uint64_t)sb.st_size == v->size)
 					continue;
+				if (st->salvage) { /* salvage names it */
+					rc = lost_add(st, n->key, v->version,
+						      v->where, missing);
+					continue;
+				}
 				store_err(st, "%s/blobs/%s: missing or wrong "
 					  "size for %s version %" PRIu64,
 					  st->dir, name, n->key, v->version);
@@ -717,12 +741,19 @@ static void reset_index(struct store *st)
 int store_open(const char *dir, const struct store_opts *opts,
 	       struct store **out)
 {
+	return store_open_ex(dir, opts, 0, out);
+}
+
+int store_open_ex(const char *dir, const struct store_opts *opts,
+		  int salvage, struct store **out)
+{
 	struct store *st = calloc(1, sizeof(*st));
 	struct stat sb;
 	int rc, created = 0;
 
 	if (!st)
 		return -ENOMEM;
+	st->salvage = salvage;
 	if (es_is_url(dir)) {
 		rc = es_open(dir, opts, &st->es);
 		if (rc < 0) {
@@ -901,6 +932,9 @@ int store_close(struct store *st)
 	pthread_mutex_destroy(&st->blob_sync_mu);
 	free(st->blob_busy);
 	pthread_cond_destroy(&st->bg_cv);
+	for (size_t i = 0; i < st->nlost; i++)
+		free(st->lost[i].key);
+	free(st->lost);
 	free(st->dir);
 	free(st);
 	return rc;

@@ -424,6 +424,21 @@ void store_mutex_init(pthread_mutex_t *mu);
  */
 int store_fsck(const char *dir, int repair, FILE *out);
 
+/**
+ * Make a store whose blobs were lost writable again, dropping only what
+ * is lost (recctl fsck --repair).  Every kept version whose blob file is
+ * missing or of the wrong size (what makes store_open() refuse a
+ * read-write open) is let go of, one line each on @out: a record's
+ * current version is deleted as store_delete() would (its older versions
+ * stay in its history); a history version is forgotten; a wrong-sized
+ * blob file is moved to lost+found/ in @dir.  The log is then compacted,
+ * so that no entry names a dropped version.  Nothing else changes.
+ * @return the number of versions dropped (0: nothing was lost),
+ * -EWOULDBLOCK the store is in use, -EUCLEAN other damage keeps it from
+ * opening (store_fsck() says where), other -errno.
+ */
+int store_salvage(const char *dir, FILE *out);
+
 /** Print every entry of every segment as one text line on @out
  *  (segment, offset, type, flags, key, version, time, lengths, blob).
  *  @return 0, 1 if damage stopped the dump, or -errno. */

@@ -193,6 +193,14 @@ struct index {
 	struct node_mem mem;
 };
 
+/* A kept version whose blob open found missing or of the wrong size. */
+struct lost_ver {
+	char *key;
+	uint64_t version;
+	uint64_t blob;
+	int missing; /* 1: no file; 0: a file of the wrong size */
+};
+
 struct es;
 
 struct store {
@@ -206,6 +214,12 @@ struct store {
 			       * the blobs only then */
 	int tmpfile_ok;       /* O_TMPFILE works in spool/ */
 	int reserve_held;     /* RESERVE exists */
+	/* Only for store_salvage()'s open (salvage.c): a kept version whose
+	 * blob is missing or of the wrong size is listed in lost (not
+	 * failing the open) for salvage to drop. */
+	int salvage;
+	struct lost_ver *lost;
+	size_t nlost;
 
 	pthread_mutex_t commit_mu; /* serializes commits and the log tail */
 	pthread_rwlock_t idx_lock; /* index readers vs. appliers */
@@ -346,6 +360,9 @@ int node_set_xattrs(struct node *n, const uint8_t *x, uint32_t len);
  * fall out are added to *dead_blob. */
 int node_add_ver(struct node *n, const struct ver *v, uint32_t keep,
 		 uint64_t *dead_blob);
+/* Forget n's version at index i (salvage.c).  Never a K_FILE's newest:
+ * that is its content, which only a DEL may end. */
+void node_drop_ver(struct node *n, uint32_t i);
 /* parent must be a directory (it has an ext). */
 void node_link(struct node *parent, struct node *n);
 void node_unlink(struct node *n);
@@ -353,6 +370,11 @@ uint64_t node_live_bytes(const struct node *n);
 int key_check(const char *key);
 /* Length of the parent part of key ("" for a top-level key). */
 size_t key_parent_len(const char *key, size_t klen);
+
+/* open.c: store_open(), and with @salvage set, the open store_salvage()
+ * makes (struct store's lost). */
+int store_open_ex(const char *dir, const struct store_opts *opts,
+		  int salvage, struct store **out);
 
 /* store.c */
 int64_t store_now_ns(void);

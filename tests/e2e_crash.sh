@@ -154,4 +154,34 @@ check "the daemon logged the cut" grep -q "cut torn tail" "$WORK/recfs.log"
 "$RECCTL" fsck "$STORE" > /dev/null 2>&1
 expect_eq "after the cut, fsck is clean" 0 "$?"
 
+# ---- A lost blob: refused read-write, salvaged by fsck --repair ----------
+mount_fresh || exit 1
+head -c 200000 /dev/urandom > "$WORK/big1"
+head -c 300000 /dev/urandom > "$WORK/big2"
+cp "$WORK/big1" "$MNT/big"
+"$RECCTL" put --expect 1 "$MNT/big" < "$WORK/big2" # v2, its own blob
+echo small > "$MNT/small"
+unmount
+newest=$(ls "$STORE"/blobs/ | sort | tail -n 1)
+rm "$STORE/blobs/$newest"              # big v2's content is gone
+out=$("$RECFS" "$STORE" "$MNT" -f 2>&1); rc=$?
+expect_eq "a lost blob refuses a read-write mount" 1 "$rc"
+check "naming the blob and the version ($out)" bash -c "[[ '$out' == *'blobs/$newest: missing or wrong size for big version 2'* ]]"
+"$RECCTL" fsck "$STORE" > /dev/null 2>&1
+expect_eq "recctl fsck exits 1 on it" 1 "$?"
+"$RECCTL" fsck --repair "$STORE" > "$WORK/repair.out" 2>&1; frc=$?
+expect_eq "recctl fsck --repair salvages it (exit 0)" 0 "$frc"
+check "saying what it let go of" grep -q "^big v2: content lost (blobs/$newest missing); the record is deleted (v3)" "$WORK/repair.out"
+check "and the check after it is clean" grep -q ": clean$" "$WORK/repair.out"
+mount_again || exit 1
+expect_eq "the store mounts read-write again; the record is gone" "absent small" \
+	"$([ -e "$MNT/big" ] && echo present || echo absent) $(cat "$MNT/small")"
+check "its older version is kept in the history" cmp -s "$WORK/big1" <("$RECCTL" show "$MNT/big@1")
+[ -e "$MNT/big" ] # this shell sees it gone: a basis for making it anew
+echo again > "$MNT/big"
+expect_eq "and it can be made anew, past the delete" 4 "$(ver "$MNT/big")"
+unmount
+"$RECCTL" fsck "$STORE" > /dev/null 2>&1
+expect_eq "fsck is clean after" 0 "$?"
+
 finish

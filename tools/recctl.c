@@ -163,6 +163,16 @@ static int cmd_fsck(const struct recctl_cmd *cmd, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	rc = store_fsck(dir, vals[0], mem);
+	/* Lost blobs are the damage a repair can take away (by letting go
+	 * of the versions that named them); then the store is checked
+	 * again, and that check is the verdict. */
+	if (rc == 1 && vals[0]) {
+		int n = store_salvage(dir, mem);
+		if (n > 0)
+			rc = store_fsck(dir, 0, mem);
+		else if (n == -EWOULDBLOCK)
+			rc = n;
+	}
 	if (fclose(mem) != 0 && rc >= 0)
 		rc = -ENOMEM;
 	if (rc == 0 || rc == 1)
@@ -329,7 +339,8 @@ static const struct recctl_cmd recctl_cmds[] = {
 	  "  --above N          the version to get past\n"
 	  "  --timeout SECONDS  give up after this long (exit 1)\n" },
 	{ "fsck", cmd_fsck, "[--repair] STORE",
-	  "check a store that is not open; --repair cuts torn tails "
+	  "check a store that is not open; --repair cuts torn tails and "
+	  "lets go of versions whose blob was lost "
 	  "(exit 0 clean, 1 damage, 2 error)", NULL },
 	{ "dump", cmd_dump, "STORE",
 	  "print every log entry of a store that is not open, one per line",
