@@ -39,7 +39,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* At most FDI_PROCS * (2 + FDI_MAXFD) descriptors are kept open. */
+/* At most FDI_PROCS * (3 + FDI_MAXFD) descriptors are kept open. */
 #define FDI_PROCS 16 /* entries */
 #define FDI_SAME 4   /* entries one process may have */
 /* Descriptor numbers remembered per process: up to 255, which bash keeps
@@ -70,8 +70,8 @@ static int fdi_ready;
 static int fdi_counts;
 static uint64_t fdi_listings; /* for tests: proc_fdinfo_listings() */
 /* Kept files stop at half the descriptor limit: the cache must never be
- * what runs the daemon out of descriptors (FDI_PROCS * (2 + FDI_MAXFD)
- * is 4128, and a hard limit may be 4096).  Set at init and at reset
+ * what runs the daemon out of descriptors (FDI_PROCS * (3 + FDI_MAXFD)
+ * is 4144, and a hard limit may be 4096).  Set at init and at reset
  * (a test lowers the limit), read by scans: atomic. */
 static int fdi_keep_below;
 

@@ -128,7 +128,7 @@ int store_salvage(const char *dir, FILE *out)
 	struct store_opts o = { 0 };
 	struct store *st = NULL;
 	char err[512] = "";
-	int rc;
+	int rc, crc;
 
 	o.compact_ratio = -1; /* one compaction, ours, at the end */
 	/* Keep every version and tombstone the log holds: the mount's own
@@ -165,7 +165,7 @@ int store_salvage(const char *dir, FILE *out)
 	fprintf(out, "salvage: %zu version%s dropped\n", st->nlost,
 		st->nlost == 1 ? "" : "s");
 	rc = (int)(st->nlost > INT32_MAX ? INT32_MAX : st->nlost);
-out:;
-	int crc = store_close(st);
+out:
+	crc = store_close(st);
 	return rc < 0 ? rc : crc < 0 ? crc : rc;
 }
