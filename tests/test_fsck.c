@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "store_testlib.h"
 
 #define BIG_LEN 100000 /* above the inline_max below: stored as a blob */
 
@@ -36,44 +37,27 @@ struct fx {
 static int run_fsck(struct fx *f, int repair)
 {
 	size_t len = 0;
-	FILE *m;
-	int rc;
+	FILE *m = tl_report_begin(&f->out, &len);
 
-	free(f->out);
-	f->out = NULL;
-	m = open_memstream(&f->out, &len);
-	assert_non_null(m);
-	rc = store_fsck(f->dir, repair, m);
-	assert_int_equal(fclose(m), 0);
-	return rc;
+	return tl_report_end(m, store_fsck(f->dir, repair, m));
 }
 
 static int run_dump(struct fx *f)
 {
 	size_t len = 0;
-	FILE *m;
-	int rc;
+	FILE *m = tl_report_begin(&f->out, &len);
 
-	free(f->out);
-	f->out = NULL;
-	m = open_memstream(&f->out, &len);
-	assert_non_null(m);
-	rc = store_dump(f->dir, m);
-	assert_int_equal(fclose(m), 0);
-	return rc;
+	return tl_report_end(m, store_dump(f->dir, m));
 }
 
-/* Fail with the whole report when it lacks @needle. */
 static void expect_in(const struct fx *f, const char *needle)
 {
-	if (!strstr(f->out, needle))
-		fail_msg("expected \"%s\" in:\n%s", needle, f->out);
+	tl_expect_in(f->out, needle);
 }
 
 static void expect_not_in(const struct fx *f, const char *needle)
 {
-	if (strstr(f->out, needle))
-		fail_msg("did not expect \"%s\" in:\n%s", needle, f->out);
+	tl_expect_not_in(f->out, needle);
 }
 
 /* Path of the highest-id segment (the one a crash tears). */
@@ -114,22 +98,6 @@ static size_t entry_offsets(const char *path, uint64_t *offs, size_t max,
 	log_reader_free(&r);
 	close(fd);
 	return n;
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	struct stat sb;
-	uint8_t *buf;
-	int fd = open(path, O_RDONLY);
-
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &sb), 0);
-	*len = (size_t)sb.st_size;
-	buf = malloc(*len + 1);
-	assert_non_null(buf);
-	assert_int_equal(pread(fd, buf, *len, 0), (ssize_t)*len);
-	close(fd);
-	return buf;
 }
 
 static void flip_byte(const char *path, uint64_t off)
@@ -206,10 +174,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->tmp);
-	if (system(cmd) != 0)
+	if (tl_rm_tree(f->tmp) < 0)
 		return -1;
 	free(f->out);
 	free(f);
@@ -423,11 +389,11 @@ static void test_corrupt_middle(void **state)
 
 	assert_int_equal(run_fsck(f, 0), 1);
 	expect_in(f, want);
-	before = slurp(seg, &lb);
+	before = tl_slurp(seg, &lb);
 	assert_int_equal(run_fsck(f, 1), 1);
 	expect_in(f, want);
 	expect_not_in(f, "cut");
-	after = slurp(seg, &la);
+	after = tl_slurp(seg, &la);
 	assert_int_equal(la, lb);
 	assert_memory_equal(before, after, lb);
 	free(before);

@@ -292,6 +292,21 @@ static void test_writable_fds_many(void **state)
 	unlink(path);
 }
 
+/* A child the test drives: it reads a byte from go[0] before each step
+ * and writes one to done[1] after it.  Never outlives a failed test. */
+static pid_t fork_driven(int go[2], int done[2])
+{
+	pid_t pid;
+
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(done), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		alarm(30);
+	return pid;
+}
+
 /* Another process (the daemon never scans itself): its descriptors are
  * counted, a number reused by another file is read as that file although
  * the scan keeps fdinfo files open, and after its exit nothing is. */
@@ -311,12 +326,8 @@ static void test_writable_fds_child(void **state)
 	assert_int_equal(fstat(fa, &sa), 0);
 	assert_int_equal(fstat(fb, &sb), 0);
 	mnt = mnt_id_of(fa);
-	assert_int_equal(pipe(go), 0);
-	assert_int_equal(pipe(done), 0);
-	pid = fork();
-	assert_true(pid >= 0);
+	pid = fork_driven(go, done);
 	if (pid == 0) {
-		alarm(30); /* never outlive a failed test */
 		/* holds a at fa; then b at the same number */
 		if (read(go[0], &c, 1) != 1 || dup2(fb, fa) != fa ||
 		    write(done[1], "x", 1) != 1 || read(go[0], &c, 1) != 1)
@@ -376,12 +387,8 @@ static void test_writable_fds_listing(void **state)
 	assert_true(fa >= 0 && nul >= 0);
 	assert_int_equal(fstat(fa, &sa), 0);
 	mnt = mnt_id_of(fa);
-	assert_int_equal(pipe(go), 0);
-	assert_int_equal(pipe(done), 0);
-	pid = fork();
-	assert_true(pid >= 0);
+	pid = fork_driven(go, done);
 	if (pid == 0) {
-		alarm(30); /* never outlive a failed test */
 		close(go[1]);
 		close(done[0]);
 		/* 0: ready; 1: a's copy over nul's number; 2: nul's

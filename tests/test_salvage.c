@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "store_testlib.h"
 
 #define BIG 100000 /* above inline_max: stored as a blob */
 
@@ -70,16 +71,9 @@ static struct store *open_rw(const struct fx *f, int *rc)
 static int run(struct fx *f, int (*fn)(const char *, FILE *))
 {
 	size_t len = 0;
-	FILE *m;
-	int rc;
+	FILE *m = tl_report_begin(&f->out, &len);
 
-	free(f->out);
-	f->out = NULL;
-	m = open_memstream(&f->out, &len);
-	assert_non_null(m);
-	rc = fn(f->dir, m);
-	assert_int_equal(fclose(m), 0);
-	return rc;
+	return tl_report_end(m, fn(f->dir, m));
 }
 
 static int fsck_check(const char *dir, FILE *out)
@@ -89,8 +83,7 @@ static int fsck_check(const char *dir, FILE *out)
 
 static void expect_in(const struct fx *f, const char *needle)
 {
-	if (!strstr(f->out, needle))
-		fail_msg("expected \"%s\" in:\n%s", needle, f->out);
+	tl_expect_in(f->out, needle);
 }
 
 /* big: v1, v2, v3 blobs (v3 current); hist: v1 blob, v2 inline;
@@ -135,10 +128,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->tmp);
-	if (system(cmd) != 0)
+	if (tl_rm_tree(f->tmp) < 0)
 		return -1;
 	free(f->out);
 	free(f);
@@ -278,22 +269,6 @@ static void test_all_versions_lost(void **state)
 	assert_int_equal(store_close(st), 0);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	struct stat sb;
-	char *buf;
-	int fd = open(path, O_RDONLY);
-
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &sb), 0);
-	*len = (size_t)sb.st_size;
-	buf = malloc(*len + 1);
-	assert_non_null(buf);
-	assert_int_equal(read(fd, buf, *len), (ssize_t)*len);
-	close(fd);
-	return buf;
-}
-
 /* Other damage is not salvage's to mend: it refuses and changes nothing
  * (the segment's bytes, and the blobs of the versions it would drop). */
 static void test_refuses_other_damage(void **state)
@@ -318,13 +293,13 @@ static void test_refuses_other_damage(void **state)
 	assert_int_equal(pwrite(fd, "\xff\xff\xff\xff", 4, 200), 4);
 	close(fd);
 	assert_int_equal(unlink(f->blob[2]), 0);
-	before = slurp(seg, &blen);
+	before = (char *)tl_slurp(seg, &blen);
 	rc = run(f, store_salvage);
 	if (rc >= 0)
 		fail_msg("salvage returned %d:\n%s", rc, f->out);
 	expect_in(f, "cannot open to salvage");
 	expect_in(f, "corrupt entry at offset");
-	after = slurp(seg, &alen);
+	after = (char *)tl_slurp(seg, &alen);
 	assert_int_equal(alen, blen);
 	assert_memory_equal(after, before, blen);
 	assert_int_equal(access(f->blob[0], F_OK), 0);
