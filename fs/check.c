@@ -11,16 +11,31 @@
 
 #include "check.h"
 
-/* Does @name match one of the colon-separated @globs? */
+/* Is @c a character a glob matches only with itself, wherever it
+ * stands?  Not the pattern characters, nor a bracket's ends, nor the
+ * escape (and what it escapes is not looked at). */
+static int plain(char c)
+{
+	return c && !strchr("*?[]\\", c);
+}
+
+/* Does @name match one of the colon-separated @globs?  A glob whose
+ * first or last character is plain can only match a name that begins or
+ * ends with it: most names are turned away without fnmatch, which is
+ * asked at every save. */
 static int name_matches(const char *globs, const char *name)
 {
+	size_t nl = strlen(name);
 	char g[256];
 
 	for (const char *p = globs; *p;) {
 		size_t n = strcspn(p, ":");
+		int maybe = n > 0 && !(plain(p[0]) && p[0] != name[0]) &&
+			    !(plain(p[n - 1]) &&
+			      (nl == 0 || p[n - 1] != name[nl - 1]));
 		/* A glob too long for the buffer matches nothing: the name
 		 * stays checked, the safe side. */
-		if (n > 0 && n < sizeof(g)) {
+		if (maybe && n < sizeof(g)) {
 			memcpy(g, p, n);
 			g[n] = 0;
 			if (fnmatch(g, name, 0) == 0)

@@ -395,9 +395,10 @@ unmount
 # The globs replace the default list.  An empty glob, and one too long to
 # be a name's pattern (over 255 bytes), match nothing.
 long=$(printf 'x%.0s' $(seq 300))
-mount_again "unchecked_names=*.tmp::lock:$long*" || exit 1
+mount_again "unchecked_names=*.tmp::lock:$long*:[ab]x:?y:z*" || exit 1
 echo v1 > "$MNT/a.tmp"; echo v1 > "$MNT/lock"; echo v1 > "$MNT/notes~"
 echo v1 > "$MNT/${long:0:200}"
+for n in bx cx qy zzz; do echo v1 > "$MNT/$n"; done
 expect_eq "unchecked_names: a blind write to a matching name is accepted" 0 \
 	"$(blind 'echo blind > a.tmp' 2>/dev/null; echo $?)"
 expect_eq "and to a name matched by the glob after an empty one" 0 \
@@ -408,6 +409,10 @@ expect_eq "and one that only an over-long glob would match: EPERM" 1 \
 	"$(blind "echo blind > ${long:0:200}" 2>/dev/null; echo $?)"
 expect_eq "the refused ones are unchanged" "v1 v1" \
 	"$(cat "$MNT/notes~") $(cat "$MNT/${long:0:200}")"
+# A glob's first and last characters turn most names away before
+# fnmatch: a bracket or a ? is no such character.
+expect_eq "globs that begin or end with a bracket, ? or *: bx qy zzz accepted, cx refused" \
+	"0 0 0 1" "$(for n in bx qy zzz cx; do blind "echo blind > $n" 2>/dev/null; printf '%s ' $?; done | sed 's/ $//')"
 unmount
 
 # ---- Without -f it daemonizes ----------------------------------------------
