@@ -242,15 +242,20 @@ static struct holder self_of(const struct proc_info *p)
 	return (struct holder){ p->tid, p->start };
 }
 
-/* Registration targets: the task and its parent. */
+/* Registration targets: the task and its parent.  @p fresh from
+ * proc_get() carries the parent's start time, proven with the task (no
+ * second proof); otherwise the parent is asked for. */
 static int holders(const struct proc_info *p, struct holder ho[2])
 {
+	pid_t next = p->tid != p->tgid ? p->tgid : p->ppid;
 	struct proc_info par;
 	int n = 0;
 
 	if (p->tid > 1)
 		ho[n++] = self_of(p);
-	if (parent_of(p, &par) == 0)
+	if (next > 1 && p->pstart)
+		ho[n++] = (struct holder){ next, p->pstart };
+	else if (parent_of(p, &par) == 0)
 		ho[n++] = self_of(&par);
 	return n;
 }

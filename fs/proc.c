@@ -229,6 +229,22 @@ static int cache_hit_locked(struct centry *c, pid_t tid, struct proc_info *out)
 	return 0;
 }
 
+/* The start time of @p's basis parent (see struct proc_info), or 0.
+ * A thread's process cannot be another while the thread lives (the
+ * cache's pidfd proves that); a process's parent is the one @ppidfd was
+ * opened on if it has not exited since its stat was read. */
+static uint64_t parent_start(const struct proc_info *p, int ppidfd)
+{
+	pid_t b = p->tid != p->tgid ? p->tgid : p->ppid;
+	struct proc_info bi;
+
+	if (b <= 1 || read_stat(b, &bi) < 0)
+		return 0;
+	if (b != p->tgid && (ppidfd < 0 || proc_pidfd_exited(ppidfd)))
+		return 0;
+	return bi.start;
+}
+
 int proc_get(pid_t tid, struct proc_info *out)
 {
 	struct centry *c = &cache[(unsigned)tid % CACHE];
@@ -263,6 +279,8 @@ int proc_get(pid_t tid, struct proc_info *out)
 	}
 	if (pidfd >= 0 && out->ppid > 1)
 		ppidfd = proc_pidfd(out->ppid, 0);
+	if (pidfd >= 0)
+		out->pstart = parent_start(out, ppidfd);
 	/* Alive after the reads: they were about the pidfd's task.  A
 	 * parent that is gone already may have handed us over: no cache. */
 	if (pidfd >= 0 &&

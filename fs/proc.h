@@ -15,6 +15,11 @@ struct proc_info {
 	uid_t uid;
 	unsigned flags;          /* 0 from proc_get: see proc_flags() */
 	uint64_t start;          /* start time, clock ticks since boot */
+	/* The start time of the task's parent in the basis sense (its
+	 * process for a thread, else its process's parent), read with the
+	 * task and proven alive with it at each cache hit; 0 when unknown
+	 * (no pidfds, or no such parent). */
+	uint64_t pstart;
 	char comm[17];
 };
 

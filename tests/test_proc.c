@@ -52,6 +52,13 @@ static void test_self(void **state)
 
 	(void)state;
 	for (int i = 0; i < 3; i++) { /* a miss, then hits */
+		struct proc_info par;
+		if (getppid() > 1) { /* the parent's start, as its own entry */
+			assert_int_equal(proc_get(getppid(), &par), 0);
+			assert_int_equal(proc_get(getpid(), &p), 0);
+			assert_true(p.pstart > 0);
+			assert_int_equal(p.pstart, par.start);
+		}
 		assert_int_equal(proc_get(getpid(), &p), 0);
 		assert_int_equal(p.tid, getpid());
 		assert_int_equal(p.tgid, getpid());
@@ -85,6 +92,13 @@ static void test_thread(void **state)
 	assert_int_not_equal(p.tid, getpid());
 	assert_int_equal(p.tgid, getpid());
 	assert_int_equal(p.ppid, getppid()); /* the process's parent */
+	/* A thread's parent in the basis sense is its process. */
+	{
+		struct proc_info me;
+		assert_int_equal(proc_get(getpid(), &me), 0);
+		if (p.pstart) /* 0 only without thread pidfds (< 6.9) */
+			assert_int_equal(p.pstart, me.start);
+	}
 }
 
 static pid_t spawn_sleeper(void)
@@ -152,6 +166,12 @@ static void test_reparent(void **state)
 		usleep(10000);
 	}
 	assert_int_equal(p.ppid, getpid());
+	{ /* and the new parent's start comes with it */
+		struct proc_info me;
+		assert_int_equal(proc_get(getpid(), &me), 0);
+		if (p.pstart)
+			assert_int_equal(p.pstart, me.start);
+	}
 	kill(leaf, SIGKILL);
 	waitpid(leaf, NULL, 0);
 	close(pfd[0]);
