@@ -38,6 +38,18 @@ static int count_fds(void)
 	return n;
 }
 
+/* Does this kernel (or valgrind) give pidfds?  Without them the caches
+ * keep nothing, which some tests look at. */
+static int have_pidfds(void)
+{
+	long fd = syscall(SYS_pidfd_open, getpid(), 0);
+
+	if (fd < 0)
+		return 0;
+	close((int)fd);
+	return 1;
+}
+
 static int reset(void **state)
 {
 	(void)state;
@@ -56,8 +68,8 @@ static void test_self(void **state)
 		if (getppid() > 1) { /* the parent's start, as its own entry */
 			assert_int_equal(proc_get(getppid(), &par), 0);
 			assert_int_equal(proc_get(getpid(), &p), 0);
-			assert_true(p.pstart > 0);
-			assert_int_equal(p.pstart, par.start);
+			/* without pidfds nothing proves it: not kept */
+			assert_int_equal(p.pstart, have_pidfds() ? par.start : 0);
 		}
 		assert_int_equal(proc_get(getpid(), &p), 0);
 		assert_int_equal(p.tid, getpid());
@@ -187,12 +199,10 @@ static void test_reset_closes(void **state)
 	int before = count_fds();
 
 	int with, after;
-	long probe = syscall(SYS_pidfd_open, getpid(), 0);
 
 	(void)state;
-	if (probe < 0)
+	if (!have_pidfds())
 		skip(); /* no pidfds (valgrind, old kernels): nothing is kept */
-	close((int)probe);
 	for (int i = 0; i < 8; i++) {
 		kids[i] = spawn_sleeper();
 		proc_get(kids[i], &p);
@@ -400,8 +410,9 @@ static void test_writable_fds_listing(void **state)
 	assert_true(probe >= 0);
 	assert_int_equal(fstat(probe, &sa), 0);
 	close(probe);
-	if (sa.st_size == 0)
-		skip(); /* Linux before 6.2 does not count: always listed */
+	if (sa.st_size == 0 || !have_pidfds())
+		skip(); /* Linux before 6.2 does not count, and without
+			 * pidfds no entry is kept: always listed */
 	fa = mkstemp(a);
 	nul = open("/dev/null", O_RDONLY);
 	assert_true(fa >= 0 && nul >= 0);
