@@ -10,4 +10,8 @@
  * @return 0 or -EINVAL. */
 int rfs_parse_version(const char *val, size_t len, uint64_t *out);
 
+/* @v in ASCII decimal into @out (no NUL), as user.version gives it: what
+ * rfs_parse_version() reads back.  @return its length (1 to 20). */
+size_t rfs_format_version(uint64_t v, char out[20]);
+
 #endif

@@ -120,7 +120,7 @@ void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		if (rc == 0 && S_ISDIR(sb.meta.mode))
 			rc = -ENODATA;
 		if (rc == 0 && name[5] == 'v')
-			n = snprintf(val, sizeof(val), "%" PRIu64, sb.version);
+			n = (ssize_t)rfs_format_version(sb.version, val);
 		else if (rc == 0) {
 			store_hash_hex(sb.hash, val);
 			n = 32;
@@ -135,7 +135,7 @@ void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		if (!hit.found || hit.stale || hit.expired)
 			rc = -ENODATA;
 		else
-			n = snprintf(val, sizeof(val), "%" PRIu64, hit.version);
+			n = (ssize_t)rfs_format_version(hit.version, val);
 	} else if (strcmp(name, "user.conflict") == 0) {
 		struct proc_info p;
 		rfs_caller(req, &p);

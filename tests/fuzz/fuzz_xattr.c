@@ -50,8 +50,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (errno == ERANGE || x > INT64_MAX) {
 			CHECK(rc == -EINVAL);
 		} else {
+			char back[20];
+			uint64_t again = 0;
+			size_t bl;
+
 			CHECK(rc == 0);
 			CHECK(out == x);
+			/* What user.version prints reads back the same. */
+			bl = rfs_format_version(out, back);
+			CHECK(bl >= 1 && bl <= 20);
+			CHECK(rfs_parse_version(back, bl, &again) == 0);
+			CHECK(again == out);
 		}
 		free(s);
 	}
