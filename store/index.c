@@ -400,8 +400,6 @@ void node_unlink(struct node *n)
 	n->flags &= (uint8_t)~(N_LINKED | N_FIRST);
 }
 
-/* Bytes of log this node keeps alive: its kept versions' entries and its
- * state entry when that is not the newest version's entry. */
 void node_drop_ver(struct node *n, uint32_t i)
 {
 	struct ver *vs = node_vers(n);
@@ -422,6 +420,8 @@ void node_drop_ver(struct node *n, uint32_t i)
 	n->nvers--;
 }
 
+/* Bytes of log this node keeps alive: its kept versions' entries and its
+ * state entry when that is not the newest version's entry. */
 uint64_t node_live_bytes(const struct node *n)
 {
 	const struct ver *vs = node_cvers(n);

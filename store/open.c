@@ -573,7 +573,7 @@ out:
 	return rc;
 }
 
-/* Blobs: learn the next id, check the kept ones, drop the rest. */
+/* A kept version whose blob is lost, for store_salvage() to drop. */
 static int lost_add(struct store *st, const char *key, uint64_t version,
 		    uint64_t blob, int missing)
 {
@@ -592,6 +592,7 @@ static int lost_add(struct store *st, const char *key, uint64_t version,
 	return 0;
 }
 
+/* Blobs: learn the next id, check the kept ones, drop the rest. */
 static int check_blobs(struct store *st)
 {
 	DIR *d = fdopendir(dup(st->blobfd));
@@ -631,6 +632,8 @@ static int check_blobs(struct store *st)
 				if (st->salvage) { /* salvage names it */
 					rc = lost_add(st, n->key, v->version,
 						      v->where, missing);
+					if (rc < 0)
+						break;
 					continue;
 				}
 				store_err(st, "%s/blobs/%s: missing or wrong "
