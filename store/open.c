@@ -637,7 +637,9 @@ static int check_blobs(struct store *st)
 					continue;
 				}
 				store_err(st, "%s/blobs/%s: missing or wrong "
-					  "size for %s version %" PRIu64,
+					  "size for %s version %" PRIu64
+					  " (recctl fsck --repair lets go of "
+					  "such versions)",
 					  st->dir, name, n->key, v->version);
 				if (!st->o.read_only)
 					rc = -EUCLEAN;

@@ -130,6 +130,7 @@ where=$(echo "$out" | sed -n 's/.*offset \([0-9]*\).*/\1/p')
 fsck_out=$("$RECCTL" fsck "$STORE" 2>&1); frc=$?
 expect_eq "recctl fsck exits 1 on it" 1 "$frc"
 check "and reports the same offset ($where)" bash -c "[[ '$fsck_out' == *'offset $where'* ]]"
+check "without offering --repair for it" bash -c "[[ '$fsck_out' != *'lets go of'* ]]"
 mount_again ro || exit 1
 check "-o ro serves what is before the damage" test -n "$(ls "$MNT")"
 unmount
@@ -167,8 +168,10 @@ rm "$STORE/blobs/$newest"              # big v2's content is gone
 out=$("$RECFS" "$STORE" "$MNT" -f 2>&1); rc=$?
 expect_eq "a lost blob refuses a read-write mount" 1 "$rc"
 check "naming the blob and the version ($out)" bash -c "[[ '$out' == *'blobs/$newest: missing or wrong size for big version 2'* ]]"
-"$RECCTL" fsck "$STORE" > /dev/null 2>&1
+"$RECCTL" fsck "$STORE" > "$WORK/lost.out" 2>&1
 expect_eq "recctl fsck exits 1 on it" 1 "$?"
+check "and says that --repair lets go of it" grep -q "^recctl fsck --repair $STORE lets go of the versions whose blob is missing" "$WORK/lost.out"
+check "as the refused mount did" bash -c "[[ '$out' == *'(recctl fsck --repair lets go of such versions)'* ]]"
 "$RECCTL" fsck --repair "$STORE" > "$WORK/repair.out" 2>&1; frc=$?
 expect_eq "recctl fsck --repair salvages it (exit 0)" 0 "$frc"
 check "saying what it let go of" grep -q "^big v2: content lost (blobs/$newest missing); the record is deleted (v3)" "$WORK/repair.out"

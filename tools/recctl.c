@@ -177,6 +177,11 @@ static int cmd_fsck(const struct recctl_cmd *cmd, int argc, char **argv)
 		rc = -ENOMEM;
 	if (rc == 0 || rc == 1)
 		fwrite(text, 1, len, stdout);
+	/* A lost blob is the damage --repair takes away: say so. */
+	if (rc == 1 && !vals[0] && text &&
+	    (strstr(text, ": missing (key ") || strstr(text, ", entry says ")))
+		printf("recctl fsck --repair %s lets go of the versions whose "
+		       "blob is missing or of the wrong size\n", dir);
 	rc = offline_status(rc, dir, text);
 	free(text);
 	return rc;
