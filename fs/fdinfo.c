@@ -255,15 +255,16 @@ static struct fdproc *fdproc_get(pid_t tgid, uint64_t start)
 	return e;
 }
 
-/* Read descriptor @name's fdinfo into @buf: through the kept file when
- * there is one.  @return bytes; -ENOENT when the descriptor (or its
+/* Read descriptor @n's fdinfo into @buf: through the kept file when
+ * there is one (its name is formed only to open it).  @return bytes; -ENOENT when the descriptor (or its
  * process) is gone; another -errno when the daemon could not look (out of
  * descriptors, say), which must not pass for "gone": a writable
  * descriptor skipped would commit a change its writer still holds. */
-static ssize_t info_read(struct fdproc *e, int dirfd, const char *name,
-			 char *buf, size_t len)
+static ssize_t info_read(struct fdproc *e, int dirfd, int n, char *buf,
+			 size_t len)
 {
-	int n = atoi(name), fd = -1, keep = e && n >= 0 && n < FDI_MAXFD;
+	int fd = -1, keep = e && n >= 0 && n < FDI_MAXFD;
+	char name[16];
 	ssize_t r;
 
 	if (keep && e->info[n] >= 0) {
@@ -275,6 +276,7 @@ static ssize_t info_read(struct fdproc *e, int dirfd, const char *name,
 		close(e->info[n]); /* closed, or reused since: open anew */
 		e->info[n] = -1;
 	}
+	snprintf(name, sizeof(name), "%d", n);
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ESRCH ? -ENOENT : -errno;
@@ -317,13 +319,13 @@ static int info_judge(const char *info, int mnt_id, uint64_t ino)
 	return fmnt == mnt_id && fino == ino && (fl & O_ACCMODE) != O_RDONLY;
 }
 
-/* Read and judge descriptor @name, adding to *@count and *@seen.
+/* Read and judge descriptor @n, adding to *@count and *@seen.
  * @return 0, -ENOENT when it is gone, or another -errno. */
-static int scan_one(struct fdproc *e, int dfd, const char *name, int mnt_id,
+static int scan_one(struct fdproc *e, int dfd, int n, int mnt_id,
 		    uint64_t ino, int *count, int *seen)
 {
 	char info[512];
-	ssize_t got = info_read(e, dfd, name, info, sizeof(info));
+	ssize_t got = info_read(e, dfd, n, info, sizeof(info));
 	int rc;
 
 	if (got < 0)
@@ -343,15 +345,12 @@ static int scan_one(struct fdproc *e, int dfd, const char *name, int mnt_id,
 static int scan_listed(struct fdproc *e, int mnt_id, uint64_t ino,
 		       int *count, int *seen)
 {
-	char name[16];
-
 	if (e->nlisted < 0 || fd_count(e) != e->nlisted)
 		return 1;
 	for (int w = 0; w < FDI_MAXFD / 64; w++)
 		for (uint64_t bits = e->listed[w]; bits; bits &= bits - 1) {
 			int n = w * 64 + __builtin_ctzll(bits), rc;
-			snprintf(name, sizeof(name), "%d", n);
-			rc = scan_one(e, e->dirfd, name, mnt_id, ino, count,
+			rc = scan_one(e, e->dirfd, n, mnt_id, ino, count,
 				      seen);
 			if (rc == -ENOENT)
 				return 1; /* one of them closed meanwhile */
@@ -361,12 +360,10 @@ static int scan_listed(struct fdproc *e, int mnt_id, uint64_t ino,
 	return 0;
 }
 
-/* Remember descriptor @name in the listing, if a later scan can read it
+/* Remember descriptor @n in the listing, if a later scan can read it
  * again without the directory: a number with a kept file. */
-static void list_add(struct fdproc *e, const char *name)
+static void list_add(struct fdproc *e, int n)
 {
-	int n = atoi(name);
-
 	if (e->nlisted < 0)
 		return;
 	if (n < 0 || n >= FDI_MAXFD || e->info[n] < 0) {
@@ -409,12 +406,13 @@ int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
 	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
 		for (long o = 0; o < n;) {
 			struct dirent64 *de = (struct dirent64 *)(buf + o);
+			int fdn;
 
 			o += de->d_reclen;
 			if (de->d_name[0] == '.')
 				continue;
-			rc = scan_one(e, dfd, de->d_name, mnt_id, ino, &count,
-				      &seen);
+			fdn = atoi(de->d_name);
+			rc = scan_one(e, dfd, fdn, mnt_id, ino, &count, &seen);
 			if (rc == -ENOENT) {
 				rc = 0;
 				continue; /* closed meanwhile */
@@ -422,7 +420,7 @@ int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
 			if (rc < 0)
 				goto out;
 			if (e)
-				list_add(e, de->d_name);
+				list_add(e, fdn);
 		}
 		/* /proc lists descriptors until the buffer is full or
 		 * none are left: room for another entry means the end,

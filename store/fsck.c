@@ -92,6 +92,8 @@ struct fsck_ctx {
 	int partial;            /* replay stopped early somewhere */
 	uint64_t segs_checked, entries, blobs_checked;
 	uint64_t problems, repaired;
+	uint64_t lost;          /* versions whose blob is missing or of the
+				 * wrong size: what store_salvage() drops */
 };
 
 /* ---- Small helpers ------------------------------------------------ */
@@ -1197,12 +1199,14 @@ static int fsck_blobs(struct fsck_ctx *c)
 
 			if (rc == -ENOENT) {
 				snprintf(msg, sizeof(msg), "missing");
+				c->lost++;
 			} else if (rc) {
 				snprintf(msg, sizeof(msg), "%s", strerror(-rc));
 			} else if (size != v->value_len) {
 				snprintf(msg, sizeof(msg),
 					 "%" PRIu64 " bytes, entry says %" PRIu64,
 					 size, v->value_len);
+				c->lost++;
 			} else if (memcmp(hash, v->hash, 16) != 0) {
 				fsck_hex(hash, 16, hex);
 				snprintf(msg, sizeof(msg),
@@ -1255,6 +1259,11 @@ static void fsck_orphans(struct fsck_ctx *c)
 /* ---- Entry points -------------------------------------------------- */
 
 int store_fsck(const char *dir, int repair, FILE *out)
+{
+	return store_fsck_ex(dir, repair, out, NULL);
+}
+
+int store_fsck_ex(const char *dir, int repair, FILE *out, uint64_t *lost)
 {
 	struct fsck_ctx c;
 	struct fsck_key *root;
@@ -1333,6 +1342,8 @@ int store_fsck(const char *dir, int repair, FILE *out)
 	else
 		fprintf(out, "clean\n");
 	err = c.problems ? 1 : 0;
+	if (lost)
+		*lost = c.lost;
 out:
 	fsck_close(&c);
 	return err;

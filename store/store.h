@@ -424,6 +424,11 @@ void store_mutex_init(pthread_mutex_t *mu);
  */
 int store_fsck(const char *dir, int repair, FILE *out);
 
+/** store_fsck(), and *@lost (if not NULL, on a return of 0 or 1) gets how
+ *  many kept versions name a blob that is missing or of the wrong size:
+ *  the damage store_salvage() takes away. */
+int store_fsck_ex(const char *dir, int repair, FILE *out, uint64_t *lost);
+
 /**
  * Make a store whose blobs were lost writable again, dropping only what
  * is lost (recctl fsck --repair).  Every kept version whose blob file is

@@ -1,11 +1,12 @@
-/* store_testlib.h - what the offline store tests (test_fsck,
- * test_salvage) share: a report captured and checked for a line, a file
- * read whole, a fixture's temporary tree removed.  Header-only: each test is its own
- * program.  Include after <cmocka.h>. */
+/* store_testlib.h - what store tests share (test_fsck, test_salvage,
+ * test_blob): a report captured and checked for a line, a file read
+ * whole, a fixture's temporary tree removed.  Header-only: each test is
+ * its own program.  Include after <cmocka.h>. */
 #ifndef STORE_TESTLIB_H
 #define STORE_TESTLIB_H
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,14 +64,19 @@ static inline uint8_t *tl_slurp(const char *path, size_t *len)
 	return buf;
 }
 
-/* Remove the tree at @dir (a fixture's mkdtemp).  @return 0 or -1. */
+static inline int tl_rm_one(const char *path, const struct stat *sb,
+			    int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* Remove the tree at @dir (a fixture's mkdtemp), without a shell.
+ * @return 0 or -1. */
 static inline int tl_rm_tree(const char *dir)
 {
-	char cmd[256];
-
-	if (snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir) >= (int)sizeof(cmd))
-		return -1;
-	return system(cmd) == 0 ? 0 : -1;
+	return nftw(dir, tl_rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 
 #endif

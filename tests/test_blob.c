@@ -15,7 +15,6 @@
  * until the test releases them. */
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +30,7 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "store_testlib.h"
 
 #define BIG 4096 /* above the fixture's inline_max: a blob */
 #define WAIT_S 10 /* longest a step may take before the test fails */
@@ -79,14 +79,6 @@ static int hold_fdatasync(void *ctx, int fd)
 	return fdatasync(fd);
 }
 
-static int rm_one(const char *path, const struct stat *sb, int type,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -116,7 +108,7 @@ static int teardown(void **state)
 
 	if (f->st)
 		store_close(f->st);
-	nftw(f->tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tl_rm_tree(f->tmp);
 	pthread_mutex_destroy(&f->h.mu);
 	pthread_cond_destroy(&f->h.cv);
 	free(f);

@@ -152,6 +152,7 @@ static int cmd_fsck(const struct recctl_cmd *cmd, int argc, char **argv)
 	const char *dir;
 	char *text = NULL;
 	size_t len = 0;
+	uint64_t lost = 0;
 	FILE *mem;
 
 	rc = parse_store_args(cmd, argc, argv, flags, vals, &dir);
@@ -162,11 +163,11 @@ static int cmd_fsck(const struct recctl_cmd *cmd, int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", prog, strerror(errno));
 		return EXIT_USAGE;
 	}
-	rc = store_fsck(dir, vals[0], mem);
+	rc = store_fsck_ex(dir, vals[0], mem, &lost);
 	/* Lost blobs are the damage a repair can take away (by letting go
 	 * of the versions that named them); then the store is checked
 	 * again, and that check is the verdict. */
-	if (rc == 1 && vals[0]) {
+	if (rc == 1 && vals[0] && lost) {
 		int n = store_salvage(dir, mem);
 		if (n > 0)
 			rc = store_fsck(dir, 0, mem);
@@ -178,8 +179,7 @@ static int cmd_fsck(const struct recctl_cmd *cmd, int argc, char **argv)
 	if (rc == 0 || rc == 1)
 		fwrite(text, 1, len, stdout);
 	/* A lost blob is the damage --repair takes away: say so. */
-	if (rc == 1 && !vals[0] && text &&
-	    (strstr(text, ": missing (key ") || strstr(text, ", entry says ")))
+	if (rc == 1 && !vals[0] && lost)
 		printf("recctl fsck --repair %s lets go of the versions whose "
 		       "blob is missing or of the wrong size\n", dir);
 	rc = offline_status(rc, dir, text);
