@@ -732,7 +732,7 @@ void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc = 0, n, nfds = 0;
 
 	pthread_mutex_lock(&h->mu);
-	if (!h->txn || c->pid <= 0 || proc_get(c->pid, &p) < 0)
+	if (!h->txn || c->pid <= 0 || proc_get_caller(c->pid, &p) < 0)
 		goto out; /* nothing to commit, or release will */
 	if (p.tgid != h->opener.tgid || !h->opener_known)
 		goto out; /* a child or a duplicate closing its copy */

@@ -36,7 +36,7 @@ void rfs_caller(fuse_req_t req, struct proc_info *p)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 
-	if (c->pid <= 0 || proc_get(c->pid, p) < 0) {
+	if (c->pid <= 0 || proc_get_caller(c->pid, p) < 0) {
 		memset(p, 0, sizeof(*p));
 		snprintf(p->comm, sizeof(p->comm), "?");
 	}
@@ -428,7 +428,7 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (rc >= 0 && !h && in->lease && in->lease->txn) {
 		const struct fuse_ctx *c = fuse_req_ctx(req);
 		struct proc_info p;
-		if (c->pid > 0 && proc_get(c->pid, &p) == 0 &&
+		if (c->pid > 0 && proc_get_caller(c->pid, &p) == 0 &&
 		    p.tgid == in->lease->opener.tgid) {
 			a.st_size = (off_t)__atomic_load_n(&in->lease->view_size,
 							   __ATOMIC_RELAXED);

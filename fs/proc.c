@@ -128,12 +128,23 @@ static int read_status(pid_t tid, pid_t *tgid, uid_t *uid)
  *   only when its parent exits, so while that pidfd is quiet ppid stands;
  * - what may change in a live task without either (sid by setsid, comm by
  *   exec) is re-read after CACHE_TTL_MS;
+ * - the caller of a request (proc_get_caller) is alive: it waits in the
+ *   request.  Its entry is either its own or a dead task's whose tid it
+ *   now has, and a tid comes back only after the kernel has handed out
+ *   every other free pid (it allocates them in a cycle up to pid_max).
+ *   So an entry proven by a poll less than trust_ns ago is the caller's
+ *   without a poll of its own: trust_ns is far shorter than the time the
+ *   machine needs to start pid_max tasks (trust_window()).  Its parent
+ *   facts are then at most trust_ns old, as they would be had the request
+ *   come that much earlier;
  * - task flags are never served from here: they matter at one moment (a
  *   dying task's flush), and proc_flags() reads them then.
  * Without pidfds (an old kernel, or out of descriptors) nothing is kept
  * but tgid and uid by tid and start time, and every call reads /proc. */
 #define CACHE 512 /* at most three descriptors each */
 #define CACHE_TTL_MS 1000
+
+#define CACHE_TTL_NS ((int64_t)CACHE_TTL_MS * 1000000)
 
 struct centry {
 	pid_t tid;
@@ -142,20 +153,54 @@ struct centry {
 	uid_t uid;
 	int pidfd, ppidfd;     /* -1: none */
 	int statfd;            /* /proc/TID/stat kept open for proc_flags */
-	int64_t stamp_ms;      /* when the mutable facts were read */
+	int64_t stamp_ns;      /* when the mutable facts were read */
+	int64_t proven_ns;     /* when a poll last found both pidfds quiet */
 	struct proc_info info; /* flags left 0 */
 };
 
 static struct centry cache[CACHE];
 static int cache_ready;
+static int64_t trust_ns;  /* set with cache_ready */
+static uint64_t polls;    /* for tests: proc_cache_polls() */
 /* Adaptive, as store_mutex_init() in store.h says why. */
 static pthread_mutex_t cache_mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 
-static int64_t mono_ms(void)
+static int64_t mono_ns(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* No machine starts a task in less than TASK_MIN_NS on one CPU (a bare
+ * thread's clone and exit take several microseconds), so bringing a tid
+ * back takes at least (pid_max - 300) * TASK_MIN_NS / ncpus; the window
+ * is a quarter of that, at most TRUST_MAX_NS, and 0 (always poll) where
+ * pid_max is too small for the rule to mean anything. */
+#define TASK_MIN_NS 1000
+#define TRUST_MAX_NS 1000000
+
+int64_t proc_trust_window(long pid_max, long ncpus)
+{
+	int64_t w;
+
+	if (pid_max <= 1300 || ncpus <= 0)
+		return 0;
+	w = (int64_t)(pid_max - 300) * TASK_MIN_NS / ncpus / 4;
+	return w > TRUST_MAX_NS ? TRUST_MAX_NS : w;
+}
+
+/* The window for this machine's pid_max (of our pid namespace) and CPUs,
+ * or 0 when either is unknown. */
+static int64_t trust_window_here(void)
+{
+	char buf[32];
+	int n = read_at(proc_dirfd(), "sys/kernel/pid_max", buf, sizeof(buf));
+
+	if (n <= 0)
+		return 0;
+	return proc_trust_window(strtol(buf, NULL, 10),
+				 sysconf(_SC_NPROCESSORS_CONF));
 }
 
 int proc_pidfd(pid_t pid, unsigned flags)
@@ -201,6 +246,8 @@ static void cache_init_locked(void)
 		memset(&cache[i], 0, sizeof(cache[i]));
 		cache[i].pidfd = cache[i].ppidfd = cache[i].statfd = -1;
 	}
+	trust_ns = trust_window_here();
+	polls = 0;
 	cache_ready = 1;
 }
 
@@ -215,16 +262,28 @@ void proc_cache_reset(void)
 }
 
 /* A hit: @return 1 and *out, 0 when the entry cannot be trusted (it is
- * dropped, descriptors and all).  Caller holds cache_mu. */
-static int cache_hit_locked(struct centry *c, pid_t tid, struct proc_info *out)
+ * dropped, descriptors and all).  @caller: @tid is waiting in a request,
+ * so a recent proof will do (see the invariants).  Caller holds
+ * cache_mu. */
+static int cache_hit_locked(struct centry *c, pid_t tid, int caller,
+			    struct proc_info *out)
 {
+	int64_t now;
+
 	if (c->tid != tid || c->pidfd < 0)
 		return 0;
-	if (!pidfds_exited(c->pidfd, c->ppidfd) &&
-	    mono_ms() - c->stamp_ms < CACHE_TTL_MS) {
-		*out = c->info;
-		return 1;
+	now = mono_ns();
+	if (now - c->stamp_ns >= CACHE_TTL_NS)
+		goto drop;
+	if (!caller || now - c->proven_ns >= trust_ns) {
+		polls++;
+		if (pidfds_exited(c->pidfd, c->ppidfd))
+			goto drop;
+		c->proven_ns = now;
 	}
+	*out = c->info;
+	return 1;
+drop:
 	centry_clear(c);
 	return 0;
 }
@@ -245,7 +304,7 @@ static uint64_t parent_start(const struct proc_info *p, int ppidfd)
 	return bi.start;
 }
 
-int proc_get(pid_t tid, struct proc_info *out)
+static int get(pid_t tid, int caller, struct proc_info *out)
 {
 	struct centry *c = &cache[(unsigned)tid % CACHE];
 	int pidfd, ppidfd = -1, rc, known = 0;
@@ -255,7 +314,7 @@ int proc_get(pid_t tid, struct proc_info *out)
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&cache_mu);
 	cache_init_locked();
-	if (cache_hit_locked(c, tid, out)) {
+	if (cache_hit_locked(c, tid, caller, out)) {
 		pthread_mutex_unlock(&cache_mu);
 		return 0;
 	}
@@ -300,7 +359,7 @@ int proc_get(pid_t tid, struct proc_info *out)
 	c->uid = out->uid;
 	c->pidfd = pidfd;
 	c->ppidfd = ppidfd;
-	c->stamp_ms = mono_ms();
+	c->stamp_ns = c->proven_ns = mono_ns(); /* polled after the reads */
 	out->flags = 0; /* as from a hit: proc_flags() is the fresh read */
 	c->info = *out;
 	pthread_mutex_unlock(&cache_mu);
@@ -309,6 +368,26 @@ out:
 	if (pidfd >= 0)
 		close(pidfd);
 	return rc;
+}
+
+int proc_get(pid_t tid, struct proc_info *out)
+{
+	return get(tid, 0, out);
+}
+
+int proc_get_caller(pid_t tid, struct proc_info *out)
+{
+	return get(tid, 1, out);
+}
+
+uint64_t proc_cache_polls(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&cache_mu);
+	n = polls;
+	pthread_mutex_unlock(&cache_mu);
+	return n;
 }
 
 /* Once per commit: through a stat file kept open in the task's cache

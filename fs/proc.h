@@ -28,6 +28,20 @@ struct proc_info {
  * are left 0.  @return 0, -ESRCH gone, -EIO. */
 int proc_get(pid_t tid, struct proc_info *out);
 
+/* proc_get() for the task that sent the request being served: it is
+ * alive, waiting for the answer, so an entry proven within the trust
+ * window (proc_trust_window()) is served without a poll of its own. */
+int proc_get_caller(pid_t tid, struct proc_info *out);
+
+/* The trust window, in ns, for a pid namespace whose pid_max is @pid_max
+ * on a machine of @ncpus CPUs: too short for the machine to bring a tid
+ * back (the kernel hands pids out in a cycle).  0: always poll. */
+int64_t proc_trust_window(long pid_max, long ncpus);
+
+/* How many cache hits have polled their pidfds since the cache was last
+ * reset (tests). */
+uint64_t proc_cache_polls(void);
+
 /* A pidfd on @pid (flags 0: a process; PIDFD_THREAD: one task), or -1
  * where the kernel has none (before 5.3, 6.9 for threads) or no
  * descriptor is left. */

@@ -140,6 +140,62 @@ static void test_dead_task(void **state)
 	assert_int_equal(proc_get(pid, &p), -ESRCH);
 }
 
+/* The trust window: far shorter than bringing a tid back takes. */
+static void test_trust_window(void **state)
+{
+	(void)state;
+	assert_int_equal(proc_trust_window(32768, 2), 1000000); /* capped */
+	assert_int_equal(proc_trust_window(4194304, 1024), 1000000);
+	/* 32,768 pids over 256 CPUs: (32768 - 300) us / 256 / 4 */
+	assert_int_equal(proc_trust_window(32768, 256), 31707);
+	assert_int_equal(proc_trust_window(301, 1), 0); /* too few pids */
+	assert_int_equal(proc_trust_window(32768, 0), 0);
+	assert_int_equal(proc_trust_window(-1, 2), 0);
+}
+
+/* A request's caller is served from an entry proven within the window
+ * without a poll; anyone else's entry is polled at every hit, so a task
+ * that has just died is gone at once even then. */
+static void test_caller_window(void **state)
+{
+	struct proc_info p, q;
+	uint64_t n;
+	pid_t pid;
+
+	(void)state;
+	if (!have_pidfds())
+		skip(); /* nothing is kept without pidfds */
+	assert_int_equal(proc_get_caller(getpid(), &p), 0); /* a miss */
+	if (proc_trust_window(32768, 2) > 0) {
+		int unpolled = 0;
+		/* Back to back; a few tries, as a preemption between the two
+		 * calls could outlast the window. */
+		for (int i = 0; i < 20 && !unpolled; i++) {
+			assert_int_equal(proc_get(getpid(), &q), 0); /* proof */
+			n = proc_cache_polls();
+			assert_int_equal(proc_get_caller(getpid(), &q), 0);
+			unpolled = proc_cache_polls() == n;
+		}
+		assert_true(unpolled);
+	}
+	assert_int_equal(q.start, p.start);
+	assert_int_equal(q.ppid, getppid());
+	n = proc_cache_polls();
+	assert_int_equal(proc_get(getpid(), &q), 0);
+	assert_int_equal(proc_cache_polls(), n + 1); /* not a caller: polled */
+	usleep(2000); /* past any window (at most 1 ms) */
+	n = proc_cache_polls();
+	assert_int_equal(proc_get_caller(getpid(), &q), 0);
+	assert_int_equal(proc_cache_polls(), n + 1);
+
+	pid = spawn_sleeper();
+	assert_int_equal(proc_get_caller(pid, &p), 0);
+	assert_int_equal(proc_get_caller(pid, &p), 0); /* proven just now */
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(proc_get(pid, &p), -ESRCH);
+}
+
 /* A task whose parent exits is reparented; the cache must see the new
  * parent at once (ancestry is what the basis rules walk). */
 static void test_reparent(void **state)
@@ -736,6 +792,8 @@ int main(void)
 		cmocka_unit_test_setup(test_self, reset),
 		cmocka_unit_test_setup(test_thread, reset),
 		cmocka_unit_test_setup(test_dead_task, reset),
+		cmocka_unit_test_setup(test_trust_window, reset),
+		cmocka_unit_test_setup(test_caller_window, reset),
 		cmocka_unit_test_setup(test_reparent, reset),
 		cmocka_unit_test_setup(test_reset_closes, reset),
 		cmocka_unit_test_setup(test_flags, reset),
