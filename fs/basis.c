@@ -23,9 +23,9 @@
 
 enum { B_EXPLICIT = 1, B_IMPLICIT, B_MARK, B_CONFLICT };
 
+/* One allocation per entry: the key is kept inline, after the fields. */
 struct bent {
 	struct bent *next;
-	char *key;
 	uint32_t h;
 	uint8_t kind;
 	pid_t pid;
@@ -37,6 +37,7 @@ struct bent {
 	uint64_t group;
 	char *text;
 	uint8_t grace;  /* a mark: refused a path operation (basis_grace) */
+	char key[];
 };
 
 /* Buckets: a power of 2, at least NBUCKETS_MIN, doubled whenever the
@@ -95,7 +96,6 @@ int basis_init(struct basis_table **out, unsigned ttl_s, size_t max,
 
 static void bent_free(struct bent *e)
 {
-	free(e->key);
 	free(e->text);
 	free(e);
 }
@@ -154,15 +154,17 @@ static struct bent *find(struct basis_table *bt, uint8_t kind,
 	return NULL;
 }
 
-/* Remove entries matching kind (0: any of basis kinds 1-3) at holder. */
-static void drop(struct basis_table *bt, uint8_t kind, const char *key,
+#define KIND(k) (1u << (k))
+
+/* Remove the holder's entries for @key of the kinds in @kinds (KIND()
+ * bits), in one walk of the bucket. */
+static void drop(struct basis_table *bt, unsigned kinds, const char *key,
 		 uint32_t h, struct holder ho)
 {
 	for (struct bent **pp = bucket(bt, h); *pp;) {
 		struct bent *e = *pp;
 		if (e->h == h && e->pid == ho.pid && e->start == ho.start &&
-		    (kind ? e->kind == kind : e->kind != B_CONFLICT) &&
-		    strcmp(e->key, key) == 0) {
+		    (kinds & KIND(e->kind)) && strcmp(e->key, key) == 0) {
 			*pp = e->next;
 			bt->count--;
 			bent_free(e);
@@ -193,6 +195,7 @@ static struct bent *add(struct basis_table *bt, uint8_t kind,
 			const char *key, uint32_t h, struct holder ho,
 			uid_t uid, uint64_t version, uint64_t group)
 {
+	size_t klen = strlen(key);
 	struct bent *e;
 
 	/* Sweep entries of dead processes whenever the table doubled since
@@ -203,14 +206,11 @@ static struct bent *add(struct basis_table *bt, uint8_t kind,
 	}
 	if (bt->count >= bt->max)
 		return NULL;
-	e = calloc(1, sizeof(*e));
+	e = malloc(sizeof(*e) + klen + 1);
 	if (!e)
 		return NULL;
-	e->key = strdup(key);
-	if (!e->key) {
-		free(e);
-		return NULL;
-	}
+	memset(e, 0, sizeof(*e));
+	memcpy(e->key, key, klen + 1);
 	e->h = h;
 	e->kind = kind;
 	e->pid = ho.pid;
@@ -274,11 +274,10 @@ int basis_declare(struct basis_table *bt, const struct proc_info *p,
 	group = bt->next_group++;
 	for (int i = 0; i < n; i++) {
 		struct bent *e;
-		drop(bt, B_MARK, key, h, ho[i]);
-		/* A new declaration replaces this holder's older one, and
-		 * only here: a sibling that declared through the same
-		 * parent keeps its own. */
-		drop(bt, B_EXPLICIT, key, h, ho[i]);
+		/* A new declaration replaces this holder's older one (and
+		 * its mark), and only here: a sibling that declared through
+		 * the same parent keeps its own. */
+		drop(bt, KIND(B_MARK) | KIND(B_EXPLICIT), key, h, ho[i]);
 		e = add(bt, B_EXPLICIT, key, h, ho[i], p->uid, version, group);
 		if (!e) {
 			drop_group(bt, key, h, group);
@@ -313,7 +312,7 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		    mono_ns() - m->expires_ns < BASIS_GRACE_NS)
 			continue;
 		if (m)
-			drop(bt, B_MARK, key, h, ho[i]);
+			drop(bt, KIND(B_MARK), key, h, ho[i]);
 		if (!bt->implicit || find(bt, B_IMPLICIT, key, h, ho[i]))
 			continue; /* the first version seen counts */
 		if (bt->count >= bt->max)
@@ -408,7 +407,7 @@ static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
 {
 	struct bent *e;
 
-	drop(bt, B_IMPLICIT, key, h, ho);
+	drop(bt, KIND(B_IMPLICIT), key, h, ho);
 	e = find(bt, B_MARK, key, h, ho);
 	if (!e)
 		e = add(bt, B_MARK, key, h, ho, uid, 0, 0);
@@ -416,7 +415,7 @@ static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
 		e->expires_ns = mono_ns(); /* when it was refused */
 		e->grace = 0;
 	}
-	drop(bt, B_CONFLICT, key, h, ho);
+	drop(bt, KIND(B_CONFLICT), key, h, ho);
 	e = add(bt, B_CONFLICT, key, h, ho, uid, 0, 0);
 	if (e)
 		e->text = strdup(conflict);
@@ -471,13 +470,12 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 
 	pthread_mutex_lock(&bt->mu);
 	consume_locked(bt, key, hit);
-	drop(bt, B_MARK, key, h, me);
-	drop(bt, B_IMPLICIT, key, h, me);
+	drop(bt, KIND(B_MARK) | KIND(B_IMPLICIT), key, h, me);
 	if (bt->implicit)
 		add(bt, B_IMPLICIT, key, h, me, p->uid, newv, 0);
 	if (hit->found && !hit->holder_is_self && hit->holder > 1) {
 		struct holder ho = { hit->holder, hit->holder_start };
-		drop(bt, B_IMPLICIT, key, h, ho);
+		drop(bt, KIND(B_IMPLICIT), key, h, ho);
 		if (bt->implicit)
 			add(bt, B_IMPLICIT, key, h, ho, p->uid, newv, 0);
 	}

@@ -134,7 +134,7 @@ static int read_status(pid_t tid, pid_t *tgid, uid_t *uid)
  *   every other free pid (it allocates them in a cycle up to pid_max).
  *   So an entry proven by a poll less than trust_ns ago is the caller's
  *   without a poll of its own: trust_ns is far shorter than the time the
- *   machine needs to start pid_max tasks (trust_window()).  Its parent
+ *   machine needs to start pid_max tasks (proc_trust_window()).  Its parent
  *   facts are then at most trust_ns old, as they would be had the request
  *   come that much earlier;
  * - task flags are never served from here: they matter at one moment (a
