@@ -108,11 +108,71 @@ static void test_declare_and_refuse_after_growth(void **state)
 	basis_free(bt);
 }
 
+static size_t entries_of(struct basis_table *bt)
+{
+	size_t e, b, l;
+
+	basis_shape(bt, &e, &b, &l);
+	return e;
+}
+
+/* A holder keeps one entry of each kind per key: a new declaration
+ * replaces the older one and clears a refusal's mark; a change replaces
+ * the changer's implicit basis and mark.  Repeating either adds
+ * nothing.  Keys are kept whole, the longest too. */
+static void test_replace(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me();
+	struct basis_hit hit;
+	char key[1024];
+	size_t base, one;
+
+	(void)state;
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = 0;
+	base = entries_of(bt);
+	assert_int_equal(basis_declare(bt, &p, key, 1), 0);
+	one = entries_of(bt) - base; /* this process, and its parent */
+	assert_true(one >= 1 && one <= 2);
+	assert_int_equal(basis_declare(bt, &p, key, 2), 0);
+	assert_int_equal(entries_of(bt), base + one);
+	basis_lookup(bt, &p, key, &hit);
+	assert_true(hit.found && hit.explicit_);
+	assert_int_equal(hit.version, 2);
+
+	basis_refused(bt, &p, &hit, key, "test conflict");
+	basis_lookup(bt, &p, key, &hit);
+	assert_true(hit.stale);
+	assert_int_equal(basis_declare(bt, &p, key, 3), 0);
+	basis_lookup(bt, &p, key, &hit);
+	assert_false(hit.stale);
+	assert_true(hit.found && hit.explicit_);
+	assert_int_equal(hit.version, 3);
+
+	for (uint64_t v = 4; v < 8; v++) {
+		basis_lookup(bt, &p, key, &hit);
+		basis_changed(bt, &p, &hit, key, v);
+		basis_lookup(bt, &p, key, &hit);
+		assert_true(hit.found && !hit.explicit_ && !hit.stale);
+		assert_int_equal(hit.version, v);
+	}
+	/* The declaration was consumed; the implicit basis and the conflict
+	 * text left by the refusal stay, one each. */
+	assert_true(entries_of(bt) <= base + 2);
+	key[sizeof(key) - 2] = 'x'; /* differs in its last byte only */
+	basis_lookup(bt, &p, key, &hit);
+	assert_false(hit.found || hit.stale);
+	basis_free(bt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grows_and_finds),
 		cmocka_unit_test(test_declare_and_refuse_after_growth),
+		cmocka_unit_test(test_replace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
