@@ -64,12 +64,6 @@ struct holder {
 	uint64_t start;
 };
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 int basis_init(struct basis_table **out, unsigned ttl_s, size_t max,
 	       int implicit)
@@ -230,7 +224,7 @@ static struct bent *add(struct basis_table *bt, uint8_t kind,
  * process's parent.  Never pid 1.  @return 0 and *out, or -ESRCH. */
 static int parent_of(const struct proc_info *p, struct proc_info *out)
 {
-	pid_t next = p->tid != p->tgid ? p->tgid : p->ppid;
+	pid_t next = proc_basis_parent(p);
 
 	if (next <= 1)
 		return -ESRCH;
@@ -247,7 +241,7 @@ static struct holder self_of(const struct proc_info *p)
  * second proof); otherwise the parent is asked for. */
 static int holders(const struct proc_info *p, struct holder ho[2])
 {
-	pid_t next = p->tid != p->tgid ? p->tgid : p->ppid;
+	pid_t next = proc_basis_parent(p);
 	struct proc_info par;
 	int n = 0;
 
@@ -284,7 +278,7 @@ int basis_declare(struct basis_table *bt, const struct proc_info *p,
 			rc = -ENOSPC;
 			break;
 		}
-		e->expires_ns = mono_ns() + (int64_t)bt->ttl_s * 1000000000;
+		e->expires_ns = proc_mono_ns() + (int64_t)bt->ttl_s * 1000000000;
 	}
 	pthread_mutex_unlock(&bt->mu);
 	return rc;
@@ -309,7 +303,7 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		 * read do).  After a refused write there is no such grace:
 		 * a program that reads again and retries gets its basis. */
 		if (i == 0 && m && m->grace &&
-		    mono_ns() - m->expires_ns < BASIS_GRACE_NS)
+		    proc_mono_ns() - m->expires_ns < BASIS_GRACE_NS)
 			continue;
 		if (m)
 			drop(bt, KIND(B_MARK), key, h, ho[i]);
@@ -338,7 +332,7 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 	struct proc_info cur = *p, proc;
 	uint64_t wstart = p->start;
 	uint32_t h = khash(key);
-	int64_t now = mono_ns();
+	int64_t now = proc_mono_ns();
 
 	memset(hit, 0, sizeof(*hit));
 	pthread_mutex_lock(&bt->mu);
@@ -412,7 +406,7 @@ static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
 	if (!e)
 		e = add(bt, B_MARK, key, h, ho, uid, 0, 0);
 	if (e) {
-		e->expires_ns = mono_ns(); /* when it was refused */
+		e->expires_ns = proc_mono_ns(); /* when it was refused */
 		e->grace = 0;
 	}
 	drop(bt, KIND(B_CONFLICT), key, h, ho);

@@ -38,15 +38,6 @@
  * open), so that a busy record's next end of lease comes first. */
 #define TURN_GRACE_NS 2000000L
 
-/* CLOCK_MONOTONIC, the clock of the waiters' deadlines, in ns. */
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The oldest change that waits for in's lease and has not had its turn,
  * or NULL.  Caller holds fs->mu. */
 static struct rfs_waiter *next_waiter(struct rfs *fs,
@@ -69,7 +60,7 @@ static void pass_turn(struct rfs *fs, const struct rfs_inode *in,
 	if (!w)
 		return;
 	if (grace_ns)
-		w->turn_at = mono_ns() + grace_ns;
+		w->turn_at = proc_mono_ns() + grace_ns;
 	else
 		w->woken = 1;
 	pthread_cond_signal(&w->cv);
@@ -124,7 +115,7 @@ static int lease_wait(struct rfs *fs, struct rfs_inode *in,
 	    in->lease->opener.tid == p->tid)
 		return -EBUSY;
 	if (*dl == 0)
-		*dl = mono_ns() + (int64_t)ms * 1000000;
+		*dl = proc_mono_ns() + (int64_t)ms * 1000000;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w.cv, &ca);
@@ -147,7 +138,7 @@ static int lease_wait(struct rfs *fs, struct rfs_inode *in,
 		if (w.turn_at && in->lease)
 			w.turn_at = 0; /* its end will wake us */
 		if (w.turn_at) {
-			if (mono_ns() >= w.turn_at) {
+			if (proc_mono_ns() >= w.turn_at) {
 				w.woken = 1; /* the free lease's turn */
 				continue;
 			}

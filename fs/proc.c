@@ -127,7 +127,7 @@ static int read_status(pid_t tid, pid_t *tgid, uid_t *uid)
  * - it holds a pidfd on its parent process too: a process is reparented
  *   only when its parent exits, so while that pidfd is quiet ppid stands;
  * - what may change in a live task without either (sid by setsid, comm by
- *   exec) is re-read after CACHE_TTL_MS;
+ *   exec) is re-read after CACHE_TTL_NS;
  * - the caller of a request (proc_get_caller) is alive: it waits in the
  *   request.  Its entry is either its own or a dead task's whose tid it
  *   now has, and a tid comes back only after the kernel has handed out
@@ -142,9 +142,7 @@ static int read_status(pid_t tid, pid_t *tgid, uid_t *uid)
  * Without pidfds (an old kernel, or out of descriptors) nothing is kept
  * but tgid and uid by tid and start time, and every call reads /proc. */
 #define CACHE 512 /* at most three descriptors each */
-#define CACHE_TTL_MS 1000
-
-#define CACHE_TTL_NS ((int64_t)CACHE_TTL_MS * 1000000)
+#define CACHE_TTL_NS 1000000000ll /* 1 s */
 
 struct centry {
 	pid_t tid;
@@ -164,13 +162,6 @@ static int64_t trust_ns;  /* set with cache_ready */
 static uint64_t polls;    /* for tests: proc_cache_polls() */
 /* Adaptive, as store_mutex_init() in store.h says why. */
 static pthread_mutex_t cache_mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* No machine starts a task in less than TASK_MIN_NS on one CPU (a bare
  * thread's clone and exit take several microseconds), so bringing a tid
@@ -275,7 +266,7 @@ static int cache_hit_locked(struct centry *c, pid_t tid, int caller,
 
 	if (c->tid != tid || c->pidfd < 0)
 		return 0;
-	now = mono_ns();
+	now = proc_mono_ns();
 	if (now - c->stamp_ns >= CACHE_TTL_NS)
 		goto drop;
 	if (!caller || now - c->proven_ns >= trust_ns) {
@@ -297,7 +288,7 @@ drop:
  * opened on if it has not exited since its stat was read. */
 static uint64_t parent_start(const struct proc_info *p, int ppidfd)
 {
-	pid_t b = p->tid != p->tgid ? p->tgid : p->ppid;
+	pid_t b = proc_basis_parent(p);
 	struct proc_info bi;
 
 	if (b <= 1 || read_stat(b, &bi) < 0)
@@ -362,7 +353,7 @@ static int get(pid_t tid, int caller, struct proc_info *out)
 	c->uid = out->uid;
 	c->pidfd = pidfd;
 	c->ppidfd = ppidfd;
-	c->stamp_ns = c->proven_ns = mono_ns(); /* polled after the reads */
+	c->stamp_ns = c->proven_ns = proc_mono_ns(); /* polled after the reads */
 	out->flags = 0; /* as from a hit: proc_flags() is the fresh read */
 	c->info = *out;
 	pthread_mutex_unlock(&cache_mu);

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define PROC_PF_SIGNALED 0x400u
 
@@ -27,6 +28,23 @@ struct proc_info {
  * proven current by pidfds on the task and its parent (see proc.c); flags
  * are left 0.  @return 0, -ESRCH gone, -EIO. */
 int proc_get(pid_t tid, struct proc_info *out);
+
+/* The pid of @p's parent in the basis sense: a thread's process, else
+ * the process's parent (pstart is its start time). */
+static inline pid_t proc_basis_parent(const struct proc_info *p)
+{
+	return p->tid != p->tgid ? p->tgid : p->ppid;
+}
+
+/* CLOCK_MONOTONIC in ns: the clock of the daemon's ages and deadlines
+ * (cache entries, declarations, lease waiters). */
+static inline int64_t proc_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* proc_get() for the task that sent the request being served: it is
  * alive, waiting for the answer, so an entry proven within the trust

@@ -1,6 +1,6 @@
 /* store_testlib.h - what store tests share (test_fsck, test_salvage,
  * test_blob): a report captured and checked for a line, a file read
- * whole, a fixture's temporary tree removed.  Header-only: each test is
+ * whole, a fixture's temporary tree removed (and the fixture freed).  Header-only: each test is
  * its own program.  Include after <cmocka.h>. */
 #ifndef STORE_TESTLIB_H
 #define STORE_TESTLIB_H
@@ -77,6 +77,18 @@ static inline int tl_rm_one(const char *path, const struct stat *sb,
 static inline int tl_rm_tree(const char *dir)
 {
 	return nftw(dir, tl_rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+/* A report fixture's teardown: its tree at @tmp removed, its last
+ * report @out and the fixture @f freed.  @return 0, or -1 (for cmocka)
+ * when the tree could not be removed. */
+static inline int tl_fixture_end(const char *tmp, char *out, void *f)
+{
+	if (tl_rm_tree(tmp) < 0)
+		return -1;
+	free(out);
+	free(f);
+	return 0;
 }
 
 #endif

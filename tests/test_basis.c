@@ -32,6 +32,30 @@ static struct proc_info me(void)
 	return p;
 }
 
+/* @key's basis for @p is a declaration of version @v. */
+static void expect_declared(struct basis_table *bt, struct proc_info *p,
+			    const char *key, uint64_t v)
+{
+	struct basis_hit hit;
+
+	basis_lookup(bt, p, key, &hit);
+	assert_false(hit.stale);
+	assert_true(hit.found && hit.explicit_);
+	assert_int_equal(hit.version, v);
+}
+
+/* A change by @p to @key is refused: the key is marked stale for it. */
+static void refuse(struct basis_table *bt, struct proc_info *p,
+		   const char *key)
+{
+	struct basis_hit hit;
+
+	basis_lookup(bt, p, key, &hit);
+	basis_refused(bt, p, &hit, key, "test conflict");
+	basis_lookup(bt, p, key, &hit);
+	assert_true(hit.stale);
+}
+
 /* 50,000 keys seen by this process: 100,000 entries (it and its
  * parent).  The buckets grow with them, so chains stay short, and each
  * key still gives back the version this process first saw. */
@@ -88,12 +112,8 @@ static void test_declare_and_refuse_after_growth(void **state)
 	}
 	key_of(key, sizeof(key), 777);
 	assert_int_equal(basis_declare(bt, &p, key, 42), 0);
-	basis_lookup(bt, &p, key, &hit);
-	assert_true(hit.found && hit.explicit_);
-	assert_int_equal(hit.version, 42);
-	basis_refused(bt, &p, &hit, key, "test conflict");
-	basis_lookup(bt, &p, key, &hit);
-	assert_true(hit.stale);
+	expect_declared(bt, &p, key, 42);
+	refuse(bt, &p, key);
 	key_of(key, sizeof(key), 778);
 	basis_lookup(bt, &p, key, &hit);
 	assert_true(hit.found && !hit.stale);
@@ -138,18 +158,11 @@ static void test_replace(void **state)
 	assert_true(one >= 1 && one <= 2);
 	assert_int_equal(basis_declare(bt, &p, key, 2), 0);
 	assert_int_equal(entries_of(bt), base + one);
-	basis_lookup(bt, &p, key, &hit);
-	assert_true(hit.found && hit.explicit_);
-	assert_int_equal(hit.version, 2);
+	expect_declared(bt, &p, key, 2);
 
-	basis_refused(bt, &p, &hit, key, "test conflict");
-	basis_lookup(bt, &p, key, &hit);
-	assert_true(hit.stale);
+	refuse(bt, &p, key);
 	assert_int_equal(basis_declare(bt, &p, key, 3), 0);
-	basis_lookup(bt, &p, key, &hit);
-	assert_false(hit.stale);
-	assert_true(hit.found && hit.explicit_);
-	assert_int_equal(hit.version, 3);
+	expect_declared(bt, &p, key, 3); /* the mark is gone */
 
 	for (uint64_t v = 4; v < 8; v++) {
 		basis_lookup(bt, &p, key, &hit);

@@ -175,11 +175,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
-	if (tl_rm_tree(f->tmp) < 0)
-		return -1;
-	free(f->out);
-	free(f);
-	return 0;
+	return tl_fixture_end(f->tmp, f->out, f);
 }
 
 /* ---- tests ----------------------------------------------------------- */
