@@ -65,8 +65,8 @@ int rfs_unchecked(struct rfs *fs, const char *key)
 					       : RFS_DEFAULT_UNCHECKED,
 			 name))
 		return 1;
-	if (len >= sizeof(dir))
-		return 0; /* no such key: checked */
+	if (len >= sizeof(dir) || !store_dir_xattrs(fs->st))
+		return 0; /* no such key, or no directory is marked */
 	memcpy(dir, key, len + 1);
 	for (char *slash = strrchr(dir, '/');; slash = strrchr(dir, '/')) {
 		char v[4];

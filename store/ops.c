@@ -848,6 +848,11 @@ int store_removexattr(struct store *st, const char *key, const char *name)
 	return rc;
 }
 
+int store_dir_xattrs(struct store *st)
+{
+	return st->es ? 1 : __atomic_load_n(&st->dir_xattrs, __ATOMIC_ACQUIRE);
+}
+
 ssize_t store_getxattr(struct store *st, const char *key, const char *name,
 		       void *value, size_t size)
 {

@@ -354,6 +354,8 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		}
 		node_set_meta(n, &b.meta);
 		rc = node_set_xattrs(n, b.xattrs, b.xattrs_len);
+		if (n->kind == K_DIR && b.xattrs_len)
+			__atomic_store_n(&st->dir_xattrs, 1, __ATOMIC_RELEASE);
 		state_at(n, seg, e->len);
 		break;
 	case LOG_DEL:
@@ -388,6 +390,8 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		n->kind = K_DIR;
 		node_set_meta(n, &b.meta);
 		rc = node_set_xattrs(n, b.xattrs, b.xattrs_len);
+		if (b.xattrs_len)
+			__atomic_store_n(&st->dir_xattrs, 1, __ATOMIC_RELEASE);
 		state_at(n, seg, e->len);
 		if (p)
 			node_link(p, n);

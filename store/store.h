@@ -308,6 +308,11 @@ ssize_t store_getxattr(struct store *st, const char *key, const char *name,
 ssize_t store_listxattr(struct store *st, const char *key, char *list,
 			size_t size);
 int store_removexattr(struct store *st, const char *key, const char *name);
+/** May some directory have extended attributes?  @return 0 when none has
+ *  had any since the store was opened (then every directory's getxattr
+ *  is -ENODATA), 1 otherwise; always 1 for an etcd store.  For callers
+ *  that would otherwise look at each ancestor of a key per request. */
+int store_dir_xattrs(struct store *st);
 
 /* ---- Staged changes (one open handle's private change) -------------- */
 

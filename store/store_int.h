@@ -213,6 +213,10 @@ struct store {
 	int blobs_seen;       /* a blob version was applied: open checks
 			       * the blobs only then */
 	int tmpfile_ok;       /* O_TMPFILE works in spool/ */
+	/* A directory was given xattrs since open (store_apply sets it,
+	 * never clears it: atomic, read without idx_lock by
+	 * store_dir_xattrs()). */
+	int dir_xattrs;
 	int reserve_held;     /* RESERVE exists */
 	/* Only for store_salvage()'s open (salvage.c): a kept version whose
 	 * blob is missing or of the wrong size is listed in lost (not

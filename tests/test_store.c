@@ -1065,6 +1065,35 @@ static void test_metadata(void **state)
 	check_meta(f->st, 3);
 }
 
+/* store_dir_xattrs() may say 0 only while no directory has xattrs:
+ * a file's xattrs do not count; a directory's do, at once, after a
+ * rename of the directory, and after a reopen (replay), a compaction's
+ * included. */
+static void test_dir_xattrs(void **state)
+{
+	struct fx *f = *state;
+
+	fx_open(f);
+	assert_int_equal(store_mkdir(f->st, "d", NULL), 0);
+	assert_true(put_str(f->st, "d/r", STORE_ABSENT, "x") == 1);
+	assert_int_equal(store_setxattr(f->st, "d/r", "user.a", "1", 1, 0), 0);
+	assert_int_equal(store_dir_xattrs(f->st), 0);
+	fx_reopen(f);
+	assert_int_equal(store_dir_xattrs(f->st), 0);
+	assert_int_equal(store_setxattr(f->st, "d", "user.recfs.unchecked",
+					"1", 1, 0), 0);
+	assert_int_equal(store_dir_xattrs(f->st), 1);
+	assert_int_equal(store_rename(f->st, "d", STORE_ANY, "e", STORE_ANY,
+				      NULL), 0);
+	assert_int_equal(store_dir_xattrs(f->st), 1);
+	/* After a compaction the directory's xattrs are in its MKDIR. */
+	assert_int_equal(store_compact(f->st), 0);
+	fx_reopen(f);
+	assert_int_equal(store_dir_xattrs(f->st), 1);
+	assert_int_equal(store_getxattr(f->st, "e", "user.recfs.unchecked",
+					NULL, 0), 1);
+}
+
 static void test_xattr_limits(void **state)
 {
 	struct fx *f = *state;
@@ -1997,6 +2026,7 @@ int main(void)
 		T(test_list_sorted),
 		T(test_metadata),
 		T(test_xattr_limits),
+		T(test_dir_xattrs),
 		T(test_names),
 		T(test_truncate),
 		T(test_append),
