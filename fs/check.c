@@ -111,22 +111,24 @@ static void refuse(struct rfs *fs, const struct proc_info *p,
 	basis_refused(fs->bt, p, hit, key, conflict);
 }
 
-int rfs_check(struct rfs *fs, const struct proc_info *p, const char *key,
-	      const uint64_t *own, uint64_t *expect, struct basis_hit *hit)
+/* The check of a change of @key, whose record is @sb (NULL: there is
+ * none, live).  Caller holds fs->mu. */
+static int check_line(struct rfs *fs, const struct proc_info *p,
+		      const char *key, const struct store_stat *live,
+		      const uint64_t *own, uint64_t *expect,
+		      struct basis_hit *hit)
 {
-	struct store_stat sb;
-	uint64_t last = 0, line;
-	int live;
+	int64_t commit_ns = live ? live->commit_ns : 0;
+	uint64_t line = 0;
 
 	memset(hit, 0, sizeof(*hit));
-	live = store_stat(fs->st, key, &sb) == 0 && !S_ISDIR(sb.meta.mode);
-	store_last_version(fs->st, key, &last);
-	if (!live)
-		sb.commit_ns = 0;
 	/* A basis must name the key's line as it is now: its version, or
 	 * the tombstone's if it was deleted. */
-	line = live ? sb.version : last;
-	*expect = live ? sb.version : STORE_ABSENT;
+	if (live)
+		line = live->version;
+	else
+		store_last_version(fs->st, key, &line);
+	*expect = live ? live->version : STORE_ABSENT;
 	if (rfs_unchecked(fs, key)) {
 		*expect = STORE_ANY;
 		return 0;
@@ -134,19 +136,19 @@ int rfs_check(struct rfs *fs, const struct proc_info *p, const char *key,
 	if (own) {
 		if (*own == line)
 			return 0;
-		refuse(fs, p, hit, key, *own, line, sb.commit_ns);
+		refuse(fs, p, hit, key, *own, line, commit_ns);
 		return -EAGAIN;
 	}
 	if (p->tid > 0)
 		basis_lookup(fs->bt, p, key, hit);
 	if (hit->stale) {
-		refuse(fs, p, hit, key, 0, line, sb.commit_ns);
+		refuse(fs, p, hit, key, 0, line, commit_ns);
 		return -EAGAIN;
 	}
 	if (hit->found) {
 		if (!hit->expired && hit->version == line)
 			return 0;
-		refuse(fs, p, hit, key, hit->version, line, sb.commit_ns);
+		refuse(fs, p, hit, key, hit->version, line, commit_ns);
 		return -EAGAIN;
 	}
 	if (!live)
@@ -156,6 +158,21 @@ int rfs_check(struct rfs *fs, const struct proc_info *p, const char *key,
 		"user.expected_version\n", key, (int)p->tid, p->comm,
 		(unsigned)p->uid);
 	return -EPERM;
+}
+
+int rfs_check(struct rfs *fs, const struct proc_info *p, const char *key,
+	      const uint64_t *own, uint64_t *expect, struct basis_hit *hit)
+{
+	struct store_stat sb;
+	int live = store_stat(fs->st, key, &sb) == 0 && !S_ISDIR(sb.meta.mode);
+
+	return check_line(fs, p, key, live ? &sb : NULL, own, expect, hit);
+}
+
+int rfs_check_new(struct rfs *fs, const struct proc_info *p, const char *key,
+		  uint64_t *expect, struct basis_hit *hit)
+{
+	return check_line(fs, p, key, NULL, NULL, expect, hit);
 }
 
 void rfs_changed(struct rfs *fs, const struct proc_info *p,

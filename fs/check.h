@@ -16,6 +16,10 @@ int rfs_unchecked(struct rfs *fs, const char *key);
  *  -EPERM no basis for an existing record (logged). */
 int rfs_check(struct rfs *fs, const struct proc_info *p, const char *key,
 	      const uint64_t *own, uint64_t *expect, struct basis_hit *hit);
+/* The same for a create of @key, which the caller found absent (no record,
+ * no directory) while holding fs->mu, as it still does: one lookup less. */
+int rfs_check_new(struct rfs *fs, const struct proc_info *p, const char *key,
+		  uint64_t *expect, struct basis_hit *hit);
 
 /* A change by @p committed @newv: remember who, and hand out the new
  * version as a basis.  Caller holds fs->mu. */

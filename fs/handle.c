@@ -533,7 +533,7 @@ void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct basis_hit hit;
 	struct proc_info pi;
 	uint64_t expect = STORE_ABSENT;
-	char *key = NULL;
+	char key[RFS_KEY_BUF];
 	int rc;
 
 	rfs_caller(req, &pi);
@@ -541,7 +541,7 @@ void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	pthread_mutex_lock(&fs->mu);
 	/* O_CREAT without O_EXCL would open a record that raced in, but a
 	 * pending create is someone's change: EEXIST either way. */
-	rc = rfs_new_name_check(req, fs, parent, name, &pi, &key, &expect,
+	rc = rfs_new_name_check(req, fs, parent, name, &pi, key, &expect,
 				&hit);
 	if (rc < 0)
 		goto out;
@@ -586,7 +586,6 @@ out:
 	if (rc < 0 && in)
 		rfs_ino_put(fs, in);
 	pthread_mutex_unlock(&fs->mu);
-	free(key);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;

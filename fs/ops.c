@@ -43,34 +43,41 @@ void rfs_caller(fuse_req_t req, struct proc_info *p)
 	p->uid = c->uid; /* the kernel's word is the one that counts */
 }
 
-static char *join(const struct rfs_inode *parent, const char *name, int *rc)
+/* @parent's key and @name as one key, written to @buf (RFS_KEY_BUF
+ * bytes): no allocation, for the requests that only look it up.
+ * @return buf, or NULL with *rc set. */
+static char *join_buf(const struct rfs_inode *parent, const char *name,
+		      char *buf, int *rc)
 {
 	size_t pl = strlen(parent->key), nl = strlen(name);
-	char *k;
 
 	*rc = hist_reserved(parent, name); /* every caller makes a change */
 	if (*rc < 0)
 		return NULL;
-	if (nl > STORE_NAME_MAX) {
+	if (nl > STORE_NAME_MAX || pl + 1 + nl > STORE_KEY_MAX) {
 		*rc = -ENAMETOOLONG;
-		return NULL;
-	}
-	if (pl + 1 + nl > STORE_KEY_MAX) {
-		*rc = -ENAMETOOLONG;
-		return NULL;
-	}
-	k = malloc(pl + nl + 2);
-	if (!k) {
-		*rc = -ENOMEM;
 		return NULL;
 	}
 	if (pl) {
-		memcpy(k, parent->key, pl);
-		k[pl] = '/';
-		memcpy(k + pl + 1, name, nl + 1);
+		memcpy(buf, parent->key, pl);
+		buf[pl] = '/';
+		memcpy(buf + pl + 1, name, nl + 1);
 	} else {
-		memcpy(k, name, nl + 1);
+		memcpy(buf, name, nl + 1);
 	}
+	return buf;
+}
+
+/* The same, allocated: the caller's to free. */
+static char *join(const struct rfs_inode *parent, const char *name, int *rc)
+{
+	char buf[RFS_KEY_BUF], *k;
+
+	if (!join_buf(parent, name, buf, rc))
+		return NULL;
+	k = strdup(buf);
+	if (!k)
+		*rc = -ENOMEM;
 	return k;
 }
 
@@ -302,7 +309,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct rfs *fs = FS(req);
 	struct fuse_entry_param e;
 	struct rfs_inode *p, *in;
-	char *key = NULL;
+	char buf[RFS_KEY_BUF], *key;
 	int rc;
 
 	memset(&e, 0, sizeof(e));
@@ -321,7 +328,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			rc = hist_attr(fs, in, &e.attr);
 		goto found;
 	}
-	key = join(p, name, &rc);
+	key = join_buf(p, name, buf, &rc);
 	if (!key)
 		goto out;
 	in = rfs_ino_by_key(fs, key);
@@ -367,7 +374,6 @@ found:
 	}
 out:
 	pthread_mutex_unlock(&fs->mu);
-	free(key);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -818,22 +824,21 @@ static void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
  * error.  Caller holds fs->mu. */
 int rfs_new_name_check(fuse_req_t req, struct rfs *fs, fuse_ino_t parent,
 		       const char *name, const struct proc_info *pi,
-		       char **key, uint64_t *expect, struct basis_hit *hit)
+		       char *key, uint64_t *expect, struct basis_hit *hit)
 {
 	struct rfs_inode *p = rfs_ino(fs, parent), *in;
 	struct store_stat sb;
 	int rc = -ENOENT;
 
-	*key = p ? join(p, name, &rc) : NULL;
-	if (!*key)
+	if (!p || !join_buf(p, name, key, &rc))
 		return rc;
-	in = rfs_ino_by_key(fs, *key);
-	if ((in && in->pending) || store_stat(fs->st, *key, &sb) == 0)
+	in = rfs_ino_by_key(fs, key);
+	if ((in && in->pending) || store_stat(fs->st, key, &sb) == 0)
 		return -EEXIST;
 	rc = rfs_may(req, fs, p, PERM_W | PERM_X);
 	if (rc < 0)
 		return rc;
-	return rfs_check(fs, pi, *key, NULL, expect, hit);
+	return rfs_check_new(fs, pi, key, expect, hit);
 }
 
 /* A regular file made by mknod is a pending create with no handle yet:
@@ -849,7 +854,7 @@ static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct basis_hit hit;
 	struct proc_info pi;
 	uint64_t expect;
-	char *key = NULL;
+	char key[RFS_KEY_BUF];
 	int rc;
 
 	(void)rdev;
@@ -860,7 +865,7 @@ static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	rfs_caller(req, &pi);
 	memset(&e, 0, sizeof(e));
 	pthread_mutex_lock(&fs->mu);
-	rc = rfs_new_name_check(req, fs, parent, name, &pi, &key, &expect,
+	rc = rfs_new_name_check(req, fs, parent, name, &pi, key, &expect,
 				&hit);
 	if (rc == 0) {
 		in = rfs_ino_make(fs, key);
@@ -878,7 +883,6 @@ static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		e.entry_timeout = rfs_entry_ttl(fs, rfs_ino(fs, parent), key);
 	}
 	pthread_mutex_unlock(&fs->mu);
-	free(key);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else

@@ -64,11 +64,11 @@ void rfs_inval_inode(struct rfs *fs, fuse_ino_t ino);
 void rfs_note_size(struct rfs_handle *h);
 /** Metadata for a new record or directory made by the caller. */
 void rfs_new_meta(fuse_req_t req, mode_t mode, struct store_meta *m);
-/** May the caller make a new record at @name in @parent?  *key is the
- * new key, the caller's to free, also on error.  Caller holds fs->mu. */
+/** May the caller make a new record at @name in @parent?  The new key
+ * is written to @key (RFS_KEY_BUF bytes).  Caller holds fs->mu. */
 int rfs_new_name_check(fuse_req_t req, struct rfs *fs, fuse_ino_t parent,
 		       const char *name, const struct proc_info *pi,
-		       char **key, uint64_t *expect, struct basis_hit *hit);
+		       char *key, uint64_t *expect, struct basis_hit *hit);
 
 /* ---- handle.c: a handle's change ------------------------------------ */
 

@@ -13,6 +13,8 @@
 #include "store.h"
 
 #define RFS_VERSION "0.1"
+/* A buffer that holds any key and its NUL. */
+#define RFS_KEY_BUF (STORE_KEY_MAX + 1)
 #define RFS_DEFAULT_UNCHECKED "*~:.#*:#*#:.*.sw?:4913"
 /* Each change waiting for another's lease keeps a daemon thread: a few
  * seconds and a share of the 64 threads at most (the rest get EBUSY at

@@ -26,7 +26,7 @@
 struct store_txn {
 	struct store *st;
 	struct es_txn *es;        /* an etcd store's change: only st and es */
-	char *key;
+	char *key;                /* keyb, or NULL for an etcd store's */
 	int fd;                   /* the spool file, or -1 */
 	char *spool_name;         /* NULL: O_TMPFILE */
 	struct store_snap *base;  /* content to start from, until copied */
@@ -40,6 +40,7 @@ struct store_txn {
 	uint64_t overhead;
 	uint64_t resv;
 	int counted;              /* in st->txn_open (store_txn_opened) */
+	char keyb[];              /* the key, in the change's allocation */
 };
 
 #define COPY_BUF (1u << 20)
@@ -135,16 +136,13 @@ int store_txn_begin(struct store *st, const char *key, int truncate,
 		return rc;
 	if (st->o.read_only || store_failed(st))
 		return -EROFS;
-	t = calloc(1, sizeof(*t));
+	/* key_check() passed: the key is at most STORE_KEY_MAX bytes. */
+	t = calloc(1, sizeof(*t) + strlen(key) + 1);
 	if (!t)
 		return -ENOMEM;
 	t->st = st;
 	t->fd = -1;
-	t->key = strdup(key);
-	if (!t->key) {
-		rc = -ENOMEM;
-		goto fail;
-	}
+	t->key = strcpy(t->keyb, key);
 	/* A truncating change needs no snapshot: one lookup tells the
 	 * version and the entry's size. */
 	rc = store_txn_peek(st, key, &t->base_version, &t->overhead);
@@ -551,7 +549,6 @@ void store_txn_abort(struct store_txn *t)
 	spool_drop(t);
 	store_resv_drop(t->st, t->resv);
 	free(t->buf);
-	free(t->key);
 	free(t);
 }
 
