@@ -332,7 +332,7 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 	struct proc_info cur = *p, proc;
 	uint64_t wstart = p->start;
 	uint32_t h = khash(key);
-	int64_t now = proc_mono_ns();
+	int64_t now;
 
 	memset(hit, 0, sizeof(*hit));
 	pthread_mutex_lock(&bt->mu);
@@ -342,6 +342,7 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 		pthread_mutex_unlock(&bt->mu);
 		return;
 	}
+	now = proc_mono_ns();
 	/* The writer's process start time bounds what ancestors offer. */
 	if (p->tid != p->tgid && proc_get(p->tgid, &proc) == 0)
 		wstart = proc.start;

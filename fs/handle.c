@@ -566,7 +566,7 @@ void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	rfs_ino_pending(fs, in, 1);
 	rfs_new_meta(req, S_IFREG | (mode & 07777), &in->pmeta);
 	in->lease = h;
-	in->lease_since_ns = rfs_now_ns();
+	in->lease_since_ns = in->pmeta.ctime_ns; /* rfs_now_ns(), just read */
 	in->nlookup++;
 	in->nopen++;
 	h->created = 1;
