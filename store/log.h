@@ -60,7 +60,8 @@ struct log_body {
  * libxxhash has its x86 dispatch, that picks AVX2 or AVX-512 code at run
  * time: the same values, several times faster than the library's default
  * SSE2 code, which is what the commit path mostly spends its time in
- * besides the write itself. */
+ * besides the write itself.  The vector registers are left clean after
+ * it (log.c says why). */
 uint64_t log_xxh64(const void *p, size_t len);
 void log_xxh64_update(XXH3_state_t *s, const void *p, size_t len);
 void log_xxh128(const void *p, size_t len, uint8_t out[16]); /* canonical */
