@@ -906,14 +906,14 @@ static void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct proc_info pi;
 	struct rfs_inode *p, *in;
 	uint64_t expect, newv, ticket = 0;
-	char *key = NULL;
+	char buf[RFS_KEY_BUF], *key = NULL;
 	int rc = -ENOENT;
 
 	rfs_caller(req, &pi);
 	pthread_mutex_lock(&fs->mu);
 	p = rfs_ino(fs, parent);
 	if (p)
-		key = join(p, name, &rc);
+		key = join_buf(p, name, buf, &rc);
 	if (!key)
 		goto out;
 	rc = may_delete(req, fs, p, key);
@@ -948,7 +948,6 @@ out:
 	pthread_mutex_unlock(&fs->mu);
 	if (rc == 0)
 		rc = store_wait_ticket(fs->st, ticket); /* without fs->mu */
-	free(key);
 	fuse_reply_err(req, -rc);
 }
 

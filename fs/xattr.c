@@ -176,7 +176,7 @@ void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct rfs *fs = FS(req);
 	struct rfs_inode *in;
-	char *key = NULL;
+	const char *key;
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->mu);
@@ -200,13 +200,12 @@ void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if (in)
-		key = strdup(in->key);
-	if (!key) {
+	if (!in) {
 		pthread_mutex_unlock(&fs->mu);
-		fuse_reply_err(req, in ? ENOMEM : ENOENT);
+		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	key = in->key; /* fs->mu is held to the end: no rename moves it */
 	if (strcmp(name, "user.expected_version") == 0) {
 		struct store_stat sb;
 		struct proc_info p;
@@ -242,7 +241,6 @@ void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		rc = store_setxattr(fs->st, key, name, value, size, flags);
 	}
 	pthread_mutex_unlock(&fs->mu);
-	free(key);
 	fuse_reply_err(req, -rc);
 }
 
