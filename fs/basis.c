@@ -260,6 +260,7 @@ int basis_declare(struct basis_table *bt, const struct proc_info *p,
 	struct holder ho[2];
 	uint32_t h = khash(key);
 	int n = holders(p, ho), rc = 0;
+	int64_t expires = proc_mono_ns() + (int64_t)bt->ttl_s * 1000000000;
 	uint64_t group;
 
 	pthread_mutex_lock(&bt->mu);
@@ -278,7 +279,7 @@ int basis_declare(struct basis_table *bt, const struct proc_info *p,
 			rc = -ENOSPC;
 			break;
 		}
-		e->expires_ns = proc_mono_ns() + (int64_t)bt->ttl_s * 1000000000;
+		e->expires_ns = expires;
 	}
 	pthread_mutex_unlock(&bt->mu);
 	return rc;

@@ -422,8 +422,15 @@ int proc_flags(pid_t tid, unsigned *flags)
 
 uint64_t proc_now_ticks(void)
 {
+	/* A constant of the running kernel's ABI: asked once. */
+	static long clk_tck;
+	long hz = __atomic_load_n(&clk_tck, __ATOMIC_RELAXED);
 	struct timespec ts;
-	long hz = sysconf(_SC_CLK_TCK);
+
+	if (hz <= 0) {
+		hz = sysconf(_SC_CLK_TCK);
+		__atomic_store_n(&clk_tck, hz, __ATOMIC_RELAXED);
+	}
 
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (uint64_t)ts.tv_sec * (uint64_t)hz +
