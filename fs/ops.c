@@ -820,8 +820,8 @@ static void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
  * record, no pending create: one racing with another creator gets EEXIST
  * and the kernel looks it up again), and a deleted key comes back only
  * for a caller whose basis is the deletion (a stale editor must not
- * resurrect it).  *key is the new key, the caller's to free, also on
- * error.  Caller holds fs->mu. */
+ * resurrect it).  The new key is written to @key (RFS_KEY_BUF bytes).
+ * Caller holds fs->mu. */
 int rfs_new_name_check(fuse_req_t req, struct rfs *fs, fuse_ino_t parent,
 		       const char *name, const struct proc_info *pi,
 		       char *key, uint64_t *expect, struct basis_hit *hit)
