@@ -27,15 +27,15 @@ static int is_ours(const char *name)
 	       strcmp(name, "user.conflict") == 0;
 }
 
-/* A copy of the inode's key, to use after fs->mu is let go.  Caller
- * holds fs->mu.  @return 0; -ENOENT no inode; -ENOMEM. */
-static int key_copy(const struct rfs_inode *in, char **key, int *pending)
+/* A copy of the inode's key in @key (RFS_KEY_BUF bytes), to use after
+ * fs->mu is let go.  Caller holds fs->mu.  @return 0; -ENOENT no inode. */
+static int key_copy(const struct rfs_inode *in, char *key, int *pending)
 {
 	if (!in)
 		return -ENOENT;
-	*key = strdup(in->key);
+	strcpy(key, in->key); /* keys are at most STORE_KEY_MAX bytes */
 	*pending = in->pending;
-	return *key ? 0 : -ENOMEM;
+	return 0;
 }
 
 static void reply_value(fuse_req_t req, const void *val, size_t len,
@@ -55,7 +55,7 @@ void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct rfs *fs = FS(req);
 	struct rfs_inode *in;
 	struct store_stat sb;
-	char val[256], *key = NULL, *big = NULL;
+	char val[256], key[RFS_KEY_BUF], *big = NULL;
 	int pending = 0, rc = 0;
 	ssize_t n = 0;
 
@@ -108,7 +108,7 @@ void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			reply_value(req, val, (size_t)rc, size);
 		return;
 	}
-	rc = key_copy(in, &key, &pending);
+	rc = key_copy(in, key, &pending);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
@@ -163,7 +163,6 @@ void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		}
 		rc = n < 0 ? (int)n : 0;
 	}
-	free(key);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -250,7 +249,7 @@ void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	static const char ours[] = "user.version\0user.hash";
 	struct rfs_inode *in;
 	struct store_stat sb;
-	char *key = NULL, *buf = NULL;
+	char key[RFS_KEY_BUF], *buf = NULL;
 	size_t base = 0;
 	ssize_t n = 0;
 	int rc;
@@ -266,7 +265,7 @@ void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			reply_value(req, "", 0, size);
 		return;
 	}
-	rc = key_copy(in, &key, &pending);
+	rc = key_copy(in, key, &pending);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
@@ -284,7 +283,6 @@ void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	}
 	if (n > 0)
 		n = store_listxattr(fs->st, key, buf + base, (size_t)n);
-	free(key);
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 	} else {
