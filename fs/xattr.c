@@ -28,12 +28,18 @@ static int is_ours(const char *name)
 }
 
 /* A copy of the inode's key in @key (RFS_KEY_BUF bytes), to use after
- * fs->mu is let go.  Caller holds fs->mu.  @return 0; -ENOENT no inode. */
+ * fs->mu is let go.  Caller holds fs->mu.  @return 0; -ENOENT no inode;
+ * -ENAMETOOLONG, which no key the store accepts can give. */
 static int key_copy(const struct rfs_inode *in, char *key, int *pending)
 {
+	size_t len;
+
 	if (!in)
 		return -ENOENT;
-	strcpy(key, in->key); /* keys are at most STORE_KEY_MAX bytes */
+	len = strlen(in->key);
+	if (len >= RFS_KEY_BUF)
+		return -ENAMETOOLONG;
+	memcpy(key, in->key, len + 1);
 	*pending = in->pending;
 	return 0;
 }
