@@ -180,12 +180,53 @@ static void test_replace(void **state)
 	basis_free(bt);
 }
 
+/* Entries share buckets (50,000 keys, about one per bucket): changing,
+ * declaring and consuming some keys' bases rewrites their buckets'
+ * summaries, and every other key's basis in those buckets must still be
+ * found.  A summary that lost a neighbour's hash would hide its basis. */
+static void test_neighbours_survive(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me();
+	struct basis_hit hit;
+	char key[64];
+
+	(void)state;
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	for (int i = 0; i < NKEYS; i++) {
+		key_of(key, sizeof(key), i);
+		basis_seen(bt, &p, key, 5);
+	}
+	for (int i = 0; i < NKEYS; i += 2) {
+		key_of(key, sizeof(key), i);
+		if (i % 3 == 0)
+			assert_int_equal(basis_declare(bt, &p, key, 9), 0);
+		basis_lookup(bt, &p, key, &hit);
+		basis_changed(bt, &p, &hit, key, 6);
+	}
+	for (int i = 0; i < NKEYS; i++) {
+		key_of(key, sizeof(key), i);
+		basis_lookup(bt, &p, key, &hit);
+		assert_true(hit.found && !hit.explicit_ && !hit.stale);
+		assert_int_equal(hit.version, i % 2 ? 5 : 6);
+	}
+	/* A sweep keeps this live process's entries, and their hashes. */
+	basis_gc(bt);
+	for (int i = 1; i < NKEYS; i += 2) {
+		key_of(key, sizeof(key), i);
+		basis_lookup(bt, &p, key, &hit);
+		assert_true(hit.found);
+	}
+	basis_free(bt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grows_and_finds),
 		cmocka_unit_test(test_declare_and_refuse_after_growth),
 		cmocka_unit_test(test_replace),
+		cmocka_unit_test(test_neighbours_survive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

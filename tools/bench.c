@@ -172,6 +172,9 @@ int main(int argc, char **argv)
 	if (getenv("BENCH_WARM_S") && atof(getenv("BENCH_WARM_S")) >= 0)
 		twarm = atof(getenv("BENCH_WARM_S"));
 	nrec = quick ? 2000 : 10000;
+	/* For looking into the record-count workloads at other sizes. */
+	if (getenv("BENCH_NREC") && atoi(getenv("BENCH_NREC")) > 0)
+		nrec = atoi(getenv("BENCH_NREC"));
 	bigsz = (size_t)(quick ? 64 : 256) << 20;
 	/* For looking into the big record alone at other sizes. */
 	if (getenv("BENCH_BIG_MIB") && atol(getenv("BENCH_BIG_MIB")) > 0)
