@@ -363,6 +363,15 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 	pthread_mutex_unlock(&bt->mu);
 }
 
+void basis_prefetch(struct basis_table *bt, const char *key)
+{
+	uint32_t h = khash(key);
+
+	pthread_mutex_lock(&bt->mu);
+	__builtin_prefetch(bucket(bt, h));
+	pthread_mutex_unlock(&bt->mu);
+}
+
 /* Does any holder have a basis or a mark for @key?  Caller holds bt->mu. */
 static int key_held(struct basis_table *bt, const char *key, uint32_t h)
 {

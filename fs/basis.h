@@ -44,6 +44,11 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 		  const char *key, struct basis_hit *hit);
 
+/* A hint: @key's bucket is about to be looked up (a lookup of a new name
+ * comes before its create).  The memory is asked for now, so that its
+ * miss overlaps the asker's own work instead of following it. */
+void basis_prefetch(struct basis_table *bt, const char *key);
+
 /* The change was refused as stale: marks at the writer's process and at
  * the holder, implicit bases there forgotten, and a conflict line kept
  * for user.conflict. */

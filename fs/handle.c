@@ -414,6 +414,26 @@ static void append_open_wait(struct rfs *fs, struct rfs_handle *h,
 	pthread_mutex_unlock(&fs->mu);
 }
 
+/* A snapshot of the record @in names, from @key: a copy of in->key
+ * taken under fs->mu (rfs_ino_key_copy).  A rename between that copy
+ * and this open leaves the old key without a record: then the open is
+ * made again from the key as it is now, under fs->mu, which every rename
+ * holds, so that a reader racing renames still reads what it opened. */
+static int snap_of(struct rfs *fs, struct rfs_inode *in, char *key,
+		   struct store_snap **out)
+{
+	int rc = store_snap_open(fs->st, key, 0, out), pending;
+
+	if (rc != -ENOENT)
+		return rc;
+	pthread_mutex_lock(&fs->mu);
+	if (!in->deleted && rfs_ino_key_copy(in, key, &pending) == 0 &&
+	    !pending)
+		rc = store_snap_open(fs->st, key, 0, out);
+	pthread_mutex_unlock(&fs->mu);
+	return rc;
+}
+
 void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct rfs *fs = FS(req);
@@ -421,7 +441,8 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct rfs_inode *in;
 	struct store_stat sb;
 	struct proc_info p;
-	int acc = fi->flags & O_ACCMODE, rc = 0;
+	char key[RFS_KEY_BUF];
+	int acc = fi->flags & O_ACCMODE, rc = 0, pending = 0;
 
 	rfs_caller(req, &p);
 	pthread_mutex_lock(&fs->mu);
@@ -482,21 +503,24 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			rc = rfs_commit_orphan_create(fs, in);
 		}
 	}
+	/* Below, fs->mu is not held: the key and state as they are now. */
+	if (rc == 0 && acc >= 0)
+		rc = rfs_ino_key_copy(in, key, &pending);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc < 0 || acc < 0) {
 		/* the common failure path below */
 	} else if (acc == O_RDONLY) {
-		if (!in->pending) {
-			rc = store_snap_open(fs->st, in->key, 0, &h->snap);
+		if (!pending) {
+			rc = snap_of(fs, in, key, &h->snap);
 			if (rc == 0) {
 				store_snap_stat(h->snap, &sb);
-				basis_seen(fs->bt, &p, in->key, sb.version);
+				basis_seen(fs->bt, &p, key, sb.version);
 			}
 		}
 	} else if (fi->flags & O_TRUNC) {
 		h->trunc = 1;
 		/* Emptying a non-empty record is its first change. */
-		if (!in->pending && store_stat(fs->st, in->key, &sb) == 0 &&
+		if (!pending && store_stat(fs->st, key, &sb) == 0 &&
 		    sb.size > 0) {
 			/* The kernel holds no inode lock over OPEN (it
 			 * does over WRITE, SETATTR and FALLOCATE, which
@@ -612,19 +636,30 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (h->txn) {
 		n = store_txn_read(h->txn, buf, size, (uint64_t)off);
 	} else {
-		if (!h->snap && !h->in->pending && !h->in->deleted) {
-			n = store_snap_open(fs->st, h->in->key, 0, &h->snap);
+		int rdwr = (h->flags & O_ACCMODE) != O_RDONLY, pending = 1;
+		int have = 0, gone = 1;
+		char key[RFS_KEY_BUF];
+
+		/* The key only under fs->mu (a rename frees it); a read-only
+		 * handle took its snapshot at open and needs neither. */
+		if (!h->snap || (rdwr && !h->seen)) {
+			pthread_mutex_lock(&fs->mu);
+			have = rfs_ino_key_copy(h->in, key, &pending) == 0;
+			gone = h->in->deleted;
+			pthread_mutex_unlock(&fs->mu);
+		}
+		if (!h->snap && have && !pending && !gone) {
+			n = snap_of(fs, h->in, key, &h->snap);
 			if (n == -ENOENT)
 				n = 0;
 		}
 		/* An O_RDWR handle's first read is a basis too. */
-		if (h->snap && !h->seen &&
-		    (h->flags & O_ACCMODE) != O_RDONLY) {
+		if (h->snap && !h->seen && rdwr && have) {
 			struct store_stat sb;
 			struct proc_info p;
 			rfs_caller(req, &p);
 			store_snap_stat(h->snap, &sb);
-			basis_seen(fs->bt, &p, h->in->key, sb.version);
+			basis_seen(fs->bt, &p, key, sb.version);
 			h->seen = 1;
 		}
 		if (n == 0 && h->snap)

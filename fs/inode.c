@@ -199,6 +199,20 @@ struct rfs_inode *rfs_ino_make(struct rfs *fs, const char *key)
 	return in;
 }
 
+int rfs_ino_key_copy(const struct rfs_inode *in, char *key, int *pending)
+{
+	size_t len;
+
+	if (!in)
+		return -ENOENT;
+	len = strlen(in->key);
+	if (len >= RFS_KEY_BUF)
+		return -ENAMETOOLONG;
+	memcpy(key, in->key, len + 1);
+	*pending = in->pending;
+	return 0;
+}
+
 int rfs_ino_rekey(struct rfs *fs, struct rfs_inode *in, const char *key)
 {
 	char *k = strdup(key);

@@ -331,7 +331,12 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	key = join_buf(p, name, buf, &rc);
 	if (!key)
 		goto out;
-	in = rfs_ino_by_key(fs, key);
+	/* Only a pending create is found here and not in the store: with
+	 * none pending (fs->pend, rfs.h), a name the store lacks is gone
+	 * without a walk of the inode table (a miss per walk here; most
+	 * lookups before a create are of new names). */
+	in = fs->pend ? rfs_ino_by_key(fs, key) : NULL;
+	basis_prefetch(fs->bt, key); /* for the create that may follow */
 	if (in && in->pending && !in->lease) {
 		/* A mknod whose creator is gone without opening it. */
 		struct proc_info cp;

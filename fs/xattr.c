@@ -27,23 +27,6 @@ static int is_ours(const char *name)
 	       strcmp(name, "user.conflict") == 0;
 }
 
-/* A copy of the inode's key in @key (RFS_KEY_BUF bytes), to use after
- * fs->mu is let go.  Caller holds fs->mu.  @return 0; -ENOENT no inode;
- * -ENAMETOOLONG, which no key the store accepts can give. */
-static int key_copy(const struct rfs_inode *in, char *key, int *pending)
-{
-	size_t len;
-
-	if (!in)
-		return -ENOENT;
-	len = strlen(in->key);
-	if (len >= RFS_KEY_BUF)
-		return -ENAMETOOLONG;
-	memcpy(key, in->key, len + 1);
-	*pending = in->pending;
-	return 0;
-}
-
 static void reply_value(fuse_req_t req, const void *val, size_t len,
 			size_t size)
 {
@@ -114,7 +97,7 @@ void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			reply_value(req, val, (size_t)rc, size);
 		return;
 	}
-	rc = key_copy(in, key, &pending);
+	rc = rfs_ino_key_copy(in, key, &pending);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
@@ -271,7 +254,7 @@ void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			reply_value(req, "", 0, size);
 		return;
 	}
-	rc = key_copy(in, key, &pending);
+	rc = rfs_ino_key_copy(in, key, &pending);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
