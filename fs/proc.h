@@ -91,6 +91,12 @@ int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
 /* Close the fdinfo files kept open (tests, exit). */
 void proc_fdinfo_reset(void);
 
+/* Judge one descriptor by its fdinfo text (what /proc/PID/fdinfo/N
+ * reads): @return 1 open for writing on inode @ino of mount @mnt_id, 0
+ * not, -ENOTSUP when the text cannot tell (a kernel without "ino:").
+ * Exposed for tests; proc_writable_fds() asks it for each descriptor. */
+int proc_fdinfo_judge(const char *info, int mnt_id, uint64_t ino);
+
 /* How many scans have read a /proc/PID/fdinfo directory since the last
  * proc_fdinfo_reset(): a scan whose process still holds the descriptors
  * it held at the last one reads none (tests). */

@@ -343,6 +343,63 @@ static void test_writable_fds(void **state)
 	assert_true(proc_writable_fds(-5, 0, mnt, st.st_ino, NULL) < 0);
 }
 
+/* The text of one descriptor, judged: the kernel's order takes the one
+ * pass, anything else the search; both must give the same verdicts. */
+static void test_fdinfo_judge(void **state)
+{
+	static const char *shapes[] = {
+		/* the kernel's order, an extra line as some files have */
+		"pos:\t%s\nflags:\t%s\nmnt_id:\t%s\nino:\t%s\nextra:\t1\n",
+		/* reordered: the long way */
+		"flags:\t%2$s\npos:\t%1$s\nino:\t%4$s\nmnt_id:\t%3$s\n",
+	};
+	char text[256], self[256], path[64];
+	struct stat st;
+	int fd;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		const char *f = shapes[i];
+#define J(pos, fl, mnt, ino) \
+	(snprintf(text, sizeof(text), f, pos, fl, mnt, ino), \
+	 proc_fdinfo_judge(text, 24, 77))
+		assert_int_equal(J("0", "0100001", "24", "77"), 1);   /* O_WRONLY */
+		assert_int_equal(J("12", "02", "24", "77"), 1);       /* O_RDWR */
+		assert_int_equal(J("-5", "02000002", "24", "77"), 1); /* pos < 0 */
+		assert_int_equal(J("0", "0100000", "24", "77"), 0);   /* O_RDONLY */
+		assert_int_equal(J("0", "01", "25", "77"), 0);   /* another mount */
+		assert_int_equal(J("0", "01", "24", "770"), 0);  /* another inode */
+		assert_int_equal(J("0", "01", "2", "77"), 0);
+#undef J
+	}
+	/* A kernel that does not say the inode: it cannot tell. */
+	assert_int_equal(proc_fdinfo_judge("pos:\t0\nflags:\t01\nmnt_id:\t24\n",
+					   24, 77),
+			 -ENOTSUP);
+	/* And this kernel's own text, for a file opened both ways. */
+	for (int mode = 0; mode < 2; mode++) {
+		ssize_t n;
+		int in;
+		fd = open("/proc/self/stat", O_RDONLY);
+		if (mode)
+			fd = (close(fd), open("/dev/null", O_WRONLY));
+		assert_true(fd >= 0);
+		assert_int_equal(fstat(fd, &st), 0);
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+		in = open(path, O_RDONLY);
+		assert_true(in >= 0);
+		n = read(in, self, sizeof(self) - 1);
+		assert_true(n > 0);
+		self[n] = 0;
+		close(in);
+		assert_int_equal(proc_fdinfo_judge(self, mnt_id_of(fd), st.st_ino),
+				 mode);
+		assert_int_equal(proc_fdinfo_judge(self, mnt_id_of(fd) + 1,
+						   st.st_ino), 0);
+		close(fd);
+	}
+}
+
 /* A table that takes several reads of /proc/PID/fdinfo to list (each
  * read returns at most a buffer's worth): a writable descriptor listed
  * last is still found, and so is each in between. */
@@ -797,6 +854,7 @@ int main(void)
 		cmocka_unit_test_setup(test_reparent, reset),
 		cmocka_unit_test_setup(test_reset_closes, reset),
 		cmocka_unit_test_setup(test_flags, reset),
+		cmocka_unit_test(test_fdinfo_judge),
 		cmocka_unit_test_setup(test_writable_fds, reset),
 		cmocka_unit_test_setup(test_writable_fds_many, reset),
 		cmocka_unit_test_setup(test_writable_fds_child, reset),
