@@ -183,8 +183,26 @@ static struct bent *find(struct basis_table *bt, uint8_t kind,
 
 /* Remove the holder's entries for @key of the kinds in @kinds (KIND()
  * bits), in one walk of the bucket. */
-static void drop(struct basis_table *bt, unsigned kinds, const char *key,
-		 uint32_t h, struct holder ho)
+/* What drop_where() removes: @key's entries of the kinds in @kinds
+ * (KIND() bits) held by @ho, or, with @group nonzero, that group's. */
+struct dropping {
+	unsigned kinds;
+	struct holder ho;
+	uint64_t group;
+};
+
+static int dropped(const struct bent *e, const struct dropping *d)
+{
+	if (d->group)
+		return e->group == d->group;
+	return e->pid == d->ho.pid && e->start == d->ho.start &&
+	       (d->kinds & KIND(e->kind));
+}
+
+/* Remove @key's entries that @d names, in one walk of the bucket, and
+ * recompute the bucket's summary from the entries left. */
+static void drop_where(struct basis_table *bt, const char *key, uint32_t h,
+		       const struct dropping *d)
 {
 	struct bslot *b = bucket(bt, h);
 	uint32_t sum = 0;
@@ -193,8 +211,7 @@ static void drop(struct basis_table *bt, unsigned kinds, const char *key,
 		return;
 	for (struct bent **pp = &b->head; *pp;) {
 		struct bent *e = *pp;
-		if (e->h == h && e->pid == ho.pid && e->start == ho.start &&
-		    (kinds & KIND(e->kind)) && strcmp(e->key, key) == 0) {
+		if (e->h == h && dropped(e, d) && strcmp(e->key, key) == 0) {
 			*pp = e->next;
 			bt->count--;
 			bent_free(e);
@@ -206,26 +223,21 @@ static void drop(struct basis_table *bt, unsigned kinds, const char *key,
 	b->sum = sum; /* the whole chain was walked */
 }
 
+static void drop(struct basis_table *bt, unsigned kinds, const char *key,
+		 uint32_t h, struct holder ho)
+{
+	struct dropping d = { .kinds = kinds, .ho = ho };
+
+	drop_where(bt, key, h, &d);
+}
+
+/* A declaration's entries (@group: next_group's, never 0). */
 static void drop_group(struct basis_table *bt, const char *key, uint32_t h,
 		       uint64_t group)
 {
-	struct bslot *b = bucket(bt, h);
-	uint32_t sum = 0;
+	struct dropping d = { .group = group };
 
-	if (!may_hold(b, h))
-		return;
-	for (struct bent **pp = &b->head; *pp;) {
-		struct bent *e = *pp;
-		if (e->group == group && e->h == h && strcmp(e->key, key) == 0) {
-			*pp = e->next;
-			bt->count--;
-			bent_free(e);
-		} else {
-			sum |= sum_bit(e->h);
-			pp = &e->next;
-		}
-	}
-	b->sum = sum;
+	drop_where(bt, key, h, &d);
 }
 
 size_t basis_gc_locked(struct basis_table *bt);
@@ -235,6 +247,7 @@ static struct bent *add(struct basis_table *bt, uint8_t kind,
 			uid_t uid, uint64_t version, uint64_t group)
 {
 	size_t klen = strlen(key);
+	struct bslot *b;
 	struct bent *e;
 
 	/* Sweep entries of dead processes whenever the table doubled since
@@ -258,9 +271,10 @@ static struct bent *add(struct basis_table *bt, uint8_t kind,
 	e->version = version;
 	e->reg_ticks = proc_now_ticks();
 	e->group = group;
-	e->next = bucket(bt, h)->head;
-	bucket(bt, h)->head = e;
-	bucket(bt, h)->sum |= sum_bit(h);
+	b = bucket(bt, h);
+	e->next = b->head;
+	b->head = e;
+	b->sum |= sum_bit(h);
 	if (++bt->count > bt->nb)
 		grow(bt);
 	return e;

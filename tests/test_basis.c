@@ -44,6 +44,20 @@ static void expect_declared(struct basis_table *bt, struct proc_info *p,
 	assert_int_equal(hit.version, v);
 }
 
+/* A table in which @p has seen each of NKEYS keys at version @v. */
+static struct basis_table *table_of_seen(struct proc_info *p, uint64_t v)
+{
+	struct basis_table *bt;
+	char key[64];
+
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	for (int i = 0; i < NKEYS; i++) {
+		key_of(key, sizeof(key), i);
+		basis_seen(bt, p, key, v);
+	}
+	return bt;
+}
+
 /* A change by @p to @key is refused: the key is marked stale for it. */
 static void refuse(struct basis_table *bt, struct proc_info *p,
 		   const char *key)
@@ -105,11 +119,7 @@ static void test_declare_and_refuse_after_growth(void **state)
 	char key[64];
 
 	(void)state;
-	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
-	for (int i = 0; i < NKEYS; i++) {
-		key_of(key, sizeof(key), i);
-		basis_seen(bt, &p, key, 5);
-	}
+	bt = table_of_seen(&p, 5);
 	key_of(key, sizeof(key), 777);
 	assert_int_equal(basis_declare(bt, &p, key, 42), 0);
 	expect_declared(bt, &p, key, 42);
@@ -192,11 +202,7 @@ static void test_neighbours_survive(void **state)
 	char key[64];
 
 	(void)state;
-	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
-	for (int i = 0; i < NKEYS; i++) {
-		key_of(key, sizeof(key), i);
-		basis_seen(bt, &p, key, 5);
-	}
+	bt = table_of_seen(&p, 5);
 	for (int i = 0; i < NKEYS; i += 2) {
 		key_of(key, sizeof(key), i);
 		if (i % 3 == 0)
