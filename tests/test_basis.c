@@ -10,6 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -226,6 +230,55 @@ static void test_neighbours_survive(void **state)
 	basis_free(bt);
 }
 
+/* A declaration is consumed by the change that used it, and only its own
+ * entries go: a child's implicit basis for the same key, in the same
+ * bucket, stays.  The child has seen version 5; this process (its
+ * parent) declares 7 and commits 8.  The child's next change must still
+ * be checked against 5, which it saw, not against 8, which it never did. */
+static void test_consume_keeps_others(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), c;
+	struct basis_hit hit;
+	const char *key = "w0/shared";
+	pid_t child;
+
+	(void)state;
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		/* Gone with this process, even if an assert ends it first,
+		 * and holding none of its output pipes meanwhile. */
+		int null = open("/dev/null", O_WRONLY);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (null >= 0) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		if (getppid() != p.tgid)
+			_exit(0); /* the parent died before prctl() */
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(proc_get(child, &c), 0);
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	basis_seen(bt, &c, key, 5); /* the child and this process */
+	assert_int_equal(basis_declare(bt, &p, key, 7), 0);
+	expect_declared(bt, &p, key, 7);
+	basis_lookup(bt, &p, key, &hit);
+	basis_changed(bt, &p, &hit, key, 8);
+
+	basis_lookup(bt, &p, key, &hit);
+	assert_true(hit.found && !hit.explicit_ && hit.holder_is_self);
+	assert_int_equal(hit.version, 8);
+	basis_lookup(bt, &c, key, &hit);
+	assert_true(hit.found && !hit.explicit_ && hit.holder_is_self);
+	assert_int_equal(hit.version, 5);
+	basis_free(bt);
+	kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +286,7 @@ int main(void)
 		cmocka_unit_test(test_declare_and_refuse_after_growth),
 		cmocka_unit_test(test_replace),
 		cmocka_unit_test(test_neighbours_survive),
+		cmocka_unit_test(test_consume_keeps_others),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
