@@ -474,6 +474,7 @@ int store_compact(struct store *st)
 		goto out;
 	}
 	relocate(st, &s);
+	st->recent_len = 0; /* segment s.last_input now holds other bytes */
 	for (size_t i = 0; i < ninputs; i++)
 		close(st->segs[i].fd);
 	memmove(st->segs + 1, st->segs + ninputs,

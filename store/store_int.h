@@ -244,6 +244,15 @@ struct store {
 	uint64_t blob_links, blob_dir_synced;
 	uint8_t *batch_buf;    /* a commit's entries are built here (ops.c) */
 	size_t batch_cap;
+	/* The bytes of the last batch commit_batch() wrote: segment
+	 * recent_seg, [recent_base, recent_base + recent_len), still held
+	 * by batch_buf (or by the batch it is lent to, until its first
+	 * entry is built).  recent_len 0: none.  Under commit_mu.  A
+	 * compaction reuses segment ids, so it clears this (compact.c);
+	 * ops.c's recent_content() checks the content hash anyway. */
+	uint32_t recent_seg;
+	uint64_t recent_base;
+	size_t recent_len;
 	/* Log space promised to staged changes held in memory (txn.c):
 	 * the sum of their reservations, each its entry's size as staged
 	 * so far.  Invariant, under commit_mu: the active segment a has
