@@ -273,7 +273,14 @@ static ssize_t info_read(struct fdproc *e, int dirfd, int n, char *buf,
 			buf[r] = 0;
 			return r;
 		}
-		close(e->info[n]); /* closed, or reused since: open anew */
+		/* The file renders whatever descriptor N is at each read: N
+		 * closed reads ENOENT, N reused reads its new descriptor.
+		 * So it stays kept for N's return (a process whose threads
+		 * open and close records reuses a few numbers: opening each
+		 * anew cost an openat() and a close() per save). */
+		if (r < 0 && (errno == ENOENT || errno == ESRCH))
+			return -ENOENT;
+		close(e->info[n]);
 		e->info[n] = -1;
 	}
 	snprintf(name, sizeof(name), "%d", n);
