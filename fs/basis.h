@@ -1,6 +1,8 @@
 /* basis.h - who may change what: the bases of changes (SPEC "The basis
  * of a change").  Bases are held per process (pid and start time) and
- * per record key, for one uid; lookups walk the writer's ancestors. */
+ * per record key, for one uid; lookups walk the writer's ancestors.
+ * Every @p below is the task whose request is being served (alive, as
+ * proc_get_caller() assumes). */
 #ifndef RECFS_BASIS_H
 #define RECFS_BASIS_H
 

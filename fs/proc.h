@@ -48,7 +48,9 @@ static inline int64_t proc_mono_ns(void)
 
 /* proc_get() for the task that sent the request being served: it is
  * alive, waiting for the answer, so an entry proven within the trust
- * window (proc_trust_window()) is served without a poll of its own. */
+ * window (proc_trust_window()) is served without a poll of its own.
+ * So is that task's process (its tgid): while a thread lives, its group
+ * keeps the leader's pid. */
 int proc_get_caller(pid_t tid, struct proc_info *out);
 
 /* The trust window, in ns, for a pid namespace whose pid_max is @pid_max

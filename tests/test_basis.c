@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -279,6 +280,60 @@ static void test_consume_keeps_others(void **state)
 	assert_int_equal(waitpid(child, NULL, 0), child);
 }
 
+/* A thread's lookups ask for its process each time (the writer's start
+ * time bounds what ancestors offer).  The thread is a live caller, and
+ * so is its process: no poll of the process per lookup. */
+struct thread_polls {
+	struct basis_table *bt;
+	uint64_t polls;
+	int found;
+};
+
+static void *lookups_in_thread(void *arg)
+{
+	struct thread_polls *t = arg;
+	struct proc_info p;
+	struct basis_hit hit;
+	uint64_t p0;
+
+	if (proc_get_caller(gettid(), &p) < 0 || p.tid == p.tgid)
+		return NULL;
+	basis_seen(t->bt, &p, "w1/threaded", 3);
+	basis_lookup(t->bt, &p, "w1/threaded", &hit); /* proves both */
+	p0 = proc_cache_polls();
+	for (int i = 0; i < 100; i++) {
+		basis_lookup(t->bt, &p, "w1/threaded", &hit);
+		t->found += hit.found && hit.version == 3;
+	}
+	t->polls = proc_cache_polls() - p0;
+	return NULL;
+}
+
+static void test_thread_lookups_poll_little(void **state)
+{
+	struct thread_polls t = { 0 };
+	pthread_t th;
+	FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
+	long pid_max = 0;
+
+	if (f) {
+		if (fscanf(f, "%ld", &pid_max) != 1)
+			pid_max = 0;
+		fclose(f);
+	}
+	if (proc_trust_window(pid_max, sysconf(_SC_NPROCESSORS_CONF)) == 0)
+		skip(); /* every hit polls here */
+	(void)state;
+	assert_int_equal(basis_init(&t.bt, 60, 1u << 20, 1), 0);
+	assert_int_equal(pthread_create(&th, NULL, lookups_in_thread, &t), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(t.found, 100);
+	/* 100 lookups take far less than the 1 ms window; a poll or two
+	 * where one ends.  One per lookup was the cost. */
+	assert_true(t.polls <= 4);
+	basis_free(t.bt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_replace),
 		cmocka_unit_test(test_neighbours_survive),
 		cmocka_unit_test(test_consume_keeps_others),
+		cmocka_unit_test(test_thread_lookups_poll_little),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
