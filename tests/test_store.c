@@ -686,6 +686,14 @@ static long read_calls(void)
 	return n;
 }
 
+/* Under valgrind the process's read count includes valgrind's own. */
+static int reads_countable(void)
+{
+	const char *pre = getenv("LD_PRELOAD");
+
+	return !(pre && strstr(pre, "vgpreload")) && read_calls() >= 0;
+}
+
 /* Rename @from (holding @data) onto a new key @to; @return the read
  * calls it made, or -1 if they cannot be counted. */
 static long rename_reads(struct store *st, const char *from, const char *to,
@@ -700,8 +708,12 @@ static long rename_reads(struct store *st, const char *from, const char *to,
 	r1 = read_calls();
 	assert_int_equal(rec_is(st, to, data, len, v), 0);
 	/* the counting itself reads /proc/self/io once */
-	return r0 < 0 || r1 < 0 ? -1 : r1 - r0 - 1;
+	return r0 < 0 || r1 < 0 || !reads_countable() ? -1 : r1 - r0 - 1;
 }
+
+/* The rename read nothing back / read its bytes (where countable). */
+#define NO_READS(r) do { long r_ = (r); if (r_ >= 0) assert_int_equal(r_, 0); } while (0)
+#define READS(r) do { long r_ = (r); if (r_ >= 0) assert_true(r_ >= 1); } while (0)
 
 /* A rename-over takes a temporary its writer has just written: its bytes
  * are copied from the batch buffer that wrote them, not read back from
@@ -713,43 +725,41 @@ static void test_rename_recent(void **state)
 	struct fx *f = *state;
 	char a[1024], b[1024], c[700];
 	uint64_t v;
-	long r;
 
 	memset(a, 'a', sizeof(a));
 	memset(b, 'b', sizeof(b));
 	memset(c, 'c', sizeof(c));
 	fx_open(f);
-	if (read_calls() < 0)
-		skip(); /* no per-task I/O accounting in this kernel */
+	/* Without per-task I/O accounting (or under valgrind) only the
+	 * content is checked. */
 
 	put_buf(f->st, "t", STORE_ABSENT, a, sizeof(a));
-	assert_int_equal(rename_reads(f->st, "t", "r1", a, sizeof(a)), 0);
+	NO_READS(rename_reads(f->st, "t", "r1", a, sizeof(a)));
 
 	/* A refused rename builds nothing over the buffer. */
 	put_buf(f->st, "t", STORE_ANY, b, sizeof(b));
 	assert_int_equal(store_rename(f->st, "t", 99, "r2", STORE_ABSENT, &v),
 			 -EAGAIN);
-	assert_int_equal(rename_reads(f->st, "t", "r2", b, sizeof(b)), 0);
+	NO_READS(rename_reads(f->st, "t", "r2", b, sizeof(b)));
 
 	/* Another change between: read back. */
 	put_buf(f->st, "t", STORE_ANY, a, sizeof(a));
 	put_buf(f->st, "u", STORE_ABSENT, b, sizeof(b));
-	r = rename_reads(f->st, "t", "r3", a, sizeof(a));
-	assert_true(r >= 1);
+	READS(rename_reads(f->st, "t", "r3", a, sizeof(a)));
 	/* ... and that rename's own batch is now the recent one. */
-	assert_true(rename_reads(f->st, "u", "r4", b, sizeof(b)) >= 1);
+	READS(rename_reads(f->st, "u", "r4", b, sizeof(b)));
 
 	/* A compaction reuses the segment's id for other bytes. */
 	put_buf(f->st, "t", STORE_ANY, c, sizeof(c));
 	assert_int_equal(store_compact(f->st), 0);
-	assert_true(rename_reads(f->st, "t", "r5", c, sizeof(c)) >= 1);
+	READS(rename_reads(f->st, "t", "r5", c, sizeof(c)));
 
 	/* An empty record, and a reopened store. */
 	put_buf(f->st, "t", STORE_ANY, "", 0);
-	assert_int_equal(rename_reads(f->st, "t", "r6", "", 0), 0);
+	NO_READS(rename_reads(f->st, "t", "r6", "", 0));
 	put_buf(f->st, "t", STORE_ANY, b, sizeof(b));
 	fx_reopen(f);
-	assert_true(rename_reads(f->st, "t", "r7", b, sizeof(b)) >= 1);
+	READS(rename_reads(f->st, "t", "r7", b, sizeof(b)));
 
 	/* A directory's records: each read as the batch grows. */
 	assert_int_equal(store_mkdir(f->st, "d", NULL), 0);
