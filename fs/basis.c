@@ -291,17 +291,29 @@ static int parent_of(const struct proc_info *p, struct proc_info *out)
 	return proc_get(next, out);
 }
 
-/* The process of @p, a thread whose request is being served: the
- * caller's proof holds for it (proc_get_caller), where a poll cost more
- * than the lookup it served (eight writer threads: 0.8 polls per save). */
-static int own_process(const struct proc_info *p, struct proc_info *out)
-{
-	return proc_get_caller(p->tgid, out);
-}
-
 static struct holder self_of(const struct proc_info *p)
 {
 	return (struct holder){ p->tid, p->start };
+}
+
+/* The process of @p, a thread whose request is being served, as a
+ * holder.  Its start time came with @p (pstart, proven with the
+ * thread); only when that is unknown is the process asked for, as the
+ * caller's (proc_get_caller: no poll within the trust window).  A poll
+ * per lookup cost more than the lookup (eight writer threads: 0.8 polls
+ * per save).  @return 0 or -ESRCH. */
+static int own_process(const struct proc_info *p, struct holder *out)
+{
+	struct proc_info proc;
+
+	if (p->pstart) {
+		*out = (struct holder){ p->tgid, p->pstart };
+		return 0;
+	}
+	if (proc_get_caller(p->tgid, &proc) < 0)
+		return -ESRCH;
+	*out = self_of(&proc);
+	return 0;
 }
 
 /* Registration targets: the task and its parent.  @p fresh from
@@ -412,6 +424,7 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 		  const char *key, struct basis_hit *hit)
 {
 	struct proc_info cur = *p, proc;
+	struct holder pho;
 	uint64_t wstart = p->start;
 	uint32_t h = khash(key);
 	int64_t now;
@@ -426,8 +439,8 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 	}
 	now = proc_mono_ns();
 	/* The writer's process start time bounds what ancestors offer. */
-	if (p->tid != p->tgid && own_process(p, &proc) == 0)
-		wstart = proc.start;
+	if (p->tid != p->tgid && own_process(p, &pho) == 0)
+		wstart = pho.start;
 	for (int depth = 0; depth < 64; depth++) {
 		struct holder ho = self_of(&cur);
 		int self = cur.tid == p->tid || cur.tid == p->tgid;
@@ -502,15 +515,15 @@ void basis_grace(struct basis_table *bt, const struct proc_info *p,
 		 const char *key)
 {
 	uint32_t h = khash(key);
-	struct proc_info proc;
+	struct holder pho;
 	struct bent *m;
 
 	pthread_mutex_lock(&bt->mu);
 	m = find(bt, B_MARK, key, h, self_of(p));
 	if (m)
 		m->grace = 1;
-	if (p->tid != p->tgid && own_process(p, &proc) == 0) {
-		m = find(bt, B_MARK, key, h, self_of(&proc));
+	if (p->tid != p->tgid && own_process(p, &pho) == 0) {
+		m = find(bt, B_MARK, key, h, pho);
 		if (m)
 			m->grace = 1;
 	}
@@ -527,9 +540,9 @@ void basis_refused(struct basis_table *bt, const struct proc_info *p,
 	consume_locked(bt, key, hit);
 	mark_at(bt, key, h, self_of(p), p->uid, conflict);
 	if (p->tid != p->tgid) {
-		struct proc_info proc;
-		if (own_process(p, &proc) == 0)
-			mark_at(bt, key, h, self_of(&proc), p->uid, conflict);
+		struct holder pho;
+		if (own_process(p, &pho) == 0)
+			mark_at(bt, key, h, pho, p->uid, conflict);
 	}
 	if ((hit->found || hit->stale) && hit->holder > 1)
 		mark_at(bt, key, h,

@@ -752,8 +752,7 @@ void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct rfs *fs = FS(req);
 	struct rfs_handle *h = HANDLE(fi);
 	const struct fuse_ctx *c = fuse_req_ctx(req);
-	struct proc_info p, pp;
-	uint64_t pstart;
+	struct proc_info p;
 	unsigned flags;
 	int rc = 0, n, nfds = 0;
 
@@ -762,14 +761,13 @@ void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto out; /* nothing to commit, or release will */
 	if (p.tgid != h->opener.tgid || !h->opener_known)
 		goto out; /* a child or a duplicate closing its copy */
-	/* The process's start time spares the scan a poll of its own to
-	 * know its kept files are this process's (a thread's each save). */
-	pstart = p.start;
-	if (p.tid != p.tgid)
-		pstart = proc_get_caller(p.tgid, &pp) == 0 ? pp.start : 0;
-	n = fs->mnt_id > 0 ? proc_writable_fds(p.tgid, pstart, fs->mnt_id,
-					       ino, &nfds)
-			   : -1;
+	/* The process's start time (a thread's pstart, proven with it)
+	 * spares the scan a poll of its own at each save. */
+	n = fs->mnt_id > 0
+		    ? proc_writable_fds(p.tgid,
+					p.tid == p.tgid ? p.start : p.pstart,
+					fs->mnt_id, ino, &nfds)
+		    : -1;
 	if (n != 0)
 		goto out; /* still writable elsewhere (or /proc can't tell) */
 	/* A task dying from a signal closes its files after detaching its

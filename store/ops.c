@@ -453,7 +453,7 @@ static int recent_content(struct store *st, const struct batch *b,
 {
 	uint8_t h[16];
 
-	if (!b || b->len || !b->buf || !st->recent_len ||
+	if (b->len || !st->recent_len ||
 	    v->seg != st->recent_seg || v->where < st->recent_base ||
 	    v->where + v->elen > st->recent_base + st->recent_len)
 		return 0;
