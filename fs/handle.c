@@ -182,7 +182,7 @@ static struct rfs_handle *handle_new(struct rfs *fs, struct rfs_inode *in,
 }
 
 /* Caller holds fs->mu. */
-void rfs_handle_free(struct rfs *fs, struct rfs_handle *h)
+static void handle_unlink(struct rfs *fs, struct rfs_handle *h)
 {
 	if (h->prev)
 		h->prev->next = h->next;
@@ -190,10 +190,36 @@ void rfs_handle_free(struct rfs *fs, struct rfs_handle *h)
 		fs->handles = h->next;
 	if (h->next)
 		h->next->prev = h->prev;
+	h->prev = h->next = NULL;
+}
+
+static void handle_destroy(struct rfs_handle *h)
+{
 	store_snap_close(h->snap);
 	store_txn_abort(h->txn);
 	pthread_mutex_destroy(&h->mu);
 	free(h);
+}
+
+/* Caller holds fs->mu. */
+void rfs_handle_free(struct rfs *fs, struct rfs_handle *h)
+{
+	handle_unlink(fs, h);
+	handle_destroy(h);
+}
+
+void rfs_handle_pin(struct rfs_handle *h)
+{
+	h->pins++;
+}
+
+int rfs_handle_unpin(struct rfs_handle *h)
+{
+	int released = h->released;
+
+	if (--h->pins == 0 && released)
+		handle_destroy(h);
+	return released;
 }
 
 /* A handle's first change: check it, take the lease, open the private
@@ -800,7 +826,12 @@ void rfs_release(fuse_req_t req, fuse_ino_t ino,
 	pthread_mutex_lock(&fs->mu);
 	rfs_lease_end(fs, in, h);
 	in->nopen--;
-	rfs_handle_free(fs, h);
+	if (h->pins) { /* its last unpin frees it */
+		handle_unlink(fs, h);
+		h->released = 1;
+	} else {
+		rfs_handle_free(fs, h);
+	}
 	rfs_ino_put(fs, in);
 	pthread_mutex_unlock(&fs->mu);
 	fuse_reply_err(req, 0);

@@ -994,28 +994,43 @@ static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 /* The lease holder's own process renames its record: its pending change
- * commits first (write, rename, close).  Called without fs->mu. */
+ * commits first (write, rename, close).  Called without fs->mu.  The
+ * holder may be another thread, closing the handle right now: the pin
+ * keeps the handle, and a release that came first has committed the
+ * change itself (rfs_release), so nothing is left to do. */
 static int commit_own_lease(struct rfs *fs, const char *key,
 			    const struct proc_info *p)
 {
 	struct rfs_handle *h = NULL;
 	struct rfs_inode *in;
-	int rc = 0;
+	int rc = 0, released;
 
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino_by_key(fs, key);
 	if (in && in->lease) {
-		if (in->lease->opener.tgid != p->tgid)
+		if (in->lease->opener.tgid != p->tgid) {
 			rc = -EBUSY;
-		else
+		} else {
 			h = in->lease;
+			rfs_handle_pin(h);
+		}
 	}
 	pthread_mutex_unlock(&fs->mu);
-	if (h) {
-		pthread_mutex_lock(&h->mu);
+	if (!h)
+		return rc;
+	pthread_mutex_lock(&h->mu);
+	/* A release commits under h->mu before it marks the handle and
+	 * drops the inode: either it has not begun (and waits for us), or
+	 * h->txn is already gone and there is nothing to commit. */
+	pthread_mutex_lock(&fs->mu);
+	released = h->released;
+	pthread_mutex_unlock(&fs->mu);
+	if (!released)
 		rc = rfs_handle_commit(fs, h, 0);
-		pthread_mutex_unlock(&h->mu);
-	}
+	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_lock(&fs->mu);
+	rfs_handle_unpin(h);
+	pthread_mutex_unlock(&fs->mu);
 	return rc;
 }
 

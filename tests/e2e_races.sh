@@ -112,6 +112,67 @@ check "and there were reads (at least 100)" test "${rr_reads:-0}" -ge 100
 check "the daemon is still serving" mountpoint -q "$MNT"
 check "the record is at one of its names" test -e moving -o -e moved
 
+# ---- A thread renames onto a record its sibling is writing -------------
+# A rename by the process that holds the record's write lease commits
+# that change first (commit_own_lease).  The holder may be another thread
+# closing its handle at that moment.  Before 2026-12-04 the rename used
+# the handle after the release had freed it: under AddressSanitizer a
+# heap-use-after-free in rfs_handle_commit (or a hang on the destroyed
+# mutex), without it a corrupted heap and a dead daemon within seconds.
+timeout 60 python3 - "$MNT" > "$WORK/lease_race" 2>&1 <<'PY'
+import os, sys, threading, time
+d = sys.argv[1]
+x, tmp = os.path.join(d, "sibling"), os.path.join(d, "sibling.tmp")
+with open(x, "wb") as f:
+    f.write(b"w" * 100)
+stop = time.time() + 3
+n = {"w": 0, "r": 0}
+def declare():
+    try:
+        os.setxattr(x, "user.expected_version",
+                    os.getxattr(x, "user.version"))
+    except OSError:
+        pass
+def writer():
+    while time.time() < stop:
+        declare()
+        try:
+            fd = os.open(x, os.O_WRONLY | os.O_TRUNC)
+        except OSError:
+            continue
+        try:
+            os.write(fd, b"w" * 100)
+            os.close(fd)
+            n["w"] += 1
+        except OSError:
+            pass
+def renamer():
+    while time.time() < stop:
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, b"r" * 100)
+            os.close(fd)
+            declare()
+            os.rename(tmp, x)
+            n["r"] += 1
+        except OSError:
+            pass
+ts = [threading.Thread(target=writer), threading.Thread(target=renamer)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+with open(x, "rb") as f:
+    body = f.read()
+print(n["w"], n["r"], "whole" if body in (b"w" * 100, b"r" * 100) else "torn")
+PY
+lr_rc=$?
+read -r lr_w lr_r lr_body < "$WORK/lease_race"
+expect_eq "sibling threads writing and renaming onto one record finish" 0 "$lr_rc"
+check "both saved [$lr_w writes, $lr_r renames]" test "${lr_w:-0}" -gt 0 -a "${lr_r:-0}" -gt 0
+expect_eq "and the record holds one whole version" whole "${lr_body:-missing}"
+check "the daemon is still serving after the sibling race" mountpoint -q "$MNT"
+
 # ---- A client killed mid-write ----------------------------------------
 head -c 300000 /dev/urandom > victim
 before=$(hash_of victim); vb=$(ver victim)
