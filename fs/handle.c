@@ -700,7 +700,10 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 /* O_APPEND without O_TRUNC: added at the true end of the current version
- * and committed at once; never stale, waits briefly for a lease. */
+ * and committed at once; never stale, waits briefly for a lease.
+ * @return 0, -errno, or 1 when the record was deleted: its key may name
+ * another record now, so the write is the handle's private change, as
+ * any write to an unlinked file (rfs_handle_begin). */
 static int append_write(struct rfs *fs, struct rfs_handle *h,
 			const struct proc_info *p, const char *buf,
 			size_t size)
@@ -712,6 +715,10 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 
 	memset(&none, 0, sizeof(none));
 	pthread_mutex_lock(&fs->mu);
+	if (h->in->deleted) {
+		pthread_mutex_unlock(&fs->mu);
+		return 1;
+	}
 	if (h->in->lease && h->in->lease != h)
 		rc = lease_wait(fs, h->in, h, p, APPEND_WRITE_WAIT_MS, &dl,
 				&woken);
@@ -745,8 +752,8 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	 * (its check); the rest of a change is its handle's. */
 	if (append || !h->txn)
 		rfs_caller(req, &p);
-	if (append) {
-		rc = append_write(fs, h, &p, buf, size);
+	rc = append ? append_write(fs, h, &p, buf, size) : 1;
+	if (rc <= 0) {
 		pthread_mutex_unlock(&h->mu);
 		if (rc < 0)
 			fuse_reply_err(req, -rc);
@@ -754,9 +761,9 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			fuse_reply_write(req, size);
 		return;
 	}
-	if ((fi->flags & O_APPEND) && h->txn)
-		off = (off_t)store_txn_size(h->txn);
 	rc = rfs_handle_begin(fs, h, &p, 0);
+	if (rc == 0 && (fi->flags & O_APPEND))
+		off = (off_t)store_txn_size(h->txn);
 	n = rc < 0 ? rc : store_txn_write(h->txn, buf, size, (uint64_t)off);
 	/* A change that could not be written whole must never commit: a
 	 * shell ignores the close, and the old content must stay. */

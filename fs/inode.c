@@ -203,7 +203,8 @@ int rfs_ino_key_copy(const struct rfs_inode *in, char *key, int *pending)
 {
 	size_t len;
 
-	if (!in)
+	/* A deleted inode's key may name another record by now. */
+	if (!in || in->deleted)
 		return -ENOENT;
 	len = strlen(in->key);
 	if (len >= RFS_KEY_BUF)

@@ -117,8 +117,14 @@ static int inode_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 		rfs_fill_attr(in->ino, &in->pmeta, 0, a);
 		return 0;
 	}
-	if (in->deleted)
-		return -ENOENT;
+	/* Its key may name another record by now: only what it had. */
+	if (in->deleted) {
+		if (!in->pmeta.mode)
+			return -ENOENT;
+		rfs_fill_attr(in->ino, &in->pmeta, in->gone_size, a);
+		a->st_nlink = 0;
+		return 0;
+	}
 	rc = store_stat(fs->st, in->key, &sb);
 	if (rc == 0)
 		rfs_fill_attr(in->ino, &sb.meta, sb.size, a);
@@ -136,9 +142,26 @@ static int handle_attr(struct rfs *fs, struct rfs_inode *in,
 		if (rc < 0)
 			rfs_fill_attr(in->ino, &in->pmeta, 0, a);
 		a->st_size = (off_t)store_txn_size(h->txn);
+		if (in->deleted)
+			a->st_nlink = 0;
 		rc = 0;
 	}
 	return rc;
+}
+
+/* Before a change takes @in's record away (unlink, rename over, rmdir),
+ * keep its attributes for handles still open on it: afterwards its key
+ * names nothing, or another record.  Caller holds fs->mu. */
+static void keep_gone_attr(struct rfs *fs, struct rfs_inode *in)
+{
+	struct store_stat sb;
+
+	if (!in || in->pending || in->deleted || in->hist)
+		return;
+	if (store_stat(fs->st, in->key, &sb) == 0) {
+		in->pmeta = sb.meta;
+		in->gone_size = sb.size;
+	}
 }
 
 /* ---- Owners and modes without default_permissions (perm.h) ----------
@@ -477,7 +500,10 @@ static int truncate_path(struct rfs *fs, struct rfs_inode *in,
 	int rc;
 
 	pthread_mutex_lock(&fs->mu);
-	if (in->pending || (in->lease && in->lease->opener.tgid != p->tgid))
+	if (in->deleted) /* its key may name another record now */
+		rc = -ENOENT;
+	else if (in->pending ||
+		 (in->lease && in->lease->opener.tgid != p->tgid))
 		rc = -EBUSY;
 	else
 		rc = rfs_check(fs, p, in->key, NULL, &expect, &hit);
@@ -510,7 +536,7 @@ static int set_meta(struct rfs *fs, struct rfs_inode *in,
 
 	memset(&m, 0, sizeof(m));
 	pthread_mutex_lock(&fs->mu);
-	if (in->pending) {
+	if (in->pending || in->deleted) {
 		sb.meta = in->pmeta;
 	} else {
 		rc = store_stat(fs->st, in->key, &sb);
@@ -549,7 +575,7 @@ static int set_meta(struct rfs *fs, struct rfs_inode *in,
 	}
 	if (!mask)
 		goto out;
-	if (in->pending) {
+	if (in->pending || in->deleted) {
 		struct store_meta *pm = &in->pmeta;
 		if (mask & STORE_META_MODE)
 			pm->mode = (pm->mode & S_IFMT) | (m.mode & 07777);
@@ -570,7 +596,7 @@ static int set_meta(struct rfs *fs, struct rfs_inode *in,
 	/* The kernel walks cached entries without asking us: make the ones
 	 * below a directory whose mode changed ask again (perm.h). */
 	if (rc == 0 && !fs->kperm && (mask & STORE_META_MODE) &&
-	    S_ISDIR(sb.meta.mode))
+	    S_ISDIR(sb.meta.mode) && !in->deleted)
 		rfs_inval_children(fs, in->key);
 out:
 	pthread_mutex_unlock(&fs->mu);
@@ -694,7 +720,7 @@ static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
 
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
-	if (in)
+	if (in && !in->deleted)
 		key = strdup(in->key);
 	pthread_mutex_unlock(&fs->mu);
 	if (key)
@@ -940,6 +966,7 @@ static void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc == -EAGAIN)
 		basis_grace(fs->bt, &pi, key);
 	if (rc == 0) {
+		keep_gone_attr(fs, in);
 		store_defer_begin(fs->st);
 		rc = store_delete(fs->st, key, expect, &newv);
 		ticket = store_defer_end(fs->st);
@@ -978,6 +1005,7 @@ static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 			    in->key[kl] == '/')
 				rc = -ENOTEMPTY;
 		if (rc != -ENOTEMPTY) {
+			keep_gone_attr(fs, rfs_ino_by_key(fs, key));
 			store_defer_begin(fs->st);
 			rc = store_rmdir(fs->st, key);
 			ticket = store_defer_end(fs->st);
@@ -1106,6 +1134,8 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			rc = -EEXIST;
 	}
 	if (rc == 0) {
+		if (tin != fin)
+			keep_gone_attr(fs, tin);
 		store_defer_begin(fs->st);
 		rc = store_rename(fs->st, from, ef, to, et, &newv);
 		ticket = store_defer_end(fs->st);
@@ -1187,7 +1217,7 @@ static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 		pthread_mutex_unlock(&fs->mu);
 		goto done;
 	}
-	if (in)
+	if (in && !in->deleted) /* its key may name another directory */
 		key = strdup(in->key);
 	if (key)
 		rc = store_list(fs->st, key, &ents, &n);

@@ -78,6 +78,10 @@ struct rfs_inode {
 	char last_comm[17];
 	struct rfs_inode *next_ino, *next_key;
 	struct rfs_inode *pend_next, *pend_prev; /* on fs->pend */
+	/* A deleted record's last size; its attributes are kept in pmeta
+	 * (keep_gone_attr in ops.c), so that a handle still open on it
+	 * can fstat, fchmod and ftruncate it (nlink 0). */
+	uint64_t gone_size;
 };
 
 struct rfs_handle {

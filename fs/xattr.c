@@ -188,7 +188,7 @@ void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if (!in) {
+	if (!in || in->deleted) { /* a deleted one's key names another */
 		pthread_mutex_unlock(&fs->mu);
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -292,6 +292,8 @@ void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	in = rfs_ino(fs, ino);
 	if (in && !in->hist && strncmp(name, "user.", 5) == 0)
 		rc = rfs_may(req, fs, in, PERM_W);
+	if (in && in->deleted) /* its key may name another record now */
+		rc = -ENOENT;
 	if (in && !in->hist && rc == 0)
 		key = strdup(in->key);
 	pthread_mutex_unlock(&fs->mu);

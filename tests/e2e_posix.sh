@@ -820,6 +820,55 @@ print(before.decode(), after.decode())
 PY
 )"
 expect_eq "isolation: the committed record is one new version per close" 2 "$(ver iso)"
+
+# ---- recfs only: a handle open on a deleted record ------------------------
+# POSIX lets a descriptor of an unlinked file be fstat'ed, chmod'ed and
+# truncated.  The record's key may name another record by then: nothing
+# done through the old descriptor may reach that one (before 2026-12-04
+# an fsetxattr did, and fgetxattr user.version answered for it).
+printf 'hello\n' > gone
+printf 'old\n' > gone2
+out="$(python3 - <<'PY'
+import os
+r = []
+def tryit(name, fn):
+    try:
+        v = fn()
+        r.append("%s=%s" % (name, v))
+    except OSError as e:
+        r.append("%s=%s" % (name, os.strerror(e.errno)))
+fd = os.open("gone", os.O_RDWR)
+os.read(fd, 100)                      # its basis
+os.unlink("gone")
+st = os.fstat(fd)
+r.append("fstat=%o,%d,%d" % (st.st_mode, st.st_size, st.st_nlink))
+tryit("ftruncate", lambda: os.ftruncate(fd, 3))
+tryit("pwrite", lambda: os.pwrite(fd, b"xyz", 0))
+tryit("pread", lambda: os.pread(fd, 100, 0).decode())
+tryit("fchmod", lambda: os.fchmod(fd, 0o600))
+r.append("mode=%o" % os.fstat(fd).st_mode)
+os.close(fd)
+fd = os.open("gone2", os.O_RDWR | os.O_APPEND)
+os.read(fd, 100)
+os.unlink("gone2")
+with open("gone2", "w") as f:         # another record takes the name
+    f.write("new\n")
+tryit("fsetxattr", lambda: os.setxattr(fd, "user.tag", b"x"))
+tryit("fgetxattr", lambda: os.getxattr(fd, "user.version"))
+tryit("fremovexattr", lambda: os.removexattr(fd, "user.tag"))
+tryit("fchmod2", lambda: os.fchmod(fd, 0o600))
+tryit("append", lambda: os.write(fd, b"appended\n"))
+os.close(fd)
+print(" ".join(r))
+PY
+)"
+expect_eq "a deleted record's open handle: fstat, ftruncate, private writes, fchmod; nothing reaches the record that took its name" \
+	"fstat=100644,6,0 ftruncate=None pwrite=3 pread=xyz fchmod=None mode=100600 fsetxattr=No such file or directory fgetxattr=No such file or directory fremovexattr=No such file or directory fchmod2=None append=9" "$out"
+expect_eq "the record that took the name keeps its content" "new" "$(cat gone2)"
+expect_eq "and its mode" 644 "$(stat -c %a gone2)"
+expect_eq "and has no attribute set through the old handle" "" "$(getfattr --only-values -n user.tag gone2 2>/dev/null)"
+expect_eq "and is at its own first version" 3 "$(ver gone2)"
+check "the deleted record left nothing under its name" test ! -e gone
 cd /
 unmount
 expect_eq "the daemon exits 0" 0 "$RECFS_RC"
