@@ -21,7 +21,7 @@ TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROGS     := $(BUILD)/recctl $(if $(wildcard fs/main.c),$(BUILD)/recfs)
 
 .PHONY: all deps test check clean install run unmount bench-store
-all: deps-ok $(PROGS) $(TESTS)
+all: deps-ok $(PROGS) $(TESTS) $(BUILD)/tests/stress_mix
 
 # Installs missing Debian packages when root, else prints the apt-get line.
 deps:
