@@ -153,6 +153,7 @@ STRESS_CYCLES ?= 1000
 stress: all
 	@BUILD=$(BUILD) CRASH_CYCLES=$(STRESS_CYCLES) bash tests/e2e_crash.sh
 	@BUILD=$(BUILD) bash tests/e2e_scale.sh
+	@BUILD=$(BUILD) STRESS_SECONDS=60 bash tests/e2e_stress.sh
 
 .PHONY: fuzz tsan valgrind stress
 
