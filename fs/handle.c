@@ -213,13 +213,10 @@ void rfs_handle_pin(struct rfs_handle *h)
 	h->pins++;
 }
 
-int rfs_handle_unpin(struct rfs_handle *h)
+void rfs_handle_unpin(struct rfs_handle *h)
 {
-	int released = h->released;
-
-	if (--h->pins == 0 && released)
+	if (--h->pins == 0 && h->released)
 		handle_destroy(h);
-	return released;
 }
 
 /* A handle's first change: check it, take the lease, open the private

@@ -151,12 +151,15 @@ static int handle_attr(struct rfs *fs, struct rfs_inode *in,
 
 /* Before a change takes @in's record away (unlink, rename over, rmdir),
  * keep its attributes for handles still open on it: afterwards its key
- * names nothing, or another record.  Caller holds fs->mu. */
-static void keep_gone_attr(struct rfs *fs, struct rfs_inode *in)
+ * names nothing, or another record.  A record nobody holds open needs
+ * none (and unlink and rename-over stay one lookup cheaper); a directory
+ * (@dir) may be someone's working directory.  Caller holds fs->mu. */
+static void keep_gone_attr(struct rfs *fs, struct rfs_inode *in, int dir)
 {
 	struct store_stat sb;
 
-	if (!in || in->pending || in->deleted || in->hist)
+	if (!in || in->pending || in->deleted || in->hist ||
+	    (!in->nopen && !dir))
 		return;
 	if (store_stat(fs->st, in->key, &sb) == 0) {
 		in->pmeta = sb.meta;
@@ -966,7 +969,7 @@ static void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc == -EAGAIN)
 		basis_grace(fs->bt, &pi, key);
 	if (rc == 0) {
-		keep_gone_attr(fs, in);
+		keep_gone_attr(fs, in, 0);
 		store_defer_begin(fs->st);
 		rc = store_delete(fs->st, key, expect, &newv);
 		ticket = store_defer_end(fs->st);
@@ -1005,7 +1008,7 @@ static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 			    in->key[kl] == '/')
 				rc = -ENOTEMPTY;
 		if (rc != -ENOTEMPTY) {
-			keep_gone_attr(fs, rfs_ino_by_key(fs, key));
+			keep_gone_attr(fs, rfs_ino_by_key(fs, key), 1);
 			store_defer_begin(fs->st);
 			rc = store_rmdir(fs->st, key);
 			ticket = store_defer_end(fs->st);
@@ -1135,7 +1138,7 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (rc == 0) {
 		if (tin != fin)
-			keep_gone_attr(fs, tin);
+			keep_gone_attr(fs, tin, S_ISDIR(sb.meta.mode));
 		store_defer_begin(fs->st);
 		rc = store_rename(fs->st, from, ef, to, et, &newv);
 		ticket = store_defer_end(fs->st);

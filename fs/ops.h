@@ -81,9 +81,8 @@ void rfs_handle_free(struct rfs *fs, struct rfs_handle *h);
  * (with h->mu).  Caller holds fs->mu. */
 void rfs_handle_pin(struct rfs_handle *h);
 /** Drop a pin; the last one frees a handle released meanwhile.  Caller
- * holds fs->mu.  @return 1 if the kernel had released @h (now freed if
- * this was the last pin), else 0. */
-int rfs_handle_unpin(struct rfs_handle *h);
+ * holds fs->mu. */
+void rfs_handle_unpin(struct rfs_handle *h);
 /** A handle's first change: check it, take the lease, open the private
  * change; with @may_wait (only at OPEN) wait for another's lease.
  * Caller holds h->mu.  @return 0; -EAGAIN stale; -EBUSY leased; -EPERM
