@@ -219,6 +219,26 @@ void rfs_handle_unpin(struct rfs_handle *h)
 		handle_destroy(h);
 }
 
+/* The kernel is done with @h (its release, or an open that failed after
+ * the handle was visible): its lease ends and it is freed, or marked for
+ * its last unpin.  An open is visible before its reply: its lease, taken
+ * at an O_TRUNC open and held over the store's round trip
+ * (store_txn_lease), is how a rename finds and pins it.  Caller holds
+ * fs->mu; the inode's reference is the caller's to drop. */
+static void handle_close(struct rfs *fs, struct rfs_handle *h)
+{
+	struct rfs_inode *in = h->in;
+
+	rfs_lease_end(fs, in, h);
+	in->nopen--;
+	if (h->pins) {
+		handle_unlink(fs, h);
+		h->released = 1;
+	} else {
+		rfs_handle_free(fs, h);
+	}
+}
+
 /* A handle's first change: check it, take the lease, open the private
  * change.  With @may_wait, another handle's lease is waited for
  * (lease_wait): only at OPEN, since over WRITE, SETATTR and FALLOCATE
@@ -557,8 +577,7 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (rc < 0) {
 		pthread_mutex_lock(&fs->mu);
-		in->nopen--;
-		rfs_handle_free(fs, h);
+		handle_close(fs, h);
 		pthread_mutex_unlock(&fs->mu);
 		fuse_reply_err(req, -rc);
 		return;
@@ -828,14 +847,7 @@ void rfs_release(fuse_req_t req, fuse_ino_t ino,
 		rfs_handle_commit(fs, h, 0); /* its opener is gone: commit */
 	pthread_mutex_unlock(&h->mu);
 	pthread_mutex_lock(&fs->mu);
-	rfs_lease_end(fs, in, h);
-	in->nopen--;
-	if (h->pins) { /* its last unpin frees it */
-		handle_unlink(fs, h);
-		h->released = 1;
-	} else {
-		rfs_handle_free(fs, h);
-	}
+	handle_close(fs, h);
 	rfs_ino_put(fs, in);
 	pthread_mutex_unlock(&fs->mu);
 	fuse_reply_err(req, 0);

@@ -108,9 +108,10 @@ struct rfs_handle {
 	struct rfs_handle *prev, *next; /* all open handles, for shutdown */
 	/* Another request's hold on the handle outside fs->mu (a rename
 	 * committing its own process's lease: commit_own_lease), and
-	 * whether the kernel has released it meanwhile.  Invariant: a
-	 * handle is freed by its release only while unpinned, else by its
-	 * last unpin; a released one is off fs->handles and its inode may
+	 * whether the kernel has released it meanwhile (or its open
+	 * failed after it took a lease).  Invariant: a handle is freed by
+	 * its close (handle_close) only while unpinned, else by its last
+	 * unpin; a released one is off fs->handles and its inode may
 	 * be gone, so a pin holder touches neither.  Both under fs->mu. */
 	unsigned pins;
 	int released;

@@ -351,6 +351,64 @@ expect_eq "and shows on M2 as version 2" "2 held" "$(ver "$M2/leased") $(peek "$
 check "M2, with a fresh read, now writes it" act "$M2" 'cat leased >/dev/null; printf m2 > leased'
 expect_eq "version 3, seen on M1" "3 m2" "$(wait_for 5 ver_is "$M1/leased" 3; ver "$M1/leased") $(peek "$M1/leased")"
 
+# ---- A rename onto a record whose open etcd is refusing ---------------------
+# M2 holds the record's lease.  On M1 one thread opens it O_TRUNC, which
+# takes M1's own lease and then asks etcd (refused: EBUSY), while a sibling
+# thread renames onto it: the rename finds the open's handle holding M1's
+# lease and pins it.  The failed open must leave the handle to that pin;
+# it used to free it, and the rename then locked freed memory (the daemon
+# died, or hung with the rename unanswered).  A hung daemon's mount is
+# aborted after 60 s so that this script fails instead of hanging.
+cat > "$WORK/pinrace.py" <<'PY'
+import errno, os, sys, threading, time
+a, b, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+ra, rb = os.path.join(a, "pinned"), os.path.join(b, "pinned")
+with open(rb, "rb") as f:
+    f.read()  # the basis of M2's write
+fd = os.open(rb, os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b"held by M2")
+with open(ra, "rb") as f:
+    f.read()  # the basis of this process's opens on M1
+stop, counts = time.time() + secs, {}
+def bump(k):
+    counts[k] = counts.get(k, 0) + 1
+def opener():
+    while time.time() < stop:
+        try:
+            os.close(os.open(ra, os.O_WRONLY | os.O_TRUNC)); bump("open-ok")
+        except OSError as e:
+            bump("open-" + errno.errorcode[e.errno])
+def renamer():
+    i = 0
+    while time.time() < stop:
+        t = os.path.join(a, "pin.tmp%d" % (i % 4)); i += 1
+        try:
+            if not os.path.exists(t):
+                with open(t, "wb") as f:
+                    f.write(b"tmp")
+            os.rename(t, ra); bump("rename-ok")
+        except OSError as e:
+            bump("rename-" + errno.errorcode[e.errno])
+ts = [threading.Thread(target=opener), threading.Thread(target=renamer)]
+for t in ts: t.start()
+for t in ts: t.join()
+os.close(fd)
+print(" ".join("%s=%d" % kv for kv in sorted(counts.items())))
+PY
+act "$M1" 'printf base > pinned'
+wait_for 5 test -e "$M2/pinned"
+(sleep 60; fuse_abort "$M1") </dev/null >/dev/null 2>&1 &
+wd=$!
+out=$(act "$M1" "timeout -s KILL 50 python3 $WORK/pinrace.py $M1 $M2 3" 2>&1); rc=$?
+pkill -P "$wd" 2>/dev/null; kill "$wd" 2>/dev/null; wait "$wd" 2>/dev/null
+echo "# pinrace: $out"
+expect_eq "M1: opens refused by etcd (M2's lease) while a sibling thread renames onto the record: no crash, no hang" 0 "$rc"
+check "and every open and rename was refused with EBUSY, nothing else ($out)" \
+	bash -c "[[ '$out' =~ ^open-EBUSY=[0-9]+\ rename-EBUSY=[0-9]+$ ]]"
+check "M1's daemon is alive and serving" bash -c "kill -0 ${MPID[a]} && mountpoint -q '$M1' && stat '$M1' >/dev/null"
+pinned_is() { [ "$(peek "$M1/pinned")" = "$1" ]; }
+check "M2's write committed at its close, seen on M1" wait_for 5 pinned_is "held by M2"
+
 # ---- A mount that dies holding a lease: etcd's TTL frees the record ----------
 if mount_etcd k "$URL"; then
 	MK=$WORK/mnt.k

@@ -78,6 +78,20 @@ mount_again() {
 	return 1
 }
 
+# fuse_abort MNT: end every request of MNT's FUSE connection with
+# ENOTCONN, as the kernel does when the daemon dies.  A killed client
+# whose request was already sent waits for its answer uninterruptibly,
+# and a daemon thread that waits on such a client keeps even a killed
+# daemon from exiting: only the abort ends that.  Needs root.
+fuse_abort() {
+	local dev
+	dev=$(awk -v m="$1" '$5 == m { print $3 }' /proc/self/mountinfo)
+	[ -n "$dev" ] || return 0
+	mountpoint -q /sys/fs/fuse/connections ||
+		mount -t fusectl fusectl /sys/fs/fuse/connections 2>/dev/null
+	echo 1 > "/sys/fs/fuse/connections/${dev#*:}/abort" 2>/dev/null
+}
+
 unmount() {
 	fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
 	wait "$RECFS_PID" 2>/dev/null
