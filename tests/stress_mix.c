@@ -2,7 +2,8 @@
  * changes to eight records in DIR, as many tools at once would: versioned
  * updates, creates, rename-overs, renames between the records, unlinks,
  * truncates, O_RDWR rewrites, directory renames, symlinks, forked
- * children, fsync and appends, and they read the records meanwhile.
+ * children, fsync, appends, mknod'ed creates, tags and touches, and they
+ * read the records meanwhile.
  *
  * What it asserts (exit 1 and a line on stderr for each failure):
  * - every read of a record is one whole version: each writer writes
@@ -37,11 +38,11 @@ static unsigned base_seed;
 
 enum { UPDATE, CREATE, RENAME_OVER, UNLINK, READ, META, MKDIR, TRUNCATE,
        MOVE, RDWR, DIR_MOVE, FTRUNCATE, FORK, SYMLINK, FSYNC, APPEND,
-       NOPS };
+       MKNOD, XATTR, TOUCH, NOPS };
 static const char *const opname[NOPS] = {
 	"update", "create", "rename-over", "unlink", "read", "meta",
 	"mkdir", "truncate", "move", "rdwr", "dir-move", "ftruncate",
-	"fork", "symlink", "fsync", "append",
+	"fork", "symlink", "fsync", "append", "mknod", "xattr", "touch",
 };
 
 /* A version: "NNNNNNc;" then NNNNNN bytes of c. */
@@ -288,6 +289,36 @@ static int one_op(long id, int op, const char *p, int k, unsigned *seed)
 		return rc;
 	case APPEND:
 		return op_append(id, k, seed);
+	case MKNOD:
+		/* A create in two steps (mknod, then an open that takes it
+		 * over), as a tool without O_CREAT makes it; sometimes onto
+		 * a record's name with a rename while it is still empty. */
+		snprintf(q, sizeof(q), "%s/n%ld", dir, id);
+		if (mknod(q, S_IFREG | 0644, 0) < 0)
+			return errno;
+		fd = open(q, O_WRONLY | O_TRUNC);
+		if (fd >= 0)
+			rc = close_rc(fd, put(fd, seed));
+		else
+			rc = errno;
+		if (rc == 0 && rand_r(seed) % 2) {
+			declare(p);
+			if (rename(q, p) < 0)
+				rc = errno;
+		}
+		declare(q);
+		unlink(q);
+		return rc;
+	case XATTR:
+		/* Tags come and go while the record changes under them. */
+		if (rand_r(seed) % 2)
+			return setxattr(p, "user.tag", "t", 1, 0) < 0 ? errno
+								       : 0;
+		if (removexattr(p, "user.tag") < 0 && errno != ENODATA)
+			return errno;
+		return listxattr(p, b, sizeof(b)) < 0 ? errno : 0;
+	case TOUCH:
+		return utimensat(AT_FDCWD, p, NULL, 0) < 0 ? errno : 0;
 	}
 	return 0;
 }
