@@ -99,7 +99,9 @@ check: deps-ok
 # ---- Reliability (issue 7): fuzzing, ThreadSanitizer, Valgrind ----------
 # make fuzz      libFuzzer targets in tests/fuzz, FUZZ_SECONDS each (30),
 #                after their regression inputs; fails on any crash
-# make tsan      store and /proc-cache unit tests under ThreadSanitizer (build-tsan/)
+# make tsan      store and /proc-cache unit tests, then a daemon under
+#                mixed concurrent changes (e2e_stress.sh), under
+#                ThreadSanitizer (build-tsan/); a race fails the daemon's exit
 # make valgrind  unit tests and one mount under memcheck (VALGRIND_SKIP=
 #                "test_large ..." leaves tests out)
 FUZZ_CC      ?= clang
@@ -141,8 +143,10 @@ fuzz: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%) $(FUZZ_DIR)/gen_corpus
 
 tsan: deps-ok
 	@$(MAKE) --no-print-directory BUILD=build-tsan SAN="-fsanitize=thread" \
-		CFLAGS="-O1" $(TSAN_TESTS:%=build-tsan/tests/%)
+		CFLAGS="-O1" $(TSAN_TESTS:%=build-tsan/tests/%) \
+		build-tsan/recfs build-tsan/recctl build-tsan/tests/stress_mix
 	@sh tests/fuzz/tsan.sh build-tsan $(TSAN_TESTS)
+	@BUILD=build-tsan STRESS_SECONDS=10 bash tests/e2e_stress.sh
 
 valgrind: all
 	@BUILD=$(BUILD) bash tests/fuzz/valgrind.sh

@@ -239,7 +239,6 @@ int main(int argc, char *argv[])
 		goto out;
 	/* Now the store's thread, and the daemon's pid in the lock file. */
 	store_after_fork(fs.st);
-	rfs_start_inval(&fs);
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		goto out;
@@ -254,7 +253,15 @@ int main(int argc, char *argv[])
 	 * (INIT, FORGET, INTERRUPT; everything if the ring is refused). */
 	if (!fs.o.nouring && (rc = rfs_uring_attach(fs.se, 0, &ur)) < 0)
 		fprintf(stderr, "recfs: io_uring not used: %s\n", strerror(-rc));
+	/* After the ring is set up: its writev hook is how this thread's
+	 * notifications reach the kernel. */
+	rfs_start_inval(&fs);
 	rc = fuse_session_loop_mt(fs.se, lc);
+	/* The invalidation thread writes to the kernel through the ring's
+	 * writev hook: it stops before the ring is freed.  What is queued
+	 * after (rfs_shutdown's commits) goes unsent: nobody is served any
+	 * more, and rfs_free_state frees it. */
+	rfs_stop_inval(&fs);
 	rfs_uring_detach(ur);
 	/* A signal that asked us to stop is a clean exit. */
 	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;

@@ -123,7 +123,9 @@ struct rfs_uring {
 	unsigned ready;			/* workers whose ring is set up */
 	unsigned registered;		/* workers that submitted their entry */
 	int go;				/* 1: register; -1: exit */
-	uint64_t init_unique;		/* the INIT request, 0 once answered */
+	uint64_t init_unique;		/* the INIT request, 0 once answered
+					   (atomic: any thread's reply
+					   is checked against it) */
 	int offered;			/* the kernel offered the ring */
 	size_t payload;			/* payload buffer per entry */
 	atomic_uint served;		/* workers that answered a request */
@@ -637,7 +639,7 @@ static ssize_t init_reply(struct rfs_uring *u, int fd, struct iovec *iov,
 	ssize_t n;
 	unsigned i, ok = 1;
 
-	u->init_unique = 0;
+	__atomic_store_n(&u->init_unique, 0, __ATOMIC_RELAXED);
 	if (count != 2 || iov[1].iov_len < UR_INIT_OUT_MIN ||
 	    iov[1].iov_len > sizeof(out) || !u->offered)
 		goto plain;
@@ -691,7 +693,8 @@ static ssize_t ur_writev(int fd, struct iovec *iov, int count, void *ud)
 	memcpy(&oh, iov[0].iov_base, sizeof(oh));
 	if (w && w->unique && oh.unique == w->unique)
 		return stash_reply(w, iov, count);
-	if (u && u->init_unique && oh.unique == u->init_unique)
+	if (u && oh.unique &&
+	    oh.unique == __atomic_load_n(&u->init_unique, __ATOMIC_RELAXED))
 		return init_reply(u, fd, iov, count);
 	return writev(fd, iov, count);
 }
@@ -712,7 +715,7 @@ static ssize_t ur_read(int fd, void *buf, size_t len, void *ud)
 	memcpy(&flags, (char *)buf + sizeof(ih) + UR_INIT_IN_FLAGS, 4);
 	memcpy(&flags2, (char *)buf + sizeof(ih) + UR_INIT_IN_FLAGS2, 4);
 	u->offered = (flags & UR_INIT_EXT) && (flags2 & UR_OVER_IO_URING2);
-	u->init_unique = ih.unique;
+	__atomic_store_n(&u->init_unique, ih.unique, __ATOMIC_RELAXED);
 	return n;
 }
 

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@
 #define MAXT 32
 
 static const char *dir;
-static volatile int stop;
+static atomic_int stop; /* set by main, read by every thread */
 static long ops[MAXT], bad[MAXT];
 static unsigned base_seed;
 
