@@ -201,8 +201,8 @@ static void handle_destroy(struct rfs_handle *h)
 	free(h);
 }
 
-/* Caller holds fs->mu. */
-void rfs_handle_free(struct rfs *fs, struct rfs_handle *h)
+/* Unlink @h from fs->handles and free it.  Caller holds fs->mu. */
+static void handle_free(struct rfs *fs, struct rfs_handle *h)
 {
 	handle_unlink(fs, h);
 	handle_destroy(h);
@@ -219,13 +219,10 @@ void rfs_handle_unpin(struct rfs_handle *h)
 		handle_destroy(h);
 }
 
-/* The kernel is done with @h (its release, or an open that failed after
- * the handle was visible): its lease ends and it is freed, or marked for
- * its last unpin.  An open is visible before its reply: its lease, taken
- * at an O_TRUNC open and held over the store's round trip
- * (store_txn_lease), is how a rename finds and pins it.  Caller holds
- * fs->mu; the inode's reference is the caller's to drop. */
-static void handle_close(struct rfs *fs, struct rfs_handle *h)
+/* An open is visible before its reply: its lease, taken at an O_TRUNC
+ * open and held over the store's round trip (store_txn_lease), is how a
+ * rename finds and pins it, so a failed open closes as a release does. */
+void rfs_handle_close(struct rfs *fs, struct rfs_handle *h)
 {
 	struct rfs_inode *in = h->in;
 
@@ -235,7 +232,7 @@ static void handle_close(struct rfs *fs, struct rfs_handle *h)
 		handle_unlink(fs, h);
 		h->released = 1;
 	} else {
-		rfs_handle_free(fs, h);
+		handle_free(fs, h);
 	}
 }
 
@@ -470,7 +467,7 @@ static int snap_of(struct rfs *fs, struct rfs_inode *in, char *key,
 	if (rc != -ENOENT)
 		return rc;
 	pthread_mutex_lock(&fs->mu);
-	if (!in->deleted && rfs_ino_key_copy(in, key, &pending) == 0 &&
+	if (rfs_ino_key_copy(in, key, &pending) == 0 &&
 	    !pending)
 		rc = store_snap_open(fs->st, key, 0, out);
 	pthread_mutex_unlock(&fs->mu);
@@ -577,7 +574,7 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (rc < 0) {
 		pthread_mutex_lock(&fs->mu);
-		handle_close(fs, h);
+		rfs_handle_close(fs, h);
 		pthread_mutex_unlock(&fs->mu);
 		fuse_reply_err(req, -rc);
 		return;
@@ -646,7 +643,7 @@ void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	e.entry_timeout = rfs_entry_ttl(fs, rfs_ino(fs, parent), key);
 out:
 	if (rc < 0 && h) {
-		rfs_handle_free(fs, h);
+		handle_free(fs, h);
 		h = NULL;
 	}
 	if (rc < 0 && in)
@@ -847,7 +844,7 @@ void rfs_release(fuse_req_t req, fuse_ino_t ino,
 		rfs_handle_commit(fs, h, 0); /* its opener is gone: commit */
 	pthread_mutex_unlock(&h->mu);
 	pthread_mutex_lock(&fs->mu);
-	handle_close(fs, h);
+	rfs_handle_close(fs, h);
 	rfs_ino_put(fs, in);
 	pthread_mutex_unlock(&fs->mu);
 	fuse_reply_err(req, 0);

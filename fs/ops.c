@@ -717,18 +717,16 @@ static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct rfs *fs = FS(req);
 	struct rfs_inode *in;
-	char *buf = NULL, *key = NULL;
+	char *buf = NULL, key[RFS_KEY_BUF];
 	size_t len;
-	int rc = -ENOENT;
+	int rc, pending;
 
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
-	if (in && !in->deleted)
-		key = strdup(in->key);
+	rc = rfs_ino_key_copy(in, key, &pending);
 	pthread_mutex_unlock(&fs->mu);
-	if (key)
+	if (rc == 0)
 		rc = store_get(fs->st, key, &buf, &len, NULL);
-	free(key);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -1201,8 +1199,8 @@ static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	struct rfs_inode *in;
 	struct dirh *d = calloc(1, sizeof(*d));
 	size_t n = 0, extra = 0, klen;
-	char *key = NULL;
-	int rc = -ENOENT;
+	char key[RFS_KEY_BUF];
+	int rc = -ENOENT, pending;
 
 	if (!d) {
 		fuse_reply_err(req, ENOMEM);
@@ -1220,12 +1218,11 @@ static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 		pthread_mutex_unlock(&fs->mu);
 		goto done;
 	}
-	if (in && !in->deleted) /* its key may name another directory */
-		key = strdup(in->key);
-	if (key)
+	rc = rfs_ino_key_copy(in, key, &pending);
+	if (rc == 0)
 		rc = store_list(fs->st, key, &ents, &n);
 	/* Creates not yet committed are entries too. */
-	klen = key ? strlen(key) : 0;
+	klen = rc == 0 ? strlen(key) : 0;
 	for (struct rfs_inode *x = fs->pend; rc == 0 && x; x = x->pend_next)
 		if (!x->deleted)
 			extra++;
@@ -1256,7 +1253,6 @@ static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	pthread_mutex_unlock(&fs->mu);
 	store_list_free(ents, n);
-	free(key);
 done:
 	if (rc < 0) {
 		for (size_t i = 0; d->names && i < d->n; i++)
@@ -1376,10 +1372,7 @@ void rfs_shutdown(struct rfs *fs)
 	/* The kernel will send no release for these any more. */
 	pthread_mutex_lock(&fs->mu);
 	while (fs->handles) {
-		struct rfs_handle *h = fs->handles;
-		h->in->nopen--;
-		rfs_lease_end(fs, h->in, h);
-		rfs_handle_free(fs, h);
+		rfs_handle_close(fs, fs->handles);
 	}
 	pthread_mutex_unlock(&fs->mu);
 }

@@ -75,8 +75,10 @@ int rfs_new_name_check(fuse_req_t req, struct rfs *fs, fuse_ino_t parent,
 /** End @h's lease on @in, if it holds it.  Caller holds fs->mu. */
 void rfs_lease_end(struct rfs *fs, struct rfs_inode *in,
 		   const struct rfs_handle *h);
-/** Unlink @h from fs->handles and free it.  Caller holds fs->mu. */
-void rfs_handle_free(struct rfs *fs, struct rfs_handle *h);
+/** The kernel is done with @h (its release, a failed open, unmount): its
+ * lease ends, and it is freed, or left to its last unpin.  Caller holds
+ * fs->mu; the inode's reference is the caller's to drop. */
+void rfs_handle_close(struct rfs *fs, struct rfs_handle *h);
 /** Keep @h from being freed by its release, for use outside fs->mu
  * (with h->mu).  Caller holds fs->mu. */
 void rfs_handle_pin(struct rfs_handle *h);

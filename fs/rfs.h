@@ -110,7 +110,7 @@ struct rfs_handle {
 	 * committing its own process's lease: commit_own_lease), and
 	 * whether the kernel has released it meanwhile (or its open
 	 * failed after it took a lease).  Invariant: a handle is freed by
-	 * its close (handle_close) only while unpinned, else by its last
+	 * its close (rfs_handle_close) only while unpinned, else by its last
 	 * unpin; a released one is off fs->handles and its inode may
 	 * be gone, so a pin holder touches neither.  Both under fs->mu. */
 	unsigned pins;

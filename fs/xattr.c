@@ -285,24 +285,21 @@ void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct rfs *fs = FS(req);
 	struct rfs_inode *in;
-	char *key = NULL;
-	int rc = 0;
+	char key[RFS_KEY_BUF];
+	int rc = 0, pending;
 
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
 	if (in && !in->hist && strncmp(name, "user.", 5) == 0)
 		rc = rfs_may(req, fs, in, PERM_W);
-	if (in && in->deleted) /* its key may name another record now */
-		rc = -ENOENT;
-	if (in && !in->hist && rc == 0)
-		key = strdup(in->key);
+	if (rc == 0)
+		rc = rfs_ino_key_copy(in, key, &pending);
+	if (rc == 0 && in->hist)
+		rc = -EROFS;
 	pthread_mutex_unlock(&fs->mu);
-	if (rc == 0 && !key)
-		rc = in ? (in->hist ? -EROFS : -ENOMEM) : -ENOENT;
 	if (rc == 0 && strncmp(name, "user.", 5) != 0)
 		rc = -EOPNOTSUPP;
 	else if (rc == 0 && !is_ours(name)) /* rsync -X removes ours too */
 		rc = store_removexattr(fs->st, key, name);
-	free(key);
 	fuse_reply_err(req, -rc);
 }
