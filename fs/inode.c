@@ -352,6 +352,25 @@ static void inval_remote(struct rfs *fs, const char *key, fuse_ino_t parent)
 	fuse_lowlevel_notify_inval_inode(fs->se, parent, -1, 0);
 }
 
+/* A name's cached entry is expired, never dropped: a dropped directory
+ * entry is gone for every process whose working directory it is (getcwd
+ * fails with ENOENT, a shell says "cannot access parent directories",
+ * SQLite cannot open a database by a relative name) while the directory
+ * is still there.  An expired entry is looked up again at its next use,
+ * and only then dropped, if the name now leads elsewhere or nowhere.
+ * Kernels before 6.2 can only drop.  Only the invalidation thread calls. */
+static void expire_entry(struct rfs *fs, fuse_ino_t parent, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!fs->no_expire &&
+	    fuse_lowlevel_notify_expire_entry(fs->se, parent, name, len,
+					      FUSE_LL_EXPIRE_ONLY) != -ENOSYS)
+		return;
+	fs->no_expire = 1;
+	fuse_lowlevel_notify_inval_entry(fs->se, parent, name, len);
+}
+
 static void *inval_main(void *arg)
 {
 	struct rfs *fs = arg;
@@ -383,8 +402,7 @@ static void *inval_main(void *arg)
 			pthread_mutex_unlock(&fs->mu);
 		}
 		if (known && fs->se && *name)
-			fuse_lowlevel_notify_inval_entry(fs->se, parent, name,
-							 strlen(name));
+			expire_entry(fs, parent, name);
 		if (slash)
 			*slash = '/';
 		if (known && v->remote)

@@ -145,6 +145,7 @@ struct rfs {
 	pthread_cond_t inval_cv;
 	struct rfs_inval *inval_head;
 	int inval_stop, inval_started;
+	int no_expire;  /* the kernel only drops entries (inode.c) */
 };
 
 /* A change waiting for a record's write lease; it lives on the waiting
