@@ -316,14 +316,37 @@ static void apply_pxattrs(struct rfs *fs, struct rfs_inode *in)
 	rfs_pxattr_free(in);
 }
 
+/* An O_RDWR handle reads back what it committed: SQLite rereads its
+ * pages after each transaction, an `a+` log its own lines, and a
+ * snapshot from before the commit (or the newest, which may be another
+ * writer's by then) would hand them old bytes to build the next change
+ * on.  The version is opened by the key it was made under and its
+ * number, which name those bytes even after a rename or a delete (a
+ * deleted key keeps its versions).  If it cannot be opened, the next
+ * read opens the newest.  Caller holds h->mu. */
+static void read_own(struct rfs *fs, struct rfs_handle *h, const char *key,
+		     uint64_t version)
+{
+	store_snap_close(h->snap);
+	h->snap = NULL;
+	(void)store_snap_open(fs->st, key, version, &h->snap);
+}
+
+static int reads_back(const struct rfs_handle *h)
+{
+	return (h->flags & O_ACCMODE) == O_RDWR;
+}
+
 /* Commit the handle's change as one new version.  Caller holds h->mu. */
-int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
+int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 {
 	struct rfs_inode *in = h->in;
 	struct store_txn *t = h->txn;
 	struct store_meta meta;
 	uint64_t newv = 0, ticket = 0;
-	int pending, rc;
+	int pending, rc, reread = 0;
+	int durable = how & RFS_COMMIT_DURABLE;
+	char key[RFS_KEY_BUF];
 
 	if (!t)
 		return 0;
@@ -363,6 +386,9 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
 		h->trunc = 0;
 		h->created = 0;
 		rfs_changed(fs, &h->changer, &h->hit, in->key, newv);
+		reread = !(how & RFS_COMMIT_LAST) && reads_back(h);
+		if (reread)
+			memcpy(key, in->key, strlen(in->key) + 1);
 	} else {
 		fprintf(stderr, "recfs: commit of '%s' failed: %s\n", in->key,
 			strerror(-rc));
@@ -377,6 +403,8 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int durable)
 	 * with EROFS, so nothing is built on this version meanwhile. */
 	if (rc == 0)
 		rc = store_wait_ticket(fs->st, ticket);
+	if (reread)
+		read_own(fs, h, key, newv);
 	/* The kernel forgot the record's size and times after each direct
 	 * write, and every open without keep_cache drops its pages, so a
 	 * commit needs no invalidation of its own -- unless attributes went
@@ -724,7 +752,8 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 	int64_t dl = 0; /* lease_wait()'s deadline, ns */
 	struct basis_hit none;
 	uint64_t newv;
-	int rc = 0, woken = 0;
+	int rc = 0, woken = 0, reread = 0;
+	char key[RFS_KEY_BUF];
 
 	memset(&none, 0, sizeof(none));
 	pthread_mutex_lock(&fs->mu);
@@ -739,9 +768,13 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 		rc = store_append(fs->st, h->in->key, buf, size, &newv);
 	if (rc == 0)
 		rfs_changed(fs, p, &none, h->in->key, newv);
+	if (rc == 0 && (reread = reads_back(h)))
+		memcpy(key, h->in->key, strlen(h->in->key) + 1);
 	if (woken) /* an append takes no lease */
 		pass_turn(fs, h->in, 0);
 	pthread_mutex_unlock(&fs->mu);
+	if (reread)
+		read_own(fs, h, key, newv);
 	if (rc == 0)
 		rfs_inval_inode(fs, h->in->ino);
 	return rc;
@@ -841,7 +874,7 @@ void rfs_release(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	pthread_mutex_lock(&h->mu);
 	if (h->txn)
-		rfs_handle_commit(fs, h, 0); /* its opener is gone: commit */
+		rfs_handle_commit(fs, h, RFS_COMMIT_LAST); /* opener gone */
 	pthread_mutex_unlock(&h->mu);
 	pthread_mutex_lock(&fs->mu);
 	rfs_handle_close(fs, h);
@@ -860,7 +893,8 @@ void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	(void)ino;
 	(void)datasync;
 	pthread_mutex_lock(&h->mu);
-	rc = h->txn ? rfs_handle_commit(fs, h, 1) : store_sync(fs->st);
+	rc = h->txn ? rfs_handle_commit(fs, h, RFS_COMMIT_DURABLE)
+		    : store_sync(fs->st);
 	pthread_mutex_unlock(&h->mu);
 	fuse_reply_err(req, -rc);
 }

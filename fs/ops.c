@@ -1366,7 +1366,7 @@ void rfs_shutdown(struct rfs *fs)
 			rfs_handle_drop(fs, h, "unmounted while its opener was "
 					"still writing");
 		else
-			rfs_handle_commit(fs, h, 0);
+			rfs_handle_commit(fs, h, RFS_COMMIT_LAST);
 		pthread_mutex_unlock(&h->mu);
 	}
 	/* The kernel will send no release for these any more. */

@@ -93,9 +93,13 @@ int rfs_handle_begin(struct rfs *fs, struct rfs_handle *h,
 		     const struct proc_info *p, int may_wait);
 /** Drop the handle's change: nothing of it is ever visible. */
 void rfs_handle_drop(struct rfs *fs, struct rfs_handle *h, const char *why);
-/** Commit the handle's change as one new version (durable when asked or
- * with sync=always).  Caller holds h->mu. */
-int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int durable);
+/* How a commit is asked for (rfs_handle_commit's @how). */
+#define RFS_COMMIT_DURABLE 1 /* fsync: durable before it returns */
+#define RFS_COMMIT_LAST 2    /* release or unmount: nothing reads after */
+/** Commit the handle's change as one new version (durable with
+ * RFS_COMMIT_DURABLE or sync=always).  Unless RFS_COMMIT_LAST, an O_RDWR
+ * handle then reads the version it made.  Caller holds h->mu. */
+int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how);
 /** Commit a mknod'ed record nobody took over, empty.  Caller holds
  * fs->mu. */
 int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in);

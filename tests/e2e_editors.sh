@@ -159,6 +159,46 @@ expect_eq "cp onto a record the shell has read: one version" 2 "$(ver crec)"
 expect_eq "with the copied content" copied "$(cat crec)"
 expect_eq "no leftovers from sed or cp" "" "$(leftovers vyes vno vauto syes sno sauto nrec erec nwrec srec crec)"
 
+# A database in a record: with its rollback journal, SQLite rereads through
+# one descriptor the pages each transaction wrote and fsync'ed there (before
+# 2026-12-05 that descriptor read the version before its own commits: the
+# rows vanished and the next transaction wrote over them).
+python3 - > "$WORK/sq.out" 2>&1 <<'PY'
+import sqlite3
+c = sqlite3.connect("db.sqlite", isolation_level=None)
+c.execute("create table t(id integer primary key, v text)")
+for i in range(50):
+    c.execute("insert into t(v) values (?)", ("row%d" % i,))
+print(c.execute("select count(*) from t").fetchone()[0], end=" ")
+c.close()
+c = sqlite3.connect("db.sqlite")
+print(c.execute("select count(*) from t").fetchone()[0],
+      c.execute("pragma integrity_check").fetchone()[0])
+PY
+expect_eq "SQLite in a record: 50 rows in its connection and in a new one, intact" \
+	"50 50 ok" "$(cat "$WORK/sq.out")"
+check "SQLite left no journal behind" test ! -e db.sqlite-journal
+printf 'v1' > ownrec
+python3 - > "$WORK/own.out" 2>&1 <<'PY'
+import os, subprocess
+fd = os.open("ownrec", os.O_RDWR)
+os.read(fd, 10)                                  # its basis
+os.pwrite(fd, b"mine", 0)
+os.fsync(fd)                                     # its own commit
+subprocess.run(["bash", "-c", "cat ownrec > /dev/null; printf other > ownrec"])
+r = [os.pread(fd, 10, 0).decode()]               # still its own version
+try:
+    os.pwrite(fd, b"late", 0)
+    r.append("written")
+except OSError as e:
+    r.append(os.strerror(e.errno))
+os.close(fd)
+print(" ".join(r))
+PY
+expect_eq "an O_RDWR handle reads its own commit, and its next change after another's is stale" \
+	"mine Resource temporarily unavailable" "$(cat "$WORK/own.out")"
+expect_eq "which left the other process's version" other "$(cat ownrec)"
+
 mkdir -p "$WORK/tree/sub"
 echo one > "$WORK/tree/one"; echo two > "$WORK/tree/sub/two"
 setfattr -n user.color -v red "$WORK/tree/one"

@@ -292,6 +292,63 @@ def own_size():
 op("a handle that extends a file: fstat, SEEK_END, write at the end", own_size)
 state("after extending through one handle", "own2")
 
+
+def own_commits():
+    # fsync commits (on recfs); the handle then reads what it committed,
+    # as a database rereads its pages after each transaction.
+    fd = os.open("own3", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        r = []
+        os.pwrite(fd, b"AAAA", 0)
+        os.fsync(fd)
+        r.append(os.pread(fd, 10, 0))
+        os.pwrite(fd, b"BB", 0)
+        os.fdatasync(fd)
+        r.append(os.pread(fd, 10, 0))
+        os.ftruncate(fd, 3)
+        os.fsync(fd)
+        r.append(os.pread(fd, 10, 0))
+        os.pwrite(fd, b"C", 3)
+        r.append(os.pread(fd, 10, 0))
+        return r + [os.fstat(fd).st_size]
+    finally:
+        os.close(fd)
+
+
+op("one O_RDWR handle reads back each version its fsync committed", own_commits)
+state("after reading back its own commits", "own3")
+
+
+def sqlite_session():
+    # One connection, a transaction per statement (rollback journal):
+    # each reads pages the previous ones wrote through the same handle.
+    import sqlite3
+    os.mkdir("sq")
+    c = sqlite3.connect("sq/db", isolation_level=None)
+    r = []
+    try:
+        c.execute("create table t(id integer primary key, v text)")
+        for i in range(24):
+            c.execute("insert into t(v) values(?)", ("x" * (i * 40),))
+            if i % 6 == 5:
+                r.append(c.execute("select count(*), sum(length(v)) from t").fetchone())
+        c.execute("update t set v = 'u' where id % 3 = 0")
+        c.execute("delete from t where id % 5 = 0")
+        r.append(c.execute("select count(*), sum(length(v)) from t").fetchone())
+    finally:
+        c.close()
+    c = sqlite3.connect("sq/db")
+    try:
+        r.append(c.execute("select count(*), sum(length(v)) from t").fetchone())
+        r.append(c.execute("pragma integrity_check").fetchone())
+    finally:
+        c.close()
+    return r
+
+
+op("SQLite: transactions in one connection, then a new connection", sqlite_session)
+state("after the SQLite session", "sq")
+
 # ---- O_APPEND ---------------------------------------------------------
 put("log", b"line0\n")
 
@@ -322,6 +379,24 @@ def append_two_handles():
 
 op("two O_APPEND handles, interleaved", append_two_handles)
 state("after two appenders", "log")
+
+
+def append_read_back():
+    # An "a+" log reads back the lines it appended.
+    fd = os.open("log", os.O_RDWR | os.O_APPEND)
+    try:
+        r = [os.pread(fd, 100, 0)]
+        os.write(fd, b"C\n")
+        r.append(os.pread(fd, 100, 0))
+        os.write(fd, b"D\n")
+        r.append(os.pread(fd, 100, 0))
+        return r
+    finally:
+        os.close(fd)
+
+
+op("an O_RDWR|O_APPEND handle reads back its own appends", append_read_back)
+state("after appends read back", "log")
 op("O_APPEND|O_CREAT of a new file", lambda: w_then_close(
     "newlog", os.O_WRONLY | os.O_APPEND | os.O_CREAT, b"first\n"))
 state("new appended file", "newlog")
@@ -755,6 +830,32 @@ PY
 compare_run daemon-checks "unchecked" POSIX_NOBODY=fsuid
 expect_eq "daemon-checks: mounted without default_permissions" 0 \
 	"$(grep " $MNT " /proc/mounts | grep -c default_permissions)"
+# A working directory outlives changes around it: an entry the daemon has
+# the kernel forget is expired (looked up again at its next use), not
+# dropped.  Before 2026-12-05 a chmod of a parent in this mode (and on
+# etcd the echo of a change) dropped it: getcwd failed with ENOENT.
+expect_eq "daemon-checks: a working directory survives a chmod of its parent and changes in it" \
+	"/cw/in /cw/in x" "$(cd "$MNT" && python3 - 2>&1 <<'PY'
+import os, time
+os.makedirs("cw/in")
+os.chdir("cw/in")
+top = os.path.dirname(os.path.dirname(os.getcwd()))
+r = [os.getcwd()[len(top):]]
+os.chmod("..", 0o711)
+with open("f", "w") as f:
+    f.write("x")
+os.rename("f", "g")
+os.mkdir("sub")
+os.rmdir("sub")
+time.sleep(0.3)                       # the daemon tells the kernel later
+try:
+    r.append(os.getcwd()[len(top):])
+except OSError as e:
+    r.append(e.strerror)
+r.append(open("g").read())
+print(" ".join(r))
+PY
+)"
 unmount
 compare_run kernel-checks "unchecked,allow_other" || { finish; exit 1; }
 expect_eq "kernel-checks: mounted with default_permissions" 1 \
