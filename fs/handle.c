@@ -899,25 +899,68 @@ void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fuse_reply_err(req, -rc);
 }
 
+/* Zeros over [off, end) of the change, as a write of zeros: recfs keeps
+ * no holes of its own, only the bytes a reader sees.  Caller holds h->mu.
+ * @return 0 or -errno (the change is then marked failed, as a short
+ * write's is: it must never commit half-zeroed). */
+static int zero_range(struct rfs_handle *h, uint64_t off, uint64_t end)
+{
+	static const char zeros[64 << 10];
+
+	while (off < end) {
+		size_t n = end - off < sizeof(zeros) ? (size_t)(end - off)
+						     : sizeof(zeros);
+		ssize_t w = store_txn_write(h->txn, zeros, n, off);
+
+		if (w < 0 || (size_t)w < n) {
+			h->failed = w < 0 ? (int)w : -ENOSPC;
+			return h->failed;
+		}
+		off += n;
+	}
+	return 0;
+}
+
+/* fallocate is a change like a write: its first use checks the basis.
+ * - Preallocation (0, KEEP_SIZE) sets the size it asks for and reserves
+ *   nothing more: space is taken when bytes are written.
+ * - PUNCH_HOLE (always with KEEP_SIZE) and ZERO_RANGE write zeros over
+ *   the bytes the record has in the range; ZERO_RANGE without KEEP_SIZE
+ *   also extends it.  Readers see the same bytes as on a file system
+ *   that keeps holes.
+ * - COLLAPSE_RANGE, INSERT_RANGE and UNSHARE_RANGE: EOPNOTSUPP. */
 void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			  off_t off, off_t len, struct fuse_file_info *fi)
 {
+	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+			  FALLOC_FL_ZERO_RANGE;
 	struct rfs *fs = FS(req);
 	struct rfs_handle *h = HANDLE(fi);
+	uint64_t end = (uint64_t)off + (uint64_t)len, size;
 	struct proc_info p;
 	int rc;
 
 	(void)ino;
-	if (mode & ~FALLOC_FL_KEEP_SIZE) {
+	/* (The kernel refuses PUNCH_HOLE without KEEP_SIZE itself.) */
+	if ((mode & ~known) ||
+	    ((mode & FALLOC_FL_PUNCH_HOLE) && (mode & FALLOC_FL_ZERO_RANGE))) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
 	rfs_caller(req, &p);
 	pthread_mutex_lock(&h->mu);
 	rc = rfs_handle_begin(fs, h, &p, 0);
-	if (rc == 0 && !(mode & FALLOC_FL_KEEP_SIZE) &&
-	    (uint64_t)(off + len) > store_txn_size(h->txn))
-		rc = store_txn_truncate(h->txn, (uint64_t)(off + len));
+	if (rc == 0) {
+		size = store_txn_size(h->txn);
+		if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+			rc = zero_range(h, (uint64_t)off, end < size ? end : size);
+		if (rc == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && end > size)
+			rc = store_txn_truncate(h->txn, end);
+		if (rc == 0) {
+			rfs_note_size(h);
+			rfs_attr_mark_write(h);
+		}
+	}
 	pthread_mutex_unlock(&h->mu);
 	fuse_reply_err(req, -rc);
 }

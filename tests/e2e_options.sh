@@ -204,6 +204,19 @@ try:
     mmap.mmap(f.fileno(), 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE); print(0)
 except OSError as e:
     print(e.errno)")"
+# Every handle is direct I/O, and the kernel maps such files privately
+# only: a read-only shared map is refused too (README), a private one works.
+expect_eq "read-only shared mmap gives ENODEV too; MAP_PRIVATE reads the record" \
+	"19 $(head -c 4 rec)" "$(python3 -c "
+import mmap
+f = open('rec', 'rb')
+try:
+    mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ); r = ['0']
+except OSError as e:
+    r = [str(e.errno)]
+m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+r.append(m[:4].decode())
+print(' '.join(r))")"
 
 cd /
 kill -TERM "$RECFS_PID"

@@ -414,6 +414,30 @@ def ftruncs():
 
 op("ftruncate down to 5 then up to 12", ftruncs)
 state("after ftruncate", "tr")
+FALLOC_KEEP_SIZE, FALLOC_PUNCH_HOLE, FALLOC_COLLAPSE_RANGE = 1, 2, 8
+put("fa", b"0123456789")
+
+
+def falloc(p, mode, off, length):
+    fd = os.open(p, os.O_RDWR)
+    try:
+        if libc.fallocate(fd, mode, ctypes.c_long(off), ctypes.c_long(length)) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+op("fallocate a hole punched in the middle", lambda: falloc(
+    "fa", FALLOC_KEEP_SIZE | FALLOC_PUNCH_HOLE, 2, 3))
+state("after punching a hole", "fa")
+op("fallocate a hole punched across the end", lambda: falloc(
+    "fa", FALLOC_KEEP_SIZE | FALLOC_PUNCH_HOLE, 8, 100))
+op("fallocate a hole without KEEP_SIZE", lambda: falloc("fa", FALLOC_PUNCH_HOLE, 0, 1))
+op("fallocate that extends", lambda: falloc("fa", 0, 0, 16))
+op("fallocate KEEP_SIZE past the end", lambda: falloc("fa", FALLOC_KEEP_SIZE, 0, 64))
+state("after fallocate", "fa")
 op("truncate by path down to 3", lambda: os.truncate("tr", 3))
 state("after truncate 3", "tr")
 op("truncate by path up to 100000", lambda: os.truncate("tr", 100000))
@@ -921,6 +945,26 @@ print(before.decode(), after.decode())
 PY
 )"
 expect_eq "isolation: the committed record is one new version per close" 2 "$(ver iso)"
+
+# ---- recfs only: fallocate's zero range (tmpfs has none to compare) -------
+expect_eq "FALLOC_FL_ZERO_RANGE zeroes inside, then extends; COLLAPSE_RANGE is refused" \
+	"ok ok ENOTSUP b'ab\\x00\\x00ef\\x00\\x00'" "$(python3 - <<'PY'
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+with open("zr", "wb") as f:
+    f.write(b"abcdef")
+fd = os.open("zr", os.O_RDWR)
+r = []
+for mode, off, n in ((0x10 | 1, 2, 2), (0x10, 6, 2), (8, 0, 4096)):
+    if libc.fallocate(fd, mode, ctypes.c_long(off), ctypes.c_long(n)) == 0:
+        r.append("ok")
+    else:
+        r.append(errno.errorcode[ctypes.get_errno()])
+os.close(fd)
+r.append(repr(open("zr", "rb").read()))
+print(" ".join(r))
+PY
+)"
 
 # ---- recfs only: a handle open on a deleted record ------------------------
 # POSIX lets a descriptor of an unlinked file be fstat'ed, chmod'ed and
