@@ -37,6 +37,8 @@ struct bent {
 	uint64_t group;
 	char *text;
 	uint8_t grace;  /* a mark: refused a path operation (basis_grace) */
+	uint8_t made;   /* implicit, from a child's create (basis_created):
+			   a read replaces it, as if none were held */
 	char key[];
 };
 
@@ -388,8 +390,11 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 			continue;
 		if (m)
 			drop(bt, KIND(B_MARK), key, h, ho[i]);
-		if (!bt->implicit || find(bt, B_IMPLICIT, key, h, ho[i]))
+		struct bent *cur = find(bt, B_IMPLICIT, key, h, ho[i]);
+		if (!bt->implicit || (cur && !cur->made))
 			continue; /* the first version seen counts */
+		if (cur)
+			drop(bt, KIND(B_IMPLICIT), key, h, ho[i]);
 		if (bt->count >= bt->max)
 			basis_gc_locked(bt);
 		add(bt, B_IMPLICIT, key, h, ho[i], p->uid, version, 0);
@@ -568,6 +573,30 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		drop(bt, KIND(B_IMPLICIT), key, h, ho);
 		if (bt->implicit)
 			add(bt, B_IMPLICIT, key, h, ho, p->uid, newv, 0);
+	}
+	pthread_mutex_unlock(&bt->mu);
+}
+
+void basis_created(struct basis_table *bt, const struct proc_info *p,
+		   const char *key, uint64_t newv)
+{
+	struct holder ho[2];
+	uint32_t h = khash(key);
+	int n = holders(p, ho);
+
+	if (n < 2 || !bt->implicit)
+		return;
+	pthread_mutex_lock(&bt->mu);
+	/* The creator's tree made every byte of it, which is more than a
+	 * read shows; a mark or a basis the parent holds stays as it is. */
+	if (!find(bt, B_IMPLICIT, key, h, ho[1]) &&
+	    !find(bt, B_MARK, key, h, ho[1])) {
+		struct bent *e;
+		if (bt->count >= bt->max)
+			basis_gc_locked(bt);
+		e = add(bt, B_IMPLICIT, key, h, ho[1], p->uid, newv, 0);
+		if (e)
+			e->made = 1;
 	}
 	pthread_mutex_unlock(&bt->mu);
 }

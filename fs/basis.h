@@ -70,6 +70,16 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		   const struct basis_hit *hit, const char *key,
 		   uint64_t newv);
 
+/* @p created @key as @newv (no basis was needed): its parent holds @newv
+ * as well, unless it holds a basis or a mark already.  (The changer
+ * itself is registered by basis_changed.)  So a shell whose child wrote a
+ * new file may move or delete it with its next command: `sort data > tmp
+ * && mv tmp data`, `cmd > out; rm out`.  Unlike a read's, this basis
+ * gives way to the parent's next read (basis_seen): the shell then holds
+ * what it saw, as it would have without it. */
+void basis_created(struct basis_table *bt, const struct proc_info *p,
+		   const char *key, uint64_t newv);
+
 /* The conflict line for user.conflict.  @return length or -ENODATA. */
 int basis_conflict(struct basis_table *bt, const struct proc_info *p,
 		   const char *key, char *buf, size_t len);

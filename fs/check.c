@@ -188,3 +188,11 @@ void rfs_changed(struct rfs *fs, const struct proc_info *p,
 	if (p->tid > 0)
 		basis_changed(fs->bt, p, hit, key, newv);
 }
+
+void rfs_created(struct rfs *fs, const struct proc_info *p,
+		 const struct basis_hit *hit, const char *key, uint64_t newv)
+{
+	rfs_changed(fs, p, hit, key, newv);
+	if (p->tid > 0)
+		basis_created(fs->bt, p, key, newv);
+}

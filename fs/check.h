@@ -25,5 +25,9 @@ int rfs_check_new(struct rfs *fs, const struct proc_info *p, const char *key,
  * version as a basis.  Caller holds fs->mu. */
 void rfs_changed(struct rfs *fs, const struct proc_info *p,
 		 const struct basis_hit *hit, const char *key, uint64_t newv);
+/* As rfs_changed, for a change that created @key: the creator's parent
+ * holds @newv too (basis_created).  Caller holds fs->mu. */
+void rfs_created(struct rfs *fs, const struct proc_info *p,
+		 const struct basis_hit *hit, const char *key, uint64_t newv);
 
 #endif

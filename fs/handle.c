@@ -385,7 +385,10 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 		h->own = newv;
 		h->trunc = 0;
 		h->created = 0;
-		rfs_changed(fs, &h->changer, &h->hit, in->key, newv);
+		if (pending)
+			rfs_created(fs, &h->changer, &h->hit, in->key, newv);
+		else
+			rfs_changed(fs, &h->changer, &h->hit, in->key, newv);
 		reread = !(how & RFS_COMMIT_LAST) && reads_back(h);
 		if (reread)
 			memcpy(key, in->key, strlen(in->key) + 1);
@@ -457,7 +460,7 @@ int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in)
 	rfs_ino_pending(fs, in, 0);
 	apply_pxattrs(fs, in);
 	memset(&none, 0, sizeof(none));
-	rfs_changed(fs, &in->pcreator, &none, in->key, newv);
+	rfs_created(fs, &in->pcreator, &none, in->key, newv);
 	return 0;
 }
 

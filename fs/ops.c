@@ -837,7 +837,7 @@ static void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		ticket = store_defer_end(fs->st);
 	}
 	if (rc == 0)
-		rfs_changed(fs, &pi, &hit, key, newv);
+		rfs_created(fs, &pi, &hit, key, newv);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc == 0)
 		rc = store_wait_ticket(fs->st, ticket);

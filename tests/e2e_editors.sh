@@ -237,6 +237,45 @@ python3 -c "p='arec'; s=open(p).read(); open(p,'w').write(s.strip()+' py\n')"
 expect_eq "python read-then-open(w) works" "new py" "$(cat arec)"
 printf 5 > c; n=$(cat c); echo $((n + 1)) > c
 expect_eq "n=\$(cat c); echo \$((n+1)) > c works" 6 "$(cat c)"
+# A file a command created is held by the shell that ran it, as a file it
+# read would be: the next command may move or delete it.  (By the spec's
+# letter a new file's version is held by its creator alone, so `mv` and
+# `rm` below were refused with EPERM until 2026-12-05.)
+printf 'b\na\n' > sorted
+v=$(ver sorted)
+bash -c 'sort sorted > sorted.tmp && mv sorted.tmp sorted'
+expect_eq "sort f > tmp && mv tmp f: tmp was made by sort, moved by mv" "a b" "$(cat sorted | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "and f went one version on" $((v + 1)) "$(ver sorted)"
+check "cmd > out; rm out works" bash -c 'sort sorted > out.tmp; rm out.tmp'
+check "python makes a file, rm removes it" bash -c "python3 -c \"open('pymade','w').write('x')\"; rm pymade"
+check "ln -s, then rm of the link" bash -c 'ln -s sorted sl; rm sl'
+# ... but only for that shell's later commands, and only while current.
+python3 - > "$WORK/early.out" 2>&1 <<'PY' &
+import os, time
+while not os.path.exists("made.early.go"):     # running before it was made
+    time.sleep(0.02)
+try:
+    os.unlink("made.early")
+    print("unlinked")
+except OSError as e:
+    print(e.strerror)
+PY
+early=$!
+sleep 0.2 # a later clock tick: a tie would count as made before it started
+bash -c 'echo made > made.early'
+expect_err "a script already running cannot delete what another command made" \
+	"Operation not permitted" blind 'rm made.early'
+bash -c 'echo go > made.early.go'
+wait $early
+expect_eq "nor can a sibling that started before it was made" \
+	"Operation not permitted" "$(cat "$WORK/early.out")"
+check "which left the file" test -e made.early
+bash -c 'echo one > mine.tmp'
+cat mine.tmp > /dev/null
+blind 'cat mine.tmp > /dev/null; echo other > mine.tmp'
+expect_err "after another process changed it, the shell's mv is stale" \
+	"Resource temporarily unavailable" mv mine.tmp mine
+expect_eq "and the other's content stays" other "$(cat mine.tmp)"
 
 # ---- Blind changes are refused, clearly ------------------------------------
 expect_err "python open(p,'w') of an unread record: EPERM" "Operation not permitted" \

@@ -173,7 +173,7 @@ if command -v setpriv > /dev/null; then
 fi
 
 # ---- Only bases registered before the writer started ------------------
-bash -c 'echo a > fresh'       # made by a child: this shell holds nothing
+blind 'echo a > fresh'         # made outside this tree: it holds nothing
 bash -c 'sleep 1; echo late > fresh' 2>"$WORK/late.err" &
 late=$!
 sleep 0.3

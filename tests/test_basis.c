@@ -195,6 +195,44 @@ static void test_replace(void **state)
 	basis_free(bt);
 }
 
+/* A file a process creates is held by its parent too (a shell's next
+ * command may move it), and that basis gives way to the parent's next
+ * read; a basis the parent already held is left alone. */
+static void test_created_gives_way(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), par;
+	struct basis_hit hit;
+
+	(void)state;
+	assert_int_equal(proc_get(getppid(), &par), 0);
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+
+	basis_created(bt, &p, "made", 5);
+	basis_lookup(bt, &par, "made", &hit);
+	assert_true(hit.found && !hit.explicit_ && !hit.stale);
+	assert_int_equal(hit.version, 5);
+	basis_seen(bt, &p, "made", 7); /* a read after someone's change */
+	basis_lookup(bt, &par, "made", &hit);
+	assert_true(hit.found);
+	assert_int_equal(hit.version, 7);
+	basis_seen(bt, &p, "made", 9); /* and then the first read counts */
+	basis_lookup(bt, &par, "made", &hit);
+	assert_int_equal(hit.version, 7);
+
+	basis_seen(bt, &p, "read", 3);
+	basis_created(bt, &p, "read", 4);
+	basis_lookup(bt, &par, "read", &hit);
+	assert_true(hit.found);
+	assert_int_equal(hit.version, 3);
+
+	refuse(bt, &par, "marked");
+	basis_created(bt, &p, "marked", 2);
+	basis_lookup(bt, &par, "marked", &hit);
+	assert_true(hit.stale); /* a mark is not lifted by a create */
+	basis_free(bt);
+}
+
 /* Entries share buckets (50,000 keys, about one per bucket): changing,
  * declaring and consuming some keys' bases rewrites their buckets'
  * summaries, and every other key's basis in those buckets must still be
@@ -340,6 +378,7 @@ int main(void)
 		cmocka_unit_test(test_grows_and_finds),
 		cmocka_unit_test(test_declare_and_refuse_after_growth),
 		cmocka_unit_test(test_replace),
+		cmocka_unit_test(test_created_gives_way),
 		cmocka_unit_test(test_neighbours_survive),
 		cmocka_unit_test(test_consume_keeps_others),
 		cmocka_unit_test(test_thread_lookups_poll_little),
