@@ -1074,7 +1074,7 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct rfs_inode *p, *np, *fin, *tin;
 	uint64_t ef = STORE_ANY, et = STORE_ANY, newv = 0, ticket = 0;
 	char *from = NULL, *to = NULL;
-	int rc = -ENOENT;
+	int rc = -ENOENT, to_new = 0;
 
 	if (flags & RENAME_EXCHANGE) {
 		fuse_reply_err(req, EINVAL);
@@ -1113,6 +1113,8 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc < 0)
 		goto out;
 	if (!S_ISDIR(sb.meta.mode)) {
+		struct store_stat tsb;
+		to_new = store_stat(fs->st, to, &tsb) == -ENOENT;
 		/* Moving a record away and onto another are both changes. */
 		rc = rfs_check(fs, &pi, from, NULL, &ef, &hf);
 		if (rc == -EAGAIN)
@@ -1122,11 +1124,8 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			if (rc == -EAGAIN)
 				basis_grace(fs->bt, &pi, to);
 		}
-		if (rc == 0 && (flags & RENAME_NOREPLACE)) {
-			struct store_stat tsb;
-			if (store_stat(fs->st, to, &tsb) == 0)
-				rc = -EEXIST; /* et is ANY when unchecked */
-		}
+		if (rc == 0 && (flags & RENAME_NOREPLACE) && !to_new)
+			rc = -EEXIST; /* et is ANY when unchecked */
 		if (rc == 0 && (flags & RENAME_NOREPLACE))
 			et = STORE_ABSENT;
 	} else if (flags & RENAME_NOREPLACE) {
@@ -1163,7 +1162,13 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			hd = hf;
 			hd.explicit_ = 0;
 		}
-		rfs_changed(fs, &pi, &hd, to, newv);
+		/* A name that was free is made, as by a create: the
+		 * renamer's parent holds it too (git's pack-objects renames
+		 * its temporary pack to a new name that repack then moves). */
+		if (to_new)
+			rfs_created(fs, &pi, &hd, to, newv);
+		else
+			rfs_changed(fs, &pi, &hd, to, newv);
 	}
 out:
 	pthread_mutex_unlock(&fs->mu);

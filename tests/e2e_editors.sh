@@ -249,6 +249,17 @@ expect_eq "and f went one version on" $((v + 1)) "$(ver sorted)"
 check "cmd > out; rm out works" bash -c 'sort sorted > out.tmp; rm out.tmp'
 check "python makes a file, rm removes it" bash -c "python3 -c \"open('pymade','w').write('x')\"; rm pymade"
 check "ln -s, then rm of the link" bash -c 'ln -s sorted sl; rm sl'
+check "a file a command renamed to a new name, moved by the next command" \
+	bash -c "python3 -c \"import os; open('f.tmp','w').write('x'); os.rename('f.tmp','f.new')\"; mv f.new f.final"
+if command -v git > /dev/null; then
+	# git gc: pack-objects renames its temporary pack to a new name, and
+	# repack, its parent, moves that over the old pack and removes the rest.
+	(mkdir gitrepo && cd gitrepo && git init -q &&
+	 for i in 1 2 3; do echo $i >> f; git add f; git -c user.email=t@t -c user.name=t commit -qm $i; done
+	 git gc -q && git fsck --no-dangling && git log --oneline | wc -l) > "$WORK/git.out" 2>&1
+	expect_eq "git commits, gc and fsck in a record tree" 3 "$(tail -1 "$WORK/git.out")"
+	expect_eq "git gc left no temporary pack" "" "$(ls gitrepo/.git/objects/pack | grep tmp)"
+fi
 # ... but only for that shell's later commands, and only while current.
 python3 - > "$WORK/early.out" 2>&1 <<'PY' &
 import os, time
