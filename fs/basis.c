@@ -39,6 +39,10 @@ struct bent {
 	uint8_t grace;  /* a mark: refused a path operation (basis_grace) */
 	uint8_t made;   /* implicit, from a child's create (basis_created):
 			   a read replaces it, as if none were held */
+	/* Implicit, made by a change on an ancestor's basis: that ancestor,
+	 * whose registration moved to the same version (basis_changed). */
+	pid_t via;
+	uint64_t via_start;
 	char key[];
 };
 
@@ -474,6 +478,8 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 			hit->holder_start = ho.start;
 			hit->holder_is_self = self;
 			hit->expired = k == 0 && e->expires_ns < now;
+			hit->via = e->via;
+			hit->via_start = e->via_start;
 			break;
 		}
 		if (hit->found)
@@ -563,16 +569,35 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	uint32_t h = khash(key);
 	struct holder me = self_of(p);
 
+	struct holder anc = { 0, 0 };
+	struct bent *e;
+
 	pthread_mutex_lock(&bt->mu);
 	consume_locked(bt, key, hit);
-	drop(bt, KIND(B_MARK) | KIND(B_IMPLICIT), key, h, me);
-	if (bt->implicit)
-		add(bt, B_IMPLICIT, key, h, me, p->uid, newv, 0);
 	if (hit->found && !hit->holder_is_self && hit->holder > 1) {
-		struct holder ho = { hit->holder, hit->holder_start };
-		drop(bt, KIND(B_IMPLICIT), key, h, ho);
+		anc = (struct holder){ hit->holder, hit->holder_start };
+	} else if (hit->found && hit->holder_is_self && hit->via > 1) {
+		/* The changer's own basis came from its earlier change on
+		 * an ancestor's basis, and the ancestor still stands at the
+		 * same version: that is one line of work, and the ancestor
+		 * moves along as it did then (`mv -b new f`: f to f~, then
+		 * new to f, in one process on the shell's basis). */
+		struct holder via = { hit->via, hit->via_start };
+		e = find(bt, B_IMPLICIT, key, h, via);
+		if (e && e->version == hit->version)
+			anc = via;
+	}
+	drop(bt, KIND(B_MARK) | KIND(B_IMPLICIT), key, h, me);
+	e = bt->implicit ? add(bt, B_IMPLICIT, key, h, me, p->uid, newv, 0)
+			 : NULL;
+	if (e && anc.pid > 1) {
+		e->via = anc.pid;
+		e->via_start = anc.start;
+	}
+	if (anc.pid > 1) {
+		drop(bt, KIND(B_IMPLICIT), key, h, anc);
 		if (bt->implicit)
-			add(bt, B_IMPLICIT, key, h, ho, p->uid, newv, 0);
+			add(bt, B_IMPLICIT, key, h, anc, p->uid, newv, 0);
 	}
 	pthread_mutex_unlock(&bt->mu);
 }

@@ -22,6 +22,8 @@ struct basis_hit {
 	pid_t holder;       /* where it was found */
 	uint64_t holder_start;
 	int holder_is_self; /* held by the writer's own task or process */
+	pid_t via;          /* self-held, from a change on this ancestor's */
+	uint64_t via_start; /* basis (basis_changed) */
 };
 
 /* @ttl_s: expect_ttl; @max: bound on entries (at the bound, new implicit

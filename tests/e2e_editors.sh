@@ -249,6 +249,11 @@ expect_eq "and f went one version on" $((v + 1)) "$(ver sorted)"
 check "cmd > out; rm out works" bash -c 'sort sorted > out.tmp; rm out.tmp'
 check "python makes a file, rm removes it" bash -c "python3 -c \"open('pymade','w').write('x')\"; rm pymade"
 check "ln -s, then rm of the link" bash -c 'ln -s sorted sl; rm sl'
+echo one > mb; cat mb > /dev/null; echo two > mb.new
+mv -b mb.new mb                  # mb to mb~, then mb.new to mb: one process
+expect_eq "mv -b: the shell's basis follows both renames of the name" \
+	"$(ver mb)" "$(getfattr --only-values -n user.expected_version mb)"
+check "so its next command may remove it" rm mb mb~
 check "a file a command renamed to a new name, moved by the next command" \
 	bash -c "python3 -c \"import os; open('f.tmp','w').write('x'); os.rename('f.tmp','f.new')\"; mv f.new f.final"
 if command -v git > /dev/null; then
