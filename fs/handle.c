@@ -689,6 +689,34 @@ out:
 	fuse_reply_create(req, &e, fi);
 }
 
+/* A reader at the end of its version reads on when the record has only
+ * grown since by appends: its snapshot moves to the newest version of
+ * that line, whose first bytes are all the ones it had, so it still
+ * reads one version (the later one) consistently.  That is `tail -f` on
+ * a log appended with >>.  Any other change since leaves it where it
+ * is.  @return 1 if the snapshot moved.  Caller holds h->mu. */
+static int read_on(struct rfs *fs, struct rfs_handle *h)
+{
+	struct store_snap *s;
+	struct store_stat sb;
+	char key[RFS_KEY_BUF];
+	uint64_t top = 0;
+	int pending;
+
+	store_snap_stat(h->snap, &sb);
+	pthread_mutex_lock(&fs->mu);
+	if (h->in->ext_base && h->in->ext_base <= sb.version &&
+	    sb.version < h->in->ext_top &&
+	    rfs_ino_key_copy(h->in, key, &pending) == 0 && !pending)
+		top = h->in->ext_top;
+	pthread_mutex_unlock(&fs->mu);
+	if (!top || store_snap_open(fs->st, key, top, &s) < 0)
+		return 0;
+	store_snap_close(h->snap);
+	h->snap = s;
+	return 1;
+}
+
 void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -734,6 +762,9 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		if (n == 0 && h->snap)
 			n = store_snap_read(h->snap, buf, size, (uint64_t)off);
+		if (n == 0 && size && h->snap && !h->in->hist &&
+		    read_on(fs, h))
+			n = store_snap_read(h->snap, buf, size, (uint64_t)off);
 	}
 	pthread_mutex_unlock(&h->mu);
 	if (n < 0)
@@ -769,8 +800,14 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 				&woken);
 	if (rc == 0)
 		rc = store_append(fs->st, h->in->key, buf, size, &newv);
-	if (rc == 0)
+	if (rc == 0) {
+		/* A live key's next version is the one after the append's
+		 * base (store_append): newv - 1 is what it added to. */
+		uint64_t base = h->in->ext_base, top = h->in->ext_top;
 		rfs_changed(fs, p, &none, h->in->key, newv);
+		h->in->ext_base = base && top == newv - 1 ? base : newv - 1;
+		h->in->ext_top = newv;
+	}
 	if (rc == 0 && (reread = reads_back(h)))
 		memcpy(key, h->in->key, strlen(h->in->key) + 1);
 	if (woken) /* an append takes no lease */

@@ -72,6 +72,12 @@ struct rfs_inode {
 	/* Bumped (atomically) whenever attributes of this inode go to the
 	 * kernel with a timeout: see rfs_handle_commit(). */
 	uint64_t attr_gen;
+	/* Every version after ext_base, up to ext_top, only added bytes at
+	 * the end of the one before (appends: append_write), so a reader of
+	 * any of them that reaches its end may read on in ext_top (tail -f).
+	 * ext_base 0: no such line; every other change resets it
+	 * (rfs_changed).  Under fs->mu. */
+	uint64_t ext_base, ext_top;
 	/* who made the current version (for user.conflict) */
 	pid_t last_pid;
 	uid_t last_uid;

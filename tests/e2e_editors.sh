@@ -249,6 +249,14 @@ expect_eq "and f went one version on" $((v + 1)) "$(ver sorted)"
 check "cmd > out; rm out works" bash -c 'sort sorted > out.tmp; rm out.tmp'
 check "python makes a file, rm removes it" bash -c "python3 -c \"open('pymade','w').write('x')\"; rm pymade"
 check "ln -s, then rm of the link" bash -c 'ln -s sorted sl; rm sl'
+: > tl; cat tl > /dev/null
+timeout 4 tail -f tl > "$WORK/tail.out" & tailpid=$!
+sleep 0.5
+for i in 1 2 3; do echo "line$i" >> tl; sleep 0.3; done
+sleep 1.5
+kill $tailpid 2>/dev/null; wait $tailpid 2>/dev/null
+expect_eq "tail -f follows a log appended with >>" "line1 line2 line3" \
+	"$(tr '\n' ' ' < "$WORK/tail.out" | sed 's/ $//')"
 echo one > mb; cat mb > /dev/null; echo two > mb.new
 mv -b mb.new mb                  # mb to mb~, then mb.new to mb: one process
 expect_eq "mv -b: the shell's basis follows both renames of the name" \

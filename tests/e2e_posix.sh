@@ -946,6 +946,26 @@ PY
 )"
 expect_eq "isolation: the committed record is one new version per close" 2 "$(ver iso)"
 
+# ---- recfs only: a reader at its end reads on through appends -------------
+# Its version grows by appends only: every byte it read stays, so it reads
+# the newer version consistently (tail -f).  A rewrite leaves it where it is.
+expect_eq "a reader at the end of its version reads on through appends, not through a rewrite" \
+	"a|b,c||a,b,c" "$(python3 - <<'PY'
+import os, subprocess
+with open("grow", "w") as f:
+    f.write("a\n")
+fd = os.open("grow", os.O_RDONLY)
+r = [os.read(fd, 100)]
+subprocess.run(["bash", "-c", "echo b >> grow; echo c >> grow"], check=True)
+r.append(os.read(fd, 100))
+subprocess.run(["bash", "-c", "cat grow > /dev/null; echo new > grow"], check=True)
+r.append(os.read(fd, 100))
+r.append(os.pread(fd, 100, 0))
+os.close(fd)
+print("|".join(x.decode().strip().replace("\n", ",") for x in r))
+PY
+)"
+
 # ---- recfs only: fallocate's zero range (tmpfs has none to compare) -------
 expect_eq "FALLOC_FL_ZERO_RANGE zeroes inside, then extends; COLLAPSE_RANGE is refused" \
 	"ok ok ENOTSUP b'ab\\x00\\x00ef\\x00\\x00'" "$(python3 - <<'PY'
