@@ -181,7 +181,8 @@ void rfs_changed(struct rfs *fs, const struct proc_info *p,
 	struct rfs_inode *in = rfs_ino_by_key(fs, key);
 
 	if (in) {
-		in->ext_base = 0; /* append_write sets it again */
+		/* append_write sets it again; read_on peeks without fs->mu */
+		__atomic_store_n(&in->ext_base, 0, __ATOMIC_RELAXED);
 		in->ext_top = newv;
 		in->last_pid = p->tgid ? p->tgid : p->tid;
 		in->last_uid = p->uid;

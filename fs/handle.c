@@ -703,6 +703,9 @@ static int read_on(struct rfs *fs, struct rfs_handle *h)
 	uint64_t top = 0;
 	int pending;
 
+	/* Most records have no such line: no lock at their every EOF. */
+	if (!__atomic_load_n(&h->in->ext_base, __ATOMIC_RELAXED))
+		return 0;
 	store_snap_stat(h->snap, &sb);
 	pthread_mutex_lock(&fs->mu);
 	if (h->in->ext_base && h->in->ext_base <= sb.version &&
@@ -805,7 +808,9 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 		 * base (store_append): newv - 1 is what it added to. */
 		uint64_t base = h->in->ext_base, top = h->in->ext_top;
 		rfs_changed(fs, p, &none, h->in->key, newv);
-		h->in->ext_base = base && top == newv - 1 ? base : newv - 1;
+		__atomic_store_n(&h->in->ext_base,
+				 base && top == newv - 1 ? base : newv - 1,
+				 __ATOMIC_RELAXED);
 		h->in->ext_top = newv;
 	}
 	if (rc == 0 && (reread = reads_back(h)))

@@ -76,7 +76,8 @@ struct rfs_inode {
 	 * the end of the one before (appends: append_write), so a reader of
 	 * any of them that reaches its end may read on in ext_top (tail -f).
 	 * ext_base 0: no such line; every other change resets it
-	 * (rfs_changed).  Under fs->mu. */
+	 * (rfs_changed).  Under fs->mu; ext_base is written atomically,
+	 * for read_on's look without the lock. */
 	uint64_t ext_base, ext_top;
 	/* who made the current version (for user.conflict) */
 	pid_t last_pid;
