@@ -361,9 +361,15 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	pending = in->pending;
 	meta = in->pmeta;
 	if (in->deleted) {
+		/* Its record is gone (unlinked, or another moved over it):
+		 * the change commits nowhere, but stays the handle's own
+		 * content until its release, as an unlinked file's does. */
 		rfs_lease_end(fs, in, h);
 		pthread_mutex_unlock(&fs->mu);
-		store_txn_abort(t);
+		if (how & RFS_COMMIT_LAST)
+			store_txn_abort(t);
+		else
+			h->txn = t;
 		return 0;
 	}
 	pthread_mutex_unlock(&fs->mu);

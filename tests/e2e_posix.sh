@@ -1010,6 +1010,8 @@ r.append("fstat=%o,%d,%d" % (st.st_mode, st.st_size, st.st_nlink))
 tryit("ftruncate", lambda: os.ftruncate(fd, 3))
 tryit("pwrite", lambda: os.pwrite(fd, b"xyz", 0))
 tryit("pread", lambda: os.pread(fd, 100, 0).decode())
+tryit("fsync", lambda: os.fsync(fd))           # commits nowhere: it is gone
+tryit("pread2", lambda: os.pread(fd, 100, 0).decode())
 tryit("fchmod", lambda: os.fchmod(fd, 0o600))
 r.append("mode=%o" % os.fstat(fd).st_mode)
 os.close(fd)
@@ -1027,8 +1029,8 @@ os.close(fd)
 print(" ".join(r))
 PY
 )"
-expect_eq "a deleted record's open handle: fstat, ftruncate, private writes, fchmod; nothing reaches the record that took its name" \
-	"fstat=100644,6,0 ftruncate=None pwrite=3 pread=xyz fchmod=None mode=100600 fsetxattr=No such file or directory fgetxattr=No such file or directory fremovexattr=No such file or directory fchmod2=None append=9" "$out"
+expect_eq "a deleted record's open handle: fstat, ftruncate, private writes kept past fsync, fchmod; nothing reaches the record that took its name" \
+	"fstat=100644,6,0 ftruncate=None pwrite=3 pread=xyz fsync=None pread2=xyz fchmod=None mode=100600 fsetxattr=No such file or directory fgetxattr=No such file or directory fremovexattr=No such file or directory fchmod2=None append=9" "$out"
 expect_eq "the record that took the name keeps its content" "new" "$(cat gone2)"
 expect_eq "and its mode" 644 "$(stat -c %a gone2)"
 expect_eq "and has no attribute set through the old handle" "" "$(getfattr --only-values -n user.tag gone2 2>/dev/null)"

@@ -163,11 +163,16 @@ static int op_append(long id, int k, unsigned *seed)
 	rc = close_rc(fd, rc);
 	fd = open(q, O_RDONLY);
 	if (fd >= 0) {
-		n = read(fd, b, sizeof(b));
-		if (n > 0 && n < (ssize_t)sizeof(b) && n % 5) {
+		/* To the end, and on through appends made meanwhile (a
+		 * reader at its end reads on): whole lines only. */
+		size_t total = 0;
+		int reads = 0;
+		while (reads++ < 64 && (n = read(fd, b, sizeof(b))) > 0)
+			total += (size_t)n;
+		if (total % 5) {
 			bad[id]++;
-			fprintf(stderr, "stress_mix: %s: a torn line (%zd "
-				"bytes)\n", q, n);
+			fprintf(stderr, "stress_mix: %s: a torn line (%zu "
+				"bytes)\n", q, total);
 		}
 		close(fd);
 	}
@@ -248,8 +253,21 @@ static int one_op(long id, int op, const char *p, int k, unsigned *seed)
 			rc = errno;
 		if (rc == 0) {
 			size_t len = make_content(b, seed);
+			char back[sizeof(b)];
 			if (pwrite(fd, b, len, 0) != (ssize_t)len)
 				rc = errno;
+			/* Committed by fsync, read back through the handle:
+			 * its own version, whatever siblings did since. */
+			ssize_t got;
+			if (rc == 0 && rand_r(seed) % 4 == 0 && fsync(fd) == 0 &&
+			    ((got = pread(fd, back, len + 1, 0)) != (ssize_t)len ||
+			     memcmp(back, b, len) != 0)) {
+				bad[id]++;
+				fprintf(stderr, "stress_mix: %s: a handle did "
+					"not read back its commit (%zd of %zu "
+					"bytes, %.8s for %.8s)\n", p, got, len,
+					got > 0 ? back : "", b);
+			}
 		}
 		return close_rc(fd, rc);
 	case DIR_MOVE:
