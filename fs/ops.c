@@ -1113,8 +1113,6 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc < 0)
 		goto out;
 	if (!S_ISDIR(sb.meta.mode)) {
-		struct store_stat tsb;
-		to_new = store_stat(fs->st, to, &tsb) == -ENOENT;
 		/* Moving a record away and onto another are both changes. */
 		rc = rfs_check(fs, &pi, from, NULL, &ef, &hf);
 		if (rc == -EAGAIN)
@@ -1124,8 +1122,14 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			if (rc == -EAGAIN)
 				basis_grace(fs->bt, &pi, to);
 		}
-		if (rc == 0 && (flags & RENAME_NOREPLACE) && !to_new)
-			rc = -EEXIST; /* et is ANY when unchecked */
+		/* A checked name that holds no record is free (rfs_check);
+		 * an unchecked one needs no basis, made or not. */
+		to_new = rc == 0 && et == STORE_ABSENT;
+		if (rc == 0 && (flags & RENAME_NOREPLACE)) {
+			struct store_stat tsb;
+			if (store_stat(fs->st, to, &tsb) == 0)
+				rc = -EEXIST; /* et is ANY when unchecked */
+		}
 		if (rc == 0 && (flags & RENAME_NOREPLACE))
 			et = STORE_ABSENT;
 	} else if (flags & RENAME_NOREPLACE) {
