@@ -571,11 +571,14 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 
 	struct holder anc = { 0, 0 };
 	struct bent *e;
+	int made = 0;
 
 	pthread_mutex_lock(&bt->mu);
 	consume_locked(bt, key, hit);
 	if (hit->found && !hit->holder_is_self && hit->holder > 1) {
 		anc = (struct holder){ hit->holder, hit->holder_start };
+		e = hit->explicit_ ? NULL : find(bt, B_IMPLICIT, key, h, anc);
+		made = e && e->made;
 	} else if (hit->found && hit->holder_is_self && hit->via > 1) {
 		/* The changer's own basis came from its earlier change on
 		 * an ancestor's basis, and the ancestor still stands at the
@@ -584,8 +587,10 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		 * new to f, in one process on the shell's basis). */
 		struct holder via = { hit->via, hit->via_start };
 		e = find(bt, B_IMPLICIT, key, h, via);
-		if (e && e->version == hit->version)
+		if (e && e->version == hit->version) {
 			anc = via;
+			made = e->made;
+		}
 	}
 	drop(bt, KIND(B_MARK) | KIND(B_IMPLICIT), key, h, me);
 	e = bt->implicit ? add(bt, B_IMPLICIT, key, h, me, p->uid, newv, 0)
@@ -595,9 +600,14 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		e->via_start = anc.start;
 	}
 	if (anc.pid > 1) {
+		/* A basis from a child's create stays one: the ancestor has
+		 * still seen none of it, so its next read replaces it. */
 		drop(bt, KIND(B_IMPLICIT), key, h, anc);
-		if (bt->implicit)
-			add(bt, B_IMPLICIT, key, h, anc, p->uid, newv, 0);
+		e = bt->implicit ? add(bt, B_IMPLICIT, key, h, anc, p->uid,
+					newv, 0)
+				 : NULL;
+		if (e)
+			e->made = (uint8_t)made;
 	}
 	pthread_mutex_unlock(&bt->mu);
 }

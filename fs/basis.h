@@ -67,7 +67,9 @@ void basis_grace(struct basis_table *bt, const struct proc_info *p,
 		 const char *key);
 
 /* The change committed as @newv: the changer holds @newv (and the
- * ancestor whose basis it used, as a new registration). */
+ * ancestor whose basis it used, as a new registration; one from a
+ * child's create stays one, see basis_created).  An append, which needs
+ * no basis, passes the implicit one it found current (fs/handle.c). */
 void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		   const struct basis_hit *hit, const char *key,
 		   uint64_t newv);

@@ -783,6 +783,27 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+/* An append needs no basis, but one it finds still current is what the
+ * appender's tree stood on: the append counts as a change on it, so the
+ * holder moves along to @base + 1 (a new registration, as for any change
+ * on an ancestor's basis).  Without it, `echo h > out; cmd >> out; mv out
+ * final` was refused: the shell still held the version before cmd's
+ * lines.  Only an implicit basis at exactly @base qualifies: a stale one,
+ * or a version someone else changed since, stays as it is, and a
+ * declaration is left for the change it was made for. */
+static void append_basis(struct rfs *fs, const struct proc_info *p,
+			 const char *key, uint64_t base,
+			 struct basis_hit *hit)
+{
+	memset(hit, 0, sizeof(*hit));
+	if (p->tid <= 0 || rfs_unchecked(fs, key))
+		return;
+	basis_lookup(fs->bt, p, key, hit);
+	if (!hit->found || hit->stale || hit->explicit_ ||
+	    hit->version != base)
+		memset(hit, 0, sizeof(*hit));
+}
+
 /* O_APPEND without O_TRUNC: added at the true end of the current version
  * and committed at once; never stale, waits briefly for a lease.
  * @return 0, -errno, or 1 when the record was deleted: its key may name
@@ -793,12 +814,10 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 			size_t size)
 {
 	int64_t dl = 0; /* lease_wait()'s deadline, ns */
-	struct basis_hit none;
 	uint64_t newv;
 	int rc = 0, woken = 0, reread = 0;
 	char key[RFS_KEY_BUF];
 
-	memset(&none, 0, sizeof(none));
 	pthread_mutex_lock(&fs->mu);
 	if (h->in->deleted) {
 		pthread_mutex_unlock(&fs->mu);
@@ -813,7 +832,9 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 		/* A live key's next version is the one after the append's
 		 * base (store_append): newv - 1 is what it added to. */
 		uint64_t base = h->in->ext_base, top = h->in->ext_top;
-		rfs_changed(fs, p, &none, h->in->key, newv);
+		struct basis_hit hit;
+		append_basis(fs, p, h->in->key, newv - 1, &hit);
+		rfs_changed(fs, p, &hit, h->in->key, newv);
 		__atomic_store_n(&h->in->ext_base,
 				 base && top == newv - 1 ? base : newv - 1,
 				 __ATOMIC_RELAXED);

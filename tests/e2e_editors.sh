@@ -249,6 +249,32 @@ expect_eq "and f went one version on" $((v + 1)) "$(ver sorted)"
 check "cmd > out; rm out works" bash -c 'sort sorted > out.tmp; rm out.tmp'
 check "python makes a file, rm removes it" bash -c "python3 -c \"open('pymade','w').write('x')\"; rm pymade"
 check "ln -s, then rm of the link" bash -c 'ln -s sorted sl; rm sl'
+# An append needs no basis, but it moves the basis it stood on: the shell
+# that wrote a file and let a command append to it may then move it.
+# (Refused once with EAGAIN until 2026-12-05.)
+bash -c 'echo head > ap.out; sort sorted >> ap.out; mv ap.out ap.final'
+expect_eq "echo h > out; cmd >> out; mv out final works" "head a b" \
+	"$(tr '\n' ' ' < ap.final 2>/dev/null | sed 's/ $//')"
+check "and so does a second append, then rm" \
+	bash -c 'echo a > ap2; echo b >> ap2; (echo c >> ap2); rm ap2'
+echo x > ap3
+check "a shell that read a log may rewrite it after its own append" \
+	bash -c 'cat ap3 > /dev/null; (echo y >> ap3); echo z > ap3'
+echo head > ap4
+blind 'echo other >> ap4'
+expect_err "an append by someone else leaves the shell's basis behind" \
+	"Resource temporarily unavailable" mv ap4 ap4.final
+echo head > ap5
+(echo mine >> ap5)
+blind 'echo other >> ap5'
+expect_err "even after its own command appended first" \
+	"Resource temporarily unavailable" rm ap5
+sort sorted > ap6                 # made by sort: held for this shell
+(echo x >> ap6)                  # moved along by its append
+blind 'cat ap6 > /dev/null; echo other > ap6'
+cat ap6 > /dev/null              # which this shell's read then replaces
+check "a made file's basis, moved by an append, gives way to a read" \
+	mv ap6 ap6.final
 : > tl; cat tl > /dev/null
 timeout 4 tail -f tl > "$WORK/tail.out" & tailpid=$!
 sleep 0.5
