@@ -283,6 +283,18 @@ sleep 1.5
 kill $tailpid 2>/dev/null; wait $tailpid 2>/dev/null
 expect_eq "tail -f follows a log appended with >>" "line1 line2 line3" \
 	"$(tr '\n' ' ' < "$WORK/tail.out" | sed 's/ $//')"
+# The rotation README advises: rename, a new file, tail -F.  (tail polls a
+# FUSE mount, and looks at the name after 5 polls without a change.)
+echo old > tr
+timeout 5 tail -F -s 0.2 tr > "$WORK/tailF.out" 2>/dev/null & tailpid=$!
+sleep 0.5
+mv tr tr.1; echo new1 > tr
+sleep 1.5
+echo new2 >> tr
+sleep 1.5
+kill $tailpid 2>/dev/null; wait $tailpid 2>/dev/null
+expect_eq "tail -F follows a log rotated by rename" "old new1 new2" \
+	"$(tr '\n' ' ' < "$WORK/tailF.out" | sed 's/ $//')"
 echo one > mb; cat mb > /dev/null; echo two > mb.new
 mv -b mb.new mb                  # mb to mb~, then mb.new to mb: one process
 expect_eq "mv -b: the shell's basis follows both renames of the name" \
