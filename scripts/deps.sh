@@ -6,7 +6,7 @@
 # client), attr and the real tools the e2e tests drive (strace watches
 # the daemon sync).
 # Packages named as arguments replace the list (make bench uses that).
-PKGS="build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev libcmocka-dev libcurl4-openssl-dev libjansson-dev etcd-server attr python3 vim nano emacs-nox rsync make tmux strace"
+PKGS="build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev libcmocka-dev libcurl4-openssl-dev libjansson-dev etcd-server attr python3 vim nano emacs-nox rsync make tmux strace git logrotate"
 [ "$1" = --quiet ] && shift
 [ $# -gt 0 ] && PKGS="$*"
 missing=""

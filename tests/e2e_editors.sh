@@ -295,6 +295,19 @@ sleep 1.5
 kill $tailpid 2>/dev/null; wait $tailpid 2>/dev/null
 expect_eq "tail -F follows a log rotated by rename" "old new1 new2" \
 	"$(tr '\n' ' ' < "$WORK/tailF.out" | sed 's/ $//')"
+if command -v logrotate > /dev/null; then
+	# logrotate from cron never reads the logs: its rename needs the
+	# directory unchecked, as README says.
+	mkdir lr; echo l1 > lr/app.log
+	printf '%s {\n rotate 2\n create\n}\n' "$MNT/lr/app.log" > "$WORK/lr.conf"
+	expect_err "logrotate with no basis is refused its rename" \
+		"Operation not permitted" blind "logrotate -f -s $WORK/lr.state $WORK/lr.conf"
+	check "which left the log in place" test -e lr/app.log -a ! -e lr/app.log.1
+	setfattr -n user.recfs.unchecked -v 1 lr
+	blind "logrotate -f -s $WORK/lr.state $WORK/lr.conf; echo l2 >> lr/app.log; logrotate -f -s $WORK/lr.state $WORK/lr.conf"
+	expect_eq "in an unchecked directory logrotate rotates twice" "l1|l2|" \
+		"$(cat lr/app.log.2)|$(cat lr/app.log.1)|$(cat lr/app.log)"
+fi
 echo one > mb; cat mb > /dev/null; echo two > mb.new
 mv -b mb.new mb                  # mb to mb~, then mb.new to mb: one process
 expect_eq "mv -b: the shell's basis follows both renames of the name" \
