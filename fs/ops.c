@@ -1,6 +1,7 @@
-/* ops.c - the FUSE low-level operations on names, attributes and
- * directories, the helpers all operations share, and the table.  Open
- * files are in handle.c, extended attributes in xattr.c.  One operation
+/* ops.c - the FUSE low-level operations on lookups, attributes and
+ * directories, the helpers all operations share, and the table.  Making,
+ * removing and moving names is in names.c, open files in handle.c,
+ * extended attributes in xattr.c.  One operation
  * per function; every path ends in exactly one fuse_reply_*; errors are
  * negative errno inside and positive at the reply.
  *
@@ -46,8 +47,8 @@ void rfs_caller(fuse_req_t req, struct proc_info *p)
 /* @parent's key and @name as one key, written to @buf (RFS_KEY_BUF
  * bytes): no allocation, for the requests that only look it up.
  * @return buf, or NULL with *rc set. */
-static char *join_buf(const struct rfs_inode *parent, const char *name,
-		      char *buf, int *rc)
+char *rfs_join_buf(const struct rfs_inode *parent, const char *name,
+		   char *buf, int *rc)
 {
 	size_t pl = strlen(parent->key), nl = strlen(name);
 
@@ -66,19 +67,6 @@ static char *join_buf(const struct rfs_inode *parent, const char *name,
 		memcpy(buf, name, nl + 1);
 	}
 	return buf;
-}
-
-/* The same, allocated: the caller's to free. */
-static char *join(const struct rfs_inode *parent, const char *name, int *rc)
-{
-	char buf[RFS_KEY_BUF], *k;
-
-	if (!join_buf(parent, name, buf, rc))
-		return NULL;
-	k = strdup(buf);
-	if (!k)
-		*rc = -ENOMEM;
-	return k;
 }
 
 static void ts_of(int64_t ns, struct timespec *ts)
@@ -106,7 +94,7 @@ void rfs_fill_attr(fuse_ino_t ino, const struct store_meta *m,
 
 /* Attributes of an inode as others see them: the committed version, or
  * an empty file while a create is pending.  Caller holds fs->mu. */
-static int inode_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
+int rfs_inode_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 {
 	struct store_stat sb;
 	int rc;
@@ -136,7 +124,7 @@ static int inode_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 static int handle_attr(struct rfs *fs, struct rfs_inode *in,
 		       struct rfs_handle *h, struct stat *a)
 {
-	int rc = inode_attr(fs, in, a);
+	int rc = rfs_inode_attr(fs, in, a);
 
 	if (h && h->txn) {
 		if (rc < 0)
@@ -147,24 +135,6 @@ static int handle_attr(struct rfs *fs, struct rfs_inode *in,
 		rc = 0;
 	}
 	return rc;
-}
-
-/* Before a change takes @in's record away (unlink, rename over, rmdir),
- * keep its attributes for handles still open on it: afterwards its key
- * names nothing, or another record.  A record nobody holds open needs
- * none (and unlink and rename-over stay one lookup cheaper); a directory
- * (@dir) may be someone's working directory.  Caller holds fs->mu. */
-static void keep_gone_attr(struct rfs *fs, struct rfs_inode *in, int dir)
-{
-	struct store_stat sb;
-
-	if (!in || in->pending || in->deleted || in->hist ||
-	    (!in->nopen && !dir))
-		return;
-	if (store_stat(fs->st, in->key, &sb) == 0) {
-		in->pmeta = sb.meta;
-		in->gone_size = sb.size;
-	}
 }
 
 /* ---- Owners and modes without default_permissions (perm.h) ----------
@@ -185,7 +155,7 @@ static void who_of(fuse_req_t req, struct perm_who *w)
 int rfs_checks(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
 	       struct stat *a, struct perm_who *w)
 {
-	if (fs->kperm || !in || inode_attr(fs, in, a) < 0)
+	if (fs->kperm || !in || rfs_inode_attr(fs, in, a) < 0)
 		return 0;
 	who_of(req, w);
 	return 1;
@@ -206,8 +176,8 @@ int rfs_may(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
 /* May the caller remove @key from directory @p (unlink, rmdir, either
  * side of a rename)?  Write and search on @p (EACCES), then the sticky
  * rule (EPERM).  Caller holds fs->mu. */
-static int may_delete(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
-		      const char *key)
+int rfs_may_delete(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
+		   const char *key)
 {
 	struct rfs_inode *in = rfs_ino_by_key(fs, key);
 	struct store_stat sb;
@@ -245,7 +215,7 @@ double rfs_entry_ttl(struct rfs *fs, struct rfs_inode *dir,
 	if (fs->kperm)
 		return TIMEOUT;
 	if (dir) {
-		rc = inode_attr(fs, dir, &a);
+		rc = rfs_inode_attr(fs, dir, &a);
 		return rc == 0 && (a.st_mode & 0111) == 0111 ? TIMEOUT : 0;
 	}
 	s = strrchr(key, '/');
@@ -261,8 +231,8 @@ double rfs_entry_ttl(struct rfs *fs, struct rfs_inode *dir,
  * @np?  As the kernel asks: removing from @p, adding to (or replacing
  * in) @np, and write permission on a directory that changes parent (its
  * ".." changes).  Caller holds fs->mu. */
-static int may_rename(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
-		      const char *from, struct rfs_inode *np, const char *to)
+int rfs_may_rename(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
+		   const char *from, struct rfs_inode *np, const char *to)
 {
 	struct store_stat sb;
 	struct perm_who w;
@@ -270,9 +240,9 @@ static int may_rename(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
 
 	if (fs->kperm)
 		return 0;
-	rc = may_delete(req, fs, p, from);
+	rc = rfs_may_delete(req, fs, p, from);
 	if (rc == 0)
-		rc = may_delete(req, fs, np, to);
+		rc = rfs_may_delete(req, fs, np, to);
 	if (rc == 0 && p != np && store_stat(fs->st, from, &sb) == 0 &&
 	    S_ISDIR(sb.meta.mode)) {
 		who_of(req, &w);
@@ -354,7 +324,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			rc = hist_attr(fs, in, &e.attr);
 		goto found;
 	}
-	key = join_buf(p, name, buf, &rc);
+	key = rfs_join_buf(p, name, buf, &rc);
 	if (!key)
 		goto out;
 	/* Only a pending create is found here and not in the store: with
@@ -394,7 +364,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			goto out;
 		}
 	}
-	rc = inode_attr(fs, in, &e.attr);
+	rc = rfs_inode_attr(fs, in, &e.attr);
 found:
 	if (rc == 0) {
 		in->nlookup++;
@@ -734,455 +704,6 @@ static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
 	free(buf);
 }
 
-/* Reply with the entry of a key just made by a committed change. */
-static void reply_new_entry(fuse_req_t req, struct rfs *fs, const char *key)
-{
-	struct fuse_entry_param e;
-	struct rfs_inode *in;
-	int rc;
-
-	memset(&e, 0, sizeof(e));
-	pthread_mutex_lock(&fs->mu);
-	in = rfs_ino_make(fs, key);
-	rc = in ? inode_attr(fs, in, &e.attr) : -ENOMEM;
-	if (rc == 0) {
-		in->nlookup++;
-		e.ino = in->ino;
-		e.attr_timeout = TIMEOUT;
-		e.entry_timeout = rfs_entry_ttl(fs, NULL, key);
-	}
-	pthread_mutex_unlock(&fs->mu);
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_entry(req, &e);
-}
-
-void rfs_new_meta(fuse_req_t req, mode_t mode, struct store_meta *m)
-{
-	const struct fuse_ctx *c = fuse_req_ctx(req);
-
-	m->mode = mode & ~(mode_t)(S_ISDIR(mode) || S_ISREG(mode) ? c->umask
-								  : 0);
-	m->uid = c->uid;
-	m->gid = c->gid;
-	m->atime_ns = m->mtime_ns = m->ctime_ns = rfs_now_ns();
-}
-
-static void rfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode)
-{
-	struct rfs *fs = FS(req);
-	struct store_meta m;
-	struct rfs_inode *p;
-	char *key = NULL;
-	int rc = -ENOENT;
-
-	pthread_mutex_lock(&fs->mu);
-	p = rfs_ino(fs, parent);
-	if (p)
-		key = join(p, name, &rc);
-	if (key) {
-		rc = rfs_may(req, fs, p, PERM_W | PERM_X);
-		if (rc < 0) {
-			free(key);
-			key = NULL;
-		}
-	}
-	pthread_mutex_unlock(&fs->mu);
-	if (key) {
-		rfs_new_meta(req, S_IFDIR | (mode & 07777), &m);
-		rc = store_mkdir(fs->st, key, &m);
-	}
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else
-		reply_new_entry(req, fs, key);
-	free(key);
-}
-
-static void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
-			const char *name)
-{
-	struct rfs *fs = FS(req);
-	struct store_meta m;
-	struct basis_hit hit;
-	struct proc_info pi;
-	struct rfs_inode *p;
-	uint64_t expect, newv, ticket = 0;
-	char *key = NULL;
-	int rc = -ENOENT;
-
-	rfs_caller(req, &pi);
-	rfs_new_meta(req, S_IFLNK | 0777, &m);
-	pthread_mutex_lock(&fs->mu);
-	p = rfs_ino(fs, parent);
-	if (p)
-		key = join(p, name, &rc);
-	if (key) {
-		struct store_stat sb;
-		struct rfs_inode *in = rfs_ino_by_key(fs, key);
-		/* symlink(2) never replaces (emacs's lock depends on it) */
-		if ((in && in->pending) || store_stat(fs->st, key, &sb) == 0)
-			rc = -EEXIST;
-		else
-			rc = rfs_may(req, fs, p, PERM_W | PERM_X);
-		if (rc == 0)
-			rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
-	}
-	if (rc == 0) {
-		store_defer_begin(fs->st);
-		rc = store_put(fs->st, key, STORE_ABSENT, link, strlen(link),
-			       &m, &newv);
-		ticket = store_defer_end(fs->st);
-	}
-	if (rc == 0)
-		rfs_created(fs, &pi, &hit, key, newv);
-	pthread_mutex_unlock(&fs->mu);
-	if (rc == 0)
-		rc = store_wait_ticket(fs->st, ticket);
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else
-		reply_new_entry(req, fs, key);
-	free(key);
-}
-
-/* May the caller make a new record at @name?  The name must be free (no
- * record, no pending create: one racing with another creator gets EEXIST
- * and the kernel looks it up again), and a deleted key comes back only
- * for a caller whose basis is the deletion (a stale editor must not
- * resurrect it).  The new key is written to @key (RFS_KEY_BUF bytes).
- * Caller holds fs->mu. */
-int rfs_new_name_check(fuse_req_t req, struct rfs *fs, fuse_ino_t parent,
-		       const char *name, const struct proc_info *pi,
-		       char *key, uint64_t *expect, struct basis_hit *hit)
-{
-	struct rfs_inode *p = rfs_ino(fs, parent), *in;
-	struct store_stat sb;
-	int rc = -ENOENT;
-
-	if (!p || !join_buf(p, name, key, &rc))
-		return rc;
-	in = rfs_ino_by_key(fs, key);
-	if ((in && in->pending) || store_stat(fs->st, key, &sb) == 0)
-		return -EEXIST;
-	rc = rfs_may(req, fs, p, PERM_W | PERM_X);
-	if (rc < 0)
-		return rc;
-	return rfs_check_new(fs, pi, key, expect, hit);
-}
-
-/* A regular file made by mknod is a pending create with no handle yet:
- * the creator's first writable open takes it over, so `tar --xattrs -x`
- * (mknod, setxattr, open, write, close) makes version 1.  Anyone else's
- * open commits it empty first.  Devices, FIFOs and sockets: EPERM. */
-static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, dev_t rdev)
-{
-	struct rfs *fs = FS(req);
-	struct fuse_entry_param e;
-	struct rfs_inode *in = NULL;
-	struct basis_hit hit;
-	struct proc_info pi;
-	uint64_t expect;
-	char key[RFS_KEY_BUF];
-	int rc;
-
-	(void)rdev;
-	if (!S_ISREG(mode)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	rfs_caller(req, &pi);
-	memset(&e, 0, sizeof(e));
-	pthread_mutex_lock(&fs->mu);
-	rc = rfs_new_name_check(req, fs, parent, name, &pi, key, &expect,
-				&hit);
-	if (rc == 0) {
-		in = rfs_ino_make(fs, key);
-		if (!in)
-			rc = -ENOMEM;
-	}
-	if (rc == 0) {
-		rfs_ino_pending(fs, in, 1);
-		rfs_new_meta(req, S_IFREG | (mode & 07777), &in->pmeta);
-		in->pcreator = pi;
-		in->nlookup++;
-		rfs_fill_attr(in->ino, &in->pmeta, 0, &e.attr);
-		e.ino = in->ino;
-		e.attr_timeout = TIMEOUT;
-		e.entry_timeout = rfs_entry_ttl(fs, rfs_ino(fs, parent), key);
-	}
-	pthread_mutex_unlock(&fs->mu);
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_entry(req, &e);
-}
-
-
-static void rfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
-		     const char *newname)
-{
-	(void)ino;
-	(void)newparent;
-	(void)newname;
-	fuse_reply_err(req, EPERM); /* one key, one record: no hard links */
-}
-
-static void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct rfs *fs = FS(req);
-	struct basis_hit hit;
-	struct proc_info pi;
-	struct rfs_inode *p, *in;
-	uint64_t expect, newv, ticket = 0;
-	char buf[RFS_KEY_BUF], *key = NULL;
-	int rc = -ENOENT;
-
-	rfs_caller(req, &pi);
-	pthread_mutex_lock(&fs->mu);
-	p = rfs_ino(fs, parent);
-	if (p)
-		key = join_buf(p, name, buf, &rc);
-	if (!key)
-		goto out;
-	rc = may_delete(req, fs, p, key);
-	if (rc < 0)
-		goto out;
-	in = rfs_ino_by_key(fs, key);
-	if (in && in->lease && in->lease->opener.tgid != pi.tgid) {
-		rc = -EBUSY;
-		goto out;
-	}
-	if (in && in->pending) {
-		/* The creator unlinking its own new file (mkstemp-unlink):
-		 * the change will be dropped, nothing was ever committed. */
-		rfs_ino_unkey(fs, in);
-		rc = 0;
-		goto out;
-	}
-	rc = rfs_check(fs, &pi, key, NULL, &expect, &hit);
-	if (rc == -EAGAIN)
-		basis_grace(fs->bt, &pi, key);
-	if (rc == 0) {
-		keep_gone_attr(fs, in, 0);
-		store_defer_begin(fs->st);
-		rc = store_delete(fs->st, key, expect, &newv);
-		ticket = store_defer_end(fs->st);
-	}
-	if (rc == 0) {
-		rfs_changed(fs, &pi, &hit, key, newv);
-		if (in)
-			rfs_ino_unkey(fs, in); /* its lease's change drops */
-	}
-out:
-	pthread_mutex_unlock(&fs->mu);
-	if (rc == 0)
-		rc = store_wait_ticket(fs->st, ticket); /* without fs->mu */
-	fuse_reply_err(req, -rc);
-}
-
-static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct rfs *fs = FS(req);
-	struct rfs_inode *p, *in;
-	uint64_t ticket = 0;
-	char *key = NULL;
-	int rc = -ENOENT;
-
-	pthread_mutex_lock(&fs->mu);
-	p = rfs_ino(fs, parent);
-	if (p)
-		key = join(p, name, &rc);
-	if (key)
-		rc = may_delete(req, fs, p, key);
-	if (key && rc == 0) {
-		/* Creates not yet committed inside count as entries. */
-		size_t kl = strlen(key);
-		for (in = fs->pend; in && rc != -ENOTEMPTY; in = in->pend_next)
-			if (!in->deleted && strncmp(in->key, key, kl) == 0 &&
-			    in->key[kl] == '/')
-				rc = -ENOTEMPTY;
-		if (rc != -ENOTEMPTY) {
-			keep_gone_attr(fs, rfs_ino_by_key(fs, key), 1);
-			store_defer_begin(fs->st);
-			rc = store_rmdir(fs->st, key);
-			ticket = store_defer_end(fs->st);
-		}
-		in = rc == 0 ? rfs_ino_by_key(fs, key) : NULL;
-		if (in)
-			rfs_ino_unkey(fs, in);
-	}
-	pthread_mutex_unlock(&fs->mu);
-	if (rc == 0)
-		rc = store_wait_ticket(fs->st, ticket);
-	free(key);
-	fuse_reply_err(req, -rc);
-}
-
-/* The lease holder's own process renames its record: its pending change
- * commits first (write, rename, close).  Called without fs->mu.  The
- * holder may be another thread, closing the handle right now: the pin
- * keeps the handle, and a release that came first has committed the
- * change itself (rfs_release), so nothing is left to do. */
-static int commit_own_lease(struct rfs *fs, const char *key,
-			    const struct proc_info *p)
-{
-	struct rfs_handle *h = NULL;
-	struct rfs_inode *in;
-	int rc = 0, released;
-
-	pthread_mutex_lock(&fs->mu);
-	in = rfs_ino_by_key(fs, key);
-	if (in && in->lease) {
-		if (in->lease->opener.tgid != p->tgid) {
-			rc = -EBUSY;
-		} else {
-			h = in->lease;
-			rfs_handle_pin(h);
-		}
-	}
-	pthread_mutex_unlock(&fs->mu);
-	if (!h)
-		return rc;
-	pthread_mutex_lock(&h->mu);
-	/* A release commits under h->mu before it marks the handle and
-	 * drops the inode: either it has not begun (and waits for us), or
-	 * h->txn is already gone and there is nothing to commit. */
-	pthread_mutex_lock(&fs->mu);
-	released = h->released;
-	pthread_mutex_unlock(&fs->mu);
-	if (!released)
-		rc = rfs_handle_commit(fs, h, 0);
-	pthread_mutex_unlock(&h->mu);
-	pthread_mutex_lock(&fs->mu);
-	rfs_handle_unpin(h);
-	pthread_mutex_unlock(&fs->mu);
-	return rc;
-}
-
-static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-		       fuse_ino_t newparent, const char *newname,
-		       unsigned int flags)
-{
-	struct rfs *fs = FS(req);
-	struct basis_hit hf, ht;
-	struct proc_info pi;
-	struct store_stat sb;
-	struct rfs_inode *p, *np, *fin, *tin;
-	uint64_t ef = STORE_ANY, et = STORE_ANY, newv = 0, ticket = 0;
-	char *from = NULL, *to = NULL;
-	int rc = -ENOENT, to_new = 0;
-
-	if (flags & RENAME_EXCHANGE) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	rfs_caller(req, &pi);
-	pthread_mutex_lock(&fs->mu);
-	p = rfs_ino(fs, parent);
-	np = rfs_ino(fs, newparent);
-	if (p && np) {
-		from = join(p, name, &rc);
-		if (from)
-			to = join(np, newname, &rc);
-	}
-	if (to)
-		rc = may_rename(req, fs, p, from, np, to);
-	pthread_mutex_unlock(&fs->mu);
-	if (!to || rc < 0)
-		goto reply;
-	rc = commit_own_lease(fs, from, &pi);
-	if (rc == 0)
-		rc = commit_own_lease(fs, to, &pi);
-	if (rc < 0)
-		goto reply;
-
-	memset(&hf, 0, sizeof(hf));
-	memset(&ht, 0, sizeof(ht));
-	pthread_mutex_lock(&fs->mu);
-	fin = rfs_ino_by_key(fs, from);
-	tin = rfs_ino_by_key(fs, to);
-	if ((fin && fin->pending) || (tin && tin->pending)) {
-		rc = -EBUSY;
-		goto out;
-	}
-	rc = store_stat(fs->st, from, &sb);
-	if (rc < 0)
-		goto out;
-	if (!S_ISDIR(sb.meta.mode)) {
-		/* Moving a record away and onto another are both changes. */
-		rc = rfs_check(fs, &pi, from, NULL, &ef, &hf);
-		if (rc == -EAGAIN)
-			basis_grace(fs->bt, &pi, from);
-		if (rc == 0) {
-			rc = rfs_check(fs, &pi, to, NULL, &et, &ht);
-			if (rc == -EAGAIN)
-				basis_grace(fs->bt, &pi, to);
-		}
-		/* A checked name that holds no record is free (rfs_check);
-		 * an unchecked one needs no basis, made or not. */
-		to_new = rc == 0 && et == STORE_ABSENT;
-		if (rc == 0 && (flags & RENAME_NOREPLACE)) {
-			struct store_stat tsb;
-			if (store_stat(fs->st, to, &tsb) == 0)
-				rc = -EEXIST; /* et is ANY when unchecked */
-		}
-		if (rc == 0 && (flags & RENAME_NOREPLACE))
-			et = STORE_ABSENT;
-	} else if (flags & RENAME_NOREPLACE) {
-		struct store_stat tsb;
-		if (store_stat(fs->st, to, &tsb) == 0)
-			rc = -EEXIST;
-	}
-	if (rc == 0) {
-		if (tin != fin)
-			keep_gone_attr(fs, tin, S_ISDIR(sb.meta.mode));
-		store_defer_begin(fs->st);
-		rc = store_rename(fs->st, from, ef, to, et, &newv);
-		ticket = store_defer_end(fs->st);
-	}
-	if (rc < 0)
-		goto out;
-	if (tin)
-		rfs_ino_unkey(fs, tin);
-	if (S_ISDIR(sb.meta.mode)) {
-		rfs_ino_rekey_tree(fs, from, to);
-	} else {
-		uint64_t tomb = 0;
-		store_last_version(fs->st, from, &tomb);
-		struct basis_hit hd = ht;
-		rfs_changed(fs, &pi, &hf, from, tomb);
-		if (fin)
-			rfs_ino_rekey(fs, fin, to);
-		/* The new name's version is held, like any change's, for
-		 * the ancestor whose basis the change used: the source's,
-		 * when the destination needed none.  So a shell may run
-		 * `echo v > f.tmp; mv f.tmp f` again (SPEC, "Implicit").
-		 * Only the destination's own declaration is consumed. */
-		if (!hd.found && hf.found) {
-			hd = hf;
-			hd.explicit_ = 0;
-		}
-		/* A name that was free is made, as by a create: the
-		 * renamer's parent holds it too (git's pack-objects renames
-		 * its temporary pack to a new name that repack then moves). */
-		if (to_new)
-			rfs_created(fs, &pi, &hd, to, newv);
-		else
-			rfs_changed(fs, &pi, &hd, to, newv);
-	}
-out:
-	pthread_mutex_unlock(&fs->mu);
-	if (rc == 0)
-		rc = store_wait_ticket(fs->st, ticket);
-reply:
-	free(from);
-	free(to);
-	fuse_reply_err(req, -rc);
-}
 
 /* ---- Directories ----------------------------------------------------- */
 

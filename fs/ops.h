@@ -1,6 +1,7 @@
-/* ops.h - what the daemon's three operation files share: ops.c (names,
- * attributes, directories and the table), handle.c (open files) and
- * xattr.c (extended attributes).  Internal to fs/.  Helpers return 0 or
+/* ops.h - what the daemon's operation files share: ops.c (lookups,
+ * attributes, directories, permissions and the table), names.c (making,
+ * removing and moving names), handle.c (open files) and xattr.c
+ * (extended attributes).  Internal to fs/.  Helpers return 0 or
  * a negative errno unless said otherwise. */
 #ifndef RFS_OPS_H
 #define RFS_OPS_H
@@ -44,6 +45,9 @@ void rfs_caller(fuse_req_t req, struct proc_info *p);
 /** @a from a version's metadata and size, for the kernel. */
 void rfs_fill_attr(fuse_ino_t ino, const struct store_meta *m,
 		   uint64_t size, struct stat *a);
+/** @in's attributes: its record's, a pending create's, or what a deleted
+ * one had (nlink 0).  Caller holds fs->mu.  @return 0 or -ENOENT. */
+int rfs_inode_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a);
 /** Does the daemon check @in for this request (not when the kernel
  * does)?  If so (1), *a and *w are filled.  Caller holds fs->mu. */
 int rfs_checks(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
@@ -53,6 +57,20 @@ int rfs_may(fuse_req_t req, struct rfs *fs, struct rfs_inode *in, int mask);
 /** How long the kernel may keep the entry of @key in @dir (NULL: the
  * directory its key names).  Caller holds fs->mu. */
 double rfs_entry_ttl(struct rfs *fs, struct rfs_inode *dir, const char *key);
+/** @parent's key and @name as one key, in @buf (RFS_KEY_BUF bytes).
+ * @return buf, or NULL with *rc: -ENAMETOOLONG, or a name history
+ * views reserve. */
+char *rfs_join_buf(const struct rfs_inode *parent, const char *name,
+		   char *buf, int *rc);
+/** May the caller remove @key from directory @p (unlink, rmdir, either
+ * side of a rename)?  -EACCES, or -EPERM by the sticky bit.  Caller
+ * holds fs->mu. */
+int rfs_may_delete(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
+		   const char *key);
+/** May the caller move @from in @p to @to in @np?  Caller holds
+ * fs->mu. */
+int rfs_may_rename(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
+		   const char *from, struct rfs_inode *np, const char *to);
 /** What open(2) with @flags asks of the file (O_TRUNC writes). */
 int rfs_open_mask(int flags);
 /** The change's latest write: the kernel drops its cached size and
@@ -105,6 +123,19 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how);
 int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in);
 
 /* ---- The operations, for the table in ops.c -------------------------- */
+
+void rfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode);
+void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		 const char *name);
+void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode, dev_t rdev);
+void rfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	      const char *newname);
+void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		fuse_ino_t newparent, const char *newname, unsigned int flags);
 
 void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,

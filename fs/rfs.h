@@ -86,7 +86,7 @@ struct rfs_inode {
 	struct rfs_inode *next_ino, *next_key;
 	struct rfs_inode *pend_next, *pend_prev; /* on fs->pend */
 	/* A deleted record's last size; its attributes are kept in pmeta
-	 * (keep_gone_attr in ops.c), so that a handle still open on it
+	 * (keep_gone_attr in names.c), so that a handle still open on it
 	 * can fstat, fchmod and ftruncate it (nlink 0). */
 	uint64_t gone_size;
 };
