@@ -1,5 +1,5 @@
-/* ops.c - the public reads and changes.  Every change builds a batch of
- * entries and hands it to commit_batch(). */
+/* ops.c - the public changes.  Every change builds a batch of entries and
+ * hands it to commit_batch().  The reads are in read.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -12,19 +12,6 @@
 
 #include "etcd_store.h"
 #include "store_int.h"
-
-struct store_snap {
-	int fd;          /* -1 when the content is in mem */
-	uint64_t base;
-	char *mem;       /* a small version, copied at open */
-	struct store_stat stat;
-};
-
-/* Versions up to this size are copied when a snapshot opens: a warm read
- * of a small record then costs no dup() and close() of the segment, and
- * its READ no pread().  Larger ones are read from a descriptor of their
- * own, which keeps a compacted segment readable. */
-#define SNAP_COPY_MAX 4096
 
 /* ---- Batches ----------------------------------------------------- */
 
@@ -225,12 +212,6 @@ static int parent_dir(struct store *st, const char *key, struct node **out)
 	return 0;
 }
 
-static struct node *live(struct store *st, const char *key)
-{
-	struct node *n = idx_get(&st->idx, key, strlen(key));
-	return n && n->kind != K_TOMB ? n : NULL;
-}
-
 /* The version a new commit of key gets: its line continues, or a fresh
  * key starts above the store's floor. */
 static uint64_t next_version(struct store *st, const struct node *n)
@@ -424,7 +405,7 @@ int store_delete(struct store *st, const char *key, uint64_t expect,
 	if (rc < 0)
 		return rc;
 	batch_begin(st, &b);
-	n = live(st, key);
+	n = store_live(st, key);
 	if (!n)
 		rc = -ENOENT;
 	else if (n->kind == K_DIR)
@@ -585,8 +566,8 @@ int store_rename(struct store *st, const char *from, uint64_t expect_from,
 	if (rc < 0)
 		return rc;
 	batch_begin(st, &b);
-	f = live(st, from);
-	t = live(st, to);
+	f = store_live(st, from);
+	t = store_live(st, to);
 	if (!f || f == st->root) {
 		rc = f ? -EBUSY : -ENOENT;
 		goto out;
@@ -666,7 +647,7 @@ int store_mkdir(struct store *st, const char *key,
 		return rc;
 	batch_begin(st, &b);
 	rc = parent_dir(st, key, &p);
-	if (rc == 0 && live(st, key))
+	if (rc == 0 && store_live(st, key))
 		rc = -EEXIST;
 	if (rc == 0) {
 		if (meta) {
@@ -696,7 +677,7 @@ int store_rmdir(struct store *st, const char *key)
 	if (rc < 0)
 		return rc;
 	batch_begin(st, &b);
-	n = live(st, key);
+	n = store_live(st, key);
 	if (!n)
 		rc = -ENOENT;
 	else if (n == st->root)
@@ -746,7 +727,7 @@ int store_setmeta(struct store *st, const char *key,
 
 	if (rc < 0)
 		return rc;
-	n = live(st, key);
+	n = store_live(st, key);
 	if (!n)
 		return finish(st, -ENOENT, 0, 0);
 	m = node_meta(n);
@@ -805,7 +786,7 @@ int store_setxattr(struct store *st, const char *key, const char *name,
 	rc = begin_change(st, key);
 	if (rc < 0)
 		return rc;
-	n = live(st, key);
+	n = store_live(st, key);
 	if (!n) {
 		rc = -ENOENT;
 		goto out;
@@ -865,7 +846,7 @@ int store_removexattr(struct store *st, const char *key, const char *name)
 
 	if (rc < 0)
 		return rc;
-	n = live(st, key);
+	n = store_live(st, key);
 	if (!n)
 		return finish(st, -ENOENT, 0, 0);
 	xa = node_xattrs(n, &xlen);
@@ -903,7 +884,7 @@ ssize_t store_getxattr(struct store *st, const char *key, const char *name,
 	if ((rc = key_check(key)) < 0)
 		return rc;
 	pthread_rwlock_rdlock(&st->idx_lock);
-	n = live(st, key);
+	n = store_live(st, key);
 	if (n)
 		x = node_xattrs(n, &xlen);
 	x = x ? xa_find(x, xlen, name, &vl) : NULL;
@@ -937,7 +918,7 @@ ssize_t store_listxattr(struct store *st, const char *key, char *list,
 	if ((rc = key_check(key)) < 0)
 		return rc;
 	pthread_rwlock_rdlock(&st->idx_lock);
-	n = live(st, key);
+	n = store_live(st, key);
 	if (!n) {
 		pthread_rwlock_unlock(&st->idx_lock);
 		return -ENOENT;
@@ -956,346 +937,4 @@ ssize_t store_listxattr(struct store *st, const char *key, char *list,
 	if (size && need > size)
 		return -ERANGE;
 	return (ssize_t)need;
-}
-
-/* ---- Reads ------------------------------------------------------- */
-
-static void fill_stat(const struct node *n, const struct ver *v,
-		      struct store_stat *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->meta = node_meta(n);
-	if (v) {
-		out->version = v->version;
-		out->size = v->size;
-		out->commit_ns = v->commit_ns;
-		memcpy(out->hash, v->hash, 16);
-	}
-}
-
-int store_stat(struct store *st, const char *key, struct store_stat *out)
-{
-	if (st->es)
-		return es_stat(st->es, key, out);
-	struct node *n;
-	int rc = key_check(key);
-
-	if (rc < 0)
-		return rc;
-	pthread_rwlock_rdlock(&st->idx_lock);
-	n = live(st, key);
-	if (!n)
-		rc = -ENOENT;
-	else
-		fill_stat(n, n->kind == K_FILE ? node_newest(n) : NULL, out);
-	pthread_rwlock_unlock(&st->idx_lock);
-	return rc;
-}
-
-int store_last_version(struct store *st, const char *key, uint64_t *version)
-{
-	if (st->es)
-		return es_last_version(st->es, key, version);
-	struct node *n;
-	int rc = key_check(key);
-
-	*version = 0;
-	if (rc < 0)
-		return rc;
-	pthread_rwlock_rdlock(&st->idx_lock);
-	n = idx_get(&st->idx, key, strlen(key));
-	if (n)
-		*version = node_version(n);
-	pthread_rwlock_unlock(&st->idx_lock);
-	return 0;
-}
-
-/* An etcd store's snapshot is a copy in a memfd (etcd_ops.c). */
-static int snap_es(struct store *st, const char *key, uint64_t version,
-		   struct store_snap **out)
-{
-	struct store_snap *s = calloc(1, sizeof(*s));
-	int rc;
-
-	if (!s)
-		return -ENOMEM;
-	rc = es_snap_fd(st->es, key, version, &s->fd, &s->stat);
-	if (rc < 0) {
-		free(s);
-		return rc;
-	}
-	*out = s;
-	return 0;
-}
-
-int store_snap_open(struct store *st, const char *key, uint64_t version,
-		    struct store_snap **out)
-{
-	if (st->es)
-		return snap_es(st, key, version, out);
-	struct store_snap *s;
-	struct node *n;
-	struct ver *v = NULL;
-	int rc = key_check(key);
-
-	if (rc < 0)
-		return rc;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	pthread_rwlock_rdlock(&st->idx_lock);
-	n = idx_get(&st->idx, key, strlen(key));
-	if (!n || (version == 0 && n->kind != K_FILE && n->kind != K_DIR))
-		rc = -ENOENT;
-	else if (n->kind == K_DIR && version == 0)
-		rc = -EISDIR;
-	else if (version == 0)
-		v = node_newest(n);
-	else {
-		for (uint32_t i = 0; i < n->nvers; i++)
-			if (node_vers(n)[i].version == version)
-				v = &node_vers(n)[i];
-		if (!v)
-			rc = -ENOENT;
-	}
-	if (v) {
-		fill_stat(n, v, &s->stat);
-		if (ver_blob(v)) {
-			s->fd = store_open_blob(st, ver_blob(v));
-			s->base = 0;
-		} else if (v->size <= SNAP_COPY_MAX) {
-			ssize_t got = 0;
-			s->fd = -1;
-			s->mem = malloc(v->size ? v->size : 1);
-			if (!s->mem)
-				rc = -ENOMEM;
-			else if (store_read_ver(st, v, s->mem, v->size, 0,
-						&got) < 0 ||
-				 (uint64_t)got != v->size)
-				rc = -EIO;
-		} else {
-			int fd = store_seg_fd(st, v->seg);
-			s->fd = fd < 0 ? -EIO : dup(fd);
-			s->base = ver_content_off(v);
-		}
-		if (rc == 0 && s->fd < 0 && !s->mem)
-			rc = -EIO;
-	}
-	pthread_rwlock_unlock(&st->idx_lock);
-	if (rc < 0) {
-		free(s->mem);
-		free(s);
-		return rc;
-	}
-	*out = s;
-	return 0;
-}
-
-ssize_t store_snap_read(struct store_snap *s, void *buf, size_t len,
-			uint64_t off)
-{
-	size_t done = 0;
-
-	if (off >= s->stat.size)
-		return 0;
-	if (len > s->stat.size - off)
-		len = (size_t)(s->stat.size - off);
-	if (s->mem) {
-		memcpy(buf, s->mem + off, len);
-		return (ssize_t)len;
-	}
-	while (done < len) {
-		ssize_t n = pread(s->fd, (char *)buf + done, len - done,
-				  (off_t)(s->base + off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -EIO;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
-}
-
-void store_snap_stat(const struct store_snap *s, struct store_stat *out)
-{
-	*out = s->stat;
-}
-
-void store_snap_close(struct store_snap *s)
-{
-	if (!s)
-		return;
-	if (s->fd >= 0)
-		close(s->fd);
-	free(s->mem);
-	free(s);
-}
-
-int store_get(struct store *st, const char *key, char **buf, size_t *len,
-	      struct store_stat *stat)
-{
-	if (st->es)
-		return es_get(st->es, key, buf, len, stat);
-	struct store_snap *s;
-	ssize_t n;
-	int rc = store_snap_open(st, key, 0, &s);
-
-	if (rc < 0)
-		return rc;
-	*buf = malloc(s->stat.size + 1);
-	if (!*buf) {
-		store_snap_close(s);
-		return -ENOMEM;
-	}
-	n = store_snap_read(s, *buf, s->stat.size, 0);
-	if (n < 0 || (uint64_t)n != s->stat.size) {
-		free(*buf);
-		*buf = NULL;
-		store_snap_close(s);
-		return -EIO;
-	}
-	(*buf)[n] = 0;
-	*len = (size_t)n;
-	if (stat)
-		*stat = s->stat;
-	store_snap_close(s);
-	return 0;
-}
-
-static int cmp_dirent(const void *a, const void *b)
-{
-	return strcmp(((const struct store_dirent *)a)->name,
-		      ((const struct store_dirent *)b)->name);
-}
-
-int store_list(struct store *st, const char *dir, struct store_dirent **ents,
-	       size_t *n)
-{
-	if (st->es)
-		return es_list(st->es, dir, ents, n);
-	struct node *d;
-	size_t cnt = 0, i = 0;
-	int rc = key_check(dir);
-
-	*ents = NULL;
-	*n = 0;
-	if (rc < 0)
-		return rc;
-	pthread_rwlock_rdlock(&st->idx_lock);
-	d = live(st, dir);
-	if (!d)
-		rc = -ENOENT;
-	else if (d->kind != K_DIR)
-		rc = -ENOTDIR;
-	for (struct node *c = d && !rc ? node_child(d) : NULL; c;
-	     c = c->sib_next)
-		cnt++;
-	if (rc == 0 && cnt) {
-		*ents = calloc(cnt, sizeof(**ents));
-		if (!*ents)
-			rc = -ENOMEM;
-	}
-	for (struct node *c = !rc && cnt ? node_child(d) : NULL; c;
-	     c = c->sib_next, i++) {
-		const char *name = c->key + (d->klen ? d->klen + 1 : 0);
-		(*ents)[i].name = strdup(name);
-		(*ents)[i].mode = c->mode;
-		(*ents)[i].version = c->kind == K_FILE ? node_version(c) : 0;
-		if (!(*ents)[i].name)
-			rc = -ENOMEM;
-	}
-	pthread_rwlock_unlock(&st->idx_lock);
-	if (rc < 0) {
-		store_list_free(*ents, i);
-		*ents = NULL;
-		return rc;
-	}
-	if (cnt)
-		qsort(*ents, cnt, sizeof(**ents), cmp_dirent);
-	*n = cnt;
-	return 0;
-}
-
-void store_list_free(struct store_dirent *ents, size_t n)
-{
-	for (size_t i = 0; ents && i < n; i++)
-		free(ents[i].name);
-	free(ents);
-}
-
-int store_history(struct store *st, const char *key, struct store_hist **h,
-		  size_t *n)
-{
-	if (st->es)
-		return es_history(st->es, key, h, n);
-	struct node *nd;
-	int rc = key_check(key);
-
-	*h = NULL;
-	*n = 0;
-	if (rc < 0)
-		return rc;
-	pthread_rwlock_rdlock(&st->idx_lock);
-	nd = idx_get(&st->idx, key, strlen(key));
-	if (!nd || !nd->nvers)
-		rc = -ENOENT;
-	else if (!(*h = calloc(nd->nvers, sizeof(**h))))
-		rc = -ENOMEM;
-	for (uint32_t i = 0; rc == 0 && i < nd->nvers; i++) {
-		const struct ver *v = &node_vers(nd)[i];
-		(*h)[i].version = v->version;
-		(*h)[i].size = v->size;
-		(*h)[i].commit_ns = v->commit_ns;
-		memcpy((*h)[i].hash, v->hash, 16);
-	}
-	if (rc == 0)
-		*n = nd->nvers;
-	pthread_rwlock_unlock(&st->idx_lock);
-	return rc;
-}
-
-int store_stats(struct store *st, struct store_stats *out)
-{
-	if (st->es)
-		return es_stats(st->es, out);
-	memset(out, 0, sizeof(*out));
-	pthread_rwlock_rdlock(&st->idx_lock);
-	for (size_t b = 0; b < st->idx.cap; b++)
-		for (struct node *n = st->idx.tab[b]; n; n = n->hnext) {
-			out->records += n->kind == K_FILE;
-			out->dirs += n->kind == K_DIR;
-			out->tombstones += n->kind == K_TOMB;
-			out->versions_kept += n->nvers;
-			for (uint32_t i = 0; i < n->nvers; i++)
-				if (node_vers(n)[i].is_blob)
-					out->blob_bytes += node_vers(n)[i].size;
-		}
-	/* Counters change under commit_mu; a relaxed read is enough here. */
-	uint64_t log = __atomic_load_n(&st->log_bytes, __ATOMIC_RELAXED);
-	uint64_t live = __atomic_load_n(&st->live_bytes, __ATOMIC_RELAXED);
-	out->log_bytes = log;
-	out->dead_bytes = (log > live ? log - live : 0) +
-			  __atomic_load_n(&st->dead_blob_bytes,
-					  __ATOMIC_RELAXED);
-	out->floor = st->floor;
-	out->segments = st->nsegs;
-	out->compactions = st->compactions;
-	out->reserved_bytes = __atomic_load_n(&st->resv, __ATOMIC_RELAXED);
-	pthread_rwlock_unlock(&st->idx_lock);
-	return 0;
-}
-
-int store_statvfs(struct store *st, struct statvfs *out)
-{
-	if (st->es)
-		return es_statvfs(st->es, out);
-	uint64_t keep;
-
-	if (fstatvfs(st->dirfd, out) < 0)
-		return -errno;
-	/* The reserve is not for writers: do not offer it. */
-	keep = st->reserve_held ? 0 : st->o.reserve_bytes;
-	keep /= out->f_frsize ? out->f_frsize : 1;
-	out->f_bavail = out->f_bavail > keep ? out->f_bavail - keep : 0;
-	return 0;
 }

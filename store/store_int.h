@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <xxhash.h>
 #include "log.h"
 #include "store.h"
@@ -353,6 +354,13 @@ int io_fallocate(struct store *st, int fd, int mode, off_t off, off_t len);
 int idx_init(struct index *ix);
 void idx_free(struct index *ix);
 struct node *idx_get(struct index *ix, const char *key, size_t klen);
+/* The node of @key if it is live (not a tombstone), else NULL.  Caller
+ * holds idx_lock. */
+static inline struct node *store_live(struct store *st, const char *key)
+{
+	struct node *n = idx_get(&st->idx, key, strlen(key));
+	return n && n->kind != K_TOMB ? n : NULL;
+}
 /* A new node for key (kind 0, no versions): the caller knows it absent. */
 int idx_add(struct index *ix, const char *key, size_t klen, struct node **out);
 void idx_remove(struct index *ix, struct node *n);
