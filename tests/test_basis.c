@@ -233,6 +233,40 @@ static void test_created_gives_way(void **state)
 	basis_free(bt);
 }
 
+/* A change on the parent's basis from a child's create moves the parent
+ * along (the spec's rule for an ancestor's basis), and what the parent
+ * holds then is still a create's: its next read replaces it.  A basis
+ * the parent read moves along as an ordinary one, which reads do not
+ * move.  (An append passes such a hit: echo h > out; cmd >> out.) */
+static void test_change_keeps_made(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), par;
+	struct basis_hit hit;
+
+	(void)state;
+	assert_int_equal(proc_get(getppid(), &par), 0);
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	const char *keys[2] = { "made", "read" };
+	for (int k = 0; k < 2; k++) {
+		if (k == 0)
+			basis_created(bt, &p, keys[k], 5);
+		else
+			basis_seen(bt, &par, keys[k], 5);
+		basis_lookup(bt, &par, keys[k], &hit);
+		assert_true(hit.found && hit.holder_is_self);
+		/* As the child's own lookup would find it. */
+		hit.holder_is_self = 0;
+		basis_changed(bt, &p, &hit, keys[k], 6);
+		basis_lookup(bt, &par, keys[k], &hit);
+		assert_int_equal(hit.version, 6);
+		basis_seen(bt, &p, keys[k], 9); /* the child reads on */
+		basis_lookup(bt, &par, keys[k], &hit);
+		assert_int_equal(hit.version, k == 0 ? 9 : 6);
+	}
+	basis_free(bt);
+}
+
 /* Entries share buckets (50,000 keys, about one per bucket): changing,
  * declaring and consuming some keys' bases rewrites their buckets'
  * summaries, and every other key's basis in those buckets must still be
@@ -379,6 +413,7 @@ int main(void)
 		cmocka_unit_test(test_declare_and_refuse_after_growth),
 		cmocka_unit_test(test_replace),
 		cmocka_unit_test(test_created_gives_way),
+		cmocka_unit_test(test_change_keeps_made),
 		cmocka_unit_test(test_neighbours_survive),
 		cmocka_unit_test(test_consume_keeps_others),
 		cmocka_unit_test(test_thread_lookups_poll_little),
