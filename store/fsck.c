@@ -223,8 +223,8 @@ static int fsck_lock(struct fsck_ctx *c)
 		fprintf(c->out, "%s/LOCK: %s\n", c->dir, strerror(err));
 		return -err;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int err = errno;
+	int err = -log_lock_wait(fd);
+	if (err) {
 
 		if (err == EWOULDBLOCK) {
 			n = pread(fd, pid, sizeof(pid) - 1, 0);

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -562,4 +564,17 @@ int log_hint_check(const uint8_t *buf, size_t len, uint64_t id,
 	if (nrecords)
 		*nrecords = n;
 	return 0;
+}
+
+int log_lock_wait(int fd)
+{
+	const struct timespec step = { 0, 10 * 1000000 };
+
+	for (int waited = 0;; waited += 10) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK || waited >= LOG_LOCK_WAIT_MS)
+			return -errno;
+		nanosleep(&step, NULL);
+	}
 }

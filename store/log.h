@@ -75,6 +75,14 @@ uint32_t log_get32(const uint8_t *p);
 uint64_t log_get64(const uint8_t *p);
 
 /* Segment header into @out (LOG_SEG_HDR bytes). */
+/* Take the store's LOCK (flock, exclusive) on @fd.  A daemon that was
+ * just unmounted still closes its store for some 20 ms after
+ * `fusermount3 -u` returns, so a lock another holds is tried again every
+ * 10 ms for LOG_LOCK_WAIT_MS before the store counts as in use.
+ * @return 0, -EWOULDBLOCK (still held), or another -errno of flock. */
+#define LOG_LOCK_WAIT_MS 1000
+int log_lock_wait(int fd);
+
 void log_seg_header(uint8_t *out, uint64_t id, uint64_t first_id);
 /* Check a segment header.  @return 0; -EUCLEAN bad magic or checksum;
  * -EPROTONOSUPPORT future format. */

@@ -54,8 +54,8 @@ static int take_lock(struct store *st)
 			  strerror(errno));
 		return -errno;
 	}
-	if (flock(st->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
+	int e = -log_lock_wait(st->lockfd);
+	if (e) {
 		n = pread(st->lockfd, buf, sizeof(buf) - 1, 0);
 		buf[n > 0 ? n : 0] = 0;
 		buf[strcspn(buf, "\n")] = 0;

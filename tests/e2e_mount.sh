@@ -153,6 +153,24 @@ if local_only; then
 	expect_eq "a second mount of the same store exits 1" 1 "$rc"
 	check "and says the store is in use by a pid" bash -c "[[ '$out' == *'in use by pid'* ]]"
 fi
+# A daemon (no -f) goes on closing its store for some 20 ms after
+# fusermount3 -u returns; a mount right then waits for the lock instead of
+# calling the store in use (it did until 2026-12-05).
+if local_only; then
+	mkdir -p "$WORK/mnt3"
+	ok=0
+	for i in 1 2 3 4 5; do
+		"$RECFS" "$WORK/quick-store" "$WORK/mnt3" 2>>"$WORK/quick.log" || break
+		echo "$i" > "$WORK/mnt3/r$i" || break
+		fusermount3 -u "$WORK/mnt3" || break
+		ok=$i
+	done
+	"$RECFS" "$WORK/quick-store" "$WORK/mnt3" 2>>"$WORK/quick.log" &&
+		ok="$ok $(cat "$WORK/mnt3/r5" 2>/dev/null)"
+	fusermount3 -u "$WORK/mnt3" 2>/dev/null
+	expect_eq "unmount, then mount again at once, six times" "5 5" "$ok"
+	grep -q "in use" "$WORK/quick.log" && sed 's/^/# /' "$WORK/quick.log"
+fi
 out=$("$RECFS" "$WORK/other-store" "$MNT" -f 2>&1); rc=$?
 expect_eq "a busy mountpoint is refused" 1 "$rc"
 out=$("$RECFS" "$WORK/other-store" "$WORK/no-such-dir" -f 2>&1); rc=$?
