@@ -201,6 +201,12 @@ int main(int argc, char *argv[])
 	if (rc < 0) {
 		fprintf(stderr, "recfs: cannot open store %s: %s\n", c.store,
 			err[0] ? err : strerror(-rc));
+		/* Damage is never dropped by an open: say what the user
+		 * can do (RELIABILITY.md, "Torn tails are cut"). */
+		if (rc == -EUCLEAN)
+			fprintf(stderr, "recfs: 'recctl fsck %s' describes "
+				"the damage; '-o ro' mounts what can be "
+				"read\n", c.store);
 		rc = 1;
 		goto out;
 	}

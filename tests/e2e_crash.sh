@@ -126,6 +126,7 @@ printf '\xff' | dd of="$seg" bs=1 seek="$off" conv=notrunc 2>/dev/null
 out=$("$RECFS" "$STORE" "$MNT" -f 2>&1); rc=$?
 expect_eq "a corrupt segment refuses the mount" 1 "$rc"
 check "naming the segment and the offset ($out)" bash -c "[[ '$out' == *$(basename "$seg")*'corrupt entry at offset'* ]]"
+check "and says what can be done" bash -c "[[ '$out' == *\"'recctl fsck \"*\"'-o ro' mounts what can be read\"* ]]"
 where=$(echo "$out" | sed -n 's/.*offset \([0-9]*\).*/\1/p')
 fsck_out=$("$RECCTL" fsck "$STORE" 2>&1); frc=$?
 expect_eq "recctl fsck exits 1 on it" 1 "$frc"
