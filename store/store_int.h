@@ -418,10 +418,6 @@ int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
  * preallocates nothing (stage in a spool file); -EROFS. */
 int store_resv_take(struct store *st, uint64_t n);
 void store_resv_drop(struct store *st, uint64_t n);
-int store_wait_durable(struct store *st, uint64_t lsn);
-/* A txn began (count it) / ended: appended or aborted (txn.c). */
-void store_txn_opened(struct store *st);
-void store_txn_ended(struct store *st);
 int store_roll(struct store *st);
 int store_fail(struct store *st, int err);
 /* Has a sync failed?  Set once by store_fail, from any thread. */
@@ -429,6 +425,12 @@ static inline int store_failed(struct store *st)
 {
 	return __atomic_load_n(&st->failed, __ATOMIC_ACQUIRE);
 }
+/* sync.c.  Wait until the log is durable up to @lsn (group commit).
+ * @return 0; -EIO when a sync failed (the store has failed). */
+int store_wait_durable(struct store *st, uint64_t lsn);
+/* A txn began (count it) / ended: appended or aborted (txn.c). */
+void store_txn_opened(struct store *st);
+void store_txn_ended(struct store *st);
 /* A blob's file name in blobs/: its id, 16 hex digits (FORMAT.md). */
 #define BLOB_NAME_LEN 17
 static inline void blob_name(char buf[BLOB_NAME_LEN], uint64_t id)
