@@ -1,6 +1,6 @@
-/* handle.c - open files: a handle's first change, its commit and its
- * drop, the record's write lease, and the FUSE operations on file
- * handles (open, create, read, write, flush, release, fsync,
+/* handle.c - open files: a handle's first change (taking the record's
+ * write lease, lease.c), its commit and its drop, and the FUSE operations
+ * on file handles (open, create, read, write, flush, release, fsync,
  * fallocate).
  *
  * Lock order (as in ops.c): a handle's mu, then fs->mu. */
@@ -31,135 +31,6 @@
 #define APPEND_WRITE_WAIT_MS 20
 
 /* ---- Handles: the first change, commit and drop ---------------------- */
-
-/* How long a record's lease may stay free, after a waiter was refused
- * its turn (stale basis), before the next waiter takes the turn
- * itself: a few times a writer's retry (read the version, declare it,
- * open), so that a busy record's next end of lease comes first. */
-#define TURN_GRACE_NS 2000000L
-
-/* The oldest change that waits for in's lease and has not had its turn,
- * or NULL.  Caller holds fs->mu. */
-static struct rfs_waiter *next_waiter(struct rfs *fs,
-				      const struct rfs_inode *in)
-{
-	for (struct rfs_waiter *w = fs->waitq; w; w = w->next)
-		if (w->in == in && !w->woken)
-			return w;
-	return NULL;
-}
-
-/* Give the next waiter its turn now (@grace_ns 0), or once the lease
- * has stayed free for @grace_ns.  A lease taken meanwhile passes the
- * turn itself when it ends (rfs_lease_end).  Caller holds fs->mu. */
-static void pass_turn(struct rfs *fs, const struct rfs_inode *in,
-		      long grace_ns)
-{
-	struct rfs_waiter *w = in->lease ? NULL : next_waiter(fs, in);
-
-	if (!w)
-		return;
-	if (grace_ns)
-		w->turn_at = proc_mono_ns() + grace_ns;
-	else
-		w->woken = 1;
-	pthread_cond_signal(&w->cv);
-}
-
-/* Caller holds fs->mu. */
-void rfs_lease_end(struct rfs *fs, struct rfs_inode *in,
-		   const struct rfs_handle *h)
-{
-	if (in->lease != h)
-		return;
-	in->lease = NULL;
-	if (fs->lease_waiters) /* every commit passes here */
-		pass_turn(fs, in, 0);
-}
-
-/* Wait for another handle's lease on in to end, until *dl (CLOCK_MONOTONIC
- * ns; set to ms from now if it is zero, so that a caller that meets lease after lease
- * waits ms in all).  Writers that meet on one record then take turns
- * instead of spinning through refusals, and a save by cp or an editor
- * (milliseconds) is waited for; a handle that keeps its change open
- * longer gets the caller EBUSY, as the contract says.  Never waits for
- * a lease this thread holds itself: it could not end meanwhile; nor
- * when RFS_LEASE_WAITERS changes wait already (each keeps a thread).
- *
- * Turns.  The waiters are woken one per end of a lease, oldest first,
- * not all at once.  A commit makes every waiting basis stale, and
- * waking them together sent them all back to read the version and race
- * for the next lease on 2 CPUs, slowing the one that got it (the hot
- * record ran at 60 % of the rate of the same loop in one thread).  So
- * the later ones are answered at a later end.  A waiter that had its
- * turn (*woken = 1) and did not take the lease passes it on
- * (rfs_handle_begin, append_write): at once, or, when its basis was
- * stale, once the lease has stayed free for TURN_GRACE_NS, since the
- * refused writer is most likely about to come back for it.  So no
- * waiter sleeps on a free lease for long, and none past its deadline.
- *
- * Returns 0 when the lease has ended (the caller checks the record
- * again: it may have changed meanwhile), -EBUSY otherwise.  Caller holds
- * fs->mu (released while waiting). */
-static int lease_wait(struct rfs *fs, struct rfs_inode *in,
-		      const struct rfs_handle *h, const struct proc_info *p,
-		      int ms, int64_t *dl, int *woken)
-{
-	struct rfs_waiter w = { .in = in }, **pp;
-	pthread_condattr_t ca;
-	int rc = 0;
-
-	*woken = 0;
-	if (ms <= 0 || fs->lease_waiters >= RFS_LEASE_WAITERS ||
-	    in->lease->changer.tid == p->tid ||
-	    in->lease->opener.tid == p->tid)
-		return -EBUSY;
-	if (*dl == 0)
-		*dl = proc_mono_ns() + (int64_t)ms * 1000000;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w.cv, &ca);
-	pthread_condattr_destroy(&ca);
-	for (pp = &fs->waitq; *pp; pp = &(*pp)->next)
-		;
-	*pp = &w;
-	fs->lease_waiters++;
-	for (;;) {
-		int64_t until = *dl;
-		struct timespec ts;
-
-		if (w.woken) {
-			if (!in->lease || in->lease == h)
-				break;
-			w.woken = 0; /* taken again first: keep our place */
-		}
-		if (rc)
-			break; /* the deadline */
-		if (w.turn_at && in->lease)
-			w.turn_at = 0; /* its end will wake us */
-		if (w.turn_at) {
-			if (proc_mono_ns() >= w.turn_at) {
-				w.woken = 1; /* the free lease's turn */
-				continue;
-			}
-			if (w.turn_at < until)
-				until = w.turn_at;
-		}
-		ts.tv_sec = until / 1000000000;
-		ts.tv_nsec = until % 1000000000;
-		rc = pthread_cond_timedwait(&w.cv, &fs->mu, &ts);
-		if (rc == ETIMEDOUT && until < *dl)
-			rc = 0; /* the grace, not the deadline */
-	}
-	fs->lease_waiters--;
-	for (pp = &fs->waitq; *pp != &w; pp = &(*pp)->next)
-		;
-	*pp = w.next;
-	pthread_cond_destroy(&w.cv);
-	/* Leaving at the deadline with the turn passed to us keeps it. */
-	*woken = w.woken || w.turn_at;
-	return in->lease && in->lease != h ? -EBUSY : 0;
-}
 
 /* Caller holds fs->mu. */
 static struct rfs_handle *handle_new(struct rfs *fs, struct rfs_inode *in,
@@ -238,7 +109,7 @@ void rfs_handle_close(struct rfs *fs, struct rfs_handle *h)
 
 /* A handle's first change: check it, take the lease, open the private
  * change.  With @may_wait, another handle's lease is waited for
- * (lease_wait): only at OPEN, since over WRITE, SETATTR and FALLOCATE
+ * (rfs_lease_wait): only at OPEN, since over WRITE, SETATTR and FALLOCATE
  * the kernel holds the file's inode lock, which the holder's own next
  * write needs.  Caller holds h->mu. */
 int rfs_handle_begin(struct rfs *fs, struct rfs_handle *h,
@@ -246,7 +117,7 @@ int rfs_handle_begin(struct rfs *fs, struct rfs_handle *h,
 {
 	struct rfs_inode *in = h->in;
 	uint64_t expect = STORE_ANY;
-	int64_t dl = 0; /* lease_wait()'s deadline, ns */
+	int64_t dl = 0; /* rfs_lease_wait()'s deadline, ns */
 	struct basis_hit hit;
 	int rc = 0, woken = 0;
 
@@ -259,14 +130,15 @@ again:
 		/* Writing to an unlinked file: private to this handle and
 		 * never committed (mkstemp-unlink). */
 		if (woken)
-			pass_turn(fs, in, 0);
+			rfs_lease_pass(fs, in, 0);
 		rc = store_txn_begin(fs->st, in->key, 1, &h->txn);
 		pthread_mutex_unlock(&fs->mu);
 		return rc == -EISDIR ? -EIO : rc;
 	}
 	if (in->lease && in->lease != h) {
-		rc = may_wait ? lease_wait(fs, in, h, p, (int)fs->o.lease_wait,
-					   &dl, &woken)
+		rc = may_wait ? rfs_lease_wait(fs, in, h, p,
+					       (int)fs->o.lease_wait, &dl,
+					       &woken)
 			      : -EBUSY;
 		if (rc == 0)
 			goto again; /* the record may have changed meanwhile */
@@ -288,7 +160,7 @@ again:
 			h->hit = hit;
 		h->changer = *p;
 	} else if (woken) { /* the turn was ours, not taken */
-		pass_turn(fs, in, rc == -EAGAIN ? TURN_GRACE_NS : 0);
+		rfs_lease_pass(fs, in, rc == -EAGAIN ? RFS_TURN_GRACE_NS : 0);
 	}
 	pthread_mutex_unlock(&fs->mu);
 	if (rc == 0) {
@@ -479,14 +351,15 @@ int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in)
 static void append_open_wait(struct rfs *fs, struct rfs_handle *h,
 			     const struct proc_info *p)
 {
-	int64_t dl = 0; /* lease_wait()'s deadline, ns */
+	int64_t dl = 0; /* rfs_lease_wait()'s deadline, ns */
 	int woken = 0;
 
 	pthread_mutex_lock(&fs->mu);
 	if (h->in->lease && !h->in->deleted) {
-		(void)lease_wait(fs, h->in, h, p, APPEND_WAIT_MS, &dl, &woken);
+		(void)rfs_lease_wait(fs, h->in, h, p, APPEND_WAIT_MS, &dl,
+				     &woken);
 		if (woken)
-			pass_turn(fs, h->in, 0); /* takes none: the next's */
+			rfs_lease_pass(fs, h->in, 0); /* takes none: the next's */
 	}
 	pthread_mutex_unlock(&fs->mu);
 }
@@ -813,7 +686,7 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 			const struct proc_info *p, const char *buf,
 			size_t size)
 {
-	int64_t dl = 0; /* lease_wait()'s deadline, ns */
+	int64_t dl = 0; /* rfs_lease_wait()'s deadline, ns */
 	uint64_t newv;
 	int rc = 0, woken = 0, reread = 0;
 	char key[RFS_KEY_BUF];
@@ -824,8 +697,8 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 		return 1;
 	}
 	if (h->in->lease && h->in->lease != h)
-		rc = lease_wait(fs, h->in, h, p, APPEND_WRITE_WAIT_MS, &dl,
-				&woken);
+		rc = rfs_lease_wait(fs, h->in, h, p, APPEND_WRITE_WAIT_MS,
+				    &dl, &woken);
 	if (rc == 0)
 		rc = store_append(fs->st, h->in->key, buf, size, &newv);
 	if (rc == 0) {
@@ -843,7 +716,7 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 	if (rc == 0 && (reread = reads_back(h)))
 		memcpy(key, h->in->key, strlen(h->in->key) + 1);
 	if (woken) /* an append takes no lease */
-		pass_turn(fs, h->in, 0);
+		rfs_lease_pass(fs, h->in, 0);
 	pthread_mutex_unlock(&fs->mu);
 	if (reread)
 		read_own(fs, h, key, newv);

@@ -88,11 +88,33 @@ int rfs_new_name_check(fuse_req_t req, struct rfs *fs, fuse_ino_t parent,
 		       const char *name, const struct proc_info *pi,
 		       char *key, uint64_t *expect, struct basis_hit *hit);
 
-/* ---- handle.c: a handle's change ------------------------------------ */
+/* ---- lease.c: a record's write lease --------------------------------- */
 
-/** End @h's lease on @in, if it holds it.  Caller holds fs->mu. */
+/** How long a record's lease may stay free, after a waiter was refused
+ * its turn (stale basis), before the next waiter takes the turn itself:
+ * a few times a writer's retry (read the version, declare it, open), so
+ * that a busy record's next end of lease comes first. */
+#define RFS_TURN_GRACE_NS 2000000L
+
+/** End @h's lease on @in, if it holds it, and pass the turn to the next
+ * waiter.  Caller holds fs->mu. */
 void rfs_lease_end(struct rfs *fs, struct rfs_inode *in,
 		   const struct rfs_handle *h);
+/** Give the next waiter for @in's lease its turn now (@grace_ns 0), or
+ * once the lease has stayed free for @grace_ns.  Caller holds fs->mu. */
+void rfs_lease_pass(struct rfs *fs, const struct rfs_inode *in,
+		    long grace_ns);
+/** Wait, in turn, for another handle's lease on @in to end, until *@dl
+ * (CLOCK_MONOTONIC ns; set to @ms from now when 0).  *@woken tells
+ * whether the turn came to the caller (which must pass it on if it takes
+ * no lease).  @return 0 when the lease has ended (check the record
+ * again), -EBUSY otherwise.  Caller holds fs->mu (released meanwhile). */
+int rfs_lease_wait(struct rfs *fs, struct rfs_inode *in,
+		   const struct rfs_handle *h, const struct proc_info *p,
+		   int ms, int64_t *dl, int *woken);
+
+/* ---- handle.c: a handle's change ------------------------------------ */
+
 /** The kernel is done with @h (its release, a failed open, unmount): its
  * lease ends, and it is freed, or left to its last unpin.  Caller holds
  * fs->mu; the inode's reference is the caller's to drop. */

@@ -143,7 +143,7 @@ struct rfs {
 	fuse_ino_t next_ino;
 	struct rfs_handle *handles;
 	/* The changes that wait for a record's write lease, oldest first
-	 * (at most RFS_LEASE_WAITERS): see lease_wait() in handle.c. */
+	 * (at most RFS_LEASE_WAITERS): see rfs_lease_wait() in lease.c. */
 	struct rfs_waiter *waitq;
 	int lease_waiters;
 	/* deferred entry invalidations */
