@@ -1,6 +1,6 @@
 /* store.c - the index's one way to change (store_apply), the log tail
  * (hints, segments, rolls, preallocation, appends) and the reserve.
- * Opening and recovery are in open.c, the commit path in ops.c
+ * Opening is in open.c, replay in replay.c, the commit path in ops.c
  * (commit_batch), group syncs in sync.c.
  *
  * Invariants kept here:

@@ -396,6 +396,12 @@ size_t key_parent_len(const char *key, size_t klen);
  * makes (struct store's lost). */
 int store_open_ex(const char *dir, const struct store_opts *opts,
 		  int salvage, struct store **out);
+/* replay.c: rebuild the index from the segments (hints where they
+ * match), cutting a torn tail when the store is writable.  Caller is
+ * store_open_ex(), with the lock held and the index holding the root.
+ * @return 0 (read-only: also when damage stopped it, having applied
+ * what precedes); -EUCLEAN for damage; another negative errno. */
+int store_replay(struct store *st);
 
 /* store.c */
 int64_t store_now_ns(void);
