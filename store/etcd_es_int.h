@@ -141,7 +141,9 @@ struct es_buf *es_buf_new(const void *data, size_t len);
 uint64_t es_next_nonce(struct es *es);
 int64_t es_now_ns(void);
 
-/* codec */
+/* etcd_codec.c: the values' layout.  Encoders return malloc'ed bytes
+ * (NULL on -ENOMEM); decoders return 0 or -EUCLEAN for a value that is
+ * not recfs's. */
 uint8_t *es_enc_meta(const struct store_meta *m, const uint8_t *xa,
 		     size_t xa_len, size_t *len);
 /* A decoded r/ value; data points into the value. */
@@ -153,6 +155,9 @@ struct es_rec {
 	size_t len;
 };
 int es_dec_rec(const char *v, size_t len, struct es_rec *out);
+/* @xa points into @v: the xattrs, as es_enc_meta() laid them out. */
+int es_dec_meta(const char *v, size_t len, struct store_meta *m,
+		const uint8_t **xa, size_t *xa_len);
 uint8_t *es_enc_rec(uint64_t version, int64_t commit_ns, uint64_t nonce,
 		    int64_t prev, const void *data, size_t len,
 		    size_t *out_len);
