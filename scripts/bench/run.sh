@@ -111,6 +111,18 @@ PT_OPTS=xattr,cache=always
 	echo "quick: ${QUICK:-0}"
 	echo "commit: $(git rev-parse --short HEAD 2>/dev/null)"
 } > "$OUT/machine.txt"
+# Is anything else running?  Every ratio assumes a quiet machine: the
+# targets share 2 CPUs with whatever else runs.  One second of /proc/stat
+# before the run; the run goes on either way, with a warning to read the
+# figures by.
+busy=$({ head -1 /proc/stat; sleep 1; head -1 /proc/stat; } | awk '
+	{ t = 0; for (i = 2; i <= 9; i++) t += $i; tot[NR] = t; idle[NR] = $5 + $6 }
+	END { d = tot[2] - tot[1]; printf "%.0f", (d > 0 ? 100 - 100 * (idle[2] - idle[1]) / d : 0) }')
+echo "cpu busy before the run: $busy % (1 s), load average $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.txt"
+if [ "$busy" -gt 10 ]; then
+	echo "WARNING: the machine was $busy % busy before the run; other work skews every ratio" |
+		tee -a "$OUT/machine.txt" >&2
+fi
 cat "$OUT/machine.txt"
 # The host's share of our CPUs while we ran (a VM's "steal"): a run that
 # lost much of its time to other guests is not comparable with others.
@@ -239,6 +251,7 @@ steal=$(printf '%s\n%s\n' "$STAT0" "$(head -1 /proc/stat)" | awk '
 echo "cpu steal during the run: $steal %" | tee -a "$OUT/machine.txt"
 cat "$OUT/speed.txt" "$OUT/reopen.txt" "$OUT/requests.txt" \
 	"$OUT/durable.txt" "$OUT/shared.txt" > "$OUT/table.txt" 2>/dev/null
+grep '^WARNING' "$OUT/machine.txt" >> "$OUT/table.txt"
 echo "bench: results in $OUT/ (table.txt, speed.csv, reopen.csv," \
 	"requests.csv, durable.csv, shared.csv, *_targets.csv, machine.txt)"
 exit $rc
