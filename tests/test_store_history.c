@@ -1,0 +1,323 @@
+/* test_store_history.c - what the store keeps: keep_versions and the
+ * tombstone limit, read-only opens and snapshots that outlive a change. */
+#include "store_fixture.h"
+
+/* ---- history ------------------------------------------------------- */
+
+/* Version i of "k": small (inline) when odd, 1000 bytes (a blob with
+ * inline_max 256) when even, so kept versions of both kinds exist. */
+static size_t version_content(uint64_t i, uint8_t *buf)
+{
+	if (i % 2)
+		return (size_t)snprintf((char *)buf, 32, "v%" PRIu64, i);
+	fill(buf, 1000, i);
+	return 1000;
+}
+
+static void check_kept(struct store *st, const char *blobs)
+{
+	struct store_hist *h = NULL;
+	struct store_snap *snap = NULL;
+	struct store_stat s;
+	uint8_t want[1000], got[1100], hh[16];
+	size_t n = 0, len;
+
+	assert_int_equal(store_history(st, "k", &h, &n), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t ver = 8 + i;
+
+		assert_true(h[i].version == ver);
+		len = version_content(ver, want);
+		hash128(want, len, hh);
+		assert_true(h[i].size == len);
+		assert_memory_equal(h[i].hash, hh, 16);
+		assert_int_equal(store_snap_open(st, "k", ver, &snap), 0);
+		store_snap_stat(snap, &s);
+		assert_true(s.version == ver && s.size == len);
+		assert_int_equal(store_snap_read(snap, got, sizeof(got), 0),
+				 (ssize_t)len);
+		assert_memory_equal(got, want, len);
+		store_snap_close(snap);
+	}
+	free(h);
+	for (uint64_t ver = 1; ver < 8; ver++)
+		assert_int_equal(store_snap_open(st, "k", ver, &snap), -ENOENT);
+	assert_int_equal(store_snap_open(st, "k", 11, &snap), -ENOENT);
+	assert_int_equal(store_snap_open(st, "k", 0, &snap), 0);
+	store_snap_stat(snap, &s);
+	assert_true(s.version == 10);
+	store_snap_close(snap);
+	/* Blobs of forgotten versions are removed: only 8 and 10 remain
+	 * (checked when the caller has just compacted or reopened). */
+	if (blobs)
+		assert_int_equal(count_files(blobs), 2);
+}
+
+static void test_keep_versions(void **state)
+{
+	struct fx *f = *state;
+	struct store_hist *h = NULL;
+	uint8_t buf[1000];
+	char blobs[160];
+	size_t n = 0;
+	uint64_t v = 0;
+
+	f->o.keep_versions = 3;
+	f->o.inline_max = 256;
+	f->o.compact_ratio = -1;
+	fx_open(f);
+	snprintf(blobs, sizeof(blobs), "%s/blobs", f->dir);
+	for (uint64_t i = 1; i <= 10; i++)
+		assert_true(put_buf(f->st, "k", i - 1, buf,
+				    version_content(i, buf)) == i);
+	check_kept(f->st, NULL);
+	fx_reopen(f);
+	check_kept(f->st, NULL);
+	assert_int_equal(store_compact(f->st), 0);
+	check_kept(f->st, blobs);
+	fx_reopen(f);
+	check_kept(f->st, blobs);
+
+	/* History works for a deleted key, and the line goes on. */
+	assert_int_equal(store_delete(f->st, "k", 10, &v), 0);
+	assert_int_equal(store_history(f->st, "k", &h, &n), 0);
+	assert_true(n >= 1);
+	free(h);
+	fx_reopen(f);
+	assert_int_equal(store_history(f->st, "k", &h, &n), 0);
+	free(h);
+	assert_int_equal(store_history(f->st, "never", &h, &n), -ENOENT);
+	assert_true(put_str(f->st, "k", STORE_ABSENT, "back") == 12);
+}
+
+static void test_tombstone_limit(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 6 };
+	uint64_t tomb[N], lv[N], vfloor, forgotten = 0, vnew;
+	struct store_stats ss;
+	char key[16];
+
+	f->o.tombstone_limit = 2;
+	f->o.compact_ratio = -1;
+	fx_open(f);
+	/* t<i> gets i+2 versions then a tombstone at i+3: lines of
+	 * different lengths, deleted oldest first. */
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "t%d", i);
+		for (int j = 0; j < i + 2; j++)
+			put_str(f->st, key, (uint64_t)j, "x");
+		assert_int_equal(store_delete(f->st, key, (uint64_t)i + 2,
+					      &tomb[i]), 0);
+		assert_true(tomb[i] == (uint64_t)i + 3);
+	}
+	put_str(f->st, "live", STORE_ABSENT, "l");
+	assert_int_equal(store_compact(f->st), 0);
+	assert_int_equal(store_stats(f->st, &ss), 0);
+	assert_true(ss.tombstones <= 2);
+	vfloor = ss.floor;
+	assert_true(vfloor > 0);
+
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "t%d", i);
+		lv[i] = last_version(f->st, key);
+		if (lv[i] == 0) { /* forgotten: the floor must cover it */
+			forgotten++;
+			assert_true(vfloor >= tomb[i]);
+		} else {
+			assert_true(lv[i] == tomb[i]);
+		}
+	}
+	assert_true(forgotten >= N - 2);
+	assert_int_equal(rec_str(f->st, "live", "l", 1), 0);
+
+	/* The floor and what is remembered survive restart. */
+	fx_reopen(f);
+	assert_int_equal(store_stats(f->st, &ss), 0);
+	assert_true(ss.floor == vfloor);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "t%d", i);
+		assert_true(last_version(f->st, key) == lv[i]);
+	}
+
+	/* Re-created keys never repeat a version; forgotten ones and new
+	 * ones start above the floor. */
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "t%d", i);
+		vnew = put_str(f->st, key, STORE_ABSENT, "again");
+		assert_true(vnew > tomb[i]);
+		if (lv[i] == 0)
+			assert_true(vnew > vfloor);
+		else
+			assert_true(vnew == tomb[i] + 1);
+	}
+	vnew = put_str(f->st, "brand-new", STORE_ABSENT, "n");
+	assert_true(vnew > vfloor);
+	assert_true(put_str(f->st, "live", 1, "l2") == 2);
+
+	/* Many more deletes and compactions: the floor only rises. */
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N; i++) {
+			snprintf(key, sizeof(key), "t%d", i);
+			assert_int_equal(store_delete(f->st, key, STORE_ANY,
+						      &tomb[i]), 0);
+		}
+		assert_int_equal(store_compact(f->st), 0);
+		assert_int_equal(store_stats(f->st, &ss), 0);
+		assert_true(ss.floor >= vfloor);
+		vfloor = ss.floor;
+		fx_reopen(f);
+		for (int i = 0; i < N; i++) {
+			snprintf(key, sizeof(key), "t%d", i);
+			vnew = put_str(f->st, key, STORE_ABSENT, "again");
+			assert_true(vnew > tomb[i]);
+		}
+	}
+}
+
+/* ---- read-only, snapshots ------------------------------------------ */
+
+static void test_read_only(void **state)
+{
+	struct fx *f = *state;
+	struct store_meta m = { .mode = 0600 };
+	struct store_txn *t = NULL;
+	struct store_dirent *ents = NULL;
+	size_t n = 0;
+	uint64_t v = 0;
+
+	fx_open(f);
+	put_str(f->st, "k", STORE_ABSENT, "data");
+	assert_int_equal(store_mkdir(f->st, "d", NULL), 0);
+	assert_int_equal(store_setxattr(f->st, "k", "user.a", "1", 1, 0), 0);
+	fx_close(f);
+
+	f->o.read_only = 1;
+	fx_open(f);
+	assert_int_equal(rec_str(f->st, "k", "data", 1), 0);
+	assert_int_equal(xattr_is(f->st, "k", "user.a", "1"), 0);
+	assert_int_equal(store_list(f->st, "", &ents, &n), 0);
+	assert_int_equal(n, 2);
+	store_list_free(ents, n);
+
+	assert_int_equal(store_put(f->st, "k", 1, "x", 1, NULL, &v), -EROFS);
+	assert_int_equal(store_put(f->st, "n", STORE_ABSENT, "x", 1, NULL, &v),
+			 -EROFS);
+	assert_int_equal(store_truncate(f->st, "k", 1, 0, &v), -EROFS);
+	assert_int_equal(store_delete(f->st, "k", 1, &v), -EROFS);
+	assert_int_equal(store_append(f->st, "k", "x", 1, &v), -EROFS);
+	assert_int_equal(store_rename(f->st, "k", 1, "k2", STORE_ABSENT, &v),
+			 -EROFS);
+	assert_int_equal(store_mkdir(f->st, "d2", NULL), -EROFS);
+	assert_int_equal(store_rmdir(f->st, "d"), -EROFS);
+	assert_int_equal(store_setmeta(f->st, "k", &m, STORE_META_MODE),
+			 -EROFS);
+	assert_int_equal(store_setxattr(f->st, "k", "user.b", "1", 1, 0),
+			 -EROFS);
+	assert_int_equal(store_removexattr(f->st, "k", "user.a"), -EROFS);
+	assert_int_equal(store_txn_begin(f->st, "k", 1, &t), -EROFS);
+	assert_int_equal(store_compact(f->st), -EROFS);
+	assert_int_equal(rec_str(f->st, "k", "data", 1), 0);
+	fx_close(f);
+
+	/* And nothing leaked to disk. */
+	f->o.read_only = 0;
+	fx_open(f);
+	assert_int_equal(rec_str(f->st, "k", "data", 1), 0);
+	assert_int_equal(xattr_is(f->st, "k", "user.a", "1"), 0);
+	assert_int_equal(gone(f->st, "n", 0), 0);
+	assert_true(put_str(f->st, "k", 1, "more") == 2);
+}
+
+/* Read a whole snapshot and compare with @want. */
+static int snap_is(struct store_snap *s, const void *want, size_t len,
+		   uint64_t version)
+{
+	struct store_stat st;
+	uint8_t *buf = malloc(len + 1);
+	ssize_t n;
+	int bad;
+
+	if (!buf)
+		return -1;
+	store_snap_stat(s, &st);
+	n = store_snap_read(s, buf, len + 1, 0);
+	bad = st.version != version || st.size != len || n != (ssize_t)len ||
+	      memcmp(buf, want, len) != 0;
+	if (bad)
+		print_error("snapshot: version %" PRIu64 " size %" PRIu64
+			    " read %zd; want %" PRIu64 "/%zu\n",
+			    st.version, st.size, n, version, len);
+	free(buf);
+	return bad ? -1 : 0;
+}
+
+static void test_snapshot_survives(void **state)
+{
+	struct fx *f = *state;
+	enum { BIG = 100000 };
+	uint8_t *old_big = malloc(BIG), *new_big = malloc(BIG);
+	struct store_snap *s1 = NULL, *s2 = NULL;
+	uint64_t v;
+
+	assert_non_null(old_big);
+	assert_non_null(new_big);
+	fill(old_big, BIG, 1);
+	fill(new_big, BIG, 2);
+	/* Keep one version only, so nothing but the snapshot pins the old
+	 * bytes; small segments so compaction rewrites and deletes them. */
+	f->o.keep_versions = 1;
+	f->o.inline_max = 1024;
+	f->o.segment_size = 64 << 10;
+	f->o.compact_ratio = -1;
+	fx_open(f);
+	put_str(f->st, "small", STORE_ABSENT, "old small content");
+	put_buf(f->st, "big", STORE_ABSENT, old_big, BIG);
+	assert_int_equal(store_snap_open(f->st, "small", 0, &s1), 0);
+	assert_int_equal(store_snap_open(f->st, "big", 1, &s2), 0);
+
+	put_str(f->st, "small", 1, "new");
+	put_buf(f->st, "big", 1, new_big, BIG);
+	/* Filler to roll segments, then delete big and compact twice. */
+	for (int i = 0; i < 200; i++) {
+		char val[600];
+
+		memset(val, 'f', sizeof(val) - 1);
+		val[sizeof(val) - 1] = 0;
+		put_str(f->st, "filler", STORE_ANY, val);
+	}
+	assert_int_equal(store_delete(f->st, "big", 2, &v), 0);
+	assert_int_equal(store_compact(f->st), 0);
+	assert_int_equal(store_compact(f->st), 0);
+
+	assert_int_equal(snap_is(s1, "old small content", 17, 1), 0);
+	assert_int_equal(snap_is(s2, old_big, BIG, 1), 0);
+	assert_int_equal(rec_str(f->st, "small", "new", 2), 0);
+	store_snap_close(s1);
+	store_snap_close(s2);
+
+	/* With the snapshots gone, compaction may drop the old bytes and
+	 * the store stays consistent. */
+	assert_int_equal(store_compact(f->st), 0);
+	assert_int_equal(rec_str(f->st, "small", "new", 2), 0);
+	fx_reopen(f);
+	assert_int_equal(rec_str(f->st, "small", "new", 2), 0);
+	assert_int_equal(gone(f->st, "big", 3), 0);
+	free(old_big);
+	free(new_big);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_keep_versions),
+		T(test_tombstone_limit),
+		T(test_read_only),
+		T(test_snapshot_survives),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
