@@ -43,6 +43,7 @@ struct item {
 };
 
 struct snap {
+	const struct index *ix; /* whose nodes are added */
 	struct item *items;
 	size_t n, cap;
 	uint64_t floor;
@@ -88,7 +89,7 @@ static int snap_add(struct snap *s, const struct node *n)
 	it->kind = n->kind;
 	it->version = node_version(n);
 	it->del_ns = n->x ? n->x->del_ns : 0;
-	it->meta = node_meta(n);
+	it->meta = node_meta(s->ix, n);
 	it->xattrs_len = xlen;
 	if (xlen)
 		memcpy(it->xattrs, x, xlen);
@@ -391,7 +392,7 @@ int store_compact(struct store *st)
 {
 	if (st->es)
 		return 0; /* etcd compacts its own history */
-	struct snap s = { 0 };
+	struct snap s = { .ix = &st->idx };
 	struct out o = { .st = st, .fd = -1 };
 	char cname[40], sname[40];
 	uint64_t first, fl_off;

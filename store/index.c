@@ -110,13 +110,128 @@ static void mem_release(struct node_mem *m, struct node *n)
 	NODE_POISON(n, size);
 }
 
+/* ---- Owners (see struct owners) ------------------------------------ */
+
+static uint32_t owner_hash(uint32_t uid, uint32_t gid)
+{
+	uint64_t h = ((uint64_t)uid << 32 | gid) * 0x9e3779b97f4a7c15ull;
+
+	return (uint32_t)(h >> 32);
+}
+
+/* Put pair number @i into the lookup (which has room). */
+static void owner_slot_put(struct owners *o, uint32_t i)
+{
+	const struct owner *p = &o->blk[i / OWNER_BLOCK][i % OWNER_BLOCK];
+	uint32_t s = owner_hash(p->uid, p->gid) & (o->nslot - 1);
+
+	while (o->slot[s])
+		s = (s + 1) & (o->nslot - 1);
+	o->slot[s] = i + 1;
+}
+
+/* The number of pair @uid:@gid, added if new.  @return 0; -ENOSPC when
+ * the table is full (OWNER_MAX pairs); -ENOMEM. */
+static int owner_get(struct owners *o, uint32_t uid, uint32_t gid,
+		     uint16_t *num)
+{
+	uint32_t s = owner_hash(uid, gid) & (o->nslot - 1), i;
+
+	for (; o->slot[s]; s = (s + 1) & (o->nslot - 1)) {
+		const struct owner *p;
+
+		i = o->slot[s] - 1;
+		p = &o->blk[i / OWNER_BLOCK][i % OWNER_BLOCK];
+		if (p->uid == uid && p->gid == gid) {
+			*num = (uint16_t)i;
+			return 0;
+		}
+	}
+	if (o->n == OWNER_MAX)
+		return -ENOSPC;
+	i = o->n;
+	if (!o->blk[i / OWNER_BLOCK]) {
+		o->blk[i / OWNER_BLOCK] =
+			malloc(OWNER_BLOCK * sizeof(struct owner));
+		if (!o->blk[i / OWNER_BLOCK])
+			return -ENOMEM;
+	}
+	if (2 * (i + 1) > o->nslot) {
+		uint32_t *old = o->slot, oldn = o->nslot;
+		uint32_t *ns = calloc(oldn * 2, sizeof(*ns));
+
+		if (!ns)
+			return -ENOMEM;
+		o->slot = ns;
+		o->nslot = oldn * 2;
+		for (uint32_t j = 0; j < oldn; j++)
+			if (old[j])
+				owner_slot_put(o, old[j] - 1);
+		free(old);
+	}
+	o->blk[i / OWNER_BLOCK][i % OWNER_BLOCK] =
+		(struct owner){ .uid = uid, .gid = gid };
+	o->n++;
+	owner_slot_put(o, i);
+	*num = (uint16_t)i;
+	return 0;
+}
+
+static int owners_init(struct owners *o)
+{
+	uint16_t zero;
+
+	o->nslot = 16;
+	o->slot = calloc(o->nslot, sizeof(*o->slot));
+	if (!o->slot)
+		return -ENOMEM;
+	return owner_get(o, 0, 0, &zero); /* a fresh node's (all zeros) */
+}
+
+static void owners_free(struct owners *o)
+{
+	for (size_t b = 0; b < OWNER_BLOCKS; b++)
+		free(o->blk[b]);
+	free(o->slot);
+}
+
+int node_set_meta(struct index *ix, struct node *n,
+		  const struct store_meta *m)
+{
+	uint16_t num;
+	int rc = owner_get(&ix->own, m->uid, m->gid, &num);
+
+	if (rc == -ENOSPC) {
+		/* More pairs than the table holds: this one in the ext. */
+		if (!node_ext(n))
+			return -ENOMEM;
+		n->x->uid = m->uid;
+		n->x->gid = m->gid;
+		num = OWNER_EXT;
+	} else if (rc < 0) {
+		return rc;
+	}
+	n->owner = num;
+	n->mode = (uint16_t)m->mode;
+	n->atime_ns = m->atime_ns;
+	n->mtime_ns = m->mtime_ns;
+	n->ctime_ns = m->ctime_ns;
+	return 0;
+}
+
+/* ---- The table ----------------------------------------------------- */
+
 int idx_init(struct index *ix)
 {
 	memset(ix, 0, sizeof(*ix));
 	ix->cap = IDX_MIN_CAP;
 	ix->tab = calloc(ix->cap, sizeof(*ix->tab));
 	ix->mem.chunk_size = NODE_CHUNK_MIN;
-	return ix->tab ? 0 : -ENOMEM;
+	if (!ix->tab || owners_init(&ix->own) < 0) {
+		idx_free(ix);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* What a node owns outside node memory. */
@@ -152,6 +267,7 @@ void idx_free(struct index *ix)
 	}
 	free(ix->mem.free);
 	free(ix->tab);
+	owners_free(&ix->own);
 	memset(ix, 0, sizeof(*ix));
 }
 
@@ -272,7 +388,7 @@ struct node_ext *node_ext(struct node *n)
 void node_ext_trim(struct node *n)
 {
 	if (n->x && n->kind == K_FILE && !n->x->xattrs_len &&
-	    (n->flags & N_STATE_VER)) {
+	    (n->flags & N_STATE_VER) && n->owner != OWNER_EXT) {
 		free(n->x->xattrs);
 		free(n->x);
 		n->x = NULL;

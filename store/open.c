@@ -231,8 +231,7 @@ static int make_root(struct store *st)
 	m.uid = getuid();
 	m.gid = getgid();
 	m.atime_ns = m.mtime_ns = m.ctime_ns = store_now_ns();
-	node_set_meta(st->root, &m);
-	return 0;
+	return node_set_meta(&st->idx, st->root, &m);
 }
 
 static void reset_index(struct store *st)

@@ -236,11 +236,12 @@ static void default_meta(struct store_meta *m, uint32_t type, int64_t now)
 
 /* The metadata a new version of a record gets: an existing record keeps
  * its mode, owner and xattrs; its times are the commit's. */
-static void version_meta(const struct node *n, const struct store_meta *in,
-			 int64_t now, struct store_meta *m)
+static void version_meta(const struct index *ix, const struct node *n,
+			 const struct store_meta *in, int64_t now,
+			 struct store_meta *m)
 {
 	if (n && n->kind == K_FILE) {
-		*m = node_meta(n);
+		*m = node_meta(ix, n);
 		m->mtime_ns = in ? in->mtime_ns : now;
 		m->ctime_ns = in ? in->ctime_ns : now;
 	} else if (in) {
@@ -331,7 +332,8 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 	if (rc < 0)
 		goto out;
 	v = next_version(st, n);
-	version_meta(n && n->kind == K_FILE ? n : NULL, meta, now, &m);
+	version_meta(&st->idx, n && n->kind == K_FILE ? n : NULL, meta, now,
+		     &m);
 	if (S_ISDIR(m.mode)) {
 		rc = -EINVAL;
 		goto out;
@@ -480,7 +482,7 @@ static int add_move(struct store *st, struct batch *b, struct node *n,
 		    const char *to, uint64_t nv, int64_t now, uint8_t last)
 {
 	struct ver *v = node_newest(n);
-	struct store_meta m = node_meta(n);
+	struct store_meta m = node_meta(&st->idx, n);
 	uint64_t blob = ver_blob(v);
 	uint32_t xlen;
 	const uint8_t *x = node_xattrs(n, &xlen);
@@ -524,7 +526,7 @@ static int add_dir_move(struct store *st, struct batch *b, struct node *d,
 		if (!nk)
 			return -ENOMEM;
 		if (c->kind == K_DIR) {
-			struct store_meta cm = node_meta(c);
+			struct store_meta cm = node_meta(&st->idx, c);
 			uint32_t xlen;
 			const uint8_t *x = node_xattrs(c, &xlen);
 
@@ -592,7 +594,7 @@ int store_rename(struct store *st, const char *from, uint64_t expect_from,
 			rc = -ENOTEMPTY;
 			goto out;
 		}
-		struct store_meta fm = node_meta(f);
+		struct store_meta fm = node_meta(&st->idx, f);
 		uint32_t xlen;
 		const uint8_t *x = node_xattrs(f, &xlen);
 
@@ -730,7 +732,7 @@ int store_setmeta(struct store *st, const char *key,
 	n = store_live(st, key);
 	if (!n)
 		return finish(st, -ENOENT, 0, 0);
-	m = node_meta(n);
+	m = node_meta(&st->idx, n);
 	if (mask & STORE_META_MODE)
 		m.mode = (m.mode & S_IFMT) | (meta->mode & 07777);
 	if (mask & STORE_META_UID)
@@ -825,7 +827,7 @@ int store_setxattr(struct store *st, const char *key, const char *name,
 	memcpy(p + 6, name, nl);
 	if (size)
 		memcpy(p + 6 + nl, value, size);
-	m = node_meta(n);
+	m = node_meta(&st->idx, n);
 	rc = commit_meta(st, n, &m, nx, nlen);
 	free(nx);
 	return rc;
@@ -860,7 +862,7 @@ int store_removexattr(struct store *st, const char *key, const char *name)
 	size_t before = (size_t)(old - xa);
 	memcpy(nx, xa, before);
 	memcpy(nx + before, old + olen, xlen - before - olen);
-	m = node_meta(n);
+	m = node_meta(&st->idx, n);
 	rc = commit_meta(st, n, &m, nx, xlen - olen);
 	free(nx);
 	return rc;

@@ -26,11 +26,11 @@ struct store_snap {
  * own, which keeps a compacted segment readable. */
 #define SNAP_COPY_MAX 4096
 
-static void fill_stat(const struct node *n, const struct ver *v,
-		      struct store_stat *out)
+static void fill_stat(const struct index *ix, const struct node *n,
+		      const struct ver *v, struct store_stat *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->meta = node_meta(n);
+	out->meta = node_meta(ix, n);
 	if (v) {
 		out->version = v->version;
 		out->size = v->size;
@@ -53,7 +53,8 @@ int store_stat(struct store *st, const char *key, struct store_stat *out)
 	if (!n)
 		rc = -ENOENT;
 	else
-		fill_stat(n, n->kind == K_FILE ? node_newest(n) : NULL, out);
+		fill_stat(&st->idx, n, n->kind == K_FILE ? node_newest(n) : NULL,
+			  out);
 	pthread_rwlock_unlock(&st->idx_lock);
 	return rc;
 }
@@ -125,7 +126,7 @@ int store_snap_open(struct store *st, const char *key, uint64_t version,
 			rc = -ENOENT;
 	}
 	if (v) {
-		fill_stat(n, v, &s->stat);
+		fill_stat(&st->idx, n, v, &s->stat);
 		if (ver_blob(v)) {
 			s->fd = store_open_blob(st, ver_blob(v));
 			s->base = 0;

@@ -335,13 +335,14 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		}
 		rc = node_set_xattrs(n, b.xattrs, b.xattrs_len);
 		if (rc == 0)
+			rc = node_set_meta(&st->idx, n, &b.meta);
+		if (rc == 0)
 			rc = add_ver(st, n, &v);
 		if (rc < 0)
 			break;
 		if (n->kind == K_TOMB)
 			st->ntomb--;
 		n->kind = K_FILE;
-		node_set_meta(n, &b.meta);
 		n->flags |= N_STATE_VER;
 		node_ext_trim(n);
 		node_link(p, n);
@@ -355,8 +356,9 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 			rc = -ENOMEM;
 			break;
 		}
-		node_set_meta(n, &b.meta);
-		rc = node_set_xattrs(n, b.xattrs, b.xattrs_len);
+		rc = node_set_meta(&st->idx, n, &b.meta);
+		if (rc == 0)
+			rc = node_set_xattrs(n, b.xattrs, b.xattrs_len);
 		if (n->kind == K_DIR && b.xattrs_len)
 			__atomic_store_n(&st->dir_xattrs, 1, __ATOMIC_RELEASE);
 		state_at(n, seg, e->len);
@@ -391,8 +393,9 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		if (n->kind == K_TOMB)
 			st->ntomb--;
 		n->kind = K_DIR;
-		node_set_meta(n, &b.meta);
-		rc = node_set_xattrs(n, b.xattrs, b.xattrs_len);
+		rc = node_set_meta(&st->idx, n, &b.meta);
+		if (rc == 0)
+			rc = node_set_xattrs(n, b.xattrs, b.xattrs_len);
 		if (b.xattrs_len)
 			__atomic_store_n(&st->dir_xattrs, 1, __ATOMIC_RELEASE);
 		state_at(n, seg, e->len);

@@ -64,9 +64,34 @@ struct node_ext {
 	/* The state entry, unless N_STATE_VER (its offset is never read:
 	 * live bytes need its length, compaction its segment). */
 	uint32_t state_seg, state_len;
+	uint32_t uid, gid;    /* when the node's owner is OWNER_EXT */
 };
 
-/* A key in the index, in the index's own node memory (index.c).  132
+/* Owners.  A node names its (uid, gid) pair by a 16-bit number into its
+ * index's owner table: a store holds few pairs (its user's, root's), and
+ * a million records then spend 2 bytes each on them instead of 8.  The
+ * pairs sit in blocks that never move once written, so a reader (under
+ * idx_lock or commit_mu, as for the node) needs no lock of its own.  A
+ * pair past the table's OWNER_MAX lives in the node's ext (OWNER_EXT). */
+#define OWNER_BLOCK 256
+#define OWNER_BLOCKS 255
+#define OWNER_MAX (OWNER_BLOCK * OWNER_BLOCKS) /* numbers 0..MAX-1 */
+#define OWNER_EXT UINT16_MAX
+_Static_assert(OWNER_MAX <= OWNER_EXT, "owner numbers fit 16 bits");
+
+struct owner {
+	uint32_t uid, gid;
+};
+
+struct owners {
+	struct owner *blk[OWNER_BLOCKS]; /* OWNER_BLOCK pairs each */
+	uint32_t n;                      /* pairs in use; pair 0 is 0:0 */
+	uint32_t *slot;  /* the writer's lookup: open addressing of
+			  * number + 1 (0: free); nslot >= 2 * n */
+	uint32_t nslot;
+};
+
+/* A key in the index, in the index's own node memory (index.c).  124
  * bytes and the key, which a million small records make most of the
  * index: a single kept version is inline, more are in an array.
  * Invariants:
@@ -93,7 +118,8 @@ struct node {
 	int64_t atime_ns, mtime_ns, ctime_ns;
 	struct node *sib_next, *sib_prev;
 	struct node_ext *x;
-	uint32_t mode, uid, gid;
+	uint16_t mode;       /* S_IFMT and the permission bits (16 bits) */
+	uint16_t owner;      /* in the index's owners, or OWNER_EXT */
 	uint32_t nvers;
 	struct node *hnext;
 	uint16_t klen;
@@ -103,7 +129,7 @@ struct node {
 };
 
 _Static_assert(sizeof(struct ver) == 56, "struct ver grew");
-_Static_assert(offsetof(struct node, key) == 132, "struct node grew");
+_Static_assert(offsetof(struct node, key) == 124, "struct node grew");
 
 static inline struct ver *node_vers(struct node *n)
 {
@@ -126,24 +152,6 @@ static inline uint64_t node_version(const struct node *n)
 	if (n->kind == K_FILE)
 		return n->nvers ? node_cvers(n)[n->nvers - 1].version : 0;
 	return n->x ? n->x->version : 0;
-}
-
-static inline struct store_meta node_meta(const struct node *n)
-{
-	return (struct store_meta){ .mode = n->mode, .uid = n->uid,
-				    .gid = n->gid, .atime_ns = n->atime_ns,
-				    .mtime_ns = n->mtime_ns,
-				    .ctime_ns = n->ctime_ns };
-}
-
-static inline void node_set_meta(struct node *n, const struct store_meta *m)
-{
-	n->mode = m->mode;
-	n->uid = m->uid;
-	n->gid = m->gid;
-	n->atime_ns = m->atime_ns;
-	n->mtime_ns = m->mtime_ns;
-	n->ctime_ns = m->ctime_ns;
 }
 
 static inline const uint8_t *node_xattrs(const struct node *n, uint32_t *len)
@@ -192,7 +200,29 @@ struct index {
 	struct node **tab;   /* chains through hnext; cap is a power of 2 */
 	size_t cap, count;
 	struct node_mem mem;
+	struct owners own;
 };
+
+/* A node's metadata; @ix is the index that holds it.  A node whose
+ * metadata was never set is owned by 0:0 (pair 0). */
+static inline struct store_meta node_meta(const struct index *ix,
+					  const struct node *n)
+{
+	struct store_meta m = { .mode = n->mode, .atime_ns = n->atime_ns,
+				.mtime_ns = n->mtime_ns,
+				.ctime_ns = n->ctime_ns };
+
+	if (n->owner == OWNER_EXT) {
+		m.uid = n->x->uid;
+		m.gid = n->x->gid;
+	} else {
+		const struct owner *o = &ix->own.blk[n->owner / OWNER_BLOCK]
+						[n->owner % OWNER_BLOCK];
+		m.uid = o->uid;
+		m.gid = o->gid;
+	}
+	return m;
+}
 
 /* A kept version whose blob open found missing or of the wrong size. */
 struct lost_ver {
@@ -352,6 +382,11 @@ int io_fallocate(struct store *st, int fd, int mode, off_t off, off_t len);
 
 /* index.c */
 int idx_init(struct index *ix);
+/* Set @n's metadata (mode, owner, times); the mode keeps its low 16
+ * bits, which hold S_IFMT and the permissions.  Caller may change the
+ * index.  @return 0; -ENOMEM (the node is unchanged). */
+int node_set_meta(struct index *ix, struct node *n,
+		  const struct store_meta *m);
 void idx_free(struct index *ix);
 struct node *idx_get(struct index *ix, const char *key, size_t klen);
 /* The node of @key if it is live (not a tombstone), else NULL.  Caller

@@ -452,6 +452,62 @@ static void check_meta(struct store *st, uint64_t version)
 	assert_true(last_version(st, "r") == version);
 }
 
+/* A node names its owner (uid, gid) by a number into the index's table
+ * of pairs; past the table's 65,280 pairs an owner lives in the node
+ * itself.  Either way each record keeps its own pair and its mode,
+ * through changes, a reopen and a compaction. */
+#define OWNERS_N (65280 + 300)
+
+static void check_owners(struct store *st)
+{
+	for (unsigned i = 0; i < OWNERS_N; i += 1 + i / 1000) {
+		char key[32];
+		struct store_stat ss;
+
+		snprintf(key, sizeof(key), "o/%u", i);
+		assert_int_equal(store_stat(st, key, &ss), 0);
+		if (ss.meta.uid != 100000 + i || ss.meta.gid != 7 + i % 3)
+			fail_msg("%s: owner %u:%u, want %u:%u", key,
+				 ss.meta.uid, ss.meta.gid, 100000 + i,
+				 7 + i % 3);
+		assert_int_equal(ss.meta.mode, S_IFREG | (i % 2 ? 07777 : 0600));
+	}
+}
+
+static void test_many_owners(void **state)
+{
+	struct fx *f = *state;
+	struct store_meta m = { 0 };
+
+	fx_open(f);
+	assert_int_equal(store_mkdir(f->st, "o", NULL), 0);
+	for (unsigned i = 0; i < OWNERS_N; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "o/%u", i);
+		put_str(f->st, key, STORE_ABSENT, "x");
+		m.uid = 100000 + i;
+		m.gid = 7 + i % 3;
+		m.mode = i % 2 ? 07777 : 0600;
+		assert_int_equal(store_setmeta(f->st, key, &m,
+					       STORE_META_UID |
+						       STORE_META_GID |
+						       STORE_META_MODE),
+				 0);
+	}
+	check_owners(f->st);
+	/* A new version keeps the record's owner, table or not. */
+	put_str(f->st, "o/0", 1, "y");
+	put_str(f->st, "o/65500", 1, "y");
+	check_owners(f->st);
+	fx_reopen(f);
+	check_owners(f->st);
+	assert_int_equal(store_compact(f->st), 0);
+	check_owners(f->st);
+	fx_reopen(f);
+	check_owners(f->st);
+}
+
 static void test_metadata(void **state)
 {
 	struct fx *f = *state;
@@ -632,6 +688,7 @@ int main(void)
 		T(test_metadata),
 		T(test_xattr_limits),
 		T(test_dir_xattrs),
+		T(test_many_owners),
 		T(test_snap_keeps_version),
 		cmocka_unit_test(test_hash_hex),
 	};
