@@ -417,8 +417,8 @@ static int wait_go(struct ur_worker *w)
 
 /* Take the CQEs waiting on w's ring: a request is answered and its
  * COMMIT_AND_FETCH queued (*submit counts them); the stop, or an error on
- * the entry (ENOTCONN at unmount; anything else: the kernel refused the
- * entry and went back to /dev/fuse), sets *stop. */
+ * the entry (ENOTCONN or ECONNABORTED at unmount; anything else: the
+ * kernel refused the entry and went back to /dev/fuse), sets *stop. */
 static void reap(struct ur_worker *w, unsigned *submit, int *stop)
 {
 	uint64_t ud;
@@ -426,8 +426,10 @@ static void reap(struct ur_worker *w, unsigned *submit, int *stop)
 
 	while (cqe_pop(w, &ud, &res)) {
 		if (ud == UR_UD_STOP || res < 0 || !submit) {
+			/* ENOTCONN, ECONNABORTED: the connection is gone
+			 * (unmount, a forced one, an abort): not news. */
 			if (ud == UR_UD_REQ && res < 0 && res != -ENOTCONN &&
-			    res != -ECANCELED)
+			    res != -ECONNABORTED && res != -ECANCELED)
 				fprintf(stderr, "%s: io_uring: %s\n",
 					program_invocation_short_name,
 					strerror(-res));
