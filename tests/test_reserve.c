@@ -1,0 +1,351 @@
+/* test_reserve.c - small changes staged in memory against log space
+ * reserved at each write (store_resv_take): a full disk fails the write
+ * that cannot have its space, never a commit, and reservations are given
+ * back and survive a roll.  Faults come from fault_io.h. */
+#include "fault_io.h"
+
+/* ---- Staged changes in memory: reserved log space (issue 8) ----------
+ *
+ * A change of at most inline_max bytes is staged in memory, and each
+ * write reserves the log space of its entry in the preallocated tail of
+ * the active segment.  "A full disk" here is every fallocate failing
+ * with ENOSPC (the store's only way to take space for the log); the
+ * oracle: a write whose space cannot be had fails with ENOSPC, and a
+ * write that succeeded commits, however full the disk is. */
+
+#define SMALL 60000 /* below inline_max (64 KiB): staged in memory */
+
+static uint64_t reserved(struct store *st)
+{
+	struct store_stats ss;
+
+	assert_int_equal(store_stats(st, &ss), 0);
+	return ss.reserved_bytes;
+}
+
+static uint64_t nsegments(struct store *st)
+{
+	struct store_stats ss;
+
+	assert_int_equal(store_stats(st, &ss), 0);
+	return ss.segments;
+}
+
+static int rec_equals(struct store *st, const char *key, const void *want,
+		      size_t len)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	int ok = store_get(st, key, &buf, &n, NULL) == 0 && n == len &&
+		 memcmp(buf, want, len) == 0;
+
+	free(buf);
+	return ok;
+}
+
+static void fill_val(char *b, size_t n, int seed)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (char)('a' + (i * 7 + (size_t)seed) % 26);
+}
+
+/* Open st in dir through f's io table. */
+static struct store *open_faulty(const char *dir, struct fault *f,
+				 struct store_io *io, uint64_t segment_size)
+{
+	struct store_opts o = { .io = io, .compact_ratio = -1,
+				.reserve_bytes = 1 << 20,
+				.segment_size = segment_size };
+	struct store *st;
+
+	*io = (struct store_io){ f_pwrite, f_fdatasync, f_ftruncate,
+				 f_fallocate, f };
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	return st;
+}
+
+/* Stage small changes until the disk (full from the moment `full` is
+ * set) has no room for the next one: that write fails with ENOSPC, a
+ * small change of an existing record fails at its write too and leaves
+ * it as it was, and every change whose writes succeeded commits. */
+static void full_disk_small_changes(struct store *st, int *full)
+{
+	enum { MAXT = 4096 };
+	struct store_txn **t = calloc(MAXT, sizeof(*t));
+	char *val = malloc(SMALL);
+	char key[32];
+	int n = 0, nbig = 0;
+	ssize_t w = 0;
+
+	assert_non_null(t);
+	assert_non_null(val);
+	assert_int_equal(store_put(st, "keep", STORE_ABSENT, "precious", 8,
+				   NULL, NULL), 0);
+	*full = 1;
+	/* Changes of SMALL bytes until one finds no room, then of half,
+	 * and so on down to one byte: the preallocated tail runs out. */
+	for (size_t sz = SMALL; sz; sz /= 2) {
+		for (; n < MAXT; n++) {
+			snprintf(key, sizeof(key), "k%d", n);
+			assert_int_equal(store_txn_begin(st, key, 1, &t[n]),
+					 0);
+			fill_val(val, SMALL, n);
+			w = store_txn_write(t[n], val, n < nbig || !nbig
+						       ? SMALL : sz, 0);
+			if (w < 0)
+				break;
+		}
+		/* The write, not a commit, says so. */
+		assert_true(n > 0 && n < MAXT);
+		assert_int_equal(w, -ENOSPC);
+		store_txn_abort(t[n]);
+		t[n] = NULL;
+		if (!nbig)
+			nbig = n;
+	}
+	{
+		struct store_txn *k;
+		assert_int_equal(store_txn_begin(st, "keep", 0, &k), 0);
+		assert_int_equal(store_txn_write(k, "X", 1, 0), -ENOSPC);
+		store_txn_abort(k);
+		assert_true(rec_equals(st, "keep", "precious", 8));
+	}
+	/* Every staged change commits into the space its writes took. */
+	assert_true(reserved(st) >= (uint64_t)nbig * SMALL);
+	for (int i = 0; i < n; i++)
+		if (t[i])
+			assert_int_equal(store_txn_commit(t[i], STORE_ANY,
+							  NULL, 0, NULL), 0);
+	assert_true(reserved(st) == 0);
+	for (int i = 0; i < n; i++) {
+		struct store_stat sb;
+		snprintf(key, sizeof(key), "k%d", i);
+		fill_val(val, SMALL, i);
+		if (i < nbig)
+			assert_true(rec_equals(st, key, val, SMALL));
+		else if (t[i]) /* a smaller one: a prefix of val */
+			assert_true(store_stat(st, key, &sb) == 0 &&
+				    rec_equals(st, key, val, sb.size));
+	}
+	assert_true(rec_equals(st, "keep", "precious", 8));
+	*full = 0;
+	print_message("  %d changes of %d bytes (%d in all) staged before "
+		      "ENOSPC\n", nbig, SMALL, n);
+	free(t);
+	free(val);
+}
+
+static void test_small_change_full_disk_fails_at_write(void **state)
+{
+	char dir[128];
+	struct fault f = { .kind = F_NONE };
+	struct store_io io;
+	struct store *st;
+	char *val = malloc(SMALL);
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/full", root);
+	st = open_faulty(dir, &f, &io, 0);
+	full_disk_small_changes(st, &f.full);
+	store_close(st);
+	assert_int_equal(store_open(dir, NULL, &st), 0);
+	assert_true(rec_equals(st, "keep", "precious", 8));
+	fill_val(val, SMALL, 0);
+	assert_true(rec_equals(st, "k0", val, SMALL));
+	store_close(st);
+	free(val);
+}
+
+/* The same on a real full filesystem: a small tmpfs (root only). */
+static void full_tmpfs(int sync_always)
+{
+	char mnt[128], dir[160], filler[160], cmd[400];
+	static char zeros[1 << 16];
+	struct store_opts o = { .compact_ratio = -1,
+				.reserve_bytes = 1 << 20,
+				.sync_always = sync_always };
+	struct store *st;
+	int full = 0, fd;
+
+	snprintf(mnt, sizeof(mnt), "%s/tmpfs", root);
+	mkdir(mnt, 0700);
+	snprintf(cmd, sizeof(cmd),
+		 "mount -t tmpfs -o size=16m tmpfs %s 2>/dev/null", mnt);
+	if (geteuid() != 0 || system(cmd) != 0) {
+		print_message("  # SKIP: cannot mount a tmpfs\n");
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/store", mnt);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	assert_int_equal(store_put(st, "warm", STORE_ABSENT, "w", 1, NULL,
+				   NULL), 0);
+	/* Fill the disk from outside the store. */
+	snprintf(filler, sizeof(filler), "%s/filler", mnt);
+	fd = open(filler, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	while (write(fd, zeros, sizeof(zeros)) > 0)
+		;
+	close(fd);
+	full_disk_small_changes(st, &full);
+	store_close(st);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	assert_true(rec_equals(st, "keep", "precious", 8));
+	store_close(st);
+	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_small_change_full_tmpfs(void **state)
+{
+	(void)state;
+	full_tmpfs(0);
+	/* The log's tail as zeros written ahead holds the reservations
+	 * as well as fallocate's space does. */
+	full_tmpfs(1);
+}
+
+/* Reservations come back on abort, on commit (also a refused one) and
+ * when a change shrinks; thousands of cycles allocate no more log. */
+static void test_reservations_released(void **state)
+{
+	char dir[128], val[4096];
+	struct fault f = { .kind = F_NONE };
+	struct store_io io;
+	struct store *st;
+	struct store_txn *t;
+	uint64_t v = 0, r;
+	int allocs;
+
+	(void)state;
+	memset(val, 'r', sizeof(val));
+	snprintf(dir, sizeof(dir), "%s/release", root);
+	st = open_faulty(dir, &f, &io, 0);
+	assert_int_equal(store_put(st, "r", STORE_ABSENT, "v1", 2, NULL, &v),
+			 0);
+	assert_true(reserved(st) == 0);
+	allocs = f.nalloc;
+	for (int i = 0; i < 10000; i++) {
+		assert_int_equal(store_txn_begin(st, "r", i % 2, &t), 0);
+		assert_int_equal(store_txn_write(t, val, sizeof(val), 0),
+				 sizeof(val));
+		/* The entry's header, key and body besides the content. */
+		r = reserved(st);
+		assert_true(r > sizeof(val) && r < sizeof(val) + 200);
+		store_txn_abort(t);
+		assert_true(reserved(st) == 0);
+	}
+	/* 40 MB of leaked reservations would have grown the log's
+	 * preallocation (4 MiB a step) ten times. */
+	assert_true(f.nalloc - allocs <= 1);
+
+	/* A shrinking change gives back what it no longer needs. */
+	assert_int_equal(store_txn_begin(st, "r", 1, &t), 0);
+	assert_int_equal(store_txn_write(t, val, sizeof(val), 0), sizeof(val));
+	r = reserved(st);
+	assert_int_equal(store_txn_truncate(t, 10), 0);
+	assert_true(reserved(st) == r - (sizeof(val) - 10));
+	store_txn_abort(t);
+	assert_true(reserved(st) == 0);
+
+	/* A commit consumes it, a refused one gives it back. */
+	assert_int_equal(store_txn_begin(st, "r", 1, &t), 0);
+	assert_int_equal(store_txn_write(t, "v2", 2, 0), 2);
+	assert_int_equal(store_txn_commit(t, v, NULL, 0, &v), 0);
+	assert_true(reserved(st) == 0);
+	assert_int_equal(store_txn_begin(st, "r", 0, &t), 0);
+	assert_int_equal(store_txn_write(t, "stale", 5, 0), 5);
+	assert_true(reserved(st) > 0);
+	assert_int_equal(store_txn_commit(t, v - 1, NULL, 0, NULL), -EAGAIN);
+	assert_true(reserved(st) == 0);
+	/* store_truncate and store_append stage in memory too. */
+	assert_int_equal(store_truncate(st, "r", v, 1, &v), 0);
+	assert_int_equal(store_append(st, "r", "ppend", 5, &v), 0);
+	assert_true(reserved(st) == 0);
+	assert_true(rec_equals(st, "r", "vppend", 6));
+	/* An empty change commits too. */
+	assert_int_equal(store_txn_begin(st, "r", 1, &t), 0);
+	assert_int_equal(store_txn_commit(t, v, NULL, 0, &v), 0);
+	assert_true(reserved(st) == 0);
+	assert_true(rec_equals(st, "r", "", 0));
+	store_close(st);
+}
+
+/* A roll (a new segment, from a commit or a compaction) carries the
+ * outstanding reservations over; a roll that finds no room leaves the
+ * old segment active, still holding them. */
+static void test_roll_keeps_reservations(void **state)
+{
+	char dir[128], key[32], val[1000];
+	struct fault f = { .kind = F_NONE };
+	struct store_io io;
+	struct store *st;
+	struct store_txn *a, *b, *c;
+	uint64_t segs, r;
+
+	(void)state;
+	fill_val(val, sizeof(val), 3);
+	snprintf(dir, sizeof(dir), "%s/roll", root);
+	st = open_faulty(dir, &f, &io, 64 << 10);
+	assert_int_equal(store_txn_begin(st, "a", 1, &a), 0);
+	assert_int_equal(store_txn_write(a, val, sizeof(val), 0), sizeof(val));
+	r = reserved(st);
+
+	/* Commits roll the log: a's space moves with it. */
+	segs = nsegments(st);
+	for (int i = 0; nsegments(st) < segs + 2; i++) {
+		snprintf(key, sizeof(key), "p%d", i % 50);
+		assert_int_equal(store_put(st, key, STORE_ANY, val, sizeof(val),
+					   NULL, NULL), 0);
+		assert_true(i < 1000);
+	}
+	assert_true(reserved(st) == r);
+
+	/* A compaction's roll makes a segment with exactly the reserved
+	 * space ahead; with the disk full from then on, a still commits. */
+	assert_int_equal(store_txn_begin(st, "b", 1, &b), 0);
+	assert_int_equal(store_txn_write(b, "bee", 3, 0), 3);
+	assert_int_equal(store_compact(st), 0);
+	f.full = 1;
+	assert_int_equal(store_txn_commit(a, STORE_ABSENT, NULL, 0, NULL), 0);
+
+	/* A roll on the full disk fails; the commit that wanted it goes
+	 * into the old segment, and so does b's. */
+	assert_int_equal(store_txn_begin(st, "c", 1, &c), 0);
+	assert_int_equal(store_txn_write(c, "sea", 3, 0), -ENOSPC);
+	store_txn_abort(c);
+	segs = nsegments(st);
+	f.full = 0;
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof(key), "q%d", i);
+		assert_int_equal(store_put(st, key, STORE_ANY, val, sizeof(val),
+					   NULL, NULL), 0);
+	}
+	f.full = 1;
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "p%d", i % 50);
+		assert_int_equal(store_put(st, key, STORE_ANY, val, sizeof(val),
+					   NULL, NULL), 0);
+	}
+	assert_true(nsegments(st) == segs); /* no roll could be made */
+	assert_int_equal(store_txn_commit(b, STORE_ABSENT, NULL, 0, NULL), 0);
+	assert_true(reserved(st) == 0);
+	f.full = 0;
+	store_close(st);
+
+	assert_int_equal(store_open(dir, NULL, &st), 0);
+	assert_true(rec_equals(st, "a", val, sizeof(val)));
+	assert_true(rec_equals(st, "b", "bee", 3));
+	assert_true(rec_equals(st, "p49", val, sizeof(val)));
+	store_close(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_small_change_full_disk_fails_at_write),
+		cmocka_unit_test(test_small_change_full_tmpfs),
+		cmocka_unit_test(test_reservations_released),
+		cmocka_unit_test(test_roll_keeps_reservations),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
