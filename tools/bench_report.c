@@ -15,6 +15,25 @@ double median(int ri, int ti)
 	return reps % 2 ? s[reps / 2] : (s[reps / 2 - 1] + s[reps / 2]) / 2;
 }
 
+/* (largest - smallest) / median of a row's runs on one target: how far
+ * a single run may be from the median here (0 with fewer than 2 runs). */
+static double spread(int ri, int ti)
+{
+	double lo = R[ri].v[ti][0], hi = lo, m = median(ri, ti);
+
+	for (int i = 1; i < reps; i++) {
+		if (R[ri].v[ti][i] < lo)
+			lo = R[ri].v[ti][i];
+		if (R[ri].v[ti][i] > hi)
+			hi = R[ri].v[ti][i];
+	}
+	return m > 0 ? (hi - lo) / m : 0;
+}
+
+/* A figure whose runs spread wider than this is marked '~': a ratio
+ * taken against it says more about the machine than about recfs. */
+#define WIDE_SPREAD 0.3
+
 int target_named(const char *n)
 {
 	for (int i = 0; i < nt; i++)
@@ -30,7 +49,7 @@ void report(const char *outdir, const char *section,
 	    b2 = target_named(base2);
 	char path[600], l1[80], l2[80];
 	FILE *csv, *dat;
-	int anyerr = 0;
+	int anyerr = 0, anywide = 0;
 
 	snprintf(path, sizeof(path), "%s/%s.csv", outdir, section);
 	csv = fopen(path, "w");
@@ -55,8 +74,12 @@ void report(const char *outdir, const char *section,
 		printf("%-28s %-6s", R[ri].name, R[ri].unit);
 		for (int ti = 0; ti < nt; ti++) {
 			double m = median(ri, ti);
-			printf(" %13.0f%c", m, R[ri].errs[ti] ? '!' : ' ');
+			int wide = reps > 1 && spread(ri, ti) > WIDE_SPREAD;
+			char mark = R[ri].errs[ti] ? '!' : wide ? '~' : ' ';
+
+			printf(" %13.0f%c", m, mark);
 			anyerr |= R[ri].errs[ti] != 0;
+			anywide |= wide;
 			fprintf(csv, "\"%s\",%s,%s,%.1f", R[ri].name, R[ri].unit,
 				T[ti].name, m);
 			for (int i = 0; i < reps; i++)
@@ -78,6 +101,10 @@ void report(const char *outdir, const char *section,
 	if (anyerr)
 		printf("('!': some operations failed, see the messages on "
 		       "stderr)\n");
+	if (anywide)
+		printf("('~': its %d runs spread over more than %.0f %% of the "
+		       "median; the runs are in %s.csv)\n",
+		       reps, WIDE_SPREAD * 100, section);
 }
 
 /* The issue's targets, judged in every run: recfs / BASE >= MIN on the
