@@ -98,8 +98,8 @@ struct owners {
  * - a K_FILE has nvers >= 1, and its version (node_version) is its
  *   newest kept version's: a new PUT's version is above every kept one;
  * - K_DIR and K_TOMB nodes have an ext (their version is there), and so
- *   does a K_FILE with xattrs or without N_STATE_VER; a K_FILE's ext
- *   is freed when it holds nothing;
+ *   does a K_FILE with xattrs or without N_STATE_VER, and any node whose
+ *   owner is OWNER_EXT; a K_FILE's ext is freed when it holds nothing;
  * - K_FILE and K_DIR nodes are linked under their parent directory
  *   (N_LINKED), tombstones are not (their parent may be gone); siblings
  *   are a doubly linked list whose first member's sib_prev is the
