@@ -1,5 +1,6 @@
-/* etcd_es_int.h - what etcd_store.c (the cache, its watch, the codec)
- * and etcd_ops.c (the operations) share.  Internal to those two files. */
+/* etcd_es_int.h - what etcd_store.c (the cache and its watch),
+ * etcd_codec.c (the values' layout) and the operations (etcd_ops.c,
+ * etcd_txn.c, etcd_meta.c) share.  Internal to those files. */
 #ifndef RECFS_ETCD_ES_INT_H
 #define RECFS_ETCD_ES_INT_H
 

@@ -1,5 +1,5 @@
 /* fuzz_hint.c - libFuzzer target: log_hint_check, the validation a hint
- * file passes before store/open.c applies any of its records.
+ * file passes before store/replay.c applies any of its records.
  *
  * Checksum: the input is checked as given, and again with its trailing
  * XXH3-64 recomputed by this target, so the record framing is reached.

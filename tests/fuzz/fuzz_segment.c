@@ -1,5 +1,5 @@
 /* fuzz_segment.c - libFuzzer target: the segment reader as recovery
- * drives it (store/open.c replay_scan): log_reader_next to the end, and
+ * drives it (store/replay.c replay_scan): log_reader_next to the end, and
  * log_reader_torn where it stops on damage.
  *
  * The input follows a valid segment header in a memfd.  It is read
