@@ -149,11 +149,8 @@ static int fsck_lock(struct fsck_ctx *c)
 	}
 	int err = -log_lock_wait(fd);
 	if (err) {
-
 		if (err == EWOULDBLOCK) {
-			n = pread(fd, pid, sizeof(pid) - 1, 0);
-			pid[n > 0 ? n : 0] = '\0';
-			pid[strcspn(pid, "\n")] = '\0';
+			log_lock_holder(fd, pid, sizeof(pid));
 			if (pid[0])
 				fprintf(c->out, "%s: store in use by pid %s\n",
 					c->dir, pid);

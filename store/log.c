@@ -578,3 +578,11 @@ int log_lock_wait(int fd)
 		nanosleep(&step, NULL);
 	}
 }
+
+void log_lock_holder(int fd, char *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+}

@@ -74,7 +74,6 @@ uint16_t log_get16(const uint8_t *p);
 uint32_t log_get32(const uint8_t *p);
 uint64_t log_get64(const uint8_t *p);
 
-/* Segment header into @out (LOG_SEG_HDR bytes). */
 /* Take the store's LOCK (flock, exclusive) on @fd.  A daemon that was
  * just unmounted still closes its store for some 20 ms after
  * `fusermount3 -u` returns, so a lock another holds is tried again every
@@ -82,7 +81,11 @@ uint64_t log_get64(const uint8_t *p);
  * @return 0, -EWOULDBLOCK (still held), or another -errno of flock. */
 #define LOG_LOCK_WAIT_MS 1000
 int log_lock_wait(int fd);
+/* The pid its holder wrote into LOCK (@fd), as text into @buf (@len
+ * bytes, at least 1): empty when it wrote none or it cannot be read. */
+void log_lock_holder(int fd, char *buf, size_t len);
 
+/* Segment header into @out (LOG_SEG_HDR bytes). */
 void log_seg_header(uint8_t *out, uint64_t id, uint64_t first_id);
 /* Check a segment header.  @return 0; -EUCLEAN bad magic or checksum;
  * -EPROTONOSUPPORT future format. */

@@ -57,9 +57,7 @@ static int take_lock(struct store *st)
 	}
 	int e = -log_lock_wait(st->lockfd);
 	if (e) {
-		n = pread(st->lockfd, buf, sizeof(buf) - 1, 0);
-		buf[n > 0 ? n : 0] = 0;
-		buf[strcspn(buf, "\n")] = 0;
+		log_lock_holder(st->lockfd, buf, sizeof(buf));
 		if (e == EWOULDBLOCK)
 			store_err(st, "store %s is in use by pid %s", st->dir,
 				  buf[0] ? buf : "?");

@@ -15,11 +15,11 @@ double median(int ri, int ti)
 	return reps % 2 ? s[reps / 2] : (s[reps / 2 - 1] + s[reps / 2]) / 2;
 }
 
-/* (largest - smallest) / median of a row's runs on one target: how far
- * a single run may be from the median here (0 with fewer than 2 runs). */
-static double spread(int ri, int ti)
+/* (largest - smallest) / @m, the median, of a row's runs on one target:
+ * how far a single run may be from the median here. */
+static double spread(int ri, int ti, double m)
 {
-	double lo = R[ri].v[ti][0], hi = lo, m = median(ri, ti);
+	double lo = R[ri].v[ti][0], hi = lo;
 
 	for (int i = 1; i < reps; i++) {
 		if (R[ri].v[ti][i] < lo)
@@ -74,7 +74,7 @@ void report(const char *outdir, const char *section,
 		printf("%-28s %-6s", R[ri].name, R[ri].unit);
 		for (int ti = 0; ti < nt; ti++) {
 			double m = median(ri, ti);
-			int wide = reps > 1 && spread(ri, ti) > WIDE_SPREAD;
+			int wide = reps > 1 && spread(ri, ti, m) > WIDE_SPREAD;
 			char mark = R[ri].errs[ti] ? '!' : wide ? '~' : ' ';
 
 			printf(" %13.0f%c", m, mark);
