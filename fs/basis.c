@@ -39,6 +39,8 @@ struct bent {
 	uint8_t grace;  /* a mark: refused a path operation (basis_grace) */
 	uint8_t made;   /* implicit, from a child's create (basis_created):
 			   a read replaces it, as if none were held */
+	uint8_t seen;   /* implicit, from a read (basis_seen), not from a
+			   change its holder's tree made */
 	/* Implicit, made by a change on an ancestor's basis: that ancestor,
 	 * whose registration moved to the same version (basis_changed). */
 	pid_t via;
@@ -401,7 +403,9 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 			drop(bt, KIND(B_IMPLICIT), key, h, ho[i]);
 		if (bt->count >= bt->max)
 			basis_gc_locked(bt);
-		add(bt, B_IMPLICIT, key, h, ho[i], p->uid, version, 0);
+		cur = add(bt, B_IMPLICIT, key, h, ho[i], p->uid, version, 0);
+		if (cur)
+			cur->seen = 1;
 	}
 	pthread_mutex_unlock(&bt->mu);
 }
@@ -415,8 +419,10 @@ void basis_prefetch(struct basis_table *bt, const char *key)
 	pthread_mutex_unlock(&bt->mu);
 }
 
-/* Does any holder have a basis or a mark for @key?  Caller holds bt->mu. */
-static int key_held(struct basis_table *bt, const char *key, uint32_t h)
+/* Does any holder have a basis or a mark for @key (with @but, any but
+ * @but's task and process)?  Caller holds bt->mu. */
+static int key_held(struct basis_table *bt, const char *key, uint32_t h,
+		    const struct proc_info *but)
 {
 	struct bslot *b = bucket(bt, h);
 
@@ -424,39 +430,41 @@ static int key_held(struct basis_table *bt, const char *key, uint32_t h)
 		return 0;
 	for (struct bent *e = b->head; e; e = e->next)
 		if (e->h == h && e->kind != B_CONFLICT &&
+		    !(but && (e->pid == but->tid || e->pid == but->tgid)) &&
 		    strcmp(e->key, key) == 0)
 			return 1;
 	return 0;
 }
 
-void basis_lookup(struct basis_table *bt, const struct proc_info *p,
-		  const char *key, struct basis_hit *hit)
+/* The walk of a lookup, from @p up its ancestors: the nearest holder of
+ * a mark or a basis for @key wins (an explicit basis over an implicit
+ * one there).  With @above, @p's own entries (its task's and its
+ * process's) are passed over and registration times are not compared:
+ * basis_changed asks which ancestor a change on @p's own basis stands
+ * beside.  Caller holds bt->mu. */
+static void walk_locked(struct basis_table *bt, const struct proc_info *p,
+			const char *key, uint32_t h, int above,
+			struct basis_hit *hit)
 {
 	struct proc_info cur = *p, proc;
 	struct holder pho;
 	uint64_t wstart = p->start;
-	uint32_t h = khash(key);
-	int64_t now;
+	int64_t now = proc_mono_ns();
 
 	memset(hit, 0, sizeof(*hit));
-	pthread_mutex_lock(&bt->mu);
-	/* A key nobody holds anything for (a new name, most creates) needs
-	 * no walk: each ancestor would cost a proc_get(). */
-	if (!key_held(bt, key, h)) {
-		pthread_mutex_unlock(&bt->mu);
-		return;
-	}
-	now = proc_mono_ns();
 	/* The writer's process start time bounds what ancestors offer. */
 	if (p->tid != p->tgid && own_process(p, &pho) == 0)
 		wstart = pho.start;
 	for (int depth = 0; depth < 64; depth++) {
 		struct holder ho = self_of(&cur);
 		int self = cur.tid == p->tid || cur.tid == p->tgid;
-		struct bent *m = find(bt, B_MARK, key, h, ho);
-		struct bent *x = find(bt, B_EXPLICIT, key, h, ho);
-		struct bent *im = find(bt, B_IMPLICIT, key, h, ho);
+		struct bent *m = NULL, *x = NULL, *im = NULL;
 
+		if (!(above && self)) {
+			m = find(bt, B_MARK, key, h, ho);
+			x = find(bt, B_EXPLICIT, key, h, ho);
+			im = find(bt, B_IMPLICIT, key, h, ho);
+		}
 		if (m && (m->uid == p->uid || p->uid == 0)) {
 			hit->stale = 1;
 			hit->holder = ho.pid;
@@ -468,7 +476,7 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 			struct bent *e = k == 0 ? x : im;
 			if (!e || (e->uid != p->uid && p->uid != 0))
 				continue;
-			if (!self && e->reg_ticks > wstart)
+			if (!self && !above && e->reg_ticks > wstart)
 				continue; /* registered after the writer began */
 			hit->found = 1;
 			hit->explicit_ = k == 0;
@@ -492,6 +500,19 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 			break;
 		cur = proc;
 	}
+}
+
+void basis_lookup(struct basis_table *bt, const struct proc_info *p,
+		  const char *key, struct basis_hit *hit)
+{
+	uint32_t h = khash(key);
+
+	memset(hit, 0, sizeof(*hit));
+	pthread_mutex_lock(&bt->mu);
+	/* A key nobody holds anything for (a new name, most creates) needs
+	 * no walk: each ancestor would cost a proc_get(). */
+	if (key_held(bt, key, h, NULL))
+		walk_locked(bt, p, key, h, 0, hit);
 	pthread_mutex_unlock(&bt->mu);
 }
 
@@ -589,6 +610,27 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		e = find(bt, B_IMPLICIT, key, h, via);
 		if (e && e->version == hit->version) {
 			anc = via;
+			made = e->made;
+		}
+	}
+	if (anc.pid <= 1 && hit->found && hit->holder_is_self &&
+	    !hit->explicit_ && key_held(bt, key, h, p)) {
+		/* The changer used its own basis (it read or looked the name
+		 * up itself), and the nearest ancestor holding one stands at
+		 * the same version, which its tree made (not one it read):
+		 * nobody's commit came in between, so it moves along as if
+		 * its basis had been used (`echo x > f; gzip f; gunzip f.gz;
+		 * rm f`; `mv a b; mv b a; rm a`).  An ancestor that read the
+		 * record stays where it was: an editor's buffer is what it
+		 * read, and a child's change must not bless it. */
+		struct basis_hit up;
+		walk_locked(bt, p, key, h, 1, &up);
+		e = up.found && !up.explicit_ && up.version == hit->version
+			? find(bt, B_IMPLICIT, key, h,
+			       (struct holder){ up.holder, up.holder_start })
+			: NULL;
+		if (e && !e->seen && up.holder > 1) {
+			anc = (struct holder){ up.holder, up.holder_start };
 			made = e->made;
 		}
 	}

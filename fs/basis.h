@@ -68,8 +68,11 @@ void basis_grace(struct basis_table *bt, const struct proc_info *p,
 
 /* The change committed as @newv: the changer holds @newv (and the
  * ancestor whose basis it used, as a new registration; one from a
- * child's create stays one, see basis_created).  An append, which needs
- * no basis, passes the implicit one it found current (fs/handle.c). */
+ * child's create stays one, see basis_created).  A change on the
+ * changer's own implicit basis moves the nearest ancestor holding one
+ * along when it stands at that same version and did not get it from a
+ * read (its tree made it).  An append, which needs no basis, passes the
+ * implicit one it found current (fs/handle.c). */
 void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		   const struct basis_hit *hit, const char *key,
 		   uint64_t newv);

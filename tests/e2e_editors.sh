@@ -275,6 +275,26 @@ blind 'cat ap6 > /dev/null; echo other > ap6'
 cat ap6 > /dev/null              # which this shell's read then replaces
 check "a made file's basis, moved by an append, gives way to a read" \
 	mv ap6 ap6.final
+# A command that looks the name up or reads the record itself changes it
+# on its own basis; the shell, which wrote that same version, moves along
+# with it.  (Each of these was refused once with EAGAIN until 2026-12-05.)
+check "echo > f; gzip f; gunzip f.gz; rm f works" \
+	bash -c 'echo hi > gz1; gzip gz1 && gunzip gz1.gz && rm gz1'
+check "echo > a; mv a b; mv b a; rm a works" \
+	bash -c 'echo hi > mv1; mv mv1 mv2 && mv mv2 mv1 && rm mv1'
+check "echo > f; tar cf t f; rm f; tar xf t; rm f t works" \
+	bash -c 'echo hi > tx1; tar cf tx1.tar tx1 && rm tx1 && tar xf tx1.tar && rm tx1 tx1.tar'
+check "echo > f; sed -i ... f; cp x f works" \
+	bash -c 'echo a > si1; sed -i s/a/b/ si1 && cp sorted si1 && rm si1'
+echo hi > gz2                     # this shell wrote it
+blind 'cat gz2 > /dev/null; echo other > gz2'
+sed -i s/o/O/ gz2                 # sed reads the other's version itself
+expect_err "after someone else's change, a child's own change leaves the shell behind" \
+	"Resource temporarily unavailable" rm gz2
+echo hi > gz3
+check "a shell that read f is not moved by its child's own change" \
+	bash -c 'cat gz3 > /dev/null; sed -i s/h/H/ gz3; ! rm gz3 2>/dev/null'
+expect_eq "which left f as the child wrote it" Hi "$(cat gz3)"
 : > tl; cat tl > /dev/null
 timeout 4 tail -f tl > "$WORK/tail.out" & tailpid=$!
 sleep 0.5

@@ -184,7 +184,7 @@ check "it was refused with EPERM" grep -q "Operation not permitted" "$WORK/late.
 
 # ---- A refusal leaves a stale mark: blind retries keep failing -----------
 echo v1 > marked; cat marked > /dev/null
-bash -c 'cat marked > /dev/null; echo v2 > marked'    # someone else moves on
+blind 'cat marked > /dev/null; echo v2 > marked'      # someone else moves on
 tries=0
 until [ $tries -ge 3 ]; do
 	bash -c 'echo mine > marked' 2>/dev/null && break

@@ -267,6 +267,45 @@ static void test_change_keeps_made(void **state)
 	basis_free(bt);
 }
 
+/* A change on the changer's own basis moves the nearest ancestor that
+ * holds the same version along, when that version is one its tree made
+ * (`echo x > f; gzip f; gunzip f.gz; rm f`: gzip and gunzip each use a
+ * basis of their own).  An ancestor that read the record, or stands at
+ * another version, stays: a child's change does not bless what it read. */
+static void test_own_change_moves_maker(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), par;
+	struct basis_hit hit, none;
+
+	(void)state;
+	memset(&none, 0, sizeof(none));
+	assert_int_equal(proc_get(getppid(), &par), 0);
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	const char *keys[3] = { "wrote", "read", "older" };
+	for (int k = 0; k < 3; k++) {
+		if (k == 1)
+			basis_seen(bt, &par, keys[k], 1);
+		else
+			basis_changed(bt, &par, &none, keys[k], 1);
+		basis_seen(bt, &p, keys[k], k == 2 ? 3 : 1);
+		basis_lookup(bt, &p, keys[k], &hit);
+		assert_true(hit.found && hit.holder_is_self && !hit.stale);
+		basis_changed(bt, &p, &hit, keys[k], 4);
+		basis_lookup(bt, &par, keys[k], &hit);
+		assert_true(hit.found && !hit.stale);
+		assert_int_equal(hit.version, k == 0 ? 4 : 1);
+	}
+	/* Moved, it follows the child's next change on the child's basis
+	 * too (the child's entry names it). */
+	basis_lookup(bt, &p, "wrote", &hit);
+	assert_int_equal(hit.version, 4);
+	basis_changed(bt, &p, &hit, "wrote", 5);
+	basis_lookup(bt, &par, "wrote", &hit);
+	assert_int_equal(hit.version, 5);
+	basis_free(bt);
+}
+
 /* Entries share buckets (50,000 keys, about one per bucket): changing,
  * declaring and consuming some keys' bases rewrites their buckets'
  * summaries, and every other key's basis in those buckets must still be
@@ -414,6 +453,7 @@ int main(void)
 		cmocka_unit_test(test_replace),
 		cmocka_unit_test(test_created_gives_way),
 		cmocka_unit_test(test_change_keeps_made),
+		cmocka_unit_test(test_own_change_moves_maker),
 		cmocka_unit_test(test_neighbours_survive),
 		cmocka_unit_test(test_consume_keeps_others),
 		cmocka_unit_test(test_thread_lookups_poll_little),
