@@ -41,6 +41,10 @@ struct bent {
 			   a read replaces it, as if none were held */
 	uint8_t seen;   /* implicit, from a read (basis_seen), not from a
 			   change its holder's tree made */
+	/* Seen, held as the reader's parent: that reader (basis_changed
+	 * passes over it for a change by the same reader). */
+	pid_t by;
+	uint64_t by_start;
 	/* Implicit, made by a change on an ancestor's basis: that ancestor,
 	 * whose registration moved to the same version (basis_changed). */
 	pid_t via;
@@ -406,6 +410,10 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		cur = add(bt, B_IMPLICIT, key, h, ho[i], p->uid, version, 0);
 		if (cur)
 			cur->seen = 1;
+		if (cur && i == 1) {
+			cur->by = ho[0].pid;
+			cur->by_start = ho[0].start;
+		}
 	}
 	pthread_mutex_unlock(&bt->mu);
 }
@@ -436,16 +444,24 @@ static int key_held(struct basis_table *bt, const char *key, uint32_t h,
 	return 0;
 }
 
+/* Holders a walk above passed over (walk_locked): at most this many. */
+#define WALK_SKIP 4
+
 /* The walk of a lookup, from @p up its ancestors: the nearest holder of
  * a mark or a basis for @key wins (an explicit basis over an implicit
- * one there).  With @above, @p's own entries (its task's and its
- * process's) are passed over and registration times are not compared:
- * basis_changed asks which ancestor a change on @p's own basis stands
- * beside.  Caller holds bt->mu. */
+ * one there).  With @skip (basis_changed asks which ancestor a change on
+ * @p's own basis stands beside), registration times are not compared,
+ * and @p's own entries (its task's and its process's) are passed over,
+ * and so are those its own read left at an ancestor as the reader's
+ * parent (`find -exec sed -i`: find holds what sed read), up to
+ * WALK_SKIP of them, which go into @skip (*@nskip of them): the walk
+ * stops, finding nothing, at one more.  Caller holds bt->mu. */
 static void walk_locked(struct basis_table *bt, const struct proc_info *p,
-			const char *key, uint32_t h, int above,
-			struct basis_hit *hit)
+			const char *key, uint32_t h, struct holder *skip,
+			int *nskip, struct basis_hit *hit)
 {
+	int above = skip != NULL;
+
 	struct proc_info cur = *p, proc;
 	struct holder pho;
 	uint64_t wstart = p->start;
@@ -464,6 +480,13 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			m = find(bt, B_MARK, key, h, ho);
 			x = find(bt, B_EXPLICIT, key, h, ho);
 			im = find(bt, B_IMPLICIT, key, h, ho);
+		}
+		if (above && !m && !x && im && im->seen &&
+		    im->by == p->tid && im->by_start == p->start) {
+			if (*nskip == WALK_SKIP)
+				break;
+			skip[(*nskip)++] = ho;
+			im = NULL;
 		}
 		if (m && (m->uid == p->uid || p->uid == 0)) {
 			hit->stale = 1;
@@ -512,7 +535,7 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 	/* A key nobody holds anything for (a new name, most creates) needs
 	 * no walk: each ancestor would cost a proc_get(). */
 	if (key_held(bt, key, h, NULL))
-		walk_locked(bt, p, key, h, 0, hit);
+		walk_locked(bt, p, key, h, NULL, NULL, hit);
 	pthread_mutex_unlock(&bt->mu);
 }
 
@@ -624,7 +647,9 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		 * record stays where it was: an editor's buffer is what it
 		 * read, and a child's change must not bless it. */
 		struct basis_hit up;
-		walk_locked(bt, p, key, h, 1, &up);
+		struct holder skip[WALK_SKIP];
+		int nskip = 0;
+		walk_locked(bt, p, key, h, skip, &nskip, &up);
 		e = up.found && !up.explicit_ && up.version == hit->version
 			? find(bt, B_IMPLICIT, key, h,
 			       (struct holder){ up.holder, up.holder_start })
@@ -632,6 +657,11 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		if (e && !e->seen && up.holder > 1) {
 			anc = (struct holder){ up.holder, up.holder_start };
 			made = e->made;
+			/* What the changer's read left on the way is of the
+			 * version it has now changed: gone, so that the next
+			 * reader's read leaves its own there. */
+			for (int i = 0; i < nskip; i++)
+				drop(bt, KIND(B_IMPLICIT), key, h, skip[i]);
 		}
 	}
 	drop(bt, KIND(B_MARK) | KIND(B_IMPLICIT), key, h, me);

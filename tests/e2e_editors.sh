@@ -286,6 +286,10 @@ check "echo > f; tar cf t f; rm f; tar xf t; rm f t works" \
 	bash -c 'echo hi > tx1; tar cf tx1.tar tx1 && rm tx1 && tar xf tx1.tar && rm tx1 tx1.tar'
 check "echo > f; sed -i ... f; cp x f works" \
 	bash -c 'echo a > si1; sed -i s/a/b/ si1 && cp sorted si1 && rm si1'
+check "find -exec sed -i, twice, then rm, works" \
+	bash -c 'echo 1 > fx1; echo 1 > fx2; find . -maxdepth 1 -name "fx*" -exec sed -i s/1/2/ {} \; && find . -maxdepth 1 -name "fx*" -exec sed -i s/2/3/ {} + && [ "$(cat fx1)" = 3 ] && rm fx1 fx2'
+check "ls | xargs sed -i, then rm, works" \
+	bash -c 'echo 1 > xa1; ls xa1 | xargs sed -i s/1/2/ && rm xa1'
 echo hi > gz2                     # this shell wrote it
 blind 'cat gz2 > /dev/null; echo other > gz2'
 sed -i s/o/O/ gz2                 # sed reads the other's version itself

@@ -306,6 +306,47 @@ static void test_own_change_moves_maker(void **state)
 	basis_free(bt);
 }
 
+/* What a child's read leaves at its parent (as the spec registers a
+ * read) does not stop the walk for that child's own change: `find -exec
+ * sed -i` moves the shell that wrote the file, past find, which holds
+ * only what sed read (and no longer does).  Someone else's read left at
+ * the parent still stops it. */
+static void test_own_read_passed_over(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), par, gp, sib;
+	struct basis_hit hit, none;
+
+	(void)state;
+	memset(&none, 0, sizeof(none));
+	assert_int_equal(proc_get(getppid(), &par), 0);
+	if (proc_basis_parent(&par) <= 1 ||
+	    proc_get(proc_basis_parent(&par), &gp) < 0)
+		skip();
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	sib = p;
+	sib.tid = sib.tgid = 999999; /* another child of par, as a reader */
+	const char *keys[2] = { "mine", "sibling's" };
+	for (int k = 0; k < 2; k++) {
+		basis_changed(bt, &gp, &none, keys[k], 1); /* gp wrote it */
+		basis_seen(bt, k == 0 ? &p : &sib, keys[k], 1);
+		basis_seen(bt, &p, keys[k], 1);
+		basis_lookup(bt, &p, keys[k], &hit);
+		assert_true(hit.found && hit.holder_is_self);
+		basis_changed(bt, &p, &hit, keys[k], 2);
+		basis_lookup(bt, &gp, keys[k], &hit);
+		assert_true(hit.found && hit.holder_is_self);
+		assert_int_equal(hit.version, k == 0 ? 2 : 1);
+		basis_lookup(bt, &par, keys[k], &hit);
+		if (k == 0) /* par's entry is gone; gp's is newer than par */
+			assert_false(hit.found);
+		else
+			assert_true(hit.found && hit.holder_is_self &&
+				    hit.version == 1);
+	}
+	basis_free(bt);
+}
+
 /* Entries share buckets (50,000 keys, about one per bucket): changing,
  * declaring and consuming some keys' bases rewrites their buckets'
  * summaries, and every other key's basis in those buckets must still be
@@ -454,6 +495,7 @@ int main(void)
 		cmocka_unit_test(test_created_gives_way),
 		cmocka_unit_test(test_change_keeps_made),
 		cmocka_unit_test(test_own_change_moves_maker),
+		cmocka_unit_test(test_own_read_passed_over),
 		cmocka_unit_test(test_neighbours_survive),
 		cmocka_unit_test(test_consume_keeps_others),
 		cmocka_unit_test(test_thread_lookups_poll_little),
