@@ -199,3 +199,106 @@ void rfs_created(struct rfs *fs, const struct proc_info *p,
 	if (p->tid > 0)
 		basis_created(fs->bt, p, key, newv);
 }
+
+struct rfs_tree {
+	size_t n, cap;
+	struct {
+		char *rel; /* the key past the directory's, from its '/' */
+		uint64_t version;
+	} *r;
+};
+
+void rfs_tree_free(struct rfs_tree *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++)
+		free(t->r[i].rel);
+	free(t->r);
+	free(t);
+}
+
+static int tree_add(struct rfs_tree *t, const char *rel, uint64_t version)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		void *r = realloc(t->r, cap * sizeof(*t->r));
+		if (!r)
+			return -ENOMEM;
+		t->r = r;
+		t->cap = cap;
+	}
+	t->r[t->n].rel = strdup(rel);
+	if (!t->r[t->n].rel)
+		return -ENOMEM;
+	t->r[t->n++].version = version;
+	return 0;
+}
+
+/* Add the records under @dir, whose key begins @skip bytes before the
+ * part kept (the renamed directory's own key). */
+static int tree_walk(struct rfs *fs, struct rfs_tree *t, const char *dir,
+		     size_t skip)
+{
+	struct store_dirent *ents;
+	size_t n;
+	int rc = store_list(fs->st, dir, &ents, &n);
+
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		char key[RFS_KEY_BUF];
+		if (snprintf(key, sizeof(key), "%s/%s", dir, ents[i].name) >=
+		    (int)sizeof(key))
+			continue; /* cannot be: keys fit */
+		if (S_ISDIR(ents[i].mode))
+			rc = tree_walk(fs, t, key, skip);
+		else
+			rc = tree_add(t, key + skip, ents[i].version);
+	}
+	store_list_free(ents, n); /* NULL and 0 when store_list failed */
+	return rc;
+}
+
+int rfs_tree_of(struct rfs *fs, const char *dir, struct rfs_tree **out)
+{
+	struct rfs_tree *t = calloc(1, sizeof(*t));
+	int rc;
+
+	*out = NULL;
+	if (!t)
+		return -ENOMEM;
+	rc = tree_walk(fs, t, dir, strlen(dir));
+	if (rc < 0 || t->n == 0) {
+		rfs_tree_free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+void rfs_dir_moved(struct rfs *fs, const struct proc_info *p,
+		   const struct rfs_tree *t, const char *from, const char *to)
+{
+	for (size_t i = 0; t && p->tid > 0 && i < t->n; i++) {
+		char fk[RFS_KEY_BUF], tk[RFS_KEY_BUF];
+		struct store_stat sb;
+		struct basis_hit hit, hd;
+		uint64_t tomb = 0;
+
+		if (snprintf(fk, sizeof(fk), "%s%s", from, t->r[i].rel) >=
+			    (int)sizeof(fk) ||
+		    snprintf(tk, sizeof(tk), "%s%s", to, t->r[i].rel) >=
+			    (int)sizeof(tk))
+			continue; /* the rename would have failed */
+		if (rfs_unchecked(fs, fk) ||
+		    store_stat(fs->st, tk, &sb) < 0 ||
+		    store_last_version(fs->st, fk, &tomb) < 0)
+			continue;
+		basis_lookup(fs->bt, p, fk, &hit);
+		if (!hit.found || hit.stale || hit.explicit_ ||
+		    hit.version != t->r[i].version)
+			continue;
+		hd = hit;
+		rfs_changed(fs, p, &hit, fk, tomb);
+		rfs_changed(fs, p, &hd, tk, sb.version);
+	}
+}

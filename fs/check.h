@@ -30,4 +30,25 @@ void rfs_changed(struct rfs *fs, const struct proc_info *p,
 void rfs_created(struct rfs *fs, const struct proc_info *p,
 		 const struct basis_hit *hit, const char *key, uint64_t newv);
 
+/* The records under a directory about to be renamed, with their
+ * versions (rfs_tree_of), so that the bases the renamer's tree held for
+ * them follow them (rfs_dir_moved). */
+struct rfs_tree;
+
+/* Collect the records under @dir.  Caller holds fs->mu, and holds it
+ * until rfs_dir_moved.  @return 0 (*out NULL when there are none),
+ * -ENOMEM, or store_list's error. */
+int rfs_tree_of(struct rfs *fs, const char *dir, struct rfs_tree **out);
+
+/* @from, listed in @t, is now @to (renamed by @p).  A directory rename
+ * needs no basis (SPEC), but each record continues its line under its
+ * new key as a change: where @p's lookup finds a current implicit basis
+ * for a record's old key, that change is made on it, as for a record
+ * renamed by itself (its old key's tombstone and its new key's version
+ * are held, by @p and by the ancestor whose basis it was).  Caller holds
+ * fs->mu. */
+void rfs_dir_moved(struct rfs *fs, const struct proc_info *p,
+		   const struct rfs_tree *t, const char *from, const char *to);
+void rfs_tree_free(struct rfs_tree *t);
+
 #endif

@@ -386,6 +386,7 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct proc_info pi;
 	struct store_stat sb;
 	struct rfs_inode *p, *np, *fin, *tin;
+	struct rfs_tree *moved = NULL;
 	uint64_t ef = STORE_ANY, et = STORE_ANY, newv = 0, ticket = 0;
 	char *from = NULL, *to = NULL;
 	int rc = -ENOENT, to_new = 0;
@@ -446,10 +447,17 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		}
 		if (rc == 0 && (flags & RENAME_NOREPLACE))
 			et = STORE_ABSENT;
-	} else if (flags & RENAME_NOREPLACE) {
-		struct store_stat tsb;
-		if (store_stat(fs->st, to, &tsb) == 0)
-			rc = -EEXIST;
+	} else {
+		if (flags & RENAME_NOREPLACE) {
+			struct store_stat tsb;
+			if (store_stat(fs->st, to, &tsb) == 0)
+				rc = -EEXIST;
+		}
+		/* Without memory for the list, the records move and their
+		 * bases stay behind: later changes are refused, the safe
+		 * side. */
+		if (rc == 0)
+			rfs_tree_of(fs, from, &moved);
 	}
 	if (rc == 0) {
 		if (tin != fin)
@@ -464,6 +472,7 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rfs_ino_unkey(fs, tin);
 	if (S_ISDIR(sb.meta.mode)) {
 		rfs_ino_rekey_tree(fs, from, to);
+		rfs_dir_moved(fs, &pi, moved, from, to);
 	} else {
 		uint64_t tomb = 0;
 		store_last_version(fs->st, from, &tomb);
@@ -493,6 +502,7 @@ out:
 	if (rc == 0)
 		rc = store_wait_ticket(fs->st, ticket);
 reply:
+	rfs_tree_free(moved);
 	free(from);
 	free(to);
 	fuse_reply_err(req, -rc);

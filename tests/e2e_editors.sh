@@ -290,6 +290,24 @@ check "find -exec sed -i, twice, then rm, works" \
 	bash -c 'echo 1 > fx1; echo 1 > fx2; find . -maxdepth 1 -name "fx*" -exec sed -i s/1/2/ {} \; && find . -maxdepth 1 -name "fx*" -exec sed -i s/2/3/ {} + && [ "$(cat fx1)" = 3 ] && rm fx1 fx2'
 check "ls | xargs sed -i, then rm, works" \
 	bash -c 'echo 1 > xa1; ls xa1 | xargs sed -i s/1/2/ && rm xa1'
+# A directory rename carries the renamer's tree's bases to the new keys.
+# (Each last step was refused until 2026-12-05: EPERM, no basis.)
+check "mkdir d; echo > d/f; mv d e; rm -r e works" \
+	bash -c 'mkdir -p dm1/s; echo a > dm1/s/f; mv dm1 dm2 && rm -r dm2'
+check "mv d e; mv e d; echo > d/f; rm -r d works" \
+	bash -c 'mkdir dm3; echo a > dm3/f; mv dm3 dm4 && mv dm4 dm3 && echo b > dm3/f && rm -r dm3'
+check "cp -r d e; rm -r d; mv e d; rm -r d works" \
+	bash -c 'mkdir dm5; echo a > dm5/f; cp -r dm5 dm6 && rm -r dm5 && mv dm6 dm5 && rm -r dm5'
+blind 'mkdir dm7; echo a > dm7/f'
+mv dm7 dm8
+expect_err "a directory renamed by a shell that never looked inside: still no basis" \
+	"Operation not permitted" rm dm8/f
+mkdir dm9; echo a > dm9/f
+blind 'cat dm9/f > /dev/null; echo other > dm9/f'
+mv dm9 dm10
+expect_err "and a basis someone else's change made stale does not follow" \
+	"Operation not permitted" rm dm10/f
+expect_eq "which left the other's version" other "$(cat dm10/f)"
 echo hi > gz2                     # this shell wrote it
 blind 'cat gz2 > /dev/null; echo other > gz2'
 sed -i s/o/O/ gz2                 # sed reads the other's version itself
