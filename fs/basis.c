@@ -401,8 +401,13 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		if (m)
 			drop(bt, KIND(B_MARK), key, h, ho[i]);
 		struct bent *cur = find(bt, B_IMPLICIT, key, h, ho[i]);
-		if (!bt->implicit || (cur && !cur->made))
-			continue; /* the first version seen counts */
+		/* The first version seen counts.  A create's basis gives way
+		 * to a read of a later version; at its own version it stays a
+		 * create's, which a change by its tree moves along
+		 * (basis_changed): `seq 9 > f; sort -o f f; rm f`. */
+		if (!bt->implicit ||
+		    (cur && (!cur->made || cur->version == version)))
+			continue;
 		if (cur)
 			drop(bt, KIND(B_IMPLICIT), key, h, ho[i]);
 		if (bt->count >= bt->max)

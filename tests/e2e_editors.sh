@@ -288,6 +288,8 @@ check "echo > f; sed -i ... f; cp x f works" \
 	bash -c 'echo a > si1; sed -i s/a/b/ si1 && cp sorted si1 && rm si1'
 check "find -exec sed -i, twice, then rm, works" \
 	bash -c 'echo 1 > fx1; echo 1 > fx2; find . -maxdepth 1 -name "fx*" -exec sed -i s/1/2/ {} \; && find . -maxdepth 1 -name "fx*" -exec sed -i s/2/3/ {} + && [ "$(cat fx1)" = 3 ] && rm fx1 fx2'
+check "seq > f; sort -o f f; rm f works" \
+	bash -c 'seq 3 -1 1 > so1; sort -n -o so1 so1 && [ "$(head -1 so1)" = 1 ] && rm so1'
 check "ls | xargs sed -i, then rm, works" \
 	bash -c 'echo 1 > xa1; ls xa1 | xargs sed -i s/1/2/ && rm xa1'
 # A directory rename carries the renamer's tree's bases to the new keys.
