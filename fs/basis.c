@@ -455,15 +455,16 @@ static int key_held(struct basis_table *bt, const char *key, uint32_t h,
 /* The walk of a lookup, from @p up its ancestors: the nearest holder of
  * a mark or a basis for @key wins (an explicit basis over an implicit
  * one there).  With @skip (basis_changed asks which ancestor a change on
- * @p's own basis stands beside), registration times are not compared,
- * and @p's own entries (its task's and its process's) are passed over,
- * and so are those its own read left at an ancestor as the reader's
- * parent (`find -exec sed -i`: find holds what sed read), up to
- * WALK_SKIP of them, which go into @skip (*@nskip of them): the walk
- * stops, finding nothing, at one more.  Caller holds bt->mu. */
+ * @p's own basis, of @version, stands beside), registration times are
+ * not compared, and @p's own entries (its task's and its process's) are
+ * passed over, and so are those its own read of @version left at an
+ * ancestor as the reader's parent (`find -exec sed -i`: find holds what
+ * sed read), up to WALK_SKIP of them, which go into @skip (*@nskip of
+ * them): the walk stops, finding nothing, at one more.  Caller holds
+ * bt->mu. */
 static void walk_locked(struct basis_table *bt, const struct proc_info *p,
-			const char *key, uint32_t h, struct holder *skip,
-			int *nskip, struct basis_hit *hit)
+			const char *key, uint32_t h, uint64_t version,
+			struct holder *skip, int *nskip, struct basis_hit *hit)
 {
 	int above = skip != NULL;
 
@@ -487,7 +488,8 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			im = find(bt, B_IMPLICIT, key, h, ho);
 		}
 		if (above && !m && !x && im && im->seen &&
-		    im->by == p->tid && im->by_start == p->start) {
+		    im->version == version && im->by == p->tid &&
+		    im->by_start == p->start) {
 			if (*nskip == WALK_SKIP)
 				break;
 			skip[(*nskip)++] = ho;
@@ -540,7 +542,7 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 	/* A key nobody holds anything for (a new name, most creates) needs
 	 * no walk: each ancestor would cost a proc_get(). */
 	if (key_held(bt, key, h, NULL))
-		walk_locked(bt, p, key, h, NULL, NULL, hit);
+		walk_locked(bt, p, key, h, 0, NULL, NULL, hit);
 	pthread_mutex_unlock(&bt->mu);
 }
 
@@ -611,6 +613,47 @@ void basis_refused(struct basis_table *bt, const struct proc_info *p,
 	pthread_mutex_unlock(&bt->mu);
 }
 
+/* A change by @p on its own implicit basis (@version: it read the record
+ * or looked the name up itself) made @newv.  Who stands beside it:
+ * - what @p's own read left at its ancestors (as the reader's parent,
+ *   SPEC) is of the version it has now changed, and moves with it to
+ *   @newv: the shell that ran `python3 edit.py f` may then `git checkout
+ *   f`, as if python had used its basis;
+ * - past those, the nearest ancestor holding a basis, if it stands at
+ *   @version and its tree made that version (it wrote, created or changed
+ *   the record; it did not read it): nobody's commit came in between, so
+ *   it moves along as well (`echo x > f; gzip f; gunzip f.gz; rm f`,
+ *   `find -exec sed -i`).  It is returned (pid 0: none), *@made its
+ *   entry's flag, for basis_changed to move.
+ * An ancestor that read the record stays where it was: an editor's
+ * buffer, a script's `n=$(cat f)`, is what it read, and a child's change
+ * must not bless it.  Caller holds bt->mu. */
+static struct holder own_change_locked(struct basis_table *bt,
+				       const struct proc_info *p,
+				       uint64_t version, const char *key,
+				       uint32_t h, uint64_t newv, int *made)
+{
+	struct holder skip[WALK_SKIP], anc = { 0, 0 };
+	struct basis_hit up;
+	struct bent *e;
+	int nskip = 0;
+
+	walk_locked(bt, p, key, h, version, skip, &nskip, &up);
+	e = up.found && !up.explicit_ && up.version == version
+		? find(bt, B_IMPLICIT, key, h,
+		       (struct holder){ up.holder, up.holder_start })
+		: NULL;
+	if (e && !e->seen && up.holder > 1) {
+		anc = (struct holder){ up.holder, up.holder_start };
+		*made = e->made;
+	}
+	for (int i = 0; i < nskip; i++) {
+		drop(bt, KIND(B_IMPLICIT), key, h, skip[i]);
+		add(bt, B_IMPLICIT, key, h, skip[i], p->uid, newv, 0);
+	}
+	return anc;
+}
+
 void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		   const struct basis_hit *hit, const char *key,
 		   uint64_t newv)
@@ -642,33 +685,9 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		}
 	}
 	if (anc.pid <= 1 && hit->found && hit->holder_is_self &&
-	    !hit->explicit_ && key_held(bt, key, h, p)) {
-		/* The changer used its own basis (it read or looked the name
-		 * up itself), and the nearest ancestor holding one stands at
-		 * the same version, which its tree made (not one it read):
-		 * nobody's commit came in between, so it moves along as if
-		 * its basis had been used (`echo x > f; gzip f; gunzip f.gz;
-		 * rm f`; `mv a b; mv b a; rm a`).  An ancestor that read the
-		 * record stays where it was: an editor's buffer is what it
-		 * read, and a child's change must not bless it. */
-		struct basis_hit up;
-		struct holder skip[WALK_SKIP];
-		int nskip = 0;
-		walk_locked(bt, p, key, h, skip, &nskip, &up);
-		e = up.found && !up.explicit_ && up.version == hit->version
-			? find(bt, B_IMPLICIT, key, h,
-			       (struct holder){ up.holder, up.holder_start })
-			: NULL;
-		if (e && !e->seen && up.holder > 1) {
-			anc = (struct holder){ up.holder, up.holder_start };
-			made = e->made;
-			/* What the changer's read left on the way is of the
-			 * version it has now changed: gone, so that the next
-			 * reader's read leaves its own there. */
-			for (int i = 0; i < nskip; i++)
-				drop(bt, KIND(B_IMPLICIT), key, h, skip[i]);
-		}
-	}
+	    !hit->explicit_ && key_held(bt, key, h, p))
+		anc = own_change_locked(bt, p, hit->version, key, h, newv,
+					&made);
 	drop(bt, KIND(B_MARK) | KIND(B_IMPLICIT), key, h, me);
 	e = bt->implicit ? add(bt, B_IMPLICIT, key, h, me, p->uid, newv, 0)
 			 : NULL;

@@ -310,6 +310,13 @@ mv dm9 dm10
 expect_err "and a basis someone else's change made stale does not follow" \
 	"Operation not permitted" rm dm10/f
 expect_eq "which left the other's version" other "$(cat dm10/f)"
+blind 'echo 1 > py1; echo 1 > py2'   # made elsewhere: this shell holds nothing
+check "a command's read-modify-write, then rm, from one shell" \
+	bash -c 'python3 -c "import sys; p=sys.argv[1]; s=open(p).read(); open(p, \"w\").write(s + \"2\\n\")" py1 && rm py1'
+expect_err "but a value the shell read before is not blessed by it" \
+	"Resource temporarily unavailable" \
+	bash -c 'n=$(cat py2); python3 -c "import sys; p=sys.argv[1]; s=open(p).read(); open(p, \"w\").write(s + \"2\\n\")" py2 && echo $((n + 1)) > py2'
+expect_eq "which left the command's version" "1 2" "$(tr '\n' ' ' < py2 | sed 's/ $//')"
 echo hi > gz2                     # this shell wrote it
 blind 'cat gz2 > /dev/null; echo other > gz2'
 sed -i s/o/O/ gz2                 # sed reads the other's version itself

@@ -311,10 +311,11 @@ static void test_own_change_moves_maker(void **state)
 }
 
 /* What a child's read leaves at its parent (as the spec registers a
- * read) does not stop the walk for that child's own change: `find -exec
- * sed -i` moves the shell that wrote the file, past find, which holds
- * only what sed read (and no longer does).  Someone else's read left at
- * the parent still stops it. */
+ * read) moves with that child's own change, and does not stop the walk
+ * for it: `python3 edit.py f; git checkout f` from one shell, and `find
+ * -exec sed -i` moving the shell that wrote the file, past find.
+ * Someone else's read left at the parent stops it, and an ancestor that
+ * read the record itself stays. */
 static void test_own_read_passed_over(void **state)
 {
 	struct basis_table *bt;
@@ -330,23 +331,33 @@ static void test_own_read_passed_over(void **state)
 	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
 	sib = p;
 	sib.tid = sib.tgid = 999999; /* another child of par, as a reader */
-	const char *keys[2] = { "mine", "sibling's" };
-	for (int k = 0; k < 2; k++) {
-		basis_changed(bt, &gp, &none, keys[k], 1); /* gp wrote it */
-		basis_seen(bt, k == 0 ? &p : &sib, keys[k], 1);
-		basis_seen(bt, &p, keys[k], 1);
-		basis_lookup(bt, &p, keys[k], &hit);
-		assert_true(hit.found && hit.holder_is_self);
-		basis_changed(bt, &p, &hit, keys[k], 2);
-		basis_lookup(bt, &gp, keys[k], &hit);
-		assert_true(hit.found && hit.holder_is_self);
-		assert_int_equal(hit.version, k == 0 ? 2 : 1);
-		basis_lookup(bt, &par, keys[k], &hit);
-		if (k == 0) /* par's entry is gone; gp's is newer than par */
-			assert_false(hit.found);
+	/* key, gp wrote it (else read it), p's read (else sib's) reached
+	 * par first, and where gp and par stand after p's change */
+	const struct {
+		const char *key;
+		int gp_wrote, own_read;
+		uint64_t gp_after, par_after;
+	} c[3] = {
+		{ "mine", 1, 1, 2, 2 },
+		{ "sibling's", 1, 0, 1, 1 },
+		{ "gp read", 0, 1, 1, 2 },
+	};
+	for (int k = 0; k < 3; k++) {
+		if (c[k].gp_wrote)
+			basis_changed(bt, &gp, &none, c[k].key, 1);
 		else
-			assert_true(hit.found && hit.holder_is_self &&
-				    hit.version == 1);
+			basis_seen(bt, &gp, c[k].key, 1);
+		basis_seen(bt, c[k].own_read ? &p : &sib, c[k].key, 1);
+		basis_seen(bt, &p, c[k].key, 1);
+		basis_lookup(bt, &p, c[k].key, &hit);
+		assert_true(hit.found && hit.holder_is_self);
+		basis_changed(bt, &p, &hit, c[k].key, 2);
+		basis_lookup(bt, &gp, c[k].key, &hit);
+		assert_true(hit.found && hit.holder_is_self);
+		assert_int_equal(hit.version, c[k].gp_after);
+		basis_lookup(bt, &par, c[k].key, &hit);
+		assert_true(hit.found && hit.holder_is_self);
+		assert_int_equal(hit.version, c[k].par_after);
 	}
 	basis_free(bt);
 }
