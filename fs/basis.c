@@ -654,6 +654,70 @@ static struct holder own_change_locked(struct basis_table *bt,
 	return anc;
 }
 
+/* Does anyone but @p (its task and process) and @anc hold a basis or a
+ * mark for @key?  Caller holds bt->mu. */
+static int held_beyond(struct basis_table *bt, const char *key, uint32_t h,
+		       const struct proc_info *p, struct holder anc)
+{
+	struct bslot *b = bucket(bt, h);
+
+	if (!may_hold(b, h))
+		return 0;
+	for (struct bent *e = b->head; e; e = e->next)
+		if (e->h == h && e->kind != B_CONFLICT &&
+		    e->pid != p->tid && e->pid != p->tgid &&
+		    !(e->pid == anc.pid && e->start == anc.start) &&
+		    strcmp(e->key, key) == 0)
+			return 1;
+	return 0;
+}
+
+/* @anc, an ancestor of @p, moves from @version to @newv with @p's change
+ * (basis_changed).  The ancestors above it that stand at @version too,
+ * with a basis their tree made (a script's bash wrote the file, and the
+ * terminal's shell holds it as the creator's parent: basis_created), move
+ * with it, as far up as such bases go without a gap of another kind: so
+ * when the script has exited and the shell's basis is the nearest, it is
+ * not one the script's own later changes left behind.  Nobody's commit
+ * came between @version and @newv.  Caller holds bt->mu. */
+static void follow_up_locked(struct basis_table *bt, const struct proc_info *p,
+			     const char *key, uint32_t h, struct holder anc,
+			     uint64_t version, uint64_t newv)
+{
+	struct proc_info cur = *p, par;
+	struct bent *up[WALK_SKIP];
+	int n = 0, passed = 0;
+
+	if (!held_beyond(bt, key, h, p, anc))
+		return;
+	for (int depth = 0; depth < 64 && n < WALK_SKIP; depth++) {
+		struct holder ho = self_of(&cur);
+		if (passed) {
+			struct bent *im = find(bt, B_IMPLICIT, key, h, ho);
+			if (find(bt, B_MARK, key, h, ho) ||
+			    find(bt, B_EXPLICIT, key, h, ho))
+				break;
+			if (im && (im->version != version || im->seen ||
+				   (im->uid != p->uid && p->uid != 0)))
+				break;
+			if (im)
+				up[n++] = im;
+		} else if (ho.pid == anc.pid && ho.start == anc.start) {
+			passed = 1;
+		}
+		if (cur.tid == cur.sid && cur.tid == cur.tgid && p->uid != 0)
+			break;
+		if (parent_of(&cur, &par) < 0)
+			break;
+		cur = par;
+	}
+	for (int i = 0; i < n; i++) {
+		/* Moved in place: the registration is the change's. */
+		up[i]->version = newv;
+		up[i]->reg_ticks = proc_now_ticks();
+	}
+}
+
 void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		   const struct basis_hit *hit, const char *key,
 		   uint64_t newv)
@@ -704,6 +768,7 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 				 : NULL;
 		if (e)
 			e->made = (uint8_t)made;
+		follow_up_locked(bt, p, key, h, anc, hit->version, newv);
 	}
 	pthread_mutex_unlock(&bt->mu);
 }

@@ -288,6 +288,8 @@ check "echo > f; sed -i ... f; cp x f works" \
 	bash -c 'echo a > si1; sed -i s/a/b/ si1 && cp sorted si1 && rm si1'
 check "find -exec sed -i, twice, then rm, works" \
 	bash -c 'echo 1 > fx1; echo 1 > fx2; find . -maxdepth 1 -name "fx*" -exec sed -i s/1/2/ {} \; && find . -maxdepth 1 -name "fx*" -exec sed -i s/2/3/ {} + && [ "$(cat fx1)" = 3 ] && rm fx1 fx2'
+check "a script writes and rewrites a file and exits; its shell then moves it" \
+	bash -c 'printf "echo h > gs1; sort -o gs1 gs1; echo more >> gs1\n" > gs.sh; bash gs.sh && mv gs1 gs2 && rm gs2 gs.sh'
 check "seq > f; sort -o f f; rm f works" \
 	bash -c 'seq 3 -1 1 > so1; sort -n -o so1 so1 && [ "$(head -1 so1)" = 1 ] && rm so1'
 check "ls | xargs sed -i, then rm, works" \
@@ -374,6 +376,16 @@ if command -v git > /dev/null; then
 	 git gc -q && git fsck --no-dangling && git log --oneline | wc -l) > "$WORK/git.out" 2>&1
 	expect_eq "git commits, gc and fsck in a record tree" 3 "$(tail -1 "$WORK/git.out")"
 	expect_eq "git gc left no temporary pack" "" "$(ls gitrepo/.git/objects/pack | grep tmp)"
+	# Another terminal: a shell that holds nothing in the repository.
+	# git truncates .git/COMMIT_EDITMSG without reading it (EPERM), until
+	# .git is marked unchecked, as README advises.
+	GITC="git -c user.email=t@t -c user.name=t"
+	expect_err "git commit from another shell: COMMIT_EDITMSG needs a basis" \
+		"Operation not permitted" \
+		blind "cd gitrepo && echo 4 >> f && $GITC commit -qam 4"
+	setfattr -n user.recfs.unchecked -v 1 gitrepo/.git
+	check "with .git unchecked, commit, branch, merge, stash from another shell" \
+		blind "cd gitrepo && $GITC commit -qam 4 && $GITC checkout -qb b && echo 5 >> f && $GITC commit -qam 5 && $GITC checkout -q master && $GITC merge -q b && echo 6 >> f && $GITC stash -q && $GITC stash pop -q && $GITC commit -qam 6 && [ \"\$(git log --oneline | wc -l)\" = 6 ]"
 fi
 # ... but only for that shell's later commands, and only while current.
 python3 - > "$WORK/early.out" 2>&1 <<'PY' &

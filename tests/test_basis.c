@@ -362,6 +362,43 @@ static void test_own_read_passed_over(void **state)
 	basis_free(bt);
 }
 
+/* A script's bash (par) wrote a file, so the shell that ran it (gp)
+ * holds it as the creator's parent.  The script's command then changes
+ * it on par's basis: gp, at the same version, moves too, and is current
+ * once the script has exited.  A gp that read the file stays. */
+static void test_change_moves_chain(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), par, gp;
+	struct basis_hit hit, none;
+
+	(void)state;
+	memset(&none, 0, sizeof(none));
+	assert_int_equal(proc_get(getppid(), &par), 0);
+	if (proc_basis_parent(&par) <= 1 ||
+	    proc_get(proc_basis_parent(&par), &gp) < 0)
+		skip();
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	const char *keys[2] = { "made", "read" };
+	for (int k = 0; k < 2; k++) {
+		if (k == 0)
+			basis_created(bt, &par, keys[k], 1);
+		else
+			basis_seen(bt, &gp, keys[k], 1);
+		basis_changed(bt, &par, &none, keys[k], 1);
+		basis_lookup(bt, &par, keys[k], &hit);
+		assert_true(hit.found && hit.holder_is_self);
+		/* As p's own lookup would find it, had par registered it
+		 * before p started. */
+		hit.holder_is_self = 0;
+		basis_changed(bt, &p, &hit, keys[k], 2);
+		basis_lookup(bt, &gp, keys[k], &hit);
+		assert_true(hit.found && hit.holder_is_self);
+		assert_int_equal(hit.version, k == 0 ? 2 : 1);
+	}
+	basis_free(bt);
+}
+
 /* Entries share buckets (50,000 keys, about one per bucket): changing,
  * declaring and consuming some keys' bases rewrites their buckets'
  * summaries, and every other key's basis in those buckets must still be
@@ -511,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_change_keeps_made),
 		cmocka_unit_test(test_own_change_moves_maker),
 		cmocka_unit_test(test_own_read_passed_over),
+		cmocka_unit_test(test_change_moves_chain),
 		cmocka_unit_test(test_neighbours_survive),
 		cmocka_unit_test(test_consume_keeps_others),
 		cmocka_unit_test(test_thread_lookups_poll_little),
