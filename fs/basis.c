@@ -89,6 +89,8 @@ struct holder {
 	uint64_t start;
 };
 
+static const struct holder NOBODY = { 0, 0 }; /* no entry has pid 0 */
+
 
 int basis_init(struct basis_table **out, unsigned ttl_s, size_t max,
 	       int implicit)
@@ -432,10 +434,11 @@ void basis_prefetch(struct basis_table *bt, const char *key)
 	pthread_mutex_unlock(&bt->mu);
 }
 
-/* Does any holder have a basis or a mark for @key (with @but, any but
- * @but's task and process)?  Caller holds bt->mu. */
+/* Does any holder have a basis or a mark for @key, other than @but's
+ * task and process (if @but) and @also (if its pid is not 0)?  Caller
+ * holds bt->mu. */
 static int key_held(struct basis_table *bt, const char *key, uint32_t h,
-		    const struct proc_info *but)
+		    const struct proc_info *but, struct holder also)
 {
 	struct bslot *b = bucket(bt, h);
 
@@ -444,6 +447,7 @@ static int key_held(struct basis_table *bt, const char *key, uint32_t h,
 	for (struct bent *e = b->head; e; e = e->next)
 		if (e->h == h && e->kind != B_CONFLICT &&
 		    !(but && (e->pid == but->tid || e->pid == but->tgid)) &&
+		    !(e->pid == also.pid && e->start == also.start) &&
 		    strcmp(e->key, key) == 0)
 			return 1;
 	return 0;
@@ -466,12 +470,11 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			const char *key, uint32_t h, uint64_t version,
 			struct holder *skip, int *nskip, struct basis_hit *hit)
 {
-	int above = skip != NULL;
-
 	struct proc_info cur = *p, proc;
 	struct holder pho;
 	uint64_t wstart = p->start;
 	int64_t now = proc_mono_ns();
+	int above = skip != NULL;
 
 	memset(hit, 0, sizeof(*hit));
 	/* The writer's process start time bounds what ancestors offer. */
@@ -541,7 +544,7 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 	pthread_mutex_lock(&bt->mu);
 	/* A key nobody holds anything for (a new name, most creates) needs
 	 * no walk: each ancestor would cost a proc_get(). */
-	if (key_held(bt, key, h, NULL))
+	if (key_held(bt, key, h, NULL, NOBODY))
 		walk_locked(bt, p, key, h, 0, NULL, NULL, hit);
 	pthread_mutex_unlock(&bt->mu);
 }
@@ -647,29 +650,11 @@ static struct holder own_change_locked(struct basis_table *bt,
 		anc = (struct holder){ up.holder, up.holder_start };
 		*made = e->made;
 	}
-	for (int i = 0; i < nskip; i++) {
+	for (int i = 0; i < nskip; i++) { /* now a change's, not a read's */
 		drop(bt, KIND(B_IMPLICIT), key, h, skip[i]);
 		add(bt, B_IMPLICIT, key, h, skip[i], p->uid, newv, 0);
 	}
 	return anc;
-}
-
-/* Does anyone but @p (its task and process) and @anc hold a basis or a
- * mark for @key?  Caller holds bt->mu. */
-static int held_beyond(struct basis_table *bt, const char *key, uint32_t h,
-		       const struct proc_info *p, struct holder anc)
-{
-	struct bslot *b = bucket(bt, h);
-
-	if (!may_hold(b, h))
-		return 0;
-	for (struct bent *e = b->head; e; e = e->next)
-		if (e->h == h && e->kind != B_CONFLICT &&
-		    e->pid != p->tid && e->pid != p->tgid &&
-		    !(e->pid == anc.pid && e->start == anc.start) &&
-		    strcmp(e->key, key) == 0)
-			return 1;
-	return 0;
 }
 
 /* @anc, an ancestor of @p, moves from @version to @newv with @p's change
@@ -688,7 +673,7 @@ static void follow_up_locked(struct basis_table *bt, const struct proc_info *p,
 	struct bent *up[WALK_SKIP];
 	int n = 0, passed = 0;
 
-	if (!held_beyond(bt, key, h, p, anc))
+	if (!key_held(bt, key, h, p, anc))
 		return;
 	for (int depth = 0; depth < 64 && n < WALK_SKIP; depth++) {
 		struct holder ho = self_of(&cur);
@@ -749,7 +734,7 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		}
 	}
 	if (anc.pid <= 1 && hit->found && hit->holder_is_self &&
-	    !hit->explicit_ && key_held(bt, key, h, p))
+	    !hit->explicit_ && key_held(bt, key, h, p, NOBODY))
 		anc = own_change_locked(bt, p, hit->version, key, h, newv,
 					&made);
 	drop(bt, KIND(B_MARK) | KIND(B_IMPLICIT), key, h, me);

@@ -310,6 +310,16 @@ static void test_own_change_moves_maker(void **state)
 	basis_free(bt);
 }
 
+/* The test's parent and grandparent; the test is skipped where the
+ * parent's parent is init. */
+static void elders(struct proc_info *par, struct proc_info *gp)
+{
+	assert_int_equal(proc_get(getppid(), par), 0);
+	if (proc_basis_parent(par) <= 1 ||
+	    proc_get(proc_basis_parent(par), gp) < 0)
+		skip();
+}
+
 /* What a child's read leaves at its parent (as the spec registers a
  * read) moves with that child's own change, and does not stop the walk
  * for it: `python3 edit.py f; git checkout f` from one shell, and `find
@@ -324,10 +334,7 @@ static void test_own_read_passed_over(void **state)
 
 	(void)state;
 	memset(&none, 0, sizeof(none));
-	assert_int_equal(proc_get(getppid(), &par), 0);
-	if (proc_basis_parent(&par) <= 1 ||
-	    proc_get(proc_basis_parent(&par), &gp) < 0)
-		skip();
+	elders(&par, &gp);
 	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
 	sib = p;
 	sib.tid = sib.tgid = 999999; /* another child of par, as a reader */
@@ -374,10 +381,7 @@ static void test_change_moves_chain(void **state)
 
 	(void)state;
 	memset(&none, 0, sizeof(none));
-	assert_int_equal(proc_get(getppid(), &par), 0);
-	if (proc_basis_parent(&par) <= 1 ||
-	    proc_get(proc_basis_parent(&par), &gp) < 0)
-		skip();
+	elders(&par, &gp);
 	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
 	const char *keys[2] = { "made", "read" };
 	for (int k = 0; k < 2; k++) {
