@@ -463,12 +463,12 @@ static int key_held(struct basis_table *bt, const char *key, uint32_t h,
  * not compared, and @p's own entries (its task's and its process's) are
  * passed over, and so are those its own read of @version left at an
  * ancestor as the reader's parent (`find -exec sed -i`: find holds what
- * sed read), up to WALK_SKIP of them, which go into @skip (*@nskip of
- * them): the walk stops, finding nothing, at one more.  Caller holds
- * bt->mu. */
+ * sed read), up to WALK_SKIP of them, whose entries go into @skip
+ * (*@nskip of them): the walk stops, finding nothing, at one more.
+ * Caller holds bt->mu. */
 static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			const char *key, uint32_t h, uint64_t version,
-			struct holder *skip, int *nskip, struct basis_hit *hit)
+			struct bent **skip, int *nskip, struct basis_hit *hit)
 {
 	struct proc_info cur = *p, proc;
 	struct holder pho;
@@ -495,7 +495,7 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 		    im->by_start == p->start) {
 			if (*nskip == WALK_SKIP)
 				break;
-			skip[(*nskip)++] = ho;
+			skip[(*nskip)++] = im;
 			im = NULL;
 		}
 		if (m && (m->uid == p->uid || p->uid == 0)) {
@@ -616,6 +616,17 @@ void basis_refused(struct basis_table *bt, const struct proc_info *p,
 	pthread_mutex_unlock(&bt->mu);
 }
 
+/* Move implicit entry @e, in place, to @newv, which a change by its
+ * holder's tree made: the registration is the change's, not a read's. */
+static void move_to(struct bent *e, uint64_t newv)
+{
+	e->version = newv;
+	e->reg_ticks = proc_now_ticks();
+	e->seen = 0;
+	e->by = 0;
+	e->by_start = 0;
+}
+
 /* A change by @p on its own implicit basis (@version: it read the record
  * or looked the name up itself) made @newv.  Who stands beside it:
  * - what @p's own read left at its ancestors (as the reader's parent,
@@ -636,7 +647,8 @@ static struct holder own_change_locked(struct basis_table *bt,
 				       uint64_t version, const char *key,
 				       uint32_t h, uint64_t newv, int *made)
 {
-	struct holder skip[WALK_SKIP], anc = { 0, 0 };
+	struct bent *skip[WALK_SKIP];
+	struct holder anc = { 0, 0 };
 	struct basis_hit up;
 	struct bent *e;
 	int nskip = 0;
@@ -650,10 +662,8 @@ static struct holder own_change_locked(struct basis_table *bt,
 		anc = (struct holder){ up.holder, up.holder_start };
 		*made = e->made;
 	}
-	for (int i = 0; i < nskip; i++) { /* now a change's, not a read's */
-		drop(bt, KIND(B_IMPLICIT), key, h, skip[i]);
-		add(bt, B_IMPLICIT, key, h, skip[i], p->uid, newv, 0);
-	}
+	for (int i = 0; i < nskip; i++)
+		move_to(skip[i], newv);
 	return anc;
 }
 
@@ -696,11 +706,8 @@ static void follow_up_locked(struct basis_table *bt, const struct proc_info *p,
 			break;
 		cur = par;
 	}
-	for (int i = 0; i < n; i++) {
-		/* Moved in place: the registration is the change's. */
-		up[i]->version = newv;
-		up[i]->reg_ticks = proc_now_ticks();
-	}
+	for (int i = 0; i < n; i++)
+		move_to(up[i], newv);
 }
 
 void basis_changed(struct basis_table *bt, const struct proc_info *p,

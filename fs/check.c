@@ -260,10 +260,13 @@ static int tree_walk(struct rfs *fs, struct rfs_tree *t, const char *dir,
 
 int rfs_tree_of(struct rfs *fs, const char *dir, struct rfs_tree **out)
 {
-	struct rfs_tree *t = calloc(1, sizeof(*t));
+	struct rfs_tree *t;
 	int rc;
 
 	*out = NULL;
+	if (fs->o.unchecked || fs->o.noimplicit)
+		return 0; /* no implicit basis to carry */
+	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	rc = tree_walk(fs, t, dir, strlen(dir));
