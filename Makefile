@@ -65,7 +65,8 @@ $(BUILD)/tests/test_proc: $(BUILD)/obj/tests/test_proc.o $(BUILD)/obj/fs/proc.o 
 
 # test_basis tests the daemon's basis tables, outside any mount.
 $(BUILD)/tests/test_basis: $(BUILD)/obj/tests/test_basis.o \
-		$(BUILD)/obj/fs/basis.o $(BUILD)/obj/fs/proc.o \
+		$(BUILD)/obj/fs/basis.o $(BUILD)/obj/fs/basis_table.o \
+		$(BUILD)/obj/fs/proc.o \
 		$(BUILD)/obj/fs/fdinfo.o $(BUILD)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)

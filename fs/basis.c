@@ -1,4 +1,6 @@
-/* basis.c - the basis tables.
+/* basis.c - the basis rules: who holds which basis, what a lookup
+ * finds, and who moves with a change.  The table that keeps the entries
+ * is basis_table.c.
  *
  * Every entry is (kind, key, holder pid + start time, uid).  A holder is
  * a task: a thread holds its own bases and its process holds the
@@ -11,288 +13,15 @@
  *   child) reads the key again or declares;
  * - nothing is held for pid 1.
  */
-#include "basis.h"
+#include "basis_int.h"
 #include "store.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <xxhash.h>
 
-enum { B_EXPLICIT = 1, B_IMPLICIT, B_MARK, B_CONFLICT };
-
-/* One allocation per entry: the key is kept inline, after the fields. */
-struct bent {
-	struct bent *next;
-	uint32_t h;
-	uint8_t kind;
-	pid_t pid;
-	uint64_t start;
-	uid_t uid;
-	uint64_t version;
-	uint64_t reg_ticks;
-	int64_t expires_ns;
-	uint64_t group;
-	char *text;
-	uint8_t grace;  /* a mark: refused a path operation (basis_grace) */
-	uint8_t made;   /* implicit, from a child's create (basis_created):
-			   a read replaces it, as if none were held */
-	uint8_t seen;   /* implicit, from a read (basis_seen), not from a
-			   change its holder's tree made */
-	/* Seen, held as the reader's parent: that reader (basis_changed
-	 * passes over it for a change by the same reader). */
-	pid_t by;
-	uint64_t by_start;
-	/* Implicit, made by a change on an ancestor's basis: that ancestor,
-	 * whose registration moved to the same version (basis_changed). */
-	pid_t via;
-	uint64_t via_start;
-	char key[];
-};
-
-/* Buckets: a power of 2, at least NBUCKETS_MIN, doubled whenever the
- * entries outnumber them (a reader registers an entry per record it
- * reads, for itself and for its parent: a long-lived shell that runs a
- * reader of 10,000 records holds 10,000 entries), so that a chain stays
- * about one entry long.
- *
- * Each bucket keeps, beside its chain, a summary of its entries' hashes:
- * bit (h >> 27) for each entry's h.  Invariant: every entry's bit is set
- * in its bucket's summary (a bit may stay set after its entries are
- * gone, until the next walk that drops something recomputes it).  A key
- * whose bit is clear has no entry, and the chain is not walked: with the
- * table larger than the caches, each entry walked is a miss (~0.2 us
- * here), and most creates look up a key nobody holds. */
-#define NBUCKETS_MIN 4096
 #define BASIS_GRACE_NS 2000000000ll
-
-struct bslot {
-	struct bent *head;
-	uint32_t sum; /* the hashes' summary: sum_bit() of each entry */
-};
-
-struct basis_table {
-	pthread_mutex_t mu;
-	struct bslot *tab;
-	size_t nb;          /* buckets in tab */
-	size_t count, max;
-	size_t gc_at;       /* next count at which dead holders are swept */
-	unsigned ttl_s;
-	int implicit;
-	uint64_t next_group;
-};
-
-struct holder {
-	pid_t pid;
-	uint64_t start;
-};
-
-static const struct holder NOBODY = { 0, 0 }; /* no entry has pid 0 */
-
-
-int basis_init(struct basis_table **out, unsigned ttl_s, size_t max,
-	       int implicit)
-{
-	struct basis_table *bt = calloc(1, sizeof(*bt));
-
-	if (!bt)
-		return -ENOMEM;
-	store_mutex_init(&bt->mu);
-	bt->ttl_s = ttl_s;
-	bt->max = max;
-	bt->nb = NBUCKETS_MIN;
-	bt->tab = calloc(bt->nb, sizeof(*bt->tab));
-	if (!bt->tab) {
-		free(bt);
-		return -ENOMEM;
-	}
-	bt->implicit = implicit;
-	bt->next_group = 1;
-	bt->gc_at = 4096;
-	*out = bt;
-	return 0;
-}
-
-static void bent_free(struct bent *e)
-{
-	free(e->text);
-	free(e);
-}
-
-void basis_free(struct basis_table *bt)
-{
-	if (!bt)
-		return;
-	for (size_t i = 0; i < bt->nb; i++)
-		for (struct bent *e = bt->tab[i].head, *n; e; e = n) {
-			n = e->next;
-			bent_free(e);
-		}
-	pthread_mutex_destroy(&bt->mu);
-	free(bt->tab);
-	free(bt);
-}
-
-static uint32_t khash(const char *key)
-{
-	return (uint32_t)XXH3_64bits(key, strlen(key));
-}
-
-/* The bucket takes the low bits of a hash, the summary its top 5. */
-static uint32_t sum_bit(uint32_t h)
-{
-	return 1u << (h >> 27);
-}
-
-static struct bslot *bucket(struct basis_table *bt, uint32_t h)
-{
-	return &bt->tab[h & (bt->nb - 1)];
-}
-
-/* May @b hold an entry of hash @h?  0 proves it holds none. */
-static int may_hold(const struct bslot *b, uint32_t h)
-{
-	return (b->sum & sum_bit(h)) != 0;
-}
-
-/* Twice the buckets, when memory allows (else chains grow: slower, not
- * wrong).  Caller holds bt->mu. */
-static void grow(struct basis_table *bt)
-{
-	size_t nb = bt->nb * 2;
-	struct bslot *t = calloc(nb, sizeof(*t));
-
-	if (!t)
-		return;
-	for (size_t i = 0; i < bt->nb; i++)
-		for (struct bent *e = bt->tab[i].head, *n; e; e = n) {
-			struct bslot *b = &t[e->h & (nb - 1)];
-			n = e->next;
-			e->next = b->head;
-			b->head = e;
-			b->sum |= sum_bit(e->h);
-		}
-	free(bt->tab);
-	bt->tab = t;
-	bt->nb = nb;
-}
-
-static struct bent *find(struct basis_table *bt, uint8_t kind,
-			 const char *key, uint32_t h, struct holder ho)
-{
-	struct bslot *b = bucket(bt, h);
-
-	if (!may_hold(b, h))
-		return NULL;
-	for (struct bent *e = b->head; e; e = e->next)
-		if (e->kind == kind && e->h == h && e->pid == ho.pid &&
-		    e->start == ho.start && strcmp(e->key, key) == 0)
-			return e;
-	return NULL;
-}
-
-#define KIND(k) (1u << (k))
-
-/* Remove the holder's entries for @key of the kinds in @kinds (KIND()
- * bits), in one walk of the bucket. */
-/* What drop_where() removes: @key's entries of the kinds in @kinds
- * (KIND() bits) held by @ho, or, with @group nonzero, that group's. */
-struct dropping {
-	unsigned kinds;
-	struct holder ho;
-	uint64_t group;
-};
-
-static int dropped(const struct bent *e, const struct dropping *d)
-{
-	if (d->group)
-		return e->group == d->group;
-	return e->pid == d->ho.pid && e->start == d->ho.start &&
-	       (d->kinds & KIND(e->kind));
-}
-
-/* Remove @key's entries that @d names, in one walk of the bucket, and
- * recompute the bucket's summary from the entries left. */
-static void drop_where(struct basis_table *bt, const char *key, uint32_t h,
-		       const struct dropping *d)
-{
-	struct bslot *b = bucket(bt, h);
-	uint32_t sum = 0;
-
-	if (!may_hold(b, h))
-		return;
-	for (struct bent **pp = &b->head; *pp;) {
-		struct bent *e = *pp;
-		if (e->h == h && dropped(e, d) && strcmp(e->key, key) == 0) {
-			*pp = e->next;
-			bt->count--;
-			bent_free(e);
-		} else {
-			sum |= sum_bit(e->h);
-			pp = &e->next;
-		}
-	}
-	b->sum = sum; /* the whole chain was walked */
-}
-
-static void drop(struct basis_table *bt, unsigned kinds, const char *key,
-		 uint32_t h, struct holder ho)
-{
-	struct dropping d = { .kinds = kinds, .ho = ho };
-
-	drop_where(bt, key, h, &d);
-}
-
-/* A declaration's entries (@group: next_group's, never 0). */
-static void drop_group(struct basis_table *bt, const char *key, uint32_t h,
-		       uint64_t group)
-{
-	struct dropping d = { .group = group };
-
-	drop_where(bt, key, h, &d);
-}
-
-size_t basis_gc_locked(struct basis_table *bt);
-
-static struct bent *add(struct basis_table *bt, uint8_t kind,
-			const char *key, uint32_t h, struct holder ho,
-			uid_t uid, uint64_t version, uint64_t group)
-{
-	size_t klen = strlen(key);
-	struct bslot *b;
-	struct bent *e;
-
-	/* Sweep entries of dead processes whenever the table doubled since
-	 * the last sweep: amortized O(1) per entry. */
-	if (bt->count >= bt->gc_at) {
-		size_t left = basis_gc_locked(bt);
-		bt->gc_at = left * 2 > 4096 ? left * 2 : 4096;
-	}
-	if (bt->count >= bt->max)
-		return NULL;
-	e = malloc(sizeof(*e) + klen + 1);
-	if (!e)
-		return NULL;
-	memset(e, 0, sizeof(*e));
-	memcpy(e->key, key, klen + 1);
-	e->h = h;
-	e->kind = kind;
-	e->pid = ho.pid;
-	e->start = ho.start;
-	e->uid = uid;
-	e->version = version;
-	e->reg_ticks = proc_now_ticks();
-	e->group = group;
-	b = bucket(bt, h);
-	e->next = b->head;
-	b->head = e;
-	b->sum |= sum_bit(h);
-	if (++bt->count > bt->nb)
-		grow(bt);
-	return e;
-}
 
 /* The task's parent in the basis sense: a thread's process, else the
  * process's parent.  Never pid 1.  @return 0 and *out, or -ESRCH. */
@@ -352,7 +81,7 @@ int basis_declare(struct basis_table *bt, const struct proc_info *p,
 		  const char *key, uint64_t version)
 {
 	struct holder ho[2];
-	uint32_t h = khash(key);
+	uint32_t h = basis_hash(key);
 	int n = holders(p, ho), rc = 0;
 	int64_t expires = proc_mono_ns() + (int64_t)bt->ttl_s * 1000000000;
 	uint64_t group;
@@ -366,10 +95,11 @@ int basis_declare(struct basis_table *bt, const struct proc_info *p,
 		/* A new declaration replaces this holder's older one (and
 		 * its mark), and only here: a sibling that declared through
 		 * the same parent keeps its own. */
-		drop(bt, KIND(B_MARK) | KIND(B_EXPLICIT), key, h, ho[i]);
-		e = add(bt, B_EXPLICIT, key, h, ho[i], p->uid, version, group);
+		bent_drop(bt, KIND(B_MARK) | KIND(B_EXPLICIT), key, h, ho[i]);
+		e = bent_add(bt, B_EXPLICIT, key, h, ho[i], p->uid, version,
+			     group);
 		if (!e) {
-			drop_group(bt, key, h, group);
+			bent_drop_group(bt, key, h, group);
 			rc = -ENOSPC;
 			break;
 		}
@@ -383,12 +113,12 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		const char *key, uint64_t version)
 {
 	struct holder ho[2];
-	uint32_t h = khash(key);
+	uint32_t h = basis_hash(key);
 	int n = holders(p, ho);
 
 	pthread_mutex_lock(&bt->mu);
 	for (int i = 0; i < n; i++) {
-		struct bent *m = find(bt, B_MARK, key, h, ho[i]);
+		struct bent *m = bent_find(bt, B_MARK, key, h, ho[i]);
 		/* A process's own read just after a refused rename or
 		 * unlink is part of the refused save, not a re-read by its
 		 * user: vim, its rename refused, reads the record to copy a
@@ -401,8 +131,8 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		    proc_mono_ns() - m->expires_ns < BASIS_GRACE_NS)
 			continue;
 		if (m)
-			drop(bt, KIND(B_MARK), key, h, ho[i]);
-		struct bent *cur = find(bt, B_IMPLICIT, key, h, ho[i]);
+			bent_drop(bt, KIND(B_MARK), key, h, ho[i]);
+		struct bent *cur = bent_find(bt, B_IMPLICIT, key, h, ho[i]);
 		/* The first version seen counts.  A create's basis gives way
 		 * to a read of a later version; at its own version it stays a
 		 * create's, which a change by its tree moves along
@@ -411,10 +141,11 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		    (cur && (!cur->made || cur->version == version)))
 			continue;
 		if (cur)
-			drop(bt, KIND(B_IMPLICIT), key, h, ho[i]);
+			bent_drop(bt, KIND(B_IMPLICIT), key, h, ho[i]);
 		if (bt->count >= bt->max)
 			basis_gc_locked(bt);
-		cur = add(bt, B_IMPLICIT, key, h, ho[i], p->uid, version, 0);
+		cur = bent_add(bt, B_IMPLICIT, key, h, ho[i], p->uid, version,
+			       0);
 		if (cur)
 			cur->seen = 1;
 		if (cur && i == 1) {
@@ -427,7 +158,7 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 
 void basis_prefetch(struct basis_table *bt, const char *key)
 {
-	uint32_t h = khash(key);
+	uint32_t h = basis_hash(key);
 
 	pthread_mutex_lock(&bt->mu);
 	__builtin_prefetch(bucket(bt, h));
@@ -486,9 +217,9 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 		struct bent *m = NULL, *x = NULL, *im = NULL;
 
 		if (!(above && self)) {
-			m = find(bt, B_MARK, key, h, ho);
-			x = find(bt, B_EXPLICIT, key, h, ho);
-			im = find(bt, B_IMPLICIT, key, h, ho);
+			m = bent_find(bt, B_MARK, key, h, ho);
+			x = bent_find(bt, B_EXPLICIT, key, h, ho);
+			im = bent_find(bt, B_IMPLICIT, key, h, ho);
 		}
 		if (above && !m && !x && im && im->seen &&
 		    im->version == version && im->by == p->tid &&
@@ -538,7 +269,7 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 		  const char *key, struct basis_hit *hit)
 {
-	uint32_t h = khash(key);
+	uint32_t h = basis_hash(key);
 
 	memset(hit, 0, sizeof(*hit));
 	pthread_mutex_lock(&bt->mu);
@@ -554,7 +285,7 @@ static void consume_locked(struct basis_table *bt, const char *key,
 			   const struct basis_hit *hit)
 {
 	if (hit->found && hit->explicit_)
-		drop_group(bt, key, khash(key), hit->group);
+		bent_drop_group(bt, key, basis_hash(key), hit->group);
 }
 
 static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
@@ -562,16 +293,16 @@ static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
 {
 	struct bent *e;
 
-	drop(bt, KIND(B_IMPLICIT), key, h, ho);
-	e = find(bt, B_MARK, key, h, ho);
+	bent_drop(bt, KIND(B_IMPLICIT), key, h, ho);
+	e = bent_find(bt, B_MARK, key, h, ho);
 	if (!e)
-		e = add(bt, B_MARK, key, h, ho, uid, 0, 0);
+		e = bent_add(bt, B_MARK, key, h, ho, uid, 0, 0);
 	if (e) {
 		e->expires_ns = proc_mono_ns(); /* when it was refused */
 		e->grace = 0;
 	}
-	drop(bt, KIND(B_CONFLICT), key, h, ho);
-	e = add(bt, B_CONFLICT, key, h, ho, uid, 0, 0);
+	bent_drop(bt, KIND(B_CONFLICT), key, h, ho);
+	e = bent_add(bt, B_CONFLICT, key, h, ho, uid, 0, 0);
 	if (e)
 		e->text = strdup(conflict);
 }
@@ -579,16 +310,16 @@ static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
 void basis_grace(struct basis_table *bt, const struct proc_info *p,
 		 const char *key)
 {
-	uint32_t h = khash(key);
+	uint32_t h = basis_hash(key);
 	struct holder pho;
 	struct bent *m;
 
 	pthread_mutex_lock(&bt->mu);
-	m = find(bt, B_MARK, key, h, self_of(p));
+	m = bent_find(bt, B_MARK, key, h, self_of(p));
 	if (m)
 		m->grace = 1;
 	if (p->tid != p->tgid && own_process(p, &pho) == 0) {
-		m = find(bt, B_MARK, key, h, pho);
+		m = bent_find(bt, B_MARK, key, h, pho);
 		if (m)
 			m->grace = 1;
 	}
@@ -599,7 +330,7 @@ void basis_refused(struct basis_table *bt, const struct proc_info *p,
 		   const struct basis_hit *hit, const char *key,
 		   const char *conflict)
 {
-	uint32_t h = khash(key);
+	uint32_t h = basis_hash(key);
 
 	pthread_mutex_lock(&bt->mu);
 	consume_locked(bt, key, hit);
@@ -655,7 +386,7 @@ static struct holder own_change_locked(struct basis_table *bt,
 
 	walk_locked(bt, p, key, h, version, skip, &nskip, &up);
 	e = up.found && !up.explicit_ && up.version == version
-		? find(bt, B_IMPLICIT, key, h,
+		? bent_find(bt, B_IMPLICIT, key, h,
 		       (struct holder){ up.holder, up.holder_start })
 		: NULL;
 	if (e && !e->seen && up.holder > 1) {
@@ -688,9 +419,9 @@ static void follow_up_locked(struct basis_table *bt, const struct proc_info *p,
 	for (int depth = 0; depth < 64 && n < WALK_SKIP; depth++) {
 		struct holder ho = self_of(&cur);
 		if (passed) {
-			struct bent *im = find(bt, B_IMPLICIT, key, h, ho);
-			if (find(bt, B_MARK, key, h, ho) ||
-			    find(bt, B_EXPLICIT, key, h, ho))
+			struct bent *im = bent_find(bt, B_IMPLICIT, key, h, ho);
+			if (bent_find(bt, B_MARK, key, h, ho) ||
+			    bent_find(bt, B_EXPLICIT, key, h, ho))
 				break;
 			if (im && (im->version != version || im->seen ||
 				   (im->uid != p->uid && p->uid != 0)))
@@ -714,7 +445,7 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		   const struct basis_hit *hit, const char *key,
 		   uint64_t newv)
 {
-	uint32_t h = khash(key);
+	uint32_t h = basis_hash(key);
 	struct holder me = self_of(p);
 
 	struct holder anc = { 0, 0 };
@@ -725,7 +456,8 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	consume_locked(bt, key, hit);
 	if (hit->found && !hit->holder_is_self && hit->holder > 1) {
 		anc = (struct holder){ hit->holder, hit->holder_start };
-		e = hit->explicit_ ? NULL : find(bt, B_IMPLICIT, key, h, anc);
+		e = hit->explicit_ ? NULL
+				   : bent_find(bt, B_IMPLICIT, key, h, anc);
 		made = e && e->made;
 	} else if (hit->found && hit->holder_is_self && hit->via > 1) {
 		/* The changer's own basis came from its earlier change on
@@ -734,7 +466,7 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		 * moves along as it did then (`mv -b new f`: f to f~, then
 		 * new to f, in one process on the shell's basis). */
 		struct holder via = { hit->via, hit->via_start };
-		e = find(bt, B_IMPLICIT, key, h, via);
+		e = bent_find(bt, B_IMPLICIT, key, h, via);
 		if (e && e->version == hit->version) {
 			anc = via;
 			made = e->made;
@@ -744,8 +476,8 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	    !hit->explicit_ && key_held(bt, key, h, p, NOBODY))
 		anc = own_change_locked(bt, p, hit->version, key, h, newv,
 					&made);
-	drop(bt, KIND(B_MARK) | KIND(B_IMPLICIT), key, h, me);
-	e = bt->implicit ? add(bt, B_IMPLICIT, key, h, me, p->uid, newv, 0)
+	bent_drop(bt, KIND(B_MARK) | KIND(B_IMPLICIT), key, h, me);
+	e = bt->implicit ? bent_add(bt, B_IMPLICIT, key, h, me, p->uid, newv, 0)
 			 : NULL;
 	if (e && anc.pid > 1) {
 		e->via = anc.pid;
@@ -754,8 +486,8 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	if (anc.pid > 1) {
 		/* A basis from a child's create stays one: the ancestor has
 		 * still seen none of it, so its next read replaces it. */
-		drop(bt, KIND(B_IMPLICIT), key, h, anc);
-		e = bt->implicit ? add(bt, B_IMPLICIT, key, h, anc, p->uid,
+		bent_drop(bt, KIND(B_IMPLICIT), key, h, anc);
+		e = bt->implicit ? bent_add(bt, B_IMPLICIT, key, h, anc, p->uid,
 					newv, 0)
 				 : NULL;
 		if (e)
@@ -769,7 +501,7 @@ void basis_created(struct basis_table *bt, const struct proc_info *p,
 		   const char *key, uint64_t newv)
 {
 	struct holder ho[2];
-	uint32_t h = khash(key);
+	uint32_t h = basis_hash(key);
 	int n = holders(p, ho);
 
 	if (n < 2 || !bt->implicit)
@@ -777,12 +509,12 @@ void basis_created(struct basis_table *bt, const struct proc_info *p,
 	pthread_mutex_lock(&bt->mu);
 	/* The creator's tree made every byte of it, which is more than a
 	 * read shows; a mark or a basis the parent holds stays as it is. */
-	if (!find(bt, B_IMPLICIT, key, h, ho[1]) &&
-	    !find(bt, B_MARK, key, h, ho[1])) {
+	if (!bent_find(bt, B_IMPLICIT, key, h, ho[1]) &&
+	    !bent_find(bt, B_MARK, key, h, ho[1])) {
 		struct bent *e;
 		if (bt->count >= bt->max)
 			basis_gc_locked(bt);
-		e = add(bt, B_IMPLICIT, key, h, ho[1], p->uid, newv, 0);
+		e = bent_add(bt, B_IMPLICIT, key, h, ho[1], p->uid, newv, 0);
 		if (e)
 			e->made = 1;
 	}
@@ -793,12 +525,13 @@ int basis_conflict(struct basis_table *bt, const struct proc_info *p,
 		   const char *key, char *buf, size_t len)
 {
 	struct proc_info cur = *p, par;
-	uint32_t h = khash(key);
+	uint32_t h = basis_hash(key);
 	int rc = -ENODATA;
 
 	pthread_mutex_lock(&bt->mu);
 	for (int depth = 0; depth < 64 && rc < 0; depth++) {
-		struct bent *e = find(bt, B_CONFLICT, key, h, self_of(&cur));
+		struct bent *e =
+			bent_find(bt, B_CONFLICT, key, h, self_of(&cur));
 		if (e && e->text && (e->uid == p->uid || p->uid == 0)) {
 			size_t l = strlen(e->text);
 			if (len && l < len)
@@ -814,73 +547,4 @@ int basis_conflict(struct basis_table *bt, const struct proc_info *p,
 	}
 	pthread_mutex_unlock(&bt->mu);
 	return rc;
-}
-
-size_t basis_gc_locked(struct basis_table *bt)
-{
-	/* Most entries belong to a few holders: remember the last few
-	 * answers instead of asking once per entry (each costs a poll). */
-	struct {
-		struct holder ho;
-		int live;
-	} seen[4];
-	unsigned nseen = 0;
-
-	for (size_t i = 0; i < bt->nb; i++) {
-		uint32_t sum = 0;
-		for (struct bent **pp = &bt->tab[i].head; *pp;) {
-			struct bent *e = *pp;
-			struct proc_info pi;
-			int live = -1;
-			for (unsigned k = 0; k < nseen && k < 4; k++)
-				if (seen[k].ho.pid == e->pid &&
-				    seen[k].ho.start == e->start)
-					live = seen[k].live;
-			if (live < 0) {
-				live = proc_get(e->pid, &pi) == 0 &&
-				       pi.start == e->start;
-				seen[nseen % 4].ho =
-					(struct holder){ e->pid, e->start };
-				seen[nseen % 4].live = live;
-				nseen++;
-			}
-			if (!live) {
-				*pp = e->next;
-				bt->count--;
-				bent_free(e);
-			} else {
-				sum |= sum_bit(e->h);
-				pp = &e->next;
-			}
-		}
-		bt->tab[i].sum = sum;
-	}
-	return bt->count;
-}
-
-size_t basis_gc(struct basis_table *bt)
-{
-	size_t n;
-
-	pthread_mutex_lock(&bt->mu);
-	n = basis_gc_locked(bt);
-	pthread_mutex_unlock(&bt->mu);
-	return n;
-}
-
-void basis_shape(struct basis_table *bt, size_t *entries, size_t *buckets,
-		 size_t *longest)
-{
-	pthread_mutex_lock(&bt->mu);
-	*entries = bt->count;
-	*buckets = bt->nb;
-	*longest = 0;
-	for (size_t i = 0; i < bt->nb; i++) {
-		size_t n = 0;
-		for (struct bent *e = bt->tab[i].head; e; e = e->next)
-			n++;
-		if (n > *longest)
-			*longest = n;
-	}
-	pthread_mutex_unlock(&bt->mu);
 }

@@ -1,4 +1,5 @@
-/* test_basis.c - unit tests of fs/basis.c: the daemon's basis tables.
+/* test_basis.c - unit tests of fs/basis.c and fs/basis_table.c: the
+ * daemon's basis rules and the table that keeps them.
  * Every record a process reads leaves an implicit basis for it and for
  * its parent, so a long-lived reader (a shell, the bench) holds one per
  * record: lookups must stay cheap as the table grows, and every basis

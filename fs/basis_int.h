@@ -1,0 +1,124 @@
+/* basis_int.h - the basis table's entries and buckets, shared by the
+ * rules (basis.c) and the table that keeps them (basis_table.c).  Every
+ * function here wants bt->mu held. */
+#ifndef RFS_BASIS_INT_H
+#define RFS_BASIS_INT_H
+
+#include "basis.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <xxhash.h>
+
+enum { B_EXPLICIT = 1, B_IMPLICIT, B_MARK, B_CONFLICT };
+
+/* One allocation per entry: the key is kept inline, after the fields. */
+struct bent {
+	struct bent *next;
+	uint32_t h;
+	uint8_t kind;
+	pid_t pid;
+	uint64_t start;
+	uid_t uid;
+	uint64_t version;
+	uint64_t reg_ticks;
+	int64_t expires_ns;
+	uint64_t group;
+	char *text;
+	uint8_t grace;  /* a mark: refused a path operation (basis_grace) */
+	uint8_t made;   /* implicit, from a child's create (basis_created):
+			   a read replaces it, as if none were held */
+	uint8_t seen;   /* implicit, from a read (basis_seen), not from a
+			   change its holder's tree made */
+	/* Seen, held as the reader's parent: that reader (basis_changed
+	 * passes over it for a change by the same reader). */
+	pid_t by;
+	uint64_t by_start;
+	/* Implicit, made by a change on an ancestor's basis: that ancestor,
+	 * whose registration moved to the same version (basis_changed). */
+	pid_t via;
+	uint64_t via_start;
+	char key[];
+};
+
+/* Buckets: a power of 2, at least NBUCKETS_MIN, doubled whenever the
+ * entries outnumber them (a reader registers an entry per record it
+ * reads, for itself and for its parent: a long-lived shell that runs a
+ * reader of 10,000 records holds 10,000 entries), so that a chain stays
+ * about one entry long.
+ *
+ * Each bucket keeps, beside its chain, a summary of its entries' hashes:
+ * bit (h >> 27) for each entry's h.  Invariant: every entry's bit is set
+ * in its bucket's summary (a bit may stay set after its entries are
+ * gone, until the next walk that drops something recomputes it).  A key
+ * whose bit is clear has no entry, and the chain is not walked: with the
+ * table larger than the caches, each entry walked is a miss (~0.2 us
+ * here), and most creates look up a key nobody holds. */
+#define NBUCKETS_MIN 4096
+
+struct bslot {
+	struct bent *head;
+	uint32_t sum; /* the hashes' summary: sum_bit() of each entry */
+};
+
+struct basis_table {
+	pthread_mutex_t mu;
+	struct bslot *tab;
+	size_t nb;          /* buckets in tab */
+	size_t count, max;
+	size_t gc_at;       /* next count at which dead holders are swept */
+	unsigned ttl_s;
+	int implicit;
+	uint64_t next_group;
+};
+
+struct holder {
+	pid_t pid;
+	uint64_t start;
+};
+
+static const struct holder NOBODY = { 0, 0 }; /* no entry has pid 0 */
+
+#define KIND(k) (1u << (k))
+
+static inline uint32_t basis_hash(const char *key)
+{
+	return (uint32_t)XXH3_64bits(key, strlen(key));
+}
+
+/* The bucket takes the low bits of a hash, the summary its top 5. */
+static inline uint32_t sum_bit(uint32_t h)
+{
+	return 1u << (h >> 27);
+}
+
+static inline struct bslot *bucket(struct basis_table *bt, uint32_t h)
+{
+	return &bt->tab[h & (bt->nb - 1)];
+}
+
+/* May @b hold an entry of hash @h?  0 proves it holds none. */
+static inline int may_hold(const struct bslot *b, uint32_t h)
+{
+	return (b->sum & sum_bit(h)) != 0;
+}
+
+/* @holder's entry of @kind for @key, or NULL. */
+struct bent *bent_find(struct basis_table *bt, uint8_t kind, const char *key,
+		       uint32_t h, struct holder ho);
+/* A new entry, first in its bucket (sweeping dead holders' entries
+ * whenever the table doubled, growing the buckets as it fills); NULL
+ * when the table is full (bt->max) or memory is short. */
+struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
+		      uint32_t h, struct holder ho, uid_t uid,
+		      uint64_t version, uint64_t group);
+/* Remove @ho's entries for @key of the kinds in @kinds (KIND() bits). */
+void bent_drop(struct basis_table *bt, unsigned kinds, const char *key,
+	       uint32_t h, struct holder ho);
+/* Remove a declaration's entries (@group: next_group's, never 0). */
+void bent_drop_group(struct basis_table *bt, const char *key, uint32_t h,
+		     uint64_t group);
+/* Remove the entries of holders that are gone; @return those left. */
+size_t basis_gc_locked(struct basis_table *bt);
+
+#endif

@@ -1,0 +1,250 @@
+/* basis_table.c - the table that keeps the bases: a chained hash table
+ * of entries (struct bent), keyed by record, with a summary per bucket.
+ * What the entries mean, and when they come and go, is basis.c's. */
+#include "basis_int.h"
+#include "store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+int basis_init(struct basis_table **out, unsigned ttl_s, size_t max,
+	       int implicit)
+{
+	struct basis_table *bt = calloc(1, sizeof(*bt));
+
+	if (!bt)
+		return -ENOMEM;
+	store_mutex_init(&bt->mu);
+	bt->ttl_s = ttl_s;
+	bt->max = max;
+	bt->nb = NBUCKETS_MIN;
+	bt->tab = calloc(bt->nb, sizeof(*bt->tab));
+	if (!bt->tab) {
+		free(bt);
+		return -ENOMEM;
+	}
+	bt->implicit = implicit;
+	bt->next_group = 1;
+	bt->gc_at = 4096;
+	*out = bt;
+	return 0;
+}
+
+static void bent_free(struct bent *e)
+{
+	free(e->text);
+	free(e);
+}
+
+void basis_free(struct basis_table *bt)
+{
+	if (!bt)
+		return;
+	for (size_t i = 0; i < bt->nb; i++)
+		for (struct bent *e = bt->tab[i].head, *n; e; e = n) {
+			n = e->next;
+			bent_free(e);
+		}
+	pthread_mutex_destroy(&bt->mu);
+	free(bt->tab);
+	free(bt);
+}
+
+/* Twice the buckets, when memory allows (else chains grow: slower, not
+ * wrong).  Caller holds bt->mu. */
+static void grow(struct basis_table *bt)
+{
+	size_t nb = bt->nb * 2;
+	struct bslot *t = calloc(nb, sizeof(*t));
+
+	if (!t)
+		return;
+	for (size_t i = 0; i < bt->nb; i++)
+		for (struct bent *e = bt->tab[i].head, *n; e; e = n) {
+			struct bslot *b = &t[e->h & (nb - 1)];
+			n = e->next;
+			e->next = b->head;
+			b->head = e;
+			b->sum |= sum_bit(e->h);
+		}
+	free(bt->tab);
+	bt->tab = t;
+	bt->nb = nb;
+}
+
+struct bent *bent_find(struct basis_table *bt, uint8_t kind, const char *key,
+		       uint32_t h, struct holder ho)
+{
+	struct bslot *b = bucket(bt, h);
+
+	if (!may_hold(b, h))
+		return NULL;
+	for (struct bent *e = b->head; e; e = e->next)
+		if (e->kind == kind && e->h == h && e->pid == ho.pid &&
+		    e->start == ho.start && strcmp(e->key, key) == 0)
+			return e;
+	return NULL;
+}
+
+/* What drop_where() removes: @key's entries of the kinds in @kinds
+ * (KIND() bits) held by @ho, or, with @group nonzero, that group's. */
+struct dropping {
+	unsigned kinds;
+	struct holder ho;
+	uint64_t group;
+};
+
+static int dropped(const struct bent *e, const struct dropping *d)
+{
+	if (d->group)
+		return e->group == d->group;
+	return e->pid == d->ho.pid && e->start == d->ho.start &&
+	       (d->kinds & KIND(e->kind));
+}
+
+/* Remove @key's entries that @d names, in one walk of the bucket, and
+ * recompute the bucket's summary from the entries left. */
+static void drop_where(struct basis_table *bt, const char *key, uint32_t h,
+		       const struct dropping *d)
+{
+	struct bslot *b = bucket(bt, h);
+	uint32_t sum = 0;
+
+	if (!may_hold(b, h))
+		return;
+	for (struct bent **pp = &b->head; *pp;) {
+		struct bent *e = *pp;
+		if (e->h == h && dropped(e, d) && strcmp(e->key, key) == 0) {
+			*pp = e->next;
+			bt->count--;
+			bent_free(e);
+		} else {
+			sum |= sum_bit(e->h);
+			pp = &e->next;
+		}
+	}
+	b->sum = sum; /* the whole chain was walked */
+}
+
+void bent_drop(struct basis_table *bt, unsigned kinds, const char *key,
+	       uint32_t h, struct holder ho)
+{
+	struct dropping d = { .kinds = kinds, .ho = ho };
+
+	drop_where(bt, key, h, &d);
+}
+
+void bent_drop_group(struct basis_table *bt, const char *key, uint32_t h,
+		     uint64_t group)
+{
+	struct dropping d = { .group = group };
+
+	drop_where(bt, key, h, &d);
+}
+
+struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
+		      uint32_t h, struct holder ho, uid_t uid,
+		      uint64_t version, uint64_t group)
+{
+	size_t klen = strlen(key);
+	struct bslot *b;
+	struct bent *e;
+
+	/* Sweep entries of dead processes whenever the table doubled since
+	 * the last sweep: amortized O(1) per entry. */
+	if (bt->count >= bt->gc_at) {
+		size_t left = basis_gc_locked(bt);
+		bt->gc_at = left * 2 > 4096 ? left * 2 : 4096;
+	}
+	if (bt->count >= bt->max)
+		return NULL;
+	e = malloc(sizeof(*e) + klen + 1);
+	if (!e)
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	memcpy(e->key, key, klen + 1);
+	e->h = h;
+	e->kind = kind;
+	e->pid = ho.pid;
+	e->start = ho.start;
+	e->uid = uid;
+	e->version = version;
+	e->reg_ticks = proc_now_ticks();
+	e->group = group;
+	b = bucket(bt, h);
+	e->next = b->head;
+	b->head = e;
+	b->sum |= sum_bit(h);
+	if (++bt->count > bt->nb)
+		grow(bt);
+	return e;
+}
+
+size_t basis_gc_locked(struct basis_table *bt)
+{
+	/* Most entries belong to a few holders: remember the last few
+	 * answers instead of asking once per entry (each costs a poll). */
+	struct {
+		struct holder ho;
+		int live;
+	} seen[4];
+	unsigned nseen = 0;
+
+	for (size_t i = 0; i < bt->nb; i++) {
+		uint32_t sum = 0;
+		for (struct bent **pp = &bt->tab[i].head; *pp;) {
+			struct bent *e = *pp;
+			struct proc_info pi;
+			int live = -1;
+			for (unsigned k = 0; k < nseen && k < 4; k++)
+				if (seen[k].ho.pid == e->pid &&
+				    seen[k].ho.start == e->start)
+					live = seen[k].live;
+			if (live < 0) {
+				live = proc_get(e->pid, &pi) == 0 &&
+				       pi.start == e->start;
+				seen[nseen % 4].ho =
+					(struct holder){ e->pid, e->start };
+				seen[nseen % 4].live = live;
+				nseen++;
+			}
+			if (!live) {
+				*pp = e->next;
+				bt->count--;
+				bent_free(e);
+			} else {
+				sum |= sum_bit(e->h);
+				pp = &e->next;
+			}
+		}
+		bt->tab[i].sum = sum;
+	}
+	return bt->count;
+}
+
+size_t basis_gc(struct basis_table *bt)
+{
+	size_t n;
+
+	pthread_mutex_lock(&bt->mu);
+	n = basis_gc_locked(bt);
+	pthread_mutex_unlock(&bt->mu);
+	return n;
+}
+
+void basis_shape(struct basis_table *bt, size_t *entries, size_t *buckets,
+		 size_t *longest)
+{
+	pthread_mutex_lock(&bt->mu);
+	*entries = bt->count;
+	*buckets = bt->nb;
+	*longest = 0;
+	for (size_t i = 0; i < bt->nb; i++) {
+		size_t n = 0;
+		for (struct bent *e = bt->tab[i].head; e; e = e->next)
+			n++;
+		if (n > *longest)
+			*longest = n;
+	}
+	pthread_mutex_unlock(&bt->mu);
+}
