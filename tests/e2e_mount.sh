@@ -149,7 +149,7 @@ expect_eq "after remount: nested record" deep "$(cat "$MNT/a/b/c/r")"
 # one etcd prefix share it on purpose).
 if local_only; then
 	mkdir -p "$WORK/mnt2"
-	out=$("$RECFS" "$STORE" "$WORK/mnt2" -f 2>&1); rc=$?
+	out=$(timeout 60 "$RECFS" "$STORE" "$WORK/mnt2" -f 2>&1); rc=$?
 	expect_eq "a second mount of the same store exits 1" 1 "$rc"
 	check "and says the store is in use by a pid" bash -c "[[ '$out' == *'in use by pid'* ]]"
 fi
@@ -171,9 +171,9 @@ if local_only; then
 	expect_eq "unmount, then mount again at once, six times" "5 5" "$ok"
 	grep -q "in use" "$WORK/quick.log" && sed 's/^/# /' "$WORK/quick.log"
 fi
-out=$("$RECFS" "$WORK/other-store" "$MNT" -f 2>&1); rc=$?
+out=$(timeout 60 "$RECFS" "$WORK/other-store" "$MNT" -f 2>&1); rc=$?
 expect_eq "a busy mountpoint is refused" 1 "$rc"
-out=$("$RECFS" "$WORK/other-store" "$WORK/no-such-dir" -f 2>&1); rc=$?
+out=$(timeout 60 "$RECFS" "$WORK/other-store" "$WORK/no-such-dir" -f 2>&1); rc=$?
 expect_eq "a missing mountpoint is refused" 1 "$rc"
 unmount
 
