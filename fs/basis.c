@@ -497,26 +497,88 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	pthread_mutex_unlock(&bt->mu);
 }
 
+/* The holders above @p that hold what it creates (basis_created): its
+ * parent in the basis sense (a thread's process, else its process's
+ * parent), and the leader of @p's session when that is further up the
+ * line of parents, within CREATED_UP.  Not the ones in between: each
+ * entry is memory for as long as its holder lives, and the session
+ * leader is the shell that every later command of the terminal climbs
+ * to.  Root stops at the session leader too, though its lookups go on
+ * (sudo): a root session's files must not be held by the sshd above
+ * every session.  @return how many (up[0], up[1]). */
+static int creators_tree(struct basis_table *bt, const struct proc_info *p,
+			 struct holder up[2])
+{
+	struct holder ho[2];
+	struct proc_info cur, par;
+	struct chain *c, fresh = { .at_ns = 0 };
+	int64_t now = proc_mono_ns();
+
+	if (holders(p, ho) < 2)
+		return 0;
+	up[0] = ho[1];
+	if (p->tid == p->sid && p->tid == p->tgid)
+		return 1; /* the creator leads its session: its parent only */
+	c = &bt->chains[(unsigned)ho[1].pid % NCHAINS];
+	pthread_mutex_lock(&bt->mu);
+	if (c->from.pid == ho[1].pid && c->from.start == ho[1].start &&
+	    now - c->at_ns < CHAIN_TTL_NS)
+		fresh = *c;
+	pthread_mutex_unlock(&bt->mu);
+	if (fresh.at_ns)
+		goto out;
+	fresh.from = ho[1];
+	fresh.at_ns = now;
+	if (proc_get(ho[1].pid, &cur) < 0 || cur.start != ho[1].start)
+		return 1;
+	for (int depth = 1; depth < CREATED_UP; depth++) {
+		if (cur.tid == cur.sid && cur.tid == cur.tgid) {
+			if (depth > 1)
+				fresh.leader = self_of(&cur);
+			break;
+		}
+		if (parent_of(&cur, &par) < 0)
+			break;
+		cur = par;
+	}
+	pthread_mutex_lock(&bt->mu);
+	*c = fresh;
+	pthread_mutex_unlock(&bt->mu);
+out:
+	if (!fresh.leader.pid)
+		return 1;
+	up[1] = fresh.leader;
+	return 2;
+}
+
 void basis_created(struct basis_table *bt, const struct proc_info *p,
 		   const char *key, uint64_t newv)
 {
-	struct holder ho[2];
+	struct holder up[2];
 	uint32_t h = basis_hash(key);
-	int n = holders(p, ho);
+	int n;
 
-	if (n < 2 || !bt->implicit)
+	if (!bt->implicit)
 		return;
+	n = creators_tree(bt, p, up);
 	pthread_mutex_lock(&bt->mu);
 	/* The creator's tree made every byte of it, which is more than a
-	 * read shows; a mark or a basis the parent holds stays as it is. */
-	if (!bent_find(bt, B_IMPLICIT, key, h, ho[1]) &&
-	    !bent_find(bt, B_MARK, key, h, ho[1])) {
+	 * read shows: the shell that ran a script whose `cp` made a file,
+	 * or a program whose thread made it, holds it too, so its next
+	 * command may remove it.  A mark or a basis the parent holds stays
+	 * as it is, and then the leader gets nothing: what the parent saw
+	 * is its own. */
+	for (int i = 0; i < n; i++) {
 		struct bent *e;
+		if (bent_find(bt, B_IMPLICIT, key, h, up[i]) ||
+		    bent_find(bt, B_MARK, key, h, up[i]))
+			break;
 		if (bt->count >= bt->max)
 			basis_gc_locked(bt);
-		e = bent_add(bt, B_IMPLICIT, key, h, ho[1], p->uid, newv, 0);
-		if (e)
-			e->made = 1;
+		e = bent_add(bt, B_IMPLICIT, key, h, up[i], p->uid, newv, 0);
+		if (!e)
+			break;
+		e->made = 1;
 	}
 	pthread_mutex_unlock(&bt->mu);
 }

@@ -61,6 +61,30 @@ struct bslot {
 	uint32_t sum; /* the hashes' summary: sum_bit() of each entry */
 };
 
+struct holder {
+	pid_t pid;
+	uint64_t start;
+};
+
+/* How far above a creator its session leader is looked for
+ * (basis_created), and how long that answer is taken as read. */
+#define CREATED_UP 8
+#define CHAIN_TTL_NS 1000000000ll
+#define NCHAINS 8
+
+/* The session leader above a process (its line of parents within
+ * CREATED_UP), as read at @at_ns: each create would otherwise cost a
+ * /proc proof per ancestor (a script that copies 8,000 files asks for
+ * the same line 8,000 times).  For up to CHAIN_TTL_NS a leader that has
+ * exited (no process can take its pid and start time again), or that a
+ * reparenting took out of the line, may still get an entry; neither lets
+ * anyone outside the session in. */
+struct chain {
+	struct holder from;   /* the creator's parent */
+	struct holder leader; /* pid 0: none within reach, or @from */
+	int64_t at_ns;
+};
+
 struct basis_table {
 	pthread_mutex_t mu;
 	struct bslot *tab;
@@ -70,11 +94,7 @@ struct basis_table {
 	unsigned ttl_s;
 	int implicit;
 	uint64_t next_group;
-};
-
-struct holder {
-	pid_t pid;
-	uint64_t start;
+	struct chain chains[NCHAINS]; /* by the first's pid */
 };
 
 static const struct holder NOBODY = { 0, 0 }; /* no entry has pid 0 */

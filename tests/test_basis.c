@@ -234,6 +234,93 @@ static void test_created_gives_way(void **state)
 	basis_free(bt);
 }
 
+/* A line of processes for test_created_reaches_leader: a session leader
+ * (setsid), its child and its grandchild, each waiting to be killed;
+ * their pids in @pid[0..2].  @return 0, or -1 where setsid fails. */
+static int spawn_line(pid_t pid[3])
+{
+	int fds[2];
+	pid_t l;
+
+	assert_int_equal(pipe(fds), 0);
+	l = fork();
+	assert_true(l >= 0);
+	if (l == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		close(fds[0]);
+		/* Off the test's output, and gone with the test (a failed
+		 * assertion leaves them to it): each dies with its parent. */
+		if (null < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
+		    setsid() < 0)
+			_exit(1);
+		for (int i = 0; i < 3; i++) {
+			pid_t me_ = getpid();
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+			    write(fds[1], &me_, sizeof(me_)) != sizeof(me_))
+				_exit(1);
+			if (i < 2 && fork() != 0)
+				break; /* the parent waits; the child goes on */
+		}
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	for (int i = 0; i < 3; i++)
+		if (read(fds[0], &pid[i], sizeof(pid[i])) != sizeof(pid[i])) {
+			close(fds[0]);
+			kill(l, SIGKILL);
+			waitpid(l, NULL, 0);
+			return -1;
+		}
+	close(fds[0]);
+	return 0;
+}
+
+/* A file made deeper in a session is held by its leader (the terminal's
+ * shell) as well as by the creator's parent: after a script's `cp`, the
+ * shell's next command may remove it.  Not when the parent held a mark
+ * for it; and a creator that is the leader's child registers once. */
+static void test_created_reaches_leader(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info lp, mp, cp;
+	struct basis_hit hit;
+	pid_t pid[3];
+
+	(void)state;
+	if (spawn_line(pid) < 0)
+		skip();
+	assert_int_equal(proc_get(pid[0], &lp), 0);
+	assert_int_equal(proc_get(pid[1], &mp), 0);
+	assert_int_equal(proc_get(pid[2], &cp), 0);
+	assert_int_equal(cp.sid, pid[0]);
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+
+	basis_created(bt, &cp, "deep", 1);
+	basis_lookup(bt, &mp, "deep", &hit);
+	assert_true(hit.found && hit.holder_is_self && hit.version == 1);
+	basis_lookup(bt, &lp, "deep", &hit);
+	assert_true(hit.found && hit.holder_is_self && hit.version == 1);
+	/* The line comes from the table's memory the second time. */
+	basis_created(bt, &cp, "deep2", 1);
+	basis_lookup(bt, &lp, "deep2", &hit);
+	assert_true(hit.found && hit.holder_is_self);
+
+	refuse(bt, &mp, "marked");
+	basis_created(bt, &cp, "marked", 2);
+	basis_lookup(bt, &lp, "marked", &hit);
+	assert_false(hit.found);
+
+	basis_created(bt, &mp, "child", 3);
+	basis_lookup(bt, &lp, "child", &hit);
+	assert_true(hit.found && hit.version == 3);
+
+	basis_free(bt);
+	for (int i = 2; i >= 0; i--)
+		kill(pid[i], SIGKILL);
+	waitpid(pid[0], NULL, 0);
+}
+
 /* A change on the parent's basis from a child's create moves the parent
  * along (the spec's rule for an ancestor's basis), and what the parent
  * holds then is still a create's: its next read replaces it.  A basis
@@ -550,6 +637,7 @@ int main(void)
 		cmocka_unit_test(test_declare_and_refuse_after_growth),
 		cmocka_unit_test(test_replace),
 		cmocka_unit_test(test_created_gives_way),
+		cmocka_unit_test(test_created_reaches_leader),
 		cmocka_unit_test(test_change_keeps_made),
 		cmocka_unit_test(test_own_change_moves_maker),
 		cmocka_unit_test(test_own_read_passed_over),
