@@ -180,33 +180,38 @@ struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 	return e;
 }
 
+/* Holders whose liveness a sweep remembers (basis_gc_locked). */
+#define GC_SEEN 64
+
 size_t basis_gc_locked(struct basis_table *bt)
 {
-	/* Most entries belong to a few holders: remember the last few
-	 * answers instead of asking once per entry (each costs a poll). */
+	/* Entries belong to few holders, met in hash order, interleaved: a
+	 * shell, its commands, the session leader.  Remember each answer,
+	 * by holder, instead of asking once per entry (each costs a poll or
+	 * a /proc read); a holder that meets another in its slot is asked
+	 * again, never answered wrong. */
 	struct {
 		struct holder ho;
 		int live;
-	} seen[4];
-	unsigned nseen = 0;
+	} seen[GC_SEEN];
 
+	memset(seen, 0, sizeof(seen)); /* pid 0: no holder */
 	for (size_t i = 0; i < bt->nb; i++) {
 		uint32_t sum = 0;
 		for (struct bent **pp = &bt->tab[i].head; *pp;) {
 			struct bent *e = *pp;
+			unsigned k = ((unsigned)e->pid ^ (unsigned)e->start) %
+				     GC_SEEN;
 			struct proc_info pi;
-			int live = -1;
-			for (unsigned k = 0; k < nseen && k < 4; k++)
-				if (seen[k].ho.pid == e->pid &&
-				    seen[k].ho.start == e->start)
-					live = seen[k].live;
-			if (live < 0) {
+			int live;
+			if (seen[k].ho.pid == e->pid &&
+			    seen[k].ho.start == e->start) {
+				live = seen[k].live;
+			} else {
 				live = proc_get(e->pid, &pi) == 0 &&
 				       pi.start == e->start;
-				seen[nseen % 4].ho =
-					(struct holder){ e->pid, e->start };
-				seen[nseen % 4].live = live;
-				nseen++;
+				seen[k].ho = (struct holder){ e->pid, e->start };
+				seen[k].live = live;
 			}
 			if (!live) {
 				*pp = e->next;
