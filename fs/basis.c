@@ -398,6 +398,61 @@ static struct holder own_change_locked(struct basis_table *bt,
 	return anc;
 }
 
+/* @p's line of ancestors (struct chain) into @c, from bt->chains when
+ * it was read less than CHAIN_TTL_NS ago.  Root's stops at the session
+ * leader too, though its lookups go on (sudo): what a root session made
+ * must not be held by the sshd above every session.  Caller holds bt->mu
+ * (as for a walk's /proc reads).  @return c->n (0: no parent). */
+static int line_locked(struct basis_table *bt, const struct proc_info *p,
+		       struct chain *c)
+{
+	struct holder ho[2];
+	struct proc_info cur, par;
+	struct chain *m;
+	int64_t now = proc_mono_ns();
+
+	memset(c, 0, sizeof(*c));
+	if (holders(p, ho) < 2)
+		return 0;
+	m = &bt->chains[(unsigned)ho[1].pid % NCHAINS];
+	if (m->n && m->up[0].pid == ho[1].pid &&
+	    m->up[0].start == ho[1].start && now - m->at_ns < CHAIN_TTL_NS) {
+		*c = *m;
+		return c->n;
+	}
+	c->up[c->n++] = ho[1];
+	c->at_ns = now;
+	if (proc_get(ho[1].pid, &cur) < 0 || cur.start != ho[1].start)
+		return c->n; /* not kept: the next asks again */
+	for (;;) {
+		if (cur.tid == cur.sid && cur.tid == cur.tgid) {
+			c->leader = 1;
+			break;
+		}
+		if (c->n == CREATED_UP || parent_of(&cur, &par) < 0)
+			break;
+		c->up[c->n++] = self_of(&par);
+		cur = par;
+	}
+	*m = *c;
+	return c->n;
+}
+
+/* One holder above a moved ancestor (follow_up_locked): 1 when it may
+ * move along, *@im its entry at @version, which its tree made (NULL: it
+ * holds none and is passed over); 0 when the climb stops at it. */
+static int follows(struct basis_table *bt, const struct proc_info *p,
+		   const char *key, uint32_t h, struct holder ho,
+		   uint64_t version, struct bent **im)
+{
+	*im = bent_find(bt, B_IMPLICIT, key, h, ho);
+	if (bent_find(bt, B_MARK, key, h, ho) ||
+	    bent_find(bt, B_EXPLICIT, key, h, ho))
+		return 0;
+	return !*im || ((*im)->version == version && !(*im)->seen &&
+			((*im)->uid == p->uid || p->uid == 0));
+}
+
 /* @anc, an ancestor of @p, moves from @version to @newv with @p's change
  * (basis_changed).  The ancestors above it that stand at @version too,
  * with a basis their tree made (a script's bash wrote the file, and the
@@ -405,26 +460,37 @@ static struct holder own_change_locked(struct basis_table *bt,
  * with it, as far up as such bases go without a gap of another kind: so
  * when the script has exited and the shell's basis is the nearest, it is
  * not one the script's own later changes left behind.  Nobody's commit
- * came between @version and @newv.  Caller holds bt->mu. */
+ * came between @version and @newv.  The climb follows @p's kept line
+ * (line_locked) when @anc is in it, else it walks /proc.  Caller holds
+ * bt->mu. */
 static void follow_up_locked(struct basis_table *bt, const struct proc_info *p,
 			     const char *key, uint32_t h, struct holder anc,
 			     uint64_t version, uint64_t newv)
 {
 	struct proc_info cur = *p, par;
-	struct bent *up[WALK_SKIP];
-	int n = 0, passed = 0;
+	struct bent *up[WALK_SKIP], *im;
+	struct chain line;
+	int n = 0, passed = 0, i;
 
 	if (!key_held(bt, key, h, p, anc))
 		return;
+	if (p->tid == p->sid && p->tid == p->tgid && p->uid != 0)
+		return; /* nothing above @p in its session */
+	line_locked(bt, p, &line);
+	for (i = 0; i < line.n; i++)
+		if (line.up[i].pid == anc.pid && line.up[i].start == anc.start)
+			break;
+	if (i < line.n) {
+		while (++i < line.n && n < WALK_SKIP &&
+		       follows(bt, p, key, h, line.up[i], version, &im))
+			if (im)
+				up[n++] = im;
+		goto move;
+	}
 	for (int depth = 0; depth < 64 && n < WALK_SKIP; depth++) {
 		struct holder ho = self_of(&cur);
 		if (passed) {
-			struct bent *im = bent_find(bt, B_IMPLICIT, key, h, ho);
-			if (bent_find(bt, B_MARK, key, h, ho) ||
-			    bent_find(bt, B_EXPLICIT, key, h, ho))
-				break;
-			if (im && (im->version != version || im->seen ||
-				   (im->uid != p->uid && p->uid != 0)))
+			if (!follows(bt, p, key, h, ho, version, &im))
 				break;
 			if (im)
 				up[n++] = im;
@@ -437,7 +503,8 @@ static void follow_up_locked(struct basis_table *bt, const struct proc_info *p,
 			break;
 		cur = par;
 	}
-	for (int i = 0; i < n; i++)
+move:
+	for (i = 0; i < n; i++)
 		move_to(up[i], newv);
 }
 
@@ -497,77 +564,32 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	pthread_mutex_unlock(&bt->mu);
 }
 
-/* The holders above @p that hold what it creates (basis_created): its
- * parent in the basis sense (a thread's process, else its process's
- * parent), and the leader of @p's session when that is further up the
- * line of parents, within CREATED_UP.  Not the ones in between: each
- * entry is memory for as long as its holder lives, and the session
- * leader is the shell that every later command of the terminal climbs
- * to.  Root stops at the session leader too, though its lookups go on
- * (sudo): a root session's files must not be held by the sshd above
- * every session.  @return how many (up[0], up[1]). */
-static int creators_tree(struct basis_table *bt, const struct proc_info *p,
-			 struct holder up[2])
-{
-	struct holder ho[2];
-	struct proc_info cur, par;
-	struct chain *c, fresh = { .at_ns = 0 };
-	int64_t now = proc_mono_ns();
-
-	if (holders(p, ho) < 2)
-		return 0;
-	up[0] = ho[1];
-	if (p->tid == p->sid && p->tid == p->tgid)
-		return 1; /* the creator leads its session: its parent only */
-	c = &bt->chains[(unsigned)ho[1].pid % NCHAINS];
-	pthread_mutex_lock(&bt->mu);
-	if (c->from.pid == ho[1].pid && c->from.start == ho[1].start &&
-	    now - c->at_ns < CHAIN_TTL_NS)
-		fresh = *c;
-	pthread_mutex_unlock(&bt->mu);
-	if (fresh.at_ns)
-		goto out;
-	fresh.from = ho[1];
-	fresh.at_ns = now;
-	if (proc_get(ho[1].pid, &cur) < 0 || cur.start != ho[1].start)
-		return 1;
-	for (int depth = 1; depth < CREATED_UP; depth++) {
-		if (cur.tid == cur.sid && cur.tid == cur.tgid) {
-			if (depth > 1)
-				fresh.leader = self_of(&cur);
-			break;
-		}
-		if (parent_of(&cur, &par) < 0)
-			break;
-		cur = par;
-	}
-	pthread_mutex_lock(&bt->mu);
-	*c = fresh;
-	pthread_mutex_unlock(&bt->mu);
-out:
-	if (!fresh.leader.pid)
-		return 1;
-	up[1] = fresh.leader;
-	return 2;
-}
-
 void basis_created(struct basis_table *bt, const struct proc_info *p,
 		   const char *key, uint64_t newv)
 {
-	struct holder up[2];
 	uint32_t h = basis_hash(key);
-	int n;
+	struct holder up[2];
+	struct chain line;
+	int n = 0;
 
-	if (!bt->implicit)
+	if (!bt->implicit || p->tid <= 1)
 		return;
-	n = creators_tree(bt, p, up);
 	pthread_mutex_lock(&bt->mu);
 	/* The creator's tree made every byte of it, which is more than a
-	 * read shows: the shell that ran a script whose `cp` made a file,
-	 * or a program whose thread made it, holds it too, so its next
-	 * command may remove it.  A mark or a basis the parent holds stays
-	 * as it is, and then the leader gets nothing: what the parent saw
-	 * is its own. */
+	 * read shows.  Its parent holds it; and when the parent does not
+	 * lead the session, so does the leader, the terminal's shell:
+	 * after a script's `cp`, a subshell's, a program's thread's, its
+	 * next command may remove it.  Not the ones in between: each entry
+	 * is memory for as long as its holder lives.  A creator that leads
+	 * its session registers for its parent only. */
+	if (line_locked(bt, p, &line) > 0) {
+		up[n++] = line.up[0];
+		if (line.leader && line.n > 1 &&
+		    !(p->tid == p->sid && p->tid == p->tgid))
+			up[n++] = line.up[line.n - 1];
+	}
+	/* A mark or a basis the parent holds stays as it is, and then the
+	 * leader gets nothing: what the parent saw is its own. */
 	for (int i = 0; i < n; i++) {
 		struct bent *e;
 		if (bent_find(bt, B_IMPLICIT, key, h, up[i]) ||

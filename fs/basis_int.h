@@ -66,22 +66,25 @@ struct holder {
 	uint64_t start;
 };
 
-/* How far above a creator its session leader is looked for
- * (basis_created), and how long that answer is taken as read. */
+/* How far up a process's line of ancestors is kept (struct chain), and
+ * how long it is taken as read. */
 #define CREATED_UP 8
 #define CHAIN_TTL_NS 1000000000ll
 #define NCHAINS 8
 
-/* The session leader above a process (its line of parents within
- * CREATED_UP), as read at @at_ns: each create would otherwise cost a
- * /proc proof per ancestor (a script that copies 8,000 files asks for
- * the same line 8,000 times).  For up to CHAIN_TTL_NS a leader that has
- * exited (no process can take its pid and start time again), or that a
- * reparenting took out of the line, may still get an entry; neither lets
- * anyone outside the session in. */
+/* A process's line of ancestors, from its parent in the basis sense up
+ * to its session leader (@leader: the line ends at it) or CREATED_UP of
+ * them, as read at @at_ns.  A create registers for the line's first and
+ * last (basis_created), and a change moves holders along it
+ * (follow_up_locked): without it each would cost a /proc proof per
+ * ancestor (a script that copies 8,000 files asks for the same line
+ * 8,000 times).  For up to CHAIN_TTL_NS an ancestor that has exited (no
+ * process can take its pid and start time again), or that a reparenting
+ * took out of the line, may still be in it; neither is outside the
+ * session. */
 struct chain {
-	struct holder from;   /* the creator's parent */
-	struct holder leader; /* pid 0: none within reach, or @from */
+	struct holder up[CREATED_UP];
+	int n, leader;
 	int64_t at_ns;
 };
 
