@@ -568,36 +568,36 @@ void basis_created(struct basis_table *bt, const struct proc_info *p,
 		   const char *key, uint64_t newv)
 {
 	uint32_t h = basis_hash(key);
-	struct holder up[2];
 	struct chain line;
-	int n = 0;
+	int n;
 
 	if (!bt->implicit || p->tid <= 1)
 		return;
 	pthread_mutex_lock(&bt->mu);
 	/* The creator's tree made every byte of it, which is more than a
-	 * read shows.  Its parent holds it; and when the parent does not
-	 * lead the session, so does the leader, the terminal's shell:
-	 * after a script's `cp`, a subshell's, a program's thread's, its
-	 * next command may remove it.  Not the ones in between: each entry
-	 * is memory for as long as its holder lives.  A creator that leads
-	 * its session registers for its parent only. */
-	if (line_locked(bt, p, &line) > 0) {
-		up[n++] = line.up[0];
-		if (line.leader && line.n > 1 &&
-		    !(p->tid == p->sid && p->tid == p->tgid))
-			up[n++] = line.up[line.n - 1];
-	}
-	/* A mark or a basis the parent holds stays as it is, and then the
-	 * leader gets nothing: what the parent saw is its own. */
+	 * read shows.  So its line holds it, from its parent up to the
+	 * session's leader, the terminal's shell: after a script's `cp`, a
+	 * subshell's, a program's thread's, the terminal's next command
+	 * may remove it, and so may the script itself once its command is
+	 * done (`bash -c "make; rm out"` execs rm in the very bash that ran
+	 * make: it started before the file was made, so only a basis of its
+	 * own counts for it).  Those in between are mostly short-lived: an
+	 * entry is memory for as long as its holder lives.  A creator that
+	 * leads its session registers for its parent only. */
+	n = line_locked(bt, p, &line);
+	if (n > 1 && p->tid == p->sid && p->tid == p->tgid)
+		n = 1;
+	/* A mark or a basis one of them holds stays as it is, and ends the
+	 * climb: what that holder saw is its own. */
 	for (int i = 0; i < n; i++) {
 		struct bent *e;
-		if (bent_find(bt, B_IMPLICIT, key, h, up[i]) ||
-		    bent_find(bt, B_MARK, key, h, up[i]))
+		if (bent_find(bt, B_IMPLICIT, key, h, line.up[i]) ||
+		    bent_find(bt, B_MARK, key, h, line.up[i]))
 			break;
 		if (bt->count >= bt->max)
 			basis_gc_locked(bt);
-		e = bent_add(bt, B_IMPLICIT, key, h, up[i], p->uid, newv, 0);
+		e = bent_add(bt, B_IMPLICIT, key, h, line.up[i], p->uid, newv,
+			     0);
 		if (!e)
 			break;
 		e->made = 1;

@@ -78,16 +78,17 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		   uint64_t newv);
 
 /* @p created @key as @newv (no basis was needed): its parent holds @newv
- * as well, unless it holds a basis or a mark already, and so, then, does
- * the leader of @p's session, if it is further up @p's line of parents
- * (within 8) and holds neither.  (The changer itself is registered by
- * basis_changed.)  So a shell whose child wrote a new file may move or
- * delete it with its next command: `sort data > tmp && mv tmp data`,
+ * as well, and so does each process above it up to @p's session leader
+ * (at most 8; root too), up to the first that holds a basis or a mark
+ * for @key already, which keeps it.  (The changer itself is registered
+ * by basis_changed.)  So a shell whose child wrote a new file may move
+ * or delete it with its next command: `sort data > tmp && mv tmp data`,
  * `cmd > out; rm out`, and so may a terminal's shell after a script
- * whose `cp` made it, or a program whose thread did.  Unlike a read's,
- * this basis gives way to the holder's next read (basis_seen): the shell
- * then holds what it saw, as it would have without it.  A creator that
- * leads its session registers for its parent only. */
+ * whose `cp` made it, a program whose thread did, or the script itself
+ * (`bash -c "make; rm out"`).  Unlike a read's, this basis gives way to
+ * the holder's next read (basis_seen): the shell then holds what it
+ * saw, as it would have without it.  A creator that leads its session
+ * registers for its parent only. */
 void basis_created(struct basis_table *bt, const struct proc_info *p,
 		   const char *key, uint64_t newv);
 

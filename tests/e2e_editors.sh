@@ -291,11 +291,13 @@ check "find -exec sed -i, twice, then rm, works" \
 check "a script writes and rewrites a file and exits; its shell then moves it" \
 	bash -c 'printf "echo h > gs1; sort -o gs1 gs1; echo more >> gs1\n" > gs.sh; bash gs.sh && mv gs1 gs2 && rm gs2 gs.sh'
 # A file made deeper in a terminal's tree (a script's cp, a subshell's,
-# a program's thread) is held by the terminal's shell, its session
-# leader, too; `setsid bash` plays the terminal.  (EPERM until
-# 2026-12-05: only the creator's parent held it.)
+# a program's thread) is held by each process from the creator's parent
+# up to the terminal's shell, its session leader; `setsid bash` plays the
+# terminal.  (EPERM until 2026-12-05: only the creator's parent held it.)
 check "a script's cp makes a file; the terminal's shell removes it" \
 	setsid -w bash -c 'printf "cp sorted cs1; cp -r dm0 cs2; true\n" > cs.sh; mkdir -p dm0; echo a > dm0/f; bash cs.sh && rm cs1 && rm -r cs2 dm0 cs.sh'
+check "bash -c 'cmd | xargs cp; rm': rm is exec'd in the bash that ran xargs" \
+	setsid -w bash -c 'bash -c "sleep 0.1; seq 1 3 | xargs -P2 -I{} cp sorted xq{}; rm xq1 xq2 xq3"; r=$?; [ $r = 0 ]'
 check "a subshell's cp, a command substitution's, then rm" \
 	setsid -w bash -c '(cp sorted cs3; true); x=$(cp sorted cs4; echo); rm cs3 cs4'
 check "a file a program's thread made, then rm" \

@@ -235,9 +235,10 @@ static void test_created_gives_way(void **state)
 }
 
 /* A line of processes for test_created_reaches_leader: a session leader
- * (setsid), its child and its grandchild, each waiting to be killed;
- * their pids in @pid[0..2].  @return 0, or -1 where setsid fails. */
-static int spawn_line(pid_t pid[3])
+ * (setsid), its child, grandchild and great-grandchild, each waiting to
+ * be killed; their pids in @pid[0..3].  @return 0, or -1 where setsid
+ * fails. */
+static int spawn_line(pid_t pid[4])
 {
 	int fds[2];
 	pid_t l;
@@ -253,19 +254,19 @@ static int spawn_line(pid_t pid[3])
 		if (null < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
 		    setsid() < 0)
 			_exit(1);
-		for (int i = 0; i < 3; i++) {
+		for (int i = 0; i < 4; i++) {
 			pid_t me_ = getpid();
 			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
 			    write(fds[1], &me_, sizeof(me_)) != sizeof(me_))
 				_exit(1);
-			if (i < 2 && fork() != 0)
+			if (i < 3 && fork() != 0)
 				break; /* the parent waits; the child goes on */
 		}
 		for (;;)
 			pause();
 	}
 	close(fds[1]);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (read(fds[0], &pid[i], sizeof(pid[i])) != sizeof(pid[i])) {
 			close(fds[0]);
 			kill(l, SIGKILL);
@@ -276,47 +277,53 @@ static int spawn_line(pid_t pid[3])
 	return 0;
 }
 
-/* A file made deeper in a session is held by its leader (the terminal's
- * shell) as well as by the creator's parent: after a script's `cp`, the
- * shell's next command may remove it.  Not when the parent held a mark
- * for it; and a creator that is the leader's child registers once. */
+/* A file made deeper in a session is held by every process of the line
+ * from the creator's parent up to its leader (the terminal's shell): after
+ * a script's `cp`, the shell's next command may remove it, and so may the
+ * script itself.  Not above a mark held on the way; and a creator that is
+ * the leader's child registers once. */
 static void test_created_reaches_leader(void **state)
 {
 	struct basis_table *bt;
-	struct proc_info lp, mp, cp;
+	struct proc_info lp, m1, m2, cp;
 	struct basis_hit hit;
-	pid_t pid[3];
+	pid_t pid[4];
 
 	(void)state;
 	if (spawn_line(pid) < 0)
 		skip();
 	assert_int_equal(proc_get(pid[0], &lp), 0);
-	assert_int_equal(proc_get(pid[1], &mp), 0);
-	assert_int_equal(proc_get(pid[2], &cp), 0);
+	assert_int_equal(proc_get(pid[1], &m1), 0);
+	assert_int_equal(proc_get(pid[2], &m2), 0);
+	assert_int_equal(proc_get(pid[3], &cp), 0);
 	assert_int_equal(cp.sid, pid[0]);
 	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
 
 	basis_created(bt, &cp, "deep", 1);
-	basis_lookup(bt, &mp, "deep", &hit);
-	assert_true(hit.found && hit.holder_is_self && hit.version == 1);
-	basis_lookup(bt, &lp, "deep", &hit);
-	assert_true(hit.found && hit.holder_is_self && hit.version == 1);
+	const struct proc_info *line[3] = { &m2, &m1, &lp };
+	for (int i = 0; i < 3; i++) {
+		basis_lookup(bt, line[i], "deep", &hit);
+		assert_true(hit.found && hit.holder_is_self);
+		assert_int_equal(hit.version, 1);
+	}
 	/* The line comes from the table's memory the second time. */
 	basis_created(bt, &cp, "deep2", 1);
 	basis_lookup(bt, &lp, "deep2", &hit);
 	assert_true(hit.found && hit.holder_is_self);
 
-	refuse(bt, &mp, "marked");
+	refuse(bt, &m1, "marked");
 	basis_created(bt, &cp, "marked", 2);
+	basis_lookup(bt, &m2, "marked", &hit);
+	assert_true(hit.found && hit.holder_is_self);
 	basis_lookup(bt, &lp, "marked", &hit);
 	assert_false(hit.found);
 
-	basis_created(bt, &mp, "child", 3);
+	basis_created(bt, &m1, "child", 3);
 	basis_lookup(bt, &lp, "child", &hit);
 	assert_true(hit.found && hit.version == 3);
 
 	basis_free(bt);
-	for (int i = 2; i >= 0; i--)
+	for (int i = 3; i >= 0; i--)
 		kill(pid[i], SIGKILL);
 	waitpid(pid[0], NULL, 0);
 }
