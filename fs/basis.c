@@ -398,6 +398,11 @@ static struct holder own_change_locked(struct basis_table *bt,
 	return anc;
 }
 
+/* How many of a creator's line, from its parent up, hold what it creates
+ * (basis_created), besides the session leader: `bash -c "make; rm out"`
+ * needs the bash two above make's recipe shell. */
+#define CREATED_NEAR 3
+
 /* @p's line of ancestors (struct chain) into @c, from bt->chains when
  * it was read less than CHAIN_TTL_NS ago.  Root's stops at the session
  * leader too, though its lookups go on (sudo): what a root session made
@@ -575,25 +580,30 @@ void basis_created(struct basis_table *bt, const struct proc_info *p,
 		return;
 	pthread_mutex_lock(&bt->mu);
 	/* The creator's tree made every byte of it, which is more than a
-	 * read shows.  So its line holds it, from its parent up to the
-	 * session's leader, the terminal's shell: after a script's `cp`, a
-	 * subshell's, a program's thread's, the terminal's next command
-	 * may remove it, and so may the script itself once its command is
-	 * done (`bash -c "make; rm out"` execs rm in the very bash that ran
-	 * make: it started before the file was made, so only a basis of its
-	 * own counts for it).  Those in between are mostly short-lived: an
-	 * entry is memory for as long as its holder lives.  A creator that
-	 * leads its session registers for its parent only. */
+	 * read shows.  So its line holds it: its parent and the two above
+	 * (CREATED_NEAR), and its session's leader, the terminal's shell.
+	 * After a script's `cp`, a subshell's or a program's thread's, the
+	 * terminal's next command may remove it, and so may the script
+	 * itself once its command is done (`bash -c "make; rm out"` execs
+	 * rm in the very bash that ran make: it started before the file
+	 * was made, so only a basis of its own counts for it).  Not the
+	 * rest of a deep line: an entry is memory for as long as its holder
+	 * lives, and a benchmark under make under a script would pay for
+	 * each level at every create.  A creator that leads its session
+	 * registers for its parent only. */
 	n = line_locked(bt, p, &line);
 	if (n > 1 && p->tid == p->sid && p->tid == p->tgid)
 		n = 1;
 	/* A mark or a basis one of them holds stays as it is, and ends the
 	 * climb: what that holder saw is its own. */
 	for (int i = 0; i < n; i++) {
+		int near = i < CREATED_NEAR || (line.leader && i == n - 1);
 		struct bent *e;
 		if (bent_find(bt, B_IMPLICIT, key, h, line.up[i]) ||
 		    bent_find(bt, B_MARK, key, h, line.up[i]))
 			break;
+		if (!near)
+			continue;
 		if (bt->count >= bt->max)
 			basis_gc_locked(bt);
 		e = bent_add(bt, B_IMPLICIT, key, h, line.up[i], p->uid, newv,

@@ -78,9 +78,9 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		   uint64_t newv);
 
 /* @p created @key as @newv (no basis was needed): its parent holds @newv
- * as well, and so does each process above it up to @p's session leader
- * (at most 8; root too), up to the first that holds a basis or a mark
- * for @key already, which keeps it.  (The changer itself is registered
+ * as well, and so do the two processes above it and @p's session leader
+ * (within 8 levels; root too), up to the first on that line that holds
+ * a basis or a mark for @key already, which keeps it.  (The changer itself is registered
  * by basis_changed.)  So a shell whose child wrote a new file may move
  * or delete it with its next command: `sort data > tmp && mv tmp data`,
  * `cmd > out; rm out`, and so may a terminal's shell after a script

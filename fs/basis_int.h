@@ -74,8 +74,8 @@ struct holder {
 
 /* A process's line of ancestors, from its parent in the basis sense up
  * to its session leader (@leader: the line ends at it) or CREATED_UP of
- * them, as read at @at_ns.  A create registers for each of them
- * (basis_created), and a change moves holders along it
+ * them, as read at @at_ns.  A create registers for the first few and
+ * the leader (basis_created), and a change moves holders along it
  * (follow_up_locked): without it each would cost a /proc proof per
  * ancestor (a script that copies 8,000 files asks for the same line
  * 8,000 times).  For up to CHAIN_TTL_NS an ancestor that has exited (no
