@@ -234,11 +234,13 @@ static void test_created_gives_way(void **state)
 	basis_free(bt);
 }
 
+#define LINE 6
+
 /* A line of processes for test_created_reaches_leader: a session leader
- * (setsid), its child, grandchild and great-grandchild, each waiting to
- * be killed; their pids in @pid[0..3].  @return 0, or -1 where setsid
+ * (setsid), its child, grandchild and so on, LINE in all, each waiting
+ * to be killed; their pids in @pid.  @return 0, or -1 where setsid
  * fails. */
-static int spawn_line(pid_t pid[4])
+static int spawn_line(pid_t pid[LINE])
 {
 	int fds[2];
 	pid_t l;
@@ -254,19 +256,19 @@ static int spawn_line(pid_t pid[4])
 		if (null < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
 		    setsid() < 0)
 			_exit(1);
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < LINE; i++) {
 			pid_t me_ = getpid();
 			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
 			    write(fds[1], &me_, sizeof(me_)) != sizeof(me_))
 				_exit(1);
-			if (i < 3 && fork() != 0)
+			if (i < LINE - 1 && fork() != 0)
 				break; /* the parent waits; the child goes on */
 		}
 		for (;;)
 			pause();
 	}
 	close(fds[1]);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < LINE; i++)
 		if (read(fds[0], &pid[i], sizeof(pid[i])) != sizeof(pid[i])) {
 			close(fds[0]);
 			kill(l, SIGKILL);
@@ -277,53 +279,58 @@ static int spawn_line(pid_t pid[4])
 	return 0;
 }
 
-/* A file made deeper in a session is held by every process of the line
- * from the creator's parent up to its leader (the terminal's shell): after
- * a script's `cp`, the shell's next command may remove it, and so may the
- * script itself.  Not above a mark held on the way; and a creator that is
- * the leader's child registers once. */
+/* A file made deeper in a session is held by the creator's parent, the
+ * two above it and the session's leader (the terminal's shell): after a
+ * script's `cp`, the shell's next command may remove it, and so may the
+ * script itself.  Not by the rest of a deep line; not above a mark held
+ * on the way; and a creator that is the leader's child registers once. */
 static void test_created_reaches_leader(void **state)
 {
 	struct basis_table *bt;
-	struct proc_info lp, m1, m2, cp;
+	struct proc_info pi[LINE];
 	struct basis_hit hit;
-	pid_t pid[4];
+	pid_t pid[LINE];
+	const int c = LINE - 1; /* the creator; pi[0] leads the session */
 
 	(void)state;
 	if (spawn_line(pid) < 0)
 		skip();
-	assert_int_equal(proc_get(pid[0], &lp), 0);
-	assert_int_equal(proc_get(pid[1], &m1), 0);
-	assert_int_equal(proc_get(pid[2], &m2), 0);
-	assert_int_equal(proc_get(pid[3], &cp), 0);
-	assert_int_equal(cp.sid, pid[0]);
+	for (int i = 0; i < LINE; i++) {
+		assert_int_equal(proc_get(pid[i], &pi[i]), 0);
+		assert_int_equal(pi[i].sid, pid[0]);
+	}
 	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
 
-	basis_created(bt, &cp, "deep", 1);
-	const struct proc_info *line[3] = { &m2, &m1, &lp };
-	for (int i = 0; i < 3; i++) {
-		basis_lookup(bt, line[i], "deep", &hit);
+	/* LINE 6: the creator's parent and the two above it hold it, the
+	 * one between them and the leader does not, the leader does. */
+	basis_created(bt, &pi[c], "deep", 1);
+	for (int i = 0; i < c; i++) {
+		basis_lookup(bt, &pi[i], "deep", &hit);
+		if (i == 1) { /* the leader's basis came after it started */
+			assert_false(hit.found);
+			continue;
+		}
 		assert_true(hit.found && hit.holder_is_self);
 		assert_int_equal(hit.version, 1);
 	}
 	/* The line comes from the table's memory the second time. */
-	basis_created(bt, &cp, "deep2", 1);
-	basis_lookup(bt, &lp, "deep2", &hit);
+	basis_created(bt, &pi[c], "deep2", 1);
+	basis_lookup(bt, &pi[0], "deep2", &hit);
 	assert_true(hit.found && hit.holder_is_self);
 
-	refuse(bt, &m1, "marked");
-	basis_created(bt, &cp, "marked", 2);
-	basis_lookup(bt, &m2, "marked", &hit);
+	refuse(bt, &pi[c - 2], "marked");
+	basis_created(bt, &pi[c], "marked", 2);
+	basis_lookup(bt, &pi[c - 1], "marked", &hit);
 	assert_true(hit.found && hit.holder_is_self);
-	basis_lookup(bt, &lp, "marked", &hit);
+	basis_lookup(bt, &pi[0], "marked", &hit);
 	assert_false(hit.found);
 
-	basis_created(bt, &m1, "child", 3);
-	basis_lookup(bt, &lp, "child", &hit);
+	basis_created(bt, &pi[1], "child", 3);
+	basis_lookup(bt, &pi[0], "child", &hit);
 	assert_true(hit.found && hit.version == 3);
 
 	basis_free(bt);
-	for (int i = 3; i >= 0; i--)
+	for (int i = LINE - 1; i >= 0; i--)
 		kill(pid[i], SIGKILL);
 	waitpid(pid[0], NULL, 0);
 }
