@@ -23,6 +23,19 @@
 
 #define BASIS_GRACE_NS 2000000000ll
 
+/* Does @t lead its session (a terminal's shell, a setsid'd daemon)? */
+static int leads_session(const struct proc_info *t)
+{
+	return t->tid == t->sid && t->tid == t->tgid;
+}
+
+/* Does a climb from @p stop at @cur?  At the leader of a session, except
+ * for root, which goes on (sudo starts a new session). */
+static int climb_ends(const struct proc_info *p, const struct proc_info *cur)
+{
+	return leads_session(cur) && p->uid != 0;
+}
+
 /* The task's parent in the basis sense: a thread's process, else the
  * process's parent.  Never pid 1.  @return 0 and *out, or -ESRCH. */
 static int parent_of(const struct proc_info *p, struct proc_info *out)
@@ -258,7 +271,7 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			break;
 		/* Stop at the session leader; root goes on (sudo starts a
 		 * new session). */
-		if (cur.tid == cur.sid && cur.tid == cur.tgid && p->uid != 0)
+		if (climb_ends(p, &cur))
 			break;
 		if (parent_of(&cur, &proc) < 0)
 			break;
@@ -430,7 +443,7 @@ static int line_locked(struct basis_table *bt, const struct proc_info *p,
 	if (proc_get(ho[1].pid, &cur) < 0 || cur.start != ho[1].start)
 		return c->n; /* not kept: the next asks again */
 	for (;;) {
-		if (cur.tid == cur.sid && cur.tid == cur.tgid) {
+		if (leads_session(&cur)) {
 			c->leader = 1;
 			break;
 		}
@@ -479,7 +492,7 @@ static void follow_up_locked(struct basis_table *bt, const struct proc_info *p,
 
 	if (!key_held(bt, key, h, p, anc))
 		return;
-	if (p->tid == p->sid && p->tid == p->tgid && p->uid != 0)
+	if (climb_ends(p, p))
 		return; /* nothing above @p in its session */
 	line_locked(bt, p, &line);
 	for (i = 0; i < line.n; i++)
@@ -502,7 +515,7 @@ static void follow_up_locked(struct basis_table *bt, const struct proc_info *p,
 		} else if (ho.pid == anc.pid && ho.start == anc.start) {
 			passed = 1;
 		}
-		if (cur.tid == cur.sid && cur.tid == cur.tgid && p->uid != 0)
+		if (climb_ends(p, &cur))
 			break;
 		if (parent_of(&cur, &par) < 0)
 			break;
@@ -592,7 +605,7 @@ void basis_created(struct basis_table *bt, const struct proc_info *p,
 	 * each level at every create.  A creator that leads its session
 	 * registers for its parent only. */
 	n = line_locked(bt, p, &line);
-	if (n > 1 && p->tid == p->sid && p->tid == p->tgid)
+	if (n > 1 && leads_session(p))
 		n = 1;
 	/* A mark or a basis one of them holds stays as it is, and ends the
 	 * climb: what that holder saw is its own. */
@@ -633,7 +646,7 @@ int basis_conflict(struct basis_table *bt, const struct proc_info *p,
 			rc = (int)l;
 			break;
 		}
-		if (cur.tid == cur.sid && cur.tid == cur.tgid && p->uid != 0)
+		if (climb_ends(p, &cur))
 			break;
 		if (parent_of(&cur, &par) < 0)
 			break;
