@@ -71,6 +71,14 @@ $(BUILD)/tests/test_basis: $(BUILD)/obj/tests/test_basis.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 
+# test_basis_table tests the basis table's counts of lent entries.
+$(BUILD)/tests/test_basis_table: $(BUILD)/obj/tests/test_basis_table.o \
+		$(BUILD)/obj/fs/basis.o $(BUILD)/obj/fs/basis_table.o \
+		$(BUILD)/obj/fs/proc.o \
+		$(BUILD)/obj/fs/fdinfo.o $(BUILD)/libstore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
 # test_inode tests the daemon's inode table, outside any mount.
 $(BUILD)/tests/test_inode: $(BUILD)/obj/tests/test_inode.o $(BUILD)/obj/fs/inode.o \
 		$(BUILD)/libstore.a

@@ -100,8 +100,6 @@ int basis_declare(struct basis_table *bt, const struct proc_info *p,
 	uint64_t group;
 
 	pthread_mutex_lock(&bt->mu);
-	if (bt->count + 2 > bt->max)
-		basis_gc_locked(bt);
 	group = bt->next_group++;
 	for (int i = 0; i < n; i++) {
 		struct bent *e;
@@ -155,13 +153,17 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 			continue;
 		if (cur)
 			bent_drop(bt, KIND(B_IMPLICIT), key, h, ho[i]);
-		if (bt->count >= bt->max)
-			basis_gc_locked(bt);
+		/* The parent's entry is lent; past its share the parent
+		 * holds nothing for the key (a later change from it: no
+		 * basis, EPERM), never an older version than it saw. */
+		if (i == 1 && !bent_may_lend(bt, ho[i]))
+			continue;
 		cur = bent_add(bt, B_IMPLICIT, key, h, ho[i], p->uid, version,
 			       0);
 		if (cur)
 			cur->seen = 1;
 		if (cur && i == 1) {
+			bent_lend(bt, cur);
 			cur->by = ho[0].pid;
 			cur->by_start = ho[0].start;
 		}
@@ -570,11 +572,16 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	}
 	if (anc.pid > 1) {
 		/* A basis from a child's create stays one: the ancestor has
-		 * still seen none of it, so its next read replaces it. */
+		 * still seen none of it, so its next read replaces it.  A lent
+		 * one stays lent (and so takes the room it gives back). */
+		e = bent_find(bt, B_IMPLICIT, key, h, anc);
+		int lent = e && e->lent;
 		bent_drop(bt, KIND(B_IMPLICIT), key, h, anc);
-		e = bt->implicit ? bent_add(bt, B_IMPLICIT, key, h, anc, p->uid,
-					newv, 0)
-				 : NULL;
+		e = bt->implicit && (!lent || bent_may_lend(bt, anc))
+			? bent_add(bt, B_IMPLICIT, key, h, anc, p->uid, newv, 0)
+			: NULL;
+		if (e && lent)
+			bent_lend(bt, e);
 		if (e)
 			e->made = (uint8_t)made;
 		follow_up_locked(bt, p, key, h, anc, hit->version, newv);
@@ -617,12 +624,13 @@ void basis_created(struct basis_table *bt, const struct proc_info *p,
 			break;
 		if (!near)
 			continue;
-		if (bt->count >= bt->max)
-			basis_gc_locked(bt);
+		if (!bent_may_lend(bt, line.up[i]))
+			continue; /* past its share: those above may hold it */
 		e = bent_add(bt, B_IMPLICIT, key, h, line.up[i], p->uid, newv,
 			     0);
 		if (!e)
 			break;
+		bent_lend(bt, e);
 		e->made = 1;
 	}
 	pthread_mutex_unlock(&bt->mu);

@@ -30,6 +30,8 @@ struct bent {
 			   a read replaces it, as if none were held */
 	uint8_t seen;   /* implicit, from a read (basis_seen), not from a
 			   change its holder's tree made */
+	uint8_t lent;   /* held for a descendant's read or create, counted
+			   in its holder's lender (bent_lend) */
 	/* Seen, held as the reader's parent: that reader (basis_changed
 	 * passes over it for a change by the same reader). */
 	pid_t by;
@@ -72,6 +74,9 @@ struct holder {
 #define CHAIN_TTL_NS 1000000000ll
 #define NCHAINS 8
 
+/* How long a table found full of live holders' entries goes unswept. */
+#define GC_FULL_NS 1000000000ll
+
 /* A process's line of ancestors, from its parent in the basis sense up
  * to its session leader (@leader: the line ends at it) or CREATED_UP of
  * them, as read at @at_ns.  A create registers for the first few and
@@ -88,16 +93,35 @@ struct chain {
 	int64_t at_ns;
 };
 
+/* Entries a holder got for its descendants (lent): a shell that ran
+ * `cp -r` or `grep -r` over a million records would otherwise fill the
+ * table for everyone until it exits.  Counted exactly per holder, in an
+ * open-addressed table of the holders that have any. */
+/* A holder's share of the table for lent entries: an eighth, so that a
+ * creator's whole line (its parent, the two above and the session
+ * leader: basis_created) takes half the table at most. */
+#define LEND_SHARE 8
+
+struct lender {
+	pid_t pid; /* 0: a free slot */
+	uint64_t start;
+	size_t n;
+};
+
 struct basis_table {
 	pthread_mutex_t mu;
 	struct bslot *tab;
 	size_t nb;          /* buckets in tab */
 	size_t count, max;
 	size_t gc_at;       /* next count at which dead holders are swept */
+	int64_t gc_retry_ns;/* a full table is not swept again before it */
 	unsigned ttl_s;
 	int implicit;
 	uint64_t next_group;
 	struct chain chains[NCHAINS]; /* by the first's pid */
+	struct lender *lenders;
+	size_t nlenders, lenders_cap; /* used slots; slots (a power of 2) */
+	size_t lend_max;              /* lent entries per holder */
 };
 
 static const struct holder NOBODY = { 0, 0 }; /* no entry has pid 0 */
@@ -141,6 +165,18 @@ void bent_drop(struct basis_table *bt, unsigned kinds, const char *key,
 /* Remove a declaration's entries (@group: next_group's, never 0). */
 void bent_drop_group(struct basis_table *bt, const char *key, uint32_t h,
 		     uint64_t group);
+/* May @ho be given one more lent entry?  Not when it holds lend_max
+ * (an eighth of the table) already, nor when memory for its count is
+ * short: its descendants' reads and creates
+ * then register for themselves only, and a later change from it finds
+ * no basis (EPERM), as when the table is full, but the table stays open
+ * to everyone else. */
+int bent_may_lend(struct basis_table *bt, struct holder ho);
+/* Count @e, just added, as lent to its holder.  Never fails: the last
+ * bent_may_lend() made room for its holder's count. */
+void bent_lend(struct basis_table *bt, struct bent *e);
+/* The entries lent to @ho (tests). */
+size_t bent_lent(struct basis_table *bt, struct holder ho);
 /* Remove the entries of holders that are gone; @return those left. */
 size_t basis_gc_locked(struct basis_table *bt);
 

@@ -24,14 +24,133 @@ int basis_init(struct basis_table **out, unsigned ttl_s, size_t max,
 		return -ENOMEM;
 	}
 	bt->implicit = implicit;
+	bt->lend_max = max / LEND_SHARE;
 	bt->next_group = 1;
 	bt->gc_at = 4096;
 	*out = bt;
 	return 0;
 }
 
-static void bent_free(struct bent *e)
+static size_t lender_slot(const struct basis_table *bt, pid_t pid,
+			  uint64_t start)
 {
+	uint64_t x = ((uint64_t)(uint32_t)pid << 32 ^ start) *
+		     0x9e3779b97f4a7c15ull;
+
+	return (size_t)(x >> 32) & (bt->lenders_cap - 1);
+}
+
+/* @ho's count, or NULL. */
+static struct lender *lender_find(struct basis_table *bt, struct holder ho)
+{
+	if (!bt->lenders_cap)
+		return NULL;
+	for (size_t i = lender_slot(bt, ho.pid, ho.start);;
+	     i = (i + 1) & (bt->lenders_cap - 1)) {
+		struct lender *l = &bt->lenders[i];
+		if (!l->pid)
+			return NULL;
+		if (l->pid == ho.pid && l->start == ho.start)
+			return l;
+	}
+}
+
+/* A free slot for @ho (linear probing; the table is at most half full,
+ * so there is one). */
+static struct lender *lender_put(struct basis_table *bt, struct holder ho)
+{
+	size_t i = lender_slot(bt, ho.pid, ho.start);
+
+	while (bt->lenders[i].pid)
+		i = (i + 1) & (bt->lenders_cap - 1);
+	bt->lenders[i] = (struct lender){ ho.pid, ho.start, 0 };
+	bt->nlenders++;
+	return &bt->lenders[i];
+}
+
+/* Room for one more holder: at most half the slots in use.  @return 0
+ * or -ENOMEM. */
+static int lenders_room(struct basis_table *bt)
+{
+	struct lender *old = bt->lenders;
+	size_t cap = bt->lenders_cap;
+
+	if ((bt->nlenders + 1) * 2 <= cap)
+		return 0;
+	cap = cap ? cap * 2 : 64;
+	bt->lenders = calloc(cap, sizeof(*bt->lenders));
+	if (!bt->lenders) {
+		bt->lenders = old;
+		return -ENOMEM;
+	}
+	bt->nlenders = 0;
+	bt->lenders_cap = cap;
+	for (size_t i = 0; old && i < cap / 2; i++)
+		if (old[i].pid)
+			lender_put(bt, (struct holder){ old[i].pid,
+							old[i].start })
+				->n = old[i].n;
+	free(old);
+	return 0;
+}
+
+int bent_may_lend(struct basis_table *bt, struct holder ho)
+{
+	struct lender *l = lender_find(bt, ho);
+
+	if (l)
+		return l->n < bt->lend_max;
+	return bt->lend_max > 0 && lenders_room(bt) == 0;
+}
+
+size_t bent_lent(struct basis_table *bt, struct holder ho)
+{
+	struct lender *l = lender_find(bt, ho);
+
+	return l ? l->n : 0;
+}
+
+void bent_lend(struct basis_table *bt, struct bent *e)
+{
+	struct holder ho = { e->pid, e->start };
+	struct lender *l = lender_find(bt, ho);
+
+	if (!l)
+		l = lender_put(bt, ho);
+	l->n++;
+	e->lent = 1;
+}
+
+/* @e, lent, leaves the table: one less for its holder, whose slot is
+ * emptied at none (the slots after it in its probe run move back, so
+ * that every holder stays reachable from its home slot). */
+static void lender_drop(struct basis_table *bt, const struct bent *e)
+{
+	struct lender *l = lender_find(bt, (struct holder){ e->pid, e->start });
+	size_t mask = bt->lenders_cap - 1, i, j;
+
+	if (!l || --l->n)
+		return;
+	i = (size_t)(l - bt->lenders);
+	for (j = (i + 1) & mask; bt->lenders[j].pid; j = (j + 1) & mask) {
+		size_t home = lender_slot(bt, bt->lenders[j].pid,
+					  bt->lenders[j].start);
+		/* j's entry may fill the hole at i when its home is not in
+		 * the cyclic range (i, j]. */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			bt->lenders[i] = bt->lenders[j];
+			i = j;
+		}
+	}
+	bt->lenders[i].pid = 0;
+	bt->nlenders--;
+}
+
+/* Free @e, which has left its bucket. */
+static void bent_free(struct basis_table *bt, struct bent *e)
+{
+	if (e->lent)
+		lender_drop(bt, e);
 	free(e->text);
 	free(e);
 }
@@ -43,9 +162,11 @@ void basis_free(struct basis_table *bt)
 	for (size_t i = 0; i < bt->nb; i++)
 		for (struct bent *e = bt->tab[i].head, *n; e; e = n) {
 			n = e->next;
-			bent_free(e);
+			free(e->text);
+			free(e);
 		}
 	pthread_mutex_destroy(&bt->mu);
+	free(bt->lenders);
 	free(bt->tab);
 	free(bt);
 }
@@ -117,7 +238,7 @@ static void drop_where(struct basis_table *bt, const char *key, uint32_t h,
 		if (e->h == h && dropped(e, d) && strcmp(e->key, key) == 0) {
 			*pp = e->next;
 			bt->count--;
-			bent_free(e);
+			bent_free(bt, e);
 		} else {
 			sum |= sum_bit(e->h);
 			pp = &e->next;
@@ -151,10 +272,17 @@ struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 	struct bent *e;
 
 	/* Sweep entries of dead processes whenever the table doubled since
-	 * the last sweep: amortized O(1) per entry. */
-	if (bt->count >= bt->gc_at) {
+	 * the last sweep (amortized O(1) per entry), and when it is full.
+	 * A table full of live holders' entries is swept again only after
+	 * GC_FULL_NS: a sweep per add would cost a walk of every entry (and
+	 * a /proc proof per holder) each time, and gain nothing. */
+	if (bt->count >= bt->gc_at ||
+	    (bt->count >= bt->max && proc_mono_ns() >= bt->gc_retry_ns)) {
 		size_t left = basis_gc_locked(bt);
 		bt->gc_at = left * 2 > 4096 ? left * 2 : 4096;
+		bt->gc_retry_ns = left >= bt->max - bt->max / 8
+					  ? proc_mono_ns() + GC_FULL_NS
+					  : 0;
 	}
 	if (bt->count >= bt->max)
 		return NULL;
@@ -216,7 +344,7 @@ size_t basis_gc_locked(struct basis_table *bt)
 			if (!live) {
 				*pp = e->next;
 				bt->count--;
-				bent_free(e);
+				bent_free(bt, e);
 			} else {
 				sum |= sum_bit(e->h);
 				pp = &e->next;

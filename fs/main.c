@@ -34,6 +34,8 @@ static const char usage[] =
 	"                       " RFS_DEFAULT_UNCHECKED ")\n"
 	"  -o keep_versions=N   versions kept per record (8)\n"
 	"  -o tombstone_limit=N tombstones kept before the floor rises (1000000)\n"
+	"  -o basis_entries=N   bases held at most (1048576); of them, those\n"
+	"                       one process holds for its children: N/8\n"
 	"  -o nouring           requests through /dev/fuse only, even where the\n"
 	"                       kernel offers io_uring (fuse.enable_uring=Y)\n"
 	"  -o allow_other, -o default_permissions  as for any FUSE filesystem\n"
@@ -61,6 +63,7 @@ static const struct fuse_opt rfs_optspec[] = {
 	OPT("unchecked_names=%s", unchecked_names),
 	OPT("keep_versions=%u", keep_versions),
 	OPT("tombstone_limit=%lu", tombstone_limit),
+	OPT("basis_entries=%lu", basis_entries),
 	OPT("nouring", nouring),
 	FUSE_OPT_END
 };
@@ -135,6 +138,7 @@ int main(int argc, char *argv[])
 	memset(&cl, 0, sizeof(cl));
 	c.o.expect_ttl = 60;
 	c.o.lease_wait = 20;
+	c.o.basis_entries = RFS_BASIS_ENTRIES;
 	if (fuse_opt_parse(&args, &c, rfs_optspec, opt_proc) < 0)
 		return 2;
 	fs.o = c.o;
@@ -164,6 +168,12 @@ int main(int argc, char *argv[])
 	if (fs.o.lease_wait > RFS_LEASE_WAIT_MAX) {
 		fprintf(stderr, "recfs: lease_wait is at most %d ms\n",
 			RFS_LEASE_WAIT_MAX);
+		goto out;
+	}
+	if (fs.o.basis_entries < RFS_BASIS_ENTRIES_MIN ||
+	    fs.o.basis_entries > RFS_BASIS_ENTRIES_MAX) {
+		fprintf(stderr, "recfs: basis_entries must be %d to %ld\n",
+			RFS_BASIS_ENTRIES_MIN, RFS_BASIS_ENTRIES_MAX);
 		goto out;
 	}
 	if (stat(cl.mountpoint, &sb) < 0) {
@@ -212,7 +222,7 @@ int main(int argc, char *argv[])
 	}
 	rc = 1;
 	if (rfs_init_state(&fs) < 0 ||
-	    basis_init(&fs.bt, fs.o.expect_ttl, 1u << 20,
+	    basis_init(&fs.bt, fs.o.expect_ttl, fs.o.basis_entries,
 		       !fs.o.noimplicit) < 0) {
 		fprintf(stderr, "recfs: out of memory\n");
 		goto out;

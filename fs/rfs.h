@@ -22,6 +22,14 @@
 #define RFS_LEASE_WAIT_MAX 10000
 #define RFS_LEASE_WAITERS 16
 
+/* The basis table's bound (basis_init's @max), and the range
+ * -o basis_entries accepts: each entry is about 130 bytes with its key,
+ * so the most is some 35 GiB, and the least still lets a shell lend
+ * (an eighth) to a hundred reads. */
+#define RFS_BASIS_ENTRIES (1ul << 20)
+#define RFS_BASIS_ENTRIES_MIN 1024
+#define RFS_BASIS_ENTRIES_MAX (1l << 28)
+
 struct rfs_opts {
 	int unchecked;          /* -o unchecked: no basis needed anywhere */
 	int noimplicit;         /* -o noimplicit */
@@ -33,6 +41,7 @@ struct rfs_opts {
 	unsigned long tombstone_limit;
 	unsigned lease_wait;    /* -o lease_wait=MS (20) */
 	int nouring;            /* -o nouring: /dev/fuse only (uring.h) */
+	unsigned long basis_entries; /* -o basis_entries=N (basis.h) */
 };
 
 struct rfs_handle;

@@ -428,6 +428,29 @@ expect_eq "globs that begin or end with a bracket, ? or *: bx qy zzz accepted, c
 	"0 0 0 1" "$(for n in bx qy zzz cx; do blind "echo blind > $n" 2>/dev/null; printf '%s ' $?; done | sed 's/ $//')"
 unmount
 
+# ---- -o basis_entries: what one process holds for its children -----------
+# A shell holds a basis for each record its commands create or read, for
+# as long as it lives.  Past an eighth of the table (128 of 1024 here) it
+# holds no more: its later commands need a basis of their own for those,
+# and everyone else's are still recorded.
+out=$(timeout 10 "$RECFS" "$STORE" "$MNT" -f -o basis_entries=10 2>&1); rc=$?
+expect_eq "basis_entries under 1024 is refused" \
+	"1 recfs: basis_entries must be 1024 to 268435456" "$rc $out"
+mount_again "basis_entries=1024" || exit 1
+mkdir "$MNT/share"
+expect_eq "a shell that created 200 records may remove its share of them, 128" 128 \
+	"$(cd "$MNT/share" && bash -c 'for i in $(seq 200); do touch f$i; done
+	n=0; for i in $(seq 200); do rm f$i 2>/dev/null && n=$((n + 1)); done
+	echo $n')"
+expect_eq "the rest are refused, not removed" 72 "$(ls "$MNT/share" | wc -l)"
+expect_eq "a command that reads its own basis still changes one" "y" \
+	"$(cd "$MNT/share" && python3 -c '
+d = open("f200").read()
+open("f200", "w").write(d + "y")' && cat f200)"
+expect_eq "and another shell's commands still lend it theirs" "z" \
+	"$(cd "$MNT/share" && bash -c 'cat f199 > /dev/null; echo z > f199; cat f199')"
+unmount
+
 # ---- Without -f it daemonizes ----------------------------------------------
 "$RECFS" "$STORE" "$MNT"; rc=$?
 expect_eq "recfs without -f returns 0 once mounted" 0 "$rc"
