@@ -175,8 +175,17 @@ int rfs_check_new(struct rfs *fs, const struct proc_info *p, const char *key,
 	return check_line(fs, p, key, NULL, NULL, expect, hit);
 }
 
-void rfs_changed(struct rfs *fs, const struct proc_info *p,
-		 const struct basis_hit *hit, const char *key, uint64_t newv)
+void rfs_seen(struct rfs *fs, const struct proc_info *p, const char *key,
+	      uint64_t v)
+{
+	if (p->tid > 0 && !rfs_unchecked(fs, key))
+		basis_seen(fs->bt, p, key, v);
+}
+
+/* rfs_changed; @return 1 when bases were handed out (@key is checked). */
+static int changed(struct rfs *fs, const struct proc_info *p,
+		   const struct basis_hit *hit, const char *key,
+		   uint64_t newv)
 {
 	struct rfs_inode *in = rfs_ino_by_key(fs, key);
 
@@ -188,15 +197,22 @@ void rfs_changed(struct rfs *fs, const struct proc_info *p,
 		in->last_uid = p->uid;
 		memcpy(in->last_comm, p->comm, sizeof(in->last_comm));
 	}
-	if (p->tid > 0)
-		basis_changed(fs->bt, p, hit, key, newv);
+	if (p->tid <= 0 || rfs_unchecked(fs, key))
+		return 0;
+	basis_changed(fs->bt, p, hit, key, newv);
+	return 1;
+}
+
+void rfs_changed(struct rfs *fs, const struct proc_info *p,
+		 const struct basis_hit *hit, const char *key, uint64_t newv)
+{
+	changed(fs, p, hit, key, newv);
 }
 
 void rfs_created(struct rfs *fs, const struct proc_info *p,
 		 const struct basis_hit *hit, const char *key, uint64_t newv)
 {
-	rfs_changed(fs, p, hit, key, newv);
-	if (p->tid > 0)
+	if (changed(fs, p, hit, key, newv))
 		basis_created(fs->bt, p, key, newv);
 }
 

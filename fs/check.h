@@ -21,8 +21,15 @@ int rfs_check(struct rfs *fs, const struct proc_info *p, const char *key,
 int rfs_check_new(struct rfs *fs, const struct proc_info *p, const char *key,
 		  uint64_t *expect, struct basis_hit *hit);
 
+/* @p read version @v of @key (opened it, or looked up its deletion):
+ * a basis for it and its parent (basis_seen), unless @key needs none.
+ * Bases of unchecked keys would never be asked for, and would take a
+ * shell's share of the table (a build directory, .git). */
+void rfs_seen(struct rfs *fs, const struct proc_info *p, const char *key,
+	      uint64_t v);
+
 /* A change by @p committed @newv: remember who, and hand out the new
- * version as a basis.  Caller holds fs->mu. */
+ * version as a basis (unless @key needs none).  Caller holds fs->mu. */
 void rfs_changed(struct rfs *fs, const struct proc_info *p,
 		 const struct basis_hit *hit, const char *key, uint64_t newv);
 /* As rfs_changed, for a change that created @key: the creator's parent

@@ -464,7 +464,7 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			rc = snap_of(fs, in, key, &h->snap);
 			if (rc == 0) {
 				store_snap_stat(h->snap, &sb);
-				basis_seen(fs->bt, &p, key, sb.version);
+				rfs_seen(fs, &p, key, sb.version);
 			}
 		}
 	} else if (fi->flags & O_TRUNC) {
@@ -639,7 +639,7 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct proc_info p;
 			rfs_caller(req, &p);
 			store_snap_stat(h->snap, &sb);
-			basis_seen(fs->bt, &p, key, sb.version);
+			rfs_seen(fs, &p, key, sb.version);
 			h->seen = 1;
 		}
 		if (n == 0 && h->snap)

@@ -351,8 +351,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			if (last) {
 				struct proc_info who;
 				rfs_caller(req, &who);
-				if (who.tid > 0)
-					basis_seen(fs->bt, &who, key, last);
+				rfs_seen(fs, &who, key, last);
 			}
 		}
 		if (rc < 0)

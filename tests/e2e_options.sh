@@ -449,6 +449,16 @@ d = open("f200").read()
 open("f200", "w").write(d + "y")' && cat f200)"
 expect_eq "and another shell's commands still lend it theirs" "z" \
 	"$(cd "$MNT/share" && bash -c 'cat f199 > /dev/null; echo z > f199; cat f199')"
+# Records that need no basis (a directory marked unchecked: a build's
+# output, .git) take none of the share: bases there are never asked for.
+mkdir "$MNT/build" "$MNT/src"
+setfattr -n user.recfs.unchecked -v 1 "$MNT/build"
+expect_eq "creates and reads under an unchecked directory leave the share whole" "200 200 10" \
+	"$(cd "$MNT" && bash -c 'for i in $(seq 200); do touch build/o$i; done
+	n=0; for i in $(seq 200); do cat build/o$i && n=$((n + 1)); done
+	for i in $(seq 10); do touch src/s$i; done
+	m=0; for i in $(seq 10); do rm src/s$i 2>/dev/null && m=$((m + 1)); done
+	echo $(ls build | wc -l) $n $m')"
 unmount
 
 # ---- Without -f it daemonizes ----------------------------------------------
