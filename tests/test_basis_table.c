@@ -98,21 +98,26 @@ static void test_counts_exact(void **state)
 	basis_free(bt);
 }
 
+/* A holder no live process is: a child's pid, once it is reaped. */
+static struct holder gone_holder(void)
+{
+	pid_t child = fork();
+
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(0);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	return (struct holder){ child, 1 };
+}
+
 /* A holder that is gone gives its lent entries back with the rest of
  * its entries when dead holders are swept. */
 static void test_sweep_returns(void **state)
 {
 	struct basis_table *bt;
-	struct holder gone;
-	pid_t child;
+	struct holder gone = gone_holder();
 
 	(void)state;
-	child = fork();
-	assert_true(child >= 0);
-	if (child == 0)
-		_exit(0);
-	assert_int_equal(waitpid(child, NULL, 0), child);
-	gone = (struct holder){ child, 1 }; /* no live process has it */
 	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
 	pthread_mutex_lock(&bt->mu);
 	for (int i = 0; i < 100; i++) {
@@ -141,16 +146,9 @@ static void test_sweep_returns(void **state)
 static void test_full_sweeps(void **state)
 {
 	struct basis_table *bt;
-	struct holder gone, self;
-	pid_t child;
+	struct holder gone = gone_holder(), self;
 
 	(void)state;
-	child = fork();
-	assert_true(child >= 0);
-	if (child == 0)
-		_exit(0);
-	assert_int_equal(waitpid(child, NULL, 0), child);
-	gone = (struct holder){ child, 1 };
 	{
 		struct proc_info p;
 		assert_int_equal(proc_get(getpid(), &p), 0);
