@@ -194,8 +194,12 @@ static void apply_pxattrs(struct rfs *fs, struct rfs_inode *in)
  * writer's by then) would hand them old bytes to build the next change
  * on.  The version is opened by the key it was made under and its
  * number, which name those bytes even after a rename or a delete (a
- * deleted key keeps its versions).  If it cannot be opened, the next
- * read opens the newest.  Caller holds h->mu. */
+ * deleted key keeps its versions), and while the lease is still held:
+ * later, other writers' versions could have pushed it out of the kept
+ * ones (keep_versions) while this one waited for its sync, and the
+ * handle read the newest instead (stress_mix, 2026-12-05).  If it
+ * cannot be opened, the next read opens the newest.  Caller holds h->mu
+ * and fs->mu. */
 static void read_own(struct rfs *fs, struct rfs_handle *h, const char *key,
 		     uint64_t version)
 {
@@ -216,7 +220,7 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	struct store_txn *t = h->txn;
 	struct store_meta meta;
 	uint64_t newv = 0, ticket = 0;
-	int pending, rc, reread = 0;
+	int pending, rc, moved;
 	int durable = how & RFS_COMMIT_DURABLE;
 	char key[RFS_KEY_BUF];
 
@@ -245,15 +249,25 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 		return 0;
 	}
 	pthread_mutex_unlock(&fs->mu);
+	/* The version the commit makes is this key's (keys fit: the txn
+	 * was begun on one). */
+	snprintf(key, sizeof(key), "%s", store_txn_key(t));
 
 	/* Applied is committed: the lease ends there, not after the sync,
 	 * so the record's next writer can start (and share the sync)
 	 * while this one waits for it. */
 	rc = store_txn_commit_nowait(t, h->expect, pending ? &meta : NULL,
 				     durable, &newv, &ticket);
+	if (durable)
+		rfs_test_pause(fs, key);
 
 	pthread_mutex_lock(&fs->mu);
-	rfs_lease_end(fs, in, h);
+	/* A directory above may have been renamed since the change began
+	 * (that needs no basis, and no lease): the record has another key
+	 * now, and newv is a version of the old one.  Its bases would be
+	 * of the wrong key and number; none are handed out, and readers'
+	 * appends line starts afresh. */
+	moved = strcmp(in->key, key) != 0;
 	if (rc == 0) {
 		if (pending) {
 			rfs_ino_pending(fs, in, 0);
@@ -263,15 +277,16 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 		h->own = newv;
 		h->trunc = 0;
 		h->created = 0;
-		if (pending)
-			rfs_created(fs, &h->changer, &h->hit, in->key, newv);
+		if (moved)
+			__atomic_store_n(&in->ext_base, 0, __ATOMIC_RELAXED);
+		else if (pending)
+			rfs_created(fs, &h->changer, &h->hit, key, newv);
 		else
-			rfs_changed(fs, &h->changer, &h->hit, in->key, newv);
-		reread = !(how & RFS_COMMIT_LAST) && reads_back(h);
-		if (reread)
-			memcpy(key, in->key, strlen(in->key) + 1);
+			rfs_changed(fs, &h->changer, &h->hit, key, newv);
+		if (!(how & RFS_COMMIT_LAST) && reads_back(h))
+			read_own(fs, h, key, newv);
 	} else {
-		fprintf(stderr, "recfs: commit of '%s' failed: %s\n", in->key,
+		fprintf(stderr, "recfs: commit of '%s' failed: %s\n", key,
 			strerror(-rc));
 		if (pending && h->created) {
 			rfs_ino_pending(fs, in, 0);
@@ -279,13 +294,14 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 			rfs_inval_entry(fs, in->key);
 		}
 	}
+	rfs_lease_end(fs, in, h);
 	pthread_mutex_unlock(&fs->mu);
+	if (durable)
+		rfs_test_pause(fs, key);
 	/* A failed sync fails the store: every later change is refused
 	 * with EROFS, so nothing is built on this version meanwhile. */
 	if (rc == 0)
 		rc = store_wait_ticket(fs->st, ticket);
-	if (reread)
-		read_own(fs, h, key, newv);
 	/* The kernel forgot the record's size and times after each direct
 	 * write, and every open without keep_cache drops its pages, so a
 	 * commit needs no invalidation of its own -- unless attributes went
@@ -688,8 +704,7 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 {
 	int64_t dl = 0; /* rfs_lease_wait()'s deadline, ns */
 	uint64_t newv;
-	int rc = 0, woken = 0, reread = 0;
-	char key[RFS_KEY_BUF];
+	int rc = 0, woken = 0;
 
 	pthread_mutex_lock(&fs->mu);
 	if (h->in->deleted) {
@@ -713,13 +728,11 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 				 __ATOMIC_RELAXED);
 		h->in->ext_top = newv;
 	}
-	if (rc == 0 && (reread = reads_back(h)))
-		memcpy(key, h->in->key, strlen(h->in->key) + 1);
+	if (rc == 0 && reads_back(h))
+		read_own(fs, h, h->in->key, newv);
 	if (woken) /* an append takes no lease */
 		rfs_lease_pass(fs, h->in, 0);
 	pthread_mutex_unlock(&fs->mu);
-	if (reread)
-		read_own(fs, h, key, newv);
 	if (rc == 0)
 		rfs_inval_inode(fs, h->in->ino);
 	return rc;

@@ -5,7 +5,9 @@
  * Everything here runs under fs->mu. */
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ops.h"
 #include "rfs.h"
@@ -133,4 +135,11 @@ int rfs_lease_wait(struct rfs *fs, struct rfs_inode *in,
 	/* Leaving at the deadline with the turn passed to us keeps it. */
 	*woken = w.woken || w.turn_at;
 	return in->lease && in->lease != h ? -EBUSY : 0;
+}
+
+void rfs_test_pause(const struct rfs *fs, const char *key)
+{
+	if (fs->pause_key && fs->pause_ms &&
+	    strncmp(key, fs->pause_key, strlen(fs->pause_key)) == 0)
+		usleep(fs->pause_ms * 1000u);
 }

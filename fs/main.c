@@ -228,6 +228,9 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	fs.mountpoint = absmp;
+	fs.pause_key = getenv("RFS_TEST_PAUSE_KEY");
+	if (fs.pause_key && getenv("RFS_TEST_PAUSE_MS"))
+		fs.pause_ms = (unsigned)atoi(getenv("RFS_TEST_PAUSE_MS"));
 	fs.root_uid = getuid();
 	fs.root_gid = getgid();
 	/* Owners and modes are enforced as on any Linux filesystem.  Where

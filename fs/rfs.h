@@ -162,7 +162,17 @@ struct rfs {
 	struct rfs_inval *inval_head;
 	int inval_stop, inval_started;
 	int no_expire;  /* the kernel only drops entries (inode.c) */
+	/* Tests only (RFS_TEST_PAUSE_KEY, RFS_TEST_PAUSE_MS, read at
+	 * start): a durable commit (fsync) of a key that begins with this
+	 * sleeps after its store commit (the lease still held) and again
+	 * once the lease has ended, so that what may happen in those
+	 * windows can be made to (e2e_races.sh).  NULL: never. */
+	const char *pause_key;
+	unsigned pause_ms;
 };
+
+/* Sleep for the tests' pause if @key is a paused one (rfs.pause_key). */
+void rfs_test_pause(const struct rfs *fs, const char *key);
 
 /* A change waiting for a record's write lease; it lives on the waiting
  * thread's stack while it is queued on fs->waitq. */

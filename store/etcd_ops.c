@@ -880,6 +880,11 @@ uint64_t es_txn_size(const struct es_txn *t)
 	return t->size;
 }
 
+const char *es_txn_key(const struct es_txn *t)
+{
+	return t->key;
+}
+
 int es_txn_commit(struct es_txn *t, uint64_t expect,
 		  const struct store_meta *meta, int durable, uint64_t *newv)
 {

@@ -84,6 +84,7 @@ ssize_t es_txn_write(struct es_txn *t, const void *buf, size_t len,
 ssize_t es_txn_read(struct es_txn *t, void *buf, size_t len, uint64_t off);
 int es_txn_truncate(struct es_txn *t, uint64_t size);
 uint64_t es_txn_size(const struct es_txn *t);
+const char *es_txn_key(const struct es_txn *t);
 int es_txn_commit(struct es_txn *t, uint64_t expect,
 		  const struct store_meta *meta, int durable, uint64_t *newv);
 void es_txn_abort(struct es_txn *t);

@@ -351,6 +351,9 @@ ssize_t store_txn_read(struct store_txn *t, void *buf, size_t len,
 int store_txn_truncate(struct store_txn *t, uint64_t size);
 /** Current length of the change. */
 uint64_t store_txn_size(const struct store_txn *t);
+/** The key the change was begun on, which its commit changes (valid
+ *  until the commit or abort frees @t). */
+const char *store_txn_key(const struct store_txn *t);
 /** Append @len bytes at the true end of the key's current content,
  *  unchecked, as one commit (O_APPEND writes).  The key must exist. */
 int store_append(struct store *st, const char *key, const void *buf,

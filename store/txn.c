@@ -402,6 +402,11 @@ int store_txn_truncate(struct store_txn *t, uint64_t size)
 	return 0;
 }
 
+const char *store_txn_key(const struct store_txn *t)
+{
+	return t->es ? es_txn_key(t->es) : t->key;
+}
+
 uint64_t store_txn_size(const struct store_txn *t)
 {
 	if (t->es)

@@ -192,6 +192,80 @@ pkill -f "sleep 30" 2>/dev/null
 cd /
 unmount
 
+# ---- A handle reads back its own commit, whatever happens after it -------
+# The daemon pauses each fsync of a record under pause/ twice: after its
+# store commit (its lease held) and after the lease ends (before the
+# sync's wait).  In the second pause other writers commit more versions
+# than the store keeps (8), and a compaction drops the older ones: the
+# handle must still read its own, which
+# it took before its lease ended (until 2026-12-05 it opened it after the
+# wait, found it gone, and read the newest: stress_mix saw it once in
+# CI).  In the first, a directory above the record is renamed (that
+# needs no basis and no lease): the version is its old key's, and the
+# handle reads that, not the new key's version of the same number.
+cat > "$WORK/own_read.py" <<'PY'
+import errno, os, sys, threading, time
+
+def put(p, data):
+    with open(p, "w") as f:
+        f.write(data)
+
+def save(p, data):          # read, then write: its own basis
+    while True:
+        try:
+            open(p).read()
+            put(p, data)
+            return
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EBUSY):
+                raise
+
+def rewrite_fsync(p, out):
+    fd = os.open(p, os.O_RDWR)
+    os.read(fd, 100)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, b"mine", 0)
+    os.fsync(fd)
+    out.append(os.pread(fd, 100, 0).decode())
+    os.close(fd)
+
+which = sys.argv[1]
+if which == "versions":
+    put("pause/r", "v1")
+    out = []
+    w = threading.Thread(target=rewrite_fsync, args=("pause/r", out))
+    w.start()
+    time.sleep(0.1)
+    for i in range(12):      # waits out the first pause (EBUSY), then
+        save("pause/r", "other%d" % i)   # commits in the second
+    os.setxattr(".", "user.recfs.compact", b"1")  # keeps the newest 8
+    w.join()
+    print(out[0], open("pause/r").read())
+else:
+    os.makedirs("pause/d2")
+    put("pause/d2/r", "d2-v1")
+    for i in range(2, 6):    # a line for pause/d2/r: versions 1..5
+        save("pause/d2/r", "d2-v%d" % i)
+    os.unlink("pause/d2/r")
+    os.rmdir("pause/d2")
+    os.makedirs("pause/d")
+    put("pause/d/r", "v1")
+    out = []
+    w = threading.Thread(target=rewrite_fsync, args=("pause/d/r", out))
+    w.start()
+    time.sleep(0.15)         # in the first pause
+    os.rename("pause/d", "pause/d2")
+    w.join()
+    print(out[0], open("pause/d2/r").read())
+PY
+RFS_TEST_PAUSE_KEY=pause/ RFS_TEST_PAUSE_MS=300 mount_fresh || exit 1
+mkdir "$MNT/pause"
+expect_eq "a handle reads its fsync's version after 12 more commits by others" \
+	"mine other11" "$(cd "$MNT" && timeout 60 python3 "$WORK/own_read.py" versions 2>&1)"
+expect_eq "and after a rename of its directory in the middle of its commit" \
+	"mine mine" "$(cd "$MNT" && timeout 60 python3 "$WORK/own_read.py" dir 2>&1)"
+unmount
+
 # ---- A full disk ---------------------------------------------------------
 TMPFS=$WORK/tmpfs.1
 mkdir -p "$TMPFS"
