@@ -203,9 +203,15 @@ static void apply_pxattrs(struct rfs *fs, struct rfs_inode *in)
 static void read_own(struct rfs *fs, struct rfs_handle *h, const char *key,
 		     uint64_t version)
 {
+	int rc;
+
 	store_snap_close(h->snap);
 	h->snap = NULL;
-	(void)store_snap_open(fs->st, key, version, &h->snap);
+	rc = store_snap_open(fs->st, key, version, &h->snap);
+	if (rc < 0) /* not expected: say so, for the next time it happens */
+		fprintf(stderr, "recfs: '%s' version %llu, just committed, "
+			"cannot be opened (%s): its handle reads the newest\n",
+			key, (unsigned long long)version, strerror(-rc));
 }
 
 static int reads_back(const struct rfs_handle *h)
