@@ -227,6 +227,18 @@ int rfs_ino_rekey(struct rfs *fs, struct rfs_inode *in, const char *key)
 	return 0;
 }
 
+int rfs_ino_tree_busy(struct rfs *fs, const char *dir)
+{
+	size_t dl = strlen(dir);
+
+	for (size_t i = 0; i < fs->cap; i++)
+		for (struct rfs_inode *in = fs->by_ino[i]; in; in = in->next_ino)
+			if ((in->lease || in->pending) && !in->deleted &&
+			    strncmp(in->key, dir, dl) == 0 && in->key[dl] == '/')
+				return 1;
+	return 0;
+}
+
 int rfs_ino_rekey_tree(struct rfs *fs, const char *from, const char *to)
 {
 	size_t fl = strlen(from), tl = strlen(to);

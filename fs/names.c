@@ -453,6 +453,8 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			if (store_stat(fs->st, to, &tsb) == 0)
 				rc = -EEXIST;
 		}
+		if (rc == 0 && rfs_ino_tree_busy(fs, from))
+			rc = -EBUSY;
 		/* Without memory for the list, the records move and their
 		 * bases stay behind: later changes are refused, the safe
 		 * side. */

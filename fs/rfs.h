@@ -210,6 +210,12 @@ int rfs_ino_key_copy(const struct rfs_inode *in, char *key, int *pending);
 int rfs_ino_rekey(struct rfs *fs, struct rfs_inode *in, const char *key);
 /* Rename every inode under directory key @from to be under @to. */
 int rfs_ino_rekey_tree(struct rfs *fs, const char *from, const char *to);
+/* 1 if a record under directory @dir has a change open (a lease, or a
+ * create not yet committed).  Such a change commits under the key it
+ * was begun on, so a rename of @dir meanwhile would lose it (its close
+ * failed with ENOENT): the rename gets EBUSY instead.  Caller holds
+ * fs->mu. */
+int rfs_ino_tree_busy(struct rfs *fs, const char *dir);
 /* The key is gone (unlink, rename over): the inode lives on unnamed. */
 void rfs_ino_unkey(struct rfs *fs, struct rfs_inode *in);
 /* Free it once the kernel forgot it and no handle uses it. */

@@ -200,9 +200,10 @@ unmount
 # handle must still read its own, which
 # it took before its lease ended (until 2026-12-05 it opened it after the
 # wait, found it gone, and read the newest: stress_mix saw it once in
-# CI).  In the first, a directory above the record is renamed (that
-# needs no basis and no lease): the version is its old key's, and the
-# handle reads that, not the new key's version of the same number.
+# CI).  In the first, a rename of a directory above the record is tried:
+# until 2026-12-05 it went through (a directory rename needs no basis),
+# and the handle read the new key's version of its number; now it waits
+# for no change under it and gets EBUSY.
 cat > "$WORK/own_read.py" <<'PY'
 import errno, os, sys, threading, time
 
@@ -254,16 +255,52 @@ else:
     w = threading.Thread(target=rewrite_fsync, args=("pause/d/r", out))
     w.start()
     time.sleep(0.15)         # in the first pause
-    os.rename("pause/d", "pause/d2")
+    try:
+        os.rename("pause/d", "pause/d2")
+        moved = "renamed"
+    except OSError as e:
+        moved = errno.errorcode[e.errno]
     w.join()
-    print(out[0], open("pause/d2/r").read())
+    print(out[0], moved, open("pause/d/r").read())
 PY
 RFS_TEST_PAUSE_KEY=pause/ RFS_TEST_PAUSE_MS=300 mount_fresh || exit 1
 mkdir "$MNT/pause"
 expect_eq "a handle reads its fsync's version after 12 more commits by others" \
 	"mine other11" "$(cd "$MNT" && timeout 60 python3 "$WORK/own_read.py" versions 2>&1)"
-expect_eq "and after a rename of its directory in the middle of its commit" \
-	"mine mine" "$(cd "$MNT" && timeout 60 python3 "$WORK/own_read.py" dir 2>&1)"
+expect_eq "a rename of its directory in the middle of its commit is refused (EBUSY)" \
+	"mine EBUSY mine" "$(cd "$MNT" && timeout 60 python3 "$WORK/own_read.py" dir 2>&1)"
+# A change still open under a directory (a create not yet closed, an
+# O_TRUNC rewrite) commits under the key it began on: renaming the
+# directory meanwhile lost both (their close failed with ENOENT).
+expect_eq "a directory with changes open in it is not renamed (EBUSY); once they close it is, with them" \
+	"EBUSY ok ok renamed created changed" "$(cd "$MNT" && timeout 60 python3 - 2>&1 <<'PY'
+import errno, os
+os.mkdir("busy")
+with open("busy/exist", "w") as f:
+    f.write("old")
+open("busy/exist").read()
+fd = os.open("busy/new", os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"created")
+fd2 = os.open("busy/exist", os.O_WRONLY | os.O_TRUNC)
+os.write(fd2, b"changed")
+r = []
+try:
+    os.rename("busy", "busy2")
+    r.append("renamed")
+except OSError as e:
+    r.append(errno.errorcode[e.errno])
+for f in (fd, fd2):
+    try:
+        os.close(f)
+        r.append("ok")
+    except OSError as e:
+        r.append(errno.errorcode[e.errno])
+os.rename("busy", "busy2")
+r.append("renamed")
+r += [open("busy2/new").read(), open("busy2/exist").read()]
+print(" ".join(r))
+PY
+)"
 unmount
 
 # ---- A full disk ---------------------------------------------------------
