@@ -268,11 +268,12 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 		rfs_test_pause(fs, key);
 
 	pthread_mutex_lock(&fs->mu);
-	/* A directory above may have been renamed since the change began
-	 * (that needs no basis, and no lease): the record has another key
-	 * now, and newv is a version of the old one.  Its bases would be
-	 * of the wrong key and number; none are handed out, and readers'
-	 * appends line starts afresh. */
+	/* Invariant: in->key is still the key committed to, since a rename
+	 * of the record, or of a directory above it, is refused while the
+	 * change is open (rfs_rename, rfs_ino_tree_busy).  Should it ever
+	 * differ, newv is a version of the old key: no bases are handed out
+	 * for it (they would name the wrong key's version of that number),
+	 * and readers' line of appends starts afresh. */
 	moved = strcmp(in->key, key) != 0;
 	if (rc == 0) {
 		if (pending) {
