@@ -96,10 +96,10 @@ struct chain {
 /* Entries a holder got for its descendants (lent): a shell that ran
  * `cp -r` or `grep -r` over a million records would otherwise fill the
  * table for everyone until it exits.  Counted exactly per holder, in an
- * open-addressed table of the holders that have any. */
-/* A holder's share of the table for lent entries: an eighth, so that a
- * creator's whole line (its parent, the two above and the session
- * leader: basis_created) takes half the table at most. */
+ * open-addressed table of the holders that have any, and held to a
+ * share of the table: an eighth, so that a creator's whole line (its
+ * parent, the two above and the session leader: basis_created) takes
+ * half the table at most. */
 #define LEND_SHARE 8
 
 struct lender {
@@ -167,10 +167,10 @@ void bent_drop_group(struct basis_table *bt, const char *key, uint32_t h,
 		     uint64_t group);
 /* May @ho be given one more lent entry?  Not when it holds lend_max
  * (an eighth of the table) already, nor when memory for its count is
- * short: its descendants' reads and creates
- * then register for themselves only, and a later change from it finds
- * no basis (EPERM), as when the table is full, but the table stays open
- * to everyone else. */
+ * short: its descendants' reads and creates then register for
+ * themselves only, and a later change from it finds no basis (EPERM),
+ * as when the table is full, but the table stays open to everyone
+ * else. */
 int bent_may_lend(struct basis_table *bt, struct holder ho);
 /* Count @e, just added, as lent to its holder.  Never fails: the last
  * bent_may_lend() made room for its holder's count. */

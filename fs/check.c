@@ -197,7 +197,9 @@ static int changed(struct rfs *fs, const struct proc_info *p,
 		in->last_uid = p->uid;
 		memcpy(in->last_comm, p->comm, sizeof(in->last_comm));
 	}
-	if (p->tid <= 0 || rfs_unchecked(fs, key))
+	/* A change that found a basis was checked (rfs_check asks none
+	 * for an unchecked key): only the others need to ask again. */
+	if (p->tid <= 0 || (!hit->found && rfs_unchecked(fs, key)))
 		return 0;
 	basis_changed(fs->bt, p, hit, key, newv);
 	return 1;
@@ -318,6 +320,7 @@ void rfs_dir_moved(struct rfs *fs, const struct proc_info *p,
 			continue;
 		hd = hit;
 		rfs_changed(fs, p, &hit, fk, tomb);
-		rfs_changed(fs, p, &hd, tk, sb.version);
+		if (!rfs_unchecked(fs, tk)) /* hd was found: not asked */
+			rfs_changed(fs, p, &hd, tk, sb.version);
 	}
 }

@@ -227,14 +227,22 @@ int rfs_ino_rekey(struct rfs *fs, struct rfs_inode *in, const char *key)
 	return 0;
 }
 
+/* Is @in, live, directory @dir (@dl its length) or beneath it? */
+static int in_tree(const struct rfs_inode *in, const char *dir, size_t dl)
+{
+	return !in->deleted && strncmp(in->key, dir, dl) == 0 &&
+	       (in->key[dl] == '/' || in->key[dl] == 0);
+}
+
+/* A walk of every inode, as rfs_ino_rekey_tree's: the rename that asks
+ * has to before its store change, and rekeys after it. */
 int rfs_ino_tree_busy(struct rfs *fs, const char *dir)
 {
 	size_t dl = strlen(dir);
 
 	for (size_t i = 0; i < fs->cap; i++)
 		for (struct rfs_inode *in = fs->by_ino[i]; in; in = in->next_ino)
-			if ((in->lease || in->pending) && !in->deleted &&
-			    strncmp(in->key, dir, dl) == 0 && in->key[dl] == '/')
+			if ((in->lease || in->pending) && in_tree(in, dir, dl))
 				return 1;
 	return 0;
 }
@@ -248,8 +256,7 @@ int rfs_ino_rekey_tree(struct rfs *fs, const char *from, const char *to)
 
 	for (size_t i = 0; i < fs->cap; i++)
 		for (struct rfs_inode *in = fs->by_ino[i]; in; in = in->next_ino) {
-			if (in->deleted || strncmp(in->key, from, fl) != 0 ||
-			    (in->key[fl] != '/' && in->key[fl] != 0))
+			if (!in_tree(in, from, fl))
 				continue;
 			if (n == cap) {
 				struct rfs_inode **nm;

@@ -487,8 +487,8 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		 * when the destination needed none.  So a shell may run
 		 * `echo v > f.tmp; mv f.tmp f` again (SPEC, "Implicit").
 		 * Only the destination's own declaration is consumed. */
-		if (!hd.found && hf.found) {
-			hd = hf;
+		if (!hd.found && hf.found && !rfs_unchecked(fs, to)) {
+			hd = hf; /* (not for an unchecked name: none) */
 			hd.explicit_ = 0;
 		}
 		/* A name that was free is made, as by a create: the
