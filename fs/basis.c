@@ -148,22 +148,19 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		 * to a read of a later version; at its own version it stays a
 		 * create's, which a change by its tree moves along
 		 * (basis_changed): `seq 9 > f; sort -o f f; rm f`. */
-		if (!bt->implicit ||
-		    (cur && (!cur->made || cur->version == version)))
+		if (!bt->implicit)
 			continue;
+		if (cur && (!cur->made || cur->version == version)) {
+			bent_touch(bt, cur); /* in use: the holder's newest */
+			continue;
+		}
 		if (cur)
 			bent_drop(bt, KIND(B_IMPLICIT), key, h, ho[i]);
-		/* The parent's entry is lent; past its share the parent
-		 * holds nothing for the key (a later change from it: no
-		 * basis, EPERM), never an older version than it saw. */
-		if (i == 1 && !bent_may_lend(bt, ho[i]))
-			continue;
 		cur = bent_add(bt, B_IMPLICIT, key, h, ho[i], p->uid, version,
 			       0);
 		if (cur)
 			cur->seen = 1;
 		if (cur && i == 1) {
-			bent_lend(bt, cur);
 			cur->by = ho[0].pid;
 			cur->by_start = ho[0].start;
 		}
@@ -572,16 +569,11 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	}
 	if (anc.pid > 1) {
 		/* A basis from a child's create stays one: the ancestor has
-		 * still seen none of it, so its next read replaces it.  A lent
-		 * one stays lent (and so takes the room it gives back). */
-		e = bent_find(bt, B_IMPLICIT, key, h, anc);
-		int lent = e && e->lent;
+		 * still seen none of it, so its next read replaces it. */
 		bent_drop(bt, KIND(B_IMPLICIT), key, h, anc);
-		e = bt->implicit && (!lent || bent_may_lend(bt, anc))
-			? bent_add(bt, B_IMPLICIT, key, h, anc, p->uid, newv, 0)
-			: NULL;
-		if (e && lent)
-			bent_lend(bt, e);
+		e = bt->implicit ? bent_add(bt, B_IMPLICIT, key, h, anc, p->uid,
+					    newv, 0)
+				 : NULL;
 		if (e)
 			e->made = (uint8_t)made;
 		follow_up_locked(bt, p, key, h, anc, hit->version, newv);
@@ -624,13 +616,10 @@ void basis_created(struct basis_table *bt, const struct proc_info *p,
 			break;
 		if (!near)
 			continue;
-		if (!bent_may_lend(bt, line.up[i]))
-			continue; /* past its share: those above may hold it */
 		e = bent_add(bt, B_IMPLICIT, key, h, line.up[i], p->uid, newv,
 			     0);
 		if (!e)
 			break;
-		bent_lend(bt, e);
 		e->made = 1;
 	}
 	pthread_mutex_unlock(&bt->mu);

@@ -30,8 +30,6 @@ struct bent {
 			   a read replaces it, as if none were held */
 	uint8_t seen;   /* implicit, from a read (basis_seen), not from a
 			   change its holder's tree made */
-	uint8_t lent;   /* held for a descendant's read or create, counted
-			   in its holder's lender (bent_lend) */
 	/* Seen, held as the reader's parent: that reader (basis_changed
 	 * passes over it for a change by the same reader). */
 	pid_t by;
@@ -40,6 +38,9 @@ struct bent {
 	 * whose registration moved to the same version (basis_changed). */
 	pid_t via;
 	uint64_t via_start;
+	/* An implicit entry's place in its holder's list, oldest first
+	 * (struct share). */
+	struct bent *older, *newer;
 	char key[];
 };
 
@@ -93,19 +94,24 @@ struct chain {
 	int64_t at_ns;
 };
 
-/* Entries a holder got for its descendants (lent): a shell that ran
- * `cp -r` or `grep -r` over a million records would otherwise fill the
- * table for everyone until it exits.  Counted exactly per holder, in an
- * open-addressed table of the holders that have any, and held to a
- * share of the table: an eighth, so that a creator's whole line (its
- * parent, the two above and the session leader: basis_created) takes
- * half the table at most. */
-#define LEND_SHARE 8
+/* The implicit entries one holder keeps, its own reads and changes and
+ * those it got for its descendants' (a shell that ran `cp -r` or `grep
+ * -r` over a million records, or that grep itself, would otherwise
+ * fill the table for everyone while it lives): counted exactly per
+ * holder, in an open-addressed table of the holders that have any, and
+ * listed oldest first.  A holder keeps its newest 1/SHARE of the table;
+ * an entry past it drops the holder's oldest (bent_add), so a bulk
+ * edit, which needs only the basis it just read, never runs out.  A
+ * sixteenth, so that a creator and its whole line (its parent, the two
+ * above and the session leader: basis_created) take under a third of
+ * the table. */
+#define SHARE 16
 
-struct lender {
+struct share {
 	pid_t pid; /* 0: a free slot */
 	uint64_t start;
 	size_t n;
+	struct bent *oldest, *newest;
 };
 
 struct basis_table {
@@ -119,9 +125,9 @@ struct basis_table {
 	int implicit;
 	uint64_t next_group;
 	struct chain chains[NCHAINS]; /* by the first's pid */
-	struct lender *lenders;
-	size_t nlenders, lenders_cap; /* used slots; slots (a power of 2) */
-	size_t lend_max;              /* lent entries per holder */
+	struct share *shares;
+	size_t nshares, shares_cap; /* used slots; slots (a power of 2) */
+	size_t share_max;           /* implicit entries per holder */
 };
 
 static const struct holder NOBODY = { 0, 0 }; /* no entry has pid 0 */
@@ -155,7 +161,10 @@ struct bent *bent_find(struct basis_table *bt, uint8_t kind, const char *key,
 		       uint32_t h, struct holder ho);
 /* A new entry, first in its bucket (sweeping dead holders' entries
  * whenever the table doubled, growing the buckets as it fills); NULL
- * when the table is full (bt->max) or memory is short. */
+ * when the table is full (bt->max) or memory is short.  An implicit
+ * entry is also its holder's newest, and past the holder's share it
+ * drops the holder's oldest: a caller must not hold a pointer to
+ * another implicit entry of @ho across it. */
 struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 		      uint32_t h, struct holder ho, uid_t uid,
 		      uint64_t version, uint64_t group);
@@ -165,18 +174,10 @@ void bent_drop(struct basis_table *bt, unsigned kinds, const char *key,
 /* Remove a declaration's entries (@group: next_group's, never 0). */
 void bent_drop_group(struct basis_table *bt, const char *key, uint32_t h,
 		     uint64_t group);
-/* May @ho be given one more lent entry?  Not when it holds lend_max
- * (an eighth of the table) already, nor when memory for its count is
- * short: its descendants' reads and creates then register for
- * themselves only, and a later change from it finds no basis (EPERM),
- * as when the table is full, but the table stays open to everyone
- * else. */
-int bent_may_lend(struct basis_table *bt, struct holder ho);
-/* Count @e, just added, as lent to its holder.  Never fails: the last
- * bent_may_lend() made room for its holder's count. */
-void bent_lend(struct basis_table *bt, struct bent *e);
-/* The entries lent to @ho (tests). */
-size_t bent_lent(struct basis_table *bt, struct holder ho);
+/* @e, implicit, in use again: its holder's newest, the last to go. */
+void bent_touch(struct basis_table *bt, struct bent *e);
+/* The implicit entries @ho keeps (tests). */
+size_t bent_held(struct basis_table *bt, struct holder ho);
 /* Remove the entries of holders that are gone; @return those left. */
 size_t basis_gc_locked(struct basis_table *bt);
 

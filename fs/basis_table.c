@@ -24,133 +24,126 @@ int basis_init(struct basis_table **out, unsigned ttl_s, size_t max,
 		return -ENOMEM;
 	}
 	bt->implicit = implicit;
-	bt->lend_max = max / LEND_SHARE;
+	bt->share_max = max / SHARE;
 	bt->next_group = 1;
 	bt->gc_at = 4096;
 	*out = bt;
 	return 0;
 }
 
-static size_t lender_slot(const struct basis_table *bt, pid_t pid,
-			  uint64_t start)
+static size_t share_slot(const struct basis_table *bt, pid_t pid,
+			 uint64_t start)
 {
 	uint64_t x = ((uint64_t)(uint32_t)pid << 32 ^ start) *
 		     0x9e3779b97f4a7c15ull;
 
-	return (size_t)(x >> 32) & (bt->lenders_cap - 1);
+	return (size_t)(x >> 32) & (bt->shares_cap - 1);
 }
 
-/* @ho's count, or NULL. */
-static struct lender *lender_find(struct basis_table *bt, struct holder ho)
+/* @ho's share, or NULL. */
+static struct share *share_find(struct basis_table *bt, struct holder ho)
 {
-	if (!bt->lenders_cap)
+	if (!bt->shares_cap)
 		return NULL;
-	for (size_t i = lender_slot(bt, ho.pid, ho.start);;
-	     i = (i + 1) & (bt->lenders_cap - 1)) {
-		struct lender *l = &bt->lenders[i];
-		if (!l->pid)
+	for (size_t i = share_slot(bt, ho.pid, ho.start);;
+	     i = (i + 1) & (bt->shares_cap - 1)) {
+		struct share *s = &bt->shares[i];
+		if (!s->pid)
 			return NULL;
-		if (l->pid == ho.pid && l->start == ho.start)
-			return l;
+		if (s->pid == ho.pid && s->start == ho.start)
+			return s;
 	}
 }
 
 /* A free slot for @ho (linear probing; the table is at most half full,
  * so there is one). */
-static struct lender *lender_put(struct basis_table *bt, struct holder ho)
+static struct share *share_put(struct basis_table *bt, struct holder ho)
 {
-	size_t i = lender_slot(bt, ho.pid, ho.start);
+	size_t i = share_slot(bt, ho.pid, ho.start);
 
-	while (bt->lenders[i].pid)
-		i = (i + 1) & (bt->lenders_cap - 1);
-	bt->lenders[i] = (struct lender){ ho.pid, ho.start, 0 };
-	bt->nlenders++;
-	return &bt->lenders[i];
+	while (bt->shares[i].pid)
+		i = (i + 1) & (bt->shares_cap - 1);
+	bt->shares[i] = (struct share){ .pid = ho.pid, .start = ho.start };
+	bt->nshares++;
+	return &bt->shares[i];
 }
 
-/* Room for one more holder: at most half the slots in use.  @return 0
- * or -ENOMEM. */
-static int lenders_room(struct basis_table *bt)
+/* Room for one more holder: at most half the slots in use.  Moves the
+ * slots (a pointer to one is stale after).  @return 0 or -ENOMEM. */
+static int shares_room(struct basis_table *bt)
 {
-	struct lender *old = bt->lenders;
-	size_t cap = bt->lenders_cap;
+	struct share *old = bt->shares;
+	size_t cap = bt->shares_cap;
 
-	if ((bt->nlenders + 1) * 2 <= cap)
+	if ((bt->nshares + 1) * 2 <= cap)
 		return 0;
 	cap = cap ? cap * 2 : 64;
-	bt->lenders = calloc(cap, sizeof(*bt->lenders));
-	if (!bt->lenders) {
-		bt->lenders = old;
+	bt->shares = calloc(cap, sizeof(*bt->shares));
+	if (!bt->shares) {
+		bt->shares = old;
 		return -ENOMEM;
 	}
-	bt->nlenders = 0;
-	bt->lenders_cap = cap;
+	bt->nshares = 0;
+	bt->shares_cap = cap;
 	for (size_t i = 0; old && i < cap / 2; i++)
-		if (old[i].pid)
-			lender_put(bt, (struct holder){ old[i].pid,
-							old[i].start })
-				->n = old[i].n;
+		if (old[i].pid) {
+			struct share *s = share_put(
+				bt, (struct holder){ old[i].pid, old[i].start });
+			s->n = old[i].n;
+			s->oldest = old[i].oldest;
+			s->newest = old[i].newest;
+		}
 	free(old);
 	return 0;
 }
 
-int bent_may_lend(struct basis_table *bt, struct holder ho)
+size_t bent_held(struct basis_table *bt, struct holder ho)
 {
-	struct lender *l = lender_find(bt, ho);
+	struct share *s = share_find(bt, ho);
 
-	if (l)
-		return l->n < bt->lend_max;
-	return bt->lend_max > 0 && lenders_room(bt) == 0;
+	return s ? s->n : 0;
 }
 
-size_t bent_lent(struct basis_table *bt, struct holder ho)
+/* @e, implicit, leaves the table: out of its holder's list, whose slot
+ * is emptied at none (the slots after it in its probe run move back,
+ * so that every holder stays reachable from its home slot). */
+static void share_drop(struct basis_table *bt, struct bent *e)
 {
-	struct lender *l = lender_find(bt, ho);
+	struct share *s = share_find(bt, (struct holder){ e->pid, e->start });
+	size_t mask = bt->shares_cap - 1, i, j;
 
-	return l ? l->n : 0;
-}
-
-void bent_lend(struct basis_table *bt, struct bent *e)
-{
-	struct holder ho = { e->pid, e->start };
-	struct lender *l = lender_find(bt, ho);
-
-	if (!l)
-		l = lender_put(bt, ho);
-	l->n++;
-	e->lent = 1;
-}
-
-/* @e, lent, leaves the table: one less for its holder, whose slot is
- * emptied at none (the slots after it in its probe run move back, so
- * that every holder stays reachable from its home slot). */
-static void lender_drop(struct basis_table *bt, const struct bent *e)
-{
-	struct lender *l = lender_find(bt, (struct holder){ e->pid, e->start });
-	size_t mask = bt->lenders_cap - 1, i, j;
-
-	if (!l || --l->n)
+	if (!s)
+		return; /* never listed: its share had no room (bent_add) */
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		s->oldest = e->newer;
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		s->newest = e->older;
+	if (--s->n)
 		return;
-	i = (size_t)(l - bt->lenders);
-	for (j = (i + 1) & mask; bt->lenders[j].pid; j = (j + 1) & mask) {
-		size_t home = lender_slot(bt, bt->lenders[j].pid,
-					  bt->lenders[j].start);
+	i = (size_t)(s - bt->shares);
+	for (j = (i + 1) & mask; bt->shares[j].pid; j = (j + 1) & mask) {
+		size_t home = share_slot(bt, bt->shares[j].pid,
+					 bt->shares[j].start);
 		/* j's entry may fill the hole at i when its home is not in
 		 * the cyclic range (i, j]. */
 		if (((j - home) & mask) >= ((j - i) & mask)) {
-			bt->lenders[i] = bt->lenders[j];
+			bt->shares[i] = bt->shares[j];
 			i = j;
 		}
 	}
-	bt->lenders[i].pid = 0;
-	bt->nlenders--;
+	bt->shares[i].pid = 0;
+	bt->nshares--;
 }
 
 /* Free @e, which has left its bucket. */
 static void bent_free(struct basis_table *bt, struct bent *e)
 {
-	if (e->lent)
-		lender_drop(bt, e);
+	if (e->kind == B_IMPLICIT)
+		share_drop(bt, e);
 	free(e->text);
 	free(e);
 }
@@ -166,7 +159,7 @@ void basis_free(struct basis_table *bt)
 			free(e);
 		}
 	pthread_mutex_destroy(&bt->mu);
-	free(bt->lenders);
+	free(bt->shares);
 	free(bt->tab);
 	free(bt);
 }
@@ -263,6 +256,56 @@ void bent_drop_group(struct basis_table *bt, const char *key, uint32_t h,
 	drop_where(bt, key, h, &d);
 }
 
+/* Take @v out of its bucket and free it. */
+static void bent_evict(struct basis_table *bt, struct bent *v)
+{
+	struct bent **pp = &bucket(bt, v->h)->head;
+
+	while (*pp != v)
+		pp = &(*pp)->next;
+	*pp = v->next;
+	bt->count--;
+	bent_free(bt, v);
+}
+
+/* @e, implicit and just added, is its holder's newest; past the
+ * holder's share its oldest goes (never @e: the share is at least 64,
+ * RFS_BASIS_ENTRIES_MIN / SHARE).  shares_room() made room for a new
+ * holder's slot. */
+static void share_add(struct basis_table *bt, struct bent *e)
+{
+	struct holder ho = { e->pid, e->start };
+	struct share *s = share_find(bt, ho);
+
+	if (!s)
+		s = share_put(bt, ho);
+	e->older = s->newest;
+	if (s->newest)
+		s->newest->newer = e;
+	else
+		s->oldest = e;
+	s->newest = e;
+	if (++s->n > bt->share_max && s->oldest != e)
+		bent_evict(bt, s->oldest);
+}
+
+void bent_touch(struct basis_table *bt, struct bent *e)
+{
+	struct share *s = share_find(bt, (struct holder){ e->pid, e->start });
+
+	if (!s || s->newest == e)
+		return;
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		s->oldest = e->newer;
+	e->newer->older = e->older; /* not the newest: it has one */
+	e->older = s->newest;
+	e->newer = NULL;
+	s->newest->newer = e;
+	s->newest = e;
+}
+
 struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 		      uint32_t h, struct holder ho, uid_t uid,
 		      uint64_t version, uint64_t group)
@@ -286,6 +329,8 @@ struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 	}
 	if (bt->count >= bt->max)
 		return NULL;
+	if (kind == B_IMPLICIT && !share_find(bt, ho) && shares_room(bt))
+		return NULL;
 	e = malloc(sizeof(*e) + klen + 1);
 	if (!e)
 		return NULL;
@@ -305,6 +350,8 @@ struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 	b->sum |= sum_bit(h);
 	if (++bt->count > bt->nb)
 		grow(bt);
+	if (kind == B_IMPLICIT)
+		share_add(bt, e);
 	return e;
 }
 

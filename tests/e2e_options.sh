@@ -428,27 +428,48 @@ expect_eq "globs that begin or end with a bracket, ? or *: bx qy zzz accepted, c
 	"0 0 0 1" "$(for n in bx qy zzz cx; do blind "echo blind > $n" 2>/dev/null; printf '%s ' $?; done | sed 's/ $//')"
 unmount
 
-# ---- -o basis_entries: what one process holds for its children -----------
-# A shell holds a basis for each record its commands create or read, for
-# as long as it lives.  Past an eighth of the table (128 of 1024 here) it
-# holds no more: its later commands need a basis of their own for those,
-# and everyone else's are still recorded.
+# ---- -o basis_entries: what one process keeps ------------------------------
+# Each process keeps the bases of its newest reads and changes, its own and
+# its commands', up to a sixteenth of the table (64 of 1024 here); past it
+# its oldest gives way.  So one process that reads or edits more records
+# than the table holds never fills it for everyone else.
 out=$(timeout 10 "$RECFS" "$STORE" "$MNT" -f -o basis_entries=10 2>&1); rc=$?
 expect_eq "basis_entries under 1024 is refused" \
 	"1 recfs: basis_entries must be 1024 to 268435456" "$rc $out"
 mount_again "basis_entries=1024" || exit 1
 mkdir "$MNT/share"
-expect_eq "a shell that created 200 records may remove its share of them, 128" 128 \
+expect_eq "a shell that created 200 records keeps the newest 64: rm removes those" \
+	"64 f137 f200" \
 	"$(cd "$MNT/share" && bash -c 'for i in $(seq 200); do touch f$i; done
-	n=0; for i in $(seq 200); do rm f$i 2>/dev/null && n=$((n + 1)); done
-	echo $n')"
-expect_eq "the rest are refused, not removed" 72 "$(ls "$MNT/share" | wc -l)"
+	n=0; k=""; for i in $(seq 200); do
+		rm f$i 2>/dev/null && { n=$((n + 1)); k="$k f$i"; }; done
+	set -- $k; echo $n $1 ${!#}')"
+expect_eq "the older 136 are refused, not removed" 136 "$(ls "$MNT/share" | wc -l)"
 expect_eq "a command that reads its own basis still changes one" "y" \
 	"$(cd "$MNT/share" && python3 -c '
-d = open("f200").read()
-open("f200", "w").write(d + "y")' && cat f200)"
-expect_eq "and another shell's commands still lend it theirs" "z" \
-	"$(cd "$MNT/share" && bash -c 'cat f199 > /dev/null; echo z > f199; cat f199')"
+d = open("f1").read()
+open("f1", "w").write(d + "y")' && cat f1)"
+mkdir "$MNT/bulk"
+expect_eq "one process creates 1500 records, then reads and rewrites each in turn" \
+	"1500 z" \
+	"$(cd "$MNT/bulk" && python3 -c '
+import subprocess
+for i in range(1500):
+    open("e%d" % i, "w").write("a")
+n = 0
+for i in range(1500):
+    d = open("e%d" % i).read()
+    open("e%d" % i, "w").write(d + "b")
+    n += 1
+for i in range(1500):
+    open("e%d" % i).read()
+# Still running, holding its share: another session reads and saves.
+r = subprocess.run(["setsid", "-w", "bash", "-c",
+                    "cat ../share/f2 > /dev/null; echo z > ../share/f2; cat ../share/f2"],
+                   capture_output=True, text=True)
+print(n, r.stdout.strip() + r.stderr.strip())')"
+expect_eq "every one of them rewritten once" "1500" \
+	"$(grep -lx ab "$MNT"/bulk/e* | wc -l)"
 # Records that need no basis (a directory marked unchecked: a build's
 # output, .git) take none of the share: bases there are never asked for.
 mkdir "$MNT/build" "$MNT/src"
