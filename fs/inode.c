@@ -214,19 +214,6 @@ int rfs_ino_key_copy(const struct rfs_inode *in, char *key, int *pending)
 	return 0;
 }
 
-int rfs_ino_rekey(struct rfs *fs, struct rfs_inode *in, const char *key)
-{
-	char *k = strdup(key);
-
-	if (!k)
-		return -ENOMEM;
-	key_unlink(fs, in);
-	free(in->key);
-	in->key = k;
-	key_link(fs, in);
-	return 0;
-}
-
 /* Is @in, live, directory @dir (@dl its length) or beneath it? */
 static int in_tree(const struct rfs_inode *in, const char *dir, size_t dl)
 {
@@ -234,56 +221,85 @@ static int in_tree(const struct rfs_inode *in, const char *dir, size_t dl)
 	       (in->key[dl] == '/' || in->key[dl] == 0);
 }
 
-/* A walk of every inode, as rfs_ino_rekey_tree's: the rename that asks
- * has to before its store change, and rekeys after it. */
-int rfs_ino_tree_busy(struct rfs *fs, const char *dir)
+/* Add @in, to be keyed @prefix followed by @rest, to @rk. */
+static int rekey_add(struct rfs_rekey *rk, struct rfs_inode *in,
+		     const char *prefix, const char *rest)
 {
-	size_t dl = strlen(dir);
+	size_t pl = strlen(prefix), rl = strlen(rest);
+	char *k;
 
-	for (size_t i = 0; i < fs->cap; i++)
-		for (struct rfs_inode *in = fs->by_ino[i]; in; in = in->next_ino)
-			if ((in->lease || in->pending) && in_tree(in, dir, dl))
-				return 1;
+	if (rk->n == rk->cap) {
+		size_t cap = rk->cap ? rk->cap * 2 : 8;
+		struct rfs_inode **ni = realloc(rk->in, cap * sizeof(*ni));
+		if (!ni)
+			return -ENOMEM;
+		rk->in = ni;
+		char **nk = realloc(rk->key, cap * sizeof(*nk));
+		if (!nk)
+			return -ENOMEM;
+		rk->key = nk;
+		rk->cap = cap;
+	}
+	k = malloc(pl + rl + 1);
+	if (!k)
+		return -ENOMEM;
+	memcpy(k, prefix, pl);
+	memcpy(k + pl, rest, rl + 1);
+	rk->in[rk->n] = in;
+	rk->key[rk->n++] = k;
 	return 0;
 }
 
-int rfs_ino_rekey_tree(struct rfs *fs, const char *from, const char *to)
+void rfs_rekey_free(struct rfs_rekey *rk)
 {
-	size_t fl = strlen(from), tl = strlen(to);
-	struct rfs_inode **move = NULL;
-	size_t n = 0, cap = 0;
+	for (size_t i = 0; i < rk->n; i++)
+		free(rk->key[i]);
+	free(rk->in);
+	free(rk->key);
+	memset(rk, 0, sizeof(*rk));
+}
+
+int rfs_rekey_one(struct rfs_rekey *rk, struct rfs_inode *in, const char *to)
+{
+	int rc = in ? rekey_add(rk, in, to, "") : 0;
+
+	if (rc < 0)
+		rfs_rekey_free(rk);
+	return rc;
+}
+
+int rfs_rekey_tree(struct rfs *fs, struct rfs_rekey *rk, const char *from,
+		   const char *to)
+{
+	size_t fl = strlen(from);
 	int rc = 0;
 
-	for (size_t i = 0; i < fs->cap; i++)
-		for (struct rfs_inode *in = fs->by_ino[i]; in; in = in->next_ino) {
+	for (size_t i = 0; i < fs->cap && rc == 0; i++)
+		for (struct rfs_inode *in = fs->by_ino[i]; in && rc == 0;
+		     in = in->next_ino) {
 			if (!in_tree(in, from, fl))
 				continue;
-			if (n == cap) {
-				struct rfs_inode **nm;
-				cap = cap ? cap * 2 : 64;
-				nm = realloc(move, cap * sizeof(*nm));
-				if (!nm) {
-					free(move);
-					return -ENOMEM;
-				}
-				move = nm;
-			}
-			move[n++] = in;
+			if (in->lease || in->pending)
+				rc = -EBUSY;
+			else
+				rc = rekey_add(rk, in, to, in->key + fl);
 		}
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		const char *rest = move[i]->key + fl;
-		char *k = malloc(tl + strlen(rest) + 1);
-		if (!k) {
-			rc = -ENOMEM;
-			break;
-		}
-		memcpy(k, to, tl);
-		strcpy(k + tl, rest);
-		rc = rfs_ino_rekey(fs, move[i], k);
-		free(k);
-	}
-	free(move);
+	if (rc < 0)
+		rfs_rekey_free(rk);
 	return rc;
+}
+
+void rfs_rekey_apply(struct rfs *fs, struct rfs_rekey *rk)
+{
+	for (size_t i = 0; i < rk->n; i++) {
+		struct rfs_inode *in = rk->in[i];
+		key_unlink(fs, in);
+		free(in->key);
+		in->key = rk->key[i];
+		rk->key[i] = NULL;
+		key_link(fs, in);
+	}
+	rfs_rekey_free(rk);
 }
 
 void rfs_ino_unkey(struct rfs *fs, struct rfs_inode *in)

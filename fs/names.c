@@ -387,6 +387,7 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct store_stat sb;
 	struct rfs_inode *p, *np, *fin, *tin;
 	struct rfs_tree *moved = NULL;
+	struct rfs_rekey rk = { 0 };
 	uint64_t ef = STORE_ANY, et = STORE_ANY, newv = 0, ticket = 0;
 	char *from = NULL, *to = NULL;
 	int rc = -ENOENT, to_new = 0;
@@ -447,14 +448,16 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		}
 		if (rc == 0 && (flags & RENAME_NOREPLACE))
 			et = STORE_ABSENT;
+		if (rc == 0)
+			rc = rfs_rekey_one(&rk, fin, to);
 	} else {
 		if (flags & RENAME_NOREPLACE) {
 			struct store_stat tsb;
 			if (store_stat(fs->st, to, &tsb) == 0)
 				rc = -EEXIST;
 		}
-		if (rc == 0 && rfs_ino_tree_busy(fs, from))
-			rc = -EBUSY;
+		if (rc == 0)
+			rc = rfs_rekey_tree(fs, &rk, from, to);
 		/* Without memory for the list, the records move and their
 		 * bases stay behind: later changes are refused, the safe
 		 * side. */
@@ -468,20 +471,20 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = store_rename(fs->st, from, ef, to, et, &newv);
 		ticket = store_defer_end(fs->st);
 	}
-	if (rc < 0)
+	if (rc < 0) {
+		rfs_rekey_free(&rk);
 		goto out;
+	}
 	if (tin)
 		rfs_ino_unkey(fs, tin);
+	rfs_rekey_apply(fs, &rk);
 	if (S_ISDIR(sb.meta.mode)) {
-		rfs_ino_rekey_tree(fs, from, to);
 		rfs_dir_moved(fs, &pi, moved, from, to);
 	} else {
 		uint64_t tomb = 0;
 		store_last_version(fs->st, from, &tomb);
 		struct basis_hit hd = ht;
 		rfs_changed(fs, &pi, &hf, from, tomb);
-		if (fin)
-			rfs_ino_rekey(fs, fin, to);
 		/* The new name's version is held, like any change's, for
 		 * the ancestor whose basis the change used: the source's,
 		 * when the destination needed none.  So a shell may run

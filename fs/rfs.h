@@ -206,16 +206,29 @@ struct rfs_inode *rfs_ino_make(struct rfs *fs, const char *key);
  * @return 0; -ENOENT no inode; -ENAMETOOLONG, which no key the store
  * accepts can give. */
 int rfs_ino_key_copy(const struct rfs_inode *in, char *key, int *pending);
-/* Give an inode a new key (rename); -ENOMEM. */
-int rfs_ino_rekey(struct rfs *fs, struct rfs_inode *in, const char *key);
-/* Rename every inode under directory key @from to be under @to. */
-int rfs_ino_rekey_tree(struct rfs *fs, const char *from, const char *to);
-/* 1 if a record under directory @dir has a change open (a lease, or a
- * create not yet committed).  Such a change commits under the key it
- * was begun on, so a rename of @dir meanwhile would lose it (its close
- * failed with ENOENT): the rename gets EBUSY instead.  Caller holds
- * fs->mu. */
-int rfs_ino_tree_busy(struct rfs *fs, const char *dir);
+/* The inodes a rename moves, and their new keys.  They are made before
+ * the store changes, so that moving them after it cannot fail: an inode
+ * left on its old key would take the record a later create makes there
+ * (a handle open on it would commit into that record).  Zeroed to
+ * start; every function here leaves it zeroed on error. */
+struct rfs_rekey {
+	size_t n, cap;
+	struct rfs_inode **in;
+	char **key;
+};
+/* Plan to key @in (a record's inode; NULL: nothing) @to.  -ENOMEM. */
+int rfs_rekey_one(struct rfs_rekey *rk, struct rfs_inode *in, const char *to);
+/* Plan to move every live inode under directory @from (itself too)
+ * under @to.  -EBUSY: a record under @from has a change open (a lease,
+ * or a create not yet committed); such a change commits under the key it
+ * was begun on, so the rename would lose it (its close failed with
+ * ENOENT).  -ENOMEM. */
+int rfs_rekey_tree(struct rfs *fs, struct rfs_rekey *rk, const char *from,
+		   const char *to);
+/* Move them, once the store has (never fails); frees @rk's lists. */
+void rfs_rekey_apply(struct rfs *fs, struct rfs_rekey *rk);
+/* Drop the plan (the store change failed). */
+void rfs_rekey_free(struct rfs_rekey *rk);
 /* The key is gone (unlink, rename over): the inode lives on unnamed. */
 void rfs_ino_unkey(struct rfs *fs, struct rfs_inode *in);
 /* Free it once the kernel forgot it and no handle uses it. */

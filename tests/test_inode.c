@@ -1,8 +1,10 @@
 /* test_inode.c - unit tests of fs/inode.c: the daemon's inode table.
  * It holds every inode the kernel keeps, which on a large store is
  * millions: lookups by number and by key must stay cheap as it grows,
- * and the pending list (uncommitted creates, for readdir and rmdir)
- * must hold exactly the pending inodes. */
+ * the pending list (uncommitted creates, for readdir and rmdir) must
+ * hold exactly the pending inodes, and a directory rename's plan moves
+ * exactly the inodes under it, or nothing. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,7 +93,13 @@ static void test_grows(void **state)
 	}
 	/* A rename after the growth moves the key. */
 	key_of(key, sizeof(key), 1);
-	assert_int_equal(rfs_ino_rekey(&fs, rfs_ino(&fs, ino[1]), "moved"), 0);
+	{
+		struct rfs_rekey rk = { 0 };
+		assert_int_equal(rfs_rekey_one(&rk, rfs_ino(&fs, ino[1]),
+					       "moved"), 0);
+		rfs_rekey_apply(&fs, &rk);
+		assert_int_equal(rk.n, 0);
+	}
 	assert_null(rfs_ino_by_key(&fs, key));
 	assert_ptr_equal(rfs_ino_by_key(&fs, "moved"), rfs_ino(&fs, ino[1]));
 	rfs_free_state(&fs);
@@ -149,11 +157,66 @@ static void test_pending_list(void **state)
 	rfs_free_state(&fs);
 }
 
+static struct rfs_inode *made(struct rfs *fs, const char *key)
+{
+	struct rfs_inode *in = rfs_ino_make(fs, key);
+
+	assert_non_null(in);
+	in->nlookup = 1;
+	return in;
+}
+
+/* A plan for "a" moves "a" and what is under it, not "ab" or "b/a";
+ * until it is applied (after the store's rename), every key stays; a
+ * plan dropped changes nothing; an open change under "a" makes it
+ * EBUSY, with nothing planned. */
+static void test_rekey_tree(void **state)
+{
+	struct rfs fs;
+	struct rfs_rekey rk = { 0 };
+	struct rfs_inode *a, *ax, *axy, *ab, *ba;
+
+	(void)state;
+	memset(&fs, 0, sizeof(fs));
+	assert_int_equal(rfs_init_state(&fs), 0);
+	a = made(&fs, "a");
+	ax = made(&fs, "a/x");
+	axy = made(&fs, "a/x/y");
+	ab = made(&fs, "ab");
+	ba = made(&fs, "b/a");
+
+	assert_int_equal(rfs_rekey_tree(&fs, &rk, "a", "c/d"), 0);
+	assert_int_equal(rk.n, 3);
+	assert_ptr_equal(rfs_ino_by_key(&fs, "a/x"), ax);
+	rfs_rekey_free(&rk);
+	assert_ptr_equal(rfs_ino_by_key(&fs, "a/x/y"), axy);
+	assert_null(rfs_ino_by_key(&fs, "c/d/x"));
+
+	assert_int_equal(rfs_rekey_tree(&fs, &rk, "a", "c/d"), 0);
+	rfs_rekey_apply(&fs, &rk);
+	assert_ptr_equal(rfs_ino_by_key(&fs, "c/d"), a);
+	assert_ptr_equal(rfs_ino_by_key(&fs, "c/d/x"), ax);
+	assert_ptr_equal(rfs_ino_by_key(&fs, "c/d/x/y"), axy);
+	assert_string_equal(axy->key, "c/d/x/y");
+	assert_null(rfs_ino_by_key(&fs, "a/x"));
+	assert_ptr_equal(rfs_ino_by_key(&fs, "ab"), ab);
+	assert_ptr_equal(rfs_ino_by_key(&fs, "b/a"), ba);
+
+	rfs_ino_pending(&fs, axy, 1);
+	assert_int_equal(rfs_rekey_tree(&fs, &rk, "c", "e"), -EBUSY);
+	assert_int_equal(rk.n, 0);
+	assert_null(rk.key);
+	assert_ptr_equal(rfs_ino_by_key(&fs, "c/d/x/y"), axy);
+	rfs_ino_pending(&fs, axy, 0);
+	rfs_free_state(&fs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grows),
 		cmocka_unit_test(test_pending_list),
+		cmocka_unit_test(test_rekey_tree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
