@@ -128,7 +128,7 @@ FUZZ_LOG_DEP := store/log.c store/log.h store/store.h tests/fuzz/fuzz.h \
 FUZZ_NEED    = @command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: $(FUZZ_CC) \
 	not found; as root: apt-get install -y clang" >&2; exit 1; }
 TSAN_TESTS   := test_store test_store_names test_store_txn test_store_history test_blob test_concurrency test_group_sync test_powerloss test_crash test_large test_log \
-	test_recovery test_fsck test_proc test_etcd_store
+	test_recovery test_recovery_zero test_fsck test_proc test_etcd_store
 
 $(FUZZ_DIR)/fuzz_xattr: tests/fuzz/fuzz_xattr.c fs/parse.c fs/parse.h \
 		tests/fuzz/fuzz.h

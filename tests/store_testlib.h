@@ -1,11 +1,16 @@
 /* store_testlib.h - what store tests share (test_fsck, test_salvage,
  * test_blob): a report captured and checked for a line, a file read
- * whole, a fixture's temporary tree removed (and the fixture freed).  Header-only: each test is
+ * whole, a fixture's temporary tree removed (and the fixture freed), a
+ * store's tree copied and its last segment found (test_recovery,
+ * test_recovery_zero).  Header-only: each test is
  * its own program.  Include after <cmocka.h>. */
 #ifndef STORE_TESTLIB_H
 #define STORE_TESTLIB_H
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +93,104 @@ static inline int tl_fixture_end(const char *tmp, char *out, void *f)
 		return -1;
 	free(out);
 	free(f);
+	return 0;
+}
+
+/* cp of one regular file. */
+static inline void tl_copy_file(const char *src, const char *dst)
+{
+	static uint8_t buf[1 << 16];
+	int in = open(src, O_RDONLY), out;
+	ssize_t n;
+
+	assert_true(in >= 0);
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	assert_int_equal(n, 0);
+	close(in);
+	close(out);
+}
+
+/* cp -r, regular files and directories only (a store has nothing else). */
+static inline void tl_copy_tree(const char *src, const char *dst)
+{
+	DIR *d = opendir(src);
+	struct dirent *de;
+	char s[512], t[512];
+	struct stat sb;
+
+	assert_non_null(d);
+	assert_int_equal(mkdir(dst, 0700), 0);
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(s, sizeof(s), "%s/%s", src, de->d_name);
+		snprintf(t, sizeof(t), "%s/%s", dst, de->d_name);
+		assert_int_equal(lstat(s, &sb), 0);
+		if (S_ISDIR(sb.st_mode))
+			tl_copy_tree(s, t);
+		else if (S_ISREG(sb.st_mode))
+			tl_copy_file(s, t);
+	}
+	closedir(d);
+}
+
+/* Name of the segment with the highest id in @dir, the one a crash
+ * tears (static buffer). */
+static inline const char *tl_last_segment(const char *dir)
+{
+	static char best[64];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	assert_non_null(d);
+	best[0] = 0;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (n == 20 && !strcmp(de->d_name + 16, ".seg") &&
+		    strcmp(de->d_name, best) > 0) /* fixed-width hex ids */
+			strcpy(best, de->d_name);
+	}
+	closedir(d);
+	assert_true(best[0] != 0);
+	return best;
+}
+
+static inline uint64_t tl_file_size(const char *dir, const char *name)
+{
+	char p[512];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	assert_int_equal(stat(p, &sb), 0);
+	return (uint64_t)sb.st_size;
+}
+
+/* Does @err name byte offset @off (decimal or 0x-hex, as a number)? */
+static inline int tl_names_offset(const char *err, uint64_t off)
+{
+	char num[32];
+	const char *p;
+
+	snprintf(num, sizeof(num), "%" PRIu64, off);
+	for (p = err; (p = strstr(p, num)); p++) {
+		int before = p > err && (p[-1] >= '0' && p[-1] <= '9');
+		char after = p[strlen(num)];
+
+		if (!before && !(after >= '0' && after <= '9'))
+			return 1;
+	}
+	snprintf(num, sizeof(num), "0x%" PRIx64, off);
+	if ((p = strstr(err, num))) {
+		char after = p[strlen(num)];
+
+		if (!((after >= '0' && after <= '9') ||
+		      (after >= 'a' && after <= 'f')))
+			return 1;
+	}
 	return 0;
 }
 

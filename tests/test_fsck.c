@@ -63,19 +63,7 @@ static void expect_not_in(const struct fx *f, const char *needle)
 /* Path of the highest-id segment (the one a crash tears). */
 static void last_segment(const struct fx *f, char *path, size_t len)
 {
-	struct dirent *de;
-	char best[32] = "";
-	DIR *d = opendir(f->dir);
-
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		if (strlen(de->d_name) == 20 &&
-		    strcmp(de->d_name + 16, ".seg") == 0 &&
-		    strcmp(de->d_name, best) > 0)
-			strcpy(best, de->d_name);
-	closedir(d);
-	assert_true(best[0]);
-	snprintf(path, len, "%s/%s", f->dir, best);
+	snprintf(path, len, "%s/%s", f->dir, tl_last_segment(f->dir));
 }
 
 /* Offsets of the entries of a segment, in order.  @return count. */

@@ -14,7 +14,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,93 +31,7 @@
 
 #include "log.h"
 #include "store.h"
-
-/* ---- files --------------------------------------------------------- */
-
-static int rm_one(const char *path, const struct stat *sb, int type,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	return type == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static uint8_t copybuf[1 << 16];
-
-static void copy_file(const char *src, const char *dst)
-{
-	int in = open(src, O_RDONLY), out;
-	ssize_t n;
-
-	assert_true(in >= 0);
-	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(out >= 0);
-	while ((n = read(in, copybuf, sizeof(copybuf))) > 0)
-		assert_int_equal(write(out, copybuf, (size_t)n), n);
-	assert_int_equal(n, 0);
-	close(in);
-	close(out);
-}
-
-/* cp -r, regular files and directories only (a store has nothing else). */
-static void copy_tree(const char *src, const char *dst)
-{
-	DIR *d = opendir(src);
-	struct dirent *de;
-	char s[512], t[512];
-	struct stat sb;
-
-	assert_non_null(d);
-	assert_int_equal(mkdir(dst, 0700), 0);
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(s, sizeof(s), "%s/%s", src, de->d_name);
-		snprintf(t, sizeof(t), "%s/%s", dst, de->d_name);
-		assert_int_equal(lstat(s, &sb), 0);
-		if (S_ISDIR(sb.st_mode))
-			copy_tree(s, t);
-		else if (S_ISREG(sb.st_mode))
-			copy_file(s, t);
-	}
-	closedir(d);
-}
-
-/* Name of the segment with the highest id in @dir (static buffer). */
-static const char *last_segment(const char *dir)
-{
-	static char best[64];
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	assert_non_null(d);
-	best[0] = 0;
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-
-		if (n == 20 && !strcmp(de->d_name + 16, ".seg") &&
-		    strcmp(de->d_name, best) > 0) /* fixed-width hex ids */
-			strcpy(best, de->d_name);
-	}
-	closedir(d);
-	assert_true(best[0] != 0);
-	return best;
-}
-
-static uint64_t file_size(const char *dir, const char *name)
-{
-	char p[512];
-	struct stat sb;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	assert_int_equal(stat(p, &sb), 0);
-	return (uint64_t)sb.st_size;
-}
+#include "store_testlib.h"
 
 /* ---- the model: what the live store showed after each commit -------- */
 
@@ -242,8 +155,8 @@ static void committed(struct world *w, struct store *st)
 
 	assert_true(w->ncommits < MAXC);
 	/* Everything goes to one segment: the test's premise. */
-	assert_string_equal(last_segment(w->dir), w->seg);
-	w->end[i] = file_size(w->dir, w->seg);
+	assert_string_equal(tl_last_segment(w->dir), w->seg);
+	w->end[i] = tl_file_size(w->dir, w->seg);
 	assert_true(w->end[i] > (i ? w->end[i - 1] : w->base));
 	capture(st, &w->view[i + 1]);
 }
@@ -270,8 +183,8 @@ static void write_history(struct world *w)
 	o = base_opts(err, sizeof(err));
 	if (store_open(w->dir, &o, &st))
 		fail_msg("store_open: %s", err);
-	strcpy(w->seg, last_segment(w->dir));
-	w->base = file_size(w->dir, w->seg);
+	strcpy(w->seg, tl_last_segment(w->dir));
+	w->base = tl_file_size(w->dir, w->seg);
 	capture(st, &w->view[0]);
 
 	for (i = 0; i < 24; i++) {
@@ -315,8 +228,8 @@ static void write_history(struct world *w)
 	assert_int_equal(store_close(st), 0);
 
 	/* Closing may add nothing to the commits, but must not lose any. */
-	assert_string_equal(last_segment(w->dir), w->seg);
-	w->seg_len = file_size(w->dir, w->seg);
+	assert_string_equal(tl_last_segment(w->dir), w->seg);
+	w->seg_len = tl_file_size(w->dir, w->seg);
 	assert_true(w->seg_len >= w->end[w->ncommits - 1]);
 }
 
@@ -369,31 +282,6 @@ static size_t commits_before(const struct world *w, uint64_t off)
 	while (j < w->ncommits && w->end[j] <= off)
 		j++;
 	return j;
-}
-
-/* Does @err name byte offset @off (decimal or 0x-hex, as a number)? */
-static int names_offset(const char *err, uint64_t off)
-{
-	char num[32];
-	const char *p;
-
-	snprintf(num, sizeof(num), "%" PRIu64, off);
-	for (p = err; (p = strstr(p, num)); p++) {
-		int before = p > err && (p[-1] >= '0' && p[-1] <= '9');
-		char after = p[strlen(num)];
-
-		if (!before && !(after >= '0' && after <= '9'))
-			return 1;
-	}
-	snprintf(num, sizeof(num), "0x%" PRIx64, off);
-	if ((p = strstr(err, num))) {
-		char after = p[strlen(num)];
-
-		if (!((after >= '0' && after <= '9') ||
-		      (after >= 'a' && after <= 'f')))
-			return 1;
-	}
-	return 0;
 }
 
 /* Recovery logs each torn tail it cuts; thousands of cuts would bury
@@ -454,8 +342,8 @@ static int teardown(void **state)
 {
 	struct world *w = *state;
 
-	rm_rf(w->tmp);
-	rm_rf(w->trial);
+	tl_rm_tree(w->tmp);
+	tl_rm_tree(w->trial);
 	free(w);
 	return 0;
 }
@@ -469,8 +357,8 @@ static void make_copy(struct world *w, uint64_t len, int64_t flip, int bit,
 {
 	char p[512];
 
-	rm_rf(w->trial);
-	copy_tree(w->dir, w->trial);
+	tl_rm_tree(w->trial);
+	tl_copy_tree(w->dir, w->trial);
 	snprintf(p, sizeof(p), "%s/%s", w->trial, w->seg);
 	if (len != UINT64_MAX)
 		assert_int_equal(truncate(p, (off_t)len), 0);
@@ -607,7 +495,7 @@ static void test_every_cut(void **state)
 				 cut, zeros ? " + zeros" : "", rc, err);
 		/* FORMAT.md: a writable open cuts the segment at the damage
 		 * (the start of the unfinished group), on disk, at once. */
-		now = file_size(w->trial, w->seg);
+		now = tl_file_size(w->trial, w->seg);
 		if (j ? now != w->end[j - 1] : now > w->base)
 			fail_msg("cut at %" PRIu64 "%s: segment is %" PRIu64
 				 " bytes after open, want %" PRIu64, cut,
@@ -727,7 +615,7 @@ static void test_bit_flips(void **state)
 					 "-EUCLEAN (%s)", at, bit, start, rc,
 					 err);
 			}
-			if (!strstr(err, w->seg) || !names_offset(err, start))
+			if (!strstr(err, w->seg) || !tl_names_offset(err, start))
 				fail_msg("flip at %" PRIu64 ": errbuf \"%s\" "
 					 "should name %s and offset %" PRIu64,
 					 at, err, w->seg, start);
@@ -750,194 +638,6 @@ static void test_bit_flips(void **state)
 	print_message("%u bit flips\n", trials);
 }
 
-/* ---- zero tails: the log of a sync=always store ends in zeros ------ */
-
-#define ZN 30
-
-/* Open @dir (writable unless @ro) with stderr in @log; the store in *st
- * (NULL on failure); @return store_open's result. */
-static int open_logged(const char *dir, int ro, char *err, size_t errlen,
-		       char *log, size_t loglen, struct store **st)
-{
-	struct store_opts o = base_opts(err, errlen);
-	char path[128];
-	int fd, save, rc;
-	ssize_t n;
-
-	o.read_only = ro;
-	snprintf(path, sizeof(path), "/tmp/recfs-zlog-%d", (int)getpid());
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	fflush(stderr);
-	save = dup(2);
-	dup2(fd, 2);
-	err[0] = 0;
-	*st = NULL;
-	rc = store_open(dir, &o, st);
-	fflush(stderr);
-	dup2(save, 2);
-	close(save);
-	n = pread(fd, log, loglen - 1, 0);
-	log[n > 0 ? n : 0] = 0;
-	close(fd);
-	unlink(path);
-	return rc;
-}
-
-/* Does st hold z0..z<n-1> with their values, and no z<n>? */
-static int has_z(struct store *st, int n)
-{
-	for (int i = 0; i <= n && i < ZN + 1; i++) {
-		char key[16], want[32], *buf = NULL;
-		size_t len;
-		int rc;
-
-		snprintf(key, sizeof(key), "z%d", i);
-		snprintf(want, sizeof(want), "value of z%d", i);
-		rc = store_get(st, key, &buf, &len, NULL);
-		if (i == n) {
-			free(buf);
-			return rc == -ENOENT;
-		}
-		if (rc || len != strlen(want) || memcmp(buf, want, len)) {
-			free(buf);
-			return 0;
-		}
-		free(buf);
-	}
-	return 1;
-}
-
-static void zero_range(const char *dir, const char *seg, uint64_t off,
-		       uint64_t len)
-{
-	char p[512];
-	uint8_t *z = calloc(1, len);
-	int fd;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, seg);
-	fd = open(p, O_RDWR);
-	assert_true(fd >= 0 && z);
-	assert_int_equal(pwrite(fd, z, len, (off_t)off), (ssize_t)len);
-	close(fd);
-	free(z);
-}
-
-/* A sync=always store that lost power (no close) leaves its active
- * segment ending in zeros written ahead.  That is its clean end: the
- * open says nothing, every record is there, and new commits go after
- * the last entry.  A torn entry before the zeros is a torn tail, cut
- * and logged; zeros in the middle, before valid entries, are
- * corruption, reported with their offset. */
-static void test_zero_tail(void **state)
-{
-	struct world *w = *state;
-	char dir[160], copy[160], seg[64], err[256], log[4096], p[512];
-	uint64_t offs[ZN + 8], end = 0, off, v;
-	struct log_reader r;
-	struct log_entry e;
-	struct store *st;
-	size_t n = 0;
-	pid_t pid;
-	int status, fd, rc;
-
-	snprintf(dir, sizeof(dir), "%s/zs", w->tmp);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct store_opts o = base_opts(err, sizeof(err));
-		o.sync_always = 1;
-		if (store_open(dir, &o, &st) < 0)
-			_exit(1);
-		for (int i = 0; i < ZN; i++) {
-			char key[16], val[32];
-			snprintf(key, sizeof(key), "z%d", i);
-			snprintf(val, sizeof(val), "value of z%d", i);
-			if (store_put(st, key, STORE_ABSENT, val, strlen(val),
-				      NULL, NULL) < 0)
-				_exit(2);
-		}
-		_exit(0); /* power off: no close */
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-
-	/* The active segment: ZN entries, then zeros to the end. */
-	strcpy(seg, last_segment(dir));
-	snprintf(p, sizeof(p), "%s/%s", dir, seg);
-	fd = open(p, O_RDONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(log_reader_init(&r, fd), 0);
-	while ((rc = log_reader_next(&r, &e, &off)) == 1) {
-		assert_true(n < ZN + 8);
-		offs[n++] = off;
-		end = off + e.len;
-	}
-	assert_int_equal(rc, -EUCLEAN);
-	assert_true(off == end);
-	assert_int_equal(log_reader_zero_end(&r, end), 1);
-	log_reader_free(&r);
-	close(fd);
-	assert_int_equal(n, ZN);
-	assert_true(file_size(dir, seg) > end);
-
-	/* Clean end. */
-	snprintf(copy, sizeof(copy), "%s/zs-clean", w->tmp);
-	copy_tree(dir, copy);
-	assert_int_equal(open_logged(copy, 0, err, sizeof(err), log,
-				     sizeof(log), &st), 0);
-	if (strstr(log, "torn"))
-		fail_msg("a zero tail was logged as damage: %s", log);
-	assert_true(has_z(st, ZN));
-	assert_true(file_size(copy, seg) == end); /* sealed: given back */
-	assert_int_equal(store_put(st, "z30", STORE_ABSENT, "value of z30",
-				   12, NULL, &v), 0);
-	assert_int_equal(store_close(st), 0);
-	assert_int_equal(open_logged(copy, 0, err, sizeof(err), log,
-				     sizeof(log), &st), 0);
-	assert_true(has_z(st, ZN + 1));
-	assert_int_equal(store_close(st), 0);
-	/* Read-only, the same (nothing cut). */
-	rm_rf(copy);
-	copy_tree(dir, copy);
-	assert_int_equal(open_logged(copy, 1, err, sizeof(err), log,
-				     sizeof(log), &st), 0);
-	assert_true(has_z(st, ZN));
-	assert_int_equal(store_close(st), 0);
-	assert_true(file_size(copy, seg) > end);
-	rm_rf(copy);
-
-	/* The last entry torn: its first bytes, then zeros. */
-	snprintf(copy, sizeof(copy), "%s/zs-torn", w->tmp);
-	copy_tree(dir, copy);
-	zero_range(copy, seg, offs[ZN - 1] + 20, end - offs[ZN - 1] - 20);
-	assert_int_equal(open_logged(copy, 0, err, sizeof(err), log,
-				     sizeof(log), &st), 0);
-	snprintf(p, sizeof(p), "cut torn tail at offset %" PRIu64,
-		 offs[ZN - 1]);
-	if (!strstr(log, p))
-		fail_msg("want \"%s\" logged, got: %s", p, log);
-	assert_true(has_z(st, ZN - 1));
-	assert_int_equal(store_close(st), 0);
-	rm_rf(copy);
-
-	/* An entry in the middle zeroed: valid entries follow. */
-	snprintf(copy, sizeof(copy), "%s/zs-mid", w->tmp);
-	copy_tree(dir, copy);
-	zero_range(copy, seg, offs[10], offs[11] - offs[10]);
-	rc = open_logged(copy, 0, err, sizeof(err), log, sizeof(log), &st);
-	assert_int_equal(rc, -EUCLEAN);
-	if (!strstr(err, seg) || !names_offset(err, offs[10]))
-		fail_msg("want %s and offset %" PRIu64 " named: %s", seg,
-			 offs[10], err);
-	assert_true(file_size(copy, seg) > end); /* nothing cut */
-	assert_int_equal(open_logged(copy, 1, err, sizeof(err), log,
-				     sizeof(log), &st), 0);
-	assert_true(has_z(st, 10)); /* what came before it */
-	assert_int_equal(store_close(st), 0);
-	rm_rf(copy);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -946,8 +646,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_every_cut, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bit_flips, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_zero_tail, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_hints_usable, setup,
 						teardown),
