@@ -268,22 +268,41 @@ int rfs_rekey_one(struct rfs_rekey *rk, struct rfs_inode *in, const char *to)
 	return rc;
 }
 
-int rfs_rekey_tree(struct rfs *fs, struct rfs_rekey *rk, const char *from,
-		   const char *to)
+int rfs_ino_tree_each(struct rfs *fs, const char *dir,
+		      int (*fn)(struct rfs_inode *in, void *arg), void *arg)
 {
-	size_t fl = strlen(from);
+	size_t dl = strlen(dir);
 	int rc = 0;
 
 	for (size_t i = 0; i < fs->cap && rc == 0; i++)
 		for (struct rfs_inode *in = fs->by_ino[i]; in && rc == 0;
-		     in = in->next_ino) {
-			if (!in_tree(in, from, fl))
-				continue;
-			if (in->lease || in->pending)
-				rc = -EBUSY;
-			else
-				rc = rekey_add(rk, in, to, in->key + fl);
-		}
+		     in = in->next_ino)
+			if (in_tree(in, dir, dl))
+				rc = fn(in, arg);
+	return rc;
+}
+
+struct rekeying {
+	struct rfs_rekey *rk;
+	const char *to;
+	size_t fl;
+};
+
+static int rekey_one_of_tree(struct rfs_inode *in, void *arg)
+{
+	struct rekeying *r = arg;
+
+	if (in->lease || in->pending)
+		return -EBUSY;
+	return rekey_add(r->rk, in, r->to, in->key + r->fl);
+}
+
+int rfs_rekey_tree(struct rfs *fs, struct rfs_rekey *rk, const char *from,
+		   const char *to)
+{
+	struct rekeying r = { rk, to, strlen(from) };
+	int rc = rfs_ino_tree_each(fs, from, rekey_one_of_tree, &r);
+
 	if (rc < 0)
 		rfs_rekey_free(rk);
 	return rc;

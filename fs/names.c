@@ -336,31 +336,15 @@ void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -rc);
 }
 
-/* The lease holder's own process renames its record: its pending change
- * commits first (write, rename, close).  Called without fs->mu.  The
- * holder may be another thread, closing the handle right now: the pin
- * keeps the handle, and a release that came first has committed the
- * change itself (rfs_release), so nothing is left to do. */
-static int commit_own_lease(struct rfs *fs, const char *key,
-			    const struct proc_info *p)
+/* Commit @h's open change, pinned by the caller (and unpinned here).
+ * Called without fs->mu.  The holder may be another thread, closing the
+ * handle right now: the pin keeps the handle, and a release that came
+ * first has committed the change itself (rfs_release), so nothing is
+ * left to do. */
+static int commit_pinned(struct rfs *fs, struct rfs_handle *h)
 {
-	struct rfs_handle *h = NULL;
-	struct rfs_inode *in;
 	int rc = 0, released;
 
-	pthread_mutex_lock(&fs->mu);
-	in = rfs_ino_by_key(fs, key);
-	if (in && in->lease) {
-		if (in->lease->opener.tgid != p->tgid) {
-			rc = -EBUSY;
-		} else {
-			h = in->lease;
-			rfs_handle_pin(h);
-		}
-	}
-	pthread_mutex_unlock(&fs->mu);
-	if (!h)
-		return rc;
 	pthread_mutex_lock(&h->mu);
 	/* A release commits under h->mu before it marks the handle and
 	 * drops the inode: either it has not begun (and waits for us), or
@@ -377,6 +361,87 @@ static int commit_own_lease(struct rfs *fs, const char *key,
 	return rc;
 }
 
+/* The lease holder's own process renames its record: its pending change
+ * commits first (write, rename, close).  Another's: EBUSY. */
+static int commit_own_lease(struct rfs *fs, const char *key,
+			    const struct proc_info *p)
+{
+	struct rfs_handle *h = NULL;
+	struct rfs_inode *in;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino_by_key(fs, key);
+	if (in && in->lease) {
+		if (in->lease->opener.tgid != p->tgid) {
+			rc = -EBUSY;
+		} else {
+			h = in->lease;
+			rfs_handle_pin(h);
+		}
+	}
+	pthread_mutex_unlock(&fs->mu);
+	return h ? commit_pinned(fs, h) : rc;
+}
+
+/* The changes a process has open under a directory (rfs_ino_tree_each). */
+struct own_changes {
+	pid_t tgid;
+	size_t n, cap;
+	struct rfs_handle **h;
+};
+
+static int take_own(struct rfs_inode *in, void *arg)
+{
+	struct own_changes *o = arg;
+
+	if (!in->lease || in->lease->opener.tgid != o->tgid)
+		return 0;
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 8;
+		struct rfs_handle **nh = realloc(o->h, cap * sizeof(*nh));
+		if (!nh)
+			return -ENOMEM;
+		o->h = nh;
+		o->cap = cap;
+	}
+	rfs_handle_pin(in->lease);
+	o->h[o->n++] = in->lease;
+	return 0;
+}
+
+/* A process renames a directory in which it has changes open (a create
+ * or rewrite not yet closed): they commit first, under their keys, as
+ * commit_own_lease's for a record, so that the rename that follows finds
+ * the directory idle unless another process has one open there.
+ * @return how many were committed, or a negative errno (a commit's: the
+ * rename fails with it).  Called without fs->mu. */
+static int commit_own_under(struct rfs *fs, const char *dir,
+			    const struct proc_info *p)
+{
+	struct own_changes o = { .tgid = p->tgid };
+	size_t i;
+	int rc;
+
+	pthread_mutex_lock(&fs->mu);
+	rc = rfs_ino_tree_each(fs, dir, take_own, &o);
+	pthread_mutex_unlock(&fs->mu);
+	if (rc < 0) { /* no memory for the list: commit none */
+		pthread_mutex_lock(&fs->mu);
+		for (i = 0; i < o.n; i++)
+			rfs_handle_unpin(o.h[i]);
+		pthread_mutex_unlock(&fs->mu);
+	} else {
+		for (i = 0; i < o.n; i++) {
+			int one = commit_pinned(fs, o.h[i]);
+			if (one < 0 && rc == 0)
+				rc = one;
+		}
+	}
+	free(o.h);
+	return rc < 0 ? rc : (int)o.n;
+}
+
 void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       fuse_ino_t newparent, const char *newname,
 		       unsigned int flags)
@@ -390,7 +455,7 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct rfs_rekey rk = { 0 };
 	uint64_t ef = STORE_ANY, et = STORE_ANY, newv = 0, ticket = 0;
 	char *from = NULL, *to = NULL;
-	int rc = -ENOENT, to_new = 0;
+	int rc = -ENOENT, to_new = 0, busy_tree = 0, retried = 0;
 
 	if (flags & RENAME_EXCHANGE) {
 		fuse_reply_err(req, EINVAL);
@@ -416,6 +481,7 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc < 0)
 		goto reply;
 
+again:
 	memset(&hf, 0, sizeof(hf));
 	memset(&ht, 0, sizeof(ht));
 	pthread_mutex_lock(&fs->mu);
@@ -458,6 +524,7 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		}
 		if (rc == 0)
 			rc = rfs_rekey_tree(fs, &rk, from, to);
+		busy_tree = rc == -EBUSY;
 		/* Without memory for the list, the records move and their
 		 * bases stay behind: later changes are refused, the safe
 		 * side. */
@@ -504,6 +571,17 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 out:
 	pthread_mutex_unlock(&fs->mu);
+	if (busy_tree && !retried) {
+		/* Changes open under the directory: the renamer's own commit
+		 * first, and it tries once more (others' keep it EBUSY). */
+		retried = 1;
+		busy_tree = 0;
+		rc = commit_own_under(fs, from, &pi);
+		if (rc > 0)
+			goto again;
+		if (rc == 0)
+			rc = -EBUSY;
+	}
 	if (rc == 0)
 		rc = store_wait_ticket(fs->st, ticket);
 reply:

@@ -225,6 +225,10 @@ int rfs_rekey_one(struct rfs_rekey *rk, struct rfs_inode *in, const char *to);
  * ENOENT).  -ENOMEM. */
 int rfs_rekey_tree(struct rfs *fs, struct rfs_rekey *rk, const char *from,
 		   const char *to);
+/* Call @fn on each live inode under directory @dir, itself included,
+ * until one returns nonzero; @return that, or 0. */
+int rfs_ino_tree_each(struct rfs *fs, const char *dir,
+		      int (*fn)(struct rfs_inode *in, void *arg), void *arg);
 /* Move them, once the store has (never fails); frees @rk's lists. */
 void rfs_rekey_apply(struct rfs *fs, struct rfs_rekey *rk);
 /* Drop the plan (the store change failed). */

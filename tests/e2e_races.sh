@@ -200,10 +200,10 @@ unmount
 # handle must still read its own, which
 # it took before its lease ended (until 2026-12-05 it opened it after the
 # wait, found it gone, and read the newest: stress_mix saw it once in
-# CI).  In the first, a rename of a directory above the record is tried:
-# until 2026-12-05 it went through (a directory rename needs no basis),
-# and the handle read the new key's version of its number; now it waits
-# for no change under it and gets EBUSY.
+# CI).  In the first, the same process renames a directory above the
+# record: until 2026-12-05 it went through (a directory rename needs no
+# basis), and the handle read the new key's version of its number; now
+# it waits for the commit under it to end, then renames.
 cat > "$WORK/own_read.py" <<'PY'
 import errno, os, sys, threading, time
 
@@ -261,31 +261,71 @@ else:
     except OSError as e:
         moved = errno.errorcode[e.errno]
     w.join()
-    print(out[0], moved, open("pause/d/r").read())
+    print(out[0], moved, open("pause/d2/r").read())
 PY
 RFS_TEST_PAUSE_KEY=pause/ RFS_TEST_PAUSE_MS=300 mount_fresh || exit 1
 mkdir "$MNT/pause"
 expect_eq "a handle reads its fsync's version after 12 more commits by others" \
 	"mine other11" "$(cd "$MNT" && timeout 60 python3 "$WORK/own_read.py" versions 2>&1)"
-expect_eq "a rename of its directory in the middle of its commit is refused (EBUSY)" \
-	"mine EBUSY mine" "$(cd "$MNT" && timeout 60 python3 "$WORK/own_read.py" dir 2>&1)"
+expect_eq "a rename of its directory in the middle of its commit waits for it, then moves it" \
+	"mine renamed mine" "$(cd "$MNT" && timeout 60 python3 "$WORK/own_read.py" dir 2>&1)"
 # A change still open under a directory (a create not yet closed, an
 # O_TRUNC rewrite) commits under the key it began on: renaming the
-# directory meanwhile lost both (their close failed with ENOENT).
-expect_eq "a directory with changes open in it is not renamed (EBUSY); once they close it is, with them" \
-	"EBUSY ok ok renamed created changed" "$(cd "$MNT" && timeout 60 python3 - 2>&1 <<'PY'
+# directory meanwhile lost both (their close failed with ENOENT).  Another
+# process's open changes keep the directory from moving (EBUSY); the
+# renamer's own commit first, as a record's do when it renames the record.
+expect_eq "a directory with another process's changes open in it is not renamed (EBUSY); once they close it is, with them" \
+	"EBUSY ok renamed created changed" "$(cd "$MNT" && timeout 60 python3 - 2>&1 <<'PY'
 import errno, os
 os.mkdir("busy")
 with open("busy/exist", "w") as f:
     f.write("old")
-open("busy/exist").read()
-fd = os.open("busy/new", os.O_WRONLY | os.O_CREAT, 0o644)
-os.write(fd, b"created")
-fd2 = os.open("busy/exist", os.O_WRONLY | os.O_TRUNC)
-os.write(fd2, b"changed")
+r0, w0 = os.pipe()
+r1, w1 = os.pipe()
+pid = os.fork()
+if pid == 0:
+    open("busy/exist").read()
+    fd = os.open("busy/new", os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b"created")
+    fd2 = os.open("busy/exist", os.O_WRONLY | os.O_TRUNC)
+    os.write(fd2, b"changed")
+    os.write(w0, b"1")
+    os.read(r1, 1)
+    try:
+        os.close(fd)
+        os.close(fd2)
+        os._exit(0)
+    except OSError:
+        os._exit(1)
+os.read(r0, 1)
 r = []
 try:
     os.rename("busy", "busy2")
+    r.append("renamed")
+except OSError as e:
+    r.append(errno.errorcode[e.errno])
+os.write(w1, b"1")
+r.append("ok" if os.waitpid(pid, 0)[1] == 0 else "close failed")
+os.rename("busy", "busy2")
+r.append("renamed")
+r += [open("busy2/new").read(), open("busy2/exist").read()]
+print(" ".join(r))
+PY
+)"
+expect_eq "a process renames a directory in which it has changes open: they commit first, under the new name after" \
+	"renamed ok ok created changed" "$(cd "$MNT" && timeout 60 python3 - 2>&1 <<'PY'
+import errno, os
+os.mkdir("own")
+with open("own/exist", "w") as f:
+    f.write("old")
+open("own/exist").read()
+fd = os.open("own/new", os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"created")
+fd2 = os.open("own/exist", os.O_WRONLY | os.O_TRUNC)
+os.write(fd2, b"changed")
+r = []
+try:
+    os.rename("own", "own2")
     r.append("renamed")
 except OSError as e:
     r.append(errno.errorcode[e.errno])
@@ -295,9 +335,7 @@ for f in (fd, fd2):
         r.append("ok")
     except OSError as e:
         r.append(errno.errorcode[e.errno])
-os.rename("busy", "busy2")
-r.append("renamed")
-r += [open("busy2/new").read(), open("busy2/exist").read()]
+r += [open("own2/new").read(), open("own2/exist").read()]
 print(" ".join(r))
 PY
 )"
