@@ -145,7 +145,10 @@ again:
 	} else if (in->pending && h->created)
 		expect = rfs_unchecked(fs, in->key) ? STORE_ANY : STORE_ABSENT;
 	else
-		rc = rfs_check(fs, p, in->key, h->has_own ? &h->own : NULL,
+		rc = rfs_check(fs, p, in->key,
+			       h->has_own && h->own_gen == in->key_gen
+				       ? &h->own
+				       : NULL,
 			       &expect, &hit);
 	if (rc == 0)
 		rc = store_txn_begin(fs->st, in->key, h->trunc, &h->txn);
@@ -282,6 +285,7 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 		}
 		h->has_own = 1;
 		h->own = newv;
+		h->own_gen = in->key_gen;
 		h->trunc = 0;
 		h->created = 0;
 		if (moved)

@@ -316,6 +316,7 @@ void rfs_rekey_apply(struct rfs *fs, struct rfs_rekey *rk)
 		free(in->key);
 		in->key = rk->key[i];
 		rk->key[i] = NULL;
+		in->key_gen++;
 		key_link(fs, in);
 	}
 	rfs_rekey_free(rk);

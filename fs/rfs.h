@@ -67,6 +67,10 @@ struct rfs_inode {
 	char *key;
 	uint64_t nlookup;
 	unsigned nopen;
+	/* Bumped at each new key (rfs_rekey_apply): versions are counted
+	 * per key, so a handle's own version of the old key says nothing
+	 * of the new key's line (a rename to a new name starts it at 1). */
+	unsigned key_gen;
 	int pending;
 	int deleted;
 	int hist;       /* a node of the read-only .recfs tree (history.h) */
@@ -114,7 +118,8 @@ struct rfs_handle {
 	int trunc;               /* the change starts from empty */
 	int created;             /* this handle created the key */
 	int has_own;             /* committed once: its own commit is its basis */
-	uint64_t own;
+	uint64_t own;            /* a version of the key it was committed to, */
+	unsigned own_gen;        /* while in->key_gen is still this */
 	int seen;                /* an O_RDWR handle registered its first read */
 	uint64_t view_size;      /* the change's size, for the opener's stat
 	                            (atomic: read without this handle's mu) */
