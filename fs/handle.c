@@ -273,7 +273,7 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	pthread_mutex_lock(&fs->mu);
 	/* Invariant: in->key is still the key committed to, since a rename
 	 * of the record, or of a directory above it, is refused while the
-	 * change is open (rfs_rename, rfs_ino_tree_busy).  Should it ever
+	 * change is open (rfs_rename, rfs_rekey_tree).  Should it ever
 	 * differ, newv is a version of the old key: no bases are handed out
 	 * for it (they would name the wrong key's version of that number),
 	 * and readers' line of appends starts afresh. */

@@ -207,7 +207,7 @@ void rfs_ino_pending(struct rfs *fs, struct rfs_inode *in, int on);
 struct rfs_inode *rfs_ino_make(struct rfs *fs, const char *key);
 /* A copy of @in's key in @key (RFS_KEY_BUF bytes), and whether it is
  * pending, to use after fs->mu is let go: a rename frees the key it
- * replaces (rfs_ino_rekey), so in->key is read only under fs->mu.
+ * replaces (rfs_rekey_apply), so in->key is read only under fs->mu.
  * @return 0; -ENOENT no inode; -ENAMETOOLONG, which no key the store
  * accepts can give. */
 int rfs_ino_key_copy(const struct rfs_inode *in, char *key, int *pending);
