@@ -71,7 +71,7 @@ $(BUILD)/tests/test_basis: $(BUILD)/obj/tests/test_basis.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 
-# test_basis_table tests the basis table's shares (each holder's newest).
+# test_basis_table tests the basis table's shares (what one holder may hold).
 $(BUILD)/tests/test_basis_table: $(BUILD)/obj/tests/test_basis_table.o \
 		$(BUILD)/obj/fs/basis.o $(BUILD)/obj/fs/basis_table.o \
 		$(BUILD)/obj/fs/proc.o \

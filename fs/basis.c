@@ -108,7 +108,7 @@ int basis_declare(struct basis_table *bt, const struct proc_info *p,
 		 * the same parent keeps its own. */
 		bent_drop(bt, KIND(B_MARK) | KIND(B_EXPLICIT), key, h, ho[i]);
 		e = bent_add(bt, B_EXPLICIT, key, h, ho[i], p->uid, version,
-			     group);
+			     group, 0);
 		if (!e) {
 			bent_drop_group(bt, key, h, group);
 			rc = -ENOSPC;
@@ -148,16 +148,16 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		 * to a read of a later version; at its own version it stays a
 		 * create's, which a change by its tree moves along
 		 * (basis_changed): `seq 9 > f; sort -o f f; rm f`. */
-		if (!bt->implicit)
+		if (!bt->implicit ||
+		    (cur && (!cur->made || cur->version == version)))
 			continue;
-		if (cur && (!cur->made || cur->version == version)) {
-			bent_touch(bt, cur); /* in use: the holder's newest */
-			continue;
-		}
+		/* The parent's is lent.  Past a share the holder registers
+		 * nothing new (struct share). */
 		if (cur)
-			bent_drop(bt, KIND(B_IMPLICIT), key, h, ho[i]);
-		cur = bent_add(bt, B_IMPLICIT, key, h, ho[i], p->uid, version,
-			       0);
+			bent_reuse(cur, p->uid, version);
+		else
+			cur = bent_add(bt, B_IMPLICIT, key, h, ho[i], p->uid,
+				       version, 0, i == 1);
 		if (cur)
 			cur->seen = 1;
 		if (cur && i == 1) {
@@ -308,13 +308,13 @@ static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
 	bent_drop(bt, KIND(B_IMPLICIT), key, h, ho);
 	e = bent_find(bt, B_MARK, key, h, ho);
 	if (!e)
-		e = bent_add(bt, B_MARK, key, h, ho, uid, 0, 0);
+		e = bent_add(bt, B_MARK, key, h, ho, uid, 0, 0, 0);
 	if (e) {
 		e->expires_ns = proc_mono_ns(); /* when it was refused */
 		e->grace = 0;
 	}
 	bent_drop(bt, KIND(B_CONFLICT), key, h, ho);
-	e = bent_add(bt, B_CONFLICT, key, h, ho, uid, 0, 0);
+	e = bent_add(bt, B_CONFLICT, key, h, ho, uid, 0, 0, 0);
 	if (e)
 		e->text = strdup(conflict);
 }
@@ -560,20 +560,28 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	    !hit->explicit_ && key_held(bt, key, h, p, NOBODY))
 		anc = own_change_locked(bt, p, hit->version, key, h, newv,
 					&made);
-	bent_drop(bt, KIND(B_MARK) | KIND(B_IMPLICIT), key, h, me);
-	e = bt->implicit ? bent_add(bt, B_IMPLICIT, key, h, me, p->uid, newv, 0)
-			 : NULL;
+	/* Its own entry moves in place: past its share a change would
+	 * otherwise cost the changer the record (struct share). */
+	bent_drop(bt, KIND(B_MARK), key, h, me);
+	e = bt->implicit ? bent_find(bt, B_IMPLICIT, key, h, me) : NULL;
+	if (e)
+		bent_reuse(e, p->uid, newv);
+	else if (bt->implicit)
+		e = bent_add(bt, B_IMPLICIT, key, h, me, p->uid, newv, 0, 0);
 	if (e && anc.pid > 1) {
 		e->via = anc.pid;
 		e->via_start = anc.start;
 	}
 	if (anc.pid > 1) {
 		/* A basis from a child's create stays one: the ancestor has
-		 * still seen none of it, so its next read replaces it. */
-		bent_drop(bt, KIND(B_IMPLICIT), key, h, anc);
-		e = bt->implicit ? bent_add(bt, B_IMPLICIT, key, h, anc, p->uid,
-					    newv, 0)
-				 : NULL;
+		 * still seen none of it, so its next read replaces it.  One
+		 * the ancestor held moves in place; a new one is lent. */
+		e = bent_find(bt, B_IMPLICIT, key, h, anc);
+		if (e)
+			bent_reuse(e, p->uid, newv);
+		else if (bt->implicit)
+			e = bent_add(bt, B_IMPLICIT, key, h, anc, p->uid, newv,
+				     0, 1);
 		if (e)
 			e->made = (uint8_t)made;
 		follow_up_locked(bt, p, key, h, anc, hit->version, newv);
@@ -614,10 +622,10 @@ void basis_created(struct basis_table *bt, const struct proc_info *p,
 		if (bent_find(bt, B_IMPLICIT, key, h, line.up[i]) ||
 		    bent_find(bt, B_MARK, key, h, line.up[i]))
 			break;
-		if (!near)
-			continue;
+		if (!near || !bent_may_hold(bt, line.up[i], 1))
+			continue; /* past its share: those above may hold it */
 		e = bent_add(bt, B_IMPLICIT, key, h, line.up[i], p->uid, newv,
-			     0);
+			     0, 1);
 		if (!e)
 			break;
 		e->made = 1;

@@ -38,9 +38,9 @@ struct bent {
 	 * whose registration moved to the same version (basis_changed). */
 	pid_t via;
 	uint64_t via_start;
-	/* An implicit entry's place in its holder's list, oldest first
-	 * (struct share). */
-	struct bent *older, *newer;
+	uint8_t lent;   /* implicit, held for a descendant's read, create or
+			   change: counted in its holder's n_lent, else in
+			   its n_own (struct share) */
 	char key[];
 };
 
@@ -94,24 +94,28 @@ struct chain {
 	int64_t at_ns;
 };
 
-/* The implicit entries one holder keeps, its own reads and changes and
- * those it got for its descendants' (a shell that ran `cp -r` or `grep
- * -r` over a million records, or that grep itself, would otherwise
- * fill the table for everyone while it lives): counted exactly per
- * holder, in an open-addressed table of the holders that have any, and
- * listed oldest first.  A holder keeps its newest 1/SHARE of the table;
- * an entry past it drops the holder's oldest (bent_add), so a bulk
- * edit, which needs only the basis it just read, never runs out.  A
- * sixteenth, so that a creator and its whole line (its parent, the two
- * above and the session leader: basis_created) take under a third of
- * the table. */
-#define SHARE 16
+/* The implicit entries one holder has, counted exactly per holder (in an
+ * open-addressed table of the holders that have any) and held to a
+ * share of the table, so that no one process fills it for everyone
+ * while it lives: a shell that ran `cp -r` or `grep -r` over a million
+ * records, or that grep itself.
+ *  - Its own (its reads and changes): a quarter of the table.
+ *  - Lent (its descendants' reads, creates and changes): an eighth, so
+ *    that a creator's whole line (its parent, the two above and the
+ *    session leader: basis_created) takes half the table at most.
+ * Past a share, the holder registers no new key (a later change from
+ * it to that key finds no basis of its own: EPERM, or its session's),
+ * but what it holds stays, and moves with its changes in place.  It
+ * never forgets a version it saw: a process that did could read the
+ * record again after someone else's change and be let through on that
+ * (vim reads the file again before it saves; SPEC, "Implicit"). */
+#define OWN_SHARE 4
+#define LEND_SHARE 8
 
 struct share {
 	pid_t pid; /* 0: a free slot */
 	uint64_t start;
-	size_t n;
-	struct bent *oldest, *newest;
+	size_t n_own, n_lent;
 };
 
 struct basis_table {
@@ -127,7 +131,7 @@ struct basis_table {
 	struct chain chains[NCHAINS]; /* by the first's pid */
 	struct share *shares;
 	size_t nshares, shares_cap; /* used slots; slots (a power of 2) */
-	size_t share_max;           /* implicit entries per holder */
+	size_t own_max, lent_max;   /* a holder's shares (OWN_SHARE, ...) */
 };
 
 static const struct holder NOBODY = { 0, 0 }; /* no entry has pid 0 */
@@ -161,23 +165,28 @@ struct bent *bent_find(struct basis_table *bt, uint8_t kind, const char *key,
 		       uint32_t h, struct holder ho);
 /* A new entry, first in its bucket (sweeping dead holders' entries
  * whenever the table doubled, growing the buckets as it fills); NULL
- * when the table is full (bt->max) or memory is short.  An implicit
- * entry is also its holder's newest, and past the holder's share it
- * drops the holder's oldest: a caller must not hold a pointer to
- * another implicit entry of @ho across it. */
+ * when the table is full (bt->max), when memory is short, or for an
+ * implicit entry when its holder's share (@lent: the lent one, else its
+ * own) is used up. */
 struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 		      uint32_t h, struct holder ho, uid_t uid,
-		      uint64_t version, uint64_t group);
+		      uint64_t version, uint64_t group, int lent);
+/* @e, an implicit entry, names @version anew, as if just added (its
+ * holder's count and its place stay). */
+void bent_reuse(struct bent *e, uid_t uid, uint64_t version);
 /* Remove @ho's entries for @key of the kinds in @kinds (KIND() bits). */
 void bent_drop(struct basis_table *bt, unsigned kinds, const char *key,
 	       uint32_t h, struct holder ho);
 /* Remove a declaration's entries (@group: next_group's, never 0). */
 void bent_drop_group(struct basis_table *bt, const char *key, uint32_t h,
 		     uint64_t group);
-/* @e, implicit, in use again: its holder's newest, the last to go. */
-void bent_touch(struct basis_table *bt, struct bent *e);
-/* The implicit entries @ho keeps (tests). */
-size_t bent_held(struct basis_table *bt, struct holder ho);
+/* May @ho have one more implicit entry (@lent: lent)?  0 past its share,
+ * or when memory for its count is short.  Makes room for its slot if it
+ * has none (a pointer to a slot is stale after). */
+int bent_may_hold(struct basis_table *bt, struct holder ho, int lent);
+/* @ho's implicit entries, its own and lent (tests). */
+void bent_counts(struct basis_table *bt, struct holder ho, size_t *own,
+		 size_t *lent);
 /* Remove the entries of holders that are gone; @return those left. */
 size_t basis_gc_locked(struct basis_table *bt);
 

@@ -24,7 +24,8 @@ int basis_init(struct basis_table **out, unsigned ttl_s, size_t max,
 		return -ENOMEM;
 	}
 	bt->implicit = implicit;
-	bt->share_max = max / SHARE;
+	bt->own_max = max / OWN_SHARE;
+	bt->lent_max = max / LEND_SHARE;
 	bt->next_group = 1;
 	bt->gc_at = 4096;
 	*out = bt;
@@ -89,40 +90,37 @@ static int shares_room(struct basis_table *bt)
 		if (old[i].pid) {
 			struct share *s = share_put(
 				bt, (struct holder){ old[i].pid, old[i].start });
-			s->n = old[i].n;
-			s->oldest = old[i].oldest;
-			s->newest = old[i].newest;
+			s->n_own = old[i].n_own;
+			s->n_lent = old[i].n_lent;
 		}
 	free(old);
 	return 0;
 }
 
-size_t bent_held(struct basis_table *bt, struct holder ho)
+void bent_counts(struct basis_table *bt, struct holder ho, size_t *own,
+		 size_t *lent)
 {
 	struct share *s = share_find(bt, ho);
 
-	return s ? s->n : 0;
+	*own = s ? s->n_own : 0;
+	*lent = s ? s->n_lent : 0;
 }
 
-/* @e, implicit, leaves the table: out of its holder's list, whose slot
- * is emptied at none (the slots after it in its probe run move back,
- * so that every holder stays reachable from its home slot). */
-static void share_drop(struct basis_table *bt, struct bent *e)
+/* @e, implicit, leaves the table: one less for its holder, whose slot is
+ * emptied at none (the slots after it in its probe run move back, so
+ * that every holder stays reachable from its home slot). */
+static void share_drop(struct basis_table *bt, const struct bent *e)
 {
 	struct share *s = share_find(bt, (struct holder){ e->pid, e->start });
 	size_t mask = bt->shares_cap - 1, i, j;
 
 	if (!s)
-		return; /* never listed: its share had no room (bent_add) */
-	if (e->older)
-		e->older->newer = e->newer;
+		return;
+	if (e->lent)
+		s->n_lent--;
 	else
-		s->oldest = e->newer;
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		s->newest = e->older;
-	if (--s->n)
+		s->n_own--;
+	if (s->n_own || s->n_lent)
 		return;
 	i = (size_t)(s - bt->shares);
 	for (j = (i + 1) & mask; bt->shares[j].pid; j = (j + 1) & mask) {
@@ -256,22 +254,17 @@ void bent_drop_group(struct basis_table *bt, const char *key, uint32_t h,
 	drop_where(bt, key, h, &d);
 }
 
-/* Take @v out of its bucket and free it. */
-static void bent_evict(struct basis_table *bt, struct bent *v)
+int bent_may_hold(struct basis_table *bt, struct holder ho, int lent)
 {
-	struct bent **pp = &bucket(bt, v->h)->head;
+	struct share *s = share_find(bt, ho);
 
-	while (*pp != v)
-		pp = &(*pp)->next;
-	*pp = v->next;
-	bt->count--;
-	bent_free(bt, v);
+	if (!s)
+		return shares_room(bt) == 0 && (lent ? bt->lent_max : bt->own_max);
+	return lent ? s->n_lent < bt->lent_max : s->n_own < bt->own_max;
 }
 
-/* @e, implicit and just added, is its holder's newest; past the
- * holder's share its oldest goes (never @e: the share is at least 64,
- * RFS_BASIS_ENTRIES_MIN / SHARE).  shares_room() made room for a new
- * holder's slot. */
+/* Count @e, implicit and just added: bent_may_hold() made room for its
+ * slot. */
 static void share_add(struct basis_table *bt, struct bent *e)
 {
 	struct holder ho = { e->pid, e->start };
@@ -279,36 +272,25 @@ static void share_add(struct basis_table *bt, struct bent *e)
 
 	if (!s)
 		s = share_put(bt, ho);
-	e->older = s->newest;
-	if (s->newest)
-		s->newest->newer = e;
+	if (e->lent)
+		s->n_lent++;
 	else
-		s->oldest = e;
-	s->newest = e;
-	if (++s->n > bt->share_max && s->oldest != e)
-		bent_evict(bt, s->oldest);
+		s->n_own++;
 }
 
-void bent_touch(struct basis_table *bt, struct bent *e)
+void bent_reuse(struct bent *e, uid_t uid, uint64_t version)
 {
-	struct share *s = share_find(bt, (struct holder){ e->pid, e->start });
-
-	if (!s || s->newest == e)
-		return;
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		s->oldest = e->newer;
-	e->newer->older = e->older; /* not the newest: it has one */
-	e->older = s->newest;
-	e->newer = NULL;
-	s->newest->newer = e;
-	s->newest = e;
+	e->uid = uid;
+	e->version = version;
+	e->reg_ticks = proc_now_ticks();
+	e->made = e->seen = 0;
+	e->by = e->via = 0;
+	e->by_start = e->via_start = 0;
 }
 
 struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 		      uint32_t h, struct holder ho, uid_t uid,
-		      uint64_t version, uint64_t group)
+		      uint64_t version, uint64_t group, int lent)
 {
 	size_t klen = strlen(key);
 	struct bslot *b;
@@ -329,7 +311,7 @@ struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 	}
 	if (bt->count >= bt->max)
 		return NULL;
-	if (kind == B_IMPLICIT && !share_find(bt, ho) && shares_room(bt))
+	if (kind == B_IMPLICIT && !bent_may_hold(bt, ho, lent))
 		return NULL;
 	e = malloc(sizeof(*e) + klen + 1);
 	if (!e)
@@ -344,6 +326,7 @@ struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 	e->version = version;
 	e->reg_ticks = proc_now_ticks();
 	e->group = group;
+	e->lent = kind == B_IMPLICIT && lent;
 	b = bucket(bt, h);
 	e->next = b->head;
 	b->head = e;

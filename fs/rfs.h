@@ -24,8 +24,8 @@
 
 /* The basis table's bound (basis_init's @max), and the range
  * -o basis_entries accepts: each entry is about 130 bytes with its key,
- * so the most is some 35 GiB, and the least still lets a process keep
- * (a sixteenth) its 64 newest. */
+ * so the most is some 35 GiB, and the least still lets a shell lend
+ * (an eighth) to a hundred reads. */
 #define RFS_BASIS_ENTRIES (1ul << 20)
 #define RFS_BASIS_ENTRIES_MIN 1024
 #define RFS_BASIS_ENTRIES_MAX (1l << 28)

@@ -1,8 +1,8 @@
 /* test_basis_table.c - unit tests of fs/basis_table.c's shares: the
- * implicit entries each holder keeps, its own and its descendants',
- * counted and listed oldest first (struct share), and held to a share
- * of the table by dropping the holder's oldest, so that one reader of
- * many records never fills the table for everyone else. */
+ * implicit entries of each holder, its own and those lent to it for its
+ * descendants, counted exactly (struct share) and held to a share of
+ * the table, so that one reader of many records never fills it for
+ * everyone else, and a holder never forgets a version it saw. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,7 +23,7 @@
 #define MAXLIVE 3000 /* under the first sweep (4096 entries) */
 
 struct held {
-	int holder;
+	int holder, lent;
 	char key[24];
 };
 
@@ -33,50 +33,48 @@ static struct holder fake(int i)
 	return (struct holder){ 100000 + i * 7, 1000 + (uint64_t)i * 13 };
 }
 
-/* Each holder's count is @ref's, and its list, walked both ways, has
- * that many of its entries. */
-static void check_all(struct basis_table *bt, const size_t *ref)
+/* Each holder's counts are @own's and @lent's, and so are its entries in
+ * the table. */
+static void check_all(struct basis_table *bt, const size_t *own,
+		      const size_t *lent)
 {
-	size_t used = 0, listed = 0;
+	size_t used = 0, total = 0;
 
 	for (int i = 0; i < NHOLDERS; i++) {
-		assert_int_equal(bent_held(bt, fake(i)), ref[i]);
-		used += ref[i] > 0;
+		size_t o, l, seen_o = 0, seen_l = 0;
+		bent_counts(bt, fake(i), &o, &l);
+		assert_int_equal(o, own[i]);
+		assert_int_equal(l, lent[i]);
+		used += o + l > 0;
+		total += o + l;
+		for (size_t b = 0; b < bt->nb; b++)
+			for (struct bent *e = bt->tab[b].head; e; e = e->next)
+				if (e->pid == fake(i).pid &&
+				    e->start == fake(i).start) {
+					seen_l += e->lent;
+					seen_o += !e->lent;
+				}
+		assert_int_equal(seen_o, o);
+		assert_int_equal(seen_l, l);
 	}
 	assert_int_equal(bt->nshares, used);
-	for (size_t i = 0; i < bt->shares_cap; i++) {
-		struct share *sh = &bt->shares[i];
-		size_t n = 0;
-		if (!sh->pid)
-			continue;
-		for (struct bent *e = sh->oldest; e; e = e->newer, n++) {
-			assert_int_equal(e->pid, sh->pid);
-			assert_true(e->newer || e == sh->newest);
-		}
-		assert_int_equal(n, sh->n);
-		n = 0;
-		for (struct bent *e = sh->newest; e; e = e->older)
-			n++;
-		assert_int_equal(n, sh->n);
-		listed += n;
-	}
-	assert_int_equal(listed, bt->count);
+	assert_int_equal(bt->count, total);
 }
 
-/* Implicit entries added, dropped and touched at random for 300
- * holders: each holder's count and list stay exact through the share
- * table's growth, through removals from the middle of its probe runs and
- * of its lists, and a holder whose last entry goes leaves no slot
- * behind. */
+/* Implicit entries, own and lent, added and dropped at random for 300
+ * holders: each holder's counts stay exact through the share table's
+ * growth and through removals from the middle of its probe runs, and a
+ * holder whose last entry goes leaves no slot behind. */
 static void test_counts_exact(void **state)
 {
 	static struct held live[MAXLIVE];
-	static size_t ref[NHOLDERS];
+	static size_t own[NHOLDERS], lent[NHOLDERS];
 	struct basis_table *bt;
 	int nlive = 0, seq = 0;
 
 	(void)state;
-	memset(ref, 0, sizeof(ref));
+	memset(own, 0, sizeof(own));
+	memset(lent, 0, sizeof(lent));
 	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
 	srand(7);
 	pthread_mutex_lock(&bt->mu);
@@ -84,35 +82,32 @@ static void test_counts_exact(void **state)
 		if (nlive < MAXLIVE && (nlive == 0 || rand() % 100 < 55)) {
 			struct held *l = &live[nlive++];
 			l->holder = rand() % NHOLDERS;
+			l->lent = rand() % 2;
 			snprintf(l->key, sizeof(l->key), "k%d", seq++);
 			assert_non_null(bent_add(bt, B_IMPLICIT, l->key,
 						 basis_hash(l->key),
-						 fake(l->holder), 0, 1, 0));
-			ref[l->holder]++;
-		} else if (rand() % 100 < 20) {
-			struct held *l = &live[rand() % nlive];
-			bent_touch(bt, bent_find(bt, B_IMPLICIT, l->key,
-						 basis_hash(l->key),
-						 fake(l->holder)));
+						 fake(l->holder), 0, 1, 0,
+						 l->lent));
+			(l->lent ? lent : own)[l->holder]++;
 		} else {
 			int k = rand() % nlive;
 			struct held *l = &live[k];
 			bent_drop(bt, KIND(B_IMPLICIT), l->key,
 				  basis_hash(l->key), fake(l->holder));
-			ref[l->holder]--;
+			(l->lent ? lent : own)[l->holder]--;
 			live[k] = live[--nlive];
 		}
 		if (op % 997 == 0)
-			check_all(bt, ref);
+			check_all(bt, own, lent);
 	}
-	check_all(bt, ref);
+	check_all(bt, own, lent);
 	while (nlive > 0) {
 		struct held *l = &live[--nlive];
 		bent_drop(bt, KIND(B_IMPLICIT), l->key, basis_hash(l->key),
 			  fake(l->holder));
-		ref[l->holder]--;
+		(l->lent ? lent : own)[l->holder]--;
 	}
-	check_all(bt, ref);
+	check_all(bt, own, lent);
 	assert_int_equal(bt->nshares, 0);
 	assert_int_equal(bt->count, 0);
 	pthread_mutex_unlock(&bt->mu);
@@ -145,13 +140,21 @@ static void test_sweep_returns(void **state)
 		char key[16];
 		snprintf(key, sizeof(key), "g%d", i);
 		assert_non_null(bent_add(bt, B_IMPLICIT, key, basis_hash(key),
-					 gone, 0, 1, 0));
+					 gone, 0, 1, 0, i % 2));
 	}
-	assert_int_equal(bent_held(bt, gone), 100);
+	{
+		size_t o, l;
+		bent_counts(bt, gone, &o, &l);
+		assert_int_equal(o + l, 100);
+	}
 	pthread_mutex_unlock(&bt->mu);
 	assert_int_equal(basis_gc(bt), 0);
 	pthread_mutex_lock(&bt->mu);
-	assert_int_equal(bent_held(bt, gone), 0);
+	{
+		size_t o, l;
+		bent_counts(bt, gone, &o, &l);
+		assert_int_equal(o + l, 0);
+	}
 	assert_int_equal(bt->nshares, 0);
 	pthread_mutex_unlock(&bt->mu);
 	basis_free(bt);
@@ -160,7 +163,7 @@ static void test_sweep_returns(void **state)
 /* A table at its bound, all of it held by a holder that is gone: the
  * next add sweeps it and succeeds, though the table has not doubled
  * since its last sweep (a bound under the first sweep's 4,096).  Marks,
- * which no share bounds (a holder's implicit entries could not fill
+ * which no share bounds (one holder's implicit entries could not fill
  * it). */
 static void test_full_sweeps(void **state)
 {
@@ -179,21 +182,21 @@ static void test_full_sweeps(void **state)
 		char key[16];
 		snprintf(key, sizeof(key), "d%d", i);
 		assert_non_null(bent_add(bt, B_MARK, key, basis_hash(key),
-					 gone, 0, 1, 0));
+					 gone, 0, 1, 0, 0));
 	}
 	assert_int_equal(bt->count, 64);
 	assert_non_null(bent_add(bt, B_MARK, "live", basis_hash("live"),
-				 self, 0, 1, 0));
+				 self, 0, 1, 0, 0));
 	assert_int_equal(bt->count, 1);
 	/* Full of a live holder's entries: refused, and nothing is lost. */
 	for (int i = 0; i < 63; i++) {
 		char key[16];
 		snprintf(key, sizeof(key), "l%d", i);
 		assert_non_null(bent_add(bt, B_MARK, key, basis_hash(key),
-					 self, 0, 1, 0));
+					 self, 0, 1, 0, 0));
 	}
 	assert_null(bent_add(bt, B_MARK, "more", basis_hash("more"), self,
-			     0, 1, 0));
+			     0, 1, 0, 0));
 	assert_int_equal(bt->count, 64);
 	assert_non_null(bent_find(bt, B_MARK, "live", basis_hash("live"),
 				  self));
@@ -201,8 +204,8 @@ static void test_full_sweeps(void **state)
 	basis_free(bt);
 }
 
-#define MAX 1024 /* the table's bound here: the share is 64 */
-#define READS 100
+#define MAX 1024 /* the table's bound: shares of 256 own, 128 lent */
+#define READS 300
 
 static void key_of(char *buf, size_t len, int i)
 {
@@ -225,27 +228,23 @@ static int found(struct basis_table *bt, struct proc_info *p, int i)
 	return found_for(bt, p, key, &hit);
 }
 
-static size_t held(struct basis_table *bt, const struct proc_info *p)
+static void counts(struct basis_table *bt, const struct proc_info *p,
+		   size_t *own, size_t *lent)
 {
-	size_t n;
-
 	pthread_mutex_lock(&bt->mu);
-	n = bent_held(bt, (struct holder){ p->tid, p->start });
+	bent_counts(bt, (struct holder){ p->tid, p->start }, own, lent);
 	pthread_mutex_unlock(&bt->mu);
-	return n;
 }
 
-/* This process reads 100 records: it and its parent (the shell that
- * ran it) each keep the newest 64 (a sixteenth of the table).  A record
- * read again is kept over older ones; a create is held by the parent
- * too, past its share. */
-static void test_share_newest(void **state)
+/* This process reads 300 records: it holds the first 256 (a quarter of
+ * the table), its parent (the shell that ran it) the first 128 (an
+ * eighth), and no more; the rest of the table stays free. */
+static void test_share(void **state)
 {
 	struct basis_table *bt;
 	struct proc_info p, par;
-	struct basis_hit hit;
+	size_t own, lent;
 	char key[32];
-	int keep = MAX / SHARE;
 
 	(void)state;
 	assert_int_equal(proc_get(getpid(), &p), 0);
@@ -255,58 +254,59 @@ static void test_share_newest(void **state)
 		key_of(key, sizeof(key), i);
 		basis_seen(bt, &p, key, 3);
 	}
-	assert_int_equal(held(bt, &p), keep);
-	assert_int_equal(held(bt, &par), keep);
+	counts(bt, &p, &own, &lent);
+	assert_int_equal(own, MAX / OWN_SHARE);
+	assert_int_equal(lent, 0);
+	counts(bt, &par, &own, &lent);
+	assert_int_equal(own, 0);
+	assert_int_equal(lent, MAX / LEND_SHARE);
 	for (int i = 0; i < READS; i++) {
-		assert_int_equal(found(bt, &p, i), i >= READS - keep);
-		assert_int_equal(found(bt, &par, i), i >= READS - keep);
+		assert_int_equal(found(bt, &p, i), i < MAX / OWN_SHARE);
+		assert_int_equal(found(bt, &par, i), i < MAX / LEND_SHARE);
 	}
-
-	/* The oldest kept, read again, outlives the next oldest. */
-	key_of(key, sizeof(key), READS - keep);
-	basis_seen(bt, &p, key, 3);
-	key_of(key, sizeof(key), READS);
-	basis_seen(bt, &p, key, 3);
-	assert_true(found(bt, &p, READS - keep));
-	assert_false(found(bt, &p, READS - keep + 1));
-	assert_true(found(bt, &p, READS));
-
 	basis_created(bt, &p, "new", 5);
-	assert_true(found_for(bt, &par, "new", &hit));
-	assert_int_equal(held(bt, &par), keep);
+	assert_false(found_for(bt, &par, "new", &(struct basis_hit){ 0 }));
 	pthread_mutex_lock(&bt->mu);
-	/* and the parent's line above, one each (basis_created) */
-	assert_true(bt->count <= (size_t)(2 * keep + 3));
+	assert_true(bt->count <= MAX / OWN_SHARE + MAX / LEND_SHARE + 3);
 	pthread_mutex_unlock(&bt->mu);
 	basis_free(bt);
 }
 
-/* One process edits 3,000 records in turn (read, then change on that
- * basis), three times the table: every change finds its basis, and the
- * table holds the editor's share and its parent's, no more. */
-static void test_bulk_edit(void **state)
+/* Past its share a holder forgets nothing: what it holds still changes
+ * in place (its basis moves to the version it made), and a read of a
+ * later version does not move a basis it holds (vim reads the file
+ * again before it saves: that must not bless its stale buffer). */
+static void test_share_keeps(void **state)
 {
 	struct basis_table *bt;
 	struct proc_info p;
 	struct basis_hit hit;
+	size_t own, lent;
 	char key[32];
 
 	(void)state;
 	assert_int_equal(proc_get(getpid(), &p), 0);
 	assert_int_equal(basis_init(&bt, 60, MAX, 1), 0);
-	for (int i = 0; i < 3 * MAX; i++) {
+	for (int i = 0; i < READS; i++) {
 		key_of(key, sizeof(key), i);
 		basis_seen(bt, &p, key, 3);
-		assert_true(found_for(bt, &p, key, &hit));
-		assert_int_equal(hit.version, 3);
-		basis_changed(bt, &p, &hit, key, 4);
 	}
-	pthread_mutex_lock(&bt->mu);
-	assert_true(bt->count <= 2 * (MAX / SHARE));
-	pthread_mutex_unlock(&bt->mu);
-	key_of(key, sizeof(key), 3 * MAX - 1);
+	key_of(key, sizeof(key), 0);
+	assert_true(found_for(bt, &p, key, &hit));
+	basis_changed(bt, &p, &hit, key, 4);
 	assert_true(found_for(bt, &p, key, &hit));
 	assert_int_equal(hit.version, 4);
+	counts(bt, &p, &own, &lent);
+	assert_int_equal(own, MAX / OWN_SHARE);
+
+	key_of(key, sizeof(key), 1);
+	basis_seen(bt, &p, key, 9); /* someone else's version 9 */
+	assert_true(found_for(bt, &p, key, &hit));
+	assert_int_equal(hit.version, 3);
+
+	key_of(key, sizeof(key), READS - 1); /* not held: not blessed */
+	basis_seen(bt, &p, key, 9);
+	assert_false(found_for(bt, &p, key, &hit));
 	basis_free(bt);
 }
 
@@ -316,8 +316,8 @@ int main(void)
 		cmocka_unit_test(test_counts_exact),
 		cmocka_unit_test(test_sweep_returns),
 		cmocka_unit_test(test_full_sweeps),
-		cmocka_unit_test(test_share_newest),
-		cmocka_unit_test(test_bulk_edit),
+		cmocka_unit_test(test_share),
+		cmocka_unit_test(test_share_keeps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
