@@ -622,13 +622,14 @@ void basis_created(struct basis_table *bt, const struct proc_info *p,
 		if (bent_find(bt, B_IMPLICIT, key, h, line.up[i]) ||
 		    bent_find(bt, B_MARK, key, h, line.up[i]))
 			break;
-		if (!near || !bent_may_hold(bt, line.up[i], 1))
-			continue; /* past its share: those above may hold it */
+		if (!near)
+			continue;
+		/* None past its share (or a full table): those above may
+		 * hold it. */
 		e = bent_add(bt, B_IMPLICIT, key, h, line.up[i], p->uid, newv,
 			     0, 1);
-		if (!e)
-			break;
-		e->made = 1;
+		if (e)
+			e->made = 1;
 	}
 	pthread_mutex_unlock(&bt->mu);
 }

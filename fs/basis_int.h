@@ -180,10 +180,6 @@ void bent_drop(struct basis_table *bt, unsigned kinds, const char *key,
 /* Remove a declaration's entries (@group: next_group's, never 0). */
 void bent_drop_group(struct basis_table *bt, const char *key, uint32_t h,
 		     uint64_t group);
-/* May @ho have one more implicit entry (@lent: lent)?  0 past its share,
- * or when memory for its count is short.  Makes room for its slot if it
- * has none (a pointer to a slot is stale after). */
-int bent_may_hold(struct basis_table *bt, struct holder ho, int lent);
 /* @ho's implicit entries, its own and lent (tests). */
 void bent_counts(struct basis_table *bt, struct holder ho, size_t *own,
 		 size_t *lent);

@@ -254,7 +254,10 @@ void bent_drop_group(struct basis_table *bt, const char *key, uint32_t h,
 	drop_where(bt, key, h, &d);
 }
 
-int bent_may_hold(struct basis_table *bt, struct holder ho, int lent)
+/* May @ho have one more implicit entry (@lent: lent)?  0 past its share,
+ * or when memory for its count is short.  Makes room for its slot if it
+ * has none (a pointer to a slot is stale after). */
+static int share_room(struct basis_table *bt, struct holder ho, int lent)
 {
 	struct share *s = share_find(bt, ho);
 
@@ -263,8 +266,7 @@ int bent_may_hold(struct basis_table *bt, struct holder ho, int lent)
 	return lent ? s->n_lent < bt->lent_max : s->n_own < bt->own_max;
 }
 
-/* Count @e, implicit and just added: bent_may_hold() made room for its
- * slot. */
+/* Count @e, implicit and just added: share_room() made room for its slot. */
 static void share_add(struct basis_table *bt, struct bent *e)
 {
 	struct holder ho = { e->pid, e->start };
@@ -311,7 +313,7 @@ struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 	}
 	if (bt->count >= bt->max)
 		return NULL;
-	if (kind == B_IMPLICIT && !bent_may_hold(bt, ho, lent))
+	if (kind == B_IMPLICIT && !share_room(bt, ho, lent))
 		return NULL;
 	e = malloc(sizeof(*e) + klen + 1);
 	if (!e)

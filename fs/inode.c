@@ -230,14 +230,10 @@ static int rekey_add(struct rfs_rekey *rk, struct rfs_inode *in,
 
 	if (rk->n == rk->cap) {
 		size_t cap = rk->cap ? rk->cap * 2 : 8;
-		struct rfs_inode **ni = realloc(rk->in, cap * sizeof(*ni));
-		if (!ni)
+		struct rfs_move *v = realloc(rk->v, cap * sizeof(*v));
+		if (!v)
 			return -ENOMEM;
-		rk->in = ni;
-		char **nk = realloc(rk->key, cap * sizeof(*nk));
-		if (!nk)
-			return -ENOMEM;
-		rk->key = nk;
+		rk->v = v;
 		rk->cap = cap;
 	}
 	k = malloc(pl + rl + 1);
@@ -245,17 +241,15 @@ static int rekey_add(struct rfs_rekey *rk, struct rfs_inode *in,
 		return -ENOMEM;
 	memcpy(k, prefix, pl);
 	memcpy(k + pl, rest, rl + 1);
-	rk->in[rk->n] = in;
-	rk->key[rk->n++] = k;
+	rk->v[rk->n++] = (struct rfs_move){ in, k };
 	return 0;
 }
 
 void rfs_rekey_free(struct rfs_rekey *rk)
 {
 	for (size_t i = 0; i < rk->n; i++)
-		free(rk->key[i]);
-	free(rk->in);
-	free(rk->key);
+		free(rk->v[i].key);
+	free(rk->v);
 	memset(rk, 0, sizeof(*rk));
 }
 
@@ -311,11 +305,11 @@ int rfs_rekey_tree(struct rfs *fs, struct rfs_rekey *rk, const char *from,
 void rfs_rekey_apply(struct rfs *fs, struct rfs_rekey *rk)
 {
 	for (size_t i = 0; i < rk->n; i++) {
-		struct rfs_inode *in = rk->in[i];
+		struct rfs_inode *in = rk->v[i].in;
 		key_unlink(fs, in);
 		free(in->key);
-		in->key = rk->key[i];
-		rk->key[i] = NULL;
+		in->key = rk->v[i].key;
+		rk->v[i].key = NULL;
 		in->key_gen++;
 		key_link(fs, in);
 	}

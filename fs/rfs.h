@@ -218,8 +218,10 @@ int rfs_ino_key_copy(const struct rfs_inode *in, char *key, int *pending);
  * start; every function here leaves it zeroed on error. */
 struct rfs_rekey {
 	size_t n, cap;
-	struct rfs_inode **in;
-	char **key;
+	struct rfs_move {
+		struct rfs_inode *in;
+		char *key; /* the new one, owned here until applied */
+	} *v;
 };
 /* Plan to key @in (a record's inode; NULL: nothing) @to.  -ENOMEM. */
 int rfs_rekey_one(struct rfs_rekey *rk, struct rfs_inode *in, const char *to);

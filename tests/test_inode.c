@@ -205,7 +205,7 @@ static void test_rekey_tree(void **state)
 	rfs_ino_pending(&fs, axy, 1);
 	assert_int_equal(rfs_rekey_tree(&fs, &rk, "c", "e"), -EBUSY);
 	assert_int_equal(rk.n, 0);
-	assert_null(rk.key);
+	assert_null(rk.v);
 	assert_ptr_equal(rfs_ino_by_key(&fs, "c/d/x/y"), axy);
 	rfs_ino_pending(&fs, axy, 0);
 	rfs_free_state(&fs);
