@@ -72,7 +72,7 @@ void basis_grace(struct basis_table *bt, const struct proc_info *p,
  * changer's own implicit basis moves the nearest ancestor holding one
  * along when it stands at that same version and did not get it from a
  * read (its tree made it).  An append, which needs no basis, passes the
- * implicit one it found current (fs/handle.c). */
+ * implicit one it found current (fs/file.c). */
 void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		   const struct basis_hit *hit, const char *key,
 		   uint64_t newv);

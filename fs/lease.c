@@ -68,11 +68,11 @@ void rfs_lease_end(struct rfs *fs, struct rfs_inode *in,
  * record ran at 60 % of the rate of the same loop in one thread).  So
  * the later ones are answered at a later end.  A waiter that had its
  * turn (*woken = 1) and did not take the lease passes it on
- * (rfs_handle_begin, append_open_wait, append_write in handle.c): at
- * once, or, when its basis was stale, once the lease has stayed free
- * for RFS_TURN_GRACE_NS, since the refused writer is most likely about
- * to come back for it.  So no waiter sleeps on a free lease for long,
- * and none past its deadline.
+ * (rfs_handle_begin in handle.c; append_open_wait and append_write in
+ * file.c): at once, or, when its basis was stale, once the lease has
+ * stayed free for RFS_TURN_GRACE_NS, since the refused writer is most
+ * likely about to come back for it.  So no waiter sleeps on a free
+ * lease for long, and none past its deadline.
  *
  * Returns 0 when the lease has ended (the caller checks the record
  * again: it may have changed meanwhile), -EBUSY otherwise.  Caller holds

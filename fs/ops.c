@@ -1,7 +1,8 @@
-/* ops.c - the FUSE low-level operations on lookups, attributes and
- * directories, the helpers all operations share, and the table.  Making,
- * removing and moving names is in names.c, open files in handle.c,
- * extended attributes in xattr.c.  One operation
+/* ops.c - the FUSE low-level operations on lookups and attributes, the
+ * helpers all operations share, and the table.  Making, removing and
+ * moving names is in names.c, setattr in setattr.c, directories in
+ * dir.c, open files in file.c and handle.c, extended attributes in
+ * xattr.c.  One operation
  * per function; every path ends in exactly one fuse_reply_*; errors are
  * negative errno inside and positive at the reply.
  *
@@ -23,13 +24,6 @@
 #include "ops.h"
 #include "perm.h"
 #include "rfs.h"
-
-
-struct dirh {
-	char **names;
-	uint32_t *modes;
-	size_t n;
-};
 
 /* The calling task.  A task we cannot see (another pid namespace) holds
  * no basis: tid stays 0. */
@@ -119,10 +113,8 @@ int rfs_inode_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 	return rc;
 }
 
-/* Attributes as the caller sees them: a writer's own fstat sees its own
- * change.  Caller holds fs->mu (and h->mu if h). */
-static int handle_attr(struct rfs *fs, struct rfs_inode *in,
-		       struct rfs_handle *h, struct stat *a)
+int rfs_view_attr(struct rfs *fs, struct rfs_inode *in, struct rfs_handle *h,
+		  struct stat *a)
 {
 	int rc = rfs_inode_attr(fs, in, a);
 
@@ -269,8 +261,7 @@ int rfs_open_mask(int flags)
 	return mask;
 }
 
-/* Attributes of @in are about to be cached by the kernel. */
-static void attr_given(struct rfs_inode *in)
+void rfs_attr_given(struct rfs_inode *in)
 {
 	__atomic_add_fetch(&in->attr_gen, 1, __ATOMIC_RELAXED);
 }
@@ -367,7 +358,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 found:
 	if (rc == 0) {
 		in->nlookup++;
-		attr_given(in);
+		rfs_attr_given(in);
 		e.ino = in->ino;
 		e.attr_timeout = TIMEOUT;
 		e.entry_timeout = rfs_entry_ttl(fs, p, NULL);
@@ -427,7 +418,7 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino,
 		pthread_mutex_lock(&h->mu);
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
-	rc = in ? handle_attr(fs, in, h, &a) : -ENOENT;
+	rc = in ? rfs_view_attr(fs, in, h, &a) : -ENOENT;
 	/* fstat(2) and lseek(SEEK_END) come without a handle: the process
 	 * writing the record sees its own change's size (so appending at
 	 * the end of its own writes works), and nobody caches that view. */
@@ -445,235 +436,8 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (h && h->txn)
 		timeout = 0;
 	if (rc >= 0 && timeout > 0)
-		attr_given(in);
+		rfs_attr_given(in);
 	pthread_mutex_unlock(&fs->mu);
-	if (h)
-		pthread_mutex_unlock(&h->mu);
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_attr(req, &a, timeout);
-}
-
-/* Keep view_size in step with the change.  Caller holds h->mu. */
-void rfs_note_size(struct rfs_handle *h)
-{
-	if (h->txn)
-		__atomic_store_n(&h->view_size, store_txn_size(h->txn),
-				 __ATOMIC_RELAXED);
-}
-
-/* truncate(2) by path: checked and committed at once. */
-static int truncate_path(struct rfs *fs, struct rfs_inode *in,
-			 const struct proc_info *p, uint64_t size)
-{
-	struct basis_hit hit;
-	uint64_t expect, newv, ticket = 0;
-	int rc;
-
-	pthread_mutex_lock(&fs->mu);
-	if (in->deleted) /* its key may name another record now */
-		rc = -ENOENT;
-	else if (in->pending ||
-		 (in->lease && in->lease->opener.tgid != p->tgid))
-		rc = -EBUSY;
-	else
-		rc = rfs_check(fs, p, in->key, NULL, &expect, &hit);
-	if (rc == -EAGAIN)
-		basis_grace(fs->bt, p, in->key);
-	if (rc == 0) {
-		store_defer_begin(fs->st);
-		rc = store_truncate(fs->st, in->key, expect, size, &newv);
-		ticket = store_defer_end(fs->st);
-	}
-	if (rc == 0)
-		rfs_changed(fs, p, &hit, in->key, newv);
-	pthread_mutex_unlock(&fs->mu);
-	if (rc == 0)
-		rc = store_wait_ticket(fs->st, ticket);
-	if (rc == 0)
-		rfs_inval_inode(fs, in->ino);
-	return rc;
-}
-
-static int set_meta(struct rfs *fs, struct rfs_inode *in,
-		    const struct stat *attr, int to_set)
-{
-	struct store_meta m;
-	struct store_stat sb;
-	unsigned mask = 0;
-	int64_t now = rfs_now_ns();
-	uint64_t ticket = 0;
-	int rc = 0;
-
-	memset(&m, 0, sizeof(m));
-	pthread_mutex_lock(&fs->mu);
-	if (in->pending || in->deleted) {
-		sb.meta = in->pmeta;
-	} else {
-		rc = store_stat(fs->st, in->key, &sb);
-		if (rc < 0)
-			goto out;
-	}
-	/* Who may: the kernel checked (default_permissions), or
-	 * may_setattr() did. */
-	if (to_set & FUSE_SET_ATTR_MODE) {
-		m.mode = attr->st_mode;
-		mask |= STORE_META_MODE;
-	}
-	if (to_set & FUSE_SET_ATTR_UID) {
-		m.uid = attr->st_uid;
-		mask |= STORE_META_UID;
-	}
-	if (to_set & FUSE_SET_ATTR_GID) {
-		m.gid = attr->st_gid;
-		mask |= STORE_META_GID;
-	}
-	if (to_set & FUSE_SET_ATTR_ATIME) {
-		m.atime_ns = (to_set & FUSE_SET_ATTR_ATIME_NOW)
-				     ? now
-				     : (int64_t)attr->st_atim.tv_sec *
-						       1000000000 +
-					       attr->st_atim.tv_nsec;
-		mask |= STORE_META_ATIME;
-	}
-	if (to_set & FUSE_SET_ATTR_MTIME) {
-		m.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW)
-				     ? now
-				     : (int64_t)attr->st_mtim.tv_sec *
-						       1000000000 +
-					       attr->st_mtim.tv_nsec;
-		mask |= STORE_META_MTIME;
-	}
-	if (!mask)
-		goto out;
-	if (in->pending || in->deleted) {
-		struct store_meta *pm = &in->pmeta;
-		if (mask & STORE_META_MODE)
-			pm->mode = (pm->mode & S_IFMT) | (m.mode & 07777);
-		if (mask & STORE_META_UID)
-			pm->uid = m.uid;
-		if (mask & STORE_META_GID)
-			pm->gid = m.gid;
-		if (mask & STORE_META_ATIME)
-			pm->atime_ns = m.atime_ns;
-		if (mask & STORE_META_MTIME)
-			pm->mtime_ns = m.mtime_ns;
-		pm->ctime_ns = now;
-	} else {
-		store_defer_begin(fs->st);
-		rc = store_setmeta(fs->st, in->key, &m, mask);
-		ticket = store_defer_end(fs->st);
-	}
-	/* The kernel walks cached entries without asking us: make the ones
-	 * below a directory whose mode changed ask again (perm.h). */
-	if (rc == 0 && !fs->kperm && (mask & STORE_META_MODE) &&
-	    S_ISDIR(sb.meta.mode) && !in->deleted)
-		rfs_inval_children(fs, in->key);
-out:
-	pthread_mutex_unlock(&fs->mu);
-	if (rc == 0)
-		rc = store_wait_ticket(fs->st, ticket);
-	return rc;
-}
-
-/* setattr as the kernel's setattr_prepare() and utimes would allow it;
- * may clear S_ISGID from @attr's mode as the kernel does.  Caller holds
- * fs->mu.  @return 0, -EPERM or -EACCES. */
-static int may_setattr(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
-		       struct stat *attr, int to_set, int has_fh)
-{
-	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME;
-	struct perm_who w;
-	struct stat a;
-	gid_t g;
-
-	if (!rfs_checks(req, fs, in, &a, &w))
-		return 0;
-	/* truncate(2) by path needs write permission; ftruncate(2) was
-	 * allowed by the open. */
-	if ((to_set & FUSE_SET_ATTR_SIZE) && !has_fh &&
-	    perm_may(&w, a.st_mode, a.st_uid, a.st_gid, PERM_W) < 0)
-		return -EACCES;
-	if ((to_set & FUSE_SET_ATTR_UID) &&
-	    !(w.uid == a.st_uid && attr->st_uid == a.st_uid) &&
-	    !perm_capable(&w, PERM_CAP_CHOWN))
-		return -EPERM;
-	if ((to_set & FUSE_SET_ATTR_GID) &&
-	    !(w.uid == a.st_uid && (attr->st_gid == a.st_gid ||
-				    perm_in_group(&w, attr->st_gid))) &&
-	    !perm_capable(&w, PERM_CAP_CHOWN))
-		return -EPERM;
-	if (to_set & FUSE_SET_ATTR_MODE) {
-		if (perm_owner(&w, a.st_uid) < 0)
-			return -EPERM;
-		g = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : a.st_gid;
-		if (!perm_in_group(&w, g) &&
-		    !perm_capable(&w, PERM_CAP_FSETID))
-			attr->st_mode &= ~(mode_t)S_ISGID;
-	}
-	if (to_set & times) {
-		/* Explicit times: the owner.  "Now": the owner or a writer. */
-		if (perm_owner(&w, a.st_uid) == 0)
-			return 0;
-		if (((to_set & FUSE_SET_ATTR_ATIME) &&
-		     !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
-		    ((to_set & FUSE_SET_ATTR_MTIME) &&
-		     !(to_set & FUSE_SET_ATTR_MTIME_NOW)))
-			return -EPERM;
-		return perm_may(&w, a.st_mode, a.st_uid, a.st_gid, PERM_W);
-	}
-	return 0;
-}
-
-static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-			int to_set, struct fuse_file_info *fi)
-{
-	struct rfs *fs = FS(req);
-	struct rfs_handle *h = fi ? HANDLE(fi) : NULL;
-	struct rfs_inode *in;
-	struct proc_info p;
-	struct stat a;
-	double timeout = TIMEOUT;
-	int rc = 0;
-
-	rfs_caller(req, &p);
-	pthread_mutex_lock(&fs->mu);
-	in = rfs_ino(fs, ino);
-	if (in && !in->hist)
-		rc = may_setattr(req, fs, in, attr, to_set, fi != NULL);
-	pthread_mutex_unlock(&fs->mu);
-	if (!in || in->hist || rc < 0) {
-		fuse_reply_err(req, rc < 0 ? -rc : in ? EROFS : ENOENT);
-		return;
-	}
-	if (h)
-		pthread_mutex_lock(&h->mu);
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if (h) {
-			if (!h->txn && attr->st_size == 0)
-				h->trunc = 1; /* no need to copy what goes */
-			rc = rfs_handle_begin(fs, h, &p, 0);
-			if (rc == 0)
-				rc = store_txn_truncate(h->txn,
-							(uint64_t)attr->st_size);
-			rfs_note_size(h);
-		} else {
-			rc = truncate_path(fs, in, &p, (uint64_t)attr->st_size);
-		}
-	}
-	if (rc == 0)
-		rc = set_meta(fs, in, attr, to_set);
-	if (rc == 0) {
-		pthread_mutex_lock(&fs->mu);
-		rc = handle_attr(fs, in, h, &a);
-		/* A change's own view is the changer's alone: not cached. */
-		if (h && h->txn)
-			timeout = 0;
-		else
-			attr_given(in);
-		pthread_mutex_unlock(&fs->mu);
-	}
 	if (h)
 		pthread_mutex_unlock(&h->mu);
 	if (rc < 0)
@@ -701,154 +465,6 @@ static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
 	else
 		fuse_reply_readlink(req, buf);
 	free(buf);
-}
-
-
-/* ---- Directories ----------------------------------------------------- */
-
-/* access(2) and chdir(2); sent only without default_permissions. */
-static void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
-{
-	struct rfs *fs = FS(req);
-	struct rfs_inode *in;
-	int rc;
-
-	pthread_mutex_lock(&fs->mu);
-	in = rfs_ino(fs, ino);
-	rc = !in ? -ENOENT : mask == F_OK ? 0 : rfs_may(req, fs, in, mask);
-	pthread_mutex_unlock(&fs->mu);
-	fuse_reply_err(req, -rc);
-}
-
-static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
-			struct fuse_file_info *fi)
-{
-	struct rfs *fs = FS(req);
-	struct store_dirent *ents = NULL;
-	struct rfs_inode *in;
-	struct dirh *d = calloc(1, sizeof(*d));
-	size_t n = 0, extra = 0, klen;
-	char key[RFS_KEY_BUF];
-	int rc = -ENOENT, pending;
-
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	pthread_mutex_lock(&fs->mu);
-	in = rfs_ino(fs, ino);
-	if (in && (rc = rfs_may(req, fs, in, rfs_open_mask(fi->flags))) < 0) {
-		pthread_mutex_unlock(&fs->mu);
-		goto done;
-	}
-	rc = -ENOENT;
-	if (in && in->hist) {
-		rc = hist_list(fs, in, &d->names, &d->modes, &d->n);
-		pthread_mutex_unlock(&fs->mu);
-		goto done;
-	}
-	rc = rfs_ino_key_copy(in, key, &pending);
-	if (rc == 0)
-		rc = store_list(fs->st, key, &ents, &n);
-	/* Creates not yet committed are entries too. */
-	klen = rc == 0 ? strlen(key) : 0;
-	for (struct rfs_inode *x = fs->pend; rc == 0 && x; x = x->pend_next)
-		if (!x->deleted)
-			extra++;
-	if (rc == 0) {
-		d->names = calloc(n + extra + 2, sizeof(*d->names));
-		d->modes = calloc(n + extra + 2, sizeof(*d->modes));
-		if (!d->names || !d->modes)
-			rc = -ENOMEM;
-	}
-	if (rc == 0) {
-		d->names[0] = strdup(".");
-		d->names[1] = strdup("..");
-		d->modes[0] = d->modes[1] = S_IFDIR;
-		d->n = 2;
-		for (size_t i = 0; i < n; i++) {
-			d->names[d->n] = strdup(ents[i].name);
-			d->modes[d->n++] = ents[i].mode;
-		}
-		for (struct rfs_inode *x = fs->pend; x; x = x->pend_next) {
-			const char *s = strrchr(x->key, '/');
-			size_t pl = s ? (size_t)(s - x->key) : 0;
-			if (x->deleted || pl != klen ||
-			    strncmp(x->key, key, klen) != 0)
-				continue;
-			d->names[d->n] = strdup(s ? s + 1 : x->key);
-			d->modes[d->n++] = x->pmeta.mode;
-		}
-	}
-	pthread_mutex_unlock(&fs->mu);
-	store_list_free(ents, n);
-done:
-	if (rc < 0) {
-		for (size_t i = 0; d->names && i < d->n; i++)
-			free(d->names[i]);
-		free(d->names);
-		free(d->modes);
-		free(d);
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fi->fh = (uintptr_t)d;
-	fuse_reply_open(req, fi);
-}
-
-static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-			off_t off, struct fuse_file_info *fi)
-{
-	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
-	char *buf = malloc(size);
-	size_t pos = 0;
-
-	(void)ino;
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	for (size_t i = (size_t)off; i < d->n; i++) {
-		struct stat st = { .st_ino = (ino_t)-1, .st_mode = d->modes[i] };
-		size_t need;
-		if (!d->names[i])
-			continue;
-		need = fuse_add_direntry(req, buf + pos, size - pos,
-					 d->names[i], &st, (off_t)(i + 1));
-		if (need > size - pos)
-			break;
-		pos += need;
-	}
-	fuse_reply_buf(req, buf, pos);
-	free(buf);
-}
-
-static void rfs_releasedir(fuse_req_t req, fuse_ino_t ino,
-			   struct fuse_file_info *fi)
-{
-	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
-
-	(void)ino;
-	for (size_t i = 0; i < d->n; i++)
-		free(d->names[i]);
-	free(d->names);
-	free(d->modes);
-	free(d);
-	fuse_reply_err(req, 0);
-}
-
-/* A directory's entries are in the log, with everything else: syncing
- * it makes every committed create, rename and unlink durable (what a
- * program that renames into place, then fsyncs the directory, relies
- * on).  Left unimplemented, the kernel would answer every later
- * directory fsync with success and nothing synced. */
-static void rfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-			 struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)datasync;
-	(void)fi;
-	fuse_reply_err(req, -store_sync(FS(req)->st));
 }
 
 static void rfs_statfs(fuse_req_t req, fuse_ino_t ino)

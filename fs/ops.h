@@ -1,7 +1,8 @@
 /* ops.h - what the daemon's operation files share: ops.c (lookups,
  * attributes, directories, permissions and the table), names.c (making,
- * removing and moving names), handle.c (open files) and xattr.c
- * (extended attributes).  Internal to fs/.  Helpers return 0 or
+ * removing and moving names), setattr.c, dir.c (directories),
+ * handle.c (a handle's change), file.c (the operations on open files)
+ * and xattr.c (extended attributes).  Internal to fs/.  Helpers return 0 or
  * a negative errno unless said otherwise. */
 #ifndef RFS_OPS_H
 #define RFS_OPS_H
@@ -76,9 +77,17 @@ int rfs_open_mask(int flags);
 /** The change's latest write: the kernel drops its cached size and
  * times when the write returns. */
 void rfs_attr_mark_write(struct rfs_handle *h);
+/** Attributes as the caller sees them: a writer's own fstat sees its
+ * own change (@h may be NULL).  Caller holds fs->mu, and h->mu if @h.
+ * @return 0 or -ENOENT. */
+int rfs_view_attr(struct rfs *fs, struct rfs_inode *in, struct rfs_handle *h,
+		  struct stat *a);
+/** Attributes of @in are about to be cached by the kernel. */
+void rfs_attr_given(struct rfs_inode *in);
 /** Drop the kernel's cached pages and attributes of @ino. */
 void rfs_inval_inode(struct rfs *fs, fuse_ino_t ino);
-/** Keep view_size in step with the change.  Caller holds h->mu. */
+/** Keep view_size in step with the change (setattr.c).  Caller holds
+ * h->mu. */
 void rfs_note_size(struct rfs_handle *h);
 /** Metadata for a new record or directory made by the caller. */
 void rfs_new_meta(fuse_req_t req, mode_t mode, struct store_meta *m);
@@ -115,6 +124,13 @@ int rfs_lease_wait(struct rfs *fs, struct rfs_inode *in,
 
 /* ---- handle.c: a handle's change ------------------------------------ */
 
+/** A handle on @in, opened with @flags by @p, put on fs->handles.
+ * Caller holds fs->mu.  @return it, or NULL (no memory). */
+struct rfs_handle *rfs_handle_new(struct rfs *fs, struct rfs_inode *in,
+				  int flags, const struct proc_info *p);
+/** Take @h off fs->handles and free it, unused (a failed create).
+ * Caller holds fs->mu. */
+void rfs_handle_free(struct rfs *fs, struct rfs_handle *h);
 /** The kernel is done with @h (its release, a failed open, unmount): its
  * lease ends, and it is freed, or left to its last unpin.  Caller holds
  * fs->mu; the inode's reference is the caller's to drop. */
@@ -140,6 +156,11 @@ void rfs_handle_drop(struct rfs *fs, struct rfs_handle *h, const char *why);
  * RFS_COMMIT_DURABLE or sync=always).  Unless RFS_COMMIT_LAST, an O_RDWR
  * handle then reads the version it made.  Caller holds h->mu. */
 int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how);
+/** An O_RDWR handle's reads go to @version of @key, just committed
+ * through it (others: nothing).  Caller holds h->mu and fs->mu, and the
+ * record's lease is still the handle's. */
+void rfs_handle_read_own(struct rfs *fs, struct rfs_handle *h,
+			 const char *key, uint64_t version);
 /** Commit a mknod'ed record nobody took over, empty.  Caller holds
  * fs->mu. */
 int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in);
@@ -158,6 +179,18 @@ void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_ino_t newparent, const char *newname, unsigned int flags);
+
+void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		 int to_set, struct fuse_file_info *fi);
+
+void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask);
+void rfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+void rfs_releasedir(fuse_req_t req, fuse_ino_t ino,
+		    struct fuse_file_info *fi);
+void rfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		  struct fuse_file_info *fi);
 
 void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,

@@ -1,0 +1,170 @@
+/* dir.c - directories: access, opendir (a listing taken at once, kept
+ * by the handle), readdir, releasedir and fsyncdir. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "history.h"
+#include "ops.h"
+#include "perm.h"
+#include "rfs.h"
+
+struct dirh {
+	char **names;
+	uint32_t *modes;
+	size_t n;
+};
+
+/* ---- Directories ----------------------------------------------------- */
+
+/* access(2) and chdir(2); sent only without default_permissions. */
+void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_inode *in;
+	int rc;
+
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	rc = !in ? -ENOENT : mask == F_OK ? 0 : rfs_may(req, fs, in, mask);
+	pthread_mutex_unlock(&fs->mu);
+	fuse_reply_err(req, -rc);
+}
+
+void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct store_dirent *ents = NULL;
+	struct rfs_inode *in;
+	struct dirh *d = calloc(1, sizeof(*d));
+	size_t n = 0, extra = 0, klen;
+	char key[RFS_KEY_BUF];
+	int rc = -ENOENT, pending;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	if (in && (rc = rfs_may(req, fs, in, rfs_open_mask(fi->flags))) < 0) {
+		pthread_mutex_unlock(&fs->mu);
+		goto done;
+	}
+	rc = -ENOENT;
+	if (in && in->hist) {
+		rc = hist_list(fs, in, &d->names, &d->modes, &d->n);
+		pthread_mutex_unlock(&fs->mu);
+		goto done;
+	}
+	rc = rfs_ino_key_copy(in, key, &pending);
+	if (rc == 0)
+		rc = store_list(fs->st, key, &ents, &n);
+	/* Creates not yet committed are entries too. */
+	klen = rc == 0 ? strlen(key) : 0;
+	for (struct rfs_inode *x = fs->pend; rc == 0 && x; x = x->pend_next)
+		if (!x->deleted)
+			extra++;
+	if (rc == 0) {
+		d->names = calloc(n + extra + 2, sizeof(*d->names));
+		d->modes = calloc(n + extra + 2, sizeof(*d->modes));
+		if (!d->names || !d->modes)
+			rc = -ENOMEM;
+	}
+	if (rc == 0) {
+		d->names[0] = strdup(".");
+		d->names[1] = strdup("..");
+		d->modes[0] = d->modes[1] = S_IFDIR;
+		d->n = 2;
+		for (size_t i = 0; i < n; i++) {
+			d->names[d->n] = strdup(ents[i].name);
+			d->modes[d->n++] = ents[i].mode;
+		}
+		for (struct rfs_inode *x = fs->pend; x; x = x->pend_next) {
+			const char *s = strrchr(x->key, '/');
+			size_t pl = s ? (size_t)(s - x->key) : 0;
+			if (x->deleted || pl != klen ||
+			    strncmp(x->key, key, klen) != 0)
+				continue;
+			d->names[d->n] = strdup(s ? s + 1 : x->key);
+			d->modes[d->n++] = x->pmeta.mode;
+		}
+	}
+	pthread_mutex_unlock(&fs->mu);
+	store_list_free(ents, n);
+done:
+	if (rc < 0) {
+		for (size_t i = 0; d->names && i < d->n; i++)
+			free(d->names[i]);
+		free(d->names);
+		free(d->modes);
+		free(d);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fuse_reply_open(req, fi);
+}
+
+void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			off_t off, struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t pos = 0;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		struct stat st = { .st_ino = (ino_t)-1, .st_mode = d->modes[i] };
+		size_t need;
+		if (!d->names[i])
+			continue;
+		need = fuse_add_direntry(req, buf + pos, size - pos,
+					 d->names[i], &st, (off_t)(i + 1));
+		if (need > size - pos)
+			break;
+		pos += need;
+	}
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+void rfs_releasedir(fuse_req_t req, fuse_ino_t ino,
+			   struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->names[i]);
+	free(d->names);
+	free(d->modes);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+/* A directory's entries are in the log, with everything else: syncing
+ * it makes every committed create, rename and unlink durable (what a
+ * program that renames into place, then fsyncs the directory, relies
+ * on).  Left unimplemented, the kernel would answer every later
+ * directory fsync with success and nothing synced. */
+void rfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			 struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, -store_sync(FS(req)->st));
+}

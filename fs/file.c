@@ -1,0 +1,593 @@
+/* file.c - the FUSE operations on file handles: open, create, read,
+ * write (appends commit here), flush, release, fsync and fallocate.  A
+ * handle's change itself (begin, commit, drop) is handle.c's.
+ *
+ * Lock order (as in ops.c): a handle's mu, then fs->mu. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "history.h"
+#include "ops.h"
+#include "perm.h"
+#include "rfs.h"
+
+/* How long an append waits for another handle's commit (SPEC: "a few
+ * seconds at most"): at its OPEN, where the kernel holds no lock.  At
+ * its WRITE the kernel holds the inode lock, which the other handle's
+ * own next write needs, so a wait there stalls the change it waits for
+ * (a holder's second write took the whole 3 s, and the append then got
+ * EBUSY): the WRITE waits only briefly, for a change that came in
+ * between. */
+#define APPEND_WAIT_MS 3000
+#define APPEND_WRITE_WAIT_MS 20
+
+/* An O_APPEND open waits for another handle's change to the record to
+ * end (APPEND_WAIT_MS), so that its write finds the record free.  It
+ * takes no lease: if one is taken again before the write, the write
+ * waits briefly and then gets EBUSY. */
+static void append_open_wait(struct rfs *fs, struct rfs_handle *h,
+			     const struct proc_info *p)
+{
+	int64_t dl = 0; /* rfs_lease_wait()'s deadline, ns */
+	int woken = 0;
+
+	pthread_mutex_lock(&fs->mu);
+	if (h->in->lease && !h->in->deleted) {
+		(void)rfs_lease_wait(fs, h->in, h, p, APPEND_WAIT_MS, &dl,
+				     &woken);
+		if (woken)
+			rfs_lease_pass(fs, h->in, 0); /* takes none: the next's */
+	}
+	pthread_mutex_unlock(&fs->mu);
+}
+
+/* A snapshot of the record @in names, from @key: a copy of in->key
+ * taken under fs->mu (rfs_ino_key_copy).  A rename between that copy
+ * and this open leaves the old key without a record: then the open is
+ * made again from the key as it is now, under fs->mu, which every rename
+ * holds, so that a reader racing renames still reads what it opened. */
+static int snap_of(struct rfs *fs, struct rfs_inode *in, char *key,
+		   struct store_snap **out)
+{
+	int rc = store_snap_open(fs->st, key, 0, out), pending;
+
+	if (rc != -ENOENT)
+		return rc;
+	pthread_mutex_lock(&fs->mu);
+	if (rfs_ino_key_copy(in, key, &pending) == 0 &&
+	    !pending)
+		rc = store_snap_open(fs->st, key, 0, out);
+	pthread_mutex_unlock(&fs->mu);
+	return rc;
+}
+
+void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h;
+	struct rfs_inode *in;
+	struct store_stat sb;
+	struct proc_info p;
+	char key[RFS_KEY_BUF];
+	int acc = fi->flags & O_ACCMODE, rc = 0, pending = 0;
+
+	rfs_caller(req, &p);
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	rc = rfs_may(req, fs, in, rfs_open_mask(fi->flags));
+	h = in && rc == 0 ? rfs_handle_new(fs, in, fi->flags, &p) : NULL;
+	if (h)
+		in->nopen++;
+	pthread_mutex_unlock(&fs->mu);
+	if (!h) {
+		fuse_reply_err(req, rc < 0 ? -rc : in ? ENOMEM : ENOENT);
+		return;
+	}
+	/* Writers bypass the page cache so no reader sees their bytes;
+	 * readers too, so none is served pages another reader refilled
+	 * with an older version. */
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	/* A read-only handle never commits: its flush would be a round
+	 * trip that does nothing. */
+	fi->noflush = acc == O_RDONLY;
+	if (in->hist) {
+		pthread_mutex_lock(&fs->mu);
+		rc = acc != O_RDONLY ? -EROFS : hist_snap(fs, in, &h->snap);
+		pthread_mutex_unlock(&fs->mu);
+		if (rc == 0) {
+			fi->fh = (uintptr_t)h;
+			fuse_reply_open(req, fi);
+			return;
+		}
+		acc = -1; /* to the failure path */
+	}
+	pthread_mutex_lock(&fs->mu);
+	if (!in->hist && in->pending && !in->lease) {
+		if (acc != O_RDONLY && h->opener_known &&
+		    p.tgid == in->pcreator.tgid &&
+		    p.start != 0) {
+			/* The mknod's creator takes its create over. */
+			rc = store_txn_begin(fs->st, in->key, 1, &h->txn);
+			if (rc == 0) {
+				h->expect = rfs_unchecked(fs, in->key)
+						    ? STORE_ANY
+						    : STORE_ABSENT;
+				rc = store_txn_lease(h->txn, h->expect);
+				if (rc < 0) {
+					store_txn_abort(h->txn);
+					h->txn = NULL;
+				}
+			}
+			if (rc == 0) {
+				in->lease = h;
+				in->lease_since_ns = rfs_now_ns();
+				h->created = 1;
+				h->trunc = 1;
+				h->changer = p;
+			}
+		} else if (p.tgid != in->pcreator.tgid) {
+			rc = rfs_commit_orphan_create(fs, in);
+		}
+	}
+	/* Below, fs->mu is not held: the key and state as they are now. */
+	if (rc == 0 && acc >= 0)
+		rc = rfs_ino_key_copy(in, key, &pending);
+	pthread_mutex_unlock(&fs->mu);
+	if (rc < 0 || acc < 0) {
+		/* the common failure path below */
+	} else if (acc == O_RDONLY) {
+		if (!pending) {
+			rc = snap_of(fs, in, key, &h->snap);
+			if (rc == 0) {
+				store_snap_stat(h->snap, &sb);
+				rfs_seen(fs, &p, key, sb.version);
+			}
+		}
+	} else if (fi->flags & O_TRUNC) {
+		h->trunc = 1;
+		/* Emptying a non-empty record is its first change. */
+		if (!pending && store_stat(fs->st, key, &sb) == 0 &&
+		    sb.size > 0) {
+			/* The kernel holds no inode lock over OPEN (it
+			 * does over WRITE, SETATTR and FALLOCATE, which
+			 * the holder's own writes need): wait here only. */
+			pthread_mutex_lock(&h->mu);
+			rc = rfs_handle_begin(fs, h, &p, 1);
+			pthread_mutex_unlock(&h->mu);
+		}
+	} else if (fi->flags & O_APPEND) {
+		append_open_wait(fs, h, &p);
+	}
+	if (rc < 0) {
+		pthread_mutex_lock(&fs->mu);
+		rfs_handle_close(fs, h);
+		pthread_mutex_unlock(&fs->mu);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* The opener is gone (interrupted): nothing was changed
+		 * that a release would not clean up. */
+	}
+}
+
+void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct fuse_entry_param e;
+	struct rfs_handle *h = NULL;
+	struct rfs_inode *in = NULL;
+	struct basis_hit hit;
+	struct proc_info pi;
+	uint64_t expect = STORE_ABSENT;
+	char key[RFS_KEY_BUF];
+	int rc;
+
+	rfs_caller(req, &pi);
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&fs->mu);
+	/* O_CREAT without O_EXCL would open a record that raced in, but a
+	 * pending create is someone's change: EEXIST either way. */
+	rc = rfs_new_name_check(req, fs, parent, name, &pi, key, &expect,
+				&hit);
+	if (rc < 0)
+		goto out;
+	in = rfs_ino_make(fs, key);
+	h = in ? rfs_handle_new(fs, in, fi->flags, &pi) : NULL;
+	if (!h) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = store_txn_begin(fs->st, key, 1, &h->txn);
+	if (rc == 0) {
+		rc = store_txn_lease(h->txn, expect);
+		if (rc < 0) {
+			store_txn_abort(h->txn);
+			h->txn = NULL;
+		}
+		if (rc == -EAGAIN)
+			rc = -EEXIST; /* another mount created it meanwhile */
+	}
+	if (rc < 0)
+		goto out;
+	rfs_ino_pending(fs, in, 1);
+	rfs_new_meta(req, S_IFREG | (mode & 07777), &in->pmeta);
+	in->lease = h;
+	in->lease_since_ns = in->pmeta.ctime_ns; /* rfs_now_ns(), just read */
+	in->nlookup++;
+	in->nopen++;
+	h->created = 1;
+	h->trunc = 1;
+	h->expect = expect;
+	h->hit = hit;
+	h->changer = pi;
+	rfs_fill_attr(in->ino, &in->pmeta, 0, &e.attr);
+	e.ino = in->ino;
+	e.attr_timeout = TIMEOUT;
+	e.entry_timeout = rfs_entry_ttl(fs, rfs_ino(fs, parent), key);
+out:
+	if (rc < 0 && h) {
+		rfs_handle_free(fs, h);
+		h = NULL;
+	}
+	if (rc < 0 && in)
+		rfs_ino_put(fs, in);
+	pthread_mutex_unlock(&fs->mu);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->direct_io = 1;
+	fi->fh = (uintptr_t)h;
+	fuse_reply_create(req, &e, fi);
+}
+
+/* A reader at the end of its version reads on when the record has only
+ * grown since by appends: its snapshot moves to the newest version of
+ * that line, whose first bytes are all the ones it had, so it still
+ * reads one version (the later one) consistently.  That is `tail -f` on
+ * a log appended with >>.  Any other change since leaves it where it
+ * is.  @return 1 if the snapshot moved.  Caller holds h->mu. */
+static int read_on(struct rfs *fs, struct rfs_handle *h)
+{
+	struct store_snap *s;
+	struct store_stat sb;
+	char key[RFS_KEY_BUF];
+	uint64_t top = 0;
+	int pending;
+
+	/* Most records have no such line: no lock at their every EOF. */
+	if (!__atomic_load_n(&h->in->ext_base, __ATOMIC_RELAXED))
+		return 0;
+	store_snap_stat(h->snap, &sb);
+	pthread_mutex_lock(&fs->mu);
+	if (h->in->ext_base && h->in->ext_base <= sb.version &&
+	    sb.version < h->in->ext_top &&
+	    rfs_ino_key_copy(h->in, key, &pending) == 0 && !pending)
+		top = h->in->ext_top;
+	pthread_mutex_unlock(&fs->mu);
+	if (!top || store_snap_open(fs->st, key, top, &s) < 0)
+		return 0;
+	store_snap_close(h->snap);
+	h->snap = s;
+	return 1;
+}
+
+void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	char *buf = malloc(size ? size : 1);
+	ssize_t n = 0;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&h->mu);
+	if (h->txn) {
+		n = store_txn_read(h->txn, buf, size, (uint64_t)off);
+	} else {
+		int rdwr = (h->flags & O_ACCMODE) != O_RDONLY, pending = 1;
+		int have = 0, gone = 1;
+		char key[RFS_KEY_BUF];
+
+		/* The key only under fs->mu (a rename frees it); a read-only
+		 * handle took its snapshot at open and needs neither. */
+		if (!h->snap || (rdwr && !h->seen)) {
+			pthread_mutex_lock(&fs->mu);
+			have = rfs_ino_key_copy(h->in, key, &pending) == 0;
+			gone = h->in->deleted;
+			pthread_mutex_unlock(&fs->mu);
+		}
+		if (!h->snap && have && !pending && !gone) {
+			n = snap_of(fs, h->in, key, &h->snap);
+			if (n == -ENOENT)
+				n = 0;
+		}
+		/* An O_RDWR handle's first read is a basis too. */
+		if (h->snap && !h->seen && rdwr && have) {
+			struct store_stat sb;
+			struct proc_info p;
+			rfs_caller(req, &p);
+			store_snap_stat(h->snap, &sb);
+			rfs_seen(fs, &p, key, sb.version);
+			h->seen = 1;
+		}
+		if (n == 0 && h->snap)
+			n = store_snap_read(h->snap, buf, size, (uint64_t)off);
+		if (n == 0 && size && h->snap && !h->in->hist &&
+		    read_on(fs, h))
+			n = store_snap_read(h->snap, buf, size, (uint64_t)off);
+	}
+	pthread_mutex_unlock(&h->mu);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/* An append needs no basis, but one it finds still current is what the
+ * appender's tree stood on: the append counts as a change on it, so the
+ * holder moves along to @base + 1 (a new registration, as for any change
+ * on an ancestor's basis).  Without it, `echo h > out; cmd >> out; mv out
+ * final` was refused: the shell still held the version before cmd's
+ * lines.  Only an implicit basis at exactly @base qualifies: a stale one,
+ * or a version someone else changed since, stays as it is, and a
+ * declaration is left for the change it was made for. */
+static void append_basis(struct rfs *fs, const struct proc_info *p,
+			 const char *key, uint64_t base,
+			 struct basis_hit *hit)
+{
+	memset(hit, 0, sizeof(*hit));
+	if (p->tid <= 0 || rfs_unchecked(fs, key))
+		return;
+	basis_lookup(fs->bt, p, key, hit);
+	if (!hit->found || hit->stale || hit->explicit_ ||
+	    hit->version != base)
+		memset(hit, 0, sizeof(*hit));
+}
+
+/* O_APPEND without O_TRUNC: added at the true end of the current version
+ * and committed at once; never stale, waits briefly for a lease.
+ * @return 0, -errno, or 1 when the record was deleted: its key may name
+ * another record now, so the write is the handle's private change, as
+ * any write to an unlinked file (rfs_handle_begin). */
+static int append_write(struct rfs *fs, struct rfs_handle *h,
+			const struct proc_info *p, const char *buf,
+			size_t size)
+{
+	int64_t dl = 0; /* rfs_lease_wait()'s deadline, ns */
+	uint64_t newv;
+	int rc = 0, woken = 0;
+
+	pthread_mutex_lock(&fs->mu);
+	if (h->in->deleted) {
+		pthread_mutex_unlock(&fs->mu);
+		return 1;
+	}
+	if (h->in->lease && h->in->lease != h)
+		rc = rfs_lease_wait(fs, h->in, h, p, APPEND_WRITE_WAIT_MS,
+				    &dl, &woken);
+	if (rc == 0)
+		rc = store_append(fs->st, h->in->key, buf, size, &newv);
+	if (rc == 0) {
+		/* A live key's next version is the one after the append's
+		 * base (store_append): newv - 1 is what it added to. */
+		uint64_t base = h->in->ext_base, top = h->in->ext_top;
+		struct basis_hit hit;
+		append_basis(fs, p, h->in->key, newv - 1, &hit);
+		rfs_changed(fs, p, &hit, h->in->key, newv);
+		__atomic_store_n(&h->in->ext_base,
+				 base && top == newv - 1 ? base : newv - 1,
+				 __ATOMIC_RELAXED);
+		h->in->ext_top = newv;
+	}
+	if (rc == 0)
+		rfs_handle_read_own(fs, h, h->in->key, newv);
+	if (woken) /* an append takes no lease */
+		rfs_lease_pass(fs, h->in, 0);
+	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0)
+		rfs_inval_inode(fs, h->in->ino);
+	return rc;
+}
+
+void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		      size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	struct proc_info p;
+	ssize_t n;
+	int rc, append;
+
+	(void)ino;
+	pthread_mutex_lock(&h->mu);
+	/* Each request's own flags: fcntl may have cleared O_APPEND. */
+	append = (fi->flags & O_APPEND) && !(h->flags & O_TRUNC) &&
+		 !(h->created && h->txn);
+	/* Who writes matters to an append and to a change's first write
+	 * (its check); the rest of a change is its handle's. */
+	if (append || !h->txn)
+		rfs_caller(req, &p);
+	rc = append ? append_write(fs, h, &p, buf, size) : 1;
+	if (rc <= 0) {
+		pthread_mutex_unlock(&h->mu);
+		if (rc < 0)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
+	rc = rfs_handle_begin(fs, h, &p, 0);
+	if (rc == 0 && (fi->flags & O_APPEND))
+		off = (off_t)store_txn_size(h->txn);
+	n = rc < 0 ? rc : store_txn_write(h->txn, buf, size, (uint64_t)off);
+	/* A change that could not be written whole must never commit: a
+	 * shell ignores the close, and the old content must stay. */
+	if (rc == 0 && (n < 0 || (size_t)n < size))
+		h->failed = n < 0 ? (int)n : -ENOSPC;
+	if (rc == 0) {
+		rfs_note_size(h);
+		rfs_attr_mark_write(h);
+	}
+	pthread_mutex_unlock(&h->mu);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct proc_info p;
+	unsigned flags;
+	int rc = 0, n, nfds = 0;
+
+	pthread_mutex_lock(&h->mu);
+	if (!h->txn || c->pid <= 0 || proc_get_caller(c->pid, &p) < 0)
+		goto out; /* nothing to commit, or release will */
+	if (p.tgid != h->opener.tgid || !h->opener_known)
+		goto out; /* a child or a duplicate closing its copy */
+	/* The process's start time (a thread's pstart, proven with it)
+	 * spares the scan a poll of its own at each save. */
+	n = fs->mnt_id > 0
+		    ? proc_writable_fds(p.tgid,
+					p.tid == p.tgid ? p.start : p.pstart,
+					fs->mnt_id, ino, &nfds)
+		    : -1;
+	if (n != 0)
+		goto out; /* still writable elsewhere (or /proc can't tell) */
+	/* A task dying from a signal closes its files after detaching its
+	 * descriptor table, which /proc then lists empty: a scan that saw
+	 * descriptors is a close(2) of a live process.  Otherwise read the
+	 * flag now, not from the cache: it is set as the task dies. */
+	if (nfds == 0 && proc_flags(p.tid, &flags) == 0 &&
+	    (flags & PROC_PF_SIGNALED)) {
+		rfs_handle_drop(fs, h, "its process was killed by a signal");
+		goto out;
+	}
+	rc = rfs_handle_commit(fs, h, 0);
+out:
+	pthread_mutex_unlock(&h->mu);
+	fuse_reply_err(req, -rc);
+}
+
+void rfs_release(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	struct rfs_inode *in = h->in;
+
+	(void)ino;
+	pthread_mutex_lock(&h->mu);
+	if (h->txn)
+		rfs_handle_commit(fs, h, RFS_COMMIT_LAST); /* opener gone */
+	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_lock(&fs->mu);
+	rfs_handle_close(fs, h);
+	rfs_ino_put(fs, in);
+	pthread_mutex_unlock(&fs->mu);
+	fuse_reply_err(req, 0);
+}
+
+void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		      struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	int rc;
+
+	(void)ino;
+	(void)datasync;
+	pthread_mutex_lock(&h->mu);
+	rc = h->txn ? rfs_handle_commit(fs, h, RFS_COMMIT_DURABLE)
+		    : store_sync(fs->st);
+	pthread_mutex_unlock(&h->mu);
+	fuse_reply_err(req, -rc);
+}
+
+/* Zeros over [off, end) of the change, as a write of zeros: recfs keeps
+ * no holes of its own, only the bytes a reader sees.  Caller holds h->mu.
+ * @return 0 or -errno (the change is then marked failed, as a short
+ * write's is: it must never commit half-zeroed). */
+static int zero_range(struct rfs_handle *h, uint64_t off, uint64_t end)
+{
+	static const char zeros[64 << 10];
+
+	while (off < end) {
+		size_t n = end - off < sizeof(zeros) ? (size_t)(end - off)
+						     : sizeof(zeros);
+		ssize_t w = store_txn_write(h->txn, zeros, n, off);
+
+		if (w < 0 || (size_t)w < n) {
+			h->failed = w < 0 ? (int)w : -ENOSPC;
+			return h->failed;
+		}
+		off += n;
+	}
+	return 0;
+}
+
+/* fallocate is a change like a write: its first use checks the basis.
+ * - Preallocation (0, KEEP_SIZE) sets the size it asks for and reserves
+ *   nothing more: space is taken when bytes are written.
+ * - PUNCH_HOLE (always with KEEP_SIZE) and ZERO_RANGE write zeros over
+ *   the bytes the record has in the range; ZERO_RANGE without KEEP_SIZE
+ *   also extends it.  Readers see the same bytes as on a file system
+ *   that keeps holes.
+ * - COLLAPSE_RANGE, INSERT_RANGE and UNSHARE_RANGE: EOPNOTSUPP. */
+void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			  off_t off, off_t len, struct fuse_file_info *fi)
+{
+	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+			  FALLOC_FL_ZERO_RANGE;
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = HANDLE(fi);
+	uint64_t end = (uint64_t)off + (uint64_t)len, size;
+	struct proc_info p;
+	int rc;
+
+	(void)ino;
+	/* (The kernel refuses PUNCH_HOLE without KEEP_SIZE itself.) */
+	if ((mode & ~known) ||
+	    ((mode & FALLOC_FL_PUNCH_HOLE) && (mode & FALLOC_FL_ZERO_RANGE))) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	rfs_caller(req, &p);
+	pthread_mutex_lock(&h->mu);
+	rc = rfs_handle_begin(fs, h, &p, 0);
+	if (rc == 0) {
+		size = store_txn_size(h->txn);
+		if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+			rc = zero_range(h, (uint64_t)off, end < size ? end : size);
+		if (rc == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && end > size)
+			rc = store_txn_truncate(h->txn, end);
+		if (rc == 0) {
+			rfs_note_size(h);
+			rfs_attr_mark_write(h);
+		}
+	}
+	pthread_mutex_unlock(&h->mu);
+	fuse_reply_err(req, -rc);
+}

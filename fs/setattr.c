@@ -1,0 +1,246 @@
+/* setattr.c - SETATTR: chmod, chown, utimens and truncate, through a
+ * handle (its open change) or by path (checked and committed at once).
+ *
+ * Lock order (as in ops.c): a handle's mu, then fs->mu. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "history.h"
+#include "ops.h"
+#include "perm.h"
+#include "rfs.h"
+
+/* Keep view_size in step with the change.  Caller holds h->mu. */
+void rfs_note_size(struct rfs_handle *h)
+{
+	if (h->txn)
+		__atomic_store_n(&h->view_size, store_txn_size(h->txn),
+				 __ATOMIC_RELAXED);
+}
+
+/* truncate(2) by path: checked and committed at once. */
+static int truncate_path(struct rfs *fs, struct rfs_inode *in,
+			 const struct proc_info *p, uint64_t size)
+{
+	struct basis_hit hit;
+	uint64_t expect, newv, ticket = 0;
+	int rc;
+
+	pthread_mutex_lock(&fs->mu);
+	if (in->deleted) /* its key may name another record now */
+		rc = -ENOENT;
+	else if (in->pending ||
+		 (in->lease && in->lease->opener.tgid != p->tgid))
+		rc = -EBUSY;
+	else
+		rc = rfs_check(fs, p, in->key, NULL, &expect, &hit);
+	if (rc == -EAGAIN)
+		basis_grace(fs->bt, p, in->key);
+	if (rc == 0) {
+		store_defer_begin(fs->st);
+		rc = store_truncate(fs->st, in->key, expect, size, &newv);
+		ticket = store_defer_end(fs->st);
+	}
+	if (rc == 0)
+		rfs_changed(fs, p, &hit, in->key, newv);
+	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0)
+		rc = store_wait_ticket(fs->st, ticket);
+	if (rc == 0)
+		rfs_inval_inode(fs, in->ino);
+	return rc;
+}
+
+static int set_meta(struct rfs *fs, struct rfs_inode *in,
+		    const struct stat *attr, int to_set)
+{
+	struct store_meta m;
+	struct store_stat sb;
+	unsigned mask = 0;
+	int64_t now = rfs_now_ns();
+	uint64_t ticket = 0;
+	int rc = 0;
+
+	memset(&m, 0, sizeof(m));
+	pthread_mutex_lock(&fs->mu);
+	if (in->pending || in->deleted) {
+		sb.meta = in->pmeta;
+	} else {
+		rc = store_stat(fs->st, in->key, &sb);
+		if (rc < 0)
+			goto out;
+	}
+	/* Who may: the kernel checked (default_permissions), or
+	 * may_setattr() did. */
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		m.mode = attr->st_mode;
+		mask |= STORE_META_MODE;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		m.uid = attr->st_uid;
+		mask |= STORE_META_UID;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		m.gid = attr->st_gid;
+		mask |= STORE_META_GID;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME) {
+		m.atime_ns = (to_set & FUSE_SET_ATTR_ATIME_NOW)
+				     ? now
+				     : (int64_t)attr->st_atim.tv_sec *
+						       1000000000 +
+					       attr->st_atim.tv_nsec;
+		mask |= STORE_META_ATIME;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME) {
+		m.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW)
+				     ? now
+				     : (int64_t)attr->st_mtim.tv_sec *
+						       1000000000 +
+					       attr->st_mtim.tv_nsec;
+		mask |= STORE_META_MTIME;
+	}
+	if (!mask)
+		goto out;
+	if (in->pending || in->deleted) {
+		struct store_meta *pm = &in->pmeta;
+		if (mask & STORE_META_MODE)
+			pm->mode = (pm->mode & S_IFMT) | (m.mode & 07777);
+		if (mask & STORE_META_UID)
+			pm->uid = m.uid;
+		if (mask & STORE_META_GID)
+			pm->gid = m.gid;
+		if (mask & STORE_META_ATIME)
+			pm->atime_ns = m.atime_ns;
+		if (mask & STORE_META_MTIME)
+			pm->mtime_ns = m.mtime_ns;
+		pm->ctime_ns = now;
+	} else {
+		store_defer_begin(fs->st);
+		rc = store_setmeta(fs->st, in->key, &m, mask);
+		ticket = store_defer_end(fs->st);
+	}
+	/* The kernel walks cached entries without asking us: make the ones
+	 * below a directory whose mode changed ask again (perm.h). */
+	if (rc == 0 && !fs->kperm && (mask & STORE_META_MODE) &&
+	    S_ISDIR(sb.meta.mode) && !in->deleted)
+		rfs_inval_children(fs, in->key);
+out:
+	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0)
+		rc = store_wait_ticket(fs->st, ticket);
+	return rc;
+}
+
+/* setattr as the kernel's setattr_prepare() and utimes would allow it;
+ * may clear S_ISGID from @attr's mode as the kernel does.  Caller holds
+ * fs->mu.  @return 0, -EPERM or -EACCES. */
+static int may_setattr(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
+		       struct stat *attr, int to_set, int has_fh)
+{
+	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME;
+	struct perm_who w;
+	struct stat a;
+	gid_t g;
+
+	if (!rfs_checks(req, fs, in, &a, &w))
+		return 0;
+	/* truncate(2) by path needs write permission; ftruncate(2) was
+	 * allowed by the open. */
+	if ((to_set & FUSE_SET_ATTR_SIZE) && !has_fh &&
+	    perm_may(&w, a.st_mode, a.st_uid, a.st_gid, PERM_W) < 0)
+		return -EACCES;
+	if ((to_set & FUSE_SET_ATTR_UID) &&
+	    !(w.uid == a.st_uid && attr->st_uid == a.st_uid) &&
+	    !perm_capable(&w, PERM_CAP_CHOWN))
+		return -EPERM;
+	if ((to_set & FUSE_SET_ATTR_GID) &&
+	    !(w.uid == a.st_uid && (attr->st_gid == a.st_gid ||
+				    perm_in_group(&w, attr->st_gid))) &&
+	    !perm_capable(&w, PERM_CAP_CHOWN))
+		return -EPERM;
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		if (perm_owner(&w, a.st_uid) < 0)
+			return -EPERM;
+		g = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : a.st_gid;
+		if (!perm_in_group(&w, g) &&
+		    !perm_capable(&w, PERM_CAP_FSETID))
+			attr->st_mode &= ~(mode_t)S_ISGID;
+	}
+	if (to_set & times) {
+		/* Explicit times: the owner.  "Now": the owner or a writer. */
+		if (perm_owner(&w, a.st_uid) == 0)
+			return 0;
+		if (((to_set & FUSE_SET_ATTR_ATIME) &&
+		     !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
+		    ((to_set & FUSE_SET_ATTR_MTIME) &&
+		     !(to_set & FUSE_SET_ATTR_MTIME_NOW)))
+			return -EPERM;
+		return perm_may(&w, a.st_mode, a.st_uid, a.st_gid, PERM_W);
+	}
+	return 0;
+}
+
+void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			int to_set, struct fuse_file_info *fi)
+{
+	struct rfs *fs = FS(req);
+	struct rfs_handle *h = fi ? HANDLE(fi) : NULL;
+	struct rfs_inode *in;
+	struct proc_info p;
+	struct stat a;
+	double timeout = TIMEOUT;
+	int rc = 0;
+
+	rfs_caller(req, &p);
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino(fs, ino);
+	if (in && !in->hist)
+		rc = may_setattr(req, fs, in, attr, to_set, fi != NULL);
+	pthread_mutex_unlock(&fs->mu);
+	if (!in || in->hist || rc < 0) {
+		fuse_reply_err(req, rc < 0 ? -rc : in ? EROFS : ENOENT);
+		return;
+	}
+	if (h)
+		pthread_mutex_lock(&h->mu);
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (h) {
+			if (!h->txn && attr->st_size == 0)
+				h->trunc = 1; /* no need to copy what goes */
+			rc = rfs_handle_begin(fs, h, &p, 0);
+			if (rc == 0)
+				rc = store_txn_truncate(h->txn,
+							(uint64_t)attr->st_size);
+			rfs_note_size(h);
+		} else {
+			rc = truncate_path(fs, in, &p, (uint64_t)attr->st_size);
+		}
+	}
+	if (rc == 0)
+		rc = set_meta(fs, in, attr, to_set);
+	if (rc == 0) {
+		pthread_mutex_lock(&fs->mu);
+		rc = rfs_view_attr(fs, in, h, &a);
+		/* A change's own view is the changer's alone: not cached. */
+		if (h && h->txn)
+			timeout = 0;
+		else
+			rfs_attr_given(in);
+		pthread_mutex_unlock(&fs->mu);
+	}
+	if (h)
+		pthread_mutex_unlock(&h->mu);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &a, timeout);
+}
