@@ -1,5 +1,6 @@
 /* ops.c - the public changes.  Every change builds a batch of entries and
- * hands it to commit_batch().  The reads are in read.c. */
+ * hands it to commit_batch().  The reads are in read.c, metadata and
+ * extended attributes in meta.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -174,12 +175,12 @@ static int finish_ticket(struct store *st, int rc, uint64_t lsn, int durable,
 	return rc;
 }
 
-static int finish(struct store *st, int rc, uint64_t lsn, int durable)
+int store_finish(struct store *st, int rc, uint64_t lsn, int durable)
 {
 	return finish_ticket(st, rc, lsn, durable, NULL);
 }
 
-static int begin_change(struct store *st, const char *key)
+int store_begin_change(struct store *st, const char *key)
 {
 	int rc = key_check(key);
 
@@ -312,7 +313,7 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 		}
 	}
 	now = store_now_ns();
-	rc = begin_change(st, key);
+	rc = store_begin_change(st, key);
 	if (rc < 0) {
 		if (blob)
 			blob_drop(st, blob);
@@ -402,7 +403,7 @@ int store_delete(struct store *st, const char *key, uint64_t expect,
 	struct batch b = { 0 };
 	struct node *n;
 	uint64_t lsn = 0;
-	int rc = begin_change(st, key);
+	int rc = store_begin_change(st, key);
 
 	if (rc < 0)
 		return rc;
@@ -423,7 +424,7 @@ int store_delete(struct store *st, const char *key, uint64_t expect,
 	if (rc == 0 && newv)
 		*newv = node_version(n); /* the tombstone's */
 	batch_end(st, &b);
-	return finish(st, rc, lsn, 0);
+	return store_finish(st, rc, lsn, 0);
 }
 
 /* Copy @v's content from the last batch written, if that is where it
@@ -564,7 +565,7 @@ int store_rename(struct store *st, const char *from, uint64_t expect_from,
 	int rc = key_check(to);
 
 	if (rc == 0)
-		rc = begin_change(st, from);
+		rc = store_begin_change(st, from);
 	if (rc < 0)
 		return rc;
 	batch_begin(st, &b);
@@ -630,7 +631,7 @@ out:
 	if (rc == 0 && newv)
 		*newv = nv;
 	batch_end(st, &b);
-	return finish(st, rc, lsn, 0);
+	return store_finish(st, rc, lsn, 0);
 }
 
 int store_mkdir(struct store *st, const char *key,
@@ -643,7 +644,7 @@ int store_mkdir(struct store *st, const char *key,
 	struct node *p;
 	uint64_t lsn = 0;
 	int64_t now = store_now_ns();
-	int rc = begin_change(st, key);
+	int rc = store_begin_change(st, key);
 
 	if (rc < 0)
 		return rc;
@@ -664,7 +665,7 @@ int store_mkdir(struct store *st, const char *key,
 	if (rc == 0)
 		rc = commit_batch(st, &b, &lsn, NULL, 0);
 	batch_end(st, &b);
-	return finish(st, rc, lsn, 0);
+	return store_finish(st, rc, lsn, 0);
 }
 
 int store_rmdir(struct store *st, const char *key)
@@ -674,7 +675,7 @@ int store_rmdir(struct store *st, const char *key)
 	struct batch b = { 0 };
 	struct node *n;
 	uint64_t lsn = 0;
-	int rc = begin_change(st, key);
+	int rc = store_begin_change(st, key);
 
 	if (rc < 0)
 		return rc;
@@ -695,13 +696,13 @@ int store_rmdir(struct store *st, const char *key)
 	if (rc == 0)
 		rc = commit_batch(st, &b, &lsn, NULL, 0);
 	batch_end(st, &b);
-	return finish(st, rc, lsn, 0);
+	return store_finish(st, rc, lsn, 0);
 }
 
 /* Write a META entry with new metadata and xattrs for a live key. */
-static int commit_meta(struct store *st, struct node *n,
-		       const struct store_meta *m, const uint8_t *x,
-		       uint32_t xlen)
+int store_commit_meta(struct store *st, struct node *n,
+		      const struct store_meta *m, const uint8_t *x,
+		      uint32_t xlen)
 {
 	struct batch b;
 	uint64_t lsn = 0;
@@ -713,230 +714,5 @@ static int commit_meta(struct store *st, struct node *n,
 	if (rc == 0)
 		rc = commit_batch(st, &b, &lsn, NULL, 0);
 	batch_end(st, &b);
-	return finish(st, rc, lsn, 0);
-}
-
-int store_setmeta(struct store *st, const char *key,
-		  const struct store_meta *meta, unsigned mask)
-{
-	if (st->es)
-		return es_setmeta(st->es, key, meta, mask);
-	struct store_meta m;
-	struct node *n;
-	const uint8_t *x;
-	uint32_t xlen;
-	int rc = begin_change(st, key);
-
-	if (rc < 0)
-		return rc;
-	n = store_live(st, key);
-	if (!n)
-		return finish(st, -ENOENT, 0, 0);
-	m = node_meta(&st->idx, n);
-	if (mask & STORE_META_MODE)
-		m.mode = (m.mode & S_IFMT) | (meta->mode & 07777);
-	if (mask & STORE_META_UID)
-		m.uid = meta->uid;
-	if (mask & STORE_META_GID)
-		m.gid = meta->gid;
-	if (mask & STORE_META_ATIME)
-		m.atime_ns = meta->atime_ns;
-	if (mask & STORE_META_MTIME)
-		m.mtime_ns = meta->mtime_ns;
-	m.ctime_ns = (mask & STORE_META_CTIME) ? meta->ctime_ns
-					       : store_now_ns();
-	x = node_xattrs(n, &xlen);
-	return commit_meta(st, n, &m, x, xlen);
-}
-
-/* ---- Extended attributes (packed: u16 nlen, u32 vlen, name, value) -- */
-
-static const uint8_t *xa_find(const uint8_t *x, uint32_t len,
-			      const char *name, uint32_t *vlen)
-{
-	size_t nl = strlen(name);
-
-	for (uint32_t pos = 0; pos + 6 <= len;) {
-		uint16_t l = log_get16(x + pos);
-		uint32_t v = log_get32(x + pos + 2);
-		if (l == nl && memcmp(x + pos + 6, name, nl) == 0) {
-			*vlen = v;
-			return x + pos;
-		}
-		pos += 6 + l + v;
-	}
-	return NULL;
-}
-
-int store_setxattr(struct store *st, const char *key, const char *name,
-		   const void *value, size_t size, int flags)
-{
-	if (st->es)
-		return es_setxattr(st->es, key, name, value, size, flags);
-	struct node *n;
-	struct store_meta m;
-	const uint8_t *old, *xa;
-	uint32_t ovl = 0, olen, nlen, xlen;
-	size_t nl = strlen(name);
-	uint8_t *nx = NULL;
-	int rc;
-
-	if (nl == 0 || nl > STORE_XATTR_NAME_MAX)
-		return nl ? -ERANGE : -EINVAL;
-	if (size > STORE_XATTR_VALUE_MAX)
-		return -E2BIG;
-	rc = begin_change(st, key);
-	if (rc < 0)
-		return rc;
-	n = store_live(st, key);
-	if (!n) {
-		rc = -ENOENT;
-		goto out;
-	}
-	xa = node_xattrs(n, &xlen);
-	old = xa_find(xa, xlen, name, &ovl);
-	if ((flags & XATTR_CREATE) && old) {
-		rc = -EEXIST;
-		goto out;
-	}
-	if ((flags & XATTR_REPLACE) && !old) {
-		rc = -ENODATA;
-		goto out;
-	}
-	olen = old ? 6 + (uint32_t)nl + ovl : 0;
-	nlen = xlen - olen + 6 + (uint32_t)nl + (uint32_t)size;
-	if (nlen > STORE_XATTR_TOTAL_MAX) {
-		rc = -ENOSPC;
-		goto out;
-	}
-	nx = malloc(nlen);
-	if (!nx) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (old) {
-		size_t before = (size_t)(old - xa);
-		memcpy(nx, xa, before);
-		memcpy(nx + before, old + olen, xlen - before - olen);
-	} else if (xlen) {
-		memcpy(nx, xa, xlen);
-	}
-	uint8_t *p = nx + xlen - olen;
-	log_put16(p, (uint16_t)nl);
-	log_put32(p + 2, (uint32_t)size);
-	memcpy(p + 6, name, nl);
-	if (size)
-		memcpy(p + 6 + nl, value, size);
-	m = node_meta(&st->idx, n);
-	rc = commit_meta(st, n, &m, nx, nlen);
-	free(nx);
-	return rc;
-out:
-	return finish(st, rc, 0, 0);
-}
-
-int store_removexattr(struct store *st, const char *key, const char *name)
-{
-	if (st->es)
-		return es_removexattr(st->es, key, name);
-	struct node *n;
-	struct store_meta m;
-	const uint8_t *old, *xa;
-	uint32_t ovl, olen, xlen;
-	uint8_t *nx;
-	int rc = begin_change(st, key);
-
-	if (rc < 0)
-		return rc;
-	n = store_live(st, key);
-	if (!n)
-		return finish(st, -ENOENT, 0, 0);
-	xa = node_xattrs(n, &xlen);
-	old = xa_find(xa, xlen, name, &ovl);
-	if (!old)
-		return finish(st, -ENODATA, 0, 0);
-	olen = 6 + (uint32_t)strlen(name) + ovl;
-	nx = malloc(xlen - olen + 1);
-	if (!nx)
-		return finish(st, -ENOMEM, 0, 0);
-	size_t before = (size_t)(old - xa);
-	memcpy(nx, xa, before);
-	memcpy(nx + before, old + olen, xlen - before - olen);
-	m = node_meta(&st->idx, n);
-	rc = commit_meta(st, n, &m, nx, xlen - olen);
-	free(nx);
-	return rc;
-}
-
-int store_dir_xattrs(struct store *st)
-{
-	return st->es ? 1 : __atomic_load_n(&st->dir_xattrs, __ATOMIC_ACQUIRE);
-}
-
-ssize_t store_getxattr(struct store *st, const char *key, const char *name,
-		       void *value, size_t size)
-{
-	if (st->es)
-		return es_getxattr(st->es, key, name, value, size);
-	struct node *n;
-	const uint8_t *x = NULL;
-	uint32_t vl = 0, xlen;
-	ssize_t rc;
-
-	if ((rc = key_check(key)) < 0)
-		return rc;
-	pthread_rwlock_rdlock(&st->idx_lock);
-	n = store_live(st, key);
-	if (n)
-		x = node_xattrs(n, &xlen);
-	x = x ? xa_find(x, xlen, name, &vl) : NULL;
-	if (!n)
-		rc = -ENOENT;
-	else if (!x)
-		rc = -ENODATA;
-	else if (size == 0)
-		rc = vl;
-	else if (size < vl)
-		rc = -ERANGE;
-	else {
-		memcpy(value, x + 6 + log_get16(x), vl);
-		rc = vl;
-	}
-	pthread_rwlock_unlock(&st->idx_lock);
-	return rc;
-}
-
-ssize_t store_listxattr(struct store *st, const char *key, char *list,
-			size_t size)
-{
-	if (st->es)
-		return es_listxattr(st->es, key, list, size);
-	struct node *n;
-	const uint8_t *xa;
-	uint32_t xlen;
-	size_t need = 0;
-	ssize_t rc;
-
-	if ((rc = key_check(key)) < 0)
-		return rc;
-	pthread_rwlock_rdlock(&st->idx_lock);
-	n = store_live(st, key);
-	if (!n) {
-		pthread_rwlock_unlock(&st->idx_lock);
-		return -ENOENT;
-	}
-	xa = node_xattrs(n, &xlen);
-	for (uint32_t pos = 0; pos + 6 <= xlen;) {
-		uint16_t l = log_get16(xa + pos);
-		if (size && need + l + 1 <= size) {
-			memcpy(list + need, xa + pos + 6, l);
-			list[need + l] = 0;
-		}
-		need += l + 1u;
-		pos += 6 + l + log_get32(xa + pos + 2);
-	}
-	pthread_rwlock_unlock(&st->idx_lock);
-	if (size && need > size)
-		return -ERANGE;
-	return (ssize_t)need;
+	return store_finish(st, rc, lsn, 0);
 }

@@ -503,8 +503,6 @@ int store_write_active_hint(struct store *st);
 void store_kick_compactor(struct store *st);
 int store_reserve(struct store *st, int hold);
 int store_open_blob(struct store *st, uint64_t id);
-/* Encode a state entry for node n (PUT of its current version, DEL, or
- * MKDIR) with the given flags into a malloc'ed buffer. */
 
 /* txn.c */
 int txn_spool_open(struct store *st, int *fd);
@@ -526,6 +524,20 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 		     uint64_t size, const uint8_t hash[16], int spool_fd,
 		     const char *spool_name, int durable, uint64_t resv,
 		     uint64_t *newv, uint64_t *ticket);
+
+/* ops.c, for meta.c */
+/* Check key and take st->commit_mu for a change: -EROFS on a read-only
+ * or failed store (commit_mu not taken), or a key_check() error. */
+int store_begin_change(struct store *st, const char *key);
+/* End a change begun by store_begin_change: release commit_mu, then
+ * wait for lsn to be durable if durable or sync=always (and rc == 0).
+ * @return rc, or the sync's error. */
+int store_finish(struct store *st, int rc, uint64_t lsn, int durable);
+/* Commit a META entry (metadata m, packed xattrs x) for live node n,
+ * and store_finish() it.  Caller began the change. */
+int store_commit_meta(struct store *st, struct node *n,
+		      const struct store_meta *m, const uint8_t *x,
+		      uint32_t xlen);
 
 /* compact.c */
 int compact_run(struct store *st);
