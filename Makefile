@@ -85,6 +85,13 @@ $(BUILD)/tests/test_inode: $(BUILD)/obj/tests/test_inode.o $(BUILD)/obj/fs/inode
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 
+# test_oom fails the store's allocations in turn: its calls to the
+# allocators are wrapped (libstore.a and the test only, not libc's own).
+OOM_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=aligned_alloc,--wrap=posix_memalign
+$(BUILD)/tests/test_oom: $(BUILD)/obj/tests/test_oom.o $(BUILD)/libstore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(OOM_WRAP) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
 # The etcd tests share a fixture that runs a real etcd.
 $(BUILD)/tests/test_etcd_%: $(BUILD)/obj/tests/test_etcd_%.o \
 		$(BUILD)/obj/tests/etcd_fixture.o $(BUILD)/libstore.a

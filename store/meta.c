@@ -172,6 +172,8 @@ ssize_t store_getxattr(struct store *st, const char *key, const char *name,
 {
 	if (st->es)
 		return es_getxattr(st->es, key, name, value, size);
+	if (store_index_bad(st))
+		return -EIO;
 	struct node *n;
 	const uint8_t *x = NULL;
 	uint32_t vl = 0, xlen;
@@ -205,6 +207,8 @@ ssize_t store_listxattr(struct store *st, const char *key, char *list,
 {
 	if (st->es)
 		return es_listxattr(st->es, key, list, size);
+	if (store_index_bad(st))
+		return -EIO;
 	struct node *n;
 	const uint8_t *xa;
 	uint32_t xlen;

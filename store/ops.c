@@ -96,7 +96,7 @@ static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn,
 {
 	struct seg *a;
 	uint64_t base;
-	size_t pos = 0;
+	size_t pos = 0, hint_len = st->hint_len;
 	int rc;
 
 	if (store_failed(st) || st->o.read_only)
@@ -123,9 +123,20 @@ static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn,
 		store_hint_add(st, b->buf + pos, base + pos);
 		rc = store_apply(st, &e, a->id, base + pos, known);
 		if (rc < 0) {
-			/* The log and the index now disagree: stop. */
-			store_fail(st, -EIO);
-			rc = -EIO;
+			/* The index took part of the batch at most (no
+			 * memory for the rest: -ENOMEM), so it no longer
+			 * matches the log: stop, and let no one read that
+			 * part.  The caller is told the change failed, so
+			 * the log must not keep it either, or it would
+			 * appear at the next open. */
+			__atomic_store_n(&st->index_bad, 1, __ATOMIC_RELEASE);
+			st->hint_len = hint_len;
+			if (store_unappend(st, base, b->len) == 0)
+				b->written = 0;
+			store_stop(st, "a commit could not be applied, reads "
+				   "are refused", rc);
+			if (rc != -ENOMEM)
+				rc = -EIO;
 			break;
 		}
 		pos += (size_t)n;
@@ -351,9 +362,9 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 out:
 	/* In the index, or not committed: either way no longer in flight
 	 * (compaction's sweep waits for commit_mu, so it sees which). */
-	if (blob && rc < 0)
+	if (blob && rc < 0 && !b.written)
 		blob_drop(st, blob);
-	else if (blob)
+	else if (blob) /* a failed batch the log kept still names it */
 		blob_settle(st, blob);
 	/* The entry is in the space the reservation held, or there is
 	 * no entry: either way it is no longer promised. */

@@ -43,6 +43,8 @@ int store_stat(struct store *st, const char *key, struct store_stat *out)
 {
 	if (st->es)
 		return es_stat(st->es, key, out);
+	if (store_index_bad(st))
+		return -EIO;
 	struct node *n;
 	int rc = key_check(key);
 
@@ -63,6 +65,8 @@ int store_last_version(struct store *st, const char *key, uint64_t *version)
 {
 	if (st->es)
 		return es_last_version(st->es, key, version);
+	if (store_index_bad(st))
+		return -EIO;
 	struct node *n;
 	int rc = key_check(key);
 
@@ -100,6 +104,8 @@ int store_snap_open(struct store *st, const char *key, uint64_t version,
 {
 	if (st->es)
 		return snap_es(st, key, version, out);
+	if (store_index_bad(st))
+		return -EIO;
 	struct store_snap *s;
 	struct node *n;
 	struct ver *v = NULL;
@@ -203,6 +209,8 @@ int store_get(struct store *st, const char *key, char **buf, size_t *len,
 {
 	if (st->es)
 		return es_get(st->es, key, buf, len, stat);
+	if (store_index_bad(st))
+		return -EIO;
 	struct store_snap *s;
 	ssize_t n;
 	int rc = store_snap_open(st, key, 0, &s);
@@ -240,6 +248,8 @@ int store_list(struct store *st, const char *dir, struct store_dirent **ents,
 {
 	if (st->es)
 		return es_list(st->es, dir, ents, n);
+	if (store_index_bad(st))
+		return -EIO;
 	struct node *d;
 	size_t cnt = 0, i = 0;
 	int rc = key_check(dir);
@@ -295,6 +305,8 @@ int store_history(struct store *st, const char *key, struct store_hist **h,
 {
 	if (st->es)
 		return es_history(st->es, key, h, n);
+	if (store_index_bad(st))
+		return -EIO;
 	struct node *nd;
 	int rc = key_check(key);
 

@@ -391,13 +391,15 @@ int store_replay(struct store *st)
 	}
 	st->segs = calloc(n + 1, sizeof(*st->segs));
 	firsts = calloc(n + 1, sizeof(*firsts));
-	fds = calloc(n + 1, sizeof(*fds));
+	fds = malloc((n + 1) * sizeof(*fds));
+	/* -1 before any way out: out: closes what is not (calloc's zeros
+	 * closed descriptor 0 when another allocation here failed). */
+	for (i = 0; fds && i < n; i++)
+		fds[i] = -1;
 	if (!st->segs || !firsts || !fds) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < n; i++)
-		fds[i] = -1;
 	/* Headers first: a compacted segment replaces [first, id), and any
 	 * of those still here are leftovers of a crash during compaction. */
 	for (i = 0; i < n; i++) {

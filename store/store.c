@@ -134,9 +134,14 @@ void store_hash_hex(const uint8_t hash[16], char out[33])
  * until the store is reopened, rather than pretend. */
 int store_fail(struct store *st, int err)
 {
+	return store_stop(st, "sync failed", err);
+}
+
+int store_stop(struct store *st, const char *why, int err)
+{
 	__atomic_store_n(&st->failed, 1, __ATOMIC_RELEASE);
-	fprintf(stderr, "recfs: store %s: sync failed (%s); read-only until "
-		"reopened\n", st->dir, strerror(-err));
+	fprintf(stderr, "recfs: store %s: %s (%s); read-only until "
+		"reopened\n", st->dir, why, strerror(-err));
 	return err;
 }
 
@@ -788,6 +793,24 @@ static int cut_torn(struct store *st, struct seg *a)
 		fprintf(stderr, "recfs: store %s: cannot allocate the log "
 			"space of staged changes again (%s); their commits "
 			"may meet ENOSPC\n", st->dir, strerror(-rc));
+	return 0;
+}
+
+/* Invariant kept: what the log holds is what callers were told was
+ * committed.  The cut reaches the disk before this returns, so that a
+ * crash cannot bring the batch back either; the segment's running hash
+ * no longer describes it (no hint is written for it). */
+int store_unappend(struct store *st, uint64_t base, size_t len)
+{
+	struct seg *a = &st->segs[st->nsegs - 1];
+
+	if (base + len != a->size)
+		return -EINVAL; /* not the last thing appended */
+	a->size = base;
+	st->seg_hash_ok = 0;
+	CTR_SUB(st->log_bytes, len);
+	if (cut_torn(st, a) < 0 || io_sync(st, a->fd) < 0)
+		return -EIO;
 	return 0;
 }
 

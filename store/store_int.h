@@ -241,6 +241,9 @@ struct store {
 	struct store_opts o;
 	int failed;           /* a sync failed: refuse changes until reopen
 			       * (atomic: store_fail, store_failed) */
+	int index_bad;        /* a commit failed to apply: the index may hold
+			       * part of it, the log does not; reads are
+			       * refused until reopen (store_index_bad) */
 	int blobs_seen;       /* a blob version was applied: open checks
 			       * the blobs only then */
 	int tmpfile_ok;       /* O_TMPFILE works in spool/ */
@@ -461,6 +464,22 @@ int store_resv_take(struct store *st, uint64_t n);
 void store_resv_drop(struct store *st, uint64_t n);
 int store_roll(struct store *st);
 int store_fail(struct store *st, int err);
+/* Fail the store for @why (printed with @err): changes are refused with
+ * -EROFS until it is reopened.  @return err. */
+int store_stop(struct store *st, const char *why, int err);
+/* Take back the batch of @len bytes that store_append_batch() just
+ * appended at @base of the active segment (nothing after it): cut and
+ * synced.  Caller holds commit_mu.  @return 0; -EINVAL it was not the
+ * last; -EIO (the store has failed: the batch may still be there). */
+int store_unappend(struct store *st, uint64_t base, size_t len);
+/* Did a commit fail half-applied?  Then the index may show part of a
+ * change the log does not hold (store_unappend), and no reader must see
+ * it: every read is refused with -EIO until the store is reopened,
+ * which rebuilds the index from the log.  Set once, with failed. */
+static inline int store_index_bad(struct store *st)
+{
+	return __atomic_load_n(&st->index_bad, __ATOMIC_ACQUIRE);
+}
 /* Has a sync failed?  Set once by store_fail, from any thread. */
 static inline int store_failed(struct store *st)
 {
