@@ -507,7 +507,8 @@ static void *worker_main(void *arg)
 	 * scheduler wakes the caller on the other, idle CPU, and waking an
 	 * idle vCPU costs ~40 us here.  Measured: 1.5 migrations of the
 	 * caller per versioned update at nice 0, none at -5; one writer
-	 * +53 %, 8 writers within the noise (docs/PERFORMANCE.md). */
+	 * +53 %, 8 writers within the noise (docs/PERFORMANCE-HISTORY.md,
+	 * "FUSE over io_uring"). */
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), UR_NICE);
 	w->ok = ring_setup(w) == 0;
 	if (w->ok) {

@@ -415,7 +415,8 @@ void store_hash_hex(const uint8_t hash[16], char out[33]);
  * for microseconds by the daemon's FUSE threads on few CPUs; a waiter
  * that sleeps at once pays two context switches where a short spin would
  * find the lock free (8 writers on 8 records: 12 % less daemon CPU per
- * save, docs/PERFORMANCE.md).  The daemon uses it for its own locks.
+ * save, docs/PERFORMANCE-HISTORY.md, "Threads of one process, and the
+ * daemon's locks").  The daemon uses it for its own locks.
  */
 void store_mutex_init(pthread_mutex_t *mu);
 

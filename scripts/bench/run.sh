@@ -18,7 +18,8 @@
 # HALT_POLL_NS=N: run with the guest's cpuidle halt polling at N ns
 # (/sys/module/haltpoll/parameters/guest_halt_poll_ns, a KVM guest's),
 # restored at the end.  This VM boots with 0, and every wake-up of an
-# idle vCPU then costs an exit to the host: see docs/PERFORMANCE.md.
+# idle vCPU then costs an exit to the host: see docs/PERFORMANCE-HISTORY.md
+# ("Idle vCPUs, and a request loop of our own").
 set -u
 BUILD=${BUILD:-build}
 QUICK=${QUICK:-}
