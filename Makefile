@@ -21,7 +21,7 @@ TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROGS     := $(BUILD)/recctl $(if $(wildcard fs/main.c),$(BUILD)/recfs)
 
 .PHONY: all deps test check clean install run unmount bench-store
-all: deps-ok $(PROGS) $(TESTS) $(BUILD)/tests/stress_mix
+all: deps-ok $(PROGS) $(TESTS) $(BUILD)/tests/stress_mix $(BUILD)/tests/recfs_oom
 
 # Installs missing Debian packages when root, else prints the apt-get line.
 deps:
@@ -91,6 +91,12 @@ OOM_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=
 $(BUILD)/tests/test_oom: $(BUILD)/obj/tests/test_oom.o $(BUILD)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(OOM_WRAP) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
+# recfs_oom is recfs with its allocations failing at random when asked
+# (tests/oom_hook.c, for tests/e2e_oom.sh).
+$(BUILD)/tests/recfs_oom: $(FS_OBJ) $(BUILD)/obj/tests/oom_hook.o $(BUILD)/libstore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(OOM_WRAP) -o $@ $^ $(PKG_LIBS)
 
 # The etcd tests share a fixture that runs a real etcd.
 $(BUILD)/tests/test_etcd_%: $(BUILD)/obj/tests/test_etcd_%.o \
