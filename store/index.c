@@ -407,6 +407,14 @@ int node_set_xattrs(struct node *n, const uint8_t *x, uint32_t len)
 		}
 		return 0;
 	}
+	/* Most changes carry the record's xattrs over unchanged: then
+	 * there is nothing to allocate (nor to fail once the entry is in
+	 * the log, see commit_batch). */
+	if (n->x && n->x->xattrs_len == len) {
+		if (memcmp(n->x->xattrs, x, len) != 0)
+			memcpy(n->x->xattrs, x, len);
+		return 0;
+	}
 	if (!node_ext(n) || !(c = malloc(len)))
 		return -ENOMEM;
 	memcpy(c, x, len);
