@@ -136,6 +136,8 @@ int store_snap_open(struct store *st, const char *key, uint64_t version,
 		if (ver_blob(v)) {
 			s->fd = store_open_blob(st, ver_blob(v));
 			s->base = 0;
+			if (s->fd < 0)
+				rc = fd_errno(s->fd);
 		} else if (v->size <= SNAP_COPY_MAX) {
 			ssize_t got = 0;
 			s->fd = -1;
@@ -150,6 +152,8 @@ int store_snap_open(struct store *st, const char *key, uint64_t version,
 			int fd = store_seg_fd(st, v->seg);
 			s->fd = fd < 0 ? -EIO : dup(fd);
 			s->base = ver_content_off(v);
+			if (fd >= 0 && s->fd < 0)
+				rc = fd_errno(-errno);
 		}
 		if (rc == 0 && s->fd < 0 && !s->mem)
 			rc = -EIO;

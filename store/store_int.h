@@ -2,6 +2,7 @@
 #ifndef RECFS_STORE_INT_H
 #define RECFS_STORE_INT_H
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -479,6 +480,16 @@ int store_unappend(struct store *st, uint64_t base, size_t len);
 static inline int store_index_bad(struct store *st)
 {
 	return __atomic_load_n(&st->index_bad, __ATOMIC_ACQUIRE);
+}
+/* A descriptor the store could not get: the daemon's table is full
+ * (EMFILE) is, to the caller who asked for a record, the system's
+ * (ENFILE, "too many open files in system"): its own limit is not
+ * what ran out.  A missing blob stays -EIO (the store is damaged). */
+static inline int fd_errno(int rc)
+{
+	if (rc == -EMFILE || rc == -ENFILE)
+		return -ENFILE;
+	return rc == -ENOMEM ? rc : -EIO;
 }
 /* Has a sync failed?  Set once by store_fail, from any thread. */
 static inline int store_failed(struct store *st)

@@ -419,4 +419,64 @@ else
 	ok "# SKIP full-disk test: cannot mount tmpfs"
 fi
 
+# ---- The daemon out of descriptors --------------------------------------
+# A reader of a record over 4 KiB holds a descriptor of the daemon's (a
+# dup of the log segment), so a daemon started with a small table runs
+# out of them.  An open that meets it fails with ENFILE (the system's
+# table, as the caller sees it: its own limit is not what ran out; it
+# was EIO), the readers that got one read their whole version, and once
+# they close everything works again.
+# (Hard and soft: the daemon raises its soft limit to the hard one.
+# Raising the hard limit back needs root; this is the script's end.)
+RECCTL=$(dirname "$RECFS")/recctl
+soft=$(ulimit -S -n) hard=$(ulimit -H -n)
+ulimit -n 48
+mount_fresh; rc=$?
+ulimit -H -n "$hard" 2>/dev/null; ulimit -S -n "$soft" 2>/dev/null
+if [ "$rc" -eq 0 ]; then
+	out=$(timeout -s KILL 60 python3 - "$MNT" <<'PY' 2>&1
+import errno, os, sys
+m = sys.argv[1]
+for i in range(40):
+    with open(f"{m}/r{i}", "wb") as f:
+        f.write(b"%d" % i * 8000)
+held, errs = [], set()
+for i in range(40):
+    try:
+        held.append((i, open(f"{m}/r{i}", "rb")))
+    except OSError as e:
+        errs.add(errno.errorcode[e.errno])
+whole = sum(1 for i, f in held if f.read() == b"%d" % i * 8000)
+for i, f in held:
+    f.close()
+again = sum(1 for i in range(40)
+            if open(f"{m}/r{i}", "rb").read() == b"%d" % i * 8000)
+saved = 0
+for i in range(40):
+    with open(f"{m}/r{i}", "r+b") as f:
+        f.read()
+        f.seek(0)
+        f.truncate()
+        f.write(b"new %d" % i)
+    saved += open(f"{m}/r{i}", "rb").read() == b"new %d" % i
+print(len(held), " ".join(sorted(errs)) or "-", whole, again, saved)
+PY
+)
+	read -r nheld errs whole again saved <<< "$out"
+	echo "# $out"
+	check "with its descriptors used up, some opens fail and some pass" \
+		test "${nheld:-0}" -gt 0 -a "${nheld:-40}" -lt 40
+	expect_eq "an open that finds none fails with ENFILE" ENFILE "$errs"
+	expect_eq "every reader that got one reads its whole version" \
+		"$nheld" "$whole"
+	expect_eq "once they close, every record reads again" 40 "$again"
+	expect_eq "and every one can be saved" 40 "$saved"
+	check "the daemon is still serving" mountpoint -q "$MNT"
+	unmount
+	expect_eq "the daemon exits 0" 0 "$RECFS_RC"
+	check "and the store passes fsck" "$RECCTL" fsck "$STORE"
+else
+	fail "mount with 48 descriptors"
+fi
+
 finish
