@@ -424,7 +424,8 @@ fi
 # dup of the log segment), so a daemon started with a small table runs
 # out of them.  An open that meets it fails with ENFILE (the system's
 # table, as the caller sees it: its own limit is not what ran out; it
-# was EIO), the readers that got one read their whole version, and once
+# was EIO), and so does a large write that needs a spool file (it was
+# EMFILE); the readers that got one read their whole version, and once
 # they close everything works again.
 # (Hard and soft: the daemon raises its soft limit to the hard one.
 # Raising the hard limit back needs root; this is the script's end.)
@@ -435,7 +436,7 @@ mount_fresh; rc=$?
 ulimit -H -n "$hard" 2>/dev/null; ulimit -S -n "$soft" 2>/dev/null
 if [ "$rc" -eq 0 ]; then
 	out=$(timeout -s KILL 60 python3 - "$MNT" <<'PY' 2>&1
-import errno, os, sys
+import errno, os, sys, time
 m = sys.argv[1]
 for i in range(40):
     with open(f"{m}/r{i}", "wb") as f:
@@ -447,6 +448,21 @@ for i in range(40):
     except OSError as e:
         errs.add(errno.errorcode[e.errno])
 whole = sum(1 for i, f in held if f.read() == b"%d" % i * 8000)
+# A large change is staged in a spool file: a descriptor too.
+big = b"b" * 300000
+try:
+    with open(f"{m}/big", "wb") as f:
+        f.write(big)
+    bigerr = "-"
+except OSError as e:
+    bigerr = errno.errorcode[e.errno]
+# Its drop comes at RELEASE, after close returned: with no descriptor
+# to spare the daemon cannot list the writer's at FLUSH.
+for _ in range(100):
+    bigleft = os.path.exists(f"{m}/big")
+    if not bigleft:
+        break
+    time.sleep(0.02)
 for i, f in held:
     f.close()
 again = sum(1 for i in range(40)
@@ -459,18 +475,25 @@ for i in range(40):
         f.truncate()
         f.write(b"new %d" % i)
     saved += open(f"{m}/r{i}", "rb").read() == b"new %d" % i
-print(len(held), " ".join(sorted(errs)) or "-", whole, again, saved)
+with open(f"{m}/big", "wb") as f:
+    f.write(big)
+bigok = open(f"{m}/big", "rb").read() == big
+print(len(held), " ".join(sorted(errs)) or "-", whole, again, saved, bigerr,
+      int(bigleft), int(bigok))
 PY
 )
-	read -r nheld errs whole again saved <<< "$out"
+	read -r nheld errs whole again saved bigerr bigleft bigok <<< "$out"
 	echo "# $out"
 	check "with its descriptors used up, some opens fail and some pass" \
 		test "${nheld:-0}" -gt 0 -a "${nheld:-40}" -lt 40
 	expect_eq "an open that finds none fails with ENFILE" ENFILE "$errs"
 	expect_eq "every reader that got one reads its whole version" \
 		"$nheld" "$whole"
+	expect_eq "a large write meanwhile fails with ENFILE too" ENFILE "$bigerr"
+	expect_eq "and leaves no record" 0 "$bigleft"
 	expect_eq "once they close, every record reads again" 40 "$again"
 	expect_eq "and every one can be saved" 40 "$saved"
+	expect_eq "and the large write goes through" 1 "$bigok"
 	check "the daemon is still serving" mountpoint -q "$MNT"
 	unmount
 	expect_eq "the daemon exits 0" 0 "$RECFS_RC"
