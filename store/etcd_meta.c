@@ -151,7 +151,15 @@ static int rename_once(struct es *es, const char *from, uint64_t ef,
 		es_tb_op(&t, 'm', from, NULL, 0, 0, 1);
 		for (size_t i = 0; rc == 0 && i < n; i++) {
 			struct es_view c;
-			char *nk = malloc(strlen(to) + strlen(keys[i]) + 1);
+			char *nk;
+			/* A key pushed past STORE_KEY_MAX could not be
+			 * named again: refuse the whole move (as the local
+			 * store does). */
+			if (strlen(to) + strlen(keys[i]) - fl > STORE_KEY_MAX) {
+				rc = -ENAMETOOLONG;
+				break;
+			}
+			nk = malloc(strlen(to) + strlen(keys[i]) + 1);
 			if (!nk) {
 				rc = -ENOMEM;
 				break;
@@ -205,7 +213,8 @@ int es_rename(struct es *es, const char *from, uint64_t expect_from,
 	for (int i = 0; i < ES_TRIES; i++) {
 		rc = rename_once(es, from, expect_from, to, expect_to, newv);
 		if (rc == 0 || (rc < 0 && (refreshed || rc == -EXDEV ||
-					   rc == -EINVAL || rc == -ENOMEM)))
+					   rc == -EINVAL || rc == -ENOMEM ||
+					   rc == -ENAMETOOLONG)))
 			break;
 		/* A failed check may come from a cache that is behind, a
 		 * failed compare from a race: decide again on fresh state.

@@ -534,7 +534,13 @@ static int add_dir_move(struct store *st, struct batch *b, struct node *d,
 	int rc = 0;
 
 	for (struct node *c = node_child(d); c && rc == 0; c = c->sib_next) {
-		char *nk = join_key(to, c->key, flen);
+		char *nk;
+		/* Every key beneath moves by the same length: one longer
+		 * than keys may be would strand its record (no call could
+		 * name it), so the whole rename is refused. */
+		if (strlen(to) + c->klen - flen > STORE_KEY_MAX)
+			return -ENAMETOOLONG;
+		nk = join_key(to, c->key, flen);
 		if (!nk)
 			return -ENOMEM;
 		if (c->kind == K_DIR) {

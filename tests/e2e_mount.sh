@@ -69,6 +69,19 @@ expect_eq "utimens works" 2020 "$(stat -c %y rec | cut -c1-4)"
 # Names and types.
 long=$(printf 'n%.0s' $(seq 256))
 expect_err "a 256-byte name is ENAMETOOLONG" "File name too long" bash -c "echo x > $long"
+# A key (the record's path in the mount) is at most 4095 bytes: a
+# directory move that would push one beneath past it is refused whole.
+n200=$(printf '%0200d' 0); p=deep
+mkdir deep
+for _ in $(seq 19); do p=$p/$n200; mkdir "$p"; done
+mkdir -p "q/$n200/$n200" && echo far > "q/$n200/$n200/r"
+cat "q/$n200/$n200/r" > /dev/null
+expect_err "a directory move past the longest key is ENAMETOOLONG" \
+	"File name too long" mv q "$p/"
+expect_eq "and moves nothing" far "$(cat "q/$n200/$n200/r")"
+check "a move that fits goes through" mv q "deep/$n200/"
+expect_eq "and moves its records" far "$(cat "deep/$n200/q/$n200/$n200/r")"
+rm -r deep
 expect_err "hard links are refused (EPERM)" "Operation not permitted" ln rec rec.hard
 expect_err "FIFOs are refused (EPERM)" "Operation not permitted" mkfifo fifo
 check "symlinks work" ln -s rec link

@@ -238,6 +238,23 @@ static void test_rename(void **state)
 	assert_int_equal(store_rename(st, "big", 0, "big2", 0, &v), -EXDEV);
 	assert_int_equal(store_stat(st, "big/r39", &sb), 0);
 	assert_int_equal(store_stat(st, "big2", &sb), -ENOENT);
+	/* a move that would push a key beneath past STORE_KEY_MAX: refused,
+	 * nothing moved (the record could not be named again) */
+	char deep[STORE_KEY_MAX + 1] = "p";
+	assert_int_equal(store_mkdir(st, deep, &dm), 0);
+	for (int d = 0; d < 15; d++) {
+		strcat(deep, "/");
+		memset(deep + strlen(deep), 'm', 255);
+		assert_int_equal(store_mkdir(st, deep, &dm), 0);
+	}
+	strcat(deep, "/");
+	memset(deep + strlen(deep), 'n', STORE_KEY_MAX - strlen(deep));
+	assert_int_equal(strlen(deep), STORE_KEY_MAX);
+	assert_int_equal(store_put(st, deep, STORE_ABSENT, "x", 1, NULL, &v),
+			 0);
+	assert_int_equal(store_rename(st, "p", 0, "pq", 0, &v), -ENAMETOOLONG);
+	assert_int_equal(store_stat(st, deep, &sb), 0);
+	assert_int_equal(store_stat(st, "pq", &sb), -ENOENT);
 	store_close(st);
 }
 
