@@ -96,7 +96,7 @@ static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn,
 {
 	struct seg *a;
 	uint64_t base;
-	size_t pos = 0, hint_len = st->hint_len;
+	size_t pos = 0, hint_len;
 	int rc;
 
 	if (store_failed(st) || st->o.read_only)
@@ -104,6 +104,7 @@ static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn,
 	rc = store_append_batch(st, b->buf, b->len, own, lsn);
 	if (rc < 0)
 		return rc;
+	hint_len = st->hint_len; /* after a roll: the new segment's */
 	a = &st->segs[st->nsegs - 1];
 	base = a->size - b->len;
 	b->written = 1;

@@ -331,7 +331,7 @@ static void run_open(struct run *r)
 
 	memset(&r->o, 0, sizeof(r->o));
 	r->o.compact_ratio = -1; /* no compactor thread: counts repeat */
-	r->o.segment_size = 64 * 1024; /* so that the log rolls */
+	r->o.segment_size = 1024; /* so that the log rolls often */
 	r->o.keep_versions = 4;
 	r->o.sync_always = r->sync_always;
 	r->o.errbuf = r->err;
