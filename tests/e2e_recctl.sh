@@ -71,6 +71,26 @@ done
 expect_eq "every subcommand has --help" "" "$bad"
 expect_eq "get of a missing record is 1" 1 "$(status R get nosuch)"
 
+# Outside a mount no version is checked: a put there would write blind
+# (it did, and exited 0), so every command that names a record refuses.
+printf 5 > "$WORK/plain"
+out=$(cd "$WORK" && echo 9 | R put --expect 1 plain 2>&1); rc=$?
+expect_eq "put outside a mount is refused (1)" 1 "$rc"
+check "and says so" grep -q "not in a recfs mount" <<< "$out"
+expect_eq "and writes nothing" 5 "$(cat "$WORK/plain")"
+expect_eq "a create outside a mount is refused" 1 \
+	"$(cd "$WORK" && echo 9 | status R put --expect 0 newplain)"
+check "and creates nothing" test ! -e "$WORK/newplain"
+bad=""
+for sub in "get plain" "stat plain" "why plain" "ls ." "rm --expect 1 plain" \
+	"incr plain" "update plain -- cat" "watch --count 1 plain" \
+	"wait --above 1 --timeout 1 plain"; do
+	# shellcheck disable=SC2086
+	[ "$(cd "$WORK" && status R $sub)" = 1 ] || bad="$bad [$sub]"
+done
+expect_eq "get, stat, why, ls, rm, incr, update, watch and wait refuse outside too" "" "$bad"
+expect_eq "and the file is as it was" 5 "$(cat "$WORK/plain")"
+
 # ---- incr: 8 processes x 100 lose nothing -----------------------------------
 # --tries 50: under sanitizers on a loaded machine the default 10 can run
 # out (exit 75: refused, not lost); this is about losing nothing.

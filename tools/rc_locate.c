@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "recctl.h"
@@ -134,6 +135,26 @@ out:
 	free(full);
 	free(dir);
 	free(probe);
+	return rc;
+}
+
+#define FUSE_SUPER_MAGIC 0x65735546
+
+int rc_on_recfs(const char *path)
+{
+	char *root = NULL, *key = NULL;
+	struct statfs sf;
+	int rc = rc_locate(path, &root, &key);
+
+	if (rc == -ENOTSUP)
+		return 0;
+	if (rc < 0)
+		return rc;
+	/* A .recfs directory anywhere else (a copy of a mount's tree,
+	 * say) is not a mount. */
+	rc = statfs(root, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC;
+	free(root);
+	free(key);
 	return rc;
 }
 

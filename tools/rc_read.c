@@ -39,7 +39,9 @@ int cmd_get(const struct recctl_cmd *cmd, int argc, char **argv)
 	rc = rc_parse_one(cmd, argc, argv, opts, &path, "PATH");
 	if (rc >= 0)
 		return rc;
-	if (opts[0].set) {
+	if (rc_on_recfs(path) == 0) {
+		rc = RC_NOT_RECFS;
+	} else if (opts[0].set) {
 		rc = rc_open_consistent(path, &v, &fd);
 	} else {
 		/* An open handle reads one version whole, so plain content
@@ -306,6 +308,10 @@ int cmd_ls(const struct recctl_cmd *cmd, int argc, char **argv)
 		return rc;
 	if (n == 0)
 		dir = ".";
+	if (rc_on_recfs(dir) == 0) {
+		err = RC_NOT_RECFS;
+		goto out;
+	}
 	d = opendir(dir);
 	if (!d) {
 		err = -errno;

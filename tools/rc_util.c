@@ -44,6 +44,9 @@ int rc_version(const char *path, uint64_t *v)
 	char buf[32];
 	int rc = rc_getxattr_str(path, "user.version", buf, sizeof(buf));
 
+	/* No version: a record being created, or no recfs at all. */
+	if ((rc == -ENODATA || rc == -ENOTSUP) && rc_on_recfs(path) == 0)
+		return RC_NOT_RECFS;
 	if (rc < 0)
 		return rc;
 	return rc_parse_u64(buf, v) < 0 ? -EPROTO : 0;
@@ -252,8 +255,10 @@ int rc_commit(const char *path, uint64_t basis, const void *buf, size_t len)
 {
 	int64_t deadline = now_ms() + BUSY_WAIT_MS;
 	unsigned ms = 10;
-	int rc;
+	int rc = rc_on_recfs(path);
 
+	if (rc <= 0)
+		return rc < 0 ? rc : RC_NOT_RECFS;
 	for (;;) {
 		rc = commit_once(path, basis, buf, len);
 		if (rc != -EBUSY || now_ms() > deadline)
@@ -270,8 +275,10 @@ int rc_remove(const char *path, uint64_t basis)
 {
 	int64_t deadline = now_ms() + BUSY_WAIT_MS;
 	unsigned ms = 10;
-	int rc;
+	int rc = rc_on_recfs(path);
 
+	if (rc <= 0)
+		return rc < 0 ? rc : RC_NOT_RECFS;
 	for (;;) {
 		rc = declare(path, basis);
 		if (rc == 0 && unlink(path) < 0)
@@ -298,8 +305,10 @@ int rc_report(const struct recctl_cmd *cmd, const char *path, int err,
 {
 	char line[512];
 
-	fprintf(stderr, "%s: %s: %s: %s%s%s\n", prog, cmd->name, path,
-		doing ? doing : "", doing ? ": " : "", strerror(-err));
+	if (err != RC_NOT_RECFS) /* its own line says it all */
+		fprintf(stderr, "%s: %s: %s: %s%s%s\n", prog, cmd->name,
+			path, doing ? doing : "", doing ? ": " : "",
+			strerror(-err));
 	switch (err) {
 	case -EAGAIN:
 		fprintf(stderr, "%s: %s: %s: refused as stale; nothing was "
@@ -330,6 +339,11 @@ int rc_report(const struct recctl_cmd *cmd, const char *path, int err,
 	case -ENODATA:
 		fprintf(stderr, "%s: %s: %s: no committed version (a "
 			"directory, or a record still being created)\n", prog,
+			cmd->name, path);
+		break;
+	case RC_NOT_RECFS:
+		fprintf(stderr, "%s: %s: %s: not in a recfs mount, where no "
+			"version is checked; nothing was done\n", prog,
 			cmd->name, path);
 		break;
 	default:

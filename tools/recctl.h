@@ -6,6 +6,7 @@
 #ifndef RECFS_RECCTL_H
 #define RECFS_RECCTL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +24,9 @@ enum {
 	EXIT_BUSY = 69,   /* the record stayed busy (EBUSY) */
 	EXIT_STALE = 75,  /* the change was refused as stale (EAGAIN) */
 };
+
+/* What the helpers return for a path outside any recfs mount. */
+#define RC_NOT_RECFS (-EXDEV)
 
 struct recctl_cmd {
 	const char *name;
@@ -110,6 +114,10 @@ void rc_fmt_time(time_t t, char *buf, size_t size);
  * entry) and @path's key relative to it.  @path need not exist any more
  * (a deleted record's history is still reachable).  Both malloc'd. */
 int rc_locate(const char *path, char **root, char **key);
+/* Is @path (or, when it does not exist, where it would be) in a recfs
+ * mount?  1 yes, 0 no, or a negative errno.  Outside one no version is
+ * checked: a put there would write blind, so the commands refuse. */
+int rc_on_recfs(const char *path);
 /* "ROOT/.recfs/history/KEY" (and "/N" when @version is not 0). */
 int rc_history_path(const char *path, uint64_t version, char **out);
 /* The version numbers under a history directory, newest first. */
