@@ -32,10 +32,11 @@ static const char usage[] =
 	"  -o ro                read-only (serves what is intact)\n"
 	"  -o unchecked_names=GLOB:GLOB  tool-owned names (default\n"
 	"                       " RFS_DEFAULT_UNCHECKED ")\n"
-	"  -o keep_versions=N   versions kept per record (8)\n"
+	"  -o keep_versions=N   versions kept per record (8; 1 to 65536)\n"
 	"  -o tombstone_limit=N tombstones kept before the floor rises (1000000)\n"
-	"  -o basis_entries=N   bases held at most (1048576); one process holds\n"
-	"                       N/4 for itself, N/8 for its children\n"
+	"  -o basis_entries=N   bases held at most (1048576; 1024 to 268435456);\n"
+	"                       one process holds N/4 for itself, N/8 for its\n"
+	"                       children\n"
 	"  -o nouring           requests through /dev/fuse only, even where the\n"
 	"                       kernel offers io_uring (fuse.enable_uring=Y)\n"
 	"  -o allow_other, -o default_permissions  as for any FUSE filesystem\n"
@@ -44,8 +45,20 @@ static const char usage[] =
 	"\n"
 	"Unmount with: fusermount3 -u MOUNTPOINT\n";
 
+/* A number-valued option, taken as text and checked whole: libfuse's
+ * %u let "keep_versions=99999999999" wrap, "expect_ttl=-5" become a huge
+ * TTL and "lease_wait=1e9" mean 1. */
+struct num_opt {
+	const char *name;
+	unsigned long long min, max;
+	char *text;             /* as given, or NULL */
+};
+
+enum { N_TTL, N_LEASE, N_KEEP, N_TOMB, N_BASIS, N_NUMS };
+
 struct cli {
 	struct rfs_opts o;
+	char *num[N_NUMS];      /* the number options' text */
 	char *store;
 	int ro;
 	int help, version;
@@ -54,19 +67,70 @@ struct cli {
 };
 
 #define OPT(t, p) { t, offsetof(struct cli, o.p), 1 }
+#define NUM(t, i) { t, offsetof(struct cli, num[i]), 1 }
 static const struct fuse_opt rfs_optspec[] = {
 	OPT("unchecked", unchecked),
 	OPT("noimplicit", noimplicit),
-	OPT("expect_ttl=%u", expect_ttl),
-	OPT("lease_wait=%u", lease_wait),
+	NUM("expect_ttl=%s", N_TTL),
+	NUM("lease_wait=%s", N_LEASE),
 	OPT("sync=%s", sync),
 	OPT("unchecked_names=%s", unchecked_names),
-	OPT("keep_versions=%u", keep_versions),
-	OPT("tombstone_limit=%lu", tombstone_limit),
-	OPT("basis_entries=%lu", basis_entries),
+	NUM("keep_versions=%s", N_KEEP),
+	NUM("tombstone_limit=%s", N_TOMB),
+	NUM("basis_entries=%s", N_BASIS),
 	OPT("nouring", nouring),
 	FUSE_OPT_END
 };
+
+/* Decimal digits only, within [min, max].  @return 0, or -1 after saying
+ * what is accepted. */
+static int num_parse(const char *name, const char *text,
+		     unsigned long long min, unsigned long long max,
+		     unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(text, &end, 10);
+	if (text[0] < '0' || text[0] > '9' || *end || errno ||
+	    *out < min || *out > max) {
+		fprintf(stderr, "recfs: %s must be a whole number from %llu "
+			"to %llu, not '%s'\n", name, min, max, text);
+		return -1;
+	}
+	return 0;
+}
+
+/* Check the number options given and set them in @o. */
+static int num_opts(struct cli *c, struct rfs_opts *o)
+{
+	static const struct num_opt spec[N_NUMS] = {
+		[N_TTL] = { "expect_ttl", 1, RFS_EXPECT_TTL_MAX, NULL },
+		[N_LEASE] = { "lease_wait", 0, RFS_LEASE_WAIT_MAX, NULL },
+		[N_KEEP] = { "keep_versions", 1, RFS_KEEP_VERSIONS_MAX, NULL },
+		[N_TOMB] = { "tombstone_limit", 1, RFS_TOMBSTONE_LIMIT_MAX,
+			     NULL },
+		[N_BASIS] = { "basis_entries", RFS_BASIS_ENTRIES_MIN,
+			      RFS_BASIS_ENTRIES_MAX, NULL },
+	};
+	unsigned long long v;
+
+	for (int i = 0; i < N_NUMS; i++) {
+		if (!c->num[i])
+			continue;
+		if (num_parse(spec[i].name, c->num[i], spec[i].min,
+			      spec[i].max, &v) < 0)
+			return -1;
+		switch (i) {
+		case N_TTL: o->expect_ttl = (unsigned)v; break;
+		case N_LEASE: o->lease_wait = (unsigned)v; break;
+		case N_KEEP: o->keep_versions = (unsigned)v; break;
+		case N_TOMB: o->tombstone_limit = (unsigned long)v; break;
+		case N_BASIS: o->basis_entries = (unsigned long)v; break;
+		}
+	}
+	return 0;
+}
 
 
 
@@ -142,6 +206,8 @@ int main(int argc, char *argv[])
 	if (fuse_opt_parse(&args, &c, rfs_optspec, opt_proc) < 0)
 		return 2;
 	fs.o = c.o;
+	if (num_opts(&c, &fs.o) < 0)
+		goto out;
 	if (c.help || c.version) {
 		if (c.help)
 			fputs(usage, stdout);
@@ -163,17 +229,6 @@ int main(int argc, char *argv[])
 	if (fs.o.sync && strcmp(fs.o.sync, "always") != 0 &&
 	    strcmp(fs.o.sync, "normal") != 0) {
 		fprintf(stderr, "recfs: sync must be 'always' or 'normal'\n");
-		goto out;
-	}
-	if (fs.o.lease_wait > RFS_LEASE_WAIT_MAX) {
-		fprintf(stderr, "recfs: lease_wait is at most %d ms\n",
-			RFS_LEASE_WAIT_MAX);
-		goto out;
-	}
-	if (fs.o.basis_entries < RFS_BASIS_ENTRIES_MIN ||
-	    fs.o.basis_entries > RFS_BASIS_ENTRIES_MAX) {
-		fprintf(stderr, "recfs: basis_entries must be %d to %ld\n",
-			RFS_BASIS_ENTRIES_MIN, RFS_BASIS_ENTRIES_MAX);
 		goto out;
 	}
 	if (stat(cl.mountpoint, &sb) < 0) {
@@ -305,6 +360,8 @@ out:
 	fuse_opt_free_args(&args);
 	free(cl.mountpoint);
 	free(c.store);
+	for (int i = 0; i < N_NUMS; i++)
+		free(c.num[i]);
 	free(fs.o.sync);
 	free(fs.o.unchecked_names);
 	return rc;

@@ -26,6 +26,12 @@
  * -o basis_entries accepts: each entry is about 130 bytes with its key,
  * so the most is some 35 GiB, and the least still lets a shell lend
  * (an eighth) to a hundred reads. */
+/* The other number options' ranges (checked whole in main.c): a
+ * declaration lives up to a year; a record keeps up to 65,536 versions
+ * (56 bytes each in memory while kept). */
+#define RFS_EXPECT_TTL_MAX (365L * 86400)
+#define RFS_KEEP_VERSIONS_MAX 65536
+#define RFS_TOMBSTONE_LIMIT_MAX 1000000000000L
 #define RFS_BASIS_ENTRIES (1ul << 20)
 #define RFS_BASIS_ENTRIES_MIN 1024
 #define RFS_BASIS_ENTRIES_MAX (1l << 28)

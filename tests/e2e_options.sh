@@ -395,7 +395,9 @@ expect_eq "lease_wait=0: EBUSY at once, as before" "EBUSY at once" \
 expect_eq "and the holder's change committed" holder "$(cat "$MNT/lw")"
 unmount
 out=$(timeout 10 "$RECFS" "$STORE" "$MNT" -f -o lease_wait=10001 2>&1); rc=$?
-expect_eq "lease_wait over 10000 ms is refused" "1 recfs: lease_wait is at most 10000 ms" "$rc $out"
+expect_eq "lease_wait over 10000 ms is refused" \
+	"1 recfs: lease_wait must be a whole number from 0 to 10000, not '10001'" \
+	"$rc $out"
 
 # ---- -o unchecked, sync=always -----------------------------------------
 mount_again "unchecked,sync=always" || exit 1
@@ -436,7 +438,21 @@ unmount
 # it for everyone else.
 out=$(timeout 10 "$RECFS" "$STORE" "$MNT" -f -o basis_entries=10 2>&1); rc=$?
 expect_eq "basis_entries under 1024 is refused" \
-	"1 recfs: basis_entries must be 1024 to 268435456" "$rc $out"
+	"1 recfs: basis_entries must be a whole number from 1024 to 268435456, not '10'" \
+	"$rc $out"
+# Number options are read whole and within range: libfuse's %u let
+# keep_versions=99999999999 wrap, expect_ttl=-5 become a huge TTL, and
+# lease_wait=1e9 mean 1, each mounting without a word.
+bad=""
+for o in keep_versions=99999999999 keep_versions=0 expect_ttl=-5 \
+	expect_ttl=0 lease_wait=1e9 lease_wait=10001 tombstone_limit=-1 \
+	keep_versions=abc "keep_versions= 5" basis_entries=1e6; do
+	out=$(timeout 10 "$RECFS" "$STORE" "$MNT" -f -o "$o" 2>&1); rc=$?
+	[ "$rc" = 1 ] && grep -q "must be a whole number from" <<< "$out" ||
+		bad="$bad [$o: $rc $out]"
+	mountpoint -q "$MNT" && fusermount3 -u "$MNT"
+done
+expect_eq "bad or out-of-range numbers are refused, naming the range" "" "$bad"
 mount_again "basis_entries=1024" || exit 1
 mkdir "$MNT/share"
 expect_eq "a shell that created 200 records may remove its share of them, the first 128" \
