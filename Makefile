@@ -21,7 +21,8 @@ TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROGS     := $(BUILD)/recctl $(if $(wildcard fs/main.c),$(BUILD)/recfs)
 
 .PHONY: all deps test check clean install run unmount bench-store
-all: deps-ok $(PROGS) $(TESTS) $(BUILD)/tests/stress_mix $(BUILD)/tests/recfs_oom
+all: deps-ok $(PROGS) $(TESTS) $(BUILD)/tests/stress_mix $(BUILD)/tests/recfs_oom \
+	$(BUILD)/tests/recfs_oom_fs
 
 # Installs missing Debian packages when root, else prints the apt-get line.
 deps:
@@ -93,10 +94,24 @@ $(BUILD)/tests/test_oom: $(BUILD)/obj/tests/test_oom.o $(BUILD)/libstore.a
 	$(CC) $(LDFLAGS) $(OOM_WRAP) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 
 # recfs_oom is recfs with its allocations failing at random when asked
-# (tests/oom_hook.c, for tests/e2e_oom.sh).
+# (tests/oom_hook.c, for tests/e2e_oom.sh); recfs_oom_fs fails only the
+# daemon's own (fs/), so that the store, whose failures test_oom covers,
+# does not stop it: fs/'s objects have their allocators renamed to the
+# hook's.
 $(BUILD)/tests/recfs_oom: $(FS_OBJ) $(BUILD)/obj/tests/oom_hook.o $(BUILD)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(OOM_WRAP) -o $@ $^ $(PKG_LIBS)
+OOM_SYMS := malloc calloc realloc strdup strndup aligned_alloc posix_memalign
+$(BUILD)/oom/fs/%.o: $(BUILD)/obj/fs/%.o
+	@mkdir -p $(dir $@)
+	objcopy $(foreach s,$(OOM_SYMS),--redefine-sym $(s)=__wrap_$(s)) $< $@
+$(BUILD)/obj/tests/oom_hook_direct.o: tests/oom_hook.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DOOM_HOOK_DIRECT -c $< -o $@
+$(BUILD)/tests/recfs_oom_fs: $(FS_SRC:%.c=$(BUILD)/oom/%.o) \
+		$(BUILD)/obj/tests/oom_hook_direct.o $(BUILD)/libstore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # The etcd tests share a fixture that runs a real etcd.
 $(BUILD)/tests/test_etcd_%: $(BUILD)/obj/tests/test_etcd_%.o \

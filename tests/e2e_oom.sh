@@ -10,8 +10,9 @@
 # - the daemon stays up and unmounts cleanly;
 # - the store passes fsck, and a plain recfs mounted on it afterwards
 #   serves exactly that for every record.
-# Seeds are fixed, so that a failure can be replayed (threads still
-# change which allocation fails).
+# Then eight threads of stress_mix against a daemon whose fs/ allocations
+# alone fail.  Seeds are fixed, so that a failure can be replayed
+# (threads still change which allocation fails).
 . "$(dirname "$0")/lib_e2e.sh"
 OOM=$(dirname "$RECFS")/tests/recfs_oom
 RECCTL=$(dirname "$RECFS")/recctl
@@ -112,4 +113,34 @@ run 1 200
 run 2 60
 run 3 25
 run 4 10
+
+# ---- Eight threads at once, the daemon's own allocations failing --------
+# recfs_oom_fs fails only fs/'s allocations, so the store never stops and
+# every kind of change keeps meeting them (tests/stress_mix.c makes
+# them).  A failed call may fail with ENOMEM, and a read with an error;
+# nothing read may be torn or mixed.
+OOM_FS=$(dirname "$RECFS")/tests/recfs_oom_fs
+MIX=$(dirname "$RECFS")/tests/stress_mix
+if RECFS=$OOM_FS RECFS_OOM_SEED=7 RECFS_OOM_ONE_IN=200 mount_fresh; then
+	mkdir "$MNT/mix"
+	timeout -s KILL 100 "$MIX" "$MNT/mix" 8 "${OOM_MIX_SECONDS:-4}" 1 \
+		> "$WORK/mix.out" 2> "$WORK/mix.err"
+	echo "# stress_mix: $(cat "$WORK/mix.out") (operations, failed);" \
+		"$(grep -c 'Cannot allocate memory' "$WORK/mix.err") ENOMEM"
+	check "8 threads: every read was a whole version, every log line whole" \
+		test "$(grep -c 'not a whole version\|a torn line' "$WORK/mix.err")" = 0
+	# A read-back that failed (-1) is an error under ENOMEM; one that
+	# returned other bytes would be a wrong answer.
+	check "and a handle's read-back of its commit was whole or an error" \
+		test "$(grep 'did not read back' "$WORK/mix.err" |
+			grep -vc '(-1 of')" = 0
+	check "and the daemon never went away" \
+		test "$(grep -c 'not connected' "$WORK/mix.err")" = 0
+	check "the daemon is still serving" kill -0 "$RECFS_PID"
+	unmount
+	expect_eq "the daemon exits 0" 0 "$RECFS_RC"
+	check "the store passes fsck" "$RECCTL" fsck "$STORE"
+else
+	fail "mount of recfs_oom_fs"
+fi
 finish

@@ -1,7 +1,8 @@
-/* oom_hook.c - allocation failures for build/tests/recfs_oom, the daemon
- * that tests/e2e_oom.sh mounts.  It is recfs linked with
- * -Wl,--wrap=malloc,... (Makefile), so every allocation recfs's own code
- * makes (fs/ and store/; not libc's or libfuse's inside them) comes here.
+/* oom_hook.c - allocation failures for build/tests/recfs_oom and
+ * recfs_oom_fs, the daemons that tests/e2e_oom.sh mounts.  recfs_oom is
+ * recfs linked with -Wl,--wrap=malloc,... (Makefile), so every allocation
+ * recfs's own code makes (fs/ and store/; not libc's or libfuse's inside
+ * them) comes here; in recfs_oom_fs only fs/'s do (OOM_HOOK_DIRECT).
  *
  * RECFS_OOM_ONE_IN=N fails about one in N of them, chosen by a hash of
  * the allocation's number and RECFS_OOM_SEED, once RECFS_OOM_DELAY_MS
@@ -56,6 +57,17 @@ static int oom_now(void)
 	return mix(oom_seed ^ atomic_fetch_add(&oom_n, 1)) % oom_one_in == 0;
 }
 
+#ifdef OOM_HOOK_DIRECT
+/* recfs_oom_fs: only fs/'s objects call __wrap_* (their allocators were
+ * renamed); the real ones are the plain ones here. */
+#define __real_malloc malloc
+#define __real_calloc calloc
+#define __real_realloc realloc
+#define __real_strdup strdup
+#define __real_strndup strndup
+#define __real_aligned_alloc aligned_alloc
+#define __real_posix_memalign posix_memalign
+#else
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t m);
 void *__real_realloc(void *p, size_t n);
@@ -63,6 +75,7 @@ char *__real_strdup(const char *s);
 char *__real_strndup(const char *s, size_t n);
 void *__real_aligned_alloc(size_t a, size_t n);
 int __real_posix_memalign(void **p, size_t a, size_t n);
+#endif
 
 void *__wrap_malloc(size_t n)
 {
