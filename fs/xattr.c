@@ -24,7 +24,8 @@ static int is_ours(const char *name)
 	return strcmp(name, "user.version") == 0 ||
 	       strcmp(name, "user.hash") == 0 ||
 	       strcmp(name, "user.expected_version") == 0 ||
-	       strcmp(name, "user.conflict") == 0;
+	       strcmp(name, "user.conflict") == 0 ||
+	       strcmp(name, "user.recfs.lease") == 0;
 }
 
 static void reply_value(fuse_req_t req, const void *val, size_t len,

@@ -55,6 +55,10 @@ setfattr -n user.expected_version -v "3
 expect_eq "a trailing newline is accepted" 3 "$(getfattr --only-values -n user.expected_version rec)"
 check "setting user.version is accepted and ignored" setfattr -n user.version -v 77 rec
 check "setting user.hash is accepted and ignored" setfattr -n user.hash -v abc rec
+check "setting user.recfs.lease is accepted and ignored" \
+	setfattr -n user.recfs.lease -v pid=1 rec
+expect_eq "and getfattr -d lists nothing it cannot read" "" \
+	"$(getfattr -d -m - rec 2>&1 > /dev/null)"
 check "removing user.version is accepted" setfattr -x user.version rec
 expect_eq "and changes nothing" 3 "$(ver rec)"
 setfattr -n user.color -v blue rec
