@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,101 @@ static int is_ours(const char *name)
 	       strcmp(name, "user.expected_version") == 0 ||
 	       strcmp(name, "user.conflict") == 0 ||
 	       strcmp(name, "user.recfs.lease") == 0;
+}
+
+/* ---- A pending record's xattrs ---------------------------------------
+ * A record created but not yet committed keeps the xattrs set on it in
+ * in->pxa until its commit stores them (apply_pxattrs, handle.c).
+ * Invariant: a name is there at most once, as in a stored record, so
+ * that the last set wins, XATTR_CREATE and XATTR_REPLACE hold, and a
+ * removal removes (each set was a new entry, and the oldest won).
+ * Callers hold fs->mu. */
+
+static struct rfs_pxattr **pxa_find(struct rfs_inode *in, const char *name)
+{
+	for (struct rfs_pxattr **pp = &in->pxa; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->name, name) == 0)
+			return pp;
+	return NULL;
+}
+
+/* The limits store_setxattr() will apply at the commit, checked now:
+ * its error could not reach anyone then. */
+static int pxa_set(struct rfs_inode *in, const char *name,
+		   const char *value, size_t size, int flags)
+{
+	struct rfs_pxattr **pp = pxa_find(in, name), *x;
+	size_t nl = strlen(name), total = 6 + nl + size;
+	void *v;
+
+	if (nl > STORE_XATTR_NAME_MAX)
+		return -ERANGE;
+	if (size > STORE_XATTR_VALUE_MAX)
+		return -E2BIG;
+	if (pp && (flags & XATTR_CREATE))
+		return -EEXIST;
+	if (!pp && (flags & XATTR_REPLACE))
+		return -ENODATA;
+	for (x = in->pxa; x; x = x->next)
+		if (!pp || x != *pp)
+			total += 6 + strlen(x->name) + x->size;
+	if (total > STORE_XATTR_TOTAL_MAX)
+		return -ENOSPC;
+	v = malloc(size ? size : 1);
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, value, size);
+	if (pp) {
+		free((*pp)->value);
+		(*pp)->value = v;
+		(*pp)->size = size;
+		return 0;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x || !(x->name = strdup(name))) {
+		free(x);
+		free(v);
+		return -ENOMEM;
+	}
+	x->value = v;
+	x->size = size;
+	x->next = in->pxa;
+	in->pxa = x;
+	return 0;
+}
+
+static int pxa_remove(struct rfs_inode *in, const char *name)
+{
+	struct rfs_pxattr **pp = pxa_find(in, name), *x;
+
+	if (!pp)
+		return -ENODATA;
+	x = *pp;
+	*pp = x->next;
+	free(x->name);
+	free(x->value);
+	free(x);
+	return 0;
+}
+
+/* The names in in->pxa, NUL-ended, in a malloc'ed *@out (may be NULL
+ * with length 0).  @return the length, or -ENOMEM. */
+static ssize_t pxa_list(struct rfs_inode *in, char **out)
+{
+	size_t len = 0;
+	char *p;
+
+	*out = NULL;
+	for (struct rfs_pxattr *x = in->pxa; x; x = x->next)
+		len += strlen(x->name) + 1;
+	if (!len)
+		return 0;
+	p = *out = malloc(len);
+	if (!p)
+		return -ENOMEM;
+	for (struct rfs_pxattr *x = in->pxa; x; x = x->next)
+		p = stpcpy(p, x->name) + 1;
+	return (ssize_t)len;
 }
 
 static void reply_value(fuse_req_t req, const void *val, size_t len,
@@ -134,14 +230,21 @@ void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		if (rc > 0)
 			rc = 0;
 	} else if (pending) {
+		struct rfs_pxattr **pp;
 		rc = -ENODATA;
 		pthread_mutex_lock(&fs->mu);
-		for (struct rfs_pxattr *x = in->pxa; x; x = x->next)
-			if (strcmp(x->name, name) == 0 && x->size < sizeof(val)) {
-				memcpy(val, x->value, x->size);
-				n = (ssize_t)x->size;
+		/* Still pending, or committed meanwhile (then its xattrs
+		 * moved to the store: ENODATA, as a racing read may see). */
+		if (in->pending && (pp = pxa_find(in, name))) {
+			n = (ssize_t)(*pp)->size;
+			big = malloc((size_t)n + 1);
+			if (big) {
+				memcpy(big, (*pp)->value, (size_t)n);
 				rc = 0;
+			} else {
+				rc = -ENOMEM;
 			}
+		}
 		pthread_mutex_unlock(&fs->mu);
 	} else {
 		n = store_getxattr(fs->st, key, name, NULL, 0);
@@ -213,19 +316,7 @@ void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	} else if (strncmp(name, "user.", 5) != 0) {
 		rc = -EOPNOTSUPP;
 	} else if (in->pending) {
-		struct rfs_pxattr *x = calloc(1, sizeof(*x));
-		if (!x || !(x->name = strdup(name)) ||
-		    !(x->value = malloc(size ? size : 1))) {
-			if (x)
-				free(x->name);
-			free(x);
-			rc = -ENOMEM;
-		} else {
-			memcpy(x->value, value, size);
-			x->size = size;
-			x->next = in->pxa;
-			in->pxa = x;
-		}
+		rc = pxa_set(in, name, value, size, flags);
 	} else {
 		rc = store_setxattr(fs->st, key, name, value, size, flags);
 	}
@@ -261,9 +352,24 @@ void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if (!pending && store_stat(fs->st, key, &sb) == 0 &&
-	    !S_ISDIR(sb.meta.mode)) {
-		base = sizeof(ours);
+	if (pending) {
+		/* Its own xattrs so far; no version or hash yet. */
+		pthread_mutex_lock(&fs->mu);
+		n = in->pending ? pxa_list(in, &buf) : 0;
+		pthread_mutex_unlock(&fs->mu);
+		if (n < 0)
+			fuse_reply_err(req, (int)-n);
+		else
+			reply_value(req, buf, (size_t)n, size);
+		free(buf);
+		return;
+	}
+	/* A directory has no version or hash, but its stored xattrs are
+	 * listed like a record's (they were not: getfattr -d, cp -a and
+	 * rsync -X missed them). */
+	if (store_stat(fs->st, key, &sb) == 0) {
+		if (!S_ISDIR(sb.meta.mode))
+			base = sizeof(ours);
 		n = store_listxattr(fs->st, key, NULL, 0);
 	}
 	if (n >= 0) {
@@ -287,7 +393,7 @@ void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct rfs *fs = FS(req);
 	struct rfs_inode *in;
 	char key[RFS_KEY_BUF];
-	int rc = 0, pending;
+	int rc = 0, pending, done = 0;
 
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
@@ -297,10 +403,16 @@ void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		rc = rfs_ino_key_copy(in, key, &pending);
 	if (rc == 0 && in->hist)
 		rc = -EROFS;
-	pthread_mutex_unlock(&fs->mu);
-	if (rc == 0 && strncmp(name, "user.", 5) != 0)
+	if (rc == 0 && strncmp(name, "user.", 5) != 0) {
 		rc = -EOPNOTSUPP;
-	else if (rc == 0 && !is_ours(name)) /* rsync -X removes ours too */
+	} else if (rc == 0 && is_ours(name)) {
+		done = 1; /* rsync -X removes ours too */
+	} else if (rc == 0 && pending) {
+		rc = pxa_remove(in, name); /* its key holds nothing yet */
+		done = 1;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0 && !done)
 		rc = store_removexattr(fs->st, key, name);
 	fuse_reply_err(req, -rc);
 }

@@ -507,6 +507,57 @@ state("after mknod", "nod")
 op("write to the mknod'ed file", lambda: w_then_close("nod", os.O_WRONLY, b"noded"))
 state("after writing it", "nod")
 
+# ---- extended attributes: a directory's, and a file's before its first close
+
+
+def xlist(p):
+    # recfs computes user.version and user.hash; tmpfs has neither
+    return sorted(x for x in os.listxattr(p)
+                  if x not in ("user.version", "user.hash"))
+
+
+op("setxattr on a directory", lambda: os.setxattr("m750", "user.d", b"dir"))
+op("listxattr of a directory lists it", lambda: xlist("m750"))
+op("getxattr of a directory", lambda: os.getxattr("m750", "user.d"))
+op("removexattr of a directory",
+   lambda: (os.removexattr("m750", "user.d"), xlist("m750"))[1])
+
+
+def xattrs_while_created():
+    # recfs keeps these until the record's first commit (its close)
+    fd = os.open("xnew", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    out = []
+
+    def attempt(fn, *args):
+        try:
+            fn(*args)
+            out.append("ok")
+        except OSError as e:
+            out.append(errno.errorcode[e.errno])
+    try:
+        os.write(fd, b"x")
+        os.setxattr(fd, "user.a", b"1")
+        os.setxattr(fd, "user.a", b"2")
+        out.append(os.getxattr(fd, "user.a"))
+        attempt(os.setxattr, fd, "user.a", b"3", os.XATTR_CREATE)
+        attempt(os.setxattr, fd, "user.z", b"3", os.XATTR_REPLACE)
+        os.setxattr(fd, "user.gone", b"g")
+        attempt(os.removexattr, fd, "user.gone")
+        attempt(os.removexattr, fd, "user.never")
+        os.setxattr(fd, "user.big", b"B" * 60000)
+        out.append(len(os.getxattr(fd, "user.big")))
+        out.append(sorted(x for x in os.listxattr(fd)
+                          if x not in ("user.version", "user.hash")))
+    finally:
+        os.close(fd)
+    out.append(os.getxattr("xnew", "user.a"))
+    out.append(xlist("xnew"))
+    return out
+
+
+op("xattrs set twice, with flags, removed and large before the first close",
+   xattrs_while_created)
+
 # ---- metadata: chmod, utimens -------------------------------------------
 op("chmod 0604", lambda: os.chmod("n2", 0o604))
 op("chmod 04755 keeps setuid for root", lambda: os.chmod("n3", 0o4755))
