@@ -303,6 +303,7 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	} else {
 		int rdwr = (h->flags & O_ACCMODE) != O_RDONLY, pending = 1;
 		int have = 0, gone = 1;
+		uint64_t gone_version = 0;
 		char key[RFS_KEY_BUF];
 
 		/* The key only under fs->mu (a rename frees it); a read-only
@@ -311,10 +312,26 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			pthread_mutex_lock(&fs->mu);
 			have = rfs_ino_key_copy(h->in, key, &pending) == 0;
 			gone = h->in->deleted;
+			/* Its old key and last version name what it held,
+			 * whatever that key holds now. */
+			if (gone && h->in->gone_version &&
+			    strlen(h->in->key) < sizeof(key)) {
+				strcpy(key, h->in->key);
+				gone_version = h->in->gone_version;
+			}
 			pthread_mutex_unlock(&fs->mu);
 		}
 		if (!h->snap && have && !pending && !gone) {
 			n = snap_of(fs, h->in, key, &h->snap);
+			if (n == -ENOENT)
+				n = 0;
+		} else if (!h->snap && gone && gone_version) {
+			/* Gone before this handle read it: it reads what the
+			 * record held then, as an unlinked file's descriptors
+			 * do (it read nothing).  A version no longer kept
+			 * reads as empty. */
+			n = store_snap_open(fs->st, key, gone_version,
+					    &h->snap);
 			if (n == -ENOENT)
 				n = 0;
 		}
@@ -419,8 +436,10 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	(void)ino;
 	pthread_mutex_lock(&h->mu);
 	/* Each request's own flags: fcntl may have cleared O_APPEND. */
-	append = (fi->flags & O_APPEND) && !(h->flags & O_TRUNC) &&
-		 !(h->created && h->txn);
+	/* A handle with a change of its own open (a create, an
+	 * ftruncate) appends to that change: committed at once, the append
+	 * would be overwritten by the change's commit at close. */
+	append = (fi->flags & O_APPEND) && !(h->flags & O_TRUNC) && !h->txn;
 	/* Who writes matters to an append and to a change's first write
 	 * (its check); the rest of a change is its handle's. */
 	if (append || !h->txn)

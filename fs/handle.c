@@ -116,11 +116,24 @@ int rfs_handle_begin(struct rfs *fs, struct rfs_handle *h,
 	pthread_mutex_lock(&fs->mu);
 again:
 	if (in->deleted) {
-		/* Writing to an unlinked file: private to this handle and
-		 * never committed (mkstemp-unlink). */
+		/* Writing to a record that is gone (unlinked, or another
+		 * moved over it): private to this handle and never
+		 * committed (mkstemp-unlink), and made on what the record
+		 * held when it went, as an unlinked file's descriptors
+		 * still see its content (it started empty: a write in the
+		 * middle lost the rest, an append all before it). */
 		if (woken)
 			rfs_lease_pass(fs, in, 0);
-		rc = store_txn_begin(fs->st, in->key, 1, &h->txn);
+		rc = -ENOENT;
+		if (in->gone_version && !h->trunc)
+			rc = store_txn_begin_at(fs->st, in->key,
+						in->gone_version, &h->txn);
+		if (rc == -ENOENT || rc == -EOPNOTSUPP) /* not kept, etcd */
+			rc = store_txn_begin(fs->st, in->key, 1, &h->txn);
+		if (rc == 0)
+			__atomic_store_n(&h->view_size,
+					 store_txn_size(h->txn),
+					 __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&fs->mu);
 		return rc == -EISDIR ? -EIO : rc;
 	}

@@ -45,6 +45,7 @@ static void keep_gone_attr(struct rfs *fs, struct rfs_inode *in, int dir)
 	if (store_stat(fs->st, in->key, &sb) == 0) {
 		in->pmeta = sb.meta;
 		in->gone_size = sb.size;
+		in->gone_version = sb.version;
 	}
 }
 

@@ -358,9 +358,14 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 found:
 	if (rc == 0) {
 		in->nlookup++;
-		rfs_attr_given(in);
 		e.ino = in->ino;
-		e.attr_timeout = TIMEOUT;
+		/* With a change open its writer sees its own size
+		 * (rfs_getattr): the committed one must not be cached for
+		 * it (rename(a, a) looked a up, and the writer's fstat
+		 * then said 0). */
+		e.attr_timeout = in->lease && in->lease->txn ? 0 : TIMEOUT;
+		if (e.attr_timeout > 0)
+			rfs_attr_given(in);
 		e.entry_timeout = rfs_entry_ttl(fs, p, NULL);
 	}
 out:
@@ -431,6 +436,24 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino,
 							   __ATOMIC_RELAXED);
 			a.st_blocks = (blkcnt_t)((a.st_size + 511) / 512);
 		}
+		timeout = 0;
+	}
+	/* A gone record's handles each work on a change of their own,
+	 * with no lease: the caller sees its own, and nobody caches. */
+	if (rc >= 0 && !h && in->deleted) {
+		const struct fuse_ctx *c = fuse_req_ctx(req);
+		struct proc_info p;
+		if (c->pid > 0 && proc_get_caller(c->pid, &p) == 0)
+			for (struct rfs_handle *x = fs->handles; x; x = x->next)
+				if (x->in == in && x->txn &&
+				    x->opener.tgid == p.tgid) {
+					a.st_size = (off_t)__atomic_load_n(
+						&x->view_size,
+						__ATOMIC_RELAXED);
+					a.st_blocks = (blkcnt_t)((a.st_size +
+								  511) / 512);
+					break;
+				}
 		timeout = 0;
 	}
 	if (h && h->txn)

@@ -108,6 +108,8 @@ struct rfs_inode {
 	 * (keep_gone_attr in names.c), so that a handle still open on it
 	 * can fstat, fchmod and ftruncate it (nlink 0). */
 	uint64_t gone_size;
+	uint64_t gone_version; /* and its version: what such a handle's
+				* first change starts from (handle.c) */
 };
 
 struct rfs_handle {

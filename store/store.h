@@ -330,6 +330,16 @@ int store_dir_xattrs(struct store *st);
 int store_txn_begin(struct store *st, const char *key, int truncate,
 		    struct store_txn **out);
 /**
+ * As store_txn_begin(), starting from kept @version of @key (a deleted
+ * key's too) instead of its current content: a handle still open on a
+ * record that was deleted or replaced works on what it had.  Such a
+ * change is for its handle alone; it is never committed.
+ * @return 0 and *out; -ENOENT @version is no longer kept;
+ *  -EOPNOTSUPP on etcd stores; others as store_txn_begin().
+ */
+int store_txn_begin_at(struct store *st, const char *key, uint64_t version,
+		       struct store_txn **out);
+/**
  * Take the write lease of the change's key, checked against @expect now
  * (as store_txn_commit() will check it), so that the commit cannot fail
  * for a reason the writer was not told at its first write.  On a local

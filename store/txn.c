@@ -130,11 +130,11 @@ int store_txn_lease(struct store_txn *t, uint64_t expect)
 	return t->es ? es_txn_lease(t->es, expect) : 0;
 }
 
-int store_txn_begin(struct store *st, const char *key, int truncate,
-		    struct store_txn **out)
+/* @version 0: the key's current content (none with @truncate); else
+ * that kept version's, deleted keys' included. */
+static int txn_begin(struct store *st, const char *key, int truncate,
+		     uint64_t version, struct store_txn **out)
 {
-	if (st->es)
-		return txn_es_begin(st, key, truncate, out);
 	struct store_txn *t;
 	struct store_stat sb;
 	int rc = key_check(key);
@@ -155,8 +155,8 @@ int store_txn_begin(struct store *st, const char *key, int truncate,
 	rc = store_txn_peek(st, key, &t->base_version, &t->overhead);
 	if (rc < 0 || truncate)
 		goto done;
-	rc = store_snap_open(st, key, 0, &t->base);
-	if (rc == -ENOENT) {
+	rc = store_snap_open(st, key, version, &t->base);
+	if (rc == -ENOENT && !version) {
 		t->base_version = 0;
 		rc = 0;
 	} else if (rc == 0) {
@@ -173,6 +173,22 @@ done:
 fail:
 	store_txn_abort(t);
 	return rc;
+}
+
+int store_txn_begin(struct store *st, const char *key, int truncate,
+		    struct store_txn **out)
+{
+	if (st->es)
+		return txn_es_begin(st, key, truncate, out);
+	return txn_begin(st, key, truncate, 0, out);
+}
+
+int store_txn_begin_at(struct store *st, const char *key, uint64_t version,
+		       struct store_txn **out)
+{
+	if (st->es)
+		return -EOPNOTSUPP;
+	return txn_begin(st, key, 0, version, out);
 }
 
 /* Write buf[0, n) at off of the spool file, whole. */

@@ -3,7 +3,7 @@
 # mount) and prints a transcript, one JSON [key, result] per line, that
 # e2e_posix.sh compares between the two.  POSIX_NOBODY=fsuid plays uid
 # 65534 through setfsuid instead of a child that changes its uid.
-import ctypes, errno, hashlib, json, os, socket, stat, subprocess, sys, time
+import ctypes, errno, hashlib, json, os, socket, stat, subprocess, sys, time, zlib
 
 root = sys.argv[1]
 os.chdir(root)
@@ -484,6 +484,77 @@ op("mkdir over an existing file", lambda: os.mkdir("n2"))
 op("mkdir with a missing parent", lambda: os.mkdir("x/y/z"))
 op("mkdir mode 0750", lambda: os.mkdir("m750", 0o750))
 state("after rmdir/unlink/mkdir", "dC", "g", "nd", "m750")
+
+# ---- handles on a file that is gone, and appends after a change -------
+# Found by a random run of these operations against tmpfs: a handle that
+# had not read before its file was unlinked read nothing, and its first
+# write started from nothing; an O_APPEND handle's append after its own
+# ftruncate was lost at its close; rename(a, a) made the writer's fstat 0.
+
+
+def crc(fd):
+    d = os.pread(fd, 1 << 16, 0)
+    return "%d %08x" % (len(d), zlib.crc32(d))
+
+
+def gone_then_read_write():
+    put("gone1", bytes(range(256)) * 8)
+    fd = os.open("gone1", os.O_RDWR)
+    out = []
+    try:
+        os.unlink("gone1")
+        out.append(crc(fd))
+        os.pwrite(fd, b"MID", 1000)
+        out.append(crc(fd))
+        os.ftruncate(fd, 1500)
+        out.append((os.fstat(fd).st_size, crc(fd)))
+    finally:
+        os.close(fd)
+    return out
+
+
+def gone_then_append():
+    put("gone2", b"before\n")
+    fd = os.open("gone2", os.O_RDWR | os.O_APPEND)
+    try:
+        os.unlink("gone2")
+        os.write(fd, b"after\n")
+        return (os.fstat(fd).st_size, os.pread(fd, 100, 0))
+    finally:
+        os.close(fd)
+
+
+def append_after_own_truncate():
+    put("app3", b"0123456789")
+    fd = os.open("app3", os.O_RDWR | os.O_APPEND)
+    try:
+        os.ftruncate(fd, 4)
+        os.write(fd, b"+tail")
+        inside = os.pread(fd, 100, 0)
+    finally:
+        os.close(fd)
+    return (inside, open("app3", "rb").read())
+
+
+def rename_to_itself_while_writing():
+    fd = os.open("self4", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.ftruncate(fd, 3000)
+        os.rename("self4", "self4")
+        return (os.fstat(fd).st_size, os.stat("self4").st_size)
+    finally:
+        os.close(fd)
+
+
+op("a handle on an unlinked file reads, writes and truncates what it had",
+   gone_then_read_write)
+op("an O_APPEND handle on an unlinked file appends to what it had",
+   gone_then_append)
+op("an append after the handle's own ftruncate is kept",
+   append_after_own_truncate)
+op("rename(a, a) while a's writer has its change open",
+   rename_to_itself_while_writing)
+state("after the gone handles", "gone1", "gone2", "app3", "self4")
 
 # ---- symlinks -----------------------------------------------------------
 op("symlink to a file", lambda: os.symlink("n2", "ln"))
