@@ -263,7 +263,9 @@ int es_snap_fd(struct es *es, const char *key, uint64_t version, int *fd,
 			close(a.fd);
 	} else if (rc == 0) {
 		*fd = memfd_create("recfs-snap", MFD_CLOEXEC);
-		rc = *fd < 0 ? -errno
+		/* Out of descriptors: the daemon's table, not the
+		 * caller's (fd_errno). */
+		rc = *fd < 0 ? (errno == EMFILE ? -ENFILE : -errno)
 			     : write_all(*fd, v.content ? v.content->data : "",
 					 v.content ? v.content->len : 0);
 		if (rc < 0 && *fd >= 0) {

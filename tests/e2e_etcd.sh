@@ -407,7 +407,7 @@ pkill -P "$wd" 2>/dev/null; kill "$wd" 2>/dev/null; wait "$wd" 2>/dev/null
 echo "# pinrace: $out"
 expect_eq "M1: opens refused by etcd (M2's lease) while a sibling thread renames onto the record: no crash, no hang" 0 "$rc"
 check "and every open and rename was refused with EBUSY, nothing else ($out)" \
-	bash -c "[[ '$out' =~ ^open-EBUSY=[0-9]+\ rename-EBUSY=[0-9]+$ ]]"
+	matches "$out" '^open-EBUSY=[0-9]+ rename-EBUSY=[0-9]+$'
 check "M1's daemon is alive and serving" bash -c "kill -0 ${MPID[a]} && mountpoint -q '$M1' && stat '$M1' >/dev/null"
 pinned_is() { [ "$(peek "$M1/pinned")" = "$1" ]; }
 check "M2's write committed at its close, seen on M1" wait_for 5 pinned_is "held by M2"

@@ -168,7 +168,7 @@ if local_only; then
 	mkdir -p "$WORK/mnt2"
 	out=$(timeout 60 "$RECFS" "$STORE" "$WORK/mnt2" -f 2>&1); rc=$?
 	expect_eq "a second mount of the same store exits 1" 1 "$rc"
-	check "and says the store is in use by a pid" bash -c "[[ '$out' == *'in use by pid'* ]]"
+	check "and says the store is in use by a pid" has "$out" "in use by pid"
 fi
 # A daemon (no -f) goes on closing its store for some 20 ms after
 # fusermount3 -u returns; a mount right then waits for the lock instead of

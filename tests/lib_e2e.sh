@@ -13,6 +13,21 @@ ok() { T=$((T + 1)); echo "ok $T - $*"; }
 fail() { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $*"; }
 # check DESCRIPTION COMMAND...: ok if the command succeeds.
 check() { local d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
+# has TEXT PART...: TEXT holds each PART, in that order, as plain text.
+# (Not bash -c "[[ '$out' == *...* ]]": a quote in the text broke that
+# test's code, which then passed or failed at random.)
+has() {
+	local t=$1 p
+	shift
+	for p; do
+		[[ $t == *"$p"* ]] || return 1
+		t=${t#*"$p"}
+	done
+}
+# lacks TEXT PART: TEXT does not hold PART.
+lacks() { [[ $1 != *"$2"* ]]; }
+# matches TEXT REGEX: the whole of TEXT matches the extended REGEX.
+matches() { [[ $1 =~ $2 ]]; }
 # expect_eq DESCRIPTION EXPECTED ACTUAL
 expect_eq() {
 	if [ "$2" = "$3" ]; then ok "$1"; else fail "$1 (expected '$2', got '$3')"; fi
