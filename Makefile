@@ -195,6 +195,7 @@ stress: all
 	@BUILD=$(BUILD) CRASH_CYCLES=$(STRESS_CYCLES) bash tests/e2e_crash.sh
 	@BUILD=$(BUILD) bash tests/e2e_scale.sh
 	@BUILD=$(BUILD) STRESS_SECONDS=60 bash tests/e2e_stress.sh
+	@BUILD=$(BUILD) POSIX_DIFF_SEEDS=200 POSIX_DIFF_OPS=1000 bash tests/e2e_posix_diff.sh
 
 .PHONY: fuzz tsan valgrind stress
 

@@ -1,0 +1,50 @@
+#!/bin/bash
+# End-to-end: random file operations (tests/posix_diff.py) run under a
+# tmpfs directory and under a recfs mount with -o unchecked, seed by
+# seed; the transcripts must be the same.  POSIX_DIFF_SEEDS seeds of
+# POSIX_DIFF_OPS steps (defaults 12 and 500; make stress runs more).
+. "$(dirname "$0")/lib_e2e.sh"
+DIFF=$(dirname "$0")/posix_diff.py
+SEEDS=${POSIX_DIFF_SEEDS:-12}
+OPS=${POSIX_DIFF_OPS:-500}
+RECCTL=$(dirname "$RECFS")/recctl
+
+if [ -n "$E2E_STORE_BASE" ]; then
+	ok "# SKIP e2e_posix_diff: run on local stores"
+	finish
+	exit
+fi
+TMPFS=$WORK/tmpfs.diff
+mkdir -p "$TMPFS"
+if ! mount -t tmpfs -o size=256m tmpfs "$TMPFS" 2>/dev/null; then
+	TMPFS=$WORK/plain # not root: the work directory, whatever it is
+	mkdir -p "$TMPFS"
+fi
+mount_fresh unchecked || exit 1
+bad=0 first=""
+for seed in $(seq "$SEEDS"); do
+	mkdir "$TMPFS/s$seed" "$MNT/s$seed"
+	timeout -s KILL 300 python3 "$DIFF" "$TMPFS/s$seed" "$seed" "$OPS" \
+		> "$WORK/t$seed" 2>&1
+	timeout -s KILL 300 python3 "$DIFF" "$MNT/s$seed" "$seed" "$OPS" \
+		> "$WORK/r$seed" 2>&1
+	if ! cmp -s "$WORK/t$seed" "$WORK/r$seed"; then
+		bad=$((bad + 1))
+		[ -n "$first" ] || first=$seed
+	fi
+done
+if [ -n "$first" ]; then
+	echo "# seed $first, first difference (< tmpfs, > recfs):"
+	diff "$WORK/t$first" "$WORK/r$first" | grep '^[<>]' | head -4 |
+		cut -c1-300 | sed 's/^/#   /'
+fi
+expect_eq "$SEEDS seeds of $OPS random operations: recfs answers as tmpfs does" \
+	0 "$bad"
+check "every run went to its end" \
+	test "$(cat "$WORK"/r* | grep -c '^\[')" -eq $((SEEDS * OPS))
+check "the daemon is still serving" mountpoint -q "$MNT"
+unmount
+expect_eq "the daemon exits 0" 0 "$RECFS_RC"
+check "the store passes fsck" "$RECCTL" fsck "$STORE"
+mountpoint -q "$WORK/tmpfs.diff" && umount "$WORK/tmpfs.diff"
+finish
