@@ -128,7 +128,7 @@ again:
 		if (in->gone_version && !h->trunc)
 			rc = store_txn_begin_at(fs->st, in->key,
 						in->gone_version, &h->txn);
-		if (rc == -ENOENT || rc == -EOPNOTSUPP) /* not kept, etcd */
+		if (rc == -ENOENT) /* no longer kept */
 			rc = store_txn_begin(fs->st, in->key, 1, &h->txn);
 		if (rc == 0)
 			__atomic_store_n(&h->view_size,

@@ -334,8 +334,8 @@ int store_txn_begin(struct store *st, const char *key, int truncate,
  * key's too) instead of its current content: a handle still open on a
  * record that was deleted or replaced works on what it had.  Such a
  * change is for its handle alone; it is never committed.
- * @return 0 and *out; -ENOENT @version is no longer kept;
- *  -EOPNOTSUPP on etcd stores; others as store_txn_begin().
+ * @return 0 and *out; -ENOENT @version is no longer kept (on etcd:
+ *  compacted away); others as store_txn_begin().
  */
 int store_txn_begin_at(struct store *st, const char *key, uint64_t version,
 		       struct store_txn **out);

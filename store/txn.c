@@ -186,9 +186,38 @@ int store_txn_begin(struct store *st, const char *key, int truncate,
 int store_txn_begin_at(struct store *st, const char *key, uint64_t version,
 		       struct store_txn **out)
 {
-	if (st->es)
-		return -EOPNOTSUPP;
-	return txn_begin(st, key, 0, version, out);
+	struct store_snap *s;
+	struct store_txn *t = NULL;
+	uint64_t off = 0;
+	char *buf;
+	int rc;
+
+	if (!st->es)
+		return txn_begin(st, key, 0, version, out);
+	/* An etcd change holds its bytes: copy the version's in. */
+	rc = store_snap_open(st, key, version, &s);
+	if (rc < 0)
+		return rc;
+	buf = malloc(COPY_BUF);
+	rc = buf ? store_txn_begin(st, key, 1, &t) : -ENOMEM;
+	while (rc == 0) {
+		ssize_t n = store_snap_read(s, buf, COPY_BUF, off), w;
+		if (n <= 0) {
+			rc = (int)n;
+			break;
+		}
+		w = store_txn_write(t, buf, (size_t)n, off);
+		if (w != n)
+			rc = w < 0 ? (int)w : -EIO;
+		off += (uint64_t)n;
+	}
+	if (rc < 0)
+		store_txn_abort(t); /* NULL-safe */
+	else
+		*out = t;
+	free(buf);
+	store_snap_close(s);
+	return rc;
 }
 
 /* Write buf[0, n) at off of the spool file, whole. */
