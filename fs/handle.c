@@ -134,6 +134,13 @@ again:
 			__atomic_store_n(&h->view_size,
 					 store_txn_size(h->txn),
 					 __ATOMIC_RELAXED);
+		/* The lease of a gone record guards nothing (its changes
+		 * never commit); the first changer's shows its own size to
+		 * its fstat (rfs_getattr), under fs->mu as leases are. */
+		if (rc == 0 && !in->lease) {
+			in->lease = h;
+			in->lease_since_ns = rfs_now_ns();
+		}
 		pthread_mutex_unlock(&fs->mu);
 		return rc == -EISDIR ? -EIO : rc;
 	}
@@ -247,8 +254,10 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	if (in->deleted) {
 		/* Its record is gone (unlinked, or another moved over it):
 		 * the change commits nowhere, but stays the handle's own
-		 * content until its release, as an unlinked file's does. */
-		rfs_lease_end(fs, in, h);
+		 * content until its release, as an unlinked file's does
+		 * (and so does its lease, which shows its size to fstat). */
+		if (how & RFS_COMMIT_LAST)
+			rfs_lease_end(fs, in, h);
 		pthread_mutex_unlock(&fs->mu);
 		if (how & RFS_COMMIT_LAST)
 			store_txn_abort(t);

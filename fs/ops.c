@@ -363,7 +363,7 @@ found:
 		 * (rfs_getattr): the committed one must not be cached for
 		 * it (rename(a, a) looked a up, and the writer's fstat
 		 * then said 0). */
-		e.attr_timeout = in->lease && in->lease->txn ? 0 : TIMEOUT;
+		e.attr_timeout = in->lease ? 0 : TIMEOUT;
 		if (e.attr_timeout > 0)
 			rfs_attr_given(in);
 		e.entry_timeout = rfs_entry_ttl(fs, p, NULL);
@@ -427,7 +427,7 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino,
 	/* fstat(2) and lseek(SEEK_END) come without a handle: the process
 	 * writing the record sees its own change's size (so appending at
 	 * the end of its own writes works), and nobody caches that view. */
-	if (rc >= 0 && !h && in->lease && in->lease->txn) {
+	if (rc >= 0 && !h && in->lease) {
 		const struct fuse_ctx *c = fuse_req_ctx(req);
 		struct proc_info p;
 		if (c->pid > 0 && proc_get_caller(c->pid, &p) == 0 &&
@@ -438,24 +438,10 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino,
 		}
 		timeout = 0;
 	}
-	/* A gone record's handles each work on a change of their own,
-	 * with no lease: the caller sees its own, and nobody caches. */
-	if (rc >= 0 && !h && in->deleted) {
-		const struct fuse_ctx *c = fuse_req_ctx(req);
-		struct proc_info p;
-		if (c->pid > 0 && proc_get_caller(c->pid, &p) == 0)
-			for (struct rfs_handle *x = fs->handles; x; x = x->next)
-				if (x->in == in && x->txn &&
-				    x->opener.tgid == p.tgid) {
-					a.st_size = (off_t)__atomic_load_n(
-						&x->view_size,
-						__ATOMIC_RELAXED);
-					a.st_blocks = (blkcnt_t)((a.st_size +
-								  511) / 512);
-					break;
-				}
+	/* A gone record's attributes change with its handles' private
+	 * changes (the first holds the lease, above): never cached. */
+	if (in && in->deleted)
 		timeout = 0;
-	}
 	if (h && h->txn)
 		timeout = 0;
 	if (rc >= 0 && timeout > 0)

@@ -175,9 +175,12 @@ void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		/* Who holds the write lease, for recctl stat. */
 		rc = -ENODATA;
 		if (in->lease) {
-			const struct proc_info *w = in->lease->txn
-							    ? &in->lease->changer
-							    : &in->lease->opener;
+			/* changer is written under fs->mu, the handle's txn
+			 * under its own mu only (TSan). */
+			const struct proc_info *w =
+				in->lease->changer.tid > 0
+					? &in->lease->changer
+					: &in->lease->opener;
 			char at[32];
 			time_t t = (time_t)(in->lease_since_ns / 1000000000);
 			struct tm tm;
