@@ -74,48 +74,7 @@ static int oom_now(void)
 	return at && (n == at || (n > at && atomic_load(&oom_sticky)));
 }
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-char *__real_strdup(const char *s);
-char *__real_strndup(const char *s, size_t n);
-void *__real_aligned_alloc(size_t a, size_t n);
-int __real_posix_memalign(void **p, size_t a, size_t n);
-
-void *__wrap_malloc(size_t n)
-{
-	return oom_now() ? (errno = ENOMEM, NULL) : __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t m)
-{
-	return oom_now() ? (errno = ENOMEM, NULL) : __real_calloc(n, m);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-	return oom_now() ? (errno = ENOMEM, NULL) : __real_realloc(p, n);
-}
-
-char *__wrap_strdup(const char *s)
-{
-	return oom_now() ? (errno = ENOMEM, NULL) : __real_strdup(s);
-}
-
-char *__wrap_strndup(const char *s, size_t n)
-{
-	return oom_now() ? (errno = ENOMEM, NULL) : __real_strndup(s, n);
-}
-
-void *__wrap_aligned_alloc(size_t a, size_t n)
-{
-	return oom_now() ? (errno = ENOMEM, NULL) : __real_aligned_alloc(a, n);
-}
-
-int __wrap_posix_memalign(void **p, size_t a, size_t n)
-{
-	return oom_now() ? ENOMEM : __real_posix_memalign(p, a, n);
-}
+#include "oom_wrap.h"
 
 /* ---- What a reader sees, as text ------------------------------------- */
 
