@@ -130,10 +130,7 @@ again:
 						in->gone_version, &h->txn);
 		if (rc == -ENOENT) /* no longer kept */
 			rc = store_txn_begin(fs->st, in->key, 1, &h->txn);
-		if (rc == 0)
-			__atomic_store_n(&h->view_size,
-					 store_txn_size(h->txn),
-					 __ATOMIC_RELAXED);
+		rfs_note_size(h);
 		/* The lease of a gone record guards nothing (its changes
 		 * never commit); the first changer's shows its own size to
 		 * its fstat (rfs_getattr), under fs->mu as leases are. */

@@ -51,7 +51,6 @@ static const char usage[] =
 struct num_opt {
 	const char *name;
 	unsigned long long min, max;
-	char *text;             /* as given, or NULL */
 };
 
 enum { N_TTL, N_LEASE, N_KEEP, N_TOMB, N_BASIS, N_NUMS };
@@ -105,13 +104,12 @@ static int num_parse(const char *name, const char *text,
 static int num_opts(struct cli *c, struct rfs_opts *o)
 {
 	static const struct num_opt spec[N_NUMS] = {
-		[N_TTL] = { "expect_ttl", 1, RFS_EXPECT_TTL_MAX, NULL },
-		[N_LEASE] = { "lease_wait", 0, RFS_LEASE_WAIT_MAX, NULL },
-		[N_KEEP] = { "keep_versions", 1, RFS_KEEP_VERSIONS_MAX, NULL },
-		[N_TOMB] = { "tombstone_limit", 1, RFS_TOMBSTONE_LIMIT_MAX,
-			     NULL },
+		[N_TTL] = { "expect_ttl", 1, RFS_EXPECT_TTL_MAX },
+		[N_LEASE] = { "lease_wait", 0, RFS_LEASE_WAIT_MAX },
+		[N_KEEP] = { "keep_versions", 1, RFS_KEEP_VERSIONS_MAX },
+		[N_TOMB] = { "tombstone_limit", 1, RFS_TOMBSTONE_LIMIT_MAX },
 		[N_BASIS] = { "basis_entries", RFS_BASIS_ENTRIES_MIN,
-			      RFS_BASIS_ENTRIES_MAX, NULL },
+			      RFS_BASIS_ENTRIES_MAX },
 	};
 	unsigned long long v;
 

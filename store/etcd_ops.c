@@ -263,9 +263,7 @@ int es_snap_fd(struct es *es, const char *key, uint64_t version, int *fd,
 			close(a.fd);
 	} else if (rc == 0) {
 		*fd = memfd_create("recfs-snap", MFD_CLOEXEC);
-		/* Out of descriptors: the daemon's table, not the
-		 * caller's (fd_errno). */
-		rc = *fd < 0 ? (errno == EMFILE ? -ENFILE : -errno)
+		rc = *fd < 0 ? store_fd_errno(errno)
 			     : write_all(*fd, v.content ? v.content->data : "",
 					 v.content ? v.content->len : 0);
 		if (rc < 0 && *fd >= 0) {

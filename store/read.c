@@ -136,8 +136,11 @@ int store_snap_open(struct store *st, const char *key, uint64_t version,
 		if (ver_blob(v)) {
 			s->fd = store_open_blob(st, ver_blob(v));
 			s->base = 0;
+			/* A missing blob stays -EIO (the store is damaged). */
 			if (s->fd < 0)
-				rc = fd_errno(s->fd);
+				rc = s->fd == -EMFILE || s->fd == -ENFILE
+					     ? -ENFILE
+					     : -EIO;
 		} else if (v->size <= SNAP_COPY_MAX) {
 			ssize_t got = 0;
 			s->fd = -1;
@@ -153,7 +156,7 @@ int store_snap_open(struct store *st, const char *key, uint64_t version,
 			s->fd = fd < 0 ? -EIO : dup(fd);
 			s->base = ver_content_off(v);
 			if (fd >= 0 && s->fd < 0)
-				rc = fd_errno(-errno);
+				rc = store_fd_errno(errno);
 		}
 		if (rc == 0 && s->fd < 0 && !s->mem)
 			rc = -EIO;

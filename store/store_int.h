@@ -481,15 +481,13 @@ static inline int store_index_bad(struct store *st)
 {
 	return __atomic_load_n(&st->index_bad, __ATOMIC_ACQUIRE);
 }
-/* A descriptor the store could not get: the daemon's table is full
- * (EMFILE) is, to the caller who asked for a record, the system's
- * (ENFILE, "too many open files in system"): its own limit is not
- * what ran out.  A missing blob stays -EIO (the store is damaged). */
-static inline int fd_errno(int rc)
+/* A descriptor the store could not get (-@e from errno): the daemon's
+ * table full (EMFILE) is, to the caller who asked for a record, the
+ * system's (ENFILE, "too many open files in system"): its own limit is
+ * not what ran out. */
+static inline int store_fd_errno(int e)
 {
-	if (rc == -EMFILE || rc == -ENFILE)
-		return -ENFILE;
-	return rc == -ENOMEM ? rc : -EIO;
+	return e == EMFILE ? -ENFILE : -e;
 }
 /* Has a sync failed?  Set once by store_fail, from any thread. */
 static inline int store_failed(struct store *st)

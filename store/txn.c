@@ -45,17 +45,10 @@ struct store_txn {
 
 #define COPY_BUF (1u << 20)
 
-/* The daemon's descriptors ran out: to the writer, the system's
- * (fd_errno). */
-static int spool_errno(int e)
-{
-	return e == EMFILE ? -ENFILE : -e;
-}
-
 int txn_spool_open(struct store *st, int *fd)
 {
 	*fd = openat(st->spoolfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	return *fd < 0 ? spool_errno(errno) : 0;
+	return *fd < 0 ? store_fd_errno(errno) : 0;
 }
 
 static int spool_create(struct store_txn *t)
@@ -79,7 +72,7 @@ static int spool_create(struct store_txn *t)
 			return t->spool_name ? 0 : -ENOMEM;
 		}
 		if (errno != EEXIST)
-			return spool_errno(errno);
+			return store_fd_errno(errno);
 	}
 	return -EEXIST;
 }

@@ -168,41 +168,25 @@ static char *dump_store(struct store *st)
 static char big[BIG];
 static FILE *quiet; /* fsck's report when it finds nothing */
 
-/* One staged change: begin, write a blob-sized content, commit. */
-static int staged_put(struct store *st, const char *key, uint64_t expect)
+/* One staged change: begin (emptied with @truncate, else from the
+ * current content, copied lazily at the first write), write @len bytes
+ * at its end, commit on @expect. */
+static int staged(struct store *st, const char *key, int truncate,
+		  const void *buf, size_t len, uint64_t expect)
 {
 	struct store_txn *t;
 	uint64_t v;
 	ssize_t w;
-	int rc = store_txn_begin(st, key, 1, &t);
+	int rc = store_txn_begin(st, key, truncate, &t);
 
 	if (rc < 0)
 		return rc;
-	w = store_txn_write(t, big, sizeof(big), 0);
-	if (w != (ssize_t)sizeof(big)) {
+	w = store_txn_write(t, buf, len, store_txn_size(t));
+	if (w != (ssize_t)len) {
 		store_txn_abort(t);
 		return w < 0 ? (int)w : -EIO;
 	}
 	return store_txn_commit(t, expect, NULL, 0, &v);
-}
-
-/* A staged change that only appends to the current content (copied
- * lazily at its first write). */
-static int staged_edit(struct store *st, const char *key)
-{
-	struct store_txn *t;
-	uint64_t v;
-	ssize_t w;
-	int rc = store_txn_begin(st, key, 0, &t);
-
-	if (rc < 0)
-		return rc;
-	w = store_txn_write(t, "!", 1, store_txn_size(t));
-	if (w != 1) {
-		store_txn_abort(t);
-		return w < 0 ? (int)w : -EIO;
-	}
-	return store_txn_commit(t, STORE_ANY, NULL, 0, &v);
 }
 
 /* A read that must not change anything, even when it fails. */
@@ -237,14 +221,14 @@ static int step(struct store *st, int i)
 	switch (i) {
 	case 0: return store_put(st, "a", STORE_ABSENT, "alpha", 5, NULL, &v);
 	case 1: return store_put(st, "a", 1, "alpha two", 9, NULL, &v);
-	case 2: return staged_put(st, "b", STORE_ABSENT);
+	case 2: return staged(st, "b", 1, big, sizeof(big), STORE_ABSENT);
 	case 3: return store_setxattr(st, "a", "user.color", "red", 3, 0);
 	case 4: return store_mkdir(st, "d", &dir);
 	case 5: return store_put(st, "d/e", STORE_ABSENT, "eee", 3, NULL, &v);
 	case 6: return store_rename(st, "a", 2, "c", STORE_ABSENT, &v);
 	case 7: return store_rename(st, "d", STORE_ANY, "f", STORE_ANY, &v);
 	case 8: return store_append(st, "c", "+tail", 5, &v);
-	case 9: return staged_edit(st, "b");
+	case 9: return staged(st, "b", 0, "!", 1, STORE_ANY);
 	case 10: return store_truncate(st, "f/e", STORE_ANY, 1, &v);
 	case 11: return store_setmeta(st, "c", &m, STORE_META_MODE);
 	case 12: return store_removexattr(st, "c", "user.color");
