@@ -196,6 +196,7 @@ stress: all
 	@BUILD=$(BUILD) bash tests/e2e_scale.sh
 	@BUILD=$(BUILD) STRESS_SECONDS=60 bash tests/e2e_stress.sh
 	@BUILD=$(BUILD) POSIX_DIFF_SEEDS=200 POSIX_DIFF_OPS=1000 bash tests/e2e_posix_diff.sh
+	@BUILD=$(BUILD) CHECK_MODEL_SEEDS=100 CHECK_MODEL_OPS=1000 bash tests/e2e_check_model.sh
 
 .PHONY: fuzz tsan valgrind stress
 

@@ -182,10 +182,9 @@ void rfs_seen(struct rfs *fs, const struct proc_info *p, const char *key,
 		basis_seen(fs->bt, p, key, v);
 }
 
-/* rfs_changed; @return 1 when bases were handed out (@key is checked). */
-static int changed(struct rfs *fs, const struct proc_info *p,
-		   const struct basis_hit *hit, const char *key,
-		   uint64_t newv)
+/* Who made @key's version @newv, for user.conflict and the lease. */
+static void note_changer(struct rfs *fs, const struct proc_info *p,
+			 const char *key, uint64_t newv)
 {
 	struct rfs_inode *in = rfs_ino_by_key(fs, key);
 
@@ -197,6 +196,14 @@ static int changed(struct rfs *fs, const struct proc_info *p,
 		in->last_uid = p->uid;
 		memcpy(in->last_comm, p->comm, sizeof(in->last_comm));
 	}
+}
+
+/* rfs_changed; @return 1 when bases were handed out (@key is checked). */
+static int changed(struct rfs *fs, const struct proc_info *p,
+		   const struct basis_hit *hit, const char *key,
+		   uint64_t newv)
+{
+	note_changer(fs, p, key, newv);
 	/* A change that found a basis was checked (rfs_check asks none
 	 * for an unchecked key): only the others need to ask again. */
 	if (p->tid <= 0 || (!hit->found && rfs_unchecked(fs, key)))
@@ -209,6 +216,20 @@ void rfs_changed(struct rfs *fs, const struct proc_info *p,
 		 const struct basis_hit *hit, const char *key, uint64_t newv)
 {
 	changed(fs, p, hit, key, newv);
+}
+
+void rfs_appended(struct rfs *fs, const struct proc_info *p,
+		  const struct basis_hit *hit, const char *key, uint64_t newv)
+{
+	/* An appender that stood on no current basis never saw the
+	 * versions it added to: the version it made must not become its
+	 * basis.  It did (read v1, another commits v2, append v3, save the
+	 * v1 buffer: passed, and v2 was lost), and it lifted the
+	 * appender's stale mark. */
+	if (hit->found)
+		changed(fs, p, hit, key, newv);
+	else
+		note_changer(fs, p, key, newv);
 }
 
 void rfs_created(struct rfs *fs, const struct proc_info *p,

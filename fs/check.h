@@ -32,6 +32,12 @@ void rfs_seen(struct rfs *fs, const struct proc_info *p, const char *key,
  * version as a basis (unless @key needs none).  Caller holds fs->mu. */
 void rfs_changed(struct rfs *fs, const struct proc_info *p,
 		 const struct basis_hit *hit, const char *key, uint64_t newv);
+/* As rfs_changed, for an append (which needs no basis): only a basis
+ * @hit found current (fs/file.c, append_basis) moves along to @newv;
+ * without one the appender is given none.  Caller holds fs->mu. */
+void rfs_appended(struct rfs *fs, const struct proc_info *p,
+		  const struct basis_hit *hit, const char *key,
+		  uint64_t newv);
 /* As rfs_changed, for a change that created @key: the creator's parent
  * holds @newv too (basis_created).  Caller holds fs->mu. */
 void rfs_created(struct rfs *fs, const struct proc_info *p,

@@ -408,7 +408,7 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 		uint64_t base = h->in->ext_base, top = h->in->ext_top;
 		struct basis_hit hit;
 		append_basis(fs, p, h->in->key, newv - 1, &hit);
-		rfs_changed(fs, p, &hit, h->in->key, newv);
+		rfs_appended(fs, p, &hit, h->in->key, newv);
 		__atomic_store_n(&h->in->ext_base,
 				 base && top == newv - 1 ? base : newv - 1,
 				 __ATOMIC_RELAXED);

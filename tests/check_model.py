@@ -1,0 +1,628 @@
+# check_model.py DIR SEED N - random checked changes on a recfs mount,
+# each answer compared with a model of the contract (SPEC "Versions",
+# "The basis of a change", "When the check happens"), for
+# tests/e2e_check_model.sh.
+#
+# Three actors share the records of DIR:
+# - this process, P: reads, declares (good, stale and malformed values),
+#   saves (O_TRUNC), creates with O_EXCL, appends, truncates, renames
+#   (a temporary file over a record, and record onto record), unlinks,
+#   and opens read-write handles whose first change is checked, that
+#   commit at fsync and close, and that meet other writers;
+# - its children (fork), whose reads and declarations are held for P
+#   too, and whose changes use P's bases (SPEC: held "for that process
+#   and for its parent");
+# - O, a process of another tree (its parent is gone, so it holds its
+#   bases alone), which declares the current version and then changes
+#   a record: the others' bases go stale under them.
+# After each step the model's version, content and P's basis
+# (user.expected_version) of every record are compared with the mount's.
+# The first difference ends the run: a line "MISMATCH ..." and exit 1.
+#
+# The model: per record its last version (a deleted one's tombstone),
+# content and whether it exists; per record what P holds: an explicit
+# basis, an implicit one (with whether a child's create made it), and a
+# stale mark (with the time of a refused rename, unlink or truncate, whose
+# 2 s grace makes P's own reads give it nothing).  P's bases are always
+# its own or its children's, so a lookup never climbs past P.
+import errno, json, os, random, sys, time
+
+KEYS = ["a", "b", "c", "d"]
+GRACE = 2.0
+
+
+def err(e):
+    return errno.errorcode.get(e.errno, str(e.errno))
+
+
+class Rec:
+    def __init__(self):
+        self.ver, self.exists, self.data = 0, False, b""
+
+
+class Held:
+    def __init__(self):
+        self.E = self.I = None
+        self.made = False      # I came from a child's create
+        self.read = False      # I came from a read (else from a change)
+        self.by_child = False  # I came from the running child's read
+        self.mark = False
+        self.grace = None      # time of a refused path change
+
+
+class Other:
+    """O: forked twice, so that its parent is gone and nothing it does
+    is held for P.  One JSON command per line on a pipe."""
+
+    def __init__(self, root):
+        r1, w1 = os.pipe()
+        r2, w2 = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            if os.fork() == 0:
+                os.close(w1)
+                os.close(r2)
+                os.setsid()
+                self.serve(root, os.fdopen(r1, "r"), os.fdopen(w2, "w"))
+                os._exit(0)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        os.close(r1)
+        os.close(w2)
+        self.cmd = os.fdopen(w1, "w")
+        self.ans = os.fdopen(r2, "r")
+
+    @staticmethod
+    def serve(root, cmd, ans):
+        os.chdir(root)
+        for line in cmd:
+            what, k, data = json.loads(line)
+            data = data.encode()
+            if what == "state":
+                ans.write(json.dumps(Other.state(k.split())) + "\n")
+                ans.flush()
+                continue
+            for attempt in range(2):
+                res = Other.change(what, k, data)
+                # O's own basis of a name deleted since it made it is
+                # stale: refused once, it looks again (the tombstone)
+                if res != "EAGAIN":
+                    break
+            ans.write(res + "\n")
+            ans.flush()
+
+    @staticmethod
+    def change(what, k, data):
+        try:
+            try:
+                v = os.getxattr(k, "user.version")
+                os.setxattr(k, "user.expected_version", v)
+            except OSError:
+                pass
+            if what == "write":
+                fd = os.open(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                try:
+                    os.write(fd, data)
+                finally:
+                    os.close(fd)
+            elif what == "unlink":
+                os.unlink(k)
+            return "ok"
+        except OSError as e:
+            return err(e)
+
+    @staticmethod
+    def state(keys):
+        out = {}
+        for k in keys:
+            try:
+                v = int(os.getxattr(k, "user.version"))
+                with open(k, "rb") as fh:
+                    out[k] = [v, fh.read().decode()]
+            except OSError as e:
+                out[k] = err(e)
+        return out
+
+    def do(self, what, k, data=b""):
+        self.cmd.write(json.dumps([what, k, data.decode()]) + "\n")
+        self.cmd.flush()
+        return self.ans.readline().strip()
+
+
+class Run:
+    def __init__(self, root, seed):
+        self.r = random.Random(seed)
+        self.rec = {k: Rec() for k in KEYS + [k + ".tmp" for k in KEYS]}
+        self.held = {k: Held() for k in self.rec}
+        self.lease = None       # the key P's open handle is changing
+        self.step = 0
+        self.log = []
+        os.chdir(root)
+        self.other = Other(root)
+
+    # --- the model ------------------------------------------------------
+    def lookup(self, k):
+        h = self.held[k]
+        if h.mark:
+            return "stale", None
+        if h.E is not None:
+            return "explicit", h.E
+        if h.I is not None:
+            return "implicit", h.I
+        return None, None
+
+    def seen(self, k, v, child=False):
+        h = self.held[k]
+        if h.mark and not child and h.grace is not None:
+            if time.monotonic() - h.grace < GRACE:
+                return
+        h.mark, h.grace = False, None
+        if h.I is None or (h.made and h.I != v):
+            h.I, h.made, h.read, h.by_child = v, False, True, child
+
+    def looked(self, k, child=False):
+        """A lookup that finds k deleted is a read of its tombstone
+        (fs/ops.c: a refused writer may look, then create it anew)."""
+        if not self.rec[k].exists and self.rec[k].ver:
+            self.seen(k, self.rec[k].ver, child)
+
+    def check(self, k, path=False, child=False):
+        """The check of a change of k: None if it passes, else the
+        errno name; a refusal leaves its marks as the daemon does."""
+        rec, h = self.rec[k], self.held[k]
+        kind, v = self.lookup(k)
+        if kind is None:
+            return "EPERM" if rec.exists else None
+        if kind != "stale" and v == rec.ver:
+            return None
+        h.E = None
+        h.I, h.made = None, False
+        h.mark = True
+        h.grace = time.monotonic() if path and not child else None
+        return "EAGAIN"
+
+    def commit(self, k, data, exists=True):
+        """A change of k by P passed and committed: its next version,
+        which P now holds."""
+        rec, h = self.rec[k], self.held[k]
+        rec.ver += 1
+        rec.exists, rec.data = exists, data
+        h.E = None
+        h.mark, h.grace = False, None
+        h.I, h.made, h.read = rec.ver, False, False
+
+    # --- the mount ------------------------------------------------------
+    def mismatch(self, what, want, got):
+        print("MISMATCH step %d: %s: model %r, recfs %r" %
+              (self.step, what, want, got))
+        for line in self.log[-int(os.environ.get("CM_LOG", "12")):]:
+            print("  " + line)
+        sys.exit(1)
+
+    def expect(self, what, want, got):
+        self.log.append("%d %s -> %s" % (self.step, what, got))
+        if want != got:
+            self.mismatch(what, want, got)
+
+    def verify(self):
+        """Versions and contents as O reads them (nothing is held for P
+        then), and P's basis as it asks for it (which registers none)."""
+        got = json.loads(self.other.do("state", " ".join(self.rec)))
+        for k, rec in self.rec.items():
+            want = [rec.ver, rec.data.decode()] if rec.exists else "ENOENT"
+            if want != got[k]:
+                self.mismatch("state of " + k, want, got[k])
+            if not rec.exists:
+                continue    # (a basis for a name that is gone is kept)
+            kind, v = self.lookup(k)
+            want = str(v) if kind in ("explicit", "implicit") else "ENODATA"
+            try:
+                g = os.getxattr(k, "user.expected_version").decode()
+            except OSError as e:
+                g = err(e)
+            if want != g:
+                self.mismatch("basis of " + k, want, g)
+
+    def data(self):
+        return bytes([self.r.randrange(97, 123)]) * self.r.randrange(0, 300)
+
+    # --- P's operations -------------------------------------------------
+    def op_read(self, k):
+        self.looked(k)
+        try:
+            with open(k, "rb") as fh:
+                fh.read()
+            got = "ok"
+        except OSError as e:
+            got = err(e)
+        if self.rec[k].exists:
+            self.seen(k, self.rec[k].ver)
+        self.expect("read " + k, "ok" if self.rec[k].exists else "ENOENT",
+                    got)
+
+    def op_declare(self, k):
+        self.looked(k)
+        rec = self.rec[k]
+        choice = self.r.randrange(6)
+        val = [str(rec.ver), str(rec.ver), str(max(rec.ver - 1, 0)),
+               str(rec.ver + 1), "%d\n" % rec.ver,
+               self.r.choice(["", "-1", "x", " 1", "0x1",
+                              "9223372036854775808"])][choice]
+        try:
+            os.setxattr(k, "user.expected_version", val.encode())
+            got = "ok"
+        except OSError as e:
+            got = err(e)
+        if not rec.exists:
+            want = "ENOENT"
+        elif choice == 5:
+            want = "EINVAL"
+        else:
+            want = "ok"
+            h = self.held[k]
+            h.E = int(val)
+            h.mark, h.grace = False, None
+        self.expect("declare %s %r" % (k, val), want, got)
+
+    def op_save(self, k):
+        self.looked(k)
+        data = self.data()
+        rec = self.rec[k]
+        try:
+            fd = os.open(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            got = "ok"
+        except OSError as e:
+            got = err(e)
+        kind, _ = self.lookup(k)
+        if not rec.exists or rec.data or data:
+            # checked at the O_TRUNC open of a non-empty record, else at
+            # the write; an empty record written empty is not changed
+            want = self.check(k)
+        else:
+            want = "nochange"
+        if want is None:
+            self.commit(k, data)
+        if want == "nochange":
+            want = None
+        self.expect("save %s %d" % (k, len(data)), want or "ok", got)
+
+    def op_excl(self, k):
+        self.looked(k)
+        data = self.data()
+        rec = self.rec[k]
+        try:
+            fd = os.open(k, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            got = "ok"
+        except OSError as e:
+            got = err(e)
+        if rec.exists:
+            want = "EEXIST"
+        else:
+            kind, _ = self.lookup(k)
+            want = self.check(k)
+            if want is None:
+                self.commit(k, data)
+        self.expect("excl " + k, want or "ok", got)
+
+    def op_append(self, k):
+        self.looked(k)
+        data = self.data() or b"z"
+        rec = self.rec[k]
+        try:
+            fd = os.open(k, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            got = "ok"
+        except OSError as e:
+            got = err(e)
+        if not rec.exists:
+            want = "ENOENT"
+        else:
+            want = "ok"
+            kind, v = self.lookup(k)
+            base = rec.ver
+            rec.ver += 1
+            rec.data += data
+            if kind == "implicit" and v == base:
+                self.held[k].I = rec.ver
+        self.expect("append " + k, want, got)
+
+    def op_truncate(self, k):
+        self.looked(k)
+        rec = self.rec[k]
+        n = self.r.randrange(0, 400)
+        try:
+            os.truncate(k, n)
+            got = "ok"
+        except OSError as e:
+            got = err(e)
+        if not rec.exists:
+            want = "ENOENT"
+        else:
+            want = self.check(k, path=True)
+            if want is None:
+                self.commit(k, (rec.data + b"\0" * n)[:n])
+        self.expect("truncate %s %d" % (k, n), want or "ok", got)
+
+    def op_unlink(self, k):
+        self.looked(k)
+        rec = self.rec[k]
+        try:
+            os.unlink(k)
+            got = "ok"
+        except OSError as e:
+            got = err(e)
+        if not rec.exists:
+            want = "ENOENT"
+        else:
+            want = self.check(k, path=True)
+            if want is None:
+                self.commit(k, b"", exists=False)
+        self.expect("unlink " + k, want or "ok", got)
+
+    def rename_model(self, src, dst):
+        rs, rd = self.rec[src], self.rec[dst]
+        if not rs.exists:
+            return "ENOENT"
+        if src == dst:
+            return None
+        kind_s, _ = self.lookup(src)
+        want = self.check(src, path=True)
+        if want:
+            return want
+        kind_d, _ = self.lookup(dst)
+        want = self.check(dst, path=True)
+        if want:
+            return want     # (the source's basis is kept for its change)
+        data = rs.data
+        self.commit(src, b"", exists=False)
+        self.commit(dst, data)
+        return None
+
+    def op_rename(self, src, dst):
+        self.looked(src)
+        if self.rec[src].exists:
+            self.looked(dst)
+        try:
+            os.rename(src, dst)
+            got = "ok"
+        except OSError as e:
+            got = err(e)
+        want = self.rename_model(src, dst)
+        self.expect("rename %s %s" % (src, dst), want or "ok", got)
+
+    def op_tmp_over(self, k):
+        self.op_save(k + ".tmp")
+        self.op_rename(k + ".tmp", k)
+
+    def op_child(self, k):
+        """A child reads, declares or saves; P's bases are its."""
+        for h in self.held.values():
+            h.by_child = False
+        what = self.r.randrange(3)
+        data = self.data()
+        rec = self.rec[k]
+        self.looked(k, child=True)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                if what == 0:
+                    with open(k, "rb") as fh:
+                        fh.read()
+                elif what == 1:
+                    os.setxattr(k, "user.expected_version",
+                                str(rec.ver).encode())
+                else:
+                    fd = os.open(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                                 0o644)
+                    try:
+                        os.write(fd, data)
+                    finally:
+                        os.close(fd)
+                res = "ok"
+            except OSError as e:
+                res = err(e)
+            os.write(w, res.encode())
+            os._exit(0)
+        os.close(w)
+        got = os.read(r, 100).decode()
+        os.close(r)
+        os.waitpid(pid, 0)
+        h = self.held[k]
+        if what == 0:
+            want = "ok" if rec.exists else "ENOENT"
+            if rec.exists:
+                self.seen(k, rec.ver, child=True)
+            self.expect("child read " + k, want, got)
+        elif what == 1:
+            want = "ok" if rec.exists else "ENOENT"
+            if rec.exists:
+                h.E = rec.ver
+                h.mark, h.grace = False, None
+            self.expect("child declare %s %d" % (k, rec.ver), want, got)
+        else:
+            want = self.child_save(k, data)
+            self.expect("child save %s %d" % (k, len(data)),
+                        want or "ok", got)
+
+    def child_save(self, k, data):
+        """The model of a child's O_TRUNC save (basis_changed,
+        basis_created): @return None when it passes, else the errno."""
+        rec, h = self.rec[k], self.held[k]
+        if rec.exists and not rec.data and not data:
+            return None     # nothing changed
+        if not rec.exists and rec.ver:
+            # its lookup read the tombstone: the child's own basis, at
+            # the line's version, passes; P moves along when the
+            # child's read gave it its basis or its tree made it
+            base = rec.ver
+            rec.ver += 1
+            rec.exists, rec.data = True, data
+            if h.E is None and not h.mark and h.I == base and \
+                    (h.by_child or not h.read):
+                h.I, h.read = rec.ver, False
+            return None
+        kind, v = self.lookup(k)
+        if kind is None:
+            if rec.exists:
+                return "EPERM"
+            rec.ver += 1
+            rec.exists, rec.data = True, data
+            h.I, h.made, h.read = rec.ver, True, False
+            return None
+        want = self.check(k, child=True)
+        if want:
+            return want
+        rec.ver += 1
+        rec.exists, rec.data = True, data
+        h.E = None
+        h.made = h.made if kind == "implicit" else False
+        h.I, h.read = rec.ver, False
+        return None
+
+    def op_other(self, k):
+        what = self.r.choice(["write", "write", "unlink"])
+        data = self.data()
+        rec = self.rec[k]
+        got = self.other.do(what, k, data)
+        if self.lease == k:
+            want = "EBUSY"
+        elif what == "unlink" and not rec.exists:
+            want = "ENOENT"
+        else:
+            want = "ok"
+            rec.ver += 1
+            rec.exists, rec.data = what == "write", \
+                data if what == "write" else b""
+        self.expect("other %s %s" % (what, k), want, got)
+
+    def op_handle(self, k):
+        """A read-write handle: its first change is checked, it holds
+        the lease while its change is open, fsync commits."""
+        self.looked(k)
+        rec = self.rec[k]
+        trunc = self.r.random() < 0.4
+        flags = os.O_RDWR | (os.O_TRUNC if trunc else 0)
+        try:
+            fd = os.open(k, flags)
+            got = "ok"
+        except OSError as e:
+            fd, got = -1, err(e)
+        want = None
+        if not rec.exists:
+            want = "ENOENT"
+        elif trunc and rec.data:
+            want = self.check(k)
+        self.expect("open %s trunc=%d" % (k, trunc), want or "ok", got)
+        if fd < 0:
+            return
+        content = b"" if trunc else rec.data
+        pending = trunc and rec.data != b""
+        own = None              # its own commit: the basis of its next
+        gone = False            # O unlinked its record under it
+        if pending:
+            kind, _ = self.lookup(k)
+            self.held[k].E = None
+            self.lease = k
+        try:
+            for _ in range(self.r.randrange(1, 6)):
+                self.step += 1
+                act = self.r.randrange(5)
+                if act == 0 or act == 1:
+                    data = self.data() or b"y"
+                    off = self.r.randrange(0, 200)
+                    what = ("pwrite %d@%d" % (len(data), off) if act == 0
+                            else "ftruncate %d" % off)
+                    try:
+                        if act == 0:
+                            os.pwrite(fd, data, off)
+                        else:
+                            os.ftruncate(fd, off)
+                        got = "ok"
+                    except OSError as e:
+                        got = err(e)
+                    want = None
+                    if gone:
+                        pass    # private to the handle, never committed
+                    elif not pending:
+                        if own is not None:
+                            if own != rec.ver:
+                                h = self.held[k]
+                                h.E, h.I, h.made = None, None, False
+                                h.mark, h.grace = True, None
+                                want = "EAGAIN"
+                        else:
+                            kind, _ = self.lookup(k)
+                            want = self.check(k)
+                        if want is None:
+                            pending = True
+                            self.held[k].E = None
+                            self.lease = k
+                    if want is None:
+                        if act == 0:
+                            c = content.ljust(off, b"\0")
+                            content = c[:off] + data + c[off + len(data):]
+                        else:
+                            content = content[:off].ljust(off, b"\0")
+                    self.expect("h %s %s" % (k, what), want or "ok", got)
+                elif act == 2:
+                    try:
+                        os.fsync(fd)
+                        got = "ok"
+                    except OSError as e:
+                        got = err(e)
+                    if pending:
+                        self.commit(k, content)
+                        own = rec.ver
+                        pending = False
+                        self.lease = None
+                    self.expect("h %s fsync" % k, "ok", got)
+                elif act == 3:
+                    self.op_other(k)
+                    if not pending and not self.rec[k].exists:
+                        gone = True
+                else:
+                    try:
+                        got = os.fstat(fd).st_size
+                    except OSError as e:
+                        got = err(e)
+                    if pending:
+                        self.expect("h %s fstat" % k, len(content), got)
+        finally:
+            os.close(fd)
+        if pending:
+            self.commit(k, content)
+            self.lease = None
+        self.expect("close " + k, "ok", "ok")
+
+    def run(self, nops):
+        ops = [(self.op_read, 1), (self.op_declare, 1), (self.op_save, 1),
+               (self.op_excl, 1), (self.op_append, 1),
+               (self.op_truncate, 1), (self.op_unlink, 1),
+               (self.op_rename, 2), (self.op_tmp_over, 1),
+               (self.op_child, 1), (self.op_other, 1),
+               (self.op_handle, 1)]
+        weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4]
+        for _ in range(nops):
+            self.step += 1
+            fn, nargs = self.r.choices(ops, weights)[0]
+            args = [self.r.choice(KEYS) for _ in range(nargs)]
+            fn(*args)
+            self.verify()
+        print("OK %d steps" % self.step)
+
+
+if __name__ == "__main__":
+    Run(sys.argv[1], int(sys.argv[2])).run(int(sys.argv[3]))

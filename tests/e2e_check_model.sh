@@ -1,0 +1,105 @@
+#!/bin/bash
+# End-to-end: checked changes against a model of the contract.
+# - tests/check_model.py: CHECK_MODEL_SEEDS seeds of CHECK_MODEL_OPS
+#   random reads, declarations, saves, appends, renames, unlinks and
+#   handles by a process, its children and a process of another tree;
+#   each answer, version, content and basis as the model says (defaults
+#   10 and 300; make stress runs more).
+# - What the model found, as plain scripts: an append by a process whose
+#   basis had gone stale gave it the version it made, so its next save of
+#   the buffer it read before passed and lost another's commit; and an
+#   append lifted a refused process's stale mark.
+. "$(dirname "$0")/lib_e2e.sh"
+MODEL=$(dirname "$0")/check_model.py
+SEEDS=${CHECK_MODEL_SEEDS:-10}
+OPS=${CHECK_MODEL_OPS:-300}
+RECCTL=$(dirname "$RECFS")/recctl
+
+mount_fresh || exit 1
+bad=0 first=""
+for seed in $(seq "$SEEDS"); do
+	mkdir "$MNT/s$seed"
+	timeout -s KILL 300 python3 "$MODEL" "$MNT/s$seed" "$seed" "$OPS" \
+		> "$WORK/m$seed" 2>&1 </dev/null
+	if ! grep -q '^OK ' "$WORK/m$seed"; then
+		bad=$((bad + 1))
+		[ -n "$first" ] || first=$seed
+	fi
+done
+if [ -n "$first" ]; then
+	echo "# seed $first:"
+	head -14 "$WORK/m$first" | cut -c1-300 | sed 's/^/#   /'
+fi
+expect_eq "$SEEDS seeds of $OPS checked operations answer as the model does" \
+	0 "$bad"
+
+# A process read v1; another tree committed v2; the process appended
+# (v3, which needs no basis) and then saved its v1 buffer.
+cd "$MNT" || exit 1
+echo "setting=1" > conf
+out=$(python3 - <<'EOF' 2>&1
+import os, subprocess
+buf = open("conf").read()
+subprocess.run(["setsid", "sh", "-c", "setfattr -n user.expected_version "
+                "-v 1 conf && echo 'setting=2 (theirs)' > conf"], check=True)
+with open("conf", "a") as f:
+    f.write("# appended\n")
+try:
+    with open("conf", "w") as f:
+        f.write(buf + "mine=1\n")
+    print("saved")
+except OSError as e:
+    print("refused", e.errno == 11)
+EOF
+)
+expect_eq "a stale reader's append does not bless its buffer: its save is refused" \
+	"refused True" "$out"
+check "the other's commit is kept" has "$(cat conf)" "setting=2 (theirs)"
+expect_eq "the append made its version" 3 "$(ver conf)"
+
+# A refused process appends, then retries its save without reading.
+echo one > log1
+out=$(python3 - <<'EOF' 2>&1
+import os, subprocess
+open("log1").read()
+subprocess.run(["setsid", "sh", "-c", "setfattr -n user.expected_version "
+                "-v 1 log1 && echo two > log1"], check=True)
+r = []
+for attempt in range(2):
+    try:
+        with open("log1", "w") as f:
+            f.write("mine\n")
+        r.append("saved")
+    except OSError as e:
+        r.append("EAGAIN" if e.errno == 11 else str(e.errno))
+    if attempt == 0:
+        with open("log1", "a") as f:
+            f.write("line\n")
+print(" ".join(r))
+EOF
+)
+expect_eq "an append does not lift the appender's stale mark" "EAGAIN EAGAIN" \
+	"$out"
+expect_eq "so the other's line is still there" "two line" \
+	"$(tr '\n' ' ' < log1 | sed 's/ $//')"
+
+# Appends on a current basis carry it along (unchanged): read, append,
+# save passes.
+echo a > log2
+out=$(python3 - <<'EOF' 2>&1
+open("log2").read()
+with open("log2", "a") as f:
+    f.write("b\n")
+with open("log2", "w") as f:
+    f.write("c\n")
+print("saved")
+EOF
+)
+expect_eq "an append on a current basis moves it along" "saved" "$out"
+cd / || exit 1
+
+check "the daemon is still serving" mountpoint -q "$MNT"
+unmount
+expect_eq "the daemon exits 0" 0 "$RECFS_RC"
+local_only && check "the store passes fsck" "$RECCTL" fsck "$STORE"
+finish
