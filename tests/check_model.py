@@ -1,4 +1,5 @@
-# check_model.py DIR SEED N - random checked changes on a recfs mount,
+# check_model.py DIR SEED N [TTL] - random checked changes on a recfs
+# mount (whose expect_ttl is TTL seconds; 0 or none: not reached),
 # each answer compared with a model of the contract (SPEC "Versions",
 # "The basis of a change", "When the check happens"), for
 # tests/e2e_check_model.sh.
@@ -29,6 +30,7 @@ import errno, json, os, random, sys, time
 
 KEYS = ["a", "b", "c", "d"]
 GRACE = 2.0
+MARGIN = 0.3   # seconds kept clear of expect_ttl's edge
 
 
 def err(e):
@@ -43,6 +45,7 @@ class Rec:
 class Held:
     def __init__(self):
         self.E = self.I = None
+        self.Et = 0.0          # when E was declared (expect_ttl)
         self.made = False      # I came from a child's create
         self.read = False      # I came from a read (else from a change)
         self.by_child = False  # I came from the running child's read
@@ -88,6 +91,8 @@ class Other:
                 # stale: refused once, it looks again (the tombstone)
                 if res != "EAGAIN":
                     break
+                if os.environ.get("CM_DEBUG"):
+                    sys.stderr.write("O: %s %s EAGAIN, again\n" % (what, k))
             ans.write(res + "\n")
             ans.flush()
 
@@ -130,13 +135,15 @@ class Other:
 
 
 class Run:
-    def __init__(self, root, seed):
+    def __init__(self, root, seed, ttl):
+        self.ttl = ttl          # the mount's expect_ttl; 0: never reached
         self.r = random.Random(seed)
         self.rec = {k: Rec() for k in KEYS + [k + ".tmp" for k in KEYS]}
         self.held = {k: Held() for k in self.rec}
         self.lease = None       # the key P's open handle is changing
         self.step = 0
         self.log = []
+        self.seen_errs = {}     # errno name: how often (for the summary)
         os.chdir(root)
         self.other = Other(root)
 
@@ -146,6 +153,8 @@ class Run:
         if h.mark:
             return "stale", None
         if h.E is not None:
+            if self.ttl and time.monotonic() - h.Et >= self.ttl:
+                return "expired", h.E
             return "explicit", h.E
         if h.I is not None:
             return "implicit", h.I
@@ -173,8 +182,10 @@ class Run:
         kind, v = self.lookup(k)
         if kind is None:
             return "EPERM" if rec.exists else None
-        if kind != "stale" and v == rec.ver:
+        if kind in ("explicit", "implicit") and v == rec.ver:
             return None
+        if kind == "expired":
+            self.seen_errs["expired"] = self.seen_errs.get("expired", 0) + 1
         h.E = None
         h.I, h.made = None, False
         h.mark = True
@@ -201,6 +212,8 @@ class Run:
 
     def expect(self, what, want, got):
         self.log.append("%d %s -> %s" % (self.step, what, got))
+        if isinstance(got, str) and got != "ok":
+            self.seen_errs[got] = self.seen_errs.get(got, 0) + 1
         if want != got:
             self.mismatch(what, want, got)
 
@@ -260,7 +273,7 @@ class Run:
         else:
             want = "ok"
             h = self.held[k]
-            h.E = int(val)
+            h.E, h.Et = int(val), time.monotonic()
             h.mark, h.grace = False, None
         self.expect("declare %s %r" % (k, val), want, got)
 
@@ -400,6 +413,7 @@ class Run:
             got = err(e)
         want = self.rename_model(src, dst)
         self.expect("rename %s %s" % (src, dst), want or "ok", got)
+        return got
 
     def op_tmp_over(self, k):
         self.op_save(k + ".tmp")
@@ -449,7 +463,7 @@ class Run:
         elif what == 1:
             want = "ok" if rec.exists else "ENOENT"
             if rec.exists:
-                h.E = rec.ver
+                h.E, h.Et = rec.ver, time.monotonic()
                 h.mark, h.grace = False, None
             self.expect("child declare %s %d" % (k, rec.ver), want, got)
         else:
@@ -497,7 +511,10 @@ class Run:
         data = self.data()
         rec = self.rec[k]
         got = self.other.do(what, k, data)
-        if self.lease == k:
+        if what == "write" and not data and not rec.data and \
+                (rec.exists or self.lease == k):
+            want = "ok"     # an empty record written empty: no change
+        elif self.lease == k:
             want = "EBUSY"
         elif what == "unlink" and not rec.exists:
             want = "ENOENT"
@@ -509,38 +526,48 @@ class Run:
         self.expect("other %s %s" % (what, k), want, got)
 
     def op_handle(self, k):
-        """A read-write handle: its first change is checked, it holds
-        the lease while its change is open, fsync commits."""
+        """A read-write handle on k (created when k is free): its first
+        change is checked and takes the lease, fsync commits, and its
+        own commit is the basis of its next change under that name.
+        Meanwhile O may change or unlink its record, and P may unlink
+        it, rename it, or rename another record over it (a change in
+        the middle commits first; an unlink drops it)."""
         self.looked(k)
         rec = self.rec[k]
         trunc = self.r.random() < 0.4
-        flags = os.O_RDWR | (os.O_TRUNC if trunc else 0)
+        flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if trunc else 0)
         try:
-            fd = os.open(k, flags)
+            fd = os.open(k, flags, 0o644)
             got = "ok"
         except OSError as e:
             fd, got = -1, err(e)
-        want = None
-        if not rec.exists:
-            want = "ENOENT"
-        elif trunc and rec.data:
-            want = self.check(k)
+        created = not rec.exists
+        want = self.check(k) if created or (trunc and rec.data) else None
         self.expect("open %s trunc=%d" % (k, trunc), want or "ok", got)
         if fd < 0:
             return
-        content = b"" if trunc else rec.data
-        pending = trunc and rec.data != b""
-        own = None              # its own commit: the basis of its next
-        gone = False            # O unlinked its record under it
-        if pending:
-            kind, _ = self.lookup(k)
-            self.held[k].E = None
-            self.lease = k
+        hk = k                  # the name its record has now
+        content = b"" if trunc or created else rec.data
+        pending = created or (trunc and rec.data != b"")
+        own = own_key = None    # its last commit, and under which name
+        gone = False            # its record was unlinked or replaced
+        self.lease = hk if pending else None
+
+        def settle():
+            nonlocal pending, own, own_key, created
+            if pending and not gone:
+                self.commit(hk, content)
+                own, own_key = self.rec[hk].ver, hk
+            pending = created = False
+            self.lease = None
+
         try:
-            for _ in range(self.r.randrange(1, 6)):
+            for _ in range(self.r.randrange(1, 7)):
                 self.step += 1
-                act = self.r.randrange(5)
-                if act == 0 or act == 1:
+                self.clear_of_ttl()
+                act = self.r.randrange(8)
+                rec = self.rec[hk]
+                if act <= 1:
                     data = self.data() or b"y"
                     off = self.r.randrange(0, 200)
                     what = ("pwrite %d@%d" % (len(data), off) if act == 0
@@ -554,58 +581,113 @@ class Run:
                     except OSError as e:
                         got = err(e)
                     want = None
-                    if gone:
-                        pass    # private to the handle, never committed
-                    elif not pending:
-                        if own is not None:
-                            if own != rec.ver:
-                                h = self.held[k]
-                                h.E, h.I, h.made = None, None, False
+                    if not pending and not gone:
+                        if own is not None and own_key == hk:
+                            if own != rec.ver:   # refused on its own
+                                h = self.held[hk]
+                                h.I, h.made = None, False
                                 h.mark, h.grace = True, None
                                 want = "EAGAIN"
                         else:
-                            kind, _ = self.lookup(k)
-                            want = self.check(k)
+                            want = self.check(hk)
                         if want is None:
                             pending = True
-                            self.held[k].E = None
-                            self.lease = k
+                            self.lease = hk
                     if want is None:
                         if act == 0:
                             c = content.ljust(off, b"\0")
                             content = c[:off] + data + c[off + len(data):]
                         else:
                             content = content[:off].ljust(off, b"\0")
-                    self.expect("h %s %s" % (k, what), want or "ok", got)
+                    self.expect("h %s %s" % (hk, what), want or "ok", got)
                 elif act == 2:
                     try:
                         os.fsync(fd)
                         got = "ok"
                     except OSError as e:
                         got = err(e)
-                    if pending:
-                        self.commit(k, content)
-                        own = rec.ver
-                        pending = False
-                        self.lease = None
-                    self.expect("h %s fsync" % k, "ok", got)
+                    settle()
+                    self.expect("h %s fsync" % hk, "ok", got)
                 elif act == 3:
-                    self.op_other(k)
-                    if not pending and not self.rec[k].exists:
-                        gone = True
-                else:
+                    was = rec.data
+                    self.op_other(hk)
+                    if not gone and not pending:
+                        # others' commits are its record's (it had
+                        # changed nothing): what it holds when it goes
+                        gone = not rec.exists
+                        content = was if gone else rec.data
+                elif act == 4:
                     try:
                         got = os.fstat(fd).st_size
                     except OSError as e:
                         got = err(e)
-                    if pending:
-                        self.expect("h %s fstat" % k, len(content), got)
+                    if pending or gone:
+                        self.expect("h %s fstat" % hk, len(content), got)
+                elif act == 5:
+                    if gone or not pending or not created:
+                        self.looked(hk)
+                        try:
+                            os.unlink(hk)
+                            got = "ok"
+                        except OSError as e:
+                            got = err(e)
+                        if not rec.exists:
+                            want = "ENOENT"
+                        else:
+                            want = self.check(hk, path=True)
+                            if want is None:
+                                self.commit(hk, b"", exists=False)
+                                if not gone:    # its change is dropped
+                                    gone, pending = True, False
+                                    self.lease = None
+                        self.expect("h unlink " + hk, want or "ok", got)
+                    else:
+                        # its own new file, not yet committed: dropped
+                        try:
+                            os.unlink(hk)
+                            got = "ok"
+                        except OSError as e:
+                            got = err(e)
+                        gone, pending, created = True, False, False
+                        self.lease = None
+                        self.expect("h unlink new " + hk, "ok", got)
+                else:
+                    k2 = self.r.choice([x for x in KEYS if x != hk])
+                    src, dst = (hk, k2) if act == 6 else (k2, hk)
+                    if act == 7:
+                        self.looked(src)
+                    if (act == 6 or self.rec[src].exists) and not gone:
+                        settle()    # (commit_own_lease)
+                    got = self.op_rename(src, dst)
+                    if got == "ok" and not gone:
+                        if act == 6:
+                            # its own commit was under the old name
+                            hk, own_key = k2, None
+                        else:
+                            gone = True
         finally:
             os.close(fd)
-        if pending:
-            self.commit(k, content)
-            self.lease = None
-        self.expect("close " + k, "ok", "ok")
+        settle()
+        self.expect("close " + hk, "ok", "ok")
+
+    def op_wait(self, k):
+        """Let P's declarations expire (when expect_ttl is short)."""
+        if self.ttl and any(h.E is not None for h in self.held.values()):
+            time.sleep(self.ttl + MARGIN)
+            self.log.append("%d waited %.1f s" % (self.step,
+                                                  self.ttl + MARGIN))
+
+    def clear_of_ttl(self):
+        """No declaration may be within MARGIN of expect_ttl while a step
+        runs: the model and the daemon could see it differently."""
+        if not self.ttl:
+            return
+        for h in self.held.values():
+            if h.E is None:
+                continue
+            age = time.monotonic() - h.Et
+            if self.ttl - MARGIN < age < self.ttl + MARGIN:
+                time.sleep(self.ttl + MARGIN - age)
 
     def run(self, nops):
         ops = [(self.op_read, 1), (self.op_declare, 1), (self.op_save, 1),
@@ -613,16 +695,20 @@ class Run:
                (self.op_truncate, 1), (self.op_unlink, 1),
                (self.op_rename, 2), (self.op_tmp_over, 1),
                (self.op_child, 1), (self.op_other, 1),
-               (self.op_handle, 1)]
-        weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4]
+               (self.op_handle, 1), (self.op_wait, 1)]
+        weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 1]
         for _ in range(nops):
             self.step += 1
             fn, nargs = self.r.choices(ops, weights)[0]
             args = [self.r.choice(KEYS) for _ in range(nargs)]
+            self.clear_of_ttl()
             fn(*args)
+            self.clear_of_ttl()
             self.verify()
-        print("OK %d steps" % self.step)
+        print("OK %d steps (%s)" % (self.step, ", ".join(
+            "%s %d" % kv for kv in sorted(self.seen_errs.items()))))
 
 
 if __name__ == "__main__":
-    Run(sys.argv[1], int(sys.argv[2])).run(int(sys.argv[3]))
+    Run(sys.argv[1], int(sys.argv[2]),
+        float(sys.argv[4]) if len(sys.argv) > 4 else 0).run(int(sys.argv[3]))

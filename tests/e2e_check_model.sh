@@ -15,17 +15,18 @@ SEEDS=${CHECK_MODEL_SEEDS:-10}
 OPS=${CHECK_MODEL_OPS:-300}
 RECCTL=$(dirname "$RECFS")/recctl
 
-mount_fresh || exit 1
+mount_fresh expect_ttl=1 || exit 1 # (so that declarations expire)
 bad=0 first=""
 for seed in $(seq "$SEEDS"); do
 	mkdir "$MNT/s$seed"
-	timeout -s KILL 300 python3 "$MODEL" "$MNT/s$seed" "$seed" "$OPS" \
+	timeout -s KILL 300 python3 "$MODEL" "$MNT/s$seed" "$seed" "$OPS" 1 \
 		> "$WORK/m$seed" 2>&1 </dev/null
 	if ! grep -q '^OK ' "$WORK/m$seed"; then
 		bad=$((bad + 1))
 		[ -n "$first" ] || first=$seed
 	fi
 done
+echo "# seed 1: $(tail -1 "$WORK/m1")"
 if [ -n "$first" ]; then
 	echo "# seed $first:"
 	head -14 "$WORK/m$first" | cut -c1-300 | sed 's/^/#   /'
