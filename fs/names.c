@@ -246,9 +246,23 @@ void rfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	fuse_reply_err(req, EPERM); /* one key, one record: no hard links */
 }
 
+/* @h's change will never be committed (its record is gone): its store
+ * lease goes, its content stays its own.  @h is pinned by the caller,
+ * and unpinned here.  Called without fs->mu (h->mu comes first). */
+static void unlease_pinned(struct rfs *fs, struct rfs_handle *h)
+{
+	pthread_mutex_lock(&h->mu);
+	store_txn_unlease(h->txn); /* NULL-safe: none begun, or released */
+	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_lock(&fs->mu);
+	rfs_handle_unpin(h);
+	pthread_mutex_unlock(&fs->mu);
+}
+
 void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct rfs *fs = FS(req);
+	struct rfs_handle *dropped = NULL;
 	struct basis_hit hit;
 	struct proc_info pi;
 	struct rfs_inode *p, *in;
@@ -273,8 +287,14 @@ void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (in && in->pending) {
 		/* The creator unlinking its own new file (mkstemp-unlink):
-		 * the change will be dropped, nothing was ever committed. */
+		 * the change will be dropped, nothing was ever committed.
+		 * Its store lease goes now, not at its close: on etcd it
+		 * kept anyone from creating the name meanwhile (EBUSY). */
 		rfs_ino_unkey(fs, in);
+		if (in->lease) {
+			dropped = in->lease;
+			rfs_handle_pin(dropped);
+		}
 		rc = 0;
 		goto out;
 	}
@@ -294,6 +314,8 @@ void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 out:
 	pthread_mutex_unlock(&fs->mu);
+	if (dropped)
+		unlease_pinned(fs, dropped);
 	if (rc == 0)
 		rc = store_wait_ticket(fs->st, ticket); /* without fs->mu */
 	fuse_reply_err(req, -rc);

@@ -901,14 +901,22 @@ int es_txn_commit(struct es_txn *t, uint64_t expect,
 	return rc;
 }
 
+/* The l/ key goes only if it is still the one this change created: a
+ * later change's lease of the key is left alone. */
+void es_txn_unlease(struct es_txn *t)
+{
+	if (!t || !t->lock_create)
+		return;
+	es_fence(t->es, t->key, t->lock_create);
+	es_lock_cas(t->es, t->key, t->lock_create, 0);
+	t->lock_create = 0;
+}
+
 void es_txn_abort(struct es_txn *t)
 {
 	if (!t)
 		return;
-	if (t->lock_create) {
-		es_fence(t->es, t->key, t->lock_create);
-		es_lock_cas(t->es, t->key, t->lock_create, 0);
-	}
+	es_txn_unlease(t);
 	free(t->buf);
 	free(t->key);
 	free(t);

@@ -88,6 +88,7 @@ const char *es_txn_key(const struct es_txn *t);
 int es_txn_commit(struct es_txn *t, uint64_t expect,
 		  const struct store_meta *meta, int durable, uint64_t *newv);
 void es_txn_abort(struct es_txn *t);
+void es_txn_unlease(struct es_txn *t);
 int es_append(struct es *es, const char *key, const void *buf, size_t len,
 	      uint64_t *newv);
 

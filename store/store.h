@@ -405,6 +405,13 @@ void store_defer_begin(struct store *st);
 uint64_t store_defer_end(struct store *st);
 /** Drop the change and free the transaction. */
 void store_txn_abort(struct store_txn *t);
+/**
+ * Give up the write lease store_txn_lease() took, and keep the change
+ * for its handle: its record went (a new file unlinked before it was
+ * ever committed) and the change will never be committed, so others may
+ * change the key at once.  No-op on a local store, or without a lease.
+ */
+void store_txn_unlease(struct store_txn *t);
 
 /* ---- Maintenance ----------------------------------------------------- */
 

@@ -584,6 +584,12 @@ out:
 	return rc;
 }
 
+void store_txn_unlease(struct store_txn *t)
+{
+	if (t && t->es)
+		es_txn_unlease(t->es);
+}
+
 void store_txn_abort(struct store_txn *t)
 {
 	if (!t)

@@ -8,7 +8,8 @@
 # - What the model found, as plain scripts: an append by a process whose
 #   basis had gone stale gave it the version it made, so its next save of
 #   the buffer it read before passed and lost another's commit; and an
-#   append lifted a refused process's stale mark.
+#   append lifted a refused process's stale mark; and on etcd, a new
+#   file unlinked before its close kept its name locked until the close.
 . "$(dirname "$0")/lib_e2e.sh"
 MODEL=$(dirname "$0")/check_model.py
 SEEDS=${CHECK_MODEL_SEEDS:-10}
@@ -97,6 +98,23 @@ print("saved")
 EOF
 )
 expect_eq "an append on a current basis moves it along" "saved" "$out"
+# A new file unlinked by its creator before its close (mkstemp-unlink)
+# frees its name at once: another process may create it meanwhile (on
+# etcd its write lease stayed until the close, and that create got EBUSY).
+out=$(python3 - <<'EOF' 2>&1
+import os, subprocess
+fd = os.open("tmpname", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+os.write(fd, b"scratch")
+os.unlink("tmpname")
+r = subprocess.run(["setsid", "sh", "-c", "echo theirs > tmpname"])
+os.write(fd, b" more")
+print(r.returncode, os.pread(fd, 100, 0).decode())
+os.close(fd)
+EOF
+)
+expect_eq "a name its creator unlinked before closing is free for others at once" \
+	"0 scratch more" "$out"
+expect_eq "and the other's record is there" "theirs" "$(cat tmpname)"
 cd / || exit 1
 
 check "the daemon is still serving" mountpoint -q "$MNT"
