@@ -4,6 +4,8 @@
 # "The basis of a change", "When the check happens"), for
 # tests/e2e_check_model.sh.
 #
+# Records live at the top and in two directories, which are made,
+# removed and renamed (records carry their lines to their new keys).
 # Three actors share the records of DIR:
 # - this process, P: reads, declares (good, stale and malformed values),
 #   saves (O_TRUNC), creates with O_EXCL, appends, truncates, renames
@@ -28,9 +30,15 @@
 # its own or its children's, so a lookup never climbs past P.
 import errno, json, os, random, sys, time
 
-KEYS = ["a", "b", "c", "d"]
+KEYS = ["a", "b", "x/a", "x/b", "y/a", "y/b"]
+DIRS = ["x", "y"]
+
+
+def parent(k):
+    return k.split("/")[0] if "/" in k else None
 GRACE = 2.0
 MARGIN = 0.3   # seconds kept clear of expect_ttl's edge
+T0 = time.monotonic()
 
 
 def err(e):
@@ -100,8 +108,9 @@ class Other:
     def change(what, k, data):
         try:
             try:
-                v = os.getxattr(k, "user.version")
-                os.setxattr(k, "user.expected_version", v)
+                if what != "mvdir":
+                    v = os.getxattr(k, "user.version")
+                    os.setxattr(k, "user.expected_version", v)
             except OSError:
                 pass
             if what == "write":
@@ -112,6 +121,8 @@ class Other:
                     os.close(fd)
             elif what == "unlink":
                 os.unlink(k)
+            elif what == "mvdir":
+                os.rename(*k.split())
             return "ok"
         except OSError as e:
             return err(e)
@@ -145,6 +156,9 @@ class Run:
         self.log = []
         self.seen_errs = {}     # errno name: how often (for the summary)
         os.chdir(root)
+        self.dirs = {d: True for d in DIRS}
+        for d in DIRS:
+            os.mkdir(d)
         self.other = Other(root)
 
     # --- the model ------------------------------------------------------
@@ -169,10 +183,14 @@ class Run:
         if h.I is None or (h.made and h.I != v):
             h.I, h.made, h.read, h.by_child = v, False, True, child
 
+    def pok(self, k):
+        """Is k's directory there?"""
+        return parent(k) is None or self.dirs[parent(k)]
+
     def looked(self, k, child=False):
         """A lookup that finds k deleted is a read of its tombstone
         (fs/ops.c: a refused writer may look, then create it anew)."""
-        if not self.rec[k].exists and self.rec[k].ver:
+        if self.pok(k) and not self.rec[k].exists and self.rec[k].ver:
             self.seen(k, self.rec[k].ver, child)
 
     def check(self, k, path=False, child=False):
@@ -211,7 +229,8 @@ class Run:
         sys.exit(1)
 
     def expect(self, what, want, got):
-        self.log.append("%d %s -> %s" % (self.step, what, got))
+        self.log.append("%d %s -> %s (%.2f s)" % (self.step, what, got,
+                                                  time.monotonic() - T0))
         if isinstance(got, str) and got != "ok":
             self.seen_errs[got] = self.seen_errs.get(got, 0) + 1
         if want != got:
@@ -290,8 +309,9 @@ class Run:
             got = "ok"
         except OSError as e:
             got = err(e)
-        kind, _ = self.lookup(k)
-        if not rec.exists or rec.data or data:
+        if not self.pok(k):
+            want = "ENOENT"
+        elif not rec.exists or rec.data or data:
             # checked at the O_TRUNC open of a non-empty record, else at
             # the write; an empty record written empty is not changed
             want = self.check(k)
@@ -318,8 +338,9 @@ class Run:
             got = err(e)
         if rec.exists:
             want = "EEXIST"
+        elif not self.pok(k):
+            want = "ENOENT"
         else:
-            kind, _ = self.lookup(k)
             want = self.check(k)
             if want is None:
                 self.commit(k, data)
@@ -385,7 +406,7 @@ class Run:
 
     def rename_model(self, src, dst):
         rs, rd = self.rec[src], self.rec[dst]
-        if not rs.exists:
+        if not rs.exists or not self.pok(dst):
             return "ENOENT"
         if src == dst:
             return None
@@ -403,9 +424,11 @@ class Run:
         return None
 
     def op_rename(self, src, dst):
-        self.looked(src)
-        if self.rec[src].exists:
-            self.looked(dst)
+        # both directories are looked up before either name
+        if self.pok(dst):
+            self.looked(src)
+            if self.rec[src].exists:
+                self.looked(dst)
         try:
             os.rename(src, dst)
             got = "ok"
@@ -475,6 +498,8 @@ class Run:
         """The model of a child's O_TRUNC save (basis_changed,
         basis_created): @return None when it passes, else the errno."""
         rec, h = self.rec[k], self.held[k]
+        if not self.pok(k):
+            return "ENOENT"
         if rec.exists and not rec.data and not data:
             return None     # nothing changed
         if not rec.exists and rec.ver:
@@ -516,7 +541,7 @@ class Run:
             want = "ok"     # an empty record written empty: no change
         elif self.lease == k:
             want = "EBUSY"
-        elif what == "unlink" and not rec.exists:
+        elif what == "unlink" and not rec.exists or not self.pok(k):
             want = "ENOENT"
         else:
             want = "ok"
@@ -542,7 +567,11 @@ class Run:
         except OSError as e:
             fd, got = -1, err(e)
         created = not rec.exists
-        want = self.check(k) if created or (trunc and rec.data) else None
+        if not self.pok(k):
+            want = "ENOENT"
+        else:
+            want = (self.check(k) if created or (trunc and rec.data)
+                    else None)
         self.expect("open %s trunc=%d" % (k, trunc), want or "ok", got)
         if fd < 0:
             return
@@ -654,9 +683,10 @@ class Run:
                 else:
                     k2 = self.r.choice([x for x in KEYS if x != hk])
                     src, dst = (hk, k2) if act == 6 else (k2, hk)
-                    if act == 7:
+                    if act == 7 and self.pok(dst):
                         self.looked(src)
-                    if (act == 6 or self.rec[src].exists) and not gone:
+                    if (act == 6 or self.rec[src].exists) and \
+                            self.pok(dst) and not gone:
                         settle()    # (commit_own_lease)
                     got = self.op_rename(src, dst)
                     if got == "ok" and not gone:
@@ -669,6 +699,81 @@ class Run:
             os.close(fd)
         settle()
         self.expect("close " + hk, "ok", "ok")
+
+    def move_dir(self, s, t, by_p):
+        """Directory s renamed to t: each record continues its line
+        under its new key, above any version that key ever had; P, when
+        it renamed and stood on a record's version, holds both ends."""
+        for k in list(self.rec):
+            if parent(k) != s or not self.rec[k].exists:
+                continue
+            kt = t + k[len(s):]
+            rs, rt = self.rec[k], self.rec[kt]
+            before = rs.ver
+            kind, v = self.lookup(k)
+            rs.ver += 1
+            rs.exists = False
+            rt.ver = max(before, rt.ver) + 1
+            rt.exists, rt.data, rs.data = True, rs.data, b""
+            if by_p and kind == "implicit" and v == before:
+                self.held[k].I, self.held[k].read = rs.ver, False
+                ht = self.held[kt]
+                ht.mark, ht.grace = False, None
+                ht.I, ht.made, ht.read = rt.ver, False, False
+        self.dirs[s], self.dirs[t] = False, True
+
+    def dir_model(self, what, s, t=None):
+        full = lambda d: any(self.rec[k].exists for k in self.rec
+                             if parent(k) == d)
+        if what == "mkdir":
+            return "EEXIST" if self.dirs[s] else None
+        if what == "rmdir":
+            if not self.dirs[s]:
+                return "ENOENT"
+            return "ENOTEMPTY" if full(s) else None
+        if not self.dirs[s]:
+            return "ENOENT"
+        if self.dirs[t] and full(t):
+            return "ENOTEMPTY"
+        return None
+
+    def op_dir(self, k):
+        """P makes, removes or renames a directory (no basis needed)."""
+        what = self.r.choice(["mkdir", "rmdir", "mvdir", "mvdir"])
+        s = self.r.choice(DIRS)
+        t = [d for d in DIRS if d != s][0]
+        try:
+            if what == "mkdir":
+                os.mkdir(s)
+            elif what == "rmdir":
+                os.rmdir(s)
+            else:
+                os.rename(s, t)
+            got = "ok"
+        except OSError as e:
+            got = err(e)
+        want = self.dir_model(what, s, t)
+        if want is None:
+            if what == "mkdir":
+                self.dirs[s] = True
+            elif what == "rmdir":
+                self.dirs[s] = False
+            else:
+                self.move_dir(s, t, True)
+                self.seen_errs["moved"] = self.seen_errs.get("moved", 0) + 1
+        self.expect("%s %s %s" % (what, s, t if what == "mvdir" else ""),
+                    want or "ok", got)
+
+    def op_other_dir(self, k):
+        """O renames a directory: P's bases for its records go stale."""
+        s = self.r.choice(DIRS)
+        t = [d for d in DIRS if d != s][0]
+        got = self.other.do("mvdir", s + " " + t)
+        want = self.dir_model("mvdir", s, t)
+        if want is None:
+            self.move_dir(s, t, False)
+            self.seen_errs["moved"] = self.seen_errs.get("moved", 0) + 1
+        self.expect("other mvdir %s %s" % (s, t), want or "ok", got)
 
     def op_wait(self, k):
         """Let P's declarations expire (when expect_ttl is short)."""
@@ -695,8 +800,9 @@ class Run:
                (self.op_truncate, 1), (self.op_unlink, 1),
                (self.op_rename, 2), (self.op_tmp_over, 1),
                (self.op_child, 1), (self.op_other, 1),
-               (self.op_handle, 1), (self.op_wait, 1)]
-        weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 1]
+               (self.op_handle, 1), (self.op_wait, 1), (self.op_dir, 1),
+               (self.op_other_dir, 1)]
+        weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 1, 2, 1]
         for _ in range(nops):
             self.step += 1
             fn, nargs = self.r.choices(ops, weights)[0]
