@@ -543,6 +543,17 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		e = hit->explicit_ ? NULL
 				   : bent_find(bt, B_IMPLICIT, key, h, anc);
 		made = e && e->made;
+	} else if (hit->found && hit->holder_is_self &&
+		   hit->holder != p->tid && hit->holder > 1) {
+		/* A thread's change on its process's basis: the process is
+		 * the thread's parent (SPEC, "Threads") and moves along as
+		 * an ancestor would.  It stayed behind, and the pool's next
+		 * thread (or the main one) was refused on a version its own
+		 * process had made. */
+		anc = (struct holder){ hit->holder, hit->holder_start };
+		e = hit->explicit_ ? NULL
+				   : bent_find(bt, B_IMPLICIT, key, h, anc);
+		made = e && e->made;
 	} else if (hit->found && hit->holder_is_self && hit->via > 1) {
 		/* The changer's own basis came from its earlier change on
 		 * an ancestor's basis, and the ancestor still stands at the

@@ -9,7 +9,8 @@
 #   basis had gone stale gave it the version it made, so its next save of
 #   the buffer it read before passed and lost another's commit; and an
 #   append lifted a refused process's stale mark; and on etcd, a new
-#   file unlinked before its close kept its name locked until the close.
+#   file unlinked before its close kept its name locked until the close;
+#   and a pool's second thread was refused on its process's basis.
 . "$(dirname "$0")/lib_e2e.sh"
 MODEL=$(dirname "$0")/check_model.py
 SEEDS=${CHECK_MODEL_SEEDS:-10}
@@ -98,6 +99,40 @@ print("saved")
 EOF
 )
 expect_eq "an append on a current basis moves it along" "saved" "$out"
+# A thread pool: the main thread reads, workers save one after another
+# on their process's basis, then the main thread; then another tree
+# commits, and the next worker is refused (the second worker was refused
+# before 2026-12-06: the process stayed at the version it had read).
+echo v1 > pool
+out=$(python3 - <<'EOF' 2>&1
+import os, subprocess, threading
+open("pool").read()
+res = []
+def save(tag):
+    try:
+        with open("pool", "w") as f:
+            f.write(tag + "\n")
+        res.append("ok")
+    except OSError as e:
+        res.append("EAGAIN" if e.errno == 11 else str(e.errno))
+for tag in ["t1", "t2", "t3"]:
+    t = threading.Thread(target=save, args=(tag,))
+    t.start()
+    t.join()
+save("main")
+v = os.getxattr("pool", "user.version").decode()
+subprocess.run(["setsid", "sh", "-c", "setfattr -n user.expected_version "
+                "-v %s pool && echo theirs > pool" % v], check=True)
+t = threading.Thread(target=save, args=("t4",))
+t.start()
+t.join()
+print(" ".join(res))
+EOF
+)
+expect_eq "a pool's threads save in turn on their process's basis, and a stale one is refused" \
+	"ok ok ok ok EAGAIN" "$out"
+expect_eq "the other tree's commit is kept" "theirs" "$(cat pool)"
+
 # A new file unlinked by its creator before its close (mkstemp-unlink)
 # frees its name at once: another process may create it meanwhile (on
 # etcd its write lease stayed until the close, and that create got EBUSY).

@@ -645,6 +645,56 @@ static void test_thread_lookups_poll_little(void **state)
 	basis_free(t.bt);
 }
 
+/* A pool's threads share their process's basis: the main thread read
+ * v3; one worker changes the record on that basis (v4), then another
+ * worker, then the main thread: each passes on the version its own
+ * process made.  The process stayed at v3, and the second worker was
+ * refused. */
+struct pool {
+	struct basis_table *bt;
+	uint64_t cur;       /* the record's version */
+	int passed;
+};
+
+static void *pool_worker(void *arg)
+{
+	struct pool *w = arg;
+	struct proc_info p;
+	struct basis_hit hit;
+
+	if (proc_get_caller(gettid(), &p) < 0 || p.tid == p.tgid)
+		return NULL;
+	basis_lookup(w->bt, &p, "w1/pool", &hit);
+	if (hit.found && !hit.stale && hit.version == w->cur) {
+		basis_changed(w->bt, &p, &hit, "w1/pool", w->cur + 1);
+		w->cur++;
+		w->passed++;
+	}
+	return NULL;
+}
+
+static void test_thread_change_moves_process(void **state)
+{
+	struct pool w = { .cur = 3 };
+	struct proc_info me;
+	struct basis_hit hit;
+	pthread_t th;
+
+	(void)state;
+	assert_int_equal(basis_init(&w.bt, 60, 1u << 20, 1), 0);
+	assert_int_equal(proc_get_caller(getpid(), &me), 0);
+	basis_seen(w.bt, &me, "w1/pool", 3);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pthread_create(&th, NULL, pool_worker, &w), 0);
+		assert_int_equal(pthread_join(th, NULL), 0);
+	}
+	assert_int_equal(w.passed, 2);
+	basis_lookup(w.bt, &me, "w1/pool", &hit);
+	assert_true(hit.found && !hit.stale);
+	assert_int_equal(hit.version, 5);
+	basis_free(w.bt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -660,6 +710,7 @@ int main(void)
 		cmocka_unit_test(test_neighbours_survive),
 		cmocka_unit_test(test_consume_keeps_others),
 		cmocka_unit_test(test_thread_lookups_poll_little),
+		cmocka_unit_test(test_thread_change_moves_process),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
