@@ -15,6 +15,7 @@
 # - its children (fork), whose reads and declarations are held for P
 #   too, and whose changes use P's bases (SPEC: held "for that process
 #   and for its parent");
+# - W, a thread of P, with bases of its own; its process is its parent;
 # - O, a process of another tree (its parent is gone, so it holds its
 #   bases alone), which declares the current version and then changes
 #   a record: the others' bases go stale under them.
@@ -28,7 +29,7 @@
 # stale mark (with the time of a refused rename, unlink or truncate, whose
 # 2 s grace makes P's own reads give it nothing).  P's bases are always
 # its own or its children's, so a lookup never climbs past P.
-import errno, json, os, random, sys, time
+import errno, json, os, queue, random, sys, threading, time
 
 KEYS = ["a", "b", "x/a", "x/b", "y/a", "y/b"]
 DIRS = ["x", "y"]
@@ -54,6 +55,8 @@ class Held:
     def __init__(self):
         self.E = self.I = None
         self.Et = 0.0          # when E was declared (expect_ttl)
+        self.Eg = 0            # E's registration (one per declaration)
+        self.via = False       # (W) I came from a change on P's basis
         self.made = False      # I came from a child's create
         self.read = False      # I came from a read (else from a change)
         self.by_child = False  # I came from the running child's read
@@ -145,12 +148,35 @@ class Other:
         return self.ans.readline().strip()
 
 
+class Worker:
+    """W: a thread of P, which holds bases of its own and whose parent
+    is its process (SPEC, "Threads")."""
+
+    def __init__(self):
+        self.q, self.a = queue.Queue(), queue.Queue()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            fn = self.q.get()
+            try:
+                self.a.put(fn())
+            except OSError as e:
+                self.a.put(err(e))
+
+    def do(self, fn):
+        self.q.put(fn)
+        return self.a.get()
+
+
 class Run:
     def __init__(self, root, seed, ttl):
         self.ttl = ttl          # the mount's expect_ttl; 0: never reached
         self.r = random.Random(seed)
         self.rec = {k: Rec() for k in KEYS + [k + ".tmp" for k in KEYS]}
-        self.held = {k: Held() for k in self.rec}
+        self.held = {k: Held() for k in self.rec}     # P's
+        self.wheld = {k: Held() for k in self.rec}    # W's
+        self.groups = 0
         self.lease = None       # the key P's open handle is changing
         self.step = 0
         self.log = []
@@ -160,8 +186,23 @@ class Run:
         for d in DIRS:
             os.mkdir(d)
         self.other = Other(root)
+        self.w = Worker()
 
     # --- the model ------------------------------------------------------
+    def group(self):
+        self.groups += 1
+        return self.groups
+
+    def consume(self, k, holder):
+        """The declaration @holder holds for k is used up, wherever its
+        registration is (P's and W's, when W declared)."""
+        if holder.E is None:
+            return
+        g = holder.Eg
+        for x in (self.held[k], self.wheld[k]):
+            if x.E is not None and x.Eg == g:
+                x.E = None
+
     def lookup(self, k):
         h = self.held[k]
         if h.mark:
@@ -204,7 +245,8 @@ class Run:
             return None
         if kind == "expired":
             self.seen_errs["expired"] = self.seen_errs.get("expired", 0) + 1
-        h.E = None
+        if kind in ("explicit", "expired"):
+            self.consume(k, h)    # (a stale mark's refusal uses none)
         h.I, h.made = None, False
         h.mark = True
         h.grace = time.monotonic() if path and not child else None
@@ -216,7 +258,7 @@ class Run:
         rec, h = self.rec[k], self.held[k]
         rec.ver += 1
         rec.exists, rec.data = exists, data
-        h.E = None
+        self.consume(k, h)
         h.mark, h.grace = False, None
         h.I, h.made, h.read = rec.ver, False, False
 
@@ -254,6 +296,12 @@ class Run:
                 g = err(e)
             if want != g:
                 self.mismatch("basis of " + k, want, g)
+            kind, v, _ = self.w_lookup(k)
+            want = str(v) if kind in ("explicit", "implicit") else "ENODATA"
+            g = self.w.do(lambda: os.getxattr(
+                k, "user.expected_version").decode())
+            if want != g:
+                self.mismatch("thread's basis of " + k, want, g)
 
     def data(self):
         return bytes([self.r.randrange(97, 123)]) * self.r.randrange(0, 300)
@@ -292,7 +340,7 @@ class Run:
         else:
             want = "ok"
             h = self.held[k]
-            h.E, h.Et = int(val), time.monotonic()
+            h.E, h.Et, h.Eg = int(val), time.monotonic(), self.group()
             h.mark, h.grace = False, None
         self.expect("declare %s %r" % (k, val), want, got)
 
@@ -368,7 +416,8 @@ class Run:
             rec.ver += 1
             rec.data += data
             if kind == "implicit" and v == base:
-                self.held[k].I = rec.ver
+                h = self.held[k]
+                h.I, h.made, h.read = rec.ver, False, False
         self.expect("append " + k, want, got)
 
     def op_truncate(self, k):
@@ -486,7 +535,7 @@ class Run:
         elif what == 1:
             want = "ok" if rec.exists else "ENOENT"
             if rec.exists:
-                h.E, h.Et = rec.ver, time.monotonic()
+                h.E, h.Et, h.Eg = rec.ver, time.monotonic(), self.group()
                 h.mark, h.grace = False, None
             self.expect("child declare %s %d" % (k, rec.ver), want, got)
         else:
@@ -526,7 +575,7 @@ class Run:
             return want
         rec.ver += 1
         rec.exists, rec.data = True, data
-        h.E = None
+        self.consume(k, h)
         h.made = h.made if kind == "implicit" else False
         h.I, h.read = rec.ver, False
         return None
@@ -775,6 +824,141 @@ class Run:
             self.seen_errs["moved"] = self.seen_errs.get("moved", 0) + 1
         self.expect("other mvdir %s %s" % (s, t), want or "ok", got)
 
+    # --- W, P's thread ---------------------------------------------------
+    def w_lookup(self, k):
+        """W's basis: its own, else its process's (no start-time bound).
+        @return kind, version, holder."""
+        for x in (self.wheld[k], self.held[k]):
+            if x.mark:
+                return "stale", None, x
+            if x.E is not None:
+                if self.ttl and time.monotonic() - x.Et >= self.ttl:
+                    return "expired", x.E, x
+                return "explicit", x.E, x
+            if x.I is not None:
+                return "implicit", x.I, x
+        return None, None, None
+
+    def w_seen(self, k, v):
+        """W read v: held for W and for P (its parent)."""
+        w, h = self.wheld[k], self.held[k]
+        for x in (w, h):
+            if x is w and x.mark and x.grace is not None and \
+                    time.monotonic() - x.grace < GRACE:
+                continue
+            x.mark, x.grace = False, None
+            if x.I is None or (x.made and x.I != v):
+                x.I, x.made, x.read, x.via = v, False, True, False
+
+    def w_looked(self, k):
+        if self.pok(k) and not self.rec[k].exists and self.rec[k].ver:
+            self.w_seen(k, self.rec[k].ver)
+
+    def w_check(self, k, path=False):
+        """As check(), for W: a refusal marks W, its process and the
+        holder; a refused path change's grace is for both."""
+        rec = self.rec[k]
+        kind, v, x = self.w_lookup(k)
+        if kind is None:
+            return "EPERM" if rec.exists else None, kind, v, x
+        if kind in ("explicit", "implicit") and v == rec.ver:
+            return None, kind, v, x
+        if kind == "expired":
+            self.seen_errs["expired"] = self.seen_errs.get("expired", 0) + 1
+        if kind in ("explicit", "expired"):
+            self.consume(k, x)
+        for y in (self.wheld[k], self.held[k]):
+            y.I, y.made, y.via = None, False, False
+            y.mark = True
+            y.grace = time.monotonic() if path else None
+        return "EAGAIN", kind, v, x
+
+    def w_commit(self, k, data, exists, kind, v, x):
+        """W's change passed: W holds the new version; so does P when W
+        used P's basis, or W's own from an earlier change on P's that P
+        still stands at (basis_changed)."""
+        rec, w, h = self.rec[k], self.wheld[k], self.held[k]
+        created = not rec.exists and exists
+        rec.ver += 1
+        rec.exists, rec.data = exists, data
+        if kind == "explicit":
+            self.consume(k, x)
+        moves = (x is h) or (x is w and kind == "implicit" and w.via and
+                             h.E is None and not h.mark and h.I == v)
+        if moves:
+            made = h.made if kind == "implicit" else False
+            h.I, h.made, h.read = rec.ver, made, False
+        w.mark, w.grace = False, None
+        w.I, w.made, w.read, w.via = rec.ver, False, False, moves
+        if created and kind is None and h.I is None and h.E is None and \
+                not h.mark:
+            h.I, h.made, h.read = rec.ver, True, False  # basis_created
+
+    def op_thread(self, k):
+        """W reads, declares, saves or unlinks k."""
+        what = self.r.choice(["read", "read", "declare", "save", "save",
+                              "unlink"])
+        rec = self.rec[k]
+        data = self.data()
+        ver = rec.ver
+
+        def read():
+            with open(k, "rb") as fh:
+                fh.read()
+            return "ok"
+
+        def declare():
+            os.setxattr(k, "user.expected_version", str(ver).encode())
+            return "ok"
+
+        def save():
+            fd = os.open(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            return "ok"
+
+        def unlink():
+            os.unlink(k)
+            return "ok"
+
+        if what != "save" or self.pok(k):
+            self.w_looked(k)
+        got = self.w.do({"read": read, "declare": declare, "save": save,
+                         "unlink": unlink}[what])
+        want = None
+        if what == "read":
+            if rec.exists:
+                self.w_seen(k, rec.ver)
+            else:
+                want = "ENOENT"
+        elif what == "declare":
+            if rec.exists:
+                g = self.group()
+                for y in (self.wheld[k], self.held[k]):
+                    y.E, y.Et, y.Eg = ver, time.monotonic(), g
+                    y.mark, y.grace = False, None
+            else:
+                want = "ENOENT"
+        elif what == "save":
+            if not self.pok(k):
+                want = "ENOENT"
+            elif rec.exists and not rec.data and not data:
+                pass    # nothing changed
+            else:
+                want, kind, v, x = self.w_check(k)
+                if want is None:
+                    self.w_commit(k, data, True, kind, v, x)
+        else:
+            if not rec.exists:
+                want = "ENOENT"
+            else:
+                want, kind, v, x = self.w_check(k, path=True)
+                if want is None:
+                    self.w_commit(k, b"", False, kind, v, x)
+        self.expect("thread %s %s" % (what, k), want or "ok", got)
+
     def op_wait(self, k):
         """Let P's declarations expire (when expect_ttl is short)."""
         if self.ttl and any(h.E is not None for h in self.held.values()):
@@ -801,8 +985,8 @@ class Run:
                (self.op_rename, 2), (self.op_tmp_over, 1),
                (self.op_child, 1), (self.op_other, 1),
                (self.op_handle, 1), (self.op_wait, 1), (self.op_dir, 1),
-               (self.op_other_dir, 1)]
-        weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 1, 2, 1]
+               (self.op_other_dir, 1), (self.op_thread, 1)]
+        weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 0.4, 2, 1, 6]
         for _ in range(nops):
             self.step += 1
             fn, nargs = self.r.choices(ops, weights)[0]
