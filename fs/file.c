@@ -409,6 +409,11 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 		struct basis_hit hit;
 		append_basis(fs, p, h->in->key, newv - 1, &hit);
 		rfs_appended(fs, p, &hit, h->in->key, newv);
+		/* Appended onto its own commit: that line is still its own
+		 * (fsync, append, ftruncate was refused as stale). */
+		if (h->has_own && h->own_gen == h->in->key_gen &&
+		    h->own == newv - 1)
+			h->own = newv;
 		__atomic_store_n(&h->in->ext_base,
 				 base && top == newv - 1 ? base : newv - 1,
 				 __ATOMIC_RELAXED);

@@ -608,8 +608,10 @@ class Run:
         the middle commits first; an unlink drops it)."""
         self.looked(k)
         rec = self.rec[k]
-        trunc = self.r.random() < 0.4
-        flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if trunc else 0)
+        mode = self.r.random()
+        trunc, app = mode < 0.35, mode >= 0.7
+        flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if trunc else 0) | \
+            (os.O_APPEND if app else 0)
         try:
             fd = os.open(k, flags, 0o644)
             got = "ok"
@@ -621,7 +623,8 @@ class Run:
         else:
             want = (self.check(k) if created or (trunc and rec.data)
                     else None)
-        self.expect("open %s trunc=%d" % (k, trunc), want or "ok", got)
+        self.expect("open %s trunc=%d append=%d" % (k, trunc, app),
+                    want or "ok", got)
         if fd < 0:
             return
         hk = k                  # the name its record has now
@@ -645,13 +648,39 @@ class Run:
                 self.clear_of_ttl()
                 act = self.r.randrange(8)
                 rec = self.rec[hk]
-                if act <= 1:
+                if act == 0 and app and not pending and not gone:
+                    # an append with no change of its own open: one
+                    # commit at once, on no basis (rfs_appended)
+                    data = self.data() or b"y"
+                    try:
+                        os.write(fd, data)
+                        got = "ok"
+                    except OSError as e:
+                        got = err(e)
+                    base = rec.ver
+                    kind, v = self.lookup(hk)
+                    rec.ver += 1
+                    rec.data += data
+                    content = rec.data
+                    if kind == "implicit" and v == base:
+                        h = self.held[hk]
+                        h.I, h.made, h.read = rec.ver, False, False
+                    if own is not None and own_key == hk and own == base:
+                        own = rec.ver
+                    self.expect("h %s append %d" % (hk, len(data)), "ok",
+                                got)
+                elif act <= 1:
                     data = self.data() or b"y"
                     off = self.r.randrange(0, 200)
                     what = ("pwrite %d@%d" % (len(data), off) if act == 0
                             else "ftruncate %d" % off)
+                    if act == 0 and app:
+                        off = len(content)  # (its own change's end)
+                        what = "append %d to its change" % len(data)
                     try:
-                        if act == 0:
+                        if act == 0 and app:
+                            os.write(fd, data)
+                        elif act == 0:
                             os.pwrite(fd, data, off)
                         else:
                             os.ftruncate(fd, off)

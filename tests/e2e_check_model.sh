@@ -10,7 +10,8 @@
 #   the buffer it read before passed and lost another's commit; and an
 #   append lifted a refused process's stale mark; and on etcd, a new
 #   file unlinked before its close kept its name locked until the close;
-#   and a pool's second thread was refused on its process's basis.
+#   a pool's second thread was refused on its process's basis; and an a+
+#   handle's change after its own append was refused as stale.
 . "$(dirname "$0")/lib_e2e.sh"
 MODEL=$(dirname "$0")/check_model.py
 SEEDS=${CHECK_MODEL_SEEDS:-10}
@@ -132,6 +133,29 @@ EOF
 expect_eq "a pool's threads save in turn on their process's basis, and a stale one is refused" \
 	"ok ok ok ok EAGAIN" "$out"
 expect_eq "the other tree's commit is kept" "theirs" "$(cat pool)"
+
+# An a+ handle commits (fsync), appends, then rewrites: its own append
+# continues its own commit's line, so the rewrite is not stale (it was
+# refused with EAGAIN though no one else had changed the record).
+echo one > aplus
+out=$(python3 - <<'EOF' 2>&1
+import os
+fd = os.open("aplus", os.O_RDWR | os.O_APPEND)
+os.pread(fd, 100, 0)
+os.ftruncate(fd, 0)
+os.write(fd, b"x\n")
+os.fsync(fd)
+os.write(fd, b"y\n")
+try:
+    os.ftruncate(fd, 2)
+    print("ok")
+except OSError as e:
+    print(e.strerror)
+os.close(fd)
+EOF
+)
+expect_eq "an a+ handle's change after its own append is not stale" "ok" "$out"
+expect_eq "and it committed" "x" "$(cat aplus)"
 
 # A new file unlinked by its creator before its close (mkstemp-unlink)
 # frees its name at once: another process may create it meanwhile (on
