@@ -492,10 +492,11 @@ class Run:
         self.op_rename(k + ".tmp", k)
 
     def op_child(self, k):
-        """A child reads, declares or saves; P's bases are its."""
+        """A child reads, declares, saves or unlinks; P's bases are
+        its."""
         for h in self.held.values():
             h.by_child = False
-        what = self.r.randrange(3)
+        what = self.r.randrange(4)
         data = self.data()
         rec = self.rec[k]
         self.looked(k, child=True)
@@ -510,6 +511,8 @@ class Run:
                 elif what == 1:
                     os.setxattr(k, "user.expected_version",
                                 str(rec.ver).encode())
+                elif what == 3:
+                    os.unlink(k)
                 else:
                     fd = os.open(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
                                  0o644)
@@ -538,10 +541,24 @@ class Run:
                 h.E, h.Et, h.Eg = rec.ver, time.monotonic(), self.group()
                 h.mark, h.grace = False, None
             self.expect("child declare %s %d" % (k, rec.ver), want, got)
-        else:
+        elif what == 2:
             want = self.child_save(k, data)
             self.expect("child save %s %d" % (k, len(data)),
                         want or "ok", got)
+        else:
+            want = "ENOENT" if not rec.exists else None
+            if rec.exists:
+                kind, _ = self.lookup(k)
+                want = self.check(k, path=True, child=True)
+            if want is None:
+                # on P's basis: P holds the tombstone, as a change of
+                # its tree (basis_changed)
+                rec.ver += 1
+                rec.exists, rec.data = False, b""
+                self.consume(k, h)
+                h.made = h.made if kind == "implicit" else False
+                h.I, h.read = rec.ver, False
+            self.expect("child unlink " + k, want or "ok", got)
 
     def child_save(self, k, data):
         """The model of a child's O_TRUNC save (basis_changed,
@@ -988,6 +1005,28 @@ class Run:
                     self.w_commit(k, b"", False, kind, v, x)
         self.expect("thread %s %s" % (what, k), want or "ok", got)
 
+    def op_meta(self, k):
+        """chmod, utime and a user.* xattr: kept, no basis, no version
+        (by P or by O, whose tree never looked)."""
+        self.looked(k)
+        what = self.r.choice(["chmod", "utime", "xattr"])
+
+        def run():
+            if what == "chmod":
+                os.chmod(k, self.r.choice([0o600, 0o644, 0o640]))
+            elif what == "utime":
+                os.utime(k, (1e9, 1e9))
+            else:
+                os.setxattr(k, "user.note", b"n%d" % self.r.randrange(9))
+            return "ok"
+
+        try:
+            got = run()
+        except OSError as e:
+            got = err(e)
+        self.expect("%s %s" % (what, k),
+                    "ok" if self.rec[k].exists else "ENOENT", got)
+
     def op_wait(self, k):
         """Let P's declarations expire (when expect_ttl is short)."""
         if self.ttl and any(h.E is not None for h in self.held.values()):
@@ -1014,8 +1053,9 @@ class Run:
                (self.op_rename, 2), (self.op_tmp_over, 1),
                (self.op_child, 1), (self.op_other, 1),
                (self.op_handle, 1), (self.op_wait, 1), (self.op_dir, 1),
-               (self.op_other_dir, 1), (self.op_thread, 1)]
-        weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 0.4, 2, 1, 6]
+               (self.op_other_dir, 1), (self.op_thread, 1),
+               (self.op_meta, 1)]
+        weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 0.4, 2, 1, 6, 2]
         for _ in range(nops):
             self.step += 1
             fn, nargs = self.r.choices(ops, weights)[0]
