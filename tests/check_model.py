@@ -811,7 +811,8 @@ class Run:
             rt.ver = max(before, rt.ver) + 1
             rt.exists, rt.data, rs.data = True, rs.data, b""
             if by_p and kind == "implicit" and v == before:
-                self.held[k].I, self.held[k].read = rs.ver, False
+                hs = self.held[k]
+                hs.I, hs.made, hs.read = rs.ver, False, False
                 ht = self.held[kt]
                 ht.mark, ht.grace = False, None
                 ht.I, ht.made, ht.read = rt.ver, False, False
