@@ -1036,16 +1036,15 @@ class Run:
                                                   self.ttl + MARGIN))
 
     def clear_of_ttl(self):
-        """No declaration may be within MARGIN of expect_ttl while a step
+        """No declaration may be within MARGIN of expect_ttl, nor a
+        refused path change's mark of its grace's end, while a step
         runs: the model and the daemon could see it differently."""
-        if not self.ttl:
-            return
-        for h in self.held.values():
-            if h.E is None:
-                continue
-            age = time.monotonic() - h.Et
-            if self.ttl - MARGIN < age < self.ttl + MARGIN:
-                time.sleep(self.ttl + MARGIN - age)
+        for h in list(self.held.values()) + list(self.wheld.values()):
+            for t0, span in ((h.Et, self.ttl if h.E is not None else 0),
+                             (h.grace, GRACE if h.mark and h.grace else 0)):
+                age = time.monotonic() - t0 if span else 0
+                if span and span - MARGIN < age < span + MARGIN:
+                    time.sleep(span + MARGIN - age)
 
     def run(self, nops):
         ops = [(self.op_read, 1), (self.op_declare, 1), (self.op_save, 1),
