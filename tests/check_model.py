@@ -6,29 +6,33 @@
 #
 # Records live at the top and in two directories, which are made,
 # removed and renamed (records carry their lines to their new keys).
-# Three actors share the records of DIR:
-# - this process, P: reads, declares (good, stale and malformed values),
-#   saves (O_TRUNC), creates with O_EXCL, appends, truncates, renames
-#   (a temporary file over a record, and record onto record), unlinks,
-#   and opens read-write handles whose first change is checked, that
-#   commit at fsync and close, and that meet other writers;
+# Four actors share the records of DIR:
+# - P, this process, run with its parent gone (pid 1 holds nothing, so
+#   no lookup climbs past P): reads, declares (good, stale and malformed
+#   values), saves (O_TRUNC), creates with O_EXCL, appends, truncates,
+#   renames (a temporary file over a record, and record onto record),
+#   unlinks, changes metadata, makes, removes and renames directories,
+#   and opens read-write handles (plain, O_TRUNC, O_APPEND) whose first
+#   change is checked, that commit at fsync and close, and that meet P's
+#   own unlink and renames and other writers;
 # - its children (fork), whose reads and declarations are held for P
 #   too, and whose changes use P's bases (SPEC: held "for that process
 #   and for its parent");
 # - W, a thread of P, with bases of its own; its process is its parent;
-# - O, a process of another tree (its parent is gone, so it holds its
-#   bases alone), which declares the current version and then changes
-#   a record: the others' bases go stale under them.
-# After each step the model's version, content and P's basis
-# (user.expected_version) of every record are compared with the mount's.
-# The first difference ends the run: a line "MISMATCH ..." and exit 1.
+# - O, a process of another tree (its parent is gone too), which
+#   declares the current version and then changes a record, or renames
+#   a directory: the others' bases go stale under them.
+# After each step the model's version, content and existence of every
+# record, and P's and W's basis of it (user.expected_version), are
+# compared with the mount's.  The first difference ends the run: a line
+# "MISMATCH ..." and exit 1; else "OK N steps (what was refused)".
 #
 # The model: per record its last version (a deleted one's tombstone),
-# content and whether it exists; per record what P holds: an explicit
-# basis, an implicit one (with whether a child's create made it), and a
-# stale mark (with the time of a refused rename, unlink or truncate, whose
-# 2 s grace makes P's own reads give it nothing).  P's bases are always
-# its own or its children's, so a lookup never climbs past P.
+# content and whether it exists; per record what P and W hold: an
+# explicit basis (with its registration and time), an implicit one (with
+# whether a child's create made it, and whether a read did), and a stale
+# mark (with the time of a refused rename, unlink or truncate, whose 2 s
+# grace makes the refused task's own reads give it nothing).
 import errno, json, os, queue, random, sys, threading, time
 
 KEYS = ["a", "b", "x/a", "x/b", "y/a", "y/b"]
@@ -37,6 +41,8 @@ DIRS = ["x", "y"]
 
 def parent(k):
     return k.split("/")[0] if "/" in k else None
+
+
 GRACE = 2.0
 MARGIN = 0.3   # seconds kept clear of expect_ttl's edge
 T0 = time.monotonic()
@@ -1068,6 +1074,48 @@ class Run:
             "%s %d" % kv for kv in sorted(self.seen_errs.items()))))
 
 
+def as_orphan(fn):
+    """Run fn in a process whose parent is gone (pid 1), so that nothing
+    P does is held for a parent too (SPEC: "nothing is ever held for pid
+    1"), and no lookup of P's climbs past it: the model needs to know
+    P's line of ancestors, and a shell above it holds what P read.
+    @return fn's exit status."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        if os.fork() == 0:
+            os.close(r)
+            for _ in range(200):
+                if os.getppid() == 1:
+                    break
+                time.sleep(0.01)
+            if os.getppid() != 1:
+                print("SKIP: reparented to pid %d, a subreaper, not 1" %
+                      os.getppid())
+                rc = 0
+            else:
+                try:
+                    fn()
+                    rc = 0
+                except SystemExit as e:
+                    rc = e.code or 0
+            sys.stdout.flush()
+            os.write(w, b"%d" % rc)
+            os._exit(0)
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    out = b""
+    while True:
+        b = os.read(r, 16)
+        if not b:
+            break
+        out += b
+    return int(out or b"1")
+
+
 if __name__ == "__main__":
-    Run(sys.argv[1], int(sys.argv[2]),
-        float(sys.argv[4]) if len(sys.argv) > 4 else 0).run(int(sys.argv[3]))
+    sys.exit(as_orphan(lambda: Run(
+        sys.argv[1], int(sys.argv[2]),
+        float(sys.argv[4]) if len(sys.argv) > 4 else 0).run(
+            int(sys.argv[3]))))
