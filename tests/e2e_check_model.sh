@@ -27,11 +27,12 @@ for seed in $(seq "$SEEDS"); do
 	if ! grep -q '^OK ' "$WORK/m$seed"; then
 		bad=$((bad + 1))
 		[ -n "$first" ] || first=$seed
+		echo "# seed $seed: $(head -1 "$WORK/m$seed" | cut -c1-200)"
 	fi
 done
 echo "# seed 1: $(tail -1 "$WORK/m1")"
 if [ -n "$first" ]; then
-	echo "# seed $first:"
+	echo "# seed $first, its last steps:"
 	head -14 "$WORK/m$first" | cut -c1-300 | sed 's/^/#   /'
 fi
 expect_eq "$SEEDS seeds of $OPS checked operations answer as the model does" \
