@@ -121,7 +121,11 @@ cleanup() {
 	wait 2>/dev/null
 	for m in "$WORK"/tmpfs.*; do mountpoint -q "$m" 2>/dev/null && umount -l "$m"; done
 	if [ "$FAILED" -gt 0 ] && [ -s "$WORK/recfs.log" ]; then
-		echo "# daemon log:"; tail -n 40 "$WORK/recfs.log" | sed 's/^/# /'
+		# (refused commits, routine under contention, would hide the
+		# rest: counted, not shown)
+		echo "# daemon log ($(grep -c 'failed: Resource temporarily unavailable$' "$WORK/recfs.log") commits refused as stale not shown):"
+		grep -v 'failed: Resource temporarily unavailable$' \
+			"$WORK/recfs.log" | tail -n 40 | sed 's/^/# /'
 	fi
 	rm -rf "$WORK"
 }

@@ -397,6 +397,36 @@ static void test_missing_blob(void **state)
 	assert_int_equal(run_fsck(f, 1), 1); /* nothing to repair it with */
 }
 
+/* A blob missing behind damage is no lost blob (later entries that let
+ * go of it were not read): fsck reports both, but --repair, which lets
+ * go of lost blobs' versions, is not what it needs. */
+static void test_missing_blob_past_damage(void **state)
+{
+	struct fx *f = *state;
+	char seg[160], blob[512];
+	uint64_t offs[64], size, lost = 99;
+	size_t n, len = 0;
+	FILE *m;
+
+	last_segment(f, seg, sizeof(seg));
+	n = entry_offsets(seg, offs, 64, &size);
+	assert_true(n >= 3);
+	flip_byte(seg, offs[n - 2] + 20); /* after d/big's entry */
+	blob_path(f, blob, sizeof(blob));
+	assert_int_equal(unlink(blob), 0);
+	m = tl_report_begin(&f->out, &len);
+	assert_int_equal(tl_report_end(m, store_fsck_ex(f->dir, 0, m, &lost)),
+			 1);
+	expect_in(f, "corrupt entry at offset");
+	assert_int_equal(lost, 0);
+	/* Without the damage, the same blob is a lost one. */
+	flip_byte(seg, offs[n - 2] + 20);
+	m = tl_report_begin(&f->out, &len);
+	assert_int_equal(tl_report_end(m, store_fsck_ex(f->dir, 0, m, &lost)),
+			 1);
+	assert_int_equal(lost, 1);
+}
+
 /* Same size, other bytes: only the content hash can tell. */
 static void test_blob_content(void **state)
 {
@@ -505,6 +535,7 @@ int main(void)
 		T(test_clean),         T(test_torn_tail),
 		T(test_zero_tail),     T(test_unclosed_group),
 		T(test_corrupt_middle), T(test_missing_blob),
+		T(test_missing_blob_past_damage),
 		T(test_blob_content),  T(test_in_use),
 		T(test_not_a_store),   T(test_bad_hint),
 		T(test_dump),          T(test_version_not_above),
