@@ -52,6 +52,25 @@ def err(e):
     return errno.errorcode.get(e.errno, str(e.errno))
 
 
+def attempt(fn, *args):
+    """Call fn: "ok", or the name of the errno it failed with."""
+    try:
+        fn(*args)
+        return "ok"
+    except OSError as e:
+        return err(e)
+
+
+def put(k, flags, data):
+    """Open k with flags, write data, close (a save, a create, an
+    append): raises OSError from whichever call failed."""
+    fd = os.open(k, flags, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 class Rec:
     def __init__(self):
         self.ver, self.exists, self.data = 0, False, b""
@@ -123,11 +142,7 @@ class Other:
             except OSError:
                 pass
             if what == "write":
-                fd = os.open(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-                try:
-                    os.write(fd, data)
-                finally:
-                    os.close(fd)
+                put(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, data)
             elif what == "unlink":
                 os.unlink(k)
             elif what == "mvdir":
@@ -354,15 +369,7 @@ class Run:
         self.looked(k)
         data = self.data()
         rec = self.rec[k]
-        try:
-            fd = os.open(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-            got = "ok"
-        except OSError as e:
-            got = err(e)
+        got = attempt(put, k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, data)
         if not self.pok(k):
             want = "ENOENT"
         elif not rec.exists or rec.data or data:
@@ -381,15 +388,7 @@ class Run:
         self.looked(k)
         data = self.data()
         rec = self.rec[k]
-        try:
-            fd = os.open(k, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-            got = "ok"
-        except OSError as e:
-            got = err(e)
+        got = attempt(put, k, os.O_WRONLY | os.O_CREAT | os.O_EXCL, data)
         if rec.exists:
             want = "EEXIST"
         elif not self.pok(k):
@@ -404,15 +403,7 @@ class Run:
         self.looked(k)
         data = self.data() or b"z"
         rec = self.rec[k]
-        try:
-            fd = os.open(k, os.O_WRONLY | os.O_APPEND)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-            got = "ok"
-        except OSError as e:
-            got = err(e)
+        got = attempt(put, k, os.O_WRONLY | os.O_APPEND, data)
         if not rec.exists:
             want = "ENOENT"
         else:
@@ -430,11 +421,7 @@ class Run:
         self.looked(k)
         rec = self.rec[k]
         n = self.r.randrange(0, 400)
-        try:
-            os.truncate(k, n)
-            got = "ok"
-        except OSError as e:
-            got = err(e)
+        got = attempt(os.truncate, k, n)
         if not rec.exists:
             want = "ENOENT"
         else:
@@ -446,11 +433,7 @@ class Run:
     def op_unlink(self, k):
         self.looked(k)
         rec = self.rec[k]
-        try:
-            os.unlink(k)
-            got = "ok"
-        except OSError as e:
-            got = err(e)
+        got = attempt(os.unlink, k)
         if not rec.exists:
             want = "ENOENT"
         else:
@@ -458,6 +441,7 @@ class Run:
             if want is None:
                 self.commit(k, b"", exists=False)
         self.expect("unlink " + k, want or "ok", got)
+        return got
 
     def rename_model(self, src, dst):
         rs, rd = self.rec[src], self.rec[dst]
@@ -484,11 +468,7 @@ class Run:
             self.looked(src)
             if self.rec[src].exists:
                 self.looked(dst)
-        try:
-            os.rename(src, dst)
-            got = "ok"
-        except OSError as e:
-            got = err(e)
+        got = attempt(os.rename, src, dst)
         want = self.rename_model(src, dst)
         self.expect("rename %s %s" % (src, dst), want or "ok", got)
         return got
@@ -520,12 +500,7 @@ class Run:
                 elif what == 3:
                     os.unlink(k)
                 else:
-                    fd = os.open(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                                 0o644)
-                    try:
-                        os.write(fd, data)
-                    finally:
-                        os.close(fd)
+                    put(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, data)
                 res = "ok"
             except OSError as e:
                 res = err(e)
@@ -731,11 +706,7 @@ class Run:
                             content = content[:off].ljust(off, b"\0")
                     self.expect("h %s %s" % (hk, what), want or "ok", got)
                 elif act == 2:
-                    try:
-                        os.fsync(fd)
-                        got = "ok"
-                    except OSError as e:
-                        got = err(e)
+                    got = attempt(os.fsync, fd)
                     settle()
                     self.expect("h %s fsync" % hk, "ok", got)
                 elif act == 3:
@@ -755,29 +726,12 @@ class Run:
                         self.expect("h %s fstat" % hk, len(content), got)
                 elif act == 5:
                     if gone or not pending or not created:
-                        self.looked(hk)
-                        try:
-                            os.unlink(hk)
-                            got = "ok"
-                        except OSError as e:
-                            got = err(e)
-                        if not rec.exists:
-                            want = "ENOENT"
-                        else:
-                            want = self.check(hk, path=True)
-                            if want is None:
-                                self.commit(hk, b"", exists=False)
-                                if not gone:    # its change is dropped
-                                    gone, pending = True, False
-                                    self.lease = None
-                        self.expect("h unlink " + hk, want or "ok", got)
+                        if self.op_unlink(hk) == "ok" and not gone:
+                            gone, pending = True, False  # change dropped
+                            self.lease = None
                     else:
                         # its own new file, not yet committed: dropped
-                        try:
-                            os.unlink(hk)
-                            got = "ok"
-                        except OSError as e:
-                            got = err(e)
+                        got = attempt(os.unlink, hk)
                         gone, pending, created = True, False, False
                         self.lease = None
                         self.expect("h unlink new " + hk, "ok", got)
@@ -965,11 +919,7 @@ class Run:
             return "ok"
 
         def save():
-            fd = os.open(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
+            put(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, data)
             return "ok"
 
         def unlink():
