@@ -262,11 +262,24 @@ static int one_op(long id, int op, const char *p, int k, unsigned *seed)
 			if (rc == 0 && rand_r(seed) % 4 == 0 && fsync(fd) == 0 &&
 			    ((got = pread(fd, back, len + 1, 0)) != (ssize_t)len ||
 			     memcmp(back, b, len) != 0)) {
+				struct stat hs;
+				char v[24] = "?";
+				ssize_t vl = fgetxattr(fd, "user.version", v,
+						       sizeof(v) - 1);
 				bad[id]++;
+				if (vl >= 0)
+					v[vl] = 0;
+				/* What the handle and the record say then: the
+				 * daemon's log says why its snapshot failed. */
 				fprintf(stderr, "stress_mix: %s: a handle did "
 					"not read back its commit (%zd of %zu "
-					"bytes, %.8s for %.8s)\n", p, got, len,
-					got > 0 ? back : "", b);
+					"bytes, %.8s for %.8s; fstat %lld, "
+					"version %s)\n", p, got, len,
+					got > 0 ? back : "", b,
+					fstat(fd, &hs) == 0
+						? (long long)hs.st_size
+						: -1LL,
+					vl >= 0 ? v : strerror(errno));
 			}
 		}
 		return close_rc(fd, rc);
