@@ -538,18 +538,11 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 
 	pthread_mutex_lock(&bt->mu);
 	consume_locked(bt, key, hit);
-	if (hit->found && !hit->holder_is_self && hit->holder > 1) {
-		anc = (struct holder){ hit->holder, hit->holder_start };
-		e = hit->explicit_ ? NULL
-				   : bent_find(bt, B_IMPLICIT, key, h, anc);
-		made = e && e->made;
-	} else if (hit->found && hit->holder_is_self &&
-		   hit->holder != p->tid && hit->holder > 1) {
-		/* A thread's change on its process's basis: the process is
-		 * the thread's parent (SPEC, "Threads") and moves along as
-		 * an ancestor would.  It stayed behind, and the pool's next
-		 * thread (or the main one) was refused on a version its own
-		 * process had made. */
+	/* Held by another task: an ancestor, or a thread's own process,
+	 * which is the thread's parent (SPEC, "Threads") and moves along
+	 * as any ancestor does (it stayed behind, and a pool's next thread
+	 * was refused on a version its own process had made). */
+	if (hit->found && hit->holder != p->tid && hit->holder > 1) {
 		anc = (struct holder){ hit->holder, hit->holder_start };
 		e = hit->explicit_ ? NULL
 				   : bent_find(bt, B_IMPLICIT, key, h, anc);

@@ -33,7 +33,7 @@
 # whether a child's create made it, and whether a read did), and a stale
 # mark (with the time of a refused rename, unlink or truncate, whose 2 s
 # grace makes the refused task's own reads give it nothing).
-import errno, json, os, queue, random, sys, threading, time
+import errno, json, os, queue, random, sys, threading, time, traceback
 
 KEYS = ["a", "b", "x/a", "x/b", "y/a", "y/b"]
 DIRS = ["x", "y"]
@@ -96,16 +96,14 @@ class Other:
     def __init__(self, root):
         r1, w1 = os.pipe()
         r2, w2 = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            if os.fork() == 0:
-                os.close(w1)
-                os.close(r2)
-                os.setsid()
-                self.serve(root, os.fdopen(r1, "r"), os.fdopen(w2, "w"))
-                os._exit(0)
-            os._exit(0)
-        os.waitpid(pid, 0)
+
+        def body():
+            os.close(w1)
+            os.close(r2)
+            os.setsid()
+            self.serve(root, os.fdopen(r1, "r"), os.fdopen(w2, "w"))
+
+        fork_orphan(body)
         os.close(r1)
         os.close(w2)
         self.cmd = os.fdopen(w1, "w")
@@ -1024,6 +1022,21 @@ class Run:
             "%s %d" % kv for kv in sorted(self.seen_errs.items()))))
 
 
+def fork_orphan(body):
+    """Run body() in a grandchild whose parent exits at once, so that
+    it is reparented (to pid 1, which holds no bases); return once that
+    parent is gone."""
+    pid = os.fork()
+    if pid == 0:
+        if os.fork() == 0:
+            try:
+                body()
+            finally:
+                os._exit(0)
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
 def as_orphan(fn):
     """Run fn in a process whose parent is gone (pid 1), so that nothing
     P does is held for a parent too (SPEC: "nothing is ever held for pid
@@ -1031,37 +1044,32 @@ def as_orphan(fn):
     P's line of ancestors, and a shell above it holds what P read.
     @return fn's exit status."""
     r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        if os.fork() == 0:
-            os.close(r)
-            for _ in range(200):
-                if os.getppid() == 1:
-                    break
-                time.sleep(0.01)
-            if os.getppid() != 1:
-                print("SKIP: reparented to pid %d, a subreaper, not 1" %
-                      os.getppid())
-                rc = 0
-            else:
-                try:
-                    fn()
-                    rc = 0
-                except SystemExit as e:
-                    rc = e.code or 0
-            sys.stdout.flush()
-            os.write(w, b"%d" % rc)
-            os._exit(0)
-        os._exit(0)
+
+    def body():
+        os.close(r)
+        for _ in range(200):
+            if os.getppid() == 1:
+                break
+            time.sleep(0.01)
+        rc = 0
+        if os.getppid() != 1:
+            print("SKIP: reparented to pid %d, a subreaper, not 1" %
+                  os.getppid())
+        else:
+            try:
+                fn()
+            except SystemExit as e:
+                rc = e.code or 0
+            except Exception:       # a fault of the test: say where
+                traceback.print_exc(file=sys.stdout)
+                rc = 1
+        sys.stdout.flush()
+        os.write(w, b"%d" % rc)
+
+    fork_orphan(body)
     os.close(w)
-    os.waitpid(pid, 0)
-    out = b""
-    while True:
-        b = os.read(r, 16)
-        if not b:
-            break
-        out += b
-    return int(out or b"1")
+    with os.fdopen(r, "rb") as f:   # until the orphan's end closes it
+        return int(f.read() or b"1")
 
 
 if __name__ == "__main__":
