@@ -214,9 +214,15 @@ void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		pthread_mutex_lock(&h->mu);
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (h) {
+			int was = h->trunc;
 			if (!h->txn && attr->st_size == 0)
 				h->trunc = 1; /* no need to copy what goes */
 			rc = rfs_handle_begin(fs, h, &p, 0);
+			/* Refused, it emptied nothing: the handle's next
+			 * change must start from the record's bytes, not
+			 * from none (a lost record, seen 2026-12-06). */
+			if (rc < 0)
+				h->trunc = was;
 			if (rc == 0)
 				rc = store_txn_truncate(h->txn,
 							(uint64_t)attr->st_size);

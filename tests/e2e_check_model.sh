@@ -11,7 +11,8 @@
 #   append lifted a refused process's stale mark; and on etcd, a new
 #   file unlinked before its close kept its name locked until the close;
 #   a pool's second thread was refused on its process's basis; and an a+
-#   handle's change after its own append was refused as stale.
+#   handle's change after its own append was refused as stale; and a
+#   handle's refused ftruncate(0) emptied the record at its next write.
 . "$(dirname "$0")/lib_e2e.sh"
 MODEL=$(dirname "$0")/check_model.py
 SEEDS=${CHECK_MODEL_SEEDS:-10}
@@ -180,6 +181,38 @@ EOF
 expect_eq "a name its creator unlinked before closing is free for others at once" \
 	"0 scratch more" "$out"
 expect_eq "and the other's record is there" "theirs" "$(cat tmpname)"
+
+# A handle's ftruncate(0), refused as stale, empties nothing: once the
+# process declares the current version, its next write changes the
+# record's bytes (the refusal left the handle marked "emptied", and the
+# write made a record of three zeros and the byte).
+printf 'hello world\n' > trunc1
+out=$(python3 - <<'EOF' 2>&1
+import os, subprocess
+fd = os.open("trunc1", os.O_RDWR)
+os.read(fd, 100)
+subprocess.run(["setsid", "sh", "-c", "setfattr -n user.expected_version "
+                "-v 1 trunc1 && printf 'HELLO WORLD!!\\n' > trunc1"],
+               check=True)
+r = []
+try:
+    os.ftruncate(fd, 0)
+    r.append("ftruncate ok")
+except OSError as e:
+    r.append(e.strerror)
+os.setxattr("trunc1", "user.expected_version",
+            os.getxattr("trunc1", "user.version"))
+os.pwrite(fd, b"X", 3)
+os.fsync(fd)
+r.append(repr(os.pread(fd, 100, 0)))
+os.close(fd)
+print(", ".join(r))
+EOF
+)
+expect_eq "a refused ftruncate(0) empties nothing: the next write changes the current bytes" \
+	"Resource temporarily unavailable, b'HELXO WORLD!!\\n'" "$out"
+expect_eq "and the record holds them" "HELXO WORLD!!" "$(cat trunc1)"
+expect_eq "at the version after the other's" 3 "$(ver trunc1)"
 cd / || exit 1
 
 check "the daemon is still serving" mountpoint -q "$MNT"
