@@ -14,7 +14,9 @@
 #   unlinks, changes metadata, makes, removes and renames directories,
 #   and opens read-write handles (plain, O_TRUNC, O_APPEND) whose first
 #   change is checked, that commit at fsync and close, and that meet P's
-#   own unlink and renames and other writers;
+#   own unlink and renames, its declarations (one made while a change is
+#   open is for P's next change), and other writers; a refused write or
+#   ftruncate is often retried after P declares the current version;
 # - its children (fork), whose reads and declarations are held for P
 #   too, and whose changes use P's bases (SPEC: held "for that process
 #   and for its parent");
@@ -271,6 +273,12 @@ class Run:
         h.grace = time.monotonic() if path and not child else None
         return "EAGAIN"
 
+    def took(self, k):
+        """The registration of P's declaration that a change of k
+        would take now (None: it would take none)."""
+        h = self.held[k]
+        return h.Eg if h.E is not None else None
+
     def commit(self, k, data, exists=True):
         """A change of k by P passed and committed: its next version,
         which P now holds."""
@@ -362,6 +370,14 @@ class Run:
             h.E, h.Et, h.Eg = int(val), time.monotonic(), self.group()
             h.mark, h.grace = False, None
         self.expect("declare %s %r" % (k, val), want, got)
+
+    def declare_current(self, k):
+        rec, h = self.rec[k], self.held[k]
+        got = attempt(os.setxattr, k, "user.expected_version",
+                      str(rec.ver).encode())
+        h.E, h.Et, h.Eg = rec.ver, time.monotonic(), self.group()
+        h.mark, h.grace = False, None
+        self.expect("declare %s %d (current)" % (k, rec.ver), "ok", got)
 
     def op_save(self, k):
         self.looked(k)
@@ -629,21 +645,43 @@ class Run:
         own = own_key = None    # its last commit, and under which name
         gone = False            # its record was unlinked or replaced
         self.lease = hk if pending else None
+        # the declaration the open change took (its registration), if
+        # it took one: one made while the change is open is for P's
+        # next change, and the commit leaves it (its own basis too)
+        took = self.took(hk) if pending else None
 
         def settle():
             nonlocal pending, own, own_key, created
             if pending and not gone:
+                h = self.held[hk]
+                kept = (h.E, h.Et, h.Eg) if h.E is not None and \
+                    h.Eg != took else None
                 self.commit(hk, content)
+                if kept:
+                    h.E, h.Et, h.Eg = kept
+                    for x in (h, self.wheld[hk]):   # (W's, for P too)
+                        if x.E is not None and x.Eg == took:
+                            x.E = None
                 own, own_key = self.rec[hk].ver, hk
             pending = created = False
             self.lease = None
 
         try:
+            force = None    # the next act, after a refusal
             for _ in range(self.r.randrange(1, 7)):
                 self.step += 1
                 self.clear_of_ttl()
-                act = self.r.randrange(8)
+                act = self.r.randrange(9) if force is None else force
+                force = None
                 rec = self.rec[hk]
+                if act == 8:
+                    # P declares, between its handle's writes (a
+                    # refused one must have left the handle as it was);
+                    # not on a create still open (its name is there, its
+                    # record is not: the model has no such state)
+                    if rec.exists:
+                        self.op_declare(hk)
+                    continue
                 if act == 0 and app and not pending and not gone:
                     # an append with no change of its own open: one
                     # commit at once, on no basis (rfs_appended)
@@ -668,6 +706,8 @@ class Run:
                 elif act <= 1:
                     data = self.data() or b"y"
                     off = self.r.randrange(0, 200)
+                    if act == 1 and self.r.random() < 0.3:
+                        off = 0     # (a refused one empties nothing)
                     what = ("pwrite %d@%d" % (len(data), off) if act == 0
                             else "ftruncate %d" % off)
                     if act == 0 and app:
@@ -685,6 +725,7 @@ class Run:
                         got = err(e)
                     want = None
                     if not pending and not gone:
+                        took = None
                         if own is not None and own_key == hk:
                             if own != rec.ver:   # refused on its own
                                 h = self.held[hk]
@@ -692,6 +733,7 @@ class Run:
                                 h.mark, h.grace = True, None
                                 want = "EAGAIN"
                         else:
+                            took = self.took(hk)
                             want = self.check(hk)
                         if want is None:
                             pending = True
@@ -703,6 +745,12 @@ class Run:
                         else:
                             content = content[:off].ljust(off, b"\0")
                     self.expect("h %s %s" % (hk, what), want or "ok", got)
+                    if want == "EAGAIN" and own is None and \
+                            self.r.random() < 0.5:
+                        # P takes the current version and writes again:
+                        # the refused call must have changed nothing
+                        self.declare_current(hk)
+                        force = self.r.randrange(2)
                 elif act == 2:
                     got = attempt(os.fsync, fd)
                     settle()
