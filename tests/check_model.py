@@ -17,6 +17,7 @@
 #   own unlink and renames, its declarations (one made while a change is
 #   open is for P's next change), and other writers; a refused write or
 #   ftruncate is often retried after P declares the current version;
+#   a second read-write handle of P writes once beside the first;
 # - its children (fork), whose reads and declarations are held for P
 #   too, and whose changes use P's bases (SPEC: held "for that process
 #   and for its parent");
@@ -671,7 +672,7 @@ class Run:
             for _ in range(self.r.randrange(1, 7)):
                 self.step += 1
                 self.clear_of_ttl()
-                act = self.r.randrange(9) if force is None else force
+                act = self.r.randrange(10) if force is None else force
                 force = None
                 rec = self.rec[hk]
                 if act == 8:
@@ -751,6 +752,34 @@ class Run:
                         # the refused call must have changed nothing
                         self.declare_current(hk)
                         force = self.r.randrange(2)
+                elif act == 9:
+                    # a second read-write handle of P on the name: one
+                    # write, then closed; the first's change holds the
+                    # lease (EBUSY), else it is P's change as any other
+                    data = self.data() or b"y"
+                    off = self.r.randrange(0, 100)
+                    try:
+                        fd2 = os.open(hk, os.O_RDWR)
+                        try:
+                            got = attempt(os.pwrite, fd2, data, off)
+                        finally:
+                            os.close(fd2)
+                    except OSError as e:
+                        got = err(e)
+                    if pending and not gone:
+                        want = "EBUSY"
+                    elif not self.pok(hk) or not rec.exists:
+                        want = "ENOENT"
+                    else:
+                        want = self.check(hk)
+                    if want is None:
+                        c = rec.data.ljust(off, b"\0")
+                        self.commit(hk, c[:off] + data +
+                                    c[off + len(data):])
+                        if not gone:
+                            content = rec.data  # its next change's start
+                    self.expect("h2 %s pwrite %d@%d" % (hk, len(data), off),
+                                want or "ok", got)
                 elif act == 2:
                     got = attempt(os.fsync, fd)
                     settle()
