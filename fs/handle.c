@@ -108,7 +108,7 @@ int rfs_handle_begin(struct rfs *fs, struct rfs_handle *h,
 	uint64_t expect = STORE_ANY;
 	int64_t dl = 0; /* rfs_lease_wait()'s deadline, ns */
 	struct basis_hit hit;
-	int rc = 0, woken = 0;
+	int rc = 0, woken = 0, refused = 0;
 
 	if (h->txn)
 		return 0;
@@ -150,12 +150,14 @@ again:
 			goto again; /* the record may have changed meanwhile */
 	} else if (in->pending && h->created)
 		expect = rfs_unchecked(fs, in->key) ? STORE_ANY : STORE_ABSENT;
-	else
+	else {
 		rc = rfs_check(fs, p, in->key,
 			       h->has_own && h->own_gen == in->key_gen
 				       ? &h->own
 				       : NULL,
 			       &expect, &hit);
+		refused = rc == -EAGAIN;
+	}
 	if (rc == 0)
 		rc = store_txn_begin(fs->st, in->key, h->trunc, &h->txn);
 	if (rc == 0) {
@@ -172,6 +174,19 @@ again:
 		rfs_lease_pass(fs, in, rc == -EAGAIN ? RFS_TURN_GRACE_NS : 0);
 	}
 	pthread_mutex_unlock(&fs->mu);
+	if (refused) {
+		/* Stale: the handle starts over as a new open would.  Its
+		 * next read reads the current version and counts as a read
+		 * (its process's basis), so a program may retry through the
+		 * descriptor it holds: read again, then write.  Before, the
+		 * handle read its old version forever, gave no basis, and
+		 * every retry was refused (a livelock), and a handle whose
+		 * own commit had been overtaken could never change again. */
+		h->has_own = 0;
+		h->seen = 0;
+		store_snap_close(h->snap);
+		h->snap = NULL;
+	}
 	if (rc == 0) {
 		/* A shared store's lease: other mounts' writers are told
 		 * here, at the first write, as this mount's are.  It is a

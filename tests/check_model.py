@@ -16,8 +16,10 @@
 #   change is checked, that commit at fsync and close, and that meet P's
 #   own unlink and renames, its declarations (one made while a change is
 #   open is for P's next change), and other writers; a refused write or
-#   ftruncate is often retried after P declares the current version;
-#   a second read-write handle of P writes once beside the first;
+#   ftruncate is often retried after P declares the current version, or
+#   after a read through the handle (which starts over when refused);
+#   a second read-write handle of P writes once beside the first (and
+#   fsyncs: its close commits only at its release, just after);
 # - its children (fork), whose reads and declarations are held for P
 #   too, and whose changes use P's bases (SPEC: held "for that process
 #   and for its parent");
@@ -733,6 +735,8 @@ class Run:
                                 h.I, h.made = None, False
                                 h.mark, h.grace = True, None
                                 want = "EAGAIN"
+                                # (and it starts over, as a new open)
+                                own = own_key = None
                         else:
                             took = self.took(hk)
                             want = self.check(hk)
@@ -746,22 +750,37 @@ class Run:
                         else:
                             content = content[:off].ljust(off, b"\0")
                     self.expect("h %s %s" % (hk, what), want or "ok", got)
-                    if want == "EAGAIN" and own is None and \
-                            self.r.random() < 0.5:
+                    retry = self.r.random() if want == "EAGAIN" else 1
+                    if retry < 0.4:
                         # P takes the current version and writes again:
                         # the refused call must have changed nothing
                         self.declare_current(hk)
                         force = self.r.randrange(2)
+                    elif retry < 0.7:
+                        # or reads again through the handle, which
+                        # started over: the current version, its basis
+                        try:
+                            got = os.pread(fd, 100000, 0)
+                        except OSError as e:
+                            got = err(e)
+                        self.seen(hk, rec.ver)
+                        self.expect("h %s read again" % hk, rec.data, got)
+                        force = self.r.randrange(2)
                 elif act == 9:
                     # a second read-write handle of P on the name: one
-                    # write, then closed; the first's change holds the
-                    # lease (EBUSY), else it is P's change as any other
+                    # write, committed by fsync (its close is not P's
+                    # last writable descriptor of the record: that
+                    # commit would come at its release, just after close
+                    # returns); the first's change holds the lease
+                    # (EBUSY), else it is P's change as any other
                     data = self.data() or b"y"
                     off = self.r.randrange(0, 100)
                     try:
                         fd2 = os.open(hk, os.O_RDWR)
                         try:
                             got = attempt(os.pwrite, fd2, data, off)
+                            if got == "ok":
+                                os.fsync(fd2)
                         finally:
                             os.close(fd2)
                     except OSError as e:

@@ -12,7 +12,9 @@
 #   file unlinked before its close kept its name locked until the close;
 #   a pool's second thread was refused on its process's basis; and an a+
 #   handle's change after its own append was refused as stale; and a
-#   handle's refused ftruncate(0) emptied the record at its next write.
+#   handle's refused ftruncate(0) emptied the record at its next write;
+#   and a descriptor refused as stale read its old version for ever, so
+#   every retry through it was refused.
 . "$(dirname "$0")/lib_e2e.sh"
 MODEL=$(dirname "$0")/check_model.py
 SEEDS=${CHECK_MODEL_SEEDS:-10}
@@ -213,6 +215,47 @@ expect_eq "a refused ftruncate(0) empties nothing: the next write changes the cu
 	"Resource temporarily unavailable, b'HELXO WORLD!!\\n'" "$out"
 expect_eq "and the record holds them" "HELXO WORLD!!" "$(cat trunc1)"
 expect_eq "at the version after the other's" 3 "$(ver trunc1)"
+
+# A read-write descriptor refused as stale starts over, as a new open
+# would: a blind retry is refused again, and a read through it reads the
+# current version and is its basis, so the retry after it passes (it read
+# its old version forever and every retry was refused).  The same for a
+# descriptor whose own commit another's overtook.
+printf 'count=1\n' > counter
+out=$(python3 - <<'EOF' 2>&1
+import os, subprocess
+def other(v, text):
+    subprocess.run(["setsid", "sh", "-c", "setfattr -n user.expected_version "
+                    "-v %d counter && printf '%s' > counter" % (v, text)],
+                   check=True)
+def attempt(fn):
+    try:
+        fn()
+        return "ok"
+    except OSError as e:
+        return e.strerror
+r = []
+fd = os.open("counter", os.O_RDWR)
+n = int(os.pread(fd, 100, 0).split(b"=")[1])
+other(1, "count=5\\n")
+write = lambda: os.pwrite(fd, b"count=%d\n" % (n + 1), 0)
+r.append(attempt(write))
+r.append(attempt(write))                        # blind: refused again
+n = int(os.pread(fd, 100, 0).split(b"=")[1])    # reads 5
+r.append(attempt(write))
+os.fsync(fd)
+other(3, "count=9\\n")                          # overtakes its commit
+r.append(attempt(write))
+n = int(os.pread(fd, 100, 0).split(b"=")[1])    # reads 9
+r.append(attempt(write))
+os.close(fd)
+print(", ".join(r))
+EOF
+)
+expect_eq "a descriptor refused as stale: a blind retry is refused, a read through it then a retry passes" \
+	"Resource temporarily unavailable, Resource temporarily unavailable, ok, Resource temporarily unavailable, ok" "$out"
+expect_eq "and each change was made on what it read" "count=10" "$(cat counter)"
+expect_eq "at the version after the other's" 5 "$(ver counter)"
 cd / || exit 1
 
 check "the daemon is still serving" mountpoint -q "$MNT"
