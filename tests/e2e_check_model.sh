@@ -14,7 +14,8 @@
 #   handle's change after its own append was refused as stale; and a
 #   handle's refused ftruncate(0) emptied the record at its next write;
 #   and a descriptor refused as stale read its old version for ever, so
-#   every retry through it was refused.
+#   every retry through it was refused; and a change through an O_TRUNC
+#   open of an empty record dropped what another wrote after the open.
 . "$(dirname "$0")/lib_e2e.sh"
 MODEL=$(dirname "$0")/check_model.py
 SEEDS=${CHECK_MODEL_SEEDS:-10}
@@ -256,6 +257,27 @@ expect_eq "a descriptor refused as stale: a blind retry is refused, a read throu
 	"Resource temporarily unavailable, Resource temporarily unavailable, ok, Resource temporarily unavailable, ok" "$out"
 expect_eq "and each change was made on what it read" "count=10" "$(cat counter)"
 expect_eq "at the version after the other's" 5 "$(ver counter)"
+
+# An O_TRUNC open of an empty record empties nothing: when another writes
+# the record before the handle's first write, and the process then takes
+# that version, the change starts from those bytes (it started empty, and
+# the other's bytes were lost).
+: > emptied
+out=$(python3 - <<'EOF' 2>&1
+import os, subprocess
+fd = os.open("emptied", os.O_RDWR | os.O_TRUNC)
+subprocess.run(["setsid", "sh", "-c", "setfattr -n user.expected_version "
+                "-v 1 emptied && printf 'theirs\\n' > emptied"], check=True)
+os.setxattr("emptied", "user.expected_version",
+            os.getxattr("emptied", "user.version"))
+os.pwrite(fd, b"T", 0)
+os.close(fd)
+print(open("emptied").read().strip())
+EOF
+)
+expect_eq "an O_TRUNC open of an empty record: a later change starts from what another wrote since" \
+	"Theirs" "$out"
+expect_eq "at the version after the other's" 3 "$(ver emptied)"
 cd / || exit 1
 
 check "the daemon is still serving" mountpoint -q "$MNT"
