@@ -517,6 +517,11 @@ void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rc = rfs_handle_commit(fs, h, 0);
 out:
 	pthread_mutex_unlock(&h->mu);
+	/* A new file whose change failed is gone: the kernel's entry for it
+	 * must be, too, before close returns (`cp` onto a full disk, then
+	 * `test -e` found it for a moment: e2e_races on etcd). */
+	if (rc < 0)
+		rfs_inval_barrier(fs, 100);
 	fuse_reply_err(req, -rc);
 }
 

@@ -30,6 +30,7 @@ int rfs_init_state(struct rfs *fs)
 	store_mutex_init(&fs->mu);
 	pthread_mutex_init(&fs->inval_mu, NULL);
 	pthread_cond_init(&fs->inval_cv, NULL);
+	pthread_cond_init(&fs->inval_done_cv, NULL);
 	fs->cap = 1 << 16;
 	fs->by_ino = calloc(fs->cap, sizeof(*fs->by_ino));
 	fs->by_key = calloc(fs->cap, sizeof(*fs->by_key));
@@ -77,8 +78,10 @@ void rfs_free_state(struct rfs *fs)
 		free(v);
 	}
 	pthread_mutex_destroy(&fs->mu);
+	fs->inval_tail = NULL;
 	pthread_mutex_destroy(&fs->inval_mu);
 	pthread_cond_destroy(&fs->inval_cv);
+	pthread_cond_destroy(&fs->inval_done_cv);
 }
 
 struct rfs_inode *rfs_ino(struct rfs *fs, fuse_ino_t ino)
@@ -354,9 +357,32 @@ static void inval_queue(struct rfs *fs, const char *key, int remote)
 	}
 	v->remote = remote;
 	pthread_mutex_lock(&fs->inval_mu);
-	v->next = fs->inval_head;
-	fs->inval_head = v;
+	if (fs->inval_tail)
+		fs->inval_tail->next = v;
+	else
+		fs->inval_head = v;
+	fs->inval_tail = v;
+	fs->inval_queued++;
 	pthread_cond_signal(&fs->inval_cv);
+	pthread_mutex_unlock(&fs->inval_mu);
+}
+
+void rfs_inval_barrier(struct rfs *fs, int ms)
+{
+	struct timespec dl;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_nsec += (long)ms * 1000000L;
+	dl.tv_sec += dl.tv_nsec / 1000000000L;
+	dl.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&fs->inval_mu);
+	/* In order (FIFO): once as many are done as were queued now,
+	 * these are. */
+	for (uint64_t want = fs->inval_queued;
+	     fs->inval_started && fs->inval_done < want;)
+		if (pthread_cond_timedwait(&fs->inval_done_cv, &fs->inval_mu,
+					   &dl) == ETIMEDOUT)
+			break;
 	pthread_mutex_unlock(&fs->inval_mu);
 }
 
@@ -434,6 +460,8 @@ static void *inval_main(void *arg)
 			continue;
 		}
 		fs->inval_head = v->next;
+		if (!fs->inval_head)
+			fs->inval_tail = NULL;
 		pthread_mutex_unlock(&fs->inval_mu);
 
 		/* The parent's inode number, looked up now. */
@@ -459,6 +487,8 @@ static void *inval_main(void *arg)
 		free(v->key);
 		free(v);
 		pthread_mutex_lock(&fs->inval_mu);
+		fs->inval_done++;
+		pthread_cond_broadcast(&fs->inval_done_cv);
 	}
 	pthread_mutex_unlock(&fs->inval_mu);
 	return NULL;

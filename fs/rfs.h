@@ -174,7 +174,11 @@ struct rfs {
 	pthread_t inval_thread;
 	pthread_mutex_t inval_mu;
 	pthread_cond_t inval_cv;
-	struct rfs_inval *inval_head;
+	struct rfs_inval *inval_head, *inval_tail; /* in order queued */
+	/* How many were queued, and done (rfs_inval_barrier), under
+	 * inval_mu; inval_done_cv is told of each one done. */
+	uint64_t inval_queued, inval_done;
+	pthread_cond_t inval_done_cv;
 	int inval_stop, inval_started;
 	int no_expire;  /* the kernel only drops entries (inode.c) */
 	/* Tests only (RFS_TEST_PAUSE_KEY, RFS_TEST_PAUSE_MS, read at
@@ -257,6 +261,10 @@ void rfs_ino_put(struct rfs *fs, struct rfs_inode *in);
 void rfs_pxattr_free(struct rfs_inode *in);
 /* Queue an entry invalidation (done by a thread: never from a handler). */
 void rfs_inval_entry(struct rfs *fs, const char *key);
+/* Wait until the invalidations queued so far are done, for at most
+ * @ms milliseconds (the kernel may be waiting for a directory's lock;
+ * never wait on it unbounded from a handler).  Call without fs->mu. */
+void rfs_inval_barrier(struct rfs *fs, int ms);
 /* Queue the invalidation of every entry the kernel may cache below
  * directory @dir ("" for the root), so that its next path walk asks
  * again (a chmod that takes search permission away).  Caller holds

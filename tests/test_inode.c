@@ -211,12 +211,48 @@ static void test_rekey_tree(void **state)
 	rfs_free_state(&fs);
 }
 
+/* The barrier a failed create's flush waits on (rfs_inval_barrier):
+ * it returns once every invalidation queued before it is done, and at
+ * its deadline when the thread is not there to do them. */
+static void test_inval_barrier(void **state)
+{
+	struct rfs fs;
+	char key[32];
+
+	(void)state;
+	memset(&fs, 0, sizeof(fs));
+	assert_int_equal(rfs_init_state(&fs), 0);
+	/* No thread: the barrier gives up at once, nothing is done. */
+	rfs_inval_entry(&fs, "a");
+	rfs_inval_barrier(&fs, 50);
+	assert_int_equal(fs.inval_done, 0);
+	rfs_start_inval(&fs);
+	for (int round = 0; round < 200; round++) {
+		for (int i = 0; i < 5; i++) {
+			snprintf(key, sizeof(key), "d%d/r%d", round, i);
+			rfs_inval_entry(&fs, key);
+		}
+		rfs_inval_barrier(&fs, 5000);
+		/* (no session: the thread looks each parent up, and is
+		 * done with it) */
+		pthread_mutex_lock(&fs.inval_mu);
+		assert_int_equal(fs.inval_done, fs.inval_queued);
+		assert_null(fs.inval_head);
+		assert_null(fs.inval_tail);
+		pthread_mutex_unlock(&fs.inval_mu);
+	}
+	assert_int_equal(fs.inval_queued, 1 + 200 * 5);
+	rfs_stop_inval(&fs);
+	rfs_free_state(&fs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grows),
 		cmocka_unit_test(test_pending_list),
 		cmocka_unit_test(test_rekey_tree),
+		cmocka_unit_test(test_inval_barrier),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
