@@ -156,7 +156,9 @@ again:
 				       ? &h->own
 				       : NULL,
 			       &expect, &hit);
-		refused = rc == -EAGAIN;
+		/* (EPERM: its own commit is not a basis under the name
+		 * another process gave its record, and it has none) */
+		refused = rc == -EAGAIN || rc == -EPERM;
 	}
 	if (rc == 0 && h->trunc_ver) {
 		/* An O_TRUNC open that found the record empty emptied
@@ -186,13 +188,14 @@ again:
 	}
 	pthread_mutex_unlock(&fs->mu);
 	if (refused) {
-		/* Stale: the handle starts over as a new open would.  Its
-		 * next read reads the current version and counts as a read
-		 * (its process's basis), so a program may retry through the
-		 * descriptor it holds: read again, then write.  Before, the
-		 * handle read its old version forever, gave no basis, and
-		 * every retry was refused (a livelock), and a handle whose
-		 * own commit had been overtaken could never change again. */
+		/* Stale, or no basis: the handle starts over as a new open
+		 * would.  Its next read reads the current version and
+		 * counts as a read (its process's basis), so a program may
+		 * retry through the descriptor it holds: read again, then
+		 * write.  Before, the handle read its old version forever,
+		 * gave no basis, and every retry was refused (a livelock),
+		 * and a handle whose own commit had been overtaken could
+		 * never change again. */
 		h->has_own = 0;
 		h->seen = 0;
 		store_snap_close(h->snap);

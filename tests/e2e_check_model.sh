@@ -14,7 +14,8 @@
 #   handle's change after its own append was refused as stale; and a
 #   handle's refused ftruncate(0) emptied the record at its next write;
 #   and a descriptor refused as stale read its old version for ever, so
-#   every retry through it was refused; and a change through an O_TRUNC
+#   every retry through it was refused (also after EPERM, once another
+#   process renamed its record); and a change through an O_TRUNC
 #   open of an empty record dropped what another wrote after the open.
 . "$(dirname "$0")/lib_e2e.sh"
 MODEL=$(dirname "$0")/check_model.py
@@ -257,6 +258,37 @@ expect_eq "a descriptor refused as stale: a blind retry is refused, a read throu
 	"Resource temporarily unavailable, Resource temporarily unavailable, ok, Resource temporarily unavailable, ok" "$out"
 expect_eq "and each change was made on what it read" "count=10" "$(cat counter)"
 expect_eq "at the version after the other's" 5 "$(ver counter)"
+
+# The same after EPERM: another process renamed the record (its line
+# starts again under the new name, where the descriptor's own commit is
+# no basis) and a third changed it; a read through the descriptor then
+# reads that change and is its basis, and the write after it passes.
+echo v1 > mvd1
+out=$(python3 - <<'EOF' 2>&1
+import os, subprocess
+def other(c):
+    subprocess.run(["setsid", "-w", "sh", "-c", c], check=True)
+fd = os.open("mvd1", os.O_RDWR)
+os.read(fd, 10)
+os.pwrite(fd, b"A2", 0)
+os.fsync(fd)
+other("cat mvd1 > /dev/null; mv mvd1 mvd2")
+other("cat mvd2 > /dev/null; echo C-data > mvd2")
+r = []
+try:
+    os.pwrite(fd, b"A3", 0)
+    r.append("ok")
+except OSError as e:
+    r.append(e.strerror)
+r.append(os.pread(fd, 100, 0).decode().strip())
+os.pwrite(fd, b"c", 0)
+os.close(fd)
+print(", ".join(r))
+EOF
+)
+expect_eq "a descriptor refused for want of a basis reads the record's current version, and may then write" \
+	"Operation not permitted, C-data" "$out"
+expect_eq "and its write went onto that version" "c-data" "$(cat mvd2)"
 
 # An O_TRUNC open of an empty record empties nothing: when another writes
 # the record before the handle's first write, and the process then takes
