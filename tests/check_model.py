@@ -662,9 +662,10 @@ class Run:
                 self.commit(hk, content)
                 if kept:
                     h.E, h.Et, h.Eg = kept
-                    for x in (h, self.wheld[hk]):   # (W's, for P too)
-                        if x.E is not None and x.Eg == took:
-                            x.E = None
+                for x in (h, self.wheld[hk]):   # (W's, for P too)
+                    if took is not None and x.E is not None and \
+                            x.Eg == took:
+                        x.E = None
                 own, own_key = self.rec[hk].ver, hk
             pending = created = False
             self.lease = None
@@ -775,6 +776,7 @@ class Run:
                     # (EBUSY), else it is P's change as any other
                     data = self.data() or b"y"
                     off = self.r.randrange(0, 100)
+                    self.looked(hk)
                     try:
                         fd2 = os.open(hk, os.O_RDWR)
                         try:
