@@ -153,21 +153,20 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			}
 		}
 	} else if (fi->flags & O_TRUNC) {
-		h->trunc = 1;
-		/* Emptying a non-empty record is its first change; an empty
-		 * one has nothing to empty (rfs_handle_begin). */
-		if (!pending && store_stat(fs->st, key, &sb) == 0) {
-			if (sb.size == 0) {
-				h->trunc_ver = sb.version;
-			} else {
-				/* The kernel holds no inode lock over OPEN
-				 * (it does over WRITE, SETATTR and FALLOCATE,
-				 * which the holder's own writes need): wait
-				 * here only. */
-				pthread_mutex_lock(&h->mu);
-				rc = rfs_handle_begin(fs, h, &p, 1);
-				pthread_mutex_unlock(&h->mu);
-			}
+		/* Emptying a non-empty record is its first change.  An empty
+		 * one has nothing to empty: the handle's first change starts
+		 * from the record's bytes, as on a local filesystem (another
+		 * may have written them since; starting empty lost them). */
+		if (pending || store_stat(fs->st, key, &sb) < 0) {
+			h->trunc = 1;
+		} else if (sb.size > 0) {
+			h->trunc = 1;
+			/* The kernel holds no inode lock over OPEN (it
+			 * does over WRITE, SETATTR and FALLOCATE, which
+			 * the holder's own writes need): wait here only. */
+			pthread_mutex_lock(&h->mu);
+			rc = rfs_handle_begin(fs, h, &p, 1);
+			pthread_mutex_unlock(&h->mu);
 		}
 	} else if (fi->flags & O_APPEND) {
 		append_open_wait(fs, h, &p);

@@ -160,17 +160,6 @@ again:
 		 * another process gave its record, and it has none) */
 		refused = rc == -EAGAIN || rc == -EPERM;
 	}
-	if (rc == 0 && h->trunc_ver) {
-		/* An O_TRUNC open that found the record empty emptied
-		 * nothing: if another has written it since, this change
-		 * starts from those bytes, as on a local filesystem (it
-		 * started empty, and they were lost). */
-		struct store_stat sb;
-		if (store_stat(fs->st, in->key, &sb) == 0 &&
-		    sb.version != h->trunc_ver)
-			h->trunc = 0;
-		h->trunc_ver = 0;
-	}
 	if (rc == 0)
 		rc = store_txn_begin(fs->st, in->key, h->trunc, &h->txn);
 	if (rc == 0) {

@@ -26,11 +26,16 @@ static size_t hino(const struct rfs *fs, fuse_ino_t ino)
 int rfs_init_state(struct rfs *fs)
 {
 	struct rfs_inode *root;
+	pthread_condattr_t ca;
 
 	store_mutex_init(&fs->mu);
 	pthread_mutex_init(&fs->inval_mu, NULL);
 	pthread_cond_init(&fs->inval_cv, NULL);
-	pthread_cond_init(&fs->inval_done_cv, NULL);
+	/* rfs_inval_barrier's deadline: no clock step moves it */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&fs->inval_done_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	fs->cap = 1 << 16;
 	fs->by_ino = calloc(fs->cap, sizeof(*fs->by_ino));
 	fs->by_key = calloc(fs->cap, sizeof(*fs->by_key));
@@ -369,12 +374,10 @@ static void inval_queue(struct rfs *fs, const char *key, int remote)
 
 void rfs_inval_barrier(struct rfs *fs, int ms)
 {
-	struct timespec dl;
+	int64_t until = proc_mono_ns() + (int64_t)ms * 1000000;
+	struct timespec dl = { .tv_sec = until / 1000000000,
+			       .tv_nsec = until % 1000000000 };
 
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_nsec += (long)ms * 1000000L;
-	dl.tv_sec += dl.tv_nsec / 1000000000L;
-	dl.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&fs->inval_mu);
 	/* In order (FIFO): once as many are done as were queued now,
 	 * these are. */

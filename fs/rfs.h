@@ -124,8 +124,6 @@ struct rfs_handle {
 	struct basis_hit hit;    /* the basis it took */
 	struct proc_info changer;/* who made the first change */
 	int trunc;               /* the change starts from empty */
-	uint64_t trunc_ver;      /* an O_TRUNC open found the record empty
-	                            at this version (0: no such open) */
 	int created;             /* this handle created the key */
 	int has_own;             /* committed once: its own commit is its basis */
 	uint64_t own;            /* a version of the key it was committed to, */

@@ -19,6 +19,8 @@
 #   open of an empty record dropped what another wrote after the open.
 . "$(dirname "$0")/lib_e2e.sh"
 MODEL=$(dirname "$0")/check_model.py
+# (the plain scripts below import e2e_other.py)
+export PYTHONPATH="$(cd "$(dirname "$0")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 SEEDS=${CHECK_MODEL_SEEDS:-10}
 OPS=${CHECK_MODEL_OPS:-300}
 RECCTL=$(dirname "$RECFS")/recctl
@@ -53,10 +55,9 @@ expect_eq "$SEEDS seeds of $OPS checked operations answer as the model does" \
 cd "$MNT" || exit 1
 echo "setting=1" > conf
 out=$(python3 - <<'EOF' 2>&1
-import os, subprocess
+from e2e_other import theirs
 buf = open("conf").read()
-subprocess.run(["setsid", "sh", "-c", "setfattr -n user.expected_version "
-                "-v 1 conf && echo 'setting=2 (theirs)' > conf"], check=True)
+theirs("conf", 1, "setting=2 (theirs)\n")
 with open("conf", "a") as f:
     f.write("# appended\n")
 try:
@@ -75,10 +76,9 @@ expect_eq "the append made its version" 3 "$(ver conf)"
 # A refused process appends, then retries its save without reading.
 echo one > log1
 out=$(python3 - <<'EOF' 2>&1
-import os, subprocess
+from e2e_other import theirs
 open("log1").read()
-subprocess.run(["setsid", "sh", "-c", "setfattr -n user.expected_version "
-                "-v 1 log1 && echo two > log1"], check=True)
+theirs("log1", 1, "two\n")
 r = []
 for attempt in range(2):
     try:
@@ -117,7 +117,8 @@ expect_eq "an append on a current basis moves it along" "saved" "$out"
 # before 2026-12-06: the process stayed at the version it had read).
 echo v1 > pool
 out=$(python3 - <<'EOF' 2>&1
-import os, subprocess, threading
+import os, threading
+from e2e_other import theirs
 open("pool").read()
 res = []
 def save(tag):
@@ -132,9 +133,7 @@ for tag in ["t1", "t2", "t3"]:
     t.start()
     t.join()
 save("main")
-v = os.getxattr("pool", "user.version").decode()
-subprocess.run(["setsid", "sh", "-c", "setfattr -n user.expected_version "
-                "-v %s pool && echo theirs > pool" % v], check=True)
+theirs("pool", os.getxattr("pool", "user.version").decode(), "theirs\n")
 t = threading.Thread(target=save, args=("t4",))
 t.start()
 t.join()
@@ -151,17 +150,14 @@ expect_eq "the other tree's commit is kept" "theirs" "$(cat pool)"
 echo one > aplus
 out=$(python3 - <<'EOF' 2>&1
 import os
+from e2e_other import attempt
 fd = os.open("aplus", os.O_RDWR | os.O_APPEND)
 os.pread(fd, 100, 0)
 os.ftruncate(fd, 0)
 os.write(fd, b"x\n")
 os.fsync(fd)
 os.write(fd, b"y\n")
-try:
-    os.ftruncate(fd, 2)
-    print("ok")
-except OSError as e:
-    print(e.strerror)
+print(attempt(lambda: os.ftruncate(fd, 2)))
 os.close(fd)
 EOF
 )
@@ -172,13 +168,14 @@ expect_eq "and it committed" "x" "$(cat aplus)"
 # frees its name at once: another process may create it meanwhile (on
 # etcd its write lease stayed until the close, and that create got EBUSY).
 out=$(python3 - <<'EOF' 2>&1
-import os, subprocess
+import os
+from e2e_other import other
 fd = os.open("tmpname", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
 os.write(fd, b"scratch")
 os.unlink("tmpname")
-r = subprocess.run(["setsid", "sh", "-c", "echo theirs > tmpname"])
+rc = other("echo theirs > tmpname")
 os.write(fd, b" more")
-print(r.returncode, os.pread(fd, 100, 0).decode())
+print(rc, os.pread(fd, 100, 0).decode())
 os.close(fd)
 EOF
 )
@@ -192,18 +189,12 @@ expect_eq "and the other's record is there" "theirs" "$(cat tmpname)"
 # write made a record of three zeros and the byte).
 printf 'hello world\n' > trunc1
 out=$(python3 - <<'EOF' 2>&1
-import os, subprocess
+import os
+from e2e_other import attempt, theirs
 fd = os.open("trunc1", os.O_RDWR)
 os.read(fd, 100)
-subprocess.run(["setsid", "sh", "-c", "setfattr -n user.expected_version "
-                "-v 1 trunc1 && printf 'HELLO WORLD!!\\n' > trunc1"],
-               check=True)
-r = []
-try:
-    os.ftruncate(fd, 0)
-    r.append("ftruncate ok")
-except OSError as e:
-    r.append(e.strerror)
+theirs("trunc1", 1, "HELLO WORLD!!\n")
+r = [attempt(lambda: os.ftruncate(fd, 0))]
 os.setxattr("trunc1", "user.expected_version",
             os.getxattr("trunc1", "user.version"))
 os.pwrite(fd, b"X", 3)
@@ -225,28 +216,19 @@ expect_eq "at the version after the other's" 3 "$(ver trunc1)"
 # descriptor whose own commit another's overtook.
 printf 'count=1\n' > counter
 out=$(python3 - <<'EOF' 2>&1
-import os, subprocess
-def other(v, text):
-    subprocess.run(["setsid", "sh", "-c", "setfattr -n user.expected_version "
-                    "-v %d counter && printf '%s' > counter" % (v, text)],
-                   check=True)
-def attempt(fn):
-    try:
-        fn()
-        return "ok"
-    except OSError as e:
-        return e.strerror
+import os
+from e2e_other import attempt, theirs
 r = []
 fd = os.open("counter", os.O_RDWR)
 n = int(os.pread(fd, 100, 0).split(b"=")[1])
-other(1, "count=5\\n")
+theirs("counter", 1, "count=5\n")
 write = lambda: os.pwrite(fd, b"count=%d\n" % (n + 1), 0)
 r.append(attempt(write))
 r.append(attempt(write))                        # blind: refused again
 n = int(os.pread(fd, 100, 0).split(b"=")[1])    # reads 5
 r.append(attempt(write))
 os.fsync(fd)
-other(3, "count=9\\n")                          # overtakes its commit
+theirs("counter", 3, "count=9\n")               # overtakes its commit
 r.append(attempt(write))
 n = int(os.pread(fd, 100, 0).split(b"=")[1])    # reads 9
 r.append(attempt(write))
@@ -265,21 +247,15 @@ expect_eq "at the version after the other's" 5 "$(ver counter)"
 # reads that change and is its basis, and the write after it passes.
 echo v1 > mvd1
 out=$(python3 - <<'EOF' 2>&1
-import os, subprocess
-def other(c):
-    subprocess.run(["setsid", "-w", "sh", "-c", c], check=True)
+import os
+from e2e_other import attempt, other
 fd = os.open("mvd1", os.O_RDWR)
 os.read(fd, 10)
 os.pwrite(fd, b"A2", 0)
 os.fsync(fd)
 other("cat mvd1 > /dev/null; mv mvd1 mvd2")
 other("cat mvd2 > /dev/null; echo C-data > mvd2")
-r = []
-try:
-    os.pwrite(fd, b"A3", 0)
-    r.append("ok")
-except OSError as e:
-    r.append(e.strerror)
+r = [attempt(lambda: os.pwrite(fd, b"A3", 0))]
 r.append(os.pread(fd, 100, 0).decode().strip())
 os.pwrite(fd, b"c", 0)
 os.close(fd)
@@ -296,10 +272,10 @@ expect_eq "and its write went onto that version" "c-data" "$(cat mvd2)"
 # the other's bytes were lost).
 : > emptied
 out=$(python3 - <<'EOF' 2>&1
-import os, subprocess
+import os
+from e2e_other import theirs
 fd = os.open("emptied", os.O_RDWR | os.O_TRUNC)
-subprocess.run(["setsid", "sh", "-c", "setfattr -n user.expected_version "
-                "-v 1 emptied && printf 'theirs\\n' > emptied"], check=True)
+theirs("emptied", 1, "theirs\n")
 os.setxattr("emptied", "user.expected_version",
             os.getxattr("emptied", "user.version"))
 os.pwrite(fd, b"T", 0)
