@@ -21,8 +21,10 @@
 #   a second read-write handle of P writes once beside the first (and
 #   fsyncs: its close commits only at its release, just after);
 # - its children (fork), whose reads and declarations are held for P
-#   too, and whose changes use P's bases (SPEC: held "for that process
-#   and for its parent");
+#   too, and whose changes (saves, unlinks, renames of a record onto
+#   another name) use P's bases (SPEC: held "for that process and for
+#   its parent"), except where the child's own lookup read a deleted
+#   name's tombstone;
 # - W, a thread of P, with bases of its own; its process is its parent;
 # - O, a process of another tree (its parent is gone too), which
 #   declares the current version and then changes a record, or renames
@@ -298,6 +300,9 @@ class Run:
               (self.step, what, want, got))
         for line in self.log[-int(os.environ.get("CM_LOG", "12")):]:
             print("  " + line)
+        if os.environ.get("CM_DEBUG"):
+            for k, h in self.held.items():
+                print("  P holds %s: %r" % (k, vars(h)))
         sys.exit(1)
 
     def expect(self, what, want, got):
@@ -495,14 +500,21 @@ class Run:
         self.op_rename(k + ".tmp", k)
 
     def op_child(self, k):
-        """A child reads, declares, saves or unlinks; P's bases are
-        its."""
+        """A child reads, declares, saves, unlinks or renames; P's bases
+        are its."""
         for h in self.held.values():
             h.by_child = False
-        what = self.r.randrange(4)
+        what = self.r.randrange(5)
         data = self.data()
         rec = self.rec[k]
-        self.looked(k, child=True)
+        dst = self.r.choice([d for d in KEYS if d != k])
+        if what != 4:
+            self.looked(k, child=True)
+        elif self.pok(dst):
+            # both directories are looked up before either name
+            self.looked(k, child=True)
+            if rec.exists:
+                self.looked(dst, child=True)
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -516,6 +528,8 @@ class Run:
                                 str(rec.ver).encode())
                 elif what == 3:
                     os.unlink(k)
+                elif what == 4:
+                    os.rename(k, dst)
                 else:
                     put(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, data)
                 res = "ok"
@@ -543,20 +557,67 @@ class Run:
             want = self.child_save(k, data)
             self.expect("child save %s %d" % (k, len(data)),
                         want or "ok", got)
-        else:
+        elif what == 3:
             want = "ENOENT" if not rec.exists else None
             if rec.exists:
                 kind, _ = self.lookup(k)
                 want = self.check(k, path=True, child=True)
             if want is None:
-                # on P's basis: P holds the tombstone, as a change of
-                # its tree (basis_changed)
-                rec.ver += 1
-                rec.exists, rec.data = False, b""
-                self.consume(k, h)
-                h.made = h.made if kind == "implicit" else False
-                h.I, h.read = rec.ver, False
+                self.child_changed(k, kind, b"", False)
             self.expect("child unlink " + k, want or "ok", got)
+        else:
+            want = self.child_rename(k, dst)
+            self.expect("child rename %s %s" % (k, dst), want or "ok", got)
+
+    def child_over_tomb(self, k, data):
+        """A child's change of k, deleted: its lookup read the
+        tombstone, and that basis of its own, at the line's version,
+        passes whatever P holds.  P moves along when the child's read
+        gave it its basis or its tree made it."""
+        rec, h = self.rec[k], self.held[k]
+        base = rec.ver
+        rec.ver += 1
+        rec.exists, rec.data = True, data
+        if h.E is None and not h.mark and h.I == base and \
+                (h.by_child or not h.read):
+            h.I, h.read = rec.ver, False
+
+    def child_changed(self, k, kind, data, exists):
+        """A child's checked change of k passed, on P's basis of @kind
+        (or none, for a name that was free): P holds the new version, as
+        a change of its tree (basis_changed)."""
+        rec, h = self.rec[k], self.held[k]
+        rec.ver += 1
+        rec.exists, rec.data = exists, data
+        self.consume(k, h)
+        h.made = h.made if kind == "implicit" else False
+        h.I, h.read = rec.ver, False
+
+    def child_rename(self, src, dst):
+        """The model of a child's rename of a record: both names are
+        changes checked on P's bases; the source's tombstone and the
+        destination's new version are P's.  A destination that needed
+        no basis is held as the source's was (fs/names.c), never as a
+        declaration.  @return None when it passes, else the errno."""
+        rs = self.rec[src]
+        if not rs.exists or not self.pok(dst):
+            return "ENOENT"
+        kind_s, _ = self.lookup(src)
+        want = self.check(src, path=True, child=True)
+        if want:
+            return want
+        data = rs.data
+        if not self.rec[dst].exists and self.rec[dst].ver:
+            self.child_changed(src, kind_s, b"", False)
+            self.child_over_tomb(dst, data)
+            return None
+        kind_d, _ = self.lookup(dst)
+        want = self.check(dst, path=True, child=True)
+        if want:
+            return want     # (the source's basis is kept for its change)
+        self.child_changed(src, kind_s, b"", False)
+        self.child_changed(dst, kind_d, data, True)
+        return None
 
     def child_save(self, k, data):
         """The model of a child's O_TRUNC save (basis_changed,
@@ -567,15 +628,7 @@ class Run:
         if rec.exists and not rec.data and not data:
             return None     # nothing changed
         if not rec.exists and rec.ver:
-            # its lookup read the tombstone: the child's own basis, at
-            # the line's version, passes; P moves along when the
-            # child's read gave it its basis or its tree made it
-            base = rec.ver
-            rec.ver += 1
-            rec.exists, rec.data = True, data
-            if h.E is None and not h.mark and h.I == base and \
-                    (h.by_child or not h.read):
-                h.I, h.read = rec.ver, False
+            self.child_over_tomb(k, data)
             return None
         kind, v = self.lookup(k)
         if kind is None:
