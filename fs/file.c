@@ -308,6 +308,7 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		int rdwr = (h->flags & O_ACCMODE) != O_RDONLY, pending = 1;
 		int have = 0, gone = 1;
 		uint64_t gone_version = 0;
+		struct store_snap *gone_snap = NULL;
 		char key[RFS_KEY_BUF];
 
 		/* The key only under fs->mu (a rename frees it); a read-only
@@ -322,6 +323,7 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			    strlen(h->in->key) < sizeof(key)) {
 				strcpy(key, h->in->key);
 				gone_version = h->in->gone_version;
+				gone_snap = h->in->gone_snap;
 			}
 			pthread_mutex_unlock(&fs->mu);
 		}
@@ -332,12 +334,16 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		} else if (!h->snap && gone && gone_version) {
 			/* Gone before this handle read it: it reads what the
 			 * record held then, as an unlinked file's descriptors
-			 * do (it read nothing).  A version no longer kept
-			 * reads as empty. */
-			n = store_snap_open(fs->st, key, gone_version,
-					    &h->snap);
+			 * do (it read nothing), from the bytes pinned when it
+			 * went (the inode's, set once: no lock to read them).
+			 * Without those, by version; one the store no longer
+			 * keeps is an error, never an empty file. */
+			n = gone_snap ? store_snap_dup(gone_snap, &h->snap)
+				      : store_snap_open(fs->st, key,
+							gone_version,
+							&h->snap);
 			if (n == -ENOENT)
-				n = 0;
+				n = -ESTALE;
 		}
 		/* An O_RDWR handle's first read is a basis too. */
 		if (h->snap && !h->seen && rdwr && have) {

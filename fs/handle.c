@@ -96,6 +96,27 @@ void rfs_handle_close(struct rfs *fs, struct rfs_handle *h)
 	}
 }
 
+/* The first change of a handle whose record is gone: made on what the
+ * record held when it went.  From the version while the store keeps it
+ * (copied lazily), else from the bytes pinned when it went (copied now,
+ * under fs->mu: rare, a handle kept open across the store forgetting a
+ * deleted record).  A record never committed, or one its handle emptied,
+ * starts empty; one whose bytes are lost is an error, not an empty
+ * file.  Caller holds fs->mu. */
+static int gone_begin(struct rfs *fs, struct rfs_handle *h)
+{
+	struct rfs_inode *in = h->in;
+	int rc;
+
+	if (!in->gone_version || h->trunc)
+		return store_txn_begin(fs->st, in->key, 1, &h->txn);
+	rc = store_txn_begin_at(fs->st, in->key, in->gone_version, &h->txn);
+	if (rc == -ENOENT && in->gone_snap)
+		rc = store_txn_begin_from(fs->st, in->key, in->gone_snap,
+					  &h->txn);
+	return rc == -ENOENT ? -ESTALE : rc;
+}
+
 /* A handle's first change: check it, take the lease, open the private
  * change.  With @may_wait, another handle's lease is waited for
  * (rfs_lease_wait): only at OPEN, since over WRITE, SETATTR and FALLOCATE
@@ -119,17 +140,11 @@ again:
 		/* Writing to a record that is gone (unlinked, or another
 		 * moved over it): private to this handle and never
 		 * committed (mkstemp-unlink), and made on what the record
-		 * held when it went, as an unlinked file's descriptors
-		 * still see its content (it started empty: a write in the
-		 * middle lost the rest, an append all before it). */
+		 * held when it went (gone_begin; it started empty: a write
+		 * in the middle lost the rest, an append all before it). */
 		if (woken)
 			rfs_lease_pass(fs, in, 0);
-		rc = -ENOENT;
-		if (in->gone_version && !h->trunc)
-			rc = store_txn_begin_at(fs->st, in->key,
-						in->gone_version, &h->txn);
-		if (rc == -ENOENT) /* no longer kept */
-			rc = store_txn_begin(fs->st, in->key, 1, &h->txn);
+		rc = gone_begin(fs, h);
 		rfs_note_size(h);
 		/* The lease of a gone record guards nothing (its changes
 		 * never commit); the first changer's shows its own size to

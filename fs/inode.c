@@ -62,6 +62,7 @@ void rfs_pxattr_free(struct rfs_inode *in)
 
 static void ino_free(struct rfs_inode *in)
 {
+	store_snap_close(in->gone_snap);
 	rfs_pxattr_free(in);
 	free(in->key);
 	free(in);

@@ -31,10 +31,13 @@ static char *join(const struct rfs_inode *parent, const char *name, int *rc)
 }
 
 /* Before a change takes @in's record away (unlink, rename over, rmdir),
- * keep its attributes for handles still open on it: afterwards its key
- * names nothing, or another record.  A record nobody holds open needs
- * none (and unlink and rename-over stay one lookup cheaper); a directory
- * (@dir) may be someone's working directory.  Caller holds fs->mu. */
+ * keep its attributes, and a record's bytes, for handles still open on
+ * it: afterwards its key names nothing, or another record, and the store
+ * may forget the version.  A record nobody holds open needs none (and
+ * unlink and rename-over stay one lookup cheaper); a directory (@dir)
+ * may be someone's working directory.  Without memory for the bytes, a
+ * handle reads them by version while the store keeps it (file.c).
+ * Caller holds fs->mu. */
 static void keep_gone_attr(struct rfs *fs, struct rfs_inode *in, int dir)
 {
 	struct store_stat sb;
@@ -46,6 +49,10 @@ static void keep_gone_attr(struct rfs *fs, struct rfs_inode *in, int dir)
 		in->pmeta = sb.meta;
 		in->gone_size = sb.size;
 		in->gone_version = sb.version;
+		if (!dir && !in->gone_snap &&
+		    store_snap_open(fs->st, in->key, sb.version,
+				    &in->gone_snap) < 0)
+			in->gone_snap = NULL;
 	}
 }
 

@@ -110,6 +110,12 @@ struct rfs_inode {
 	uint64_t gone_size;
 	uint64_t gone_version; /* and its version: what such a handle's
 				* first change starts from (handle.c) */
+	/* And its bytes, pinned when it went (keep_gone_attr): the store
+	 * may forget a deleted key's versions (tombstone_limit, etcd's
+	 * compaction) while a handle is still open on it, and an unlinked
+	 * file's descriptors read what it held.  Set once, under fs->mu;
+	 * closed with the inode, which no open handle outlives. */
+	struct store_snap *gone_snap;
 };
 
 struct rfs_handle {

@@ -201,6 +201,34 @@ void store_snap_stat(const struct store_snap *s, struct store_stat *out)
 	*out = s->stat;
 }
 
+int store_snap_dup(const struct store_snap *s, struct store_snap **out)
+{
+	struct store_snap *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	*d = *s;
+	d->mem = NULL;
+	if (s->mem) {
+		d->mem = malloc(s->stat.size ? s->stat.size : 1);
+		if (!d->mem) {
+			free(d);
+			return -ENOMEM;
+		}
+		memcpy(d->mem, s->mem, s->stat.size);
+	} else {
+		d->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+		if (d->fd < 0) {
+			int rc = errno == EMFILE || errno == ENFILE ? -ENFILE
+								   : -ENOMEM;
+			free(d);
+			return rc;
+		}
+	}
+	*out = d;
+	return 0;
+}
+
 void store_snap_close(struct store_snap *s)
 {
 	if (!s)

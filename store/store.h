@@ -220,6 +220,13 @@ ssize_t store_snap_read(struct store_snap *s, void *buf, size_t len,
 			uint64_t off);
 /** Version, size and hash of the snapshot. */
 void store_snap_stat(const struct store_snap *s, struct store_stat *out);
+/**
+ * A second snapshot of the same bytes, with a life of its own: the
+ * first may be closed before or after it.  It needs no store, so it
+ * works whatever the store has forgotten since @s was opened.
+ * @return 0 and *out; -ENOMEM; -ENFILE no descriptor left.
+ */
+int store_snap_dup(const struct store_snap *s, struct store_snap **out);
 void store_snap_close(struct store_snap *s);
 
 /** Read a whole record into a new buffer (*buf is malloc'ed, NUL-ended,
@@ -339,6 +346,15 @@ int store_txn_begin(struct store *st, const char *key, int truncate,
  */
 int store_txn_begin_at(struct store *st, const char *key, uint64_t version,
 		       struct store_txn **out);
+/**
+ * As store_txn_begin_at(), starting from a snapshot's bytes (copied now;
+ * @snap stays the caller's): for a version the store may no longer keep.
+ * Never committed either.
+ * @return 0 and *out; -EIO @snap could not be read; others as
+ *  store_txn_begin() and store_txn_write().
+ */
+int store_txn_begin_from(struct store *st, const char *key,
+			 struct store_snap *snap, struct store_txn **out);
 /**
  * Take the write lease of the change's key, checked against @expect now
  * (as store_txn_commit() will check it), so that the commit cannot fail

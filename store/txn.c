@@ -180,9 +180,6 @@ int store_txn_begin_at(struct store *st, const char *key, uint64_t version,
 		       struct store_txn **out)
 {
 	struct store_snap *s;
-	struct store_txn *t = NULL;
-	uint64_t off = 0;
-	char *buf;
 	int rc;
 
 	if (!st->es)
@@ -191,10 +188,21 @@ int store_txn_begin_at(struct store *st, const char *key, uint64_t version,
 	rc = store_snap_open(st, key, version, &s);
 	if (rc < 0)
 		return rc;
-	buf = malloc(COPY_BUF);
-	rc = buf ? store_txn_begin(st, key, 1, &t) : -ENOMEM;
+	rc = store_txn_begin_from(st, key, s, out);
+	store_snap_close(s);
+	return rc;
+}
+
+int store_txn_begin_from(struct store *st, const char *key,
+			 struct store_snap *snap, struct store_txn **out)
+{
+	struct store_txn *t = NULL;
+	uint64_t off = 0;
+	char *buf = malloc(COPY_BUF);
+	int rc = buf ? store_txn_begin(st, key, 1, &t) : -ENOMEM;
+
 	while (rc == 0) {
-		ssize_t n = store_snap_read(s, buf, COPY_BUF, off), w;
+		ssize_t n = store_snap_read(snap, buf, COPY_BUF, off), w;
 		if (n <= 0) {
 			rc = (int)n;
 			break;
@@ -209,7 +217,6 @@ int store_txn_begin_at(struct store *st, const char *key, uint64_t version,
 	else
 		*out = t;
 	free(buf);
-	store_snap_close(s);
 	return rc;
 }
 
