@@ -49,9 +49,12 @@ static void keep_gone_attr(struct rfs *fs, struct rfs_inode *in, int dir)
 		in->pmeta = sb.meta;
 		in->gone_size = sb.size;
 		in->gone_version = sb.version;
-		if (!dir && !in->gone_snap &&
-		    store_snap_open(fs->st, in->key, sb.version,
-				    &in->gone_snap) < 0)
+		/* One left by a change that then failed is out of date;
+		 * none is read before the inode is deleted (file.c). */
+		store_snap_close(in->gone_snap);
+		in->gone_snap = NULL;
+		if (!dir && store_snap_open(fs->st, in->key, sb.version,
+					    &in->gone_snap) < 0)
 			in->gone_snap = NULL;
 	}
 }
