@@ -335,7 +335,8 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			/* Gone before this handle read it: it reads what the
 			 * record held then, as an unlinked file's descriptors
 			 * do (it read nothing), from the bytes pinned when it
-			 * went (the inode's, set once: no lock to read them).
+			 * went (the inode's, fixed once it is deleted: read
+			 * without the lock).
 			 * Without those, by version; one the store no longer
 			 * keeps is an error, never an empty file. */
 			n = gone_snap ? store_snap_dup(gone_snap, &h->snap)

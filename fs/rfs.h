@@ -113,8 +113,9 @@ struct rfs_inode {
 	/* And its bytes, pinned when it went (keep_gone_attr): the store
 	 * may forget a deleted key's versions (tombstone_limit, etcd's
 	 * compaction) while a handle is still open on it, and an unlinked
-	 * file's descriptors read what it held.  Set once, under fs->mu;
-	 * closed with the inode, which no open handle outlives. */
+	 * file's descriptors read what it held.  Set under fs->mu,
+	 * fixed once the inode is deleted; closed with the inode, which no
+	 * open handle outlives. */
 	struct store_snap *gone_snap;
 };
 
