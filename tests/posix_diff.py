@@ -1,8 +1,11 @@
-# posix_diff.py ROOT SEED N - random file operations for
+# posix_diff.py ROOT SEED N [MOUNT] - random file operations for
 # tests/e2e_posix_diff.sh, which runs the same SEED under a tmpfs
 # directory and a recfs mount (-o unchecked: no basis is needed, so one
 # process's operations mean what they mean anywhere) and compares the
-# transcripts, one JSON [step, operation, result] per line.
+# transcripts, one JSON [step, operation, result] per line.  Given
+# MOUNT, the recfs mount's root, the store is also compacted now and
+# then (before a step, and between a handle's steps), which no answer
+# may show.
 #
 # Seven names and three directories are created, written (whole, at an
 # offset, appended), truncated, read, renamed, unlinked, linked as
@@ -19,6 +22,8 @@
 # were gone (the commits that fixed them say which).
 import errno, json, os, random, stat, sys, zlib
 
+COMPACT = sys.argv[4] if len(sys.argv) > 4 else None
+
 NAMES = ["a", "b", "c", "d/x", "d/y", "e", "d/s/z"]
 DIRS = ["d", "d/s", "f"]
 
@@ -27,12 +32,27 @@ def digest(d):
     return "%d:%08x" % (len(d), zlib.crc32(d))
 
 
+def compact(now):
+    """On recfs (COMPACT, its mount's root), when @now: compact the
+    store, which must change nothing any call answers.  With
+    keep_versions=1 and tombstone_limit=1 it forgets all it may: two
+    files made and deleted outside the run's directory first leave
+    newer tombstones, so every file the run deleted is forgotten."""
+    if now and COMPACT:
+        for i in range(2):
+            f = os.path.join(COMPACT, ".forget%d" % i)
+            open(f, "wb").close()
+            os.unlink(f)
+        os.setxattr(COMPACT, "user.recfs.compact", b"1")
+
+
 def handle_block(p, mode, steps):
     res = []
     fd = os.open(p, os.O_RDWR | os.O_CREAT | mode, 0o644)
     cur = p
     try:
-        for kind, ln, off, to, data in steps:
+        for kind, ln, off, to, data, now in steps:
+            compact(now)
             try:
                 if kind == 0:
                     res.append("w%d" % os.pwrite(fd, data[:ln], off))
@@ -75,7 +95,9 @@ def run(root, seed, nops):
         fmode = r.choice([0o600, 0o644, 0o755, 0o400])
         hmode = r.choice([0, os.O_TRUNC, os.O_APPEND])
         steps = [(r.randrange(7), r.randrange(0, 3000), r.randrange(0, 5000),
-                  r.choice(NAMES), data) for _ in range(r.randrange(1, 7))]
+                  r.choice(NAMES), data, r.random() < 0.2)
+                 for _ in range(r.randrange(1, 7))]
+        compact(r.random() < 0.05)
 
         def write():
             with open(p, "wb") as fh:
