@@ -72,6 +72,38 @@ unmount
 expect_eq "the daemon exits 0 after them" 0 "$RECFS_RC"
 local_only && check "and the store passes fsck after them" "$RECCTL" fsck "$STORE"
 
+# ---- Compacted all along (local stores) -----------------------------------
+# The store keeps one version and two tombstones and is compacted every
+# 0.1 s under the same load: compaction moves every record's bytes while
+# readers, handles and commits use them, and must change nothing they
+# see.
+if local_only; then
+	mount_fresh keep_versions=1,tombstone_limit=2 || exit 1
+	mkdir "$MNT/mix"
+	( n=0
+	  while mountpoint -q "$MNT" && [ ! -e "$WORK/mix4.done" ]; do
+		setfattr -n user.recfs.compact -v 1 "$MNT" 2>>"$WORK/compact.err" &&
+			n=$((n + 1))
+		sleep 0.1
+	  done
+	  echo "$n" > "$WORK/compact.n" ) </dev/null >/dev/null 2>&1 &
+	compactor=$!
+	watchdog "$MNT"
+	out=$(mix "$MNT/mix" 8 "$SECS" 6 2>"$WORK/mix4.err"); rc=$?
+	touch "$WORK/mix4.done"
+	wait "$compactor"
+	unwatch
+	reap_if_stuck "$rc" "$RECFS_PID" "$MNT"
+	sed 's/^/# /' "$WORK/mix4.err" "$WORK/compact.err" 2>/dev/null | head -20
+	read -r n nbad <<< "$out"
+	expect_eq "8 threads while the store is compacted every 0.1 s [$(cat "$WORK/compact.n") compactions]: whole versions only, no unexpected error [${n:-0} operations]" "0 0" "$rc ${nbad:-missing}"
+	check "and every compaction succeeded" test ! -s "$WORK/compact.err"
+	check "the daemon is still serving after them" mountpoint -q "$MNT"
+	unmount
+	expect_eq "the daemon exits 0 after them" 0 "$RECFS_RC"
+	check "and the store passes fsck after them" "$RECCTL" fsck "$STORE"
+fi
+
 # ---- Two mounts of one store (etcd: a local store mounts once) ----------
 if ! local_only; then
 	mount_fresh || exit 1
