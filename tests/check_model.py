@@ -26,6 +26,7 @@
 #   its parent"), except where the child's own lookup read a deleted
 #   name's tombstone;
 # - W, a thread of P, with bases of its own; its process is its parent;
+#   it reads, declares, saves, unlinks and renames records;
 # - O, a process of another tree (its parent is gone too), which
 #   declares the current version and then changes a record, or renames
 #   a directory: the others' bases go stale under them.
@@ -1050,13 +1051,47 @@ class Run:
                 not h.mark:
             h.I, h.made, h.read = rec.ver, True, False  # basis_created
 
+    def w_rename(self, src, dst):
+        """The model of W's rename of a record: both names are W's
+        changes (w_check, w_commit).  A destination that needed no
+        basis is held as the source's was, never as a declaration: by
+        W, and by P too when the source's basis was P's; else P holds
+        it as a create's parent does (basis_created).  @return None
+        when it passes, else the errno."""
+        rs = self.rec[src]
+        if not rs.exists or not self.pok(dst):
+            return "ENOENT"
+        want, kind_s, v_s, x_s = self.w_check(src, path=True)
+        if want:
+            return want
+        want, kind_d, v_d, x_d = self.w_check(dst, path=True)
+        if want:
+            return want
+        data = rs.data
+        self.w_commit(src, b"", False, kind_s, v_s, x_s)
+        if kind_d is not None:
+            self.w_commit(dst, data, True, kind_d, v_d, x_d)
+            return None
+        rec, w, h = self.rec[dst], self.wheld[dst], self.held[dst]
+        rec.ver += 1
+        rec.exists, rec.data = True, data
+        by_p = x_s is self.held[src]
+        w.mark, w.grace = False, None
+        w.I, w.made, w.read, w.via = rec.ver, False, False, by_p
+        if by_p:
+            h.I, h.made, h.read = rec.ver, False, False
+        elif h.I is None and h.E is None and not h.mark:
+            h.I, h.made, h.read = rec.ver, True, False
+        return None
+
     def op_thread(self, k):
-        """W reads, declares, saves or unlinks k."""
+        """W reads, declares, saves, unlinks or renames k."""
         what = self.r.choice(["read", "read", "declare", "save", "save",
-                              "unlink"])
+                              "unlink", "rename"])
         rec = self.rec[k]
         data = self.data()
         ver = rec.ver
+        dst = self.r.choice([d for d in KEYS if d != k])
 
         def read():
             with open(k, "rb") as fh:
@@ -1075,10 +1110,20 @@ class Run:
             os.unlink(k)
             return "ok"
 
-        if what != "save" or self.pok(k):
+        def rename():
+            os.rename(k, dst)
+            return "ok"
+
+        if what == "rename":
+            # both directories are looked up before either name
+            if self.pok(dst):
+                self.w_looked(k)
+                if rec.exists:
+                    self.w_looked(dst)
+        elif what != "save" or self.pok(k):
             self.w_looked(k)
         got = self.w.do({"read": read, "declare": declare, "save": save,
-                         "unlink": unlink}[what])
+                         "unlink": unlink, "rename": rename}[what])
         want = None
         if what == "read":
             if rec.exists:
@@ -1102,13 +1147,16 @@ class Run:
                 want, kind, v, x = self.w_check(k)
                 if want is None:
                     self.w_commit(k, data, True, kind, v, x)
-        else:
+        elif what == "unlink":
             if not rec.exists:
                 want = "ENOENT"
             else:
                 want, kind, v, x = self.w_check(k, path=True)
                 if want is None:
                     self.w_commit(k, b"", False, kind, v, x)
+        else:
+            want = self.w_rename(k, dst)
+            k += " " + dst
         self.expect("thread %s %s" % (what, k), want or "ok", got)
 
     def op_meta(self, k):
