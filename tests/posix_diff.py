@@ -5,7 +5,8 @@
 # transcripts, one JSON [step, operation, result] per line.  Given
 # MOUNT, the recfs mount's root, the store is also compacted now and
 # then (before a step, and between a handle's steps), which no answer
-# may show.
+# may show; and with POSIX_DIFF_RESTART, a command, the daemon is killed
+# and the store mounted again now and then (between steps).
 #
 # Seven names and three directories are created, written (whole, at an
 # offset, appended), truncated, read, renamed, unlinked, linked as
@@ -20,9 +21,12 @@
 # links, two writers of one file at once.
 # Found on 2026-12-06: five bugs in xattrs and in handles on files that
 # were gone (the commits that fixed them say which).
-import errno, json, os, random, stat, sys, zlib
+import errno, json, os, random, stat, subprocess, sys, zlib
 
 COMPACT = sys.argv[4] if len(sys.argv) > 4 else None
+# A command that kills the daemon (SIGKILL) and mounts the store again:
+# a restart must lose nothing that was closed, and show nothing.
+RESTART = os.environ.get("POSIX_DIFF_RESTART") if COMPACT else None
 
 NAMES = ["a", "b", "c", "d/x", "d/y", "e", "d/s/z"]
 DIRS = ["d", "d/s", "f"]
@@ -80,11 +84,23 @@ def handle_block(p, mode, steps):
     return res
 
 
+def restart(now, root):
+    """With RESTART, when @now: kill the daemon and mount again (between
+    steps: no descriptor is open then)."""
+    if now and RESTART:
+        os.chdir("/")
+        subprocess.run(RESTART, shell=True, check=True,
+                       stdout=subprocess.DEVNULL)
+        os.chdir(root)
+
+
 def run(root, seed, nops):
     r = random.Random(seed)
+    root = os.path.abspath(root)
     os.chdir(root)
     os.umask(0o022)
     for i in range(nops):
+        restart(r.random() < 0.01, root)
         k = 19 if r.random() < 0.25 else r.randrange(19)
         p, q = r.choice(NAMES + DIRS), r.choice(NAMES + DIRS)
         data = bytes([r.randrange(97, 123)]) * r.randrange(0, 5000)
