@@ -30,6 +30,8 @@
 # - O, a process of another tree (its parent is gone too), which
 #   declares the current version and then changes a record, or renames
 #   a directory: the others' bases go stale under them.
+# With CM_COMPACT, the mount's root, the store is compacted now and then
+# (between steps, and between a handle's), which nothing may show.
 # After each step the model's version, content and existence of every
 # record, and P's and W's basis of it (user.expected_version), are
 # compared with the mount's.  The first difference ends the run: a line
@@ -731,6 +733,7 @@ class Run:
                 self.clear_of_ttl()
                 act = self.r.randrange(10) if force is None else force
                 force = None
+                self.compact(self.r.random() < 0.1)
                 rec = self.rec[hk]
                 if act == 8:
                     # P declares, between its handle's writes (a
@@ -1181,6 +1184,18 @@ class Run:
         self.expect("%s %s" % (what, k),
                     "ok" if self.rec[k].exists else "ENOENT", got)
 
+    def compact(self, now):
+        """With CM_COMPACT (the mount's root), when @now: compact the
+        store, which must change nothing the model sees, not even under
+        an open handle."""
+        root = os.environ.get("CM_COMPACT")
+        if now and root:
+            os.setxattr(root, "user.recfs.compact", b"1")
+            self.log.append("%d compacted" % self.step)
+
+    def op_compact(self, k):
+        self.compact(True)
+
     def op_wait(self, k):
         """Let P's declarations expire (when expect_ttl is short)."""
         if self.ttl and any(h.E is not None for h in self.held.values()):
@@ -1207,8 +1222,8 @@ class Run:
                (self.op_child, 1), (self.op_other, 1),
                (self.op_handle, 1), (self.op_wait, 1), (self.op_dir, 1),
                (self.op_other_dir, 1), (self.op_thread, 1),
-               (self.op_meta, 1)]
-        weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 0.4, 2, 1, 6, 2]
+               (self.op_meta, 1), (self.op_compact, 1)]
+        weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 0.4, 2, 1, 6, 2, 0.5]
         for _ in range(nops):
             self.step += 1
             fn, nargs = self.r.choices(ops, weights)[0]

@@ -26,6 +26,7 @@ OPS=${CHECK_MODEL_OPS:-300}
 RECCTL=$(dirname "$RECFS")/recctl
 
 mount_fresh expect_ttl=1 || exit 1 # (so that declarations expire)
+export CM_COMPACT=$MNT # (compacted now and then: check_model.py)
 bad=0 first="" skipped=0
 for seed in $(seq "$SEEDS"); do
 	mkdir "$MNT/s$seed"
