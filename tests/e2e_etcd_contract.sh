@@ -18,7 +18,8 @@ done
 etcd_start || { fail "etcd starts"; finish; exit 1; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-for s in e2e_mount e2e_races e2e_editors e2e_posix e2e_stress e2e_check_model; do
+for s in e2e_mount e2e_races e2e_editors e2e_posix e2e_stress e2e_check_model \
+	e2e_posix_diff; do
 	E2E_STORE_BASE="etcd://$ETCD_EP/contract-$s" BUILD="$BUILD" \
 		timeout 900 bash "$HERE/$s.sh" > "$WORK/$s.out" 2>&1
 	rc=$?
