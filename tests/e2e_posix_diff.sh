@@ -24,27 +24,8 @@ fi
 OPTS=unchecked,keep_versions=1,tombstone_limit=1
 mount_fresh "$OPTS" || exit 1
 # posix_diff.py's restarts: SIGKILL to the daemon, then a new one on the
-# same store (its exit status in rc.PID); counted in restarts.
-cat > "$WORK/restart" <<EOF
-#!/bin/bash
-pid=\$(cat "$WORK/daemon.pid" 2>/dev/null || echo $RECFS_PID)
-kill -9 "\$pid"
-# (the first daemon stays this shell's zombie: its state says it is gone)
-for _ in \$(seq 500); do
-	grep -q '^State:.*[ZX]' /proc/\$pid/status 2>/dev/null ||
-		[ ! -e /proc/\$pid ] && break
-	sleep 0.01
-done
-fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
-echo >> "$WORK/restarts"
-( setsid "$RECFS" "$STORE" "$MNT" -f -o "$OPTS" 2>>"$WORK/recfs.log" \\
-	</dev/null >/dev/null &
-  p=\$!; echo \$p > "$WORK/daemon.pid"; wait \$p; echo \$? > "$WORK/rc.\$p"
-) </dev/null >/dev/null 2>&1 &
-for _ in \$(seq 250); do mountpoint -q "$MNT" && exit 0; sleep 0.02; done
-exit 1
-EOF
-chmod +x "$WORK/restart"
+# same store (lib_e2e.sh).
+restart_script "$OPTS"
 export POSIX_DIFF_RESTART=$WORK/restart
 bad=0 first=""
 for seed in $(seq "$SEEDS"); do
@@ -63,18 +44,14 @@ if [ -n "$first" ]; then
 	diff "$WORK/t$first" "$WORK/r$first" | grep '^[<>]' | head -4 |
 		cut -c1-300 | sed 's/^/#   /'
 fi
-restarts=$(cat "$WORK/restarts" 2>/dev/null | wc -l)
+restarts=$(restart_count)
 expect_eq "$SEEDS seeds of $OPS random operations, the daemon killed and mounted again $restarts times: recfs answers as tmpfs does" \
 	0 "$bad"
 check "every run went to its end" \
 	test "$(cat "$WORK"/r* | grep -c '^\[')" -eq $((SEEDS * OPS))
 check "the daemon is still serving" mountpoint -q "$MNT"
 unmount
-if [ -s "$WORK/daemon.pid" ]; then # restarted: not this shell's child
-	rcf=$WORK/rc.$(cat "$WORK/daemon.pid")
-	for _ in $(seq 200); do [ -s "$rcf" ] && break; sleep 0.05; done
-	RECFS_RC=$(cat "$rcf" 2>/dev/null || echo none)
-fi
+restarted_rc
 expect_eq "the daemon exits 0" 0 "$RECFS_RC"
 local_only && check "the store passes fsck" "$RECCTL" fsck "$STORE"
 mountpoint -q "$WORK/tmpfs.diff" && umount "$WORK/tmpfs.diff"

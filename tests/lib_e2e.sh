@@ -93,6 +93,46 @@ mount_again() {
 	return 1
 }
 
+# restart_script OPTS: write $WORK/restart, a command that kills the
+# daemon of STORE on MNT (SIGKILL: a crash) and mounts STORE there again
+# with OPTS, for a test's process to run between its steps.  Each new
+# daemon's pid goes to $WORK/daemon.pid and its exit status to
+# $WORK/rc.PID; each restart adds a line to $WORK/restarts.  After the
+# last unmount, restarted_rc sets RECFS_RC to the last daemon's status.
+restart_script() {
+	cat > "$WORK/restart" <<EOF
+#!/bin/bash
+pid=\$(cat "$WORK/daemon.pid" 2>/dev/null || echo $RECFS_PID)
+kill -9 "\$pid"
+# (the first daemon stays this shell's zombie: its state says it is gone)
+for _ in \$(seq 500); do
+	grep -q '^State:.*[ZX]' /proc/\$pid/status 2>/dev/null ||
+		[ ! -e /proc/\$pid ] && break
+	sleep 0.01
+done
+fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
+echo >> "$WORK/restarts"
+( setsid "$RECFS" "$STORE" "$MNT" -f -o "$1" 2>>"$WORK/recfs.log" \\
+	</dev/null >/dev/null &
+  p=\$!; echo \$p > "$WORK/daemon.pid"; wait \$p; echo \$? > "$WORK/rc.\$p"
+) </dev/null >/dev/null 2>&1 &
+for _ in \$(seq 250); do mountpoint -q "$MNT" && exit 0; sleep 0.02; done
+exit 1
+EOF
+	chmod +x "$WORK/restart"
+}
+
+# restart_count: how many times $WORK/restart ran.
+restart_count() { cat "$WORK/restarts" 2>/dev/null | wc -l; }
+
+restarted_rc() {
+	local rcf
+	[ -s "$WORK/daemon.pid" ] || return 0 # never restarted: RECFS_RC
+	rcf=$WORK/rc.$(cat "$WORK/daemon.pid")
+	for _ in $(seq 200); do [ -s "$rcf" ] && break; sleep 0.05; done
+	RECFS_RC=$(cat "$rcf" 2>/dev/null || echo none)
+}
+
 # fuse_abort MNT: end every request of MNT's FUSE connection with
 # ENOTCONN, as the kernel does when the daemon dies.  A killed client
 # whose request was already sent waits for its answer uninterruptibly,
