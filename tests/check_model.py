@@ -31,7 +31,9 @@
 #   declares the current version and then changes a record, or renames
 #   a directory: the others' bases go stale under them.
 # With CM_COMPACT, the mount's root, the store is compacted now and then
-# (between steps, and between a handle's), which nothing may show.
+# (between steps, and between a handle's), which nothing may show; with
+# CM_RESTART, a command, the daemon is killed and the store mounted again
+# now and then (between steps): versions and contents stay, bases go.
 # After each step the model's version, content and existence of every
 # record, and P's and W's basis of it (user.expected_version), are
 # compared with the mount's.  The first difference ends the run: a line
@@ -43,7 +45,8 @@
 # whether a child's create made it, and whether a read did), and a stale
 # mark (with the time of a refused rename, unlink or truncate, whose 2 s
 # grace makes the refused task's own reads give it nothing).
-import errno, json, os, queue, random, sys, threading, time, traceback
+import errno, json, os, queue, random, subprocess, sys, threading, time
+import traceback
 
 KEYS = ["a", "b", "x/a", "x/b", "y/a", "y/b"]
 DIRS = ["x", "y"]
@@ -125,6 +128,11 @@ class Other:
         for line in cmd:
             what, k, data = json.loads(line)
             data = data.encode()
+            if what == "cd":    # into the mount mounted again
+                os.chdir(k)
+                ans.write("ok\n")
+                ans.flush()
+                continue
             if what == "state":
                 ans.write(json.dumps(Other.state(k.split())) + "\n")
                 ans.flush()
@@ -210,7 +218,8 @@ class Run:
         self.step = 0
         self.log = []
         self.seen_errs = {}     # errno name: how often (for the summary)
-        os.chdir(root)
+        self.root = os.path.abspath(root)
+        os.chdir(self.root)
         self.dirs = {d: True for d in DIRS}
         for d in DIRS:
             os.mkdir(d)
@@ -1196,6 +1205,23 @@ class Run:
     def op_compact(self, k):
         self.compact(True)
 
+    def op_restart(self, k):
+        """With CM_RESTART, a command: the daemon is killed (SIGKILL)
+        and the store mounted again.  Every version, content and name
+        stays; every basis, declaration and stale mark is gone (they are
+        the daemon's memory), so a change of an existing record needs a
+        basis anew."""
+        cmd = os.environ.get("CM_RESTART")
+        if not cmd:
+            return
+        os.chdir("/")
+        subprocess.run(cmd, shell=True, check=True,
+                       stdout=subprocess.DEVNULL)
+        os.chdir(self.root)     # (W, a thread, shares P's)
+        self.expect("restart", "ok", self.other.do("cd", self.root))
+        self.held = {k: Held() for k in self.rec}
+        self.wheld = {k: Held() for k in self.rec}
+
     def op_wait(self, k):
         """Let P's declarations expire (when expect_ttl is short)."""
         if self.ttl and any(h.E is not None for h in self.held.values()):
@@ -1222,8 +1248,10 @@ class Run:
                (self.op_child, 1), (self.op_other, 1),
                (self.op_handle, 1), (self.op_wait, 1), (self.op_dir, 1),
                (self.op_other_dir, 1), (self.op_thread, 1),
-               (self.op_meta, 1), (self.op_compact, 1)]
-        weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 0.4, 2, 1, 6, 2, 0.5]
+               (self.op_meta, 1), (self.op_compact, 1),
+               (self.op_restart, 1)]
+        weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 0.4, 2, 1, 6, 2, 0.5,
+                   0.3]
         for _ in range(nops):
             self.step += 1
             fn, nargs = self.r.choices(ops, weights)[0]

@@ -27,6 +27,8 @@ RECCTL=$(dirname "$RECFS")/recctl
 
 mount_fresh expect_ttl=1 || exit 1 # (so that declarations expire)
 export CM_COMPACT=$MNT # (compacted now and then: check_model.py)
+restart_script expect_ttl=1 # (killed and mounted again now and then)
+export CM_RESTART=$WORK/restart
 bad=0 first="" skipped=0
 for seed in $(seq "$SEEDS"); do
 	mkdir "$MNT/s$seed"
@@ -48,7 +50,7 @@ if [ -n "$first" ]; then
 	echo "# seed $first, its last steps:"
 	head -14 "$WORK/m$first" | cut -c1-300 | sed 's/^/#   /'
 fi
-expect_eq "$SEEDS seeds of $OPS checked operations answer as the model does" \
+expect_eq "$SEEDS seeds of $OPS checked operations answer as the model does [the daemon killed and mounted again $(restart_count) times]" \
 	0 "$bad"
 
 # A process read v1; another tree committed v2; the process appended
@@ -291,6 +293,7 @@ cd / || exit 1
 
 check "the daemon is still serving" mountpoint -q "$MNT"
 unmount
+restarted_rc
 expect_eq "the daemon exits 0" 0 "$RECFS_RC"
 local_only && check "the store passes fsck" "$RECCTL" fsck "$STORE"
 finish
