@@ -536,33 +536,20 @@ unmount
 # change what it held, as an unlinked file's do: before 2026-12-06 the
 # read gave 0 bytes and a write in the middle started from zeros.
 mount_again "tombstone_limit=2,keep_versions=1" || exit 1
-out="$(cd "$MNT" && python3 - "$(dirname "$RECFS")/recctl" <<'PY'
+out="$(cd "$MNT" && PYTHONPATH=$TESTS python3 - "$(dirname "$RECFS")/recctl" <<'PY'
 import os, subprocess, sys
-def blind(cmd):       # another tree, which holds nothing of ours
-    subprocess.run(["setsid", "bash", "-c", cmd], check=True)
+from e2e_other import gone_handles, other
 for k in ("kept", "kept2"):
     with open(k, "w") as f:
         f.write("precious content")
 rd = os.open("kept", os.O_RDWR)      # neither has read it yet
 wr = os.open("kept2", os.O_RDWR)
-blind("cat kept kept2 > /dev/null; rm kept kept2")
+other("cat kept kept2 > /dev/null; rm kept kept2")
 for i in range(4):
-    blind("echo x > t%d; cat t%d > /dev/null; rm t%d" % (i, i, i))
-blind(sys.argv[1] + " compact . > /dev/null")
+    other("echo x > t%d; cat t%d > /dev/null; rm t%d" % (i, i, i))
+other(sys.argv[1] + " compact . > /dev/null")
 log = subprocess.run([sys.argv[1], "log", "kept"], capture_output=True)
-r = ["history=%d" % log.returncode]
-try:
-    r.append("read=" + os.pread(rd, 100, 0).decode())
-except OSError as e:
-    r.append("read=" + os.strerror(e.errno))
-try:
-    os.pwrite(wr, b"PRE", 0)
-    r.append("write=" + os.pread(wr, 100, 0).decode())
-except OSError as e:
-    r.append("write=" + os.strerror(e.errno))
-os.close(rd)
-os.close(wr)
-print(" ".join(r))
+print("history=%d %s" % (log.returncode, gone_handles(rd, wr)))
 PY
 )"
 expect_eq "a handle on a deleted record whose history is forgotten reads it whole, and its write keeps the rest" \

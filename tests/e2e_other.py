@@ -1,7 +1,9 @@
-# e2e_other.py - what the plain scripts of tests/e2e_check_model.sh
-# share: changes by a process of another tree (setsid: its parent is not
-# the caller, so none of the caller's bases are its, and none of its are
-# the caller's), and a call's outcome in words.
+# e2e_other.py - what the end-to-end scripts' Python parts share:
+# changes by a process of another tree (setsid: its parent is not the
+# caller, so none of the caller's bases are its, and none of its are the
+# caller's), and a call's outcome in words.  The scripts put tests/ on
+# PYTHONPATH.
+import os
 import subprocess
 
 
@@ -27,3 +29,20 @@ def attempt(fn):
         return "ok"
     except OSError as e:
         return e.strerror
+
+
+def gone_handles(rd, wr):
+    """What two O_RDWR descriptors of records deleted since give: @rd's
+    read, and @wr's read after it writes "PRE" at offset 0 (a change in
+    the middle of what it held), each the bytes or the strerror."""
+    def value(fn):
+        try:
+            return fn()
+        except OSError as e:
+            return e.strerror
+
+    def write_read():
+        os.pwrite(wr, b"PRE", 0)
+        return os.pread(wr, 100, 0).decode()
+    return "read=%s write=%s" % (value(lambda: os.pread(rd, 100, 0).decode()),
+                                 value(write_read))

@@ -4,6 +4,7 @@
 
 BUILD=${BUILD:-build}
 RECFS=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/$BUILD/recfs
+TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd) # (e2e_other.py's)
 T=0
 FAILED=0
 WORK=$(mktemp -d /tmp/recfs-e2e.XXXXXX)
