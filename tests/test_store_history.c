@@ -340,7 +340,7 @@ static void test_snap_dup_outlives_key(void **state)
 		assert_int_equal(store_delete(f->st, keys[i], 1, &v), 0);
 	}
 	for (int i = 0; i < 4; i++) { /* more tombstones than the limit */
-		char k[8];
+		char k[16];
 		snprintf(k, sizeof(k), "t%d", i);
 		put_str(f->st, k, STORE_ABSENT, "x");
 		assert_int_equal(store_delete(f->st, k, 1, &v), 0);
