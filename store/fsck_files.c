@@ -230,10 +230,12 @@ static int fsck_hint_match(struct fsck_ctx *c, int hfd, uint64_t hlen,
 			why = "record runs past its end";
 			break;
 		}
-		if ((size_t)klen + blen > cap) {
+		/* Never NULL: the floor's record has no key and no body,
+		 * and memcmp() below must get a real pointer even then. */
+		if (!rest || (size_t)klen + blen > cap) {
 			free(rest);
 			cap = (size_t)klen + blen;
-			rest = malloc(cap);
+			rest = malloc(cap ? cap : 1);
 			if (!rest) {
 				err = -ENOMEM;
 				break;

@@ -528,6 +528,33 @@ static void test_dump(void **state)
 	expect_in(f, want);
 }
 
+/* Compaction past tombstone_limit writes the floor, an entry with no
+ * key and no body, and the hint file of the compacted segment holds it
+ * too: fsck compares the two (it passed NULL to memcmp there, which
+ * UBSan reports under make check). */
+static void test_floor_in_hint(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { 0 };
+	struct store_stats ss;
+	struct store *st;
+	uint64_t v;
+
+	o.inline_max = 1024;
+	o.compact_ratio = -1;
+	o.tombstone_limit = 1;
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_delete(st, "d/a", 2, &v), 0);
+	assert_int_equal(store_delete(st, "last", 1, &v), 0);
+	assert_int_equal(store_compact(st), 0);
+	assert_int_equal(store_stats(st, &ss), 0);
+	assert_true(ss.floor > 0);
+	assert_int_equal(store_close(st), 0);
+	assert_int_equal(run_fsck(f, 0), 0);
+	expect_in(f, ": clean\n");
+	expect_not_in(f, "hint");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -539,6 +566,7 @@ int main(void)
 		T(test_blob_content),  T(test_in_use),
 		T(test_not_a_store),   T(test_bad_hint),
 		T(test_dump),          T(test_version_not_above),
+		T(test_floor_in_hint),
 	};
 #undef T
 
