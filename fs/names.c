@@ -50,12 +50,13 @@ static void keep_gone_attr(struct rfs *fs, struct rfs_inode *in, int dir)
 		in->gone_size = sb.size;
 		in->gone_version = sb.version;
 		/* One left by a change that then failed is out of date;
-		 * none is read before the inode is deleted (file.c). */
+		 * none is read before the inode is deleted (file.c).  A
+		 * failed open leaves it NULL: handles read by version. */
 		store_snap_close(in->gone_snap);
 		in->gone_snap = NULL;
-		if (!dir && store_snap_open(fs->st, in->key, sb.version,
-					    &in->gone_snap) < 0)
-			in->gone_snap = NULL;
+		if (!dir)
+			(void)store_snap_open(fs->st, in->key, sb.version,
+					      &in->gone_snap);
 	}
 }
 
