@@ -10,6 +10,8 @@
 # - the daemon stays up and unmounts cleanly;
 # - the store passes fsck, and a plain recfs mounted on it afterwards
 #   serves exactly that for every record.
+# Then a deleted record whose bytes the daemon could not pin, forgotten
+# by the store while descriptors are open on it (ESTALE, not 0 bytes).
 # Then eight threads of stress_mix against a daemon whose fs/ allocations
 # alone fail.  Seeds are fixed, so that a failure can be replayed
 # (threads still change which allocation fails).
@@ -113,6 +115,47 @@ run 1 200
 run 2 60
 run 3 25
 run 4 10
+
+# ---- A deleted record's bytes that could not be kept ----------------------
+# A descriptor open on a record that is deleted keeps reading what the
+# record held: the daemon pins those bytes at the delete (fs/names.c,
+# keep_gone_attr), and reads them by version while the store keeps it.
+# Here the pin fails (every allocation of the record's exact size fails:
+# RECFS_OOM_SIZE), and compaction then forgets the record, so nothing
+# holds its bytes: the descriptors' read and write must fail with ESTALE,
+# never show an empty file or start a change from zeros.  Nobody reads
+# the record through the daemon meanwhile (that would allocate its size
+# too): the delete is made on a declared version.
+if RECFS=$OOM RECFS_OOM_SIZE=3001 RECFS_OOM_DELAY_MS=0 mount_fresh "tombstone_limit=2,keep_versions=1"; then
+	out="$(cd "$MNT" && PYTHONPATH=$TESTS python3 - "$RECCTL" <<'PY'
+import os, subprocess, sys
+from e2e_other import gone_handles, other
+for k in ("kept", "kept2"):
+    with open(k, "w") as f:
+        f.write("precious content".ljust(3001, "."))
+rd = os.open("kept", os.O_RDWR)
+wr = os.open("kept2", os.O_RDWR)
+other("for k in kept kept2; do setfattr -n user.expected_version -v 1 $k "
+      "&& rm $k; done")
+for i in range(4):
+    other("echo x > t%d; cat t%d > /dev/null; rm t%d" % (i, i, i))
+other(sys.argv[1] + " compact . > /dev/null")
+log = subprocess.run([sys.argv[1], "log", "kept"], capture_output=True)
+print("history=%d %s" % (log.returncode, gone_handles(rd, wr)))
+PY
+)"
+	expect_eq "bytes not kept and then forgotten: the descriptors' read and write fail with ESTALE" \
+		"history=1 read=Stale file handle write=Stale file handle" "$out"
+	check "and the names stay gone" \
+		bash -c "! ls '$MNT/kept' '$MNT/kept2' 2>/dev/null"
+	check "and a new record is written and read as ever" \
+		bash -c "echo fine > '$MNT/new' && test \"\$(cat '$MNT/new')\" = fine"
+	unmount
+	expect_eq "the daemon exits 0" 0 "$RECFS_RC"
+	check "the store passes fsck" "$RECCTL" fsck "$STORE"
+else
+	fail "mount of recfs_oom with RECFS_OOM_SIZE"
+fi
 
 # ---- Eight threads at once, the daemon's own allocations failing --------
 # recfs_oom_fs fails only fs/'s allocations, so the store never stops and

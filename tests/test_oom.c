@@ -64,10 +64,11 @@ static void oom_pause(int on)
 	atomic_store(&oom_paused, on);
 }
 
-static int oom_now(void)
+static int oom_now(size_t size)
 {
 	long at = atomic_load(&oom_at), n;
 
+	(void)size; /* every allocation counts, whatever its size */
 	if (!atomic_load(&oom_armed) || atomic_load(&oom_paused))
 		return 0;
 	n = atomic_fetch_add(&oom_count, 1) + 1;
