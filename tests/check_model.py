@@ -27,6 +27,10 @@
 #   name's tombstone;
 # - W, a thread of P, with bases of its own; its process is its parent;
 #   it reads, declares, saves, unlinks and renames records;
+# - U, a child of P that runs as another user (UID): its reads and
+#   declarations are held for P too, but as UID's, and it may use only
+#   what UID registered (SPEC: bases are held "for one uid"), while P,
+#   root, may use any; it reads, declares and saves;
 # - O, a process of another tree (its parent is gone too), which
 #   declares the current version and then changes a record, or renames
 #   a directory: the others' bases go stale under them.
@@ -44,7 +48,8 @@
 # explicit basis (with its registration and time), an implicit one (with
 # whether a child's create made it, and whether a read did), and a stale
 # mark (with the time of a refused rename, unlink or truncate, whose 2 s
-# grace makes the refused task's own reads give it nothing).
+# grace makes the refused task's own reads give it nothing); each with the
+# uid that registered it (0, or U's).
 import errno, json, os, queue, random, subprocess, sys, threading, time
 import traceback
 
@@ -56,6 +61,7 @@ def parent(k):
     return k.split("/")[0] if "/" in k else None
 
 
+UID = 4242      # U's uid and gid (no account needed)
 GRACE = 2.0
 MARGIN = 0.3   # seconds kept clear of expect_ttl's edge
 T0 = time.monotonic()
@@ -77,7 +83,7 @@ def attempt(fn, *args):
 def put(k, flags, data):
     """Open k with flags, write data, close (a save, a create, an
     append): raises OSError from whichever call failed."""
-    fd = os.open(k, flags, 0o644)
+    fd = os.open(k, flags, 0o666)     # (U may write it, unless chmod'ed)
     try:
         os.write(fd, data)
     finally:
@@ -90,7 +96,21 @@ class Rec:
 
 
 class Held:
+    """What a task holds for a record.  Each of E, I and mark carries
+    the uid of the task that set it (Eu, Iu, marku): Held.uid, the uid
+    the acting task runs as, recorded whenever the model sets one (a
+    mark that is there already keeps its own: mark_at in fs/basis.c)."""
+    uid = 0
+
+    def __setattr__(self, name, value):
+        if name in ("E", "I") and value is not None:
+            object.__setattr__(self, name + "u", Held.uid)
+        elif name == "mark" and value and not getattr(self, "mark", False):
+            object.__setattr__(self, "marku", Held.uid)
+        object.__setattr__(self, name, value)
+
     def __init__(self):
+        self.Eu = self.Iu = self.marku = 0
         self.E = self.I = None
         self.Et = 0.0          # when E was declared (expect_ttl)
         self.Eg = 0            # E's registration (one per declaration)
@@ -242,14 +262,20 @@ class Run:
                 x.E = None
 
     def lookup(self, k):
-        h = self.held[k]
-        if h.mark:
+        """P's basis of k, as a change by P or its children finds it;
+        while U acts, only what U's uid registered (root's lookups take
+        any uid's; another's passes over what is not its own)."""
+        h, u = self.held[k], Held.uid
+
+        def mine(uid):
+            return u == 0 or uid == u
+        if h.mark and mine(h.marku):
             return "stale", None
-        if h.E is not None:
+        if h.E is not None and mine(h.Eu):
             if self.ttl and time.monotonic() - h.Et >= self.ttl:
                 return "expired", h.E
             return "explicit", h.E
-        if h.I is not None:
+        if h.I is not None and mine(h.Iu):
             return "implicit", h.I
         return None, None
 
@@ -591,7 +617,8 @@ class Run:
         rec.ver += 1
         rec.exists, rec.data = True, data
         if h.E is None and not h.mark and h.I == base and \
-                (h.by_child or not h.read):
+                (h.by_child or not h.read and
+                 (Held.uid == 0 or h.Iu == Held.uid)):
             h.I, h.read = rec.ver, False
 
     def child_changed(self, k, kind, data, exists):
@@ -648,7 +675,9 @@ class Run:
                 return "EPERM"
             rec.ver += 1
             rec.exists, rec.data = True, data
-            h.I, h.made, h.read = rec.ver, True, False
+            # (what P holds that U may not use stays: basis_created)
+            if h.I is None and not h.mark:
+                h.I, h.made, h.read = rec.ver, True, False
             return None
         want = self.check(k, child=True)
         if want:
@@ -659,6 +688,88 @@ class Run:
         h.made = h.made if kind == "implicit" else False
         h.I, h.read = rec.ver, False
         return None
+
+    def op_uchild(self, k):
+        """U, a child of P running as UID, reads, declares or saves k.
+        Permissions come first: k's mode (and its directory's, for a
+        create) is asked of the mount by P beforehand, a stat that
+        registers nothing; the model is about bases, not modes."""
+        for h in self.held.values():
+            h.by_child = False
+        what = self.r.randrange(3)
+        data = self.data()
+        rec = self.rec[k]
+        if rec.exists:
+            mode = os.stat(k).st_mode
+        elif self.pok(k):
+            mode = os.stat(parent(k) or ".").st_mode
+        Held.uid = UID
+        try:
+            self.looked(k, child=True)
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(r)
+                try:
+                    os.setgroups([])
+                    os.setresgid(UID, UID, UID)
+                    os.setresuid(UID, UID, UID)
+                    if what == 0:
+                        with open(k, "rb") as fh:
+                            fh.read()
+                    elif what == 1:
+                        os.setxattr(k, "user.expected_version",
+                                    str(rec.ver).encode())
+                    else:
+                        put(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, data)
+                    res = "ok"
+                except OSError as e:
+                    res = err(e)
+                os.write(w, res.encode())
+                os._exit(0)
+            os.close(w)
+            got = os.read(r, 100).decode()
+            os.close(r)
+            os.waitpid(pid, 0)
+            self.uchild_model(k, what, data, mode if self.pok(k) else 0,
+                              got)
+        finally:
+            Held.uid = 0
+
+    def lookup_as(self, uid, k):
+        u, Held.uid = Held.uid, uid
+        try:
+            return self.lookup(k)
+        finally:
+            Held.uid = u
+
+    def uchild_model(self, k, what, data, mode, got):
+        rec, h = self.rec[k], self.held[k]
+        if not self.pok(k):
+            want = "ENOENT"
+        elif what == 0:
+            want = "ENOENT" if not rec.exists else \
+                "ok" if mode & 0o004 else "EACCES"
+            if want == "ok":
+                self.seen(k, rec.ver, child=True)
+        elif what == 1:
+            want = "ENOENT" if not rec.exists else \
+                "ok" if mode & 0o002 else "EACCES"
+            if want == "ok":
+                h.E, h.Et, h.Eg = rec.ver, time.monotonic(), self.group()
+                h.mark, h.grace = False, None
+        elif not mode & 0o002:
+            want = "EACCES"     # a record's mode, or its directory's
+        else:
+            # (counted: a save that root's view would have let through)
+            held_by_root = self.lookup_as(0, k)[0] in ("explicit",
+                                                       "implicit")
+            want = self.child_save(k, data) or "ok"
+            if want == "EPERM" and held_by_root:
+                self.seen_errs["uid-kept-out"] = \
+                    self.seen_errs.get("uid-kept-out", 0) + 1
+        self.expect("uid %d %s %s %d" % (
+            UID, ["read", "declare", "save"][what], k, rec.ver), want, got)
 
     def op_other(self, k):
         what = self.r.choice(["write", "write", "unlink"])
@@ -1179,7 +1290,8 @@ class Run:
 
         def run():
             if what == "chmod":
-                os.chmod(k, self.r.choice([0o600, 0o644, 0o640]))
+                os.chmod(k, self.r.choice([0o600, 0o644, 0o640, 0o666,
+                                           0o646]))
             elif what == "utime":
                 os.utime(k, (1e9, 1e9))
             else:
@@ -1249,9 +1361,9 @@ class Run:
                (self.op_handle, 1), (self.op_wait, 1), (self.op_dir, 1),
                (self.op_other_dir, 1), (self.op_thread, 1),
                (self.op_meta, 1), (self.op_compact, 1),
-               (self.op_restart, 1)]
+               (self.op_restart, 1), (self.op_uchild, 1)]
         weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 0.4, 2, 1, 6, 2, 0.5,
-                   0.3]
+                   0.3, 3]
         for _ in range(nops):
             self.step += 1
             fn, nargs = self.r.choices(ops, weights)[0]
@@ -1315,6 +1427,7 @@ def as_orphan(fn):
 
 
 if __name__ == "__main__":
+    os.umask(0)     # (directories 0777, records 0666: U may write)
     sys.exit(as_orphan(lambda: Run(
         sys.argv[1], int(sys.argv[2]),
         float(sys.argv[4]) if len(sys.argv) > 4 else 0).run(

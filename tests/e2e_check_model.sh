@@ -2,9 +2,10 @@
 # End-to-end: checked changes against a model of the contract.
 # - tests/check_model.py: CHECK_MODEL_SEEDS seeds of CHECK_MODEL_OPS
 #   random reads, declarations, saves, appends, renames, unlinks and
-#   handles by a process, its children and a process of another tree;
-#   each answer, version, content and basis as the model says (defaults
-#   10 and 300; make stress runs more).
+#   handles by a process, its children (one of them as another user:
+#   the mount has allow_other) and a process of another tree; each
+#   answer, version, content and basis as the model says (defaults 10
+#   and 300; make stress runs more).
 # - What the model found, as plain scripts: an append by a process whose
 #   basis had gone stale gave it the version it made, so its next save of
 #   the buffer it read before passed and lost another's commit; and an
@@ -25,9 +26,11 @@ SEEDS=${CHECK_MODEL_SEEDS:-10}
 OPS=${CHECK_MODEL_OPS:-300}
 RECCTL=$(dirname "$RECFS")/recctl
 
-mount_fresh expect_ttl=1 || exit 1 # (so that declarations expire)
+# (so that declarations expire; and so that U, the model's child that runs
+# as another user, may use the mount)
+mount_fresh expect_ttl=1,allow_other || exit 1
 export CM_COMPACT=$MNT # (compacted now and then: check_model.py)
-restart_script expect_ttl=1 # (killed and mounted again now and then)
+restart_script expect_ttl=1,allow_other # (killed and mounted again now and then)
 export CM_RESTART=$WORK/restart
 bad=0 first="" skipped=0
 for seed in $(seq "$SEEDS"); do
