@@ -49,23 +49,68 @@ static void append_open_wait(struct rfs *fs, struct rfs_handle *h,
 	pthread_mutex_unlock(&fs->mu);
 }
 
+/* For a handle on @in, deleted: what the record held when it went, as
+ * an unlinked file's descriptors read it, whatever its key holds now:
+ * the bytes pinned then (fs/names.c, keep_gone_attr: the inode's, fixed
+ * once it is deleted, so read without the lock), else by version.
+ * @return 0 and *@out; -ENOENT: nothing was kept (a record never
+ * committed); -ESTALE: the store has forgotten that version and nothing
+ * was pinned (no memory then): an error, never an empty file. */
+static int gone_snap_of(struct rfs *fs, struct rfs_inode *in,
+			struct store_snap **out)
+{
+	char key[RFS_KEY_BUF];
+	struct store_snap *pinned = NULL;
+	uint64_t version = 0;
+	int rc;
+
+	pthread_mutex_lock(&fs->mu);
+	if (in->deleted && in->gone_version &&
+	    strlen(in->key) < sizeof(key)) {
+		strcpy(key, in->key);
+		version = in->gone_version;
+		pinned = in->gone_snap;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (!version)
+		return -ENOENT;
+	rc = pinned ? store_snap_dup(pinned, out)
+		    : store_snap_open(fs->st, key, version, out);
+	return rc == -ENOENT ? -ESTALE : rc;
+}
+
 /* A snapshot of the record @in names, from @key: a copy of in->key
- * taken under fs->mu (rfs_ino_key_copy).  A rename between that copy
- * and this open leaves the old key without a record: then the open is
- * made again from the key as it is now, under fs->mu, which every rename
- * holds, so that a reader racing renames still reads what it opened. */
+ * taken under fs->mu (rfs_ino_key_copy).  Taken without the lock, it is
+ * checked under it afterwards: every rename and unlink commits and
+ * updates the inode in one hold of fs->mu, so the look sees any of them
+ * that the snapshot saw.  A rename moved the record: the snapshot is
+ * taken again from the key as it is now, under the lock.  An unlink, or
+ * a rename over the record: the snapshot found nothing, or the record
+ * that took the name, and is dropped; the caller reads what the record
+ * held when it went (gone_of).  Before 2026-12-06 a first read racing
+ * those gave 0 bytes, or the other record's (a daemon with a pause in
+ * that window showed both).
+ * @return 0 and *@out, 1 (gone: *@out NULL), or -errno. */
 static int snap_of(struct rfs *fs, struct rfs_inode *in, char *key,
 		   struct store_snap **out)
 {
 	int rc = store_snap_open(fs->st, key, 0, out), pending;
 
-	if (rc != -ENOENT)
-		return rc;
 	pthread_mutex_lock(&fs->mu);
-	if (rfs_ino_key_copy(in, key, &pending) == 0 &&
-	    !pending)
-		rc = store_snap_open(fs->st, key, 0, out);
+	if (in->deleted) {
+		rc = 1;
+	} else if (strcmp(in->key, key) != 0) {
+		store_snap_close(*out);
+		*out = NULL;
+		rc = rfs_ino_key_copy(in, key, &pending);
+		if (rc == 0 && !pending)
+			rc = store_snap_open(fs->st, key, 0, out);
+	}
 	pthread_mutex_unlock(&fs->mu);
+	if (rc == 1) {
+		store_snap_close(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
@@ -146,8 +191,13 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		/* the common failure path below */
 	} else if (acc == O_RDONLY) {
 		if (!pending) {
+			rfs_test_pause(fs, key, RFS_PAUSE_SNAPSHOT);
 			rc = snap_of(fs, in, key, &h->snap);
-			if (rc == 0) {
+			/* Gone since the kernel looked it up: the handle reads
+			 * what it held, and its key is no basis of ours. */
+			if (rc == 1)
+				rc = gone_snap_of(fs, in, &h->snap);
+			else if (rc == 0) {
 				store_snap_stat(h->snap, &sb);
 				rfs_seen(fs, &p, key, sb.version);
 			}
@@ -307,8 +357,6 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	} else {
 		int rdwr = (h->flags & O_ACCMODE) != O_RDONLY, pending = 1;
 		int have = 0, gone = 1;
-		uint64_t gone_version = 0;
-		struct store_snap *gone_snap = NULL;
 		char key[RFS_KEY_BUF];
 
 		/* The key only under fs->mu (a rename frees it); a read-only
@@ -317,34 +365,24 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			pthread_mutex_lock(&fs->mu);
 			have = rfs_ino_key_copy(h->in, key, &pending) == 0;
 			gone = h->in->deleted;
-			/* Its old key and last version name what it held,
-			 * whatever that key holds now. */
-			if (gone && h->in->gone_version &&
-			    strlen(h->in->key) < sizeof(key)) {
-				strcpy(key, h->in->key);
-				gone_version = h->in->gone_version;
-				gone_snap = h->in->gone_snap;
-			}
 			pthread_mutex_unlock(&fs->mu);
 		}
 		if (!h->snap && have && !pending && !gone) {
+			rfs_test_pause(fs, key, RFS_PAUSE_SNAPSHOT);
 			n = snap_of(fs, h->in, key, &h->snap);
+			if (n == 1) { /* it went meanwhile */
+				gone = 1;
+				have = 0; /* its key is no basis of ours now */
+			}
+			if (n == 1 || n == -ENOENT)
+				n = 0;
+		}
+		/* Gone before this handle read it: it reads what the record
+		 * held then (it read nothing). */
+		if (!h->snap && gone) {
+			n = gone_snap_of(fs, h->in, &h->snap);
 			if (n == -ENOENT)
 				n = 0;
-		} else if (!h->snap && gone && gone_version) {
-			/* Gone before this handle read it: it reads what the
-			 * record held then, as an unlinked file's descriptors
-			 * do (it read nothing), from the bytes pinned when it
-			 * went (the inode's, fixed once it is deleted: read
-			 * without the lock).
-			 * Without those, by version; one the store no longer
-			 * keeps is an error, never an empty file. */
-			n = gone_snap ? store_snap_dup(gone_snap, &h->snap)
-				      : store_snap_open(fs->st, key,
-							gone_version,
-							&h->snap);
-			if (n == -ENOENT)
-				n = -ESTALE;
 		}
 		/* An O_RDWR handle's first read is a basis too. */
 		if (h->snap && !h->seen && rdwr && have) {
@@ -495,12 +533,14 @@ void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	struct proc_info p;
 	unsigned flags;
-	int rc = 0, n, nfds = 0;
+	int rc = 0, n, nfds = 0, opener = 0;
 
 	pthread_mutex_lock(&h->mu);
-	if (!h->txn || c->pid <= 0 || proc_get_caller(c->pid, &p) < 0)
-		goto out; /* nothing to commit, or release will */
-	if (p.tgid != h->opener.tgid || !h->opener_known)
+	if ((!h->txn && !h->lost) || c->pid <= 0 ||
+	    proc_get_caller(c->pid, &p) < 0)
+		goto out; /* nothing to commit or tell, or release will */
+	opener = p.tgid == h->opener.tgid && h->opener_known;
+	if (!opener || !h->txn)
 		goto out; /* a child or a duplicate closing its copy */
 	/* The process's start time (a thread's pstart, proven with it)
 	 * spares the scan a poll of its own at each save. */
@@ -522,6 +562,10 @@ void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	rc = rfs_handle_commit(fs, h, 0);
 out:
+	if (opener && h->lost) { /* (rfs_handle_lost) */
+		rc = rc < 0 ? rc : h->lost;
+		h->lost = 0;
+	}
 	pthread_mutex_unlock(&h->mu);
 	/* A new file whose change failed is gone: the kernel's entry for it
 	 * must be, too, before close returns (`cp` onto a full disk, then
@@ -562,6 +606,10 @@ void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	pthread_mutex_lock(&h->mu);
 	rc = h->txn ? rfs_handle_commit(fs, h, RFS_COMMIT_DURABLE)
 		    : store_sync(fs->st);
+	if (h->lost) { /* (rfs_handle_lost) */
+		rc = rc < 0 ? rc : h->lost;
+		h->lost = 0;
+	}
 	pthread_mutex_unlock(&h->mu);
 	fuse_reply_err(req, -rc);
 }

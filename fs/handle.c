@@ -258,6 +258,24 @@ void rfs_handle_read_own(struct rfs *fs, struct rfs_handle *h, const char *key,
 			key, (unsigned long long)version, strerror(-rc));
 }
 
+/* A rename by the handle's own process commits the record's open change
+ * first (fs/names.c, commit_pinned): when that commit fails (stale: a
+ * truncate by path in between), the error goes to the rename, and the
+ * writer must still learn that its bytes are gone.  Until 2026-12-06 its
+ * fsync and close succeeded and it read back the version from before its
+ * change (stress_mix, once in about 7 million operations; e2e_races.sh
+ * makes it in four calls).  As a writeback error is on a local
+ * filesystem, it is told once: at its next fsync, or its opener's close.
+ * Its next read reads the current version, as after any refusal. */
+void rfs_handle_lost(struct rfs_handle *h, int err)
+{
+	h->lost = err;
+	h->has_own = 0;
+	h->seen = 0;
+	store_snap_close(h->snap);
+	h->snap = NULL;
+}
+
 /* Commit the handle's change as one new version.  Caller holds h->mu. */
 int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 {
@@ -306,7 +324,7 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	rc = store_txn_commit_nowait(t, h->expect, pending ? &meta : NULL,
 				     durable, &newv, &ticket);
 	if (durable)
-		rfs_test_pause(fs, key);
+		rfs_test_pause(fs, key, RFS_PAUSE_COMMIT);
 
 	pthread_mutex_lock(&fs->mu);
 	/* Invariant: in->key is still the key committed to, since a rename
@@ -346,7 +364,7 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	rfs_lease_end(fs, in, h);
 	pthread_mutex_unlock(&fs->mu);
 	if (durable)
-		rfs_test_pause(fs, key);
+		rfs_test_pause(fs, key, RFS_PAUSE_COMMIT);
 	/* A failed sync fails the store: every later change is refused
 	 * with EROFS, so nothing is built on this version meanwhile. */
 	if (rc == 0)

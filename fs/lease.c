@@ -137,9 +137,9 @@ int rfs_lease_wait(struct rfs *fs, struct rfs_inode *in,
 	return in->lease && in->lease != h ? -EBUSY : 0;
 }
 
-void rfs_test_pause(const struct rfs *fs, const char *key)
+void rfs_test_pause(const struct rfs *fs, const char *key, int at)
 {
-	if (fs->pause_key && fs->pause_ms &&
+	if (fs->pause_key && fs->pause_ms && (fs->pause_at & at) &&
 	    strncmp(key, fs->pause_key, strlen(fs->pause_key)) == 0)
 		usleep(fs->pause_ms * 1000u);
 }

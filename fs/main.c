@@ -284,6 +284,10 @@ int main(int argc, char *argv[])
 	fs.pause_key = getenv("RFS_TEST_PAUSE_KEY");
 	if (fs.pause_key && getenv("RFS_TEST_PAUSE_MS"))
 		fs.pause_ms = (unsigned)atoi(getenv("RFS_TEST_PAUSE_MS"));
+	fs.pause_at = getenv("RFS_TEST_PAUSE_AT") &&
+			      strcmp(getenv("RFS_TEST_PAUSE_AT"), "snapshot") == 0
+		      ? RFS_PAUSE_SNAPSHOT
+		      : RFS_PAUSE_COMMIT;
 	fs.root_uid = getuid();
 	fs.root_gid = getgid();
 	/* Owners and modes are enforced as on any Linux filesystem.  Where

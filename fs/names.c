@@ -388,6 +388,8 @@ static int commit_pinned(struct rfs *fs, struct rfs_handle *h)
 	pthread_mutex_unlock(&fs->mu);
 	if (!released)
 		rc = rfs_handle_commit(fs, h, 0);
+	if (rc < 0)
+		rfs_handle_lost(h, rc);
 	pthread_mutex_unlock(&h->mu);
 	pthread_mutex_lock(&fs->mu);
 	rfs_handle_unpin(h);

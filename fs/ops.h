@@ -161,6 +161,10 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how);
  * record's lease is still the handle's. */
 void rfs_handle_read_own(struct rfs *fs, struct rfs_handle *h,
 			 const char *key, uint64_t version);
+/** A commit another request made for @h failed with @err: the change
+ * is gone, its writer is told at its next fsync or close, and the handle
+ * starts over as a refused one does.  Caller holds h->mu. */
+void rfs_handle_lost(struct rfs_handle *h, int err);
 /** Commit a mknod'ed record nobody took over, empty.  Caller holds
  * fs->mu. */
 int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in);

@@ -141,6 +141,9 @@ struct rfs_handle {
 	uint64_t attr_seen;      /* in->attr_gen at the change's last write */
 	int failed;              /* a write failed (-errno): the change is
 	                            dropped, never committed half-written */
+	int lost;                /* a commit another request made for it
+	                            failed (-errno): told at its next fsync,
+	                            or its opener's close (rfs_handle_lost) */
 	struct rfs_handle *prev, *next; /* all open handles, for shutdown */
 	/* Another request's hold on the handle outside fs->mu (a rename
 	 * committing its own process's lease: commit_own_lease), and
@@ -186,17 +189,29 @@ struct rfs {
 	pthread_cond_t inval_done_cv;
 	int inval_stop, inval_started;
 	int no_expire;  /* the kernel only drops entries (inode.c) */
-	/* Tests only (RFS_TEST_PAUSE_KEY, RFS_TEST_PAUSE_MS, read at
-	 * start): a durable commit (fsync) of a key that begins with this
-	 * sleeps after its store commit (the lease still held) and again
-	 * once the lease has ended, so that what may happen in those
-	 * windows can be made to (e2e_races.sh).  NULL: never. */
+	/* Tests only (RFS_TEST_PAUSE_KEY, RFS_TEST_PAUSE_MS and
+	 * RFS_TEST_PAUSE_AT, read at start): at the point pause_at names
+	 * (RFS_PAUSE_*), work on a key that begins with this sleeps, so
+	 * that what may happen in that window can be made to
+	 * (e2e_races.sh).  NULL: never. */
 	const char *pause_key;
 	unsigned pause_ms;
+	int pause_at;
 };
 
-/* Sleep for the tests' pause if @key is a paused one (rfs.pause_key). */
-void rfs_test_pause(const struct rfs *fs, const char *key);
+/* Where the tests' pause may be (rfs.pause_at). */
+enum {
+	/* A durable commit (fsync): after its store commit (the lease
+	 * still held), and again once the lease has ended (the default). */
+	RFS_PAUSE_COMMIT = 1,
+	/* A handle's snapshot of its record: after the key was copied,
+	 * before the snapshot (RFS_TEST_PAUSE_AT=snapshot). */
+	RFS_PAUSE_SNAPSHOT = 2,
+};
+
+/* Sleep for the tests' pause if @key is a paused one (rfs.pause_key)
+ * and @at is where it pauses. */
+void rfs_test_pause(const struct rfs *fs, const char *key, int at);
 
 /* A change waiting for a record's write lease; it lives on the waiting
  * thread's stack while it is queued on fs->waitq. */
