@@ -87,7 +87,7 @@ static int gone_snap_of(struct rfs *fs, struct rfs_inode *in,
  * taken again from the key as it is now, under the lock.  An unlink, or
  * a rename over the record: the snapshot found nothing, or the record
  * that took the name, and is dropped; the caller reads what the record
- * held when it went (gone_of).  Before 2026-12-06 a first read racing
+ * held when it went (gone_snap_of).  Before 2026-12-06 a first read racing
  * those gave 0 bytes, or the other record's (a daemon with a pause in
  * that window showed both).
  * @return 0 and *@out, 1 (gone: *@out NULL), or -errno. */
