@@ -117,6 +117,22 @@ static int gone_begin(struct rfs *fs, struct rfs_handle *h)
 	return rc == -ENOENT ? -ESTALE : rc;
 }
 
+/* A change refused (stale, or no basis, at its first write or at its
+ * commit): the handle starts over as a new open would.  Its next read
+ * reads the current version and counts as a read (its process's basis),
+ * so a program may retry through the descriptor it holds: read again,
+ * then write.  Before, the handle read its old version forever, gave no
+ * basis, and every retry was refused (a livelock), and a handle whose
+ * own commit had been overtaken could never change again.  Caller holds
+ * h->mu. */
+static void start_over(struct rfs_handle *h)
+{
+	h->has_own = 0;
+	h->seen = 0;
+	store_snap_close(h->snap);
+	h->snap = NULL;
+}
+
 /* A handle's first change: check it, take the lease, open the private
  * change.  With @may_wait, another handle's lease is waited for
  * (rfs_lease_wait): only at OPEN, since over WRITE, SETATTR and FALLOCATE
@@ -191,20 +207,8 @@ again:
 		rfs_lease_pass(fs, in, rc == -EAGAIN ? RFS_TURN_GRACE_NS : 0);
 	}
 	pthread_mutex_unlock(&fs->mu);
-	if (refused) {
-		/* Stale, or no basis: the handle starts over as a new open
-		 * would.  Its next read reads the current version and
-		 * counts as a read (its process's basis), so a program may
-		 * retry through the descriptor it holds: read again, then
-		 * write.  Before, the handle read its old version forever,
-		 * gave no basis, and every retry was refused (a livelock),
-		 * and a handle whose own commit had been overtaken could
-		 * never change again. */
-		h->has_own = 0;
-		h->seen = 0;
-		store_snap_close(h->snap);
-		h->snap = NULL;
-	}
+	if (refused)
+		start_over(h);
 	if (rc == 0) {
 		/* A shared store's lease: other mounts' writers are told
 		 * here, at the first write, as this mount's are.  It is a
@@ -270,10 +274,7 @@ void rfs_handle_read_own(struct rfs *fs, struct rfs_handle *h, const char *key,
 void rfs_handle_lost(struct rfs_handle *h, int err)
 {
 	h->lost = err;
-	h->has_own = 0;
-	h->seen = 0;
-	store_snap_close(h->snap);
-	h->snap = NULL;
+	start_over(h);
 }
 
 /* Commit the handle's change as one new version.  Caller holds h->mu. */
@@ -360,6 +361,12 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 			rfs_ino_unkey(fs, in);
 			rfs_inval_entry(fs, in->key);
 		}
+		/* Nothing of it happened, its emptying (O_TRUNC, an
+		 * ftruncate to 0) neither: a next change starts from the
+		 * record's bytes, never from none (which gave zeros where
+		 * they were: tests/check_model.py). */
+		start_over(h);
+		h->trunc = 0;
 	}
 	rfs_lease_end(fs, in, h);
 	pthread_mutex_unlock(&fs->mu);
