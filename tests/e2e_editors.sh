@@ -13,7 +13,17 @@ done
 TM=recfs-ed-$$
 tm_start() { # COMMAND: run it in a fresh 120x30 terminal in the mount
 	tmux kill-session -t $TM 2>/dev/null
-	tmux new-session -d -s $TM -x 120 -y 30 "cd '$MNT' && $1; sleep 60"
+	# Killing the last session stops the tmux server: a session started
+	# while it exits fails ("server exited unexpectedly", seen once
+	# under make test on a loaded machine).  Start it again.
+	for _ in 1 2 3 4 5; do
+		tmux new-session -d -s $TM -x 120 -y 30 \
+			"cd '$MNT' && $1; sleep 60" 2>/dev/null && return 0
+		tmux has-session -t $TM 2>/dev/null && return 0
+		sleep 0.2
+	done
+	echo "# tmux could not start a session"
+	return 1
 }
 tm_keys() { tmux send-keys -t $TM "$@"; }
 tm_screen() { tmux capture-pane -t $TM -p; }
