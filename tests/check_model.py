@@ -94,6 +94,52 @@ def put(k, flags, data):
         os.close(fd)
 
 
+def in_child(act, uid=None):
+    """Run act() in a forked child of this process (as @uid, with no
+    supplementary groups, when given): "ok", or the name of the errno
+    it failed with."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        res = "?"
+        try:
+            os.close(r)
+            if uid is not None:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            act()
+            res = "ok"
+        except OSError as e:
+            res = err(e)
+        finally:
+            os.write(w, res.encode())
+            os._exit(0)
+    os.close(w)
+    got = os.read(r, 100).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    return got
+
+
+def child_call(what, k, data=b"", version=0, dst=None):
+    """The call a child makes (in_child): read k, declare @version of
+    it, save @data over it, unlink it, or rename it to @dst."""
+    def act():
+        if what == "read":
+            with open(k, "rb") as fh:
+                fh.read()
+        elif what == "declare":
+            os.setxattr(k, "user.expected_version", str(version).encode())
+        elif what == "unlink":
+            os.unlink(k)
+        elif what == "rename":
+            os.rename(k, dst)
+        else:
+            put(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, data)
+    return act
+
+
 class Rec:
     def __init__(self):
         self.ver, self.exists, self.data = 0, False, b""
@@ -557,32 +603,9 @@ class Run:
             self.looked(k, child=True)
             if rec.exists:
                 self.looked(dst, child=True)
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(r)
-            try:
-                if what == 0:
-                    with open(k, "rb") as fh:
-                        fh.read()
-                elif what == 1:
-                    os.setxattr(k, "user.expected_version",
-                                str(rec.ver).encode())
-                elif what == 3:
-                    os.unlink(k)
-                elif what == 4:
-                    os.rename(k, dst)
-                else:
-                    put(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, data)
-                res = "ok"
-            except OSError as e:
-                res = err(e)
-            os.write(w, res.encode())
-            os._exit(0)
-        os.close(w)
-        got = os.read(r, 100).decode()
-        os.close(r)
-        os.waitpid(pid, 0)
+        got = in_child(child_call(
+            ["read", "declare", "save", "unlink", "rename"][what], k, data,
+            rec.ver, dst))
         h = self.held[k]
         if what == 0:
             want = "ok" if rec.exists else "ENOENT"
@@ -710,31 +733,8 @@ class Run:
         Held.uid = UID
         try:
             self.looked(k, child=True)
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(r)
-                try:
-                    os.setgroups([])
-                    os.setresgid(UID, UID, UID)
-                    os.setresuid(UID, UID, UID)
-                    if what == 0:
-                        with open(k, "rb") as fh:
-                            fh.read()
-                    elif what == 1:
-                        os.setxattr(k, "user.expected_version",
-                                    str(rec.ver).encode())
-                    else:
-                        put(k, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, data)
-                    res = "ok"
-                except OSError as e:
-                    res = err(e)
-                os.write(w, res.encode())
-                os._exit(0)
-            os.close(w)
-            got = os.read(r, 100).decode()
-            os.close(r)
-            os.waitpid(pid, 0)
+            got = in_child(child_call(["read", "declare", "save"][what], k,
+                                      data, rec.ver), UID)
             self.uchild_model(k, what, data, mode if self.pok(k) else 0,
                               got)
         finally:

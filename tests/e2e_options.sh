@@ -537,19 +537,10 @@ unmount
 # read gave 0 bytes and a write in the middle started from zeros.
 mount_again "tombstone_limit=2,keep_versions=1" || exit 1
 out="$(cd "$MNT" && PYTHONPATH=$TESTS python3 - "$(dirname "$RECFS")/recctl" <<'PY'
-import os, subprocess, sys
-from e2e_other import gone_handles, other
-for k in ("kept", "kept2"):
-    with open(k, "w") as f:
-        f.write("precious content")
-rd = os.open("kept", os.O_RDWR)      # neither has read it yet
-wr = os.open("kept2", os.O_RDWR)
-other("cat kept kept2 > /dev/null; rm kept kept2")
-for i in range(4):
-    other("echo x > t%d; cat t%d > /dev/null; rm t%d" % (i, i, i))
-other(sys.argv[1] + " compact . > /dev/null")
-log = subprocess.run([sys.argv[1], "log", "kept"], capture_output=True)
-print("history=%d %s" % (log.returncode, gone_handles(rd, wr)))
+import sys
+from e2e_other import gone_forgotten
+print(gone_forgotten(sys.argv[1], "precious content",
+                     "cat kept kept2 > /dev/null; rm kept kept2"))
 PY
 )"
 expect_eq "a handle on a deleted record whose history is forgotten reads it whole, and its write keeps the rest" \

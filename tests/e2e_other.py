@@ -46,3 +46,22 @@ def gone_handles(rd, wr):
         return os.pread(wr, 100, 0).decode()
     return "read=%s write=%s" % (value(lambda: os.pread(rd, 100, 0).decode()),
                                  value(write_read))
+
+
+def gone_forgotten(recctl, content, delete):
+    """Two records holding @content, each open O_RDWR (not read yet),
+    deleted by another tree (shell command @delete), then forgotten by
+    the store: four more tombstones past a small tombstone_limit, and
+    compaction.  @return "history=RC read=... write=...": `recctl log`'s
+    exit status, then what the descriptors give (gone_handles)."""
+    for k in ("kept", "kept2"):
+        with open(k, "w") as f:
+            f.write(content)
+    rd = os.open("kept", os.O_RDWR)
+    wr = os.open("kept2", os.O_RDWR)
+    other(delete)
+    for i in range(4):
+        other("echo x > t%d; cat t%d > /dev/null; rm t%d" % (i, i, i))
+    other(recctl + " compact . > /dev/null")
+    log = subprocess.run([recctl, "log", "kept"], capture_output=True)
+    return "history=%d %s" % (log.returncode, gone_handles(rd, wr))
