@@ -172,6 +172,32 @@ if command -v setpriv > /dev/null; then
 	expect_eq "so nothing changed" mine "$(cat shared)"
 fi
 
+# ---- Root may use its ancestors' bases, whoever they are (sudo tee) ------
+# A user's shell reads a record, then a setuid-root program it runs
+# (sudo, here a setuid copy of tee) writes it: root's lookup climbs to
+# the shell's basis, registered for another uid, and may use it.  The
+# record is made by another tree, so that nothing above the shell holds
+# a basis of it.
+SU=$(mktemp -d /tmp/recfs-setuid.XXXXXX) && chmod 755 "$SU" && # ($WORK: 0700)
+	cp "$(command -v tee)" "$SU/roottee" && cp "$(command -v id)" "$SU/rootid" &&
+	chmod 4755 "$SU/roottee" "$SU/rootid"
+if command -v setpriv > /dev/null && [ "$(setpriv --reuid=65534 --regid=65534 \
+	--clear-groups bash -c "'$SU/rootid' -u" 2>/dev/null)" = 0 ]; then
+	blind 'echo v1 > sudo_rec; chmod 666 sudo_rec'
+	expect_eq "a user's shell reads, then root under it writes: root uses the shell's basis" \
+		"written theirs 2" \
+		"$(setsid -w setpriv --reuid=65534 --regid=65534 --clear-groups bash -c \
+			"cat sudo_rec > /dev/null; echo theirs | '$SU/roottee' sudo_rec > /dev/null && echo written" 2>&1) $(cat sudo_rec) $(ver sudo_rec)"
+	blind 'echo v1 > sudo_rec2; chmod 666 sudo_rec2'
+	expect_err "and without that read, root under the shell has no basis" \
+		"Operation not permitted" \
+		setsid -w setpriv --reuid=65534 --regid=65534 --clear-groups bash -c \
+			"echo theirs | '$SU/roottee' sudo_rec2 > /dev/null"
+else
+	ok "# SKIP root under a user's shell: no setpriv, or no setuid in /tmp"
+fi
+rm -rf "$SU"
+
 # ---- Only bases registered before the writer started ------------------
 blind 'echo a > fresh'         # made outside this tree: it holds nothing
 bash -c 'sleep 1; echo late > fresh' 2>"$WORK/late.err" &
