@@ -267,7 +267,7 @@ void rfs_handle_read_own(struct rfs *fs, struct rfs_handle *h, const char *key,
  * truncate by path in between), the error goes to the rename, and the
  * writer must still learn that its bytes are gone.  Until 2026-12-06 its
  * fsync and close succeeded and it read back the version from before its
- * change (stress_mix, once in about 7 million operations; e2e_races.sh
+ * change (stress_mix, once in 12 million operations; e2e_races.sh
  * makes it in four calls).  As a writeback error is on a local
  * filesystem, it is told once: at its next fsync, or its opener's close.
  * Its next read reads the current version, as after any refusal. */

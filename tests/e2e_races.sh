@@ -388,7 +388,7 @@ PY
 # and the writer, who was not told, must be: at its next fsync, or else
 # its close, once, as a writeback error is.  Until 2026-12-06 both
 # succeeded and its reads gave the version from before its change: its
-# bytes were lost in silence (stress_mix, once in about 7 million
+# bytes were lost in silence (stress_mix, once in 12 million
 # operations).
 expect_eq "a rename commits the writer's change first and that commit is refused: the writer's fsync, or else its close, says so" \
 	"fsync: old ok ok EAGAIN EAGAIN empty ok ok | close: old ok ok EAGAIN EAGAIN" \
