@@ -373,9 +373,13 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (n == 1) { /* it went meanwhile */
 				gone = 1;
 				have = 0; /* its key is no basis of ours now */
-			}
-			if (n == 1 || n == -ENOENT)
 				n = 0;
+			} else if (n == -ENOENT) {
+				/* Gone through another mount (etcd), which this
+				 * daemon learns of after the fact, so pinned
+				 * nothing: an error, never an empty file. */
+				n = -ESTALE;
+			}
 		}
 		/* Gone before this handle read it: it reads what the record
 		 * held then (it read nothing). */

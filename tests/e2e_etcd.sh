@@ -238,6 +238,29 @@ check "it appears on M2 (5 s at most)" wait_for 5 test -e "$M2/rec"
 expect_eq "M2 reads the same content" hello "$(peek "$M2/rec")"
 expect_eq "M2 shows the same user.version" 1 "$(ver "$M2/rec")"
 expect_eq "M2 shows the same user.hash" "$(hash_of "$M1/rec")" "$(hash_of "$M2/rec")"
+
+# ---- A descriptor whose record another mount deleted ----------------------
+# This daemon learns of the delete after the fact, so it pinned nothing: a
+# descriptor that had not read the record gets ESTALE, as on NFS (until
+# 2026-12-06 it read an empty file).
+act "$M1" 'printf precious > gone1'
+wait_for 5 test -e "$M2/gone1"
+expect_eq "a descriptor on M1 whose record M2 deleted before its first read: ESTALE, not an empty file" \
+	"Stale file handle" "$(cd "$M1" && python3 - "$M2" 2>&1 <<'PY'
+import os, subprocess, sys, time
+fd = os.open("gone1", os.O_RDWR)
+subprocess.run(["bash", "-c", "cd '%s' && cat gone1 > /dev/null && rm gone1"
+                % sys.argv[1]], check=True)
+for _ in range(250):        # until M1 has learned of it (its watch)
+    if not os.path.exists("gone1"):
+        break
+    time.sleep(0.02)
+try:
+    print(os.pread(fd, 100, 0).decode() or "empty")
+except OSError as e:
+    print(e.strerror)
+PY
+)"
 seq_ok=1 seq_seen=1
 for i in 2 3 4 5 6 7; do
 	if [ $((i % 2)) = 0 ]; then w=$M2 r=$M1; else w=$M1 r=$M2; fi
