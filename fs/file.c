@@ -79,31 +79,36 @@ static int gone_snap_of(struct rfs *fs, struct rfs_inode *in,
 	return rc == -ENOENT ? -ESTALE : rc;
 }
 
-/* A snapshot of the record @in names, from @key: a copy of in->key
- * taken under fs->mu (rfs_ino_key_copy).  Taken without the lock, it is
- * checked under it afterwards: every rename and unlink commits and
- * updates the inode in one hold of fs->mu, so the look sees any of them
- * that the snapshot saw.  A rename moved the record, or the snapshot
- * found nothing: it is taken again from the key as it is now, under the
- * lock.  An unlink, or
- * a rename over the record: the snapshot found nothing, or the record
- * that took the name, and is dropped; the caller reads what the record
- * held when it went (gone_snap_of).  Before 2026-12-06 a first read racing
- * those gave 0 bytes, or the other record's (a daemon with a pause in
- * that window showed both).
+/* A snapshot of the record @in names, from @key and @gen: a copy of
+ * in->key and in->key_gen taken together under fs->mu
+ * (rfs_ino_key_copy).  Taken without the lock, it is checked under it
+ * afterwards: every rename and unlink commits and updates the inode in
+ * one hold of fs->mu, so the look sees any of them that the snapshot
+ * saw.
+ * - The record moved (its key_gen changed), or the snapshot found
+ *   nothing: it is taken again, under the lock, from the key as it is
+ *   now.  Comparing keys is not enough: a record that moved away and
+ *   back, over another that took its name meanwhile, has its old key
+ *   again, and the snapshot may hold the other's bytes.
+ * - It was unlinked, or another record was renamed over it: the
+ *   snapshot found nothing, or the record that took the name, and is
+ *   dropped; the caller reads what the record held when it went
+ *   (gone_snap_of).
+ * Before 2026-12-06 a first read racing those gave 0 bytes, or the other
+ * record's (a daemon with a pause in that window showed both).
  * @return 0 and *@out, 1 (gone: *@out NULL), or -errno. */
 static int snap_of(struct rfs *fs, struct rfs_inode *in, char *key,
-		   struct store_snap **out)
+		   unsigned gen, struct store_snap **out)
 {
 	int rc = store_snap_open(fs->st, key, 0, out), pending;
 
+	rfs_test_pause(fs, key, RFS_PAUSE_SNAPPED);
 	pthread_mutex_lock(&fs->mu);
 	if (in->deleted) {
 		rc = 1;
-	} else if (rc == -ENOENT || strcmp(in->key, key) != 0) {
-		/* (also when the record moved away and back meanwhile: a
-		 * reader racing renames a->b->a found nothing at a, and the
-		 * key compares equal again; make check caught it once) */
+	} else if (rc == -ENOENT || in->key_gen != gen) {
+		/* (found nothing: also when the record moved a->b->a
+		 * meanwhile, which make check caught once) */
 		store_snap_close(*out);
 		*out = NULL;
 		rc = rfs_ino_key_copy(in, key, &pending);
@@ -127,6 +132,7 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct proc_info p;
 	char key[RFS_KEY_BUF];
 	int acc = fi->flags & O_ACCMODE, rc = 0, pending = 0;
+	unsigned gen = 0;
 
 	rfs_caller(req, &p);
 	pthread_mutex_lock(&fs->mu);
@@ -188,15 +194,17 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 	}
 	/* Below, fs->mu is not held: the key and state as they are now. */
-	if (rc == 0 && acc >= 0)
+	if (rc == 0 && acc >= 0) {
 		rc = rfs_ino_key_copy(in, key, &pending);
+		gen = in->key_gen;
+	}
 	pthread_mutex_unlock(&fs->mu);
 	if (rc < 0 || acc < 0) {
 		/* the common failure path below */
 	} else if (acc == O_RDONLY) {
 		if (!pending) {
 			rfs_test_pause(fs, key, RFS_PAUSE_SNAPSHOT);
-			rc = snap_of(fs, in, key, &h->snap);
+			rc = snap_of(fs, in, key, gen, &h->snap);
 			/* Gone since the kernel looked it up: the handle reads
 			 * what it held, and its key is no basis of ours. */
 			if (rc == 1)
@@ -361,6 +369,7 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	} else {
 		int rdwr = (h->flags & O_ACCMODE) != O_RDONLY, pending = 1;
 		int have = 0, gone = 1;
+		unsigned gen = 0;
 		char key[RFS_KEY_BUF];
 
 		/* The key only under fs->mu (a rename frees it); a read-only
@@ -368,12 +377,13 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (!h->snap || (rdwr && !h->seen)) {
 			pthread_mutex_lock(&fs->mu);
 			have = rfs_ino_key_copy(h->in, key, &pending) == 0;
+			gen = h->in->key_gen;
 			gone = h->in->deleted;
 			pthread_mutex_unlock(&fs->mu);
 		}
 		if (!h->snap && have && !pending && !gone) {
 			rfs_test_pause(fs, key, RFS_PAUSE_SNAPSHOT);
-			n = snap_of(fs, h->in, key, &h->snap);
+			n = snap_of(fs, h->in, key, gen, &h->snap);
 			if (n == 1) { /* it went meanwhile */
 				gone = 1;
 				have = 0; /* its key is no basis of ours now */

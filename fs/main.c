@@ -182,6 +182,29 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* RFS_TEST_PAUSE_AT (tests only): a comma-separated list of where the
+ * tests' pause is; unset, at a durable commit. */
+static int rfs_pause_at(const char *list)
+{
+	static const struct { const char *name; int at; } where[] = {
+		{ "commit", RFS_PAUSE_COMMIT },
+		{ "snapshot", RFS_PAUSE_SNAPSHOT },
+		{ "snapped", RFS_PAUSE_SNAPPED },
+	};
+	int at = 0;
+
+	while (list && *list) {
+		size_t len = strcspn(list, ",");
+
+		for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++)
+			if (strlen(where[i].name) == len &&
+			    strncmp(list, where[i].name, len) == 0)
+				at |= where[i].at;
+		list += len + (list[len] == ',');
+	}
+	return at ? at : RFS_PAUSE_COMMIT;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -284,10 +307,7 @@ int main(int argc, char *argv[])
 	fs.pause_key = getenv("RFS_TEST_PAUSE_KEY");
 	if (fs.pause_key && getenv("RFS_TEST_PAUSE_MS"))
 		fs.pause_ms = (unsigned)atoi(getenv("RFS_TEST_PAUSE_MS"));
-	fs.pause_at = getenv("RFS_TEST_PAUSE_AT") &&
-			      strcmp(getenv("RFS_TEST_PAUSE_AT"), "snapshot") == 0
-		      ? RFS_PAUSE_SNAPSHOT
-		      : RFS_PAUSE_COMMIT;
+	fs.pause_at = rfs_pause_at(getenv("RFS_TEST_PAUSE_AT"));
 	fs.root_uid = getuid();
 	fs.root_gid = getgid();
 	/* Owners and modes are enforced as on any Linux filesystem.  Where

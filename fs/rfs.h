@@ -205,8 +205,11 @@ enum {
 	 * still held), and again once the lease has ended (the default). */
 	RFS_PAUSE_COMMIT = 1,
 	/* A handle's snapshot of its record: after the key was copied,
-	 * before the snapshot (RFS_TEST_PAUSE_AT=snapshot). */
+	 * before the snapshot (RFS_TEST_PAUSE_AT=snapshot)... */
 	RFS_PAUSE_SNAPSHOT = 2,
+	/* ...and after it too, before it is checked under the lock
+	 * (RFS_TEST_PAUSE_AT=snapshot,snapped). */
+	RFS_PAUSE_SNAPPED = 4,
 };
 
 /* Sleep for the tests' pause if @key is a paused one (rfs.pause_key)

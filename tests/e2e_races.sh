@@ -475,6 +475,55 @@ PY
 check "the daemon is still serving" mountpoint -q "$MNT"
 unmount
 
+# A snapshot taken while the record has moved away and another took its
+# name holds the other's bytes; if the record moves back over it before
+# the check, its key compares equal again (before 2026-12-06 the check
+# compared keys and kept the other's bytes: "other").  The daemon pauses
+# before the snapshot and after it (snapshot,snapped).
+RFS_TEST_PAUSE_KEY=aba/ RFS_TEST_PAUSE_AT=snapshot,snapped \
+	RFS_TEST_PAUSE_MS=300 mount_fresh || exit 1
+mkdir "$MNT/aba"
+expect_eq "a snapshot meets the record moving away, another taking its name, and the record moving back over it: the descriptor reads its own file" \
+	"rdwr=mine open=mine" \
+	"$(cd "$MNT" && timeout 60 python3 - 2>&1 <<'PY'
+import errno, os, threading, time
+def put(p, s):
+    with open(p, "w") as f:
+        f.write(s)
+r = []
+for how in ("rdwr", "open"):
+    p, other, away = "aba/" + how, "aba/t_" + how, "aba/away_" + how
+    put(p, "mine")
+    put(other, "other")
+    out = []
+    fd = os.open(p, os.O_RDWR) if how == "rdwr" else None
+    def run():
+        try:
+            if fd is not None:
+                out.append(os.pread(fd, 99, 0))
+            else:
+                f = os.open(p, os.O_RDONLY)
+                out.append(os.read(f, 99))
+                os.close(f)
+        except OSError as e:
+            out.append(errno.errorcode[e.errno].encode())
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(0.1)         # in the pause before the snapshot
+    os.rename(p, away)
+    os.rename(other, p)
+    time.sleep(0.3)         # the snapshot was taken: in the pause after
+    os.rename(away, p)
+    t.join()
+    if fd is not None:
+        os.close(fd)
+    r.append("%s=%s" % (how, out[0].decode() or "empty"))
+print(" ".join(r))
+PY
+)"
+check "the daemon is still serving" mountpoint -q "$MNT"
+unmount
+
 # ---- A full disk ---------------------------------------------------------
 TMPFS=$WORK/tmpfs.1
 mkdir -p "$TMPFS"
