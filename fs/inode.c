@@ -11,6 +11,7 @@ struct rfs_inval {
 	struct rfs_inval *next;
 	char *key;
 	int remote;     /* another mount changed it: drop its inode too */
+	fuse_ino_t ino; /* that inode, if no longer the key's (deleted) */
 };
 
 static size_t hkey(const struct rfs *fs, const char *key)
@@ -353,7 +354,8 @@ void rfs_ino_put(struct rfs *fs, struct rfs_inode *in)
 
 /* ---- Deferred invalidations ------------------------------------------ */
 
-static void inval_queue(struct rfs *fs, const char *key, int remote)
+static void inval_queue(struct rfs *fs, const char *key, int remote,
+			fuse_ino_t ino)
 {
 	struct rfs_inval *v = calloc(1, sizeof(*v));
 
@@ -362,6 +364,7 @@ static void inval_queue(struct rfs *fs, const char *key, int remote)
 		return; /* only a cache: the entry timeout covers it */
 	}
 	v->remote = remote;
+	v->ino = ino;
 	pthread_mutex_lock(&fs->inval_mu);
 	if (fs->inval_tail)
 		fs->inval_tail->next = v;
@@ -392,7 +395,7 @@ void rfs_inval_barrier(struct rfs *fs, int ms)
 
 void rfs_inval_entry(struct rfs *fs, const char *key)
 {
-	inval_queue(fs, key, 0);
+	inval_queue(fs, key, 0, 0);
 }
 
 void rfs_inval_children(struct rfs *fs, const char *dir)
@@ -404,23 +407,28 @@ void rfs_inval_children(struct rfs *fs, const char *dir)
 			if (!in->deleted && !in->hist && in->key[0] &&
 			    (dl == 0 || (strncmp(in->key, dir, dl) == 0 &&
 					 in->key[dl] == '/')))
-				inval_queue(fs, in->key, 0);
+				inval_queue(fs, in->key, 0, 0);
 }
 
 void rfs_remote_change(void *ctx, const char *key)
 {
-	inval_queue(ctx, key, 1);
+	inval_queue(ctx, key, 1, 0);
+}
+
+void rfs_inval_gone(struct rfs *fs, const char *key, fuse_ino_t ino)
+{
+	inval_queue(fs, key, 1, ino);
 }
 
 /* What the kernel caches of a key another mount changed: the record's
  * attributes and pages, and its directory's (a listing changed). */
-static void inval_remote(struct rfs *fs, const char *key, fuse_ino_t parent)
+static void inval_remote(struct rfs *fs, const char *key, fuse_ino_t parent,
+			 fuse_ino_t ino)
 {
 	struct rfs_inode *in;
-	fuse_ino_t ino = 0;
 
 	pthread_mutex_lock(&fs->mu);
-	in = rfs_ino_by_key(fs, key);
+	in = ino ? NULL : rfs_ino_by_key(fs, key);
 	if (in)
 		ino = in->ino;
 	pthread_mutex_unlock(&fs->mu);
@@ -487,7 +495,7 @@ static void *inval_main(void *arg)
 		if (slash)
 			*slash = '/';
 		if (known && v->remote)
-			inval_remote(fs, v->key, parent);
+			inval_remote(fs, v->key, parent, v->ino);
 		free(v->key);
 		free(v);
 		pthread_mutex_lock(&fs->inval_mu);

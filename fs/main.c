@@ -280,6 +280,7 @@ int main(int argc, char *argv[])
 	so.tombstone_limit = fs.o.tombstone_limit;
 	so.defer_background = 1; /* no thread before the daemon's fork */
 	so.on_change = rfs_remote_change;
+	so.on_gone = rfs_remote_gone;
 	so.change_ctx = &fs;
 	so.errbuf = err;
 	so.errlen = sizeof(err);

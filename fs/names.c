@@ -60,6 +60,56 @@ static void keep_gone_attr(struct rfs *fs, struct rfs_inode *in, int dir)
 	}
 }
 
+/* store_opts.on_gone: another mount deleted @key's record, renamed it
+ * away, or renamed another record over it.  A local unlink keeps what the record held for handles still
+ * open on it (keep_gone_attr); this daemon learns of another mount's
+ * only now, so it keeps it now, from the store's memory of the version
+ * it was (@was), which the store still shows.  The inode is deleted
+ * then, as a local unlink deletes it, so that its handles read those
+ * bytes (file.c, gone_snap_of) and a record that takes the name later
+ * is another inode.  Before 2026-12-06 a handle that had not read the
+ * record yet got ESTALE (an empty file before that), or read the record
+ * that had taken the name.  Not kept,
+ * the handles then getting ESTALE as before: this daemon's own change
+ * is open on it, or the store has moved past that version. */
+void rfs_remote_gone(void *ctx, const char *key, const struct store_stat *was)
+{
+	struct rfs *fs = ctx;
+	struct store_snap *snap = NULL;
+	struct store_stat sb;
+	struct rfs_inode *in;
+	fuse_ino_t ino = 0;
+	int rc;
+
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino_by_key(fs, key);
+	if (in && in->nopen && !in->pending && !in->lease && !in->hist &&
+	    S_ISREG(was->meta.mode))
+		ino = in->ino;
+	pthread_mutex_unlock(&fs->mu);
+	/* Not under the lock: from etcd's history if the store has moved
+	 * on meanwhile, a round trip. */
+	if (!ino || store_snap_open(fs->st, key, was->version, &snap) < 0)
+		return;
+	pthread_mutex_lock(&fs->mu);
+	in = rfs_ino_by_key(fs, key);
+	rc = store_stat(fs->st, key, &sb);
+	if (in && in->ino == ino && !in->pending && !in->lease &&
+	    (rc == -ENOENT || (rc == 0 && sb.version == was->version))) {
+		in->pmeta = was->meta;
+		in->gone_size = was->size;
+		in->gone_version = was->version;
+		store_snap_close(in->gone_snap);
+		in->gone_snap = snap;
+		snap = NULL;
+		rfs_ino_unkey(fs, in);
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (!snap)
+		rfs_inval_gone(fs, key, ino); /* its nlink is 0 now */
+	store_snap_close(snap);
+}
+
 /* Reply with the entry of a key just made by a committed change. */
 static void reply_new_entry(fuse_req_t req, struct rfs *fs, const char *key)
 {

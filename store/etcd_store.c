@@ -508,13 +508,125 @@ static void notify(struct es *es, char **keys, size_t n)
 	}
 }
 
-/* Apply a batch of watch events; call on_change for each key whose m/
- * or r/ changed (after unlocking: the callback may call back in). */
+/* A record another mount deleted, for on_gone: what it was. */
+struct gone {
+	char *key;
+	struct store_stat was;
+};
+
+/* Is etcd key @k (@kl bytes) a record's r/ key?  Its name, or NULL. */
+static const char *rec_name(const struct es *es, const char *k, size_t kl)
+{
+	if (kl < es->plen + 2 || memcmp(k, es->prefix, es->plen) != 0 ||
+	    k[es->plen] != 'r' || k[es->plen + 1] != '/')
+		return NULL;
+	return k + es->plen + 2;
+}
+
+/* Does event @i of the @n in @ev put a record that a rename moved there
+ * (over the one the name held)?  A rename's transaction deletes the r/
+ * it moves from; no other change deletes a record's r/ and puts
+ * another's, and etcd reports one revision's events together. */
+static int moved_here(const struct es *es, const struct etcdc_event *ev,
+		      size_t n, size_t i)
+{
+	if (ev[i].type == ETCDC_EV_DELETE)
+		return 0;
+	for (size_t j = 0; j < n; j++)
+		if (ev[j].type == ETCDC_EV_DELETE &&
+		    ev[j].kv.mod_revision == ev[i].kv.mod_revision &&
+		    rec_name(es, ev[j].kv.key, ev[j].kv.key_len))
+			return 1;
+	return 0;
+}
+
+/* If event @i of the @n in @ev takes away a record the cache holds (it
+ * deletes its r/, or a rename moves another record over it), note in
+ * *@g (its key allocated) what the record was: the version the cache
+ * holds, or the one an earlier event of the batch put.  Caller holds
+ * es->mu; the batch is not applied yet. */
+static int gone_of(struct es *es, const struct etcdc_event *ev, size_t n,
+		   size_t i, struct gone *g)
+{
+	const struct etcdc_kv *kv = &ev[i].kv;
+	const char *name = rec_name(es, kv->key, kv->key_len);
+	size_t nl = kv->key_len - es->plen - 2;
+	struct es_ent *e;
+	char *key;
+
+	if (!name || (ev[i].type != ETCDC_EV_DELETE &&
+		      !moved_here(es, ev, n, i)) ||
+	    !(key = strndup(name, nl)))
+		return 0;
+	e = es_ent_find(es, key);
+	if (!e || !e->has_r || kv->mod_revision <= e->r_rev) {
+		free(key);
+		return 0;
+	}
+	memset(g, 0, sizeof(*g));
+	g->key = key;
+	g->was.version = e->version;
+	g->was.size = e->content ? e->content->len : 0;
+	memcpy(g->was.hash, e->hash, 16);
+	g->was.commit_ns = e->commit_ns;
+	g->was.meta = e->meta; /* kept when its m/ goes first */
+	for (size_t j = 0; j < i; j++) {
+		const struct etcdc_kv *p = &ev[j].kv;
+		struct es_rec r;
+
+		if (p->key_len != kv->key_len ||
+		    memcmp(p->key, kv->key, kv->key_len) != 0 ||
+		    p->mod_revision <= e->r_rev)
+			continue;
+		if (ev[j].type == ETCDC_EV_DELETE ||
+		    es_dec_rec(p->value, p->value_len, &r) < 0) {
+			g->was.version = 0; /* deleted already, or unknown */
+			continue;
+		}
+		g->was.version = r.version;
+		g->was.size = r.len;
+		memcpy(g->was.hash, r.hash, 16);
+		g->was.commit_ns = r.commit_ns;
+	}
+	if (!g->was.version) {
+		free(key);
+		return 0;
+	}
+	return 1;
+}
+
+/* Before a batch of watch events is applied: call on_gone for each
+ * record it takes away, while the cache still holds it (so that the fs
+ * keeps its bytes before anyone can find the record gone). */
+static void tell_gone(struct es *es, struct etcdc_event *ev, size_t n)
+{
+	struct gone *gone = calloc(n ? n : 1, sizeof(*gone));
+	size_t ng = 0;
+
+	if (!gone)
+		return; /* only a courtesy: its handles get ESTALE */
+	pthread_mutex_lock(&es->mu);
+	for (size_t i = 0; i < n; i++)
+		if (gone_of(es, ev, n, i, &gone[ng]))
+			ng++;
+	pthread_mutex_unlock(&es->mu);
+	for (size_t i = 0; i < ng; i++) {
+		es->o.on_gone(es->o.change_ctx, gone[i].key, &gone[i].was);
+		free(gone[i].key);
+	}
+	free(gone);
+}
+
+/* Apply a batch of watch events: on_gone for each record taken away first,
+ * then on_change for each key whose m/ or r/ changed (after unlocking:
+ * the callbacks may call back in). */
 static void apply_events(struct es *es, struct etcdc_event *ev, size_t n)
 {
 	char **keys = calloc(n ? n : 1, sizeof(*keys));
 	size_t nk = 0;
 
+	if (es->o.on_gone)
+		tell_gone(es, ev, n);
 	pthread_mutex_lock(&es->mu);
 	for (size_t i = 0; i < n; i++) {
 		const struct etcdc_kv *kv = &ev[i].kv;

@@ -63,6 +63,8 @@ struct store_io {
 	void *ctx;
 };
 
+struct store_stat;
+
 /** Options for store_open().  Zero means "default" for every field. */
 struct store_opts {
 	int read_only;            /**< serve what is intact; no changes */
@@ -94,6 +96,15 @@ struct store_opts {
 	 *  metadata (to drop a kernel cache).  It may call the store. */
 	void (*on_change)(void *ctx, const char *key);
 	void *change_ctx;
+	/** Shared stores only, with change_ctx: another mount deleted
+	 *  @key, renamed it away, or renamed another record over it; @was is what the record was then
+	 *  (version, size, hash, metadata).  Called from the store's own
+	 *  thread as soon as it learns of it, before the store shows the
+	 *  record gone (and before on_change); store_snap_open(@key,
+	 *  @was->version) reads its bytes, at once from memory, later
+	 *  while the store keeps that version.  It may call the store. */
+	void (*on_gone)(void *ctx, const char *key,
+			const struct store_stat *was);
 };
 
 /** Metadata of a key.  Changing it needs no basis and makes no version. */

@@ -240,27 +240,72 @@ expect_eq "M2 shows the same user.version" 1 "$(ver "$M2/rec")"
 expect_eq "M2 shows the same user.hash" "$(hash_of "$M1/rec")" "$(hash_of "$M2/rec")"
 
 # ---- A descriptor whose record another mount deleted ----------------------
-# This daemon learns of the delete after the fact, so it pinned nothing: a
-# descriptor that had not read the record gets ESTALE, as on NFS (until
-# 2026-12-06 it read an empty file).
-act "$M1" 'printf precious > gone1'
+# This daemon learns of the delete after the fact, through its watch; it
+# then keeps the record's bytes from etcd's history for its descriptors,
+# as a local unlink keeps them.  A descriptor that had not read the
+# record read an empty file until the morning of 2026-12-06, then got
+# ESTALE; now it reads the record's bytes, whatever takes the name after.
+act "$M1" 'printf precious > gone1; printf mover > gone2; printf third > gone3'
 wait_for 5 test -e "$M2/gone1"
-expect_eq "a descriptor on M1 whose record M2 deleted before its first read: ESTALE, not an empty file" \
-	"Stale file handle" "$(cd "$M1" && python3 - "$M2" 2>&1 <<'PY'
+wait_for 5 test -e "$M2/gone2"
+wait_for 5 test -e "$M2/gone3"
+expect_eq "descriptors on M1 whose records M2 deleted, renamed away, or renamed another over, before their first read read the records' bytes, with nlink 0; a record taking the name later is another file" \
+	"rm: precious nlink=0 | mv: mover nlink=0 | over: third nlink=0, path reads other | written: Precious, on M2: False | new at the name: Precious, path reads new" \
+	"$(cd "$M1" && python3 - "$M2" 2>&1 <<'PY'
 import os, subprocess, sys, time
-fd = os.open("gone1", os.O_RDWR)
-subprocess.run(["bash", "-c", "cd '%s' && cat gone1 > /dev/null && rm gone1"
-                % sys.argv[1]], check=True)
-for _ in range(250):        # until M1 has learned of it (its watch)
-    if not os.path.exists("gone1"):
+m2 = sys.argv[1]
+def gone_on_m1(name):
+    for _ in range(250):        # until M1 has learned of it (its watch)
+        try:
+            with open(name) as f:
+                if f.read() == "other":     # "over": what took the name
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.02)
+def read(fd):
+    try:
+        return os.pread(fd, 100, 0).decode() or "empty"
+    except OSError as e:
+        return e.strerror
+out = []
+for how, name, cmd in (("rm", "gone1", "cat gone1 > /dev/null && rm gone1"),
+                       ("mv", "gone2", "cat gone2 > /dev/null && mv gone2 moved2"),
+                       ("over", "gone3", "printf other > t3 && cat gone3 > /dev/null && mv t3 gone3")):
+    fd = os.open(name, os.O_RDWR)
+    subprocess.run(["bash", "-c", "cd '%s' && %s" % (m2, cmd)], check=True)
+    gone_on_m1(name)
+    r = read(fd)
+    try:
+        nl = os.fstat(fd).st_nlink
+    except OSError as e:
+        nl = e.strerror
+    out.append("%s: %s nlink=%s" % (how, r, nl))
+    if how == "over":
+        with open(name) as f:
+            out[-1] += ", path reads " + f.read()
+    if how == "rm":
+        keep = fd
+    else:
+        os.close(fd)
+# Written, as an unlinked file is: the descriptor reads its change,
+# which no name shows.
+os.pwrite(keep, b"P", 0)
+os.fsync(keep)
+out.append("written: %s, on M2: %s" % (read(keep), os.path.exists(m2 + "/gone1")))
+subprocess.run(["bash", "-c", "cd '%s' && printf new > gone1" % m2], check=True)
+for _ in range(250):
+    if os.path.exists("gone1"):
         break
     time.sleep(0.02)
-try:
-    print(os.pread(fd, 100, 0).decode() or "empty")
-except OSError as e:
-    print(e.strerror)
+with open("gone1") as f:
+    path = f.read()
+out.append("new at the name: %s, path reads %s" % (read(keep), path))
+os.close(keep)
+print(" | ".join(out))
 PY
 )"
+act "$M1" 'cat gone1 moved2 gone3 > /dev/null; rm -f gone1 moved2 gone3'
 seq_ok=1 seq_seen=1
 for i in 2 3 4 5 6 7; do
 	if [ $((i % 2)) = 0 ]; then w=$M2 r=$M1; else w=$M1 r=$M2; fi

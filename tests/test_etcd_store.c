@@ -3,6 +3,7 @@
  * standing for two mounts.  Each test uses its own prefix. */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -406,6 +407,107 @@ static void test_two_mounts_see_each_other(void **state)
 	store_close(b);
 }
 
+/* on_gone: what b was told of records a took away, and what b read of
+ * each from inside the call. */
+struct gones {
+	pthread_mutex_t mu;
+	struct store *st;
+	int n;
+	char what[8][64];
+};
+
+static void on_gone(void *ctx, const char *key, const struct store_stat *was)
+{
+	struct gones *g = ctx;
+	struct store_snap *snap = NULL;
+	struct store_stat sb;
+	char buf[16] = "";
+	ssize_t got = -1;
+	int shown = store_stat(g->st, key, &sb) == 0 &&
+		    sb.version == was->version;
+
+	if (store_snap_open(g->st, key, was->version, &snap) == 0) {
+		got = store_snap_read(snap, buf, sizeof(buf) - 1, 0);
+		store_snap_close(snap);
+	}
+	pthread_mutex_lock(&g->mu);
+	if (g->n < 8)
+		snprintf(g->what[g->n++], sizeof(g->what[0]), "%s v%llu %s%s",
+			 key, (unsigned long long)was->version,
+			 got >= 0 ? buf : "?", shown ? "" : " (not shown)");
+	pthread_mutex_unlock(&g->mu);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Another mount's delete, rename away and rename over are each told
+ * (on_gone) with the version the record was, readable by it, before
+ * the store shows it gone; an update is not told. */
+static void test_gone_told_before_shown(void **state)
+{
+	struct gones g = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct changes c1 = {0};
+	struct store_opts o;
+	struct store *a, *b = NULL;
+	char url[96], err[256] = "";
+	uint64_t v;
+	int n = 0;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	a = open_es(url, &c1);
+	memset(&o, 0, sizeof(o));
+	o.errbuf = err;
+	o.errlen = sizeof(err);
+	o.on_gone = on_gone;
+	o.change_ctx = &g;
+	assert_int_equal(store_open(url, &o, &b), 0);
+	g.st = b;
+	assert_int_equal(store_after_fork(a), 0);
+	assert_int_equal(store_after_fork(b), 0);
+	assert_int_equal(store_put(a, "k1", STORE_ABSENT, "one", 3, NULL, &v), 0);
+	assert_int_equal(store_put(a, "k1", 1, "one2", 4, NULL, &v), 0);
+	assert_int_equal(store_put(a, "k2", STORE_ABSENT, "two", 3, NULL, &v), 0);
+	assert_int_equal(store_put(a, "k4", STORE_ABSENT, "four", 4, NULL, &v), 0);
+	assert_int_equal(store_put(a, "k5", STORE_ABSENT, "five", 4, NULL, &v), 0);
+	assert_int_equal(wait_version(b, "k5", 1), 0);
+	assert_int_equal(wait_version(b, "k1", 2), 0);
+	pthread_mutex_lock(&g.mu);
+	assert_int_equal(g.n, 0); /* creates and an update: none gone */
+	pthread_mutex_unlock(&g.mu);
+	assert_int_equal(store_delete(a, "k1", 2, &v), 0);
+	assert_int_equal(store_rename(a, "k2", 1, "k3", STORE_ABSENT, &v), 0);
+	assert_int_equal(store_rename(a, "k5", 1, "k4", 1, &v), 0);
+	assert_int_equal(wait_version(b, "k4", v), 0);
+	for (int i = 0; i < 500 && n < 4; i++) {
+		pthread_mutex_lock(&g.mu);
+		n = g.n;
+		pthread_mutex_unlock(&g.mu);
+		poll(NULL, 0, 10);
+	}
+	assert_int_equal(n, 4);
+	qsort(g.what, (size_t)n, sizeof(g.what[0]), cmp_str);
+	assert_string_equal(g.what[0], "k1 v2 one2");
+	assert_string_equal(g.what[1], "k2 v1 two");
+	assert_string_equal(g.what[2], "k4 v1 four"); /* renamed over */
+	assert_string_equal(g.what[3], "k5 v1 five");
+	/* Told after the fact, the version still reads (etcd's history). */
+	{
+		struct store_snap *snap;
+		char buf[8] = "";
+
+		assert_int_equal(store_snap_open(b, "k4", 1, &snap), 0);
+		assert_int_equal(store_snap_read(snap, buf, sizeof(buf), 0), 4);
+		assert_memory_equal(buf, "four", 4);
+		store_snap_close(snap);
+	}
+	store_close(a);
+	store_close(b);
+}
+
 static void test_lease_excludes_other_mount(void **state)
 {
 	struct changes c1 = {0}, c2 = {0};
@@ -612,6 +714,7 @@ int main(void)
 		cmocka_unit_test(test_too_big),
 		cmocka_unit_test(test_history_from_revisions),
 		cmocka_unit_test(test_two_mounts_see_each_other),
+		cmocka_unit_test(test_gone_told_before_shown),
 		cmocka_unit_test(test_lease_excludes_other_mount),
 		cmocka_unit_test(test_lost_lease_never_commits),
 		cmocka_unit_test(test_landed_deep_in_history),
