@@ -14,7 +14,8 @@
  *   race (EAGAIN stale, EBUSY leased, EPERM no basis, ENOENT gone,
  *   ENODATA no version, EEXIST, ENOTEMPTY, EISDIR; and, with
  *   STRESS_MIX_OTHER_MOUNT set, ESTALE: a record another mount deleted
- *   under a descriptor that had not read it yet).
+ *   under a descriptor that had not read it yet, which this mount learned
+ *   of other than through its watch: README, "descriptor still open").
  * A daemon that dies shows as ENOTCONN.  tests/e2e_stress.sh runs it.
  * Found on 2026-12-04: a rename through a freed handle (e2e_races.sh) and
  * a deleted record's handle reaching the record that took its name
