@@ -428,99 +428,76 @@ unmount
 # could not show it, a daemon with a pause in that window showed both).
 # Here the daemon pauses there (RFS_TEST_PAUSE_AT=snapshot) while this
 # process unlinks the record or renames another file over it.
-RFS_TEST_PAUSE_KEY=snap/ RFS_TEST_PAUSE_AT=snapshot RFS_TEST_PAUSE_MS=300 \
-	mount_fresh || exit 1
-mkdir "$MNT/snap"
-expect_eq "a first read or an open meets an unlink or a rename over the record: the descriptor reads its own file" \
-	"rdwr+unlink=mine rdwr+rename=mine open+unlink=mine open+rename=mine" \
-	"$(cd "$MNT" && timeout 60 python3 - 2>&1 <<'PY'
-import errno, os, threading, time
-def put(p, s):
-    with open(p, "w") as f:
-        f.write(s)
-def read_rdwr(p, out):
-    fd = os.open(p, os.O_RDWR)      # no snapshot yet
-    t = threading.Thread(target=lambda: out.append(os.pread(fd, 99, 0)))
-    return fd, t
-def read_open(p, out):
-    def run():
-        try:
-            fd = os.open(p, os.O_RDONLY)    # found, then paused
-            out.append(os.read(fd, 99))
-            os.close(fd)
-        except OSError as e:
-            out.append(errno.errorcode[e.errno].encode())
-    return None, threading.Thread(target=run)
-r = []
-for how, start in (("rdwr", read_rdwr), ("open", read_open)):
-    for what in ("unlink", "rename"):
-        p, other = "snap/%s_%s" % (how, what), "snap/t_%s_%s" % (how, what)
-        put(p, "mine")
-        put(other, "other")
-        out = []
-        fd, t = start(p, out)
-        t.start()
-        time.sleep(0.1)     # in the pause
-        if what == "unlink":
-            os.unlink(p)
-        else:
-            os.rename(other, p)
-        t.join()
-        if fd is not None:
-            os.close(fd)
-        r.append("%s+%s=%s" % (how, what, out[0].decode() or "empty"))
-print(" ".join(r))
-PY
-)"
-check "the daemon is still serving" mountpoint -q "$MNT"
-unmount
-
-# A snapshot taken while the record has moved away and another took its
-# name holds the other's bytes; if the record moves back over it before
-# the check, its key compares equal again (before 2026-12-06 the check
-# compared keys and kept the other's bytes: "other").  The daemon pauses
-# before the snapshot and after it (snapshot,snapped).
-RFS_TEST_PAUSE_KEY=aba/ RFS_TEST_PAUSE_AT=snapshot,snapped \
+# Then: a snapshot taken while the record has moved away and another took
+# its name holds the other's bytes; if the record moves back over it
+# before the check, its key compares equal again (before 2026-12-06 the
+# check compared keys and kept the other's bytes: "other").  For that
+# the daemon pauses after the snapshot too (snapped).
+RFS_TEST_PAUSE_KEY=snap/ RFS_TEST_PAUSE_AT=snapshot,snapped \
 	RFS_TEST_PAUSE_MS=300 mount_fresh || exit 1
-mkdir "$MNT/aba"
-expect_eq "a snapshot meets the record moving away, another taking its name, and the record moving back over it: the descriptor reads its own file" \
-	"rdwr=mine open=mine" \
-	"$(cd "$MNT" && timeout 60 python3 - 2>&1 <<'PY'
+mkdir "$MNT/snap"
+out=$(cd "$MNT" && timeout 60 python3 - 2>&1 <<'PY'
 import errno, os, threading, time
 def put(p, s):
     with open(p, "w") as f:
         f.write(s)
-r = []
-for how in ("rdwr", "open"):
-    p, other, away = "aba/" + how, "aba/t_" + how, "aba/away_" + how
-    put(p, "mine")
-    put(other, "other")
-    out = []
-    fd = os.open(p, os.O_RDWR) if how == "rdwr" else None
+def reader(p, out, rdwr):
+    """A first read through an O_RDWR descriptor (opened now), or an
+    open and read; both take the snapshot in a thread of their own."""
+    fd = os.open(p, os.O_RDWR) if rdwr else None   # no snapshot yet
     def run():
         try:
             if fd is not None:
                 out.append(os.pread(fd, 99, 0))
             else:
-                f = os.open(p, os.O_RDONLY)
+                f = os.open(p, os.O_RDONLY)     # found, then paused
                 out.append(os.read(f, 99))
                 os.close(f)
         except OSError as e:
             out.append(errno.errorcode[e.errno].encode())
     t = threading.Thread(target=run)
     t.start()
+    return fd, t
+def done(fd, t, out, label, r):
+    t.join()
+    if fd is not None:
+        os.close(fd)
+    r.append("%s=%s" % (label, out[0].decode() or "empty"))
+r = []
+for how in ("rdwr", "open"):
+    for what in ("unlink", "rename"):
+        p, other = "snap/%s_%s" % (how, what), "snap/t_%s_%s" % (how, what)
+        put(p, "mine")
+        put(other, "other")
+        out = []
+        fd, t = reader(p, out, how == "rdwr")
+        time.sleep(0.1)     # in the pause
+        if what == "unlink":
+            os.unlink(p)
+        else:
+            os.rename(other, p)
+        done(fd, t, out, "%s+%s" % (how, what), r)
+r.append("|")
+for how in ("rdwr", "open"):
+    p, other, away = "snap/" + how, "snap/t_" + how, "snap/away_" + how
+    put(p, "mine")
+    put(other, "other")
+    out = []
+    fd, t = reader(p, out, how == "rdwr")
     time.sleep(0.1)         # in the pause before the snapshot
     os.rename(p, away)
     os.rename(other, p)
     time.sleep(0.3)         # the snapshot was taken: in the pause after
     os.rename(away, p)
-    t.join()
-    if fd is not None:
-        os.close(fd)
-    r.append("%s=%s" % (how, out[0].decode() or "empty"))
+    done(fd, t, out, how, r)
 print(" ".join(r))
 PY
-)"
+)
+expect_eq "a first read or an open meets an unlink or a rename over the record: the descriptor reads its own file" \
+	"rdwr+unlink=mine rdwr+rename=mine open+unlink=mine open+rename=mine" \
+	"${out%% |*}"
+expect_eq "a snapshot meets the record moving away, another taking its name, and the record moving back over it: the descriptor reads its own file" \
+	"rdwr=mine open=mine" "${out##*| }"
 check "the daemon is still serving" mountpoint -q "$MNT"
 unmount
 
