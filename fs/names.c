@@ -61,17 +61,17 @@ static void keep_gone_attr(struct rfs *fs, struct rfs_inode *in, int dir)
 }
 
 /* store_opts.on_gone: another mount deleted @key's record, renamed it
- * away, or renamed another record over it.  A local unlink keeps what the record held for handles still
- * open on it (keep_gone_attr); this daemon learns of another mount's
- * only now, so it keeps it now, from the store's memory of the version
- * it was (@was), which the store still shows.  The inode is deleted
- * then, as a local unlink deletes it, so that its handles read those
- * bytes (file.c, gone_snap_of) and a record that takes the name later
- * is another inode.  Before 2026-12-06 a handle that had not read the
- * record yet got ESTALE (an empty file before that), or read the record
- * that had taken the name.  Not kept,
- * the handles then getting ESTALE as before: this daemon's own change
- * is open on it, or the store has moved past that version. */
+ * away, or renamed another record over it.  A local unlink keeps what
+ * the record held for the handles still open on it (keep_gone_attr);
+ * this daemon learns of another mount's only now, so it keeps it now,
+ * from the store's memory of the version it was (@was), which the store
+ * still shows.  The inode is then deleted, as a local unlink deletes it,
+ * so that its handles read those bytes (file.c, gone_snap_of) and a
+ * record that takes the name later is another inode.  Before 2026-12-06
+ * a handle that had not read the record yet got ESTALE (an empty file
+ * before that), or read the record that had taken the name.  Not kept
+ * (its handles get ESTALE, as before): this daemon's own change is open
+ * on it, or the store has moved past that version. */
 void rfs_remote_gone(void *ctx, const char *key, const struct store_stat *was)
 {
 	struct rfs *fs = ctx;

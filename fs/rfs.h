@@ -296,8 +296,8 @@ void rfs_inval_children(struct rfs *fs, const char *dir);
 /* store_opts.on_change of a shared store: another mount changed @key;
  * queue dropping the kernel's entry, attributes and pages of it. */
 void rfs_remote_change(void *ctx, const char *key);
-/* store_opts.on_gone of a shared store (names.c): another mount deleted
- * @key's record; an inode still open on it keeps what it held. */
+/* store_opts.on_gone of a shared store (names.c): another mount took
+ * @key's record away; an inode still open on it keeps what it held. */
 void rfs_remote_gone(void *ctx, const char *key, const struct store_stat *was);
 /* Queue dropping the kernel's entry of @key, and its attributes and
  * pages of inode @ino, which no longer has that key (rfs_remote_gone). */

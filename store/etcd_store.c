@@ -508,7 +508,7 @@ static void notify(struct es *es, char **keys, size_t n)
 	}
 }
 
-/* A record another mount deleted, for on_gone: what it was. */
+/* A record another mount took away, for on_gone: what it was. */
 struct gone {
 	char *key;
 	struct store_stat was;
@@ -526,15 +526,22 @@ static const char *rec_name(const struct es *es, const char *k, size_t kl)
 /* Does event @i of the @n in @ev put a record that a rename moved there
  * (over the one the name held)?  A rename's transaction deletes the r/
  * it moves from; no other change deletes a record's r/ and puts
- * another's, and etcd reports one revision's events together. */
+ * another's.  etcd reports one revision's events together and in order,
+ * so only @i's neighbours of its revision are looked at. */
 static int moved_here(const struct es *es, const struct etcdc_event *ev,
 		      size_t n, size_t i)
 {
+	int64_t rev = ev[i].kv.mod_revision;
+	size_t lo = i, hi = i + 1;
+
 	if (ev[i].type == ETCDC_EV_DELETE)
 		return 0;
-	for (size_t j = 0; j < n; j++)
+	while (lo > 0 && ev[lo - 1].kv.mod_revision == rev)
+		lo--;
+	while (hi < n && ev[hi].kv.mod_revision == rev)
+		hi++;
+	for (size_t j = lo; j < hi; j++)
 		if (ev[j].type == ETCDC_EV_DELETE &&
-		    ev[j].kv.mod_revision == ev[i].kv.mod_revision &&
 		    rec_name(es, ev[j].kv.key, ev[j].kv.key_len))
 			return 1;
 	return 0;
