@@ -425,13 +425,13 @@ void rfs_inval_gone(struct rfs *fs, const char *key, fuse_ino_t ino)
 static void inval_remote(struct rfs *fs, const char *key, fuse_ino_t parent,
 			 fuse_ino_t ino)
 {
-	struct rfs_inode *in;
-
-	pthread_mutex_lock(&fs->mu);
-	in = ino ? NULL : rfs_ino_by_key(fs, key);
-	if (in)
-		ino = in->ino;
-	pthread_mutex_unlock(&fs->mu);
+	if (!ino) {
+		pthread_mutex_lock(&fs->mu);
+		struct rfs_inode *in = rfs_ino_by_key(fs, key);
+		if (in)
+			ino = in->ino;
+		pthread_mutex_unlock(&fs->mu);
+	}
 	if (!fs->se)
 		return;
 	if (ino)

@@ -38,25 +38,34 @@ static char *join(const struct rfs_inode *parent, const char *name, int *rc)
  * may be someone's working directory.  Without memory for the bytes, a
  * handle reads them by version while the store keeps it (file.c).
  * Caller holds fs->mu. */
+/* What @in's record was when it went (@was), for its handles: its
+ * attributes, its version, and its bytes @snap if any (taken over; NULL:
+ * handles read by version while the store keeps it).  One left by a
+ * change that then failed is out of date; none is read before the inode
+ * is deleted (file.c).  Caller holds fs->mu. */
+static void set_gone(struct rfs_inode *in, const struct store_stat *was,
+		     struct store_snap *snap)
+{
+	in->pmeta = was->meta;
+	in->gone_size = was->size;
+	in->gone_version = was->version;
+	store_snap_close(in->gone_snap);
+	in->gone_snap = snap;
+}
+
 static void keep_gone_attr(struct rfs *fs, struct rfs_inode *in, int dir)
 {
+	struct store_snap *snap = NULL;
 	struct store_stat sb;
 
 	if (!in || in->pending || in->deleted || in->hist ||
 	    (!in->nopen && !dir))
 		return;
 	if (store_stat(fs->st, in->key, &sb) == 0) {
-		in->pmeta = sb.meta;
-		in->gone_size = sb.size;
-		in->gone_version = sb.version;
-		/* One left by a change that then failed is out of date;
-		 * none is read before the inode is deleted (file.c).  A
-		 * failed open leaves it NULL: handles read by version. */
-		store_snap_close(in->gone_snap);
-		in->gone_snap = NULL;
 		if (!dir)
 			(void)store_snap_open(fs->st, in->key, sb.version,
-					      &in->gone_snap);
+					      &snap);
+		set_gone(in, &sb, snap);
 	}
 }
 
@@ -96,11 +105,7 @@ void rfs_remote_gone(void *ctx, const char *key, const struct store_stat *was)
 	rc = store_stat(fs->st, key, &sb);
 	if (in && in->ino == ino && !in->pending && !in->lease &&
 	    (rc == -ENOENT || (rc == 0 && sb.version == was->version))) {
-		in->pmeta = was->meta;
-		in->gone_size = was->size;
-		in->gone_version = was->version;
-		store_snap_close(in->gone_snap);
-		in->gone_snap = snap;
+		set_gone(in, was, snap);
 		snap = NULL;
 		rfs_ino_unkey(fs, in);
 	}

@@ -116,7 +116,8 @@ if ! local_only; then
 	for _ in $(seq 100); do [ -d "$MNT_B/mix" ] && break; sleep 0.05; done
 	watchdog "$MNT_A" "$MNT_B"
 	# (a descriptor whose record the other mount deleted before its
-	# first read gets ESTALE, as on NFS: a lost race here)
+	# first read may get ESTALE, as on NFS, where this mount learned of
+	# the delete other than through its watch: a lost race here)
 	export STRESS_MIX_OTHER_MOUNT=1
 	mix "$MNT_A/mix" 4 "$SECS" 4 >"$WORK/mixa.out" 2>"$WORK/mixa.err" &
 	other=$!
