@@ -137,10 +137,22 @@ void es_apply_kv(struct es *es, const struct etcdc_kv *kv, int deleted,
 void es_apply_ops(struct es *es, const struct etcdc_op *ops, size_t n,
 		  int64_t rev);
 int es_refresh(struct es *es, const char *key);
+/* Apply one etcd key as of revision @rev: a put (@deleted 0) or its
+ * absence.  Caller holds es->mu.  @return 1 if what a reader sees of
+ * the key changed (its m/ or r/), else 0. */
+int es_apply_locked(struct es *es, const char *k, size_t klen,
+		    const char *v, size_t vlen, int64_t create_rev,
+		    int64_t lease, int deleted, int64_t rev);
 void es_buf_put(struct es_buf *b);
 struct es_buf *es_buf_new(const void *data, size_t len);
 uint64_t es_next_nonce(struct es *es);
 int64_t es_now_ns(void);
+
+/* etcd_events.c: the watch's batches, applied (es->mu not held; the
+ * fs's callbacks are called without it). */
+void es_apply_events(struct es *es, struct etcdc_event *ev, size_t n);
+/* After a full reload at @rev: drop what the reload did not see. */
+void es_sweep(struct es *es, int64_t rev);
 
 /* etcd_codec.c: the values' layout.  Encoders return malloc'ed bytes
  * (NULL on -ENOMEM); decoders return 0 or -EUCLEAN for a value that is

@@ -1,7 +1,8 @@
 /* etcd_store.c - an etcd store's life: the URL, the client pool, the
  * cache of the prefix and the background thread (watch, heartbeat,
  * lease keepalive) that keeps it current.  The operations are
- * etcd_ops.c, the values' layout etcd_codec.c.
+ * etcd_ops.c, the values' layout etcd_codec.c, the watch's batches
+ * etcd_events.c.
  *
  * The cache holds every key under the prefix, content included: a
  * mount reads from memory and asks etcd only to change something.  It
@@ -170,9 +171,9 @@ char *es_k(struct es *es, char kind, const char *key, size_t *len)
  * mod_revision) or its absence.  Caller holds es->mu.  @return 1 if what
  * a reader sees of the key changed (its m/ or r/), else 0.
  */
-static int apply_locked(struct es *es, const char *k, size_t klen,
-			const char *v, size_t vlen, int64_t create_rev,
-			int64_t lease, int deleted, int64_t rev)
+int es_apply_locked(struct es *es, const char *k, size_t klen,
+		    const char *v, size_t vlen, int64_t create_rev,
+		    int64_t lease, int deleted, int64_t rev)
 {
 	const uint8_t *xa;
 	struct store_meta m;
@@ -294,10 +295,10 @@ void es_apply_ops(struct es *es, const struct etcdc_op *ops, size_t n,
 	pthread_mutex_lock(&es->mu);
 	for (size_t i = 0; i < n; i++)
 		if (ops[i].type != ETCDC_OP_GET)
-			apply_locked(es, ops[i].key, ops[i].key_len,
-				     ops[i].value, ops[i].value_len, 0,
-				     ops[i].lease,
-				     ops[i].type == ETCDC_OP_DELETE, rev);
+			es_apply_locked(es, ops[i].key, ops[i].key_len,
+					ops[i].value, ops[i].value_len, 0,
+					ops[i].lease,
+					ops[i].type == ETCDC_OP_DELETE, rev);
 	pthread_mutex_unlock(&es->mu);
 }
 
@@ -305,9 +306,9 @@ void es_apply_kv(struct es *es, const struct etcdc_kv *kv, int deleted,
 		 int64_t rev)
 {
 	pthread_mutex_lock(&es->mu);
-	apply_locked(es, kv->key, kv->key_len, kv->value, kv->value_len,
-		     kv->create_revision, kv->lease, deleted,
-		     deleted ? rev : kv->mod_revision);
+	es_apply_locked(es, kv->key, kv->key_len, kv->value, kv->value_len,
+			kv->create_revision, kv->lease, deleted,
+			deleted ? rev : kv->mod_revision);
 	pthread_mutex_unlock(&es->mu);
 }
 
@@ -341,13 +342,14 @@ int es_refresh(struct es *es, const char *key)
 	for (size_t i = 0; i < 4 && i < r.n_res; i++) {
 		if (r.res[i].n_kvs) {
 			const struct etcdc_kv *kv = &r.res[i].kvs[0];
-			changed |= apply_locked(es, kv->key, kv->key_len,
-						kv->value, kv->value_len,
-						kv->create_revision, kv->lease,
-						0, kv->mod_revision);
+			changed |= es_apply_locked(es, kv->key, kv->key_len,
+						   kv->value, kv->value_len,
+						   kv->create_revision,
+						   kv->lease, 0,
+						   kv->mod_revision);
 		} else {
-			changed |= apply_locked(es, ks[i], lens[i], NULL, 0, 0,
-						0, 1, r.revision);
+			changed |= es_apply_locked(es, ks[i], lens[i], NULL,
+						   0, 0, 0, 1, r.revision);
 		}
 	}
 	pthread_mutex_unlock(&es->mu);
@@ -434,10 +436,10 @@ static int load(struct es *es, struct etcdc *c, int64_t *rev)
 			at = r;
 		pthread_mutex_lock(&es->mu);
 		for (size_t i = 0; i < n; i++)
-			apply_locked(es, kvs[i].key, kvs[i].key_len,
-				     kvs[i].value, kvs[i].value_len,
-				     kvs[i].create_revision, kvs[i].lease, 0,
-				     kvs[i].mod_revision);
+			es_apply_locked(es, kvs[i].key, kvs[i].key_len,
+					kvs[i].value, kvs[i].value_len,
+					kvs[i].create_revision, kvs[i].lease, 0,
+					kvs[i].mod_revision);
 		pthread_mutex_unlock(&es->mu);
 		if (more && n) {
 			/* Go on after the last key: that key and a zero. */
@@ -461,198 +463,6 @@ static int load(struct es *es, struct etcdc *c, int64_t *rev)
 	free(from);
 	*rev = at;
 	return rc;
-}
-
-/* After a full reload (our watch fell behind a compaction): what the
- * cache holds that the reload did not see was deleted meanwhile. */
-static void notify(struct es *es, char **keys, size_t n);
-
-static void sweep(struct es *es, int64_t rev)
-{
-	static const char kinds[] = "mrtl";
-	char k[2] = {0}, *keys[ES_SWEEP_NOTIFY];
-	size_t nk = 0;
-
-	pthread_mutex_lock(&es->mu);
-	for (size_t b = 0; b < es->cap; b++)
-		for (struct es_ent *e = es->tab[b]; e; e = e->next) {
-			int have[4] = {e->has_m, e->has_r, e->tomb != 0,
-				       e->has_l};
-			for (int i = 0; i < 4; i++) {
-				if (!have[i] || e->seen[i] == es->gen)
-					continue;
-				char *ek;
-				size_t kl;
-				k[0] = kinds[i];
-				ek = es_k(es, k[0], e->key, &kl);
-				if (ek && apply_locked(es, ek, kl, NULL, 0, 0,
-						       0, 1, rev) &&
-				    nk < ES_SWEEP_NOTIFY)
-					keys[nk++] = strdup(e->key);
-				free(ek);
-			}
-		}
-	pthread_mutex_unlock(&es->mu);
-	for (size_t i = 0; i < nk; i++)
-		if (!keys[i])
-			keys[i] = strdup("");
-	notify(es, keys, nk);
-}
-
-static void notify(struct es *es, char **keys, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (es->o.on_change && keys[i])
-			es->o.on_change(es->o.change_ctx, keys[i]);
-		free(keys[i]);
-	}
-}
-
-/* A record another mount took away, for on_gone: what it was. */
-struct gone {
-	char *key;
-	struct store_stat was;
-};
-
-/* Is etcd key @k (@kl bytes) a record's r/ key?  Its name, or NULL. */
-static const char *rec_name(const struct es *es, const char *k, size_t kl)
-{
-	if (kl < es->plen + 2 || memcmp(k, es->prefix, es->plen) != 0 ||
-	    k[es->plen] != 'r' || k[es->plen + 1] != '/')
-		return NULL;
-	return k + es->plen + 2;
-}
-
-/* Does event @i of the @n in @ev put a record that a rename moved there
- * (over the one the name held)?  A rename's transaction deletes the r/
- * it moves from; no other change deletes a record's r/ and puts
- * another's.  etcd reports one revision's events together and in order,
- * so only @i's neighbours of its revision are looked at. */
-static int moved_here(const struct es *es, const struct etcdc_event *ev,
-		      size_t n, size_t i)
-{
-	int64_t rev = ev[i].kv.mod_revision;
-	size_t lo = i, hi = i + 1;
-
-	if (ev[i].type == ETCDC_EV_DELETE)
-		return 0;
-	while (lo > 0 && ev[lo - 1].kv.mod_revision == rev)
-		lo--;
-	while (hi < n && ev[hi].kv.mod_revision == rev)
-		hi++;
-	for (size_t j = lo; j < hi; j++)
-		if (ev[j].type == ETCDC_EV_DELETE &&
-		    rec_name(es, ev[j].kv.key, ev[j].kv.key_len))
-			return 1;
-	return 0;
-}
-
-/* If event @i of the @n in @ev takes away a record the cache holds (it
- * deletes its r/, or a rename moves another record over it), note in
- * *@g (its key allocated) what the record was: the version the cache
- * holds, or the one an earlier event of the batch put.  Caller holds
- * es->mu; the batch is not applied yet. */
-static int gone_of(struct es *es, const struct etcdc_event *ev, size_t n,
-		   size_t i, struct gone *g)
-{
-	const struct etcdc_kv *kv = &ev[i].kv;
-	const char *name = rec_name(es, kv->key, kv->key_len);
-	size_t nl = kv->key_len - es->plen - 2;
-	struct es_ent *e;
-	char *key;
-
-	if (!name || (ev[i].type != ETCDC_EV_DELETE &&
-		      !moved_here(es, ev, n, i)) ||
-	    !(key = strndup(name, nl)))
-		return 0;
-	e = es_ent_find(es, key);
-	if (!e || !e->has_r || kv->mod_revision <= e->r_rev) {
-		free(key);
-		return 0;
-	}
-	memset(g, 0, sizeof(*g));
-	g->key = key;
-	g->was.version = e->version;
-	g->was.size = e->content ? e->content->len : 0;
-	memcpy(g->was.hash, e->hash, 16);
-	g->was.commit_ns = e->commit_ns;
-	g->was.meta = e->meta; /* kept when its m/ goes first */
-	for (size_t j = 0; j < i; j++) {
-		const struct etcdc_kv *p = &ev[j].kv;
-		struct es_rec r;
-
-		if (p->key_len != kv->key_len ||
-		    memcmp(p->key, kv->key, kv->key_len) != 0 ||
-		    p->mod_revision <= e->r_rev)
-			continue;
-		if (ev[j].type == ETCDC_EV_DELETE ||
-		    es_dec_rec(p->value, p->value_len, &r) < 0) {
-			g->was.version = 0; /* deleted already, or unknown */
-			continue;
-		}
-		g->was.version = r.version;
-		g->was.size = r.len;
-		memcpy(g->was.hash, r.hash, 16);
-		g->was.commit_ns = r.commit_ns;
-	}
-	if (!g->was.version) {
-		free(key);
-		return 0;
-	}
-	return 1;
-}
-
-/* Before a batch of watch events is applied: call on_gone for each
- * record it takes away, while the cache still holds it (so that the fs
- * keeps its bytes before anyone can find the record gone). */
-static void tell_gone(struct es *es, struct etcdc_event *ev, size_t n)
-{
-	struct gone *gone = calloc(n ? n : 1, sizeof(*gone));
-	size_t ng = 0;
-
-	if (!gone)
-		return; /* only a courtesy: its handles get ESTALE */
-	pthread_mutex_lock(&es->mu);
-	for (size_t i = 0; i < n; i++)
-		if (gone_of(es, ev, n, i, &gone[ng]))
-			ng++;
-	pthread_mutex_unlock(&es->mu);
-	for (size_t i = 0; i < ng; i++) {
-		es->o.on_gone(es->o.change_ctx, gone[i].key, &gone[i].was);
-		free(gone[i].key);
-	}
-	free(gone);
-}
-
-/* Apply a batch of watch events: on_gone for each record taken away first,
- * then on_change for each key whose m/ or r/ changed (after unlocking:
- * the callbacks may call back in). */
-static void apply_events(struct es *es, struct etcdc_event *ev, size_t n)
-{
-	char **keys = calloc(n ? n : 1, sizeof(*keys));
-	size_t nk = 0;
-
-	if (es->o.on_gone)
-		tell_gone(es, ev, n);
-	pthread_mutex_lock(&es->mu);
-	for (size_t i = 0; i < n; i++) {
-		const struct etcdc_kv *kv = &ev[i].kv;
-		int del = ev[i].type == ETCDC_EV_DELETE;
-		if (apply_locked(es, kv->key, kv->key_len, kv->value,
-				 kv->value_len, kv->create_revision,
-				 kv->lease, del, kv->mod_revision) &&
-		    keys)
-			keys[nk++] = strndup(kv->key + es->plen + 2,
-					     kv->key_len - es->plen - 2);
-	}
-	pthread_mutex_unlock(&es->mu);
-	if (keys) {
-		for (size_t i = 0; i < nk; i++)
-			if (!keys[i])
-				keys[i] = strdup("");
-		notify(es, keys, nk);
-	}
-	free(keys);
 }
 
 static void beat(struct es *es, struct etcdc *c, unsigned long long *n)
@@ -712,7 +522,7 @@ static void *bg_main(void *arg)
 				es->gen++;
 				pthread_mutex_unlock(&es->mu);
 				if (load(es, c, &r) == 0) {
-					sweep(es, r);
+					es_sweep(es, r);
 					next_rev = r + 1;
 				}
 				continue;
@@ -728,7 +538,7 @@ static void *bg_main(void *arg)
 		n = 0;
 		rc = etcdc_watch_poll(w, 200, &ev, &n, NULL);
 		if (rc > 0)
-			apply_events(es, ev, n);
+			es_apply_events(es, ev, n);
 		etcdc_events_free(ev, n);
 		next_rev = etcdc_watch_next_rev(w);
 		/* A dead watch (an error, or our own heartbeat not coming
