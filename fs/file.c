@@ -98,7 +98,7 @@ static int gone_snap_of(struct rfs *fs, struct rfs_inode *in,
  * record's (a daemon with a pause in that window showed both).
  * @return 0 and *@out, 1 (gone: *@out NULL), or -errno. */
 static int snap_of(struct rfs *fs, struct rfs_inode *in, char *key,
-		   unsigned gen, struct store_snap **out)
+		   unsigned *gen, struct store_snap **out)
 {
 	int rc = store_snap_open(fs->st, key, 0, out), pending;
 
@@ -106,11 +106,12 @@ static int snap_of(struct rfs *fs, struct rfs_inode *in, char *key,
 	pthread_mutex_lock(&fs->mu);
 	if (in->deleted) {
 		rc = 1;
-	} else if (rc == -ENOENT || in->key_gen != gen) {
+	} else if (rc == -ENOENT || in->key_gen != *gen) {
 		/* (found nothing: also when the record moved a->b->a
 		 * meanwhile, which make check caught once) */
 		store_snap_close(*out);
 		*out = NULL;
+		*gen = in->key_gen;
 		rc = rfs_ino_key_copy(in, key, &pending);
 		if (rc == 0 && !pending)
 			rc = store_snap_open(fs->st, key, 0, out);
@@ -204,7 +205,8 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else if (acc == O_RDONLY) {
 		if (!pending) {
 			rfs_test_pause(fs, key, RFS_PAUSE_SNAPSHOT);
-			rc = snap_of(fs, in, key, gen, &h->snap);
+			rc = snap_of(fs, in, key, &gen, &h->snap);
+			h->snap_gen = gen;
 			/* Gone since the kernel looked it up: the handle reads
 			 * what it held, and its key is no basis of ours. */
 			if (rc == 1)
@@ -324,7 +326,12 @@ out:
  * that line, whose first bytes are all the ones it had, so it still
  * reads one version (the later one) consistently.  That is `tail -f` on
  * a log appended with >>.  Any other change since leaves it where it
- * is.  @return 1 if the snapshot moved.  Caller holds h->mu. */
+ * is, and so does a move of the record (of it or of a directory above
+ * it): the snapshot's version is then one of another key's line, which
+ * the inode's line, kept for its new key, says nothing of.  Before
+ * 2026-12-06 such a reader read on into the bytes of a version of the
+ * new key that another record had made.  @return 1 if the snapshot
+ * moved.  Caller holds h->mu. */
 static int read_on(struct rfs *fs, struct rfs_handle *h)
 {
 	struct store_snap *s;
@@ -338,8 +345,8 @@ static int read_on(struct rfs *fs, struct rfs_handle *h)
 		return 0;
 	store_snap_stat(h->snap, &sb);
 	pthread_mutex_lock(&fs->mu);
-	if (h->in->ext_base && h->in->ext_base <= sb.version &&
-	    sb.version < h->in->ext_top &&
+	if (h->in->ext_base && h->in->key_gen == h->snap_gen &&
+	    h->in->ext_base <= sb.version && sb.version < h->in->ext_top &&
 	    rfs_ino_key_copy(h->in, key, &pending) == 0 && !pending)
 		top = h->in->ext_top;
 	pthread_mutex_unlock(&fs->mu);
@@ -383,7 +390,8 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		if (!h->snap && have && !pending && !gone) {
 			rfs_test_pause(fs, key, RFS_PAUSE_SNAPSHOT);
-			n = snap_of(fs, h->in, key, gen, &h->snap);
+			n = snap_of(fs, h->in, key, &gen, &h->snap);
+			h->snap_gen = gen;
 			if (n == 1) { /* it went meanwhile */
 				gone = 1;
 				have = 0; /* its key is no basis of ours now */

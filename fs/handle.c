@@ -256,6 +256,9 @@ void rfs_handle_read_own(struct rfs *fs, struct rfs_handle *h, const char *key,
 	store_snap_close(h->snap);
 	h->snap = NULL;
 	rc = store_snap_open(fs->st, key, version, &h->snap);
+	/* A version of another key than the inode's (it moved) must never
+	 * read on in the inode's line (read_on). */
+	h->snap_gen = h->in->key_gen - (strcmp(h->in->key, key) != 0);
 	if (rc < 0) /* not expected: say so, for the next time it happens */
 		fprintf(stderr, "recfs: '%s' version %llu, just committed, "
 			"cannot be opened (%s): its handle reads the newest\n",

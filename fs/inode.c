@@ -321,6 +321,8 @@ void rfs_rekey_apply(struct rfs *fs, struct rfs_rekey *rk)
 		in->key = rk->v[i].key;
 		rk->v[i].key = NULL;
 		in->key_gen++;
+		/* Its append line was of the old key (read_on). */
+		__atomic_store_n(&in->ext_base, 0, __ATOMIC_RELAXED);
 		key_link(fs, in);
 	}
 	rfs_rekey_free(rk);

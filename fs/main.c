@@ -190,6 +190,7 @@ static int rfs_pause_at(const char *list)
 		{ "commit", RFS_PAUSE_COMMIT },
 		{ "snapshot", RFS_PAUSE_SNAPSHOT },
 		{ "snapped", RFS_PAUSE_SNAPPED },
+		{ "rename", RFS_PAUSE_RENAME },
 	};
 	int at = 0;
 

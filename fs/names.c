@@ -387,6 +387,19 @@ out:
 	fuse_reply_err(req, -rc);
 }
 
+/* Creates not yet committed inside directory @dir count as its
+ * entries: -ENOTEMPTY if it has one, else 0.  Caller holds fs->mu. */
+static int pending_under(struct rfs *fs, const char *dir)
+{
+	size_t dl = strlen(dir);
+
+	for (struct rfs_inode *in = fs->pend; in; in = in->pend_next)
+		if (!in->deleted && strncmp(in->key, dir, dl) == 0 &&
+		    in->key[dl] == '/')
+			return -ENOTEMPTY;
+	return 0;
+}
+
 void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct rfs *fs = FS(req);
@@ -402,13 +415,8 @@ void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (key)
 		rc = rfs_may_delete(req, fs, p, key);
 	if (key && rc == 0) {
-		/* Creates not yet committed inside count as entries. */
-		size_t kl = strlen(key);
-		for (in = fs->pend; in && rc != -ENOTEMPTY; in = in->pend_next)
-			if (!in->deleted && strncmp(in->key, key, kl) == 0 &&
-			    in->key[kl] == '/')
-				rc = -ENOTEMPTY;
-		if (rc != -ENOTEMPTY) {
+		rc = pending_under(fs, key);
+		if (rc == 0) {
 			keep_gone_attr(fs, rfs_ino_by_key(fs, key), 1);
 			store_defer_begin(fs->st);
 			rc = store_rmdir(fs->st, key);
@@ -547,6 +555,7 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	uint64_t ef = STORE_ANY, et = STORE_ANY, newv = 0, ticket = 0;
 	char *from = NULL, *to = NULL;
 	int rc = -ENOENT, to_new = 0, busy_tree = 0, retried = 0;
+	int own_lease = 0, relooked = 0;
 
 	if (flags & RENAME_EXCHANGE) {
 		fuse_reply_err(req, EINVAL);
@@ -571,6 +580,7 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = commit_own_lease(fs, to, &pi);
 	if (rc < 0)
 		goto reply;
+	rfs_test_pause(fs, from, RFS_PAUSE_RENAME);
 
 again:
 	memset(&hf, 0, sizeof(hf));
@@ -585,7 +595,21 @@ again:
 	rc = store_stat(fs->st, from, &sb);
 	if (rc < 0)
 		goto out;
-	if (!S_ISDIR(sb.meta.mode)) {
+	if (!S_ISDIR(sb.meta.mode) &&
+	    ((fin && fin->lease) || (tin && tin->lease))) {
+		/* A write lease taken since commit_own_lease looked: the
+		 * kernel holds no lock of the inode over an O_TRUNC open.
+		 * Another process's is EBUSY, as there; the caller's own
+		 * commits first, once more.  Invariant (rfs_handle_commit):
+		 * no record moves while a change to it is open.  Before
+		 * 2026-12-06 the rename went on, and that writer's commit,
+		 * at its close, failed with EAGAIN: its bytes lost. */
+		own_lease = (!fin || !fin->lease ||
+			     fin->lease->opener.tgid == pi.tgid) &&
+			    (!tin || !tin->lease ||
+			     tin->lease->opener.tgid == pi.tgid);
+		rc = -EBUSY;
+	} else if (!S_ISDIR(sb.meta.mode)) {
 		/* Moving a record away and onto another are both changes. */
 		rc = rfs_check(fs, &pi, from, NULL, &ef, &hf);
 		if (rc == -EAGAIN)
@@ -613,6 +637,12 @@ again:
 			if (store_stat(fs->st, to, &tsb) == 0)
 				rc = -EEXIST;
 		}
+		/* rename(2) over a directory needs it empty, as rmdir
+		 * does: before 2026-12-06 a create open in it went on
+		 * under the moved directory's name, the same key as the
+		 * record moved there, and failed at its close. */
+		if (rc == 0)
+			rc = pending_under(fs, to);
 		if (rc == 0)
 			rc = rfs_rekey_tree(fs, &rk, from, to);
 		busy_tree = rc == -EBUSY;
@@ -662,6 +692,15 @@ again:
 	}
 out:
 	pthread_mutex_unlock(&fs->mu);
+	if (own_lease && !relooked) {
+		relooked = 1;
+		own_lease = 0;
+		rc = commit_own_lease(fs, from, &pi);
+		if (rc == 0)
+			rc = commit_own_lease(fs, to, &pi);
+		if (rc == 0)
+			goto again;
+	}
 	if (busy_tree && !retried) {
 		/* Changes open under the directory: the renamer's own commit
 		 * first, and it tries once more (others' keep it EBUSY). */

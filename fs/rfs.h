@@ -125,7 +125,8 @@ struct rfs_handle {
 	int flags;               /* open flags */
 	struct proc_info opener;
 	int opener_known;
-	struct store_snap *snap; /* the version a reader reads */
+	struct store_snap *snap; /* the version a reader reads, */
+	unsigned snap_gen;       /* of the key in->key_gen was this for */
 	struct store_txn *txn;   /* the private change, while one is open */
 	uint64_t expect;         /* what the change is checked against */
 	struct basis_hit hit;    /* the basis it took */
@@ -210,6 +211,10 @@ enum {
 	/* ...and after it too, before it is checked under the lock
 	 * (RFS_TEST_PAUSE_AT=snapshot,snapped). */
 	RFS_PAUSE_SNAPPED = 4,
+	/* A rename of a record: after it committed its own process's
+	 * open change, before it looks again under the lock
+	 * (RFS_TEST_PAUSE_AT=rename). */
+	RFS_PAUSE_RENAME = 8,
 };
 
 /* Sleep for the tests' pause if @key is a paused one (rfs.pause_key)

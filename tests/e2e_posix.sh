@@ -219,6 +219,44 @@ print("|".join(x.decode().strip().replace("\n", ",") for x in r))
 PY
 )"
 
+# A reader whose record moved, by its name or its directory's, stays at its
+# version: the versions of the new key, appends included, are another
+# line.  Before 2026-12-06 it read on into the new key's versions: after
+# `mv log log.1; echo x >> log.1`, a version log.1 made from a rewrite it
+# never read; after `mv d1 d2`, a version of another record once at d2/log.
+expect_eq "a reader whose record moved does not read on in the new name's versions" \
+	"rename=| dir=" "$(python3 - <<'PY'
+import os, subprocess, time
+sh = lambda c: subprocess.run(["bash", "-c", c], check=True)
+r = []
+sh("echo first > rlog")
+fd = os.open("rlog", os.O_RDONLY)
+os.read(fd, 100)
+sh("cat rlog > /dev/null; echo rewritten > rlog; mv rlog rlog.1; echo appended >> rlog.1")
+r.append("rename=" + os.read(fd, 100).decode().replace("\n", ","))
+os.close(fd)
+# The directory's mover holds no basis (it started before any), so its
+# move makes no change of its own to the records' lines.
+rd, wr = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.read(rd, 1)
+    os.rename("rd1", "rd2")
+    os._exit(0)
+time.sleep(1.1)   # bases from here on are younger than the mover
+sh("mkdir rd1 rd2; echo other1 > rd2/log; echo other2 > rd2/log; echo other3-secret > rd2/log; rm rd2/log; rmdir rd2")
+sh("echo l1 > rd1/log; echo l2 >> rd1/log")
+fd = os.open("rd1/log", os.O_RDONLY)
+os.read(fd, 100)
+sh("echo l3 >> rd1/log")
+os.write(wr, b"x")
+os.waitpid(pid, 0)
+r.append("| dir=" + os.read(fd, 100).decode().replace("\n", ","))
+os.close(fd)
+print("".join(r))
+PY
+)"
+
 # ---- recfs only: fallocate's zero range (tmpfs has none to compare) -------
 expect_eq "FALLOC_FL_ZERO_RANGE zeroes inside, then extends; COLLAPSE_RANGE is refused" \
 	"ok ok ENOTSUP b'ab\\x00\\x00ef\\x00\\x00'" "$(python3 - <<'PY'

@@ -501,6 +501,92 @@ expect_eq "a snapshot meets the record moving away, another taking its name, and
 check "the daemon is still serving" mountpoint -q "$MNT"
 unmount
 
+# ---- A rename meets a write lease taken after it looked --------------------
+# A rename commits its own process's open change to the record first, and
+# refuses another's with EBUSY; then it looks again, under the lock, and
+# moves the record.  An O_TRUNC open takes the lease with no lock of the
+# kernel's held, so one may come in between.  Before 2026-12-06 the rename
+# went on, and that writer's commit at close failed with EAGAIN: its bytes
+# were lost, silently for a shell's `printf x > rec`.  The daemon pauses in
+# that window (RFS_TEST_PAUSE_AT=rename) while a writer opens with O_TRUNC:
+# another process's write makes the rename EBUSY and commits at its close;
+# a thread of the renamer's own process has its change committed by the
+# rename, which then moves it.  Also: a directory renamed over an empty
+# one in which a create is open is refused (ENOTEMPTY, as rmdir); before,
+# the create went on under the moved directory, beside the record moved to
+# that name, and failed at its close.
+RFS_TEST_PAUSE_KEY=ren/ RFS_TEST_PAUSE_AT=rename RFS_TEST_PAUSE_MS=300 \
+	mount_fresh || exit 1
+mkdir "$MNT/ren"
+out=$(cd "$MNT/ren" && timeout 60 python3 - 2>&1 <<'PY'
+import errno, os, subprocess, threading, time
+def put(p, s):
+    with open(p, "w") as f:
+        f.write(s)
+def res(f):
+    try:
+        f()
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+def cat(p):
+    try:
+        with open(p) as f:
+            return f.read()
+    except OSError as e:
+        return errno.errorcode[e.errno]
+r = []
+# Another process's lease.
+put("a", "orig")
+rd, wr = os.pipe()
+pid = os.fork()
+if pid == 0:              # the writer: read, then rewrite in the pause
+    cat("a")
+    os.read(rd, 1)
+    fd = os.open("a", os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"theirs")
+    time.sleep(0.5)       # the rename has given up by now
+    os._exit(0 if res(lambda: os.close(fd)) == "ok" else 1)
+cat("a")
+out = []
+t = threading.Thread(target=lambda: out.append(res(lambda: os.rename("a", "a2"))))
+t.start()
+time.sleep(0.1)           # the rename is in the pause
+os.write(wr, b"x")
+t.join()
+_, st = os.waitpid(pid, 0)
+r.append("other: rename=%s close=%s a=%s a2=%s" % (out[0], "ok" if st == 0 else "failed", cat("a"), cat("a2")))
+# The renamer's own process.
+put("b", "orig")
+cat("b")
+out = []
+t = threading.Thread(target=lambda: out.append(res(lambda: os.rename("b", "b2"))))
+t.start()
+time.sleep(0.1)
+fd = os.open("b", os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b"mine")
+t.join()
+r.append("own: rename=%s close=%s b=%s b2=%s" % (out[0], res(lambda: os.close(fd)), cat("b"), cat("b2")))
+# A directory over an empty one with a create open in it.
+os.mkdir("from")
+os.mkdir("to")
+put("from/new", "moved")
+fd = os.open("to/new", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, b"created")
+rn = res(lambda: os.rename("from", "to"))
+r.append("dir: rename=%s close=%s to=%s to/new=%s from/new=%s" % (rn, res(lambda: os.close(fd)), ",".join(sorted(os.listdir("to"))), cat("to/new"), cat("from/new")))
+print("\n".join(r))
+PY
+)
+expect_eq "a rename meets another process's O_TRUNC open in between: EBUSY, and that write commits" \
+	"other: rename=EBUSY close=ok a=theirs a2=ENOENT" "$(echo "$out" | grep '^other')"
+expect_eq "a rename meets its own process's O_TRUNC open in between: the change commits and moves" \
+	"own: rename=ok close=ok b=ENOENT b2=mine" "$(echo "$out" | grep '^own')"
+expect_eq "a directory renamed over an empty one with a create open in it: ENOTEMPTY, and the create commits" \
+	"dir: rename=ENOTEMPTY close=ok to=new to/new=created from/new=moved" "$(echo "$out" | grep '^dir')"
+check "the daemon is still serving" mountpoint -q "$MNT"
+unmount
+
 # ---- A full disk ---------------------------------------------------------
 TMPFS=$WORK/tmpfs.1
 mkdir -p "$TMPFS"
