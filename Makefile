@@ -87,8 +87,9 @@ $(BUILD)/tests/test_inode: $(BUILD)/obj/tests/test_inode.o $(BUILD)/obj/fs/inode
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 
 # test_oom fails the store's allocations in turn: its calls to the
-# allocators are wrapped (libstore.a and the test only, not libc's own).
-OOM_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=aligned_alloc,--wrap=posix_memalign
+# allocators are wrapped (libstore.a and the test only, not libc's own),
+# and fdopendir, which allocates inside libc.
+OOM_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=aligned_alloc,--wrap=posix_memalign,--wrap=fdopendir
 $(BUILD)/tests/test_oom: $(BUILD)/obj/tests/test_oom.o $(BUILD)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(OOM_WRAP) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)

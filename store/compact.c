@@ -360,10 +360,9 @@ static void drop_dead_blobs(struct store *st)
 	DIR *d;
 	struct dirent *de;
 
-	d = fdopendir(dup(st->blobfd));
+	d = io_opendir(st->blobfd);
 	if (!d)
 		return;
-	rewinddir(d);
 	pthread_rwlock_rdlock(&st->idx_lock);
 	while ((de = readdir(d))) {
 		char *end;

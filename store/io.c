@@ -1,6 +1,8 @@
 /* io.c - the store's file I/O, through a replaceable table (store_io)
  * so that tests can inject ENOSPC, EIO and short writes at every write
  * and sync point. */
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -67,4 +69,19 @@ int io_ftruncate(struct store *st, int fd, off_t len)
 int io_fallocate(struct store *st, int fd, int mode, off_t off, off_t len)
 {
 	return IO_CALL(st, fallocate, fd, mode, off, len);
+}
+
+DIR *io_opendir(int fd)
+{
+	int fd2 = dup(fd);
+	DIR *d = fd2 < 0 ? NULL : fdopendir(fd2);
+
+	if (!d && fd2 >= 0) {
+		int e = errno;
+		close(fd2);
+		errno = e;
+	}
+	if (d)
+		rewinddir(d);
+	return d;
 }

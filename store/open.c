@@ -97,13 +97,12 @@ static int lost_add(struct store *st, const char *key, uint64_t version,
 /* Blobs: learn the next id, check the kept ones, drop the rest. */
 static int check_blobs(struct store *st)
 {
-	DIR *d = fdopendir(dup(st->blobfd));
+	DIR *d = io_opendir(st->blobfd);
 	struct dirent *de;
 	int rc = 0;
 
 	if (!d)
 		return -errno;
-	rewinddir(d);
 	while ((de = readdir(d))) {
 		char *end;
 		uint64_t id = strtoull(de->d_name, &end, 16);
@@ -153,12 +152,11 @@ static int check_blobs(struct store *st)
 
 static void clean_spool(struct store *st)
 {
-	DIR *d = fdopendir(dup(st->spoolfd));
+	DIR *d = io_opendir(st->spoolfd);
 	struct dirent *de;
 
 	if (!d)
 		return;
-	rewinddir(d);
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.')
 			unlinkat(st->spoolfd, de->d_name, 0);
@@ -168,12 +166,11 @@ static void clean_spool(struct store *st)
 /* A compaction or hint write that a crash interrupted. */
 static void clean_leftovers(struct store *st)
 {
-	DIR *d = fdopendir(dup(st->dirfd));
+	DIR *d = io_opendir(st->dirfd);
 	struct dirent *de;
 
 	if (!d)
 		return;
-	rewinddir(d);
 	while ((de = readdir(d))) {
 		size_t l = strlen(de->d_name);
 		if ((l > 8 && strcmp(de->d_name + l - 8, ".compact") == 0) ||

@@ -28,7 +28,7 @@ static int cmp_u64(const void *a, const void *b)
 /* Segment ids present, sorted. */
 static int list_ids(int dirfd, const char *ext, uint64_t **ids, size_t *n)
 {
-	DIR *d = fdopendir(dup(dirfd));
+	DIR *d = io_opendir(dirfd);
 	struct dirent *de;
 	size_t cap = 0;
 
@@ -36,7 +36,6 @@ static int list_ids(int dirfd, const char *ext, uint64_t **ids, size_t *n)
 	*n = 0;
 	if (!d)
 		return -errno;
-	rewinddir(d);
 	while ((de = readdir(d))) {
 		char *end;
 		uint64_t id = strtoull(de->d_name, &end, 16);

@@ -2,6 +2,7 @@
 #ifndef RECFS_STORE_INT_H
 #define RECFS_STORE_INT_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -383,6 +384,10 @@ ssize_t io_pwrite(struct store *st, int fd, const void *buf, size_t n,
 int io_sync(struct store *st, int fd);
 int io_ftruncate(struct store *st, int fd, off_t len);
 int io_fallocate(struct store *st, int fd, int mode, off_t off, off_t len);
+/* A listing of directory @fd through a descriptor of its own (@fd stays
+ * open), rewound.  NULL and errno set on failure, with no descriptor
+ * left behind: fdopendir can fail for memory after the dup. */
+DIR *io_opendir(int fd);
 
 /* index.c */
 int idx_init(struct index *ix);

@@ -7,6 +7,7 @@
 #ifndef OOM_WRAP_H
 #define OOM_WRAP_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ static size_t oom_strsize(const char *s, size_t max)
 #define __real_strndup strndup
 #define __real_aligned_alloc aligned_alloc
 #define __real_posix_memalign posix_memalign
+#define __real_fdopendir fdopendir
 #else
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t m);
@@ -35,6 +37,7 @@ char *__real_strdup(const char *s);
 char *__real_strndup(const char *s, size_t n);
 void *__real_aligned_alloc(size_t a, size_t n);
 int __real_posix_memalign(void **p, size_t a, size_t n);
+DIR *__real_fdopendir(int fd);
 #endif
 
 void *__wrap_malloc(size_t n);
@@ -44,6 +47,7 @@ char *__wrap_strdup(const char *s);
 char *__wrap_strndup(const char *s, size_t n);
 void *__wrap_aligned_alloc(size_t a, size_t n);
 int __wrap_posix_memalign(void **p, size_t a, size_t n);
+DIR *__wrap_fdopendir(int fd);
 
 void *__wrap_malloc(size_t n)
 {
@@ -82,6 +86,13 @@ void *__wrap_aligned_alloc(size_t a, size_t n)
 int __wrap_posix_memalign(void **p, size_t a, size_t n)
 {
 	return oom_now(n) ? ENOMEM : __real_posix_memalign(p, a, n);
+}
+
+/* libc allocates a listing's buffer inside: a failure the store must
+ * clean up after as after its own (the descriptor it handed over). */
+DIR *__wrap_fdopendir(int fd)
+{
+	return oom_now(32768) ? (errno = ENOMEM, NULL) : __real_fdopendir(fd);
 }
 
 #endif
