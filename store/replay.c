@@ -25,6 +25,19 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Is @fd's file all zeros from @off to its end?  @return 1, 0, -errno. */
+static int file_zero_from(int fd, uint64_t off)
+{
+	struct log_reader r;
+	int rc = log_reader_init(&r, fd);
+
+	if (rc < 0)
+		return rc;
+	rc = log_reader_rest_zero(&r, off);
+	log_reader_free(&r);
+	return rc;
+}
+
 /* Segment ids present, sorted. */
 static int list_ids(int dirfd, const char *ext, uint64_t **ids, size_t *n)
 {
@@ -419,10 +432,21 @@ int store_replay(struct store *st)
 		ssize_t got = pread(fds[i], hdr, sizeof(hdr), 0);
 		/* The newest segment with no header yet (a power loss after
 		 * its name reached the disk, before its first bytes) holds
-		 * nothing: it is a torn tail. */
-		if (i == n - 1 && got >= 0 &&
-		    (got < (ssize_t)sizeof(hdr) ||
-		     log_all_zero(hdr, sizeof(hdr)))) {
+		 * nothing: it is a torn tail.  A zeroed header with entries
+		 * after it is not (the header reaches the disk with the
+		 * first page of entries, or before): damage, reported below
+		 * like any bad header.  Before 2026-12-06 the segment was
+		 * removed with its commits. */
+		int empty = got >= 0 && got < (ssize_t)sizeof(hdr);
+		if (i == n - 1 && got == (ssize_t)sizeof(hdr) &&
+		    log_all_zero(hdr, sizeof(hdr))) {
+			empty = file_zero_from(fds[i], LOG_SEG_HDR);
+			if (empty < 0) {
+				rc = empty;
+				goto out;
+			}
+		}
+		if (i == n - 1 && empty) {
 			fprintf(stderr, "recfs: %s/%s: newest segment has no "
 				"header (%zd bytes): torn, removed\n", st->dir,
 				name, got);

@@ -638,6 +638,65 @@ static void test_bit_flips(void **state)
 	print_message("%u bit flips\n", trials);
 }
 
+/* Zero @len bytes of the trial copy's last segment from offset 0. */
+static void zero_start(struct world *w, uint64_t len)
+{
+	char p[512];
+	uint8_t z[4096] = { 0 };
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", w->trial, w->seg);
+	fd = open(p, O_RDWR);
+	assert_true(fd >= 0);
+	for (uint64_t off = 0; off < len; off += sizeof(z)) {
+		size_t n = len - off < sizeof(z) ? (size_t)(len - off)
+						 : sizeof(z);
+		assert_int_equal(pwrite(fd, z, n, (off_t)off), (ssize_t)n);
+	}
+	close(fd);
+}
+
+/* The newest segment's header zeroed.  With its entries still after
+ * it, that is damage: a writable open refuses (-EUCLEAN, the segment,
+ * offset 0), a read-only one serves the segments before it.  Before
+ * 2026-12-06 the open removed the segment with every commit in it.
+ * With nothing but zeros after it, it is a segment whose first bytes
+ * never reached the disk: torn, removed, and the open goes on. */
+static void test_zeroed_header(void **state)
+{
+	struct world *w = *state;
+	struct store_opts o;
+	struct store *st = NULL;
+	char err[512] = "";
+	int rc;
+
+	write_history(w);
+	make_copy(w, UINT64_MAX, -1, 0, 0);
+	zero_start(w, LOG_SEG_HDR);
+	o = base_opts(err, sizeof(err));
+	rc = open_quiet(w->trial, &o, &st);
+	if (rc == 0)
+		store_close(st);
+	assert_int_equal(rc, -EUCLEAN);
+	if (!strstr(err, w->seg) || !tl_names_offset(err, 0))
+		fail_msg("errbuf \"%s\" should name %s and offset 0", err,
+			 w->seg);
+	assert_int_equal(tl_file_size(w->trial, w->seg), w->seg_len);
+	o.read_only = 1;
+	assert_int_equal(open_quiet(w->trial, &o, &st), 0);
+	if (matches(st, &w->view[0], "zeroed header (read-only)"))
+		fail_msg("a read-only open should serve what came before");
+	assert_int_equal(store_close(st), 0);
+
+	make_copy(w, UINT64_MAX, -1, 0, 0);
+	zero_start(w, w->seg_len);
+	o = base_opts(err, sizeof(err));
+	assert_int_equal(open_quiet(w->trial, &o, &st), 0);
+	if (matches(st, &w->view[0], "all zeros"))
+		fail_msg("an all-zero newest segment holds nothing");
+	assert_int_equal(store_close(st), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -648,6 +707,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bit_flips, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_hints_usable, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_zeroed_header, setup,
 						teardown),
 	};
 
