@@ -466,6 +466,16 @@ int store_compact(struct store *st)
 	/* Step 3 */
 	pthread_mutex_lock(&st->commit_mu);
 	pthread_rwlock_wrlock(&st->idx_lock);
+	{
+		/* The hint of the segment the output replaces is for
+		 * other bytes: gone first (the directory's sync below
+		 * covers both), or a crash before the output's own hint
+		 * is written would leave it saying that bytes the output
+		 * does not hold were on disk (HINT_F_DURABLE). */
+		char hn[40];
+		snprintf(hn, sizeof(hn), "%016" PRIx64 ".hint", s.last_input);
+		unlinkat(st->dirfd, hn, 0);
+	}
 	if (renameat(st->dirfd, cname, st->dirfd, sname) < 0 ||
 	    io_sync(st, st->dirfd) < 0) {
 		rc = -errno;
@@ -504,7 +514,7 @@ int store_compact(struct store *st)
 		}
 	}
 	store_write_hint(st, s.last_input, o.hint, o.hint_len,
-			 st->segs[0].fd, o.size);
+			 st->segs[0].fd, o.size, 1); /* synced in step 2 */
 	drop_dead_blobs(st);
 	pthread_mutex_unlock(&st->commit_mu);
 out:

@@ -93,12 +93,52 @@ static void fsck_torn(struct fsck_ctx *c, struct fsck_seg *s, int fd,
 	c->repaired++;
 }
 
+/* The length segment @id's hint says was on disk (HINT_F_DURABLE), or
+ * 0: no torn tail can lie before it (replay_scan). */
+static uint64_t fsck_durable_len(struct fsck_ctx *c, uint64_t id)
+{
+	char hname[40];
+	struct stat sb;
+	uint8_t *buf = NULL;
+	uint64_t len = 0;
+	int fd;
+
+	snprintf(hname, sizeof(hname), "%016" PRIx64 ".hint", id);
+	fd = openat(c->dfd, hname, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &sb) == 0 && sb.st_size >= LOG_HINT_HDR + 8 &&
+	    (buf = malloc((size_t)sb.st_size)) &&
+	    pread(fd, buf, (size_t)sb.st_size, 0) == sb.st_size)
+		len = log_hint_durable_len(buf, (size_t)sb.st_size, id);
+	free(buf);
+	close(fd);
+	return len;
+}
+
+/* Damage at @off that would be a torn tail cut at @at, but lies where
+ * the hint says the bytes were on disk: corruption, as replay has it. */
+static void fsck_corrupt_durable(struct fsck_ctx *c, struct fsck_seg *s,
+				 uint64_t off, uint64_t durable)
+{
+	if (off >= s->size)
+		fprintf(c->out, "%s: ends at offset %" PRIu64 ", but its hint "
+				"says %" PRIu64 " bytes were on disk (corrupt)\n",
+			s->name, off, durable);
+	else
+		fprintf(c->out, "%s: corrupt entry at offset %" PRIu64 "\n",
+			s->name, off);
+	c->problems++;
+	c->partial = 1;
+}
+
 int fsck_scan_seg(struct fsck_ctx *c, struct fsck_seg *s)
 {
 	struct log_reader r = { .fd = -1 };
 	struct log_entry e;
 	struct log_body b;
 	uint64_t off, group_start = LOG_SEG_HDR;
+	uint64_t durable = fsck_durable_len(c, s->id);
 	int fd, rc, have_body, err = 0;
 
 	fd = openat(c->dfd, s->name,
@@ -133,8 +173,13 @@ int fsck_scan_seg(struct fsck_ctx *c, struct fsck_seg *s)
 		if (rc == 0) {
 			/* A group is one write into one segment, so one left
 			 * open at the end was cut short by a crash. */
-			if (c->npend)
+			if (c->npend && group_start < durable)
+				fsck_corrupt_durable(c, s, group_start,
+						     durable);
+			else if (c->npend)
 				fsck_torn(c, s, fd, group_start, s->size, 1);
+			else if (s->size < durable)
+				fsck_corrupt_durable(c, s, s->size, durable);
 			break;
 		}
 		if (rc != -EUCLEAN) {
@@ -146,7 +191,7 @@ int fsck_scan_seg(struct fsck_ctx *c, struct fsck_seg *s)
 		/* Zeros after the last entry: the clean end, as replay
 		 * has it (an open cuts them silently; so is the check). */
 		rc = c->npend ? 0 : log_reader_zero_end(&r, off);
-		if (rc == 0)
+		if (rc == 0 || (rc > 0 && off < durable))
 			rc = log_reader_torn(&r, off);
 		else if (rc > 0)
 			break;
@@ -156,7 +201,9 @@ int fsck_scan_seg(struct fsck_ctx *c, struct fsck_seg *s)
 					": %s\n", s->name, off, strerror(-rc));
 			goto out;
 		}
-		if (rc)
+		if (rc && (c->npend ? group_start : off) < durable)
+			fsck_corrupt_durable(c, s, off, durable);
+		else if (rc)
 			fsck_torn(c, s, fd, c->npend ? group_start : off, off,
 				  c->npend != 0);
 		else {

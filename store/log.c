@@ -534,6 +534,17 @@ out:
 	return rc;
 }
 
+uint64_t log_hint_durable_len(const uint8_t *buf, size_t len, uint64_t id)
+{
+	if (len < LOG_HINT_HDR + 8 || memcmp(buf, HINT_MAGIC, 8) ||
+	    log_get32(buf + 8) != LOG_FORMAT ||
+	    !(log_get32(buf + 12) & HINT_F_DURABLE) ||
+	    log_get64(buf + 16) != id ||
+	    log_get64(buf + len - 8) != log_xxh64(buf, len - 8))
+		return 0;
+	return log_get64(buf + 24);
+}
+
 int log_hint_check(const uint8_t *buf, size_t len, uint64_t id,
 		   uint64_t seg_size, size_t *nrecords)
 {

@@ -157,7 +157,17 @@ void log_reader_free(struct log_reader *r);
 
 /* XXH3-64 of the first @size bytes of @fd.  @return 0 or -EIO. */
 int log_file_hash(int fd, uint64_t size, uint64_t *out);
-#define LOG_HINT_HDR 40 /* magic, format, zero, id, seg length, seg hash */
+#define LOG_HINT_HDR 40 /* magic, format, flags, id, seg length, seg hash */
+/* Hint flags (u32 at byte 12).  DURABLE: the segment's recorded length
+ * was on disk (synced) before the hint was written, so that any
+ * difference found later in those bytes is damage, never a torn tail.
+ * Hints without it (older ones, or one written at a roll that did not
+ * sync) leave a damaged last entry to the torn-tail rule. */
+#define HINT_F_DURABLE 1u
+/* If @buf (@len bytes) is a whole, self-consistent hint of segment @id
+ * (magic, format, id, trailing XXH3-64; the segment is not looked at)
+ * with HINT_F_DURABLE set, its recorded segment length.  Else 0. */
+uint64_t log_hint_durable_len(const uint8_t *buf, size_t len, uint64_t id);
 /* Check a whole hint file @buf (@len bytes) for segment @id of @seg_size
  * bytes, as replay does before applying any record: header fields, the
  * trailing XXH3-64, and that the records (u64 offset + entry header +

@@ -406,7 +406,7 @@ int store_close(struct store *st)
 		if (store_sync(st) < 0) /* blobs first, then the log */
 			rc = -EIO;
 		if (io_ftruncate(st, a->fd, (off_t)a->size) == 0)
-			store_write_active_hint(st);
+			store_write_active_hint(st, rc == 0);
 	}
 	reset_index(st);
 	free(st->batch_buf);

@@ -169,7 +169,8 @@ struct hint_buf {
 };
 
 static int replay_hint(struct store *st, int seg_fd, uint64_t id,
-		       uint64_t seg_size, struct hint_buf *hb)
+		       uint64_t seg_size, struct hint_buf *hb,
+		       uint64_t *durable_len)
 {
 	char name[40];
 	struct stat sb;
@@ -193,6 +194,9 @@ static int replay_hint(struct store *st, int seg_fd, uint64_t id,
 	buf = hb->p;
 	if (!buf || pread(fd, buf, len, 0) != (ssize_t)len)
 		goto out;
+	/* Unusable or not, a hint that says the segment was on disk tells
+	 * the scan where a torn tail cannot be (HINT_F_DURABLE). */
+	*durable_len = log_hint_durable_len(buf, len, id);
 	/* Validate the file and all records before applying any: all or
 	 * nothing (the check the fuzzer drives, with 64-bit sums). */
 	if (log_hint_check(buf, len, id, seg_size, NULL) < 0)
@@ -257,8 +261,14 @@ out:
 
 /* Replay one segment by scanning it.  Cuts a torn tail (writable) or
  * stops there (read-only); reports corruption with its offset.
+ * Invariant: no torn tail before @durable (the length a hint said was on
+ * disk, or 0): damage there, a file shorter than that, or zeros where
+ * entries were, is corruption.  Before 2026-12-06 a flipped bit in the
+ * last entry of a sealed segment was cut as a torn tail, and with it a
+ * commit that had been synced.
  * @return 0; 1 replay stopped here (read-only damage); -EUCLEAN. */
-static int replay_scan(struct store *st, struct seg *s, const char *name)
+static int replay_scan(struct store *st, struct seg *s, const char *name,
+		       uint64_t durable)
 {
 	struct log_reader r;
 	struct log_entry e;
@@ -302,29 +312,40 @@ static int replay_scan(struct store *st, struct seg *s, const char *name)
 			rc = z;
 			goto out;
 		}
-		if (z) {
+		if (z && off >= durable) {
 			if (!st->o.read_only)
 				io_ftruncate(st, s->fd, (off_t)off);
 			r.file_size = off;
 			rc = 0;
 		}
 	}
-	if (rc == 0 && p.n == 0) {
+	if (rc == 0 && p.n == 0 && r.file_size >= durable) {
 		s->size = r.file_size;
 		goto out;
 	}
 	if (rc == -EIO || rc == -ENOMEM)
 		goto out;
-	/* Damage at off, or an unclosed group at the end. */
+	/* Damage at off, an unclosed group at the end, or (rc 0, no group)
+	 * an end before what was on disk. */
+	if (rc == 0 && p.n == 0)
+		off = r.file_size;
 	cut = p.n ? p.start : off;
 	torn = rc == 0 ? 1 : log_reader_torn(&r, off);
 	if (torn < 0) {
 		rc = torn;
 		goto out;
 	}
+	if (cut < durable)
+		torn = 0;
 	if (!torn) {
-		store_err(st, "%s/%s: corrupt entry at offset %" PRIu64,
-			  st->dir, name, off);
+		if (off >= r.file_size)
+			store_err(st, "%s/%s: ends at offset %" PRIu64 ", "
+				  "but its hint says %" PRIu64 " bytes were "
+				  "on disk (corrupt)", st->dir, name, off,
+				  durable);
+		else
+			store_err(st, "%s/%s: corrupt entry at offset %" PRIu64,
+				  st->dir, name, off);
 		if (!st->o.read_only) {
 			rc = -EUCLEAN;
 			goto out;
@@ -373,9 +394,13 @@ static void rebuild_hint(struct store *st, struct seg *s)
 		while (log_reader_next(&r, &e, &off) == 1)
 			store_hint_add(st, r.buf + (off - r.base), off);
 		log_reader_free(&r);
+		/* Synced first, so that the hint may say so: the bytes
+		 * read may still be only in the page cache of a daemon
+		 * that was killed. */
 		if (st->hint)
 			store_write_hint(st, s->id, st->hint, st->hint_len,
-					 s->fd, s->size);
+					 s->fd, s->size,
+					 io_sync(st, s->fd) == 0);
 	}
 	free(st->hint);
 	st->hint = save;
@@ -507,7 +532,8 @@ int store_replay(struct store *st)
 				   .size = (uint64_t)sb.st_size };
 		fds[i] = -1;
 		st->nsegs++;
-		rc = replay_hint(st, s->fd, s->id, s->size, &hb);
+		uint64_t durable = 0;
+		rc = replay_hint(st, s->fd, s->id, s->size, &hb, &durable);
 		if (rc == 1) {
 			rc = 0;
 			continue;
@@ -518,7 +544,7 @@ int store_replay(struct store *st)
 			rc = -EUCLEAN;
 			goto out;
 		}
-		rc = replay_scan(st, s, name);
+		rc = replay_scan(st, s, name, durable);
 		if (rc < 0)
 			goto out;
 		if (rc == 1) { /* read-only, damaged: serve what came before */

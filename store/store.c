@@ -458,7 +458,8 @@ void store_hint_add(struct store *st, const uint8_t *entry, uint64_t off)
 }
 
 static int write_hint(struct store *st, uint64_t id, const uint8_t *recs,
-		      size_t len, uint64_t seg_size, uint64_t seg_hash)
+		      size_t len, uint64_t seg_size, uint64_t seg_hash,
+		      int durable)
 {
 	char name[40], tmp[48];
 	uint8_t hdr[LOG_HINT_HDR], sum[8];
@@ -472,7 +473,7 @@ static int write_hint(struct store *st, uint64_t id, const uint8_t *recs,
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
 	memcpy(hdr, HINT_MAGIC, 8);
 	log_put32(hdr + 8, LOG_FORMAT);
-	log_put32(hdr + 12, 0);
+	log_put32(hdr + 12, durable ? HINT_F_DURABLE : 0);
 	log_put64(hdr + 16, id);
 	log_put64(hdr + 24, seg_size);
 	log_put64(hdr + 32, seg_hash);
@@ -500,15 +501,16 @@ static int write_hint(struct store *st, uint64_t id, const uint8_t *recs,
 }
 
 int store_write_hint(struct store *st, uint64_t id, const uint8_t *recs,
-		     size_t len, int seg_fd, uint64_t seg_size)
+		     size_t len, int seg_fd, uint64_t seg_size, int durable)
 {
 	uint64_t seg_hash;
 	int rc = log_file_hash(seg_fd, seg_size, &seg_hash);
 
-	return rc < 0 ? rc : write_hint(st, id, recs, len, seg_size, seg_hash);
+	return rc < 0 ? rc : write_hint(st, id, recs, len, seg_size, seg_hash,
+					durable);
 }
 
-int store_write_active_hint(struct store *st)
+int store_write_active_hint(struct store *st, int durable)
 {
 	struct seg *a = &st->segs[st->nsegs - 1];
 
@@ -516,9 +518,9 @@ int store_write_active_hint(struct store *st)
 		return 0;
 	if (!st->seg_hash || !st->seg_hash_ok)
 		return store_write_hint(st, a->id, st->hint, st->hint_len,
-					a->fd, a->size);
+					a->fd, a->size, durable);
 	return write_hint(st, a->id, st->hint, st->hint_len, a->size,
-			  XXH3_64bits_digest(st->seg_hash));
+			  XXH3_64bits_digest(st->seg_hash), durable);
 }
 
 /* ahead: bytes to allocate after the header (the reservations a roll
@@ -636,7 +638,10 @@ int store_roll(struct store *st)
 			unlinkat(st->dirfd, name, 0);
 			goto fail;
 		}
-		store_write_active_hint(st);
+		/* Synced above only with sync_always: otherwise its
+		 * bytes may still be lost to a crash, and the hint must
+		 * not say they cannot (HINT_F_DURABLE). */
+		store_write_active_hint(st, st->o.sync_always);
 	}
 	/* The new segment's name must be durable before a commit in it is
 	 * promised.  Failing here leaves it on disk, empty: a reopen reads

@@ -527,12 +527,14 @@ int store_read_ver(struct store *st, const struct ver *v, void *buf,
 		   size_t len, uint64_t off, ssize_t *got);
 void store_hint_add(struct store *st, const uint8_t *entry, uint64_t off);
 /* Write NNN.hint for a sealed segment; its header carries the segment's
- * XXH3-64, so that an open trusting the hint still notices damage. */
+ * XXH3-64, so that an open trusting the hint still notices damage.
+ * @durable: the segment's @seg_size bytes were synced before this call
+ * (HINT_F_DURABLE: damage in them is then never taken for a torn tail). */
 int store_write_hint(struct store *st, uint64_t id, const uint8_t *recs,
-		     size_t len, int seg_fd, uint64_t seg_size);
+		     size_t len, int seg_fd, uint64_t seg_size, int durable);
 /* The same for the active segment, with the hash fed on append when it
  * is known (a wrong one only makes the next open scan the segment). */
-int store_write_active_hint(struct store *st);
+int store_write_active_hint(struct store *st, int durable);
 void store_kick_compactor(struct store *st);
 int store_reserve(struct store *st, int hold);
 int store_open_blob(struct store *st, uint64_t id);

@@ -183,6 +183,20 @@ static void test_clean(void **state)
 }
 
 /* A crash mid-write: the last entry is cut short. */
+/* The hint of segment file @seg: removed, as a crash that tears the
+ * segment leaves none (it is written at a roll or a close, after the
+ * segment's sync, and says so: HINT_F_DURABLE). */
+static void drop_hint(const char *seg)
+{
+	char h[192];
+	size_t l = strlen(seg);
+
+	assert_true(l > 4 && l < sizeof(h));
+	memcpy(h, seg, l - 4);
+	strcpy(h + l - 4, ".hint");
+	unlink(h);
+}
+
 static void test_torn_tail(void **state)
 {
 	struct fx *f = *state;
@@ -196,6 +210,14 @@ static void test_torn_tail(void **state)
 	assert_true(n >= 2);
 	last = offs[n - 1];
 	assert_int_equal(truncate(seg, (off_t)(last + 20)), 0);
+	/* Under its hint, which says the segment was on disk, that is
+	 * damage, as an open has it: corrupt, not a tail to cut. */
+	snprintf(want, sizeof(want), "corrupt entry at offset %" PRIu64 "\n",
+		 last);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, want);
+	expect_not_in(f, "torn");
+	drop_hint(seg);
 
 	snprintf(want, sizeof(want), "torn tail at offset %" PRIu64 " (20 bytes",
 		 last);
@@ -243,6 +265,7 @@ static void test_zero_tail(void **state)
 	expect_not_in(f, "stopped");
 
 	/* The last entry torn (its first 20 bytes), then zeros. */
+	drop_hint(seg);
 	assert_int_equal(truncate(seg, (off_t)(offs[n - 1] + 20)), 0);
 	assert_int_equal(truncate(seg, (off_t)(size + 4096)), 0);
 	snprintf(want, sizeof(want), "torn tail at offset %" PRIu64,

@@ -348,6 +348,15 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The trial copy's hint of its last segment: removed. */
+static void drop_hint(struct world *w)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%.16s.hint", w->trial, w->seg);
+	unlink(p);
+}
+
 /* Fresh copy of the store with its last segment cut at @len (if not
  * UINT64_MAX) or with bit @bit of byte @flip flipped (if flip set).
  * @zeros: after the cut, zero bytes up to that length, as the tail a
@@ -359,6 +368,11 @@ static void make_copy(struct world *w, uint64_t len, int64_t flip, int bit,
 
 	tl_rm_tree(w->trial);
 	tl_copy_tree(w->dir, w->trial);
+	/* A crash that cuts the segment leaves no hint of it: a hint is
+	 * written at a roll or a close, once the segment is on disk
+	 * (HINT_F_DURABLE; test_durable_hint cuts under one). */
+	if (len != UINT64_MAX)
+		drop_hint(w);
 	snprintf(p, sizeof(p), "%s/%s", w->trial, w->seg);
 	if (len != UINT64_MAX)
 		assert_int_equal(truncate(p, (off_t)len), 0);
@@ -697,6 +711,90 @@ static void test_zeroed_header(void **state)
 	assert_int_equal(store_close(st), 0);
 }
 
+/* The trial copy's hint of its last segment, rewritten with @flags (and
+ * its trailing sum made to match). */
+static void set_hint_flags(struct world *w, uint32_t flags)
+{
+	char p[512];
+	struct stat sb;
+	uint8_t *buf;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%.16s.hint", w->trial, w->seg);
+	fd = open(p, O_RDWR);
+	assert_true(fd >= 0 && fstat(fd, &sb) == 0);
+	buf = malloc((size_t)sb.st_size);
+	assert_non_null(buf);
+	assert_int_equal(pread(fd, buf, (size_t)sb.st_size, 0), sb.st_size);
+	log_put32(buf + 12, flags);
+	log_put64(buf + sb.st_size - 8, log_xxh64(buf, (size_t)sb.st_size - 8));
+	assert_int_equal(pwrite(fd, buf, (size_t)sb.st_size, 0), sb.st_size);
+	free(buf);
+	close(fd);
+}
+
+/* A sealed segment whose hint says it was on disk (HINT_F_DURABLE, as
+ * one written at close after the sync): damage in its last entry, a
+ * cut inside it, or zeros over it, is corruption (-EUCLEAN naming the
+ * offset; a read-only open serves the commits before), never a torn
+ * tail to cut.  Before 2026-12-06 each was cut, and a synced commit
+ * with it.  With an older hint (no flag), the torn-tail rule stays. */
+static void test_durable_hint(void **state)
+{
+	struct world *w = *state;
+	char err[512];
+	uint64_t last;
+	size_t j;
+
+	write_history(w);
+	parse_segment(w);
+	assert_true(w->nent >= 2);
+	last = w->ent_off[w->nent - 1];
+	j = commits_before(w, last);
+	assert_true(last + w->ent_len[w->nent - 1] == w->seg_len);
+	for (int how = 0; how < 4; how++) {
+		struct store_opts o = base_opts(err, sizeof(err));
+		struct store *st = NULL;
+		uint64_t mid = last + w->ent_len[w->nent - 1] / 2;
+		char p[512];
+		int rc;
+
+		/* 0: a flip in its last byte (3: the same under an older
+		 * hint); 1: cut in its middle; 2: zeros from there on. */
+		make_copy(w, UINT64_MAX, how % 3 ? -1 : (int64_t)w->seg_len - 1,
+			  3, 0);
+		snprintf(p, sizeof(p), "%s/%s", w->trial, w->seg);
+		if (how == 1 || how == 2)
+			assert_int_equal(truncate(p, (off_t)mid), 0);
+		if (how == 2)
+			assert_int_equal(truncate(p, (off_t)w->seg_len), 0);
+		if (how == 3) {
+			set_hint_flags(w, 0);
+			assert_int_equal(open_quiet(w->trial, &o, &st), 0);
+			if (matches(st, &w->view[j], "older hint"))
+				fail_msg("under an older hint the last entry's "
+					 "damage is a torn tail, cut");
+			assert_int_equal(store_close(st), 0);
+			continue;
+		}
+		err[0] = 0;
+		rc = open_quiet(w->trial, &o, &st);
+		if (rc == 0)
+			store_close(st);
+		if (rc != -EUCLEAN || !strstr(err, w->seg) ||
+		    !tl_names_offset(err, last))
+			fail_msg("case %d: store_open = %d (%s), want -EUCLEAN "
+				 "naming %s and offset %" PRIu64, how, rc, err,
+				 w->seg, last);
+		o.read_only = 1;
+		assert_int_equal(open_quiet(w->trial, &o, &st), 0);
+		if (matches(st, &w->view[j], "durable hint, read-only"))
+			fail_msg("case %d: a read-only open should serve the "
+				 "%zu commits before", how, j);
+		assert_int_equal(store_close(st), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -709,6 +807,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hints_usable, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_zeroed_header, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_durable_hint, setup,
 						teardown),
 	};
 
