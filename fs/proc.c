@@ -437,21 +437,48 @@ uint64_t proc_now_ticks(void)
 	       (uint64_t)ts.tv_nsec / (1000000000ull / (uint64_t)hz);
 }
 
+/* Does mountinfo field @f (up to a space or the end) name @path?  The
+ * kernel writes a space, tab, newline and backslash in it as \ooo
+ * (octal).  Before 2026-12-06 the field was compared as written: a
+ * mount point with a space was never found, so a second mount stacked
+ * on it, and a flush never knew its descriptors (every commit waited
+ * for release, and a writer killed mid-change had it committed). */
+static int mountinfo_names(const char *f, const char *path)
+{
+	while (*f && *f != ' ' && *f != '\n') {
+		char c = *f;
+
+		if (c == '\\' && f[1] >= '0' && f[1] <= '3' && f[2] >= '0' &&
+		    f[2] <= '7' && f[3] >= '0' && f[3] <= '7') {
+			c = (char)((f[1] - '0') * 64 + (f[2] - '0') * 8 +
+				   (f[3] - '0'));
+			f += 3;
+		}
+		if (c != *path++)
+			return 0;
+		f++;
+	}
+	return *path == 0;
+}
+
 int proc_mnt_id(const char *mountpoint)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096], mp[PATH_MAX];
+	char *line = NULL;
+	size_t cap = 0;
 	int id = -ENOENT;
 
 	if (!f)
 		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		int mid;
+	/* getline: a line is as long as its paths and options. */
+	while (getline(&line, &cap, f) > 0) {
+		int mid, at = -1;
 		/* id parent major:minor root mountpoint ... */
-		if (sscanf(line, "%d %*d %*s %*s %4095s", &mid, mp) == 2 &&
-		    strcmp(mp, mountpoint) == 0)
+		if (sscanf(line, "%d %*d %*s %*s %n", &mid, &at) == 1 &&
+		    at > 0 && mountinfo_names(line + at, mountpoint))
 			id = mid; /* the last one is the top of the stack */
 	}
+	free(line);
 	fclose(f);
 	return id;
 }

@@ -194,4 +194,44 @@ out=$(timeout 60 "$RECFS" "$WORK/other-store" "$WORK/no-such-dir" -f 2>&1); rc=$
 expect_eq "a missing mountpoint is refused" 1 "$rc"
 unmount
 
+# A mount point whose path has a space: /proc/self/mountinfo writes it as
+# \040.  Until 2026-12-06 the daemon compared the field as written, never
+# found its mount: a second mount stacked on it, and no flush knew a
+# writer's descriptors, so a writer killed mid-change had its half-written
+# change committed at release.
+SP="$WORK/mnt.with space"
+mkdir -p "$SP"
+"$RECFS" "$WORK/space-store" "$SP" -f 2>>"$WORK/space.log" &
+SPID=$!
+PIDS+=("$SPID")
+for _ in $(seq 100); do mountpoint -q "$SP" && break; sleep 0.05; done
+out=$(timeout 60 "$RECFS" "$WORK/other-store" "$SP" -f 2>&1); rc=$?
+expect_eq "a mount point with a space in its path: a second mount there is refused" 1 "$rc"
+expect_eq "and a writer killed mid-change there has its change dropped" \
+	"v1 original|v1 original" "$(timeout 60 python3 - "$SP" <<'PY'
+import os, signal, sys, time
+rec = os.path.join(sys.argv[1], "killed")
+with open(rec, "w") as f:
+    f.write("original")
+def seen():
+    return "v%s %s" % (os.getxattr(rec, "user.version").decode(), open(rec).read())
+before = seen()          # a basis, held for the child too
+rd, wr = os.pipe()
+pid = os.fork()
+if pid == 0:
+    fd = os.open(rec, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"HALF-WRITTEN")
+    os.write(wr, b"x")
+    time.sleep(30)
+    os._exit(0)
+os.read(rd, 1)
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
+time.sleep(0.3)          # the release, which is asynchronous
+print(before + "|" + seen())
+PY
+)"
+fusermount3 -u "$SP"
+wait "$SPID"
+
 finish
