@@ -299,6 +299,46 @@ static int emit_item(struct store *st, struct out *o, struct item *it)
 	return rc;
 }
 
+/* Step 3 for a tombstone the snapshot forgot: the output carries
+ * nothing of its key, so nothing of the node may stay in the inputs.
+ *
+ * Invariant: a version or state entry in a segment <= last was in the
+ * snapshot.  Commits since step 1 append above last (it rolled the log),
+ * and only compaction, which holds compact_mu, writes at or below it.
+ * So a node with nothing committed since is still that tombstone, and
+ * goes.  Otherwise a commit brought the key back meanwhile (a create, a
+ * rename onto it, a mkdir; perhaps a delete again): its state entry is
+ * that commit's, above last, but its older versions are in the inputs,
+ * which step 4 removes (or, with one input, whose id the output takes:
+ * they would read other bytes).  They are dropped, as keep_versions
+ * drops versions, their blobs with them (drop_dead_blobs).  Never a
+ * K_FILE's newest: it was made since the snapshot, above last.
+ *
+ * Versions never repeat: the key keeps its line (the node's version,
+ * above the forgotten tombstone's); only the history before it is lost,
+ * as it would have been had the commit come after the compaction.  A
+ * reopen finds the same: the output has no entry of the key, and the
+ * segments above last have all it now holds. */
+static void relocate_forgotten(struct store *st, struct node *n,
+			       const struct item *it, uint64_t last)
+{
+	if (n->kind == K_TOMB && node_version(n) == it->version &&
+	    node_state_seg(n) <= last) {
+		idx_remove(&st->idx, n);
+		st->ntomb--;
+		return;
+	}
+	for (uint32_t k = n->nvers; k-- > 0;) {
+		const struct ver *v = &node_vers(n)[k];
+
+		if (v->seg > last)
+			continue;
+		if (v->is_blob)
+			CTR_ADD(st->dead_blob_bytes, v->size);
+		node_drop_ver(n, k);
+	}
+}
+
 /* Step 3: point the index at the output. */
 static void relocate(struct store *st, struct snap *s)
 {
@@ -310,12 +350,7 @@ static void relocate(struct store *st, struct snap *s)
 		if (!n)
 			continue;
 		if (it->forget) {
-			if (n->kind == K_TOMB &&
-			    node_version(n) == it->version &&
-			    node_state_seg(n) <= last) {
-				idx_remove(&st->idx, n);
-				st->ntomb--;
-			}
+			relocate_forgotten(st, n, it, last);
 			continue;
 		}
 		for (uint32_t j = 0; j < it->nvers; j++)
