@@ -11,8 +11,10 @@
  * Invariants:
  * - an id is handed out once (next_blob only grows, atomically) and is
  *   "in flight" from then until its commit has put it in the index or
- *   its file is gone again: compaction's sweep (drop_dead_blobs, under
- *   commit_mu) removes only blobs no version names and none in flight;
+ *   its file is gone again: compaction's sweep lists, under commit_mu,
+ *   only blobs no version names and none in flight, and removes them
+ *   once the log is durable up to the listing (compact.c,
+ *   drop_dead_blobs);
  * - syncs of blobs/ are made one at a time, under blob_sync_mu, and
  *   a link is trusted only if the store has not failed when its sync
  *   returned: blobfd is one open file description, and a writeback

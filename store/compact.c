@@ -7,7 +7,8 @@
  *    fsync it.  Readers and writers go on meanwhile.
  * 3. Under commit_mu and the index write lock: rename it over NNN.seg,
  *    fsync the directory, point the index at the new places.
- * 4. Remove the other inputs and blobs no kept version names.
+ * 4. Remove the other inputs; then, once the log is durable up to
+ *    here, the blobs no kept version names.
  * A crash after 3 leaves inputs that open recognizes as superseded;
  * before it, a .compact file that open removes.
  *
@@ -387,17 +388,25 @@ static void relocate(struct store *st, struct snap *s)
 	}
 }
 
-/* Step 4b: blobs no kept version names.  Caller holds commit_mu, so
- * every committed blob is in the index; blobs linked for commits still
- * to come are in flight (blob.c), and kept. */
-static void drop_dead_blobs(struct store *st)
+/* Step 4b, under commit_mu: the blobs no kept version names, into *ids
+ * (malloc'ed), and *lsn, the log's end.  Every committed blob is in the
+ * index (we hold commit_mu); blobs linked for commits still to come are
+ * in flight (blob.c), and kept.  @return 0; -ENOMEM or -errno when the
+ * list is short (the rest wait for a later compaction). */
+static int list_dead_blobs(struct store *st, uint64_t **ids, size_t *nids,
+			   uint64_t *lsn)
 {
+	size_t cap = 0;
 	DIR *d;
 	struct dirent *de;
+	int rc = 0;
 
+	*ids = NULL;
+	*nids = 0;
+	*lsn = st->lsn;
 	d = io_opendir(st->blobfd);
 	if (!d)
-		return;
+		return -errno;
 	pthread_rwlock_rdlock(&st->idx_lock);
 	while ((de = readdir(d))) {
 		char *end;
@@ -414,12 +423,57 @@ static void drop_dead_blobs(struct store *st)
 				for (uint32_t i = 0; i < n->nvers; i++)
 					if (ver_blob(&node_vers(n)[i]) == id)
 						used = 1;
-		if (!used)
-			unlinkat(st->blobfd, de->d_name, 0);
+		if (used)
+			continue;
+		if (*nids == cap) {
+			size_t nc = cap ? 2 * cap : 64;
+			uint64_t *p = realloc(*ids, nc * sizeof(*p));
+			if (!p) {
+				rc = -ENOMEM;
+				break;
+			}
+			*ids = p;
+			cap = nc;
+		}
+		(*ids)[(*nids)++] = id;
 	}
 	pthread_rwlock_unlock(&st->idx_lock);
 	closedir(d);
-	CTR_SET(st->dead_blob_bytes, 0);
+	return rc;
+}
+
+/* Step 4c, without commit_mu (the group sync takes it): remove the
+ * blobs list_dead_blobs() found, once the log is durable up to @lsn.
+ *
+ * Why wait: the index no longer naming a blob is not enough.  The commit
+ * that dropped its last version (keep_versions, a delete, a forgotten
+ * tombstone brought back) may not be durable yet, and a power cut that
+ * loses it brings back a log that names the blob: the output we just
+ * synced (the commit came after the snapshot), or an entry above it.
+ * The store would then refuse to open.  Once every commit up to @lsn is
+ * durable, no state a crash can leave names these blobs: a commit names
+ * only a blob in flight (a fresh id) or one the index names at that
+ * moment (a move shares its source's), and these were neither when
+ * listed, so no commit since names them.  Until 2026-12-06 they were
+ * removed at once (test_blob, test_compaction_blob_outlives_unsynced).
+ *
+ * A failed wait has failed the store: the blobs stay, for a compaction
+ * after the reopen. */
+static void drop_dead_blobs(struct store *st, const uint64_t *ids, size_t n,
+			    uint64_t lsn, uint64_t dead_bytes)
+{
+	char name[BLOB_NAME_LEN];
+
+	if (n && store_wait_durable(st, lsn) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		blob_name(name, ids[i]);
+		unlinkat(st->blobfd, name, 0);
+	}
+	/* dead_bytes: what was counted dead at the listing (0 when the
+	 * list was short), all gone now (or shared with a kept version, so
+	 * never dead); what commits counted since stays counted. */
+	CTR_SUB(st->dead_blob_bytes, dead_bytes);
 }
 
 int store_compact(struct store *st)
@@ -431,7 +485,8 @@ int store_compact(struct store *st)
 	char cname[40], sname[40];
 	uint64_t first, fl_off;
 	uint32_t fl_len;
-	size_t ninputs, tomb_first;
+	size_t ninputs, tomb_first, ndead = 0;
+	uint64_t *dead = NULL, dead_lsn = 0, dead_bytes = 0;
 	int rc;
 
 	if (st->o.read_only || store_failed(st))
@@ -550,8 +605,11 @@ int store_compact(struct store *st)
 	}
 	store_write_hint(st, s.last_input, o.hint, o.hint_len,
 			 st->segs[0].fd, o.size, 1); /* synced in step 2 */
-	drop_dead_blobs(st);
+	if (list_dead_blobs(st, &dead, &ndead, &dead_lsn) == 0)
+		dead_bytes = __atomic_load_n(&st->dead_blob_bytes,
+					     __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&st->commit_mu);
+	drop_dead_blobs(st, dead, ndead, dead_lsn, dead_bytes);
 out:
 	if (o.fd >= 0) {
 		close(o.fd);
@@ -559,6 +617,7 @@ out:
 	}
 	free(o.buf);
 	free(o.hint);
+	free(dead);
 	snap_free(&s);
 	pthread_mutex_unlock(&st->compact_mu);
 	return rc;

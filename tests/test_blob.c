@@ -10,7 +10,9 @@
  * - blob commits that link while a sync of blobs/ is in flight share
  *   the next one;
  * - a failed sync of blobs/ fails the store, and a blob linked beside
- *   it is not trusted.
+ *   it is not trusted;
+ * - compaction removes a blob its output names only once the commit
+ *   that dropped its last version is durable.
  * The store's syncs of blobs/ go through a store_io that holds them
  * until the test releases them. */
 #include <dirent.h>
@@ -42,6 +44,16 @@ struct hold {
 	pthread_cond_t cv;
 	ino_t blob_ino;
 	int armed, held, started, released, fail_first;
+	/* midway_pwrite: at a compaction's first write of its output,
+	 * commit @mid_data to "k" in @mid_st, and note the active
+	 * segment's name and size before it; seg_synced: a sync of that
+	 * segment began after the commit (the power-cut model). */
+	struct store *mid_st;
+	const char *mid_dir, *mid_data;
+	char seg[64];
+	ino_t seg_ino;
+	off_t seg_cut;
+	int mid_done, seg_synced;
 };
 
 struct fx {
@@ -52,12 +64,43 @@ struct fx {
 	struct hold h;
 };
 
+static ssize_t midway_pwrite(void *ctx, int fd, const void *buf, size_t n,
+			     off_t off)
+{
+	struct hold *h = ctx;
+	char link[64], path[512], p[600];
+	struct stat sb;
+	ssize_t k;
+	uint64_t v;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	k = readlink(link, path, sizeof(path) - 1);
+	path[k > 0 ? k : 0] = 0;
+	if (h->mid_st && !h->mid_done && strstr(path, ".compact")) {
+		h->mid_done = 1;
+		snprintf(h->seg, sizeof(h->seg), "%s",
+			 tl_last_segment(h->mid_dir));
+		snprintf(p, sizeof(p), "%s/%s", h->mid_dir, h->seg);
+		assert_int_equal(stat(p, &sb), 0);
+		h->seg_ino = sb.st_ino;
+		h->seg_cut = sb.st_size;
+		assert_int_equal(store_put(h->mid_st, "k", STORE_ANY,
+					   h->mid_data, strlen(h->mid_data),
+					   NULL, &v), 0);
+		__atomic_store_n(&h->mid_done, 2, __ATOMIC_SEQ_CST);
+	}
+	return pwrite(fd, buf, n, off);
+}
+
 static int hold_fdatasync(void *ctx, int fd)
 {
 	struct hold *h = ctx;
 	struct stat sb;
 	int fail = 0;
 
+	if (__atomic_load_n(&h->mid_done, __ATOMIC_SEQ_CST) == 2 &&
+	    fstat(fd, &sb) == 0 && sb.st_ino == h->seg_ino)
+		__atomic_store_n(&h->seg_synced, 1, __ATOMIC_SEQ_CST);
 	if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		pthread_mutex_lock(&h->mu);
 		if (h->armed && sb.st_ino == h->blob_ino) {
@@ -94,7 +137,8 @@ static int setup(void **state)
 	f->o.errlen = sizeof(f->err);
 	f->o.inline_max = 256;
 	f->o.compact_ratio = -1; /* compaction only when a test asks */
-	f->io = (struct store_io){ .fdatasync = hold_fdatasync, .ctx = &f->h };
+	f->io = (struct store_io){ .pwrite = midway_pwrite,
+				   .fdatasync = hold_fdatasync, .ctx = &f->h };
 	f->o.io = &f->io;
 	pthread_mutex_init(&f->h.mu, NULL);
 	pthread_cond_init(&f->h.cv, NULL);
@@ -454,6 +498,56 @@ static void test_failed_blob_sync_fails_store(void **state)
 				   &(size_t){ 0 }, NULL), -ENOENT);
 }
 
+/* A commit made while compaction writes its output drops the last
+ * version that names a blob (keep_versions 1); the output, synced,
+ * still names it.  Compaction removes the blob only once that commit is
+ * durable: a power cut (the active segment cut back to what was synced
+ * after the commit) leaves a store that opens.  Until 2026-12-06 the
+ * blob was removed at once, and the store refused to open (blob
+ * missing) until recctl fsck --repair. */
+static void test_compaction_blob_outlives_unsynced(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o;
+	struct store *st;
+	char big[BIG], cut[160], seg[300], *got = NULL;
+	size_t glen = 0;
+	uint64_t v;
+	int rc;
+
+	fill(big, sizeof(big), 'k');
+	f->o.keep_versions = 1;
+	fx_open(f);
+	assert_int_equal(store_put(f->st, "k", STORE_ANY, big, sizeof(big),
+				   NULL, &v), 0);
+	assert_int_equal(store_sync(f->st), 0);
+	assert_int_equal(count_blobs(f), 1);
+	f->h.mid_dir = f->dir;
+	f->h.mid_data = "new";
+	f->h.mid_st = f->st;
+	assert_int_equal(store_compact(f->st), 0);
+	f->h.mid_st = NULL;
+	assert_int_equal(f->h.mid_done, 2);
+
+	/* The power cut, on a copy taken while the store is open. */
+	snprintf(cut, sizeof(cut), "%s/cut", f->tmp);
+	tl_copy_tree(f->dir, cut);
+	if (!f->h.seg_synced) {
+		snprintf(seg, sizeof(seg), "%s/%s", cut, f->h.seg);
+		assert_int_equal(truncate(seg, f->h.seg_cut), 0);
+	}
+	o = f->o;
+	o.io = NULL;
+	rc = store_open(cut, &o, &st);
+	if (rc)
+		fail_msg("open after the power cut = %d (%s)", rc, f->err);
+	assert_int_equal(store_get(st, "k", &got, &glen, NULL), 0);
+	assert_true((glen == 3 && !memcmp(got, "new", 3)) ||
+		    (glen == sizeof(big) && !memcmp(got, big, glen)));
+	free(got);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +561,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_failed_blob_sync_fails_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_compaction_blob_outlives_unsynced, setup,
+			teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
