@@ -99,14 +99,15 @@ static void refuse(struct rfs *fs, const struct proc_info *p,
 		   uint64_t basis, uint64_t current, int64_t commit_ns)
 {
 	struct rfs_inode *in = rfs_ino_by_key(fs, key);
-	char conflict[256], at[32];
+	char conflict[256], at[32], comm[65];
 
 	iso_time(commit_ns, at, sizeof(at));
 	snprintf(conflict, sizeof(conflict),
 		 "basis=%llu current=%llu pid=%d comm=%s uid=%u at=%s",
 		 (unsigned long long)basis, (unsigned long long)current,
 		 in ? (int)in->last_pid : 0,
-		 in && in->last_comm[0] ? in->last_comm : "?",
+		 in && in->last_comm[0] ? proc_comm_field(in->last_comm, comm)
+					: "?",
 		 in ? (unsigned)in->last_uid : 0u, at);
 	basis_refused(fs->bt, p, hit, key, conflict);
 }
@@ -120,6 +121,7 @@ static int check_line(struct rfs *fs, const struct proc_info *p,
 {
 	int64_t commit_ns = live ? live->commit_ns : 0;
 	uint64_t line = 0;
+	char comm[65];
 
 	memset(hit, 0, sizeof(*hit));
 	/* A basis must name the key's line as it is now: its version, or
@@ -155,7 +157,8 @@ static int check_line(struct rfs *fs, const struct proc_info *p,
 		return 0; /* creating a key needs no basis */
 	fprintf(stderr, "recfs: refused a change of '%s' by pid %d (%s, uid "
 		"%u): no basis; read it first or declare one with setfattr -n "
-		"user.expected_version\n", key, (int)p->tid, p->comm,
+		"user.expected_version\n", key, (int)p->tid,
+		proc_comm_field(p->comm, comm),
 		(unsigned)p->uid);
 	return -EPERM;
 }

@@ -461,6 +461,27 @@ static int mountinfo_names(const char *f, const char *path)
 	return *path == 0;
 }
 
+/* A task's name as one field of a one-line value: a space, a control
+ * character and a backslash as \ooo (octal, as /proc/self/mountinfo
+ * writes paths).  A name is up to 16 bytes, so @out needs 65.  Until
+ * 2026-12-06 it went in raw: a process could name itself "x\nuid=0" and
+ * make user.conflict two lines, or forge a field. */
+const char *proc_comm_field(const char *comm, char out[65])
+{
+	size_t n = 0;
+
+	for (size_t i = 0; comm[i] && i < 16; i++) {
+		unsigned char c = (unsigned char)comm[i];
+
+		if (c <= ' ' || c == '\\' || c == 0x7f)
+			n += (size_t)sprintf(out + n, "\\%03o", c);
+		else
+			out[n++] = (char)c;
+	}
+	out[n] = 0;
+	return out;
+}
+
 int proc_mnt_id(const char *mountpoint)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");

@@ -104,6 +104,11 @@ int proc_fdinfo_judge(const char *info, int mnt_id, uint64_t ino);
  * it held at the last one reads none (tests). */
 uint64_t proc_fdinfo_listings(void);
 
+/* @comm as one field of a one-line value (user.conflict, the lease's
+ * holder, log lines): a space, a control character and a backslash as
+ * \\ooo.  @return @out, which needs 65 bytes. */
+const char *proc_comm_field(const char *comm, char out[65]);
+
 /* The mount id of @mountpoint in /proc/self/mountinfo, or -ENOENT. */
 int proc_mnt_id(const char *mountpoint);
 

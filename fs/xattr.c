@@ -181,14 +181,15 @@ void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 				in->lease->changer.tid > 0
 					? &in->lease->changer
 					: &in->lease->opener;
-			char at[32];
+			char at[32], comm[65];
 			time_t t = (time_t)(in->lease_since_ns / 1000000000);
 			struct tm tm;
 			gmtime_r(&t, &tm);
 			strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
 			rc = snprintf(val, sizeof(val), "pid=%d comm=%s since=%s",
 				      (int)(w->tgid ? w->tgid : w->tid),
-				      w->comm[0] ? w->comm : "?", at);
+				      w->comm[0] ? proc_comm_field(w->comm, comm)
+						 : "?", at);
 		}
 		pthread_mutex_unlock(&fs->mu);
 		if (rc < 0)

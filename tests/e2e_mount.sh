@@ -25,6 +25,34 @@ expect_eq "the refused change changed nothing" "two" "$(cat rec)"
 expect_eq "its version stayed" 2 "$(ver rec)"
 check "user.conflict names basis and current" \
 	bash -c "getfattr --only-values -n user.conflict rec | grep -q 'basis=1 current=2'"
+# The committer's name is one field: a process that names itself with a
+# newline or spaces cannot make user.conflict two lines or forge a field
+# (until 2026-12-06 its name went in raw).
+expect_eq "user.conflict stays one line, whatever name the committer gave itself" \
+	'1 comm=x\012uid=0\040at=y\134' "$(python3 - <<'PY'
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+with open("cnf", "w") as f:
+    f.write("1")
+pid = os.fork()
+if pid == 0:
+    libc.prctl(15, ctypes.c_char_p(b"x\nuid=0 at=y\\"), 0, 0, 0)
+    open("cnf").read()
+    with open("cnf", "w") as f:
+        f.write("2")
+    os._exit(0)
+os.waitpid(pid, 0)
+os.setxattr("cnf", "user.expected_version", b"1")
+try:
+    with open("cnf", "w") as f:
+        f.write("stale")
+except OSError:
+    pass
+c = os.getxattr("cnf", "user.conflict").decode()
+print(len(c.strip().split("\n")), c.split()[3])
+PY
+)"
+cat cnf > /dev/null && rm cnf
 setfattr -n user.expected_version -v 2 rec
 echo three > rec
 expect_eq "retrying on the current version works" "three" "$(cat rec)"
