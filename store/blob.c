@@ -12,8 +12,9 @@
  * - an id is handed out once (next_blob only grows, atomically) and is
  *   "in flight" from then until its commit has put it in the index or
  *   its file is gone again: compaction's sweep lists, under commit_mu,
- *   only blobs no version names and none in flight, and removes them
- *   once the log is durable up to the listing (compact.c,
+ *   only blobs no version names and none in flight, none its snapshot
+ *   names and none from blob_first_live() at the snapshot on, and
+ *   removes them once the log is durable up to the listing (compact.c,
  *   drop_dead_blobs);
  * - syncs of blobs/ are made one at a time, under blob_sync_mu, and
  *   a link is trusted only if the store has not failed when its sync
@@ -35,11 +36,14 @@
 
 #include "store_int.h"
 
-static int inflight_add(struct store *st, uint64_t id)
+/* A fresh id, in flight from the moment it is handed out: both under
+ * blob_mu, so that blob_first_live() never misses one. */
+static int inflight_new(struct store *st, uint64_t *id)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&st->blob_mu);
+	*id = __atomic_fetch_add(&st->next_blob, 1, __ATOMIC_RELAXED);
 	if (st->blob_busy_n == st->blob_busy_cap) {
 		size_t cap = st->blob_busy_cap ? 2 * st->blob_busy_cap : 8;
 		uint64_t *p = realloc(st->blob_busy, cap * sizeof(*p));
@@ -50,10 +54,23 @@ static int inflight_add(struct store *st, uint64_t id)
 		st->blob_busy = p;
 		st->blob_busy_cap = cap;
 	}
-	st->blob_busy[st->blob_busy_n++] = id;
+	st->blob_busy[st->blob_busy_n++] = *id;
 out:
 	pthread_mutex_unlock(&st->blob_mu);
 	return rc;
+}
+
+uint64_t blob_first_live(struct store *st)
+{
+	uint64_t first;
+
+	pthread_mutex_lock(&st->blob_mu);
+	first = __atomic_load_n(&st->next_blob, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < st->blob_busy_n; i++)
+		if (st->blob_busy[i] < first)
+			first = st->blob_busy[i];
+	pthread_mutex_unlock(&st->blob_mu);
+	return first;
 }
 
 void blob_settle(struct store *st, uint64_t id)
@@ -90,10 +107,9 @@ void blob_drop(struct store *st, uint64_t id)
 int blob_link(struct store *st, int spool_fd, const char *spool_name,
 	      uint64_t *out)
 {
-	uint64_t id = __atomic_fetch_add(&st->next_blob, 1, __ATOMIC_RELAXED);
-	uint64_t seq;
+	uint64_t id, seq;
 	char name[BLOB_NAME_LEN];
-	int rc = inflight_add(st, id);
+	int rc = inflight_new(st, &id);
 
 	if (rc < 0)
 		return rc;

@@ -49,6 +49,7 @@ struct snap {
 	size_t n, cap;
 	uint64_t floor;
 	uint64_t last_input;
+	uint64_t first_new;     /* blob_first_live() at the snapshot */
 };
 
 static void snap_free(struct snap *s)
@@ -393,20 +394,71 @@ static void relocate(struct store *st, struct snap *s)
  * index (we hold commit_mu); blobs linked for commits still to come are
  * in flight (blob.c), and kept.  @return 0; -ENOMEM or -errno when the
  * list is short (the rest wait for a later compaction). */
-static int list_dead_blobs(struct store *st, uint64_t **ids, size_t *nids,
-			   uint64_t *lsn)
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The blobs the output names (the snapshot's versions, but a forgotten
+ * tombstone's), sorted into *out (malloc'ed).  @return 0 or -ENOMEM. */
+static int snap_blobs(const struct snap *s, uint64_t **out, size_t *n)
 {
 	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; i < s->n; i++)
+		for (uint32_t j = 0; j < s->items[i].nvers && !s->items[i].forget;
+		     j++) {
+			uint64_t b = ver_blob(&s->items[i].vers[j]);
+			if (!b)
+				continue;
+			if (*n == cap) {
+				size_t nc = cap ? 2 * cap : 64;
+				uint64_t *p = realloc(*out, nc * sizeof(*p));
+				if (!p)
+					return -ENOMEM;
+				*out = p;
+				cap = nc;
+			}
+			(*out)[(*n)++] = b;
+		}
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_u64);
+	return 0;
+}
+
+static int list_dead_blobs(struct store *st, const struct snap *s,
+			   uint64_t **ids, size_t *nids, uint64_t *lsn)
+{
+	size_t cap = 0, nsb = 0;
+	uint64_t *sb = NULL;
 	DIR *d;
 	struct dirent *de;
-	int rc = 0;
+	int rc;
 
 	*ids = NULL;
 	*nids = 0;
 	*lsn = st->lsn;
+	/* A blob the index no longer names may still be named by an entry
+	 * that stays in the log: the output's (a version in the snapshot
+	 * that a commit since pushed out), or one a commit since wrote (a
+	 * blob of an id from first_new on).  A replay with a larger
+	 * keep_versions, or fsck, would keep that version and find its blob
+	 * gone (the open refused).  So those wait for a later compaction,
+	 * whose output no longer names them.  Until 2026-12-06 they were
+	 * removed here. */
+	rc = snap_blobs(s, &sb, &nsb);
+	if (rc < 0) {
+		free(sb);
+		return rc;
+	}
 	d = io_opendir(st->blobfd);
-	if (!d)
+	if (!d) {
+		free(sb);
 		return -errno;
+	}
 	pthread_rwlock_rdlock(&st->idx_lock);
 	while ((de = readdir(d))) {
 		char *end;
@@ -415,7 +467,8 @@ static int list_dead_blobs(struct store *st, uint64_t **ids, size_t *nids,
 		if (end != de->d_name + 16 || *end)
 			continue;
 		/* Linked for a commit that has not taken commit_mu yet. */
-		if (blob_in_flight(st, id))
+		if (id >= s->first_new || blob_in_flight(st, id) ||
+		    (nsb && bsearch(&id, sb, nsb, sizeof(*sb), cmp_u64)))
 			continue;
 		for (size_t b = 0; b < st->idx.cap && !used; b++)
 			for (struct node *n = st->idx.tab[b]; n && !used;
@@ -439,6 +492,7 @@ static int list_dead_blobs(struct store *st, uint64_t **ids, size_t *nids,
 	}
 	pthread_rwlock_unlock(&st->idx_lock);
 	closedir(d);
+	free(sb);
 	return rc;
 }
 
@@ -472,7 +526,10 @@ static void drop_dead_blobs(struct store *st, const uint64_t *ids, size_t n,
 	}
 	/* dead_bytes: what was counted dead at the listing (0 when the
 	 * list was short), all gone now (or shared with a kept version, so
-	 * never dead); what commits counted since stays counted. */
+	 * never dead), but for the blobs kept for a later compaction
+	 * (list_dead_blobs), by which the count falls short (it only
+	 * paces compaction and shows in stats).  What commits counted
+	 * since stays counted. */
 	CTR_SUB(st->dead_blob_bytes, dead_bytes);
 }
 
@@ -504,6 +561,7 @@ int store_compact(struct store *st)
 	first = st->segs[0].id;
 	s.last_input = st->segs[ninputs - 1].id;
 	s.floor = st->floor;
+	s.first_new = blob_first_live(st);
 	rc = snap_tree(&s, st->root);
 	tomb_first = s.n;
 	for (size_t b = 0; b < st->idx.cap && rc == 0; b++)
@@ -605,7 +663,7 @@ int store_compact(struct store *st)
 	}
 	store_write_hint(st, s.last_input, o.hint, o.hint_len,
 			 st->segs[0].fd, o.size, 1); /* synced in step 2 */
-	if (list_dead_blobs(st, &dead, &ndead, &dead_lsn) == 0)
+	if (list_dead_blobs(st, &s, &dead, &ndead, &dead_lsn) == 0)
 		dead_bytes = __atomic_load_n(&st->dead_blob_bytes,
 					     __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&st->commit_mu);

@@ -521,6 +521,9 @@ int blob_link(struct store *st, int spool_fd, const char *spool_name,
 void blob_settle(struct store *st, uint64_t id);
 void blob_drop(struct store *st, uint64_t id);
 int blob_in_flight(struct store *st, uint64_t id);
+/* The lowest blob id a commit still to come may name as a new blob: the
+ * next id, or a lower one in flight. */
+uint64_t blob_first_live(struct store *st);
 void store_err(struct store *st, const char *fmt, ...);
 int store_seg_fd(struct store *st, uint64_t id);
 int store_read_ver(struct store *st, const struct ver *v, void *buf,

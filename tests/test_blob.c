@@ -548,6 +548,64 @@ static void test_compaction_blob_outlives_unsynced(void **state)
 	store_close(st);
 }
 
+/* The same commit, mid-compaction, pushes out (keep_versions 1) the
+ * version whose blob the output, taken before it, still names.  That
+ * blob stays until a later compaction: reopened with keep_versions 8,
+ * the store keeps that version and reads it, and fsck (which keeps 8)
+ * finds nothing missing; the next compaction under keep_versions 1
+ * removes it.  Until 2026-12-06 it was removed at once, and that reopen
+ * was refused (blob missing). */
+static void test_compaction_keeps_blob_output_names(void **state)
+{
+	struct fx *f = *state;
+	struct store_snap *sn;
+	struct store_opts o;
+	struct store *st;
+	char big[BIG], got[BIG];
+	FILE *out;
+	uint64_t v;
+	int rc;
+
+	fill(big, sizeof(big), 'k');
+	f->o.keep_versions = 1;
+	fx_open(f);
+	assert_int_equal(store_put(f->st, "k", STORE_ANY, big, sizeof(big),
+				   NULL, &v), 0);
+	assert_int_equal(store_sync(f->st), 0);
+	f->h.mid_dir = f->dir;
+	f->h.mid_data = "new";
+	f->h.mid_st = f->st;
+	assert_int_equal(store_compact(f->st), 0);
+	f->h.mid_st = NULL;
+	assert_int_equal(f->h.mid_done, 2);
+	assert_int_equal(count_blobs(f), 1);
+	assert_int_equal(store_close(f->st), 0);
+	f->st = NULL;
+
+	o = f->o;
+	o.io = NULL;
+	o.keep_versions = 8;
+	rc = store_open(f->dir, &o, &st);
+	if (rc)
+		fail_msg("reopen with keep_versions 8 = %d (%s)", rc, f->err);
+	assert_int_equal(store_snap_open(st, "k", v, &sn), 0);
+	assert_int_equal(store_snap_read(sn, got, sizeof(got), 0),
+			 (ssize_t)sizeof(big));
+	assert_memory_equal(got, big, sizeof(big));
+	store_snap_close(sn);
+	assert_int_equal(store_close(st), 0);
+	out = fopen("/dev/null", "w");
+	assert_non_null(out);
+	assert_int_equal(store_fsck(f->dir, 0, out), 0);
+	fclose(out);
+
+	o.keep_versions = 1;
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_compact(st), 0);
+	assert_int_equal(count_blobs(f), 0);
+	assert_int_equal(store_close(st), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -563,6 +621,9 @@ int main(void)
 			test_failed_blob_sync_fails_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_compaction_blob_outlives_unsynced, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_compaction_keeps_blob_output_names, setup,
 			teardown),
 	};
 
