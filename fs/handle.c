@@ -395,6 +395,7 @@ void rfs_handle_drop(struct rfs *fs, struct rfs_handle *h,
 		     const char *why)
 {
 	struct rfs_inode *in = h->in;
+	char comm[65];
 
 	if (!h->txn)
 		return;
@@ -408,9 +409,12 @@ void rfs_handle_drop(struct rfs *fs, struct rfs_handle *h,
 		rfs_inval_entry(fs, in->key);
 	}
 	fprintf(stderr, "recfs: dropped the uncommitted change of '%s' by pid "
-		"%d (%s): %s\n", in->key, (int)h->opener.tgid, h->opener.comm,
-		why);
+		"%d (%s): %s\n", in->key, (int)h->opener.tgid,
+		proc_comm_field(h->opener.comm, comm), why);
 	pthread_mutex_unlock(&fs->mu);
+	/* A private mapping of this handle filled the record's one page
+	 * cache from the change (README, "mmap"): none of it may stay. */
+	rfs_inval_inode(fs, in->ino);
 }
 
 /* A mknod'ed record nobody took over is committed empty (it exists).
