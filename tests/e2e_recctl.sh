@@ -178,6 +178,17 @@ expect_eq "wait --above returns the new version" 22 "$(R wait --above 21 --timeo
 wait $bumper
 expect_eq "wait --timeout: exit 1" 1 "$(status R wait --above 22 --timeout 0.2 w)"
 expect_eq "wait on a version already past: at once" 22 "$(R wait --above 3 w)"
+# A missing record inside the mount is waited for; a missing path outside
+# any mount is refused at once (both polled ENOENT for ever until 2026-12-06).
+( sleep 0.3; echo new > wnew ) &
+bumper=$!
+expect_eq "wait for a record that does not exist yet" 1 "$(R wait --above 0 --timeout 5 wnew)"
+wait $bumper
+for sub in watch "wait --above 1"; do
+	out=$(timeout 5 "$RECCTL" $sub "$WORK/no-such-dir/rec" 2>&1); rc=$?
+	expect_eq "$sub on a missing path outside a mount: exit 1 at once" 1 $rc
+	check "and says it is not in a recfs mount [$out]" has "$out" "not in a recfs mount"
+done
 
 # ---- edit: a real terminal, a concurrent writer, a three-way merge -------------
 TM=recfs-recctl-$$

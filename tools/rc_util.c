@@ -44,7 +44,10 @@ int rc_version(const char *path, uint64_t *v)
 	char buf[32];
 	int rc = rc_getxattr_str(path, "user.version", buf, sizeof(buf));
 
-	/* No version: a record being created, or no recfs at all. */
+	/* No version: a record being created, or no recfs at all.  A
+	 * missing path (ENOENT) is not located here: watch and wait poll
+	 * one, and a walk up the tree on every poll is wasted; they check
+	 * where the path is once, at their start. */
 	if ((rc == -ENODATA || rc == -ENOTSUP) && rc_on_recfs(path) == 0)
 		return RC_NOT_RECFS;
 	if (rc < 0)

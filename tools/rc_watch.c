@@ -118,6 +118,12 @@ int cmd_watch(const struct recctl_cmd *cmd, int argc, char **argv)
 	if (opts[1].set && (rc_parse_u64(opts[1].val, &w.count) < 0 ||
 			    w.count == 0))
 		return usage_error(cmd, "bad --count '%s'", opts[1].val);
+	/* Polls see a missing record as ENOENT, which inside a mount means
+	 * "not yet" or "deleted"; outside one it would never change, so
+	 * that is told once, here, not polled for ever. */
+	rc = rc_on_recfs(w.path);
+	if (rc <= 0)
+		return rc_report(cmd, w.path, rc < 0 ? rc : RC_NOT_RECFS, NULL);
 	/* Resolved once: polls must be cheap, and the record may go away
 	 * (its history stays reachable by the same name). */
 	if (rc_history_path(w.path, 0, &w.hdir) < 0)
@@ -181,6 +187,11 @@ int cmd_wait(const struct recctl_cmd *cmd, int argc, char **argv)
 			return usage_error(cmd, "bad --timeout '%s'",
 					   opts[1].val);
 	}
+	/* A record that does not exist yet is waited for, but only inside
+	 * a mount: outside one nothing would ever give it a version. */
+	rc = rc_on_recfs(path);
+	if (rc <= 0)
+		return rc_report(cmd, path, rc < 0 ? rc : RC_NOT_RECFS, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		rc = rc_version(path, &v);
