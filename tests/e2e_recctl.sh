@@ -274,6 +274,15 @@ expect_eq "diff PATH@N against a deleted record" "+++ hist (deleted)" "$(R diff 
 expect_eq "diff PATH@N against the current version" "+++ erec@3 (current)" "$(R diff erec@1 | sed -n 2p)"
 expect_eq "show of a version not kept: exit 1" 1 "$(status R show hist@4)"
 expect_eq "show PATH@0 is a usage error" 2 "$(status R show hist@0)"
+# A directory's history tree holds its records' trees: records named 7
+# and 12 were listed as its versions until 2026-12-06.
+mkdir logd && echo a > logd/7 && echo b > logd/12
+out=$(R log logd 2>&1); rc=$?
+expect_eq "log of a directory: exit 1 [$out]" 1 $rc
+check "and says it is a directory" has "$out" "logd: is a directory"
+rm logd/7 logd/12 && rmdir logd
+out=$(R log logd 2>&1); rc=$?
+expect_eq "log of a directory that is gone: exit 1, no versions [$out]" 1 $rc
 
 # ---- compact through the daemon --------------------------------------------------
 out=$(R compact "$MNT" 2>&1); rc=$?

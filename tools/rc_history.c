@@ -34,6 +34,7 @@ int cmd_log(const struct recctl_cmd *cmd, int argc, char **argv)
 	uint64_t *vs = NULL;
 	size_t count = 0;
 	const char *path;
+	struct stat sb;
 	int rc, w;
 
 	rc = rc_parse_one(cmd, argc, argv, NULL, &path, "PATH");
@@ -42,7 +43,18 @@ int cmd_log(const struct recctl_cmd *cmd, int argc, char **argv)
 	rc = rc_history_path(path, 0, &hdir);
 	if (rc < 0)
 		return report_locate(cmd, path, rc);
+	/* A directory's history tree holds its records' trees, not
+	 * versions of its own: said plainly, not listed as versions. */
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "%s: log: %s: is a directory; log lists the "
+			"versions of a record\n", prog, path);
+		rc = EXIT_ERR;
+		goto out;
+	}
 	rc = rc_list_versions(hdir, &vs, &count);
+	/* None kept (a directory that is gone): as if never a record. */
+	if (rc == 0 && count == 0)
+		rc = -ENOENT;
 	if (rc == -ENOENT) {
 		fprintf(stderr, "%s: log: %s: no history (never a record "
 			"here)\n", prog, path);
@@ -56,7 +68,6 @@ int cmd_log(const struct recctl_cmd *cmd, int argc, char **argv)
 	w = count ? snprintf(NULL, 0, "%" PRIu64, vs[0]) : 1;
 	for (size_t i = 0; i < count; i++) {
 		char t[40], hash[40] = "-";
-		struct stat sb;
 
 		free(f);
 		if (asprintf(&f, "%s/%" PRIu64, hdir, vs[i]) < 0) {

@@ -215,7 +215,17 @@ int rc_list_versions(const char *hdir, uint64_t **out, size_t *count)
 	if (!d)
 		return -errno;
 	while ((e = readdir(d))) {
+		struct stat sb;
+
 		if (rc_parse_u64(e->d_name, &v) < 0 || v == 0)
+			continue;
+		/* The history of a directory KEY holds its records' history
+		 * directories, and a record may be named "12": only files are
+		 * versions. */
+		if (e->d_type == DT_DIR ||
+		    (e->d_type == DT_UNKNOWN &&
+		     fstatat(dirfd(d), e->d_name, &sb, 0) == 0 &&
+		     S_ISDIR(sb.st_mode)))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
