@@ -289,8 +289,29 @@ out=$(R compact "$MNT" 2>&1); rc=$?
 expect_eq "compact MOUNTPOINT asks the daemon [$out]" 0 $rc
 expect_eq "the history reads the same after compaction" "h1 h3" "$(R show hist@1) $(R show hist@3)"
 expect_eq "compact STORE while mounted: exit 1 (in use)" 1 "$(status R compact "$STORE")"
+# An offline command's failure is one line on stderr, marked recctl's;
+# dump printed it twice (once on stdout, unmarked) and stats offered
+# compact's hint until 2026-12-06.
+offline() { "$RECCTL" "$@" > "$WORK/off.out" 2> "$WORK/off.err"; echo "$? $(wc -l < "$WORK/off.out") $(wc -l < "$WORK/off.err")"; }
+if local_only; then
+	expect_eq "dump STORE while mounted: exit 2, one line on stderr only" "2 0 1" "$(offline dump "$STORE")"
+	check "which says who holds it [$(cat "$WORK/off.err")]" matches "$(cat "$WORK/off.err")" "^recctl: .*in use by pid [0-9]+$"
+	expect_eq "fsck STORE while mounted: exit 2, one line on stderr only" "2 0 1" "$(offline fsck "$STORE")"
+	check "marked as recctl's [$(cat "$WORK/off.err")]" matches "$(cat "$WORK/off.err")" "^recctl: .*in use by pid [0-9]+$"
+	expect_eq "stats STORE while mounted: exit 1, one line on stderr only" "1 0 1" "$(offline stats "$STORE")"
+	check "without compact's hint [$(cat "$WORK/off.err")]" matches "$(cat "$WORK/off.err")" "^recctl: .*in use by pid [0-9]+$"
+	offline compact "$STORE" > /dev/null
+	check "compact STORE while mounted names compact MOUNTPOINT" has "$(cat "$WORK/off.err")" "run 'recctl compact MOUNTPOINT' instead"
+	expect_eq "dump of a missing store: exit 2, one line on stderr only" "2 0 1" "$(offline dump "$WORK/no-such-store")"
+	expect_eq "which is marked as recctl's" "recctl: $WORK/no-such-store: No such file or directory" "$(cat "$WORK/off.err")"
+fi
 
 cd /
 unmount
 expect_eq "offline compact STORE after unmount" 0 "$(status R compact "$STORE")"
+if local_only; then
+	res=$(offline dump "$STORE")
+	check "dump STORE after unmount: exit 0, entries on stdout, nothing on stderr [$res]" \
+		matches "$res" "^0 [1-9][0-9]* 0$"
+fi
 finish

@@ -100,7 +100,9 @@ static int check_store_dir(const char *dir)
 	return 0;
 }
 
-static int open_store(const char *dir, int read_only, struct store **st)
+/* @cmd names the command, for the one hint that fits it. */
+static int open_store(const struct recctl_cmd *cmd, const char *dir,
+		      int read_only, struct store **st)
 {
 	struct store_opts o = { 0 };
 	char err[512] = "";
@@ -116,7 +118,9 @@ static int open_store(const char *dir, int read_only, struct store **st)
 	if (rc < 0) {
 		fprintf(stderr, "%s: %s\n", prog,
 			err[0] ? err : strerror(-rc));
-		if (rc == -EWOULDBLOCK)
+		/* Only compact has an online form (the daemon holds the
+		 * lock); the other offline commands need it unmounted. */
+		if (rc == -EWOULDBLOCK && strcmp(cmd->name, "compact") == 0)
 			fprintf(stderr, "%s: while it is mounted, run '%s "
 				"compact MOUNTPOINT' instead\n", prog, prog);
 		return EXIT_ERR;
@@ -135,9 +139,15 @@ static int offline_status(int rc, const char *dir, const char *said)
 	if (rc == 0 || rc == 1)
 		return rc;
 	fflush(stdout);
-	if (said && said[0])
-		fputs(said, stderr);
-	else if (rc == -EWOULDBLOCK)
+	if (said && said[0]) {
+		/* The store's own lines, each marked as recctl's. */
+		for (const char *l = said, *nl; *l; l = nl + 1) {
+			nl = strchrnul(l, '\n');
+			fprintf(stderr, "%s: %.*s\n", prog, (int)(nl - l), l);
+			if (!*nl)
+				break;
+		}
+	} else if (rc == -EWOULDBLOCK)
 		fprintf(stderr, "%s: %s: store in use by another process\n",
 			prog, dir);
 	else
@@ -187,14 +197,76 @@ static int cmd_fsck(const struct recctl_cmd *cmd, int argc, char **argv)
 	return rc;
 }
 
+/* store_dump() writes its entries and its failures to one stream, and
+ * a store it cannot open (missing, in use) is its first and only line.
+ * A dump can be huge, so only that first line is held back until the
+ * result says where it goes (stderr, once); the rest goes straight on
+ * to stdout. */
+struct dump_out {
+	char first[4096];
+	size_t len;
+	int complete; /* the first line has its newline */
+	int passing;  /* more came: everything goes to stdout */
+};
+
+static int dump_pass(struct dump_out *o)
+{
+	size_t len = o->len;
+
+	o->passing = 1;
+	o->len = 0;
+	return fwrite(o->first, 1, len, stdout) == len ? 0 : -1;
+}
+
+static ssize_t dump_write(void *cookie, const char *data, size_t size)
+{
+	struct dump_out *o = cookie;
+	size_t total = size, take;
+	const char *nl;
+
+	if (!o->passing && !o->complete) {
+		nl = memchr(data, '\n', size);
+		take = nl ? (size_t)(nl - data) + 1 : size;
+		if (o->len + take < sizeof(o->first)) {
+			memcpy(o->first + o->len, data, take);
+			o->len += take;
+			o->complete = nl != NULL;
+			data += take;
+			size -= take;
+			if (size == 0)
+				return (ssize_t)total;
+		}
+	}
+	/* A second line, or a first too long to be a failure. */
+	if (!o->passing && dump_pass(o) < 0)
+		return -1;
+	if (fwrite(data, 1, size, stdout) != size)
+		return -1;
+	return (ssize_t)total;
+}
+
 static int cmd_dump(const struct recctl_cmd *cmd, int argc, char **argv)
 {
+	static const cookie_io_functions_t io = { .write = dump_write };
+	struct dump_out o = { .len = 0 };
 	const char *dir;
 	int rc = parse_store_args(cmd, argc, argv, NULL, NULL, &dir);
+	FILE *out;
 
 	if (rc >= 0)
 		return rc;
-	rc = store_dump(dir, stdout);
+	out = fopencookie(&o, "w", io);
+	if (!out) {
+		fprintf(stderr, "%s: %s\n", prog, strerror(errno));
+		return EXIT_USAGE;
+	}
+	rc = store_dump(dir, out);
+	fclose(out);
+	if (rc < 0 && !o.passing) {
+		o.first[o.len] = '\0';
+		return offline_status(rc, dir, o.first);
+	}
+	dump_pass(&o);
 	return offline_status(rc, dir, NULL);
 }
 
@@ -207,7 +279,7 @@ static int cmd_stats(const struct recctl_cmd *cmd, int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	if ((rc = check_store_dir(dir)) || (rc = open_store(dir, 1, &st)))
+	if ((rc = check_store_dir(dir)) || (rc = open_store(cmd, dir, 1, &st)))
 		return rc;
 	rc = store_stats(st, &s);
 	store_close(st);
@@ -234,8 +306,8 @@ int compact_offline(const struct recctl_cmd *cmd, const char *dir)
 	struct store *st;
 	int rc, crc;
 
-	(void)cmd;
-	if ((rc = check_store_dir(dir)) || (rc = open_store(dir, 0, &st)))
+	if ((rc = check_store_dir(dir)) ||
+	    (rc = open_store(cmd, dir, 0, &st)))
 		return rc;
 	store_stats(st, &before);
 	rc = store_compact(st);
