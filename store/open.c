@@ -289,6 +289,7 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 	pthread_mutex_init(&st->bg_mu, NULL);
 	pthread_mutex_init(&st->blob_mu, NULL);
 	pthread_mutex_init(&st->blob_sync_mu, NULL);
+	pthread_mutex_init(&st->reserve_mu, NULL);
 	pthread_cond_init(&st->bg_cv, NULL);
 	st->dir = strdup(dir);
 	if (!st->dir) {
@@ -432,6 +433,7 @@ int store_close(struct store *st)
 	pthread_mutex_destroy(&st->compact_mu);
 	pthread_mutex_destroy(&st->bg_mu);
 	pthread_mutex_destroy(&st->blob_mu);
+	pthread_mutex_destroy(&st->reserve_mu);
 	pthread_mutex_destroy(&st->blob_sync_mu);
 	free(st->blob_busy);
 	pthread_cond_destroy(&st->bg_cv);

@@ -408,7 +408,8 @@ int store_statvfs(struct store *st, struct statvfs *out)
 	if (fstatvfs(st->dirfd, out) < 0)
 		return -errno;
 	/* The reserve is not for writers: do not offer it. */
-	keep = st->reserve_held ? 0 : st->o.reserve_bytes;
+	keep = __atomic_load_n(&st->reserve_held, __ATOMIC_RELAXED)
+		       ? 0 : st->o.reserve_bytes;
 	keep /= out->f_frsize ? out->f_frsize : 1;
 	out->f_bavail = out->f_bavail > keep ? out->f_bavail - keep : 0;
 	return 0;

@@ -865,8 +865,12 @@ int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
 /* ---- The reserve --------------------------------------------------- */
 
 /* hold=1: make sure RESERVE holds reserve_bytes; hold=0: give it back.
+ * Under reserve_mu: a writer making it again (hold=1, from a change's
+ * first write, no other lock held) must not race a commit giving it up
+ * (hold=0, under commit_mu) -- it could hold a file just unlinked and
+ * say the reserve is there.
  * @return 0, or -ENOSPC when it cannot be held (or was already gone). */
-int store_reserve(struct store *st, int hold)
+static int reserve_locked(struct store *st, int hold)
 {
 	int fd;
 
@@ -874,7 +878,7 @@ int store_reserve(struct store *st, int hold)
 		if (!st->reserve_held)
 			return -ENOSPC;
 		unlinkat(st->dirfd, "RESERVE", 0);
-		st->reserve_held = 0;
+		__atomic_store_n(&st->reserve_held, 0, __ATOMIC_RELAXED);
 		fprintf(stderr, "recfs: store %s: disk full, using the "
 			"reserve\n", st->dir);
 		return 0;
@@ -895,6 +899,16 @@ int store_reserve(struct store *st, int hold)
 		return 0; /* no fallocate: no reserve, nothing to promise */
 	}
 	close(fd);
-	st->reserve_held = 1;
+	__atomic_store_n(&st->reserve_held, 1, __ATOMIC_RELAXED);
 	return 0;
+}
+
+int store_reserve(struct store *st, int hold)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->reserve_mu);
+	rc = reserve_locked(st, hold);
+	pthread_mutex_unlock(&st->reserve_mu);
+	return rc;
 }

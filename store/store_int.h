@@ -253,7 +253,11 @@ struct store {
 	 * never clears it: atomic, read without idx_lock by
 	 * store_dir_xattrs()). */
 	int dir_xattrs;
-	int reserve_held;     /* RESERVE exists */
+	/* RESERVE exists.  Written under reserve_mu; read without it
+	 * (atomically) by a change's first write, which takes it only
+	 * when the reserve must be made again (txn.c, space_ok). */
+	int reserve_held;
+	pthread_mutex_t reserve_mu;
 	/* Only for store_salvage()'s open (salvage.c): a kept version whose
 	 * blob is missing or of the wrong size is listed in lost (not
 	 * failing the open) for salvage to drop. */

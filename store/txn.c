@@ -364,7 +364,8 @@ static void resv_fit(struct store_txn *t)
  * taken again: that space is for deletes and compaction. */
 static int space_ok(struct store *st)
 {
-	if (st->reserve_held || st->o.reserve_bytes == 0)
+	if (__atomic_load_n(&st->reserve_held, __ATOMIC_RELAXED) ||
+	    st->o.reserve_bytes == 0)
 		return 0;
 	return store_reserve(st, 1) == 0 ? 0 : -ENOSPC;
 }
