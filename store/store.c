@@ -613,7 +613,7 @@ int store_roll(struct store *st)
 	struct seg *a = st->nsegs ? &st->segs[st->nsegs - 1] : NULL;
 	struct seg *ns;
 	uint64_t id = a ? a->id + 1 : 1, prealloc;
-	int fd, sfd[2], rc;
+	int fd, sfd[2], rc, cut = 0;
 
 	if (id > SEG_ID_MAX)
 		return -EOVERFLOW;
@@ -642,6 +642,7 @@ int store_roll(struct store *st)
 		 * bytes may still be lost to a crash, and the hint must
 		 * not say they cannot (HINT_F_DURABLE). */
 		store_write_active_hint(st, st->o.sync_always);
+		cut = 1;
 	}
 	/* The new segment's name must be durable before a commit in it is
 	 * promised.  Failing here leaves it on disk, empty: a reopen reads
@@ -688,6 +689,11 @@ int store_roll(struct store *st)
 	}
 	return 0;
 fail:
+	/* The old segment stays active, cut to its entries: what was
+	 * allocated past them is gone, and the next append must allocate
+	 * again (space is taken at a write, never at a commit). */
+	if (cut)
+		a->prealloc = a->size;
 	close(fd);
 	close(sfd[0]);
 	close(sfd[1]);
