@@ -248,7 +248,10 @@ static int replay_hint(struct store *st, int seg_fd, uint64_t id,
 		e.body = h + LOG_ENTRY_HDR + e.key_len;
 		rc = store_apply(st, &e, id, log_get64(buf + pos), NULL);
 		if (rc < 0) {
-			rc = -EUCLEAN; /* a hint that contradicts: scan */
+			/* A hint that contradicts the index; or no memory,
+			 * which is said as such (it was called damage). */
+			if (rc != -ENOMEM)
+				rc = -EUCLEAN;
 			goto out;
 		}
 		pos = hint_next(buf, pos);
@@ -537,6 +540,11 @@ int store_replay(struct store *st)
 		if (rc == 1) {
 			rc = 0;
 			continue;
+		}
+		if (rc == -ENOMEM) {
+			store_err(st, "%s/%s: no memory to apply its hint",
+				  st->dir, name);
+			goto out;
 		}
 		if (rc < 0) {
 			store_err(st, "%s/%s: hint disagrees with the index",
