@@ -201,7 +201,15 @@ static int key_held(struct basis_table *bt, const char *key, uint32_t h,
 
 /* The walk of a lookup, from @p up its ancestors: the nearest holder of
  * a mark or a basis for @key wins (an explicit basis over an implicit
- * one there).  With @skip (basis_changed asks which ancestor a change on
+ * one there).  An ancestor's basis counts only if it was registered
+ * before the task the walk came up from (the ancestor's child on the
+ * path: @p itself for @p's parent) started: a script that was already
+ * running when its shell read the record must not write it on the
+ * shell's basis, neither itself nor through a command it starts later
+ * (its cp started after the read, but the script did not).  A thread's
+ * process is @p's own (self), so a thread always may use its process's
+ * bases, and its process's parent is compared with the process's start.
+ * With @skip (basis_changed asks which ancestor a change on
  * @p's own basis, of @version, stands beside), registration times are
  * not compared, and @p's own entries (its task's and its process's) are
  * passed over, and so are those its own read of @version left at an
@@ -214,15 +222,13 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			struct bent **skip, int *nskip, struct basis_hit *hit)
 {
 	struct proc_info cur = *p, proc;
-	struct holder pho;
-	uint64_t wstart = p->start;
+	/* Invariant: the start of the task the walk came up from to @cur
+	 * (unused while @cur is @p's own task or process). */
+	uint64_t cstart = p->start;
 	int64_t now = proc_mono_ns();
 	int above = skip != NULL;
 
 	memset(hit, 0, sizeof(*hit));
-	/* The writer's process start time bounds what ancestors offer. */
-	if (p->tid != p->tgid && own_process(p, &pho) == 0)
-		wstart = pho.start;
 	for (int depth = 0; depth < 64; depth++) {
 		struct holder ho = self_of(&cur);
 		int self = cur.tid == p->tid || cur.tid == p->tgid;
@@ -252,8 +258,8 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			struct bent *e = k == 0 ? x : im;
 			if (!e || (e->uid != p->uid && p->uid != 0))
 				continue;
-			if (!self && !above && e->reg_ticks > wstart)
-				continue; /* registered after the writer began */
+			if (!self && !above && e->reg_ticks > cstart)
+				continue; /* registered after the child began */
 			hit->found = 1;
 			hit->explicit_ = k == 0;
 			hit->version = e->version;
@@ -274,6 +280,7 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			break;
 		if (parent_of(&cur, &proc) < 0)
 			break;
+		cstart = cur.start;
 		cur = proc;
 	}
 }
