@@ -249,6 +249,7 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 		}
 		if (m && (m->uid == p->uid || p->uid == 0)) {
 			hit->stale = 1;
+			hit->uid = m->uid;
 			hit->holder = ho.pid;
 			hit->holder_start = ho.start;
 			hit->holder_is_self = self;
@@ -263,6 +264,7 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			hit->found = 1;
 			hit->explicit_ = k == 0;
 			hit->version = e->version;
+			hit->uid = e->uid;
 			hit->group = e->group;
 			hit->holder = ho.pid;
 			hit->holder_start = ho.start;
@@ -307,6 +309,8 @@ static void consume_locked(struct basis_table *bt, const char *key,
 		bent_drop_group(bt, key, basis_hash(key), hit->group);
 }
 
+/* A stale mark and a conflict line at @ho, for @uid: only @uid's
+ * lookups (and root's) meet them. */
 static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
 		    struct holder ho, uid_t uid, const char *conflict)
 {
@@ -359,10 +363,16 @@ void basis_refused(struct basis_table *bt, const struct proc_info *p,
 		if (own_process(p, &pho) == 0)
 			mark_at(bt, key, h, pho, p->uid, conflict);
 	}
+	/* The holder's mark is stamped with the uid of the basis refused
+	 * there, not the refuser's: after a sudo's refusal on a user
+	 * script's basis, the script's own next change must meet it (a
+	 * root-stamped one it passed over, and wrote on its shell's newer
+	 * basis: a lost update).  A mark only refuses, so its holder's
+	 * user sees no other user's basis through it. */
 	if ((hit->found || hit->stale) && hit->holder > 1)
 		mark_at(bt, key, h,
 			(struct holder){ hit->holder, hit->holder_start },
-			p->uid, conflict);
+			hit->uid, conflict);
 	pthread_mutex_unlock(&bt->mu);
 }
 

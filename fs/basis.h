@@ -21,6 +21,7 @@ struct basis_hit {
 	uint64_t group;     /* the registration, for consuming it */
 	pid_t holder;       /* where it was found */
 	uint64_t holder_start;
+	uid_t uid;          /* the uid of the basis or mark found there */
 	int holder_is_self; /* held by the writer's own task or process */
 	pid_t via;          /* self-held, from a change on this ancestor's */
 	uint64_t via_start; /* basis (basis_changed) */
