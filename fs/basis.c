@@ -310,12 +310,14 @@ static void consume_locked(struct basis_table *bt, const char *key,
 }
 
 /* A stale mark and a conflict line at @ho, for @uid: only @uid's
- * lookups (and root's) meet them. */
+ * lookups (and root's) meet them.  Nothing for pid 1. */
 static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
 		    struct holder ho, uid_t uid, const char *conflict)
 {
 	struct bent *e;
 
+	if (ho.pid <= 1)
+		return;
 	bent_drop(bt, KIND(B_IMPLICIT), key, h, ho);
 	e = bent_find(bt, B_MARK, key, h, ho);
 	if (!e)
@@ -582,13 +584,20 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		anc = own_change_locked(bt, p, hit->version, key, h, newv,
 					&made);
 	/* Its own entry moves in place: past its share a change would
-	 * otherwise cost the changer the record (struct share). */
-	bent_drop(bt, KIND(B_MARK), key, h, me);
-	e = bt->implicit ? bent_find(bt, B_IMPLICIT, key, h, me) : NULL;
-	if (e)
-		bent_reuse(e, p->uid, newv);
-	else if (bt->implicit)
-		e = bent_add(bt, B_IMPLICIT, key, h, me, p->uid, newv, 0, 0);
+	 * otherwise cost the changer the record (struct share).  Nothing
+	 * is held for pid 1 (SPEC): a container's init that made a record
+	 * holds no basis of it. */
+	e = NULL;
+	if (me.pid > 1) {
+		bent_drop(bt, KIND(B_MARK), key, h, me);
+		e = bt->implicit ? bent_find(bt, B_IMPLICIT, key, h, me)
+				 : NULL;
+		if (e)
+			bent_reuse(e, p->uid, newv);
+		else if (bt->implicit)
+			e = bent_add(bt, B_IMPLICIT, key, h, me, p->uid, newv,
+				     0, 0);
+	}
 	if (e && anc.pid > 1) {
 		e->via = anc.pid;
 		e->via_start = anc.start;
