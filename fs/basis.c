@@ -144,6 +144,17 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		if (m)
 			bent_drop(bt, KIND(B_MARK), key, h, ho[i]);
 		struct bent *cur = bent_find(bt, B_IMPLICIT, key, h, ho[i]);
+		/* A user's read of the very version another uid's entry
+		 * here names makes it the user's: root made or changed the
+		 * record under the user's shell (sudo tee), and the shell
+		 * has now seen that version itself.  The version stays, so
+		 * nothing is blessed; a root reader keeps the user's (it
+		 * may use it as it is), and at another version the entry
+		 * stays its uid's first seen (root could use a moved one on
+		 * what it read before). */
+		if (cur && cur->uid != p->uid && p->uid != 0 &&
+		    cur->version == version)
+			cur->uid = p->uid;
 		/* The first version seen counts.  A create's basis gives way
 		 * to a read of a later version; at its own version it stays a
 		 * create's, which a change by its tree moves along
@@ -554,6 +565,7 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	struct holder anc = { 0, 0 };
 	struct bent *e;
 	int made = 0;
+	uid_t auid = p->uid; /* the uid @anc's basis was registered for */
 
 	pthread_mutex_lock(&bt->mu);
 	consume_locked(bt, key, hit);
@@ -563,6 +575,7 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	 * was refused on a version its own process had made). */
 	if (hit->found && hit->holder != p->tid && hit->holder > 1) {
 		anc = (struct holder){ hit->holder, hit->holder_start };
+		auid = hit->uid;
 		e = hit->explicit_ ? NULL
 				   : bent_find(bt, B_IMPLICIT, key, h, anc);
 		made = e && e->made;
@@ -605,12 +618,16 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	if (anc.pid > 1) {
 		/* A basis from a child's create stays one: the ancestor has
 		 * still seen none of it, so its next read replaces it.  One
-		 * the ancestor held moves in place; a new one is lent. */
+		 * the ancestor held moves in place; a new one is lent.
+		 * Either keeps the uid it was registered for, not the
+		 * changer's: after `cat rec; echo x | sudo tee rec` the
+		 * user's shell changes rec again (a root-stamped basis left
+		 * it EPERM, even after a re-read). */
 		e = bent_find(bt, B_IMPLICIT, key, h, anc);
 		if (e)
-			bent_reuse(e, p->uid, newv);
+			bent_reuse(e, e->uid, newv);
 		else if (bt->implicit)
-			e = bent_add(bt, B_IMPLICIT, key, h, anc, p->uid, newv,
+			e = bent_add(bt, B_IMPLICIT, key, h, anc, auid, newv,
 				     0, 1);
 		if (e)
 			e->made = (uint8_t)made;
