@@ -293,6 +293,15 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			break;
 		if (parent_of(&cur, &proc) < 0)
 			break;
+		/* A task in another session than its parent, and not its
+		 * own session's leader (that ended the climb above), was
+		 * adopted there: an orphan a child subreaper took in
+		 * (systemd --user, tini), which holds nothing for it
+		 * (SPEC).  Linux shows no subreaper flag; this is how one
+		 * shows.  Root goes on, as at a leader. */
+		if (p->uid != 0 && proc.tgid == proc.tid &&
+		    proc.sid != cur.sid && cur.tgid != proc.tgid)
+			break;
 		cstart = cur.start;
 		cur = proc;
 	}

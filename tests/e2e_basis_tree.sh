@@ -57,6 +57,48 @@ import time; time.sleep(0.05)
 open('p4').read(); go.set(); t.join(); print('ok')
 \""; cat p4; } | tr '\n' ' ' | sed 's/ $//')"
 
+# A child subreaper holds nothing for the orphans it adopts (SPEC).  Linux
+# shows no subreaper flag in /proc; an orphan adopted from another session
+# shows it, being in another session than its parent without leading its
+# own: the lookup stops there.  Before 2026-12-06 one orphan's read let
+# another, started later, overwrite the record blind.
+blind 'echo v1 > sr; chmod 666 sr'
+cat > "$SU/subreaper.py" <<'PY'
+import ctypes, errno, os, time
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # CHILD_SUBREAPER
+R = os.getpid()
+def orphan(act):
+    rd, wr = os.pipe()
+    m = os.fork()
+    if m == 0:
+        os.setsid()             # the orphan's session, led by m
+        if os.fork() == 0:
+            while os.getppid() != R:
+                time.sleep(0.01)  # m is gone: adopted by R
+            os.write(wr, act().encode())
+            os._exit(0)
+        os._exit(0)
+    os.close(wr)
+    os.waitpid(m, 0)
+    out = os.read(rd, 100).decode()
+    os.wait()
+    return out
+def read():
+    open("sr").read()
+    return "read"
+def write():
+    try:
+        with open("sr", "w") as f:
+            f.write("blind\n")
+        return "accepted"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+print(orphan(read), orphan(write))
+PY
+chmod 644 "$SU/subreaper.py"
+expect_eq "an orphan a subreaper adopted from another session cannot write on another orphan's read" \
+	"read EPERM v1" "$(as_user "/usr/bin/python3 '$SU/subreaper.py'" | tr '\n' ' ')$(cat sr)"
+
 # ---- B: a sudo's refusal leaves a mark its user's shell sees ------------
 # T reads v2; its script S declares v1 (stale), and S's sudo tee is
 # refused on it.  The mark at S then stops S's next change (EAGAIN),
