@@ -159,6 +159,19 @@ static inline const char *tl_last_segment(const char *dir)
 	return best;
 }
 
+/* Is @fd a compaction's output (its name ends .compact)?  For a store_io
+ * hook that acts at the output's first write. */
+static inline int tl_fd_is_compact_output(int fd)
+{
+	char link[64], path[512];
+	ssize_t k;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	k = readlink(link, path, sizeof(path) - 1);
+	path[k > 0 ? k : 0] = 0;
+	return strstr(path, ".compact") != NULL;
+}
+
 static inline uint64_t tl_file_size(const char *dir, const char *name)
 {
 	char p[512];

@@ -68,15 +68,11 @@ static ssize_t midway_pwrite(void *ctx, int fd, const void *buf, size_t n,
 			     off_t off)
 {
 	struct hold *h = ctx;
-	char link[64], path[512], p[600];
+	char p[600];
 	struct stat sb;
-	ssize_t k;
 	uint64_t v;
 
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	k = readlink(link, path, sizeof(path) - 1);
-	path[k > 0 ? k : 0] = 0;
-	if (h->mid_st && !h->mid_done && strstr(path, ".compact")) {
+	if (h->mid_st && !h->mid_done && tl_fd_is_compact_output(fd)) {
 		h->mid_done = 1;
 		snprintf(h->seg, sizeof(h->seg), "%s",
 			 tl_last_segment(h->mid_dir));
@@ -498,6 +494,29 @@ static void test_failed_blob_sync_fails_store(void **state)
 				   &(size_t){ 0 }, NULL), -ENOENT);
 }
 
+/* keep_versions 1: "k" holds @big (BIG bytes, a blob), synced; then a
+ * compaction, at whose output's first write a small "new" is committed
+ * to "k", which pushes the blob's version out.  @return that version. */
+static uint64_t compact_past_synced_blob(struct fx *f, char *big)
+{
+	uint64_t v;
+
+	fill(big, BIG, 'k');
+	f->o.keep_versions = 1;
+	fx_open(f);
+	assert_int_equal(store_put(f->st, "k", STORE_ANY, big, BIG, NULL, &v),
+			 0);
+	assert_int_equal(store_sync(f->st), 0);
+	assert_int_equal(count_blobs(f), 1);
+	f->h.mid_dir = f->dir;
+	f->h.mid_data = "new";
+	f->h.mid_st = f->st;
+	assert_int_equal(store_compact(f->st), 0);
+	f->h.mid_st = NULL;
+	assert_int_equal(f->h.mid_done, 2);
+	return v;
+}
+
 /* A commit made while compaction writes its output drops the last
  * version that names a blob (keep_versions 1); the output, synced,
  * still names it.  Compaction removes the blob only once that commit is
@@ -512,22 +531,9 @@ static void test_compaction_blob_outlives_unsynced(void **state)
 	struct store *st;
 	char big[BIG], cut[160], seg[300], *got = NULL;
 	size_t glen = 0;
-	uint64_t v;
 	int rc;
 
-	fill(big, sizeof(big), 'k');
-	f->o.keep_versions = 1;
-	fx_open(f);
-	assert_int_equal(store_put(f->st, "k", STORE_ANY, big, sizeof(big),
-				   NULL, &v), 0);
-	assert_int_equal(store_sync(f->st), 0);
-	assert_int_equal(count_blobs(f), 1);
-	f->h.mid_dir = f->dir;
-	f->h.mid_data = "new";
-	f->h.mid_st = f->st;
-	assert_int_equal(store_compact(f->st), 0);
-	f->h.mid_st = NULL;
-	assert_int_equal(f->h.mid_done, 2);
+	compact_past_synced_blob(f, big);
 
 	/* The power cut, on a copy taken while the store is open. */
 	snprintf(cut, sizeof(cut), "%s/cut", f->tmp);
@@ -566,18 +572,7 @@ static void test_compaction_keeps_blob_output_names(void **state)
 	uint64_t v;
 	int rc;
 
-	fill(big, sizeof(big), 'k');
-	f->o.keep_versions = 1;
-	fx_open(f);
-	assert_int_equal(store_put(f->st, "k", STORE_ANY, big, sizeof(big),
-				   NULL, &v), 0);
-	assert_int_equal(store_sync(f->st), 0);
-	f->h.mid_dir = f->dir;
-	f->h.mid_data = "new";
-	f->h.mid_st = f->st;
-	assert_int_equal(store_compact(f->st), 0);
-	f->h.mid_st = NULL;
-	assert_int_equal(f->h.mid_done, 2);
+	v = compact_past_synced_blob(f, big);
 	assert_int_equal(count_blobs(f), 1);
 	assert_int_equal(store_close(f->st), 0);
 	f->st = NULL;

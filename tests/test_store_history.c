@@ -188,14 +188,9 @@ static ssize_t midway_pwrite(void *ctx, int fd, const void *buf, size_t n,
 			     off_t off)
 {
 	struct midway *m = ctx;
-	char link[64], path[512];
-	ssize_t k;
 	uint64_t v;
 
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	k = readlink(link, path, sizeof(path) - 1);
-	path[k > 0 ? k : 0] = 0;
-	if (m->st && !m->fired && strstr(path, ".compact")) {
+	if (m->st && !m->fired && tl_fd_is_compact_output(fd)) {
 		m->fired = 1;
 		if (m->mode < 2) { /* recreate the key */
 			assert_int_equal(store_put(m->st, "a", STORE_ABSENT,
