@@ -90,6 +90,18 @@ static int holders(const struct proc_info *p, struct holder ho[2])
 	return n;
 }
 
+/* Does holder @ho (@i 0: the reader @p itself; 1: its parent) run as
+ * @p's uid?  Asked only where an entry may change hands (basis_seen). */
+static int holder_is_uid(struct holder ho, const struct proc_info *p, int i)
+{
+	struct proc_info hp;
+
+	if (i == 0)
+		return 1;
+	return proc_get(ho.pid, &hp) == 0 && hp.start == ho.start &&
+	       hp.uid == p->uid;
+}
+
 int basis_declare(struct basis_table *bt, const struct proc_info *p,
 		  const char *key, uint64_t version)
 {
@@ -145,15 +157,18 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 			bent_drop(bt, KIND(B_MARK), key, h, ho[i]);
 		struct bent *cur = bent_find(bt, B_IMPLICIT, key, h, ho[i]);
 		/* A user's read of the very version another uid's entry
-		 * here names makes it the user's: root made or changed the
-		 * record under the user's shell (sudo tee), and the shell
-		 * has now seen that version itself.  The version stays, so
-		 * nothing is blessed; a root reader keeps the user's (it
-		 * may use it as it is), and at another version the entry
-		 * stays its uid's first seen (root could use a moved one on
-		 * what it read before). */
-		if (cur && cur->uid != p->uid && p->uid != 0 &&
-		    cur->version == version)
+		 * here names makes it the user's, if root's create lent it
+		 * (made) to a holder that runs as that user: sudo made the
+		 * record under the user's shell, and the shell has now
+		 * seen that version itself.  The version stays, so nothing
+		 * is blessed; a root reader keeps the user's (it may use it
+		 * as it is), and at another version the entry stays its
+		 * uid's first seen (root could use a moved one on what it
+		 * read before).  A root holder's entry stays root's: a
+		 * user's change would otherwise move a root parent's basis
+		 * along (the model checker caught that, 2026-12-06). */
+		if (cur && cur->made && cur->uid != p->uid && p->uid != 0 &&
+		    cur->version == version && holder_is_uid(ho[i], p, i))
 			cur->uid = p->uid;
 		/* The first version seen counts.  A create's basis gives way
 		 * to a read of a later version; at its own version it stays a
