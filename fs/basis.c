@@ -90,16 +90,14 @@ static int holders(const struct proc_info *p, struct holder ho[2])
 	return n;
 }
 
-/* Does holder @ho (@i 0: the reader @p itself; 1: its parent) run as
- * @p's uid?  Asked only where an entry may change hands (basis_seen). */
-static int holder_is_uid(struct holder ho, const struct proc_info *p, int i)
+/* Does holder @ho run as @uid?  Asked only where an entry may change
+ * hands (basis_seen, basis_changed), which is rare. */
+static int holder_runs_as(struct holder ho, uid_t uid)
 {
 	struct proc_info hp;
 
-	if (i == 0)
-		return 1;
 	return proc_get(ho.pid, &hp) == 0 && hp.start == ho.start &&
-	       hp.uid == p->uid;
+	       hp.uid == uid;
 }
 
 int basis_declare(struct basis_table *bt, const struct proc_info *p,
@@ -168,7 +166,8 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		 * user's change would otherwise move a root parent's basis
 		 * along (the model checker caught that, 2026-12-06). */
 		if (cur && cur->made && cur->uid != p->uid && p->uid != 0 &&
-		    cur->version == version && holder_is_uid(ho[i], p, i))
+		    cur->version == version &&
+		    (i == 0 || holder_runs_as(ho[i], p->uid)))
 			cur->uid = p->uid;
 		/* The first version seen counts.  A create's basis gives way
 		 * to a read of a later version; at its own version it stays a
@@ -643,15 +642,25 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		/* A basis from a child's create stays one: the ancestor has
 		 * still seen none of it, so its next read replaces it.  One
 		 * the ancestor held moves in place; a new one is lent.
-		 * Either keeps the uid it was registered for, not the
-		 * changer's: after `cat rec; echo x | sudo tee rec` the
-		 * user's shell changes rec again (a root-stamped basis left
-		 * it EPERM, even after a re-read). */
+		 * Root's change on a user's basis, held by a process that
+		 * runs as that user, keeps it the user's: after `cat rec;
+		 * echo x | sudo tee rec` the user's shell changes rec again
+		 * (a root-stamped basis left it EPERM, even after a
+		 * re-read).  Otherwise the changer's uid, as ever: a user's
+		 * read lent to a root parent, moved by root, is root's (the
+		 * model checker, 2026-12-06: kept the user's, a later
+		 * change by that user moved the root parent's along). */
+		uid_t uid = p->uid;
+
 		e = bent_find(bt, B_IMPLICIT, key, h, anc);
 		if (e)
-			bent_reuse(e, e->uid, newv);
+			auid = e->uid;
+		if (p->uid == 0 && auid != 0 && holder_runs_as(anc, auid))
+			uid = auid;
+		if (e)
+			bent_reuse(e, uid, newv);
 		else if (bt->implicit)
-			e = bent_add(bt, B_IMPLICIT, key, h, anc, auid, newv,
+			e = bent_add(bt, B_IMPLICIT, key, h, anc, uid, newv,
 				     0, 1);
 		if (e)
 			e->made = (uint8_t)made;
