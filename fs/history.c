@@ -179,6 +179,41 @@ int hist_lookup(struct rfs *fs, struct rfs_inode *parent, const char *name,
 	return 0;
 }
 
+/* The owner and read bits @key's history shows: those of the directory
+ * or record it is (its newest version's, for a deleted record).  None
+ * known: its owner's only.  Before 2026-12-06 every node showed 0555 or
+ * 0444 and the daemon's owner, so another user read through the history
+ * what the record's own mode kept from them. */
+static void hist_owner(struct rfs *fs, const char *key, struct stat *a)
+{
+	struct store_stat sb;
+	struct store_snap *s;
+	struct store_hist *h;
+	size_t n;
+	int known = store_stat(fs->st, key, &sb) == 0;
+
+	if (!known && store_history(fs->st, key, &h, &n) == 0) {
+		if (n && store_snap_open(fs->st, key, h[n - 1].version,
+					 &s) == 0) {
+			store_snap_stat(s, &sb);
+			store_snap_close(s);
+			known = 1;
+		}
+		free(h);
+	}
+	if (!known) {
+		a->st_mode = (a->st_mode & S_IFMT) | 0500;
+		return;
+	}
+	a->st_uid = sb.meta.uid;
+	a->st_gid = sb.meta.gid;
+	/* read only; a directory of versions searchable where readable */
+	a->st_mode = (a->st_mode & S_IFMT) | (sb.meta.mode & 0444);
+	if (S_ISDIR(a->st_mode))
+		a->st_mode |= S_ISDIR(sb.meta.mode) ? sb.meta.mode & 0111
+						    : (sb.meta.mode & 0444) >> 2;
+}
+
 int hist_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 {
 	char kb[STORE_KEY_MAX + 32];
@@ -195,12 +230,16 @@ int hist_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 		a->st_nlink = 2;
 		clock_gettime(CLOCK_REALTIME, &a->st_mtim);
 		a->st_atim = a->st_ctim = a->st_mtim;
+		if (in->hist == HIST_KEY ||
+		    (in->hist == HIST_DIR && hist_key(in, kb, sizeof(kb))[0]))
+			hist_owner(fs, hist_key(in, kb, sizeof(kb)), a);
 		return 0;
 	}
 	rc = has_version(fs, hist_key(in, kb, sizeof(kb)), in->hver, &h);
 	if (rc < 0)
 		return rc;
 	a->st_mode = S_IFREG | 0444;
+	hist_owner(fs, hist_key(in, kb, sizeof(kb)), a);
 	a->st_nlink = 1;
 	a->st_size = (off_t)h.size;
 	a->st_blocks = (blkcnt_t)((h.size + 511) / 512);

@@ -170,6 +170,21 @@ if command -v setpriv > /dev/null; then
 		"Operation not permitted" \
 		setpriv --reuid=65534 --regid=65534 --clear-groups bash -c 'echo theirs > shared'
 	expect_eq "so nothing changed" mine "$(cat shared)"
+	# The history tree shows each record's and directory's own owner
+	# and read bits (no write): what a mode keeps from another user,
+	# its history does too (until 2026-12-06 it showed 0444 to all).
+	mkdir hp hp/private && chmod 755 hp && chmod 700 hp/private
+	echo secret > hp/secret && chmod 600 hp/secret
+	echo hidden > hp/private/f
+	echo open > hp/open && chmod 644 hp/open
+	nob() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@" 2>&1 |
+		grep -o 'Permission denied' || echo read; }
+	expect_eq "another user reads no more through the history than directly" \
+		"Permission denied Permission denied Permission denied Permission denied read read" \
+		"$(nob cat hp/secret) $(nob cat .recfs/history/hp/secret/1) $(nob ls .recfs/history/hp/private) $(nob cat .recfs/history/hp/private/f/1) $(nob cat hp/open) $(nob cat .recfs/history/hp/open/1)"
+	expect_eq "and the history shows the record's owner and read bits" \
+		"-r-------- 0 dr-x------ 0" \
+		"$(stat -c '%A %u' .recfs/history/hp/secret/1) $(stat -c '%A %u' .recfs/history/hp/private)"
 fi
 
 # ---- Root may use its ancestors' bases, whoever they are (sudo tee) ------
