@@ -28,6 +28,11 @@ int hist_reserved(const struct rfs_inode *parent, const char *name)
 		return -EROFS;
 	if (parent->ino == FUSE_ROOT_ID && strcmp(name, RESERVED) == 0)
 		return -EROFS;
+	/* The synthetic keys begin with \x01: a record named so at the
+	 * root would share their inodes (until 2026-12-06 a file named
+	 * $'\x01R' became the .recfs directory). */
+	if (parent->ino == FUSE_ROOT_ID && name[0] == '\x01')
+		return -EINVAL;
 	return 0;
 }
 

@@ -7,7 +7,8 @@
 
 enum { HIST_ROOT = 1, HIST_DIR, HIST_KEY, HIST_VER };
 
-/* -EROFS if @name under @parent is in (or is) the reserved tree. */
+/* -EROFS if @name under @parent is in (or is) the reserved tree; -EINVAL
+ * for a root name that begins with \x01, as the tree's own keys do. */
 int hist_reserved(const struct rfs_inode *parent, const char *name);
 /* Look @name up under @parent (the root for ".recfs", or a history
  * inode).  @return 0 and *out; -ENOENT; -ENOMEM. */

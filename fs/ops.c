@@ -309,7 +309,12 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	rc = rfs_may(req, fs, p, PERM_X);
 	if (rc < 0)
 		goto out;
-	if (p->hist || hist_reserved(p, name) < 0) {
+	rc = hist_reserved(p, name);
+	if (rc == -EINVAL) { /* a name no record may have */
+		rc = -ENOENT;
+		goto out;
+	}
+	if (p->hist || rc < 0) {
 		rc = hist_lookup(fs, p, name, &in);
 		if (rc == 0)
 			rc = hist_attr(fs, in, &e.attr);

@@ -255,6 +255,9 @@ CASES=(
 	"symlink to a 256-byte name"             'try_then_absent "ln -s rec $N256" $N256' 1 "File name too long"
 	"rename onto a 256-byte name"            'try_then_absent "echo t > tmp1 && mv tmp1 $N256" $N256' 1 "File name too long"
 	"a 255-byte name is fine"                'in_mnt "echo x > $N255 && rm $N255"'     0 ""
+	"a root name that begins with \\x01 (the history's own keys do)" 'try_then_absent "echo x > \$(printf \"\\001R\")" "\$(printf \"\\001R\")"' 1 "Invalid argument"
+	"and the history is still a directory"  'in_mnt "test -d .recfs/history"'        0 ""
+	"a name with \\x01 in a directory is fine" 'in_mnt "mkdir -p sub1 && echo x > sub1/\$(printf \"\\001R\") && rm -r sub1"' 0 ""
 	"a key over 4095 bytes (17 nested 255-byte dirs)" 'in_mnt "for i in \$(seq 17); do mkdir $D255 && cd $D255 || exit 1; done"' 1 "File name too long"
 	"and the 16 levels that fit can be removed"      'in_mnt "rm -rf $D255 && ! test -e $D255"' 0 ""
 	# unsupported file types and misuse
