@@ -266,12 +266,13 @@ void rfs_handle_read_own(struct rfs *fs, struct rfs_handle *h, const char *key,
 }
 
 /* A rename by the handle's own process commits the record's open change
- * first (fs/names.c, commit_pinned): when that commit fails (stale: a
- * truncate by path in between), the error goes to the rename, and the
- * writer must still learn that its bytes are gone.  Until 2026-12-06 its
- * fsync and close succeeded and it read back the version from before its
- * change (stress_mix, once in 12 million operations; e2e_races.sh
- * makes it in four calls).  As a writeback error is on a local
+ * first (fs/names.c, commit_pinned): when that commit fails (it was
+ * stale when its own process truncated the record by path in between,
+ * until that truncate came to commit the change first, 2026-12-06), the
+ * error goes to the rename, and the writer must still learn that its
+ * bytes are gone.  Until 2026-12-06 its fsync and close succeeded and it
+ * read back the version from before its change (stress_mix, once in 12
+ * million operations).  As a writeback error is on a local
  * filesystem, it is told once: at its next fsync, or its opener's close.
  * Its next read reads the current version, as after any refusal. */
 void rfs_handle_lost(struct rfs_handle *h, int err)

@@ -461,9 +461,9 @@ static int commit_pinned(struct rfs *fs, struct rfs_handle *h)
 }
 
 /* The lease holder's own process renames its record: its pending change
- * commits first (write, rename, close).  Another's: EBUSY. */
-static int commit_own_lease(struct rfs *fs, const char *key,
-			    const struct proc_info *p)
+ * commits first (write, rename, close).  Another's: EBUSY (ops.h). */
+int rfs_commit_own_lease(struct rfs *fs, const char *key,
+			 const struct proc_info *p)
 {
 	struct rfs_handle *h = NULL;
 	struct rfs_inode *in;
@@ -511,7 +511,7 @@ static int take_own(struct rfs_inode *in, void *arg)
 
 /* A process renames a directory in which it has changes open (a create
  * or rewrite not yet closed): they commit first, under their keys, as
- * commit_own_lease's for a record, so that the rename that follows finds
+ * rfs_commit_own_lease's for a record, so that the rename that follows finds
  * the directory idle unless another process has one open there.
  * @return how many were committed, or a negative errno (a commit's: the
  * rename fails with it).  Called without fs->mu. */
@@ -575,9 +575,9 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	pthread_mutex_unlock(&fs->mu);
 	if (!to || rc < 0)
 		goto reply;
-	rc = commit_own_lease(fs, from, &pi);
+	rc = rfs_commit_own_lease(fs, from, &pi);
 	if (rc == 0)
-		rc = commit_own_lease(fs, to, &pi);
+		rc = rfs_commit_own_lease(fs, to, &pi);
 	if (rc < 0)
 		goto reply;
 	rfs_test_pause(fs, from, RFS_PAUSE_RENAME);
@@ -597,7 +597,7 @@ again:
 		goto out;
 	if (!S_ISDIR(sb.meta.mode) &&
 	    ((fin && fin->lease) || (tin && tin->lease))) {
-		/* A write lease taken since commit_own_lease looked: the
+		/* A write lease taken since rfs_commit_own_lease looked: the
 		 * kernel holds no lock of the inode over an O_TRUNC open.
 		 * Another process's is EBUSY, as there; the caller's own
 		 * commits first, once more.  Invariant (rfs_handle_commit):
@@ -695,9 +695,9 @@ out:
 	if (own_lease && !relooked) {
 		relooked = 1;
 		own_lease = 0;
-		rc = commit_own_lease(fs, from, &pi);
+		rc = rfs_commit_own_lease(fs, from, &pi);
 		if (rc == 0)
-			rc = commit_own_lease(fs, to, &pi);
+			rc = rfs_commit_own_lease(fs, to, &pi);
 		if (rc == 0)
 			goto again;
 	}

@@ -168,6 +168,12 @@ void rfs_handle_lost(struct rfs_handle *h, int err);
 /** Commit a mknod'ed record nobody took over, empty.  Caller holds
  * fs->mu. */
 int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in);
+/* If the process of @p holds @key's write lease, commit its change now
+ * (a rename or a truncate by that process comes after it).  Called
+ * without fs->mu.  @return 0; -EBUSY another process holds it; a
+ * failed commit's -errno. */
+int rfs_commit_own_lease(struct rfs *fs, const char *key,
+			 const struct proc_info *p);
 
 /* ---- The operations, for the table in ops.c -------------------------- */
 

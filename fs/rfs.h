@@ -147,7 +147,7 @@ struct rfs_handle {
 	                            or its opener's close (rfs_handle_lost) */
 	struct rfs_handle *prev, *next; /* all open handles, for shutdown */
 	/* Another request's hold on the handle outside fs->mu (a rename
-	 * committing its own process's lease: commit_own_lease), and
+	 * committing its own process's lease: rfs_commit_own_lease), and
 	 * whether the kernel has released it meanwhile (or its open
 	 * failed after it took a lease).  Invariant: a handle is freed by
 	 * its close (rfs_handle_close) only while unpinned, else by its last

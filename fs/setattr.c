@@ -32,15 +32,31 @@ static int truncate_path(struct rfs *fs, struct rfs_inode *in,
 {
 	struct basis_hit hit;
 	uint64_t expect, newv, ticket = 0;
-	int rc;
+	char key[RFS_KEY_BUF];
+	int rc, pending, tries = 0;
 
+again:
 	pthread_mutex_lock(&fs->mu);
 	if (in->deleted) /* its key may name another record now */
 		rc = -ENOENT;
 	else if (in->pending ||
 		 (in->lease && in->lease->opener.tgid != p->tgid))
 		rc = -EBUSY;
-	else
+	else if (in->lease && tries++ == 0 &&
+		 rfs_ino_key_copy(in, key, &pending) == 0) {
+		/* The caller's own process is changing the record: that
+		 * change commits first, and the truncate comes on top of
+		 * it, as a rename does.  Before 2026-12-06 the truncate
+		 * went first and the change, based on the version before
+		 * it, was refused at its close (EAGAIN): its bytes lost. */
+		pthread_mutex_unlock(&fs->mu);
+		rc = rfs_commit_own_lease(fs, key, p);
+		if (rc < 0)
+			return rc;
+		goto again;
+	} else if (in->lease) {
+		rc = -EBUSY; /* a lease again: its own, once more */
+	} else
 		rc = rfs_check(fs, p, in->key, NULL, &expect, &hit);
 	if (rc == -EAGAIN)
 		basis_grace(fs->bt, p, in->key);

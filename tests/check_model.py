@@ -21,9 +21,7 @@
 #   a second read-write handle of P writes once beside the first (and
 #   fsyncs: its close commits only at its release, just after); P may
 #   truncate the record by path under the handle's open change, which
-#   makes that change's commit refused wherever it comes (fsync, close,
-#   or a rename by P, which fails with it: then the handle's next fsync
-#   or close says so), after which it starts over;
+#   commits that change first and truncates on top, as P's rename does;
 # - its children (fork), whose reads and declarations are held for P
 #   too, and whose changes (saves, unlinks, renames of a record onto
 #   another name) use P's bases (SPEC: held "for that process and for
@@ -832,25 +830,13 @@ class Run:
         # it took one: one made while the change is open is for P's
         # next change, and the commit leaves it (its own basis too)
         took = self.took(hk) if pending else None
-        stale = False           # P changed the record under its change
-        lost = None             # a commit made for it was refused: the
-                                # errno its next fsync or close gives
 
         def settle():
-            """Its open change commits (fsync, close, or a rename by P
-            that commits it first): None, or the errno of the refusal,
-            after which nothing committed, the declaration it took stays
-            and the handle starts over (its next change from the current
-            version)."""
-            nonlocal pending, own, own_key, created, stale, content
-            if pending and not gone and stale:
-                self.seen_errs["commit-refused"] = \
-                    self.seen_errs.get("commit-refused", 0) + 1
-                pending = created = stale = False
-                self.lease = None
-                own = own_key = None
-                content = self.rec[hk].data
-                return "EAGAIN"
+            """Its open change commits (fsync, close, or a truncate or
+            rename by P, which commits it first).  Nothing can make it
+            stale: its lease refuses every other change (EBUSY), and P's
+            own truncate and rename come after it."""
+            nonlocal pending, own, own_key, created, content
             if pending and not gone:
                 h = self.held[hk]
                 kept = (h.E, h.Et, h.Eg) if h.E is not None and \
@@ -863,9 +849,8 @@ class Run:
                             x.Eg == took:
                         x.E = None
                 own, own_key = self.rec[hk].ver, hk
-            pending = created = stale = False
+            pending = created = False
             self.lease = None
-            return None
 
         try:
             force = None    # the next act, after a refusal
@@ -1001,25 +986,23 @@ class Run:
                                 want or "ok", got)
                 elif act == 2:
                     got = attempt(os.fsync, fd)
-                    want = settle() or lost or "ok"
-                    lost = None     # (told once)
-                    self.expect("h %s fsync" % hk, want, got)
+                    settle()
+                    self.expect("h %s fsync" % hk, "ok", got)
                 elif act == 10:
                     # P truncates the record by path while its handle's
-                    # change is open: P's own change, on P's basis (a
-                    # record not yet committed: EBUSY); the open change
-                    # is then stale, and its commit refused wherever it
-                    # comes
+                    # change is open (a record not yet committed:
+                    # EBUSY): the change commits first and the truncate,
+                    # on P's basis, comes on top of it, as a rename does
+                    # (SPEC: a commit fails only for EIO); the handle's
+                    # next change is then checked on its own commit
                     if pending and created and not gone:
                         got = attempt(os.truncate, hk, 0)
                         self.expect("truncate new " + hk, "EBUSY", got)
-                    else:
-                        before = rec.ver
-                        self.op_truncate(hk)
-                        if pending and not gone and rec.ver != before:
-                            stale = True
-                        elif not pending and not gone:
-                            content = rec.data  # its next change's start
+                        continue
+                    settle()
+                    self.op_truncate(hk)
+                    if not gone:
+                        content = rec.data  # its next change's start
                 elif act == 3:
                     was = rec.data
                     self.op_other(hk)
@@ -1039,7 +1022,6 @@ class Run:
                     if gone or not pending or not created:
                         if self.op_unlink(hk) == "ok" and not gone:
                             gone, pending = True, False  # change dropped
-                            stale = False
                             self.lease = None
                     else:
                         # its own new file, not yet committed: dropped
@@ -1052,22 +1034,9 @@ class Run:
                     src, dst = (hk, k2) if act == 6 else (k2, hk)
                     if act == 7 and self.pok(dst):
                         self.looked(src)
-                    refused = None
                     if (act == 6 or self.rec[src].exists) and \
                             self.pok(dst) and not gone:
-                        refused = settle()  # (commit_own_lease)
-                    if refused:
-                        # the rename fails with it, changing nothing;
-                        # the writer is told later (rfs_handle_lost)
-                        if self.pok(dst):
-                            self.looked(src)
-                            if self.rec[src].exists:
-                                self.looked(dst)
-                        got = attempt(os.rename, src, dst)
-                        lost = refused
-                        self.expect("rename %s %s (commits the change: "
-                                    "refused)" % (src, dst), refused, got)
-                        continue
+                        settle()    # (rfs_commit_own_lease)
                     got = self.op_rename(src, dst)
                     if got == "ok" and not gone:
                         if act == 6:
@@ -1077,7 +1046,8 @@ class Run:
                             gone = True
         finally:
             closed = attempt(os.close, fd)
-        self.expect("close " + hk, settle() or lost or "ok", closed)
+        settle()
+        self.expect("close " + hk, "ok", closed)
 
     def move_dir(self, s, t, by_p):
         """Directory s renamed to t: each record continues its line

@@ -257,6 +257,27 @@ print("".join(r))
 PY
 )"
 
+# A process truncates by path a record it is writing: its change commits
+# first and the truncate comes on top, as on any filesystem ("X").  Before
+# 2026-12-06 the truncate went first, and the change, based on the version
+# before it, was refused at its close (EAGAIN): its bytes lost.
+expect_eq "a writer's own truncate by path comes after its change" \
+	"ok X 3" "$(python3 - <<'PY'
+import os
+with open("tself", "w") as f:
+    f.write("abcdefgh")
+fd = os.open("tself", os.O_WRONLY)
+os.write(fd, b"XYZ")
+os.truncate("tself", 1)
+try:
+    os.close(fd)
+    r = "ok"
+except OSError as e:
+    r = str(e)
+print(r, open("tself").read(), os.getxattr("tself", "user.version").decode())
+PY
+)"
+
 # ---- recfs only: fallocate's zero range (tmpfs has none to compare) -------
 expect_eq "FALLOC_FL_ZERO_RANGE zeroes inside, then extends; COLLAPSE_RANGE is refused" \
 	"ok ok ENOTSUP b'ab\\x00\\x00ef\\x00\\x00'" "$(python3 - <<'PY'
