@@ -169,7 +169,7 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	pthread_mutex_lock(&fs->mu);
 	if (!in->hist && in->pending && !in->lease) {
 		if (acc != O_RDONLY && h->opener_known &&
-		    p.tgid == in->pcreator.tgid &&
+		    proc_same_process(&p, &in->pcreator) &&
 		    p.start != 0) {
 			/* The mknod's creator takes its create over. */
 			rc = store_txn_begin(fs->st, in->key, 1, &h->txn);
@@ -190,7 +190,7 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 				h->trunc = 1;
 				h->changer = p;
 			}
-		} else if (p.tgid != in->pcreator.tgid) {
+		} else if (!proc_same_process(&p, &in->pcreator)) {
 			rc = rfs_commit_orphan_create(fs, in);
 		}
 	}
@@ -565,14 +565,14 @@ void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if ((!h->txn && !h->lost) || c->pid <= 0 ||
 	    proc_get_caller(c->pid, &p) < 0)
 		goto out; /* nothing to commit or tell, or release will */
-	opener = p.tgid == h->opener.tgid && h->opener_known;
+	opener = h->opener_known && proc_same_process(&p, &h->opener);
 	if (!opener || !h->txn)
 		goto out; /* a child or a duplicate closing its copy */
 	/* The process's start time (a thread's pstart, proven with it)
 	 * spares the scan a poll of its own at each save. */
 	n = fs->mnt_id > 0
 		    ? proc_writable_fds(p.tgid,
-					p.tid == p.tgid ? p.start : p.pstart,
+					proc_process_start(&p),
 					fs->mnt_id, ino, &nfds)
 		    : -1;
 	if (n != 0)

@@ -347,7 +347,7 @@ void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc < 0)
 		goto out;
 	in = rfs_ino_by_key(fs, key);
-	if (in && in->lease && in->lease->opener.tgid != pi.tgid) {
+	if (in && in->lease && !proc_same_process(&in->lease->opener, &pi)) {
 		rc = -EBUSY;
 		goto out;
 	}
@@ -472,7 +472,7 @@ int rfs_commit_own_lease(struct rfs *fs, const char *key,
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino_by_key(fs, key);
 	if (in && in->lease) {
-		if (in->lease->opener.tgid != p->tgid) {
+		if (!proc_same_process(&in->lease->opener, p)) {
 			rc = -EBUSY;
 		} else {
 			h = in->lease;
@@ -485,7 +485,7 @@ int rfs_commit_own_lease(struct rfs *fs, const char *key,
 
 /* The changes a process has open under a directory (rfs_ino_tree_each). */
 struct own_changes {
-	pid_t tgid;
+	const struct proc_info *p;
 	size_t n, cap;
 	struct rfs_handle **h;
 };
@@ -494,7 +494,7 @@ static int take_own(struct rfs_inode *in, void *arg)
 {
 	struct own_changes *o = arg;
 
-	if (!in->lease || in->lease->opener.tgid != o->tgid)
+	if (!in->lease || !proc_same_process(&in->lease->opener, o->p))
 		return 0;
 	if (o->n == o->cap) {
 		size_t cap = o->cap ? o->cap * 2 : 8;
@@ -518,7 +518,7 @@ static int take_own(struct rfs_inode *in, void *arg)
 static int commit_own_under(struct rfs *fs, const char *dir,
 			    const struct proc_info *p)
 {
-	struct own_changes o = { .tgid = p->tgid };
+	struct own_changes o = { .p = p };
 	size_t i;
 	int rc;
 
@@ -605,9 +605,9 @@ again:
 		 * 2026-12-06 the rename went on, and that writer's commit,
 		 * at its close, failed with EAGAIN: its bytes lost. */
 		own_lease = (!fin || !fin->lease ||
-			     fin->lease->opener.tgid == pi.tgid) &&
+			     proc_same_process(&fin->lease->opener, &pi)) &&
 			    (!tin || !tin->lease ||
-			     tin->lease->opener.tgid == pi.tgid);
+			     proc_same_process(&tin->lease->opener, &pi));
 		rc = -EBUSY;
 	} else if (!S_ISDIR(sb.meta.mode)) {
 		/* Moving a record away and onto another are both changes. */

@@ -436,7 +436,7 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino,
 		const struct fuse_ctx *c = fuse_req_ctx(req);
 		struct proc_info p;
 		if (c->pid > 0 && proc_get_caller(c->pid, &p) == 0 &&
-		    p.tgid == in->lease->opener.tgid) {
+		    proc_same_process(&p, &in->lease->opener)) {
 			a.st_size = (off_t)__atomic_load_n(&in->lease->view_size,
 							   __ATOMIC_RELAXED);
 			a.st_blocks = (blkcnt_t)((a.st_size + 511) / 512);

@@ -36,6 +36,28 @@ static inline pid_t proc_basis_parent(const struct proc_info *p)
 	return p->tid != p->tgid ? p->tgid : p->ppid;
 }
 
+/* The start time of @p's process: its own for a process, pstart for a
+ * thread (its process is its basis parent); 0 when unknown. */
+static inline uint64_t proc_process_start(const struct proc_info *p)
+{
+	return p->tid == p->tgid ? p->start : p->pstart;
+}
+
+/* Are @a and @b tasks of one process?  Not by the pid alone: a process
+ * that exited leaves its pid to the next, and one started on it (by
+ * chance, or clone3's set_tid) is another process.  Until 2026-12-06 the
+ * pid alone made a stranger the opener of a handle whose descriptor it
+ * had inherited: its close committed another process's half-written
+ * change (tests/e2e_races.sh).  Where a start time is unknown (0), the
+ * pid decides. */
+static inline int proc_same_process(const struct proc_info *a,
+				    const struct proc_info *b)
+{
+	uint64_t sa = proc_process_start(a), sb = proc_process_start(b);
+
+	return a->tgid == b->tgid && (!sa || !sb || sa == sb);
+}
+
 /* CLOCK_MONOTONIC in ns: the clock of the daemon's ages and deadlines
  * (cache entries, declarations, lease waiters). */
 static inline int64_t proc_mono_ns(void)

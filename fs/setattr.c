@@ -40,7 +40,7 @@ again:
 	if (in->deleted) /* its key may name another record now */
 		rc = -ENOENT;
 	else if (in->pending ||
-		 (in->lease && in->lease->opener.tgid != p->tgid))
+		 (in->lease && !proc_same_process(&in->lease->opener, p)))
 		rc = -EBUSY;
 	else if (in->lease && tries++ == 0 &&
 		 rfs_ino_key_copy(in, key, &pending) == 0) {

@@ -588,6 +588,68 @@ expect_eq "a directory renamed over an empty one with a create open in it: ENOTE
 check "the daemon is still serving" mountpoint -q "$MNT"
 unmount
 
+# ---- A process started on a dead opener's pid is not the opener ---------
+# A handle commits at a flush only from the process that opened it.  Its
+# opener A exits, the child B it handed the descriptor to writes half a
+# change, and B's child C, started on A's pid (clone3 set_tid, which a
+# busy machine does by chance), closes its copy: that flush is not the
+# opener's, and B's change commits whole at release.  Before 2026-12-06
+# the pid alone made C the opener, and its close committed B's half.
+mount_fresh unchecked || exit 1
+echo old > "$MNT/rec"
+out=$(timeout 60 python3 - "$MNT/rec" 2>&1 <<'PY'
+import ctypes, os, struct, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+rec = sys.argv[1]
+def fork_on_pid(pid):
+    # struct clone_args (u64s): flags pidfd child_tid parent_tid
+    # exit_signal stack stack_size tls set_tid set_tid_size cgroup
+    tid = (ctypes.c_int * 1)(pid)
+    args = struct.pack("11Q", 0, 0, 0, 0, 17, 0, 0, 0,
+                       ctypes.addressof(tid), 1, 0)
+    buf = ctypes.create_string_buffer(args, len(args))
+    r = libc.syscall(ctypes.c_long(435), buf, ctypes.c_size_t(len(args)))
+    if r < 0:
+        raise OSError(ctypes.get_errno(), "clone3")
+    return r
+def state():
+    with open(rec, "rb") as f:
+        data = f.read().decode()
+    return "%s:%s" % (os.getxattr(rec, "user.version").decode(), data)
+go_r, go_w = os.pipe()
+res_r, res_w = os.pipe()
+a = os.fork()
+if a == 0:                       # A opens; B, its child, inherits the handle
+    fd = os.open(rec, os.O_WRONLY)
+    apid = os.getpid()
+    if os.fork() == 0:           # B
+        os.read(go_r, 1)         # A has exited and been reaped
+        os.write(fd, b"half")
+        time.sleep(0.05)         # C starts on another clock tick than A
+        c = fork_on_pid(apid)
+        if c == 0:               # C: A's pid, a copy of the descriptor
+            os.close(fd)
+            os._exit(0)
+        os.waitpid(c, 0)
+        mid = state()
+        os.write(fd, b" whole")
+        os.close(fd)
+        time.sleep(0.3)          # the release commits
+        os.write(res_w, ("%s %s" % (mid, state())).encode())
+        os._exit(0)
+    os._exit(0)
+os.waitpid(a, 0)
+time.sleep(0.05)
+os.write(go_w, b"x")
+print(os.read(res_r, 200).decode())
+PY
+)
+expect_eq "a close by a process on the dead opener's pid commits nothing; the writer's change commits whole at release" \
+	"1:old
+ 2:half whole" "$out"
+unmount
+
 # ---- A full disk ---------------------------------------------------------
 TMPFS=$WORK/tmpfs.1
 mkdir -p "$TMPFS"
