@@ -23,22 +23,42 @@ void perm_who_init(struct perm_who *w, uid_t uid, gid_t gid, pid_t tid)
 	w->tid = tid;
 }
 
+/* Is @gid on the "Groups:" line of status @text? */
+static int groups_line_has(const char *text, gid_t gid)
+{
+	const char *p = strstr(text, "\nGroups:");
+	char *end;
+
+	if (!p)
+		return 0;
+	for (p += 8;; p = end) {
+		unsigned long g = strtoul(p, &end, 10);
+		if (end == p)
+			return 0;
+		if ((gid_t)g == gid)
+			return 1;
+	}
+}
+
 int perm_parse_status(struct perm_who *w, const char *text)
 {
 	const char *p = strstr(text, "\nGroups:");
+	const int max = (int)(sizeof(w->groups) / sizeof(w->groups[0]));
 	int have_caps = 0;
 
 	w->ngroups = 0;
+	w->groups_cut = 0;
 	if (p) {
 		char *end;
-		p += 8;
-		while (w->ngroups < (int)(sizeof(w->groups) /
-					  sizeof(w->groups[0]))) {
+		for (p += 8;; p = end) {
 			unsigned long g = strtoul(p, &end, 10);
 			if (end == p)
 				break;
+			if (w->ngroups == max) {
+				w->groups_cut = 1;
+				break;
+			}
 			w->groups[w->ngroups++] = (gid_t)g;
-			p = end;
 		}
 	}
 	p = strstr(text, "\nCapEff:");
@@ -52,34 +72,72 @@ int perm_parse_status(struct perm_who *w, const char *text)
 	return have_caps ? 0 : -EIO;
 }
 
+/* The whole of /proc/TID/status, NUL-terminated, to be freed; NULL when
+ * it cannot be read.  Whole: a process in some 700 groups writes more
+ * than 4 KiB before CapEff, and a text cut there read as a task we
+ * cannot see (uid 0: every capability).  Until 2026-12-06 one read of
+ * 4 KiB was all, and a root process that had dropped its capabilities
+ * read others' 0600 files. */
+static char *status_text(pid_t tid)
+{
+	char path[48], *buf = NULL, *nb;
+	size_t cap = 4096, len = 0;
+	ssize_t n = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	buf = malloc(cap);
+	while (buf) {
+		if (cap - len < 2) {
+			nb = realloc(buf, cap * 2);
+			if (!nb) {
+				n = -1;
+				goto out;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+out:
+	close(fd);
+	if (buf && (n < 0 || len == 0)) {
+		free(buf);
+		buf = NULL;
+	}
+	if (buf)
+		buf[len] = 0;
+	return buf;
+}
+
 /* Caps and groups, read once per check.  A task we cannot read (another
  * pid namespace: the kernel sends pid 0) gets no extra group, and
  * capabilities only as uid 0: the mount let it in, so it is the owner's
  * uid, and root there is root (a container's root on the host's mount). */
 static void load(struct perm_who *w)
 {
-	char path[48], buf[4096];
-	ssize_t n = -1;
-	int fd;
+	char *text;
 
 	if (w->loaded)
 		return;
 	w->loaded = 1;
 	w->caps = 0;
 	w->ngroups = 0;
-	if (w->tid > 0) {
-		snprintf(path, sizeof(path), "/proc/%d/status", (int)w->tid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			n = read(fd, buf, sizeof(buf) - 1);
-			close(fd);
-		}
+	w->groups_cut = 0;
+	text = w->tid > 0 ? status_text(w->tid) : NULL;
+	if (text && perm_parse_status(w, text) == 0) {
+		free(text);
+		return;
 	}
-	if (n > 0) {
-		buf[n] = 0;
-		if (perm_parse_status(w, buf) == 0)
-			return;
-	}
+	free(text);
 	if (w->uid == 0)
 		w->caps = ~0ULL;
 }
@@ -98,6 +156,13 @@ int perm_in_group(struct perm_who *w, gid_t gid)
 	for (int i = 0; i < w->ngroups; i++)
 		if (w->groups[i] == gid)
 			return 1;
+	if (w->groups_cut) { /* the rest, read again: rare */
+		char *text = status_text(w->tid);
+		int in = text && groups_line_has(text, gid);
+
+		free(text);
+		return in;
+	}
 	return 0;
 }
 

@@ -29,6 +29,7 @@ struct perm_who {
 	unsigned long long caps; /* CapEff; 0 when /proc could not tell */
 	int ngroups;
 	gid_t groups[64];
+	int groups_cut;      /* it is in more: perm_in_group reads them */
 };
 
 #define PERM_R 4
@@ -65,7 +66,8 @@ int perm_sticky(struct perm_who *w, mode_t dir_mode, uid_t dir_uid,
 		uid_t uid);
 
 /* Parse "CapEff:" and "Groups:" of a /proc/TID/status text into @w
- * (tests feed it text).  @return 0, or -EIO when CapEff is missing. */
+ * (tests feed it text): the first groups, and groups_cut when there are
+ * more.  @return 0, or -EIO when CapEff is missing. */
 int perm_parse_status(struct perm_who *w, const char *text);
 
 #endif

@@ -589,6 +589,43 @@ expect_eq "a handle on a deleted record whose history is forgotten reads it whol
 check "and the names stay gone" bash -c "! ls '$MNT/kept' '$MNT/kept2' 2>/dev/null"
 unmount
 
+# ---- Owners and modes for a caller in many groups ----------------------
+# Without allow_other the daemon checks owners and modes itself, reading
+# the caller's groups and capabilities from /proc/TID/status.  Root plays
+# the callers (such a mount lets only its owner's processes in): with
+# fsuid 2000 and 70 groups, its 70th gives it the group's bits; with uid
+# 0, no capability and 1000 groups (a status past 4 KiB), another user's
+# 0600 file is closed to it, as on tmpfs.  Before 2026-12-06 the 65th
+# group and on were not seen (EACCES), and a status cut at 4 KiB lost
+# CapEff, which made that caller root with every capability.
+mount_fresh || exit 1
+echo in-group > "$MNT/grp"; chown 3000:5070 "$MNT/grp"; chmod 0640 "$MNT/grp"
+echo secret > "$MNT/own"; chown 3000:3000 "$MNT/own"; chmod 0600 "$MNT/own"
+caller() { # PATH NGROUPS FSUID|caps: what that caller's read gives
+	python3 - "$@" <<'PY'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+path, n, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+os.chdir(os.path.dirname(path))  # $WORK is 0700: only the mount is tried
+os.setgroups([5000 + i for i in range(1, n + 1)])
+if how == "caps":   # uid 0 stays, every capability goes
+    hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    assert libc.capset(hdr, (ctypes.c_uint32 * 6)()) == 0
+else:
+    libc.setfsgid(int(how)); libc.setfsuid(int(how))
+try:
+    with open(os.path.basename(path)) as f:
+        print(f.read().strip())
+except OSError as e:
+    print(e.strerror)
+PY
+}
+expect_eq "daemon-checks: a caller's 70th supplementary group gives it the group's bits" \
+	in-group "$(caller "$MNT/grp" 70 2000)"
+expect_eq "daemon-checks: a uid-0 caller without capabilities in 1000 groups cannot read another user's 0600 file" \
+	"Permission denied" "$(caller "$MNT/own" 1000 caps)"
+unmount
+
 # ---- Without -f it daemonizes ----------------------------------------------
 "$RECFS" "$STORE" "$MNT"; rc=$?
 expect_eq "recfs without -f returns 0 once mounted" 0 "$rc"

@@ -7,8 +7,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -126,6 +131,72 @@ static void test_parse_status(void **state)
 	assert_int_equal(w.caps, 0);
 }
 
+/* A caller in more supplementary groups than perm_who holds: the rest
+ * are still its groups.  Before 2026-12-06 only the first 64 were read,
+ * so a member through its 65th group was refused (EACCES). */
+static void test_parse_many_groups(void **state)
+{
+	char text[2048];
+	struct perm_who w;
+	int n;
+
+	(void)state;
+	n = snprintf(text, sizeof(text), "Name:\tsh\nGroups:\t");
+	for (int g = 1; g <= 70; g++)
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "%d ",
+			      5000 + g);
+	snprintf(text + n, sizeof(text) - (size_t)n,
+		 "\nCapEff:\t0000000000000000\n");
+	perm_who_init(&w, 2000, 2000, 0);
+	assert_int_equal(perm_parse_status(&w, text), 0);
+	assert_int_equal(w.caps, 0);
+	assert_int_equal(w.ngroups, 64);
+	assert_true(w.groups_cut);
+}
+
+/* What the check of a child in @ngroups groups and no capabilities
+ * (uid 0 still) finds: bit 0 member of its last group, bit 1 member of a
+ * group it is not in, bit 2 CAP_DAC_OVERRIDE; 255 when it could not be
+ * set up. */
+static int child_checks(int ngroups)
+{
+	gid_t *g = calloc((size_t)ngroups, sizeof(*g));
+	uint32_t hdr[2] = { 0x20080522, 0 }, data[6] = { 0 };
+	struct perm_who w;
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		for (int i = 0; g && i < ngroups; i++)
+			g[i] = (gid_t)(5001 + i);
+		if (!g || setgroups((size_t)ngroups, g) < 0 ||
+		    syscall(SYS_capset, hdr, data) < 0)
+			_exit(255);
+		perm_who_init(&w, 0, 0, getpid());
+		_exit(perm_in_group(&w, (gid_t)(5000 + ngroups)) |
+		      perm_in_group(&w, 4999) << 1 |
+		      perm_capable(&w, PERM_CAP_DAC_OVERRIDE) << 2);
+	}
+	free(g);
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return 255;
+	return WEXITSTATUS(st);
+}
+
+/* Read from /proc, for a process in many groups: its 65th group counts,
+ * and capabilities it dropped stay dropped, however long its status.
+ * Before 2026-12-06 a status longer than 4 KiB (some 700 groups) was
+ * cut before CapEff, and a caller of uid 0 then had every capability:
+ * a root process without any read a 0600 file of another user. */
+static void test_reads_proc_many_groups(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* setgroups needs root */
+	assert_int_equal(child_checks(70), 1);
+	assert_int_equal(child_checks(1000), 1);
+}
+
 /* Read from /proc for this very thread: what the kernel says we hold. */
 static void test_reads_proc(void **state)
 {
@@ -153,6 +224,8 @@ int main(void)
 		cmocka_unit_test(test_supplementary_groups),
 		cmocka_unit_test(test_capabilities),
 		cmocka_unit_test(test_parse_status),
+		cmocka_unit_test(test_parse_many_groups),
+		cmocka_unit_test(test_reads_proc_many_groups),
 		cmocka_unit_test(test_reads_proc),
 	};
 
