@@ -39,6 +39,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/kcmp.h>
+
 /* At most FDI_PROCS * (3 + FDI_MAXFD) descriptors are kept open. */
 #define FDI_PROCS 16 /* entries */
 #define FDI_SAME 4   /* entries one process may have */
@@ -429,11 +431,22 @@ static void list_add(struct fdproc *e, int n)
 	e->nlisted++;
 }
 
-int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
-		      int *nfds)
+/* Does thread @tid of process @pid hold a descriptor table of its own
+ * (it called unshare(CLONE_FILES))?  kcmp(2) says; where it cannot (no
+ * kcmp, or not allowed), the process's table is taken, as before. */
+static int own_table(pid_t pid, pid_t tid)
 {
-	struct fdproc *e = fdproc_get(pid, start);
-	char path[32], buf[4096];
+	return tid > 0 && tid != pid &&
+	       syscall(SYS_kcmp, pid, tid, KCMP_FILES, 0, 0) > 0;
+}
+
+/* proc_writable_fds(), of the table at /proc/@pid/task/@tid when @tid
+ * (> 0) is given, without the kept files (which are the process's). */
+static int scan(pid_t pid, pid_t tid, uint64_t start, int mnt_id,
+		uint64_t ino, int *nfds)
+{
+	struct fdproc *e = tid > 0 ? NULL : fdproc_get(pid, start);
+	char path[48], buf[4096];
 	int dfd, count = 0, seen = 0, rc = 0;
 	long n = 0;
 
@@ -452,7 +465,12 @@ int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
 		memset(e->listed, 0, sizeof(e->listed));
 		e->nlisted = e->fddir >= 0 ? 0 : -1;
 	} else {
-		snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)pid);
+		if (tid > 0)
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/fdinfo",
+				 (int)pid, (int)tid);
+		else
+			snprintf(path, sizeof(path), "/proc/%d/fdinfo",
+				 (int)pid);
 		dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0)
 			return -errno;
@@ -498,6 +516,25 @@ out:
 	if (nfds)
 		*nfds = seen;
 	return rc < 0 ? rc : count;
+}
+
+int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
+		      int *nfds)
+{
+	return scan(pid, 0, start, mnt_id, ino, nfds);
+}
+
+/* A thread that unshared its descriptor table holds its descriptors
+ * there, not in its process's: scanning the process's, its close of a
+ * duplicate committed the change it still held open (one save became
+ * two versions), and its close of its last one found the process's
+ * own descriptors and left the commit to release.  One kcmp per flush
+ * of a thread that is not its process's leader tells. */
+int proc_task_writable_fds(pid_t pid, pid_t tid, uint64_t start, int mnt_id,
+			   uint64_t ino, int *nfds)
+{
+	return scan(pid, own_table(pid, tid) ? tid : 0, start, mnt_id, ino,
+		    nfds);
 }
 
 void proc_fdinfo_reset(void)

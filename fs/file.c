@@ -571,9 +571,9 @@ void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* The process's start time (a thread's pstart, proven with it)
 	 * spares the scan a poll of its own at each save. */
 	n = fs->mnt_id > 0
-		    ? proc_writable_fds(p.tgid,
-					proc_process_start(&p),
-					fs->mnt_id, ino, &nfds)
+		    ? proc_task_writable_fds(p.tgid, p.tid,
+					     proc_process_start(&p),
+					     fs->mnt_id, ino, &nfds)
 		    : -1;
 	if (n != 0)
 		goto out; /* still writable elsewhere (or /proc can't tell) */

@@ -112,6 +112,12 @@ uint64_t proc_now_ticks(void);
 int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
 		      int *nfds);
 
+/* proc_writable_fds() for a flush by thread @tid of process @pid: of the
+ * thread's own descriptor table if it has one (unshare(CLONE_FILES)),
+ * else of the process's. */
+int proc_task_writable_fds(pid_t pid, pid_t tid, uint64_t start, int mnt_id,
+			   uint64_t ino, int *nfds);
+
 /* Close the fdinfo files kept open (tests, exit). */
 void proc_fdinfo_reset(void);
 

@@ -650,6 +650,44 @@ expect_eq "a close by a process on the dead opener's pid commits nothing; the wr
  2:half whole" "$out"
 unmount
 
+# ---- A thread with a descriptor table of its own ----------------------
+# A thread that called unshare(CLONE_FILES) holds its descriptors in its
+# own table.  Closing a duplicate while it still holds its descriptor
+# commits nothing; its last close commits once.  Before 2026-12-06 the
+# daemon looked in its process's table, found nothing, and the
+# duplicate's close committed half the change (two versions for one).
+mount_fresh unchecked || exit 1
+echo old > "$MNT/rec"
+out=$(timeout 60 python3 - "$MNT/rec" 2>&1 <<'PY'
+import ctypes, os, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+rec = sys.argv[1]
+out = []
+def ver():
+    return os.getxattr(rec, "user.version").decode()
+def thread():
+    if libc.unshare(0x400) != 0:      # CLONE_FILES
+        out.append("unshare failed")
+        return
+    fd = os.open(rec, os.O_WRONLY)
+    os.write(fd, b"one")
+    os.close(os.dup(fd))              # a duplicate: fd is still held
+    out.append(ver())
+    os.write(fd, b" two")
+    os.close(fd)                      # the last: the commit
+    out.append(ver())
+t = threading.Thread(target=thread)
+t.start()
+t.join()
+with open(rec) as f:
+    out.append(f.read())
+print(" ".join(out))
+PY
+)
+expect_eq "a thread with its own descriptor table: a duplicate's close commits nothing, its last close commits once" \
+	"1 2 one two" "$out"
+unmount
+
 # ---- A full disk ---------------------------------------------------------
 TMPFS=$WORK/tmpfs.1
 mkdir -p "$TMPFS"

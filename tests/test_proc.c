@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -311,6 +312,55 @@ static int mnt_id_of(int fd)
 	if (p)
 		id = atoi(p + 7);
 	return id;
+}
+
+/* A thread that unshares its descriptor table and opens a file there
+ * for writing: the scan for that thread sees it, and the process's does
+ * not (nor the other way round, for a file the process holds). */
+struct own_table {
+	const char *path;
+	int mnt;
+	uint64_t ino;
+	int in_thread, in_process;
+};
+
+static void *own_table_thread(void *arg)
+{
+	struct own_table *o = arg;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	int fd;
+
+	if (unshare(CLONE_FILES) < 0)
+		return NULL;
+	fd = open(o->path, O_WRONLY);
+	o->in_thread = proc_task_writable_fds(getpid(), tid, 0, o->mnt,
+					      o->ino, NULL);
+	o->in_process = proc_writable_fds(getpid(), 0, o->mnt, o->ino, NULL);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void test_writable_fds_own_table(void **state)
+{
+	char path[] = "/tmp/test_proc.XXXXXX";
+	struct own_table o = { path, 0, 0, -1, -1 };
+	struct stat st;
+	pthread_t t;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	o.mnt = mnt_id_of(fd);
+	o.ino = st.st_ino;
+	close(fd);
+	assert_int_equal(pthread_create(&t, NULL, own_table_thread, &o), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	unlink(path);
+	assert_int_equal(o.in_thread, 1);  /* its own table: there */
+	assert_int_equal(o.in_process, 0); /* not in the process's */
 }
 
 static void test_writable_fds(void **state)
@@ -871,6 +921,7 @@ int main(void)
 		cmocka_unit_test_setup(test_writable_fds_keep_limit, reset),
 		cmocka_unit_test_setup(test_threads, reset),
 		cmocka_unit_test_setup(test_writable_fds_same_process, reset),
+		cmocka_unit_test_setup(test_writable_fds_own_table, reset),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	proc_cache_reset();
