@@ -338,7 +338,8 @@ static int take(const char **p, unsigned base, unsigned long long *out)
  * one pass, with no search, since the scan judges every descriptor of a
  * writer at every save (three strstr and strtoull calls cost 70 ns a
  * descriptor).  Text in any other shape goes the long way below. */
-static int judge_fast(const char *info, int mnt_id, uint64_t ino, int *out)
+static int judge_fast(const char *info, int mnt_id, uint64_t ino, int *out,
+		      int *other)
 {
 	unsigned long long fl, fmnt, fino;
 	const char *p = info;
@@ -350,16 +351,22 @@ static int judge_fast(const char *info, int mnt_id, uint64_t ino, int *out)
 		return 0;
 	*out = fmnt == (unsigned long long)mnt_id && fino == ino &&
 	       (fl & O_ACCMODE) != O_RDONLY;
+	if (!*out && fino == ino && (fl & O_ACCMODE) != O_RDONLY &&
+	    fmnt <= INT_MAX)
+		*other = (int)fmnt;
 	return 1;
 }
 
-int proc_fdinfo_judge(const char *info, int mnt_id, uint64_t ino)
+/* proc_fdinfo_judge(); when the text is of a writable descriptor of
+ * inode @ino through another mount than @mnt_id, *@other gets that
+ * mount's id (else it is left alone). */
+static int judge(const char *info, int mnt_id, uint64_t ino, int *other)
 {
 	unsigned long long fl, fino;
 	const char *p;
 	int fmnt, fast;
 
-	if (judge_fast(info, mnt_id, ino, &fast))
+	if (judge_fast(info, mnt_id, ino, &fast, other))
 		return fast;
 	p = strstr(info, "flags:");
 	if (!p)
@@ -373,22 +380,98 @@ int proc_fdinfo_judge(const char *info, int mnt_id, uint64_t ino)
 	if (!p)
 		return -ENOTSUP; /* an old kernel: cannot tell */
 	fino = strtoull(p + 5, NULL, 10);
-	return fmnt == mnt_id && fino == ino && (fl & O_ACCMODE) != O_RDONLY;
+	if (fino != ino || (fl & O_ACCMODE) == O_RDONLY)
+		return 0;
+	if (fmnt != mnt_id)
+		*other = fmnt;
+	return fmnt == mnt_id;
+}
+
+int proc_fdinfo_judge(const char *info, int mnt_id, uint64_t ino)
+{
+	int other = 0;
+
+	return judge(info, mnt_id, ino, &other);
+}
+
+/* The device ("major:minor") of mount @mnt_id as /proc/@pid/mountinfo
+ * lists it (@pid 0: the daemon's own), into @dev.  @return 0, -ENOENT
+ * when the process has no such mount, or -errno. */
+static int mount_dev(pid_t pid, int mnt_id, char *dev, size_t len)
+{
+	char path[48], d[32], *line = NULL;
+	size_t cap = 0;
+	int id, rc = -ENOENT;
+	FILE *f;
+
+	if (pid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/mountinfo");
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	/* id parent major:minor root mountpoint ... */
+	while (getline(&line, &cap, f) > 0)
+		if (sscanf(line, "%d %*d %31s", &id, d) == 2 && id == mnt_id) {
+			snprintf(dev, len, "%s", d);
+			rc = 0;
+			break;
+		}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* Is mount @other of process @pid a mount of the same file system as
+ * the daemon's mount @mnt_id?  A process in another mount namespace (a
+ * container, a systemd service with PrivateTmp=, unshare -m) reaches
+ * the records through its own copy of the mount, whose id differs:
+ * until 2026-12-06 its descriptors were not counted, and a shell's close
+ * of its redirection's duplicate committed the O_TRUNC alone (an empty
+ * version, then the text: two versions, the first torn).  So is a bind
+ * mount of it.  Asked only for a writable descriptor of the record's
+ * inode number through another mount, which is rare elsewhere.
+ * @return 1, 0, or -errno when it cannot tell. */
+static int same_fs(pid_t pid, int other, int mnt_id)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static int our_id;
+	static char our_dev[32];
+	char dev[32], ours[32];
+	int rc = 0;
+
+	pthread_mutex_lock(&mu);
+	if (our_id != mnt_id &&
+	    (rc = mount_dev(0, mnt_id, our_dev, sizeof(our_dev))) == 0)
+		our_id = mnt_id;
+	memcpy(ours, our_dev, sizeof(ours));
+	pthread_mutex_unlock(&mu);
+	if (rc == -ENOENT)
+		return 0; /* ours is not listed (detached): none is ours */
+	if (rc < 0)
+		return rc;
+	rc = mount_dev(pid, other, dev, sizeof(dev));
+	if (rc == -ENOENT)
+		return 0; /* gone meanwhile, or none of its own */
+	return rc < 0 ? rc : strcmp(dev, ours) == 0;
 }
 
 /* Read and judge descriptor @n, adding to *@count and *@seen.
  * @return 0, -ENOENT when it is gone, or another -errno. */
-static int scan_one(struct fdproc *e, int dfd, int n, int mnt_id,
-		    uint64_t ino, int *count, int *seen)
+static int scan_one(struct fdproc *e, pid_t pid, int dfd, int n,
+		    int mnt_id, uint64_t ino, int *count, int *seen)
 {
 	char info[512];
 	ssize_t got = info_read(e, dfd, n, info, sizeof(info));
-	int rc;
+	int rc, other = 0;
 
 	if (got < 0)
 		return (int)got;
 	(*seen)++;
-	rc = proc_fdinfo_judge(info, mnt_id, ino);
+	rc = judge(info, mnt_id, ino, &other);
+	if (rc == 0 && other > 0)
+		rc = same_fs(pid, other, mnt_id);
 	if (rc > 0)
 		(*count)++;
 	return rc < 0 ? rc : 0;
@@ -407,8 +490,8 @@ static int scan_listed(struct fdproc *e, int mnt_id, uint64_t ino,
 	for (int w = 0; w < FDI_MAXFD / 64; w++)
 		for (uint64_t bits = e->listed[w]; bits; bits &= bits - 1) {
 			int n = w * 64 + __builtin_ctzll(bits), rc;
-			rc = scan_one(e, e->dirfd, n, mnt_id, ino, count,
-				      seen);
+			rc = scan_one(e, e->tgid, e->dirfd, n, mnt_id, ino,
+				      count, seen);
 			if (rc == -ENOENT)
 				return 1; /* one of them closed meanwhile */
 			if (rc < 0)
@@ -485,7 +568,8 @@ static int scan(pid_t pid, pid_t tid, uint64_t start, int mnt_id,
 			if (de->d_name[0] == '.')
 				continue;
 			fdn = atoi(de->d_name);
-			rc = scan_one(e, dfd, fdn, mnt_id, ino, &count, &seen);
+			rc = scan_one(e, pid, dfd, fdn, mnt_id, ino, &count,
+				      &seen);
 			if (rc == -ENOENT) {
 				rc = 0;
 				continue; /* closed meanwhile */

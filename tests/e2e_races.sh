@@ -688,6 +688,22 @@ expect_eq "a thread with its own descriptor table: a duplicate's close commits n
 	"1 2 one two" "$out"
 unmount
 
+# ---- A writer in another mount namespace ------------------------------
+# A process in its own mount namespace (a container, a service with
+# PrivateTmp=, unshare -m) reaches the records through its copy of the
+# mount, whose id is another.  Its shell's `echo x > rec` is one save:
+# bash's close of its redirection's duplicate commits nothing.  Before
+# 2026-12-06 its descriptors were not counted: that close committed the
+# O_TRUNC alone, an empty version, and the text came as the next.
+mount_fresh || exit 1
+echo old > "$MNT/rec"
+unshare -m bash -c "cd '$MNT' && cat rec > /dev/null && echo new > rec"
+expect_eq "a shell in another mount namespace saves with one version" \
+	"2 new" "$(ver "$MNT/rec") $(cat "$MNT/rec")"
+expect_eq "and no empty version came between" "1 2" \
+	"$(ls "$MNT/.recfs/history/rec" | sort -n | xargs)"
+unmount
+
 # ---- A full disk ---------------------------------------------------------
 TMPFS=$WORK/tmpfs.1
 mkdir -p "$TMPFS"
