@@ -423,6 +423,12 @@ static int mount_dev(pid_t pid, int mnt_id, char *dev, size_t len)
 	return rc;
 }
 
+/* The daemon's mount's device, read once per mount id (same_fs);
+ * proc_fdinfo_reset() forgets it. */
+static pthread_mutex_t our_mu = PTHREAD_MUTEX_INITIALIZER;
+static int our_id;
+static char our_dev[32];
+
 /* Is mount @other of process @pid a mount of the same file system as
  * the daemon's mount @mnt_id?  A process in another mount namespace (a
  * container, a systemd service with PrivateTmp=, unshare -m) reaches
@@ -435,18 +441,15 @@ static int mount_dev(pid_t pid, int mnt_id, char *dev, size_t len)
  * @return 1, 0, or -errno when it cannot tell. */
 static int same_fs(pid_t pid, int other, int mnt_id)
 {
-	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	static int our_id;
-	static char our_dev[32];
 	char dev[32], ours[32];
 	int rc = 0;
 
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&our_mu);
 	if (our_id != mnt_id &&
 	    (rc = mount_dev(0, mnt_id, our_dev, sizeof(our_dev))) == 0)
 		our_id = mnt_id;
 	memcpy(ours, our_dev, sizeof(ours));
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&our_mu);
 	if (rc == -ENOENT)
 		return 0; /* ours is not listed (detached): none is ours */
 	if (rc < 0)
@@ -609,16 +612,20 @@ int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
 }
 
 /* A thread that unshared its descriptor table holds its descriptors
- * there, not in its process's: scanning the process's, its close of a
- * duplicate committed the change it still held open (one save became
- * two versions), and its close of its last one found the process's
- * own descriptors and left the commit to release.  One kcmp per flush
- * of a thread that is not its process's leader tells. */
+ * there, not in its process's: scanning the process's alone, its close
+ * of a duplicate committed the change it still held open (one save
+ * became two versions).  One kcmp per flush of a thread that is not its
+ * process's leader tells.  The process's table counts too: a descriptor
+ * opened before the unshare is in both, and the process still holds it
+ * (SPEC: the opener "holds no other writable descriptor"). */
 int proc_task_writable_fds(pid_t pid, pid_t tid, uint64_t start, int mnt_id,
 			   uint64_t ino, int *nfds)
 {
-	return scan(pid, own_table(pid, tid) ? tid : 0, start, mnt_id, ino,
-		    nfds);
+	int n = 0;
+
+	if (own_table(pid, tid))
+		n = scan(pid, tid, start, mnt_id, ino, nfds);
+	return n != 0 ? n : scan(pid, 0, start, mnt_id, ino, nfds);
 }
 
 void proc_fdinfo_reset(void)
@@ -635,6 +642,10 @@ void proc_fdinfo_reset(void)
 	__atomic_store_n(&fdi_keep_below, half_fd_limit(), __ATOMIC_RELAXED);
 	__atomic_store_n(&fdi_listings, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&fdi_mu);
+	pthread_mutex_lock(&our_mu);
+	our_id = 0;
+	our_dev[0] = 0;
+	pthread_mutex_unlock(&our_mu);
 }
 
 uint64_t proc_fdinfo_listings(void)

@@ -177,7 +177,7 @@ check "the daemon is still serving after the sibling race" mountpoint -q "$MNT"
 head -c 300000 /dev/urandom > victim
 before=$(hash_of victim); vb=$(ver victim)
 cat victim > /dev/null
-(head -c 2000000 /dev/urandom; sleep 30) | cp /dev/stdin victim &
+(head -c 2000000 /dev/urandom; exec sleep 30) | cp /dev/stdin victim &
 cpid=$!
 sleep 1
 kill -9 $cpid
@@ -188,7 +188,8 @@ expect_eq "and keeps its version" "$vb" "$(ver victim)"
 cat victim > /dev/null
 printf after > victim
 expect_eq "the lease was released: the next write works" after "$(cat victim)"
-pkill -f "sleep 30" 2>/dev/null
+# (only this test's sleep: other tests may run beside it)
+pkill -x -P $$ sleep 2>/dev/null
 cd /
 unmount
 
@@ -686,6 +687,37 @@ PY
 )
 expect_eq "a thread with its own descriptor table: a duplicate's close commits nothing, its last close commits once" \
 	"1 2 one two" "$out"
+# A descriptor opened before the unshare is in both tables: the thread's
+# close of its copy leaves the process holding it, so nothing commits
+# until the process's own close.
+out=$(timeout 60 python3 - "$MNT/rec" 2>&1 <<'PY'
+import ctypes, os, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+rec = sys.argv[1]
+out = []
+def ver():
+    return os.getxattr(rec, "user.version").decode()
+fd = os.open(rec, os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b"three")
+def thread():
+    if libc.unshare(0x400) != 0:      # CLONE_FILES
+        out.append("unshare failed")
+        return
+    os.close(fd)                      # its copy; the process's stays
+    out.append(ver())
+t = threading.Thread(target=thread)
+t.start()
+t.join()
+os.write(fd, b" four")
+os.close(fd)                          # the process's: the commit
+out.append(ver())
+with open(rec) as f:
+    out.append(f.read())
+print(" ".join(out))
+PY
+)
+expect_eq "a descriptor in both tables: the thread's close of its copy commits nothing, the process's close commits once" \
+	"2 3 three four" "$out"
 unmount
 
 # ---- A writer in another mount namespace ------------------------------
