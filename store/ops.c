@@ -266,6 +266,15 @@ static void version_meta(const struct index *ix, const struct node *n,
 	}
 }
 
+/* A record's meta names a regular file or a symlink, or no type (a
+ * regular file then): anything else is refused (store.h, store_put),
+ * for a staged change's commit as for store_put. */
+static int meta_type_ok(const struct store_meta *meta)
+{
+	return !meta || !(meta->mode & S_IFMT) || S_ISREG(meta->mode) ||
+	       S_ISLNK(meta->mode);
+}
+
 int store_txn_peek(struct store *st, const char *key, uint64_t *version,
 		   uint64_t *overhead)
 {
@@ -301,8 +310,12 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 	uint32_t xlen = 0;
 	uint64_t v, lsn = 0, blob = 0;
 	int64_t now;
-	int rc = 0;
+	int rc = meta_type_ok(meta) ? 0 : -EINVAL;
 
+	if (rc < 0) {
+		store_resv_drop(st, resv);
+		return rc;
+	}
 	/* Large content: the spool file becomes a blob, no copy.  It is
 	 * named and synced before the commit lock (blob.c says why); a
 	 * change already stale is refused first, so that it syncs
@@ -384,8 +397,7 @@ int store_put(struct store *st, const char *key, uint64_t expect,
 	uint8_t h[16];
 	int rc;
 
-	if (meta && meta->mode & S_IFMT && !S_ISREG(meta->mode) &&
-	    !S_ISLNK(meta->mode))
+	if (!meta_type_ok(meta))
 		return -EINVAL;
 	if (len <= st->o.inline_max) {
 		log_xxh128(data, len, h);
