@@ -339,7 +339,8 @@ int store_dir_xattrs(struct store *st);
  * commit: while the change is at most inline_max bytes it is staged in
  * memory, and each write reserves the log space its entry will take;
  * a larger one is staged on disk in a spool file inside the store (the
- * blob it becomes) as it is written.  If @truncate is 0 the change
+ * blob it becomes) as it is written, and the log space of the entry
+ * that names it is reserved as well.  If @truncate is 0 the change
  * starts from the current content (copied lazily at the first write),
  * else from empty.
  * Nothing is checked here: the check is at store_txn_commit().

@@ -4,7 +4,9 @@
  * - up to inline_max bytes (the size that goes inline into its log
  *   entry), the content is in memory, and each write reserves the log
  *   space its entry will take (store_resv_take: preallocated log tail);
- * - past that, it is in a spool file, which simply becomes its blob.
+ * - past that, it is in a spool file, which simply becomes its blob;
+ *   its commit still writes a log entry (the blob's PUT, or the content
+ *   inline if the change shrank back), whose space is reserved too.
  * A change moves to a spool file when it grows past inline_max, never
  * back.  Nothing of it reaches the log before its commit. */
 #include <errno.h>
@@ -21,8 +23,10 @@
 
 /* Three states: not staged yet (no buf, fd < 0: the content is the
  * base snapshot, or empty); in memory (buf); in a spool file (fd >= 0).
- * Invariant: in memory, resv == overhead + size, all of it reserved in
- * st->resv; otherwise resv == 0. */
+ * Invariant, all of resv reserved in st->resv: in memory, resv ==
+ * overhead + size; in a spool file, resv == spool_need() (0 where the
+ * log cannot preallocate: store_resv_take's -EOPNOTSUPP); not staged,
+ * resv == 0. */
 struct store_txn {
 	struct store *st;
 	struct es_txn *es;        /* an etcd store's change: only st and es */
@@ -261,13 +265,54 @@ static int base_to_spool(struct store_txn *t)
 	return rc;
 }
 
+/* The log space a spooled change's commit writes besides its blob: the
+ * entry less its content, and the content too while it is at most
+ * inline_max bytes (store_txn_commit_nowait copies it inline then). */
+static uint64_t spool_need(const struct store_txn *t, uint64_t size)
+{
+	return t->overhead + (size <= t->st->o.inline_max ? size : 0);
+}
+
+/* Reserve log space for the change up to @want bytes in all.  @return
+ * 0 (also where the log cannot preallocate: nothing is reserved there,
+ * and commits allocate as they go); -ENOSPC or another error of
+ * store_resv_take, with nothing changed. */
+static int resv_grow(struct store_txn *t, uint64_t want)
+{
+	int rc;
+
+	if (want <= t->resv)
+		return 0;
+	rc = store_resv_take(t->st, want - t->resv);
+	if (rc == -EOPNOTSUPP)
+		return 0;
+	if (rc < 0)
+		return rc;
+	t->resv = want;
+	return 0;
+}
+
+/* Give back what the change holds above @want. */
+static void resv_shrink(struct store_txn *t, uint64_t want)
+{
+	if (t->resv > want) {
+		store_resv_drop(t->st, t->resv - want);
+		t->resv = want;
+	}
+}
+
 /* Move the change into a spool file: the base's bytes, or the memory
- * content, written there (which takes their space), after which the
- * memory's reservation is given back.  On failure nothing changed. */
+ * content, written there (which takes their space).  Its entry's log
+ * space is reserved first: the memory's reservation carries over, the
+ * base's is taken (-ENOSPC on a full disk, as for any write).  On
+ * failure nothing changed. */
 static int to_spool(struct store_txn *t)
 {
-	int rc = spool_create(t);
+	uint64_t had = t->resv, size = store_txn_size(t);
+	int rc = resv_grow(t, spool_need(t, size));
 
+	if (rc == 0)
+		rc = spool_create(t);
 	if (rc == 0)
 		rc = t->base ? base_to_spool(t)
 			     : spool_write(t, t->buf, (size_t)t->size, 0);
@@ -275,6 +320,7 @@ static int to_spool(struct store_txn *t)
 		spool_drop(t);
 		if (t->base)
 			t->size = 0;
+		resv_shrink(t, had);
 		return rc;
 	}
 	store_snap_close(t->base);
@@ -282,8 +328,7 @@ static int to_spool(struct store_txn *t)
 	free(t->buf);
 	t->buf = NULL;
 	t->cap = 0;
-	store_resv_drop(t->st, t->resv);
-	t->resv = 0;
+	resv_shrink(t, spool_need(t, t->size));
 	return 0;
 }
 
@@ -384,6 +429,9 @@ ssize_t store_txn_write(struct store_txn *t, const void *buf, size_t len,
 	rc = space_ok(t->st);
 	if (rc == 0)
 		rc = stage(t, end > cur ? end : cur);
+	/* In a spool file: the entry's space for the size it will have. */
+	if (rc == 0 && t->fd >= 0)
+		rc = resv_grow(t, spool_need(t, end > cur ? end : cur));
 	if (rc < 0)
 		return rc;
 	if (t->fd < 0) {
@@ -404,12 +452,19 @@ ssize_t store_txn_write(struct store_txn *t, const void *buf, size_t len,
 		if (n <= 0) {
 			if (done)
 				break; /* a short write, like any file's */
-			return n < 0 ? -errno : -EIO;
+			rc = n < 0 ? -errno : -EIO;
+			resv_shrink(t, spool_need(t, t->size));
+			return rc;
 		}
 		done += (size_t)n;
 	}
 	if (off + done > t->size)
 		t->size = off + done;
+	/* A short write may leave the content small enough to go inline,
+	 * which the reservation above did not count on: take it now, or
+	 * let the commit allocate it as an unreserved change does. */
+	if (resv_grow(t, spool_need(t, t->size)) == 0)
+		resv_shrink(t, spool_need(t, t->size));
 	return (ssize_t)done;
 }
 
@@ -449,9 +504,18 @@ int store_txn_truncate(struct store_txn *t, uint64_t size)
 		resv_fit(t);
 		return 0;
 	}
-	if (io_ftruncate(t->st, t->fd, (off_t)size) < 0)
-		return -errno;
+	/* Cut back to inline_max or less, the content goes inline at the
+	 * commit: its space is taken here, where ENOSPC may be told. */
+	rc = resv_grow(t, spool_need(t, size));
+	if (rc < 0)
+		return rc;
+	if (io_ftruncate(t->st, t->fd, (off_t)size) < 0) {
+		rc = -errno;
+		resv_shrink(t, spool_need(t, t->size));
+		return rc;
+	}
 	t->size = size;
+	resv_shrink(t, spool_need(t, size));
 	return 0;
 }
 
@@ -582,10 +646,14 @@ int store_txn_commit_nowait(struct store_txn *t, uint64_t expect,
 	 * and a log that names a blob a power cut lost cannot be opened. */
 	if (rc == 0 && !small && io_sync(st, t->fd) < 0)
 		rc = -EIO;
-	if (rc == 0)
+	if (rc == 0) {
+		uint64_t resv = t->resv;
+
+		t->resv = 0; /* store_commit_put's now, whatever happens */
 		rc = store_commit_put(st, t->key, expect, meta, small, t->size,
-				      h, t->fd, t->spool_name, durable, 0,
+				      h, t->fd, t->spool_name, durable, resv,
 				      newv, ticket);
+	}
 	free(small);
 out:
 	store_txn_abort(t);

@@ -156,6 +156,84 @@ static void test_small_change_full_disk_fails_at_write(void **state)
 	free(val);
 }
 
+/* A change staged in a spool file (past inline_max) writes its content
+ * there, but its commit still writes a log entry: the blob's PUT, or the
+ * content inline if the change shrank back to inline_max or less.  That
+ * entry's space is taken at the writes too: with the log's tail then
+ * taken by small changes, and every preallocation failing, both commit
+ * (until 2026-12-06 they failed with ENOSPC at the commit, though every
+ * write had succeeded).  shrink: truncated to 1,000 bytes after its
+ * write, then written at 2,000 (it commits inline). */
+static void full_disk_spooled_change(int shrink)
+{
+	enum { BIG = 200000, MAXT = 4096 };
+	static const char key[] = "a-spooled-record-with-a-long-name-to-need-room";
+	char dir[128], k[32];
+	struct fault f = { .kind = F_NONE };
+	struct store_io io;
+	struct store *st;
+	struct store_txn *big, **t = calloc(MAXT, sizeof(*t));
+	char *val = malloc(BIG);
+	size_t len = shrink ? 2010 : BIG;
+	int n = 0;
+	ssize_t w = 0;
+
+	assert_non_null(t);
+	assert_non_null(val);
+	fill_val(val, BIG, 7);
+	snprintf(dir, sizeof(dir), "%s/spooled%d", root, shrink);
+	st = open_faulty(dir, &f, &io, 0);
+	assert_int_equal(store_put(st, "keep", STORE_ABSENT, "precious", 8,
+				   NULL, NULL), 0);
+	assert_int_equal(store_txn_begin(st, key, 1, &big), 0);
+	assert_int_equal(store_txn_write(big, val, BIG, 0), BIG);
+	if (shrink) {
+		assert_int_equal(store_txn_truncate(big, 1000), 0);
+		assert_int_equal(store_txn_write(big, val + 2000, 10, 2000),
+				 10);
+		memset(val + 1000, 0, 1000);
+	}
+	/* The disk fills: small changes take the log's tail until none
+	 * can have its space. */
+	f.full = 1;
+	for (size_t sz = SMALL; sz; sz /= 2) {
+		for (; n < MAXT; n++) {
+			snprintf(k, sizeof(k), "k%d", n);
+			assert_int_equal(store_txn_begin(st, k, 1, &t[n]), 0);
+			w = store_txn_write(t[n], val, sz, 0);
+			if (w < 0)
+				break;
+		}
+		assert_true(n < MAXT);
+		assert_int_equal(w, -ENOSPC);
+		store_txn_abort(t[n]);
+		t[n] = NULL;
+	}
+	assert_int_equal(store_txn_commit(big, STORE_ABSENT, NULL, 0, NULL),
+			 0);
+	for (int i = 0; i < n; i++)
+		if (t[i])
+			assert_int_equal(store_txn_commit(t[i], STORE_ABSENT,
+							  NULL, 0, NULL), 0);
+	assert_true(reserved(st) == 0);
+	assert_true(rec_equals(st, key, val, len));
+	f.full = 0;
+	store_close(st);
+	assert_int_equal(store_open(dir, NULL, &st), 0);
+	assert_true(rec_equals(st, key, val, len));
+	assert_true(rec_equals(st, "keep", "precious", 8));
+	store_close(st);
+	free(t);
+	free(val);
+}
+
+static void test_spooled_change_full_disk_commits(void **state)
+{
+	(void)state;
+	full_disk_spooled_change(0);
+	full_disk_spooled_change(1);
+}
+
 /* The same on a real full filesystem: a small tmpfs (root only). */
 static void full_tmpfs(int sync_always)
 {
@@ -344,6 +422,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_change_full_disk_fails_at_write),
 		cmocka_unit_test(test_small_change_full_tmpfs),
+		cmocka_unit_test(test_spooled_change_full_disk_commits),
 		cmocka_unit_test(test_reservations_released),
 		cmocka_unit_test(test_roll_keeps_reservations),
 	};

@@ -427,10 +427,12 @@ static void test_txn_crosses_inline_max(void **state)
 	assert_true(reserved(f->st) > 3000);
 	assert_int_equal(store_txn_read(t, rb, sizeof(rb), 0), 3000);
 	assert_memory_equal(rb, data, 3000);
-	/* Past inline_max: a spool file, and the memory's space back. */
+	/* Past inline_max: a spool file, and the memory's space back but
+	 * for the entry the commit writes (header, key, body: the blob's
+	 * PUT), which stays reserved (test_reserve). */
 	assert_int_equal(store_txn_write(t, data + 3000, 3000, 3000), 3000);
 	assert_int_equal(spool_fds(f), 1);
-	assert_true(reserved(f->st) == 0);
+	assert_true(reserved(f->st) > 0 && reserved(f->st) < 200);
 	assert_true(store_txn_size(t) == 6000);
 	assert_int_equal(store_txn_read(t, rb, sizeof(rb), 0), 6000);
 	assert_memory_equal(rb, data, 6000);
@@ -448,7 +450,7 @@ static void test_txn_crosses_inline_max(void **state)
 	assert_int_equal(spool_fds(f), 0);
 	assert_int_equal(store_txn_write(t, "tail", 4, 2 * IMAX), 4);
 	assert_int_equal(spool_fds(f), 1);
-	assert_true(reserved(f->st) == 0);
+	assert_true(reserved(f->st) > 0 && reserved(f->st) < 200);
 	assert_int_equal(store_txn_commit(t, vy, NULL, 0, &vy), 0);
 	memset(wy, 0, 3 * IMAX);
 	memcpy(wy, data, 1000);
@@ -472,7 +474,9 @@ static void test_txn_crosses_inline_max(void **state)
 	/* Crossed, then cut back: still the spool file, inline content. */
 	assert_int_equal(store_txn_begin(f->st, "x", 1, &t), 0);
 	assert_int_equal(store_txn_write(t, data, 2 * IMAX, 0), 2 * IMAX);
+	assert_true(reserved(f->st) < 200);
 	assert_int_equal(store_txn_truncate(t, 10), 0);
+	assert_true(reserved(f->st) > 10 && reserved(f->st) < 210);
 	assert_int_equal(store_txn_commit(t, v, NULL, 0, &v), 0);
 	assert_true(reserved(f->st) == 0);
 	assert_int_equal(rec_is(f->st, "x", data, 10, v), 0);
