@@ -65,12 +65,12 @@ int store_last_version(struct store *st, const char *key, uint64_t *version)
 {
 	if (st->es)
 		return es_last_version(st->es, key, version);
-	if (store_index_bad(st))
-		return -EIO;
 	struct node *n;
 	int rc = key_check(key);
 
-	*version = 0;
+	*version = 0; /* whatever is returned (store.h) */
+	if (rc == 0 && store_index_bad(st))
+		rc = -EIO;
 	if (rc < 0)
 		return rc;
 	pthread_rwlock_rdlock(&st->idx_lock);

@@ -215,7 +215,8 @@ int store_sync(struct store *st);
 int store_stat(struct store *st, const char *key, struct store_stat *out);
 
 /** The last version a key ever had, even if deleted now (0 if never).
- *  @return 0 (always sets *version), -EINVAL bad key. */
+ *  @return 0 (always sets *version, to 0 on failure), -EINVAL bad key,
+ *  -EIO the store refuses reads (a commit failed half-applied). */
 int store_last_version(struct store *st, const char *key, uint64_t *version);
 
 /**
