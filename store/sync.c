@@ -30,7 +30,11 @@ static int sync_rolled(struct store *st, uint64_t from, uint64_t upto)
 		for (size_t i = 0; i < st->nsegs; i++)
 			if (st->segs[i].id == id) {
 				fd = dup(st->segs[i].fd);
-				if (fd < 0)
+				/* No descriptor to spare (the daemon's table
+				 * is full): sync it here, where commit_mu
+				 * keeps it open.  A full table is no failed
+				 * sync, which would stop the store. */
+				if (fd < 0 && io_sync(st, st->segs[i].fd) < 0)
 					rc = -EIO;
 				break;
 			}
@@ -152,10 +156,16 @@ static void lead_sync(struct store *st)
 
 	pthread_mutex_lock(&st->commit_mu);
 	uint64_t target = st->lsn;
-	int fd = dup(st->act_sfd[n & 1]);
+	int fd = dup(st->act_sfd[n & 1]), act_ok = -1;
 	uint64_t from = st->dirty_seg;
 	uint64_t upto = st->nsegs ? st->segs[st->nsegs - 1].id : 0;
 	st->dirty_seg = 0;
+	/* No descriptor to spare (the daemon's table is full): sync through
+	 * the leader's own description now, while commit_mu keeps a roll
+	 * from closing it.  Commits wait for this one sync; taking a full
+	 * table for a failed sync would stop the store until reopened. */
+	if (fd < 0 && st->act_sfd[n & 1] >= 0)
+		act_ok = io_sync(st, st->act_sfd[n & 1]) == 0;
 	pthread_mutex_unlock(&st->commit_mu);
 
 	pthread_mutex_lock(&st->sync_mu);
@@ -165,8 +175,8 @@ static void lead_sync(struct store *st)
 		wake_waiters(st);
 	pthread_mutex_unlock(&st->sync_mu);
 
-	int ok = sync_rolled(st, from, upto) == 0 && fd >= 0 &&
-		 io_sync(st, fd) == 0;
+	int ok = sync_rolled(st, from, upto) == 0 &&
+		 (fd >= 0 ? io_sync(st, fd) == 0 : act_ok == 1);
 	if (fd >= 0)
 		close(fd);
 
