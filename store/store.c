@@ -835,9 +835,11 @@ int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
 	if (a->size > LOG_SEG_HDR && a->size + len > st->o.segment_size) {
 		rc = store_roll(st);
 		/* segment_size is a target: with no room for a new
-		 * segment, the old one's tail still holds the reserved
-		 * commits. */
-		if (rc < 0 && rc != -ENOSPC)
+		 * segment, or no descriptor for it (the daemon's table
+		 * full), the old one's tail still holds the reserved
+		 * commits, and a shortage fails no commit. */
+		if (rc < 0 && rc != -ENOSPC && rc != -EDQUOT &&
+		    rc != -EMFILE && rc != -ENFILE)
 			return rc;
 		a = &st->segs[st->nsegs - 1];
 	}

@@ -436,6 +436,59 @@ static void test_sync_without_spare_descriptor(void **state)
 	assert_content(f->st, "b", "2");
 }
 
+/* The same for the log's roll: a commit that finds the active segment
+ * past segment_size with no descriptor left for a new one goes into the
+ * old one (segment_size is a target), as on a full disk.  (It failed
+ * with -EMFILE, a staged change's commit too, after all its writes had
+ * succeeded.) */
+static void test_roll_without_spare_descriptor(void **state)
+{
+	struct fx *f = *state;
+	struct store_stats ss;
+	struct store_txn *t;
+	struct rlimit old;
+	char val[1000], key[16];
+	int fds[512], n;
+	uint64_t v, segs;
+
+	memset(val, 'r', sizeof(val));
+	f->o.segment_size = 16 << 10;
+	fx_open_warm(f);
+	assert_int_equal(store_stats(f->st, &ss), 0);
+	segs = ss.segments;
+	for (int i = 0; i < 14; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(store_put(f->st, key, STORE_ANY, val,
+					   sizeof(val), NULL, &v), 0);
+	}
+	assert_int_equal(store_stats(f->st, &ss), 0);
+	assert_true(ss.segments == segs); /* the next commit rolls */
+	assert_int_equal(store_txn_begin(f->st, "t", 1, &t), 0);
+	assert_int_equal(store_txn_write(t, val, sizeof(val), 0), sizeof(val));
+	n = take_all_fds(fds, 512, 256, &old);
+	assert_int_equal(store_txn_commit(t, STORE_ABSENT, NULL, 0, &v), 0);
+	assert_int_equal(store_put(f->st, "k0", STORE_ANY, "x", 1, NULL, &v),
+			 0);
+	give_back_fds(fds, n, &old);
+	assert_int_equal(store_put(f->st, "k1", STORE_ANY, "y", 1, NULL, &v),
+			 0);
+	assert_int_equal(store_stats(f->st, &ss), 0);
+	assert_true(ss.segments == segs + 1); /* rolled once it could */
+	assert_int_equal(store_close(f->st), 0);
+	f->st = NULL;
+	fx_open(f);
+	assert_content(f->st, "k0", "x");
+	assert_content(f->st, "k1", "y");
+	{
+		char *buf = NULL;
+		size_t len = 0;
+
+		assert_int_equal(store_get(f->st, "t", &buf, &len, NULL), 0);
+		assert_true(len == sizeof(val) && memcmp(buf, val, len) == 0);
+		free(buf);
+	}
+}
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -446,6 +499,7 @@ int main(void)
 		TEST(test_one_at_a_time),
 		TEST(test_sealed_segments_not_resynced),
 		TEST(test_sync_without_spare_descriptor),
+		TEST(test_roll_without_spare_descriptor),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
