@@ -42,6 +42,21 @@ mkdir sub
 echo in-sub > sub/a
 expect_eq "ls lists versions, '-' for directories" "$(printf '1 fresh\n3 rec\n- sub/')" "$(R ls)"
 expect_eq "ls DIR" "1 a" "$(R ls sub)"
+# A symlink is a record of its own (its content is its target); the
+# kernel keeps user.* attributes off symlinks, so recctl reads its
+# figures from its history.  Before 2026-12-06 ls showed '-' ("being
+# created") and stat, log and show described its target.
+ln -s sub/a sl
+expect_eq "ls shows a symlink's own version" "$(printf '1 a\n1 sl')" \
+	"$(cd sub && ln -sf a sl && R ls)"
+rm sub/sl
+out=$(R stat sl)
+check "stat of a symlink: the link's record, not its target's [${out//$'\n'/ | }]" \
+	has "$out" "path: sl" "type: symlink" "version: 1" "size: 5"
+expect_eq "log of a symlink lists its own versions" 1 \
+	"$(R log sl | awk '{print $1}' | xargs)"
+expect_eq "show of a symlink prints its target" sub/a "$(R show sl@1)"
+rm sl
 echo f2 | R put --expect 1 fresh > /dev/null
 expect_eq "rm with a stale version: exit 75" 75 "$(status R rm --expect 1 fresh)"
 check "rm --expect N with the current version deletes" R rm --expect 2 fresh

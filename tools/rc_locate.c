@@ -26,7 +26,8 @@ static int is_dir(const char *p)
 }
 
 /* An absolute path with every existing part resolved (symlinks, "."),
- * and the missing tail appended as given. */
+ * and the missing tail appended as given; a symlink at the end stays
+ * as it is. */
 static int resolve(const char *path, char **out, int *exists)
 {
 	char *abs = NULL, *real = NULL, *cut;
@@ -49,8 +50,19 @@ static int resolve(const char *path, char **out, int *exists)
 	while (alen > 1 && abs[alen - 1] == '/')
 		abs[--alen] = '\0';
 	*exists = 1;
+	cut = abs + alen;
+	/* A symlink at the end is a record of its own: its key is its
+	 * name, not its target's (only its directory is resolved). */
+	{
+		struct stat sb;
+		char *last = strrchr(abs, '/');
+
+		if (lstat(abs, &sb) == 0 && S_ISLNK(sb.st_mode) && last &&
+		    strcmp(last, "/.") != 0 && strcmp(last, "/..") != 0)
+			cut = last;
+	}
 	/* Cut components off the end until the rest exists. */
-	for (cut = abs + alen;;) {
+	for (;;) {
 		char saved = *cut;
 
 		*cut = '\0';
@@ -179,6 +191,33 @@ int rc_history_path(const char *path, uint64_t version, char **out)
 out:
 	free(root);
 	free(key);
+	return rc;
+}
+
+int rc_link_version(const char *path, uint64_t *v, char *hash)
+{
+	char *hdir = NULL, *f = NULL;
+	uint64_t *vs = NULL;
+	size_t n = 0;
+	int rc = rc_history_path(path, 0, &hdir);
+
+	if (rc == 0)
+		rc = rc_list_versions(hdir, &vs, &n);
+	if (rc == 0 && n == 0)
+		rc = -ENOENT;
+	if (rc == 0)
+		*v = vs[0];
+	if (rc == 0 && hash) {
+		if (asprintf(&f, "%s/%" PRIu64, hdir, vs[0]) < 0) {
+			f = NULL;
+			rc = -ENOMEM;
+		} else {
+			rc = rc_getxattr_str(f, "user.hash", hash, 33);
+		}
+	}
+	free(f);
+	free(vs);
+	free(hdir);
 	return rc;
 }
 

@@ -63,7 +63,7 @@ int cmd_get(const struct recctl_cmd *cmd, int argc, char **argv)
 /* ---- stat ------------------------------------------------------------- */
 
 struct rec_stat {
-	int is_dir, has_version, has_lease;
+	int is_dir, is_link, has_version, has_lease;
 	uint64_t version;
 	char hash[40];
 	struct stat sb;
@@ -96,6 +96,15 @@ static int read_stat(const char *path, struct rec_stat *s)
 	int rc = -EBUSY;
 
 	memset(s, 0, sizeof(*s));
+	/* A symlink is a record of its own, not its target: made whole
+	 * by symlink(2), so never leased, and its figures are its
+	 * history's (rc_link_version). */
+	if (lstat(path, &s->sb) == 0 && S_ISLNK(s->sb.st_mode)) {
+		s->is_link = 1;
+		rc = rc_link_version(path, &s->version, s->hash);
+		s->has_version = rc == 0;
+		return rc == -ENOENT ? 0 : rc;
+	}
 	/* version, hash and size, then the version again: one version's
 	 * figures, or retried. */
 	for (unsigned i = 0; i < 1000 && rc == -EBUSY; i++) {
@@ -163,7 +172,8 @@ static void print_stat_json(const char *path, const struct rec_stat *s)
 		printf(",\"type\":\"directory\"}\n");
 		return;
 	}
-	printf(",\"type\":\"record\",\"version\":");
+	printf(",\"type\":\"%s\",\"version\":",
+	       s->is_link ? "symlink" : "record");
 	if (s->has_version)
 		printf("%" PRIu64 ",\"hash\":\"%s\"", s->version, s->hash);
 	else
@@ -192,7 +202,7 @@ static void print_stat_text(const char *path, const struct rec_stat *s)
 		printf("type: directory\n");
 		return;
 	}
-	printf("type: record\n");
+	printf("type: %s\n", s->is_link ? "symlink" : "record");
 	if (s->has_version)
 		printf("version: %" PRIu64 "\nhash: %s\n", s->version, s->hash);
 	else
@@ -361,6 +371,12 @@ int cmd_ls(const struct recctl_cmd *cmd, int argc, char **argv)
 		is_dir = lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 		vn = is_dir ? -1
 			    : lgetxattr(p, "user.version", v, sizeof(v) - 1);
+		if (vn < 0 && !is_dir && S_ISLNK(sb.st_mode)) {
+			uint64_t lv;
+
+			if (rc_link_version(p, &lv, NULL) == 0)
+				vn = snprintf(v, sizeof(v), "%" PRIu64, lv);
+		}
 		if (vn <= 0)
 			strcpy(v, "-");
 		else

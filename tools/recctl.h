@@ -122,6 +122,12 @@ int rc_on_recfs(const char *path);
 int rc_history_path(const char *path, uint64_t version, char **out);
 /* The version numbers under a history directory, newest first. */
 int rc_list_versions(const char *hdir, uint64_t **vs, size_t *count);
+/* A symlink record's version and content hash (33 bytes), from its
+ * history: the kernel keeps user.* attributes off symlinks, so a
+ * symlink's own are not readable (its newest kept version is its
+ * current one).  @hash may be NULL.  @return 0, -ENOENT none kept, or
+ * -errno. */
+int rc_link_version(const char *path, uint64_t *v, char *hash);
 /* Split "PATH@N"; *version 0 when there is no "@N". */
 int rc_split_at(const char *arg, char **path, uint64_t *version);
 
