@@ -117,9 +117,8 @@ static int rename_once(struct es *es, const char *from, uint64_t ef,
 		rc = -ENOTDIR;
 	else if (!es_is_dir(&f) && es_is_dir(&d))
 		rc = -EISDIR;
-	else if (!es_is_dir(&f) && (!es_expect_ok(&f, ef == STORE_ABSENT ? STORE_ANY
-								 : ef) ||
-				 !es_expect_ok(&d, et)))
+	else if (!es_is_dir(&f) && (!es_expect_ok(&f, ef) ||
+				    !es_expect_ok(&d, et)))
 		rc = -EAGAIN;
 	if (rc < 0)
 		goto out;

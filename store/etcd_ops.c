@@ -668,8 +668,9 @@ int es_delete(struct es *es, const char *key, uint64_t expect,
 			rc = -ENOENT;
 		else if (es_is_dir(&v))
 			rc = -EISDIR;
-		else if (!es_expect_ok(&v, expect == STORE_ABSENT ? STORE_ANY
-							      : expect))
+		else if (!es_expect_ok(&v, expect))
+			/* STORE_ABSENT too: a record is there, so a delete
+			 * based on "none" is stale, as on the local store. */
 			rc = -EAGAIN;
 		else if (es_other_lease(es, &v))
 			rc = -EBUSY;

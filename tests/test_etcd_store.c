@@ -679,6 +679,34 @@ static void test_appends_from_two_mounts(void **state)
 	store_close(b);
 }
 
+/* STORE_ABSENT ("must not exist") is a basis like any other: a delete
+ * or a rename of an existing record based on it is stale (EAGAIN), as
+ * on the local store, and changes nothing.  The fs passes it when its
+ * check found no record: a cache behind another mount's re-create must
+ * not turn it into a delete of that new record with no basis. */
+static void test_absent_basis_is_stale(void **state)
+{
+	struct changes ch = {0};
+	struct store_stat sb;
+	struct store *st;
+	uint64_t v = 0;
+	char url[96];
+
+	(void)state;
+	new_url(url, sizeof(url));
+	st = open_es(url, &ch);
+	assert_int_equal(store_put(st, "r", STORE_ABSENT, "1", 1, NULL, &v), 0);
+	assert_int_equal(store_delete(st, "r", STORE_ABSENT, &v), -EAGAIN);
+	assert_int_equal(store_rename(st, "r", STORE_ABSENT, "s", STORE_ABSENT,
+				      &v), -EAGAIN);
+	assert_int_equal(store_stat(st, "r", &sb), 0);
+	assert_int_equal(sb.version, 1);
+	assert_int_equal(store_stat(st, "s", &sb), -ENOENT);
+	assert_int_equal(store_delete(st, "r", 1, &v), 0);
+	assert_int_equal(v, 2);
+	store_close(st);
+}
+
 static void test_bad_urls(void **state)
 {
 	struct store_opts o;
@@ -721,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_orphan_lease_taken_back),
 		cmocka_unit_test(test_appends_from_two_mounts),
 		cmocka_unit_test(test_bad_urls),
+		cmocka_unit_test(test_absent_basis_is_stale),
 	};
 
 	return cmocka_run_group_tests(tests, setup_group, teardown_group);
