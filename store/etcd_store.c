@@ -417,19 +417,27 @@ static void take_back_orphans(struct es *es)
 /* ---- loading and the background thread ----------------------------------- */
 
 /* Read the whole prefix into the cache, every page at the revision of
- * the first.  @return 0 and *rev, that revision (a watch from rev + 1
- * misses nothing). */
+ * the first.  A page of large records can be over the client's reply
+ * limit (1,000 records of 1.5 MiB, base64 on top): that page is asked
+ * again with half as many keys, down to one (one record always fits).
+ * @return 0 and *rev, that revision (a watch from rev + 1 misses
+ * nothing). */
 static int load(struct es *es, struct etcdc *c, int64_t *rev)
 {
 	struct etcdc_kv *kvs = NULL;
 	char *from = NULL;
 	size_t n = 0, flen = 0;
 	int more = 1, rc = 0;
-	int64_t at = 0, r = 0;
+	int64_t at = 0, r = 0, limit = 1000;
 
 	while (more && rc == 0) {
 		rc = etcdc_range_page(c, es->prefix, es->plen, from, flen, at,
-				      1000, &kvs, &n, &more, &r);
+				      limit, &kvs, &n, &more, &r);
+		if (rc == -EMSGSIZE && limit > 1) {
+			limit /= 2;
+			rc = 0;
+			continue;
+		}
 		if (rc < 0)
 			break;
 		if (!at)

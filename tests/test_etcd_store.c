@@ -707,6 +707,41 @@ static void test_absent_basis_is_stale(void **state)
 	store_close(st);
 }
 
+/* A new mount reads the whole prefix in pages: a page of large records
+ * may be over what one reply may carry (64 MiB of JSON, base64 making
+ * 1 MiB of content 1.33 MiB); the mount must still open, and see them
+ * all. */
+static void test_open_large_prefix(void **state)
+{
+	struct changes c1 = {0}, c2 = {0};
+	struct store_stat sb;
+	struct store *a, *b;
+	size_t sz = es_size_limit() - 4096;
+	char url[96], key[16], *big;
+	uint64_t v;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	a = open_es(url, &c1);
+	big = malloc(sz);
+	assert_non_null(big);
+	for (int i = 0; i < 40; i++) {
+		memset(big, 'a' + i % 26, sz);
+		snprintf(key, sizeof(key), "big%02d", i);
+		assert_int_equal(store_put(a, key, STORE_ABSENT, big, sz, NULL,
+					   &v), 0);
+	}
+	free(big);
+	b = open_es(url, &c2);
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "big%02d", i);
+		assert_int_equal(store_stat(b, key, &sb), 0);
+		assert_int_equal(sb.size, sz);
+	}
+	store_close(b);
+	store_close(a);
+}
+
 static void test_bad_urls(void **state)
 {
 	struct store_opts o;
@@ -750,6 +785,7 @@ int main(void)
 		cmocka_unit_test(test_appends_from_two_mounts),
 		cmocka_unit_test(test_bad_urls),
 		cmocka_unit_test(test_absent_basis_is_stale),
+		cmocka_unit_test(test_open_large_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, setup_group, teardown_group);
