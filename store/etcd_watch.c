@@ -39,12 +39,17 @@ void etcdc_events_free(struct etcdc_event *evs, size_t n)
 	free(evs);
 }
 
+/* Queue the events of one response, all or none: they are one
+ * revision's (one transaction's) or several whole ones, and a caller
+ * that got half of them and moved next_rev past them would never see
+ * the rest.  On an error the queue and next_rev are as before. */
 static int watch_events(struct etcdc_watch *w, const json_t *arr)
 {
-	size_t i, cnt = json_array_size(arr), ncap;
+	size_t i, cnt = json_array_size(arr), ncap, nq0 = w->nq;
+	int64_t rev0 = w->next_rev;
 	struct etcdc_event *q, *ev;
 	const char *type;
-	int rc;
+	int rc = 0;
 
 	if (w->nq + cnt > w->capq) {
 		ncap = w->capq ? w->capq : 16;
@@ -60,19 +65,28 @@ static int watch_events(struct etcdc_watch *w, const json_t *arr)
 		ev = &w->q[w->nq];
 		type = json_string_value(json_object_get(json_array_get(arr, i),
 							 "type"));
-		if (type && strcmp(type, "PUT") && strcmp(type, "DELETE"))
-			return -EIO;
+		if (type && strcmp(type, "PUT") && strcmp(type, "DELETE")) {
+			rc = -EIO;
+			goto out;
+		}
 		ev->type = type && !strcmp(type, "DELETE") ? ETCDC_EV_DELETE
 							   : ETCDC_EV_PUT;
 		rc = etc_kv_parse(json_object_get(json_array_get(arr, i), "kv"),
 				  &ev->kv);
 		if (rc)
-			return rc;
+			goto out;
 		w->nq++;
 		if (ev->kv.mod_revision >= w->next_rev)
 			w->next_rev = ev->kv.mod_revision + 1;
 	}
-	return 0;
+out:
+	if (rc) {
+		for (i = nq0; i < w->nq; i++)
+			etcdc_kv_clear(&w->q[i].kv);
+		w->nq = nq0;
+		w->next_rev = rev0;
+	}
+	return rc;
 }
 
 /* One line of the stream: a watch response or an error. */

@@ -522,6 +522,16 @@ static void test_bad_replies(void **state)
 		"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
 		"{\"result\":{\"header\":{\"revision\":\"41\"},"
 		"\"created\":true}}\n";
+	/* ... and one whose second event of revision 50 is not etcd's */
+	static const char half_bad[] =
+		"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
+		"{\"result\":{\"header\":{\"revision\":\"41\"},"
+		"\"created\":true}}\n"
+		"{\"result\":{\"header\":{\"revision\":\"50\"},\"events\":["
+		"{\"kv\":{\"key\":\"dy8x\",\"value\":\"dg==\","
+		"\"create_revision\":\"50\",\"mod_revision\":\"50\"}},"
+		"{\"type\":\"BOGUS\",\"kv\":{\"key\":\"dy8y\","
+		"\"mod_revision\":\"50\"}}]}}\n";
 	struct etcdc *c;
 	struct etcdc_kv kv;
 	struct etcdc_watch *w;
@@ -565,6 +575,28 @@ static void test_bad_replies(void **state)
 	assert_int_equal(etcdc_watch_poll(w, 1000, &evs, &n, NULL), -EIO);
 	assert_int_equal(etcdc_watch_next_rev(w), 42);
 	etcdc_watch_close(w);
+	etcdc_close(c);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+
+	/* A response whose second event is not etcd's: none of its events
+	 * is handed out and the watch stays before their revision, so that
+	 * a new watch from etcdc_watch_next_rev() brings them all (one
+	 * revision's events are one transaction: half of one is a cache
+	 * that never sees the rest). */
+	pid = fake_server(fd, half_bad, 1);
+	c = client(eps, 1000);
+	/* (both lines come in one read: the stream is dead at its open) */
+	int rc = etcdc_watch_open(c, "w/", 2, 0, &w);
+	if (rc == 0) {
+		assert_int_equal(etcdc_watch_poll(w, 1000, &evs, &n, NULL),
+				 -EIO);
+		assert_int_equal(n, 0);
+		assert_null(evs);
+		assert_int_equal(etcdc_watch_next_rev(w), 42);
+		etcdc_watch_close(w);
+	} else {
+		assert_int_equal(rc, -EIO);
+	}
 	etcdc_close(c);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 	close(fd);
