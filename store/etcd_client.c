@@ -353,6 +353,8 @@ static int cmp_json(const struct etcdc_cmp *k, json_t **out)
 	if (!j)
 		goto out;
 	rc = etc_jset_bytes(j, "key", k->key, k->key_len);
+	if (!rc && k->prefix)
+		rc = etc_jset_prefix_end(j, k->key, k->key_len);
 	if (!rc)
 		rc = etc_jset(j, "target", json_string(targets[k->target]));
 	if (!rc)

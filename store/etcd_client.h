@@ -183,7 +183,10 @@ enum etcdc_cmp_op {
 };
 
 /** One compare of a transaction.  @num is the revision, version or
- *  lease for all targets but ETCDC_VALUE, which uses @value. */
+ *  lease for all targets but ETCDC_VALUE, which uses @value.  @prefix
+ *  makes it hold only if it holds for every key starting with @key; no
+ *  such key compares as zero (so ETCDC_CREATE ETCDC_EQUAL 0 with
+ *  @prefix says "no key starts with @key"). */
 struct etcdc_cmp {
 	const void *key;
 	size_t key_len;
@@ -192,6 +195,7 @@ struct etcdc_cmp {
 	int64_t num;
 	const void *value;
 	size_t value_len;
+	int prefix;
 };
 
 enum etcdc_op_type { ETCDC_OP_PUT, ETCDC_OP_DELETE, ETCDC_OP_GET };

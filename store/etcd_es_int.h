@@ -214,6 +214,8 @@ uint64_t es_last_ver(const struct es_view *v);
 char *es_parent_of(const char *key);
 void es_tb_cmp(struct es_tb *t, char kind, const char *key,
 		   enum etcdc_target target, enum etcdc_cmp_op op, int64_t num);
+/* Compares that no key of part @kind lies below directory @dir. */
+void es_tb_cmp_none_below(struct es_tb *t, char kind, const char *dir);
 void es_tb_op(struct es_tb *t, char kind, const char *key, void *value,
 		  size_t vlen, int64_t lease, int del);
 void es_tb_put_meta(struct es_tb *t, const char *key,

@@ -282,6 +282,33 @@ int es_mkdir(struct es *es, const char *key, const struct store_meta *meta)
 	return rc;
 }
 
+/* Read one key below directory @key from etcd into the cache, if there
+ * is one: a record another mount made there, or moved there (which does
+ * not change the directory's m/), that this mount's watch has not
+ * brought yet.  Best effort: the rmdir's compares are what count. */
+static void first_below(struct es *es, const char *key)
+{
+	struct etcdc_kv *kvs = NULL;
+	struct etcdc *c;
+	size_t kl = strlen(key), pl, n = 0;
+	char *sub = malloc(kl + 2), *p;
+
+	if (!sub)
+		return;
+	memcpy(sub, key, kl);
+	memcpy(sub + kl, "/", 2);
+	p = es_k(es, 'm', sub, &pl);
+	free(sub);
+	if (!p)
+		return;
+	c = es_client(es);
+	if (etcdc_range(c, p, pl, 1, &kvs, &n, NULL, NULL) == 0 && n)
+		es_apply_kv(es, &kvs[0], 0, 0);
+	es_client_put(es, c);
+	etcdc_kvs_free(kvs, n);
+	free(p);
+}
+
 int es_rmdir(struct es *es, const char *key)
 {
 	int refreshed = 0, rc;
@@ -305,8 +332,13 @@ int es_rmdir(struct es *es, const char *key)
 			rc = -ENOTEMPTY;
 		if (rc == 0) {
 			/* A child made meanwhile changed our m/ (write_rec,
-			 * es_mkdir): the compare catches it. */
+			 * es_mkdir): the compare catches it.  One the cache
+			 * has not seen (a watch behind), or one renamed in,
+			 * which leaves our m/ alone: the compares that
+			 * nothing is below catch those. */
 			es_tb_cmp(&t, 'm', key, ETCDC_MOD, ETCDC_EQUAL, v.m_rev);
+			es_tb_cmp_none_below(&t, 'm', key);
+			es_tb_cmp_none_below(&t, 'r', key);
 			es_tb_op(&t, 'm', key, NULL, 0, 0, 1);
 			rc = es_tb_run(&t, NULL);
 			rc = rc == 1 ? 0 : rc == 0 ? 1 : rc;
@@ -319,6 +351,7 @@ int es_rmdir(struct es *es, const char *key)
 		if (rc <= 0)
 			return rc;
 		es_refresh(es, key);
+		first_below(es, key);
 	}
 	return -EIO;
 }

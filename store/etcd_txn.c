@@ -169,6 +169,26 @@ void es_tb_cmp(struct es_tb *t, char kind, const char *key,
 	t->nc++;
 }
 
+/* etcd compares a range key by key, and an empty range as zero: a
+ * create revision of 0 over "KIND/DIR/" holds only while nothing is
+ * below DIR, whatever this mount's cache has seen of it. */
+void es_tb_cmp_none_below(struct es_tb *t, char kind, const char *dir)
+{
+	size_t dl = strlen(dir);
+	char *sub = malloc(dl + 2);
+
+	if (!sub) {
+		t->err = -ENOMEM;
+		return;
+	}
+	memcpy(sub, dir, dl);
+	memcpy(sub + dl, "/", 2);
+	es_tb_cmp(t, kind, sub, ETCDC_CREATE, ETCDC_EQUAL, 0);
+	if (!t->err)
+		t->c[t->nc - 1].prefix = 1;
+	free(sub);
+}
+
 /* A put of @value (malloc'ed; the builder takes it) or, with @value
  * NULL and @del set, a delete. */
 void es_tb_op(struct es_tb *t, char kind, const char *key, void *value,

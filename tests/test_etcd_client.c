@@ -167,7 +167,7 @@ static void test_range_prefix(void **state)
 static void test_txn_mod_revision(void **state)
 {
 	struct fx *f = *state;
-	struct etcdc_cmp cmp = { "t/k", 3, ETCDC_MOD, ETCDC_EQUAL, 0, NULL, 0 };
+	struct etcdc_cmp cmp = { "t/k", 3, ETCDC_MOD, ETCDC_EQUAL, 0, NULL, 0, 0 };
 	struct etcdc_op put = { ETCDC_OP_PUT, "t/k", 3, "v2", 2, 0, 0 };
 	struct etcdc_op get = { ETCDC_OP_GET, "t/k", 3, NULL, 0, 0, 0 };
 	struct etcdc_txn_result r;
@@ -198,7 +198,7 @@ static void test_txn_create_only(void **state)
 {
 	struct fx *f = *state;
 	struct etcdc_cmp absent = { "t/lock", 6, ETCDC_CREATE, ETCDC_EQUAL, 0,
-				    NULL, 0 };
+				    NULL, 0, 0 };
 	struct etcdc_op put = { ETCDC_OP_PUT, "t/lock", 6, "me", 2, 0, 0 };
 	struct etcdc_op get = { ETCDC_OP_GET, "t/lock", 6, NULL, 0, 0, 0 };
 	struct etcdc_txn_result r;
@@ -220,11 +220,11 @@ static void test_txn_compares(void **state)
 {
 	struct fx *f = *state;
 	struct etcdc_cmp cmps[] = {
-		{ "t/a", 3, ETCDC_VALUE, ETCDC_EQUAL, 0, "A\0a", 3 },
-		{ "t/a", 3, ETCDC_VERSION, ETCDC_GREATER, 0, NULL, 0 },
-		{ "t/a", 3, ETCDC_VERSION, ETCDC_LESS, 2, NULL, 0 },
-		{ "t/a", 3, ETCDC_MOD, ETCDC_NOT_EQUAL, 0, NULL, 0 },
-		{ "t/a", 3, ETCDC_LEASE, ETCDC_EQUAL, 0, NULL, 0 },
+		{ "t/a", 3, ETCDC_VALUE, ETCDC_EQUAL, 0, "A\0a", 3, 0 },
+		{ "t/a", 3, ETCDC_VERSION, ETCDC_GREATER, 0, NULL, 0, 0 },
+		{ "t/a", 3, ETCDC_VERSION, ETCDC_LESS, 2, NULL, 0, 0 },
+		{ "t/a", 3, ETCDC_MOD, ETCDC_NOT_EQUAL, 0, NULL, 0, 0 },
+		{ "t/a", 3, ETCDC_LEASE, ETCDC_EQUAL, 0, NULL, 0, 0 },
 	};
 	struct etcdc_op ops[] = {
 		{ ETCDC_OP_DELETE, "t/d/", 4, NULL, 0, 0, 1 },
@@ -256,6 +256,17 @@ static void test_txn_compares(void **state)
 	ops[0] = ops[2];
 	assert_int_equal(etcdc_txn(f->c, NULL, 0, ops, 3, NULL, 0, NULL),
 			 -EINVAL);
+
+	/* A compare over a prefix: "no key starts with t/e/". */
+	struct etcdc_cmp none = { "t/e/", 4, ETCDC_CREATE, ETCDC_EQUAL, 0,
+				  NULL, 0, 1 };
+	assert_int_equal(etcdc_txn(f->c, &none, 1, NULL, 0, NULL, 0, &r), 0);
+	assert_int_equal(r.succeeded, 1);
+	etcdc_txn_result_free(&r);
+	assert_int_equal(etcdc_put(f->c, "t/e/x", 5, "", 0, 0, NULL), 0);
+	assert_int_equal(etcdc_txn(f->c, &none, 1, NULL, 0, NULL, 0, &r), 0);
+	assert_int_equal(r.succeeded, 0);
+	etcdc_txn_result_free(&r);
 }
 
 /* ---- leases ------------------------------------------------------------- */
@@ -264,7 +275,7 @@ static void test_lease(void **state)
 {
 	struct fx *f = *state;
 	struct etcdc_cmp held = { "l/k", 3, ETCDC_LEASE, ETCDC_EQUAL, 0, NULL,
-				  0 };
+				  0, 0 };
 	struct etcdc_op nop = { ETCDC_OP_GET, "l/k", 3, NULL, 0, 0, 0 };
 	struct etcdc_txn_result r;
 	struct etcdc_kv kv;

@@ -742,6 +742,45 @@ static void test_open_large_prefix(void **state)
 	store_close(a);
 }
 
+/* rmdir on a mount whose cache has not seen a record made in the
+ * directory by another mount (its watch behind: here it has none) must
+ * not remove the directory over it, whether the record was created there
+ * or renamed in (docs/ETCD.md: "loses one of the two, never orphans a
+ * record"). */
+static void test_rmdir_cache_behind(void **state)
+{
+	struct store_meta dm = { .mode = S_IFDIR | 0755 };
+	struct changes c1 = {0}, c2 = {0};
+	struct store_opts o;
+	struct store_stat sb;
+	struct store *a, *b = NULL;
+	char url[96];
+	uint64_t v;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	a = open_es(url, &c1);
+	assert_int_equal(store_mkdir(a, "d", &dm), 0);
+	assert_int_equal(store_mkdir(a, "e", &dm), 0);
+	assert_int_equal(store_put(a, "f", STORE_ABSENT, "f", 1, NULL, &v), 0);
+	memset(&o, 0, sizeof(o));
+	o.on_change = on_change;
+	o.change_ctx = &c2;
+	o.defer_background = 1; /* no watch: a cache that lags behind */
+	assert_int_equal(store_open(url, &o, &b), 0);
+	assert_int_equal(store_put(a, "d/new", STORE_ABSENT, "n", 1, NULL, &v),
+			 0);
+	assert_int_equal(store_rename(a, "f", 1, "e/f", STORE_ABSENT, &v), 0);
+	assert_int_equal(store_rmdir(b, "d"), -ENOTEMPTY);
+	assert_int_equal(store_rmdir(b, "e"), -ENOTEMPTY);
+	assert_int_equal(store_stat(a, "d", &sb), 0);
+	assert_int_equal(store_stat(a, "e", &sb), 0);
+	assert_int_equal(store_stat(a, "d/new", &sb), 0);
+	assert_int_equal(store_stat(a, "e/f", &sb), 0);
+	store_close(b);
+	store_close(a);
+}
+
 static void test_bad_urls(void **state)
 {
 	struct store_opts o;
@@ -786,6 +825,7 @@ int main(void)
 		cmocka_unit_test(test_bad_urls),
 		cmocka_unit_test(test_absent_basis_is_stale),
 		cmocka_unit_test(test_open_large_prefix),
+		cmocka_unit_test(test_rmdir_cache_behind),
 	};
 
 	return cmocka_run_group_tests(tests, setup_group, teardown_group);
