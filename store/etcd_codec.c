@@ -46,7 +46,9 @@ static uint64_t get64(const uint8_t *p)
  *     prev (i64: the etcd revision of the version before, 0 if none), then
  *     the content.  Older versions are read at their revision (history).
  * t/: the last version, a space and the revision of the last live
- *     version's r/, in decimal. */
+ *     version's r/, a space and the nonce of the change that made it
+ *     (which tells a delete of ours from another mount's of the same
+ *     version; absent in older values: 0), in decimal. */
 #define META_FIXED 40
 #define REC_FIXED 52
 
@@ -125,12 +127,12 @@ int es_dec_rec(const char *v, size_t len, struct es_rec *out)
 	return 0;
 }
 
-void es_enc_tomb(uint64_t version, int64_t last_rev, char out[48],
-		 size_t *len)
+void es_enc_tomb(uint64_t version, int64_t last_rev, uint64_t nonce,
+		 char out[ES_TOMB_MAX], size_t *len)
 {
-	*len = (size_t)snprintf(out, 48, "%llu %lld",
+	*len = (size_t)snprintf(out, ES_TOMB_MAX, "%llu %lld %llu",
 				(unsigned long long)version,
-				(long long)last_rev);
+				(long long)last_rev, (unsigned long long)nonce);
 }
 
 /* ---- content buffers ----------------------------------------------------- */

@@ -60,6 +60,7 @@ struct es_ent {
 	int64_t t_rev;
 	uint64_t tomb;
 	int64_t tomb_rev;       /* r/ revision of the last live version */
+	uint64_t tomb_nonce;    /* the nonce of the change that made it */
 	/* l/: a write lease */
 	int has_l;
 	int64_t l_rev, l_create, l_lease;
@@ -174,8 +175,9 @@ int es_dec_meta(const char *v, size_t len, struct store_meta *m,
 uint8_t *es_enc_rec(uint64_t version, int64_t commit_ns, uint64_t nonce,
 		    int64_t prev, const void *data, size_t len,
 		    size_t *out_len);
-void es_enc_tomb(uint64_t version, int64_t last_rev, char out[48],
-		 size_t *len);
+#define ES_TOMB_MAX 64 /* a t/ value: three decimals and two spaces */
+void es_enc_tomb(uint64_t version, int64_t last_rev, uint64_t nonce,
+		 char out[ES_TOMB_MAX], size_t *len);
 
 /* etcd_txn.c: a key as the cache has it, copied out (no lock held). */
 struct es_view {
@@ -184,7 +186,7 @@ struct es_view {
 	struct store_meta meta;
 	uint8_t *xa;            /* malloc'ed copy */
 	size_t xa_len;
-	uint64_t version, tomb;
+	uint64_t version, tomb, tomb_nonce;
 	int64_t commit_ns, prev_rev, tomb_rev;
 	uint8_t hash[16];
 	struct es_buf *content; /* a reference */
@@ -222,7 +224,7 @@ void es_tb_put_meta(struct es_tb *t, const char *key,
 			const struct store_meta *m, const uint8_t *xa,
 			size_t xa_len);
 void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version,
-		    int64_t last_rev);
+		    int64_t last_rev, uint64_t nonce);
 void es_tb_free(struct es_tb *t);
 int es_tb_run(struct es_tb *t, int64_t *rev);
 int es_grow(void **arr, size_t *cap, size_t n, size_t size);

@@ -86,7 +86,8 @@ static int move_rec(struct es_tb *t, const char *from, const char *to,
 		es_tb_put_meta(t, to, &m, f.xa, f.xa_len);
 		es_tb_op(t, 'r', from, NULL, 0, 0, 1);
 		es_tb_op(t, 'm', from, NULL, 0, 0, 1);
-		es_tb_put_tomb(t, from, f.version + 1, f.r_rev);
+		es_tb_put_tomb(t, from, f.version + 1, f.r_rev,
+			       es_next_nonce(t->es));
 		if (newv)
 			*newv = nv;
 	}

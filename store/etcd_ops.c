@@ -646,7 +646,7 @@ int es_append(struct es *es, const char *key, const void *buf, size_t len,
 int es_delete(struct es *es, const char *key, uint64_t expect,
 	      uint64_t *newv)
 {
-	uint64_t tried = 0;
+	uint64_t tried = 0, tried_nonce = 0;
 	int refreshed = 0, rc;
 
 	if ((rc = key_check(key)) < 0 || (rc = es_ro(es)) < 0)
@@ -657,8 +657,11 @@ int es_delete(struct es *es, const char *key, uint64_t expect,
 
 		es_view_get(es, key, &v);
 		/* Our delete, resent after a broken connection, had landed:
-		 * the tombstone holds the version it made. */
-		if (tried && !v.has_m && v.tomb == tried) {
+		 * the tombstone holds the version it made and its nonce.
+		 * Another mount's delete of the same version holds its own:
+		 * ours is then refused as any change of a gone record. */
+		if (tried && !v.has_m && v.tomb == tried &&
+		    v.tomb_nonce == tried_nonce) {
 			es_view_free(&v);
 			*newv = tried;
 			return 0;
@@ -682,13 +685,13 @@ int es_delete(struct es *es, const char *key, uint64_t expect,
 			refreshed = 1;
 			continue;
 		}
-		uint64_t nv = v.version + 1;
+		uint64_t nv = v.version + 1, nonce = es_next_nonce(es);
 		es_tb_cmp(&t, 'r', key, ETCDC_MOD, ETCDC_EQUAL, v.r_rev);
 		es_tb_cmp(&t, 'm', key, ETCDC_MOD, ETCDC_EQUAL, v.m_rev);
 		es_tb_no_lease(&t, key, &v, 1);
 		es_tb_op(&t, 'r', key, NULL, 0, 0, 1);
 		es_tb_op(&t, 'm', key, NULL, 0, 0, 1);
-		es_tb_put_tomb(&t, key, nv, v.r_rev);
+		es_tb_put_tomb(&t, key, nv, v.r_rev, nonce);
 		if (v.has_l)
 			es_tb_op(&t, 'l', key, NULL, 0, 0, 1);
 		es_view_free(&v);
@@ -701,6 +704,7 @@ int es_delete(struct es *es, const char *key, uint64_t expect,
 		if (rc < 0)
 			return rc; /* it may land later: docs/ETCD.md */
 		tried = nv;
+		tried_nonce = nonce;
 		es_refresh(es, key);
 		refreshed = 1;
 	}

@@ -266,13 +266,15 @@ int es_apply_locked(struct es *es, const char *k, size_t klen,
 		e->t_rev = rev;
 		e->tomb = 0;
 		e->tomb_rev = 0;
+		e->tomb_nonce = 0;
 		if (!deleted && v) {
-			char buf[48], *end;
+			char buf[ES_TOMB_MAX], *end;
 			size_t n = vlen < sizeof(buf) - 1 ? vlen : sizeof(buf) - 1;
 			memcpy(buf, v, n);
 			buf[n] = 0;
 			e->tomb = strtoull(buf, &end, 10);
-			e->tomb_rev = strtoll(end, NULL, 10);
+			e->tomb_rev = strtoll(end, &end, 10);
+			e->tomb_nonce = strtoull(end, NULL, 10);
 		}
 		return 0;
 	default: /* 'l' */

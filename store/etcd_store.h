@@ -9,8 +9,9 @@
  *   PREFIX r/KEY  a record's content with a header holding our version,
  *                 commit time, content hash, the commit's nonce and the
  *                 etcd revision of the version before (history);
- *   PREFIX t/KEY  the last version of a deleted key (its tombstone) and
- *                 the revision of its last live version;
+ *   PREFIX t/KEY  the last version of a deleted key (its tombstone),
+ *                 the revision of its last live version and the nonce
+ *                 of the change that made it;
  *   PREFIX l/KEY  a write lease, attached to the holding mount's etcd
  *                 lease so that it goes when the mount dies;
  *   PREFIX h/ID   each mount's heartbeat, which proves its watch alive.

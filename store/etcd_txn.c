@@ -44,6 +44,7 @@ static void view_fill(struct es *es, const char *key, struct es_view *v,
 		v->version = e->version;
 		v->tomb = e->tomb;
 		v->tomb_rev = e->tomb_rev;
+		v->tomb_nonce = e->tomb_nonce;
 		v->prev_rev = e->prev_rev;
 		v->commit_ns = e->commit_ns;
 		memcpy(v->hash, e->hash, 16);
@@ -229,12 +230,12 @@ void es_tb_put_meta(struct es_tb *t, const char *key,
 }
 
 void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version,
-		    int64_t last_rev)
+		    int64_t last_rev, uint64_t nonce)
 {
-	char buf[48];
+	char buf[ES_TOMB_MAX];
 	size_t n;
 
-	es_enc_tomb(version, last_rev, buf, &n);
+	es_enc_tomb(version, last_rev, nonce, buf, &n);
 	es_tb_op(t, 't', key, strndup(buf, n), n, 0, 0);
 }
 

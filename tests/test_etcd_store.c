@@ -781,6 +781,34 @@ static void test_rmdir_cache_behind(void **state)
 	store_close(a);
 }
 
+/* Two mounts delete the same version of a record: one delete made the
+ * tombstone, the other, decided on a cache that had not seen it, is
+ * refused (ENOENT: the record is gone), not told that it made that
+ * version too. */
+static void test_delete_race_one_wins(void **state)
+{
+	struct changes c1 = {0}, c2 = {0};
+	struct store_opts o;
+	struct store *a, *b = NULL;
+	char url[96];
+	uint64_t v = 0, vb = 0;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	a = open_es(url, &c1);
+	assert_int_equal(store_put(a, "k", STORE_ABSENT, "1", 1, NULL, &v), 0);
+	memset(&o, 0, sizeof(o));
+	o.on_change = on_change;
+	o.change_ctx = &c2;
+	o.defer_background = 1; /* no watch: a cache that lags behind */
+	assert_int_equal(store_open(url, &o, &b), 0);
+	assert_int_equal(store_delete(a, "k", 1, &v), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(store_delete(b, "k", 1, &vb), -ENOENT);
+	store_close(b);
+	store_close(a);
+}
+
 static void test_bad_urls(void **state)
 {
 	struct store_opts o;
@@ -826,6 +854,7 @@ int main(void)
 		cmocka_unit_test(test_absent_basis_is_stale),
 		cmocka_unit_test(test_open_large_prefix),
 		cmocka_unit_test(test_rmdir_cache_behind),
+		cmocka_unit_test(test_delete_race_one_wins),
 	};
 
 	return cmocka_run_group_tests(tests, setup_group, teardown_group);
