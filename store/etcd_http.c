@@ -191,6 +191,11 @@ static int grpc_errno(int64_t code, const char *msg)
 	case 16: /* UNAUTHENTICATED */
 		return -EACCES;
 	case 8: /* RESOURCE_EXHAUSTED */
+		/* gRPC's own limit (2 MiB) is this code too: "received
+		 * message larger than max" is a request too large, not
+		 * too many requests. */
+		if (strstr(msg, "larger than max"))
+			return -EFBIG;
 		return strstr(msg, "space") ? -ENOSPC : -EBUSY;
 	case 11: /* OUT_OF_RANGE: compacted, future revision, TTL */
 		return -ERANGE;

@@ -119,6 +119,25 @@ static void test_get_missing(void **state)
 	assert_null(kv.value);
 }
 
+/* Over etcd's request limit: EFBIG, whether etcd itself refuses it
+ * (over --max-request-bytes, 1.5 MiB) or its gRPC layer does (over
+ * 2 MiB: "received message larger than max", RESOURCE_EXHAUSTED, which
+ * is not "too many requests"). */
+static void test_too_large(void **state)
+{
+	struct fx *f = *state;
+	size_t sz = 3u << 20;
+	char *big = calloc(1, sz);
+
+	assert_non_null(big);
+	assert_int_equal(etcdc_put(f->c, "big/k", 5, big, 1800u << 10, 0, NULL),
+			 -EFBIG);
+	assert_int_equal(etcdc_put(f->c, "big/k", 5, big, sz, 0, NULL), -EFBIG);
+	free(big);
+	struct etcdc_kv kv;
+	assert_int_equal(etcdc_get(f->c, "big/k", 5, &kv, NULL), -ENOENT);
+}
+
 static void test_range_prefix(void **state)
 {
 	struct fx *f = *state;
@@ -700,6 +719,7 @@ int main(void)
 		cmocka_unit_test(test_binary_round_trip),
 		cmocka_unit_test(test_get_missing),
 		cmocka_unit_test(test_range_prefix),
+		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_txn_mod_revision),
 		cmocka_unit_test(test_txn_create_only),
 		cmocka_unit_test(test_txn_compares),
