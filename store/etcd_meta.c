@@ -183,6 +183,11 @@ static int rename_once(struct es *es, const char *from, uint64_t ef,
 	if (rc == 0) {
 		rc = es_tb_run(&t, NULL);
 		rc = rc == 1 ? 0 : rc == 0 ? 1 : rc; /* 1: a compare failed */
+		/* A directory whose records together are over one request
+		 * does not fit in one transaction either: EXDEV, as for too
+		 * many keys, so that mv copies (each record fits alone). */
+		if (rc == -EFBIG && es_is_dir(&f))
+			rc = -EXDEV;
 	}
 out:
 	es_tb_free(&t);

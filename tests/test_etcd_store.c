@@ -809,6 +809,37 @@ static void test_delete_race_one_wins(void **state)
 	store_close(a);
 }
 
+/* A directory whose records together are over what one etcd request
+ * carries cannot move in one transaction: EXDEV, as for too many keys
+ * (mv then copies), not EFBIG; nothing moves. */
+static void test_rename_dir_too_big(void **state)
+{
+	struct store_meta dm = { .mode = S_IFDIR | 0755 };
+	struct changes ch = {0};
+	struct store_stat sb;
+	struct store *st;
+	size_t sz = 1u << 20;
+	char url[96], *big;
+	uint64_t v;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	st = open_es(url, &ch);
+	big = calloc(1, sz);
+	assert_non_null(big);
+	assert_int_equal(store_mkdir(st, "d", &dm), 0);
+	assert_int_equal(store_put(st, "d/a", STORE_ABSENT, big, sz, NULL, &v),
+			 0);
+	assert_int_equal(store_put(st, "d/b", STORE_ABSENT, big, sz, NULL, &v),
+			 0);
+	free(big);
+	assert_int_equal(store_rename(st, "d", 0, "e", 0, &v), -EXDEV);
+	assert_int_equal(store_stat(st, "d/a", &sb), 0);
+	assert_int_equal(store_stat(st, "d/b", &sb), 0);
+	assert_int_equal(store_stat(st, "e", &sb), -ENOENT);
+	store_close(st);
+}
+
 static void test_bad_urls(void **state)
 {
 	struct store_opts o;
@@ -855,6 +886,7 @@ int main(void)
 		cmocka_unit_test(test_open_large_prefix),
 		cmocka_unit_test(test_rmdir_cache_behind),
 		cmocka_unit_test(test_delete_race_one_wins),
+		cmocka_unit_test(test_rename_dir_too_big),
 	};
 
 	return cmocka_run_group_tests(tests, setup_group, teardown_group);
