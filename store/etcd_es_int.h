@@ -138,6 +138,10 @@ void es_apply_kv(struct es *es, const struct etcdc_kv *kv, int deleted,
 void es_apply_ops(struct es *es, const struct etcdc_op *ops, size_t n,
 		  int64_t rev);
 int es_refresh(struct es *es, const char *key);
+/* es_refresh() for every key below directory @dir: what etcd has below
+ * it now, and nothing else (a key the cache holds there that etcd does
+ * not is applied as gone). */
+int es_refresh_below(struct es *es, const char *dir);
 /* Apply one etcd key as of revision @rev: a put (@deleted 0) or its
  * absence.  Caller holds es->mu.  @return 1 if what a reader sees of
  * the key changed (its m/ or r/), else 0. */

@@ -144,6 +144,12 @@ static int rename_once(struct es *es, const char *from, uint64_t ef,
 			if (rc < 0)
 				goto out;
 		}
+		/* Empty in etcd too, whatever the cache has seen: what is
+		 * below @to would end up in the moved directory.  (A record
+		 * made below @from that the cache has not seen changed an m/
+		 * the transaction compares: see the end.) */
+		es_tb_cmp_none_below(&t, 'm', to);
+		es_tb_cmp_none_below(&t, 'r', to);
 		rc = below(es, from, &keys, &n);
 		es_tb_cmp(&t, 'm', from, ETCDC_MOD, ETCDC_EQUAL, f.m_rev);
 		es_tb_cmp(&t, 'm', to, ETCDC_MOD, ETCDC_EQUAL, d.m_rev);
@@ -181,6 +187,14 @@ static int rename_once(struct es *es, const char *from, uint64_t ef,
 		*newv = 0;
 	}
 	if (rc == 0) {
+		/* A key made in @to's directory: its times change, as a
+		 * create's do (write_rec), so that an rmdir or a directory
+		 * rename that compares this m/ sees that something came in
+		 * (before, a record renamed in was left below a directory
+		 * renamed or removed on a cache that had not seen it). */
+		struct store_meta pm = pd.meta;
+		pm.mtime_ns = pm.ctime_ns = now;
+		es_tb_put_meta(&t, pto, &pm, pd.xa, pd.xa_len);
 		rc = es_tb_run(&t, NULL);
 		rc = rc == 1 ? 0 : rc == 0 ? 1 : rc; /* 1: a compare failed */
 		/* A directory whose records together are over one request
@@ -229,6 +243,10 @@ int es_rename(struct es *es, const char *from, uint64_t expect_from,
 		es_refresh(es, from);
 		es_refresh(es, to);
 		es_refresh(es, pto);
+		/* A directory moves what is below it, as etcd has it: the
+		 * cache may not have seen a record made there. */
+		es_refresh_below(es, from);
+		es_refresh_below(es, to);
 		refreshed = rc < 0;
 		rc = -EAGAIN;
 	}

@@ -366,6 +366,110 @@ out:
 	return rc;
 }
 
+static int kv_cmp(const void *a, const void *b)
+{
+	const struct etcdc_kv *x = a, *y = b;
+	size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+	int c = memcmp(x->key, y->key, n);
+
+	return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+}
+
+/* Is @k (@kl bytes) among the @n keys of @kvs, sorted as etcd sorts? */
+static int kv_has(const struct etcdc_kv *kvs, size_t n, const char *k,
+		  size_t kl)
+{
+	struct etcdc_kv want = { .key = (char *)k, .key_len = kl };
+
+	return n && bsearch(&want, kvs, n, sizeof(*kvs), kv_cmp) != NULL;
+}
+
+int es_refresh_below(struct es *es, const char *dir)
+{
+	static const char kinds[] = "mrtl";
+	struct etcdc_txn_result r;
+	struct etcdc_op ops[4];
+	char *ks[4] = {0}, *sub, **keys = NULL;
+	size_t lens[4], dl = strlen(dir), nk = 0, capk = 0;
+	struct etcdc *c;
+	int rc = -ENOMEM;
+
+	memset(&r, 0, sizeof(r));
+	sub = malloc(dl + 2);
+	if (!sub)
+		return -ENOMEM;
+	memcpy(sub, dir, dl);
+	memcpy(sub + dl, "/", 2);
+	for (int i = 0; i < 4; i++) {
+		ks[i] = es_k(es, kinds[i], sub, &lens[i]);
+		if (!ks[i])
+			goto out;
+		memset(&ops[i], 0, sizeof(ops[i]));
+		ops[i].type = ETCDC_OP_GET;
+		ops[i].key = ks[i];
+		ops[i].key_len = lens[i];
+		ops[i].prefix = 1;
+	}
+	/* One transaction: all four parts as of one revision. */
+	c = es_client(es);
+	rc = etcdc_txn(c, NULL, 0, ops, 4, NULL, 0, &r);
+	es_client_put(es, c);
+	if (rc < 0)
+		goto out;
+	rc = r.n_res == 4 ? 0 : -EIO;
+	pthread_mutex_lock(&es->mu);
+	for (size_t i = 0; rc == 0 && i < 4; i++)
+		for (size_t j = 0; j < r.res[i].n_kvs; j++) {
+			const struct etcdc_kv *kv = &r.res[i].kvs[j];
+			if (es_apply_locked(es, kv->key, kv->key_len, kv->value,
+					    kv->value_len, kv->create_revision,
+					    kv->lease, 0, kv->mod_revision) &&
+			    es_grow((void **)&keys, &capk, nk,
+				    sizeof(*keys)) == 0)
+				keys[nk++] = strndup(kv->key + es->plen + 2,
+						     kv->key_len - es->plen - 2);
+		}
+	/* What the cache holds below @dir that etcd did not return is gone
+	 * as of r.revision (a part changed since keeps its newer state:
+	 * es_apply_locked() compares revisions). */
+	for (size_t b = 0; rc == 0 && b < es->cap; b++)
+		for (struct es_ent *e = es->tab[b]; e; e = e->next) {
+			int have[4] = {e->has_m, e->has_r, e->tomb != 0,
+				       e->has_l};
+			if (strncmp(e->key, sub, dl + 1) != 0)
+				continue;
+			for (int i = 0; i < 4; i++) {
+				size_t kl;
+				char *ek;
+				if (!have[i])
+					continue;
+				ek = es_k(es, kinds[i], e->key, &kl);
+				if (ek && !kv_has(r.res[i].kvs, r.res[i].n_kvs,
+						  ek, kl) &&
+				    es_apply_locked(es, ek, kl, NULL, 0, 0, 0, 1,
+						    r.revision) &&
+				    es_grow((void **)&keys, &capk, nk,
+					    sizeof(*keys)) == 0)
+					keys[nk++] = strdup(e->key);
+				free(ek);
+			}
+		}
+	pthread_mutex_unlock(&es->mu);
+	/* As es_refresh(): the watch will not bring these again. */
+	for (size_t i = 0; i < nk; i++) {
+		if (keys[i] && es->o.on_change)
+			es->o.on_change(es->o.change_ctx, keys[i]);
+		free(keys[i]);
+	}
+out:
+	free(keys);
+	etcdc_txn_result_free(&r);
+	for (int i = 0; i < 4; i++)
+		free(ks[i]);
+	free(sub);
+	return rc;
+}
+
 int es_fresh(struct es *es)
 {
 	if (mono_ms() - atomic_load(&es->fresh_ms) > ES_STALE_MS)

@@ -840,6 +840,62 @@ static void test_rename_dir_too_big(void **state)
 	store_close(st);
 }
 
+/* A directory rename on a mount whose cache has not seen a record made
+ * in it by another mount (its watch behind: here it has none) moves
+ * that record too, or is refused; it never leaves it below a directory
+ * that is gone.  Nor does it move a directory over one that is not
+ * empty. */
+static void test_rename_dir_cache_behind(void **state)
+{
+	struct store_meta dm = { .mode = S_IFDIR | 0755 };
+	struct changes c1 = {0}, c2 = {0}, c3 = {0};
+	struct store_opts o;
+	struct store_stat sb;
+	struct store *a, *b = NULL, *c;
+	char url[96];
+	uint64_t v;
+	int rc;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	a = open_es(url, &c1);
+	assert_int_equal(store_mkdir(a, "d", &dm), 0);
+	assert_int_equal(store_mkdir(a, "t", &dm), 0);
+	assert_int_equal(store_put(a, "f", STORE_ABSENT, "f", 1, NULL, &v), 0);
+	memset(&o, 0, sizeof(o));
+	o.on_change = on_change;
+	o.change_ctx = &c2;
+	o.defer_background = 1; /* no watch: a cache that lags behind */
+	assert_int_equal(store_open(url, &o, &b), 0);
+	assert_int_equal(store_put(a, "d/new", STORE_ABSENT, "n", 1, NULL, &v),
+			 0);
+	assert_int_equal(store_rename(a, "f", 1, "d/f", STORE_ABSENT, &v), 0);
+	rc = store_rename(b, "d", 0, "e", 0, &v);
+	/* (c reads etcd afresh) */
+	c = open_es(url, &c3);
+	if (rc == 0) {
+		assert_int_equal(store_stat(c, "e/new", &sb), 0);
+		assert_int_equal(store_stat(c, "e/f", &sb), 0);
+	} else {
+		assert_int_equal(store_stat(c, "d", &sb), 0);
+	}
+	assert_int_equal(store_stat(c, "d/new", &sb), rc == 0 ? -ENOENT : 0);
+	assert_int_equal(store_stat(c, "d/f", &sb), rc == 0 ? -ENOENT : 0);
+	store_close(c);
+	/* t: not empty in etcd, though b's cache says so */
+	assert_int_equal(store_put(a, "t/x", STORE_ABSENT, "x", 1, NULL, &v),
+			 0);
+	assert_int_equal(store_mkdir(a, "s", &dm), 0);
+	assert_int_equal(es_refresh(b->es, "s"), 0); /* b knows s */
+	assert_int_equal(store_rename(b, "s", 0, "t", 0, &v), -ENOTEMPTY);
+	c = open_es(url, &c3);
+	assert_int_equal(store_stat(c, "t/x", &sb), 0);
+	assert_int_equal(store_stat(c, "s", &sb), 0);
+	store_close(c);
+	store_close(b);
+	store_close(a);
+}
+
 static void test_bad_urls(void **state)
 {
 	struct store_opts o;
@@ -887,6 +943,7 @@ int main(void)
 		cmocka_unit_test(test_rmdir_cache_behind),
 		cmocka_unit_test(test_delete_race_one_wins),
 		cmocka_unit_test(test_rename_dir_too_big),
+		cmocka_unit_test(test_rename_dir_cache_behind),
 	};
 
 	return cmocka_run_group_tests(tests, setup_group, teardown_group);
