@@ -125,6 +125,14 @@ static inline void es_set_lease(struct es *es, int64_t id)
 	__atomic_store_n(&es->lease, id, __ATOMIC_RELEASE);
 }
 
+/* etcd no longer knows lease @id: if it is still ours, drop it, so that
+ * the keeper grants a new one now (a later one is left alone). */
+static inline void es_lease_gone(struct es *es, int64_t id)
+{
+	__atomic_compare_exchange_n(&es->lease, &id, 0, 0, __ATOMIC_ACQ_REL,
+				    __ATOMIC_ACQUIRE);
+}
+
 /* etcd_store.c */
 struct etcdc *es_client(struct es *es);
 void es_client_put(struct es *es, struct etcdc *c);

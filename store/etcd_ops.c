@@ -761,7 +761,7 @@ int es_txn_lease(struct es_txn *t, uint64_t expect)
 	for (int i = 0; i < ES_TRIES; i++) {
 		struct es_tb b = {.es = es};
 		struct es_view v;
-		int64_t rev = 0;
+		int64_t rev = 0, lease = es_lease_id(es);
 
 		es_view_get(es, t->key, &v);
 		rc = 0;
@@ -779,7 +779,7 @@ int es_txn_lease(struct es_txn *t, uint64_t expect)
 			return 0;
 		} else if (v.has_l)
 			rc = -EBUSY;
-		else if (!es_lease_id(es))
+		else if (!lease)
 			rc = -EIO; /* our etcd lease is being renewed */
 		if (rc < 0) {
 			es_view_free(&v);
@@ -794,10 +794,18 @@ int es_txn_lease(struct es_txn *t, uint64_t expect)
 		es_tb_cmp(&b, 'l', t->key, ETCDC_CREATE, ETCDC_EQUAL, 0);
 		es_tb_cmp(&b, 'r', t->key, ETCDC_MOD, ETCDC_EQUAL, v.r_rev);
 		es_tb_op(&b, 'l', t->key, strdup(t->lock_val),
-		      strlen(t->lock_val), es_lease_id(es), 0);
+		      strlen(t->lock_val), lease, 0);
 		es_view_free(&v);
 		rc = es_tb_run(&b, &rev);
 		es_tb_free(&b);
+		if (rc == -ENOENT) {
+			/* etcd does not know our etcd lease (it expired
+			 * while etcd was out of reach, or was revoked): the
+			 * lease was lost (EIO, docs/ETCD.md), not a missing
+			 * file; the keeper takes a new one at once. */
+			es_lease_gone(es, lease);
+			return -EIO;
+		}
 		if (rc == 1) {
 			t->lock_create = rev;
 			es_lock_cas(es, t->key, 0, rev);

@@ -581,6 +581,7 @@ static int load(struct es *es, struct etcdc *c, int64_t *rev)
 
 static void beat(struct es *es, struct etcdc *c, unsigned long long *n)
 {
+	int64_t lease = es_lease_id(es);
 	char val[32], *k;
 	size_t kl;
 
@@ -588,9 +589,8 @@ static void beat(struct es *es, struct etcdc *c, unsigned long long *n)
 	if (!k)
 		return;
 	snprintf(val, sizeof(val), "%llu", ++*n);
-	if (etcdc_put(c, k, kl, val, strlen(val), es_lease_id(es), NULL) ==
-	    -ENOENT)
-		es_set_lease(es, 0); /* the lease expired: get a new one */
+	if (etcdc_put(c, k, kl, val, strlen(val), lease, NULL) == -ENOENT)
+		es_lease_gone(es, lease); /* it expired: get a new one */
 	free(k);
 }
 
@@ -685,15 +685,22 @@ static void *keeper_main(void *arg)
 		return NULL;
 	while (!atomic_load(&es->stop)) {
 		long long now = mono_ms();
-		if (now >= next_keep) {
+		/* A lease found gone (by the heartbeat, or by a writer) is
+		 * replaced now, not at the next renewal: until then every
+		 * first write is refused (EIO). */
+		if (now >= next_keep || !es_lease_id(es)) {
 			keep_lease(es, c);
 			next_keep = now + ES_LEASE_TTL * 1000 / 4;
 		}
 		beat(es, c, &beats);
 		take_back_orphans(es);
+		lease = es_lease_id(es);
 		for (int i = 0; i < ES_BEAT_MS / 100 && !atomic_load(&es->stop);
-		     i++)
+		     i++) {
 			poll(NULL, 0, 100);
+			if (lease && !es_lease_id(es))
+				break; /* a writer found it gone */
+		}
 	}
 	lease = es_lease_id(es);
 	if (lease && !es->o.read_only)

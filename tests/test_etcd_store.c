@@ -896,6 +896,48 @@ static void test_rename_dir_cache_behind(void **state)
 	store_close(a);
 }
 
+/* The mount's etcd lease gone (expired while etcd was out of reach, or
+ * revoked): a first write is refused with EIO (docs/ETCD.md: the lease
+ * was lost), not ENOENT, and the mount takes a new lease and works again
+ * within a heartbeat or two. */
+static void test_lease_lost_first_write(void **state)
+{
+	struct changes c1 = {0};
+	struct store_txn *t;
+	struct etcdc *c;
+	struct store *a;
+	char url[96];
+	int64_t t0;
+	uint64_t v;
+	int rc;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	a = open_es(url, &c1);
+	assert_int_equal(store_put(a, "r", STORE_ABSENT, "0", 1, NULL, &v), 0);
+	assert_int_equal(etcdc_open(etcd.ep, NULL, &c), 0);
+	assert_int_equal(etcdc_lease_revoke(c, es_lease_id(a->es)), 0);
+	etcdc_close(c);
+	assert_int_equal(store_txn_begin(a, "r", 1, &t), 0);
+	assert_int_equal(store_txn_lease(t, 1), -EIO);
+	store_txn_abort(t);
+	t0 = etf_now_ms();
+	do {
+		poll(NULL, 0, 50);
+		assert_int_equal(store_txn_begin(a, "r", 1, &t), 0);
+		rc = store_txn_lease(t, 1);
+		if (rc == 0)
+			rc = store_txn_commit(t, 1, NULL, 0, &v);
+		else
+			store_txn_abort(t);
+	} while (rc != 0 && etf_now_ms() - t0 < 5000);
+	assert_int_equal(rc, 0);
+	assert_int_equal(v, 2);
+	/* (it took 3 s: the lease was replaced only at its next renewal) */
+	assert_true(etf_now_ms() - t0 < 1500);
+	store_close(a);
+}
+
 static void test_bad_urls(void **state)
 {
 	struct store_opts o;
@@ -944,6 +986,7 @@ int main(void)
 		cmocka_unit_test(test_delete_race_one_wins),
 		cmocka_unit_test(test_rename_dir_too_big),
 		cmocka_unit_test(test_rename_dir_cache_behind),
+		cmocka_unit_test(test_lease_lost_first_write),
 	};
 
 	return cmocka_run_group_tests(tests, setup_group, teardown_group);
