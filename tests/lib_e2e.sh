@@ -105,10 +105,24 @@ restart_script() {
 #!/bin/bash
 pid=\$(cat "$WORK/daemon.pid" 2>/dev/null || echo $RECFS_PID)
 kill -9 "\$pid"
-# (the first daemon stays this shell's zombie: its state says it is gone)
+# The kernel aborts the connection once the killed daemon's descriptors
+# close; a daemon thread inside the kernel waiting on a client that
+# waits for an answer (an entry invalidation that needs the lock of a
+# directory a create holds) keeps them open, and the killed daemon, its
+# store lock held, never goes.  Abort as the kernel would.
+dev=\$(awk -v m="$MNT" '\$5 == m { print \$3 }' /proc/self/mountinfo)
+if [ -n "\$dev" ]; then
+	mountpoint -q /sys/fs/fuse/connections ||
+		mount -t fusectl fusectl /sys/fs/fuse/connections 2>/dev/null
+	echo 1 > "/sys/fs/fuse/connections/\${dev#*:}/abort" 2>/dev/null
+fi
+# (the first daemon stays this shell's zombie: its state says it is
+# gone, once no thread of it is left: a leader that exited shows Z while
+# another thread lives)
 for _ in \$(seq 500); do
-	grep -q '^State:.*[ZX]' /proc/\$pid/status 2>/dev/null ||
-		[ ! -e /proc/\$pid ] && break
+	[ ! -e /proc/\$pid ] && break
+	grep -q '^State:.*[ZX]' /proc/\$pid/status 2>/dev/null &&
+		[ "\$(ls /proc/\$pid/task 2>/dev/null | wc -l)" -le 1 ] && break
 	sleep 0.01
 done
 fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
