@@ -1,5 +1,6 @@
 /* dir.c - directories: access, opendir (a listing taken at once, kept
- * by the handle), readdir, releasedir and fsyncdir. */
+ * by the handle, and taken again at a rewind), readdir, releasedir and
+ * fsyncdir. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,6 +21,7 @@ struct dirh {
 	char **names;
 	uint32_t *modes;
 	size_t n;
+	int read;	/* a readdir has been answered: offset 0 is a rewind */
 };
 
 /* ---- Directories ----------------------------------------------------- */
@@ -38,16 +40,74 @@ void rfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	fuse_reply_err(req, -rc);
 }
 
+/* Free @d's listing, leaving it empty. */
+static void dirh_clear(struct dirh *d)
+{
+	for (size_t i = 0; d->names && i < d->n; i++)
+		free(d->names[i]);
+	free(d->names);
+	free(d->modes);
+	d->names = NULL;
+	d->modes = NULL;
+	d->n = 0;
+}
+
+/* Take directory @ino's listing into @d (empty).  Caller holds fs->mu.
+ * @return 0 or a negative errno (then @d holds what it got: clear it). */
+static int dirh_fill(struct rfs *fs, struct rfs_inode *in, struct dirh *d)
+{
+	struct store_dirent *ents = NULL;
+	size_t n = 0, extra = 0, klen;
+	char key[RFS_KEY_BUF];
+	int rc, pending;
+
+	if (in && in->hist)
+		return hist_list(fs, in, &d->names, &d->modes, &d->n);
+	rc = rfs_ino_key_copy(in, key, &pending);
+	if (rc == 0)
+		rc = store_list(fs->st, key, &ents, &n);
+	if (rc < 0)
+		return rc;
+	/* Creates not yet committed are entries too. */
+	klen = strlen(key);
+	for (struct rfs_inode *x = fs->pend; x; x = x->pend_next)
+		if (!x->deleted)
+			extra++;
+	d->names = calloc(n + extra + 2, sizeof(*d->names));
+	d->modes = calloc(n + extra + 2, sizeof(*d->modes));
+	if (!d->names || !d->modes) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	d->names[0] = strdup(".");
+	d->names[1] = strdup("..");
+	d->modes[0] = d->modes[1] = S_IFDIR;
+	d->n = 2;
+	for (size_t i = 0; i < n; i++) {
+		d->names[d->n] = strdup(ents[i].name);
+		d->modes[d->n++] = ents[i].mode;
+	}
+	for (struct rfs_inode *x = fs->pend; x; x = x->pend_next) {
+		const char *s = strrchr(x->key, '/');
+		size_t pl = s ? (size_t)(s - x->key) : 0;
+		if (x->deleted || pl != klen ||
+		    strncmp(x->key, key, klen) != 0)
+			continue;
+		d->names[d->n] = strdup(s ? s + 1 : x->key);
+		d->modes[d->n++] = x->pmeta.mode;
+	}
+out:
+	store_list_free(ents, n);
+	return rc;
+}
+
 void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi)
 {
 	struct rfs *fs = FS(req);
-	struct store_dirent *ents = NULL;
 	struct rfs_inode *in;
 	struct dirh *d = calloc(1, sizeof(*d));
-	size_t n = 0, extra = 0, klen;
-	char key[RFS_KEY_BUF];
-	int rc = -ENOENT, pending;
+	int rc = -ENOENT;
 
 	if (!d) {
 		fuse_reply_err(req, ENOMEM);
@@ -55,57 +115,13 @@ void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
-	if (in && (rc = rfs_may(req, fs, in, rfs_open_mask(fi->flags))) < 0) {
-		pthread_mutex_unlock(&fs->mu);
-		goto done;
-	}
-	rc = -ENOENT;
-	if (in && in->hist) {
-		rc = hist_list(fs, in, &d->names, &d->modes, &d->n);
-		pthread_mutex_unlock(&fs->mu);
-		goto done;
-	}
-	rc = rfs_ino_key_copy(in, key, &pending);
+	if (in)
+		rc = rfs_may(req, fs, in, rfs_open_mask(fi->flags));
 	if (rc == 0)
-		rc = store_list(fs->st, key, &ents, &n);
-	/* Creates not yet committed are entries too. */
-	klen = rc == 0 ? strlen(key) : 0;
-	for (struct rfs_inode *x = fs->pend; rc == 0 && x; x = x->pend_next)
-		if (!x->deleted)
-			extra++;
-	if (rc == 0) {
-		d->names = calloc(n + extra + 2, sizeof(*d->names));
-		d->modes = calloc(n + extra + 2, sizeof(*d->modes));
-		if (!d->names || !d->modes)
-			rc = -ENOMEM;
-	}
-	if (rc == 0) {
-		d->names[0] = strdup(".");
-		d->names[1] = strdup("..");
-		d->modes[0] = d->modes[1] = S_IFDIR;
-		d->n = 2;
-		for (size_t i = 0; i < n; i++) {
-			d->names[d->n] = strdup(ents[i].name);
-			d->modes[d->n++] = ents[i].mode;
-		}
-		for (struct rfs_inode *x = fs->pend; x; x = x->pend_next) {
-			const char *s = strrchr(x->key, '/');
-			size_t pl = s ? (size_t)(s - x->key) : 0;
-			if (x->deleted || pl != klen ||
-			    strncmp(x->key, key, klen) != 0)
-				continue;
-			d->names[d->n] = strdup(s ? s + 1 : x->key);
-			d->modes[d->n++] = x->pmeta.mode;
-		}
-	}
+		rc = dirh_fill(fs, in, d);
 	pthread_mutex_unlock(&fs->mu);
-	store_list_free(ents, n);
-done:
 	if (rc < 0) {
-		for (size_t i = 0; d->names && i < d->n; i++)
-			free(d->names[i]);
-		free(d->names);
-		free(d->modes);
+		dirh_clear(d);
 		free(d);
 		fuse_reply_err(req, -rc);
 		return;
@@ -118,14 +134,34 @@ void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			off_t off, struct fuse_file_info *fi)
 {
 	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	struct rfs *fs = FS(req);
 	char *buf = malloc(size);
 	size_t pos = 0;
+	int rc = 0;
 
-	(void)ino;
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	/* Offset 0 again on a handle already read is rewinddir(3), which
+	 * must show the directory as it is now (POSIX), as a new opendir
+	 * would: the listing taken at opendir showed removed names and
+	 * none made since. */
+	if (off == 0 && d->read) {
+		struct dirh fresh = { 0 };
+		pthread_mutex_lock(&fs->mu);
+		rc = dirh_fill(fs, rfs_ino(fs, ino), &fresh);
+		pthread_mutex_unlock(&fs->mu);
+		if (rc < 0) {
+			dirh_clear(&fresh);
+			free(buf);
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		dirh_clear(d);
+		*d = fresh;
+	}
+	d->read = 1;
 	for (size_t i = (size_t)off; i < d->n; i++) {
 		struct stat st = { .st_ino = (ino_t)-1, .st_mode = d->modes[i] };
 		size_t need;
@@ -147,10 +183,7 @@ void rfs_releasedir(fuse_req_t req, fuse_ino_t ino,
 	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	for (size_t i = 0; i < d->n; i++)
-		free(d->names[i]);
-	free(d->names);
-	free(d->modes);
+	dirh_clear(d);
 	free(d);
 	fuse_reply_err(req, 0);
 }

@@ -122,6 +122,15 @@ check "mkdir -p makes nested directories" mkdir -p a/b/c
 echo deep > a/b/c/r
 expect_eq "records live in them" deep "$(cat a/b/c/r)"
 expect_eq "readdir lists them" "a link rec" "$(ls | tr '\n' ' ' | sed 's/ $//')"
+# rewinddir(3) shows the directory as it is now, as opendir would
+# (POSIX): the kernel asks for offset 0 again on the same handle.
+mkdir rw && echo 1 > rw/old
+expect_eq "rewinddir sees entries made and removed since the first read" \
+	". .. old|. .. new" "$(cd rw && perl -e '
+opendir(D, ".") or die; my @a = sort readdir(D);
+open(F, ">new") or die; close F; unlink "old" or die;
+rewinddir(D); my @b = sort readdir(D); print "@a|@b"')"
+rm -r rw
 check "statfs works" df "$MNT"
 
 # One save is one version.
