@@ -467,9 +467,13 @@ static void *inval_main(void *arg)
 	pthread_mutex_lock(&fs->inval_mu);
 	for (;;) {
 		struct rfs_inval *v = fs->inval_head;
+		/* Stopping, what is left goes unsent (rfs_free_state frees
+		 * it): the mount is going, and with it the kernel's cache.
+		 * Draining while handlers keep queuing (a chmod of a large
+		 * directory queues every entry below it) need not end. */
+		if (fs->inval_stop)
+			break;
 		if (!v) {
-			if (fs->inval_stop)
-				break;
 			pthread_cond_wait(&fs->inval_cv, &fs->inval_mu);
 			continue;
 		}
@@ -504,6 +508,9 @@ static void *inval_main(void *arg)
 		fs->inval_done++;
 		pthread_cond_broadcast(&fs->inval_done_cv);
 	}
+	/* A barrier waits no longer for what will not be sent. */
+	fs->inval_done = fs->inval_queued;
+	pthread_cond_broadcast(&fs->inval_done_cv);
 	pthread_mutex_unlock(&fs->inval_mu);
 	return NULL;
 }

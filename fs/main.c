@@ -1,12 +1,15 @@
 /* main.c - recfs STORE MOUNTPOINT [-f] [-d] [-o OPT,...] */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -162,6 +165,93 @@ static int opt_proc(void *data, const char *arg, int key,
 	return 1;
 }
 
+/* ---- Stopping on a signal ---------------------------------------------
+ * libfuse's own handlers end the request loop at once.  The invalidation
+ * thread may then be inside the kernel, waiting for the lock of a
+ * directory that a creator holds while it waits for its answer, which
+ * nobody gives any more (and libfuse drops a request a worker reads
+ * after the stop): the daemon hung in rfs_stop_inval for ever, and the
+ * creator with it; even kill -9 left both, since that thread cannot
+ * leave the kernel and /dev/fuse stays open.  So SIGTERM, SIGINT and
+ * SIGHUP first stop the invalidation thread, while requests are still
+ * answered, and only then end the loop (tests/e2e_mount.sh). */
+static int stop_efd = -1;
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop_signal(int sig)
+{
+	uint64_t one = 1;
+	int e = errno;
+
+	if (!stop_sig) {
+		stop_sig = sig;
+		if (write(stop_efd, &one, sizeof(one)) < 0) {
+			/* an eventfd's counter does not fill up */
+		}
+	}
+	errno = e;
+}
+
+static int set_stop_signals(void)
+{
+	struct sigaction sa;
+	const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+
+	stop_efd = eventfd(0, EFD_CLOEXEC);
+	if (stop_efd < 0)
+		return -errno;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop_signal;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], &sa, NULL) < 0)
+			return -errno;
+	sa.sa_handler = SIG_IGN; /* as libfuse's: a write to a gone pipe */
+	if (sigaction(SIGPIPE, &sa, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+struct stopper {
+	struct rfs *fs;
+	pthread_t loop;		/* the thread in fuse_session_loop_mt */
+	pthread_t tid;
+	atomic_int loop_done;	/* the loop has returned */
+};
+
+static void *stopper_main(void *arg)
+{
+	struct stopper *s = arg;
+	uint64_t v;
+
+	while (read(stop_efd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	if (!stop_sig || atomic_load(&s->loop_done))
+		return NULL; /* the loop ended on its own (an unmount) */
+	rfs_stop_inval(s->fs);
+	fuse_session_exit(s->fs->se);
+	/* The loop's thread waits in sem_wait(), which only a signal
+	 * interrupts (on_stop_signal does nothing the second time); again
+	 * until it has seen the exit, in case it was not waiting yet. */
+	while (!atomic_load(&s->loop_done)) {
+		pthread_kill(s->loop, stop_sig);
+		usleep(20000);
+	}
+	return NULL;
+}
+
+/* The loop has returned: stop the stopper, which may be waiting for a
+ * signal that will not come. */
+static void stopper_end(struct stopper *s)
+{
+	uint64_t one = 1;
+
+	atomic_store(&s->loop_done, 1);
+	if (write(stop_efd, &one, sizeof(one)) < 0)
+		perror("recfs: stop");
+	pthread_join(s->tid, NULL);
+}
+
 /* Is @path already a mount point?  A busy mountpoint is refused rather
  * than stacked over. */
 static int is_mountpoint(const char *path)
@@ -215,6 +305,7 @@ int main(int argc, char *argv[])
 	struct store_opts so;
 	struct fuse_loop_config *lc = NULL;
 	struct rfs_uring *ur = NULL;
+	struct stopper stopper;
 	char err[512] = "", absmp[PATH_MAX];
 	struct stat sb;
 	int rc = 1, mounted = 0;
@@ -222,6 +313,7 @@ int main(int argc, char *argv[])
 	memset(&fs, 0, sizeof(fs));
 	memset(&c, 0, sizeof(c));
 	memset(&cl, 0, sizeof(cl));
+	memset(&stopper, 0, sizeof(stopper));
 	c.o.expect_ttl = 60;
 	c.o.lease_wait = 20;
 	c.o.basis_entries = RFS_BASIS_ENTRIES;
@@ -325,7 +417,7 @@ int main(int argc, char *argv[])
 	fs.se = fuse_session_new(&args, &rfs_ops, sizeof(rfs_ops), &fs);
 	if (!fs.se)
 		goto out;
-	if (fuse_set_signal_handlers(fs.se) != 0)
+	if (set_stop_signals() < 0)
 		goto out;
 	if (fuse_session_mount(fs.se, absmp) != 0) {
 		fprintf(stderr, "recfs: cannot mount on %s\n", absmp);
@@ -354,28 +446,38 @@ int main(int argc, char *argv[])
 	/* After the ring is set up: its writev hook is how this thread's
 	 * notifications reach the kernel. */
 	rfs_start_inval(&fs);
+	stopper.fs = &fs;
+	stopper.loop = pthread_self();
+	if (pthread_create(&stopper.tid, NULL, stopper_main, &stopper) != 0) {
+		rc = 1;
+		goto out;
+	}
 	rc = fuse_session_loop_mt(fs.se, lc);
+	stopper_end(&stopper);
 	/* The invalidation thread writes to the kernel through the ring's
 	 * writev hook: it stops before the ring is freed.  What is queued
 	 * after (rfs_shutdown's commits) goes unsent: nobody is served any
 	 * more, and rfs_free_state frees it. */
 	rfs_stop_inval(&fs);
 	rfs_uring_detach(ur);
+	ur = NULL;
 	/* A signal that asked us to stop is a clean exit. */
-	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+	rc = rc == 0 || stop_sig ? 0 : 1;
 	rfs_shutdown(&fs);
 out:
 	if (lc)
 		fuse_loop_cfg_destroy(lc);
 	if (fs.se) {
 		rfs_stop_inval(&fs);
+		rfs_uring_detach(ur); /* NULL-safe: the loop never ran */
 		if (mounted)
 			fuse_session_unmount(fs.se);
-		fuse_remove_signal_handlers(fs.se);
 		fuse_session_destroy(fs.se);
 	}
 	if (fs.st && store_close(fs.st) < 0)
 		rc = 1;
+	if (stop_efd >= 0)
+		close(stop_efd);
 	proc_cache_reset();
 	proc_fdinfo_reset();
 	basis_free(fs.bt);

@@ -271,4 +271,38 @@ PY
 fusermount3 -u "$SP"
 wait "$SPID"
 
+# SIGTERM while the invalidation thread works on a directory in which
+# creates are in flight.  The kernel's entry invalidation takes the
+# directory's lock, which a creator holds while it waits for its answer:
+# a daemon that stopped answering before the thread was done hung for
+# ever, and so did the creator (even kill -9 of the daemon left both).
+# Through /dev/fuse (-o nouring), where the loop's end stops the answers.
+hung=0
+for round in 1 2 3; do
+	mount_fresh unchecked,nouring || break
+	mkdir "$MNT/d" && (cd "$MNT/d" && seq 3000 | xargs touch)
+	busy=()
+	(while :; do chmod 700 "$MNT/d"; chmod 755 "$MNT/d"; done) 2>/dev/null &
+	busy+=($!)
+	for j in 1 2; do
+		(i=0; while :; do i=$((i + 1)); : > "$MNT/d/n$j.$i"; done) \
+			2>/dev/null &
+		busy+=($!)
+	done
+	sleep 1
+	kill -TERM "$RECFS_PID"
+	for _ in $(seq 100); do
+		kill -0 "$RECFS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$RECFS_PID" 2>/dev/null && { hung=$round; fuse_abort "$MNT"; }
+	kill "${busy[@]}" 2>/dev/null
+	wait "${busy[@]}" 2>/dev/null
+	wait "$RECFS_PID" 2>/dev/null
+	mountpoint -q "$MNT" && umount -l "$MNT"
+	[ "$hung" = 0 ] || break
+done
+expect_eq "SIGTERM amid directory invalidations and creates: the daemon exits" \
+	0 "$hung"
+
 finish
