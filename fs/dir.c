@@ -163,7 +163,13 @@ void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	}
 	d->read = 1;
 	for (size_t i = (size_t)off; i < d->n; i++) {
-		struct stat st = { .st_ino = (ino_t)-1, .st_mode = d->modes[i] };
+		/* The inode number is unknown here (the kernel ignores it
+		 * and stat gives the real one), but it must fit a 32-bit
+		 * d_ino: with (ino_t)-1 a 32-bit program's getdents failed
+		 * with EOVERFLOW (libfuse's high-level API says 0xffffffff
+		 * for the same reason). */
+		struct stat st = { .st_ino = 0xffffffffu,
+				   .st_mode = d->modes[i] };
 		size_t need;
 		if (!d->names[i])
 			continue;

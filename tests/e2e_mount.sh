@@ -131,6 +131,15 @@ opendir(D, ".") or die; my @a = sort readdir(D);
 open(F, ">new") or die; close F; unlink "old" or die;
 rewinddir(D); my @b = sort readdir(D); print "@a|@b"')"
 rm -r rw
+# A 32-bit program lists the mount: each entry's inode number must fit
+# its 32-bit d_ino, or getdents fails with EOVERFLOW (75).
+if cc -m32 -static -nostdlib -fno-pic -fno-stack-protector -O1 \
+	-o "$WORK/getdents32" "$TESTS/getdents32.c" 2>/dev/null; then
+	expect_eq "a 32-bit program's getdents lists the mount" 0 \
+		"$(cd "$MNT" && "$WORK/getdents32"; echo $?)"
+else
+	ok "# SKIP no 32-bit build (cc -m32)"
+fi
 check "statfs works" df "$MNT"
 
 # One save is one version.
