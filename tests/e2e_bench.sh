@@ -1,0 +1,81 @@
+#!/bin/bash
+# End-to-end: the benchmark's own parts (make bench, docs/PERFORMANCE.md):
+# the zero-work floor (tools/floorfs.c) and what build/bench reports.
+# Each check runs one small piece, not the bench: a whole QUICK=1 run
+# takes a minute and needs etcd, SQLite and gnuplot.
+. "$(dirname "$0")/lib_e2e.sh"
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if ! make -s -C "$ROOT" BUILD="$BUILD" "$BUILD/floorfs" "$BUILD/bench" \
+	"$BUILD/mkstore" >"$WORK/make.log" 2>&1; then
+	sed 's/^/# /' "$WORK/make.log"
+	ok "# SKIP the bench's programs do not build here (make bench-deps)"
+	finish
+	exit
+fi
+FLOORFS=$ROOT/$BUILD/floorfs
+BENCH=$ROOT/$BUILD/bench
+
+# floor_mount: floorfs -d on a new mountpoint; sets MNT, FLOOR_PID and
+# FLOOR_LOG (one line per request).
+floor_mount() {
+	MNT=$WORK/mnt.floor.$RANDOM
+	FLOOR_LOG=$WORK/floor.$RANDOM.log
+	mkdir -p "$MNT"
+	"$FLOORFS" -d "$MNT" 2>"$FLOOR_LOG" &
+	FLOOR_PID=$!
+	PIDS+=("$FLOOR_PID")
+	for _ in $(seq 100); do
+		mountpoint -q "$MNT" && return 0
+		kill -0 "$FLOOR_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "# floorfs did not mount"
+	return 1
+}
+
+# floor_count OPCODE: requests of that opcode in the floor's log so far,
+# once it has not grown for 0.2 s (RELEASE comes after close returns).
+floor_count() {
+	local last=-1 size
+	for _ in $(seq 100); do
+		size=$(stat -c %s "$FLOOR_LOG")
+		[ "$size" = "$last" ] && break
+		last=$size
+		sleep 0.2
+	done
+	grep -c "^unique: .*, opcode: $1 " "$FLOOR_LOG"
+}
+
+floor_unmount() {
+	fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
+	wait "$FLOOR_PID" 2>/dev/null
+}
+
+# ---- the floor ---------------------------------------------------------
+# The floor makes the promises recfs makes to the kernel and no more work.
+# recfs opens read-only handles with noflush (a close of one is no round
+# trip); a floor that answers a FLUSH there is slower than the floor, and
+# every warm read's ratio to it flatters recfs.
+floor_mount
+# (cp, not a shell redirection: the floor commits at every flush, and a
+# shell's dup2 sends one before the write; docs/PERFORMANCE.md)
+printf 'hello\n' > "$WORK/hello"
+printf 'again\n' > "$WORK/again"
+cp "$WORK/hello" "$MNT/rec"
+cat "$MNT/rec" > /dev/null
+f0=$(floor_count FLUSH)
+for _ in 1 2 3; do cat "$MNT/rec" > /dev/null; done
+f1=$(floor_count FLUSH)
+expect_eq "floor: closing a read-only handle sends no FLUSH" 0 $((f1 - f0))
+expect_eq "floor: the reads saw the record" hello "$(cat "$MNT/rec")"
+o0=$(floor_count FLUSH)
+cp "$WORK/again" "$MNT/rec"
+o1=$(floor_count FLUSH)
+check "floor: a writable handle still commits at its FLUSH" \
+	test $((o1 - o0)) -ge 1
+expect_eq "floor: and a save is one version" 2 \
+	"$(getfattr --only-values -n user.version "$MNT/rec" 2>/dev/null)"
+floor_unmount
+
+finish
