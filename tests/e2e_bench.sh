@@ -78,4 +78,26 @@ expect_eq "floor: and a save is one version" 2 \
 	"$(getfattr --only-values -n user.version "$MNT/rec" 2>/dev/null)"
 floor_unmount
 
+# ---- workload 11: reopen and memory -------------------------------------
+# A start that fails (here the probe record is missing, as when a store
+# does not open) must show as failed, never as a figure that meets its
+# target: the RSS per record was then (0 - the empty store's RSS) / N,
+# negative, "met", and not marked.
+mkdir -p "$WORK/mnt.reopen" "$WORK/reopen"
+"$ROOT/$BUILD/mkstore" "$WORK/st_empty" 0 >/dev/null
+"$ROOT/$BUILD/mkstore" "$WORK/st_full" 0 >/dev/null
+out=$(QUICK=1 "$BENCH" reopen "$WORK/reopen" "$RECFS" "$WORK/mnt.reopen" \
+	"$WORK/st_empty" "$WORK/st_full" 1000000 14 2>"$WORK/reopen.err")
+line=$(grep '^RSS per record' <<<"$out")
+echo "# $line"
+check "reopen: a failed start does not meet the RSS target" \
+	lacks "$line" " met"
+check "reopen: and its RSS per record is marked as failed" has "$line" "!"
+check "reopen: the failed reopen's time meets no target either" \
+	lacks "$(grep "^reopen, 1000000 records" <<<"$out")" " met"
+expect_eq "reopen: reopen.csv counts the failures of RSS per record" 3 \
+	"$(awk -F, '/^"RSS per record"/ { print $NF }' "$WORK/reopen/reopen.csv")"
+check "reopen: the mount is gone afterwards" \
+	bash -c "! mountpoint -q '$WORK/mnt.reopen'"
+
 finish

@@ -121,10 +121,19 @@ void reopen_main(const char *outdir, char **a)
 		long k0 = 0, kn = 0;
 		int rc;
 		fprintf(stderr, "bench: reopen, run %d of %d\n", rep + 1, reps);
-		if ((rc = reopen_once(recfs, empty, mnt, NULL, &s0, &k0)) < 0)
+		/* A failed start leaves its time and RSS at 0: every row
+		 * taken from it is marked failed, the RSS per record too
+		 * (it would be negative, and "met"). */
+		if ((rc = reopen_once(recfs, empty, mnt, NULL, &s0, &k0)) < 0) {
 			fail(0, rt0, empty, -rc);
-		if ((rc = reopen_once(recfs, full, mnt, probe, &sn, &kn)) < 0)
+			R[rr0].errs[0]++;
+			R[rper].errs[0]++;
+		}
+		if ((rc = reopen_once(recfs, full, mnt, probe, &sn, &kn)) < 0) {
 			fail(0, rtn, full, -rc);
+			R[rrn].errs[0]++;
+			R[rper].errs[0]++;
+		}
 		R[rt0].v[0][rep] = s0;
 		R[rtn].v[0][rep] = sn;
 		R[rr0].v[0][rep] = (double)k0;
@@ -157,7 +166,9 @@ void reopen_main(const char *outdir, char **a)
 			tgt = target_rss;
 			snprintf(ts, sizeof(ts), "<= %.0f", tgt);
 		}
-		if (tgt > 0)
+		if (tgt > 0 && R[ri].errs[0])
+			snprintf(verdict, sizeof(verdict), "FAILED");
+		else if (tgt > 0)
 			snprintf(verdict, sizeof(verdict), "%s",
 				 m <= tgt ? "met" : "MISSED");
 		if (strcmp(R[ri].unit, "s") == 0)
