@@ -100,4 +100,26 @@ expect_eq "reopen: reopen.csv counts the failures of RSS per record" 3 \
 check "reopen: the mount is gone afterwards" \
 	bash -c "! mountpoint -q '$WORK/mnt.reopen'"
 
+# ---- the speed table's verdicts ----------------------------------------
+# An operation that fails returns at once: a row whose operations failed
+# is fast, and must not meet a target.  Here "recfs" is a plain directory,
+# where user.version does not exist: every versioned update fails
+# (ENODATA) and was counted "met" at 46 x the floor.
+floor_mount
+mkdir -p "$WORK/plain" "$WORK/notrecfs" "$WORK/speed"
+out=$(BENCH_WARM_S=0 BENCH_NREC=50 BENCH_BIG_MIB=1 QUICK=1 "$BENCH" speed \
+	"$WORK/speed" passthrough_ll=plain:"$WORK/plain" floor=floor:"$MNT" \
+	recfs=recfs:"$WORK/notrecfs" 2>"$WORK/speed.err")
+line=$(grep -E '^versioned update +floor ' <<<"$out")
+echo "# $line"
+check "verdicts: failed updates meet no target" lacks "$line" " met"
+check "verdicts: they say FAILED" has "$line" "FAILED"
+expect_eq "verdicts: speed_targets.csv says failed" failed \
+	"$(awk -F, '/^"versioned update",floor,/ { print $5 }' \
+		"$WORK/speed/speed_targets.csv")"
+line=$(grep -E '^stat warm +floor ' <<<"$out")
+check "verdicts: a row without failures is still judged" \
+	matches "$line" " (met|NOT MET) "
+floor_unmount
+
 finish

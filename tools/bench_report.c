@@ -166,12 +166,24 @@ void verdicts(const char *outdir, const char *section)
 	for (size_t g = 0; g < sizeof(goals) / sizeof(goals[0]); g++) {
 		const struct goal *o = &goals[g];
 		int ri = row_named(o->row), bi = target_named(o->base);
+		const char *verdict, *cverdict; /* the table's, the CSV's */
 		double m, r;
 		if (strcmp(o->section, section) != 0 || rf < 0 || ri < 0 ||
 		    bi < 0)
 			continue;
 		m = median(ri, bi);
 		r = m > 0 ? median(ri, rf) / m : 0;
+		/* A failed operation is quick: a row with failures on either
+		 * side says nothing about speed, and meets no target. */
+		if (R[ri].errs[rf] || R[ri].errs[bi]) {
+			verdict = "FAILED";
+			cverdict = "failed";
+		} else if (r >= o->min) {
+			verdict = cverdict = "met";
+		} else {
+			verdict = "NOT MET";
+			cverdict = "not met";
+		}
 		/* -1: no floor in this section, or the base is the floor */
 		double f = fl >= 0 && fl != bi && m > 0 ? median(ri, fl) / m
 							 : -1;
@@ -182,11 +194,11 @@ void verdicts(const char *outdir, const char *section)
 			printf("\n%-28s %-14s %7s %9s  %-8s %s\n", "targets",
 			       "recfs / base", "ratio", "target", "verdict",
 			       "floor / base");
-		met += r >= o->min;
+		met += strcmp(verdict, "met") == 0;
 		printf("%-28s %-14s %7.2f   >= %4.2f  %-8s %s\n", o->row,
-		       o->base, r, o->min, r >= o->min ? "met" : "NOT MET", fs);
+		       o->base, r, o->min, verdict, fs);
 		fprintf(csv, "\"%s\",%s,%.4f,%.2f,%s,%s\n", o->row, o->base, r,
-			o->min, r >= o->min ? "met" : "not met", fs);
+			o->min, cverdict, fs);
 	}
 	if (shown)
 		printf("%d of %d targets met in this run (one run's ratio moves "
