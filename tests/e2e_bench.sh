@@ -122,4 +122,50 @@ check "verdicts: a row without failures is still judged" \
 	matches "$line" " (met|NOT MET) "
 floor_unmount
 
+# ---- the durable part's etcd -------------------------------------------
+# scripts/bench/run.sh starts etcd on fixed ports.  When one is taken
+# (another bench's etcd, one left over), its own etcd exits at once, and
+# the bench used to measure whatever answered there, and run its shared
+# part on it, without a word.  etcd_start must say it did not start.
+if command -v etcd >/dev/null; then
+	. "$ROOT/scripts/bench/etcd.sh"
+	# free_port: a TCP port on 127.0.0.1 nobody listens on now.
+	free_port() {
+		python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	}
+	cp=$(free_port); pp=$(free_port)
+	# Something else holds the client port while ours starts.
+	python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); time.sleep(60)' "$cp" &
+	holder=$!
+	PIDS+=("$holder")
+	for _ in $(seq 50); do
+		ss -ltn 2>/dev/null | grep -q "127.0.0.1:$cp " && break
+		sleep 0.1
+	done
+	if etcd_start "$WORK/etcd1" "$WORK/etcd1.log" "$cp" "$pp"; then
+		fail "etcd_start: a taken client port is not taken for ours"
+		kill "$ETCD_PID" 2>/dev/null
+		wait "$ETCD_PID" 2>/dev/null
+	else
+		ok "etcd_start: a taken client port is not taken for ours"
+	fi
+	expect_eq "etcd_start: and no pid is left to stop" "" "$ETCD_PID"
+	kill "$holder" 2>/dev/null
+	wait "$holder" 2>/dev/null
+	cp=$(free_port); pp=$(free_port)
+	if etcd_start "$WORK/etcd2" "$WORK/etcd2.log" "$cp" "$pp"; then
+		ok "etcd_start: free ports: it serves"
+		check "etcd_start: its own pid, alive" kill -0 "$ETCD_PID"
+		kill "$ETCD_PID" 2>/dev/null
+		wait "$ETCD_PID" 2>/dev/null
+	else
+		fail "etcd_start: free ports: it serves"
+		sed 's/^/# /' "$WORK/etcd2.log" | tail -5
+	fi
+else
+	ok "# SKIP etcd not installed"
+fi
+
 finish

@@ -96,6 +96,8 @@ unmount_all() {
 	done
 }
 
+. "$(dirname "$0")/etcd.sh"
+
 PT=$BUILD/passthrough_ll/passthrough_ll
 PT_OPTS=xattr,cache=always
 {
@@ -201,18 +203,14 @@ PIDS="$PIDS $!"; wait_mount "$S/m_pt_sync" $!
 "$BUILD/recfs" "$D/store" "$S/m_recfs_sync" -f -o sync=always 2>"$S/recfs_sync.log" &
 PIDS="$PIDS $!"; wait_mount "$S/m_recfs_sync" $!
 ETCD_TARGET=""
-if command -v etcd >/dev/null; then
-	etcd --name bench --data-dir "$D/etcd/data" \
-		--listen-client-urls http://127.0.0.1:23790 \
-		--advertise-client-urls http://127.0.0.1:23790 \
-		--listen-peer-urls http://127.0.0.1:23800 \
-		--initial-advertise-peer-urls http://127.0.0.1:23800 \
-		--initial-cluster bench=http://127.0.0.1:23800 \
-		>"$D/etcd.log" 2>&1 &
-	ETCD_PID=$!
+if ! command -v etcd >/dev/null; then
+	echo "bench: etcd not installed; left out" >&2
+elif etcd_start "$D/etcd/data" "$D/etcd.log" 23790 23800; then
 	ETCD_TARGET=etcd=etcd:127.0.0.1:23790
 else
-	echo "bench: etcd not installed; left out" >&2
+	echo "bench: etcd did not start (its ports 23790, 23800 taken by" \
+		"another etcd, another bench's?); left out:" >&2
+	tail -3 "$D/etcd.log" >&2
 fi
 
 "$B" durable "$OUT" recfs=recfs:"$S/m_recfs_sync" \
