@@ -168,4 +168,27 @@ else
 	ok "# SKIP etcd not installed"
 fi
 
+# ---- build/bench-results holds one run's results ------------------------
+# table.txt gathers every part's table from the results directory; with
+# no etcd the shared part does not run, and an earlier run's shared.txt
+# showed up in this run's table.  A run that stops early (here: no
+# passthrough_ll to mount) must not leave an earlier run's files either.
+if [ "$(id -u)" = 0 ]; then
+	mkdir -p "$WORK/b/bench-results"
+	echo stale > "$WORK/b/bench-results/shared.txt"
+	echo stale > "$WORK/b/bench-results/speed.csv"
+	(cd "$ROOT" && BUILD="$WORK/b" sh scripts/bench/run.sh) \
+		>"$WORK/run.out" 2>&1
+	check "run.sh: a run that cannot mount fails" \
+		has "$(cat "$WORK/run.out")" "failed to mount"
+	check "run.sh: no earlier shared.txt is left in the results" \
+		test ! -e "$WORK/b/bench-results/shared.txt"
+	check "run.sh: nor an earlier speed.csv" \
+		test ! -e "$WORK/b/bench-results/speed.csv"
+	check "run.sh: this run's machine.txt is there" \
+		test -s "$WORK/b/bench-results/machine.txt"
+else
+	ok "# SKIP run.sh needs root"
+fi
+
 finish

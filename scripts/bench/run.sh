@@ -40,6 +40,10 @@ fi
 OUT=$BUILD/bench-results
 B=$BUILD/bench
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (mount, /dev/fuse)" >&2; exit 1; }
+# Only this run's results: a part that does not run (no etcd: no shared
+# part) or fails must not leave an earlier run's files, which table.txt
+# would gather as if they were this run's.
+rm -rf "$OUT"
 mkdir -p "$OUT"
 
 S=$(mktemp -d /tmp/recfs-bench.XXXXXX) || exit 1
