@@ -113,10 +113,11 @@ static void refuse(struct rfs *fs, const struct proc_info *p,
 }
 
 /* The check of a change of @key, whose record is @sb (NULL: there is
- * none, live).  Caller holds fs->mu. */
+ * none, live), by a handle that read version @view of it (0: none; see
+ * rfs_check_handle).  Caller holds fs->mu. */
 static int check_line(struct rfs *fs, const struct proc_info *p,
 		      const char *key, const struct store_stat *live,
-		      const uint64_t *own, uint64_t *expect,
+		      const uint64_t *own, uint64_t view, uint64_t *expect,
 		      struct basis_hit *hit)
 {
 	int64_t commit_ns = live ? live->commit_ns : 0;
@@ -148,9 +149,16 @@ static int check_line(struct rfs *fs, const struct proc_info *p,
 		return -EAGAIN;
 	}
 	if (hit->found) {
-		if (!hit->expired && hit->version == line)
+		/* An implicit basis stands for what the process read; the
+		 * handle's own reads showed @view, and its change is built
+		 * on what they showed (rfs_check_handle). */
+		if (!hit->expired && hit->version == line &&
+		    (!view || hit->explicit_ || view == line))
 			return 0;
-		refuse(fs, p, hit, key, hit->version, line, commit_ns);
+		refuse(fs, p, hit, key,
+		       hit->version == line && !hit->expired ? view
+							     : hit->version,
+		       line, commit_ns);
 		return -EAGAIN;
 	}
 	if (!live)
@@ -169,13 +177,24 @@ int rfs_check(struct rfs *fs, const struct proc_info *p, const char *key,
 	struct store_stat sb;
 	int live = store_stat(fs->st, key, &sb) == 0 && !S_ISDIR(sb.meta.mode);
 
-	return check_line(fs, p, key, live ? &sb : NULL, own, expect, hit);
+	return check_line(fs, p, key, live ? &sb : NULL, own, 0, expect, hit);
+}
+
+int rfs_check_handle(struct rfs *fs, const struct proc_info *p,
+		     const char *key, const uint64_t *own, uint64_t view,
+		     uint64_t *expect, struct basis_hit *hit)
+{
+	struct store_stat sb;
+	int live = store_stat(fs->st, key, &sb) == 0 && !S_ISDIR(sb.meta.mode);
+
+	return check_line(fs, p, key, live ? &sb : NULL, own, view, expect,
+			  hit);
 }
 
 int rfs_check_new(struct rfs *fs, const struct proc_info *p, const char *key,
 		  uint64_t *expect, struct basis_hit *hit)
 {
-	return check_line(fs, p, key, NULL, NULL, expect, hit);
+	return check_line(fs, p, key, NULL, NULL, 0, expect, hit);
 }
 
 void rfs_seen(struct rfs *fs, const struct proc_info *p, const char *key,

@@ -16,8 +16,22 @@ int rfs_unchecked(struct rfs *fs, const char *key);
  *  -EPERM no basis for an existing record (logged). */
 int rfs_check(struct rfs *fs, const struct proc_info *p, const char *key,
 	      const uint64_t *own, uint64_t *expect, struct basis_hit *hit);
-/* The same for a create of @key, which the caller found absent (no record,
- * no directory) while holding fs->mu, as it still does: one lookup less. */
+/* As rfs_check, for a handle that has read version @view of @key
+ * (0: it read none).  An O_RDWR handle reads one version, and its change
+ * is made on the record's current bytes: when the basis found is
+ * implicit and current but the handle's reads showed an older version,
+ * the change was computed from bytes that are no longer there, and is
+ * refused as stale (-EAGAIN).  That happens when the process committed
+ * through another descriptor of the record, which moved its basis on:
+ * two SQLite connections in one process, where one's transactions
+ * vanished under the other's pages (tests/e2e_editors.sh).  A declared
+ * basis is the caller's word, and is taken as it is. */
+int rfs_check_handle(struct rfs *fs, const struct proc_info *p,
+		     const char *key, const uint64_t *own, uint64_t view,
+		     uint64_t *expect, struct basis_hit *hit);
+/* As rfs_check, for a create of @key, which the caller found absent (no
+ * record, no directory) while holding fs->mu, as it still does: one
+ * lookup less. */
 int rfs_check_new(struct rfs *fs, const struct proc_info *p, const char *key,
 		  uint64_t *expect, struct basis_hit *hit);
 

@@ -133,6 +133,20 @@ static void start_over(struct rfs_handle *h)
 	h->snap = NULL;
 }
 
+/* The version an O_RDWR handle's reads showed of its record under its
+ * current key, or 0 (it read none: rfs_check_handle).  Caller holds
+ * h->mu and fs->mu. */
+static uint64_t handle_view(const struct rfs_handle *h)
+{
+	struct store_stat sb;
+
+	if ((h->flags & O_ACCMODE) != O_RDWR || !h->seen || !h->snap ||
+	    h->snap_gen != h->in->key_gen)
+		return 0;
+	store_snap_stat(h->snap, &sb);
+	return sb.version;
+}
+
 /* A handle's first change: check it, take the lease, open the private
  * change.  With @may_wait, another handle's lease is waited for
  * (rfs_lease_wait): only at OPEN, since over WRITE, SETATTR and FALLOCATE
@@ -182,11 +196,11 @@ again:
 	} else if (in->pending && h->created)
 		expect = rfs_unchecked(fs, in->key) ? STORE_ANY : STORE_ABSENT;
 	else {
-		rc = rfs_check(fs, p, in->key,
-			       h->has_own && h->own_gen == in->key_gen
-				       ? &h->own
-				       : NULL,
-			       &expect, &hit);
+		rc = rfs_check_handle(fs, p, in->key,
+				      h->has_own && h->own_gen == in->key_gen
+					      ? &h->own
+					      : NULL,
+				      handle_view(h), &expect, &hit);
 		/* (EPERM: its own commit is not a basis under the name
 		 * another process gave its record, and it has none) */
 		refused = rc == -EAGAIN || rc == -EPERM;
