@@ -137,8 +137,23 @@ static int check_line(struct rfs *fs, const struct proc_info *p,
 		return 0;
 	}
 	if (own) {
-		if (*own == line)
+		if (*own == line) {
+			/* Passed.  The process's own basis at that version,
+			 * if the lookup finds it, is what the commit moves
+			 * along, with the ancestors its tree's changes move
+			 * (basis_changed): a program's second save through
+			 * one descriptor (write, fsync, write, close; each
+			 * SQLite transaction) left its shell at the first,
+			 * and the shell's `rm` was refused as stale.  A
+			 * declaration is left for the change it was made
+			 * for, and a mark or an older basis moves nothing. */
+			if (p->tid > 0)
+				basis_lookup(fs->bt, p, key, hit);
+			if (!hit->found || hit->stale || hit->expired ||
+			    hit->explicit_ || hit->version != line)
+				memset(hit, 0, sizeof(*hit));
 			return 0;
+		}
 		refuse(fs, p, hit, key, *own, line, commit_ns);
 		return -EAGAIN;
 	}

@@ -427,6 +427,19 @@ mv -b mb.new mb                  # mb to mb~, then mb.new to mb: one process
 expect_eq "mv -b: the shell's basis follows both renames of the name" \
 	"$(ver mb)" "$(getfattr --only-values -n user.expected_version mb)"
 check "so its next command may remove it" rm mb mb~
+# A program that saves twice through one descriptor (write, fsync, write
+# more, close; SQLite commits each transaction so) made both versions on
+# the shell's line: the shell follows the second as it does the first
+# (EAGAIN until 2026-12-06: the second save, on the descriptor's own
+# commit, left the shell at the first).
+python3 -c "import os
+fd = os.open('twice', os.O_RDWR | os.O_CREAT)
+os.write(fd, b'x'); os.fsync(fd); os.pwrite(fd, b'y', 0); os.close(fd)"
+check "a command's two saves through one descriptor, then rm" rm twice
+python3 -c "import sqlite3
+c = sqlite3.connect('made.db'); c.execute('create table t(x)'); c.commit()
+c.execute('insert into t values (1)'); c.commit()"
+check "a script's SQLite database, then mv" mv made.db made.db.bak
 check "a file a command renamed to a new name, moved by the next command" \
 	bash -c "python3 -c \"import os; open('f.tmp','w').write('x'); os.rename('f.tmp','f.new')\"; mv f.new f.final"
 if command -v git > /dev/null; then
