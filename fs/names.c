@@ -33,11 +33,13 @@ static char *join(const struct rfs_inode *parent, const char *name, int *rc)
 /* Before a change takes @in's record away (unlink, rename over, rmdir),
  * keep its attributes, and a record's bytes, for handles still open on
  * it: afterwards its key names nothing, or another record, and the store
- * may forget the version.  A record nobody holds open needs none (and
- * unlink and rename-over stay one lookup cheaper); a directory (@dir)
- * may be someone's working directory.  Without memory for the bytes, a
- * handle reads them by version while the store keeps it (file.c).
- * Caller holds fs->mu. */
+ * may forget the version.  A record nobody holds open keeps its version
+ * and attributes, for a read-only open still to come: the kernel may
+ * send one for this inode after the change, from a path walk that found
+ * the name just before, and it reads that version while the store keeps
+ * it (file.c, rfs_open).  A directory (@dir) may be someone's working
+ * directory.  Without memory for the bytes, a handle reads them by
+ * version while the store keeps it (file.c).  Caller holds fs->mu. */
 /* What @in's record was when it went (@was), for its handles: its
  * attributes, its version, and its bytes @snap if any (taken over; NULL:
  * handles read by version while the store keeps it).  One left by a
@@ -58,11 +60,10 @@ static void keep_gone_attr(struct rfs *fs, struct rfs_inode *in, int dir)
 	struct store_snap *snap = NULL;
 	struct store_stat sb;
 
-	if (!in || in->pending || in->deleted || in->hist ||
-	    (!in->nopen && !dir))
+	if (!in || in->pending || in->deleted || in->hist)
 		return;
 	if (store_stat(fs->st, in->key, &sb) == 0) {
-		if (!dir)
+		if (!dir && in->nopen)
 			(void)store_snap_open(fs->st, in->key, sb.version,
 					      &snap);
 		set_gone(in, &sb, snap);
