@@ -465,6 +465,8 @@ static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct rfs *fs = FS(req);
 	struct rfs_inode *in;
 	char *buf = NULL, key[RFS_KEY_BUF];
+	struct store_stat sb;
+	struct proc_info p;
 	size_t len;
 	int rc, pending;
 
@@ -473,7 +475,16 @@ static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
 	rc = rfs_ino_key_copy(in, key, &pending);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc == 0)
-		rc = store_get(fs->st, key, &buf, &len, NULL);
+		rc = store_get(fs->st, key, &buf, &len, &sb);
+	/* A symlink is a record, and this is how its content is read: the
+	 * version read is a basis, as an open for reading gives for a file.
+	 * Linux keeps user.* attributes off symlinks, so no declaration can
+	 * give one either: until 2026-12-06 a symlink another session made
+	 * could never be changed or removed outside an unchecked tree. */
+	if (rc == 0) {
+		rfs_caller(req, &p);
+		rfs_seen(fs, &p, key, sb.version);
+	}
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else

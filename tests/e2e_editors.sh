@@ -287,6 +287,16 @@ expect_eq "and f went one version on" $((v + 1)) "$(ver sorted)"
 check "cmd > out; rm out works" bash -c 'sort sorted > out.tmp; rm out.tmp'
 check "python makes a file, rm removes it" bash -c "python3 -c \"open('pymade','w').write('x')\"; rm pymade"
 check "ln -s, then rm of the link" bash -c 'ln -s sorted sl; rm sl'
+# A symlink is a record, and reading it (readlink, ls -l, a path through
+# it) is how its content is read: that is its basis.  Linux keeps user.*
+# attributes off symlinks, so no setfattr can declare one either; until
+# 2026-12-06 a symlink someone else's session made could never be
+# changed or removed outside an unchecked tree (EPERM after readlink).
+ln -s sorted sl2; ln -s sorted sl3
+expect_err "a blind rm of a symlink: EPERM" "Operation not permitted" blind 'rm sl2'
+check "after readlink it may remove it" blind 'readlink sl2 > /dev/null && rm sl2'
+check "and after ls -l replace it (ln -sfn)" blind 'ls -l sl3 > /dev/null && ln -sfn crec sl3'
+expect_eq "which now points elsewhere" crec "$(readlink sl3)"
 # An append needs no basis, but it moves the basis it stood on: the shell
 # that wrote a file and let a command append to it may then move it.
 # (Refused once with EAGAIN until 2026-12-05.)
