@@ -400,8 +400,12 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 		/* The key only under fs->mu (a rename frees it); a read-only
 		 * handle took its snapshot at open and needs neither. */
+		if (rdwr && h->snap)
+			rfs_handle_follow(fs, h);
 		if (!h->snap || (rdwr && !h->seen)) {
 			pthread_mutex_lock(&fs->mu);
+			if (!h->snap)
+				h->pc_seen = h->in->pc_seq;
 			have = rfs_ino_key_copy(h->in, key, &pending) == 0;
 			gen = h->in->key_gen;
 			gone = h->in->deleted;

@@ -248,6 +248,33 @@ static void apply_pxattrs(struct rfs *fs, struct rfs_inode *in)
 	rfs_pxattr_free(in);
 }
 
+/* A process's O_RDWR handles follow its own commits: two SQLite
+ * connections to one database in one process (or one per thread) each
+ * hold a descriptor, and each must read what the other committed, as on
+ * any filesystem.  A snapshot from before the other's commit gave the
+ * second connection stale pages: its change was then refused, but the
+ * journal it had written from them stayed, and the first connection's
+ * next transaction rolled that journal back over its own commit
+ * (tests/e2e_editors.sh: two rows of four lost until 2026-12-06).
+ * Another process's commits are not followed: a reader reads one
+ * version, and a change on it is refused as stale. */
+void rfs_handle_follow(struct rfs *fs, struct rfs_handle *h)
+{
+	struct rfs_inode *in = h->in;
+	uint64_t hs = proc_process_start(&h->opener);
+
+	if (__atomic_load_n(&in->pc_seq, __ATOMIC_RELAXED) == h->pc_seen)
+		return;
+	pthread_mutex_lock(&fs->mu);
+	if (in->pc_seq != h->pc_seen && h->opener_known &&
+	    in->pc_tgid == h->opener.tgid &&
+	    (!in->pc_start || !hs || in->pc_start == hs) &&
+	    h->snap_gen == in->key_gen && !in->deleted)
+		start_over(h);
+	h->pc_seen = in->pc_seq;
+	pthread_mutex_unlock(&fs->mu);
+}
+
 /* An O_RDWR handle reads back what it committed: SQLite rereads its
  * pages after each transaction, an `a+` log its own lines, and a
  * snapshot from before the commit (or the newest, which may be another
@@ -369,6 +396,13 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 			rfs_created(fs, &h->changer, &h->hit, key, newv);
 		else
 			rfs_changed(fs, &h->changer, &h->hit, key, newv);
+		if (!moved && h->opener_known) {
+			__atomic_store_n(&in->pc_seq, in->pc_seq + 1,
+					 __ATOMIC_RELAXED);
+			in->pc_tgid = h->opener.tgid;
+			in->pc_start = proc_process_start(&h->opener);
+			h->pc_seen = in->pc_seq;
+		}
 		if (!(how & RFS_COMMIT_LAST))
 			rfs_handle_read_own(fs, h, key, newv);
 	} else {

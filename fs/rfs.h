@@ -73,6 +73,13 @@ struct rfs_inode {
 	char *key;
 	uint64_t nlookup;
 	unsigned nopen;
+	/* The last commit through a handle: a sequence (atomic: read
+	 * without fs->mu) and the process that made it (tgid and start
+	 * time), so that its other O_RDWR handles follow it
+	 * (rfs_handle_follow).  Under fs->mu. */
+	uint64_t pc_seq;
+	pid_t pc_tgid;
+	uint64_t pc_start;
 	/* Bumped at each new key (rfs_rekey_apply): versions are counted
 	 * per key, so a handle's own version of the old key says nothing
 	 * of the new key's line (a rename to a new name starts it at 1). */
@@ -137,6 +144,7 @@ struct rfs_handle {
 	uint64_t own;            /* a version of the key it was committed to, */
 	unsigned own_gen;        /* while in->key_gen is still this */
 	int seen;                /* an O_RDWR handle registered its first read */
+	uint64_t pc_seen;        /* in->pc_seq when its snapshot was taken */
 	uint64_t view_size;      /* the change's size, for the opener's stat
 	                            (atomic: read without this handle's mu) */
 	uint64_t attr_seen;      /* in->attr_gen at the change's last write */
