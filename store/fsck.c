@@ -276,6 +276,31 @@ static int fsck_headers(struct fsck_ctx *c)
 			s->hdr = -EIO;
 		else
 			s->hdr = log_seg_check(hdr, &id, &first);
+		/* The newest segment with no header yet is a power loss
+		 * right after it was named: an open removes it as a torn
+		 * tail (replay.c), by this same test, so fsck must not call
+		 * it damage that --repair cannot take away. */
+		if (s->hdr && i == c->nsegs - 1) {
+			int torn = s->size < LOG_SEG_HDR;
+
+			if (!torn && log_all_zero(hdr, sizeof(hdr))) {
+				struct log_reader r;
+
+				torn = log_reader_init(&r, fd);
+				if (torn == 0)
+					torn = log_reader_rest_zero(
+						&r, LOG_SEG_HDR);
+				log_reader_free(&r);
+			}
+			if (torn < 0) {
+				fprintf(c->out, "%s: %s\n", s->name,
+					strerror(-torn));
+				close(fd);
+				return torn;
+			}
+			if (torn)
+				s->hdr = FSCK_NO_HDR;
+		}
 		close(fd);
 		if (s->hdr == 0) {
 			s->first_id = first;
@@ -364,6 +389,31 @@ int fsck_open(struct fsck_ctx *c, const char *dir, int repair,
 
 /* ---- Entry points -------------------------------------------------- */
 
+/* The newest segment has no header (FSCK_NO_HDR): a torn tail that holds
+ * no entry.  A repair removes it, and its hint, as a writable open does;
+ * a check only reports it, as it does any torn tail. */
+static void fsck_no_header(struct fsck_ctx *c, const struct fsck_seg *s)
+{
+	char hname[40];
+
+	fprintf(c->out, "%s: torn tail at offset 0 (%" PRIu64 " bytes; "
+			"no header)", s->name, s->size);
+	if (!c->repair) {
+		fputc('\n', c->out);
+		c->problems++;
+		return;
+	}
+	snprintf(hname, sizeof(hname), "%016" PRIx64 ".hint", s->id);
+	if (unlinkat(c->dfd, s->name, 0) < 0 || fsync(c->dfd) < 0) {
+		fprintf(c->out, ", cannot remove it: %s\n", strerror(errno));
+		c->problems++;
+		return;
+	}
+	unlinkat(c->dfd, hname, 0); /* a cache of nothing now */
+	fprintf(c->out, ", removed\n");
+	c->repaired++;
+}
+
 int store_fsck(const char *dir, int repair, FILE *out)
 {
 	return store_fsck_ex(dir, repair, out, NULL);
@@ -394,6 +444,10 @@ int store_fsck_ex(const char *dir, int repair, FILE *out, uint64_t *lost)
 			fsck_seg_name(s->by, by, sizeof(by));
 			fprintf(out, "%s: obsolete (superseded by %s)\n",
 				s->name, by);
+			continue;
+		}
+		if (s->hdr == FSCK_NO_HDR) {
+			fsck_no_header(&c, s);
 			continue;
 		}
 		if (s->hdr)

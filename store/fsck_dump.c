@@ -70,6 +70,12 @@ int store_dump(const char *dir, FILE *out)
 			if (s->hdr)
 				continue;
 		}
+		if (s->hdr == FSCK_NO_HDR) {
+			fprintf(out, "%s 0 torn tail (no header), dump "
+				     "stopped\n", s->name);
+			err = 1;
+			goto out;
+		}
 		if (s->hdr) {
 			fprintf(out, "%s: %s, dump stopped\n", s->name,
 				s->hdr == -EPROTONOSUPPORT ? "future format"

@@ -338,6 +338,8 @@ int fsck_hint(struct fsck_ctx *c, uint64_t id)
 	for (size_t i = 0; i < c->nsegs; i++)
 		if (c->segs[i].id == id)
 			s = &c->segs[i];
+	if (s && s->hdr == FSCK_NO_HDR && c->repair)
+		return 0; /* removed with its segment (fsck_no_header) */
 	if (!s || s->obsolete || s->hdr) {
 		fprintf(c->out, "%s: warning: no usable segment, ignored\n",
 			hname);

@@ -16,13 +16,16 @@
 #define FSCK_BLOB_BUF (1u << 20)
 #define FSCK_HINT_HDR LOG_HINT_HDR
 #define FSCK_MISNAMED 1  /* fsck_seg.hdr: the header names another id */
+#define FSCK_NO_HDR 2    /* fsck_seg.hdr: the newest segment has no header
+			    (shorter than one, or zeros to its end): a
+			    torn tail, as replay has it */
 
 struct fsck_seg {
 	uint64_t id;
 	uint64_t first_id;
 	uint64_t size;
 	int hdr;          /* log_seg_check() result, -EIO short or unreadable,
-	                     or FSCK_MISNAMED */
+	                     FSCK_MISNAMED or FSCK_NO_HDR */
 	uint64_t by;      /* id of the compacted segment replacing it, or 0 */
 	int obsolete;
 	char name[32];

@@ -551,6 +551,85 @@ static void test_dump(void **state)
 	expect_in(f, want);
 }
 
+/* A power loss right after a new segment was named leaves it with no
+ * header: shorter than one, or zeros to its end.  If it is the newest,
+ * an open removes it as a torn tail (replay.c), so fsck says "torn
+ * tail" and --repair removes it too; until 2026-12-06 fsck called it a
+ * bad header, and --repair left a store it still called damaged, which
+ * the daemon opened.  Zeros with anything after them, or such a file
+ * before the newest, stay damage that is never repaired. */
+static void write_segment(const struct fx *f, uint64_t id, const void *buf,
+			  size_t len, char *path, size_t plen)
+{
+	int fd;
+
+	snprintf(path, plen, "%s/%016" PRIx64 ".seg", f->dir, id);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+}
+
+static void test_headerless_newest(void **state)
+{
+	struct fx *f = *state;
+	static const size_t lens[] = { 0, 10, LOG_SEG_HDR, 4096 };
+	uint8_t buf[4096] = { 0 };
+	char seg[160], path[192], want[128];
+	uint64_t id;
+	struct store *st;
+	struct store_opts o = { 0 };
+	struct stat sb;
+
+	last_segment(f, seg, sizeof(seg));
+	id = strtoull(strrchr(seg, '/') + 1, NULL, 16);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		memset(buf, 0, sizeof(buf));
+		if (lens[i] == 10)
+			memcpy(buf, LOG_MAGIC, 8); /* a header cut short */
+		write_segment(f, id + 1, buf, lens[i], path, sizeof(path));
+		snprintf(want, sizeof(want), "%016" PRIx64 ".seg: torn tail at "
+			 "offset 0 (%zu bytes; no header)", id + 1, lens[i]);
+		assert_int_equal(run_fsck(f, 0), 1);
+		expect_in(f, want);
+		expect_not_in(f, "bad header");
+		assert_int_equal(stat(path, &sb), 0); /* a check removes nothing */
+		assert_int_equal(run_fsck(f, 1), 0);
+		expect_in(f, want);
+		expect_in(f, ", removed\n");
+		expect_in(f, ": clean (1 repaired)\n");
+		assert_int_equal(stat(path, &sb), -1);
+		assert_int_equal(run_fsck(f, 0), 0);
+		expect_in(f, ": clean\n");
+	}
+
+	/* Zeros, then something: damage, left as it is. */
+	memset(buf, 0, sizeof(buf));
+	buf[100] = 1;
+	write_segment(f, id + 1, buf, sizeof(buf), path, sizeof(path));
+	assert_int_equal(run_fsck(f, 1), 1);
+	expect_in(f, "bad header");
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(unlink(path), 0);
+
+	/* Not the newest: a short file before a good segment is damage,
+	 * as an open has it (it refuses).  Two opens make id + 1 and
+	 * id + 2; the first is then cut short. */
+	o.inline_max = 1024;
+	o.compact_ratio = -1;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(store_open(f->dir, &o, &st), 0);
+		assert_int_equal(store_close(st), 0);
+	}
+	snprintf(path, sizeof(path), "%s/%016" PRIx64 ".seg", f->dir, id + 2);
+	assert_int_equal(stat(path, &sb), 0);
+	write_segment(f, id + 1, buf, 10, path, sizeof(path));
+	assert_int_equal(store_open(f->dir, &o, &st), -EUCLEAN);
+	assert_int_equal(run_fsck(f, 1), 1);
+	expect_in(f, "bad header (file is 10 bytes)");
+	assert_int_equal(stat(path, &sb), 0);
+}
+
 /* Compaction past tombstone_limit writes the floor, an entry with no
  * key and no body, and the hint file of the compacted segment holds it
  * too: fsck compares the two (it passed NULL to memcmp there, which
@@ -589,7 +668,7 @@ int main(void)
 		T(test_blob_content),  T(test_in_use),
 		T(test_not_a_store),   T(test_bad_hint),
 		T(test_dump),          T(test_version_not_above),
-		T(test_floor_in_hint),
+		T(test_floor_in_hint), T(test_headerless_newest),
 	};
 #undef T
 
