@@ -416,12 +416,15 @@ int store_replay(struct store *st)
 	uint64_t *ids = NULL, *firsts = NULL;
 	struct hint_buf hb = { 0 };
 	int *fds = NULL;
-	size_t n = 0, i;
+	size_t n = 0, nfds = 0, i;
 	int rc;
 
 	rc = list_ids(st->dirfd, "seg", &ids, &n);
 	if (rc < 0)
 		return rc;
+	/* n may shrink below (a read-only open stops at a bad header);
+	 * out: closes every descriptor opened, not only the first n. */
+	nfds = n;
 	if (n && ids[n - 1] > SEG_ID_MAX) {
 		store_err(st, "%s/%016" PRIx64 ".seg: segment id above the "
 			  "index's limit (%#x)", st->dir, ids[n - 1],
@@ -565,7 +568,7 @@ int store_replay(struct store *st)
 	for (i = 0; i < st->nsegs; i++)
 		st->log_bytes += st->segs[i].size;
 out:
-	for (i = 0; i < n; i++)
+	for (i = 0; i < nfds; i++)
 		if (fds && fds[i] >= 0)
 			close(fds[i]);
 	free(fds);
