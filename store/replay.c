@@ -415,7 +415,8 @@ int store_replay(struct store *st)
 {
 	uint64_t *ids = NULL, *firsts = NULL;
 	struct hint_buf hb = { 0 };
-	int *fds = NULL;
+	int *fds = NULL, *bad = NULL;
+	uint8_t *gone = NULL;
 	size_t n = 0, nfds = 0, i;
 	int rc;
 
@@ -435,11 +436,13 @@ int store_replay(struct store *st)
 	st->segs = calloc(n + 1, sizeof(*st->segs));
 	firsts = calloc(n + 1, sizeof(*firsts));
 	fds = malloc((n + 1) * sizeof(*fds));
+	bad = calloc(n + 1, sizeof(*bad));   /* a header's error, or 0 */
+	gone = calloc(n + 1, sizeof(*gone)); /* replaced by a compaction */
 	/* -1 before any way out: out: closes what is not (calloc's zeros
 	 * closed descriptor 0 when another allocation here failed). */
 	for (i = 0; fds && i < n; i++)
 		fds[i] = -1;
-	if (!st->segs || !firsts || !fds) {
+	if (!st->segs || !firsts || !fds || !bad || !gone) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -492,36 +495,58 @@ int store_replay(struct store *st)
 		if (got != (ssize_t)sizeof(hdr) ||
 		    (rc = log_seg_check(hdr, &id, &firsts[i])) < 0 ||
 		    id != ids[i]) {
-			if (rc != -EPROTONOSUPPORT)
-				rc = -EUCLEAN;
-			store_err(st, "%s/%s: %s at offset 0", st->dir, name,
-				  rc == -EPROTONOSUPPORT
+			/* Judged once every header is read: a compacted
+			 * segment after it may replace it (a crash during
+			 * compaction left it), and then it is garbage. */
+			bad[i] = rc == -EPROTONOSUPPORT ? rc : -EUCLEAN;
+			firsts[i] = ids[i]; /* replaces nothing */
+		}
+		rc = 0;
+	}
+	/* A compacted segment replaces [first, id), and any of those still
+	 * here are leftovers of a crash during compaction: never read, so a
+	 * bad header there is no damage (fsck calls them obsolete; until
+	 * 2026-12-06 such a leftover refused the open, and a read-only open
+	 * served nothing).  A bad header anywhere else is: a read-only open
+	 * serves the segments before it, and then only those may replace. */
+	for (;;) {
+		size_t b;
+
+		for (i = 0; i < n; i++)
+			gone[i] = 0;
+		for (i = 0; i < n; i++)
+			for (size_t j = 0; j < i; j++)
+				if (!bad[i] && firsts[i] < ids[i] &&
+				    ids[j] >= firsts[i])
+					gone[j] = 1;
+		for (b = 0; b < n && (!bad[b] || gone[b]); b++)
+			;
+		if (b == n)
+			break;
+		store_err(st, "%s/%016" PRIx64 ".seg: %s at offset 0", st->dir,
+			  ids[b], bad[b] == -EPROTONOSUPPORT
 					  ? "future format version"
 					  : "bad segment header");
-			if (st->o.read_only && rc == -EUCLEAN) {
-				n = i; /* serve the segments before it */
-				rc = 0;
-				break;
-			}
+		if (!st->o.read_only || bad[b] == -EPROTONOSUPPORT) {
+			rc = bad[b];
 			goto out;
 		}
+		n = b; /* serve the segments before it */
 	}
-	for (i = 0; i < n; i++)
-		for (size_t j = 0; j < i; j++)
-			if (firsts[i] < ids[i] && ids[j] >= firsts[i] &&
-			    fds[j] >= 0) {
-				char nm[40];
-				close(fds[j]);
-				fds[j] = -1;
-				if (st->o.read_only)
-					continue;
-				snprintf(nm, sizeof(nm), "%016" PRIx64 ".seg",
-					 ids[j]);
-				unlinkat(st->dirfd, nm, 0);
-				snprintf(nm, sizeof(nm), "%016" PRIx64 ".hint",
-					 ids[j]);
-				unlinkat(st->dirfd, nm, 0);
-			}
+	for (i = 0; i < n; i++) {
+		char nm[40];
+
+		if (!gone[i] || fds[i] < 0)
+			continue;
+		close(fds[i]);
+		fds[i] = -1;
+		if (st->o.read_only)
+			continue;
+		snprintf(nm, sizeof(nm), "%016" PRIx64 ".seg", ids[i]);
+		unlinkat(st->dirfd, nm, 0);
+		snprintf(nm, sizeof(nm), "%016" PRIx64 ".hint", ids[i]);
+		unlinkat(st->dirfd, nm, 0);
+	}
 	for (i = 0; i < n; i++) {
 		char name[40];
 		struct seg *s = &st->segs[st->nsegs];
@@ -572,6 +597,8 @@ out:
 		if (fds && fds[i] >= 0)
 			close(fds[i]);
 	free(fds);
+	free(bad);
+	free(gone);
 	free(firsts);
 	free(ids);
 	free(hb.p);

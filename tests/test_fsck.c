@@ -630,6 +630,64 @@ static void test_headerless_newest(void **state)
 	assert_int_equal(stat(path, &sb), 0);
 }
 
+/* A crash during compaction, after its output took its name and before
+ * the segments it replaces were removed, leaves them behind: garbage an
+ * open removes unread, and fsck calls obsolete.  If one of them also
+ * has a bad header, it is still garbage: fsck says clean, so the open
+ * must not refuse the store (until 2026-12-06 it failed with EUCLEAN,
+ * and a read-only open served nothing at all). */
+static void test_obsolete_bad_header(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { 0 };
+	struct store_stat ss;
+	struct store *st;
+	char seg[160], keep[192];
+	size_t len;
+	uint8_t *old;
+	FILE *fp;
+
+	last_segment(f, seg, sizeof(seg));
+	old = tl_slurp(seg, &len);
+	o.inline_max = 1024;
+	o.compact_ratio = -1;
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_compact(st), 0);
+	assert_int_equal(store_close(st), 0);
+	/* The replaced segment, back as a crash would leave it. */
+	fp = fopen(seg, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(old, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+	free(old);
+	flip_byte(seg, 3); /* inside its magic */
+	snprintf(keep, sizeof(keep), "%s", strrchr(seg, '/') + 1);
+
+	assert_int_equal(run_fsck(f, 0), 0);
+	expect_in(f, "obsolete (superseded by ");
+	expect_in(f, ": clean\n");
+
+	for (int ro = 1; ro >= 0; ro--) {
+		char err[512] = "";
+
+		o.read_only = ro;
+		o.errbuf = err;
+		o.errlen = sizeof(err);
+		if (store_open(f->dir, &o, &st) != 0)
+			fail_msg("%s open: %s", ro ? "read-only" : "writable",
+				 err);
+		assert_int_equal(store_stat(st, "d/a", &ss), 0);
+		assert_int_equal(ss.version, 2);
+		assert_int_equal(store_stat(st, "d/big", &ss), 0);
+		assert_int_equal(ss.size, BIG_LEN);
+		assert_int_equal(store_close(st), 0);
+	}
+	/* The writable open removed it, as it removes any leftover. */
+	assert_int_equal(access(seg, F_OK), -1);
+	assert_int_equal(run_fsck(f, 0), 0);
+	expect_not_in(f, keep);
+}
+
 /* Compaction past tombstone_limit writes the floor, an entry with no
  * key and no body, and the hint file of the compacted segment holds it
  * too: fsck compares the two (it passed NULL to memcmp there, which
@@ -669,6 +727,7 @@ int main(void)
 		T(test_not_a_store),   T(test_bad_hint),
 		T(test_dump),          T(test_version_not_above),
 		T(test_floor_in_hint), T(test_headerless_newest),
+		T(test_obsolete_bad_header),
 	};
 #undef T
 
