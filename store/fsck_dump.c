@@ -53,7 +53,7 @@ int store_dump(const char *dir, FILE *out)
 	struct fsck_ctx c;
 	struct log_reader r = { .fd = -1 };
 	struct log_entry e;
-	uint64_t off, group_start = 0;
+	uint64_t off, group_start = 0, durable;
 	int fd = -1, rc, err, open_group;
 
 	err = fsck_open(&c, dir, 0, out);
@@ -92,6 +92,10 @@ int store_dump(const char *dir, FILE *out)
 		err = log_reader_init(&r, fd);
 		if (err)
 			goto out;
+		/* Before what a hint says was on disk there is no torn
+		 * tail: damage there is corruption, as replay and fsck
+		 * have it (log.h: every reader of segments agrees). */
+		durable = fsck_durable_len(&c, s->id);
 		open_group = 0;
 		while ((rc = log_reader_next(&r, &e, &off)) == 1) {
 			if (!open_group)
@@ -102,17 +106,30 @@ int store_dump(const char *dir, FILE *out)
 		/* Zeros after the last entry: the end, as replay has it. */
 		if (rc == -EUCLEAN && !open_group) {
 			rc = log_reader_zero_end(&r, off);
-			rc = rc > 0 ? 0 : rc == 0 ? -EUCLEAN : rc;
+			rc = rc > 0 && off >= durable ? 0
+			     : rc >= 0 ? -EUCLEAN : rc;
 		}
 		if (rc == 0 && open_group) {
-			fprintf(out, "%s %" PRIu64 " torn tail (unclosed group), "
-				     "dump stopped\n", s->name, group_start);
+			fprintf(out, "%s %" PRIu64 " %s (unclosed group), "
+				     "dump stopped\n", s->name, group_start,
+				group_start < durable ? "corrupt entry"
+						      : "torn tail");
+			err = 1;
+			goto out;
+		}
+		if (rc == 0 && r.file_size < durable) {
+			fprintf(out, "%s %" PRIu64 " ends before its hint's %"
+				     PRIu64 " bytes (corrupt), dump stopped\n",
+				s->name, r.file_size, durable);
 			err = 1;
 			goto out;
 		}
 		if (rc == -EUCLEAN) {
 			int torn = log_reader_torn(&r, off);
 
+			if (torn > 0 &&
+			    (open_group ? group_start : off) < durable)
+				torn = 0;
 			fprintf(out, "%s %" PRIu64 " %s, dump stopped\n", s->name,
 				off, torn > 0 ? "torn tail" : torn == 0
 						  ? "corrupt entry" : "damaged entry");

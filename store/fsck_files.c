@@ -93,9 +93,7 @@ static void fsck_torn(struct fsck_ctx *c, struct fsck_seg *s, int fd,
 	c->repaired++;
 }
 
-/* The length segment @id's hint says was on disk (HINT_F_DURABLE), or
- * 0: no torn tail can lie before it (replay_scan). */
-static uint64_t fsck_durable_len(struct fsck_ctx *c, uint64_t id)
+uint64_t fsck_durable_len(struct fsck_ctx *c, uint64_t id)
 {
 	char hname[40];
 	struct stat sb;

@@ -122,6 +122,10 @@ void fsck_drop_pending(struct fsck_ctx *c);
  * blobs nothing names.  @return 0 or a negative errno for a failure of
  * fsck itself; the store's problems are counted in c->problems. */
 int fsck_scan_seg(struct fsck_ctx *c, struct fsck_seg *s);
+/* fsck_files.c: the length segment @id's hint says was on disk
+ * (HINT_F_DURABLE), or 0: no torn tail can lie before it (replay_scan),
+ * for the scan and the dump alike. */
+uint64_t fsck_durable_len(struct fsck_ctx *c, uint64_t id);
 int fsck_hint(struct fsck_ctx *c, uint64_t id);
 int fsck_blobs(struct fsck_ctx *c);
 void fsck_orphans(struct fsck_ctx *c);

@@ -543,8 +543,30 @@ static void test_dump(void **state)
 		 offs[n - 1]);
 	expect_in(f, want);
 
-	/* Damage stops the dump with a line that says where. */
+	/* Damage stops the dump with a line that says where.  Under a
+	 * hint that says the segment was on disk, a cut in its last entry
+	 * is corruption, as fsck and an open have it (until 2026-12-06 the
+	 * dump called it a torn tail, which --repair would cut). */
 	assert_int_equal(truncate(seg, (off_t)(offs[n - 1] + 5)), 0);
+	assert_int_equal(run_dump(f), 1);
+	snprintf(want, sizeof(want), " %" PRIu64 " corrupt entry, dump stopped",
+		 offs[n - 1]);
+	expect_in(f, want);
+	expect_not_in(f, "torn");
+	/* Zeros over it too, where an unsynced segment has a clean end. */
+	assert_int_equal(truncate(seg, (off_t)offs[n - 1]), 0);
+	assert_int_equal(truncate(seg, (off_t)size), 0);
+	assert_int_equal(run_dump(f), 1);
+	expect_in(f, want);
+	/* Cut short at an entry's end: the hint says more was on disk. */
+	assert_int_equal(truncate(seg, (off_t)offs[n - 1]), 0);
+	assert_int_equal(run_dump(f), 1);
+	snprintf(want, sizeof(want), " %" PRIu64 " ends before its hint's %"
+		 PRIu64 " bytes (corrupt), dump stopped", offs[n - 1], size);
+	expect_in(f, want);
+	drop_hint(seg);
+	assert_int_equal(truncate(seg, (off_t)(offs[n - 1] + 5)), 0);
+	flip_byte(seg, offs[n - 1]); /* not zeros: a torn entry */
 	assert_int_equal(run_dump(f), 1);
 	snprintf(want, sizeof(want), " %" PRIu64 " torn tail, dump stopped",
 		 offs[n - 1]);
