@@ -438,6 +438,14 @@ int store_fsck_ex(const char *dir, int repair, FILE *out, uint64_t *lost)
 		struct fsck_seg *s = &c.segs[i];
 		char by[32];
 
+		if (s->id > SEG_ID_MAX) {
+			/* An open refuses the whole store (EOVERFLOW), so it
+			 * is damage, whatever the segment holds. */
+			fprintf(out, "%s: segment id above the index's limit "
+				     "(%#x): the store cannot be opened\n",
+				s->name, SEG_ID_MAX);
+			c.problems++;
+		}
 		if (s->obsolete) {
 			/* Left by a crash between writing a compacted
 			 * segment and removing what it replaced. */

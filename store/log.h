@@ -16,6 +16,11 @@
 #define LOG_ENTRY_HDR 48
 #define LOG_BODY_FIXED 64  /* mode..blob_id, before the xattrs */
 #define LOG_ENTRY_MAX (1u << 30)
+/* Segment ids live in 32 bits in the index (struct ver, node_ext): a
+ * store rolls a segment per 64 MiB or per open, so 2^32 of them is out
+ * of reach; open refuses a higher id rather than mistake it, and fsck
+ * reports it (FORMAT.md). */
+#define SEG_ID_MAX UINT32_MAX
 
 enum log_type {
 	LOG_PUT = 1,   /* record state: body + content (inline or blob) */

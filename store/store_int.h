@@ -41,11 +41,6 @@ static inline uint64_t ver_content_off(const struct ver *v)
 	return v->where + v->elen - v->size;
 }
 
-/* Segment ids live in 32 bits in the index (struct ver, node_ext): a
- * store rolls a segment per 64 MiB or per open, so 2^32 of them is out
- * of reach; open refuses a higher id rather than mistake it. */
-#define SEG_ID_MAX UINT32_MAX
-
 enum node_kind { K_FILE = 1, K_DIR = 2, K_TOMB = 3 };
 
 enum node_flags {

@@ -710,6 +710,34 @@ static void test_obsolete_bad_header(void **state)
 	expect_not_in(f, keep);
 }
 
+/* A segment id of 2^32 or more is beyond what the index holds: an open
+ * refuses the store (EOVERFLOW, FORMAT.md), so fsck must not call it
+ * clean (it did until 2026-12-06), even with a good header. */
+static void test_segment_id_too_big(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { 0 };
+	struct store *st;
+	uint8_t hdr[LOG_SEG_HDR];
+	char path[192];
+	uint64_t id = (uint64_t)SEG_ID_MAX + 1;
+	FILE *fp;
+
+	log_seg_header(hdr, id, id);
+	snprintf(path, sizeof(path), "%s/%016" PRIx64 ".seg", f->dir, id);
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(hdr, 1, sizeof(hdr), fp), sizeof(hdr));
+	assert_int_equal(fclose(fp), 0);
+	o.inline_max = 1024;
+	o.compact_ratio = -1;
+	assert_int_equal(store_open(f->dir, &o, &st), -EOVERFLOW);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, "0000000100000000.seg: segment id above the index's "
+		     "limit");
+	assert_int_equal(run_fsck(f, 1), 1);
+}
+
 /* Compaction past tombstone_limit writes the floor, an entry with no
  * key and no body, and the hint file of the compacted segment holds it
  * too: fsck compares the two (it passed NULL to memcmp there, which
@@ -749,7 +777,7 @@ int main(void)
 		T(test_not_a_store),   T(test_bad_hint),
 		T(test_dump),          T(test_version_not_above),
 		T(test_floor_in_hint), T(test_headerless_newest),
-		T(test_obsolete_bad_header),
+		T(test_obsolete_bad_header), T(test_segment_id_too_big),
 	};
 #undef T
 
