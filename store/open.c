@@ -137,11 +137,12 @@ static int check_blobs(struct store *st)
 						break;
 					continue;
 				}
-				store_err(st, "%s/blobs/%s: missing or wrong "
-					  "size for %s version %" PRIu64
-					  " (recctl fsck --repair lets go of "
-					  "such versions)",
-					  st->dir, name, n->key, v->version);
+				store_damage(st, "%s/blobs/%s: missing or "
+					     "wrong size for %s version %"
+					     PRIu64 " (recctl fsck --repair "
+					     "lets go of such versions)",
+					     st->dir, name, n->key,
+					     v->version);
 				if (!st->o.read_only)
 					rc = -EUCLEAN;
 			}

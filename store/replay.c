@@ -342,18 +342,17 @@ static int replay_scan(struct store *st, struct seg *s, const char *name,
 		torn = 0;
 	if (!torn) {
 		if (off >= r.file_size)
-			store_err(st, "%s/%s: ends at offset %" PRIu64 ", "
-				  "but its hint says %" PRIu64 " bytes were "
-				  "on disk (corrupt)", st->dir, name, off,
-				  durable);
+			store_damage(st, "%s/%s: ends at offset %" PRIu64 ", "
+				     "but its hint says %" PRIu64 " bytes were "
+				     "on disk (corrupt)", st->dir, name, off,
+				     durable);
 		else
-			store_err(st, "%s/%s: corrupt entry at offset %" PRIu64,
-				  st->dir, name, off);
+			store_damage(st, "%s/%s: corrupt entry at offset %"
+				     PRIu64, st->dir, name, off);
 		if (!st->o.read_only) {
 			rc = -EUCLEAN;
 			goto out;
 		}
-		fprintf(stderr, "recfs: %s\n", st->o.errbuf ? st->o.errbuf : "");
 		s->size = cut;
 		rc = 1;
 		goto out;
@@ -523,8 +522,8 @@ int store_replay(struct store *st)
 			;
 		if (b == n)
 			break;
-		store_err(st, "%s/%016" PRIx64 ".seg: %s at offset 0", st->dir,
-			  ids[b], bad[b] == -EPROTONOSUPPORT
+		store_damage(st, "%s/%016" PRIx64 ".seg: %s at offset 0",
+			     st->dir, ids[b], bad[b] == -EPROTONOSUPPORT
 					  ? "future format version"
 					  : "bad segment header");
 		if (!st->o.read_only || bad[b] == -EPROTONOSUPPORT) {

@@ -110,6 +110,22 @@ void store_err(struct store *st, const char *fmt, ...)
 	va_end(ap);
 }
 
+void store_damage(struct store *st, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	store_err(st, "%s", msg);
+	/* A read-only open serves what is before the damage: without this
+	 * line, what is after it would be dropped without a word (recfs
+	 * -o ro, recctl stats), which the spec rules out. */
+	if (st->o.read_only)
+		fprintf(stderr, "recfs: %s\n", msg);
+}
+
 /* Copied from glibc's static initializer: the same mutex as an
  * attribute object would give, without four calls at every open file. */
 void store_mutex_init(pthread_mutex_t *mu)

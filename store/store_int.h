@@ -524,6 +524,11 @@ int blob_in_flight(struct store *st, uint64_t id);
  * next id, or a lower one in flight. */
 uint64_t blob_first_live(struct store *st);
 void store_err(struct store *st, const char *fmt, ...);
+/* Damage found at open: said as store_err() does, and when the open is
+ * read-only also logged on stderr ("recfs: ..."), since that open goes
+ * on past it and succeeds, and its caller never looks at errbuf then. */
+void store_damage(struct store *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 int store_seg_fd(struct store *st, uint64_t id);
 int store_read_ver(struct store *st, const struct ver *v, void *buf,
 		   size_t len, uint64_t off, ssize_t *got);

@@ -165,6 +165,18 @@ check "the daemon logged the cut" grep -q "cut torn tail" "$WORK/recfs.log"
 "$RECCTL" fsck "$STORE" > /dev/null 2>&1
 expect_eq "after the cut, fsck is clean" 0 "$?"
 
+# a bad header in a segment before the newest: -o ro serves the segments
+# before it, and must say so (until 2026-12-06 it mounted without a word,
+# the later segments' records silently missing)
+rm -rf "$STORE"; cp -a "$WORK/good" "$STORE"
+mid=$(ls "$STORE"/*.seg | sed -n 2p)
+printf 'X' | dd of="$mid" bs=1 seek=3 conv=notrunc 2>/dev/null
+: > "$WORK/recfs.log"
+mount_again ro || exit 1
+unmount
+check "-o ro past a bad segment header logs it, with the offset" \
+	grep -q "$(basename "$mid"): bad segment header at offset 0" "$WORK/recfs.log"
+
 # ---- A lost blob: refused read-write, salvaged by fsck --repair ----------
 mount_fresh || exit 1
 head -c 200000 /dev/urandom > "$WORK/big1"
@@ -184,6 +196,11 @@ expect_eq "recctl fsck exits 1 on it" 1 "$?"
 check "and says that --repair lets go of it" grep -q "^recctl fsck --repair $STORE lets go of the versions whose blob is missing" "$WORK/lost.out"
 check "as the refused mount did" \
 	has "$out" "(recctl fsck --repair lets go of such versions)"
+: > "$WORK/recfs.log"
+mount_again ro || exit 1
+unmount
+check "-o ro serves the rest, and logs the lost blob (it said nothing before)" \
+	grep -q "blobs/$newest: missing or wrong size for big version 2" "$WORK/recfs.log"
 "$RECCTL" fsck --repair "$STORE" > "$WORK/repair.out" 2>&1; frc=$?
 expect_eq "recctl fsck --repair salvages it (exit 0)" 0 "$frc"
 check "saying what it let go of" grep -q "^big v2: content lost (blobs/$newest missing); the record is deleted (v3)" "$WORK/repair.out"
