@@ -333,6 +333,7 @@ void fsck_close(struct fsck_ctx *c)
 	for (size_t i = 0; i < c->tab_cap; i++) {
 		if (c->tab && c->tab[i]) {
 			free(c->tab[i]->key);
+			free(c->tab[i]->ver);
 			free(c->tab[i]);
 		}
 	}

@@ -10,9 +10,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* The store's default keep_versions.  The setting is not recorded in
- * the store, so the default is what fsck can hold blobs to. */
-#define FSCK_KEEP 8
 #define FSCK_BLOB_BUF (1u << 20)
 #define FSCK_HINT_HDR LOG_HINT_HDR
 #define FSCK_MISNAMED 1  /* fsck_seg.hdr: the header names another id */
@@ -49,8 +46,15 @@ struct fsck_key {
 	uint8_t kind;       /* FK_*; FK_NONE is as good as absent */
 	uint8_t linked;     /* counted in its parent's nchild */
 	uint64_t nchild;    /* live records and directories beneath */
-	unsigned nver;      /* kept candidates, oldest first */
-	struct fsck_ver ver[FSCK_KEEP];
+	/* Every version the log still holds, oldest first.  Not only the
+	 * newest 8 (the default keep_versions): the setting is not
+	 * recorded in the store, an open with a larger one keeps more and
+	 * needs their blobs, and compaction removes no blob an entry in
+	 * the log names.  Until 2026-12-06 fsck held blobs to 8 versions:
+	 * a lost blob of an older one refused such an open, while fsck
+	 * called the store clean and --repair did nothing. */
+	unsigned nver, cap;
+	struct fsck_ver *ver;
 };
 
 /* An entry of a group that is not closed yet: nothing of it applies

@@ -73,28 +73,31 @@ struct fsck_key *fsck_key_get(struct fsck_ctx *c, const char *key,
 
 /* Add one PUT to a key's kept candidates, in version order: compaction
  * writes older versions (HIST) beside the current one, in any order. */
-static void fsck_key_add(struct fsck_key *k, const struct fsck_ver *v)
+static int fsck_key_add(struct fsck_key *k, const struct fsck_ver *v)
 {
 	unsigned i;
 
 	for (i = 0; i < k->nver; i++) {
 		if (k->ver[i].version == v->version) {
 			k->ver[i] = *v;
-			return;
+			return 0;
 		}
 		if (k->ver[i].version > v->version)
 			break;
 	}
-	if (k->nver == FSCK_KEEP) {
-		if (i == 0)
-			return; /* older than everything kept */
-		memmove(&k->ver[0], &k->ver[1], (i - 1) * sizeof(k->ver[0]));
-		k->ver[i - 1] = *v;
-		return;
+	if (k->nver == k->cap) {
+		unsigned ncap = k->cap ? 2 * k->cap : 1;
+		struct fsck_ver *nv = realloc(k->ver, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		k->ver = nv;
+		k->cap = ncap;
 	}
 	memmove(&k->ver[i + 1], &k->ver[i], (k->nver - i) * sizeof(k->ver[0]));
 	k->ver[i] = *v;
 	k->nver++;
+	return 0;
 }
 
 static int fsck_named_add(struct fsck_ctx *c, uint64_t blob_id)
@@ -180,7 +183,8 @@ static const char *fsck_apply_one(struct fsck_ctx *c, struct fsck_pend *p,
 		if (hist) {
 			if (k->kind == FK_FILE && p->v.version > newest)
 				return "history above the current version";
-			fsck_key_add(k, &p->v);
+			if ((*err = fsck_key_add(k, &p->v)))
+				return NULL;
 			if (k->kind == FK_NONE)
 				k->kind = FK_TOMB;
 			return NULL;
@@ -189,7 +193,8 @@ static const char *fsck_apply_one(struct fsck_ctx *c, struct fsck_pend *p,
 			return "PUT of a directory";
 		if (k->nver && p->v.version <= newest)
 			return "PUT not above the versions kept";
-		fsck_key_add(k, &p->v);
+		if ((*err = fsck_key_add(k, &p->v)))
+			return NULL;
 		k->kind = FK_FILE;
 		fsck_link(c, k, 1);
 		return NULL;

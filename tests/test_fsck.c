@@ -738,6 +738,70 @@ static void test_segment_id_too_big(void **state)
 	assert_int_equal(run_fsck(f, 1), 1);
 }
 
+/* A store kept with keep_versions 12: the blob of its 2nd version lost.
+ * An open with 12 refuses it, and fsck must say so and --repair let go
+ * of that version (until 2026-12-06 fsck held blobs to the newest 8
+ * versions only: it called the store clean, and --repair did nothing,
+ * while the open's message sent the user to it). */
+static void test_lost_blob_of_old_version(void **state)
+{
+	static char big[BIG_LEN];
+	struct fx *f = *state;
+	struct store_opts o = { 0 };
+	struct store *st;
+	char path[192], *buf = NULL;
+	uint64_t v = STORE_ABSENT, ids[12];
+	size_t len = 0;
+	struct store_hist *h;
+	uint64_t lost = 0;
+	FILE *nul;
+	size_t n;
+
+	o.inline_max = 1024;
+	o.compact_ratio = -1;
+	o.keep_versions = 12;
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	for (int i = 0; i < 12; i++) {
+		memset(big, 'a' + i, sizeof(big));
+		assert_int_equal(store_put(st, "r", v, big, sizeof(big), NULL,
+					   &v), 0);
+	}
+	assert_int_equal(store_history(st, "r", &h, &n), 0);
+	assert_int_equal(n, 12);
+	for (size_t i = 0; i < n; i++)
+		ids[i] = h[i].version;
+	free(h);
+	assert_int_equal(store_close(st), 0);
+	/* Blobs are numbered in order: the 2nd of r's is the 3rd overall
+	 * (the fixture made one). */
+	snprintf(path, sizeof(path), "%s/blobs/%016" PRIx64, f->dir,
+		 (uint64_t)3);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(store_open(f->dir, &o, &st), -EUCLEAN);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, ": missing (key r v");
+	/* recctl fsck --repair: fsck, then salvage of the lost blobs */
+	nul = fopen("/dev/null", "w");
+	assert_non_null(nul);
+	assert_int_equal(store_fsck_ex(f->dir, 1, nul, &lost), 1);
+	assert_int_equal(lost, 1);
+	assert_int_equal(store_salvage(f->dir, nul), 1);
+	fclose(nul);
+	assert_int_equal(run_fsck(f, 0), 0);
+	assert_int_equal(run_fsck(f, 0), 0);
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_get(st, "r", &buf, &len, NULL), 0);
+	assert_int_equal(len, BIG_LEN);
+	assert_int_equal(buf[0], 'a' + 11);
+	free(buf);
+	assert_int_equal(store_history(st, "r", &h, &n), 0);
+	assert_int_equal(n, 11); /* the lost one let go of */
+	for (size_t i = 0; i < n; i++)
+		assert_int_not_equal(h[i].version, ids[1]);
+	free(h);
+	assert_int_equal(store_close(st), 0);
+}
+
 /* Compaction past tombstone_limit writes the floor, an entry with no
  * key and no body, and the hint file of the compacted segment holds it
  * too: fsck compares the two (it passed NULL to memcmp there, which
@@ -778,6 +842,7 @@ int main(void)
 		T(test_dump),          T(test_version_not_above),
 		T(test_floor_in_hint), T(test_headerless_newest),
 		T(test_obsolete_bad_header), T(test_segment_id_too_big),
+		T(test_lost_blob_of_old_version),
 	};
 #undef T
 
