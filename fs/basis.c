@@ -130,6 +130,22 @@ int basis_declare(struct basis_table *bt, const struct proc_info *p,
 	return rc;
 }
 
+/* A declaration can be taken back before a change uses it: a script
+ * that gives up (recctl put --expect N meeting EBUSY) must not leave its
+ * shell a basis it never read, for its next blind write to take. */
+void basis_withdraw(struct basis_table *bt, const struct proc_info *p,
+		    const char *key)
+{
+	struct holder ho[2];
+	uint32_t h = basis_hash(key);
+	int n = holders(p, ho);
+
+	pthread_mutex_lock(&bt->mu);
+	for (int i = 0; i < n; i++)
+		bent_drop(bt, KIND(B_EXPLICIT), key, h, ho[i]);
+	pthread_mutex_unlock(&bt->mu);
+}
+
 void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		const char *key, uint64_t version)
 {

@@ -39,6 +39,11 @@ void basis_free(struct basis_table *bt);
 int basis_declare(struct basis_table *bt, const struct proc_info *p,
 		  const char *key, uint64_t version);
 
+/* setfattr -x user.expected_version: the declarations the caller and
+ * its parent hold for @key are withdrawn (their stale marks stay). */
+void basis_withdraw(struct basis_table *bt, const struct proc_info *p,
+		    const char *key);
+
 /* The caller saw @version of @key (opened it for reading): an implicit
  * basis for it and its parent, unless they already hold one; clears
  * their stale marks. */

@@ -409,6 +409,15 @@ void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		rc = -EROFS;
 	if (rc == 0 && strncmp(name, "user.", 5) != 0) {
 		rc = -EOPNOTSUPP;
+	} else if (rc == 0 && strcmp(name, "user.expected_version") == 0) {
+		struct proc_info p;
+
+		/* Withdraws the caller's declaration (until 2026-12-06 it
+		 * said 0 and the declaration stayed in force). */
+		rfs_caller(req, &p);
+		if (p.tid > 0)
+			basis_withdraw(fs->bt, &p, key);
+		done = 1;
 	} else if (rc == 0 && is_ours(name)) {
 		done = 1; /* rsync -X removes ours too */
 	} else if (rc == 0 && pending) {

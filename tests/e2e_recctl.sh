@@ -172,6 +172,29 @@ check "it retried for a few seconds, not forever [$((SECONDS - t0)) s]" test $((
 wait $holder
 expect_eq "the holder's change committed, ours did not" "holding 2" "$(cat busy) $(ver busy)"
 
+# A declaration no change used can be taken back (setfattr -x), and a
+# put that gives up on EBUSY takes its own back: left, it was the
+# shell's basis until expect_ttl, for a blind write to take.  (The
+# records are made and held outside this tree: blind.)
+blind "echo a > wd; echo a > wb"
+out=$(bash -c "setfattr -n user.expected_version -v 1 wd
+	a=\$(getfattr --only-values -n user.expected_version wd 2>&1)
+	setfattr -x user.expected_version wd; echo \"rm=\$?\"
+	b=\$(getfattr --only-values -n user.expected_version wd 2>&1)
+	echo \"\$a|\${b##*: }\"; echo x 2>/dev/null > wd; echo \"write=\$?\"")
+expect_eq "setfattr -x user.expected_version withdraws the declaration" \
+	"rm=0 1|No such attribute write=1" "$(echo $out)"
+expect_eq "so the blind write changed nothing" "a 1" "$(cat wd) $(ver wd)"
+blind "cat wb > /dev/null; exec 3> wb; echo h >&3; sleep 4" &
+busy_pid=$!
+for _ in $(seq 100); do getfattr -n user.recfs.lease wb > /dev/null 2>&1 && break; sleep 0.05; done
+out=$(bash -c "echo mine | '$RECCTL' put --expect 1 wb > /dev/null 2>&1; echo \"put=\$?\"
+	b=\$(getfattr --only-values -n user.expected_version wb 2>&1)
+	echo \"\${b##*: }\"")
+expect_eq "a put that met EBUSY leaves its shell no declaration" \
+	"put=69 No such attribute" "$(echo $out)"
+wait $busy_pid
+
 # ---- watch and wait ------------------------------------------------------------
 echo 0 > w
 "$RECCTL" watch --count 20 --from 1 w > "$WORK/watch.out" &   # not R: $! must be recctl

@@ -226,6 +226,18 @@ static int declare(const char *path, uint64_t basis)
 	return 0;
 }
 
+/* Take back a declaration no change used (EBUSY consumes none): left,
+ * it would be the calling shell's basis until expect_ttl, and its next
+ * blind write would pass on a version it never read.  A used one is
+ * gone already, and withdrawing it again does nothing. */
+static void withdraw(const char *path)
+{
+	int e = errno;
+
+	(void)removexattr(path, "user.expected_version");
+	errno = e;
+}
+
 /* One attempt.  The close() result matters: that is where the daemon
  * commits and where it reports a late refusal. */
 static int commit_once(const char *path, uint64_t basis, const void *buf,
@@ -264,6 +276,8 @@ int rc_commit(const char *path, uint64_t basis, const void *buf, size_t len)
 		return rc < 0 ? rc : RC_NOT_RECFS;
 	for (;;) {
 		rc = commit_once(path, basis, buf, len);
+		if (rc < 0 && (rc != -EBUSY || now_ms() > deadline))
+			withdraw(path);
 		if (rc != -EBUSY || now_ms() > deadline)
 			return rc;
 		/* EBUSY consumed nothing and changed nothing: declaring
@@ -286,6 +300,8 @@ int rc_remove(const char *path, uint64_t basis)
 		rc = declare(path, basis);
 		if (rc == 0 && unlink(path) < 0)
 			rc = -errno;
+		if (rc < 0 && (rc != -EBUSY || now_ms() > deadline))
+			withdraw(path);
 		if (rc != -EBUSY || now_ms() > deadline)
 			return rc;
 		rc_sleep_ms((unsigned)(ms * jitter()));
