@@ -617,15 +617,25 @@ int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
  * became two versions).  One kcmp per flush of a thread that is not its
  * process's leader tells.  The process's table counts too: a descriptor
  * opened before the unshare is in both, and the process still holds it
- * (SPEC: the opener "holds no other writable descriptor"). */
+ * (SPEC: the opener "holds no other writable descriptor").  But *@nfds
+ * is the thread's own table's: it tells the flush of a task dying from
+ * a signal (its table detached, listed empty) from a close(2), and the
+ * process's table, still listed while another thread is yet to die,
+ * made a killed thread's half-written change commit
+ * (tests/e2e_races.sh). */
 int proc_task_writable_fds(pid_t pid, pid_t tid, uint64_t start, int mnt_id,
 			   uint64_t ino, int *nfds)
 {
-	int n = 0;
+	int n, seen = 0;
 
-	if (own_table(pid, tid))
-		n = scan(pid, tid, start, mnt_id, ino, nfds);
-	return n != 0 ? n : scan(pid, 0, start, mnt_id, ino, nfds);
+	if (!own_table(pid, tid))
+		return scan(pid, 0, start, mnt_id, ino, nfds);
+	n = scan(pid, tid, start, mnt_id, ino, &seen);
+	if (n == 0)
+		n = scan(pid, 0, start, mnt_id, ino, NULL);
+	if (nfds)
+		*nfds = seen;
+	return n;
 }
 
 void proc_fdinfo_reset(void)

@@ -114,7 +114,7 @@ int proc_writable_fds(pid_t pid, uint64_t start, int mnt_id, uint64_t ino,
 
 /* proc_writable_fds() for a flush by thread @tid of process @pid: of the
  * thread's own descriptor table if it has one (unshare(CLONE_FILES)),
- * else of the process's. */
+ * then of the process's; *@nfds counts the closing thread's table only. */
 int proc_task_writable_fds(pid_t pid, pid_t tid, uint64_t start, int mnt_id,
 			   uint64_t ino, int *nfds);
 

@@ -758,6 +758,44 @@ expect_eq "a descriptor in both tables: the thread's close of its copy commits n
 	"2 3 three four" "$out"
 unmount
 
+# ---- A thread with its own table, killed by a signal --------------------
+# A thread that unshared its descriptor table and was writing when its
+# process was killed: its table goes first, then its close sends the
+# flush.  Its change must be dropped, even while another thread of its
+# process still holds its own table (here: waiting in the daemon, which
+# pauses its open).  Before the fix the process's table was scanned too,
+# its descriptors were taken for the sign of a live close(2), and the
+# half-written change committed.
+RFS_TEST_PAUSE_KEY=slow RFS_TEST_PAUSE_AT=snapshot RFS_TEST_PAUSE_MS=2000 \
+	mount_fresh unchecked || exit 1
+echo old > "$MNT/rec"
+echo s > "$MNT/slow"
+python3 - "$MNT/rec" "$MNT/slow" "$WORK/tready" <<'PY' &
+import ctypes, os, sys, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+rec, slow, ready = sys.argv[1:4]
+def thread():
+    if libc.unshare(0x400) != 0:      # CLONE_FILES
+        return
+    fd = os.open(rec, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"half")
+    open(ready, "w").close()
+    time.sleep(60)
+threading.Thread(target=thread).start()
+while not os.path.exists(ready):
+    time.sleep(0.01)
+os.open(slow, os.O_RDONLY)            # held in the daemon: files kept
+PY
+kpid=$!
+for _ in $(seq 300); do [ -e "$WORK/tready" ] && break; sleep 0.02; done
+sleep 0.3
+kill -9 "$kpid" 2>/dev/null
+wait "$kpid" 2>/dev/null
+sleep 2.5
+expect_eq "a thread with its own table killed halfway: its change is dropped" \
+	"1 old" "$(ver "$MNT/rec") $(cat "$MNT/rec")"
+unmount
+
 # ---- A writer in another mount namespace ------------------------------
 # A process in its own mount namespace (a container, a service with
 # PrivateTmp=, unshare -m) reaches the records through its copy of the
