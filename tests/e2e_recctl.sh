@@ -56,6 +56,20 @@ check "stat of a symlink: the link's record, not its target's [${out//$'\n'/ | }
 expect_eq "log of a symlink lists its own versions" 1 \
 	"$(R log sl | awk '{print $1}' | xargs)"
 expect_eq "show of a symlink prints its target" sub/a "$(R show sl@1)"
+# A symlink outside the mount is no record: recctl follows it into the
+# mount, as before 2026-12-06 (ls and stat through a link in $HOME to a
+# directory or a record of the mount then said "not in a recfs mount"
+# and "Operation not supported").
+ln -sfn "$MNT/sub" "$WORK/out-dir"
+ln -sfn "$MNT/sub/a" "$WORK/out-rec"
+expect_eq "ls through a symlink outside the mount lists the directory" "1 a" \
+	"$(R ls "$WORK/out-dir" 2>&1)"
+out=$(R stat "$WORK/out-rec" 2>&1)
+check "stat through a symlink outside the mount: the record [${out//$'\n'/ | }]" \
+	has "$out" "type: record" "version: 1" "size: 7"
+expect_eq "log through a symlink outside the mount lists the record's versions" 1 \
+	"$(R log "$WORK/out-rec" | awk '{print $1}' | xargs)"
+rm -f "$WORK/out-dir" "$WORK/out-rec"
 rm sl
 echo f2 | R put --expect 1 fresh > /dev/null
 expect_eq "rm with a stale version: exit 75" 75 "$(status R rm --expect 1 fresh)"

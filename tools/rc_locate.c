@@ -52,13 +52,13 @@ static int resolve(const char *path, char **out, int *exists)
 	*exists = 1;
 	cut = abs + alen;
 	/* A symlink at the end is a record of its own: its key is its
-	 * name, not its target's (only its directory is resolved). */
+	 * name, not its target's (only its directory is resolved).  Only
+	 * one in a recfs mount: one elsewhere is followed, as before. */
 	{
-		struct stat sb;
 		char *last = strrchr(abs, '/');
 
-		if (lstat(abs, &sb) == 0 && S_ISLNK(sb.st_mode) && last &&
-		    strcmp(last, "/.") != 0 && strcmp(last, "/..") != 0)
+		if (last && strcmp(last, "/.") != 0 &&
+		    strcmp(last, "/..") != 0 && rc_link_on_recfs(abs) > 0)
 			cut = last;
 	}
 	/* Cut components off the end until the rest exists. */
@@ -167,6 +167,31 @@ int rc_on_recfs(const char *path)
 	rc = statfs(root, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC;
 	free(root);
 	free(key);
+	return rc;
+}
+
+int rc_link_on_recfs(const char *path)
+{
+	struct stat sb;
+	char *dir, *slash;
+	int rc;
+
+	if (lstat(path, &sb) < 0 || !S_ISLNK(sb.st_mode))
+		return 0;
+	dir = strdup(path);
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		strcpy(dir, "."); /* (path has a name: room for ".") */
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	/* (a directory that is itself a symlink is judged the same way,
+	 * on a shorter path: this ends) */
+	rc = rc_on_recfs(dir);
+	free(dir);
 	return rc;
 }
 

@@ -98,8 +98,9 @@ static int read_stat(const char *path, struct rec_stat *s)
 	memset(s, 0, sizeof(*s));
 	/* A symlink is a record of its own, not its target: made whole
 	 * by symlink(2), so never leased, and its figures are its
-	 * history's (rc_link_version). */
-	if (lstat(path, &s->sb) == 0 && S_ISLNK(s->sb.st_mode)) {
+	 * history's (rc_link_version).  One outside a mount is followed
+	 * (rc_link_on_recfs). */
+	if (rc_link_on_recfs(path) > 0 && lstat(path, &s->sb) == 0) {
 		s->is_link = 1;
 		rc = rc_link_version(path, &s->version, s->hash);
 		s->has_version = rc == 0;

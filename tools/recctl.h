@@ -122,6 +122,12 @@ int rc_on_recfs(const char *path);
 int rc_history_path(const char *path, uint64_t version, char **out);
 /* The version numbers under a history directory, newest first. */
 int rc_list_versions(const char *hdir, uint64_t **vs, size_t *count);
+/* Is @path a symlink in a recfs mount, a record of its own?  One
+ * outside a mount (in $HOME, to a directory or a record of the mount)
+ * is no record: recctl follows it, as any tool does (until 2026-12-06
+ * ls, stat and log through one refused the path).  @return 1, 0, or
+ * -errno. */
+int rc_link_on_recfs(const char *path);
 /* A symlink record's version and content hash (33 bytes), from its
  * history: the kernel keeps user.* attributes off symlinks, so a
  * symlink's own are not readable (its newest kept version is its
