@@ -517,8 +517,13 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 				 __ATOMIC_RELAXED);
 		h->in->ext_top = newv;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		/* The appender's other handles follow; this one reads
+		 * its own append already. */
+		rfs_own_commit(h->in, p);
+		h->pc_seen = h->in->pc_seq;
 		rfs_handle_read_own(fs, h, h->in->key, newv);
+	}
 	if (woken) /* an append takes no lease */
 		rfs_lease_pass(fs, h->in, 0);
 	pthread_mutex_unlock(&fs->mu);

@@ -275,6 +275,19 @@ void rfs_handle_follow(struct rfs *fs, struct rfs_handle *h)
 	pthread_mutex_unlock(&fs->mu);
 }
 
+/* A commit of @in's record by @p's process: through a handle, or with
+ * none (its truncate by path, its append).  Its O_RDWR handles follow
+ * every one of them (rfs_handle_follow): until 2026-12-06 only commits
+ * through a handle were noted, and a descriptor read the version from
+ * before its own process's truncate or append, and its change on that
+ * was refused (EAGAIN; tests/e2e_editors.sh).  Caller holds fs->mu. */
+void rfs_own_commit(struct rfs_inode *in, const struct proc_info *p)
+{
+	__atomic_store_n(&in->pc_seq, in->pc_seq + 1, __ATOMIC_RELAXED);
+	in->pc_tgid = p->tgid;
+	in->pc_start = proc_process_start(p);
+}
+
 /* An O_RDWR handle reads back what it committed: SQLite rereads its
  * pages after each transaction, an `a+` log its own lines, and a
  * snapshot from before the commit (or the newest, which may be another
@@ -397,10 +410,7 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 		else
 			rfs_changed(fs, &h->changer, &h->hit, key, newv);
 		if (!moved && h->opener_known) {
-			__atomic_store_n(&in->pc_seq, in->pc_seq + 1,
-					 __ATOMIC_RELAXED);
-			in->pc_tgid = h->opener.tgid;
-			in->pc_start = proc_process_start(&h->opener);
+			rfs_own_commit(in, &h->opener);
 			h->pc_seen = in->pc_seq;
 		}
 		if (!(how & RFS_COMMIT_LAST))

@@ -156,14 +156,18 @@ void rfs_handle_drop(struct rfs *fs, struct rfs_handle *h, const char *why);
  * RFS_COMMIT_DURABLE or sync=always).  Unless RFS_COMMIT_LAST, an O_RDWR
  * handle then reads the version it made.  Caller holds h->mu. */
 int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how);
+/* Before a read through an O_RDWR handle with no change open: if its
+ * own process committed the record since the handle's snapshot (through
+ * another handle, a truncate by path, an append), drop the snapshot, so
+ * that the read takes the current version.  Caller holds h->mu, not
+ * fs->mu. */
+void rfs_handle_follow(struct rfs *fs, struct rfs_handle *h);
+/* @p's process committed @in's record: its handles follow it
+ * (rfs_handle_follow).  Caller holds fs->mu. */
+void rfs_own_commit(struct rfs_inode *in, const struct proc_info *p);
 /** An O_RDWR handle's reads go to @version of @key, just committed
  * through it (others: nothing).  Caller holds h->mu and fs->mu, and the
  * record's lease is still the handle's. */
-/* Before a read through an O_RDWR handle with no change open: if its
- * own process committed the record through another handle since the
- * handle's snapshot, drop the snapshot, so that the read takes the
- * current version.  Caller holds h->mu, not fs->mu. */
-void rfs_handle_follow(struct rfs *fs, struct rfs_handle *h);
 void rfs_handle_read_own(struct rfs *fs, struct rfs_handle *h,
 			 const char *key, uint64_t version);
 /** A commit another request made for @h failed with @err: the change

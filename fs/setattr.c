@@ -65,8 +65,10 @@ again:
 		rc = store_truncate(fs->st, in->key, expect, size, &newv);
 		ticket = store_defer_end(fs->st);
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		rfs_changed(fs, p, &hit, in->key, newv);
+		rfs_own_commit(in, p);
+	}
 	pthread_mutex_unlock(&fs->mu);
 	if (rc == 0)
 		rc = store_wait_ticket(fs->st, ticket);

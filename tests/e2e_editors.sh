@@ -236,6 +236,41 @@ PY
 expect_eq "a descriptor reads what its process committed through another" \
 	"1|written|2" "$(cat "$WORK/two.out")"
 expect_eq "so both increments count" 2 "$(cat tworec)"
+# Its truncate by path and its append through another descriptor are its
+# commits too: the descriptor reads what they made next, and a change
+# on that passes.  Until 2026-12-06 it read the version before them
+# ('hello'), and its change was refused (EAGAIN): only a commit through
+# another handle was followed.
+printf hello > trrec
+printf hello > aprec
+python3 - > "$WORK/trap.out" 2>&1 <<'PY'
+import os
+r = []
+def change(fd, data):
+    try:
+        os.pwrite(fd, data, 0)
+        os.fsync(fd)
+        r.append("written")
+    except OSError as e:
+        r.append(os.strerror(e.errno))
+fd = os.open("trrec", os.O_RDWR)
+os.pread(fd, 10, 0)
+os.truncate("trrec", 0)                          # the process's commit
+r.append(repr(os.pread(fd, 10, 0).decode()))
+change(fd, b"x")
+os.close(fd)
+fd = os.open("aprec", os.O_RDWR)
+os.pread(fd, 10, 0)
+with open("aprec", "a") as f:                    # the process's append
+    f.write(" world")
+r.append(repr(os.pread(fd, 20, 0).decode()))
+change(fd, b"J")
+os.close(fd)
+print("|".join(r))
+PY
+expect_eq "a descriptor follows its process's truncate by path and append" \
+	"''|written|'hello world'|written" "$(cat "$WORK/trap.out")"
+expect_eq "and its changes on them stand" "x Jello world" "$(cat trrec) $(cat aprec)"
 # Two SQLite connections to one database in one process, taking turns.
 # Until 2026-12-06 the second read pages from before the first's commit:
 # its own commit was refused, and the journal it left, made of those
