@@ -476,8 +476,15 @@ out:
 	}
 	if (fs.st && store_close(fs.st) < 0)
 		rc = 1;
-	if (stop_efd >= 0)
+	if (stop_efd >= 0) {
+		/* A late signal's handler must not write into whatever file
+		 * takes the descriptor's number next: it is ignored now. */
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
 		close(stop_efd);
+		stop_efd = -1;
+	}
 	proc_cache_reset();
 	proc_fdinfo_reset();
 	basis_free(fs.bt);
