@@ -314,10 +314,30 @@ void es_apply_kv(struct es *es, const struct etcdc_kv *kv, int deleted,
 	pthread_mutex_unlock(&es->mu);
 }
 
+/* GETs of @key's four parts (m/, r/, t/, l/; with @prefix, of every
+ * key below it), into @ops with their keys in @ks (freed by the caller,
+ * also on failure).  @return 0 or -ENOMEM. */
+static const char part_kinds[] = "mrtl";
+
+static int four_gets(struct es *es, const char *key, int prefix,
+		     struct etcdc_op ops[4], char *ks[4], size_t lens[4])
+{
+	for (int i = 0; i < 4; i++) {
+		ks[i] = es_k(es, part_kinds[i], key, &lens[i]);
+		if (!ks[i])
+			return -ENOMEM;
+		memset(&ops[i], 0, sizeof(ops[i]));
+		ops[i].type = ETCDC_OP_GET;
+		ops[i].key = ks[i];
+		ops[i].key_len = lens[i];
+		ops[i].prefix = prefix;
+	}
+	return 0;
+}
+
 /* Read @key's four parts at one revision and apply what etcd has now. */
 int es_refresh(struct es *es, const char *key)
 {
-	static const char kinds[] = "mrtl";
 	struct etcdc_txn_result r;
 	struct etcdc_op ops[4];
 	char *ks[4] = {0};
@@ -326,15 +346,8 @@ int es_refresh(struct es *es, const char *key)
 	int rc = -ENOMEM, changed = 0;
 
 	memset(&r, 0, sizeof(r));
-	for (int i = 0; i < 4; i++) {
-		ks[i] = es_k(es, kinds[i], key, &lens[i]);
-		if (!ks[i])
-			goto out;
-		memset(&ops[i], 0, sizeof(ops[i]));
-		ops[i].type = ETCDC_OP_GET;
-		ops[i].key = ks[i];
-		ops[i].key_len = lens[i];
-	}
+	if (four_gets(es, key, 0, ops, ks, lens) < 0)
+		goto out;
 	c = es_client(es);
 	rc = etcdc_txn(c, NULL, 0, ops, 4, NULL, 0, &r);
 	es_client_put(es, c);
@@ -386,7 +399,6 @@ static int kv_has(const struct etcdc_kv *kvs, size_t n, const char *k,
 
 int es_refresh_below(struct es *es, const char *dir)
 {
-	static const char kinds[] = "mrtl";
 	struct etcdc_txn_result r;
 	struct etcdc_op ops[4];
 	char *ks[4] = {0}, *sub, **keys = NULL;
@@ -400,16 +412,8 @@ int es_refresh_below(struct es *es, const char *dir)
 		return -ENOMEM;
 	memcpy(sub, dir, dl);
 	memcpy(sub + dl, "/", 2);
-	for (int i = 0; i < 4; i++) {
-		ks[i] = es_k(es, kinds[i], sub, &lens[i]);
-		if (!ks[i])
-			goto out;
-		memset(&ops[i], 0, sizeof(ops[i]));
-		ops[i].type = ETCDC_OP_GET;
-		ops[i].key = ks[i];
-		ops[i].key_len = lens[i];
-		ops[i].prefix = 1;
-	}
+	if (four_gets(es, sub, 1, ops, ks, lens) < 0)
+		goto out;
 	/* One transaction: all four parts as of one revision. */
 	c = es_client(es);
 	rc = etcdc_txn(c, NULL, 0, ops, 4, NULL, 0, &r);
@@ -443,7 +447,7 @@ int es_refresh_below(struct es *es, const char *dir)
 				char *ek;
 				if (!have[i])
 					continue;
-				ek = es_k(es, kinds[i], e->key, &kl);
+				ek = es_k(es, part_kinds[i], e->key, &kl);
 				if (ek && !kv_has(r.res[i].kvs, r.res[i].n_kvs,
 						  ek, kl) &&
 				    es_apply_locked(es, ek, kl, NULL, 0, 0, 0, 1,

@@ -77,6 +77,21 @@ static struct store *open_es(const char *url, struct changes *ch)
 	return st;
 }
 
+/* A second store on @url with no watch running: a mount whose cache
+ * lags behind the other's changes. */
+static struct store *open_lagging(const char *url, struct changes *ch)
+{
+	struct store_opts o;
+	struct store *st = NULL;
+
+	memset(&o, 0, sizeof(o));
+	o.on_change = on_change;
+	o.change_ctx = ch;
+	o.defer_background = 1;
+	assert_int_equal(store_open(url, &o, &st), 0);
+	return st;
+}
+
 static const struct store_meta *file_meta(void)
 {
 	static struct store_meta m = { .mode = S_IFREG | 0644 };
@@ -751,7 +766,6 @@ static void test_rmdir_cache_behind(void **state)
 {
 	struct store_meta dm = { .mode = S_IFDIR | 0755 };
 	struct changes c1 = {0}, c2 = {0};
-	struct store_opts o;
 	struct store_stat sb;
 	struct store *a, *b = NULL;
 	char url[96];
@@ -763,11 +777,7 @@ static void test_rmdir_cache_behind(void **state)
 	assert_int_equal(store_mkdir(a, "d", &dm), 0);
 	assert_int_equal(store_mkdir(a, "e", &dm), 0);
 	assert_int_equal(store_put(a, "f", STORE_ABSENT, "f", 1, NULL, &v), 0);
-	memset(&o, 0, sizeof(o));
-	o.on_change = on_change;
-	o.change_ctx = &c2;
-	o.defer_background = 1; /* no watch: a cache that lags behind */
-	assert_int_equal(store_open(url, &o, &b), 0);
+	b = open_lagging(url, &c2);
 	assert_int_equal(store_put(a, "d/new", STORE_ABSENT, "n", 1, NULL, &v),
 			 0);
 	assert_int_equal(store_rename(a, "f", 1, "e/f", STORE_ABSENT, &v), 0);
@@ -788,7 +798,6 @@ static void test_rmdir_cache_behind(void **state)
 static void test_delete_race_one_wins(void **state)
 {
 	struct changes c1 = {0}, c2 = {0};
-	struct store_opts o;
 	struct store *a, *b = NULL;
 	char url[96];
 	uint64_t v = 0, vb = 0;
@@ -797,11 +806,7 @@ static void test_delete_race_one_wins(void **state)
 	new_url(url, sizeof(url));
 	a = open_es(url, &c1);
 	assert_int_equal(store_put(a, "k", STORE_ABSENT, "1", 1, NULL, &v), 0);
-	memset(&o, 0, sizeof(o));
-	o.on_change = on_change;
-	o.change_ctx = &c2;
-	o.defer_background = 1; /* no watch: a cache that lags behind */
-	assert_int_equal(store_open(url, &o, &b), 0);
+	b = open_lagging(url, &c2);
 	assert_int_equal(store_delete(a, "k", 1, &v), 0);
 	assert_int_equal(v, 2);
 	assert_int_equal(store_delete(b, "k", 1, &vb), -ENOENT);
@@ -849,7 +854,6 @@ static void test_rename_dir_cache_behind(void **state)
 {
 	struct store_meta dm = { .mode = S_IFDIR | 0755 };
 	struct changes c1 = {0}, c2 = {0}, c3 = {0};
-	struct store_opts o;
 	struct store_stat sb;
 	struct store *a, *b = NULL, *c;
 	char url[96];
@@ -862,11 +866,7 @@ static void test_rename_dir_cache_behind(void **state)
 	assert_int_equal(store_mkdir(a, "d", &dm), 0);
 	assert_int_equal(store_mkdir(a, "t", &dm), 0);
 	assert_int_equal(store_put(a, "f", STORE_ABSENT, "f", 1, NULL, &v), 0);
-	memset(&o, 0, sizeof(o));
-	o.on_change = on_change;
-	o.change_ctx = &c2;
-	o.defer_background = 1; /* no watch: a cache that lags behind */
-	assert_int_equal(store_open(url, &o, &b), 0);
+	b = open_lagging(url, &c2);
 	assert_int_equal(store_put(a, "d/new", STORE_ABSENT, "n", 1, NULL, &v),
 			 0);
 	assert_int_equal(store_rename(a, "f", 1, "d/f", STORE_ABSENT, &v), 0);
