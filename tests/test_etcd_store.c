@@ -736,6 +736,12 @@ static void test_open_large_prefix(void **state)
 	uint64_t v;
 
 	(void)state;
+	/* Some 60 MB through etcd's JSON gateway within the client's 2 s
+	 * per request: not under memcheck (RECFS_TEST_SLOWDOWN), where the
+	 * second open timed out. */
+	if (getenv("RECFS_TEST_SLOWDOWN") &&
+	    atoi(getenv("RECFS_TEST_SLOWDOWN")) > 1)
+		skip();
 	new_url(url, sizeof(url));
 	a = open_es(url, &c1);
 	big = malloc(sz);

@@ -173,6 +173,7 @@ static int child_checks(int ngroups)
 		    syscall(SYS_capset, hdr, data) < 0)
 			_exit(255);
 		perm_who_init(&w, 0, 0, getpid());
+		free(g); /* (valgrind follows the child) */
 		_exit(perm_in_group(&w, (gid_t)(5000 + ngroups)) |
 		      perm_in_group(&w, 4999) << 1 |
 		      perm_capable(&w, PERM_CAP_DAC_OVERRIDE) << 2);
