@@ -278,7 +278,7 @@ static int one_op(long id, int op, const char *p, int k, unsigned *seed)
 			long s0 = atomic_load(&started[k]);
 			long o0 = atomic_load(&inflight[k]);
 			if (rc == 0 && rand_r(seed) % 4 == 0 && fsync(fd) == 0 &&
-			    ((got = pread(fd, back, len + 1, 0)) != (ssize_t)len ||
+			    ((got = pread(fd, back, sizeof(back), 0)) != (ssize_t)len ||
 			     memcmp(back, b, len) != 0) &&
 			    ((o0 == 1 && atomic_load(&inflight[k]) == 1 &&
 			      atomic_load(&started[k]) == s0) ||
