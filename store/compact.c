@@ -226,7 +226,12 @@ static int out_entry(struct out *o, uint8_t type, uint8_t flags,
 	return 0;
 }
 
-static int read_inline(struct store *st, const struct ver *v, void **data)
+/* Read inline version @v of @key, checked against its hash: a byte
+ * that changed in its segment since it was written would otherwise be
+ * copied into the new segment, under a checksum that fits it, and the
+ * damage would be lost to every later check. */
+static int read_inline(struct store *st, const char *key,
+		       const struct ver *v, void **data)
 {
 	ssize_t n = -1;
 	int fd;
@@ -239,7 +244,8 @@ static int read_inline(struct store *st, const struct ver *v, void **data)
 	if (fd >= 0)
 		n = pread(fd, *data, v->size, (off_t)ver_content_off(v));
 	pthread_rwlock_unlock(&st->idx_lock);
-	return n == (ssize_t)v->size ? 0 : -EIO;
+	return n == (ssize_t)v->size ? store_ver_check(st, key, v, *data)
+				     : -EIO;
 }
 
 /* A version's PUT; the new place is written back into *v. */
@@ -253,7 +259,7 @@ static int emit_ver(struct store *st, struct out *o, struct item *it,
 	int rc = 0;
 
 	if (!v->is_blob)
-		rc = read_inline(st, v, &data);
+		rc = read_inline(st, it->key, v, &data);
 	if (rc == 0)
 		rc = out_entry(o, LOG_PUT,
 			       flags | LOG_F_COMMIT |

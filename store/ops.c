@@ -495,6 +495,8 @@ static int current_content(struct store *st, const struct batch *b,
 	rc = store_read_ver(st, v, *data, v->size, 0, &got);
 	if (rc == 0 && (uint64_t)got != v->size)
 		rc = -EIO;
+	if (rc == 0) /* (not a copy of damage under a hash that fits it) */
+		rc = store_ver_check(st, n->key, v, *data);
 	if (rc < 0) {
 		free(*data);
 		*data = NULL;

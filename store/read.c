@@ -4,13 +4,20 @@
  * from its cache (etcd_*.c). */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "etcd_store.h"
+#include "log.h"
 #include "store_int.h"
 
 struct store_snap {
@@ -18,13 +25,131 @@ struct store_snap {
 	uint64_t base;
 	char *mem;       /* a small version, copied at open */
 	struct store_stat stat;
+	struct snap_check *chk; /* NULL: not checked (etcd, or in mem) */
 };
+
+/* A local version's bytes are checked against its content hash as they
+ * are read: a small one whole at open (snap_copy), a larger one as a
+ * reader reads it in order from its start, so that the read that
+ * reaches its end fails with EIO if a byte of the file changed after
+ * it was written (the log's checksums are checked at open only, a
+ * blob's never before 2026-12-06).  Reads out of order are not checked;
+ * recctl fsck checks everything.  Every copy the store makes of a
+ * version (a partial write's base, a rename of an inline version,
+ * compaction) reads it whole, so damage is not copied into a version
+ * with a hash that matches it. */
+struct snap_check {
+	pthread_mutex_t mu;
+	uint64_t next;   /* bytes [0, next) are in x */
+	int bad;         /* they did not match: every read fails */
+	XXH3_state_t *x;
+	char *what;      /* the version and its file, for the message */
+};
+
+static void check_free(struct snap_check *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->mu);
+	XXH3_freeState(c->x);
+	free(c->what);
+	free(c);
+}
+
+/* @v of @key and the file that holds it, for a message. */
+static void ver_what(const struct store *st, const char *key,
+		     const struct ver *v, char *buf, size_t n)
+{
+	if (ver_blob(v))
+		snprintf(buf, n, "%s: '%s' version %" PRIu64
+			 " (blobs/%016" PRIx64 ")", st->dir, key, v->version,
+			 ver_blob(v));
+	else
+		snprintf(buf, n, "%s: '%s' version %" PRIu64
+			 " (segment %016" PRIx32 ", offset %" PRIu64 ")",
+			 st->dir, key, v->version, v->seg,
+			 ver_content_off(v));
+}
+
+static void report_damage(const char *what)
+{
+	fprintf(stderr, "recfs: %s: the content does not match its hash: "
+		"the store is damaged (recctl fsck tells more)\n", what);
+}
+
+/* A check from the first byte, of the version @what names, or NULL
+ * when there is no memory for one (the version is then read
+ * unchecked). */
+static struct snap_check *check_new(const char *what)
+{
+	struct snap_check *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->x = XXH3_createState();
+	c->what = strdup(what);
+	if (!c->x || !c->what) {
+		XXH3_freeState(c->x);
+		free(c->what);
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	XXH3_128bits_reset(c->x);
+	return c;
+}
+
+int store_ver_check(const struct store *st, const char *key,
+		    const struct ver *v, const void *data)
+{
+	char what[PATH_MAX + 128];
+	uint8_t h[16];
+
+	log_xxh128(data, (size_t)v->size, h);
+	if (memcmp(h, v->hash, 16) == 0)
+		return 0;
+	ver_what(st, key, v, what, sizeof(what));
+	report_damage(what);
+	return -EIO;
+}
+
+/* Add @len bytes read at @off to @s's check.  @return 0, or -EIO once
+ * the whole version has been read and did not match. */
+static int check_read(struct store_snap *s, const void *buf, size_t len,
+		      uint64_t off)
+{
+	struct snap_check *c = s->chk;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->mu);
+	if (!c->bad && off <= c->next && off + len > c->next) {
+		size_t skip = (size_t)(c->next - off);
+
+		log_xxh128_update(c->x, (const char *)buf + skip, len - skip);
+		c->next = off + len;
+		if (c->next == s->stat.size) {
+			XXH128_canonical_t h;
+
+			XXH128_canonicalFromHash(&h,
+						 XXH3_128bits_digest(c->x));
+			if (memcmp(h.digest, s->stat.hash, 16) != 0) {
+				c->bad = 1;
+				report_damage(c->what);
+			}
+		}
+	}
+	if (c->bad)
+		rc = -EIO;
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
 
 /* Versions up to this size are copied when a snapshot opens: a warm read
  * of a small record then costs no dup() and close() of the segment, and
  * its READ no pread().  Larger ones are read from a descriptor of their
  * own, which keeps a compacted segment readable. */
 #define SNAP_COPY_MAX 4096
+#define COPY_CHUNK (256 << 10) /* store_snap_check_rest()'s reads */
 
 static void fill_stat(const struct index *ix, const struct node *n,
 		      const struct ver *v, struct store_stat *out)
@@ -151,6 +276,8 @@ int store_snap_open(struct store *st, const char *key, uint64_t version,
 						&got) < 0 ||
 				 (uint64_t)got != v->size)
 				rc = -EIO;
+			else
+				rc = store_ver_check(st, key, v, s->mem);
 		} else {
 			int fd = store_seg_fd(st, v->seg);
 			s->fd = fd < 0 ? -EIO : dup(fd);
@@ -160,6 +287,12 @@ int store_snap_open(struct store *st, const char *key, uint64_t version,
 		}
 		if (rc == 0 && s->fd < 0 && !s->mem)
 			rc = -EIO;
+		if (rc == 0 && !s->mem && v->size) {
+			char what[PATH_MAX + 128];
+
+			ver_what(st, key, v, what, sizeof(what));
+			s->chk = check_new(what);
+		}
 	}
 	pthread_rwlock_unlock(&st->idx_lock);
 	if (rc < 0) {
@@ -193,7 +326,37 @@ ssize_t store_snap_read(struct store_snap *s, void *buf, size_t len,
 			return -EIO;
 		done += (size_t)n;
 	}
+	if (s->chk && check_read(s, buf, done, off) < 0)
+		return -EIO;
 	return (ssize_t)done;
+}
+
+int store_snap_check_rest(struct store_snap *s)
+{
+	char *buf;
+	uint64_t off;
+	int rc = 0;
+
+	if (!s->chk)
+		return 0;
+	pthread_mutex_lock(&s->chk->mu);
+	off = s->chk->next;
+	rc = s->chk->bad ? -EIO : 0;
+	pthread_mutex_unlock(&s->chk->mu);
+	if (rc < 0 || off >= s->stat.size)
+		return rc;
+	buf = malloc(COPY_CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	while (rc == 0 && off < s->stat.size) {
+		ssize_t n = store_snap_read(s, buf, COPY_CHUNK, off);
+
+		if (n <= 0)
+			rc = -EIO;
+		off += n > 0 ? (uint64_t)n : 0;
+	}
+	free(buf);
+	return rc;
 }
 
 void store_snap_stat(const struct store_snap *s, struct store_stat *out)
@@ -209,6 +372,7 @@ int store_snap_dup(const struct store_snap *s, struct store_snap **out)
 		return -ENOMEM;
 	*d = *s;
 	d->mem = NULL;
+	d->chk = NULL;
 	if (s->mem) {
 		d->mem = malloc(s->stat.size ? s->stat.size : 1);
 		if (!d->mem) {
@@ -225,6 +389,9 @@ int store_snap_dup(const struct store_snap *s, struct store_snap **out)
 			return rc;
 		}
 	}
+	/* A check of its own, from the first byte (none without memory). */
+	if (s->chk)
+		d->chk = check_new(s->chk->what);
 	*out = d;
 	return 0;
 }
@@ -235,6 +402,7 @@ void store_snap_close(struct store_snap *s)
 		return;
 	if (s->fd >= 0)
 		close(s->fd);
+	check_free(s->chk);
 	free(s->mem);
 	free(s);
 }

@@ -380,6 +380,10 @@ static int stage(struct store_txn *t, uint64_t size)
 			rc = -EIO;
 			goto fail;
 		}
+		/* A part of the base is copied: it is checked whole all
+		 * the same (read.c, "struct snap_check"). */
+		if (have < sb.size && (rc = store_snap_check_rest(t->base)) < 0)
+			goto fail;
 		store_snap_close(t->base);
 		t->base = NULL;
 		t->size = have;

@@ -216,4 +216,38 @@ unmount
 "$RECCTL" fsck "$STORE" > /dev/null 2>&1
 expect_eq "fsck is clean after" 0 "$?"
 
+# ---- A byte flipped under a live mount: EIO, never the bytes ------------
+# (store/read.c, "struct snap_check"; before 2026-12-06 the bytes were
+# served, and an append or a rename copied them into a new version)
+mount_fresh || exit 1
+head -c 300000 /dev/urandom > "$WORK/rot"
+cp "$WORK/rot" "$MNT/rot"
+printf 'small %.0s' $(seq 1000) > "$MNT/rot2" # 6 KB: inline in the log
+unmount
+mount_again || exit 1  # (its bytes are no longer in the store's memory)
+blob=$(ls "$STORE"/blobs/ | sort | tail -n 1)
+printf '\x55' | dd of="$STORE/blobs/$blob" bs=1 seek=150000 conv=notrunc status=none
+seg=$(grep -l -a 'small small' "$STORE"/*.seg | tail -n 1)
+off=$(grep -b -o -a 'small small' "$seg" | head -n 1 | cut -d: -f1)
+printf 'X' | dd of="$seg" bs=1 seek=$((off + 3000)) conv=notrunc status=none
+: > "$WORK/recfs.log"
+expect_err "cat of a blob with a flipped byte fails" "Input/output error" \
+	bash -c "cat '$MNT/rot' > /dev/null"
+expect_err "cp of it fails" "Input/output error" cp "$MNT/rot" "$WORK/rot.copy"
+expect_err "so does cat of an inline version" "Input/output error" \
+	bash -c "cat '$MNT/rot2' > /dev/null"
+check "the daemon log names the blob" grep -q "'rot' version 1 (blobs/$blob): the content does not match its hash" "$WORK/recfs.log"
+check "and the segment" grep -q "'rot2' version 1 (segment .*): the content does not match its hash" "$WORK/recfs.log"
+cat "$MNT/rot" > /dev/null 2>&1 # (a basis for the append)
+expect_err "an append to it fails" "Input/output error" \
+	bash -c "echo tail >> '$MNT/rot'"
+setfattr -n user.expected_version -v 1 "$MNT/rot2"
+expect_err "a rename of the inline one fails" "Input/output error" \
+	mv "$MNT/rot2" "$MNT/rot3"
+expect_eq "and neither made a version" "1 1 absent" \
+	"$(ver "$MNT/rot") $(ver "$MNT/rot2") $([ -e "$MNT/rot3" ] && echo present || echo absent)"
+unmount
+"$RECCTL" fsck "$STORE" > "$WORK/rot.out" 2>&1
+expect_eq "recctl fsck finds the damage (exit 1)" 1 "$?"
+
 finish
