@@ -23,14 +23,21 @@ mix() { timeout -s KILL "$LIMIT" "$MIX" "$@"; }
 # stuck client cannot even exit).
 reap_if_stuck() {
 	[ "$1" -eq 137 ] || return 0
+	[ -s "$WORK/stuck.txt" ] && head -600 "$WORK/stuck.txt" | sed 's/^/# /'
+	rm -f "$WORK/stuck.txt"
 	kill -9 "$2" 2>/dev/null
 	fuse_abort "$3"
 }
-# watchdog MNT...: abort the mounts' connections after LIMIT + 10 s
+# watchdog MNT...: just before the deadline, write what the daemons and
+# the callers wait on to $WORK/stuck.txt (dump_stuck; shown by
+# reap_if_stuck), then abort the mounts' connections after LIMIT + 10 s
 # (away from this script's output, which a sleeping child would hold
 # open); unwatch stops it when the run ends in time.
 watchdog() {
-	(sleep $((LIMIT + 10)); for m; do fuse_abort "$m"; done) \
+	rm -f "$WORK/stuck.txt"
+	(sleep $((LIMIT - 5))
+	 dump_stuck $(pgrep -x recfs) $(pgrep -x stress_mix) >"$WORK/stuck.txt" 2>&1
+	 sleep 15; for m; do fuse_abort "$m"; done) \
 		</dev/null >/dev/null 2>&1 &
 	WD=$!
 }

@@ -162,6 +162,32 @@ fuse_abort() {
 	echo 1 > "/sys/fs/fuse/connections/${dev#*:}/abort" 2>/dev/null
 }
 
+# dump_stuck PID...: what each process's threads are waiting on (state,
+# kernel wait channel and stack; for a daemon, its own stacks through gdb
+# when installed), each FUSE connection's waiting requests, and etcd's
+# processes, on stdout.  For a run that stopped making progress: the
+# deadline then kills it, and this is all that is left to debug it from.
+dump_stuck() {
+	local p t c
+	echo "== stuck at $(date +%T.%N)"
+	for c in /sys/fs/fuse/connections/*/waiting; do
+		[ -e "$c" ] && echo "fuse connection ${c%/waiting}: $(cat "$c") waiting"
+	done
+	for p; do
+		[ -d "/proc/$p" ] || { echo "== $p gone"; continue; }
+		echo "== $p: $(tr '\0' ' ' < "/proc/$p/cmdline" | cut -c1-200)"
+		for t in /proc/"$p"/task/*; do
+			echo "-- ${t##*/} $(cut -d' ' -f2-3 "$t/stat" 2>/dev/null) wchan=$(cat "$t/wchan" 2>/dev/null)"
+			sed 's/^/   /' "$t/stack" 2>/dev/null | head -16
+		done
+		if [[ $(cat "/proc/$p/comm" 2>/dev/null) == recfs* ]] &&
+		   command -v gdb >/dev/null; then
+			timeout 30 gdb -q -batch -p "$p" -ex 'thread apply all bt 12' \
+				2>/dev/null | grep -E '^(Thread|#)' | head -200
+		fi
+	done
+}
+
 unmount() {
 	fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
 	wait "$RECFS_PID" 2>/dev/null
