@@ -23,7 +23,7 @@ mix() { timeout -s KILL "$LIMIT" "$MIX" "$@"; }
 # stuck client cannot even exit).
 reap_if_stuck() {
 	[ "$1" -eq 137 ] || return 0
-	[ -s "$WORK/stuck.txt" ] && head -600 "$WORK/stuck.txt" | sed 's/^/# /'
+	[ -s "$WORK/stuck.txt" ] && head -2000 "$WORK/stuck.txt" | sed 's/^/# /'
 	rm -f "$WORK/stuck.txt"
 	kill -9 "$2" 2>/dev/null
 	fuse_abort "$3"
