@@ -116,7 +116,8 @@ $(BUILD)/tests/recfs_oom_fs: $(FS_SRC:%.c=$(BUILD)/oom/%.o) \
 
 # The etcd tests share a fixture that runs a real etcd.
 $(BUILD)/tests/test_etcd_%: $(BUILD)/obj/tests/test_etcd_%.o \
-		$(BUILD)/obj/tests/etcd_fixture.o $(BUILD)/libstore.a
+		$(BUILD)/obj/tests/etcd_fixture.o $(BUILD)/obj/tests/slow_link.o \
+		$(BUILD)/libstore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 

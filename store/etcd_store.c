@@ -526,25 +526,39 @@ static void take_back_orphans(struct es *es)
 
 /* ---- loading and the background thread ----------------------------------- */
 
+/* Pages of the load are sized to carry about LOAD_PAGE_BYTES of JSON.
+ * etcd's gateway builds a reply whole before it sends its first byte,
+ * and the client gives a request 2 s: a page of 1,000 records of
+ * 1.5 MiB was 2 GB, and 40 of them (80 MB) took 1.1 s before the first
+ * byte on this machine, so a slower host or link could never mount
+ * such a prefix (a watch that fell behind a compaction could never
+ * reload it either).  The first page is small; the next ones are sized
+ * by the records seen so far. */
+#define LOAD_PAGE_BYTES ((size_t)8 << 20)
+#define LOAD_FIRST 8
+#define LOAD_MAX 10000
+
 /* Read the whole prefix into the cache, every page at the revision of
- * the first.  A page of large records can be over the client's reply
- * limit (1,000 records of 1.5 MiB, base64 on top): that page is asked
- * again with half as many keys, down to one (one record always fits).
+ * the first.  A page over the client's reply limit or its time is asked
+ * again with half as many keys, down to one (one record always fits
+ * the limit), and later pages stay at most that large.
  * @return 0 and *rev, that revision (a watch from rev + 1 misses
  * nothing). */
 static int load(struct es *es, struct etcdc *c, int64_t *rev)
 {
 	struct etcdc_kv *kvs = NULL;
 	char *from = NULL;
-	size_t n = 0, flen = 0;
+	size_t n = 0, flen = 0, seen = 0;
+	uint64_t bytes = 0;
 	int more = 1, rc = 0;
-	int64_t at = 0, r = 0, limit = 1000;
+	int64_t at = 0, r = 0, limit = LOAD_FIRST, cap = LOAD_MAX;
 
 	while (more && rc == 0) {
 		rc = etcdc_range_page(c, es->prefix, es->plen, from, flen, at,
 				      limit, &kvs, &n, &more, &r);
-		if (rc == -EMSGSIZE && limit > 1) {
+		if ((rc == -EMSGSIZE || rc == -ETIMEDOUT) && limit > 1) {
 			limit /= 2;
+			cap = limit;
 			rc = 0;
 			continue;
 		}
@@ -553,12 +567,23 @@ static int load(struct es *es, struct etcdc *c, int64_t *rev)
 		if (!at)
 			at = r;
 		pthread_mutex_lock(&es->mu);
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			es_apply_locked(es, kvs[i].key, kvs[i].key_len,
 					kvs[i].value, kvs[i].value_len,
 					kvs[i].create_revision, kvs[i].lease, 0,
 					kvs[i].mod_revision);
+			/* as JSON: base64, and the fields around them */
+			bytes += (kvs[i].key_len + kvs[i].value_len) / 3 * 4 +
+				 160;
+		}
 		pthread_mutex_unlock(&es->mu);
+		seen += n;
+		if (seen) {
+			uint64_t each = bytes / seen + 1;
+
+			limit = (int64_t)(LOAD_PAGE_BYTES / each);
+			limit = limit < 1 ? 1 : limit > cap ? cap : limit;
+		}
 		if (more && n) {
 			/* Go on after the last key: that key and a zero. */
 			char *nf = malloc(kvs[n - 1].key_len + 1);
