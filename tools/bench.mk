@@ -6,7 +6,7 @@
 QUICK ?=
 HALT_POLL_NS ?=
 BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra \
-	-Werror -Wshadow -g -O2
+	-Werror -Wshadow -g -O2 $(SAN)
 PT_SRC := /usr/share/doc/libfuse3-dev/examples
 
 BENCH_SRC := tools/bench.c tools/bench_fs.c tools/bench_conc.c \
