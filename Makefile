@@ -114,8 +114,11 @@ $(BUILD)/tests/recfs_oom_fs: $(FS_SRC:%.c=$(BUILD)/oom/%.o) \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# The etcd tests share a fixture that runs a real etcd.
-$(BUILD)/tests/test_etcd_%: $(BUILD)/obj/tests/test_etcd_%.o \
+# The etcd tests share a fixture that runs a real etcd.  A static
+# pattern rule: as a plain pattern rule, make chose the one below for them
+# whenever their own object existed and a fixture object did not yet.
+ETCD_TESTS := $(filter $(BUILD)/tests/test_etcd_%,$(TESTS))
+$(ETCD_TESTS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o \
 		$(BUILD)/obj/tests/etcd_fixture.o $(BUILD)/obj/tests/slow_link.o \
 		$(BUILD)/libstore.a
 	@mkdir -p $(dir $@)
