@@ -17,6 +17,9 @@
  *   a record another mount deleted under a descriptor that had not read
  *   it yet: README, "descriptor still open").
  * A daemon that dies shows as ENOTCONN.  tests/e2e_stress.sh runs it.
+ * STRESS_MIX_MIN_OPS=N: go on past SECONDS until N operations are made
+ * (a loaded machine made fewer than the test asks for in CI's time; the
+ * test's deadline still ends a run that stops making progress). 
  * Found on 2026-12-04: a rename through a freed handle (e2e_races.sh) and
  * a deleted record's handle reaching the record that took its name
  * (e2e_posix.sh). */
@@ -38,6 +41,7 @@
 static const char *dir;
 static atomic_int stop; /* set by main, read by every thread */
 static long ops[MAXT], bad[MAXT];
+static atomic_long all_ops; /* ops of every thread, for main */
 /* Per record, this process's operations on it: begun, and under way.
  * A process's O_RDWR handles follow its own commits (README), so a
  * handle reads back exactly its commit only if no sibling thread
@@ -396,6 +400,7 @@ static void *run(void *arg)
 				p, strerror(rc));
 		}
 		ops[id]++;
+		atomic_fetch_add_explicit(&all_ops, 1, memory_order_relaxed);
 	}
 	return NULL;
 }
@@ -419,6 +424,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	sleep((unsigned)atoi(argv[3]));
+	if (getenv("STRESS_MIX_MIN_OPS")) {
+		long min = atol(getenv("STRESS_MIX_MIN_OPS"));
+		while (atomic_load(&all_ops) < min)
+			usleep(50000);
+	}
 	stop = 1;
 	for (int i = 0; i < nt; i++) {
 		pthread_join(th[i], NULL);
