@@ -56,6 +56,19 @@ check "stat of a symlink: the link's record, not its target's [${out//$'\n'/ | }
 expect_eq "log of a symlink lists its own versions" 1 \
 	"$(R log sl | awk '{print $1}' | xargs)"
 expect_eq "show of a symlink prints its target" sub/a "$(R show sl@1)"
+# Its current content is its target too, and a link to a directory is a
+# record all the same: before 2026-12-06 show PATH printed the content
+# of the record it points to, diff compared that with the link's own
+# versions (under the link's name, "current"), and log of a link to a
+# directory said "is a directory".
+expect_eq "show of a symlink without @N prints its target" sub/a "$(R show sl)"
+expect_eq "diff of a symlink's version against its current one is empty" "" \
+	"$(R diff sl@1 2>&1)"
+ln -s sub sld
+expect_eq "log of a symlink to a directory lists the link's versions" 1 \
+	"$(R log sld 2>&1 | awk '{print $1}' | xargs)"
+expect_eq "show of a symlink to a directory prints its target" sub "$(R show sld 2>&1)"
+rm sld
 # A symlink outside the mount is no record: recctl follows it into the
 # mount, as before 2026-12-06 (ls and stat through a link in $HOME to a
 # directory or a record of the mount then said "not in a recfs mount"

@@ -28,6 +28,28 @@ static int report_locate(const struct recctl_cmd *cmd, const char *path,
 	return rc_report(cmd, path, rc, NULL);
 }
 
+/* The current content of the record at @path and its version, read
+ * consistently.  A symlink in a mount is a record of its own whose
+ * content is its target: its newest kept version, read from the history
+ * (a version file never changes), not the record it points to (which
+ * rc_read_record would open).  @return 0 or a negative errno. */
+static int read_current(const char *path, uint64_t *v, char **buf,
+			size_t *len)
+{
+	char *file = NULL;
+	int rc;
+
+	if (rc_link_on_recfs(path) <= 0)
+		return rc_read_record(path, v, buf, len);
+	rc = rc_link_version(path, v, NULL);
+	if (rc == 0)
+		rc = rc_history_path(path, *v, &file);
+	if (rc == 0)
+		rc = rc_read_file(file, buf, len);
+	free(file);
+	return rc;
+}
+
 int cmd_log(const struct recctl_cmd *cmd, int argc, char **argv)
 {
 	char *hdir = NULL, *f = NULL;
@@ -44,8 +66,10 @@ int cmd_log(const struct recctl_cmd *cmd, int argc, char **argv)
 	if (rc < 0)
 		return report_locate(cmd, path, rc);
 	/* A directory's history tree holds its records' trees, not
-	 * versions of its own: said plainly, not listed as versions. */
-	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+	 * versions of its own: said plainly, not listed as versions.  A
+	 * symlink to one is a record (not followed). */
+	if (rc_link_on_recfs(path) <= 0 && stat(path, &sb) == 0 &&
+	    S_ISDIR(sb.st_mode)) {
 		fprintf(stderr, "%s: log: %s: is a directory; log lists the "
 			"versions of a record\n", prog, path);
 		rc = EXIT_ERR;
@@ -138,7 +162,7 @@ int cmd_show(const struct recctl_cmd *cmd, int argc, char **argv)
 	if (rc_split_at(arg, &path, &v) < 0)
 		return usage_error(cmd, "bad version in '%s'", arg);
 	if (v == 0) {
-		rc = rc_read_record(path, &cur, &buf, &len);
+		rc = read_current(path, &cur, &buf, &len);
 	} else {
 		rc = open_version(cmd, path, v, &file);
 		if (rc != 0)
@@ -178,7 +202,7 @@ static int diff_side(const struct recctl_cmd *cmd, const char *arg,
 	}
 	/* The current content, read together with its version so that
 	 * the label is true. */
-	rc = rc_read_record(path, &cur, &buf, &len);
+	rc = read_current(path, &cur, &buf, &len);
 	if (rc == -ENOENT) {
 		*file = strdup("/dev/null");
 		rc = asprintf(label, "%s (deleted)", path) < 0 ? -ENOMEM : 0;
