@@ -237,6 +237,17 @@ static int key_held(struct basis_table *bt, const char *key, uint32_t h,
 	return 0;
 }
 
+int basis_held(struct basis_table *bt, const char *key)
+{
+	uint32_t h = basis_hash(key);
+	int held;
+
+	pthread_mutex_lock(&bt->mu);
+	held = key_held(bt, key, h, NULL, NOBODY);
+	pthread_mutex_unlock(&bt->mu);
+	return held;
+}
+
 /* Holders a walk above passed over (walk_locked): at most this many. */
 #define WALK_SKIP 4
 

@@ -59,6 +59,8 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
  * miss overlaps the asker's own work instead of following it. */
 void basis_prefetch(struct basis_table *bt, const char *key);
 
+/* Does anyone hold a basis or a mark for @key?  Cheap: no walk. */
+int basis_held(struct basis_table *bt, const char *key);
 /* The change was refused as stale: marks at the writer's process and at
  * the holder, implicit bases there forgotten, and a conflict line kept
  * for user.conflict. */

@@ -341,10 +341,17 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = store_stat(fs->st, key, &sb);
 		if (rc == -ENOENT) {
 			/* Seeing that a deleted record is gone is reading it:
-			 * a refused writer can look, then create it anew. */
+			 * a refused writer can look, then create it anew.  A
+			 * line compaction forgot (tombstone_limit) reads as
+			 * 0, "absent", which is what the check compares a
+			 * basis with then (check.c): without it, a process
+			 * holding a basis or a mark for the name could never
+			 * make it again (EAGAIN for good).  Asked only when
+			 * someone holds one, so that a new name's lookup,
+			 * before most creates, stays a miss. */
 			uint64_t last = 0;
 			store_last_version(fs->st, key, &last);
-			if (last) {
+			if (last || basis_held(fs->bt, key)) {
 				struct proc_info who;
 				rfs_caller(req, &who);
 				rfs_seen(fs, &who, key, last);

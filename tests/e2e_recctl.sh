@@ -379,4 +379,38 @@ if local_only; then
 	check "dump STORE after unmount: exit 0, entries on stdout, nothing on stderr [$res]" \
 		matches "$res" "^0 [1-9][0-9]* 0$"
 fi
+
+# ---- a deleted record whose line compaction forgot, made again ----------------
+# With tombstone_limit=1 compaction forgets the older of two tombstones
+# and raises the floor above it.  The shell whose `rm` deleted the record
+# holds the deletion as its basis, which no line names any more: it may
+# be refused once (the store cannot tell that basis from a stale one),
+# but a look that finds the name gone is a read, as for any deleted
+# record, and the next create passes, above the floor.  Before
+# 2026-12-06 the look recorded nothing (no line to read) and every
+# create of the name by that shell was refused with EAGAIN, for good.
+mount_fresh tombstone_limit=1 || exit 1
+cd "$MNT" || exit 1
+echo 1 > lost; echo 2 > lost; rm lost     # lost: 1, 2, deleted at 3
+echo 1 > later; rm later                  # a newer tombstone
+blind "echo 1 > stale" 2>/dev/null
+cat stale > /dev/null                     # the shell holds stale's 1
+blind "setfattr -n user.expected_version -v 1 stale; echo 2 > stale; rm stale" 2>/dev/null
+echo 1 > later; rm later                  # the newest tombstone
+R compact "$MNT" > /dev/null
+{ echo 3 > lost; } 2>/dev/null            # (may be refused once)
+ls lost > /dev/null 2>&1                  # finds it gone: a read
+{ echo 3 > lost; } 2>"$WORK/lost.err"
+expect_eq "after its line is forgotten, the shell that deleted a record looks and makes it again [$(cat "$WORK/lost.err")]" \
+	"3 4" "$(cat lost 2>/dev/null) $(ver lost)"
+# A shell whose basis of a record is stale (someone else changed it, then
+# deleted it) is still refused, until it looks.
+{ echo mine > stale; } 2>"$WORK/stale.err"
+check "a stale basis of a forgotten record is still refused [$(cat "$WORK/stale.err")]" \
+	has "$(cat "$WORK/stale.err")" "Resource temporarily unavailable"
+ls stale > /dev/null 2>&1
+{ echo mine > stale; } 2>"$WORK/stale.err"
+expect_eq "and after a look it is made again [$(cat "$WORK/stale.err")]" mine "$(cat stale 2>/dev/null)"
+cd /
+unmount
 finish
