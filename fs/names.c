@@ -542,6 +542,26 @@ static int commit_own_under(struct rfs *fs, const char *dir,
 	return rc < 0 ? rc : (int)o.n;
 }
 
+/* A record mknod made whose creator is gone without opening it exists
+ * (ls shows it), but no handle will ever commit it: commit it empty now,
+ * as a lookup of it does (ops.c), so that a rename of it, or of a
+ * directory above it, does not find it pending (EBUSY for as long as the
+ * kernel keeps its name cached, which sends no lookup).  A creator still
+ * alive may yet open it (tar: mknod, setxattr, open): left pending.  An
+ * rfs_ino_tree_each callback; caller holds fs->mu. */
+static int settle_orphan(struct rfs_inode *in, void *arg)
+{
+	struct proc_info cp;
+
+	if (!in || !in->pending || in->lease || in->deleted)
+		return 0;
+	if (proc_get(in->pcreator.tid, &cp) == 0 &&
+	    cp.start == in->pcreator.start)
+		return 0;
+	(void)rfs_commit_orphan_create(arg, in); /* failed: stays EBUSY */
+	return 0;
+}
+
 void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       fuse_ino_t newparent, const char *newname,
 		       unsigned int flags)
@@ -589,6 +609,8 @@ again:
 	pthread_mutex_lock(&fs->mu);
 	fin = rfs_ino_by_key(fs, from);
 	tin = rfs_ino_by_key(fs, to);
+	settle_orphan(fin, fs);
+	settle_orphan(tin, fs);
 	if ((fin && fin->pending) || (tin && tin->pending)) {
 		rc = -EBUSY;
 		goto out;
@@ -644,6 +666,8 @@ again:
 		 * record moved there, and failed at its close. */
 		if (rc == 0)
 			rc = pending_under(fs, to);
+		if (rc == 0)
+			rc = rfs_ino_tree_each(fs, from, settle_orphan, fs);
 		if (rc == 0)
 			rc = rfs_rekey_tree(fs, &rk, from, to);
 		busy_tree = rc == -EBUSY;

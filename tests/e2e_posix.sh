@@ -348,6 +348,20 @@ expect_eq "and its mode" 644 "$(stat -c %a gone2)"
 expect_eq "and has no attribute set through the old handle" "" "$(getfattr --only-values -n user.tag gone2 2>/dev/null)"
 expect_eq "and is at its own first version" 3 "$(ver gone2)"
 check "the deleted record left nothing under its name" test ! -e gone
+
+# ---- recfs only: a file mknod made, its maker gone without opening it ------
+# The file exists (ls shows it); until someone opens it, it is a create
+# no handle holds.  Its rename, and its directory's, commit it first, as
+# a lookup or an open does: before 2026-12-06 both were EBUSY for as long
+# as the kernel kept the name cached (a retry a minute later still was).
+mkdir mkd
+python3 -c 'import os, stat; os.mknod("mkd/f", 0o644 | stat.S_IFREG); os.mknod("g", 0o600 | stat.S_IFREG)'
+mv g g2 2> "$WORK/mknod.err"
+expect_eq "a file mknod made, its maker gone, is renamed [$(cat "$WORK/mknod.err")]" "0 600 1" \
+	"$(stat -c %s g2 2>&1) $(stat -c %a g2 2>&1) $(ver g2)"
+mv mkd mkd2 2> "$WORK/mknod.err"
+expect_eq "and so is the directory holding another [$(cat "$WORK/mknod.err")]" "0 2" \
+	"$(stat -c %s mkd2/f 2>&1) $(ver mkd2/f)"
 cd /
 unmount
 expect_eq "the daemon exits 0" 0 "$RECFS_RC"
