@@ -374,8 +374,8 @@ found:
 		/* With a change open its writer sees its own size
 		 * (rfs_getattr): the committed one must not be cached for
 		 * it (rename(a, a) looked a up, and the writer's fstat
-		 * then said 0). */
-		e.attr_timeout = in->lease ? 0 : TIMEOUT;
+		 * then said 0).  Nor a history node's (rfs_getattr). */
+		e.attr_timeout = in->lease || in->hist ? 0 : TIMEOUT;
 		if (e.attr_timeout > 0)
 			rfs_attr_given(in);
 		e.entry_timeout = rfs_entry_ttl(fs, p, NULL);
@@ -455,6 +455,13 @@ static void rfs_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (in && in->deleted)
 		timeout = 0;
 	if (h && h->txn)
+		timeout = 0;
+	/* A history node shows its record's or directory's owner and
+	 * read bits (history.c), which a chmod or chown of that record
+	 * changes without a word to this inode: cached (for a day), the
+	 * kernel let another user go on reading old versions after a
+	 * chmod 600 (default_permissions checks the cached mode). */
+	if (in && in->hist)
 		timeout = 0;
 	if (rc >= 0 && timeout > 0)
 		rfs_attr_given(in);

@@ -185,6 +185,13 @@ if command -v setpriv > /dev/null; then
 	expect_eq "and the history shows the record's owner and read bits" \
 		"-r-------- 0 dr-x------ 0" \
 		"$(stat -c '%A %u' .recfs/history/hp/secret/1) $(stat -c '%A %u' .recfs/history/hp/private)"
+	# A chmod reaches the history at once: the kernel cached its
+	# attributes for a day, so after a chmod 600 another user who had
+	# read an old version went on reading them all (until 2026-12-06).
+	chmod 600 hp/open
+	expect_eq "after chmod 600, another user no longer reads the record's history" \
+		"Permission denied Permission denied" \
+		"$(nob cat hp/open) $(nob cat .recfs/history/hp/open/1)"
 fi
 
 # ---- Root may use its ancestors' bases, whoever they are (sudo tee) ------
