@@ -235,8 +235,9 @@ int hist_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 		a->st_nlink = 2;
 		clock_gettime(CLOCK_REALTIME, &a->st_mtim);
 		a->st_atim = a->st_ctim = a->st_mtim;
-		if (in->hist == HIST_KEY ||
-		    (in->hist == HIST_DIR && hist_key(in, kb, sizeof(kb))[0]))
+		/* The root's too (.recfs/history): with 0555 there another
+		 * user listed the names of a root it could not list. */
+		if (in->hist == HIST_KEY || in->hist == HIST_DIR)
 			hist_owner(fs, hist_key(in, kb, sizeof(kb)), a);
 		return 0;
 	}

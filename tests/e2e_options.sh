@@ -192,6 +192,16 @@ if command -v setpriv > /dev/null; then
 	expect_eq "after chmod 600, another user no longer reads the record's history" \
 		"Permission denied Permission denied" \
 		"$(nob cat hp/open) $(nob cat .recfs/history/hp/open/1)"
+	# The mount root's names too: until 2026-12-06 .recfs/history
+	# showed 0555 whatever the root's mode, and another user listed
+	# through it the names of a root it could not list.
+	chmod 711 .
+	expect_eq "another user lists a root it may not read no more through the history" \
+		"Permission denied Permission denied" \
+		"$(nob ls .) $(nob ls .recfs/history)"
+	expect_eq "whose listing shows the root's read bits" "dr-x--x--x 0" \
+		"$(stat -c '%A %u' .recfs/history)"
+	chmod 777 .
 fi
 
 # ---- Root may use its ancestors' bases, whoever they are (sudo tee) ------
