@@ -378,7 +378,11 @@ found:
 		e.attr_timeout = in->lease || in->hist ? 0 : TIMEOUT;
 		if (e.attr_timeout > 0)
 			rfs_attr_given(in);
-		e.entry_timeout = rfs_entry_ttl(fs, p, NULL);
+		/* What a history name stands for changes with the store
+		 * (a record's name made a directory, a directory removed):
+		 * the kernel keeps no answer, or it would show the old one
+		 * for a day. */
+		e.entry_timeout = in->hist ? 0 : rfs_entry_ttl(fs, p, NULL);
 	}
 out:
 	pthread_mutex_unlock(&fs->mu);

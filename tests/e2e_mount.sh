@@ -196,6 +196,16 @@ rm hd/r
 expect_eq "a deleted record's history stays readable" h3 "$(cat .recfs/history/hd/r/3)"
 check "asking the daemon to compact works" setfattr -n user.recfs.compact -v 1 .
 expect_eq "history survives compaction" h1 "$(cat .recfs/history/hd/r/1)"
+# A name's history is what the name is now: a record that became a
+# directory shows its records' trees, and back.  Until 2026-12-06 the
+# kernel kept the first answer a day: the history of hd/r/x, a live
+# record, was not found ("never a record here").
+mkdir hd/r && echo x > hd/r/x
+expect_eq "a deleted record's name made a directory: its records' history" 1 \
+	"$(ls .recfs/history/hd/r/x 2>&1)"
+rm hd/r/x && rmdir hd/r && echo h5 > hd/r
+expect_eq "and a record again: its versions" "1 2 3 5" \
+	"$(ls .recfs/history/hd/r 2>&1 | sort -n | xargs)"
 
 cd /
 unmount
