@@ -158,6 +158,10 @@ int hist_lookup(struct rfs *fs, struct rfs_inode *parent, const char *name,
 			in = syn_inode(fs, 'D', HIST_DIR, k, 0);
 		else if (has_history(fs, k))
 			in = syn_inode(fs, 'K', HIST_KEY, k, 0);
+		else if (store_history_below(fs->st, k))
+			/* a directory removed or renamed away: its deleted
+			 * records' histories are still reached by name */
+			in = syn_inode(fs, 'D', HIST_DIR, k, 0);
 		else
 			rc = -ENOENT;
 		break;
@@ -273,6 +277,13 @@ int hist_list(struct rfs *fs, struct rfs_inode *in, char ***names,
 	} else if (in->hist == HIST_DIR) {
 		rc = store_list(fs->st, hist_key(in, kb, sizeof(kb)), &ents,
 				&cnt);
+		/* A directory that is gone lists nothing: its deleted
+		 * records are reached by name, as everywhere here. */
+		if (rc == -ENOENT) {
+			rc = 0;
+			ents = NULL;
+			cnt = 0;
+		}
 	} else if (in->hist == HIST_KEY) {
 		rc = store_history(fs->st, hist_key(in, kb, sizeof(kb)), &h,
 				   &cnt);

@@ -397,6 +397,23 @@ static int hist_fn(void *arg, const struct es_rec *r)
 	return 0;
 }
 
+int es_history_below(struct es *es, const char *dir)
+{
+	size_t dl = strlen(dir);
+	int found = 0;
+
+	if (!dl)
+		return 0;
+	pthread_mutex_lock(&es->mu);
+	for (size_t b = 0; !found && b < es->cap; b++)
+		for (struct es_ent *e = es->tab[b]; e && !found; e = e->next)
+			found = (e->has_r || e->tomb) &&
+				strncmp(e->key, dir, dl) == 0 &&
+				e->key[dl] == '/';
+	pthread_mutex_unlock(&es->mu);
+	return found;
+}
+
 int es_history(struct es *es, const char *key, struct store_hist **h,
 	       size_t *n)
 {

@@ -55,6 +55,9 @@ int es_get(struct es *es, const char *key, char **buf, size_t *len,
 	   struct store_stat *stat);
 int es_list(struct es *es, const char *dir, struct store_dirent **ents,
 	    size_t *n);
+/* store_history_below: a key below @dir with a version or a tombstone
+ * (its history is etcd's, read by revision). */
+int es_history_below(struct es *es, const char *dir);
 int es_history(struct es *es, const char *key, struct store_hist **h,
 	       size_t *n);
 

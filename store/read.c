@@ -536,6 +536,26 @@ int store_history(struct store *st, const char *key, struct store_hist **h,
 	return rc;
 }
 
+int store_history_below(struct store *st, const char *dir)
+{
+	if (st->es)
+		return es_history_below(st->es, dir);
+	size_t dl = strlen(dir);
+	int found = 0;
+
+	if (!dl || key_check(dir) < 0 || store_index_bad(st))
+		return 0;
+	pthread_rwlock_rdlock(&st->idx_lock);
+	for (size_t b = 0; !found && b < st->idx.cap; b++)
+		for (struct node *n = st->idx.tab[b]; n && !found;
+		     n = n->hnext)
+			found = n->nvers > 0 && n->klen > dl &&
+				n->key[dl] == '/' &&
+				memcmp(n->key, dir, dl) == 0;
+	pthread_rwlock_unlock(&st->idx_lock);
+	return found;
+}
+
 int store_stats(struct store *st, struct store_stats *out)
 {
 	if (st->es)

@@ -258,6 +258,13 @@ void store_list_free(struct store_dirent *ents, size_t n);
 int store_history(struct store *st, const char *key, struct store_hist **h,
 		  size_t *n);
 
+/** Does any key below directory @dir (a "@dir/" prefix) have kept
+ *  versions, whether or not @dir exists now?  Deleted records of a
+ *  directory removed or renamed away keep their histories, reached by
+ *  name (fs/history.c).  A walk of every key: for a name that is
+ *  neither a directory nor a record's history.  @return 1 or 0. */
+int store_history_below(struct store *st, const char *dir);
+
 /* ---- Changes of content or existence (checked, versioned) ------------ */
 
 /**

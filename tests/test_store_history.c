@@ -484,6 +484,44 @@ static void test_snap_dup_outlives_key(void **state)
 	free(got);
 }
 
+/* A directory removed, or renamed away, still leads to its deleted
+ * records' histories (fs/history.c asks store_history_below for a name
+ * that is neither a directory now nor a record's history); a name with
+ * nothing below it does not, nor one that is only a prefix of a key. */
+static void test_history_below_gone_dir(void **state)
+{
+	struct fx *f = *state;
+	uint64_t v = 0;
+
+	f->o.compact_ratio = -1;
+	fx_open(f);
+	assert_int_equal(store_mkdir(f->st, "gd", NULL), 0);
+	assert_int_equal(store_mkdir(f->st, "gd/sub", NULL), 0);
+	assert_true(put_str(f->st, "gd/sub/f", STORE_ABSENT, "x") == 1);
+	assert_int_equal(store_delete(f->st, "gd/sub/f", 1, &v), 0);
+	assert_int_equal(store_rmdir(f->st, "gd/sub"), 0);
+	assert_int_equal(store_rmdir(f->st, "gd"), 0);
+	assert_int_equal(store_mkdir(f->st, "md", NULL), 0);
+	assert_true(put_str(f->st, "md/r", STORE_ABSENT, "y") == 1);
+	assert_int_equal(store_rename(f->st, "md", STORE_ANY, "md2",
+				      STORE_ANY, &v), 0);
+	assert_int_equal(store_mkdir(f->st, "empty", NULL), 0);
+	assert_int_equal(store_rmdir(f->st, "empty"), 0);
+	for (int pass = 0; pass < 3; pass++) {
+		assert_int_equal(store_history_below(f->st, "gd"), 1);
+		assert_int_equal(store_history_below(f->st, "gd/sub"), 1);
+		assert_int_equal(store_history_below(f->st, "md"), 1);
+		assert_int_equal(store_history_below(f->st, "md2"), 1);
+		assert_int_equal(store_history_below(f->st, "g"), 0);
+		assert_int_equal(store_history_below(f->st, "empty"), 0);
+		assert_int_equal(store_history_below(f->st, "never"), 0);
+		if (pass == 0)
+			fx_reopen(f);
+		else if (pass == 1)
+			assert_int_equal(store_compact(f->st), 0);
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -495,6 +533,7 @@ int main(void)
 		T(test_read_only),
 		T(test_snapshot_survives),
 		T(test_snap_dup_outlives_key),
+		T(test_history_below_gone_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
