@@ -335,12 +335,43 @@ void rfs_handle_lost(struct rfs_handle *h, int err)
 	start_over(h);
 }
 
+/* The metadata the handle's commit gives its version, in @m; NULL for
+ * the store's own (a record's mode and owner, times now).  A new
+ * record's is its create's.  Times given while the change was open stay
+ * (set_meta), unless a write of it came after them: then they are the
+ * commit's, standing for that write's, as on any file system.  The
+ * state is the change's, so it ends here.  Caller holds h->mu and
+ * fs->mu. */
+static const struct store_meta *commit_meta(struct rfs *fs,
+					    struct rfs_handle *h,
+					    struct store_meta *m)
+{
+	struct rfs_inode *in = h->in;
+	int state = __atomic_exchange_n(&h->mtime_state, RFS_MTIME_NONE,
+					__ATOMIC_ACQUIRE);
+	struct store_stat sb;
+
+	if (in->pending) {
+		*m = in->pmeta;
+		if (state == RFS_MTIME_WRITTEN)
+			m->mtime_ns = m->ctime_ns = rfs_now_ns();
+		return m;
+	}
+	if (state != RFS_MTIME_GIVEN || store_stat(fs->st, in->key, &sb) < 0)
+		return NULL;
+	*m = sb.meta;
+	m->mtime_ns = h->mtime_ns;
+	m->ctime_ns = rfs_now_ns();
+	return m;
+}
+
 /* Commit the handle's change as one new version.  Caller holds h->mu. */
 int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 {
 	struct rfs_inode *in = h->in;
 	struct store_txn *t = h->txn;
 	struct store_meta meta;
+	const struct store_meta *mp;
 	uint64_t newv = 0, ticket = 0;
 	int pending, rc, moved;
 	int durable = how & RFS_COMMIT_DURABLE;
@@ -357,7 +388,6 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	h->txn = NULL;
 	pthread_mutex_lock(&fs->mu);
 	pending = in->pending;
-	meta = in->pmeta;
 	if (in->deleted) {
 		/* Its record is gone (unlinked, or another moved over it):
 		 * the change commits nowhere, but stays the handle's own
@@ -372,6 +402,7 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 			h->txn = t;
 		return 0;
 	}
+	mp = commit_meta(fs, h, &meta);
 	pthread_mutex_unlock(&fs->mu);
 	/* The version the commit makes is this key's (keys fit: the txn
 	 * was begun on one). */
@@ -380,8 +411,8 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	/* Applied is committed: the lease ends there, not after the sync,
 	 * so the record's next writer can start (and share the sync)
 	 * while this one waits for it. */
-	rc = store_txn_commit_nowait(t, h->expect, pending ? &meta : NULL,
-				     durable, &newv, &ticket);
+	rc = store_txn_commit_nowait(t, h->expect, mp, durable, &newv,
+				     &ticket);
 	if (durable)
 		rfs_test_pause(fs, key, RFS_PAUSE_COMMIT);
 
@@ -460,6 +491,7 @@ void rfs_handle_drop(struct rfs *fs, struct rfs_handle *h,
 		return;
 	store_txn_abort(h->txn);
 	h->txn = NULL;
+	__atomic_store_n(&h->mtime_state, RFS_MTIME_NONE, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&fs->mu);
 	rfs_lease_end(fs, in, h);
 	if (in->pending && h->created) {

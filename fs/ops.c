@@ -270,7 +270,13 @@ void rfs_attr_given(struct rfs_inode *in)
  * when the write returns. */
 void rfs_attr_mark_write(struct rfs_handle *h)
 {
+	int given = RFS_MTIME_GIVEN;
+
 	h->attr_seen = __atomic_load_n(&h->in->attr_gen, __ATOMIC_RELAXED);
+	/* Times given before this write are overtaken by it. */
+	__atomic_compare_exchange_n(&h->mtime_state, &given,
+				    RFS_MTIME_WRITTEN, 0, __ATOMIC_RELAXED,
+				    __ATOMIC_RELAXED);
 }
 
 void rfs_inval_inode(struct rfs *fs, fuse_ino_t ino)

@@ -150,6 +150,14 @@ struct rfs_handle {
 	uint64_t attr_seen;      /* in->attr_gen at the change's last write */
 	int failed;              /* a write failed (-errno): the change is
 	                            dropped, never committed half-written */
+	/* Times given (utimens) while the change is open, by anyone: its
+	 * commit keeps them (`cp -p` gives them through the descriptor
+	 * before its close), unless a write of the change came after them
+	 * (rfs_attr_mark_write): its time is then the commit's, as a later
+	 * write's on any file system.  RFS_MTIME_*; atomic: set under
+	 * fs->mu (set_meta), moved on by writes under this handle's mu. */
+	int mtime_state;
+	int64_t mtime_ns;        /* the mtime given, while RFS_MTIME_GIVEN */
 	int lost;                /* a commit another request made for it
 	                            failed (-errno): told at its next fsync,
 	                            or its opener's close (rfs_handle_lost) */
@@ -164,6 +172,8 @@ struct rfs_handle {
 	unsigned pins;
 	int released;
 };
+
+enum { RFS_MTIME_NONE, RFS_MTIME_GIVEN, RFS_MTIME_WRITTEN };
 
 struct rfs {
 	struct store *st;

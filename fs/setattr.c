@@ -146,6 +146,16 @@ static int set_meta(struct rfs *fs, struct rfs_inode *in,
 		rc = store_setmeta(fs->st, in->key, &m, mask);
 		ticket = store_defer_end(fs->st);
 	}
+	/* Given while a change is open, the times are the record's until
+	 * the change's next write: its commit must not stamp its own time
+	 * over them (before 2026-12-06 `cp -p src rec` left rec with the
+	 * time of the copy). */
+	if (rc == 0 && (mask & STORE_META_MTIME) && in->lease &&
+	    !in->deleted) {
+		in->lease->mtime_ns = m.mtime_ns;
+		__atomic_store_n(&in->lease->mtime_state, RFS_MTIME_GIVEN,
+				 __ATOMIC_RELEASE);
+	}
 	/* The kernel walks cached entries without asking us: make the ones
 	 * below a directory whose mode changed ask again (perm.h). */
 	if (rc == 0 && !fs->kperm && (mask & STORE_META_MODE) &&

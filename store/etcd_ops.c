@@ -529,8 +529,16 @@ static int write_rec(struct es *es, const char *key, uint64_t expect,
 			m.mode = S_IFREG | 0644;
 			m.atime_ns = now;
 		}
-		if (!meta || v.has_m)
+		/* Times are the given meta's, as a local store's are
+		 * (store.h): a record's existing mode and owner stay, but a
+		 * commit's given mtime (`cp -p` over it) must not be
+		 * stamped over. */
+		if (!meta) {
 			m.mtime_ns = m.ctime_ns = now;
+		} else if (v.has_m) {
+			m.mtime_ns = meta->mtime_ns;
+			m.ctime_ns = meta->ctime_ns;
+		}
 		uint8_t *rv = es_enc_rec(nv, now, nonce,
 					 v.has_r ? v.r_rev : v.tomb_rev, data,
 					 len, &xl);

@@ -694,6 +694,39 @@ def futimens():
 
 op("futimens through an open handle", futimens)
 
+
+def times_while_writing():
+    # `cp -p src rec`, `touch -r`, tar: the times are set through the
+    # descriptor after the last write and before the close.  They stay,
+    # and a write after them moves mtime again.  Before 2026-12-06 the
+    # commit at close stamped its own time over them on an existing file,
+    # and a new file kept them despite a later write.
+    r = []
+    fd = os.open("n3", os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"copied")
+    os.utime(fd, ns=(T1, T2))
+    os.close(fd)
+    r.append(times("n3"))
+    fd = os.open("n3", os.O_RDWR)
+    os.write(fd, b"C")
+    os.utime("n3", ns=(T2, T1))  # by path, while the change is open
+    os.fsync(fd)
+    r.append(times("n3"))
+    os.write(fd, b"D")  # a later write of the same handle moves it
+    os.close(fd)
+    r.append(times("n3")[1] > T2)
+    fd = os.open("tnew", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, b"x")
+    os.utime(fd, ns=(T1, T2))
+    os.write(fd, b"y")
+    os.close(fd)
+    r.append(times("tnew")[1] > T2)
+    return r + [open("n3", "rb").read()]
+
+
+op("times set while a change is open: they stay until its next write",
+   times_while_writing)
+
 # ---- permissions as another user (uid 65534) ---------------------------
 os.mkdir("p")
 os.chmod("p", 0o777)
