@@ -48,6 +48,11 @@ struct store_txn {
 };
 
 #define COPY_BUF (1u << 20)
+/* The largest content a change may have.  recfs keeps no holes: a
+ * commit hashes every byte, so a size the spool's file system would
+ * take sparsely (tmpfs, xfs and btrfs allow 2^63 - 1) made a commit
+ * that never ended.  Writes and truncates alike are held to it. */
+#define TXN_SIZE_MAX (1ull << 62)
 
 int txn_spool_open(struct store *st, int *fd)
 {
@@ -428,7 +433,7 @@ ssize_t store_txn_write(struct store_txn *t, const void *buf, size_t len,
 	size_t done = 0;
 	int rc;
 
-	if (end < off || end > (1ull << 62))
+	if (end < off || end > TXN_SIZE_MAX)
 		return -EFBIG;
 	rc = space_ok(t->st);
 	if (rc == 0)
@@ -497,7 +502,7 @@ int store_txn_truncate(struct store_txn *t, uint64_t size)
 {
 	if (t->es)
 		return es_txn_truncate(t->es, size);
-	int rc = stage(t, size);
+	int rc = size > TXN_SIZE_MAX ? -EFBIG : stage(t, size);
 
 	if (rc < 0)
 		return rc;

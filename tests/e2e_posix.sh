@@ -366,4 +366,55 @@ cd /
 unmount
 expect_eq "the daemon exits 0" 0 "$RECFS_RC"
 
+# ---- recfs only: a size near the largest off_t -----------------------------
+# A write past 2^62 bytes is EFBIG (store_txn_write); an ftruncate or a
+# fallocate there must be too.  On a store whose file system allows such
+# a file (tmpfs, xfs, btrfs; ext4 stops at 16 TiB) the truncate was
+# taken, and its commit hashed 2^62 bytes of zeros: the close never
+# returned and the daemon spun until killed (found 2026-12-06).
+TMPFS=$WORK/tmpfs.huge
+mkdir -p "$TMPFS"
+if mount -t tmpfs -o size=32m tmpfs "$TMPFS" 2>/dev/null; then
+	STORE=$TMPFS/store MNT=$WORK/mnt.huge
+	mkdir -p "$MNT"
+	mount_again unchecked
+	# (in the background: a close the daemon never answers cannot be
+	# killed; the connection is aborted after 20 s instead)
+	(cd "$MNT" && python3 - > "$WORK/huge.out" 2>&1 <<'PY'
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+r = []
+fd = os.open("huge", os.O_RDWR | os.O_CREAT, 0o644)
+os.write(fd, b"keep")
+for size in ((1 << 62) + 4096, (1 << 63) - 1):
+    try:
+        os.ftruncate(fd, size)
+        r.append("ftruncate ok")
+    except OSError as e:
+        r.append("ftruncate " + os.strerror(e.errno))
+if libc.fallocate(fd, 0, 0, (1 << 62) + 4096) != 0:
+    r.append("fallocate " + os.strerror(ctypes.get_errno()))
+else:
+    r.append("fallocate ok")
+r.append("size %d" % os.fstat(fd).st_size)
+os.close(fd)
+r.append(open("huge", "rb").read().decode())
+print(", ".join(r))
+PY
+) &
+	py=$!
+	for _ in $(seq 200); do kill -0 "$py" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$py" 2>/dev/null; then
+		fuse_abort "$MNT"
+		kill -9 "$RECFS_PID" # (still hashing: it would never exit)
+	fi
+	wait "$py"
+	expect_eq "ftruncate and fallocate past 2^62 bytes: EFBIG, as a write there, and the change commits at once" \
+		"ftruncate File too large, ftruncate File too large, fallocate File too large, size 4, keep" \
+		"$(tail -n 1 "$WORK/huge.out")"
+	unmount
+	umount -l "$TMPFS"
+fi
+
 finish
