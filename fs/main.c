@@ -364,6 +364,23 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "recfs: %s is already a mount point\n", absmp);
 		goto out;
 	}
+	/* Owners and modes are enforced as on any Linux filesystem.  Where
+	 * other users get in, by the kernel (default_permissions): a cached
+	 * path is walked without asking us, so only the kernel can check
+	 * search permission there.  A mount only its owner can use is
+	 * checked by the daemon (perm.h), which saves a GETATTR of the
+	 * directory per create, unlink and rename. */
+	fs.kperm = c.shared || c.kperm_asked;
+	if (fs.kperm && !c.kperm_asked &&
+	    fuse_opt_add_arg(&args, "-odefault_permissions") < 0)
+		goto out;
+	/* The session takes the options left to libfuse and refuses an
+	 * unknown or malformed one: before the store is opened, since bad
+	 * input changes nothing (-o bogus made a new store, or rolled an
+	 * existing one's log, and then failed: tests/e2e_options.sh). */
+	fs.se = fuse_session_new(&args, &rfs_ops, sizeof(rfs_ops), &fs);
+	if (!fs.se)
+		goto out;
 	fs.o.ro = c.ro;
 	raise_fd_limit();
 	memset(&so, 0, sizeof(so));
@@ -404,19 +421,6 @@ int main(int argc, char *argv[])
 	fs.pause_at = rfs_pause_at(getenv("RFS_TEST_PAUSE_AT"));
 	fs.root_uid = getuid();
 	fs.root_gid = getgid();
-	/* Owners and modes are enforced as on any Linux filesystem.  Where
-	 * other users get in, by the kernel (default_permissions): a cached
-	 * path is walked without asking us, so only the kernel can check
-	 * search permission there.  A mount only its owner can use is
-	 * checked by the daemon (perm.h), which saves a GETATTR of the
-	 * directory per create, unlink and rename. */
-	fs.kperm = c.shared || c.kperm_asked;
-	if (fs.kperm && !c.kperm_asked &&
-	    fuse_opt_add_arg(&args, "-odefault_permissions") < 0)
-		goto out;
-	fs.se = fuse_session_new(&args, &rfs_ops, sizeof(rfs_ops), &fs);
-	if (!fs.se)
-		goto out;
 	if (set_stop_signals() < 0)
 		goto out;
 	if (fuse_session_mount(fs.se, absmp) != 0) {

@@ -511,6 +511,25 @@ for o in keep_versions=99999999999 keep_versions=0 expect_ttl=-5 \
 	mountpoint -q "$MNT" && fusermount3 -u "$MNT"
 done
 expect_eq "bad or out-of-range numbers are refused, naming the range" "" "$bad"
+# Options libfuse refuses (unknown, malformed, a stray argument) are
+# refused before the store is opened: a new store is not made, and an
+# existing one is not touched (it made the store, or rolled its log, and
+# then failed).
+bad=""
+before=$(cd "$STORE" && ls -l --time-style=+%s.%N . blobs | sha256sum)
+for a in "-o bogus" "-o max_read=abc" "-x" "extra"; do
+	# shellcheck disable=SC2086 # each is one or two words
+	out=$(timeout 10 "$RECFS" "$WORK/store.badopt" "$MNT" -f $a 2>&1); rc=$?
+	[ "$rc" = 1 ] && [ -n "$out" ] && [ ! -e "$WORK/store.badopt" ] ||
+		bad="$bad [new store, $a: $rc $out]"
+	out=$(timeout 10 "$RECFS" "$STORE" "$MNT" -f $a 2>&1); rc=$?
+	[ "$rc" = 1 ] || bad="$bad [$a: $rc $out]"
+	mountpoint -q "$MNT" && fusermount3 -u "$MNT"
+	rm -rf "$WORK/store.badopt"
+done
+expect_eq "unknown or malformed options make no store and change none" "" "$bad"
+expect_eq "and the existing store's files are as they were" "$before" \
+	"$(cd "$STORE" && ls -l --time-style=+%s.%N . blobs | sha256sum)"
 mount_again "basis_entries=1024" || exit 1
 mkdir "$MNT/share"
 expect_eq "a shell that created 200 records may remove its share of them, the first 128" \
