@@ -20,6 +20,7 @@ struct batch {
 	uint8_t *buf;
 	size_t len, cap;
 	int written; /* commit_batch() wrote it: st->recent_* describe it */
+	int spend;   /* may have the reserve (store_append_batch) */
 };
 
 static int batch_add(struct batch *b, uint8_t type, uint8_t flags,
@@ -101,7 +102,7 @@ static int commit_batch(struct store *st, struct batch *b, uint64_t *lsn,
 
 	if (store_failed(st) || st->o.read_only)
 		return -EROFS;
-	rc = store_append_batch(st, b->buf, b->len, own, lsn);
+	rc = store_append_batch(st, b->buf, b->len, own, b->spend, lsn);
 	if (rc < 0)
 		return rc;
 	hint_len = st->hint_len; /* after a roll: the new segment's */
@@ -369,6 +370,7 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 	rc = batch_add(&b, LOG_PUT, LOG_F_COMMIT | (blob ? LOG_F_BLOB : 0),
 		       key, v, now, size, &m, hash, blob, x, xlen, data,
 		       blob ? 0 : (size_t)size);
+	b.spend = 1; /* its writes passed store_space_ok */
 	if (rc == 0)
 		rc = commit_batch(st, &b, &lsn, n, resv);
 	if (rc == 0 && newv)
@@ -443,6 +445,7 @@ int store_delete(struct store *st, const char *key, uint64_t expect,
 		rc = batch_add(&b, LOG_DEL, LOG_F_COMMIT, key,
 			       node_version(n) + 1, store_now_ns(), 0, NULL,
 			       NULL, 0, NULL, 0, NULL, 0);
+	b.spend = 1;
 	if (rc == 0)
 		rc = commit_batch(st, &b, &lsn, NULL, 0);
 	if (rc == 0 && newv)
@@ -725,6 +728,7 @@ int store_rmdir(struct store *st, const char *key)
 		rc = batch_add(&b, LOG_RMDIR, LOG_F_COMMIT, key, 0,
 			       store_now_ns(), 0, NULL, NULL, 0, NULL, 0, NULL,
 			       0);
+	b.spend = 1;
 	if (rc == 0)
 		rc = commit_batch(st, &b, &lsn, NULL, 0);
 	batch_end(st, &b);

@@ -755,19 +755,30 @@ static int prealloc_to(struct store *st, struct seg *a, uint64_t want)
  * back when even that fails, so that deletes and compaction still work.
  * len bytes are appended after the reserved ones that are not own (see
  * struct store's resv): a change never writes into space promised to a
- * staged one. */
+ * staged one.
+ * The reserve is for what frees space, and for a record's content,
+ * whose writes were checked and whose commit must not fail: any other
+ * change (a setxattr, mkdir, rename, chmod) is refused with ENOSPC
+ * instead of spending it, and once it is gone, as a write is
+ * (store_space_ok).
+ * Until 2026-12-06 any commit gave it back, and setxattr then filled
+ * the disk: deletes freed nothing, since compaction, which removes
+ * blobs and old segments, had no room for its output (test_reserve's
+ * test_reserve_kept_for_deletes). */
 static int ensure_space(struct store *st, struct seg *a, size_t len,
-			uint64_t own)
+			uint64_t own, int spend)
 {
 	uint64_t want = a->size + len + (st->resv - own);
 
+	if (!spend && store_space_ok(st) < 0)
+		return -ENOSPC;
 	for (int tries = 0; tries < 2; tries++) {
 		int rc = prealloc_to(st, a, want);
 		if (rc == 0 || rc == -EOPNOTSUPP)
 			return 0; /* without fallocate, pwrite will tell */
 		if (rc != -ENOSPC)
 			return rc;
-		if (store_reserve(st, 0) < 0)
+		if (!spend || store_reserve(st, 0) < 0)
 			break;
 	}
 	return -ENOSPC;
@@ -842,7 +853,7 @@ int store_unappend(struct store *st, uint64_t base, size_t len)
 }
 
 int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
-		       uint64_t own, uint64_t *lsn_end)
+		       uint64_t own, int spend, uint64_t *lsn_end)
 {
 	struct seg *a = &st->segs[st->nsegs - 1];
 	size_t done = 0;
@@ -859,7 +870,7 @@ int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
 			return rc;
 		a = &st->segs[st->nsegs - 1];
 	}
-	rc = ensure_space(st, a, len, own);
+	rc = ensure_space(st, a, len, own, spend);
 	if (rc < 0)
 		return rc;
 	while (done < len) {
@@ -935,4 +946,15 @@ int store_reserve(struct store *st, int hold)
 	rc = reserve_locked(st, hold);
 	pthread_mutex_unlock(&st->reserve_mu);
 	return rc;
+}
+
+/* Changes that take space are refused once the reserve had to be given
+ * back and cannot be taken again: that space is for deletes and
+ * compaction. */
+int store_space_ok(struct store *st)
+{
+	if (__atomic_load_n(&st->reserve_held, __ATOMIC_RELAXED) ||
+	    st->o.reserve_bytes == 0)
+		return 0;
+	return store_reserve(st, 1) == 0 ? 0 : -ENOSPC;
 }

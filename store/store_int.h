@@ -458,9 +458,12 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
  * key must not be the root's. */
 struct node *store_parent_of(struct store *st, const char *key, size_t klen);
 /* own: bytes of st->resv that back this very batch (a staged change's
- * commit), 0 for any other change; the caller drops them after. */
+ * commit), 0 for any other change; the caller drops them after.
+ * spend: the batch may have the reserve on a full disk (a delete or
+ * an rmdir, which free space, or a record's content, whose writes were
+ * checked); another change may not (ensure_space). */
 int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
-		       uint64_t own, uint64_t *lsn_end);
+		       uint64_t own, int spend, uint64_t *lsn_end);
 /* Reserve n more bytes of log for a staged change, or give them back
  * (see struct store's resv).  Take: 0; -ENOSPC (or the io error) when
  * the preallocation cannot grow; -EOPNOTSUPP when the filesystem
@@ -553,6 +556,9 @@ int store_write_hint(struct store *st, uint64_t id, const uint8_t *recs,
 int store_write_active_hint(struct store *st, int durable);
 void store_kick_compactor(struct store *st);
 int store_reserve(struct store *st, int hold);
+/* 0 while the reserve is held (made again if it can be), or the store
+ * keeps none; -ENOSPC once it was given back and cannot be had again. */
+int store_space_ok(struct store *st);
 int store_open_blob(struct store *st, uint64_t id);
 
 /* txn.c */

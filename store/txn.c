@@ -414,16 +414,6 @@ static void resv_fit(struct store_txn *t)
 	}
 }
 
-/* Writes are refused once the reserve had to be given back and cannot be
- * taken again: that space is for deletes and compaction. */
-static int space_ok(struct store *st)
-{
-	if (__atomic_load_n(&st->reserve_held, __ATOMIC_RELAXED) ||
-	    st->o.reserve_bytes == 0)
-		return 0;
-	return store_reserve(st, 1) == 0 ? 0 : -ENOSPC;
-}
-
 ssize_t store_txn_write(struct store_txn *t, const void *buf, size_t len,
 			uint64_t off)
 {
@@ -435,7 +425,7 @@ ssize_t store_txn_write(struct store_txn *t, const void *buf, size_t len,
 
 	if (end < off || end > TXN_SIZE_MAX)
 		return -EFBIG;
-	rc = space_ok(t->st);
+	rc = store_space_ok(t->st);
 	if (rc == 0)
 		rc = stage(t, end > cur ? end : cur);
 	/* In a spool file: the entry's space for the size it will have. */

@@ -4,6 +4,8 @@
  * back and survive a roll.  Faults come from fault_io.h. */
 #include "fault_io.h"
 
+#include <sys/statvfs.h>
+
 /* ---- Staged changes in memory: reserved log space (issue 8) ----------
  *
  * A change of at most inline_max bytes is staged in memory, and each
@@ -417,6 +419,88 @@ static void test_roll_keeps_reservations(void **state)
 	store_close(st);
 }
 
+/* The reserve is kept for deletes and compaction: on a full tmpfs,
+ * setxattr fails with ENOSPC and leaves the reserve whole; a delete may
+ * have it, and then compaction has room for its output and gives the
+ * dead log back.  Until 2026-12-06 any commit gave the reserve back:
+ * setxattr then filled it, compaction failed with ENOSPC for ever (each
+ * try leaving a new segment), and the store could not even be opened
+ * again ("cannot start a segment"). */
+static void test_reserve_kept_for_deletes(void **state)
+{
+	char mnt[128], dir[160], path[200], cmd[400];
+	static char zeros[1 << 16];
+	enum { BIG = 3 << 20, XV = 60000 };
+	struct store_opts o = { .compact_ratio = -1,
+				.reserve_bytes = 1 << 20 };
+	struct store *st;
+	struct stat sb;
+	struct store_stat ss;
+	struct statvfs vs;
+	char *big = malloc(BIG), *xv = malloc(XV);
+	unsigned long long before;
+	int fd, rc = 0, n;
+
+	(void)state;
+	assert_non_null(big);
+	assert_non_null(xv);
+	snprintf(mnt, sizeof(mnt), "%s/tmpfs_del", root);
+	mkdir(mnt, 0700);
+	snprintf(cmd, sizeof(cmd),
+		 "mount -t tmpfs -o size=16m tmpfs %s 2>/dev/null", mnt);
+	if (geteuid() != 0 || system(cmd) != 0) {
+		print_message("  # SKIP: cannot mount a tmpfs\n");
+		free(big);
+		free(xv);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/store", mnt);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	fill_val(big, BIG, 1);
+	assert_int_equal(store_put(st, "big", STORE_ABSENT, big, BIG, NULL,
+				   NULL), 0);
+	assert_int_equal(store_put(st, "rec", STORE_ABSENT, "kept", 4, NULL,
+				   NULL), 0);
+	snprintf(path, sizeof(path), "%s/filler", mnt);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	while (write(fd, zeros, sizeof(zeros)) > 0)
+		;
+	close(fd);
+	/* Metadata until the disk refuses it: ENOSPC, the reserve whole. */
+	for (n = 0; n < 1000; n++) {
+		fill_val(xv, XV, n);
+		rc = store_setxattr(st, "rec", "user.x", xv, XV, 0);
+		if (rc < 0)
+			break;
+	}
+	assert_int_equal(rc, -ENOSPC);
+	snprintf(path, sizeof(path), "%s/RESERVE", dir);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sb.st_size == 1 << 20);
+	/* A delete has it, and compaction frees the dead log. */
+	assert_int_equal(statvfs(mnt, &vs), 0);
+	before = (unsigned long long)vs.f_bavail * vs.f_frsize;
+	assert_int_equal(store_delete(st, "big", STORE_ANY, NULL), 0);
+	assert_int_equal(store_compact(st), 0);
+	assert_int_equal(statvfs(mnt, &vs), 0);
+	assert_true((unsigned long long)vs.f_bavail * vs.f_frsize >=
+		    before + (2u << 20));
+	assert_true(rec_equals(st, "rec", "kept", 4));
+	assert_int_equal(store_put(st, "after", STORE_ABSENT, "a", 1, NULL,
+				   NULL), 0);
+	store_close(st);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	assert_true(rec_equals(st, "rec", "kept", 4));
+	assert_true(rec_equals(st, "after", "a", 1));
+	assert_int_equal(store_stat(st, "big", &ss), -ENOENT);
+	store_close(st);
+	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
+	assert_int_equal(system(cmd), 0);
+	free(big);
+	free(xv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_spooled_change_full_disk_commits),
 		cmocka_unit_test(test_reservations_released),
 		cmocka_unit_test(test_roll_keeps_reservations),
+		cmocka_unit_test(test_reserve_kept_for_deletes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
