@@ -181,6 +181,47 @@ static void clean_leftovers(struct store *st)
 	closedir(d);
 }
 
+/* An existing directory opened read-write must be a store (its LOCK or a
+ * segment is there) or hold nothing (but lost+found, as a new ext4's
+ * root does): the open removes leftovers (*.tmp, *.compact, spool/'s
+ * files), and a directory named by mistake ('recfs ~ /mnt', 'recctl
+ * compact' of an unmounted mountpoint) lost its files that way and was
+ * filled with a store.  @return 0, or -ENOTEMPTY after saying why. */
+static int dir_is_store(struct store *st)
+{
+	DIR *d = io_opendir(st->dirfd);
+	struct dirent *de;
+	char other[256] = "";
+	int rc = 0;
+
+	if (!d) {
+		rc = -errno;
+		store_err(st, "cannot read %s: %s", st->dir, strerror(-rc));
+		return rc;
+	}
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (strcmp(de->d_name, "LOCK") == 0 ||
+		    (l == 20 && strcmp(de->d_name + 16, ".seg") == 0)) {
+			other[0] = '\0';
+			break; /* a store */
+		}
+		if (!other[0] && strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0 &&
+		    strcmp(de->d_name, "lost+found") != 0)
+			snprintf(other, sizeof(other), "%s", de->d_name);
+	}
+	if (other[0]) {
+		store_err(st, "%s is not a store: it holds '%s' and no LOCK "
+			  "or segment; name a new or empty directory",
+			  st->dir, other);
+		rc = -ENOTEMPTY;
+	}
+	closedir(d);
+	return rc;
+}
+
 static void *compactor_main(void *arg);
 
 /* Make @dir's own name durable in its parent.  A parent the daemon may
@@ -318,6 +359,8 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 		store_err(st, "cannot open %s: %s", dir, strerror(errno));
 		goto fail;
 	}
+	if (!created && !st->o.read_only && (rc = dir_is_store(st)) < 0)
+		goto fail;
 	rc = take_lock(st);
 	if (rc < 0)
 		goto fail;

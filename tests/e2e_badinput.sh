@@ -95,6 +95,15 @@ mkdir -m 0700 "$WORK/pub/rootonly"
 mkdir "$WORK/pub/ro"; cp -a "$STORE/." "$WORK/pub/ro/" 2>/dev/null; chmod -R a+rX,go-w "$WORK/pub/ro"
 RO_LIST=$(cd "$WORK/pub/ro" && find . | sort | sha256sum)
 mkdir -m 0755 "$WORK/pub/nowrite"
+# A directory of other files, named as a store by mistake: opening it
+# removed its *.tmp files and everything in its spool/.
+mkdir -p "$WORK/notastore/spool" "$WORK/emptydir"
+echo notes > "$WORK/notastore/notes.tmp"
+echo draft > "$WORK/notastore/spool/draft"
+echo keep > "$WORK/notastore/README"
+tree_sum() { (cd "$1" && find . | sort && find . -type f | sort | xargs cat) | sha256sum; }
+NOTASTORE_SUM=$(tree_sum "$WORK/notastore")
+RECCTL=$(dirname "$RECFS")/recctl
 
 # A store whose first segment is from a future format (2).
 cat > "$WORK/xxh3hdr.c" <<'C'
@@ -285,6 +294,9 @@ CASES=(
 	"uid 65534: a store dir of another user, mode 0700" 'recfs_as_nobody "$WORK/pub/rootonly" "$WORK/pub/mnt"; rc=$?; [ -z "$(ls -A "$WORK/pub/rootonly")" ] || exit 99; exit $rc' 1 "Permission denied"
 	"uid 65534: a store readable but not writable" 'recfs_as_nobody "$WORK/pub/ro" "$WORK/pub/mnt"; rc=$?; [ "$(cd "$WORK/pub/ro" && find . | sort | sha256sum)" = "$RO_LIST" ] || exit 99; exit $rc' 1 "Permission denied"
 	"uid 65534: a new store in a directory it cannot write" 'recfs_as_nobody "$WORK/pub/nowrite/store" "$WORK/pub/mnt"; rc=$?; absent "$WORK/pub/nowrite/store" || exit 99; exit $rc' 1 "Permission denied"
+	"a store path that is a directory of other files" 'recfs_fails "$WORK/notastore" "$WORK/mnt.spare"; rc=$?; [ "$(tree_sum "$WORK/notastore")" = "$NOTASTORE_SUM" ] || { echo its files changed; exit 99; }; exit $rc' 1 "is not a store: it holds"
+	"recctl compact of a directory of other files" '"$RECCTL" compact "$WORK/notastore"; rc=$?; [ "$(tree_sum "$WORK/notastore")" = "$NOTASTORE_SUM" ] || { echo its files changed; exit 99; }; exit $rc' 1 "neither a recfs mount nor a store"
+	"recctl compact of an empty directory (an unmounted mountpoint)" '"$RECCTL" compact "$WORK/emptydir"; rc=$?; [ -z "$(ls -A "$WORK/emptydir")" ] || { echo it became a store; exit 99; }; exit $rc' 1 "neither a recfs mount nor a store"
 	"a store whose segment has a future format version" 'recfs_fails "$FUT" "$FUTM"; rc=$?; [ "$(sha "$FUTSEG")" = "$FUT_SHA" ] || { echo segment changed; exit 99; }; exit $rc' 1 "$(basename "$FUTSEG"): future format"
 	# clients
 	"a client killed -9 mid-write"            'killed_writer'                           0 "hash=same version=same next=after"

@@ -7,6 +7,7 @@
  * status (recctl.h: 0, 1 error or damage, 2 usage, 69 busy, 75 stale). */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,17 @@ static int check_store_dir(const char *dir)
 		return EXIT_ERR;
 	}
 	return 0;
+}
+
+/* Does @dir hold a store's LOCK (every store opened read-write has one)? */
+static int store_dir_has_lock(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	if (snprintf(path, sizeof(path), "%s/LOCK", dir) >= (int)sizeof(path))
+		return 0;
+	return lstat(path, &sb) == 0;
 }
 
 /* @cmd names the command, for the one hint that fits it. */
@@ -306,8 +318,16 @@ int compact_offline(const struct recctl_cmd *cmd, const char *dir)
 	struct store *st;
 	int rc, crc;
 
-	if ((rc = check_store_dir(dir)) ||
-	    (rc = open_store(cmd, dir, 0, &st)))
+	if ((rc = check_store_dir(dir)))
+		return rc;
+	/* Not mounted, so it must be a store already: an empty directory
+	 * (a mountpoint whose daemon is gone) was made into a new store. */
+	if (!store_dir_has_lock(dir)) {
+		fprintf(stderr, "%s: compact: %s is neither a recfs mount nor "
+			"a store (no LOCK in it)\n", prog, dir);
+		return EXIT_ERR;
+	}
+	if ((rc = open_store(cmd, dir, 0, &st)))
 		return rc;
 	store_stats(st, &before);
 	rc = store_compact(st);
