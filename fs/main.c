@@ -404,6 +404,14 @@ int main(int argc, char *argv[])
 			fprintf(stderr, "recfs: 'recctl fsck %s' describes "
 				"the damage; '-o ro' mounts what can be "
 				"read\n", c.store);
+		/* A store on a read-only filesystem, or on a full one (a
+		 * new segment has no room): what to do is the user's. */
+		else if (rc == -EROFS && !c.ro)
+			fprintf(stderr, "recfs: '-o ro' mounts it read-only\n");
+		else if (rc == -ENOSPC || rc == -EDQUOT)
+			fprintf(stderr, "recfs: free space on the filesystem "
+				"that holds %s, or mount it with '-o ro'\n",
+				c.store);
 		rc = 1;
 		goto out;
 	}

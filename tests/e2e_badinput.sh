@@ -94,6 +94,12 @@ mkdir -m 0300 "$WORK/pub/noread"; chown 65534:65534 "$WORK/pub/noread"
 mkdir -m 0700 "$WORK/pub/rootonly"
 mkdir "$WORK/pub/ro"; cp -a "$STORE/." "$WORK/pub/ro/" 2>/dev/null; chmod -R a+rX,go-w "$WORK/pub/ro"
 RO_LIST=$(cd "$WORK/pub/ro" && find . | sort | sha256sum)
+# The same store on a read-only filesystem (a read-only bind mount; its
+# name is one cleanup unmounts).
+mkdir "$WORK/tmpfs.rostore"
+{ mount --bind "$WORK/pub/ro" "$WORK/tmpfs.rostore" &&
+	mount -o remount,bind,ro "$WORK/tmpfs.rostore"; } ||
+	echo "# cannot make a read-only bind mount"
 mkdir -m 0755 "$WORK/pub/nowrite"
 # A directory of other files, named as a store by mistake: opening it
 # removed its *.tmp files and everything in its spool/.
@@ -297,6 +303,7 @@ CASES=(
 	"a store path that is a directory of other files" 'recfs_fails "$WORK/notastore" "$WORK/mnt.spare"; rc=$?; [ "$(tree_sum "$WORK/notastore")" = "$NOTASTORE_SUM" ] || { echo its files changed; exit 99; }; exit $rc' 1 "is not a store: it holds"
 	"recctl compact of a directory of other files" '"$RECCTL" compact "$WORK/notastore"; rc=$?; [ "$(tree_sum "$WORK/notastore")" = "$NOTASTORE_SUM" ] || { echo its files changed; exit 99; }; exit $rc' 1 "neither a recfs mount nor a store"
 	"recctl compact of an empty directory (an unmounted mountpoint)" '"$RECCTL" compact "$WORK/emptydir"; rc=$?; [ -z "$(ls -A "$WORK/emptydir")" ] || { echo it became a store; exit 99; }; exit $rc' 1 "neither a recfs mount nor a store"
+	"a store on a read-only filesystem says what to do" 'recfs_fails "$WORK/tmpfs.rostore" "$WORK/mnt.spare"; rc=$?; [ "$(cd "$WORK/pub/ro" && find . | sort | sha256sum)" = "$RO_LIST" ] || exit 99; exit $rc' 1 "'-o ro' mounts it read-only"
 	"a store whose segment has a future format version" 'recfs_fails "$FUT" "$FUTM"; rc=$?; [ "$(sha "$FUTSEG")" = "$FUT_SHA" ] || { echo segment changed; exit 99; }; exit $rc' 1 "$(basename "$FUTSEG"): future format"
 	# clients
 	"a client killed -9 mid-write"            'killed_writer'                           0 "hash=same version=same next=after"
