@@ -132,6 +132,8 @@ int store_txn_lease(struct store_txn *t, uint64_t expect)
 	return t->es ? es_txn_lease(t->es, expect) : 0;
 }
 
+static int stage(struct store_txn *t, uint64_t size);
+
 /* @version 0: the key's current content (none with @truncate); else
  * that kept version's, deleted keys' included. */
 static int txn_begin(struct store *st, const char *key, int truncate,
@@ -155,6 +157,15 @@ static int txn_begin(struct store *st, const char *key, int truncate,
 	/* A truncating change needs no snapshot: one lookup tells the
 	 * version and the entry's size. */
 	rc = store_txn_peek(st, key, &t->base_version, &t->overhead);
+	if (rc == 0 && truncate) {
+		/* The empty content is a change already (an O_TRUNC open, a
+		 * create): its entry's log space is taken now, so that a full
+		 * disk fails the open, not the commit at a close that shells
+		 * ignore (': > rec' said 0 and left rec as it was). */
+		rc = store_space_ok(st);
+		if (rc == 0)
+			rc = stage(t, 0);
+	}
 	if (rc < 0 || truncate)
 		goto done;
 	rc = store_snap_open(st, key, version, &t->base);
