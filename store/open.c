@@ -392,7 +392,15 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 		st->next_blob = 1;
 	}
 	if (!st->o.read_only) {
-		store_reserve(st, 1);
+		/* Without room for the reserve every change that takes
+		 * space is refused (store_space_ok), though megabytes may be
+		 * free: say so once, not only ENOSPC at each write. */
+		int e = store_reserve(st, 1);
+		if (e == -ENOSPC || e == -EDQUOT)
+			fprintf(stderr, "recfs: store %s: no room for the "
+				"reserve (%" PRIu64 " bytes, kept for deletes "
+				"and compaction): writes get ENOSPC until "
+				"there is\n", dir, st->o.reserve_bytes);
 		pthread_mutex_lock(&st->commit_mu);
 		rc = store_roll(st);
 		pthread_mutex_unlock(&st->commit_mu);

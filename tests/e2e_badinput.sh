@@ -73,6 +73,18 @@ recfs_as_nobody() {
 
 sha() { sha256sum "$1" | cut -c1-64; }
 
+# A mount of a store on the 4 MiB tmpfs: a write, then the daemon's log.
+small_fs() {
+	local m=$WORK/mnt.small pid
+	mkdir -p "$m"
+	"$RECFS" "$WORK/tmpfs.small/store" "$m" -f 2> "$WORK/small.log" &
+	pid=$!
+	for _ in $(seq 100); do mountpoint -q "$m" && break; sleep 0.05; done
+	(cd "$m" && echo x > rec) 2>&1
+	fusermount3 -u "$m"; wait "$pid"
+	cat "$WORK/small.log"
+}
+
 # A well-formed ACL (the kernel itself refuses a malformed one with EINVAL).
 export SET_ACL='
 import os, struct, sys
@@ -94,6 +106,10 @@ mkdir -m 0300 "$WORK/pub/noread"; chown 65534:65534 "$WORK/pub/noread"
 mkdir -m 0700 "$WORK/pub/rootonly"
 mkdir "$WORK/pub/ro"; cp -a "$STORE/." "$WORK/pub/ro/" 2>/dev/null; chmod -R a+rX,go-w "$WORK/pub/ro"
 RO_LIST=$(cd "$WORK/pub/ro" && find . | sort | sha256sum)
+# A filesystem smaller than the reserve (8 MiB).
+mkdir "$WORK/tmpfs.small"
+mount -t tmpfs -o size=4m tmpfs "$WORK/tmpfs.small" ||
+	echo "# cannot mount a tmpfs"
 # The same store on a read-only filesystem (a read-only bind mount; its
 # name is one cleanup unmounts).
 mkdir "$WORK/tmpfs.rostore"
@@ -304,6 +320,7 @@ CASES=(
 	"recctl compact of a directory of other files" '"$RECCTL" compact "$WORK/notastore"; rc=$?; [ "$(tree_sum "$WORK/notastore")" = "$NOTASTORE_SUM" ] || { echo its files changed; exit 99; }; exit $rc' 1 "neither a recfs mount nor a store"
 	"recctl compact of an empty directory (an unmounted mountpoint)" '"$RECCTL" compact "$WORK/emptydir"; rc=$?; [ -z "$(ls -A "$WORK/emptydir")" ] || { echo it became a store; exit 99; }; exit $rc' 1 "neither a recfs mount nor a store"
 	"a store on a read-only filesystem says what to do" 'recfs_fails "$WORK/tmpfs.rostore" "$WORK/mnt.spare"; rc=$?; [ "$(cd "$WORK/pub/ro" && find . | sort | sha256sum)" = "$RO_LIST" ] || exit 99; exit $rc' 1 "'-o ro' mounts it read-only"
+	"a store on a filesystem too small for its reserve says so" 'small_fs' 0 "no room for the reserve"
 	"a store whose segment has a future format version" 'recfs_fails "$FUT" "$FUTM"; rc=$?; [ "$(sha "$FUTSEG")" = "$FUT_SHA" ] || { echo segment changed; exit 99; }; exit $rc' 1 "$(basename "$FUTSEG"): future format"
 	# clients
 	"a client killed -9 mid-write"            'killed_writer'                           0 "hash=same version=same next=after"
