@@ -136,8 +136,8 @@ static int fsck_lock(struct fsck_ctx *c)
 	/* Only a repair must keep every opener out; a plain check of a
 	 * store that was never opened should not create files in it. */
 	fd = openat(c->dfd, "LOCK",
-		    c->repair ? O_RDWR | O_CREAT | O_CLOEXEC
-			      : O_RDONLY | O_CLOEXEC,
+		    (c->repair ? O_RDWR | O_CREAT | O_CLOEXEC
+			       : O_RDONLY | O_CLOEXEC) | O_NOFOLLOW,
 		    0644);
 	if (fd < 0) {
 		int err = errno;

@@ -44,9 +44,11 @@ static int take_lock(struct store *st)
 	char buf[32];
 	ssize_t n;
 
+	/* Not through a symlink: the pid is written over what it names
+	 * (a LOCK linked to another file truncated that file). */
 	st->lockfd = openat(st->dirfd, "LOCK",
 			    (st->o.read_only ? O_RDONLY : O_RDWR | O_CREAT) |
-				    O_CLOEXEC,
+				    O_CLOEXEC | O_NOFOLLOW,
 			    0600);
 	if (st->lockfd < 0 && errno == ENOENT && st->o.read_only)
 		return 0; /* an empty store opened read-only */
@@ -245,11 +247,16 @@ static int sync_parent(struct store *st, const char *dir)
 	return rc;
 }
 
-static int open_subdir(struct store *st, const char *name, int *fd)
+/* nofollow: a symlink is refused (ENOTDIR); the spool's files are all
+ * removed at the open, and a spool linked elsewhere emptied that
+ * directory. */
+static int open_subdir(struct store *st, const char *name, int nofollow,
+		       int *fd)
 {
 	if (!st->o.read_only)
 		mkdirat(st->dirfd, name, 0700);
-	*fd = openat(st->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	*fd = openat(st->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+					      (nofollow ? O_NOFOLLOW : 0));
 	if (*fd < 0 && !(st->o.read_only && errno == ENOENT))
 		return -errno;
 	return 0;
@@ -364,9 +371,9 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 	rc = take_lock(st);
 	if (rc < 0)
 		goto fail;
-	rc = open_subdir(st, "blobs", &st->blobfd);
+	rc = open_subdir(st, "blobs", 0, &st->blobfd);
 	if (rc == 0)
-		rc = open_subdir(st, "spool", &st->spoolfd);
+		rc = open_subdir(st, "spool", 1, &st->spoolfd);
 	if (rc < 0) {
 		store_err(st, "%s: cannot open blobs/ or spool/: %s", dir,
 			  strerror(-rc));
@@ -401,6 +408,10 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 				"reserve (%" PRIu64 " bytes, kept for deletes "
 				"and compaction): writes get ENOSPC until "
 				"there is\n", dir, st->o.reserve_bytes);
+		else if (e < 0)
+			fprintf(stderr, "recfs: store %s: cannot make the "
+				"reserve %s/RESERVE: %s; writes get ENOSPC "
+				"until it can be\n", dir, dir, strerror(-e));
 		pthread_mutex_lock(&st->commit_mu);
 		rc = store_roll(st);
 		pthread_mutex_unlock(&st->commit_mu);

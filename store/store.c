@@ -920,8 +920,9 @@ static int reserve_locked(struct store *st, int hold)
 	}
 	if (st->reserve_held || st->o.reserve_bytes == 0)
 		return 0;
-	fd = openat(st->dirfd, "RESERVE", O_CREAT | O_WRONLY | O_CLOEXEC,
-		    0600);
+	/* Not through a symlink, which would grow the file it names. */
+	fd = openat(st->dirfd, "RESERVE",
+		    O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	if (io_fallocate(st, fd, 0, 0, (off_t)st->o.reserve_bytes) < 0) {

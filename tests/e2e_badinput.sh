@@ -106,6 +106,17 @@ mkdir -m 0300 "$WORK/pub/noread"; chown 65534:65534 "$WORK/pub/noread"
 mkdir -m 0700 "$WORK/pub/rootonly"
 mkdir "$WORK/pub/ro"; cp -a "$STORE/." "$WORK/pub/ro/" 2>/dev/null; chmod -R a+rX,go-w "$WORK/pub/ro"
 RO_LIST=$(cd "$WORK/pub/ro" && find . | sort | sha256sum)
+# Stores with a symlink where the daemon writes or removes: LOCK (its
+# pid was written over the file it names), RESERVE (that file grew to
+# 8 MiB) and spool/ (the open removed every file in the directory).
+echo "not the daemon's" > "$WORK/victim"
+VICTIM_SHA=$(sha "$WORK/victim")
+mkdir -p "$WORK/userdir"
+echo mine > "$WORK/userdir/file"
+for s in symlock symres symspool; do cp -a "$WORK/pub/ro" "$WORK/store.$s"; done
+ln -sf "$WORK/victim" "$WORK/store.symlock/LOCK"
+rm -f "$WORK/store.symres/RESERVE"; ln -s "$WORK/victim" "$WORK/store.symres/RESERVE"
+rm -rf "$WORK/store.symspool/spool"; ln -s "$WORK/userdir" "$WORK/store.symspool/spool"
 # A filesystem smaller than the reserve (8 MiB).
 mkdir "$WORK/tmpfs.small"
 mount -t tmpfs -o size=4m tmpfs "$WORK/tmpfs.small" ||
@@ -320,6 +331,9 @@ CASES=(
 	"recctl compact of a directory of other files" '"$RECCTL" compact "$WORK/notastore"; rc=$?; [ "$(tree_sum "$WORK/notastore")" = "$NOTASTORE_SUM" ] || { echo its files changed; exit 99; }; exit $rc' 1 "neither a recfs mount nor a store"
 	"recctl compact of an empty directory (an unmounted mountpoint)" '"$RECCTL" compact "$WORK/emptydir"; rc=$?; [ -z "$(ls -A "$WORK/emptydir")" ] || { echo it became a store; exit 99; }; exit $rc' 1 "neither a recfs mount nor a store"
 	"a store on a read-only filesystem says what to do" 'recfs_fails "$WORK/tmpfs.rostore" "$WORK/mnt.spare"; rc=$?; [ "$(cd "$WORK/pub/ro" && find . | sort | sha256sum)" = "$RO_LIST" ] || exit 99; exit $rc' 1 "'-o ro' mounts it read-only"
+	"a store whose LOCK is a symlink"         'recfs_fails "$WORK/store.symlock" "$WORK/mnt.spare"; rc=$?; [ "$(sha "$WORK/victim")" = "$VICTIM_SHA" ] || { echo the file it names changed; exit 99; }; exit $rc' 1 "LOCK: Too many levels of symbolic links"
+	"a store whose spool/ is a symlink"      'recfs_fails "$WORK/store.symspool" "$WORK/mnt.spare"; rc=$?; [ "$(cat "$WORK/userdir/file" 2>&1)" = mine ] || { echo the directory it names was emptied; exit 99; }; exit $rc' 1 "cannot open blobs/ or spool/"
+	"a store whose RESERVE is a symlink mounts, says so, and leaves the file" '"$RECFS" "$WORK/store.symres" "$WORK/mnt.spare" -f & p=$!; for _ in $(seq 100); do mountpoint -q "$WORK/mnt.spare" && break; sleep 0.05; done; fusermount3 -u "$WORK/mnt.spare"; wait $p; rc=$?; [ "$(sha "$WORK/victim")" = "$VICTIM_SHA" ] || { echo the file it names changed; exit 99; }; exit $rc' 0 "cannot make the reserve"
 	"a store on a filesystem too small for its reserve says so" 'small_fs' 0 "no room for the reserve"
 	"a store whose segment has a future format version" 'recfs_fails "$FUT" "$FUTM"; rc=$?; [ "$(sha "$FUTSEG")" = "$FUT_SHA" ] || { echo segment changed; exit 99; }; exit $rc' 1 "$(basename "$FUTSEG"): future format"
 	# clients
