@@ -29,6 +29,18 @@ static int is_ours(const char *name)
 	       strcmp(name, "user.recfs.lease") == 0;
 }
 
+/* user.recfs.unchecked is read as on only when it is "1" (check.c): any
+ * other value but "0" was stored and did nothing, so that a directory
+ * marked "yes" or "true" stayed checked without a word.  @return 0 for
+ * "0" or "1" (a trailing newline accepted), else -EINVAL. */
+static int unchecked_value_ok(const char *value, size_t size)
+{
+	if (size == 2 && value[1] == '\n')
+		size = 1;
+	return size == 1 && (value[0] == '0' || value[0] == '1') ? 0
+								  : -EINVAL;
+}
+
 /* ---- A pending record's xattrs ---------------------------------------
  * A record created but not yet committed keeps the xattrs set on it in
  * in->pxa until its commit stores them (apply_pxattrs, handle.c).
@@ -319,6 +331,9 @@ void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		rc = 0; /* computed, not stored: cp -a and rsync -X go on */
 	} else if (strncmp(name, "user.", 5) != 0) {
 		rc = -EOPNOTSUPP;
+	} else if (strcmp(name, "user.recfs.unchecked") == 0 &&
+		   unchecked_value_ok(value, size) < 0) {
+		rc = -EINVAL;
 	} else if (in->pending) {
 		rc = pxa_set(in, name, value, size, flags);
 	} else {

@@ -291,6 +291,11 @@ CASES=(
 	"expected_version '3<NUL>4' (NUL inside)" "bad_expect \"b'3\\\\x004'\""            1 "Invalid argument"
 	"expected_version '<NUL>3' (leading NUL)" "bad_expect \"b'\\\\x003'\""             1 "Invalid argument"
 	"expected_version '3\\n\\n' (two newlines)" "bad_expect \"b'3\\\\n\\\\n'\""        1 "Invalid argument"
+	# user.recfs.unchecked: "1" marks a directory, "0" does not; any other
+	# value did nothing, silently
+	"user.recfs.unchecked 'yes' on a directory" 'in_mnt "mkdir -p ud && setfattr -n user.recfs.unchecked -v yes ud; rc=\$?; getfattr -n user.recfs.unchecked ud > /dev/null 2>&1 && { echo stored; exit 99; }; exit \$rc"' 1 "Invalid argument"
+	"user.recfs.unchecked '' on a directory"    'in_mnt "setfattr -n user.recfs.unchecked -v \"\" ud"' 1 "Invalid argument"
+	"user.recfs.unchecked '1' and '0' are fine" 'in_mnt "setfattr -n user.recfs.unchecked -v 1 ud && setfattr -n user.recfs.unchecked -v 0 ud && rmdir ud"' 0 ""
 	# names too long
 	"create a 256-byte name"                 'try_then_absent "echo x > $N256" $N256'  1 "File name too long"
 	"mkdir a 256-byte name"                  'try_then_absent "mkdir $N256" $N256'     1 "File name too long"
