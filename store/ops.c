@@ -69,6 +69,7 @@ static void batch_begin(struct store *st, struct batch *b)
 	b->cap = st->batch_cap;
 	b->len = 0;
 	b->written = 0;
+	b->spend = 0; /* (store_commit_meta's batch is not zeroed first) */
 	st->batch_buf = NULL;
 	st->batch_cap = 0;
 }

@@ -28,7 +28,8 @@ static char *content(size_t n)
 	assert_non_null(p);
 	for (size_t i = 0; i < n; i++)
 		p[i] = (char)('a' + i % 26);
-	memcpy(p + n / 2, MARK, strlen(MARK));
+	if (n >= 2 * strlen(MARK))
+		memcpy(p + n / 2, MARK, strlen(MARK));
 	return p;
 }
 
