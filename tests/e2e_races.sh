@@ -272,15 +272,23 @@ def rewrite_fsync(p, out):
 which = sys.argv[1]
 if which == "versions":
     put("pause/r", "v1")
-    out = []
-    w = threading.Thread(target=rewrite_fsync, args=("pause/r", out))
-    w.start()
+    # The handle is another process's: a process's O_RDWR handles follow
+    # its own commits (README), so sibling threads' saves that a loaded
+    # machine spread past the second pause were followed ('other6').
+    r, wp = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        out = []
+        rewrite_fsync("pause/r", out)
+        os.write(wp, out[0].encode())
+        os._exit(0)
+    os.close(wp)
     time.sleep(0.1)
     for i in range(12):      # waits out the first pause (EBUSY), then
         save("pause/r", "other%d" % i)   # commits in the second
     os.setxattr(".", "user.recfs.compact", b"1")  # keeps the newest 8
-    w.join()
-    print(out[0], open("pause/r").read())
+    os.waitpid(pid, 0)
+    print(os.read(r, 100).decode(), open("pause/r").read())
 else:
     os.makedirs("pause/d2")
     put("pause/d2/r", "d2-v1")
