@@ -723,6 +723,35 @@ static void test_absent_basis_is_stale(void **state)
 	store_close(st);
 }
 
+/* @n records "bigNN" of @sz bytes each, through @st. */
+static void put_bigs(struct store *st, int n, size_t sz)
+{
+	char key[16], *big = malloc(sz);
+	uint64_t v;
+
+	assert_non_null(big);
+	for (int i = 0; i < n; i++) {
+		memset(big, 'a' + i % 26, sz);
+		snprintf(key, sizeof(key), "big%02d", i);
+		assert_int_equal(store_put(st, key, STORE_ABSENT, big, sz,
+					   NULL, &v), 0);
+	}
+	free(big);
+}
+
+/* @st sees the @n records put_bigs() made, each of @sz bytes. */
+static void see_bigs(struct store *st, int n, size_t sz)
+{
+	struct store_stat sb;
+	char key[16];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "big%02d", i);
+		assert_int_equal(store_stat(st, key, &sb), 0);
+		assert_int_equal(sb.size, sz);
+	}
+}
+
 /* A new mount reads the whole prefix in pages: a page of large records
  * may be over what one reply may carry (64 MiB of JSON, base64 making
  * 1 MiB of content 1.33 MiB); the mount must still open, and see them
@@ -730,11 +759,9 @@ static void test_absent_basis_is_stale(void **state)
 static void test_open_large_prefix(void **state)
 {
 	struct changes c1 = {0}, c2 = {0};
-	struct store_stat sb;
 	struct store *a, *b;
 	size_t sz = es_size_limit() - 4096;
-	char url[96], key[16], *big;
-	uint64_t v;
+	char url[96];
 
 	(void)state;
 	/* Some 60 MB through etcd's JSON gateway within the client's 2 s
@@ -745,21 +772,9 @@ static void test_open_large_prefix(void **state)
 		skip();
 	new_url(url, sizeof(url));
 	a = open_es(url, &c1);
-	big = malloc(sz);
-	assert_non_null(big);
-	for (int i = 0; i < 40; i++) {
-		memset(big, 'a' + i % 26, sz);
-		snprintf(key, sizeof(key), "big%02d", i);
-		assert_int_equal(store_put(a, key, STORE_ABSENT, big, sz, NULL,
-					   &v), 0);
-	}
-	free(big);
+	put_bigs(a, 40, sz);
 	b = open_es(url, &c2);
-	for (int i = 0; i < 40; i++) {
-		snprintf(key, sizeof(key), "big%02d", i);
-		assert_int_equal(store_stat(b, key, &sb), 0);
-		assert_int_equal(sb.size, sz);
-	}
+	see_bigs(b, 40, sz);
 	store_close(b);
 	store_close(a);
 }
@@ -772,13 +787,11 @@ static void test_open_large_prefix(void **state)
 static void test_open_over_slow_link(void **state)
 {
 	struct changes c1 = {0}, c2 = {0};
-	struct store_stat sb;
 	struct store *a, *b;
 	struct slow_link *l;
 	size_t sz = 1000000;
-	char url[96], url2[96], key[16], *big;
+	char url[96], url2[96];
 	int port, eport = atoi(strchr(etcd.ep, ':') + 1);
-	uint64_t v;
 
 	(void)state;
 	if (getenv("RECFS_TEST_SLOWDOWN") &&
@@ -786,25 +799,13 @@ static void test_open_over_slow_link(void **state)
 		skip(); /* (its timing is the point) */
 	new_url(url, sizeof(url));
 	a = open_es(url, &c1);
-	big = malloc(sz);
-	assert_non_null(big);
-	for (int i = 0; i < 4; i++) {
-		memset(big, 'a' + i, sz);
-		snprintf(key, sizeof(key), "big%d", i);
-		assert_int_equal(store_put(a, key, STORE_ABSENT, big, sz, NULL,
-					   &v), 0);
-	}
-	free(big);
+	put_bigs(a, 4, sz);
 	l = slow_link_start(eport, 2000000, &port);
 	assert_non_null(l);
 	snprintf(url2, sizeof(url2), "etcd://127.0.0.1:%d%s", port,
 		 strchr(url + strlen("etcd://"), '/'));
 	b = open_es(url2, &c2);
-	for (int i = 0; i < 4; i++) {
-		snprintf(key, sizeof(key), "big%d", i);
-		assert_int_equal(store_stat(b, key, &sb), 0);
-		assert_int_equal(sb.size, sz);
-	}
+	see_bigs(b, 4, sz);
 	store_close(b);
 	slow_link_stop(l);
 	store_close(a);

@@ -259,16 +259,31 @@ static void test_spooled_change_full_disk_commits(void **state)
 	full_disk_spooled_change(1);
 }
 
+/* Fill the filesystem at @mnt from outside the store: a file "filler"
+ * written until the disk refuses. */
+static void fill_disk(const char *mnt)
+{
+	static char zeros[1 << 16];
+	char path[200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/filler", mnt);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	while (write(fd, zeros, sizeof(zeros)) > 0)
+		;
+	close(fd);
+}
+
 /* The same on a real full filesystem: a small tmpfs (root only). */
 static void full_tmpfs(int sync_always)
 {
-	char mnt[128], dir[160], filler[160], cmd[400];
-	static char zeros[1 << 16];
+	char mnt[128], dir[160], cmd[400];
 	struct store_opts o = { .compact_ratio = -1,
 				.reserve_bytes = 1 << 20,
 				.sync_always = sync_always };
 	struct store *st;
-	int full = 0, fd;
+	int full = 0;
 
 	snprintf(mnt, sizeof(mnt), "%s/tmpfs", root);
 	mkdir(mnt, 0700);
@@ -282,13 +297,7 @@ static void full_tmpfs(int sync_always)
 	assert_int_equal(store_open(dir, &o, &st), 0);
 	assert_int_equal(store_put(st, "warm", STORE_ABSENT, "w", 1, NULL,
 				   NULL), 0);
-	/* Fill the disk from outside the store. */
-	snprintf(filler, sizeof(filler), "%s/filler", mnt);
-	fd = open(filler, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	while (write(fd, zeros, sizeof(zeros)) > 0)
-		;
-	close(fd);
+	fill_disk(mnt);
 	full_disk_small_changes(st, &full);
 	store_close(st);
 	assert_int_equal(store_open(dir, &o, &st), 0);
@@ -452,7 +461,6 @@ static void test_roll_keeps_reservations(void **state)
 static void test_reserve_kept_for_deletes(void **state)
 {
 	char mnt[128], dir[160], path[200], cmd[400];
-	static char zeros[1 << 16];
 	enum { BIG = 3 << 20, XV = 60000 };
 	struct store_opts o = { .compact_ratio = -1,
 				.reserve_bytes = 1 << 20 };
@@ -462,7 +470,7 @@ static void test_reserve_kept_for_deletes(void **state)
 	struct statvfs vs;
 	char *big = malloc(BIG), *xv = malloc(XV);
 	unsigned long long before;
-	int fd, rc = 0, n;
+	int rc = 0, n;
 
 	(void)state;
 	assert_non_null(big);
@@ -484,12 +492,7 @@ static void test_reserve_kept_for_deletes(void **state)
 				   NULL), 0);
 	assert_int_equal(store_put(st, "rec", STORE_ABSENT, "kept", 4, NULL,
 				   NULL), 0);
-	snprintf(path, sizeof(path), "%s/filler", mnt);
-	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	while (write(fd, zeros, sizeof(zeros)) > 0)
-		;
-	close(fd);
+	fill_disk(mnt);
 	/* Metadata until the disk refuses it: ENOSPC, the reserve whole. */
 	for (n = 0; n < 1000; n++) {
 		fill_val(xv, XV, n);
