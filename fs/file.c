@@ -487,19 +487,39 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 			size_t size)
 {
 	int64_t dl = 0; /* rfs_lease_wait()'s deadline, ns */
+	struct rfs_staged sg;
 	uint64_t newv;
-	int rc = 0, woken = 0;
+	int rc, woken, tries = 0;
 
+again:
+	rc = woken = 0;
+	rfs_stage_big(fs, h->in, buf, size, 0, 1, &sg);
 	pthread_mutex_lock(&fs->mu);
 	if (h->in->deleted) {
 		pthread_mutex_unlock(&fs->mu);
+		rfs_staged_drop(&sg);
 		return 1;
 	}
 	if (h->in->lease && h->in->lease != h)
 		rc = rfs_lease_wait(fs, h->in, h, p, APPEND_WRITE_WAIT_MS,
 				    &dl, &woken);
-	if (rc == 0)
+	if (rc == 0 && rfs_staged_ok(&sg, h->in)) {
+		rc = store_txn_commit(sg.t, sg.base, NULL, 0, &newv);
+		sg.t = NULL;
+		if (rc == -EAGAIN && ++tries < RFS_STAGE_TRIES) {
+			/* Appended to meanwhile (or the lease we waited
+			 * for committed): copy the new end again. */
+			if (woken)
+				rfs_lease_pass(fs, h->in, 0);
+			pthread_mutex_unlock(&fs->mu);
+			goto again;
+		}
+		if (rc == -EAGAIN)
+			rc = store_append(fs->st, h->in->key, buf, size,
+					  &newv);
+	} else if (rc == 0) {
 		rc = store_append(fs->st, h->in->key, buf, size, &newv);
+	}
 	if (rc == 0) {
 		/* A live key's next version is the one after the append's
 		 * base (store_append): newv - 1 is what it added to. */
@@ -527,6 +547,7 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 	if (woken) /* an append takes no lease */
 		rfs_lease_pass(fs, h->in, 0);
 	pthread_mutex_unlock(&fs->mu);
+	rfs_staged_drop(&sg);
 	if (rc == 0)
 		rfs_inval_inode(fs, h->in->ino);
 	return rc;

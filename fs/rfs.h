@@ -326,6 +326,27 @@ void rfs_remote_gone(void *ctx, const char *key, const struct store_stat *was);
  * pages of inode @ino, which no longer has that key (rfs_remote_gone). */
 void rfs_inval_gone(struct rfs *fs, const char *key, fuse_ino_t ino);
 
+/* A large record's append or truncate, copied without fs->mu (stage.c). */
+struct rfs_staged {
+	struct store_txn *t; /* NULL: nothing staged, do it under fs->mu */
+	uint64_t base;       /* the version it was copied from */
+	unsigned gen;        /* in->key_gen when the key was taken */
+};
+/* How often a staged change that met a newer version is staged again
+ * before the caller does it under fs->mu. */
+#define RFS_STAGE_TRIES 3
+/* Stage @in's record with @len bytes of @buf appended (@append), or cut
+ * or extended to @size, if it is large enough to be worth it; else, or on
+ * any error, sg->t is NULL.  Call without fs->mu. */
+void rfs_stage_big(struct rfs *fs, struct rfs_inode *in, const void *buf,
+		   size_t len, uint64_t size, int append,
+		   struct rfs_staged *sg);
+/* May the staged change be committed as @in's (its key unchanged)?
+ * Caller holds fs->mu. */
+int rfs_staged_ok(const struct rfs_staged *sg, const struct rfs_inode *in);
+/* Abort what is still staged (NULL-safe). */
+void rfs_staged_drop(struct rfs_staged *sg);
+
 /* xattr value parsing: ASCII decimal, optional trailing newline.
  * @return 0 or -EINVAL. */
 int rfs_parse_version(const char *val, size_t len, uint64_t *out);

@@ -31,11 +31,13 @@ static int truncate_path(struct rfs *fs, struct rfs_inode *in,
 			 const struct proc_info *p, uint64_t size)
 {
 	struct basis_hit hit;
+	struct rfs_staged sg;
 	uint64_t expect, newv, ticket = 0;
 	char key[RFS_KEY_BUF];
-	int rc, pending, tries = 0;
+	int rc, pending, locked, tries = 0, staged = 0;
 
 again:
+	rfs_stage_big(fs, in, NULL, 0, size, 0, &sg);
 	pthread_mutex_lock(&fs->mu);
 	if (in->deleted) /* its key may name another record now */
 		rc = -ENOENT;
@@ -50,6 +52,7 @@ again:
 		 * went first and the change, based on the version before
 		 * it, was refused at its close (EAGAIN): its bytes lost. */
 		pthread_mutex_unlock(&fs->mu);
+		rfs_staged_drop(&sg);
 		rc = rfs_commit_own_lease(fs, key, p);
 		if (rc < 0)
 			return rc;
@@ -60,7 +63,27 @@ again:
 		rc = rfs_check(fs, p, in->key, NULL, &expect, &hit);
 	if (rc == -EAGAIN)
 		basis_grace(fs->bt, p, in->key);
-	if (rc == 0) {
+	locked = rc == 0;
+	if (rc == 0 && rfs_staged_ok(&sg, in)) {
+		/* A copy of the version the check allows is committed if
+		 * that is still the current one: a checked truncate is
+		 * stale otherwise (store_truncate would say so too), an
+		 * unchecked one (STORE_ANY) is copied again.  A copy of an
+		 * older version than the check's is made again. */
+		if (expect == sg.base || expect == STORE_ANY) {
+			store_defer_begin(fs->st);
+			rc = store_txn_commit(sg.t, sg.base, NULL, 0, &newv);
+			ticket = store_defer_end(fs->st);
+			sg.t = NULL;
+			locked = rc == -EAGAIN && expect == STORE_ANY;
+		}
+		if (locked && ++staged < RFS_STAGE_TRIES) {
+			pthread_mutex_unlock(&fs->mu);
+			rfs_staged_drop(&sg);
+			goto again;
+		}
+	}
+	if (locked) {
 		store_defer_begin(fs->st);
 		rc = store_truncate(fs->st, in->key, expect, size, &newv);
 		ticket = store_defer_end(fs->st);
@@ -70,6 +93,7 @@ again:
 		rfs_own_commit(in, p);
 	}
 	pthread_mutex_unlock(&fs->mu);
+	rfs_staged_drop(&sg);
 	if (rc == 0)
 		rc = store_wait_ticket(fs->st, ticket);
 	if (rc == 0)

@@ -405,6 +405,22 @@ const char *store_txn_key(const struct store_txn *t);
 int store_append(struct store *st, const char *key, const void *buf,
 		 size_t len, uint64_t *newv);
 /**
+ * The staging halves of store_append() and store_truncate(), for a caller
+ * that must not hold a lock of its own while a large record is copied:
+ * the key's current content (version *base) with @len bytes of @buf
+ * added at its end, or cut or extended to @size, as a change to commit
+ * with store_txn_commit(t, *base, ...) (which refuses it with -EAGAIN if
+ * the key moved on meanwhile: stage again) or to abort.
+ * @return 0, *out and *base; -ENOENT no live record; -EISDIR;
+ *  -EOPNOTSUPP on a shared (etcd) store, whose appends and truncates are
+ *  one request each (use store_append() and store_truncate());
+ *  others as store_txn_begin(), store_txn_write(), store_txn_truncate().
+ */
+int store_append_stage(struct store *st, const char *key, const void *buf,
+		       size_t len, struct store_txn **out, uint64_t *base);
+int store_truncate_stage(struct store *st, const char *key, uint64_t size,
+			 struct store_txn **out, uint64_t *base);
+/**
  * Commit the change as the key's next version, checked against @expect.
  * @durable makes it durable before returning (fsync).  @meta (may be
  * NULL) as for store_put().  The transaction is freed whatever happens.

@@ -700,28 +700,82 @@ uint64_t txn_base_version(const struct store_txn *t)
 	return t->base_version;
 }
 
+/* Begin a change of live record @key from its current content: the
+ * staging halves below start here. */
+static int stage_begin(struct store *st, const char *key,
+		       struct store_txn **out, uint64_t *base)
+{
+	int rc;
+
+	if (st->es)
+		return -EOPNOTSUPP; /* one request each: es_append, es_truncate */
+	rc = store_txn_begin(st, key, 0, out);
+	if (rc < 0)
+		return rc;
+	if (!(*out)->base_version) { /* absent, or deleted */
+		store_txn_abort(*out);
+		return -ENOENT;
+	}
+	*base = (*out)->base_version;
+	return 0;
+}
+
+int store_truncate_stage(struct store *st, const char *key, uint64_t size,
+			 struct store_txn **out, uint64_t *base)
+{
+	int rc = stage_begin(st, key, out, base);
+
+	if (rc == 0 && (rc = store_txn_truncate(*out, size)) < 0)
+		store_txn_abort(*out);
+	return rc;
+}
+
+int store_append_stage(struct store *st, const char *key, const void *buf,
+		       size_t len, struct store_txn **out, uint64_t *base)
+{
+	int rc = stage_begin(st, key, out, base);
+	ssize_t n;
+
+	if (rc < 0)
+		return rc;
+	n = store_txn_write(*out, buf, len, store_txn_size(*out));
+	if (n >= 0 && (size_t)n != len)
+		n = -ENOSPC;
+	if (n < 0) {
+		store_txn_abort(*out);
+		return (int)n;
+	}
+	return 0;
+}
+
+/* The staged content is derived from *base, so only *base may be what the
+ * commit replaces: committed against @expect alone, a change made between
+ * the staging and the commit (to version @expect) was lost under a
+ * truncate of the version before it. */
 int store_truncate(struct store *st, const char *key, uint64_t expect,
 		   uint64_t size, uint64_t *newv)
 {
 	if (st->es)
 		return es_truncate(st->es, key, expect, size, newv);
-	struct store_txn *t;
-	struct store_stat sb;
-	int rc = store_stat(st, key, &sb);
+	for (;;) {
+		struct store_txn *t;
+		uint64_t base;
+		int rc = stage_begin(st, key, &t, &base);
 
-	if (rc < 0)
-		return rc;
-	if (S_ISDIR(sb.meta.mode))
-		return -EISDIR;
-	rc = store_txn_begin(st, key, 0, &t);
-	if (rc < 0)
-		return rc;
-	rc = store_txn_truncate(t, size);
-	if (rc < 0) {
-		store_txn_abort(t);
-		return rc;
+		if (rc < 0)
+			return rc;
+		/* Stale: told before the copy, not after it. */
+		rc = expect != STORE_ANY && expect != base
+			     ? -EAGAIN
+			     : store_txn_truncate(t, size);
+		if (rc < 0) {
+			store_txn_abort(t);
+			return rc;
+		}
+		rc = store_txn_commit(t, base, NULL, 0, newv);
+		if (rc != -EAGAIN || expect != STORE_ANY)
+			return rc;
 	}
-	return store_txn_commit(t, expect, NULL, 0, newv);
 }
 
 /* An append is computed where the data lives: retried against the version
@@ -733,25 +787,12 @@ int store_append(struct store *st, const char *key, const void *buf,
 		return es_append(st->es, key, buf, len, newv);
 	for (;;) {
 		struct store_txn *t;
-		uint64_t end;
-		ssize_t n;
-		int rc = store_txn_begin(st, key, 0, &t);
+		uint64_t base;
+		int rc = store_append_stage(st, key, buf, len, &t, &base);
 
 		if (rc < 0)
 			return rc;
-		if (!t->base_version) {
-			store_txn_abort(t);
-			return -ENOENT;
-		}
-		end = store_txn_size(t);
-		n = store_txn_write(t, buf, len, end);
-		if (n >= 0 && (size_t)n != len)
-			n = -ENOSPC;
-		if (n < 0) {
-			store_txn_abort(t);
-			return (int)n;
-		}
-		rc = store_txn_commit(t, t->base_version, NULL, 0, newv);
+		rc = store_txn_commit(t, base, NULL, 0, newv);
 		if (rc != -EAGAIN)
 			return rc;
 	}

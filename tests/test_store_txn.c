@@ -65,6 +65,56 @@ static void test_append(void **state)
 	free(want);
 }
 
+/* The staging halves (the mount copies a large record with its lock
+ * released): a copy is committed only against the version it was made
+ * from, so a change made meanwhile is never lost under it. */
+static void test_append_truncate_stage(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t = NULL;
+	uint64_t base = 0, v = 0;
+
+	f->o.inline_max = 16;
+	fx_open(f);
+	put_str(f->st, "k", STORE_ABSENT, "0123456789abcdefghij");
+
+	assert_int_equal(store_append_stage(f->st, "k", "+", 1, &t, &base), 0);
+	assert_true(base == 1);
+	put_str(f->st, "k", 1, "meanwhile");
+	assert_int_equal(store_txn_commit(t, base, NULL, 0, &v), -EAGAIN);
+	assert_int_equal(rec_str(f->st, "k", "meanwhile", 2), 0);
+
+	assert_int_equal(store_append_stage(f->st, "k", "+", 1, &t, &base), 0);
+	assert_true(base == 2);
+	assert_int_equal(store_txn_commit(t, base, NULL, 0, &v), 0);
+	assert_true(v == 3);
+	assert_int_equal(rec_str(f->st, "k", "meanwhile+", 3), 0);
+
+	assert_int_equal(store_truncate_stage(f->st, "k", 4, &t, &base), 0);
+	assert_true(base == 3);
+	assert_int_equal(store_append(f->st, "k", "!", 1, &v), 0);
+	assert_int_equal(store_txn_commit(t, base, NULL, 0, &v), -EAGAIN);
+	assert_int_equal(rec_str(f->st, "k", "meanwhile+!", 4), 0);
+	assert_int_equal(store_truncate_stage(f->st, "k", 40, &t, &base), 0);
+	store_txn_abort(t);
+	assert_int_equal(store_truncate_stage(f->st, "k", 4, &t, &base), 0);
+	assert_int_equal(store_txn_commit(t, base, NULL, 0, &v), 0);
+	assert_int_equal(rec_str(f->st, "k", "mean", 5), 0);
+
+	/* Only a live record: neither creates one. */
+	assert_int_equal(store_append_stage(f->st, "no", "x", 1, &t, &base),
+			 -ENOENT);
+	assert_int_equal(store_delete(f->st, "k", 5, &v), 0);
+	assert_int_equal(store_truncate_stage(f->st, "k", 1, &t, &base),
+			 -ENOENT);
+	assert_int_equal(store_mkdir(f->st, "d", NULL), 0);
+	assert_int_equal(store_append_stage(f->st, "d", "x", 1, &t, &base),
+			 -EISDIR);
+	assert_int_equal(gone(f->st, "no", 0), 0);
+	fx_reopen(f);
+	assert_int_equal(gone(f->st, "k", 6), 0);
+}
+
 /* ---- transactions -------------------------------------------------- */
 
 static void test_txn_one_version(void **state)
@@ -497,6 +547,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_truncate),
 		T(test_append),
+		T(test_append_truncate_stage),
 		T(test_txn_one_version),
 		T(test_txn_commit_nowait),
 		T(test_defer_window),
