@@ -385,11 +385,14 @@ void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	}
 	/* A directory has no version or hash, but its stored xattrs are
 	 * listed like a record's (they were not: getfattr -d, cp -a and
-	 * rsync -X missed them). */
+	 * rsync -X missed them).  A symlink lists none: Linux refuses
+	 * user.* on one before asking us, so what it listed could not be
+	 * read (rsync -aX exited 23 on any tree with a symlink). */
 	if (store_stat(fs->st, key, &sb) == 0) {
-		if (!S_ISDIR(sb.meta.mode))
+		if (S_ISREG(sb.meta.mode))
 			base = sizeof(ours);
-		n = store_listxattr(fs->st, key, NULL, 0);
+		if (!S_ISLNK(sb.meta.mode))
+			n = store_listxattr(fs->st, key, NULL, 0);
 	}
 	if (n >= 0) {
 		buf = malloc(base + (size_t)n + 1);
