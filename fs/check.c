@@ -133,8 +133,17 @@ static int check_line(struct rfs *fs, const struct proc_info *p,
 		store_last_version(fs->st, key, &line);
 	*expect = live ? live->version : STORE_ABSENT;
 	if (rfs_unchecked(fs, key)) {
-		*expect = STORE_ANY;
-		return 0;
+		/* Last writer wins, but a declaration is a precondition its
+		 * writer asked for: it is checked below (until 2026-12-07
+		 * it was ignored, and a stale `recctl put --expect N` or
+		 * `rm --expect N` there passed). */
+		if (!own && p->tid > 0)
+			basis_lookup(fs->bt, p, key, hit);
+		if (own || !hit->found || !hit->explicit_) {
+			memset(hit, 0, sizeof(*hit));
+			*expect = STORE_ANY;
+			return 0;
+		}
 	}
 	if (own) {
 		if (*own == line) {

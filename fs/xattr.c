@@ -234,7 +234,10 @@ void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		memset(&hit, 0, sizeof(hit));
 		if (p.tid > 0)
 			basis_lookup(fs->bt, &p, key, &hit);
-		if (!hit.found || hit.stale || hit.expired)
+		/* Under an unchecked name only a declaration is ever
+		 * used (check.c). */
+		if (!hit.found || hit.stale || hit.expired ||
+		    (!hit.explicit_ && rfs_unchecked(fs, key)))
 			rc = -ENODATA;
 		else
 			n = (ssize_t)rfs_format_version(hit.version, val);

@@ -92,6 +92,28 @@ expect_eq "and changes nothing" 3 "$(ver rec)"
 setfattr -n user.color -v blue rec
 expect_eq "other user.* xattrs are stored" blue "$(getfattr --only-values -n user.color rec)"
 expect_eq "and make no version" 3 "$(ver rec)"
+
+# Where changes are last-writer-wins (a directory marked unchecked, a
+# name tools own), a declaration is still a precondition: until
+# 2026-12-07 it was ignored, and `recctl put --expect N` passed stale.
+mkdir ud && setfattr -n user.recfs.unchecked -v 1 ud
+echo 1 > ud/r && echo 2 > ud/r && echo 1 > 'n~' && echo 2 > 'n~'
+setfattr -n user.expected_version -v 1 ud/r
+expect_err "a stale declaration under an unchecked directory is refused" \
+	"Resource temporarily unavailable" bash -c 'echo stale > ud/r'
+setfattr -n user.expected_version -v 1 'n~'
+expect_err "and on a name tools own" "Resource temporarily unavailable" \
+	rm 'n~'
+expect_eq "they changed nothing" "2 2" "$(cat ud/r) $(cat 'n~')"
+expect_eq "a conflict line is kept" "basis=1 current=2" \
+	"$(bash -c "getfattr --only-values -n user.conflict 'n~'" | cut -d' ' -f1-2)"
+setfattr -n user.expected_version -v 2 ud/r
+check "a current declaration there passes" bash -c 'echo 3 > ud/r'
+expect_eq "no basis is read back there once it is used" "" \
+	"$(getfattr --only-values -n user.expected_version ud/r 2>/dev/null)"
+expect_eq "and a change without one is last-writer-wins" "0 4" \
+	"$(blind 'echo 4 > ud/r; echo 4 > n~' 2>/dev/null; echo $? "$(cat ud/r)")"
+rm -r ud 'n~'
 chmod 600 rec
 expect_eq "chmod works" 600 "$(stat -c %a rec)"
 expect_eq "and makes no version" 3 "$(ver rec)"
