@@ -281,6 +281,7 @@ static int rfs_pause_at(const char *list)
 		{ "snapshot", RFS_PAUSE_SNAPSHOT },
 		{ "snapped", RFS_PAUSE_SNAPPED },
 		{ "rename", RFS_PAUSE_RENAME },
+		{ "xattr", RFS_PAUSE_XATTR },
 	};
 	int at = 0;
 

@@ -233,6 +233,9 @@ enum {
 	 * open change, before it looks again under the lock
 	 * (RFS_TEST_PAUSE_AT=rename). */
 	RFS_PAUSE_RENAME = 8,
+	/* A getxattr or listxattr of a stored attribute: between its
+	 * size probe and its read (RFS_TEST_PAUSE_AT=xattr). */
+	RFS_PAUSE_XATTR = 16,
 };
 
 /* Sleep for the tests' pause if @key is a paused one (rfs.pause_key)

@@ -267,10 +267,16 @@ void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		pthread_mutex_unlock(&fs->mu);
 	} else {
 		n = store_getxattr(fs->st, key, name, NULL, 0);
+		rfs_test_pause(fs, key, RFS_PAUSE_XATTR);
 		if (n >= 0) {
-			big = malloc((size_t)n + 1);
+			/* Room for what the caller asked for, not only for
+			 * the probe's length: a value set longer in between
+			 * was ERANGE, which the kernel gives a 64 KiB
+			 * buffer as E2BIG. */
+			size_t cap = size > (size_t)n ? size : (size_t)n;
+			big = malloc(cap + 1);
 			n = big ? store_getxattr(fs->st, key, name, big,
-						 (size_t)n + 1)
+						 cap + 1)
 				: -ENOMEM;
 		}
 		rc = n < 0 ? (int)n : 0;
@@ -353,7 +359,7 @@ void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct rfs_inode *in;
 	struct store_stat sb;
 	char key[RFS_KEY_BUF], *buf = NULL;
-	size_t base = 0;
+	size_t base = 0, cap = 0;
 	ssize_t n = 0;
 	int rc;
 	int pending = 0;
@@ -397,13 +403,20 @@ void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		if (!S_ISLNK(sb.meta.mode))
 			n = store_listxattr(fs->st, key, NULL, 0);
 	}
+	rfs_test_pause(fs, key, RFS_PAUSE_XATTR);
+	/* Room for what the caller asked for, as in rfs_getxattr: a name
+	 * added after the probe was ERANGE (E2BIG to a 64 KiB buffer). */
+	if (n >= 0 && size > base + (size_t)n)
+		cap = size - base;
+	else if (n >= 0)
+		cap = (size_t)n;
 	if (n >= 0) {
-		buf = malloc(base + (size_t)n + 1);
+		buf = malloc(base + cap + 1);
 		if (!buf)
 			n = -ENOMEM;
 	}
 	if (n > 0)
-		n = store_listxattr(fs->st, key, buf + base, (size_t)n);
+		n = store_listxattr(fs->st, key, buf + base, cap);
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 	} else {

@@ -352,4 +352,40 @@ done
 expect_eq "SIGTERM amid directory invalidations and creates: the daemon exits" \
 	0 "$hung"
 
+# A value or a name set longer between the daemon's size probe of a
+# stored xattr and its read was ERANGE, which the kernel turns into
+# E2BIG for a 64 KiB buffer: a few calls a second failed so while
+# another process set the record's xattrs (until 2026-12-07).  The
+# daemon pauses there on this mount.  (Python's os.getxattr retries
+# ERANGE itself: libc is called.)
+RFS_TEST_PAUSE_KEY=xr RFS_TEST_PAUSE_AT=xattr RFS_TEST_PAUSE_MS=300 \
+	mount_fresh || exit 1
+echo 1 > "$MNT/xr" && setfattr -n user.v -v 1 "$MNT/xr"
+expect_eq "getxattr and listxattr into 64 KiB while another sets more" \
+	"4000 user.version user.hash user.v user.w" \
+	"$(cd "$MNT" && python3 - <<'PY'
+import ctypes, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(65536)
+def meanwhile(name, value):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(0.1)       # into the daemon's pause
+        os.setxattr("xr", name, value)
+        os._exit(0)
+    return pid
+pid = meanwhile("user.v", b"a" * 4000)
+n = libc.getxattr(b"xr", b"user.v", buf, 65536)
+out = [str(n) if n >= 0 else os.strerror(ctypes.get_errno())]
+os.waitpid(pid, 0)
+pid = meanwhile("user.w", b"")
+n = libc.listxattr(b"xr", buf, 65536)
+out += buf.raw[:n].decode().split("\0")[:-1] if n >= 0 else \
+    [os.strerror(ctypes.get_errno())]
+os.waitpid(pid, 0)
+print(" ".join(out))
+PY
+)"
+unmount
+
 finish
