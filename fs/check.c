@@ -99,16 +99,24 @@ static void refuse(struct rfs *fs, const struct proc_info *p,
 		   uint64_t basis, uint64_t current, int64_t commit_ns)
 {
 	struct rfs_inode *in = rfs_ino_by_key(fs, key);
-	char conflict[256], at[32], comm[65];
+	char conflict[256], at[32], comm[65], pid[16] = "?", uid[16] = "?";
+	/* Who made the current version is known only while the record's
+	 * inode is: once the kernel forgot it, for a deletion, or after a
+	 * restart, each is "?" (it said pid=0 uid=0, naming root). */
+	int known = in && in->last_pid > 0;
 
+	if (known) {
+		snprintf(pid, sizeof(pid), "%d", (int)in->last_pid);
+		snprintf(uid, sizeof(uid), "%u", (unsigned)in->last_uid);
+	}
 	iso_time(commit_ns, at, sizeof(at));
 	snprintf(conflict, sizeof(conflict),
-		 "basis=%llu current=%llu pid=%d comm=%s uid=%u at=%s",
-		 (unsigned long long)basis, (unsigned long long)current,
-		 in ? (int)in->last_pid : 0,
-		 in && in->last_comm[0] ? proc_comm_field(in->last_comm, comm)
-					: "?",
-		 in ? (unsigned)in->last_uid : 0u, at);
+		 "basis=%llu current=%llu pid=%s comm=%s uid=%s at=%s",
+		 (unsigned long long)basis, (unsigned long long)current, pid,
+		 known && in->last_comm[0]
+			 ? proc_comm_field(in->last_comm, comm)
+			 : "?",
+		 uid, at);
 	basis_refused(fs->bt, p, hit, key, conflict);
 }
 

@@ -235,6 +235,7 @@ rm hd/r/x && rmdir hd/r && echo h5 > hd/r
 expect_eq "and a record again: its versions" "1 2 3 5" \
 	"$(ls .recfs/history/hd/r 2>&1 | sort -n | xargs)"
 
+echo w1 > who && blind 'cat who > /dev/null && echo w2 > who'
 cd /
 unmount
 expect_eq "fusermount3 -u unmounts and the daemon exits 0" 0 "$RECFS_RC"
@@ -245,6 +246,15 @@ expect_eq "after remount: content" other "$(cat "$MNT/rec")"
 expect_eq "after remount: version" "$v" "$(( $(ver "$MNT/rec") - 1 ))"
 expect_eq "after remount: xattrs" "$(hash_of "$MNT/rec")" "$(hash_of "$MNT/rec")"
 expect_eq "after remount: nested record" deep "$(cat "$MNT/a/b/c/r")"
+# Who made a version before the restart is not known (the daemon keeps
+# it in memory): "?", where it said pid=0 uid=0, naming root (until
+# 2026-12-07).
+setfattr -n user.expected_version -v 1 "$MNT/who"
+bash -c "echo stale > '$MNT/who'" 2>/dev/null
+expect_eq "after remount: user.conflict does not name a maker it does not know" \
+	"current=2 pid=? comm=? uid=?" \
+	"$(getfattr --absolute-names --only-values -n user.conflict "$MNT/who" |
+	cut -d' ' -f2-5)"
 
 # A second mount of the same store is refused (a local store: mounts of
 # one etcd prefix share it on purpose).
