@@ -285,6 +285,9 @@ struct rfs_rekey {
 		struct rfs_inode *in;
 		char *key; /* the new one, owned here until applied */
 	} *v;
+	/* Who renamed: each record moved has a new version, made by it
+	 * (user.conflict); NULL: not known. */
+	const struct proc_info *by;
 };
 /* Plan to key @in (a record's inode; NULL: nothing) @to.  -ENOMEM. */
 int rfs_rekey_one(struct rfs_rekey *rk, struct rfs_inode *in, const char *to);

@@ -53,6 +53,16 @@ print(len(c.strip().split("\n")), c.split()[3])
 PY
 )"
 cat cnf > /dev/null && rm cnf
+# A directory's renamer makes its records' next versions: user.conflict
+# named their last writer before it (until 2026-12-07).
+mkdir wd && echo v1 > wd/f && cat wd/f > /dev/null
+blind 'mv wd wd2'
+setfattr -n user.expected_version -v 1 wd2/f
+bash -c 'echo stale > wd2/f' 2>/dev/null
+expect_eq "user.conflict names a directory's renamer as its records' maker" \
+	"current=2 comm=mv" "$(getfattr --only-values -n user.conflict wd2/f |
+	cut -d' ' -f2,4)"
+cat wd2/f > /dev/null && rm -r wd2
 setfattr -n user.expected_version -v 2 rec
 echo three > rec
 expect_eq "retrying on the current version works" "three" "$(cat rec)"
