@@ -41,6 +41,17 @@ static int unchecked_value_ok(const char *value, size_t size)
 								  : -EINVAL;
 }
 
+/* Is @in, whose key is @key, a record (not a directory)?  A create not
+ * yet committed is one.  Caller holds fs->mu. */
+static int is_record(struct rfs *fs, const struct rfs_inode *in,
+		     const char *key)
+{
+	struct store_stat sb;
+
+	return in->pending ||
+	       (store_stat(fs->st, key, &sb) == 0 && !S_ISDIR(sb.meta.mode));
+}
+
 /* ---- A pending record's xattrs ---------------------------------------
  * A record created but not yet committed keeps the xattrs set on it in
  * in->pxa until its commit stores them (apply_pxattrs, handle.c).
@@ -343,6 +354,10 @@ void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	} else if (strcmp(name, "user.recfs.unchecked") == 0 &&
 		   unchecked_value_ok(value, size) < 0) {
 		rc = -EINVAL;
+	} else if (strcmp(name, "user.recfs.unchecked") == 0 &&
+		   is_record(fs, in, key)) {
+		rc = -ENOTDIR; /* only a directory's is read: a record's
+				* marked nothing, silently */
 	} else if (in->pending) {
 		rc = pxa_set(in, name, value, size, flags);
 	} else {

@@ -296,6 +296,8 @@ CASES=(
 	"user.recfs.unchecked 'yes' on a directory" 'in_mnt "mkdir -p ud && setfattr -n user.recfs.unchecked -v yes ud; rc=\$?; getfattr -n user.recfs.unchecked ud > /dev/null 2>&1 && { echo stored; exit 99; }; exit \$rc"' 1 "Invalid argument"
 	"user.recfs.unchecked '' on a directory"    'in_mnt "setfattr -n user.recfs.unchecked -v \"\" ud"' 1 "Invalid argument"
 	"user.recfs.unchecked '1' and '0' are fine" 'in_mnt "setfattr -n user.recfs.unchecked -v 1 ud && setfattr -n user.recfs.unchecked -v 0 ud && rmdir ud"' 0 ""
+	# on a record it marked nothing, silently (until 2026-12-07)
+	"user.recfs.unchecked '1' on a record"      'in_mnt "setfattr -n user.recfs.unchecked -v 1 rec; rc=\$?; getfattr -n user.recfs.unchecked rec > /dev/null 2>&1 && { echo stored; exit 99; }; exit \$rc"' 1 "Not a directory"
 	# names too long
 	"create a 256-byte name"                 'try_then_absent "echo x > $N256" $N256'  1 "File name too long"
 	"mkdir a 256-byte name"                  'try_then_absent "mkdir $N256" $N256'     1 "File name too long"
