@@ -102,8 +102,10 @@ static void refuse(struct rfs *fs, const struct proc_info *p,
 	char conflict[256], at[32], comm[65], pid[16] = "?", uid[16] = "?";
 	/* Who made the current version is known only while the record's
 	 * inode is: once the kernel forgot it, for a deletion, or after a
-	 * restart, each is "?" (it said pid=0 uid=0, naming root). */
-	int known = in && in->last_pid > 0;
+	 * restart, each is "?" (it said pid=0 uid=0, naming root); so for
+	 * a version another mount made (etcd: it named the maker of the
+	 * version before). */
+	int known = in && in->last_pid > 0 && in->last_version == current;
 
 	if (known) {
 		snprintf(pid, sizeof(pid), "%d", (int)in->last_pid);
@@ -249,6 +251,7 @@ static void note_changer(struct rfs *fs, const struct proc_info *p,
 		in->last_pid = p->tgid ? p->tgid : p->tid;
 		in->last_uid = p->uid;
 		memcpy(in->last_comm, p->comm, sizeof(in->last_comm));
+		in->last_version = newv;
 	}
 }
 
@@ -385,8 +388,12 @@ void rfs_dir_moved(struct rfs *fs, const struct proc_info *p,
 		    snprintf(tk, sizeof(tk), "%s%s", to, t->r[i].rel) >=
 			    (int)sizeof(tk))
 			continue; /* the rename would have failed */
+		if (store_stat(fs->st, tk, &sb) < 0)
+			continue;
+		/* Its new version is the renamer's (user.conflict named
+		 * its last writer before). */
+		note_changer(fs, p, tk, sb.version);
 		if (rfs_unchecked(fs, fk) ||
-		    store_stat(fs->st, tk, &sb) < 0 ||
 		    store_last_version(fs->st, fk, &tomb) < 0)
 			continue;
 		basis_lookup(fs->bt, p, fk, &hit);

@@ -323,16 +323,6 @@ void rfs_rekey_apply(struct rfs *fs, struct rfs_rekey *rk)
 		in->key_gen++;
 		/* Its append line was of the old key (read_on). */
 		__atomic_store_n(&in->ext_base, 0, __ATOMIC_RELAXED);
-		/* Its new version is the renamer's: a directory's records
-		 * named their last writer before it. */
-		in->last_pid = 0;
-		if (rk->by) {
-			in->last_pid = rk->by->tgid ? rk->by->tgid
-						    : rk->by->tid;
-			in->last_uid = rk->by->uid;
-			memcpy(in->last_comm, rk->by->comm,
-			       sizeof(in->last_comm));
-		}
 		key_link(fs, in);
 	}
 	rfs_rekey_free(rk);

@@ -690,7 +690,6 @@ again:
 	}
 	if (tin)
 		rfs_ino_unkey(fs, tin);
-	rk.by = &pi;
 	rfs_rekey_apply(fs, &rk);
 	if (S_ISDIR(sb.meta.mode)) {
 		rfs_dir_moved(fs, &pi, moved, from, to);

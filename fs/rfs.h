@@ -105,10 +105,13 @@ struct rfs_inode {
 	 * (rfs_changed).  Under fs->mu; ext_base is written atomically,
 	 * for read_on's look without the lock. */
 	uint64_t ext_base, ext_top;
-	/* who made the current version (for user.conflict) */
+	/* who made the current version (for user.conflict): last_pid made
+	 * last_version; a version made elsewhere (another mount on etcd)
+	 * is not theirs */
 	pid_t last_pid;
 	uid_t last_uid;
 	char last_comm[17];
+	uint64_t last_version;
 	struct rfs_inode *next_ino, *next_key;
 	struct rfs_inode *pend_next, *pend_prev; /* on fs->pend */
 	/* A deleted record's last size; its attributes are kept in pmeta
@@ -285,9 +288,6 @@ struct rfs_rekey {
 		struct rfs_inode *in;
 		char *key; /* the new one, owned here until applied */
 	} *v;
-	/* Who renamed: each record moved has a new version, made by it
-	 * (user.conflict); NULL: not known. */
-	const struct proc_info *by;
 };
 /* Plan to key @in (a record's inode; NULL: nothing) @to.  -ENOMEM. */
 int rfs_rekey_one(struct rfs_rekey *rk, struct rfs_inode *in, const char *to);

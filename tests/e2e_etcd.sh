@@ -239,6 +239,19 @@ expect_eq "M2 reads the same content" hello "$(peek "$M2/rec")"
 expect_eq "M2 shows the same user.version" 1 "$(ver "$M2/rec")"
 expect_eq "M2 shows the same user.hash" "$(hash_of "$M1/rec")" "$(hash_of "$M2/rec")"
 
+# Who made a version another mount made is not known here: user.conflict
+# named the maker of the version before it, on this mount (until
+# 2026-12-07).
+act "$M1" 'printf one > who'
+wait_for 5 test -e "$M2/who"
+act "$M2" 'cat who > /dev/null && printf two > who'
+wait_for 5 ver_is "$M1/who" 2
+expect_eq "user.conflict names no maker of a version another mount made" \
+	"current=2 pid=? comm=? uid=?" \
+	"$(act "$M1" 'setfattr -n user.expected_version -v 1 who
+		printf stale 2>/dev/null > who
+		getfattr --only-values -n user.conflict who' | cut -d' ' -f2-5)"
+
 # ---- A descriptor whose record another mount deleted ----------------------
 # This daemon learns of the delete after the fact, through its watch; it
 # then keeps the record's bytes from etcd's history for its descriptors,
