@@ -491,7 +491,7 @@ wait_for 5 test -e "$M2/pinned"
 (sleep 60; fuse_abort "$M1") </dev/null >/dev/null 2>&1 &
 wd=$!
 out=$(act "$M1" "timeout -s KILL 50 python3 $WORK/pinrace.py $M1 $M2 3" 2>&1); rc=$?
-pkill -P "$wd" 2>/dev/null; kill "$wd" 2>/dev/null; wait "$wd" 2>/dev/null
+stop_watchdog "$wd"
 echo "# pinrace: $out"
 expect_eq "M1: opens refused by etcd (M2's lease) while a sibling thread renames onto the record: no crash, no hang" 0 "$rc"
 check "and every open and rename was refused with EBUSY, nothing else ($out)" \

@@ -41,7 +41,7 @@ watchdog() {
 		</dev/null >/dev/null 2>&1 &
 	WD=$!
 }
-unwatch() { pkill -P "$WD" 2>/dev/null; kill "$WD" 2>/dev/null; wait "$WD" 2>/dev/null; }
+unwatch() { stop_watchdog "$WD"; }
 
 # ---- One process, eight threads -----------------------------------------
 mount_fresh || exit 1

@@ -162,6 +162,18 @@ fuse_abort() {
 	echo 1 > "/sys/fs/fuse/connections/${dev#*:}/abort" 2>/dev/null
 }
 
+# stop_watchdog PID: end a `(sleep N; ACTION) &` watchdog whose wait was
+# not needed.  The subshell goes first: ended first, its sleep let it run
+# ACTION (e2e_etcd.sh's pinrace aborted the mount it guarded, and every
+# check after it failed, once in a full run); then the sleep it leaves.
+stop_watchdog() {
+	local kids
+	kids=$(pgrep -P "$1")
+	kill "$1" 2>/dev/null
+	[ -n "$kids" ] && kill $kids 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
 # dump_stuck PID...: what each process's threads are waiting on (state,
 # kernel wait channel and stack; for a daemon, its own stacks through gdb
 # when installed), each FUSE connection's waiting requests, and etcd's
