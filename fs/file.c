@@ -488,7 +488,7 @@ static int append_write(struct rfs *fs, struct rfs_handle *h,
 {
 	int64_t dl = 0; /* rfs_lease_wait()'s deadline, ns */
 	struct rfs_staged sg;
-	uint64_t newv;
+	uint64_t newv, ticket;
 	int rc, woken, tries = 0;
 
 again:
@@ -503,12 +503,17 @@ again:
 	if (h->in->lease && h->in->lease != h)
 		rc = rfs_lease_wait(fs, h->in, h, p, APPEND_WRITE_WAIT_MS,
 				    &dl, &woken);
+	/* With sync=always the wait for the disk comes after fs->mu is
+	 * released (store_defer_begin): it held every other request of
+	 * the mount for the length of an fdatasync. */
+	store_defer_begin(fs->st);
 	if (rc == 0 && rfs_staged_ok(&sg, h->in)) {
 		rc = store_txn_commit(sg.t, sg.base, NULL, 0, &newv);
 		sg.t = NULL;
 		if (rc == -EAGAIN && ++tries < RFS_STAGE_TRIES) {
 			/* Appended to meanwhile (or the lease we waited
 			 * for committed): copy the new end again. */
+			store_defer_end(fs->st);
 			if (woken)
 				rfs_lease_pass(fs, h->in, 0);
 			pthread_mutex_unlock(&fs->mu);
@@ -520,6 +525,7 @@ again:
 	} else if (rc == 0) {
 		rc = store_append(fs->st, h->in->key, buf, size, &newv);
 	}
+	ticket = store_defer_end(fs->st);
 	if (rc == 0) {
 		/* A live key's next version is the one after the append's
 		 * base (store_append): newv - 1 is what it added to. */
@@ -550,6 +556,8 @@ again:
 	rfs_staged_drop(&sg);
 	if (rc == 0)
 		rfs_inval_inode(fs, h->in->ino);
+	if (rc == 0)
+		rc = store_wait_ticket(fs->st, ticket);
 	return rc;
 }
 

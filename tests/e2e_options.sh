@@ -462,6 +462,20 @@ mount_again "unchecked,sync=always" || exit 1
 expect_eq "-o unchecked: a blind write is accepted" 0 \
 	"$(blind 'echo blind > rec' 2>/dev/null; echo $?)"
 expect_eq "and versioned" blind "$(cat "$MNT/rec")"
+# An append waits for its sync after the daemon's lock is released (it
+# held every other request for the length of an fdatasync); it still
+# returns only once its version is on disk: one sync each, one writer.
+if local_only && command -v strace > /dev/null; then
+	strace -f -qq -e trace=fdatasync,fsync -p "$RECFS_PID" -o "$WORK/async.trace" &
+	tr=$!
+	sleep 0.5
+	for i in 1 2 3 4 5; do echo "line $i" >> "$MNT/rec"; done
+	sleep 0.3
+	kill "$tr"; wait "$tr" 2>/dev/null
+	n=$(grep -c 'sync(' "$WORK/async.trace")
+	check "sync=always: five appends, each synced before it returned ($n syncs)" [ "$n" -ge 5 ]
+	expect_eq "and all five are there" 6 "$(wc -l < "$MNT/rec")"
+fi
 unmount
 
 # ---- -o unchecked_names ---------------------------------------------------
