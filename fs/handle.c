@@ -240,12 +240,17 @@ again:
 	return rc;
 }
 
-/* Xattrs set while a create was pending become real with the record. */
-static void apply_pxattrs(struct rfs *fs, struct rfs_inode *in)
+/* Xattrs set while a create was pending become real with the record.
+ * @return the ticket of their commits (store_wait_ticket), which the
+ * caller waits for once fs->mu is released: with sync=always each one
+ * waited for the disk under it (cp -a of a tree, a sync per xattr). */
+static uint64_t apply_pxattrs(struct rfs *fs, struct rfs_inode *in)
 {
+	store_defer_begin(fs->st);
 	for (struct rfs_pxattr *x = in->pxa; x; x = x->next)
 		store_setxattr(fs->st, in->key, x->name, x->value, x->size, 0);
 	rfs_pxattr_free(in);
+	return store_defer_end(fs->st);
 }
 
 /* A process's O_RDWR handles follow its own commits: two SQLite
@@ -426,8 +431,11 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	moved = strcmp(in->key, key) != 0;
 	if (rc == 0) {
 		if (pending) {
+			uint64_t xt;
+
 			rfs_ino_pending(fs, in, 0);
-			apply_pxattrs(fs, in);
+			xt = apply_pxattrs(fs, in);
+			ticket = xt > ticket ? xt : ticket;
 		}
 		h->has_own = 1;
 		h->own = newv;
@@ -524,7 +532,10 @@ int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in)
 	if (rc < 0)
 		return rc;
 	rfs_ino_pending(fs, in, 0);
-	apply_pxattrs(fs, in);
+	/* (rare: waited for here, as the put was) */
+	rc = store_wait_ticket(fs->st, apply_pxattrs(fs, in));
+	if (rc < 0)
+		return rc;
 	memset(&none, 0, sizeof(none));
 	rfs_created(fs, &in->pcreator, &none, in->key, newv);
 	return 0;

@@ -305,6 +305,7 @@ void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct rfs *fs = FS(req);
 	struct rfs_inode *in;
 	const char *key;
+	uint64_t ticket = 0;
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->mu);
@@ -361,9 +362,14 @@ void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	} else if (in->pending) {
 		rc = pxa_set(in, name, value, size, flags);
 	} else {
+		/* sync=always: the wait for the disk without fs->mu */
+		store_defer_begin(fs->st);
 		rc = store_setxattr(fs->st, key, name, value, size, flags);
+		ticket = store_defer_end(fs->st);
 	}
 	pthread_mutex_unlock(&fs->mu);
+	if (rc == 0)
+		rc = store_wait_ticket(fs->st, ticket);
 	fuse_reply_err(req, -rc);
 }
 

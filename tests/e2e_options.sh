@@ -471,10 +471,15 @@ if local_only && command -v strace > /dev/null; then
 	sleep 0.5
 	for i in 1 2 3 4 5; do echo "line $i" >> "$MNT/rec"; done
 	sleep 0.3
-	kill "$tr"; wait "$tr" 2>/dev/null
 	n=$(grep -c 'sync(' "$WORK/async.trace")
 	check "sync=always: five appends, each synced before it returned ($n syncs)" [ "$n" -ge 5 ]
 	expect_eq "and all five are there" 6 "$(wc -l < "$MNT/rec")"
+	# So does a user.* attribute's (it waited under the lock too).
+	for i in 1 2 3 4 5; do setfattr -n user.note -v "$i" "$MNT/rec"; done
+	sleep 0.3
+	kill "$tr"; wait "$tr" 2>/dev/null
+	n2=$(grep -c 'sync(' "$WORK/async.trace")
+	check "and five setfattr of user.note, five more ($((n2 - n)))" [ $((n2 - n)) -ge 5 ]
 fi
 unmount
 
