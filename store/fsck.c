@@ -298,7 +298,9 @@ static int fsck_headers(struct fsck_ctx *c)
 				close(fd);
 				return torn;
 			}
-			if (torn)
+			/* Unless its hint says its bytes were on disk: then
+			 * they were lost since, as an open has it. */
+			if (torn && fsck_durable_len(c, s->id) == 0)
 				s->hdr = FSCK_NO_HDR;
 		}
 		close(fd);

@@ -652,6 +652,58 @@ static void test_headerless_newest(void **state)
 	assert_int_equal(stat(path, &sb), 0);
 }
 
+/* The newest segment with no header, but a hint that says its bytes were
+ * on disk (HINT_F_DURABLE, written at the close after the sync): not a
+ * segment whose first bytes never reached the disk, but one whose synced
+ * commits were lost since (cut to nothing, zeroed).  Damage: the open
+ * refuses, fsck says so and --repair keeps it.  Until 2026-12-07 it was
+ * a torn tail: the open removed the segment with its commits (the
+ * records went back a version, which the next change made again) and
+ * fsck --repair did the same. */
+static void test_headerless_newest_durable(void **state)
+{
+	struct fx *f = *state;
+	static const size_t lens[] = { 0, 10, 0 };
+	char seg[160];
+	struct store *st = NULL;
+	struct store_opts o = { 0 };
+	struct stat sb;
+	uint64_t size;
+	size_t len;
+	uint8_t *old;
+
+	last_segment(f, seg, sizeof(seg));
+	old = tl_slurp(seg, &len);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		int fd;
+
+		if (i == 2) { /* zeros over all of it, at its length */
+			fd = open(seg, O_WRONLY | O_TRUNC);
+			assert_true(fd >= 0);
+			assert_int_equal(ftruncate(fd, (off_t)len), 0);
+		} else {
+			fd = open(seg, O_WRONLY | O_TRUNC);
+			assert_true(fd >= 0);
+			assert_int_equal(write(fd, old, lens[i]),
+					 (ssize_t)lens[i]);
+		}
+		close(fd);
+		assert_int_equal(run_fsck(f, 0), 1);
+		expect_in(f, "bad header");
+		expect_not_in(f, "torn tail");
+		assert_int_equal(run_fsck(f, 1), 1);
+		expect_not_in(f, "removed");
+		assert_int_equal(stat(seg, &sb), 0);
+		size = (uint64_t)sb.st_size;
+		assert_int_equal(size, i == 2 ? len : lens[i]);
+		o.inline_max = 1024;
+		o.compact_ratio = -1;
+		assert_int_equal(store_open(f->dir, &o, &st), -EUCLEAN);
+		assert_int_equal(stat(seg, &sb), 0);
+	}
+	free(old);
+}
+
 /* A crash during compaction, after its output took its name and before
  * the segments it replaces were removed, leaves them behind: garbage an
  * open removes unread, and fsck calls obsolete.  If one of them also
@@ -841,6 +893,7 @@ int main(void)
 		T(test_not_a_store),   T(test_bad_hint),
 		T(test_dump),          T(test_version_not_above),
 		T(test_floor_in_hint), T(test_headerless_newest),
+		T(test_headerless_newest_durable),
 		T(test_obsolete_bad_header), T(test_segment_id_too_big),
 		T(test_lost_blob_of_old_version),
 	};

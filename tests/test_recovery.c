@@ -675,7 +675,8 @@ static void zero_start(struct world *w, uint64_t len)
  * offset 0), a read-only one serves the segments before it.  Before
  * 2026-12-06 the open removed the segment with every commit in it.
  * With nothing but zeros after it, it is a segment whose first bytes
- * never reached the disk: torn, removed, and the open goes on. */
+ * never reached the disk: torn, removed, and the open goes on; unless
+ * its hint says they did (HINT_F_DURABLE): then it is damage too. */
 /* Open descriptors of this process (the listing's own included). */
 static int count_fds(void)
 {
@@ -719,7 +720,20 @@ static void test_zeroed_header(void **state)
 	 * one per read-only open of such a store). */
 	assert_int_equal(count_fds(), fds);
 
+	/* All zeros under a hint that says it was on disk: its commits
+	 * were synced, then lost (until 2026-12-07 it was removed). */
 	make_copy(w, UINT64_MAX, -1, 0, 0);
+	zero_start(w, w->seg_len);
+	o = base_opts(err, sizeof(err));
+	rc = open_quiet(w->trial, &o, &st);
+	if (rc == 0)
+		store_close(st);
+	assert_int_equal(rc, -EUCLEAN);
+	assert_int_equal(tl_file_size(w->trial, w->seg), w->seg_len);
+
+	/* With no hint, as a crash leaves it: torn, removed. */
+	make_copy(w, UINT64_MAX, -1, 0, 0);
+	drop_hint(w);
 	zero_start(w, w->seg_len);
 	o = base_opts(err, sizeof(err));
 	assert_int_equal(open_quiet(w->trial, &o, &st), 0);
