@@ -282,6 +282,19 @@ void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	rc = rfs_new_name_check(req, fs, parent, name, &pi, key, &expect,
 				&hit);
 	if (rc == 0) {
+		/* The record is committed later, where no error reaches
+		 * anyone (rfs_commit_orphan_create): a full disk must fail
+		 * the mknod, as it fails a create's open.  A change begun
+		 * takes its empty entry's space (given back at once); until
+		 * 2026-12-07 the mknod passed and the record was gone at the
+		 * remount. */
+		struct store_txn *t;
+
+		rc = store_txn_begin(fs->st, key, 1, &t);
+		if (rc == 0)
+			store_txn_abort(t);
+	}
+	if (rc == 0) {
 		in = rfs_ino_make(fs, key);
 		if (!in)
 			rc = -ENOMEM;
