@@ -403,9 +403,29 @@ int store_put(struct store *st, const char *key, uint64_t expect,
 	if (!meta_type_ok(meta))
 		return -EINVAL;
 	if (len <= st->o.inline_max) {
+		uint64_t cur, resv;
+
+		/* Its entry's log space is taken first, as a change's writes
+		 * take theirs: the commit may have the reserve, which is for
+		 * deletes and compaction, not for a record put whole (a
+		 * symlink, or 'touch' after mknod, took it on a full disk
+		 * until 2026-12-07; test_reserve). */
+		rc = st->o.read_only ? -EROFS : store_space_ok(st);
+		if (rc == 0)
+			rc = store_txn_peek(st, key, &cur, &resv);
+		if (rc == 0) {
+			resv += len;
+			rc = store_resv_take(st, resv);
+		}
+		if (rc == -EOPNOTSUPP) { /* no preallocation: none taken */
+			resv = 0;
+			rc = 0;
+		}
+		if (rc < 0)
+			return rc;
 		log_xxh128(data, len, h);
 		return store_commit_put(st, key, expect, meta, data ? data : "",
-					len, h, -1, NULL, 0, 0, newv, NULL);
+					len, h, -1, NULL, 0, resv, newv, NULL);
 	}
 	rc = store_txn_begin(st, key, 1, &t);
 	if (rc < 0)

@@ -851,6 +851,9 @@ if mount -t tmpfs -o size=32m tmpfs "$TMPFS" 2>/dev/null; then
 	expect_err "then mknod fails with ENOSPC (it passed: its commit later took the reserve, or failed unseen and the record was gone at the remount)" \
 		"No space left on device" python3 -c 'import os, stat; os.mknod("made", stat.S_IFREG | 0o644)'
 	check "and leaves no record" test ! -e made
+	expect_err "so does ln -s" "No space left on device" ln -s keep link
+	check "and the reserve is whole (the symlink took it before 2026-12-07)" \
+		test "$(stat -c %s "$STORE/RESERVE")" = 8388608
 	check "a delete still works on the full disk (the reserve)" rm doomed
 	check "and is done" test ! -e doomed
 	rm -f "$TMPFS/filler"

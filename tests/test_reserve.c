@@ -391,7 +391,7 @@ static void test_roll_keeps_reservations(void **state)
 	struct fault f = { .kind = F_NONE };
 	struct store_io io;
 	struct store *st;
-	struct store_txn *a, *b, *c;
+	struct store_txn *a, *b, *c, *s[100];
 	uint64_t segs, r;
 
 	(void)state;
@@ -432,12 +432,18 @@ static void test_roll_keeps_reservations(void **state)
 		assert_int_equal(store_put(st, key, STORE_ANY, val, sizeof(val),
 					   NULL, NULL), 0);
 	}
-	f.full = 1;
+	/* Written before the disk filled, so that their log space is
+	 * theirs (a store_put on the full disk is refused: it would take
+	 * the reserve, test_reserve_kept_from_puts_and_cuts). */
 	for (int i = 0; i < 100; i++) {
-		snprintf(key, sizeof(key), "p%d", i % 50);
-		assert_int_equal(store_put(st, key, STORE_ANY, val, sizeof(val),
-					   NULL, NULL), 0);
+		snprintf(key, sizeof(key), "s%d", i);
+		assert_int_equal(begin_write(st, key, val, sizeof(val), &s[i]),
+				 sizeof(val));
 	}
+	f.full = 1;
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(store_txn_commit(s[i], STORE_ANY, NULL, 0,
+						  NULL), 0);
 	assert_true(nsegments(st) == segs); /* no roll could be made */
 	assert_int_equal(store_txn_commit(b, STORE_ABSENT, NULL, 0, NULL), 0);
 	assert_true(reserved(st) == 0);
@@ -448,6 +454,7 @@ static void test_roll_keeps_reservations(void **state)
 	assert_true(rec_equals(st, "a", val, sizeof(val)));
 	assert_true(rec_equals(st, "b", "bee", 3));
 	assert_true(rec_equals(st, "p49", val, sizeof(val)));
+	assert_true(rec_equals(st, "s99", val, sizeof(val)));
 	store_close(st);
 }
 
@@ -527,6 +534,86 @@ static void test_reserve_kept_for_deletes(void **state)
 	free(xv);
 }
 
+/* Nor do changes that wrote nothing through a change's writes: a
+ * record put whole (a symlink, a mknod'ed record committed empty:
+ * store_put) or a cut or an extension through a change (ftruncate,
+ * fallocate, truncate(2): store_txn_truncate).  On a full tmpfs each
+ * fails with ENOSPC and leaves the record and the reserve whole.  Until
+ * 2026-12-07 each committed and gave the reserve back ('ln -s' on a full
+ * mount took its 8 MiB, and every change but deletes was refused until
+ * the reserve could be made again). */
+static void test_reserve_kept_from_puts_and_cuts(void **state)
+{
+	char mnt[128], dir[160], path[200], cmd[400], key[32];
+	enum { XV = 60000 };
+	struct store_opts o = { .compact_ratio = -1,
+				.reserve_bytes = 1 << 20 };
+	struct store_meta lm = { .mode = S_IFLNK | 0777 };
+	struct store *st;
+	struct store_txn *t;
+	struct store_stat ss;
+	struct stat sb;
+	char *xv = malloc(XV);
+	int rc = 0, n;
+
+	(void)state;
+	assert_non_null(xv);
+	snprintf(mnt, sizeof(mnt), "%s/tmpfs_put", root);
+	mkdir(mnt, 0700);
+	snprintf(cmd, sizeof(cmd),
+		 "mount -t tmpfs -o size=16m tmpfs %s 2>/dev/null", mnt);
+	if (geteuid() != 0 || system(cmd) != 0) {
+		print_message("  # SKIP: cannot mount a tmpfs\n");
+		free(xv);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/store", mnt);
+	snprintf(path, sizeof(path), "%s/RESERVE", dir);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	assert_int_equal(store_put(st, "rec", STORE_ABSENT, "kept", 4, NULL,
+				   NULL), 0);
+	fill_disk(mnt);
+	for (n = 0; n < 1000; n++) { /* the log's tail taken too */
+		fill_val(xv, XV, n);
+		rc = store_setxattr(st, "rec", "user.x", xv, XV, 0);
+		if (rc < 0)
+			break;
+	}
+	assert_int_equal(rc, -ENOSPC);
+	fill_val(xv, XV, 1);
+	assert_int_equal(store_put(st, "new", STORE_ABSENT, xv, XV, NULL,
+				   NULL), -ENOSPC);
+	/* Small ones as long as the log's tail has room for them. */
+	for (n = 0, rc = 0; n < 100000 && rc == 0; n++) {
+		snprintf(key, sizeof(key), "l%d", n);
+		rc = store_put(st, key, STORE_ABSENT, "rec", 3, &lm, NULL);
+	}
+	assert_int_equal(rc, -ENOSPC);
+	for (n = 0, rc = 0; n < 100000 && rc == 0; n++) {
+		snprintf(key, sizeof(key), "e%d", n);
+		rc = store_put(st, key, STORE_ABSENT, "", 0, NULL, NULL);
+	}
+	assert_int_equal(rc, -ENOSPC);
+	assert_int_equal(store_stat(st, key, &ss), -ENOENT);
+	assert_int_equal(store_truncate(st, "rec", STORE_ANY, 50000, NULL),
+			 -ENOSPC);
+	assert_int_equal(store_txn_begin(st, "rec", 0, &t), 0);
+	rc = store_txn_truncate(t, 2);
+	if (rc == 0)
+		rc = store_txn_commit(t, STORE_ANY, NULL, 0, NULL);
+	else
+		store_txn_abort(t);
+	assert_int_equal(rc, -ENOSPC);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sb.st_size == 1 << 20);
+	assert_true(rec_equals(st, "rec", "kept", 4));
+	assert_int_equal(store_delete(st, "rec", STORE_ANY, NULL), 0);
+	store_close(st);
+	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
+	assert_int_equal(system(cmd), 0);
+	free(xv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -536,6 +623,7 @@ int main(void)
 		cmocka_unit_test(test_reservations_released),
 		cmocka_unit_test(test_roll_keeps_reservations),
 		cmocka_unit_test(test_reserve_kept_for_deletes),
+		cmocka_unit_test(test_reserve_kept_from_puts_and_cuts),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
