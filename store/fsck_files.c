@@ -338,6 +338,25 @@ int fsck_hint(struct fsck_ctx *c, uint64_t id)
 			s = &c->segs[i];
 	if (s && s->hdr == FSCK_NO_HDR && c->repair)
 		return 0; /* removed with its segment (fsck_no_header) */
+	if (!s) {
+		/* Gone, unless a compacted segment replaces it (a crash's
+		 * leftover hint): if its hint says it was on disk, its
+		 * commits are lost (replay.c refuses the open). */
+		uint64_t dlen = fsck_durable_len(c, id);
+		int known = 0;
+
+		for (size_t i = 0; i < c->nsegs && !known; i++)
+			known = !c->segs[i].hdr && c->segs[i].first_id <= id &&
+				id < c->segs[i].id;
+		if (!known && dlen) {
+			fprintf(c->out, "%016" PRIx64 ".seg: missing, but its "
+					"hint says %" PRIu64 " bytes were on "
+					"disk\n", id, dlen);
+			c->problems++;
+			c->partial = 1;
+			return 0;
+		}
+	}
 	if (!s || s->obsolete || s->hdr) {
 		fprintf(c->out, "%s: warning: no usable segment, ignored\n",
 			hname);

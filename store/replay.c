@@ -435,11 +435,11 @@ static void rebuild_hint(struct store *st, struct seg *s)
 
 int store_replay(struct store *st)
 {
-	uint64_t *ids = NULL, *firsts = NULL;
+	uint64_t *ids = NULL, *firsts = NULL, *hids = NULL;
 	struct hint_buf hb = { 0 };
 	int *fds = NULL, *bad = NULL;
 	uint8_t *gone = NULL;
-	size_t n = 0, nfds = 0, i;
+	size_t n = 0, nfds = 0, nh = 0, nseen, i;
 	int rc;
 
 	rc = list_ids(st->dirfd, "seg", &ids, &n);
@@ -531,6 +531,7 @@ int store_replay(struct store *st)
 		}
 		rc = 0;
 	}
+	nseen = n;
 	/* A compacted segment replaces [first, id), and any of those still
 	 * here are leftovers of a crash during compaction: never read, so a
 	 * bad header there is no damage (fsck calls them obsolete; until
@@ -560,6 +561,37 @@ int store_replay(struct store *st)
 			goto out;
 		}
 		n = b; /* serve the segments before it */
+	}
+	/* A segment gone whose hint says it was on disk (HINT_F_DURABLE):
+	 * its commits are lost, which is damage, as a segment cut short
+	 * is (until 2026-12-07 the open went on without them, and fsck
+	 * called the store clean).  A hint of a segment that a compacted
+	 * one replaces is a crash's leftover, not that.  A read-only open
+	 * serves the segments before it. */
+	rc = list_ids(st->dirfd, "hint", &hids, &nh);
+	if (rc < 0)
+		goto out;
+	for (size_t k = 0; k < nh; k++) {
+		uint64_t h = hids[k], len;
+		int known = 0;
+
+		if (n < nseen && h >= ids[n])
+			break; /* past damage already said: not served */
+		for (i = 0; i < n && !known; i++)
+			known = ids[i] == h ||
+				(!bad[i] && firsts[i] <= h && h < ids[i]);
+		if (known || (len = hint_durable_len(st, h)) == 0)
+			continue;
+		store_damage(st, "%s/%016" PRIx64 ".seg: missing, but its "
+			     "hint says %" PRIu64 " bytes were on disk",
+			     st->dir, h, len);
+		if (!st->o.read_only) {
+			rc = -EUCLEAN;
+			goto out;
+		}
+		while (n && ids[n - 1] > h)
+			n--;
+		break;
 	}
 	for (i = 0; i < n; i++) {
 		char nm[40];
@@ -629,6 +661,7 @@ out:
 	free(gone);
 	free(firsts);
 	free(ids);
+	free(hids);
 	free(hb.p);
 	return rc;
 }

@@ -704,6 +704,77 @@ static void test_headerless_newest_durable(void **state)
 	free(old);
 }
 
+/* A segment file gone (removed by hand, lost by the filesystem) whose
+ * hint is still there and says it was on disk: its commits are lost, and
+ * that is damage, not a store that never had them.  The open refuses
+ * it, naming the segment; a read-only open serves the segments before
+ * it; fsck reports it.  Until 2026-12-07 the open went on without a word
+ * (the records it held were gone, or back at older versions) and fsck
+ * called the store clean.  A hint whose segment a compaction replaced
+ * (a crash between removing the segment and its hint) is no such
+ * thing: the open removes it, and fsck calls it obsolete. */
+static void test_missing_segment(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .inline_max = 1024, .compact_ratio = -1 };
+	struct store *st;
+	struct store_stat ss;
+	char seg[160], keep[192], hint[192];
+	size_t len;
+	uint8_t *old;
+	uint64_t v, id;
+	struct stat sb;
+
+	/* Two more segments: "last" is in the fixture's, "more" in the
+	 * next one; the fixture's is then removed. */
+	last_segment(f, seg, sizeof(seg));
+	id = strtoull(strrchr(seg, '/') + 1, NULL, 16);
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_put(st, "more", STORE_ABSENT, "m", 1, NULL,
+				   &v), 0);
+	assert_int_equal(store_close(st), 0);
+	old = tl_slurp(seg, &len);
+	snprintf(keep, sizeof(keep), "%s/seg.keep", f->tmp);
+	assert_int_equal(rename(seg, keep), 0);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, "missing");
+	assert_int_equal(run_fsck(f, 1), 1);
+	assert_int_equal(store_open(f->dir, &o, &st), -EUCLEAN);
+	o.read_only = 1;
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_stat(st, "more", &ss), -ENOENT);
+	assert_int_equal(store_close(st), 0);
+	o.read_only = 0;
+	assert_int_equal(rename(keep, seg), 0);
+
+	/* A compaction's leftover: the hint of a segment it replaced, back
+	 * as a crash between the two removals leaves it. */
+	snprintf(hint, sizeof(hint), "%s/%016" PRIx64 ".hint", f->dir, id);
+	free(old);
+	old = tl_slurp(hint, &len);
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_compact(st), 0);
+	assert_int_equal(store_close(st), 0);
+	if (stat(seg, &sb) == 0) { /* the output took its name */
+		snprintf(hint, sizeof(hint), "%s/%016" PRIx64 ".hint",
+			 f->dir, id - 1);
+		snprintf(seg, sizeof(seg), "%s/%016" PRIx64 ".seg", f->dir,
+			 id - 1);
+		assert_int_equal(stat(seg, &sb), -1);
+	}
+	{
+		FILE *fp = fopen(hint, "wb");
+		assert_non_null(fp);
+		assert_int_equal(fwrite(old, 1, len, fp), len);
+		fclose(fp);
+	}
+	assert_int_equal(run_fsck(f, 0), 0);
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_stat(st, "more", &ss), 0);
+	assert_int_equal(store_close(st), 0);
+	free(old);
+}
+
 /* A crash during compaction, after its output took its name and before
  * the segments it replaces were removed, leaves them behind: garbage an
  * open removes unread, and fsck calls obsolete.  If one of them also
@@ -893,7 +964,7 @@ int main(void)
 		T(test_not_a_store),   T(test_bad_hint),
 		T(test_dump),          T(test_version_not_above),
 		T(test_floor_in_hint), T(test_headerless_newest),
-		T(test_headerless_newest_durable),
+		T(test_headerless_newest_durable), T(test_missing_segment),
 		T(test_obsolete_bad_header), T(test_segment_id_too_big),
 		T(test_lost_blob_of_old_version),
 	};
