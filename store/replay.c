@@ -577,9 +577,19 @@ int store_replay(struct store *st)
 
 		if (n < nseen && h >= ids[n])
 			break; /* past damage already said: not served */
-		for (i = 0; i < n && !known; i++)
-			known = ids[i] == h ||
-				(!bad[i] && firsts[i] <= h && h < ids[i]);
+		for (i = 0; i < n && !known; i++) {
+			if (ids[i] == h)
+				known = 1;
+			else if (!bad[i] && firsts[i] <= h && h < ids[i])
+				known = 2; /* its segment was compacted */
+		}
+		if (known == 2 && !st->o.read_only) {
+			/* The leftover: fsck warned of it at every run. */
+			char nm[40];
+
+			snprintf(nm, sizeof(nm), "%016" PRIx64 ".hint", h);
+			unlinkat(st->dirfd, nm, 0);
+		}
 		if (known || (len = hint_durable_len(st, h)) == 0)
 			continue;
 		store_damage(st, "%s/%016" PRIx64 ".seg: missing, but its "

@@ -772,6 +772,10 @@ static void test_missing_segment(void **state)
 	assert_int_equal(store_open(f->dir, &o, &st), 0);
 	assert_int_equal(store_stat(st, "more", &ss), 0);
 	assert_int_equal(store_close(st), 0);
+	/* which the open removed: fsck warned of it at every run since */
+	assert_int_equal(stat(hint, &sb), -1);
+	assert_int_equal(run_fsck(f, 0), 0);
+	expect_not_in(f, "warning");
 	free(old);
 }
 
