@@ -215,7 +215,8 @@ check "the daemon is still serving after the sibling race" mountpoint -q "$MNT"
 head -c 300000 /dev/urandom > victim
 before=$(hash_of victim); vb=$(ver victim)
 cat victim > /dev/null
-(head -c 2000000 /dev/urandom; exec sleep 30) | cp /dev/stdin victim &
+(echo $BASHPID > "$WORK/feeder.pid"; head -c 2000000 /dev/urandom; exec sleep 30) |
+	cp /dev/stdin victim &
 cpid=$!
 sleep 1
 kill -9 $cpid
@@ -226,8 +227,10 @@ expect_eq "and keeps its version" "$vb" "$(ver victim)"
 cat victim > /dev/null
 printf after > victim
 expect_eq "the lease was released: the next write works" after "$(cat victim)"
-# (only this test's sleep: other tests may run beside it)
-pkill -x -P $$ sleep 2>/dev/null
+# (only this test's sleep, by its pid: pkill reads every process's
+# /proc/PID/stat, and hung for as long as another process on the machine
+# was stuck in a FUSE request of someone else's mount)
+kill "$(cat "$WORK/feeder.pid")" 2>/dev/null
 cd /
 unmount
 
