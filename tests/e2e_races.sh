@@ -845,12 +845,21 @@ if mount -t tmpfs -o size=32m tmpfs "$TMPFS" 2>/dev/null; then
 		cp "$WORK/A" newfile
 	check "and leaves no half record" test ! -e newfile
 	# The log's preallocated tail taken too: metadata until refused,
-	# in smaller and smaller entries.
-	for n in 60000 6000 600 60 1; do
-		for i in $(seq 2000); do
-			setfattr -n user.pad -v "$(head -c $n /dev/zero | tr '\0' p)" keep 2>/dev/null || break
+	# in smaller and smaller entries.  Three rounds, a second apart, each
+	# filling the disk again first: the failed cp's spool file is freed
+	# at its RELEASE, which the kernel sends when it gets to it, and on a
+	# loaded machine that came after the fill (the mknod below then found
+	# its space: CI, 2026-12-07).
+	for _ in 1 2 3; do
+		head -c 64m /dev/zero >> "$TMPFS/filler" 2>/dev/null
+		for n in 60000 6000 600 60 1; do
+			for i in $(seq 2000); do
+				setfattr -n user.pad -v "$(head -c $n /dev/zero | tr '\0' p)" keep 2>/dev/null || break
+			done
 		done
+		sleep 1
 	done
+	head -c 64m /dev/zero >> "$TMPFS/filler" 2>/dev/null
 	expect_err "then mknod fails with ENOSPC (it passed: its commit later took the reserve, or failed unseen and the record was gone at the remount)" \
 		"No space left on device" python3 -c 'import os, stat; os.mknod("made", stat.S_IFREG | 0o644)'
 	check "and leaves no record" test ! -e made
