@@ -617,12 +617,24 @@ void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct proc_info p;
 	unsigned flags;
 	int rc = 0, n, nfds = 0, opener = 0;
+	pid_t tgid;
 
 	pthread_mutex_lock(&h->mu);
-	if ((!h->txn && !h->lost) || c->pid <= 0 ||
-	    proc_get_caller(c->pid, &p) < 0)
+	if ((!h->txn && !h->lost) || c->pid <= 0 || !h->opener_known)
 		goto out; /* nothing to commit or tell, or release will */
-	opener = h->opener_known && proc_same_process(&p, &h->opener);
+	/* A task in execve sends this flush for each close-on-exec
+	 * descriptor while it holds the lock that reading its
+	 * /proc/PID/stat takes, and waits for the answer: vim's `:!cmd`
+	 * with its swap file open, perl's system() or exec with a record
+	 * open for writing.  Reading that stat here hung both for good
+	 * (and every `ps` on the machine).  So a task of another process
+	 * than the opener's is told by its status alone, and one of the
+	 * opener's by its cache entry when its pidfd proves it. */
+	if (proc_tgid(c->pid, &tgid) < 0 || tgid != h->opener.tgid ||
+	    (proc_get_cached(c->pid, &p) < 0 &&
+	     proc_get_caller(c->pid, &p) < 0))
+		goto out;
+	opener = proc_same_process(&p, &h->opener);
 	if (!opener || !h->txn)
 		goto out; /* a child or a duplicate closing its copy */
 	/* The process's start time (a thread's pstart, proven with it)

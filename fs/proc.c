@@ -374,6 +374,28 @@ int proc_get_caller(pid_t tid, struct proc_info *out)
 	return get(tid, 1, out);
 }
 
+int proc_tgid(pid_t tid, pid_t *tgid)
+{
+	uid_t uid;
+
+	return tid <= 0 ? -ESRCH : read_status(tid, tgid, &uid);
+}
+
+int proc_get_cached(pid_t tid, struct proc_info *out)
+{
+	struct centry *c = &cache[(unsigned)tid % CACHE];
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&cache_mu);
+	if (cache_ready && tid > 0 && c->tid == tid && c->pidfd >= 0 &&
+	    !pidfds_exited(c->pidfd, c->ppidfd)) {
+		*out = c->info;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&cache_mu);
+	return rc;
+}
+
 uint64_t proc_cache_polls(void)
 {
 	uint64_t n;

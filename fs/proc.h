@@ -68,6 +68,19 @@ static inline int64_t proc_mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Task @tid's process: the Tgid of its /proc/TID/status, read without
+ * its stat.  A task in execve closes its close-on-exec descriptors
+ * holding the lock that reading its /proc/TID/stat takes (exec_update_lock),
+ * until the flush each close sends is answered: that flush's handler must
+ * not read the stat (status takes no such lock).  @return 0, -ESRCH, -EIO. */
+int proc_tgid(pid_t tid, pid_t *tgid);
+
+/* The cached facts of task @tid, however old, if its pidfds show it (and
+ * its parent) alive: its tid, tgid and start times stand while it lives
+ * (its sid and comm may have changed since).  For a flush's handler, for
+ * the reason proc_tgid() gives.  @return 0, or -ENOENT (no such entry). */
+int proc_get_cached(pid_t tid, struct proc_info *out);
+
 /* proc_get() for the task that sent the request being served: it is
  * alive, waiting for the answer, so an entry proven within the trust
  * window (proc_trust_window()) is served without a poll of its own.

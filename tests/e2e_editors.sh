@@ -619,6 +619,32 @@ expect_eq "user.expected_version shows this shell's basis" "$(ver th)" \
 expect_err "a writer reparented to pid 1 holds nothing" "Operation not permitted" \
 	blind 'echo orphan > th'
 
+# A task in execve closes its close-on-exec descriptors, and so flushes
+# them, while it holds the lock that reading its /proc/PID/stat takes:
+# vim's `:!cmd` with its swap file open, perl's system() and exec and
+# Python's subprocess (close_fds=False) with a record open for writing.
+# Until 2026-12-07 the daemon read that stat at the flush: the command,
+# that daemon thread and every `ps` on the machine hung for good (only
+# an abort of the connection ended it).  Last here: a hang aborts.
+bash -c 'echo a > ex1; echo a > ex2; echo a > ex3; echo a > ex4'
+cat ex1 ex2 ex3 ex4 > /dev/null
+(perl -e 'open(F, ">", "ex1") or die; syswrite F, "x"; system("true"); syswrite F, "y"; close F or die'
+ python3 -c "import subprocess; f = open('ex2', 'w'); f.write('p'); f.flush(); subprocess.run(['true'], close_fds=False); f.write('q'); f.close()"
+ perl -e 'open(F, ">", "ex3") or die; syswrite F, "z"; sleep 2; exec "true"'
+ vim -u NONE -N -i NONE -es -c 'normal Gosaved' -c '!true' -c 'w' -c 'q' ex4
+ echo done > "$WORK/exec.done") > /dev/null 2>&1 &
+for _ in $(seq 300); do [ -e "$WORK/exec.done" ] && break; sleep 0.05; done
+if [ -e "$WORK/exec.done" ]; then
+	ok "a command that execs with a record open for writing does not hang"
+else
+	fail "a command that execs with a record open for writing does not hang"
+	fuse_abort "$MNT"
+fi
+expect_eq "its writes before and after the exec are one version each" \
+	"xy 2 pq 2 z 2 a|saved| 2" \
+	"$(cat ex1) $(ver ex1) $(cat ex2) $(ver ex2) $(cat ex3) $(ver ex3) $(tr '\n' '|' < ex4) $(ver ex4)"
+expect_eq "vim left no swap file" "" "$(ls -A | grep '^\.ex4')"
+
 cd /
 unmount
 finish
