@@ -406,15 +406,19 @@ uint64_t proc_cache_polls(void)
 	return n;
 }
 
-/* Once per commit: through a stat file kept open in the task's cache
- * entry (pread renders it anew), which saves its open and close. */
+/* Once per commit whose scan saw no descriptor: through a stat file kept
+ * open in the task's cache entry (pread renders it anew), which saves its
+ * open and close.  Read outside cache_mu, through a duplicate: a task in
+ * execve holds the lock its stat's read takes until the flush that asks
+ * is answered (proc_tgid), and that read held every request that looks
+ * a task up behind it. */
 int proc_flags(pid_t tid, unsigned *flags)
 {
 	struct centry *c = &cache[(unsigned)tid % CACHE];
 	struct proc_info p;
 	char buf[1024];
 	ssize_t n = -1;
-	int rc;
+	int rc, fd = -1;
 
 	if (tid <= 0)
 		return -ESRCH;
@@ -428,9 +432,13 @@ int proc_flags(pid_t tid, unsigned *flags)
 					   O_RDONLY | O_CLOEXEC);
 		}
 		if (c->statfd >= 0)
-			n = pread(c->statfd, buf, sizeof(buf) - 1, 0);
+			fd = fcntl(c->statfd, F_DUPFD_CLOEXEC, 0);
 	}
 	pthread_mutex_unlock(&cache_mu);
+	if (fd >= 0) {
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		close(fd);
+	}
 	if (n > 0) {
 		buf[n] = 0;
 		rc = parse_stat(tid, buf, &p);
