@@ -628,10 +628,12 @@ void rfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * with its swap file open, perl's system() or exec with a record
 	 * open for writing.  Reading that stat here hung both for good
 	 * (and every `ps` on the machine).  So a task of another process
-	 * than the opener's is told by its status alone, and one of the
-	 * opener's by its cache entry when its pidfd proves it. */
-	if (proc_tgid(c->pid, &tgid) < 0 || tgid != h->opener.tgid ||
-	    (proc_get_cached(c->pid, &p) < 0 &&
+	 * than the opener's is told by its cache entry when its pidfd
+	 * proves it, else by its status alone; only one of the opener's
+	 * with no entry has its stat read.  (The status read at every
+	 * flush cost a save 10-30 % in `make bench`.) */
+	if (proc_get_cached(c->pid, &p) < 0 &&
+	    (proc_tgid(c->pid, &tgid) < 0 || tgid != h->opener.tgid ||
 	     proc_get_caller(c->pid, &p) < 0))
 		goto out;
 	opener = proc_same_process(&p, &h->opener);
