@@ -95,23 +95,7 @@ static void fsck_torn(struct fsck_ctx *c, struct fsck_seg *s, int fd,
 
 uint64_t fsck_durable_len(struct fsck_ctx *c, uint64_t id)
 {
-	char hname[40];
-	struct stat sb;
-	uint8_t *buf = NULL;
-	uint64_t len = 0;
-	int fd;
-
-	snprintf(hname, sizeof(hname), "%016" PRIx64 ".hint", id);
-	fd = openat(c->dfd, hname, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &sb) == 0 && sb.st_size >= LOG_HINT_HDR + 8 &&
-	    (buf = malloc((size_t)sb.st_size)) &&
-	    pread(fd, buf, (size_t)sb.st_size, 0) == sb.st_size)
-		len = log_hint_durable_len(buf, (size_t)sb.st_size, id);
-	free(buf);
-	close(fd);
-	return len;
+	return log_hint_file_durable_len(c->dfd, id);
 }
 
 /* Damage at @off that would be a torn tail cut at @at, but lies where

@@ -4,9 +4,13 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -543,6 +547,27 @@ uint64_t log_hint_durable_len(const uint8_t *buf, size_t len, uint64_t id)
 	    log_get64(buf + len - 8) != log_xxh64(buf, len - 8))
 		return 0;
 	return log_get64(buf + 24);
+}
+
+uint64_t log_hint_file_durable_len(int dirfd, uint64_t id)
+{
+	char name[40];
+	struct stat sb;
+	uint8_t *buf = NULL;
+	uint64_t len = 0;
+	int fd;
+
+	snprintf(name, sizeof(name), "%016" PRIx64 ".hint", id);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &sb) == 0 && sb.st_size >= LOG_HINT_HDR + 8 &&
+	    (buf = malloc((size_t)sb.st_size)) &&
+	    pread(fd, buf, (size_t)sb.st_size, 0) == sb.st_size)
+		len = log_hint_durable_len(buf, (size_t)sb.st_size, id);
+	free(buf);
+	close(fd);
+	return len;
 }
 
 int log_hint_check(const uint8_t *buf, size_t len, uint64_t id,

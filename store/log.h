@@ -173,6 +173,9 @@ int log_file_hash(int fd, uint64_t size, uint64_t *out);
  * (magic, format, id, trailing XXH3-64; the segment is not looked at)
  * with HINT_F_DURABLE set, its recorded segment length.  Else 0. */
 uint64_t log_hint_durable_len(const uint8_t *buf, size_t len, uint64_t id);
+/* log_hint_durable_len() of segment @id's hint file in directory @dirfd:
+ * 0 also when there is none or it cannot be read. */
+uint64_t log_hint_file_durable_len(int dirfd, uint64_t id);
 /* Check a whole hint file @buf (@len bytes) for segment @id of @seg_size
  * bytes, as replay does before applying any record: header fields, the
  * trailing XXH3-64, and that the records (u64 offset + entry header +

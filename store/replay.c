@@ -168,29 +168,6 @@ struct hint_buf {
 	size_t cap;
 };
 
-/* The length the hint of segment @id says was on disk
- * (HINT_F_DURABLE), or 0: no such hint, or one that cannot be read. */
-static uint64_t hint_durable_len(struct store *st, uint64_t id)
-{
-	char name[40];
-	struct stat sb;
-	uint8_t *buf = NULL;
-	uint64_t len = 0;
-	int fd;
-
-	snprintf(name, sizeof(name), "%016" PRIx64 ".hint", id);
-	fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &sb) == 0 && sb.st_size >= LOG_HINT_HDR + 8 &&
-	    (buf = malloc((size_t)sb.st_size)) &&
-	    pread(fd, buf, (size_t)sb.st_size, 0) == sb.st_size)
-		len = log_hint_durable_len(buf, (size_t)sb.st_size, id);
-	free(buf);
-	close(fd);
-	return len;
-}
-
 static int replay_hint(struct store *st, int seg_fd, uint64_t id,
 		       uint64_t seg_size, struct hint_buf *hb,
 		       uint64_t *durable_len)
@@ -506,7 +483,8 @@ int store_replay(struct store *st)
 		 * commits were synced and lost since, which is damage (until
 		 * 2026-12-07 it was removed, and its records went back a
 		 * version that the next change made again). */
-		if (i == n - 1 && empty && hint_durable_len(st, ids[i]) > 0)
+		if (i == n - 1 && empty &&
+		    log_hint_file_durable_len(st->dirfd, ids[i]) > 0)
 			empty = 0;
 		if (i == n - 1 && empty) {
 			fprintf(stderr, "recfs: %s/%s: newest segment has no "
@@ -590,7 +568,7 @@ int store_replay(struct store *st)
 			snprintf(nm, sizeof(nm), "%016" PRIx64 ".hint", h);
 			unlinkat(st->dirfd, nm, 0);
 		}
-		if (known || (len = hint_durable_len(st, h)) == 0)
+		if (known || (len = log_hint_file_durable_len(st->dirfd, h)) == 0)
 			continue;
 		store_damage(st, "%s/%016" PRIx64 ".seg: missing, but its "
 			     "hint says %" PRIu64 " bytes were on disk",
