@@ -275,24 +275,43 @@ static void fill_disk(const char *mnt)
 	close(fd);
 }
 
+/* Mount a 16 MiB tmpfs on @root/@name into @mnt (@len bytes).  @return 0,
+ * or -1 (not root, or no tmpfs: the caller skips, as said here). */
+static int small_tmpfs(const char *name, char *mnt, size_t len)
+{
+	char cmd[400];
+
+	snprintf(mnt, len, "%s/%s", root, name);
+	mkdir(mnt, 0700);
+	snprintf(cmd, sizeof(cmd),
+		 "mount -t tmpfs -o size=16m tmpfs %s 2>/dev/null", mnt);
+	if (geteuid() != 0 || system(cmd) != 0) {
+		print_message("  # SKIP: cannot mount a tmpfs\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void small_tmpfs_gone(const char *mnt)
+{
+	char cmd[200];
+
+	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* The same on a real full filesystem: a small tmpfs (root only). */
 static void full_tmpfs(int sync_always)
 {
-	char mnt[128], dir[160], cmd[400];
+	char mnt[128], dir[160];
 	struct store_opts o = { .compact_ratio = -1,
 				.reserve_bytes = 1 << 20,
 				.sync_always = sync_always };
 	struct store *st;
 	int full = 0;
 
-	snprintf(mnt, sizeof(mnt), "%s/tmpfs", root);
-	mkdir(mnt, 0700);
-	snprintf(cmd, sizeof(cmd),
-		 "mount -t tmpfs -o size=16m tmpfs %s 2>/dev/null", mnt);
-	if (geteuid() != 0 || system(cmd) != 0) {
-		print_message("  # SKIP: cannot mount a tmpfs\n");
+	if (small_tmpfs("tmpfs", mnt, sizeof(mnt)) < 0)
 		return;
-	}
 	snprintf(dir, sizeof(dir), "%s/store", mnt);
 	assert_int_equal(store_open(dir, &o, &st), 0);
 	assert_int_equal(store_put(st, "warm", STORE_ABSENT, "w", 1, NULL,
@@ -303,8 +322,7 @@ static void full_tmpfs(int sync_always)
 	assert_int_equal(store_open(dir, &o, &st), 0);
 	assert_true(rec_equals(st, "keep", "precious", 8));
 	store_close(st);
-	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
-	assert_int_equal(system(cmd), 0);
+	small_tmpfs_gone(mnt);
 }
 
 static void test_small_change_full_tmpfs(void **state)
@@ -467,7 +485,7 @@ static void test_roll_keeps_reservations(void **state)
  * again ("cannot start a segment"). */
 static void test_reserve_kept_for_deletes(void **state)
 {
-	char mnt[128], dir[160], path[200], cmd[400];
+	char mnt[128], dir[160], path[200];
 	enum { BIG = 3 << 20, XV = 60000 };
 	struct store_opts o = { .compact_ratio = -1,
 				.reserve_bytes = 1 << 20 };
@@ -482,12 +500,7 @@ static void test_reserve_kept_for_deletes(void **state)
 	(void)state;
 	assert_non_null(big);
 	assert_non_null(xv);
-	snprintf(mnt, sizeof(mnt), "%s/tmpfs_del", root);
-	mkdir(mnt, 0700);
-	snprintf(cmd, sizeof(cmd),
-		 "mount -t tmpfs -o size=16m tmpfs %s 2>/dev/null", mnt);
-	if (geteuid() != 0 || system(cmd) != 0) {
-		print_message("  # SKIP: cannot mount a tmpfs\n");
+	if (small_tmpfs("tmpfs_del", mnt, sizeof(mnt)) < 0) {
 		free(big);
 		free(xv);
 		return;
@@ -528,8 +541,7 @@ static void test_reserve_kept_for_deletes(void **state)
 	assert_true(rec_equals(st, "after", "a", 1));
 	assert_int_equal(store_stat(st, "big", &ss), -ENOENT);
 	store_close(st);
-	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
-	assert_int_equal(system(cmd), 0);
+	small_tmpfs_gone(mnt);
 	free(big);
 	free(xv);
 }
@@ -544,7 +556,7 @@ static void test_reserve_kept_for_deletes(void **state)
  * the reserve could be made again). */
 static void test_reserve_kept_from_puts_and_cuts(void **state)
 {
-	char mnt[128], dir[160], path[200], cmd[400], key[32];
+	char mnt[128], dir[160], path[200], key[32];
 	enum { XV = 60000 };
 	struct store_opts o = { .compact_ratio = -1,
 				.reserve_bytes = 1 << 20 };
@@ -558,12 +570,7 @@ static void test_reserve_kept_from_puts_and_cuts(void **state)
 
 	(void)state;
 	assert_non_null(xv);
-	snprintf(mnt, sizeof(mnt), "%s/tmpfs_put", root);
-	mkdir(mnt, 0700);
-	snprintf(cmd, sizeof(cmd),
-		 "mount -t tmpfs -o size=16m tmpfs %s 2>/dev/null", mnt);
-	if (geteuid() != 0 || system(cmd) != 0) {
-		print_message("  # SKIP: cannot mount a tmpfs\n");
+	if (small_tmpfs("tmpfs_put", mnt, sizeof(mnt)) < 0) {
 		free(xv);
 		return;
 	}
@@ -609,8 +616,7 @@ static void test_reserve_kept_from_puts_and_cuts(void **state)
 	assert_true(rec_equals(st, "rec", "kept", 4));
 	assert_int_equal(store_delete(st, "rec", STORE_ANY, NULL), 0);
 	store_close(st);
-	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
-	assert_int_equal(system(cmd), 0);
+	small_tmpfs_gone(mnt);
 	free(xv);
 }
 
