@@ -91,6 +91,21 @@ expect_eq "and nothing was declared by them" 3 "$(getfattr --only-values -n user
 setfattr -n user.expected_version -v "3
 " rec
 expect_eq "a trailing newline is accepted" 3 "$(getfattr --only-values -n user.expected_version rec)"
+# A declaration is for a change begun after it: one already open for
+# writing was checked at its open and leaves it for the next change,
+# which is refused once that open change has moved the record (README,
+# "An explicit declaration is used once"; a false refusal, never a
+# lost update).
+echo one > dold
+expect_eq "a declaration made while a change is open waits for the next change" \
+	"2 EAGAIN" "$(bash -c 'exec 3> dold; setfattr -n user.expected_version -v 1 dold
+	echo two >&3; exec 3>&-; v=$(getfattr --only-values -n user.version dold)
+	if echo three > dold; then echo "$v passed"; else echo "$v EAGAIN"; fi' 2>/dev/null)"
+expect_eq "the same on a record whose create is open" "EAGAIN" \
+	"$(bash -c 'exec 3> dnew; setfattr -n user.expected_version -v 0 dnew
+	exec 3>&-; if echo x > dnew; then echo passed; else echo EAGAIN; fi' 2>/dev/null)"
+check "both are removed on a declared basis" bash -c 'setfattr -n user.expected_version -v 1 dnew &&
+	setfattr -n user.expected_version -v 2 dold && rm dnew dold'
 check "setting user.version is accepted and ignored" setfattr -n user.version -v 77 rec
 check "setting user.hash is accepted and ignored" setfattr -n user.hash -v abc rec
 check "setting user.recfs.lease is accepted and ignored" \
