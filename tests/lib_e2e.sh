@@ -206,9 +206,16 @@ unmount() {
 	RECFS_RC=$?
 }
 
+# mounted DIR: DIR is a mount point, even one whose FUSE daemon died
+# (mountpoint(1) stats it, and a dead FUSE mount answers ENOTCONN: such
+# a mount was left behind by the cleanup and its directory not removed).
+mounted() {
+	awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo
+}
+
 cleanup() {
 	for m in "$WORK"/mnt.*; do
-		mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }
+		mounted "$m" && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }
 	done
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null

@@ -153,7 +153,7 @@ _etcd_exit() {
 	for p in "${ETCD_ALL_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null; done
 	if [ -n "$WORK" ]; then
 		for m in "$WORK"/mnt.*; do
-			mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }
+			mounted "$m" && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }
 		done
 	fi
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
