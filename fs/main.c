@@ -346,6 +346,10 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "recfs: sync must be 'always' or 'normal'\n");
 		goto out;
 	}
+	/* Before the mount point is looked at: it may be the stuck
+	 * daemon's own, busy until its connection is aborted. */
+	if (!c.ro)
+		rfs_free_stuck_holder(c.store);
 	if (stat(cl.mountpoint, &sb) < 0) {
 		fprintf(stderr, "recfs: mountpoint %s: %s\n", cl.mountpoint,
 			strerror(errno));
@@ -442,6 +446,7 @@ int main(int argc, char *argv[])
 		goto out;
 	/* Now the store's thread, and the daemon's pid in the lock file. */
 	store_after_fork(fs.st);
+	rfs_holder_note(&fs);
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		goto out;

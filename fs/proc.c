@@ -512,24 +512,57 @@ const char *proc_comm_field(const char *comm, char out[65])
 	return out;
 }
 
-int proc_mnt_id(const char *mountpoint)
+/* The last line of /proc/self/mountinfo whose mount point is @mountpoint
+ * (the top of a stack): its mount id, its device as the kernel numbers
+ * it (a FUSE mount's is its connection's name under fusectl) and
+ * whether its type is fuse or fuse.*.  @return 0 or -ENOENT, -errno. */
+static int mnt_find(const char *mountpoint, int *id, unsigned long *dev,
+		    int *fuse)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char *line = NULL;
 	size_t cap = 0;
-	int id = -ENOENT;
+	int rc = -ENOENT;
 
 	if (!f)
 		return -errno;
 	/* getline: a line is as long as its paths and options. */
 	while (getline(&line, &cap, f) > 0) {
 		int mid, at = -1;
-		/* id parent major:minor root mountpoint ... */
-		if (sscanf(line, "%d %*d %*s %*s %n", &mid, &at) == 1 &&
-		    at > 0 && mountinfo_names(line + at, mountpoint))
-			id = mid; /* the last one is the top of the stack */
+		unsigned maj, min;
+		const char *sep;
+
+		/* id parent major:minor root mountpoint opts... - type ... */
+		if (sscanf(line, "%d %*d %u:%u %*s %n", &mid, &maj, &min,
+			   &at) != 3 || at <= 0 ||
+		    !mountinfo_names(line + at, mountpoint))
+			continue;
+		*id = mid;
+		*dev = ((unsigned long)maj << 20) | min; /* the kernel's dev_t */
+		sep = strstr(line + at, " - ");
+		*fuse = sep && strncmp(sep + 3, "fuse", 4) == 0 &&
+			(sep[7] == ' ' || sep[7] == '.');
+		rc = 0;
 	}
 	free(line);
 	fclose(f);
-	return id;
+	return rc;
+}
+
+int proc_mnt_id(const char *mountpoint)
+{
+	unsigned long dev;
+	int id, fuse, rc = mnt_find(mountpoint, &id, &dev, &fuse);
+
+	return rc < 0 ? rc : id;
+}
+
+long proc_fuse_conn(const char *mountpoint)
+{
+	unsigned long dev;
+	int id, fuse, rc = mnt_find(mountpoint, &id, &dev, &fuse);
+
+	if (rc < 0)
+		return rc;
+	return fuse ? (long)dev : -EINVAL;
 }

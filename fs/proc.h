@@ -153,4 +153,9 @@ const char *proc_comm_field(const char *comm, char out[65]);
 /* The mount id of @mountpoint in /proc/self/mountinfo, or -ENOENT. */
 int proc_mnt_id(const char *mountpoint);
 
+/* The FUSE connection of the mount on @mountpoint (its number under
+ * /sys/fs/fuse/connections).  @return it; -ENOENT no mount there;
+ * -EINVAL the mount there is not a FUSE one; -errno. */
+long proc_fuse_conn(const char *mountpoint);
+
 #endif

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -569,4 +570,44 @@ int store_after_fork(struct store *st)
 	    pwrite(st->lockfd, buf, (size_t)n, 0) != n)
 		return -errno;
 	return 0;
+}
+
+int store_lock_note(struct store *st, const char *note)
+{
+	char buf[4096 + 32];
+	int n;
+
+	if (strchr(note, '\n'))
+		return -EINVAL;
+	if (st->es || st->lockfd < 0 || st->o.read_only)
+		return 0;
+	n = snprintf(buf, sizeof(buf), "%d\n%s\n", (int)getpid(), note);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	/* The pid line is written over by the same bytes: a reader sees
+	 * the pid throughout. */
+	if (pwrite(st->lockfd, buf, (size_t)n, 0) != n)
+		return -errno;
+	return 0;
+}
+
+int store_lock_read(const char *dir, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd, rc = 0;
+
+	if (len == 0)
+		return -EINVAL;
+	if (snprintf(path, sizeof(path), "%s/LOCK", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, buf, len - 1, 0);
+	if (n < 0)
+		rc = -errno;
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return rc;
 }

@@ -200,6 +200,20 @@ int store_open(const char *dir, const struct store_opts *opts,
  *  use the store afterwards.  @return 0 or -errno. */
 int store_after_fork(struct store *st);
 
+/** Write @note (one line) into the lock file after the pid that
+ *  store_after_fork() wrote: what a later opener needs to free the store
+ *  should this process die stuck inside the kernel (recfs writes its
+ *  FUSE connection and mount point).  Nothing for a read-only or an
+ *  etcd store.  @return 0; -EINVAL @note holds a newline;
+ *  -ENAMETOOLONG it is over 4 KiB; -errno of the write. */
+int store_lock_note(struct store *st, const char *note);
+
+/** Read the lock file of the local store in @dir without taking its
+ *  lock: the holder's pid on the first line, its note (if it wrote one)
+ *  on the next, NUL-terminated in @buf (cut at @len - 1 bytes).
+ *  @return 0; -ENOENT no store or no lock file there; -errno. */
+int store_lock_read(const char *dir, char *buf, size_t len);
+
 /** Flush, make everything durable, release the lock and free the store.
  *  Outstanding snapshots and transactions must be closed first.
  *  @return 0, or -EIO if the final sync failed (the store is freed anyway). */

@@ -250,4 +250,65 @@ unmount
 "$RECCTL" fsck "$STORE" > "$WORK/rot.out" 2>&1
 expect_eq "recctl fsck finds the damage (exit 1)" 1 "$?"
 
+
+# A daemon killed while one of its threads waits inside the kernel: the
+# entry invalidation of a directory whose lock a creator holds, waiting
+# for an answer the dead daemon never gives.  The kernel ends a FUSE
+# connection only when the daemon's descriptors close, which that thread
+# prevents: the daemon, its store lock and the creators stayed for ever,
+# `fusermount3 -u` was EBUSY and every new mount "in use by pid N" (until
+# 2026-12-07).  A new daemon on the store now aborts that connection, as
+# the kernel would have, and mounts.  The stuck state is a race: up to 8
+# tries, each reached it 4 times in 5 here.
+stuck=0
+for round in 1 2 3 4 5 6 7 8; do
+	mount_fresh unchecked,nouring || break
+	mkdir "$MNT/d" && (cd "$MNT/d" && seq 3000 | xargs touch)
+	busy=()
+	(while :; do chmod 700 "$MNT/d"; chmod 755 "$MNT/d"; done) 2>/dev/null &
+	busy+=($!)
+	for j in 1 2; do
+		(i=0; while :; do i=$((i + 1)); : > "$MNT/d/n$j.$i"; done) \
+			2>/dev/null &
+		busy+=($!)
+	done
+	sleep 1
+	old=$RECFS_PID
+	olddev=$(awk -v m="$MNT" '$5 == m { print $3 }' /proc/self/mountinfo)
+	kill -9 "$old"
+	sleep 0.5
+	if [ "$(ls "/proc/$old/task" 2>/dev/null | wc -l)" -gt 1 ]; then
+		stuck=$round
+		: > "$WORK/recfs.log"
+		mount_again unchecked,nouring
+		# (mountpoint(1) saw the dead mount: wait for the new one)
+		for _ in $(seq 200); do
+			dev=$(awk -v m="$MNT" '$5 == m { print $3 }' /proc/self/mountinfo)
+			grep -q "aborting its FUSE connection" "$WORK/recfs.log" &&
+				[ -n "$dev" ] && ls "$MNT/d" > /dev/null 2>&1 && break
+			sleep 0.05
+		done
+		check "a daemon killed while stuck in the kernel: a new one aborts its connection and mounts the store there" \
+			grep -q "was killed while stuck in the kernel on its mount $MNT; aborting its FUSE connection ${olddev#*:}" "$WORK/recfs.log"
+		expect_eq "the killed daemon is gone, and the new one serves every record" \
+			"gone 3000" "$([ "$(ls "/proc/$old/task" 2>/dev/null | wc -l)" -le 1 ] && echo gone) $(ls "$MNT/d" | grep -c '^[0-9]*$')"
+		kill "${busy[@]}" 2>/dev/null
+		wait_gone=0
+		for p in "${busy[@]}"; do
+			for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+			kill -0 "$p" 2>/dev/null && wait_gone=1
+		done
+		expect_eq "and the creators it left hanging go on (and can be stopped)" 0 "$wait_gone"
+		wait "${busy[@]}" 2>/dev/null
+		unmount
+		break
+	fi
+	kill "${busy[@]}" 2>/dev/null
+	wait "${busy[@]}" 2>/dev/null
+	fuse_abort "$MNT" # (not stuck: it went, or goes now)
+	wait "$old" 2>/dev/null
+	umount -l "$MNT" 2>/dev/null
+done
+[ "$stuck" = 0 ] && ok "a daemon killed while stuck in the kernel # SKIP the race was not won in 8 tries"
+
 finish

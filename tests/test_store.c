@@ -123,6 +123,37 @@ static void test_lock(void **state)
 	assert_int_equal(rec_str(f->st, "k", "x", 1), 0);
 }
 
+/* The lock file names its holder and what the holder noted (recfs: its
+ * FUSE connection and mount point, for a later mount to free the store
+ * should it die stuck in the kernel: fs/holder.c). */
+static void test_lock_note(void **state)
+{
+	struct fx *f = *state;
+	char buf[256], want[256];
+
+	fx_open(f);
+	assert_int_equal(store_after_fork(f->st), 0);
+	assert_int_equal(store_lock_note(f->st, "fuse=41 mnt=/m n"), 0);
+	snprintf(want, sizeof(want), "%d\nfuse=41 mnt=/m n\n", (int)getpid());
+	assert_int_equal(store_lock_read(f->dir, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, want);
+	/* One line: a note that would forge a second one is refused and
+	 * leaves the file as it was. */
+	assert_int_equal(store_lock_note(f->st, "x\nfuse=1"), -EINVAL);
+	assert_int_equal(store_lock_read(f->dir, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, want);
+	/* Cut to the buffer, NUL-terminated. */
+	assert_int_equal(store_lock_read(f->dir, buf, 3), 0);
+	assert_int_equal(strlen(buf), 2);
+	/* A fresh start of the daemon writes its pid alone again. */
+	assert_int_equal(store_after_fork(f->st), 0);
+	snprintf(want, sizeof(want), "%d\n", (int)getpid());
+	assert_int_equal(store_lock_read(f->dir, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, want);
+	fx_close(f);
+	assert_int_equal(store_lock_read(f->tmp, buf, sizeof(buf)), -ENOENT);
+}
+
 /* ---- reading and writing ------------------------------------------- */
 
 static void test_put_get_stat(void **state)
@@ -699,6 +730,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_open_creates_dir),
 		T(test_lock),
+		T(test_lock_note),
 		T(test_put_get_stat),
 		T(test_symlink),
 		T(test_versions_per_commit),
