@@ -263,15 +263,7 @@ expect_eq "recctl fsck finds the damage (exit 1)" 1 "$?"
 stuck=0
 for round in 1 2 3 4 5 6 7 8; do
 	mount_fresh unchecked,nouring || break
-	mkdir "$MNT/d" && (cd "$MNT/d" && seq 3000 | xargs touch)
-	busy=()
-	(while :; do chmod 700 "$MNT/d"; chmod 755 "$MNT/d"; done) 2>/dev/null &
-	busy+=($!)
-	for j in 1 2; do
-		(i=0; while :; do i=$((i + 1)); : > "$MNT/d/n$j.$i"; done) \
-			2>/dev/null &
-		busy+=($!)
-	done
+	inval_load || break
 	sleep 1
 	old=$RECFS_PID
 	olddev=$(awk -v m="$MNT" '$5 == m { print $3 }' /proc/self/mountinfo)
@@ -292,19 +284,19 @@ for round in 1 2 3 4 5 6 7 8; do
 			grep -q "was killed while stuck in the kernel on its mount $MNT; aborting its FUSE connection ${olddev#*:}" "$WORK/recfs.log"
 		expect_eq "the killed daemon is gone, and the new one serves every record" \
 			"gone 3000" "$([ "$(ls "/proc/$old/task" 2>/dev/null | wc -l)" -le 1 ] && echo gone) $(ls "$MNT/d" | grep -c '^[0-9]*$')"
-		kill "${busy[@]}" 2>/dev/null
+		kill "${BUSY[@]}" 2>/dev/null
 		wait_gone=0
-		for p in "${busy[@]}"; do
+		for p in "${BUSY[@]}"; do
 			for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
 			kill -0 "$p" 2>/dev/null && wait_gone=1
 		done
 		expect_eq "and the creators it left hanging go on (and can be stopped)" 0 "$wait_gone"
-		wait "${busy[@]}" 2>/dev/null
+		wait "${BUSY[@]}" 2>/dev/null
 		unmount
 		break
 	fi
-	kill "${busy[@]}" 2>/dev/null
-	wait "${busy[@]}" 2>/dev/null
+	kill "${BUSY[@]}" 2>/dev/null
+	wait "${BUSY[@]}" 2>/dev/null
 	fuse_abort "$MNT" # (not stuck: it went, or goes now)
 	wait "$old" 2>/dev/null
 	umount -l "$MNT" 2>/dev/null

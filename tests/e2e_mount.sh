@@ -362,15 +362,7 @@ wait "$SPID"
 hung=0
 for round in 1 2 3; do
 	mount_fresh unchecked,nouring || break
-	mkdir "$MNT/d" && (cd "$MNT/d" && seq 3000 | xargs touch)
-	busy=()
-	(while :; do chmod 700 "$MNT/d"; chmod 755 "$MNT/d"; done) 2>/dev/null &
-	busy+=($!)
-	for j in 1 2; do
-		(i=0; while :; do i=$((i + 1)); : > "$MNT/d/n$j.$i"; done) \
-			2>/dev/null &
-		busy+=($!)
-	done
+	inval_load || break
 	sleep 1
 	kill -TERM "$RECFS_PID"
 	for _ in $(seq 100); do
@@ -378,8 +370,8 @@ for round in 1 2 3; do
 		sleep 0.1
 	done
 	kill -0 "$RECFS_PID" 2>/dev/null && { hung=$round; fuse_abort "$MNT"; }
-	kill "${busy[@]}" 2>/dev/null
-	wait "${busy[@]}" 2>/dev/null
+	kill "${BUSY[@]}" 2>/dev/null
+	wait "${BUSY[@]}" 2>/dev/null
 	wait "$RECFS_PID" 2>/dev/null
 	mountpoint -q "$MNT" && umount -l "$MNT"
 	[ "$hung" = 0 ] || break

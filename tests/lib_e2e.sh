@@ -162,6 +162,23 @@ fuse_abort() {
 	echo 1 > "/sys/fs/fuse/connections/${dev#*:}/abort" 2>/dev/null
 }
 
+# inval_load: in $MNT/d (3,000 records made first), chmod the directory
+# back and forth (the daemon has the kernel drop the names cached in it:
+# entry invalidations, each taking the directory's lock) while two loops
+# create records there (each holding that lock while it waits for its
+# answer).  Their pids go to BUSY.
+inval_load() {
+	mkdir "$MNT/d" && (cd "$MNT/d" && seq 3000 | xargs touch) || return 1
+	BUSY=()
+	(while :; do chmod 700 "$MNT/d"; chmod 755 "$MNT/d"; done) 2>/dev/null &
+	BUSY+=($!)
+	for j in 1 2; do
+		(i=0; while :; do i=$((i + 1)); : > "$MNT/d/n$j.$i"; done) \
+			2>/dev/null &
+		BUSY+=($!)
+	done
+}
+
 # stop_watchdog PID: end a `(sleep N; ACTION) &` watchdog whose wait was
 # not needed.  The subshell goes first: ended first, its sleep let it run
 # ACTION (e2e_etcd.sh's pinrace aborted the mount it guarded, and every
