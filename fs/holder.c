@@ -135,8 +135,18 @@ int rfs_free_stuck_holder(const char *store)
 	/* A daemon just killed may yet go by itself: give it a moment. */
 	for (int ms = 0; ms < 1000 && dying_recfs((pid_t)pid); ms += 20)
 		nanosleep(&step, NULL);
-	if (!dying_recfs((pid_t)pid) || proc_fuse_conn(mnt) != conn)
+	if (!dying_recfs((pid_t)pid))
 		return 0;
+	if (proc_fuse_conn(mnt) != conn) {
+		/* Detached (fusermount3 -u -z), or in another mount
+		 * namespace: connection N may no longer be its own, and
+		 * aborting someone else's is worse than a refusal. */
+		fprintf(stderr, "recfs: pid %ld, which has store %s, is dying; "
+			"if it is stuck on its FUSE connection %ld (mounted on "
+			"%s), echo 1 > " FUSECTL "/%ld/abort frees it\n", pid,
+			store, conn, mnt, conn);
+		return 0;
+	}
 	fprintf(stderr, "recfs: pid %ld, which had store %s, was killed while "
 		"stuck in the kernel on its mount %s; aborting its FUSE "
 		"connection %ld, as the kernel would have\n", pid, store, mnt,
