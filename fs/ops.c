@@ -97,6 +97,9 @@ int rfs_inode_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 		return hist_attr(fs, in, a);
 	if (in->pending) {
 		rfs_fill_attr(in->ino, &in->pmeta, 0, a);
+		/* its creator unlinked it (mkstemp, then unlink) */
+		if (in->deleted)
+			a->st_nlink = 0;
 		return 0;
 	}
 	/* Its key may name another record by now: only what it had. */

@@ -546,8 +546,26 @@ def rename_to_itself_while_writing():
         os.close(fd)
 
 
+def mkstemp_unlink_links():
+    # The creator unlinks its new file before its close (mkstemp, then
+    # unlink): fstat shows 0 links, written or not.
+    r = []
+    for data in (b"", b"abc"):
+        fd = os.open("tmp5", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+            os.unlink("tmp5")
+            st = os.fstat(fd)
+            r.append((st.st_nlink, st.st_size, os.pread(fd, 10, 0)))
+        finally:
+            os.close(fd)
+    return r
+
+
 op("a handle on an unlinked file reads, writes and truncates what it had",
    gone_then_read_write)
+op("a new file unlinked by its creator shows 0 links through its handle",
+   mkstemp_unlink_links)
 op("an O_APPEND handle on an unlinked file appends to what it had",
    gone_then_append)
 op("an append after the handle's own ftruncate is kept",
