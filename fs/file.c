@@ -309,7 +309,8 @@ void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc < 0)
 		goto out;
 	rfs_ino_pending(fs, in, 1);
-	rfs_new_meta(req, S_IFREG | (mode & 07777), &in->pmeta);
+	rfs_new_meta(req, fs, rfs_ino(fs, parent), S_IFREG | (mode & 07777),
+		     &in->pmeta);
 	in->lease = h;
 	in->lease_since_ns = in->pmeta.ctime_ns; /* rfs_now_ns(), just read */
 	in->nlookup++;

@@ -140,14 +140,26 @@ static void reply_new_entry(fuse_req_t req, struct rfs *fs, const char *key)
 		fuse_reply_entry(req, &e);
 }
 
-void rfs_new_meta(fuse_req_t req, mode_t mode, struct store_meta *m)
+void rfs_new_meta(fuse_req_t req, struct rfs *fs, struct rfs_inode *parent,
+		  mode_t mode, struct store_meta *m)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct stat pa;
 
 	m->mode = mode & ~(mode_t)(S_ISDIR(mode) || S_ISREG(mode) ? c->umask
 								  : 0);
 	m->uid = c->uid;
 	m->gid = c->gid;
+	/* A set-group-ID directory gives what is made in it its group, and
+	 * a directory made in it the bit too (a group's shared tree); the
+	 * kernel leaves this to the file system.  (It has already taken
+	 * S_ISGID off a file's mode where the maker may not have it.) */
+	if (parent && rfs_inode_attr(fs, parent, &pa) == 0 &&
+	    S_ISDIR(pa.st_mode) && (pa.st_mode & S_ISGID)) {
+		m->gid = pa.st_gid;
+		if (S_ISDIR(mode))
+			m->mode |= S_ISGID;
+	}
 	m->atime_ns = m->mtime_ns = m->ctime_ns = rfs_now_ns();
 }
 
@@ -171,11 +183,11 @@ void rfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 			key = NULL;
 		}
 	}
+	if (key)
+		rfs_new_meta(req, fs, p, S_IFDIR | (mode & 07777), &m);
 	pthread_mutex_unlock(&fs->mu);
-	if (key) {
-		rfs_new_meta(req, S_IFDIR | (mode & 07777), &m);
+	if (key)
 		rc = store_mkdir(fs->st, key, &m);
-	}
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
@@ -196,12 +208,12 @@ void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	int rc = -ENOENT;
 
 	rfs_caller(req, &pi);
-	rfs_new_meta(req, S_IFLNK | 0777, &m);
 	pthread_mutex_lock(&fs->mu);
 	p = rfs_ino(fs, parent);
 	if (p)
 		key = join(p, name, &rc);
 	if (key) {
+		rfs_new_meta(req, fs, p, S_IFLNK | 0777, &m);
 		struct store_stat sb;
 		struct rfs_inode *in = rfs_ino_by_key(fs, key);
 		/* symlink(2) never replaces (emacs's lock depends on it) */
@@ -301,7 +313,8 @@ void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (rc == 0) {
 		rfs_ino_pending(fs, in, 1);
-		rfs_new_meta(req, S_IFREG | (mode & 07777), &in->pmeta);
+		rfs_new_meta(req, fs, rfs_ino(fs, parent),
+			     S_IFREG | (mode & 07777), &in->pmeta);
 		in->pcreator = pi;
 		in->nlookup++;
 		rfs_fill_attr(in->ino, &in->pmeta, 0, &e.attr);

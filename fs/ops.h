@@ -89,8 +89,10 @@ void rfs_inval_inode(struct rfs *fs, fuse_ino_t ino);
 /** Keep view_size in step with the change (setattr.c).  Caller holds
  * h->mu. */
 void rfs_note_size(struct rfs_handle *h);
-/** Metadata for a new record or directory made by the caller. */
-void rfs_new_meta(fuse_req_t req, mode_t mode, struct store_meta *m);
+/** Metadata for a new record or directory made by the caller in
+ * directory @parent (NULL: none to inherit from).  Caller holds fs->mu. */
+void rfs_new_meta(fuse_req_t req, struct rfs *fs, struct rfs_inode *parent,
+		  mode_t mode, struct store_meta *m);
 /** May the caller make a new record at @name in @parent?  The new key
  * is written to @key (RFS_KEY_BUF bytes).  Caller holds fs->mu. */
 int rfs_new_name_check(fuse_req_t req, struct rfs *fs, fuse_ino_t parent,

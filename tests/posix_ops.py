@@ -653,6 +653,36 @@ op("chmod 04755 keeps setuid for root", lambda: os.chmod("n3", 0o4755))
 state("after chmod", "n2", "n3")
 op("chmod a directory 0700", lambda: os.chmod("m750", 0o700))
 state("after chmod dir", "m750")
+
+
+def setgid_dir():
+    # A set-group-ID directory gives what is made in it its group, and a
+    # directory made in it the bit (a group's shared tree).  Before
+    # 2026-12-07 recfs gave them the maker's group and no bit.
+    os.mkdir("sgd")
+    os.chown("sgd", -1, 1)
+    os.chmod("sgd", 0o2775)
+    put("sgd/f", b"f", 0o640)
+    fd = os.open("sgd/open", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    st = os.fstat(fd)
+    os.close(fd)
+    os.mkdir("sgd/sub", 0o750)
+    os.symlink("f", "sgd/ln")
+    os.mknod("sgd/nod", stat.S_IFREG | 0o600)
+    os.mkdir("sgd/sub/deeper")
+    r = [(st.st_gid, oct(stat.S_IMODE(st.st_mode)))]
+    for p in ("sgd/f", "sgd/open", "sgd/sub", "sgd/ln", "sgd/nod",
+              "sgd/sub/deeper"):
+        st = os.lstat(p)
+        r.append((p, st.st_gid, oct(stat.S_IMODE(st.st_mode))))
+    os.chmod("sgd", 0o775)
+    put("sgd/plain", b"p")
+    r.append(os.stat("sgd/plain").st_gid)
+    return r
+
+
+op("a set-group-ID directory gives its group, and a directory its bit",
+   setgid_dir)
 T1 = 1234567890123456789
 T2 = 1500000000987654321
 
