@@ -219,6 +219,14 @@ static int may_setattr(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
 				    perm_in_group(&w, attr->st_gid))) &&
 	    !perm_capable(&w, PERM_CAP_CHOWN))
 		return -EPERM;
+	/* A truncate by a writer who is not the owner comes with the mode
+	 * the kernel computed for it, set-user-ID and set-group-ID taken off
+	 * (file_remove_privs; its ATTR_FORCE does not reach us): that is
+	 * the truncate's, not a chmod.  Refused, the truncate was EPERM. */
+	if ((to_set & FUSE_SET_ATTR_MODE) && (to_set & FUSE_SET_ATTR_SIZE) &&
+	    ((attr->st_mode ^ a.st_mode) & 07777) ==
+		    (a.st_mode & (S_ISUID | S_ISGID) & ~attr->st_mode))
+		to_set &= ~FUSE_SET_ATTR_MODE;
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		if (perm_owner(&w, a.st_uid) < 0)
 			return -EPERM;

@@ -801,6 +801,20 @@ os.setxattr("p/secret", "user.color", b"blue")
 os.mkdir("p/closed/empty")
 put("p/nobodys", b"owned by uid 65534, group root")
 os.chown("p/nobodys", 65534, 0)
+# A truncate by another user takes set-user-ID and set-group-ID off (the
+# kernel's file_remove_privs); recfs refused it (EPERM) until 2026-12-07
+# when it checked owners itself.
+for n in ("t", "f"):
+    put("p/suid_" + n, b"#!/bin/sh\n")
+    os.chmod("p/suid_" + n, 0o6777)
+
+
+def nobody_ftruncate(p):
+    fd = os.open(p, os.O_RDWR)
+    try:
+        os.ftruncate(fd, 2)
+    finally:
+        os.close(fd)
 
 
 def as_nobody(ops):
@@ -901,10 +915,12 @@ as_nobody([
      lambda: os.chown("p/nobodys", -1, 65534)),
     ("run a 0744 root script", lambda: subprocess.run(["p/x744"]).returncode),
     ("run a 0755 root script", lambda: subprocess.run(["p/x755"]).returncode),
+    ("truncate a 06777 root file", lambda: os.truncate("p/suid_t", 1)),
+    ("ftruncate a 06777 root file", lambda: nobody_ftruncate("p/suid_f")),
 ])
 state("after uid 65534", "p/secret", "p/public", "p/open", "p/mine", "p/nobodys",
       "p/closed/l", "p/closed/mine", "p/closed/empty", "p/private/f", "p/sticky/roots",
-      "p/x644", "p/closed")
+      "p/x644", "p/closed", "p/suid_t", "p/suid_f")
 op("root reads a 0000 file", lambda: (put("p/zero", b"z", 0o000), os.chmod("p/zero", 0),
                                        open("p/zero", "rb").read())[2])
 
