@@ -254,6 +254,11 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else if (fi->flags & O_APPEND) {
 		append_open_wait(fs, h, &p);
 	}
+	/* An O_TRUNC open is a change even of an empty record: its set-ID
+	 * bits go, as a local filesystem's truncate at open takes them
+	 * (after the check: a refused open changes nothing). */
+	if (rc == 0 && (fi->flags & O_TRUNC) && acc != O_RDONLY)
+		rc = rfs_kill_priv(req, fs, in);
 	if (rc < 0) {
 		pthread_mutex_lock(&fs->mu);
 		rfs_handle_close(fs, h);
@@ -562,6 +567,20 @@ again:
 	return rc;
 }
 
+/* A change's set-ID bits go at its first change that passed its check
+ * (a refused change changes nothing), long before its commit shows its
+ * bytes (rfs_kill_priv).  If they cannot go, the change must never
+ * commit.  Caller holds h->mu. */
+static int change_kill_priv(fuse_req_t req, struct rfs *fs,
+			    struct rfs_handle *h)
+{
+	int rc = rfs_kill_priv(req, fs, h->in);
+
+	if (rc < 0)
+		h->failed = rc;
+	return rc;
+}
+
 void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		      size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -569,7 +588,7 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct rfs_handle *h = HANDLE(fi);
 	struct proc_info p;
 	ssize_t n;
-	int rc, append;
+	int rc, append, first;
 
 	(void)ino;
 	pthread_mutex_lock(&h->mu);
@@ -582,7 +601,10 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	 * (its check); the rest of a change is its handle's. */
 	if (append || !h->txn)
 		rfs_caller(req, &p);
-	rc = append ? append_write(fs, h, &p, buf, size) : 1;
+	/* An append commits at once: the set-ID bits go first. */
+	rc = append ? rfs_kill_priv(req, fs, h->in) : 0;
+	if (rc == 0)
+		rc = append ? append_write(fs, h, &p, buf, size) : 1;
 	if (rc <= 0) {
 		pthread_mutex_unlock(&h->mu);
 		if (rc < 0)
@@ -591,7 +613,10 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			fuse_reply_write(req, size);
 		return;
 	}
+	first = !h->txn;
 	rc = rfs_handle_begin(fs, h, &p, 0);
+	if (rc == 0 && first)
+		rc = change_kill_priv(req, fs, h);
 	if (rc == 0 && (fi->flags & O_APPEND))
 		off = (off_t)store_txn_size(h->txn);
 	n = rc < 0 ? rc : store_txn_write(h->txn, buf, size, (uint64_t)off);
@@ -751,7 +776,7 @@ void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	struct rfs_handle *h = HANDLE(fi);
 	uint64_t end = (uint64_t)off + (uint64_t)len, size;
 	struct proc_info p;
-	int rc;
+	int rc, first;
 
 	(void)ino;
 	/* (The kernel refuses PUNCH_HOLE without KEEP_SIZE itself.) */
@@ -762,7 +787,10 @@ void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	}
 	rfs_caller(req, &p);
 	pthread_mutex_lock(&h->mu);
+	first = !h->txn;
 	rc = rfs_handle_begin(fs, h, &p, 0);
+	if (rc == 0 && first)
+		rc = change_kill_priv(req, fs, h);
 	if (rc == 0) {
 		size = store_txn_size(h->txn);
 		if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))

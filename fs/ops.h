@@ -89,6 +89,10 @@ void rfs_inval_inode(struct rfs *fs, fuse_ino_t ino);
 /** Keep view_size in step with the change (setattr.c).  Caller holds
  * h->mu. */
 void rfs_note_size(struct rfs_handle *h);
+/** A change of @in's content by a caller without CAP_FSETID takes its
+ * set-user-ID and set-group-ID bits off (setattr.c).  Called without
+ * fs->mu. */
+int rfs_kill_priv(fuse_req_t req, struct rfs *fs, struct rfs_inode *in);
 /** Metadata for a new record or directory made by the caller in
  * directory @parent (NULL: none to inherit from).  Caller holds fs->mu. */
 void rfs_new_meta(fuse_req_t req, struct rfs *fs, struct rfs_inode *parent,

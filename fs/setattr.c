@@ -192,6 +192,44 @@ out:
 	return rc;
 }
 
+/* A change of a record's content or size by a caller without
+ * CAP_FSETID takes S_ISUID off it, and S_ISGID where group execute is on
+ * or the caller is not in the file's group, as the kernel's
+ * file_remove_privs() does on a local filesystem: else another user may
+ * rewrite a set-user-ID program and keep its bit.  libfuse tells the
+ * kernel that we do it (FUSE_CAP_HANDLE_KILLPRIV): the kernel does it
+ * for a truncate (the mode comes with the size, may_setattr), not for a
+ * write nor an O_TRUNC open.  Called once a change has passed its check
+ * (file.c), before its bytes can show; a failure to read the mode leaves
+ * it to the change to fail.  Called without fs->mu.  @return 0 or a
+ * negative errno. */
+int rfs_kill_priv(fuse_req_t req, struct rfs *fs, struct rfs_inode *in)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct perm_who w;
+	struct stat a;
+	mode_t kill = 0;
+	int rc;
+
+	pthread_mutex_lock(&fs->mu);
+	rc = in->hist ? -EROFS : rfs_inode_attr(fs, in, &a);
+	pthread_mutex_unlock(&fs->mu);
+	if (rc < 0 || !S_ISREG(a.st_mode))
+		return 0;
+	if (!(a.st_mode & (S_ISUID | S_ISGID)))
+		return 0;
+	perm_who_init(&w, c->uid, c->gid, c->pid);
+	if (a.st_mode & S_ISUID)
+		kill |= S_ISUID;
+	if ((a.st_mode & S_ISGID) &&
+	    ((a.st_mode & S_IXGRP) || !perm_in_group(&w, a.st_gid)))
+		kill |= S_ISGID;
+	if (!kill || perm_capable(&w, PERM_CAP_FSETID))
+		return 0;
+	a.st_mode &= ~kill;
+	return set_meta(fs, in, &a, FUSE_SET_ATTR_MODE);
+}
+
 /* setattr as the kernel's setattr_prepare() and utimes would allow it;
  * may clear S_ISGID from @attr's mode as the kernel does.  Caller holds
  * fs->mu.  @return 0, -EPERM or -EACCES. */

@@ -801,12 +801,14 @@ os.setxattr("p/secret", "user.color", b"blue")
 os.mkdir("p/closed/empty")
 put("p/nobodys", b"owned by uid 65534, group root")
 os.chown("p/nobodys", 65534, 0)
-# A truncate by another user takes set-user-ID and set-group-ID off (the
-# kernel's file_remove_privs); recfs refused it (EPERM) until 2026-12-07
-# when it checked owners itself.
-for n in ("t", "f"):
+# A change by another user (write, append, truncate) takes set-user-ID
+# and set-group-ID off (the kernel's file_remove_privs).  Until 2026-12-07
+# recfs kept them at a write, and refused a truncate (EPERM) where it
+# checked owners itself.
+for n, m in (("w", 0o6777), ("a", 0o6777), ("t", 0o6777), ("f", 0o6777),
+             ("nx", 0o2766)):
     put("p/suid_" + n, b"#!/bin/sh\n")
-    os.chmod("p/suid_" + n, 0o6777)
+    os.chmod("p/suid_" + n, m)
 
 
 def nobody_ftruncate(p):
@@ -915,12 +917,18 @@ as_nobody([
      lambda: os.chown("p/nobodys", -1, 65534)),
     ("run a 0744 root script", lambda: subprocess.run(["p/x744"]).returncode),
     ("run a 0755 root script", lambda: subprocess.run(["p/x755"]).returncode),
+    ("write a 06777 root file", lambda: nobody_write("p/suid_w", b"x")),
+    ("append to a 06777 root file", lambda: nobody_write(
+        "p/suid_a", b"x", os.O_WRONLY | os.O_APPEND)),
     ("truncate a 06777 root file", lambda: os.truncate("p/suid_t", 1)),
     ("ftruncate a 06777 root file", lambda: nobody_ftruncate("p/suid_f")),
+    ("append to a 02766 root file, not in its group", lambda: nobody_write(
+        "p/suid_nx", b"x", os.O_WRONLY | os.O_APPEND)),
 ])
 state("after uid 65534", "p/secret", "p/public", "p/open", "p/mine", "p/nobodys",
       "p/closed/l", "p/closed/mine", "p/closed/empty", "p/private/f", "p/sticky/roots",
-      "p/x644", "p/closed", "p/suid_t", "p/suid_f")
+      "p/x644", "p/closed", "p/suid_w", "p/suid_a", "p/suid_t", "p/suid_f",
+      "p/suid_nx")
 op("root reads a 0000 file", lambda: (put("p/zero", b"z", 0o000), os.chmod("p/zero", 0),
                                        open("p/zero", "rb").read())[2])
 
