@@ -20,6 +20,7 @@
 struct dirh {
 	char **names;
 	uint32_t *modes;
+	fuse_ino_t *inos; /* the inode's number where we have one */
 	size_t n;
 	int read;	/* a readdir has been answered: offset 0 is a rewind */
 };
@@ -47,9 +48,37 @@ static void dirh_clear(struct dirh *d)
 		free(d->names[i]);
 	free(d->names);
 	free(d->modes);
+	free(d->inos);
 	d->names = NULL;
 	d->modes = NULL;
+	d->inos = NULL;
 	d->n = 0;
+}
+
+/* The inode number readdir gives the entry @name of directory @dir
+ * (@dl bytes of key): the number stat(2) gives, where the entry has an
+ * inode (find -inum, and tools that match d_ino against st_ino, found
+ * none before 2026-12-07).  A name the kernel has not looked up has no
+ * number yet; it gets one at its lookup, so give it the unknown one,
+ * 0xffffffff, which fits a 32-bit d_ino (with (ino_t)-1 a 32-bit
+ * program's getdents failed with EOVERFLOW, as libfuse's high-level API
+ * knows).  Caller holds fs->mu. */
+static fuse_ino_t dirent_ino(struct rfs *fs, const char *dir, size_t dl,
+			     const char *name)
+{
+	char key[RFS_KEY_BUF];
+	size_t nl = strlen(name);
+	struct rfs_inode *x;
+
+	if (dl + 1 + nl >= sizeof(key))
+		return 0xffffffffu;
+	if (dl) { /* (the root's key is "") */
+		memcpy(key, dir, dl);
+		key[dl++] = '/';
+	}
+	memcpy(key + dl, name, nl + 1);
+	x = rfs_ino_by_key(fs, key);
+	return x && !x->deleted ? x->ino : 0xffffffffu;
 }
 
 /* Take directory @ino's listing into @d (empty).  Caller holds fs->mu.
@@ -61,7 +90,7 @@ static int dirh_fill(struct rfs *fs, struct rfs_inode *in, struct dirh *d)
 	char key[RFS_KEY_BUF];
 	int rc, pending;
 
-	if (in && in->hist)
+	if (in && in->hist) /* (no inos: every number unknown) */
 		return hist_list(fs, in, &d->names, &d->modes, &d->n);
 	rc = rfs_ino_key_copy(in, key, &pending);
 	if (rc == 0)
@@ -75,16 +104,20 @@ static int dirh_fill(struct rfs *fs, struct rfs_inode *in, struct dirh *d)
 			extra++;
 	d->names = calloc(n + extra + 2, sizeof(*d->names));
 	d->modes = calloc(n + extra + 2, sizeof(*d->modes));
-	if (!d->names || !d->modes) {
+	d->inos = calloc(n + extra + 2, sizeof(*d->inos));
+	if (!d->names || !d->modes || !d->inos) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	d->names[0] = strdup(".");
 	d->names[1] = strdup("..");
 	d->modes[0] = d->modes[1] = S_IFDIR;
+	d->inos[0] = in->ino;
+	d->inos[1] = 0xffffffffu; /* (the kernel's own ".." is the truth) */
 	d->n = 2;
 	for (size_t i = 0; i < n; i++) {
 		d->names[d->n] = strdup(ents[i].name);
+		d->inos[d->n] = dirent_ino(fs, key, klen, ents[i].name);
 		d->modes[d->n++] = ents[i].mode;
 	}
 	for (struct rfs_inode *x = fs->pend; x; x = x->pend_next) {
@@ -94,6 +127,7 @@ static int dirh_fill(struct rfs *fs, struct rfs_inode *in, struct dirh *d)
 		    strncmp(x->key, key, klen) != 0)
 			continue;
 		d->names[d->n] = strdup(s ? s + 1 : x->key);
+		d->inos[d->n] = x->ino;
 		d->modes[d->n++] = x->pmeta.mode;
 	}
 out:
@@ -163,12 +197,8 @@ void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	}
 	d->read = 1;
 	for (size_t i = (size_t)off; i < d->n; i++) {
-		/* The inode number is unknown here (the kernel ignores it
-		 * and stat gives the real one), but it must fit a 32-bit
-		 * d_ino: with (ino_t)-1 a 32-bit program's getdents failed
-		 * with EOVERFLOW (libfuse's high-level API says 0xffffffff
-		 * for the same reason). */
-		struct stat st = { .st_ino = 0xffffffffu,
+		struct stat st = { .st_ino = d->inos ? d->inos[i]
+						     : 0xffffffffu,
 				   .st_mode = d->modes[i] };
 		size_t need;
 		if (!d->names[i])
