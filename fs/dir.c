@@ -92,6 +92,10 @@ static int dirh_fill(struct rfs *fs, struct rfs_inode *in, struct dirh *d)
 
 	if (in && in->hist) /* (no inos: every number unknown) */
 		return hist_list(fs, in, &d->names, &d->modes, &d->n);
+	/* A directory removed under a process working in it lists
+	 * nothing, as on a local filesystem: `ls` there failed (ENOENT). */
+	if (in && in->deleted && S_ISDIR(in->pmeta.mode))
+		return 0;
 	rc = rfs_ino_key_copy(in, key, &pending);
 	if (rc == 0)
 		rc = store_list(fs->st, key, &ents, &n);

@@ -485,6 +485,24 @@ op("mkdir with a missing parent", lambda: os.mkdir("x/y/z"))
 op("mkdir mode 0750", lambda: os.mkdir("m750", 0o750))
 state("after rmdir/unlink/mkdir", "dC", "g", "nd", "m750")
 
+
+def list_removed_cwd():
+    # A working directory removed under its process lists nothing, as
+    # on a local filesystem (recfs refused the opendir with ENOENT until
+    # 2026-12-07: `ls` there failed).
+    back = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+    os.mkdir("rmcwd")
+    os.chdir("rmcwd")
+    try:
+        os.rmdir("../rmcwd")
+        return os.listdir(".")
+    finally:
+        os.fchdir(back)
+        os.close(back)
+
+
+op("list a working directory removed under it", list_removed_cwd)
+
 # ---- handles on a file that is gone, and appends after a change -------
 # Found by a random run of these operations against tmpfs: a handle that
 # had not read before its file was unlinked read nothing, and its first
