@@ -385,6 +385,26 @@ if local_only; then
 	check "compact STORE while mounted names compact MOUNTPOINT" has "$(cat "$WORK/off.err")" "run 'recctl compact MOUNTPOINT' instead"
 	expect_eq "dump of a missing store: exit 2, one line on stderr only" "2 0 1" "$(offline dump "$WORK/no-such-store")"
 	expect_eq "which is marked as recctl's" "recctl: $WORK/no-such-store: No such file or directory" "$(cat "$WORK/off.err")"
+	# A directory that holds no store, or the mount named for its
+	# store: until 2026-12-07 fsck and dump found nothing there and
+	# exited 0 ("clean"), stats printed zeros, and fsck --repair made a
+	# LOCK in it (in the mount, a record, which then passed for a store).
+	mkdir -p "$WORK/notastore" && echo mine > "$WORK/notastore/notes"
+	bad=""
+	for c in fsck "fsck --repair" dump stats; do
+		want="2 0 1"; [ "$c" = stats ] && want="1 0 1"
+		for d in "$WORK/notastore" "$MNT" "$MNT/sub"; do
+			# shellcheck disable=SC2086
+			res=$(offline $c "$d")
+			[ "$res" = "$want" ] || bad="$bad [$c $d: $res $(cat "$WORK/off.err")]"
+		done
+	done
+	expect_eq "fsck, dump and stats of a directory that is no store, or of the mount: refused, one line on stderr" "" "$bad"
+	check "saying it is not a store [$(cat "$WORK/off.err")]" bash -c \
+		"'$RECCTL' fsck '$WORK/notastore' 2>&1 | grep -q 'is not a recfs store'"
+	check "or that it is the mount [$(cat "$WORK/off.err")]" bash -c \
+		"'$RECCTL' fsck --repair '$MNT' 2>&1 | grep -q 'is in a recfs mount'"
+	expect_eq "and made no LOCK in either" "" "$(ls "$WORK/notastore/LOCK" "$MNT/LOCK" 2>/dev/null)"
 fi
 
 cd /

@@ -5,6 +5,7 @@
  *
  * Every subcommand is a row of recctl_cmds and returns the process exit
  * status (recctl.h: 0, 1 error or damage, 2 usage, 69 busy, 75 stale). */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -112,6 +113,55 @@ static int store_dir_has_lock(const char *dir)
 	return lstat(path, &sb) == 0;
 }
 
+/* Is @dir a store: its LOCK or a segment is there, as the daemon's open
+ * tells one (store/open.c)? */
+static int store_dir_is_store(const char *dir)
+{
+	struct dirent *de;
+	DIR *d;
+	int found;
+
+	if (store_dir_has_lock(dir))
+		return 1;
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	for (found = 0; !found && (de = readdir(d));) {
+		size_t l = strlen(de->d_name);
+
+		found = l == 20 && strcmp(de->d_name + 16, ".seg") == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+/* fsck, dump and stats of a directory that holds no store found nothing
+ * in it and called it clean (exit 0), and fsck --repair made a LOCK
+ * there: named the mountpoint instead of its store, a record named LOCK
+ * in the live mount, which then passed for a store.  What cannot be
+ * opened at all is left to the command's own report.
+ * @return -1 to go on, else @fail after saying why. */
+static int check_offline_dir(const struct recctl_cmd *cmd, const char *dir,
+			     int fail)
+{
+	struct stat sb;
+
+	if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return -1;
+	if (rc_on_recfs(dir) > 0) {
+		fprintf(stderr, "%s: %s: %s is in a recfs mount; name the "
+			"STORE directory of a store that is not mounted\n",
+			prog, cmd->name, dir);
+		return fail;
+	}
+	if (!store_dir_is_store(dir)) {
+		fprintf(stderr, "%s: %s: %s is not a recfs store (no LOCK or "
+			"segment in it)\n", prog, cmd->name, dir);
+		return fail;
+	}
+	return -1;
+}
+
 /* @cmd names the command, for the one hint that fits it. */
 static int open_store(const struct recctl_cmd *cmd, const char *dir,
 		      int read_only, struct store **st)
@@ -178,6 +228,8 @@ static int cmd_fsck(const struct recctl_cmd *cmd, int argc, char **argv)
 	FILE *mem;
 
 	rc = parse_store_args(cmd, argc, argv, flags, vals, &dir);
+	if (rc < 0)
+		rc = check_offline_dir(cmd, dir, EXIT_USAGE);
 	if (rc >= 0)
 		return rc;
 	mem = open_memstream(&text, &len);
@@ -265,6 +317,8 @@ static int cmd_dump(const struct recctl_cmd *cmd, int argc, char **argv)
 	int rc = parse_store_args(cmd, argc, argv, NULL, NULL, &dir);
 	FILE *out;
 
+	if (rc < 0)
+		rc = check_offline_dir(cmd, dir, EXIT_USAGE);
 	if (rc >= 0)
 		return rc;
 	out = fopencookie(&o, "w", io);
@@ -289,6 +343,8 @@ static int cmd_stats(const struct recctl_cmd *cmd, int argc, char **argv)
 	const char *dir;
 	int rc = parse_store_args(cmd, argc, argv, NULL, NULL, &dir);
 
+	if (rc < 0)
+		rc = check_offline_dir(cmd, dir, EXIT_ERR);
 	if (rc >= 0)
 		return rc;
 	if ((rc = check_store_dir(dir)) || (rc = open_store(cmd, dir, 1, &st)))
