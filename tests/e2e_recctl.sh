@@ -84,6 +84,21 @@ expect_eq "log through a symlink outside the mount lists the record's versions" 
 	"$(R log "$WORK/out-rec" | awk '{print $1}' | xargs)"
 rm -f "$WORK/out-dir" "$WORK/out-rec"
 rm sl
+# rm --expect N of a symlink checks the link's own version.  The kernel
+# keeps user.* attributes off symlinks: until 2026-12-07 the declaration
+# landed on the target (version 3 here) and the unlink passed on the
+# basis the shell held for the link (version 1), so a stale --expect
+# removed it.
+echo t1 > ltgt; echo t2 > ltgt; echo t3 > ltgt
+ln -s ltgt lk
+expect_eq "rm --expect N of a symlink at another version: exit 75" 75 "$(status R rm --expect 3 lk)"
+check "and the link is still there" test -L lk
+expect_eq "rm --expect N of a symlink at N removes it" "0 gone" \
+	"$(status R rm --expect 1 lk) $(test -L lk || echo gone)"
+blind "ln -s ltgt lk2"
+blind "'$RECCTL' rm --expect 1 lk2"; rc=$?
+expect_eq "also from a process that never looked at it" "0 gone" "$rc $(test -L lk2 || echo gone)"
+rm ltgt
 echo f2 | R put --expect 1 fresh > /dev/null
 expect_eq "rm with a stale version: exit 75" 75 "$(status R rm --expect 1 fresh)"
 check "rm --expect N with the current version deletes" R rm --expect 2 fresh

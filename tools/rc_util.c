@@ -288,19 +288,52 @@ int rc_commit(const char *path, uint64_t basis, const void *buf, size_t len)
 	}
 }
 
+/* The basis for removing a symlink record.  The kernel keeps user.*
+ * attributes off symlinks, so a declaration on the link lands on its
+ * target (and stays there for the shell), and the unlink then went
+ * through on whatever basis the shell held for the link: a stale
+ * --expect passed.  Instead its version is read from its history
+ * around a readlink, which gives this process an implicit basis (the
+ * daemon's), checked against @basis here and by the daemon at the
+ * unlink.  @return 0, -EAGAIN stale, or -errno. */
+static int link_basis(const char *path, uint64_t basis)
+{
+	uint64_t v1, v2;
+	char c;
+	int rc;
+
+	for (int i = 0; i < 100; i++) {
+		rc = rc_link_version(path, &v1, NULL);
+		if (rc == 0 && readlink(path, &c, 1) < 0)
+			rc = -errno;
+		if (rc == 0)
+			rc = rc_link_version(path, &v2, NULL);
+		if (rc < 0)
+			return rc;
+		/* (if not, the first readlink's version is our basis, and
+		 * the daemon refuses the unlink as stale: safe) */
+		if (v1 == v2)
+			return v1 == basis ? 0 : -EAGAIN;
+	}
+	return -EAGAIN;
+}
+
 int rc_remove(const char *path, uint64_t basis)
 {
 	int64_t deadline = now_ms() + BUSY_WAIT_MS;
 	unsigned ms = 10;
-	int rc = rc_on_recfs(path);
+	int rc = rc_on_recfs(path), link;
 
 	if (rc <= 0)
 		return rc < 0 ? rc : RC_NOT_RECFS;
+	link = rc_link_on_recfs(path);
+	if (link < 0)
+		return link;
 	for (;;) {
-		rc = declare(path, basis);
+		rc = link ? link_basis(path, basis) : declare(path, basis);
 		if (rc == 0 && unlink(path) < 0)
 			rc = -errno;
-		if (rc < 0 && (rc != -EBUSY || now_ms() > deadline))
+		if (!link && rc < 0 && (rc != -EBUSY || now_ms() > deadline))
 			withdraw(path);
 		if (rc != -EBUSY || now_ms() > deadline)
 			return rc;
