@@ -269,6 +269,14 @@ for sub in watch "wait --above 1"; do
 	expect_eq "$sub on a missing path outside a mount: exit 1 at once" 1 $rc
 	check "and says it is not in a recfs mount [$out]" has "$out" "not in a recfs mount"
 done
+# A directory has no version: both polled one silently for ever until
+# 2026-12-07.
+for sub in watch "wait --above 0"; do
+	# shellcheck disable=SC2086
+	out=$(timeout 5 "$RECCTL" $sub sub 2>&1); rc=$?
+	expect_eq "$sub of a directory: exit 1 at once" 1 $rc
+	check "and says it is a directory [$out]" has "$out" "sub: Is a directory"
+done
 
 # ---- edit: a real terminal, a concurrent writer, a three-way merge -------------
 TM=recfs-recctl-$$

@@ -11,12 +11,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "recctl.h"
 
 #define POLL_MS 20
 #define BURST_MS 1 /* the first poll after a change */
+
+/* A directory has no version (ENODATA, as a record still being
+ * created): watch and wait polled one silently for ever, or wait until
+ * its --timeout (until 2026-12-07).  Refused, as by log. */
+static int is_dir(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
 
 /* A version and the hash of that same version. */
 static int version_and_hash(const char *path, uint64_t *v, char *hash,
@@ -124,6 +135,8 @@ int cmd_watch(const struct recctl_cmd *cmd, int argc, char **argv)
 	rc = rc_on_recfs(w.path);
 	if (rc <= 0)
 		return rc_report(cmd, w.path, rc < 0 ? rc : RC_NOT_RECFS, NULL);
+	if (is_dir(w.path))
+		return rc_report(cmd, w.path, -EISDIR, NULL);
 	/* Resolved once: polls must be cheap, and the record may go away
 	 * (its history stays reachable by the same name). */
 	if (rc_history_path(w.path, 0, &w.hdir) < 0)
@@ -192,6 +205,8 @@ int cmd_wait(const struct recctl_cmd *cmd, int argc, char **argv)
 	rc = rc_on_recfs(path);
 	if (rc <= 0)
 		return rc_report(cmd, path, rc < 0 ? rc : RC_NOT_RECFS, NULL);
+	if (is_dir(path))
+		return rc_report(cmd, path, -EISDIR, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		rc = rc_version(path, &v);
