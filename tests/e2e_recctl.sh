@@ -146,6 +146,13 @@ for sub in "get plain" "stat plain" "why plain" "ls ." "rm --expect 1 plain" \
 	[ "$(cd "$WORK" && status R $sub)" = 1 ] || bad="$bad [$sub]"
 done
 expect_eq "get, stat, why, ls, rm, incr, update, watch and wait refuse outside too" "" "$bad"
+# edit of a missing file there ran the editor and refused only the save
+# (or, with the text unchanged, said "no changes" and exited 0) until
+# 2026-12-07.
+out=$(cd "$WORK" && EDITOR="touch '$WORK/editor-ran'" R edit newplain 2>&1); rc=$?
+expect_eq "edit of a missing file outside a mount is refused before the editor runs [$out]" \
+	"1 no editor" "$rc $(test -e "$WORK/editor-ran" && echo editor ran || echo no editor)"
+check "and says so" grep -q "not in a recfs mount" <<< "$out"
 expect_eq "and the file is as it was" 5 "$(cat "$WORK/plain")"
 
 # ---- incr: 8 processes x 100 lose nothing -----------------------------------

@@ -362,6 +362,11 @@ int cmd_edit(const struct recctl_cmd *cmd, int argc, char **argv)
 	if (n != 1)
 		return usage_error(cmd, "%s", "missing PATH");
 	rc = rc_read_record(e.path, &e.base_v, &e.base.buf, &e.base.len);
+	/* A missing record outside any mount is refused now, not after
+	 * the user has spent the edit on it (rc_version tells only a file
+	 * that exists). */
+	if (rc == -ENOENT && rc_on_recfs(e.path) == 0)
+		rc = RC_NOT_RECFS;
 	if (rc == -ENOENT) {
 		e.base_v = 0; /* a new record: created only if still absent */
 		e.base.buf = strdup("");
