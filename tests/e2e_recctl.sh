@@ -369,6 +369,17 @@ expect_eq "diff PATH@N against a deleted record" "+++ hist (deleted)" "$(R diff 
 expect_eq "diff PATH@N against the current version" "+++ erec@3 (current)" "$(R diff erec@1 | sed -n 2p)"
 expect_eq "show of a version not kept: exit 1" 1 "$(status R show hist@4)"
 expect_eq "show PATH@0 is a usage error" 2 "$(status R show hist@0)"
+# .recfs is the daemon's tree only at the mount root; below it, a name
+# like any other.  Until 2026-12-07 a user's directory of that name made
+# its parent pass for the root: show read the user's file as a version,
+# and ls hid the entry.
+mkdir -p hs/.recfs/history/r && echo fake > hs/.recfs/history/r/1
+echo real > hs/r
+expect_eq "a .recfs directory below the root is no history: show reads the version" \
+	real "$(R show hs/r@1 2>&1)"
+expect_eq "and log lists the record's own" 1 "$(R log hs/r 2>&1 | awk '{print $1}' | xargs)"
+expect_eq "ls lists it" "$(printf -- '- .recfs/\n1 r')" "$(R ls hs 2>&1)"
+rm -r hs
 # A directory's history tree holds its records' trees: records named 7
 # and 12 were listed as its versions until 2026-12-06.
 mkdir logd && echo a > logd/7 && echo b > logd/12

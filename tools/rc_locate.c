@@ -25,6 +25,27 @@ static int is_dir(const char *p)
 	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
+/* Is @dir (absolute, resolved) the root of a mount: its parent on
+ * another device?  Only there is .recfs the daemon's tree; below the
+ * root it is a name like any other, and a user's directory of that name
+ * made its parent pass for the root: log, show and diff read the user's
+ * files there as versions (until 2026-12-07). */
+static int is_mount_root(const char *dir)
+{
+	struct stat a, b;
+	char *parent;
+	int rc;
+
+	if (strcmp(dir, "/") == 0)
+		return 1;
+	if (asprintf(&parent, "%s/..", dir) < 0)
+		return 0;
+	rc = stat(dir, &a) == 0 && stat(parent, &b) == 0 &&
+	     a.st_dev != b.st_dev;
+	free(parent);
+	return rc;
+}
+
 /* An absolute path with every existing part resolved (symlinks, "."),
  * and the missing tail appended as given; a symlink at the end stays
  * as it is. */
@@ -120,7 +141,7 @@ int rc_locate(const char *path, char **root_out, char **key_out)
 				rc = -ENOMEM;
 				goto out;
 			}
-			if (is_dir(probe))
+			if (is_dir(probe) && is_mount_root(dir))
 				break;
 		}
 		if (strcmp(dir, "/") == 0) {

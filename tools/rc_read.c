@@ -329,9 +329,10 @@ int cmd_ls(const struct recctl_cmd *cmd, int argc, char **argv)
 		goto out;
 	}
 	while ((e = readdir(d))) {
+		/* (The root does not list its .recfs tree: one met here is
+		 * a user's entry, shown; until 2026-12-07 it was hidden.) */
 		if (strcmp(e->d_name, ".") == 0 ||
-		    strcmp(e->d_name, "..") == 0 ||
-		    strcmp(e->d_name, ".recfs") == 0)
+		    strcmp(e->d_name, "..") == 0)
 			continue;
 		if (count == cap) {
 			char **nn = realloc(names, (cap ? cap * 2 : 64) *

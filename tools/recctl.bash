@@ -20,7 +20,9 @@ _recctl_versions() {
 	local path=${cur%@*} abs root key v
 	abs=$(realpath -m -- "$path" 2> /dev/null) || return
 	root=$(dirname -- "$abs")
-	while [ "$root" != / ] && [ ! -d "$root/.recfs" ]; do
+	# (only at a mount's root: below it .recfs is a name like any other)
+	while [ "$root" != / ] && { [ ! -d "$root/.recfs" ] ||
+		[ "$(stat -c %d -- "$root")" = "$(stat -c %d -- "$root/..")" ]; }; do
 		root=$(dirname -- "$root")
 	done
 	[ -d "$root/.recfs/history" ] || return
