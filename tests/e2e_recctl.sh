@@ -155,6 +155,18 @@ expect_eq "edit of a missing file outside a mount is refused before the editor r
 check "and says so" grep -q "not in a recfs mount" <<< "$out"
 expect_eq "and the file is as it was" 5 "$(cat "$WORK/plain")"
 
+# A working directory deeper than PATH_MAX has no absolute path: the
+# commands that locate the mount said "Numerical result out of range"
+# (getcwd's ERANGE) until 2026-12-07.  (Keys stop at 4095 bytes: 4080
+# here, below a mountpoint of more than 16.)
+out=$(d=$(printf 'd%.0s' $(seq 200))
+	for _ in $(seq 20); do mkdir "$d" && cd "$d" || exit; done
+	d=$(printf 'e%.0s' $(seq 60)); mkdir "$d" && cd "$d" || exit
+	echo 1 > r; R incr r 2>&1; echo "rc=$?")
+expect_eq "incr in a directory deeper than PATH_MAX names the reason [${out//$'\n'/ | }]" \
+	"recctl: incr: r: File name too long rc=1" "${out//$'\n'/ }"
+rm -r "$(printf 'd%.0s' $(seq 200))"
+
 # ---- incr: 8 processes x 100 lose nothing -----------------------------------
 # --tries 50: under sanitizers on a loaded machine the default 10 can run
 # out (exit 75: refused, not lost); this is about losing nothing.

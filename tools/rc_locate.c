@@ -60,8 +60,11 @@ static int resolve(const char *path, char **out, int *exists)
 	} else {
 		char cwd[PATH_MAX];
 
+		/* A working directory deeper than PATH_MAX has no
+		 * absolute path to resolve: say that, not ERANGE
+		 * ("Numerical result out of range"). */
 		if (!getcwd(cwd, sizeof(cwd)))
-			return -errno;
+			return errno == ERANGE ? -ENAMETOOLONG : -errno;
 		if (asprintf(&abs, "%s/%s", cwd, path) < 0)
 			abs = NULL;
 	}
