@@ -458,6 +458,16 @@ if local_only; then
 	check "or that it is the mount [$(cat "$WORK/off.err")]" bash -c \
 		"'$RECCTL' fsck --repair '$MNT' 2>&1 | grep -q 'is in a recfs mount'"
 	expect_eq "and made no LOCK in either" "" "$(ls "$WORK/notastore/LOCK" "$MNT/LOCK" 2>/dev/null)"
+	# An etcd store has no directory: "No such file or directory" until
+	# 2026-12-07.
+	bad=""
+	for c in fsck dump stats compact; do
+		want="2 0 1"; [ "$c" = stats ] || [ "$c" = compact ] && want="1 0 1"
+		res=$(offline $c etcd://127.0.0.1:1/none)
+		[ "$res" = "$want" ] && grep -q "is an etcd store: $c works on store directories only" "$WORK/off.err" ||
+			bad="$bad [$c: $res $(cat "$WORK/off.err")]"
+	done
+	expect_eq "fsck, dump, stats and compact of an etcd:// store say they work on directories only" "" "$bad"
 fi
 
 cd /

@@ -135,6 +135,23 @@ static int store_dir_is_store(const char *dir)
 	return found;
 }
 
+/* An etcd store (recfs etcd://HOST:PORT/PREFIX MNT) has no directory:
+ * these commands said "etcd://...: No such file or directory".  It has
+ * its own tools (docs/ETCD.md).
+ * @return -1 to go on, else @fail after saying why. */
+static int refuse_etcd(const struct recctl_cmd *cmd, const char *dir,
+		       int fail)
+{
+	struct stat sb;
+
+	if (strncmp(dir, "etcd://", 7) != 0 || stat(dir, &sb) == 0)
+		return -1;
+	fprintf(stderr, "%s: %s: %s is an etcd store: %s works on store "
+		"directories only; etcd has its own tools (etcdctl)\n", prog,
+		cmd->name, dir, cmd->name);
+	return fail;
+}
+
 /* fsck, dump and stats of a directory that holds no store found nothing
  * in it and called it clean (exit 0), and fsck --repair made a LOCK
  * there: named the mountpoint instead of its store, a record named LOCK
@@ -146,6 +163,8 @@ static int check_offline_dir(const struct recctl_cmd *cmd, const char *dir,
 {
 	struct stat sb;
 
+	if (refuse_etcd(cmd, dir, fail) >= 0)
+		return fail;
 	if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
 		return -1;
 	if (rc_on_recfs(dir) > 0) {
@@ -374,7 +393,8 @@ int compact_offline(const struct recctl_cmd *cmd, const char *dir)
 	struct store *st;
 	int rc, crc;
 
-	if ((rc = check_store_dir(dir)))
+	if ((rc = refuse_etcd(cmd, dir, EXIT_ERR)) >= 0 ||
+	    (rc = check_store_dir(dir)))
 		return rc;
 	/* Not mounted, so it must be a store already: an empty directory
 	 * (a mountpoint whose daemon is gone) was made into a new store. */
