@@ -318,8 +318,10 @@ int main(int argc, char *argv[])
 	c.o.expect_ttl = 60;
 	c.o.lease_wait = 20;
 	c.o.basis_entries = RFS_BASIS_ENTRIES;
+	/* (libfuse said why: "-o" with no value.  1, as for every option
+	 * refused, recfs(1); it was 2.) */
 	if (fuse_opt_parse(&args, &c, rfs_optspec, opt_proc) < 0)
-		return 2;
+		return 1;
 	fs.o = c.o;
 	if (num_opts(&c, &fs.o) < 0)
 		goto out;

@@ -536,7 +536,7 @@ expect_eq "bad or out-of-range numbers are refused, naming the range" "" "$bad"
 # then failed).
 bad=""
 before=$(cd "$STORE" && ls -l --time-style=+%s.%N . blobs | sha256sum)
-for a in "-o bogus" "-o max_read=abc" "-x" "extra"; do
+for a in "-o bogus" "-o max_read=abc" "-x" "extra" "-o"; do
 	# shellcheck disable=SC2086 # each is one or two words
 	out=$(timeout 10 "$RECFS" "$WORK/store.badopt" "$MNT" -f $a 2>&1); rc=$?
 	[ "$rc" = 1 ] && [ -n "$out" ] && [ ! -e "$WORK/store.badopt" ] ||
