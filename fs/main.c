@@ -340,6 +340,10 @@ int main(int argc, char *argv[])
 		return 1; /* libfuse said why (a bad mount point) */
 	}
 	if (!c.store || !cl.mountpoint) {
+		/* Named first: the usage alone, 30 lines, did not say what
+		 * was wrong. */
+		fprintf(stderr, "recfs: missing %s\n",
+			c.store ? "MOUNTPOINT" : "STORE and MOUNTPOINT");
 		fputs(usage, stderr);
 		goto out;
 	}

@@ -549,6 +549,14 @@ done
 expect_eq "unknown or malformed options make no store and change none" "" "$bad"
 expect_eq "and the existing store's files are as they were" "$before" \
 	"$(cd "$STORE" && ls -l --time-style=+%s.%N . blobs | sha256sum)"
+# A missing argument is named before the usage (until 2026-12-07 the
+# usage alone said nothing of what was wrong).
+out=$(timeout 10 "$RECFS" "$WORK/store.badopt" 2>&1 >/dev/null); rc=$?
+expect_eq "recfs STORE without a MOUNTPOINT: exit 1, named on stderr" \
+	"1 recfs: missing MOUNTPOINT" "$rc $(head -n1 <<< "$out")"
+out=$(timeout 10 "$RECFS" 2>&1 >/dev/null); rc=$?
+expect_eq "recfs without arguments: exit 1, named on stderr" \
+	"1 recfs: missing STORE and MOUNTPOINT" "$rc $(head -n1 <<< "$out")"
 mount_again "basis_entries=1024" || exit 1
 mkdir "$MNT/share"
 expect_eq "a shell that created 200 records may remove its share of them, the first 128" \
