@@ -126,6 +126,17 @@ for sub in get stat why ls put rm update incr edit log show diff watch wait fsck
 	R "$sub" --help | grep -q "^usage: recctl $sub " || bad="$bad $sub"
 done
 expect_eq "every subcommand has --help" "" "$bad"
+# An empty PATH (an unset variable's "$f") is bad usage: until
+# 2026-12-07 put and rm took it for a name here and exited 75 ("stale:
+# retry"), and watch polled it for ever.
+bad=""
+for sub in "get" "put --expect 1" "rm --expect 1" "incr" "log" "show" \
+	"watch --count 1" "wait --above 0 --timeout 1" "edit"; do
+	# shellcheck disable=SC2086
+	st=$(echo x | EDITOR=true timeout 5 "$RECCTL" $sub '' > /dev/null 2>&1; echo $?)
+	[ "$st" = 2 ] || bad="$bad [$sub: $st]"
+done
+expect_eq "an empty PATH is a usage error (2)" "" "$bad"
 expect_eq "get of a missing record is 1" 1 "$(status R get nosuch)"
 
 # Outside a mount no version is checked: a put there would write blind

@@ -59,6 +59,14 @@ int rc_parse(const struct recctl_cmd *cmd, int argc, char **argv,
 			continue;
 		}
 		if (only_operands || a[0] != '-' || !a[1] || is_number(a)) {
+			/* No command takes an empty operand: "" (an unset
+			 * variable's "$f") was taken for a name in the
+			 * working directory, and put and rm called it stale
+			 * (exit 75: retry), watch polled it for ever. */
+			if (!a[0])
+				return usage_error(cmd, "%s", "an empty "
+						   "argument (an unset "
+						   "variable?)");
 			if (*noperands >= max_operands)
 				return usage_error(cmd, "unexpected argument "
 						   "'%s'", a);
