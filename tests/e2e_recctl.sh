@@ -165,6 +165,15 @@ expect_eq "edit of a missing file outside a mount is refused before the editor r
 	"1 no editor" "$rc $(test -e "$WORK/editor-ran" && echo editor ran || echo no editor)"
 check "and says so" grep -q "not in a recfs mount" <<< "$out"
 expect_eq "and the file is as it was" 5 "$(cat "$WORK/plain")"
+# Nor through a symlink in the mount that points out of it: put follows
+# it, and until 2026-12-07 wrote the file there blind (exit 0) and left
+# a user.expected_version on it.
+ln -s "$WORK/plain" outlink
+expect_eq "put through a symlink in the mount to a file outside is refused (1)" 1 \
+	"$(echo 9 | status R put --expect 1 outlink)"
+expect_eq "and the file is as it was, with no attribute" "5 " \
+	"$(cat "$WORK/plain") $(getfattr --absolute-names -d "$WORK/plain" 2>/dev/null)"
+rm outlink
 
 # A working directory deeper than PATH_MAX has no absolute path: the
 # commands that locate the mount said "Numerical result out of range"

@@ -266,12 +266,34 @@ static int commit_once(const char *path, uint64_t basis, const void *buf,
 	return rc;
 }
 
+/* Where a change of @path lands: a symlink record of the mount is
+ * followed by setxattr and open, so one that points out of every mount
+ * had a file there written blind, and given a user.expected_version.
+ * (A dangling one fails at the declaration or the O_EXCL open.)
+ * @return 1 in a recfs mount, 0 not, or -errno. */
+static int target_on_recfs(const char *path)
+{
+	char *real;
+	int rc = rc_link_on_recfs(path);
+
+	if (rc <= 0)
+		return rc < 0 ? rc : 1;
+	real = realpath(path, NULL);
+	if (!real)
+		return errno == ENOENT ? 1 : -errno;
+	rc = rc_on_recfs(real);
+	free(real);
+	return rc;
+}
+
 int rc_commit(const char *path, uint64_t basis, const void *buf, size_t len)
 {
 	int64_t deadline = now_ms() + BUSY_WAIT_MS;
 	unsigned ms = 10;
 	int rc = rc_on_recfs(path);
 
+	if (rc > 0)
+		rc = target_on_recfs(path);
 	if (rc <= 0)
 		return rc < 0 ? rc : RC_NOT_RECFS;
 	for (;;) {
