@@ -173,6 +173,15 @@ expect_eq "put through a symlink in the mount to a file outside is refused (1)" 
 	"$(echo 9 | status R put --expect 1 outlink)"
 expect_eq "and the file is as it was, with no attribute" "5 " \
 	"$(cat "$WORK/plain") $(getfattr --absolute-names -d "$WORK/plain" 2>/dev/null)"
+# Reads through it found no version and waited for "a record still being
+# created" (until 2026-12-07).
+bad=""
+for sub in "incr outlink" "update outlink -- cat" "get --version outlink"; do
+	# shellcheck disable=SC2086
+	out=$(R $sub 2>&1); rc=$?
+	[ "$rc" = 1 ] && has "$out" "not in a recfs mount" || bad="$bad [$sub: $rc $out]"
+done
+expect_eq "incr, update and get --version through it say it is not in a mount" "" "$bad"
 rm outlink
 
 # A working directory deeper than PATH_MAX has no absolute path: the

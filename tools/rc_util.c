@@ -41,15 +41,22 @@ int rc_getxattr_str(const char *path, const char *name, char *buf,
 
 int rc_version(const char *path, uint64_t *v)
 {
-	char buf[32];
+	char buf[32], *real;
 	int rc = rc_getxattr_str(path, "user.version", buf, sizeof(buf));
 
 	/* No version: a record being created, or no recfs at all.  A
 	 * missing path (ENOENT) is not located here: watch and wait poll
 	 * one, and a walk up the tree on every poll is wasted; they check
-	 * where the path is once, at their start. */
-	if ((rc == -ENODATA || rc == -ENOTSUP) && rc_on_recfs(path) == 0)
-		return RC_NOT_RECFS;
+	 * where the path is once, at their start.  Where getxattr looked:
+	 * a symlink of the mount that points out of it was followed there
+	 * (until 2026-12-07 that file was "a record still being created",
+	 * waited for). */
+	if (rc == -ENODATA || rc == -ENOTSUP) {
+		real = realpath(path, NULL);
+		if (rc_on_recfs(real ? real : path) == 0)
+			rc = RC_NOT_RECFS;
+		free(real);
+	}
 	if (rc < 0)
 		return rc;
 	return rc_parse_u64(buf, v) < 0 ? -EPROTO : 0;
