@@ -184,9 +184,9 @@ static void clean_leftovers(struct store *st)
 	closedir(d);
 }
 
-/* An existing directory opened read-write must be a store (its LOCK or a
- * segment is there) or hold nothing (but lost+found, as a new ext4's
- * root does): the open removes leftovers (*.tmp, *.compact, spool/'s
+/* An existing directory opened must be a store (its LOCK or a segment is
+ * there) or hold nothing (but lost+found, as a new ext4's root does):
+ * a read-write open removes leftovers (*.tmp, *.compact, spool/'s
  * files), and a directory named by mistake ('recfs ~ /mnt', 'recctl
  * compact' of an unmounted mountpoint) lost its files that way and was
  * filled with a store.  @return 0, or -ENOTEMPTY after saying why. */
@@ -367,7 +367,10 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 		store_err(st, "cannot open %s: %s", dir, strerror(errno));
 		goto fail;
 	}
-	if (!created && !st->o.read_only && (rc = dir_is_store(st)) < 0)
+	/* Read-only too: removing nothing, it served such a directory as
+	 * an empty store ('recfs ~ /mnt -o ro' mounted, showing nothing),
+	 * where a read-write mount says what is wrong. */
+	if (!created && (rc = dir_is_store(st)) < 0)
 		goto fail;
 	rc = take_lock(st);
 	if (rc < 0)

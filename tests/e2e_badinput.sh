@@ -58,7 +58,7 @@ try_then_absent() {
 # A daemon run that must fail: RECFS STORE MNT, with a timeout in case it
 # mounts after all; nothing may stay mounted.
 recfs_fails() {
-	timeout 10 "$RECFS" "$1" "$2" -f; local rc=$?
+	timeout 10 "$RECFS" "$1" "$2" -f "${@:3}"; local rc=$?
 	if mountpoint -q "$2" && [ "$2" != "$MNT" ]; then
 		echo "it mounted"; fusermount3 -u "$2"; return 99
 	fi
@@ -335,6 +335,7 @@ CASES=(
 	"uid 65534: a store readable but not writable" 'recfs_as_nobody "$WORK/pub/ro" "$WORK/pub/mnt"; rc=$?; [ "$(cd "$WORK/pub/ro" && find . | sort | sha256sum)" = "$RO_LIST" ] || exit 99; exit $rc' 1 "Permission denied"
 	"uid 65534: a new store in a directory it cannot write" 'recfs_as_nobody "$WORK/pub/nowrite/store" "$WORK/pub/mnt"; rc=$?; absent "$WORK/pub/nowrite/store" || exit 99; exit $rc' 1 "Permission denied"
 	"a store path that is a directory of other files" 'recfs_fails "$WORK/notastore" "$WORK/mnt.spare"; rc=$?; [ "$(tree_sum "$WORK/notastore")" = "$NOTASTORE_SUM" ] || { echo its files changed; exit 99; }; exit $rc' 1 "is not a store: it holds"
+	"the same read-only (it mounted as an empty store until 2026-12-07)" 'recfs_fails "$WORK/notastore" "$WORK/mnt.spare" -o ro; rc=$?; [ "$(tree_sum "$WORK/notastore")" = "$NOTASTORE_SUM" ] || { echo its files changed; exit 99; }; exit $rc' 1 "is not a store: it holds"
 	"recctl compact of a directory of other files" '"$RECCTL" compact "$WORK/notastore"; rc=$?; [ "$(tree_sum "$WORK/notastore")" = "$NOTASTORE_SUM" ] || { echo its files changed; exit 99; }; exit $rc' 1 "neither a recfs mount nor a store"
 	"recctl compact of an empty directory (an unmounted mountpoint)" '"$RECCTL" compact "$WORK/emptydir"; rc=$?; [ -z "$(ls -A "$WORK/emptydir")" ] || { echo it became a store; exit 99; }; exit $rc' 1 "neither a recfs mount nor a store"
 	"a store on a read-only filesystem says what to do" 'recfs_fails "$WORK/tmpfs.rostore" "$WORK/mnt.spare"; rc=$?; [ "$(cd "$WORK/pub/ro" && find . | sort | sha256sum)" = "$RO_LIST" ] || exit 99; exit $rc' 1 "'-o ro' mounts it read-only"
