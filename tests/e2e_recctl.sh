@@ -386,6 +386,19 @@ printf 'o\nyes\n' | EDITOR="$WORK/editor.sh" R edit erec2 > /dev/null 2>&1
 expect_eq "overwrite after typing yes replaces their version" \
 	"$(printf 'THEIR FIRST LINE\ntwo\nmy line') 4" \
 	"$(cat erec2) $(ver erec2)"
+# The same when they deleted it: [o]verwrite creates it again.  Until
+# 2026-12-07 that create was always refused (edit's basis was still the
+# version it read at the start) and edit exited 75.
+cat > "$WORK/editor-rm.sh" <<EOF
+#!/bin/sh
+echo "my line" >> "\$1"
+'$RECCTL' rm --expect 1 '$MNT/erec3'
+EOF
+chmod +x "$WORK/editor-rm.sh"
+echo one > erec3
+out=$(printf 'o\nyes\n' | EDITOR="$WORK/editor-rm.sh" R edit erec3 2>&1); rc=$?
+expect_eq "overwrite of a record deleted meanwhile creates it again [${out##*$'\n'}]" \
+	"0 $(printf 'one\nmy line') 3" "$rc $(cat erec3 2>&1) $(ver erec3)"
 
 # ---- history across deletes and a restart ----------------------------------------
 echo h1 > hist

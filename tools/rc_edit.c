@@ -33,6 +33,8 @@ struct edit {
 	uint64_t theirs_v; /* 0: deleted */
 	int keep;          /* the user's text must survive us */
 	int refused;       /* the last save was refused as stale */
+	int recreate;      /* 1: the user chose to create a deleted record
+			    * again; 2: its create was retried */
 };
 
 static void text_set(struct text *t, char *buf, size_t len)
@@ -293,6 +295,7 @@ static int conflict(struct edit *e)
 					    "loses their changes.  Type 'yes' "
 					    "to overwrite: ", "yes")) {
 				e->base_v = e->theirs_v;
+				e->recreate = !e->theirs_v;
 				return AGAIN;
 			}
 			printf("Not overwritten.\n");
@@ -325,6 +328,18 @@ static int save(struct edit *e)
 				printf("%s: saved as version %" PRIu64 "\n",
 				       e->path, v);
 			return EXIT_OK;
+		}
+		if (rc == -EAGAIN && !e->base_v &&
+		    rc_version(e->path, &v) == -ENOENT && e->recreate == 1) {
+			/* The user saw it deleted and chose to create it
+			 * again, but our basis was still the version we
+			 * read when the edit began (a later look does not
+			 * move it), so that create was always refused.  The
+			 * refusal let go of it, and the look just made
+			 * (ENOENT) reads the deletion: once more, on that.
+			 * O_EXCL still refuses a record made meanwhile. */
+			e->recreate = 2;
+			continue;
 		}
 		if (rc == -EAGAIN && !e->base_v &&
 		    rc_version(e->path, &v) == -ENOENT) {
