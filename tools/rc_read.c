@@ -362,7 +362,7 @@ int cmd_ls(const struct recctl_cmd *cmd, int argc, char **argv)
 		struct stat sb;
 		char v[32], *nn = NULL;
 		ssize_t vn;
-		int is_dir;
+		int is_dir, denied;
 
 		free(p);
 		if (asprintf(&p, "%s/%s", dir, names[i]) < 0) {
@@ -373,6 +373,9 @@ int cmd_ls(const struct recctl_cmd *cmd, int argc, char **argv)
 		is_dir = lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 		vn = is_dir ? -1
 			    : lgetxattr(p, "user.version", v, sizeof(v) - 1);
+		/* A record the caller may not read hides its version:
+		 * '?', not the '-' of one still being created. */
+		denied = vn < 0 && !is_dir && errno == EACCES;
 		if (vn < 0 && !is_dir && S_ISLNK(sb.st_mode)) {
 			uint64_t lv;
 
@@ -380,7 +383,7 @@ int cmd_ls(const struct recctl_cmd *cmd, int argc, char **argv)
 				vn = snprintf(v, sizeof(v), "%" PRIu64, lv);
 		}
 		if (vn <= 0)
-			strcpy(v, "-");
+			strcpy(v, denied ? "?" : "-");
 		else
 			v[vn] = '\0';
 		v[strcspn(v, "\n")] = '\0';

@@ -458,7 +458,8 @@ static const struct recctl_cmd recctl_cmds[] = {
 	{ "ls", cmd_ls, "[DIR]",
 	  "list a directory with the version of each record",
 	  "One line per entry: VERSION NAME; '-' for a directory (NAME/)\n"
-	  "and for a record still being created.\n" },
+	  "and for a record still being created, '?' for one you may not\n"
+	  "read.\n" },
 	{ "put", cmd_put, "--expect N PATH",
 	  "replace a record with stdin as one commit based on version N",
 	  "  --expect N  the version the change is based on; 0 creates\n"
