@@ -146,8 +146,9 @@ void basis_withdraw(struct basis_table *bt, const struct proc_info *p,
 	pthread_mutex_unlock(&bt->mu);
 }
 
-void basis_seen(struct basis_table *bt, const struct proc_info *p,
-		const char *key, uint64_t version)
+/* @always: register even without implicit bases (noimplicit). */
+static void seen(struct basis_table *bt, const struct proc_info *p,
+		 const char *key, uint64_t version, int always)
 {
 	struct holder ho[2];
 	uint32_t h = basis_hash(key);
@@ -189,7 +190,7 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		 * to a read of a later version; at its own version it stays a
 		 * create's, which a change by its tree moves along
 		 * (basis_changed): `seq 9 > f; sort -o f f; rm f`. */
-		if (!bt->implicit ||
+		if (!(bt->implicit || always) ||
 		    (cur && (!cur->made || cur->version == version)))
 			continue;
 		/* The parent's is lent.  Past a share the holder registers
@@ -207,6 +208,18 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		}
 	}
 	pthread_mutex_unlock(&bt->mu);
+}
+
+void basis_seen(struct basis_table *bt, const struct proc_info *p,
+		const char *key, uint64_t version)
+{
+	seen(bt, p, key, version, 0);
+}
+
+void basis_seen_always(struct basis_table *bt, const struct proc_info *p,
+		       const char *key, uint64_t version)
+{
+	seen(bt, p, key, version, 1);
 }
 
 void basis_prefetch(struct basis_table *bt, const char *key)
@@ -696,16 +709,27 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	pthread_mutex_unlock(&bt->mu);
 }
 
-void basis_created(struct basis_table *bt, const struct proc_info *p,
-		   const char *key, uint64_t newv)
+/* @always: register even without implicit bases (noimplicit). */
+static void created(struct basis_table *bt, const struct proc_info *p,
+		    const char *key, uint64_t newv, int always)
 {
 	uint32_t h = basis_hash(key);
 	struct chain line;
 	int n;
 
-	if (!bt->implicit || p->tid <= 1)
+	if (!(bt->implicit || always) || p->tid <= 1)
 		return;
 	pthread_mutex_lock(&bt->mu);
+	/* Without implicit bases basis_changed gave the creator none of
+	 * its own, and its line's, registered after it started, are not
+	 * its to use: `ln -sf` renames the symlink it just made. */
+	if (!bt->implicit) {
+		struct holder me = self_of(p);
+
+		if (me.pid > 1 && !bent_find(bt, B_IMPLICIT, key, h, me))
+			bent_add(bt, B_IMPLICIT, key, h, me, p->uid, newv, 0,
+				 0);
+	}
 	/* The creator's tree made every byte of it, which is more than a
 	 * read shows.  So its line holds it: its parent and the two above
 	 * (CREATED_NEAR), and its session's leader, the terminal's shell.
@@ -739,6 +763,18 @@ void basis_created(struct basis_table *bt, const struct proc_info *p,
 			e->made = 1;
 	}
 	pthread_mutex_unlock(&bt->mu);
+}
+
+void basis_created(struct basis_table *bt, const struct proc_info *p,
+		   const char *key, uint64_t newv)
+{
+	created(bt, p, key, newv, 0);
+}
+
+void basis_created_always(struct basis_table *bt, const struct proc_info *p,
+			  const char *key, uint64_t newv)
+{
+	created(bt, p, key, newv, 1);
 }
 
 int basis_conflict(struct basis_table *bt, const struct proc_info *p,

@@ -49,6 +49,11 @@ void basis_withdraw(struct basis_table *bt, const struct proc_info *p,
  * their stale marks. */
 void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		const char *key, uint64_t version);
+/* The same, registered even where implicit bases are off (noimplicit):
+ * for a symlink's read, its only possible basis (Linux refuses user.*
+ * attributes on symlinks, so no declaration can give one). */
+void basis_seen_always(struct basis_table *bt, const struct proc_info *p,
+		       const char *key, uint64_t version);
 
 /* Find the basis a change of @key by task @p would use. */
 void basis_lookup(struct basis_table *bt, const struct proc_info *p,
@@ -99,6 +104,10 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
  * registers for its parent only. */
 void basis_created(struct basis_table *bt, const struct proc_info *p,
 		   const char *key, uint64_t newv);
+/* The same, registered even where implicit bases are off: for a new
+ * symlink, which can have no other basis (basis_seen_always). */
+void basis_created_always(struct basis_table *bt, const struct proc_info *p,
+			  const char *key, uint64_t newv);
 
 /* The conflict line for user.conflict.  @return length or -ENODATA. */
 int basis_conflict(struct basis_table *bt, const struct proc_info *p,

@@ -238,6 +238,13 @@ void rfs_seen(struct rfs *fs, const struct proc_info *p, const char *key,
 		basis_seen(fs->bt, p, key, v);
 }
 
+void rfs_seen_link(struct rfs *fs, const struct proc_info *p,
+		   const char *key, uint64_t v)
+{
+	if (p->tid > 0 && !rfs_unchecked(fs, key))
+		basis_seen_always(fs->bt, p, key, v);
+}
+
 /* Who made @key's version @newv, for user.conflict and the lease. */
 static void note_changer(struct rfs *fs, const struct proc_info *p,
 			 const char *key, uint64_t newv)
@@ -294,6 +301,14 @@ void rfs_created(struct rfs *fs, const struct proc_info *p,
 {
 	if (changed(fs, p, hit, key, newv))
 		basis_created(fs->bt, p, key, newv);
+}
+
+void rfs_created_link(struct rfs *fs, const struct proc_info *p,
+		      const struct basis_hit *hit, const char *key,
+		      uint64_t newv)
+{
+	if (changed(fs, p, hit, key, newv))
+		basis_created_always(fs->bt, p, key, newv);
 }
 
 struct rfs_tree {

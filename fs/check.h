@@ -41,6 +41,10 @@ int rfs_check_new(struct rfs *fs, const struct proc_info *p, const char *key,
  * shell's share of the table (a build directory, .git). */
 void rfs_seen(struct rfs *fs, const struct proc_info *p, const char *key,
 	      uint64_t v);
+/* The same for a symlink's read: a basis even under noimplicit, since
+ * a symlink can have no other (basis_seen_always). */
+void rfs_seen_link(struct rfs *fs, const struct proc_info *p,
+		   const char *key, uint64_t v);
 
 /* A change by @p committed @newv: remember who, and hand out the new
  * version as a basis (unless @key needs none).  Caller holds fs->mu. */
@@ -56,6 +60,11 @@ void rfs_appended(struct rfs *fs, const struct proc_info *p,
  * holds @newv too (basis_created).  Caller holds fs->mu. */
 void rfs_created(struct rfs *fs, const struct proc_info *p,
 		 const struct basis_hit *hit, const char *key, uint64_t newv);
+/* The same for a new symlink: its creator's line holds it even under
+ * noimplicit (a symlink can have no declared basis: rfs_seen_link). */
+void rfs_created_link(struct rfs *fs, const struct proc_info *p,
+		      const struct basis_hit *hit, const char *key,
+		      uint64_t newv);
 
 /* The records under a directory about to be renamed, with their
  * versions (rfs_tree_of), so that the bases the renamer's tree held for

@@ -231,7 +231,7 @@ void rfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		ticket = store_defer_end(fs->st);
 	}
 	if (rc == 0)
-		rfs_created(fs, &pi, &hit, key, newv);
+		rfs_created_link(fs, &pi, &hit, key, newv);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc == 0)
 		rc = store_wait_ticket(fs->st, ticket);
@@ -736,7 +736,9 @@ again:
 		/* A name that was free is made, as by a create: the
 		 * renamer's parent holds it too (git's pack-objects renames
 		 * its temporary pack to a new name that repack then moves). */
-		if (to_new)
+		if (to_new && S_ISLNK(sb.meta.mode))
+			rfs_created_link(fs, &pi, &hd, to, newv);
+		else if (to_new)
 			rfs_created(fs, &pi, &hd, to, newv);
 		else
 			rfs_changed(fs, &pi, &hd, to, newv);

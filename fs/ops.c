@@ -510,7 +510,7 @@ static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
 	 * could never be changed or removed outside an unchecked tree. */
 	if (rc == 0) {
 		rfs_caller(req, &p);
-		rfs_seen(fs, &p, key, sb.version);
+		rfs_seen_link(fs, &p, key, sb.version);
 	}
 	if (rc < 0)
 		fuse_reply_err(req, -rc);

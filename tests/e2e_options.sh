@@ -295,6 +295,23 @@ echo first > "$MNT/rec"
 expect_eq "-o noimplicit: a declared change works" first "$(cat "$MNT/rec")"
 expect_err "and the declaration is used up (one-shot)" "Operation not permitted" \
 	bash -c "echo second > '$MNT/rec'"
+# A symlink can carry no declaration (Linux refuses user.* on symlinks),
+# so its creation and its read stay bases: without them no symlink could
+# ever be changed or removed here (until 2026-12-07 `rm` and `ln -sf`
+# were EPERM for good).
+expect_eq "-o noimplicit: a symlink's maker replaces it (ln -sfn) and removes it" \
+	"u 0" "$(cd "$MNT" && bash -c 'ln -s t nl && ln -sfn u nl && r=$(readlink nl) && rm nl; echo "$r $?"')"
+# (made by an orphan in a session of its own: root's line goes past a
+# session leader, so a setsid child of this shell would lend it its basis)
+(setsid bash -c "ln -s t '$MNT/nl2'" &)
+for _ in $(seq 100); do [ -L "$MNT/nl2" ] && break; sleep 0.02; done
+sleep 0.1
+expect_err "a symlink made by another session, never read, is not removed" \
+	"Operation not permitted" rm "$MNT/nl2"
+expect_eq "once read (readlink), it is" "t gone" \
+	"$(bash -c "readlink '$MNT/nl2'; rm '$MNT/nl2' && echo gone" | tr '\n' ' ' | sed 's/ $//')"
+expect_err "a file's writer still needs a declaration" "Operation not permitted" \
+	bash -c "cat '$MNT/rec' > /dev/null; echo third > '$MNT/rec'"
 unmount
 
 # ---- -o lease_wait: a change waits for another writer's change ----------
