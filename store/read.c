@@ -583,6 +583,7 @@ int store_stats(struct store *st, struct store_stats *out)
 	out->segments = st->nsegs;
 	out->compactions = st->compactions;
 	out->reserved_bytes = __atomic_load_n(&st->resv, __ATOMIC_RELAXED);
+	out->damaged = st->damaged;
 	pthread_rwlock_unlock(&st->idx_lock);
 	return 0;
 }

@@ -119,6 +119,7 @@ void store_damage(struct store *st, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	store_err(st, "%s", msg);
+	st->damaged = 1;
 	/* A read-only open serves what is before the damage: without this
 	 * line, what is after it would be dropped without a word (recfs
 	 * -o ro, recctl stats), which the spec rules out. */

@@ -156,6 +156,8 @@ struct store_stats {
 	uint64_t segments;
 	uint64_t compactions;
 	uint64_t reserved_bytes; /**< log space held for staged changes */
+	int damaged;           /**< a read-only open met damage: the counts
+				*   are of what comes before it */
 };
 
 /** One kept version of a key, from store_history(). */

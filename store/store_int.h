@@ -312,6 +312,8 @@ struct store {
 	 * as they are written.  Written with CTR_* (store_stats reads it). */
 	uint64_t resv;
 	uint64_t compactions;
+	int damaged;             /* store_damage() was called: read-only,
+				   * what is served stops at the damage */
 
 	struct seg *segs;     /* sorted by id; the last one is active */
 	size_t nsegs;

@@ -141,6 +141,10 @@ fsck_out=$("$RECCTL" fsck "$STORE" 2>&1); frc=$?
 expect_eq "recctl fsck exits 1 on it" 1 "$frc"
 check "and reports the same offset ($where)" has "$fsck_out" "offset $where"
 check "without offering --repair for it" lacks "$fsck_out" "lets go of"
+# (its counts stop at the damage: it exited 0 until 2026-12-07)
+stats_out=$("$RECCTL" stats "$STORE" 2>&1); src=$?
+expect_eq "recctl stats exits 1 on it" 1 "$src"
+check "saying the counts stop at the damage" has "$stats_out" "is damaged" "recctl fsck"
 mount_again ro || exit 1
 check "-o ro serves what is before the damage" test -n "$(ls "$MNT")"
 unmount

@@ -384,6 +384,14 @@ static int cmd_stats(const struct recctl_cmd *cmd, int argc, char **argv)
 	printf("floor: %" PRIu64 "\n", s.floor);
 	printf("segments: %" PRIu64 "\n", s.segments);
 	printf("compactions: %" PRIu64 "\n", s.compactions);
+	/* The counts stop at the damage: exit as fsck does on it (it was
+	 * 0, a damaged store's partial counts passing for its own). */
+	if (s.damaged) {
+		fprintf(stderr, "%s: stats: %s is damaged: the counts are of "
+			"what comes before the damage; 'recctl fsck %s' "
+			"describes it\n", prog, dir, dir);
+		return EXIT_ERR;
+	}
 	return 0;
 }
 
