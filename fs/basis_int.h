@@ -22,6 +22,10 @@ struct bent {
 	uid_t uid;
 	uint64_t version;
 	uint64_t reg_ticks;
+	/* The last pid handed out when it was registered (0: unknown): a
+	 * task started in the same tick is older only if its pid is not
+	 * above it (walk_locked). */
+	pid_t reg_pid;
 	int64_t expires_ns;
 	uint64_t group;
 	char *text;

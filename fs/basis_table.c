@@ -285,6 +285,7 @@ void bent_reuse(struct bent *e, uid_t uid, uint64_t version)
 	e->uid = uid;
 	e->version = version;
 	e->reg_ticks = proc_now_ticks();
+	e->reg_pid = proc_last_pid();
 	e->made = e->seen = 0;
 	e->by = e->via = 0;
 	e->by_start = e->via_start = 0;
@@ -327,6 +328,7 @@ struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 	e->uid = uid;
 	e->version = version;
 	e->reg_ticks = proc_now_ticks();
+	e->reg_pid = proc_last_pid();
 	e->group = group;
 	e->lent = kind == B_IMPLICIT && lent;
 	b = bucket(bt, h);

@@ -467,6 +467,31 @@ uint64_t proc_now_ticks(void)
 	       (uint64_t)ts.tv_nsec / (1000000000ull / (uint64_t)hz);
 }
 
+pid_t proc_last_pid(void)
+{
+	static int fd = -1;
+	int cur = __atomic_load_n(&fd, __ATOMIC_ACQUIRE), expect = -1;
+	char buf[24];
+	ssize_t n;
+
+	if (cur < 0) {
+		cur = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+		if (cur < 0)
+			return 0;
+		if (!__atomic_compare_exchange_n(&fd, &expect, cur, 0,
+						 __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE)) {
+			close(cur);
+			cur = expect;
+		}
+	}
+	n = pread(cur, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	return (pid_t)strtol(buf, NULL, 10);
+}
+
 /* Does mountinfo field @f (up to a space or the end) name @path?  The
  * kernel writes a space, tab, newline and backslash in it as \ooo
  * (octal).  Before 2026-12-06 the field was compared as written: a

@@ -115,6 +115,12 @@ void proc_cache_reset(void);
 /* Now, in the clock ticks /proc uses for start times. */
 uint64_t proc_now_ticks(void);
 
+/* The pid the kernel handed out last in the daemon's pid namespace
+ * (/proc/sys/kernel/ns_last_pid), 0 when unknown.  A task with a higher
+ * pid started after this was read: finer than a start time's clock tick,
+ * which a script's fork and its sibling's commit share. */
+pid_t proc_last_pid(void);
+
 /* Count the writable descriptors that process @pid holds on inode @ino of
  * mount @mnt_id (from /proc/PID/fdinfo; fdinfo.c keeps the files of recent
  * processes open).  @start: the process's start time when the caller has

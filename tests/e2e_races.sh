@@ -33,6 +33,29 @@ expect_eq "all 200 increments landed" 200 "$succ"
 expect_eq "the version moved once per success" $((succ + 1)) "$(ver counter)"
 check "some writes were refused (there was a race) [$refused refused]" test "$refused" -gt 0
 
+# ---- A script declares, then forks two writers ------------------------
+# One declaration is consumed by the first change that takes it; the
+# other writer was already running when that change registered its new
+# version at the script, so it must not write on it.  Start times are in
+# clock ticks, and the two children's fork and the first commit share
+# one: before 2026-12-07 both writers passed in 18 rounds of 30, the
+# second overwriting the first's change unseen.
+printf 0 > forked
+rounds=20 both=0 one=0
+for i in $(seq $rounds); do
+	setfattr -n user.expected_version -v "$(ver forked)" forked
+	rm -f "$WORK/fork.a" "$WORK/fork.b"
+	(printf "a$i" 2>/dev/null > forked && touch "$WORK/fork.a") & fa=$!
+	(printf "b$i" 2>/dev/null > forked && touch "$WORK/fork.b") & fb=$!
+	wait "$fa" "$fb"
+	n=$(ls "$WORK"/fork.[ab] 2>/dev/null | wc -l)
+	[ "$n" = 2 ] && both=$((both + 1))
+	[ "$n" = 1 ] && one=$((one + 1))
+done
+expect_eq "a declaration then two forked writers, $rounds rounds: exactly one writer passes each time" \
+	"$rounds 0" "$one $both"
+expect_eq "and the version moved once per round" $((rounds + 1)) "$(ver forked)"
+
 # ---- Readers racing a writer see whole versions only --------------------
 head -c 1048576 /dev/urandom > "$WORK/A"
 head -c 1048576 /dev/urandom > "$WORK/B"
