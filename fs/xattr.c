@@ -158,6 +158,22 @@ static void reply_value(fuse_req_t req, const void *val, size_t len,
 		fuse_reply_buf(req, val, len);
 }
 
+/* @in's key, for an xattr call (rfs_ino_key_copy), but ESTALE where the
+ * record was unlinked or renamed over: getfattr and setfattr name a path,
+ * and the kernel's walk can find the record just before a rename over it
+ * lands (the daemon takes the rename first).  The kernel walks the path
+ * once more on ESTALE and asks the record that holds the name now, as
+ * for an open; before 2026-12-07 such a getfattr failed with "No such
+ * file or directory" (one in five against a loop of `mv tmp rec`), and a
+ * script's read-modify-write loop stopped.  A descriptor of a deleted
+ * record gets ESTALE: its key may name another record. */
+static int xattr_key(const struct rfs_inode *in, char *key, int *pending)
+{
+	if (in && in->deleted)
+		return -ESTALE;
+	return rfs_ino_key_copy(in, key, pending);
+}
+
 void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			 size_t size)
 {
@@ -221,7 +237,7 @@ void rfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			reply_value(req, val, (size_t)rc, size);
 		return;
 	}
-	rc = rfs_ino_key_copy(in, key, &pending);
+	rc = xattr_key(in, key, &pending);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
@@ -331,7 +347,7 @@ void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	if (!in || in->deleted) { /* a deleted one's key names another */
 		pthread_mutex_unlock(&fs->mu);
-		fuse_reply_err(req, ENOENT);
+		fuse_reply_err(req, in ? ESTALE : ENOENT); /* (xattr_key) */
 		return;
 	}
 	key = in->key; /* fs->mu is held to the end: no rename moves it */
@@ -395,7 +411,7 @@ void rfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			reply_value(req, "", 0, size);
 		return;
 	}
-	rc = rfs_ino_key_copy(in, key, &pending);
+	rc = xattr_key(in, key, &pending);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
@@ -459,7 +475,7 @@ void rfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (in && !in->hist && strncmp(name, "user.", 5) == 0)
 		rc = rfs_may(req, fs, in, PERM_W);
 	if (rc == 0)
-		rc = rfs_ino_key_copy(in, key, &pending);
+		rc = xattr_key(in, key, &pending);
 	if (rc == 0 && in->hist)
 		rc = -EROFS;
 	if (rc == 0 && strncmp(name, "user.", 5) != 0) {
