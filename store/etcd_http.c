@@ -292,6 +292,15 @@ static int transfer_errno(CURL *h, CURLcode e, const struct etc_buf *in,
 	*next = (flags & ETC_CALL_RETRY) || sent == 0;
 	switch (e) {
 	case CURLE_COULDNT_CONNECT:
+		/* After a request was sent: curl sends it again on a new
+		 * connection when a kept-alive one closes before any
+		 * answer, and that one was refused.  The member that took
+		 * the first may have applied it before it died (etcd
+		 * killed and restarted under 4 writers: a close said
+		 * "Connection refused" for a commit that had landed).
+		 * Maybe applied, as for a timeout. */
+		if (sent > 0)
+			return -EIO;
 		*next = 1;
 		return oserr == ECONNREFUSED ? -ECONNREFUSED : -EHOSTUNREACH;
 	case CURLE_COULDNT_RESOLVE_HOST:
