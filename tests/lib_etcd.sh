@@ -10,6 +10,8 @@
 #   etcd_cluster_start     three members; sets ETCD_CPORTS[], ETCD_CPIDS[],
 #                          ETCD_CEP ("127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3")
 #   etcd_stop PID / etcd_cont PID / etcd_kill PID
+#   etcd_restart           kill the one member (SIGKILL) and start it again
+#                          on its ports and data; sets ETCD_PID
 #   etcd_healthy PORT      etcd answers a v3 range on PORT
 #   etcd_cleanup           kill them all (done by the EXIT trap)
 
@@ -55,7 +57,7 @@ _etcd_spawn() {
 		--initial-advertise-peer-urls "http://127.0.0.1:$pp" \
 		--initial-cluster "$cluster" \
 		--initial-cluster-token "$token" \
-		--initial-cluster-state new >"$ETCD_WORK/$name.log" 2>&1 &
+		--initial-cluster-state new >>"$ETCD_WORK/$name.log" 2>&1 &
 	SPAWNED=$!
 	ETCD_ALL_PIDS+=("$SPAWNED")
 }
@@ -82,6 +84,7 @@ etcd_start() {
 		pid=$SPAWNED
 		if _etcd_wait "$cp" "$pid" 30; then
 			ETCD_PORT=$cp ETCD_PID=$pid ETCD_EP=127.0.0.1:$cp
+			ETCD_NAME=$name ETCD_PPORT=$pp
 			return 0
 		fi
 		echo "# etcd on port $cp did not come up (try $try); log:"
@@ -129,6 +132,19 @@ etcd_kill() {
 	kill -KILL "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 	return 0
+}
+
+# etcd_restart [SECONDS]: the member of etcd_start crashes (SIGKILL),
+# stays down SECONDS (default 0), and starts again on its ports with its
+# data, as after a host's reboot; until it is healthy (30 s at most).
+etcd_restart() {
+	local name=$ETCD_NAME
+	etcd_kill "$ETCD_PID"
+	sleep "${1:-0}"
+	_etcd_spawn "$name" "$ETCD_PORT" "$ETCD_PPORT" \
+		"$name=http://127.0.0.1:$ETCD_PPORT" "tok-$name"
+	ETCD_PID=$SPAWNED
+	_etcd_wait "$ETCD_PORT" "$ETCD_PID" 30
 }
 
 etcd_cleanup() {
