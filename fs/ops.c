@@ -499,7 +499,13 @@ static void rfs_readlink(fuse_req_t req, fuse_ino_t ino)
 
 	pthread_mutex_lock(&fs->mu);
 	in = rfs_ino(fs, ino);
-	rc = rfs_ino_key_copy(in, key, &pending);
+	/* A symlink renamed over (`ln -s new tmp; mv -T tmp current`, an
+	 * atomic switch) that a path walk had found just before: ESTALE
+	 * sends the walk back to the name, which holds the new one.  Until
+	 * 2026-12-07 ENOENT: one walk through `current` in four failed
+	 * while it was switched. */
+	rc = in && in->deleted ? -ESTALE
+			       : rfs_ino_key_copy(in, key, &pending);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc == 0)
 		rc = store_get(fs->st, key, &buf, &len, &sb);

@@ -217,6 +217,57 @@ check "and fail otherwise in fewer than 1 call of 100 (${xr_other:-missing})" \
 	test "${xr_other:-100}" -lt $(( ${xr_calls:-0} / 100 + 1 ))
 check "and there were calls (at least 100)" test "${xr_calls:-0}" -ge 100
 
+# And so are a symlink's readers and truncate(2) by path: the atomic
+# switch of a deploy (`ln -s new tmp; mv -T tmp current`) failed one walk
+# through `current` in four with ENOENT until 2026-12-07, and a
+# `truncate` beside a loop of `mv tmp rec` one in four.  (In a directory
+# marked unchecked: the truncating child holds no basis.)
+mkdir sw && setfattr -n user.recfs.unchecked -v 1 sw
+python3 - "$MNT/sw" > "$WORK/sw_race" 2>&1 <<'PY'
+import errno, os, sys, time
+d = sys.argv[1]
+cur, ct, rec, rt = (os.path.join(d, n) for n in ("cur", "cur.tmp", "rec", "rec.tmp"))
+for x in ("a", "b"):
+    os.mkdir(os.path.join(d, x))
+    with open(os.path.join(d, x, "data"), "w") as fh:
+        fh.write(x)
+os.symlink("a", cur)
+with open(rec, "w") as fh:
+    fh.write("v")
+pid = os.fork()
+if pid == 0:
+    end = time.time() + 2
+    calls = miss = other = 0
+    while time.time() < end:
+        for call in (lambda: os.readlink(cur),
+                     lambda: os.stat(os.path.join(cur, "data")),
+                     lambda: os.truncate(rec, 1)):
+            try:
+                call()
+            except OSError as e:
+                if e.errno == errno.ENOENT:
+                    miss += 1
+                else:
+                    other += 1
+            calls += 1
+    print(calls, miss, other)
+    os._exit(0)
+end, i = time.time() + 2.5, 0
+while time.time() < end:
+    os.symlink("ab"[i % 2], ct)
+    os.rename(ct, cur)
+    with open(rt, "w") as fh:
+        fh.write("v")
+    os.rename(rt, rec)
+    i += 1
+os.waitpid(pid, 0)
+PY
+read -r sw_calls sw_miss sw_other < "$WORK/sw_race"
+expect_eq "readlink, a walk through a symlink and truncate by path racing renames over them always find them ($sw_calls calls)" 0 "${sw_miss:-missing}"
+check "and fail otherwise in fewer than 1 call of 10 (${sw_other:-missing})" \
+	test "${sw_other:-100}" -lt $(( ${sw_calls:-0} / 10 + 1 ))
+check "and there were calls (at least 100)" test "${sw_calls:-0}" -ge 100
+
 # ---- A thread renames onto a record its sibling is writing -------------
 # A rename by the process that holds the record's write lease commits
 # that change first (commit_own_lease).  The holder may be another thread
