@@ -50,6 +50,12 @@ struct snap {
 	uint64_t floor;
 	uint64_t last_input;
 	uint64_t first_new;     /* blob_first_live() at the snapshot */
+	/* Taken under commit_mu: no earlier than any commit before the
+	 * snapshot, no later than any after it (they take their times
+	 * under it too).  Every directory's MKDIR carries it, so that the
+	 * entries written beneath leave the times it carries, and the
+	 * commits after the snapshot move them (store.c, dir_touch). */
+	int64_t at;
 };
 
 static void snap_free(struct snap *s)
@@ -276,7 +282,8 @@ static int emit_ver(struct store *st, struct out *o, struct item *it,
 	return rc;
 }
 
-static int emit_item(struct store *st, struct out *o, struct item *it)
+static int emit_item(struct store *st, struct out *o, struct item *it,
+		     int64_t at)
 {
 	struct store_meta hm = { .mode = 0100644 };
 	uint32_t hist = it->kind == K_FILE ? it->nvers - 1 : it->nvers;
@@ -295,7 +302,7 @@ static int emit_item(struct store *st, struct out *o, struct item *it)
 			       NULL, 0, NULL, 0, &it->state_off,
 			       &it->state_len);
 	if (rc == 0 && it->kind == K_DIR)
-		rc = out_entry(o, LOG_MKDIR, LOG_F_COMMIT, it->key, 0, now, 0,
+		rc = out_entry(o, LOG_MKDIR, LOG_F_COMMIT, it->key, 0, at, 0,
 			       &it->meta, NULL, 0, it->xattrs, it->xattrs_len,
 			       NULL, 0, &it->state_off, &it->state_len);
 	if (rc == 0 && it->kind == K_FILE) {
@@ -568,6 +575,7 @@ int store_compact(struct store *st)
 	s.last_input = st->segs[ninputs - 1].id;
 	s.floor = st->floor;
 	s.first_new = blob_first_live(st);
+	s.at = store_now_ns();
 	rc = snap_tree(&s, st->root);
 	tomb_first = s.n;
 	for (size_t b = 0; b < st->idx.cap && rc == 0; b++)
@@ -609,7 +617,7 @@ int store_compact(struct store *st)
 			       store_now_ns(), 0, NULL, NULL, 0, NULL, 0, NULL,
 			       0, &fl_off, &fl_len);
 	for (size_t i = 0; i < s.n && rc == 0; i++)
-		rc = emit_item(st, &o, &s.items[i]);
+		rc = emit_item(st, &o, &s.items[i], s.at);
 	if (rc == 0)
 		rc = out_flush(&o);
 	if (rc == 0 && io_sync(st, o.fd) < 0)

@@ -339,7 +339,6 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 			return rc;
 		}
 	}
-	now = store_now_ns();
 	rc = store_begin_change(st, key);
 	if (rc < 0) {
 		if (blob)
@@ -347,6 +346,8 @@ int store_commit_put(struct store *st, const char *key, uint64_t expect,
 		store_resv_drop(st, resv);
 		return rc;
 	}
+	/* Under commit_mu: commit times grow along the log (dir_touch). */
+	now = store_now_ns();
 	batch_begin(st, &b);
 	rc = parent_dir(st, key, &p);
 	if (rc < 0)
@@ -616,7 +617,7 @@ int store_rename(struct store *st, const char *from, uint64_t expect_from,
 	struct batch b = { 0 };
 	struct node *f, *t, *tp;
 	uint64_t lsn = 0, nv = 0;
-	int64_t now = store_now_ns();
+	int64_t now;
 	size_t flen = strlen(from);
 	int rc = key_check(to);
 
@@ -624,6 +625,7 @@ int store_rename(struct store *st, const char *from, uint64_t expect_from,
 		rc = store_begin_change(st, from);
 	if (rc < 0)
 		return rc;
+	now = store_now_ns(); /* under commit_mu (store_commit_put) */
 	batch_begin(st, &b);
 	f = store_live(st, from);
 	t = store_live(st, to);
@@ -655,6 +657,7 @@ int store_rename(struct store *st, const char *from, uint64_t expect_from,
 		uint32_t xlen;
 		const uint8_t *x = node_xattrs(f, &xlen);
 
+		fm.ctime_ns = now; /* as a renamed record's (add_move) */
 		rc = batch_add(&b, LOG_MKDIR, 0, to, 0, now, 0, &fm, NULL, 0, x,
 			       xlen, NULL, 0);
 		if (rc == 0)
@@ -699,11 +702,12 @@ int store_mkdir(struct store *st, const char *key,
 	struct store_meta m;
 	struct node *p;
 	uint64_t lsn = 0;
-	int64_t now = store_now_ns();
+	int64_t now;
 	int rc = store_begin_change(st, key);
 
 	if (rc < 0)
 		return rc;
+	now = store_now_ns(); /* under commit_mu (store_commit_put) */
 	batch_begin(st, &b);
 	rc = parent_dir(st, key, &p);
 	if (rc == 0 && store_live(st, key))

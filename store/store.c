@@ -254,6 +254,26 @@ struct node *store_parent_of(struct store *st, const char *key, size_t klen)
 	return plen ? idx_get(&st->idx, key, plen) : st->root;
 }
 
+/* An entry that links a name into directory p or unlinks one from it
+ * sets p's mtime and ctime to its commit time, as a local filesystem
+ * does: programs that poll a directory's mtime (maildir readers,
+ * importlib's cache, backup tools) see the change.  No entry of its own:
+ * it is derived here, for live commits and replay alike.  p's own state
+ * entry (MKDIR, META) carries its times whole, and an entry no later
+ * than it leaves them: so a compacted segment, whose MKDIR of every
+ * directory is stamped with the snapshot's time (compact.c), restores
+ * them as they were, and the records it re-writes beneath, each looking
+ * like a new name, move nothing.  Commit times are taken under
+ * commit_mu, so live they only grow (a clock stepped back leaves a
+ * directory's times until the clock passes them again). */
+static void dir_touch(struct node *p, int64_t t)
+{
+	if (!p || p->kind != K_DIR || t <= p->x->dir_ns)
+		return;
+	p->mtime_ns = t;
+	p->ctime_ns = t;
+}
+
 /* Checks are what the index's invariants (struct node) need; a log
  * that breaks them is corrupt. */
 int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
@@ -262,7 +282,7 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 	struct node *n, *p = NULL;
 	struct log_body b;
 	struct ver v, *newest;
-	int rc = 0;
+	int rc = 0, was_live, names;
 
 	if (e->type == LOG_FLOOR) {
 		if (e->version > st->floor)
@@ -285,6 +305,19 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		if (!p || p->kind != K_DIR)
 			return -EUCLEAN;
 	}
+	was_live = n && (n->kind == K_FILE || n->kind == K_DIR);
+	/* Whether the entry adds or takes a name in p (dir_touch): a PUT or
+	 * MKDIR of a key that was not live, or any that is part of a
+	 * rename (the group's entries before its last: a rename over a
+	 * record is a new name in its directory too); a DEL or RMDIR of a
+	 * live key (a compacted tombstone's DEL is not). */
+	if (e->type == LOG_PUT || e->type == LOG_MKDIR)
+		names = p && (!was_live || !(e->flags & LOG_F_COMMIT));
+	else
+		names = was_live && (e->type == LOG_DEL ||
+				     e->type == LOG_RMDIR);
+	if (names && !p)
+		p = store_parent_of(st, e->key, e->key_len);
 	if (!n) {
 		/* A DEL may stand alone: compaction keeps a tombstone's
 		 * line without the record it ended. */
@@ -383,6 +416,8 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 			rc = node_set_xattrs(n, b.xattrs, b.xattrs_len);
 		if (n->kind == K_DIR && b.xattrs_len)
 			__atomic_store_n(&st->dir_xattrs, 1, __ATOMIC_RELEASE);
+		if (n->kind == K_DIR)
+			n->x->dir_ns = e->time_ns;
 		state_at(n, seg, e->len);
 		break;
 	case LOG_DEL:
@@ -415,6 +450,7 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		if (n->kind == K_TOMB)
 			st->ntomb--;
 		n->kind = K_DIR;
+		n->x->dir_ns = e->time_ns;
 		rc = node_set_meta(&st->idx, n, &b.meta);
 		if (rc == 0)
 			rc = node_set_xattrs(n, b.xattrs, b.xattrs_len);
@@ -430,6 +466,7 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 			break;
 		}
 		node_unlink(n);
+		dir_touch(p, e->time_ns);
 		if (!node_version(n) && !n->nvers) {
 			idx_remove(&st->idx, n);
 			return 0;
@@ -444,6 +481,8 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 	default:
 		rc = -EUCLEAN;
 	}
+	if (rc == 0 && names && e->type != LOG_RMDIR)
+		dir_touch(p, e->time_ns);
 	CTR_ADD(st->live_bytes, node_live_bytes(n));
 	return rc;
 }

@@ -57,7 +57,13 @@ struct node_ext {
 	uint8_t *xattrs;      /* packed as in the log body, NULL if none */
 	uint32_t xattrs_len;
 	uint64_t version;     /* K_DIR, K_TOMB: the key's last version */
-	int64_t del_ns;       /* when it last became a tombstone */
+	union {
+		int64_t del_ns; /* K_TOMB: when it last became a tombstone */
+		/* K_DIR: the time of its state entry (MKDIR, META), which
+		 * carries its times whole: an entry no later than it does
+		 * not move them (store.c, dir_touch). */
+		int64_t dir_ns;
+	};
 	/* The state entry, unless N_STATE_VER (its offset is never read:
 	 * live bytes need its length, compaction its segment). */
 	uint32_t state_seg, state_len;

@@ -793,6 +793,75 @@ def times_while_writing():
 op("times set while a change is open: they stay until its next write",
    times_while_writing)
 
+# ---- directory times ----------------------------------------------------
+# A name added to a directory or taken from it moves the directory's
+# mtime and ctime (maildir readers, importlib's cache and backup tools
+# poll them); rewriting a file in it does not; a renamed directory keeps
+# its mtime.  Each stat before the change is cached by the kernel: the one
+# after shows whether the new times reach it.  Until 2026-12-07 recfs
+# never moved them.
+os.mkdir("dt")
+os.mkdir("dt/a")
+os.mkdir("dt/b")
+put("dt/a/f", b"f")
+put("dt/a/o", b"o")
+put("dt/b/o", b"o")
+
+
+def dir_moves(action, *dirs):
+    before = [os.stat(d) for d in dirs]
+    time.sleep(0.02)  # past a coarse clock's tick
+    try:
+        action()
+        r = "done"
+    except OSError as e:
+        r = errno.errorcode.get(e.errno, str(e.errno))
+    return r, [(os.stat(d).st_mtime_ns > b.st_mtime_ns,
+                os.stat(d).st_ctime_ns > b.st_ctime_ns)
+               for d, b in zip(dirs, before)]
+
+
+def dt_create():
+    w_then_close("dt/a/n", os.O_WRONLY | os.O_CREAT | os.O_EXCL, b"n")
+
+
+def dt_utime_then_rewrite():
+    os.utime("dt/a", ns=(T1, T2))
+    w_then_close("dt/a/o", os.O_WRONLY | os.O_TRUNC, b"o2")
+    return times("dt/a")
+
+
+op("dir times: create a file", lambda: dir_moves(dt_create, "dt/a", "dt"))
+op("dir times: rewrite a file", lambda: dir_moves(
+    lambda: w_then_close("dt/a/f", os.O_WRONLY | os.O_TRUNC, b"f2"), "dt/a"))
+op("dir times: O_CREAT of an existing file", lambda: dir_moves(
+    lambda: os.close(os.open("dt/a/f", os.O_WRONLY | os.O_CREAT)), "dt/a"))
+op("diff: dir times: mknod", lambda: dir_moves(
+    lambda: os.mknod("dt/a/m", stat.S_IFREG | 0o644), "dt/a"))
+op("dir times: mkdir", lambda: dir_moves(lambda: os.mkdir("dt/a/s"), "dt/a"))
+op("dir times: mkdir of an existing name", lambda: dir_moves(
+    lambda: os.mkdir("dt/a/s"), "dt/a"))
+op("dir times: symlink", lambda: dir_moves(
+    lambda: os.symlink("f", "dt/a/l"), "dt/a"))
+op("dir times: unlink", lambda: dir_moves(lambda: os.unlink("dt/a/n"), "dt/a"))
+op("dir times: unlink a symlink", lambda: dir_moves(
+    lambda: os.unlink("dt/a/l"), "dt/a"))
+op("dir times: rmdir", lambda: dir_moves(lambda: os.rmdir("dt/a/s"), "dt/a"))
+op("dir times: rename out of one into another", lambda: dir_moves(
+    lambda: os.rename("dt/a/f", "dt/b/f"), "dt/a", "dt/b", "dt"))
+op("dir times: rename within one", lambda: dir_moves(
+    lambda: os.rename("dt/b/f", "dt/b/g"), "dt/b", "dt/a"))
+op("dir times: rename over a file in another", lambda: dir_moves(
+    lambda: os.rename("dt/a/o", "dt/b/o"), "dt/a", "dt/b"))
+op("dir times: rename a directory", lambda: dir_moves(
+    lambda: os.rename("dt/b", "dt/a/b2"), "dt", "dt/a"))
+op("dir times: a renamed directory keeps its mtime", lambda: (
+    os.utime("dt/a/b2", ns=(T1, T2)), time.sleep(0.02),
+    os.rename("dt/a/b2", "dt/b2"), times("dt/b2"))[3])
+put("dt/a/o", b"o")
+op("dir times: utimens of a directory holds through a rewrite in it",
+   dt_utime_then_rewrite)
+
 # ---- permissions as another user (uid 65534) ---------------------------
 os.mkdir("p")
 os.chmod("p", 0o777)

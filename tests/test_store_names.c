@@ -337,6 +337,158 @@ static void test_mkdir_rmdir(void **state)
 	assert_true(put_str(f->st, "d/r", STORE_ABSENT, "again") == 3);
 }
 
+/* ---- directory times ---------------------------------------------- */
+
+static const char *const tdirs[] = { "", "d", "d/sub", "e" };
+#define NTDIRS (sizeof(tdirs) / sizeof(tdirs[0]))
+
+static void dir_times(struct store *st, const char *key, int64_t t[2])
+{
+	struct store_stat s;
+
+	assert_int_equal(store_stat(st, key, &s), 0);
+	assert_true(S_ISDIR(s.meta.mode));
+	t[0] = s.meta.mtime_ns;
+	t[1] = s.meta.ctime_ns;
+}
+
+/* d's mtime and ctime are both @t. */
+static void dir_at(struct store *st, const char *key, int64_t t)
+{
+	int64_t dt[2];
+
+	dir_times(st, key, dt);
+	assert_true(dt[0] == t);
+	assert_true(dt[1] == t);
+}
+
+static int64_t commit_of(struct store *st, const char *key)
+{
+	struct store_stat s;
+
+	assert_int_equal(store_stat(st, key, &s), 0);
+	return s.commit_ns;
+}
+
+/* The times of tdirs, as the store has them, equal @want. */
+static void dirs_are(struct store *st, int64_t want[NTDIRS][2])
+{
+	for (size_t i = 0; i < NTDIRS; i++) {
+		int64_t t[2];
+
+		dir_times(st, tdirs[i], t);
+		if (t[0] != want[i][0] || t[1] != want[i][1])
+			fail_msg("'%s': mtime %" PRId64 " ctime %" PRId64
+				 ", live it was %" PRId64 " %" PRId64,
+				 tdirs[i], t[0], t[1], want[i][0],
+				 want[i][1]);
+	}
+}
+
+/* A directory's mtime and ctime move to the commit that adds a name to
+ * it or takes one from it (create, mkdir, delete, rmdir, rename in, out
+ * or over), and stay when a record in it is rewritten, as on a local
+ * filesystem (a maildir reader polls new/'s mtime).  A reopen and a
+ * compaction give the times live gave: a compacted segment re-writes
+ * every record as if new, which must not move them again, nor undo a
+ * utimens that set an older time. */
+static void test_dir_times(void **state)
+{
+	struct fx *f = *state;
+	struct store_meta old = { .atime_ns = 1000000000,
+				  .mtime_ns = 1000000000 };
+	int64_t t[2], live[NTDIRS][2];
+	uint64_t v;
+
+	fx_open(f);
+	assert_int_equal(store_mkdir(f->st, "d", NULL), 0);
+	assert_int_equal(store_mkdir(f->st, "e", NULL), 0);
+	dir_times(f->st, "d", t);
+	put_str(f->st, "d/a", STORE_ABSENT, "a");
+	dir_at(f->st, "d", commit_of(f->st, "d/a"));
+	assert_true(commit_of(f->st, "d/a") > t[0]);
+
+	/* a record rewritten is no new name */
+	dir_times(f->st, "d", t);
+	put_str(f->st, "d/a", 1, "a2");
+	dir_at(f->st, "d", t[0]);
+
+	assert_int_equal(store_mkdir(f->st, "d/sub", NULL), 0);
+	dir_times(f->st, "d/sub", t);
+	dir_at(f->st, "d", t[1]);
+	assert_int_equal(store_delete(f->st, "d/a", 2, &v), 0);
+	{
+		int64_t d[2];
+
+		dir_times(f->st, "d", d);
+		assert_true(d[0] > t[1] && d[0] == d[1]);
+	}
+
+	/* a rename moves both directories */
+	put_str(f->st, "d/b", STORE_ABSENT, "b");
+	assert_int_equal(store_rename(f->st, "d/b", 1, "e/b", STORE_ABSENT,
+				      &v), 0);
+	dir_at(f->st, "e", commit_of(f->st, "e/b"));
+	dir_at(f->st, "d", commit_of(f->st, "e/b"));
+	/* ... over a record in another directory too */
+	put_str(f->st, "d/o", STORE_ABSENT, "o");
+	assert_int_equal(store_rename(f->st, "e/b", STORE_ANY, "d/o",
+				      STORE_ANY, &v), 0);
+	dir_at(f->st, "d", commit_of(f->st, "d/o"));
+	dir_at(f->st, "e", commit_of(f->st, "d/o"));
+
+	/* a directory renamed keeps its mtime, its old and new parents
+	 * move; the records it carries move nothing */
+	assert_int_equal(store_mkdir(f->st, "e/m", NULL), 0);
+	put_str(f->st, "e/m/r", STORE_ABSENT, "r");
+	dir_times(f->st, "e/m", t);
+	assert_int_equal(store_rename(f->st, "e/m", STORE_ANY, "d/sub/m",
+				      STORE_ANY, &v), 0);
+	{
+		int64_t m[2], sub[2], e[2];
+
+		dir_times(f->st, "d/sub/m", m);
+		dir_times(f->st, "d/sub", sub);
+		dir_times(f->st, "e", e);
+		assert_true(m[0] == t[0]);
+		assert_true(m[1] > t[1]);
+		assert_true(sub[0] == m[1] && sub[1] == m[1]);
+		assert_true(e[0] == m[1] && e[1] == m[1]);
+	}
+
+	/* utimens to an older time holds, through a rewrite beneath */
+	assert_int_equal(store_setmeta(f->st, "d", &old,
+				       STORE_META_ATIME | STORE_META_MTIME),
+			 0);
+	put_str(f->st, "d/o", STORE_ANY, "o2");
+	dir_times(f->st, "d", t);
+	assert_true(t[0] == old.mtime_ns);
+
+	put_str(f->st, "new", STORE_ABSENT, "n");
+	assert_int_equal(store_rmdir(f->st, "d/sub/m"), -ENOTEMPTY);
+	assert_int_equal(store_delete(f->st, "d/sub/m/r", STORE_ANY, &v), 0);
+	assert_int_equal(store_rmdir(f->st, "d/sub/m"), 0);
+	dir_times(f->st, "d/sub", t);
+	assert_true(t[0] > commit_of(f->st, "new"));
+
+	for (size_t i = 0; i < NTDIRS; i++)
+		dir_times(f->st, tdirs[i], live[i]);
+	fx_reopen(f);
+	dirs_are(f->st, live);
+	assert_int_equal(store_compact(f->st), 0);
+	dirs_are(f->st, live);
+	fx_reopen(f);
+	dirs_are(f->st, live);
+
+	/* commits after a compaction move them, live and replayed */
+	put_str(f->st, "d/after", STORE_ABSENT, "x");
+	dir_at(f->st, "d", commit_of(f->st, "d/after"));
+	for (size_t i = 0; i < NTDIRS; i++)
+		dir_times(f->st, tdirs[i], live[i]);
+	fx_reopen(f);
+	dirs_are(f->st, live);
+}
+
 static void test_list_sorted(void **state)
 {
 	struct fx *f = *state;
@@ -474,6 +626,7 @@ int main(void)
 		T(test_rename_recent),
 		T(test_rename_dir),
 		T(test_mkdir_rmdir),
+		T(test_dir_times),
 		T(test_list_sorted),
 		T(test_names),
 	};
