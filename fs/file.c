@@ -279,7 +279,7 @@ void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct rfs *fs = FS(req);
 	struct fuse_entry_param e;
 	struct rfs_handle *h = NULL;
-	struct rfs_inode *in = NULL;
+	struct rfs_inode *in = NULL, *dir;
 	struct basis_hit hit;
 	struct proc_info pi;
 	uint64_t expect = STORE_ABSENT;
@@ -325,6 +325,10 @@ void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	h->expect = expect;
 	h->hit = hit;
 	h->changer = pi;
+	h->dir_ino = parent;
+	dir = rfs_ino(fs, parent);
+	if (dir)
+		h->dir_gen = __atomic_load_n(&dir->attr_gen, __ATOMIC_RELAXED);
 	rfs_fill_attr(in->ino, &in->pmeta, 0, &e.attr);
 	e.ino = in->ino;
 	e.attr_timeout = TIMEOUT;

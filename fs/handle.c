@@ -370,6 +370,26 @@ static const struct store_meta *commit_meta(struct rfs *fs,
 	return m;
 }
 
+/* A create's commit gave its directory new times (store.c, dir_touch).
+ * The kernel dropped the directory's attributes itself at the create:
+ * they are stale only if it was given them since (a stat while the file
+ * was open kept the old times for a day).  A handle that took over a
+ * mknod's create kept no mark: the directory's go.  Caller holds fs->mu.
+ * @return the directory's inode to invalidate, or 0. */
+static fuse_ino_t stale_dir(struct rfs *fs, const struct rfs_handle *h,
+			    const char *key)
+{
+	struct rfs_inode *d;
+
+	if (!h->dir_ino)
+		return rfs_dir_ino(fs, key);
+	d = rfs_ino(fs, h->dir_ino);
+	return d && __atomic_load_n(&d->attr_gen, __ATOMIC_RELAXED) !=
+			    h->dir_gen
+		       ? d->ino
+		       : 0;
+}
+
 /* Commit the handle's change as one new version.  Caller holds h->mu. */
 int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 {
@@ -381,6 +401,7 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	int pending, rc, moved;
 	int durable = how & RFS_COMMIT_DURABLE;
 	char key[RFS_KEY_BUF];
+	fuse_ino_t dir = 0;
 
 	if (!t)
 		return 0;
@@ -436,6 +457,7 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 			rfs_ino_pending(fs, in, 0);
 			xt = apply_pxattrs(fs, in);
 			ticket = xt > ticket ? xt : ticket;
+			dir = stale_dir(fs, h, key);
 		}
 		h->has_own = 1;
 		h->own = newv;
@@ -485,6 +507,7 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	if (rc < 0 ||
 	    __atomic_load_n(&in->attr_gen, __ATOMIC_RELAXED) != h->attr_seen)
 		rfs_inval_inode(fs, in->ino);
+	rfs_inval_attr(fs, dir);
 	return rc;
 }
 
@@ -538,5 +561,8 @@ int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in)
 		return rc;
 	memset(&none, 0, sizeof(none));
 	rfs_created(fs, &in->pcreator, &none, in->key, newv);
+	/* Its directory's times moved (stale_dir); attributes only, which
+	 * waits on no lock the kernel may hold for this request. */
+	rfs_inval_attr(fs, rfs_dir_ino(fs, in->key));
 	return 0;
 }

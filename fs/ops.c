@@ -288,6 +288,31 @@ void rfs_inval_inode(struct rfs *fs, fuse_ino_t ino)
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 }
 
+/* Attributes only: a directory's cached listing stays. */
+void rfs_inval_attr(struct rfs *fs, fuse_ino_t ino)
+{
+	if (fs->se && ino)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+}
+
+/* The inode of @key's directory, or 0 if the kernel has none.  Caller
+ * holds fs->mu. */
+fuse_ino_t rfs_dir_ino(struct rfs *fs, const char *key)
+{
+	char buf[RFS_KEY_BUF];
+	const char *slash = strrchr(key, '/');
+	struct rfs_inode *d;
+
+	if (!slash)
+		return FUSE_ROOT_ID;
+	if ((size_t)(slash - key) >= sizeof(buf))
+		return 0;
+	memcpy(buf, key, (size_t)(slash - key));
+	buf[slash - key] = 0;
+	d = rfs_ino_by_key(fs, buf);
+	return d ? d->ino : 0;
+}
+
 /* ---- Lifecycle ------------------------------------------------------- */
 
 static void rfs_init(void *userdata, struct fuse_conn_info *conn)

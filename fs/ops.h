@@ -86,6 +86,8 @@ int rfs_view_attr(struct rfs *fs, struct rfs_inode *in, struct rfs_handle *h,
 void rfs_attr_given(struct rfs_inode *in);
 /** Drop the kernel's cached pages and attributes of @ino. */
 void rfs_inval_inode(struct rfs *fs, fuse_ino_t ino);
+void rfs_inval_attr(struct rfs *fs, fuse_ino_t ino);
+fuse_ino_t rfs_dir_ino(struct rfs *fs, const char *key);
 /** Keep view_size in step with the change (setattr.c).  Caller holds
  * h->mu. */
 void rfs_note_size(struct rfs_handle *h);

@@ -151,6 +151,11 @@ struct rfs_handle {
 	uint64_t view_size;      /* the change's size, for the opener's stat
 	                            (atomic: read without this handle's mu) */
 	uint64_t attr_seen;      /* in->attr_gen at the change's last write */
+	/* A create's directory and its attr_gen then: the create's commit
+	 * moves the directory's times (rfs_handle_commit).  0: none, or
+	 * the handle took over a mknod's create. */
+	fuse_ino_t dir_ino;
+	uint64_t dir_gen;
 	int failed;              /* a write failed (-errno): the change is
 	                            dropped, never committed half-written */
 	/* Times given (utimens) while the change is open, by anyone: its

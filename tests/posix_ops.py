@@ -825,6 +825,15 @@ def dt_create():
     w_then_close("dt/a/n", os.O_WRONLY | os.O_CREAT | os.O_EXCL, b"n")
 
 
+def dt_create_stat_open():
+    # the directory's times are asked for while the new file is open
+    fd = os.open("dt/a/p", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, b"p")
+    os.stat("dt/a")
+    time.sleep(0.02)
+    os.close(fd)
+
+
 def dt_utime_then_rewrite():
     os.utime("dt/a", ns=(T1, T2))
     w_then_close("dt/a/o", os.O_WRONLY | os.O_TRUNC, b"o2")
@@ -832,6 +841,8 @@ def dt_utime_then_rewrite():
 
 
 op("dir times: create a file", lambda: dir_moves(dt_create, "dt/a", "dt"))
+op("dir times: create a file, its directory's times asked while it is open",
+   lambda: dir_moves(dt_create_stat_open, "dt/a"))
 op("dir times: rewrite a file", lambda: dir_moves(
     lambda: w_then_close("dt/a/f", os.O_WRONLY | os.O_TRUNC, b"f2"), "dt/a"))
 op("dir times: O_CREAT of an existing file", lambda: dir_moves(
