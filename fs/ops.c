@@ -113,6 +113,10 @@ int rfs_inode_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 	rc = store_stat(fs->st, in->key, &sb);
 	if (rc == 0)
 		rfs_fill_attr(in->ino, &sb.meta, sb.size, a);
+	/* "." and each subdirectory's "..", as a local filesystem counts
+	 * a directory's links (tools count subdirectories by them) */
+	if (rc == 0 && S_ISDIR(sb.meta.mode))
+		a->st_nlink = 2 + sb.subdirs;
 	return rc;
 }
 

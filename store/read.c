@@ -156,6 +156,8 @@ static void fill_stat(const struct index *ix, const struct node *n,
 {
 	memset(out, 0, sizeof(*out));
 	out->meta = node_meta(ix, n);
+	if (n->kind == K_DIR)
+		out->subdirs = n->x->ndirs;
 	if (v) {
 		out->version = v->version;
 		out->size = v->size;

@@ -457,6 +457,8 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		if (b.xattrs_len)
 			__atomic_store_n(&st->dir_xattrs, 1, __ATOMIC_RELEASE);
 		state_at(n, seg, e->len);
+		if (p && !(n->flags & N_LINKED))
+			p->x->ndirs++;
 		if (p)
 			node_link(p, n);
 		break;
@@ -466,6 +468,8 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 			break;
 		}
 		node_unlink(n);
+		if (p && p->x->ndirs)
+			p->x->ndirs--;
 		dir_touch(p, e->time_ns);
 		if (!node_version(n) && !n->nvers) {
 			idx_remove(&st->idx, n);

@@ -133,6 +133,8 @@ struct store_stat {
 	uint64_t size;      /**< content length in bytes */
 	uint8_t hash[16];   /**< xxh3-128 of the content, canonical (big-endian) */
 	int64_t commit_ns;  /**< when this version was committed */
+	uint32_t subdirs;   /**< a directory's subdirectories: st_nlink is 2
+			     *   more (0 where the store does not count) */
 	struct store_meta meta;
 };
 

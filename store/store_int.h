@@ -56,6 +56,7 @@ struct node_ext {
 	struct node *child;   /* K_DIR: first child */
 	uint8_t *xattrs;      /* packed as in the log body, NULL if none */
 	uint32_t xattrs_len;
+	uint32_t ndirs;       /* K_DIR: its subdirectories (st_nlink - 2) */
 	uint64_t version;     /* K_DIR, K_TOMB: the key's last version */
 	union {
 		int64_t del_ns; /* K_TOMB: when it last became a tombstone */
@@ -132,6 +133,7 @@ struct node {
 };
 
 _Static_assert(sizeof(struct ver) == 56, "struct ver grew");
+_Static_assert(sizeof(struct node_ext) == 56, "struct node_ext grew");
 _Static_assert(offsetof(struct node, key) == 124, "struct node grew");
 
 static inline struct ver *node_vers(struct node *n)

@@ -873,6 +873,27 @@ put("dt/a/o", b"o")
 op("dir times: utimens of a directory holds through a rewrite in it",
    dt_utime_then_rewrite)
 
+
+
+def dir_links():
+    # A directory's st_nlink is 2 and one per subdirectory (its ".."):
+    # mkdir, rmdir and rename move it.  Until 2026-12-07 recfs said 2.
+    ls = ("dn", "dn/a", "dn/a/x", "dn/b")
+    os.makedirs("dn/a/x")
+    os.mkdir("dn/b")
+    put("dn/f", b"f")
+    r = [[os.stat(p).st_nlink for p in ls]]
+    os.rename("dn/a/x", "dn/b/x")
+    r.append([os.stat(p).st_nlink for p in ("dn/a", "dn/b")])
+    os.rename("dn/b", "dn/a/b")
+    r.append([os.stat(p).st_nlink for p in ("dn", "dn/a", "dn/a/b")])
+    os.rmdir("dn/a/b/x")
+    r.append([os.stat(p).st_nlink for p in ("dn", "dn/a", "dn/a/b")])
+    return r
+
+
+op("directory link counts", dir_links)
+
 # ---- permissions as another user (uid 65534) ---------------------------
 os.mkdir("p")
 os.chmod("p", 0o777)

@@ -489,6 +489,62 @@ static void test_dir_times(void **state)
 	dirs_are(f->st, live);
 }
 
+static uint32_t subdirs(struct store *st, const char *key)
+{
+	struct store_stat s;
+
+	assert_int_equal(store_stat(st, key, &s), 0);
+	return s.subdirs;
+}
+
+/* A directory counts its subdirectories (its st_nlink is 2 more, as on a
+ * local filesystem): mkdir, rmdir and renames move the count, records
+ * do not, and a reopen and a compaction give the same. */
+static void test_dir_subdirs(void **state)
+{
+	struct fx *f = *state;
+	uint64_t v;
+
+	fx_open(f);
+	assert_int_equal(store_mkdir(f->st, "d", NULL), 0);
+	assert_int_equal(store_mkdir(f->st, "d/a", NULL), 0);
+	assert_int_equal(store_mkdir(f->st, "d/b", NULL), 0);
+	assert_int_equal(store_mkdir(f->st, "d/b/c", NULL), 0);
+	assert_int_equal(store_mkdir(f->st, "e", NULL), 0);
+	put_str(f->st, "d/r", STORE_ABSENT, "r");
+	assert_int_equal(store_mkdir(f->st, "d/a", NULL), -EEXIST);
+	assert_true(subdirs(f->st, "") == 2);
+	assert_true(subdirs(f->st, "d") == 2);
+	assert_true(subdirs(f->st, "d/b") == 1);
+	assert_true(subdirs(f->st, "d/a") == 0);
+	assert_int_equal(store_rmdir(f->st, "d/a"), 0);
+	assert_true(subdirs(f->st, "d") == 1);
+	/* moved to another parent, and over an empty directory */
+	assert_int_equal(store_rename(f->st, "d/b", STORE_ANY, "e/b",
+				      STORE_ANY, &v), 0);
+	assert_true(subdirs(f->st, "d") == 0);
+	assert_true(subdirs(f->st, "e") == 1);
+	assert_true(subdirs(f->st, "e/b") == 1);
+	assert_int_equal(store_mkdir(f->st, "e/x", NULL), 0);
+	assert_int_equal(store_rename(f->st, "e/b/c", STORE_ANY, "e/x",
+				      STORE_ANY, &v), 0);
+	assert_true(subdirs(f->st, "e") == 2);
+	assert_true(subdirs(f->st, "e/b") == 0);
+	assert_int_equal(store_rename(f->st, "d/r", STORE_ANY, "e/r",
+				      STORE_ANY, &v), 0);
+	assert_true(subdirs(f->st, "e") == 2);
+	for (int i = 0; i < 3; i++) {
+		if (i == 1)
+			assert_int_equal(store_compact(f->st), 0);
+		else
+			fx_reopen(f);
+		assert_true(subdirs(f->st, "") == 2);
+		assert_true(subdirs(f->st, "d") == 0);
+		assert_true(subdirs(f->st, "e") == 2);
+		assert_true(subdirs(f->st, "e/b") == 0);
+	}
+}
+
 static void test_list_sorted(void **state)
 {
 	struct fx *f = *state;
@@ -627,6 +683,7 @@ int main(void)
 		T(test_rename_dir),
 		T(test_mkdir_rmdir),
 		T(test_dir_times),
+		T(test_dir_subdirs),
 		T(test_list_sorted),
 		T(test_names),
 	};
