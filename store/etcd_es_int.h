@@ -235,6 +235,13 @@ void es_tb_op(struct es_tb *t, char kind, const char *key, void *value,
 void es_tb_put_meta(struct es_tb *t, const char *key,
 			const struct store_meta *m, const uint8_t *xa,
 			size_t xa_len);
+/* Directory @dir (@dv: as the cache has it) loses a name in @t: its
+ * mtime and ctime become @now, as a local filesystem's do, and as a
+ * create's write_rec sets them; its m/ is compared, so that a racing
+ * change of that m/ (a chmod, a create there) makes @t retry rather
+ * than be overwritten. */
+void es_tb_dir_changed(struct es_tb *t, const char *dir,
+		       const struct es_view *dv, int64_t now);
 void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version,
 		    int64_t last_rev, uint64_t nonce);
 void es_tb_free(struct es_tb *t);

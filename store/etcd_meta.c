@@ -99,17 +99,21 @@ static int move_rec(struct es_tb *t, const char *from, const char *to,
 static int rename_once(struct es *es, const char *from, uint64_t ef,
 		       const char *to, uint64_t et, uint64_t *newv)
 {
-	struct es_view f, d, pd;
+	struct es_view f, d, pd, pf;
 	struct es_tb t = {.es = es};
-	char *pto = es_parent_of(to);
+	char *pto = es_parent_of(to), *pfrom = es_parent_of(from);
 	int64_t now = es_now_ns();
 	int rc = 0;
 
-	if (!pto)
+	if (!pto || !pfrom) {
+		free(pto);
+		free(pfrom);
 		return -ENOMEM;
+	}
 	es_view_get(es, from, &f);
 	es_view_get(es, to, &d);
 	es_view_get(es, pto, &pd);
+	es_view_get(es, pfrom, &pf);
 	if (!f.has_m)
 		rc = -ENOENT;
 	else if ((rc = es_parent_ok(&pd)) < 0)
@@ -153,7 +157,13 @@ static int rename_once(struct es *es, const char *from, uint64_t ef,
 		rc = below(es, from, &keys, &n);
 		es_tb_cmp(&t, 'm', from, ETCDC_MOD, ETCDC_EQUAL, f.m_rev);
 		es_tb_cmp(&t, 'm', to, ETCDC_MOD, ETCDC_EQUAL, d.m_rev);
-		es_tb_put_meta(&t, to, &f.meta, f.xa, f.xa_len);
+		{
+			/* a renamed directory keeps its mtime; its ctime
+			 * moves, as a renamed record's does (move_rec) */
+			struct store_meta fm = f.meta;
+			fm.ctime_ns = now;
+			es_tb_put_meta(&t, to, &fm, f.xa, f.xa_len);
+		}
 		es_tb_op(&t, 'm', from, NULL, 0, 0, 1);
 		for (size_t i = 0; rc == 0 && i < n; i++) {
 			struct es_view c;
@@ -195,6 +205,9 @@ static int rename_once(struct es *es, const char *from, uint64_t ef,
 		struct store_meta pm = pd.meta;
 		pm.mtime_ns = pm.ctime_ns = now;
 		es_tb_put_meta(&t, pto, &pm, pd.xa, pd.xa_len);
+		/* and the directory it left, if another */
+		if (strcmp(pfrom, pto) != 0)
+			es_tb_dir_changed(&t, pfrom, &pf, now);
 		rc = es_tb_run(&t, NULL);
 		rc = rc == 1 ? 0 : rc == 0 ? 1 : rc; /* 1: a compare failed */
 		/* A directory whose records together are over one request
@@ -208,7 +221,9 @@ out:
 	es_view_free(&f);
 	es_view_free(&d);
 	es_view_free(&pd);
+	es_view_free(&pf);
 	free(pto);
+	free(pfrom);
 	return rc;
 }
 
@@ -216,7 +231,7 @@ int es_rename(struct es *es, const char *from, uint64_t expect_from,
 	      const char *to, uint64_t expect_to, uint64_t *newv)
 {
 	int refreshed = 0, rc;
-	char *pto;
+	char *pto, *pfrom;
 
 	if ((rc = key_check(from)) < 0 || (rc = key_check(to)) < 0 ||
 	    (rc = es_ro(es)) < 0)
@@ -227,8 +242,12 @@ int es_rename(struct es *es, const char *from, uint64_t expect_from,
 	if (strcmp(from, to) == 0)
 		return 0;
 	pto = es_parent_of(to);
-	if (!pto)
+	pfrom = es_parent_of(from);
+	if (!pto || !pfrom) {
+		free(pto);
+		free(pfrom);
 		return -ENOMEM;
+	}
 	for (int i = 0; i < ES_TRIES; i++) {
 		rc = rename_once(es, from, expect_from, to, expect_to, newv);
 		if (rc == 0 || (rc < 0 && (refreshed || rc == -EXDEV ||
@@ -243,6 +262,7 @@ int es_rename(struct es *es, const char *from, uint64_t expect_from,
 		es_refresh(es, from);
 		es_refresh(es, to);
 		es_refresh(es, pto);
+		es_refresh(es, pfrom);
 		/* A directory moves what is below it, as etcd has it: the
 		 * cache may not have seen a record made there. */
 		es_refresh_below(es, from);
@@ -251,6 +271,7 @@ int es_rename(struct es *es, const char *from, uint64_t expect_from,
 		rc = -EAGAIN;
 	}
 	free(pto);
+	free(pfrom);
 	return rc;
 }
 
@@ -336,14 +357,18 @@ static void first_below(struct es *es, const char *key)
 int es_rmdir(struct es *es, const char *key)
 {
 	int refreshed = 0, rc;
+	char *pkey;
 
 	if ((rc = key_check(key)) < 0 || (rc = es_ro(es)) < 0)
 		return rc;
 	if (!*key)
 		return -EBUSY;
+	pkey = es_parent_of(key);
+	if (!pkey)
+		return -ENOMEM;
 	for (int i = 0; i < ES_TRIES; i++) {
 		struct es_tb t = {.es = es};
-		struct es_view v;
+		struct es_view v, pv;
 		char **k = NULL;
 		size_t n = 0;
 
@@ -364,6 +389,9 @@ int es_rmdir(struct es *es, const char *key)
 			es_tb_cmp_none_below(&t, 'm', key);
 			es_tb_cmp_none_below(&t, 'r', key);
 			es_tb_op(&t, 'm', key, NULL, 0, 0, 1);
+			es_view_get(es, pkey, &pv);
+			es_tb_dir_changed(&t, pkey, &pv, es_now_ns());
+			es_view_free(&pv);
 			rc = es_tb_run(&t, NULL);
 			rc = rc == 1 ? 0 : rc == 0 ? 1 : rc;
 		} else if (!refreshed && rc != -ENOMEM) {
@@ -373,11 +401,14 @@ int es_rmdir(struct es *es, const char *key)
 		es_tb_free(&t);
 		es_view_free(&v);
 		if (rc <= 0)
-			return rc;
+			break;
 		es_refresh(es, key);
+		es_refresh(es, pkey);
 		first_below(es, key);
+		rc = -EIO;
 	}
-	return -EIO;
+	free(pkey);
+	return rc;
 }
 
 /* Read-modify-write of @key's m/: @fn edits a copy of the meta and

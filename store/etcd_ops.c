@@ -673,12 +673,16 @@ int es_delete(struct es *es, const char *key, uint64_t expect,
 {
 	uint64_t tried = 0, tried_nonce = 0;
 	int refreshed = 0, rc;
+	char *pkey;
 
 	if ((rc = key_check(key)) < 0 || (rc = es_ro(es)) < 0)
 		return rc;
+	pkey = es_parent_of(key);
+	if (!pkey)
+		return -ENOMEM;
 	for (int i = 0; i < ES_TRIES; i++) {
 		struct es_tb t = {.es = es};
-		struct es_view v;
+		struct es_view v, pv;
 
 		es_view_get(es, key, &v);
 		/* Our delete, resent after a broken connection, had landed:
@@ -689,7 +693,8 @@ int es_delete(struct es *es, const char *key, uint64_t expect,
 		    v.tomb_nonce == tried_nonce) {
 			es_view_free(&v);
 			*newv = tried;
-			return 0;
+			rc = 0;
+			goto out;
 		}
 		rc = 0;
 		if (!v.has_m)
@@ -705,7 +710,7 @@ int es_delete(struct es *es, const char *key, uint64_t expect,
 		if (rc < 0) {
 			es_view_free(&v);
 			if (refreshed)
-				return rc;
+				goto out;
 			es_refresh(es, key);
 			refreshed = 1;
 			continue;
@@ -719,21 +724,29 @@ int es_delete(struct es *es, const char *key, uint64_t expect,
 		es_tb_put_tomb(&t, key, nv, v.r_rev, nonce);
 		if (v.has_l)
 			es_tb_op(&t, 'l', key, NULL, 0, 0, 1);
+		es_view_get(es, pkey, &pv);
+		es_tb_dir_changed(&t, pkey, &pv, es_now_ns());
+		es_view_free(&pv);
 		es_view_free(&v);
 		rc = es_tb_run(&t, NULL);
 		es_tb_free(&t);
 		if (rc == 1) {
 			*newv = nv;
-			return 0;
+			rc = 0;
+			goto out;
 		}
 		if (rc < 0)
-			return rc; /* it may land later: docs/ETCD.md */
+			goto out; /* it may land later: docs/ETCD.md */
 		tried = nv;
 		tried_nonce = nonce;
 		es_refresh(es, key);
+		es_refresh(es, pkey);
 		refreshed = 1;
 	}
-	return -EAGAIN;
+	rc = -EAGAIN;
+out:
+	free(pkey);
+	return rc;
 }
 
 /* ---- staged changes ------------------------------------------------------------- */

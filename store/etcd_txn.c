@@ -229,6 +229,18 @@ void es_tb_put_meta(struct es_tb *t, const char *key,
 	es_tb_op(t, 'm', key, v, vl, 0, 0);
 }
 
+void es_tb_dir_changed(struct es_tb *t, const char *dir,
+		       const struct es_view *dv, int64_t now)
+{
+	struct store_meta m = dv->meta;
+
+	if (!dv->has_m)
+		return;
+	m.mtime_ns = m.ctime_ns = now;
+	es_tb_cmp(t, 'm', dir, ETCDC_MOD, ETCDC_EQUAL, dv->m_rev);
+	es_tb_put_meta(t, dir, &m, dv->xa, dv->xa_len);
+}
+
 void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version,
 		    int64_t last_rev, uint64_t nonce)
 {

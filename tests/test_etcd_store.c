@@ -209,6 +209,69 @@ static void test_dirs_and_list(void **state)
 	store_close(st);
 }
 
+static int64_t mtime_of(struct store *st, const char *key)
+{
+	struct store_stat sb;
+
+	assert_int_equal(store_stat(st, key, &sb), 0);
+	assert_true(sb.meta.mtime_ns == sb.meta.ctime_ns);
+	return sb.meta.mtime_ns;
+}
+
+/* A directory's mtime and ctime move when a name leaves it (delete,
+ * rmdir, rename away), as when one comes in, as on a local filesystem;
+ * another mount sees them (before 2026-12-07 only names coming in moved
+ * them). */
+static void test_dir_times(void **state)
+{
+	struct changes c1 = {0}, c2 = {0};
+	struct store_meta dm = { .mode = S_IFDIR | 0755 };
+	struct store *a, *b;
+	int64_t t, end;
+	uint64_t v;
+	char url[96];
+
+	(void)state;
+	new_url(url, sizeof(url));
+	a = open_es(url, &c1);
+	b = open_es(url, &c2);
+	assert_int_equal(store_after_fork(a), 0);
+	assert_int_equal(store_after_fork(b), 0);
+	assert_int_equal(store_mkdir(a, "d", &dm), 0);
+	assert_int_equal(store_mkdir(a, "d/s", &dm), 0);
+	assert_int_equal(store_mkdir(a, "e", &dm), 0);
+	assert_int_equal(store_put(a, "d/x", STORE_ABSENT, "x", 1, NULL, &v),
+			 0);
+	assert_int_equal(store_put(a, "d/y", STORE_ABSENT, "y", 1, NULL, &v),
+			 0);
+	t = mtime_of(a, "d");
+	poll(NULL, 0, 2);
+	assert_int_equal(store_delete(a, "d/x", 1, &v), 0);
+	assert_true(mtime_of(a, "d") > t);
+	t = mtime_of(a, "d");
+	poll(NULL, 0, 2);
+	assert_int_equal(store_rmdir(a, "d/s"), 0);
+	assert_true(mtime_of(a, "d") > t);
+	t = mtime_of(a, "d");
+	poll(NULL, 0, 2);
+	assert_int_equal(store_rename(a, "d/y", 1, "e/y", STORE_ABSENT, &v),
+			 0);
+	assert_true(mtime_of(a, "d") > t);
+	assert_true(mtime_of(a, "e") == mtime_of(a, "d"));
+	/* b's delete moves them for a too */
+	t = mtime_of(a, "e");
+	end = etf_now_ms() + 5000;
+	while (etf_now_ms() < end && store_stat(b, "e/y", &(struct store_stat){0}))
+		poll(NULL, 0, 10);
+	poll(NULL, 0, 2);
+	assert_int_equal(store_delete(b, "e/y", STORE_ANY, &v), 0);
+	assert_int_equal(wait_version(a, "e/y", 0), 0);
+	assert_true(mtime_of(a, "e") > t);
+	assert_true(mtime_of(a, "e") == mtime_of(b, "e"));
+	store_close(a);
+	store_close(b);
+}
+
 static void test_rename(void **state)
 {
 	struct changes ch = {0};
@@ -1023,6 +1086,7 @@ int main(void)
 		cmocka_unit_test(test_delete_recreate_continues),
 		cmocka_unit_test(test_dirs_and_list),
 		cmocka_unit_test(test_rename),
+		cmocka_unit_test(test_dir_times),
 		cmocka_unit_test(test_xattrs_and_meta),
 		cmocka_unit_test(test_too_big),
 		cmocka_unit_test(test_history_from_revisions),
