@@ -1,6 +1,8 @@
 /* test_store_names.c - the store's names: renames of records and
  * directories, making and removing directories, listings, and the names
  * a key may have (SPEC.md "The store", "Versions"). */
+#include <pthread.h>
+
 #include "store_fixture.h"
 
 /* ---- rename -------------------------------------------------------- */
@@ -489,6 +491,62 @@ static void test_dir_times(void **state)
 	dirs_are(f->st, live);
 }
 
+struct churn {
+	struct store *st;
+	int stop;
+	int n;
+};
+
+/* Create and delete records in "d" and "d/s" until told to stop. */
+static void *churn_main(void *arg)
+{
+	struct churn *c = arg;
+	char key[32];
+	uint64_t v;
+
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		snprintf(key, sizeof(key), "%s/r%d", c->n % 3 ? "d" : "d/s",
+			 c->n % 7);
+		if (store_delete(c->st, key, STORE_ANY, &v) == -ENOENT)
+			put_str(c->st, key, STORE_ANY, "x");
+		c->n++;
+	}
+	return NULL;
+}
+
+/* Commits racing compactions: a reopen gives the directory times the
+ * live index had (a commit after a compaction's snapshot is later than
+ * the time it stamps on the directories it writes). */
+static void test_dir_times_compacting(void **state)
+{
+	static const char *const keys[] = { "", "d", "d/s" };
+	struct fx *f = *state;
+	struct churn c = { 0 };
+	int64_t live[3][2], t[2];
+	pthread_t th;
+
+	fx_open(f);
+	assert_int_equal(store_mkdir(f->st, "d", NULL), 0);
+	assert_int_equal(store_mkdir(f->st, "d/s", NULL), 0);
+	c.st = f->st;
+	assert_int_equal(pthread_create(&th, NULL, churn_main, &c), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(store_compact(f->st), 0);
+	__atomic_store_n(&c.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	assert_true(c.n > 0);
+	for (int i = 0; i < 3; i++)
+		dir_times(f->st, keys[i], live[i]);
+	fx_reopen(f);
+	for (int i = 0; i < 3; i++) {
+		dir_times(f->st, keys[i], t);
+		if (t[0] != live[i][0] || t[1] != live[i][1])
+			fail_msg("'%s' after %d changes: %" PRId64 " %" PRId64
+				 ", live %" PRId64 " %" PRId64, keys[i], c.n,
+				 t[0], t[1], live[i][0], live[i][1]);
+	}
+}
+
 static uint32_t subdirs(struct store *st, const char *key)
 {
 	struct store_stat s;
@@ -684,6 +742,7 @@ int main(void)
 		T(test_mkdir_rmdir),
 		T(test_dir_times),
 		T(test_dir_subdirs),
+		T(test_dir_times_compacting),
 		T(test_list_sorted),
 		T(test_names),
 	};
