@@ -126,7 +126,7 @@ int basis_declare(struct basis_table *bt, const struct proc_info *p,
 		}
 		e->expires_ns = expires;
 	}
-	pthread_mutex_unlock(&bt->mu);
+	bt_unlock(bt);
 	return rc;
 }
 
@@ -143,7 +143,7 @@ void basis_withdraw(struct basis_table *bt, const struct proc_info *p,
 	pthread_mutex_lock(&bt->mu);
 	for (int i = 0; i < n; i++)
 		bent_drop(bt, KIND(B_EXPLICIT), key, h, ho[i]);
-	pthread_mutex_unlock(&bt->mu);
+	bt_unlock(bt);
 }
 
 /* @always: register even without implicit bases (noimplicit). */
@@ -196,7 +196,7 @@ static void seen(struct basis_table *bt, const struct proc_info *p,
 		/* The parent's is lent.  Past a share the holder registers
 		 * nothing new (struct share). */
 		if (cur)
-			bent_reuse(cur, p->uid, version);
+			bent_reuse(bt, cur, p->uid, version);
 		else
 			cur = bent_add(bt, B_IMPLICIT, key, h, ho[i], p->uid,
 				       version, 0, i == 1);
@@ -207,7 +207,7 @@ static void seen(struct basis_table *bt, const struct proc_info *p,
 			cur->by_start = ho[0].start;
 		}
 	}
-	pthread_mutex_unlock(&bt->mu);
+	bt_unlock(bt);
 }
 
 void basis_seen(struct basis_table *bt, const struct proc_info *p,
@@ -228,7 +228,7 @@ void basis_prefetch(struct basis_table *bt, const char *key)
 
 	pthread_mutex_lock(&bt->mu);
 	__builtin_prefetch(bucket(bt, h));
-	pthread_mutex_unlock(&bt->mu);
+	bt_unlock(bt);
 }
 
 /* Does any holder have a basis or a mark for @key, other than @but's
@@ -257,7 +257,7 @@ int basis_held(struct basis_table *bt, const char *key)
 
 	pthread_mutex_lock(&bt->mu);
 	held = key_held(bt, key, h, NULL, NOBODY);
-	pthread_mutex_unlock(&bt->mu);
+	bt_unlock(bt);
 	return held;
 }
 
@@ -274,11 +274,19 @@ int basis_held(struct basis_table *bt, const char *key)
  * rounds).  In a tie the pids tell: a task forked after the registration
  * has a pid above the last one handed out then (unless the pids wrapped
  * within the tick: then it is refused, the safe side). */
-static int registered_after(const struct bent *e, uint64_t start, pid_t pid)
+static int registered_after(const struct basis_table *bt,
+			    const struct bent *e, uint64_t start, pid_t pid)
 {
+	const struct lp_slot *s = &bt->lp_ring[e->reg_seq % LP_RING];
+
 	if (e->reg_ticks != start)
 		return e->reg_ticks > start;
-	return e->reg_pid > 0 && pid <= e->reg_pid;
+	/* Its section's pid gone from the ring (LP_RING sections in one
+	 * tick), or not yet noted (this very section): after, the safe
+	 * side.  An unknown pid (no /proc/sys): before, as the spec's tie. */
+	if (s->seq != e->reg_seq || (e->reg_seq == bt->lp_seq && bt->lp_dirty))
+		return 1;
+	return s->pid > 0 && pid <= s->pid;
 }
 
 /* The walk of a lookup, from @p up its ancestors: the nearest holder of
@@ -342,7 +350,8 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			struct bent *e = k == 0 ? x : im;
 			if (!e || (e->uid != p->uid && p->uid != 0))
 				continue;
-			if (!self && !above && registered_after(e, cstart, cpid))
+			if (!self && !above &&
+			    registered_after(bt, e, cstart, cpid))
 				continue; /* registered after the child began */
 			hit->found = 1;
 			hit->explicit_ = k == 0;
@@ -391,7 +400,7 @@ void basis_lookup(struct basis_table *bt, const struct proc_info *p,
 	 * no walk: each ancestor would cost a proc_get(). */
 	if (key_held(bt, key, h, NULL, NOBODY))
 		walk_locked(bt, p, key, h, 0, NULL, NULL, hit);
-	pthread_mutex_unlock(&bt->mu);
+	bt_unlock(bt);
 }
 
 /* Explicit bases are one-shot: remove the registration. */
@@ -441,7 +450,7 @@ void basis_grace(struct basis_table *bt, const struct proc_info *p,
 		if (m)
 			m->grace = 1;
 	}
-	pthread_mutex_unlock(&bt->mu);
+	bt_unlock(bt);
 }
 
 void basis_refused(struct basis_table *bt, const struct proc_info *p,
@@ -468,16 +477,15 @@ void basis_refused(struct basis_table *bt, const struct proc_info *p,
 		mark_at(bt, key, h,
 			(struct holder){ hit->holder, hit->holder_start },
 			hit->uid, conflict);
-	pthread_mutex_unlock(&bt->mu);
+	bt_unlock(bt);
 }
 
 /* Move implicit entry @e, in place, to @newv, which a change by its
  * holder's tree made: the registration is the change's, not a read's. */
-static void move_to(struct bent *e, uint64_t newv)
+static void move_to(struct basis_table *bt, struct bent *e, uint64_t newv)
 {
 	e->version = newv;
-	e->reg_ticks = proc_now_ticks();
-	e->reg_pid = proc_last_pid();
+	bent_registered(bt, e);
 	e->seen = 0;
 	e->by = 0;
 	e->by_start = 0;
@@ -519,7 +527,7 @@ static struct holder own_change_locked(struct basis_table *bt,
 		*made = e->made;
 	}
 	for (int i = 0; i < nskip; i++)
-		move_to(skip[i], newv);
+		move_to(bt, skip[i], newv);
 	return anc;
 }
 
@@ -635,7 +643,7 @@ static void follow_up_locked(struct basis_table *bt, const struct proc_info *p,
 	}
 move:
 	for (i = 0; i < n; i++)
-		move_to(up[i], newv);
+		move_to(bt, up[i], newv);
 }
 
 void basis_changed(struct basis_table *bt, const struct proc_info *p,
@@ -689,7 +697,7 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		e = bt->implicit ? bent_find(bt, B_IMPLICIT, key, h, me)
 				 : NULL;
 		if (e)
-			bent_reuse(e, p->uid, newv);
+			bent_reuse(bt, e, p->uid, newv);
 		else if (bt->implicit)
 			e = bent_add(bt, B_IMPLICIT, key, h, me, p->uid, newv,
 				     0, 0);
@@ -718,7 +726,7 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 		if (p->uid == 0 && auid != 0 && holder_runs_as(anc, auid))
 			uid = auid;
 		if (e)
-			bent_reuse(e, uid, newv);
+			bent_reuse(bt, e, uid, newv);
 		else if (bt->implicit)
 			e = bent_add(bt, B_IMPLICIT, key, h, anc, uid, newv,
 				     0, 1);
@@ -726,7 +734,7 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 			e->made = (uint8_t)made;
 		follow_up_locked(bt, p, key, h, anc, hit->version, newv);
 	}
-	pthread_mutex_unlock(&bt->mu);
+	bt_unlock(bt);
 }
 
 /* @always: register even without implicit bases (noimplicit). */
@@ -782,7 +790,7 @@ static void created(struct basis_table *bt, const struct proc_info *p,
 		if (e)
 			e->made = 1;
 	}
-	pthread_mutex_unlock(&bt->mu);
+	bt_unlock(bt);
 }
 
 void basis_created(struct basis_table *bt, const struct proc_info *p,
@@ -821,6 +829,6 @@ int basis_conflict(struct basis_table *bt, const struct proc_info *p,
 			break;
 		cur = par;
 	}
-	pthread_mutex_unlock(&bt->mu);
+	bt_unlock(bt);
 	return rc;
 }

@@ -22,10 +22,10 @@ struct bent {
 	uid_t uid;
 	uint64_t version;
 	uint64_t reg_ticks;
-	/* The last pid handed out when it was registered (0: unknown): a
-	 * task started in the same tick is older only if its pid is not
-	 * above it (walk_locked). */
-	pid_t reg_pid;
+	/* The section of bt->mu it was registered in, whose last pid
+	 * handed out (struct lp_slot) tells a task started in the same tick
+	 * whether it is older (registered_after). */
+	uint32_t reg_seq;
 	int64_t expires_ns;
 	uint64_t group;
 	char *text;
@@ -122,6 +122,18 @@ struct share {
 	size_t n_own, n_lent;
 };
 
+/* The last pid the kernel had handed out when a section of bt->mu that
+ * registered entries ended (bt_unlock).  Read once per such section, not
+ * per entry: /proc/sys/kernel/ns_last_pid costs about a microsecond, and
+ * a save registers three or four entries.  Read after the registrations,
+ * so a task forked before any of them has a pid no higher; one forked in
+ * between counts as older, which can only refuse it (the safe side). */
+#define LP_RING 4096
+struct lp_slot {
+	uint32_t seq;
+	pid_t pid; /* 0: unknown */
+};
+
 struct basis_table {
 	pthread_mutex_t mu;
 	struct bslot *tab;
@@ -136,6 +148,9 @@ struct basis_table {
 	struct share *shares;
 	size_t nshares, shares_cap; /* used slots; slots (a power of 2) */
 	size_t own_max, lent_max;   /* a holder's shares (OWN_SHARE, ...) */
+	uint32_t lp_seq;            /* the section registering now */
+	int lp_dirty;               /* it has registered an entry */
+	struct lp_slot lp_ring[LP_RING]; /* by seq % LP_RING */
 };
 
 static const struct holder NOBODY = { 0, 0 }; /* no entry has pid 0 */
@@ -177,7 +192,12 @@ struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 		      uint64_t version, uint64_t group, int lent);
 /* @e, an implicit entry, names @version anew, as if just added (its
  * holder's count and its place stay). */
-void bent_reuse(struct bent *e, uid_t uid, uint64_t version);
+void bent_reuse(struct basis_table *bt, struct bent *e, uid_t uid,
+		uint64_t version);
+/* @e is registered now (its tick and section).  Caller holds bt->mu. */
+void bent_registered(struct basis_table *bt, struct bent *e);
+/* Unlock bt->mu, first noting the last pid if the section registered. */
+void bt_unlock(struct basis_table *bt);
 /* Remove @ho's entries for @key of the kinds in @kinds (KIND() bits). */
 void bent_drop(struct basis_table *bt, unsigned kinds, const char *key,
 	       uint32_t h, struct holder ho);

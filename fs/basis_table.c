@@ -280,12 +280,31 @@ static void share_add(struct basis_table *bt, struct bent *e)
 		s->n_own++;
 }
 
-void bent_reuse(struct bent *e, uid_t uid, uint64_t version)
+void bent_registered(struct basis_table *bt, struct bent *e)
+{
+	e->reg_ticks = proc_now_ticks();
+	e->reg_seq = bt->lp_seq;
+	bt->lp_dirty = 1;
+}
+
+void bt_unlock(struct basis_table *bt)
+{
+	if (bt->lp_dirty) {
+		struct lp_slot *s = &bt->lp_ring[bt->lp_seq % LP_RING];
+
+		s->seq = bt->lp_seq++;
+		s->pid = proc_last_pid();
+		bt->lp_dirty = 0;
+	}
+	pthread_mutex_unlock(&bt->mu);
+}
+
+void bent_reuse(struct basis_table *bt, struct bent *e, uid_t uid,
+		uint64_t version)
 {
 	e->uid = uid;
 	e->version = version;
-	e->reg_ticks = proc_now_ticks();
-	e->reg_pid = proc_last_pid();
+	bent_registered(bt, e);
 	e->made = e->seen = 0;
 	e->by = e->via = 0;
 	e->by_start = e->via_start = 0;
@@ -327,8 +346,7 @@ struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 	e->start = ho.start;
 	e->uid = uid;
 	e->version = version;
-	e->reg_ticks = proc_now_ticks();
-	e->reg_pid = proc_last_pid();
+	bent_registered(bt, e);
 	e->group = group;
 	e->lent = kind == B_IMPLICIT && lent;
 	b = bucket(bt, h);
@@ -395,7 +413,7 @@ size_t basis_gc(struct basis_table *bt)
 
 	pthread_mutex_lock(&bt->mu);
 	n = basis_gc_locked(bt);
-	pthread_mutex_unlock(&bt->mu);
+	bt_unlock(bt);
 	return n;
 }
 
@@ -413,5 +431,5 @@ void basis_shape(struct basis_table *bt, size_t *entries, size_t *buckets,
 		if (n > *longest)
 			*longest = n;
 	}
-	pthread_mutex_unlock(&bt->mu);
+	bt_unlock(bt);
 }
