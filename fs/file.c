@@ -32,21 +32,24 @@
 /* An O_APPEND open waits for another handle's change to the record to
  * end (APPEND_WAIT_MS), so that its write finds the record free.  It
  * takes no lease: if one is taken again before the write, the write
- * waits briefly and then gets EBUSY. */
-static void append_open_wait(struct rfs *fs, struct rfs_handle *h,
-			     const struct proc_info *p)
+ * waits briefly and then gets EBUSY.  @return 0, or -EINTR: a signal
+ * ended the wait (the open fails; Ctrl-C of `echo x >> rec` waited out
+ * the whole 3 s, and kill -9 too). */
+static int append_open_wait(struct rfs *fs, fuse_req_t req,
+			    struct rfs_handle *h, const struct proc_info *p)
 {
 	int64_t dl = 0; /* rfs_lease_wait()'s deadline, ns */
-	int woken = 0;
+	int woken = 0, rc = 0;
 
 	pthread_mutex_lock(&fs->mu);
 	if (h->in->lease && !h->in->deleted) {
-		(void)rfs_lease_wait(fs, h->in, h, p, APPEND_WAIT_MS, &dl,
-				     &woken);
+		rc = rfs_lease_wait(fs, h->in, h, p, req, APPEND_WAIT_MS, &dl,
+				    &woken);
 		if (woken)
 			rfs_lease_pass(fs, h->in, 0); /* takes none: the next's */
 	}
 	pthread_mutex_unlock(&fs->mu);
+	return rc == -EINTR ? rc : 0;
 }
 
 /* For a handle on @in, deleted: what the record held when it went, as
@@ -248,11 +251,11 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			 * does over WRITE, SETATTR and FALLOCATE, which
 			 * the holder's own writes need): wait here only. */
 			pthread_mutex_lock(&h->mu);
-			rc = rfs_handle_begin(fs, h, &p, 1);
+			rc = rfs_handle_begin(fs, h, &p, req);
 			pthread_mutex_unlock(&h->mu);
 		}
 	} else if (fi->flags & O_APPEND) {
-		append_open_wait(fs, h, &p);
+		rc = append_open_wait(fs, req, h, &p);
 	}
 	/* An O_TRUNC open is a change even of an empty record: its set-ID
 	 * bits go, as a local filesystem's truncate at open takes them
@@ -511,8 +514,8 @@ again:
 		return 1;
 	}
 	if (h->in->lease && h->in->lease != h)
-		rc = rfs_lease_wait(fs, h->in, h, p, APPEND_WRITE_WAIT_MS,
-				    &dl, &woken);
+		rc = rfs_lease_wait(fs, h->in, h, p, NULL,
+				    APPEND_WRITE_WAIT_MS, &dl, &woken);
 	/* With sync=always the wait for the disk comes after fs->mu is
 	 * released (store_defer_begin): it held every other request of
 	 * the mount for the length of an fdatasync. */
@@ -618,7 +621,7 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		return;
 	}
 	first = !h->txn;
-	rc = rfs_handle_begin(fs, h, &p, 0);
+	rc = rfs_handle_begin(fs, h, &p, NULL);
 	if (rc == 0 && first)
 		rc = change_kill_priv(req, fs, h);
 	if (rc == 0 && (fi->flags & O_APPEND))
@@ -792,7 +795,7 @@ void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	rfs_caller(req, &p);
 	pthread_mutex_lock(&h->mu);
 	first = !h->txn;
-	rc = rfs_handle_begin(fs, h, &p, 0);
+	rc = rfs_handle_begin(fs, h, &p, NULL);
 	if (rc == 0 && first)
 		rc = change_kill_priv(req, fs, h);
 	if (rc == 0) {

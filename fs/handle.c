@@ -153,7 +153,7 @@ static uint64_t handle_view(const struct rfs_handle *h)
  * the kernel holds the file's inode lock, which the holder's own next
  * write needs.  Caller holds h->mu. */
 int rfs_handle_begin(struct rfs *fs, struct rfs_handle *h,
-		     const struct proc_info *p, int may_wait)
+		     const struct proc_info *p, fuse_req_t wait_req)
 {
 	struct rfs_inode *in = h->in;
 	uint64_t expect = STORE_ANY;
@@ -187,7 +187,7 @@ again:
 		return rc == -EISDIR ? -EIO : rc;
 	}
 	if (in->lease && in->lease != h) {
-		rc = may_wait ? rfs_lease_wait(fs, in, h, p,
+		rc = wait_req ? rfs_lease_wait(fs, in, h, p, wait_req,
 					       (int)fs->o.lease_wait, &dl,
 					       &woken)
 			      : -EBUSY;

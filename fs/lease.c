@@ -12,6 +12,9 @@
 #include "ops.h"
 #include "rfs.h"
 
+/* How often a waiting request looks whether it was interrupted. */
+#define RFS_INTR_POLL_NS 10000000L
+
 /* The oldest change that waits for in's lease and has not had its turn,
  * or NULL.  Caller holds fs->mu. */
 static struct rfs_waiter *next_waiter(struct rfs *fs,
@@ -74,16 +77,27 @@ void rfs_lease_end(struct rfs *fs, struct rfs_inode *in,
  * likely about to come back for it.  So no waiter sleeps on a free
  * lease for long, and none past its deadline.
  *
+ * Signals.  The kernel waits for our answer even for a caller killed
+ * with SIGKILL, and sends INTERRUPT for any signal: a wait that ignored
+ * it kept Ctrl-C, timeout(1) and kill -9 of the waiting process from
+ * taking effect for all of lease_wait (up to 10 s).  So a wait for
+ * @req (NULL: not interruptible) looks at fuse_req_interrupted() every
+ * RFS_INTR_POLL_NS and ends with -EINTR.  (Polling, not
+ * fuse_req_interrupt_func(): libfuse calls that hook under the request's
+ * lock, and registering it takes that lock, so either side would need
+ * fs->mu released around it.)
+ *
  * Returns 0 when the lease has ended (the caller checks the record
- * again: it may have changed meanwhile), -EBUSY otherwise.  Caller holds
- * fs->mu (released while waiting). */
+ * again: it may have changed meanwhile), -EINTR when @req was
+ * interrupted, -EBUSY otherwise.  Caller holds fs->mu (released while
+ * waiting). */
 int rfs_lease_wait(struct rfs *fs, struct rfs_inode *in,
 		   const struct rfs_handle *h, const struct proc_info *p,
-		   int ms, int64_t *dl, int *woken)
+		   fuse_req_t req, int ms, int64_t *dl, int *woken)
 {
 	struct rfs_waiter w = { .in = in }, **pp;
 	pthread_condattr_t ca;
-	int rc = 0;
+	int rc = 0, intr = 0;
 
 	*woken = 0;
 	if (ms <= 0 || fs->lease_waiters >= RFS_LEASE_WAITERS ||
@@ -111,6 +125,10 @@ int rfs_lease_wait(struct rfs *fs, struct rfs_inode *in,
 		}
 		if (rc)
 			break; /* the deadline */
+		if (req && fuse_req_interrupted(req)) {
+			intr = 1;
+			break;
+		}
 		if (w.turn_at && in->lease)
 			w.turn_at = 0; /* its end will wake us */
 		if (w.turn_at) {
@@ -121,6 +139,8 @@ int rfs_lease_wait(struct rfs *fs, struct rfs_inode *in,
 			if (w.turn_at < until)
 				until = w.turn_at;
 		}
+		if (req && until - proc_mono_ns() > RFS_INTR_POLL_NS)
+			until = proc_mono_ns() + RFS_INTR_POLL_NS;
 		ts.tv_sec = until / 1000000000;
 		ts.tv_nsec = until % 1000000000;
 		rc = pthread_cond_timedwait(&w.cv, &fs->mu, &ts);
@@ -134,6 +154,8 @@ int rfs_lease_wait(struct rfs *fs, struct rfs_inode *in,
 	pthread_cond_destroy(&w.cv);
 	/* Leaving at the deadline with the turn passed to us keeps it. */
 	*woken = w.woken || w.turn_at;
+	if (intr)
+		return -EINTR;
 	return in->lease && in->lease != h ? -EBUSY : 0;
 }
 

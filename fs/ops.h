@@ -124,11 +124,13 @@ void rfs_lease_pass(struct rfs *fs, const struct rfs_inode *in,
 /** Wait, in turn, for another handle's lease on @in to end, until *@dl
  * (CLOCK_MONOTONIC ns; set to @ms from now when 0).  *@woken tells
  * whether the turn came to the caller (which must pass it on if it takes
- * no lease).  @return 0 when the lease has ended (check the record
- * again), -EBUSY otherwise.  Caller holds fs->mu (released meanwhile). */
+ * no lease).  A signal to the caller of @req (NULL: none) ends the
+ * wait.  @return 0 when the lease has ended (check the record again),
+ * -EINTR interrupted, -EBUSY otherwise.  Caller holds fs->mu (released
+ * meanwhile). */
 int rfs_lease_wait(struct rfs *fs, struct rfs_inode *in,
 		   const struct rfs_handle *h, const struct proc_info *p,
-		   int ms, int64_t *dl, int *woken);
+		   fuse_req_t req, int ms, int64_t *dl, int *woken);
 
 /* ---- handle.c: a handle's change ------------------------------------ */
 
@@ -150,11 +152,12 @@ void rfs_handle_pin(struct rfs_handle *h);
  * holds fs->mu. */
 void rfs_handle_unpin(struct rfs_handle *h);
 /** A handle's first change: check it, take the lease, open the private
- * change; with @may_wait (only at OPEN) wait for another's lease.
- * Caller holds h->mu.  @return 0; -EAGAIN stale; -EBUSY leased; -EPERM
- * no basis; another -errno from the store. */
+ * change; with @wait_req (only at OPEN; NULL elsewhere) wait for
+ * another's lease, until a signal interrupts that request.  Caller holds
+ * h->mu.  @return 0; -EAGAIN stale; -EBUSY leased; -EINTR interrupted;
+ * -EPERM no basis; another -errno from the store. */
 int rfs_handle_begin(struct rfs *fs, struct rfs_handle *h,
-		     const struct proc_info *p, int may_wait);
+		     const struct proc_info *p, fuse_req_t wait_req);
 /** Drop the handle's change: nothing of it is ever visible. */
 void rfs_handle_drop(struct rfs *fs, struct rfs_handle *h, const char *why);
 /* How a commit is asked for (rfs_handle_commit's @how). */

@@ -319,7 +319,7 @@ void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			int was = h->trunc;
 			if (!h->txn && attr->st_size == 0)
 				h->trunc = 1; /* no need to copy what goes */
-			rc = rfs_handle_begin(fs, h, &p, 0);
+			rc = rfs_handle_begin(fs, h, &p, NULL);
 			/* Refused, it emptied nothing: the handle's next
 			 * change must start from the record's bytes, not
 			 * from none (a lost record, seen 2026-12-06). */

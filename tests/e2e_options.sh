@@ -469,6 +469,80 @@ expect_eq "lease_wait=0: EBUSY at once, as before" "EBUSY at once" \
 	"$(python3 "$WORK/lease.py" "$MNT/lw" commit)"
 expect_eq "and the holder's change committed" holder "$(cat "$MNT/lw")"
 unmount
+# A signal ends a wait for another writer's change.  The kernel waits
+# for the daemon's answer even for a process killed with SIGKILL, and
+# sends an INTERRUPT for any signal: a daemon that went on waiting held
+# Ctrl-C, timeout(1) and kill -9 of `echo x > rec` or `echo x >> rec`
+# for all of lease_wait (10 s here) or the append's 3 s.  intr.py REC
+# MODE: a child holds a change of REC until told to commit (at most 8 s);
+# this process reads REC and then, by MODE: "trunc"/"append" opens it
+# O_TRUNC / O_APPEND with SIGALRM 0.3 s later (its handler raises, so
+# Python does not retry the open); "kill" has a child open it O_TRUNC
+# and kills that child with SIGKILL 0.3 s later.  Prints how the open
+# ended and whether within 1.5 s.
+cat > "$WORK/intr.py" <<'PY'
+import os, signal, sys, time
+p, mode = sys.argv[1], sys.argv[2]
+r, w = os.pipe()
+go_r, go_w = os.pipe()
+holder = os.fork()
+if holder == 0:
+    signal.alarm(10)
+    with open(p, "rb") as f:
+        f.read()
+    fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b"holder")
+    os.write(w, b"x")
+    import select
+    select.select([go_r], [], [], 8)
+    os.close(fd)
+    os._exit(0)
+os.read(r, 1)
+with open(p, "rb") as f:
+    f.read()
+class Alarm(Exception):
+    pass
+def ring(*_):
+    raise Alarm()
+t0 = time.monotonic()
+if mode == "kill":
+    k = os.fork()
+    if k == 0:
+        os.open(p, os.O_WRONLY | os.O_TRUNC)
+        os._exit(0)
+    time.sleep(0.3)
+    os.kill(k, signal.SIGKILL)
+    _, st = os.waitpid(k, 0)
+    got = "killed" if os.WIFSIGNALED(st) else "exit %d" % os.WEXITSTATUS(st)
+else:
+    signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    try:
+        os.open(p, os.O_WRONLY | (os.O_APPEND if mode == "append" else os.O_TRUNC))
+        got = "opened"
+    except Alarm:
+        got = "interrupted"
+    except OSError as e:
+        got = os.strerror(e.errno)
+took = time.monotonic() - t0
+os.write(go_w, b"x")
+os.waitpid(holder, 0)
+print(got, "promptly" if took < 1.5 else "after %.1f s" % took)
+PY
+mount_again "lease_wait=10000" || exit 1
+cat "$MNT/lw" > /dev/null
+echo base > "$MNT/lw"
+expect_eq "a signal ends an O_TRUNC open's wait for another's change" \
+	"interrupted promptly" "$(python3 "$WORK/intr.py" "$MNT/lw" trunc)"
+expect_eq "kill -9 of a process waiting in an O_TRUNC open ends it at once" \
+	"killed promptly" "$(python3 "$WORK/intr.py" "$MNT/lw" kill)"
+expect_eq "a signal ends an append's wait for another's change" \
+	"interrupted promptly" "$(python3 "$WORK/intr.py" "$MNT/lw" append)"
+expect_eq "and the holder's change committed whole, nothing of the waiters" \
+	holder "$(cat "$MNT/lw")"
+expect_eq "the record takes a change again afterwards" again \
+	"$(cat "$MNT/lw" > /dev/null; echo again > "$MNT/lw" && cat "$MNT/lw")"
+unmount
 out=$(timeout 10 "$RECFS" "$STORE" "$MNT" -f -o lease_wait=10001 2>&1); rc=$?
 expect_eq "lease_wait over 10000 ms is refused" \
 	"1 recfs: lease_wait must be a whole number from 0 to 10000, not '10001'" \
