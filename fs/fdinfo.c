@@ -77,7 +77,7 @@ static uint64_t fdi_listings; /* for tests: proc_fdinfo_listings() */
  * (a test lowers the limit), read by scans: atomic. */
 static int fdi_keep_below;
 
-static int half_fd_limit(void)
+int proc_half_fd_limit(void)
 {
 	struct rlimit rl;
 
@@ -153,7 +153,7 @@ static void fdi_init_locked(void)
 		for (int j = 0; j < FDI_MAXFD; j++)
 			procs[i].info[j] = -1;
 	}
-	__atomic_store_n(&fdi_keep_below, half_fd_limit(), __ATOMIC_RELAXED);
+	__atomic_store_n(&fdi_keep_below, proc_half_fd_limit(), __ATOMIC_RELAXED);
 	fdi_counts = self_counts();
 	fdi_ready = 1;
 }
@@ -649,7 +649,7 @@ void proc_fdinfo_reset(void)
 			procs[i].used = 0;
 			pthread_mutex_unlock(&procs[i].mu);
 		}
-	__atomic_store_n(&fdi_keep_below, half_fd_limit(), __ATOMIC_RELAXED);
+	__atomic_store_n(&fdi_keep_below, proc_half_fd_limit(), __ATOMIC_RELAXED);
 	__atomic_store_n(&fdi_listings, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&fdi_mu);
 	pthread_mutex_lock(&our_mu);

@@ -140,7 +140,12 @@ static int read_status(pid_t tid, pid_t *tgid, uid_t *uid)
  * - task flags are never served from here: they matter at one moment (a
  *   dying task's flush), and proc_flags() reads them then.
  * Without pidfds (an old kernel, or out of descriptors) nothing is kept
- * but tgid and uid by tid and start time, and every call reads /proc. */
+ * but tgid and uid by tid and start time, and every call reads /proc.
+ * Nor is anything kept numbered at or above half the descriptor limit
+ * (keep_below): the entries of exited tasks keep theirs until their
+ * slot is reused, and 512 entries kept up to 1,536, all of a daemon's
+ * 1,024 after 700 short commands had come by, so that every reader of a
+ * large record got ENFILE (and lookups EIO) with nothing open. */
 #define CACHE 512 /* at most three descriptors each */
 #define CACHE_TTL_NS 1000000000ll /* 1 s */
 
@@ -159,6 +164,7 @@ struct centry {
 static struct centry cache[CACHE];
 static int cache_ready;
 static int64_t trust_ns;  /* set with cache_ready */
+static int keep_below;    /* set with cache_ready */
 static uint64_t polls;    /* for tests: proc_cache_polls() */
 /* Adaptive, as store_mutex_init() in store.h says why. */
 static pthread_mutex_t cache_mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
@@ -241,6 +247,7 @@ static void cache_init_locked(void)
 		cache[i].pidfd = cache[i].ppidfd = cache[i].statfd = -1;
 	}
 	trust_ns = trust_window_here();
+	keep_below = proc_half_fd_limit();
 	polls = 0;
 	cache_ready = 1;
 }
@@ -346,6 +353,13 @@ static int get(pid_t tid, int caller, struct proc_info *out)
 		ppidfd = -1;
 	}
 	pthread_mutex_lock(&cache_mu);
+	if (pidfd >= keep_below || ppidfd >= keep_below) {
+		/* too many descriptors open: cache what needs none */
+		close(pidfd);
+		if (ppidfd >= 0)
+			close(ppidfd);
+		pidfd = ppidfd = -1;
+	}
 	centry_clear(c);
 	c->tid = tid;
 	c->start = out->start;
@@ -430,6 +444,10 @@ int proc_flags(pid_t tid, unsigned *flags)
 			snprintf(path, sizeof(path), "%d/stat", (int)tid);
 			c->statfd = openat(proc_dirfd(), path,
 					   O_RDONLY | O_CLOEXEC);
+			if (c->statfd >= keep_below) {
+				fd = c->statfd; /* used once, not kept */
+				c->statfd = -1;
+			}
 		}
 		if (c->statfd >= 0)
 			fd = fcntl(c->statfd, F_DUPFD_CLOEXEC, 0);

@@ -102,6 +102,11 @@ uint64_t proc_cache_polls(void);
  * descriptor is left. */
 int proc_pidfd(pid_t pid, unsigned flags);
 
+/* Half the soft descriptor limit (INT_MAX if unlimited): the caches keep
+ * only descriptors numbered below it, so that they can never be what
+ * runs the daemon out of descriptors. */
+int proc_half_fd_limit(void);
+
 /* 1 when the task or process behind pidfd @fd has exited, else 0 (also
  * for @fd < 0).  A tid or pid is reused only after that. */
 int proc_pidfd_exited(int fd);
