@@ -197,6 +197,15 @@ static int check_line(struct rfs *fs, const struct proc_info *p,
 	}
 	if (!live)
 		return 0; /* creating a key needs no basis */
+	if (p->unknown == -ENFILE) {
+		/* Not "no basis": the daemon could not read who asked, so
+		 * it could not look one up.  EPERM with "read it first" sent
+		 * a writer that had read it to look for a fault of its own. */
+		fprintf(stderr, "recfs: refused a change of '%s' by uid %u: "
+			"out of descriptors, so the caller could not be "
+			"read from /proc\n", key, (unsigned)p->uid);
+		return -ENFILE;
+	}
 	fprintf(stderr, "recfs: refused a change of '%s' by pid %d (%s, uid "
 		"%u): no basis; read it first or declare one with setfattr -n "
 		"user.expected_version\n", key, (int)p->tid,

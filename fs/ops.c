@@ -26,14 +26,16 @@
 #include "rfs.h"
 
 /* The calling task.  A task we cannot see (another pid namespace) holds
- * no basis: tid stays 0. */
+ * no basis: tid stays 0, and p->unknown says why when it is not that. */
 void rfs_caller(fuse_req_t req, struct proc_info *p)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
+	int rc = c->pid <= 0 ? -ESRCH : proc_get_caller(c->pid, p);
 
-	if (c->pid <= 0 || proc_get_caller(c->pid, p) < 0) {
+	if (rc < 0) {
 		memset(p, 0, sizeof(*p));
 		snprintf(p->comm, sizeof(p->comm), "?");
+		p->unknown = rc;
 	}
 	p->uid = c->uid; /* the kernel's word is the one that counts */
 }

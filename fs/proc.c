@@ -44,7 +44,9 @@ static int read_at(int dirfd, const char *path, char *buf, size_t len)
 	ssize_t n;
 
 	if (fd < 0)
-		return errno == ENOENT || errno == ESRCH ? -ESRCH : -EIO;
+		return errno == ENOENT || errno == ESRCH ? -ESRCH
+		       : errno == EMFILE || errno == ENFILE ? -ENFILE
+							    : -EIO;
 	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)

@@ -22,11 +22,15 @@ struct proc_info {
 	 * (no pidfds, or no such parent). */
 	uint64_t pstart;
 	char comm[17];
+	/* A caller rfs_caller() could not read (tid 0): why, e.g. -ENFILE
+	 * when the daemon had no descriptor to spare; 0 otherwise. */
+	int unknown;
 };
 
 /* What /proc/TID/stat and status say of task @tid, from a cache that is
  * proven current by pidfds on the task and its parent (see proc.c); flags
- * are left 0.  @return 0, -ESRCH gone, -EIO. */
+ * are left 0.  @return 0, -ESRCH gone, -ENFILE no descriptor left to
+ * read /proc with, -EIO. */
 int proc_get(pid_t tid, struct proc_info *out);
 
 /* The pid of @p's parent in the basis sense: a thread's process, else

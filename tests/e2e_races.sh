@@ -1142,8 +1142,10 @@ if ! local_only; then
 	ok "# SKIP the daemon out of descriptors: a local store's"
 elif [ "$rc" -eq 0 ]; then
 	out=$(timeout -s KILL 60 python3 - "$MNT" <<'PY' 2>&1
-import errno, os, sys, time
+import errno, os, subprocess, sys, time
 m = sys.argv[1]
+with open(f"{m}/s", "wb") as f:
+    f.write(b"small")
 for i in range(40):
     with open(f"{m}/r{i}", "wb") as f:
         f.write(b"%d" % i * 8000)
@@ -1154,6 +1156,13 @@ for i in range(40):
     except OSError as e:
         errs.add(errno.errorcode[e.errno])
 whole = sum(1 for i, f in held if f.read() == b"%d" % i * 8000)
+# A save by a new process then: the daemon cannot read who it is, so
+# it cannot look a basis up.  ENFILE, not EPERM "no basis; read it
+# first" (which it was, though the shell had read it).
+small = subprocess.run(["sh", "-c", "cat s > /dev/null && echo during > s"],
+                       cwd=m, capture_output=True, text=True).stderr
+smallerr = ("ENFILE" if "Too many open files" in small else
+            "EPERM" if "not permitted" in small else small.strip() or "-")
 # A large change is staged in a spool file: a descriptor too.
 big = b"b" * 300000
 try:
@@ -1185,10 +1194,10 @@ with open(f"{m}/big", "wb") as f:
     f.write(big)
 bigok = open(f"{m}/big", "rb").read() == big
 print(len(held), " ".join(sorted(errs)) or "-", whole, again, saved, bigerr,
-      int(bigleft), int(bigok))
+      int(bigleft), int(bigok), smallerr)
 PY
 )
-	read -r nheld errs whole again saved bigerr bigleft bigok <<< "$out"
+	read -r nheld errs whole again saved bigerr bigleft bigok smallerr <<< "$out"
 	echo "# $out"
 	check "with its descriptors used up, some opens fail and some pass" \
 		test "${nheld:-0}" -gt 0 -a "${nheld:-40}" -lt 40
@@ -1196,6 +1205,9 @@ PY
 	expect_eq "every reader that got one reads its whole version" \
 		"$nheld" "$whole"
 	expect_eq "a large write meanwhile fails with ENFILE too" ENFILE "$bigerr"
+	expect_eq "a save by a process the daemon cannot read then fails with ENFILE, not EPERM" \
+		ENFILE "$smallerr"
+	expect_eq "and changes nothing" small "$(cat "$MNT/s")"
 	expect_eq "and leaves no record" 0 "$bigleft"
 	expect_eq "once they close, every record reads again" 40 "$again"
 	expect_eq "and every one can be saved" 40 "$saved"
