@@ -54,6 +54,19 @@ void rfs_lease_end(struct rfs *fs, struct rfs_inode *in,
 		rfs_lease_pass(fs, in, 0);
 }
 
+/* A stop (SIGTERM, Ctrl-C of the daemon) waits for the requests in
+ * progress, and the one that waited for a lease held it up for the rest
+ * of lease_wait (10 s) or an append's 3 s; the change it waited for is
+ * dropped at the stop anyway.  So every wait ends now, with EBUSY. */
+void rfs_lease_stop(struct rfs *fs)
+{
+	pthread_mutex_lock(&fs->mu);
+	fs->stopping = 1;
+	for (struct rfs_waiter *w = fs->waitq; w; w = w->next)
+		pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&fs->mu);
+}
+
 /* Wait for another handle's lease on in to end, until *dl
  * (CLOCK_MONOTONIC ns; set to ms from now if it is zero, so that a
  * caller that meets lease after lease waits ms in all).  Writers that
@@ -123,8 +136,8 @@ int rfs_lease_wait(struct rfs *fs, struct rfs_inode *in,
 				break;
 			w.woken = 0; /* taken again first: keep our place */
 		}
-		if (rc)
-			break; /* the deadline */
+		if (rc || fs->stopping)
+			break; /* the deadline, or the daemon stops */
 		if (req && fuse_req_interrupted(req)) {
 			intr = 1;
 			break;

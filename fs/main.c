@@ -230,6 +230,7 @@ static void *stopper_main(void *arg)
 		return NULL; /* the loop ended on its own (an unmount) */
 	rfs_stop_inval(s->fs);
 	fuse_session_exit(s->fs->se);
+	rfs_lease_stop(s->fs); /* the requests in progress end first */
 	/* The loop's thread waits in sem_wait(), which only a signal
 	 * interrupts (on_stop_signal does nothing the second time); again
 	 * until it has seen the exit, in case it was not waiting yet. */

@@ -205,6 +205,7 @@ struct rfs {
 	 * (at most RFS_LEASE_WAITERS): see rfs_lease_wait() in lease.c. */
 	struct rfs_waiter *waitq;
 	int lease_waiters;
+	int stopping; /* SIGTERM: waits end at once (rfs_lease_stop) */
 	/* deferred entry invalidations */
 	pthread_t inval_thread;
 	pthread_mutex_t inval_mu;
@@ -268,6 +269,9 @@ void rfs_free_state(struct rfs *fs);
 void rfs_shutdown(struct rfs *fs);
 void rfs_start_inval(struct rfs *fs);
 void rfs_stop_inval(struct rfs *fs);
+/* The daemon stops: every wait for a lease ends (EBUSY), now and later
+ * (lease.c).  Caller does not hold fs->mu. */
+void rfs_lease_stop(struct rfs *fs);
 
 /* holder.c: a store whose daemon was killed while stuck in the kernel.
  * rfs_holder_note: record this daemon's FUSE connection and mount point

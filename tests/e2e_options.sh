@@ -542,7 +542,31 @@ expect_eq "and the holder's change committed whole, nothing of the waiters" \
 	holder "$(cat "$MNT/lw")"
 expect_eq "the record takes a change again afterwards" again \
 	"$(cat "$MNT/lw" > /dev/null; echo again > "$MNT/lw" && cat "$MNT/lw")"
-unmount
+# A stop (SIGTERM) ends such a wait at once: the daemon waited for the
+# request in progress, so its exit took the rest of lease_wait (the
+# change waited for is dropped at the stop anyway).
+python3 - "$MNT/lw" <<'PY' &
+import os, sys, time
+open(sys.argv[1]).read()
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b"dropped")
+time.sleep(8)
+PY
+hp=$!
+sleep 0.5
+(cat "$MNT/lw" > /dev/null; echo waiter > "$MNT/lw") 2> "$WORK/term.err" &
+wp=$!
+sleep 0.5
+t0=$EPOCHREALTIME
+kill -TERM "$RECFS_PID"
+wait "$RECFS_PID"; RECFS_RC=$?
+wait "$wp"
+took=$(awk "BEGIN {t = $EPOCHREALTIME - $t0; print t < 3 ? \"promptly\" : \"after \" t \" s\"}")
+kill "$hp" 2>/dev/null; wait "$hp" 2>/dev/null
+expect_eq "SIGTERM ends a wait for another's change: the daemon exits promptly" \
+	"0 promptly" "$RECFS_RC $took"
+check "and the waiter gets EBUSY" has "$(cat "$WORK/term.err")" \
+	"Device or resource busy"
 out=$(timeout 10 "$RECFS" "$STORE" "$MNT" -f -o lease_wait=10001 2>&1); rc=$?
 expect_eq "lease_wait over 10000 ms is refused" \
 	"1 recfs: lease_wait must be a whole number from 0 to 10000, not '10001'" \
