@@ -134,7 +134,7 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct rfs_inode *in;
 	struct store_stat sb;
 	struct proc_info p;
-	char key[RFS_KEY_BUF];
+	char key[RFS_KEY_BUF] = "";
 	int acc = fi->flags & O_ACCMODE, rc = 0, pending = 0, gone = 0;
 	unsigned gen = 0;
 
@@ -266,6 +266,8 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		pthread_mutex_lock(&fs->mu);
 		rfs_handle_close(fs, h);
 		pthread_mutex_unlock(&fs->mu);
+		if (rc == -ENFILE)
+			rfs_log_enfile("an open", key[0] ? key : NULL);
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -636,6 +638,8 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		rfs_attr_mark_write(h);
 	}
 	pthread_mutex_unlock(&h->mu);
+	if (n == -ENFILE)
+		rfs_log_enfile("a write", NULL);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else

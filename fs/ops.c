@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -38,6 +39,31 @@ void rfs_caller(fuse_req_t req, struct proc_info *p)
 		p->unknown = rc;
 	}
 	p->uid = c->uid; /* the kernel's word is the one that counts */
+}
+
+/* An open or write refused with ENFILE: the daemon's own descriptors
+ * ran out, which the caller's "Too many open files in system" does not
+ * say (it points at the system's table).  Logged at most every 10 s, so
+ * that a burst of refusals does not flood the log. */
+void rfs_log_enfile(const char *what, const char *key)
+{
+	static int64_t next_ns;
+	int64_t now = proc_mono_ns(), due;
+	struct rlimit rl;
+
+	due = __atomic_load_n(&next_ns, __ATOMIC_RELAXED);
+	if (now < due || !__atomic_compare_exchange_n(&next_ns, &due,
+						      now + 10000000000LL, 0,
+						      __ATOMIC_RELAXED,
+						      __ATOMIC_RELAXED))
+		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		rl.rlim_cur = RLIM_INFINITY;
+	fprintf(stderr, "recfs: out of descriptors (limit %llu): %s%s%s%s "
+		"failed with ENFILE; they come back as readers and writers "
+		"of large records close, or raise the daemon's ulimit -Hn\n",
+		(unsigned long long)rl.rlim_cur, what, key ? " of '" : "",
+		key ? key : "", key ? "'" : "");
 }
 
 /* @parent's key and @name as one key, written to @buf (RFS_KEY_BUF

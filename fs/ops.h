@@ -43,6 +43,9 @@ static inline int64_t rfs_now_ns(void)
 
 /** The calling task; tid 0 when the daemon cannot see it. */
 void rfs_caller(fuse_req_t req, struct proc_info *p);
+/** Log (at most every 10 s) that @what (of @key, or NULL) failed with
+ * ENFILE: the daemon is out of descriptors. */
+void rfs_log_enfile(const char *what, const char *key);
 /** @a from a version's metadata and size, for the kernel. */
 void rfs_fill_attr(fuse_ino_t ino, const struct store_meta *m,
 		   uint64_t size, struct stat *a);

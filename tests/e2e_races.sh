@@ -1202,6 +1202,11 @@ PY
 	check "with its descriptors used up, some opens fail and some pass" \
 		test "${nheld:-0}" -gt 0 -a "${nheld:-40}" -lt 40
 	expect_eq "an open that finds none fails with ENFILE" ENFILE "$errs"
+	# The daemon says why, and which limit (nothing was logged: the
+	# only trace was the callers' "Too many open files in system").
+	check "and the daemon logs that it is out of descriptors, with its limit" \
+		grep -q "recfs: out of descriptors (limit 48): an open of 'r[0-9]*' failed" \
+		"$WORK/recfs.log"
 	expect_eq "every reader that got one reads its whole version" \
 		"$nheld" "$whole"
 	expect_eq "a large write meanwhile fails with ENFILE too" ENFILE "$bigerr"
