@@ -141,6 +141,7 @@ struct basis_table {
 	size_t count, max;
 	size_t gc_at;       /* next count at which dead holders are swept */
 	int64_t gc_retry_ns;/* a full table is not swept again before it */
+	int64_t full_log_ns;/* a full table is not logged again before it */
 	unsigned ttl_s;
 	int implicit;
 	uint64_t next_group;

@@ -331,8 +331,20 @@ struct bent *bent_add(struct basis_table *bt, uint8_t kind, const char *key,
 					  ? proc_mono_ns() + GC_FULL_NS
 					  : 0;
 	}
-	if (bt->count >= bt->max)
+	if (bt->count >= bt->max) {
+		/* Said once a minute: the refusals that follow are logged
+		 * as "no basis; read it first", which a writer that read
+		 * the record cannot make sense of alone. */
+		if (proc_mono_ns() >= bt->full_log_ns) {
+			bt->full_log_ns = proc_mono_ns() + 60000000000LL;
+			fprintf(stderr, "recfs: the basis table is full "
+				"(basis_entries=%zu, all of live processes): "
+				"reads record no basis and declarations fail "
+				"until some exit, so their changes are "
+				"refused; raise -o basis_entries\n", bt->max);
+		}
 		return NULL;
+	}
 	if (kind == B_IMPLICIT && !share_room(bt, ho, lent))
 		return NULL;
 	e = malloc(sizeof(*e) + klen + 1);

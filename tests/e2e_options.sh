@@ -747,6 +747,38 @@ expect_eq "creates and reads under an unchecked directory leave the share whole"
 	for i in $(seq 10); do touch src/s$i; done
 	m=0; for i in $(seq 10); do rm src/s$i 2>/dev/null && m=$((m + 1)); done
 	echo $(ls build | wc -l) $n $m')"
+# A table full of live processes' bases refuses changes (EPERM, logged
+# as "no basis; read it first" for a writer that did read), and says so
+# in the log once (nothing did: only the refusals were logged).  Five
+# processes each hold 250 bases (and lend the shell its share) while a
+# sixth reads and saves.
+mkdir "$MNT/full"
+(cd "$MNT/full" && python3 -c '
+for i in range(1300):
+    open("r%d" % i, "w").write("a")')
+holders=()
+for j in 0 1 2 3 4; do
+	(cd "$MNT/full" && exec python3 -c "
+import os, time
+for i in range($j * 250, ($j + 1) * 250):
+    open('r%d' % i).read()
+open('$WORK/held.$j', 'w').close()
+for _ in range(600):
+    if os.path.exists('$WORK/held.go'):
+        break
+    time.sleep(0.05)") &
+	holders+=($!)
+done
+for _ in $(seq 300); do [ "$(ls "$WORK"/held.? 2>/dev/null | wc -l)" = 5 ] && break; sleep 0.05; done
+out=$(cd "$MNT/full" && bash -c 'cat r1299 > /dev/null; echo x > r1299' 2>&1)
+touch "$WORK/held.go"
+wait "${holders[@]}"
+check "with the table full of live processes' bases, a save is refused" \
+	has "$out" "Operation not permitted"
+expect_eq "and changes nothing" a "$(cat "$MNT/full/r1299")"
+check "and the daemon logs that the table is full, and what to raise" \
+	grep -q "recfs: the basis table is full (basis_entries=1024, .*raise -o basis_entries" \
+	"$WORK/recfs.log"
 unmount
 
 # ---- A handle open on a record the store has forgotten ---------------------
