@@ -646,9 +646,10 @@ move:
 		move_to(bt, up[i], newv);
 }
 
-void basis_changed(struct basis_table *bt, const struct proc_info *p,
-		   const struct basis_hit *hit, const char *key,
-		   uint64_t newv)
+/* basis_changed, with bt->mu held. */
+static void changed_locked(struct basis_table *bt, const struct proc_info *p,
+			   const struct basis_hit *hit, const char *key,
+			   uint64_t newv)
 {
 	uint32_t h = basis_hash(key);
 	struct holder me = self_of(p);
@@ -658,7 +659,6 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	int made = 0;
 	uid_t auid = p->uid; /* the uid @anc's basis was registered for */
 
-	pthread_mutex_lock(&bt->mu);
 	consume_locked(bt, key, hit);
 	/* Held by another task: an ancestor, or a thread's own process,
 	 * which is the thread's parent (SPEC, "Threads") and moves along
@@ -734,20 +734,25 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 			e->made = (uint8_t)made;
 		follow_up_locked(bt, p, key, h, anc, hit->version, newv);
 	}
+}
+
+void basis_changed(struct basis_table *bt, const struct proc_info *p,
+		   const struct basis_hit *hit, const char *key,
+		   uint64_t newv)
+{
+	pthread_mutex_lock(&bt->mu);
+	changed_locked(bt, p, hit, key, newv);
 	bt_unlock(bt);
 }
 
-/* @always: register even without implicit bases (noimplicit). */
-static void created(struct basis_table *bt, const struct proc_info *p,
-		    const char *key, uint64_t newv, int always)
+/* basis_created, with bt->mu held, once created_wanted() said so. */
+static void created_locked(struct basis_table *bt, const struct proc_info *p,
+			   const char *key, uint64_t newv)
 {
 	uint32_t h = basis_hash(key);
 	struct chain line;
 	int n;
 
-	if (!(bt->implicit || always) || p->tid <= 1)
-		return;
-	pthread_mutex_lock(&bt->mu);
 	/* Without implicit bases basis_changed gave the creator none of
 	 * its own, and its line's, registered after it started, are not
 	 * its to use: `ln -sf` renames the symlink it just made. */
@@ -790,19 +795,37 @@ static void created(struct basis_table *bt, const struct proc_info *p,
 		if (e)
 			e->made = 1;
 	}
+}
+
+/* @always: register even without implicit bases (noimplicit). */
+static int created_wanted(const struct basis_table *bt,
+			  const struct proc_info *p, int always)
+{
+	return (bt->implicit || always) && p->tid > 1;
+}
+
+
+/* One section for both: its registrations share one read of the last
+ * pid (bt_unlock), where two calls made two. */
+void basis_changed_created(struct basis_table *bt, const struct proc_info *p,
+			   const struct basis_hit *hit, const char *key,
+			   uint64_t newv, int always)
+{
+	pthread_mutex_lock(&bt->mu);
+	changed_locked(bt, p, hit, key, newv);
+	if (created_wanted(bt, p, always))
+		created_locked(bt, p, key, newv);
 	bt_unlock(bt);
 }
 
 void basis_created(struct basis_table *bt, const struct proc_info *p,
 		   const char *key, uint64_t newv)
 {
-	created(bt, p, key, newv, 0);
-}
-
-void basis_created_always(struct basis_table *bt, const struct proc_info *p,
-			  const char *key, uint64_t newv)
-{
-	created(bt, p, key, newv, 1);
+	if (!created_wanted(bt, p, 0))
+		return;
+	pthread_mutex_lock(&bt->mu);
+	created_locked(bt, p, key, newv);
+	bt_unlock(bt);
 }
 
 int basis_conflict(struct basis_table *bt, const struct proc_info *p,

@@ -104,10 +104,13 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
  * registers for its parent only. */
 void basis_created(struct basis_table *bt, const struct proc_info *p,
 		   const char *key, uint64_t newv);
-/* The same, registered even where implicit bases are off: for a new
- * symlink, which can have no other basis (basis_seen_always). */
-void basis_created_always(struct basis_table *bt, const struct proc_info *p,
-			  const char *key, uint64_t newv);
+/* basis_changed, then basis_created, in one section of the table's
+ * lock.  @always: the created part registers even where implicit bases
+ * are off (noimplicit): for a new symlink, which can have no declared
+ * basis (basis_seen_always). */
+void basis_changed_created(struct basis_table *bt, const struct proc_info *p,
+			   const struct basis_hit *hit, const char *key,
+			   uint64_t newv, int always);
 
 /* The conflict line for user.conflict.  @return length or -ENODATA. */
 int basis_conflict(struct basis_table *bt, const struct proc_info *p,

@@ -271,24 +271,30 @@ static void note_changer(struct rfs *fs, const struct proc_info *p,
 	}
 }
 
-/* rfs_changed; @return 1 when bases were handed out (@key is checked). */
-static int changed(struct rfs *fs, const struct proc_info *p,
-		   const struct basis_hit *hit, const char *key,
-		   uint64_t newv)
+#define MADE 1        /* changed(): a new name (basis_created too) */
+#define MADE_ALWAYS 2 /* a new symlink: even under noimplicit */
+
+/* rfs_changed, and rfs_created with @made. */
+static void changed(struct rfs *fs, const struct proc_info *p,
+		    const struct basis_hit *hit, const char *key,
+		    uint64_t newv, int made)
 {
 	note_changer(fs, p, key, newv);
 	/* A change that found a basis was checked (rfs_check asks none
 	 * for an unchecked key): only the others need to ask again. */
 	if (p->tid <= 0 || (!hit->found && rfs_unchecked(fs, key)))
-		return 0;
-	basis_changed(fs->bt, p, hit, key, newv);
-	return 1;
+		return;
+	if (made)
+		basis_changed_created(fs->bt, p, hit, key, newv,
+				      made == MADE_ALWAYS);
+	else
+		basis_changed(fs->bt, p, hit, key, newv);
 }
 
 void rfs_changed(struct rfs *fs, const struct proc_info *p,
 		 const struct basis_hit *hit, const char *key, uint64_t newv)
 {
-	changed(fs, p, hit, key, newv);
+	changed(fs, p, hit, key, newv, 0);
 }
 
 void rfs_appended(struct rfs *fs, const struct proc_info *p,
@@ -300,7 +306,7 @@ void rfs_appended(struct rfs *fs, const struct proc_info *p,
 	 * v1 buffer: passed, and v2 was lost), and it lifted the
 	 * appender's stale mark. */
 	if (hit->found)
-		changed(fs, p, hit, key, newv);
+		changed(fs, p, hit, key, newv, 0);
 	else
 		note_changer(fs, p, key, newv);
 }
@@ -308,16 +314,14 @@ void rfs_appended(struct rfs *fs, const struct proc_info *p,
 void rfs_created(struct rfs *fs, const struct proc_info *p,
 		 const struct basis_hit *hit, const char *key, uint64_t newv)
 {
-	if (changed(fs, p, hit, key, newv))
-		basis_created(fs->bt, p, key, newv);
+	changed(fs, p, hit, key, newv, MADE);
 }
 
 void rfs_created_link(struct rfs *fs, const struct proc_info *p,
 		      const struct basis_hit *hit, const char *key,
 		      uint64_t newv)
 {
-	if (changed(fs, p, hit, key, newv))
-		basis_created_always(fs->bt, p, key, newv);
+	changed(fs, p, hit, key, newv, MADE_ALWAYS);
 }
 
 struct rfs_tree {
