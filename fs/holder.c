@@ -37,10 +37,9 @@
 #define GONE_WAIT_MS 5000
 
 /* The note this daemon writes into the lock file once mounted. */
-int rfs_holder_note(struct rfs *fs)
+int rfs_holder_note(struct rfs *fs, long conn)
 {
 	char note[PATH_MAX + 64];
-	long conn = proc_fuse_conn(fs->mountpoint);
 
 	if (conn < 0)
 		return (int)conn;

@@ -257,7 +257,7 @@ static void stopper_end(struct stopper *s)
  * than stacked over. */
 static int is_mountpoint(const char *path)
 {
-	return proc_mnt_id(path) >= 0;
+	return proc_mnt_id(path, NULL) >= 0;
 }
 
 /* The task cache holds two pidfds per cached task (fs/proc.c) beside the
@@ -311,6 +311,7 @@ int main(int argc, char *argv[])
 	char err[512] = "", absmp[PATH_MAX];
 	struct stat sb;
 	int rc = 1, mounted = 0;
+	long conn = -ENOENT; /* the mount's FUSE connection */
 
 	memset(&fs, 0, sizeof(fs));
 	memset(&c, 0, sizeof(c));
@@ -448,12 +449,12 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	mounted = 1;
-	fs.mnt_id = proc_mnt_id(absmp);
+	fs.mnt_id = proc_mnt_id(absmp, &conn);
 	if (fuse_daemonize(cl.foreground) != 0)
 		goto out;
 	/* Now the store's thread, and the daemon's pid in the lock file. */
 	store_after_fork(fs.st);
-	rfs_holder_note(&fs);
+	rfs_holder_note(&fs, conn);
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		goto out;

@@ -594,11 +594,13 @@ static int mnt_find(const char *mountpoint, int *id, unsigned long *dev,
 	return rc;
 }
 
-int proc_mnt_id(const char *mountpoint)
+int proc_mnt_id(const char *mountpoint, long *fuse_conn)
 {
 	unsigned long dev;
 	int id, fuse, rc = mnt_find(mountpoint, &id, &dev, &fuse);
 
+	if (fuse_conn)
+		*fuse_conn = rc == 0 && fuse ? (long)dev : -EINVAL;
 	return rc < 0 ? rc : id;
 }
 

@@ -165,8 +165,10 @@ uint64_t proc_fdinfo_listings(void);
  * \\ooo.  @return @out, which needs 65 bytes. */
 const char *proc_comm_field(const char *comm, char out[65]);
 
-/* The mount id of @mountpoint in /proc/self/mountinfo, or -ENOENT. */
-int proc_mnt_id(const char *mountpoint);
+/* The mount id of @mountpoint in /proc/self/mountinfo, or -ENOENT;
+ * @fuse_conn (unless NULL): its FUSE connection, as proc_fuse_conn(),
+ * from the same read. */
+int proc_mnt_id(const char *mountpoint, long *fuse_conn);
 
 /* The FUSE connection of the mount on @mountpoint (its number under
  * /sys/fs/fuse/connections).  @return it; -ENOENT no mount there;

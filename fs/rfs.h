@@ -274,15 +274,16 @@ void rfs_stop_inval(struct rfs *fs);
 void rfs_lease_stop(struct rfs *fs);
 
 /* holder.c: a store whose daemon was killed while stuck in the kernel.
- * rfs_holder_note: record this daemon's FUSE connection and mount point
- * in the store's lock file, once mounted (0 or -errno).
+ * rfs_holder_note: record this daemon's FUSE connection @conn (from
+ * proc_mnt_id, read once at the mount) and mount point in the store's
+ * lock file, once mounted (0 or -errno).
  * rfs_free_stuck_holder: if the lock file of @store names a recfs that
  * is dying and that noted a FUSE mount which is still there, abort that
  * connection (the kernel would have, had the daemon's descriptors
  * closed), wait for the daemon to go and detach its dead mount.
  * @return 1 freed; 0 nothing to do (no such holder: a live one is
  * refused by store_open as before); -errno the abort failed (said). */
-int rfs_holder_note(struct rfs *fs);
+int rfs_holder_note(struct rfs *fs, long conn);
 int rfs_free_stuck_holder(const char *store);
 
 /* inode.c: the inode table.  Caller holds fs->mu. */
