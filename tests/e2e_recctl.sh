@@ -571,5 +571,18 @@ if command -v setpriv > /dev/null; then
 		"$(setpriv --reuid=65534 --regid=65534 --clear-groups "$RECCTL" ls 2>&1)"
 	cd /
 	unmount
+	# Another user's store (0700, as the daemon makes it) in a directory
+	# anyone may search: until 2026-12-07 fsck, dump and stats said it
+	# was "not a recfs store (no LOCK or segment in it)" and compact
+	# "neither a recfs mount nor a store", for a store they may not read.
+	PUB=$(mktemp -d /tmp/recfs-recctl-user.XXXXXX) && chmod 755 "$PUB"
+	cp -a "$STORE" "$PUB/store" && chmod 700 "$PUB/store"
+	bad=""
+	for c in fsck dump stats compact; do
+		out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$RECCTL" $c "$PUB/store" 2>&1 > /dev/null)
+		has "$out" "Permission denied" && lacks "$out" "store (no LOCK" || bad="$bad [$c: $out]"
+	done
+	expect_eq "fsck, dump, stats and compact of another user's store say Permission denied" "" "$bad"
+	rm -rf "$PUB"
 fi
 finish

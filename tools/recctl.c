@@ -102,7 +102,10 @@ static int check_store_dir(const char *dir)
 	return 0;
 }
 
-/* Does @dir hold a store's LOCK (every store opened read-write has one)? */
+/* Does @dir hold a store's LOCK (every store opened read-write has one)?
+ * @return 1 yes, 0 no, negative errno when we may not look (another
+ * user's store is 0700: that is no answer, and "no LOCK in it" sent its
+ * user looking for a store that was there). */
 static int store_dir_has_lock(const char *dir)
 {
 	char path[PATH_MAX];
@@ -110,22 +113,26 @@ static int store_dir_has_lock(const char *dir)
 
 	if (snprintf(path, sizeof(path), "%s/LOCK", dir) >= (int)sizeof(path))
 		return 0;
-	return lstat(path, &sb) == 0;
+	if (lstat(path, &sb) == 0)
+		return 1;
+	return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
 }
 
 /* Is @dir a store: its LOCK or a segment is there, as the daemon's open
- * tells one (store/open.c)? */
+ * tells one (store/open.c)?
+ * @return 1 yes, 0 no, negative errno when we may not look. */
 static int store_dir_is_store(const char *dir)
 {
 	struct dirent *de;
 	DIR *d;
 	int found;
 
-	if (store_dir_has_lock(dir))
-		return 1;
+	found = store_dir_has_lock(dir);
+	if (found)
+		return found;
 	d = opendir(dir);
 	if (!d)
-		return 0;
+		return -errno;
 	for (found = 0; !found && (de = readdir(d));) {
 		size_t l = strlen(de->d_name);
 
@@ -173,7 +180,7 @@ static int check_offline_dir(const struct recctl_cmd *cmd, const char *dir,
 			prog, cmd->name, dir);
 		return fail;
 	}
-	if (!store_dir_is_store(dir)) {
+	if (store_dir_is_store(dir) == 0) {
 		fprintf(stderr, "%s: %s: %s is not a recfs store (no LOCK or "
 			"segment in it)\n", prog, cmd->name, dir);
 		return fail;
@@ -406,7 +413,7 @@ int compact_offline(const struct recctl_cmd *cmd, const char *dir)
 		return rc;
 	/* Not mounted, so it must be a store already: an empty directory
 	 * (a mountpoint whose daemon is gone) was made into a new store. */
-	if (!store_dir_has_lock(dir)) {
+	if (store_dir_has_lock(dir) == 0) {
 		fprintf(stderr, "%s: compact: %s is neither a recfs mount nor "
 			"a store (no LOCK in it)\n", prog, dir);
 		return EXIT_ERR;
