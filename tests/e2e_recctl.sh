@@ -569,6 +569,18 @@ if command -v setpriv > /dev/null; then
 	expect_eq "ls as another user: '?' for a record it may not read" \
 		"$(printf '? priv\n1 pub')" \
 		"$(setpriv --reuid=65534 --regid=65534 --clear-groups "$RECCTL" ls 2>&1)"
+	# rm --expect N of a record one may not write but may unlink (a
+	# directory one may write): rm removes it, and recctl rm said
+	# "remove: Permission denied" until 2026-12-07 (its declaration
+	# needs write permission on the record).
+	# ($WORK, above the mount, must let recctl find where it is.)
+	echo one > theirs && chmod 644 theirs && chmod 711 "$WORK"
+	nob() { setsid -w setpriv --reuid=65534 --regid=65534 --clear-groups "$RECCTL" "$@" > /dev/null 2>&1; echo $?; }
+	expect_eq "rm --expect N, stale, of a record another user may not write: exit 75, kept" \
+		"75 one" "$(nob rm --expect 2 theirs) $(cat theirs)"
+	expect_eq "rm --expect N of it at N removes it" \
+		"0 gone" "$(nob rm --expect 1 theirs) $(test -e theirs || echo gone)"
+	chmod 700 "$WORK"
 	cd /
 	unmount
 	# Another user's store (0700, as the daemon makes it) in a directory

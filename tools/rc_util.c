@@ -347,6 +347,38 @@ static int link_basis(const char *path, uint64_t basis)
 	return -EAGAIN;
 }
 
+/* The basis for removing a record we may not write (read-only, or
+ * another user's in a directory we may write): a declaration needs write
+ * permission on the record (the kernel's rule for user.* attributes), an
+ * unlink only on its directory, so rm removed what recctl rm refused
+ * with "remove: Permission denied" (until 2026-12-07).  As for a link,
+ * the version around an open for reading, which gives this process an
+ * implicit basis, checked against @basis here and by the daemon at the
+ * unlink.  @return 0, -EAGAIN stale, or -errno. */
+static int read_basis(const char *path, uint64_t basis)
+{
+	uint64_t v1, v2;
+	int rc, fd;
+
+	for (int i = 0; i < 100; i++) {
+		rc = rc_version(path, &v1);
+		if (rc < 0)
+			return rc;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		close(fd);
+		rc = rc_version(path, &v2);
+		if (rc < 0)
+			return rc;
+		/* (if not, the open's version is our basis, and the daemon
+		 * refuses the unlink as stale: safe) */
+		if (v1 == v2)
+			return v1 == basis ? 0 : -EAGAIN;
+	}
+	return -EAGAIN;
+}
+
 int rc_remove(const char *path, uint64_t basis)
 {
 	int64_t deadline = now_ms() + BUSY_WAIT_MS;
@@ -360,6 +392,8 @@ int rc_remove(const char *path, uint64_t basis)
 		return link;
 	for (;;) {
 		rc = link ? link_basis(path, basis) : declare(path, basis);
+		if (rc == -EACCES && !link)
+			rc = read_basis(path, basis);
 		if (rc == 0 && unlink(path) < 0)
 			rc = -errno;
 		if (!link && rc < 0 && (rc != -EBUSY || now_ms() > deadline))
