@@ -813,6 +813,11 @@ void rfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			rfs_attr_mark_write(h);
 		}
 	}
+	/* Failed as the handle's first change (EFBIG past the largest
+	 * size), it is taken back whole: no lease held, no version at
+	 * the close, nothing of it ever seen. */
+	if (rc < 0 && first)
+		rfs_handle_unbegin(fs, h);
 	pthread_mutex_unlock(&h->mu);
 	fuse_reply_err(req, -rc);
 }

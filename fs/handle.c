@@ -539,6 +539,25 @@ void rfs_handle_drop(struct rfs *fs, struct rfs_handle *h,
 	rfs_inval_inode(fs, in->ino);
 }
 
+/* Take back a change its first call began and then failed before it
+ * changed a byte (an ftruncate or fallocate past the largest size:
+ * EFBIG).  Kept, it held the record's lease until the close, and the
+ * close committed the same bytes as a new version, making others' bases
+ * stale over a call that was refused.  Nothing was consumed: a basis is
+ * consumed at a commit or a refusal.  Caller holds h->mu. */
+void rfs_handle_unbegin(struct rfs *fs, struct rfs_handle *h)
+{
+	if (!h->txn)
+		return;
+	store_txn_abort(h->txn);
+	h->txn = NULL;
+	h->failed = 0; /* (it marked the change taken back) */
+	__atomic_store_n(&h->mtime_state, RFS_MTIME_NONE, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&fs->mu);
+	rfs_lease_end(fs, h->in, h);
+	pthread_mutex_unlock(&fs->mu);
+}
+
 /* A mknod'ed record nobody took over is committed empty (it exists).
  * Caller holds fs->mu. */
 int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in)

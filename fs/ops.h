@@ -163,6 +163,9 @@ int rfs_handle_begin(struct rfs *fs, struct rfs_handle *h,
 		     const struct proc_info *p, fuse_req_t wait_req);
 /** Drop the handle's change: nothing of it is ever visible. */
 void rfs_handle_drop(struct rfs *fs, struct rfs_handle *h, const char *why);
+/** Take back the change a handle's first call began, when that call
+ * failed having changed nothing (no log line).  Caller holds h->mu. */
+void rfs_handle_unbegin(struct rfs *fs, struct rfs_handle *h);
 /* How a commit is asked for (rfs_handle_commit's @how). */
 #define RFS_COMMIT_DURABLE 1 /* fsync: durable before it returns */
 #define RFS_COMMIT_LAST 2    /* release or unmount: nothing reads after */

@@ -316,7 +316,7 @@ void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		pthread_mutex_lock(&h->mu);
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (h) {
-			int was = h->trunc;
+			int was = h->trunc, first = !h->txn;
 			if (!h->txn && attr->st_size == 0)
 				h->trunc = 1; /* no need to copy what goes */
 			rc = rfs_handle_begin(fs, h, &p, NULL);
@@ -328,6 +328,12 @@ void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			if (rc == 0)
 				rc = store_txn_truncate(h->txn,
 							(uint64_t)attr->st_size);
+			/* Failed as its first change (EFBIG), it changed
+			 * nothing: no lease held, no version at its close. */
+			if (rc < 0 && first) {
+				rfs_handle_unbegin(fs, h);
+				h->trunc = was;
+			}
 			rfs_note_size(h);
 		} else {
 			rc = truncate_path(fs, in, &p, (uint64_t)attr->st_size);

@@ -438,4 +438,41 @@ PY
 	umount -l "$TMPFS"
 fi
 
+# ---- recfs only: a first change refused for its size changes nothing -------
+# An ftruncate or fallocate past 2^62 bytes that is a descriptor's first
+# change (coreutils' `truncate -s` is one) was refused with EFBIG, yet it
+# had begun the change: the descriptor held the record's lease (another
+# writer got EBUSY) and its close committed the same bytes as a new
+# version, which made every other holder's basis stale (found 2026-12-07).
+mount_fresh
+(cd "$MNT" && echo keep > rec && cat rec > /dev/null && python3 - > "$WORK/efbig.out" 2>&1 <<'PY'
+import ctypes, os, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+r = []
+fd = os.open("rec", os.O_RDWR)
+os.read(fd, 100)
+try:
+    os.ftruncate(fd, (1 << 62) + 4096)
+    r.append("ftruncate ok")
+except OSError as e:
+    r.append("ftruncate " + os.strerror(e.errno))
+if libc.fallocate(fd, 0, 0, (1 << 62) + 4096) != 0:
+    r.append("fallocate " + os.strerror(ctypes.get_errno()))
+else:
+    r.append("fallocate ok")
+w = subprocess.run(["bash", "-c", "cat rec > /dev/null && echo other > rec"],
+                   capture_output=True, text=True)
+r.append("other's save %d %s" % (w.returncode, w.stderr.strip()))
+os.close(fd)
+r.append("v" + os.getxattr("rec", "user.version").decode())
+r.append(open("rec").read().strip())
+print(", ".join(r))
+PY
+)
+expect_eq "a descriptor's first change refused with EFBIG (ftruncate, fallocate) holds no lease and commits nothing" \
+	"ftruncate File too large, fallocate File too large, other's save 0 , v2, other" \
+	"$(tail -n 1 "$WORK/efbig.out")"
+unmount
+
 finish
