@@ -573,6 +573,10 @@ again:
 		rfs_inval_inode(fs, h->in->ino);
 	if (rc == 0)
 		rc = store_wait_ticket(fs->st, ticket);
+	/* An O_SYNC or O_DSYNC append is durable when its write returns,
+	 * as on any file system (the kernel sends no fsync for it). */
+	if (rc == 0 && (h->flags & O_DSYNC))
+		rc = store_sync(fs->st);
 	return rc;
 }
 

@@ -399,7 +399,10 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	const struct store_meta *mp;
 	uint64_t newv = 0, ticket = 0;
 	int pending, rc, moved;
-	int durable = how & RFS_COMMIT_DURABLE;
+	/* A handle opened O_SYNC or O_DSYNC (dd oflag=sync) commits
+	 * durably: its writes are private until this commit, and the
+	 * kernel sends no fsync for them, so nothing else would sync it. */
+	int durable = (how & RFS_COMMIT_DURABLE) || (h->flags & O_DSYNC);
 	char key[RFS_KEY_BUF];
 	fuse_ino_t dir = 0;
 

@@ -79,6 +79,34 @@ elif local_only; then
 	echo "# skipped: fsync of a directory (no strace; make deps installs it)"
 fi
 
+# ---- O_SYNC and O_DSYNC writes are durable --------------------------------
+# The kernel sends no fsync for a direct write, so before 2026-12-07 a
+# save through an O_SYNC descriptor (dd oflag=sync) or an O_DSYNC append
+# was durable only at the next sync of someone else's: its commit at the
+# close, and the append, synced nothing (strace on the daemon).
+if local_only && command -v strace > /dev/null; then
+	osync_syncs() { # CMD: how many fdatasync the daemon made while it ran
+		strace -f -qq -e trace=fdatasync,fsync -p "$RECFS_PID" -o "$WORK/osync.trace" &
+		local tr=$! n=0 i
+		sleep 0.5
+		for i in 1 2 3 4 5; do
+			bash -c "$1"
+			sleep 0.3
+			n=$(grep -c 'fdatasync(\|fsync(' "$WORK/osync.trace")
+			[ "$n" -ge 1 ] && break
+		done
+		kill "$tr"; wait "$tr" 2>/dev/null
+		echo "$n"
+	}
+	echo one > osync
+	n=$(osync_syncs 'cat osync > /dev/null && echo two | dd of=osync oflag=sync status=none')
+	check "a save through an O_SYNC descriptor syncs the store ($n fdatasync)" [ "$n" -ge 1 ]
+	n=$(osync_syncs 'echo line | dd of=osync oflag=dsync,append conv=notrunc status=none')
+	check "an O_DSYNC append syncs the store ($n fdatasync)" [ "$n" -ge 1 ]
+	expect_eq "and both are there" "two line" "$(head -n 1 osync) $(tail -n 1 osync)"
+	bash -c 'cat osync > /dev/null && rm osync'
+fi
+
 # ---- No stale views -------------------------------------------------------
 cat rec > /dev/null
 stat -c %s rec > /dev/null; getfattr -n user.version rec > /dev/null 2>&1
