@@ -391,6 +391,48 @@ static int read_on(struct rfs *fs, struct rfs_handle *h)
 	return 1;
 }
 
+/* A read that fills @in's page cache: the record's newest committed
+ * bytes, whichever handle the kernel read through.  Every handle is
+ * direct_io, so read(2) never fills the cache; but sendfile, splice,
+ * copy_file_range's fallback and a private mmap read through it on this
+ * kernel, filling it through the caller's handle, and the cache is one
+ * per inode.  Filled with that handle's own view, it served a writer's
+ * uncommitted bytes to another reader's sendfile, and an old reader's
+ * version to a new one (rev-u, 2026-12-07).  The newest committed
+ * version is the one view every handle may see; the next commit drops
+ * the pages (in->filled).  h->mu is not taken: a commit waits for a
+ * fill in flight (its invalidation locks the page) while holding the
+ * writer's h->mu, and the writer's own sendfile fills through that
+ * handle.  @return bytes read or -errno. */
+static ssize_t fill_read(struct rfs *fs, struct rfs_inode *in, char *buf,
+			 size_t size, uint64_t off)
+{
+	struct store_snap *snap = NULL;
+	char key[RFS_KEY_BUF];
+	unsigned gen = 0;
+	int pending = 1, gone, have;
+	ssize_t n;
+
+	pthread_mutex_lock(&fs->mu);
+	have = rfs_ino_key_copy(in, key, &pending) == 0;
+	gen = in->key_gen;
+	gone = in->deleted;
+	__atomic_store_n(&in->filled, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&fs->mu);
+	/* A create not yet committed has no committed bytes. */
+	if (!gone && (!have || pending))
+		return 0;
+	n = gone ? 1 : snap_of(fs, in, key, &gen, &snap);
+	if (n == 1)
+		n = gone_snap_of(fs, in, &snap);
+	if (n == -ENOENT)
+		return gone ? 0 : -ESTALE;
+	if (n == 0)
+		n = store_snap_read(snap, buf, size, off);
+	store_snap_close(snap);
+	return n;
+}
+
 void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -403,6 +445,12 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
+	}
+	/* The kernel's direct reads carry their caller's lock owner; the
+	 * reads that fill the page cache carry none. */
+	if (fi->lock_owner == 0 && !h->in->hist) {
+		n = fill_read(fs, h->in, buf, size, (uint64_t)off);
+		goto out;
 	}
 	pthread_mutex_lock(&h->mu);
 	if (h->txn) {
@@ -464,6 +512,7 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			n = store_snap_read(h->snap, buf, size, (uint64_t)off);
 	}
 	pthread_mutex_unlock(&h->mu);
+out:
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else

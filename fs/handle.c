@@ -508,7 +508,8 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	 * out since the last write (another process's stat would keep the
 	 * old size), or the commit failed and the old content stands. */
 	if (rc < 0 ||
-	    __atomic_load_n(&in->attr_gen, __ATOMIC_RELAXED) != h->attr_seen)
+	    __atomic_load_n(&in->attr_gen, __ATOMIC_RELAXED) != h->attr_seen ||
+	    __atomic_exchange_n(&in->filled, 0, __ATOMIC_RELAXED))
 		rfs_inval_inode(fs, in->ino);
 	rfs_inval_attr(fs, dir);
 	return rc;

@@ -84,6 +84,9 @@ struct rfs_inode {
 	 * per key, so a handle's own version of the old key says nothing
 	 * of the new key's line (a rename to a new name starts it at 1). */
 	unsigned key_gen;
+	/* The kernel filled the page cache since the last commit
+	 * dropped it (file.c, fill_read): the next commit drops it. */
+	int filled;
 	int pending;
 	int deleted;
 	int hist;       /* a node of the read-only .recfs tree (history.h) */
