@@ -264,6 +264,10 @@ int basis_held(struct basis_table *bt, const char *key)
 /* Holders a walk above passed over (walk_locked): at most this many. */
 #define WALK_SKIP 4
 
+/* How soon after a registration a lookup may take the pids' wrap into
+ * account (registered_after): 10 ticks, 100 ms. */
+#define WRAP_TICKS 10
+
 /* Was @e registered after task @pid, which started at clock tick
  * @start, began?  Start times are in ticks (10 ms), and a script's
  * children forked together share the tick of the first one's commit,
@@ -272,12 +276,21 @@ int basis_held(struct basis_table *bt, const char *key)
  * version as its basis and overwrote the first one's change unseen
  * (`setfattr ...; (cmd1 > rec) & (cmd2 > rec) &`: both passed, 18 of 30
  * rounds).  In a tie the pids tell: a task forked after the registration
- * has a pid above the last one handed out then (unless the pids wrapped
- * within the tick: then it is refused, the safe side). */
+ * has a pid above the last one handed out then, @s->pid, unless the
+ * pids wrapped at pid_max since.  Then the last pid now is below
+ * @s->pid, and a task at or below it was forked after the wrap: before
+ * 2026-12-07 it was refused, and a script's `cp a rec; cp b rec` failed
+ * its second cp (EPERM, no basis) whenever the pids wrapped between the
+ * two (pid_max is 32768 on Debian 12: e2e_races in CI).  A task forked
+ * before the registration, in its tick, has a pid just below @s->pid:
+ * the pids would have to go round nearly all of pid_max to reach it
+ * again, which WRAP_TICKS rules out (32,000 forks in 100 ms); past
+ * that, a task below @s->pid is taken as older, the safe side. */
 static int registered_after(const struct basis_table *bt,
 			    const struct bent *e, uint64_t start, pid_t pid)
 {
 	const struct lp_slot *s = &bt->lp_ring[e->reg_seq % LP_RING];
+	pid_t last;
 
 	if (e->reg_ticks != start)
 		return e->reg_ticks > start;
@@ -286,7 +299,12 @@ static int registered_after(const struct basis_table *bt,
 	 * side.  An unknown pid (no /proc/sys): before, as the spec's tie. */
 	if (s->seq != e->reg_seq || (e->reg_seq == bt->lp_seq && bt->lp_dirty))
 		return 1;
-	return s->pid > 0 && pid <= s->pid;
+	if (s->pid <= 0 || pid > s->pid)
+		return 0;
+	if (proc_now_ticks() - e->reg_ticks > WRAP_TICKS)
+		return 1;
+	last = proc_last_pid();
+	return !(last > 0 && last < s->pid && pid <= last);
 }
 
 /* The walk of a lookup, from @p up its ancestors: the nearest holder of
