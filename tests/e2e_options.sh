@@ -37,20 +37,29 @@ wait $hold
 expect_eq "after EBUSY the record holds the holder's change" again "$(cat rec)"
 
 # ---- fsync commits durably, before close ---------------------------------
+# The writer says when its fsync returned and holds the descriptor open
+# until this shell has looked (a sleep of 0.7 s was too short for
+# python's start on a loaded host: "again", the version before).
 cat rec > /dev/null
 v=$(ver rec)
-python3 - "$MNT/rec" <<'PY' &
+rm -f "$WORK/fsynced" "$WORK/fsync.go"
+python3 - "$MNT/rec" "$WORK" <<'PY' &
 import os, sys, time
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
 os.write(fd, b"synced")
 os.fsync(fd)
-time.sleep(1.5)
+open(os.path.join(sys.argv[2], "fsynced"), "w").close()
+end = time.time() + 30
+while not os.path.exists(os.path.join(sys.argv[2], "fsync.go")) and time.time() < end:
+    time.sleep(0.02)
 os.close(fd)
 PY
 py=$!
-sleep 0.7
+for _ in $(seq 500); do [ -e "$WORK/fsynced" ] && break; sleep 0.02; done
 expect_eq "fsync commits: other processes see it before close" synced "$(cat rec)"
 expect_eq "as one new version" $((v + 1)) "$(ver rec)"
+check "(and the writer still held it open)" kill -0 $py
+: > "$WORK/fsync.go"
 wait $py
 expect_eq "and close adds no version" $((v + 1)) "$(ver rec)"
 
@@ -581,10 +590,13 @@ os.write(fd, b"dropped")
 time.sleep(8)
 PY
 hp=$!
-sleep 0.5
+# The stop must come while the holder holds the lease and the waiter
+# waits for it (fixed sleeps of 0.5 s were too short on a loaded host:
+# the waiter had not opened yet and got no EBUSY).
+for _ in $(seq 500); do getfattr -n user.recfs.lease "$MNT/lw" > /dev/null 2>&1 && break; sleep 0.02; done
 (cat "$MNT/lw" > /dev/null; echo waiter > "$MNT/lw") 2> "$WORK/term.err" &
 wp=$!
-sleep 0.5
+for _ in $(seq 500); do [ "$(cat /proc/$wp/wchan 2>/dev/null)" = request_wait_answer ] && break; sleep 0.02; done
 t0=$EPOCHREALTIME
 kill -TERM "$RECFS_PID"
 wait "$RECFS_PID"; RECFS_RC=$?
