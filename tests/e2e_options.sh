@@ -21,7 +21,9 @@ expect_eq "a fresh declaration works" fresh "$(cat rec)"
 cat rec > /dev/null
 ( cat rec > /dev/null; { printf slow; sleep 1.5; } > rec ) &
 slow=$!
-sleep 0.5
+# (until the holder holds the lease: a fixed sleep may end before it
+# even started, on a loaded host)
+for _ in $(seq 500); do getfattr -n user.recfs.lease rec > /dev/null 2>&1 && break; sleep 0.02; done
 expect_err "another writer gets EBUSY while a change is open" \
 	"Device or resource busy" bash -c 'cat rec > /dev/null; echo fast > rec'
 wait $slow
@@ -29,7 +31,7 @@ expect_eq "the holder's change committed" slow "$(cat rec)"
 setfattr -n user.expected_version -v "$(ver rec)" rec
 ( { printf again; sleep 1; } > rec ) 2>/dev/null &
 hold=$!
-sleep 0.3
+for _ in $(seq 500); do getfattr -n user.recfs.lease rec > /dev/null 2>&1 && break; sleep 0.02; done
 bash -c 'echo busy > rec' 2>/dev/null
 wait $hold
 # the declaration was not consumed by EBUSY: this shell's own use of it
