@@ -373,7 +373,6 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 				continue; /* registered after the child began */
 			hit->found = 1;
 			hit->explicit_ = k == 0;
-			hit->seen = k == 1 && e->seen;
 			hit->version = e->version;
 			hit->uid = e->uid;
 			hit->group = e->group;

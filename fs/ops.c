@@ -419,25 +419,8 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			store_last_version(fs->st, key, &last);
 			if (last || basis_held(fs->bt, key)) {
 				struct proc_info who;
-				struct basis_hit hit;
 				rfs_caller(req, &who);
-				/* But not over a basis read or declared before
-				 * the delete: every create looks the name up
-				 * first, so `cat f` (or a declaration), another's
-				 * `rm f`, then `cp x f` made f again, cp's look
-				 * being nearer than its shell's stale basis.  A
-				 * look after the refusal (a mark) reads, and so
-				 * does one over a basis its tree's own changes
-				 * left (git gc's commands create and remove
-				 * their lock files on those). */
-				memset(&hit, 0, sizeof(hit));
-				if (who.tid > 0)
-					basis_lookup(fs->bt, &who, key, &hit);
-				if (!hit.found ||
-				    (!hit.expired &&
-				     (hit.version == last ||
-				      (!hit.explicit_ && !hit.seen))))
-					rfs_seen(fs, &who, key, last);
+				rfs_seen(fs, &who, key, last);
 			}
 		}
 		if (rc < 0)

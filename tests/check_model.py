@@ -286,7 +286,6 @@ class Run:
         self.step = 0
         self.log = []
         self.seen_errs = {}     # errno name: how often (for the summary)
-        self.unread = set()     # deleted keys a child's look did not read
         self.root = os.path.abspath(root)
         os.chdir(self.root)
         self.dirs = {d: True for d in DIRS}
@@ -341,27 +340,10 @@ class Run:
         """Is k's directory there?"""
         return parent(k) is None or self.dirs[parent(k)]
 
-    def look_reads(self, k, kind, v, x):
-        """Does a lookup that finds k deleted read its tombstone?  Not
-        over a basis read or declared before the delete (fs/ops.c:
-        every create looks first, and that look passed a stale basis
-        over); over a mark (a refused writer may look, then create it
-        anew), a basis from a change by the holder's tree, or none, it
-        does."""
-        if kind == "expired":
-            return False
-        return kind not in ("explicit", "implicit") or \
-            v == self.rec[k].ver or (kind == "implicit" and not x.read)
-
     def looked(self, k, child=False):
         """A lookup that finds k deleted is a read of its tombstone
-        (look_reads).  A child's that did not is in self.unread."""
-        self.unread.discard(k)
+        (fs/ops.c: a refused writer may look, then create it anew)."""
         if self.pok(k) and not self.rec[k].exists and self.rec[k].ver:
-            kind, v = self.lookup(k)
-            if not self.look_reads(k, kind, v, self.held[k]):
-                self.unread.add(k)
-                return
             self.seen(k, self.rec[k].ver, child)
 
     def check(self, k, path=False, child=False):
@@ -650,19 +632,10 @@ class Run:
             want = self.child_rename(k, dst)
             self.expect("child rename %s %s" % (k, dst), want or "ok", got)
 
-    def tomb_check(self, k, path=False):
-        """The check of a child's change of k, deleted: None if its
-        lookup read the tombstone (looked), else P's basis is checked
-        (it is stale: the look passed it over)."""
-        if k not in self.unread:
-            return None
-        self.seen_errs["unread"] = self.seen_errs.get("unread", 0) + 1
-        return self.check(k, path=path, child=True)
-
     def child_over_tomb(self, k, data):
-        """A child's change of k, deleted, that tomb_check passed: its
-        lookup read the tombstone, and that basis of its own, at the
-        line's version, passes.  P moves along when the child's read
+        """A child's change of k, deleted: its lookup read the
+        tombstone, and that basis of its own, at the line's version,
+        passes whatever P holds.  P moves along when the child's read
         gave it its basis or its tree made it."""
         rec, h = self.rec[k], self.held[k]
         base = rec.ver
@@ -699,9 +672,6 @@ class Run:
             return want
         data = rs.data
         if not self.rec[dst].exists and self.rec[dst].ver:
-            want = self.tomb_check(dst, path=True)
-            if want:
-                return want
             self.child_changed(src, kind_s, b"", False)
             self.child_over_tomb(dst, data)
             return None
@@ -722,9 +692,6 @@ class Run:
         if rec.exists and not rec.data and not data:
             return None     # nothing changed
         if not rec.exists and rec.ver:
-            want = self.tomb_check(k)
-            if want:
-                return want
             self.child_over_tomb(k, data)
             return None
         kind, v = self.lookup(k)
@@ -1186,12 +1153,7 @@ class Run:
 
     def w_looked(self, k):
         if self.pok(k) and not self.rec[k].exists and self.rec[k].ver:
-            kind, v, x = self.w_lookup(k)
-            if self.look_reads(k, kind, v, x):
-                self.w_seen(k, self.rec[k].ver)
-            else:
-                self.seen_errs["unread"] = \
-                    self.seen_errs.get("unread", 0) + 1
+            self.w_seen(k, self.rec[k].ver)
 
     def w_check(self, k, path=False):
         """As check(), for W: a refusal marks W, its process and the

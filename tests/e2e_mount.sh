@@ -246,25 +246,6 @@ sleep 0.3
 rm gone
 wait $stale
 check "a stale writer does not re-create a deleted record" test ! -e gone
-# Nor a command run on a basis this shell read or declared: cp's own
-# lookup of the name found it deleted, and that look was taken as cp's
-# read, nearer than the shell's basis, so a stale declaration or read
-# was passed over and cp made the record again (until 2026-12-07).  A
-# look after the refusal lets it through (README).  (gone3 is another
-# tree's: a basis from this shell's own change of it is passed over,
-# as git gc needs.)
-echo keep > gone2 && blind 'echo keep > gone3' && cat gone3 > /dev/null
-echo mine > "$WORK/mine"
-setfattr -n user.expected_version -v 1 gone2
-blind 'cat gone2 gone3 > /dev/null && rm gone2 gone3'
-expect_err "a command on a stale declaration does not re-create a deleted record" \
-	"Resource temporarily unavailable" cp "$WORK/mine" gone2
-expect_err "nor on a stale read" "Resource temporarily unavailable" \
-	python3 -c 'open("gone3", "w").write("x")'
-check "neither was made" test ! -e gone2 -a ! -e gone3
-check "a look after the refusal lets the command make it" \
-	bash -c "ls gone2 gone3 2>/dev/null; cp '$WORK/mine' gone2 && echo x > gone3"
-rm gone2 gone3
 # ---- History, read-only, under .recfs/history ----------------------------
 mkdir hd
 for i in 1 2 3; do echo "h$i" > hd/r; done
