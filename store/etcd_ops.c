@@ -579,6 +579,12 @@ static int write_rec(struct es *es, const char *key, uint64_t expect,
 				rc = 0;
 			} else if (l < 0) {
 				rc = l; /* still unknown: EIO, as logged */
+			} else if (lock) {
+				/* Fenced: it never lands.  A change whose
+				 * first write passed fails only with EIO
+				 * (SPEC); close said "Connection timed out"
+				 * until 2026-12-07. */
+				rc = -EIO;
 			}
 			break;
 		}
