@@ -422,11 +422,15 @@ static ssize_t fill_read(struct rfs *fs, struct rfs_inode *in, char *buf,
 	/* A create not yet committed has no committed bytes. */
 	if (!gone && (!have || pending))
 		return 0;
-	n = gone ? 1 : snap_of(fs, in, key, &gen, &snap);
-	if (n == 1)
-		n = gone_snap_of(fs, in, &snap);
-	if (n == -ENOENT)
-		return gone ? 0 : -ESTALE;
+	if (!gone) {
+		n = snap_of(fs, in, key, &gen, &snap);
+		if (n == -ENOENT)
+			return -ESTALE; /* gone through another mount */
+		gone = n == 1;
+	}
+	/* Deleted: what it held when it went, as for rfs_read. */
+	if (gone && (n = gone_snap_of(fs, in, &snap)) == -ENOENT)
+		return 0;
 	if (n == 0)
 		n = store_snap_read(snap, buf, size, off);
 	store_snap_close(snap);

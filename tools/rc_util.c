@@ -317,61 +317,56 @@ int rc_commit(const char *path, uint64_t basis, const void *buf, size_t len)
 	}
 }
 
-/* The basis for removing a symlink record.  The kernel keeps user.*
- * attributes off symlinks, so a declaration on the link lands on its
- * target (and stays there for the shell), and the unlink then went
- * through on whatever basis the shell held for the link: a stale
- * --expect passed.  Instead its version is read from its history
- * around a readlink, which gives this process an implicit basis (the
- * daemon's), checked against @basis here and by the daemon at the
- * unlink.  @return 0, -EAGAIN stale, or -errno. */
-static int link_basis(const char *path, uint64_t basis)
+/* The version of @path, a symlink's own when @link. */
+static int version_of(const char *path, int link, uint64_t *v)
+{
+	return link ? rc_link_version(path, v, NULL) : rc_version(path, v);
+}
+
+/* Read @path as a reader would: a readlink of a symlink, an open for
+ * reading of a record.  Either gives this process an implicit basis. */
+static int look(const char *path, int link)
+{
+	char c;
+	int fd;
+
+	if (link)
+		return readlink(path, &c, 1) < 0 ? -errno : 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* The basis for removing a record when no declaration can carry it: its
+ * version read around a look at it (look()), which gives this process
+ * the daemon's implicit basis, checked against @basis here and by the
+ * daemon at the unlink.
+ * - A symlink (@link): the kernel keeps user.* attributes off symlinks,
+ *   so a declaration on the link lands on its target (and stays there
+ *   for the shell), and the unlink then went through on whatever basis
+ *   the shell held for the link: a stale --expect passed.
+ * - A record we may not write (read-only, or another user's in a
+ *   directory we may write): a declaration needs write permission on
+ *   it (the kernel's rule for user.* attributes), an unlink only on its
+ *   directory, so rm removed what recctl rm refused with "remove:
+ *   Permission denied" (until 2026-12-07).
+ * @return 0, -EAGAIN stale, or -errno. */
+static int seen_basis(const char *path, uint64_t basis, int link)
 {
 	uint64_t v1, v2;
-	char c;
 	int rc;
 
 	for (int i = 0; i < 100; i++) {
-		rc = rc_link_version(path, &v1, NULL);
-		if (rc == 0 && readlink(path, &c, 1) < 0)
-			rc = -errno;
+		rc = version_of(path, link, &v1);
 		if (rc == 0)
-			rc = rc_link_version(path, &v2, NULL);
+			rc = look(path, link);
+		if (rc == 0)
+			rc = version_of(path, link, &v2);
 		if (rc < 0)
 			return rc;
-		/* (if not, the first readlink's version is our basis, and
-		 * the daemon refuses the unlink as stale: safe) */
-		if (v1 == v2)
-			return v1 == basis ? 0 : -EAGAIN;
-	}
-	return -EAGAIN;
-}
-
-/* The basis for removing a record we may not write (read-only, or
- * another user's in a directory we may write): a declaration needs write
- * permission on the record (the kernel's rule for user.* attributes), an
- * unlink only on its directory, so rm removed what recctl rm refused
- * with "remove: Permission denied" (until 2026-12-07).  As for a link,
- * the version around an open for reading, which gives this process an
- * implicit basis, checked against @basis here and by the daemon at the
- * unlink.  @return 0, -EAGAIN stale, or -errno. */
-static int read_basis(const char *path, uint64_t basis)
-{
-	uint64_t v1, v2;
-	int rc, fd;
-
-	for (int i = 0; i < 100; i++) {
-		rc = rc_version(path, &v1);
-		if (rc < 0)
-			return rc;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		close(fd);
-		rc = rc_version(path, &v2);
-		if (rc < 0)
-			return rc;
-		/* (if not, the open's version is our basis, and the daemon
+		/* (if not, the look's version is our basis, and the daemon
 		 * refuses the unlink as stale: safe) */
 		if (v1 == v2)
 			return v1 == basis ? 0 : -EAGAIN;
@@ -391,9 +386,9 @@ int rc_remove(const char *path, uint64_t basis)
 	if (link < 0)
 		return link;
 	for (;;) {
-		rc = link ? link_basis(path, basis) : declare(path, basis);
+		rc = link ? seen_basis(path, basis, 1) : declare(path, basis);
 		if (rc == -EACCES && !link)
-			rc = read_basis(path, basis);
+			rc = seen_basis(path, basis, 0);
 		if (rc == 0 && unlink(path) < 0)
 			rc = -errno;
 		if (!link && rc < 0 && (rc != -EBUSY || now_ms() > deadline))
