@@ -146,16 +146,47 @@ void basis_withdraw(struct basis_table *bt, const struct proc_info *p,
 	bt_unlock(bt);
 }
 
-/* @always: register even without implicit bases (noimplicit). */
+static int key_held(struct basis_table *bt, const char *key, uint32_t h,
+		    const struct proc_info *but, struct holder also);
+static void walk_locked(struct basis_table *bt, const struct proc_info *p,
+			const char *key, uint32_t h, uint64_t version,
+			struct bent **skip, int *nskip, struct basis_hit *hit);
+
+/* Is @p's look at @key, found deleted at @version, a read of the
+ * deletion for @p itself?  Not where its change would otherwise use a
+ * basis it or an ancestor read or declared before the deletion: every
+ * create looks the name up first, so cp's own look would outrank its
+ * shell's stale basis (`cat f`, another's `rm f`, `cp x f` made f
+ * again).  Over a mark (a refused writer looks, then makes it anew), a
+ * basis its tree's own change left (git gc's lock files), or none, it
+ * is.  Caller holds bt->mu. */
+static int look_reads_locked(struct basis_table *bt,
+			     const struct proc_info *p, const char *key,
+			     uint32_t h, uint64_t version)
+{
+	struct basis_hit hit;
+
+	if (!key_held(bt, key, h, NULL, NOBODY))
+		return 1;
+	walk_locked(bt, p, key, h, 0, NULL, NULL, &hit);
+	return !hit.found ||
+	       (!hit.expired &&
+		(hit.version == version || (!hit.explicit_ && !hit.seen)));
+}
+
+/* @always: register even without implicit bases (noimplicit).  @look:
+ * a lookup that found @key deleted (basis_looked). */
 static void seen(struct basis_table *bt, const struct proc_info *p,
-		 const char *key, uint64_t version, int always)
+		 const char *key, uint64_t version, int always, int look)
 {
 	struct holder ho[2];
 	uint32_t h = basis_hash(key);
-	int n = holders(p, ho);
+	int n = holders(p, ho), from = 0;
 
 	pthread_mutex_lock(&bt->mu);
-	for (int i = 0; i < n; i++) {
+	if (look && !look_reads_locked(bt, p, key, h, version))
+		from = 1; /* the parent only: it then has seen the deletion */
+	for (int i = from; i < n; i++) {
 		struct bent *m = bent_find(bt, B_MARK, key, h, ho[i]);
 		/* A process's own read just after a refused rename or
 		 * unlink is part of the refused save, not a re-read by its
@@ -213,13 +244,19 @@ static void seen(struct basis_table *bt, const struct proc_info *p,
 void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		const char *key, uint64_t version)
 {
-	seen(bt, p, key, version, 0);
+	seen(bt, p, key, version, 0, 0);
 }
 
 void basis_seen_always(struct basis_table *bt, const struct proc_info *p,
 		       const char *key, uint64_t version)
 {
-	seen(bt, p, key, version, 1);
+	seen(bt, p, key, version, 1, 0);
+}
+
+void basis_looked(struct basis_table *bt, const struct proc_info *p,
+		  const char *key, uint64_t version)
+{
+	seen(bt, p, key, version, 0, 1);
 }
 
 void basis_prefetch(struct basis_table *bt, const char *key)
@@ -373,6 +410,7 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 				continue; /* registered after the child began */
 			hit->found = 1;
 			hit->explicit_ = k == 0;
+			hit->seen = k == 1 && e->seen;
 			hit->version = e->version;
 			hit->uid = e->uid;
 			hit->group = e->group;

@@ -17,6 +17,7 @@ struct basis_hit {
 	int stale;          /* a stale mark stopped the lookup: EAGAIN */
 	int expired;        /* an explicit basis past expect_ttl: EAGAIN */
 	int explicit_;
+	int seen;           /* implicit, from a read (not from a change) */
 	uint64_t version;
 	uint64_t group;     /* the registration, for consuming it */
 	pid_t holder;       /* where it was found */
@@ -54,6 +55,14 @@ void basis_seen(struct basis_table *bt, const struct proc_info *p,
  * attributes on symlinks, so no declaration can give one). */
 void basis_seen_always(struct basis_table *bt, const struct proc_info *p,
 		       const char *key, uint64_t version);
+
+/* The caller looked @key up and found it deleted at @version (0: a line
+ * compaction forgot): basis_seen for its parent, and for the caller
+ * itself unless its change would then pass over a basis it or an
+ * ancestor read or declared before the deletion (a create's own look
+ * must not make a stale shell's `cp x f` a fresh one). */
+void basis_looked(struct basis_table *bt, const struct proc_info *p,
+		  const char *key, uint64_t version);
 
 /* Find the basis a change of @key by task @p would use. */
 void basis_lookup(struct basis_table *bt, const struct proc_info *p,

@@ -247,6 +247,13 @@ void rfs_seen(struct rfs *fs, const struct proc_info *p, const char *key,
 		basis_seen(fs->bt, p, key, v);
 }
 
+void rfs_looked(struct rfs *fs, const struct proc_info *p, const char *key,
+		uint64_t v)
+{
+	if (p->tid > 0 && !rfs_unchecked(fs, key))
+		basis_looked(fs->bt, p, key, v);
+}
+
 void rfs_seen_link(struct rfs *fs, const struct proc_info *p,
 		   const char *key, uint64_t v)
 {

@@ -35,12 +35,15 @@ int rfs_check_handle(struct rfs *fs, const struct proc_info *p,
 int rfs_check_new(struct rfs *fs, const struct proc_info *p, const char *key,
 		  uint64_t *expect, struct basis_hit *hit);
 
-/* @p read version @v of @key (opened it, or looked up its deletion):
+/* @p read version @v of @key (opened it):
  * a basis for it and its parent (basis_seen), unless @key needs none.
  * Bases of unchecked keys would never be asked for, and would take a
  * shell's share of the table (a build directory, .git). */
 void rfs_seen(struct rfs *fs, const struct proc_info *p, const char *key,
 	      uint64_t v);
+/* @p looked @key up and found it deleted at @v (basis_looked). */
+void rfs_looked(struct rfs *fs, const struct proc_info *p, const char *key,
+		uint64_t v);
 /* The same for a symlink's read: a basis even under noimplicit, since
  * a symlink can have no other (basis_seen_always). */
 void rfs_seen_link(struct rfs *fs, const struct proc_info *p,

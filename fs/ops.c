@@ -406,8 +406,10 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		struct store_stat sb;
 		rc = store_stat(fs->st, key, &sb);
 		if (rc == -ENOENT) {
-			/* Seeing that a deleted record is gone is reading it:
-			 * a refused writer can look, then create it anew.  A
+			/* Seeing that a deleted record is gone is reading it
+			 * (for the looker's parent; for the looker itself as
+			 * basis_looked says): a refused writer can look, then
+			 * create it anew.  A
 			 * line compaction forgot (tombstone_limit) reads as
 			 * 0, "absent", which is what the check compares a
 			 * basis with then (check.c): without it, a process
@@ -420,7 +422,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			if (last || basis_held(fs->bt, key)) {
 				struct proc_info who;
 				rfs_caller(req, &who);
-				rfs_seen(fs, &who, key, last);
+				rfs_looked(fs, &who, key, last);
 			}
 		}
 		if (rc < 0)

@@ -286,6 +286,7 @@ class Run:
         self.step = 0
         self.log = []
         self.seen_errs = {}     # errno name: how often (for the summary)
+        self.unread = set()     # deleted keys a child's look did not read
         self.root = os.path.abspath(root)
         os.chdir(self.root)
         self.dirs = {d: True for d in DIRS}
@@ -340,11 +341,36 @@ class Run:
         """Is k's directory there?"""
         return parent(k) is None or self.dirs[parent(k)]
 
+    def look_reads(self, k, kind, v, x):
+        """Does a lookup that finds k deleted read its tombstone?  Not
+        over a basis read or declared before the delete (fs/ops.c:
+        every create looks first, and that look passed a stale basis
+        over); over a mark (a refused writer may look, then create it
+        anew), a basis from a change by the holder's tree, or none, it
+        does."""
+        if kind == "expired":
+            return False
+        return kind not in ("explicit", "implicit") or \
+            v == self.rec[k].ver or (kind == "implicit" and not x.read)
+
     def looked(self, k, child=False):
-        """A lookup that finds k deleted is a read of its tombstone
-        (fs/ops.c: a refused writer may look, then create it anew)."""
+        """A lookup that finds k deleted is a read of its tombstone for
+        the looker's parent (P, for a child's look), and for the looker
+        itself only where look_reads says so (fs/basis.c, basis_looked).
+        A child's look that did not read it is in self.unread."""
+        self.unread.discard(k)
         if self.pok(k) and not self.rec[k].exists and self.rec[k].ver:
-            self.seen(k, self.rec[k].ver, child)
+            kind, v = self.lookup(k)
+            reads = self.look_reads(k, kind, v, self.held[k])
+            if not reads:
+                self.seen_errs["unread"] = \
+                    self.seen_errs.get("unread", 0) + 1
+            if child:
+                self.seen(k, self.rec[k].ver, child)
+                if not reads:
+                    self.unread.add(k)
+            elif reads:
+                self.seen(k, self.rec[k].ver)
 
     def check(self, k, path=False, child=False):
         """The check of a change of k: None if it passes, else the
@@ -632,10 +658,20 @@ class Run:
             want = self.child_rename(k, dst)
             self.expect("child rename %s %s" % (k, dst), want or "ok", got)
 
+    def tomb_check(self, k, path=False):
+        """The check of a child's change of k, deleted: None if its
+        lookup read the tombstone (looked), else P's basis is checked
+        (it is stale: the look passed it over)."""
+        if k not in self.unread:
+            return None
+        self.seen_errs["unread change"] = \
+            self.seen_errs.get("unread change", 0) + 1
+        return self.check(k, path=path, child=True)
+
     def child_over_tomb(self, k, data):
-        """A child's change of k, deleted: its lookup read the
-        tombstone, and that basis of its own, at the line's version,
-        passes whatever P holds.  P moves along when the child's read
+        """A child's change of k, deleted, that tomb_check passed: its
+        lookup read the tombstone, and that basis of its own, at the
+        line's version, passes.  P moves along when the child's read
         gave it its basis or its tree made it."""
         rec, h = self.rec[k], self.held[k]
         base = rec.ver
@@ -672,6 +708,9 @@ class Run:
             return want
         data = rs.data
         if not self.rec[dst].exists and self.rec[dst].ver:
+            want = self.tomb_check(dst, path=True)
+            if want:
+                return want
             self.child_changed(src, kind_s, b"", False)
             self.child_over_tomb(dst, data)
             return None
@@ -692,6 +731,9 @@ class Run:
         if rec.exists and not rec.data and not data:
             return None     # nothing changed
         if not rec.exists and rec.ver:
+            want = self.tomb_check(k)
+            if want:
+                return want
             self.child_over_tomb(k, data)
             return None
         kind, v = self.lookup(k)
@@ -1140,10 +1182,13 @@ class Run:
                 return "implicit", x.I, x
         return None, None, None
 
-    def w_seen(self, k, v):
-        """W read v: held for W and for P (its parent)."""
+    def w_seen(self, k, v, own=True):
+        """W read v: held for W (unless not @own) and for P (its
+        parent)."""
         w, h = self.wheld[k], self.held[k]
         for x in (w, h):
+            if x is w and not own:
+                continue
             if x is w and x.mark and x.grace is not None and \
                     time.monotonic() - x.grace < GRACE:
                 continue
@@ -1152,8 +1197,15 @@ class Run:
                 x.I, x.made, x.read, x.via = v, False, True, False
 
     def w_looked(self, k):
+        """W's look at k deleted: read for P, and for W as look_reads
+        says."""
         if self.pok(k) and not self.rec[k].exists and self.rec[k].ver:
-            self.w_seen(k, self.rec[k].ver)
+            kind, v, x = self.w_lookup(k)
+            reads = self.look_reads(k, kind, v, x)
+            if not reads:
+                self.seen_errs["unread"] = \
+                    self.seen_errs.get("unread", 0) + 1
+            self.w_seen(k, self.rec[k].ver, own=reads)
 
     def w_check(self, k, path=False):
         """As check(), for W: a refusal marks W, its process and the

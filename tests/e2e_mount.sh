@@ -246,6 +246,47 @@ sleep 0.3
 rm gone
 wait $stale
 check "a stale writer does not re-create a deleted record" test ! -e gone
+# Nor a command run on a basis this shell read or declared: cp's own
+# lookup of the name found it deleted, and that look was taken as cp's
+# read, nearer than the shell's basis, so a stale declaration or read
+# was passed over and cp made the record again (until 2026-12-07).  A
+# look after the refusal lets it through (README).  (gone3 is another
+# tree's: a basis from this shell's own change of it is passed over,
+# as git gc needs.)
+echo keep > gone2 && blind 'echo keep > gone3' && cat gone3 > /dev/null
+echo mine > "$WORK/mine"
+setfattr -n user.expected_version -v 1 gone2
+blind 'cat gone2 gone3 > /dev/null && rm gone2 gone3'
+expect_err "a command on a stale declaration does not re-create a deleted record" \
+	"Resource temporarily unavailable" cp "$WORK/mine" gone2
+expect_err "nor on a stale read" "Resource temporarily unavailable" \
+	python3 -c 'open("gone3", "w").write("x")'
+check "neither was made" test ! -e gone2 -a ! -e gone3
+check "a look after the refusal lets the command make it" \
+	bash -c "ls gone2 gone3 2>/dev/null; cp '$WORK/mine' gone2 && echo x > gone3"
+rm gone2 gone3
+# A shell that holds nothing reads the deletion through its command's
+# look, even below a program that read the record before: the program
+# runs sh -c 'cat f; echo x > f' and the sh makes it anew (a first fix
+# of the above refused it: tests/etcd_gone.py's driver does this).
+echo keep > gone4
+python3 - "$WORK/g4" > "$WORK/g4.out" 2>&1 <<'PY' &
+import os, subprocess, sys, time
+open("gone4").read()
+open(sys.argv[1] + ".read", "w").close()
+while os.path.exists("gone4"):
+    time.sleep(0.01)
+r = subprocess.run(["sh", "-c", "cat gone4 2>/dev/null; echo x > gone4"])
+print("rc", r.returncode)
+PY
+g4=$!
+for _ in $(seq 500); do [ -e "$WORK/g4.read" ] && break; sleep 0.01; done
+blind 'cat gone4 > /dev/null && rm gone4'
+wait $g4
+check "a shell below a stale reader makes a deleted record anew after a look" \
+	grep -qx 'rc 0' "$WORK/g4.out"
+check "with its content" test "$(cat gone4 2>/dev/null)" = x
+rm -f gone4
 # ---- History, read-only, under .recfs/history ----------------------------
 mkdir hd
 for i in 1 2 3; do echo "h$i" > hd/r; done

@@ -619,6 +619,94 @@ static void end_child(pid_t child)
 	assert_int_equal(waitpid(child, NULL, 0), child);
 }
 
+/* A child of this process that has a child of its own, both idle:
+ * returns the child, its child in *@grand. */
+static pid_t idle_parent(pid_t parent, pid_t *grand)
+{
+	int fds[2];
+	pid_t child;
+
+	assert_int_equal(pipe(fds), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		pid_t g;
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
+		g = idle_child(getpid());
+		if (write(fds[1], &g, sizeof(g)) != sizeof(g))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], grand, sizeof(*grand)), sizeof(*grand));
+	close(fds[0]);
+	return child;
+}
+
+/* A look that finds a record deleted (at 2) reads the deletion for the
+ * looker's parent, and for the looker itself only where that passes
+ * over no basis read or declared before it (basis_looked): every create
+ * looks first, and cp's look outranked its shell's stale read or
+ * declaration (`cat f`, another's `rm f`, `cp x f` made f again).  A
+ * basis from a change gives way, and so does nothing.  A shell that
+ * holds nothing, below a program that read the record, gets the
+ * deletion through its command's look (`sh -c 'cat f; echo x > f'`). */
+static void test_look_at_deleted(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), c, g;
+	struct basis_hit hit, none;
+	pid_t child, grand;
+
+	(void)state;
+	memset(&none, 0, sizeof(none));
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	basis_seen(bt, &p, "read", 1);
+	assert_int_equal(basis_declare(bt, &p, "declared", 1), 0);
+	basis_changed(bt, &p, &none, "made", 1);
+	basis_seen(bt, &p, "below", 1);
+	child = idle_parent(p.tgid, &grand);
+	assert_int_equal(proc_get(child, &c), 0);
+	assert_int_equal(proc_get(grand, &g), 0);
+
+	basis_looked(bt, &c, "read", 2);
+	basis_lookup(bt, &c, "read", &hit);
+	assert_true(hit.found && !hit.holder_is_self);
+	assert_int_equal(hit.version, 1);
+	basis_lookup(bt, &p, "read", &hit); /* the first seen stays */
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 1);
+
+	basis_looked(bt, &c, "declared", 2);
+	basis_lookup(bt, &c, "declared", &hit);
+	assert_true(hit.found && hit.explicit_);
+	assert_int_equal(hit.version, 1);
+
+	basis_looked(bt, &c, "made", 2);
+	basis_lookup(bt, &c, "made", &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 2);
+
+	basis_looked(bt, &c, "free", 2);
+	basis_lookup(bt, &c, "free", &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 2);
+
+	basis_looked(bt, &g, "below", 2);
+	basis_lookup(bt, &c, "below", &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 2);
+	basis_lookup(bt, &g, "below", &hit); /* c's came after g began */
+	assert_true(hit.found && !hit.holder_is_self);
+	assert_int_equal(hit.version, 1);
+
+	end_child(child);
+	basis_free(bt);
+}
+
 /* A script declares, then forks two writers: the first one's change
  * registers its new version at the script, in the clock tick in which
  * the second was forked.  The second was running before: it must not
@@ -845,6 +933,7 @@ int main(void)
 		cmocka_unit_test(test_change_moves_chain),
 		cmocka_unit_test(test_neighbours_survive),
 		cmocka_unit_test(test_consume_keeps_others),
+		cmocka_unit_test(test_look_at_deleted),
 		cmocka_unit_test(test_sibling_same_tick),
 		cmocka_unit_test(test_sibling_same_tick_pid_wrap),
 		cmocka_unit_test(test_thread_lookups_poll_little),
