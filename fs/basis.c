@@ -153,13 +153,13 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			struct bent **skip, int *nskip, struct basis_hit *hit);
 
 /* Is @p's look at @key, found deleted at @version, a read of the
- * deletion for @p itself?  Not where its change would otherwise use a
- * basis it or an ancestor read or declared before the deletion: every
- * create looks the name up first, so cp's own look would outrank its
- * shell's stale basis (`cat f`, another's `rm f`, `cp x f` made f
- * again).  Over a mark (a refused writer looks, then makes it anew), a
- * basis its tree's own change left (git gc's lock files), or none, it
- * is.  Caller holds bt->mu. */
+ * deletion for @p itself?  Only where its change would otherwise use no
+ * basis, or one of the deletion itself, or meet a mark (a refused writer
+ * looks, then makes it anew): every create looks the name up first, so
+ * cp's own look outranked its shell's stale basis (`cat f`, another's
+ * `rm f`, `cp x f` made f again; and `echo a > f` made it, until a
+ * tree's own changes moved their ancestors along: between_locked).
+ * Caller holds bt->mu. */
 static int look_reads_locked(struct basis_table *bt,
 			     const struct proc_info *p, const char *key,
 			     uint32_t h, uint64_t version)
@@ -169,9 +169,7 @@ static int look_reads_locked(struct basis_table *bt,
 	if (!key_held(bt, key, h, NULL, NOBODY))
 		return 1;
 	walk_locked(bt, p, key, h, 0, NULL, NULL, &hit);
-	return !hit.found ||
-	       (!hit.expired &&
-		(hit.version == version || (!hit.explicit_ && !hit.seen)));
+	return !hit.found || (!hit.expired && hit.version == version);
 }
 
 /* @always: register even without implicit bases (noimplicit).  @look:
@@ -410,7 +408,6 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 				continue; /* registered after the child began */
 			hit->found = 1;
 			hit->explicit_ = k == 0;
-			hit->seen = k == 1 && e->seen;
 			hit->version = e->version;
 			hit->uid = e->uid;
 			hit->group = e->group;
@@ -702,6 +699,40 @@ move:
 		move_to(bt, up[i], newv);
 }
 
+/* @p's change on a basis its earlier change left it through @anc (the
+ * via branch of changed_locked) moves the holders between @p and @anc
+ * that stand at @version with a basis their tree made: git gc's
+ * pack-refs looked at a deleted lock file, made it and removed it, and
+ * gc, its parent, stayed at the make, a step behind its child's removal
+ * (its next command's look at the name then passed over a basis from a
+ * change).  Nothing moves unless @anc is reached without a gap of
+ * another kind.  Caller holds bt->mu. */
+static void between_locked(struct basis_table *bt, const struct proc_info *p,
+			   const char *key, uint32_t h, struct holder anc,
+			   uint64_t version, uint64_t newv)
+{
+	struct proc_info cur = *p, par;
+	struct bent *mid[WALK_SKIP], *im;
+	int n = 0;
+
+	for (int depth = 0; depth < 64; depth++) {
+		struct holder ho;
+		if (climb_ends(p, &cur) || parent_of(&cur, &par) < 0)
+			return;
+		cur = par;
+		ho = self_of(&cur);
+		if (ho.pid == anc.pid && ho.start == anc.start)
+			break;
+		if (!follows(bt, p, key, h, ho, version, &im) ||
+		    (im && n == WALK_SKIP))
+			return;
+		if (im)
+			mid[n++] = im;
+	}
+	for (int i = 0; i < n; i++)
+		move_to(bt, mid[i], newv);
+}
+
 /* basis_changed, with bt->mu held. */
 static void changed_locked(struct basis_table *bt, const struct proc_info *p,
 			   const struct basis_hit *hit, const char *key,
@@ -737,6 +768,7 @@ static void changed_locked(struct basis_table *bt, const struct proc_info *p,
 		if (e && e->version == hit->version) {
 			anc = via;
 			made = e->made;
+			between_locked(bt, p, key, h, via, hit->version, newv);
 		}
 	}
 	if (anc.pid <= 1 && hit->found && hit->holder_is_self &&

@@ -17,7 +17,6 @@ struct basis_hit {
 	int stale;          /* a stale mark stopped the lookup: EAGAIN */
 	int expired;        /* an explicit basis past expect_ttl: EAGAIN */
 	int explicit_;
-	int seen;           /* implicit, from a read (not from a change) */
 	uint64_t version;
 	uint64_t group;     /* the registration, for consuming it */
 	pid_t holder;       /* where it was found */

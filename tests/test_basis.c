@@ -648,10 +648,10 @@ static pid_t idle_parent(pid_t parent, pid_t *grand)
 
 /* A look that finds a record deleted (at 2) reads the deletion for the
  * looker's parent, and for the looker itself only where that passes
- * over no basis read or declared before it (basis_looked): every create
- * looks first, and cp's look outranked its shell's stale read or
- * declaration (`cat f`, another's `rm f`, `cp x f` made f again).  A
- * basis from a change gives way, and so does nothing.  A shell that
+ * over no older basis (basis_looked): every create looks first, and
+ * cp's look outranked its shell's stale read, declaration or change
+ * (`cat f` or `echo a > f`, another's `rm f`, `cp x f` made f again).
+ * Where nothing is held, it reads.  A shell that
  * holds nothing, below a program that read the record, gets the
  * deletion through its command's look (`sh -c 'cat f; echo x > f'`). */
 static void test_look_at_deleted(void **state)
@@ -687,8 +687,8 @@ static void test_look_at_deleted(void **state)
 
 	basis_looked(bt, &c, "made", 2);
 	basis_lookup(bt, &c, "made", &hit);
-	assert_true(hit.found && hit.holder_is_self);
-	assert_int_equal(hit.version, 2);
+	assert_true(hit.found && !hit.holder_is_self);
+	assert_int_equal(hit.version, 1);
 
 	basis_looked(bt, &c, "free", 2);
 	basis_lookup(bt, &c, "free", &hit);
@@ -703,6 +703,46 @@ static void test_look_at_deleted(void **state)
 	assert_true(hit.found && !hit.holder_is_self);
 	assert_int_equal(hit.version, 1);
 
+	end_child(child);
+	basis_free(bt);
+}
+
+/* git gc (c) runs pack-refs (g), which looks at a deleted lock file
+ * that this process (the shell above gc) made, makes it and removes it:
+ * gc, between them, must follow the removal.  It stayed at the make (g's
+ * second change moved only the holder its first one had used), and gc's
+ * next command, reflog, was refused its create of the lock file once a
+ * look no longer passed over a basis from a change. */
+static void test_second_change_moves_between(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), c, g;
+	struct basis_hit hit, none;
+	pid_t child, grand;
+	const char *key = "refs/heads/master.lock";
+
+	(void)state;
+	memset(&none, 0, sizeof(none));
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	basis_changed(bt, &p, &none, key, 6); /* made, then removed */
+	child = idle_parent(p.tgid, &grand);
+	assert_int_equal(proc_get(child, &c), 0);
+	assert_int_equal(proc_get(grand, &g), 0);
+	basis_looked(bt, &g, key, 6);
+	basis_lookup(bt, &g, key, &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 6);
+	basis_changed_created(bt, &g, &hit, key, 7, 0);
+	basis_lookup(bt, &g, key, &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 7);
+	basis_changed(bt, &g, &hit, key, 8);
+	basis_lookup(bt, &c, key, &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 8);
+	basis_lookup(bt, &p, key, &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 8);
 	end_child(child);
 	basis_free(bt);
 }
@@ -934,6 +974,7 @@ int main(void)
 		cmocka_unit_test(test_neighbours_survive),
 		cmocka_unit_test(test_consume_keeps_others),
 		cmocka_unit_test(test_look_at_deleted),
+		cmocka_unit_test(test_second_change_moves_between),
 		cmocka_unit_test(test_sibling_same_tick),
 		cmocka_unit_test(test_sibling_same_tick_pid_wrap),
 		cmocka_unit_test(test_thread_lookups_poll_little),
