@@ -57,9 +57,10 @@ void basis_seen_always(struct basis_table *bt, const struct proc_info *p,
 
 /* The caller looked @key up and found it deleted at @version (0: a line
  * compaction forgot): basis_seen for its parent, and for the caller
- * itself unless its change would then pass over a basis it or an
- * ancestor read or declared before the deletion (a create's own look
- * must not make a stale shell's `cp x f` a fresh one). */
+ * itself only where its change would otherwise use no basis, one at
+ * @version, or meet a mark: not over an older one, read, declared or
+ * made, its own or an ancestor's (a create's own look must not make a
+ * stale shell's `cp x f` a fresh one). */
 void basis_looked(struct basis_table *bt, const struct proc_info *p,
 		  const char *key, uint64_t version);
 
