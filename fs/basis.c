@@ -154,12 +154,14 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 
 /* Is @p's look at @key, found deleted at @version, a read of the
  * deletion for @p itself?  Only where its change would otherwise use no
- * basis, or one of the deletion itself, or meet a mark (a refused writer
- * looks, then makes it anew): every create looks the name up first, so
- * cp's own look outranked its shell's stale basis (`cat f`, another's
- * `rm f`, `cp x f` made f again; and `echo a > f` made it, until a
- * tree's own changes moved their ancestors along: between_locked).
- * Caller holds bt->mu. */
+ * basis, one of the deletion itself, or one its holder's tree made (it
+ * wrote the record, or a command of its made it: git gc's commands make
+ * and remove their lock files on those, a spool's producer moves a file
+ * into a name its consumer removes), or meet a mark (a refused writer
+ * looks, then makes it anew).  Not over a basis read or declared before
+ * the deletion: every create looks the name up first, so cp's own look
+ * outranked its shell's stale read (`cat f`, another's `rm f`, then
+ * `cp x f` made f again).  Caller holds bt->mu. */
 static int look_reads_locked(struct basis_table *bt,
 			     const struct proc_info *p, const char *key,
 			     uint32_t h, uint64_t version)
@@ -169,7 +171,9 @@ static int look_reads_locked(struct basis_table *bt,
 	if (!key_held(bt, key, h, NULL, NOBODY))
 		return 1;
 	walk_locked(bt, p, key, h, 0, NULL, NULL, &hit);
-	return !hit.found || (!hit.expired && hit.version == version);
+	return !hit.found ||
+	       (!hit.expired &&
+		(hit.version == version || (!hit.explicit_ && !hit.seen)));
 }
 
 /* @always: register even without implicit bases (noimplicit).  @look:
@@ -408,6 +412,7 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 				continue; /* registered after the child began */
 			hit->found = 1;
 			hit->explicit_ = k == 0;
+			hit->seen = k == 1 && e->seen;
 			hit->version = e->version;
 			hit->uid = e->uid;
 			hit->group = e->group;
@@ -703,10 +708,10 @@ move:
  * via branch of changed_locked) moves the holders between @p and @anc
  * that stand at @version with a basis their tree made: git gc's
  * pack-refs looked at a deleted lock file, made it and removed it, and
- * gc, its parent, stayed at the make, a step behind its child's removal
- * (its next command's look at the name then passed over a basis from a
- * change).  Nothing moves unless @anc is reached without a gap of
- * another kind.  Caller holds bt->mu. */
+ * gc, its parent, stayed at the make, a step behind its child's removal:
+ * a change of gc's own on that basis would have been refused as stale.
+ * Nothing moves unless @anc is reached without a gap of another kind.
+ * Caller holds bt->mu. */
 static void between_locked(struct basis_table *bt, const struct proc_info *p,
 			   const char *key, uint32_t h, struct holder anc,
 			   uint64_t version, uint64_t newv)

@@ -17,6 +17,7 @@ struct basis_hit {
 	int stale;          /* a stale mark stopped the lookup: EAGAIN */
 	int expired;        /* an explicit basis past expect_ttl: EAGAIN */
 	int explicit_;
+	int seen;           /* implicit, from a read (not from a change) */
 	uint64_t version;
 	uint64_t group;     /* the registration, for consuming it */
 	pid_t holder;       /* where it was found */
@@ -58,9 +59,9 @@ void basis_seen_always(struct basis_table *bt, const struct proc_info *p,
 /* The caller looked @key up and found it deleted at @version (0: a line
  * compaction forgot): basis_seen for its parent, and for the caller
  * itself only where its change would otherwise use no basis, one at
- * @version, or meet a mark: not over an older one, read, declared or
- * made, its own or an ancestor's (a create's own look must not make a
- * stale shell's `cp x f` a fresh one). */
+ * @version, one its holder's tree made, or meet a mark: not over an
+ * older one read or declared, its own or an ancestor's (a create's own
+ * look must not make a stale shell's `cp x f` a fresh one). */
 void basis_looked(struct basis_table *bt, const struct proc_info *p,
 		  const char *key, uint64_t version);
 

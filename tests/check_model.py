@@ -343,14 +343,16 @@ class Run:
 
     def look_reads(self, k, kind, v, x):
         """Does a lookup that finds k deleted read its tombstone for the
-        looker itself?  Not over a basis read, declared or made before
-        the delete (fs/basis.c, basis_looked: every create looks first,
-        and that look passed a stale basis over); over a mark (a refused
+        looker itself?  Not over a basis read or declared before the
+        delete (fs/basis.c, basis_looked: every create looks first, and
+        that look passed a stale basis over); over a mark (a refused
         writer may look, then create it anew), the tombstone's version,
-        or none, it does."""
+        a basis from a change by the holder's tree, or none, it
+        does."""
         if kind == "expired":
             return False
-        return kind not in ("explicit", "implicit") or v == self.rec[k].ver
+        return kind not in ("explicit", "implicit") or \
+            v == self.rec[k].ver or (kind == "implicit" and not x.read)
 
     def looked(self, k, child=False):
         """A lookup that finds k deleted is a read of its tombstone for

@@ -648,10 +648,11 @@ static pid_t idle_parent(pid_t parent, pid_t *grand)
 
 /* A look that finds a record deleted (at 2) reads the deletion for the
  * looker's parent, and for the looker itself only where that passes
- * over no older basis (basis_looked): every create looks first, and
- * cp's look outranked its shell's stale read, declaration or change
- * (`cat f` or `echo a > f`, another's `rm f`, `cp x f` made f again).
- * Where nothing is held, it reads.  A shell that
+ * over no older basis read or declared (basis_looked): every create
+ * looks first, and cp's look outranked its shell's stale read or
+ * declaration (`cat f`, another's `rm f`, `cp x f` made f again).  Where
+ * nothing is held, or a basis from a change by the holder's tree, it
+ * reads.  A shell that
  * holds nothing, below a program that read the record, gets the
  * deletion through its command's look (`sh -c 'cat f; echo x > f'`). */
 static void test_look_at_deleted(void **state)
@@ -668,6 +669,10 @@ static void test_look_at_deleted(void **state)
 	assert_int_equal(basis_declare(bt, &p, "declared", 1), 0);
 	basis_changed(bt, &p, &none, "made", 1);
 	basis_seen(bt, &p, "below", 1);
+	child = idle_child(p.tgid); /* lends this process what it makes */
+	assert_int_equal(proc_get(child, &c), 0);
+	basis_created(bt, &c, "lent", 1);
+	end_child(child);
 	child = idle_parent(p.tgid, &grand);
 	assert_int_equal(proc_get(child, &c), 0);
 	assert_int_equal(proc_get(grand, &g), 0);
@@ -687,8 +692,13 @@ static void test_look_at_deleted(void **state)
 
 	basis_looked(bt, &c, "made", 2);
 	basis_lookup(bt, &c, "made", &hit);
-	assert_true(hit.found && !hit.holder_is_self);
-	assert_int_equal(hit.version, 1);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 2);
+
+	basis_looked(bt, &c, "lent", 2); /* as the spec's creator alone */
+	basis_lookup(bt, &c, "lent", &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 2);
 
 	basis_looked(bt, &c, "free", 2);
 	basis_lookup(bt, &c, "free", &hit);
@@ -710,9 +720,8 @@ static void test_look_at_deleted(void **state)
 /* git gc (c) runs pack-refs (g), which looks at a deleted lock file
  * that this process (the shell above gc) made, makes it and removes it:
  * gc, between them, must follow the removal.  It stayed at the make (g's
- * second change moved only the holder its first one had used), and gc's
- * next command, reflog, was refused its create of the lock file once a
- * look no longer passed over a basis from a change. */
+ * second change moved only the holder its first one had used), so a
+ * change of gc's own on that basis was refused as stale. */
 static void test_second_change_moves_between(void **state)
 {
 	struct basis_table *bt;
