@@ -239,11 +239,17 @@ mv d1 d2
 expect_eq "a renamed directory's records continue their lines" $((vx + 1)) "$(ver d2/x)"
 
 # A stale editor cannot resurrect a deleted record.
+# (the writer reads before the rm and writes after it, each step waited
+# for: a fixed 0.3 s let a writer slow to start read after the rm, and
+# its write then made a new record, not a stale one)
 echo keep > gone; cat gone >/dev/null
-bash -c 'cat gone >/dev/null; sleep 1; echo resurrect > gone' 2>/dev/null &
+bash -c "cat gone >/dev/null; : > '$WORK/gone.read'
+	for _ in \$(seq 500); do [ -e '$WORK/gone.go' ] && break; sleep 0.02; done
+	echo resurrect > gone" 2>/dev/null &
 stale=$!
-sleep 0.3
+for _ in $(seq 500); do [ -e "$WORK/gone.read" ] && break; sleep 0.02; done
 rm gone
+: > "$WORK/gone.go"
 wait $stale
 check "a stale writer does not re-create a deleted record" test ! -e gone
 # Nor a command run on a basis this shell read or declared: cp's own
