@@ -188,39 +188,43 @@ int hist_lookup(struct rfs *fs, struct rfs_inode *parent, const char *name,
 	return 0;
 }
 
+/* Show owner @uid:@gid and the read bits of @mode on @a: read only; a
+ * directory of versions searchable where readable. */
+static void show_owner(struct stat *a, uint32_t mode, uint32_t uid,
+		       uint32_t gid)
+{
+	a->st_uid = uid;
+	a->st_gid = gid;
+	a->st_mode = (a->st_mode & S_IFMT) | (mode & 0444);
+	if (S_ISDIR(a->st_mode))
+		a->st_mode |= S_ISDIR(mode) ? mode & 0111 : (mode & 0444) >> 2;
+}
+
 /* The owner and read bits @key's history shows: those of the directory
  * or record it is (its newest version's, for a deleted record).  None
  * known: its owner's only.  Before 2026-12-06 every node showed 0555 or
  * 0444 and the daemon's owner, so another user read through the history
- * what the record's own mode kept from them. */
+ * what the record's own mode kept from them.  A version shows its own
+ * (hist_attr). */
 static void hist_owner(struct rfs *fs, const char *key, struct stat *a)
 {
 	struct store_stat sb;
-	struct store_snap *s;
 	struct store_hist *h;
 	size_t n;
-	int known = store_stat(fs->st, key, &sb) == 0;
 
-	if (!known && store_history(fs->st, key, &h, &n) == 0) {
-		if (n && store_snap_open(fs->st, key, h[n - 1].version,
-					 &s) == 0) {
-			store_snap_stat(s, &sb);
-			store_snap_close(s);
-			known = 1;
-		}
-		free(h);
-	}
-	if (!known) {
-		a->st_mode = (a->st_mode & S_IFMT) | 0500;
+	if (store_stat(fs->st, key, &sb) == 0) {
+		show_owner(a, sb.meta.mode, sb.meta.uid, sb.meta.gid);
 		return;
 	}
-	a->st_uid = sb.meta.uid;
-	a->st_gid = sb.meta.gid;
-	/* read only; a directory of versions searchable where readable */
-	a->st_mode = (a->st_mode & S_IFMT) | (sb.meta.mode & 0444);
-	if (S_ISDIR(a->st_mode))
-		a->st_mode |= S_ISDIR(sb.meta.mode) ? sb.meta.mode & 0111
-						    : (sb.meta.mode & 0444) >> 2;
+	if (store_history(fs->st, key, &h, &n) == 0) {
+		if (n)
+			show_owner(a, h[n - 1].mode, h[n - 1].uid,
+				   h[n - 1].gid);
+		free(h);
+		if (n)
+			return;
+	}
+	a->st_mode = (a->st_mode & S_IFMT) | 0500;
 }
 
 int hist_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
@@ -248,8 +252,12 @@ int hist_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 	rc = has_version(fs, hist_key(in, kb, sizeof(kb)), in->hver, &h);
 	if (rc < 0)
 		return rc;
-	a->st_mode = S_IFREG | 0444;
-	hist_owner(fs, hist_key(in, kb, sizeof(kb)), a);
+	/* The owner and mode it was written under (up to its record's
+	 * end), not those of whoever holds the name now: until 2026-12-07
+	 * a record made again of a deleted one's name showed its maker the
+	 * deleted record's versions (store.h, struct store_hist). */
+	a->st_mode = S_IFREG;
+	show_owner(a, h.mode, h.uid, h.gid);
 	a->st_nlink = 1;
 	a->st_size = (off_t)h.size;
 	a->st_blocks = (blkcnt_t)((h.size + 511) / 512);

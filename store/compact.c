@@ -39,6 +39,7 @@ struct item {
 	uint32_t xattrs_len;
 	struct ver *vers;
 	uint32_t nvers;
+	struct past *past;   /* the node's (struct past), or NULL */
 	uint64_t state_off;  /* in the output */
 	uint32_t state_len;
 };
@@ -64,6 +65,7 @@ static void snap_free(struct snap *s)
 		free(s->items[i].key);
 		free(s->items[i].xattrs);
 		free(s->items[i].vers);
+		free(s->items[i].past);
 	}
 	free(s->items);
 }
@@ -71,6 +73,8 @@ static void snap_free(struct snap *s)
 static int snap_add(struct snap *s, const struct node *n)
 {
 	struct item *it;
+	const struct past *past = n->x ? n->x->past : NULL;
+	size_t np = 0;
 	const uint8_t *x;
 	uint32_t xlen;
 
@@ -88,12 +92,19 @@ static int snap_add(struct snap *s, const struct node *n)
 	it->key = strdup(n->key);
 	it->xattrs = xlen ? malloc(xlen) : NULL;
 	it->vers = n->nvers ? malloc(n->nvers * sizeof(*it->vers)) : NULL;
-	if (!it->key || (xlen && !it->xattrs) || (n->nvers && !it->vers)) {
+	while (past && past[np].upto)
+		np++;
+	it->past = np ? malloc((np + 1) * sizeof(*past)) : NULL;
+	if (!it->key || (xlen && !it->xattrs) || (n->nvers && !it->vers) ||
+	    (np && !it->past)) {
 		free(it->key);
 		free(it->xattrs);
 		free(it->vers);
+		free(it->past);
 		return -ENOMEM;
 	}
+	if (np)
+		memcpy(it->past, past, (np + 1) * sizeof(*past));
 	it->kind = n->kind;
 	it->version = node_version(n);
 	it->del_ns = n->x ? n->x->del_ns : 0;
@@ -292,9 +303,23 @@ static int emit_item(struct store *st, struct out *o, struct item *it,
 
 	if (it->forget)
 		return 0;
-	for (uint32_t i = 0; i < hist && rc == 0; i++)
-		rc = emit_ver(st, o, it, &it->vers[i], LOG_F_HIST, &hm, NULL,
-			      0);
+	for (uint32_t i = 0; i < hist && rc == 0; i++) {
+		/* A version of an ended incarnation carries its owner and
+		 * mode (OWNER); the others are the key's own now. */
+		const struct past *p = it->past;
+		struct store_meta pm = hm;
+
+		while (p && p->upto && p->upto < it->vers[i].version)
+			p++;
+		if (p && p->upto) {
+			pm.uid = p->uid;
+			pm.gid = p->gid;
+			pm.mode = p->mode;
+		}
+		rc = emit_ver(st, o, it, &it->vers[i],
+			      LOG_F_HIST | (p && p->upto ? LOG_F_OWNER : 0),
+			      p && p->upto ? &pm : &hm, NULL, 0);
+	}
 	if (rc == 0 && (it->kind == K_TOMB ||
 			(it->kind == K_DIR && it->version)))
 		rc = out_entry(o, LOG_DEL, LOG_F_COMMIT, it->key, it->version,

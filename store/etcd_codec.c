@@ -48,7 +48,12 @@ static uint64_t get64(const uint8_t *p)
  * t/: the last version, a space and the revision of the last live
  *     version's r/, a space and the nonce of the change that made it
  *     (which tells a delete of ours from another mount's of the same
- *     version; absent in older values: 0), in decimal. */
+ *     version; absent in older values: 0), in decimal; then, for each
+ *     record of the key that ended (deleted, renamed away or over), a
+ *     space and "UPTO:MODE:UID:GID" in decimal, oldest first: its
+ *     versions up to UPTO are readable under that owner and mode, not
+ *     those of whoever holds the name later (absent before 2026-12-07:
+ *     readers that stop after the nonce ignore it). */
 #define META_FIXED 40
 #define REC_FIXED 52
 
@@ -133,6 +138,52 @@ void es_enc_tomb(uint64_t version, int64_t last_rev, uint64_t nonce,
 	*len = (size_t)snprintf(out, ES_TOMB_MAX, "%llu %lld %llu",
 				(unsigned long long)version,
 				(long long)last_rev, (unsigned long long)nonce);
+}
+
+char *es_enc_past(const char *past, uint64_t upto, const struct store_meta *m,
+		  unsigned keep)
+{
+	size_t n = 0, len;
+	const char *s = past ? past : "";
+	char *out;
+
+	/* Only the newest @keep versions are kept, and each record had
+	 * one at least: older entries name none. */
+	for (const char *p = s; *p; p++)
+		n += *p == ' ';
+	while (keep && n + 1 > keep && *s) {
+		s = strchr(s + 1, ' ');
+		if (!s)
+			s = "";
+		n--;
+	}
+	len = strlen(s) + 64;
+	out = malloc(len);
+	if (out)
+		snprintf(out, len, "%s %llu:%u:%u:%u", s,
+			 (unsigned long long)upto, m->mode, m->uid, m->gid);
+	return out;
+}
+
+int es_past_meta(const char *past, uint64_t version, struct store_meta *m)
+{
+	const char *p = past;
+
+	while (p && *p == ' ') {
+		unsigned long long upto;
+		unsigned mode, uid, gid;
+
+		if (sscanf(p, " %llu:%u:%u:%u", &upto, &mode, &uid, &gid) != 4)
+			return 0;
+		if (version <= upto) {
+			m->mode = mode;
+			m->uid = uid;
+			m->gid = gid;
+			return 1;
+		}
+		p = strchr(p + 1, ' ');
+	}
+	return 0;
 }
 
 /* ---- content buffers ----------------------------------------------------- */

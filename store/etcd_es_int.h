@@ -61,6 +61,7 @@ struct es_ent {
 	uint64_t tomb;
 	int64_t tomb_rev;       /* r/ revision of the last live version */
 	uint64_t tomb_nonce;    /* the nonce of the change that made it */
+	char *tomb_past;        /* its ended records' owners (codec), or NULL */
 	/* l/: a write lease */
 	int has_l;
 	int64_t l_rev, l_create, l_lease;
@@ -187,9 +188,16 @@ int es_dec_meta(const char *v, size_t len, struct store_meta *m,
 uint8_t *es_enc_rec(uint64_t version, int64_t commit_ns, uint64_t nonce,
 		    int64_t prev, const void *data, size_t len,
 		    size_t *out_len);
-#define ES_TOMB_MAX 64 /* a t/ value: three decimals and two spaces */
+#define ES_TOMB_MAX 64 /* a t/ value's start: three decimals and two spaces */
 void es_enc_tomb(uint64_t version, int64_t last_rev, uint64_t nonce,
 		 char out[ES_TOMB_MAX], size_t *len);
+/* A t/ value's list of ended records (codec): @past's last @keep - 1
+ * entries and one for versions up to @upto under @m, malloc'ed. */
+char *es_enc_past(const char *past, uint64_t upto, const struct store_meta *m,
+		  unsigned keep);
+/* The owner and mode of @version in @past's list, into @m.  @return 1,
+ * or 0 when no ended record there holds it. */
+int es_past_meta(const char *past, uint64_t version, struct store_meta *m);
 
 /* etcd_txn.c: a key as the cache has it, copied out (no lock held). */
 struct es_view {
@@ -202,6 +210,7 @@ struct es_view {
 	int64_t commit_ns, prev_rev, tomb_rev;
 	uint8_t hash[16];
 	struct es_buf *content; /* a reference */
+	char *tomb_past;        /* malloc'ed copy */
 };
 
 /* A transaction being built: compares and operations whose keys and
@@ -242,8 +251,11 @@ void es_tb_put_meta(struct es_tb *t, const char *key,
  * than be overwritten. */
 void es_tb_dir_changed(struct es_tb *t, const char *dir,
 		       const struct es_view *dv, int64_t now);
+/* @ended: the record that ends here (deleted, renamed away or over):
+ * its versions keep its owner and mode (es_enc_past). */
 void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version,
-		    int64_t last_rev, uint64_t nonce);
+		    int64_t last_rev, uint64_t nonce,
+		    const struct es_view *ended);
 void es_tb_free(struct es_tb *t);
 int es_tb_run(struct es_tb *t, int64_t *rev);
 int es_grow(void **arr, size_t *cap, size_t n, size_t size);

@@ -87,7 +87,14 @@ static int move_rec(struct es_tb *t, const char *from, const char *to,
 		es_tb_op(t, 'r', from, NULL, 0, 0, 1);
 		es_tb_op(t, 'm', from, NULL, 0, 0, 1);
 		es_tb_put_tomb(t, from, f.version + 1, f.r_rev,
-			       es_next_nonce(t->es));
+			       es_next_nonce(t->es), &f);
+		/* A rename over a record ends that record: its versions
+		 * keep its owner (its t/, which a live key may have). */
+		if (d.has_r)
+			es_tb_put_tomb(t, to, d.tomb > d.version ? d.tomb
+								 : d.version,
+				       d.tomb ? d.tomb_rev : d.r_rev,
+				       d.tomb_nonce, &d);
 		if (newv)
 			*newv = nv;
 	}

@@ -418,6 +418,7 @@ int es_history(struct es *es, const char *key, struct store_hist **h,
 	       size_t *n)
 {
 	struct hist_arg a = { NULL, 0, 0, 0 };
+	struct es_view v;
 	int rc = key_check(key);
 
 	*h = NULL;
@@ -438,6 +439,21 @@ int es_history(struct es *es, const char *key, struct store_hist **h,
 		a.h[i] = a.h[a.n - 1 - i];
 		a.h[a.n - 1 - i] = t;
 	}
+	/* Each version's owner and mode: its record's now, or, if that
+	 * record ended, its record's then (t/, etcd_codec.c); none known
+	 * (a tombstone from before 2026-12-07): root's only. */
+	es_view_get(es, key, &v);
+	for (size_t i = 0; i < a.n; i++) {
+		struct store_meta m = { 0 };
+
+		if (!es_past_meta(v.tomb_past, a.h[i].version, &m) &&
+		    v.has_r && v.has_m)
+			m = v.meta;
+		a.h[i].mode = m.mode;
+		a.h[i].uid = m.uid;
+		a.h[i].gid = m.gid;
+	}
+	es_view_free(&v);
 	*h = a.h;
 	*n = a.n;
 	return 0;
@@ -727,7 +743,8 @@ int es_delete(struct es *es, const char *key, uint64_t expect,
 		es_tb_no_lease(&t, key, &v, 1);
 		es_tb_op(&t, 'r', key, NULL, 0, 0, 1);
 		es_tb_op(&t, 'm', key, NULL, 0, 0, 1);
-		es_tb_put_tomb(&t, key, nv, v.r_rev, nonce);
+		es_tb_cmp(&t, 't', key, ETCDC_MOD, ETCDC_EQUAL, v.t_rev);
+		es_tb_put_tomb(&t, key, nv, v.r_rev, nonce, &v);
 		if (v.has_l)
 			es_tb_op(&t, 'l', key, NULL, 0, 0, 1);
 		es_view_get(es, pkey, &pv);

@@ -146,6 +146,7 @@ static void ent_free(struct es_ent *e)
 {
 	free(e->key);
 	free(e->xa);
+	free(e->tomb_past);
 	es_buf_put(e->content);
 	free(e);
 }
@@ -267,14 +268,22 @@ int es_apply_locked(struct es *es, const char *k, size_t klen,
 		e->tomb = 0;
 		e->tomb_rev = 0;
 		e->tomb_nonce = 0;
+		free(e->tomb_past);
+		e->tomb_past = NULL;
 		if (!deleted && v) {
-			char buf[ES_TOMB_MAX], *end;
-			size_t n = vlen < sizeof(buf) - 1 ? vlen : sizeof(buf) - 1;
-			memcpy(buf, v, n);
-			buf[n] = 0;
+			char *buf = strndup(v, vlen), *end;
+
+			if (!buf) { /* refetched at the next change */
+				e->t_rev = 0;
+				return 0;
+			}
 			e->tomb = strtoull(buf, &end, 10);
 			e->tomb_rev = strtoll(end, &end, 10);
-			e->tomb_nonce = strtoull(end, NULL, 10);
+			e->tomb_nonce = strtoull(end, &end, 10);
+			/* the ended records' owners (etcd_codec.c) */
+			if (*end == ' ' && !(e->tomb_past = strdup(end)))
+				e->t_rev = 0;
+			free(buf);
 		}
 		return 0;
 	default: /* 'l' */

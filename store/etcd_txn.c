@@ -45,6 +45,7 @@ static void view_fill(struct es *es, const char *key, struct es_view *v,
 		v->tomb = e->tomb;
 		v->tomb_rev = e->tomb_rev;
 		v->tomb_nonce = e->tomb_nonce;
+		v->tomb_past = e->tomb_past ? strdup(e->tomb_past) : NULL;
 		v->prev_rev = e->prev_rev;
 		v->commit_ns = e->commit_ns;
 		memcpy(v->hash, e->hash, 16);
@@ -82,6 +83,7 @@ int es_view_read(struct es *es, const char *key, struct es_view *v,
 void es_view_free(struct es_view *v)
 {
 	free(v->xa);
+	free(v->tomb_past);
 	es_buf_put(v->content);
 	memset(v, 0, sizeof(*v));
 }
@@ -241,14 +243,49 @@ void es_tb_dir_changed(struct es_tb *t, const char *dir,
 	es_tb_put_meta(t, dir, &m, dv->xa, dv->xa_len);
 }
 
-void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version,
-		    int64_t last_rev, uint64_t nonce)
+/* @m less the read bits that users other than its owner had only
+ * through the directories above @key: those may go and another user
+ * make one of their names again (store.c, ended_meta). */
+static void ended_meta(struct es *es, const char *key, struct store_meta *m)
 {
-	char buf[ES_TOMB_MAX];
+	char *k = es_parent_of(key);
+
+	while (k) {
+		struct es_view d;
+		char *up = *k ? es_parent_of(k) : NULL;
+
+		view_fill(es, k, &d, 0);
+		if (d.has_m && !(d.meta.mode & S_IXOTH))
+			m->mode &= ~(uint32_t)S_IROTH;
+		if (d.has_m && !(d.meta.mode & (d.meta.gid == m->gid ? S_IXGRP
+								     : S_IXOTH)))
+			m->mode &= ~(uint32_t)S_IRGRP;
+		es_view_free(&d);
+		free(k);
+		k = up;
+	}
+}
+
+void es_tb_put_tomb(struct es_tb *t, const char *key, uint64_t version,
+		    int64_t last_rev, uint64_t nonce,
+		    const struct es_view *ended)
+{
+	unsigned keep = t->es->o.keep_versions ? t->es->o.keep_versions : 8;
+	struct store_meta m = ended->meta;
+	char buf[ES_TOMB_MAX], *past, *v = NULL;
 	size_t n;
 
 	es_enc_tomb(version, last_rev, nonce, buf, &n);
-	es_tb_op(t, 't', key, strndup(buf, n), n, 0, 0);
+	ended_meta(t->es, key, &m);
+	past = es_enc_past(ended->tomb_past, ended->version, &m, keep);
+	if (past && (v = malloc(n + strlen(past) + 1)))
+		snprintf(v, n + strlen(past) + 1, "%s%s", buf, past);
+	free(past);
+	if (!v) {
+		t->err = -ENOMEM;
+		return;
+	}
+	es_tb_op(t, 't', key, v, strlen(v), 0, 0);
 }
 
 void es_tb_free(struct es_tb *t)

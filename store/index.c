@@ -239,6 +239,7 @@ static void node_free_parts(struct node *n)
 {
 	if (n->x) {
 		free(n->x->xattrs);
+		free(n->x->past);
 		free(n->x);
 		n->x = NULL;
 	}
@@ -388,7 +389,8 @@ struct node_ext *node_ext(struct node *n)
 void node_ext_trim(struct node *n)
 {
 	if (n->x && n->kind == K_FILE && !n->x->xattrs_len &&
-	    (n->flags & N_STATE_VER) && n->owner != OWNER_EXT) {
+	    (n->flags & N_STATE_VER) && n->owner != OWNER_EXT &&
+	    !n->x->past) {
 		free(n->x->xattrs);
 		free(n->x);
 		n->x = NULL;
@@ -487,6 +489,53 @@ int node_add_ver(struct node *n, const struct ver *v, uint32_t keep,
 	vs[i] = *v;
 	n->nvers++;
 	return 0;
+}
+
+int node_past_add(struct node *n, uint64_t upto, const struct store_meta *m)
+{
+	struct past *p;
+	size_t k = 0;
+
+	if (!upto)
+		return 0;
+	if (!node_ext(n))
+		return -ENOMEM;
+	p = n->x->past;
+	while (p && p[k].upto)
+		k++;
+	if (k && p[k - 1].upto >= upto)
+		return 0;
+	if (k && p[k - 1].uid == m->uid && p[k - 1].gid == m->gid &&
+	    p[k - 1].mode == m->mode) {
+		p[k - 1].upto = upto;
+		return 0;
+	}
+	p = realloc(p, (k + 2) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p[k] = (struct past){ .upto = upto, .uid = m->uid, .gid = m->gid,
+			      .mode = m->mode };
+	p[k + 1].upto = 0;
+	n->x->past = p;
+	return 0;
+}
+
+void node_past_trim(struct node *n)
+{
+	struct past *p = n->x ? n->x->past : NULL;
+	uint64_t oldest = n->nvers ? node_cvers(n)[0].version : UINT64_MAX;
+	size_t k = 0, drop = 0;
+
+	if (!p)
+		return;
+	for (; p[k].upto; k++)
+		drop += p[k].upto < oldest;
+	if (drop == k) {
+		free(p);
+		n->x->past = NULL;
+	} else if (drop) {
+		memmove(p, p + drop, (k - drop + 1) * sizeof(*p));
+	}
 }
 
 void node_link(struct node *parent, struct node *n)

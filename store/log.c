@@ -187,7 +187,11 @@ static int frame_ok(const uint8_t *b, uint32_t len)
 	uint64_t value_len = log_get64(b + 32);
 	uint64_t fixed = LOG_ENTRY_HDR + key_len + body_len;
 
-	if (type < LOG_PUT || type > LOG_FLOOR || (flags & ~7u))
+	if (type < LOG_PUT || type > LOG_FLOOR || (flags & ~15u))
+		return 0;
+	/* OWNER names a HIST PUT's incarnation (FORMAT.md) */
+	if ((flags & LOG_F_OWNER) &&
+	    (type != LOG_PUT || !(flags & LOG_F_HIST)))
 		return 0;
 	if (log_get32(b + 44) != 0 || len < fixed || len > LOG_ENTRY_MAX)
 		return 0;

@@ -35,6 +35,8 @@ enum log_flags {
 	LOG_F_COMMIT = 1, /* closes a group: the entries before it apply */
 	LOG_F_HIST = 2,   /* a kept older version re-written by compaction */
 	LOG_F_BLOB = 4,   /* content lives in blobs/<blob_id> */
+	LOG_F_OWNER = 8,  /* a HIST PUT whose body's mode, uid and gid are its
+			   * ended incarnation's (FORMAT.md) */
 };
 
 /* A decoded entry.  Pointers point into the decoded buffer. */

@@ -527,10 +527,15 @@ int store_history(struct store *st, const char *key, struct store_hist **h,
 		rc = -ENOMEM;
 	for (uint32_t i = 0; rc == 0 && i < nd->nvers; i++) {
 		const struct ver *v = &node_vers(nd)[i];
+		struct store_meta m = node_ver_meta(&st->idx, nd, v->version);
+
 		(*h)[i].version = v->version;
 		(*h)[i].size = v->size;
 		(*h)[i].commit_ns = v->commit_ns;
 		memcpy((*h)[i].hash, v->hash, 16);
+		(*h)[i].mode = m.mode;
+		(*h)[i].uid = m.uid;
+		(*h)[i].gid = m.gid;
 	}
 	if (rc == 0)
 		*n = nd->nvers;

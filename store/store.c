@@ -235,6 +235,7 @@ static int add_ver(struct store *st, struct node *n, const struct ver *v)
 
 	if (dead)
 		CTR_ADD(st->dead_blob_bytes, dead);
+	node_past_trim(n);
 	return rc;
 }
 
@@ -252,6 +253,35 @@ struct node *store_parent_of(struct store *st, const char *key, size_t klen)
 
 	/* The root is the key "" and is never removed: no lookup. */
 	return plen ? idx_get(&st->idx, key, plen) : st->root;
+}
+
+/* The owner and mode record n's versions keep when it ends (struct
+ * past): its own, less the read bits that users other than its owner
+ * had only through the directories above it then.  Those directories
+ * may go (renamed away, removed) and another user make one of their
+ * names again: alice's 0644 record in her 0700 directory would then
+ * read as 0644 under bob's new directory of that name. */
+static struct store_meta ended_meta(struct store *st, struct node *n)
+{
+	struct store_meta m = node_meta(&st->idx, n);
+	const char *k = n->key;
+	size_t kl = n->klen;
+
+	while (kl) {
+		struct node *p = store_parent_of(st, k, kl);
+		struct store_meta pm;
+
+		if (!p || p->kind != K_DIR)
+			break;
+		pm = node_meta(&st->idx, p);
+		if (!(pm.mode & S_IXOTH))
+			m.mode &= ~(uint32_t)S_IROTH;
+		if (!(pm.mode & (pm.gid == m.gid ? S_IXGRP : S_IXOTH)))
+			m.mode &= ~(uint32_t)S_IRGRP;
+		k = p->key;
+		kl = p->klen;
+	}
+	return m;
 }
 
 /* An entry that links a name into directory p or unlinks one from it
@@ -375,6 +405,9 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 				state_at(n, newest->seg, newest->elen);
 			}
 			rc = add_ver(st, n, &v);
+			/* a version of an ended incarnation (compact.c) */
+			if (rc == 0 && (e->flags & LOG_F_OWNER))
+				rc = node_past_add(n, v.version, &b.meta);
 			if (rc == 0 && !n->kind) {
 				/* a line known only by its history */
 				n->kind = K_TOMB;
@@ -387,6 +420,15 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		    (newest && newest->version >= v.version)) {
 			rc = -EUCLEAN;
 			break;
+		}
+		/* A rename over a live record (a PUT before its group's
+		 * last) ends that record: its versions keep its owner. */
+		if (n->kind == K_FILE && !(e->flags & LOG_F_COMMIT)) {
+			struct store_meta om = ended_meta(st, n);
+
+			rc = node_past_add(n, newest->version, &om);
+			if (rc < 0)
+				break;
 		}
 		rc = node_set_xattrs(n, b.xattrs, b.xattrs_len);
 		if (rc == 0)
@@ -428,6 +470,16 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		if (!node_ext(n)) {
 			rc = -ENOMEM;
 			break;
+		}
+		/* The record ends: its kept versions stay readable under
+		 * its owner and mode now, whoever makes a record of the
+		 * name later (fs/history.c). */
+		if (n->kind == K_FILE) {
+			struct store_meta om = ended_meta(st, n);
+
+			rc = node_past_add(n, node_version(n), &om);
+			if (rc < 0)
+				break;
 		}
 		node_unlink(n);
 		if (n->kind != K_TOMB)

@@ -168,6 +168,12 @@ struct store_hist {
 	uint64_t size;
 	int64_t commit_ns;
 	uint8_t hash[16];
+	/** The owner and mode it is readable under: its record's now, or,
+	 *  for a version of a record that ended (deleted, renamed away,
+	 *  renamed over), that record's when it ended, whoever holds the
+	 *  name since.  Mode 0 (root's only): not known (a tombstone
+	 *  compacted before 2026-12-07). */
+	uint32_t mode, uid, gid;
 };
 
 /* ---- Opening and closing ------------------------------------------- */

@@ -49,9 +49,21 @@ enum node_flags {
 	N_STATE_VER = 4, /* the state entry is the newest kept version's PUT */
 };
 
+/* An ended incarnation of a key (its record deleted, renamed away, or
+ * replaced by a rename over it): its kept versions up to @upto stay
+ * readable under the owner and mode the record had then, not under those
+ * of whoever makes a record of the name later.  A node's are in version
+ * order, in an array that ends with upto 0. */
+struct past {
+	uint64_t upto;
+	uint32_t uid, gid;
+	uint32_t mode;
+};
+
 /* What most records do not need: a directory's children, xattrs, a
- * state entry that is not a version's PUT (META, DEL, MKDIR, RMDIR), and
- * the line of a key that is not a record. */
+ * state entry that is not a version's PUT (META, DEL, MKDIR, RMDIR), the
+ * line of a key that is not a record, and the owners of its past
+ * incarnations. */
 struct node_ext {
 	struct node *child;   /* K_DIR: first child */
 	uint8_t *xattrs;      /* packed as in the log body, NULL if none */
@@ -69,6 +81,7 @@ struct node_ext {
 	 * live bytes need its length, compaction its segment). */
 	uint32_t state_seg, state_len;
 	uint32_t uid, gid;    /* when the node's owner is OWNER_EXT */
+	struct past *past;    /* NULL: every kept version is the key's now */
 };
 
 /* Owners.  A node names its (uid, gid) pair by a 16-bit number into its
@@ -133,7 +146,7 @@ struct node {
 };
 
 _Static_assert(sizeof(struct ver) == 56, "struct ver grew");
-_Static_assert(sizeof(struct node_ext) == 56, "struct node_ext grew");
+_Static_assert(sizeof(struct node_ext) == 64, "struct node_ext grew");
 _Static_assert(offsetof(struct node, key) == 124, "struct node grew");
 
 static inline struct ver *node_vers(struct node *n)
@@ -226,6 +239,26 @@ static inline struct store_meta node_meta(const struct index *ix,
 		m.uid = o->uid;
 		m.gid = o->gid;
 	}
+	return m;
+}
+
+/* The owner and mode under which @n's kept version @version is
+ * readable: its incarnation's if that ended (struct past), else the
+ * key's own now (so a chmod or chown of the record moves them). */
+static inline struct store_meta node_ver_meta(const struct index *ix,
+					      const struct node *n,
+					      uint64_t version)
+{
+	struct store_meta m = node_meta(ix, n);
+
+	for (const struct past *p = n->x ? n->x->past : NULL; p && p->upto;
+	     p++)
+		if (version <= p->upto) {
+			m.uid = p->uid;
+			m.gid = p->gid;
+			m.mode = p->mode;
+			break;
+		}
 	return m;
 }
 
@@ -434,6 +467,12 @@ int node_set_xattrs(struct node *n, const uint8_t *x, uint32_t len);
  * fall out are added to *dead_blob. */
 int node_add_ver(struct node *n, const struct ver *v, uint32_t keep,
 		 uint64_t *dead_blob);
+/* n's versions up to @upto ended under @m's owner and mode (struct
+ * past); a run of the same owner and mode is one entry.  Nothing if
+ * they already had. */
+int node_past_add(struct node *n, uint64_t upto, const struct store_meta *m);
+/* Forget past entries older than every kept version. */
+void node_past_trim(struct node *n);
 /* Forget n's version at index i (salvage.c).  Never a K_FILE's newest:
  * that is its content, which only a DEL may end. */
 void node_drop_ver(struct node *n, uint32_t i);

@@ -597,4 +597,39 @@ if command -v setpriv > /dev/null; then
 	expect_eq "fsck, dump, stats and compact of another user's store say Permission denied" "" "$bad"
 	rm -rf "$PUB"
 fi
+
+# ---- another user's old versions ---------------------------------------------
+# A kept version is readable under the owner and mode its record had
+# when it was written (up to its deletion), not under those of whoever
+# holds the name now.  Until 2026-12-07 every version showed the record's
+# owner now: alice's 0600 record deleted in a 1777 directory, bob made
+# one of that name and read alice's old versions, in .recfs/history and
+# with recctl show.  Also after a compaction and a restart (the store
+# keeps it in its log).
+if command -v setpriv > /dev/null && id alice > /dev/null 2>&1 &&
+	id bob > /dev/null 2>&1; then
+	as() { local u=$1; shift; setsid -w setpriv --reuid="$u" --regid="$u" --init-groups "$@"; }
+	mount_fresh allow_other || exit 1
+	chmod 711 "$WORK" && chmod 1777 "$MNT"
+	as alice bash -c "cd '$MNT' && umask 077 && echo a1 > sh && echo a2 > sh && rm sh &&
+		umask 022 && echo c1 > over && chmod 600 over && echo x > mine && mv mine over &&
+		mkdir -m 700 dd && echo d1 > dd/r && mv dd ee"
+	as bob bash -c "cd '$MNT' && umask 022 && echo b4 > sh && mkdir dd && echo b > dd/r"
+	for when in "" " after compaction" " after a restart"; do
+		case $when in
+		*compaction) R compact "$MNT" > /dev/null ;;
+		*restart) unmount && mount_again allow_other || exit 1 ;;
+		esac
+		expect_eq "bob may not read alice's old versions in .recfs/history$when (nor a 0600 one she renamed a 0644 over, nor a 0644 one in her 0700 directory she renamed, whose name he made again)" \
+			"no no no no" "$(for p in sh/1 sh/2 over/1 dd/r/1; do as bob cat "$MNT/.recfs/history/$p" > /dev/null 2>&1 && echo yes || echo no; done | xargs)"
+		expect_eq "nor with recctl show$when" "1 1" \
+			"$(for v in 1 2; do as bob bash -c "cd '$MNT' && '$RECCTL' show sh@$v" > /dev/null 2>&1; echo $?; done | xargs)"
+		expect_eq "alice still reads them$when" "a1 a2 c1 d1" \
+			"$(for p in sh@1 sh@2 over@1 dd/r@1; do as alice bash -c "cd '$MNT' && '$RECCTL' show $p" 2>&1; done | xargs)"
+		expect_eq "bob reads his own$when" "b4 b4" \
+			"$(as bob bash -c "cd '$MNT' && '$RECCTL' show sh@4 && cat .recfs/history/sh/4" 2>&1 | xargs)"
+	done
+	chmod 700 "$WORK"
+	unmount
+fi
 finish

@@ -522,6 +522,90 @@ static void test_history_below_gone_dir(void **state)
 	}
 }
 
+/* Is @key's kept version @v readable under @mode and @uid:@uid? */
+static int owned(struct store *st, const char *key, uint64_t v,
+		 uint32_t mode, uint32_t uid)
+{
+	struct store_hist *h;
+	size_t n;
+	int ok = 0;
+
+	if (store_history(st, key, &h, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (h[i].version == v)
+			ok = h[i].mode == mode && h[i].uid == uid &&
+			     h[i].gid == uid;
+	free(h);
+	return ok;
+}
+
+/* Each kept version is readable under its record's owner and mode, up
+ * to that record's end (deleted, renamed over): not under those of
+ * whoever makes a record of the name later.  Until 2026-12-07 every
+ * version had the key's owner now (fs/history.c).  Also after a reopen
+ * (the log as stores have always written it) and a compaction, which
+ * writes an ended record's versions with its owner (FORMAT.md, OWNER). */
+static void test_history_owner(void **state)
+{
+	struct fx *f = *state;
+	struct store_meta alice = { .mode = S_IFREG | 0600, .uid = 1001,
+				    .gid = 1001 },
+			  bob = { .mode = S_IFREG | 0644, .uid = 1002,
+				  .gid = 1002 },
+			  carol = { .mode = S_IFREG | 0640, .uid = 1003,
+				    .gid = 1003 },
+			  ro = { .mode = S_IFREG | 0400 };
+	uint64_t v = 0;
+
+	f->o.compact_ratio = -1;
+	fx_open(f);
+	assert_int_equal(store_put(f->st, "r", STORE_ABSENT, "a1", 2, &alice,
+				   &v), 0);
+	assert_true(put_str(f->st, "r", 1, "a2") == 2);
+	assert_int_equal(store_delete(f->st, "r", 2, &v), 0);
+	assert_int_equal(store_put(f->st, "r", STORE_ABSENT, "b4", 2, &bob,
+				   &v), 0);
+	assert_true(v == 4);
+	/* carol's record renamed over bob's ends bob's */
+	assert_int_equal(store_put(f->st, "c", STORE_ABSENT, "c1", 2, &carol,
+				   &v), 0);
+	assert_int_equal(store_rename(f->st, "c", 1, "r", 4, &v), 0);
+	assert_true(v == 5);
+	/* a chmod moves the versions of the record there now only */
+	assert_int_equal(store_setmeta(f->st, "r", &ro, STORE_META_MODE), 0);
+	/* a record deleted and never made again */
+	assert_int_equal(store_put(f->st, "t", STORE_ABSENT, "t1", 2, &alice,
+				   &v), 0);
+	assert_int_equal(store_delete(f->st, "t", 1, &v), 0);
+	/* a 0644 record in a 0700 directory renamed away: what others
+	 * could not read through that directory they do not read once
+	 * another user makes a directory of its name */
+	struct store_meta dir = { .mode = S_IFDIR | 0700, .uid = 1001,
+				  .gid = 1001 },
+			  pub = { .mode = S_IFREG | 0644, .uid = 1001,
+				  .gid = 1001 };
+	assert_int_equal(store_mkdir(f->st, "d", &dir), 0);
+	assert_int_equal(store_put(f->st, "d/r", STORE_ABSENT, "d1", 2, &pub,
+				   &v), 0);
+	assert_int_equal(store_rename(f->st, "d", STORE_ANY, "e", STORE_ANY,
+				      &v), 0);
+	for (int pass = 0; pass < 4; pass++) {
+		assert_true(owned(f->st, "r", 1, S_IFREG | 0600, 1001));
+		assert_true(owned(f->st, "r", 2, S_IFREG | 0600, 1001));
+		assert_true(owned(f->st, "r", 4, S_IFREG | 0644, 1002));
+		assert_true(owned(f->st, "r", 5, S_IFREG | 0400, 1003));
+		assert_true(owned(f->st, "c", 1, S_IFREG | 0640, 1003));
+		assert_true(owned(f->st, "t", 1, S_IFREG | 0600, 1001));
+		assert_true(owned(f->st, "d/r", 1, S_IFREG | 0600, 1001));
+		assert_true(owned(f->st, "e/r", 2, S_IFREG | 0644, 1001));
+		if (pass == 0 || pass == 2)
+			fx_reopen(f);
+		else if (pass == 1)
+			assert_int_equal(store_compact(f->st), 0);
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -534,6 +618,7 @@ int main(void)
 		T(test_snapshot_survives),
 		T(test_snap_dup_outlives_key),
 		T(test_history_below_gone_dir),
+		T(test_history_owner),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
