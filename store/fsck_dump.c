@@ -13,13 +13,14 @@
 static void fsck_dump_entry(FILE *out, const char *seg, uint64_t off,
 			    const struct log_entry *e)
 {
-	static const char *const flag_names[] = { "COMMIT", "HIST", "BLOB" };
+	static const char *const flag_names[] = { "COMMIT", "HIST", "BLOB",
+						  "OWNER" };
 	struct log_body b;
 	char t[64], hex[33];
 	int first = 1;
 
 	fprintf(out, "%s %" PRIu64 " %s[", seg, off, fsck_type_name(e->type));
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		if (!(e->flags & (1u << i)))
 			continue;
 		fprintf(out, "%s%s", first ? "" : ",", flag_names[i]);

@@ -956,6 +956,35 @@ static void test_floor_in_hint(void **state)
 	expect_not_in(f, "hint");
 }
 
+/* A compacted version of a record that ended carries that record's
+ * owner and mode (FORMAT.md, OWNER): fsck calls it clean and dump names
+ * the flag (until 2026-12-07 there was none: the next owner of the name
+ * read the versions). */
+static void test_owner_flag(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { 0 };
+	struct store_meta alice = { .mode = S_IFREG | 0600, .uid = 1001,
+				    .gid = 1001 };
+	struct store *st;
+	uint64_t v;
+
+	o.compact_ratio = -1;
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_put(st, "o", STORE_ABSENT, "a1", 2, &alice,
+				   &v), 0);
+	assert_int_equal(store_delete(st, "o", v, &v), 0);
+	assert_int_equal(store_put(st, "o", STORE_ABSENT, "b", 1, NULL, &v),
+			 0);
+	assert_int_equal(store_compact(st), 0);
+	assert_int_equal(store_close(st), 0);
+	assert_int_equal(run_fsck(f, 0), 0);
+	expect_in(f, ": clean\n");
+	assert_int_equal(run_dump(f), 0);
+	expect_in(f, "PUT[COMMIT,HIST,OWNER] key=o v=1 ");
+	expect_in(f, " mode=0100600 uid=1001 gid=1001 ");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -970,7 +999,7 @@ int main(void)
 		T(test_floor_in_hint), T(test_headerless_newest),
 		T(test_headerless_newest_durable), T(test_missing_segment),
 		T(test_obsolete_bad_header), T(test_segment_id_too_big),
-		T(test_lost_blob_of_old_version),
+		T(test_lost_blob_of_old_version), T(test_owner_flag),
 	};
 #undef T
 
