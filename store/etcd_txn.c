@@ -18,8 +18,9 @@
 /* ---- a view of one key, copied out of the cache -------------------------- */
 
 
-/* @with_xa: copy the xattrs too (a change re-puts them; reads of
- * content and attributes, the hot path, do not need them). */
+/* @with_xa: copy the xattrs and the tombstone's ended records too (a
+ * change re-puts them; reads of content and attributes, the hot path,
+ * do not need them). */
 static void view_fill(struct es *es, const char *key, struct es_view *v,
 		      int with_xa)
 {
@@ -45,7 +46,8 @@ static void view_fill(struct es *es, const char *key, struct es_view *v,
 		v->tomb = e->tomb;
 		v->tomb_rev = e->tomb_rev;
 		v->tomb_nonce = e->tomb_nonce;
-		v->tomb_past = e->tomb_past ? strdup(e->tomb_past) : NULL;
+		v->tomb_past = with_xa && e->tomb_past ? strdup(e->tomb_past)
+						       : NULL;
 		v->prev_rev = e->prev_rev;
 		v->commit_ns = e->commit_ns;
 		memcpy(v->hash, e->hash, 16);

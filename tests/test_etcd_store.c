@@ -450,6 +450,99 @@ static void test_history_from_revisions(void **state)
 	store_close(st);
 }
 
+/* Is @key's kept version @v readable under @mode and @uid:@uid? */
+static int owned(struct store *st, const char *key, uint64_t v,
+		 uint32_t mode, uint32_t uid)
+{
+	struct store_hist *h;
+	size_t n;
+	int ok = 0;
+
+	if (store_history(st, key, &h, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (h[i].version == v)
+			ok = h[i].mode == mode && h[i].uid == uid &&
+			     h[i].gid == uid;
+	free(h);
+	return ok;
+}
+
+/* Each kept version is readable under its record's owner and mode, up
+ * to that record's end (deleted, renamed away or over, less what its
+ * directories kept from others), not under those of whoever makes a
+ * record of the name later; on another mount too, which reads them
+ * from t/ (etcd_codec.c).  Until 2026-12-07 every version had the key's
+ * owner now.  t/ keeps the newest keep_versions ended records. */
+static void test_history_owner(void **state)
+{
+	struct changes ch = {0}, ch2 = {0};
+	struct store_meta alice = { .mode = S_IFREG | 0600, .uid = 1001,
+				    .gid = 1001 },
+			  bob = { .mode = S_IFREG | 0644, .uid = 1002,
+				  .gid = 1002 },
+			  carol = { .mode = S_IFREG | 0640, .uid = 1003,
+				    .gid = 1003 },
+			  ro = { .mode = S_IFREG | 0400 },
+			  dir = { .mode = S_IFDIR | 0700, .uid = 1001,
+				  .gid = 1001 },
+			  pub = { .mode = S_IFREG | 0644, .uid = 1001,
+				  .gid = 1001 };
+	struct store *st, *st2;
+	uint64_t v = 0;
+	char url[96];
+
+	(void)state;
+	new_url(url, sizeof(url));
+	st = open_es(url, &ch);
+	assert_int_equal(store_put(st, "r", STORE_ABSENT, "a1", 2, &alice,
+				   &v), 0);
+	assert_int_equal(store_put(st, "r", 1, "a2", 2, NULL, &v), 0);
+	assert_int_equal(store_delete(st, "r", 2, &v), 0);
+	assert_int_equal(store_put(st, "r", STORE_ABSENT, "b4", 2, &bob, &v),
+			 0);
+	assert_int_equal(v, 4);
+	assert_int_equal(store_put(st, "c", STORE_ABSENT, "c1", 2, &carol,
+				   &v), 0);
+	assert_int_equal(store_rename(st, "c", 1, "r", 4, &v), 0);
+	assert_int_equal(v, 5);
+	assert_int_equal(store_setmeta(st, "r", &ro, STORE_META_MODE), 0);
+	assert_int_equal(store_put(st, "t", STORE_ABSENT, "t1", 2, &alice,
+				   &v), 0);
+	assert_int_equal(store_delete(st, "t", 1, &v), 0);
+	assert_int_equal(store_mkdir(st, "d", &dir), 0);
+	assert_int_equal(store_put(st, "d/r", STORE_ABSENT, "d1", 2, &pub,
+				   &v), 0);
+	assert_int_equal(store_rename(st, "d", STORE_ANY, "e", STORE_ANY, &v),
+			 0);
+	/* ten records of ten owners, one after another, at one name */
+	for (uint32_t i = 0; i < 10; i++) {
+		struct store_meta m = { .mode = S_IFREG | 0600,
+					.uid = 2000 + i, .gid = 2000 + i };
+		assert_int_equal(store_put(st, "many", STORE_ABSENT, "m", 1,
+					   &m, &v), 0);
+		assert_int_equal(store_delete(st, "many", v, &v), 0);
+	}
+	st2 = open_es(url, &ch2);
+	for (int pass = 0; pass < 2; pass++) {
+		struct store *s = pass ? st2 : st;
+
+		assert_true(owned(s, "r", 1, S_IFREG | 0600, 1001));
+		assert_true(owned(s, "r", 2, S_IFREG | 0600, 1001));
+		assert_true(owned(s, "r", 4, S_IFREG | 0644, 1002));
+		assert_true(owned(s, "r", 5, S_IFREG | 0400, 1003));
+		assert_true(owned(s, "c", 1, S_IFREG | 0640, 1003));
+		assert_true(owned(s, "t", 1, S_IFREG | 0600, 1001));
+		assert_true(owned(s, "d/r", 1, S_IFREG | 0600, 1001));
+		assert_true(owned(s, "e/r", 2, S_IFREG | 0644, 1001));
+		for (uint32_t i = 2; i < 10; i++) /* the 8 kept */
+			assert_true(owned(s, "many", 2 * i + 1,
+					  S_IFREG | 0600, 2000 + i));
+	}
+	store_close(st2);
+	store_close(st);
+}
+
 /* ---- two stores on one prefix ------------------------------------------------ */
 
 static void test_two_mounts_see_each_other(void **state)
@@ -1106,6 +1199,7 @@ int main(void)
 		cmocka_unit_test(test_rename_dir_too_big),
 		cmocka_unit_test(test_rename_dir_cache_behind),
 		cmocka_unit_test(test_lease_lost_first_write),
+		cmocka_unit_test(test_history_owner),
 	};
 
 	return cmocka_run_group_tests(tests, setup_group, teardown_group);
