@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <xxhash.h>
 
 #include "log.h"
 #include "store.h"
@@ -985,6 +986,88 @@ static void test_owner_flag(void **state)
 	expect_in(f, " mode=0100600 uid=1001 gid=1001 ");
 }
 
+/* Append to @seg a HIST PUT of @key at version 1 holding @val under
+ * @m, and its tombstone's DEL at 2: a deleted record as compaction
+ * writes it. */
+static void append_compacted_tomb(const char *seg, const char *key,
+				  uint8_t flags, const struct store_meta *m,
+				  const char *val)
+{
+	size_t kl = strlen(key), vl = strlen(val), lp, ld;
+	uint8_t body[LOG_BODY_FIXED], hash[16], *ep, *ed;
+	XXH128_canonical_t c;
+	int fd;
+
+	XXH128_canonicalFromHash(&c, XXH3_128bits(val, vl));
+	memcpy(hash, c.digest, 16);
+	log_body_encode(body, m, hash, 0, NULL, 0);
+	lp = log_entry_size(kl, sizeof(body), vl);
+	ld = log_entry_size(kl, 0, 0);
+	ep = malloc(lp);
+	ed = malloc(ld);
+	assert_non_null(ep);
+	assert_non_null(ed);
+	log_entry_encode(ep, LOG_PUT, LOG_F_COMMIT | LOG_F_HIST | flags, key,
+			 kl, 1, 1, vl, body, sizeof(body), val, vl);
+	log_entry_encode(ed, LOG_DEL, LOG_F_COMMIT, key, kl, 2, 2, 0, NULL, 0,
+			 NULL, 0);
+	fd = open(seg, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, ep, lp), (ssize_t)lp);
+	assert_int_equal(write(fd, ed, ld), (ssize_t)ld);
+	close(fd);
+	free(ep);
+	free(ed);
+}
+
+/* A deleted record as compaction wrote it before 2026-12-07 (a HIST PUT
+ * without OWNER, its body mode 0100644 and owner 0) still opens and
+ * reads: its owner is not known, so its version is root's only (mode 0).
+ * With OWNER the body's mode and owner are the version's. */
+static void test_compacted_before_owner(void **state)
+{
+	struct fx *f = *state;
+	struct store_meta old = { .mode = 0100644 },
+			  alice = { .mode = 0100600, .uid = 1001, .gid = 1001 };
+	struct store_opts o = { .compact_ratio = -1 };
+	struct store *st = NULL;
+	struct store_snap *sn;
+	struct store_hist *h;
+	char seg[160], buf[8];
+	size_t n;
+
+	last_segment(f, seg, sizeof(seg));
+	append_compacted_tomb(seg, "old", 0, &old, "old1");
+	append_compacted_tomb(seg, "own", LOG_F_OWNER, &alice, "own1");
+	assert_int_equal(run_fsck(f, 0), 0);
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_history(st, "old", &h, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(h[0].version == 1 && h[0].mode == 0 && h[0].uid == 0);
+	free(h);
+	assert_int_equal(store_snap_open(st, "old", 1, &sn), 0);
+	assert_int_equal(store_snap_read(sn, buf, sizeof(buf), 0), 4);
+	assert_memory_equal(buf, "old1", 4);
+	store_snap_close(sn);
+	assert_int_equal(store_history(st, "own", &h, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(h[0].mode == 0100600 && h[0].uid == 1001 &&
+		    h[0].gid == 1001);
+	free(h);
+	/* and compaction keeps both as they were */
+	assert_int_equal(store_compact(st), 0);
+	assert_int_equal(store_close(st), 0);
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_history(st, "old", &h, &n), 0);
+	assert_true(n == 1 && h[0].mode == 0 && h[0].uid == 0);
+	free(h);
+	assert_int_equal(store_history(st, "own", &h, &n), 0);
+	assert_true(n == 1 && h[0].mode == 0100600 && h[0].uid == 1001);
+	free(h);
+	assert_int_equal(store_close(st), 0);
+	assert_int_equal(run_fsck(f, 0), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1000,6 +1083,7 @@ int main(void)
 		T(test_headerless_newest_durable), T(test_missing_segment),
 		T(test_obsolete_bad_header), T(test_segment_id_too_big),
 		T(test_lost_blob_of_old_version), T(test_owner_flag),
+		T(test_compacted_before_owner),
 	};
 #undef T
 
