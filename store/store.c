@@ -715,6 +715,8 @@ out:
 	return 0;
 }
 
+static int reserve_slice(struct store *st, uint64_t need);
+
 /* Seal the active segment (hint, give back preallocation) and start the
  * next one.  Caller holds commit_mu.  The new segment is made, with
  * room for the staged changes' reservations, before the old one gives
@@ -737,6 +739,11 @@ int store_roll(struct store *st)
 	if (a && !st->o.sync_always && !st->dirty_seg)
 		st->dirty_seg = a->id;
 	rc = seg_create(st, id, id, "seg", st->resv, &fd, &prealloc, sfd);
+	if (rc == -ENOSPC &&
+	    reserve_slice(st, LOG_SEG_HDR + st->resv) == 0)
+		rc = seg_create(st, id, id, "seg", st->resv, &fd, &prealloc,
+				sfd);
+	/* Out of inodes a slice frees none: the whole reserve's file does. */
 	if (rc == -ENOSPC && store_reserve(st, 0) == 0)
 		rc = seg_create(st, id, id, "seg", st->resv, &fd, &prealloc,
 				sfd);
@@ -1003,10 +1010,16 @@ int store_append_batch(struct store *st, const uint8_t *buf, size_t len,
  * @return 0, or -ENOSPC when it cannot be held (or was already gone). */
 static int reserve_locked(struct store *st, int hold)
 {
+	struct stat sb;
 	int fd;
 
 	if (!hold) {
-		if (!st->reserve_held)
+		/* What is left of a reserve a roll took a slice of
+		 * (reserve_slice) is given back too. */
+		if (!st->reserve_held &&
+		    (fstatat(st->dirfd, "RESERVE", &sb,
+			     AT_SYMLINK_NOFOLLOW) < 0 ||
+		     !S_ISREG(sb.st_mode) || sb.st_size == 0))
 			return -ENOSPC;
 		unlinkat(st->dirfd, "RESERVE", 0);
 		__atomic_store_n(&st->reserve_held, 0, __ATOMIC_RELAXED);
@@ -1021,14 +1034,24 @@ static int reserve_locked(struct store *st, int hold)
 		    O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &sb) < 0)
+		sb.st_size = 0;
 	if (io_fallocate(st, fd, 0, 0, (off_t)st->o.reserve_bytes) < 0) {
 		int e = errno;
-		close(fd);
-		if (e != EOPNOTSUPP) {
-			unlinkat(st->dirfd, "RESERVE", 0);
-			return -e;
+		if (e == EOPNOTSUPP) {
+			close(fd);
+			return 0; /* no fallocate: no reserve, nothing to
+				   * promise */
 		}
-		return 0; /* no fallocate: no reserve, nothing to promise */
+		/* Keep what is left of a reserve a roll sliced: it is
+		 * still there for deletes and compaction.  Only a new one
+		 * that could not be had goes. */
+		if (sb.st_size > 0)
+			(void)io_ftruncate(st, fd, sb.st_size);
+		close(fd);
+		if (sb.st_size == 0)
+			unlinkat(st->dirfd, "RESERVE", 0);
+		return -e;
 	}
 	close(fd);
 	__atomic_store_n(&st->reserve_held, 1, __ATOMIC_RELAXED);
@@ -1041,6 +1064,39 @@ int store_reserve(struct store *st, int hold)
 
 	pthread_mutex_lock(&st->reserve_mu);
 	rc = reserve_locked(st, hold);
+	pthread_mutex_unlock(&st->reserve_mu);
+	return rc;
+}
+
+/* Give back only a slice of the reserve, @need bytes and some room for
+ * the file system's own blocks, for a roll: a new segment is all an
+ * open on a full disk needs, and the rest stays for deletes and
+ * compaction.  Changes that take space are refused until it is whole
+ * again (store_space_ok).  Where no slice can be cut (no reserve, or too
+ * small), the whole is given back.  Until 2026-12-07 every open on a
+ * full disk gave the whole reserve back: whoever wrote next outside the
+ * store took it, and the open after that failed ("cannot start a
+ * segment"), no record could be deleted (test_reserve's
+ * test_open_on_full_disk_keeps_reserve). */
+static int reserve_slice(struct store *st, uint64_t need)
+{
+	struct stat sb;
+	int fd, rc = -1;
+
+	need += 64 << 10;
+	pthread_mutex_lock(&st->reserve_mu);
+	fd = openat(st->dirfd, "RESERVE", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0 && fstat(fd, &sb) == 0 && (uint64_t)sb.st_size > need)
+		rc = io_ftruncate(st, fd, sb.st_size - (off_t)need);
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0) {
+		__atomic_store_n(&st->reserve_held, 0, __ATOMIC_RELAXED);
+		fprintf(stderr, "recfs: store %s: disk full, using %" PRIu64
+			" bytes of the reserve\n", st->dir, need);
+	} else {
+		rc = reserve_locked(st, 0);
+	}
 	pthread_mutex_unlock(&st->reserve_mu);
 	return rc;
 }

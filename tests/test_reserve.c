@@ -620,6 +620,95 @@ static void test_reserve_kept_from_puts_and_cuts(void **state)
 	free(xv);
 }
 
+/* Opening a store on a full disk starts a new segment, and the only room
+ * for it is the reserve's: the open takes a slice of it, not all of it.
+ * Until 2026-12-07 it gave the whole reserve back (a mount on a full
+ * disk left 8 MiB free for whoever wrote next, and every change but
+ * deletes refused until it could be made again); once something else
+ * took that space, the next open failed ("cannot start a segment") and
+ * no record could be deleted to make room. */
+static void test_open_on_full_disk_keeps_reserve(void **state)
+{
+	char mnt[128], dir[160], path[200];
+	struct store_opts o = { .compact_ratio = -1,
+				.reserve_bytes = 1 << 20 };
+	struct store *st;
+	struct store_stat ss;
+	struct stat sb;
+
+	(void)state;
+	if (small_tmpfs("tmpfs_open", mnt, sizeof(mnt)) < 0)
+		return;
+	snprintf(dir, sizeof(dir), "%s/store", mnt);
+	snprintf(path, sizeof(path), "%s/RESERVE", dir);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	assert_int_equal(store_put(st, "rec", STORE_ABSENT, "kept", 4, NULL,
+				   NULL), 0);
+	assert_int_equal(store_put(st, "doomed", STORE_ABSENT, "d", 1, NULL,
+				   NULL), 0);
+	store_close(st);
+	for (int i = 0; i < 3; i++) {
+		fill_disk(mnt); /* what any open gave back is taken */
+		assert_int_equal(store_open(dir, &o, &st), 0);
+		assert_int_equal(stat(path, &sb), 0);
+		assert_true(sb.st_size >= (1 << 20) - (256 << 10));
+		assert_true(rec_equals(st, "rec", "kept", 4));
+		assert_int_equal(store_put(st, "new", STORE_ABSENT, "n", 1,
+					   NULL, NULL), -ENOSPC);
+		store_close(st);
+	}
+	fill_disk(mnt);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	assert_int_equal(store_delete(st, "doomed", STORE_ANY, NULL), 0);
+	store_close(st);
+	fill_disk(mnt);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	assert_int_equal(store_stat(st, "doomed", &ss), -ENOENT);
+	assert_true(rec_equals(st, "rec", "kept", 4));
+	store_close(st);
+	small_tmpfs_gone(mnt);
+}
+
+/* Out of inodes a slice of the reserve frees none: the open gives the
+ * reserve's file back to start its segment, as before slices. */
+static void test_open_out_of_inodes(void **state)
+{
+	char mnt[128], dir[160], path[200], cmd[300];
+	struct store_opts o = { .compact_ratio = -1,
+				.reserve_bytes = 1 << 20 };
+	struct store *st;
+	int fd, n;
+
+	(void)state;
+	snprintf(mnt, sizeof(mnt), "%s/tmpfs_inodes", root);
+	mkdir(mnt, 0700);
+	snprintf(cmd, sizeof(cmd),
+		 "mount -t tmpfs -o size=16m,nr_inodes=64 tmpfs %s "
+		 "2>/dev/null", mnt);
+	if (geteuid() != 0 || system(cmd) != 0) {
+		print_message("  # SKIP: cannot mount a tmpfs\n");
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/store", mnt);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	assert_int_equal(store_put(st, "rec", STORE_ABSENT, "kept", 4, NULL,
+				   NULL), 0);
+	store_close(st);
+	for (n = 0;; n++) {
+		snprintf(path, sizeof(path), "%s/i%d", mnt, n);
+		fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd < 0)
+			break;
+		close(fd);
+	}
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	assert_true(rec_equals(st, "rec", "kept", 4));
+	assert_int_equal(store_delete(st, "rec", STORE_ANY, NULL), 0);
+	store_close(st);
+	small_tmpfs_gone(mnt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -630,6 +719,8 @@ int main(void)
 		cmocka_unit_test(test_roll_keeps_reservations),
 		cmocka_unit_test(test_reserve_kept_for_deletes),
 		cmocka_unit_test(test_reserve_kept_from_puts_and_cuts),
+		cmocka_unit_test(test_open_on_full_disk_keeps_reserve),
+		cmocka_unit_test(test_open_out_of_inodes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
