@@ -709,6 +709,85 @@ static void test_open_out_of_inodes(void **state)
 	small_tmpfs_gone(mnt);
 }
 
+/* Compaction on a full disk with the reserve whole and no delete made:
+ * its output may have the reserve (it frees the dead log).  Until
+ * 2026-12-07 it had it only when its roll happened to need it; with a
+ * few KiB free the roll passed, the output met ENOSPC and compaction
+ * failed, the reserve untouched.  @room: bytes left free. */
+static void compaction_full_disk(off_t room)
+{
+	char mnt[128], dir[160], path[200];
+	enum { XV = 60000 };
+	struct store_opts o = { .compact_ratio = -1,
+				.reserve_bytes = 1 << 20 };
+	struct store *st;
+	struct statvfs vs;
+	char *xv = malloc(XV);
+	unsigned long long before;
+	int rc = 0, n;
+
+	assert_non_null(xv);
+	if (small_tmpfs("tmpfs_compact", mnt, sizeof(mnt)) < 0) {
+		free(xv);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/store", mnt);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	assert_int_equal(store_put(st, "rec", STORE_ABSENT, "kept", 4, NULL,
+				   NULL), 0);
+	for (n = 0; n < 40; n++) { /* 2.4 MB of dead xattrs */
+		fill_val(xv, XV, n);
+		assert_int_equal(store_setxattr(st, "rec", "user.x", xv, XV,
+						0), 0);
+	}
+	for (n = 0; n < 8; n++) { /* and 480 KB of live ones */
+		char key[16];
+		snprintf(key, sizeof(key), "live%d", n);
+		assert_int_equal(store_put(st, key, STORE_ABSENT, "l", 1,
+					   NULL, NULL), 0);
+		assert_int_equal(store_setxattr(st, key, "user.x", xv, XV,
+						0), 0);
+	}
+	fill_disk(mnt);
+	for (n = 0; n < 1000; n++) { /* the log's tail taken too */
+		fill_val(xv, XV, n);
+		rc = store_setxattr(st, "rec", "user.x", xv, XV, 0);
+		if (rc < 0)
+			break;
+	}
+	assert_int_equal(rc, -ENOSPC);
+	/* With room for a new segment, not for the output, the roll
+	 * does not need the reserve. */
+	snprintf(path, sizeof(path), "%s/filler", mnt);
+	assert_int_equal(truncate(path, 0), 0);
+	fill_disk(mnt);
+	{
+		struct stat sb;
+		assert_int_equal(stat(path, &sb), 0);
+		assert_int_equal(truncate(path, sb.st_size - room), 0);
+	}
+	assert_int_equal(statvfs(mnt, &vs), 0);
+	before = (unsigned long long)vs.f_bavail * vs.f_frsize;
+	assert_int_equal(store_compact(st), 0);
+	assert_int_equal(statvfs(mnt, &vs), 0);
+	assert_true((unsigned long long)vs.f_bavail * vs.f_frsize >=
+		    before + (1u << 20));
+	assert_true(rec_equals(st, "rec", "kept", 4));
+	store_close(st);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	assert_true(rec_equals(st, "rec", "kept", 4));
+	store_close(st);
+	small_tmpfs_gone(mnt);
+	free(xv);
+}
+
+static void test_compaction_has_reserve(void **state)
+{
+	(void)state;
+	compaction_full_disk(64 << 10);
+	compaction_full_disk(0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -721,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_reserve_kept_from_puts_and_cuts),
 		cmocka_unit_test(test_open_on_full_disk_keeps_reserve),
 		cmocka_unit_test(test_open_out_of_inodes),
+		cmocka_unit_test(test_compaction_has_reserve),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
