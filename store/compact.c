@@ -172,9 +172,11 @@ struct out {
 };
 
 /* On a full disk the output may have the reserve, as a delete may: it
- * gives the dead log back.  Until 2026-12-07 it had it only when its roll
- * needed it; with a few KiB free compaction failed with ENOSPC, the
- * reserve untouched (test_reserve's test_compaction_has_reserve). */
+ * gives the dead log back.  A slice at a time, what this flush needs, so
+ * that the rest stays for the next open and the next delete.  Until
+ * 2026-12-07 it had it only when its roll needed it; with a few KiB free
+ * compaction failed with ENOSPC, the reserve untouched (test_reserve's
+ * test_compaction_has_reserve). */
 static int out_flush(struct out *o)
 {
 	size_t done = 0;
@@ -184,7 +186,8 @@ static int out_flush(struct out *o)
 				   (off_t)(o->size + done));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == ENOSPC && store_reserve(o->st, 0) == 0)
+		if (n < 0 && errno == ENOSPC &&
+		    store_reserve_slice(o->st, o->len - done) == 0)
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;

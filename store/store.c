@@ -715,8 +715,6 @@ out:
 	return 0;
 }
 
-static int reserve_slice(struct store *st, uint64_t need);
-
 /* Seal the active segment (hint, give back preallocation) and start the
  * next one.  Caller holds commit_mu.  The new segment is made, with
  * room for the staged changes' reservations, before the old one gives
@@ -740,7 +738,7 @@ int store_roll(struct store *st)
 		st->dirty_seg = a->id;
 	rc = seg_create(st, id, id, "seg", st->resv, &fd, &prealloc, sfd);
 	if (rc == -ENOSPC &&
-	    reserve_slice(st, LOG_SEG_HDR + st->resv) == 0)
+	    store_reserve_slice(st, LOG_SEG_HDR + st->resv) == 0)
 		rc = seg_create(st, id, id, "seg", st->resv, &fd, &prealloc,
 				sfd);
 	/* Out of inodes a slice frees none: the whole reserve's file does. */
@@ -875,13 +873,16 @@ static int ensure_space(struct store *st, struct seg *a, size_t len,
 
 	if (!spend && store_space_ok(st) < 0)
 		return -ENOSPC;
-	for (int tries = 0; tries < 2; tries++) {
+	for (int tries = 0; tries < 3; tries++) {
 		int rc = prealloc_to(st, a, want);
 		if (rc == 0 || rc == -EOPNOTSUPP)
 			return 0; /* without fallocate, pwrite will tell */
 		if (rc != -ENOSPC)
 			return rc;
-		if (!spend || store_reserve(st, 0) < 0)
+		/* A slice first; the whole if that was not enough. */
+		if (!spend ||
+		    (tries == 0 ? store_reserve_slice(st, want - a->prealloc)
+				: store_reserve(st, 0)) < 0)
 			break;
 	}
 	return -ENOSPC;
@@ -1069,16 +1070,18 @@ int store_reserve(struct store *st, int hold)
 }
 
 /* Give back only a slice of the reserve, @need bytes and some room for
- * the file system's own blocks, for a roll: a new segment is all an
- * open on a full disk needs, and the rest stays for deletes and
- * compaction.  Changes that take space are refused until it is whole
+ * the file system's own blocks: a new segment is all an open on a full
+ * disk needs, a tombstone all a delete needs, and the rest stays for the
+ * next of them and for compaction, even when something outside the
+ * store takes the space given back.  Changes that take space are refused until it is whole
  * again (store_space_ok).  Where no slice can be cut (no reserve, or too
  * small), the whole is given back.  Until 2026-12-07 every open on a
  * full disk gave the whole reserve back: whoever wrote next outside the
  * store took it, and the open after that failed ("cannot start a
  * segment"), no record could be deleted (test_reserve's
- * test_open_on_full_disk_keeps_reserve). */
-static int reserve_slice(struct store *st, uint64_t need)
+ * test_open_on_full_disk_keeps_reserve; a delete did the same:
+ * test_delete_keeps_reserve_for_open). */
+int store_reserve_slice(struct store *st, uint64_t need)
 {
 	struct stat sb;
 	int fd, rc = -1;

@@ -605,6 +605,9 @@ int store_write_hint(struct store *st, uint64_t id, const uint8_t *recs,
 int store_write_active_hint(struct store *st, int durable);
 void store_kick_compactor(struct store *st);
 int store_reserve(struct store *st, int hold);
+/* Give back @need bytes of the reserve (and some room for the file
+ * system), or all of it when it is smaller.  @return 0 or -ENOSPC. */
+int store_reserve_slice(struct store *st, uint64_t need);
 /* 0 while the reserve is held (made again if it can be), or the store
  * keeps none; -ENOSPC once it was given back and cannot be had again. */
 int store_space_ok(struct store *st);

@@ -1077,7 +1077,10 @@ if mount -t tmpfs -o size=32m tmpfs "$TMPFS" 2>/dev/null; then
 	cd "$MNT" || exit 1
 	printf 'precious' > keep
 	printf 'doomed' > doomed
-	cat keep doomed > /dev/null
+	printf 'other' > other
+	printf 'doomed2' > doomed2
+	mkdir dir empty
+	cat keep doomed other doomed2 > /dev/null
 	# Fill the disk from outside the store.
 	head -c 64m /dev/zero > "$TMPFS/filler" 2>/dev/null
 	expect_err "on a full disk, printf x > rec fails visibly at the write" \
@@ -1109,8 +1112,52 @@ if mount -t tmpfs -o size=32m tmpfs "$TMPFS" 2>/dev/null; then
 	expect_err "so does ln -s" "No space left on device" ln -s keep link
 	check "and the reserve is whole (the symlink took it before 2026-12-07)" \
 		test "$(stat -c %s "$STORE/RESERVE")" = 8388608
+	# Every other kind of change: a clear ENOSPC, and nothing changed.
+	expect_err "an append fails with ENOSPC" "No space left on device" \
+		bash -c 'echo more >> keep'
+	expect_err "so does a write in the middle" "No space left on device" \
+		python3 -c 'import os; fd = os.open("keep", os.O_WRONLY); os.pwrite(fd, b"XX", 2)'
+	expect_err "ftruncate to grow" "No space left on device" \
+		python3 -c 'import os; fd = os.open("keep", os.O_WRONLY); os.ftruncate(fd, 100000)'
+	expect_err "fallocate" "No space left on device" fallocate -l 100000 keep
+	expect_err "truncate(2) by path" "No space left on device" truncate -s 1 keep
+	expect_err "setfattr of a user.* attribute" "No space left on device" \
+		setfattr -n user.small -v 1 keep
+	expect_err "chmod" "No space left on device" chmod 600 keep
+	expect_err "mkdir" "No space left on device" mkdir newdir
+	expect_err "a rename over a record" "No space left on device" mv other keep
+	expect_err "a rename of a directory" "No space left on device" mv dir dir2
+	check "a declaration needs no space" setfattr -n user.expected_version -v 1 keep
+	expect_eq "and the record is as it was" "precious 1 644" \
+		"$(cat keep) $(ver keep) $(stat -c %a keep)"
+	check "with no new attribute" bash -c '! getfattr -n user.small keep 2>/dev/null'
+	check "and the names are as they were" test -e other -a -d dir -a ! -e dir2 -a ! -e newdir
 	check "a delete still works on the full disk (the reserve)" rm doomed
 	check "and is done" test ! -e doomed
+	check "so does rmdir" rmdir empty
+	check "and compaction" "$(dirname "$RECFS")/recctl" compact "$MNT"
+	# A mount on a full disk, filled again behind it: its first
+	# segment takes a slice of the reserve, not all of it (until
+	# 2026-12-07 all: the fill took it, and the next mount failed).
+	cd /
+	for i in 1 2; do
+		unmount
+		head -c 64m /dev/zero >> "$TMPFS/filler" 2>/dev/null
+		mount_again || break
+	done
+	check "a store mounted twice on a full disk keeps its reserve" \
+		test "$(stat -c %s "$STORE/RESERVE")" -gt $((8388608 - 262144))
+	cd "$MNT" || exit 1
+	expect_eq "and serves what it held" "precious 1" "$(cat keep) $(ver keep)"
+	cat doomed2 > /dev/null
+	check "a delete works after the remount" rm doomed2
+	cd /
+	unmount
+	check "the full store passes fsck" "$(dirname "$RECFS")/recctl" fsck "$STORE"
+	mount_again || exit 1
+	cd "$MNT" || exit 1
+	expect_eq "and a remount serves the same" "precious other dir" \
+		"$(cat keep) $(cat other) $(ls -d dir)"
 	rm -f "$TMPFS/filler"
 	cat keep > /dev/null
 	printf 'again' > keep

@@ -669,6 +669,64 @@ static void test_open_on_full_disk_keeps_reserve(void **state)
 	small_tmpfs_gone(mnt);
 }
 
+/* A delete and a compaction on a full disk take slices of the reserve
+ * too, so that what something outside takes meanwhile leaves the store
+ * the rest: the next open (whose segment needs room) and the next
+ * delete.  Until 2026-12-07 the delete gave the whole reserve back, the
+ * filler took it, and the store could not be opened again. */
+static void test_delete_keeps_reserve_for_open(void **state)
+{
+	char mnt[128], dir[160], path[200];
+	enum { XV = 60000 };
+	struct store_opts o = { .compact_ratio = -1,
+				.reserve_bytes = 1 << 20 };
+	struct store *st;
+	struct store_stat ss;
+	struct stat sb;
+	char *xv = malloc(XV);
+	int rc = 0, n;
+
+	(void)state;
+	assert_non_null(xv);
+	if (small_tmpfs("tmpfs_dels", mnt, sizeof(mnt)) < 0) {
+		free(xv);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/store", mnt);
+	snprintf(path, sizeof(path), "%s/RESERVE", dir);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	assert_int_equal(store_put(st, "rec", STORE_ABSENT, "kept", 4, NULL,
+				   NULL), 0);
+	assert_int_equal(store_put(st, "d1", STORE_ABSENT, "d", 1, NULL,
+				   NULL), 0);
+	assert_int_equal(store_put(st, "d2", STORE_ABSENT, "d", 1, NULL,
+				   NULL), 0);
+	fill_disk(mnt);
+	/* The log's tail taken to its last bytes, in smaller and smaller
+	 * attributes. */
+	for (size_t len = XV; len > 0; len /= 10)
+		for (n = 0, rc = 0; n < 1000 && rc == 0; n++) {
+			fill_val(xv, len, n);
+			rc = store_setxattr(st, "rec", "user.x", xv, len, 0);
+		}
+	assert_int_equal(rc, -ENOSPC);
+	assert_int_equal(store_delete(st, "d1", STORE_ANY, NULL), 0);
+	fill_disk(mnt);
+	assert_int_equal(store_compact(st), 0);
+	fill_disk(mnt);
+	store_close(st);
+	fill_disk(mnt);
+	assert_int_equal(store_open(dir, &o, &st), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sb.st_size >= (1 << 20) / 2);
+	assert_true(rec_equals(st, "rec", "kept", 4));
+	assert_int_equal(store_stat(st, "d1", &ss), -ENOENT);
+	assert_int_equal(store_delete(st, "d2", STORE_ANY, NULL), 0);
+	store_close(st);
+	small_tmpfs_gone(mnt);
+	free(xv);
+}
+
 /* Out of inodes a slice of the reserve frees none: the open gives the
  * reserve's file back to start its segment, as before slices. */
 static void test_open_out_of_inodes(void **state)
@@ -800,6 +858,7 @@ int main(void)
 		cmocka_unit_test(test_reserve_kept_from_puts_and_cuts),
 		cmocka_unit_test(test_open_on_full_disk_keeps_reserve),
 		cmocka_unit_test(test_open_out_of_inodes),
+		cmocka_unit_test(test_delete_keeps_reserve_for_open),
 		cmocka_unit_test(test_compaction_has_reserve),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
