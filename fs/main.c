@@ -18,6 +18,7 @@
 
 static const char usage[] =
 	"usage: recfs STORE MOUNTPOINT [-f] [-d] [-o OPT,...]\n"
+	"       recfs etcd://HOST:PORT[,HOST:PORT...]/PREFIX MOUNTPOINT ...\n"
 	"\n"
 	"Mount the record store in directory STORE (created if missing) on\n"
 	"MOUNTPOINT.  Each record is a file; user.version holds its version;\n"
@@ -42,7 +43,8 @@ static const char usage[] =
 	"                       children\n"
 	"  -o nouring           requests through /dev/fuse only, even where the\n"
 	"                       kernel offers io_uring (fuse.enable_uring=Y)\n"
-	"  -o allow_other, -o default_permissions  as for any FUSE filesystem\n"
+	"  -o allow_other, -o allow_root, -o default_permissions\n"
+	"                       as for any FUSE filesystem\n"
 	"  -h, --help           this text\n"
 	"  -V, --version        version\n"
 	"\n"

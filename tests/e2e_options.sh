@@ -899,6 +899,17 @@ expect_eq "recfs without -f returns 0 once mounted" 0 "$rc"
 check "and the mount is there" mountpoint -q "$MNT"
 check "--version prints a version" bash -c "'$RECFS' --version | grep -q '^recfs '"
 check "--help prints the usage" bash -c "'$RECFS' --help | grep -q 'usage: recfs STORE MOUNTPOINT'"
+# Every option recfs(1) lists is in --help (until 2026-12-07 allow_root
+# was missing there, and so was the etcd:// form of STORE).
+help=$("$RECFS" --help)
+missing=""
+for o in $(sed -n '/^\.SH OPTIONS/,/^\.SH /{/^\.TP/{n;p}}' "$TESTS/../man/recfs.1" |
+	sed -E 's/^\.B[IR]? //; s/\\-/-/g; s/"[^"]*"//g' |
+	grep -oE '(^| )(-[-a-zA-Z]+|[a-z_]+)'); do
+	grep -qw -- "$o" <<< "$help" || missing="$missing $o"
+done
+expect_eq "--help lists every option recfs(1) lists" "" "$missing"
+check "--help names the etcd:// form" grep -q 'recfs etcd://' <<< "$help"
 fusermount3 -u "$MNT"
 gone=no
 for _ in $(seq 50); do pgrep -f "[r]ecfs $STORE" > /dev/null || { gone=yes; break; }; sleep 0.1; done
