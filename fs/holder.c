@@ -49,12 +49,14 @@ int rfs_holder_note(struct rfs *fs, long conn)
 	return store_lock_note(fs->st, note);
 }
 
+static int holder_gone(pid_t pid);
+
 /* 1 when @pid is a recfs that is dying (its group has a SIGKILL pending,
  * or its main thread has exited while another is left); 0 otherwise. */
 static int dying_recfs(pid_t pid)
 {
 	char path[64], line[256];
-	int recfs = 0, dying = 0;
+	int recfs = 0, dying = 0, zombie = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -68,12 +70,19 @@ static int dying_recfs(pid_t pid)
 			recfs = 1;
 		else if (strncmp(line, "State:\tZ", 8) == 0 ||
 			 strncmp(line, "State:\tX", 8) == 0)
-			dying = 1;
+			dying = zombie = 1;
 		else if (sscanf(line, "ShdPnd:\t%llx", &mask) == 1 &&
 			 (mask & (1ull << (SIGKILL - 1))))
 			dying = 1;
 	}
 	fclose(f);
+	/* A zombie with no thread left has ended: a daemon that exited
+	 * cleanly and whose parent has not reaped it yet (one that never
+	 * waits, a slow init).  It holds nothing; the mount after its
+	 * unmount waited a second for it and then warned that it might
+	 * be stuck. */
+	if (zombie && holder_gone(pid))
+		return 0;
 	return recfs && dying;
 }
 

@@ -915,4 +915,33 @@ gone=no
 for _ in $(seq 50); do pgrep -f "[r]ecfs $STORE" > /dev/null || { gone=yes; break; }; sleep 0.1; done
 expect_eq "fusermount3 -u ends the daemon" yes "$gone"
 
+# ---- A daemon that ended but is not reaped yet holds nothing ---------------
+# Its parent has not waited for it (here one that never does; a slow
+# init, a container's): until 2026-12-07 the mount after its clean
+# unmount waited a second and warned that it "is dying; if it is stuck on
+# its FUSE connection ...".
+python3 -c 'import os, sys, time
+os.spawnv(os.P_NOWAIT, sys.argv[1], sys.argv[1:]); time.sleep(60)' \
+	"$RECFS" -f "$STORE" "$MNT" 2> /dev/null &
+parent=$!
+PIDS+=("$parent")
+for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
+old=$(head -1 "$STORE/LOCK")
+fusermount3 -u "$MNT"
+for _ in $(seq 100); do
+	[ "$(ls "/proc/$old/task" 2> /dev/null | wc -l)" = 1 ] &&
+		grep -q '^State:.Z' "/proc/$old/status" && break
+	sleep 0.05
+done
+check "the old daemon is an unreaped zombie" grep -q '^State:.Z' "/proc/$old/status"
+t0=$(date +%s%N)
+"$RECFS" "$STORE" "$MNT" 2> "$WORK/reap.err"; rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect_eq "a mount after it succeeds" 0 "$rc"
+expect_eq "and warns of nothing" "" "$(cat "$WORK/reap.err")"
+check "and does not wait for it (${ms} ms)" [ "$ms" -lt 800 ]
+kill "$parent"
+wait "$parent" 2> /dev/null
+fusermount3 -u "$MNT"
+
 finish
