@@ -440,6 +440,14 @@ mkdir logd && echo a > logd/7 && echo b > logd/12
 out=$(R log logd 2>&1); rc=$?
 expect_eq "log of a directory: exit 1 [$out]" 1 $rc
 check "and says it is a directory" has "$out" "logd: is a directory"
+# Nor does show or diff take a record named N for version N: until
+# 2026-12-07 diff logd@7 logd@12 printed records 7 and 12 compared as
+# "logd@7" and "logd@12", exit 0.
+for a in "show logd@7" "diff logd@7 logd@12" "diff logd@7"; do
+	out=$(R $a 2>&1); rc=$?
+	expect_eq "$a: exit 1 [$out]" 1 $rc
+	check "and says it is a directory" has "$out" "logd: is a directory"
+done
 rm logd/7 logd/12 && rmdir logd
 out=$(R log logd 2>&1); rc=$?
 expect_eq "log of a directory that is gone: exit 1, no versions [$out]" 1 $rc

@@ -128,6 +128,17 @@ static int open_version(const struct recctl_cmd *cmd, const char *path,
 	rc = rc_history_path(path, v, file);
 	if (rc < 0)
 		return report_locate(cmd, path, rc);
+	/* A directory's history tree holds its records' trees: N there is
+	 * a record named N, which diff compared as a tree and showed as
+	 * the directory's version.  Refused, as log refuses it. */
+	if (rc_link_on_recfs(path) <= 0 && stat(path, &sb) == 0 &&
+	    S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "%s: %s: %s: is a directory; it has no "
+			"versions\n", prog, cmd->name, path);
+		free(*file);
+		*file = NULL;
+		return EXIT_ERR;
+	}
 	if (stat(*file, &sb) == 0)
 		return 0;
 	rc = -errno;
