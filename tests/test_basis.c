@@ -619,6 +619,19 @@ static void end_child(pid_t child)
 	assert_int_equal(waitpid(child, NULL, 0), child);
 }
 
+/* @key's basis for @p is implicit or explicit, at version @v, held by
+ * @p itself (@self) or by an ancestor. */
+static void expect_hit(struct basis_table *bt, struct proc_info *p,
+		       const char *key, int self, uint64_t v)
+{
+	struct basis_hit hit;
+
+	basis_lookup(bt, p, key, &hit);
+	assert_true(hit.found && !hit.stale);
+	assert_int_equal(hit.holder_is_self, self);
+	assert_int_equal(hit.version, v);
+}
+
 /* A child of this process that has a child of its own, both idle:
  * returns the child, its child in *@grand. */
 static pid_t idle_parent(pid_t parent, pid_t *grand)
@@ -659,7 +672,7 @@ static void test_look_at_deleted(void **state)
 {
 	struct basis_table *bt;
 	struct proc_info p = me(), c, g;
-	struct basis_hit hit, none;
+	struct basis_hit none;
 	pid_t child, grand;
 
 	(void)state;
@@ -678,40 +691,24 @@ static void test_look_at_deleted(void **state)
 	assert_int_equal(proc_get(grand, &g), 0);
 
 	basis_looked(bt, &c, "read", 2);
-	basis_lookup(bt, &c, "read", &hit);
-	assert_true(hit.found && !hit.holder_is_self);
-	assert_int_equal(hit.version, 1);
-	basis_lookup(bt, &p, "read", &hit); /* the first seen stays */
-	assert_true(hit.found && hit.holder_is_self);
-	assert_int_equal(hit.version, 1);
+	expect_hit(bt, &c, "read", 0, 1);
+	expect_hit(bt, &p, "read", 1, 1); /* the first seen stays */
 
 	basis_looked(bt, &c, "declared", 2);
-	basis_lookup(bt, &c, "declared", &hit);
-	assert_true(hit.found && hit.explicit_);
-	assert_int_equal(hit.version, 1);
+	expect_declared(bt, &c, "declared", 1);
 
 	basis_looked(bt, &c, "made", 2);
-	basis_lookup(bt, &c, "made", &hit);
-	assert_true(hit.found && hit.holder_is_self);
-	assert_int_equal(hit.version, 2);
+	expect_hit(bt, &c, "made", 1, 2);
 
-	basis_looked(bt, &c, "lent", 2); /* as the spec's creator alone */
-	basis_lookup(bt, &c, "lent", &hit);
-	assert_true(hit.found && hit.holder_is_self);
-	assert_int_equal(hit.version, 2);
+	basis_looked(bt, &c, "lent", 2); /* a child's create lent it */
+	expect_hit(bt, &c, "lent", 1, 2);
 
 	basis_looked(bt, &c, "free", 2);
-	basis_lookup(bt, &c, "free", &hit);
-	assert_true(hit.found && hit.holder_is_self);
-	assert_int_equal(hit.version, 2);
+	expect_hit(bt, &c, "free", 1, 2);
 
 	basis_looked(bt, &g, "below", 2);
-	basis_lookup(bt, &c, "below", &hit);
-	assert_true(hit.found && hit.holder_is_self);
-	assert_int_equal(hit.version, 2);
-	basis_lookup(bt, &g, "below", &hit); /* c's came after g began */
-	assert_true(hit.found && !hit.holder_is_self);
-	assert_int_equal(hit.version, 1);
+	expect_hit(bt, &c, "below", 1, 2);
+	expect_hit(bt, &g, "below", 0, 1); /* c's came after g began */
 
 	end_child(child);
 	basis_free(bt);
@@ -738,20 +735,14 @@ static void test_second_change_moves_between(void **state)
 	assert_int_equal(proc_get(child, &c), 0);
 	assert_int_equal(proc_get(grand, &g), 0);
 	basis_looked(bt, &g, key, 6);
-	basis_lookup(bt, &g, key, &hit);
-	assert_true(hit.found && hit.holder_is_self);
-	assert_int_equal(hit.version, 6);
+	expect_hit(bt, &g, key, 1, 6);
+	basis_lookup(bt, &g, key, &hit); /* the make's check */
 	basis_changed_created(bt, &g, &hit, key, 7, 0);
-	basis_lookup(bt, &g, key, &hit);
-	assert_true(hit.found && hit.holder_is_self);
-	assert_int_equal(hit.version, 7);
+	expect_hit(bt, &g, key, 1, 7);
+	basis_lookup(bt, &g, key, &hit); /* the removal's */
 	basis_changed(bt, &g, &hit, key, 8);
-	basis_lookup(bt, &c, key, &hit);
-	assert_true(hit.found && hit.holder_is_self);
-	assert_int_equal(hit.version, 8);
-	basis_lookup(bt, &p, key, &hit);
-	assert_true(hit.found && hit.holder_is_self);
-	assert_int_equal(hit.version, 8);
+	expect_hit(bt, &c, key, 1, 8);
+	expect_hit(bt, &p, key, 1, 8);
 	end_child(child);
 	basis_free(bt);
 }
