@@ -151,6 +151,7 @@ static int key_held(struct basis_table *bt, const char *key, uint32_t h,
 static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			const char *key, uint32_t h, uint64_t version,
 			struct bent **skip, int *nskip, struct basis_hit *hit);
+static void move_to(struct basis_table *bt, struct bent *e, uint64_t newv);
 
 /* Is @p's look at @key, found deleted at @version, a read of the
  * deletion for @p itself?  Only where its change would otherwise use no
@@ -167,13 +168,31 @@ static int look_reads_locked(struct basis_table *bt,
 			     uint32_t h, uint64_t version)
 {
 	struct basis_hit hit;
+	struct bent *e;
 
 	if (!key_held(bt, key, h, NULL, NOBODY))
 		return 1;
 	walk_locked(bt, p, key, h, 0, NULL, NULL, &hit);
-	return !hit.found ||
-	       (!hit.expired &&
-		(hit.version == version || (!hit.explicit_ && !hit.seen)));
+	if (!hit.found)
+		return 1;
+	if (hit.expired)
+		return 0;
+	if (hit.version == version || hit.explicit_ || hit.seen)
+		return hit.version == version;
+	/* An ancestor's basis its tree made moves to the deletion its
+	 * command read: it kept the first version seen (seen()), so the
+	 * shell that wrote f, whose `cp x f` then made f again after
+	 * another's `rm f`, stood a version behind its own command, and
+	 * its `rm f` was refused as stale for good.  The looker's own stays
+	 * (its create's own lookup is such a look: a process that wrote f
+	 * itself must not make it again unseen, SPEC). */
+	e = !hit.holder_is_self && hit.uid == p->uid && hit.holder > 1
+		? bent_find(bt, B_IMPLICIT, key, h,
+			    (struct holder){ hit.holder, hit.holder_start })
+		: NULL;
+	if (e)
+		move_to(bt, e, version);
+	return 1;
 }
 
 /* @always: register even without implicit bases (noimplicit).  @look:

@@ -367,6 +367,13 @@ class Run:
                 self.seen_errs["unread"] = \
                     self.seen_errs.get("unread", 0) + 1
             if child:
+                # P's basis its tree made moves to the tombstone its
+                # child's look read (fs/basis.c, look_reads_locked):
+                # P's first version seen would leave it behind what its
+                # child makes now
+                if reads and kind == "implicit" and \
+                        v != self.rec[k].ver:
+                    self.held[k].I = self.rec[k].ver
                 self.seen(k, self.rec[k].ver, child)
                 if not reads:
                     self.unread.add(k)

@@ -279,6 +279,16 @@ blind 'cat gone6 > /dev/null && rm gone6'
 check "a command makes anew what an earlier command made and another removed" \
 	cp "$WORK/mine" gone6
 rm gone6
+# The shell itself wrote the record, another removed it, and its
+# command (or a script's) made it anew: the shell's basis moves with
+# them.  Until 2026-12-07 it stayed at the version it wrote (the first
+# seen), and its rm was refused as stale, for good.
+echo mine > gone7 && echo mine > gone8
+blind 'cat gone7 gone8 > /dev/null && rm gone7 gone8'
+cp "$WORK/mine" gone7
+bash -c "cp '$WORK/mine' gone8"
+check "the shell removes what it wrote and its command made anew after another's rm" \
+	rm gone7 gone8
 # A shell that holds nothing reads the deletion through its command's
 # look, even below a program that read the record before: the program
 # runs sh -c 'cat f; echo x > f' and the sh makes it anew (a first fix

@@ -714,6 +714,64 @@ static void test_look_at_deleted(void **state)
 	basis_free(bt);
 }
 
+/* A shell that made a record (`echo a > f`) whose command then looks
+ * at it deleted by another (`cp x f`) holds the deletion: the command's
+ * look passes over the basis the shell's tree made, and that basis
+ * moves to the deletion, wherever on the line it is held.  It stayed at
+ * the first version seen, so once the command made f anew the shell's
+ * `rm f` was refused as stale for good.  The looker's own basis stays:
+ * its create's own lookup is such a look (SPEC: a process that holds a
+ * basis must not make the record again unseen). */
+static void test_look_moves_made(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), c, g;
+	struct basis_hit hit, none;
+	pid_t child, grand;
+
+	(void)state;
+	memset(&none, 0, sizeof(none));
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	basis_changed(bt, &p, &none, "self", 1);
+	basis_changed(bt, &p, &none, "cmd", 1);
+	basis_changed(bt, &p, &none, "script", 1);
+	basis_seen(bt, &p, "read", 1);
+	child = idle_parent(p.tgid, &grand);
+	assert_int_equal(proc_get(child, &c), 0);
+	assert_int_equal(proc_get(grand, &g), 0);
+
+	basis_looked(bt, &p, "self", 2); /* echo b > self: refused once */
+	basis_lookup(bt, &p, "self", &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 1);
+
+	basis_looked(bt, &c, "cmd", 2); /* cp x cmd: its look, its create */
+	basis_lookup(bt, &c, "cmd", &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 2);
+	basis_changed_created(bt, &c, &hit, "cmd", 3, 0);
+	basis_lookup(bt, &p, "cmd", &hit); /* then the shell's rm cmd */
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 3);
+
+	basis_looked(bt, &g, "script", 2); /* a script's cp, two below */
+	basis_lookup(bt, &g, "script", &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 2);
+	basis_changed_created(bt, &g, &hit, "script", 3, 0);
+	basis_lookup(bt, &p, "script", &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 3);
+
+	basis_looked(bt, &c, "read", 2); /* a read stays (the first seen) */
+	basis_lookup(bt, &p, "read", &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.version, 1);
+
+	end_child(child);
+	basis_free(bt);
+}
+
 /* git gc (c) runs pack-refs (g), which looks at a deleted lock file
  * that this process (the shell above gc) made, makes it and removes it:
  * gc, between them, must follow the removal.  It stayed at the make (g's
@@ -974,6 +1032,7 @@ int main(void)
 		cmocka_unit_test(test_neighbours_survive),
 		cmocka_unit_test(test_consume_keeps_others),
 		cmocka_unit_test(test_look_at_deleted),
+		cmocka_unit_test(test_look_moves_made),
 		cmocka_unit_test(test_second_change_moves_between),
 		cmocka_unit_test(test_sibling_same_tick),
 		cmocka_unit_test(test_sibling_same_tick_pid_wrap),
