@@ -151,10 +151,14 @@ static int key_held(struct basis_table *bt, const char *key, uint32_t h,
 static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			const char *key, uint32_t h, uint64_t version,
 			struct bent **skip, int *nskip, struct basis_hit *hit);
-static void move_to(struct basis_table *bt, struct bent *e, uint64_t newv);
+
+/* What @p's look at @key, found deleted at @version, reads
+ * (look_reads_locked). */
+enum look { LOOK_PARENT, LOOK_BOTH, LOOK_NONE };
 
 /* Is @p's look at @key, found deleted at @version, a read of the
- * deletion for @p itself?  Only where its change would otherwise use no
+ * deletion for @p itself (LOOK_BOTH, else LOOK_PARENT: for its parent
+ * only)?  Only where its change would otherwise use no
  * basis, one of the deletion itself, or one its holder's tree made (it
  * wrote the record, or a command of its made it: git gc's commands make
  * and remove their lock files on those, a spool's producer moves a file
@@ -162,37 +166,48 @@ static void move_to(struct basis_table *bt, struct bent *e, uint64_t newv);
  * looks, then makes it anew).  Not over a basis read or declared before
  * the deletion: every create looks the name up first, so cp's own look
  * outranked its shell's stale read (`cat f`, another's `rm f`, then
- * `cp x f` made f again).  Caller holds bt->mu. */
-static int look_reads_locked(struct basis_table *bt,
-			     const struct proc_info *p, const char *key,
-			     uint32_t h, uint64_t version)
+ * `cp x f` made f again).  LOOK_NONE: an ancestor's basis its tree
+ * made, which @p and its parent reach, is the read (at the deletion):
+ * an entry of theirs beside it would stand between @p and it, and @p's
+ * change would move neither (make stats its target, which make clean removed
+ * on the shell's basis, and then its cp makes it anew: the shell stayed
+ * at the deletion, and the next make's cp was refused as stale).
+ * Not where the ancestor read the deletion itself: it stays where it
+ * was when its command makes the record (an editor that saw it gone).
+ * Caller holds bt->mu. */
+static enum look look_reads_locked(struct basis_table *bt,
+				   const struct proc_info *p, const char *key,
+				   uint32_t h, uint64_t version)
 {
 	struct basis_hit hit;
 	struct bent *e;
 
 	if (!key_held(bt, key, h, NULL, NOBODY))
-		return 1;
+		return LOOK_BOTH;
 	walk_locked(bt, p, key, h, 0, NULL, NULL, &hit);
 	if (!hit.found)
-		return 1;
-	if (hit.expired)
-		return 0;
-	if (hit.version == version || hit.explicit_ || hit.seen)
-		return hit.version == version;
+		return LOOK_BOTH;
+	if (hit.expired ||
+	    (hit.version != version && (hit.explicit_ || hit.seen)))
+		return LOOK_PARENT;
+	e = !hit.holder_is_self && !hit.explicit_ && !hit.seen &&
+		    hit.uid == p->uid && hit.holder > 1
+		? bent_find(bt, B_IMPLICIT, key, h,
+			    (struct holder){ hit.holder, hit.holder_start })
+		: NULL;
+	if (!e)
+		return LOOK_BOTH;
 	/* An ancestor's basis its tree made moves to the deletion its
 	 * command read: it kept the first version seen (seen()), so the
 	 * shell that wrote f, whose `cp x f` then made f again after
 	 * another's `rm f`, stood a version behind its own command, and
 	 * its `rm f` was refused as stale for good.  The looker's own stays
 	 * (its create's own lookup is such a look: a process that wrote f
-	 * itself must not make it again unseen, SPEC). */
-	e = !hit.holder_is_self && hit.uid == p->uid && hit.holder > 1
-		? bent_find(bt, B_IMPLICIT, key, h,
-			    (struct holder){ hit.holder, hit.holder_start })
-		: NULL;
-	if (e)
-		move_to(bt, e, version);
-	return 1;
+	 * itself must not make it again unseen, SPEC).  Its registration
+	 * stays too: whoever could use it before may use it now, and the
+	 * looker's look passes over it anyway. */
+	e->version = version;
+	return LOOK_NONE;
 }
 
 /* @always: register even without implicit bases (noimplicit).  @look:
@@ -205,8 +220,18 @@ static void seen(struct basis_table *bt, const struct proc_info *p,
 	int n = holders(p, ho), from = 0;
 
 	pthread_mutex_lock(&bt->mu);
-	if (look && !look_reads_locked(bt, p, key, h, version))
-		from = 1; /* the parent only: it then has seen the deletion */
+	if (look) {
+		switch (look_reads_locked(bt, p, key, h, version)) {
+		case LOOK_PARENT:
+			from = 1; /* it then has seen the deletion */
+			break;
+		case LOOK_NONE:
+			from = n;
+			break;
+		case LOOK_BOTH:
+			break;
+		}
+	}
 	for (int i = from; i < n; i++) {
 		struct bent *m = bent_find(bt, B_MARK, key, h, ho[i]);
 		/* A process's own read just after a refused rename or

@@ -372,7 +372,8 @@ class Run:
                 # P's first version seen would leave it behind what its
                 # child makes now
                 if reads and kind == "implicit" and \
-                        v != self.rec[k].ver:
+                        v != self.rec[k].ver and \
+                        self.held[k].Iu == Held.uid:
                     self.held[k].I = self.rec[k].ver
                 self.seen(k, self.rec[k].ver, child)
                 if not reads:

@@ -289,6 +289,16 @@ cp "$WORK/mine" gone7
 bash -c "cp '$WORK/mine' gone8"
 check "the shell removes what it wrote and its command made anew after another's rm" \
 	rm gone7 gone8
+# make stats its target before its cp makes it anew: that look, make's
+# own, stood between cp and the shell, which stayed at make clean's
+# removal, and the next make's cp over the target was refused as stale
+# (until 2026-12-07; make; make clean; make; touch in; make).
+mkdir mk && printf 'out: in\n\tcp in out\nclean:\n\trm -f out\n' > mk/Makefile
+echo in > mk/in
+make -s -C mk && make -s -C mk clean && make -s -C mk && touch mk/in
+check "make, make clean, make: a rebuild replaces the target" make -s -C mk
+check "and make clean removes it" make -s -C mk clean
+rm -r mk
 # A shell that holds nothing reads the deletion through its command's
 # look, even below a program that read the record before: the program
 # runs sh -c 'cat f; echo x > f' and the sh makes it anew (a first fix
