@@ -61,7 +61,10 @@ void basis_seen_always(struct basis_table *bt, const struct proc_info *p,
  * itself only where its change would otherwise use no basis, one at
  * @version, one its holder's tree made, or meet a mark: not over an
  * older one read or declared, its own or an ancestor's (a create's own
- * look must not make a stale shell's `cp x f` a fresh one). */
+ * look must not make a stale shell's `cp x f` a fresh one).  Where what
+ * it reaches is an ancestor's basis that ancestor's tree made, that
+ * basis moves to @version in place and nothing else is registered
+ * (fs/basis.c, look_reads_locked: make; make clean; make). */
 void basis_looked(struct basis_table *bt, const struct proc_info *p,
 		  const char *key, uint64_t version);
 

@@ -315,19 +315,12 @@ static int emit_item(struct store *st, struct out *o, struct item *it,
 	for (uint32_t i = 0; i < hist && rc == 0; i++) {
 		/* A version of an ended incarnation carries its owner and
 		 * mode (OWNER); the others are the key's own now. */
-		const struct past *p = it->past;
 		struct store_meta pm = hm;
+		int ended = past_meta(it->past, it->vers[i].version, &pm);
 
-		while (p && p->upto && p->upto < it->vers[i].version)
-			p++;
-		if (p && p->upto) {
-			pm.uid = p->uid;
-			pm.gid = p->gid;
-			pm.mode = p->mode;
-		}
 		rc = emit_ver(st, o, it, &it->vers[i],
-			      LOG_F_HIST | (p && p->upto ? LOG_F_OWNER : 0),
-			      p && p->upto ? &pm : &hm, NULL, 0);
+			      LOG_F_HIST | (ended ? LOG_F_OWNER : 0), &pm,
+			      NULL, 0);
 	}
 	if (rc == 0 && (it->kind == K_TOMB ||
 			(it->kind == K_DIR && it->version)))

@@ -257,11 +257,8 @@ static void ended_meta(struct es *es, const char *key, struct store_meta *m)
 		char *up = *k ? es_parent_of(k) : NULL;
 
 		view_fill(es, k, &d, 0);
-		if (d.has_m && !(d.meta.mode & S_IXOTH))
-			m->mode &= ~(uint32_t)S_IROTH;
-		if (d.has_m && !(d.meta.mode & (d.meta.gid == m->gid ? S_IXGRP
-								     : S_IXOTH)))
-			m->mode &= ~(uint32_t)S_IRGRP;
+		if (d.has_m)
+			meta_through_dir(m, &d.meta);
 		es_view_free(&d);
 		free(k);
 		k = up;

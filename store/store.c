@@ -274,10 +274,7 @@ static struct store_meta ended_meta(struct store *st, struct node *n)
 		if (!p || p->kind != K_DIR)
 			break;
 		pm = node_meta(&st->idx, p);
-		if (!(pm.mode & S_IXOTH))
-			m.mode &= ~(uint32_t)S_IROTH;
-		if (!(pm.mode & (pm.gid == m.gid ? S_IXGRP : S_IXOTH)))
-			m.mode &= ~(uint32_t)S_IRGRP;
+		meta_through_dir(&m, &pm);
 		k = p->key;
 		kl = p->klen;
 	}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 #include "log.h"
 #include "store.h"
@@ -59,6 +60,21 @@ struct past {
 	uint32_t uid, gid;
 	uint32_t mode;
 };
+
+/* The owner and mode of @version in @past (an array that ends with upto
+ * 0, or NULL) into @m, if an ended incarnation had it.  @return 1 if so. */
+static inline int past_meta(const struct past *past, uint64_t version,
+			    struct store_meta *m)
+{
+	for (const struct past *p = past; p && p->upto; p++)
+		if (version <= p->upto) {
+			m->uid = p->uid;
+			m->gid = p->gid;
+			m->mode = p->mode;
+			return 1;
+		}
+	return 0;
+}
 
 /* What most records do not need: a directory's children, xattrs, a
  * state entry that is not a version's PUT (META, DEL, MKDIR, RMDIR), the
@@ -251,15 +267,22 @@ static inline struct store_meta node_ver_meta(const struct index *ix,
 {
 	struct store_meta m = node_meta(ix, n);
 
-	for (const struct past *p = n->x ? n->x->past : NULL; p && p->upto;
-	     p++)
-		if (version <= p->upto) {
-			m.uid = p->uid;
-			m.gid = p->gid;
-			m.mode = p->mode;
-			break;
-		}
+	past_meta(n->x ? n->x->past : NULL, version, &m);
 	return m;
+}
+
+/* @m as users other than its owner could read it through directory
+ * @dir: no read bit for others where @dir is not searchable by them, none
+ * for the group where its group cannot search it (others' bit, for a
+ * directory of another group).  Applied up every directory above a record
+ * that ends (struct past), on both back ends. */
+static inline void meta_through_dir(struct store_meta *m,
+				    const struct store_meta *dir)
+{
+	if (!(dir->mode & S_IXOTH))
+		m->mode &= ~(uint32_t)S_IROTH;
+	if (!(dir->mode & (dir->gid == m->gid ? S_IXGRP : S_IXOTH)))
+		m->mode &= ~(uint32_t)S_IRGRP;
 }
 
 /* A kept version whose blob open found missing or of the wrong size. */
