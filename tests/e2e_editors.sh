@@ -464,7 +464,7 @@ sleep 1.5
 kill $tailpid 2>/dev/null; wait $tailpid 2>/dev/null
 expect_eq "tail -f follows a log appended with >>" "line1 line2 line3" \
 	"$(tr '\n' ' ' < "$WORK/tail.out" | sed 's/ $//')"
-# The rotation README advises: rename, a new file, tail -F.  (tail polls a
+# The rotation docs/RULES.md advises: rename, a new file, tail -F.  (tail polls a
 # FUSE mount, and looks at the name after 5 polls without a change.)
 echo old > tr
 timeout 5 tail -F -s 0.2 tr > "$WORK/tailF.out" 2>/dev/null & tailpid=$!
@@ -478,7 +478,7 @@ expect_eq "tail -F follows a log rotated by rename" "old new1 new2" \
 	"$(tr '\n' ' ' < "$WORK/tailF.out" | sed 's/ $//')"
 if command -v logrotate > /dev/null; then
 	# logrotate from cron never reads the logs: its rename needs the
-	# directory unchecked, as README says.
+	# directory unchecked, as docs/RULES.md says.
 	mkdir lr; echo l1 > lr/app.log
 	printf '%s {\n rotate 2\n create\n}\n' "$MNT/lr/app.log" > "$WORK/lr.conf"
 	expect_err "logrotate with no basis is refused its rename" \

@@ -93,7 +93,7 @@ setfattr -n user.expected_version -v "3
 expect_eq "a trailing newline is accepted" 3 "$(getfattr --only-values -n user.expected_version rec)"
 # A declaration is for a change begun after it: one already open for
 # writing was checked at its open and leaves it for the next change,
-# which is refused once that open change has moved the record (README,
+# which is refused once that open change has moved the record (docs/RULES.md,
 # "An explicit declaration is used once"; a false refusal, never a
 # lost update).
 echo one > dold

@@ -260,7 +260,7 @@ check "the record is at one of its names" test -e moving -o -e moved
 # with exit status 0.  An open lapped by more renames than the store
 # keeps versions (keep_versions) before it arrives is sent back to walk
 # the path, as a writer's is, and meets ESTALE if the next rename laps
-# it again (README; about one open in 20,000 under load, which until
+# it again (docs/RULES.md; about one open in 20,000 under load, which until
 # 2026-12-07 crashed this reader): counted, and allowed at 1 in 1,000.
 python3 - "$MNT" > "$WORK/over_race" 2>&1 <<'PY'
 import errno, os, sys, time
@@ -519,7 +519,7 @@ which = sys.argv[1]
 if which == "versions":
     put("pause/r", "v1")
     # The handle is another process's: a process's O_RDWR handles follow
-    # its own commits (README), so sibling threads' saves that a loaded
+    # its own commits (docs/RULES.md), so sibling threads' saves that a loaded
     # machine spread past the second pause were followed ('other6').
     r, wp = os.pipe()
     pid = os.fork()

@@ -15,7 +15,7 @@
  *   ENODATA no version, EEXIST, ENOTEMPTY, EISDIR, ESTALE: a writable
  *   open of a name renames replaced twice while the kernel walked it, or
  *   a record another mount deleted under a descriptor that had not read
- *   it yet: README, "descriptor still open").
+ *   it yet: docs/RULES.md, "descriptor still open").
  * A daemon that dies shows as ENOTCONN.  tests/e2e_stress.sh runs it.
  * STRESS_MIX_MIN_OPS=N: go on past SECONDS until N operations are made
  * (a loaded machine made fewer than the test asks for in CI's time; the
@@ -43,7 +43,7 @@ static atomic_int stop; /* set by main, read by every thread */
 static long ops[MAXT], bad[MAXT];
 static atomic_long all_ops; /* ops of every thread, for main */
 /* Per record, this process's operations on it: begun, and under way.
- * A process's O_RDWR handles follow its own commits (README), so a
+ * A process's O_RDWR handles follow its own commits (docs/RULES.md), so a
  * handle reads back exactly its commit only if no sibling thread
  * changed the record meanwhile. */
 static atomic_long started[NREC], inflight[NREC];
@@ -104,7 +104,7 @@ static int declare(const char *p)
 
 
 /* ESTALE: a writable open of a name that renames replaced twice while
- * the kernel walked it (README: an open racing renames over the record
+ * the kernel walked it (docs/RULES.md: an open racing renames over the record
  * is sent back to look the name up once more; only a second
  * replacement meanwhile reaches the caller), and on another mount. */
 static int expected_errno(int e)
