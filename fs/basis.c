@@ -266,9 +266,16 @@ static void seen(struct basis_table *bt, const struct proc_info *p,
 		/* The first version seen counts.  A create's basis gives way
 		 * to a read of a later version; at its own version it stays a
 		 * create's, which a change by its tree moves along
-		 * (basis_changed): `seq 9 > f; sort -o f f; rm f`. */
+		 * (basis_changed): `seq 9 > f; sort -o f f; rm f`.  So does a
+		 * removal its tree made, to a read (not a look) of a later
+		 * record: the tree has seen nothing of the name since it
+		 * removed it, and this is the first version it sees.  A
+		 * queue's consumer (cat q; rm q, while another refills q)
+		 * stayed at its last removal, and every other rm was refused
+		 * as stale. */
 		if (!(bt->implicit || always) ||
-		    (cur && (!cur->made || cur->version == version)))
+		    (cur && (!cur->made || cur->version == version) &&
+		     !(cur->gone && !look && version > cur->version)))
 			continue;
 		/* The parent's is lent.  Past a share the holder registers
 		 * nothing new (struct share). */
@@ -588,7 +595,7 @@ static void move_to(struct basis_table *bt, struct bent *e, uint64_t newv)
 {
 	e->version = newv;
 	bent_registered(bt, e);
-	e->seen = 0;
+	e->seen = e->gone = 0;
 	e->by = 0;
 	e->by_start = 0;
 }
@@ -879,6 +886,25 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 {
 	pthread_mutex_lock(&bt->mu);
 	changed_locked(bt, p, hit, key, newv);
+	bt_unlock(bt);
+}
+
+void basis_removed(struct basis_table *bt, const struct proc_info *p,
+		   const struct basis_hit *hit, const char *key,
+		   uint64_t newv)
+{
+	uint32_t h = basis_hash(key);
+
+	pthread_mutex_lock(&bt->mu);
+	changed_locked(bt, p, hit, key, newv);
+	/* Every implicit entry at @newv that no read left is one this
+	 * removal just moved or made (nobody saw @newv before it): the
+	 * remover's, its ancestors', and theirs that followed. */
+	for (struct bent *e = bucket(bt, h)->head; e; e = e->next)
+		if (e->h == h && e->kind == B_IMPLICIT &&
+		    e->version == newv && !e->seen &&
+		    strcmp(e->key, key) == 0)
+			e->gone = 1;
 	bt_unlock(bt);
 }
 

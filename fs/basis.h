@@ -46,8 +46,9 @@ void basis_withdraw(struct basis_table *bt, const struct proc_info *p,
 		    const char *key);
 
 /* The caller saw @version of @key (opened it for reading): an implicit
- * basis for it and its parent, unless they already hold one; clears
- * their stale marks. */
+ * basis for it and its parent, unless they already hold one (one from
+ * a child's create, or from their tree's removal, gives way to a later
+ * version: basis_created, basis_removed); clears their stale marks. */
 void basis_seen(struct basis_table *bt, const struct proc_info *p,
 		const char *key, uint64_t version);
 /* The same, registered even where implicit bases are off (noimplicit):
@@ -100,6 +101,15 @@ void basis_grace(struct basis_table *bt, const struct proc_info *p,
  * read (its tree made it).  An append, which needs no basis, passes the
  * implicit one it found current (fs/file.c). */
 void basis_changed(struct basis_table *bt, const struct proc_info *p,
+		   const struct basis_hit *hit, const char *key,
+		   uint64_t newv);
+
+/* basis_changed for a change that removed @key (unlink, rename away),
+ * leaving its tombstone @newv: the bases it leaves there give way to a
+ * later read of a newer record by their holder or its child (basis_seen),
+ * as a create's do.  A consumer that removes what another keeps making
+ * (cat q; rm q) is checked against what it read since. */
+void basis_removed(struct basis_table *bt, const struct proc_info *p,
 		   const struct basis_hit *hit, const char *key,
 		   uint64_t newv);
 

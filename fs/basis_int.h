@@ -34,6 +34,9 @@ struct bent {
 			   a read replaces it, as if none were held */
 	uint8_t seen;   /* implicit, from a read (basis_seen), not from a
 			   change its holder's tree made */
+	uint8_t gone;   /* implicit, from a removal its holder's tree made
+			   (basis_removed): a read of a later version
+			   replaces it, as it does a create's */
 	/* Seen, held as the reader's parent: that reader (basis_changed
 	 * passes over it for a change by the same reader). */
 	pid_t by;

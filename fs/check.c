@@ -280,6 +280,7 @@ static void note_changer(struct rfs *fs, const struct proc_info *p,
 
 #define MADE 1        /* changed(): a new name (basis_created too) */
 #define MADE_ALWAYS 2 /* a new symlink: even under noimplicit */
+#define REMOVED 3     /* a name removed (basis_removed) */
 
 /* rfs_changed, and rfs_created with @made. */
 static void changed(struct rfs *fs, const struct proc_info *p,
@@ -291,7 +292,9 @@ static void changed(struct rfs *fs, const struct proc_info *p,
 	 * for an unchecked key): only the others need to ask again. */
 	if (p->tid <= 0 || (!hit->found && rfs_unchecked(fs, key)))
 		return;
-	if (made)
+	if (made == REMOVED)
+		basis_removed(fs->bt, p, hit, key, newv);
+	else if (made)
 		basis_changed_created(fs->bt, p, hit, key, newv,
 				      made == MADE_ALWAYS);
 	else
@@ -302,6 +305,12 @@ void rfs_changed(struct rfs *fs, const struct proc_info *p,
 		 const struct basis_hit *hit, const char *key, uint64_t newv)
 {
 	changed(fs, p, hit, key, newv, 0);
+}
+
+void rfs_removed(struct rfs *fs, const struct proc_info *p,
+		 const struct basis_hit *hit, const char *key, uint64_t tomb)
+{
+	changed(fs, p, hit, key, tomb, REMOVED);
 }
 
 void rfs_appended(struct rfs *fs, const struct proc_info *p,
@@ -436,7 +445,7 @@ void rfs_dir_moved(struct rfs *fs, const struct proc_info *p,
 		    hit.version != t->r[i].version)
 			continue;
 		hd = hit;
-		rfs_changed(fs, p, &hit, fk, tomb);
+		rfs_removed(fs, p, &hit, fk, tomb);
 		if (!rfs_unchecked(fs, tk)) /* hd was found: not asked */
 			rfs_changed(fs, p, &hd, tk, sb.version);
 	}

@@ -53,6 +53,10 @@ void rfs_seen_link(struct rfs *fs, const struct proc_info *p,
  * version as a basis (unless @key needs none).  Caller holds fs->mu. */
 void rfs_changed(struct rfs *fs, const struct proc_info *p,
 		 const struct basis_hit *hit, const char *key, uint64_t newv);
+/* As rfs_changed, for a change that removed @key (unlink, rename away)
+ * and left its tombstone @tomb (basis_removed). */
+void rfs_removed(struct rfs *fs, const struct proc_info *p,
+		 const struct basis_hit *hit, const char *key, uint64_t tomb);
 /* As rfs_changed, for an append (which needs no basis): only a basis
  * @hit found current (fs/file.c, append_basis) moves along to @newv;
  * without one the appender is given none.  Caller holds fs->mu. */

@@ -401,7 +401,7 @@ void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		ticket = store_defer_end(fs->st);
 	}
 	if (rc == 0) {
-		rfs_changed(fs, &pi, &hit, key, newv);
+		rfs_removed(fs, &pi, &hit, key, newv);
 		if (in)
 			rfs_ino_unkey(fs, in); /* its lease's change drops */
 	}
@@ -723,7 +723,7 @@ again:
 		uint64_t tomb = 0;
 		store_last_version(fs->st, from, &tomb);
 		struct basis_hit hd = ht;
-		rfs_changed(fs, &pi, &hf, from, tomb);
+		rfs_removed(fs, &pi, &hf, from, tomb);
 		/* The new name's version is held, like any change's, for
 		 * the ancestor whose basis the change used: the source's,
 		 * when the destination needed none.  So a shell may run

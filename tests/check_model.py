@@ -153,6 +153,8 @@ class Held:
     def __setattr__(self, name, value):
         if name in ("E", "I") and value is not None:
             object.__setattr__(self, name + "u", Held.uid)
+        if name == "I":     # (a removal sets it after: removed())
+            object.__setattr__(self, "gone", False)
         elif name == "mark" and value and not getattr(self, "mark", False):
             object.__setattr__(self, "marku", Held.uid)
         object.__setattr__(self, name, value)
@@ -164,6 +166,7 @@ class Held:
         self.Eg = 0            # E's registration (one per declaration)
         self.via = False       # (W) I came from a change on P's basis
         self.made = False      # I came from a child's create
+        self.gone = False      # I came from a removal by the tree
         self.read = False      # I came from a read (else from a change)
         self.by_child = False  # I came from the running child's read
         self.mark = False
@@ -328,14 +331,23 @@ class Run:
             return "implicit", h.I
         return None, None
 
-    def seen(self, k, v, child=False):
+    def seen(self, k, v, child=False, look=False):
         h = self.held[k]
         if h.mark and not child and h.grace is not None:
             if time.monotonic() - h.grace < GRACE:
                 return
         h.mark, h.grace = False, None
-        if h.I is None or (h.made and h.I != v):
+        if h.I is None or (h.made and h.I != v) or \
+                (h.gone and not look and v > h.I):
             h.I, h.made, h.read, h.by_child = v, False, True, child
+
+    def removed(self, k, *held):
+        """A removal of k made its tombstone the basis of each of @held
+        that it moved (basis_removed): a read (not a look) of a later
+        version replaces it, as a create's (seen)."""
+        for x in held:
+            if x.I == self.rec[k].ver and not x.read:
+                x.gone = True
 
     def pok(self, k):
         """Is k's directory there?"""
@@ -374,12 +386,14 @@ class Run:
                 if reads and kind == "implicit" and \
                         v != self.rec[k].ver and \
                         self.held[k].Iu == Held.uid:
+                    gone = self.held[k].gone    # (stays as it was)
                     self.held[k].I = self.rec[k].ver
-                self.seen(k, self.rec[k].ver, child)
+                    self.held[k].gone = gone
+                self.seen(k, self.rec[k].ver, child, look=True)
                 if not reads:
                     self.unread.add(k)
             elif reads:
-                self.seen(k, self.rec[k].ver)
+                self.seen(k, self.rec[k].ver, look=True)
 
     def check(self, k, path=False, child=False):
         """The check of a change of k: None if it passes, else the
@@ -414,6 +428,8 @@ class Run:
         self.consume(k, h)
         h.mark, h.grace = False, None
         h.I, h.made, h.read = rec.ver, False, False
+        if not exists:
+            self.removed(k, h)
 
     # --- the mount ------------------------------------------------------
     def mismatch(self, what, want, got):
@@ -701,6 +717,8 @@ class Run:
         self.consume(k, h)
         h.made = h.made if kind == "implicit" else False
         h.I, h.read = rec.ver, False
+        if not exists:
+            self.removed(k, h)
 
     def child_rename(self, src, dst):
         """The model of a child's rename of a record: both names are
@@ -1118,6 +1136,7 @@ class Run:
             if by_p and kind == "implicit" and v == before:
                 hs = self.held[k]
                 hs.I, hs.made, hs.read = rs.ver, False, False
+                self.removed(k, hs)
                 ht = self.held[kt]
                 ht.mark, ht.grace = False, None
                 ht.I, ht.made, ht.read = rt.ver, False, False
@@ -1191,9 +1210,9 @@ class Run:
                 return "implicit", x.I, x
         return None, None, None
 
-    def w_seen(self, k, v, own=True):
-        """W read v: held for W (unless not @own) and for P (its
-        parent)."""
+    def w_seen(self, k, v, own=True, look=False):
+        """W read v (@look: looked k up, deleted at v): held for W
+        (unless not @own) and for P (its parent)."""
         w, h = self.wheld[k], self.held[k]
         for x in (w, h):
             if x is w and not own:
@@ -1202,7 +1221,8 @@ class Run:
                     time.monotonic() - x.grace < GRACE:
                 continue
             x.mark, x.grace = False, None
-            if x.I is None or (x.made and x.I != v):
+            if x.I is None or (x.made and x.I != v) or \
+                    (x.gone and not look and v > x.I):
                 x.I, x.made, x.read, x.via = v, False, True, False
 
     def w_looked(self, k):
@@ -1214,7 +1234,7 @@ class Run:
             if not reads:
                 self.seen_errs["unread"] = \
                     self.seen_errs.get("unread", 0) + 1
-            self.w_seen(k, self.rec[k].ver, own=reads)
+            self.w_seen(k, self.rec[k].ver, own=reads, look=True)
 
     def w_check(self, k, path=False):
         """As check(), for W: a refusal marks W, its process and the
@@ -1252,6 +1272,8 @@ class Run:
             h.I, h.made, h.read = rec.ver, made, False
         w.mark, w.grace = False, None
         w.I, w.made, w.read, w.via = rec.ver, False, False, moves
+        if not exists:
+            self.removed(k, w, h)
         if created and kind is None and h.I is None and h.E is None and \
                 not h.mark:
             h.I, h.made, h.read = rec.ver, True, False  # basis_created

@@ -321,6 +321,28 @@ check "a shell below a stale reader makes a deleted record anew after a look" \
 	grep -qx 'rc 0' "$WORK/g4.out"
 check "with its content" test "$(cat gone4 2>/dev/null)" = x
 rm -f gone4
+# A queue's consumer: another tree refills q (echo job > q.tmp && mv
+# q.tmp q), and one long-lived shell takes it, cat q; rm q, round after
+# round.  The shell held its own removal, and the first version seen kept
+# it there over its cat's read of the new q: every other rm was refused
+# as stale (until 2026-12-07).
+mkfifo "$WORK/qfifo" && : > "$WORK/q.rc"
+sh < "$WORK/qfifo" > "$WORK/q.out" 2>&1 &
+qsh=$!
+exec 7> "$WORK/qfifo"
+for round in 1 2 3 4; do
+	blind 'echo job > q.tmp && mv q.tmp q'
+	echo "cat q > /dev/null; rm q; echo \$? >> '$WORK/q.rc'" >&7
+	for _ in $(seq 500); do
+		[ "$(wc -l < "$WORK/q.rc")" = $round ] && break
+		sleep 0.01
+	done
+done
+exec 7>&-
+wait $qsh
+expect_eq "a shell takes from a queue another refills: cat q; rm q each round" \
+	"0 0 0 0" "$(tr '\n' ' ' < "$WORK/q.rc" | sed 's/ $//')"
+rm -f q
 # ---- History, read-only, under .recfs/history ----------------------------
 mkdir hd
 for i in 1 2 3; do echo "h$i" > hd/r; done

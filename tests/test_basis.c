@@ -843,6 +843,60 @@ static void test_second_change_moves_between(void **state)
 	basis_free(bt);
 }
 
+/* A queue's consumer, this process: its cat (c) reads q, its rm (c)
+ * removes it, the producer makes q anew, its next cat reads that and its
+ * next rm removes it.  This process held its tree's removal, and the
+ * first version seen kept it there over the cat's read of the new q:
+ * every other rm was refused as stale.  A removal the tree made gives
+ * way to a read of a later version, by a command or by the holder
+ * itself (a one-process consumer); not to a read of an older one (a
+ * descriptor kept open across the removal), nor to a look; and a
+ * version the tree wrote stays the first seen. */
+static void test_removal_gives_way(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), c;
+	struct basis_hit hit, none;
+	pid_t child;
+
+	(void)state;
+	memset(&none, 0, sizeof(none));
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	for (uint64_t v = 1; v < 8; v += 3) {
+		child = idle_child(p.tgid); /* cat q */
+		assert_int_equal(proc_get(child, &c), 0);
+		basis_seen(bt, &c, "q", v);
+		end_child(child);
+		expect_hit(bt, &p, "q", 1, v);
+		child = idle_child(p.tgid); /* rm q */
+		assert_int_equal(proc_get(child, &c), 0);
+		basis_lookup(bt, &c, "q", &hit);
+		assert_true(hit.found && !hit.holder_is_self);
+		assert_int_equal(hit.version, v);
+		basis_removed(bt, &c, &hit, "q", v + 1);
+		end_child(child);
+		expect_hit(bt, &p, "q", 1, v + 1);
+		/* the producer's mv q.tmp q made v + 2 */
+	}
+
+	basis_seen(bt, &p, "own", 1);
+	basis_lookup(bt, &p, "own", &hit);
+	basis_removed(bt, &p, &hit, "own", 2);
+	basis_seen(bt, &p, "own", 1); /* an older version: stays */
+	expect_hit(bt, &p, "own", 1, 2);
+	basis_looked(bt, &p, "own", 4); /* a look: stays */
+	expect_hit(bt, &p, "own", 1, 2);
+	basis_seen(bt, &p, "own", 5);
+	expect_hit(bt, &p, "own", 1, 5);
+	basis_seen(bt, &p, "own", 6); /* and then the first seen counts */
+	expect_hit(bt, &p, "own", 1, 5);
+
+	basis_changed(bt, &p, &none, "wrote", 1);
+	basis_seen(bt, &p, "wrote", 2);
+	expect_hit(bt, &p, "wrote", 1, 1);
+	basis_free(bt);
+}
+
 /* A script declares, then forks two writers: the first one's change
  * registers its new version at the script, in the clock tick in which
  * the second was forked.  The second was running before: it must not
@@ -1073,6 +1127,7 @@ int main(void)
 		cmocka_unit_test(test_look_moves_made),
 		cmocka_unit_test(test_look_under_parent_look),
 		cmocka_unit_test(test_second_change_moves_between),
+		cmocka_unit_test(test_removal_gives_way),
 		cmocka_unit_test(test_sibling_same_tick),
 		cmocka_unit_test(test_sibling_same_tick_pid_wrap),
 		cmocka_unit_test(test_thread_lookups_poll_little),
