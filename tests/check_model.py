@@ -406,10 +406,17 @@ class Run:
             return None
         if kind == "expired":
             self.seen_errs["expired"] = self.seen_errs.get("expired", 0) + 1
+        # A child refused on P's basis leaves P a mark for the user
+        # whose basis it was (fs/basis.c, basis_refused), not its own:
+        # root's child refused on what U read leaves one U meets
+        # (EAGAIN).  P's own refusal marks P first, for P's uid.
+        u = h.Iu if kind == "implicit" else h.Eu
         if kind in ("explicit", "expired"):
             self.consume(k, h)    # (a stale mark's refusal uses none)
         h.I, h.made = None, False
         h.mark = True
+        if child and kind != "stale":
+            object.__setattr__(h, "marku", u)
         h.grace = time.monotonic() if path and not child else None
         return "EAGAIN"
 
