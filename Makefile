@@ -2,9 +2,12 @@
 CC      ?= cc
 PREFIX  ?= /usr/local
 BUILD   ?= build
+# The one version of recfs, recctl and their man pages (--version, .TH).
+VERSION := 0.1
 PKGS    := fuse3 libxxhash libcurl jansson
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Werror \
-	-Wshadow -Wno-unused-parameter -g -O2 -MMD -MP -Istore
+	-Wshadow -Wno-unused-parameter -g -O2 -MMD -MP -Istore \
+	-DRECFS_VERSION='"$(VERSION)"'
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
@@ -19,9 +22,10 @@ STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/obj/%.o)
 FS_OBJ    := $(FS_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PROGS     := $(BUILD)/recctl $(if $(wildcard fs/main.c),$(BUILD)/recfs)
+MANS      := $(patsubst man/%,$(BUILD)/man/%,$(wildcard man/*.1))
 
 .PHONY: all deps test check clean install run unmount bench-store
-all: deps-ok $(PROGS) $(TESTS) $(BUILD)/tests/stress_mix $(BUILD)/tests/recfs_oom \
+all: deps-ok $(PROGS) $(MANS) $(TESTS) $(BUILD)/tests/stress_mix $(BUILD)/tests/recfs_oom \
 	$(BUILD)/tests/recfs_oom_fs
 
 # Installs missing Debian packages when root, else prints the apt-get line.
@@ -34,6 +38,14 @@ deps-ok:
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# Those that print VERSION are built again when it changes.
+$(BUILD)/obj/fs/main.o $(BUILD)/obj/tools/recctl.o: Makefile
+
+# The man pages say VERSION where their source says @VERSION@.
+$(BUILD)/man/%.1: man/%.1 Makefile
+	@mkdir -p $(dir $@)
+	sed 's/@VERSION@/$(VERSION)/g' $< > $@
 
 $(BUILD)/libstore.a: $(STORE_OBJ)
 	@rm -f $@
@@ -217,8 +229,8 @@ unmount:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
-	if [ -d man ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 && \
-		install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/; fi
+	if [ -n "$(MANS)" ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 && \
+		install -m 644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/; fi
 	if [ -f tools/recctl.bash ]; then \
 		install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions && \
 		install -m 644 tools/recctl.bash \

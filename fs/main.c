@@ -333,7 +333,7 @@ int main(int argc, char *argv[])
 		if (c.help)
 			fputs(usage, stdout);
 		else
-			printf("recfs %s (libfuse %s)\n", RFS_VERSION,
+			printf("recfs %s (libfuse %s)\n", RECFS_VERSION,
 			       fuse_pkgversion());
 		rc = 0;
 		goto out;

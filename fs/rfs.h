@@ -12,7 +12,6 @@
 #include "proc.h"
 #include "store.h"
 
-#define RFS_VERSION "0.1"
 /* A buffer that holds any key and its NUL. */
 #define RFS_KEY_BUF (STORE_KEY_MAX + 1)
 #define RFS_DEFAULT_UNCHECKED "*~:.#*:#*#:.*.sw?:4913"

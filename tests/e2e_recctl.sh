@@ -126,6 +126,14 @@ for sub in get stat why ls put rm update incr edit log show diff watch wait fsck
 	R "$sub" --help | grep -q "^usage: recctl $sub " || bad="$bad $sub"
 done
 expect_eq "every subcommand has --help" "" "$bad"
+# One version, the Makefile's: until 2026-12-07 recctl --version said
+# 0.2 while recfs --version and both man pages said 0.1.
+TOP=${RECCTL%/"$BUILD"/recctl}
+mkver=$(sed -n 's/^VERSION *:= *//p' "$TOP/Makefile")
+expect_eq "recctl, recfs and their man pages say the Makefile's version" \
+	"recctl $mkver|recfs $mkver|recfs $mkver|recfs $mkver" \
+	"$(R --version)|$("$RECFS" --version | cut -d' ' -f1-2)|$(for m in recctl recfs; do
+		sed -n 's/^\.TH [A-Z]* 1 "[^"]*" "\([^"]*\)".*/\1/p' "$TOP/$BUILD/man/$m.1"; done | paste -sd'|')"
 # An empty PATH (an unset variable's "$f") is bad usage: until
 # 2026-12-07 put and rm took it for a name here and exited 75 ("stale:
 # retry"), and watch polled it for ever.

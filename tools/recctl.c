@@ -605,7 +605,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "--version") == 0) {
-		printf("recctl " RECCTL_VERSION "\n");
+		printf("recctl " RECFS_VERSION "\n");
 		return 0;
 	}
 	cmd = find_cmd(argv[1]);

@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <time.h>
 
-#define RECCTL_VERSION "0.2"
-
 /* Exit statuses, documented in recctl(1).  75 and 69 are sysexits.h's
  * EX_TEMPFAIL and EX_UNAVAILABLE, so that scripts can tell "re-read and
  * retry" and "someone is writing" from a plain failure. */
