@@ -83,15 +83,20 @@ static fuse_ino_t dirent_ino(struct rfs *fs, const char *dir, size_t dl,
 
 /* Take directory @ino's listing into @d (empty).  Caller holds fs->mu.
  * @return 0 or a negative errno (then @d holds what it got: clear it). */
-static int dirh_fill(struct rfs *fs, struct rfs_inode *in, struct dirh *d)
+static int dirh_fill(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
+		     struct dirh *d)
 {
 	struct store_dirent *ents = NULL;
 	size_t n = 0, extra = 0, klen;
 	char key[RFS_KEY_BUF];
 	int rc, pending;
 
-	if (in && in->hist) /* (no inos: every number unknown) */
-		return hist_list(fs, in, &d->names, &d->modes, &d->n);
+	if (in && in->hist) { /* (no inos: every number unknown) */
+		struct perm_who w;
+
+		rfs_who(req, &w);
+		return hist_list(fs, in, &w, &d->names, &d->modes, &d->n);
+	}
 	/* A directory removed under a process working in it lists
 	 * nothing, as on a local filesystem: `ls` there failed (ENOENT). */
 	if (in && in->deleted && S_ISDIR(in->pmeta.mode))
@@ -156,7 +161,7 @@ void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	if (in)
 		rc = rfs_may(req, fs, in, rfs_open_mask(fi->flags));
 	if (rc == 0)
-		rc = dirh_fill(fs, in, d);
+		rc = dirh_fill(req, fs, in, d);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc < 0) {
 		dirh_clear(d);
@@ -188,7 +193,7 @@ void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	if (off == 0 && d->read) {
 		struct dirh fresh = { 0 };
 		pthread_mutex_lock(&fs->mu);
-		rc = dirh_fill(fs, rfs_ino(fs, ino), &fresh);
+		rc = dirh_fill(req, fs, rfs_ino(fs, ino), &fresh);
 		pthread_mutex_unlock(&fs->mu);
 		if (rc < 0) {
 			dirh_clear(&fresh);

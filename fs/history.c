@@ -129,10 +129,22 @@ static char *join_key(const char *p, const char *name)
 	return k;
 }
 
+/* May @w read version @h?  As hist_attr shows it: the owner and mode of
+ * the record it belonged to.  One it may not read is not listed to it
+ * nor found by name, so that its number, time and size stay with its
+ * owner as its content does: until 2026-12-07 bob, who made the name of
+ * alice's deleted 0600 record again, saw hers in `ls -l` and `recctl
+ * log` (all but the hash).  @return 1 or 0. */
+static int may_see(struct perm_who *w, const struct store_hist *h)
+{
+	return perm_may(w, h->mode, h->uid, h->gid, PERM_R) == 0;
+}
+
 int hist_lookup(struct rfs *fs, struct rfs_inode *parent, const char *name,
-		struct rfs_inode **out)
+		struct perm_who *w, struct rfs_inode **out)
 {
 	char kb[STORE_KEY_MAX + 32];
+	struct store_hist h;
 	struct store_stat sb;
 	struct rfs_inode *in = NULL;
 	char *k = NULL;
@@ -170,7 +182,9 @@ int hist_lookup(struct rfs *fs, struct rfs_inode *parent, const char *name,
 		uint64_t v = strtoull(name, &end, 10);
 		if (!*name || *end || name[0] == '0')
 			return -ENOENT;
-		rc = has_version(fs, hist_key(parent, kb, sizeof(kb)), v, NULL);
+		rc = has_version(fs, hist_key(parent, kb, sizeof(kb)), v, &h);
+		if (rc == 0 && !may_see(w, &h))
+			rc = -ENOENT;
 		if (rc == 0)
 			in = syn_inode(fs, 'V', HIST_VER,
 				       hist_key(parent, kb, sizeof(kb)), v);
@@ -268,8 +282,8 @@ int hist_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 	return 0;
 }
 
-int hist_list(struct rfs *fs, struct rfs_inode *in, char ***names,
-	      uint32_t **modes, size_t *n)
+int hist_list(struct rfs *fs, struct rfs_inode *in, struct perm_who *w,
+	      char ***names, uint32_t **modes, size_t *n)
 {
 	char kb[STORE_KEY_MAX + 32];
 	struct store_dirent *ents = NULL;
@@ -319,6 +333,8 @@ int hist_list(struct rfs *fs, struct rfs_inode *in, char ***names,
 			(*names)[*n] = strdup(ents[i].name);
 			(*modes)[*n] = S_IFDIR; /* a record is a dir of versions */
 		} else {
+			if (!may_see(w, &h[i]))
+				continue;
 			snprintf(num, sizeof(num), "%" PRIu64, h[i].version);
 			(*names)[*n] = strdup(num);
 			(*modes)[*n] = S_IFREG;

@@ -169,7 +169,7 @@ int rfs_view_attr(struct rfs *fs, struct rfs_inode *in, struct rfs_handle *h,
  * request that needs a permission checks it here, with the errno the
  * kernel would give.  When it is 1 the kernel has checked already. */
 
-static void who_of(fuse_req_t req, struct perm_who *w)
+void rfs_who(fuse_req_t req, struct perm_who *w)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 
@@ -184,7 +184,7 @@ int rfs_checks(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,
 {
 	if (fs->kperm || !in || rfs_inode_attr(fs, in, a) < 0)
 		return 0;
-	who_of(req, w);
+	rfs_who(req, w);
 	return 1;
 }
 
@@ -272,7 +272,7 @@ int rfs_may_rename(fuse_req_t req, struct rfs *fs, struct rfs_inode *p,
 		rc = rfs_may_delete(req, fs, np, to);
 	if (rc == 0 && p != np && store_stat(fs->st, from, &sb) == 0 &&
 	    S_ISDIR(sb.meta.mode)) {
-		who_of(req, &w);
+		rfs_who(req, &w);
 		rc = perm_may(&w, sb.meta.mode, sb.meta.uid, sb.meta.gid,
 			      PERM_W);
 	}
@@ -381,7 +381,10 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		goto out;
 	}
 	if (p->hist || rc < 0) {
-		rc = hist_lookup(fs, p, name, &in);
+		struct perm_who w;
+
+		rfs_who(req, &w);
+		rc = hist_lookup(fs, p, name, &w, &in);
 		if (rc == 0)
 			rc = hist_attr(fs, in, &e.attr);
 		goto found;

@@ -52,6 +52,8 @@ void rfs_fill_attr(fuse_ino_t ino, const struct store_meta *m,
 /** @in's attributes: its record's, a pending create's, or what a deleted
  * one had (nlink 0).  Caller holds fs->mu.  @return 0 or -ENOENT. */
 int rfs_inode_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a);
+/** Who sends @req, for perm_may(). */
+void rfs_who(fuse_req_t req, struct perm_who *w);
 /** Does the daemon check @in for this request (not when the kernel
  * does)?  If so (1), *a and *w are filled.  Caller holds fs->mu. */
 int rfs_checks(fuse_req_t req, struct rfs *fs, struct rfs_inode *in,

@@ -644,6 +644,13 @@ if command -v setpriv > /dev/null && id alice > /dev/null 2>&1 &&
 			"$(for p in sh@1 sh@2 over@1 dd/r@1; do as alice bash -c "cd '$MNT' && '$RECCTL' show $p" 2>&1; done | xargs)"
 		expect_eq "bob reads his own$when" "b4 b4" \
 			"$(as bob bash -c "cd '$MNT' && '$RECCTL' show sh@4 && cat .recfs/history/sh/4" 2>&1 | xargs)"
+		# Nor their numbers, times and sizes: until 2026-12-07 his
+		# recctl log and ls -l listed them (all but the hash).
+		expect_eq "bob's recctl log, ls and stat of the history show only his own version$when" \
+			"4|4|no" "$(as bob bash -c "cd '$MNT' && '$RECCTL' log sh | awk '{print \$1}' | xargs;
+				ls .recfs/history/sh | xargs; stat .recfs/history/sh/1 > /dev/null 2>&1 && echo yes || echo no" 2>&1 | paste -sd'|')"
+		expect_eq "alice's lists hers and his$when" "4 2 1" \
+			"$(as alice bash -c "cd '$MNT' && '$RECCTL' log sh" 2>&1 | awk '{print $1}' | xargs)"
 	done
 	chmod 700 "$WORK"
 	unmount
