@@ -431,6 +431,21 @@ expect_eq "diff PATH@N against a deleted record" "+++ hist (deleted)" "$(R diff 
 expect_eq "diff PATH@N against the current version" "+++ erec@3 (current)" "$(R diff erec@1 | sed -n 2p)"
 expect_eq "show of a version not kept: exit 1" 1 "$(status R show hist@4)"
 expect_eq "show PATH@0 is a usage error" 2 "$(status R show hist@0)"
+# So is any "@" not followed by a version, where no file has that name:
+# until 2026-12-07 show said "No such file or directory" of "hist@-1",
+# and diff showed version 1 against "hist@x (deleted)", exit 0.
+bad=""
+for a in "show hist@-1" "show hist@x" "show hist@" "show hist@99999999999999999999" \
+	"diff hist@1 hist@x" "diff hist@1 hist@-2"; do
+	# shellcheck disable=SC2086
+	out=$(R $a 2>&1); rc=$?
+	[ "$rc" = 2 ] && has "$out" "bad version in" || bad="$bad [$a: $rc $out]"
+done
+expect_eq "a bad version after @ is a usage error (2)" "" "$bad"
+echo at > 'a@b'
+expect_eq "a record whose name has an @ is still shown, also at a version" "at at" \
+	"$(R show 'a@b' 2>&1) $(R show 'a@b@1' 2>&1)"
+rm 'a@b'
 # .recfs is the daemon's tree only at the mount root; below it, a name
 # like any other.  Until 2026-12-07 a user's directory of that name made
 # its parent pass for the root: show read the user's file as a version,

@@ -273,12 +273,20 @@ int rc_link_version(const char *path, uint64_t *v, char *hash)
 int rc_split_at(const char *arg, char **path, uint64_t *version)
 {
 	const char *at = strrchr(arg, '@');
+	struct stat sb;
 
 	*version = 0;
 	if (at && at > arg && rc_parse_u64(at + 1, version) == 0) {
 		if (*version == 0)
 			return -EINVAL; /* 0 is never a version */
 		*path = strndup(arg, (size_t)(at - arg));
+	} else if (at && at > arg && !strchr(at, '/') &&
+		   lstat(arg, &sb) < 0 && errno == ENOENT) {
+		/* "rec@-1", "rec@x", "rec@" or past 2^63-1 and no file of
+		 * that name: a bad version, not the "No such file or
+		 * directory" of a name (until 2026-12-07; and diff showed
+		 * the record against "rec@x (deleted)", exit 0). */
+		return -EINVAL;
 	} else {
 		*path = strdup(arg);
 	}

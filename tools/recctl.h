@@ -132,7 +132,8 @@ int rc_link_on_recfs(const char *path);
  * current one).  @hash may be NULL.  @return 0, -ENOENT none kept, or
  * -errno. */
 int rc_link_version(const char *path, uint64_t *v, char *hash);
-/* Split "PATH@N"; *version 0 when there is no "@N". */
+/* Split "PATH@N"; *version 0 when there is no "@N".  -EINVAL for @0,
+ * and for an "@" followed by no version where no file has that name. */
 int rc_split_at(const char *arg, char **path, uint64_t *version);
 
 /* ---- rc_run.c: child processes ---------------------------------------- */
