@@ -428,6 +428,11 @@ expect_eq "show PATH@N prints each old content" "h1 h2 h3 h5" \
 expect_eq "diff PATH@N PATH@M" "$(printf -- '--- hist@1\n+++ hist@3\n@@ -1 +1 @@\n-h1\n+h3')" \
 	"$(R diff hist@1 hist@3)"
 expect_eq "diff PATH@N against a deleted record" "+++ hist (deleted)" "$(R diff hist@5 | sed -n 2p)"
+# A name that never was a record is no deleted one: until 2026-12-07
+# diff hist@5 hsit (a typo) showed all of hist@5 removed, exit 0.
+out=$(R diff hist@5 hsit 2>&1); rc=$?
+expect_eq "diff against a name that never was a record: exit 1 [$out]" 1 "$rc"
+check "and says so" has "$out" "hsit: no such record, and no history"
 expect_eq "diff PATH@N against the current version" "+++ erec@3 (current)" "$(R diff erec@1 | sed -n 2p)"
 expect_eq "show of a version not kept: exit 1" 1 "$(status R show hist@4)"
 expect_eq "show PATH@0 is a usage error" 2 "$(status R show hist@0)"

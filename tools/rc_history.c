@@ -193,6 +193,23 @@ out:
 	return rc;
 }
 
+/* Was @path ever a record: does it have a history?  One we may not
+ * list (another user's) counts as one; a path outside any mount does
+ * not.  @return 1 or 0. */
+static int had_versions(const char *path)
+{
+	char *hdir = NULL;
+	uint64_t *vs = NULL;
+	size_t count = 0;
+	int rc = rc_history_path(path, 0, &hdir);
+
+	if (rc == 0)
+		rc = rc_list_versions(hdir, &vs, &count);
+	free(hdir);
+	free(vs);
+	return rc == 0 ? count > 0 : rc != -ENOENT && rc != -ENOTSUP;
+}
+
 /* One side of a diff as a file diff(1) can read, and its label. */
 static int diff_side(const struct recctl_cmd *cmd, const char *arg,
 		     const char *tmp, const char *name, char **file,
@@ -214,7 +231,13 @@ static int diff_side(const struct recctl_cmd *cmd, const char *arg,
 	/* The current content, read together with its version so that
 	 * the label is true. */
 	rc = read_current(path, &cur, &buf, &len);
-	if (rc == -ENOENT) {
+	/* A name that never was a record (a typo) is no deleted one:
+	 * until 2026-12-07 diff showed the other side removed, exit 0. */
+	if (rc == -ENOENT && !had_versions(path)) {
+		fprintf(stderr, "%s: diff: %s: no such record, and no history "
+			"(never a record here)\n", prog, path);
+		rc = EXIT_ERR;
+	} else if (rc == -ENOENT) {
 		*file = strdup("/dev/null");
 		rc = asprintf(label, "%s (deleted)", path) < 0 ? -ENOMEM : 0;
 	} else if (rc == 0) {
