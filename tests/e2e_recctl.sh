@@ -203,6 +203,17 @@ out=$(d=$(printf 'd%.0s' $(seq 200))
 expect_eq "incr in a directory deeper than PATH_MAX names the reason [${out//$'\n'/ | }]" \
 	"recctl: incr: r: File name too long rc=1" "${out//$'\n'/ }"
 rm -r "$(printf 'd%.0s' $(seq 200))"
+# A ".." past a missing directory is no such file, as open(2) says:
+# log, show, watch, wait and put said "Invalid argument" until
+# 2026-12-07.
+bad=""
+for sub in "log nodir/../rec" "show nodir/../rec@1" "watch --count 1 nodir/../rec" \
+	"wait --above 99 --timeout 1 nodir/../rec" "put --expect 0 nodir/../newrec"; do
+	# shellcheck disable=SC2086
+	out=$(echo x | R $sub 2>&1); rc=$?
+	[ "$rc" = 1 ] && has "$out" "No such file or directory" || bad="$bad [$sub: $rc $out]"
+done
+expect_eq "a .. past a missing directory: No such file or directory" "" "$bad"
 
 # ---- incr: 8 processes x 100 lose nothing -----------------------------------
 # --tries 50: under sanitizers on a loaded machine the default 10 can run

@@ -102,7 +102,9 @@ static int resolve(const char *path, char **out, int *exists)
 		while (cut > abs && *--cut != '/')
 			;
 		if (strncmp(cut, "/../", 4) == 0 || strcmp(cut, "/..") == 0) {
-			rc = -EINVAL; /* ".." past a missing name */
+			/* ".." past a missing name: what open(2) says
+			 * (until 2026-12-07 "Invalid argument") */
+			rc = -ENOENT;
 			goto out;
 		}
 	}
