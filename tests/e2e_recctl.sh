@@ -223,7 +223,7 @@ t0=$SECONDS
 jobs_=()
 for p in $(seq 8); do
 	( f=0; for _ in $(seq 100); do
-		R incr --tries 50 counter > /dev/null 2>> "$WORK/incr.err" || f=$((f + 1))
+		R incr --tries 50 counter >> "$WORK/incrv.$p" 2>> "$WORK/incr.err" || f=$((f + 1))
 	  done
 	  echo $f > "$WORK/incr.$p" ) &
 	jobs_+=($!)
@@ -234,6 +234,14 @@ expect_eq "8 x 100 recctl incr: every increment landed [$((SECONDS - t0)) s]" "8
 	"$(cat counter) $fails"
 sort "$WORK/incr.err" | uniq -c | head -5 | sed 's/^/# /'   # why any failed
 expect_eq "one version per increment" 801 "$(ver counter)"
+# Each prints the version it made, not the record's version a moment
+# later: until 2026-12-07 two could print the same (another's), and a
+# script's next --expect had a basis it never read.
+expect_eq "each incr printed its own version: 2 to 801, none twice" "800 800 2 801" \
+	"$(cat "$WORK"/incrv.* | wc -l) $(sort -nu "$WORK"/incrv.* | wc -l) $(sort -n "$WORK"/incrv.* | sed -n '1p;$p' | xargs)"
+echo t1 > tomb && echo t2 > tomb && rm tomb
+expect_eq "put --expect 0 prints the version it made, continuing a deleted line" "4 4" \
+	"$(echo t4 | R put --expect 0 tomb) $(ver tomb)"
 expect_eq "incr DELTA, --value prints the value" 795 "$(R incr --value counter -5)"
 echo notanumber > nan
 expect_eq "incr of a non-number is 1 and changes nothing" "1 1" "$(status R incr nan) $(ver nan)"

@@ -322,9 +322,10 @@ static int save(struct edit *e)
 	int rc;
 
 	for (;;) {
-		rc = rc_commit(e->path, e->base_v, e->mine.buf, e->mine.len);
+		rc = rc_commit(e->path, e->base_v, e->mine.buf, e->mine.len,
+			       &v);
 		if (rc == 0) {
-			if (rc_version(e->path, &v) == 0)
+			if (v)
 				printf("%s: saved as version %" PRIu64 "\n",
 				       e->path, v);
 			return EXIT_OK;

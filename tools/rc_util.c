@@ -293,7 +293,31 @@ static int target_on_recfs(const char *path)
 	return rc;
 }
 
-int rc_commit(const char *path, uint64_t basis, const void *buf, size_t len)
+/* The version our commit of @path, based on @basis, made.  Not the
+ * record's user.version read afterwards: another commit may come first,
+ * and incr under contention printed another's version as its own (a
+ * script's next --expect then had a basis it never read: until
+ * 2026-12-07).  A change based on N passed with N current, and the
+ * lease it took kept every other change out until its commit: N + 1.
+ * A create's is the basis the daemon holds for us now, the version our
+ * commit made; where it keeps none (-o noimplicit, an unchecked name),
+ * the record's version is all there is.  @return 0 or -errno. */
+static int made_version(const char *path, uint64_t basis, uint64_t *v)
+{
+	char buf[32];
+
+	if (basis > 0) {
+		*v = basis + 1;
+		return 0;
+	}
+	if (rc_getxattr_str(path, "user.expected_version", buf,
+			    sizeof(buf)) == 0 && rc_parse_u64(buf, v) == 0)
+		return 0;
+	return rc_version(path, v);
+}
+
+int rc_commit(const char *path, uint64_t basis, const void *buf, size_t len,
+	      uint64_t *made)
 {
 	int64_t deadline = now_ms() + BUSY_WAIT_MS;
 	unsigned ms = 10;
@@ -307,6 +331,8 @@ int rc_commit(const char *path, uint64_t basis, const void *buf, size_t len)
 		rc = commit_once(path, basis, buf, len);
 		if (rc < 0 && (rc != -EBUSY || now_ms() > deadline))
 			withdraw(path);
+		if (rc == 0 && made && made_version(path, basis, made) < 0)
+			*made = 0;
 		if (rc != -EBUSY || now_ms() > deadline)
 			return rc;
 		/* EBUSY consumed nothing and changed nothing: declaring

@@ -65,11 +65,10 @@ static int report_gone(const struct recctl_cmd *cmd, const char *path,
 	return EXIT_STALE;
 }
 
-static void print_new_version(const char *path)
+/* The version our commit made (rc_commit), 0 when unknown. */
+static void print_new_version(uint64_t v)
 {
-	uint64_t v;
-
-	if (rc_version(path, &v) == 0)
+	if (v)
 		printf("%" PRIu64 "\n", v);
 }
 
@@ -79,7 +78,7 @@ int cmd_put(const struct recctl_cmd *cmd, int argc, char **argv)
 	const char *path;
 	char *buf = NULL;
 	size_t len = 0;
-	uint64_t basis;
+	uint64_t basis, made = 0;
 	int rc;
 
 	rc = rc_parse_one(cmd, argc, argv, opts, &path, "PATH");
@@ -96,7 +95,7 @@ int cmd_put(const struct recctl_cmd *cmd, int argc, char **argv)
 			strerror(-rc));
 		return EXIT_ERR;
 	}
-	rc = rc_commit(path, basis, buf, len);
+	rc = rc_commit(path, basis, buf, len, &made);
 	free(buf);
 	if (rc < 0) {
 		int st = report_gone(cmd, path, rc, basis);
@@ -110,7 +109,7 @@ int cmd_put(const struct recctl_cmd *cmd, int argc, char **argv)
 				"was deleted)\n", prog, path);
 		return st;
 	}
-	print_new_version(path);
+	print_new_version(made);
 	return EXIT_OK;
 }
 
@@ -149,7 +148,7 @@ typedef int (*transform_fn)(void *ctx, const char *in, size_t inlen,
  * commits with that version declared explicitly (after a refusal the
  * daemon ignores our own re-reads for 2 s, but never a declaration). */
 static int update_loop(const char *path, unsigned tries, transform_fn fn,
-		       void *ctx)
+		       void *ctx, uint64_t *made)
 {
 	char *in = NULL, *out = NULL;
 	size_t inlen, outlen;
@@ -163,7 +162,7 @@ static int update_loop(const char *path, unsigned tries, transform_fn fn,
 		rc = fn(ctx, in, inlen, &out, &outlen);
 		if (rc < 0)
 			goto out;
-		rc = rc_commit(path, v, out, outlen);
+		rc = rc_commit(path, v, out, outlen, made);
 		free(in);
 		free(out);
 		in = out = NULL;
@@ -228,6 +227,7 @@ int cmd_update(const struct recctl_cmd *cmd, int argc, char **argv)
 {
 	struct rc_opt opts[] = { { "--tries", 'n', 1, 0, NULL }, { 0 } };
 	struct cmd_ctx c;
+	uint64_t made = 0;
 	const char *ops[2];
 	unsigned tries;
 	int n, rc, rest;
@@ -246,9 +246,9 @@ int cmd_update(const struct recctl_cmd *cmd, int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	c.argv = argv + rest;
-	rc = update_loop(ops[0], tries, run_cmd, &c);
+	rc = update_loop(ops[0], tries, run_cmd, &c, &made);
 	if (rc == 0)
-		print_new_version(ops[0]);
+		print_new_version(made);
 	return finish_update(cmd, ops[0], rc, tries);
 }
 
@@ -306,6 +306,7 @@ int cmd_incr(const struct recctl_cmd *cmd, int argc, char **argv)
 	struct rc_opt opts[] = { { "--tries", 'n', 1, 0, NULL },
 				 { "--value", 0, 0, 0, NULL }, { 0 } };
 	struct incr_ctx c = { 1, 0, NULL };
+	uint64_t made = 0;
 	const char *ops[2];
 	unsigned tries;
 	int n, rc;
@@ -321,10 +322,10 @@ int cmd_incr(const struct recctl_cmd *cmd, int argc, char **argv)
 	if (n == 2 && parse_ll(ops[1], ops[1] + strlen(ops[1]), &c.delta) < 0)
 		return usage_error(cmd, "bad DELTA '%s'", ops[1]);
 	c.path = ops[0];
-	rc = update_loop(ops[0], tries, add_delta, &c);
+	rc = update_loop(ops[0], tries, add_delta, &c, &made);
 	if (rc == 0 && opts[1].set)
 		printf("%lld\n", c.value);
 	else if (rc == 0)
-		print_new_version(ops[0]);
+		print_new_version(made);
 	return finish_update(cmd, ops[0], rc, tries);
 }

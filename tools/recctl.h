@@ -89,9 +89,11 @@ int rc_read_file(const char *path, char **buf, size_t *len);
 int rc_write_all(int fd, const void *buf, size_t len);
 /* Replace @path's content with @buf as one commit, declared as based on
  * @basis; @basis 0 means create-only.  EBUSY is retried for a few
- * seconds.  -EAGAIN stale, -EBUSY still busy, -EEXIST exists (create),
- * -ENOENT gone (basis > 0), other -errno. */
-int rc_commit(const char *path, uint64_t basis, const void *buf, size_t len);
+ * seconds.  *@made (when not NULL) is the version the commit made, 0 if
+ * it could not be told.  -EAGAIN stale, -EBUSY still busy, -EEXIST
+ * exists (create), -ENOENT gone (basis > 0), other -errno. */
+int rc_commit(const char *path, uint64_t basis, const void *buf, size_t len,
+	      uint64_t *made);
 /* The same for unlink. */
 int rc_remove(const char *path, uint64_t basis);
 /* Sleep for a jittered exponential backoff: 10 ms * 2^try, 0.5x-1.5x,
