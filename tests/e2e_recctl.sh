@@ -69,6 +69,13 @@ expect_eq "log of a symlink to a directory lists the link's versions" 1 \
 	"$(R log sld 2>&1 | awk '{print $1}' | xargs)"
 expect_eq "show of a symlink to a directory prints its target" sub "$(R show sld 2>&1)"
 rm sld
+# why too: until 2026-12-07 it showed the target's version, basis and
+# conflict under the link's name ("wl: version 3" for a link at 1).
+echo w1 > wt && echo w2 > wt && echo w3 > wt && ln -s wt wl
+out=$(R why wl 2>&1); rc=$?
+check "why of a symlink describes the link, not its target [$rc: ${out//$'\n'/ | }]" \
+	has "$rc $out" "0 wl: a symlink, version 1" "not readable for a symlink"
+rm wl wt
 # A symlink outside the mount is no record: recctl follows it into the
 # mount, as before 2026-12-06 (ls and stat through a link in $HOME to a
 # directory or a record of the mount then said "not in a recfs mount"

@@ -250,6 +250,24 @@ int cmd_why(const struct recctl_cmd *cmd, int argc, char **argv)
 	rc = rc_parse_one(cmd, argc, argv, NULL, &path, "PATH");
 	if (rc >= 0)
 		return rc;
+	/* A symlink is a record of its own, but getxattr follows it: why
+	 * described its target under the link's name (version, basis and
+	 * conflict: until 2026-12-07).  The kernel keeps user.* attributes
+	 * off symlinks, so the link's basis cannot be asked for; its
+	 * version is its history's (rc_link_version). */
+	rc = rc_link_on_recfs(path);
+	if (rc > 0) {
+		rc = rc_link_version(path, &v, NULL);
+		if (rc < 0)
+			return rc_report(cmd, path, rc, NULL);
+		printf("%s: a symlink, version %" PRIu64 "\n", path, v);
+		printf("basis and last conflict: not readable for a symlink "
+		       "(Linux keeps user.* attributes off them); reading "
+		       "it (readlink, ls -l) gives a basis\n");
+		return EXIT_OK;
+	}
+	if (rc < 0)
+		return rc_report(cmd, path, rc, NULL);
 	rc = rc_version(path, &v);
 	if (rc < 0 && rc != -ENODATA)
 		return rc_report(cmd, path, rc, NULL);
