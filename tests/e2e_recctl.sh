@@ -38,6 +38,15 @@ json=$(R stat --json rec)
 check "stat --json: version, hash, no lease [$json]" \
 	grep -q "\"version\":3,\"hash\":\"$(hash_of rec)\",\"size\":0,.*\"lease\":null" <<< "$json"
 check "stat prints version and hash" bash -c "'$RECCTL' stat rec | grep -qx 'version: 3'"
+# A name that is not UTF-8 (Latin-1 "caf\xe9") stays valid JSON, its
+# bytes kept as Python's surrogateescape does: until 2026-12-07 the byte
+# was written raw and no JSON parser read the object.
+n=$(printf 'caf\xe9 \xf0\x9f\x98\x80')
+echo x > "$n"
+expect_eq "stat --json of a name that is not UTF-8 is valid JSON, and gives its bytes back" \
+	"b'caf\\xe9 \\xf0\\x9f\\x98\\x80'" \
+	"$(R stat --json "$n" | python3 -c 'import json, os, sys; print(os.fsencode(json.loads(sys.stdin.buffer.read())["path"]))' 2>&1)"
+rm "$n"
 mkdir sub
 echo in-sub > sub/a
 expect_eq "ls lists versions, '-' for directories" "$(printf '1 fresh\n3 rec\n- sub/')" "$(R ls)"

@@ -145,18 +145,50 @@ static int read_stat(const char *path, struct rec_stat *s)
 	return 0;
 }
 
-static void json_str(const char *s)
+/* The length of the well-formed UTF-8 sequence at @s (RFC 3629: no
+ * overlong forms, surrogates or code points past U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s)
 {
+	size_t n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+	uint32_t cp;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	cp = s[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+/* A name is bytes, JSON text is UTF-8: a byte that is not part of a
+ * well-formed sequence is written \udcXX, as Python's surrogateescape
+ * does (os.fsencode gives the byte back).  Until 2026-12-07 it was
+ * written raw, and a Latin-1 name made the whole object invalid. */
+static void json_str(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n;
+
 	putchar('"');
 	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
+		if (*s == '"' || *s == '\\') {
+			printf("\\%c", *s);
+		} else if (*s < 0x20) {
+			printf("\\u%04x", *s);
+		} else if (*s < 0x80) {
+			putchar(*s);
+		} else if ((n = utf8_len(s)) > 0) {
+			fwrite(s, 1, n, stdout);
+			s += n - 1;
+		} else {
+			printf("\\udc%02x", *s);
+		}
 	}
 	putchar('"');
 }
