@@ -84,6 +84,16 @@ echo w1 > wt && echo w2 > wt && echo w3 > wt && ln -s wt wl
 out=$(R why wl 2>&1); rc=$?
 check "why of a symlink describes the link, not its target [$rc: ${out//$'\n'/ | }]" \
 	has "$rc $out" "0 wl: a symlink, version 1" "not readable for a symlink"
+# And wait and watch follow the link's own versions, not its target's
+# (wait --above 1 returned 3 at once, watch printed the target's: until
+# 2026-12-07).
+expect_eq "wait on a symlink at version 1 for one above 1 times out (1)" 1 \
+	"$(status R wait --above 1 --timeout 0.3 wl)"
+timeout 5 "$RECCTL" watch --count 1 wl > "$WORK/watch-wl" 2>&1 & wpid=$!
+sleep 0.3
+readlink wl > /dev/null && echo w4 > wt && ln -sfn wt2 wl
+wait "$wpid"
+expect_eq "watch of a symlink prints the link's new version" 2 "$(awk '{print $1}' "$WORK/watch-wl")"
 rm wl wt
 # A symlink outside the mount is no record: recctl follows it into the
 # mount, as before 2026-12-06 (ls and stat through a link in $HOME to a

@@ -29,13 +29,38 @@ static int is_dir(const char *path)
 	return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
+/* A symlink of the mount is a record of its own, whose version and
+ * hash are its history's newest (rc_link_version): user.version follows
+ * it, and watch and wait followed its target's versions under the
+ * link's name (until 2026-12-07).  @hash (33 bytes) may be NULL.
+ * @return 1 and the link's figures, 0 for no link, or -errno. */
+static int link_version(const char *path, uint64_t *v, char *hash)
+{
+	int rc = rc_link_on_recfs(path);
+
+	if (rc <= 0)
+		return rc;
+	rc = rc_link_version(path, v, hash);
+	return rc < 0 ? rc : 1;
+}
+
+/* The version of @path: a symlink's own (link_version). */
+static int own_version(const char *path, uint64_t *v)
+{
+	int rc = link_version(path, v, NULL);
+
+	return rc == 0 ? rc_version(path, v) : rc < 0 ? rc : 0;
+}
+
 /* A version and the hash of that same version. */
 static int version_and_hash(const char *path, uint64_t *v, char *hash,
 			    size_t size)
 {
 	uint64_t v2;
-	int rc;
+	int rc = link_version(path, v, hash);
 
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	for (int i = 0; i < 100; i++) {
 		rc = rc_version(path, v);
 		if (rc == 0)
@@ -142,7 +167,7 @@ int cmd_watch(const struct recctl_cmd *cmd, int argc, char **argv)
 	if (rc_history_path(w.path, 0, &w.hdir) < 0)
 		w.hdir = NULL;
 	if (!opts[0].set) {
-		rc = rc_version(w.path, &w.last);
+		rc = own_version(w.path, &w.last);
 		if (rc == -ENOENT || rc == -ENODATA)
 			w.last = history_top(w.path);
 		else if (rc < 0)
@@ -209,7 +234,7 @@ int cmd_wait(const struct recctl_cmd *cmd, int argc, char **argv)
 		return rc_report(cmd, path, -EISDIR, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		rc = rc_version(path, &v);
+		rc = own_version(path, &v);
 		if (rc == 0 && v > above) {
 			printf("%" PRIu64 "\n", v);
 			return EXIT_OK;
