@@ -539,6 +539,16 @@ expect_eq "log of a record under its directory's old name" 1 \
 expect_eq "show of it" m1 "$(R show md/f@1 2>&1)"
 out=$(R log nodir/f 2>&1); rc=$?
 expect_eq "a name never a directory still has no history [$out]" 1 $rc
+# A record still being created has no version yet: log and show said
+# "never a record here" of it until 2026-12-07.
+(printf p; sleep 2) > pend & ppid=$!
+sleep 0.5
+out=$(R log pend 2>&1; R show pend@1 2>&1)
+check "log and show of a record still being created say so [${out//$'\n'/ | }]" \
+	has "$out" "log: pend: no version yet (a record still being created)" \
+	"show: pend: version 1 is not kept: no version yet"
+wait "$ppid"
+rm pend
 rm md2/f && rmdir md2
 
 # ---- compact through the daemon --------------------------------------------------

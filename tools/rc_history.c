@@ -50,6 +50,18 @@ static int read_current(const char *path, uint64_t *v, char **buf,
 	return rc;
 }
 
+/* Why @path has no kept version: a record still being created (it is
+ * there, with no commit yet) has none yet; it was "never a record here"
+ * until 2026-12-07. */
+static const char *why_none(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0 ? "no version yet (a record still being "
+				       "created)"
+				     : "no history (never a record here)";
+}
+
 int cmd_log(const struct recctl_cmd *cmd, int argc, char **argv)
 {
 	char *hdir = NULL, *f = NULL;
@@ -80,8 +92,8 @@ int cmd_log(const struct recctl_cmd *cmd, int argc, char **argv)
 	if (rc == 0 && count == 0)
 		rc = -ENOENT;
 	if (rc == -ENOENT) {
-		fprintf(stderr, "%s: log: %s: no history (never a record "
-			"here)\n", prog, path);
+		fprintf(stderr, "%s: log: %s: %s\n", prog, path,
+			why_none(path));
 		rc = EXIT_ERR;
 		goto out;
 	}
@@ -152,8 +164,8 @@ static int open_version(const struct recctl_cmd *cmd, const char *path,
 			"(kept: %" PRIu64 " to %" PRIu64 ")\n", prog,
 			cmd->name, path, v, vs[count - 1], vs[0]);
 	else
-		fprintf(stderr, "%s: %s: %s: version %" PRIu64 " is not kept "
-			"(no history)\n", prog, cmd->name, path, v);
+		fprintf(stderr, "%s: %s: %s: version %" PRIu64 " is not kept: "
+			"%s\n", prog, cmd->name, path, v, why_none(path));
 	free(hdir);
 	free(vs);
 	return EXIT_ERR;
