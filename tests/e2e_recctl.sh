@@ -229,6 +229,15 @@ out=$(d=$(printf 'd%.0s' $(seq 200))
 expect_eq "incr in a directory deeper than PATH_MAX names the reason [${out//$'\n'/ | }]" \
 	"recctl: incr: r: File name too long rc=1" "${out//$'\n'/ }"
 rm -r "$(printf 'd%.0s' $(seq 200))"
+# A record whose history directory is just short of PATH_MAX has version
+# files past it: log listed nothing and exited 0 until 2026-12-07.
+out=$(d=$(printf 'd%.0s' $(seq 200))
+	for _ in $(seq 20); do mkdir "$d" && cd "$d" || exit; done
+	f=$(printf 'f%.0s' $(seq $((4095 - ${#MNT} - 16 - 4020))))
+	echo 1 > "$f" && R log "$f" 2>&1; echo "rc=$?")
+check "log of a record whose versions are past PATH_MAX says so [${out: -40}]" \
+	has "$out" ": File name too long" "rc=1"
+rm -r "$(printf 'd%.0s' $(seq 200))"
 # A ".." past a missing directory is no such file, as open(2) says:
 # log, show, watch, wait and put said "Invalid argument" until
 # 2026-12-07.

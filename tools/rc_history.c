@@ -111,9 +111,16 @@ int cmd_log(const struct recctl_cmd *cmd, int argc, char **argv)
 			rc = rc_report(cmd, path, -ENOMEM, NULL);
 			goto out;
 		}
-		/* Compaction may drop a version between readdir and here. */
-		if (stat(f, &sb) < 0)
-			continue;
+		/* Compaction may drop a version between readdir and here.
+		 * Any other failure is said: a history path past PATH_MAX
+		 * (a deep record) listed nothing, exit 0, until
+		 * 2026-12-07. */
+		if (stat(f, &sb) < 0) {
+			if (errno == ENOENT)
+				continue;
+			rc = rc_report(cmd, path, -errno, NULL);
+			goto out;
+		}
 		rc_getxattr_str(f, "user.hash", hash, sizeof(hash));
 		rc_fmt_time(sb.st_mtime, t, sizeof(t));
 		printf("%*" PRIu64 " %s %10lld %s\n", w, vs[i], t,
