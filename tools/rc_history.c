@@ -350,7 +350,21 @@ int rc_compact_online(const struct recctl_cmd *cmd, const char *dir,
 		goto out;
 	}
 	if (setxattr(root, "user.recfs.compact", "1", 1, 0) < 0) {
-		rc = rc_report(cmd, root, -errno, "asking the daemon");
+		int err = errno;
+
+		/* The ask is an attribute of the root, which Linux lets set
+		 * only who may write it (a sticky one: its owner); until
+		 * 2026-12-07 rc_report explained the refusal as a change
+		 * with "no basis". */
+		if (err == EPERM || err == EACCES) {
+			fprintf(stderr, "%s: compact: %s: %s: asking the "
+				"daemon needs write permission on the mount "
+				"root (on a sticky one, to own it)\n", prog,
+				root, strerror(err));
+			rc = EXIT_ERR;
+		} else {
+			rc = rc_report(cmd, root, -err, "asking the daemon");
+		}
 		goto out;
 	}
 	printf("compacted: %s\n", root);
