@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -178,6 +179,52 @@ out:
 
 #define FUSE_SUPER_MAGIC 0x65735546
 
+/* Is the filesystem @path is on (or would be, when it does not exist)
+ * a recfs mount without its .recfs root here: a bind mount of one of
+ * its directories, as a container's volume is?  Its device's line in
+ * /proc/self/mountinfo says fuse.recfs.  Until 2026-12-07 every command
+ * there said "not in a recfs mount".  @return 1 or 0. */
+static int recfs_below_root(const char *path)
+{
+	char *full = NULL, *slash, *line = NULL, dev[40];
+	size_t cap = 0;
+	struct stat sb;
+	int exists, found = 0;
+	FILE *f;
+
+	if (resolve(path, &full, &exists) < 0)
+		return 0;
+	/* The directory it is in (or is): its own st_dev, not a
+	 * symlink's target's. */
+	if (lstat(full, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		do {
+			slash = strrchr(full, '/');
+			if (!slash)
+				break;
+			slash[slash == full] = '\0';
+		} while (stat(full, &sb) < 0 && slash != full);
+	}
+	if (stat(full, &sb) < 0)
+		goto out;
+	/* (" MAJ:MIN " is its third field; paths there have no spaces) */
+	snprintf(dev, sizeof(dev), " %u:%u ", major(sb.st_dev),
+		 minor(sb.st_dev));
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		goto out;
+	while (!found && getline(&line, &cap, f) > 0) {
+		const char *sep = strstr(line, " - "), *d = strstr(line, dev);
+
+		found = sep && d && d < sep &&
+			strncmp(sep + 3, "fuse.recfs", 10) == 0;
+	}
+	fclose(f);
+out:
+	free(line);
+	free(full);
+	return found;
+}
+
 int rc_on_recfs(const char *path)
 {
 	char *root = NULL, *key = NULL;
@@ -185,7 +232,7 @@ int rc_on_recfs(const char *path)
 	int rc = rc_locate(path, &root, &key);
 
 	if (rc == -ENOTSUP)
-		return 0;
+		return recfs_below_root(path);
 	if (rc < 0)
 		return rc;
 	/* A .recfs directory anywhere else (a copy of a mount's tree,
