@@ -500,6 +500,12 @@ expect_eq "diff against a name that never was a record: exit 1 [$out]" 1 "$rc"
 check "and says so" has "$out" "hsit: no such record, and no history"
 expect_eq "diff PATH@N against the current version" "+++ erec@3 (current)" "$(R diff erec@1 | sed -n 2p)"
 expect_eq "show of a version not kept: exit 1" 1 "$(status R show hist@4)"
+# 4 was the delete: "kept: 1 to 5" said it was among them until
+# 2026-12-07.
+expect_eq "and names the kept ones, with the gap" \
+	"recctl: show: hist: version 4 is not kept (kept: 1, 2, 3, 5)" "$(R show hist@4 2>&1)"
+expect_eq "kept versions without a gap stay a range" \
+	"recctl: show: erec: version 9 is not kept (kept: 1 to 3)" "$(R show erec@9 2>&1)"
 expect_eq "show PATH@0 is a usage error" 2 "$(status R show hist@0)"
 # So is any "@" not followed by a version, where no file has that name:
 # until 2026-12-07 show said "No such file or directory" of "hist@-1",

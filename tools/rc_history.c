@@ -166,13 +166,26 @@ static int open_version(const struct recctl_cmd *cmd, const char *path,
 	if (rc != -ENOENT)
 		return rc_report(cmd, path, rc, NULL);
 	if (rc_history_path(path, 0, &hdir) == 0 &&
-	    rc_list_versions(hdir, &vs, &count) == 0 && count > 0)
+	    rc_list_versions(hdir, &vs, &count) == 0 && count > 0) {
+		/* With gaps (a delete or a rename away is a version with
+		 * no content), "kept: 1 to 4" said version 3 was among
+		 * them (until 2026-12-07): then each is named, oldest
+		 * first, up to 16. */
+		int gaps = vs[0] - vs[count - 1] + 1 != count;
+
 		fprintf(stderr, "%s: %s: %s: version %" PRIu64 " is not kept "
-			"(kept: %" PRIu64 " to %" PRIu64 ")\n", prog,
-			cmd->name, path, v, vs[count - 1], vs[0]);
-	else
+			"(kept: ", prog, cmd->name, path, v);
+		if (!gaps)
+			fprintf(stderr, "%" PRIu64 " to %" PRIu64,
+				vs[count - 1], vs[0]);
+		for (size_t i = 0; gaps && i < count && i < 16; i++)
+			fprintf(stderr, "%s%" PRIu64, i ? ", " : "",
+				vs[count - 1 - i]);
+		fprintf(stderr, "%s)\n", gaps && count > 16 ? ", ..." : "");
+	} else {
 		fprintf(stderr, "%s: %s: %s: version %" PRIu64 " is not kept: "
 			"%s\n", prog, cmd->name, path, v, why_none(path));
+	}
 	free(hdir);
 	free(vs);
 	return EXIT_ERR;
