@@ -889,13 +889,13 @@ void basis_changed(struct basis_table *bt, const struct proc_info *p,
 	bt_unlock(bt);
 }
 
-void basis_removed(struct basis_table *bt, const struct proc_info *p,
-		   const struct basis_hit *hit, const char *key,
-		   uint64_t newv)
+/* basis_removed, with bt->mu held. */
+static void removed_locked(struct basis_table *bt, const struct proc_info *p,
+			   const struct basis_hit *hit, const char *key,
+			   uint64_t newv)
 {
 	uint32_t h = basis_hash(key);
 
-	pthread_mutex_lock(&bt->mu);
 	changed_locked(bt, p, hit, key, newv);
 	/* Every implicit entry at @newv that no read left is one this
 	 * removal just moved or made (nobody saw @newv before it): the
@@ -905,6 +905,14 @@ void basis_removed(struct basis_table *bt, const struct proc_info *p,
 		    e->version == newv && !e->seen &&
 		    strcmp(e->key, key) == 0)
 			e->gone = 1;
+}
+
+void basis_removed(struct basis_table *bt, const struct proc_info *p,
+		   const struct basis_hit *hit, const char *key,
+		   uint64_t newv)
+{
+	pthread_mutex_lock(&bt->mu);
+	removed_locked(bt, p, hit, key, newv);
 	bt_unlock(bt);
 }
 
@@ -978,6 +986,24 @@ void basis_changed_created(struct basis_table *bt, const struct proc_info *p,
 	changed_locked(bt, p, hit, key, newv);
 	if (created_wanted(bt, p, always))
 		created_locked(bt, p, key, newv);
+	bt_unlock(bt);
+}
+
+void basis_renamed(struct basis_table *bt, const struct proc_info *p,
+		   const struct basis_hit *fhit, const char *from,
+		   uint64_t tomb, const struct basis_hit *thit,
+		   const char *to, uint64_t newv, int made)
+{
+	if (!fhit && !thit)
+		return;
+	pthread_mutex_lock(&bt->mu);
+	if (fhit)
+		removed_locked(bt, p, fhit, from, tomb);
+	if (thit) {
+		changed_locked(bt, p, thit, to, newv);
+		if (made && created_wanted(bt, p, made > 1))
+			created_locked(bt, p, to, newv);
+	}
 	bt_unlock(bt);
 }
 

@@ -134,6 +134,16 @@ void basis_created(struct basis_table *bt, const struct proc_info *p,
 void basis_changed_created(struct basis_table *bt, const struct proc_info *p,
 			   const struct basis_hit *hit, const char *key,
 			   uint64_t newv, int always);
+/* A record's rename, in one section of the table's lock (one read of
+ * the last pid in bt_unlock, where two calls made two): basis_removed
+ * for @from, whose version is now its tombstone @tomb, then for @to as
+ * @newv, or basis_changed_created there when @made (@made > 1: its
+ * @always).  A NULL @fhit or @thit leaves that name out (it needs no
+ * basis). */
+void basis_renamed(struct basis_table *bt, const struct proc_info *p,
+		   const struct basis_hit *fhit, const char *from,
+		   uint64_t tomb, const struct basis_hit *thit,
+		   const char *to, uint64_t newv, int made);
 
 /* The conflict line for user.conflict.  @return length or -ENODATA. */
 int basis_conflict(struct basis_table *bt, const struct proc_info *p,

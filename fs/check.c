@@ -282,15 +282,22 @@ static void note_changer(struct rfs *fs, const struct proc_info *p,
 #define MADE_ALWAYS 2 /* a new symlink: even under noimplicit */
 #define REMOVED 3     /* a name removed (basis_removed) */
 
+/* Does @p's change of @key hand out a basis?  A change that found a
+ * basis was checked (rfs_check asks none for an unchecked key): only the
+ * others need to ask again. */
+static int hands_basis(struct rfs *fs, const struct proc_info *p,
+		       const struct basis_hit *hit, const char *key)
+{
+	return p->tid > 0 && (hit->found || !rfs_unchecked(fs, key));
+}
+
 /* rfs_changed, and rfs_created with @made. */
 static void changed(struct rfs *fs, const struct proc_info *p,
 		    const struct basis_hit *hit, const char *key,
 		    uint64_t newv, int made)
 {
 	note_changer(fs, p, key, newv);
-	/* A change that found a basis was checked (rfs_check asks none
-	 * for an unchecked key): only the others need to ask again. */
-	if (p->tid <= 0 || (!hit->found && rfs_unchecked(fs, key)))
+	if (!hands_basis(fs, p, hit, key))
 		return;
 	if (made == REMOVED)
 		basis_removed(fs->bt, p, hit, key, newv);
@@ -338,6 +345,20 @@ void rfs_created_link(struct rfs *fs, const struct proc_info *p,
 		      uint64_t newv)
 {
 	changed(fs, p, hit, key, newv, MADE_ALWAYS);
+}
+
+void rfs_renamed(struct rfs *fs, const struct proc_info *p,
+		 const struct basis_hit *fhit, const char *from,
+		 uint64_t tomb, const struct basis_hit *thit, const char *to,
+		 uint64_t newv, int to_new, int link)
+{
+	int made = !to_new ? 0 : link ? MADE_ALWAYS : MADE;
+
+	note_changer(fs, p, from, tomb);
+	note_changer(fs, p, to, newv);
+	basis_renamed(fs->bt, p, hands_basis(fs, p, fhit, from) ? fhit : NULL,
+		      from, tomb, hands_basis(fs, p, thit, to) ? thit : NULL,
+		      to, newv, made);
 }
 
 struct rfs_tree {

@@ -73,6 +73,15 @@ void rfs_created_link(struct rfs *fs, const struct proc_info *p,
 		      const struct basis_hit *hit, const char *key,
 		      uint64_t newv);
 
+/* A record's rename as rfs_removed of @from (its tombstone @tomb) and
+ * of @to (@newv; rfs_created when @to_new, rfs_created_link for a new
+ * @link), with one section of the basis table for both.  Caller holds
+ * fs->mu. */
+void rfs_renamed(struct rfs *fs, const struct proc_info *p,
+		 const struct basis_hit *fhit, const char *from,
+		 uint64_t tomb, const struct basis_hit *thit, const char *to,
+		 uint64_t newv, int to_new, int link);
+
 /* The records under a directory about to be renamed, with their
  * versions (rfs_tree_of), so that the bases the renamer's tree held for
  * them follow them (rfs_dir_moved). */

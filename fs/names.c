@@ -723,7 +723,6 @@ again:
 		uint64_t tomb = 0;
 		store_last_version(fs->st, from, &tomb);
 		struct basis_hit hd = ht;
-		rfs_removed(fs, &pi, &hf, from, tomb);
 		/* The new name's version is held, like any change's, for
 		 * the ancestor whose basis the change used: the source's,
 		 * when the destination needed none.  So a shell may run
@@ -736,12 +735,8 @@ again:
 		/* A name that was free is made, as by a create: the
 		 * renamer's parent holds it too (git's pack-objects renames
 		 * its temporary pack to a new name that repack then moves). */
-		if (to_new && S_ISLNK(sb.meta.mode))
-			rfs_created_link(fs, &pi, &hd, to, newv);
-		else if (to_new)
-			rfs_created(fs, &pi, &hd, to, newv);
-		else
-			rfs_changed(fs, &pi, &hd, to, newv);
+		rfs_renamed(fs, &pi, &hf, from, tomb, &hd, to, newv, to_new,
+			    S_ISLNK(sb.meta.mode));
 	}
 out:
 	pthread_mutex_unlock(&fs->mu);

@@ -897,6 +897,64 @@ static void test_removal_gives_way(void **state)
 	basis_free(bt);
 }
 
+/* `cmd > tmp; setfattr -n user.expected_version -v 5 rec; mv tmp rec`
+ * run by a grandchild (g) of this process: basis_renamed, the rename's
+ * one section, leaves each of the three at each name what the two
+ * changes made as separate calls did (rfs_renamed, fs/names.c). */
+static void renamed_scenario(struct basis_table *bt, struct proc_info *g,
+			     int one_section)
+{
+	struct basis_hit hit, fh, th;
+
+	basis_lookup(bt, g, "tmp", &hit);
+	basis_changed_created(bt, g, &hit, "tmp", 1, 0);
+	assert_int_equal(basis_declare(bt, g, "rec", 5), 0);
+	basis_lookup(bt, g, "tmp", &fh);
+	basis_lookup(bt, g, "rec", &th);
+	assert_true(fh.found && th.found && th.explicit_);
+	if (one_section) {
+		basis_renamed(bt, g, &fh, "tmp", 2, &th, "rec", 6, 0);
+	} else {
+		basis_changed(bt, g, &fh, "tmp", 2);
+		basis_changed(bt, g, &th, "rec", 6);
+	}
+}
+
+static void test_renamed_as_two_changes(void **state)
+{
+	struct basis_table *bt[2];
+	struct proc_info p = me(), c, g, *who[3] = { &p, &c, &g };
+	const char *keys[2] = { "tmp", "rec" };
+	struct basis_hit hit[2];
+	pid_t child, grand;
+
+	(void)state;
+	child = idle_parent(p.tgid, &grand);
+	assert_int_equal(proc_get(child, &c), 0);
+	assert_int_equal(proc_get(grand, &g), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(basis_init(&bt[i], 60, 1u << 20, 1), 0);
+		renamed_scenario(bt[i], &g, i);
+	}
+	expect_hit(bt[1], &g, "tmp", 1, 2);
+	expect_hit(bt[1], &g, "rec", 1, 6);
+	for (int w = 0; w < 3; w++) {
+		for (int k = 0; k < 2; k++) {
+			basis_lookup(bt[0], who[w], keys[k], &hit[0]);
+			basis_lookup(bt[1], who[w], keys[k], &hit[1]);
+			assert_int_equal(hit[0].found, hit[1].found);
+			assert_int_equal(hit[0].stale, hit[1].stale);
+			assert_int_equal(hit[0].explicit_, hit[1].explicit_);
+			assert_int_equal(hit[0].holder_is_self,
+					 hit[1].holder_is_self);
+			assert_int_equal(hit[0].version, hit[1].version);
+		}
+	}
+	end_child(child);
+	basis_free(bt[0]);
+	basis_free(bt[1]);
+}
+
 /* A script declares, then forks two writers: the first one's change
  * registers its new version at the script, in the clock tick in which
  * the second was forked.  The second was running before: it must not
@@ -1128,6 +1186,7 @@ int main(void)
 		cmocka_unit_test(test_look_under_parent_look),
 		cmocka_unit_test(test_second_change_moves_between),
 		cmocka_unit_test(test_removal_gives_way),
+		cmocka_unit_test(test_renamed_as_two_changes),
 		cmocka_unit_test(test_sibling_same_tick),
 		cmocka_unit_test(test_sibling_same_tick_pid_wrap),
 		cmocka_unit_test(test_thread_lookups_poll_little),
