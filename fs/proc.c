@@ -403,10 +403,21 @@ int proc_get_cached(pid_t tid, struct proc_info *out)
 	int rc = -ENOENT;
 
 	pthread_mutex_lock(&cache_mu);
-	if (cache_ready && tid > 0 && c->tid == tid && c->pidfd >= 0 &&
-	    !pidfds_exited(c->pidfd, c->ppidfd)) {
-		*out = c->info;
-		rc = 0;
+	if (cache_ready && tid > 0 && c->tid == tid && c->pidfd >= 0) {
+		int64_t now = proc_mono_ns();
+		/* @tid waits in the flush: a proof within the trust window
+		 * will do, as for proc_get_caller (a poll at every save). */
+		if (now - c->proven_ns < trust_ns) {
+			rc = 0;
+		} else {
+			polls++;
+			if (!pidfds_exited(c->pidfd, c->ppidfd)) {
+				c->proven_ns = now;
+				rc = 0;
+			}
+		}
+		if (rc == 0)
+			*out = c->info;
 	}
 	pthread_mutex_unlock(&cache_mu);
 	return rc;

@@ -82,7 +82,9 @@ int proc_tgid(pid_t tid, pid_t *tgid);
 /* The cached facts of task @tid, however old, if its pidfds show it (and
  * its parent) alive: its tid, tgid and start times stand while it lives
  * (its sid and comm may have changed since).  For a flush's handler, for
- * the reason proc_tgid() gives.  @return 0, or -ENOENT (no such entry). */
+ * the reason proc_tgid() gives: @tid is the flush's caller, so, as with
+ * proc_get_caller, an entry proven within the trust window is served
+ * without a poll.  @return 0, or -ENOENT (no such entry). */
 int proc_get_cached(pid_t tid, struct proc_info *out);
 
 /* proc_get() for the task that sent the request being served: it is

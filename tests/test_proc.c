@@ -197,6 +197,44 @@ static void test_caller_window(void **state)
 	assert_int_equal(proc_get(pid, &p), -ESRCH);
 }
 
+/* A flush's proc_get_cached, for its caller: no poll within the trust
+ * window of a proof (one per save before), a poll past it, and a dead
+ * task's entry is not served then. */
+static void test_cached_caller_window(void **state)
+{
+	struct proc_info p, q;
+	uint64_t n;
+	pid_t pid;
+
+	(void)state;
+	if (!have_pidfds())
+		skip();
+	assert_int_equal(proc_get(getpid(), &p), 0);
+	if (proc_trust_window(32768, 2) > 0) {
+		int unpolled = 0;
+		for (int i = 0; i < 20 && !unpolled; i++) {
+			assert_int_equal(proc_get(getpid(), &q), 0); /* proof */
+			n = proc_cache_polls();
+			assert_int_equal(proc_get_cached(getpid(), &q), 0);
+			unpolled = proc_cache_polls() == n;
+		}
+		assert_true(unpolled);
+		assert_int_equal(q.start, p.start);
+	}
+	usleep(2000); /* past any window (at most 1 ms) */
+	n = proc_cache_polls();
+	assert_int_equal(proc_get_cached(getpid(), &q), 0);
+	assert_int_equal(proc_cache_polls(), n + 1);
+	assert_int_equal(q.start, p.start);
+
+	pid = spawn_sleeper();
+	assert_int_equal(proc_get(pid, &p), 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	usleep(2000);
+	assert_int_equal(proc_get_cached(pid, &p), -ENOENT);
+}
+
 /* A task whose parent exits is reparented; the cache must see the new
  * parent at once (ancestry is what the basis rules walk). */
 static void test_reparent(void **state)
@@ -947,6 +985,7 @@ int main(void)
 		cmocka_unit_test_setup(test_dead_task, reset),
 		cmocka_unit_test_setup(test_trust_window, reset),
 		cmocka_unit_test_setup(test_caller_window, reset),
+		cmocka_unit_test_setup(test_cached_caller_window, reset),
 		cmocka_unit_test_setup(test_reparent, reset),
 		cmocka_unit_test_setup(test_reset_closes, reset),
 		cmocka_unit_test_setup(test_flags, reset),
