@@ -771,6 +771,14 @@ static void between_locked(struct basis_table *bt, const struct proc_info *p,
 	struct bent *mid[WALK_SKIP], *im;
 	int n = 0;
 
+	/* @anc is @p's own parent, by the facts @p carries (proven with
+	 * it): nobody between, and no proof of the parent (a poll) to find
+	 * that out, which a rename-over's temporary paid at every save.
+	 * Had the parent exited since, the walk could not reach @anc
+	 * either. */
+	if (p->pstart && proc_basis_parent(p) == anc.pid &&
+	    p->pstart == anc.start)
+		return;
 	for (int depth = 0; depth < 64; depth++) {
 		struct holder ho;
 		if (climb_ends(p, &cur) || parent_of(&cur, &par) < 0)

@@ -955,6 +955,40 @@ static void test_renamed_as_two_changes(void **state)
 	basis_free(bt[1]);
 }
 
+/* A child's second change on the basis its first one left it through
+ * this process (its parent): nobody stands between them, and the walk
+ * that looks for holders there (between_locked) must not prove the
+ * parent alive with a poll to find that out (one per rename-over's
+ * temporary, and per unlink of a record its remover made). */
+static void test_second_change_parent_no_poll(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), c;
+	struct basis_hit hit, none;
+	pid_t child, grand;
+	uint64_t n;
+
+	(void)state;
+	memset(&none, 0, sizeof(none));
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	basis_changed(bt, &p, &none, "k", 1);
+	child = idle_parent(p.tgid, &grand);
+	assert_int_equal(proc_get(child, &c), 0);
+	basis_lookup(bt, &c, "k", &hit);
+	assert_true(hit.found && !hit.holder_is_self);
+	basis_changed(bt, &c, &hit, "k", 2);
+	basis_lookup(bt, &c, "k", &hit);
+	assert_true(hit.found && hit.holder_is_self);
+	assert_int_equal(hit.via, p.tgid);
+	n = proc_cache_polls();
+	basis_changed(bt, &c, &hit, "k", 3);
+	assert_int_equal(proc_cache_polls(), n);
+	expect_hit(bt, &c, "k", 1, 3);
+	expect_hit(bt, &p, "k", 1, 3);
+	end_child(child);
+	basis_free(bt);
+}
+
 /* A script declares, then forks two writers: the first one's change
  * registers its new version at the script, in the clock tick in which
  * the second was forked.  The second was running before: it must not
@@ -1187,6 +1221,7 @@ int main(void)
 		cmocka_unit_test(test_second_change_moves_between),
 		cmocka_unit_test(test_removal_gives_way),
 		cmocka_unit_test(test_renamed_as_two_changes),
+		cmocka_unit_test(test_second_change_parent_no_poll),
 		cmocka_unit_test(test_sibling_same_tick),
 		cmocka_unit_test(test_sibling_same_tick_pid_wrap),
 		cmocka_unit_test(test_thread_lookups_poll_little),
