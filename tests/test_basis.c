@@ -915,7 +915,7 @@ static void renamed_scenario(struct basis_table *bt, struct proc_info *g,
 	if (one_section) {
 		basis_renamed(bt, g, &fh, "tmp", 2, &th, "rec", 6, 0);
 	} else {
-		basis_changed(bt, g, &fh, "tmp", 2);
+		basis_removed(bt, g, &fh, "tmp", 2);
 		basis_changed(bt, g, &th, "rec", 6);
 	}
 }
