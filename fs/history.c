@@ -214,11 +214,31 @@ static void show_owner(struct stat *a, uint32_t mode, uint32_t uid,
 		a->st_mode |= S_ISDIR(mode) ? mode & 0111 : (mode & 0444) >> 2;
 }
 
-/* The owner and read bits @key's history shows: those of the directory
- * or record it is (its newest version's, for a deleted record).  None
- * known: its owner's only.  Before 2026-12-06 every node showed 0555 or
- * 0444 and the daemon's owner, so another user read through the history
- * what the record's own mode kept from them.  A version shows its own
+static void show_time(struct timespec *ts, int64_t ns)
+{
+	ts->tv_sec = (time_t)(ns / 1000000000);
+	ts->tv_nsec = (long)(ns % 1000000000);
+}
+
+/* Show the times of directory meta @m on @a. */
+static void show_dir_times(struct stat *a, const struct store_meta *m)
+{
+	show_time(&a->st_atim, m->atime_ns);
+	show_time(&a->st_mtim, m->mtime_ns);
+	show_time(&a->st_ctim, m->ctime_ns);
+}
+
+/* The owner, read bits and times @key's history shows: those of the
+ * directory it is, or of the record it is with the time of its newest
+ * version (a deleted record's newest kept one), when its list of
+ * versions last grew.  None known (a directory removed or renamed
+ * away): its owner's only, and the mount root's times.  Before
+ * 2026-12-06 every node showed 0555 or 0444 and the daemon's owner, so
+ * another user read through the history what the record's own mode
+ * kept from them.  Times are never the clock's: until 2026-12-07 each
+ * stat gave the time it was made, and tar, which compares a directory's
+ * times before and after reading it, said "file changed as we read it"
+ * and exited 1 for any history it archived.  A version shows its own
  * (hist_attr). */
 static void hist_owner(struct rfs *fs, const char *key, struct stat *a)
 {
@@ -228,22 +248,34 @@ static void hist_owner(struct rfs *fs, const char *key, struct stat *a)
 
 	if (store_stat(fs->st, key, &sb) == 0) {
 		show_owner(a, sb.meta.mode, sb.meta.uid, sb.meta.gid);
+		if (S_ISDIR(sb.meta.mode)) {
+			show_dir_times(a, &sb.meta);
+		} else {
+			show_time(&a->st_mtim, sb.commit_ns);
+			a->st_atim = a->st_ctim = a->st_mtim;
+		}
 		return;
 	}
 	if (store_history(fs->st, key, &h, &n) == 0) {
-		if (n)
+		if (n) {
 			show_owner(a, h[n - 1].mode, h[n - 1].uid,
 				   h[n - 1].gid);
+			show_time(&a->st_mtim, h[n - 1].commit_ns);
+			a->st_atim = a->st_ctim = a->st_mtim;
+		}
 		free(h);
 		if (n)
 			return;
 	}
 	a->st_mode = (a->st_mode & S_IFMT) | 0500;
+	if (store_stat(fs->st, "", &sb) == 0)
+		show_dir_times(a, &sb.meta);
 }
 
 int hist_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 {
 	char kb[STORE_KEY_MAX + 32];
+	struct store_stat sb;
 	struct store_hist h;
 	int rc;
 
@@ -255,12 +287,12 @@ int hist_attr(struct rfs *fs, struct rfs_inode *in, struct stat *a)
 	if (in->hist != HIST_VER) {
 		a->st_mode = S_IFDIR | 0555;
 		a->st_nlink = 2;
-		clock_gettime(CLOCK_REALTIME, &a->st_mtim);
-		a->st_atim = a->st_ctim = a->st_mtim;
 		/* The root's too (.recfs/history): with 0555 there another
 		 * user listed the names of a root it could not list. */
 		if (in->hist == HIST_KEY || in->hist == HIST_DIR)
 			hist_owner(fs, hist_key(in, kb, sizeof(kb)), a);
+		else if (store_stat(fs->st, "", &sb) == 0) /* .recfs */
+			show_dir_times(a, &sb.meta);
 		return 0;
 	}
 	rc = has_version(fs, hist_key(in, kb, sizeof(kb)), in->hver, &h);
