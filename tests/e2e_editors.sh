@@ -311,6 +311,29 @@ tar --xattrs -C tx -xf "$WORK/tree.tar"
 expect_eq "tar --xattrs -x: a new record at version 1" 1 "$(ver tx/one)"
 expect_eq "with its xattrs" red "$(getfattr --only-values -n user.color tx/one)"
 expect_eq "and content" two "$(cat tx/sub/two)"
+# What the README's "Copying trees in and out" says of each tool.
+cp -a tx "$WORK/out"
+expect_eq "cp -a out of the mount carries user.version and user.hash, not user.expected_version" \
+	"user.color user.hash user.version" \
+	"$(getfattr -d "$WORK/out/one" 2>/dev/null | sed -n 's/=.*//p' | sort | xargs)"
+mkdir uc && setfattr -n user.recfs.unchecked -v 1 uc && cp -a uc "$WORK/uc" && rmdir uc
+cp -a "$WORK/uc" uc2
+expect_eq "a directory's user.recfs.unchecked copies out and back in" 1 \
+	"$(getfattr --only-values -n user.recfs.unchecked uc2)"
+expect_err "tar -x over a record the shell never read: tar says 'File exists'" \
+	"Cannot open: File exists" blind "tar --xattrs -C tx -xf '$WORK/tree.tar'"
+check "and the daemon logs the refusal" grep -q "refused a change of 'tx/one' by pid [0-9]* (tar, " "$WORK/recfs.log"
+expect_eq "after a read, tar -x over it makes two versions, --overwrite one" "3 4" \
+	"$(blind "cat tx/one > /dev/null; tar -C tx -xf '$WORK/tree.tar' ./one" 2>/dev/null; ver tx/one) $(blind "cat tx/one > /dev/null; tar --overwrite -C tx -xf '$WORK/tree.tar' ./one" 2>/dev/null; ver tx/one)"
+mkdir "$WORK/decl" && echo d > "$WORK/decl/d" && setfattr -n user.expected_version -v 7 "$WORK/decl/d"
+expect_eq "rsync -aX of a file carrying user.expected_version fails at its rename" 23 \
+	"$(blind "rsync -aX '$WORK/decl/' rd/" 2>/dev/null; echo $?)"
+expect_eq "and leaves its temporary file" 1 "$(ls -A rd | grep -c '^\.d\.')"
+expect_eq "rsync -aX leaving it out copies it, and the shell changes the copy after" "0 e" \
+	"$(blind "rsync -aX --filter='-x user.expected_version' '$WORK/decl/' rd2/ && echo e > rd2/d" 2>/dev/null; echo $? "$(cat rd2/d)")"
+echo h1 > rh && echo h2 > rh && rm rh
+cp .recfs/history/rh/1 rh
+expect_eq "a deleted record comes back from its history with cp" "h1 4" "$(cat rh) $(ver rh)"
 
 echo moved > mrec; cat mrec > /dev/null
 mv mrec mother
