@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "history.h"
+#include "ops.h"
 
 #define RESERVED ".recfs"
 
@@ -214,18 +215,12 @@ static void show_owner(struct stat *a, uint32_t mode, uint32_t uid,
 		a->st_mode |= S_ISDIR(mode) ? mode & 0111 : (mode & 0444) >> 2;
 }
 
-static void show_time(struct timespec *ts, int64_t ns)
-{
-	ts->tv_sec = (time_t)(ns / 1000000000);
-	ts->tv_nsec = (long)(ns % 1000000000);
-}
-
 /* Show the times of directory meta @m on @a. */
 static void show_dir_times(struct stat *a, const struct store_meta *m)
 {
-	show_time(&a->st_atim, m->atime_ns);
-	show_time(&a->st_mtim, m->mtime_ns);
-	show_time(&a->st_ctim, m->ctime_ns);
+	rfs_ts_of(m->atime_ns, &a->st_atim);
+	rfs_ts_of(m->mtime_ns, &a->st_mtim);
+	rfs_ts_of(m->ctime_ns, &a->st_ctim);
 }
 
 /* The owner, read bits and times @key's history shows: those of the
@@ -251,7 +246,7 @@ static void hist_owner(struct rfs *fs, const char *key, struct stat *a)
 		if (S_ISDIR(sb.meta.mode)) {
 			show_dir_times(a, &sb.meta);
 		} else {
-			show_time(&a->st_mtim, sb.commit_ns);
+			rfs_ts_of(sb.commit_ns, &a->st_mtim);
 			a->st_atim = a->st_ctim = a->st_mtim;
 		}
 		return;
@@ -260,7 +255,7 @@ static void hist_owner(struct rfs *fs, const char *key, struct stat *a)
 		if (n) {
 			show_owner(a, h[n - 1].mode, h[n - 1].uid,
 				   h[n - 1].gid);
-			show_time(&a->st_mtim, h[n - 1].commit_ns);
+			rfs_ts_of(h[n - 1].commit_ns, &a->st_mtim);
 			a->st_atim = a->st_ctim = a->st_mtim;
 		}
 		free(h);

@@ -91,10 +91,20 @@ char *rfs_join_buf(const struct rfs_inode *parent, const char *name,
 	return buf;
 }
 
-static void ts_of(int64_t ns, struct timespec *ts)
+void rfs_ts_of(int64_t ns, struct timespec *ts)
 {
-	ts->tv_sec = (time_t)(ns / 1000000000);
-	ts->tv_nsec = (long)(ns % 1000000000);
+	/* Rounded down: a time before 1970 (tar, rsync and cp -p restore
+	 * such times) has a negative second and a fraction in [0, 1e9);
+	 * C's division rounds toward zero, and until 2026-12-07 gave -1.5 s
+	 * as -1 s and -0.5 s, which stat showed as 23:59:59.999999999. */
+	int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+
+	if (frac < 0) {
+		sec--;
+		frac += 1000000000;
+	}
+	ts->tv_sec = (time_t)sec;
+	ts->tv_nsec = (long)frac;
 }
 
 void rfs_fill_attr(fuse_ino_t ino, const struct store_meta *m,
@@ -109,9 +119,9 @@ void rfs_fill_attr(fuse_ino_t ino, const struct store_meta *m,
 	a->st_size = (off_t)size;
 	a->st_blksize = 4096;
 	a->st_blocks = (blkcnt_t)((size + 511) / 512);
-	ts_of(m->atime_ns, &a->st_atim);
-	ts_of(m->mtime_ns, &a->st_mtim);
-	ts_of(m->ctime_ns, &a->st_ctim);
+	rfs_ts_of(m->atime_ns, &a->st_atim);
+	rfs_ts_of(m->mtime_ns, &a->st_mtim);
+	rfs_ts_of(m->ctime_ns, &a->st_ctim);
 }
 
 /* Attributes of an inode as others see them: the committed version, or

@@ -46,6 +46,8 @@ void rfs_caller(fuse_req_t req, struct proc_info *p);
 /** Log (at most every 10 s) that @what (of @key, or NULL) failed with
  * ENFILE: the daemon is out of descriptors. */
 void rfs_log_enfile(const char *what, const char *key);
+/** @ns nanoseconds since 1970 (negative: before) as a timespec. */
+void rfs_ts_of(int64_t ns, struct timespec *ts);
 /** @a from a version's metadata and size, for the kernel. */
 void rfs_fill_attr(fuse_ino_t ino, const struct store_meta *m,
 		   uint64_t size, struct stat *a);

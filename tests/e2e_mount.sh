@@ -144,6 +144,12 @@ expect_eq "chmod works" 600 "$(stat -c %a rec)"
 expect_eq "and makes no version" 3 "$(ver rec)"
 touch -d '2020-01-02 03:04:05' rec
 expect_eq "utimens works" 2020 "$(stat -c %y rec | cut -c1-4)"
+# A time before 1970 is negative: until 2026-12-07 its fraction came
+# back negative too, and -1.5 s showed as 23:59:59.999999999 (tar, rsync
+# and cp -p restore such times from archives and old trees).
+touch -d '@-1.5' rec
+expect_eq "a time before 1970 with a fraction reads back as set" \
+	"-2 1969-12-31 23:59:58.500000000 +0000" "$(TZ=UTC stat -c '%Y %y' rec)"
 
 # Names and types.
 long=$(printf 'n%.0s' $(seq 256))
