@@ -105,6 +105,20 @@ again:
 	return rc;
 }
 
+/* @ts in nanoseconds since 1970, held to what the store keeps (int64:
+ * 1677-09-21 to 2262-04-11), as Linux file systems hold a time to their
+ * range: until 2026-12-07 it wrapped, and touch -d 2300-01-01 (or tar
+ * restoring such a time) set 1715-06-13. */
+static int64_t ns_of(const struct timespec *ts)
+{
+	int64_t ns;
+
+	if (__builtin_mul_overflow((int64_t)ts->tv_sec, 1000000000, &ns) ||
+	    __builtin_add_overflow(ns, (int64_t)ts->tv_nsec, &ns))
+		return ts->tv_sec < 0 ? INT64_MIN : INT64_MAX;
+	return ns;
+}
+
 static int set_meta(struct rfs *fs, struct rfs_inode *in,
 		    const struct stat *attr, int to_set)
 {
@@ -141,17 +155,13 @@ static int set_meta(struct rfs *fs, struct rfs_inode *in,
 	if (to_set & FUSE_SET_ATTR_ATIME) {
 		m.atime_ns = (to_set & FUSE_SET_ATTR_ATIME_NOW)
 				     ? now
-				     : (int64_t)attr->st_atim.tv_sec *
-						       1000000000 +
-					       attr->st_atim.tv_nsec;
+				     : ns_of(&attr->st_atim);
 		mask |= STORE_META_ATIME;
 	}
 	if (to_set & FUSE_SET_ATTR_MTIME) {
 		m.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW)
 				     ? now
-				     : (int64_t)attr->st_mtim.tv_sec *
-						       1000000000 +
-					       attr->st_mtim.tv_nsec;
+				     : ns_of(&attr->st_mtim);
 		mask |= STORE_META_MTIME;
 	}
 	if (!mask)

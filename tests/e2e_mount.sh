@@ -150,6 +150,12 @@ expect_eq "utimens works" 2020 "$(stat -c %y rec | cut -c1-4)"
 touch -d '@-1.5' rec
 expect_eq "a time before 1970 with a fraction reads back as set" \
 	"-2 1969-12-31 23:59:58.500000000 +0000" "$(TZ=UTC stat -c '%Y %y' rec)"
+# The store keeps nanoseconds in 64 bits (1677 to 2262): a time past
+# that is held to the end, as Linux file systems hold a time to their
+# range (until 2026-12-07 it wrapped: 2300 was set as 1715).
+expect_eq "a time past 2262 or before 1677 is held to the range" \
+	"2262-04-11 23:47:16.854775807 +0000 1677-09-21 00:12:43.145224192 +0000" \
+	"$(touch -d 2300-01-01 rec; TZ=UTC stat -c %y rec) $(touch -d 1600-01-01 rec; TZ=UTC stat -c %y rec)"
 
 # Names and types.
 long=$(printf 'n%.0s' $(seq 256))
