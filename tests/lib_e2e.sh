@@ -54,7 +54,11 @@ expect_err() {
 # that, its ancestry still holds this shell (and its bases), which a
 # loaded machine showed once.
 blind() {
-	local done=$WORK/blind.$RANDOM
+	# A name no earlier call used: with $RANDOM (32768 names) about one
+	# run of e2e_editors in 60 (34 calls) met an earlier call's rc file
+	# and returned its status at once (logrotate "succeeded" unrun).
+	local done
+	done=$(mktemp "$WORK/blind.XXXXXX") || return 99
 	(sub=$BASHPID # this subshell's, taken before the fork for &
 	 cd "$MNT" && setsid bash -c "while [ \"\$(cut -d' ' -f4 /proc/\$\$/stat)\" = $sub ]; do sleep 0.01; done; $1; echo \$? > $done.rc" 2>"$done.err" &)
 	for _ in $(seq 200); do [ -s "$done.rc" ] && break; sleep 0.05; done
