@@ -261,6 +261,15 @@ int es_rename(struct es *es, const char *from, uint64_t expect_from,
 					   rc == -EINVAL || rc == -ENOMEM ||
 					   rc == -ENAMETOOLONG)))
 			break;
+		/* etcd did not answer or could not be reached: that is the
+		 * answer, and the rename may land later (docs/ETCD.md), as
+		 * a delete's does.  Reading the keys again and trying once
+		 * more waited out each read (16 s with etcd stopped), and
+		 * once the first try had landed the second was refused as
+		 * stale (EAGAIN) or gone (ENOENT), for a rename made. */
+		if (rc == -ETIMEDOUT || rc == -EIO || rc == -ECONNREFUSED ||
+		    rc == -EHOSTUNREACH)
+			break;
 		/* A failed check may come from a cache that is behind, a
 		 * failed compare from a race: decide again on fresh state.
 		 * Keys below a moved directory come with the watch. */

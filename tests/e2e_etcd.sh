@@ -684,6 +684,56 @@ EIO) expect_eq "a commit etcd did not answer: close says EIO and the version sta
 esac
 rm -f "$fifo" "$fifo.r"
 
+# ---- A rename etcd does not answer: ETIMEDOUT at once, never stale ----------
+# A path operation that gets no answer fails with ETIMEDOUT and may land
+# when etcd resumes (docs/ETCD.md).  Until 2026-12-07 a rename that timed
+# out read its four keys and the trees below again (2 s each with etcd
+# stopped) and tried once more: mv answered after 16 s, and when etcd
+# resumed meanwhile and applied the first try, the second was refused as
+# stale (EAGAIN) or gone (ENOENT), for a rename that had been made.
+# rename_probe D: etcd stopped, resumed D seconds later; mv of a fresh
+# copy over rmv on M1.  Prints "ERRNO MS" and the state after.
+rename_probe() {
+	act "$M1" 'cat rmv >/dev/null 2>&1; printf new > rmv.tmp; cat rmv.tmp >/dev/null'
+	etcd_stop "$ETCD_PID"
+	( sleep "$1"; etcd_cont "$ETCD_PID" ) & local cg=$!
+	act "$M1" "cat rmv >/dev/null; python3 -c '
+import os, time, errno
+t = time.monotonic()
+try:
+    os.rename(\"rmv.tmp\", \"rmv\"); r = \"ok\"
+except OSError as e:
+    r = errno.errorcode[e.errno]
+print(r, int((time.monotonic() - t) * 1000))
+'" > "$WORK/rmv.res" 2>&1
+	wait $cg
+}
+act "$M1" 'printf old > rmv'
+rename_probe 8
+read -r rres rms < "$WORK/rmv.res"
+echo "# rename with etcd stopped 8 s: $rres after ${rms} ms"
+expect_eq "a rename with etcd stopped fails with ETIMEDOUT" ETIMEDOUT "$rres"
+check "within 6 s, one attempt (${rms} ms)" test "${rms:-99999}" -lt 6000
+# It may land once etcd resumes; start each round from old, no rmv.tmp.
+rmv_reset() {
+	act "$M1" 'cat rmv >/dev/null && printf old > rmv && { cat rmv.tmp >/dev/null 2>&1; rm -f rmv.tmp; }' 2>/dev/null
+}
+wait_for 15 rmv_reset || fail "rmv back to old once etcd resumes"
+for d in 2.2 2.5 3; do
+	rename_probe "$d"
+	read -r rres rms < "$WORK/rmv.res"
+	sleep 1
+	state=$(peek "$M1/rmv"):$(test -e "$M1/rmv.tmp" && echo tmp || echo notmp)
+	echo "# rename with etcd resumed after ${d} s: $rres after ${rms} ms; after: $state"
+	case "$rres" in
+	ok) expect_eq "a rename etcd answered late: made (${d} s)" new:notmp "$state" ;;
+	ETIMEDOUT) check "a rename that timed out, ETIMEDOUT (${d} s): either made or not ($state)" \
+		matches "$state" '^(new:notmp|old:tmp)$' ;;
+	*) fail "a rename etcd answered late (${d} s): made or ETIMEDOUT, never $rres ($state)" ;;
+	esac
+	wait_for 15 rmv_reset || fail "rmv back to old once etcd resumes"
+done
+
 # ---- etcd restarted in the middle of the increments -------------------------
 # The one member crashes (SIGKILL) while 4 workers (2 per mount) increment
 # a counter, stays down 2 s and starts again on its data.  Meanwhile the
