@@ -161,6 +161,8 @@ void es_buf_put(struct es_buf *b);
 struct es_buf *es_buf_new(const void *data, size_t len);
 uint64_t es_next_nonce(struct es *es);
 int64_t es_now_ns(void);
+/* CLOCK_MONOTONIC in ms: for bounds on how long something is tried. */
+long long es_mono_ms(void);
 
 /* etcd_events.c: the watch's batches, applied (es->mu not held; the
  * fs's callbacks are called without it). */

@@ -187,11 +187,14 @@ int es_landed(struct es *es, const char *key, uint64_t nv, uint64_t nonce)
 static int landed_wait(struct es *es, const char *key, uint64_t nv,
 		       uint64_t nonce)
 {
-	for (int waited = 0;; waited += 200) {
+	/* Tries included, as in es_resolve(). */
+	long long end = es_mono_ms() + ES_RESOLVE_MS;
+
+	for (;;) {
 		int l = es_landed(es, key, nv, nonce);
 		if (l >= 0)
 			return l;
-		if (waited >= ES_RESOLVE_MS)
+		if (es_mono_ms() >= end)
 			break;
 		poll(NULL, 0, 200);
 	}

@@ -34,7 +34,7 @@ int64_t es_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static long long mono_ms(void)
+long long es_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -189,7 +189,7 @@ int es_apply_locked(struct es *es, const char *k, size_t klen,
 	if (kind == 'h') {
 		if (!deleted && klen == es->plen + 2 + strlen(es->id) &&
 		    memcmp(k + es->plen + 2, es->id, strlen(es->id)) == 0)
-			atomic_store(&es->fresh_ms, mono_ms());
+			atomic_store(&es->fresh_ms, es_mono_ms());
 		return 0;
 	}
 	if (kind != 'm' && kind != 'r' && kind != 't' && kind != 'l')
@@ -292,7 +292,7 @@ int es_apply_locked(struct es *es, const char *k, size_t klen,
 		e->l_rev = rev;
 		if (!deleted && (!e->has_l || e->l_create !=
 				 (create_rev ? create_rev : rev)))
-			e->l_seen_ms = mono_ms();
+			e->l_seen_ms = es_mono_ms();
 		e->has_l = !deleted;
 		e->l_create = deleted ? 0 : (create_rev ? create_rev : rev);
 		e->l_lease = deleted ? 0 : lease;
@@ -485,7 +485,7 @@ out:
 
 int es_fresh(struct es *es)
 {
-	if (mono_ms() - atomic_load(&es->fresh_ms) > ES_STALE_MS)
+	if (es_mono_ms() - atomic_load(&es->fresh_ms) > ES_STALE_MS)
 		return -EIO;
 	return 0;
 }
@@ -511,7 +511,7 @@ static void take_back_orphans(struct es *es)
 {
 	struct orphan { char *key; int64_t create; } o[16];
 	int64_t lease = es_lease_id(es);
-	long long now = mono_ms();
+	long long now = es_mono_ms();
 	size_t n = 0;
 
 	pthread_mutex_lock(&es->mu);
@@ -663,7 +663,7 @@ static void *bg_main(void *arg)
 	next_rev = es->seen_rev + 1;
 	pthread_mutex_unlock(&es->mu);
 	while (!atomic_load(&es->stop)) {
-		long long now = mono_ms();
+		long long now = es_mono_ms();
 		if (!w) {
 			rc = etcdc_watch_open(c, es->prefix, es->plen,
 					      next_rev, &w);
@@ -722,7 +722,7 @@ static void *keeper_main(void *arg)
 	if (etcdc_open(es->endpoints, &o, &c) < 0)
 		return NULL;
 	while (!atomic_load(&es->stop)) {
-		long long now = mono_ms();
+		long long now = es_mono_ms();
 		/* A lease found gone (by the heartbeat, or by a writer) is
 		 * replaced now, not at the next renewal: until then every
 		 * first write is refused (EIO). */
@@ -891,7 +891,7 @@ int es_open(const char *url, const struct store_opts *opts, struct es **out)
 		err(opts, "etcd at %s: lease: %s", es->endpoints, rc);
 		goto fail;
 	}
-	atomic_store(&es->fresh_ms, mono_ms());
+	atomic_store(&es->fresh_ms, es_mono_ms());
 	*out = es;
 	if (!es->o.defer_background)
 		return es_after_fork(es);
@@ -905,7 +905,7 @@ int es_after_fork(struct es *es)
 {
 	if (es->bg_started)
 		return 0;
-	atomic_store(&es->fresh_ms, mono_ms());
+	atomic_store(&es->fresh_ms, es_mono_ms());
 	if (pthread_create(&es->bg, NULL, bg_main, es) != 0)
 		return -EAGAIN;
 	es->bg_started = 1;

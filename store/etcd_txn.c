@@ -396,7 +396,10 @@ size_t es_size_limit(void)
 int es_resolve(struct es *es, const char *key, int64_t lock, uint64_t nv,
 	       uint64_t nonce)
 {
-	long long waited = 0;
+	/* The bound counts the tries too, not only the pauses between
+	 * them: with etcd stopped each try waits out its 2 s, and close
+	 * answered after 5.5 minutes (until 2026-12-07). */
+	long long end = es_mono_ms() + ES_RESOLVE_MS;
 
 	for (;;) {
 		int f = lock ? es_fence(es, key, lock) : 0, l;
@@ -415,10 +418,9 @@ int es_resolve(struct es *es, const char *key, int64_t lock, uint64_t nv,
 			return 1;
 		if (l == 0 && lock)
 			return 0; /* l/ gone, and not by our commit */
-		if (waited >= ES_RESOLVE_MS)
+		if (es_mono_ms() >= end)
 			break;
 		poll(NULL, 0, 200);
-		waited += 200;
 	}
 	fprintf(stderr, "recfs: etcd did not say whether the change of '%s' "
 		"was committed; answering EIO\n", key);

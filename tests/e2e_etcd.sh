@@ -684,6 +684,59 @@ EIO) expect_eq "a commit etcd did not answer: close says EIO and the version sta
 esac
 rm -f "$fifo" "$fifo.r"
 
+# ---- A commit etcd does not answer for long: EIO within 30 s or so ---------
+# A commit or an append that gets no answer is resolved for up to 30 s,
+# then answers EIO (docs/ETCD.md).  Until 2026-12-07 those 30 s counted
+# only the pauses between tries, not the tries themselves (2 s each with
+# etcd stopped): close and `echo l >> rec` answered after 5.5 minutes.
+act "$M1" 'printf one > long; printf l0 > longlog'
+rm -f "$fifo" "$fifo.r"; mkfifo "$fifo"
+act "$M1" "python3 -c '
+import os, time, errno
+fd = os.open(\"long\", os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b\"two\")
+open(\"$fifo.r\", \"w\").write(\"written\\n\")
+open(\"$fifo\").read()
+t = time.monotonic()
+try:
+    os.close(fd); r = \"ok\"
+except OSError as e:
+    r = errno.errorcode[e.errno]
+print(r, int((time.monotonic() - t) * 1000))
+' > $WORK/long.res 2>&1" &
+lp=$!
+wait_for 10 test -s "$fifo.r"
+etcd_stop "$ETCD_PID"
+echo go > "$fifo"
+act "$M1" "python3 -c '
+import os, time, errno
+t = time.monotonic()
+try:
+    fd = os.open(\"longlog\", os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b\"l1\"); os.close(fd); r = \"ok\"
+except OSError as e:
+    r = errno.errorcode[e.errno]
+print(r, int((time.monotonic() - t) * 1000))
+' > $WORK/longlog.res 2>&1" &
+ap=$!
+# the daemon bounds both; this is only a safety net
+( sleep 60; kill -KILL $lp $ap 2>/dev/null ) & guard=$!
+wait $lp $ap
+kill $guard 2>/dev/null; wait $guard 2>/dev/null
+etcd_cont "$ETCD_PID"
+read -r lres lms < "$WORK/long.res"
+read -r ares ams < "$WORK/longlog.res"
+echo "# etcd stopped: close $lres after ${lms:-?} ms, append $ares after ${ams:-?} ms"
+expect_eq "a close whose commit etcd does not answer for long says EIO" EIO "$lres"
+check "within 40 s (${lms:-killed after 60 s} ms)" test "${lms:-99999}" -lt 40000
+expect_eq "an append etcd does not answer for long says EIO" EIO "$ares"
+check "within 40 s (${ams:-killed after 60 s} ms)" test "${ams:-99999}" -lt 40000
+rm -f "$fifo" "$fifo.r"
+# Both mounts work again without a remount (the append may have landed).
+check "after etcd resumes, M1 writes the record again" \
+	wait_for 30 act "$M1" 'cat long >/dev/null && printf three > long'
+check "M2 sees it" wait_for 5 bash -c "[ \"\$(cat '$M2/long' 2>/dev/null)\" = three ]"
+
 # ---- A rename etcd does not answer: ETIMEDOUT at once, never stale ----------
 # A path operation that gets no answer fails with ETIMEDOUT and may land
 # when etcd resumes (docs/ETCD.md).  Until 2026-12-07 a rename that timed
