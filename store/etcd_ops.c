@@ -106,11 +106,14 @@ static int walk_versions(struct es *es, const char *key, unsigned keep,
 			 ver_fn fn, void *arg)
 {
 	struct es_view v;
-	int64_t rev;
+	int64_t rev, next;
 	int rc = 0;
 
 	es_view_get(es, key, &v);
 	rev = v.has_r ? v.r_rev : v.tomb_rev;
+	/* The revision that replaced the version at @rev: 0 (now) for a
+	 * live record, its delete's for a deleted one. */
+	next = v.has_r ? 0 : v.t_rev;
 	es_view_free(&v);
 	if (!rev)
 		return -ENOENT;
@@ -120,8 +123,21 @@ static int walk_versions(struct es *es, const char *key, unsigned keep,
 		int stop;
 
 		rc = rec_at(es, key, rev, &kv);
+		/* A compaction keeps each key's value as of its revision,
+		 * so the version that was current then is still read just
+		 * before the revision that replaced it.  Read at its own,
+		 * a record not changed since a compaction had no history
+		 * at all, not even its current version (until 2026-12-07). */
+		if (rc == -ERANGE) {
+			rc = rec_at(es, key, next > 1 ? next - 1 : 0, &kv);
+			if (rc == 0 && kv.mod_revision != rev) {
+				etcdc_kv_clear(&kv);
+				rc = -ERANGE; /* not that version: stop */
+			}
+		}
 		if (rc < 0)
 			break;
+		next = kv.mod_revision;
 		if (es_dec_rec(kv.value, kv.value_len, &r) < 0) {
 			etcdc_kv_clear(&kv);
 			rc = -EIO;

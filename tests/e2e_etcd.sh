@@ -833,6 +833,8 @@ expect_eq "etcd restarted: every failure said etcd was gone or asked for a retry
 # and changes what the record held (before 2026-12-06: 0 bytes, and a
 # write in the middle started from zeros).
 act "$M1" 'printf "precious content" > kept; printf "precious content" > kept2'
+for n in 1 2 3; do act "$M1" "cat hk >/dev/null 2>&1; printf hk$n > hk"; done
+for n in 1 2; do act "$M1" "cat hk2 >/dev/null 2>&1; printf hk2-$n > hk2"; done
 out=$(cd "$M1" && PYTHONPATH=$TESTS python3 - "$ETCD_EP" <<'PY'
 import json, os, subprocess, sys
 from e2e_other import gone_handles, other
@@ -852,6 +854,18 @@ PY
 )
 expect_eq "a handle on a deleted record etcd compacted away reads it whole, and its write keeps the rest" \
 	"compacted=True read=precious content write=PREcious content" "$out"
+# History after the compaction: the version that was current then is
+# kept (etcd keeps each key's value as of the compaction), as a local
+# store keeps the versions in use.  Until 2026-12-07 it was read at its
+# own revision, compacted away: a record not changed since had no
+# history at all, not even its current version.
+act "$M2" 'cat hk2 >/dev/null; printf hk2-3 > hk2'
+wait_for 5 ver_is "$M1/hk2" 3
+expect_eq "after a compaction, a record's history on M1 still shows its current version" \
+	"3 hk3" "$(ls "$M1/.recfs/history/hk" 2>&1 | tr '\n' ' ')$(cat "$M1/.recfs/history/hk/3" 2>&1)"
+expect_eq "and on M2 too" "3" "$(ls "$M2/.recfs/history/hk" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "a record changed after the compaction shows the version before it too" \
+	"2 3 hk2-2" "$(ls "$M1/.recfs/history/hk2" 2>&1 | tr '\n' ' ')$(cat "$M1/.recfs/history/hk2/2" 2>&1)"
 unmount_etcd a
 unmount_etcd b
 check "both daemons exited at unmount" bash -c "! kill -0 ${MPID[a]} 2>/dev/null && ! kill -0 ${MPID[b]} 2>/dev/null"
