@@ -623,6 +623,17 @@ static int write_rec(struct es *es, const char *key, uint64_t expect,
 			}
 			break;
 		}
+		if (rc < 0 && lock &&
+		    (rc == -ECONNREFUSED || rc == -EHOSTUNREACH)) {
+			/* Never sent: it cannot land.  A change whose first
+			 * write passed fails only with EIO (SPEC), as a
+			 * timed-out one does; close said "Connection
+			 * refused" until 2026-12-07. */
+			fprintf(stderr, "recfs: etcd could not be reached for "
+				"the change of '%s' (%s); it is not "
+				"committed\n", key, strerror(-rc));
+			rc = -EIO;
+		}
 		if (rc < 0)
 			break;
 		tried_nv = nv;

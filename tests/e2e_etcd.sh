@@ -787,6 +787,38 @@ for d in 2.2 2.5 3; do
 	wait_for 15 rmv_reset || fail "rmv back to old once etcd resumes"
 done
 
+# ---- A commit with etcd down: EIO, never ECONNREFUSED ----------------------
+# SPEC: once a change's first write passed, its commit can fail only for
+# EIO.  etcd crashes between the write and the close and stays down 4 s:
+# the commit is refused a connection (never sent, so nothing lands).
+# close said "Connection refused" until 2026-12-07; a timed-out commit
+# says EIO (above).
+act "$M1" 'printf one > refused'
+rm -f "$WORK/refused.w"
+act "$M1" "python3 -c '
+import os, time, errno
+fd = os.open(\"refused\", os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b\"two\")
+open(\"$WORK/refused.w\", \"w\").write(\"w\")
+time.sleep(1)
+try:
+    os.close(fd); r = \"ok\"
+except OSError as e:
+    r = errno.errorcode[e.errno]
+print(r)
+' > $WORK/refused.res 2>&1" &
+rp=$!
+wait_for 10 test -e "$WORK/refused.w"
+etcd_restart 4 || fail "etcd starts again on its data"
+wait $rp
+rres=$(cat "$WORK/refused.res")
+echo "# close with etcd down: $rres"
+expect_eq "a close whose commit finds etcd down says EIO" EIO "$rres"
+check "after etcd is back, the record is whole at its old version on both mounts" \
+	wait_for 30 bash -c "[ \"\$(getfattr --only-values -n user.version '$M1/refused' 2>/dev/null) \$(cat '$M1/refused' 2>/dev/null) \$(cat '$M2/refused' 2>/dev/null)\" = '1 one one' ]"
+check "and M1 writes it again" \
+	wait_for 30 act "$M1" 'cat refused >/dev/null && printf three > refused'
+
 # ---- etcd restarted in the middle of the increments -------------------------
 # The one member crashes (SIGKILL) while 4 workers (2 per mount) increment
 # a counter, stays down 2 s and starts again on its data.  Meanwhile the
