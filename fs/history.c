@@ -104,14 +104,18 @@ static int has_version(struct rfs *fs, const char *key, uint64_t v,
 	return rc;
 }
 
-/* Deleted records keep their history too. */
+/* Deleted records keep their history too.  @return 1 it has one, 0
+ * none, -errno: one that could not be read (etcd out of reach) is not
+ * "no such name", which a script takes for no versions (until
+ * 2026-12-07 it was ENOENT). */
 static int has_history(struct rfs *fs, const char *key)
 {
 	struct store_hist *h;
 	size_t n;
+	int rc = store_history(fs->st, key, &h, &n);
 
-	if (store_history(fs->st, key, &h, &n) < 0)
-		return 0;
+	if (rc < 0)
+		return rc == -ENOENT || rc == -EINVAL ? 0 : rc;
 	free(h);
 	return n > 0;
 }
@@ -169,8 +173,10 @@ int hist_lookup(struct rfs *fs, struct rfs_inode *parent, const char *name,
 		else if (store_stat(fs->st, k, &sb) == 0 &&
 			 S_ISDIR(sb.meta.mode))
 			in = syn_inode(fs, 'D', HIST_DIR, k, 0);
-		else if (has_history(fs, k))
+		else if ((rc = has_history(fs, k)) > 0)
 			in = syn_inode(fs, 'K', HIST_KEY, k, 0);
+		else if (rc < 0)
+			; /* rc says why */
 		else if (store_history_below(fs->st, k))
 			/* a directory removed or renamed away: its deleted
 			 * records' histories are still reached by name */

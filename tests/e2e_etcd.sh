@@ -617,6 +617,12 @@ echo "# getfattr on M2 6.5 s after the stop: rc $grc after ${gms} ms: $out"
 check "getfattr on M2 6.5 s into the outage fails (rc $grc: $(echo "$out" | head -n 1))" \
 	test $grc -ne 0 -a $grc -ne 124
 check "within 15 s (${gms} ms)" test "$gms" -lt 15000
+# Its history cannot be read either; that is not "no such file" (it
+# was, until 2026-12-07: a script would take it for no versions).
+out=$(timeout 30 cat "$M2/.recfs/history/down/1" 2>&1); hrc=$?
+echo "# history on M2 during the outage: rc $hrc: $out"
+check "reading a record's history on M2 during the outage fails, and not with ENOENT ($out)" \
+	bash -c "[ $hrc -ne 0 ] && [ $hrc -ne 124 ] && [[ '$out' != *'No such file'* ]]"
 t=$(now_ms)
 out=$(timeout 30 bash -c "cat '$M1/down'; :" 2>&1); crc=$?
 cms=$(($(now_ms) - t))
