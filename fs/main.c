@@ -68,6 +68,7 @@ struct cli {
 	int help, version;
 	int shared;      /* allow_other or allow_root: other users get in */
 	int kperm_asked; /* -o default_permissions */
+	int fsname_asked; /* -o fsname=...: the mount's source is the user's */
 };
 
 #define OPT(t, p) { t, offsetof(struct cli, o.p), 1 }
@@ -155,6 +156,8 @@ static int opt_proc(void *data, const char *arg, int key,
 			c->shared = 1; /* kept: libfuse acts on them */
 		if (strcmp(arg, "default_permissions") == 0)
 			c->kperm_asked = 1;
+		if (strncmp(arg, "fsname=", 7) == 0)
+			c->fsname_asked = 1;
 		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
 			c->help = 1;
 			return 0;
@@ -253,6 +256,39 @@ static void stopper_end(struct stopper *s)
 	if (write(stop_efd, &one, sizeof(one)) < 0)
 		perror("recfs: stop");
 	pthread_join(s->tid, NULL);
+}
+
+/* Name the store as the mount's source (the first field of /proc/mounts,
+ * df's "Filesystem"), as sshfs names its host:path: mount -a skips an
+ * fstab line whose source and mount point are mounted already, and with
+ * libfuse's default, "recfs", it mounted each line again at every run
+ * and failed.  A local store by its real path, as mount canonicalizes
+ * the fstab's.  @return 0 or -ENOMEM. */
+static int add_fsname(struct fuse_args *args, const char *store)
+{
+	char real[PATH_MAX], cwd[PATH_MAX], *name = NULL, *opt = NULL;
+	int n, rc = -ENOMEM;
+
+	if (strncmp(store, "etcd://", 7) != 0 && realpath(store, real))
+		n = asprintf(&name, "fsname=%s", real);
+	else if (strncmp(store, "etcd://", 7) != 0 && store[0] != '/' &&
+		 getcwd(cwd, sizeof(cwd)))
+		n = asprintf(&name, "fsname=%s/%s", cwd, store); /* made yet */
+	else
+		n = asprintf(&name, "fsname=%s", store);
+	if (n < 0) {
+		name = NULL;
+		goto out;
+	}
+	/* Commas and backslashes escaped: libfuse splits -o at commas. */
+	if (fuse_opt_add_opt_escaped(&opt, name) < 0 ||
+	    fuse_opt_add_arg(args, "-o") < 0 || fuse_opt_add_arg(args, opt) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(name);
+	free(opt);
+	return rc;
 }
 
 /* Is @path already a mount point?  A busy mountpoint is refused rather
@@ -388,6 +424,8 @@ int main(int argc, char *argv[])
 	fs.kperm = c.shared || c.kperm_asked;
 	if (fs.kperm && !c.kperm_asked &&
 	    fuse_opt_add_arg(&args, "-odefault_permissions") < 0)
+		goto out;
+	if (!c.fsname_asked && add_fsname(&args, c.store) < 0)
 		goto out;
 	/* The session takes the options left to libfuse and refuses an
 	 * unknown or malformed one: before the store is opened, since bad

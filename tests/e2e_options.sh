@@ -893,6 +893,25 @@ expect_eq "daemon-checks: a uid-0 caller without capabilities in 1000 groups can
 	"Permission denied" "$(caller "$MNT/own" 1000 caps)"
 unmount
 
+# ---- As mount(8) and /etc/fstab run it -----------------------------------
+# The mount's source is the store's path (as sshfs gives its host:path),
+# which mount -a compares with an fstab line's to skip one mounted
+# already.  It was "recfs": each mount -a after the first mounted the line
+# again, failed ("is already a mount point") and exited 32 (until
+# 2026-12-07).
+mount_fresh || exit 1
+expect_eq "the mount's source is the store's path" "$STORE" \
+	"$(findmnt -n -o SOURCE "$MNT")"
+printf '%s %s fuse.recfs defaults,_netdev 0 0\n' "$STORE" "$MNT" > "$WORK/fstab"
+out=$(mount -T "$WORK/fstab" -a 2>&1); rc=$?
+expect_eq "mount -a leaves the fstab line it finds mounted alone" "0 " "$rc $out"
+unmount
+STORE="$WORK/store, with a comma" # (libfuse's options split at commas)
+mount_again || exit 1
+expect_eq "a store path with a comma and a space is the source whole" \
+	"$STORE" "$(findmnt -n -o SOURCE "$MNT")"
+unmount
+
 # ---- Without -f it daemonizes ----------------------------------------------
 "$RECFS" "$STORE" "$MNT"; rc=$?
 expect_eq "recfs without -f returns 0 once mounted" 0 "$rc"
