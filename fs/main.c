@@ -397,8 +397,16 @@ int main(int argc, char *argv[])
 	if (!c.ro)
 		rfs_free_stuck_holder(c.store);
 	if (stat(cl.mountpoint, &sb) < 0) {
+		int e = errno;
+
 		fprintf(stderr, "recfs: mountpoint %s: %s\n", cl.mountpoint,
-			strerror(errno));
+			strerror(e));
+		/* A FUSE mount whose daemon is gone (kill -9, a crash): say
+		 * the way out, which loses nothing committed. */
+		if (e == ENOTCONN || e == ECONNABORTED)
+			fprintf(stderr, "recfs: the daemon of the mount there "
+				"is gone: unmount it with 'fusermount3 -u %s', "
+				"then mount again\n", cl.mountpoint);
 		goto out;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
