@@ -1,5 +1,6 @@
 /* main.c - recfs STORE MOUNTPOINT [-f] [-d] [-o OPT,...] */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "rfs.h"
@@ -258,6 +260,66 @@ static void stopper_end(struct stopper *s)
 	pthread_join(s->tid, NULL);
 }
 
+/* ---- Where a daemon's messages go ------------------------------------
+ * Refusals ("no basis; read it first"), dropped changes and store errors
+ * are written to stderr, which fuse_daemonize() points at /dev/null: a
+ * recfs without -f (every mount from /etc/fstab) said them to nobody.
+ * They stay where stderr is a regular file (recfs S M 2>>LOG), and go to
+ * syslog, a line each, otherwise: not to a terminal, which the daemon
+ * would write into long after, nor to a pipe, whose reader
+ * (out=$(recfs S M 2>&1)) would wait for the daemon's end. */
+static ssize_t syslog_write(void *cookie, const char *buf, size_t len)
+{
+	size_t at = 0;
+
+	(void)cookie;
+	while (at < len) {
+		const char *nl = memchr(buf + at, '\n', len - at);
+		size_t n = nl ? (size_t)(nl - (buf + at)) : len - at;
+		const char *line = buf + at;
+
+		at += n + (nl != NULL);
+		if (n >= 7 && strncmp(line, "recfs: ", 7) == 0) {
+			line += 7; /* syslog names us */
+			n -= 7;
+		}
+		if (n)
+			syslog(LOG_NOTICE, "%.*s", (int)(n > 65536 ? 65536 : n),
+			       line);
+	}
+	return (ssize_t)len;
+}
+
+/* Before fuse_daemonize(): a copy of stderr to keep, or -1. */
+static int log_keep(void)
+{
+	struct stat sb;
+
+	if (fstat(STDERR_FILENO, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return -1;
+	return fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+}
+
+/* After it: stderr back to @keep, or to syslog. */
+static void log_daemonized(int keep)
+{
+	static char buf[BUFSIZ];
+	cookie_io_functions_t io = { .write = syslog_write };
+	FILE *f;
+
+	if (keep >= 0) {
+		dup2(keep, STDERR_FILENO);
+		close(keep);
+		return;
+	}
+	openlog("recfs", LOG_PID, LOG_DAEMON);
+	f = fopencookie(NULL, "w", io);
+	if (!f)
+		return; /* /dev/null, as it was */
+	setvbuf(f, buf, _IOLBF, sizeof(buf));
+	stderr = f;
+}
+
 /* Name the store as the mount's source (the first field of /proc/mounts,
  * df's "Filesystem"), as sshfs names its host:path: mount -a skips an
  * fstab line whose source and mount point are mounted already, and with
@@ -348,7 +410,7 @@ int main(int argc, char *argv[])
 	struct stopper stopper;
 	char err[512] = "", absmp[PATH_MAX];
 	struct stat sb;
-	int rc = 1, mounted = 0;
+	int rc = 1, mounted = 0, log_fd = -1;
 	long conn = -ENOENT; /* the mount's FUSE connection */
 
 	memset(&fs, 0, sizeof(fs));
@@ -498,8 +560,13 @@ int main(int argc, char *argv[])
 	}
 	mounted = 1;
 	fs.mnt_id = proc_mnt_id(absmp, &conn);
+	log_fd = cl.foreground ? -1 : log_keep();
 	if (fuse_daemonize(cl.foreground) != 0)
 		goto out;
+	if (!cl.foreground) {
+		log_daemonized(log_fd);
+		log_fd = -1;
+	}
 	/* Now the store's thread, and the daemon's pid in the lock file. */
 	store_after_fork(fs.st);
 	rfs_holder_note(&fs, conn);
@@ -559,6 +626,8 @@ out:
 		close(stop_efd);
 		stop_efd = -1;
 	}
+	if (log_fd >= 0)
+		close(log_fd);
 	proc_cache_reset();
 	proc_fdinfo_reset();
 	basis_free(fs.bt);
