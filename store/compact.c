@@ -627,6 +627,7 @@ int store_compact(struct store *st)
 		rc = -errno;
 		goto out;
 	}
+	store_own(st, o.fd);
 	o.cap = 1 << 20;
 	o.buf = malloc(o.cap);
 	if (!o.buf) {

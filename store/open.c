@@ -58,6 +58,8 @@ static int take_lock(struct store *st)
 			  strerror(errno));
 		return -errno;
 	}
+	if (!st->o.read_only)
+		store_own(st, st->lockfd);
 	int e = -log_lock_wait(st->lockfd);
 	if (e) {
 		log_lock_holder(st->lockfd, buf, sizeof(buf));
@@ -254,8 +256,8 @@ static int sync_parent(struct store *st, const char *dir)
 static int open_subdir(struct store *st, const char *name, int nofollow,
 		       int *fd)
 {
-	if (!st->o.read_only)
-		mkdirat(st->dirfd, name, 0700);
+	if (!st->o.read_only && mkdirat(st->dirfd, name, 0700) == 0)
+		store_own_at(st, st->dirfd, name);
 	*fd = openat(st->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
 					      (nofollow ? O_NOFOLLOW : 0));
 	if (*fd < 0 && !(st->o.read_only && errno == ENOENT))
@@ -366,6 +368,11 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 		rc = -errno;
 		store_err(st, "cannot open %s: %s", dir, strerror(errno));
 		goto fail;
+	}
+	if (geteuid() == 0 && fstat(st->dirfd, &sb) == 0 && sb.st_uid != 0) {
+		st->own = 1;
+		st->own_uid = sb.st_uid;
+		st->own_gid = sb.st_gid;
 	}
 	/* Read-only too: removing nothing, it served such a directory as
 	 * an empty store ('recfs ~ /mnt -o ro' mounted, showing nothing),

@@ -37,7 +37,9 @@ static int keep_aside(struct store *st, uint64_t blob)
 	int lfd, rc = 0;
 
 	blob_name(name, blob);
-	if (mkdirat(st->dirfd, "lost+found", 0700) < 0 && errno != EEXIST)
+	if (mkdirat(st->dirfd, "lost+found", 0700) == 0)
+		store_own_at(st, st->dirfd, "lost+found");
+	else if (errno != EEXIST)
 		return -errno;
 	lfd = openat(st->dirfd, "lost+found",
 		     O_RDONLY | O_DIRECTORY | O_CLOEXEC);

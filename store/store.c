@@ -110,6 +110,23 @@ void store_err(struct store *st, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Root's daemon (or recctl) in a store another user made: its files made
+ * root's, 0600, kept that user from opening the store again. */
+void store_own(struct store *st, int fd)
+{
+	if (st->own && fd >= 0 && fchown(fd, st->own_uid, st->own_gid) < 0) {
+		/* Best effort: the file works for root either way. */
+	}
+}
+
+void store_own_at(struct store *st, int dirfd, const char *name)
+{
+	if (st->own && fchownat(dirfd, name, st->own_uid, st->own_gid,
+				AT_SYMLINK_NOFOLLOW) < 0) {
+		/* as above */
+	}
+}
+
 void store_damage(struct store *st, const char *fmt, ...)
 {
 	char msg[1024];
@@ -595,6 +612,7 @@ static int write_hint(struct store *st, uint64_t id, const uint8_t *recs,
 		    0600);
 	if (fd < 0)
 		return -errno;
+	store_own(st, fd);
 	if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
 	    (len && write(fd, recs, len) != (ssize_t)len) ||
 	    write(fd, sum, 8) != 8)
@@ -655,6 +673,7 @@ static int seg_create(struct store *st, uint64_t id, uint64_t first_id,
 		    0600);
 	if (fd < 0)
 		return -errno;
+	store_own(st, fd);
 	sfd[0] = openat(st->dirfd, tmp, O_RDWR | O_CLOEXEC);
 	sfd[1] = sfd[0] < 0 ? -1 : openat(st->dirfd, tmp, O_RDWR | O_CLOEXEC);
 	if (sfd[1] < 0) {
@@ -1032,6 +1051,7 @@ static int reserve_locked(struct store *st, int hold)
 		    O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
+	store_own(st, fd);
 	if (fstat(fd, &sb) < 0)
 		sb.st_size = 0;
 	if (io_fallocate(st, fd, 0, 0, (off_t)st->o.reserve_bytes) < 0) {

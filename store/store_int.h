@@ -308,6 +308,11 @@ struct store {
 	int blobs_seen;       /* a blob version was applied: open checks
 			       * the blobs only then */
 	int tmpfile_ok;       /* O_TMPFILE works in spool/ */
+	/* Root opened another user's store: what it makes there is given
+	 * to the store directory's owner (store_own). */
+	int own;
+	uid_t own_uid;
+	gid_t own_gid;
 	/* A directory was given xattrs since open (store_apply sets it,
 	 * never clears it: atomic, read without idx_lock by
 	 * store_dir_xattrs()). */
@@ -564,6 +569,11 @@ static inline int store_index_bad(struct store *st)
  * table full (EMFILE) is, to the caller who asked for a record, the
  * system's (ENFILE, "too many open files in system"): its own limit is
  * not what ran out. */
+/* A file or directory made in the store: the store's owner's, when
+ * root made it in another user's store (@fd, or @name under @dirfd). */
+void store_own(struct store *st, int fd);
+void store_own_at(struct store *st, int dirfd, const char *name);
+
 static inline int store_fd_errno(int e)
 {
 	return e == EMFILE ? -ENFILE : -e;

@@ -57,7 +57,10 @@ struct store_txn {
 int txn_spool_open(struct store *st, int *fd)
 {
 	*fd = openat(st->spoolfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	return *fd < 0 ? store_fd_errno(errno) : 0;
+	if (*fd < 0)
+		return store_fd_errno(errno);
+	store_own(st, *fd); /* it may become a blob */
+	return 0;
 }
 
 static int spool_create(struct store_txn *t)
@@ -77,6 +80,7 @@ static int spool_create(struct store_txn *t)
 		t->fd = openat(st->spoolfd, name,
 			       O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
 		if (t->fd >= 0) {
+			store_own(st, t->fd);
 			t->spool_name = strdup(name);
 			return t->spool_name ? 0 : -ENOMEM;
 		}

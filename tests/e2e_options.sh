@@ -954,6 +954,26 @@ check "a refusal is logged in that file" \
 	grep -q "recfs: refused a change of 'rec' by pid .*no basis" "$WORK/bg.log"
 fusermount3 -u "$MNT"
 
+# ---- Root mounts a store another user made ---------------------------------
+# The files root's daemon made there (segments, hints, blobs, RESERVE)
+# were root's, 0600: the store's owner could not mount it again after
+# ("Permission denied" on a segment; until 2026-12-07).  They are the
+# store directory's owner's now.
+STORE=$WORK/store.alien
+MNT=$WORK/mnt.alien
+mkdir -p "$STORE" "$MNT"
+chown 4242:4343 "$STORE"
+mount_again || exit 1
+echo small > "$MNT/a"
+head -c 200000 /dev/urandom > "$MNT/big"
+for i in 1 2 3; do echo $i > "$MNT/a"; done
+setfattr -n user.recfs.compact -v 1 "$MNT"
+unmount
+expect_eq "every file root's daemon made in another user's store is that user's" \
+	"" "$(find "$STORE" ! -user 4242 -o ! -group 4343)"
+check "(and it made segments, hints and blobs)" bash -c \
+	"ls '$STORE'/*.seg '$STORE'/*.hint > /dev/null && [ -n \"\$(ls '$STORE/blobs')\" ]"
+
 # ---- Without -f it daemonizes ----------------------------------------------
 "$RECFS" "$STORE" "$MNT"; rc=$?
 expect_eq "recfs without -f returns 0 once mounted" 0 "$rc"
