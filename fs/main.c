@@ -611,7 +611,12 @@ out:
 	if (fs.se) {
 		rfs_stop_inval(&fs);
 		rfs_uring_detach(ur); /* NULL-safe: the loop never ran */
-		if (mounted)
+		/* libfuse unmounts by path: after umount -l, whatever was
+		 * mounted there since (another recfs) went at our stop.  Only
+		 * our own mount, on top there, is unmounted; libfuse keeps
+		 * its copy of the path otherwise, until the exit. */
+		if (mounted && (fs.mnt_id < 0 ||
+				proc_mnt_id(absmp, NULL) == fs.mnt_id))
 			fuse_session_unmount(fs.se);
 		fuse_session_destroy(fs.se);
 	}

@@ -974,6 +974,29 @@ expect_eq "every file root's daemon made in another user's store is that user's"
 check "(and it made segments, hints and blobs)" bash -c \
 	"ls '$STORE'/*.seg '$STORE'/*.hint > /dev/null && [ -n \"\$(ls '$STORE/blobs')\" ]"
 
+# ---- umount -l, then a new mount there, then the old daemon stops -----------
+# A lazily unmounted daemon serves its open files until they close.  When
+# it was stopped (SIGTERM) before, libfuse unmounted by path whatever was
+# mounted there by then: the new mount went (until 2026-12-07).
+mount_fresh || exit 1
+old=$RECFS_PID
+echo a > "$MNT/r"
+python3 -c 'import sys, time
+f = open(sys.argv[1]); print("open", flush=True); time.sleep(30)' \
+	"$MNT/r" > "$WORK/held" &
+holder=$!
+for _ in $(seq 100); do [ -s "$WORK/held" ] && break; sleep 0.05; done
+umount -l "$MNT"
+STORE=$WORK/store.next
+mount_again || exit 1
+kill -TERM "$old"
+wait "$old"; rc=$?
+expect_eq "SIGTERM to a lazily unmounted daemon: it exits 0, and the mount made there since stays" \
+	"0 $STORE" "$rc $(findmnt -n -o SOURCE "$MNT")"
+kill "$holder"
+wait "$holder" 2> /dev/null
+unmount
+
 # ---- Without -f it daemonizes ----------------------------------------------
 "$RECFS" "$STORE" "$MNT"; rc=$?
 expect_eq "recfs without -f returns 0 once mounted" 0 "$rc"
