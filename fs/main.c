@@ -528,8 +528,9 @@ int main(int argc, char *argv[])
 				"the damage; '-o ro' mounts what can be "
 				"read\n", c.store);
 		/* A store on a read-only filesystem, or on a full one (a
-		 * new segment has no room): what to do is the user's. */
-		else if (rc == -EROFS && !c.ro)
+		 * new segment has no room): what to do is the user's.  A
+		 * store not made yet has nothing to mount read-only. */
+		else if (rc == -EROFS && !c.ro && stat(c.store, &sb) == 0)
 			fprintf(stderr, "recfs: '-o ro' mounts it read-only\n");
 		else if (rc == -ENOSPC || rc == -EDQUOT)
 			fprintf(stderr, "recfs: free space on the filesystem "
