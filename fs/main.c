@@ -45,6 +45,8 @@ static const char usage[] =
 	"                       children\n"
 	"  -o nouring           requests through /dev/fuse only, even where the\n"
 	"                       kernel offers io_uring (fuse.enable_uring=Y)\n"
+	"  -o auto_unmount      unmount when the daemon ends, even killed\n"
+	"                       (requests through /dev/fuse only)\n"
 	"  -o allow_other, -o allow_root, -o default_permissions\n"
 	"                       as for any FUSE filesystem\n"
 	"  -h, --help           this text\n"
@@ -71,6 +73,7 @@ struct cli {
 	int shared;      /* allow_other or allow_root: other users get in */
 	int kperm_asked; /* -o default_permissions */
 	int fsname_asked; /* -o fsname=...: the mount's source is the user's */
+	int auto_unmount; /* -o auto_unmount: fusermount3 watches us */
 };
 
 #define OPT(t, p) { t, offsetof(struct cli, o.p), 1 }
@@ -160,6 +163,8 @@ static int opt_proc(void *data, const char *arg, int key,
 			c->kperm_asked = 1;
 		if (strncmp(arg, "fsname=", 7) == 0)
 			c->fsname_asked = 1;
+		if (strcmp(arg, "auto_unmount") == 0)
+			c->auto_unmount = 1; /* kept: libfuse acts on it */
 		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
 			c->help = 1;
 			return 0;
@@ -583,7 +588,11 @@ int main(int argc, char *argv[])
 	/* Where the kernel offers it, requests come through io_uring, each
 	 * to a worker on its caller's CPU; libfuse's loop keeps /dev/fuse
 	 * (INIT, FORGET, INTERRUPT; everything if the ring is refused). */
-	if (!fs.o.nouring && (rc = rfs_uring_attach(fs.se, 0, &ur)) < 0)
+	/* Not with auto_unmount: fusermount3 unmounts a dead daemon's
+	 * mount only if it answers ENOTCONN, and for a while after a ring's
+	 * daemon dies the kernel answers ECONNABORTED: the mount stayed. */
+	if (!fs.o.nouring && !c.auto_unmount &&
+	    (rc = rfs_uring_attach(fs.se, 0, &ur)) < 0)
 		fprintf(stderr, "recfs: io_uring not used: %s\n", strerror(-rc));
 	/* After the ring is set up: its writev hook is how this thread's
 	 * notifications reach the kernel. */

@@ -997,6 +997,20 @@ kill "$holder"
 wait "$holder" 2> /dev/null
 unmount
 
+# ---- -o auto_unmount: a killed daemon's mount goes --------------------------
+# libfuse's fusermount3 waits for the daemon's end and unmounts only a
+# mount that answers ENOTCONN.  Over io_uring the kernel answers
+# ECONNABORTED for a while after the daemon dies, and the dead mount
+# stayed (until 2026-12-07); such a mount takes /dev/fuse now.
+mount_fresh auto_unmount || exit 1
+echo a > "$MNT/r" && cat "$MNT/r" > /dev/null
+kill -9 "$RECFS_PID"
+wait "$RECFS_PID" 2> /dev/null
+for _ in $(seq 60); do mounted "$MNT" || break; sleep 0.05; done
+expect_eq "-o auto_unmount: the mount of a daemon killed with SIGKILL goes" \
+	gone "$(mounted "$MNT" && echo there || echo gone)"
+mounted "$MNT" && fusermount3 -u "$MNT"
+
 # ---- Without -f it daemonizes ----------------------------------------------
 "$RECFS" "$STORE" "$MNT"; rc=$?
 expect_eq "recfs without -f returns 0 once mounted" 0 "$rc"
