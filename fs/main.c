@@ -403,6 +403,16 @@ static int rfs_pause_at(const char *list)
 	return at ? at : RFS_PAUSE_COMMIT;
 }
 
+/* Descriptors past stderr that recfs did not open are its starter's: a
+ * daemon that kept them held the starter's flock(1) lock, pipe or file
+ * as long as it lived ((flock 9; recfs S M) 9>LOCK kept LOCK locked).
+ * None is handed over: a mount point is a directory here, never libfuse's
+ * /dev/fd/N. */
+static void close_inherited(void)
+{
+	close_range(STDERR_FILENO + 1, ~0U, 0);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -418,6 +428,7 @@ int main(int argc, char *argv[])
 	int rc = 1, mounted = 0, log_fd = -1;
 	long conn = -ENOENT; /* the mount's FUSE connection */
 
+	close_inherited();
 	memset(&fs, 0, sizeof(fs));
 	memset(&c, 0, sizeof(c));
 	memset(&cl, 0, sizeof(cl));

@@ -1011,6 +1011,17 @@ expect_eq "-o auto_unmount: the mount of a daemon killed with SIGKILL goes" \
 	gone "$(mounted "$MNT" && echo there || echo gone)"
 mounted "$MNT" && fusermount3 -u "$MNT"
 
+# ---- Descriptors the daemon inherits are not its own ----------------------
+# A daemon kept every descriptor its starter left open: `( flock 9; recfs
+# S M ) 9> LOCK` left LOCK locked as long as the mount lived, and a
+# script's next run waited on it for ever (until 2026-12-07).
+mount_fresh || exit 1
+unmount
+( flock 9; "$RECFS" "$STORE" "$MNT" ) 9> "$WORK/flock"
+check "a starter's flock lock is free once recfs has mounted" \
+	flock -n "$WORK/flock" true
+fusermount3 -u "$MNT"
+
 # ---- Without -f it daemonizes ----------------------------------------------
 "$RECFS" "$STORE" "$MNT"; rc=$?
 expect_eq "recfs without -f returns 0 once mounted" 0 "$rc"
