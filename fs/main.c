@@ -74,6 +74,7 @@ struct cli {
 	int kperm_asked; /* -o default_permissions */
 	int fsname_asked; /* -o fsname=...: the mount's source is the user's */
 	int auto_unmount; /* -o auto_unmount: fusermount3 watches us */
+	int remount;      /* -o remount: mount(8) asked to change a mount */
 };
 
 #define OPT(t, p) { t, offsetof(struct cli, o.p), 1 }
@@ -165,6 +166,8 @@ static int opt_proc(void *data, const char *arg, int key,
 			c->fsname_asked = 1;
 		if (strcmp(arg, "auto_unmount") == 0)
 			c->auto_unmount = 1; /* kept: libfuse acts on it */
+		if (strcmp(arg, "remount") == 0)
+			c->remount = 1;
 		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
 			c->help = 1;
 			return 0;
@@ -450,6 +453,16 @@ int main(int argc, char *argv[])
 			printf("recfs %s (libfuse %s)\n", RECFS_VERSION,
 			       fuse_pkgversion());
 		rc = 0;
+		goto out;
+	}
+	/* mount -o remount of a recfs mount runs mount.fuse3, which starts
+	 * another recfs: it said "MNT is already a mount point", as if the
+	 * mount were someone else's. */
+	if (c.remount) {
+		fprintf(stderr, "recfs: -o remount: a recfs mount takes its "
+			"options when it is mounted; unmount it and mount it "
+			"again, or for the kernel's read-only flag alone use "
+			"'mount -i -o remount,ro MOUNTPOINT'\n");
 		goto out;
 	}
 	if (fuse_parse_cmdline(&args, &cl) != 0) {

@@ -905,6 +905,14 @@ expect_eq "the mount's source is the store's path" "$STORE" \
 printf '%s %s fuse.recfs defaults,_netdev 0 0\n' "$STORE" "$MNT" > "$WORK/fstab"
 out=$(mount -T "$WORK/fstab" -a 2>&1); rc=$?
 expect_eq "mount -a leaves the fstab line it finds mounted alone" "0 " "$rc $out"
+# mount -o remount,ro runs the helper, which starts another recfs with
+# -o remount,ro: it said "MNT is already a mount point" (until
+# 2026-12-07), as if the mount were someone else's.
+out=$("$RECFS" "$STORE" "$MNT" -o remount,ro 2>&1); rc=$?
+expect_eq "-o remount: exit 1" 1 "$rc"
+check "and says a mount is not changed that way, naming mount -i" \
+	has "$out" "remount" "mount -i -o remount,ro"
+check "and the mount is as it was" bash -c "echo w > '$MNT/w'"
 unmount
 STORE="$WORK/store, with a comma" # (libfuse's options split at commas)
 mount_again || exit 1
