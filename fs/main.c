@@ -343,7 +343,7 @@ static int add_fsname(struct fuse_args *args, const char *store)
 		n = asprintf(&name, "fsname=%s", real);
 	else if (strncmp(store, "etcd://", 7) != 0 && store[0] != '/' &&
 		 getcwd(cwd, sizeof(cwd)))
-		n = asprintf(&name, "fsname=%s/%s", cwd, store); /* made yet */
+		n = asprintf(&name, "fsname=%s/%s", cwd, store); /* not made */
 	else
 		n = asprintf(&name, "fsname=%s", store);
 	if (n < 0) {
