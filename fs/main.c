@@ -416,6 +416,20 @@ static void close_inherited(void)
 	close_range(STDERR_FILENO + 1, ~0U, 0);
 }
 
+/* Started with 0, 1 or 2 closed (<&- >&- 2>&-), the store took those
+ * numbers, and fuse_daemonize() put /dev/null over them: over the
+ * store's directory (no new segment, no compaction) and its lock (a
+ * second daemon mounted the same store).  /dev/null holds them now. */
+static void hold_std_descriptors(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= STDERR_FILENO)
+		;
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -432,6 +446,7 @@ int main(int argc, char *argv[])
 	long conn = -ENOENT; /* the mount's FUSE connection */
 
 	close_inherited();
+	hold_std_descriptors();
 	memset(&fs, 0, sizeof(fs));
 	memset(&c, 0, sizeof(c));
 	memset(&cl, 0, sizeof(cl));

@@ -1030,6 +1030,23 @@ check "a starter's flock lock is free once recfs has mounted" \
 	flock -n "$WORK/flock" true
 fusermount3 -u "$MNT"
 
+# ---- Started with stdin, stdout and stderr closed ----------------------------
+# The store's first descriptors took their numbers, and fuse_daemonize()
+# then put /dev/null over them: over the store's directory (compaction
+# and new segments failed, "Not a directory") and its lock, so that a
+# second daemon mounted the same store (until 2026-12-07).
+STORE=$WORK/store.closed
+MNT=$WORK/mnt.closed
+mkdir -p "$MNT" "$WORK/mnt.closed2"
+"$RECFS" "$STORE" "$MNT" <&- >&- 2>&-
+for i in 1 2 3; do echo $i > "$MNT/r"; done
+check "started with descriptors 0, 1 and 2 closed: compaction works" \
+	setfattr -n user.recfs.compact -v 1 "$MNT"
+out=$(timeout 5 "$RECFS" "$STORE" "$WORK/mnt.closed2" -f 2>&1); rc=$?
+expect_eq "and a second mount of its store is refused" "1" "$rc"
+mountpoint -q "$WORK/mnt.closed2" && fusermount3 -u "$WORK/mnt.closed2"
+fusermount3 -u "$MNT"
+
 # ---- Without -f it daemonizes ----------------------------------------------
 "$RECFS" "$STORE" "$MNT"; rc=$?
 expect_eq "recfs without -f returns 0 once mounted" 0 "$rc"
