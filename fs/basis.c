@@ -755,21 +755,29 @@ move:
 		move_to(bt, up[i], newv);
 }
 
-/* @p's change on a basis its earlier change left it through @anc (the
- * via branch of changed_locked) moves the holders between @p and @anc
- * that stand at @version with a basis their tree made: git gc's
- * pack-refs looked at a deleted lock file, made it and removed it, and
- * gc, its parent, stayed at the make, a step behind its child's removal:
- * a change of gc's own on that basis would have been refused as stale.
- * Nothing moves unless @anc is reached without a gap of another kind.
- * Caller holds bt->mu. */
+/* @p's change on @anc's basis (@version), or on a basis its earlier
+ * change left it through @anc (the via branch of changed_locked), moves
+ * the holders between @p and @anc that stand at @version with a basis
+ * their tree made: git gc's pack-refs looked at a deleted lock file,
+ * made it and removed it, and gc, its parent, stayed at the make, a step
+ * behind its child's removal: a change of gc's own on that basis would
+ * have been refused as stale.  Those between that hold nothing get
+ * @newv as a new registration (lent, its flag @made, for @p's uid): the
+ * change went through them, as a read by their child would have, and
+ * only @anc held it, registered now, after they started, so the next
+ * command of a subshell or a script that rewrote its shell's record
+ * found no basis (`echo x > f; (date > f; date > f)`: EPERM).  Their
+ * commands already running stay without one, as a sibling script does.
+ * Nothing moves or is registered unless @anc is reached without a gap
+ * of another kind.  Caller holds bt->mu. */
 static void between_locked(struct basis_table *bt, const struct proc_info *p,
 			   const char *key, uint32_t h, struct holder anc,
-			   uint64_t version, uint64_t newv)
+			   uint64_t version, uint64_t newv, int made)
 {
 	struct proc_info cur = *p, par;
 	struct bent *mid[WALK_SKIP], *im;
-	int n = 0;
+	struct holder add[WALK_SKIP];
+	int n = 0, na = 0, depth;
 
 	/* @anc is @p's own parent, by the facts @p carries (proven with
 	 * it): nobody between, and no proof of the parent (a poll) to find
@@ -779,7 +787,7 @@ static void between_locked(struct basis_table *bt, const struct proc_info *p,
 	if (p->pstart && proc_basis_parent(p) == anc.pid &&
 	    p->pstart == anc.start)
 		return;
-	for (int depth = 0; depth < 64; depth++) {
+	for (depth = 0; depth < 64; depth++) {
 		struct holder ho;
 		if (climb_ends(p, &cur) || parent_of(&cur, &par) < 0)
 			return;
@@ -788,13 +796,23 @@ static void between_locked(struct basis_table *bt, const struct proc_info *p,
 		if (ho.pid == anc.pid && ho.start == anc.start)
 			break;
 		if (!follows(bt, p, key, h, ho, version, &im) ||
-		    (im && n == WALK_SKIP))
+		    (im && n == WALK_SKIP) || (!im && na == WALK_SKIP))
 			return;
 		if (im)
 			mid[n++] = im;
+		else
+			add[na++] = ho;
 	}
+	if (depth == 64)
+		return; /* @anc not reached */
 	for (int i = 0; i < n; i++)
 		move_to(bt, mid[i], newv);
+	for (int i = 0; i < na && bt->implicit; i++) {
+		struct bent *e = bent_add(bt, B_IMPLICIT, key, h, add[i],
+					  p->uid, newv, 0, 1);
+		if (e)
+			e->made = (uint8_t)made;
+	}
 }
 
 /* basis_changed, with bt->mu held. */
@@ -821,6 +839,7 @@ static void changed_locked(struct basis_table *bt, const struct proc_info *p,
 		e = hit->explicit_ ? NULL
 				   : bent_find(bt, B_IMPLICIT, key, h, anc);
 		made = e && e->made;
+		between_locked(bt, p, key, h, anc, hit->version, newv, made);
 	} else if (hit->found && hit->holder_is_self && hit->via > 1) {
 		/* The changer's own basis came from its earlier change on
 		 * an ancestor's basis, and the ancestor still stands at the
@@ -832,7 +851,8 @@ static void changed_locked(struct basis_table *bt, const struct proc_info *p,
 		if (e && e->version == hit->version) {
 			anc = via;
 			made = e->made;
-			between_locked(bt, p, key, h, via, hit->version, newv);
+			between_locked(bt, p, key, h, via, hit->version, newv,
+				       made);
 		}
 	}
 	if (anc.pid <= 1 && hit->found && hit->holder_is_self &&

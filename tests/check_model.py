@@ -27,6 +27,9 @@
 #   another name) use P's bases (SPEC: held "for that process and for
 #   its parent"), except where the child's own lookup read a deleted
 #   name's tombstone;
+# - a subshell (a child of P) whose children save a record one after
+#   another: the first on P's basis, each next one on what the one
+#   before made, which the subshell holds (and P follows);
 # - W, a thread of P, with bases of its own; its process is its parent;
 #   it reads, declares, saves, unlinks and renames records;
 # - U, a child of P that runs as another user (UID): its reads and
@@ -118,6 +121,24 @@ def in_child(act, uid=None):
     os.close(r)
     os.waitpid(pid, 0)
     return got
+
+
+def in_subshell(k, datas):
+    """A child of this process (a subshell) that saves each of @datas
+    over k in a child of its own, one after another (`(for ...; do cmd >
+    k; done)`): the list of their answers (in_child)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        res = [in_child(child_call("save", k, d)) for d in datas]
+        os.write(w, " ".join(res).encode())
+        os._exit(0)
+    os.close(w)
+    got = os.read(r, 1000).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    return got.split()
 
 
 def child_call(what, k, data=b"", version=0, dst=None):
@@ -689,6 +710,25 @@ class Run:
         else:
             want = self.child_rename(k, dst)
             self.expect("child rename %s %s" % (k, dst), want or "ok", got)
+
+    def op_subshell(self, k):
+        """A subshell's commands save k one after another, on P's basis:
+        the first uses P's, and the subshell then holds what it made
+        (as the writer's parent between it and P: fs/basis.c,
+        between_locked), so each next one is checked as a child's save
+        of P's, and P follows.  Until 2026-12-07 the second found no
+        basis (EPERM).  Not over a deleted name: a command's look reads
+        its tombstone for the subshell, not for P (op_child)."""
+        rec = self.rec[k]
+        if not rec.exists and rec.ver:
+            return
+        for h in self.held.values():
+            h.by_child = False
+        datas = [self.data() for _ in range(self.r.randrange(2, 4))]
+        got = in_subshell(k, datas)
+        want = [self.child_save(k, d) or "ok" for d in datas]
+        self.expect("subshell saves %s %s" % (
+            k, " ".join(str(len(d)) for d in datas)), want, got)
 
     def tomb_check(self, k, path=False):
         """The check of a child's change of k, deleted: None if its
@@ -1472,9 +1512,10 @@ class Run:
                (self.op_handle, 1), (self.op_wait, 1), (self.op_dir, 1),
                (self.op_other_dir, 1), (self.op_thread, 1),
                (self.op_meta, 1), (self.op_compact, 1),
-               (self.op_restart, 1), (self.op_uchild, 1)]
+               (self.op_restart, 1), (self.op_uchild, 1),
+               (self.op_subshell, 1)]
         weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 0.4, 2, 1, 6, 2, 0.5,
-                   0.3, 3]
+                   0.3, 3, 2]
         for _ in range(nops):
             self.step += 1
             fn, nargs = self.r.choices(ops, weights)[0]

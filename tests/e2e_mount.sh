@@ -80,6 +80,41 @@ setfattr -n user.expected_version -v 3 rec
 blind 'echo x > rec' 2>/dev/null
 expect_eq "an unrelated process cannot use this shell's declaration" "three" "$(cat rec)"
 
+# A subshell, a background loop, a script or a program's threads whose
+# commands rewrite, one after another, a record their shell wrote: the
+# first one used the shell's basis, and the next ones found none (EPERM)
+# until 2026-12-07.  A sibling already running then still finds none.
+expect_eq "a subshell's commands rewrite its shell's record one after another" \
+	"0 5" "$(blind 'echo x > sub; ( for i in 1 2 3; do date > sub || exit 1; done ) && date > sub' 2>/dev/null; echo $? "$(ver sub)")"
+expect_eq "so do a background loop's" \
+	"0 5" "$(blind 'echo x > bg; ( for i in 1 2 3; do date > bg || exit 1; done ) & wait $! && date > bg' 2>/dev/null; echo $? "$(ver bg)")"
+printf 'date > upd && date > upd && date > upd\n' > "$WORK/upd.sh"
+expect_eq "and a script's, run twice from the shell that wrote the record" \
+	"0 8" "$(blind "echo x > upd; bash $WORK/upd.sh && bash $WORK/upd.sh && date > upd" 2>/dev/null; echo $? "$(ver upd)")"
+cat > "$WORK/pool.py" <<'PY'
+import threading
+res = []
+def save(t):
+    try:
+        with open("pool", "w") as f:
+            f.write(t + "\n")
+        res.append("ok")
+    except OSError as e:
+        res.append(e.strerror)
+for t in "abc":
+    th = threading.Thread(target=save, args=(t,))
+    th.start()
+    th.join()
+save("main")
+print(" ".join(res))
+PY
+expect_eq "and a program's threads, one after another, and then the program" \
+	"ok ok ok ok 5" "$(blind "echo x > pool; python3 $WORK/pool.py > $WORK/pool.out" 2>/dev/null; echo "$(cat "$WORK/pool.out")" "$(ver pool)")"
+expect_err "a sibling already running cannot borrow their versions" \
+	"Operation not permitted" blind 'echo x > sib; ( sleep 0.5; date > sib ) & s=$!; ( date > sib; date > sib ); wait $s'
+expect_eq "and changed nothing" 3 "$(ver sib)"
+cat sub bg upd pool sib > /dev/null && rm sub bg upd pool sib
+
 # Bad values change nothing.
 setxattr() { python3 -c 'import os,sys; os.setxattr(sys.argv[1], sys.argv[2], sys.argv[3].encode())' "$@"; }
 for bad in "" "-1" "+1" " 3" "3 " "0x3" "9223372036854775808" "99999999999999999999" "3a"; do

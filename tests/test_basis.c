@@ -1201,6 +1201,102 @@ static void test_thread_change_moves_process(void **state)
 	basis_free(w.bt);
 }
 
+/* A child of this process that forks an idle child of its own each time
+ * spawn() asks (a subshell running its commands one after another):
+ * returns the child, and the pipes to ask on (*@ask) and to get each new
+ * pid from (*@got). */
+static pid_t spawner(pid_t parent, int *ask, int *got)
+{
+	int a[2], g[2];
+	pid_t child;
+
+	assert_int_equal(pipe(a), 0);
+	assert_int_equal(pipe(g), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		char c;
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
+		close(a[1]);
+		close(g[0]);
+		while (read(a[0], &c, 1) == 1) {
+			pid_t n = idle_child(getpid());
+			if (write(g[1], &n, sizeof(n)) != sizeof(n))
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(a[0]);
+	close(g[1]);
+	*ask = a[1];
+	*got = g[0];
+	return child;
+}
+
+static pid_t spawn(int ask, int got, struct proc_info *out)
+{
+	pid_t n;
+
+	assert_int_equal(write(ask, "x", 1), 1);
+	assert_int_equal(read(got, &n, sizeof(n)), sizeof(n));
+	assert_int_equal(proc_get(n, out), 0);
+	return n;
+}
+
+/* `echo x > f; ( for i in 1 2 3; do date > f; done )`: this process (the
+ * shell) wrote f, then a subshell (c) runs one command after another
+ * (g1, g2, g3), each rewriting f.  g1 used this process's basis, whose
+ * new version was registered after c started, and c held nothing: g2
+ * found no basis (EPERM), as did every later one.  c now holds what its
+ * command made, and this process follows; but a command of c's already
+ * running at that change (g0), and a script this process started before
+ * it (s), still find none. */
+static void test_subshell_changes_again(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), c, s, g0, g1, g2, g3;
+	struct basis_hit hit, none;
+	const char *key = "w0/status";
+	pid_t child, sib;
+	int ask, got;
+
+	(void)state;
+	memset(&none, 0, sizeof(none));
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	basis_changed(bt, &p, &none, key, 1);
+	sib = idle_child(p.tgid);
+	assert_int_equal(proc_get(sib, &s), 0);
+	child = spawner(p.tgid, &ask, &got);
+	assert_int_equal(proc_get(child, &c), 0);
+	spawn(ask, got, &g0);
+	spawn(ask, got, &g1);
+	basis_lookup(bt, &g1, key, &hit);
+	assert_true(hit.found && !hit.holder_is_self);
+	assert_int_equal(hit.holder, p.tgid);
+	basis_changed(bt, &g1, &hit, key, 2);
+	spawn(ask, got, &g2);
+	expect_hit(bt, &g2, key, 0, 2);
+	expect_hit(bt, &c, key, 1, 2);
+	basis_lookup(bt, &g0, key, &hit);
+	assert_false(hit.found);
+	basis_lookup(bt, &s, key, &hit);
+	assert_false(hit.found);
+	basis_lookup(bt, &g2, key, &hit);
+	basis_changed(bt, &g2, &hit, key, 3);
+	spawn(ask, got, &g3);
+	expect_hit(bt, &g3, key, 0, 3);
+	expect_hit(bt, &p, key, 1, 3);
+	basis_lookup(bt, &g0, key, &hit);
+	assert_false(hit.found);
+	close(ask);
+	close(got);
+	end_child(child);
+	end_child(sib);
+	basis_free(bt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1226,6 +1322,7 @@ int main(void)
 		cmocka_unit_test(test_sibling_same_tick_pid_wrap),
 		cmocka_unit_test(test_thread_lookups_poll_little),
 		cmocka_unit_test(test_thread_change_moves_process),
+		cmocka_unit_test(test_subshell_changes_again),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
