@@ -95,6 +95,16 @@ def put(k, flags, data):
         os.close(fd)
 
 
+def for_uid(st):
+    """The permission bits of @st (an os.stat) that apply to UID, as
+    the others' bits (0o007)."""
+    if st.st_uid == UID:
+        return (st.st_mode >> 6) & 0o7
+    if st.st_gid == UID:
+        return (st.st_mode >> 3) & 0o7
+    return st.st_mode & 0o7
+
+
 def in_child(act, uid=None):
     """Run act() in a forked child of this process (as @uid, with no
     supplementary groups, when given): "ok", or the name of the errno
@@ -834,16 +844,20 @@ class Run:
         """U, a child of P running as UID, reads, declares or saves k.
         Permissions come first: k's mode (and its directory's, for a
         create) is asked of the mount by P beforehand, a stat that
-        registers nothing; the model is about bases, not modes."""
+        registers nothing; the model is about bases, not modes.  The
+        bits that apply to U are its owner's where U owns it (a record
+        U made), else its group's or the others' (they were always the
+        others', and a record U made and P then chmod'ed 0600 was
+        expected to refuse U)."""
         for h in self.held.values():
             h.by_child = False
         what = self.r.randrange(3)
         data = self.data()
         rec = self.rec[k]
         if rec.exists:
-            mode = os.stat(k).st_mode
+            mode = for_uid(os.stat(k))
         elif self.pok(k):
-            mode = os.stat(parent(k) or ".").st_mode
+            mode = for_uid(os.stat(parent(k) or "."))
         Held.uid = UID
         try:
             self.looked(k, child=True)
