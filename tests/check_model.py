@@ -835,7 +835,10 @@ class Run:
             return want
         rec.ver += 1
         rec.exists, rec.data = True, data
-        self.consume(k, h)
+        # Only the declaration it took: U's save on what U read leaves
+        # P's own (root's, which U may not use) as it was.
+        if kind == "explicit":
+            self.consume(k, h)
         h.made = h.made if kind == "implicit" else False
         h.I, h.read = rec.ver, False
         return None
