@@ -111,19 +111,35 @@ void store_err(struct store *st, const char *fmt, ...)
 }
 
 /* Root's daemon (or recctl) in a store another user made: its files made
- * root's, 0600, kept that user from opening the store again. */
+ * root's, 0600, kept that user from opening the store again.  A file
+ * with another name too is not one root made here: the store's owner
+ * hard-linked it in (a LOCK linked to a root file), and chowned it would
+ * be theirs. */
 void store_own(struct store *st, int fd)
 {
-	if (st->own && fd >= 0 && fchown(fd, st->own_uid, st->own_gid) < 0) {
+	struct stat sb;
+
+	if (!st->own || fd < 0 || fstat(fd, &sb) < 0 ||
+	    (!S_ISDIR(sb.st_mode) && sb.st_nlink > 1))
+		return;
+	if (fchown(fd, st->own_uid, st->own_gid) < 0) {
 		/* Best effort: the file works for root either way. */
 	}
 }
 
+/* A directory just made: by a descriptor, since its owner may have put
+ * something else at @name since. */
 void store_own_at(struct store *st, int dirfd, const char *name)
 {
-	if (st->own && fchownat(dirfd, name, st->own_uid, st->own_gid,
-				AT_SYMLINK_NOFOLLOW) < 0) {
-		/* as above */
+	int fd;
+
+	if (!st->own)
+		return;
+	fd = openat(dirfd, name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		store_own(st, fd);
+		close(fd);
 	}
 }
 
@@ -608,7 +624,11 @@ static int write_hint(struct store *st, uint64_t id, const uint8_t *recs,
 	log_xxh64_update(x, recs, len);
 	log_put64(sum, XXH3_64bits_digest(x));
 	XXH3_freeState(x);
-	fd = openat(st->dirfd, tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
+	/* A new file, never what is at the name: the store's owner may have
+	 * put a symlink there, and root's daemon wrote over (and gave to
+	 * that owner, store_own) the file it named. */
+	unlinkat(st->dirfd, tmp, 0);
+	fd = openat(st->dirfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
 		    0600);
 	if (fd < 0)
 		return -errno;

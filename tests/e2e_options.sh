@@ -981,6 +981,24 @@ expect_eq "every file root's daemon made in another user's store is that user's"
 	"" "$(find "$STORE" ! -user 4242 -o ! -group 4343)"
 check "(and it made segments, hints and blobs)" bash -c \
 	"ls '$STORE'/*.seg '$STORE'/*.hint > /dev/null && [ -n \"\$(ls '$STORE/blobs')\" ]"
+# The store's owner may put links in it: a root file it linked at a name
+# root's daemon makes is not made the owner's, nor written over.  Until
+# 2026-12-07 a symlink at a hint's temporary name had root's file
+# overwritten and chowned to the store's owner (who then owned, say,
+# /etc/shadow), and a LOCK hard-linked to a root file was chowned too.
+echo secret > "$WORK/rootfile"
+touch "$WORK/rootlock"
+chmod 600 "$WORK/rootfile" "$WORK/rootlock"
+rm "$STORE/LOCK"
+ln "$WORK/rootlock" "$STORE/LOCK"
+mount_again || exit 1
+echo more > "$MNT/b"
+for s in "$STORE"/*.seg; do ln -sf "$WORK/rootfile" "${s%.seg}.hint.tmp"; done
+unmount
+expect_eq "links the store's owner made to root's files: those stay root's" \
+	"0:0 0:0" "$(stat -c %u:%g "$WORK/rootfile" "$WORK/rootlock" | xargs)"
+check "and a symlinked one is not written over with a hint" \
+	grep -q secret "$WORK/rootfile"
 
 # ---- umount -l, then a new mount there, then the old daemon stops -----------
 # A lazily unmounted daemon serves its open files until they close.  When
