@@ -106,7 +106,7 @@ static int holder_gone(pid_t pid)
 	return n <= 1;
 }
 
-static int abort_conn(long conn)
+int rfs_abort_conn(long conn)
 {
 	char path[128];
 	int fd, rc = 0;
@@ -159,7 +159,7 @@ int rfs_free_stuck_holder(const char *store)
 		"stuck in the kernel on its mount %s; aborting its FUSE "
 		"connection %ld, as the kernel would have\n", pid, store, mnt,
 		conn);
-	rc = abort_conn(conn);
+	rc = rfs_abort_conn(conn);
 	if (rc < 0) {
 		fprintf(stderr, "recfs: cannot abort it (%s): as root, echo 1 "
 			"> " FUSECTL "/%ld/abort\n", strerror(-rc), conn);

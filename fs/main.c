@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -430,6 +431,25 @@ static void hold_std_descriptors(void)
 		close(fd);
 }
 
+/* Our mount is not on top of the mount point any more (unmounted, or
+ * lazily unmounted and the point mounted again): let libfuse go of it
+ * without its unmount by path.  It skips that for a connection already
+ * ended (POLLERR on its descriptor), and frees its copy of the path only
+ * there: skipped, the copy leaked at every clean unmount.  A connection
+ * still alive (umount -l with files open) is ended first; its callers
+ * would get ENOTCONN at our exit anyway.  If it cannot be ended, the
+ * copy is left to the exit rather than unmount another's mount. */
+static void let_go_unmounted(struct fuse_session *se, long conn)
+{
+	struct pollfd pfd = { .fd = fuse_session_fd(se), .events = 0 };
+
+	if (!(poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR)) && conn > 0)
+		(void)rfs_abort_conn(conn);
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR))
+		fuse_session_unmount(se);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -662,11 +682,12 @@ out:
 		rfs_uring_detach(ur); /* NULL-safe: the loop never ran */
 		/* libfuse unmounts by path: after umount -l, whatever was
 		 * mounted there since (another recfs) went at our stop.  Only
-		 * our own mount, on top there, is unmounted; libfuse keeps
-		 * its copy of the path otherwise, until the exit. */
+		 * our own mount, on top there, is unmounted by path. */
 		if (mounted && (fs.mnt_id < 0 ||
 				proc_mnt_id(absmp, NULL) == fs.mnt_id))
 			fuse_session_unmount(fs.se);
+		else if (mounted)
+			let_go_unmounted(fs.se, conn);
 		fuse_session_destroy(fs.se);
 	}
 	if (fs.st && store_close(fs.st) < 0)

@@ -287,6 +287,9 @@ void rfs_lease_stop(struct rfs *fs);
  * refused by store_open as before); -errno the abort failed (said). */
 int rfs_holder_note(struct rfs *fs, long conn);
 int rfs_free_stuck_holder(const char *store);
+/* End FUSE connection @conn (/sys/fs/fuse/connections/@conn/abort,
+ * mounting fusectl there if need be).  @return 0 or a negative errno. */
+int rfs_abort_conn(long conn);
 
 /* inode.c: the inode table.  Caller holds fs->mu. */
 struct rfs_inode *rfs_ino(struct rfs *fs, fuse_ino_t ino);
