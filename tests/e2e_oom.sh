@@ -76,8 +76,11 @@ run() {
 		"$failed failed"
 	expect_eq "seed $seed: every read showed what the calls that passed made" \
 		0 "$bad"
+	# How many pass at one in 25 and one in 10 moves with the load:
+	# 8 to 38 in the runs of 2026-12-07 (8 and 10 in one CI run, where
+	# "more than 10" failed); what is checked is that some do.
 	check "seed $seed: some calls failed, some passed" \
-		test "$failed" -gt 0 -a "$passed" -gt 10
+		test "$failed" -gt 0 -a "$passed" -gt 0
 	# Alive and mounted (a store that stopped answers the mountpoint's
 	# own stat with EIO).
 	check "seed $seed: the daemon is still serving" \
