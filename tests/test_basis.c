@@ -660,6 +660,18 @@ static pid_t idle_parent(pid_t parent, pid_t *grand)
 	return child;
 }
 
+/* idle_parent() under @p, with the facts of the child in *@c and of its
+ * child in *@g.  @return the child, for end_child(). */
+static pid_t idle_family(const struct proc_info *p, struct proc_info *c,
+			 struct proc_info *g)
+{
+	pid_t grand, child = idle_parent(p->tgid, &grand);
+
+	assert_int_equal(proc_get(child, c), 0);
+	assert_int_equal(proc_get(grand, g), 0);
+	return child;
+}
+
 /* A look that finds a record deleted (at 2) reads the deletion for the
  * looker's parent, and for the looker itself only where that passes
  * over no older basis read or declared (basis_looked): every create
@@ -674,7 +686,7 @@ static void test_look_at_deleted(void **state)
 	struct basis_table *bt;
 	struct proc_info p = me(), c, g;
 	struct basis_hit none;
-	pid_t child, grand;
+	pid_t child;
 
 	(void)state;
 	memset(&none, 0, sizeof(none));
@@ -687,9 +699,7 @@ static void test_look_at_deleted(void **state)
 	assert_int_equal(proc_get(child, &c), 0);
 	basis_created(bt, &c, "lent", 1);
 	end_child(child);
-	child = idle_parent(p.tgid, &grand);
-	assert_int_equal(proc_get(child, &c), 0);
-	assert_int_equal(proc_get(grand, &g), 0);
+	child = idle_family(&p, &c, &g);
 
 	basis_looked(bt, &c, "read", 2);
 	expect_hit(bt, &c, "read", 0, 1);
@@ -728,7 +738,7 @@ static void test_look_moves_made(void **state)
 	struct basis_table *bt;
 	struct proc_info p = me(), c, g;
 	struct basis_hit hit, none;
-	pid_t child, grand;
+	pid_t child;
 
 	(void)state;
 	memset(&none, 0, sizeof(none));
@@ -737,9 +747,7 @@ static void test_look_moves_made(void **state)
 	basis_changed(bt, &p, &none, "cmd", 1);
 	basis_changed(bt, &p, &none, "script", 1);
 	basis_seen(bt, &p, "read", 1);
-	child = idle_parent(p.tgid, &grand);
-	assert_int_equal(proc_get(child, &c), 0);
-	assert_int_equal(proc_get(grand, &g), 0);
+	child = idle_family(&p, &c, &g);
 
 	basis_looked(bt, &p, "self", 2); /* echo b > self: refused once */
 	basis_lookup(bt, &p, "self", &hit);
@@ -784,15 +792,13 @@ static void test_look_under_parent_look(void **state)
 	struct basis_table *bt;
 	struct proc_info p = me(), c, g;
 	struct basis_hit hit, none;
-	pid_t child, grand;
+	pid_t child;
 
 	(void)state;
 	memset(&none, 0, sizeof(none));
 	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
 	basis_changed(bt, &p, &none, "out", 2); /* make clean's rm */
-	child = idle_parent(p.tgid, &grand);
-	assert_int_equal(proc_get(child, &c), 0);
-	assert_int_equal(proc_get(grand, &g), 0);
+	child = idle_family(&p, &c, &g);
 	basis_looked(bt, &c, "out", 2);
 	basis_looked(bt, &g, "out", 2);
 	basis_lookup(bt, &g, "out", &hit);
@@ -820,16 +826,14 @@ static void test_second_change_moves_between(void **state)
 	struct basis_table *bt;
 	struct proc_info p = me(), c, g;
 	struct basis_hit hit, none;
-	pid_t child, grand;
+	pid_t child;
 	const char *key = "refs/heads/master.lock";
 
 	(void)state;
 	memset(&none, 0, sizeof(none));
 	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
 	basis_changed(bt, &p, &none, key, 6); /* made, then removed */
-	child = idle_parent(p.tgid, &grand);
-	assert_int_equal(proc_get(child, &c), 0);
-	assert_int_equal(proc_get(grand, &g), 0);
+	child = idle_family(&p, &c, &g);
 	basis_looked(bt, &g, key, 6);
 	expect_hit(bt, &g, key, -1, 6); /* this process's: the deletion */
 	basis_lookup(bt, &g, key, &hit); /* the make's check */
@@ -926,12 +930,10 @@ static void test_renamed_as_two_changes(void **state)
 	struct proc_info p = me(), c, g, *who[3] = { &p, &c, &g };
 	const char *keys[2] = { "tmp", "rec" };
 	struct basis_hit hit[2];
-	pid_t child, grand;
+	pid_t child;
 
 	(void)state;
-	child = idle_parent(p.tgid, &grand);
-	assert_int_equal(proc_get(child, &c), 0);
-	assert_int_equal(proc_get(grand, &g), 0);
+	child = idle_family(&p, &c, &g);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(basis_init(&bt[i], 60, 1u << 20, 1), 0);
 		renamed_scenario(bt[i], &g, i);
