@@ -617,33 +617,48 @@ static int load(struct es *es, struct etcdc *c, int64_t *rev)
 	return rc;
 }
 
-static void beat(struct es *es, struct etcdc *c, unsigned long long *n)
+/* Put our heartbeat key.  @return 0 or -errno. */
+static int beat(struct es *es, struct etcdc *c, unsigned long long *n)
 {
 	int64_t lease = es_lease_id(es);
 	char val[32], *k;
 	size_t kl;
+	int rc;
 
 	k = es_k(es, 'h', es->id, &kl);
 	if (!k)
-		return;
+		return -ENOMEM;
 	snprintf(val, sizeof(val), "%llu", ++*n);
-	if (etcdc_put(c, k, kl, val, strlen(val), lease, NULL) == -ENOENT)
+	rc = etcdc_put(c, k, kl, val, strlen(val), lease, NULL);
+	if (rc == -ENOENT)
 		es_lease_gone(es, lease); /* it expired: get a new one */
 	free(k);
+	return rc;
 }
 
-static void keep_lease(struct es *es, struct etcdc *c)
+/* Renew our etcd lease, or get a new one if etcd no longer knows it.
+ * @return 0, or -errno of the call that failed. */
+static int keep_lease(struct es *es, struct etcdc *c)
 {
 	int64_t id = 0, lease = es_lease_id(es);
+	int rc = 0;
 
 	if (es->o.read_only)
-		return;
-	if (lease && etcdc_lease_keepalive(c, lease, NULL) == -ENOENT)
+		return 0;
+	if (lease && (rc = etcdc_lease_keepalive(c, lease, NULL)) == -ENOENT) {
+		fprintf(stderr, "recfs: etcd lost this mount's lease (it "
+			"expired); its write leases are gone, taking a new "
+			"one\n");
 		es_set_lease(es, lease = 0);
+	}
 	/* Write leases taken under an expired lease are gone with it;
 	 * their commits fail, as they compare their l/ key. */
-	if (lease == 0 && etcdc_lease_grant(c, ES_LEASE_TTL, &id, NULL) == 0)
-		es_set_lease(es, id);
+	if (lease == 0) {
+		rc = etcdc_lease_grant(c, ES_LEASE_TTL, &id, NULL);
+		if (rc == 0)
+			es_set_lease(es, id);
+	}
+	return rc;
 }
 
 static void *bg_main(void *arg)
@@ -707,6 +722,29 @@ static void *bg_main(void *arg)
 	return NULL;
 }
 
+/* Say in the log when reads start failing for want of our heartbeat
+ * seen back through the watch, and when they are served again: without
+ * it an administrator sees only EIO.  @stale: what was said last. */
+static void report_fresh(struct es *es, int *stale, int beat_rc,
+			 int lease_rc, long long round_ms)
+{
+	long long since = es_mono_ms() - atomic_load(&es->fresh_ms);
+
+	if (!*stale && since > ES_STALE_MS) {
+		*stale = 1;
+		fprintf(stderr, "recfs: etcd: this mount's heartbeat not seen "
+			"back for %lld ms (its put: %s; the lease: %s; the "
+			"keeper's last round took %lld ms); reads fail with "
+			"EIO until it is\n", since,
+			beat_rc ? strerror(-beat_rc) : "ok",
+			lease_rc ? strerror(-lease_rc) : "ok", round_ms);
+	} else if (*stale && since <= ES_STALE_MS) {
+		*stale = 0;
+		fprintf(stderr, "recfs: etcd: heartbeat seen back again; "
+			"reads are served\n");
+	}
+}
+
 /* The keeper: the heartbeat, the etcd lease and taking back orphaned
  * write leases.  A thread of its own, so that a put that waits out an
  * election never holds up the watch (and the cache) behind it. */
@@ -718,6 +756,7 @@ static void *keeper_main(void *arg)
 	unsigned long long beats = 0;
 	long long next_keep = 0;
 	int64_t lease;
+	int beat_rc = 0, lease_rc = 0, stale = 0;
 
 	if (etcdc_open(es->endpoints, &o, &c) < 0)
 		return NULL;
@@ -727,11 +766,13 @@ static void *keeper_main(void *arg)
 		 * replaced now, not at the next renewal: until then every
 		 * first write is refused (EIO). */
 		if (now >= next_keep || !es_lease_id(es)) {
-			keep_lease(es, c);
+			lease_rc = keep_lease(es, c);
 			next_keep = now + ES_LEASE_TTL * 1000 / 4;
 		}
-		beat(es, c, &beats);
+		beat_rc = beat(es, c, &beats);
 		take_back_orphans(es);
+		report_fresh(es, &stale, beat_rc, lease_rc,
+			     es_mono_ms() - now);
 		lease = es_lease_id(es);
 		for (int i = 0; i < ES_BEAT_MS / 100 && !atomic_load(&es->stop);
 		     i++) {

@@ -71,12 +71,15 @@ wait_for() {
 ver_is() { [ "$(ver "$1")" = "$2" ]; }
 gone() { [ ! -e "$1" ]; }
 
+# dump_logs: each daemon's log, if a check failed (refusals as stale,
+# routine, left out); all of them copied to $E2E_KEEP_LOGS if set.
 dump_logs() {
+	[ -z "$E2E_KEEP_LOGS" ] || cp "$WORK"/recfs.*.log "$E2E_KEEP_LOGS"/ 2>/dev/null
 	[ "$FAILED" -gt 0 ] || return 0
 	for l in "$WORK"/recfs.*.log; do
 		[ -s "$l" ] || continue
 		echo "# $(basename "$l") (tail):"
-		tail -n 25 "$l" | sed 's/^/#   /'
+		grep -v "Resource temporarily unavailable$" "$l" | tail -n 40 | sed "s/^/#   /"
 	done
 }
 
