@@ -750,7 +750,12 @@ static void report_fresh(struct es *es, int *stale, int beat_rc,
  * election never holds up the watch (and the cache) behind it. */
 static void *keeper_main(void *arg)
 {
-	struct etcdc_opts o = { .timeout_ms = 1000, .connect_timeout_ms = 500 };
+	/* As long as the writers' clients wait (es_open): a lease grant
+	 * answered after we gave up made a lease we never learn of, so an
+	 * etcd answering in 1-2 s (a loaded disk) left a mount that lost
+	 * its lease without one (every first write EIO) while other
+	 * commits went through. */
+	struct etcdc_opts o = { .timeout_ms = 2000, .connect_timeout_ms = 500 };
 	struct es *es = arg;
 	struct etcdc *c = NULL;
 	unsigned long long beats = 0;

@@ -1,7 +1,7 @@
 /* slow_link.c - a rate-limited TCP proxy for tests (slow_link.h).
  * One thread accepts; each connection has a thread of its own that
- * copies both ways, sleeping after each chunk from the server as long
- * as the chunk takes at the rate. */
+ * copies both ways, holding each chunk from the server for the delay
+ * and sleeping after it as long as the chunk takes at the rate. */
 #include "slow_link.h"
 
 #include <arpa/inet.h>
@@ -22,12 +22,14 @@
 struct conn {
 	int cfd, sfd;
 	long rate;
+	atomic_long *delay_ms;
 	pthread_t th;
 };
 
 struct slow_link {
 	int lfd, to_port;
 	long rate;
+	atomic_long delay_ms;
 	atomic_int stop;
 	pthread_t th;
 	struct conn conns[MAX_CONNS];
@@ -49,6 +51,13 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+static void sleep_ns(long ns)
+{
+	struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+
+	nanosleep(&ts, NULL);
+}
+
 static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
@@ -59,14 +68,12 @@ static void *conn_main(void *arg)
 		int from = p[0].revents ? 0 : 1;
 		ssize_t n = read(p[from].fd, buf, CHUNK);
 
+		if (n > 0 && from == 1 && atomic_load(c->delay_ms) > 0)
+			sleep_ns(atomic_load(c->delay_ms) * 1000000);
 		if (n <= 0 || write_all(p[!from].fd, buf, (size_t)n) < 0)
 			break;
-		if (from == 1) {
-			long ns = (long)((double)n / c->rate * 1e9);
-			struct timespec ts = { ns / 1000000000, ns % 1000000000 };
-
-			nanosleep(&ts, NULL);
-		}
+		if (from == 1)
+			sleep_ns((long)((double)n / c->rate * 1e9));
 	}
 	free(buf);
 	close(c->cfd);
@@ -108,7 +115,8 @@ static void *accept_main(void *arg)
 				close(sfd);
 			continue;
 		}
-		l->conns[l->n] = (struct conn){ cfd, sfd, l->rate, 0 };
+		l->conns[l->n] = (struct conn){ cfd, sfd, l->rate,
+						&l->delay_ms, 0 };
 		if (pthread_create(&l->conns[l->n].th, NULL, conn_main,
 				   &l->conns[l->n]) == 0)
 			l->n++;
@@ -143,6 +151,11 @@ struct slow_link *slow_link_start(int to_port, long rate, int *port)
 	}
 	*port = ntohs(a.sin_port);
 	return l;
+}
+
+void slow_link_set_delay(struct slow_link *l, long ms)
+{
+	atomic_store(&l->delay_ms, ms);
 }
 
 void slow_link_stop(struct slow_link *l)

@@ -1148,6 +1148,53 @@ static void test_lease_lost_first_write(void **state)
 	store_close(a);
 }
 
+/* An etcd that answers in 1.2 s (a loaded disk): commits, which wait
+ * 2 s, go through, and so must a new lease once the mount lost its own.
+ * Until 2026-12-07 the keeper waited 1 s: etcd granted each lease after
+ * the keeper had given up on it, and every first write failed with EIO
+ * for as long as etcd stayed that slow. */
+static void test_lease_lost_slow_etcd(void **state)
+{
+	struct changes c1 = {0};
+	struct slow_link *l;
+	struct store_txn *t;
+	struct etcdc *c;
+	struct store *a;
+	char url[96], url2[96];
+	int port, eport = atoi(strchr(etcd.ep, ':') + 1), rc;
+	int64_t t0;
+	uint64_t v;
+
+	(void)state;
+	new_url(url, sizeof(url));
+	l = slow_link_start(eport, 1000000000, &port);
+	assert_non_null(l);
+	snprintf(url2, sizeof(url2), "etcd://127.0.0.1:%d%s", port,
+		 strchr(url + strlen("etcd://"), '/'));
+	a = open_es(url2, &c1);
+	assert_int_equal(store_put(a, "r", STORE_ABSENT, "0", 1, NULL, &v), 0);
+	slow_link_set_delay(l, 1200);
+	assert_int_equal(etcdc_open(etcd.ep, NULL, &c), 0);
+	assert_int_equal(etcdc_lease_revoke(c, es_lease_id(a->es)), 0);
+	etcdc_close(c);
+	t0 = etf_now_ms();
+	do {
+		assert_int_equal(store_txn_begin(a, "r", 1, &t), 0);
+		rc = store_txn_lease(t, 1);
+		if (rc == 0)
+			rc = store_txn_commit(t, 1, NULL, 0, &v);
+		else
+			store_txn_abort(t);
+		if (rc)
+			poll(NULL, 0, 200);
+	} while (rc != 0 && etf_now_ms() - t0 < 20000);
+	assert_int_equal(rc, 0);
+	assert_int_equal(v, 2);
+	slow_link_set_delay(l, 0);
+	store_close(a);
+	slow_link_stop(l);
+}
+
 static void test_bad_urls(void **state)
 {
 	struct store_opts o;
@@ -1199,6 +1246,7 @@ int main(void)
 		cmocka_unit_test(test_rename_dir_too_big),
 		cmocka_unit_test(test_rename_dir_cache_behind),
 		cmocka_unit_test(test_lease_lost_first_write),
+		cmocka_unit_test(test_lease_lost_slow_etcd),
 		cmocka_unit_test(test_history_owner),
 	};
 
