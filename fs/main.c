@@ -335,16 +335,38 @@ static void log_daemonized(int keep)
  * libfuse's default, "recfs", it mounted each line again at every run
  * and failed.  A local store by its real path, as mount canonicalizes
  * the fstab's.  @return 0 or -ENOMEM. */
+/* The real path a store not made yet will have: its directory's real
+ * path and its own name ("./data" is /home/u/data, not /home/u/./data).
+ * @return 0, or -1 if the directory does not resolve either. */
+static int real_of_new(const char *store, char *out, size_t n)
+{
+	char dir[PATH_MAX], rdir[PATH_MAX];
+	const char *slash = strrchr(store, '/');
+	const char *base = slash ? slash + 1 : store;
+	size_t dl = slash ? (size_t)(slash - store) : 0;
+
+	if (!*base || !strcmp(base, ".") || !strcmp(base, "..") ||
+	    dl >= sizeof(dir))
+		return -1;
+	memcpy(dir, store, dl);
+	dir[dl] = 0;
+	if (!realpath(!slash ? "." : dl ? dir : "/", rdir))
+		return -1;
+	if (snprintf(out, n, "%s/%s", strcmp(rdir, "/") ? rdir : "", base) >=
+	    (int)n)
+		return -1;
+	return 0;
+}
+
 static int add_fsname(struct fuse_args *args, const char *store)
 {
-	char real[PATH_MAX], cwd[PATH_MAX], *name = NULL, *opt = NULL;
+	char real[PATH_MAX], *name = NULL, *opt = NULL;
 	int n, rc = -ENOMEM;
 
-	if (strncmp(store, "etcd://", 7) != 0 && realpath(store, real))
+	if (strncmp(store, "etcd://", 7) != 0 &&
+	    (realpath(store, real) || real_of_new(store, real,
+						  sizeof(real)) == 0))
 		n = asprintf(&name, "fsname=%s", real);
-	else if (strncmp(store, "etcd://", 7) != 0 && store[0] != '/' &&
-		 getcwd(cwd, sizeof(cwd)))
-		n = asprintf(&name, "fsname=%s/%s", cwd, store); /* not made */
 	else
 		n = asprintf(&name, "fsname=%s", store);
 	if (n < 0) {

@@ -919,6 +919,16 @@ mount_again || exit 1
 expect_eq "a store path with a comma and a space is the source whole" \
 	"$STORE" "$(findmnt -n -o SOURCE "$MNT")"
 unmount
+# A store not made yet, named relative: its real path, as for one made
+# (make run's ./data showed as /work/recfs/./data until 2026-12-07).
+here=$PWD
+cd "$WORK" || exit 1
+STORE=./new.store
+mount_again || exit 1
+expect_eq "a new store named ./S is the source by its real path" \
+	"$(realpath "$WORK")/new.store" "$(findmnt -n -o SOURCE "$MNT")"
+unmount
+cd "$here" || exit 1
 
 # ---- After a crash: fusermount3 -u, then mount again ------------------------
 # A killed daemon leaves its mount answering ENOTCONN.  A mount over it
