@@ -129,6 +129,7 @@ int fsck_pread(int fd, void *buf, size_t len, uint64_t off)
  * opening (and appending) while we read or cut its segments. */
 static int fsck_lock(struct fsck_ctx *c)
 {
+	struct stat sb;
 	char pid[32];
 	ssize_t n;
 	int fd;
@@ -162,9 +163,12 @@ static int fsck_lock(struct fsck_ctx *c)
 		close(fd);
 		return -err;
 	}
-	if (c->repair) {
+	if (c->repair && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    sb.st_nlink == 1) {
 		/* Whoever is refused while we repair is told who holds it;
-		 * a failure here costs only that courtesy, not the lock. */
+		 * a failure here costs only that courtesy, not the lock.
+		 * (Not into a LOCK with other names: that is another file
+		 * too, as in take_lock().) */
 		n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 		if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) < 0) {
 		}

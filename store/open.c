@@ -42,6 +42,7 @@ static void opts_defaults(struct store_opts *o)
 
 static int take_lock(struct store *st)
 {
+	struct stat sb;
 	char buf[32];
 	ssize_t n;
 
@@ -71,7 +72,13 @@ static int take_lock(struct store *st)
 				  strerror(e));
 		return -e;
 	}
-	if (!st->o.read_only) {
+	/* The pid (and the mount's note) is only a hint, for "in use by
+	 * pid N" and recctl.  A LOCK with other names (a hard link the
+	 * store's owner made to a file it can write, or a backup's) is
+	 * that other file too: not written over, as a root daemon did. */
+	st->lock_own = fstat(st->lockfd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		       sb.st_nlink == 1;
+	if (!st->o.read_only && st->lock_own) {
 		n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 		if (ftruncate(st->lockfd, 0) < 0 ||
 		    pwrite(st->lockfd, buf, (size_t)n, 0) != n)
@@ -576,6 +583,8 @@ int store_after_fork(struct store *st)
 	if (!st->bg_started && st->o.compact_ratio > 0)
 		st->bg_started = pthread_create(&st->compactor, NULL,
 						compactor_main, st) == 0;
+	if (!st->lock_own)
+		return 0;
 	if (ftruncate(st->lockfd, 0) < 0 ||
 	    pwrite(st->lockfd, buf, (size_t)n, 0) != n)
 		return -errno;
@@ -589,7 +598,7 @@ int store_lock_note(struct store *st, const char *note)
 
 	if (strchr(note, '\n'))
 		return -EINVAL;
-	if (st->es || st->lockfd < 0 || st->o.read_only)
+	if (st->es || st->lockfd < 0 || st->o.read_only || !st->lock_own)
 		return 0;
 	n = snprintf(buf, sizeof(buf), "%d\n%s\n", (int)getpid(), note);
 	if (n < 0 || (size_t)n >= sizeof(buf))

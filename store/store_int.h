@@ -299,6 +299,7 @@ struct store {
 	struct es *es;        /* an etcd store: every call goes there */
 	char *dir;
 	int dirfd, lockfd, blobfd, spoolfd;
+	int lock_own; /* LOCK is only LOCK: the pid may be written in it */
 	struct store_opts o;
 	int failed;           /* a sync failed: refuse changes until reopen
 			       * (atomic: store_fail, store_failed) */

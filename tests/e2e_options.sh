@@ -1007,6 +1007,10 @@ for s in "$STORE"/*.seg; do ln -sf "$WORK/rootfile" "${s%.seg}.hint.tmp"; done
 unmount
 expect_eq "links the store's owner made to root's files: those stay root's" \
 	"0:0 0:0" "$(stat -c %u:%g "$WORK/rootfile" "$WORK/rootlock" | xargs)"
+# (and root's daemon wrote its pid into the file LOCK was a hard link
+# to, until 2026-12-07)
+expect_eq "and the hard-linked one is not written over with the daemon's pid" \
+	"" "$(cat "$WORK/rootlock")"
 check "and a symlinked one is not written over with a hint" \
 	grep -q secret "$WORK/rootfile"
 
