@@ -612,9 +612,9 @@ again:
 		h->in->ext_top = newv;
 	}
 	if (rc == 0) {
-		/* The appender's other handles follow; this one reads
+		/* The record's other handles follow; this one reads
 		 * its own append already. */
-		rfs_own_commit(h->in, p);
+		rfs_note_commit(h->in);
 		h->pc_seen = h->in->pc_seq;
 		rfs_handle_read_own(fs, h, h->in->key, newv);
 	}

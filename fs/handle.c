@@ -253,44 +253,42 @@ static uint64_t apply_pxattrs(struct rfs *fs, struct rfs_inode *in)
 	return store_defer_end(fs->st);
 }
 
-/* A process's O_RDWR handles follow its own commits: two SQLite
- * connections to one database in one process (or one per thread) each
- * hold a descriptor, and each must read what the other committed, as on
- * any filesystem.  A snapshot from before the other's commit gave the
- * second connection stale pages: its change was then refused, but the
- * journal it had written from them stayed, and the first connection's
- * next transaction rolled that journal back over its own commit
- * (tests/e2e_editors.sh: two rows of four lost until 2026-12-06).
- * Another process's commits are not followed: a reader reads one
- * version, and a change on it is refused as stale. */
+/* An O_RDWR handle with no change open follows every commit of its
+ * record: SQLite connections to one database (in one process, one per
+ * thread, or one per process under its fcntl locks) each hold a
+ * descriptor, and each must read under its lock what the others
+ * committed, as on any filesystem.  A snapshot from before another's
+ * commit gave a connection stale pages: its change was then refused,
+ * but the journal it had written from them stayed hot, and the next
+ * connection rolled it back over the other's commits (until 2026-12-07
+ * across processes, 2026-12-06 within one; tests/e2e_editors.sh).  Its
+ * change on what it read is still checked against its process's basis,
+ * the first version it saw or its own commit, so a read that follows
+ * another's commit blesses nothing.  A read-only handle reads one
+ * version (SPEC). */
 void rfs_handle_follow(struct rfs *fs, struct rfs_handle *h)
 {
 	struct rfs_inode *in = h->in;
-	uint64_t hs = proc_process_start(&h->opener);
 
 	if (__atomic_load_n(&in->pc_seq, __ATOMIC_RELAXED) == h->pc_seen)
 		return;
 	pthread_mutex_lock(&fs->mu);
-	if (in->pc_seq != h->pc_seen && h->opener_known &&
-	    in->pc_tgid == h->opener.tgid &&
-	    (!in->pc_start || !hs || in->pc_start == hs) &&
-	    h->snap_gen == in->key_gen && !in->deleted)
+	if (in->pc_seq != h->pc_seen && h->snap_gen == in->key_gen &&
+	    !in->deleted)
 		start_over(h);
 	h->pc_seen = in->pc_seq;
 	pthread_mutex_unlock(&fs->mu);
 }
 
-/* A commit of @in's record by @p's process: through a handle, or with
- * none (its truncate by path, its append).  Its O_RDWR handles follow
- * every one of them (rfs_handle_follow): until 2026-12-06 only commits
- * through a handle were noted, and a descriptor read the version from
- * before its own process's truncate or append, and its change on that
- * was refused (EAGAIN; tests/e2e_editors.sh).  Caller holds fs->mu. */
-void rfs_own_commit(struct rfs_inode *in, const struct proc_info *p)
+/* A commit of @in's record: through a handle, or with none (a truncate
+ * by path, an append).  Its O_RDWR handles follow every one of them
+ * (rfs_handle_follow): until 2026-12-06 only commits through a handle
+ * were noted, and a descriptor read the version from before its own
+ * process's truncate or append, and its change on that was refused
+ * (EAGAIN; tests/e2e_editors.sh).  Caller holds fs->mu. */
+void rfs_note_commit(struct rfs_inode *in)
 {
 	__atomic_store_n(&in->pc_seq, in->pc_seq + 1, __ATOMIC_RELAXED);
-	in->pc_tgid = p->tgid;
-	in->pc_start = proc_process_start(p);
 }
 
 /* An O_RDWR handle reads back what it committed: SQLite rereads its
@@ -473,8 +471,8 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 			rfs_created(fs, &h->changer, &h->hit, key, newv);
 		else
 			rfs_changed(fs, &h->changer, &h->hit, key, newv);
-		if (!moved && h->opener_known) {
-			rfs_own_commit(in, &h->opener);
+		if (!moved) {
+			rfs_note_commit(in);
 			h->pc_seen = in->pc_seq;
 		}
 		if (!(how & RFS_COMMIT_LAST))

@@ -177,15 +177,14 @@ void rfs_handle_unbegin(struct rfs *fs, struct rfs_handle *h);
  * RFS_COMMIT_DURABLE or sync=always).  Unless RFS_COMMIT_LAST, an O_RDWR
  * handle then reads the version it made.  Caller holds h->mu. */
 int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how);
-/* Before a read through an O_RDWR handle with no change open: if its
- * own process committed the record since the handle's snapshot (through
- * another handle, a truncate by path, an append), drop the snapshot, so
- * that the read takes the current version.  Caller holds h->mu, not
- * fs->mu. */
+/* Before a read through an O_RDWR handle with no change open: if anyone
+ * committed the record since the handle's snapshot (through a handle, a
+ * truncate by path, an append), drop the snapshot, so that the read
+ * takes the current version.  Caller holds h->mu, not fs->mu. */
 void rfs_handle_follow(struct rfs *fs, struct rfs_handle *h);
-/* @p's process committed @in's record: its handles follow it
+/* @in's record was committed: its O_RDWR handles follow it
  * (rfs_handle_follow).  Caller holds fs->mu. */
-void rfs_own_commit(struct rfs_inode *in, const struct proc_info *p);
+void rfs_note_commit(struct rfs_inode *in);
 /** An O_RDWR handle's reads go to @version of @key, just committed
  * through it (others: nothing).  Caller holds h->mu and fs->mu, and the
  * record's lease is still the handle's. */

@@ -72,13 +72,10 @@ struct rfs_inode {
 	char *key;
 	uint64_t nlookup;
 	unsigned nopen;
-	/* The last commit through a handle: a sequence (atomic: read
-	 * without fs->mu) and the process that made it (tgid and start
-	 * time), so that its other O_RDWR handles follow it
+	/* Bumped at each commit of the record (atomic: read without
+	 * fs->mu), so that its O_RDWR handles follow it
 	 * (rfs_handle_follow).  Under fs->mu. */
 	uint64_t pc_seq;
-	pid_t pc_tgid;
-	uint64_t pc_start;
 	/* Bumped at each new key (rfs_rekey_apply): versions are counted
 	 * per key, so a handle's own version of the old key says nothing
 	 * of the new key's line (a rename to a new name starts it at 1). */

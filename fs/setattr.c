@@ -94,7 +94,7 @@ again:
 	}
 	if (rc == 0) {
 		rfs_changed(fs, p, &hit, in->key, newv);
-		rfs_own_commit(in, p);
+		rfs_note_commit(in);
 	}
 	pthread_mutex_unlock(&fs->mu);
 	rfs_staged_drop(&sg);

@@ -195,19 +195,23 @@ fd = os.open("ownrec", os.O_RDWR)
 os.read(fd, 10)                                  # its basis
 os.pwrite(fd, b"mine", 0)
 os.fsync(fd)                                     # its own commit
+r = [os.pread(fd, 10, 0).decode()]               # its own version
 subprocess.run(["bash", "-c", "cat ownrec > /dev/null; printf other > ownrec"])
-r = [os.pread(fd, 10, 0).decode()]               # still its own version
-try:
-    os.pwrite(fd, b"late", 0)
-    r.append("written")
-except OSError as e:
-    r.append(os.strerror(e.errno))
+def change(data):
+    try:
+        os.pwrite(fd, data, 0)
+        r.append("written")
+    except OSError as e:
+        r.append(os.strerror(e.errno))
+change(b"late")                                  # on its own commit: stale
+r.append(os.pread(fd, 10, 0).decode())           # the other's, as anywhere
+change(b"late")                                  # on what it read
 os.close(fd)
 print(" ".join(r))
 PY
-expect_eq "an O_RDWR handle reads its own commit, and its next change after another's is stale" \
-	"mine Resource temporarily unavailable" "$(cat "$WORK/own.out")"
-expect_eq "which left the other process's version" other "$(cat ownrec)"
+expect_eq "an O_RDWR handle reads its own commit; its change after another's is stale until it reads that" \
+	"mine Resource temporarily unavailable other written" "$(cat "$WORK/own.out")"
+expect_eq "which it then changed" later "$(cat ownrec)"
 # Two descriptors of one record in one process: a commit through one is
 # what the other reads next, as on any filesystem (the process's
 # O_RDWR handles follow its own commits), so a read-increment-write
@@ -293,6 +297,44 @@ print(" ".join(out), "|", " ".join(r[0] for r in c.execute("select v from t")))
 PY
 expect_eq "two SQLite connections in one process: every committed row stays" \
 	"a0 b0 a1 b1 | a0 b0 a1 b1" "$(cat "$WORK/sq2.out")"
+# One SQLite connection kept open by a process, and another process's
+# taking turns with it under SQLite's locks.  Until 2026-12-07 a
+# descriptor followed only its own process's commits: the first
+# connection read its pages from before b0 under its lock, its commit was
+# refused, and the journal it left hot, made of those pages, was rolled
+# back by the next connection over b0 ('a0 b0 a1:failed b1 a2 | a0 b1
+# a2': b0 reported committed, then lost; two processes each adding 1 to
+# a counter 30 times left it at 0).
+python3 - > "$WORK/sqp.out" 2>&1 <<'PY'
+import sqlite3, subprocess, sys
+a = sqlite3.connect("procs.db")
+a.execute("create table t (v text)"); a.commit()
+out = []
+def other(n):
+    out.append(subprocess.run([sys.executable, "-c", """if 1:
+        import sqlite3, sys
+        c = sqlite3.connect("procs.db")
+        try:
+            c.execute("insert into t values (?)", (sys.argv[1],)); c.commit()
+            print(sys.argv[1])
+        except sqlite3.Error as e:
+            print(sys.argv[1] + ":" + e.__class__.__name__)""", n],
+        capture_output=True, text=True).stdout.strip())
+def mine(n):
+    try:
+        a.execute("insert into t values (?)", (n,)); a.commit()
+        out.append(n)
+    except sqlite3.Error as e:
+        out.append(n + ":failed")
+        a.rollback()
+mine("a0"); other("b0"); mine("a1"); other("b1"); mine("a2")
+a.close()
+c = sqlite3.connect("procs.db")
+print(" ".join(out), "|", " ".join(r[0] for r in c.execute("select v from t")))
+PY
+expect_eq "SQLite connections in two processes: every committed row stays" \
+	"a0 b0 a1 b1 a2 | a0 b0 a1 b1 a2" "$(cat "$WORK/sqp.out")"
+check "and no hot journal is left" test ! -e procs.db-journal
 
 mkdir -p "$WORK/tree/sub"
 echo one > "$WORK/tree/one"; echo two > "$WORK/tree/sub/two"
