@@ -694,6 +694,22 @@ void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		rfs_note_size(h);
 		rfs_attr_mark_write(h);
 	}
+	/* An append that made its file (`cmd >> new.log`) commits the
+	 * create with it, and later appends commit at once, as on a file
+	 * that was there: held to the close, the log read as empty, and
+	 * every other appender (and logrotate's copytruncate) got EBUSY
+	 * for as long as the first one ran. */
+	if (rc == 0 && n == (ssize_t)size && (fi->flags & O_APPEND) &&
+	    !(h->flags & O_TRUNC) && h->created) {
+		int pending;
+
+		pthread_mutex_lock(&fs->mu);
+		pending = h->in->pending; /* its create is still open */
+		pthread_mutex_unlock(&fs->mu);
+		rc = pending ? rfs_handle_commit(fs, h, 0) : 0;
+		if (rc < 0)
+			n = rc;
+	}
 	pthread_mutex_unlock(&h->mu);
 	if (n == -ENFILE)
 		rfs_log_enfile("a write", NULL);

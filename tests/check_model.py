@@ -1066,6 +1066,11 @@ class Run:
                             content = c[:off] + data + c[off + len(data):]
                         else:
                             content = content[:off].ljust(off, b"\0")
+                        if act == 0 and app and pending and created and \
+                                not gone:
+                            # an append that made its file commits the
+                            # create with it (rfs_write)
+                            settle()
                     self.expect("h %s %s" % (hk, what), want or "ok", got)
                     retry = self.r.random() if want == "EAGAIN" else 1
                     if retry < 0.4:

@@ -529,6 +529,21 @@ sleep 1.5
 kill $tailpid 2>/dev/null; wait $tailpid 2>/dev/null
 expect_eq "tail -f follows a log appended with >>" "line1 line2 line3" \
 	"$(tr '\n' ' ' < "$WORK/tail.out" | sed 's/ $//')"
+# A log that its writer's `>>` made: each line is there at its write, and
+# another appender or a copytruncate does not wait for the writer to end.
+# Until 2026-12-07 the create and every line after it were one change,
+# committed at the writer's close: the log read as empty, and another
+# `>>` waited 3 s, then failed with EBUSY.
+( for i in 1 2 3 4; do echo "w$i"; sleep 1; done ) >> newlog & wpid=$!
+sleep 1.3
+expect_eq "a new log made by >> shows its lines while its writer runs" \
+	"w1 w2" "$(tr '\n' ' ' < newlog | sed 's/ $//')"
+check "and another process appends to it at once" \
+	timeout 2 bash -c 'echo other >> newlog'
+cp newlog newlog.1 && : > newlog
+wait $wpid
+expect_eq "copytruncate of it loses no line" "w1 w2 other w3 w4" \
+	"$(cat newlog.1 newlog | tr '\n' ' ' | sed 's/ $//')"
 # The rotation docs/RULES.md advises: rename, a new file, tail -F.  (tail polls a
 # FUSE mount, and looks at the name after 5 polls without a change.)
 echo old > tr
