@@ -100,6 +100,7 @@ struct ur_worker {
 	pthread_t tid;
 	unsigned qid;
 	int ring, started, ok;
+	int err;			/* why not ok: a negative errno */
 	void *sq_map, *cq_map, *sqes;
 	size_t sq_len, cq_len, sqes_len;
 	unsigned *sq_head, *sq_tail, *sq_mask, *sq_array;
@@ -510,11 +511,12 @@ static void *worker_main(void *arg)
 	 * +53 %, 8 writers within the noise (docs/PERFORMANCE-HISTORY.md,
 	 * "FUSE over io_uring"). */
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), UR_NICE);
-	w->ok = ring_setup(w) == 0;
-	if (w->ok) {
+	w->err = ring_setup(w);
+	if (w->err == 0) {
 		w->mem = malloc(UR_PREFIX + u->payload);
-		w->ok = w->mem != NULL;
+		w->err = w->mem ? 0 : -ENOMEM;
 	}
+	w->ok = w->err == 0;
 	if (wait_go(w) < 0 || !w->ok)
 		goto out;
 	w->iov[0].iov_base = &w->hdr;
@@ -641,6 +643,7 @@ static ssize_t init_reply(struct rfs_uring *u, int fd, struct iovec *iov,
 	size_t need;
 	ssize_t n;
 	unsigned i, ok = 1;
+	int err = 0;
 
 	__atomic_store_n(&u->init_unique, 0, __ATOMIC_RELAXED);
 	if (count != 2 || iov[1].iov_len < UR_INIT_OUT_MIN ||
@@ -663,10 +666,22 @@ static ssize_t init_reply(struct rfs_uring *u, int fd, struct iovec *iov,
 	while (u->ready < u->nw)
 		pthread_cond_wait(&u->cond, &u->lock);
 	pthread_mutex_unlock(&u->lock);
-	for (i = 0; i < u->nw; i++)
+	for (i = 0; i < u->nw; i++) {
 		ok &= (unsigned)u->w[i].ok;
-	if (!ok)
+		if (!u->w[i].ok && !err)
+			err = u->w[i].err;
+	}
+	if (!ok) {
+		/* Offered and not taken: without a word, whoever turned the
+		 * ring on could not tell why it is not used (io_uring
+		 * refused by kernel.io_uring_disabled or a seccomp filter,
+		 * too few descriptors for the rings). */
+		fprintf(stderr, "%s: io_uring offered but not used: %s; "
+			"requests go through /dev/fuse\n",
+			program_invocation_short_name,
+			err ? strerror(-err) : "replies too large for its buffers");
 		goto plain;
+	}
 	flags |= UR_INIT_EXT;
 	flags2 |= UR_OVER_IO_URING2;
 	memcpy(out + UR_INIT_OUT_FLAGS, &flags, 4);
@@ -769,8 +784,10 @@ int rfs_uring_attach(struct fuse_session *se, unsigned per_queue,
 		w->u = u;
 		w->qid = i % u->nq;
 		w->ring = -1;
-		if (pthread_create(&w->tid, NULL, worker_main, w) != 0) {
+		rc = pthread_create(&w->tid, NULL, worker_main, w);
+		if (rc != 0) {
 			/* Counted as ready and not ok: no ring is asked for. */
+			w->err = -rc;
 			pthread_mutex_lock(&u->lock);
 			u->ready++;
 			pthread_mutex_unlock(&u->lock);

@@ -140,6 +140,26 @@ expect_eq "given up: the ring is not used" 0 "$(used)"
 unmount
 expect_eq "given up: a clean exit" 0 "$RECFS_RC"
 
+# ---- offered, but the daemon cannot set up its rings --------------------
+# Too few descriptors for a ring per worker (as io_uring refused by
+# kernel.io_uring_disabled or a seccomp filter): /dev/fuse, and the log
+# says so (it said nothing, and the ring was just not used).
+printf '#!/bin/sh\nexec prlimit --nofile=48:48 %s "$@"\n' "$RECFS" \
+	> "$WORK/recfs-48fd"
+chmod +x "$WORK/recfs-48fd"
+RECFS_REAL=$RECFS
+RECFS=$WORK/recfs-48fd
+: > "$WORK/recfs.log"
+mount_fresh || exit 1
+RECFS=$RECFS_REAL
+contract "no rings"
+expect_eq "no rings: the ring is not used" 0 "$(used)"
+check "no rings: the log says so, and why" \
+	grep -q "io_uring offered but not used: Too many open files; requests go through /dev/fuse" \
+	"$WORK/recfs.log"
+unmount
+expect_eq "no rings: a clean exit" 0 "$RECFS_RC"
+
 # ---- -o nouring: /dev/fuse only, the same behaviour --------------------
 : > "$WORK/recfs.log"
 mount_fresh nouring || exit 1
