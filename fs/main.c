@@ -680,7 +680,11 @@ int main(int argc, char *argv[])
 	rfs_start_inval(&fs);
 	stopper.fs = &fs;
 	stopper.loop = pthread_self();
-	if (pthread_create(&stopper.tid, NULL, stopper_main, &stopper) != 0) {
+	rc = pthread_create(&stopper.tid, NULL, stopper_main, &stopper);
+	if (rc != 0) {
+		/* (It exited 1 without a word.) */
+		fprintf(stderr, "recfs: cannot start a thread: %s\n",
+			strerror(rc));
 		rc = 1;
 		goto out;
 	}

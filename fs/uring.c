@@ -737,6 +737,20 @@ static ssize_t ur_read(int fd, void *buf, size_t len, void *ud)
 	return n;
 }
 
+/* Stop the worker threads that were started, and join them. */
+static void end_workers(struct rfs_uring *u)
+{
+	uint64_t one = 1;
+	unsigned i;
+
+	start_workers(u, -1);
+	if (write(u->stopfd, &one, sizeof(one)) < 0)
+		perror("io_uring stop");
+	for (i = 0; i < u->nw; i++)
+		if (u->w[i].u)
+			pthread_join(u->w[i].tid, NULL);
+}
+
 int rfs_uring_attach(struct fuse_session *se, unsigned per_queue,
 		     struct rfs_uring **out)
 {
@@ -771,30 +785,31 @@ int rfs_uring_attach(struct fuse_session *se, unsigned per_queue,
 	u->w = calloc(u->nw, sizeof(*u->w));
 	if (!u->w)
 		goto fail;
-	rc = fuse_session_custom_io(se, &io, u->fd);
-	if (rc < 0)
-		goto fail;
-	ur_session = u;
 	/* The workers take no signal meant for the daemon's main thread. */
 	sigfillset(&block);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
-	for (i = 0; i < u->nw; i++) {
+	for (i = 0, rc = 0; i < u->nw && rc == 0; i++) {
 		struct ur_worker *w = &u->w[i];
 
 		w->u = u;
 		w->qid = i % u->nq;
 		w->ring = -1;
-		rc = pthread_create(&w->tid, NULL, worker_main, w);
-		if (rc != 0) {
-			/* Counted as ready and not ok: no ring is asked for. */
-			w->err = -rc;
-			pthread_mutex_lock(&u->lock);
-			u->ready++;
-			pthread_mutex_unlock(&u->lock);
+		rc = -pthread_create(&w->tid, NULL, worker_main, w);
+		if (rc < 0)
 			w->u = NULL;
-		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* A thread refused (an address-space limit: each worker's stack
+	 * is 8 MiB) means none at all: the workers that did start would
+	 * hold their stacks until INIT, and the daemon's own threads,
+	 * started after us, failed and it exited 1 without a word. */
+	if (rc == 0)
+		rc = fuse_session_custom_io(se, &io, u->fd);
+	if (rc < 0) {
+		end_workers(u);
+		goto fail;
+	}
+	ur_session = u;
 	*out = u;
 	return 0;
 fail:
@@ -809,17 +824,9 @@ fail:
 
 void rfs_uring_detach(struct rfs_uring *u)
 {
-	uint64_t one = 1;
-	unsigned i;
-
 	if (!u)
 		return;
-	start_workers(u, -1);
-	if (write(u->stopfd, &one, sizeof(one)) < 0)
-		perror("io_uring stop");
-	for (i = 0; i < u->nw; i++)
-		if (u->w[i].u)
-			pthread_join(u->w[i].tid, NULL);
+	end_workers(u);
 	ur_session = NULL;
 	close(u->stopfd);
 	free(u->w);

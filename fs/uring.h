@@ -32,7 +32,8 @@ struct rfs_uring;
  * started.  per_queue worker threads (0: about 64 in all, at least 8 per
  * queue) serve each CPU's queue once the kernel accepts the ring (after
  * INIT); each is pinned to its queue's CPU.  Returns 0 and *out, or
- * -EINVAL (a session already has one), -ENOMEM, or the error of
+ * -EINVAL (a session already has one), -ENOMEM, -EAGAIN (a worker
+ * thread could not be started; none is left running), or the error of
  * fuse_session_custom_io(). */
 int rfs_uring_attach(struct fuse_session *se, unsigned per_queue,
 		     struct rfs_uring **out);

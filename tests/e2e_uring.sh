@@ -160,6 +160,30 @@ check "no rings: the log says so, and why" \
 unmount
 expect_eq "no rings: a clean exit" 0 "$RECFS_RC"
 
+# An address-space limit (ulimit -v) of 600 MiB: room for the daemon
+# over /dev/fuse (about 270 MiB), not for 64 workers' 8 MiB stacks.  The
+# daemon started as many workers as it could, then failed to start its
+# own thread and exited 1 without a word; now it does without the ring
+# and says so.  (Not under ASan, which needs terabytes of it.)
+if ldd "$RECFS" | grep -q libasan; then
+	ok "# SKIP an address-space limit under ASan"
+else
+	printf '#!/bin/sh\nexec prlimit --as=%d %s "$@"\n' $((600 << 20)) \
+		"$RECFS" > "$WORK/recfs-600m"
+	chmod +x "$WORK/recfs-600m"
+	RECFS=$WORK/recfs-600m
+	: > "$WORK/recfs.log"
+	mount_fresh
+	RECFS=$RECFS_REAL
+	expect_eq "ulimit -v 600 MiB: the mount answers" ok \
+		"$(mounted "$MNT" && echo ok > "$MNT/v" && cat "$MNT/v")"
+	check "ulimit -v 600 MiB: the log says the ring is not used" \
+		grep -q "io_uring not used: Resource temporarily unavailable" \
+		"$WORK/recfs.log"
+	unmount
+	expect_eq "ulimit -v 600 MiB: a clean exit" 0 "$RECFS_RC"
+fi
+
 # ---- -o nouring: /dev/fuse only, the same behaviour --------------------
 : > "$WORK/recfs.log"
 mount_fresh nouring || exit 1
