@@ -11,6 +11,7 @@
 
 #include "ops.h"
 #include "rfs.h"
+#include "uring.h"
 
 /* How often a waiting request looks whether it was interrupted. */
 #define RFS_INTR_POLL_NS 10000000L
@@ -110,12 +111,18 @@ int rfs_lease_wait(struct rfs *fs, struct rfs_inode *in,
 {
 	struct rfs_waiter w = { .in = in }, **pp;
 	pthread_condattr_t ca;
-	int rc = 0, intr = 0;
+	int rc = 0, intr = 0, ur;
 
 	*woken = 0;
 	if (ms <= 0 || fs->lease_waiters >= RFS_LEASE_WAITERS ||
 	    in->lease->changer.tid == p->tid ||
 	    in->lease->opener.tid == p->tid)
+		return -EBUSY;
+	/* Over io_uring, waits that filled the queue of their CPU held
+	 * back the holder's flush from that CPU: every one waited all of
+	 * lease_wait (see uring.h). */
+	ur = rfs_uring_wait_begin();
+	if (ur < 0)
 		return -EBUSY;
 	if (*dl == 0)
 		*dl = proc_mono_ns() + (int64_t)ms * 1000000;
@@ -165,6 +172,8 @@ int rfs_lease_wait(struct rfs *fs, struct rfs_inode *in,
 		;
 	*pp = w.next;
 	pthread_cond_destroy(&w.cv);
+	if (ur > 0)
+		rfs_uring_wait_end();
 	/* Leaving at the deadline with the turn passed to us keeps it. */
 	*woken = w.woken || w.turn_at;
 	if (intr)

@@ -130,6 +130,7 @@ struct rfs_uring {
 	int offered;			/* the kernel offered the ring */
 	size_t payload;			/* payload buffer per entry */
 	atomic_uint served;		/* workers that answered a request */
+	atomic_uint *waiting;		/* per queue: workers in a long wait */
 };
 
 /* The custom I/O callbacks are handed the file system's userdata, so the
@@ -770,6 +771,10 @@ int rfs_uring_attach(struct fuse_session *se, unsigned per_queue,
 	u->fd = fuse_session_fd(se);
 	u->stopfd = eventfd(0, EFD_CLOEXEC);
 	u->nq = possible_cpus();
+	/* RFS_URING_PER_QUEUE=N (tests only): the workers per queue of a
+	 * machine with more CPUs (8 from 8 CPUs on). */
+	if (per_queue == 0 && getenv("RFS_URING_PER_QUEUE"))
+		per_queue = (unsigned)atoi(getenv("RFS_URING_PER_QUEUE"));
 	/* Workers wait in handlers (a sync, a lease, the network), each
 	 * holding its entry: about 64 in all, as libfuse's loop had. */
 	if (per_queue == 0)
@@ -783,7 +788,8 @@ int rfs_uring_attach(struct fuse_session *se, unsigned per_queue,
 	if (u->stopfd < 0 || u->nq == 0 || u->nq > 4096)
 		goto fail;
 	u->w = calloc(u->nw, sizeof(*u->w));
-	if (!u->w)
+	u->waiting = calloc(u->nq, sizeof(*u->waiting));
+	if (!u->w || !u->waiting)
 		goto fail;
 	/* The workers take no signal meant for the daemon's main thread. */
 	sigfillset(&block);
@@ -816,6 +822,7 @@ fail:
 	if (u->stopfd >= 0)
 		close(u->stopfd);
 	free(u->w);
+	free(u->waiting);
 	pthread_cond_destroy(&u->cond);
 	pthread_mutex_destroy(&u->lock);
 	free(u);
@@ -830,7 +837,31 @@ void rfs_uring_detach(struct rfs_uring *u)
 	ur_session = NULL;
 	close(u->stopfd);
 	free(u->w);
+	free(u->waiting);
 	pthread_cond_destroy(&u->cond);
 	pthread_mutex_destroy(&u->lock);
 	free(u);
+}
+
+int rfs_uring_wait_begin(void)
+{
+	struct ur_worker *w = tls_worker;
+	atomic_uint *n;
+
+	if (!w || !w->unique)
+		return 0;
+	n = &w->u->waiting[w->qid];
+	if (atomic_fetch_add(n, 1) + 1 > w->u->per_queue / 2) {
+		atomic_fetch_sub(n, 1);
+		return -EBUSY;
+	}
+	return 1;
+}
+
+void rfs_uring_wait_end(void)
+{
+	struct ur_worker *w = tls_worker;
+
+	if (w)
+		atomic_fetch_sub(&w->u->waiting[w->qid], 1);
 }

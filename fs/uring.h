@@ -43,4 +43,15 @@ int rfs_uring_attach(struct fuse_session *se, unsigned per_queue,
  * ring are then answered by the kernel with ENOTCONN at unmount. */
 void rfs_uring_detach(struct rfs_uring *u);
 
+/* Before a handler waits for another request to end something (a
+ * lease): a waiting request holds its worker's entry, and the kernel
+ * queues a request only on its caller's CPU, so once every entry of a
+ * queue waits, the request that would end the waits (the flush of the
+ * lease's holder, from that CPU) is held behind them until they time
+ * out.  So at most half of a queue's workers wait at once.  Returns 1
+ * (counted: call rfs_uring_wait_end() after the wait), 0 (not a ring
+ * worker: nothing to count), or -EBUSY (the queue cannot spare it). */
+int rfs_uring_wait_begin(void);
+void rfs_uring_wait_end(void);
+
 #endif

@@ -118,6 +118,51 @@ check "-d over the ring prints each request" \
 expect_eq "-d: and the ring was used" 1 "$(used)"
 unmount
 
+# Waits for a lease hold their workers' entries, and the kernel queues a
+# request on its caller's CPU only.  With 8 workers per queue (machines
+# of 8 CPUs or more: RFS_URING_PER_QUEUE=8 here), 12 writers waiting on
+# CPU 0 filled its queue, and the holder's close on CPU 0 waited behind
+# them for all of lease_wait (8 s), as did they.
+cat > "$WORK/crowd.py" <<'EOF'
+import os, sys, time
+p, n = sys.argv[1], int(sys.argv[2])
+os.sched_setaffinity(0, {0})
+open(p).read()
+fd = os.open(p, os.O_WRONLY)
+os.write(fd, b"held")
+kids = []
+for _ in range(n):
+    k = os.fork()
+    if k == 0:
+        open(p).read()
+        try:
+            os.close(os.open(p, os.O_WRONLY | os.O_TRUNC))
+        except OSError:
+            pass
+        os._exit(0)
+    kids.append(k)
+time.sleep(1)
+t0 = time.monotonic()
+os.close(fd)
+closed = time.monotonic() - t0
+for k in kids:
+    os.waitpid(k, 0)
+done = time.monotonic() - t0
+print("close %s, waiters %s" % ("prompt" if closed < 2 else "%.1f s" % closed,
+                               "prompt" if done < 3 else "%.1f s" % done))
+EOF
+export RFS_URING_PER_QUEUE=8
+mount_fresh lease_wait=8000 || exit 1
+unset RFS_URING_PER_QUEUE
+echo base > "$MNT/crowd"
+expect_eq "12 waiters on one CPU's queue of 8: the holder's close and they end promptly" \
+	"close prompt, waiters prompt" \
+	"$(python3 "$WORK/crowd.py" "$MNT/crowd" 12)"
+check "and the ring was used" \
+	grep -q "$LINE ([0-9]* queues, 8 workers each)" \
+	"$WORK/recfs.log"
+unmount
+
 # ---- a ring that never becomes ready ------------------------------------
 # Once INIT asks for the ring, the kernel holds every request until each
 # CPU's queue has an entry.  RFS_URING_STALL=1 keeps CPU 0's workers from
