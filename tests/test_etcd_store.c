@@ -1106,6 +1106,27 @@ static void test_rename_dir_cache_behind(void **state)
 	store_close(a);
 }
 
+/* Take @key's lease and commit "1" on version @expect, pausing @pause_ms
+ * between tries, until it works or @ms passed.  @return the last rc. */
+static int commit_within(struct store *a, const char *key, uint64_t expect,
+			 int pause_ms, int64_t ms, uint64_t *v)
+{
+	int64_t t0 = etf_now_ms();
+	struct store_txn *t;
+	int rc;
+
+	do {
+		poll(NULL, 0, pause_ms);
+		assert_int_equal(store_txn_begin(a, key, 1, &t), 0);
+		rc = store_txn_lease(t, expect);
+		if (rc == 0)
+			rc = store_txn_commit(t, 1, NULL, 0, v);
+		else
+			store_txn_abort(t);
+	} while (rc != 0 && etf_now_ms() - t0 < ms);
+	return rc;
+}
+
 /* The mount's etcd lease gone (expired while etcd was out of reach, or
  * revoked): a first write is refused with EIO (docs/ETCD.md: the lease
  * was lost), not ENOENT, and the mount takes a new lease and works again
@@ -1119,7 +1140,6 @@ static void test_lease_lost_first_write(void **state)
 	char url[96];
 	int64_t t0;
 	uint64_t v;
-	int rc;
 
 	(void)state;
 	new_url(url, sizeof(url));
@@ -1132,16 +1152,7 @@ static void test_lease_lost_first_write(void **state)
 	assert_int_equal(store_txn_lease(t, 1), -EIO);
 	store_txn_abort(t);
 	t0 = etf_now_ms();
-	do {
-		poll(NULL, 0, 50);
-		assert_int_equal(store_txn_begin(a, "r", 1, &t), 0);
-		rc = store_txn_lease(t, 1);
-		if (rc == 0)
-			rc = store_txn_commit(t, 1, NULL, 0, &v);
-		else
-			store_txn_abort(t);
-	} while (rc != 0 && etf_now_ms() - t0 < 5000);
-	assert_int_equal(rc, 0);
+	assert_int_equal(commit_within(a, "r", 1, 50, 5000, &v), 0);
 	assert_int_equal(v, 2);
 	/* (it took 3 s: the lease was replaced only at its next renewal) */
 	assert_true(etf_now_ms() - t0 < 1500);
@@ -1157,12 +1168,10 @@ static void test_lease_lost_slow_etcd(void **state)
 {
 	struct changes c1 = {0};
 	struct slow_link *l;
-	struct store_txn *t;
 	struct etcdc *c;
 	struct store *a;
 	char url[96], url2[96];
-	int port, eport = atoi(strchr(etcd.ep, ':') + 1), rc;
-	int64_t t0;
+	int port, eport = atoi(strchr(etcd.ep, ':') + 1);
 	uint64_t v;
 
 	(void)state;
@@ -1177,18 +1186,7 @@ static void test_lease_lost_slow_etcd(void **state)
 	assert_int_equal(etcdc_open(etcd.ep, NULL, &c), 0);
 	assert_int_equal(etcdc_lease_revoke(c, es_lease_id(a->es)), 0);
 	etcdc_close(c);
-	t0 = etf_now_ms();
-	do {
-		assert_int_equal(store_txn_begin(a, "r", 1, &t), 0);
-		rc = store_txn_lease(t, 1);
-		if (rc == 0)
-			rc = store_txn_commit(t, 1, NULL, 0, &v);
-		else
-			store_txn_abort(t);
-		if (rc)
-			poll(NULL, 0, 200);
-	} while (rc != 0 && etf_now_ms() - t0 < 20000);
-	assert_int_equal(rc, 0);
+	assert_int_equal(commit_within(a, "r", 1, 200, 20000, &v), 0);
 	assert_int_equal(v, 2);
 	slow_link_set_delay(l, 0);
 	store_close(a);
