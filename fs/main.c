@@ -338,9 +338,20 @@ static void log_daemonized(int keep)
 /* The real path a store not made yet will have: its directory's real
  * path and its own name ("./data" is /home/u/data, not /home/u/./data).
  * @return 0, or -1 if the directory does not resolve either. */
-static int real_of_new(const char *store, char *out, size_t n)
+static int real_of_new(const char *path, char *out, size_t n)
 {
-	char dir[PATH_MAX], rdir[PATH_MAX];
+	char store[PATH_MAX], dir[PATH_MAX], rdir[PATH_MAX];
+	size_t len = strlen(path);
+
+	/* "./data/" names data too (its mkdir takes it so): without the
+	 * trailing slash its name was empty, and the source stayed
+	 * relative ("./data/" in /proc/mounts). */
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	if (len >= sizeof(store))
+		return -1;
+	memcpy(store, path, len);
+	store[len] = 0;
 	const char *slash = strrchr(store, '/');
 	const char *base = slash ? slash + 1 : store;
 	size_t dl = slash ? (size_t)(slash - store) : 0;

@@ -928,6 +928,13 @@ mount_again || exit 1
 expect_eq "a new store named ./S is the source by its real path" \
 	"$(realpath "$WORK")/new.store" "$(findmnt -n -o SOURCE "$MNT")"
 unmount
+# Named with a trailing slash (shell completion of a directory), too:
+# it stayed ./new2.store/ (relative) until 2026-12-07.
+STORE=./new2.store/
+mount_again || exit 1
+expect_eq "a new store named ./S/ is the source by its real path" \
+	"$(realpath "$WORK")/new2.store" "$(findmnt -n -o SOURCE "$MNT")"
+unmount
 cd "$here" || exit 1
 
 # ---- After a crash: fusermount3 -u, then mount again ------------------------
