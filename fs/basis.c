@@ -207,6 +207,7 @@ static enum look look_reads_locked(struct basis_table *bt,
 	 * stays too: whoever could use it before may use it now, and the
 	 * looker's look passes over it anyway. */
 	e->version = version;
+	e->pinned = 0; /* its holder has not read the deletion */
 	return LOOK_NONE;
 }
 
@@ -272,9 +273,17 @@ static void seen(struct basis_table *bt, const struct proc_info *p,
 		 * removed it, and this is the first version it sees.  A
 		 * queue's consumer (cat q; rm q, while another refills q)
 		 * stayed at its last removal, and every other rm was refused
-		 * as stale. */
+		 * as stale.  But once the holder (or its child) has read the
+		 * very version its tree made, that read is its first seen:
+		 * a read of a later version no longer moves it, or a
+		 * process that made a record, read it, and read it again
+		 * after another's change wrote over that change unseen. */
+		if (cur && cur->made && cur->version == version && !look &&
+		    (cur->uid == p->uid || p->uid == 0))
+			cur->pinned = 1;
 		if (!(bt->implicit || always) ||
-		    (cur && (!cur->made || cur->version == version) &&
+		    (cur && (!cur->made || cur->pinned ||
+			     cur->version == version) &&
 		     !(cur->gone && !look && version > cur->version)))
 			continue;
 		/* The parent's is lent.  Past a share the holder registers
@@ -595,7 +604,7 @@ static void move_to(struct basis_table *bt, struct bent *e, uint64_t newv)
 {
 	e->version = newv;
 	bent_registered(bt, e);
-	e->seen = e->gone = 0;
+	e->pinned = e->seen = e->gone = 0;
 	e->by = 0;
 	e->by_start = 0;
 }

@@ -32,6 +32,9 @@ struct bent {
 	uint8_t grace;  /* a mark: refused a path operation (basis_grace) */
 	uint8_t made;   /* implicit, from a child's create (basis_created):
 			   a read replaces it, as if none were held */
+	uint8_t pinned; /* made, and its holder (or a child of it, as a read
+			   registers) has since read that very version:
+			   a read of a later one no longer replaces it */
 	uint8_t seen;   /* implicit, from a read (basis_seen), not from a
 			   change its holder's tree made */
 	uint8_t gone;   /* implicit, from a removal its holder's tree made

@@ -305,7 +305,7 @@ void bent_reuse(struct basis_table *bt, struct bent *e, uid_t uid,
 	e->uid = uid;
 	e->version = version;
 	bent_registered(bt, e);
-	e->made = e->seen = e->gone = 0;
+	e->made = e->pinned = e->seen = e->gone = 0;
 	e->by = e->via = 0;
 	e->by_start = e->via_start = 0;
 }

@@ -186,6 +186,7 @@ class Held:
             object.__setattr__(self, name + "u", Held.uid)
         if name == "I":     # (a removal sets it after: removed())
             object.__setattr__(self, "gone", False)
+            object.__setattr__(self, "pinned", False)
         elif name == "mark" and value and not getattr(self, "mark", False):
             object.__setattr__(self, "marku", Held.uid)
         object.__setattr__(self, name, value)
@@ -197,6 +198,7 @@ class Held:
         self.Eg = 0            # E's registration (one per declaration)
         self.via = False       # (W) I came from a change on P's basis
         self.made = False      # I came from a child's create
+        self.pinned = False    # made, and I itself read since (seen)
         self.gone = False      # I came from a removal by the tree
         self.read = False      # I came from a read (else from a change)
         self.by_child = False  # I came from the running child's read
@@ -368,7 +370,12 @@ class Run:
             if time.monotonic() - h.grace < GRACE:
                 return
         h.mark, h.grace = False, None
-        if h.I is None or (h.made and h.I != v) or \
+        # A create's basis whose version was then read is that read's:
+        # it no longer gives way to a later version (fs/basis.c, seen)
+        if h.made and h.I == v and not look and \
+                (h.Iu == Held.uid or Held.uid == 0):
+            h.pinned = True
+        if h.I is None or (h.made and not h.pinned and h.I != v) or \
                 (h.gone and not look and v > h.I):
             h.I, h.made, h.read, h.by_child = v, False, True, child
 
@@ -1290,7 +1297,10 @@ class Run:
                     time.monotonic() - x.grace < GRACE:
                 continue
             x.mark, x.grace = False, None
-            if x.I is None or (x.made and x.I != v) or \
+            if x.made and x.I == v and not look and \
+                    (x.Iu == Held.uid or Held.uid == 0):
+                x.pinned = True
+            if x.I is None or (x.made and not x.pinned and x.I != v) or \
                     (x.gone and not look and v > x.I):
                 x.I, x.made, x.read, x.via = v, False, True, False
 

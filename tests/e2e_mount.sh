@@ -115,6 +115,38 @@ expect_err "a sibling already running cannot borrow their versions" \
 expect_eq "and changed nothing" 3 "$(ver sib)"
 cat sub bg upd pool sib > /dev/null && rm sub bg upd pool sib
 
+# A process whose child made a record, and that then read it, holds the
+# version it read: a read after another's change does not move that
+# basis (docs/RULES.md, "The basis of a change").  Until 2026-12-07 the
+# create's basis gave way to that later read, and the stale write below
+# passed over B's change.
+cat > "$WORK/pin.py" <<'PY'
+import os, subprocess, time
+subprocess.run("echo v1-data > pin", shell=True, check=True)
+fd = os.open("pin", os.O_RDWR)
+os.pread(fd, 100, 0)
+open("pin.ready", "w").close()
+while not os.path.exists("pin.go"):
+    time.sleep(0.02)
+seen = os.pread(fd, 100, 0).decode().strip()
+try:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, b"A-stale\n", 0)
+    res = "passed"
+except OSError as e:
+    res = e.strerror
+print(seen, res)
+PY
+( blind "python3 $WORK/pin.py > $WORK/pin.out" 2>/dev/null & )
+for _ in $(seq 200); do [ -e pin.ready ] && break; sleep 0.05; done
+bash -c 'cat pin > /dev/null; echo B-data > pin'
+touch pin.go
+for _ in $(seq 200); do [ -s "$WORK/pin.out" ] && break; sleep 0.05; done
+expect_eq "a read after another's change does not move the basis of a record the reader's child made and it read" \
+	"B-data Resource temporarily unavailable B-data" \
+	"$(cat "$WORK/pin.out") $(cat pin)"
+cat pin pin.ready > /dev/null && rm pin pin.ready pin.go
+
 # Bad values change nothing.
 setxattr() { python3 -c 'import os,sys; os.setxattr(sys.argv[1], sys.argv[2], sys.argv[3].encode())' "$@"; }
 for bad in "" "-1" "+1" " 3" "3 " "0x3" "9223372036854775808" "99999999999999999999" "3a"; do

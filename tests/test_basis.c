@@ -234,6 +234,41 @@ static void test_created_gives_way(void **state)
 	basis_free(bt);
 }
 
+/* A create's basis gives way to a later read only while its holder has
+ * read nothing of the record: once the holder, or its child (a read
+ * registers for the reader's parent), read the version its tree made,
+ * that read is its first seen, and a read after another's change does
+ * not move it.  A script whose child wrote rec2 opened it, read it,
+ * read it again after another's `echo B > rec2`, and its write then
+ * passed on B's version: B's change was lost. */
+static void test_created_read_pins(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), par;
+	struct basis_hit hit;
+
+	(void)state;
+	assert_int_equal(proc_get(getppid(), &par), 0);
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	for (int k = 0; k < 2; k++) {
+		const char *key = k == 0 ? "self" : "child";
+		basis_created(bt, &p, key, 1);
+		/* The holder itself reads v1, or its child does. */
+		basis_seen(bt, k == 0 ? &par : &p, key, 1);
+		basis_seen(bt, &par, key, 2); /* after another's change */
+		basis_lookup(bt, &par, key, &hit);
+		assert_true(hit.found && !hit.stale);
+		assert_int_equal(hit.version, 1);
+	}
+	/* It still moves along with its tree's own change. */
+	basis_lookup(bt, &par, "self", &hit);
+	hit.holder_is_self = 0; /* as the child's own lookup finds it */
+	basis_changed(bt, &p, &hit, "self", 3);
+	basis_lookup(bt, &par, "self", &hit);
+	assert_int_equal(hit.version, 3);
+	basis_free(bt);
+}
+
 #define LINE 6
 
 /* A line of processes for test_created_reaches_leader: a session leader
@@ -1307,6 +1342,7 @@ int main(void)
 		cmocka_unit_test(test_replace),
 		cmocka_unit_test(test_created_gives_way),
 		cmocka_unit_test(test_created_reaches_leader),
+		cmocka_unit_test(test_created_read_pins),
 		cmocka_unit_test(test_change_keeps_made),
 		cmocka_unit_test(test_own_change_moves_maker),
 		cmocka_unit_test(test_own_read_passed_over),
