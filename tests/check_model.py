@@ -505,6 +505,9 @@ class Run:
                 self.mismatch("state of " + k, want, got[k])
             if not rec.exists:
                 continue    # (a basis for a name that is gone is kept)
+            # (the state and the keys before took time: a declaration
+            # may have come to expect_ttl's edge since the step's end)
+            self.clear_of_ttl()
             kind, v = self.lookup(k)
             want = str(v) if kind in ("explicit", "implicit") else "ENODATA"
             try:
@@ -964,6 +967,7 @@ class Run:
         content = b"" if trunc or created else rec.data
         pending = created or (trunc and rec.data != b"")
         own = own_key = None    # its last commit, and under which name
+        view = None             # the version its reads showed, if any
         gone = False            # its record was unlinked or replaced
         self.lease = hk if pending else None
         # the declaration the open change took (its registration), if
@@ -1028,6 +1032,8 @@ class Run:
                         h.I, h.made, h.read = rec.ver, False, False
                     if own is not None and own_key == hk and own == base:
                         own = rec.ver
+                    if view is not None:
+                        view = rec.ver  # (it reads its own append)
                     self.expect("h %s append %d" % (hk, len(data)), "ok",
                                 got)
                 elif act <= 1:
@@ -1063,7 +1069,22 @@ class Run:
                                 own = own_key = None
                         else:
                             took = self.took(hk)
-                            want = self.check(hk)
+                            kind, v = self.lookup(hk)
+                            if view not in (None, rec.ver) and \
+                                    kind == "implicit" and v == rec.ver:
+                                # its reads showed an older version than
+                                # the one P's basis names, which P made
+                                # since (a truncate by path, its second
+                                # handle): built on bytes no longer there
+                                # (RULES, "When a change commits")
+                                h = self.held[hk]
+                                h.I, h.made = None, False
+                                h.mark, h.grace = True, None
+                                want = "EAGAIN"
+                            else:
+                                want = self.check(hk)
+                        if want:
+                            view = None     # (it starts over)
                         if want is None:
                             pending = True
                             self.lease = hk
@@ -1093,6 +1114,7 @@ class Run:
                         except OSError as e:
                             got = err(e)
                         self.seen(hk, rec.ver)
+                        view = rec.ver
                         self.expect("h %s read again" % hk, rec.data, got)
                         force = self.r.randrange(2)
                 elif act == 9:
@@ -1186,7 +1208,7 @@ class Run:
                     if got == "ok" and not gone:
                         if act == 6:
                             # its own commit was under the old name
-                            hk, own_key = k2, None
+                            hk, own_key, view = k2, None, None
                         else:
                             gone = True
         finally:
