@@ -22,11 +22,16 @@
 #   fsyncs: its close commits only at its release, just after); P may
 #   truncate the record by path under the handle's open change, which
 #   commits that change first and truncates on top, as P's rename does;
+#   P takes its declarations back (setfattr -x), as do its children and
+#   W;
 # - its children (fork), whose reads and declarations are held for P
 #   too, and whose changes (saves, unlinks, renames of a record onto
-#   another name) use P's bases (SPEC: held "for that process and for
-#   its parent"), except where the child's own lookup read a deleted
-#   name's tombstone;
+#   another name, renames of a directory: `mv x y`) use P's bases (SPEC:
+#   held "for that process and for its parent"), except where the
+#   child's own lookup read a deleted name's tombstone; and a child that
+#   reads a record and writes it on that read of its own, in place or
+#   as sed -i does (a new file renamed over it), which moves P's basis
+#   only where P's tree made it or that read gave it;
 # - a subshell (a child of P) whose children save a record one after
 #   another: the first on P's basis, each next one on what the one
 #   before made, which the subshell holds (and P follows);
@@ -35,7 +40,9 @@
 # - U, a child of P that runs as another user (UID): its reads and
 #   declarations are held for P too, but as UID's, and it may use only
 #   what UID registered (SPEC: bases are held "for one uid"), while P,
-#   root, may use any; it reads, declares and saves;
+#   root, may use any; it reads, declares and saves, and edits as a
+#   child does (in place, sed -i); every fourth step U's basis of each
+#   record (user.expected_version, asked by a new U) is compared too;
 # - O, a process of another tree (its parent is gone too), which
 #   declares the current version and then changes a record, or renames
 #   a directory: the others' bases go stale under them.
@@ -43,6 +50,8 @@
 # (between steps, and between a handle's), which nothing may show; with
 # CM_RESTART, a command, the daemon is killed and the store mounted again
 # now and then (between steps): versions and contents stay, bases go.
+# CM_WEIGHTS="rename=8,child_edit=6" (the op_ methods, named without
+# op_) changes the mix, to stress some operations more than CI does.
 # After each step the model's version, content and existence of every
 # record, and P's and W's basis of it (user.expected_version), are
 # compared with the mount's.  The first difference ends the run: a line
@@ -522,6 +531,53 @@ class Run:
                 k, "user.expected_version").decode())
             if want != g:
                 self.mismatch("thread's basis of " + k, want, g)
+        if self.step % 4 == 0:      # (a fork: every step's doubled the time)
+            self.verify_uid()
+
+    def verify_uid(self):
+        """U's basis of each record, as a child of P running as UID asks
+        for it: only what UID registered (SPEC: bases are held "for one
+        uid"); EACCES where UID may not read the record.  A declaration
+        at expect_ttl's edge may be seen either way: what the model says
+        before and after the child's asking both pass."""
+        keys = [k for k in self.rec if self.rec[k].exists]
+        self.clear_of_ttl()
+
+        def wants():
+            out = {}
+            for k in keys:
+                kind, v = self.lookup_as(UID, k)
+                out[k] = str(v) if kind in ("explicit", "implicit") \
+                    else "ENODATA"
+            return out
+        modes = {k: for_uid(os.stat(k)) for k in keys}
+        before = wants()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            os.setgroups([])
+            os.setresgid(UID, UID, UID)
+            os.setresuid(UID, UID, UID)
+            out = {}
+            for k in keys:
+                try:
+                    out[k] = os.getxattr(k, "user.expected_version").decode()
+                except OSError as e:
+                    out[k] = err(e)
+            os.write(w, json.dumps(out).encode())
+            os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            got = json.loads(f.read() or b"{}")
+        os.waitpid(pid, 0)
+        after = wants()
+        for k in keys:
+            want = before[k] if modes[k] & 0o004 else "EACCES"
+            if got.get(k) != want and (got.get(k) != after[k] or
+                                       want == "EACCES"):
+                self.mismatch("uid %d's basis of %s" % (UID, k), want,
+                              got.get(k))
 
     def data(self):
         return bytes([self.r.randrange(97, 123)]) * self.r.randrange(0, 300)
@@ -563,6 +619,33 @@ class Run:
             h.E, h.Et, h.Eg = int(val), time.monotonic(), self.group()
             h.mark, h.grace = False, None
         self.expect("declare %s %r" % (k, val), want, got)
+
+    def op_withdraw(self, k):
+        """P, a child of P or W takes its declaration of k back
+        (setfattr -x): the entries of the caller and of its parent go
+        (fs/basis.c, basis_withdraw): P's, for P's or its child's; W's
+        and P's, for W's.  A sibling's entry of the same declaration
+        stays (W's, when P or a child withdraws)."""
+        who = self.r.choice(["P", "child", "W"])
+        rm = lambda: os.removexattr(k, "user.expected_version")
+        if who == "W":
+            self.w_looked(k)
+        else:
+            for h in self.held.values():
+                h.by_child = False
+            self.looked(k, child=who == "child")
+        if who == "P":
+            got = attempt(rm)
+        elif who == "child":
+            got = in_child(rm)
+        else:
+            got = self.w.do(lambda: rm() or "ok")
+        want = "ok" if self.rec[k].exists else "ENOENT"
+        if want == "ok":
+            self.held[k].E = None
+            if who == "W":
+                self.wheld[k].E = None
+        self.expect("%s withdraws %s" % (who, k), want, got)
 
     def declare_current(self, k):
         rec, h = self.rec[k], self.held[k]
@@ -730,6 +813,66 @@ class Run:
         else:
             want = self.child_rename(k, dst)
             self.expect("child rename %s %s" % (k, dst), want or "ok", got)
+
+    def op_child_edit(self, k):
+        """A child reads k and writes what it computed over it, on its
+        own read: in place (Python's read, then open(k, "w")) or through
+        a new file renamed over k (sed -i); now and then U does so.  Its
+        read is held for P too (seen); its change, on its own basis,
+        passes, and moves P's basis along only where P held what that
+        read left it and no declaration, or else a version P's tree made
+        that the child may use (fs/basis.c, own_change_locked): P's own
+        read stays (README, "The implicit basis stays the first version
+        seen")."""
+        for h in self.held.values():
+            h.by_child = False
+        data = self.data() or b"q"
+        sed = self.r.random() < 0.5
+        uid = UID if self.r.random() < 0.3 else None
+        tmp = os.path.join(parent(k) or ".",
+                           "sed%06d" % self.r.randrange(10 ** 6))
+        rec, h = self.rec[k], self.held[k]
+        mode = 0o7
+        if uid and rec.exists:
+            # (as op_uchild: it reads k; it writes k, or for sed makes
+            # its file in k's directory and renames it over k)
+            mode = for_uid(os.stat(k)) & 0o004 | for_uid(os.stat(
+                parent(k) or "." if sed else k)) & 0o002
+
+        def act():
+            with open(k, "rb") as fh:
+                fh.read()
+            if not sed:
+                put(k, os.O_WRONLY | os.O_TRUNC, data)
+                return
+            put(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, data)
+            os.rename(tmp, k)
+        Held.uid = uid or 0
+        try:
+            self.looked(k, child=True)
+            got = in_child(act, uid)
+            want = "ok" if rec.exists else "ENOENT"
+            if rec.exists and not mode & 0o004:
+                want = "EACCES"
+            elif rec.exists:
+                v = rec.ver
+                self.seen(k, v, child=True)
+                if not mode & 0o002:
+                    want = "EACCES"
+                else:
+                    rec.ver += 1
+                    rec.data = data
+                    mine = lambda u: Held.uid == 0 or u == Held.uid
+                    if h.E is None and h.I == v and h.by_child or \
+                            not (h.E is not None and mine(h.Eu)) and \
+                            h.I == v and not h.read and mine(h.Iu) and \
+                            not h.mark:
+                        h.I, h.read, h.by_child = rec.ver, False, False
+        finally:
+            Held.uid = 0
+        self.expect("%s %s %s %d" % ("uid %d" % uid if uid else "child",
+                                     "sed -i" if sed else "edit", k,
+                                     len(data)), want, got)
 
     def op_subshell(self, k):
         """A subshell's commands save k one after another, on P's basis:
@@ -1216,10 +1359,14 @@ class Run:
         settle()
         self.expect("close " + hk, "ok", closed)
 
-    def move_dir(self, s, t, by_p):
+    def move_dir(self, s, t, by_p, by_child=False):
         """Directory s renamed to t: each record continues its line
         under its new key, above any version that key ever had; P, when
-        it renamed and stood on a record's version, holds both ends."""
+        it renamed and stood on a record's version, holds both ends.  So
+        does P when its child renamed (`mv x y` from a shell) on P's
+        basis, as the ancestor whose basis a change used (fs/check.c,
+        rfs_dir_moved): its entries there move in place, keeping their
+        create's flag, and a mark P holds at the new key stays."""
         for k in list(self.rec):
             if parent(k) != s or not self.rec[k].exists:
                 continue
@@ -1231,13 +1378,16 @@ class Run:
             rs.exists = False
             rt.ver = max(before, rt.ver) + 1
             rt.exists, rt.data, rs.data = True, rs.data, b""
-            if by_p and kind == "implicit" and v == before:
+            if (by_p or by_child) and kind == "implicit" and v == before:
                 hs = self.held[k]
-                hs.I, hs.made, hs.read = rs.ver, False, False
+                hs.I, hs.made, hs.read = rs.ver, by_child and hs.made, \
+                    False
                 self.removed(k, hs)
                 ht = self.held[kt]
-                ht.mark, ht.grace = False, None
-                ht.I, ht.made, ht.read = rt.ver, False, False
+                made = by_child and ht.I is not None and ht.made
+                if by_p:
+                    ht.mark, ht.grace = False, None
+                ht.I, ht.made, ht.read = rt.ver, made, False
         self.dirs[s], self.dirs[t] = False, True
 
     def dir_model(self, what, s, t=None):
@@ -1281,6 +1431,19 @@ class Run:
                 self.seen_errs["moved"] = self.seen_errs.get("moved", 0) + 1
         self.expect("%s %s %s" % (what, s, t if what == "mvdir" else ""),
                     want or "ok", got)
+
+    def op_child_dir(self, k):
+        """A child of P renames a directory (`mv x y` from a shell)."""
+        s = self.r.choice(DIRS)
+        t = [d for d in DIRS if d != s][0]
+        for h in self.held.values():
+            h.by_child = False
+        got = in_child(lambda: os.rename(s, t))
+        want = self.dir_model("mvdir", s, t)
+        if want is None:
+            self.move_dir(s, t, False, by_child=True)
+            self.seen_errs["moved"] = self.seen_errs.get("moved", 0) + 1
+        self.expect("child mvdir %s %s" % (s, t), want or "ok", got)
 
     def op_other_dir(self, k):
         """O renames a directory: P's bases for its records go stale."""
@@ -1567,9 +1730,16 @@ class Run:
                (self.op_other_dir, 1), (self.op_thread, 1),
                (self.op_meta, 1), (self.op_compact, 1),
                (self.op_restart, 1), (self.op_uchild, 1),
-               (self.op_subshell, 1)]
+               (self.op_subshell, 1), (self.op_child_edit, 1),
+               (self.op_withdraw, 1), (self.op_child_dir, 1)]
         weights = [6, 5, 6, 2, 3, 2, 3, 3, 2, 4, 5, 4, 0.4, 2, 1, 6, 2, 0.5,
-                   0.3, 3, 2]
+                   0.3, 3, 2, 2, 1, 1]
+        # CM_WEIGHTS="rename=8,subshell=6": other weights for a harder
+        # mix (names without op_)
+        for kv in filter(None, os.environ.get("CM_WEIGHTS", "").split(",")):
+            name, w = kv.split("=")
+            i = [f.__name__ for f, _ in ops].index("op_" + name)
+            weights[i] = float(w)
         for _ in range(nops):
             self.step += 1
             fn, nargs = self.r.choices(ops, weights)[0]

@@ -1,11 +1,12 @@
 #!/bin/bash
 # End-to-end: checked changes against a model of the contract.
 # - tests/check_model.py: CHECK_MODEL_SEEDS seeds of CHECK_MODEL_OPS
-#   random reads, declarations, saves, appends, renames, unlinks and
-#   handles by a process, its children (one of them as another user:
-#   the mount has allow_other) and a process of another tree; each
-#   answer, version, content and basis as the model says (defaults 10
-#   and 300; make stress runs more).
+#   random reads, declarations (and their withdrawals), saves, appends,
+#   renames, unlinks and handles by a process, its children (edits on
+#   their own reads, sed -i, `mv dir1 dir2`; some as another user: the
+#   mount has allow_other) and a process of another tree; each answer,
+#   version, content and basis as the model says (defaults 10 and 300;
+#   make stress runs more; CM_WEIGHTS stresses a mix, check_model.py).
 # - What the model found, as plain scripts: an append by a process whose
 #   basis had gone stale gave it the version it made, so its next save of
 #   the buffer it read before passed and lost another's commit; and an
