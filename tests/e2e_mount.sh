@@ -610,4 +610,31 @@ PY
 )"
 unmount
 
+# A test's cleanup kills the daemons it started: only those not reaped
+# yet.  A daemon that unmount() (or a test's own wait) reaped may have
+# given its pid to another process since (pids wrap at pid_max, 32768
+# on Debian), and that process got the SIGTERM: another test's daemon on
+# a shared machine, which unmounted under its test (2026-12-07).  Here
+# the kernel is made to hand the reaped pid on at once (ns_last_pid).
+if [ -w /proc/sys/kernel/ns_last_pid ]; then
+	got=$(bash -c '. "$1"; mount_fresh || exit 1; unmount
+		for _ in 1 2 3 4 5; do
+			v=$(bash -c "echo $((RECFS_PID - 1)) > /proc/sys/kernel/ns_last_pid
+				setsid sleep 30 </dev/null >/dev/null 2>&1 & echo \$!")
+			[ "$v" = "$RECFS_PID" ] && break
+			kill "$v"
+		done
+		echo "$RECFS_PID $v"' _ "$TESTS/lib_e2e.sh" 2>/dev/null | tail -1)
+	victim=${got#* }
+	if [ -n "$victim" ] && [ "${got% *}" = "$victim" ]; then
+		st=$(cat "/proc/$victim/stat" 2>/dev/null)
+		st=${st##*) }
+		expect_eq "a test's cleanup spares the process that took a reaped daemon's pid" \
+			S "${st%% *}"
+	else
+		ok "# skip: the reaped daemon's pid went elsewhere ($got)"
+	fi
+	[ -n "$victim" ] && kill "$victim" 2>/dev/null
+fi
+
 finish

@@ -238,7 +238,13 @@ cleanup() {
 	for m in "$WORK"/mnt.*; do
 		mounted "$m" && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }
 	done
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	# Only those still our children: one a wait reaped may have given
+	# its pid to another process since (pids wrap), which it must spare.
+	for p in "${PIDS[@]}"; do
+		st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		st=(${st##*) }) # (state ppid ...: comm may hold spaces)
+		[ "${st[1]}" = "$$" ] && kill "$p" 2>/dev/null
+	done
 	wait 2>/dev/null
 	for m in "$WORK"/tmpfs.*; do mountpoint -q "$m" 2>/dev/null && umount -l "$m"; done
 	if [ "$FAILED" -gt 0 ] && [ -s "$WORK/recfs.log" ]; then
