@@ -23,6 +23,10 @@
 
 #define BASIS_GRACE_NS 2000000000ll
 
+/* The uid of a mark that two users' refusals left at one holder: every
+ * user's lookup meets it (mark_at). */
+#define MARK_ANYONE ((uid_t)-1)
+
 /* Does @t lead its session (a terminal's shell, a setsid'd daemon)? */
 static int leads_session(const struct proc_info *t)
 {
@@ -455,7 +459,8 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 			skip[(*nskip)++] = im;
 			im = NULL;
 		}
-		if (m && (m->uid == p->uid || p->uid == 0)) {
+		if (m && (m->uid == p->uid || p->uid == 0 ||
+			  m->uid == MARK_ANYONE)) {
 			hit->stale = 1;
 			hit->uid = m->uid;
 			hit->holder = ho.pid;
@@ -542,6 +547,13 @@ static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
 	e = bent_find(bt, B_MARK, key, h, ho);
 	if (!e)
 		e = bent_add(bt, B_MARK, key, h, ho, uid, 0, 0, 0);
+	else if (e->uid != uid && uid != 0)
+		/* Refused for another user too: the mark is for both (root
+		 * meets every mark anyway).  It kept its first user's, and
+		 * the second user's retry passed over it: EPERM, where a
+		 * basis of that user's further up would have let it through
+		 * (model checker, 2026-12-07). */
+		e->uid = e->uid == 0 ? uid : MARK_ANYONE;
 	if (e) {
 		e->expires_ns = proc_mono_ns(); /* when it was refused */
 		e->grace = 0;
@@ -1065,7 +1077,8 @@ int basis_conflict(struct basis_table *bt, const struct proc_info *p,
 	for (int depth = 0; depth < 64 && rc < 0; depth++) {
 		struct bent *e =
 			bent_find(bt, B_CONFLICT, key, h, self_of(&cur));
-		if (e && e->text && (e->uid == p->uid || p->uid == 0)) {
+		if (e && e->text && (e->uid == p->uid || p->uid == 0 ||
+				     e->uid == MARK_ANYONE)) {
 			size_t l = strlen(e->text);
 			if (len && l < len)
 				memcpy(buf, e->text, l + 1);

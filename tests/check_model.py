@@ -187,7 +187,8 @@ class Held:
     """What a task holds for a record.  Each of E, I and mark carries
     the uid of the task that set it (Eu, Iu, marku): Held.uid, the uid
     the acting task runs as, recorded whenever the model sets one (a
-    mark that is there already keeps its own: mark_at in fs/basis.c)."""
+    mark that is there already keeps its own, and is then made the
+    refused basis's user's too: Run.stamp)."""
     uid = 0
 
     def __setattr__(self, name, value):
@@ -456,16 +457,28 @@ class Run:
         # A child refused on P's basis leaves P a mark for the user
         # whose basis it was (fs/basis.c, basis_refused), not its own:
         # root's child refused on what U read leaves one U meets
-        # (EAGAIN).  P's own refusal marks P first, for P's uid.
+        # (EAGAIN).  P's own refusal marks P first, for P's uid, and
+        # then for the basis's user too (stamp).
         u = h.Iu if kind == "implicit" else h.Eu
         if kind in ("explicit", "expired"):
             self.consume(k, h)    # (a stale mark's refusal uses none)
         h.I, h.made = None, False
         h.mark = True
-        if child and kind != "stale":
-            object.__setattr__(h, "marku", u)
+        if kind != "stale":
+            self.stamp(h, u)
         h.grace = time.monotonic() if path and not child else None
         return "EAGAIN"
+
+    @staticmethod
+    def stamp(h, u):
+        """The mark at @h is for uid @u too, whose basis held there was
+        refused (fs/basis.c, mark_at): root meets every mark, so a root
+        mark becomes @u's (the model's only other uid).  Until
+        2026-12-07 it stayed its first user's, and U's retry passed
+        over it."""
+        if u and h.marku != u:
+            assert h.marku == 0
+            object.__setattr__(h, "marku", u)
 
     def took(self, k):
         """The registration of P's declaration that a change of k
@@ -1221,8 +1234,10 @@ class Run:
                                 # handle): built on bytes no longer there
                                 # (RULES, "When a change commits")
                                 h = self.held[hk]
+                                u = h.Iu
                                 h.I, h.made = None, False
                                 h.mark, h.grace = True, None
+                                self.stamp(h, u)
                                 want = "EAGAIN"
                             else:
                                 want = self.check(hk)
@@ -1511,12 +1526,15 @@ class Run:
             return None, kind, v, x
         if kind == "expired":
             self.seen_errs["expired"] = self.seen_errs.get("expired", 0) + 1
+        u = x.Iu if kind == "implicit" else x.Eu
         if kind in ("explicit", "expired"):
             self.consume(k, x)
         for y in (self.wheld[k], self.held[k]):
             y.I, y.made, y.via = None, False, False
             y.mark = True
             y.grace = time.monotonic() if path else None
+        if kind != "stale":
+            self.stamp(x, u)
         return "EAGAIN", kind, v, x
 
     def w_commit(self, k, data, exists, kind, v, x):

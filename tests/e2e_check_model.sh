@@ -57,6 +57,17 @@ fi
 expect_eq "$SEEDS seeds of $OPS checked operations answer as the model does [the daemon killed and mounted again $(restart_count) times]" \
 	0 "$bad"
 
+# Seeds that found a fault, with the mix of operations that found it: 8185
+# (the other user's retry passed over its parent's mark, left there for
+# root first: EPERM instead of EAGAIN, 2026-12-07).
+mkdir "$MNT/w8185"
+out=$(CM_WEIGHTS=rename=6,tmp_over=4,unlink=5,subshell=5,child=7,uchild=5,declare=7,other=7,dir=3,other_dir=3,child_dir=3,child_edit=5,withdraw=3,thread=7,handle=8 \
+	timeout -s KILL 120 python3 "$MODEL" "$MNT/w8185" 8185 260 1 2>&1 \
+	</dev/null | grep -v '^O: ')
+expect_eq "seed 8185 of a harder mix answers as the model does" OK \
+	"$(echo "$out" | head -1 | cut -c1-2)"
+[ "${out:0:2}" = OK ] || echo "$out" | head -14 | cut -c1-300 | sed 's/^/#   /'
+
 # A process read v1; another tree committed v2; the process appended
 # (v3, which needs no basis) and then saved its v1 buffer.
 cd "$MNT" || exit 1

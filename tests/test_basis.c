@@ -1334,6 +1334,54 @@ static void test_subshell_changes_again(void **state)
 	basis_free(bt);
 }
 
+/* A child running as another user is refused on that user's basis at
+ * its parent, which holds a mark of its own user already: the mark must
+ * stop that user's next change too (SPEC: a naive retry keeps getting
+ * EAGAIN; RULES: the mark is for the basis's user).  It kept its first
+ * user only, and the retry passed over it: EPERM here, and a basis of
+ * that user further up would have let it through (check_model.py, seed
+ * 8185 with CM_WEIGHTS). */
+static void test_mark_for_each_user(void **state)
+{
+	struct basis_table *bt;
+	struct proc_info p = me(), c, c2, c3;
+	struct basis_hit hit, none;
+	const char *key = "w0/users";
+	uid_t other = p.uid == 4242 ? 4343 : 4242;
+	pid_t child, child2, child3;
+
+	(void)state;
+	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
+	child = idle_child(p.tgid);
+	assert_int_equal(proc_get(child, &c), 0);
+	c.uid = other;
+	/* the other user declares: held by the child and this process */
+	assert_int_equal(basis_declare(bt, &c, key, 3), 0);
+	/* this process's own change is refused (a thread's: it found its
+	 * own stale basis), which marks it for its own user */
+	memset(&none, 0, sizeof(none));
+	basis_refused(bt, &p, &none, key, "mine");
+	child2 = idle_child(p.tgid);
+	assert_int_equal(proc_get(child2, &c2), 0);
+	c2.uid = other;
+	expect_declared(bt, &c2, key, 3);
+	/* the record moved on: the other user's change is refused */
+	basis_lookup(bt, &c2, key, &hit);
+	basis_refused(bt, &c2, &hit, key, "theirs");
+	/* and its next command (a new process) meets the mark */
+	child3 = idle_child(p.tgid);
+	assert_int_equal(proc_get(child3, &c3), 0);
+	c3.uid = other;
+	basis_lookup(bt, &c3, key, &hit);
+	assert_true(hit.stale);
+	basis_lookup(bt, &p, key, &hit);
+	assert_true(hit.stale);
+	basis_free(bt);
+	end_child(child);
+	end_child(child2);
+	end_child(child3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1361,6 +1409,7 @@ int main(void)
 		cmocka_unit_test(test_thread_lookups_poll_little),
 		cmocka_unit_test(test_thread_change_moves_process),
 		cmocka_unit_test(test_subshell_changes_again),
+		cmocka_unit_test(test_mark_for_each_user),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
