@@ -53,9 +53,11 @@
 # CM_WEIGHTS="rename=8,child_edit=6" (the op_ methods, named without
 # op_) changes the mix, to stress some operations more than CI does.
 # After each step the model's version, content and existence of every
-# record, and P's and W's basis of it (user.expected_version), are
-# compared with the mount's.  The first difference ends the run: a line
-# "MISMATCH ..." and exit 1; else "OK N steps (what was refused)".
+# record, P's and W's basis of it (user.expected_version), and whether
+# P has a user.conflict line for it (after a refusal as stale of P, W
+# or a child on P's basis) are compared with the mount's.  The first
+# difference ends the run: a line "MISMATCH ..." and exit 1; else "OK N
+# steps (what was refused)".
 #
 # The model: per record its last version (a deleted one's tombstone),
 # content and whether it exists; per record what P and W hold: an
@@ -326,6 +328,7 @@ class Run:
         self.r = random.Random(seed)
         self.rec = {k: Rec() for k in KEYS + [k + ".tmp" for k in KEYS]}
         self.held = {k: Held() for k in self.rec}     # P's
+        self.conflicts = set()  # keys P's tree was refused on (EAGAIN)
         self.wheld = {k: Held() for k in self.rec}    # W's
         self.groups = 0
         self.lease = None       # the key P's open handle is changing
@@ -467,6 +470,7 @@ class Run:
         if kind != "stale":
             self.stamp(h, u)
         h.grace = time.monotonic() if path and not child else None
+        self.conflicts.add(k)
         return "EAGAIN"
 
     @staticmethod
@@ -538,6 +542,16 @@ class Run:
                 g = err(e)
             if want != g:
                 self.mismatch("basis of " + k, want, g)
+            # user.conflict: a line after a refusal as stale of P, its
+            # thread or a child on P's basis (SPEC), else ENODATA
+            try:
+                g = os.getxattr(k, "user.conflict").decode()
+                g = "line" if g.startswith("basis=") else g
+            except OSError as e:
+                g = err(e)
+            want = "line" if k in self.conflicts else "ENODATA"
+            if want != g:
+                self.mismatch("conflict of " + k, want, g)
             kind, v, _ = self.w_lookup(k)
             want = str(v) if kind in ("explicit", "implicit") else "ENODATA"
             g = self.w.do(lambda: os.getxattr(
@@ -1221,6 +1235,7 @@ class Run:
                                 h.I, h.made = None, False
                                 h.mark, h.grace = True, None
                                 want = "EAGAIN"
+                                self.conflicts.add(hk)
                                 # (and it starts over, as a new open)
                                 own = own_key = None
                         else:
@@ -1239,6 +1254,7 @@ class Run:
                                 h.mark, h.grace = True, None
                                 self.stamp(h, u)
                                 want = "EAGAIN"
+                                self.conflicts.add(hk)
                             else:
                                 want = self.check(hk)
                         if want:
@@ -1535,6 +1551,7 @@ class Run:
             y.grace = time.monotonic() if path else None
         if kind != "stale":
             self.stamp(x, u)
+        self.conflicts.add(k)
         return "EAGAIN", kind, v, x
 
     def w_commit(self, k, data, exists, kind, v, x):
@@ -1719,6 +1736,7 @@ class Run:
         self.expect("restart", "ok", self.other.do("cd", self.root))
         self.held = {k: Held() for k in self.rec}
         self.wheld = {k: Held() for k in self.rec}
+        self.conflicts = set()
 
     def op_wait(self, k):
         """Let P's declarations expire (when expect_ttl is short)."""
