@@ -271,6 +271,7 @@ static void note_changer(struct rfs *fs, const struct proc_info *p,
 		/* append_write sets it again; read_on peeks without fs->mu */
 		__atomic_store_n(&in->ext_base, 0, __ATOMIC_RELAXED);
 		in->ext_top = newv;
+		in->ext_cut = newv;
 		in->last_pid = p->tgid ? p->tgid : p->tid;
 		in->last_uid = p->uid;
 		memcpy(in->last_comm, p->comm, sizeof(in->last_comm));

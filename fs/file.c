@@ -355,6 +355,54 @@ out:
 	fuse_reply_create(req, &e, fi);
 }
 
+/* Do the first @n bytes of @a and @b match?  @return 1 yes, 0 no (or a
+ * read failed: the reader then stays where it is). */
+static int snap_prefix_eq(struct store_snap *a, struct store_snap *b,
+			  uint64_t n)
+{
+	char x[8192], y[sizeof(x)];
+
+	for (uint64_t off = 0; off < n;) {
+		size_t want = n - off < sizeof(x) ? (size_t)(n - off) : sizeof(x);
+		ssize_t ra = store_snap_read(a, x, want, off);
+		ssize_t rb = store_snap_read(b, y, want, off);
+
+		if (ra <= 0 || ra != rb || memcmp(x, y, (size_t)ra) != 0)
+			return 0;
+		off += (uint64_t)ra;
+	}
+	return 1;
+}
+
+/* The newest version of @key, if another mount made it by adding bytes
+ * to the end of @h's snapshot (whose stat is @sb).  This daemon sees only
+ * its own appends (the inode's line), so the bytes tell: all of the
+ * reader's are still there, first, and it still reads one version.  A
+ * version found not to extend it is not compared again (tail -f looks
+ * at its end every second).  @return 0 and *out, or -1.  Caller holds
+ * h->mu, not fs->mu. */
+static int remote_ext(struct rfs *fs, struct rfs_handle *h, const char *key,
+		      const struct store_stat *sb, struct store_snap **out)
+{
+	struct store_stat cur;
+	struct store_snap *s;
+
+	if (store_stat(fs->st, key, &cur) < 0 || cur.version <= sb->version ||
+	    cur.version == h->ext_tried || cur.size <= sb->size)
+		return -1;
+	if (store_snap_open(fs->st, key, 0, &s) < 0)
+		return -1;
+	store_snap_stat(s, &cur);
+	if (cur.version > sb->version && cur.size > sb->size &&
+	    snap_prefix_eq(h->snap, s, sb->size)) {
+		*out = s;
+		return 0;
+	}
+	h->ext_tried = cur.version;
+	store_snap_close(s);
+	return -1;
+}
+
 /* A reader at the end of its version reads on when the record has only
  * grown since by appends: its snapshot moves to the newest version of
  * that line, whose first bytes are all the ones it had, so it still
@@ -364,28 +412,41 @@ out:
  * it): the snapshot's version is then one of another key's line, which
  * the inode's line, kept for its new key, says nothing of.  Before
  * 2026-12-06 such a reader read on into the bytes of a version of the
- * new key that another record had made.  @return 1 if the snapshot
- * moved.  Caller holds h->mu. */
+ * new key that another record had made.  Versions another mount made
+ * (etcd) are on no line here: past this daemon's last change other than
+ * an append, the reader reads on into the newest version if its bytes
+ * begin with all of the reader's (remote_ext).  Until 2026-12-07 it did
+ * not, and `tail -f` of a log another mount appended to showed nothing
+ * new.  @return 1 if the snapshot moved.  Caller holds h->mu. */
 static int read_on(struct rfs *fs, struct rfs_handle *h)
 {
 	struct store_snap *s;
 	struct store_stat sb;
 	char key[RFS_KEY_BUF];
 	uint64_t top = 0;
-	int pending;
+	int pending, remote, elsewhere = 0;
 
 	/* Most records have no such line: no lock at their every EOF. */
-	if (!__atomic_load_n(&h->in->ext_base, __ATOMIC_RELAXED))
+	remote = __atomic_load_n(&h->in->remote, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&h->in->ext_base, __ATOMIC_RELAXED) && !remote)
 		return 0;
 	store_snap_stat(h->snap, &sb);
 	pthread_mutex_lock(&fs->mu);
-	if (h->in->ext_base && h->in->key_gen == h->snap_gen &&
-	    h->in->ext_base <= sb.version && sb.version < h->in->ext_top &&
-	    rfs_ino_key_copy(h->in, key, &pending) == 0 && !pending)
-		top = h->in->ext_top;
+	if (h->in->key_gen == h->snap_gen &&
+	    rfs_ino_key_copy(h->in, key, &pending) == 0 && !pending) {
+		if (h->in->ext_base && h->in->ext_base <= sb.version &&
+		    sb.version < h->in->ext_top)
+			top = h->in->ext_top;
+		else if (remote && sb.version >= h->in->ext_cut)
+			elsewhere = 1;
+	}
 	pthread_mutex_unlock(&fs->mu);
-	if (!top || store_snap_open(fs->st, key, top, &s) < 0)
+	if (elsewhere) {
+		if (remote_ext(fs, h, key, &sb, &s) < 0)
+			return 0;
+	} else if (!top || store_snap_open(fs->st, key, top, &s) < 0) {
 		return 0;
+	}
 	store_snap_close(h->snap);
 	h->snap = s;
 	return 1;
@@ -598,9 +659,11 @@ again:
 		/* A live key's next version is the one after the append's
 		 * base (store_append): newv - 1 is what it added to. */
 		uint64_t base = h->in->ext_base, top = h->in->ext_top;
+		uint64_t cut = h->in->ext_cut;
 		struct basis_hit hit;
 		append_basis(fs, p, h->in->key, newv - 1, &hit);
 		rfs_appended(fs, p, &hit, h->in->key, newv);
+		h->in->ext_cut = cut; /* an append cuts no reader off */
 		/* Appended onto its own commit: that line is still its own
 		 * (fsync, append, ftruncate was refused as stale). */
 		if (h->has_own && h->own_gen == h->in->key_gen &&

@@ -430,8 +430,10 @@ static void inval_remote(struct rfs *fs, const char *key, fuse_ino_t parent,
 	if (!ino) {
 		pthread_mutex_lock(&fs->mu);
 		struct rfs_inode *in = rfs_ino_by_key(fs, key);
-		if (in)
+		if (in) {
 			ino = in->ino;
+			__atomic_store_n(&in->remote, 1, __ATOMIC_RELAXED);
+		}
 		pthread_mutex_unlock(&fs->mu);
 	}
 	if (!fs->se)

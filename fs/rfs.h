@@ -104,6 +104,13 @@ struct rfs_inode {
 	 * (rfs_changed).  Under fs->mu; ext_base is written atomically,
 	 * for read_on's look without the lock. */
 	uint64_t ext_base, ext_top;
+	/* The last version this daemon made by a change other than an
+	 * append (note_changer), and whether another mount has changed the
+	 * record (inval_remote, atomic): versions made elsewhere are not on
+	 * the line above, so a reader at or past ext_cut that reaches its
+	 * end compares bytes to read on into them (read_on). */
+	uint64_t ext_cut;
+	int remote;
 	/* who made the current version (for user.conflict): last_pid made
 	 * last_version; a version made elsewhere (another mount on etcd)
 	 * is not theirs */
@@ -147,6 +154,7 @@ struct rfs_handle {
 	unsigned own_gen;        /* while in->key_gen is still this */
 	int seen;                /* an O_RDWR handle registered its first read */
 	uint64_t pc_seen;        /* in->pc_seq when its snapshot was taken */
+	uint64_t ext_tried;      /* a version read_on found not to extend it */
 	uint64_t view_size;      /* the change's size, for the opener's stat
 	                            (atomic: read without this handle's mu) */
 	uint64_t attr_seen;      /* in->attr_gen at the change's last write */

@@ -381,6 +381,35 @@ check "each of 10 commits on M1 shows on M2 within 5 s" bash -c "! grep -q timeo
 expect_eq "once the version shows, a new open on M2 reads the new content (stale reads)" 0 \
 	"$(sed -n 2p "$WORK/watch.out")"
 
+# ---- tail -f follows the other mount's appends -----------------------------
+# An open reader at the end of its version reads on when the record was
+# only appended to since, whichever mount appended.  Until 2026-12-07 it
+# read on only into this mount's own appends: tail -f on M2 of a log
+# appended on M1 showed nothing new.
+act "$M1" 'echo l0 > tlog'
+wait_for 5 test -e "$M2/tlog"
+(cd "$M2" && exec timeout 5 tail -f tlog > "$WORK/tail2.out") & tailpid=$!
+sleep 0.5
+act "$M1" 'echo l1 >> tlog'; sleep 0.3
+act "$M2" 'echo l2 >> tlog'; sleep 0.3
+act "$M1" 'echo l3 >> tlog'
+sleep 1.5
+kill $tailpid 2>/dev/null; wait $tailpid 2>/dev/null
+expect_eq "tail -f on M2 follows appends made on M1 and on M2" "l0 l1 l2 l3" \
+	"$(tr '\n' ' ' < "$WORK/tail2.out" | sed 's/ $//')"
+cat > "$WORK/readon.py" <<'EOF'
+import os, subprocess, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+first = os.read(fd, 100)
+subprocess.run(["bash", "-c", sys.argv[2]], check=True)
+time.sleep(0.5)
+print(" ".join(first.decode().split()), "|", " ".join(os.read(fd, 100).decode().split()))
+EOF
+expect_eq "a reader on M2 reads on into an append made on M1" "l0 l1 l2 l3 | l4" \
+	"$(act "$M2" "python3 '$WORK/readon.py' tlog 'cd $M1 && echo l4 >> tlog'")"
+expect_eq "but not past another change made on M1" "l0 l1 l2 l3 l4 | " \
+	"$(act "$M2" "python3 '$WORK/readon.py' tlog 'cd $M1 && sed -i s/l0/L0/ tlog && echo l5 >> tlog'")"
+
 # ---- Namespace changes cross over; versions never repeat ----------------
 act "$M1" 'mkdir d'
 check "mkdir on M1 shows on M2" wait_for 5 test -d "$M2/d"
