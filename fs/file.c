@@ -315,6 +315,11 @@ void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		}
 		if (rc == -EAGAIN)
 			rc = -EEXIST; /* another mount created it meanwhile */
+		/* Another mount's create of it, not committed yet: on one
+		 * mount the kernel finds that name and O_EXCL says EEXIST,
+		 * which lock-file loops wait on (git's index.lock). */
+		if (rc == -EBUSY && (fi->flags & O_EXCL))
+			rc = -EEXIST;
 	}
 	if (rc < 0)
 		goto out;

@@ -475,6 +475,27 @@ expect_eq "and shows on M2 as version 2" "2 held" "$(ver "$M2/leased") $(peek "$
 check "M2, with a fresh read, now writes it" act "$M2" 'cat leased >/dev/null; printf m2 > leased'
 expect_eq "version 3, seen on M1" "3 m2" "$(wait_for 5 ver_is "$M1/leased" 3; ver "$M1/leased") $(peek "$M1/leased")"
 
+# A lock file (git's index.lock): an O_EXCL create of a name that another
+# mount is creating fails with EEXIST, as on one mount, so that a lock
+# loop waits and git says another git is running.  Until 2026-12-07 it
+# was EBUSY.
+rm -f "$WORK/held" "$WORK/release"
+act "$M1" "exec 3>x.lock || exit 1; touch $WORK/held
+	for _ in \$(seq 600); do [ -e $WORK/release ] && break; sleep 0.05; done; exec 3>&-; rm x.lock" \
+	2>"$WORK/holder.err" &
+holder=$!
+if wait_for 10 test -e "$WORK/held"; then
+	expect_err "M2's O_EXCL create of a name M1 is creating fails with EEXIST" "File exists" \
+		act "$M2" "python3 -c 'import os; os.open(\"x.lock\", os.O_CREAT | os.O_EXCL | os.O_WRONLY)'"
+else
+	fail "M1 creates x.lock ($(cat "$WORK/holder.err"))"
+fi
+touch "$WORK/release"
+wait $holder
+wait_for 5 gone "$M2/x.lock"
+check "and once M1 closed and removed it, M2 takes it" \
+	act "$M2" 'set -o noclobber; echo m2 > x.lock'
+
 # ---- A rename onto a record whose open etcd is refusing ---------------------
 # M2 holds the record's lease.  On M1 one thread opens it O_TRUNC, which
 # takes M1's own lease and then asks etcd (refused: EBUSY), while a sibling
