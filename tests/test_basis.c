@@ -38,6 +38,15 @@ static struct proc_info me(void)
 	return p;
 }
 
+/* The test process's parent (a create by me() is held there too). */
+static struct proc_info my_parent(void)
+{
+	struct proc_info p;
+
+	assert_int_equal(proc_get(getppid(), &p), 0);
+	return p;
+}
+
 /* @key's basis for @p is a declaration of version @v. */
 static void expect_declared(struct basis_table *bt, struct proc_info *p,
 			    const char *key, uint64_t v)
@@ -202,11 +211,10 @@ static void test_replace(void **state)
 static void test_created_gives_way(void **state)
 {
 	struct basis_table *bt;
-	struct proc_info p = me(), par;
+	struct proc_info p = me(), par = my_parent();
 	struct basis_hit hit;
 
 	(void)state;
-	assert_int_equal(proc_get(getppid(), &par), 0);
 	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
 
 	basis_created(bt, &p, "made", 5);
@@ -244,11 +252,10 @@ static void test_created_gives_way(void **state)
 static void test_created_read_pins(void **state)
 {
 	struct basis_table *bt;
-	struct proc_info p = me(), par;
+	struct proc_info p = me(), par = my_parent();
 	struct basis_hit hit;
 
 	(void)state;
-	assert_int_equal(proc_get(getppid(), &par), 0);
 	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
 	for (int k = 0; k < 2; k++) {
 		const char *key = k == 0 ? "self" : "child";
@@ -379,11 +386,10 @@ static void test_created_reaches_leader(void **state)
 static void test_change_keeps_made(void **state)
 {
 	struct basis_table *bt;
-	struct proc_info p = me(), par;
+	struct proc_info p = me(), par = my_parent();
 	struct basis_hit hit;
 
 	(void)state;
-	assert_int_equal(proc_get(getppid(), &par), 0);
 	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
 	const char *keys[2] = { "made", "read" };
 	for (int k = 0; k < 2; k++) {
@@ -413,12 +419,11 @@ static void test_change_keeps_made(void **state)
 static void test_own_change_moves_maker(void **state)
 {
 	struct basis_table *bt;
-	struct proc_info p = me(), par;
+	struct proc_info p = me(), par = my_parent();
 	struct basis_hit hit, none;
 
 	(void)state;
 	memset(&none, 0, sizeof(none));
-	assert_int_equal(proc_get(getppid(), &par), 0);
 	assert_int_equal(basis_init(&bt, 60, 1u << 20, 1), 0);
 	/* "made": p created it (par holds a create's basis), then read it
 	 * back before changing it (`seq 9 > f; sort -o f f`). */
@@ -452,7 +457,7 @@ static void test_own_change_moves_maker(void **state)
  * parent's parent is init. */
 static void elders(struct proc_info *par, struct proc_info *gp)
 {
-	assert_int_equal(proc_get(getppid(), par), 0);
+	*par = my_parent();
 	if (proc_basis_parent(par) <= 1 ||
 	    proc_get(proc_basis_parent(par), gp) < 0)
 		skip();
