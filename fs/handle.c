@@ -280,17 +280,6 @@ void rfs_handle_follow(struct rfs *fs, struct rfs_handle *h)
 	pthread_mutex_unlock(&fs->mu);
 }
 
-/* A commit of @in's record: through a handle, or with none (a truncate
- * by path, an append).  Its O_RDWR handles follow every one of them
- * (rfs_handle_follow): until 2026-12-06 only commits through a handle
- * were noted, and a descriptor read the version from before its own
- * process's truncate or append, and its change on that was refused
- * (EAGAIN; tests/e2e_editors.sh).  Caller holds fs->mu. */
-void rfs_note_commit(struct rfs_inode *in)
-{
-	__atomic_store_n(&in->pc_seq, in->pc_seq + 1, __ATOMIC_RELAXED);
-}
-
 /* An O_RDWR handle reads back what it committed: SQLite rereads its
  * pages after each transaction, an `a+` log its own lines, and a
  * snapshot from before the commit (or the newest, which may be another

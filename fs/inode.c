@@ -422,8 +422,22 @@ void rfs_inval_gone(struct rfs *fs, const char *key, fuse_ino_t ino)
 	inval_queue(fs, key, 1, ino);
 }
 
+/* A commit of @in's record: through a handle, or with none (a truncate
+ * by path, an append), or another mount's (inval_remote).  Its O_RDWR
+ * handles follow every one of them
+ * (rfs_handle_follow): until 2026-12-06 only commits through a handle
+ * were noted, and a descriptor read the version from before its own
+ * process's truncate or append, and its change on that was refused
+ * (EAGAIN; tests/e2e_editors.sh).  Caller holds fs->mu. */
+void rfs_note_commit(struct rfs_inode *in)
+{
+	__atomic_store_n(&in->pc_seq, in->pc_seq + 1, __ATOMIC_RELAXED);
+}
+
 /* What the kernel caches of a key another mount changed: the record's
- * attributes and pages, and its directory's (a listing changed). */
+ * attributes and pages, and its directory's (a listing changed).  The
+ * change is a commit for its O_RDWR handles too, which follow every
+ * commit whichever mount made it (rfs_handle_follow). */
 static void inval_remote(struct rfs *fs, const char *key, fuse_ino_t parent,
 			 fuse_ino_t ino)
 {
@@ -433,6 +447,7 @@ static void inval_remote(struct rfs *fs, const char *key, fuse_ino_t parent,
 		if (in) {
 			ino = in->ino;
 			__atomic_store_n(&in->remote, 1, __ATOMIC_RELAXED);
+			rfs_note_commit(in);
 		}
 		pthread_mutex_unlock(&fs->mu);
 	}

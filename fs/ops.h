@@ -182,9 +182,6 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how);
  * truncate by path, an append), drop the snapshot, so that the read
  * takes the current version.  Caller holds h->mu, not fs->mu. */
 void rfs_handle_follow(struct rfs *fs, struct rfs_handle *h);
-/* @in's record was committed: its O_RDWR handles follow it
- * (rfs_handle_follow).  Caller holds fs->mu. */
-void rfs_note_commit(struct rfs_inode *in);
 /** An O_RDWR handle's reads go to @version of @key, just committed
  * through it (others: nothing).  Caller holds h->mu and fs->mu, and the
  * record's lease is still the handle's. */

@@ -299,6 +299,9 @@ int rfs_abort_conn(long conn);
 /* inode.c: the inode table.  Caller holds fs->mu. */
 struct rfs_inode *rfs_ino(struct rfs *fs, fuse_ino_t ino);
 struct rfs_inode *rfs_ino_by_key(struct rfs *fs, const char *key);
+/* @in's record was committed: its O_RDWR handles follow it
+ * (rfs_handle_follow).  Caller holds fs->mu. */
+void rfs_note_commit(struct rfs_inode *in);
 /* Mark @in pending (an uncommitted create) or not. */
 void rfs_ino_pending(struct rfs *fs, struct rfs_inode *in, int on);
 /* The live inode for key, made if needed (nlookup untouched). */

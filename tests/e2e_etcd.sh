@@ -410,6 +410,26 @@ expect_eq "a reader on M2 reads on into an append made on M1" "l0 l1 l2 l3 | l4"
 expect_eq "but not past another change made on M1" "l0 l1 l2 l3 l4 | " \
 	"$(act "$M2" "python3 '$WORK/readon.py' tlog 'cd $M1 && sed -i s/l0/L0/ tlog && echo l5 >> tlog'")"
 
+# A read-write descriptor with no change open follows every commit, as
+# on one mount (SQLite's connections each hold one).  Until 2026-12-07 it
+# followed only this mount's commits: after a commit on M1 it still read
+# the version it first read on M2.
+cat > "$WORK/rdwr.py" <<'EOF'
+import os, subprocess, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+first = os.pread(fd, 100, 0).decode()
+v0 = os.getxattr(sys.argv[1], "user.version")
+subprocess.run(["bash", "-c", sys.argv[2]], check=True)
+end = time.time() + 5
+while os.getxattr(sys.argv[1], "user.version") == v0 and time.time() < end:
+	time.sleep(0.05)
+print(first, "|", os.pread(fd, 100, 0).decode())
+EOF
+act "$M1" 'printf old > rdwr'
+wait_for 5 test -e "$M2/rdwr"
+expect_eq "an O_RDWR descriptor on M2 reads what M1 committed since" "old | new" \
+	"$(act "$M2" "python3 '$WORK/rdwr.py' rdwr 'cd $M1 && cat rdwr >/dev/null && printf new > rdwr'")"
+
 # ---- Namespace changes cross over; versions never repeat ----------------
 act "$M1" 'mkdir d'
 check "mkdir on M1 shows on M2" wait_for 5 test -d "$M2/d"
