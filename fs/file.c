@@ -29,6 +29,22 @@
 #define APPEND_WAIT_MS 3000
 #define APPEND_WRITE_WAIT_MS 20
 
+/* A file its appender made, before the appender's first line
+ * (`slow_cmd >> new.log`): an empty create, which its close would commit
+ * as it is, and its first append with that line (rfs_write).  Another
+ * appender commits it now instead of waiting for it: two jobs logging
+ * to one new file, the first silent for a while, had the second wait
+ * APPEND_WAIT_MS and get EBUSY.  The maker's lines then append as on a
+ * file that was there.  Caller holds fs->mu (and, to be sure of the
+ * size, l->mu). */
+static int idle_append_create(const struct rfs_handle *l)
+{
+	return l->in->lease == l && l->in->pending && l->created &&
+	       (l->flags & O_APPEND) && !(l->flags & O_TRUNC) &&
+	       !l->failed &&
+	       __atomic_load_n(&l->view_size, __ATOMIC_RELAXED) == 0;
+}
+
 /* An O_APPEND open waits for another handle's change to the record to
  * end (APPEND_WAIT_MS), so that its write finds the record free.  It
  * takes no lease: if one is taken again before the write, the write
@@ -40,8 +56,16 @@ static int append_open_wait(struct rfs *fs, fuse_req_t req,
 {
 	int64_t dl = 0; /* rfs_lease_wait()'s deadline, ns */
 	int woken = 0, rc = 0;
+	struct rfs_handle *l;
 
 	pthread_mutex_lock(&fs->mu);
+	l = h->in->lease;
+	if (l && l != h && !h->in->deleted && idle_append_create(l)) {
+		rfs_handle_pin(l);
+		pthread_mutex_unlock(&fs->mu);
+		rfs_handle_commit_pinned(fs, l, idle_append_create);
+		pthread_mutex_lock(&fs->mu);
+	}
 	if (h->in->lease && !h->in->deleted) {
 		rc = rfs_lease_wait(fs, h->in, h, p, req, APPEND_WAIT_MS, &dl,
 				    &woken);

@@ -280,6 +280,32 @@ void rfs_handle_follow(struct rfs *fs, struct rfs_handle *h)
 	pthread_mutex_unlock(&fs->mu);
 }
 
+/* The holder may be another thread, closing the handle right now: the
+ * pin keeps the handle, and a release that came first has committed the
+ * change itself (rfs_release), so nothing is left to do. */
+int rfs_handle_commit_pinned(struct rfs *fs, struct rfs_handle *h,
+			     int (*still)(const struct rfs_handle *))
+{
+	int rc = 0, go;
+
+	pthread_mutex_lock(&h->mu);
+	/* A release commits under h->mu before it marks the handle and
+	 * drops the inode: either it has not begun (and waits for us), or
+	 * h->txn is already gone and there is nothing to commit. */
+	pthread_mutex_lock(&fs->mu);
+	go = !h->released && (!still || still(h));
+	pthread_mutex_unlock(&fs->mu);
+	if (go)
+		rc = rfs_handle_commit(fs, h, 0);
+	if (rc < 0)
+		rfs_handle_lost(h, rc);
+	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_lock(&fs->mu);
+	rfs_handle_unpin(h);
+	pthread_mutex_unlock(&fs->mu);
+	return rc;
+}
+
 /* An O_RDWR handle reads back what it committed: SQLite rereads its
  * pages after each transaction, an `a+` log its own lines, and a
  * snapshot from before the commit (or the newest, which may be another
@@ -312,7 +338,7 @@ void rfs_handle_read_own(struct rfs *fs, struct rfs_handle *h, const char *key,
 }
 
 /* A rename by the handle's own process commits the record's open change
- * first (fs/names.c, commit_pinned): when that commit fails (it was
+ * first (rfs_handle_commit_pinned): when that commit fails (it was
  * stale when its own process truncated the record by path in between,
  * until that truncate came to commit the change first, 2026-12-06), the
  * error goes to the rename, and the writer must still learn that its

@@ -460,33 +460,6 @@ void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -rc);
 }
 
-/* Commit @h's open change, pinned by the caller (and unpinned here).
- * Called without fs->mu.  The holder may be another thread, closing the
- * handle right now: the pin keeps the handle, and a release that came
- * first has committed the change itself (rfs_release), so nothing is
- * left to do. */
-static int commit_pinned(struct rfs *fs, struct rfs_handle *h)
-{
-	int rc = 0, released;
-
-	pthread_mutex_lock(&h->mu);
-	/* A release commits under h->mu before it marks the handle and
-	 * drops the inode: either it has not begun (and waits for us), or
-	 * h->txn is already gone and there is nothing to commit. */
-	pthread_mutex_lock(&fs->mu);
-	released = h->released;
-	pthread_mutex_unlock(&fs->mu);
-	if (!released)
-		rc = rfs_handle_commit(fs, h, 0);
-	if (rc < 0)
-		rfs_handle_lost(h, rc);
-	pthread_mutex_unlock(&h->mu);
-	pthread_mutex_lock(&fs->mu);
-	rfs_handle_unpin(h);
-	pthread_mutex_unlock(&fs->mu);
-	return rc;
-}
-
 /* The lease holder's own process renames its record: its pending change
  * commits first (write, rename, close).  Another's: EBUSY (ops.h). */
 int rfs_commit_own_lease(struct rfs *fs, const char *key,
@@ -507,7 +480,7 @@ int rfs_commit_own_lease(struct rfs *fs, const char *key,
 		}
 	}
 	pthread_mutex_unlock(&fs->mu);
-	return h ? commit_pinned(fs, h) : rc;
+	return h ? rfs_handle_commit_pinned(fs, h, NULL) : rc;
 }
 
 /* The changes a process has open under a directory (rfs_ino_tree_each). */
@@ -559,7 +532,7 @@ static int commit_own_under(struct rfs *fs, const char *dir,
 		pthread_mutex_unlock(&fs->mu);
 	} else {
 		for (i = 0; i < o.n; i++) {
-			int one = commit_pinned(fs, o.h[i]);
+			int one = rfs_handle_commit_pinned(fs, o.h[i], NULL);
 			if (one < 0 && rc == 0)
 				rc = one;
 		}

@@ -194,6 +194,14 @@ void rfs_handle_lost(struct rfs_handle *h, int err);
 /** Commit a mknod'ed record nobody took over, empty.  Caller holds
  * fs->mu. */
 int rfs_commit_orphan_create(struct rfs *fs, struct rfs_inode *in);
+/* Commit @h's open change, for another request: @h is pinned by the
+ * caller, and unpinned here.  @still (NULL: always) says, under h->mu
+ * and fs->mu, whether the change is still one to commit.  Called
+ * without fs->mu.  @return 0 (also when a release committed it first,
+ * or @still said no), or the failed commit's -errno, which @h's opener
+ * is told too (rfs_handle_lost). */
+int rfs_handle_commit_pinned(struct rfs *fs, struct rfs_handle *h,
+			     int (*still)(const struct rfs_handle *));
 /* If the process of @p holds @key's write lease, commit its change now
  * (a rename or a truncate by that process comes after it).  Called
  * without fs->mu.  @return 0; -EBUSY another process holds it; a

@@ -544,6 +544,17 @@ cp newlog newlog.1 && : > newlog
 wait $wpid
 expect_eq "copytruncate of it loses no line" "w1 w2 other w3 w4" \
 	"$(cat newlog.1 newlog | tr '\n' ' ' | sed 's/ $//')"
+# Before its writer's first line, such a log is an empty create: another
+# appender commits it as it is (empty) and appends, where it waited 3 s
+# and got EBUSY until 2026-12-07 (two cron jobs logging to one new file,
+# the first silent for a while).
+( sleep 3; echo late ) >> idlelog & wpid=$!
+sleep 0.5
+check "another appender does not wait for a new log's silent writer" \
+	timeout 2 bash -c 'echo early >> idlelog'
+wait $wpid
+expect_eq "and both lines are kept, in order" "early late" \
+	"$(tr '\n' ' ' < idlelog | sed 's/ $//')"
 # The rotation docs/RULES.md advises: rename, a new file, tail -F.  (tail polls a
 # FUSE mount, and looks at the name after 5 polls without a change.)
 echo old > tr
