@@ -16,6 +16,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "autounmount.h"
 #include "rfs.h"
 #include "uring.h"
 
@@ -493,6 +494,7 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *lc = NULL;
 	struct rfs_uring *ur = NULL;
 	struct stopper stopper;
+	struct rfs_au au; /* -o auto_unmount's socket (autounmount.c) */
 	char err[512] = "", absmp[PATH_MAX];
 	struct stat sb;
 	int rc = 1, mounted = 0, log_fd = -1;
@@ -652,11 +654,15 @@ int main(int argc, char *argv[])
 	fs.root_gid = getgid();
 	if (set_stop_signals() < 0)
 		goto out;
+	if (c.auto_unmount)
+		rfs_au_before_mount(&au);
 	if (fuse_session_mount(fs.se, absmp) != 0) {
 		fprintf(stderr, "recfs: cannot mount on %s\n", absmp);
 		goto out;
 	}
 	mounted = 1;
+	if (c.auto_unmount)
+		rfs_au_after_mount(&au);
 	fs.mnt_id = proc_mnt_id(absmp, &conn);
 	log_fd = cl.foreground ? -1 : log_keep();
 	if (fuse_daemonize(cl.foreground) != 0)
@@ -664,6 +670,13 @@ int main(int argc, char *argv[])
 	if (!cl.foreground) {
 		log_daemonized(log_fd);
 		log_fd = -1;
+	}
+	if (c.auto_unmount) {
+		int e = rfs_au_start(&au);
+		if (e < 0)
+			fprintf(stderr, "recfs: auto_unmount: cannot keep its "
+				"socket (%s): a daemon killed with SIGKILL may "
+				"leave its mount behind\n", strerror(-e));
 	}
 	/* Now the store's thread, and the daemon's pid in the lock file. */
 	store_after_fork(fs.st);
