@@ -75,6 +75,7 @@ struct cli {
 	int shared;      /* allow_other or allow_root: other users get in */
 	int kperm_asked; /* -o default_permissions */
 	int fsname_asked; /* -o fsname=...: the mount's source is the user's */
+	int subtype_asked; /* -o subtype=... */
 	int auto_unmount; /* -o auto_unmount: fusermount3 watches us */
 	int remount;      /* -o remount: mount(8) asked to change a mount */
 };
@@ -166,6 +167,8 @@ static int opt_proc(void *data, const char *arg, int key,
 			c->kperm_asked = 1;
 		if (strncmp(arg, "fsname=", 7) == 0)
 			c->fsname_asked = 1;
+		if (strncmp(arg, "subtype=", 8) == 0)
+			c->subtype_asked = 1;
 		if (strcmp(arg, "auto_unmount") == 0)
 			c->auto_unmount = 1; /* kept: libfuse acts on it */
 		if (strcmp(arg, "remount") == 0)
@@ -535,6 +538,14 @@ int main(int argc, char *argv[])
 			"'mount -i -o remount,ro MOUNTPOINT'\n");
 		goto out;
 	}
+	/* libfuse adds its default subtype (the program's name) only when
+	 * neither fsname nor subtype is given: with -o fsname the type was
+	 * plain "fuse", which findmnt -t fuse.recfs and recctl (in a bind
+	 * mount) did not take for recfs, and mount -o remount had
+	 * mount.fuse3 run the fsname as a command. */
+	if (c.fsname_asked && !c.subtype_asked &&
+	    fuse_opt_add_arg(&args, "-osubtype=recfs") < 0)
+		goto out;
 	if (fuse_parse_cmdline(&args, &cl) != 0) {
 		fuse_opt_free_args(&args);
 		free(c.store);

@@ -919,6 +919,17 @@ mount_again || exit 1
 expect_eq "a store path with a comma and a space is the source whole" \
 	"$STORE" "$(findmnt -n -o SOURCE "$MNT")"
 unmount
+# -o fsname=NAME (README) sets the source.  libfuse then adds no
+# subtype, so the mount's type was plain "fuse" (until 2026-12-07):
+# findmnt -t fuse.recfs missed it, recctl in a bind mount of one of its
+# directories said "not in a recfs mount", and mount -o remount had
+# mount.fuse3 run NAME as a command.
+mount_again "fsname=team-records" || exit 1
+expect_eq "-o fsname=NAME: the source is NAME" team-records \
+	"$(findmnt -n -o SOURCE "$MNT")"
+expect_eq "and the type is still fuse.recfs" fuse.recfs \
+	"$(findmnt -n -o FSTYPE "$MNT")"
+unmount
 # A store not made yet, named relative: its real path, as for one made
 # (make run's ./data showed as /work/recfs/./data until 2026-12-07).
 here=$PWD
