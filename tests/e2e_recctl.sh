@@ -385,6 +385,13 @@ expect_eq "wait on a version already past: at once" 22 "$(R wait --above 3 w)"
 bumper=$!
 expect_eq "wait for a record that does not exist yet" 1 "$(R wait --above 0 --timeout 5 wnew)"
 wait $bumper
+# watch --from N of a name that never was a record printed "- deleted"
+# at once (until 2026-12-07), as if it had been deleted since N.
+( sleep 0.3; echo a > wnew2; echo b > wnew2 ) &
+bumper=$!
+expect_eq "watch --from 1 of a record not made yet: no delete, then its version 2" \
+	2 "$(timeout 5 "$RECCTL" watch --count 1 --from 1 wnew2 | awk '{print $1}')"
+wait $bumper
 for sub in watch "wait --above 1"; do
 	out=$(timeout 5 "$RECCTL" $sub "$WORK/no-such-dir/rec" 2>&1); rc=$?
 	expect_eq "$sub on a missing path outside a mount: exit 1 at once" 1 $rc

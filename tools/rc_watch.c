@@ -172,6 +172,12 @@ int cmd_watch(const struct recctl_cmd *cmd, int argc, char **argv)
 			w.last = history_top(w.path);
 		else if (rc < 0)
 			goto out;
+	} else if (own_version(w.path, &v) == -ENOENT &&
+		   history_top(w.path) <= w.last) {
+		/* Missing, and no version above N ever was: nothing was
+		 * deleted since N (a name never made printed "- deleted"
+		 * at once, until 2026-12-07). */
+		w.gone = 1;
 	}
 	for (;;) {
 		rc = version_and_hash(w.path, &v, hash, sizeof(hash));
