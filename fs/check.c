@@ -206,11 +206,15 @@ static int check_line(struct rfs *fs, const struct proc_info *p,
 			"read from /proc\n", key, (unsigned)p->uid);
 		return -ENFILE;
 	}
+	/* Under -o noimplicit a read gives no basis: "read it first" sent
+	 * the writer to do what cannot help. */
 	fprintf(stderr, "recfs: refused a change of '%s' by pid %d (%s, uid "
-		"%u): no basis; read it first or declare one with setfattr -n "
-		"user.expected_version\n", key, (int)p->tid,
-		proc_comm_field(p->comm, comm),
-		(unsigned)p->uid);
+		"%u): no basis%s; %s with setfattr -n user.expected_version\n",
+		key, (int)p->tid, proc_comm_field(p->comm, comm),
+		(unsigned)p->uid,
+		fs->o.noimplicit ? " (-o noimplicit: a read gives none)" : "",
+		fs->o.noimplicit ? "declare one"
+				 : "read it first or declare one");
 	return -EPERM;
 }
 

@@ -334,6 +334,11 @@ echo first > "$MNT/rec"
 expect_eq "-o noimplicit: a declared change works" first "$(cat "$MNT/rec")"
 expect_err "and the declaration is used up (one-shot)" "Operation not permitted" \
 	bash -c "echo second > '$MNT/rec'"
+# The daemon logged "read it first or declare one" here too, where a
+# read gives no basis (until 2026-12-07).
+check "and the daemon's log says to declare one, not to read first" \
+	grep -q "no basis (-o noimplicit: a read gives none); declare one with setfattr" \
+	"$WORK/recfs.log"
 # A symlink can carry no declaration (Linux refuses user.* on symlinks),
 # so its creation and its read stay bases: without them no symlink could
 # ever be changed or removed here (until 2026-12-07 `rm` and `ln -sf`
