@@ -4,7 +4,12 @@ set -e
 BUILD=${BUILD:-build}
 STORE=${1:-./data}
 MNT=${2:-./mnt}
-mkdir -p "$MNT"
+# A dead mount (its daemon was killed) fails mkdir -p with ENOTCONN and
+# no way out named; recfs below names it (fusermount3 -u), so let it.
+case $(LC_ALL=C stat "$MNT" 2>&1) in
+*"not connected"*) ;;
+*) mkdir -p "$MNT" ;;
+esac
 # FUSE over io_uring is off by default in the kernel; recfs uses it when
 # offered (a round trip is much cheaper), so offer it when we may.
 UP=/sys/module/fuse/parameters/enable_uring
