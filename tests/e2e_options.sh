@@ -10,6 +10,12 @@ cd "$MNT" || exit 1
 echo one > rec
 setfattr -n user.expected_version -v 1 rec
 sleep 2.2
+# recctl why said "a change would be refused with EPERM" here, and the
+# change got EAGAIN (until 2026-12-07): an expired declaration reads as
+# none, but is still what the next change takes.
+out=$("${RECFS%/recfs}/recctl" why rec)
+check "recctl why of an expired declaration does not promise EPERM [$out]" \
+	has "$out" "EAGAIN if a declaration of yours expired"
 expect_err "an expired declaration refuses the change that would take it" \
 	"Resource temporarily unavailable" bash -c 'echo late > rec'
 expect_eq "and nothing changed" one "$(cat rec)"

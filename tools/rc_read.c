@@ -339,8 +339,12 @@ int cmd_why(const struct recctl_cmd *cmd, int argc, char **argv)
 		printf("basis: none usable (your last change was refused, "
 		       "see below; read it again or declare a basis)\n");
 	else
-		printf("basis: none (a change would be refused with EPERM; "
-		       "read it first or declare a basis)\n");
+		/* An expired declaration reads as none (ENODATA), yet the
+		 * next change still takes it and gets EAGAIN: this said
+		 * EPERM for it (until 2026-12-07). */
+		printf("basis: none (a change would be refused: with EPERM, "
+		       "or EAGAIN if a declaration of yours expired; read it "
+		       "first or declare a basis)\n");
 	if (has_conflict)
 		printf("last conflict: %s\n", conflict);
 	else
