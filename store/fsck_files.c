@@ -346,14 +346,22 @@ int fsck_hint(struct fsck_ctx *c, uint64_t id)
 			hname);
 		return 0;
 	}
+	/* A hint the open cannot read (a directory in its place, no read
+	 * permission, a bad block) is one it ignores, scanning the
+	 * segment: a warning as for a bad hint, and the rest is checked. */
 	fd = openat(c->dfd, hname, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		err = -errno;
-		fprintf(c->out, "%s: %s\n", hname, strerror(-err));
-		return err;
+		fprintf(c->out, "%s: warning: %s, ignored\n", hname,
+			strerror(errno));
+		return 0;
 	}
 	if (fstat(fd, &sb) < 0) {
 		err = -errno;
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		fprintf(c->out, "%s: warning: not a regular file, ignored\n",
+			hname);
 		goto out;
 	}
 	len = (uint64_t)sb.st_size;
@@ -374,13 +382,17 @@ int fsck_hint(struct fsck_ctx *c, uint64_t id)
 							 : FSCK_BLOB_BUF;
 
 		if ((err = fsck_pread(fd, buf, n, pos)))
-			goto out;
+			break;
 		XXH3_64bits_update(st, buf, n);
 		pos += n;
 	}
-	if ((err = fsck_pread(fd, tail, 8, len - 8)) ||
-	    (err = fsck_pread(fd, hdr, sizeof(hdr), 0)))
+	if (err || (err = fsck_pread(fd, tail, 8, len - 8)) ||
+	    (err = fsck_pread(fd, hdr, sizeof(hdr), 0))) {
+		fprintf(c->out, "%s: warning: %s, ignored\n", hname,
+			strerror(-err));
+		err = 0;
 		goto out;
+	}
 	if (log_get64(tail) != XXH3_64bits_digest(st)) {
 		fprintf(c->out, "%s: warning: checksum bad, will be rebuilt\n",
 			hname);

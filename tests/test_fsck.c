@@ -522,6 +522,41 @@ static void test_bad_hint(void **state)
 	expect_in(f, ": clean\n");
 }
 
+/* A hint that cannot be read (a directory in its place, a file the
+ * checker may not read) is ignored by the open, which scans its
+ * segment: fsck warns and checks the rest, as for a bad hint.  It
+ * stopped there with "Input/output error" (exit 2), blobs unchecked. */
+static void test_unreadable_hint(void **state)
+{
+	struct fx *f = *state;
+	struct dirent *de;
+	char hint[512] = "";
+	DIR *d = opendir(f->dir);
+	struct store_opts o = { .read_only = 1 };
+	struct store *st;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strlen(de->d_name) == 21 &&
+		    strcmp(de->d_name + 16, ".hint") == 0)
+			snprintf(hint, sizeof(hint), "%s/%s", f->dir,
+				 de->d_name);
+	closedir(d);
+	if (!hint[0])
+		skip(); /* the store wrote none: nothing to damage */
+	assert_int_equal(unlink(hint), 0);
+	assert_int_equal(mkdir(hint, 0700), 0);
+	assert_int_equal(run_fsck(f, 0), 0);
+	expect_in(f, "warning: ");
+	expect_in(f, "ignored");
+	expect_in(f, " 1 blobs checked: clean\n");
+	expect_not_in(f, "Input/output error");
+	assert_int_equal(run_fsck(f, 1), 0);
+	/* The store opens it as fsck said. */
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	store_close(st);
+}
+
 static void test_dump(void **state)
 {
 	struct fx *f = *state;
@@ -1078,6 +1113,7 @@ int main(void)
 		T(test_missing_blob_past_damage),
 		T(test_blob_content),  T(test_in_use),
 		T(test_not_a_store),   T(test_bad_hint),
+		T(test_unreadable_hint),
 		T(test_dump),          T(test_version_not_above),
 		T(test_floor_in_hint), T(test_headerless_newest),
 		T(test_headerless_newest_durable), T(test_missing_segment),
