@@ -390,11 +390,17 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 	if (rc < 0)
 		goto fail;
 	rc = open_subdir(st, "blobs", 0, &st->blobfd);
-	if (rc == 0)
-		rc = open_subdir(st, "spool", 1, &st->spoolfd);
 	if (rc < 0) {
-		store_err(st, "%s: cannot open blobs/ or spool/: %s", dir,
-			  strerror(-rc));
+		store_err(st, "%s: cannot open blobs/: %s", dir, strerror(-rc));
+		goto fail;
+	}
+	/* Only changes are staged there: a read-only open that cannot
+	 * open it (a file, no permission) serves the store without. */
+	rc = open_subdir(st, "spool", 1, &st->spoolfd);
+	if (rc < 0 && st->o.read_only)
+		rc = 0;
+	if (rc < 0) {
+		store_err(st, "%s: cannot open spool/: %s", dir, strerror(-rc));
 		goto fail;
 	}
 	if (st->spoolfd >= 0 && !st->o.read_only) {

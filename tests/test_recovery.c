@@ -826,6 +826,39 @@ static void test_durable_hint(void **state)
 	}
 }
 
+/* spool/ made a file (or unreadable): a read-write open, which empties
+ * it, is refused naming spool/ (it said "cannot open blobs/ or spool/",
+ * not which); a read-only one, which never uses it, serves the store
+ * (it was refused too, though the message offered '-o ro'). */
+static void test_spool_not_dir(void **state)
+{
+	struct world *w = *state;
+	struct store_opts o;
+	struct store *st = NULL;
+	char err[512] = "", p[512];
+	int rc, fd;
+
+	write_history(w);
+	make_copy(w, UINT64_MAX, -1, 0, 0);
+	snprintf(p, sizeof(p), "%s/spool", w->trial);
+	tl_rm_tree(p);
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	o = base_opts(err, sizeof(err));
+	rc = open_quiet(w->trial, &o, &st);
+	if (rc == 0)
+		store_close(st);
+	assert_int_equal(rc, -ENOTDIR);
+	if (!strstr(err, "spool/") || strstr(err, "blobs/"))
+		fail_msg("errbuf \"%s\" should name spool/ alone", err);
+	o.read_only = 1;
+	assert_int_equal(open_quiet(w->trial, &o, &st), 0);
+	if (matches(st, &w->view[w->ncommits], "spool/ a file (read-only)"))
+		fail_msg("a read-only open should serve every commit");
+	assert_int_equal(store_close(st), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -840,6 +873,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zeroed_header, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_durable_hint, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_spool_not_dir, setup,
 						teardown),
 	};
 
