@@ -481,6 +481,36 @@ static int read_on(struct rfs *fs, struct rfs_handle *h)
 	return 1;
 }
 
+/* The page cache is filled a request at a time, each through a
+ * snapshot of its own and in any order (readahead, mmap faults), so the
+ * check that a snapshot makes of a version read in order from its first
+ * byte never saw a whole one there: a damaged version's bytes went into
+ * the cache unchecked, and sendfile, splice and mmap (Python's
+ * shutil.copyfile) copied them without an error.  The first fill of a
+ * version reads it whole against its hash, once: the inode keeps the
+ * version it checked.  @return 0, or -EIO (damaged), -ENOMEM. */
+static int fill_check(struct rfs *fs, struct rfs_inode *in, unsigned gen,
+		      struct store_snap *snap)
+{
+	struct store_stat s;
+	int rc, done;
+
+	store_snap_stat(snap, &s);
+	pthread_mutex_lock(&fs->mu);
+	done = in->fill_ok_ver == s.version && in->fill_ok_gen == gen;
+	pthread_mutex_unlock(&fs->mu);
+	if (done)
+		return 0;
+	rc = store_snap_check_rest(snap);
+	if (rc == 0) {
+		pthread_mutex_lock(&fs->mu);
+		in->fill_ok_ver = s.version;
+		in->fill_ok_gen = gen;
+		pthread_mutex_unlock(&fs->mu);
+	}
+	return rc;
+}
+
 /* A read that fills @in's page cache: the record's newest committed
  * bytes, whichever handle the kernel read through.  Every handle is
  * direct_io, so read(2) never fills the cache; but sendfile, splice,
@@ -521,6 +551,8 @@ static ssize_t fill_read(struct rfs *fs, struct rfs_inode *in, char *buf,
 	/* Deleted: what it held when it went, as for rfs_read. */
 	if (gone && (n = gone_snap_of(fs, in, &snap)) == -ENOENT)
 		return 0;
+	if (n == 0)
+		n = fill_check(fs, in, gen, snap);
 	if (n == 0)
 		n = store_snap_read(snap, buf, size, off);
 	store_snap_close(snap);

@@ -83,6 +83,10 @@ struct rfs_inode {
 	/* The kernel filled the page cache since the last commit
 	 * dropped it (file.c, fill_read): the next commit drops it. */
 	int filled;
+	/* The version (of key_gen's key) a fill read whole against its
+	 * hash (file.c, fill_check); 0 none.  Under fs->mu. */
+	uint64_t fill_ok_ver;
+	unsigned fill_ok_gen;
 	int pending;
 	int deleted;
 	int hist;       /* a node of the read-only .recfs tree (history.h) */

@@ -257,6 +257,13 @@ ssize_t store_snap_read(struct store_snap *s, void *buf, size_t len,
 /** Version, size and hash of the snapshot. */
 void store_snap_stat(const struct store_snap *s, struct store_stat *out);
 /**
+ * Read the rest of snapshot @s that has not been read in order, so that
+ * its check against the version's hash (read.c) is complete: for a copy
+ * of a part of it, or a read out of order (the page cache's fills).
+ * @return 0, -EIO (damaged, or unreadable), -ENOMEM.
+ */
+int store_snap_check_rest(struct store_snap *s);
+/**
  * A second snapshot of the same bytes, with a life of its own: the
  * first may be closed before or after it.  It needs no store, so it
  * works whatever the store has forgotten since @s was opened.

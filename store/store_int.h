@@ -623,10 +623,6 @@ int store_read_ver(struct store *st, const struct ver *v, void *buf,
  * @return 0 or -EIO.  (read.c) */
 int store_ver_check(const struct store *st, const char *key,
 		    const struct ver *v, const void *data);
-/* Read the rest of snapshot @s that has not been read in order, so that
- * its check (read.c) is complete: for a copy of a part of it.
- * @return 0, -EIO (damaged, or unreadable), -ENOMEM. */
-int store_snap_check_rest(struct store_snap *s);
 void store_hint_add(struct store *st, const uint8_t *entry, uint64_t off);
 /* Write NNN.hint for a sealed segment; its header carries the segment's
  * XXH3-64, so that an open trusting the hint still notices damage.

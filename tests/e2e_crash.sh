@@ -246,6 +246,20 @@ printf 'X' | dd of="$seg" bs=1 seek=$((off + 3000)) conv=notrunc status=none
 expect_err "cat of a blob with a flipped byte fails" "Input/output error" \
 	bash -c "cat '$MNT/rot' > /dev/null"
 expect_err "cp of it fails" "Input/output error" cp "$MNT/rot" "$WORK/rot.copy"
+# sendfile, splice and mmap read through the page cache, filled a
+# request at a time (until 2026-12-07 unchecked: Python's
+# shutil.copyfile copied the damaged bytes and succeeded)
+expect_err "sendfile of it (Python's shutil.copyfile) fails" \
+	"Input/output error" python3 -c 'import shutil, sys
+shutil.copyfile(sys.argv[1], sys.argv[2])' "$MNT/rot" "$WORK/rot.sf"
+expect_err "so does sendfile of the inline one" "Input/output error" \
+	python3 -c 'import shutil, sys
+shutil.copyfile(sys.argv[1], sys.argv[2])' "$MNT/rot2" "$WORK/rot2.sf"
+check "a private mmap of it reads none of its bytes (SIGBUS)" bash -c \
+	"exec 2>/dev/null; ! python3 -c 'import mmap, sys
+f = open(sys.argv[1], \"rb\")
+m = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+sys.stdout.buffer.write(m[:])' '$MNT/rot' > '$WORK/rot.mm' 2>/dev/null"
 expect_err "so does cat of an inline version" "Input/output error" \
 	bash -c "cat '$MNT/rot2' > /dev/null"
 check "the daemon log names the blob" grep -q "'rot' version 1 (blobs/$blob): the content does not match its hash" "$WORK/recfs.log"
