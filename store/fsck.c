@@ -163,6 +163,13 @@ static int fsck_lock(struct fsck_ctx *c)
 		close(fd);
 		return -err;
 	}
+	/* An open takes it read-write, which a directory cannot be: it
+	 * refuses the store, so a check must not call it clean. */
+	if (!c->repair && fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		fprintf(c->out, "%s/LOCK: not a regular file (an open refuses "
+				"the store; remove it)\n", c->dir);
+		c->problems++;
+	}
 	if (c->repair && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
 	    sb.st_nlink == 1) {
 		/* Whoever is refused while we repair is told who holds it;
@@ -396,6 +403,24 @@ int fsck_open(struct fsck_ctx *c, const char *dir, int repair,
 
 /* ---- Entry points -------------------------------------------------- */
 
+/* A read-write open stages changes in spool/ and refuses a store whose
+ * spool/ it cannot open (open.c): a check must not call it clean. */
+static void fsck_spool(struct fsck_ctx *c)
+{
+	int fd = openat(c->dfd, "spool",
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0) {
+		close(fd);
+		return;
+	}
+	if (errno == ENOENT) /* made by the next open */
+		return;
+	fprintf(c->out, "spool/: %s (a read-write open refuses the store)\n",
+		strerror(errno));
+	c->problems++;
+}
+
 /* The newest segment has no header (FSCK_NO_HDR): a torn tail that holds
  * no entry.  A repair removes it, and its hint, as a writable open does;
  * a check only reports it, as it does any torn tail. */
@@ -503,6 +528,7 @@ int store_fsck_ex(const char *dir, int repair, FILE *out, uint64_t *lost)
 		fprintf(out, "%s: %s\n", dir, strerror(-err));
 		goto out;
 	}
+	fsck_spool(&c);
 	/* Entries past damage were never read: their blobs are not garbage. */
 	if (!c.partial)
 		fsck_orphans(&c);

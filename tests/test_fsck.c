@@ -557,6 +557,31 @@ static void test_unreadable_hint(void **state)
 	store_close(st);
 }
 
+/* A LOCK or a spool/ that an open cannot use (a directory in LOCK's
+ * place, a file in spool/'s) refuses every read-write mount, naming it;
+ * fsck called such a store clean. */
+static void test_unusable_lock_spool(void **state)
+{
+	struct fx *f = *state;
+	char p[256];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/LOCK", f->dir);
+	unlink(p);
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, "LOCK: not a regular file");
+	assert_int_equal(rmdir(p), 0);
+	snprintf(p, sizeof(p), "%s/spool", f->dir);
+	assert_int_equal(rmdir(p), 0);
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, "spool/: Not a directory");
+	expect_in(f, "1 problem\n");
+}
+
 static void test_dump(void **state)
 {
 	struct fx *f = *state;
@@ -1113,7 +1138,7 @@ int main(void)
 		T(test_missing_blob_past_damage),
 		T(test_blob_content),  T(test_in_use),
 		T(test_not_a_store),   T(test_bad_hint),
-		T(test_unreadable_hint),
+		T(test_unreadable_hint), T(test_unusable_lock_spool),
 		T(test_dump),          T(test_version_not_above),
 		T(test_floor_in_hint), T(test_headerless_newest),
 		T(test_headerless_newest_durable), T(test_missing_segment),
