@@ -135,10 +135,13 @@ static int fsck_lock(struct fsck_ctx *c)
 	int fd;
 
 	/* Only a repair must keep every opener out; a plain check of a
-	 * store that was never opened should not create files in it. */
+	 * store that was never opened should not create files in it.
+	 * O_NONBLOCK: a FIFO in its place waited for a writer for ever
+	 * (of a regular file it changes nothing). */
 	fd = openat(c->dfd, "LOCK",
 		    (c->repair ? O_RDWR | O_CREAT | O_CLOEXEC
-			       : O_RDONLY | O_CLOEXEC) | O_NOFOLLOW,
+			       : O_RDONLY | O_CLOEXEC) | O_NOFOLLOW |
+			    O_NONBLOCK,
 		    0644);
 	if (fd < 0) {
 		int err = errno;
@@ -165,7 +168,7 @@ static int fsck_lock(struct fsck_ctx *c)
 	}
 	/* An open takes it read-write, which a directory cannot be: it
 	 * refuses the store, so a check must not call it clean. */
-	if (!c->repair && fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+	if (fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode)) {
 		fprintf(c->out, "%s/LOCK: not a regular file (an open refuses "
 				"the store; remove it)\n", c->dir);
 		c->problems++;
@@ -266,7 +269,8 @@ static int fsck_headers(struct fsck_ctx *c)
 		uint8_t hdr[LOG_SEG_HDR];
 		uint64_t id, first;
 		struct stat sb;
-		int fd = openat(c->dfd, s->name, O_RDONLY | O_CLOEXEC);
+		int fd = openat(c->dfd, s->name,
+				O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 		if (fd < 0) {
 			int err = -errno;

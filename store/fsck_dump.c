@@ -84,7 +84,7 @@ int store_dump(const char *dir, FILE *out)
 			err = 1;
 			goto out;
 		}
-		fd = openat(c.dfd, s->name, O_RDONLY | O_CLOEXEC);
+		fd = openat(c.dfd, s->name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0) {
 			err = -errno;
 			fprintf(out, "%s: %s\n", s->name, strerror(errno));

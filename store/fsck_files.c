@@ -124,7 +124,7 @@ int fsck_scan_seg(struct fsck_ctx *c, struct fsck_seg *s)
 	int fd, rc, have_body, err = 0;
 
 	fd = openat(c->dfd, s->name,
-		    (c->repair ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		    (c->repair ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		err = -errno;
 		fprintf(c->out, "%s: %s\n", s->name, strerror(errno));
@@ -222,7 +222,7 @@ static int fsck_hint_match(struct fsck_ctx *c, int hfd, uint64_t hlen,
 	int fd, rc, err = 0;
 	const char *why = NULL;
 
-	fd = openat(c->dfd, s->name, O_RDONLY | O_CLOEXEC);
+	fd = openat(c->dfd, s->name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	err = log_reader_init(&r, fd);
@@ -349,7 +349,7 @@ int fsck_hint(struct fsck_ctx *c, uint64_t id)
 	/* A hint the open cannot read (a directory in its place, no read
 	 * permission, a bad block) is one it ignores, scanning the
 	 * segment: a warning as for a bad hint, and the rest is checked. */
-	fd = openat(c->dfd, hname, O_RDONLY | O_CLOEXEC);
+	fd = openat(c->dfd, hname, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		fprintf(c->out, "%s: warning: %s, ignored\n", hname,
 			strerror(errno));
@@ -414,7 +414,8 @@ int fsck_hint(struct fsck_ctx *c, uint64_t id)
 		/* Open trusts a hint only for the very bytes it was made
 		 * from; any other content is scanned instead. */
 		uint64_t sh;
-		int sfd = openat(c->dfd, s->name, O_RDONLY | O_CLOEXEC);
+		int sfd = openat(c->dfd, s->name,
+				 O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		int hrc = sfd < 0 ? -errno : log_file_hash(sfd, s->size, &sh);
 		if (sfd >= 0)
 			close(sfd);
@@ -462,7 +463,9 @@ static void fsck_blob_problem(struct fsck_ctx *c, const struct fsck_want *w,
 }
 
 /* Hash one blob, streaming: blobs can be far larger than memory.
- * @return 0 and *size/hash; -ENOENT; other -errno. */
+ * @return 0 and *size/hash; 1 not a regular file (a directory, a FIFO,
+ * whose open for reading waited for ever without O_NONBLOCK): lost, as
+ * the open has it; -ENOENT; other -errno. */
 static int fsck_blob_hash(struct fsck_ctx *c, uint64_t id, uint8_t *buf,
 			  XXH3_state_t *st, uint64_t *size, uint8_t hash[16])
 {
@@ -473,11 +476,15 @@ static int fsck_blob_hash(struct fsck_ctx *c, uint64_t id, uint8_t *buf,
 	int fd, err = 0;
 
 	snprintf(name, sizeof(name), "blobs/%016" PRIx64, id);
-	fd = openat(c->dfd, name, O_RDONLY | O_CLOEXEC);
+	fd = openat(c->dfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &sb) < 0) {
 		err = -errno;
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		err = 1;
 		goto out;
 	}
 	*size = (uint64_t)sb.st_size;
@@ -556,6 +563,10 @@ int fsck_blobs(struct fsck_ctx *c)
 
 			if (rc == -ENOENT) {
 				snprintf(msg, sizeof(msg), "missing");
+				c->lost++;
+			} else if (rc == 1) {
+				snprintf(msg, sizeof(msg),
+					 "not a regular file");
 				c->lost++;
 			} else if (rc) {
 				snprintf(msg, sizeof(msg), "%s", strerror(-rc));

@@ -562,10 +562,12 @@ uint64_t log_hint_file_durable_len(int dirfd, uint64_t id)
 	int fd;
 
 	snprintf(name, sizeof(name), "%016" PRIx64 ".hint", id);
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in its place waited for a writer for ever. */
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return 0;
-	if (fstat(fd, &sb) == 0 && sb.st_size >= LOG_HINT_HDR + 8 &&
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    sb.st_size >= LOG_HINT_HDR + 8 &&
 	    (buf = malloc((size_t)sb.st_size)) &&
 	    pread(fd, buf, (size_t)sb.st_size, 0) == sb.st_size)
 		len = log_hint_durable_len(buf, (size_t)sb.st_size, id);

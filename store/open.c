@@ -47,10 +47,11 @@ static int take_lock(struct store *st)
 	ssize_t n;
 
 	/* Not through a symlink: the pid is written over what it names
-	 * (a LOCK linked to another file truncated that file). */
+	 * (a LOCK linked to another file truncated that file).
+	 * O_NONBLOCK: a FIFO in its place waited for a writer for ever. */
 	st->lockfd = openat(st->dirfd, "LOCK",
 			    (st->o.read_only ? O_RDONLY : O_RDWR | O_CREAT) |
-				    O_CLOEXEC | O_NOFOLLOW,
+				    O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
 			    0600);
 	if (st->lockfd < 0 && errno == ENOENT && st->o.read_only)
 		return 0; /* an empty store opened read-only */
@@ -58,6 +59,12 @@ static int take_lock(struct store *st)
 		store_err(st, "cannot open %s/LOCK: %s", st->dir,
 			  strerror(errno));
 		return -errno;
+	}
+	/* Read-only, it is only locked (a directory or FIFO can be). */
+	if (!st->o.read_only && fstat(st->lockfd, &sb) == 0 &&
+	    !S_ISREG(sb.st_mode)) {
+		store_err(st, "%s/LOCK: not a regular file", st->dir);
+		return -EINVAL;
 	}
 	if (!st->o.read_only)
 		store_own(st, st->lockfd);
@@ -140,7 +147,8 @@ static int check_blobs(struct store *st)
 					st->next_blob = v->where + 1;
 				blob_name(name, v->where);
 				missing = fstatat(st->blobfd, name, &sb, 0) < 0;
-				if (!missing && (uint64_t)sb.st_size == v->size)
+				if (!missing && S_ISREG(sb.st_mode) &&
+				    (uint64_t)sb.st_size == v->size)
 					continue;
 				if (st->salvage) { /* salvage names it */
 					rc = lost_add(st, n->key, v->version,
@@ -626,7 +634,8 @@ int store_lock_read(const char *dir, char *buf, size_t len)
 		return -EINVAL;
 	if (snprintf(path, sizeof(path), "%s/LOCK", dir) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO in its place waited for a writer for ever. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	n = pread(fd, buf, len - 1, 0);

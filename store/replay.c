@@ -180,7 +180,9 @@ static int replay_hint(struct store *st, int seg_fd, uint64_t id,
 	int fd, rc = 0;
 
 	snprintf(name, sizeof(name), "%016" PRIx64 ".hint", id);
-	fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in its place waited for a writer for ever
+	 * (its size, 0, then makes it unusable). */
+	fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, &sb) < 0 || sb.st_size < LOG_HINT_HDR + 8)
@@ -453,9 +455,11 @@ int store_replay(struct store *st)
 		uint64_t id;
 
 		snprintf(name, sizeof(name), "%016" PRIx64 ".seg", ids[i]);
+		/* O_NONBLOCK: a FIFO in its place waited for a writer
+		 * for ever (read-only; read-write opens one at once). */
 		fds[i] = openat(st->dirfd, name,
 				(st->o.read_only ? O_RDONLY : O_RDWR) |
-					O_CLOEXEC);
+					O_CLOEXEC | O_NONBLOCK);
 		if (fds[i] < 0) {
 			rc = -errno;
 			store_err(st, "%s/%s: %s", st->dir, name,

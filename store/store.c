@@ -222,7 +222,9 @@ int store_open_blob(struct store *st, uint64_t id)
 	int fd;
 
 	blob_name(name, id);
-	fd = openat(st->blobfd, name, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in its place (-o ro serves a store with
+	 * one) waited for a writer for ever; now its read fails. */
+	fd = openat(st->blobfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -1067,8 +1069,10 @@ static int reserve_locked(struct store *st, int hold)
 	if (st->reserve_held || st->o.reserve_bytes == 0)
 		return 0;
 	/* Not through a symlink, which would grow the file it names. */
+	/* O_NONBLOCK: a FIFO in its place waited for a reader for ever. */
 	fd = openat(st->dirfd, "RESERVE",
-		    O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+		    O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+		    0600);
 	if (fd < 0)
 		return -errno;
 	store_own(st, fd);
@@ -1125,7 +1129,8 @@ int store_reserve_slice(struct store *st, uint64_t need)
 
 	need += 64 << 10;
 	pthread_mutex_lock(&st->reserve_mu);
-	fd = openat(st->dirfd, "RESERVE", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = openat(st->dirfd, "RESERVE",
+		    O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd >= 0 && fstat(fd, &sb) == 0 && (uint64_t)sb.st_size > need)
 		rc = io_ftruncate(st, fd, sb.st_size - (off_t)need);
 	if (fd >= 0)

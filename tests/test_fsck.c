@@ -582,6 +582,70 @@ static void test_unusable_lock_spool(void **state)
 	expect_in(f, "1 problem\n");
 }
 
+/* @path replaced by a FIFO (mkfifo). */
+static void make_fifo(const char *path)
+{
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+}
+
+/* A FIFO in place of a store file: an open of it for reading waits for
+ * a writer that never comes, and fsck (and a mount) hung there for ever.
+ * Each is reported as not a regular file, and nothing waits. */
+static void test_fifo(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { 0 };
+	struct store *st;
+	struct dirent *de;
+	char hint[512] = "", blob[512], lock[256];
+	DIR *d = opendir(f->dir);
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strlen(de->d_name) == 21 &&
+		    strcmp(de->d_name + 16, ".hint") == 0)
+			snprintf(hint, sizeof(hint), "%s/%s", f->dir,
+				 de->d_name);
+	closedir(d);
+	blob_path(f, blob, sizeof(blob));
+	snprintf(lock, sizeof(lock), "%s/LOCK", f->dir);
+	alarm(60); /* a hang fails the test */
+	if (hint[0]) {
+		make_fifo(hint);
+		assert_int_equal(run_fsck(f, 0), 0);
+		expect_in(f, "warning: not a regular file, ignored");
+		/* The open ignores it, as a bad hint. */
+		assert_int_equal(store_open(f->dir, &o, &st), 0);
+		assert_int_equal(store_close(st), 0);
+	}
+	make_fifo(blob);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, ": not a regular file (key d/big");
+	{
+		char seg[160];
+
+		last_segment(f, seg, sizeof(seg));
+		make_fifo(seg);
+		assert_int_equal(run_fsck(f, 0), 1);
+		expect_in(f, "bad header");
+		/* Read-only, it reports the damage and serves what is
+		 * before it (nothing): what matters is that it returns. */
+		o.read_only = 1;
+		if (store_open(f->dir, &o, &st) == 0)
+			assert_int_equal(store_close(st), 0);
+		o.read_only = 0;
+	}
+	make_fifo(lock);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, "LOCK: not a regular file");
+	assert_int_equal(store_open(f->dir, &o, &st), -EINVAL);
+	o.read_only = 1; /* which only locks it */
+	if (store_open(f->dir, &o, &st) == 0)
+		assert_int_equal(store_close(st), 0);
+	alarm(0);
+}
+
 static void test_dump(void **state)
 {
 	struct fx *f = *state;
@@ -1139,6 +1203,7 @@ int main(void)
 		T(test_blob_content),  T(test_in_use),
 		T(test_not_a_store),   T(test_bad_hint),
 		T(test_unreadable_hint), T(test_unusable_lock_spool),
+		T(test_fifo),
 		T(test_dump),          T(test_version_not_above),
 		T(test_floor_in_hint), T(test_headerless_newest),
 		T(test_headerless_newest_durable), T(test_missing_segment),
