@@ -332,6 +332,13 @@ int fsck_hint(struct fsck_ctx *c, uint64_t id)
 		for (size_t i = 0; i < c->nsegs && !known; i++)
 			known = !c->segs[i].hdr && c->segs[i].first_id <= id &&
 				id < c->segs[i].id;
+		/* Only its header was on disk: no commit lost (replay.c). */
+		if (!known && dlen == LOG_SEG_HDR) {
+			fprintf(c->out, "%s: warning: its segment, which held "
+					"no entry, is gone; removed by the next "
+					"open\n", hname);
+			return 0;
+		}
 		if (!known && dlen) {
 			fprintf(c->out, "%016" PRIx64 ".seg: missing, but its "
 					"hint says %" PRIu64 " bytes were on "

@@ -565,6 +565,13 @@ int store_replay(struct store *st)
 			else if (!bad[i] && firsts[i] <= h && h < ids[i])
 				known = 2; /* its segment was compacted */
 		}
+		/* Only its header was on disk (an open that committed
+		 * nothing; a 40-byte file removed as junk): no commit is
+		 * lost, and the hint is a leftover too (until 2026-12-07
+		 * damage: the store refused, -o ro hid the later segments). */
+		if (!known && (len = log_hint_file_durable_len(st->dirfd, h)) ==
+				      LOG_SEG_HDR)
+			known = 2;
 		if (known == 2 && !st->o.read_only) {
 			/* The leftover: fsck warned of it at every run. */
 			char nm[40];

@@ -904,6 +904,53 @@ static void test_missing_segment(void **state)
 	free(old);
 }
 
+/* A segment gone whose hint says only its header was on disk (an open
+ * that committed nothing, a 40-byte file a clean-up took for junk) lost
+ * no commit: its hint is a leftover.  The open refused the store, a
+ * read-only one served none of the later segments' commits, and fsck
+ * --repair kept it so ("missing, but its hint says 40 bytes were on
+ * disk"): no tool gave the store back. */
+static void test_missing_empty_segment(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .inline_max = 1024, .compact_ratio = -1 };
+	struct store *st;
+	struct store_stat ss;
+	char seg[160], hint[192];
+	uint64_t v, id;
+	struct stat sb;
+
+	last_segment(f, seg, sizeof(seg));
+	id = strtoull(strrchr(seg, '/') + 1, NULL, 16);
+	/* id + 1 holds nothing; id + 2 holds "more". */
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_close(st), 0);
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_put(st, "more", STORE_ABSENT, "m", 1, NULL,
+				   &v), 0);
+	assert_int_equal(store_close(st), 0);
+	snprintf(seg, sizeof(seg), "%s/%016" PRIx64 ".seg", f->dir, id + 1);
+	snprintf(hint, sizeof(hint), "%s/%016" PRIx64 ".hint", f->dir, id + 1);
+	assert_int_equal(stat(seg, &sb), 0);
+	assert_int_equal(sb.st_size, LOG_SEG_HDR);
+	assert_int_equal(unlink(seg), 0);
+	assert_int_equal(run_fsck(f, 0), 0);
+	expect_in(f, "warning: ");
+	o.read_only = 1;
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_stat(st, "more", &ss), 0);
+	assert_int_equal(store_close(st), 0);
+	o.read_only = 0;
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_stat(st, "more", &ss), 0);
+	assert_int_equal(store_stat(st, "d/a", &ss), 0);
+	assert_int_equal(ss.version, 2);
+	assert_int_equal(store_close(st), 0);
+	assert_int_equal(stat(hint, &sb), -1); /* the open removed it */
+	assert_int_equal(run_fsck(f, 0), 0);
+	expect_not_in(f, "warning");
+}
+
 /* A crash during compaction, after its output took its name and before
  * the segments it replaces were removed, leaves them behind: garbage an
  * open removes unread, and fsck calls obsolete.  If one of them also
@@ -1207,6 +1254,7 @@ int main(void)
 		T(test_dump),          T(test_version_not_above),
 		T(test_floor_in_hint), T(test_headerless_newest),
 		T(test_headerless_newest_durable), T(test_missing_segment),
+		T(test_missing_empty_segment),
 		T(test_obsolete_bad_header), T(test_segment_id_too_big),
 		T(test_lost_blob_of_old_version), T(test_owner_flag),
 		T(test_compacted_before_owner),
