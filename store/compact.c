@@ -367,7 +367,7 @@ static void relocate_forgotten(struct store *st, struct node *n,
 	if (n->kind == K_TOMB && node_version(n) == it->version &&
 	    node_state_seg(n) <= last) {
 		idx_remove(&st->idx, n);
-		st->ntomb--;
+		CTR_SUB(st->ntomb, 1);
 		return;
 	}
 	for (uint32_t k = n->nvers; k-- > 0;) {

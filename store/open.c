@@ -542,6 +542,10 @@ int store_close(struct store *st)
 
 /* ---- Background compaction ------------------------------------------ */
 
+/* Tombstones past tombstone_limit that start a compaction by themselves:
+ * at least this many, or a quarter of the limit (store_kick_compactor). */
+#define TOMB_SLACK_MIN 1024
+
 void store_kick_compactor(struct store *st)
 {
 	uint64_t dead, total;
@@ -553,9 +557,20 @@ void store_kick_compactor(struct store *st)
 	uint64_t live = __atomic_load_n(&st->live_bytes, __ATOMIC_RELAXED);
 	uint64_t dblob = __atomic_load_n(&st->dead_blob_bytes,
 					 __ATOMIC_RELAXED);
+	uint64_t ntomb = __atomic_load_n(&st->ntomb, __ATOMIC_RELAXED);
+	uint64_t limit = st->o.tombstone_limit;
 	total = log + dblob;
 	dead = (log > live ? log - live : 0) + dblob;
-	if (total < (4u << 20) || (double)dead < st->o.compact_ratio * total)
+	/* A deleted record's versions and tombstone are live bytes, so
+	 * records made and deleted under new names (temporary files) leave
+	 * no dead bytes, yet only compaction forgets tombstones past the
+	 * limit: without this rule they (and their versions) grew without
+	 * end, in memory and in the log.  The slack makes each compaction
+	 * wait for that many deletes rather than run at each one. */
+	uint64_t slack = limit / 4 > TOMB_SLACK_MIN ? limit / 4 : TOMB_SLACK_MIN;
+	if (total < (4u << 20) ||
+	    ((double)dead < st->o.compact_ratio * total &&
+	     ntomb <= limit + slack))
 		return;
 	pthread_mutex_lock(&st->bg_mu);
 	st->bg_want = 1;

@@ -444,7 +444,7 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 				/* a line known only by its history */
 				n->kind = K_TOMB;
 				n->x->version = e->version;
-				st->ntomb++;
+				CTR_ADD(st->ntomb, 1);
 			}
 			break;
 		}
@@ -470,7 +470,7 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		if (rc < 0)
 			break;
 		if (n->kind == K_TOMB)
-			st->ntomb--;
+			CTR_SUB(st->ntomb, 1);
 		n->kind = K_FILE;
 		n->flags |= N_STATE_VER;
 		node_ext_trim(n);
@@ -515,7 +515,7 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		}
 		node_unlink(n);
 		if (n->kind != K_TOMB)
-			st->ntomb++;
+			CTR_ADD(st->ntomb, 1);
 		n->kind = K_TOMB;
 		n->x->version = e->version;
 		n->x->del_ns = e->time_ns;
@@ -532,7 +532,7 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 			break;
 		}
 		if (n->kind == K_TOMB)
-			st->ntomb--;
+			CTR_SUB(st->ntomb, 1);
 		n->kind = K_DIR;
 		n->x->dir_ns = e->time_ns;
 		rc = node_set_meta(&st->idx, n, &b.meta);
@@ -561,7 +561,7 @@ int store_apply(struct store *st, const struct log_entry *e, uint64_t seg,
 		}
 		n->kind = K_TOMB;
 		n->x->del_ns = e->time_ns;
-		st->ntomb++;
+		CTR_ADD(st->ntomb, 1);
 		/* A tombstone's xattrs are never read: free them. */
 		node_set_xattrs(n, NULL, 0);
 		state_at(n, seg, e->len);

@@ -230,6 +230,38 @@ static size_t hist_reads(struct store *st, uint64_t vers[8])
 	return n;
 }
 
+/* Records made and deleted under new names each time (temporary files)
+ * leave no dead bytes: a deleted record's versions stay readable.  Past
+ * tombstone_limit the store still compacts by itself and forgets the
+ * oldest, so its memory and log do not grow without end. */
+static void test_tombstone_limit_compacts_by_itself(void **state)
+{
+	struct fx *f = *state;
+	struct store_stats ss;
+	uint8_t buf[1200];
+	char key[32];
+	uint64_t v;
+
+	f->o.tombstone_limit = 100;
+	f->o.compact_ratio = 0.5;
+	fx_open(f);
+	fill(buf, sizeof(buf), 1);
+	/* 4,000 x 1,200 bytes: past the 4 MiB a compaction waits for. */
+	for (int i = 0; i < 4000; i++) {
+		snprintf(key, sizeof(key), "tmp%d", i);
+		v = put_buf(f->st, key, STORE_ABSENT, buf, sizeof(buf));
+		assert_int_equal(store_delete(f->st, key, v, &v), 0);
+	}
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(store_stats(f->st, &ss), 0);
+		if (ss.compactions > 0 && ss.tombstones <= 100)
+			break;
+		usleep(10000);
+	}
+	assert_true(ss.compactions > 0);
+	assert_true(ss.tombstones <= 100);
+}
+
 /* A tombstone the compaction forgets (tombstone_limit) whose key a
  * commit brings back while the output is written: the key's older
  * versions were in the inputs and not in the output, so they go too.
@@ -613,6 +645,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_keep_versions),
 		T(test_tombstone_limit),
+		T(test_tombstone_limit_compacts_by_itself),
 		T(test_forgotten_tombstone_brought_back),
 		T(test_read_only),
 		T(test_snapshot_survives),
