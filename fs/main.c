@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "autounmount.h"
+#include "proc.h"
 #include "rfs.h"
 #include "uring.h"
 
@@ -199,13 +200,23 @@ static int opt_proc(void *data, const char *arg, int key,
  * answered, and only then end the loop (tests/e2e_mount.sh). */
 static int stop_efd = -1;
 static volatile sig_atomic_t stop_sig;
+/* Who sent it (0: the kernel, or a process of another pid namespace),
+ * logged by the stopper: a daemon stopped mid-run on a shared machine
+ * said nothing, and which process had sent the signal (a test's cleanup
+ * killing a pid that had passed on to our daemon?) could not be found
+ * out afterwards. */
+static volatile sig_atomic_t stop_pid, stop_uid;
 
-static void on_stop_signal(int sig)
+static void on_stop_signal(int sig, siginfo_t *si, void *uc)
 {
 	uint64_t one = 1;
 	int e = errno;
 
+	(void)uc;
 	if (!stop_sig) {
+		stop_pid = si->si_code == SI_USER || si->si_code == SI_QUEUE ||
+			   si->si_code == SI_TKILL ? si->si_pid : 0;
+		stop_uid = (sig_atomic_t)si->si_uid;
 		stop_sig = sig;
 		if (write(stop_efd, &one, sizeof(one)) < 0) {
 			/* an eventfd's counter does not fill up */
@@ -224,10 +235,12 @@ static int set_stop_signals(void)
 		return -errno;
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop_signal;
+	sa.sa_sigaction = on_stop_signal;
+	sa.sa_flags = SA_SIGINFO;
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		if (sigaction(sigs[i], &sa, NULL) < 0)
 			return -errno;
+	sa.sa_flags = 0;
 	sa.sa_handler = SIG_IGN; /* as libfuse's: a write to a gone pipe */
 	if (sigaction(SIGPIPE, &sa, NULL) < 0)
 		return -errno;
@@ -241,6 +254,44 @@ struct stopper {
 	atomic_int loop_done;	/* the loop has returned */
 };
 
+/* Say which signal stops us and who sent it: its command line (read
+ * now, while the sender may still be there) names the script or tool;
+ * its comm where it has none (a kernel thread). */
+static void log_stop_signal(void)
+{
+	const char *name = stop_sig == SIGTERM ? "SIGTERM" :
+			   stop_sig == SIGINT ? "SIGINT" : "SIGHUP";
+	char path[64], cmd[160] = "";
+	struct proc_info p;
+	ssize_t n = -1;
+	int fd;
+
+	if (!stop_pid) {
+		fprintf(stderr, "recfs: %s with no sender pid (the kernel, or "
+			"another pid namespace): unmounting\n", name);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)stop_pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+	}
+	while (n > 0 && cmd[n - 1] == '\0')
+		n--;
+	for (ssize_t i = 0; i < n; i++)
+		if (cmd[i] == '\0' || cmd[i] == '\n')
+			cmd[i] = ' ';
+	cmd[n > 0 ? n : 0] = '\0';
+	if (proc_get((pid_t)stop_pid, &p) < 0)
+		fprintf(stderr, "recfs: %s from pid %d (gone, uid %d): "
+			"unmounting\n", name, (int)stop_pid, (int)stop_uid);
+	else
+		fprintf(stderr, "recfs: %s from pid %d (%s, uid %d, parent "
+			"%d): unmounting\n", name, (int)stop_pid,
+			n > 0 ? cmd : p.comm, (int)stop_uid, (int)p.ppid);
+}
+
 static void *stopper_main(void *arg)
 {
 	struct stopper *s = arg;
@@ -250,6 +301,7 @@ static void *stopper_main(void *arg)
 		;
 	if (!stop_sig || atomic_load(&s->loop_done))
 		return NULL; /* the loop ended on its own (an unmount) */
+	log_stop_signal();
 	rfs_stop_inval(s->fs);
 	fuse_session_exit(s->fs->se);
 	rfs_lease_stop(s->fs); /* the requests in progress end first */

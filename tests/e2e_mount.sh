@@ -637,4 +637,17 @@ if [ -w /proc/sys/kernel/ns_last_pid ]; then
 	[ -n "$victim" ] && kill "$victim" 2>/dev/null
 fi
 
+# A daemon stopped by a signal says which, and who sent it: one stopped
+# mid-run on a shared machine (a check_model seed's call got ECANCELED,
+# then the mount was gone) had logged nothing, and the sender could not
+# be found (2026-12-07).  The sender waits here until the unmount.
+mount_fresh || exit 1
+sender=$(sh -c 'kill -TERM "$1"; echo $$
+	for _ in $(seq 100); do mountpoint -q "$2" || break; sleep 0.05; done' \
+	_ "$RECFS_PID" "$MNT")
+unmount
+check "a stop by a signal logs the signal and its sender" has \
+	"$(cat "$WORK/recfs.log")" "recfs: SIGTERM from pid $sender (sh -c kill -TERM"
+expect_eq "and the daemon exits 0" 0 "$RECFS_RC"
+
 finish
