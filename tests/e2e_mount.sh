@@ -637,6 +637,39 @@ if [ -w /proc/sys/kernel/ns_last_pid ]; then
 	[ -n "$victim" ] && kill "$victim" 2>/dev/null
 fi
 
+# The restart script (restart_script) kills its store's daemon only: one
+# that had exited (its mount failed; someone else stopped it) may have
+# given its pid to another process since, which got the kill -9 (an
+# exited daemon's pid stayed in daemon.pid: after a check_model seed
+# lost its daemon, the next restart killed whatever had that pid).
+if [ -w /proc/sys/kernel/ns_last_pid ]; then
+	mount_fresh || exit 1
+	restart_script unchecked
+	"$WORK/restart"
+	gone=$(cat "$WORK/daemon.pid")
+	fusermount3 -u "$MNT"
+	for _ in $(seq 100); do [ -s "$WORK/rc.$gone" ] && break; sleep 0.05; done
+	for _ in 1 2 3 4 5; do
+		v=$(bash -c "echo $((gone - 1)) > /proc/sys/kernel/ns_last_pid
+			setsid sleep 30 </dev/null >/dev/null 2>&1 & echo \$!")
+		[ "$v" = "$gone" ] && break
+		kill "$v"
+	done
+	if [ "$v" = "$gone" ]; then
+		"$WORK/restart"
+		st=$(cat "/proc/$v/stat" 2>/dev/null)
+		st=${st##*) }
+		expect_eq "the restart script spares the process that took its exited daemon's pid" \
+			S "${st%% *}"
+		check "and mounts the store again" mountpoint -q "$MNT"
+	else
+		ok "# skip: the exited daemon's pid went elsewhere ($v)"
+	fi
+	kill "$v" 2>/dev/null
+	unmount
+	restarted_rc
+fi
+
 # A daemon stopped by a signal says which, and who sent it: one stopped
 # mid-run on a shared machine (a check_model seed's call got ECANCELED,
 # then the mount was gone) had logged nothing, and the sender could not

@@ -112,7 +112,15 @@ restart_script() {
 	cat > "$WORK/restart" <<EOF
 #!/bin/bash
 pid=\$(cat "$WORK/daemon.pid" 2>/dev/null || echo $RECFS_PID)
-kill -9 "\$pid"
+# Only while it is this store's daemon: one that has exited (its mount
+# failed, or someone else stopped it) may have given its pid to another
+# process since, which got the kill -9 (another test's daemon, on a
+# shared machine).
+if [[ \$(tr '\\0' ' ' < "/proc/\$pid/cmdline" 2>/dev/null) == *" $STORE $MNT "* ]]; then
+	kill -9 "\$pid"
+else
+	pid=
+fi
 # The kernel aborts the connection once the killed daemon's descriptors
 # close; a daemon thread inside the kernel waiting on a client that
 # waits for an answer (an entry invalidation that needs the lock of a
@@ -128,7 +136,7 @@ fi
 # gone, once no thread of it is left: a leader that exited shows Z while
 # another thread lives)
 for _ in \$(seq 500); do
-	[ ! -e /proc/\$pid ] && break
+	[ -z "\$pid" ] || [ ! -e /proc/\$pid ] && break
 	grep -q '^State:.*[ZX]' /proc/\$pid/status 2>/dev/null &&
 		[ "\$(ls /proc/\$pid/task 2>/dev/null | wc -l)" -le 1 ] && break
 	sleep 0.01
