@@ -6,7 +6,8 @@
 #   their own reads, sed -i, `mv dir1 dir2`; some as another user: the
 #   mount has allow_other) and a process of another tree; each answer,
 #   version, content and basis as the model says (defaults 10 and 300;
-#   make stress runs more; CM_WEIGHTS stresses a mix, check_model.py).
+#   make stress runs more; CHECK_MODEL_FIRST=7000 runs seeds from 7000
+#   on; CM_WEIGHTS stresses a mix, check_model.py).
 # - What the model found, as plain scripts: an append by a process whose
 #   basis had gone stale gave it the version it made, so its next save of
 #   the buffer it read before passed and lost another's commit; and an
@@ -34,7 +35,8 @@ export CM_COMPACT=$MNT # (compacted now and then: check_model.py)
 restart_script expect_ttl=1,allow_other # (killed and mounted again now and then)
 export CM_RESTART=$WORK/restart
 bad=0 first="" skipped=0
-for seed in $(seq "$SEEDS"); do
+FIRST=${CHECK_MODEL_FIRST:-1} # (seeds FIRST.. FIRST+SEEDS-1)
+for seed in $(seq "$FIRST" $((FIRST + SEEDS - 1))); do
 	mkdir "$MNT/s$seed"
 	timeout -s KILL 300 python3 "$MODEL" "$MNT/s$seed" "$seed" "$OPS" 1 \
 		> "$WORK/m$seed" 2>&1 </dev/null
@@ -47,9 +49,29 @@ for seed in $(seq "$SEEDS"); do
 		[ -n "$first" ] || first=$seed
 		echo "# seed $seed: $(head -1 "$WORK/m$seed" | cut -c1-200)"
 	fi
+	# A daemon that stopped between restarts failed every seed after
+	# it, on the bare directory or the dead mount, and nothing said how
+	# it had ended: say so, with its exit status and what it logged of
+	# its stop, and count the seeds left as failed.
+	if ! mountpoint -q "$MNT"; then
+		pid=$(cat "$WORK/daemon.pid" 2>/dev/null || echo "$RECFS_PID")
+		if [ -s "$WORK/daemon.pid" ]; then
+			for _ in $(seq 100); do [ -s "$WORK/rc.$pid" ] && break; sleep 0.05; done
+			st=$(cat "$WORK/rc.$pid" 2>/dev/null || echo "unknown: still running")
+		else
+			wait "$RECFS_PID"; st=$?
+		fi
+		echo "# after seed $seed the mount was gone: its daemon, pid $pid, exited with status $st ($(restart_count) restarts before)"
+		grep -E '^recfs: (SIG|cannot|store)|ERROR|Sanitizer' "$WORK/recfs.log" |
+			tail -5 | sed 's/^/#   /'
+		left=$((FIRST + SEEDS - 1 - seed))
+		bad=$((bad + left))
+		[ "$left" -eq 0 ] || echo "# the $left seeds after it not run"
+		break
+	fi
 done
-echo "# seed 1: $(tail -1 "$WORK/m1")"
-[ "$skipped" -eq 0 ] || echo "# SKIP $skipped seeds: $(head -1 "$WORK/m1")"
+echo "# seed $FIRST: $(tail -1 "$WORK/m$FIRST")"
+[ "$skipped" -eq 0 ] || echo "# SKIP $skipped seeds: $(head -1 "$WORK/m$FIRST")"
 if [ -n "$first" ]; then
 	echo "# seed $first, its last steps:"
 	head -14 "$WORK/m$first" | cut -c1-300 | sed 's/^/#   /'
