@@ -246,6 +246,16 @@ mounted() {
 	awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo
 }
 
+# own_child PID: PID is a live child of this shell.  One that a wait
+# (or bash itself, at its end) reaped may have given its pid to another
+# process since (pids wrap at pid_max), which a kill must spare.
+own_child() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=(${st##*) }) # (state ppid ...: comm may hold spaces)
+	[ "${st[1]}" = "$$" ] && [ "${st[0]}" != Z ]
+}
+
 cleanup() {
 	for m in "$WORK"/mnt.*; do
 		mounted "$m" && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }

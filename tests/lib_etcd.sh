@@ -126,8 +126,11 @@ etcd_cluster_start() {
 
 etcd_stop() { kill -STOP "$1" 2>/dev/null; }
 etcd_cont() { kill -CONT "$1" 2>/dev/null; }
-# etcd_kill PID: SIGKILL (a crash, no goodbye to its peers) and reap.
+# etcd_kill PID: SIGKILL (a crash, no goodbye to its peers) and reap;
+# only a member still alive (own_child): one killed and reaped before
+# may have given its pid to another process since.
 etcd_kill() {
+	own_child "$1" || return 0
 	kill -CONT "$1" 2>/dev/null
 	kill -KILL "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
@@ -164,22 +167,28 @@ etcd_cleanup() {
 # At exit: resume stopped members, unmount recfs (its daemons talk to
 # etcd while they shut down), reap the daemons (SIGKILL after 10 s),
 # then kill etcd, then lib_e2e's cleanup.
+# Only this shell's live children (own_child): a daemon unmounted and
+# reaped, or a member killed, long before may have given its pid to
+# another process since (another test's daemon, unmounted by the
+# SIGTERM mid-run; 2026-12-07).
 _etcd_exit() {
 	local rc=$? m p
-	for p in "${ETCD_ALL_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null; done
+	for p in "${ETCD_ALL_PIDS[@]}"; do
+		own_child "$p" && kill -CONT "$p" 2>/dev/null
+	done
 	if [ -n "$WORK" ]; then
 		for m in "$WORK"/mnt.*; do
 			mounted "$m" && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }
 		done
 	fi
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do own_child "$p" && kill "$p" 2>/dev/null; done
 	for _ in $(seq 100); do
 		m=0
-		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && m=1; done
+		for p in "${PIDS[@]}"; do own_child "$p" && m=1; done
 		[ $m = 0 ] && break
 		sleep 0.1
 	done
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do own_child "$p" && kill -KILL "$p" 2>/dev/null; done
 	etcd_cleanup
 	declare -F cleanup >/dev/null && cleanup
 	exit "$rc"
