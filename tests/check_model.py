@@ -1730,8 +1730,11 @@ class Run:
         if not cmd:
             return
         os.chdir("/")
+        # (in a session of its own: a seed killed at its deadline, the
+        # whole process group, cut a restart between its kill and its
+        # mount, and every seed after it failed on the store unmounted)
         subprocess.run(cmd, shell=True, check=True,
-                       stdout=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, start_new_session=True)
         os.chdir(self.root)     # (W, a thread, shares P's)
         self.expect("restart", "ok", self.other.do("cd", self.root))
         self.held = {k: Held() for k in self.rec}

@@ -79,6 +79,26 @@ fi
 expect_eq "$SEEDS seeds of $OPS checked operations answer as the model does [the daemon killed and mounted again $(restart_count) times]" \
 	0 "$bad"
 
+# A seed killed at its deadline (timeout -s KILL: the model's process
+# group) while it restarts the daemon: the restart runs to its end, in
+# a session of its own.  It was in the model's group, so a kill between
+# its kill -9 and its new mount left the store unmounted, and every seed
+# after it failed.  Here a stand-in restart waits 1 s, and the model's
+# group is killed as timeout kills it.
+mkdir "$MNT/rs"
+printf '#!/bin/sh\ntouch %s.started; sleep 1; touch %s.done\n' \
+	"$WORK/rs" "$WORK/rs" > "$WORK/rs.sh"
+chmod +x "$WORK/rs.sh"
+CM_RESTART=$WORK/rs.sh CM_WEIGHTS=restart=100000 setsid python3 "$MODEL" \
+	"$MNT/rs" 1 5 1 > "$WORK/rs.out" 2>&1 </dev/null &
+rsp=$!
+for _ in $(seq 200); do [ -e "$WORK/rs.started" ] && break; sleep 0.05; done
+kill -KILL -- -"$rsp"
+wait "$rsp" 2>/dev/null
+sleep 2
+check "a restart under way when its seed is killed at the deadline runs to its end" \
+	test -e "$WORK/rs.started" -a -e "$WORK/rs.done"
+
 # Seeds that found a fault, with the mix of operations that found it: 8185
 # (the other user's retry passed over its parent's mark, left there for
 # root first: EPERM instead of EAGAIN, 2026-12-07).

@@ -89,8 +89,10 @@ def restart(now, root):
     steps: no descriptor is open then)."""
     if now and RESTART:
         os.chdir("/")
+        # (in a session of its own, as check_model.py's: a run killed at
+        # its deadline must not cut the restart between kill and mount)
         subprocess.run(RESTART, shell=True, check=True,
-                       stdout=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, start_new_session=True)
         os.chdir(root)
 
 
