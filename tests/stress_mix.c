@@ -103,6 +103,19 @@ static int declare(const char *p)
 }
 
 
+/* The committed version of @fd's record: 0 where it has none yet, -1
+ * if it cannot be read. */
+static long long version_of(int fd)
+{
+	char v[24];
+	ssize_t n = fgetxattr(fd, "user.version", v, sizeof(v) - 1);
+
+	if (n < 0)
+		return errno == ENODATA ? 0 : -1;
+	v[n] = 0;
+	return atoll(v);
+}
+
 /* ESTALE: a writable open of a name that renames replaced twice while
  * the kernel walked it (docs/RULES.md: an open racing renames over the record
  * is sent back to look the name up once more; only a second
@@ -275,17 +288,26 @@ static int one_op(long id, int op, const char *p, int k, unsigned *seed)
 			if (pwrite(fd, b, len, 0) != (ssize_t)len)
 				rc = errno;
 			/* Committed by fsync, read back through the handle:
-			 * its own version, whatever other processes did
-			 * since; a sibling thread's change of the record it
-			 * follows (then it reads a whole version). */
+			 * its own version, unless another commit came since:
+			 * a read-write handle follows every commit of its
+			 * record, a sibling thread's or another process's
+			 * (docs/RULES.md; then it reads a whole version).
+			 * Another process's shows in the version: ours is
+			 * the only commit since v0 only if it is v0 + 1.
+			 * (Until 2026-12-07 only a process's own commits were
+			 * followed, and a run of two processes on the same
+			 * records reported the other's commits here.) */
 			ssize_t got;
 			long s0 = atomic_load(&started[k]);
 			long o0 = atomic_load(&inflight[k]);
-			if (rc == 0 && rand_r(seed) % 4 == 0 && fsync(fd) == 0 &&
+			int readback = rc == 0 && rand_r(seed) % 4 == 0;
+			long long v0 = readback ? version_of(fd) : -1;
+			if (readback && fsync(fd) == 0 &&
 			    ((got = pread(fd, back, sizeof(back), 0)) != (ssize_t)len ||
 			     memcmp(back, b, len) != 0) &&
 			    ((o0 == 1 && atomic_load(&inflight[k]) == 1 &&
-			      atomic_load(&started[k]) == s0) ||
+			      atomic_load(&started[k]) == s0 && v0 >= 0 &&
+			      version_of(fd) == v0 + 1) ||
 			     (got > 0 && !whole(back, got)) || got < 0)) {
 				struct stat hs;
 				char v[24] = "?";
