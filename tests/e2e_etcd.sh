@@ -48,7 +48,8 @@ unmount_etcd() {
 	local m=$WORK/mnt.$1
 	fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 	for _ in $(seq 100); do kill -0 "${MPID[$1]}" 2>/dev/null || break; sleep 0.1; done
-	kill "${MPID[$1]}" 2>/dev/null
+	# (only if still ours: gone and reaped, its pid may be another's)
+	own_child "${MPID[$1]}" && kill "${MPID[$1]}" 2>/dev/null
 	wait "${MPID[$1]}" 2>/dev/null
 }
 
