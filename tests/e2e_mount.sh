@@ -618,12 +618,7 @@ unmount
 # the kernel is made to hand the reaped pid on at once (ns_last_pid).
 if [ -w /proc/sys/kernel/ns_last_pid ]; then
 	got=$(bash -c '. "$1"; mount_fresh || exit 1; unmount
-		for _ in 1 2 3 4 5; do
-			v=$(bash -c "echo $((RECFS_PID - 1)) > /proc/sys/kernel/ns_last_pid
-				setsid sleep 30 </dev/null >/dev/null 2>&1 & echo \$!")
-			[ "$v" = "$RECFS_PID" ] && break
-			kill "$v"
-		done
+		v=$(take_pid "$RECFS_PID")
 		echo "$RECFS_PID $v"' _ "$TESTS/lib_e2e.sh" 2>/dev/null | tail -1)
 	victim=${got#* }
 	if [ -n "$victim" ] && [ "${got% *}" = "$victim" ]; then
@@ -649,13 +644,7 @@ if [ -w /proc/sys/kernel/ns_last_pid ]; then
 	got=$(bash -c '. "$1"; . "$2"; mount_fresh || exit 1; unmount
 		sleep 0 & ETCD_ALL_PIDS+=($!); wait $! # (a member, reaped)
 		for old in "$RECFS_PID" "${ETCD_ALL_PIDS[0]}"; do
-			for _ in 1 2 3 4 5; do
-				v=$(bash -c "echo $((old - 1)) > /proc/sys/kernel/ns_last_pid
-					setsid sleep 30 </dev/null >/dev/null 2>&1 & echo \$!")
-				[ "$v" = "$old" ] && break
-				kill "$v"
-			done
-			echo -n "$old $v "
+			echo -n "$old $(take_pid "$old") "
 		done
 		echo' _ "$TESTS/lib_e2e.sh" "$TESTS/lib_etcd.sh" 2>/dev/null | tail -1)
 	read -r d1 v1 e1 v2 <<< "$got"
@@ -682,12 +671,7 @@ if [ -w /proc/sys/kernel/ns_last_pid ]; then
 	gone=$(cat "$WORK/daemon.pid")
 	fusermount3 -u "$MNT"
 	for _ in $(seq 100); do [ -s "$WORK/rc.$gone" ] && break; sleep 0.05; done
-	for _ in 1 2 3 4 5; do
-		v=$(bash -c "echo $((gone - 1)) > /proc/sys/kernel/ns_last_pid
-			setsid sleep 30 </dev/null >/dev/null 2>&1 & echo \$!")
-		[ "$v" = "$gone" ] && break
-		kill "$v"
-	done
+	v=$(take_pid "$gone")
 	if [ "$v" = "$gone" ]; then
 		"$WORK/restart"
 		st=$(cat "/proc/$v/stat" 2>/dev/null)

@@ -70,6 +70,20 @@ blind() {
 	return "$(cat "$done.rc" 2>/dev/null || echo 99)"
 }
 
+# take_pid PID: start a sleeper (30 s, its own session) that the kernel
+# gives PID, a pid just reaped, through ns_last_pid; print its pid, which
+# is another if five tries did not get PID (another process took it).
+take_pid() {
+	local v
+	for _ in 1 2 3 4 5; do
+		v=$(bash -c "echo $(($1 - 1)) > /proc/sys/kernel/ns_last_pid
+			setsid sleep 30 </dev/null >/dev/null 2>&1 & echo \$!")
+		[ "$v" = "$1" ] && break
+		kill "$v"
+	done
+	echo "$v"
+}
+
 ver() { getfattr --only-values -n user.version "$1" 2>/dev/null; }
 hash_of() { getfattr --only-values -n user.hash "$1" 2>/dev/null; }
 

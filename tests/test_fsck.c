@@ -499,21 +499,28 @@ static void test_not_a_store(void **state)
 	assert_int_equal(run_fsck(f, 0), -ENOTDIR);
 }
 
+/* The path of a hint file of the store in *hint, or "" if it has none. */
+static void hint_path(const struct fx *f, char *hint, size_t len)
+{
+	struct dirent *de;
+	DIR *d = opendir(f->dir);
+
+	assert_non_null(d);
+	hint[0] = 0;
+	while ((de = readdir(d)))
+		if (strlen(de->d_name) == 21 &&
+		    strcmp(de->d_name + 16, ".hint") == 0)
+			snprintf(hint, len, "%s/%s", f->dir, de->d_name);
+	closedir(d);
+}
+
 /* A bad hint is ignored and rebuilt by the store: a warning only. */
 static void test_bad_hint(void **state)
 {
 	struct fx *f = *state;
-	struct dirent *de;
-	char hint[512] = "";
-	DIR *d = opendir(f->dir);
+	char hint[512];
 
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		if (strlen(de->d_name) == 21 &&
-		    strcmp(de->d_name + 16, ".hint") == 0)
-			snprintf(hint, sizeof(hint), "%s/%s", f->dir,
-				 de->d_name);
-	closedir(d);
+	hint_path(f, hint, sizeof(hint));
 	if (!hint[0])
 		skip(); /* the store wrote none: nothing to damage */
 	flip_byte(hint, 40);
@@ -529,19 +536,11 @@ static void test_bad_hint(void **state)
 static void test_unreadable_hint(void **state)
 {
 	struct fx *f = *state;
-	struct dirent *de;
-	char hint[512] = "";
-	DIR *d = opendir(f->dir);
+	char hint[512];
 	struct store_opts o = { .read_only = 1 };
 	struct store *st;
 
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		if (strlen(de->d_name) == 21 &&
-		    strcmp(de->d_name + 16, ".hint") == 0)
-			snprintf(hint, sizeof(hint), "%s/%s", f->dir,
-				 de->d_name);
-	closedir(d);
+	hint_path(f, hint, sizeof(hint));
 	if (!hint[0])
 		skip(); /* the store wrote none: nothing to damage */
 	assert_int_equal(unlink(hint), 0);
@@ -597,17 +596,9 @@ static void test_fifo(void **state)
 	struct fx *f = *state;
 	struct store_opts o = { 0 };
 	struct store *st;
-	struct dirent *de;
-	char hint[512] = "", blob[512], lock[256];
-	DIR *d = opendir(f->dir);
+	char hint[512], blob[512], lock[256];
 
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		if (strlen(de->d_name) == 21 &&
-		    strcmp(de->d_name + 16, ".hint") == 0)
-			snprintf(hint, sizeof(hint), "%s/%s", f->dir,
-				 de->d_name);
-	closedir(d);
+	hint_path(f, hint, sizeof(hint));
 	blob_path(f, blob, sizeof(blob));
 	snprintf(lock, sizeof(lock), "%s/LOCK", f->dir);
 	alarm(60); /* a hang fails the test */
