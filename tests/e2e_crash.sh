@@ -238,7 +238,11 @@ printf 'small %.0s' $(seq 1000) > "$MNT/rot2" # 6 KB: inline in the log
 unmount
 mount_again || exit 1  # (its bytes are no longer in the store's memory)
 blob=$(ls "$STORE"/blobs/ | sort | tail -n 1)
-printf '\x55' | dd of="$STORE/blobs/$blob" bs=1 seek=150000 conv=notrunc status=none
+# (each bit of the byte flipped: a fixed byte, 0x55, was already there
+# in 1 run of 256, the file was unchanged, and every check below failed)
+b=$(od -An -tu1 -j 150000 -N 1 "$STORE/blobs/$blob" | tr -d ' ')
+printf "\\x$(printf %02x $((b ^ 255)))" |
+	dd of="$STORE/blobs/$blob" bs=1 seek=150000 conv=notrunc status=none
 seg=$(grep -l -a 'small small' "$STORE"/*.seg | tail -n 1)
 off=$(grep -b -o -a 'small small' "$seg" | head -n 1 | cut -d: -f1)
 printf 'X' | dd of="$seg" bs=1 seek=$((off + 3000)) conv=notrunc status=none
