@@ -221,10 +221,6 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			rc = rfs_commit_orphan_create(fs, in);
 		}
 	}
-	/* A writer opens what the name holds once an unlink or a rename
-	 * at the store is done (names.c, moving_begin). */
-	if (rc == 0 && acc != O_RDONLY)
-		rfs_moving_wait(fs, in);
 	/* Below, fs->mu is not held: the key and state as they are now. */
 	if (rc == 0 && acc >= 0) {
 		rc = rfs_ino_key_copy(in, key, &pending);
@@ -335,20 +331,22 @@ void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		goto out;
 	}
 	rc = store_txn_begin(fs->st, key, 1, &h->txn);
+	if (rc == 0) {
+		rc = store_txn_lease(h->txn, expect);
+		if (rc < 0) {
+			store_txn_abort(h->txn);
+			h->txn = NULL;
+		}
+		if (rc == -EAGAIN)
+			rc = -EEXIST; /* another mount created it meanwhile */
+		/* Another mount's create of it, not committed yet: on one
+		 * mount the kernel finds that name and O_EXCL says EEXIST,
+		 * which lock-file loops wait on (git's index.lock). */
+		if (rc == -EBUSY && (fi->flags & O_EXCL))
+			rc = -EEXIST;
+	}
 	if (rc < 0)
 		goto out;
-	/* The name is taken here, under fs->mu, as a pending create whose
-	 * lease is h: this mount's other creators get EEXIST, its other
-	 * changers EBUSY (or they wait for the lease), rmdir ENOTEMPTY, as
-	 * for any create not committed yet.  The store's lease (etcd: a
-	 * round trip) is taken after fs->mu is let go, so that no other
-	 * request of this mount waits for it (until 2026-12-07 every stat,
-	 * open and listing did).  h->mu is held over it, as over a
-	 * handle's first change (rfs_handle_begin), so that the creator's
-	 * own rename or unlink (commit_pinned, unlease_pinned) waits for
-	 * its outcome; the handle is new and no one else can hold its mu
-	 * yet, so taking it under fs->mu breaks no lock order. */
-	pthread_mutex_lock(&h->mu);
 	rfs_ino_pending(fs, in, 1);
 	rfs_new_meta(req, fs, rfs_ino(fs, parent), S_IFREG | (mode & 07777),
 		     &in->pmeta);
@@ -369,34 +367,6 @@ void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	e.ino = in->ino;
 	e.attr_timeout = TIMEOUT;
 	e.entry_timeout = rfs_entry_ttl(fs, rfs_ino(fs, parent), key);
-	pthread_mutex_unlock(&fs->mu);
-	rc = store_txn_lease(h->txn, expect);
-	if (rc == -EAGAIN)
-		rc = -EEXIST; /* another mount created it meanwhile */
-	/* Another mount's create of it, not committed yet: on one mount
-	 * the kernel finds that name and O_EXCL says EEXIST, which
-	 * lock-file loops wait on (git's index.lock). */
-	if (rc == -EBUSY && (fi->flags & O_EXCL))
-		rc = -EEXIST;
-	if (rc < 0) {
-		store_txn_abort(h->txn);
-		h->txn = NULL;
-	}
-	pthread_mutex_unlock(&h->mu);
-	pthread_mutex_lock(&fs->mu);
-	if (rc < 0) {
-		/* Taken back as a create whose commit failed is (handle.c,
-		 * rfs_handle_drop): a lookup meanwhile may have shown the
-		 * name, which now goes.  The handle may be pinned (the
-		 * creator's own rename or unlink found it): closed, it is
-		 * freed at the last unpin. */
-		in->nlookup--;
-		rfs_ino_pending(fs, in, 0);
-		rfs_ino_unkey(fs, in);
-		rfs_inval_entry(fs, key);
-		rfs_handle_close(fs, h);
-		h = NULL;
-	}
 out:
 	if (rc < 0 && h) {
 		rfs_handle_free(fs, h);

@@ -30,7 +30,6 @@ int rfs_init_state(struct rfs *fs)
 	pthread_condattr_t ca;
 
 	store_mutex_init(&fs->mu);
-	pthread_cond_init(&fs->moved_cv, NULL);
 	pthread_mutex_init(&fs->inval_mu, NULL);
 	pthread_cond_init(&fs->inval_cv, NULL);
 	/* rfs_inval_barrier's deadline: no clock step moves it */
@@ -86,7 +85,6 @@ void rfs_free_state(struct rfs *fs)
 		free(v);
 	}
 	pthread_mutex_destroy(&fs->mu);
-	pthread_cond_destroy(&fs->moved_cv);
 	fs->inval_tail = NULL;
 	pthread_mutex_destroy(&fs->inval_mu);
 	pthread_cond_destroy(&fs->inval_cv);
@@ -342,8 +340,7 @@ void rfs_ino_put(struct rfs *fs, struct rfs_inode *in)
 {
 	struct rfs_inode **pp;
 
-	/* (a moving inode is freed when it ends: names.c, moving_end) */
-	if (in->nlookup || in->nopen || in->moving || in->ino == FUSE_ROOT_ID)
+	if (in->nlookup || in->nopen || in->ino == FUSE_ROOT_ID)
 		return;
 	if (!in->deleted)
 		key_unlink(fs, in);

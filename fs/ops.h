@@ -208,10 +208,6 @@ int rfs_handle_commit_pinned(struct rfs *fs, struct rfs_handle *h,
  * failed commit's -errno. */
 int rfs_commit_own_lease(struct rfs *fs, const char *key,
 			 const struct proc_info *p);
-/* Wait while an unlink or a rename of @in's record is at the store
- * (names.c, moving_begin).  Caller holds fs->mu (let go while waiting)
- * and a reference on @in. */
-void rfs_moving_wait(struct rfs *fs, const struct rfs_inode *in);
 
 /* ---- The operations, for the table in ops.c -------------------------- */
 

@@ -98,9 +98,6 @@ struct rfs_inode {
 	struct rfs_pxattr *pxa;
 	struct rfs_handle *lease;
 	int64_t lease_since_ns;
-	/* An unlink or a rename of this record is at the store, without
-	 * fs->mu (names.c, rfs_moving_wait): under fs->mu. */
-	int moving;
 	/* Bumped (atomically) whenever attributes of this inode go to the
 	 * kernel with a timeout: see rfs_handle_commit(). */
 	uint64_t attr_gen;
@@ -220,8 +217,6 @@ struct rfs {
 	struct rfs_waiter *waitq;
 	int lease_waiters;
 	int stopping; /* SIGTERM: waits end at once (rfs_lease_stop) */
-	/* Told when an inode's moving ends (rfs_moving_wait). */
-	pthread_cond_t moved_cv;
 	/* deferred entry invalidations */
 	pthread_t inval_thread;
 	pthread_mutex_t inval_mu;
