@@ -252,14 +252,19 @@ static void test_tombstone_limit_compacts_by_itself(void **state)
 		v = put_buf(f->st, key, STORE_ABSENT, buf, sizeof(buf));
 		assert_int_equal(store_delete(f->st, key, v, &v), 0);
 	}
+	/* Bounded by the limit and the slack a compaction waits for
+	 * (TOMB_SLACK_MIN, 1,024, in open.c), not by the limit alone: a
+	 * compaction that ran during the loop forgot what was past the
+	 * limit then, and the deletes after it (fewer than the slack)
+	 * start none (this stop's CI failed "tombstones <= 100" so). */
 	for (int i = 0; i < 500; i++) {
 		assert_int_equal(store_stats(f->st, &ss), 0);
-		if (ss.compactions > 0 && ss.tombstones <= 100)
+		if (ss.compactions > 0 && ss.tombstones <= 100 + 1024)
 			break;
 		usleep(10000);
 	}
 	assert_true(ss.compactions > 0);
-	assert_true(ss.tombstones <= 100);
+	assert_true(ss.tombstones <= 100 + 1024);
 }
 
 /* A tombstone the compaction forgets (tombstone_limit) whose key a
