@@ -17,17 +17,16 @@
  * descriptors open before the mount by being new after it. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "autounmount.h"
+#include "proc.h"
 
 /* Call @fn for each descriptor of this process that is a socket. */
 static void each_socket(void (*fn)(struct rfs_au *, int, ino_t),
@@ -97,7 +96,7 @@ int rfs_au_start(const struct rfs_au *au)
 
 	if (au->overflow || au->nkeep == 0)
 		return -ENOENT;
-	pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	pidfd = proc_pidfd(getpid(), 0);
 	if (pidfd < 0)
 		return -errno;
 	for (int i = 0; i < au->nkeep; i++)
