@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -912,6 +913,7 @@ void rfs_release(fuse_req_t req, fuse_ino_t ino,
 	struct rfs *fs = FS(req);
 	struct rfs_handle *h = HANDLE(fi);
 	struct rfs_inode *in = h->in;
+	int trim;
 
 	(void)ino;
 	pthread_mutex_lock(&h->mu);
@@ -921,8 +923,11 @@ void rfs_release(fuse_req_t req, fuse_ino_t ino,
 	pthread_mutex_lock(&fs->mu);
 	rfs_handle_close(fs, h);
 	rfs_ino_put(fs, in);
+	trim = rfs_handles_trim_due(fs);
 	pthread_mutex_unlock(&fs->mu);
 	fuse_reply_err(req, 0);
+	if (trim)
+		malloc_trim(0);
 }
 
 void rfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,

@@ -152,6 +152,11 @@ void rfs_handle_free(struct rfs *fs, struct rfs_handle *h);
  * lease ends, and it is freed, or left to its last unpin.  Caller holds
  * fs->mu; the inode's reference is the caller's to drop. */
 void rfs_handle_close(struct rfs *fs, struct rfs_handle *h);
+/** 1 once a burst of at least RFS_TRIM_HANDLES open handles has mostly
+ * closed (and the burst is forgotten), else 0: the caller then gives the
+ * freed memory back with malloc_trim(), outside fs->mu.  Caller holds
+ * fs->mu. */
+int rfs_handles_trim_due(struct rfs *fs);
 /** Keep @h from being freed by its release, for use outside fs->mu
  * (with h->mu).  Caller holds fs->mu. */
 void rfs_handle_pin(struct rfs_handle *h);

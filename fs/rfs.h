@@ -20,6 +20,9 @@
  * once), so that the holder's own commit always finds a thread. */
 #define RFS_LEASE_WAIT_MAX 10000
 #define RFS_LEASE_WAITERS 16
+/* Open handles that make a burst worth a malloc_trim() at its end (each
+ * holds a few KiB: handle, snapshot, hash state). */
+#define RFS_TRIM_HANDLES 4096
 
 /* The basis table's bound (basis_init's @max), and the range
  * -o basis_entries accepts: each entry is about 130 bytes with its key,
@@ -212,6 +215,9 @@ struct rfs {
 	struct rfs_inode *pend;  /* the pending inodes */
 	fuse_ino_t next_ino;
 	struct rfs_handle *handles;
+	/* How many are on that list, and the most since the last trim: a
+	 * burst's end gives its memory back (rfs_handles_trim_due). */
+	size_t nhandles, handles_peak;
 	/* The changes that wait for a record's write lease, oldest first
 	 * (at most RFS_LEASE_WAITERS): see rfs_lease_wait() in lease.c. */
 	struct rfs_waiter *waitq;
