@@ -48,7 +48,7 @@ restarts=$(restart_count)
 expect_eq "$SEEDS seeds of $OPS random operations, the daemon killed and mounted again $restarts times: recfs answers as tmpfs does" \
 	0 "$bad"
 check "every run went to its end" \
-	test "$(cat "$WORK"/r* | grep -c '^\[')" -eq $((SEEDS * OPS))
+	test "$(cat "$WORK"/r[0-9]* | grep -c '^\[')" -eq $((SEEDS * OPS))
 check "the daemon is still serving" mountpoint -q "$MNT"
 unmount
 restarted_rc

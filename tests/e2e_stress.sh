@@ -29,14 +29,16 @@ reap_if_stuck() {
 	fuse_abort "$3"
 }
 # watchdog MNT...: just before the deadline, write what the daemons and
-# the callers wait on to $WORK/stuck.txt (dump_stuck; shown by
-# reap_if_stuck), then abort the mounts' connections after LIMIT + 10 s
+# the callers of these mounts (the processes that name one on their
+# command line, not every recfs on the machine) wait on to
+# $WORK/stuck.txt (dump_stuck; shown by reap_if_stuck), then abort the mounts' connections after LIMIT + 10 s
 # (away from this script's output, which a sleeping child would hold
 # open); unwatch stops it when the run ends in time.
 watchdog() {
 	rm -f "$WORK/stuck.txt"
 	(sleep $((LIMIT - 5))
-	 dump_stuck $(pgrep -x recfs) $(pgrep -x stress_mix) >"$WORK/stuck.txt" 2>&1
+	 dump_stuck $(for m; do pgrep -f -- "$m"; done | sort -u) \
+		>"$WORK/stuck.txt" 2>&1
 	 sleep 15; for m; do fuse_abort "$m"; done) \
 		</dev/null >/dev/null 2>&1 &
 	WD=$!
