@@ -83,7 +83,8 @@ static int scan_log(int ti, off_t from, off_t to,
 	}
 	buf[len] = 0;
 	for (line = buf; line && *line && !rc; line = end ? end + 1 : NULL) {
-		char *op, *sp, *nd;
+		char *op, *sp, *nd, *in;
+		unsigned long n, insize;
 		end = strchr(line, '\n');
 		if (end)
 			*end = 0;
@@ -96,7 +97,18 @@ static int scan_log(int ti, off_t from, off_t to,
 		nd = strstr(op, ", nodeid: ");
 		if (!sp || !nd)
 			continue;
-		rc = fn(ctx, op, (size_t)(sp - op), strtoull(nd + 10, NULL, 10));
+		/* A batch counts once per inode it forgets (its size: the
+		 * in header, fuse_batch_forget_in, 16 bytes an inode), as
+		 * FORGET does: how the kernel groups the same forgets
+		 * depends on how soon the daemon reads them. */
+		n = 1;
+		if ((size_t)(sp - op) == 12 && !strncmp(op, "BATCH_FORGET", 12) &&
+		    (in = strstr(op, ", insize: ")) &&
+		    (insize = strtoul(in + 10, NULL, 10)) >= 64)
+			n = (insize - 48) / 16;
+		while (n-- && !rc)
+			rc = fn(ctx, op, (size_t)(sp - op),
+				strtoull(nd + 10, NULL, 10));
 	}
 out:
 	free(buf);
