@@ -392,6 +392,13 @@ bumper=$!
 expect_eq "watch --from 1 of a record not made yet: no delete, then its version 2" \
 	2 "$(timeout 5 "$RECCTL" watch --count 1 --from 1 wnew2 | awk '{print $1}')"
 wait $bumper
+# ...but a record deleted after version N was deleted since N: its line
+# ended above N (the delete is a version of its own, not in the history).
+echo a > wdel; echo b > wdel; rm wdel
+expect_eq "watch --from 2 of a record deleted after its version 2: the delete" \
+	"- deleted" "$(timeout 5 "$RECCTL" watch --count 1 --from 2 wdel)"
+expect_eq "watch --from 3 of it (the delete's version): nothing" \
+	124 "$(status timeout 1 "$RECCTL" watch --count 1 --from 3 wdel)"
 for sub in watch "wait --above 1"; do
 	out=$(timeout 5 "$RECCTL" $sub "$WORK/no-such-dir/rec" 2>&1); rc=$?
 	expect_eq "$sub on a missing path outside a mount: exit 1 at once" 1 $rc

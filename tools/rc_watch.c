@@ -173,10 +173,12 @@ int cmd_watch(const struct recctl_cmd *cmd, int argc, char **argv)
 		else if (rc < 0)
 			goto out;
 	} else if (own_version(w.path, &v) == -ENOENT &&
-		   history_top(w.path) <= w.last) {
-		/* Missing, and no version above N ever was: nothing was
+		   history_top(w.path) < w.last) {
+		/* Missing, and its line ended at or below N: nothing was
 		 * deleted since N (a name never made printed "- deleted"
-		 * at once, until 2026-12-07). */
+		 * at once, until 2026-12-07).  The delete is a version of
+		 * its own, above the history's newest, which is absent
+		 * from it: a newest of N was deleted after N. */
 		w.gone = 1;
 	}
 	for (;;) {
