@@ -17,8 +17,10 @@
  * descriptors open before the mount by being new after it. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -89,9 +91,36 @@ static int cmp_int(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
+/* The keeper's wait: until the daemon behind @pidfd has ended. */
+static _Noreturn void keeper_wait(int pidfd)
+{
+	prctl(PR_SET_NAME, RFS_AU_KEEPER);
+	for (;;) {
+		struct pollfd p = { .fd = pidfd, .events = POLLIN };
+		if (poll(&p, 1, -1) > 0 || errno != EINTR)
+			_exit(0);
+	}
+}
+
+void rfs_au_keeper_main(int argc, char *argv[])
+{
+	char *end;
+	long fd;
+
+	if (argc != 3 || strcmp(argv[0], RFS_AU_KEEPER) != 0 ||
+	    strcmp(argv[1], "--keeper") != 0)
+		return;
+	fd = strtol(argv[2], &end, 10);
+	if (*argv[2] == '\0' || *end || fd < 0 || fd > 1 << 20)
+		_exit(2);
+	keeper_wait((int)fd);
+}
+
 int rfs_au_start(const struct rfs_au *au)
 {
 	int keep[RFS_AU_MAX + 1], n = 0, pidfd, lo = 0;
+	char fdstr[16];
+	char *argv[] = { RFS_AU_KEEPER, "--keeper", fdstr, NULL };
 	pid_t pid;
 
 	if (au->overflow || au->nkeep == 0)
@@ -99,6 +128,9 @@ int rfs_au_start(const struct rfs_au *au)
 	pidfd = proc_pidfd(getpid(), 0);
 	if (pidfd < 0)
 		return -errno;
+	/* Before the fork: the child of a process with threads makes
+	 * system calls only. */
+	snprintf(fdstr, sizeof(fdstr), "%d", pidfd);
 	for (int i = 0; i < au->nkeep; i++)
 		keep[n++] = au->keep[i];
 	keep[n++] = pidfd;
@@ -122,6 +154,7 @@ int rfs_au_start(const struct rfs_au *au)
 		if (keep[i] > lo)
 			close_range((unsigned)lo, (unsigned)keep[i] - 1, 0);
 		lo = keep[i] + 1;
+		fcntl(keep[i], F_SETFD, 0); /* kept across the exec */
 	}
 	close_range((unsigned)lo, ~0U, 0);
 	signal(SIGINT, SIG_IGN);
@@ -130,10 +163,10 @@ int rfs_au_start(const struct rfs_au *au)
 	setsid();
 	if (chdir("/") < 0)
 		_exit(1);
-	prctl(PR_SET_NAME, "recfs-keeper");
-	for (;;) {
-		struct pollfd p = { .fd = pidfd, .events = POLLIN };
-		if (poll(&p, 1, -1) > 0 || errno != EINTR)
-			_exit(0);
-	}
+	/* A program of its own (rfs_au_keeper_main): the fork shares the
+	 * daemon's memory of this moment, its whole index, and kept it
+	 * for the mount's life, a second copy of every page the daemon
+	 * changed since.  Should the exec fail, it waits as it is. */
+	execv("/proc/self/exe", argv);
+	keeper_wait(pidfd);
 }

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #define RFS_AU_MAX 32 /* sockets open before the mount, and new ones */
+#define RFS_AU_KEEPER "recfs-keeper" /* the keeper's name (and argv[0]) */
 
 struct rfs_au {
 	struct {
@@ -28,5 +29,9 @@ void rfs_au_after_mount(struct rfs_au *au);
  * pidfd_open or fork.  The mount works either way: without a keeper, a
  * SIGKILLed daemon's mount may stay (autounmount.c). */
 int rfs_au_start(const struct rfs_au *au);
+/* If this process is the keeper rfs_au_start runs (recfs-keeper
+ * --keeper PIDFD), be it: wait for the daemon's end and exit; else
+ * return.  Call first in main, before any descriptor is closed. */
+void rfs_au_keeper_main(int argc, char *argv[]);
 
 #endif

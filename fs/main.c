@@ -557,6 +557,7 @@ int main(int argc, char *argv[])
 	int rc = 1, mounted = 0, log_fd = -1;
 	long conn = -ENOENT; /* the mount's FUSE connection */
 
+	rfs_au_keeper_main(argc, argv);
 	close_inherited();
 	hold_std_descriptors();
 	memset(&fs, 0, sizeof(fs));
