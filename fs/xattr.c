@@ -351,6 +351,18 @@ void rfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	key = in->key; /* fs->mu is held to the end: no rename moves it */
+	if (strcmp(name, "user.recfs.compact") == 0) {
+		/* The store is one: any directory of the mount compacts it,
+		 * as the root does (a subdirectory stored the name as a
+		 * plain attribute and compacted nothing, silently); on a
+		 * record it is refused, as user.recfs.unchecked is. */
+		rc = is_record(fs, in, key) ? -ENOTDIR : 0;
+		pthread_mutex_unlock(&fs->mu);
+		if (rc == 0)
+			rc = fs->o.ro ? -EROFS : store_compact(fs->st);
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	if (strcmp(name, "user.expected_version") == 0) {
 		struct store_stat sb;
 		struct proc_info p;

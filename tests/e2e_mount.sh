@@ -444,6 +444,16 @@ rm hd/r
 expect_eq "a deleted record's history stays readable" h3 "$(cat .recfs/history/hd/r/3)"
 check "asking the daemon to compact works" setfattr -n user.recfs.compact -v 1 .
 expect_eq "history survives compaction" h1 "$(cat .recfs/history/hd/r/1)"
+# The store is one, so any directory of the mount compacts it.  Until
+# 2026-12-07 a subdirectory stored user.recfs.compact as a plain
+# attribute and compacted nothing, silently; a record did the same.
+local_only && segs=$(cd "$STORE" && ls *.seg)
+echo c1 > cmp && echo c2 > cmp
+check "asking through a subdirectory compacts too" setfattr -n user.recfs.compact -v 1 hd
+local_only && check "(a new segment: it compacted)" [ "$segs" != "$(cd "$STORE" && ls *.seg)" ]
+expect_eq "and stores nothing on it" "" "$(getfattr --absolute-names -d -m - hd 2>&1)"
+expect_err "asking through a record is refused" "Not a directory" setfattr -n user.recfs.compact -v 1 cmp
+expect_eq "and stores nothing on it" "" "$(getfattr --only-values -n user.recfs.compact cmp 2>/dev/null)"
 # A name's history is what the name is now: a record that became a
 # directory shows its records' trees, and back.  Until 2026-12-06 the
 # kernel kept the first answer a day: the history of hd/r/x, a live
