@@ -636,11 +636,15 @@ again:
 		rc = rfs_check(fs, &pi, from, NULL, &ef, &hf);
 		if (rc == -EAGAIN)
 			basis_grace(fs->bt, &pi, from);
-		if (rc == 0) {
+		/* No grace for the record renamed onto: it is for vim's
+		 * re-read after a refused rename(rec, rec~).  A program that
+		 * reads rec again after its rename(tmp, rec) was refused
+		 * and renames again at once (os.replace in a retry loop)
+		 * renewed the grace at every try and was refused until
+		 * killed; its read now gives it its basis, as after a
+		 * refused write. */
+		if (rc == 0)
 			rc = rfs_check(fs, &pi, to, NULL, &et, &ht);
-			if (rc == -EAGAIN)
-				basis_grace(fs->bt, &pi, to);
-		}
 		/* A checked name that holds no record is free (rfs_check);
 		 * an unchecked one needs no basis, made or not. */
 		to_new = rc == 0 && et == STORE_ABSENT;

@@ -395,6 +395,31 @@ cat arec > /dev/null; rm arec; echo new > arec
 expect_eq "cat a; rm a; echo new > a works" new "$(cat arec)"
 python3 -c "p='arec'; s=open(p).read(); open(p,'w').write(s.strip()+' py\n')"
 expect_eq "python read-then-open(w) works" "new py" "$(cat arec)"
+# An atomic save retried: read, write a temporary file, os.replace it
+# over the record; refused as stale (another process wrote meanwhile),
+# read again and replace again at once.  Until 2026-12-07 every refused
+# rename onto the record renewed the 2 s grace meant for vim's re-read
+# after a refused rename(rec, rec~), so the re-read never counted and
+# the loop was refused until killed.
+echo r1 > orep
+python3 - > "$WORK/orep.out" 2>&1 <<'PY'
+import os, subprocess, time
+s = open("orep").read()
+subprocess.run(["bash", "-c", "cat orep > /dev/null; echo other > orep"])
+tries, end = 0, time.monotonic() + 5
+while time.monotonic() < end:
+    open("orep.tmp", "w").write(s.strip() + " mine\n")
+    try:
+        os.replace("orep.tmp", "orep")
+        break
+    except OSError as e:
+        tries += 1
+        s = open("orep").read()
+print(tries, open("orep").read().strip())
+PY
+expect_eq "os.replace refused as stale, re-read and retried at once, passes" \
+	"1 other mine" "$(cat "$WORK/orep.out")"
+rm -f orep.tmp
 printf 5 > c; n=$(cat c); echo $((n + 1)) > c
 expect_eq "n=\$(cat c); echo \$((n+1)) > c works" 6 "$(cat c)"
 # A file a command created is held by the shell that ran it, as a file it
