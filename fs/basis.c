@@ -836,6 +836,24 @@ static void between_locked(struct basis_table *bt, const struct proc_info *p,
 	}
 }
 
+/* The parent that holds, with @p, the declaration @hit found at @p
+ * itself (basis_declare: one declaration for both), or pid 0.  Caller
+ * holds bt->mu. */
+static struct holder declared_with_locked(struct basis_table *bt,
+					  const struct proc_info *p,
+					  const char *key, uint32_t h,
+					  const struct basis_hit *hit)
+{
+	struct holder ho[2], none = { 0, 0 };
+	struct bent *e;
+
+	if (!hit->found || !hit->explicit_ || hit->holder != p->tid ||
+	    holders(p, ho) < 2 || ho[1].pid <= 1)
+		return none;
+	e = bent_find(bt, B_EXPLICIT, key, h, ho[1]);
+	return e && e->group == hit->group ? ho[1] : none;
+}
+
 /* basis_changed, with bt->mu held. */
 static void changed_locked(struct basis_table *bt, const struct proc_info *p,
 			   const struct basis_hit *hit, const char *key,
@@ -849,6 +867,13 @@ static void changed_locked(struct basis_table *bt, const struct proc_info *p,
 	int made = 0;
 	uid_t auid = p->uid; /* the uid @anc's basis was registered for */
 
+	/* A declaration its maker's own change takes was its parent's as
+	 * well, so the parent used it too and holds what the change made,
+	 * as when a child takes its parent's declaration (below).  `recctl
+	 * put --expect N f` declares and writes in one process: its shell
+	 * kept the version it had before, and its next `echo x > f` was
+	 * refused as stale. */
+	anc = declared_with_locked(bt, p, key, h, hit);
 	consume_locked(bt, key, hit);
 	/* Held by another task: an ancestor, or a thread's own process,
 	 * which is the thread's parent (SPEC, "Threads") and moves along

@@ -1564,10 +1564,16 @@ class Run:
         created = not rec.exists and exists
         rec.ver += 1
         rec.exists, rec.data = exists, data
+        # W's own declaration is P's as well (one registration for
+        # both): P used it too and moves along (fs/basis.c,
+        # declared_with_locked).
+        shared = x is w and kind == "explicit" and h.E is not None and \
+            h.Eg == w.Eg
         if kind == "explicit":
             self.consume(k, x)
-        moves = (x is h) or (x is w and kind == "implicit" and w.via and
-                             h.E is None and not h.mark and h.I == v)
+        moves = (x is h) or shared or \
+            (x is w and kind == "implicit" and w.via and
+             h.E is None and not h.mark and h.I == v)
         if moves:
             made = h.made if kind == "implicit" else False
             h.I, h.made, h.read = rec.ver, made, False

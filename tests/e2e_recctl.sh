@@ -34,6 +34,22 @@ expect_eq "put --expect 0 on an existing record: exit 75" 75 \
 	"$(echo again | status R put --expect 0 fresh)"
 expect_eq "an empty put makes a version too" "3 0" \
 	"$(R put --expect 2 rec < /dev/null) $(stat -c %s rec)"
+# A declaration is held for recctl and for its shell, one for both: the
+# shell holds what put made on it, as it would after using it itself.
+# Until 2026-12-07 the shell kept the version it had written before,
+# and its next write was refused as stale (after rm --expect, its
+# create of the name again too).
+mkdir decl
+echo a > decl/back && echo b > decl/back
+"$RECCTL" show decl/back@1 | "$RECCTL" put --expect 2 decl/back > /dev/null
+echo c > decl/back 2>/dev/null
+expect_eq "after put --expect N restores a version, the shell's next > passes" \
+	"c 4" "$(cat decl/back) $(ver decl/back)"
+echo a > decl/gone && echo b > decl/gone
+"$RECCTL" rm --expect 2 decl/gone
+echo anew > decl/gone 2>/dev/null
+expect_eq "after rm --expect N, the shell's > makes the name anew" anew "$(cat decl/gone)"
+rm -r decl
 json=$(R stat --json rec)
 check "stat --json: version, hash, no lease [$json]" \
 	grep -q "\"version\":3,\"hash\":\"$(hash_of rec)\",\"size\":0,.*\"lease\":null" <<< "$json"
