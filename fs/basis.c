@@ -462,6 +462,7 @@ static void walk_locked(struct basis_table *bt, const struct proc_info *p,
 		if (m && (m->uid == p->uid || p->uid == 0 ||
 			  m->uid == MARK_ANYONE)) {
 			hit->stale = 1;
+			hit->version = m->version; /* the basis refused */
 			hit->uid = m->uid;
 			hit->holder = ho.pid;
 			hit->holder_start = ho.start;
@@ -537,7 +538,8 @@ static void consume_locked(struct basis_table *bt, const char *key,
 /* A stale mark and a conflict line at @ho, for @uid: only @uid's
  * lookups (and root's) meet them.  Nothing for pid 1. */
 static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
-		    struct holder ho, uid_t uid, const char *conflict)
+		    struct holder ho, uid_t uid, uint64_t basis,
+		    const char *conflict)
 {
 	struct bent *e;
 
@@ -557,6 +559,7 @@ static void mark_at(struct basis_table *bt, const char *key, uint32_t h,
 	if (e) {
 		e->expires_ns = proc_mono_ns(); /* when it was refused */
 		e->grace = 0;
+		e->version = basis; /* what a refusal on the mark names */
 	}
 	bent_drop(bt, KIND(B_CONFLICT), key, h, ho);
 	e = bent_add(bt, B_CONFLICT, key, h, ho, uid, 0, 0, 0);
@@ -585,17 +588,17 @@ void basis_grace(struct basis_table *bt, const struct proc_info *p,
 
 void basis_refused(struct basis_table *bt, const struct proc_info *p,
 		   const struct basis_hit *hit, const char *key,
-		   const char *conflict)
+		   uint64_t basis, const char *conflict)
 {
 	uint32_t h = basis_hash(key);
 
 	pthread_mutex_lock(&bt->mu);
 	consume_locked(bt, key, hit);
-	mark_at(bt, key, h, self_of(p), p->uid, conflict);
+	mark_at(bt, key, h, self_of(p), p->uid, basis, conflict);
 	if (p->tid != p->tgid) {
 		struct holder pho;
 		if (own_process(p, &pho) == 0)
-			mark_at(bt, key, h, pho, p->uid, conflict);
+			mark_at(bt, key, h, pho, p->uid, basis, conflict);
 	}
 	/* The holder's mark is stamped with the uid of the basis refused
 	 * there, not the refuser's: after a sudo's refusal on a user
@@ -606,7 +609,7 @@ void basis_refused(struct basis_table *bt, const struct proc_info *p,
 	if ((hit->found || hit->stale) && hit->holder > 1)
 		mark_at(bt, key, h,
 			(struct holder){ hit->holder, hit->holder_start },
-			hit->uid, conflict);
+			hit->uid, basis, conflict);
 	bt_unlock(bt);
 }
 

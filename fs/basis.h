@@ -80,12 +80,12 @@ void basis_prefetch(struct basis_table *bt, const char *key);
 
 /* Does anyone hold a basis or a mark for @key?  Cheap: no walk. */
 int basis_held(struct basis_table *bt, const char *key);
-/* The change was refused as stale: marks at the writer's process and at
- * the holder, implicit bases there forgotten, and a conflict line kept
- * for user.conflict. */
+/* The change, based on @basis, was refused as stale: marks at the
+ * writer's process and at the holder (each remembering @basis), implicit
+ * bases there forgotten, and a conflict line kept for user.conflict. */
 void basis_refused(struct basis_table *bt, const struct proc_info *p,
 		   const struct basis_hit *hit, const char *key,
-		   const char *conflict);
+		   uint64_t basis, const char *conflict);
 
 /* The refusal of @key just made was of a rename, unlink or truncate by
  * path: for 2 s the refused process's own reads give it no basis (see

@@ -119,7 +119,7 @@ static void refuse(struct rfs *fs, const struct proc_info *p,
 			 ? proc_comm_field(in->last_comm, comm)
 			 : "?",
 		 uid, at);
-	basis_refused(fs->bt, p, hit, key, conflict);
+	basis_refused(fs->bt, p, hit, key, basis, conflict);
 }
 
 /* The check of a change of @key, whose record is @sb (NULL: there is
@@ -179,7 +179,9 @@ static int check_line(struct rfs *fs, const struct proc_info *p,
 	if (p->tid > 0)
 		basis_lookup(fs->bt, p, key, hit);
 	if (hit->stale) {
-		refuse(fs, p, hit, key, 0, line, commit_ns);
+		/* The basis the mark's refusal was on: it said basis=0,
+		 * which reads as a create-only declaration. */
+		refuse(fs, p, hit, key, hit->version, line, commit_ns);
 		return -EAGAIN;
 	}
 	if (hit->found) {

@@ -21,6 +21,13 @@ setfattr -n user.expected_version -v 1 rec
 expect_err "a stale basis is refused with EAGAIN" "Resource temporarily unavailable" \
 	bash -c 'echo stale > rec'
 # (a child bash: its parent, this shell, held the declaration)
+# A retry that never read meets the stale mark, and its conflict names
+# the basis refused: until 2026-12-07 it said basis=0, which reads as a
+# create-only declaration.
+expect_err "a blind retry is refused again" "Resource temporarily unavailable" \
+	bash -c 'echo stale > rec'
+expect_eq "and user.conflict still names the basis refused" "basis=1 current=2" \
+	"$(getfattr --only-values -n user.conflict rec | cut -d' ' -f1-2)"
 expect_eq "the refused change changed nothing" "two" "$(cat rec)"
 expect_eq "its version stayed" 2 "$(ver rec)"
 check "user.conflict names basis and current" \

@@ -80,7 +80,7 @@ static void refuse(struct basis_table *bt, struct proc_info *p,
 	struct basis_hit hit;
 
 	basis_lookup(bt, p, key, &hit);
-	basis_refused(bt, p, &hit, key, "test conflict");
+	basis_refused(bt, p, &hit, key, hit.version, "test conflict");
 	basis_lookup(bt, p, key, &hit);
 	assert_true(hit.stale);
 }
@@ -1366,14 +1366,14 @@ static void test_mark_for_each_user(void **state)
 	/* this process's own change is refused (a thread's: it found its
 	 * own stale basis), which marks it for its own user */
 	memset(&none, 0, sizeof(none));
-	basis_refused(bt, &p, &none, key, "mine");
+	basis_refused(bt, &p, &none, key, 0, "mine");
 	child2 = idle_child(p.tgid);
 	assert_int_equal(proc_get(child2, &c2), 0);
 	c2.uid = other;
 	expect_declared(bt, &c2, key, 3);
 	/* the record moved on: the other user's change is refused */
 	basis_lookup(bt, &c2, key, &hit);
-	basis_refused(bt, &c2, &hit, key, "theirs");
+	basis_refused(bt, &c2, &hit, key, hit.version, "theirs");
 	/* and its next command (a new process) meets the mark */
 	child3 = idle_child(p.tgid);
 	assert_int_equal(proc_get(child3, &c3), 0);
