@@ -2,7 +2,8 @@
  *
  * It makes the same promises to the kernel that recfs does (long entry and
  * attr timeouts, keep_cache and noflush on read handles, direct I/O on
- * writable handles, an O_TRUNC that takes effect only at commit, a
+ * writable handles and on reads of a record too big for one readahead
+ * window, an O_TRUNC that takes effect only at commit, a
  * user.version bumped per save, other user.* xattrs kept) and does no real
  * work: no store, no version check, no /proc lookups.  One mutex guards everything.
  * What recfs costs above this floor is recfs's own work.
@@ -28,6 +29,8 @@
 #include "uring.h"
 
 #define TIMEOUT 86400.0
+/* The kernel's readahead for a FUSE mount (its bdi's read_ahead_kb). */
+#define FLOOR_RA_MAX (128u << 10)
 
 struct xattr {
 	struct xattr *next;
@@ -466,6 +469,14 @@ static int open_handle(struct node *n, struct fuse_file_info *fi)
 			h->dirty = n->size != 0 || n->version == 0;
 		}
 		fi->direct_io = 1;
+	} else if (n->size > FLOOR_RA_MAX) {
+		/* A record larger than the kernel's readahead window would
+		 * come through the page cache in 128 KiB READs (8 per MiB);
+		 * recfs reads with direct I/O, a READ per call of up to
+		 * 1 MiB.  The floor takes the cheaper way too, or recfs
+		 * outran the "floor" tenfold on the 256 MiB read. */
+		fi->direct_io = 1;
+		fi->noflush = 1;
 	} else {
 		fi->keep_cache = 1;
 		/* As recfs: a read-only handle never commits, so its close
