@@ -133,6 +133,53 @@ check "verdicts: a row without failures is still judged" \
 	matches "$line" " (met|NOT MET) "
 floor_unmount
 
+# ---- workload 9 and the durable part: refusals where none can be --------
+# Threads on records of their own race nobody, so none of their updates
+# may be refused; the table has no refusals column for them, and a
+# refusal there went unseen (the row only counted fewer commits).  Here
+# another process keeps changing the first thread's record.
+mount_fresh
+mkdir -p "$WORK/dur"
+QUICK=1 BENCH_WARM_S=0 "$BENCH" durable "$WORK/dur" recfs=recfs:"$MNT" \
+	>"$WORK/dur.out" 2>"$WORK/dur.err" &
+bench_pid=$!
+for _ in $(seq 100); do [ -n "$(ver "$MNT/dur/c0")" ] && break; sleep 0.05; done
+# (as fast as the bench's thread: a shell loop's declarations were
+# always stale by its cp)
+python3 - "$MNT/dur/c0" "$bench_pid" <<'PY' >"$WORK/other.out" 2>&1
+import os, sys
+p, pid = sys.argv[1], int(sys.argv[2])
+saves = 0
+def running():  # (a bench not yet reaped is a zombie)
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+while running():
+    try:
+        os.setxattr(p, "user.expected_version",
+                    os.getxattr(p, "user.version"))
+        fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(fd, b"other\n")
+        finally:
+            os.close(fd)
+        saves += 1
+    except OSError:
+        pass
+print(saves, "saves")
+PY
+wait "$bench_pid"
+echo "# the other process: $(cat "$WORK/other.out")"
+line=$(grep '^1 thr, 1 record ' "$WORK/dur.out")
+echo "# $line"
+check "durable: a refused update of a writer's own record is a failure" \
+	has "$line" "!"
+check "durable: and stderr says it was refused" \
+	has "$(cat "$WORK/dur.err")" "refused on its own record"
+unmount
+
 # ---- the durable part's etcd -------------------------------------------
 # scripts/bench/run.sh starts etcd on fixed ports.  When one is taken
 # (another bench's etcd, one left over), its own etcd exits at once, and

@@ -430,6 +430,12 @@ void conc_run(int ti, int rep, int nthr, int shared, const char *dir,
 		pthread_join(th[i], NULL);
 		if (w[i].errors)
 			fail(ti, rcommit, "update", w[i].first_err);
+		/* A thread on a record of its own races nobody: a refusal
+		 * there is the target's failure.  The row has no refusals
+		 * column, and it only lowered the commits, unseen. */
+		if (rrefuse < 0 && atomic_load(&w[i].refusals))
+			fail(ti, rcommit, "update refused on its own record",
+			     EAGAIN);
 		conn_close(&w[i].c);
 	}
 	pthread_barrier_destroy(&bar);
