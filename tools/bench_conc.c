@@ -427,15 +427,23 @@ void conc_run(int ti, int rep, int nthr, int shared, const char *dir,
 	el = now() - t0;
 	atomic_store(&stop, 1);
 	for (int i = 0; i < nthr; i++) {
+		long refusals;
 		pthread_join(th[i], NULL);
-		if (w[i].errors)
+		refusals = atomic_load(&w[i].refusals);
+		/* fail() counts one; the errors column counts operations,
+		 * as in the single-threaded rows. */
+		if (w[i].errors) {
 			fail(ti, rcommit, "update", w[i].first_err);
+			R[rcommit].errs[ti] += w[i].errors - 1;
+		}
 		/* A thread on a record of its own races nobody: a refusal
 		 * there is the target's failure.  The row has no refusals
 		 * column, and it only lowered the commits, unseen. */
-		if (rrefuse < 0 && atomic_load(&w[i].refusals))
+		if (rrefuse < 0 && refusals) {
 			fail(ti, rcommit, "update refused on its own record",
 			     EAGAIN);
+			R[rcommit].errs[ti] += refusals - 1;
+		}
 		conn_close(&w[i].c);
 	}
 	pthread_barrier_destroy(&bar);
