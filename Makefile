@@ -78,7 +78,8 @@ $(BUILD)/tests/test_proc: $(BUILD)/obj/tests/test_proc.o $(BUILD)/obj/fs/proc.o 
 
 # test_basis tests the daemon's basis tables, outside any mount.
 $(BUILD)/tests/test_basis: $(BUILD)/obj/tests/test_basis.o \
-		$(BUILD)/obj/fs/basis.o $(BUILD)/obj/fs/basis_table.o \
+		$(BUILD)/obj/fs/basis.o $(BUILD)/obj/fs/basis_change.o \
+		$(BUILD)/obj/fs/basis_table.o \
 		$(BUILD)/obj/fs/proc.o \
 		$(BUILD)/obj/fs/fdinfo.o $(BUILD)/libstore.a
 	@mkdir -p $(dir $@)
@@ -86,7 +87,8 @@ $(BUILD)/tests/test_basis: $(BUILD)/obj/tests/test_basis.o \
 
 # test_basis_table tests the basis table's shares (what one holder may hold).
 $(BUILD)/tests/test_basis_table: $(BUILD)/obj/tests/test_basis_table.o \
-		$(BUILD)/obj/fs/basis.o $(BUILD)/obj/fs/basis_table.o \
+		$(BUILD)/obj/fs/basis.o $(BUILD)/obj/fs/basis_change.o \
+		$(BUILD)/obj/fs/basis_table.o \
 		$(BUILD)/obj/fs/proc.o \
 		$(BUILD)/obj/fs/fdinfo.o $(BUILD)/libstore.a
 	@mkdir -p $(dir $@)

@@ -1,11 +1,13 @@
 /* basis_int.h - the basis table's entries and buckets, shared by the
- * rules (basis.c) and the table that keeps them (basis_table.c).  Every
- * function here wants bt->mu held. */
+ * rules (basis.c, basis_change.c) and the table that keeps them
+ * (basis_table.c), and the helpers both halves of the rules use.  Every
+ * function here that takes the table wants bt->mu held. */
 #ifndef RFS_BASIS_INT_H
 #define RFS_BASIS_INT_H
 
 #include "basis.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <xxhash.h>
@@ -216,5 +218,96 @@ void bent_counts(struct basis_table *bt, struct holder ho, size_t *own,
 		 size_t *lent);
 /* Remove the entries of holders that are gone; @return those left. */
 size_t basis_gc_locked(struct basis_table *bt);
+
+/* The rules' helpers, shared by basis.c and basis_change.c. */
+
+/* The uid of a mark that two users' refusals left at one holder: every
+ * user's lookup meets it (mark_at). */
+#define MARK_ANYONE ((uid_t)-1)
+
+/* Holders a walk above passed over (basis_walk_locked): at most this many. */
+#define WALK_SKIP 4
+
+/* Does @t lead its session (a terminal's shell, a setsid'd daemon)? */
+static inline int leads_session(const struct proc_info *t)
+{
+	return t->tid == t->sid && t->tid == t->tgid;
+}
+
+/* Does a climb from @p stop at @cur?  At the leader of a session, except
+ * for root, which goes on (sudo starts a new session). */
+static inline int climb_ends(const struct proc_info *p,
+			     const struct proc_info *cur)
+{
+	return leads_session(cur) && p->uid != 0;
+}
+
+/* The task's parent in the basis sense: a thread's process, else the
+ * process's parent.  Never pid 1.  @return 0 and *out, or -ESRCH. */
+static inline int parent_of(const struct proc_info *p, struct proc_info *out)
+{
+	pid_t next = proc_basis_parent(p);
+
+	if (next <= 1)
+		return -ESRCH;
+	return proc_get(next, out);
+}
+
+static inline struct holder self_of(const struct proc_info *p)
+{
+	return (struct holder){ p->tid, p->start };
+}
+
+/* Registration targets: the task and its parent.  @p fresh from
+ * proc_get() carries the parent's start time, proven with the task (no
+ * second proof); otherwise the parent is asked for. */
+static inline int holders(const struct proc_info *p, struct holder ho[2])
+{
+	pid_t next = proc_basis_parent(p);
+	struct proc_info par;
+	int n = 0;
+
+	if (p->tid > 1)
+		ho[n++] = self_of(p);
+	if (next > 1 && p->pstart)
+		ho[n++] = (struct holder){ next, p->pstart };
+	else if (parent_of(p, &par) == 0)
+		ho[n++] = self_of(&par);
+	return n;
+}
+
+/* Does holder @ho run as @uid?  Asked only where an entry may change
+ * hands (basis_seen, basis_changed), which is rare. */
+static inline int holder_runs_as(struct holder ho, uid_t uid)
+{
+	struct proc_info hp;
+
+	return proc_get(ho.pid, &hp) == 0 && hp.start == ho.start &&
+	       hp.uid == uid;
+}
+
+/* Does any holder have a basis or a mark for @key, other than @but's
+ * task and process (if @but) and @also (if its pid is not 0)?  Caller
+ * holds bt->mu. */
+static inline int key_held(struct basis_table *bt, const char *key, uint32_t h,
+			   const struct proc_info *but, struct holder also)
+{
+	struct bslot *b = bucket(bt, h);
+
+	if (!may_hold(b, h))
+		return 0;
+	for (struct bent *e = b->head; e; e = e->next)
+		if (e->h == h && e->kind != B_CONFLICT &&
+		    !(but && (e->pid == but->tid || e->pid == but->tgid)) &&
+		    !(e->pid == also.pid && e->start == also.start) &&
+		    strcmp(e->key, key) == 0)
+			return 1;
+	return 0;
+}
+
+/* The walk of a lookup from @p up its ancestors (basis.c). */
+void basis_walk_locked(struct basis_table *bt, const struct proc_info *p,
+		       const char *key, uint32_t h, uint64_t version,
+		       struct bent **skip, int *nskip, struct basis_hit *hit);
 
 #endif
