@@ -1,6 +1,7 @@
 /* basis_table.c - the table that keeps the bases: a chained hash table
  * of entries (struct bent), keyed by record, with a summary per bucket.
- * What the entries mean, and when they come and go, is basis.c's. */
+ * What the entries mean, and when they come and go, is basis.c's and
+ * basis_change.c's. */
 #include "basis_int.h"
 #include "store.h"
 

@@ -458,7 +458,7 @@ class Run:
         if kind == "expired":
             self.seen_errs["expired"] = self.seen_errs.get("expired", 0) + 1
         # A child refused on P's basis leaves P a mark for the user
-        # whose basis it was (fs/basis.c, basis_refused), not its own:
+        # whose basis it was (fs/basis_change.c, basis_refused), not its own:
         # root's child refused on what U read leaves one U meets
         # (EAGAIN).  P's own refusal marks P first, for P's uid, and
         # then for the basis's user too (stamp).
@@ -476,7 +476,7 @@ class Run:
     @staticmethod
     def stamp(h, u):
         """The mark at @h is for uid @u too, whose basis held there was
-        refused (fs/basis.c, mark_at): root meets every mark, so a root
+        refused (fs/basis_change.c, mark_at): root meets every mark, so a root
         mark becomes @u's (the model's only other uid).  Until
         2026-12-07 it stayed its first user's, and U's retry passed
         over it."""
@@ -850,7 +850,7 @@ class Run:
         read is held for P too (seen); its change, on its own basis,
         passes, and moves P's basis along only where P held what that
         read left it and no declaration, or else a version P's tree made
-        that the child may use (fs/basis.c, own_change_locked): P's own
+        that the child may use (fs/basis_change.c, own_change_locked): P's own
         read stays (README, "The implicit basis stays the first version
         seen")."""
         for h in self.held.values():
@@ -906,7 +906,7 @@ class Run:
     def op_subshell(self, k):
         """A subshell's commands save k one after another, on P's basis:
         the first uses P's, and the subshell then holds what it made
-        (as the writer's parent between it and P: fs/basis.c,
+        (as the writer's parent between it and P: fs/basis_change.c,
         between_locked), so each next one is checked as a child's save
         of P's, and P follows.  Until 2026-12-07 the second found no
         basis (EPERM).  Not over a deleted name: a command's look reads
@@ -1565,7 +1565,7 @@ class Run:
         rec.ver += 1
         rec.exists, rec.data = exists, data
         # W's own declaration is P's as well (one registration for
-        # both): P used it too and moves along (fs/basis.c,
+        # both): P used it too and moves along (fs/basis_change.c,
         # declared_with_locked).
         shared = x is w and kind == "explicit" and h.E is not None and \
             h.Eg == w.Eg
