@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 /* ---- Small helpers ------------------------------------------------ */
 
@@ -450,6 +451,108 @@ static void fsck_no_header(struct fsck_ctx *c, const struct fsck_seg *s)
 	c->repaired++;
 }
 
+/* Does segment @s, whose header is bad, hold no entry: nothing but zeros
+ * after the header, and no hint that says it held more?  Then it is what
+ * an open that committed nothing leaves, and no commit is lost with its
+ * header: @hdr gets the header it had (its id is its name's, and it
+ * replaced nothing; a hint of it, which holds the hash of those 40
+ * bytes, must agree, or it may have been a compaction's output, which
+ * replaces others and is left alone).  A file shorter than a header is
+ * not judged here: it was cut, and may have held entries.
+ * @return 1 holds none, 0 may hold entries (or cannot tell), <0 errno. */
+static int fsck_holds_none(struct fsck_ctx *c, const struct fsck_seg *s,
+			   uint8_t *hdr)
+{
+	struct log_reader r = { .fd = -1 };
+	char hname[40];
+	uint8_t *buf = NULL;
+	struct stat sb;
+	int fd, rc;
+
+	if (s->size < LOG_SEG_HDR)
+		return 0;
+	fd = openat(c->dfd, s->name,
+		    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	rc = log_reader_init(&r, fd);
+	if (rc == 0)
+		rc = log_reader_rest_zero(&r, LOG_SEG_HDR);
+	log_reader_free(&r);
+	close(fd);
+	if (rc <= 0)
+		return rc;
+	log_seg_header(hdr, s->id, s->id);
+	snprintf(hname, sizeof(hname), "%016" PRIx64 ".hint", s->id);
+	fd = openat(c->dfd, hname,
+		    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 1 : 0;
+	rc = 0;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size < LOG_HINT_HDR + 8) {
+		/* Not a hint an open would use: as if there were none. */
+		rc = 1;
+		goto out;
+	}
+	buf = malloc((size_t)sb.st_size);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (fsck_pread(fd, buf, (size_t)sb.st_size, 0) < 0)
+		goto out;
+	if (log_hint_check(buf, (size_t)sb.st_size, s->id,
+			   log_get64(buf + 24), NULL) < 0)
+		rc = 1; /* a bad hint says nothing */
+	else
+		rc = log_get64(buf + 24) == LOG_SEG_HDR &&
+		     log_get64(buf + 32) == XXH3_64bits(hdr, LOG_SEG_HDR);
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/* A bad header on a segment that holds no entry (fsck_holds_none): a
+ * repair writes the header again, which loses nothing; a check reports
+ * it.  @return 1 if handled (repaired: scan it now), 0 not such a
+ * segment, <0 errno. */
+static int fsck_empty_bad_header(struct fsck_ctx *c, struct fsck_seg *s)
+{
+	uint8_t hdr[LOG_SEG_HDR];
+	int fd, rc = fsck_holds_none(c, s, hdr);
+
+	if (rc <= 0)
+		return rc;
+	fprintf(c->out, "%s: bad header (it holds no entry)", s->name);
+	if (!c->repair) {
+		fprintf(c->out, ": --repair writes it again\n");
+		c->problems++;
+		c->partial = 1;
+		return 1;
+	}
+	fd = openat(c->dfd, s->name,
+		    O_WRONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	/* The zeros after it are its clean end, which an open cuts too. */
+	if (fd < 0 || pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    ftruncate(fd, LOG_SEG_HDR) < 0 || fsync(fd) < 0) {
+		fprintf(c->out, ", cannot write it: %s\n", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		c->problems++;
+		c->partial = 1;
+		return 1;
+	}
+	close(fd);
+	fprintf(c->out, ", header written again\n");
+	c->repaired++;
+	s->hdr = 0;
+	s->first_id = s->id;
+	s->size = LOG_SEG_HDR;
+	return 1;
+}
+
 int store_fsck(const char *dir, int repair, FILE *out)
 {
 	return store_fsck_ex(dir, repair, out, NULL);
@@ -493,6 +596,18 @@ int store_fsck_ex(const char *dir, int repair, FILE *out, uint64_t *lost)
 		if (s->hdr == FSCK_NO_HDR) {
 			fsck_no_header(&c, s);
 			continue;
+		}
+		if (s->hdr && s->hdr != -EPROTONOSUPPORT &&
+		    s->hdr != FSCK_MISNAMED) {
+			err = fsck_empty_bad_header(&c, s);
+			if (err < 0) {
+				fprintf(out, "%s: %s\n", s->name,
+					strerror(-err));
+				goto out;
+			}
+			if (err && s->hdr)
+				continue; /* reported, not repaired */
+			err = 0;
 		}
 		if (s->hdr)
 			c.partial = 1;

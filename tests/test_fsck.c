@@ -942,6 +942,131 @@ static void test_missing_empty_segment(void **state)
 	expect_not_in(f, "warning");
 }
 
+/* A segment that holds no entry (an open that committed nothing) with a
+ * damaged header: the open refuses the store, as for any bad header, but
+ * no commit is in it, so --repair writes its header again (its id is
+ * its name's; its hint, which holds that header's hash, says it
+ * replaced nothing) and says so.  Until 2026-12-07 --repair kept it, and
+ * the store could not be mounted read-write.  One with an entry after
+ * the header, or whose hint says it held more, stays damage. */
+static void test_empty_segment_bad_header(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .inline_max = 1024, .compact_ratio = -1 };
+	struct store *st;
+	struct store_stat ss;
+	char seg[160], want[128];
+	uint8_t zeros[4096] = { 0 };
+	uint64_t v, id;
+	struct stat sb;
+	int fd;
+
+	last_segment(f, seg, sizeof(seg));
+	id = strtoull(strrchr(seg, '/') + 1, NULL, 16);
+	/* id + 1 holds nothing; id + 2 holds "more". */
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_close(st), 0);
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_put(st, "more", STORE_ABSENT, "m", 1, NULL,
+				   &v), 0);
+	assert_int_equal(store_close(st), 0);
+	snprintf(seg, sizeof(seg), "%s/%016" PRIx64 ".seg", f->dir, id + 1);
+	assert_int_equal(stat(seg, &sb), 0);
+	assert_int_equal(sb.st_size, LOG_SEG_HDR);
+	snprintf(want, sizeof(want), "%016" PRIx64 ".seg: bad header (it "
+		 "holds no entry)", id + 1);
+
+	/* A flipped byte of its checksum, then zeros after the header
+	 * (as a store with sync=always leaves ahead of the log). */
+	flip_byte(seg, 33);
+	fd = open(seg, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, zeros, sizeof(zeros)), sizeof(zeros));
+	close(fd);
+	assert_int_equal(store_open(f->dir, &o, &st), -EUCLEAN);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, want);
+	expect_in(f, ": --repair writes it again\n");
+	assert_int_equal(run_fsck(f, 1), 0);
+	expect_in(f, want);
+	expect_in(f, ", header written again\n");
+	expect_in(f, ": clean (1 repaired)\n");
+	assert_int_equal(run_fsck(f, 0), 0);
+	expect_in(f, ": clean\n");
+	expect_not_in(f, "warning");
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_stat(st, "more", &ss), 0);
+	assert_int_equal(store_stat(st, "d/a", &ss), 0);
+	assert_int_equal(ss.version, 2);
+	assert_int_equal(store_close(st), 0);
+
+	/* A bad header with an entry after it: never repaired. */
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_close(st), 0);
+	snprintf(seg, sizeof(seg), "%s/%016" PRIx64 ".seg", f->dir, id + 2);
+	flip_byte(seg, 33);
+	assert_int_equal(run_fsck(f, 1), 1);
+	expect_in(f, "bad header\n");
+	expect_not_in(f, "holds no entry");
+	assert_int_equal(store_open(f->dir, &o, &st), -EUCLEAN);
+	flip_byte(seg, 33);
+
+	/* Its hint says it held more than a header: entries were lost
+	 * (zeroed), never repaired. */
+	snprintf(seg, sizeof(seg), "%s/%016" PRIx64 ".seg", f->dir, id + 2);
+	assert_int_equal(stat(seg, &sb), 0);
+	fd = open(seg, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, zeros, (size_t)sb.st_size, 0),
+			 sb.st_size);
+	close(fd);
+	assert_int_equal(run_fsck(f, 1), 1);
+	expect_not_in(f, "holds no entry");
+	assert_int_equal(store_open(f->dir, &o, &st), -EUCLEAN);
+}
+
+/* The same, but the empty segment was a compaction's output (its header
+ * said it replaces the segment before it, whose records were all gone):
+ * its hint's hash of the 40 bytes is not that of a header that replaces
+ * nothing, so the repair does not write one, which would have brought
+ * the replaced segment's records back. */
+static void test_empty_compacted_bad_header(void **state)
+{
+	struct fx *f = *state;
+	uint8_t hdr[LOG_SEG_HDR], hint[LOG_HINT_HDR + 8], *now;
+	char seg[160], path[192];
+	uint64_t id;
+	size_t len;
+	FILE *fp;
+
+	last_segment(f, seg, sizeof(seg));
+	id = strtoull(strrchr(seg, '/') + 1, NULL, 16);
+	log_seg_header(hdr, id + 1, id);
+	write_segment(f, id + 1, hdr, sizeof(hdr), path, sizeof(path));
+	memcpy(hint, "RECFSHNT", 8);
+	log_put32(hint + 8, 1);
+	log_put32(hint + 12, HINT_F_DURABLE);
+	log_put64(hint + 16, id + 1);
+	log_put64(hint + 24, LOG_SEG_HDR);
+	log_put64(hint + 32, XXH3_64bits(hdr, sizeof(hdr)));
+	log_put64(hint + 40, XXH3_64bits(hint, 40));
+	snprintf(path, sizeof(path), "%s/%016" PRIx64 ".hint", f->dir, id + 1);
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(hint, 1, sizeof(hint), fp), sizeof(hint));
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(run_fsck(f, 0), 0); /* the first is obsolete */
+	expect_in(f, "obsolete");
+	snprintf(path, sizeof(path), "%s/%016" PRIx64 ".seg", f->dir, id + 1);
+	flip_byte(path, 33);
+	assert_int_equal(run_fsck(f, 1), 1);
+	expect_not_in(f, "holds no entry");
+	expect_in(f, "bad header\n");
+	now = tl_slurp(path, &len);
+	assert_int_equal(memcmp(now, hdr, 32), 0); /* not written */
+	free(now);
+}
+
 /* A crash during compaction, after its output took its name and before
  * the segments it replaces were removed, leaves them behind: garbage an
  * open removes unread, and fsck calls obsolete.  If one of them also
@@ -1245,7 +1370,8 @@ int main(void)
 		T(test_dump),          T(test_version_not_above),
 		T(test_floor_in_hint), T(test_headerless_newest),
 		T(test_headerless_newest_durable), T(test_missing_segment),
-		T(test_missing_empty_segment),
+		T(test_missing_empty_segment), T(test_empty_segment_bad_header),
+		T(test_empty_compacted_bad_header),
 		T(test_obsolete_bad_header), T(test_segment_id_too_big),
 		T(test_lost_blob_of_old_version), T(test_owner_flag),
 		T(test_compacted_before_owner),
