@@ -456,25 +456,34 @@ static int fsck_want_cmp(const void *a, const void *b)
 			   &((const struct fsck_want *)b)->v->blob_id);
 }
 
-static void fsck_blob_problem(struct fsck_ctx *c, const struct fsck_want *w,
-			      const char *what)
+/* "blobs/ID: @what (key K vN, SEG at offset O)@after" */
+static void fsck_blob_line(struct fsck_ctx *c, const struct fsck_want *w,
+			   const char *what, const char *after)
 {
 	char seg[32];
 
 	fsck_seg_name(w->v->seg, seg, sizeof(seg));
 	fprintf(c->out, "blobs/%016" PRIx64 ": %s (key ", w->v->blob_id, what);
 	fsck_key_print(c->out, w->k->key, w->k->len);
-	fprintf(c->out, " v%" PRIu64 ", %s at offset %" PRIu64 ")\n",
-		w->v->version, seg, w->v->off);
+	fprintf(c->out, " v%" PRIu64 ", %s at offset %" PRIu64 ")%s\n",
+		w->v->version, seg, w->v->off, after);
+}
+
+static void fsck_blob_problem(struct fsck_ctx *c, const struct fsck_want *w,
+			      const char *what)
+{
+	fsck_blob_line(c, w, what, "");
 	c->problems++;
 }
 
-/* Hash one blob, streaming: blobs can be far larger than memory.
- * @return 0 and *size/hash; 1 not a regular file (a directory, a FIFO,
- * whose open for reading waited for ever without O_NONBLOCK): lost, as
- * the open has it; -ENOENT; other -errno. */
+/* Hash one blob, or its first @limit bytes, streaming: blobs can be far
+ * larger than memory.
+ * @return 0 and *size/hash of what was read; 1 not a regular file (a
+ * directory, a FIFO, whose open for reading waited for ever without
+ * O_NONBLOCK): lost, as the open has it; -ENOENT; other -errno. */
 static int fsck_blob_hash(struct fsck_ctx *c, uint64_t id, uint8_t *buf,
-			  XXH3_state_t *st, uint64_t *size, uint8_t hash[16])
+			  XXH3_state_t *st, uint64_t limit, uint64_t *size,
+			  uint8_t hash[16])
 {
 	char name[48];
 	XXH128_canonical_t canon;
@@ -496,8 +505,10 @@ static int fsck_blob_hash(struct fsck_ctx *c, uint64_t id, uint8_t *buf,
 	}
 	*size = (uint64_t)sb.st_size;
 	XXH3_128bits_reset(st);
-	for (;;) {
-		ssize_t n = pread(fd, buf, FSCK_BLOB_BUF, (off_t)pos);
+	while (pos < limit) {
+		size_t want = limit - pos < FSCK_BLOB_BUF
+				      ? (size_t)(limit - pos) : FSCK_BLOB_BUF;
+		ssize_t n = pread(fd, buf, want, (off_t)pos);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -516,6 +527,56 @@ static int fsck_blob_hash(struct fsck_ctx *c, uint64_t id, uint8_t *buf,
 out:
 	close(fd);
 	return err;
+}
+
+/* A blob longer than its entry says, whose first bytes are still the
+ * version's (their hash is the entry's): bytes were appended to it (a
+ * bad copy, a tool that wrote to the wrong file), and the version is
+ * whole, not lost.  A repair cuts the rest off, and *@size and @hash are
+ * then the version's; a check says it would.
+ * @return 1 it is so (reported), 0 it is not, <0 errno. */
+static int fsck_blob_longer(struct fsck_ctx *c, const struct fsck_want *w,
+			    uint8_t *buf, XXH3_state_t *st, uint64_t *size,
+			    uint8_t hash[16])
+{
+	uint64_t len = w->v->value_len, got = 0;
+	char name[48], msg[160];
+	uint8_t head[16];
+	int fd, rc;
+
+	rc = fsck_blob_hash(c, w->v->blob_id, buf, st, len, &got, head);
+	if (rc < 0)
+		return rc;
+	if (rc || got != len || memcmp(head, w->v->hash, 16) != 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "%" PRIu64 " bytes, entry says %" PRIu64
+		 ", and the first %" PRIu64 " are its version's", *size, len,
+		 len);
+	if (!c->repair) {
+		fsck_blob_line(c, w, msg, ": --repair cuts it back");
+		c->problems++;
+		return 1;
+	}
+	snprintf(name, sizeof(name), "blobs/%016" PRIx64, w->v->blob_id);
+	fd = openat(c->dfd, name,
+		    O_WRONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd < 0 || ftruncate(fd, (off_t)len) < 0 || fsync(fd) < 0) {
+		char why[96];
+
+		snprintf(why, sizeof(why), ": cannot cut it back: %s",
+			 strerror(errno));
+		fsck_blob_line(c, w, msg, why);
+		if (fd >= 0)
+			close(fd);
+		c->problems++;
+		return 1;
+	}
+	close(fd);
+	fsck_blob_line(c, w, msg, ": cut back to its entry's length");
+	c->repaired++;
+	*size = len;
+	memcpy(hash, head, 16);
+	return 1;
 }
 
 int fsck_blobs(struct fsck_ctx *c)
@@ -561,12 +622,14 @@ int fsck_blobs(struct fsck_ctx *c)
 		uint64_t id = want[i].v->blob_id, size = 0;
 		uint8_t hash[16];
 		size_t j;
-		int rc = fsck_blob_hash(c, id, buf, st, &size, hash);
+		int rc = fsck_blob_hash(c, id, buf, st, UINT64_MAX, &size,
+					hash);
 
 		c->blobs_checked++;
 		for (j = i; j < nwant && want[j].v->blob_id == id; j++) {
 			const struct fsck_ver *v = want[j].v;
 			char hex[33], msg[128];
+			int cut;
 
 			if (rc == -ENOENT) {
 				snprintf(msg, sizeof(msg), "missing");
@@ -577,6 +640,14 @@ int fsck_blobs(struct fsck_ctx *c)
 				c->lost++;
 			} else if (rc) {
 				snprintf(msg, sizeof(msg), "%s", strerror(-rc));
+			} else if (size > v->value_len &&
+				   (cut = fsck_blob_longer(c, &want[j], buf, st,
+							   &size, hash))) {
+				if (cut < 0) {
+					err = cut;
+					goto out;
+				}
+				continue;
 			} else if (size != v->value_len) {
 				snprintf(msg, sizeof(msg),
 					 "%" PRIu64 " bytes, entry says %" PRIu64,

@@ -43,6 +43,15 @@ static int run_fsck(struct fx *f, int repair)
 	return tl_report_end(m, store_fsck(f->dir, repair, m));
 }
 
+/* run_fsck(), and the count of versions whose blob is lost. */
+static int run_fsck_lost(struct fx *f, int repair, uint64_t *lost)
+{
+	size_t len = 0;
+	FILE *m = tl_report_begin(&f->out, &len);
+
+	return tl_report_end(m, store_fsck_ex(f->dir, repair, m, lost));
+}
+
 static int run_dump(struct fx *f)
 {
 	size_t len = 0;
@@ -466,6 +475,62 @@ static void test_blob_content(void **state)
 	assert_int_equal(truncate(blob, 10), 0);
 	assert_int_equal(run_fsck(f, 0), 1);
 	expect_in(f, "10 bytes, entry says 100000");
+}
+
+/* Bytes appended to a blob (a bad copy, a tool that wrote to the wrong
+ * file): its first bytes are still the version's, which its hash
+ * proves, so --repair cuts it back and keeps the version.  Until
+ * 2026-12-07 it was "of the wrong size" like any other: lost, and
+ * recctl fsck --repair deleted the record.  If those first bytes do not
+ * match, it is lost as before. */
+static void test_blob_appended(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .inline_max = 1024, .compact_ratio = -1 };
+	struct store *st;
+	struct store_stat ss;
+	char blob[512], want[64];
+	uint64_t lost = 99;
+	struct stat sb;
+	FILE *fp;
+
+	blob_path(f, blob, sizeof(blob));
+	fp = fopen(blob, "ab");
+	assert_non_null(fp);
+	assert_true(fputs("garbage\n", fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+	snprintf(want, sizeof(want), "%d bytes, entry says %d", BIG_LEN + 8,
+		 BIG_LEN);
+	assert_int_equal(store_open(f->dir, &o, &st), -EUCLEAN);
+	assert_int_equal(run_fsck_lost(f, 0, &lost), 1);
+	expect_in(f, want);
+	expect_in(f, "--repair cuts it back");
+	assert_int_equal(lost, 0); /* nothing for salvage to let go of */
+	assert_int_equal(stat(blob, &sb), 0);
+	assert_int_equal(sb.st_size, BIG_LEN + 8); /* a check cuts nothing */
+	assert_int_equal(run_fsck(f, 1), 0);
+	expect_in(f, "cut back to its entry's length");
+	expect_in(f, ": clean (1 repaired)\n");
+	assert_int_equal(stat(blob, &sb), 0);
+	assert_int_equal(sb.st_size, BIG_LEN);
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_stat(st, "d/big", &ss), 0);
+	assert_int_equal(ss.version, 1);
+	assert_int_equal(ss.size, BIG_LEN);
+	assert_int_equal(store_close(st), 0);
+
+	/* Longer, and its first bytes damaged too: lost, left to salvage. */
+	flip_byte(blob, 10);
+	fp = fopen(blob, "ab");
+	assert_non_null(fp);
+	assert_true(fputs("garbage\n", fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(run_fsck_lost(f, 1, &lost), 1);
+	expect_in(f, want);
+	expect_not_in(f, "cut");
+	assert_int_equal(lost, 1);
+	assert_int_equal(stat(blob, &sb), 0);
+	assert_int_equal(sb.st_size, BIG_LEN + 8);
 }
 
 static void test_in_use(void **state)
@@ -1363,7 +1428,7 @@ int main(void)
 		T(test_zero_tail),     T(test_unclosed_group),
 		T(test_corrupt_middle), T(test_missing_blob),
 		T(test_missing_blob_past_damage),
-		T(test_blob_content),  T(test_in_use),
+		T(test_blob_content),  T(test_blob_appended), T(test_in_use),
 		T(test_not_a_store),   T(test_bad_hint),
 		T(test_unreadable_hint), T(test_unusable_lock_spool),
 		T(test_fifo),
