@@ -271,8 +271,14 @@ static int fsck_headers(struct fsck_ctx *c)
 		uint64_t id, first;
 		struct stat sb;
 		int fd = openat(c->dfd, s->name,
-				O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+				O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 
+		/* Store files are never followed (replay.c): a link in a
+		 * segment's place is damage, reported with the others. */
+		if (fd < 0 && errno == ELOOP) {
+			s->hdr = FSCK_SYMLINK;
+			continue;
+		}
 		if (fd < 0) {
 			int err = -errno;
 
@@ -486,8 +492,8 @@ static int fsck_holds_none(struct fsck_ctx *c, const struct fsck_seg *s,
 	snprintf(hname, sizeof(hname), "%016" PRIx64 ".hint", s->id);
 	fd = openat(c->dfd, hname,
 		    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? 1 : 0;
+	if (fd < 0) /* none, or a link an open ignores */
+		return errno == ENOENT || errno == ELOOP ? 1 : 0;
 	rc = 0;
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
 	    sb.st_size < LOG_HINT_HDR + 8) {
@@ -595,6 +601,16 @@ int store_fsck_ex(const char *dir, int repair, FILE *out, uint64_t *lost)
 		}
 		if (s->hdr == FSCK_NO_HDR) {
 			fsck_no_header(&c, s);
+			continue;
+		}
+		if (s->hdr == FSCK_SYMLINK) {
+			/* Not repaired: the file it names may be the
+			 * segment, or anything; putting it back is the
+			 * owner's call. */
+			fprintf(out, "%s: a symbolic link, not followed (an "
+				     "open refuses the store)\n", s->name);
+			c.problems++;
+			c.partial = 1;
 			continue;
 		}
 		if (s->hdr && s->hdr != -EPROTONOSUPPORT &&

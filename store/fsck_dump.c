@@ -80,11 +80,14 @@ int store_dump(const char *dir, FILE *out)
 		if (s->hdr) {
 			fprintf(out, "%s: %s, dump stopped\n", s->name,
 				s->hdr == -EPROTONOSUPPORT ? "future format"
-							   : "bad header");
+				: s->hdr == FSCK_SYMLINK
+					? "a symbolic link, not followed"
+					: "bad header");
 			err = 1;
 			goto out;
 		}
-		fd = openat(c.dfd, s->name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		fd = openat(c.dfd, s->name,
+			    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 		if (fd < 0) {
 			err = -errno;
 			fprintf(out, "%s: %s\n", s->name, strerror(errno));

@@ -124,7 +124,8 @@ int fsck_scan_seg(struct fsck_ctx *c, struct fsck_seg *s)
 	int fd, rc, have_body, err = 0;
 
 	fd = openat(c->dfd, s->name,
-		    (c->repair ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK);
+		    (c->repair ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK |
+			    O_NOFOLLOW);
 	if (fd < 0) {
 		err = -errno;
 		fprintf(c->out, "%s: %s\n", s->name, strerror(errno));
@@ -222,7 +223,8 @@ static int fsck_hint_match(struct fsck_ctx *c, int hfd, uint64_t hlen,
 	int fd, rc, err = 0;
 	const char *why = NULL;
 
-	fd = openat(c->dfd, s->name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	fd = openat(c->dfd, s->name, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+		    O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
 	err = log_reader_init(&r, fd);
@@ -356,10 +358,11 @@ int fsck_hint(struct fsck_ctx *c, uint64_t id)
 	/* A hint the open cannot read (a directory in its place, no read
 	 * permission, a bad block) is one it ignores, scanning the
 	 * segment: a warning as for a bad hint, and the rest is checked. */
-	fd = openat(c->dfd, hname, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	fd = openat(c->dfd, hname,
+		    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0) {
 		fprintf(c->out, "%s: warning: %s, ignored\n", hname,
-			strerror(errno));
+			errno == ELOOP ? "a symbolic link" : strerror(errno));
 		return 0;
 	}
 	if (fstat(fd, &sb) < 0) {
@@ -422,7 +425,8 @@ int fsck_hint(struct fsck_ctx *c, uint64_t id)
 		 * from; any other content is scanned instead. */
 		uint64_t sh;
 		int sfd = openat(c->dfd, s->name,
-				 O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+				 O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+					 O_NOFOLLOW);
 		int hrc = sfd < 0 ? -errno : log_file_hash(sfd, s->size, &sh);
 		if (sfd >= 0)
 			close(sfd);
@@ -480,7 +484,8 @@ static void fsck_blob_problem(struct fsck_ctx *c, const struct fsck_want *w,
  * larger than memory.
  * @return 0 and *size/hash of what was read; 1 not a regular file (a
  * directory, a FIFO, whose open for reading waited for ever without
- * O_NONBLOCK): lost, as the open has it; -ENOENT; other -errno. */
+ * O_NONBLOCK), 2 a symbolic link (never followed: it names a file
+ * outside the store): lost, as the open has it; -ENOENT; other -errno. */
 static int fsck_blob_hash(struct fsck_ctx *c, uint64_t id, uint8_t *buf,
 			  XXH3_state_t *st, uint64_t limit, uint64_t *size,
 			  uint8_t hash[16])
@@ -492,9 +497,10 @@ static int fsck_blob_hash(struct fsck_ctx *c, uint64_t id, uint8_t *buf,
 	int fd, err = 0;
 
 	snprintf(name, sizeof(name), "blobs/%016" PRIx64, id);
-	fd = openat(c->dfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	fd = openat(c->dfd, name,
+		    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
-		return -errno;
+		return errno == ELOOP ? 2 : -errno;
 	if (fstat(fd, &sb) < 0) {
 		err = -errno;
 		goto out;
@@ -637,6 +643,10 @@ int fsck_blobs(struct fsck_ctx *c)
 			} else if (rc == 1) {
 				snprintf(msg, sizeof(msg),
 					 "not a regular file");
+				c->lost++;
+			} else if (rc == 2) {
+				snprintf(msg, sizeof(msg),
+					 "a symbolic link, not followed");
 				c->lost++;
 			} else if (rc) {
 				snprintf(msg, sizeof(msg), "%s", strerror(-rc));

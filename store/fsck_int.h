@@ -16,13 +16,15 @@
 #define FSCK_NO_HDR 2    /* fsck_seg.hdr: the newest segment has no header
 			    (shorter than one, or zeros to its end): a
 			    torn tail, as replay has it */
+#define FSCK_SYMLINK 3   /* fsck_seg.hdr: a symbolic link in its place,
+			    not followed (damage, as replay has it) */
 
 struct fsck_seg {
 	uint64_t id;
 	uint64_t first_id;
 	uint64_t size;
 	int hdr;          /* log_seg_check() result, -EIO short or unreadable,
-	                     FSCK_MISNAMED or FSCK_NO_HDR */
+	                     FSCK_MISNAMED, FSCK_NO_HDR or FSCK_SYMLINK */
 	uint64_t by;      /* id of the compacted segment replacing it, or 0 */
 	int obsolete;
 	char name[32];

@@ -562,8 +562,10 @@ uint64_t log_hint_file_durable_len(int dirfd, uint64_t id)
 	int fd;
 
 	snprintf(name, sizeof(name), "%016" PRIx64 ".hint", id);
-	/* O_NONBLOCK: a FIFO in its place waited for a writer for ever. */
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	/* O_NONBLOCK: a FIFO in its place waited for a writer for ever.
+	 * O_NOFOLLOW: a link in its place is ignored, as by replay. */
+	fd = openat(dirfd, name,
+		    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&

@@ -146,7 +146,10 @@ static int check_blobs(struct store *st)
 				if (v->where >= st->next_blob)
 					st->next_blob = v->where + 1;
 				blob_name(name, v->where);
-				missing = fstatat(st->blobfd, name, &sb, 0) < 0;
+				/* A link is not followed (store.c reads
+				 * none): lost, as a FIFO is. */
+				missing = fstatat(st->blobfd, name, &sb,
+						  AT_SYMLINK_NOFOLLOW) < 0;
 				if (!missing && S_ISREG(sb.st_mode) &&
 				    (uint64_t)sb.st_size == v->size)
 					continue;
@@ -157,12 +160,15 @@ static int check_blobs(struct store *st)
 						break;
 					continue;
 				}
-				store_damage(st, "%s/blobs/%s: missing or "
-					     "wrong size for %s version %"
-					     PRIu64 " (recctl fsck --repair "
-					     "lets go of such versions)",
-					     st->dir, name, n->key,
-					     v->version);
+				store_damage(st, "%s/blobs/%s: %s for %s "
+					     "version %" PRIu64 " (recctl fsck "
+					     "--repair lets go of such "
+					     "versions)", st->dir, name,
+					     !missing && S_ISLNK(sb.st_mode)
+						     ? "a symbolic link, not "
+						       "followed,"
+						     : "missing or wrong size",
+					     n->key, v->version);
 				if (!st->o.read_only)
 					rc = -EUCLEAN;
 			}

@@ -181,8 +181,16 @@ static int replay_hint(struct store *st, int seg_fd, uint64_t id,
 
 	snprintf(name, sizeof(name), "%016" PRIx64 ".hint", id);
 	/* O_NONBLOCK: a FIFO in its place waited for a writer for ever
-	 * (its size, 0, then makes it unusable). */
-	fd = openat(st->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	 * (its size, 0, then makes it unusable).  O_NOFOLLOW: a link in
+	 * its place names a file outside the store; ignored, as a bad
+	 * hint (a writable open's new hint replaces the link, never
+	 * writes through it). */
+	fd = openat(st->dirfd, name,
+		    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd < 0 && errno == ELOOP)
+		fprintf(stderr, "recfs: %s/%s: a symbolic link, not "
+			"followed: ignored (its segment is read)\n", st->dir,
+			name);
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, &sb) < 0 || sb.st_size < LOG_HINT_HDR + 8)
@@ -459,7 +467,17 @@ int store_replay(struct store *st)
 		 * for ever (read-only; read-write opens one at once). */
 		fds[i] = openat(st->dirfd, name,
 				(st->o.read_only ? O_RDONLY : O_RDWR) |
-					O_CLOEXEC | O_NONBLOCK);
+					O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+		/* A link in a segment's place names a file outside the
+		 * store: reading it would take that file for the log, and a
+		 * writable open cuts its tail.  Not followed: damage, judged
+		 * below with the bad headers (garbage if a compacted
+		 * segment replaces it). */
+		if (fds[i] < 0 && errno == ELOOP) {
+			bad[i] = -ELOOP;
+			firsts[i] = ids[i];
+			continue;
+		}
 		if (fds[i] < 0) {
 			rc = -errno;
 			store_err(st, "%s/%s: %s", st->dir, name,
@@ -534,12 +552,14 @@ int store_replay(struct store *st)
 			;
 		if (b == n)
 			break;
-		store_damage(st, "%s/%016" PRIx64 ".seg: %s at offset 0",
-			     st->dir, ids[b], bad[b] == -EPROTONOSUPPORT
-					  ? "future format version"
-					  : "bad segment header");
+		store_damage(st, "%s/%016" PRIx64 ".seg: %s", st->dir,
+			     ids[b], bad[b] == -EPROTONOSUPPORT
+					     ? "future format version at offset 0"
+				     : bad[b] == -ELOOP
+					     ? "a symbolic link, not followed"
+					     : "bad segment header at offset 0");
 		if (!st->o.read_only || bad[b] == -EPROTONOSUPPORT) {
-			rc = bad[b];
+			rc = bad[b] == -ELOOP ? -EUCLEAN : bad[b];
 			goto out;
 		}
 		n = b; /* serve the segments before it */

@@ -223,8 +223,11 @@ int store_open_blob(struct store *st, uint64_t id)
 
 	blob_name(name, id);
 	/* O_NONBLOCK: a FIFO in its place (-o ro serves a store with
-	 * one) waited for a writer for ever; now its read fails. */
-	fd = openat(st->blobfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	 * one) waited for a writer for ever; now its read fails.
+	 * O_NOFOLLOW: a link in its place names a file outside the store,
+	 * whose bytes are not the version's to serve (its read fails). */
+	fd = openat(st->blobfd, name,
+		    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -696,8 +699,10 @@ static int seg_create(struct store *st, uint64_t id, uint64_t first_id,
 	if (fd < 0)
 		return -errno;
 	store_own(st, fd);
-	sfd[0] = openat(st->dirfd, tmp, O_RDWR | O_CLOEXEC);
-	sfd[1] = sfd[0] < 0 ? -1 : openat(st->dirfd, tmp, O_RDWR | O_CLOEXEC);
+	sfd[0] = openat(st->dirfd, tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	sfd[1] = sfd[0] < 0 ? -1
+			   : openat(st->dirfd, tmp,
+				    O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (sfd[1] < 0) {
 		rc = -errno;
 		goto out;

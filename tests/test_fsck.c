@@ -702,6 +702,103 @@ static void test_fifo(void **state)
 	alarm(0);
 }
 
+/* Move @path to @to and put a symbolic link to it in its place. */
+static void link_away(const char *path, const char *to)
+{
+	assert_int_equal(rename(path, to), 0);
+	assert_int_equal(symlink(to, path), 0);
+}
+
+/* A store file replaced by a symbolic link to a file elsewhere (a copy
+ * made with cp -s, a restore tool, someone saving space): reading it
+ * took another file for the store's, and a writable open, a repair or
+ * a salvage would cut, append to or move what it names.  Store files
+ * are never followed: a hint that is a link is ignored, as a bad one; a
+ * blob that is one is lost, as one that is not a regular file (a
+ * read-only open serves the store, and that version reads EIO); a
+ * segment that is one is damage (the open refuses the store, -o ro
+ * serves the segments before it, fsck reports it and --repair keeps
+ * it).  Until 2026-12-07 all three were followed, and fsck called such
+ * a store clean. */
+static void test_symlink(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o = { .inline_max = 1024, .compact_ratio = -1 };
+	struct store *st;
+	char seg[160], hint[512], blob[512], other[192], *buf = NULL;
+	uint8_t *was, *now;
+	size_t len = 0, wlen, nlen;
+	uint64_t lost = 0;
+	struct stat sb;
+	FILE *nul;
+
+	hint_path(f, hint, sizeof(hint));
+	blob_path(f, blob, sizeof(blob));
+	last_segment(f, seg, sizeof(seg));
+
+	if (hint[0]) {
+		snprintf(other, sizeof(other), "%s/hint.elsewhere", f->tmp);
+		link_away(hint, other);
+		assert_int_equal(run_fsck(f, 0), 0);
+		expect_in(f, "warning: a symbolic link, ignored");
+		was = tl_slurp(other, &wlen);
+		assert_int_equal(store_open(f->dir, &o, &st), 0);
+		assert_int_equal(store_close(st), 0);
+		now = tl_slurp(other, &nlen);
+		assert_int_equal(nlen, wlen);
+		assert_memory_equal(now, was, wlen);
+		free(was);
+		free(now);
+		if (lstat(hint, &sb) == 0 && S_ISLNK(sb.st_mode))
+			assert_int_equal(unlink(hint), 0);
+	}
+
+	snprintf(other, sizeof(other), "%s/blob.elsewhere", f->tmp);
+	link_away(blob, other);
+	assert_int_equal(run_fsck_lost(f, 0, &lost), 1);
+	expect_in(f, ": a symbolic link, not followed (key d/big v1");
+	assert_int_equal(lost, 1);
+	assert_int_equal(store_open(f->dir, &o, &st), -EUCLEAN);
+	o.read_only = 1;
+	assert_int_equal(store_open(f->dir, &o, &st), 0);
+	assert_int_equal(store_get(st, "d/big", &buf, &len, NULL), -EIO);
+	assert_int_equal(store_get(st, "d/a", &buf, &len, NULL), 0);
+	assert_string_equal(buf, "two");
+	free(buf);
+	assert_int_equal(store_close(st), 0);
+	o.read_only = 0;
+	/* The repair (salvage) lets go of it and moves the link itself. */
+	nul = fopen("/dev/null", "w");
+	assert_non_null(nul);
+	assert_int_equal(store_salvage(f->dir, nul), 1);
+	fclose(nul);
+	assert_int_equal(lstat(other, &sb), 0);
+	assert_int_equal(sb.st_size, BIG_LEN);
+	snprintf(other, sizeof(other), "%s/lost+found/%s", f->dir,
+		 strrchr(blob, '/') + 1);
+	assert_int_equal(lstat(other, &sb), 0);
+	assert_true(S_ISLNK(sb.st_mode));
+	assert_int_equal(run_fsck(f, 0), 0);
+
+	last_segment(f, seg, sizeof(seg));
+	snprintf(other, sizeof(other), "%s/seg.elsewhere", f->tmp);
+	link_away(seg, other);
+	was = tl_slurp(other, &wlen);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, ": a symbolic link, not followed");
+	assert_int_equal(run_fsck(f, 1), 1);
+	expect_in(f, ": a symbolic link, not followed");
+	assert_int_equal(store_open(f->dir, &o, &st), -EUCLEAN);
+	o.read_only = 1;
+	assert_int_equal(store_open(f->dir, &o, &st), 0); /* what is before */
+	assert_int_equal(store_close(st), 0);
+	now = tl_slurp(other, &nlen);
+	assert_int_equal(nlen, wlen);
+	assert_memory_equal(now, was, wlen);
+	free(was);
+	free(now);
+}
+
 static void test_dump(void **state)
 {
 	struct fx *f = *state;
@@ -1431,7 +1528,7 @@ int main(void)
 		T(test_blob_content),  T(test_blob_appended), T(test_in_use),
 		T(test_not_a_store),   T(test_bad_hint),
 		T(test_unreadable_hint), T(test_unusable_lock_spool),
-		T(test_fifo),
+		T(test_fifo), T(test_symlink),
 		T(test_dump),          T(test_version_not_above),
 		T(test_floor_in_hint), T(test_headerless_newest),
 		T(test_headerless_newest_durable), T(test_missing_segment),
