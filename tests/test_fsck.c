@@ -799,6 +799,57 @@ static void test_symlink(void **state)
 	free(now);
 }
 
+/* blobs/ that cannot be opened (a file in its place, gone): a read-write
+ * open is refused naming it; a read-only one serves the records whose
+ * bytes are in the log, says once that the versions kept in blobs read
+ * EIO, and they do.  Until 2026-12-07 '-o ro' was refused when blobs/
+ * was a file (or unreadable), though the message offered it, and
+ * served a store without blobs/ with no word of its lost versions. */
+static void test_blobs_dir_unusable(void **state)
+{
+	struct fx *f = *state;
+	char err[512] = "", p[192], away[192], *buf = NULL;
+	struct store_opts o = { .inline_max = 1024, .compact_ratio = -1,
+				.errbuf = err, .errlen = sizeof(err) };
+	struct store *st;
+	struct store_stats t;
+	size_t len = 0;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/blobs", f->dir);
+	snprintf(away, sizeof(away), "%s/blobs.away", f->tmp);
+	assert_int_equal(rename(p, away), 0);
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	for (int gone = 0; gone < 2; gone++) {
+		o.read_only = 0;
+		err[0] = 0;
+		if (!gone) {
+			assert_int_equal(store_open(f->dir, &o, &st),
+					 -ENOTDIR);
+			tl_expect_in(err, "blobs/");
+		}
+		o.read_only = 1;
+		err[0] = 0;
+		assert_int_equal(store_open(f->dir, &o, &st), 0);
+		tl_expect_in(err, "blobs/");
+		tl_expect_in(err, "read EIO");
+		assert_int_equal(store_get(st, "d/a", &buf, &len, NULL), 0);
+		assert_string_equal(buf, "two");
+		free(buf);
+		buf = NULL;
+		assert_int_equal(store_get(st, "d/big", &buf, &len, NULL),
+				 -EIO);
+		assert_int_equal(store_stats(st, &t), 0);
+		assert_int_equal(t.damaged, 1);
+		assert_int_equal(store_close(st), 0);
+		if (!gone) /* then blobs/ gone */
+			assert_int_equal(unlink(p), 0);
+	}
+	assert_int_equal(rename(away, p), 0);
+}
+
 static void test_dump(void **state)
 {
 	struct fx *f = *state;
@@ -1528,7 +1579,7 @@ int main(void)
 		T(test_blob_content),  T(test_blob_appended), T(test_in_use),
 		T(test_not_a_store),   T(test_bad_hint),
 		T(test_unreadable_hint), T(test_unusable_lock_spool),
-		T(test_fifo), T(test_symlink),
+		T(test_fifo), T(test_symlink), T(test_blobs_dir_unusable),
 		T(test_dump),          T(test_version_not_above),
 		T(test_floor_in_hint), T(test_headerless_newest),
 		T(test_headerless_newest_durable), T(test_missing_segment),
