@@ -39,7 +39,7 @@ static const char usage[] =
 	"                       writer of the record before EBUSY (20; 0 to 10000)\n"
 	"  -o sync=always       every commit durable before it returns\n"
 	"  -o sync=normal       commits durable on fsync (default)\n"
-	"  -o ro                read-only (serves what is intact)\n"
+	"  -o ro                read-only (serves the log before any damage)\n"
 	"  -o unchecked_names=GLOB:GLOB  tool-owned names (default\n"
 	"                       " RFS_DEFAULT_UNCHECKED ")\n"
 	"  -o keep_versions=N   versions kept per record (8; 1 to 65536)\n"

@@ -124,7 +124,11 @@ for i in $(seq 30); do printf 'record %d\n' "$i" > "$MNT/d$i"; done
 unmount
 # (and segments after it, as the kill cycles left: a bad header is
 # damage only in a segment before the newest, below)
-for _ in 1 2; do mount_again || exit 1; unmount; done
+for i in 1 2; do
+	mount_again || exit 1
+	[ "$i" = 1 ] && echo later > "$MNT/later" # in a later segment
+	unmount
+done
 seg=$(ls "$STORE"/*.seg | head -n 1)
 size=$(stat -c %s "$seg")
 cp -a "$STORE" "$WORK/good"
@@ -155,7 +159,13 @@ expect_eq "recctl stats exits 1 on it" 1 "$src"
 check "saying the counts stop at the damage" has "$stats_out" "is damaged" "recctl fsck"
 mount_again ro || exit 1
 check "-o ro serves what is before the damage" test -n "$(ls "$MNT")"
+# and nothing after it, not even a later segment's record, which may
+# depend on what was lost; --help and recctl(1) said it served "what is
+# intact" (until 2026-12-07)
+check "but not what comes after it" test ! -e "$MNT/later"
 unmount
+check "--help says so" bash -c "'$RECFS' --help | grep -- '-o ro' | grep -q 'before any damage'"
+check "and recctl(1) says so" bash -c "! grep -q intact '$TESTS/../man/recctl.1' && grep -q 'comes before the damage' '$TESTS/../man/recctl.1'"
 "$RECCTL" fsck --repair "$STORE" > /dev/null 2>&1
 cmp -s "$seg" "$WORK/good/$(basename "$seg")"
 expect_eq "fsck --repair does not 'repair' corruption" 1 "$?"
