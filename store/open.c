@@ -425,6 +425,34 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 		store_err(st, "%s: cannot open spool/: %s", dir, strerror(-rc));
 		goto fail;
 	}
+	/* A blob is staged in spool/ and linked into blobs/, which cannot
+	 * cross mounts (blobs/ a link to another disk, a mount or a bind
+	 * mount there): every commit of a record kept in a blob failed
+	 * with EXDEV at the close, which shells ignore.  Refused here,
+	 * saying why. */
+	if (!st->o.read_only) {
+		struct statx bs, ss;
+		const unsigned want = STATX_MNT_ID;
+
+		if (statx(st->blobfd, "", AT_EMPTY_PATH, want, &bs) < 0 ||
+		    statx(st->spoolfd, "", AT_EMPTY_PATH, want, &ss) < 0) {
+			rc = -errno;
+			store_err(st, "%s: blobs/, spool/: %s", dir,
+				  strerror(errno));
+			goto fail;
+		}
+		if (bs.stx_dev_major != ss.stx_dev_major ||
+		    bs.stx_dev_minor != ss.stx_dev_minor ||
+		    (bs.stx_mask & ss.stx_mask & STATX_MNT_ID &&
+		     bs.stx_mnt_id != ss.stx_mnt_id)) {
+			rc = -EXDEV;
+			store_err(st, "%s: blobs/ and spool/ are on different "
+				  "filesystems or mounts (a blob is made in "
+				  "spool/ and linked into blobs/): put them on "
+				  "one", dir);
+			goto fail;
+		}
+	}
 	if (st->spoolfd >= 0 && !st->o.read_only) {
 		clean_spool(st);
 		clean_leftovers(st);
