@@ -140,6 +140,7 @@ static int check_blobs(struct store *st)
 				struct stat sb;
 				char name[BLOB_NAME_LEN];
 				struct ver *v = &node_vers(n)[i];
+				const char *what, *fix;
 				int missing;
 				if (!v->is_blob)
 					continue;
@@ -160,15 +161,25 @@ static int check_blobs(struct store *st)
 						break;
 					continue;
 				}
-				store_damage(st, "%s/blobs/%s: %s for %s "
-					     "version %" PRIu64 " (recctl fsck "
-					     "--repair lets go of such "
-					     "versions)", st->dir, name,
-					     !missing && S_ISLNK(sb.st_mode)
-						     ? "a symbolic link, not "
-						       "followed,"
-						     : "missing or wrong size",
-					     n->key, v->version);
+				/* A longer one may only have grown (bytes
+				 * appended): fsck --repair keeps its version
+				 * when its first bytes are the version's. */
+				fix = "lets go of such versions";
+				if (!missing && S_ISREG(sb.st_mode) &&
+				    (uint64_t)sb.st_size > v->size) {
+					what = "longer than its version says";
+					fix = "cuts it back if its first bytes "
+					      "are the version's, else lets go "
+					      "of the version";
+				} else if (!missing && S_ISLNK(sb.st_mode)) {
+					what = "a symbolic link (not followed)";
+				} else {
+					what = "missing or wrong size";
+				}
+				store_damage(st, "%s/blobs/%s: %s for %s version %"
+					     PRIu64 " (recctl fsck --repair %s)",
+					     st->dir, name, what, n->key,
+					     v->version, fix);
 				if (!st->o.read_only)
 					rc = -EUCLEAN;
 			}

@@ -486,7 +486,9 @@ static void test_blob_content(void **state)
 static void test_blob_appended(void **state)
 {
 	struct fx *f = *state;
-	struct store_opts o = { .inline_max = 1024, .compact_ratio = -1 };
+	char err[512] = "";
+	struct store_opts o = { .inline_max = 1024, .compact_ratio = -1,
+				.errbuf = err, .errlen = sizeof(err) };
 	struct store *st;
 	struct store_stat ss;
 	char blob[512], want[64];
@@ -502,6 +504,9 @@ static void test_blob_appended(void **state)
 	snprintf(want, sizeof(want), "%d bytes, entry says %d", BIG_LEN + 8,
 		 BIG_LEN);
 	assert_int_equal(store_open(f->dir, &o, &st), -EUCLEAN);
+	/* The open's message must not say the repair lets go of it. */
+	tl_expect_in(err, "longer than its version says for d/big version 1");
+	tl_expect_in(err, "recctl fsck --repair cuts it back");
 	assert_int_equal(run_fsck_lost(f, 0, &lost), 1);
 	expect_in(f, want);
 	expect_in(f, "--repair cuts it back");
