@@ -29,6 +29,22 @@
 
 #include "store_int.h"
 
+/* lost+found/ in the store, made if need be: a directory, never a link
+ * (a blob moved through one left the store, for root's recctl into any
+ * directory the store's owner named).  @return its descriptor, -errno. */
+static int open_lost_found(struct store *st)
+{
+	int lfd;
+
+	if (mkdirat(st->dirfd, "lost+found", 0700) == 0)
+		store_own_at(st, st->dirfd, "lost+found");
+	else if (errno != EEXIST)
+		return -errno;
+	lfd = openat(st->dirfd, "lost+found",
+		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return lfd < 0 ? -errno : lfd;
+}
+
 /* Move a wrong-sized blob file aside.  @return 1 moved, 0 not there,
  * -errno. */
 static int keep_aside(struct store *st, uint64_t blob)
@@ -37,14 +53,9 @@ static int keep_aside(struct store *st, uint64_t blob)
 	int lfd, rc = 0;
 
 	blob_name(name, blob);
-	if (mkdirat(st->dirfd, "lost+found", 0700) == 0)
-		store_own_at(st, st->dirfd, "lost+found");
-	else if (errno != EEXIST)
-		return -errno;
-	lfd = openat(st->dirfd, "lost+found",
-		     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	lfd = open_lost_found(st);
 	if (lfd < 0)
-		return -errno;
+		return lfd;
 	if (renameat(st->blobfd, name, lfd, name) == 0)
 		rc = 1;
 	else if (errno != ENOENT) /* named by another lost version too */
@@ -149,6 +160,25 @@ int store_salvage(const char *dir, FILE *out)
 	if (st->es) {
 		store_close(st);
 		return -EOPNOTSUPP;
+	}
+	/* Before any change: a blob to keep aside needs lost+found/, and
+	 * failing there half-way left records deleted and the rest not. */
+	for (size_t i = 0; i < st->nlost; i++) {
+		int lfd;
+
+		if (st->lost[i].missing)
+			continue;
+		lfd = open_lost_found(st);
+		if (lfd < 0) {
+			rc = lfd;
+			fprintf(out, "%s/lost+found: %s (salvage keeps blobs "
+				"of the wrong size there; it must be a "
+				"directory, not a link)\n", dir,
+				strerror(-rc));
+			goto out;
+		}
+		close(lfd);
+		break;
 	}
 	for (size_t i = 0; i < st->nlost; i++) {
 		rc = salvage_one(st, &st->lost[i], out);

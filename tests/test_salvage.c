@@ -304,6 +304,40 @@ static void test_refuses_other_damage(void **state)
 	free(after);
 }
 
+/* lost+found/ a symbolic link to a directory elsewhere: a blob of the
+ * wrong size was moved through it, out of the store (by root's recctl
+ * on a user's store, into any directory the user named), until
+ * 2026-12-07.  Salvage now refuses before it changes anything. */
+static void test_lost_found_symlink(void **state)
+{
+	struct fx *f = *state;
+	char lf[160], away[96];
+	struct store *st;
+	DIR *d;
+	int rc, n = 0;
+
+	snprintf(away, sizeof(away), "%s/away", f->tmp);
+	assert_int_equal(mkdir(away, 0700), 0);
+	snprintf(lf, sizeof(lf), "%s/lost+found", f->dir);
+	assert_int_equal(symlink(away, lf), 0);
+	assert_int_equal(truncate(f->blob[3], 10), 0); /* hist v1 */
+	rc = run(f, store_salvage);
+	if (rc >= 0)
+		fail_msg("salvage returned %d:\n%s", rc, f->out);
+	expect_in(f, "lost+found");
+	tl_expect_not_in(f->out, "dropped from the history");
+	d = opendir(away);
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	assert_int_equal(n, 2); /* . and .. */
+	assert_int_equal(access(f->blob[3], F_OK), 0);
+	st = open_rw(f, &rc);
+	assert_null(st);
+	assert_int_equal(rc, -EUCLEAN); /* still for salvage */
+}
+
 /* A store in use is left alone. */
 static void test_in_use(void **state)
 {
@@ -323,7 +357,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_nothing_lost),         T(test_lost_current_and_history),
 		T(test_all_versions_lost),    T(test_refuses_other_damage),
-		T(test_in_use),
+		T(test_in_use),               T(test_lost_found_symlink),
 	};
 #undef T
 
