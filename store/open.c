@@ -284,7 +284,8 @@ static int sync_parent(struct store *st, const char *dir)
 
 /* nofollow: a symlink is refused (ENOTDIR); the spool's files are all
  * removed at the open, and a spool linked elsewhere emptied that
- * directory. */
+ * directory; compaction removes the files in blobs/ that look like
+ * blobs no version names, and a blobs/ linked elsewhere lost those. */
 static int open_subdir(struct store *st, const char *name, int nofollow,
 		       int *fd)
 {
@@ -336,7 +337,7 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 {
 	struct store *st = calloc(1, sizeof(*st));
 	struct stat sb;
-	int rc, created = 0, blobs_err = -ENOENT;
+	int rc, created = 0, blobs_err = -ENOENT, blobs_link = 0;
 
 	if (!st)
 		return -ENOMEM;
@@ -414,7 +415,10 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 	rc = take_lock(st);
 	if (rc < 0)
 		goto fail;
-	rc = open_subdir(st, "blobs", 0, &st->blobfd);
+	rc = open_subdir(st, "blobs", 1, &st->blobfd);
+	if (rc < 0 && fstatat(st->dirfd, "blobs", &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(sb.st_mode))
+		blobs_link = 1;
 	/* Read-only, what is in the log is served without it (a file in
 	 * its place, no permission): the versions kept in blobs read EIO,
 	 * said once after the replay.  Until 2026-12-07 '-o ro' was refused
@@ -424,7 +428,13 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 		rc = 0;
 	}
 	if (rc < 0) {
-		store_err(st, "%s: cannot open blobs/: %s", dir, strerror(-rc));
+		if (blobs_link)
+			store_err(st, "%s: blobs/ is a symbolic link, not "
+				  "followed (compaction removes files there): "
+				  "put the directory itself there", dir);
+		else
+			store_err(st, "%s: cannot open blobs/: %s", dir,
+				  strerror(-rc));
 		goto fail;
 	}
 	/* Only changes are staged there: a read-only open that cannot
@@ -487,7 +497,8 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 		if (st->blobs_seen)
 			store_damage(st, "%s/blobs/: %s: the versions kept "
 				     "in blobs read EIO", dir,
-				     strerror(-blobs_err));
+				     blobs_link ? "a symbolic link, not followed"
+						: strerror(-blobs_err));
 	}
 	if (!st->o.read_only) {
 		/* Without room for the reserve every change that takes
