@@ -432,6 +432,53 @@ static void fsck_spool(struct fsck_ctx *c)
 	c->problems++;
 }
 
+/* A read-write open refuses a store whose blobs/ is a symbolic link (not
+ * followed), not a directory, or on another mount than spool/ (a blob is
+ * linked from one into the other): a check must not call it clean.  Its
+ * blobs are not read through such a link, as the open reads none. */
+static void fsck_blobs_dir(struct fsck_ctx *c)
+{
+	struct statx bs, ss;
+	struct stat ls;
+	int fd = openat(c->dfd, "blobs",
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int sfd;
+
+	if (fd < 0) {
+		if (errno == ENOENT) /* made by the next open; blobs missing */
+			return;
+		if (fstatat(c->dfd, "blobs", &ls, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(ls.st_mode))
+			fprintf(c->out, "blobs/: a symbolic link, not followed "
+					"(a read-write open refuses the store; "
+					"its blobs are not checked)\n");
+		else
+			fprintf(c->out, "blobs/: %s (a read-write open refuses "
+					"the store; its blobs are not checked)\n",
+				strerror(errno));
+		c->problems++;
+		c->no_blobs = 1;
+		return;
+	}
+	sfd = openat(c->dfd, "spool",
+		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd >= 0 &&
+	    statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &bs) == 0 &&
+	    statx(sfd, "", AT_EMPTY_PATH, STATX_MNT_ID, &ss) == 0 &&
+	    (bs.stx_dev_major != ss.stx_dev_major ||
+	     bs.stx_dev_minor != ss.stx_dev_minor ||
+	     (bs.stx_mask & ss.stx_mask & STATX_MNT_ID &&
+	      bs.stx_mnt_id != ss.stx_mnt_id))) {
+		fprintf(c->out, "blobs/ and spool/ are on different filesystems "
+				"or mounts (a read-write open refuses the "
+				"store)\n");
+		c->problems++;
+	}
+	if (sfd >= 0)
+		close(sfd);
+	close(fd);
+}
+
 /* The newest segment has no header (FSCK_NO_HDR): a torn tail that holds
  * no entry.  A repair removes it, and its hint, as a writable open does;
  * a check only reports it, as it does any torn tail. */
@@ -658,14 +705,15 @@ int store_fsck_ex(const char *dir, int repair, FILE *out, uint64_t *lost)
 		if (err)
 			goto out;
 	}
-	err = fsck_blobs(&c);
+	fsck_blobs_dir(&c);
+	err = c.no_blobs ? 0 : fsck_blobs(&c);
 	if (err) {
 		fprintf(out, "%s: %s\n", dir, strerror(-err));
 		goto out;
 	}
 	fsck_spool(&c);
 	/* Entries past damage were never read: their blobs are not garbage. */
-	if (!c.partial)
+	if (!c.partial && !c.no_blobs)
 		fsck_orphans(&c);
 	fprintf(out, "fsck: %" PRIu64 " segments, %" PRIu64 " entries, %" PRIu64
 		     " blobs checked: ",

@@ -687,7 +687,8 @@ void fsck_orphans(struct fsck_ctx *c)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd = openat(c->dfd, "blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(c->dfd, "blobs",
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
 		return;

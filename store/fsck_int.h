@@ -89,6 +89,8 @@ struct fsck_ctx {
 	size_t nnamed, named_cap;
 
 	int partial;            /* replay stopped early somewhere */
+	int no_blobs;           /* blobs/ is not a directory an open uses:
+				 * its blobs are not read through it */
 	uint64_t segs_checked, entries, blobs_checked;
 	uint64_t problems, repaired;
 	uint64_t lost;          /* versions whose blob is missing or of the

@@ -912,6 +912,9 @@ static void test_blobs_elsewhere(void **state)
 	assert_int_equal(store_open(f->dir, &o, &st), -ENOTDIR);
 	tl_expect_in(err, "blobs/");
 	tl_expect_in(err, "symbolic link");
+	/* fsck says what the open refuses (it called the store clean). */
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, "blobs/: a symbolic link, not followed");
 	o.read_only = 1;
 	err[0] = 0;
 	assert_int_equal(store_open(f->dir, &o, &st), 0);
@@ -932,6 +935,9 @@ static void test_blobs_elsewhere(void **state)
 		tl_expect_in(err, "blobs/");
 		tl_expect_in(err, "spool/");
 		tl_expect_in(err, "mounts");
+		assert_int_equal(run_fsck(f, 0), 1);
+		expect_in(f, "blobs/ and spool/ are on different filesystems "
+			     "or mounts");
 		o.read_only = 1;
 		assert_int_equal(store_open(f->dir, &o, &st), 0);
 		assert_int_equal(store_get(st, "d/big", &buf, &len, NULL), 0);
