@@ -149,6 +149,21 @@ static int fsck_lock(struct fsck_ctx *c)
 
 		if (err == ENOENT && !c->repair)
 			return 0;
+		/* A link is never followed (the pid was written over what
+		 * it names): every open refuses the store, so none can take
+		 * it while a check reads it unlocked; a repair, which may
+		 * meet another, does not go on. */
+		if (err == ELOOP) {
+			fprintf(c->out, "%s/LOCK: a symbolic link, not "
+					"followed (an open refuses the store; "
+					"remove it, the next open makes one)\n",
+				c->dir);
+			if (!c->repair) {
+				c->problems++;
+				return 0;
+			}
+			return -err;
+		}
 		fprintf(c->out, "%s/LOCK: %s\n", c->dir, strerror(err));
 		return -err;
 	}

@@ -55,6 +55,11 @@ static int take_lock(struct store *st)
 			    0600);
 	if (st->lockfd < 0 && errno == ENOENT && st->o.read_only)
 		return 0; /* an empty store opened read-only */
+	if (st->lockfd < 0 && errno == ELOOP) {
+		store_err(st, "%s/LOCK: a symbolic link, not followed (remove "
+			  "it, the next open makes one)", st->dir);
+		return -ELOOP;
+	}
 	if (st->lockfd < 0) {
 		store_err(st, "cannot open %s/LOCK: %s", st->dir,
 			  strerror(errno));

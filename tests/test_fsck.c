@@ -786,6 +786,33 @@ static void test_symlink(void **state)
 	assert_true(S_ISLNK(sb.st_mode));
 	assert_int_equal(run_fsck(f, 0), 0);
 
+	/* LOCK: an open refuses it, saying so (it said "Too many levels
+	 * of symbolic links"), and fsck reports it (it stopped there, exit
+	 * 2), checking the rest: no open can take the store meanwhile. */
+	{
+		char lock[256], err[512] = "";
+		struct store_opts eo = o;
+
+		eo.errbuf = err;
+		eo.errlen = sizeof(err);
+		snprintf(lock, sizeof(lock), "%s/LOCK", f->dir);
+		snprintf(other, sizeof(other), "%s/lock.elsewhere", f->tmp);
+		link_away(lock, other);
+		was = tl_slurp(other, &wlen);
+		assert_int_equal(run_fsck(f, 0), 1);
+		expect_in(f, "LOCK: a symbolic link, not followed");
+		expect_in(f, ": 1 problem\n");
+		assert_true(store_open(f->dir, &eo, &st) < 0);
+		tl_expect_in(err, "LOCK: a symbolic link, not followed");
+		now = tl_slurp(other, &nlen);
+		assert_int_equal(nlen, wlen);
+		assert_memory_equal(now, was, wlen);
+		free(was);
+		free(now);
+		assert_int_equal(unlink(lock), 0);
+		assert_int_equal(rename(other, lock), 0);
+	}
+
 	last_segment(f, seg, sizeof(seg));
 	snprintf(other, sizeof(other), "%s/seg.elsewhere", f->tmp);
 	link_away(seg, other);
