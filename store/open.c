@@ -448,7 +448,16 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 	if (rc < 0 && st->o.read_only)
 		rc = 0;
 	if (rc < 0) {
-		store_err(st, "%s: cannot open spool/: %s", dir, strerror(-rc));
+		/* (O_NOFOLLOW with O_DIRECTORY gives ENOTDIR for a link,
+		 * which read as if a file were there.) */
+		if (fstatat(st->dirfd, "spool", &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(sb.st_mode))
+			store_err(st, "%s: cannot open spool/: a symbolic link, "
+				  "not followed (an open removes the files "
+				  "there)", dir);
+		else
+			store_err(st, "%s: cannot open spool/: %s", dir,
+				  strerror(-rc));
 		goto fail;
 	}
 	/* A blob is staged in spool/ and linked into blobs/, which cannot
@@ -518,7 +527,10 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 		else if (e < 0)
 			fprintf(stderr, "recfs: store %s: cannot make the "
 				"reserve %s/RESERVE: %s; writes get ENOSPC "
-				"until it can be\n", dir, dir, strerror(-e));
+				"until it can be\n", dir, dir,
+				e == -ELOOP ? "a symbolic link, not followed "
+					      "(remove it)"
+					    : strerror(-e));
 		pthread_mutex_lock(&st->commit_mu);
 		rc = store_roll(st);
 		pthread_mutex_unlock(&st->commit_mu);
