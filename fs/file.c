@@ -132,6 +132,9 @@ static int snap_of(struct rfs *fs, struct rfs_inode *in, char *key,
 
 	rfs_test_pause(fs, key, RFS_PAUSE_SNAPPED);
 	pthread_mutex_lock(&fs->mu);
+	/* A move at the store (etcd, names.c) may be what the snapshot
+	 * found: the look below sees it once it is applied. */
+	rfs_moving_wait(fs, in);
 	if (in->deleted) {
 		rc = 1;
 	} else if (rc == -ENOENT || in->key_gen != *gen) {
@@ -195,6 +198,9 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		acc = -1; /* to the failure path */
 	}
 	pthread_mutex_lock(&fs->mu);
+	/* An open opens what the name holds once an unlink or a rename at
+	 * the store is done (names.c, moving_begin). */
+	rfs_moving_wait(fs, in);
 	if (!in->hist && in->pending && !in->lease) {
 		if (acc != O_RDONLY && h->opener_known &&
 		    proc_same_process(&p, &in->pcreator) &&
@@ -303,6 +309,26 @@ void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
+/* A create's store lease for @h (etcd: a round trip): what refuses it,
+ * as its creator is told.  @h->txn is aborted if it fails. */
+static int create_lease(struct rfs_handle *h, uint64_t expect, int flags)
+{
+	int rc = store_txn_lease(h->txn, expect);
+
+	if (rc < 0) {
+		store_txn_abort(h->txn);
+		h->txn = NULL;
+	}
+	if (rc == -EAGAIN)
+		rc = -EEXIST; /* another mount created it meanwhile */
+	/* Another mount's create of it, not committed yet: on one mount
+	 * the kernel finds that name and O_EXCL says EEXIST, which
+	 * lock-file loops wait on (git's index.lock). */
+	if (rc == -EBUSY && (flags & O_EXCL))
+		rc = -EEXIST;
+	return rc;
+}
+
 void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       mode_t mode, struct fuse_file_info *fi)
 {
@@ -332,22 +358,25 @@ void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		goto out;
 	}
 	rc = store_txn_begin(fs->st, key, 1, &h->txn);
-	if (rc == 0) {
-		rc = store_txn_lease(h->txn, expect);
-		if (rc < 0) {
-			store_txn_abort(h->txn);
-			h->txn = NULL;
-		}
-		if (rc == -EAGAIN)
-			rc = -EEXIST; /* another mount created it meanwhile */
-		/* Another mount's create of it, not committed yet: on one
-		 * mount the kernel finds that name and O_EXCL says EEXIST,
-		 * which lock-file loops wait on (git's index.lock). */
-		if (rc == -EBUSY && (fi->flags & O_EXCL))
-			rc = -EEXIST;
-	}
+	/* A local store's lease is fast: taken under fs->mu, before the
+	 * name is shown. */
+	if (rc == 0 && !fs->slow_store)
+		rc = create_lease(h, expect, fi->flags);
 	if (rc < 0)
 		goto out;
+	/* On etcd the name is taken here, under fs->mu, as a pending
+	 * create whose lease is h: this mount's other creators get EEXIST,
+	 * its other changers EBUSY (or they wait for the lease), rmdir
+	 * ENOTEMPTY, as for any create not committed yet.  The store's
+	 * lease (a round trip) is taken after fs->mu is let go, so that no
+	 * other request of this mount waits for it (until 2026-12-07 every
+	 * stat, open and listing did).  h->mu is held over it, as over a
+	 * handle's first change (rfs_handle_begin), so that the creator's
+	 * own rename or unlink (commit_pinned, unlease_pinned) waits for
+	 * its outcome; the handle is new and no one else can hold its mu
+	 * yet, so taking it under fs->mu breaks no lock order. */
+	if (fs->slow_store)
+		pthread_mutex_lock(&h->mu);
 	rfs_ino_pending(fs, in, 1);
 	rfs_new_meta(req, fs, rfs_ino(fs, parent), S_IFREG | (mode & 07777),
 		     &in->pmeta);
@@ -368,6 +397,25 @@ void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	e.ino = in->ino;
 	e.attr_timeout = TIMEOUT;
 	e.entry_timeout = rfs_entry_ttl(fs, rfs_ino(fs, parent), key);
+	if (!fs->slow_store)
+		goto out;
+	pthread_mutex_unlock(&fs->mu);
+	rc = create_lease(h, expect, fi->flags);
+	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_lock(&fs->mu);
+	if (rc < 0) {
+		/* Taken back as a create whose commit failed is (handle.c,
+		 * rfs_handle_drop): a lookup meanwhile may have shown the
+		 * name, which now goes.  The handle may be pinned (the
+		 * creator's own rename or unlink found it): closed, it is
+		 * freed at the last unpin. */
+		in->nlookup--;
+		rfs_ino_pending(fs, in, 0);
+		rfs_ino_unkey(fs, in);
+		rfs_inval_entry(fs, key);
+		rfs_handle_close(fs, h);
+		h = NULL;
+	}
 out:
 	if (rc < 0 && h) {
 		rfs_handle_free(fs, h);
@@ -462,6 +510,7 @@ static int read_on(struct rfs *fs, struct rfs_handle *h)
 		return 0;
 	store_snap_stat(h->snap, &sb);
 	pthread_mutex_lock(&fs->mu);
+	rfs_moving_wait(fs, h->in); /* (names.c, moving_begin) */
 	if (h->in->key_gen == h->snap_gen &&
 	    rfs_ino_key_copy(h->in, key, &pending) == 0 && !pending) {
 		if (h->in->ext_base && h->in->ext_base <= sb.version &&
@@ -535,6 +584,7 @@ static ssize_t fill_read(struct rfs *fs, struct rfs_inode *in, char *buf,
 	ssize_t n;
 
 	pthread_mutex_lock(&fs->mu);
+	rfs_moving_wait(fs, in); /* (names.c, moving_begin) */
 	have = rfs_ino_key_copy(in, key, &pending) == 0;
 	gen = in->key_gen;
 	gone = in->deleted;
@@ -594,6 +644,7 @@ void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			rfs_handle_follow(fs, h);
 		if (!h->snap || (rdwr && !h->seen)) {
 			pthread_mutex_lock(&fs->mu);
+			rfs_moving_wait(fs, h->in); /* (names.c) */
 			if (!h->snap)
 				h->pc_seen = h->in->pc_seq;
 			have = rfs_ino_key_copy(h->in, key, &pending) == 0;
@@ -686,6 +737,7 @@ again:
 	rc = woken = 0;
 	rfs_stage_big(fs, h->in, buf, size, 0, 1, &sg);
 	pthread_mutex_lock(&fs->mu);
+	rfs_moving_wait(fs, h->in); /* (names.c, moving_begin) */
 	if (h->in->deleted) {
 		pthread_mutex_unlock(&fs->mu);
 		rfs_staged_drop(&sg);

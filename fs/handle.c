@@ -184,6 +184,7 @@ int rfs_handle_begin(struct rfs *fs, struct rfs_handle *h,
 	memset(&hit, 0, sizeof(hit));
 	pthread_mutex_lock(&fs->mu);
 again:
+	rfs_moving_wait(fs, in);
 	if (in->deleted) {
 		/* Writing to a record that is gone (unlinked, or another
 		 * moved over it): private to this handle and never
@@ -447,6 +448,9 @@ int rfs_handle_commit(struct rfs *fs, struct rfs_handle *h, int how)
 	}
 	h->txn = NULL;
 	pthread_mutex_lock(&fs->mu);
+	/* An unlink by the opener's own process, at the store: the change
+	 * then commits nowhere, as when it came after. */
+	rfs_moving_wait(fs, in);
 	pending = in->pending;
 	if (in->deleted) {
 		/* Its record is gone (unlinked, or another moved over it):

@@ -30,6 +30,7 @@ int rfs_init_state(struct rfs *fs)
 	pthread_condattr_t ca;
 
 	store_mutex_init(&fs->mu);
+	pthread_cond_init(&fs->moved_cv, NULL);
 	pthread_mutex_init(&fs->inval_mu, NULL);
 	pthread_cond_init(&fs->inval_cv, NULL);
 	/* rfs_inval_barrier's deadline: no clock step moves it */
@@ -85,19 +86,34 @@ void rfs_free_state(struct rfs *fs)
 		free(v);
 	}
 	pthread_mutex_destroy(&fs->mu);
+	pthread_cond_destroy(&fs->moved_cv);
 	fs->inval_tail = NULL;
 	pthread_mutex_destroy(&fs->inval_mu);
 	pthread_cond_destroy(&fs->inval_cv);
 	pthread_cond_destroy(&fs->inval_done_cv);
 }
 
-struct rfs_inode *rfs_ino(struct rfs *fs, fuse_ino_t ino)
+struct rfs_inode *rfs_ino_any(struct rfs *fs, fuse_ino_t ino)
 {
 	for (struct rfs_inode *in = fs->by_ino[hino(fs, ino)]; in;
 	     in = in->next_ino)
 		if (in->ino == ino)
 			return in;
 	return NULL;
+}
+
+struct rfs_inode *rfs_ino(struct rfs *fs, fuse_ino_t ino)
+{
+	struct rfs_inode *in = rfs_ino_any(fs, ino);
+
+	/* Its unlink or rename is at the store (etcd, names.c,
+	 * moving_begin): its key is not to be read until the change is
+	 * applied.  Looked up again after: the end may free it. */
+	while (in && in->moving) {
+		pthread_cond_wait(&fs->moved_cv, &fs->mu);
+		in = rfs_ino_any(fs, ino);
+	}
+	return in;
 }
 
 struct rfs_inode *rfs_ino_by_key(struct rfs *fs, const char *key)
@@ -340,7 +356,8 @@ void rfs_ino_put(struct rfs *fs, struct rfs_inode *in)
 {
 	struct rfs_inode **pp;
 
-	if (in->nlookup || in->nopen || in->ino == FUSE_ROOT_ID)
+	/* (a moving inode is freed when it ends: names.c, moving_end) */
+	if (in->nlookup || in->nopen || in->moving || in->ino == FUSE_ROOT_ID)
 		return;
 	if (!in->deleted)
 		key_unlink(fs, in);

@@ -483,6 +483,7 @@ static int rfs_pause_at(const char *list)
 		{ "snapped", RFS_PAUSE_SNAPPED },
 		{ "rename", RFS_PAUSE_RENAME },
 		{ "xattr", RFS_PAUSE_XATTR },
+		{ "moved", RFS_PAUSE_MOVED },
 	};
 	int at = 0;
 
@@ -670,6 +671,7 @@ int main(int argc, char *argv[])
 	if (!fs.se)
 		goto out;
 	fs.o.ro = c.ro;
+	fs.slow_store = strncmp(c.store, "etcd://", 7) == 0;
 	raise_fd_limit();
 	memset(&so, 0, sizeof(so));
 	so.read_only = c.ro;

@@ -92,7 +92,13 @@ void rfs_remote_gone(void *ctx, const char *key, const struct store_stat *was)
 	int rc;
 
 	pthread_mutex_lock(&fs->mu);
-	in = rfs_ino_by_key(fs, key);
+	/* An unlink or a rename of it by this mount is at the store
+	 * (moving_begin): this is its own change, seen before its answer,
+	 * or one that refuses it.  What that leaves decides, as when it
+	 * held fs->mu throughout (unkeyed twice, a renamed inode was
+	 * linked under its new key while deleted: a crash). */
+	while ((in = rfs_ino_by_key(fs, key)) && in->moving)
+		pthread_cond_wait(&fs->moved_cv, &fs->mu);
 	if (in && in->nopen && !in->pending && !in->lease && !in->hist &&
 	    S_ISREG(was->meta.mode))
 		ino = in->ino;
@@ -102,7 +108,8 @@ void rfs_remote_gone(void *ctx, const char *key, const struct store_stat *was)
 	if (!ino || store_snap_open(fs->st, key, was->version, &snap) < 0)
 		return;
 	pthread_mutex_lock(&fs->mu);
-	in = rfs_ino_by_key(fs, key);
+	while ((in = rfs_ino_by_key(fs, key)) && in->moving)
+		pthread_cond_wait(&fs->moved_cv, &fs->mu);
 	rc = store_stat(fs->st, key, &sb);
 	if (in && in->ino == ino && !in->pending && !in->lease &&
 	    (rc == -ENOENT || (rc == 0 && sb.version == was->version))) {
@@ -339,6 +346,67 @@ void rfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	fuse_reply_err(req, EPERM); /* one key, one record: no hard links */
 }
 
+/* On etcd (fs->slow_store), an unlink or a rename of a record goes to
+ * the store (a round trip) without fs->mu, so that no other request of
+ * the mount waits for it (until 2026-12-07 every stat, open and listing
+ * did).  A local store's change is fast and keeps fs->mu throughout: its
+ * path is as it was.  Invariant: while @in->moving (the record's inode,
+ * and the new name's in a rename), nothing else changes the record, its
+ * key or the inode, and the inode is not freed.  And nothing reads the
+ * record through the inode's key: the store may hold the change already
+ * while the key is still the old one, and a reader would find the
+ * record gone from its old name and not yet under its new one (a
+ * rename's readers in e2e_races.sh read a record that was not whole,
+ * be34225).  So every copy of a key of a moving inode waits for it
+ * (rfs_moving_wait): rfs_ino, through which each request on an inode
+ * comes (getattr, xattrs, open, readlink, setattr), rfs_ino_key_copy's
+ * callers on a handle's inode (a read-write handle's first read, a
+ * page-cache fill, a read on into appends, snap_of's check, staging),
+ * a handle's first change and its commit (handle.c), a lookup (the
+ * kernel looks a cached name up again without its directory's lock:
+ * rfs_lookup), the watch's report of the change itself, which may come
+ * before the store's answer (rfs_remote_gone), and the rename of a
+ * directory above it (rfs_rename).  The kernel's locks keep out the
+ * rest (writes, truncates, xattr changes, other changes of the names).
+ * Readers of open read-only handles go on reading the version before.
+ * @return 1 if @in is moving now: the caller lets fs->mu go, and ends
+ * it with moving_end once the change is applied under fs->mu again. */
+static int moving_begin(struct rfs *fs, struct rfs_inode *in)
+{
+	if (!in || !fs->slow_store)
+		return 0;
+	in->moving = 1;
+	return 1;
+}
+
+/* The change is back from the store: fs->mu is held again.  Its
+ * waiters run once the caller has applied it and let fs->mu go.  A
+ * moving inode is not freed (rfs_ino_put): the kernel may forget the
+ * one a rename replaces, or one a rename made for its new name, while
+ * the change is at the store.  So it may be freed here: @in is not to
+ * be used after this. */
+static void moving_end(struct rfs *fs, struct rfs_inode *in)
+{
+	if (!in || !in->moving)
+		return;
+	in->moving = 0;
+	pthread_cond_broadcast(&fs->moved_cv);
+	rfs_ino_put(fs, in);
+}
+
+void rfs_moving_wait(struct rfs *fs, const struct rfs_inode *in)
+{
+	while (in && in->moving)
+		pthread_cond_wait(&fs->moved_cv, &fs->mu);
+}
+
+/* An rfs_ino_tree_each callback: -EBUSY if @in is moving. */
+static int moving_one(struct rfs_inode *in, void *arg)
+{
+	(void)arg;
+	return in->moving ? -EBUSY : 0;
+}
+
 /* @h's change will never be committed (its record is gone): its store
  * lease goes, its content stays its own.  @h is pinned by the caller,
  * and unpinned here.  Called without fs->mu (h->mu comes first). */
@@ -361,7 +429,7 @@ void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct rfs_inode *p, *in;
 	uint64_t expect, newv, ticket = 0;
 	char buf[RFS_KEY_BUF], *key = NULL;
-	int rc = -ENOENT;
+	int rc = -ENOENT, unlocked = 0;
 
 	rfs_caller(req, &pi);
 	pthread_mutex_lock(&fs->mu);
@@ -373,7 +441,10 @@ void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	rc = rfs_may_delete(req, fs, p, key);
 	if (rc < 0)
 		goto out;
-	in = rfs_ino_by_key(fs, key);
+	/* (the kernel's locks keep two changes of one name apart: this
+	 * only makes sure of it; moving_begin) */
+	while ((in = rfs_ino_by_key(fs, key)) && in->moving)
+		pthread_cond_wait(&fs->moved_cv, &fs->mu);
 	if (in && in->lease && !proc_same_process(&in->lease->opener, &pi)) {
 		rc = -EBUSY;
 		goto out;
@@ -396,15 +467,26 @@ void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		basis_grace(fs->bt, &pi, key);
 	if (rc == 0) {
 		keep_gone_attr(fs, in, 0);
+		/* Without the inode (not the kernel's: rare), under fs->mu
+		 * throughout, as on a local store. */
+		unlocked = moving_begin(fs, in);
+		if (unlocked)
+			pthread_mutex_unlock(&fs->mu);
 		store_defer_begin(fs->st);
 		rc = store_delete(fs->st, key, expect, &newv);
 		ticket = store_defer_end(fs->st);
+		if (unlocked) {
+			rfs_test_pause(fs, key, RFS_PAUSE_MOVED);
+			pthread_mutex_lock(&fs->mu);
+		}
 	}
 	if (rc == 0) {
 		rfs_removed(fs, &pi, &hit, key, newv);
 		if (in)
 			rfs_ino_unkey(fs, in); /* its lease's change drops */
 	}
+	if (unlocked)
+		moving_end(fs, in);
 out:
 	pthread_mutex_unlock(&fs->mu);
 	if (dropped)
@@ -575,7 +657,7 @@ void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	uint64_t ef = STORE_ANY, et = STORE_ANY, newv = 0, ticket = 0;
 	char *from = NULL, *to = NULL;
 	int rc = -ENOENT, to_new = 0, busy_tree = 0, retried = 0;
-	int own_lease = 0, relooked = 0;
+	int own_lease = 0, relooked = 0, unlocked = 0;
 
 	if (flags & RENAME_EXCHANGE) {
 		fuse_reply_err(req, EINVAL);
@@ -608,6 +690,12 @@ again:
 	pthread_mutex_lock(&fs->mu);
 	fin = rfs_ino_by_key(fs, from);
 	tin = rfs_ino_by_key(fs, to);
+	if ((fin && fin->moving) || (tin && tin->moving)) {
+		/* (as in rfs_unlink) */
+		pthread_cond_wait(&fs->moved_cv, &fs->mu);
+		pthread_mutex_unlock(&fs->mu);
+		goto again;
+	}
 	settle_orphan(fin, fs);
 	settle_orphan(tin, fs);
 	if ((fin && fin->pending) || (tin && tin->pending)) {
@@ -658,6 +746,14 @@ again:
 		if (rc == 0)
 			rc = rfs_rekey_one(&rk, fin, to);
 	} else {
+		/* A record below is being unlinked or renamed at the store
+		 * (moving_begin): the directory moves once that is done,
+		 * as it did when that held fs->mu. */
+		if (rfs_ino_tree_each(fs, from, moving_one, NULL) == -EBUSY) {
+			pthread_cond_wait(&fs->moved_cv, &fs->mu);
+			pthread_mutex_unlock(&fs->mu);
+			goto again;
+		}
 		if (flags & RENAME_NOREPLACE) {
 			struct store_stat tsb;
 			if (store_stat(fs->st, to, &tsb) == 0)
@@ -683,9 +779,30 @@ again:
 	if (rc == 0) {
 		if (tin != fin)
 			keep_gone_attr(fs, tin, S_ISDIR(sb.meta.mode));
+		/* On etcd a record's rename goes to the store without
+		 * fs->mu (moving_begin); a directory's keeps it: what may
+		 * change below it meanwhile is not all kept out.  So does
+		 * one without the source's inode (not the kernel's: rare).
+		 * The new name gets an inode if it has none, moving too: a
+		 * lookup of it meanwhile (the kernel looks a cached name up
+		 * again without its directory's lock) waits for the
+		 * rename, and never makes a second inode of that key. */
+		unlocked = fs->slow_store && !S_ISDIR(sb.meta.mode) && fin;
+		if (unlocked && !tin)
+			tin = rfs_ino_make(fs, to);
+		unlocked = unlocked && tin;
+		if (unlocked) {
+			moving_begin(fs, fin);
+			moving_begin(fs, tin);
+			pthread_mutex_unlock(&fs->mu);
+		}
 		store_defer_begin(fs->st);
 		rc = store_rename(fs->st, from, ef, to, et, &newv);
 		ticket = store_defer_end(fs->st);
+		if (unlocked) {
+			rfs_test_pause(fs, from, RFS_PAUSE_MOVED);
+			pthread_mutex_lock(&fs->mu);
+		}
 	}
 	if (rc < 0) {
 		rfs_rekey_free(&rk);
@@ -716,6 +833,14 @@ again:
 			    S_ISLNK(sb.meta.mode));
 	}
 out:
+	if (unlocked) {
+		/* (the inode made for the new name, unkeyed if the
+		 * rename was made, is freed there if unused) */
+		if (tin != fin)
+			moving_end(fs, tin);
+		moving_end(fs, fin);
+		unlocked = 0;
+	}
 	pthread_mutex_unlock(&fs->mu);
 	if (own_lease && !relooked) {
 		relooked = 1;

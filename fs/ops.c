@@ -402,6 +402,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	key = rfs_join_buf(p, name, buf, &rc);
 	if (!key)
 		goto out;
+again:
 	/* Only a pending create is found here and not in the store: with
 	 * none pending (fs->pend, rfs.h), a name the store lacks is gone
 	 * without a walk of the inode table (a miss per walk here; most
@@ -446,6 +447,13 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			rc = -ENOMEM;
 			goto out;
 		}
+		if (in->moving) {
+			/* An unlink or a rename of the name is at the store
+			 * (names.c, moving_begin): what it leaves is the
+			 * answer. */
+			pthread_cond_wait(&fs->moved_cv, &fs->mu);
+			goto again;
+		}
 	}
 	rc = rfs_inode_attr(fs, in, &e.attr);
 found:
@@ -475,7 +483,7 @@ out:
 
 static void forget_one(struct rfs *fs, fuse_ino_t ino, uint64_t n)
 {
-	struct rfs_inode *in = rfs_ino(fs, ino);
+	struct rfs_inode *in = rfs_ino_any(fs, ino);
 
 	if (!in)
 		return;

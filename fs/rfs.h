@@ -101,6 +101,9 @@ struct rfs_inode {
 	struct rfs_pxattr *pxa;
 	struct rfs_handle *lease;
 	int64_t lease_since_ns;
+	/* An unlink or a rename of this record is at the store, without
+	 * fs->mu (names.c, rfs_moving_wait): under fs->mu. */
+	int moving;
 	/* Bumped (atomically) whenever attributes of this inode go to the
 	 * kernel with a timeout: see rfs_handle_commit(). */
 	uint64_t attr_gen;
@@ -223,6 +226,12 @@ struct rfs {
 	struct rfs_waiter *waitq;
 	int lease_waiters;
 	int stopping; /* SIGTERM: waits end at once (rfs_lease_stop) */
+	/* Told when an inode's moving ends (rfs_moving_wait). */
+	pthread_cond_t moved_cv;
+	/* 1: the store is etcd, a round trip per change: a create, an
+	 * unlink and a record's rename go to it without fs->mu (names.c,
+	 * moving_begin).  0 (a local store, fast): they hold it. */
+	int slow_store;
 	/* deferred entry invalidations */
 	pthread_t inval_thread;
 	pthread_mutex_t inval_mu;
@@ -262,6 +271,10 @@ enum {
 	/* A getxattr or listxattr of a stored attribute: between its
 	 * size probe and its read (RFS_TEST_PAUSE_AT=xattr). */
 	RFS_PAUSE_XATTR = 16,
+	/* On etcd, an unlink or a rename of a record that the store has
+	 * made, before it is applied under the lock: its inodes moving
+	 * (names.c, moving_begin; RFS_TEST_PAUSE_AT=moved). */
+	RFS_PAUSE_MOVED = 32,
 };
 
 /* Sleep for the tests' pause if @key is a paused one (rfs.pause_key)
@@ -308,6 +321,13 @@ int rfs_abort_conn(long conn);
 
 /* inode.c: the inode table.  Caller holds fs->mu. */
 struct rfs_inode *rfs_ino(struct rfs *fs, fuse_ino_t ino);
+/* rfs_ino without its wait for a moving inode: for forget, which
+ * touches no key. */
+struct rfs_inode *rfs_ino_any(struct rfs *fs, fuse_ino_t ino);
+/* Wait while an unlink or a rename of @in's record is at the store
+ * (names.c, moving_begin).  Caller holds fs->mu (let go while waiting)
+ * and a reference on @in. */
+void rfs_moving_wait(struct rfs *fs, const struct rfs_inode *in);
 struct rfs_inode *rfs_ino_by_key(struct rfs *fs, const char *key);
 /* @in's record was committed: its O_RDWR handles follow it
  * (rfs_handle_follow).  Caller holds fs->mu. */

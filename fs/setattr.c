@@ -39,6 +39,7 @@ static int truncate_path(struct rfs *fs, struct rfs_inode *in,
 again:
 	rfs_stage_big(fs, in, NULL, 0, size, 0, &sg);
 	pthread_mutex_lock(&fs->mu);
+	rfs_moving_wait(fs, in); /* (names.c, moving_begin) */
 	/* Its key may name another record now.  The kernel walks the path
 	 * again on ESTALE and truncates what the name holds: the walk found
 	 * the record just before a rename over it (until 2026-12-07 ENOENT,
@@ -131,6 +132,7 @@ static int set_meta(struct rfs *fs, struct rfs_inode *in,
 
 	memset(&m, 0, sizeof(m));
 	pthread_mutex_lock(&fs->mu);
+	rfs_moving_wait(fs, in); /* (names.c, moving_begin) */
 	if (in->pending || in->deleted) {
 		sb.meta = in->pmeta;
 	} else {

@@ -29,6 +29,7 @@ void rfs_stage_big(struct rfs *fs, struct rfs_inode *in, const void *buf,
 
 	memset(sg, 0, sizeof(*sg));
 	pthread_mutex_lock(&fs->mu);
+	rfs_moving_wait(fs, in); /* (names.c, moving_begin) */
 	rc = rfs_ino_key_copy(in, key, &pending);
 	sg->gen = in->key_gen;
 	pthread_mutex_unlock(&fs->mu);

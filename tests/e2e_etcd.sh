@@ -1015,6 +1015,167 @@ if command -v setpriv > /dev/null && id alice > /dev/null 2>&1 &&
 else
 	fail "two allow_other mounts of $URL-own, as alice and bob"
 fi
+
+# ---- No request waits for another's round trip to etcd ----------------------
+# etcd's answers are held 1.2 s (tests/slow_proxy.c, a remote etcd) while
+# a create, a rename or an unlink is made on the mount; 0.3 s into it, a
+# cat and a getfattr of another record, in the cache, must answer at once
+# (well under 0.4 s).  Until 2026-12-07 the daemon held its inode table's
+# lock over their etcd round trips, and they waited for it (about 0.9 s
+# here; with etcd 200 ms away, stat waited up to 640 ms, measured beside
+# a loop of creates, renames and deletes).
+SLOWP=$WORK/slow_proxy
+# slow_probe OP: make OP's change in busy/ in a child, and 0.3 s into it
+# time a read of quiet/rec; prints "MS RESULT CMS" (RESULT: "made", or
+# the change's error; CMS: how long the change took).  For OP victim, a
+# writer's open instead of the read, and its outcome after CMS.
+cat > "$WORK/slow_probe.py" <<'EOF'
+import os, subprocess, sys, time
+change = {
+    "create": "os.close(os.open('busy/new', os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))",
+    "rename": "open('busy/new').read(); os.rename('busy/new', 'busy/moved')",
+    "unlink": "open('busy/moved').read(); os.unlink('busy/moved')",
+    "victim": "open('busy/victim').read(); os.unlink('busy/victim')",
+    "taken": "os.close(os.open('busy/held', os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))",
+}[sys.argv[1]]
+p = subprocess.Popen([sys.executable, "-c", "import os, sys, time\n"
+                      "print('go', flush=True)\nt = time.monotonic()\ntry:\n " +
+                      change + "\n r = 'made'\nexcept OSError as e:\n r = e.strerror\n"
+                      "print(r, int((time.monotonic() - t) * 1000))"],
+                     stdout=subprocess.PIPE, text=True)
+p.stdout.readline()
+time.sleep(0.3)
+t = time.monotonic()
+r = ""
+if sys.argv[1] == "victim":  # a writer's open meets the unlink
+    try:
+        os.close(os.open("busy/victim", os.O_WRONLY | os.O_TRUNC))
+        r = "opened"
+    except OSError as e:
+        r = e.strerror
+else:
+    open("quiet/rec").read()
+    os.getxattr("quiet/rec", "user.version")
+print(" ".join([str(int((time.monotonic() - t) * 1000)),
+                p.communicate()[0].strip()] + ([r] if r else [])))
+EOF
+slow_probe() { act "$WORK/mnt.s" "python3 '$WORK/slow_probe.py' $1"; }
+# slow_settle: answers at once again, and 2 s for the watch to catch up
+# (each of its events was held too: the heartbeat's, seen back late, would
+# soon make the mount refuse changes with EIO).
+slow_settle() { echo 0 >&"${SLOW[1]}"; sleep 2; }
+if cc -O1 -D_GNU_SOURCE -pthread -o "$SLOWP" "$TESTS/slow_proxy.c" "$TESTS/slow_link.c" &&
+	coproc SLOW { "$SLOWP" "$ETCD_PORT"; } &&
+	read -r -t 5 SPORT <&"${SLOW[0]}" &&
+	mount_etcd s "etcd://127.0.0.1:$SPORT/$PREFIX-slow" &&
+	act "$WORK/mnt.s" 'mkdir quiet busy && echo hello > quiet/rec && cat quiet/rec > /dev/null'; then
+	PIDS+=("$SLOW_PID")
+	for op in create rename unlink; do
+		echo 1200 >&"${SLOW[1]}"
+		r=$(slow_probe $op)
+		slow_settle
+		echo "# etcd 1.2 s away: a read beside a $op took ${r%% *} ms (the $op: ${r#* } ms)"
+		check "etcd 1.2 s away: a read beside a $op answers within 0.4 s (${r%% *} ms)" \
+			test "${r%% *}" -lt 400
+		r=${r#* }
+		expect_eq "and the $op is made" made "${r%% *}"
+	done
+	# A writer's open of a record whose unlink is at etcd waits for it
+	# and then finds no record, as when it came after (never a change
+	# of the record gone, which nobody would see).
+	act "$WORK/mnt.s" 'echo v > busy/victim'
+	echo 1200 >&"${SLOW[1]}"
+	r=$(slow_probe victim)
+	slow_settle
+	expect_eq "etcd 1.2 s away: an O_TRUNC open beside the record's unlink finds it gone" \
+		"made No such file or directory" "$(echo "$r" | cut -d' ' -f2,4-)"
+	# A create that another mount's lease refuses (EEXIST), after this
+	# mount showed the name meanwhile: it leaves nothing behind, and
+	# the other's record shows once committed.
+	if mount_etcd t "$URL-slow"; then
+		(cd "$WORK/mnt.t" && { printf theirs; sleep 3; } > busy/held) &
+		hp=$!
+		wait_for 5 test -e "$WORK/mnt.t/busy/held"
+		sleep 0.3
+		echo 1200 >&"${SLOW[1]}"
+		r=$(slow_probe taken)
+		slow_settle
+		r=${r#* }
+		expect_eq "a create on M-slow of a name M-t is creating is EEXIST" "File exists" "${r% *}"
+		wait "$hp"
+		check "and M-slow then shows M-t's record" \
+			wait_for 5 bash -c "[ \"\$(cat '$WORK/mnt.s/busy/held' 2>/dev/null)\" = theirs ]"
+		unmount_etcd t
+	else
+		fail "a second mount of $URL-slow"
+	fi
+	unmount_etcd s
+	eval "exec ${SLOW[1]}>&-"
+	wait "$SLOW_PID" 2>/dev/null
+else
+	fail "a mount through a delaying proxy (tests/slow_proxy.c)"
+fi
+# ---- No reader meets a record half-moved ------------------------------------
+# On etcd a rename goes to the store without the daemon's inode table lock,
+# so for a moment the store has moved the record while its inode still has
+# the old name.  Here the daemon pauses in that moment, 0.2 s per rename
+# (RFS_TEST_PAUSE_AT=moved), while one process renames a record back and
+# forth and another opens it by either name, read-only and read-write,
+# reads it, and asks its version and attributes through the descriptor.
+# Every such read must find the whole record: without the waits for a
+# moving inode (be34225, reverted) a read there found the record gone from
+# its old name and not yet under its new one (ENOENT, ESTALE).
+cat > "$WORK/moved_race.py" <<'EOF'
+import os, time
+data = b"m" * 3000
+a, b = "mv/a", "mv/b"
+os.mkdir("mv")
+with open(a, "wb") as f:
+    f.write(data)
+pid = os.fork()
+if pid == 0:
+    end = time.time() + 4
+    while time.time() < end:
+        for x, y in ((a, b), (b, a)):
+            try:
+                os.rename(x, y)
+            except OSError:
+                pass
+    os._exit(0)
+end = time.time() + 4
+reads = bad = 0
+errs = set()
+while time.time() < end:
+    for p in (a, b):
+        for mode in (os.O_RDONLY, os.O_RDWR):
+            try:
+                fd = os.open(p, mode)
+            except OSError:
+                continue  # renamed away meanwhile
+            try:
+                if os.read(fd, 8192) != data:
+                    bad += 1
+                    errs.add("not the whole record")
+                os.getxattr(fd, "user.version")
+                os.fstat(fd)
+                reads += 1
+            except OSError as e:
+                bad += 1
+                errs.add(e.strerror)
+            os.close(fd)
+os.waitpid(pid, 0)
+print(reads, bad, ";".join(sorted(errs)))
+EOF
+if RFS_TEST_PAUSE_KEY=mv/ RFS_TEST_PAUSE_AT=moved RFS_TEST_PAUSE_MS=200 \
+	mount_etcd mv "$URL-moved"; then
+	read -r mv_reads mv_bad mv_errs < <(act "$WORK/mnt.mv" "python3 '$WORK/moved_race.py'")
+	expect_eq "readers racing renames paused at etcd read the whole record every time ($mv_reads reads${mv_errs:+; $mv_errs})" \
+		0 "${mv_bad:-missing}"
+	check "and there were reads (at least 5)" test "${mv_reads:-0}" -ge 5
+	unmount_etcd mv
+else
+	fail "a mount of $URL-moved"
+fi
 etcd_kill "$ETCD_PID"
 
 # ==== Failover: a 3-member cluster loses one member mid-run ===================
