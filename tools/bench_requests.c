@@ -102,7 +102,8 @@ static int scan_log(int ti, off_t from, off_t to,
 		 * FORGET does: how the kernel groups the same forgets
 		 * depends on how soon the daemon reads them. */
 		n = 1;
-		if ((size_t)(sp - op) == 12 && !strncmp(op, "BATCH_FORGET", 12) &&
+		if ((size_t)(sp - op) == 12 &&
+		    !strncmp(op, "BATCH_FORGET", 12) &&
 		    (in = strstr(op, ", insize: ")) &&
 		    (insize = strtoul(in + 10, NULL, 10)) >= 64)
 			n = (insize - 48) / 16;

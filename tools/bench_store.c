@@ -195,7 +195,8 @@ int main(int argc, char **argv)
 	done = 0;
 	for (int i = 0; i < n; i++) {
 		snprintf(key, sizeof(key), KEY_FMT, i);
-		done += store_put(st, key, STORE_ANY, val, 100, NULL, NULL) == 0;
+		done += store_put(st, key, STORE_ANY, val, 100, NULL,
+				  NULL) == 0;
 	}
 	store_close(st);
 	if (done < n) {
