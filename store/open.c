@@ -181,7 +181,8 @@ static int check_blobs(struct store *st)
 				} else {
 					what = "missing or wrong size";
 				}
-				store_damage(st, "%s/blobs/%s: %s for %s version %"
+				store_damage(st, STORE_DAMAGE_BLOBS,
+					     "%s/blobs/%s: %s for %s version %"
 					     PRIu64 " (recctl fsck --repair %s)",
 					     st->dir, name, what, n->key,
 					     v->version, fix);
@@ -509,7 +510,8 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 		/* Read-only without blobs/ (gone, or not openable): its
 		 * versions were dropped without a word (a read gave EIO). */
 		if (st->blobs_seen)
-			store_damage(st, "%s/blobs/: %s: the versions kept "
+			store_damage(st, STORE_DAMAGE_BLOBS,
+				     "%s/blobs/: %s: the versions kept "
 				     "in blobs read EIO", dir,
 				     blobs_link ? "a symbolic link, not followed"
 						: strerror(-blobs_err));

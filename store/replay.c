@@ -352,12 +352,14 @@ static int replay_scan(struct store *st, struct seg *s, const char *name,
 		torn = 0;
 	if (!torn) {
 		if (off >= r.file_size)
-			store_damage(st, "%s/%s: ends at offset %" PRIu64 ", "
+			store_damage(st, STORE_DAMAGE_LOG,
+				     "%s/%s: ends at offset %" PRIu64 ", "
 				     "but its hint says %" PRIu64 " bytes were "
 				     "on disk (corrupt)", st->dir, name, off,
 				     durable);
 		else
-			store_damage(st, "%s/%s: corrupt entry at offset %"
+			store_damage(st, STORE_DAMAGE_LOG,
+				     "%s/%s: corrupt entry at offset %"
 				     PRIu64, st->dir, name, off);
 		if (!st->o.read_only) {
 			rc = -EUCLEAN;
@@ -552,8 +554,9 @@ int store_replay(struct store *st)
 			;
 		if (b == n)
 			break;
-		store_damage(st, "%s/%016" PRIx64 ".seg: %s", st->dir,
-			     ids[b], bad[b] == -EPROTONOSUPPORT
+		store_damage(st, STORE_DAMAGE_LOG,
+			     "%s/%016" PRIx64 ".seg: %s", st->dir, ids[b],
+			     bad[b] == -EPROTONOSUPPORT
 					     ? "future format version at offset 0"
 				     : bad[b] == -ELOOP
 					     ? "a symbolic link, not followed"
@@ -601,7 +604,8 @@ int store_replay(struct store *st)
 		}
 		if (known || (len = log_hint_file_durable_len(st->dirfd, h)) == 0)
 			continue;
-		store_damage(st, "%s/%016" PRIx64 ".seg: missing, but its "
+		store_damage(st, STORE_DAMAGE_LOG,
+			     "%s/%016" PRIx64 ".seg: missing, but its "
 			     "hint says %" PRIu64 " bytes were on disk",
 			     st->dir, h, len);
 		if (!st->o.read_only) {

@@ -143,7 +143,7 @@ void store_own_at(struct store *st, int dirfd, const char *name)
 	}
 }
 
-void store_damage(struct store *st, const char *fmt, ...)
+void store_damage(struct store *st, int kind, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -152,7 +152,7 @@ void store_damage(struct store *st, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	store_err(st, "%s", msg);
-	st->damaged = 1;
+	st->damaged |= kind;
 	/* A read-only open serves what is before the damage: without this
 	 * line, what is after it would be dropped without a word (recfs
 	 * -o ro, recctl stats), which the spec rules out. */

@@ -158,9 +158,15 @@ struct store_stats {
 	uint64_t segments;
 	uint64_t compactions;
 	uint64_t reserved_bytes; /**< log space held for staged changes */
-	int damaged;           /**< a read-only open met damage: the counts
-				*   are of what comes before it */
+	int damaged;           /**< a read-only open met damage: the
+				*   STORE_DAMAGE_* bits of what it met */
 };
+
+/** store_stats' damaged bits.  In the log: the counts are of what comes
+ * before it.  In blobs (blobs/ or a blob missing or of the wrong size):
+ * the counts are whole, but versions kept there read EIO. */
+#define STORE_DAMAGE_LOG 1
+#define STORE_DAMAGE_BLOBS 2
 
 /** One kept version of a key, from store_history(). */
 struct store_hist {

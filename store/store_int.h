@@ -382,8 +382,9 @@ struct store {
 	 * as they are written.  Written with CTR_* (store_stats reads it). */
 	uint64_t resv;
 	uint64_t compactions;
-	int damaged;             /* store_damage() was called: read-only,
-				   * what is served stops at the damage */
+	int damaged;             /* STORE_DAMAGE_* bits store_damage() was
+				   * given: read-only, what is served stops
+				   * at a damage in the log */
 
 	struct seg *segs;     /* sorted by id; the last one is active */
 	size_t nsegs;
@@ -613,8 +614,8 @@ void store_err(struct store *st, const char *fmt, ...);
 /* Damage found at open: said as store_err() does, and when the open is
  * read-only also logged on stderr ("recfs: ..."), since that open goes
  * on past it and succeeds, and its caller never looks at errbuf then. */
-void store_damage(struct store *st, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void store_damage(struct store *st, int kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 int store_seg_fd(struct store *st, uint64_t id);
 int store_read_ver(struct store *st, const struct ver *v, void *buf,
 		   size_t len, uint64_t off, ssize_t *got);

@@ -666,6 +666,20 @@ if local_only; then
 	res=$(offline dump "$STORE")
 	check "dump STORE after unmount: exit 0, entries on stdout, nothing on stderr [$res]" \
 		matches "$res" "^0 [1-9][0-9]* 0$"
+	# A store whose blobs/ is gone: its log is whole, and so are the
+	# counts; only the versions kept in blobs are lost.  Until
+	# 2026-12-07 stats said the counts were of what comes before the
+	# damage.
+	mount_fresh || exit 1
+	head -c 100000 /dev/zero > "$MNT/big" && echo small > "$MNT/small"
+	unmount
+	rm -r "$STORE/blobs"
+	out=$("$RECCTL" stats "$STORE" 2>&1); rc=$?
+	expect_eq "stats of a store without blobs/: exit 1, all records counted [${out//$'\n'/ | }]" \
+		"1 records: 2" "$rc $(grep '^records:' <<< "$out")"
+	check "saying the versions kept in blobs cannot be read, the counts whole" \
+		has "$out" "versions kept in blobs cannot be read (the counts are whole)" "recctl fsck"
+	check "not that they stop at the damage" lacks "$out" "before the damage"
 fi
 
 # ---- a deleted record whose line compaction forgot, made again ----------------

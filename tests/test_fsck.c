@@ -875,7 +875,7 @@ static void test_blobs_dir_unusable(void **state)
 		assert_int_equal(store_get(st, "d/big", &buf, &len, NULL),
 				 -EIO);
 		assert_int_equal(store_stats(st, &t), 0);
-		assert_int_equal(t.damaged, 1);
+		assert_int_equal(t.damaged, STORE_DAMAGE_BLOBS);
 		assert_int_equal(store_close(st), 0);
 		if (!gone) /* then blobs/ gone */
 			assert_int_equal(unlink(p), 0);

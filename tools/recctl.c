@@ -391,12 +391,23 @@ static int cmd_stats(const struct recctl_cmd *cmd, int argc, char **argv)
 	printf("floor: %" PRIu64 "\n", s.floor);
 	printf("segments: %" PRIu64 "\n", s.segments);
 	printf("compactions: %" PRIu64 "\n", s.compactions);
-	/* The counts stop at the damage: exit as fsck does on it (it was
-	 * 0, a damaged store's partial counts passing for its own). */
+	/* Damage exits as fsck does on it (it was 0, a damaged store's
+	 * partial counts passing for its own).  Only damage in the log
+	 * cuts the counts short: blobs/ gone leaves them whole, which
+	 * until 2026-12-07 was said to be "what comes before the damage". */
 	if (s.damaged) {
-		fprintf(stderr, "%s: stats: %s is damaged: the counts are of "
-			"what comes before the damage; 'recctl fsck %s' "
-			"describes it\n", prog, dir, dir);
+		const char *what = "the counts are of what comes before the "
+				   "damage in the log";
+
+		if (s.damaged == STORE_DAMAGE_BLOBS)
+			what = "versions kept in blobs cannot be read (the "
+			       "counts are whole)";
+		else if (s.damaged & STORE_DAMAGE_BLOBS)
+			what = "the counts are of what comes before the "
+			       "damage in the log, and versions kept in "
+			       "blobs cannot be read";
+		fprintf(stderr, "%s: stats: %s is damaged: %s; 'recctl fsck "
+			"%s' describes it\n", prog, dir, what, dir);
 		return EXIT_ERR;
 	}
 	return 0;
