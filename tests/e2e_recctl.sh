@@ -401,6 +401,20 @@ expect_eq "wait on a version already past: at once" 22 "$(R wait --above 3 w)"
 bumper=$!
 expect_eq "wait for a record that does not exist yet" 1 "$(R wait --above 0 --timeout 5 wnew)"
 wait $bumper
+# So is one in a directory not made yet (a writer may make both), by
+# watch too; wait's timeout names the missing directory, which until
+# 2026-12-07 it did not: a typo in it looked like a record not made yet.
+( sleep 0.3; mkdir wdir && echo new > wdir/rec; sleep 0.3; mkdir wdir2 && echo a > wdir2/rec ) &
+bumper=$!
+expect_eq "wait for a record whose directory does not exist yet" 1 "$(R wait --above 0 --timeout 5 wdir/rec)"
+expect_eq "watch of one: its version once made" \
+	1 "$(timeout 5 "$RECCTL" watch --count 1 wdir2/rec | awk '{print $1}')"
+wait $bumper
+rm -r wdir wdir2
+out=$(R wait --above 0 --timeout 0.2 nodir/rec 2>&1); rc=$?
+expect_eq "wait's timeout in a missing directory: exit 1" 1 $rc
+check "naming the missing directory [$out]" \
+	has "$out" "nodir/rec: timed out after 0.2s (no version; no directory nodir)"
 # watch --from N of a name that never was a record printed "- deleted"
 # at once (until 2026-12-07), as if it had been deleted since N.
 ( sleep 0.3; echo a > wnew2; echo b > wnew2 ) &

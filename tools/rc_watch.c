@@ -29,6 +29,27 @@ static int is_dir(const char *path)
 	return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
+/* The directory @path is in, when it does not exist (else NULL; free
+ * it).  A record there is waited for, as one a writer has not made yet
+ * (it may make both), but a timeout says so: a typo in the directory
+ * looked like a record not made yet (until 2026-12-07). */
+static char *missing_dir(const char *path)
+{
+	struct stat sb;
+	char *dir = strdup(path), *slash;
+
+	if (!dir)
+		return NULL;
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (stat(dir, &sb) < 0 && errno == ENOENT)
+			return dir;
+	}
+	free(dir);
+	return NULL;
+}
+
 /* A symlink of the mount is a record of its own, whose version and
  * hash are its history's newest (rc_link_version): user.version follows
  * it, and watch and wait followed its target's versions under the
@@ -258,10 +279,15 @@ int cmd_wait(const struct recctl_cmd *cmd, int argc, char **argv)
 				fprintf(stderr, "%s: wait: %s: timed out after "
 					"%gs at version %" PRIu64 "\n", prog,
 					path, timeout, v);
-			else
+			else {
+				char *dir = missing_dir(path);
+
 				fprintf(stderr, "%s: wait: %s: timed out after "
-					"%gs (no version)\n", prog, path,
-					timeout);
+					"%gs (no version%s%s)\n", prog, path,
+					timeout, dir ? "; no directory " : "",
+					dir ? dir : "");
+				free(dir);
+			}
 			return EXIT_ERR;
 		}
 		rc_sleep_ms(POLL_MS);
