@@ -168,6 +168,14 @@ for sub in get stat why ls put rm update incr edit log show diff watch wait fsck
 	R "$sub" --help | grep -q "^usage: recctl $sub " || bad="$bad $sub"
 done
 expect_eq "every subcommand has --help" "" "$bad"
+# --help as recctl(1) says: until 2026-12-07 fsck's named two of its
+# five repairs, stats' not its exit 1 on damage, update's and incr's
+# not that the record must exist.
+check "fsck --help names each repair" has "$(R fsck --help)" "torn tails" \
+	"damaged header" "only grew" "missing or of the wrong size" "lost+found/"
+check "stats --help names its exit 1 on damage" has "$(R stats --help)" "Exit 1 on a damaged store"
+check "update and incr --help say the record must exist" \
+	has "$(R update --help; R incr --help)" "record must exist" "record must exist"
 # One version, the Makefile's: until 2026-12-07 recctl --version said
 # 0.2 while recfs --version and both man pages said 0.1.
 TOP=${RECCTL%/"$BUILD"/recctl}

@@ -504,13 +504,15 @@ static const struct recctl_cmd recctl_cmds[] = {
 	  "someone else committed meanwhile, it waits (jittered backoff),\n"
 	  "reads again and runs CMD again.  Prints the new version.  Exit\n"
 	  "75 when every try was stale, 69 when the record stayed busy, 1\n"
-	  "when CMD failed (nothing is committed).\n" },
+	  "when CMD failed (nothing is committed).  The record must exist\n"
+	  "(make it with touch or put --expect 0).\n" },
 	{ "incr", cmd_incr, "[--tries N] [--value] PATH [DELTA]",
 	  "add DELTA (default 1) to a record holding a decimal integer",
 	  "  --tries N   attempts before giving up (default 10)\n"
 	  "  --value     print the new value instead of the new version\n"
-	  "Empty content counts as 0.  A negative DELTA works ('incr c -5').\n"
-	  "Exit statuses as for update.\n" },
+	  "The record must exist: empty content counts as 0, so\n"
+	  "'touch c' starts a counter.  A negative DELTA works\n"
+	  "('incr c -5').  Exit statuses as for update.\n" },
 	{ "edit", cmd_edit, "PATH",
 	  "edit a copy in $VISUAL or $EDITOR and commit it, merging races",
 	  "Commits with the version the edit started from.  If someone\n"
@@ -537,16 +539,29 @@ static const struct recctl_cmd recctl_cmds[] = {
 	{ "wait", cmd_wait, "--above N [--timeout SECONDS] PATH",
 	  "wait until a record's version exceeds N, then print it",
 	  "  --above N          the version to get past\n"
-	  "  --timeout SECONDS  give up after this long (exit 1)\n" },
+	  "  --timeout SECONDS  give up after this long (exit 1)\n"
+	  "A record that does not exist yet is waited for, even in a\n"
+	  "directory not made yet.\n" },
 	{ "fsck", cmd_fsck, "[--repair] STORE",
-	  "check a store that is not open; --repair cuts torn tails and "
-	  "lets go of versions whose blob was lost "
-	  "(exit 0 clean, 1 damage, 2 error)", NULL },
+	  "check a store that is not mounted (exit 0 clean, 1 damage, "
+	  "2 error)",
+	  "  --repair    cut torn tails, write again the damaged header of\n"
+	  "              a segment that holds no entry, cut back a blob\n"
+	  "              file that only grew, and let go of the versions\n"
+	  "              whose blob file is missing or of the wrong size\n"
+	  "              (each named; such a file goes to lost+found/);\n"
+	  "              then check again\n"
+	  "Other damage (a bad checksum in a segment) is never repaired:\n"
+	  "'recfs -o ro' serves what comes before it.\n" },
 	{ "dump", cmd_dump, "STORE",
-	  "print every log entry of a store that is not open, one per line",
+	  "print every log entry of a store that is not mounted, one per "
+	  "line",
 	  NULL },
 	{ "stats", cmd_stats, "STORE",
-	  "open a store read-only and print its totals", NULL },
+	  "open a store read-only and print its totals",
+	  "Exit 1 on a damaged store: stderr says whether the counts stop\n"
+	  "at damage in the log, or are whole and versions kept in blobs\n"
+	  "cannot be read ('recctl fsck STORE' describes it).\n" },
 	{ "compact", cmd_compact, "STORE | MOUNTPOINT",
 	  "reclaim dead space now (a mounted store through its daemon)",
 	  "A STORE directory that is not mounted is opened and compacted\n"
