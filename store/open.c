@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -470,12 +471,26 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 		struct statx bs, ss;
 		const unsigned want = STATX_MNT_ID;
 
+		/* Where statx is refused (a seccomp filter older than it
+		 * says EPERM), fstat's st_dev still tells another
+		 * filesystem, if not another mount of the same one: such a
+		 * store was mounted before, and fsck calls it clean. */
 		if (statx(st->blobfd, "", AT_EMPTY_PATH, want, &bs) < 0 ||
 		    statx(st->spoolfd, "", AT_EMPTY_PATH, want, &ss) < 0) {
-			rc = -errno;
-			store_err(st, "%s: blobs/, spool/: %s", dir,
-				  strerror(errno));
-			goto fail;
+			struct stat b, s;
+
+			if (fstat(st->blobfd, &b) < 0 ||
+			    fstat(st->spoolfd, &s) < 0) {
+				rc = -errno;
+				store_err(st, "%s: blobs/, spool/: %s", dir,
+					  strerror(errno));
+				goto fail;
+			}
+			bs.stx_mask = ss.stx_mask = 0;
+			bs.stx_dev_major = major(b.st_dev);
+			bs.stx_dev_minor = minor(b.st_dev);
+			ss.stx_dev_major = major(s.st_dev);
+			ss.stx_dev_minor = minor(s.st_dev);
 		}
 		if (bs.stx_dev_major != ss.stx_dev_major ||
 		    bs.stx_dev_minor != ss.stx_dev_minor ||
