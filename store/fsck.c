@@ -433,17 +433,26 @@ int fsck_open(struct fsck_ctx *c, const char *dir, int repair,
  * spool/ it cannot open (open.c): a check must not call it clean. */
 static void fsck_spool(struct fsck_ctx *c)
 {
+	struct stat sb;
 	int fd = openat(c->dfd, "spool",
 			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int err = errno;
 
 	if (fd >= 0) {
 		close(fd);
 		return;
 	}
-	if (errno == ENOENT) /* made by the next open */
+	if (err == ENOENT) /* made by the next open */
 		return;
-	fprintf(c->out, "spool/: %s (a read-write open refuses the store)\n",
-		strerror(errno));
+	/* O_NOFOLLOW with O_DIRECTORY gives ENOTDIR for a link, which
+	 * reads as if a file were there: say what the open says. */
+	if (fstatat(c->dfd, "spool", &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(sb.st_mode))
+		fprintf(c->out, "spool/: a symbolic link, not followed (a "
+				"read-write open refuses the store)\n");
+	else
+		fprintf(c->out, "spool/: %s (a read-write open refuses the "
+				"store)\n", strerror(err));
 	c->problems++;
 }
 

@@ -651,6 +651,13 @@ static void test_unusable_lock_spool(void **state)
 	assert_int_equal(run_fsck(f, 0), 1);
 	expect_in(f, "spool/: Not a directory");
 	expect_in(f, "1 problem\n");
+	/* A link there: the open says so, and fsck said "Not a directory"
+	 * (O_NOFOLLOW with O_DIRECTORY) until 2026-12-07. */
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(symlink(f->tmp, p), 0);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, "spool/: a symbolic link, not followed");
+	expect_not_in(f, "Not a directory");
 }
 
 /* @path replaced by a FIFO (mkfifo). */
