@@ -456,6 +456,24 @@ static void fsck_spool(struct fsck_ctx *c)
 	c->problems++;
 }
 
+/* A RESERVE that is not a regular file (a symbolic link, not followed;
+ * a directory) cannot be made: the mount says so, and every write of it
+ * gets ENOSPC.  A check must not call that store clean. */
+static void fsck_reserve(struct fsck_ctx *c)
+{
+	struct stat sb;
+
+	if (fstatat(c->dfd, "RESERVE", &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    S_ISREG(sb.st_mode)) /* none is made by the next open */
+		return;
+	fprintf(c->out, "RESERVE: %s (a mount cannot make the reserve and "
+			"its writes get ENOSPC; remove it, the next open "
+			"makes one)\n",
+		S_ISLNK(sb.st_mode) ? "a symbolic link, not followed"
+				    : "not a regular file");
+	c->problems++;
+}
+
 /* A read-write open refuses a store whose blobs/ is a symbolic link (not
  * followed), not a directory, or on another mount than spool/ (a blob is
  * linked from one into the other): a check must not call it clean.  Its
@@ -736,6 +754,7 @@ int store_fsck_ex(const char *dir, int repair, FILE *out, uint64_t *lost)
 		goto out;
 	}
 	fsck_spool(&c);
+	fsck_reserve(&c);
 	/* Entries past damage were never read: their blobs are not garbage. */
 	if (!c.partial && !c.no_blobs)
 		fsck_orphans(&c);

@@ -658,6 +658,22 @@ static void test_unusable_lock_spool(void **state)
 	assert_int_equal(run_fsck(f, 0), 1);
 	expect_in(f, "spool/: a symbolic link, not followed");
 	expect_not_in(f, "Not a directory");
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkdir(p, 0700), 0);
+	/* A RESERVE that is a link (or a directory) is not made: the mount
+	 * says so and every write gets ENOSPC, and fsck called the store
+	 * clean until 2026-12-07. */
+	snprintf(p, sizeof(p), "%s/RESERVE", f->dir);
+	unlink(p);
+	assert_int_equal(symlink(f->tmp, p), 0);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, "RESERVE: a symbolic link, not followed");
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(run_fsck(f, 0), 1);
+	expect_in(f, "RESERVE: not a regular file");
+	assert_int_equal(rmdir(p), 0);
+	assert_int_equal(run_fsck(f, 0), 0);
 }
 
 /* @path replaced by a FIFO (mkfifo). */
