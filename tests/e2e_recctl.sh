@@ -174,6 +174,8 @@ expect_eq "every subcommand has --help" "" "$bad"
 check "fsck --help names each repair" has "$(R fsck --help)" "torn tails" \
 	"damaged header" "only grew" "missing or of the wrong size" "lost+found/"
 check "stats --help names its exit 1 on damage" has "$(R stats --help)" "Exit 1 on a damaged store"
+check "recctl --help's exit status names stats's damage too" \
+	has "$(R --help)" "1 error (fsck, dump, stats: damage)"
 check "update and incr --help say the record must exist" \
 	has "$(R update --help; R incr --help)" "record must exist" "record must exist"
 # One version, the Makefile's: until 2026-12-07 recctl --version said

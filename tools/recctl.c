@@ -590,7 +590,7 @@ static void print_usage(FILE *f)
 	for (size_t i = 0; i < NCMDS; i++)
 		fprintf(f, "  %-8s %s\n", recctl_cmds[i].name,
 			recctl_cmds[i].help);
-	fprintf(f, "\nexit status: 0 ok, 1 error (fsck, dump: damage), "
+	fprintf(f, "\nexit status: 0 ok, 1 error (fsck, dump, stats: damage), "
 		   "2 usage,\n  69 the record stayed busy (EBUSY), "
 		   "75 the change was stale (EAGAIN)\n");
 	fprintf(f, "\nRun '%s COMMAND --help' for a command's arguments.\n",
