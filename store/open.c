@@ -423,9 +423,7 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 	if (rc < 0)
 		goto fail;
 	rc = open_subdir(st, "blobs", 1, &st->blobfd);
-	if (rc < 0 && fstatat(st->dirfd, "blobs", &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISLNK(sb.st_mode))
-		blobs_link = 1;
+	blobs_link = rc < 0 && store_is_link(st->dirfd, "blobs");
 	/* Read-only, what is in the log is served without it (a file in
 	 * its place, no permission): the versions kept in blobs read EIO,
 	 * said once after the replay.  Until 2026-12-07 '-o ro' was refused
@@ -452,8 +450,7 @@ int store_open_ex(const char *dir, const struct store_opts *opts,
 	if (rc < 0) {
 		/* (O_NOFOLLOW with O_DIRECTORY gives ENOTDIR for a link,
 		 * which read as if a file were there.) */
-		if (fstatat(st->dirfd, "spool", &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISLNK(sb.st_mode))
+		if (store_is_link(st->dirfd, "spool"))
 			store_err(st, "%s: cannot open spool/: a symbolic link, "
 				  "not followed (an open removes the files "
 				  "there)", dir);

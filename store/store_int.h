@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -575,6 +576,17 @@ static inline int store_index_bad(struct store *st)
  * root made it in another user's store (@fd, or @name under @dirfd). */
 void store_own(struct store *st, int fd);
 void store_own_at(struct store *st, int dirfd, const char *name);
+
+/* 1 if @name in @dirfd is a symbolic link.  Store files and directories
+ * are opened O_NOFOLLOW, which says ELOOP (ENOTDIR with O_DIRECTORY) for
+ * one: this tells that apart, for a message that names it. */
+static inline int store_is_link(int dirfd, const char *name)
+{
+	struct stat sb;
+
+	return fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISLNK(sb.st_mode);
+}
 
 static inline int store_fd_errno(int e)
 {
