@@ -506,9 +506,11 @@ def save(p, data):          # read, then write: its own basis
             if e.errno not in (errno.EAGAIN, errno.EBUSY):
                 raise
 
-def rewrite_fsync(p, out):
+def rewrite_fsync(p, out, ready=None):
     fd = os.open(p, os.O_RDWR)
     os.read(fd, 100)
+    if ready is not None:    # its change is next: the others may start
+        os.write(ready, b"r")
     os.ftruncate(fd, 0)
     os.pwrite(fd, b"mine", 0)
     os.fsync(fd)
@@ -521,14 +523,19 @@ if which == "versions":
     # The handle is another process's: a process's O_RDWR handles follow
     # its own commits (docs/RULES.md), so sibling threads' saves that a loaded
     # machine spread past the second pause were followed ('other6').
+    # The others start once the handle has read (a loaded machine took
+    # longer than the 0.1 s to get the child there: 'other5 other11').
     r, wp = os.pipe()
+    ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         out = []
-        rewrite_fsync("pause/r", out)
+        rewrite_fsync("pause/r", out, ready_w)
         os.write(wp, out[0].encode())
         os._exit(0)
     os.close(wp)
+    os.close(ready_w)
+    os.read(ready_r, 1)
     time.sleep(0.1)
     for i in range(12):      # waits out the first pause (EBUSY), then
         save("pause/r", "other%d" % i)   # commits in the second
